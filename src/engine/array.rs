@@ -1,0 +1,162 @@
+//! Arrays: a fixed number of full/empty elements under one name.
+
+use std::time::Duration;
+
+use super::element::Cell;
+use super::error::{Error, Result};
+use super::layout::{kind_name, Element, ObjectHeader, KIND_ARRAY, TAG_FULL};
+use super::region::{check_object_name, Region};
+use super::value::{Value, ValueRef};
+use super::wait::Deadline;
+
+/// `Region::array` flag: new elements start FULL (default EMPTY).
+pub const FLAG_FULL: u32 = 1;
+/// `Region::array` flag: fail with `Exists` if the object is already there.
+pub const FLAG_EXCLUSIVE: u32 = 2;
+
+/// An indexed array of elements, each holding a value, a full/empty tag and a version.
+#[derive(Clone)]
+pub struct Array {
+    region: Region,
+    elements: u64,
+    length: u64,
+    name: String,
+}
+
+const HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
+const ELEM: u64 = std::mem::size_of::<Element>() as u64;
+
+impl Region {
+    /// Opens the array `name`; `length > 0` creates it if missing (an existing one must
+    /// have that length), `length == 0` opens an existing one only. Flags: [`FLAG_FULL`],
+    /// [`FLAG_EXCLUSIVE`].
+    pub fn array(&self, name: &str, length: u64, flags: u32) -> Result<Array> {
+        let r = &self.inner;
+        r.check_fork()?;
+        check_object_name(name)?;
+        if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
+            return Err(Error::invalid(format!("unknown array flags {flags:#x}")));
+        }
+        let body = |len: u64| len.checked_mul(ELEM).and_then(|b| b.checked_add(HEADER));
+        let (obj, created) = if length == 0 {
+            let o = r.lookup(name)?.ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
+            (o, false)
+        } else {
+            let size = body(length)
+                .filter(|&s| s <= r.fixed.heap_size)
+                .ok_or_else(|| Error::NoSpace(format!("an array of {length} elements does not fit in the region")))?;
+            r.find_or_create(name, KIND_ARRAY, length, flags & FLAG_FULL, size, |off| {
+                if flags & FLAG_FULL != 0 {
+                    for i in 0..length {
+                        let e: &Element = r.map.get(off + HEADER + i * ELEM)?;
+                        e.tag.store(TAG_FULL, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            })?
+        };
+        if obj.kind != KIND_ARRAY {
+            return Err(Error::TypeMismatch(format!("'{name}' is a {}, not an array", kind_name(obj.kind))));
+        }
+        if !created && flags & FLAG_EXCLUSIVE != 0 {
+            return Err(Error::Exists(format!("array '{name}' already exists")));
+        }
+        if length != 0 && obj.shape != length {
+            return Err(Error::Incompatible(format!(
+                "array '{name}' has length {}, not {length}",
+                obj.shape
+            )));
+        }
+        let size = body(obj.shape).ok_or_else(|| Error::corrupt("array length overflows"))?;
+        r.validate_body(&obj, size)?;
+        Ok(Array { region: self.clone(), elements: obj.offset + HEADER, length: obj.shape, name: name.to_owned() })
+    }
+}
+
+impl Array {
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn cell(&self, index: u64) -> Result<Cell<'_>> {
+        if index >= self.length {
+            return Err(Error::OutOfRange { index, length: self.length });
+        }
+        Cell::at(&self.region.inner, self.elements + index * ELEM)
+    }
+
+    /// Reads the value whatever the tag (atomic: never torn).
+    pub fn read(&self, index: u64) -> Result<Value> {
+        self.cell(index)?.read()
+    }
+    /// Writes the value, keeping the tag.
+    pub fn write(&self, index: u64, v: ValueRef<'_>) -> Result<()> {
+        self.cell(index)?.write(v)
+    }
+    /// Waits until FULL, reads, leaves EMPTY.
+    pub fn read_fe(&self, index: u64, timeout: Option<Duration>) -> Result<Value> {
+        self.cell(index)?.read_fe(&Deadline::after(timeout))
+    }
+    /// Waits until FULL, reads, leaves FULL.
+    pub fn read_ff(&self, index: u64, timeout: Option<Duration>) -> Result<Value> {
+        self.cell(index)?.read_ff(&Deadline::after(timeout))
+    }
+    /// Waits until EMPTY, writes, leaves FULL.
+    pub fn write_ef(&self, index: u64, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()> {
+        self.cell(index)?.write_ef(v, &Deadline::after(timeout))
+    }
+    /// Writes and leaves FULL whatever the tag was.
+    pub fn write_xf(&self, index: u64, v: ValueRef<'_>) -> Result<()> {
+        self.cell(index)?.write_xf(v)
+    }
+    /// Writes and leaves EMPTY whatever the tag was.
+    pub fn write_xe(&self, index: u64, v: ValueRef<'_>) -> Result<()> {
+        self.cell(index)?.write_xe(v)
+    }
+    /// Sets the tag without touching the value.
+    pub fn set_tag(&self, index: u64, full: bool) -> Result<()> {
+        self.cell(index)?.set_tag(full)
+    }
+    pub fn is_full(&self, index: u64) -> Result<bool> {
+        self.cell(index)?.is_full()
+    }
+    /// Waits until FULL and takes a shared read lock (blocks writers until `release_rw`).
+    pub fn read_rw(&self, index: u64, timeout: Option<Duration>) -> Result<Value> {
+        self.cell(index)?.read_rw(&Deadline::after(timeout))
+    }
+    pub fn release_rw(&self, index: u64) -> Result<()> {
+        self.cell(index)?.release_rw()
+    }
+    /// Atomic JavaScript-like `+=`; returns the old value.
+    pub fn faa(&self, index: u64, delta: ValueRef<'_>) -> Result<Value> {
+        self.cell(index)?.faa(delta)
+    }
+    /// Stores `desired` if the value equals `expected`; returns the old value either way.
+    pub fn cas(&self, index: u64, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
+        self.cell(index)?.cas(expected, desired)
+    }
+    /// Stores `v`, returns the old value; the tag is unchanged.
+    pub fn exchange(&self, index: u64, v: ValueRef<'_>) -> Result<Value> {
+        self.cell(index)?.exchange(v)
+    }
+    pub fn version(&self, index: u64) -> Result<u64> {
+        self.cell(index)?.version()
+    }
+    /// Blocks until the version differs from `*seen`; stores the new one there.
+    pub fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
+        self.cell(index)?.wait_change(seen, &Deadline::after(timeout))
+    }
+
+}

@@ -1,0 +1,454 @@
+//! Full/empty element operations, shared by every object kind that holds tagged values
+//! (arrays now; map entries later). One generic driver, [`Cell::locked`], waits for the
+//! tag condition, takes the element's robust lock, repairs after a dead owner, runs the
+//! operation and wakes sleepers; every operation is a short closure over it.
+//!
+//! Crash consistency: a write fills the scratch value slot (heap blob first), then
+//! commits value and tag with one store to `tag` (flipping the live-slot bit), then bumps
+//! `version`, unlocks, and frees the old blob. Whoever steals the lock from a dead owner
+//! therefore finds the old or the new value, never a torn one; at worst a blob leaks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::{Error, Result};
+use super::layout::*;
+use super::region::RegionInner;
+use super::sys;
+use super::value::{js_add, Type, Value, ValueRef};
+use super::wait::{self, Acquired, Deadline};
+
+const TAG_SLEEPER: u32 = 1;
+const TAG_SLEEPERS_MASK: u32 = 0xFFFF;
+const VERSION_SLEEPER: u32 = 1 << 16;
+const VERSION_SLEEPERS_MASK: u32 = 0xFFFF_0000;
+/// How often a waiter for "no readers" re-counts the holders (to drop dead ones).
+const READER_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What the tag must be before an operation may run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    Any,
+    Full,
+    Empty,
+    NoReaders,
+    FullNoReaders,
+}
+
+fn readers(tag: u32) -> u32 {
+    tag >> TAG_READER_SHIFT
+}
+
+fn tag_ok(need: Need, tag: u32) -> bool {
+    let full = tag & TAG_FULL != 0;
+    match need {
+        Need::Any => true,
+        Need::Full => full,
+        Need::Empty => !full,
+        Need::NoReaders => readers(tag) == 0,
+        Need::FullNoReaders => full && readers(tag) == 0,
+    }
+}
+
+/// A value ready to be committed into a slot: heap blob (if any) already written.
+struct Prepared {
+    meta: u64,
+    payload: u64,
+    blob: Option<u64>,
+}
+
+fn meta(t: Type, len: u64) -> u64 {
+    (t as u64) << 56 | len
+}
+
+/// One element inside a region.
+pub(crate) struct Cell<'a> {
+    pub r: &'a RegionInner,
+    pub e: &'a Element,
+    pub off: u64,
+}
+
+/// What an operation did, so the driver knows what to publish and wake.
+struct Effect {
+    tag_changed: bool,
+    version_changed: bool,
+    free_blob: Option<u64>,
+}
+
+const NO_EFFECT: Effect = Effect { tag_changed: false, version_changed: false, free_blob: None };
+
+impl<'a> Cell<'a> {
+    pub fn at(r: &'a RegionInner, off: u64) -> Result<Cell<'a>> {
+        Ok(Cell { r, e: r.map.get(off)?, off })
+    }
+
+    /// Writes `v` into the heap if it does not fit inline.
+    fn prepare(&self, v: ValueRef<'_>) -> Result<Prepared> {
+        v.validate()?;
+        let t = v.type_of();
+        Ok(match v {
+            ValueRef::Undefined | ValueRef::Null => Prepared { meta: meta(t, 0), payload: 0, blob: None },
+            ValueRef::Bool(b) => Prepared { meta: meta(t, 0), payload: b as u64, blob: None },
+            ValueRef::Int(i) => Prepared { meta: meta(t, 0), payload: i as u64, blob: None },
+            ValueRef::Float(f) => Prepared { meta: meta(t, 0), payload: f.to_bits(), blob: None },
+            ValueRef::String(_) | ValueRef::Bytes(_) | ValueRef::Object(_) => {
+                let bytes = v.bytes().unwrap_or_default();
+                let len = bytes.len() as u64;
+                if len > META_LEN_MASK {
+                    return Err(Error::NoSpace(format!("value of {len} bytes is too large")));
+                }
+                if len <= 8 {
+                    let mut word = [0u8; 8];
+                    word[..bytes.len()].copy_from_slice(bytes);
+                    Prepared { meta: meta(t, len) | META_INLINE, payload: u64::from_le_bytes(word), blob: None }
+                } else {
+                    let off = self.r.with_heap(|h| h.alloc(len, false))?;
+                    if let Err(e) = self.r.map.write_bytes(off, bytes) {
+                        let _ = self.r.with_heap(|h| h.free(off));
+                        return Err(e);
+                    }
+                    Prepared { meta: meta(t, len), payload: off, blob: Some(off) }
+                }
+            }
+        })
+    }
+
+    fn discard(&self, p: Prepared) {
+        if let Some(off) = p.blob {
+            let _ = self.r.with_heap(|h| h.free(off));
+        }
+    }
+
+    fn live_slot(&self, tag: u32) -> &ValueSlot {
+        &self.e.slots[((tag & TAG_CUR) >> 1) as usize]
+    }
+
+    /// The heap blob a slot references, if any.
+    fn slot_blob(slot: &ValueSlot) -> Option<u64> {
+        let m = slot.meta.load(Ordering::Relaxed);
+        let t = Type::from_u32((m >> 56) as u32)?;
+        let heap = matches!(t, Type::String | Type::Bytes | Type::Object) && m & META_INLINE == 0;
+        heap.then(|| slot.payload.load(Ordering::Relaxed))
+    }
+
+    /// Decodes the live value (call with the lock held).
+    fn load(&self, tag: u32) -> Result<Value> {
+        let slot = self.live_slot(tag);
+        let m = slot.meta.load(Ordering::Relaxed);
+        let p = slot.payload.load(Ordering::Relaxed);
+        let t = Type::from_u32((m >> 56) as u32)
+            .ok_or_else(|| Error::corrupt(format!("element at {:#x} holds unknown type {}", self.off, m >> 56)))?;
+        let len = m & META_LEN_MASK;
+        let bytes = || -> Result<Vec<u8>> {
+            if m & META_INLINE != 0 {
+                if len > 8 {
+                    return Err(Error::corrupt("inline value longer than 8 bytes"));
+                }
+                return Ok(p.to_le_bytes()[..len as usize].to_vec());
+            }
+            let fx = &self.r.fixed;
+            if p < fx.heap_offset || p.checked_add(len).is_none_or(|end| end > fx.total_size) {
+                return Err(Error::corrupt(format!("value at {p:#x} (+{len}) lies outside the heap")));
+            }
+            let mut out = Vec::new();
+            self.r.map.read_bytes(p, len, &mut out)?;
+            Ok(out)
+        };
+        Ok(match t {
+            Type::Undefined => Value::Undefined,
+            Type::Null => Value::Null,
+            Type::Bool => Value::Bool(p != 0),
+            Type::Int => Value::Int(p as i64),
+            Type::Float => Value::Float(f64::from_bits(p)),
+            Type::String => Value::String(
+                String::from_utf8(bytes()?).map_err(|_| Error::corrupt("stored string is not UTF-8"))?,
+            ),
+            Type::Bytes => Value::Bytes(bytes()?),
+            Type::Object => Value::Object(bytes()?),
+        })
+    }
+
+    /// Commits a prepared value into the scratch slot and flips it live; `full` sets the
+    /// FULL bit (None keeps it). Returns the effect (old blob to free).
+    fn commit(&self, tag: u32, p: Prepared, full: Option<bool>) -> Effect {
+        let old_blob = Self::slot_blob(self.live_slot(tag));
+        let scratch = &self.e.slots[(((tag & TAG_CUR) >> 1) ^ 1) as usize];
+        scratch.meta.store(p.meta, Ordering::Relaxed);
+        scratch.payload.store(p.payload, Ordering::Relaxed);
+        let mut new_tag = tag ^ TAG_CUR;
+        match full {
+            Some(true) => new_tag |= TAG_FULL,
+            Some(false) => new_tag &= !TAG_FULL,
+            None => {}
+        }
+        // The commit point: value and tag change together.
+        self.e.tag.store(new_tag, Ordering::Release);
+        Effect { tag_changed: true, version_changed: true, free_blob: old_blob }
+    }
+
+    fn set_full(&self, tag: u32, full: bool) -> Effect {
+        let new_tag = if full { tag | TAG_FULL } else { tag & !TAG_FULL };
+        if new_tag == tag {
+            return NO_EFFECT;
+        }
+        self.e.tag.store(new_tag, Ordering::Release);
+        Effect { tag_changed: true, version_changed: true, free_blob: None }
+    }
+
+    /// After taking the lock from a dead owner: the committed state is consistent by
+    /// construction; recount readers, and bump the version so waiters look again.
+    fn repair(&self) -> Result<()> {
+        let tag = self.e.tag.load(Ordering::Relaxed);
+        let n = self.r.procs().count_readers(self.off)?;
+        let fixed = (tag & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT;
+        self.e.tag.store(fixed, Ordering::Release);
+        self.e.version.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn lock(&self, deadline: &Deadline) -> Result<()> {
+        // Element locks are held for a copy at most, so a try-once call still waits for
+        // the lock itself: "would block" refers to the tag, not to a momentary holder.
+        let lock_deadline = if deadline.remaining().is_err() { Deadline::forever() } else { *deadline };
+        let procs = self.r.procs();
+        if wait::lock(&self.e.lock, self.r.token, &lock_deadline, &procs)? == Acquired::Recovered {
+            self.repair()?;
+        }
+        Ok(())
+    }
+
+    fn publish(&self, eff: Effect) {
+        if eff.version_changed {
+            self.e.version.fetch_add(1, Ordering::SeqCst);
+        }
+        wait::unlock(&self.e.lock);
+        if eff.tag_changed {
+            wait::wake_all(&self.e.tag, &self.e.sleepers, TAG_SLEEPERS_MASK);
+        }
+        if eff.version_changed && self.e.sleepers.load(Ordering::SeqCst) & VERSION_SLEEPERS_MASK != 0 {
+            sys::futex_wake(version_futex(&self.e.version), i32::MAX);
+        }
+        if let Some(off) = eff.free_blob {
+            // A failure here means the old blob was already damaged; the new value is
+            // committed, and a region check will find the block.
+            let _ = self.r.with_heap(|h| h.free(off));
+        }
+    }
+
+    /// The driver: waits until the tag satisfies `need`, locks, runs `f`, publishes.
+    fn locked<T>(
+        &self,
+        need: Need,
+        deadline: &Deadline,
+        f: impl FnOnce(u32) -> Result<(T, Effect)>,
+    ) -> Result<T> {
+        self.r.check_fork()?;
+        loop {
+            let tag = self.e.tag.load(Ordering::Acquire);
+            if !tag_ok(need, tag) {
+                self.wait_tag(need, tag, deadline)?;
+                continue;
+            }
+            self.lock(deadline)?;
+            let tag = self.e.tag.load(Ordering::Acquire);
+            if !tag_ok(need, tag) {
+                wait::unlock(&self.e.lock);
+                continue;
+            }
+            return match f(tag) {
+                Ok((v, eff)) => {
+                    self.publish(eff);
+                    Ok(v)
+                }
+                Err(e) => {
+                    wait::unlock(&self.e.lock);
+                    Err(e)
+                }
+            };
+        }
+    }
+
+    /// Waits for the tag to move away from `tag`. A wait for readers to leave re-counts
+    /// them now and then, so a reader that died holding `read_rw` cannot block writers.
+    fn wait_tag(&self, need: Need, tag: u32, deadline: &Deadline) -> Result<()> {
+        if wait::spin_until(deadline, || self.e.tag.load(Ordering::Acquire) != tag) {
+            return Ok(());
+        }
+        let reader_wait = readers(tag) > 0 && matches!(need, Need::NoReaders | Need::FullNoReaders);
+        let slice = reader_wait.then_some(READER_RECHECK);
+        wait::sleep_while_equal(&self.e.tag, tag, &self.e.sleepers, TAG_SLEEPER, deadline, slice)?;
+        if reader_wait && self.e.tag.load(Ordering::Acquire) == tag {
+            self.lock(deadline)?;
+            let now = self.e.tag.load(Ordering::Acquire);
+            let n = self.r.procs().count_readers(self.off)?;
+            let changed = n != readers(now);
+            if changed {
+                self.e.tag.store((now & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT, Ordering::Release);
+            }
+            self.publish(Effect { tag_changed: changed, ..NO_EFFECT });
+        }
+        Ok(())
+    }
+
+    /// Runs a value-writing operation: prepares `v` outside the lock, commits it with
+    /// the tag change `full`, discards the preparation if the wait fails.
+    fn store(&self, need: Need, v: ValueRef<'_>, full: Option<bool>, deadline: &Deadline) -> Result<()> {
+        let mut pending = Some(self.prepare(v)?);
+        let r = self.locked(need, deadline, |tag| {
+            let p = pending.take().expect("the operation runs once");
+            Ok(((), self.commit(tag, p, full)))
+        });
+        if let Some(p) = pending {
+            self.discard(p); // the wait failed before the value was committed
+        }
+        r
+    }
+
+    pub fn read(&self) -> Result<Value> {
+        self.locked(Need::Any, &Deadline::forever(), |tag| Ok((self.load(tag)?, NO_EFFECT)))
+    }
+
+    pub fn write(&self, v: ValueRef<'_>) -> Result<()> {
+        self.store(Need::NoReaders, v, None, &Deadline::forever())
+    }
+
+    pub fn read_fe(&self, deadline: &Deadline) -> Result<Value> {
+        self.locked(Need::FullNoReaders, deadline, |tag| Ok((self.load(tag)?, self.set_full(tag, false))))
+    }
+
+    pub fn read_ff(&self, deadline: &Deadline) -> Result<Value> {
+        self.locked(Need::Full, deadline, |tag| Ok((self.load(tag)?, NO_EFFECT)))
+    }
+
+    pub fn write_ef(&self, v: ValueRef<'_>, deadline: &Deadline) -> Result<()> {
+        self.store(Need::Empty, v, Some(true), deadline)
+    }
+
+    pub fn write_xf(&self, v: ValueRef<'_>) -> Result<()> {
+        self.store(Need::NoReaders, v, Some(true), &Deadline::forever())
+    }
+
+    pub fn write_xe(&self, v: ValueRef<'_>) -> Result<()> {
+        self.store(Need::NoReaders, v, Some(false), &Deadline::forever())
+    }
+
+    pub fn set_tag(&self, full: bool) -> Result<()> {
+        self.locked(Need::NoReaders, &Deadline::forever(), |tag| Ok(((), self.set_full(tag, full))))
+    }
+
+    pub fn is_full(&self) -> Result<bool> {
+        self.r.check_fork()?;
+        Ok(self.e.tag.load(Ordering::Acquire) & TAG_FULL != 0)
+    }
+
+    pub fn read_rw(&self, deadline: &Deadline) -> Result<Value> {
+        self.locked(Need::Full, deadline, |tag| {
+            let v = self.load(tag)?;
+            self.r.procs().add_rw_record(self.r.slot, self.off)?;
+            self.e.tag.store(tag + TAG_READER_ONE, Ordering::Release);
+            Ok((v, NO_EFFECT))
+        })
+    }
+
+    pub fn release_rw(&self) -> Result<()> {
+        self.locked(Need::Any, &Deadline::forever(), |tag| {
+            if !self.r.procs().remove_rw_record(self.r.slot, self.off)? {
+                return Err(Error::invalid("release_rw without a read_rw held by this process on that element"));
+            }
+            let new_tag = if readers(tag) > 0 { tag - TAG_READER_ONE } else { tag };
+            self.e.tag.store(new_tag, Ordering::Release);
+            Ok(((), Effect { tag_changed: true, ..NO_EFFECT }))
+        })
+    }
+
+    /// Read-modify-write under the lock: `f` maps the old value to an optional new one.
+    fn rmw(&self, f: impl FnOnce(&Value) -> Result<Option<Value>>) -> Result<Value> {
+        self.locked(Need::NoReaders, &Deadline::forever(), |tag| {
+            let old = self.load(tag)?;
+            match f(&old)? {
+                None => Ok((old, NO_EFFECT)),
+                Some(new) => {
+                    let p = self.prepare(new.as_ref())?;
+                    Ok((old, self.commit(tag, p, None)))
+                }
+            }
+        })
+    }
+
+    pub fn faa(&self, delta: ValueRef<'_>) -> Result<Value> {
+        delta.validate()?;
+        // Fast path: INT + INT needs no allocation and no decoding of the old value.
+        self.locked(Need::NoReaders, &Deadline::forever(), |tag| {
+            let slot = self.live_slot(tag);
+            let m = slot.meta.load(Ordering::Relaxed);
+            if let (ValueRef::Int(d), true) = (delta, m >> 56 == Type::Int as u64) {
+                let old = slot.payload.load(Ordering::Relaxed) as i64;
+                let p = Prepared { meta: meta(Type::Int, 0), payload: old.wrapping_add(d) as u64, blob: None };
+                return Ok((Value::Int(old), self.commit(tag, p, None)));
+            }
+            let old = self.load(tag)?;
+            let new = js_add(old.as_ref(), delta)?;
+            let p = self.prepare(new.as_ref())?;
+            Ok((old, self.commit(tag, p, None)))
+        })
+    }
+
+    pub fn cas(&self, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
+        expected.validate()?;
+        desired.validate()?;
+        self.rmw(|old| Ok(old.as_ref().same_as(&expected).then(|| desired.to_owned())))
+    }
+
+    pub fn exchange(&self, v: ValueRef<'_>) -> Result<Value> {
+        v.validate()?;
+        self.rmw(|_| Ok(Some(v.to_owned())))
+    }
+
+    pub fn version(&self) -> Result<u64> {
+        self.r.check_fork()?;
+        Ok(self.e.version.load(Ordering::Acquire))
+    }
+
+    /// Returns as soon as the version differs from `*seen`, storing the new one.
+    pub fn wait_change(&self, seen: &mut u64, deadline: &Deadline) -> Result<()> {
+        self.r.check_fork()?;
+        let v = &self.e.version;
+        loop {
+            let now = v.load(Ordering::Acquire);
+            if now != *seen {
+                *seen = now;
+                return Ok(());
+            }
+            if wait::spin_until(deadline, || v.load(Ordering::Acquire) != now) {
+                continue;
+            }
+            let remaining = deadline.remaining()?;
+            self.e.sleepers.fetch_add(VERSION_SLEEPER, Ordering::SeqCst);
+            if v.load(Ordering::SeqCst) == now {
+                sys::futex_wait(version_futex(v), now as u32, remaining);
+            }
+            self.e.sleepers.fetch_sub(VERSION_SLEEPER, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The futex word of a version: its low 32 bits. Only the kernel reads it as 32 bits;
+/// this process only ever accesses the version with 64-bit atomics.
+fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
+    let base = v.as_ptr() as *const u8;
+    let low = if cfg!(target_endian = "little") { base } else { base.wrapping_add(4) };
+    // SAFETY: the pointer is 4-byte aligned and inside the 8-byte atomic, which lives as
+    // long as the returned reference (tied to `v`). It is only passed to the futex
+    // syscalls as an address, never loaded or stored through in this process.
+    unsafe { &*(low as *const std::sync::atomic::AtomicU32) }
+}
+
+/// On close: give back every `read_rw` this attachment still holds.
+pub(crate) fn release_all_rw(r: &RegionInner) {
+    let Ok(records) = r.procs().rw_records(r.slot) else { return };
+    for off in records {
+        let valid = off >= r.fixed.heap_offset && off % 64 == 0 && off + 64 <= r.fixed.total_size;
+        if let (true, Ok(cell)) = (valid, Cell::at(r, off)) {
+            let _ = cell.release_rw();
+        }
+    }
+}

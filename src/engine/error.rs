@@ -1,0 +1,75 @@
+//! The engine's one error type; each variant maps 1:1 onto a `plexus_status`.
+
+use std::io;
+
+/// Everything that can go wrong in the engine. `Display` gives the message that the C
+/// API returns from `plexus_last_error()`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A wait ended before its condition held (with a zero timeout: it would block).
+    #[error("timed out")]
+    Timeout,
+    /// Queue or bus closed.
+    #[error("closed")]
+    Closed,
+    /// Lock acquired; its previous owner died holding it.
+    #[error("acquired; the previous owner died holding it")]
+    OwnerDead,
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("bad handle: {0}")]
+    BadHandle(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Exists(String),
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    #[error("index {index} out of range (length {length})")]
+    OutOfRange { index: u64, length: u64 },
+    #[error("no space: {0}")]
+    NoSpace(String),
+    #[error("incompatible: {0}")]
+    Incompatible(String),
+    #[error("corrupt region: {0}")]
+    Corrupt(String),
+    #[error("permission denied: {0}")]
+    Permission(String),
+    #[error("OS error: {0}")]
+    Os(String),
+    #[error("buffer too small: {needed} bytes needed")]
+    BufferTooSmall { needed: usize },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Maps an OS error on `what` (a path or an action) to the matching variant.
+    pub fn from_io(err: &io::Error, what: &str) -> Error {
+        match err.raw_os_error() {
+            Some(libc::ENOENT) => Error::NotFound(format!("{what}: {err}")),
+            Some(libc::EEXIST) => Error::Exists(format!("{what}: {err}")),
+            Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
+                Error::Permission(format!("{what}: {err}"))
+            }
+            Some(libc::ENOSPC) | Some(libc::ENOMEM) | Some(libc::EFBIG) => {
+                Error::NoSpace(format!("{what}: {err}"))
+            }
+            Some(libc::ENAMETOOLONG) | Some(libc::ENOTDIR) | Some(libc::EISDIR) => {
+                Error::InvalidArgument(format!("{what}: {err}"))
+            }
+            _ => Error::Os(format!("{what}: {err}")),
+        }
+    }
+
+    pub(crate) fn corrupt(msg: impl Into<String>) -> Error {
+        Error::Corrupt(msg.into())
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+        Error::InvalidArgument(msg.into())
+    }
+}

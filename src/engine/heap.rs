@@ -1,0 +1,226 @@
+//! The region heap: size-class free lists over a bump pointer, behind one robust lock.
+//!
+//! Blocks are 16-byte aligned and start with a 16-byte header:
+//! `size_state` = block size in bytes (a class size, a multiple of 16) | state (low 4
+//! bits: FREE or USED), and `next` = the next free block's absolute offset while on a
+//! free list. A caller sees the data offset, 16 bytes after the block.
+//!
+//! Crash safety: every mutation is committed by one store while the allocator lock is
+//! held — `heap_top` for a bump allocation, a free-list head for a pop or a push — and
+//! the lock records its owner, so a process that dies inside the allocator leaves either
+//! the old or the new state, never a torn list. The worst outcome is a leaked block
+//! (popped or bumped but never handed out, or marked FREE but not yet pushed), which a
+//! checker can reclaim.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::{Error, Result};
+use super::layout::{round_up, FixedHeader, LiveHeader, NCLASSES};
+use super::mem::Mapping;
+use super::proctable::ProcTable;
+use super::wait::{self, Deadline};
+
+pub const BLOCK_HEADER: u64 = 16;
+const STATE_MASK: u64 = 0xF;
+const STATE_FREE: u64 = 0x5;
+const STATE_USED: u64 = 0xA;
+/// How many classes above the wanted one an allocation may take a whole block from when
+/// its own class is empty and the bump area is exhausted.
+const BORROW_CLASSES: usize = 8;
+
+/// Size of class `idx`: 32..128 in steps of 16, then four classes per power of two.
+pub fn class_size(idx: usize) -> u64 {
+    if idx < 7 {
+        32 + 16 * idx as u64
+    } else {
+        let p = 7 + (idx - 7) / 4;
+        let sub = (idx - 7) % 4 + 1;
+        (1u64 << p) + sub as u64 * (1u64 << (p - 2))
+    }
+}
+
+/// Smallest class whose size is at least `total` (header included).
+pub fn class_of(total: u64) -> Option<usize> {
+    let total = total.max(32);
+    let idx = if total <= 128 {
+        (total.div_ceil(16) - 2) as usize
+    } else {
+        let p = 63 - (total - 1).leading_zeros() as usize; // 2^p < total <= 2^(p+1)
+        let quarter = 1u64 << (p - 2);
+        let sub = (total - (1u64 << p)).div_ceil(quarter) as usize; // 1..=4
+        7 + (p - 7) * 4 + sub - 1
+    };
+    (idx < NCLASSES).then_some(idx)
+}
+
+struct BlockHeader<'a> {
+    size_state: &'a AtomicU64,
+    next: &'a AtomicU64,
+}
+
+/// A view of the heap of one region.
+pub struct Heap<'a> {
+    pub map: &'a Mapping,
+    pub fixed: &'a FixedHeader,
+    pub live: &'a LiveHeader,
+    pub procs: &'a ProcTable<'a>,
+    pub token: u32,
+}
+
+impl<'a> Heap<'a> {
+    fn block(&self, block_off: u64) -> Result<BlockHeader<'a>> {
+        let lo = self.fixed.heap_offset;
+        if block_off < lo || block_off + BLOCK_HEADER > self.fixed.total_size || block_off % 16 != 0 {
+            return Err(Error::corrupt(format!("heap block offset {block_off:#x} out of bounds")));
+        }
+        Ok(BlockHeader {
+            size_state: self.map.get(block_off)?,
+            next: self.map.get(block_off + 8)?,
+        })
+    }
+
+    fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        // A dead owner leaves a consistent allocator (single-store commits): no repair.
+        wait::lock(&self.live.alloc_lock, self.token, &Deadline::forever(), self.procs)?;
+        let r = f();
+        wait::unlock(&self.live.alloc_lock);
+        r
+    }
+
+    /// Allocates room for `len` bytes; returns the absolute offset of the data. With
+    /// `align64`, the data is 64-byte aligned (object bodies) and comes from the bump area.
+    pub fn alloc(&self, len: u64, align64: bool) -> Result<u64> {
+        let total = len
+            .checked_add(BLOCK_HEADER + 15)
+            .map(|t| t & !15)
+            .filter(|&t| t <= self.fixed.heap_size)
+            .ok_or_else(|| self.no_space(len))?;
+        let class = class_of(total).ok_or_else(|| self.no_space(len))?;
+        let size = class_size(class);
+        self.with_lock(|| {
+            if !align64 {
+                for c in class..(class + 1 + BORROW_CLASSES).min(NCLASSES) {
+                    if c > class && self.bump_room(size, false) {
+                        break; // only borrow a bigger block when the bump area is exhausted
+                    }
+                    if let Some(off) = self.pop(c)? {
+                        return Ok(off);
+                    }
+                }
+            }
+            self.bump(size, align64)?.ok_or_else(|| self.no_space(len))
+        })
+    }
+
+    fn no_space(&self, len: u64) -> Error {
+        Error::NoSpace(format!(
+            "region heap cannot hold {len} more bytes ({} of {} bytes in use)",
+            self.live.heap_used.load(Ordering::Relaxed),
+            self.fixed.heap_size
+        ))
+    }
+
+    fn bump_start(&self, top: u64, align64: bool) -> u64 {
+        let base = self.fixed.heap_offset;
+        if align64 {
+            round_up(base + top + BLOCK_HEADER, 64) - BLOCK_HEADER - base
+        } else {
+            top
+        }
+    }
+
+    fn bump_room(&self, size: u64, align64: bool) -> bool {
+        let top = self.live.heap_top.load(Ordering::Relaxed);
+        self.bump_start(top, align64) + size <= self.fixed.heap_size
+    }
+
+    fn bump(&self, size: u64, align64: bool) -> Result<Option<u64>> {
+        let top = self.live.heap_top.load(Ordering::Relaxed);
+        if top > self.fixed.heap_size {
+            return Err(Error::corrupt("heap top beyond the heap"));
+        }
+        let start = self.bump_start(top, align64);
+        if start + size > self.fixed.heap_size {
+            return Ok(None);
+        }
+        let block_off = self.fixed.heap_offset + start;
+        let b = self.block(block_off)?;
+        b.size_state.store(size | STATE_USED, Ordering::Relaxed);
+        b.next.store(0, Ordering::Relaxed);
+        // Commit: the block exists from this store on.
+        self.live.heap_top.store(start + size, Ordering::Release);
+        self.live.heap_used.fetch_add(size, Ordering::Relaxed);
+        Ok(Some(block_off + BLOCK_HEADER))
+    }
+
+    fn pop(&self, class: usize) -> Result<Option<u64>> {
+        let head = &self.live.free_heads[class];
+        let block_off = head.load(Ordering::Acquire);
+        if block_off == 0 {
+            return Ok(None);
+        }
+        let b = self.block(block_off)?;
+        let st = b.size_state.load(Ordering::Relaxed);
+        if st & STATE_MASK != STATE_FREE || st & !STATE_MASK != class_size(class) {
+            return Err(Error::corrupt(format!("free list {class} holds a bad block at {block_off:#x}")));
+        }
+        let next = b.next.load(Ordering::Relaxed);
+        if next != 0 {
+            self.block(next)?; // validate before committing
+        }
+        // Commit: the block is off the list (a crash from here on leaks it).
+        head.store(next, Ordering::Release);
+        b.size_state.store(class_size(class) | STATE_USED, Ordering::Relaxed);
+        self.live.heap_used.fetch_add(class_size(class), Ordering::Relaxed);
+        Ok(Some(block_off + BLOCK_HEADER))
+    }
+
+    /// Returns a block obtained from [`Heap::alloc`]. A block that is not allocated gives
+    /// `Corrupt` and changes nothing.
+    pub fn free(&self, data_off: u64) -> Result<()> {
+        let block_off = data_off
+            .checked_sub(BLOCK_HEADER)
+            .ok_or_else(|| Error::corrupt("heap offset below the heap"))?;
+        self.with_lock(|| {
+            let b = self.block(block_off)?;
+            let st = b.size_state.load(Ordering::Relaxed);
+            let size = st & !STATE_MASK;
+            let class = class_of(size)
+                .filter(|&c| class_size(c) == size && st & STATE_MASK == STATE_USED)
+                .ok_or_else(|| Error::corrupt(format!("freeing a block that is not allocated ({block_off:#x})")))?;
+            if block_off + size > self.fixed.total_size {
+                return Err(Error::corrupt("heap block extends past the region"));
+            }
+            let head = &self.live.free_heads[class];
+            b.size_state.store(size | STATE_FREE, Ordering::Relaxed);
+            b.next.store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+            // Commit: the block is on the list.
+            head.store(block_off, Ordering::Release);
+            self.live.heap_used.fetch_sub(size.min(self.live.heap_used.load(Ordering::Relaxed)), Ordering::Relaxed);
+            Ok(())
+        })
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_monotonic_and_tight() {
+        let mut prev = 0;
+        for i in 0..NCLASSES {
+            let s = class_size(i);
+            assert!(s > prev && s % 16 == 0, "class {i} size {s}");
+            assert_eq!(class_of(s), Some(i));
+            assert_eq!(class_of(prev + 1), Some(i), "just above class {}", i.saturating_sub(1));
+            prev = s;
+        }
+        // Waste is at most a quarter above 128 bytes.
+        for total in [129u64, 1000, 4097, 1 << 20, (1 << 20) + 1] {
+            let s = class_size(class_of(total).unwrap());
+            assert!(s >= total && s <= total + total / 4 + 16, "{total} -> {s}");
+        }
+    }
+}

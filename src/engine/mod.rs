@@ -1,0 +1,21 @@
+//! The safe Rust API of plexus. All shared-memory logic lives here; `crate::ffi` only
+//! converts between C and these types.
+
+mod array;
+mod element;
+mod error;
+mod heap;
+mod layout;
+mod mem;
+mod proctable;
+mod region;
+mod sys;
+mod value;
+mod wait;
+
+pub use array::{Array, FLAG_EXCLUSIVE, FLAG_FULL};
+pub use error::{Error, Result};
+pub use layout::{DEFAULT_SIZE, FORMAT_VERSION, MAX_NAME_LEN};
+pub use region::{region_path, OpenMode, OpenOptions, Region, RegionInfo};
+pub use value::{Type, Value, ValueRef};
+pub use wait::Deadline;

@@ -1,0 +1,479 @@
+//! Regions: creating, opening, validating and closing the mapped file; the process
+//! table attachment; the directory of named objects.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::{Error, Result};
+use super::heap::Heap;
+use super::layout::*;
+use super::mem::Mapping;
+use super::proctable::ProcTable;
+use super::sys;
+use super::wait::{self, Deadline};
+
+/// Directory where volatile (bare-name) regions live.
+pub const SHM_DIR: &str = "/dev/shm";
+/// File name prefix of volatile regions inside [`SHM_DIR`].
+pub const SHM_PREFIX: &str = "plexus.";
+
+/// How `Region::open` treats an existing or missing region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// Open it if it exists, else create it.
+    #[default]
+    OpenOrCreate,
+    /// Create it; `Exists` if it is already there.
+    Create,
+    /// Open an existing one; wait up to `OpenOptions::wait` for it to appear.
+    Open,
+    /// Remove any existing region of that name, then create a new one.
+    Recreate,
+}
+
+/// Options of [`Region::open`].
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub mode: OpenMode,
+    /// Bytes, when creating (rounded up to 4 KiB); 0 = [`DEFAULT_SIZE`].
+    pub size: u64,
+    /// File mode bits when creating; 0 = 0o600. Applied exactly (the umask is ignored).
+    pub permissions: u32,
+    /// With `OpenMode::Open`: how long to wait for the region to appear
+    /// (`None` = without limit, `Some(ZERO)` = do not wait).
+    pub wait: Option<Duration>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { mode: OpenMode::OpenOrCreate, size: 0, permissions: 0, wait: Some(Duration::ZERO) }
+    }
+}
+
+/// Statistics of an open region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionInfo {
+    pub size: u64,
+    pub heap_size: u64,
+    pub heap_used: u64,
+    pub heap_free: u64,
+    pub object_count: u32,
+    pub attached_processes: u32,
+    pub format_version: u32,
+    pub region_id: u64,
+    pub created_unix_ns: u64,
+}
+
+/// Where an object lives, as the directory says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ObjectRef {
+    pub kind: u32,
+    pub offset: u64,
+    pub shape: u64,
+}
+
+pub(crate) struct RegionInner {
+    pub name: String,
+    pub path: PathBuf,
+    file: File,
+    pub map: Mapping,
+    pub fixed: FixedHeader,
+    pub slot: u32,
+    pub token: u32,
+    epoch: u64,
+}
+
+/// An open region. Cheap to clone; the mapping lives until the last clone (and every
+/// object opened through it) is dropped.
+#[derive(Clone)]
+pub struct Region {
+    pub(crate) inner: Arc<RegionInner>,
+}
+
+/// Resolves a region name: bare names live in /dev/shm, names with '/' are paths.
+pub fn region_path(name: &str) -> Result<PathBuf> {
+    if name.is_empty() {
+        return Err(Error::invalid("region name is empty"));
+    }
+    if name.contains('\0') {
+        return Err(Error::invalid("region name contains a NUL byte"));
+    }
+    if name.contains('/') {
+        if name.ends_with('/') {
+            return Err(Error::invalid(format!("region path '{name}' names a directory")));
+        }
+        return Ok(PathBuf::from(name));
+    }
+    let ok = name.len() <= 200
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        return Err(Error::invalid(format!(
+            "region name '{name}': use 1-200 characters from A-Z a-z 0-9 . _ - (not starting with '.'), or a path containing '/'"
+        )));
+    }
+    Ok(Path::new(SHM_DIR).join(format!("{SHM_PREFIX}{name}")))
+}
+
+fn io_err(e: std::io::Error, path: &Path) -> Error {
+    Error::from_io(&e, &path.display().to_string())
+}
+
+/// Builds a complete region in a temporary file beside `path`, then publishes it with
+/// one atomic no-replace link. `Exists` when another creator won.
+fn create_file(path: &Path, size: u64, mode: u32) -> Result<(File, Mapping, FixedHeader)> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{base}.{}.{:016x}.tmp", sys::pid(), sys::random_u64()));
+    let file = sys::create_exclusive(&tmp, mode).map_err(|e| io_err(e, &tmp))?;
+    let cleanup = |e: Error| {
+        let _ = std::fs::remove_file(&tmp);
+        e
+    };
+    match sys::reserve(&file, size) {
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            return Err(cleanup(Error::NoSpace(format!(
+                "cannot reserve {size} bytes for region {}: no space left on {}",
+                path.display(),
+                dir.display()
+            ))))
+        }
+        Err(e) => return Err(cleanup(io_err(e, &tmp))),
+    }
+    let fixed = FixedHeader::new(size, sys::random_u64(), sys::unix_time_ns());
+    let map = Mapping::new(&file, size).map_err(cleanup)?;
+    map.write_bytes(0, &fixed.encode()).map_err(cleanup)?;
+    let published = sys::link_no_replace(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match published {
+        Ok(()) => Ok((file, map, fixed)),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            Err(Error::Exists(format!("region {} already exists", path.display())))
+        }
+        Err(e) => Err(io_err(e, path)),
+    }
+}
+
+/// Opens and validates an existing region file. Never writes to a file that fails
+/// validation, never truncates or resizes.
+fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound(format!("region {} does not exist", path.display())),
+        _ => io_err(e, path),
+    })?;
+    let meta = file.metadata().map_err(|e| io_err(e, path))?;
+    if !meta.is_file() {
+        return Err(Error::corrupt(format!("{} is not a regular file", path.display())));
+    }
+    let size = meta.len();
+    if size < HEADER_SIZE {
+        return Err(Error::corrupt(format!(
+            "{} is {size} bytes, smaller than a region header (truncated or not a region)",
+            path.display()
+        )));
+    }
+    let mut head = [0u8; LIVE_OFFSET as usize];
+    file.read_exact_at(&mut head, 0).map_err(|e| io_err(e, path))?;
+    let fixed = FixedHeader::decode(&head, size)
+        .map_err(|e| match e {
+            Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
+            Error::Incompatible(m) => Error::Incompatible(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
+    let map = Mapping::new(&file, size)?;
+    Ok((file, map, fixed))
+}
+
+impl Region {
+    /// Opens or creates the region `name` (see [`region_path`]) as `opts` say.
+    pub fn open(name: &str, opts: &OpenOptions) -> Result<Region> {
+        let path = region_path(name)?;
+        let size = match opts.size {
+            0 => DEFAULT_SIZE,
+            s => round_up(s, 4096),
+        };
+        let min = FixedHeader::overhead() + MIN_HEAP;
+        if size < min || size > MAX_SIZE {
+            return Err(Error::invalid(format!(
+                "region size {} is outside {min}..={MAX_SIZE} bytes",
+                opts.size
+            )));
+        }
+        if opts.permissions & !0o7777 != 0 {
+            return Err(Error::invalid(format!("permissions {:#o} are not file mode bits", opts.permissions)));
+        }
+        let mode = if opts.permissions == 0 { 0o600 } else { opts.permissions };
+        let (file, map, fixed) = match opts.mode {
+            OpenMode::Create => create_file(&path, size, mode)?,
+            OpenMode::Recreate => {
+                let mut attempt = 0;
+                loop {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io_err(e, &path)),
+                    }
+                    match create_file(&path, size, mode) {
+                        Err(Error::Exists(_)) if attempt < 100 => attempt += 1,
+                        other => break other?,
+                    }
+                }
+            }
+            OpenMode::OpenOrCreate => {
+                let mut attempt = 0;
+                loop {
+                    match open_file(&path) {
+                        Err(Error::NotFound(_)) => {}
+                        other => break other?,
+                    }
+                    match create_file(&path, size, mode) {
+                        Err(Error::Exists(_)) if attempt < 100 => attempt += 1,
+                        other => break other?,
+                    }
+                }
+            }
+            OpenMode::Open => {
+                let deadline = Deadline::after(opts.wait);
+                let mut pause = Duration::from_micros(500);
+                loop {
+                    match open_file(&path) {
+                        Err(Error::NotFound(m)) => match deadline.remaining() {
+                            Err(_) => return Err(Error::NotFound(m)),
+                            Ok(left) => {
+                                std::thread::sleep(left.map_or(pause, |l| l.min(pause)));
+                                pause = (pause * 2).min(Duration::from_millis(20));
+                            }
+                        },
+                        other => break other?,
+                    }
+                }
+            }
+        };
+        let epoch = sys::fork_epoch();
+        let procs = ProcTable { map: &map, offset: fixed.proc_offset, capacity: fixed.proc_capacity };
+        procs.reap_dead()?;
+        let (slot, token) = procs.claim()?;
+        Ok(Region {
+            inner: Arc::new(RegionInner { name: name.to_owned(), path, file, map, fixed, slot, token, epoch }),
+        })
+    }
+
+    /// Unlinks the region `name`. Processes that have it open keep working with it.
+    pub fn remove(name: &str) -> Result<()> {
+        let path = region_path(name)?;
+        std::fs::remove_file(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(format!("region {} does not exist", path.display())),
+            _ => io_err(e, &path),
+        })
+    }
+
+    /// The name it was opened with.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The file backing it.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Makes everything written so far durable (msync + fsync).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.check_fork()?;
+        self.inner.map.flush(&self.inner.file)
+    }
+
+    /// Sizes, use, objects and attached processes (dead ones are cleared first).
+    pub fn info(&self) -> Result<RegionInfo> {
+        let r = &self.inner;
+        r.check_fork()?;
+        let live = r.live();
+        let used = live.heap_used.load(Ordering::Relaxed).min(r.fixed.heap_size);
+        let mut objects = 0;
+        for i in 0..r.fixed.dir_capacity {
+            if r.dir_entry(i)?.state.load(Ordering::Acquire) == DIR_READY {
+                objects += 1;
+            }
+        }
+        Ok(RegionInfo {
+            size: r.fixed.total_size,
+            heap_size: r.fixed.heap_size,
+            heap_used: used,
+            heap_free: r.fixed.heap_size - used,
+            object_count: objects,
+            attached_processes: r.procs().reap_dead()?,
+            format_version: r.fixed.format_version,
+            region_id: r.fixed.region_id,
+            created_unix_ns: r.fixed.created_unix_ns,
+        })
+    }
+
+    /// Blocks until an object called `name` exists in the region.
+    pub fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
+        let r = &self.inner;
+        r.check_fork()?;
+        check_object_name(name)?;
+        let deadline = Deadline::after(timeout);
+        let live = r.live();
+        loop {
+            let seq = live.dir_seq.load(Ordering::SeqCst);
+            if r.lookup(name)?.is_some() {
+                return Ok(());
+            }
+            wait::wait_for_change(&live.dir_seq, seq, &live.dir_sleepers, 1, &deadline)?;
+        }
+    }
+}
+
+/// Object names: 1..=96 bytes of UTF-8 without NUL.
+pub(crate) fn check_object_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
+        return Err(Error::invalid(format!(
+            "object name must be 1 to {MAX_NAME_LEN} bytes without NUL (got {} bytes)",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+impl RegionInner {
+    pub fn live(&self) -> &LiveHeader {
+        self.map.get(LIVE_OFFSET).expect("header validated at open")
+    }
+
+    pub fn procs(&self) -> ProcTable<'_> {
+        ProcTable { map: &self.map, offset: self.fixed.proc_offset, capacity: self.fixed.proc_capacity }
+    }
+
+    /// Runs `f` with a view of the heap.
+    pub fn with_heap<T>(&self, f: impl FnOnce(&Heap<'_>) -> T) -> T {
+        let procs = self.procs();
+        let heap = Heap { map: &self.map, fixed: &self.fixed, live: self.live(), procs: &procs, token: self.token };
+        f(&heap)
+    }
+
+    /// Handles inherited across fork() belong to the parent's attachment.
+    #[inline]
+    pub fn check_fork(&self) -> Result<()> {
+        if sys::current_fork_epoch() != self.epoch {
+            return Err(Error::BadHandle(
+                "region was opened before fork(); open it again in the child process".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn dir_entry(&self, i: u32) -> Result<&DirEntry> {
+        self.map.get_nth(self.fixed.dir_offset, i as u64)
+    }
+
+    /// Finds a published object by name.
+    pub fn lookup(&self, name: &str) -> Result<Option<ObjectRef>> {
+        for i in 0..self.fixed.dir_capacity {
+            let e = self.dir_entry(i)?;
+            if e.state.load(Ordering::Acquire) != DIR_READY {
+                continue;
+            }
+            let len = e.name_len.load(Ordering::Relaxed) as usize;
+            if len != name.len() || len > MAX_NAME_LEN {
+                continue;
+            }
+            let mut stored = Vec::with_capacity(len);
+            self.map.read_bytes(self.map.offset_of(e) + 32, len as u64, &mut stored)?;
+            if stored == name.as_bytes() {
+                return Ok(Some(ObjectRef {
+                    kind: e.kind.load(Ordering::Relaxed),
+                    offset: e.offset.load(Ordering::Relaxed),
+                    shape: e.shape.load(Ordering::Relaxed),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Finds `name` or creates it: under the directory lock, allocates a 64-byte aligned
+    /// body of `body_size` bytes, zeroes it, lets `init` fill it, then publishes the
+    /// directory entry with one release store. Returns the object and whether it is new.
+    pub fn find_or_create(
+        &self,
+        name: &str,
+        kind: u32,
+        shape: u64,
+        flags: u32,
+        body_size: u64,
+        init: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<(ObjectRef, bool)> {
+        if let Some(o) = self.lookup(name)? {
+            return Ok((o, false));
+        }
+        let live = self.live();
+        let procs = self.procs();
+        // Nothing to repair after a dead owner: an entry is published by its last store.
+        wait::lock(&live.dir_lock, self.token, &Deadline::forever(), &procs)?;
+        let result = (|| {
+            if let Some(o) = self.lookup(name)? {
+                return Ok((o, false));
+            }
+            let mut free = None;
+            for i in 0..self.fixed.dir_capacity {
+                if self.dir_entry(i)?.state.load(Ordering::Acquire) == DIR_FREE {
+                    free = Some(self.dir_entry(i)?);
+                    break;
+                }
+            }
+            let e = free.ok_or_else(|| {
+                Error::NoSpace(format!("the region's directory is full ({} objects)", self.fixed.dir_capacity))
+            })?;
+            let offset = self.with_heap(|h| h.alloc(body_size, true))?;
+            self.map.zero(offset, body_size)?;
+            let hdr: &ObjectHeader = self.map.get(offset)?;
+            hdr.magic.store(OBJECT_MAGIC ^ kind, Ordering::Relaxed);
+            hdr.flags.store(flags, Ordering::Relaxed);
+            hdr.shape.store(shape, Ordering::Relaxed);
+            init(offset)?;
+            e.kind.store(kind, Ordering::Relaxed);
+            e.flags.store(flags, Ordering::Relaxed);
+            e.offset.store(offset, Ordering::Relaxed);
+            e.shape.store(shape, Ordering::Relaxed);
+            e.name_len.store(name.len() as u32, Ordering::Relaxed);
+            self.map.write_bytes(self.map.offset_of(e) + 32, name.as_bytes())?;
+            e.state.store(DIR_READY, Ordering::Release);
+            Ok((ObjectRef { kind, offset, shape }, true))
+        })();
+        wait::unlock(&live.dir_lock);
+        if let Ok((_, true)) = result {
+            live.dir_seq.fetch_add(1, Ordering::SeqCst);
+            wait::wake_all(&live.dir_seq, &live.dir_sleepers, u32::MAX);
+        }
+        result
+    }
+
+    /// Checks that an object body found through the directory is what it claims to be
+    /// and lies inside the heap; `body_size` is the size its shape implies.
+    pub fn validate_body(&self, o: &ObjectRef, body_size: u64) -> Result<()> {
+        let end = o.offset.checked_add(body_size);
+        if o.offset < self.fixed.heap_offset || o.offset % 64 != 0 || end.is_none_or(|e| e > self.fixed.total_size) {
+            return Err(Error::corrupt(format!("object body at {:#x} lies outside the heap", o.offset)));
+        }
+        let hdr: &ObjectHeader = self.map.get(o.offset)?;
+        if hdr.magic.load(Ordering::Relaxed) != OBJECT_MAGIC ^ o.kind || hdr.shape.load(Ordering::Relaxed) != o.shape {
+            return Err(Error::corrupt("object header does not match its directory entry"));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RegionInner {
+    fn drop(&mut self) {
+        if sys::current_fork_epoch() != self.epoch {
+            return; // a forked child: the attachment is the parent's
+        }
+        super::element::release_all_rw(self);
+        self.procs().release(self.slot, self.token);
+    }
+}

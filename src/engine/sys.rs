@@ -1,0 +1,280 @@
+//! The only module that calls libc: futexes, files, mappings, process liveness.
+//!
+//! A macOS or Windows port replaces this file (and nothing else in the engine).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Blocks while `*word == expected`, for at most `timeout` (None: no limit).
+///
+/// Shared futex (no `FUTEX_PRIVATE_FLAG`), so it works between processes that map the
+/// same file at different addresses. Returns on wake, timeout, value mismatch or signal;
+/// callers re-check their condition and their deadline in a loop.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts;
+    let ts_ptr = match timeout {
+        Some(d) => {
+            ts = libc::timespec {
+                tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            };
+            &ts as *const libc::timespec
+        }
+        None => std::ptr::null(),
+    };
+    // SAFETY: `word` is a live, 4-byte aligned atomic inside a mapping that outlives the
+    // call; FUTEX_WAIT only reads it. The timespec (if any) lives on this stack frame.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes up to `count` processes blocked in [`futex_wait`] on `word`.
+pub fn futex_wake(word: &AtomicU32, count: i32) {
+    // SAFETY: FUTEX_WAKE does not access the word's memory beyond identifying it.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            count,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// The calling process id.
+pub fn pid() -> u32 {
+    std::process::id()
+}
+
+/// Number of CPUs this process may run on (1 disables spinning).
+pub fn usable_cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// What `/proc/<pid>/stat` says about a process.
+pub enum ProcState {
+    /// Running (or sleeping); `start_ticks` is its start time in clock ticks after boot.
+    Alive { start_ticks: u64 },
+    /// Gone, or a zombie that will never run again.
+    Dead,
+    /// Exists but could not be inspected (another user's process in a restricted /proc).
+    Unknown,
+}
+
+/// Looks a process up. A zombie counts as dead: it holds no locks any more.
+pub fn process_state(pid: u32) -> ProcState {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return ProcState::Dead;
+    }
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => parse_stat(&stat).unwrap_or(ProcState::Unknown),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => ProcState::Dead,
+        Err(_) => {
+            // SAFETY: kill with signal 0 only checks for existence and permission.
+            let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+            if rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) {
+                ProcState::Unknown
+            } else {
+                ProcState::Dead
+            }
+        }
+    }
+}
+
+fn parse_stat(stat: &[u8]) -> Option<ProcState> {
+    // The command name (field 2) may contain spaces and parentheses: skip to the last ')'.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?; // field 3
+    if state == "Z" || state == "X" || state == "x" {
+        return Some(ProcState::Dead);
+    }
+    // Field 22 (starttime) is the 20th field after the state.
+    let start_ticks = fields.nth(18)?.parse().ok()?;
+    Some(ProcState::Alive { start_ticks })
+}
+
+/// Start time of the calling process (clock ticks after boot), 0 if unknown.
+pub fn own_start_ticks() -> u64 {
+    match process_state(pid()) {
+        ProcState::Alive { start_ticks } => start_ticks,
+        _ => 0,
+    }
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch.
+pub fn unix_time_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// 64 random bits from the kernel (falls back to time and pid mixing).
+pub fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == 8 {
+        return u64::from_ne_bytes(buf);
+    }
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut x = unix_time_ns() ^ ((pid() as u64) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
+}
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+/// Creates a new file exclusively with exactly `mode` (not masked by the umask).
+pub fn create_exclusive(path: &Path, mode: u32) -> io::Result<File> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is a valid NUL-terminated path; the flags create a new file only.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    let file = unsafe { File::from_raw_fd(fd) };
+    // SAFETY: fchmod on a descriptor we own.
+    if unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// Reserves `len` bytes of backing store so that later page faults cannot fail with SIGBUS.
+/// Falls back to a sparse `ftruncate` where the filesystem cannot reserve space; returns
+/// whether the space is really reserved.
+pub fn reserve(file: &File, len: u64) -> io::Result<bool> {
+    // SAFETY: posix_fallocate on a descriptor we own; it returns an errno value.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    match rc {
+        0 => Ok(true),
+        libc::EOPNOTSUPP | libc::EINVAL => {
+            file.set_len(len)?;
+            Ok(false)
+        }
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// Publishes `tmp` under `path` without ever replacing an existing file.
+pub fn link_no_replace(tmp: &Path, path: &Path) -> io::Result<()> {
+    let (a, b) = (cpath(tmp)?, cpath(path)?);
+    // SAFETY: both are valid NUL-terminated paths.
+    if unsafe { libc::link(a.as_ptr(), b.as_ptr()) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // Filesystems without hard links: an atomic rename that refuses to replace.
+        Some(libc::EPERM) | Some(libc::EOPNOTSUPP) => {
+            // SAFETY: as above; RENAME_NOREPLACE never overwrites `b`.
+            let rc = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    b.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        }
+        _ => Err(err),
+    }
+}
+
+/// Flushes a mapped range and the file to stable storage.
+pub fn sync_mapping(ptr: *mut u8, len: usize, file: &File) -> io::Result<()> {
+    // SAFETY: `ptr..ptr+len` is a live MAP_SHARED mapping owned by the caller.
+    if unsafe { libc::msync(ptr.cast(), len, libc::MS_SYNC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    file.sync_all()
+}
+
+/// Counts forks: a child gets a new epoch, so handles inherited across `fork` can be
+/// detected and refused (their process-table identity belongs to the parent).
+static FORK_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+extern "C" fn on_fork_child() {
+    FORK_EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The current fork epoch (registers the fork handler on first use).
+pub fn fork_epoch() -> u64 {
+    static REGISTER: OnceLock<()> = OnceLock::new();
+    REGISTER.get_or_init(|| {
+        // SAFETY: registers a handler that only touches an atomic; async-signal-safe.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(on_fork_child));
+        }
+    });
+    FORK_EPOCH.load(Ordering::Relaxed)
+}
+
+/// The epoch without registering (hot path; the handler is registered at open).
+#[inline]
+pub fn current_fork_epoch() -> u64 {
+    FORK_EPOCH.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_with_a_start_time() {
+        match process_state(pid()) {
+            ProcState::Alive { start_ticks } => assert!(start_ticks > 0),
+            _ => panic!("own process not alive"),
+        }
+        assert!(matches!(process_state(0), ProcState::Dead));
+    }
+
+    #[test]
+    fn stat_parsing_handles_odd_command_names() {
+        let line = b"123 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 99";
+        match parse_stat(line) {
+            Some(ProcState::Alive { start_ticks }) => assert_eq!(start_ticks, 4242),
+            _ => panic!("parse failed"),
+        }
+        assert!(matches!(parse_stat(b"1 (x) Z 0"), Some(ProcState::Dead)));
+    }
+}

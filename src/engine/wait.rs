@@ -1,0 +1,324 @@
+//! The one blocking core: deadlines, adaptive spinning, shared futex sleeps, and the
+//! robust owner-recording lock used by elements, the allocator and the directory.
+//!
+//! DESIGN §5: a waiter spins first (waking a sleeping process on another CPU costs
+//! 45–95 µs on our VMs, a cache-line hand-off under 1 µs), then announces itself in a
+//! sleeper count and sleeps on a futex; a waker makes the `FUTEX_WAKE` syscall only when
+//! the count is non-zero. The announce/re-check on the waiter side and the change/check
+//! on the waker side are both `SeqCst`, so one of the two always sees the other.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::error::{Error, Result};
+use super::sys;
+
+/// When a blocking operation gives up. `None` inside means "never".
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Option<Instant>,
+    try_once: bool,
+}
+
+impl Deadline {
+    /// `None`: wait without limit; `Some(ZERO)`: try once; otherwise relative.
+    pub fn after(timeout: Option<Duration>) -> Deadline {
+        match timeout {
+            None => Deadline { at: None, try_once: false },
+            Some(d) if d.is_zero() => Deadline { at: None, try_once: true },
+            Some(d) => Deadline { at: Instant::now().checked_add(d), try_once: false },
+        }
+    }
+
+    pub fn forever() -> Deadline {
+        Deadline::after(None)
+    }
+
+    /// Converts the C convention: -1 forever, 0 try once, > 0 nanoseconds.
+    pub fn from_timeout_ns(ns: i64) -> Result<Deadline> {
+        match ns {
+            -1 => Ok(Deadline::forever()),
+            n if n >= 0 => Ok(Deadline::after(Some(Duration::from_nanos(n as u64)))),
+            n => Err(Error::invalid(format!(
+                "timeout_ns {n} is negative (use PLEXUS_FOREVER = -1 to wait without limit)"
+            ))),
+        }
+    }
+
+    /// Time left: `Ok(None)` = unlimited, `Err(Timeout)` when expired.
+    pub fn remaining(&self) -> Result<Option<Duration>> {
+        if self.try_once {
+            return Err(Error::Timeout);
+        }
+        match self.at {
+            None => Ok(None),
+            Some(at) => {
+                let now = Instant::now();
+                if now >= at {
+                    Err(Error::Timeout)
+                } else {
+                    Ok(Some(at - now))
+                }
+            }
+        }
+    }
+}
+
+/// Spin budget in nanoseconds, shared by all waits of this process. It grows when a spin
+/// succeeds and shrinks slowly when it fails, between SPIN_MIN_NS and SPIN_MAX_NS: below
+/// ~20 µs a ping-pong pair on our VMs falls into the everybody-sleeps mode (see
+/// shared/research/limits.md, "bistable").
+static SPIN_NS: AtomicU64 = AtomicU64::new(SPIN_START_NS);
+const SPIN_START_NS: u64 = 50_000;
+const SPIN_MIN_NS: u64 = 20_000;
+const SPIN_MAX_NS: u64 = 100_000;
+
+fn spin_budget() -> Duration {
+    if sys::usable_cpus() < 2 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(SPIN_NS.load(Ordering::Relaxed))
+}
+
+fn spin_succeeded() {
+    let cur = SPIN_NS.load(Ordering::Relaxed);
+    if cur < SPIN_MAX_NS {
+        SPIN_NS.store((cur * 2).min(SPIN_MAX_NS), Ordering::Relaxed);
+    }
+}
+
+fn spin_failed() {
+    let cur = SPIN_NS.load(Ordering::Relaxed);
+    if cur > SPIN_MIN_NS {
+        SPIN_NS.store((cur - cur / 8).max(SPIN_MIN_NS), Ordering::Relaxed);
+    }
+}
+
+/// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up.
+pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
+    let budget = spin_budget();
+    if budget.is_zero() || deadline.try_once {
+        return cond();
+    }
+    let start = Instant::now();
+    let limit = match deadline.at {
+        Some(at) => (start + budget).min(at),
+        None => start + budget,
+    };
+    loop {
+        for _ in 0..64 {
+            if cond() {
+                spin_succeeded();
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if Instant::now() >= limit {
+            spin_failed();
+            return cond();
+        }
+    }
+}
+
+/// Sleeps on `word` while it equals `observed`, announced in `sleepers` by `unit`, for
+/// at most `slice` and the deadline. Returns Err(Timeout) only when the deadline passed.
+pub fn sleep_while_equal(
+    word: &AtomicU32,
+    observed: u32,
+    sleepers: &AtomicU32,
+    unit: u32,
+    deadline: &Deadline,
+    slice: Option<Duration>,
+) -> Result<()> {
+    let remaining = deadline.remaining()?;
+    let timeout = match (remaining, slice) {
+        (Some(r), Some(s)) => Some(r.min(s)),
+        (r, s) => r.or(s),
+    };
+    sleepers.fetch_add(unit, Ordering::SeqCst);
+    if word.load(Ordering::SeqCst) == observed {
+        sys::futex_wait(word, observed, timeout);
+    }
+    sleepers.fetch_sub(unit, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Wakes every sleeper on `word` if `sleepers & mask` says there is one. Call after the
+/// change to `word` (made with SeqCst or followed by a SeqCst fence).
+#[inline]
+pub fn wake_all(word: &AtomicU32, sleepers: &AtomicU32, mask: u32) {
+    if sleepers.load(Ordering::SeqCst) & mask != 0 {
+        sys::futex_wake(word, i32::MAX);
+    }
+}
+
+/// Waits until `word` differs from `observed`: spin, then sleep in slices. `check` runs
+/// after each slice that ended without a change (for liveness checks); returning
+/// `Ok(true)` from it ends the wait early.
+pub fn wait_for_change(
+    word: &AtomicU32,
+    observed: u32,
+    sleepers: &AtomicU32,
+    unit: u32,
+    deadline: &Deadline,
+) -> Result<()> {
+    if spin_until(deadline, || word.load(Ordering::Acquire) != observed) {
+        return Ok(());
+    }
+    sleep_while_equal(word, observed, sleepers, unit, deadline, None)?;
+    if word.load(Ordering::Acquire) != observed {
+        Ok(())
+    } else {
+        deadline.remaining().map(|_| ())
+    }
+}
+
+/// Who may be holding a lock: answers whether an owner token belongs to a dead process.
+pub trait Owners {
+    /// True when `token` names an attachment whose process has died or detached.
+    fn is_dead(&self, token: u32) -> bool;
+}
+
+/// Set in a lock word while some process sleeps waiting for it.
+pub const LOCK_WAITERS: u32 = 1 << 31;
+/// Mask of the owner token in a lock word.
+pub const LOCK_OWNER: u32 = !LOCK_WAITERS;
+
+/// How a robust lock was acquired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    /// Normally.
+    Clean,
+    /// Taken over from a dead owner: the protected state may need repair.
+    Recovered,
+}
+
+/// Acquires the robust lock `word` for `token` (nonzero, < 2^31).
+///
+/// Fast path one CAS; then spins; then sleeps on the word with the waiters bit set, in
+/// slices, checking the owner's liveness before each sleep. A lock whose owner is dead is
+/// taken over (`Acquired::Recovered`).
+pub fn lock(word: &AtomicU32, token: u32, deadline: &Deadline, owners: &dyn Owners) -> Result<Acquired> {
+    debug_assert!(token != 0 && token & LOCK_WAITERS == 0);
+    if word.compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        return Ok(Acquired::Clean);
+    }
+    lock_slow(word, token, deadline, owners)
+}
+
+#[cold]
+fn lock_slow(word: &AtomicU32, token: u32, deadline: &Deadline, owners: &dyn Owners) -> Result<Acquired> {
+    let got = spin_until(deadline, || {
+        word.load(Ordering::Relaxed) == 0
+            && word.compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    });
+    if got {
+        return Ok(Acquired::Clean);
+    }
+    let mut slice = Duration::from_millis(1);
+    loop {
+        let v = word.load(Ordering::Relaxed);
+        let owner = v & LOCK_OWNER;
+        if owner == 0 {
+            // Free (waiters may remain: keep the bit so our unlock wakes them).
+            if word
+                .compare_exchange(v, token | LOCK_WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(Acquired::Clean);
+            }
+            continue;
+        }
+        if owner != token && owners.is_dead(owner) {
+            if word
+                .compare_exchange(v, token | LOCK_WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(Acquired::Recovered);
+            }
+            continue;
+        }
+        if v & LOCK_WAITERS == 0
+            && word
+                .compare_exchange(v, v | LOCK_WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            continue;
+        }
+        let remaining = deadline.remaining()?;
+        let t = remaining.map_or(slice, |r| r.min(slice));
+        sys::futex_wait(word, v | LOCK_WAITERS, Some(t));
+        slice = (slice * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// Releases a robust lock; wakes one sleeper if any announced itself.
+#[inline]
+pub fn unlock(word: &AtomicU32) {
+    if word.swap(0, Ordering::Release) & LOCK_WAITERS != 0 {
+        sys::futex_wake(word, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NobodyDies;
+    impl Owners for NobodyDies {
+        fn is_dead(&self, _: u32) -> bool {
+            false
+        }
+    }
+    struct EveryoneDies;
+    impl Owners for EveryoneDies {
+        fn is_dead(&self, _: u32) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn deadline_conventions() {
+        assert!(Deadline::from_timeout_ns(-1).unwrap().remaining().unwrap().is_none());
+        assert_eq!(Deadline::from_timeout_ns(0).unwrap().remaining(), Err(Error::Timeout));
+        assert!(Deadline::from_timeout_ns(-2).is_err());
+        assert!(Deadline::from_timeout_ns(1_000_000_000).unwrap().remaining().unwrap().is_some());
+    }
+
+    #[test]
+    fn lock_times_out_on_live_owner_and_recovers_dead_one() {
+        let w = AtomicU32::new(7);
+        let d = Deadline::after(Some(Duration::from_millis(20)));
+        assert_eq!(lock(&w, 5, &d, &NobodyDies), Err(Error::Timeout));
+        assert_eq!(lock(&w, 5, &Deadline::forever(), &EveryoneDies), Ok(Acquired::Recovered));
+        assert_eq!(w.load(Ordering::Relaxed) & LOCK_OWNER, 5);
+        unlock(&w);
+        assert_eq!(w.load(Ordering::Relaxed), 0);
+        assert_eq!(lock(&w, 5, &Deadline::forever(), &NobodyDies), Ok(Acquired::Clean));
+    }
+
+    #[test]
+    fn lock_is_mutually_exclusive_between_threads() {
+        use std::sync::Arc;
+        let w = Arc::new(AtomicU32::new(0));
+        let counter = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (1..=4u32)
+            .map(|t| {
+                let (w, c) = (w.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        lock(&w, t, &Deadline::forever(), &NobodyDies).unwrap();
+                        // Non-atomic read-modify-write: only correct under mutual exclusion.
+                        let v = c.load(Ordering::Relaxed);
+                        c.store(v + 1, Ordering::Relaxed);
+                        unlock(&w);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(counter.load(Ordering::Relaxed), 80_000);
+    }
+}

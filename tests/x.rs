@@ -1,0 +1,1 @@
+#[test] fn t(){ assert_eq!(plexus::f(),1); }
