@@ -16,7 +16,10 @@ impl Drop for Cleanup {
 }
 
 fn small() -> OpenOptions {
-    OpenOptions { size: 4 << 20, ..Default::default() }
+    OpenOptions {
+        size: 4 << 20,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -51,10 +54,14 @@ fn every_type_round_trips_through_every_write() {
     // The heap is reused: writing big strings over and over does not exhaust it.
     let used_before = r.info().unwrap().heap_used;
     for i in 0..2000 {
-        a.write(0, ValueRef::String(&format!("{i:0>5000}"))).unwrap();
+        a.write(0, ValueRef::String(&format!("{i:0>5000}")))
+            .unwrap();
     }
     let used_after = r.info().unwrap().heap_used;
-    assert!(used_after <= used_before + 16384, "heap grew from {used_before} to {used_after}");
+    assert!(
+        used_after <= used_before + 16384,
+        "heap grew from {used_before} to {used_after}"
+    );
 }
 
 #[test]
@@ -66,7 +73,10 @@ fn full_empty_semantics() {
     let zero = Some(Duration::ZERO);
     assert!(!a.is_full(0).unwrap());
     assert_eq!(a.read_fe(0, zero), Err(Error::Timeout));
-    assert_eq!(a.read_ff(0, Some(Duration::from_millis(5))), Err(Error::Timeout));
+    assert_eq!(
+        a.read_ff(0, Some(Duration::from_millis(5))),
+        Err(Error::Timeout)
+    );
     a.write_ef(0, ValueRef::Int(1), zero).unwrap();
     assert!(a.is_full(0).unwrap());
     assert_eq!(a.write_ef(0, ValueRef::Int(2), zero), Err(Error::Timeout));
@@ -79,7 +89,10 @@ fn full_empty_semantics() {
     assert_eq!(a.read_ff(0, zero).unwrap(), Value::Int(3));
     // read_rw blocks tag-changing writers until released.
     assert_eq!(a.read_rw(0, zero).unwrap(), Value::Int(3));
-    assert_eq!(a.read_fe(0, Some(Duration::from_millis(10))), Err(Error::Timeout));
+    assert_eq!(
+        a.read_fe(0, Some(Duration::from_millis(10))),
+        Err(Error::Timeout)
+    );
     assert_eq!(a.read_ff(0, zero).unwrap(), Value::Int(3));
     a.release_rw(0).unwrap();
     assert!(matches!(a.release_rw(0), Err(Error::InvalidArgument(_))));
@@ -90,7 +103,13 @@ fn full_empty_semantics() {
     a.write(1, ValueRef::Int(9)).unwrap();
     a.wait_change(1, &mut v, zero).unwrap();
     assert_eq!(v, a.version(1).unwrap());
-    assert_eq!(a.read(9), Err(Error::OutOfRange { index: 9, length: 2 }));
+    assert_eq!(
+        a.read(9),
+        Err(Error::OutOfRange {
+            index: 9,
+            length: 2
+        })
+    );
 }
 
 #[test]
@@ -106,16 +125,35 @@ fn faa_cas_exchange() {
     a.write(1, ValueRef::String("stop")).unwrap();
     a.faa(1, ValueRef::Int(1)).unwrap();
     assert_eq!(a.read(1).unwrap(), Value::String("stop1".into()));
-    assert_eq!(a.cas(2, ValueRef::Int(1), ValueRef::Int(2)).unwrap(), Value::Undefined);
-    assert_eq!(a.read(2).unwrap(), Value::Undefined);
-    assert_eq!(a.cas(2, ValueRef::Undefined, ValueRef::String("a long string value")).unwrap(), Value::Undefined);
     assert_eq!(
-        a.cas(2, ValueRef::String("a long string value"), ValueRef::Int(7)).unwrap(),
+        a.cas(2, ValueRef::Int(1), ValueRef::Int(2)).unwrap(),
+        Value::Undefined
+    );
+    assert_eq!(a.read(2).unwrap(), Value::Undefined);
+    assert_eq!(
+        a.cas(
+            2,
+            ValueRef::Undefined,
+            ValueRef::String("a long string value")
+        )
+        .unwrap(),
+        Value::Undefined
+    );
+    assert_eq!(
+        a.cas(2, ValueRef::String("a long string value"), ValueRef::Int(7))
+            .unwrap(),
         Value::String("a long string value".into())
     );
     assert_eq!(a.exchange(2, ValueRef::Null).unwrap(), Value::Int(7));
-    assert!(matches!(a.faa(2, ValueRef::Object(&[0x90])), Err(Error::TypeMismatch(_))));
-    assert_eq!(a.read(2).unwrap(), Value::Null, "a failed faa leaves the value alone");
+    assert!(matches!(
+        a.faa(2, ValueRef::Object(&[0x90])),
+        Err(Error::TypeMismatch(_))
+    ));
+    assert_eq!(
+        a.read(2).unwrap(),
+        Value::Null,
+        "a failed faa leaves the value alone"
+    );
 }
 
 #[test]
@@ -127,23 +165,48 @@ fn objects_open_rules() {
     let a = r.array("a", 3, plexus::FLAG_FULL).unwrap();
     assert!(a.is_full(2).unwrap());
     assert!(matches!(r.array("a", 4, 0), Err(Error::Incompatible(_))));
-    assert!(matches!(r.array("a", 3, plexus::FLAG_EXCLUSIVE), Err(Error::Exists(_))));
+    assert!(matches!(
+        r.array("a", 3, plexus::FLAG_EXCLUSIVE),
+        Err(Error::Exists(_))
+    ));
     assert_eq!(r.array("a", 0, 0).unwrap().len(), 3);
     assert!(matches!(r.array("", 1, 0), Err(Error::InvalidArgument(_))));
-    assert!(matches!(r.array("b", 1, 0x100), Err(Error::InvalidArgument(_))));
-    assert!(matches!(r.array("huge", 1 << 40, 0), Err(Error::NoSpace(_))));
+    assert!(matches!(
+        r.array("b", 1, 0x100),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        r.array("huge", 1 << 40, 0),
+        Err(Error::NoSpace(_))
+    ));
     r.wait_object("a", Some(Duration::ZERO)).unwrap();
-    assert_eq!(r.wait_object("zz", Some(Duration::from_millis(5))), Err(Error::Timeout));
+    assert_eq!(
+        r.wait_object("zz", Some(Duration::from_millis(5))),
+        Err(Error::Timeout)
+    );
     let info = r.info().unwrap();
     assert_eq!(info.object_count, 1);
     assert_eq!(info.attached_processes, 1);
-    let r2 = Region::open(&n, &OpenOptions { mode: OpenMode::Open, ..Default::default() }).unwrap();
+    let r2 = Region::open(
+        &n,
+        &OpenOptions {
+            mode: OpenMode::Open,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(r2.info().unwrap().attached_processes, 2);
     assert_eq!(r2.info().unwrap().region_id, info.region_id);
     drop(r2);
     assert_eq!(r.info().unwrap().attached_processes, 1);
     assert!(matches!(
-        Region::open(&n, &OpenOptions { mode: OpenMode::Create, ..small() }),
+        Region::open(
+            &n,
+            &OpenOptions {
+                mode: OpenMode::Create,
+                ..small()
+            }
+        ),
         Err(Error::Exists(_))
     ));
 }

@@ -39,12 +39,18 @@ impl Region {
         }
         let body = |len: u64| len.checked_mul(ELEM).and_then(|b| b.checked_add(HEADER));
         let (obj, created) = if length == 0 {
-            let o = r.lookup(name)?.ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
+            let o = r
+                .lookup(name)?
+                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
             (o, false)
         } else {
             let size = body(length)
                 .filter(|&s| s <= r.fixed.heap_size)
-                .ok_or_else(|| Error::NoSpace(format!("an array of {length} elements does not fit in the region")))?;
+                .ok_or_else(|| {
+                    Error::NoSpace(format!(
+                        "an array of {length} elements does not fit in the region"
+                    ))
+                })?;
             r.find_or_create(name, KIND_ARRAY, length, flags & FLAG_FULL, size, |off| {
                 if flags & FLAG_FULL != 0 {
                     for i in 0..length {
@@ -56,7 +62,10 @@ impl Region {
             })?
         };
         if obj.kind != KIND_ARRAY {
-            return Err(Error::TypeMismatch(format!("'{name}' is a {}, not an array", kind_name(obj.kind))));
+            return Err(Error::TypeMismatch(format!(
+                "'{name}' is a {}, not an array",
+                kind_name(obj.kind)
+            )));
         }
         if !created && flags & FLAG_EXCLUSIVE != 0 {
             return Err(Error::Exists(format!("array '{name}' already exists")));
@@ -69,7 +78,12 @@ impl Region {
         }
         let size = body(obj.shape).ok_or_else(|| Error::corrupt("array length overflows"))?;
         r.validate_body(&obj, size)?;
-        Ok(Array { region: self.clone(), elements: obj.offset + HEADER, length: obj.shape, name: name.to_owned() })
+        Ok(Array {
+            region: self.clone(),
+            elements: obj.offset + HEADER,
+            length: obj.shape,
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -92,7 +106,10 @@ impl Array {
 
     fn cell(&self, index: u64) -> Result<Cell<'_>> {
         if index >= self.length {
-            return Err(Error::OutOfRange { index, length: self.length });
+            return Err(Error::OutOfRange {
+                index,
+                length: self.length,
+            });
         }
         Cell::at(&self.region.inner, self.elements + index * ELEM)
     }
@@ -156,7 +173,7 @@ impl Array {
     }
     /// Blocks until the version differs from `*seen`; stores the new one there.
     pub fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
-        self.cell(index)?.wait_change(seen, &Deadline::after(timeout))
+        self.cell(index)?
+            .wait_change(seen, &Deadline::after(timeout))
     }
-
 }

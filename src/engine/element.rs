@@ -74,11 +74,19 @@ struct Effect {
     free_blob: Option<u64>,
 }
 
-const NO_EFFECT: Effect = Effect { tag_changed: false, version_changed: false, free_blob: None };
+const NO_EFFECT: Effect = Effect {
+    tag_changed: false,
+    version_changed: false,
+    free_blob: None,
+};
 
 impl<'a> Cell<'a> {
     pub fn at(r: &'a RegionInner, off: u64) -> Result<Cell<'a>> {
-        Ok(Cell { r, e: r.map.get(off)?, off })
+        Ok(Cell {
+            r,
+            e: r.map.get(off)?,
+            off,
+        })
     }
 
     /// Writes `v` into the heap if it does not fit inline.
@@ -86,10 +94,26 @@ impl<'a> Cell<'a> {
         v.validate()?;
         let t = v.type_of();
         Ok(match v {
-            ValueRef::Undefined | ValueRef::Null => Prepared { meta: meta(t, 0), payload: 0, blob: None },
-            ValueRef::Bool(b) => Prepared { meta: meta(t, 0), payload: b as u64, blob: None },
-            ValueRef::Int(i) => Prepared { meta: meta(t, 0), payload: i as u64, blob: None },
-            ValueRef::Float(f) => Prepared { meta: meta(t, 0), payload: f.to_bits(), blob: None },
+            ValueRef::Undefined | ValueRef::Null => Prepared {
+                meta: meta(t, 0),
+                payload: 0,
+                blob: None,
+            },
+            ValueRef::Bool(b) => Prepared {
+                meta: meta(t, 0),
+                payload: b as u64,
+                blob: None,
+            },
+            ValueRef::Int(i) => Prepared {
+                meta: meta(t, 0),
+                payload: i as u64,
+                blob: None,
+            },
+            ValueRef::Float(f) => Prepared {
+                meta: meta(t, 0),
+                payload: f.to_bits(),
+                blob: None,
+            },
             ValueRef::String(_) | ValueRef::Bytes(_) | ValueRef::Object(_) => {
                 let bytes = v.bytes().unwrap_or_default();
                 let len = bytes.len() as u64;
@@ -99,14 +123,22 @@ impl<'a> Cell<'a> {
                 if len <= 8 {
                     let mut word = [0u8; 8];
                     word[..bytes.len()].copy_from_slice(bytes);
-                    Prepared { meta: meta(t, len) | META_INLINE, payload: u64::from_le_bytes(word), blob: None }
+                    Prepared {
+                        meta: meta(t, len) | META_INLINE,
+                        payload: u64::from_le_bytes(word),
+                        blob: None,
+                    }
                 } else {
                     let off = self.r.with_heap(|h| h.alloc(len, false))?;
                     if let Err(e) = self.r.map.write_bytes(off, bytes) {
                         let _ = self.r.with_heap(|h| h.free(off));
                         return Err(e);
                     }
-                    Prepared { meta: meta(t, len), payload: off, blob: Some(off) }
+                    Prepared {
+                        meta: meta(t, len),
+                        payload: off,
+                        blob: Some(off),
+                    }
                 }
             }
         })
@@ -135,8 +167,13 @@ impl<'a> Cell<'a> {
         let slot = self.live_slot(tag);
         let m = slot.meta.load(Ordering::Relaxed);
         let p = slot.payload.load(Ordering::Relaxed);
-        let t = Type::from_u32((m >> 56) as u32)
-            .ok_or_else(|| Error::corrupt(format!("element at {:#x} holds unknown type {}", self.off, m >> 56)))?;
+        let t = Type::from_u32((m >> 56) as u32).ok_or_else(|| {
+            Error::corrupt(format!(
+                "element at {:#x} holds unknown type {}",
+                self.off,
+                m >> 56
+            ))
+        })?;
         let len = m & META_LEN_MASK;
         let bytes = || -> Result<Vec<u8>> {
             if m & META_INLINE != 0 {
@@ -147,7 +184,9 @@ impl<'a> Cell<'a> {
             }
             let fx = &self.r.fixed;
             if p < fx.heap_offset || p.checked_add(len).is_none_or(|end| end > fx.total_size) {
-                return Err(Error::corrupt(format!("value at {p:#x} (+{len}) lies outside the heap")));
+                return Err(Error::corrupt(format!(
+                    "value at {p:#x} (+{len}) lies outside the heap"
+                )));
             }
             let mut out = Vec::new();
             self.r.map.read_bytes(p, len, &mut out)?;
@@ -160,7 +199,8 @@ impl<'a> Cell<'a> {
             Type::Int => Value::Int(p as i64),
             Type::Float => Value::Float(f64::from_bits(p)),
             Type::String => Value::String(
-                String::from_utf8(bytes()?).map_err(|_| Error::corrupt("stored string is not UTF-8"))?,
+                String::from_utf8(bytes()?)
+                    .map_err(|_| Error::corrupt("stored string is not UTF-8"))?,
             ),
             Type::Bytes => Value::Bytes(bytes()?),
             Type::Object => Value::Object(bytes()?),
@@ -182,16 +222,28 @@ impl<'a> Cell<'a> {
         }
         // The commit point: value and tag change together.
         self.e.tag.store(new_tag, Ordering::Release);
-        Effect { tag_changed: true, version_changed: true, free_blob: old_blob }
+        Effect {
+            tag_changed: true,
+            version_changed: true,
+            free_blob: old_blob,
+        }
     }
 
     fn set_full(&self, tag: u32, full: bool) -> Effect {
-        let new_tag = if full { tag | TAG_FULL } else { tag & !TAG_FULL };
+        let new_tag = if full {
+            tag | TAG_FULL
+        } else {
+            tag & !TAG_FULL
+        };
         if new_tag == tag {
             return NO_EFFECT;
         }
         self.e.tag.store(new_tag, Ordering::Release);
-        Effect { tag_changed: true, version_changed: true, free_blob: None }
+        Effect {
+            tag_changed: true,
+            version_changed: true,
+            free_blob: None,
+        }
     }
 
     /// After taking the lock from a dead owner: the committed state is consistent by
@@ -208,7 +260,11 @@ impl<'a> Cell<'a> {
     fn lock(&self, deadline: &Deadline) -> Result<()> {
         // Element locks are held for a copy at most, so a try-once call still waits for
         // the lock itself: "would block" refers to the tag, not to a momentary holder.
-        let lock_deadline = if deadline.remaining().is_err() { Deadline::forever() } else { *deadline };
+        let lock_deadline = if deadline.remaining().is_err() {
+            Deadline::forever()
+        } else {
+            *deadline
+        };
         let procs = self.r.procs();
         if wait::lock(&self.e.lock, self.r.token, &lock_deadline, &procs)? == Acquired::Recovered {
             self.repair()?;
@@ -224,7 +280,9 @@ impl<'a> Cell<'a> {
         if eff.tag_changed {
             wait::wake_all(&self.e.tag, &self.e.sleepers, TAG_SLEEPERS_MASK);
         }
-        if eff.version_changed && self.e.sleepers.load(Ordering::SeqCst) & VERSION_SLEEPERS_MASK != 0 {
+        if eff.version_changed
+            && self.e.sleepers.load(Ordering::SeqCst) & VERSION_SLEEPERS_MASK != 0
+        {
             sys::futex_wake(version_futex(&self.e.version), i32::MAX);
         }
         if let Some(off) = eff.free_blob {
@@ -275,23 +333,42 @@ impl<'a> Cell<'a> {
         }
         let reader_wait = readers(tag) > 0 && matches!(need, Need::NoReaders | Need::FullNoReaders);
         let slice = reader_wait.then_some(READER_RECHECK);
-        wait::sleep_while_equal(&self.e.tag, tag, &self.e.sleepers, TAG_SLEEPER, deadline, slice)?;
+        wait::sleep_while_equal(
+            &self.e.tag,
+            tag,
+            &self.e.sleepers,
+            TAG_SLEEPER,
+            deadline,
+            slice,
+        )?;
         if reader_wait && self.e.tag.load(Ordering::Acquire) == tag {
             self.lock(deadline)?;
             let now = self.e.tag.load(Ordering::Acquire);
             let n = self.r.procs().count_readers(self.off)?;
             let changed = n != readers(now);
             if changed {
-                self.e.tag.store((now & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT, Ordering::Release);
+                self.e.tag.store(
+                    (now & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT,
+                    Ordering::Release,
+                );
             }
-            self.publish(Effect { tag_changed: changed, ..NO_EFFECT });
+            self.publish(Effect {
+                tag_changed: changed,
+                ..NO_EFFECT
+            });
         }
         Ok(())
     }
 
     /// Runs a value-writing operation: prepares `v` outside the lock, commits it with
     /// the tag change `full`, discards the preparation if the wait fails.
-    fn store(&self, need: Need, v: ValueRef<'_>, full: Option<bool>, deadline: &Deadline) -> Result<()> {
+    fn store(
+        &self,
+        need: Need,
+        v: ValueRef<'_>,
+        full: Option<bool>,
+        deadline: &Deadline,
+    ) -> Result<()> {
         let mut pending = Some(self.prepare(v)?);
         let r = self.locked(need, deadline, |tag| {
             let p = pending.take().expect("the operation runs once");
@@ -304,7 +381,9 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read(&self) -> Result<Value> {
-        self.locked(Need::Any, &Deadline::forever(), |tag| Ok((self.load(tag)?, NO_EFFECT)))
+        self.locked(Need::Any, &Deadline::forever(), |tag| {
+            Ok((self.load(tag)?, NO_EFFECT))
+        })
     }
 
     pub fn write(&self, v: ValueRef<'_>) -> Result<()> {
@@ -312,7 +391,9 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read_fe(&self, deadline: &Deadline) -> Result<Value> {
-        self.locked(Need::FullNoReaders, deadline, |tag| Ok((self.load(tag)?, self.set_full(tag, false))))
+        self.locked(Need::FullNoReaders, deadline, |tag| {
+            Ok((self.load(tag)?, self.set_full(tag, false)))
+        })
     }
 
     pub fn read_ff(&self, deadline: &Deadline) -> Result<Value> {
@@ -332,7 +413,9 @@ impl<'a> Cell<'a> {
     }
 
     pub fn set_tag(&self, full: bool) -> Result<()> {
-        self.locked(Need::NoReaders, &Deadline::forever(), |tag| Ok(((), self.set_full(tag, full))))
+        self.locked(Need::NoReaders, &Deadline::forever(), |tag| {
+            Ok(((), self.set_full(tag, full)))
+        })
     }
 
     pub fn is_full(&self) -> Result<bool> {
@@ -352,11 +435,23 @@ impl<'a> Cell<'a> {
     pub fn release_rw(&self) -> Result<()> {
         self.locked(Need::Any, &Deadline::forever(), |tag| {
             if !self.r.procs().remove_rw_record(self.r.slot, self.off)? {
-                return Err(Error::invalid("release_rw without a read_rw held by this process on that element"));
+                return Err(Error::invalid(
+                    "release_rw without a read_rw held by this process on that element",
+                ));
             }
-            let new_tag = if readers(tag) > 0 { tag - TAG_READER_ONE } else { tag };
+            let new_tag = if readers(tag) > 0 {
+                tag - TAG_READER_ONE
+            } else {
+                tag
+            };
             self.e.tag.store(new_tag, Ordering::Release);
-            Ok(((), Effect { tag_changed: true, ..NO_EFFECT }))
+            Ok((
+                (),
+                Effect {
+                    tag_changed: true,
+                    ..NO_EFFECT
+                },
+            ))
         })
     }
 
@@ -382,7 +477,11 @@ impl<'a> Cell<'a> {
             let m = slot.meta.load(Ordering::Relaxed);
             if let (ValueRef::Int(d), true) = (delta, m >> 56 == Type::Int as u64) {
                 let old = slot.payload.load(Ordering::Relaxed) as i64;
-                let p = Prepared { meta: meta(Type::Int, 0), payload: old.wrapping_add(d) as u64, blob: None };
+                let p = Prepared {
+                    meta: meta(Type::Int, 0),
+                    payload: old.wrapping_add(d) as u64,
+                    blob: None,
+                };
                 return Ok((Value::Int(old), self.commit(tag, p, None)));
             }
             let old = self.load(tag)?;
@@ -435,7 +534,11 @@ impl<'a> Cell<'a> {
 /// this process only ever accesses the version with 64-bit atomics.
 fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
     let base = v.as_ptr() as *const u8;
-    let low = if cfg!(target_endian = "little") { base } else { base.wrapping_add(4) };
+    let low = if cfg!(target_endian = "little") {
+        base
+    } else {
+        base.wrapping_add(4)
+    };
     // SAFETY: the pointer is 4-byte aligned and inside the 8-byte atomic, which lives as
     // long as the returned reference (tied to `v`). It is only passed to the futex
     // syscalls as an address, never loaded or stored through in this process.
@@ -444,7 +547,9 @@ fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
 
 /// On close: give back every `read_rw` this attachment still holds.
 pub(crate) fn release_all_rw(r: &RegionInner) {
-    let Ok(records) = r.procs().rw_records(r.slot) else { return };
+    let Ok(records) = r.procs().rw_records(r.slot) else {
+        return;
+    };
     for off in records {
         let valid = off >= r.fixed.heap_offset && off % 64 == 0 && off + 64 <= r.fixed.total_size;
         if let (true, Ok(cell)) = (valid, Cell::at(r, off)) {

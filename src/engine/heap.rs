@@ -70,8 +70,11 @@ pub struct Heap<'a> {
 impl<'a> Heap<'a> {
     fn block(&self, block_off: u64) -> Result<BlockHeader<'a>> {
         let lo = self.fixed.heap_offset;
-        if block_off < lo || block_off + BLOCK_HEADER > self.fixed.total_size || block_off % 16 != 0 {
-            return Err(Error::corrupt(format!("heap block offset {block_off:#x} out of bounds")));
+        if block_off < lo || block_off + BLOCK_HEADER > self.fixed.total_size || block_off % 16 != 0
+        {
+            return Err(Error::corrupt(format!(
+                "heap block offset {block_off:#x} out of bounds"
+            )));
         }
         Ok(BlockHeader {
             size_state: self.map.get(block_off)?,
@@ -81,7 +84,12 @@ impl<'a> Heap<'a> {
 
     fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         // A dead owner leaves a consistent allocator (single-store commits): no repair.
-        wait::lock(&self.live.alloc_lock, self.token, &Deadline::forever(), self.procs)?;
+        wait::lock(
+            &self.live.alloc_lock,
+            self.token,
+            &Deadline::forever(),
+            self.procs,
+        )?;
         let r = f();
         wait::unlock(&self.live.alloc_lock);
         r
@@ -162,7 +170,9 @@ impl<'a> Heap<'a> {
         let b = self.block(block_off)?;
         let st = b.size_state.load(Ordering::Relaxed);
         if st & STATE_MASK != STATE_FREE || st & !STATE_MASK != class_size(class) {
-            return Err(Error::corrupt(format!("free list {class} holds a bad block at {block_off:#x}")));
+            return Err(Error::corrupt(format!(
+                "free list {class} holds a bad block at {block_off:#x}"
+            )));
         }
         let next = b.next.load(Ordering::Relaxed);
         if next != 0 {
@@ -170,8 +180,11 @@ impl<'a> Heap<'a> {
         }
         // Commit: the block is off the list (a crash from here on leaks it).
         head.store(next, Ordering::Release);
-        b.size_state.store(class_size(class) | STATE_USED, Ordering::Relaxed);
-        self.live.heap_used.fetch_add(class_size(class), Ordering::Relaxed);
+        b.size_state
+            .store(class_size(class) | STATE_USED, Ordering::Relaxed);
+        self.live
+            .heap_used
+            .fetch_add(class_size(class), Ordering::Relaxed);
         Ok(Some(block_off + BLOCK_HEADER))
     }
 
@@ -187,20 +200,27 @@ impl<'a> Heap<'a> {
             let size = st & !STATE_MASK;
             let class = class_of(size)
                 .filter(|&c| class_size(c) == size && st & STATE_MASK == STATE_USED)
-                .ok_or_else(|| Error::corrupt(format!("freeing a block that is not allocated ({block_off:#x})")))?;
+                .ok_or_else(|| {
+                    Error::corrupt(format!(
+                        "freeing a block that is not allocated ({block_off:#x})"
+                    ))
+                })?;
             if block_off + size > self.fixed.total_size {
                 return Err(Error::corrupt("heap block extends past the region"));
             }
             let head = &self.live.free_heads[class];
             b.size_state.store(size | STATE_FREE, Ordering::Relaxed);
-            b.next.store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+            b.next
+                .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
             // Commit: the block is on the list.
             head.store(block_off, Ordering::Release);
-            self.live.heap_used.fetch_sub(size.min(self.live.heap_used.load(Ordering::Relaxed)), Ordering::Relaxed);
+            self.live.heap_used.fetch_sub(
+                size.min(self.live.heap_used.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
             Ok(())
         })
     }
-
 }
 
 #[cfg(test)]
@@ -214,7 +234,12 @@ mod tests {
             let s = class_size(i);
             assert!(s > prev && s % 16 == 0, "class {i} size {s}");
             assert_eq!(class_of(s), Some(i));
-            assert_eq!(class_of(prev + 1), Some(i), "just above class {}", i.saturating_sub(1));
+            assert_eq!(
+                class_of(prev + 1),
+                Some(i),
+                "just above class {}",
+                i.saturating_sub(1)
+            );
             prev = s;
         }
         // Waste is at most a quarter above 128 bytes.

@@ -106,8 +106,10 @@ impl FixedHeader {
     pub fn new(total_size: u64, region_id: u64, created_unix_ns: u64) -> FixedHeader {
         let proc_offset = HEADER_SIZE;
         let dir_offset = proc_offset + PROC_CAPACITY as u64 * size_of::<ProcEntry>() as u64;
-        let heap_offset =
-            round_up(dir_offset + DIR_CAPACITY as u64 * size_of::<DirEntry>() as u64, 4096);
+        let heap_offset = round_up(
+            dir_offset + DIR_CAPACITY as u64 * size_of::<DirEntry>() as u64,
+            4096,
+        );
         FixedHeader {
             format_version: FORMAT_VERSION,
             total_size,
@@ -161,11 +163,13 @@ impl FixedHeader {
         }
         let order = get_u32(b, F_BYTE_ORDER);
         if order != BYTE_ORDER_MARK {
-            return Err(Error::Incompatible(if order == BYTE_ORDER_MARK.swap_bytes() {
-                "region was created on a machine of the other byte order".into()
-            } else {
-                "byte-order mark damaged".into()
-            }));
+            return Err(Error::Incompatible(
+                if order == BYTE_ORDER_MARK.swap_bytes() {
+                    "region was created on a machine of the other byte order".into()
+                } else {
+                    "byte-order mark damaged".into()
+                },
+            ));
         }
         let version = get_u32(b, F_VERSION);
         if version != FORMAT_VERSION {
@@ -200,7 +204,9 @@ impl FixedHeader {
             && get_u32(b, F_DIR_ESZ) as usize == size_of::<DirEntry>()
             && get_u32(b, F_ELEM_SIZE) as usize == size_of::<Element>();
         if !sizes_ok {
-            return Err(Error::Incompatible("structure sizes differ from this build".into()));
+            return Err(Error::Incompatible(
+                "structure sizes differ from this build".into(),
+            ));
         }
         if h.total_size != file_size {
             return Err(Error::corrupt(format!(
@@ -210,10 +216,7 @@ impl FixedHeader {
         }
         // The layout must be exactly the one this version computes for that size.
         let expect = FixedHeader::new(h.total_size, h.region_id, h.created_unix_ns);
-        if h.total_size > MAX_SIZE
-            || h.total_size < expect.heap_offset + MIN_HEAP
-            || h != expect
-        {
+        if h.total_size > MAX_SIZE || h.total_size < expect.heap_offset + MIN_HEAP || h != expect {
             return Err(Error::corrupt("inconsistent layout in header"));
         }
         Ok(h)
@@ -356,14 +359,26 @@ mod tests {
         let h = FixedHeader::new(1 << 20, 42, 7);
         let mut b = h.encode();
         assert_eq!(FixedHeader::decode(&b, 1 << 20).unwrap(), h);
-        assert!(matches!(FixedHeader::decode(&b, 1 << 19), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            FixedHeader::decode(&b, 1 << 19),
+            Err(Error::Corrupt(_))
+        ));
         b[F_ID] ^= 1;
-        assert!(matches!(FixedHeader::decode(&b, 1 << 20), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            FixedHeader::decode(&b, 1 << 20),
+            Err(Error::Corrupt(_))
+        ));
         let mut v = h.encode();
         put_u32(&mut v, F_VERSION, 99);
-        assert!(matches!(FixedHeader::decode(&v, 1 << 20), Err(Error::Incompatible(_))));
+        assert!(matches!(
+            FixedHeader::decode(&v, 1 << 20),
+            Err(Error::Incompatible(_))
+        ));
         let mut o = h.encode();
         put_u32(&mut o, F_BYTE_ORDER, BYTE_ORDER_MARK.swap_bytes());
-        assert!(matches!(FixedHeader::decode(&o, 1 << 20), Err(Error::Incompatible(_))));
+        assert!(matches!(
+            FixedHeader::decode(&o, 1 << 20),
+            Err(Error::Incompatible(_))
+        ));
     }
 }

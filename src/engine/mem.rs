@@ -101,11 +101,7 @@ impl Mapping {
         // that cannot overlap the shared mapping's bytes being written (callers own them
         // under the allocator's protocol).
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                self.base().add(off as usize),
-                data.len(),
-            );
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.base().add(off as usize), data.len());
         }
         Ok(())
     }

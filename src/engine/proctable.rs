@@ -60,9 +60,13 @@ impl<'a> ProcTable<'a> {
                 if p != 0 {
                     continue;
                 }
-                if e
-                    .word
-                    .compare_exchange(w, word(gen, pid | PID_PENDING), Ordering::AcqRel, Ordering::Relaxed)
+                if e.word
+                    .compare_exchange(
+                        w,
+                        word(gen, pid | PID_PENDING),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
                     .is_err()
                 {
                     continue;
@@ -71,7 +75,8 @@ impl<'a> ProcTable<'a> {
                     r.store(0, Ordering::Relaxed);
                 }
                 e.start_ticks.store(start, Ordering::Relaxed);
-                e.attached_unix_ns.store(sys::unix_time_ns(), Ordering::Relaxed);
+                e.attached_unix_ns
+                    .store(sys::unix_time_ns(), Ordering::Relaxed);
                 e.word.store(word(gen, pid), Ordering::Release);
                 let token = (gen & GEN_MASK) << SLOT_BITS | (slot + 1);
                 return Ok((slot, token));
@@ -168,7 +173,11 @@ impl<'a> ProcTable<'a> {
             if split(w).1 == 0 {
                 continue;
             }
-            let held = e.rw_held.iter().filter(|r| r.load(Ordering::Acquire) == elem_off).count();
+            let held = e
+                .rw_held
+                .iter()
+                .filter(|r| r.load(Ordering::Acquire) == elem_off)
+                .count();
             if held > 0 && self.check_entry(e, w) {
                 n += held as u32;
             }
@@ -180,7 +189,9 @@ impl<'a> ProcTable<'a> {
     pub fn add_rw_record(&self, slot: u32, elem_off: u64) -> Result<()> {
         let e = self.entry(slot)?;
         for r in &e.rw_held {
-            if r.compare_exchange(0, elem_off, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if r.compare_exchange(0, elem_off, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 return Ok(());
             }
         }
@@ -193,7 +204,9 @@ impl<'a> ProcTable<'a> {
     pub fn remove_rw_record(&self, slot: u32, elem_off: u64) -> Result<bool> {
         let e = self.entry(slot)?;
         for r in &e.rw_held {
-            if r.compare_exchange(elem_off, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if r.compare_exchange(elem_off, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 return Ok(true);
             }
         }
@@ -203,7 +216,11 @@ impl<'a> ProcTable<'a> {
     /// Our records (to release them on close).
     pub fn rw_records(&self, slot: u32) -> Result<Vec<u64>> {
         let e = self.entry(slot)?;
-        Ok(e.rw_held.iter().map(|r| r.load(Ordering::Acquire)).filter(|&o| o != 0).collect())
+        Ok(e.rw_held
+            .iter()
+            .map(|r| r.load(Ordering::Acquire))
+            .filter(|&o| o != 0)
+            .collect())
     }
 }
 

@@ -50,7 +50,12 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { mode: OpenMode::OpenOrCreate, size: 0, permissions: 0, wait: Some(Duration::ZERO) }
+        OpenOptions {
+            mode: OpenMode::OpenOrCreate,
+            size: 0,
+            permissions: 0,
+            wait: Some(Duration::ZERO),
+        }
     }
 }
 
@@ -104,13 +109,17 @@ pub fn region_path(name: &str) -> Result<PathBuf> {
     }
     if name.contains('/') {
         if name.ends_with('/') {
-            return Err(Error::invalid(format!("region path '{name}' names a directory")));
+            return Err(Error::invalid(format!(
+                "region path '{name}' names a directory"
+            )));
         }
         return Ok(PathBuf::from(name));
     }
     let ok = name.len() <= 200
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
         return Err(Error::invalid(format!(
             "region name '{name}': use 1-200 characters from A-Z a-z 0-9 . _ - (not starting with '.'), or a path containing '/'"
@@ -126,9 +135,19 @@ fn io_err(e: std::io::Error, path: &Path) -> Error {
 /// Builds a complete region in a temporary file beside `path`, then publishes it with
 /// one atomic no-replace link. `Exists` when another creator won.
 fn create_file(path: &Path, size: u64, mode: u32) -> Result<(File, Mapping, FixedHeader)> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let base = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{base}.{}.{:016x}.tmp", sys::pid(), sys::random_u64()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{base}.{}.{:016x}.tmp",
+        sys::pid(),
+        sys::random_u64()
+    ));
     let file = sys::create_exclusive(&tmp, mode).map_err(|e| io_err(e, &tmp))?;
     let cleanup = |e: Error| {
         let _ = std::fs::remove_file(&tmp);
@@ -152,9 +171,10 @@ fn create_file(path: &Path, size: u64, mode: u32) -> Result<(File, Mapping, Fixe
     let _ = std::fs::remove_file(&tmp);
     match published {
         Ok(()) => Ok((file, map, fixed)),
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            Err(Error::Exists(format!("region {} already exists", path.display())))
-        }
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Err(Error::Exists(format!(
+            "region {} already exists",
+            path.display()
+        ))),
         Err(e) => Err(io_err(e, path)),
     }
 }
@@ -162,13 +182,22 @@ fn create_file(path: &Path, size: u64, mode: u32) -> Result<(File, Mapping, Fixe
 /// Opens and validates an existing region file. Never writes to a file that fails
 /// validation, never truncates or resizes.
 fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound(format!("region {} does not exist", path.display())),
-        _ => io_err(e, path),
-    })?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::NotFound(format!("region {} does not exist", path.display()))
+            }
+            _ => io_err(e, path),
+        })?;
     let meta = file.metadata().map_err(|e| io_err(e, path))?;
     if !meta.is_file() {
-        return Err(Error::corrupt(format!("{} is not a regular file", path.display())));
+        return Err(Error::corrupt(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     let size = meta.len();
     if size < HEADER_SIZE {
@@ -178,13 +207,13 @@ fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
         )));
     }
     let mut head = [0u8; LIVE_OFFSET as usize];
-    file.read_exact_at(&mut head, 0).map_err(|e| io_err(e, path))?;
-    let fixed = FixedHeader::decode(&head, size)
-        .map_err(|e| match e {
-            Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
-            Error::Incompatible(m) => Error::Incompatible(format!("{}: {m}", path.display())),
-            other => other,
-        })?;
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| io_err(e, path))?;
+    let fixed = FixedHeader::decode(&head, size).map_err(|e| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
+        Error::Incompatible(m) => Error::Incompatible(format!("{}: {m}", path.display())),
+        other => other,
+    })?;
     let map = Mapping::new(&file, size)?;
     Ok((file, map, fixed))
 }
@@ -205,9 +234,16 @@ impl Region {
             )));
         }
         if opts.permissions & !0o7777 != 0 {
-            return Err(Error::invalid(format!("permissions {:#o} are not file mode bits", opts.permissions)));
+            return Err(Error::invalid(format!(
+                "permissions {:#o} are not file mode bits",
+                opts.permissions
+            )));
         }
-        let mode = if opts.permissions == 0 { 0o600 } else { opts.permissions };
+        let mode = if opts.permissions == 0 {
+            0o600
+        } else {
+            opts.permissions
+        };
         let (file, map, fixed) = match opts.mode {
             OpenMode::Create => create_file(&path, size, mode)?,
             OpenMode::Recreate => {
@@ -255,11 +291,24 @@ impl Region {
             }
         };
         let epoch = sys::fork_epoch();
-        let procs = ProcTable { map: &map, offset: fixed.proc_offset, capacity: fixed.proc_capacity };
+        let procs = ProcTable {
+            map: &map,
+            offset: fixed.proc_offset,
+            capacity: fixed.proc_capacity,
+        };
         procs.reap_dead()?;
         let (slot, token) = procs.claim()?;
         Ok(Region {
-            inner: Arc::new(RegionInner { name: name.to_owned(), path, file, map, fixed, slot, token, epoch }),
+            inner: Arc::new(RegionInner {
+                name: name.to_owned(),
+                path,
+                file,
+                map,
+                fixed,
+                slot,
+                token,
+                epoch,
+            }),
         })
     }
 
@@ -267,7 +316,9 @@ impl Region {
     pub fn remove(name: &str) -> Result<()> {
         let path = region_path(name)?;
         std::fs::remove_file(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound(format!("region {} does not exist", path.display())),
+            std::io::ErrorKind::NotFound => {
+                Error::NotFound(format!("region {} does not exist", path.display()))
+            }
             _ => io_err(e, &path),
         })
     }
@@ -293,7 +344,10 @@ impl Region {
         let r = &self.inner;
         r.check_fork()?;
         let live = r.live();
-        let used = live.heap_used.load(Ordering::Relaxed).min(r.fixed.heap_size);
+        let used = live
+            .heap_used
+            .load(Ordering::Relaxed)
+            .min(r.fixed.heap_size);
         let mut objects = 0;
         for i in 0..r.fixed.dir_capacity {
             if r.dir_entry(i)?.state.load(Ordering::Acquire) == DIR_READY {
@@ -347,13 +401,23 @@ impl RegionInner {
     }
 
     pub fn procs(&self) -> ProcTable<'_> {
-        ProcTable { map: &self.map, offset: self.fixed.proc_offset, capacity: self.fixed.proc_capacity }
+        ProcTable {
+            map: &self.map,
+            offset: self.fixed.proc_offset,
+            capacity: self.fixed.proc_capacity,
+        }
     }
 
     /// Runs `f` with a view of the heap.
     pub fn with_heap<T>(&self, f: impl FnOnce(&Heap<'_>) -> T) -> T {
         let procs = self.procs();
-        let heap = Heap { map: &self.map, fixed: &self.fixed, live: self.live(), procs: &procs, token: self.token };
+        let heap = Heap {
+            map: &self.map,
+            fixed: &self.fixed,
+            live: self.live(),
+            procs: &procs,
+            token: self.token,
+        };
         f(&heap)
     }
 
@@ -384,7 +448,8 @@ impl RegionInner {
                 continue;
             }
             let mut stored = Vec::with_capacity(len);
-            self.map.read_bytes(self.map.offset_of(e) + 32, len as u64, &mut stored)?;
+            self.map
+                .read_bytes(self.map.offset_of(e) + 32, len as u64, &mut stored)?;
             if stored == name.as_bytes() {
                 return Ok(Some(ObjectRef {
                     kind: e.kind.load(Ordering::Relaxed),
@@ -427,7 +492,10 @@ impl RegionInner {
                 }
             }
             let e = free.ok_or_else(|| {
-                Error::NoSpace(format!("the region's directory is full ({} objects)", self.fixed.dir_capacity))
+                Error::NoSpace(format!(
+                    "the region's directory is full ({} objects)",
+                    self.fixed.dir_capacity
+                ))
             })?;
             let offset = self.with_heap(|h| h.alloc(body_size, true))?;
             self.map.zero(offset, body_size)?;
@@ -441,9 +509,17 @@ impl RegionInner {
             e.offset.store(offset, Ordering::Relaxed);
             e.shape.store(shape, Ordering::Relaxed);
             e.name_len.store(name.len() as u32, Ordering::Relaxed);
-            self.map.write_bytes(self.map.offset_of(e) + 32, name.as_bytes())?;
+            self.map
+                .write_bytes(self.map.offset_of(e) + 32, name.as_bytes())?;
             e.state.store(DIR_READY, Ordering::Release);
-            Ok((ObjectRef { kind, offset, shape }, true))
+            Ok((
+                ObjectRef {
+                    kind,
+                    offset,
+                    shape,
+                },
+                true,
+            ))
         })();
         wait::unlock(&live.dir_lock);
         if let Ok((_, true)) = result {
@@ -457,12 +533,22 @@ impl RegionInner {
     /// and lies inside the heap; `body_size` is the size its shape implies.
     pub fn validate_body(&self, o: &ObjectRef, body_size: u64) -> Result<()> {
         let end = o.offset.checked_add(body_size);
-        if o.offset < self.fixed.heap_offset || o.offset % 64 != 0 || end.is_none_or(|e| e > self.fixed.total_size) {
-            return Err(Error::corrupt(format!("object body at {:#x} lies outside the heap", o.offset)));
+        if o.offset < self.fixed.heap_offset
+            || o.offset % 64 != 0
+            || end.is_none_or(|e| e > self.fixed.total_size)
+        {
+            return Err(Error::corrupt(format!(
+                "object body at {:#x} lies outside the heap",
+                o.offset
+            )));
         }
         let hdr: &ObjectHeader = self.map.get(o.offset)?;
-        if hdr.magic.load(Ordering::Relaxed) != OBJECT_MAGIC ^ o.kind || hdr.shape.load(Ordering::Relaxed) != o.shape {
-            return Err(Error::corrupt("object header does not match its directory entry"));
+        if hdr.magic.load(Ordering::Relaxed) != OBJECT_MAGIC ^ o.kind
+            || hdr.shape.load(Ordering::Relaxed) != o.shape
+        {
+            return Err(Error::corrupt(
+                "object header does not match its directory entry",
+            ));
         }
         Ok(())
     }

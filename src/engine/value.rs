@@ -170,7 +170,8 @@ impl<'a> ValueRef<'a> {
             (ValueRef::Int(a), ValueRef::Int(b)) => a == b,
             (ValueRef::Float(a), ValueRef::Float(b)) => a == b,
             (ValueRef::String(a), ValueRef::String(b)) => a == b,
-            (ValueRef::Bytes(a), ValueRef::Bytes(b)) | (ValueRef::Object(a), ValueRef::Object(b)) => a == b,
+            (ValueRef::Bytes(a), ValueRef::Bytes(b))
+            | (ValueRef::Object(a), ValueRef::Object(b)) => a == b,
             _ => false,
         }
     }
@@ -182,7 +183,9 @@ impl<'a> ValueRef<'a> {
             ValueRef::Undefined | ValueRef::Null => serde_json::Value::Null,
             ValueRef::Bool(b) => serde_json::Value::Bool(b),
             ValueRef::Int(i) => serde_json::Value::from(i),
-            ValueRef::Float(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into),
+            ValueRef::Float(f) => {
+                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
+            }
             ValueRef::String(s) => serde_json::Value::String(s.to_owned()),
             ValueRef::Bytes(b) => serde_json::Value::from(b.to_vec()),
             ValueRef::Object(o) => rmp_serde::from_slice::<serde_json::Value>(o)
@@ -208,7 +211,9 @@ pub fn js_add(old: ValueRef<'_>, delta: ValueRef<'_>) -> Result<Value> {
         }
     }
     match (old, delta) {
-        (V::Undefined, V::String(s)) | (V::String(s), V::Undefined) => Ok(Value::String(s.to_owned())),
+        (V::Undefined, V::String(s)) | (V::String(s), V::Undefined) => {
+            Ok(Value::String(s.to_owned()))
+        }
         (V::String(_), _) | (_, V::String(_)) => match (js_string(&old), js_string(&delta)) {
             (Some(a), Some(b)) => Ok(Value::String(a + &b)),
             _ => Err(mismatch(old, delta)),
@@ -227,7 +232,11 @@ pub fn js_add(old: ValueRef<'_>, delta: ValueRef<'_>) -> Result<Value> {
 }
 
 fn mismatch(a: ValueRef<'_>, b: ValueRef<'_>) -> Error {
-    Error::TypeMismatch(format!("faa is not defined for {} + {}", a.type_of().name(), b.type_of().name()))
+    Error::TypeMismatch(format!(
+        "faa is not defined for {} + {}",
+        a.type_of().name(),
+        b.type_of().name()
+    ))
 }
 
 /// JavaScript's String(v) for scalars and strings; None for bytes and objects.
@@ -238,7 +247,9 @@ fn js_string(v: &ValueRef<'_>) -> Option<String> {
         ValueRef::Bool(b) => b.to_string(),
         ValueRef::Int(i) => i.to_string(),
         ValueRef::Float(f) if f.is_nan() => "NaN".into(),
-        ValueRef::Float(f) if f.is_infinite() => if f > 0.0 { "Infinity" } else { "-Infinity" }.into(),
+        ValueRef::Float(f) if f.is_infinite() => {
+            if f > 0.0 { "Infinity" } else { "-Infinity" }.into()
+        }
         ValueRef::Float(f) => format!("{f}"),
         ValueRef::String(s) => s.to_owned(),
         ValueRef::Bytes(_) | ValueRef::Object(_) => return None,
@@ -321,27 +332,61 @@ mod tests {
     fn js_add_follows_javascript_plus() {
         use ValueRef as V;
         assert_eq!(js_add(V::Int(2), V::Int(3)).unwrap(), Value::Int(5));
-        assert_eq!(js_add(V::Int(i64::MAX), V::Int(1)).unwrap(), Value::Int(i64::MIN));
+        assert_eq!(
+            js_add(V::Int(i64::MAX), V::Int(1)).unwrap(),
+            Value::Int(i64::MIN)
+        );
         assert_eq!(js_add(V::Int(1), V::Float(0.5)).unwrap(), Value::Float(1.5));
         assert_eq!(js_add(V::Undefined, V::Int(1)).unwrap(), Value::Int(1));
         assert_eq!(js_add(V::Bool(true), V::Bool(true)).unwrap(), Value::Int(2));
-        assert_eq!(js_add(V::String("stop"), V::Int(1)).unwrap(), Value::String("stop1".into()));
-        assert_eq!(js_add(V::Int(1), V::String("x")).unwrap(), Value::String("1x".into()));
-        assert_eq!(js_add(V::Float(1.5), V::String("x")).unwrap(), Value::String("1.5x".into()));
-        assert_eq!(js_add(V::Float(2.0), V::String("")).unwrap(), Value::String("2".into()));
-        assert_eq!(js_add(V::Undefined, V::String("a")).unwrap(), Value::String("a".into()));
-        assert_eq!(js_add(V::Null, V::String("a")).unwrap(), Value::String("nulla".into()));
-        assert_eq!(js_add(V::Bytes(b"a"), V::Bytes(b"b")).unwrap(), Value::Bytes(b"ab".to_vec()));
-        assert!(matches!(js_add(V::Object(&[0x90]), V::Int(1)), Err(Error::TypeMismatch(_))));
-        assert!(matches!(js_add(V::String("a"), V::Bytes(b"b")), Err(Error::TypeMismatch(_))));
+        assert_eq!(
+            js_add(V::String("stop"), V::Int(1)).unwrap(),
+            Value::String("stop1".into())
+        );
+        assert_eq!(
+            js_add(V::Int(1), V::String("x")).unwrap(),
+            Value::String("1x".into())
+        );
+        assert_eq!(
+            js_add(V::Float(1.5), V::String("x")).unwrap(),
+            Value::String("1.5x".into())
+        );
+        assert_eq!(
+            js_add(V::Float(2.0), V::String("")).unwrap(),
+            Value::String("2".into())
+        );
+        assert_eq!(
+            js_add(V::Undefined, V::String("a")).unwrap(),
+            Value::String("a".into())
+        );
+        assert_eq!(
+            js_add(V::Null, V::String("a")).unwrap(),
+            Value::String("nulla".into())
+        );
+        assert_eq!(
+            js_add(V::Bytes(b"a"), V::Bytes(b"b")).unwrap(),
+            Value::Bytes(b"ab".to_vec())
+        );
+        assert!(matches!(
+            js_add(V::Object(&[0x90]), V::Int(1)),
+            Err(Error::TypeMismatch(_))
+        ));
+        assert!(matches!(
+            js_add(V::String("a"), V::Bytes(b"b")),
+            Err(Error::TypeMismatch(_))
+        ));
     }
 
     #[test]
     fn msgpack_validation() {
-        let good = rmp_serde::to_vec(&serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {}})).unwrap();
+        let good = rmp_serde::to_vec(&serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {}}))
+            .unwrap();
         msgpack_check(&good).unwrap();
         for cut in 0..good.len() {
-            assert!(msgpack_check(&good[..cut]).is_err(), "prefix {cut} accepted");
+            assert!(
+                msgpack_check(&good[..cut]).is_err(),
+                "prefix {cut} accepted"
+            );
         }
         assert!(msgpack_check(&[0xc1]).is_err());
         assert!(msgpack_check(&[0x90, 0x90]).is_err());
@@ -353,11 +398,20 @@ mod tests {
     fn json_round_trip() {
         assert_eq!(Value::from_json("42").unwrap(), Value::Int(42));
         assert_eq!(Value::from_json("1.5").unwrap(), Value::Float(1.5));
-        assert_eq!(Value::from_json("\"hi\"").unwrap(), Value::String("hi".into()));
-        assert_eq!(Value::from_json("18446744073709551615").unwrap(), Value::Float(18446744073709551615.0));
+        assert_eq!(
+            Value::from_json("\"hi\"").unwrap(),
+            Value::String("hi".into())
+        );
+        assert_eq!(
+            Value::from_json("18446744073709551615").unwrap(),
+            Value::Float(18446744073709551615.0)
+        );
         let o = Value::from_json(r#"{"k":[1,"two",{"x":null}]}"#).unwrap();
         assert_eq!(o.type_of(), Type::Object);
-        assert_eq!(o.as_ref().to_json().unwrap(), r#"{"k":[1,"two",{"x":null}]}"#);
+        assert_eq!(
+            o.as_ref().to_json().unwrap(),
+            r#"{"k":[1,"two",{"x":null}]}"#
+        );
         assert!(Value::from_json("{").is_err());
     }
 }

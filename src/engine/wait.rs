@@ -24,9 +24,18 @@ impl Deadline {
     /// `None`: wait without limit; `Some(ZERO)`: try once; otherwise relative.
     pub fn after(timeout: Option<Duration>) -> Deadline {
         match timeout {
-            None => Deadline { at: None, try_once: false },
-            Some(d) if d.is_zero() => Deadline { at: None, try_once: true },
-            Some(d) => Deadline { at: Instant::now().checked_add(d), try_once: false },
+            None => Deadline {
+                at: None,
+                try_once: false,
+            },
+            Some(d) if d.is_zero() => Deadline {
+                at: None,
+                try_once: true,
+            },
+            Some(d) => Deadline {
+                at: Instant::now().checked_add(d),
+                try_once: false,
+            },
         }
     }
 
@@ -198,19 +207,34 @@ pub enum Acquired {
 /// Fast path one CAS; then spins; then sleeps on the word with the waiters bit set, in
 /// slices, checking the owner's liveness before each sleep. A lock whose owner is dead is
 /// taken over (`Acquired::Recovered`).
-pub fn lock(word: &AtomicU32, token: u32, deadline: &Deadline, owners: &dyn Owners) -> Result<Acquired> {
+pub fn lock(
+    word: &AtomicU32,
+    token: u32,
+    deadline: &Deadline,
+    owners: &dyn Owners,
+) -> Result<Acquired> {
     debug_assert!(token != 0 && token & LOCK_WAITERS == 0);
-    if word.compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+    if word
+        .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+    {
         return Ok(Acquired::Clean);
     }
     lock_slow(word, token, deadline, owners)
 }
 
 #[cold]
-fn lock_slow(word: &AtomicU32, token: u32, deadline: &Deadline, owners: &dyn Owners) -> Result<Acquired> {
+fn lock_slow(
+    word: &AtomicU32,
+    token: u32,
+    deadline: &Deadline,
+    owners: &dyn Owners,
+) -> Result<Acquired> {
     let got = spin_until(deadline, || {
         word.load(Ordering::Relaxed) == 0
-            && word.compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            && word
+                .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     });
     if got {
         return Ok(Acquired::Clean);
@@ -222,7 +246,12 @@ fn lock_slow(word: &AtomicU32, token: u32, deadline: &Deadline, owners: &dyn Own
         if owner == 0 {
             // Free (waiters may remain: keep the bit so our unlock wakes them).
             if word
-                .compare_exchange(v, token | LOCK_WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(
+                    v,
+                    token | LOCK_WAITERS,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return Ok(Acquired::Clean);
@@ -231,7 +260,12 @@ fn lock_slow(word: &AtomicU32, token: u32, deadline: &Deadline, owners: &dyn Own
         }
         if owner != token && owners.is_dead(owner) {
             if word
-                .compare_exchange(v, token | LOCK_WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(
+                    v,
+                    token | LOCK_WAITERS,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return Ok(Acquired::Recovered);
@@ -279,10 +313,21 @@ mod tests {
 
     #[test]
     fn deadline_conventions() {
-        assert!(Deadline::from_timeout_ns(-1).unwrap().remaining().unwrap().is_none());
-        assert_eq!(Deadline::from_timeout_ns(0).unwrap().remaining(), Err(Error::Timeout));
+        assert!(Deadline::from_timeout_ns(-1)
+            .unwrap()
+            .remaining()
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            Deadline::from_timeout_ns(0).unwrap().remaining(),
+            Err(Error::Timeout)
+        );
         assert!(Deadline::from_timeout_ns(-2).is_err());
-        assert!(Deadline::from_timeout_ns(1_000_000_000).unwrap().remaining().unwrap().is_some());
+        assert!(Deadline::from_timeout_ns(1_000_000_000)
+            .unwrap()
+            .remaining()
+            .unwrap()
+            .is_some());
     }
 
     #[test]
@@ -290,11 +335,17 @@ mod tests {
         let w = AtomicU32::new(7);
         let d = Deadline::after(Some(Duration::from_millis(20)));
         assert_eq!(lock(&w, 5, &d, &NobodyDies), Err(Error::Timeout));
-        assert_eq!(lock(&w, 5, &Deadline::forever(), &EveryoneDies), Ok(Acquired::Recovered));
+        assert_eq!(
+            lock(&w, 5, &Deadline::forever(), &EveryoneDies),
+            Ok(Acquired::Recovered)
+        );
         assert_eq!(w.load(Ordering::Relaxed) & LOCK_OWNER, 5);
         unlock(&w);
         assert_eq!(w.load(Ordering::Relaxed), 0);
-        assert_eq!(lock(&w, 5, &Deadline::forever(), &NobodyDies), Ok(Acquired::Clean));
+        assert_eq!(
+            lock(&w, 5, &Deadline::forever(), &NobodyDies),
+            Ok(Acquired::Clean)
+        );
     }
 
     #[test]

@@ -1,1 +1,37 @@
-pub mod x {}
+//! The C ABI. Thin by rule: check arguments, look up handles, call the engine, map
+//! errors. No shared-memory logic lives here.
+//!
+//! Every exported function runs inside [`guard`], which catches panics (returned as
+//! `PLEXUS_E_INTERNAL`) and records the error message for `plexus_last_error()`.
+//! Pointer arguments are NULL-checked before use; C callers cannot be marked `unsafe`,
+//! so `clippy::not_unsafe_ptr_arg_deref` is allowed for this module.
+#![allow(non_camel_case_types, clippy::not_unsafe_ptr_arg_deref)]
+
+// Declaration order is the order of the generated header.
+pub mod array;
+pub mod handles;
+pub mod region;
+pub mod status;
+pub mod value;
+
+pub use array::*;
+pub use region::*;
+pub use status::*;
+pub use value::*;
+
+/// Major version; equals Cargo.toml's (checked by a test).
+pub const PLEXUS_VERSION_MAJOR: u32 = 0;
+/// Minor version.
+pub const PLEXUS_VERSION_MINOR: u32 = 1;
+/// Patch version.
+pub const PLEXUS_VERSION_PATCH: u32 = 0;
+
+/// `timeout_ns` value that waits without limit.
+pub const PLEXUS_FOREVER: i64 = -1;
+
+/// The library's version as `(major << 16) | (minor << 8) | patch`; compare it with the
+/// `PLEXUS_VERSION_*` macros of the header you compiled against.
+#[no_mangle]
+pub extern "C" fn plexus_version() -> u32 {
+    PLEXUS_VERSION_MAJOR << 16 | PLEXUS_VERSION_MINOR << 8 | PLEXUS_VERSION_PATCH
+}

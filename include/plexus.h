@@ -1,0 +1,714 @@
+/*
+ * plexus.h — persistent, inter-language shared memory.
+ *
+ * Processes written in C, C++, Python, Node or anything with a C FFI open the same
+ * named *region* (a file mapped into each of them) and share typed values through
+ * named objects. No server process; no system call on the fast path.
+ *
+ * THE MODEL
+ *   region   plexus_region_open("jobs", NULL, &r): /dev/shm/plexus.jobs (volatile),
+ *            or a path with '/' (persistent file). Fixed size, reserved at creation.
+ *   array    plexus_array_open(r, "cells", 16, 0, &a): 16 elements. Each element holds
+ *            one value (plexus_value), a FULL/EMPTY tag and a 64-bit version.
+ *   values   UNDEFINED, NULL, BOOL, INT (int64), FLOAT (double), STRING (UTF-8),
+ *            BYTES, OBJECT (MessagePack; JSON conversion provided).
+ *
+ * FULL/EMPTY SEMANTICS (per element)
+ *   read_fe   wait FULL,  read,  leave EMPTY    (consume)
+ *   read_ff   wait FULL,  read,  leave FULL     (peek)
+ *   write_ef  wait EMPTY, write, leave FULL     (produce)
+ *   write_xf  write, leave FULL;   write_xe: write, leave EMPTY   (no wait)
+ *   read/write  ignore and keep the tag (still atomic)
+ *   read_rw   wait FULL, shared read lock until release_rw (blocks mutators)
+ *   faa/cas/exchange  atomic read-modify-write, tag unchanged
+ *   version/wait_change  every change bumps the version; wait for it to move
+ *
+ * CONVENTIONS
+ *   - Every function returns plexus_status unless stated; results come back through
+ *     out-parameters, left unchanged on failure unless stated. Statuses below 100 are
+ *     outcomes (TIMEOUT, CLOSED, OWNER_DEAD), 100 and above errors; the message for the
+ *     last failing call on a thread is plexus_last_error().
+ *   - timeout_ns: PLEXUS_FOREVER (-1) waits without limit, 0 tries once, > 0 is a
+ *     relative timeout on the monotonic clock. Blocked callers sleep (futex) instead of
+ *     spinning, after a short spin; signals neither shorten nor extend a wait.
+ *   - Handles are small structs around a generation-checked id: a zero, closed, stale,
+ *     forged or wrong-kind handle gives PLEXUS_E_BAD_HANDLE, never undefined behaviour.
+ *     Handles may be used from any thread. Object handles belong to the region handle
+ *     they were opened through and become invalid when it is closed.
+ *   - Values passed in are borrowed for the call. Values read out may own memory:
+ *     release them with plexus_value_free (nothing else is ever freed by the caller).
+ *
+ * CAVEATS
+ *   - fork(): handles do not survive into a child process (they report
+ *     PLEXUS_E_BAD_HANDLE there); open the region again in the child.
+ *   - Size: a region's size is fixed at creation and reserved up front (posix_fallocate),
+ *     so a full /dev/shm fails at creation with PLEXUS_E_NO_SPACE, never later with
+ *     SIGBUS. /dev/shm is often small in containers (Docker: 64 MiB): pass
+ *     --shm-size or use a persistent path.
+ *   - Permissions: regions are created 0600 (owner only) unless
+ *     plexus_region_options.permissions says otherwise; the mode is applied exactly.
+ *   - Crashes: a process killed at any instant (kill -9) never wedges the others: locks
+ *     record their owner and are taken over from dead owners; values are never torn. At
+ *     worst a crash leaks heap blocks. Volatile regions do not survive a reboot;
+ *     persistent regions survive process crashes (page cache) and, after
+ *     plexus_region_flush, power loss.
+ *   - Process identity uses pids and process start times from /proc: all processes
+ *     sharing a region must be in the same pid namespace.
+ *   - A region file shared with an untrusted process can be damaged by it; plexus
+ *     bounds-checks every offset it reads, but cannot stop a hostile process from
+ *     writing nonsense values or truncating the file.
+ */
+
+#ifndef PLEXUS_H
+#define PLEXUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Initializer for plexus_region_options: open or create, default size (64 MiB),
+    mode 0600, no wait. */
+#define PLEXUS_REGION_OPTIONS_INIT { sizeof(plexus_region_options), PLEXUS_OPEN_OR_CREATE, 0, 0, 0 }
+
+
+/**
+ * Major version; equals Cargo.toml's (checked by a test).
+ */
+#define PLEXUS_VERSION_MAJOR 0
+
+/**
+ * Minor version.
+ */
+#define PLEXUS_VERSION_MINOR 1
+
+/**
+ * Patch version.
+ */
+#define PLEXUS_VERSION_PATCH 0
+
+/**
+ * `timeout_ns` value that waits without limit.
+ */
+#define PLEXUS_FOREVER -1
+
+/**
+ * Open flag: elements of a newly created object start FULL (default EMPTY).
+ */
+#define PLEXUS_FULL 1
+
+/**
+ * Open flag: fail with PLEXUS_E_EXISTS if the object already exists.
+ */
+#define PLEXUS_EXCLUSIVE 2
+
+/**
+ * Format version of regions this library creates and opens.
+ */
+#define PLEXUS_FORMAT_VERSION 1
+
+/**
+ * Result of every plexus call. Values below 100 are outcomes (the call did what it
+ * could); 100 and above are errors, with a message in `plexus_last_error()`.
+ */
+typedef enum plexus_status {
+  /**
+   * Success.
+   */
+  PLEXUS_OK = 0,
+  /**
+   * A wait ended before its condition held (with timeout 0: it would block).
+   */
+  PLEXUS_TIMEOUT = 1,
+  /**
+   * Queue or bus closed (and, for pops, drained).
+   */
+  PLEXUS_CLOSED = 2,
+  /**
+   * Mutex acquired; its previous owner died holding it.
+   */
+  PLEXUS_OWNER_DEAD = 3,
+  /**
+   * NULL pointer, bad name, option or flag, invalid UTF-8, unknown type tag, bad JSON.
+   */
+  PLEXUS_E_INVALID_ARGUMENT = 100,
+  /**
+   * Handle closed, never issued, zero, of another kind, or inherited across fork().
+   */
+  PLEXUS_E_BAD_HANDLE = 101,
+  /**
+   * Region, object or key does not exist.
+   */
+  PLEXUS_E_NOT_FOUND = 102,
+  /**
+   * Exclusive creation, but it exists.
+   */
+  PLEXUS_E_EXISTS = 103,
+  /**
+   * Object of another kind under that name, or an operation undefined for the value's type.
+   */
+  PLEXUS_E_TYPE_MISMATCH = 104,
+  /**
+   * Index >= length.
+   */
+  PLEXUS_E_OUT_OF_RANGE = 105,
+  /**
+   * Region heap, directory or process table full (or /dev/shm full at creation).
+   */
+  PLEXUS_E_NO_SPACE = 106,
+  /**
+   * Format version, byte order or object shape (length, capacity) differs.
+   */
+  PLEXUS_E_INCOMPATIBLE = 107,
+  /**
+   * The region failed validation (not a region, damaged, truncated).
+   */
+  PLEXUS_E_CORRUPT = 108,
+  /**
+   * The OS denied access.
+   */
+  PLEXUS_E_PERMISSION = 109,
+  /**
+   * Other OS error (the message has the errno text).
+   */
+  PLEXUS_E_OS = 110,
+  /**
+   * A caller buffer is too small (the needed size is reported).
+   */
+  PLEXUS_E_BUFFER_TOO_SMALL = 111,
+  /**
+   * A bug in plexus, caught at the boundary; please report the message.
+   */
+  PLEXUS_E_INTERNAL = 199,
+} plexus_status;
+
+/**
+ * Type of a value. STRING is UTF-8; BYTES any bytes; OBJECT structured data (maps,
+ * arrays, nested) encoded as MessagePack.
+ */
+typedef enum plexus_type {
+  PLEXUS_UNDEFINED = 0,
+  PLEXUS_NULL = 1,
+  PLEXUS_BOOL = 2,
+  PLEXUS_INT = 3,
+  PLEXUS_FLOAT = 4,
+  PLEXUS_STRING = 5,
+  PLEXUS_BYTES = 6,
+  PLEXUS_OBJECT = 7,
+} plexus_type;
+
+/**
+ * How `plexus_region_open` treats an existing or missing region.
+ */
+typedef enum plexus_open_mode {
+  /**
+   * Open it if it exists, else create it (the default).
+   */
+  PLEXUS_OPEN_OR_CREATE = 0,
+  /**
+   * Create it; PLEXUS_E_EXISTS if it exists.
+   */
+  PLEXUS_CREATE = 1,
+  /**
+   * Open an existing region, waiting up to `wait_ns` for it to appear.
+   */
+  PLEXUS_OPEN = 2,
+  /**
+   * Remove any existing region of that name first, then create it.
+   */
+  PLEXUS_RECREATE = 3,
+} plexus_open_mode;
+
+/**
+ * Handle of an open region. Id 0 is never valid.
+ */
+typedef struct plexus_region {
+  uint64_t id;
+} plexus_region;
+
+/**
+ * Handle of an open array. Id 0 is never valid.
+ */
+typedef struct plexus_array {
+  uint64_t id;
+} plexus_array;
+
+/**
+ * Pointer and length of a STRING, BYTES or OBJECT payload.
+ */
+typedef struct plexus_buf {
+  /**
+   * The bytes (for strings the library also puts a NUL after them when it owns them).
+   */
+  const void *ptr;
+  /**
+   * Number of bytes, without any terminating NUL.
+   */
+  size_t len;
+} plexus_buf;
+
+/**
+ * The payload of a value; which member is meaningful depends on `type`.
+ */
+typedef union plexus_value_data {
+  /**
+   * BOOL.
+   */
+  bool b;
+  /**
+   * INT.
+   */
+  int64_t i;
+  /**
+   * FLOAT.
+   */
+  double f;
+  /**
+   * STRING, BYTES, OBJECT.
+   */
+  struct plexus_buf buf;
+} plexus_value_data;
+
+/**
+ * A dynamically typed value.
+ *
+ * Values made with the constructors below borrow the caller's memory (no allocation).
+ * Values filled in by the library (every read) may own memory: release them with
+ * `plexus_value_free`. Never copy an owned value and free both copies.
+ *
+ */
+typedef struct plexus_value {
+  /**
+   * Which member of `as` is meaningful.
+   */
+  plexus_type type;
+  /**
+   * The payload.
+   */
+  union plexus_value_data as;
+  /**
+   * Private: non-NULL when the library owns `as.buf`.
+   */
+  void *owner;
+} plexus_value;
+
+/**
+ * Options of `plexus_region_open`. Initialize with PLEXUS_REGION_OPTIONS_INIT, then set
+ * what you need; `struct_size` lets later versions add fields compatibly.
+ */
+typedef struct plexus_region_options {
+  /**
+   * sizeof(plexus_region_options).
+   */
+  uint32_t struct_size;
+  /**
+   * What to do when the region exists or does not.
+   */
+  plexus_open_mode mode;
+  /**
+   * Bytes, when creating (rounded up to 4 KiB; minimum about 236 KiB); 0 = 64 MiB. The
+   * whole size is reserved at creation, so a full /dev/shm fails here, not later.
+   */
+  uint64_t size;
+  /**
+   * File mode when creating, applied exactly (the umask is ignored); 0 = 0600.
+   */
+  uint32_t permissions;
+  /**
+   * PLEXUS_OPEN only: how long to wait for the region to appear, with the timeout
+   * convention (PLEXUS_FOREVER, 0 = do not wait, > 0 nanoseconds).
+   */
+  int64_t wait_ns;
+} plexus_region_options;
+
+/**
+ * Region statistics from `plexus_region_get_info`.
+ */
+typedef struct plexus_region_info {
+  /**
+   * Size of the region file in bytes.
+   */
+  uint64_t size;
+  /**
+   * Bytes of the heap (where object bodies, strings, bytes and objects live).
+   */
+  uint64_t heap_size;
+  /**
+   * Heap bytes in use (allocated blocks including their headers).
+   */
+  uint64_t heap_used;
+  /**
+   * heap_size - heap_used (the largest single allocation may be smaller).
+   */
+  uint64_t heap_free;
+  /**
+   * Named objects in the region.
+   */
+  uint32_t object_count;
+  /**
+   * Live attachments (an attachment is one open region handle in one process).
+   */
+  uint32_t attached_processes;
+  /**
+   * Region format version (PLEXUS_FORMAT_VERSION when this library created it).
+   */
+  uint32_t format_version;
+  /**
+   * Reserved, 0.
+   */
+  uint32_t reserved0;
+  /**
+   * Random id chosen at creation: two handles with the same id share one region.
+   */
+  uint64_t region_id;
+  /**
+   * Creation time, nanoseconds since the Unix epoch.
+   */
+  uint64_t created_unix_ns;
+  /**
+   * Reserved for future fields, 0.
+   */
+  uint64_t reserved[4];
+} plexus_region_info;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * The library's version as `(major << 16) | (minor << 8) | patch`; compare it with the
+ * `PLEXUS_VERSION_*` macros of the header you compiled against.
+ */
+uint32_t plexus_version(void);
+
+/**
+ * Opens the array `name` in `region`, creating it when `length > 0` and it is missing.
+ *
+ * `length > 0`: created if absent (elements hold UNDEFINED, EMPTY unless PLEXUS_FULL);
+ * if present its length must equal `length` (else PLEXUS_E_INCOMPATIBLE).
+ * `length == 0`: opens an existing array only (PLEXUS_E_NOT_FOUND if absent).
+ * `flags`: PLEXUS_FULL, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8.
+ * Opening the same array twice through one region handle returns the same handle.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
+ * (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
+ */
+enum plexus_status plexus_array_open(struct plexus_region region,
+                                     const char *name,
+                                     uint64_t length,
+                                     uint32_t flags,
+                                     struct plexus_array *out);
+
+/**
+ * Closes an array handle early (closing its region closes it too). The array itself
+ * stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
+ */
+enum plexus_status plexus_array_close(struct plexus_array a);
+
+/**
+ * `*out` = number of elements.
+ */
+enum plexus_status plexus_array_length(struct plexus_array a, uint64_t *out);
+
+/**
+ * Reads element `index` into `*out` whatever its tag; the tag is unchanged. Atomic: never
+ * a torn value. `*out` may own memory: release it with plexus_value_free.
+ * PLEXUS_E_OUT_OF_RANGE if `index >= length`.
+ */
+enum plexus_status plexus_array_read(struct plexus_array a,
+                                     uint64_t index,
+                                     struct plexus_value *out);
+
+/**
+ * Writes `*v` into element `index` whatever its tag; the tag is unchanged. Waits while
+ * `read_rw` readers hold the element. PLEXUS_E_INVALID_ARGUMENT for a bad value (NULL,
+ * unknown type, invalid UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the heap is full
+ * (the old value is kept).
+ */
+enum plexus_status plexus_array_write(struct plexus_array a,
+                                      uint64_t index,
+                                      const struct plexus_value *v);
+
+/**
+ * Blocks until element `index` is FULL (and no `read_rw` reader holds it), reads it into
+ * `*out` and leaves it EMPTY. PLEXUS_TIMEOUT when `timeout_ns` passes first (`*out`
+ * unchanged).
+ */
+enum plexus_status plexus_array_read_fe(struct plexus_array a,
+                                        uint64_t index,
+                                        struct plexus_value *out,
+                                        int64_t timeout_ns);
+
+/**
+ * Blocks until element `index` is FULL, reads it into `*out` and leaves it FULL.
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first.
+ */
+enum plexus_status plexus_array_read_ff(struct plexus_array a,
+                                        uint64_t index,
+                                        struct plexus_value *out,
+                                        int64_t timeout_ns);
+
+/**
+ * Blocks until element `index` is EMPTY, writes `*v` and leaves it FULL.
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first (nothing written).
+ */
+enum plexus_status plexus_array_write_ef(struct plexus_array a,
+                                         uint64_t index,
+                                         const struct plexus_value *v,
+                                         int64_t timeout_ns);
+
+/**
+ * Writes `*v` and leaves element `index` FULL, whatever the tag was (waits only while
+ * `read_rw` readers hold it).
+ */
+enum plexus_status plexus_array_write_xf(struct plexus_array a,
+                                         uint64_t index,
+                                         const struct plexus_value *v);
+
+/**
+ * Writes `*v` and leaves element `index` EMPTY, whatever the tag was (waits only while
+ * `read_rw` readers hold it).
+ */
+enum plexus_status plexus_array_write_xe(struct plexus_array a,
+                                         uint64_t index,
+                                         const struct plexus_value *v);
+
+/**
+ * Sets element `index` FULL (`full` true) or EMPTY without touching its value.
+ */
+enum plexus_status plexus_array_set_tag(struct plexus_array a, uint64_t index, bool full);
+
+/**
+ * `*out` = whether element `index` is FULL (a snapshot).
+ */
+enum plexus_status plexus_array_is_full(struct plexus_array a, uint64_t index, bool *out);
+
+/**
+ * Blocks until element `index` is FULL, reads it into `*out` and takes a shared read
+ * lock: until `plexus_array_release_rw`, every call that would change the value or tag
+ * waits (read_fe, write*, set_tag, faa, cas, exchange); read, read_ff and other read_rw
+ * proceed. Locks held by a process that dies, or by a region handle that is closed,
+ * are released. At most 28 held at once per region handle (PLEXUS_E_NO_SPACE).
+ */
+enum plexus_status plexus_array_read_rw(struct plexus_array a,
+                                        uint64_t index,
+                                        struct plexus_value *out,
+                                        int64_t timeout_ns);
+
+/**
+ * Releases one `read_rw` lock this process holds on element `index`.
+ * PLEXUS_E_INVALID_ARGUMENT if it holds none.
+ */
+enum plexus_status plexus_array_release_rw(struct plexus_array a, uint64_t index);
+
+/**
+ * Atomically adds `*delta` to element `index` with JavaScript `+` semantics, whatever
+ * the tag (unchanged): int+int wraps, a float on either side gives a float, a string on
+ * either side concatenates (numbers formatted as JavaScript does), bytes+bytes
+ * concatenates; UNDEFINED is an empty accumulator (0 or ""), NULL and BOOL count as
+ * numbers. `*old` (may be NULL) receives the previous value. PLEXUS_E_TYPE_MISMATCH for
+ * other combinations (the element is unchanged).
+ */
+enum plexus_status plexus_array_faa(struct plexus_array a,
+                                    uint64_t index,
+                                    const struct plexus_value *delta,
+                                    struct plexus_value *old);
+
+/**
+ * Atomically: if element `index` equals `*expected` (same type and value, as
+ * plexus_value_equal), store `*desired`. Either way `*old` receives the previous value,
+ * so the swap happened exactly when plexus_value_equal(old, expected). Tag unchanged.
+ */
+enum plexus_status plexus_array_cas(struct plexus_array a,
+                                    uint64_t index,
+                                    const struct plexus_value *expected,
+                                    const struct plexus_value *desired,
+                                    struct plexus_value *old);
+
+/**
+ * Atomically stores `*v` in element `index` and returns the previous value in `*old`;
+ * the tag is unchanged.
+ */
+enum plexus_status plexus_array_exchange(struct plexus_array a,
+                                         uint64_t index,
+                                         const struct plexus_value *v,
+                                         struct plexus_value *old);
+
+/**
+ * `*out` = the element's version, bumped by every change of its value or tag.
+ */
+enum plexus_status plexus_array_version(struct plexus_array a, uint64_t index, uint64_t *out);
+
+/**
+ * Blocks until element `index`'s version differs from `*version`, then stores the new
+ * version in `*version` (returns at once if it already differs). PLEXUS_TIMEOUT when
+ * `timeout_ns` passes first. To watch an element: read `plexus_array_version`, then
+ * loop on this call.
+ */
+enum plexus_status plexus_array_wait_change(struct plexus_array a,
+                                            uint64_t index,
+                                            uint64_t *version,
+                                            int64_t timeout_ns);
+
+/**
+ * Opens or creates the region `name`.
+ *
+ * `name` without '/' is a volatile region in /dev/shm (`/dev/shm/plexus.<name>`; 1-200
+ * characters from A-Z a-z 0-9 . _ -); a name containing '/' is the path of a persistent
+ * file. `opts` may be NULL for the defaults (open or create, 64 MiB, 0600).
+ *
+ * Creation is race-free: the region is built in a temporary file and published with one
+ * atomic link, so an opener never sees a half-built region and concurrent creators
+ * agree on one winner. Opening validates the header and never truncates, resizes or
+ * writes to a file that fails validation.
+ *
+ * Blocks: with PLEXUS_OPEN, until the region appears or `wait_ns` passes.
+ *
+ * Returns PLEXUS_OK and `*out`; PLEXUS_E_NOT_FOUND (PLEXUS_OPEN, absent after the wait),
+ * PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT (not a region, damaged, truncated),
+ * PLEXUS_E_INCOMPATIBLE (other format version, byte order or pointer width),
+ * PLEXUS_E_PERMISSION, PLEXUS_E_NO_SPACE (file system or process table full),
+ * PLEXUS_E_INVALID_ARGUMENT (NULL, bad name, size or option), PLEXUS_E_OS.
+ * On failure `*out` is unchanged. Thread-safe.
+ */
+enum plexus_status plexus_region_open(const char *name,
+                                      const struct plexus_region_options *opts,
+                                      struct plexus_region *out);
+
+/**
+ * Closes a region handle and every object handle opened through it (they become
+ * PLEXUS_E_BAD_HANDLE). Calls already running on other threads finish normally; the
+ * mapping goes away after the last of them. Held `read_rw` locks are released.
+ * PLEXUS_E_BAD_HANDLE if already closed.
+ */
+enum plexus_status plexus_region_close(struct plexus_region region);
+
+/**
+ * Makes everything written to the region so far durable against power loss
+ * (msync + fsync). Blocks until the data is on stable storage. Meaningful for
+ * persistent (path) regions; harmless for volatile ones.
+ */
+enum plexus_status plexus_region_flush(struct plexus_region region);
+
+/**
+ * Removes (unlinks) the region `name`. Processes that have it open keep using it; the
+ * memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent.
+ */
+enum plexus_status plexus_region_remove(const char *name);
+
+/**
+ * Fills `*out` with the region's size, heap use, object count, live attachments (the
+ * entries of dead processes are cleared first), format version and id.
+ */
+enum plexus_status plexus_region_get_info(struct plexus_region region,
+                                          struct plexus_region_info *out);
+
+/**
+ * Blocks until an object called `name` exists in the region (of any kind), or the
+ * timeout passes (PLEXUS_TIMEOUT). Lets a consumer start before its producer.
+ */
+enum plexus_status plexus_region_wait_object(struct plexus_region region,
+                                             const char *name,
+                                             int64_t timeout_ns);
+
+/**
+ * The message of the last failing plexus call on this thread ("" if none). Meaningful
+ * only right after a call returned a status other than PLEXUS_OK, on the same thread.
+ * The string belongs to plexus and stays valid until the next failing call on this
+ * thread; never NULL.
+ */
+const char *plexus_last_error(void);
+
+/**
+ * The name of a status as a static string ("PLEXUS_TIMEOUT"); "PLEXUS_UNKNOWN_STATUS"
+ * for a value that is not a status. Never NULL.
+ */
+const char *plexus_status_name(plexus_status status);
+
+/**
+ * UNDEFINED: what a fresh element holds.
+ */
+struct plexus_value plexus_undefined(void);
+
+/**
+ * NULL.
+ */
+struct plexus_value plexus_null(void);
+
+/**
+ * BOOL.
+ */
+struct plexus_value plexus_bool(bool b);
+
+/**
+ * INT (full 64 bits).
+ */
+struct plexus_value plexus_int(int64_t i);
+
+/**
+ * FLOAT.
+ */
+struct plexus_value plexus_float(double f);
+
+/**
+ * STRING borrowing a NUL-terminated UTF-8 string (checked when the value is used).
+ * With `s == NULL` the value is invalid and every call rejects it with
+ * PLEXUS_E_INVALID_ARGUMENT.
+ */
+struct plexus_value plexus_string(const char *s);
+
+/**
+ * STRING borrowing `len` bytes of UTF-8 at `s` (no terminator needed; may contain NUL).
+ */
+struct plexus_value plexus_string_n(const char *s, size_t len);
+
+/**
+ * BYTES borrowing `len` bytes at `p`.
+ */
+struct plexus_value plexus_bytes(const void *p, size_t len);
+
+/**
+ * OBJECT borrowing `len` bytes of MessagePack at `p` (validated when the value is
+ * stored: one well-formed MessagePack value, else PLEXUS_E_INVALID_ARGUMENT).
+ */
+struct plexus_value plexus_object_msgpack(const void *p, size_t len);
+
+/**
+ * Releases memory a value owns and resets it to UNDEFINED. No-op for NULL, for scalars
+ * and for borrowed values; safe to call twice on the same value.
+ */
+void plexus_value_free(struct plexus_value *v);
+
+/**
+ * Parses JSON text into `*out`: null, true/false, integers (INT when they fit in 64
+ * bits, else FLOAT), other numbers (FLOAT), strings (STRING); objects and arrays become
+ * OBJECT (MessagePack). `*out` owns memory afterwards: release it with
+ * `plexus_value_free`. PLEXUS_E_INVALID_ARGUMENT for NULL or bad JSON (`*out` unchanged).
+ */
+enum plexus_status plexus_value_from_json(const char *json, struct plexus_value *out);
+
+/**
+ * Writes `v` as JSON text into `buf` (capacity `cap` bytes, NUL-terminated), like
+ * snprintf. `*needed` (if not NULL) receives the bytes required including the NUL.
+ * PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
+ * `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
+ * as `null`, BYTES as an array of numbers.
+ */
+enum plexus_status plexus_value_to_json(const struct plexus_value *v,
+                                        char *buf,
+                                        size_t cap,
+                                        size_t *needed);
+
+/**
+ * True when both values have the same type and value (the comparison `cas` uses:
+ * numbers numerically, so NaN equals nothing; strings, bytes and objects byte for byte).
+ * False if either is NULL or invalid.
+ */
+bool plexus_value_equal(const struct plexus_value *a, const struct plexus_value *b);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* PLEXUS_H */

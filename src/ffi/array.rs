@@ -1,0 +1,314 @@
+//! `plexus_array`: indexed full/empty elements.
+//!
+//! Every element holds a value, a FULL/EMPTY tag and a 64-bit version. Blocking calls
+//! take `timeout_ns` (PLEXUS_FOREVER, 0 = try once, > 0 = relative, monotonic clock):
+//! they spin briefly, then sleep on a futex (no CPU while blocked), and return
+//! PLEXUS_TIMEOUT when the time passes; signals neither shorten nor extend the wait.
+//! A process that dies holding an element's internal lock is detected by the next
+//! caller, which takes the lock over; values are never seen torn.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use super::handles::{self, ArrayEntry, Object};
+use super::region::{plexus_region, timeout};
+use super::status::{c_str, guard, out_ref, plexus_status};
+use super::value::{plexus_value, put, value_ref};
+use crate::engine::{Error, Value};
+
+/// Handle of an open array. Id 0 is never valid.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct plexus_array {
+    pub id: u64,
+}
+
+/// Open flag: elements of a newly created object start FULL (default EMPTY).
+pub const PLEXUS_FULL: u32 = 1;
+/// Open flag: fail with PLEXUS_E_EXISTS if the object already exists.
+pub const PLEXUS_EXCLUSIVE: u32 = 2;
+
+fn array(a: plexus_array) -> Result<Arc<ArrayEntry>, Error> {
+    handles::array(a.id)
+}
+
+/// Opens the array `name` in `region`, creating it when `length > 0` and it is missing.
+///
+/// `length > 0`: created if absent (elements hold UNDEFINED, EMPTY unless PLEXUS_FULL);
+/// if present its length must equal `length` (else PLEXUS_E_INCOMPATIBLE).
+/// `length == 0`: opens an existing array only (PLEXUS_E_NOT_FOUND if absent).
+/// `flags`: PLEXUS_FULL, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8.
+/// Opening the same array twice through one region handle returns the same handle.
+///
+/// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+/// PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
+/// (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+/// PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_array_open(
+    region: plexus_region,
+    name: *const c_char,
+    length: u64,
+    flags: u32,
+    out: *mut plexus_array,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let slot = out_ref(out, "out")?;
+        let parent = handles::region(region.id)?;
+        let array = parent.region.array(name, length, flags)?;
+        slot.id = handles::child(region.id, &parent, "array", name, || {
+            Object::Array(Arc::new(ArrayEntry {
+                array,
+                parent: region.id,
+            }))
+        })?;
+        Ok(())
+    })
+}
+
+/// Closes an array handle early (closing its region closes it too). The array itself
+/// stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
+#[no_mangle]
+pub extern "C" fn plexus_array_close(a: plexus_array) -> plexus_status {
+    guard(|| {
+        let e = array(a)?;
+        handles::close_child(a.id, "array", (e.array.name().to_owned(), e.parent))
+    })
+}
+
+/// `*out` = number of elements.
+#[no_mangle]
+pub extern "C" fn plexus_array_length(a: plexus_array, out: *mut u64) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = array(a)?.array.len();
+        Ok(())
+    })
+}
+
+fn read_op(out: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
+    guard(|| {
+        out_ref(out, "out")?;
+        put(out, f()?)
+    })
+}
+
+/// Reads element `index` into `*out` whatever its tag; the tag is unchanged. Atomic: never
+/// a torn value. `*out` may own memory: release it with plexus_value_free.
+/// PLEXUS_E_OUT_OF_RANGE if `index >= length`.
+#[no_mangle]
+pub extern "C" fn plexus_array_read(
+    a: plexus_array,
+    index: u64,
+    out: *mut plexus_value,
+) -> plexus_status {
+    read_op(out, || array(a)?.array.read(index))
+}
+
+/// Writes `*v` into element `index` whatever its tag; the tag is unchanged. Waits while
+/// `read_rw` readers hold the element. PLEXUS_E_INVALID_ARGUMENT for a bad value (NULL,
+/// unknown type, invalid UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the heap is full
+/// (the old value is kept).
+#[no_mangle]
+pub extern "C" fn plexus_array_write(
+    a: plexus_array,
+    index: u64,
+    v: *const plexus_value,
+) -> plexus_status {
+    guard(|| array(a)?.array.write(index, value_ref(v, "v")?))
+}
+
+/// Blocks until element `index` is FULL (and no `read_rw` reader holds it), reads it into
+/// `*out` and leaves it EMPTY. PLEXUS_TIMEOUT when `timeout_ns` passes first (`*out`
+/// unchanged).
+#[no_mangle]
+pub extern "C" fn plexus_array_read_fe(
+    a: plexus_array,
+    index: u64,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    read_op(out, || array(a)?.array.read_fe(index, timeout(timeout_ns)?))
+}
+
+/// Blocks until element `index` is FULL, reads it into `*out` and leaves it FULL.
+/// PLEXUS_TIMEOUT when `timeout_ns` passes first.
+#[no_mangle]
+pub extern "C" fn plexus_array_read_ff(
+    a: plexus_array,
+    index: u64,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    read_op(out, || array(a)?.array.read_ff(index, timeout(timeout_ns)?))
+}
+
+/// Blocks until element `index` is EMPTY, writes `*v` and leaves it FULL.
+/// PLEXUS_TIMEOUT when `timeout_ns` passes first (nothing written).
+#[no_mangle]
+pub extern "C" fn plexus_array_write_ef(
+    a: plexus_array,
+    index: u64,
+    v: *const plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        array(a)?
+            .array
+            .write_ef(index, value_ref(v, "v")?, timeout(timeout_ns)?)
+    })
+}
+
+/// Writes `*v` and leaves element `index` FULL, whatever the tag was (waits only while
+/// `read_rw` readers hold it).
+#[no_mangle]
+pub extern "C" fn plexus_array_write_xf(
+    a: plexus_array,
+    index: u64,
+    v: *const plexus_value,
+) -> plexus_status {
+    guard(|| array(a)?.array.write_xf(index, value_ref(v, "v")?))
+}
+
+/// Writes `*v` and leaves element `index` EMPTY, whatever the tag was (waits only while
+/// `read_rw` readers hold it).
+#[no_mangle]
+pub extern "C" fn plexus_array_write_xe(
+    a: plexus_array,
+    index: u64,
+    v: *const plexus_value,
+) -> plexus_status {
+    guard(|| array(a)?.array.write_xe(index, value_ref(v, "v")?))
+}
+
+/// Sets element `index` FULL (`full` true) or EMPTY without touching its value.
+#[no_mangle]
+pub extern "C" fn plexus_array_set_tag(a: plexus_array, index: u64, full: bool) -> plexus_status {
+    guard(|| array(a)?.array.set_tag(index, full))
+}
+
+/// `*out` = whether element `index` is FULL (a snapshot).
+#[no_mangle]
+pub extern "C" fn plexus_array_is_full(
+    a: plexus_array,
+    index: u64,
+    out: *mut bool,
+) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = array(a)?.array.is_full(index)?;
+        Ok(())
+    })
+}
+
+/// Blocks until element `index` is FULL, reads it into `*out` and takes a shared read
+/// lock: until `plexus_array_release_rw`, every call that would change the value or tag
+/// waits (read_fe, write*, set_tag, faa, cas, exchange); read, read_ff and other read_rw
+/// proceed. Locks held by a process that dies, or by a region handle that is closed,
+/// are released. At most 28 held at once per region handle (PLEXUS_E_NO_SPACE).
+#[no_mangle]
+pub extern "C" fn plexus_array_read_rw(
+    a: plexus_array,
+    index: u64,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    read_op(out, || array(a)?.array.read_rw(index, timeout(timeout_ns)?))
+}
+
+/// Releases one `read_rw` lock this process holds on element `index`.
+/// PLEXUS_E_INVALID_ARGUMENT if it holds none.
+#[no_mangle]
+pub extern "C" fn plexus_array_release_rw(a: plexus_array, index: u64) -> plexus_status {
+    guard(|| array(a)?.array.release_rw(index))
+}
+
+/// Atomically adds `*delta` to element `index` with JavaScript `+` semantics, whatever
+/// the tag (unchanged): int+int wraps, a float on either side gives a float, a string on
+/// either side concatenates (numbers formatted as JavaScript does), bytes+bytes
+/// concatenates; UNDEFINED is an empty accumulator (0 or ""), NULL and BOOL count as
+/// numbers. `*old` (may be NULL) receives the previous value. PLEXUS_E_TYPE_MISMATCH for
+/// other combinations (the element is unchanged).
+#[no_mangle]
+pub extern "C" fn plexus_array_faa(
+    a: plexus_array,
+    index: u64,
+    delta: *const plexus_value,
+    old: *mut plexus_value,
+) -> plexus_status {
+    guard(|| {
+        let prev = array(a)?.array.faa(index, value_ref(delta, "delta")?)?;
+        if !old.is_null() {
+            put(old, prev)?;
+        }
+        Ok(())
+    })
+}
+
+/// Atomically: if element `index` equals `*expected` (same type and value, as
+/// plexus_value_equal), store `*desired`. Either way `*old` receives the previous value,
+/// so the swap happened exactly when plexus_value_equal(old, expected). Tag unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_array_cas(
+    a: plexus_array,
+    index: u64,
+    expected: *const plexus_value,
+    desired: *const plexus_value,
+    old: *mut plexus_value,
+) -> plexus_status {
+    read_op(old, || {
+        array(a)?.array.cas(
+            index,
+            value_ref(expected, "expected")?,
+            value_ref(desired, "desired")?,
+        )
+    })
+}
+
+/// Atomically stores `*v` in element `index` and returns the previous value in `*old`;
+/// the tag is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_array_exchange(
+    a: plexus_array,
+    index: u64,
+    v: *const plexus_value,
+    old: *mut plexus_value,
+) -> plexus_status {
+    read_op(old, || array(a)?.array.exchange(index, value_ref(v, "v")?))
+}
+
+/// `*out` = the element's version, bumped by every change of its value or tag.
+#[no_mangle]
+pub extern "C" fn plexus_array_version(
+    a: plexus_array,
+    index: u64,
+    out: *mut u64,
+) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = array(a)?.array.version(index)?;
+        Ok(())
+    })
+}
+
+/// Blocks until element `index`'s version differs from `*version`, then stores the new
+/// version in `*version` (returns at once if it already differs). PLEXUS_TIMEOUT when
+/// `timeout_ns` passes first. To watch an element: read `plexus_array_version`, then
+/// loop on this call.
+#[no_mangle]
+pub extern "C" fn plexus_array_wait_change(
+    a: plexus_array,
+    index: u64,
+    version: *mut u64,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        let seen = out_ref(version, "version")?;
+        let t = timeout(timeout_ns)?;
+        let mut v = *seen;
+        let r = array(a)?.array.wait_change(index, &mut v, t);
+        *seen = v;
+        r
+    })
+}

@@ -1,0 +1,190 @@
+//! The handle table: generation-checked 64-bit ids for every object handed to C.
+//!
+//! An id is `generation << 32 | (index + 1)`; a slot's generation moves on every time it
+//! is freed, so a closed, stale, zero or forged id is recognised and refused with
+//! `PLEXUS_E_BAD_HANDLE` rather than dereferenced. Lookups take a shared lock and clone
+//! an `Arc`, so a handle closed by one thread while another thread is inside a call on it
+//! stays valid until that call returns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::engine::{Array, Error, Region};
+
+/// What a handle refers to.
+pub(crate) enum Object {
+    Region(Arc<RegionEntry>),
+    Array(Arc<ArrayEntry>),
+}
+
+impl Object {
+    fn kind(&self) -> &'static str {
+        match self {
+            Object::Region(_) => "region",
+            Object::Array(_) => "array",
+        }
+    }
+}
+
+pub(crate) struct RegionEntry {
+    pub region: Region,
+    /// Objects opened through this region handle: (kind, name) -> id, so opening the same
+    /// object twice returns the same handle, and closing the region closes them all.
+    pub children: Mutex<HashMap<(&'static str, String), u64>>,
+}
+
+pub(crate) struct ArrayEntry {
+    pub array: Array,
+    pub parent: u64,
+}
+
+struct Slot {
+    generation: u32,
+    object: Option<Object>,
+}
+
+#[derive(Default)]
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+static TABLE: RwLock<Table> = RwLock::new(Table {
+    slots: Vec::new(),
+    free: Vec::new(),
+});
+
+fn split(id: u64) -> Option<(usize, u32)> {
+    let index = (id as u32).checked_sub(1)? as usize;
+    Some((index, (id >> 32) as u32))
+}
+
+pub(crate) fn insert(object: Object) -> u64 {
+    let mut t = TABLE.write();
+    let index = match t.free.pop() {
+        Some(i) => i as usize,
+        None => {
+            t.slots.push(Slot {
+                generation: 1,
+                object: None,
+            });
+            t.slots.len() - 1
+        }
+    };
+    let slot = &mut t.slots[index];
+    slot.object = Some(object);
+    (slot.generation as u64) << 32 | (index as u64 + 1)
+}
+
+fn bad(kind: &str, id: u64) -> Error {
+    if id == 0 {
+        Error::BadHandle(format!(
+            "{kind} handle is zero (never opened, or open failed)"
+        ))
+    } else {
+        Error::BadHandle(format!(
+            "{kind} handle {id:#x} is closed or was never issued"
+        ))
+    }
+}
+
+fn get<T>(
+    id: u64,
+    kind: &'static str,
+    pick: impl FnOnce(&Object) -> Option<T>,
+) -> Result<T, Error> {
+    let t = TABLE.read();
+    let (index, generation) = split(id).ok_or_else(|| bad(kind, id))?;
+    let slot = t
+        .slots
+        .get(index)
+        .filter(|s| s.generation == generation)
+        .ok_or_else(|| bad(kind, id))?;
+    let object = slot.object.as_ref().ok_or_else(|| bad(kind, id))?;
+    pick(object).ok_or_else(|| {
+        Error::BadHandle(format!(
+            "handle {id:#x} is a {} handle, not a {kind} handle",
+            object.kind()
+        ))
+    })
+}
+
+pub(crate) fn region(id: u64) -> Result<Arc<RegionEntry>, Error> {
+    get(id, "region", |o| match o {
+        Object::Region(r) => Some(r.clone()),
+        _ => None,
+    })
+}
+
+pub(crate) fn array(id: u64) -> Result<Arc<ArrayEntry>, Error> {
+    get(id, "array", |o| match o {
+        Object::Array(a) => Some(a.clone()),
+        _ => None,
+    })
+}
+
+/// Frees a slot; returns what it held. Callers check the kind first.
+fn remove_locked(t: &mut Table, id: u64) -> Option<Object> {
+    let (index, generation) = split(id)?;
+    let slot = t
+        .slots
+        .get_mut(index)
+        .filter(|s| s.generation == generation)?;
+    let object = slot.object.take()?;
+    slot.generation = slot.generation.wrapping_add(1).max(1);
+    t.free.push(index as u32);
+    Some(object)
+}
+
+/// Closes a region handle and every object handle opened through it. The children lock
+/// is held throughout (lock order: children, then table), so a concurrent `child()`
+/// either sees the region closed or has its handle closed here.
+pub(crate) fn close_region(id: u64) -> Result<(), Error> {
+    let entry = region(id)?;
+    let children = entry.children.lock();
+    let mut t = TABLE.write();
+    remove_locked(&mut t, id).ok_or_else(|| bad("region", id))?;
+    for &child in children.values() {
+        remove_locked(&mut t, child);
+    }
+    Ok(())
+}
+
+/// Closes one object handle (it must be of `kind`).
+pub(crate) fn close_child(
+    id: u64,
+    kind: &'static str,
+    name_and_parent: (String, u64),
+) -> Result<(), Error> {
+    let mut t = TABLE.write();
+    remove_locked(&mut t, id).ok_or_else(|| bad(kind, id))?;
+    drop(t);
+    let (name, parent) = name_and_parent;
+    if let Ok(p) = region(parent) {
+        let mut c = p.children.lock();
+        if c.get(&(kind, name.clone())) == Some(&id) {
+            c.remove(&(kind, name));
+        }
+    }
+    Ok(())
+}
+
+/// Returns the existing handle for (kind, name) under `parent`, or registers `make()`.
+pub(crate) fn child(
+    parent_id: u64,
+    parent: &RegionEntry,
+    kind: &'static str,
+    name: &str,
+    make: impl FnOnce() -> Object,
+) -> Result<u64, Error> {
+    let mut children = parent.children.lock();
+    region(parent_id)?; // closed meanwhile?
+    if let Some(&id) = children.get(&(kind, name.to_owned())) {
+        return Ok(id);
+    }
+    let id = insert(make());
+    children.insert((kind, name.to_owned()), id);
+    Ok(id)
+}

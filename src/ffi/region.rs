@@ -1,0 +1,233 @@
+//! `plexus_region`: opening, closing, flushing, removing and inspecting regions.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::handles::{self, Object, RegionEntry};
+use super::status::{c_str, guard, out_ref, plexus_status};
+use crate::engine::{Deadline, Error, OpenMode, OpenOptions, Region};
+
+/// Handle of an open region. Id 0 is never valid.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct plexus_region {
+    pub id: u64,
+}
+
+/// How `plexus_region_open` treats an existing or missing region.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum plexus_open_mode {
+    /// Open it if it exists, else create it (the default).
+    PLEXUS_OPEN_OR_CREATE = 0,
+    /// Create it; PLEXUS_E_EXISTS if it exists.
+    PLEXUS_CREATE = 1,
+    /// Open an existing region, waiting up to `wait_ns` for it to appear.
+    PLEXUS_OPEN = 2,
+    /// Remove any existing region of that name first, then create it.
+    PLEXUS_RECREATE = 3,
+}
+
+/// The mode field as Rust reads it (any integer is defined behaviour; unknown modes are
+/// rejected). Shown as `plexus_open_mode`.
+pub type PlexusOpenModeField = u32;
+
+/// Options of `plexus_region_open`. Initialize with PLEXUS_REGION_OPTIONS_INIT, then set
+/// what you need; `struct_size` lets later versions add fields compatibly.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct plexus_region_options {
+    /// sizeof(plexus_region_options).
+    pub struct_size: u32,
+    /// What to do when the region exists or does not.
+    pub mode: PlexusOpenModeField,
+    /// Bytes, when creating (rounded up to 4 KiB; minimum about 236 KiB); 0 = 64 MiB. The
+    /// whole size is reserved at creation, so a full /dev/shm fails here, not later.
+    pub size: u64,
+    /// File mode when creating, applied exactly (the umask is ignored); 0 = 0600.
+    pub permissions: u32,
+    /// PLEXUS_OPEN only: how long to wait for the region to appear, with the timeout
+    /// convention (PLEXUS_FOREVER, 0 = do not wait, > 0 nanoseconds).
+    pub wait_ns: i64,
+}
+
+/// Region statistics from `plexus_region_get_info`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct plexus_region_info {
+    /// Size of the region file in bytes.
+    pub size: u64,
+    /// Bytes of the heap (where object bodies, strings, bytes and objects live).
+    pub heap_size: u64,
+    /// Heap bytes in use (allocated blocks including their headers).
+    pub heap_used: u64,
+    /// heap_size - heap_used (the largest single allocation may be smaller).
+    pub heap_free: u64,
+    /// Named objects in the region.
+    pub object_count: u32,
+    /// Live attachments (an attachment is one open region handle in one process).
+    pub attached_processes: u32,
+    /// Region format version (PLEXUS_FORMAT_VERSION when this library created it).
+    pub format_version: u32,
+    /// Reserved, 0.
+    pub reserved0: u32,
+    /// Random id chosen at creation: two handles with the same id share one region.
+    pub region_id: u64,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_unix_ns: u64,
+    /// Reserved for future fields, 0.
+    pub reserved: [u64; 4],
+}
+
+/// Format version of regions this library creates and opens.
+pub const PLEXUS_FORMAT_VERSION: u32 = 1;
+const _: () = assert!(PLEXUS_FORMAT_VERSION == crate::engine::FORMAT_VERSION);
+
+/// Smallest `struct_size` accepted (the fields of version 0.1).
+const OPTIONS_V1: usize = std::mem::size_of::<plexus_region_options>();
+
+fn options(opts: *const plexus_region_options) -> Result<OpenOptions, Error> {
+    if opts.is_null() {
+        return Ok(OpenOptions::default());
+    }
+    // SAFETY: non-NULL; struct_size is the first field and read before anything else.
+    let size = unsafe { std::ptr::addr_of!((*opts).struct_size).read() } as usize;
+    if size < OPTIONS_V1 {
+        return Err(Error::invalid(format!(
+            "opts->struct_size is {size}, expected sizeof(plexus_region_options) = {OPTIONS_V1} (use PLEXUS_REGION_OPTIONS_INIT)"
+        )));
+    }
+    // SAFETY: the caller's struct is at least as large as ours; every field is an integer.
+    let o = unsafe { opts.read() };
+    let mode = match o.mode {
+        0 => OpenMode::OpenOrCreate,
+        1 => OpenMode::Create,
+        2 => OpenMode::Open,
+        3 => OpenMode::Recreate,
+        m => return Err(Error::invalid(format!("unknown open mode {m}"))),
+    };
+    let wait = timeout(o.wait_ns)?;
+    Ok(OpenOptions {
+        mode,
+        size: o.size,
+        permissions: o.permissions,
+        wait,
+    })
+}
+
+/// Opens or creates the region `name`.
+///
+/// `name` without '/' is a volatile region in /dev/shm (`/dev/shm/plexus.<name>`; 1-200
+/// characters from A-Z a-z 0-9 . _ -); a name containing '/' is the path of a persistent
+/// file. `opts` may be NULL for the defaults (open or create, 64 MiB, 0600).
+///
+/// Creation is race-free: the region is built in a temporary file and published with one
+/// atomic link, so an opener never sees a half-built region and concurrent creators
+/// agree on one winner. Opening validates the header and never truncates, resizes or
+/// writes to a file that fails validation.
+///
+/// Blocks: with PLEXUS_OPEN, until the region appears or `wait_ns` passes.
+///
+/// Returns PLEXUS_OK and `*out`; PLEXUS_E_NOT_FOUND (PLEXUS_OPEN, absent after the wait),
+/// PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT (not a region, damaged, truncated),
+/// PLEXUS_E_INCOMPATIBLE (other format version, byte order or pointer width),
+/// PLEXUS_E_PERMISSION, PLEXUS_E_NO_SPACE (file system or process table full),
+/// PLEXUS_E_INVALID_ARGUMENT (NULL, bad name, size or option), PLEXUS_E_OS.
+/// On failure `*out` is unchanged. Thread-safe.
+#[no_mangle]
+pub extern "C" fn plexus_region_open(
+    name: *const c_char,
+    opts: *const plexus_region_options,
+    out: *mut plexus_region,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let opts = options(opts)?;
+        let slot = out_ref(out, "out")?;
+        let region = Region::open(name, &opts)?;
+        let entry = RegionEntry {
+            region,
+            children: Mutex::new(Default::default()),
+        };
+        slot.id = handles::insert(Object::Region(Arc::new(entry)));
+        Ok(())
+    })
+}
+
+/// Closes a region handle and every object handle opened through it (they become
+/// PLEXUS_E_BAD_HANDLE). Calls already running on other threads finish normally; the
+/// mapping goes away after the last of them. Held `read_rw` locks are released.
+/// PLEXUS_E_BAD_HANDLE if already closed.
+#[no_mangle]
+pub extern "C" fn plexus_region_close(region: plexus_region) -> plexus_status {
+    guard(|| handles::close_region(region.id))
+}
+
+/// Makes everything written to the region so far durable against power loss
+/// (msync + fsync). Blocks until the data is on stable storage. Meaningful for
+/// persistent (path) regions; harmless for volatile ones.
+#[no_mangle]
+pub extern "C" fn plexus_region_flush(region: plexus_region) -> plexus_status {
+    guard(|| handles::region(region.id)?.region.flush())
+}
+
+/// Removes (unlinks) the region `name`. Processes that have it open keep using it; the
+/// memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent.
+#[no_mangle]
+pub extern "C" fn plexus_region_remove(name: *const c_char) -> plexus_status {
+    guard(|| Region::remove(c_str(name, "name")?))
+}
+
+/// Fills `*out` with the region's size, heap use, object count, live attachments (the
+/// entries of dead processes are cleared first), format version and id.
+#[no_mangle]
+pub extern "C" fn plexus_region_get_info(
+    region: plexus_region,
+    out: *mut plexus_region_info,
+) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        let i = handles::region(region.id)?.region.info()?;
+        *slot = plexus_region_info {
+            size: i.size,
+            heap_size: i.heap_size,
+            heap_used: i.heap_used,
+            heap_free: i.heap_free,
+            object_count: i.object_count,
+            attached_processes: i.attached_processes,
+            format_version: i.format_version,
+            reserved0: 0,
+            region_id: i.region_id,
+            created_unix_ns: i.created_unix_ns,
+            reserved: [0; 4],
+        };
+        Ok(())
+    })
+}
+
+/// Blocks until an object called `name` exists in the region (of any kind), or the
+/// timeout passes (PLEXUS_TIMEOUT). Lets a consumer start before its producer.
+#[no_mangle]
+pub extern "C" fn plexus_region_wait_object(
+    region: plexus_region,
+    name: *const c_char,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let timeout = timeout(timeout_ns)?;
+        handles::region(region.id)?
+            .region
+            .wait_object(name, timeout)
+    })
+}
+
+/// The C timeout convention (-1 forever, 0 try once, > 0 ns) as the engine's
+/// `Option<Duration>`; other negative values are invalid.
+pub(crate) fn timeout(ns: i64) -> Result<Option<Duration>, Error> {
+    Deadline::from_timeout_ns(ns)?;
+    Ok((ns >= 0).then(|| Duration::from_nanos(ns as u64)))
+}
