@@ -18,4 +18,4 @@ pub use error::{Error, Result};
 pub use layout::{DEFAULT_SIZE, FORMAT_VERSION, MAX_NAME_LEN};
 pub use region::{region_path, OpenMode, OpenOptions, Region, RegionInfo};
 pub use value::{Type, Value, ValueRef};
-pub use wait::Deadline;
+pub use wait::{recovered_locks, Deadline};

@@ -188,6 +188,16 @@ pub trait Owners {
     fn is_dead(&self, token: u32) -> bool;
 }
 
+/// Locks this process has taken over from dead owners (a diagnostic; see
+/// [`recovered_locks`]).
+static RECOVERED: AtomicU64 = AtomicU64::new(0);
+
+/// How many locks (element, allocator, directory) this process has taken over from
+/// owners that died holding them.
+pub fn recovered_locks() -> u64 {
+    RECOVERED.load(Ordering::Relaxed)
+}
+
 /// Set in a lock word while some process sleeps waiting for it.
 pub const LOCK_WAITERS: u32 = 1 << 31;
 /// Mask of the owner token in a lock word.
@@ -268,6 +278,7 @@ fn lock_slow(
                 )
                 .is_ok()
             {
+                RECOVERED.fetch_add(1, Ordering::Relaxed);
                 return Ok(Acquired::Recovered);
             }
             continue;

@@ -1,0 +1,39 @@
+/* blocked_cpu <region>: blocks in read_fe on an element nobody fills for one second
+ * and reports the CPU time it used meanwhile. A sleeping waiter uses almost none (the
+ * spin phase is bounded at ~100 us); the test fails above 50 ms. */
+#include "common.h"
+
+#include <sys/resource.h>
+#include <time.h>
+
+static double cpu_seconds(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec +
+         ((double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_usec) / 1e6;
+}
+
+static double wall_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) return 2;
+  plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
+  o.size = 1 << 20;
+  plexus_region r;
+  MUST(plexus_region_open(argv[1], &o, &r));
+  plexus_array a;
+  MUST(plexus_array_open(r, "never-filled", 1, 0, &a));
+  plexus_value out;
+  double c0 = cpu_seconds(), w0 = wall_seconds();
+  EXPECT(plexus_array_read_fe(a, 0, &out, 1000LL * 1000 * 1000), PLEXUS_TIMEOUT);
+  double cpu = cpu_seconds() - c0, wall = wall_seconds() - w0;
+  printf("blocked %.3f s, used %.2f ms CPU\n", wall, cpu * 1e3);
+  CHECK(wall >= 0.99);  /* the timeout is honoured, not shortened */
+  CHECK(cpu < 0.050);   /* it slept instead of spinning */
+  MUST(plexus_region_close(r));
+  return finish("blocked_cpu");
+}

@@ -1,0 +1,358 @@
+//! Builds the C and C++ programs in ffi-tests/ against include/ and the library cargo
+//! just built — once against the shared library and once against the static one — and
+//! runs them: single-process API tests, and multi-process tests where real processes
+//! share a region (handshakes, counters, creation races, persistence, crashes).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use plexus::{Error, OpenMode, OpenOptions, Region, Value};
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Lib {
+    Shared,
+    Static,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/<profile>/deps: where cargo put libplexus.so and libplexus.a for this build.
+fn lib_dir() -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn compiler(cpp: bool) -> String {
+    let (var, default) = if cpp { ("CXX", "c++") } else { ("CC", "cc") };
+    std::env::var(var).unwrap_or_else(|_| default.into())
+}
+
+/// Compiles `ffi-tests/<src>` (or another path relative to the repo) once per library
+/// kind, with warnings as errors. Returns the executable.
+fn build(src: &str, lib: Lib) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<(String, Lib), PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let map = built.get_or_insert_with(HashMap::new);
+    if let Some(p) = map.get(&(src.to_owned(), lib)) {
+        return p.clone();
+    }
+    let deps = lib_dir();
+    let out_dir = deps.parent().unwrap().join("ffi-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let path = root().join(src);
+    let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let exe = out_dir.join(format!("{stem}-{lib:?}").to_lowercase());
+    let cpp = src.ends_with(".cpp");
+    let mut cmd = Command::new(compiler(cpp));
+    if cpp {
+        cmd.args(["-std=c++17"]);
+    } else {
+        cmd.args(["-std=c11", "-D_GNU_SOURCE"]);
+    }
+    cmd.args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("ffi-tests"))
+        .arg(&path)
+        .arg("-o")
+        .arg(&exe);
+    match lib {
+        Lib::Shared => {
+            cmd.arg(format!("-L{}", deps.display()))
+                .arg("-lplexus")
+                .arg(format!("-Wl,-rpath,{}", deps.display()));
+        }
+        Lib::Static => {
+            cmd.arg(deps.join("libplexus.a")).args(["-lpthread", "-ldl", "-lm"]);
+        }
+    }
+    let out = cmd.output().expect("run the C compiler");
+    assert!(
+        out.status.success(),
+        "compiling {src} ({lib:?}) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    map.insert((src.to_owned(), lib), exe.clone());
+    exe
+}
+
+fn run(exe: &Path, args: &[&str]) -> Output {
+    Command::new(exe).args(args).output().expect("run test program")
+}
+
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Removes a region when the test ends, pass or fail.
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Region::remove(&self.0);
+    }
+}
+
+fn unique(tag: &str, lib: Lib) -> String {
+    format!("ffi-{tag}-{lib:?}-{}", std::process::id()).to_lowercase()
+}
+
+fn both(f: impl Fn(Lib)) {
+    f(Lib::Shared);
+    f(Lib::Static);
+}
+
+#[test]
+fn c_api() {
+    both(|lib| assert_ok("test_c_api", &run(&build("ffi-tests/test_c_api.c", lib), &[])));
+}
+
+#[test]
+fn bad_inputs_from_c() {
+    both(|lib| assert_ok("test_bad_inputs", &run(&build("ffi-tests/test_bad_inputs.c", lib), &[])));
+}
+
+#[test]
+fn cpp_wrapper() {
+    both(|lib| assert_ok("test_cpp_wrapper", &run(&build("ffi-tests/test_cpp_wrapper.cpp", lib), &[])));
+}
+
+#[test]
+fn c_writer_cpp_reader_10000_handshakes() {
+    both(|lib| {
+        let name = unique("handshake", lib);
+        let _c = Cleanup(name.clone());
+        let writer = build("ffi-tests/handshake_writer.c", lib);
+        let reader = build("ffi-tests/handshake_reader.cpp", lib);
+        // The reader starts first and waits for the region and the array to appear.
+        let r = Command::new(&reader).args([&name, "10000"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let w = run(&writer, &[&name, "10000"]);
+        let r = r.wait_with_output().unwrap();
+        assert_ok("handshake_writer", &w);
+        assert_ok("handshake_reader", &r);
+        assert!(String::from_utf8_lossy(&r.stdout).contains("handshake_reader: OK 10000"));
+    });
+}
+
+#[test]
+fn two_processes_faa_to_exactly_200000() {
+    both(|lib| {
+        let name = unique("faa", lib);
+        let _c = Cleanup(name.clone());
+        let region = Region::open(&name, &OpenOptions { size: 1 << 20, ..Default::default() }).unwrap();
+        let counter = region.array("counter", 1, 0).unwrap();
+        counter.write(0, plexus::ValueRef::Int(0)).unwrap();
+        let exe = build("ffi-tests/faa_worker.c", lib);
+        let workers: Vec<Child> = (0..2)
+            .map(|_| Command::new(&exe).args([&name, "100000"]).stdout(Stdio::piped()).spawn().unwrap())
+            .collect();
+        for w in workers {
+            assert_ok("faa_worker", &w.wait_with_output().unwrap());
+        }
+        assert_eq!(counter.read(0).unwrap(), Value::Int(200_000));
+    });
+}
+
+#[test]
+fn eight_processes_create_one_region_at_the_same_instant() {
+    both(|lib| {
+        for round in 0..3 {
+            let name = unique(&format!("race{round}"), lib);
+            let _c = Cleanup(name.clone());
+            let _ = Region::remove(&name);
+            let exe = build("ffi-tests/open_race.c", lib);
+            let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap()
+                + Duration::from_millis(300);
+            let start = start.as_nanos().to_string();
+            let procs: Vec<Child> = (0..8)
+                .map(|_| Command::new(&exe).args([&name, &start]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+                .collect();
+            let mut ids = Vec::new();
+            for p in procs {
+                let out = p.wait_with_output().unwrap();
+                assert_ok("open_race", &out);
+                ids.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+            }
+            ids.dedup();
+            assert_eq!(ids.len(), 1, "processes saw different regions: {ids:?}");
+            let region = Region::open(&name, &OpenOptions { mode: OpenMode::Open, ..Default::default() }).unwrap();
+            assert_eq!(region.array("hits", 0, 0).unwrap().read(0).unwrap(), Value::Int(8));
+            assert_eq!(region.info().unwrap().attached_processes, 1);
+            // No temporary files were left behind by the losers.
+            let leftovers: Vec<_> = std::fs::read_dir("/dev/shm")
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&format!(".plexus.{name}.")))
+                .collect();
+            assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        }
+    });
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("plexus-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn persistent_region_survives_its_writer_every_type() {
+    both(|lib| {
+        let dir = temp_dir(&format!("persist-{lib:?}"));
+        let path = dir.join("data.plexus");
+        let p = path.to_str().unwrap();
+        let exe = build("ffi-tests/persist.c", lib);
+        assert_ok("persist write", &run(&exe, &["write", p]));
+        assert_ok("persist read", &run(&exe, &["read", p]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+#[test]
+fn damaged_and_foreign_files_are_refused_and_left_untouched() {
+    let dir = temp_dir("damaged");
+    let good = dir.join("good.plexus");
+    let exe = build("ffi-tests/persist.c", Lib::Shared);
+    assert_ok("persist write", &run(&exe, &["write", good.to_str().unwrap()]));
+    let original = std::fs::read(&good).unwrap();
+    let mut cases: Vec<(&str, Vec<u8>, &[&str])> = Vec::new();
+    let corrupt: &[&str] = &["PLEXUS_E_CORRUPT"];
+    let either: &[&str] = &["PLEXUS_E_CORRUPT", "PLEXUS_E_INCOMPATIBLE"];
+    let mut header = original.clone();
+    header[40] ^= 0x5a; // inside the checksummed fixed header (region id)
+    cases.push(("corrupted-header", header, corrupt));
+    let mut version = original.clone();
+    version[8] = 99; // format version
+    cases.push(("other-version", version, &["PLEXUS_E_INCOMPATIBLE"]));
+    let mut endian = original.clone();
+    endian[12..16].reverse(); // byte-order mark of a machine of the other byte order
+    cases.push(("other-byte-order", endian, &["PLEXUS_E_INCOMPATIBLE"]));
+    cases.push(("truncated", original[..original.len() / 2].to_vec(), corrupt));
+    cases.push(("tiny", original[..10].to_vec(), corrupt));
+    cases.push(("empty", Vec::new(), corrupt));
+    let mut foreign = b"#!/bin/sh\necho this is not a plexus region\n".to_vec();
+    foreign.resize(1 << 20, b'x');
+    cases.push(("foreign", foreign, corrupt));
+    let mut zeros = original.clone();
+    zeros[..4096].fill(0);
+    cases.push(("zeroed-header", zeros, either));
+    for (tag, bytes, expected) in cases {
+        let path = dir.join(format!("{tag}.plexus"));
+        std::fs::write(&path, &bytes).unwrap();
+        let before = (fnv(&bytes), bytes.len());
+        for lib in [Lib::Shared, Lib::Static] {
+            let out = run(&build("ffi-tests/try_open.c", lib), &[path.to_str().unwrap()]);
+            assert_ok("try_open", &out);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(expected.contains(&lines[0]), "{tag}: PLEXUS_OPEN gave {text}");
+            assert!(expected.contains(&lines[2]), "{tag}: PLEXUS_OPEN_OR_CREATE gave {text}");
+            assert!(!lines[1].is_empty(), "{tag}: no message");
+            let after = std::fs::read(&path).unwrap();
+            assert_eq!((fnv(&after), after.len()), before, "{tag}: file was modified");
+        }
+    }
+    // The good file still opens.
+    let out = run(&build("ffi-tests/try_open.c", Lib::Shared), &[good.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("PLEXUS_OK"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A whole value written by big_writer: "<len>:<seq>:" then filler 'a' + seq % 26.
+fn check_whole(v: &Value) -> Result<(), String> {
+    let Value::String(s) = v else { return Err(format!("not a string: {v:?}")) };
+    let mut parts = s.splitn(3, ':');
+    let len: usize = parts.next().and_then(|p| p.parse().ok()).ok_or("bad length field")?;
+    let seq: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or("bad seq field")?;
+    let fill = parts.next().ok_or("no filler")?;
+    if s.len() != len {
+        return Err(format!("torn: header says {len} bytes, value has {}", s.len()));
+    }
+    let want = (b'a' + (seq % 26) as u8) as char;
+    if let Some(bad) = fill.chars().position(|c| c != want) {
+        return Err(format!("torn: filler of seq {seq} has a foreign byte at {bad}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn writer_killed_mid_write_never_blocks_or_tears_readers() {
+    let name = unique("kill", Lib::Shared);
+    let _c = Cleanup(name.clone());
+    let region = Region::open(&name, &OpenOptions { size: 32 << 20, ..Default::default() }).unwrap();
+    let big = region.array("big", 1, 0).unwrap();
+    let exe = build("ffi-tests/big_writer.c", Lib::Shared);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut seed = std::process::id() as u64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    std::thread::scope(|s| {
+        // A concurrent reader validates every value it sees while writers live and die.
+        let reader = s.spawn(|| {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match big.read_ff(0, Some(Duration::from_secs(5))) {
+                    Ok(v) => {
+                        check_whole(&v).unwrap();
+                        reads += 1;
+                    }
+                    Err(Error::Timeout) => panic!("read_ff blocked 5 s: a dead writer wedged the element"),
+                    Err(e) => panic!("read failed: {e}"),
+                }
+            }
+            reads
+        });
+        for kill in 0..40 {
+            let mut child = Command::new(&exe).arg(&name).stdout(Stdio::piped()).spawn().unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), "ready", "writer {kill} did not start");
+            std::thread::sleep(Duration::from_micros(rand(30_000)));
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            let t = Instant::now();
+            let v = big.read_ff(0, Some(Duration::from_secs(2)));
+            assert!(t.elapsed() < Duration::from_millis(2500), "read took {:?}", t.elapsed());
+            check_whole(&v.unwrap_or_else(|e| panic!("after kill {kill}: {e}"))).unwrap();
+            // Writes work again too.
+            big.write(0, plexus::ValueRef::String("5:0:a")).unwrap();
+            big.write(0, plexus::ValueRef::String("12:1:bbbbbbb")).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let reads = reader.join().unwrap();
+        assert!(reads > 0);
+    });
+    // Some kills landed while the writer held a lock, and the lock was taken over.
+    eprintln!("locks recovered from killed writers: {}", plexus::recovered_locks());
+    assert!(plexus::recovered_locks() > 0, "no kill landed inside a lock: the test did not test recovery");
+    // Dead writers' process-table entries are cleared.
+    assert_eq!(region.info().unwrap().attached_processes, 1);
+}
+
+#[test]
+fn blocked_reader_sleeps() {
+    let name = unique("blocked", Lib::Shared);
+    let _c = Cleanup(name.clone());
+    assert_ok("blocked_cpu", &run(&build("ffi-tests/blocked_cpu.c", Lib::Shared), &[&name]));
+}
