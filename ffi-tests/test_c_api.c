@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <math.h>
+#include <sys/wait.h>
 #include <stdint.h>
 
 static int is_string(const plexus_value *v, const char *s) {
@@ -162,6 +163,26 @@ int main(void) {
   CHECK(info.object_count == 2);
 
   MUST(plexus_region_flush(r));
+  /* fork(): the child cannot use the parent's handles, but can open the region itself. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    plexus_value cv = plexus_int(99), cout;
+    if (plexus_array_write(a, 5, &cv) != PLEXUS_E_BAD_HANDLE) _exit(3);
+    plexus_region cr;
+    plexus_region_options co = PLEXUS_REGION_OPTIONS_INIT;
+    co.mode = PLEXUS_OPEN;
+    plexus_array ca;
+    if (plexus_region_open(name, &co, &cr) || plexus_array_open(cr, "cells", 0, 0, &ca) ||
+        plexus_array_write(ca, 5, &cv) || plexus_array_read(ca, 5, &cout) || cout.as.i != 99)
+      _exit(4);
+    plexus_region_close(cr);
+    _exit(0);
+  }
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  MUST(plexus_array_read(a, 5, &out));
+  CHECK(out.type == PLEXUS_INT && out.as.i == 99);
   /* A second handle in the same process is a second attachment to the same region. */
   plexus_region r2;
   plexus_region_options o2 = PLEXUS_REGION_OPTIONS_INIT;

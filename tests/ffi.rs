@@ -24,7 +24,11 @@ fn root() -> &'static Path {
 
 /// target/<profile>/deps: where cargo put libplexus.so and libplexus.a for this build.
 fn lib_dir() -> PathBuf {
-    std::env::current_exe().unwrap().parent().unwrap().to_path_buf()
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn compiler(cpp: bool) -> String {
@@ -69,7 +73,8 @@ fn build(src: &str, lib: Lib) -> PathBuf {
                 .arg(format!("-Wl,-rpath,{}", deps.display()));
         }
         Lib::Static => {
-            cmd.arg(deps.join("libplexus.a")).args(["-lpthread", "-ldl", "-lm"]);
+            cmd.arg(deps.join("libplexus.a"))
+                .args(["-lpthread", "-ldl", "-lm"]);
         }
     }
     let out = cmd.output().expect("run the C compiler");
@@ -83,7 +88,10 @@ fn build(src: &str, lib: Lib) -> PathBuf {
 }
 
 fn run(exe: &Path, args: &[&str]) -> Output {
-    Command::new(exe).args(args).output().expect("run test program")
+    Command::new(exe)
+        .args(args)
+        .output()
+        .expect("run test program")
 }
 
 fn assert_ok(what: &str, out: &Output) {
@@ -115,17 +123,32 @@ fn both(f: impl Fn(Lib)) {
 
 #[test]
 fn c_api() {
-    both(|lib| assert_ok("test_c_api", &run(&build("ffi-tests/test_c_api.c", lib), &[])));
+    both(|lib| {
+        assert_ok(
+            "test_c_api",
+            &run(&build("ffi-tests/test_c_api.c", lib), &[]),
+        )
+    });
 }
 
 #[test]
 fn bad_inputs_from_c() {
-    both(|lib| assert_ok("test_bad_inputs", &run(&build("ffi-tests/test_bad_inputs.c", lib), &[])));
+    both(|lib| {
+        assert_ok(
+            "test_bad_inputs",
+            &run(&build("ffi-tests/test_bad_inputs.c", lib), &[]),
+        )
+    });
 }
 
 #[test]
 fn cpp_wrapper() {
-    both(|lib| assert_ok("test_cpp_wrapper", &run(&build("ffi-tests/test_cpp_wrapper.cpp", lib), &[])));
+    both(|lib| {
+        assert_ok(
+            "test_cpp_wrapper",
+            &run(&build("ffi-tests/test_cpp_wrapper.cpp", lib), &[]),
+        )
+    });
 }
 
 #[test]
@@ -136,7 +159,12 @@ fn c_writer_cpp_reader_10000_handshakes() {
         let writer = build("ffi-tests/handshake_writer.c", lib);
         let reader = build("ffi-tests/handshake_reader.cpp", lib);
         // The reader starts first and waits for the region and the array to appear.
-        let r = Command::new(&reader).args([&name, "10000"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let r = Command::new(&reader)
+            .args([&name, "10000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let w = run(&writer, &[&name, "10000"]);
         let r = r.wait_with_output().unwrap();
@@ -151,12 +179,25 @@ fn two_processes_faa_to_exactly_200000() {
     both(|lib| {
         let name = unique("faa", lib);
         let _c = Cleanup(name.clone());
-        let region = Region::open(&name, &OpenOptions { size: 1 << 20, ..Default::default() }).unwrap();
+        let region = Region::open(
+            &name,
+            &OpenOptions {
+                size: 1 << 20,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let counter = region.array("counter", 1, 0).unwrap();
         counter.write(0, plexus::ValueRef::Int(0)).unwrap();
         let exe = build("ffi-tests/faa_worker.c", lib);
         let workers: Vec<Child> = (0..2)
-            .map(|_| Command::new(&exe).args([&name, "100000"]).stdout(Stdio::piped()).spawn().unwrap())
+            .map(|_| {
+                Command::new(&exe)
+                    .args([&name, "100000"])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
             .collect();
         for w in workers {
             assert_ok("faa_worker", &w.wait_with_output().unwrap());
@@ -173,11 +214,20 @@ fn eight_processes_create_one_region_at_the_same_instant() {
             let _c = Cleanup(name.clone());
             let _ = Region::remove(&name);
             let exe = build("ffi-tests/open_race.c", lib);
-            let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap()
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
                 + Duration::from_millis(300);
             let start = start.as_nanos().to_string();
             let procs: Vec<Child> = (0..8)
-                .map(|_| Command::new(&exe).args([&name, &start]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+                .map(|_| {
+                    Command::new(&exe)
+                        .args([&name, &start])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
                 .collect();
             let mut ids = Vec::new();
             for p in procs {
@@ -187,14 +237,28 @@ fn eight_processes_create_one_region_at_the_same_instant() {
             }
             ids.dedup();
             assert_eq!(ids.len(), 1, "processes saw different regions: {ids:?}");
-            let region = Region::open(&name, &OpenOptions { mode: OpenMode::Open, ..Default::default() }).unwrap();
-            assert_eq!(region.array("hits", 0, 0).unwrap().read(0).unwrap(), Value::Int(8));
+            let region = Region::open(
+                &name,
+                &OpenOptions {
+                    mode: OpenMode::Open,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                region.array("hits", 0, 0).unwrap().read(0).unwrap(),
+                Value::Int(8)
+            );
             assert_eq!(region.info().unwrap().attached_processes, 1);
             // No temporary files were left behind by the losers.
             let leftovers: Vec<_> = std::fs::read_dir("/dev/shm")
                 .unwrap()
                 .filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&format!(".plexus.{name}.")))
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!(".plexus.{name}."))
+                })
                 .collect();
             assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
         }
@@ -222,7 +286,9 @@ fn persistent_region_survives_its_writer_every_type() {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 #[test]
@@ -230,7 +296,10 @@ fn damaged_and_foreign_files_are_refused_and_left_untouched() {
     let dir = temp_dir("damaged");
     let good = dir.join("good.plexus");
     let exe = build("ffi-tests/persist.c", Lib::Shared);
-    assert_ok("persist write", &run(&exe, &["write", good.to_str().unwrap()]));
+    assert_ok(
+        "persist write",
+        &run(&exe, &["write", good.to_str().unwrap()]),
+    );
     let original = std::fs::read(&good).unwrap();
     let mut cases: Vec<(&str, Vec<u8>, &[&str])> = Vec::new();
     let corrupt: &[&str] = &["PLEXUS_E_CORRUPT"];
@@ -244,7 +313,11 @@ fn damaged_and_foreign_files_are_refused_and_left_untouched() {
     let mut endian = original.clone();
     endian[12..16].reverse(); // byte-order mark of a machine of the other byte order
     cases.push(("other-byte-order", endian, &["PLEXUS_E_INCOMPATIBLE"]));
-    cases.push(("truncated", original[..original.len() / 2].to_vec(), corrupt));
+    cases.push((
+        "truncated",
+        original[..original.len() / 2].to_vec(),
+        corrupt,
+    ));
     cases.push(("tiny", original[..10].to_vec(), corrupt));
     cases.push(("empty", Vec::new(), corrupt));
     let mut foreign = b"#!/bin/sh\necho this is not a plexus region\n".to_vec();
@@ -258,36 +331,65 @@ fn damaged_and_foreign_files_are_refused_and_left_untouched() {
         std::fs::write(&path, &bytes).unwrap();
         let before = (fnv(&bytes), bytes.len());
         for lib in [Lib::Shared, Lib::Static] {
-            let out = run(&build("ffi-tests/try_open.c", lib), &[path.to_str().unwrap()]);
+            let out = run(
+                &build("ffi-tests/try_open.c", lib),
+                &[path.to_str().unwrap()],
+            );
             assert_ok("try_open", &out);
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             let lines: Vec<&str> = text.lines().collect();
-            assert!(expected.contains(&lines[0]), "{tag}: PLEXUS_OPEN gave {text}");
-            assert!(expected.contains(&lines[2]), "{tag}: PLEXUS_OPEN_OR_CREATE gave {text}");
+            assert!(
+                expected.contains(&lines[0]),
+                "{tag}: PLEXUS_OPEN gave {text}"
+            );
+            assert!(
+                expected.contains(&lines[2]),
+                "{tag}: PLEXUS_OPEN_OR_CREATE gave {text}"
+            );
             assert!(!lines[1].is_empty(), "{tag}: no message");
             let after = std::fs::read(&path).unwrap();
-            assert_eq!((fnv(&after), after.len()), before, "{tag}: file was modified");
+            assert_eq!(
+                (fnv(&after), after.len()),
+                before,
+                "{tag}: file was modified"
+            );
         }
     }
     // The good file still opens.
-    let out = run(&build("ffi-tests/try_open.c", Lib::Shared), &[good.to_str().unwrap()]);
+    let out = run(
+        &build("ffi-tests/try_open.c", Lib::Shared),
+        &[good.to_str().unwrap()],
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("PLEXUS_OK"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A whole value written by big_writer: "<len>:<seq>:" then filler 'a' + seq % 26.
 fn check_whole(v: &Value) -> Result<(), String> {
-    let Value::String(s) = v else { return Err(format!("not a string: {v:?}")) };
+    let Value::String(s) = v else {
+        return Err(format!("not a string: {v:?}"));
+    };
     let mut parts = s.splitn(3, ':');
-    let len: usize = parts.next().and_then(|p| p.parse().ok()).ok_or("bad length field")?;
-    let seq: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or("bad seq field")?;
+    let len: usize = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or("bad length field")?;
+    let seq: u64 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or("bad seq field")?;
     let fill = parts.next().ok_or("no filler")?;
     if s.len() != len {
-        return Err(format!("torn: header says {len} bytes, value has {}", s.len()));
+        return Err(format!(
+            "torn: header says {len} bytes, value has {}",
+            s.len()
+        ));
     }
     let want = (b'a' + (seq % 26) as u8) as char;
     if let Some(bad) = fill.chars().position(|c| c != want) {
-        return Err(format!("torn: filler of seq {seq} has a foreign byte at {bad}"));
+        return Err(format!(
+            "torn: filler of seq {seq} has a foreign byte at {bad}"
+        ));
     }
     Ok(())
 }
@@ -296,7 +398,14 @@ fn check_whole(v: &Value) -> Result<(), String> {
 fn writer_killed_mid_write_never_blocks_or_tears_readers() {
     let name = unique("kill", Lib::Shared);
     let _c = Cleanup(name.clone());
-    let region = Region::open(&name, &OpenOptions { size: 32 << 20, ..Default::default() }).unwrap();
+    let region = Region::open(
+        &name,
+        &OpenOptions {
+            size: 32 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let big = region.array("big", 1, 0).unwrap();
     let exe = build("ffi-tests/big_writer.c", Lib::Shared);
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -317,35 +426,54 @@ fn writer_killed_mid_write_never_blocks_or_tears_readers() {
                         check_whole(&v).unwrap();
                         reads += 1;
                     }
-                    Err(Error::Timeout) => panic!("read_ff blocked 5 s: a dead writer wedged the element"),
+                    Err(Error::Timeout) => {
+                        panic!("read_ff blocked 5 s: a dead writer wedged the element")
+                    }
                     Err(e) => panic!("read failed: {e}"),
                 }
             }
             reads
         });
         for kill in 0..40 {
-            let mut child = Command::new(&exe).arg(&name).stdout(Stdio::piped()).spawn().unwrap();
+            let mut child = Command::new(&exe)
+                .arg(&name)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
             let mut line = String::new();
-            BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+            BufReader::new(child.stdout.as_mut().unwrap())
+                .read_line(&mut line)
+                .unwrap();
             assert_eq!(line.trim(), "ready", "writer {kill} did not start");
             std::thread::sleep(Duration::from_micros(rand(30_000)));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
             let t = Instant::now();
             let v = big.read_ff(0, Some(Duration::from_secs(2)));
-            assert!(t.elapsed() < Duration::from_millis(2500), "read took {:?}", t.elapsed());
+            assert!(
+                t.elapsed() < Duration::from_millis(2500),
+                "read took {:?}",
+                t.elapsed()
+            );
             check_whole(&v.unwrap_or_else(|e| panic!("after kill {kill}: {e}"))).unwrap();
             // Writes work again too.
             big.write(0, plexus::ValueRef::String("5:0:a")).unwrap();
-            big.write(0, plexus::ValueRef::String("12:1:bbbbbbb")).unwrap();
+            big.write(0, plexus::ValueRef::String("12:1:bbbbbbb"))
+                .unwrap();
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let reads = reader.join().unwrap();
         assert!(reads > 0);
     });
     // Some kills landed while the writer held a lock, and the lock was taken over.
-    eprintln!("locks recovered from killed writers: {}", plexus::recovered_locks());
-    assert!(plexus::recovered_locks() > 0, "no kill landed inside a lock: the test did not test recovery");
+    eprintln!(
+        "locks recovered from killed writers: {}",
+        plexus::recovered_locks()
+    );
+    assert!(
+        plexus::recovered_locks() > 0,
+        "no kill landed inside a lock: the test did not test recovery"
+    );
     // Dead writers' process-table entries are cleared.
     assert_eq!(region.info().unwrap().attached_processes, 1);
 }
@@ -354,5 +482,47 @@ fn writer_killed_mid_write_never_blocks_or_tears_readers() {
 fn blocked_reader_sleeps() {
     let name = unique("blocked", Lib::Shared);
     let _c = Cleanup(name.clone());
-    assert_ok("blocked_cpu", &run(&build("ffi-tests/blocked_cpu.c", Lib::Shared), &[&name]));
+    assert_ok(
+        "blocked_cpu",
+        &run(&build("ffi-tests/blocked_cpu.c", Lib::Shared), &[&name]),
+    );
+}
+
+#[test]
+fn reader_killed_holding_read_rw_does_not_block_writers() {
+    let name = unique("rwkill", Lib::Shared);
+    let _c = Cleanup(name.clone());
+    let region = Region::open(
+        &name,
+        &OpenOptions {
+            size: 1 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let a = region.array("rw", 1, 0).unwrap();
+    a.write_xf(0, plexus::ValueRef::Int(7)).unwrap();
+    let mut child = Command::new(build("ffi-tests/rw_holder.c", Lib::Shared))
+        .arg(&name)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    // While the reader lives, tag-changing writers wait.
+    assert_eq!(
+        a.read_fe(0, Some(Duration::from_millis(50))),
+        Err(Error::Timeout)
+    );
+    assert_eq!(a.read_ff(0, Some(Duration::ZERO)).unwrap(), Value::Int(7));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Once it is dead, its hold is dropped and the consumer proceeds.
+    assert_eq!(
+        a.read_fe(0, Some(Duration::from_secs(3))).unwrap(),
+        Value::Int(7)
+    );
 }

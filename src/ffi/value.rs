@@ -178,13 +178,14 @@ pub(crate) fn value_ref<'a>(v: *const plexus_value, what: &str) -> Result<ValueR
         // SAFETY: the caller promises `len` readable bytes at `ptr` for the call.
         Ok(unsafe { std::slice::from_raw_parts(b.ptr.cast::<u8>(), b.len) })
     };
-    // SAFETY (each union read): the member read is the one `type` selects, and every
-    // bit pattern of u8/i64/f64 is valid.
     Ok(match t {
         Type::Undefined => ValueRef::Undefined,
         Type::Null => ValueRef::Null,
+        // SAFETY: `type` selects this member; every bit pattern of a u8 is valid.
         Type::Bool => ValueRef::Bool(unsafe { data.b } != 0),
+        // SAFETY: `type` selects this member; every bit pattern of an i64 is valid.
         Type::Int => ValueRef::Int(unsafe { data.i }),
+        // SAFETY: `type` selects this member; every bit pattern of an f64 is valid.
         Type::Float => ValueRef::Float(unsafe { data.f }),
         Type::String => ValueRef::String(
             std::str::from_utf8(buf()?)
