@@ -526,3 +526,38 @@ fn reader_killed_holding_read_rw_does_not_block_writers() {
         Value::Int(7)
     );
 }
+
+/// The README's C and C++ quick starts compile and run as written.
+#[test]
+fn readme_quick_starts_run_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let dir = lib_dir().parent().unwrap().join("readme");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (heading, fence, file, expect) in [
+        ("## C quick start", "```c\n", "quickstart.c", "hello\n"),
+        (
+            "## C++ quick start",
+            "```cpp\n",
+            "quickstart.cpp",
+            "hello\n5\n",
+        ),
+    ] {
+        let section = &readme[readme
+            .find(heading)
+            .unwrap_or_else(|| panic!("README lacks {heading}"))..];
+        let start = section.find(fence).unwrap() + fence.len();
+        let code = &section[start..start + section[start..].find("```").unwrap()];
+        let src = dir.join(file);
+        std::fs::write(&src, code).unwrap();
+        for lib in [Lib::Shared, Lib::Static] {
+            let exe = build(src.to_str().unwrap(), lib);
+            let out = run(&exe, &[]);
+            assert_ok(file, &out);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                expect,
+                "{file} printed something else"
+            );
+        }
+    }
+}

@@ -260,13 +260,14 @@ impl<'a> Cell<'a> {
     fn lock(&self, deadline: &Deadline) -> Result<()> {
         // Element locks are held for a copy at most, so a try-once call still waits for
         // the lock itself: "would block" refers to the tag, not to a momentary holder.
-        let lock_deadline = if deadline.remaining().is_err() {
-            Deadline::forever()
+        let forever = Deadline::forever();
+        let lock_deadline = if deadline.is_try_once() {
+            &forever
         } else {
-            *deadline
+            deadline
         };
         let procs = self.r.procs();
-        if wait::lock(&self.e.lock, self.r.token, &lock_deadline, &procs)? == Acquired::Recovered {
+        if wait::lock(&self.e.lock, self.r.token, lock_deadline, &procs)? == Acquired::Recovered {
             self.repair()?;
         }
         Ok(())
@@ -274,16 +275,22 @@ impl<'a> Cell<'a> {
 
     fn publish(&self, eff: Effect) {
         if eff.version_changed {
-            self.e.version.fetch_add(1, Ordering::SeqCst);
+            // Only lock holders write the version: a plain increment suffices.
+            let v = self.e.version.load(Ordering::Relaxed);
+            self.e.version.store(v.wrapping_add(1), Ordering::Release);
         }
+        // The unlock is a SeqCst read-modify-write: it orders the tag and version stores
+        // above before the sleeper check below (the waker half of the Dekker pairing in
+        // `wait::sleep_while_equal`).
         wait::unlock(&self.e.lock);
-        if eff.tag_changed {
-            wait::wake_all(&self.e.tag, &self.e.sleepers, TAG_SLEEPERS_MASK);
-        }
-        if eff.version_changed
-            && self.e.sleepers.load(Ordering::SeqCst) & VERSION_SLEEPERS_MASK != 0
-        {
-            sys::futex_wake(version_futex(&self.e.version), i32::MAX);
+        if eff.tag_changed || eff.version_changed {
+            let sleepers = self.e.sleepers.load(Ordering::SeqCst);
+            if eff.tag_changed && sleepers & TAG_SLEEPERS_MASK != 0 {
+                sys::futex_wake(&self.e.tag, i32::MAX);
+            }
+            if eff.version_changed && sleepers & VERSION_SLEEPERS_MASK != 0 {
+                sys::futex_wake(version_futex(&self.e.version), i32::MAX);
+            }
         }
         if let Some(off) = eff.free_blob {
             // A failure here means the old blob was already damaged; the new value is

@@ -13,29 +13,23 @@ use std::time::{Duration, Instant};
 use super::error::{Error, Result};
 use super::sys;
 
-/// When a blocking operation gives up. `None` inside means "never".
-#[derive(Debug, Clone, Copy)]
+/// When a blocking operation gives up.
+///
+/// The clock is read lazily: an operation whose condition already holds never reads it,
+/// and the deadline is fixed (now + timeout) the first time a wait consults it — a few
+/// nanoseconds after the call started, which keeps the fast path free of clock reads.
+#[derive(Debug, Clone)]
 pub struct Deadline {
-    at: Option<Instant>,
-    try_once: bool,
+    timeout: Option<Duration>,
+    at: std::cell::Cell<Option<Instant>>,
 }
 
 impl Deadline {
     /// `None`: wait without limit; `Some(ZERO)`: try once; otherwise relative.
     pub fn after(timeout: Option<Duration>) -> Deadline {
-        match timeout {
-            None => Deadline {
-                at: None,
-                try_once: false,
-            },
-            Some(d) if d.is_zero() => Deadline {
-                at: None,
-                try_once: true,
-            },
-            Some(d) => Deadline {
-                at: Instant::now().checked_add(d),
-                try_once: false,
-            },
+        Deadline {
+            timeout,
+            at: std::cell::Cell::new(None),
         }
     }
 
@@ -54,21 +48,35 @@ impl Deadline {
         }
     }
 
+    /// True for a zero timeout: the caller must not wait at all.
+    pub fn is_try_once(&self) -> bool {
+        self.timeout == Some(Duration::ZERO)
+    }
+
     /// Time left: `Ok(None)` = unlimited, `Err(Timeout)` when expired.
     pub fn remaining(&self) -> Result<Option<Duration>> {
-        if self.try_once {
+        let Some(timeout) = self.timeout else {
+            return Ok(None);
+        };
+        if timeout.is_zero() {
             return Err(Error::Timeout);
         }
-        match self.at {
-            None => Ok(None),
-            Some(at) => {
-                let now = Instant::now();
-                if now >= at {
-                    Err(Error::Timeout)
-                } else {
-                    Ok(Some(at - now))
-                }
+        let now = Instant::now();
+        let at = match self.at.get() {
+            Some(at) => at,
+            None => {
+                // A timeout too large for the clock is as good as no limit.
+                let Some(at) = now.checked_add(timeout) else {
+                    return Ok(None);
+                };
+                self.at.set(Some(at));
+                at
             }
+        };
+        if now >= at {
+            Err(Error::Timeout)
+        } else {
+            Ok(Some(at - now))
         }
     }
 }
@@ -106,14 +114,15 @@ fn spin_failed() {
 /// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up.
 pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
     let budget = spin_budget();
-    if budget.is_zero() || deadline.try_once {
+    if budget.is_zero() || deadline.is_try_once() {
         return cond();
     }
-    let start = Instant::now();
-    let limit = match deadline.at {
-        Some(at) => (start + budget).min(at),
-        None => start + budget,
+    let budget = match deadline.remaining() {
+        Ok(Some(left)) => budget.min(left),
+        Ok(None) => budget,
+        Err(_) => return cond(),
     };
+    let limit = Instant::now() + budget;
     loop {
         for _ in 0..64 {
             if cond() {
@@ -161,9 +170,8 @@ pub fn wake_all(word: &AtomicU32, sleepers: &AtomicU32, mask: u32) {
     }
 }
 
-/// Waits until `word` differs from `observed`: spin, then sleep in slices. `check` runs
-/// after each slice that ended without a change (for liveness checks); returning
-/// `Ok(true)` from it ends the wait early.
+/// Waits until `word` differs from `observed` (spin, then one sleep), or the deadline
+/// passes. May return `Ok` spuriously: callers re-check their condition in a loop.
 pub fn wait_for_change(
     word: &AtomicU32,
     observed: u32,
@@ -300,7 +308,7 @@ fn lock_slow(
 /// Releases a robust lock; wakes one sleeper if any announced itself.
 #[inline]
 pub fn unlock(word: &AtomicU32) {
-    if word.swap(0, Ordering::Release) & LOCK_WAITERS != 0 {
+    if word.swap(0, Ordering::SeqCst) & LOCK_WAITERS != 0 {
         sys::futex_wake(word, 1);
     }
 }

@@ -28,8 +28,12 @@ pub const PLEXUS_FULL: u32 = 1;
 /// Open flag: fail with PLEXUS_E_EXISTS if the object already exists.
 pub const PLEXUS_EXCLUSIVE: u32 = 2;
 
-fn array(a: plexus_array) -> Result<Arc<ArrayEntry>, Error> {
-    handles::array(a.id)
+/// Runs `f` on the engine array behind handle `a`.
+fn with<T>(
+    a: plexus_array,
+    f: impl FnOnce(&crate::engine::Array) -> Result<T, Error>,
+) -> Result<T, Error> {
+    handles::with_array(a.id, |e| f(&e.array))
 }
 
 /// Opens the array `name` in `region`, creating it when `length > 0` and it is missing.
@@ -72,7 +76,7 @@ pub extern "C" fn plexus_array_open(
 #[no_mangle]
 pub extern "C" fn plexus_array_close(a: plexus_array) -> plexus_status {
     guard(|| {
-        let e = array(a)?;
+        let e = handles::array(a.id)?;
         handles::close_child(a.id, "array", (e.array.name().to_owned(), e.parent))
     })
 }
@@ -82,7 +86,7 @@ pub extern "C" fn plexus_array_close(a: plexus_array) -> plexus_status {
 pub extern "C" fn plexus_array_length(a: plexus_array, out: *mut u64) -> plexus_status {
     guard(|| {
         let slot = out_ref(out, "out")?;
-        *slot = array(a)?.array.len();
+        *slot = with(a, |x| Ok(x.len()))?;
         Ok(())
     })
 }
@@ -103,7 +107,7 @@ pub extern "C" fn plexus_array_read(
     index: u64,
     out: *mut plexus_value,
 ) -> plexus_status {
-    read_op(out, || array(a)?.array.read(index))
+    read_op(out, || with(a, |x| x.read(index)))
 }
 
 /// Writes `*v` into element `index` whatever its tag; the tag is unchanged. Waits while
@@ -116,7 +120,7 @@ pub extern "C" fn plexus_array_write(
     index: u64,
     v: *const plexus_value,
 ) -> plexus_status {
-    guard(|| array(a)?.array.write(index, value_ref(v, "v")?))
+    guard(|| with(a, |x| x.write(index, value_ref(v, "v")?)))
 }
 
 /// Blocks until element `index` is FULL (and no `read_rw` reader holds it), reads it into
@@ -129,7 +133,7 @@ pub extern "C" fn plexus_array_read_fe(
     out: *mut plexus_value,
     timeout_ns: i64,
 ) -> plexus_status {
-    read_op(out, || array(a)?.array.read_fe(index, timeout(timeout_ns)?))
+    read_op(out, || with(a, |x| x.read_fe(index, timeout(timeout_ns)?)))
 }
 
 /// Blocks until element `index` is FULL, reads it into `*out` and leaves it FULL.
@@ -141,7 +145,7 @@ pub extern "C" fn plexus_array_read_ff(
     out: *mut plexus_value,
     timeout_ns: i64,
 ) -> plexus_status {
-    read_op(out, || array(a)?.array.read_ff(index, timeout(timeout_ns)?))
+    read_op(out, || with(a, |x| x.read_ff(index, timeout(timeout_ns)?)))
 }
 
 /// Blocks until element `index` is EMPTY, writes `*v` and leaves it FULL.
@@ -154,9 +158,9 @@ pub extern "C" fn plexus_array_write_ef(
     timeout_ns: i64,
 ) -> plexus_status {
     guard(|| {
-        array(a)?
-            .array
-            .write_ef(index, value_ref(v, "v")?, timeout(timeout_ns)?)
+        with(a, |x| {
+            x.write_ef(index, value_ref(v, "v")?, timeout(timeout_ns)?)
+        })
     })
 }
 
@@ -168,7 +172,7 @@ pub extern "C" fn plexus_array_write_xf(
     index: u64,
     v: *const plexus_value,
 ) -> plexus_status {
-    guard(|| array(a)?.array.write_xf(index, value_ref(v, "v")?))
+    guard(|| with(a, |x| x.write_xf(index, value_ref(v, "v")?)))
 }
 
 /// Writes `*v` and leaves element `index` EMPTY, whatever the tag was (waits only while
@@ -179,13 +183,13 @@ pub extern "C" fn plexus_array_write_xe(
     index: u64,
     v: *const plexus_value,
 ) -> plexus_status {
-    guard(|| array(a)?.array.write_xe(index, value_ref(v, "v")?))
+    guard(|| with(a, |x| x.write_xe(index, value_ref(v, "v")?)))
 }
 
 /// Sets element `index` FULL (`full` true) or EMPTY without touching its value.
 #[no_mangle]
 pub extern "C" fn plexus_array_set_tag(a: plexus_array, index: u64, full: bool) -> plexus_status {
-    guard(|| array(a)?.array.set_tag(index, full))
+    guard(|| with(a, |x| x.set_tag(index, full)))
 }
 
 /// `*out` = whether element `index` is FULL (a snapshot).
@@ -197,7 +201,7 @@ pub extern "C" fn plexus_array_is_full(
 ) -> plexus_status {
     guard(|| {
         let slot = out_ref(out, "out")?;
-        *slot = array(a)?.array.is_full(index)?;
+        *slot = with(a, |x| x.is_full(index))?;
         Ok(())
     })
 }
@@ -214,14 +218,14 @@ pub extern "C" fn plexus_array_read_rw(
     out: *mut plexus_value,
     timeout_ns: i64,
 ) -> plexus_status {
-    read_op(out, || array(a)?.array.read_rw(index, timeout(timeout_ns)?))
+    read_op(out, || with(a, |x| x.read_rw(index, timeout(timeout_ns)?)))
 }
 
 /// Releases one `read_rw` lock this process holds on element `index`.
 /// PLEXUS_E_INVALID_ARGUMENT if it holds none.
 #[no_mangle]
 pub extern "C" fn plexus_array_release_rw(a: plexus_array, index: u64) -> plexus_status {
-    guard(|| array(a)?.array.release_rw(index))
+    guard(|| with(a, |x| x.release_rw(index)))
 }
 
 /// Atomically adds `*delta` to element `index` with JavaScript `+` semantics, whatever
@@ -238,7 +242,7 @@ pub extern "C" fn plexus_array_faa(
     old: *mut plexus_value,
 ) -> plexus_status {
     guard(|| {
-        let prev = array(a)?.array.faa(index, value_ref(delta, "delta")?)?;
+        let prev = with(a, |x| x.faa(index, value_ref(delta, "delta")?))?;
         if !old.is_null() {
             put(old, prev)?;
         }
@@ -258,11 +262,13 @@ pub extern "C" fn plexus_array_cas(
     old: *mut plexus_value,
 ) -> plexus_status {
     read_op(old, || {
-        array(a)?.array.cas(
-            index,
-            value_ref(expected, "expected")?,
-            value_ref(desired, "desired")?,
-        )
+        with(a, |x| {
+            x.cas(
+                index,
+                value_ref(expected, "expected")?,
+                value_ref(desired, "desired")?,
+            )
+        })
     })
 }
 
@@ -275,7 +281,7 @@ pub extern "C" fn plexus_array_exchange(
     v: *const plexus_value,
     old: *mut plexus_value,
 ) -> plexus_status {
-    read_op(old, || array(a)?.array.exchange(index, value_ref(v, "v")?))
+    read_op(old, || with(a, |x| x.exchange(index, value_ref(v, "v")?)))
 }
 
 /// `*out` = the element's version, bumped by every change of its value or tag.
@@ -287,7 +293,7 @@ pub extern "C" fn plexus_array_version(
 ) -> plexus_status {
     guard(|| {
         let slot = out_ref(out, "out")?;
-        *slot = array(a)?.array.version(index)?;
+        *slot = with(a, |x| x.version(index))?;
         Ok(())
     })
 }
@@ -307,7 +313,7 @@ pub extern "C" fn plexus_array_wait_change(
         let seen = out_ref(version, "version")?;
         let t = timeout(timeout_ns)?;
         let mut v = *seen;
-        let r = array(a)?.array.wait_change(index, &mut v, t);
+        let r = with(a, |x| x.wait_change(index, &mut v, t));
         *seen = v;
         r
     })

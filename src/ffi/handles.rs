@@ -5,8 +5,17 @@
 //! `PLEXUS_E_BAD_HANDLE` rather than dereferenced. Lookups take a shared lock and clone
 //! an `Arc`, so a handle closed by one thread while another thread is inside a call on it
 //! stays valid until that call returns.
+//!
+//! The hot path (array element calls) avoids even that: each thread caches the array it
+//! used last together with the table's close epoch, which every close bumps. While the
+//! epoch is unchanged, no handle has been closed, so the cached entry is still the one
+//! the id names; the lookup is a thread-local read and one atomic load. A thread's cache
+//! holds a reference to the array (and its region's mapping) until that thread's next
+//! plexus call that misses the cache, or until it exits.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -55,6 +64,31 @@ static TABLE: RwLock<Table> = RwLock::new(Table {
     slots: Vec::new(),
     free: Vec::new(),
 });
+
+/// Bumped (under the table's write lock) every time a handle is closed.
+static CLOSE_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+type CachedArray = Option<(u64, u64, Arc<ArrayEntry>)>;
+
+thread_local! {
+    static ARRAY_CACHE: Cell<CachedArray> = const { Cell::new(None) };
+}
+
+/// Runs `f` on the array named by `id`, through the calling thread's cache.
+pub(crate) fn with_array<T>(
+    id: u64,
+    f: impl FnOnce(&ArrayEntry) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let epoch = CLOSE_EPOCH.load(Ordering::Acquire);
+    let cached = ARRAY_CACHE.try_with(|c| c.take()).ok().flatten();
+    let entry = match cached {
+        Some((cid, cepoch, entry)) if cid == id && cepoch == epoch => entry,
+        _ => array(id)?, // a stale cached entry is dropped here
+    };
+    let result = f(&entry);
+    let _ = ARRAY_CACHE.try_with(|c| c.set(Some((id, epoch, entry))));
+    result
+}
 
 fn split(id: u64) -> Option<(usize, u32)> {
     let index = (id as u32).checked_sub(1)? as usize;
@@ -134,6 +168,7 @@ fn remove_locked(t: &mut Table, id: u64) -> Option<Object> {
         .filter(|s| s.generation == generation)?;
     let object = slot.object.take()?;
     slot.generation = slot.generation.wrapping_add(1).max(1);
+    CLOSE_EPOCH.fetch_add(1, Ordering::Release);
     t.free.push(index as u32);
     Some(object)
 }

@@ -1,0 +1,908 @@
+/*
+ * benches/pingpong.c: the issue-2 benchmark (not a test: nothing here asserts a time).
+ *
+ * Measures, interleaved run by run (run 1 of every method, then run 2, ...):
+ *   1. plexus write_ef/read_fe round trip between a parent and a fork()ed child
+ *   2. raw shared-memory atomic ping-pong on one 64-bit word (the physical limit)
+ *   3. pipe ping-pong, 1 byte each way
+ *   4. single-process write_xf + read_ff pair (INT)
+ *   5. single-process faa (INT +1), with an exact check of the final counter
+ *   d1-d3. diagnostics: is_full (call overhead), write_xf alone, read_ff alone
+ * and prints a Markdown report on stdout (progress goes to stderr).
+ *
+ * Build and run through benches/run.sh. Options: see usage().
+ *
+ * Every region or /dev/shm file this program creates carries the tag
+ * "pxbench-<pid>-" in its name and is removed before exit, also on error, timeout,
+ * SIGINT and SIGTERM. Nothing else in /dev/shm is touched.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define HAVE_TSC 1
+#else
+#define HAVE_TSC 0
+#endif
+
+#include "plexus.h"
+
+/* ------------------------------------------------------------------ options */
+
+static struct {
+    int runs;          /* interleaved runs */
+    long rt;           /* round trips per run, shared-memory methods */
+    long pipe_rt;      /* round trips per run, pipe */
+    long ops;          /* iterations per run, single-process methods */
+    long warm;         /* warm-up round trips (ping-pong), not timed */
+    int pin;           /* 1: parent on CPU 0, child on CPU 1 */
+    int timeout_s;     /* watchdog per method and run */
+    const char *only;  /* NULL: all methods; else plexus, raw, pipe or single (profiling) */
+} O = {5, 200000, 20000, 2000000, 2000, 0, 120, NULL};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: pingpong [--runs N] [--rt N] [--pipe-rt N] [--ops N] [--warm N]\n"
+            "                [--pin] [--timeout SECONDS] [--only METHOD]\n"
+            "  --runs N       interleaved runs (default 5)\n"
+            "  --rt N         round trips per run for plexus and raw ping-pong (default 200000)\n"
+            "  --pipe-rt N    round trips per run for the pipe (default 20000)\n"
+            "  --ops N        iterations per run for single-process methods (default 2000000)\n"
+            "  --warm N       untimed warm-up round trips per ping-pong run (default 2000)\n"
+            "  --pin          parent on CPU 0, child on CPU 1 (default: no pinning)\n"
+            "  --timeout S    watchdog per method and run, seconds (default 120)\n"
+            "  --only M       run only plexus, raw, pipe or single (for profiling; no report)\n");
+}
+
+/* ------------------------------------------------------------------ failure and cleanup */
+
+#define MAXPATHS 8
+static char g_paths[MAXPATHS][320]; /* files we created and have not removed yet */
+static char g_tag[64];              /* "pxbench-<pid>-" */
+static volatile pid_t g_child = 0;
+static pid_t g_parent = 0;
+
+static void track(const char *path) {
+    for (int i = 0; i < MAXPATHS; i++)
+        if (!g_paths[i][0]) {
+            snprintf(g_paths[i], sizeof g_paths[i], "%s", path);
+            return;
+        }
+    fprintf(stderr, "pingpong: too many tracked files\n");
+    exit(1);
+}
+
+static void untrack(const char *path) {
+    for (int i = 0; i < MAXPATHS; i++)
+        if (!strcmp(g_paths[i], path)) g_paths[i][0] = 0;
+}
+
+/* Async-signal-safe: kill our child, unlink the files we created. */
+static void cleanup_fast(void) {
+    if (g_child > 0) {
+        kill(g_child, SIGKILL);
+        g_child = 0;
+    }
+    for (int i = 0; i < MAXPATHS; i++)
+        if (g_paths[i][0]) {
+            unlink(g_paths[i]);
+            g_paths[i][0] = 0;
+        }
+}
+
+/* Also removes plexus's creation temp files (".plexus.<name>.<pid>.<rand>.tmp") that carry
+ * our tag, should a creation have been interrupted. Only names containing our tag. */
+static void cleanup_atexit(void) {
+    if (getpid() != g_parent) return;
+    cleanup_fast();
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    DIR *d = opendir("/dev/shm");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, g_tag)) {
+            char p[512];
+            snprintf(p, sizeof p, "/dev/shm/%s", e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+}
+
+static void on_signal(int sig) {
+    static const char m1[] = "\npingpong: watchdog timeout, aborting (child killed, files removed)\n";
+    static const char m2[] = "\npingpong: interrupted, cleaning up\n";
+    if (sig == SIGALRM) {
+        if (write(2, m1, sizeof m1 - 1) < 0) {}
+    } else {
+        if (write(2, m2, sizeof m2 - 1) < 0) {}
+    }
+    cleanup_fast();
+    _exit(3);
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "pingpong: FAILED: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1); /* atexit removes files and kills the child */
+}
+
+#define PX(call)                                                                        \
+    do {                                                                                \
+        plexus_status st_ = (call);                                                     \
+        if (st_ != PLEXUS_OK)                                                           \
+            die("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #call, plexus_status_name(st_), \
+                plexus_last_error());                                                   \
+    } while (0)
+
+/* ------------------------------------------------------------------ clocks */
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t ticks(void) {
+#if HAVE_TSC
+    unsigned aux;
+    return __rdtscp(&aux); /* waits for earlier instructions; ~10 ns here */
+#else
+    return now_ns();
+#endif
+}
+
+static inline void cpu_relax(void) {
+#if HAVE_TSC
+    _mm_pause();
+#endif
+}
+
+static double ns_per_tick = 1.0;
+
+static void calibrate_ticks(void) {
+#if HAVE_TSC
+    uint64_t t0 = now_ns(), c0 = ticks();
+    struct timespec s = {0, 100 * 1000 * 1000};
+    nanosleep(&s, NULL);
+    uint64_t t1 = now_ns(), c1 = ticks();
+    ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
+#endif
+}
+
+static double cpu_us_self(long *csw) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (csw) *csw = ru.ru_nvcsw + ru.ru_nivcsw;
+    return ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1e6 +
+           ru.ru_stime.tv_usec;
+}
+
+/* Steal and total jiffies from /proc/stat (for the noise context in the report). */
+static void cpu_stat(uint64_t *total, uint64_t *steal) {
+    *total = *steal = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return;
+    uint64_t v[10] = {0};
+    if (fscanf(f, "cpu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                  " %" SCNu64 " %" SCNu64,
+               &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++) *total += v[i];
+        *steal = v[7];
+    }
+    fclose(f);
+}
+
+static void pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        die("sched_setaffinity(cpu %d): %s", cpu, strerror(errno));
+}
+
+/* ------------------------------------------------------------------ statistics */
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank quantile of a sorted array. */
+static uint64_t q_u64(const uint64_t *s, size_t n, double q) {
+    size_t i = (size_t)ceil(q * (double)n);
+    if (i < 1) i = 1;
+    if (i > n) i = n;
+    return s[i - 1];
+}
+
+static double median_d(const double *x, int n) {
+    double t[64];
+    memcpy(t, x, n * sizeof *t);
+    qsort(t, n, sizeof *t, cmp_dbl);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static double min_d(const double *x, int n) {
+    double m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] < m ? x[i] : m;
+    return m;
+}
+
+static double max_d(const double *x, int n) {
+    double m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* One ping-pong run. */
+typedef struct {
+    double p50, p99, p999, max; /* ns, per round trip */
+    double mean;                /* ns, wall time / round trips */
+    double cpu_per_rt;          /* ns of CPU (parent + child) per round trip */
+    double csw_per_rt;          /* context switches (parent + child) per round trip */
+    double slow_share;          /* fraction of round trips > 10 us */
+} pp_stats;
+
+/* ts[0..n] are the start times of round trips 0..n-1 plus the end time. */
+static void pp_summarize(uint64_t *ts, long n, uint64_t wall_ns, pp_stats *s) {
+    long slow = 0;
+    uint64_t slow_ticks = (uint64_t)(10000.0 / ns_per_tick);
+    for (long k = 0; k < n; k++) {
+        ts[k] = ts[k + 1] - ts[k];
+        slow += ts[k] > slow_ticks;
+    }
+    qsort(ts, n, sizeof *ts, cmp_u64);
+    s->p50 = q_u64(ts, n, 0.50) * ns_per_tick;
+    s->p99 = q_u64(ts, n, 0.99) * ns_per_tick;
+    s->p999 = q_u64(ts, n, 0.999) * ns_per_tick;
+    s->max = ts[n - 1] * ns_per_tick;
+    s->mean = (double)wall_ns / n;
+    s->slow_share = (double)slow / n;
+}
+
+/* ------------------------------------------------------------------ fork harness */
+
+typedef struct {
+    int ok;
+    double cpu_us; /* child CPU during the timed round trips */
+    long csw;      /* child context switches during the timed round trips */
+    char msg[240];
+} child_report;
+
+static int g_report_fd = -1;
+
+static void child_fail(const char *fmt, ...) {
+    child_report r = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r.msg, sizeof r.msg, fmt, ap);
+    va_end(ap);
+    if (write(g_report_fd, &r, sizeof r) < 0) {}
+    _exit(1);
+}
+
+#define CPX(call)                                                                       \
+    do {                                                                                \
+        plexus_status st_ = (call);                                                     \
+        if (st_ != PLEXUS_OK)                                                           \
+            child_fail("child: %s -> %s: %s", #call, plexus_status_name(st_),            \
+                       plexus_last_error());                                            \
+    } while (0)
+
+static void child_done(double cpu_us, long csw) {
+    child_report r = {1, cpu_us, csw, ""};
+    if (write(g_report_fd, &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+    _exit(0);
+}
+
+/* Forks; the child runs body(arg) (which must end in child_done/child_fail). */
+static pid_t spawn(void (*body)(void *), void *arg, int *report_rd) {
+    int p[2];
+    if (pipe(p) != 0) die("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        g_report_fd = p[1];
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != g_parent) _exit(1);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        if (O.pin) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(1, &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0) child_fail("child: pin to CPU 1 failed");
+        }
+        body(arg);
+        _exit(1); /* not reached */
+    }
+    close(p[1]);
+    g_child = pid;
+    *report_rd = p[0];
+    alarm(O.timeout_s);
+    return pid;
+}
+
+static void reap(pid_t pid, int report_rd, child_report *r) {
+    ssize_t got = read(report_rd, r, sizeof *r);
+    close(report_rd);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) die("waitpid: %s", strerror(errno));
+    g_child = 0;
+    alarm(0);
+    if (got != (ssize_t)sizeof *r) die("child sent no report (status %#x)", status);
+    if (!r->ok) die("%s", r->msg);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("child exited with status %#x", status);
+}
+
+/* ------------------------------------------------------------------ 1. plexus ping-pong */
+
+static plexus_region create_region(const char *name, char *path, size_t path_len) {
+    snprintf(path, path_len, "/dev/shm/plexus.%s", name);
+    track(path);
+    plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
+    o.mode = PLEXUS_CREATE;
+    o.size = 1 << 20; /* 1 MiB */
+    plexus_region r;
+    PX(plexus_region_open(name, &o, &r));
+    return r;
+}
+
+static void remove_region(plexus_region r, const char *name, const char *path) {
+    PX(plexus_region_close(r));
+    PX(plexus_region_remove(name));
+    untrack(path);
+}
+
+typedef struct {
+    const char *name;
+    long n, warm;
+} px_arg;
+
+static void px_child(void *p) {
+    px_arg *a = p;
+    plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
+    o.mode = PLEXUS_OPEN;
+    o.wait_ns = 10LL * 1000 * 1000 * 1000;
+    plexus_region r;
+    CPX(plexus_region_open(a->name, &o, &r)); /* opened after fork, by the child itself */
+    plexus_array arr;
+    CPX(plexus_array_open(r, "pp", 2, 0, &arr));
+    double c0 = 0;
+    long w0 = 0;
+    for (long i = 0; i < a->warm + a->n; i++) {
+        if (i == a->warm) c0 = cpu_us_self(&w0);
+        plexus_value v;
+        CPX(plexus_array_read_fe(arr, 0, &v, PLEXUS_FOREVER));
+        if (v.type != PLEXUS_INT || v.as.i != i)
+            child_fail("child: read_fe got type %d value %" PRId64 ", expected INT %ld", v.type,
+                       v.as.i, i);
+        /* INT values own no memory; plexus_value_free would be a no-op. */
+        plexus_value w = plexus_int(i);
+        CPX(plexus_array_write_ef(arr, 1, &w, PLEXUS_FOREVER));
+    }
+    long w1;
+    double c1 = cpu_us_self(&w1);
+    CPX(plexus_region_close(r));
+    child_done(c1 - c0, w1 - w0);
+}
+
+static void run_plexus_pp(int run, uint64_t *ts, pp_stats *s) {
+    char name[128], path[320];
+    snprintf(name, sizeof name, "%spp-%d", g_tag, run);
+    px_arg a = {name, O.rt, O.warm};
+    int rd;
+    /* Fork first; then the parent creates the region and the child opens it itself. */
+    pid_t pid = spawn(px_child, &a, &rd);
+    plexus_region r = create_region(name, path, sizeof path);
+    plexus_array arr;
+    PX(plexus_array_open(r, "pp", 2, 0, &arr));
+    uint64_t w0 = 0;
+    double c0 = 0;
+    long s0 = 0;
+    for (long i = 0; i < O.warm + O.rt; i++) {
+        if (i >= O.warm) {
+            if (i == O.warm) {
+                c0 = cpu_us_self(&s0);
+                w0 = now_ns();
+            }
+            ts[i - O.warm] = ticks();
+        }
+        plexus_value w = plexus_int(i);
+        PX(plexus_array_write_ef(arr, 0, &w, PLEXUS_FOREVER));
+        plexus_value v;
+        PX(plexus_array_read_fe(arr, 1, &v, PLEXUS_FOREVER));
+        if (v.type != PLEXUS_INT || v.as.i != i)
+            die("plexus ping-pong: read_fe got type %d value %" PRId64 ", expected INT %ld",
+                v.type, v.as.i, i);
+    }
+    ts[O.rt] = ticks();
+    uint64_t wall = now_ns() - w0;
+    long s1;
+    double c1 = cpu_us_self(&s1);
+    child_report rep;
+    reap(pid, rd, &rep);
+    remove_region(r, name, path);
+    pp_summarize(ts, O.rt, wall, s);
+    s->cpu_per_rt = (c1 - c0 + rep.cpu_us) * 1000.0 / O.rt;
+    s->csw_per_rt = (double)(s1 - s0 + rep.csw) / O.rt;
+}
+
+/* ------------------------------------------------------------------ 2. raw atomic ping-pong */
+
+typedef struct {
+    const char *path;
+    long n, warm;
+} raw_arg;
+
+static uint64_t yield_ticks; /* a spinner yields after this long (co-scheduled on one CPU) */
+
+/* Spins until *w == want. After ~100 us without progress it calls sched_yield(), so two
+ * spinners that the scheduler put on the same CPU still make progress (without it a round
+ * trip costs a whole time slice, ~8 ms here). The fast path never yields. */
+static inline void spin_until_eq(const volatile uint64_t *w, uint64_t want) {
+    if (__atomic_load_n(w, __ATOMIC_ACQUIRE) == want) return;
+    uint64_t start = ticks();
+    for (unsigned k = 1;; k++) {
+        cpu_relax();
+        if (__atomic_load_n(w, __ATOMIC_ACQUIRE) == want) return;
+        if ((k & 255) == 0 && ticks() - start > yield_ticks) {
+            sched_yield();
+            start = ticks();
+        }
+    }
+}
+
+static volatile uint64_t *map_word(const char *path) {
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return NULL;
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return NULL;
+    volatile uint64_t *w = m;
+    (void)*w; /* fault it in */
+    return w;
+}
+
+static void raw_child(void *p) {
+    raw_arg *a = p;
+    volatile uint64_t *w = map_word(a->path); /* the child's own mapping */
+    if (!w) child_fail("child: cannot map %s: %s", a->path, strerror(errno));
+    double c0 = 0;
+    long s0 = 0;
+    for (long k = 0; k < a->warm + a->n; k++) {
+        if (k == a->warm) c0 = cpu_us_self(&s0);
+        spin_until_eq(w, 2 * (uint64_t)k + 1);
+        __atomic_store_n(w, 2 * (uint64_t)k + 2, __ATOMIC_RELEASE);
+    }
+    long s1;
+    double c1 = cpu_us_self(&s1);
+    child_done(c1 - c0, s1 - s0);
+}
+
+static void run_raw_pp(int run, uint64_t *ts, pp_stats *s) {
+    char path[320];
+    snprintf(path, sizeof path, "/dev/shm/%sraw-%d", g_tag, run);
+    track(path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) die("create %s: %s", path, strerror(errno));
+    if (ftruncate(fd, 4096) != 0) die("ftruncate %s: %s", path, strerror(errno));
+    close(fd);
+    raw_arg a = {path, O.rt, O.warm};
+    int rd;
+    pid_t pid = spawn(raw_child, &a, &rd);
+    volatile uint64_t *w = map_word(path);
+    if (!w) die("map %s: %s", path, strerror(errno));
+    uint64_t w0 = 0;
+    double c0 = 0;
+    long s0 = 0;
+    for (long k = 0; k < O.warm + O.rt; k++) {
+        if (k >= O.warm) {
+            if (k == O.warm) {
+                c0 = cpu_us_self(&s0);
+                w0 = now_ns();
+            }
+            ts[k - O.warm] = ticks();
+        }
+        __atomic_store_n(w, 2 * (uint64_t)k + 1, __ATOMIC_RELEASE);
+        spin_until_eq(w, 2 * (uint64_t)k + 2);
+    }
+    ts[O.rt] = ticks();
+    uint64_t wall = now_ns() - w0;
+    long s1;
+    double c1 = cpu_us_self(&s1);
+    child_report rep;
+    reap(pid, rd, &rep);
+    if (*w != 2 * (uint64_t)(O.warm + O.rt)) die("raw ping-pong: final word %" PRIu64 " wrong", *w);
+    munmap((void *)w, 4096);
+    if (unlink(path) != 0) die("unlink %s: %s", path, strerror(errno));
+    untrack(path);
+    pp_summarize(ts, O.rt, wall, s);
+    s->cpu_per_rt = (c1 - c0 + rep.cpu_us) * 1000.0 / O.rt;
+    s->csw_per_rt = (double)(s1 - s0 + rep.csw) / O.rt;
+}
+
+/* ------------------------------------------------------------------ 3. pipe ping-pong */
+
+typedef struct {
+    int rd, wr; /* child reads rd, writes wr */
+    int other[2];
+    long n, warm;
+} pipe_arg;
+
+static void pipe_child(void *p) {
+    pipe_arg *a = p;
+    close(a->other[0]);
+    close(a->other[1]);
+    double c0 = 0;
+    long s0 = 0;
+    char b;
+    for (long k = 0; k < a->warm + a->n; k++) {
+        if (k == a->warm) c0 = cpu_us_self(&s0);
+        if (read(a->rd, &b, 1) != 1) child_fail("child: pipe read: %s", strerror(errno));
+        if (b != (char)k) child_fail("child: pipe byte %d, expected %d", b, (char)k);
+        if (write(a->wr, &b, 1) != 1) child_fail("child: pipe write: %s", strerror(errno));
+    }
+    long s1;
+    double c1 = cpu_us_self(&s1);
+    child_done(c1 - c0, s1 - s0);
+}
+
+static void run_pipe_pp(uint64_t *ts, pp_stats *s) {
+    int ping[2], pong[2];
+    if (pipe(ping) || pipe(pong)) die("pipe: %s", strerror(errno));
+    long warm = O.warm / 10 > 0 ? O.warm / 10 : 1;
+    pipe_arg a = {ping[0], pong[1], {ping[1], pong[0]}, O.pipe_rt, warm};
+    int rd;
+    pid_t pid = spawn(pipe_child, &a, &rd);
+    close(ping[0]);
+    close(pong[1]);
+    uint64_t w0 = 0;
+    double c0 = 0;
+    long s0 = 0;
+    for (long k = 0; k < warm + O.pipe_rt; k++) {
+        if (k >= warm) {
+            if (k == warm) {
+                c0 = cpu_us_self(&s0);
+                w0 = now_ns();
+            }
+            ts[k - warm] = ticks();
+        }
+        char b = (char)k;
+        if (write(ping[1], &b, 1) != 1) die("pipe write: %s", strerror(errno));
+        if (read(pong[0], &b, 1) != 1) die("pipe read: %s", strerror(errno));
+        if (b != (char)k) die("pipe ping-pong: got byte %d, expected %d", b, (char)k);
+    }
+    ts[O.pipe_rt] = ticks();
+    uint64_t wall = now_ns() - w0;
+    long s1;
+    double c1 = cpu_us_self(&s1);
+    close(ping[1]);
+    close(pong[0]);
+    child_report rep;
+    reap(pid, rd, &rep);
+    pp_summarize(ts, O.pipe_rt, wall, s);
+    s->cpu_per_rt = (c1 - c0 + rep.cpu_us) * 1000.0 / O.pipe_rt;
+    s->csw_per_rt = (double)(s1 - s0 + rep.csw) / O.pipe_rt;
+}
+
+/* ------------------------------------------------------------------ 4, 5, d1-d3: one process */
+
+typedef struct {
+    double pair, faa, is_full, write_xf, read_ff; /* ns per op */
+} sp_stats;
+
+static void run_single(int run, sp_stats *s) {
+    char name[128], path[320];
+    snprintf(name, sizeof name, "%ssp-%d", g_tag, run);
+    plexus_region r = create_region(name, path, sizeof path);
+    plexus_array x, c;
+    PX(plexus_array_open(r, "x", 1, 0, &x));
+    PX(plexus_array_open(r, "c", 1, 0, &c));
+    const long n = O.ops, warm = n / 20 > 1000 ? n / 20 : 1000;
+    uint64_t t0 = 0, t1;
+
+    /* 4. write_xf + read_ff pair on INT values. */
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        plexus_value w = plexus_int(i);
+        PX(plexus_array_write_xf(x, 0, &w));
+        plexus_value v;
+        PX(plexus_array_read_ff(x, 0, &v, PLEXUS_FOREVER));
+        if (v.type != PLEXUS_INT || v.as.i != i)
+            die("write_xf/read_ff: read back %" PRId64 ", expected %ld", v.as.i, i);
+    }
+    t1 = now_ns();
+    s->pair = (double)(t1 - t0) / n;
+
+    /* 5. faa INT +1; the final value must equal the number of increments. */
+    plexus_value zero = plexus_int(0), one = plexus_int(1);
+    PX(plexus_array_write_xf(c, 0, &zero));
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        PX(plexus_array_faa(c, 0, &one, NULL));
+    }
+    t1 = now_ns();
+    s->faa = (double)(t1 - t0) / n;
+    plexus_value fin;
+    PX(plexus_array_read(c, 0, &fin));
+    if (fin.type != PLEXUS_INT || fin.as.i != warm + n)
+        die("faa: final counter is type %d value %" PRId64 ", expected INT %ld (lost updates)",
+            fin.type, fin.as.i, warm + n);
+
+    /* d1. is_full: handle lookup + fork check + one atomic load (the per-call floor). */
+    bool full = false;
+    long nfull = 0;
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        PX(plexus_array_is_full(x, 0, &full));
+        nfull += full;
+    }
+    t1 = now_ns();
+    if (nfull != warm + n) die("is_full: element not FULL");
+    s->is_full = (double)(t1 - t0) / n;
+
+    /* d2. write_xf alone. */
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        plexus_value w = plexus_int(i);
+        PX(plexus_array_write_xf(x, 0, &w));
+    }
+    t1 = now_ns();
+    s->write_xf = (double)(t1 - t0) / n;
+
+    /* d3. read_ff alone. */
+    int64_t sum = 0;
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        plexus_value v;
+        PX(plexus_array_read_ff(x, 0, &v, PLEXUS_FOREVER));
+        sum += v.as.i;
+    }
+    t1 = now_ns();
+    if (sum != (int64_t)(n - 1) * (warm + n)) die("read_ff: wrong values read");
+    s->read_ff = (double)(t1 - t0) / n;
+
+    remove_region(r, name, path);
+}
+
+/* ------------------------------------------------------------------ report */
+
+static const char *fmt_ns(double ns, char *buf) {
+    if (ns < 100) sprintf(buf, "%.1f ns", ns);
+    else if (ns < 10000) sprintf(buf, "%.0f ns", ns);
+    else if (ns < 1e6) sprintf(buf, "%.1f µs", ns / 1e3);
+    else sprintf(buf, "%.2f ms", ns / 1e6);
+    return buf;
+}
+
+#define MAXRUNS 64
+
+typedef double series[MAXRUNS];
+
+static void get_series(const pp_stats *s, int n, size_t off, double *out) {
+    for (int i = 0; i < n; i++) out[i] = *(const double *)((const char *)&s[i] + off);
+}
+
+static void pp_row(const char *id, const char *what, const pp_stats *s, int n, long rts) {
+    series med, p99, mean, cpu, csw, slow;
+    get_series(s, n, offsetof(pp_stats, p50), med);
+    get_series(s, n, offsetof(pp_stats, p99), p99);
+    get_series(s, n, offsetof(pp_stats, mean), mean);
+    get_series(s, n, offsetof(pp_stats, cpu_per_rt), cpu);
+    get_series(s, n, offsetof(pp_stats, csw_per_rt), csw);
+    get_series(s, n, offsetof(pp_stats, slow_share), slow);
+    char a[32], b[32], c[32], d[32], e[32], f[32];
+    printf("| %s | %s | %s | %s .. %s | %s | %s | %s | %.3f | %.2f %% | %ld |\n", id, what,
+           fmt_ns(median_d(med, n), a), fmt_ns(min_d(med, n), b), fmt_ns(max_d(med, n), c),
+           fmt_ns(median_d(p99, n), d), fmt_ns(median_d(mean, n), e), fmt_ns(median_d(cpu, n), f),
+           median_d(csw, n), 100 * median_d(slow, n), rts);
+}
+
+static void sp_row(const char *id, const char *what, const double *x, int n, long ops) {
+    char a[32], b[32], c[32];
+    printf("| %s | %s | %s | %s .. %s | – | – | – | – | – | %ld |\n", id, what,
+           fmt_ns(median_d(x, n), a), fmt_ns(min_d(x, n), b), fmt_ns(max_d(x, n), c), ops);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(k, "--pin")) { O.pin = 1; continue; }
+        if (!strcmp(k, "-h") || !strcmp(k, "--help")) { usage(stdout); return 0; }
+        if (!v) { usage(stderr); return 2; }
+        if (!strcmp(k, "--only")) {
+            if (strcmp(v, "plexus") && strcmp(v, "raw") && strcmp(v, "pipe") && strcmp(v, "single")) {
+                usage(stderr);
+                return 2;
+            }
+            O.only = v;
+            i++;
+            continue;
+        }
+        char *end;
+        long x = strtol(v, &end, 10);
+        if (*end || x < 1) { fprintf(stderr, "pingpong: bad value '%s' for %s\n", v, k); return 2; }
+        if (!strcmp(k, "--runs")) O.runs = (int)x;
+        else if (!strcmp(k, "--rt")) O.rt = x;
+        else if (!strcmp(k, "--pipe-rt")) O.pipe_rt = x;
+        else if (!strcmp(k, "--ops")) O.ops = x;
+        else if (!strcmp(k, "--warm")) O.warm = x;
+        else if (!strcmp(k, "--timeout")) O.timeout_s = (int)x;
+        else { usage(stderr); return 2; }
+        i++;
+    }
+    if (O.runs > MAXRUNS) { fprintf(stderr, "pingpong: at most %d runs\n", MAXRUNS); return 2; }
+
+    g_parent = getpid();
+    snprintf(g_tag, sizeof g_tag, "pxbench-%d-", (int)g_parent);
+    atexit(cleanup_atexit);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    uint32_t ver = plexus_version();
+    if (ver >> 16 != PLEXUS_VERSION_MAJOR || (ver >> 8 & 0xff) != PLEXUS_VERSION_MINOR)
+        die("library version %#x does not match the header", ver);
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (O.pin) {
+        if (ncpu < 2) die("--pin needs 2 CPUs");
+        pin_to(0);
+    }
+    calibrate_ticks();
+    yield_ticks = (uint64_t)(100000.0 / ns_per_tick);
+
+    size_t maxrt = (size_t)(O.rt > O.pipe_rt ? O.rt : O.pipe_rt) + 1;
+    uint64_t *ts = malloc(maxrt * sizeof *ts);
+    if (!ts) die("out of memory");
+    /* Pre-fault the timestamp buffer so page faults do not land in the first run. */
+    memset(ts, 0, maxrt * sizeof *ts);
+
+    static pp_stats px[MAXRUNS], raw[MAXRUNS], pip[MAXRUNS];
+    static sp_stats sp[MAXRUNS];
+    double steal_pct[MAXRUNS];
+    uint64_t tot_a, st_a;
+    cpu_stat(&tot_a, &st_a);
+    uint64_t bench_t0 = now_ns();
+
+    for (int run = 0; run < O.runs; run++) {
+        uint64_t t0, s0, t1, s1;
+        cpu_stat(&t0, &s0);
+        if (O.only) { /* profiling mode: one method, short summary, no report */
+            char a[32], b[32], c[32];
+            if (!strcmp(O.only, "plexus")) run_plexus_pp(run, ts, &px[run]);
+            if (!strcmp(O.only, "raw")) run_raw_pp(run, ts, &px[run]);
+            if (!strcmp(O.only, "pipe")) run_pipe_pp(ts, &px[run]);
+            if (!strcmp(O.only, "single")) {
+                run_single(run, &sp[run]);
+                fprintf(stderr, "run %d: xf+ff %s, faa %s, is_full %s\n", run + 1,
+                        fmt_ns(sp[run].pair, a), fmt_ns(sp[run].faa, b), fmt_ns(sp[run].is_full, c));
+            } else {
+                fprintf(stderr, "run %d: %s p50 %s, p99 %s, mean %s\n", run + 1, O.only,
+                        fmt_ns(px[run].p50, a), fmt_ns(px[run].p99, b), fmt_ns(px[run].mean, c));
+            }
+            continue;
+        }
+        fprintf(stderr, "run %d/%d: plexus ping-pong", run + 1, O.runs);
+        run_plexus_pp(run, ts, &px[run]);
+        fprintf(stderr, ", raw ping-pong");
+        run_raw_pp(run, ts, &raw[run]);
+        fprintf(stderr, ", pipe ping-pong");
+        run_pipe_pp(ts, &pip[run]);
+        fprintf(stderr, ", single-process ops");
+        run_single(run, &sp[run]);
+        cpu_stat(&t1, &s1);
+        steal_pct[run] = t1 > t0 ? 100.0 * (double)(s1 - s0) / (double)(t1 - t0) : 0;
+        char a[32], b[32];
+        fprintf(stderr, ": plexus p50 %s, raw p50 %s, ratio %.2f\n", fmt_ns(px[run].p50, a),
+                fmt_ns(raw[run].p50, b), px[run].p50 / raw[run].p50);
+    }
+    if (O.only) {
+        free(ts);
+        return 0;
+    }
+    double secs = (now_ns() - bench_t0) / 1e9;
+    uint64_t tot_b, st_b;
+    cpu_stat(&tot_b, &st_b);
+    double steal_all = tot_b > tot_a ? 100.0 * (double)(st_b - st_a) / (double)(tot_b - tot_a) : 0;
+
+    const int n = O.runs;
+    series ratio, pair, faa, isf, wxf, rff;
+    for (int i = 0; i < n; i++) {
+        ratio[i] = px[i].p50 / raw[i].p50;
+        pair[i] = sp[i].pair;
+        faa[i] = sp[i].faa;
+        isf[i] = sp[i].is_full;
+        wxf[i] = sp[i].write_xf;
+        rff[i] = sp[i].read_ff;
+    }
+
+    /* ---- Markdown */
+    time_t now = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
+    printf("### Results: %s\n\n", date);
+    printf("%d interleaved runs (run 1 of every method, then run 2, ...), %.1f s in all. "
+           "Pinning: %s. %ld online CPUs. Steal time during the benchmark: %.1f %% of CPU time. "
+           "Per-round-trip times from %s.\n\n",
+           n, secs, O.pin ? "parent CPU 0, child CPU 1" : "none", ncpu, steal_all,
+           HAVE_TSC ? "rdtscp (calibrated against CLOCK_MONOTONIC)" : "CLOCK_MONOTONIC");
+    printf("| # | benchmark | median (of run medians) | range of run medians | p99 (median of runs) "
+           "| mean (wall / count) | CPU per op (both processes) | context switches per RT "
+           "| RTs > 10 µs | count per run |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    pp_row("1", "plexus write_ef/read_fe round trip, 2 processes", px, n, O.rt);
+    pp_row("2", "raw atomic ping-pong (one shared 64-bit word)", raw, n, O.rt);
+    pp_row("3", "pipe ping-pong, 1 byte", pip, n, O.pipe_rt);
+    sp_row("4", "write_xf + read_ff pair (INT), 1 process", pair, n, O.ops);
+    sp_row("5", "faa INT +1, 1 process (final count checked)", faa, n, O.ops);
+    sp_row("d1", "diagnostic: is_full (handle lookup + fork check + 1 load)", isf, n, O.ops);
+    sp_row("d2", "diagnostic: write_xf alone", wxf, n, O.ops);
+    sp_row("d3", "diagnostic: read_ff alone", rff, n, O.ops);
+
+    char a[32], b[32], c[32];
+    int ok_runs = 0;
+    for (int i = 0; i < n; i++) ok_runs += ratio[i] <= 3.0;
+    double mr = median_d(ratio, n), mp = median_d(pair, n), mf = median_d(faa, n);
+    printf("\n**Targets** (issue 2; ratios are per run, plexus and raw from the same run):\n\n");
+    printf("| target | measured | limit | met? |\n|---|---|---|---|\n");
+    printf("| plexus round trip ≤ 3× raw atomic round trip (median) | ratio %.2f "
+           "(runs: %.2f .. %.2f; %d of %d runs ≤ 3) | 3.00 | **%s** |\n",
+           mr, min_d(ratio, n), max_d(ratio, n), ok_runs, n, mr <= 3.0 ? "yes" : "NO");
+    printf("| write_xf + read_ff pair ≤ 100 ns | %s (runs: %s .. %s) | 100 ns | **%s** |\n",
+           fmt_ns(mp, a), fmt_ns(min_d(pair, n), b), fmt_ns(max_d(pair, n), c),
+           mp <= 100 ? "yes" : "NO");
+    printf("| faa ≤ 50 ns | %s (runs: %s .. %s) | 50 ns | **%s** |\n", fmt_ns(mf, a),
+           fmt_ns(min_d(faa, n), b), fmt_ns(max_d(faa, n), c), mf <= 50 ? "yes" : "NO");
+
+    printf("\n**Per run** (ping-pong: per-round-trip p50 / p99 / p99.9 / max):\n\n");
+    printf("| run | plexus RT | raw RT | plexus / raw (p50) | pipe RT | xf+ff | faa | steal |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        char x[4][32], y[4][32], z[2][32], u[2][32];
+        printf("| %d | %s / %s / %s / %s | %s / %s / %s / %s | %.2f | %s / %s | %s | %s | %.1f %% |\n",
+               i + 1, fmt_ns(px[i].p50, x[0]), fmt_ns(px[i].p99, x[1]), fmt_ns(px[i].p999, x[2]),
+               fmt_ns(px[i].max, x[3]), fmt_ns(raw[i].p50, y[0]), fmt_ns(raw[i].p99, y[1]),
+               fmt_ns(raw[i].p999, y[2]), fmt_ns(raw[i].max, y[3]), ratio[i],
+               fmt_ns(pip[i].p50, z[0]), fmt_ns(pip[i].p99, z[1]), fmt_ns(sp[i].pair, u[0]),
+               fmt_ns(sp[i].faa, u[1]), steal_pct[i]);
+    }
+    free(ts);
+    fflush(stdout);
+    return 0;
+}

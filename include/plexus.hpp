@@ -1,0 +1,896 @@
+/*
+ * plexus.hpp — header-only C++17 wrapper over plexus.h.
+ *
+ * Everything lives in namespace `plexus`; every function is inline, so there is no
+ * library to build beyond libplexus itself. Include it alone (it includes plexus.h).
+ *
+ *   plexus::Region r = plexus::Region::open("jobs");            // open or create
+ *   plexus::Array cells = r.array("cells", 16);                  // 16 elements
+ *   cells.write_ef(0, "hello");                                  // wait EMPTY, write
+ *   if (auto v = cells.read_fe_for(0, std::chrono::seconds(1)))  // wait FULL, consume
+ *       std::cout << v->to_json() << "\n";
+ *
+ * RULES
+ *   - Owners are move-only RAII classes (Region, Array); destructors are noexcept and
+ *     close the handle; a moved-from owner is empty (`operator bool` is false) and any
+ *     call on it throws plexus::Error with PLEXUS_E_BAD_HANDLE. `raw()` returns the C
+ *     handle for calls the wrapper does not cover (it stays owned by the wrapper).
+ *   - Failures throw plexus::Error, which carries the plexus_status. Expected outcomes
+ *     are not exceptions: `try_*` (try once) and `*_for` (wait up to a duration) return
+ *     `bool` or `std::optional` and report PLEXUS_TIMEOUT as false / std::nullopt.
+ *     Calls without a suffix block without limit.
+ *   - Timeouts are std::chrono durations of any representation: durations <= 0 mean
+ *     "try once", durations of about 292 years or more (and plexus::forever) mean
+ *     "without limit".
+ *   - plexus::Value owns its data (deep copies), so it outlives the call, the array
+ *     and the region it came from.
+ *   - Thread safety is that of the C library: handles may be used from any thread. A
+ *     single wrapper object may be used from several threads as long as none of them
+ *     moves, assigns or destroys it meanwhile.
+ */
+
+#ifndef PLEXUS_HPP
+#define PLEXUS_HPP
+
+#include <plexus.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace plexus {
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// The name of a status as a static string ("PLEXUS_TIMEOUT"). Never throws.
+inline const char *status_name(plexus_status status) noexcept {
+    return plexus_status_name(status);
+}
+
+/// The library's runtime version, `(major << 16) | (minor << 8) | patch`; compare it
+/// with PLEXUS_VERSION_MAJOR/MINOR/PATCH of the header compiled against.
+inline std::uint32_t version() noexcept { return plexus_version(); }
+
+/// A failed plexus call. `status()` is the C status (PLEXUS_E_* for errors; also
+/// PLEXUS_TIMEOUT when a call that cannot time out reported one). `what()` is the
+/// status name, ": ", and the library's message (plexus_last_error()).
+class Error : public std::runtime_error {
+  public:
+    /// An error for `status` whose message is taken from plexus_last_error(); build it
+    /// right after the failing call, on the same thread.
+    explicit Error(plexus_status status)
+        : std::runtime_error(std::string(plexus_status_name(status)) + ": " +
+                             plexus_last_error()),
+          status_(status) {}
+
+    /// An error for `status` with a message of the wrapper's own (used for failures
+    /// detected in C++, such as reading a STRING Value as an INT).
+    Error(plexus_status status, const std::string &message)
+        : std::runtime_error(std::string(plexus_status_name(status)) + ": " + message),
+          status_(status) {}
+
+    /// The plexus_status that caused this error.
+    plexus_status status() const noexcept { return status_; }
+
+  private:
+    plexus_status status_;
+};
+
+/// Throws plexus::Error for any status except PLEXUS_OK (outcomes such as
+/// PLEXUS_TIMEOUT included; callers that expect them test for them first).
+inline void check(plexus_status status) {
+    if (status != PLEXUS_OK) {
+        throw Error(status);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Timeouts
+// ---------------------------------------------------------------------------------------
+
+/// The wrapper's timeout type. Any std::chrono duration converts to it.
+using Timeout = std::chrono::nanoseconds;
+
+/// Wait without limit (converts to PLEXUS_FOREVER).
+inline constexpr Timeout forever = Timeout::max();
+
+/// Converts a duration to the C `timeout_ns` convention: <= 0 (and NaN) gives 0 (try
+/// once); a positive duration is rounded up to whole nanoseconds (so it never becomes
+/// "try once"); anything that does not fit in int64 nanoseconds (and plexus::forever)
+/// gives PLEXUS_FOREVER.
+template <class Rep, class Period>
+inline std::int64_t to_timeout_ns(const std::chrono::duration<Rep, Period> &d) {
+    // Compare in long double so that huge or fractional durations never overflow.
+    const long double ns =
+        std::chrono::duration_cast<std::chrono::duration<long double, std::nano>>(d)
+            .count();
+    if (!(ns > 0.0L)) {
+        return 0;  // zero, negative or NaN
+    }
+    const long double up = std::ceil(ns);
+    if (up >= static_cast<long double>(std::numeric_limits<std::int64_t>::max())) {
+        return PLEXUS_FOREVER;
+    }
+    return static_cast<std::int64_t>(up);
+}
+
+// ---------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------
+
+/// Bytes of a BYTES value or the MessagePack of an OBJECT value.
+using Bytes = std::vector<std::uint8_t>;
+
+/// "UNDEFINED", "NULL", "BOOL", "INT", "FLOAT", "STRING", "BYTES", "OBJECT" (or
+/// "UNKNOWN" for a value that is not a plexus_type).
+inline const char *type_name(plexus_type t) noexcept {
+    switch (t) {
+    case PLEXUS_UNDEFINED: return "UNDEFINED";
+    case PLEXUS_NULL: return "NULL";
+    case PLEXUS_BOOL: return "BOOL";
+    case PLEXUS_INT: return "INT";
+    case PLEXUS_FLOAT: return "FLOAT";
+    case PLEXUS_STRING: return "STRING";
+    case PLEXUS_BYTES: return "BYTES";
+    case PLEXUS_OBJECT: return "OBJECT";
+    }
+    return "UNKNOWN";
+}
+
+/// A dynamically typed plexus value that owns its data.
+///
+/// Implicit construction: `bool` -> BOOL; integer types -> INT (an unsigned value above
+/// INT64_MAX throws PLEXUS_E_INVALID_ARGUMENT); `float`/`double`/`long double` -> FLOAT;
+/// `const char*`, `std::string`, `std::string_view` -> STRING; `Bytes` -> BYTES;
+/// `nullptr` -> NULL; `Value()` is UNDEFINED. Character types (`char`, `wchar_t`,
+/// `char8_t`, `char16_t`, `char32_t`) and pointers other than `const char*` are
+/// deliberately rejected at compile time, so `Value('a')` does not silently become INT 97
+/// and `Value(&x)` does not become BOOL true.
+///
+/// Copies are deep; moves are cheap. Strings are not checked for UTF-8 here: the library
+/// rejects invalid UTF-8 (PLEXUS_E_INVALID_ARGUMENT) when the value is used.
+class Value {
+    template <class T>
+    static constexpr bool is_character_v =
+        std::is_same_v<T, char> || std::is_same_v<T, wchar_t> ||
+#if defined(__cpp_char8_t)
+        std::is_same_v<T, char8_t> ||
+#endif
+        std::is_same_v<T, char16_t> || std::is_same_v<T, char32_t>;
+
+  public:
+    /// UNDEFINED.
+    Value() noexcept = default;
+    /// NULL.
+    Value(std::nullptr_t) noexcept : type_(PLEXUS_NULL) {}
+    /// BOOL.
+    Value(bool b) noexcept : type_(PLEXUS_BOOL), data_(b) {}
+    /// INT from any integer type except bool and character types.
+    template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+                                            !is_character_v<T>,
+                                        int> = 0>
+    Value(T i) : type_(PLEXUS_INT), data_(checked_int(i)) {}
+    /// FLOAT from any floating-point type.
+    template <class T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
+    Value(T f) noexcept : type_(PLEXUS_FLOAT), data_(static_cast<double>(f)) {}
+    /// STRING (copied). Throws PLEXUS_E_INVALID_ARGUMENT for a null pointer.
+    Value(const char *s) : type_(PLEXUS_STRING), data_(std::string(non_null(s))) {}
+    /// STRING (copied; may contain NUL bytes).
+    Value(std::string_view s) : type_(PLEXUS_STRING), data_(std::string(s)) {}
+    /// STRING (moved in).
+    Value(std::string s) noexcept : type_(PLEXUS_STRING), data_(std::move(s)) {}
+    /// BYTES (moved in).
+    Value(Bytes b) noexcept : type_(PLEXUS_BYTES), data_(std::move(b)) {}
+
+    /// Deep copy.
+    Value(const Value &) = default;
+    /// Deep copy.
+    Value &operator=(const Value &) = default;
+    /// Moves the data; `other` becomes UNDEFINED.
+    Value(Value &&other) noexcept
+        : type_(std::exchange(other.type_, PLEXUS_UNDEFINED)),
+          data_(std::exchange(other.data_, Data())) {}
+    /// Moves the data; `other` becomes UNDEFINED.
+    Value &operator=(Value &&other) noexcept {
+        if (this != &other) {
+            type_ = std::exchange(other.type_, PLEXUS_UNDEFINED);
+            data_ = std::exchange(other.data_, Data());
+        }
+        return *this;
+    }
+    ~Value() = default;
+
+    /// Character types are rejected (use a string, or cast to an integer type).
+    template <class T, std::enable_if_t<is_character_v<T>, int> = 0> Value(T) = delete;
+    /// Other pointers are rejected (they would silently become BOOL true).
+    template <class T> Value(const T *) = delete;
+
+    /// UNDEFINED (what a fresh element holds).
+    static Value undefined() noexcept { return Value(); }
+    /// NULL.
+    static Value null() noexcept { return Value(nullptr); }
+    /// OBJECT from MessagePack bytes (checked by the library when the value is stored or
+    /// converted to JSON: one well-formed MessagePack value).
+    static Value object_msgpack(Bytes msgpack) noexcept {
+        Value v;
+        v.type_ = PLEXUS_OBJECT;
+        v.data_ = std::move(msgpack);
+        return v;
+    }
+    /// Parses JSON: null, booleans, integers (INT when they fit in 64 bits, else FLOAT),
+    /// other numbers (FLOAT), strings (STRING); objects and arrays become OBJECT.
+    /// Throws plexus::Error (PLEXUS_E_INVALID_ARGUMENT) for bad JSON.
+    static Value from_json(std::string_view json) {
+        const std::string text(json);  // the C call needs a terminator
+        plexus_value out = empty_c_value();
+        check(plexus_value_from_json(text.c_str(), &out));
+        return adopt(out);
+    }
+
+    /// Copies a C value (borrowed or owned) without taking ownership of it: `v` is left
+    /// as it was. Throws PLEXUS_E_INVALID_ARGUMENT for an unknown type tag.
+    static Value copy_from(const plexus_value &v) {
+        // Read the tag as an integer: an out-of-range plexus_type must not be loaded as
+        // the enum (undefined behaviour in C++).
+        std::uint32_t tag = 0;
+        static_assert(sizeof(v.type) == sizeof(tag), "plexus_type is 32 bits");
+        std::memcpy(&tag, &v.type, sizeof(tag));
+        switch (tag) {
+        case PLEXUS_UNDEFINED: return Value();
+        case PLEXUS_NULL: return Value(nullptr);
+        case PLEXUS_BOOL: return Value(static_cast<bool>(v.as.b));
+        case PLEXUS_INT: return Value(static_cast<std::int64_t>(v.as.i));
+        case PLEXUS_FLOAT: return Value(static_cast<double>(v.as.f));
+        case PLEXUS_STRING: {
+            const char *p = static_cast<const char *>(v.as.buf.ptr);
+            return Value(p == nullptr ? std::string() : std::string(p, v.as.buf.len));
+        }
+        case PLEXUS_BYTES: return Value(buf_bytes(v.as.buf));
+        case PLEXUS_OBJECT: return object_msgpack(buf_bytes(v.as.buf));
+        }
+        throw Error(PLEXUS_E_INVALID_ARGUMENT,
+                    "plexus_value has unknown type tag " + std::to_string(tag));
+    }
+
+    /// Takes ownership of a value the library filled in (any read): copies its data, then
+    /// releases it with plexus_value_free, which leaves `v` UNDEFINED. `v` is released
+    /// even when this throws (out of memory, unknown type tag).
+    static Value adopt(plexus_value &v) {
+        struct Release {
+            plexus_value &v;
+            ~Release() { plexus_value_free(&v); }
+        } release{v};
+        return copy_from(v);
+    }
+
+    /// The type of the value.
+    plexus_type type() const noexcept { return type_; }
+    bool is_undefined() const noexcept { return type_ == PLEXUS_UNDEFINED; }
+    bool is_null() const noexcept { return type_ == PLEXUS_NULL; }
+    bool is_bool() const noexcept { return type_ == PLEXUS_BOOL; }
+    bool is_int() const noexcept { return type_ == PLEXUS_INT; }
+    bool is_float() const noexcept { return type_ == PLEXUS_FLOAT; }
+    /// INT or FLOAT.
+    bool is_number() const noexcept { return is_int() || is_float(); }
+    bool is_string() const noexcept { return type_ == PLEXUS_STRING; }
+    bool is_bytes() const noexcept { return type_ == PLEXUS_BYTES; }
+    bool is_object() const noexcept { return type_ == PLEXUS_OBJECT; }
+
+    /// The BOOL. Throws plexus::Error (PLEXUS_E_TYPE_MISMATCH) for any other type; so do
+    /// all the accessors below for a type other than theirs.
+    bool as_bool() const { return std::get<bool>(expect(PLEXUS_BOOL)); }
+    /// The INT.
+    std::int64_t as_int() const { return std::get<std::int64_t>(expect(PLEXUS_INT)); }
+    /// The FLOAT (strict: an INT throws; use as_number() to accept both).
+    double as_float() const { return std::get<double>(expect(PLEXUS_FLOAT)); }
+    /// An INT or FLOAT as double.
+    double as_number() const {
+        if (type_ == PLEXUS_INT) {
+            return static_cast<double>(std::get<std::int64_t>(data_));
+        }
+        return as_float();
+    }
+    /// The STRING (UTF-8; may contain NUL bytes). Valid while this Value is unchanged.
+    const std::string &as_string() const { return std::get<std::string>(expect(PLEXUS_STRING)); }
+    /// The BYTES. Valid while this Value is unchanged.
+    const Bytes &as_bytes() const { return std::get<Bytes>(expect(PLEXUS_BYTES)); }
+    /// The MessagePack of an OBJECT. Valid while this Value is unchanged.
+    const Bytes &msgpack() const { return std::get<Bytes>(expect(PLEXUS_OBJECT)); }
+
+    /// JSON text of the value (plexus_value_to_json): UNDEFINED and non-finite floats
+    /// become `null`, BYTES an array of numbers. Throws plexus::Error for invalid UTF-8
+    /// (PLEXUS_E_INVALID_ARGUMENT) or an OBJECT that is not valid MessagePack.
+    std::string to_json() const {
+        const plexus_value v = c_value();
+        std::size_t needed = 0;
+        plexus_status s = plexus_value_to_json(&v, nullptr, 0, &needed);
+        std::string text;
+        while (s == PLEXUS_E_BUFFER_TOO_SMALL) {
+            text.resize(needed);  // includes the terminating NUL
+            s = plexus_value_to_json(&v, text.data(), text.size(), &needed);
+        }
+        check(s);
+        text.resize(needed > 0 ? needed - 1 : 0);  // drop the NUL
+        return text;
+    }
+
+    /// Same type and value, as plexus_value_equal (and as `cas` compares): numbers
+    /// numerically (NaN equals nothing), strings, bytes and objects byte for byte. INT 1
+    /// and FLOAT 1.0 are different. Never throws; an invalid value equals nothing.
+    friend bool operator==(const Value &a, const Value &b) noexcept {
+        const plexus_value ca = a.c_value();
+        const plexus_value cb = b.c_value();
+        return plexus_value_equal(&ca, &cb);
+    }
+    friend bool operator!=(const Value &a, const Value &b) noexcept { return !(a == b); }
+
+    /// A C view of this value for passing to plexus.h calls. It borrows this Value's
+    /// memory: valid until this Value is modified or destroyed; never plexus_value_free
+    /// it (that is a harmless no-op) and never let the library write into it.
+    plexus_value c_value() const noexcept {
+        plexus_value v = empty_c_value();
+        v.type = type_;
+        switch (type_) {
+        case PLEXUS_BOOL: v.as.b = std::get<bool>(data_); break;
+        case PLEXUS_INT: v.as.i = std::get<std::int64_t>(data_); break;
+        case PLEXUS_FLOAT: v.as.f = std::get<double>(data_); break;
+        case PLEXUS_STRING: {
+            const std::string &s = std::get<std::string>(data_);
+            v.as.buf.ptr = s.data();
+            v.as.buf.len = s.size();
+            break;
+        }
+        case PLEXUS_BYTES:
+        case PLEXUS_OBJECT: {
+            const Bytes &b = std::get<Bytes>(data_);
+            v.as.buf.ptr = b.data();
+            v.as.buf.len = b.size();
+            break;
+        }
+        case PLEXUS_UNDEFINED:
+        case PLEXUS_NULL: break;
+        }
+        return v;
+    }
+
+  private:
+    using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes>;
+
+    static plexus_value empty_c_value() noexcept {
+        plexus_value v;
+        v.type = PLEXUS_UNDEFINED;
+        v.as.buf.ptr = nullptr;
+        v.as.buf.len = 0;
+        v.owner = nullptr;
+        return v;
+    }
+
+    template <class T> static std::int64_t checked_int(T i) {
+        if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(std::int64_t)) {
+            if (i > static_cast<T>(std::numeric_limits<std::int64_t>::max())) {
+                throw Error(PLEXUS_E_INVALID_ARGUMENT,
+                            "unsigned integer " + std::to_string(i) +
+                                " does not fit in a plexus INT (int64)");
+            }
+        }
+        return static_cast<std::int64_t>(i);
+    }
+
+    static const char *non_null(const char *s) {
+        if (s == nullptr) {
+            throw Error(PLEXUS_E_INVALID_ARGUMENT, "Value(const char*) given a null pointer");
+        }
+        return s;
+    }
+
+    static Bytes buf_bytes(const plexus_buf &b) {
+        if (b.ptr == nullptr || b.len == 0) {
+            return Bytes();
+        }
+        const std::uint8_t *p = static_cast<const std::uint8_t *>(b.ptr);
+        return Bytes(p, p + b.len);
+    }
+
+    const Data &expect(plexus_type wanted) const {
+        if (type_ != wanted) {
+            throw Error(PLEXUS_E_TYPE_MISMATCH, std::string("value is ") + type_name(type_) +
+                                                    ", not " + type_name(wanted));
+        }
+        return data_;
+    }
+
+    plexus_type type_ = PLEXUS_UNDEFINED;
+    Data data_;
+};
+
+namespace detail {
+
+/// An UNDEFINED C value to pass as an out-parameter (owns nothing).
+inline plexus_value out_value() noexcept {
+    plexus_value v;
+    v.type = PLEXUS_UNDEFINED;
+    v.as.buf.ptr = nullptr;
+    v.as.buf.len = 0;
+    v.owner = nullptr;
+    return v;
+}
+
+/// Runs `call(plexus_value *out)`; on PLEXUS_OK returns the adopted value, on
+/// PLEXUS_TIMEOUT (only when `timeout_is_outcome`) std::nullopt, otherwise throws.
+template <class Call>
+inline std::optional<Value> read_into(Call &&call, bool timeout_is_outcome) {
+    plexus_value out = out_value();
+    const plexus_status s = call(&out);
+    if (s != PLEXUS_OK) {
+        Error e(s);  // capture plexus_last_error() before any other call
+        plexus_value_free(&out);  // documented unchanged; free defensively (no-op)
+        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
+            return std::nullopt;
+        }
+        throw e;
+    }
+    return Value::adopt(out);
+}
+
+/// `true` for PLEXUS_OK, `false` for PLEXUS_TIMEOUT, throws otherwise.
+inline bool ok_or_timeout(plexus_status s) {
+    if (s == PLEXUS_TIMEOUT) {
+        return false;
+    }
+    check(s);
+    return true;
+}
+
+/// Reference counts of array handles held by plexus::Array objects in this process.
+///
+/// plexus_array_open returns the *same* handle when one region handle opens the same
+/// array twice, and plexus_array_close closes it for everyone. So two Array owners of
+/// one handle must not close it until the last of them goes. The table is never freed
+/// (so Arrays destroyed during static destruction stay safe); its mutex also serializes
+/// open-and-retain against release-and-close, so a handle is never closed under a
+/// concurrent opener.
+struct HandleRefs {
+    std::mutex mutex;
+    std::unordered_map<std::uint64_t, std::size_t> counts;
+};
+
+inline HandleRefs &array_refs() {
+    static HandleRefs *refs = new HandleRefs();  // intentionally never deleted
+    return *refs;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Regions and arrays
+// ---------------------------------------------------------------------------------------
+
+/// Options of Region::open, mapped onto plexus_region_options (PLEXUS_REGION_OPTIONS_INIT
+/// defaults: open or create, default size 64 MiB, mode 0600, no wait).
+struct RegionOptions {
+    /// PLEXUS_OPEN_OR_CREATE, PLEXUS_CREATE, PLEXUS_OPEN or PLEXUS_RECREATE.
+    plexus_open_mode mode = PLEXUS_OPEN_OR_CREATE;
+    /// Bytes, when creating (rounded up to 4 KiB by the library); 0 = 64 MiB.
+    std::uint64_t size = 0;
+    /// File mode when creating, applied exactly; 0 = 0600.
+    std::uint32_t permissions = 0;
+    /// PLEXUS_OPEN only: how long to wait for the region to appear (0 = do not wait,
+    /// plexus::forever = without limit).
+    Timeout wait = Timeout::zero();
+
+    /// The C options struct (struct_size filled in as PLEXUS_REGION_OPTIONS_INIT does).
+    plexus_region_options c_options() const {
+        plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
+        o.mode = mode;
+        o.size = size;
+        o.permissions = permissions;
+        o.wait_ns = to_timeout_ns(wait);
+        return o;
+    }
+};
+
+/// Region statistics: size, heap_size/used/free, object_count, attached_processes,
+/// format_version, region_id, created_unix_ns (see plexus_region_info in plexus.h).
+using RegionInfo = plexus_region_info;
+
+class Region;
+
+/// An open array handle (indexed elements, each a value + FULL/EMPTY tag + version).
+/// Move-only; obtained from Region::array. The destructor closes the handle (when no
+/// other Array of this process holds the same handle) and ignores errors, including
+/// PLEXUS_E_BAD_HANDLE when the region was closed first (closing a region closes its
+/// arrays). Every call on an Array whose region has been closed throws
+/// PLEXUS_E_BAD_HANDLE.
+///
+/// Unless stated otherwise a call throws plexus::Error on failure, e.g.
+/// PLEXUS_E_OUT_OF_RANGE for `index >= length()`, PLEXUS_E_INVALID_ARGUMENT for a value
+/// the library rejects (invalid UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region
+/// heap is full, PLEXUS_E_BAD_HANDLE for an empty, moved-from or closed Array.
+/// Blocking calls without a suffix wait without limit; `try_*` try once; `*_for` wait up
+/// to the given duration; both report PLEXUS_TIMEOUT as false / std::nullopt.
+class Array {
+  public:
+    /// An empty Array (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Array() noexcept = default;
+    Array(const Array &) = delete;
+    Array &operator=(const Array &) = delete;
+    Array(Array &&other) noexcept : h_(std::exchange(other.h_, plexus_array{0})) {}
+    Array &operator=(Array &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, plexus_array{0});
+        }
+        return *this;
+    }
+    ~Array() { close(); }
+
+    /// Opens (or, with `length > 0`, creates) the array `name` in `region`; same as
+    /// region.array(name, length, flags).
+    static Array open(const Region &region, const std::string &name, std::uint64_t length = 0,
+                      std::uint32_t flags = 0);
+
+    /// Closes the handle now (see the class comment); the Array becomes empty. Never
+    /// throws. The array itself stays in the region.
+    void close() noexcept {
+        if (h_.id == 0) {
+            return;
+        }
+        const plexus_array h = std::exchange(h_, plexus_array{0});
+        detail::HandleRefs &refs = detail::array_refs();
+        std::lock_guard<std::mutex> lock(refs.mutex);
+        auto it = refs.counts.find(h.id);
+        if (it != refs.counts.end() && --it->second > 0) {
+            return;  // another Array still uses this handle
+        }
+        if (it != refs.counts.end()) {
+            refs.counts.erase(it);
+        }
+        (void)plexus_array_close(h);  // BAD_HANDLE when the region went first: fine
+    }
+
+    /// The C handle (still owned by this Array: do not plexus_array_close it).
+    plexus_array raw() const noexcept { return h_; }
+    /// True unless empty or moved-from (a closed region is not detected here).
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+    /// Number of elements.
+    std::uint64_t length() const {
+        std::uint64_t n = 0;
+        check(plexus_array_length(h_, &n));
+        return n;
+    }
+
+    /// Reads element `i` whatever its tag (tag unchanged). Never blocks on the tag;
+    /// waits only for the element's internal lock. Atomic (never torn).
+    Value read(std::uint64_t i) const {
+        return *detail::read_into(
+            [&](plexus_value *out) { return plexus_array_read(h_, i, out); }, false);
+    }
+    /// Writes `v` into element `i` whatever its tag (tag unchanged). Waits while
+    /// read_rw readers hold the element.
+    void write(std::uint64_t i, const Value &v) const {
+        const plexus_value c = v.c_value();
+        check(plexus_array_write(h_, i, &c));
+    }
+
+    /// Blocks without limit until element `i` is FULL (and not held by read_rw), reads
+    /// it and leaves it EMPTY (consume).
+    Value read_fe(std::uint64_t i) const { return *read_fe_ns(i, PLEXUS_FOREVER); }
+    /// read_fe if element `i` is FULL now; std::nullopt (element untouched) if not.
+    std::optional<Value> try_read_fe(std::uint64_t i) const { return read_fe_ns(i, 0); }
+    /// read_fe waiting at most `d`; std::nullopt when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_fe_for(std::uint64_t i,
+                                     const std::chrono::duration<Rep, Period> &d) const {
+        return read_fe_ns(i, to_timeout_ns(d));
+    }
+
+    /// Blocks without limit until element `i` is FULL, reads it and leaves it FULL (peek).
+    Value read_ff(std::uint64_t i) const { return *read_ff_ns(i, PLEXUS_FOREVER); }
+    /// read_ff if element `i` is FULL now; std::nullopt if not.
+    std::optional<Value> try_read_ff(std::uint64_t i) const { return read_ff_ns(i, 0); }
+    /// read_ff waiting at most `d`; std::nullopt when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_ff_for(std::uint64_t i,
+                                     const std::chrono::duration<Rep, Period> &d) const {
+        return read_ff_ns(i, to_timeout_ns(d));
+    }
+
+    /// Blocks without limit until element `i` is EMPTY, writes `v` and leaves it FULL
+    /// (produce).
+    void write_ef(std::uint64_t i, const Value &v) const {
+        check(write_ef_ns(i, v, PLEXUS_FOREVER));
+    }
+    /// write_ef if element `i` is EMPTY now: true when written, false (nothing written)
+    /// if it is FULL.
+    bool try_write_ef(std::uint64_t i, const Value &v) const {
+        return detail::ok_or_timeout(write_ef_ns(i, v, 0));
+    }
+    /// write_ef waiting at most `d`: true when written, false when `d` passed first.
+    template <class Rep, class Period>
+    bool write_ef_for(std::uint64_t i, const Value &v,
+                      const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(write_ef_ns(i, v, to_timeout_ns(d)));
+    }
+
+    /// Writes `v` and leaves element `i` FULL whatever the tag was (waits only while
+    /// read_rw readers hold it).
+    void write_xf(std::uint64_t i, const Value &v) const {
+        const plexus_value c = v.c_value();
+        check(plexus_array_write_xf(h_, i, &c));
+    }
+    /// Writes `v` and leaves element `i` EMPTY whatever the tag was (waits only while
+    /// read_rw readers hold it).
+    void write_xe(std::uint64_t i, const Value &v) const {
+        const plexus_value c = v.c_value();
+        check(plexus_array_write_xe(h_, i, &c));
+    }
+
+    /// Sets element `i` FULL (`full` true) or EMPTY without touching its value (waits
+    /// only while read_rw readers hold it).
+    void set_tag(std::uint64_t i, bool full) const {
+        check(plexus_array_set_tag(h_, i, full));
+    }
+    /// Whether element `i` is FULL (a snapshot; never blocks on the tag).
+    bool is_full(std::uint64_t i) const {
+        bool full = false;
+        check(plexus_array_is_full(h_, i, &full));
+        return full;
+    }
+
+    /// Blocks without limit until element `i` is FULL, reads it and takes a shared read
+    /// lock: until release_rw(i), calls that would change the element wait (read_fe,
+    /// write*, set_tag, faa, cas, exchange); read, read_ff and other read_rw proceed.
+    /// At most 28 locks per region handle at once (PLEXUS_E_NO_SPACE).
+    Value read_rw(std::uint64_t i) const { return *read_rw_ns(i, PLEXUS_FOREVER); }
+    /// read_rw if element `i` is FULL now (lock taken); std::nullopt (no lock) if not.
+    std::optional<Value> try_read_rw(std::uint64_t i) const { return read_rw_ns(i, 0); }
+    /// read_rw waiting at most `d`; std::nullopt (no lock taken) when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_rw_for(std::uint64_t i,
+                                     const std::chrono::duration<Rep, Period> &d) const {
+        return read_rw_ns(i, to_timeout_ns(d));
+    }
+    /// Releases one read_rw lock this process holds on element `i`. Throws
+    /// PLEXUS_E_INVALID_ARGUMENT if it holds none.
+    void release_rw(std::uint64_t i) const { check(plexus_array_release_rw(h_, i)); }
+
+    /// Atomically adds `delta` to element `i` with JavaScript `+` semantics (int+int
+    /// wraps; a float on either side gives FLOAT; a string on either side concatenates;
+    /// bytes+bytes concatenates; UNDEFINED counts as 0 or ""); tag unchanged. Returns the
+    /// previous value. Throws PLEXUS_E_TYPE_MISMATCH for other combinations (element
+    /// unchanged).
+    Value faa(std::uint64_t i, const Value &delta) const {
+        const plexus_value d = delta.c_value();
+        return *detail::read_into(
+            [&](plexus_value *old) { return plexus_array_faa(h_, i, &d, old); }, false);
+    }
+
+    /// Atomically: if element `i` equals `expected` (same type and value, as
+    /// Value::operator==), store `desired`. Returns true when it swapped. If `old` is not
+    /// null it receives the previous value either way. Tag unchanged.
+    bool cas(std::uint64_t i, const Value &expected, const Value &desired,
+             Value *old = nullptr) const {
+        const plexus_value e = expected.c_value();
+        const plexus_value d = desired.c_value();
+        Value prev = *detail::read_into(
+            [&](plexus_value *out) { return plexus_array_cas(h_, i, &e, &d, out); }, false);
+        const bool swapped = (prev == expected);
+        if (old != nullptr) {
+            *old = std::move(prev);
+        }
+        return swapped;
+    }
+
+    /// Atomically stores `v` in element `i` and returns the previous value; tag
+    /// unchanged.
+    Value exchange(std::uint64_t i, const Value &v) const {
+        const plexus_value c = v.c_value();
+        return *detail::read_into(
+            [&](plexus_value *old) { return plexus_array_exchange(h_, i, &c, old); }, false);
+    }
+
+    /// Element `i`'s version, bumped by every change of its value or tag.
+    std::uint64_t version(std::uint64_t i) const {
+        std::uint64_t v = 0;
+        check(plexus_array_version(h_, i, &v));
+        return v;
+    }
+    /// Blocks without limit until element `i`'s version differs from `version`, then
+    /// stores the new version in `version` (returns at once if it already differs). To
+    /// watch an element: `auto v = a.version(i); for (;;) { a.wait_change(i, v); ... }`.
+    void wait_change(std::uint64_t i, std::uint64_t &version) const {
+        check(plexus_array_wait_change(h_, i, &version, PLEXUS_FOREVER));
+    }
+    /// wait_change waiting at most `d`: true (and `version` updated) when the version
+    /// moved, false (`version` unchanged) when `d` passed first.
+    template <class Rep, class Period>
+    bool wait_change_for(std::uint64_t i, std::uint64_t &version,
+                         const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(
+            plexus_array_wait_change(h_, i, &version, to_timeout_ns(d)));
+    }
+
+  private:
+    friend class Region;
+    /// Takes one reference to `h` (the caller has counted it in array_refs()).
+    explicit Array(plexus_array h) noexcept : h_(h) {}
+
+    std::optional<Value> read_fe_ns(std::uint64_t i, std::int64_t t) const {
+        return detail::read_into(
+            [&](plexus_value *out) { return plexus_array_read_fe(h_, i, out, t); }, true);
+    }
+    std::optional<Value> read_ff_ns(std::uint64_t i, std::int64_t t) const {
+        return detail::read_into(
+            [&](plexus_value *out) { return plexus_array_read_ff(h_, i, out, t); }, true);
+    }
+    std::optional<Value> read_rw_ns(std::uint64_t i, std::int64_t t) const {
+        return detail::read_into(
+            [&](plexus_value *out) { return plexus_array_read_rw(h_, i, out, t); }, true);
+    }
+    plexus_status write_ef_ns(std::uint64_t i, const Value &v, std::int64_t t) const {
+        const plexus_value c = v.c_value();
+        return plexus_array_write_ef(h_, i, &c, t);
+    }
+
+    plexus_array h_{0};
+};
+
+/// An open region handle. Move-only; the destructor closes it (and with it every object
+/// handle opened through it, so an Array used after its Region is gone throws
+/// PLEXUS_E_BAD_HANDLE). The region itself stays until removed.
+///
+/// Calls throw plexus::Error on failure (PLEXUS_E_BAD_HANDLE on an empty or moved-from
+/// Region, PLEXUS_E_INVALID_ARGUMENT for a bad name, and the statuses listed below).
+class Region {
+  public:
+    /// An empty Region (no handle).
+    Region() noexcept = default;
+    Region(const Region &) = delete;
+    Region &operator=(const Region &) = delete;
+    Region(Region &&other) noexcept : h_(std::exchange(other.h_, plexus_region{0})) {}
+    Region &operator=(Region &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, plexus_region{0});
+        }
+        return *this;
+    }
+    ~Region() { close(); }
+
+    /// Opens or creates region `name` (no '/': volatile, /dev/shm/plexus.<name>; with '/':
+    /// a persistent file at that path) as `options` say. Blocks only with PLEXUS_OPEN, up
+    /// to options.wait, for the region to appear. Throws PLEXUS_E_NOT_FOUND (PLEXUS_OPEN,
+    /// still absent), PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT,
+    /// PLEXUS_E_INCOMPATIBLE, PLEXUS_E_PERMISSION, PLEXUS_E_NO_SPACE,
+    /// PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_OS.
+    static Region open(const std::string &name, const RegionOptions &options = {}) {
+        const plexus_region_options o = options.c_options();
+        plexus_region h{0};
+        check(plexus_region_open(name.c_str(), &o, &h));
+        return Region(h);
+    }
+    /// Creates region `name`; PLEXUS_E_EXISTS if it exists. `size` 0 = 64 MiB,
+    /// `permissions` 0 = 0600.
+    static Region create(const std::string &name, std::uint64_t size = 0,
+                         std::uint32_t permissions = 0) {
+        RegionOptions o;
+        o.mode = PLEXUS_CREATE;
+        o.size = size;
+        o.permissions = permissions;
+        return open(name, o);
+    }
+    /// Opens an existing region, waiting up to `wait` for it to appear (default: do not
+    /// wait); PLEXUS_E_NOT_FOUND if it is still absent.
+    static Region open_existing(const std::string &name, Timeout wait = Timeout::zero()) {
+        RegionOptions o;
+        o.mode = PLEXUS_OPEN;
+        o.wait = wait;
+        return open(name, o);
+    }
+    /// Removes any existing region `name`, then creates it afresh (processes that have
+    /// the old one open keep using the old one).
+    static Region recreate(const std::string &name, std::uint64_t size = 0,
+                           std::uint32_t permissions = 0) {
+        RegionOptions o;
+        o.mode = PLEXUS_RECREATE;
+        o.size = size;
+        o.permissions = permissions;
+        return open(name, o);
+    }
+
+    /// Closes the handle now, and every object handle opened through it; the Region
+    /// becomes empty. Never throws.
+    void close() noexcept {
+        if (h_.id != 0) {
+            (void)plexus_region_close(std::exchange(h_, plexus_region{0}));
+        }
+    }
+
+    /// Makes everything written so far durable (msync + fsync); blocks until it is on
+    /// stable storage. Harmless for volatile regions.
+    void flush() const { check(plexus_region_flush(h_)); }
+
+    /// Size, heap use, object count, live attachments, format version and id.
+    RegionInfo info() const {
+        RegionInfo i{};
+        check(plexus_region_get_info(h_, &i));
+        return i;
+    }
+
+    /// Unlinks region `name`; processes that have it open keep using it. Throws
+    /// PLEXUS_E_NOT_FOUND if it does not exist.
+    static void remove(const std::string &name) { check(plexus_region_remove(name.c_str())); }
+    /// Unlinks region `name` if it exists: true if removed, false if it did not exist;
+    /// throws on other errors.
+    static bool try_remove(const std::string &name) {
+        const plexus_status s = plexus_region_remove(name.c_str());
+        if (s == PLEXUS_E_NOT_FOUND) {
+            return false;
+        }
+        check(s);
+        return true;
+    }
+
+    /// Blocks without limit until an object called `name` (of any kind) exists.
+    void wait_object(const std::string &name) const {
+        check(plexus_region_wait_object(h_, name.c_str(), PLEXUS_FOREVER));
+    }
+    /// Waits at most `d` for an object called `name`: true if it exists, false when `d`
+    /// passed first.
+    template <class Rep, class Period>
+    bool wait_object_for(const std::string &name,
+                         const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(
+            plexus_region_wait_object(h_, name.c_str(), to_timeout_ns(d)));
+    }
+
+    /// Opens the array `name`: `length > 0` creates it if missing (elements UNDEFINED,
+    /// EMPTY unless `flags` has PLEXUS_FULL) and otherwise requires that length
+    /// (PLEXUS_E_INCOMPATIBLE); `length == 0` opens an existing one only
+    /// (PLEXUS_E_NOT_FOUND). PLEXUS_EXCLUSIVE in `flags`: PLEXUS_E_EXISTS if present.
+    /// PLEXUS_E_TYPE_MISMATCH if another kind of object has that name. Opening the same
+    /// array twice gives two Arrays sharing one handle; it closes with the last of them.
+    Array array(const std::string &name, std::uint64_t length = 0, std::uint32_t flags = 0) const {
+        detail::HandleRefs &refs = detail::array_refs();
+        std::lock_guard<std::mutex> lock(refs.mutex);
+        plexus_array h{0};
+        check(plexus_array_open(h_, name.c_str(), length, flags, &h));
+        ++refs.counts[h.id];  // may throw bad_alloc: then the handle stays to the region
+        return Array(h);
+    }
+
+    /// The C handle (still owned by this Region: do not plexus_region_close it).
+    plexus_region raw() const noexcept { return h_; }
+    /// True unless empty or moved-from.
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+  private:
+    explicit Region(plexus_region h) noexcept : h_(h) {}
+
+    plexus_region h_{0};
+};
+
+inline Array Array::open(const Region &region, const std::string &name, std::uint64_t length,
+                         std::uint32_t flags) {
+    return region.array(name, length, flags);
+}
+
+}  // namespace plexus
+
+#endif  // PLEXUS_HPP
