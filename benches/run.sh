@@ -2,10 +2,11 @@
 # benches/run.sh: builds plexus (release) and the C ping-pong benchmark, runs it and
 # writes a Markdown report. Works from any directory. See benches/README.md.
 #
-#   bash benches/run.sh [--runs N] [--rt N] [--pipe-rt N] [--ops N] [--pin] [--out FILE]
+#   bash benches/run.sh [--runs N] [--rt N] [--pipe-rt N] [--ops N] [--pin]
+#                       [--quiet-wait S] [--out FILE]
 #
-# The same settings can come from the environment: RUNS, RT, PIPE_RT, OPS, PIN=1, OUT.
-# Extra options for the benchmark binary (e.g. --warm N, --timeout S) pass through.
+# The same settings can come from the environment: RUNS, RT, PIPE_RT, OPS, PIN=1,
+# QUIET_WAIT, OUT. Other options (e.g. --warm N, --timeout S) pass through to the binary.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ RT=${RT:-200000}
 PIPE_RT=${PIPE_RT:-20000}
 OPS=${OPS:-2000000}
 PIN=${PIN:-0}
+QUIET_WAIT=${QUIET_WAIT:-30}
 OUT=${OUT:-benches/results.md}
 EXTRA=()
 
@@ -27,7 +29,8 @@ while [[ $# -gt 0 ]]; do
         --ops) OPS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --pin) PIN=1; shift ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) EXTRA+=("$1"); shift ;;
     esac
 done
@@ -43,6 +46,7 @@ gcc -std=c11 -O2 -Wall -Wextra -o "$BIN_DIR/pingpong" benches/pingpong.c \
     -Wl,-rpath,"$ROOT/target/release" -lm
 
 ARGS=(--runs "$RUNS" --rt "$RT" --pipe-rt "$PIPE_RT" --ops "$OPS")
+[[ $QUIET_WAIT -gt 0 ]] && ARGS+=(--quiet-wait "$QUIET_WAIT")
 [[ $PIN == 1 ]] && ARGS+=(--pin)
 ARGS+=(${EXTRA[@]+"${EXTRA[@]}"})
 
@@ -54,7 +58,11 @@ trap 'rm -f "$TMP"' EXIT
 {
     cat "$TMP"
     echo
-    echo "Command: \`bash benches/run.sh ${ARGS[*]}\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), library built with \`cargo build --release\`)."
+    REV=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+    if [[ -n $(git status --porcelain -- src include Cargo.toml 2>/dev/null) ]]; then
+        REV="$REV + uncommitted changes in src/"
+    fi
+    echo "Command: \`bash benches/run.sh ${ARGS[*]}\` (library at commit $REV, built with \`cargo build --release\`)."
     echo
     echo "Machine (\`nproc\`: $(nproc); \`lscpu | head -20\`):"
     echo

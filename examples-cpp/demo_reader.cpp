@@ -71,10 +71,10 @@ int run(const std::string &name) {
             return problem("no message " + std::to_string(n) + " of 5 in mailbox[0] within 10 s");
         }
         const std::string json = msg->to_json();
-        say("message " + std::to_string(n) + ": received a " + plexus::type_name(msg->type()) +
-            ": " + json);
+        say("message " + std::to_string(n) + " of 5: received a value of type " +
+            plexus::type_name(msg->type()) + ", as JSON: " + json);
         mailbox.write_ef(1, plexus::Value("C++ got " + json));
-        say("replied \"C++ got " + json + "\"");
+        say("replied to message " + std::to_string(n) + ": C++ got " + json);
     }
 
     // 2. Count together with the writer.

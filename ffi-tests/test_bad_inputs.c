@@ -33,8 +33,8 @@ int main(void) {
   EXPECT_MSG(plexus_array_write_ef(a, 1, NULL, 0), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_array_faa(a, 0, NULL, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_array_cas(a, 0, NULL, &v, &out), PLEXUS_E_INVALID_ARGUMENT);
-  EXPECT_MSG(plexus_array_cas(a, 0, &v, &v, NULL), PLEXUS_E_INVALID_ARGUMENT);
-  EXPECT_MSG(plexus_array_exchange(a, 0, &v, NULL), PLEXUS_E_INVALID_ARGUMENT);
+  EXPECT_MSG(plexus_array_cas(a, 0, &v, NULL, &out), PLEXUS_E_INVALID_ARGUMENT);
+  EXPECT_MSG(plexus_array_exchange(a, 0, NULL, &out), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_array_is_full(a, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_array_version(a, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_array_wait_change(a, 0, NULL, 0), PLEXUS_E_INVALID_ARGUMENT);

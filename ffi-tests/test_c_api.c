@@ -128,6 +128,10 @@ int main(void) {
   CHECK(!plexus_value_equal(&old, &two));
   MUST(plexus_array_cas(a, 2, &three, &ten, &old)); /* succeeds */
   CHECK(plexus_value_equal(&old, &three));
+  MUST(plexus_array_exchange(a, 6, &stop, NULL)); /* old may be NULL */
+  MUST(plexus_array_cas(a, 6, &stop, &one, NULL));
+  MUST(plexus_array_read(a, 6, &out));
+  CHECK(out.type == PLEXUS_INT && out.as.i == 1);
   MUST(plexus_array_exchange(a, 2, &stop, &old));
   CHECK(old.type == PLEXUS_INT && old.as.i == 10);
   MUST(plexus_array_read(a, 2, &out));
@@ -155,8 +159,11 @@ int main(void) {
   CHECK(full);
   MUST(plexus_array_open(r, "born-full", 0, 0, &b2));
   CHECK(b.id == b2.id);
-  MUST(plexus_array_close(b));
+  MUST(plexus_array_close(b)); /* undoes the second open: still usable */
+  MUST(plexus_array_is_full(b, 2, &full));
+  MUST(plexus_array_close(b)); /* undoes the first: closed */
   EXPECT(plexus_array_close(b), PLEXUS_E_BAD_HANDLE);
+  EXPECT(plexus_array_is_full(b, 2, &full), PLEXUS_E_BAD_HANDLE);
   MUST(plexus_array_open(r, "born-full", 3, 0, &b2));
   CHECK(b2.id != b.id);
   MUST(plexus_region_get_info(r, &info));

@@ -68,6 +68,9 @@
 
 /** Initializer for plexus_region_options: open or create, default size (64 MiB),
     mode 0600, no wait. */
+/** `timeout_ns` value that waits without limit. */
+#define PLEXUS_FOREVER ((int64_t)-1)
+
 #define PLEXUS_REGION_OPTIONS_INIT { sizeof(plexus_region_options), PLEXUS_OPEN_OR_CREATE, 0, 0, 0 }
 
 
@@ -85,11 +88,6 @@
  * Patch version.
  */
 #define PLEXUS_VERSION_PATCH 0
-
-/**
- * `timeout_ns` value that waits without limit.
- */
-#define PLEXUS_FOREVER -1
 
 /**
  * Open flag: elements of a newly created object start FULL (default EMPTY).
@@ -387,7 +385,8 @@ uint32_t plexus_version(void);
  * if present its length must equal `length` (else PLEXUS_E_INCOMPATIBLE).
  * `length == 0`: opens an existing array only (PLEXUS_E_NOT_FOUND if absent).
  * `flags`: PLEXUS_FULL, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8.
- * Opening the same array twice through one region handle returns the same handle.
+ * Opening the same array twice through one region handle returns the same handle (and
+ * counts the open: see plexus_array_close).
  *
  * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
  * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
@@ -401,8 +400,10 @@ enum plexus_status plexus_array_open(struct plexus_region region,
                                      struct plexus_array *out);
 
 /**
- * Closes an array handle early (closing its region closes it too). The array itself
- * stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
+ * Undoes one `plexus_array_open` of this handle: since opening the same array twice
+ * through one region handle returns the same handle, the handle stays valid until it
+ * has been closed as many times as it was opened (closing the region closes it at
+ * once). The array itself stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
  */
 enum plexus_status plexus_array_close(struct plexus_array a);
 
@@ -497,8 +498,8 @@ enum plexus_status plexus_array_read_rw(struct plexus_array a,
                                         int64_t timeout_ns);
 
 /**
- * Releases one `read_rw` lock this process holds on element `index`.
- * PLEXUS_E_INVALID_ARGUMENT if it holds none.
+ * Releases one `read_rw` lock taken on element `index` through this array's region
+ * handle. PLEXUS_E_INVALID_ARGUMENT if it holds none.
  */
 enum plexus_status plexus_array_release_rw(struct plexus_array a, uint64_t index);
 
@@ -517,8 +518,9 @@ enum plexus_status plexus_array_faa(struct plexus_array a,
 
 /**
  * Atomically: if element `index` equals `*expected` (same type and value, as
- * plexus_value_equal), store `*desired`. Either way `*old` receives the previous value,
- * so the swap happened exactly when plexus_value_equal(old, expected). Tag unchanged.
+ * plexus_value_equal), store `*desired`. Either way `*old` (may be NULL) receives the
+ * previous value, so the swap happened exactly when plexus_value_equal(old, expected).
+ * Tag unchanged.
  */
 enum plexus_status plexus_array_cas(struct plexus_array a,
                                     uint64_t index,
@@ -527,8 +529,8 @@ enum plexus_status plexus_array_cas(struct plexus_array a,
                                     struct plexus_value *old);
 
 /**
- * Atomically stores `*v` in element `index` and returns the previous value in `*old`;
- * the tag is unchanged.
+ * Atomically stores `*v` in element `index` and returns the previous value in `*old`
+ * (may be NULL); the tag is unchanged.
  */
 enum plexus_status plexus_array_exchange(struct plexus_array a,
                                          uint64_t index,
@@ -683,7 +685,7 @@ void plexus_value_free(struct plexus_value *v);
 /**
  * Parses JSON text into `*out`: null, true/false, integers (INT when they fit in 64
  * bits, else FLOAT), other numbers (FLOAT), strings (STRING); objects and arrays become
- * OBJECT (MessagePack). `*out` owns memory afterwards: release it with
+ * OBJECT (MessagePack, keys in the order written). `*out` owns memory afterwards: release it with
  * `plexus_value_free`. PLEXUS_E_INVALID_ARGUMENT for NULL or bad JSON (`*out` unchanged).
  */
 enum plexus_status plexus_value_from_json(const char *json, struct plexus_value *out);
@@ -693,7 +695,9 @@ enum plexus_status plexus_value_from_json(const char *json, struct plexus_value 
  * snprintf. `*needed` (if not NULL) receives the bytes required including the NUL.
  * PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
  * `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
- * as `null`, BYTES as an array of numbers.
+ * as `null`, BYTES as an array of numbers. OBJECT keys keep their order. An OBJECT whose
+ * bytes are not valid MessagePack gives PLEXUS_E_TYPE_MISMATCH (storing one is refused
+ * with PLEXUS_E_INVALID_ARGUMENT).
  */
 enum plexus_status plexus_value_to_json(const struct plexus_value *v,
                                         char *buf,

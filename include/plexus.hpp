@@ -40,13 +40,11 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -175,9 +173,9 @@ class Value {
 
   public:
     /// UNDEFINED.
-    Value() noexcept = default;
+    Value() noexcept : type_(PLEXUS_UNDEFINED), data_() {}
     /// NULL.
-    Value(std::nullptr_t) noexcept : type_(PLEXUS_NULL) {}
+    Value(std::nullptr_t) noexcept : type_(PLEXUS_NULL), data_() {}
     /// BOOL.
     Value(bool b) noexcept : type_(PLEXUS_BOOL), data_(b) {}
     /// INT from any integer type except bool and character types.
@@ -456,24 +454,6 @@ inline bool ok_or_timeout(plexus_status s) {
     return true;
 }
 
-/// Reference counts of array handles held by plexus::Array objects in this process.
-///
-/// plexus_array_open returns the *same* handle when one region handle opens the same
-/// array twice, and plexus_array_close closes it for everyone. So two Array owners of
-/// one handle must not close it until the last of them goes. The table is never freed
-/// (so Arrays destroyed during static destruction stay safe); its mutex also serializes
-/// open-and-retain against release-and-close, so a handle is never closed under a
-/// concurrent opener.
-struct HandleRefs {
-    std::mutex mutex;
-    std::unordered_map<std::uint64_t, std::size_t> counts;
-};
-
-inline HandleRefs &array_refs() {
-    static HandleRefs *refs = new HandleRefs();  // intentionally never deleted
-    return *refs;
-}
-
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
@@ -511,10 +491,9 @@ using RegionInfo = plexus_region_info;
 class Region;
 
 /// An open array handle (indexed elements, each a value + FULL/EMPTY tag + version).
-/// Move-only; obtained from Region::array. The destructor closes the handle (when no
-/// other Array of this process holds the same handle) and ignores errors, including
-/// PLEXUS_E_BAD_HANDLE when the region was closed first (closing a region closes its
-/// arrays). Every call on an Array whose region has been closed throws
+/// Move-only; obtained from Region::array. The destructor undoes its open
+/// (plexus_array_close) and ignores errors, including PLEXUS_E_BAD_HANDLE when the region
+/// was closed first (closing a region closes its arrays). Every call on an Array whose region has been closed throws
 /// PLEXUS_E_BAD_HANDLE.
 ///
 /// Unless stated otherwise a call throws plexus::Error on failure, e.g.
@@ -523,6 +502,10 @@ class Region;
 /// heap is full, PLEXUS_E_BAD_HANDLE for an empty, moved-from or closed Array.
 /// Blocking calls without a suffix wait without limit; `try_*` try once; `*_for` wait up
 /// to the given duration; both report PLEXUS_TIMEOUT as false / std::nullopt.
+///
+/// Handle sharing: one region handle hands out one handle per array name, so Arrays
+/// opened twice through the same Region share a handle; the library counts the opens
+/// and the handle stays valid until the last of them is closed.
 class Array {
   public:
     /// An empty Array (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
@@ -551,15 +534,6 @@ class Array {
             return;
         }
         const plexus_array h = std::exchange(h_, plexus_array{0});
-        detail::HandleRefs &refs = detail::array_refs();
-        std::lock_guard<std::mutex> lock(refs.mutex);
-        auto it = refs.counts.find(h.id);
-        if (it != refs.counts.end() && --it->second > 0) {
-            return;  // another Array still uses this handle
-        }
-        if (it != refs.counts.end()) {
-            refs.counts.erase(it);
-        }
         (void)plexus_array_close(h);  // BAD_HANDLE when the region went first: fine
     }
 
@@ -728,7 +702,7 @@ class Array {
 
   private:
     friend class Region;
-    /// Takes one reference to `h` (the caller has counted it in array_refs()).
+    /// Owns one open of `h`.
     explicit Array(plexus_array h) noexcept : h_(h) {}
 
     std::optional<Value> read_fe_ns(std::uint64_t i, std::int64_t t) const {
@@ -867,11 +841,8 @@ class Region {
     /// PLEXUS_E_TYPE_MISMATCH if another kind of object has that name. Opening the same
     /// array twice gives two Arrays sharing one handle; it closes with the last of them.
     Array array(const std::string &name, std::uint64_t length = 0, std::uint32_t flags = 0) const {
-        detail::HandleRefs &refs = detail::array_refs();
-        std::lock_guard<std::mutex> lock(refs.mutex);
         plexus_array h{0};
         check(plexus_array_open(h_, name.c_str(), length, flags, &h));
-        ++refs.counts[h.id];  // may throw bad_alloc: then the handle stays to the region
         return Array(h);
     }
 

@@ -210,3 +210,60 @@ fn objects_open_rules() {
         Err(Error::Exists(_))
     ));
 }
+
+#[test]
+fn lock_free_reads_never_see_torn_inline_values() {
+    let n = name("optimistic");
+    let _c = Cleanup(n.clone());
+    let r = Region::open(&n, &small()).unwrap();
+    let a = r.array("a", 1, plexus::FLAG_FULL).unwrap();
+    a.write(0, ValueRef::Int(0)).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (a, stop) = (&a, &stop);
+                s.spawn(move || {
+                    let mut k = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let text = format!("s{}", k % 1_000_000);
+                        match (k + w) % 3 {
+                            0 => a.write_xf(0, ValueRef::Int(2 * k as i64)).unwrap(),
+                            1 => a.write(0, ValueRef::String(&text)).unwrap(),
+                            _ => a.write_xf(0, ValueRef::Float(k as f64 + 0.5)).unwrap(),
+                        }
+                        k += 1;
+                    }
+                })
+            })
+            .collect();
+        // Stop the writers even if an assertion below fails (else the scope never ends).
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        for _ in 0..300_000 {
+            let v = a.read_ff(0, Some(Duration::ZERO)).unwrap();
+            match &v {
+                Value::Int(i) => assert!(i % 2 == 0, "torn int {v:?}"),
+                Value::String(t) => assert!(
+                    t.starts_with('s') && t[1..].parse::<u64>().is_ok(),
+                    "torn {v:?}"
+                ),
+                Value::Float(f) => assert_eq!(f.fract(), 0.5, "torn float"),
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(matches!(
+                a.read(0).unwrap(),
+                Value::Int(_) | Value::String(_) | Value::Float(_)
+            ));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
+}

@@ -167,6 +167,47 @@ impl<'a> Cell<'a> {
         let slot = self.live_slot(tag);
         let m = slot.meta.load(Ordering::Relaxed);
         let p = slot.payload.load(Ordering::Relaxed);
+        self.decode(m, p)
+    }
+
+    /// Reads without taking the lock, seqlock style, when the live value is held inline
+    /// (scalars, strings and bytes up to 8 bytes): the lock word plays the role of the
+    /// "write in progress" flag and the version the sequence number. None when the
+    /// value lives in the heap, the tag does not satisfy `need`, or writers keep
+    /// interfering (also when a dead process holds the lock): the caller then locks.
+    fn read_optimistic(&self, need: Need) -> Option<Result<Value>> {
+        let e = self.e;
+        for _ in 0..4 {
+            let v1 = e.version.load(Ordering::Acquire);
+            if e.lock.load(Ordering::Acquire) != 0 {
+                return None;
+            }
+            let tag = e.tag.load(Ordering::Acquire);
+            if !tag_ok(need, tag) {
+                return None;
+            }
+            let slot = self.live_slot(tag);
+            let m = slot.meta.load(Ordering::Relaxed);
+            let p = slot.payload.load(Ordering::Relaxed);
+            let heap = matches!(m >> 56, 5..=7) && m & META_INLINE == 0;
+            if heap {
+                return None;
+            }
+            // Pairs with the release fence in `commit`: if the loads above saw a store
+            // of a writer, the checks below see its lock or its version bump.
+            std::sync::atomic::fence(Ordering::Acquire);
+            if e.lock.load(Ordering::Relaxed) != 0 {
+                return None;
+            }
+            if e.version.load(Ordering::Relaxed) == v1 {
+                return Some(self.decode(m, p));
+            }
+        }
+        None
+    }
+
+    /// Decodes a slot's `meta` and `payload` words (heap values are copied out).
+    fn decode(&self, m: u64, p: u64) -> Result<Value> {
         let t = Type::from_u32((m >> 56) as u32).ok_or_else(|| {
             Error::corrupt(format!(
                 "element at {:#x} holds unknown type {}",
@@ -212,6 +253,9 @@ impl<'a> Cell<'a> {
     fn commit(&self, tag: u32, p: Prepared, full: Option<bool>) -> Effect {
         let old_blob = Self::slot_blob(self.live_slot(tag));
         let scratch = &self.e.slots[(((tag & TAG_CUR) >> 1) ^ 1) as usize];
+        // Lock-free readers (`read_optimistic`) must not see these stores without also
+        // seeing the lock taken: order them after the lock acquisition.
+        std::sync::atomic::fence(Ordering::Release);
         scratch.meta.store(p.meta, Ordering::Relaxed);
         scratch.payload.store(p.payload, Ordering::Relaxed);
         let mut new_tag = tag ^ TAG_CUR;
@@ -388,6 +432,10 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read(&self) -> Result<Value> {
+        self.r.check_fork()?;
+        if let Some(v) = self.read_optimistic(Need::Any) {
+            return v;
+        }
         self.locked(Need::Any, &Deadline::forever(), |tag| {
             Ok((self.load(tag)?, NO_EFFECT))
         })
@@ -404,6 +452,10 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read_ff(&self, deadline: &Deadline) -> Result<Value> {
+        self.r.check_fork()?;
+        if let Some(v) = self.read_optimistic(Need::Full) {
+            return v;
+        }
         self.locked(Need::Full, deadline, |tag| Ok((self.load(tag)?, NO_EFFECT)))
     }
 

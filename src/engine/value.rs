@@ -219,7 +219,7 @@ pub fn js_add(old: ValueRef<'_>, delta: ValueRef<'_>) -> Result<Value> {
             _ => Err(mismatch(old, delta)),
         },
         (V::Bytes(a), V::Bytes(b)) => Ok(Value::Bytes([a, b].concat())),
-        (V::Undefined, V::Bytes(b)) => Ok(Value::Bytes(b.to_vec())),
+        (V::Undefined, V::Bytes(b)) | (V::Bytes(b), V::Undefined) => Ok(Value::Bytes(b.to_vec())),
         _ => match (num(&old), num(&delta)) {
             (Some(Ok(a)), Some(Ok(b))) => Ok(Value::Int(a.wrapping_add(b))),
             (Some(a), Some(b)) => {
@@ -250,10 +250,24 @@ fn js_string(v: &ValueRef<'_>) -> Option<String> {
         ValueRef::Float(f) if f.is_infinite() => {
             if f > 0.0 { "Infinity" } else { "-Infinity" }.into()
         }
-        ValueRef::Float(f) => format!("{f}"),
+        ValueRef::Float(f) => js_number(f),
         ValueRef::String(s) => s.to_owned(),
         ValueRef::Bytes(_) | ValueRef::Object(_) => return None,
     })
+}
+
+/// JavaScript's Number.prototype.toString for finite numbers: shortest round-trip digits,
+/// decimal notation for 1e-6 <= |x| < 1e21, exponential ("1e+21", "5e-7") outside.
+fn js_number(f: f64) -> String {
+    let a = f.abs();
+    if a == 0.0 || (1e-6..1e21).contains(&a) {
+        return format!("{f}");
+    }
+    let e = format!("{f:e}"); // "1.5e-7", "1e21"
+    match e.split_once('e') {
+        Some((m, x)) if !x.starts_with('-') => format!("{m}e+{x}"),
+        _ => e,
+    }
 }
 
 /// Verifies that `b` is exactly one well-formed MessagePack value (bounded depth).

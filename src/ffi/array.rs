@@ -1,9 +1,13 @@
 //! `plexus_array`: indexed full/empty elements.
 //!
 //! Every element holds a value, a FULL/EMPTY tag and a 64-bit version. Blocking calls
-//! take `timeout_ns` (PLEXUS_FOREVER, 0 = try once, > 0 = relative, monotonic clock):
-//! they spin briefly, then sleep on a futex (no CPU while blocked), and return
-//! PLEXUS_TIMEOUT when the time passes; signals neither shorten nor extend the wait.
+//! take `timeout_ns` (PLEXUS_FOREVER, 0 = try once, > 0 = relative, monotonic clock;
+//! other negative values are PLEXUS_E_INVALID_ARGUMENT): they spin briefly, then sleep
+//! on a futex (no CPU while blocked), and return PLEXUS_TIMEOUT when the time passes;
+//! signals neither shorten nor extend the wait.
+//!
+//! Out-parameters that receive a value (`*out`, `*old`) are overwritten without being
+//! freed first: release a value you reuse with plexus_value_free before passing it.
 //! A process that dies holding an element's internal lock is detected by the next
 //! caller, which takes the lock over; values are never seen torn.
 
@@ -42,7 +46,8 @@ fn with<T>(
 /// if present its length must equal `length` (else PLEXUS_E_INCOMPATIBLE).
 /// `length == 0`: opens an existing array only (PLEXUS_E_NOT_FOUND if absent).
 /// `flags`: PLEXUS_FULL, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8.
-/// Opening the same array twice through one region handle returns the same handle.
+/// Opening the same array twice through one region handle returns the same handle (and
+/// counts the open: see plexus_array_close).
 ///
 /// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
 /// PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
@@ -71,13 +76,15 @@ pub extern "C" fn plexus_array_open(
     })
 }
 
-/// Closes an array handle early (closing its region closes it too). The array itself
-/// stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
+/// Undoes one `plexus_array_open` of this handle: since opening the same array twice
+/// through one region handle returns the same handle, the handle stays valid until it
+/// has been closed as many times as it was opened (closing the region closes it at
+/// once). The array itself stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
 #[no_mangle]
 pub extern "C" fn plexus_array_close(a: plexus_array) -> plexus_status {
     guard(|| {
         let e = handles::array(a.id)?;
-        handles::close_child(a.id, "array", (e.array.name().to_owned(), e.parent))
+        handles::close_child(a.id, "array", e.array.name(), e.parent)
     })
 }
 
@@ -95,6 +102,17 @@ fn read_op(out: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> 
     guard(|| {
         out_ref(out, "out")?;
         put(out, f()?)
+    })
+}
+
+/// A read-modify-write whose old value the caller may decline (`old == NULL`).
+fn rmw_op(old: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
+    guard(|| {
+        let prev = f()?;
+        if !old.is_null() {
+            put(old, prev)?;
+        }
+        Ok(())
     })
 }
 
@@ -221,8 +239,8 @@ pub extern "C" fn plexus_array_read_rw(
     read_op(out, || with(a, |x| x.read_rw(index, timeout(timeout_ns)?)))
 }
 
-/// Releases one `read_rw` lock this process holds on element `index`.
-/// PLEXUS_E_INVALID_ARGUMENT if it holds none.
+/// Releases one `read_rw` lock taken on element `index` through this array's region
+/// handle. PLEXUS_E_INVALID_ARGUMENT if it holds none.
 #[no_mangle]
 pub extern "C" fn plexus_array_release_rw(a: plexus_array, index: u64) -> plexus_status {
     guard(|| with(a, |x| x.release_rw(index)))
@@ -241,18 +259,15 @@ pub extern "C" fn plexus_array_faa(
     delta: *const plexus_value,
     old: *mut plexus_value,
 ) -> plexus_status {
-    guard(|| {
-        let prev = with(a, |x| x.faa(index, value_ref(delta, "delta")?))?;
-        if !old.is_null() {
-            put(old, prev)?;
-        }
-        Ok(())
+    rmw_op(old, || {
+        with(a, |x| x.faa(index, value_ref(delta, "delta")?))
     })
 }
 
 /// Atomically: if element `index` equals `*expected` (same type and value, as
-/// plexus_value_equal), store `*desired`. Either way `*old` receives the previous value,
-/// so the swap happened exactly when plexus_value_equal(old, expected). Tag unchanged.
+/// plexus_value_equal), store `*desired`. Either way `*old` (may be NULL) receives the
+/// previous value, so the swap happened exactly when plexus_value_equal(old, expected).
+/// Tag unchanged.
 #[no_mangle]
 pub extern "C" fn plexus_array_cas(
     a: plexus_array,
@@ -261,7 +276,7 @@ pub extern "C" fn plexus_array_cas(
     desired: *const plexus_value,
     old: *mut plexus_value,
 ) -> plexus_status {
-    read_op(old, || {
+    rmw_op(old, || {
         with(a, |x| {
             x.cas(
                 index,
@@ -272,8 +287,8 @@ pub extern "C" fn plexus_array_cas(
     })
 }
 
-/// Atomically stores `*v` in element `index` and returns the previous value in `*old`;
-/// the tag is unchanged.
+/// Atomically stores `*v` in element `index` and returns the previous value in `*old`
+/// (may be NULL); the tag is unchanged.
 #[no_mangle]
 pub extern "C" fn plexus_array_exchange(
     a: plexus_array,
@@ -281,7 +296,7 @@ pub extern "C" fn plexus_array_exchange(
     v: *const plexus_value,
     old: *mut plexus_value,
 ) -> plexus_status {
-    read_op(old, || with(a, |x| x.exchange(index, value_ref(v, "v")?)))
+    rmw_op(old, || with(a, |x| x.exchange(index, value_ref(v, "v")?)))
 }
 
 /// `*out` = the element's version, bumped by every change of its value or tag.

@@ -37,11 +37,15 @@ impl Object {
     }
 }
 
+/// (object kind, object name).
+pub(crate) type ChildKey = (&'static str, String);
+
 pub(crate) struct RegionEntry {
     pub region: Region,
-    /// Objects opened through this region handle: (kind, name) -> id, so opening the same
-    /// object twice returns the same handle, and closing the region closes them all.
-    pub children: Mutex<HashMap<(&'static str, String), u64>>,
+    /// Objects opened through this region handle: (kind, name) -> (id, number of opens),
+    /// so opening the same object twice returns the same handle, each close undoes one
+    /// open, and closing the region closes them all.
+    pub children: Mutex<HashMap<ChildKey, (u64, u64)>>,
 }
 
 pub(crate) struct ArrayEntry {
@@ -181,32 +185,39 @@ pub(crate) fn close_region(id: u64) -> Result<(), Error> {
     let children = entry.children.lock();
     let mut t = TABLE.write();
     remove_locked(&mut t, id).ok_or_else(|| bad("region", id))?;
-    for &child in children.values() {
+    for &(child, _) in children.values() {
         remove_locked(&mut t, child);
     }
     Ok(())
 }
 
-/// Closes one object handle (it must be of `kind`).
+/// Undoes one open of an object handle (of `kind`, called `name`, under region
+/// `parent`); the handle is closed when every open has been undone.
 pub(crate) fn close_child(
     id: u64,
     kind: &'static str,
-    name_and_parent: (String, u64),
+    name: &str,
+    parent: u64,
 ) -> Result<(), Error> {
-    let mut t = TABLE.write();
-    remove_locked(&mut t, id).ok_or_else(|| bad(kind, id))?;
-    drop(t);
-    let (name, parent) = name_and_parent;
-    if let Ok(p) = region(parent) {
-        let mut c = p.children.lock();
-        if c.get(&(kind, name.clone())) == Some(&id) {
-            c.remove(&(kind, name));
+    // The region closed meanwhile: its children are closed with it.
+    let p = region(parent).map_err(|_| bad(kind, id))?;
+    let mut children = p.children.lock();
+    let key = (kind, name.to_owned());
+    match children.get_mut(&key) {
+        Some((cid, opens)) if *cid == id => {
+            *opens -= 1;
+            if *opens == 0 {
+                children.remove(&key);
+                remove_locked(&mut TABLE.write(), id).ok_or_else(|| bad(kind, id))?;
+            }
+            Ok(())
         }
+        _ => Err(bad(kind, id)),
     }
-    Ok(())
 }
 
-/// Returns the existing handle for (kind, name) under `parent`, or registers `make()`.
+/// Returns the existing handle for (kind, name) under `parent` (counting one more open),
+/// or registers `make()`.
 pub(crate) fn child(
     parent_id: u64,
     parent: &RegionEntry,
@@ -216,10 +227,11 @@ pub(crate) fn child(
 ) -> Result<u64, Error> {
     let mut children = parent.children.lock();
     region(parent_id)?; // closed meanwhile?
-    if let Some(&id) = children.get(&(kind, name.to_owned())) {
-        return Ok(id);
+    if let Some((id, opens)) = children.get_mut(&(kind, name.to_owned())) {
+        *opens += 1;
+        return Ok(*id);
     }
     let id = insert(make());
-    children.insert((kind, name.to_owned()), id);
+    children.insert((kind, name.to_owned()), (id, 1));
     Ok(id)
 }

@@ -26,7 +26,8 @@ pub const PLEXUS_VERSION_MINOR: u32 = 1;
 /// Patch version.
 pub const PLEXUS_VERSION_PATCH: u32 = 0;
 
-/// `timeout_ns` value that waits without limit.
+/// `timeout_ns` value that waits without limit (the header defines it as
+/// `((int64_t)-1)`, see cbindgen.toml).
 pub const PLEXUS_FOREVER: i64 = -1;
 
 /// The library's version as `(major << 16) | (minor << 8) | patch`; compare it with the

@@ -259,7 +259,7 @@ fn unsafe_ptr_mut<'a, T>(p: *mut T) -> Option<&'a mut T> {
 
 /// Parses JSON text into `*out`: null, true/false, integers (INT when they fit in 64
 /// bits, else FLOAT), other numbers (FLOAT), strings (STRING); objects and arrays become
-/// OBJECT (MessagePack). `*out` owns memory afterwards: release it with
+/// OBJECT (MessagePack, keys in the order written). `*out` owns memory afterwards: release it with
 /// `plexus_value_free`. PLEXUS_E_INVALID_ARGUMENT for NULL or bad JSON (`*out` unchanged).
 #[no_mangle]
 pub extern "C" fn plexus_value_from_json(
@@ -277,7 +277,9 @@ pub extern "C" fn plexus_value_from_json(
 /// snprintf. `*needed` (if not NULL) receives the bytes required including the NUL.
 /// PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
 /// `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
-/// as `null`, BYTES as an array of numbers.
+/// as `null`, BYTES as an array of numbers. OBJECT keys keep their order. An OBJECT whose
+/// bytes are not valid MessagePack gives PLEXUS_E_TYPE_MISMATCH (storing one is refused
+/// with PLEXUS_E_INVALID_ARGUMENT).
 #[no_mangle]
 pub extern "C" fn plexus_value_to_json(
     v: *const plexus_value,
