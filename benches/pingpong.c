@@ -106,8 +106,10 @@ static void untrack(const char *path) {
 /* Async-signal-safe: kill our child, unlink the files we created. */
 static void cleanup_fast(void) {
     if (g_child > 0) {
-        kill(g_child, SIGKILL);
+        pid_t c = g_child;
         g_child = 0;
+        kill(c, SIGKILL);
+        waitpid(c, NULL, 0); /* async-signal-safe; no zombie left behind */
     }
     for (int i = 0; i < MAXPATHS; i++)
         if (g_paths[i][0]) {
@@ -321,6 +323,25 @@ static double max_d(const double *x, int n) {
     return m;
 }
 
+/* Median of sorted, quantised samples. The TSC here advances in steps of ~10 ns (26 ticks:
+ * 100 MHz reference clock x multiplier), so a plain median snaps to 70, 80, 90 ns... and a
+ * ratio of two medians jumps by 15 % between neighbouring steps. Each sample value v is
+ * treated as a bin [v - q/2, v + q/2) (q = the smallest gap between distinct values) and
+ * the median is interpolated inside its bin. With an unquantised clock (q = 1 tick) this
+ * is the ordinary median. */
+static double interpolated_median(const uint64_t *s, long n) {
+    uint64_t q = 0;
+    for (long k = 1; k < n; k++)
+        if (s[k] != s[k - 1] && (q == 0 || s[k] - s[k - 1] < q)) q = s[k] - s[k - 1];
+    long mid = n / 2;
+    uint64_t m = s[mid];
+    if (q <= 1) return (double)m;
+    long lo = mid, hi = mid;
+    while (lo > 0 && s[lo - 1] == m) lo--;
+    while (hi < n && s[hi] == m) hi++;
+    return (double)m - q / 2.0 + q * (n / 2.0 - lo) / (double)(hi - lo);
+}
+
 /* One ping-pong run. */
 typedef struct {
     double p50, p99, p999, max; /* ns, per round trip */
@@ -339,7 +360,7 @@ static void pp_summarize(uint64_t *ts, long n, uint64_t wall_ns, pp_stats *s) {
         slow += ts[k] > slow_ticks;
     }
     qsort(ts, n, sizeof *ts, cmp_u64);
-    s->p50 = q_u64(ts, n, 0.50) * ns_per_tick;
+    s->p50 = interpolated_median(ts, n) * ns_per_tick;
     s->p99 = q_u64(ts, n, 0.99) * ns_per_tick;
     s->p999 = q_u64(ts, n, 0.999) * ns_per_tick;
     s->max = ts[n - 1] * ns_per_tick;
@@ -919,12 +940,13 @@ int main(int argc, char **argv) {
         rff[i] = sp[i].read_ff;
     }
     /* The runs the summary and the verdicts use: the quiet ones, or all if none was. */
-    series vr, vp, vf, vi, vw, vd;
+    series vr, vp, vf, vi, vw, vd, vm;
     static pp_stats qpx[MAXRUNS], qraw[MAXRUNS], qpip[MAXRUNS];
     int nv = 0;
     for (int i = 0; i < n; i++)
         if (!noisy[i] || n_noisy == n) {
             vr[nv] = ratio[i];
+            vm[nv] = px[i].mean / raw[i].mean;
             vp[nv] = pair[i];
             vf[nv] = faa[i];
             vi[nv] = isf[i];
@@ -979,6 +1001,10 @@ int main(int argc, char **argv) {
     printf("| plexus round trip ≤ 3× raw atomic round trip (median) | ratio %.2f "
            "(runs: %.2f .. %.2f; %d of %d runs ≤ 3) | 3.00 | **%s** |\n",
            mr, min_d(vr, nv), max_d(vr, nv), ok_runs, nv, mr <= 3.0 ? "yes" : "NO");
+    printf("| (information: the same ratio from the means, wall time / round trips, which the "
+           "~10 ns TSC granularity does not quantise) | ratio %.2f (runs: %.2f .. %.2f) | 3.00 "
+           "| (%s) |\n",
+           median_d(vm, nv), min_d(vm, nv), max_d(vm, nv), median_d(vm, nv) <= 3.0 ? "yes" : "no");
     printf("| write_xf + read_ff pair ≤ 100 ns | %s (runs: %s .. %s) | 100 ns | **%s** |\n",
            fmt_ns(mp, a), fmt_ns(min_d(vp, nv), b), fmt_ns(max_d(vp, nv), c),
            mp <= 100 ? "yes" : "NO");

@@ -323,12 +323,9 @@ impl<'a> Cell<'a> {
             let v = self.e.version.load(Ordering::Relaxed);
             self.e.version.store(v.wrapping_add(1), Ordering::Release);
         }
-        // The unlock is a SeqCst read-modify-write: it orders the tag and version stores
-        // above before the sleeper check below (the waker half of the Dekker pairing in
-        // `wait::sleep_while_equal`).
         wait::unlock(&self.e.lock);
         if eff.tag_changed || eff.version_changed {
-            let sleepers = self.e.sleepers.load(Ordering::SeqCst);
+            let sleepers = wait::sleepers_after_change(&self.e.sleepers);
             if eff.tag_changed && sleepers & TAG_SLEEPERS_MASK != 0 {
                 sys::futex_wake(&self.e.tag, i32::MAX);
             }
@@ -351,13 +348,26 @@ impl<'a> Cell<'a> {
         f: impl FnOnce(u32) -> Result<(T, Effect)>,
     ) -> Result<T> {
         self.r.check_fork()?;
+        // Fast path: take the lock before looking at the tag. Reading the tag and then
+        // locking fetches the element's cache line twice when another process wrote it
+        // last; locking first fetches it once. Not for try-once calls, so that a polling
+        // loop does not keep writing the line.
+        let mut have_lock = !deadline.is_try_once()
+            && self
+                .e
+                .lock
+                .compare_exchange(0, self.r.token, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok();
         loop {
-            let tag = self.e.tag.load(Ordering::Acquire);
-            if !tag_ok(need, tag) {
-                self.wait_tag(need, tag, deadline)?;
-                continue;
+            if !have_lock {
+                let tag = self.e.tag.load(Ordering::Acquire);
+                if !tag_ok(need, tag) {
+                    self.wait_tag(need, tag, deadline)?;
+                    continue;
+                }
+                self.lock(deadline)?;
             }
-            self.lock(deadline)?;
+            have_lock = false;
             let tag = self.e.tag.load(Ordering::Acquire);
             if !tag_ok(need, tag) {
                 wait::unlock(&self.e.lock);

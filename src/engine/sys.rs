@@ -65,10 +65,20 @@ pub fn pid() -> u32 {
     std::process::id()
 }
 
-/// Number of CPUs this process may run on (1 disables spinning).
+/// Number of CPUs online on this machine (1 disables spinning). Deliberately not the
+/// CPUs this process may use: a process pinned to one CPU still hands off to peers
+/// running on other CPUs, and must spin for them.
 pub fn usable_cpus() -> usize {
     static CPUS: OnceLock<usize> = OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    *CPUS.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        if n > 0 {
+            n as usize
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    })
 }
 
 /// What `/proc/<pid>/stat` says about a process.

@@ -161,11 +161,22 @@ pub fn sleep_while_equal(
     Ok(())
 }
 
+/// Reads a sleeper count as the waker half of the Dekker pairing with
+/// [`sleep_while_equal`]. It is a read-modify-write (adding 0), not a load: an RMW reads
+/// the latest value in the count's modification order, so either it sees the waiter's
+/// increment, or the waiter's increment (an acquire RMW) reads from this release RMW and
+/// the waiter then sees every store made before this call — the change it waits for.
+/// Correct by the language's memory model, not only on x86.
+#[inline]
+pub fn sleepers_after_change(sleepers: &AtomicU32) -> u32 {
+    sleepers.fetch_add(0, Ordering::SeqCst)
+}
+
 /// Wakes every sleeper on `word` if `sleepers & mask` says there is one. Call after the
-/// change to `word` (made with SeqCst or followed by a SeqCst fence).
+/// change to `word`.
 #[inline]
 pub fn wake_all(word: &AtomicU32, sleepers: &AtomicU32, mask: u32) {
-    if sleepers.load(Ordering::SeqCst) & mask != 0 {
+    if sleepers_after_change(sleepers) & mask != 0 {
         sys::futex_wake(word, i32::MAX);
     }
 }

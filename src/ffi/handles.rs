@@ -13,7 +13,7 @@
 //! holds a reference to the array (and its region's mapping) until that thread's next
 //! plexus call that misses the cache, or until it exits.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,23 +75,36 @@ static CLOSE_EPOCH: AtomicU64 = AtomicU64::new(0);
 type CachedArray = Option<(u64, u64, Arc<ArrayEntry>)>;
 
 thread_local! {
-    static ARRAY_CACHE: Cell<CachedArray> = const { Cell::new(None) };
+    static ARRAY_CACHE: RefCell<CachedArray> = const { RefCell::new(None) };
 }
 
-/// Runs `f` on the array named by `id`, through the calling thread's cache.
+/// Runs `f` on the array named by `id`, through the calling thread's cache. The entry
+/// is borrowed in place for the call (no reference count traffic). `f` must not call
+/// back into `with_array` (array operations never do).
 pub(crate) fn with_array<T>(
     id: u64,
     f: impl FnOnce(&ArrayEntry) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let epoch = CLOSE_EPOCH.load(Ordering::Acquire);
-    let cached = ARRAY_CACHE.try_with(|c| c.take()).ok().flatten();
-    let entry = match cached {
-        Some((cid, cepoch, entry)) if cid == id && cepoch == epoch => entry,
-        _ => array(id)?, // a stale cached entry is dropped here
-    };
-    let result = f(&entry);
-    let _ = ARRAY_CACHE.try_with(|c| c.set(Some((id, epoch, entry))));
-    result
+    let mut f = Some(f);
+    let cached = ARRAY_CACHE.try_with(|cache| {
+        let mut slot = cache.try_borrow_mut().ok()?;
+        let fresh = matches!(&*slot, Some((cid, ce, _)) if *cid == id && *ce == epoch);
+        if !fresh {
+            match array(id) {
+                Ok(entry) => *slot = Some((id, epoch, entry)), // drops a stale entry
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let (_, _, entry) = slot.as_ref()?;
+        Some(f.take()?(entry))
+    });
+    match (cached, f) {
+        (Ok(Some(result)), _) => result,
+        // Thread shutting down, or a nested call: go through the table.
+        (_, Some(f)) => f(&*array(id)?),
+        (_, None) => Err(Error::Internal("array call ran without a result".into())),
+    }
 }
 
 fn split(id: u64) -> Option<(usize, u32)> {
