@@ -389,7 +389,12 @@ impl<'a> Cell<'a> {
     /// Waits for the tag to move away from `tag`. A wait for readers to leave re-counts
     /// them now and then, so a reader that died holding `read_rw` cannot block writers.
     fn wait_tag(&self, need: Need, tag: u32, deadline: &Deadline) -> Result<()> {
-        if wait::spin_until(deadline, || self.e.tag.load(Ordering::Acquire) != tag) {
+        // Spin until the tag moved *and* its writer has unlocked: a lock attempt while
+        // the writer still holds the lock would pull the cache line away from it in the
+        // middle of its critical section.
+        let e = self.e;
+        let moved = || e.tag.load(Ordering::Acquire) != tag && e.lock.load(Ordering::Relaxed) == 0;
+        if wait::spin_until(deadline, moved) {
             return Ok(());
         }
         let reader_wait = readers(tag) > 0 && matches!(need, Need::NoReaders | Need::FullNoReaders);
