@@ -267,3 +267,50 @@ fn lock_free_reads_never_see_torn_inline_values() {
         }
     });
 }
+
+/// Waiters that went to sleep (past the spin phase) are woken by every kind of change;
+/// a lost wake-up would show as a 10 s timeout.
+#[test]
+fn sleeping_waiters_are_always_woken() {
+    let n = name("wake");
+    let _c = Cleanup(n.clone());
+    let r = Region::open(&n, &small()).unwrap();
+    let a = r.array("a", 2, 0).unwrap();
+    let long = Some(Duration::from_secs(10));
+    for round in 0..60u64 {
+        // Delays around the spin budget (20-100 us) and well past it.
+        let delay = Duration::from_micros([0, 15, 40, 90, 150, 400, 2000][round as usize % 7]);
+        let a = &a;
+        std::thread::scope(|s| {
+            let readers: Vec<_> = (0..3)
+                .map(|_| s.spawn(move || a.read_ff(0, long)))
+                .collect();
+            let mut seen = a.version(1).unwrap();
+            let watcher = s.spawn(move || {
+                let mut v = seen;
+                a.wait_change(1, &mut v, long).map(|_| v)
+            });
+            std::thread::sleep(delay);
+            a.write_ef(0, ValueRef::Int(round as i64), long).unwrap();
+            a.write(1, ValueRef::Int(round as i64)).unwrap();
+            for rd in readers {
+                assert_eq!(
+                    rd.join().unwrap().unwrap(),
+                    Value::Int(round as i64),
+                    "round {round}"
+                );
+            }
+            seen = watcher
+                .join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: wait_change {e}"));
+            assert_eq!(seen, a.version(1).unwrap());
+            // A consumer asleep on EMPTY is woken by read_fe emptying it.
+            let producer = s.spawn(move || a.write_ef(0, ValueRef::Int(-1), long));
+            std::thread::sleep(delay);
+            assert_eq!(a.read_fe(0, long).unwrap(), Value::Int(round as i64));
+            producer.join().unwrap().unwrap();
+            assert_eq!(a.read_fe(0, long).unwrap(), Value::Int(-1));
+        });
+    }
+}

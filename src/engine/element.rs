@@ -17,10 +17,6 @@ use super::sys;
 use super::value::{js_add, Type, Value, ValueRef};
 use super::wait::{self, Acquired, Deadline};
 
-const TAG_SLEEPER: u32 = 1;
-const TAG_SLEEPERS_MASK: u32 = 0xFFFF;
-const VERSION_SLEEPER: u32 = 1 << 16;
-const VERSION_SLEEPERS_MASK: u32 = 0xFFFF_0000;
 /// How often a waiter for "no readers" re-counts the holders (to drop dead ones).
 const READER_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -179,7 +175,7 @@ impl<'a> Cell<'a> {
         let e = self.e;
         for _ in 0..4 {
             let v1 = e.version.load(Ordering::Acquire);
-            if e.lock.load(Ordering::Acquire) != 0 {
+            if e.lock.load(Ordering::Acquire) & wait::LOCK_OWNER != 0 {
                 return None;
             }
             let tag = e.tag.load(Ordering::Acquire);
@@ -196,7 +192,7 @@ impl<'a> Cell<'a> {
             // Pairs with the release fence in `commit`: if the loads above saw a store
             // of a writer, the checks below see its lock or its version bump.
             std::sync::atomic::fence(Ordering::Acquire);
-            if e.lock.load(Ordering::Relaxed) != 0 {
+            if e.lock.load(Ordering::Relaxed) & wait::LOCK_OWNER != 0 {
                 return None;
             }
             if e.version.load(Ordering::Relaxed) == v1 {
@@ -323,15 +319,13 @@ impl<'a> Cell<'a> {
             let v = self.e.version.load(Ordering::Relaxed);
             self.e.version.store(v.wrapping_add(1), Ordering::Release);
         }
-        wait::unlock(&self.e.lock);
         if eff.tag_changed || eff.version_changed {
-            let sleepers = wait::sleepers_after_change(&self.e.sleepers);
-            if eff.tag_changed && sleepers & TAG_SLEEPERS_MASK != 0 {
+            if wait::unlock_publish(&self.e.lock) {
                 sys::futex_wake(&self.e.tag, i32::MAX);
-            }
-            if eff.version_changed && sleepers & VERSION_SLEEPERS_MASK != 0 {
                 sys::futex_wake(version_futex(&self.e.version), i32::MAX);
             }
+        } else {
+            wait::unlock_keep(&self.e.lock);
         }
         if let Some(off) = eff.free_blob {
             // A failure here means the old blob was already damaged; the new value is
@@ -370,7 +364,7 @@ impl<'a> Cell<'a> {
             have_lock = false;
             let tag = self.e.tag.load(Ordering::Acquire);
             if !tag_ok(need, tag) {
-                wait::unlock(&self.e.lock);
+                wait::unlock_keep(&self.e.lock);
                 continue;
             }
             return match f(tag) {
@@ -379,7 +373,7 @@ impl<'a> Cell<'a> {
                     Ok(v)
                 }
                 Err(e) => {
-                    wait::unlock(&self.e.lock);
+                    wait::unlock_keep(&self.e.lock);
                     Err(e)
                 }
             };
@@ -393,20 +387,24 @@ impl<'a> Cell<'a> {
         // the writer still holds the lock would pull the cache line away from it in the
         // middle of its critical section.
         let e = self.e;
-        let moved = || e.tag.load(Ordering::Acquire) != tag && e.lock.load(Ordering::Relaxed) == 0;
+        let moved = || {
+            e.tag.load(Ordering::Acquire) != tag
+                && e.lock.load(Ordering::Relaxed) & wait::LOCK_OWNER == 0
+        };
         if wait::spin_until(deadline, moved) {
             return Ok(());
         }
         let reader_wait = readers(tag) > 0 && matches!(need, Need::NoReaders | Need::FullNoReaders);
         let slice = reader_wait.then_some(READER_RECHECK);
-        wait::sleep_while_equal(
-            &self.e.tag,
-            tag,
-            &self.e.sleepers,
-            TAG_SLEEPER,
-            deadline,
-            slice,
-        )?;
+        let remaining = deadline.remaining()?;
+        let timeout = match (remaining, slice) {
+            (Some(r), Some(s)) => Some(r.min(s)),
+            (r, s) => r.or(s),
+        };
+        wait::announce_sleeper(&e.lock);
+        if e.tag.load(Ordering::SeqCst) == tag {
+            sys::futex_wait(&e.tag, tag, timeout);
+        }
         if reader_wait && self.e.tag.load(Ordering::Acquire) == tag {
             self.lock(deadline)?;
             let now = self.e.tag.load(Ordering::Acquire);
@@ -595,11 +593,10 @@ impl<'a> Cell<'a> {
                 continue;
             }
             let remaining = deadline.remaining()?;
-            self.e.sleepers.fetch_add(VERSION_SLEEPER, Ordering::SeqCst);
+            wait::announce_sleeper(&self.e.lock);
             if v.load(Ordering::SeqCst) == now {
                 sys::futex_wait(version_futex(v), now as u32, remaining);
             }
-            self.e.sleepers.fetch_sub(VERSION_SLEEPER, Ordering::SeqCst);
         }
     }
 }

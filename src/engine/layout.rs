@@ -325,13 +325,14 @@ pub const META_LEN_MASK: u64 = (1 << 55) - 1;
 
 /// One array element (or, later, map entry value): a cache line.
 ///
-/// * `lock`: 0 when free, else the owner's token; bit 31 set when a waiter sleeps on it.
+/// * `lock`: owner token in bits 0..30 (0 = free); bit 31 set when a process sleeps
+///   waiting for the lock, bit 30 when one sleeps on `tag` or `version`.
 /// * `tag`: bit 0 FULL, bit 1 = index of the live value slot, bits 8.. = number of
 ///   `read_rw` holders. Changed only under `lock`, by single stores, so stealing the lock
 ///   from a dead owner finds either the old or the new state.
 /// * `version`: bumped on every change of value or tag; its low 32 bits are the futex
 ///   word of `wait_change`.
-/// * `sleepers`: low 16 bits count waiters sleeping on `tag`, high 16 on `version`.
+/// * `_reserved`: unused (0).
 /// * `slots`: the live value and a scratch slot the next write fills before it flips
 ///   bit 1 of `tag`.
 #[repr(C, align(64))]
@@ -339,7 +340,7 @@ pub struct Element {
     pub lock: AtomicU32,
     pub tag: AtomicU32,
     pub version: AtomicU64,
-    pub sleepers: AtomicU32,
+    pub _reserved: AtomicU32,
     pub _pad: AtomicU32,
     pub slots: [ValueSlot; 2],
 }

@@ -3,7 +3,7 @@
 //! An entry's `word` is `generation << 32 | pid` (pid 0: free; bit 31 of the pid half
 //! set while the claimer is still filling the entry in). A process attaching takes a
 //! free entry and gets an owner *token* `(generation & GEN_MASK) << SLOT_BITS | slot + 1`
-//! that it writes into every lock word it holds. Releasing an entry (close, or reaping a
+//! that it writes into every lock word it holds (tokens are below 2^30). Releasing an entry (close, or reaping a
 //! dead process) bumps the generation, so tokens of the old holder are recognisably stale
 //! even after the entry is reused. Start times (clock ticks after boot) detect pid reuse.
 
@@ -17,7 +17,8 @@ use super::wait::Owners;
 
 const SLOT_BITS: u32 = 10;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
-const GEN_MASK: u32 = (1 << (31 - SLOT_BITS)) - 1;
+/// Tokens must stay below 2^30 (the two top bits of a lock word are flags).
+const GEN_MASK: u32 = (1 << (30 - SLOT_BITS)) - 1;
 const PID_PENDING: u32 = 1 << 31;
 
 /// A view of the process table inside a mapping.

@@ -219,8 +219,15 @@ pub fn recovered_locks() -> u64 {
 
 /// Set in a lock word while some process sleeps waiting for it.
 pub const LOCK_WAITERS: u32 = 1 << 31;
-/// Mask of the owner token in a lock word.
-pub const LOCK_OWNER: u32 = !LOCK_WAITERS;
+/// Element locks only: set while some process sleeps on the element's tag or version.
+/// A publishing unlock clears it and wakes them ([`unlock_publish`]). Because sleepers
+/// announce themselves with an RMW on the lock word and the unlock is an RMW on the
+/// same word, the two are totally ordered: either the unlock sees the announcement, or
+/// the sleeper's RMW reads from the unlock (release) and then sees the change it waits
+/// for. No fence, no second atomic on the hot path.
+pub const LOCK_SLEEPERS: u32 = 1 << 30;
+/// Mask of the owner token in a lock word (tokens are below 2^30).
+pub const LOCK_OWNER: u32 = !(LOCK_WAITERS | LOCK_SLEEPERS);
 
 /// How a robust lock was acquired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +249,7 @@ pub fn lock(
     deadline: &Deadline,
     owners: &dyn Owners,
 ) -> Result<Acquired> {
-    debug_assert!(token != 0 && token & LOCK_WAITERS == 0);
+    debug_assert!(token != 0 && token & !LOCK_OWNER == 0);
     if word
         .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
@@ -260,9 +267,10 @@ fn lock_slow(
     owners: &dyn Owners,
 ) -> Result<Acquired> {
     let got = spin_until(deadline, || {
-        word.load(Ordering::Relaxed) == 0
+        let v = word.load(Ordering::Relaxed);
+        v & LOCK_OWNER == 0
             && word
-                .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(v, v | token, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
     });
     if got {
@@ -277,7 +285,7 @@ fn lock_slow(
             if word
                 .compare_exchange(
                     v,
-                    token | LOCK_WAITERS,
+                    token | LOCK_WAITERS | (v & LOCK_SLEEPERS),
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 )
@@ -291,7 +299,7 @@ fn lock_slow(
             if word
                 .compare_exchange(
                     v,
-                    token | LOCK_WAITERS,
+                    token | LOCK_WAITERS | (v & LOCK_SLEEPERS),
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 )
@@ -316,7 +324,34 @@ fn lock_slow(
     }
 }
 
-/// Releases a robust lock; wakes one sleeper if any announced itself.
+/// Releases an element lock after a change of its tag or version. Returns whether tag or
+/// version sleepers had announced themselves (the announcement is cleared: the caller
+/// must wake them). Wakes one lock waiter if any.
+#[inline]
+pub fn unlock_publish(word: &AtomicU32) -> bool {
+    let old = word.swap(0, Ordering::Release);
+    if old & LOCK_WAITERS != 0 {
+        sys::futex_wake(word, 1);
+    }
+    old & LOCK_SLEEPERS != 0
+}
+
+/// Releases an element lock without a change: keeps the sleepers' announcement.
+#[inline]
+pub fn unlock_keep(word: &AtomicU32) {
+    if word.fetch_and(LOCK_SLEEPERS, Ordering::Release) & LOCK_WAITERS != 0 {
+        sys::futex_wake(word, 1);
+    }
+}
+
+/// Announces a sleeper on an element (see [`LOCK_SLEEPERS`]); call before re-checking
+/// the watched word and sleeping on it.
+#[inline]
+pub fn announce_sleeper(lock_word: &AtomicU32) {
+    lock_word.fetch_or(LOCK_SLEEPERS, Ordering::SeqCst);
+}
+
+/// Releases a robust lock (allocator, directory); wakes one waiter if any.
 #[inline]
 pub fn unlock(word: &AtomicU32) {
     if word.swap(0, Ordering::SeqCst) & LOCK_WAITERS != 0 {
