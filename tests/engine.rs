@@ -314,3 +314,27 @@ fn sleeping_waiters_are_always_woken() {
         });
     }
 }
+
+/// A region larger than /dev/shm fails at creation with NoSpace (never SIGBUS later) and
+/// leaves no file behind.
+#[test]
+fn region_larger_than_dev_shm_is_refused_at_creation() {
+    let n = name("huge");
+    let _c = Cleanup(n.clone());
+    let opts = OpenOptions {
+        size: 1 << 43,
+        ..Default::default()
+    }; // 8 TiB
+    match Region::open(&n, &opts) {
+        Err(Error::NoSpace(msg)) => assert!(msg.contains("no space"), "{msg}"),
+        Err(e) => panic!("expected NoSpace, got {e}"),
+        Ok(_) => panic!("an 8 TiB region was created in /dev/shm"),
+    }
+    let leftovers: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.contains(&n))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
