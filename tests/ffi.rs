@@ -112,6 +112,33 @@ impl Drop for Cleanup {
     }
 }
 
+/// Opens (or creates) a volatile test region of `size` bytes.
+fn test_region(name: &str, size: u64) -> Region {
+    Region::open(
+        name,
+        &OpenOptions {
+            size,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Starts a program and waits for its first line of output, which must be `ready_line`.
+fn spawn_ready(exe: &Path, args: &[&str], ready_line: &str) -> Child {
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), ready_line, "{} did not start", exe.display());
+    child
+}
+
 fn unique(tag: &str, lib: Lib) -> String {
     format!("ffi-{tag}-{lib:?}-{}", std::process::id()).to_lowercase()
 }
@@ -179,14 +206,7 @@ fn two_processes_faa_to_exactly_200000() {
     both(|lib| {
         let name = unique("faa", lib);
         let _c = Cleanup(name.clone());
-        let region = Region::open(
-            &name,
-            &OpenOptions {
-                size: 1 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let region = test_region(&name, 1 << 20);
         let counter = region.array("counter", 1, 0).unwrap();
         counter.write(0, plexus::ValueRef::Int(0)).unwrap();
         let exe = build("ffi-tests/faa_worker.c", lib);
@@ -398,14 +418,7 @@ fn check_whole(v: &Value) -> Result<(), String> {
 fn writer_killed_mid_write_never_blocks_or_tears_readers() {
     let name = unique("kill", Lib::Shared);
     let _c = Cleanup(name.clone());
-    let region = Region::open(
-        &name,
-        &OpenOptions {
-            size: 32 << 20,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let region = test_region(&name, 32 << 20);
     let big = region.array("big", 1, 0).unwrap();
     let exe = build("ffi-tests/big_writer.c", Lib::Shared);
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -435,16 +448,7 @@ fn writer_killed_mid_write_never_blocks_or_tears_readers() {
             reads
         });
         for kill in 0..40 {
-            let mut child = Command::new(&exe)
-                .arg(&name)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.as_mut().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            assert_eq!(line.trim(), "ready", "writer {kill} did not start");
+            let mut child = spawn_ready(&exe, &[&name], "ready");
             std::thread::sleep(Duration::from_micros(rand(30_000)));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
@@ -492,26 +496,14 @@ fn blocked_reader_sleeps() {
 fn reader_killed_holding_read_rw_does_not_block_writers() {
     let name = unique("rwkill", Lib::Shared);
     let _c = Cleanup(name.clone());
-    let region = Region::open(
-        &name,
-        &OpenOptions {
-            size: 1 << 20,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let region = test_region(&name, 1 << 20);
     let a = region.array("rw", 1, 0).unwrap();
     a.write_xf(0, plexus::ValueRef::Int(7)).unwrap();
-    let mut child = Command::new(build("ffi-tests/rw_holder.c", Lib::Shared))
-        .arg(&name)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "held");
+    let mut child = spawn_ready(
+        &build("ffi-tests/rw_holder.c", Lib::Shared),
+        &[&name],
+        "held",
+    );
     // While the reader lives, tag-changing writers wait.
     assert_eq!(
         a.read_fe(0, Some(Duration::from_millis(50))),
