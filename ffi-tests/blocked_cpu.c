@@ -1,6 +1,6 @@
 /* blocked_cpu <region>: blocks in read_fe on an element nobody fills for one second
  * and reports the CPU time it used meanwhile. A sleeping waiter uses almost none (the
- * spin phase is bounded at ~100 us); the test fails above 50 ms. */
+ * spin phase is bounded at ~100 us); the test fails above 50 ms. Removes the region. */
 #include "common.h"
 
 #include <sys/resource.h>
@@ -35,5 +35,6 @@ int main(int argc, char **argv) {
   CHECK(wall >= 0.99);  /* the timeout is honoured, not shortened */
   CHECK(cpu < 0.050);   /* it slept instead of spinning */
   MUST(plexus_region_close(r));
+  MUST(plexus_region_remove(argv[1]));
   return finish("blocked_cpu");
 }

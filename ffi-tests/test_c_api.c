@@ -12,6 +12,7 @@ static int is_string(const plexus_value *v, const char *s) {
 
 int main(void) {
   CHECK(plexus_version() == (PLEXUS_VERSION_MAJOR << 16 | PLEXUS_VERSION_MINOR << 8 | PLEXUS_VERSION_PATCH));
+  CHECK(plexus_recovered_locks() == 0); /* nobody died holding a lock of ours */
   char name[64];
   unique_name(name, sizeof name, "capi");
   plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;

@@ -119,6 +119,7 @@ void test_version_and_errors() {
     CHECK(plexus::version() == ((PLEXUS_VERSION_MAJOR << 16) | (PLEXUS_VERSION_MINOR << 8) |
                                 PLEXUS_VERSION_PATCH));
     CHECK(std::string(plexus::status_name(PLEXUS_TIMEOUT)) == "PLEXUS_TIMEOUT");
+    CHECK(plexus::recovered_locks() == 0);  // nobody died holding a lock of ours
 
     CHECK_NOTHROW(plexus::check(PLEXUS_OK));
     CHECK_THROWS(plexus::check(PLEXUS_TIMEOUT), PLEXUS_TIMEOUT);

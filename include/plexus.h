@@ -379,6 +379,14 @@ extern "C" {
 uint32_t plexus_version(void);
 
 /**
+ * How many locks inside regions (element, allocator and directory locks) this process
+ * has taken over from owners that died holding them, since it started. A diagnostic:
+ * nonzero means some process was killed in the middle of a plexus call and this process
+ * cleaned up after it. Never fails.
+ */
+uint64_t plexus_recovered_locks(void);
+
+/**
  * Opens the array `name` in `region`, creating it when `length > 0` and it is missing.
  *
  * `length > 0`: created if absent (elements hold UNDEFINED, EMPTY unless PLEXUS_FULL);

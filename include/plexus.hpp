@@ -64,6 +64,10 @@ inline const char *status_name(plexus_status status) noexcept {
 /// with PLEXUS_VERSION_MAJOR/MINOR/PATCH of the header compiled against.
 inline std::uint32_t version() noexcept { return plexus_version(); }
 
+/// How many locks inside regions this process has taken over from owners that died
+/// holding them (plexus_recovered_locks); a diagnostic, never throws.
+inline std::uint64_t recovered_locks() noexcept { return plexus_recovered_locks(); }
+
 /// A failed plexus call. `status()` is the C status (PLEXUS_E_* for errors; also
 /// PLEXUS_TIMEOUT when a call that cannot time out reported one). `what()` is the
 /// status name, ": ", and the library's message (plexus_last_error()).

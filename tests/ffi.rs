@@ -70,7 +70,11 @@ fn build(src: &str, lib: Lib) -> PathBuf {
         Lib::Shared => {
             cmd.arg(format!("-L{}", deps.display()))
                 .arg("-lplexus")
-                .arg(format!("-Wl,-rpath,{}", deps.display()));
+                .arg(format!("-Wl,-rpath,{}", deps.display()))
+                // DT_RPATH, not RUNPATH: cargo test sets LD_LIBRARY_PATH to a list that
+                // may hold an older uplifted target/debug/libplexus.so, and RUNPATH would
+                // let that one win over the library of this build.
+                .arg("-Wl,--disable-new-dtags");
         }
         Lib::Static => {
             cmd.arg(deps.join("libplexus.a"))
@@ -552,4 +556,38 @@ fn readme_quick_starts_run_as_written() {
             );
         }
     }
+}
+
+/// plexus.h compiles on its own as C11 and as C++17, plexus.hpp as C++17, each also when
+/// included twice, with -Wall -Wextra -Wpedantic -Werror (the translation units in
+/// ffi-tests/hygiene/ include one header and nothing else; ctest runs them too).
+#[test]
+fn headers_compile_on_their_own() {
+    let out_dir = lib_dir().parent().unwrap().join("hygiene");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("ffi-tests/hygiene")).unwrap() {
+        let src = entry.unwrap().path();
+        let (cpp, std) = match src.extension().and_then(|e| e.to_str()) {
+            Some("c") => (false, "-std=c11"),
+            Some("cpp") => (true, "-std=c++17"),
+            _ => continue,
+        };
+        let obj = out_dir.join(format!("{}.o", src.file_name().unwrap().to_string_lossy()));
+        let out = Command::new(compiler(cpp))
+            .args([std, "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c"])
+            .arg("-I")
+            .arg(root().join("include"))
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .output()
+            .expect("run the compiler");
+        assert_ok(&format!("compiling {}", src.display()), &out);
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 6,
+        "expected the 6 translation units of ffi-tests/hygiene/"
+    );
 }

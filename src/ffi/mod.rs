@@ -36,3 +36,12 @@ pub const PLEXUS_FOREVER: i64 = -1;
 pub extern "C" fn plexus_version() -> u32 {
     PLEXUS_VERSION_MAJOR << 16 | PLEXUS_VERSION_MINOR << 8 | PLEXUS_VERSION_PATCH
 }
+
+/// How many locks inside regions (element, allocator and directory locks) this process
+/// has taken over from owners that died holding them, since it started. A diagnostic:
+/// nonzero means some process was killed in the middle of a plexus call and this process
+/// cleaned up after it. Never fails.
+#[no_mangle]
+pub extern "C" fn plexus_recovered_locks() -> u64 {
+    crate::engine::recovered_locks()
+}

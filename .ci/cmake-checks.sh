@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# CI: plexus as a C/C++ dependency, through CMake and pkg-config (.ci/run calls this after
+# the README's test command). Every build lives in target/cmake-checks/ (or
+# $PLEXUS_CMAKE_CHECKS_DIR), which is recreated each time.
+#
+#   1. the top-level build (cargo release profile): ffi-tests, examples, header hygiene
+#      under ctest
+#   2. cmake --install into a prefix inside that build directory; the installed files
+#   3. a consumer project with find_package(plexus 0.1 CONFIG REQUIRED): shared, static
+#      and C++ targets built and run; an incompatible version request is refused
+#   4. pkg-config: plexus.pc (shared, and --static for a fully static program) and
+#      plexus-static.pc, with the compiler alone
+#   5. a consumer project with add_subdirectory(): as a Debug build (cargo dev profile,
+#      built inside the consumer's build tree), then with PLEXUS_PREBUILT_LIB_DIR
+#   6. the ffi-tests and examples again, built with AddressSanitizer + UBSan
+#      (PLEXUS_SANITIZE): any report, leaks included, fails
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+started=$(date +%s)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+if ! command -v cmake >/dev/null || ! command -v pkg-config >/dev/null; then
+  echo "== installing cmake and pkg-config"
+  apt-get update -qq && apt-get install -y -qq cmake pkg-config >/dev/null
+fi
+cmake --version | head -n 1
+
+work=${PLEXUS_CMAKE_CHECKS_DIR:-$root/target/cmake-checks}
+rm -rf "$work"
+mkdir -p "$work"
+build=$work/build
+prefix=$build/install
+
+step() { echo; echo "== $* ($(($(date +%s) - started)) s)"; }
+run_ctest() { # <build dir> [ctest args]
+  local dir=$1
+  shift
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" "$@")
+}
+needs_libplexus() { # <program>: does it load libplexus.so?
+  LC_ALL=C readelf -d "$1" | grep 'NEEDED.*\[libplexus\.so\]' >/dev/null
+}
+check_linkage() { # <dir with app_c, app_c_static, app_cpp, app_cpp_static>
+  needs_libplexus "$1/app_c" || { echo "$1/app_c does not load libplexus.so" >&2; exit 1; }
+  needs_libplexus "$1/app_cpp" || { echo "$1/app_cpp does not load libplexus.so" >&2; exit 1; }
+  if needs_libplexus "$1/app_c_static" || needs_libplexus "$1/app_cpp_static"; then
+    echo "$1: a static build loads libplexus.so" >&2
+    exit 1
+  fi
+}
+
+step "1. top-level build: cargo (release), ffi-tests, examples; ctest"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j "$jobs"
+run_ctest "$build"
+# A second build has nothing to do: cargo leaves the libraries alone, nothing relinks.
+before=$(stat -c %Y "$build/ffi-tests/shared/test_c_api")
+cmake --build "$build" -j "$jobs" >/dev/null
+[ "$(stat -c %Y "$build/ffi-tests/shared/test_c_api")" = "$before" ] ||
+  { echo "a second build relinked the test programs" >&2; exit 1; }
+
+step "2. cmake --install to $prefix"
+cmake --install "$build" --prefix "$prefix"
+for f in include/plexus.h include/plexus.hpp lib/libplexus.so lib/libplexus.a \
+  lib/cmake/plexus/plexusConfig.cmake lib/cmake/plexus/plexusConfigVersion.cmake \
+  lib/pkgconfig/plexus.pc lib/pkgconfig/plexus-static.pc; do
+  [ -f "$prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
+done
+LC_ALL=C readelf -d "$prefix/lib/libplexus.so" | grep 'SONAME.*\[libplexus\.so\]' >/dev/null
+
+step "3. find_package(plexus 0.1 CONFIG REQUIRED) consumer"
+cmake -S tests/cmake/find_package -B "$work/find_package" -DCMAKE_PREFIX_PATH="$prefix"
+cmake --build "$work/find_package" -j "$jobs"
+run_ctest "$work/find_package"
+check_linkage "$work/find_package"
+if cmake -S tests/cmake/find_package -B "$work/find_package_v1" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DPLEXUS_WANTED_VERSION=1.0 >"$work/find_package_v1.log" 2>&1; then
+  echo "find_package(plexus 1.0) accepted plexus $(grep -o 'Found plexus [0-9.]*' "$work/find_package_v1.log")" >&2
+  exit 1
+fi
+grep -q 'with requested version "1.0"' "$work/find_package_v1.log"
+echo "find_package(plexus 1.0) is refused, as it should be"
+
+step "4. pkg-config consumers"
+tests/cmake/pkgconfig/check.sh "$prefix" "$work/pkgconfig"
+
+step "5. add_subdirectory() consumer: Debug (cargo dev profile), then a prebuilt library"
+cmake -S tests/cmake/subdirectory -B "$work/subdirectory" -DCMAKE_BUILD_TYPE=Debug
+cmake --build "$work/subdirectory" -j "$jobs"
+run_ctest "$work/subdirectory"
+check_linkage "$work/subdirectory"
+# Debug links cargo's debug build; plexus's own tests are not registered in a consumer.
+LC_ALL=C readelf -d "$work/subdirectory/app_c" | grep 'RUNPATH.*/cargo/debug' >/dev/null
+[ "$(cd "$work/subdirectory" && ctest -N | grep -c 'Test *#')" = 4 ]
+cmake -S tests/cmake/subdirectory -B "$work/subdirectory_prebuilt" \
+  -DPLEXUS_PREBUILT_LIB_DIR="$build/cargo/release"
+cmake --build "$work/subdirectory_prebuilt" -j "$jobs"
+run_ctest "$work/subdirectory_prebuilt"
+check_linkage "$work/subdirectory_prebuilt"
+[ ! -e "$work/subdirectory_prebuilt/plexus/cargo" ] ||
+  { echo "cargo ran although PLEXUS_PREBUILT_LIB_DIR was given" >&2; exit 1; }
+
+step "6. ffi-tests and examples under AddressSanitizer + UBSan (leaks included)"
+# The release library of step 1 (it has debug info), shared through the cargo target dir.
+cmake -S . -B "$work/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_SANITIZE=ON \
+  -DPLEXUS_CARGO_TARGET_DIR="$build/cargo"
+cmake --build "$work/sanitize" -j "$jobs"
+run_ctest "$work/sanitize" --label-exclude hygiene
+
+echo; echo "== CMake checks passed in $(($(date +%s) - started)) s"

@@ -1,0 +1,229 @@
+#!/bin/sh
+# scenarios.sh <scenario> <bindir> [<label>]
+#
+# The multi-process tests of ffi-tests/, for ctest: the same C/C++ programs and the same
+# checks as tests/ffi.rs (which runs them under `cargo test`), driven from POSIX sh.
+# <bindir> holds the programs built against one library (shared or static) and
+# scenario_helper, which does the Rust side's preparation and checking. <label> (default:
+# the name of <bindir>) goes into messages and region names.
+#
+# Scenarios (tests/ffi.rs test in brackets):
+#   handshake    C++ reader starts first, C writer sends 10000 values through write_ef
+#                [c_writer_cpp_reader_10000_handshakes]
+#   faa          two processes faa 100000 times each: the counter ends at 200000
+#                [two_processes_faa_to_exactly_200000]
+#   open-race    8 processes create one region at the same instant, 3 rounds: one
+#                region id, 8 hits, 1 live attachment, no temporary files left
+#                [eight_processes_create_one_region_at_the_same_instant]
+#   persist      a persistent region survives its writer, every type
+#                [persistent_region_survives_its_writer_every_type]
+#   damaged      damaged and foreign files are refused and left byte-for-byte untouched
+#                [damaged_and_foreign_files_are_refused_and_left_untouched]
+#   kill         40 writers killed with SIGKILL mid-write while a watcher validates every
+#                value: nobody blocks, nothing is torn, writes work after every kill
+#                [writer_killed_mid_write_never_blocks_or_tears_readers]
+#   blocked      a reader blocked for 1 s sleeps instead of spinning [blocked_reader_sleeps]
+#   rw-killed    a reader killed while holding read_rw does not block writers
+#                [reader_killed_holding_read_rw_does_not_block_writers]
+#
+# Every region and file a scenario creates has the shell's pid in its name and is removed
+# at exit, pass or fail. Exit status 0 on success, 1 on failure (with a message).
+set -eu
+
+scenario=${1:?usage: scenarios.sh <scenario> <bindir>}
+bin=${2:?usage: scenarios.sh <scenario> <bindir>}
+kind=${3:-$(basename "$bin")}
+tag="ffi-$scenario-$kind-$$"
+helper="$bin/scenario_helper"
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/plexus-$tag.XXXXXX")
+regions=""
+children=""
+
+cleanup() {
+  for pid in $children; do kill -9 "$pid" 2>/dev/null || true; done # still running
+  for r in $regions; do
+    rm -f "/dev/shm/plexus.$r"
+    # temporary files of an interrupted creation (".plexus.<name>.<suffix>")
+    for t in "/dev/shm/.plexus.$r."*; do
+      if [ -e "$t" ]; then rm -f "$t"; fi
+    done
+  done
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+  echo "scenarios.sh $scenario ($kind): FAILED: $*" >&2
+  exit 1
+}
+
+# Sets $r to a region name owned by this run (removed at exit).
+region() {
+  r="$tag-$1"
+  regions="$regions $r"
+}
+
+# Starts a program in the background; its pid is $child (killed at exit if still running).
+spawn() { # <program> <args...>
+  "$@" &
+  child=$!
+  children="$children $child"
+}
+
+# Waits for a background program; returns its exit status.
+reap() { # <pid>
+  status=0
+  wait "$1" || status=$?
+  children=$(echo " $children " | sed "s/ $1 / /")
+  return $status
+}
+
+# Kills a background program with SIGKILL and waits for it (quietly: no "Killed").
+kill9() { # <pid>
+  kill -9 "$1"
+  reap "$1" 2>/dev/null || true
+}
+
+# Starts a program in the background with its output going to a fifo, and reads its
+# first line into $line.
+spawn_with_line() { # <fifo> <program> <args...>
+  fifo=$1
+  shift
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  "$@" >"$fifo" & # (the background job opens the fifo, so the shell does not block)
+  child=$!
+  children="$children $child"
+  line=""
+  IFS= read -r line <"$fifo" || true
+}
+
+case "$scenario" in
+handshake)
+  region hs
+  # The reader starts first and waits for the region and the array to appear.
+  spawn "$bin/handshake_reader" "$r" 10000 >"$scratch/reader.out" 2>"$scratch/reader.err"
+  reader=$child
+  sleep 0.05
+  "$bin/handshake_writer" "$r" 10000 || fail "handshake_writer failed"
+  reap "$reader" || { cat "$scratch/reader.err" >&2; fail "handshake_reader failed"; }
+  grep -q "handshake_reader: OK 10000" "$scratch/reader.out" ||
+    fail "the reader did not report OK 10000: $(cat "$scratch/reader.out")"
+  ;;
+
+faa)
+  region faa
+  "$helper" counter-init "$r"
+  spawn "$bin/faa_worker" "$r" 100000 >/dev/null
+  w1=$child
+  spawn "$bin/faa_worker" "$r" 100000 >/dev/null
+  w2=$child
+  reap "$w1" || fail "faa_worker 1 failed"
+  reap "$w2" || fail "faa_worker 2 failed"
+  "$helper" expect-int "$r" counter 0 200000 || fail "increments were lost"
+  ;;
+
+open-race)
+  for round in 0 1 2; do
+    region "race$round"
+    start=$(($(date +%s%N) + 300000000)) # 300 ms from now, in Unix nanoseconds
+    pids=""
+    for p in 1 2 3 4 5 6 7 8; do
+      spawn "$bin/open_race" "$r" "$start" >"$scratch/race$round.$p"
+      pids="$pids $child"
+    done
+    for pid in $pids; do reap "$pid" || fail "round $round: an open_race process failed"; done
+    ids=$(cat "$scratch/race$round".* | sort -u)
+    [ "$(echo "$ids" | wc -l)" -eq 1 ] || fail "round $round: processes saw different regions: $ids"
+    "$helper" expect-int "$r" hits 0 8 || fail "round $round: not 8 hits"
+    "$helper" expect-attached "$r" 1 || fail "round $round: dead attachments were not cleared"
+    for t in "/dev/shm/.plexus.$r."*; do
+      if [ -e "$t" ]; then fail "round $round: temporary file left: $t"; fi
+    done
+  done
+  ;;
+
+persist)
+  "$bin/persist" write "$scratch/data.plexus" || fail "persist write failed"
+  "$bin/persist" read "$scratch/data.plexus" || fail "persist read failed"
+  ;;
+
+damaged)
+  good="$scratch/good.plexus"
+  "$bin/persist" write "$good" >/dev/null || fail "persist write failed"
+  for case in corrupted-header other-version other-byte-order truncated tiny empty foreign \
+    zeroed-header; do
+    case $case in
+    other-version | other-byte-order) expected="PLEXUS_E_INCOMPATIBLE" ;;
+    zeroed-header) expected="PLEXUS_E_CORRUPT PLEXUS_E_INCOMPATIBLE" ;;
+    *) expected="PLEXUS_E_CORRUPT" ;;
+    esac
+    f="$scratch/$case.plexus"
+    "$helper" damage "$case" "$good" "$f" || fail "$case: could not write the damaged file"
+    before=$(cksum <"$f")
+    "$bin/try_open" "$f" >"$scratch/out" || fail "$case: try_open failed"
+    open_status=$(sed -n 1p "$scratch/out")
+    message=$(sed -n 2p "$scratch/out")
+    create_status=$(sed -n 3p "$scratch/out")
+    case " $expected " in *" $open_status "*) ;; *) fail "$case: PLEXUS_OPEN gave $open_status" ;; esac
+    case " $expected " in *" $create_status "*) ;; *) fail "$case: PLEXUS_OPEN_OR_CREATE gave $create_status" ;; esac
+    [ -n "$message" ] || fail "$case: no message"
+    [ "$(cksum <"$f")" = "$before" ] || fail "$case: the file was modified"
+  done
+  # The good file still opens.
+  "$bin/try_open" "$good" >"$scratch/out"
+  [ "$(sed -n 1p "$scratch/out")" = "PLEXUS_OK" ] || fail "the good file does not open: $(cat "$scratch/out")"
+  ;;
+
+kill)
+  region kill
+  "$helper" kill-setup "$r"
+  # A concurrent watcher validates every value it sees while writers live and die.
+  "$helper" kill-watch "$r" "$scratch/stop" >"$scratch/watch.out" &
+  watcher=$!
+  children="$children $watcher"
+  recovered=0
+  seed=$$
+  kill=0
+  while [ $kill -lt 40 ]; do
+    spawn_with_line "$scratch/fifo" "$bin/big_writer" "$r"
+    [ "$line" = "ready" ] || fail "writer $kill did not start"
+    seed=$(((seed * 1103515245 + 12345) % 2147483648))
+    sleep "0.$(printf '%03d' $((seed / 65536 % 30)))" # 0-29 ms
+    kill9 "$child"
+    "$helper" kill-after "$r" >"$scratch/after.out" || fail "after kill $kill"
+    recovered=$((recovered + $(sed -n 's/^recovered //p' "$scratch/after.out")))
+    kill=$((kill + 1))
+  done
+  touch "$scratch/stop"
+  reap "$watcher" || fail "the watcher failed: $(cat "$scratch/watch.out")"
+  recovered=$((recovered + $(sed -n 's/^recovered //p' "$scratch/watch.out")))
+  # Some kills landed while a writer held a lock, and the lock was taken over.
+  echo "locks recovered from killed writers: $recovered"
+  [ "$recovered" -gt 0 ] || fail "no kill landed inside a lock: the scenario did not test recovery"
+  # Dead writers' process-table entries are cleared.
+  "$helper" expect-attached "$r" 1 || fail "dead writers' attachments were not cleared"
+  ;;
+
+blocked)
+  region blocked
+  "$bin/blocked_cpu" "$r" || fail "blocked_cpu failed"
+  ;;
+
+rw-killed)
+  region rw
+  "$helper" rw-setup "$r"
+  spawn_with_line "$scratch/fifo" "$bin/rw_holder" "$r"
+  [ "$line" = "held" ] || fail "rw_holder did not take its read_rw lock"
+  "$helper" rw-held "$r" || fail "writers were not held off while the reader lived"
+  kill9 "$child"
+  "$helper" rw-released "$r" || fail "the dead reader's hold was not dropped"
+  ;;
+
+*)
+  echo "scenarios.sh: unknown scenario '$scenario'" >&2
+  exit 2
+  ;;
+esac
+echo "scenarios.sh $scenario ($kind): OK"
