@@ -200,7 +200,12 @@ int main(void) {
   MUST(plexus_region_get_info(r2, &info2));
   CHECK(info2.region_id == info.region_id);
   CHECK(info2.attached_processes == 2);
+  plexus_array a2;
+  MUST(plexus_array_open(r2, "cells", 0, 0, &a2));
+  MUST(plexus_array_read(a2, 5, &out)); /* the thread now caches a2 */
   MUST(plexus_region_close(r2));
+  MUST(plexus_region_get_info(r, &info)); /* closing r2 detached it at once */
+  CHECK(info.attached_processes == 1);
   MUST(plexus_region_close(r));
   MUST(plexus_region_remove(name));
   EXPECT(plexus_region_remove(name), PLEXUS_E_NOT_FOUND);

@@ -176,6 +176,17 @@ pub(crate) fn array(id: u64) -> Result<Arc<ArrayEntry>, Error> {
     })
 }
 
+/// Drops the calling thread's cached array (called by every close, so that a
+/// single-threaded program releases a closed region's mapping and process-table entry at
+/// once; other threads drop theirs at their next array call or when they exit).
+fn forget_cached_array() {
+    let _ = ARRAY_CACHE.try_with(|c| {
+        if let Ok(mut slot) = c.try_borrow_mut() {
+            *slot = None;
+        }
+    });
+}
+
 /// Frees a slot; returns what it held. Callers check the kind first.
 fn remove_locked(t: &mut Table, id: u64) -> Option<Object> {
     let (index, generation) = split(id)?;
@@ -195,6 +206,7 @@ fn remove_locked(t: &mut Table, id: u64) -> Option<Object> {
 /// either sees the region closed or has its handle closed here.
 pub(crate) fn close_region(id: u64) -> Result<(), Error> {
     let entry = region(id)?;
+    forget_cached_array();
     let children = entry.children.lock();
     let mut t = TABLE.write();
     remove_locked(&mut t, id).ok_or_else(|| bad("region", id))?;
@@ -214,6 +226,7 @@ pub(crate) fn close_child(
 ) -> Result<(), Error> {
     // The region closed meanwhile: its children are closed with it.
     let p = region(parent).map_err(|_| bad(kind, id))?;
+    forget_cached_array();
     let mut children = p.children.lock();
     let key = (kind, name.to_owned());
     match children.get_mut(&key) {
