@@ -82,7 +82,13 @@ thread_local! {
 
 pub(crate) fn set_last_error(msg: &str) {
     let c = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // try_with: during thread or process teardown (atexit handlers, TLS destructors)
+    // the thread-local may be gone; the message is then dropped, the status still returned.
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut slot) = e.try_borrow_mut() {
+            *slot = c;
+        }
+    });
 }
 
 /// Runs an exported function's body: maps its error to a status and a message, and
