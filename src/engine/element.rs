@@ -1,5 +1,5 @@
 //! Full/empty element operations, shared by every object kind that holds tagged values
-//! (arrays now; map entries later). One generic driver, [`Cell::locked`], waits for the
+//! (array elements and map entries). One generic driver, [`Cell::locked`], waits for the
 //! tag condition, takes the element's robust lock, repairs after a dead owner, runs the
 //! operation and wakes sleepers; every operation is a short closure over it.
 //!
@@ -61,6 +61,19 @@ pub(crate) struct Cell<'a> {
     pub r: &'a RegionInner,
     pub e: &'a Element,
     pub off: u64,
+    /// For elements that can change owner (map entries): a word and the value it must
+    /// still hold. Checked under the element lock before every operation and before every
+    /// wait; when it moved, the operation fails with [`stale`] without touching anything.
+    pub guard: Option<(&'a AtomicU64, u64)>,
+}
+
+/// The message of the `NotFound` error an operation on a [`Cell::guard`]ed element
+/// returns when the guard word moved (the map retries its lookup).
+pub(crate) const STALE: &str = "map slot changed owner";
+
+/// True for the error of an operation that found its guard moved.
+pub(crate) fn stale(e: &Error) -> bool {
+    matches!(e, Error::NotFound(m) if m == STALE)
 }
 
 /// What an operation did, so the driver knows what to publish and wake.
@@ -82,7 +95,13 @@ impl<'a> Cell<'a> {
             r,
             e: r.map.get(off)?,
             off,
+            guard: None,
         })
+    }
+
+    fn guard_moved(&self) -> bool {
+        self.guard
+            .is_some_and(|(w, v)| w.load(Ordering::Acquire) != v)
     }
 
     /// Writes `v` into the heap if it does not fit inline.
@@ -354,6 +373,9 @@ impl<'a> Cell<'a> {
                 .is_ok();
         loop {
             if !have_lock {
+                if self.guard_moved() {
+                    return Err(Error::NotFound(STALE.into()));
+                }
                 let tag = self.e.tag.load(Ordering::Acquire);
                 if !tag_ok(need, tag) {
                     self.wait_tag(need, tag, deadline)?;
@@ -362,6 +384,10 @@ impl<'a> Cell<'a> {
                 self.lock(deadline)?;
             }
             have_lock = false;
+            if self.guard_moved() {
+                wait::unlock_keep(&self.e.lock);
+                return Err(Error::NotFound(STALE.into()));
+            }
             let tag = self.e.tag.load(Ordering::Acquire);
             if !tag_ok(need, tag) {
                 wait::unlock_keep(&self.e.lock);
@@ -487,6 +513,17 @@ impl<'a> Cell<'a> {
     pub fn set_tag(&self, full: bool) -> Result<()> {
         self.locked(Need::NoReaders, &Deadline::forever(), |tag| {
             Ok(((), self.set_full(tag, full)))
+        })
+    }
+
+    /// Map removal: under the element lock (once no `read_rw` reader holds it), runs
+    /// `unlink` (which retires the key), then resets the element to EMPTY holding
+    /// UNDEFINED, bumping the version and waking every waiter.
+    pub fn clear(&self, unlink: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.locked(Need::NoReaders, &Deadline::forever(), |tag| {
+            unlink()?;
+            let p = self.prepare(ValueRef::Undefined)?;
+            Ok(((), self.commit(tag, p, Some(false))))
         })
     }
 

@@ -290,11 +290,13 @@ pub const DIR_FREE: u32 = 0;
 pub const DIR_READY: u32 = 1;
 
 pub const KIND_ARRAY: u32 = 1;
+pub const KIND_MAP: u32 = 2;
 
 /// Human-readable name of an object kind.
 pub fn kind_name(kind: u32) -> &'static str {
     match kind {
         KIND_ARRAY => "array",
+        KIND_MAP => "map",
         _ => "unknown object",
     }
 }
@@ -323,7 +325,7 @@ pub struct ValueSlot {
 pub const META_INLINE: u64 = 1 << 55;
 pub const META_LEN_MASK: u64 = (1 << 55) - 1;
 
-/// One array element (or, later, map entry value): a cache line.
+/// One array element or map entry value: a cache line.
 ///
 /// * `lock`: owner token in bits 0..30 (0 = free); bit 31 set when a process sleeps
 ///   waiting for the lock, bit 30 when one sleeps on `tag` or `version`.
@@ -345,6 +347,57 @@ pub struct Element {
     pub slots: [ValueSlot; 2],
 }
 const _: () = assert!(size_of::<Element>() == 64 && align_of::<Element>() == 64);
+
+/// The map-wide part of a map body, right after its [`ObjectHeader`]. The body then holds
+/// `slots` (a power of two, at least twice the capacity) entries of 128 bytes: a
+/// [`KeySlot`] followed by its [`Element`].
+///
+/// * `lock`: robust lock (owner token) serializing inserts and removals.
+/// * `seq`: futex word bumped after every insert; absent-key waiters sleep on it.
+/// * `sleepers`: processes sleeping on `seq`.
+/// * `len`: number of LIVE keys (changed under `lock`; recounted when the lock is taken
+///   over from a dead owner).
+/// * `version_floor`: every removal raises it above the removed key's last version, and
+///   an insert starts its key's version above it, so a key's version never repeats
+///   across remove and re-insert.
+/// * `slots`: number of slots (repeats what the capacity implies; checked at open).
+#[repr(C, align(64))]
+pub struct MapHeader {
+    pub lock: AtomicU32,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub _pad: AtomicU32,
+    pub len: AtomicU64,
+    pub version_floor: AtomicU64,
+    pub slots: AtomicU64,
+    pub _reserved: [AtomicU64; 3],
+}
+const _: () = assert!(size_of::<MapHeader>() == 64);
+
+/// The key half of a map slot.
+///
+/// * `state`: `generation << 2 | KEY_FREE/KEY_LIVE/KEY_TOMB`. FREE slots were never used
+///   and end a probe; TOMB (removed) slots continue it and may be reused by an insert.
+///   Every transition adds [`KEY_GEN_ONE`], so a `state` value names one lifetime of one
+///   key; it changes only under the map lock (and, for LIVE -> TOMB, the element lock),
+///   by a single release store that commits the insert or removal.
+/// * `hash`: FNV-1a of the key bytes.
+/// * `key_len`, `key_off`: the key's UTF-8 bytes in a heap block (`key_off` 0 for the
+///   empty key). Written before the slot is published LIVE, never modified while LIVE.
+#[repr(C, align(64))]
+pub struct KeySlot {
+    pub state: AtomicU64,
+    pub hash: AtomicU64,
+    pub key_len: AtomicU64,
+    pub key_off: AtomicU64,
+    pub _reserved: [AtomicU64; 4],
+}
+const _: () = assert!(size_of::<KeySlot>() == 64);
+pub const KEY_FREE: u64 = 0;
+pub const KEY_LIVE: u64 = 1;
+pub const KEY_TOMB: u64 = 2;
+pub const KEY_STATE_MASK: u64 = 3;
+pub const KEY_GEN_ONE: u64 = 4;
 
 pub const TAG_FULL: u32 = 1;
 pub const TAG_CUR: u32 = 2;

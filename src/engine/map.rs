@@ -1,0 +1,577 @@
+//! Maps: string keys, each with a full/empty element (value, tag, version).
+//!
+//! The body is an open-addressed hash table of `slots` (a power of two, at least twice
+//! the capacity, so probes stay short) entries of a [`KeySlot`] and an [`Element`]; the
+//! element operations are the array ones ([`Cell`]), guarded by the slot's state word so
+//! an operation that raced with a removal retries its lookup instead of touching a slot
+//! that now belongs to no key (or to another one).
+//!
+//! * Lookups take no lock: read the state, compare hash and key bytes, re-check the state.
+//! * Inserts and removals take the map's robust lock. An insert writes the key and resets
+//!   the element, then publishes the slot LIVE with one store; a removal (also holding
+//!   the element lock) stores TOMB, then resets the element. Keys never move while LIVE,
+//!   so a cursor over the slots sees every key present for the whole iteration exactly
+//!   once. A crash at any point leaves the old or the new state (at worst a leaked heap
+//!   block); `len` is recounted when the map lock is taken over from a dead owner.
+//! * An absent key reads as EMPTY holding UNDEFINED, version 0. Waits on an absent key
+//!   sleep on the map's insert sequence and look again after every insert.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::array::{FLAG_EXCLUSIVE, FLAG_FULL};
+use super::element::{stale, Cell};
+use super::error::{Error, Result};
+use super::layout::*;
+use super::region::{check_object_name, Region, RegionInner};
+use super::value::{Value, ValueRef};
+use super::wait::{self, Acquired, Deadline};
+
+/// Longest key, in bytes of UTF-8.
+pub const MAX_KEY_LEN: usize = 4096;
+
+const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
+const MAP_HEADER: u64 = std::mem::size_of::<MapHeader>() as u64;
+const SLOT: u64 = (std::mem::size_of::<KeySlot>() + std::mem::size_of::<Element>()) as u64;
+
+fn slots_for(capacity: u64) -> Option<u64> {
+    capacity.checked_mul(2)?.max(2).checked_next_power_of_two()
+}
+
+fn body_size(capacity: u64) -> Option<u64> {
+    slots_for(capacity)?
+        .checked_mul(SLOT)?
+        .checked_add(OBJ_HEADER + MAP_HEADER)
+}
+
+/// A string-keyed map of elements, each holding a value, a full/empty tag and a version.
+#[derive(Clone)]
+pub struct Map {
+    region: Region,
+    /// Absolute offset of the [`MapHeader`].
+    base: u64,
+    slots: u64,
+    capacity: u64,
+    full_on_insert: bool,
+    name: String,
+}
+
+/// A slot found holding the key, and the state word that names this lifetime of it.
+#[derive(Clone, Copy)]
+struct Found {
+    index: u64,
+    word: u64,
+}
+
+impl Region {
+    /// Opens the map `name`; `capacity > 0` (the maximum number of keys) creates it if
+    /// missing (an existing one must have that capacity), `capacity == 0` opens an
+    /// existing one only. Flags: [`FLAG_FULL`] (newly inserted keys start FULL; stored
+    /// with the map, so the creator's choice holds for every opener), [`FLAG_EXCLUSIVE`].
+    pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
+        let r = &self.inner;
+        r.check_fork()?;
+        check_object_name(name)?;
+        if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
+            return Err(Error::invalid(format!("unknown map flags {flags:#x}")));
+        }
+        let (obj, created) = if capacity == 0 {
+            let o = r
+                .lookup(name)?
+                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
+            (o, false)
+        } else {
+            let size = body_size(capacity)
+                .filter(|&s| s <= r.fixed.heap_size)
+                .ok_or_else(|| {
+                    Error::NoSpace(format!(
+                        "a map of {capacity} keys does not fit in the region"
+                    ))
+                })?;
+            r.find_or_create(name, KIND_MAP, capacity, flags & FLAG_FULL, size, |off| {
+                let h: &MapHeader = r.map.get(off + OBJ_HEADER)?;
+                let n = slots_for(capacity).expect("size checked above");
+                h.slots.store(n, Ordering::Relaxed);
+                Ok(())
+            })?
+        };
+        if obj.kind != KIND_MAP {
+            return Err(Error::TypeMismatch(format!(
+                "'{name}' is a {}, not a map",
+                kind_name(obj.kind)
+            )));
+        }
+        if !created && flags & FLAG_EXCLUSIVE != 0 {
+            return Err(Error::Exists(format!("map '{name}' already exists")));
+        }
+        if capacity != 0 && obj.shape != capacity {
+            return Err(Error::Incompatible(format!(
+                "map '{name}' has capacity {}, not {capacity}",
+                obj.shape
+            )));
+        }
+        let size = body_size(obj.shape).ok_or_else(|| Error::corrupt("map capacity overflows"))?;
+        r.validate_body(&obj, size)?;
+        let slots = slots_for(obj.shape).expect("checked by body_size");
+        let hdr: &ObjectHeader = r.map.get(obj.offset)?;
+        let mh: &MapHeader = r.map.get(obj.offset + OBJ_HEADER)?;
+        if mh.slots.load(Ordering::Relaxed) != slots {
+            return Err(Error::corrupt(format!("map '{name}' has a damaged header")));
+        }
+        Ok(Map {
+            region: self.clone(),
+            base: obj.offset + OBJ_HEADER,
+            slots,
+            capacity: obj.shape,
+            full_on_insert: hdr.flags.load(Ordering::Relaxed) & FLAG_FULL != 0,
+            name: name.to_owned(),
+        })
+    }
+}
+
+fn check_key(key: &str) -> Result<u64> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(Error::invalid(format!(
+            "map key of {} bytes is longer than {MAX_KEY_LEN} bytes",
+            key.len()
+        )));
+    }
+    Ok(fnv1a(key.as_bytes()))
+}
+
+impl Map {
+    /// Maximum number of keys.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn r(&self) -> &RegionInner {
+        &self.region.inner
+    }
+
+    fn header(&self) -> Result<&MapHeader> {
+        self.r().map.get(self.base)
+    }
+
+    fn slot(&self, index: u64) -> Result<&KeySlot> {
+        self.r().map.get(self.base + MAP_HEADER + index * SLOT)
+    }
+
+    fn element_off(&self, index: u64) -> u64 {
+        self.base + MAP_HEADER + index * SLOT + std::mem::size_of::<KeySlot>() as u64
+    }
+
+    /// The element of a found key, guarded by its state word.
+    fn cell(&self, f: Found) -> Result<Cell<'_>> {
+        let mut c = Cell::at(self.r(), self.element_off(f.index))?;
+        c.guard = Some((&self.slot(f.index)?.state, f.word));
+        Ok(c)
+    }
+
+    /// The key bytes of a slot as read now (the caller re-checks the state after).
+    fn key_of(&self, s: &KeySlot) -> Result<Vec<u8>> {
+        let len = s.key_len.load(Ordering::Relaxed);
+        let off = s.key_off.load(Ordering::Relaxed);
+        let mut out = Vec::new();
+        if len == 0 {
+            return Ok(out);
+        }
+        let fx = &self.r().fixed;
+        if len > MAX_KEY_LEN as u64
+            || off < fx.heap_offset
+            || off.checked_add(len).is_none_or(|e| e > fx.total_size)
+        {
+            return Err(Error::corrupt(format!(
+                "map key at {off:#x} (+{len}) lies outside the heap"
+            )));
+        }
+        self.r().map.read_bytes(off, len, &mut out)?;
+        Ok(out)
+    }
+
+    /// Probes for `key`: the slot holding it, and the first reusable (FREE or TOMB) slot
+    /// of its probe sequence. Takes no lock.
+    fn lookup(&self, key: &str, h: u64) -> Result<(Option<Found>, Option<u64>)> {
+        let mask = self.slots - 1;
+        let mut reusable = None;
+        for n in 0..self.slots {
+            let index = (h.wrapping_add(n)) & mask;
+            let s = self.slot(index)?;
+            let word = s.state.load(Ordering::Acquire);
+            match word & KEY_STATE_MASK {
+                KEY_FREE => return Ok((None, reusable.or(Some(index)))),
+                KEY_LIVE => {
+                    if s.hash.load(Ordering::Relaxed) != h
+                        || s.key_len.load(Ordering::Relaxed) != key.len() as u64
+                    {
+                        continue;
+                    }
+                    let bytes = self.key_of(s);
+                    // Seqlock check: the key's fields and bytes belong to `word` only if
+                    // the state is unchanged after they were read.
+                    std::sync::atomic::fence(Ordering::Acquire);
+                    if s.state.load(Ordering::Relaxed) != word {
+                        continue; // removed meanwhile: it is not this key any more
+                    }
+                    if bytes? == key.as_bytes() {
+                        return Ok((Some(Found { index, word }), reusable));
+                    }
+                }
+                _ => {
+                    reusable.get_or_insert(index);
+                }
+            }
+        }
+        Ok((None, reusable))
+    }
+
+    /// Takes the map lock; after a dead owner, recounts `len`.
+    fn lock(&self) -> Result<&MapHeader> {
+        let h = self.header()?;
+        let r = self.r();
+        let procs = r.procs();
+        if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
+            let mut live = 0;
+            for i in 0..self.slots {
+                if self.slot(i)?.state.load(Ordering::Acquire) & KEY_STATE_MASK == KEY_LIVE {
+                    live += 1;
+                }
+            }
+            h.len.store(live, Ordering::Relaxed);
+        }
+        Ok(h)
+    }
+
+    /// Inserts `key` (absent when last looked up) or finds it; returns its slot.
+    fn insert(&self, key: &str, h: u64) -> Result<Found> {
+        let mh = self.lock()?;
+        let r = self.r();
+        let result = (|| {
+            let (found, reusable) = self.lookup(key, h)?;
+            if let Some(f) = found {
+                return Ok((f, false));
+            }
+            if mh.len.load(Ordering::Relaxed) >= self.capacity {
+                return Err(Error::NoSpace(format!(
+                    "map '{}' is full ({} keys)",
+                    self.name, self.capacity
+                )));
+            }
+            let index = reusable.ok_or_else(|| Error::corrupt("map has no free slot"))?;
+            let key_off = if key.is_empty() {
+                0
+            } else {
+                let off = r.with_heap(|hp| hp.alloc(key.len() as u64, false))?;
+                r.map.write_bytes(off, key.as_bytes())?;
+                off
+            };
+            let s = self.slot(index)?;
+            s.hash.store(h, Ordering::Relaxed);
+            s.key_len.store(key.len() as u64, Ordering::Relaxed);
+            s.key_off.store(key_off, Ordering::Relaxed);
+            // Reset the element. Nobody else writes it: every element-lock holder checks
+            // the slot's state first, and no state of this slot is current until the
+            // store below. (A value left by a removal that crashed half-way leaks.)
+            let e: &Element = r.map.get(self.element_off(index))?;
+            for v in &e.slots {
+                v.meta.store(0, Ordering::Relaxed);
+                v.payload.store(0, Ordering::Relaxed);
+            }
+            let tag = if self.full_on_insert { TAG_FULL } else { 0 };
+            e.tag.store(tag, Ordering::Relaxed);
+            let version = e
+                .version
+                .load(Ordering::Relaxed)
+                .max(mh.version_floor.load(Ordering::Relaxed))
+                + 1;
+            e.version.store(version, Ordering::Relaxed);
+            let old = s.state.load(Ordering::Relaxed);
+            let word = ((old & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_LIVE;
+            // The commit point: the key appears with its fields and element.
+            s.state.store(word, Ordering::Release);
+            mh.len.fetch_add(1, Ordering::Relaxed);
+            Ok((Found { index, word }, true))
+        })();
+        wait::unlock(&mh.lock);
+        if let Ok((_, true)) = result {
+            mh.seq.fetch_add(1, Ordering::SeqCst);
+            wait::wake_all(&mh.seq, &mh.sleepers, u32::MAX);
+        }
+        result.map(|(f, _)| f)
+    }
+
+    /// Runs a writing operation, inserting the key first when absent.
+    fn upsert<T>(&self, key: &str, op: impl Fn(&Cell<'_>) -> Result<T>) -> Result<T> {
+        let h = check_key(key)?;
+        loop {
+            let f = match self.lookup(key, h)?.0 {
+                Some(f) => f,
+                None => self.insert(key, h)?,
+            };
+            match op(&self.cell(f)?) {
+                Err(e) if stale(&e) => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// Runs an operation that needs the key present, waiting (up to `d`) for an insert
+    /// while it is absent.
+    fn when_present<T>(
+        &self,
+        key: &str,
+        d: &Deadline,
+        op: impl Fn(&Cell<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let h = check_key(key)?;
+        let mh = self.header()?;
+        loop {
+            let seq = mh.seq.load(Ordering::SeqCst);
+            match self.lookup(key, h)?.0 {
+                Some(f) => match op(&self.cell(f)?) {
+                    Err(e) if stale(&e) => continue,
+                    r => return r,
+                },
+                None => wait::wait_for_change(&mh.seq, seq, &mh.sleepers, 1, d)?,
+            }
+        }
+    }
+
+    /// Runs a read without side effects and without waiting; `absent` when the key is
+    /// not there. Retried when the key was removed meanwhile.
+    fn peek<T>(&self, key: &str, absent: T, op: impl Fn(&Cell<'_>) -> Result<T>) -> Result<T> {
+        let h = check_key(key)?;
+        self.r().check_fork()?;
+        loop {
+            let Some(f) = self.lookup(key, h)?.0 else {
+                return Ok(absent);
+            };
+            let r = op(&self.cell(f)?);
+            let moved = self.slot(f.index)?.state.load(Ordering::Acquire) != f.word;
+            match r {
+                Err(e) if stale(&e) => continue,
+                _ if moved => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// Number of keys present.
+    pub fn len(&self) -> Result<u64> {
+        self.r().check_fork()?;
+        Ok(self.header()?.len.load(Ordering::Relaxed))
+    }
+
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> Result<bool> {
+        self.peek(key, false, |_| Ok(true))
+    }
+
+    /// Reads the value whatever the tag (UNDEFINED for an absent key).
+    pub fn read(&self, key: &str) -> Result<Value> {
+        self.peek(key, Value::Undefined, |c| c.read())
+    }
+    /// Writes the value, keeping the tag (inserts the key if absent).
+    pub fn write(&self, key: &str, v: ValueRef<'_>) -> Result<()> {
+        self.upsert(key, |c| c.write(v))
+    }
+    /// Waits until the key is present and FULL, reads, leaves EMPTY.
+    pub fn read_fe(&self, key: &str, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        self.when_present(key, &d, |c| c.read_fe(&d))
+    }
+    /// Waits until the key is present and FULL, reads, leaves FULL.
+    pub fn read_ff(&self, key: &str, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        self.when_present(key, &d, |c| c.read_ff(&d))
+    }
+    /// Waits until EMPTY (an absent key is inserted, EMPTY unless the map was created
+    /// with [`FLAG_FULL`]), writes, leaves FULL.
+    pub fn write_ef(&self, key: &str, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()> {
+        let d = Deadline::after(timeout);
+        self.upsert(key, |c| c.write_ef(v, &d))
+    }
+    /// Writes and leaves FULL whatever the tag was.
+    pub fn write_xf(&self, key: &str, v: ValueRef<'_>) -> Result<()> {
+        self.upsert(key, |c| c.write_xf(v))
+    }
+    /// Writes and leaves EMPTY whatever the tag was.
+    pub fn write_xe(&self, key: &str, v: ValueRef<'_>) -> Result<()> {
+        self.upsert(key, |c| c.write_xe(v))
+    }
+    /// Sets the tag without touching the value (inserts the key if absent).
+    pub fn set_tag(&self, key: &str, full: bool) -> Result<()> {
+        self.upsert(key, |c| c.set_tag(full))
+    }
+    /// Whether the key is present and FULL.
+    pub fn is_full(&self, key: &str) -> Result<bool> {
+        self.peek(key, false, |c| c.is_full())
+    }
+    /// Waits until the key is present and FULL and takes a shared read lock (blocks
+    /// writers and `remove` until `release_rw`).
+    pub fn read_rw(&self, key: &str, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        self.when_present(key, &d, |c| c.read_rw(&d))
+    }
+    /// Releases one `read_rw` lock this process holds on the key.
+    pub fn release_rw(&self, key: &str) -> Result<()> {
+        let h = check_key(key)?;
+        loop {
+            let Some(f) = self.lookup(key, h)?.0 else {
+                return Err(Error::invalid(
+                    "release_rw without a read_rw held by this process on that key",
+                ));
+            };
+            match self.cell(f)?.release_rw() {
+                Err(e) if stale(&e) => continue,
+                r => return r,
+            }
+        }
+    }
+    /// Atomic JavaScript-like `+=` (an absent key counts as UNDEFINED); returns the old value.
+    pub fn faa(&self, key: &str, delta: ValueRef<'_>) -> Result<Value> {
+        self.upsert(key, |c| c.faa(delta))
+    }
+    /// Stores `desired` if the value equals `expected`; returns the old value either way.
+    pub fn cas(&self, key: &str, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
+        self.upsert(key, |c| c.cas(expected, desired))
+    }
+    /// Stores `v`, returns the old value; the tag is unchanged.
+    pub fn exchange(&self, key: &str, v: ValueRef<'_>) -> Result<Value> {
+        self.upsert(key, |c| c.exchange(v))
+    }
+    /// The key's version (0 while absent; never repeats across remove and re-insert).
+    pub fn version(&self, key: &str) -> Result<u64> {
+        self.peek(key, 0, |c| c.version())
+    }
+    /// Blocks until the key's version differs from `*seen` (an absent key has version 0:
+    /// its insertion or removal counts as a change); stores the new one there.
+    pub fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
+        let d = Deadline::after(timeout);
+        let h = check_key(key)?;
+        self.r().check_fork()?;
+        let mh = self.header()?;
+        loop {
+            let seq = mh.seq.load(Ordering::SeqCst);
+            match self.lookup(key, h)?.0 {
+                None => {
+                    if *seen != 0 {
+                        *seen = 0;
+                        return Ok(());
+                    }
+                    wait::wait_for_change(&mh.seq, seq, &mh.sleepers, 1, &d)?;
+                }
+                Some(f) => {
+                    let c = self.cell(f)?;
+                    let now = c.version()?;
+                    if self.slot(f.index)?.state.load(Ordering::Acquire) != f.word {
+                        continue;
+                    }
+                    if now != *seen {
+                        *seen = now;
+                        return Ok(());
+                    }
+                    // Returns when the version moves, which a removal also does.
+                    let mut v = now;
+                    c.wait_change(&mut v, &d)?;
+                }
+            }
+        }
+    }
+
+    /// Removes `key` (waiting while `read_rw` readers hold it): its element is reset to
+    /// EMPTY/UNDEFINED (waking its waiters) and its slot can take a new key.
+    /// `NotFound` if absent.
+    pub fn remove(&self, key: &str) -> Result<()> {
+        let h = check_key(key)?;
+        loop {
+            let Some(f) = self.lookup(key, h)?.0 else {
+                return Err(Error::NotFound(format!(
+                    "map '{}' has no key '{}'",
+                    self.name,
+                    key.chars().take(64).collect::<String>()
+                )));
+            };
+            let s = self.slot(f.index)?;
+            let mut key_off = 0;
+            let r = self.cell(f)?.clear(|| {
+                let mh = self.lock()?;
+                let retire = (|| {
+                    let e: &Element = self.r().map.get(self.element_off(f.index))?;
+                    // The removed key's next version (the reset after this) must stay
+                    // below the versions of later keys in any slot.
+                    let floor = e.version.load(Ordering::Relaxed) + 1;
+                    if mh.version_floor.load(Ordering::Relaxed) < floor {
+                        mh.version_floor.store(floor, Ordering::Relaxed);
+                    }
+                    key_off = s.key_off.load(Ordering::Relaxed);
+                    // The commit point of the removal.
+                    s.state.store(
+                        ((f.word & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_TOMB,
+                        Ordering::Release,
+                    );
+                    mh.len.fetch_sub(1, Ordering::Relaxed);
+                    Ok(())
+                })();
+                wait::unlock(&mh.lock);
+                retire
+            });
+            match r {
+                Err(e) if stale(&e) => continue,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    if key_off != 0 {
+                        let _ = self.r().with_heap(|hp| hp.free(key_off));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The next key at or after slot `*cursor` (start with 0), advancing `*cursor` past
+    /// it; `None` at the end. Every key present for the whole iteration is returned
+    /// exactly once; keys inserted or removed meanwhile may or may not be.
+    pub fn next_key(&self, cursor: &mut u64) -> Result<Option<String>> {
+        self.r().check_fork()?;
+        while *cursor < self.slots {
+            let s = self.slot(*cursor)?;
+            *cursor += 1;
+            let word = s.state.load(Ordering::Acquire);
+            if word & KEY_STATE_MASK != KEY_LIVE {
+                continue;
+            }
+            let bytes = self.key_of(s);
+            std::sync::atomic::fence(Ordering::Acquire);
+            if s.state.load(Ordering::Relaxed) != word {
+                continue; // removed while being read: it was not present throughout
+            }
+            let key =
+                String::from_utf8(bytes?).map_err(|_| Error::corrupt("map key is not UTF-8"))?;
+            return Ok(Some(key));
+        }
+        Ok(None)
+    }
+
+    /// All keys (a snapshot with the guarantee of [`Map::next_key`]), in slot order.
+    pub fn keys(&self) -> Result<Vec<String>> {
+        let mut cursor = 0;
+        let mut out = Vec::new();
+        while let Some(k) = self.next_key(&mut cursor)? {
+            out.push(k);
+        }
+        Ok(out)
+    }
+}
