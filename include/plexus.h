@@ -100,6 +100,11 @@
 #define PLEXUS_EXCLUSIVE 2
 
 /**
+ * Longest map key, in bytes of UTF-8 (not counting the terminating NUL).
+ */
+#define PLEXUS_MAP_MAX_KEY_LEN 4096
+
+/**
  * Format version of regions this library creates and opens.
  */
 #define PLEXUS_FORMAT_VERSION 1
@@ -288,6 +293,13 @@ typedef struct plexus_value {
    */
   void *owner;
 } plexus_value;
+
+/**
+ * Handle of an open map. Id 0 is never valid.
+ */
+typedef struct plexus_map {
+  uint64_t id;
+} plexus_map;
 
 /**
  * Options of `plexus_region_open`. Initialize with PLEXUS_REGION_OPTIONS_INIT, then set
@@ -560,6 +572,204 @@ enum plexus_status plexus_array_wait_change(struct plexus_array a,
                                             uint64_t index,
                                             uint64_t *version,
                                             int64_t timeout_ns);
+
+/**
+ * Opens the map `name` in `region`, creating it when `capacity > 0` and it is missing.
+ *
+ * `capacity > 0`: created if absent (with no keys); if present its capacity must equal
+ * `capacity` (else PLEXUS_E_INCOMPATIBLE). `capacity == 0`: opens an existing map only
+ * (PLEXUS_E_NOT_FOUND if absent). `flags`: PLEXUS_FULL (keys inserted later start FULL
+ * instead of EMPTY; the creator's choice holds for every opener), PLEXUS_EXCLUSIVE.
+ * Names are 1-96 bytes of UTF-8. Opening the same map twice through one region handle
+ * returns the same handle (and counts the open: see plexus_map_close).
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
+ * (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
+ */
+enum plexus_status plexus_map_open(struct plexus_region region,
+                                   const char *name,
+                                   uint64_t capacity,
+                                   uint32_t flags,
+                                   struct plexus_map *out);
+
+/**
+ * Undoes one `plexus_map_open` of this handle (the handle stays valid until closed as
+ * many times as it was opened; closing the region closes it at once). The map itself
+ * stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
+ */
+enum plexus_status plexus_map_close(struct plexus_map m);
+
+/**
+ * `*out` = number of keys present (a snapshot).
+ */
+enum plexus_status plexus_map_len(struct plexus_map m, uint64_t *out);
+
+/**
+ * `*out` = the maximum number of keys, fixed at creation.
+ */
+enum plexus_status plexus_map_capacity(struct plexus_map m, uint64_t *out);
+
+/**
+ * Reads the value of `key` into `*out` whatever its tag (UNDEFINED for an absent key;
+ * nothing is inserted). Atomic: never a torn value. `*out` may own memory: release it
+ * with plexus_value_free.
+ */
+enum plexus_status plexus_map_read(struct plexus_map m, const char *key, struct plexus_value *out);
+
+/**
+ * Writes `*v` as the value of `key` (inserting it if absent), keeping its tag. Waits
+ * while `read_rw` readers hold the key. PLEXUS_E_INVALID_ARGUMENT for a bad value,
+ * PLEXUS_E_NO_SPACE when the map is full (for a new key) or the heap is full (the old
+ * value is kept).
+ */
+enum plexus_status plexus_map_write(struct plexus_map m,
+                                    const char *key,
+                                    const struct plexus_value *v);
+
+/**
+ * Blocks until `key` is present and FULL (and no `read_rw` reader holds it), reads it
+ * into `*out` and leaves it EMPTY (the key stays present). PLEXUS_TIMEOUT when
+ * `timeout_ns` passes first (`*out` unchanged).
+ */
+enum plexus_status plexus_map_read_fe(struct plexus_map m,
+                                      const char *key,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
+ * Blocks until `key` is present and FULL, reads it into `*out` and leaves it FULL.
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first.
+ */
+enum plexus_status plexus_map_read_ff(struct plexus_map m,
+                                      const char *key,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
+ * Inserts `key` if absent, blocks until it is EMPTY, writes `*v` and leaves it FULL.
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first (nothing written; an inserted key
+ * stays).
+ */
+enum plexus_status plexus_map_write_ef(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v,
+                                       int64_t timeout_ns);
+
+/**
+ * Writes `*v` and leaves `key` FULL, whatever the tag was (inserting it if absent;
+ * waits only while `read_rw` readers hold it).
+ */
+enum plexus_status plexus_map_write_xf(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v);
+
+/**
+ * Writes `*v` and leaves `key` EMPTY, whatever the tag was (inserting it if absent;
+ * waits only while `read_rw` readers hold it).
+ */
+enum plexus_status plexus_map_write_xe(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v);
+
+/**
+ * Sets `key` FULL (`full` true) or EMPTY without touching its value (inserting it,
+ * holding UNDEFINED, if absent).
+ */
+enum plexus_status plexus_map_set_tag(struct plexus_map m, const char *key, bool full);
+
+/**
+ * `*out` = whether `key` is present and FULL (a snapshot; false for an absent key).
+ */
+enum plexus_status plexus_map_is_full(struct plexus_map m, const char *key, bool *out);
+
+/**
+ * Blocks until `key` is present and FULL, reads it into `*out` and takes a shared read
+ * lock: until `plexus_map_release_rw`, every call that would change the key's value or
+ * tag, and plexus_map_remove of it, waits; reads proceed. Locks held by a process that
+ * dies, or by a region handle that is closed, are released. At most 28 held at once per
+ * region handle, arrays and maps together (PLEXUS_E_NO_SPACE).
+ */
+enum plexus_status plexus_map_read_rw(struct plexus_map m,
+                                      const char *key,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
+ * Releases one `read_rw` lock taken on `key` through this map's region handle.
+ * PLEXUS_E_INVALID_ARGUMENT if it holds none.
+ */
+enum plexus_status plexus_map_release_rw(struct plexus_map m, const char *key);
+
+/**
+ * Atomically adds `*delta` to the value of `key` with the JavaScript `+` semantics of
+ * plexus_array_faa (an absent key is inserted and counts as UNDEFINED, so a fresh
+ * counter starts at 0). `*old` (may be NULL) receives the previous value. Tag
+ * unchanged. PLEXUS_E_TYPE_MISMATCH for combinations `+` does not define.
+ */
+enum plexus_status plexus_map_faa(struct plexus_map m,
+                                  const char *key,
+                                  const struct plexus_value *delta,
+                                  struct plexus_value *old);
+
+/**
+ * Atomically: if the value of `key` equals `*expected` (same type and value), store
+ * `*desired`. Either way `*old` (may be NULL) receives the previous value (UNDEFINED
+ * for a key that was absent; the key is inserted either way). Tag unchanged.
+ */
+enum plexus_status plexus_map_cas(struct plexus_map m,
+                                  const char *key,
+                                  const struct plexus_value *expected,
+                                  const struct plexus_value *desired,
+                                  struct plexus_value *old);
+
+/**
+ * Atomically stores `*v` as the value of `key` (inserting it if absent) and returns the
+ * previous value in `*old` (may be NULL); the tag is unchanged.
+ */
+enum plexus_status plexus_map_exchange(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v,
+                                       struct plexus_value *old);
+
+/**
+ * `*out` = the version of `key`: 0 while absent, bumped by every change of its value or
+ * tag, and never repeated across plexus_map_remove and re-insertion.
+ */
+enum plexus_status plexus_map_version(struct plexus_map m, const char *key, uint64_t *out);
+
+/**
+ * Blocks until the version of `key` differs from `*version`, then stores the new
+ * version in `*version` (returns at once if it already differs). An absent key has
+ * version 0, so waiting with `*version == 0` on an absent key returns when it is
+ * inserted, and a removal counts as a change (to 0). PLEXUS_TIMEOUT when `timeout_ns`
+ * passes first.
+ */
+enum plexus_status plexus_map_wait_change(struct plexus_map m,
+                                          const char *key,
+                                          uint64_t *version,
+                                          int64_t timeout_ns);
+
+/**
+ * Removes `key`: waits while `read_rw` readers hold it, then the key is gone (reads see
+ * UNDEFINED/EMPTY, version 0), its value is freed, every waiter on it is woken (waiting
+ * reads keep waiting for a new insertion) and its place counts as free for
+ * PLEXUS_E_NO_SPACE. PLEXUS_E_NOT_FOUND if the key is absent.
+ */
+enum plexus_status plexus_map_remove(struct plexus_map m, const char *key);
+
+/**
+ * Iterates over the keys: start with `*cursor = 0` and call until PLEXUS_E_NOT_FOUND.
+ * Each PLEXUS_OK stores the next key as a STRING in `*key_out` (release it with
+ * plexus_value_free) and advances `*cursor`. Safe while any process inserts and
+ * removes keys: every key present during the whole iteration is returned exactly once;
+ * keys inserted or removed meanwhile may or may not be. The order is unspecified. On
+ * PLEXUS_E_NOT_FOUND (the end) `*key_out` is unchanged.
+ */
+enum plexus_status plexus_map_next_key(struct plexus_map m,
+                                       uint64_t *cursor,
+                                       struct plexus_value *key_out);
 
 /**
  * Opens or creates the region `name`.

@@ -20,12 +20,13 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::engine::{Array, Error, Region};
+use crate::engine::{Array, Error, Map, Region};
 
 /// What a handle refers to.
 pub(crate) enum Object {
     Region(Arc<RegionEntry>),
     Array(Arc<ArrayEntry>),
+    Map(Arc<MapEntry>),
 }
 
 impl Object {
@@ -33,6 +34,7 @@ impl Object {
         match self {
             Object::Region(_) => "region",
             Object::Array(_) => "array",
+            Object::Map(_) => "map",
         }
     }
 }
@@ -50,6 +52,11 @@ pub(crate) struct RegionEntry {
 
 pub(crate) struct ArrayEntry {
     pub array: Array,
+    pub parent: u64,
+}
+
+pub(crate) struct MapEntry {
+    pub map: Map,
     pub parent: u64,
 }
 
@@ -172,6 +179,13 @@ pub(crate) fn region(id: u64) -> Result<Arc<RegionEntry>, Error> {
 pub(crate) fn array(id: u64) -> Result<Arc<ArrayEntry>, Error> {
     get(id, "array", |o| match o {
         Object::Array(a) => Some(a.clone()),
+        _ => None,
+    })
+}
+
+pub(crate) fn map(id: u64) -> Result<Arc<MapEntry>, Error> {
+    get(id, "map", |o| match o {
+        Object::Map(m) => Some(m.clone()),
         _ => None,
     })
 }

@@ -10,11 +10,13 @@
 // Declaration order is the order of the generated header.
 pub mod array;
 pub mod handles;
+pub mod map;
 pub mod region;
 pub mod status;
 pub mod value;
 
 pub use array::*;
+pub use map::*;
 pub use region::*;
 pub use status::*;
 pub use value::*;

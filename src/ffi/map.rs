@@ -1,0 +1,407 @@
+//! `plexus_map`: full/empty elements under UTF-8 string keys.
+//!
+//! A map holds up to `capacity` keys (fixed at creation); each present key has a value, a
+//! FULL/EMPTY tag and a 64-bit version, with every element operation of plexus_array.
+//! Keys are NUL-terminated UTF-8 strings of at most PLEXUS_MAP_MAX_KEY_LEN bytes
+//! (longer ones, invalid UTF-8 and NULL are PLEXUS_E_INVALID_ARGUMENT).
+//!
+//! An absent key behaves as an EMPTY element holding UNDEFINED with version 0:
+//! plexus_map_read gives UNDEFINED, plexus_map_is_full false, and the waiting reads
+//! (read_fe, read_ff, read_rw) block until some process inserts the key and it is FULL.
+//! Every call that writes (write, write_ef, write_xf, write_xe, set_tag, faa, cas,
+//! exchange) inserts an absent key first — EMPTY holding UNDEFINED, or FULL if the map
+//! was created with PLEXUS_FULL — then applies to it as to an array element. Inserting
+//! into a full map gives PLEXUS_E_NO_SPACE; plexus_map_remove makes room again.
+//!
+//! Blocking calls take `timeout_ns` as plexus_array's do (PLEXUS_FOREVER, 0 = try once,
+//! positive = relative; PLEXUS_TIMEOUT when it passes). Out-parameters that receive a value
+//! are overwritten without being freed first. Lookups take no lock; a process that dies
+//! while inserting, removing or writing is recovered from by the next caller.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use super::handles::{self, MapEntry, Object};
+use super::region::{plexus_region, timeout};
+use super::status::{c_str, guard, out_ref, plexus_status};
+use super::value::{plexus_value, put, value_ref};
+use crate::engine::{Error, Value};
+
+/// Handle of an open map. Id 0 is never valid.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct plexus_map {
+    pub id: u64,
+}
+
+/// Longest map key, in bytes of UTF-8 (not counting the terminating NUL).
+pub const PLEXUS_MAP_MAX_KEY_LEN: u32 = 4096;
+const _: () = assert!(PLEXUS_MAP_MAX_KEY_LEN as usize == crate::engine::MAX_KEY_LEN);
+
+/// Runs `f` on the engine map behind handle `m`.
+fn with<T>(
+    m: plexus_map,
+    f: impl FnOnce(&crate::engine::Map) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let e = handles::map(m.id)?;
+    f(&e.map)
+}
+
+/// Runs `f` on the map and the key.
+fn keyed<T>(
+    m: plexus_map,
+    key: *const c_char,
+    f: impl FnOnce(&crate::engine::Map, &str) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let key = c_str(key, "key")?;
+    with(m, |x| f(x, key))
+}
+
+/// Opens the map `name` in `region`, creating it when `capacity > 0` and it is missing.
+///
+/// `capacity > 0`: created if absent (with no keys); if present its capacity must equal
+/// `capacity` (else PLEXUS_E_INCOMPATIBLE). `capacity == 0`: opens an existing map only
+/// (PLEXUS_E_NOT_FOUND if absent). `flags`: PLEXUS_FULL (keys inserted later start FULL
+/// instead of EMPTY; the creator's choice holds for every opener), PLEXUS_EXCLUSIVE.
+/// Names are 1-96 bytes of UTF-8. Opening the same map twice through one region handle
+/// returns the same handle (and counts the open: see plexus_map_close).
+///
+/// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+/// PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
+/// (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+/// PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_map_open(
+    region: plexus_region,
+    name: *const c_char,
+    capacity: u64,
+    flags: u32,
+    out: *mut plexus_map,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let slot = out_ref(out, "out")?;
+        let parent = handles::region(region.id)?;
+        let map = parent.region.map(name, capacity, flags)?;
+        slot.id = handles::child(region.id, &parent, "map", name, || {
+            Object::Map(Arc::new(MapEntry {
+                map,
+                parent: region.id,
+            }))
+        })?;
+        Ok(())
+    })
+}
+
+/// Undoes one `plexus_map_open` of this handle (the handle stays valid until closed as
+/// many times as it was opened; closing the region closes it at once). The map itself
+/// stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
+#[no_mangle]
+pub extern "C" fn plexus_map_close(m: plexus_map) -> plexus_status {
+    guard(|| {
+        let e = handles::map(m.id)?;
+        handles::close_child(m.id, "map", e.map.name(), e.parent)
+    })
+}
+
+/// `*out` = number of keys present (a snapshot).
+#[no_mangle]
+pub extern "C" fn plexus_map_len(m: plexus_map, out: *mut u64) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = with(m, |x| x.len())?;
+        Ok(())
+    })
+}
+
+/// `*out` = the maximum number of keys, fixed at creation.
+#[no_mangle]
+pub extern "C" fn plexus_map_capacity(m: plexus_map, out: *mut u64) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = with(m, |x| Ok(x.capacity()))?;
+        Ok(())
+    })
+}
+
+fn read_op(out: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
+    guard(|| {
+        out_ref(out, "out")?;
+        put(out, f()?)
+    })
+}
+
+fn rmw_op(old: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
+    guard(|| {
+        let prev = f()?;
+        if !old.is_null() {
+            put(old, prev)?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads the value of `key` into `*out` whatever its tag (UNDEFINED for an absent key;
+/// nothing is inserted). Atomic: never a torn value. `*out` may own memory: release it
+/// with plexus_value_free.
+#[no_mangle]
+pub extern "C" fn plexus_map_read(
+    m: plexus_map,
+    key: *const c_char,
+    out: *mut plexus_value,
+) -> plexus_status {
+    read_op(out, || keyed(m, key, |x, k| x.read(k)))
+}
+
+/// Writes `*v` as the value of `key` (inserting it if absent), keeping its tag. Waits
+/// while `read_rw` readers hold the key. PLEXUS_E_INVALID_ARGUMENT for a bad value,
+/// PLEXUS_E_NO_SPACE when the map is full (for a new key) or the heap is full (the old
+/// value is kept).
+#[no_mangle]
+pub extern "C" fn plexus_map_write(
+    m: plexus_map,
+    key: *const c_char,
+    v: *const plexus_value,
+) -> plexus_status {
+    guard(|| keyed(m, key, |x, k| x.write(k, value_ref(v, "v")?)))
+}
+
+/// Blocks until `key` is present and FULL (and no `read_rw` reader holds it), reads it
+/// into `*out` and leaves it EMPTY (the key stays present). PLEXUS_TIMEOUT when
+/// `timeout_ns` passes first (`*out` unchanged).
+#[no_mangle]
+pub extern "C" fn plexus_map_read_fe(
+    m: plexus_map,
+    key: *const c_char,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    read_op(out, || {
+        keyed(m, key, |x, k| x.read_fe(k, timeout(timeout_ns)?))
+    })
+}
+
+/// Blocks until `key` is present and FULL, reads it into `*out` and leaves it FULL.
+/// PLEXUS_TIMEOUT when `timeout_ns` passes first.
+#[no_mangle]
+pub extern "C" fn plexus_map_read_ff(
+    m: plexus_map,
+    key: *const c_char,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    read_op(out, || {
+        keyed(m, key, |x, k| x.read_ff(k, timeout(timeout_ns)?))
+    })
+}
+
+/// Inserts `key` if absent, blocks until it is EMPTY, writes `*v` and leaves it FULL.
+/// PLEXUS_TIMEOUT when `timeout_ns` passes first (nothing written; an inserted key
+/// stays).
+#[no_mangle]
+pub extern "C" fn plexus_map_write_ef(
+    m: plexus_map,
+    key: *const c_char,
+    v: *const plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        keyed(m, key, |x, k| {
+            x.write_ef(k, value_ref(v, "v")?, timeout(timeout_ns)?)
+        })
+    })
+}
+
+/// Writes `*v` and leaves `key` FULL, whatever the tag was (inserting it if absent;
+/// waits only while `read_rw` readers hold it).
+#[no_mangle]
+pub extern "C" fn plexus_map_write_xf(
+    m: plexus_map,
+    key: *const c_char,
+    v: *const plexus_value,
+) -> plexus_status {
+    guard(|| keyed(m, key, |x, k| x.write_xf(k, value_ref(v, "v")?)))
+}
+
+/// Writes `*v` and leaves `key` EMPTY, whatever the tag was (inserting it if absent;
+/// waits only while `read_rw` readers hold it).
+#[no_mangle]
+pub extern "C" fn plexus_map_write_xe(
+    m: plexus_map,
+    key: *const c_char,
+    v: *const plexus_value,
+) -> plexus_status {
+    guard(|| keyed(m, key, |x, k| x.write_xe(k, value_ref(v, "v")?)))
+}
+
+/// Sets `key` FULL (`full` true) or EMPTY without touching its value (inserting it,
+/// holding UNDEFINED, if absent).
+#[no_mangle]
+pub extern "C" fn plexus_map_set_tag(
+    m: plexus_map,
+    key: *const c_char,
+    full: bool,
+) -> plexus_status {
+    guard(|| keyed(m, key, |x, k| x.set_tag(k, full)))
+}
+
+/// `*out` = whether `key` is present and FULL (a snapshot; false for an absent key).
+#[no_mangle]
+pub extern "C" fn plexus_map_is_full(
+    m: plexus_map,
+    key: *const c_char,
+    out: *mut bool,
+) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = keyed(m, key, |x, k| x.is_full(k))?;
+        Ok(())
+    })
+}
+
+/// Blocks until `key` is present and FULL, reads it into `*out` and takes a shared read
+/// lock: until `plexus_map_release_rw`, every call that would change the key's value or
+/// tag, and plexus_map_remove of it, waits; reads proceed. Locks held by a process that
+/// dies, or by a region handle that is closed, are released. At most 28 held at once per
+/// region handle, arrays and maps together (PLEXUS_E_NO_SPACE).
+#[no_mangle]
+pub extern "C" fn plexus_map_read_rw(
+    m: plexus_map,
+    key: *const c_char,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    read_op(out, || {
+        keyed(m, key, |x, k| x.read_rw(k, timeout(timeout_ns)?))
+    })
+}
+
+/// Releases one `read_rw` lock taken on `key` through this map's region handle.
+/// PLEXUS_E_INVALID_ARGUMENT if it holds none.
+#[no_mangle]
+pub extern "C" fn plexus_map_release_rw(m: plexus_map, key: *const c_char) -> plexus_status {
+    guard(|| keyed(m, key, |x, k| x.release_rw(k)))
+}
+
+/// Atomically adds `*delta` to the value of `key` with the JavaScript `+` semantics of
+/// plexus_array_faa (an absent key is inserted and counts as UNDEFINED, so a fresh
+/// counter starts at 0). `*old` (may be NULL) receives the previous value. Tag
+/// unchanged. PLEXUS_E_TYPE_MISMATCH for combinations `+` does not define.
+#[no_mangle]
+pub extern "C" fn plexus_map_faa(
+    m: plexus_map,
+    key: *const c_char,
+    delta: *const plexus_value,
+    old: *mut plexus_value,
+) -> plexus_status {
+    rmw_op(old, || {
+        keyed(m, key, |x, k| x.faa(k, value_ref(delta, "delta")?))
+    })
+}
+
+/// Atomically: if the value of `key` equals `*expected` (same type and value), store
+/// `*desired`. Either way `*old` (may be NULL) receives the previous value (UNDEFINED
+/// for a key that was absent; the key is inserted either way). Tag unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_map_cas(
+    m: plexus_map,
+    key: *const c_char,
+    expected: *const plexus_value,
+    desired: *const plexus_value,
+    old: *mut plexus_value,
+) -> plexus_status {
+    rmw_op(old, || {
+        keyed(m, key, |x, k| {
+            x.cas(
+                k,
+                value_ref(expected, "expected")?,
+                value_ref(desired, "desired")?,
+            )
+        })
+    })
+}
+
+/// Atomically stores `*v` as the value of `key` (inserting it if absent) and returns the
+/// previous value in `*old` (may be NULL); the tag is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_map_exchange(
+    m: plexus_map,
+    key: *const c_char,
+    v: *const plexus_value,
+    old: *mut plexus_value,
+) -> plexus_status {
+    rmw_op(old, || {
+        keyed(m, key, |x, k| x.exchange(k, value_ref(v, "v")?))
+    })
+}
+
+/// `*out` = the version of `key`: 0 while absent, bumped by every change of its value or
+/// tag, and never repeated across plexus_map_remove and re-insertion.
+#[no_mangle]
+pub extern "C" fn plexus_map_version(
+    m: plexus_map,
+    key: *const c_char,
+    out: *mut u64,
+) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = keyed(m, key, |x, k| x.version(k))?;
+        Ok(())
+    })
+}
+
+/// Blocks until the version of `key` differs from `*version`, then stores the new
+/// version in `*version` (returns at once if it already differs). An absent key has
+/// version 0, so waiting with `*version == 0` on an absent key returns when it is
+/// inserted, and a removal counts as a change (to 0). PLEXUS_TIMEOUT when `timeout_ns`
+/// passes first.
+#[no_mangle]
+pub extern "C" fn plexus_map_wait_change(
+    m: plexus_map,
+    key: *const c_char,
+    version: *mut u64,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        let seen = out_ref(version, "version")?;
+        let t = timeout(timeout_ns)?;
+        let mut v = *seen;
+        let r = keyed(m, key, |x, k| x.wait_change(k, &mut v, t));
+        *seen = v;
+        r
+    })
+}
+
+/// Removes `key`: waits while `read_rw` readers hold it, then the key is gone (reads see
+/// UNDEFINED/EMPTY, version 0), its value is freed, every waiter on it is woken (waiting
+/// reads keep waiting for a new insertion) and its place counts as free for
+/// PLEXUS_E_NO_SPACE. PLEXUS_E_NOT_FOUND if the key is absent.
+#[no_mangle]
+pub extern "C" fn plexus_map_remove(m: plexus_map, key: *const c_char) -> plexus_status {
+    guard(|| keyed(m, key, |x, k| x.remove(k)))
+}
+
+/// Iterates over the keys: start with `*cursor = 0` and call until PLEXUS_E_NOT_FOUND.
+/// Each PLEXUS_OK stores the next key as a STRING in `*key_out` (release it with
+/// plexus_value_free) and advances `*cursor`. Safe while any process inserts and
+/// removes keys: every key present during the whole iteration is returned exactly once;
+/// keys inserted or removed meanwhile may or may not be. The order is unspecified. On
+/// PLEXUS_E_NOT_FOUND (the end) `*key_out` is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_map_next_key(
+    m: plexus_map,
+    cursor: *mut u64,
+    key_out: *mut plexus_value,
+) -> plexus_status {
+    guard(|| {
+        let c = out_ref(cursor, "cursor")?;
+        out_ref(key_out, "key_out")?;
+        let mut at = *c;
+        let key = with(m, |x| x.next_key(&mut at))?;
+        *c = at;
+        match key {
+            Some(k) => put(key_out, Value::String(k)),
+            None => Err(Error::NotFound("no more keys".into())),
+        }
+    })
+}
