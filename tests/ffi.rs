@@ -163,6 +163,11 @@ fn c_api() {
 }
 
 #[test]
+fn map_c_api() {
+    both(|lib| assert_ok("test_map", &run(&build("ffi-tests/test_map.c", lib), &[])));
+}
+
+#[test]
 fn bad_inputs_from_c() {
     both(|lib| {
         assert_ok(
