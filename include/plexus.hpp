@@ -11,7 +11,7 @@
  *       std::cout << v->to_json() << "\n";
  *
  * RULES
- *   - Owners are move-only RAII classes (Region, Array); destructors are noexcept and
+ *   - Owners are move-only RAII classes (Region, Array, Map); destructors are noexcept and
  *     close the handle; a moved-from owner is empty (`operator bool` is false) and any
  *     call on it throws plexus::Error with PLEXUS_E_BAD_HANDLE. `raw()` returns the C
  *     handle for calls the wrapper does not cover (it stays owned by the wrapper).
@@ -729,6 +729,267 @@ class Array {
     plexus_array h_{0};
 };
 
+/// An open map handle: UTF-8 string keys (at most PLEXUS_MAP_MAX_KEY_LEN bytes, no NUL),
+/// each present key holding a value + FULL/EMPTY tag + version, up to capacity() keys.
+/// Move-only; obtained from Region::map. Closing works as for Array.
+///
+/// An absent key behaves as EMPTY holding UNDEFINED with version 0: read() gives
+/// UNDEFINED, is_full() false, and the waiting reads (read_fe, read_ff, read_rw) wait
+/// until some process inserts the key and it is FULL. Every writing call (write*,
+/// set_tag, faa, cas, exchange) inserts an absent key first (EMPTY, or FULL if the map
+/// was created with PLEXUS_FULL). Inserting into a full map throws PLEXUS_E_NO_SPACE;
+/// remove() makes room. A key longer than the limit or not valid UTF-8 throws
+/// PLEXUS_E_INVALID_ARGUMENT. Timeouts follow Array: no suffix = without limit, `try_*`
+/// = once, `*_for` = up to a duration (false / std::nullopt on PLEXUS_TIMEOUT).
+class Map {
+  public:
+    /// An empty Map (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Map() noexcept = default;
+    Map(const Map &) = delete;
+    Map &operator=(const Map &) = delete;
+    Map(Map &&other) noexcept : h_(std::exchange(other.h_, plexus_map{0})) {}
+    Map &operator=(Map &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, plexus_map{0});
+        }
+        return *this;
+    }
+    ~Map() { close(); }
+
+    /// Opens (or, with `capacity > 0`, creates) the map `name` in `region`; same as
+    /// region.map(name, capacity, flags).
+    static Map open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
+                    std::uint32_t flags = 0);
+
+    /// Closes the handle now; the Map becomes empty. Never throws. The map itself stays
+    /// in the region.
+    void close() noexcept {
+        if (h_.id == 0) {
+            return;
+        }
+        const plexus_map h = std::exchange(h_, plexus_map{0});
+        (void)plexus_map_close(h);  // BAD_HANDLE when the region went first: fine
+    }
+
+    /// The C handle (still owned by this Map: do not plexus_map_close it).
+    plexus_map raw() const noexcept { return h_; }
+    /// True unless empty or moved-from (a closed region is not detected here).
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+    /// Number of keys present (a snapshot).
+    std::uint64_t size() const {
+        std::uint64_t n = 0;
+        check(plexus_map_len(h_, &n));
+        return n;
+    }
+    /// Maximum number of keys, fixed at creation.
+    std::uint64_t capacity() const {
+        std::uint64_t n = 0;
+        check(plexus_map_capacity(h_, &n));
+        return n;
+    }
+
+    /// Reads the value of `key` whatever its tag (UNDEFINED if absent; nothing inserted).
+    Value read(const std::string &key) const {
+        return *detail::read_into(
+            [&](plexus_value *out) { return plexus_map_read(h_, key.c_str(), out); }, false);
+    }
+    /// Writes `v` as the value of `key` (inserting it), keeping the tag.
+    void write(const std::string &key, const Value &v) const {
+        const plexus_value c = v.c_value();
+        check(plexus_map_write(h_, key.c_str(), &c));
+    }
+
+    /// Blocks without limit until `key` is present and FULL, reads it, leaves it EMPTY.
+    Value read_fe(const std::string &key) const { return *read_fe_ns(key, PLEXUS_FOREVER); }
+    /// read_fe if `key` is FULL now; std::nullopt if not (or absent).
+    std::optional<Value> try_read_fe(const std::string &key) const { return read_fe_ns(key, 0); }
+    /// read_fe waiting at most `d`; std::nullopt when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_fe_for(const std::string &key,
+                                     const std::chrono::duration<Rep, Period> &d) const {
+        return read_fe_ns(key, to_timeout_ns(d));
+    }
+
+    /// Blocks without limit until `key` is present and FULL, reads it, leaves it FULL.
+    Value read_ff(const std::string &key) const { return *read_ff_ns(key, PLEXUS_FOREVER); }
+    /// read_ff if `key` is FULL now; std::nullopt if not (or absent).
+    std::optional<Value> try_read_ff(const std::string &key) const { return read_ff_ns(key, 0); }
+    /// read_ff waiting at most `d`; std::nullopt when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_ff_for(const std::string &key,
+                                     const std::chrono::duration<Rep, Period> &d) const {
+        return read_ff_ns(key, to_timeout_ns(d));
+    }
+
+    /// Inserts `key` if absent, blocks without limit until it is EMPTY, writes `v` and
+    /// leaves it FULL.
+    void write_ef(const std::string &key, const Value &v) const {
+        check(write_ef_ns(key, v, PLEXUS_FOREVER));
+    }
+    /// write_ef if `key` is EMPTY now: true when written, false if FULL.
+    bool try_write_ef(const std::string &key, const Value &v) const {
+        return detail::ok_or_timeout(write_ef_ns(key, v, 0));
+    }
+    /// write_ef waiting at most `d`: true when written, false when `d` passed first.
+    template <class Rep, class Period>
+    bool write_ef_for(const std::string &key, const Value &v,
+                      const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(write_ef_ns(key, v, to_timeout_ns(d)));
+    }
+
+    /// Writes `v` and leaves `key` FULL (inserting it).
+    void write_xf(const std::string &key, const Value &v) const {
+        const plexus_value c = v.c_value();
+        check(plexus_map_write_xf(h_, key.c_str(), &c));
+    }
+    /// Writes `v` and leaves `key` EMPTY (inserting it).
+    void write_xe(const std::string &key, const Value &v) const {
+        const plexus_value c = v.c_value();
+        check(plexus_map_write_xe(h_, key.c_str(), &c));
+    }
+    /// Sets `key` FULL or EMPTY without touching its value (inserting it).
+    void set_tag(const std::string &key, bool full) const {
+        check(plexus_map_set_tag(h_, key.c_str(), full));
+    }
+    /// Whether `key` is present and FULL (a snapshot).
+    bool is_full(const std::string &key) const {
+        bool full = false;
+        check(plexus_map_is_full(h_, key.c_str(), &full));
+        return full;
+    }
+
+    /// Blocks without limit until `key` is present and FULL, reads it and takes a shared
+    /// read lock (writers and remove of that key wait until release_rw).
+    Value read_rw(const std::string &key) const { return *read_rw_ns(key, PLEXUS_FOREVER); }
+    /// read_rw if `key` is FULL now (lock taken); std::nullopt (no lock) if not.
+    std::optional<Value> try_read_rw(const std::string &key) const { return read_rw_ns(key, 0); }
+    /// read_rw waiting at most `d`; std::nullopt (no lock taken) when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_rw_for(const std::string &key,
+                                     const std::chrono::duration<Rep, Period> &d) const {
+        return read_rw_ns(key, to_timeout_ns(d));
+    }
+    /// Releases one read_rw lock this process holds on `key` (PLEXUS_E_INVALID_ARGUMENT
+    /// if none).
+    void release_rw(const std::string &key) const {
+        check(plexus_map_release_rw(h_, key.c_str()));
+    }
+
+    /// Atomic JavaScript `+=` on `key` (inserting it; UNDEFINED counts as 0 or "");
+    /// returns the previous value.
+    Value faa(const std::string &key, const Value &delta) const {
+        const plexus_value d = delta.c_value();
+        return *detail::read_into(
+            [&](plexus_value *old) { return plexus_map_faa(h_, key.c_str(), &d, old); },
+            false);
+    }
+    /// Atomically: if `key`'s value equals `expected`, store `desired`. True when it
+    /// swapped; `old` (if not null) receives the previous value either way.
+    bool cas(const std::string &key, const Value &expected, const Value &desired,
+             Value *old = nullptr) const {
+        const plexus_value e = expected.c_value();
+        const plexus_value d = desired.c_value();
+        Value prev = *detail::read_into(
+            [&](plexus_value *out) { return plexus_map_cas(h_, key.c_str(), &e, &d, out); },
+            false);
+        const bool swapped = (prev == expected);
+        if (old != nullptr) {
+            *old = std::move(prev);
+        }
+        return swapped;
+    }
+    /// Atomically stores `v` as `key`'s value and returns the previous one.
+    Value exchange(const std::string &key, const Value &v) const {
+        const plexus_value c = v.c_value();
+        return *detail::read_into(
+            [&](plexus_value *old) { return plexus_map_exchange(h_, key.c_str(), &c, old); },
+            false);
+    }
+
+    /// `key`'s version: 0 while absent, never repeated across remove and re-insert.
+    std::uint64_t version(const std::string &key) const {
+        std::uint64_t v = 0;
+        check(plexus_map_version(h_, key.c_str(), &v));
+        return v;
+    }
+    /// Blocks without limit until `key`'s version differs from `version` (insertion and
+    /// removal count), storing the new one in `version`.
+    void wait_change(const std::string &key, std::uint64_t &version) const {
+        check(plexus_map_wait_change(h_, key.c_str(), &version, PLEXUS_FOREVER));
+    }
+    /// wait_change waiting at most `d`: true when the version moved, false when `d`
+    /// passed first.
+    template <class Rep, class Period>
+    bool wait_change_for(const std::string &key, std::uint64_t &version,
+                         const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(
+            plexus_map_wait_change(h_, key.c_str(), &version, to_timeout_ns(d)));
+    }
+
+    /// Removes `key` (waiting while read_rw readers hold it): true if it was present,
+    /// false if absent.
+    bool remove(const std::string &key) const {
+        const plexus_status s = plexus_map_remove(h_, key.c_str());
+        if (s == PLEXUS_E_NOT_FOUND) {
+            return false;
+        }
+        check(s);
+        return true;
+    }
+
+    /// The next key at or after `cursor` (start with 0), advancing `cursor`;
+    /// std::nullopt at the end. Keys present during the whole iteration come exactly
+    /// once, even while other processes insert and remove.
+    std::optional<std::string> next_key(std::uint64_t &cursor) const {
+        plexus_value k;
+        const plexus_status s = plexus_map_next_key(h_, &cursor, &k);
+        if (s == PLEXUS_E_NOT_FOUND) {
+            return std::nullopt;
+        }
+        check(s);
+        Value v = Value::adopt(k);
+        return v.as_string();
+    }
+    /// All keys, collected with next_key (same guarantee), in unspecified order.
+    std::vector<std::string> keys() const {
+        std::vector<std::string> out;
+        std::uint64_t cursor = 0;
+        while (auto k = next_key(cursor)) {
+            out.push_back(std::move(*k));
+        }
+        return out;
+    }
+
+  private:
+    friend class Region;
+    /// Owns one open of `h`.
+    explicit Map(plexus_map h) noexcept : h_(h) {}
+
+    std::optional<Value> read_fe_ns(const std::string &key, std::int64_t t) const {
+        return detail::read_into(
+            [&](plexus_value *out) { return plexus_map_read_fe(h_, key.c_str(), out, t); },
+            true);
+    }
+    std::optional<Value> read_ff_ns(const std::string &key, std::int64_t t) const {
+        return detail::read_into(
+            [&](plexus_value *out) { return plexus_map_read_ff(h_, key.c_str(), out, t); },
+            true);
+    }
+    std::optional<Value> read_rw_ns(const std::string &key, std::int64_t t) const {
+        return detail::read_into(
+            [&](plexus_value *out) { return plexus_map_read_rw(h_, key.c_str(), out, t); },
+            true);
+    }
+    plexus_status write_ef_ns(const std::string &key, const Value &v, std::int64_t t) const {
+        const plexus_value c = v.c_value();
+        return plexus_map_write_ef(h_, key.c_str(), &c, t);
+    }
+
+    plexus_map h_{0};
+};
+
 /// An open region handle. Move-only; the destructor closes it (and with it every object
 /// handle opened through it, so an Array used after its Region is gone throws
 /// PLEXUS_E_BAD_HANDLE). The region itself stays until removed.
@@ -850,6 +1111,17 @@ class Region {
         return Array(h);
     }
 
+    /// Opens the map `name`: `capacity > 0` (maximum number of keys) creates it if
+    /// missing and otherwise requires that capacity (PLEXUS_E_INCOMPATIBLE);
+    /// `capacity == 0` opens an existing one only (PLEXUS_E_NOT_FOUND). Flags:
+    /// PLEXUS_FULL (inserted keys start FULL), PLEXUS_EXCLUSIVE. PLEXUS_E_TYPE_MISMATCH
+    /// if another kind of object has that name.
+    Map map(const std::string &name, std::uint64_t capacity = 0, std::uint32_t flags = 0) const {
+        plexus_map h{0};
+        check(plexus_map_open(h_, name.c_str(), capacity, flags, &h));
+        return Map(h);
+    }
+
     /// The C handle (still owned by this Region: do not plexus_region_close it).
     plexus_region raw() const noexcept { return h_; }
     /// True unless empty or moved-from.
@@ -864,6 +1136,11 @@ class Region {
 inline Array Array::open(const Region &region, const std::string &name, std::uint64_t length,
                          std::uint32_t flags) {
     return region.array(name, length, flags);
+}
+
+inline Map Map::open(const Region &region, const std::string &name, std::uint64_t capacity,
+                     std::uint32_t flags) {
+    return region.map(name, capacity, flags);
 }
 
 }  // namespace plexus

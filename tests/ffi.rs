@@ -168,6 +168,16 @@ fn map_c_api() {
 }
 
 #[test]
+fn map_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_map",
+            &run(&build("ffi-tests/test_cpp_map.cpp", lib), &[]),
+        )
+    });
+}
+
+#[test]
 fn bad_inputs_from_c() {
     both(|lib| {
         assert_ok(
