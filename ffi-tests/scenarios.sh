@@ -12,6 +12,9 @@
 #                [c_writer_cpp_reader_10000_handshakes]
 #   faa          two processes faa 100000 times each: the counter ends at 200000
 #                [two_processes_faa_to_exactly_200000]
+#   map          three processes insert and remove keys of one map from deterministic
+#                scripts; the final map equals their replay
+#                [three_processes_insert_and_remove_keys_and_the_map_equals_the_replay]
 #   open-race    8 processes create one region at the same instant, 3 rounds: one
 #                region id, 8 hits, 1 live attachment, no temporary files left
 #                [eight_processes_create_one_region_at_the_same_instant]
@@ -122,6 +125,21 @@ faa)
   reap "$w1" || fail "faa_worker 1 failed"
   reap "$w2" || fail "faa_worker 2 failed"
   "$helper" expect-int "$r" counter 0 200000 || fail "increments were lost"
+  ;;
+
+map)
+  region map
+  "$bin/map_worker" "$r" init || fail "map_worker init failed"
+  spawn "$bin/map_worker" "$r" run 0 20000 >/dev/null
+  w0=$child
+  spawn "$bin/map_worker" "$r" run 1 20000 >/dev/null
+  w1=$child
+  spawn "$bin/map_worker" "$r" run 2 20000 >/dev/null
+  w2=$child
+  reap "$w0" || fail "map_worker 0 failed"
+  reap "$w1" || fail "map_worker 1 failed"
+  reap "$w2" || fail "map_worker 2 failed"
+  "$bin/map_worker" "$r" verify 3 20000 >/dev/null || fail "the map differs from the replay"
   ;;
 
 open-race)

@@ -246,6 +246,40 @@ fn two_processes_faa_to_exactly_200000() {
 }
 
 #[test]
+fn three_processes_insert_and_remove_keys_and_the_map_equals_the_replay() {
+    both(|lib| {
+        let name = unique("mapmp", lib);
+        let _c = Cleanup(name.clone());
+        let exe = build("ffi-tests/map_worker.c", lib);
+        assert_ok("map_worker init", &run(&exe, &[&name, "init"]));
+        let workers: Vec<Child> = (0..3)
+            .map(|p| {
+                Command::new(&exe)
+                    .args([&name, "run", &p.to_string(), "20000"])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for w in workers {
+            assert_ok("map_worker run", &w.wait_with_output().unwrap());
+        }
+        assert_ok(
+            "map_worker verify",
+            &run(&exe, &[&name, "verify", "3", "20000"]),
+        );
+        // The Rust side sees the same map: only the scripts' keys, within capacity.
+        let region = Region::open(&name, &OpenOptions::default()).unwrap();
+        let m = region.map("m", 0, 0).unwrap();
+        let keys = m.keys().unwrap();
+        assert_eq!(keys.len() as u64, m.len().unwrap());
+        assert!(keys
+            .iter()
+            .all(|k| k.starts_with('p') && k.contains("-key-")));
+    });
+}
+
+#[test]
 fn eight_processes_create_one_region_at_the_same_instant() {
     both(|lib| {
         for round in 0..3 {
