@@ -10,6 +10,9 @@
  *            or a path with '/' (persistent file). Fixed size, reserved at creation.
  *   array    plexus_array_open(r, "cells", 16, 0, &a): 16 elements. Each element holds
  *            one value (plexus_value), a FULL/EMPTY tag and a 64-bit version.
+ *   map      plexus_map_open(r, "jobs", 1000, 0, &m): up to 1000 UTF-8 string keys, each
+ *            an element like an array's; an absent key reads as EMPTY holding UNDEFINED,
+ *            writing calls insert it, plexus_map_remove deletes it.
  *   values   UNDEFINED, NULL, BOOL, INT (int64), FLOAT (double), STRING (UTF-8),
  *            BYTES, OBJECT (MessagePack; JSON conversion provided).
  *
