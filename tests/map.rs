@@ -325,3 +325,49 @@ fn concurrent_faa_on_shared_and_fresh_keys() {
         assert_eq!(m.read(&format!("k{i}")).unwrap(), Value::Int(4 * 2048 / 32));
     }
 }
+
+#[test]
+fn racing_inserts_removes_and_waits_on_the_same_keys_stay_consistent() {
+    let (r, _c) = region("race");
+    let m = r.map("m", 8, 0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for t in 0..3 {
+        let (m, stop) = (m.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let k = format!("k{}", i % 4);
+                match (i + t) % 5 {
+                    0 => drop(m.faa(&k, ValueRef::Int(1)).unwrap()),
+                    1 => match m.remove(&k) {
+                        Ok(()) | Err(Error::NotFound(_)) => {}
+                        Err(e) => panic!("remove: {e}"),
+                    },
+                    2 => m
+                        .write_xf(&k, ValueRef::String("a heap-held string"))
+                        .unwrap(),
+                    3 => match m.read_fe(&k, Some(Duration::from_micros(200))) {
+                        Ok(_) | Err(Error::Timeout) => {}
+                        Err(e) => panic!("read_fe: {e}"),
+                    },
+                    _ => drop(m.read(&k).unwrap()),
+                }
+                i += 1;
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let keys = m.keys().unwrap();
+    assert_eq!(keys.len() as u64, m.len().unwrap());
+    assert!(keys.len() <= 4);
+    for k in keys {
+        assert!(m.version(&k).unwrap() > 0);
+        m.remove(&k).unwrap();
+    }
+    assert_eq!(m.len().unwrap(), 0);
+}

@@ -377,7 +377,8 @@ const _: () = assert!(size_of::<MapHeader>() == 64);
 /// The key half of a map slot.
 ///
 /// * `state`: `generation << 2 | KEY_FREE/KEY_LIVE/KEY_TOMB`. FREE slots were never used
-///   and end a probe; TOMB (removed) slots continue it and may be reused by an insert.
+///   (or no longer needed by any probe) and end a probe; TOMB (removed) slots continue
+///   it and may be reused by an insert. A TOMB followed by a FREE slot becomes FREE.
 ///   Every transition adds [`KEY_GEN_ONE`], so a `state` value names one lifetime of one
 ///   key; it changes only under the map lock (and, for LIVE -> TOMB, the element lock),
 ///   by a single release store that commits the insert or removal.
