@@ -280,6 +280,50 @@ fn three_processes_insert_and_remove_keys_and_the_map_equals_the_replay() {
 }
 
 #[test]
+fn map_workers_killed_mid_insert_or_remove_leave_a_working_consistent_map() {
+    let lib = Lib::Shared;
+    let name = unique("mapkill", lib);
+    let _c = Cleanup(name.clone());
+    let exe = build("ffi-tests/map_worker.c", lib);
+    assert_ok("map_worker init", &run(&exe, &[&name, "init"]));
+    let region = Region::open(&name, &OpenOptions::default()).unwrap();
+    let m = region.map("m", 0, 0).unwrap();
+    for round in 0..20u64 {
+        let mut w = Command::new(&exe)
+            .args([&name, "run", &(round % 3).to_string(), "1000000000"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5 + round * 3 % 25));
+        w.kill().unwrap();
+        w.wait().unwrap();
+        // Whatever the worker held (map lock, element lock, allocator) is taken over:
+        // inserting, writing and removing a key of our own finish promptly.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let m2 = m.clone();
+        std::thread::spawn(move || {
+            let r = (|| {
+                m2.write_xf("mine", plexus::ValueRef::Int(round as i64))?;
+                let v = m2.read_fe("mine", Some(Duration::ZERO))?;
+                m2.remove("mine")?;
+                Ok::<_, Error>(v)
+            })();
+            let _ = tx.send(r);
+        });
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("map calls blocked after a worker was killed");
+        assert_eq!(got, Ok(Value::Int(round as i64)));
+    }
+    let keys = m.keys().unwrap();
+    assert_eq!(keys.len() as u64, m.len().unwrap());
+    for k in keys {
+        m.remove(&k).unwrap();
+    }
+    assert_eq!(m.len().unwrap(), 0);
+}
+
+#[test]
 fn eight_processes_create_one_region_at_the_same_instant() {
     both(|lib| {
         for round in 0..3 {
