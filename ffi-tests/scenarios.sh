@@ -12,7 +12,7 @@
 #                [c_writer_cpp_reader_10000_handshakes]
 #   faa          two processes faa 100000 times each: the counter ends at 200000
 #                [two_processes_faa_to_exactly_200000]
-#   map          three processes insert and remove keys of one map from deterministic
+#   map-processes three processes insert and remove keys of one map from deterministic
 #                scripts; the final map equals their replay
 #                [three_processes_insert_and_remove_keys_and_the_map_equals_the_replay]
 #   open-race    8 processes create one region at the same instant, 3 rounds: one
@@ -127,7 +127,7 @@ faa)
   "$helper" expect-int "$r" counter 0 200000 || fail "increments were lost"
   ;;
 
-map)
+map-processes)
   region map
   "$bin/map_worker" "$r" init || fail "map_worker init failed"
   spawn "$bin/map_worker" "$r" run 0 20000 >/dev/null
