@@ -527,6 +527,37 @@ impl<'a> Cell<'a> {
         })
     }
 
+    /// Map insertion: under the element lock, resets the element to UNDEFINED with tag
+    /// FULL or EMPTY and a version above both its current one and `min_version`, then
+    /// runs `publish` (which makes the key visible) and wakes every sleeper. Returns the
+    /// new version. (A value a crashed removal left behind leaks.)
+    pub fn reinit(
+        &self,
+        full: bool,
+        min_version: u64,
+        publish: impl FnOnce() -> Result<()>,
+    ) -> Result<u64> {
+        self.locked(Need::Any, &Deadline::forever(), |_| {
+            for v in &self.e.slots {
+                v.meta.store(0, Ordering::Relaxed);
+                v.payload.store(0, Ordering::Relaxed);
+            }
+            self.e
+                .tag
+                .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
+            let version = self.e.version.load(Ordering::Relaxed).max(min_version) + 1;
+            self.e.version.store(version, Ordering::Release);
+            publish()?;
+            Ok((
+                version,
+                Effect {
+                    tag_changed: true,
+                    ..NO_EFFECT
+                },
+            ))
+        })
+    }
+
     pub fn is_full(&self) -> Result<bool> {
         self.r.check_fork()?;
         Ok(self.e.tag.load(Ordering::Acquire) & TAG_FULL != 0)

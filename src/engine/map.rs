@@ -277,26 +277,17 @@ impl Map {
             s.hash.store(h, Ordering::Relaxed);
             s.key_len.store(key.len() as u64, Ordering::Relaxed);
             s.key_off.store(key_off, Ordering::Relaxed);
-            // Reset the element. Nobody else writes it: every element-lock holder checks
-            // the slot's state first, and no state of this slot is current until the
-            // store below. (A value left by a removal that crashed half-way leaks.)
-            let e: &Element = r.map.get(self.element_off(index))?;
-            for v in &e.slots {
-                v.meta.store(0, Ordering::Relaxed);
-                v.payload.store(0, Ordering::Relaxed);
-            }
-            let tag = if self.full_on_insert { TAG_FULL } else { 0 };
-            e.tag.store(tag, Ordering::Relaxed);
-            let version = e
-                .version
-                .load(Ordering::Relaxed)
-                .max(mh.version_floor.load(Ordering::Relaxed))
-                + 1;
-            e.version.store(version, Ordering::Relaxed);
+            // Reset the element under its lock (holders of it here can only be operations
+            // that found their key gone and are about to give up), then publish the slot
+            // LIVE: the commit point of the insert.
             let old = s.state.load(Ordering::Relaxed);
             let word = ((old & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_LIVE;
-            // The commit point: the key appears with its fields and element.
-            s.state.store(word, Ordering::Release);
+            let cell = Cell::at(r, self.element_off(index))?;
+            let floor = mh.version_floor.load(Ordering::Relaxed);
+            cell.reinit(self.full_on_insert, floor, || {
+                s.state.store(word, Ordering::Release);
+                Ok(())
+            })?;
             mh.len.fetch_add(1, Ordering::Relaxed);
             Ok((Found { index, word }, true))
         })();
