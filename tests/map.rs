@@ -371,3 +371,29 @@ fn racing_inserts_removes_and_waits_on_the_same_keys_stay_consistent() {
     }
     assert_eq!(m.len().unwrap(), 0);
 }
+
+#[test]
+fn keys_up_to_32_bytes_live_in_the_slot_longer_ones_in_the_heap() {
+    let (r, _c) = region("inline");
+    let m = r.map("m", 16, 0).unwrap();
+    let used = || r.info().unwrap().heap_used;
+    let before = used();
+    let k32 = "k".repeat(32);
+    let k31 = "k".repeat(31);
+    m.write(&k32, ValueRef::Int(32)).unwrap();
+    m.write(&k31, ValueRef::Int(31)).unwrap();
+    m.write("é", ValueRef::Int(2)).unwrap();
+    assert_eq!(used(), before, "short keys and inline values take no heap");
+    let k33 = "k".repeat(33);
+    m.write(&k33, ValueRef::Int(33)).unwrap();
+    assert!(used() > before);
+    for (k, v) in [(&k31, 31), (&k32, 32), (&k33, 33)] {
+        assert_eq!(m.read(k).unwrap(), Value::Int(v));
+    }
+    assert_eq!(m.read(&"k".repeat(30)).unwrap(), Value::Undefined);
+    m.remove(&k33).unwrap();
+    assert_eq!(used(), before, "removing frees the key's block");
+    let mut keys = m.keys().unwrap();
+    keys.sort();
+    assert_eq!(keys, [k31, k32, "é".to_string()]);
+}

@@ -383,16 +383,20 @@ const _: () = assert!(size_of::<MapHeader>() == 64);
 ///   key; it changes only under the map lock (and, for LIVE -> TOMB, the element lock),
 ///   by a single release store that commits the insert or removal.
 /// * `hash`: FNV-1a of the key bytes.
-/// * `key_len`, `key_off`: the key's UTF-8 bytes in a heap block (`key_off` 0 for the
-///   empty key). Written before the slot is published LIVE, never modified while LIVE.
+/// * `key_len`, `key_off`, `key_inline`: the key's UTF-8 bytes: up to
+///   [`KEY_INLINE_MAX`] bytes packed little-endian into `key_inline` (`key_off` 0),
+///   longer keys in a heap block at `key_off`. Written before the slot is published
+///   LIVE, never modified while LIVE.
 #[repr(C, align(64))]
 pub struct KeySlot {
     pub state: AtomicU64,
     pub hash: AtomicU64,
     pub key_len: AtomicU64,
     pub key_off: AtomicU64,
-    pub _reserved: [AtomicU64; 4],
+    pub key_inline: [AtomicU64; 4],
 }
+/// Longest key stored inside its [`KeySlot`].
+pub const KEY_INLINE_MAX: usize = 32;
 const _: () = assert!(size_of::<KeySlot>() == 64);
 pub const KEY_FREE: u64 = 0;
 pub const KEY_LIVE: u64 = 1;

@@ -181,7 +181,11 @@ impl Map {
         let len = s.key_len.load(Ordering::Relaxed);
         let off = s.key_off.load(Ordering::Relaxed);
         let mut out = Vec::new();
-        if len == 0 {
+        if len <= KEY_INLINE_MAX as u64 {
+            for w in &s.key_inline {
+                out.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+            }
+            out.truncate(len as usize);
             return Ok(out);
         }
         let fx = &self.r().fixed;
@@ -266,14 +270,20 @@ impl Map {
                 )));
             }
             let index = reusable.ok_or_else(|| Error::corrupt("map has no free slot"))?;
-            let key_off = if key.is_empty() {
+            let s = self.slot(index)?;
+            let key_off = if key.len() <= KEY_INLINE_MAX {
+                let mut packed = [0u8; KEY_INLINE_MAX];
+                packed[..key.len()].copy_from_slice(key.as_bytes());
+                for (w, chunk) in s.key_inline.iter().zip(packed.chunks_exact(8)) {
+                    let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                    w.store(word, Ordering::Relaxed);
+                }
                 0
             } else {
                 let off = r.with_heap(|hp| hp.alloc(key.len() as u64, false))?;
                 r.map.write_bytes(off, key.as_bytes())?;
                 off
             };
-            let s = self.slot(index)?;
             s.hash.store(h, Ordering::Relaxed);
             s.key_len.store(key.len() as u64, Ordering::Relaxed);
             s.key_off.store(key_off, Ordering::Relaxed);
