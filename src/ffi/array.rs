@@ -17,8 +17,8 @@ use std::sync::Arc;
 use super::handles::{self, ArrayEntry, Object};
 use super::region::{plexus_region, timeout};
 use super::status::{c_str, guard, out_ref, plexus_status};
-use super::value::{plexus_value, put, value_ref};
-use crate::engine::{Error, Value};
+use super::value::{plexus_value, read_op, rmw_op, value_ref};
+use crate::engine::Error;
 
 /// Handle of an open array. Id 0 is never valid.
 #[repr(C)]
@@ -94,24 +94,6 @@ pub extern "C" fn plexus_array_length(a: plexus_array, out: *mut u64) -> plexus_
     guard(|| {
         let slot = out_ref(out, "out")?;
         *slot = with(a, |x| Ok(x.len()))?;
-        Ok(())
-    })
-}
-
-fn read_op(out: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
-    guard(|| {
-        out_ref(out, "out")?;
-        put(out, f()?)
-    })
-}
-
-/// A read-modify-write whose old value the caller may decline (`old == NULL`).
-fn rmw_op(old: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
-    guard(|| {
-        let prev = f()?;
-        if !old.is_null() {
-            put(old, prev)?;
-        }
         Ok(())
     })
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use super::handles::{self, MapEntry, Object};
 use super::region::{plexus_region, timeout};
 use super::status::{c_str, guard, out_ref, plexus_status};
-use super::value::{plexus_value, put, value_ref};
+use super::value::{plexus_value, put, read_op, rmw_op, value_ref};
 use crate::engine::{Error, Value};
 
 /// Handle of an open map. Id 0 is never valid.
@@ -120,23 +120,6 @@ pub extern "C" fn plexus_map_capacity(m: plexus_map, out: *mut u64) -> plexus_st
     guard(|| {
         let slot = out_ref(out, "out")?;
         *slot = with(m, |x| Ok(x.capacity()))?;
-        Ok(())
-    })
-}
-
-fn read_op(out: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
-    guard(|| {
-        out_ref(out, "out")?;
-        put(out, f()?)
-    })
-}
-
-fn rmw_op(old: *mut plexus_value, f: impl FnOnce() -> Result<Value, Error>) -> plexus_status {
-    guard(|| {
-        let prev = f()?;
-        if !old.is_null() {
-            put(old, prev)?;
-        }
         Ok(())
     })
 }

@@ -320,3 +320,28 @@ pub extern "C" fn plexus_value_equal(a: *const plexus_value, b: *const plexus_va
     });
     eq
 }
+
+/// Runs a read and stores its value in the required out-parameter `out`.
+pub(crate) fn read_op(
+    out: *mut plexus_value,
+    f: impl FnOnce() -> Result<Value, Error>,
+) -> plexus_status {
+    guard(|| {
+        out_ref(out, "out")?;
+        put(out, f()?)
+    })
+}
+
+/// A read-modify-write whose old value the caller may decline (`old == NULL`).
+pub(crate) fn rmw_op(
+    old: *mut plexus_value,
+    f: impl FnOnce() -> Result<Value, Error>,
+) -> plexus_status {
+    guard(|| {
+        let prev = f()?;
+        if !old.is_null() {
+            put(old, prev)?;
+        }
+        Ok(())
+    })
+}
