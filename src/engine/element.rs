@@ -46,14 +46,129 @@ fn tag_ok(need: Need, tag: u32) -> bool {
 }
 
 /// A value ready to be committed into a slot: heap blob (if any) already written.
-struct Prepared {
-    meta: u64,
-    payload: u64,
-    blob: Option<u64>,
+pub(crate) struct Prepared {
+    pub meta: u64,
+    pub payload: u64,
+    pub blob: Option<u64>,
 }
 
 fn meta(t: Type, len: u64) -> u64 {
     (t as u64) << 56 | len
+}
+
+/// Encodes `v` for a [`ValueSlot`], writing it into a new heap block if it does not fit
+/// inline (the caller commits it, or gives it back with [`discard_value`]).
+pub(crate) fn prepare_value(r: &RegionInner, v: ValueRef<'_>) -> Result<Prepared> {
+    v.validate()?;
+    let t = v.type_of();
+    Ok(match v {
+        ValueRef::Undefined | ValueRef::Null => Prepared {
+            meta: meta(t, 0),
+            payload: 0,
+            blob: None,
+        },
+        ValueRef::Bool(b) => Prepared {
+            meta: meta(t, 0),
+            payload: b as u64,
+            blob: None,
+        },
+        ValueRef::Int(i) => Prepared {
+            meta: meta(t, 0),
+            payload: i as u64,
+            blob: None,
+        },
+        ValueRef::Float(f) => Prepared {
+            meta: meta(t, 0),
+            payload: f.to_bits(),
+            blob: None,
+        },
+        ValueRef::String(_) | ValueRef::Bytes(_) | ValueRef::Object(_) => {
+            let bytes = v.bytes().unwrap_or_default();
+            let len = bytes.len() as u64;
+            if len > META_LEN_MASK {
+                return Err(Error::NoSpace(format!("value of {len} bytes is too large")));
+            }
+            if len <= 8 {
+                let mut word = [0u8; 8];
+                word[..bytes.len()].copy_from_slice(bytes);
+                Prepared {
+                    meta: meta(t, len) | META_INLINE,
+                    payload: u64::from_le_bytes(word),
+                    blob: None,
+                }
+            } else {
+                let off = r.with_heap(|h| h.alloc(len, false))?;
+                if let Err(e) = r.map.write_bytes(off, bytes) {
+                    let _ = r.with_heap(|h| h.free(off));
+                    return Err(e);
+                }
+                Prepared {
+                    meta: meta(t, len),
+                    payload: off,
+                    blob: Some(off),
+                }
+            }
+        }
+    })
+}
+
+/// Frees the heap block of a value that was prepared but not committed.
+pub(crate) fn discard_value(r: &RegionInner, p: Prepared) {
+    if let Some(off) = p.blob {
+        let _ = r.with_heap(|h| h.free(off));
+    }
+}
+
+/// Copies the `len` bytes of a value's heap block at `off`, after checking that they lie
+/// inside the heap.
+pub(crate) fn copy_blob(r: &RegionInner, off: u64, len: u64) -> Result<Vec<u8>> {
+    let fx = &r.fixed;
+    if off < fx.heap_offset || off.checked_add(len).is_none_or(|end| end > fx.total_size) {
+        return Err(Error::corrupt(format!(
+            "value at {off:#x} (+{len}) lies outside the heap"
+        )));
+    }
+    let mut out = Vec::new();
+    r.map.read_bytes(off, len, &mut out)?;
+    Ok(out)
+}
+
+/// Whether a slot's `meta` word says its bytes live in a heap block.
+pub(crate) fn meta_in_heap(m: u64) -> bool {
+    matches!(m >> 56, 5..=7) && m & META_INLINE == 0
+}
+
+/// Decodes a [`ValueSlot`]'s `meta` and `payload` words; `blob(off, len)` supplies the
+/// bytes of a heap value.
+pub(crate) fn decode_value(
+    m: u64,
+    p: u64,
+    blob: impl FnOnce(u64, u64) -> Result<Vec<u8>>,
+) -> Result<Value> {
+    let t = Type::from_u32((m >> 56) as u32)
+        .ok_or_else(|| Error::corrupt(format!("stored value has unknown type {}", m >> 56)))?;
+    let len = m & META_LEN_MASK;
+    let bytes = || -> Result<Vec<u8>> {
+        if m & META_INLINE != 0 {
+            if len > 8 {
+                return Err(Error::corrupt("inline value longer than 8 bytes"));
+            }
+            return Ok(p.to_le_bytes()[..len as usize].to_vec());
+        }
+        blob(p, len)
+    };
+    Ok(match t {
+        Type::Undefined => Value::Undefined,
+        Type::Null => Value::Null,
+        Type::Bool => Value::Bool(p != 0),
+        Type::Int => Value::Int(p as i64),
+        Type::Float => Value::Float(f64::from_bits(p)),
+        Type::String => Value::String(
+            String::from_utf8(bytes()?).map_err(|_| Error::corrupt("stored string is not UTF-8"))?,
+        ),
+        Type::Bytes => Value::Bytes(bytes()?),
+        Type::Object => Value::Object(bytes()?),
+    })
 }
 
 /// One element inside a region.
@@ -104,65 +219,12 @@ impl<'a> Cell<'a> {
             .is_some_and(|(w, v)| w.load(Ordering::Acquire) != v)
     }
 
-    /// Writes `v` into the heap if it does not fit inline.
     fn prepare(&self, v: ValueRef<'_>) -> Result<Prepared> {
-        v.validate()?;
-        let t = v.type_of();
-        Ok(match v {
-            ValueRef::Undefined | ValueRef::Null => Prepared {
-                meta: meta(t, 0),
-                payload: 0,
-                blob: None,
-            },
-            ValueRef::Bool(b) => Prepared {
-                meta: meta(t, 0),
-                payload: b as u64,
-                blob: None,
-            },
-            ValueRef::Int(i) => Prepared {
-                meta: meta(t, 0),
-                payload: i as u64,
-                blob: None,
-            },
-            ValueRef::Float(f) => Prepared {
-                meta: meta(t, 0),
-                payload: f.to_bits(),
-                blob: None,
-            },
-            ValueRef::String(_) | ValueRef::Bytes(_) | ValueRef::Object(_) => {
-                let bytes = v.bytes().unwrap_or_default();
-                let len = bytes.len() as u64;
-                if len > META_LEN_MASK {
-                    return Err(Error::NoSpace(format!("value of {len} bytes is too large")));
-                }
-                if len <= 8 {
-                    let mut word = [0u8; 8];
-                    word[..bytes.len()].copy_from_slice(bytes);
-                    Prepared {
-                        meta: meta(t, len) | META_INLINE,
-                        payload: u64::from_le_bytes(word),
-                        blob: None,
-                    }
-                } else {
-                    let off = self.r.with_heap(|h| h.alloc(len, false))?;
-                    if let Err(e) = self.r.map.write_bytes(off, bytes) {
-                        let _ = self.r.with_heap(|h| h.free(off));
-                        return Err(e);
-                    }
-                    Prepared {
-                        meta: meta(t, len),
-                        payload: off,
-                        blob: Some(off),
-                    }
-                }
-            }
-        })
+        prepare_value(self.r, v)
     }
 
     fn discard(&self, p: Prepared) {
-        if let Some(off) = p.blob {
-            let _ = self.r.with_heap(|h| h.free(off));
-        }
+        discard_value(self.r, p)
     }
 
     fn live_slot(&self, tag: u32) -> &ValueSlot {
@@ -204,8 +266,7 @@ impl<'a> Cell<'a> {
             let slot = self.live_slot(tag);
             let m = slot.meta.load(Ordering::Relaxed);
             let p = slot.payload.load(Ordering::Relaxed);
-            let heap = matches!(m >> 56, 5..=7) && m & META_INLINE == 0;
-            if heap {
+            if meta_in_heap(m) {
                 return None;
             }
             // Pairs with the release fence in `commit`: if the loads above saw a store
@@ -223,43 +284,9 @@ impl<'a> Cell<'a> {
 
     /// Decodes a slot's `meta` and `payload` words (heap values are copied out).
     fn decode(&self, m: u64, p: u64) -> Result<Value> {
-        let t = Type::from_u32((m >> 56) as u32).ok_or_else(|| {
-            Error::corrupt(format!(
-                "element at {:#x} holds unknown type {}",
-                self.off,
-                m >> 56
-            ))
-        })?;
-        let len = m & META_LEN_MASK;
-        let bytes = || -> Result<Vec<u8>> {
-            if m & META_INLINE != 0 {
-                if len > 8 {
-                    return Err(Error::corrupt("inline value longer than 8 bytes"));
-                }
-                return Ok(p.to_le_bytes()[..len as usize].to_vec());
-            }
-            let fx = &self.r.fixed;
-            if p < fx.heap_offset || p.checked_add(len).is_none_or(|end| end > fx.total_size) {
-                return Err(Error::corrupt(format!(
-                    "value at {p:#x} (+{len}) lies outside the heap"
-                )));
-            }
-            let mut out = Vec::new();
-            self.r.map.read_bytes(p, len, &mut out)?;
-            Ok(out)
-        };
-        Ok(match t {
-            Type::Undefined => Value::Undefined,
-            Type::Null => Value::Null,
-            Type::Bool => Value::Bool(p != 0),
-            Type::Int => Value::Int(p as i64),
-            Type::Float => Value::Float(f64::from_bits(p)),
-            Type::String => Value::String(
-                String::from_utf8(bytes()?)
-                    .map_err(|_| Error::corrupt("stored string is not UTF-8"))?,
-            ),
-            Type::Bytes => Value::Bytes(bytes()?),
-            Type::Object => Value::Object(bytes()?),
+        decode_value(m, p, |off, len| copy_blob(self.r, off, len)).map_err(|e| match e {
+            Error::Corrupt(msg) => Error::corrupt(format!("element at {:#x}: {msg}", self.off)),
+            e => e,
         })
     }
 

@@ -291,12 +291,14 @@ pub const DIR_READY: u32 = 1;
 
 pub const KIND_ARRAY: u32 = 1;
 pub const KIND_MAP: u32 = 2;
+pub const KIND_QUEUE: u32 = 3;
 
 /// Human-readable name of an object kind.
 pub fn kind_name(kind: u32) -> &'static str {
     match kind {
         KIND_ARRAY => "array",
         KIND_MAP => "map",
+        KIND_QUEUE => "queue",
         _ => "unknown object",
     }
 }
@@ -403,6 +405,53 @@ pub const KEY_LIVE: u64 = 1;
 pub const KEY_TOMB: u64 = 2;
 pub const KEY_STATE_MASK: u64 = 3;
 pub const KEY_GEN_ONE: u64 = 4;
+
+/// The queue-wide part of a queue body, right after its [`ObjectHeader`]: three cache
+/// lines, so that producers (tail), consumers (head) and the read-mostly words do not
+/// share one. The body then holds `capacity` [`QueueSlot`]s.
+///
+/// * `closed`: 0, or 1 once `close` was called (never reset).
+/// * `lock`, `seq`, `sleepers`, `top` (LIFO queues only): a robust lock over the stack;
+///   `top` is the number of values (the commit word of a push or pop); `seq` is the futex
+///   word bumped after every push, pop and close, `sleepers` the processes sleeping on it.
+/// * `head` (FIFO only): position of the next value to pop, a hint: consumers that find
+///   its slot already consumed move it on.
+/// * `tail` (FIFO only): position of the next slot to claim for a push, a hint likewise.
+#[repr(C, align(64))]
+pub struct QueueHeader {
+    pub closed: AtomicU32,
+    pub lock: AtomicU32,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub top: AtomicU64,
+    pub capacity: AtomicU64,
+    pub _reserved: [AtomicU64; 4],
+    pub head: AtomicU64,
+    pub _pad_head: [AtomicU64; 7],
+    pub tail: AtomicU64,
+    pub _pad_tail: [AtomicU64; 7],
+}
+const _: () = assert!(size_of::<QueueHeader>() == 192);
+
+/// One slot of a queue: a cache line.
+///
+/// * `state` (FIFO only): `lap << 33 | WAITERS << 32 | phase << 30 | owner token`, where
+///   position `p` of the queue lives in slot `p % capacity` during lap `p / capacity`
+///   (31 bits, wrapping). Phases: FREE (waiting for the push of this lap), WRITING (a
+///   producer, the owner token, claimed it and is storing the value), FULL (holds the
+///   value of this lap). A pop or an abandoned push moves the slot to FREE of the next
+///   lap. Every transition is one compare-and-swap or swap of this word.
+/// * `wake`: futex word; bumped by a transition that finds the WAITERS bit set.
+/// * `value`: the value while FULL (a heap block is owned by the slot until popped).
+#[repr(C, align(64))]
+pub struct QueueSlot {
+    pub state: AtomicU64,
+    pub wake: AtomicU32,
+    pub _pad: AtomicU32,
+    pub value: ValueSlot,
+    pub _reserved: [AtomicU64; 4],
+}
+const _: () = assert!(size_of::<QueueSlot>() == 64);
 
 pub const TAG_FULL: u32 = 1;
 pub const TAG_CUR: u32 = 2;

@@ -5,7 +5,10 @@ use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use super::error::{Error, Result};
-use super::layout::{DirEntry, Element, KeySlot, LiveHeader, MapHeader, ObjectHeader, ProcEntry};
+use super::layout::{
+    DirEntry, Element, KeySlot, LiveHeader, MapHeader, ObjectHeader, ProcEntry, QueueHeader,
+    QueueSlot,
+};
 
 /// Types that may be viewed in place inside a shared mapping: `#[repr(C)]`, made only of
 /// atomics (or bytes written once before publication), valid for every bit pattern.
@@ -32,6 +35,10 @@ unsafe impl Shared for Element {}
 unsafe impl Shared for MapHeader {}
 // SAFETY: as above.
 unsafe impl Shared for KeySlot {}
+// SAFETY: as above.
+unsafe impl Shared for QueueHeader {}
+// SAFETY: as above.
+unsafe impl Shared for QueueSlot {}
 
 /// A `MAP_SHARED` mapping of a whole region file.
 pub struct Mapping {

@@ -211,10 +211,17 @@ pub trait Owners {
 /// [`recovered_locks`]).
 static RECOVERED: AtomicU64 = AtomicU64::new(0);
 
-/// How many locks (element, allocator, directory) this process has taken over from
-/// owners that died holding them.
+/// How many locks (element, allocator, directory, map, stack) this process has taken over
+/// from owners that died holding them, plus queue pushes it abandoned because their
+/// producer died in the middle.
 pub fn recovered_locks() -> u64 {
     RECOVERED.load(Ordering::Relaxed)
+}
+
+/// Counts one more recovery from a dead process (for operations that repair state
+/// without a lock, such as a queue slot abandoned in the middle of a push).
+pub(crate) fn note_recovered() {
+    RECOVERED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Set in a lock word while some process sleeps waiting for it.
