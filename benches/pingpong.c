@@ -8,6 +8,8 @@
  *   4. single-process write_xf + read_ff pair (INT)
  *   5. single-process faa (INT +1), with an exact check of the final counter
  *   d1-d3. diagnostics: is_full (call overhead), write_xf alone, read_ff alone
+ *   m1-m3. single-process map calls on a short key ("key-17", MAP_KEYS keys present, INT
+ *          values): write_xf alone, read_ff alone, write_xf + read_ff pair
  * and prints a Markdown report on stdout (progress goes to stderr).
  *
  * Build and run through benches/run.sh. Options: see usage().
@@ -696,10 +698,17 @@ static void run_pipe_pp(uint64_t *ts, pp_stats *s) {
     s->csw_per_rt = (double)(s1 - s0 + rep.csw) / O.pipe_rt;
 }
 
-/* ------------------------------------------------------------------ 4, 5, d1-d3: one process */
+/* ------------------------------------------------------------------ 4, 5, d1-d3, m1-m3: one process */
+
+/* The map rows: MAP_KEYS keys "key-0" .. "key-<MAP_KEYS-1>" present in a map of capacity
+ * MAP_CAPACITY, every call on MAP_KEY. */
+#define MAP_KEYS 300
+#define MAP_CAPACITY 512
+#define MAP_KEY "key-17"
 
 typedef struct {
     double pair, faa, is_full, write_xf, read_ff; /* ns per op */
+    double map_xf, map_ff, map_pair;              /* ns per op (map rows) */
 } sp_stats;
 
 static void run_single(int run, sp_stats *s) {
@@ -773,6 +782,53 @@ static void run_single(int run, sp_stats *s) {
     if (sum != (int64_t)(n - 1) * (warm + n)) die("read_ff: wrong values read");
     s->read_ff = (double)(t1 - t0) / n;
 
+    /* m1-m3: a map holding MAP_KEYS keys (INT values); every call on MAP_KEY. */
+    plexus_map m;
+    PX(plexus_map_open(r, "m", MAP_CAPACITY, 0, &m));
+    for (int k = 0; k < MAP_KEYS; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "key-%d", k);
+        plexus_value w = plexus_int(k);
+        PX(plexus_map_write_xf(m, key, &w));
+    }
+    uint64_t len = 0;
+    PX(plexus_map_len(m, &len));
+    if (len != MAP_KEYS) die("map: %" PRIu64 " keys present, expected %d", len, MAP_KEYS);
+
+    /* m1. map write_xf alone. */
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        plexus_value w = plexus_int(i);
+        PX(plexus_map_write_xf(m, MAP_KEY, &w));
+    }
+    t1 = now_ns();
+    s->map_xf = (double)(t1 - t0) / n;
+
+    /* m2. map read_ff alone (the key holds n - 1, FULL). */
+    sum = 0;
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        plexus_value v;
+        PX(plexus_map_read_ff(m, MAP_KEY, &v, PLEXUS_FOREVER));
+        sum += v.as.i;
+    }
+    t1 = now_ns();
+    if (sum != (int64_t)(n - 1) * (warm + n)) die("map read_ff: wrong values read");
+    s->map_ff = (double)(t1 - t0) / n;
+
+    /* m3. map write_xf + read_ff pair, read value checked. */
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) t0 = now_ns();
+        plexus_value w = plexus_int(i);
+        PX(plexus_map_write_xf(m, MAP_KEY, &w));
+        plexus_value v;
+        PX(plexus_map_read_ff(m, MAP_KEY, &v, PLEXUS_FOREVER));
+        if (v.type != PLEXUS_INT || v.as.i != i)
+            die("map write_xf/read_ff: read back %" PRId64 ", expected %ld", v.as.i, i);
+    }
+    t1 = now_ns();
+    s->map_pair = (double)(t1 - t0) / n;
+
     remove_region(r, name, path);
 }
 
@@ -787,6 +843,8 @@ static const char *fmt_ns(double ns, char *buf) {
 }
 
 #define MAXRUNS 64
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 typedef double series[MAXRUNS];
 
@@ -892,8 +950,11 @@ int main(int argc, char **argv) {
             if (!strcmp(O.only, "pipe")) run_pipe_pp(ts, &px[run]);
             if (!strcmp(O.only, "single")) {
                 run_single(run, &sp[run]);
-                fprintf(stderr, "run %d: xf+ff %s, faa %s, is_full %s\n", run + 1,
-                        fmt_ns(sp[run].pair, a), fmt_ns(sp[run].faa, b), fmt_ns(sp[run].is_full, c));
+                char d[32], e[32], f[32];
+                fprintf(stderr, "run %d: xf+ff %s, faa %s, is_full %s, map xf %s, map ff %s, map xf+ff %s\n",
+                        run + 1, fmt_ns(sp[run].pair, a), fmt_ns(sp[run].faa, b),
+                        fmt_ns(sp[run].is_full, c), fmt_ns(sp[run].map_xf, d),
+                        fmt_ns(sp[run].map_ff, e), fmt_ns(sp[run].map_pair, f));
             } else {
                 fprintf(stderr, "run %d: %s p50 %s, p99 %s, mean %s\n", run + 1, O.only,
                         fmt_ns(px[run].p50, a), fmt_ns(px[run].p99, b), fmt_ns(px[run].mean, c));
@@ -930,7 +991,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < O.runs; i++) n_noisy += noisy[i];
 
     const int n = O.runs;
-    series ratio, pair, faa, isf, wxf, rff;
+    series ratio, pair, faa, isf, wxf, rff, mxf, mff, mpair;
     for (int i = 0; i < n; i++) {
         ratio[i] = px[i].p50 / raw[i].p50;
         pair[i] = sp[i].pair;
@@ -938,9 +999,12 @@ int main(int argc, char **argv) {
         isf[i] = sp[i].is_full;
         wxf[i] = sp[i].write_xf;
         rff[i] = sp[i].read_ff;
+        mxf[i] = sp[i].map_xf;
+        mff[i] = sp[i].map_ff;
+        mpair[i] = sp[i].map_pair;
     }
     /* The runs the summary and the verdicts use: the quiet ones, or all if none was. */
-    series vr, vp, vf, vi, vw, vd, vm;
+    series vr, vp, vf, vi, vw, vd, vm, vmx, vmf, vmp;
     static pp_stats qpx[MAXRUNS], qraw[MAXRUNS], qpip[MAXRUNS];
     int nv = 0;
     for (int i = 0; i < n; i++)
@@ -952,6 +1016,9 @@ int main(int argc, char **argv) {
             vi[nv] = isf[i];
             vw[nv] = wxf[i];
             vd[nv] = rff[i];
+            vmx[nv] = mxf[i];
+            vmf[nv] = mff[i];
+            vmp[nv] = mpair[i];
             qpx[nv] = px[i];
             qraw[nv] = raw[i];
             qpip[nv] = pip[i];
@@ -989,12 +1056,18 @@ int main(int argc, char **argv) {
     sp_row("d1", "diagnostic: is_full (handle lookup + fork check + 1 load)", vi, nv, O.ops);
     sp_row("d2", "diagnostic: write_xf alone", vw, nv, O.ops);
     sp_row("d3", "diagnostic: read_ff alone", vd, nv, O.ops);
+    sp_row("m1", "map write_xf (INT) on a short key (\"" MAP_KEY "\", " XSTR(MAP_KEYS)
+           " keys present), 1 process", vmx, nv, O.ops);
+    sp_row("m2", "map read_ff on the same key, 1 process", vmf, nv, O.ops);
+    sp_row("m3", "map write_xf + read_ff pair on the same key, 1 process (value checked)", vmp,
+           nv, O.ops);
 
     char a[32], b[32], c[32];
     int ok_runs = 0;
     for (int i = 0; i < nv; i++) ok_runs += vr[i] <= 3.0;
     double mr = median_d(vr, nv), mp = median_d(vp, nv), mf = median_d(vf, nv);
-    printf("\n**Targets** (issue 2; the ratio is computed per run from plexus and raw of the "
+    printf("\n**Targets** (issue 2, and the maps issue for the last row; the ratio is computed "
+           "per run from plexus and raw of the "
            "same run, then the median is taken; over %d %srun%s):\n\n",
            nv, n_noisy && n_noisy < n ? "quiet " : "", nv == 1 ? "" : "s");
     printf("| target | measured | limit | met? |\n|---|---|---|---|\n");
@@ -1010,20 +1083,31 @@ int main(int argc, char **argv) {
            mp <= 100 ? "yes" : "NO");
     printf("| faa ≤ 50 ns | %s (runs: %s .. %s) | 50 ns | **%s** |\n", fmt_ns(mf, a),
            fmt_ns(min_d(vf, nv), b), fmt_ns(max_d(vf, nv), c), mf <= 50 ? "yes" : "NO");
+    {
+        char d[32], e[32], f[32];
+        double mmx = median_d(vmx, nv), mmf = median_d(vmf, nv);
+        printf("| map operation on a short key ≤ 200 ns (write_xf and read_ff, each measured "
+               "alone: m1, m2) | write_xf %s (runs: %s .. %s), read_ff %s (runs: %s .. %s) "
+               "| 200 ns | **%s** |\n",
+               fmt_ns(mmx, a), fmt_ns(min_d(vmx, nv), b), fmt_ns(max_d(vmx, nv), c),
+               fmt_ns(mmf, d), fmt_ns(min_d(vmf, nv), e), fmt_ns(max_d(vmf, nv), f),
+               mmx <= 200 && mmf <= 200 ? "yes" : "NO");
+    }
 
     printf("\n**Per run** (ping-pong: per-round-trip p50 / p99 / p99.9 / max):\n\n");
     printf("| run | plexus RT | raw RT | plexus / raw (p50) | pipe RT (p50 / p99) | xf+ff | faa "
-           "| steal | others' load |\n");
-    printf("|---|---|---|---|---|---|---|---|---|\n");
+           "| map xf / ff | steal | others' load |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
-        char x[4][32], y[4][32], z[2][32], u[2][32];
-        printf("| %d | %s / %s / %s / %s | %s / %s / %s / %s | %.2f | %s / %s | %s | %s | %.1f %% "
-               "| %.2f CPUs%s |\n",
+        char x[4][32], y[4][32], z[2][32], u[4][32];
+        printf("| %d | %s / %s / %s / %s | %s / %s / %s / %s | %.2f | %s / %s | %s | %s | %s / %s "
+               "| %.1f %% | %.2f CPUs%s |\n",
                i + 1, fmt_ns(px[i].p50, x[0]), fmt_ns(px[i].p99, x[1]), fmt_ns(px[i].p999, x[2]),
                fmt_ns(px[i].max, x[3]), fmt_ns(raw[i].p50, y[0]), fmt_ns(raw[i].p99, y[1]),
                fmt_ns(raw[i].p999, y[2]), fmt_ns(raw[i].max, y[3]), ratio[i],
                fmt_ns(pip[i].p50, z[0]), fmt_ns(pip[i].p99, z[1]), fmt_ns(sp[i].pair, u[0]),
-               fmt_ns(sp[i].faa, u[1]), steal_pct[i], others[i], noisy[i] ? " (noisy)" : "");
+               fmt_ns(sp[i].faa, u[1]), fmt_ns(sp[i].map_xf, u[2]), fmt_ns(sp[i].map_ff, u[3]),
+               steal_pct[i], others[i], noisy[i] ? " (noisy)" : "");
     }
     free(ts);
     fflush(stdout);

@@ -11,6 +11,13 @@ static int is_string(const plexus_value *v, const char *s) {
 
 static plexus_map shared_map;
 
+/* Closes shared_map from another thread than the one that uses (and caches) it. */
+static void *closer(void *arg) {
+  (void)arg;
+  MUST(plexus_map_close(shared_map));
+  return NULL;
+}
+
 /* Writes "late" (FULL) after a pause, while the main thread waits on the absent key. */
 static void *late_writer(void *arg) {
   (void)arg;
@@ -168,6 +175,51 @@ int main(void) {
   EXPECT_MSG(plexus_map_open(r, "nope", 0, 0, &(plexus_map){0}), PLEXUS_E_NOT_FOUND);
   EXPECT_MSG(plexus_map_read((plexus_map){a.id}, "a", &out), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_array_read((plexus_array){m.id}, 0, &out), PLEXUS_E_BAD_HANDLE);
+
+  /* The per-thread handle cache: more objects in use than it has entries, in turn, each
+   * answers for itself; a map closed by another thread is refused here although this
+   * thread had it cached; other handles keep working. */
+  plexus_map ms[6];
+  for (int i = 0; i < 6; i++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "c%d", i);
+    MUST(plexus_map_open(r, nm, 2, 0, &ms[i]));
+  }
+  for (int round = 0; round < 3; round++)
+    for (int i = 0; i < 6; i++) {
+      plexus_value w = plexus_int(round * 10 + i);
+      MUST(plexus_map_write_xf(ms[i], "k", &w));
+      MUST(plexus_array_write(a, 0, &w));
+      MUST(plexus_map_read_ff(ms[i], "k", &out, 0));
+      CHECK(out.type == PLEXUS_INT && out.as.i == round * 10 + i);
+      if (i > 0) {
+        MUST(plexus_map_read(ms[i - 1], "k", &out));
+        CHECK(out.type == PLEXUS_INT && out.as.i == round * 10 + i - 1);
+      }
+    }
+  shared_map = ms[3];
+  MUST(plexus_map_len(ms[3], &n)); /* cached by this thread */
+  CHECK(pthread_create(&t, NULL, closer, NULL) == 0);
+  pthread_join(t, NULL);
+  EXPECT_MSG(plexus_map_len(ms[3], &n), PLEXUS_E_BAD_HANDLE);
+  EXPECT_MSG(plexus_map_read(ms[3], "k", &out), PLEXUS_E_BAD_HANDLE);
+  MUST(plexus_map_read(ms[4], "k", &out));
+  CHECK(out.type == PLEXUS_INT && out.as.i == 24);
+
+  /* Closing a second handle on the region (whose map this thread has cached) detaches it
+   * at once. */
+  plexus_region r2;
+  MUST(plexus_region_open(name, NULL, &r2));
+  plexus_map m_r2;
+  MUST(plexus_map_open(r2, "m", 0, 0, &m_r2));
+  MUST(plexus_map_read(m_r2, "a", &out)); /* the thread now caches m_r2 */
+  plexus_value_free(&out);
+  plexus_region_info info;
+  MUST(plexus_region_get_info(r, &info));
+  CHECK(info.attached_processes == 2);
+  MUST(plexus_region_close(r2));
+  MUST(plexus_region_get_info(r, &info));
+  CHECK(info.attached_processes == 1);
 
   /* PLEXUS_FULL: inserted keys start FULL. */
   plexus_map f;

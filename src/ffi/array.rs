@@ -37,7 +37,7 @@ fn with<T>(
     a: plexus_array,
     f: impl FnOnce(&crate::engine::Array) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    handles::with_array(a.id, |e| f(&e.array))
+    handles::with(a.id, |e: &ArrayEntry| f(&e.array))
 }
 
 /// Opens the array `name` in `region`, creating it when `length > 0` and it is missing.

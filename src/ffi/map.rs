@@ -43,8 +43,7 @@ fn with<T>(
     m: plexus_map,
     f: impl FnOnce(&crate::engine::Map) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let e = handles::map(m.id)?;
-    f(&e.map)
+    handles::with(m.id, |e: &MapEntry| f(&e.map))
 }
 
 /// Runs `f` on the map and the key.
