@@ -108,6 +108,11 @@
 #define PLEXUS_MAP_MAX_KEY_LEN 4096
 
 /**
+ * Queue open flag: a LIFO stack (pop returns the newest value) instead of a FIFO queue.
+ */
+#define PLEXUS_LIFO 4
+
+/**
  * Format version of regions this library creates and opens.
  */
 #define PLEXUS_FORMAT_VERSION 1
@@ -303,6 +308,13 @@ typedef struct plexus_value {
 typedef struct plexus_map {
   uint64_t id;
 } plexus_map;
+
+/**
+ * Handle of an open queue. Id 0 is never valid.
+ */
+typedef struct plexus_queue {
+  uint64_t id;
+} plexus_queue;
 
 /**
  * Options of `plexus_region_open`. Initialize with PLEXUS_REGION_OPTIONS_INIT, then set
@@ -775,6 +787,87 @@ enum plexus_status plexus_map_next_key(struct plexus_map m,
                                        struct plexus_value *key_out);
 
 /**
+ * Opens the queue `name` in `region`, creating it when `capacity > 0` and it is missing.
+ *
+ * `capacity > 0`: created if absent (empty, FIFO unless PLEXUS_LIFO); if present, its
+ * capacity must equal `capacity` and its kind (FIFO or LIFO) must match the flags (else
+ * PLEXUS_E_INCOMPATIBLE). `capacity == 0`: opens an existing queue only
+ * (PLEXUS_E_NOT_FOUND if absent), of either kind unless PLEXUS_LIFO asks for a stack.
+ * `flags`: PLEXUS_LIFO, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. The queue
+ * takes 64 bytes per value of capacity in the region, plus a heap block per stored
+ * value longer than 8 bytes. Opening the same queue twice through one region handle
+ * returns the same handle (and counts the open: see plexus_queue_release).
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
+ * (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
+ */
+enum plexus_status plexus_queue_open(struct plexus_region region,
+                                     const char *name,
+                                     uint64_t capacity,
+                                     uint32_t flags,
+                                     struct plexus_queue *out);
+
+/**
+ * Undoes one `plexus_queue_open` of this handle (the handle stays valid until released
+ * as many times as it was opened; closing the region releases it at once). The queue
+ * and its values stay in the region: this is not plexus_queue_close.
+ * PLEXUS_E_BAD_HANDLE if already released.
+ */
+enum plexus_status plexus_queue_release(struct plexus_queue q);
+
+/**
+ * Appends a copy of `*v` (the caller keeps ownership of `*v`), waiting while the queue
+ * is full.
+ *
+ * Returns PLEXUS_OK once the value is in the queue; PLEXUS_TIMEOUT (full until the
+ * timeout; nothing was stored), PLEXUS_CLOSED (the queue is closed; nothing was
+ * stored), PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value, negative timeout other
+ * than PLEXUS_FOREVER), PLEXUS_E_NO_SPACE (the region's heap cannot hold the value),
+ * PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
+ */
+enum plexus_status plexus_queue_push(struct plexus_queue q,
+                                     const struct plexus_value *v,
+                                     int64_t timeout_ns);
+
+/**
+ * Removes the oldest value (the newest, for a LIFO queue) into `*out`, waiting while
+ * the queue is empty. `*out` is overwritten without being freed first and may own
+ * memory: release it with plexus_value_free.
+ *
+ * Returns PLEXUS_OK; PLEXUS_TIMEOUT (empty until the timeout), PLEXUS_CLOSED (closed and
+ * empty), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On any
+ * status but PLEXUS_OK, `*out` is unchanged and nothing was removed.
+ */
+enum plexus_status plexus_queue_pop(struct plexus_queue q,
+                                    struct plexus_value *out,
+                                    int64_t timeout_ns);
+
+/**
+ * `*out` = number of values in the queue (a snapshot: with pushes and pops under way
+ * in other processes it may already differ; it counts a push that is storing its value).
+ */
+enum plexus_status plexus_queue_len(struct plexus_queue q, uint64_t *out);
+
+/**
+ * `*out` = the maximum number of values, fixed at creation.
+ */
+enum plexus_status plexus_queue_capacity(struct plexus_queue q, uint64_t *out);
+
+/**
+ * Closes the queue for every process that uses it: pushes fail with PLEXUS_CLOSED from
+ * now on, pops return the values left and then PLEXUS_CLOSED, and every blocked push
+ * and pop wakes up. Closing a closed queue is PLEXUS_OK. The handle stays valid.
+ */
+enum plexus_status plexus_queue_close(struct plexus_queue q);
+
+/**
+ * `*out` = whether plexus_queue_close was called on the queue (by any process).
+ */
+enum plexus_status plexus_queue_is_closed(struct plexus_queue q, bool *out);
+
+/**
  * Opens or creates the region `name`.
  *
  * `name` without '/' is a volatile region in /dev/shm (`/dev/shm/plexus.<name>`; 1-200
@@ -802,9 +895,9 @@ enum plexus_status plexus_region_open(const char *name,
 /**
  * Closes a region handle and every object handle opened through it (they become
  * PLEXUS_E_BAD_HANDLE). Calls already running on other threads finish normally; the
- * mapping and the process-table entry go away after the last of them (a thread that
- * used one of the region's arrays or maps keeps a reference until its next array or
- * map call or its exit). Held `read_rw` locks are released then.
+ * mapping and the process-table entry go away after the last of them (another thread
+ * that used one of the region's objects keeps a reference until its next call on an
+ * object or its exit). Held `read_rw` locks are released then.
  * PLEXUS_E_BAD_HANDLE if already closed.
  */
 enum plexus_status plexus_region_close(struct plexus_region region);

@@ -56,7 +56,10 @@ fn sample_values() -> Vec<Value> {
 fn fifo_keeps_order_and_every_type() {
     let (r, _c, _) = region("fifo");
     let q = r.queue("q", 16, 0).unwrap();
-    assert_eq!((q.capacity(), q.len().unwrap(), q.is_lifo()), (16, 0, false));
+    assert_eq!(
+        (q.capacity(), q.len().unwrap(), q.is_lifo()),
+        (16, 0, false)
+    );
     let values = sample_values();
     // Several laps around the ring.
     for _ in 0..5 {
@@ -103,7 +106,10 @@ fn full_and_empty_wait_with_timeouts() {
         assert_eq!(q.push(ValueRef::Int(3), ZERO), Err(Error::Timeout));
         let t = Instant::now();
         assert_eq!(
-            q.push(ValueRef::String("a value that goes to the heap"), Some(Duration::from_millis(50))),
+            q.push(
+                ValueRef::String("a value that goes to the heap"),
+                Some(Duration::from_millis(50))
+            ),
             Err(Error::Timeout)
         );
         assert!(t.elapsed() >= Duration::from_millis(50));
@@ -169,12 +175,15 @@ fn close_drains_then_reports_closed_and_wakes_everyone() {
         }
         assert_eq!(
             left,
-            vec![Value::Int(1), Value::String("second value, on the heap".into())]
+            vec![
+                Value::Int(1),
+                Value::String("second value, on the heap".into())
+            ]
         );
         assert_eq!(q.pop(ZERO), Err(Error::Closed));
         assert_eq!(q.pop(LONG), Err(Error::Closed));
         q.close().unwrap(); // twice is fine
-        // Another opener sees it closed too.
+                            // Another opener sees it closed too.
         let again = r.queue(&format!("full{flags}"), 0, 0).unwrap();
         assert!(again.is_closed().unwrap());
     }
@@ -190,15 +199,33 @@ fn open_rules() {
     assert!(matches!(r.array("q", 8, 0), Err(Error::TypeMismatch(_))));
     assert!(matches!(r.map("q", 8, 0), Err(Error::TypeMismatch(_))));
     assert!(matches!(r.queue("q", 9, 0), Err(Error::Incompatible(_))));
-    assert!(matches!(r.queue("q", 8, FLAG_LIFO), Err(Error::Incompatible(_))));
-    assert!(matches!(r.queue("q", 0, FLAG_LIFO), Err(Error::Incompatible(_))));
+    assert!(matches!(
+        r.queue("q", 8, FLAG_LIFO),
+        Err(Error::Incompatible(_))
+    ));
+    assert!(matches!(
+        r.queue("q", 0, FLAG_LIFO),
+        Err(Error::Incompatible(_))
+    ));
     assert!(matches!(r.queue("s", 8, 0), Err(Error::Incompatible(_))));
-    assert!(r.queue("s", 0, 0).unwrap().is_lifo(), "capacity 0 opens either kind");
+    assert!(
+        r.queue("s", 0, 0).unwrap().is_lifo(),
+        "capacity 0 opens either kind"
+    );
     assert_eq!(r.queue("q", 0, 0).unwrap().capacity(), 8);
-    assert!(matches!(r.queue("q", 8, FLAG_EXCLUSIVE), Err(Error::Exists(_))));
+    assert!(matches!(
+        r.queue("q", 8, FLAG_EXCLUSIVE),
+        Err(Error::Exists(_))
+    ));
     assert!(matches!(r.queue("nope", 0, 0), Err(Error::NotFound(_))));
-    assert!(matches!(r.queue("x", 8, 64), Err(Error::InvalidArgument(_))));
-    assert!(matches!(r.queue("huge", 1 << 40, 0), Err(Error::NoSpace(_))));
+    assert!(matches!(
+        r.queue("x", 8, 64),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        r.queue("huge", 1 << 40, 0),
+        Err(Error::NoSpace(_))
+    ));
     r.queue("new", 4, FLAG_EXCLUSIVE).unwrap();
 }
 
@@ -280,7 +307,10 @@ fn mpmc_threads_deliver_exactly_once() {
             for got in &seen {
                 for p in 0..PRODUCERS {
                     let mine: Vec<_> = got.iter().filter(|&&v| v / PER == p).collect();
-                    assert!(mine.windows(2).all(|w| w[0] < w[1]), "FIFO order per producer");
+                    assert!(
+                        mine.windows(2).all(|w| w[0] < w[1]),
+                        "FIFO order per producer"
+                    );
                 }
             }
         }
@@ -296,7 +326,10 @@ fn child_main() -> bool {
         return false;
     };
     let region_name = std::env::var("PLEXUS_QUEUE_REGION").unwrap();
-    let flags: u32 = std::env::var("PLEXUS_QUEUE_FLAGS").unwrap().parse().unwrap();
+    let flags: u32 = std::env::var("PLEXUS_QUEUE_FLAGS")
+        .unwrap()
+        .parse()
+        .unwrap();
     let r = Region::open(
         &region_name,
         &OpenOptions {
@@ -319,7 +352,10 @@ fn child_main() -> bool {
             let done = r.array("done", 1, 0).unwrap();
             plexus::test_pause_in_push(Duration::from_micros(50));
             println!("PLEXUS-CHILD-READY");
-            let start: i64 = std::env::var("PLEXUS_QUEUE_START").unwrap().parse().unwrap();
+            let start: i64 = std::env::var("PLEXUS_QUEUE_START")
+                .unwrap()
+                .parse()
+                .unwrap();
             for i in start.. {
                 let s = format!("value {i:012} {}", "z".repeat((i % 7) as usize * 5));
                 q.push(ValueRef::String(&s), LONG).unwrap();
@@ -409,7 +445,10 @@ fn a_producer_stalled_after_claiming_blocks_a_full_queue_until_it_dies() {
     let q = r.queue("q", 1, 0).unwrap();
     let child = spawn_child("stall", &n, 0, 0);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(q.push(ValueRef::Int(5), Some(Duration::from_millis(100))), Err(Error::Timeout));
+    assert_eq!(
+        q.push(ValueRef::Int(5), Some(Duration::from_millis(100))),
+        Err(Error::Timeout)
+    );
     let done = Arc::new(AtomicBool::new(false));
     std::thread::scope(|s| {
         let d = done.clone();
@@ -420,7 +459,10 @@ fn a_producer_stalled_after_claiming_blocks_a_full_queue_until_it_dies() {
             r
         });
         std::thread::sleep(Duration::from_millis(100));
-        assert!(!done.load(Ordering::SeqCst), "must wait while the producer lives");
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "must wait while the producer lives"
+        );
         kill(child);
         pusher.join().unwrap().unwrap();
     });
@@ -472,17 +514,27 @@ fn producers_killed_at_random_deliver_exactly_once_or_not_at_all() {
                 panic!("bad done marker")
             };
             for i in start..=completed {
-                assert!(seen.contains(&i), "value {i} was pushed but never delivered");
+                assert!(
+                    seen.contains(&i),
+                    "value {i} was pushed but never delivered"
+                );
             }
             // The push in flight at the kill (completed + 1) may or may not have landed.
             let max = seen.iter().copied().max().unwrap_or(-1);
-            assert!(max <= completed + 1, "value {max} delivered but never pushed");
+            assert!(
+                max <= completed + 1,
+                "value {max} delivered but never pushed"
+            );
             if !seen.contains(&(completed + 1)) {
                 abandoned += 1;
             }
             start = completed + 2;
         }
-        assert!(seen.len() > 100, "the producer made progress ({} values)", seen.len());
+        assert!(
+            seen.len() > 100,
+            "the producer made progress ({} values)",
+            seen.len()
+        );
         // Most kills land inside a push (it pauses 50 µs there); the queue went on
         // working after each, so the dead pushes were recovered.
         assert!(abandoned > 0, "no kill landed inside a push");

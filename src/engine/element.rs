@@ -164,7 +164,8 @@ pub(crate) fn decode_value(
         Type::Int => Value::Int(p as i64),
         Type::Float => Value::Float(f64::from_bits(p)),
         Type::String => Value::String(
-            String::from_utf8(bytes()?).map_err(|_| Error::corrupt("stored string is not UTF-8"))?,
+            String::from_utf8(bytes()?)
+                .map_err(|_| Error::corrupt("stored string is not UTF-8"))?,
         ),
         Type::Bytes => Value::Bytes(bytes()?),
         Type::Object => Value::Object(bytes()?),

@@ -165,7 +165,8 @@ impl Region {
                 obj.shape
             )));
         }
-        let size = body_size(obj.shape).ok_or_else(|| Error::corrupt("queue capacity overflows"))?;
+        let size =
+            body_size(obj.shape).ok_or_else(|| Error::corrupt("queue capacity overflows"))?;
         r.validate_body(&obj, size)?;
         let hdr: &ObjectHeader = r.map.get(obj.offset)?;
         let qh: &QueueHeader = r.map.get(obj.offset + OBJ_HEADER)?;
@@ -444,9 +445,9 @@ impl Queue {
                 },
                 Lap::Ahead => {
                     // Popped (or abandoned) by someone who has not moved `head` on: help.
-                    let _ = h
-                        .head
-                        .compare_exchange(hd, hd + 1, Ordering::AcqRel, Ordering::Relaxed);
+                    let _ =
+                        h.head
+                            .compare_exchange(hd, hd + 1, Ordering::AcqRel, Ordering::Relaxed);
                 }
                 Lap::Behind => {
                     if h.head.load(Ordering::Acquire) != hd {
@@ -528,7 +529,13 @@ impl Queue {
     /// Waits for the state of `slot` to move away from `s` (spuriously returns `Ok`;
     /// callers re-check in a loop). When `s` is an unfinished push whose producer died,
     /// abandons that push instead.
-    fn wait_slot(&self, h: &QueueHeader, slot: &QueueSlot, s: u64, deadline: &Deadline) -> Result<()> {
+    fn wait_slot(
+        &self,
+        h: &QueueHeader,
+        slot: &QueueSlot,
+        s: u64,
+        deadline: &Deadline,
+    ) -> Result<()> {
         let r = self.r();
         let writing = s & PHASE_MASK == WRITING;
         let moved = || {
@@ -668,14 +675,13 @@ impl Queue {
                 let slot = self.slot(top - 1)?;
                 let m = slot.value.meta.load(Ordering::Relaxed);
                 let p = slot.value.payload.load(Ordering::Relaxed);
-                let v = decode_value(m, p, |off, len| copy_blob(r, off, len)).map_err(|e| {
-                    match e {
+                let v =
+                    decode_value(m, p, |off, len| copy_blob(r, off, len)).map_err(|e| match e {
                         Error::Corrupt(msg) => {
                             Error::corrupt(format!("stack '{}': {msg}", self.name))
                         }
                         e => e,
-                    }
-                })?;
+                    })?;
                 test_pause();
                 h.top.store(top - 1, Ordering::Release); // the commit point
                 Ok(Some((v, meta_in_heap(m).then_some(p))))

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::engine::{Array, Error, Map, Region};
+use crate::engine::{Array, Error, Map, Queue, Region};
 
 /// What a handle refers to.
 #[derive(Clone)]
@@ -36,6 +36,7 @@ pub(crate) enum Object {
     Region(Arc<RegionEntry>),
     Array(Arc<ArrayEntry>),
     Map(Arc<MapEntry>),
+    Queue(Arc<QueueEntry>),
 }
 
 impl Object {
@@ -44,6 +45,7 @@ impl Object {
             Object::Region(_) => "region",
             Object::Array(_) => "array",
             Object::Map(_) => "map",
+            Object::Queue(_) => "queue",
         }
     }
 }
@@ -75,6 +77,7 @@ macro_rules! kind {
 kind!(Region, RegionEntry, "region");
 kind!(Array, ArrayEntry, "array");
 kind!(Map, MapEntry, "map");
+kind!(Queue, QueueEntry, "queue");
 
 /// (object kind, object name).
 pub(crate) type ChildKey = (&'static str, String);
@@ -94,6 +97,11 @@ pub(crate) struct ArrayEntry {
 
 pub(crate) struct MapEntry {
     pub map: Map,
+    pub parent: u64,
+}
+
+pub(crate) struct QueueEntry {
+    pub queue: Queue,
     pub parent: u64,
 }
 
@@ -270,6 +278,10 @@ pub(crate) fn array(id: u64) -> Result<Arc<ArrayEntry>, Error> {
 }
 
 pub(crate) fn map(id: u64) -> Result<Arc<MapEntry>, Error> {
+    get(id)
+}
+
+pub(crate) fn queue(id: u64) -> Result<Arc<QueueEntry>, Error> {
     get(id)
 }
 

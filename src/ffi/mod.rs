@@ -11,12 +11,14 @@
 pub mod array;
 pub mod handles;
 pub mod map;
+pub mod queue;
 pub mod region;
 pub mod status;
 pub mod value;
 
 pub use array::*;
 pub use map::*;
+pub use queue::*;
 pub use region::*;
 pub use status::*;
 pub use value::*;

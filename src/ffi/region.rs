@@ -159,9 +159,9 @@ pub extern "C" fn plexus_region_open(
 
 /// Closes a region handle and every object handle opened through it (they become
 /// PLEXUS_E_BAD_HANDLE). Calls already running on other threads finish normally; the
-/// mapping and the process-table entry go away after the last of them (a thread that
-/// used one of the region's arrays or maps keeps a reference until its next array or
-/// map call or its exit). Held `read_rw` locks are released then.
+/// mapping and the process-table entry go away after the last of them (another thread
+/// that used one of the region's objects keeps a reference until its next call on an
+/// object or its exit). Held `read_rw` locks are released then.
 /// PLEXUS_E_BAD_HANDLE if already closed.
 #[no_mangle]
 pub extern "C" fn plexus_region_close(region: plexus_region) -> plexus_status {
