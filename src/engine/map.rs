@@ -179,7 +179,6 @@ impl Map {
     /// The key bytes of a slot as read now (the caller re-checks the state after).
     fn key_of(&self, s: &KeySlot) -> Result<Vec<u8>> {
         let len = s.key_len.load(Ordering::Relaxed);
-        let off = s.key_off.load(Ordering::Relaxed);
         let mut out = Vec::new();
         if len <= KEY_INLINE_MAX as u64 {
             for w in &s.key_inline {
@@ -188,6 +187,14 @@ impl Map {
             out.truncate(len as usize);
             return Ok(out);
         }
+        let off = self.key_block(s, len)?;
+        self.r().map.read_bytes(off, len, &mut out)?;
+        Ok(out)
+    }
+
+    /// The offset of a long key's heap block, checked to lie inside the heap.
+    fn key_block(&self, s: &KeySlot, len: u64) -> Result<u64> {
+        let off = s.key_off.load(Ordering::Relaxed);
         let fx = &self.r().fixed;
         if len > MAX_KEY_LEN as u64
             || off < fx.heap_offset
@@ -197,8 +204,26 @@ impl Map {
                 "map key at {off:#x} (+{len}) lies outside the heap"
             )));
         }
-        self.r().map.read_bytes(off, len, &mut out)?;
-        Ok(out)
+        Ok(off)
+    }
+
+    /// Whether the slot's key (as read now; the caller re-checks the state after) is
+    /// `key`, whose length the caller has already compared. Compares in place: short keys
+    /// word by word, long ones against their heap block, without copying.
+    fn key_is(&self, s: &KeySlot, key: &[u8]) -> Result<bool> {
+        if key.len() <= KEY_INLINE_MAX {
+            let mut packed = [0u8; KEY_INLINE_MAX];
+            packed[..key.len()].copy_from_slice(key);
+            for (w, chunk) in s.key_inline.iter().zip(packed.chunks_exact(8)) {
+                let want = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                if w.load(Ordering::Relaxed) != want {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+        let off = self.key_block(s, key.len() as u64)?;
+        self.r().map.bytes_equal(off, key)
     }
 
     /// Probes for `key`: the slot holding it, and the first reusable (FREE or TOMB) slot
@@ -218,14 +243,14 @@ impl Map {
                     {
                         continue;
                     }
-                    let bytes = self.key_of(s);
+                    let same = self.key_is(s, key.as_bytes());
                     // Seqlock check: the key's fields and bytes belong to `word` only if
                     // the state is unchanged after they were read.
                     std::sync::atomic::fence(Ordering::Acquire);
                     if s.state.load(Ordering::Relaxed) != word {
                         continue; // removed meanwhile: it is not this key any more
                     }
-                    if bytes? == key.as_bytes() {
+                    if same? {
                         return Ok((Some(Found { index, word }), reusable));
                     }
                 }

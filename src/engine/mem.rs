@@ -105,6 +105,18 @@ impl Mapping {
         Ok(())
     }
 
+    /// Whether the `data.len()` bytes at `off` equal `data` (bytes that other processes may
+    /// be changing are compared as they are; callers validate seqlock-style).
+    pub fn bytes_equal(&self, off: u64, data: &[u8]) -> Result<bool> {
+        self.check(off, data.len() as u64, 1)?;
+        // SAFETY: range checked inside the mapping; read as plain bytes, which any bit
+        // pattern is. A concurrent writer can only make the comparison come out wrong,
+        // which the caller's re-check of the slot state detects.
+        let stored =
+            unsafe { std::slice::from_raw_parts(self.base().add(off as usize), data.len()) };
+        Ok(stored == data)
+    }
+
     /// Copies `data` into the region at `off`.
     pub fn write_bytes(&self, off: u64, data: &[u8]) -> Result<()> {
         self.check(off, data.len() as u64, 1)?;
