@@ -616,7 +616,8 @@ fn reader_killed_holding_read_rw_does_not_block_writers() {
     );
 }
 
-/// The README's C and C++ quick starts compile and run as written.
+/// The README's C and C++ quick starts compile and run as written, and so does its queue
+/// example (a fragment: run inside a main() that opens a region `r`).
 #[test]
 fn readme_quick_starts_run_as_written() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
@@ -624,6 +625,12 @@ fn readme_quick_starts_run_as_written() {
     std::fs::create_dir_all(&dir).unwrap();
     for (heading, fence, file, expect) in [
         ("## C quick start", "```c\n", "quickstart.c", "hello\n"),
+        (
+            "## Queues",
+            "```c\n",
+            "queue_fragment.c",
+            "resize photo 17\n",
+        ),
         (
             "## C++ quick start",
             "```cpp\n",
@@ -637,6 +644,23 @@ fn readme_quick_starts_run_as_written() {
         let start = section.find(fence).unwrap() + fence.len();
         let code = &section[start..start + section[start..].find("```").unwrap()];
         let src = dir.join(file);
+        let code = if file.contains("fragment") {
+            format!(
+                "#include <stdio.h>\n#include <unistd.h>\n#include <plexus.h>\n\
+                 int main(void) {{\n\
+                 char name[64];\n\
+                 snprintf(name, sizeof name, \"readme-fragment-%d\", (int)getpid());\n\
+                 plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;\n\
+                 o.mode = PLEXUS_RECREATE;\n\
+                 plexus_region r;\n\
+                 if (plexus_region_open(name, &o, &r) != PLEXUS_OK) return 1;\n\
+                 {code}\n\
+                 plexus_region_close(r);\n\
+                 return plexus_region_remove(name) == PLEXUS_OK ? 0 : 1;\n}}\n"
+            )
+        } else {
+            code.to_owned()
+        };
         std::fs::write(&src, code).unwrap();
         for lib in [Lib::Shared, Lib::Static] {
             let exe = build(src.to_str().unwrap(), lib);
