@@ -292,6 +292,10 @@ pub const DIR_READY: u32 = 1;
 pub const KIND_ARRAY: u32 = 1;
 pub const KIND_MAP: u32 = 2;
 pub const KIND_QUEUE: u32 = 3;
+pub const KIND_BUS: u32 = 4;
+pub const KIND_MUTEX: u32 = 5;
+pub const KIND_BARRIER: u32 = 6;
+pub const KIND_SEMAPHORE: u32 = 7;
 
 /// Human-readable name of an object kind.
 pub fn kind_name(kind: u32) -> &'static str {
@@ -299,6 +303,10 @@ pub fn kind_name(kind: u32) -> &'static str {
         KIND_ARRAY => "array",
         KIND_MAP => "map",
         KIND_QUEUE => "queue",
+        KIND_BUS => "bus",
+        KIND_MUTEX => "mutex",
+        KIND_BARRIER => "barrier",
+        KIND_SEMAPHORE => "semaphore",
         _ => "unknown object",
     }
 }
