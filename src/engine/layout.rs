@@ -461,6 +461,58 @@ pub struct QueueSlot {
 }
 const _: () = assert!(size_of::<QueueSlot>() == 64);
 
+/// The bus-wide part of a bus body, right after its [`ObjectHeader`]: three cache lines
+/// (read-mostly words; words publishers write on every message; subscribers' sleeper
+/// count). The body then holds `capacity` [`BusSlot`]s.
+///
+/// * `closed`: 0, or 1 once `close` was called (set under `lock`; never reset).
+/// * `capacity`: repeats the object's shape (checked at open).
+/// * `lock`: robust lock serializing publishers (the message order is the lock order).
+/// * `notify`: futex word bumped after every publish and on close.
+/// * `next_seq`: sequence number the next message gets (messages are numbered from 1);
+///   stored after the message's slot is committed, and repaired by the next publisher
+///   if a publisher died between the two.
+/// * `sleepers`: subscribers sleeping on `notify`.
+#[repr(C, align(64))]
+pub struct BusHeader {
+    pub closed: AtomicU32,
+    pub _pad0: AtomicU32,
+    pub capacity: AtomicU64,
+    pub _reserved: [AtomicU64; 6],
+    pub lock: AtomicU32,
+    pub notify: AtomicU32,
+    pub next_seq: AtomicU64,
+    pub _pad1: [AtomicU64; 6],
+    pub sleepers: AtomicU32,
+    pub _pad2: AtomicU32,
+    pub _pad3: [AtomicU64; 7],
+}
+const _: () = assert!(size_of::<BusHeader>() == 192);
+
+/// Bytes of a message stored inside its [`BusSlot`] (longer ones go to the heap).
+pub const BUS_INLINE_MAX: usize = 104;
+
+/// One message slot of a bus: two cache lines.
+///
+/// * `seq`: the sequence number of the message held (0 = none yet), with [`BUS_BUSY`]
+///   set while a publisher rewrites the slot: a seqlock, so a subscriber copies the
+///   message and keeps it only if `seq` is unchanged afterwards.
+/// * `meta`, `payload`: the value as in a [`ValueSlot`]; with [`META_SLOT_BYTES`] in
+///   `meta`, the bytes are in `inline`.
+/// * `inline`: up to [`BUS_INLINE_MAX`] bytes of a string, bytes or object value.
+#[repr(C, align(64))]
+pub struct BusSlot {
+    pub seq: AtomicU64,
+    pub meta: AtomicU64,
+    pub payload: AtomicU64,
+    pub inline: [AtomicU64; 13],
+}
+const _: () = assert!(size_of::<BusSlot>() == 128);
+/// In [`BusSlot::seq`]: a publisher is rewriting the slot.
+pub const BUS_BUSY: u64 = 1 << 63;
+/// In [`BusSlot::meta`]: the value's bytes are in the slot's `inline` words.
+pub const META_SLOT_BYTES: u64 = 1 << 54;
+
 pub const TAG_FULL: u32 = 1;
 pub const TAG_CUR: u32 = 2;
 pub const TAG_READER_SHIFT: u32 = 8;

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use super::error::{Error, Result};
 use super::layout::{
-    DirEntry, Element, KeySlot, LiveHeader, MapHeader, ObjectHeader, ProcEntry, QueueHeader,
-    QueueSlot,
+    BusHeader, BusSlot, DirEntry, Element, KeySlot, LiveHeader, MapHeader, ObjectHeader, ProcEntry,
+    QueueHeader, QueueSlot,
 };
 
 /// Types that may be viewed in place inside a shared mapping: `#[repr(C)]`, made only of
@@ -39,6 +39,10 @@ unsafe impl Shared for KeySlot {}
 unsafe impl Shared for QueueHeader {}
 // SAFETY: as above.
 unsafe impl Shared for QueueSlot {}
+// SAFETY: as above.
+unsafe impl Shared for BusHeader {}
+// SAFETY: as above.
+unsafe impl Shared for BusSlot {}
 
 /// A `MAP_SHARED` mapping of a whole region file.
 pub struct Mapping {

@@ -2,6 +2,7 @@
 //! converts between C and these types.
 
 mod array;
+mod bus;
 mod element;
 mod error;
 mod heap;
@@ -16,6 +17,7 @@ mod value;
 mod wait;
 
 pub use array::{Array, FLAG_EXCLUSIVE, FLAG_FULL};
+pub use bus::{Bus, Start, Subscription};
 pub use error::{Error, Result};
 pub use layout::{DEFAULT_SIZE, FORMAT_VERSION, MAX_NAME_LEN};
 pub use map::{Map, MAX_KEY_LEN};

@@ -86,16 +86,17 @@ const WRITER_RECHECK: Duration = Duration::from_millis(20);
 /// value (0 = no pause), so tests can kill a producer at exactly that point.
 static PAUSE_AFTER_CLAIM_NS: AtomicU64 = AtomicU64::new(0);
 
-/// Makes every FIFO push of this process pause for `pause` after claiming its slot, and
-/// every LIFO push or pop pause while holding the stack lock (tests use it to kill a
-/// process at exactly that point). Not for production use.
+/// Makes every FIFO push of this process pause for `pause` after claiming its slot,
+/// every LIFO push or pop pause while holding the stack lock, and every bus publish
+/// pause in the middle of writing its slot (tests use it to kill a process at exactly
+/// that point). Not for production use.
 #[doc(hidden)]
 pub fn test_pause_in_push(pause: Duration) {
     PAUSE_AFTER_CLAIM_NS.store(pause.as_nanos() as u64, Ordering::Relaxed);
 }
 
 #[inline]
-fn test_pause() {
+pub(crate) fn test_pause() {
     let ns = PAUSE_AFTER_CLAIM_NS.load(Ordering::Relaxed);
     if ns != 0 {
         std::thread::sleep(Duration::from_nanos(ns));

@@ -1,0 +1,433 @@
+//! Buses: broadcast of messages to every subscriber, in one order, without waiting for
+//! anyone.
+//!
+//! A bus is a ring of `capacity` message slots. Publishers serialize on one robust lock
+//! (so all subscribers see one total order), write the message into slot
+//! `seq % capacity` seqlock-style — mark the slot BUSY, store the value, store the new
+//! sequence number (the commit) — then advance `next_seq`, unlock, and wake sleeping
+//! subscribers. Publishing never waits for subscribers: the oldest message is simply
+//! overwritten.
+//!
+//! A subscription is a private cursor (the next sequence number it wants), not shared
+//! state: any number of processes subscribe without registering. To receive message `n`
+//! a subscriber copies slot `n % capacity` while its `seq` is `n`, then checks `seq`
+//! again; a slot already holding a later message means the subscriber fell behind, and it
+//! skips to the oldest message still retained (the caller sees the gap in the sequence
+//! numbers). Messages of up to [`BUS_INLINE_MAX`] bytes are stored in the slot itself;
+//! longer ones in a heap block freed when the slot is overwritten (a subscriber still
+//! copying it notices by the seqlock check).
+//!
+//! Crash safety: a publisher that dies holding the lock is replaced by the next one,
+//! which repairs `next_seq` if the dead one had committed its message but not advanced
+//! it; a slot the dead publisher left BUSY holds no message (subscribers skip it as
+//! overwritten or wait past it). No subscriber ever receives a torn message.
+
+use std::sync::atomic::{fence, Ordering};
+use std::time::Duration;
+
+use super::array::FLAG_EXCLUSIVE;
+use super::element::{copy_blob, decode_value, discard_value, meta_in_heap, prepare_value};
+use super::error::{Error, Result};
+use super::layout::*;
+use super::region::{check_object_name, Region, RegionInner};
+use super::value::{Value, ValueRef};
+use super::wait::{self, Acquired, Deadline};
+
+const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
+const B_HEADER: u64 = std::mem::size_of::<BusHeader>() as u64;
+const SLOT: u64 = std::mem::size_of::<BusSlot>() as u64;
+
+/// The length bits of `meta` for a value stored in the slot's `inline` words.
+const SLOT_LEN_MASK: u64 = META_LEN_MASK & !META_SLOT_BYTES;
+
+fn body_size(capacity: u64) -> Option<u64> {
+    capacity
+        .checked_mul(SLOT)?
+        .checked_add(OBJ_HEADER + B_HEADER)
+}
+
+/// Where a new subscription starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// With the next message published after subscribing.
+    Now,
+    /// With the oldest message the bus still retains.
+    Oldest,
+}
+
+/// A broadcast bus of values.
+#[derive(Clone)]
+pub struct Bus {
+    region: Region,
+    /// Absolute offset of the [`BusHeader`].
+    base: u64,
+    capacity: u64,
+    name: String,
+}
+
+/// One subscriber's position on a bus.
+pub struct Subscription {
+    bus: Bus,
+    next: u64,
+}
+
+/// A message as published: the value prepared for a slot.
+struct Message {
+    meta: u64,
+    payload: u64,
+    inline: [u64; 13],
+    blob: Option<super::element::Prepared>,
+}
+
+impl Region {
+    /// Opens the bus `name`; `capacity > 0` (messages retained) creates it if missing (an
+    /// existing one must have that capacity), `capacity == 0` opens an existing one only.
+    /// Flags: [`FLAG_EXCLUSIVE`].
+    pub fn bus(&self, name: &str, capacity: u64, flags: u32) -> Result<Bus> {
+        let r = &self.inner;
+        r.check_fork()?;
+        check_object_name(name)?;
+        if flags & !FLAG_EXCLUSIVE != 0 {
+            return Err(Error::invalid(format!("unknown bus flags {flags:#x}")));
+        }
+        let (obj, created) = if capacity == 0 {
+            let o = r
+                .lookup(name)?
+                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
+            (o, false)
+        } else {
+            let size = body_size(capacity)
+                .filter(|&s| s <= r.fixed.heap_size)
+                .ok_or_else(|| {
+                    Error::NoSpace(format!(
+                        "a bus of {capacity} messages does not fit in the region"
+                    ))
+                })?;
+            r.find_or_create(name, KIND_BUS, capacity, 0, size, |off| {
+                let h: &BusHeader = r.map.get(off + OBJ_HEADER)?;
+                h.capacity.store(capacity, Ordering::Relaxed);
+                h.next_seq.store(1, Ordering::Relaxed);
+                Ok(())
+            })?
+        };
+        if obj.kind != KIND_BUS {
+            return Err(Error::TypeMismatch(format!(
+                "'{name}' is a {}, not a bus",
+                kind_name(obj.kind)
+            )));
+        }
+        if !created && flags & FLAG_EXCLUSIVE != 0 {
+            return Err(Error::Exists(format!("bus '{name}' already exists")));
+        }
+        if capacity != 0 && obj.shape != capacity {
+            return Err(Error::Incompatible(format!(
+                "bus '{name}' has capacity {}, not {capacity}",
+                obj.shape
+            )));
+        }
+        let size = body_size(obj.shape).ok_or_else(|| Error::corrupt("bus capacity overflows"))?;
+        r.validate_body(&obj, size)?;
+        let h: &BusHeader = r.map.get(obj.offset + OBJ_HEADER)?;
+        if h.capacity.load(Ordering::Relaxed) != obj.shape
+            || obj.shape == 0
+            || h.next_seq.load(Ordering::Relaxed) == 0
+        {
+            return Err(Error::corrupt(format!("bus '{name}' has a damaged header")));
+        }
+        Ok(Bus {
+            region: self.clone(),
+            base: obj.offset + OBJ_HEADER,
+            capacity: obj.shape,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl Bus {
+    /// Number of messages retained.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn r(&self) -> &RegionInner {
+        &self.region.inner
+    }
+
+    fn header(&self) -> Result<&BusHeader> {
+        self.r().map.get(self.base)
+    }
+
+    fn slot(&self, seq: u64) -> Result<&BusSlot> {
+        self.r()
+            .map
+            .get(self.base + B_HEADER + (seq % self.capacity) * SLOT)
+    }
+
+    /// The sequence number the next message will get (one more than the last published).
+    pub fn next_seq(&self) -> Result<u64> {
+        self.r().check_fork()?;
+        Ok(self.header()?.next_seq.load(Ordering::Acquire))
+    }
+
+    /// True once [`Bus::close`] was called (by any process).
+    pub fn is_closed(&self) -> Result<bool> {
+        self.r().check_fork()?;
+        Ok(self.header()?.closed.load(Ordering::Acquire) != 0)
+    }
+
+    fn prepare(&self, v: ValueRef<'_>) -> Result<Message> {
+        let mut m = Message {
+            meta: 0,
+            payload: 0,
+            inline: [0; 13],
+            blob: None,
+        };
+        if let Some(bytes) = v
+            .bytes()
+            .filter(|b| (9..=BUS_INLINE_MAX).contains(&b.len()))
+        {
+            v.validate()?;
+            let mut buf = [0u8; BUS_INLINE_MAX];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            for (w, chunk) in m.inline.iter_mut().zip(buf.chunks_exact(8)) {
+                *w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            }
+            m.meta = (v.type_of() as u64) << 56 | META_SLOT_BYTES | bytes.len() as u64;
+            return Ok(m);
+        }
+        let p = prepare_value(self.r(), v)?;
+        m.meta = p.meta;
+        m.payload = p.payload;
+        if p.blob.is_some() {
+            m.blob = Some(p);
+        }
+        Ok(m)
+    }
+
+    /// Publishes `v` to every subscriber; returns its sequence number. Never waits for
+    /// subscribers (only, briefly, for another publisher). `Closed` once closed.
+    pub fn publish(&self, v: ValueRef<'_>) -> Result<u64> {
+        let r = self.r();
+        r.check_fork()?;
+        let h = self.header()?;
+        if h.closed.load(Ordering::Relaxed) != 0 {
+            return Err(Error::Closed);
+        }
+        let mut msg = self.prepare(v)?;
+        let procs = r.procs();
+        if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
+            self.repair(h)?;
+        }
+        let result = (|| {
+            if h.closed.load(Ordering::Relaxed) != 0 {
+                return Err(Error::Closed);
+            }
+            let seq = h.next_seq.load(Ordering::Relaxed);
+            let slot = self.slot(seq)?;
+            let old = slot.seq.load(Ordering::Relaxed);
+            let old_meta = slot.meta.load(Ordering::Relaxed);
+            let old_blob = (old != 0 && old & BUS_BUSY == 0 && meta_in_heap(old_meta))
+                .then(|| slot.payload.load(Ordering::Relaxed));
+            slot.seq.store(seq | BUS_BUSY, Ordering::Relaxed);
+            // Subscribers that see any of the stores below also see BUSY (or a later seq).
+            fence(Ordering::Release);
+            slot.meta.store(msg.meta, Ordering::Relaxed);
+            slot.payload.store(msg.payload, Ordering::Relaxed);
+            super::queue::test_pause();
+            if msg.meta & META_SLOT_BYTES != 0 {
+                let words = ((msg.meta & SLOT_LEN_MASK) as usize).div_ceil(8);
+                for (w, &x) in slot.inline.iter().zip(&msg.inline).take(words) {
+                    w.store(x, Ordering::Relaxed);
+                }
+            }
+            slot.seq.store(seq, Ordering::Release); // the commit point
+            h.next_seq.store(seq + 1, Ordering::Release);
+            Ok((seq, old_blob))
+        })();
+        wait::unlock(&h.lock);
+        match result {
+            Ok((seq, old_blob)) => {
+                // The message's heap block (if any) now belongs to the slot.
+                if let Some(off) = old_blob {
+                    let _ = r.with_heap(|hp| hp.free(off));
+                }
+                h.notify.fetch_add(1, Ordering::SeqCst);
+                wait::wake_all(&h.notify, &h.sleepers, u32::MAX);
+                Ok(seq)
+            }
+            Err(e) => {
+                if let Some(p) = msg.blob.take() {
+                    discard_value(r, p);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// After taking the publisher lock from a dead publisher: if it committed its message
+    /// but died before advancing `next_seq`, advance it (that message was delivered).
+    fn repair(&self, h: &BusHeader) -> Result<()> {
+        let next = h.next_seq.load(Ordering::Relaxed);
+        if self.slot(next)?.seq.load(Ordering::Acquire) == next {
+            h.next_seq.store(next + 1, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Closes the bus for every process: publishing fails with `Closed` from now on;
+    /// subscribers receive what was published before, then `Closed`. Closing twice is
+    /// not an error.
+    pub fn close(&self) -> Result<()> {
+        let r = self.r();
+        r.check_fork()?;
+        let h = self.header()?;
+        let procs = r.procs();
+        if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
+            self.repair(h)?;
+        }
+        h.closed.store(1, Ordering::SeqCst);
+        wait::unlock(&h.lock);
+        h.notify.fetch_add(1, Ordering::SeqCst);
+        wait::wake_all(&h.notify, &h.sleepers, u32::MAX);
+        Ok(())
+    }
+
+    /// The oldest message retained (a publisher may be overwriting it right now: the
+    /// seqlock check then sends the subscriber on to the next one).
+    fn oldest(&self, next_seq: u64) -> u64 {
+        next_seq.saturating_sub(self.capacity).max(1)
+    }
+
+    /// A new subscription, starting with the next message ([`Start::Now`]) or the oldest
+    /// retained one ([`Start::Oldest`]).
+    pub fn subscribe(&self, from: Start) -> Result<Subscription> {
+        let next_seq = self.next_seq()?;
+        let next = match from {
+            Start::Now => next_seq,
+            Start::Oldest => self.oldest(next_seq),
+        };
+        Ok(Subscription {
+            bus: self.clone(),
+            next,
+        })
+    }
+}
+
+impl Subscription {
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The sequence number of the message this subscription receives next.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// The next message and its sequence number, waiting while there is none. A
+    /// sequence number more than one above the previous one means the subscriber fell
+    /// behind and the messages between were overwritten. `Closed` once the bus is closed
+    /// and every message published before was received.
+    pub fn next(&mut self, timeout: Option<Duration>) -> Result<(Value, u64)> {
+        self.next_until(&Deadline::after(timeout))
+    }
+
+    /// [`Subscription::next`] with a deadline.
+    pub fn next_until(&mut self, deadline: &Deadline) -> Result<(Value, u64)> {
+        let bus = &self.bus;
+        let r = bus.r();
+        r.check_fork()?;
+        let h = bus.header()?;
+        loop {
+            let n = self.next;
+            let slot = bus.slot(n)?;
+            let s = slot.seq.load(Ordering::Acquire);
+            if s == n {
+                match self.copy(slot, n)? {
+                    Some(v) => {
+                        self.next = n + 1;
+                        return Ok((v, n));
+                    }
+                    None => continue, // overwritten while copying
+                }
+            }
+            let held = s & !BUS_BUSY;
+            if s != 0 && held > n {
+                // Message n was overwritten: skip to the oldest one retained.
+                let next_seq = h.next_seq.load(Ordering::Acquire);
+                self.next = bus.oldest(next_seq).max(n + 1);
+                continue;
+            }
+            // Message n is not published yet.
+            let seen = h.notify.load(Ordering::SeqCst);
+            if slot.seq.load(Ordering::SeqCst) != s {
+                continue;
+            }
+            if h.closed.load(Ordering::SeqCst) != 0 {
+                return Err(Error::Closed);
+            }
+            let moved = || {
+                slot.seq.load(Ordering::Acquire) != s || h.notify.load(Ordering::Acquire) != seen
+            };
+            if wait::spin_until(deadline, moved) {
+                continue;
+            }
+            wait::sleep_while_equal(&h.notify, seen, &h.sleepers, 1, deadline, None)?;
+        }
+    }
+
+    /// Copies message `n` out of `slot`; `None` if it was overwritten meanwhile.
+    fn copy(&self, slot: &BusSlot, n: u64) -> Result<Option<Value>> {
+        let r = self.bus.r();
+        let m = slot.meta.load(Ordering::Relaxed);
+        let p = slot.payload.load(Ordering::Relaxed);
+        let mut bytes = None;
+        if m & META_SLOT_BYTES != 0 {
+            let len = (m & SLOT_LEN_MASK) as usize;
+            if len <= BUS_INLINE_MAX {
+                let mut buf = Vec::with_capacity(len.div_ceil(8) * 8);
+                for w in slot.inline.iter().take(len.div_ceil(8)) {
+                    buf.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+                }
+                buf.truncate(len);
+                bytes = Some(buf);
+            }
+        } else if meta_in_heap(m) {
+            fence(Ordering::Acquire);
+            if slot.seq.load(Ordering::Relaxed) != n {
+                return Ok(None);
+            }
+            match copy_blob(r, p, m & META_LEN_MASK) {
+                Ok(b) => bytes = Some(b),
+                Err(e) => {
+                    if slot.seq.load(Ordering::Acquire) != n {
+                        return Ok(None);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Seqlock check: everything above belongs to message n only if seq is unchanged.
+        fence(Ordering::Acquire);
+        if slot.seq.load(Ordering::Relaxed) != n {
+            return Ok(None);
+        }
+        let m = m & !META_SLOT_BYTES;
+        let v = decode_value(m, p, |_, _| {
+            bytes
+                .take()
+                .ok_or_else(|| Error::corrupt("bus message has a bad length"))
+        });
+        v.map(Some).map_err(|e| match e {
+            Error::Corrupt(msg) => Error::corrupt(format!("bus '{}': {msg}", self.bus.name)),
+            e => e,
+        })
+    }
+}
