@@ -103,6 +103,16 @@
 #define PLEXUS_EXCLUSIVE 2
 
 /**
+ * plexus_bus_subscribe: start with the next message published.
+ */
+#define PLEXUS_FROM_NOW 0
+
+/**
+ * plexus_bus_subscribe: start with the oldest message the bus still retains.
+ */
+#define PLEXUS_FROM_OLDEST 1
+
+/**
  * Longest map key, in bytes of UTF-8 (not counting the terminating NUL).
  */
 #define PLEXUS_MAP_MAX_KEY_LEN 4096
@@ -301,6 +311,20 @@ typedef struct plexus_value {
    */
   void *owner;
 } plexus_value;
+
+/**
+ * Handle of an open bus. Id 0 is never valid.
+ */
+typedef struct plexus_bus {
+  uint64_t id;
+} plexus_bus;
+
+/**
+ * Handle of a subscription to a bus. Id 0 is never valid.
+ */
+typedef struct plexus_sub {
+  uint64_t id;
+} plexus_sub;
 
 /**
  * Handle of an open map. Id 0 is never valid.
@@ -587,6 +611,110 @@ enum plexus_status plexus_array_wait_change(struct plexus_array a,
                                             uint64_t index,
                                             uint64_t *version,
                                             int64_t timeout_ns);
+
+/**
+ * Opens the bus `name` in `region`, creating it when `capacity > 0` and it is missing.
+ *
+ * `capacity` is the number of messages the bus retains for subscribers that are behind
+ * (fixed at creation; each takes 128 bytes of the region). `capacity > 0`: created if
+ * absent; if present its capacity must equal `capacity` (else PLEXUS_E_INCOMPATIBLE).
+ * `capacity == 0`: opens an existing bus only (PLEXUS_E_NOT_FOUND if absent). `flags`:
+ * PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. Opening the same bus twice through
+ * one region handle returns the same handle (and counts the open: see
+ * plexus_bus_release).
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE,
+ * PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On failure `*out`
+ * is unchanged.
+ */
+enum plexus_status plexus_bus_open(struct plexus_region region,
+                                   const char *name,
+                                   uint64_t capacity,
+                                   uint32_t flags,
+                                   struct plexus_bus *out);
+
+/**
+ * Undoes one `plexus_bus_open` of this handle (the handle stays valid until released
+ * as many times as it was opened; closing the region releases it at once).
+ * Subscriptions stay valid. The bus itself is untouched: this is not plexus_bus_close.
+ * PLEXUS_E_BAD_HANDLE if already released.
+ */
+enum plexus_status plexus_bus_release(struct plexus_bus b);
+
+/**
+ * Publishes a copy of `*v` to every subscriber (the caller keeps ownership of `*v`).
+ * Never waits for subscribers; waits only, briefly, while another process publishes.
+ * `*seq`, if `seq` is not NULL, receives the message's sequence number.
+ *
+ * Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is closed; nothing was published),
+ * PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value), PLEXUS_E_NO_SPACE (the region's
+ * heap cannot hold the value), PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
+ */
+enum plexus_status plexus_bus_publish(struct plexus_bus b,
+                                      const struct plexus_value *v,
+                                      uint64_t *seq);
+
+/**
+ * Closes the bus for every process: publishing fails with PLEXUS_CLOSED from now on,
+ * and each subscriber receives the messages published before, then PLEXUS_CLOSED
+ * (waiting subscribers wake up). Closing a closed bus is PLEXUS_OK; a bus stays closed.
+ * The handle stays valid.
+ */
+enum plexus_status plexus_bus_close(struct plexus_bus b);
+
+/**
+ * `*out` = whether plexus_bus_close was called on the bus (by any process).
+ */
+enum plexus_status plexus_bus_is_closed(struct plexus_bus b, bool *out);
+
+/**
+ * `*out` = the number of messages the bus retains, fixed at creation.
+ */
+enum plexus_status plexus_bus_capacity(struct plexus_bus b, uint64_t *out);
+
+/**
+ * `*out` = the sequence number the next published message will get (the last one's
+ * plus one; 1 on a new bus). A snapshot.
+ */
+enum plexus_status plexus_bus_next_seq(struct plexus_bus b, uint64_t *out);
+
+/**
+ * Starts a subscription to `b`: `from` is PLEXUS_FROM_NOW (the next message published)
+ * or PLEXUS_FROM_OLDEST (the oldest message the bus retains). A subscription is a
+ * private cursor of this process: it registers nothing in the region and never slows
+ * publishers. It belongs to the region handle `b` was opened through (closing that
+ * closes it); release it with plexus_sub_close.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_INVALID_ARGUMENT (other `from`, NULL `out`),
+ * PLEXUS_E_BAD_HANDLE. On failure `*out` is unchanged.
+ */
+enum plexus_status plexus_bus_subscribe(struct plexus_bus b, uint32_t from, struct plexus_sub *out);
+
+/**
+ * Receives the subscription's next message into `*out` (and its sequence number into
+ * `*seq`, if `seq` is not NULL), waiting while there is none. Messages come in
+ * publication order; a sequence number more than one above the previous one means this
+ * subscriber fell more than the bus's capacity behind and the messages in between were
+ * overwritten. `*out` is overwritten without being freed first and may own memory:
+ * release it with plexus_value_free. Calls on one subscription from several threads
+ * take turns.
+ *
+ * Returns PLEXUS_OK; PLEXUS_TIMEOUT (no message before the timeout: the PLEXUS_FOREVER /
+ * 0 / positive convention), PLEXUS_CLOSED (the bus is closed and every message published
+ * before was received), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT. On any status but PLEXUS_OK, `*out` and `*seq` are unchanged.
+ */
+enum plexus_status plexus_sub_next(struct plexus_sub s,
+                                   struct plexus_value *out,
+                                   uint64_t *seq,
+                                   int64_t timeout_ns);
+
+/**
+ * Ends a subscription (its handle becomes invalid). PLEXUS_E_BAD_HANDLE if already
+ * closed.
+ */
+enum plexus_status plexus_sub_close(struct plexus_sub s);
 
 /**
  * Opens the map `name` in `region`, creating it when `capacity > 0` and it is missing.

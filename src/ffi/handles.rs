@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::engine::{Array, Error, Map, Queue, Region};
+use crate::engine::{Array, Bus, Error, Map, Queue, Region, Subscription};
 
 /// What a handle refers to.
 #[derive(Clone)]
@@ -37,6 +37,8 @@ pub(crate) enum Object {
     Array(Arc<ArrayEntry>),
     Map(Arc<MapEntry>),
     Queue(Arc<QueueEntry>),
+    Bus(Arc<BusEntry>),
+    Sub(Arc<SubEntry>),
 }
 
 impl Object {
@@ -46,6 +48,8 @@ impl Object {
             Object::Array(_) => "array",
             Object::Map(_) => "map",
             Object::Queue(_) => "queue",
+            Object::Bus(_) => "bus",
+            Object::Sub(_) => "subscription",
         }
     }
 }
@@ -78,6 +82,8 @@ kind!(Region, RegionEntry, "region");
 kind!(Array, ArrayEntry, "array");
 kind!(Map, MapEntry, "map");
 kind!(Queue, QueueEntry, "queue");
+kind!(Bus, BusEntry, "bus");
+kind!(Sub, SubEntry, "subscription");
 
 /// (object kind, object name).
 pub(crate) type ChildKey = (&'static str, String);
@@ -103,6 +109,19 @@ pub(crate) struct MapEntry {
 pub(crate) struct QueueEntry {
     pub queue: Queue,
     pub parent: u64,
+}
+
+pub(crate) struct BusEntry {
+    pub bus: Bus,
+    pub parent: u64,
+}
+
+/// A subscription: one cursor, so concurrent calls on it take turns.
+pub(crate) struct SubEntry {
+    pub sub: Mutex<Subscription>,
+    pub parent: u64,
+    /// Its key among the region handle's children (unique per subscription).
+    pub key: String,
 }
 
 struct Slot {
@@ -282,6 +301,14 @@ pub(crate) fn map(id: u64) -> Result<Arc<MapEntry>, Error> {
 }
 
 pub(crate) fn queue(id: u64) -> Result<Arc<QueueEntry>, Error> {
+    get(id)
+}
+
+pub(crate) fn bus(id: u64) -> Result<Arc<BusEntry>, Error> {
+    get(id)
+}
+
+pub(crate) fn sub(id: u64) -> Result<Arc<SubEntry>, Error> {
     get(id)
 }
 

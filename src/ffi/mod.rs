@@ -9,6 +9,7 @@
 
 // Declaration order is the order of the generated header.
 pub mod array;
+pub mod bus;
 pub mod handles;
 pub mod map;
 pub mod queue;
@@ -17,6 +18,7 @@ pub mod status;
 pub mod value;
 
 pub use array::*;
+pub use bus::*;
 pub use map::*;
 pub use queue::*;
 pub use region::*;

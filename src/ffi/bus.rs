@@ -1,0 +1,253 @@
+//! `plexus_bus` and `plexus_sub`: broadcast of values to every subscriber.
+//!
+//! Any number of processes publish to a bus and any number subscribe; every subscriber
+//! receives every message, in one order that is the same for all subscribers (the order
+//! in which the publishes took place), each with its sequence number (1, 2, 3, ... per
+//! bus). plexus_bus_publish never waits for subscribers: the bus retains the last
+//! `capacity` messages, and a subscriber that falls further behind skips to the oldest
+//! message still retained — the jump in the sequence numbers tells it how many it missed.
+//! Subscribing registers nothing in the region (a subscription is a private cursor), so
+//! subscribers that come and go or die cost nothing.
+//!
+//! Messages of every type; strings, bytes and objects up to 104 bytes are stored inside
+//! the bus's slots, longer ones in the region's heap. A publisher killed in the middle of
+//! a publish never delivers a torn message and never blocks the others: the next
+//! publisher takes over (plexus_recovered_locks counts it).
+
+use std::ffi::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::handles::{self, BusEntry, Object, SubEntry};
+use super::region::{plexus_region, timeout};
+use super::status::{c_str, guard, out_ref, plexus_status};
+use super::value::{plexus_value, put, value_ref};
+use crate::engine::{Error, Start};
+
+/// Handle of an open bus. Id 0 is never valid.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct plexus_bus {
+    pub id: u64,
+}
+
+/// Handle of a subscription to a bus. Id 0 is never valid.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct plexus_sub {
+    pub id: u64,
+}
+
+/// plexus_bus_subscribe: start with the next message published.
+pub const PLEXUS_FROM_NOW: u32 = 0;
+/// plexus_bus_subscribe: start with the oldest message the bus still retains.
+pub const PLEXUS_FROM_OLDEST: u32 = 1;
+
+fn with<T>(
+    b: plexus_bus,
+    f: impl FnOnce(&crate::engine::Bus) -> Result<T, Error>,
+) -> Result<T, Error> {
+    handles::with(b.id, |e: &BusEntry| f(&e.bus))
+}
+
+/// Opens the bus `name` in `region`, creating it when `capacity > 0` and it is missing.
+///
+/// `capacity` is the number of messages the bus retains for subscribers that are behind
+/// (fixed at creation; each takes 128 bytes of the region). `capacity > 0`: created if
+/// absent; if present its capacity must equal `capacity` (else PLEXUS_E_INCOMPATIBLE).
+/// `capacity == 0`: opens an existing bus only (PLEXUS_E_NOT_FOUND if absent). `flags`:
+/// PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. Opening the same bus twice through
+/// one region handle returns the same handle (and counts the open: see
+/// plexus_bus_release).
+///
+/// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+/// PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE,
+/// PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On failure `*out`
+/// is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_bus_open(
+    region: plexus_region,
+    name: *const c_char,
+    capacity: u64,
+    flags: u32,
+    out: *mut plexus_bus,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let slot = out_ref(out, "out")?;
+        let parent = handles::region(region.id)?;
+        let bus = parent.region.bus(name, capacity, flags)?;
+        slot.id = handles::child(region.id, &parent, "bus", name, || {
+            Object::Bus(Arc::new(BusEntry {
+                bus,
+                parent: region.id,
+            }))
+        })?;
+        Ok(())
+    })
+}
+
+/// Undoes one `plexus_bus_open` of this handle (the handle stays valid until released
+/// as many times as it was opened; closing the region releases it at once).
+/// Subscriptions stay valid. The bus itself is untouched: this is not plexus_bus_close.
+/// PLEXUS_E_BAD_HANDLE if already released.
+#[no_mangle]
+pub extern "C" fn plexus_bus_release(b: plexus_bus) -> plexus_status {
+    guard(|| {
+        let e = handles::bus(b.id)?;
+        handles::close_child(b.id, "bus", e.bus.name(), e.parent)
+    })
+}
+
+/// Publishes a copy of `*v` to every subscriber (the caller keeps ownership of `*v`).
+/// Never waits for subscribers; waits only, briefly, while another process publishes.
+/// `*seq`, if `seq` is not NULL, receives the message's sequence number.
+///
+/// Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is closed; nothing was published),
+/// PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value), PLEXUS_E_NO_SPACE (the region's
+/// heap cannot hold the value), PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
+#[no_mangle]
+pub extern "C" fn plexus_bus_publish(
+    b: plexus_bus,
+    v: *const plexus_value,
+    seq: *mut u64,
+) -> plexus_status {
+    guard(|| {
+        let v = value_ref(v, "v")?;
+        let n = with(b, |x| x.publish(v))?;
+        if !seq.is_null() {
+            *out_ref(seq, "seq")? = n;
+        }
+        Ok(())
+    })
+}
+
+/// Closes the bus for every process: publishing fails with PLEXUS_CLOSED from now on,
+/// and each subscriber receives the messages published before, then PLEXUS_CLOSED
+/// (waiting subscribers wake up). Closing a closed bus is PLEXUS_OK; a bus stays closed.
+/// The handle stays valid.
+#[no_mangle]
+pub extern "C" fn plexus_bus_close(b: plexus_bus) -> plexus_status {
+    guard(|| with(b, |x| x.close()))
+}
+
+/// `*out` = whether plexus_bus_close was called on the bus (by any process).
+#[no_mangle]
+pub extern "C" fn plexus_bus_is_closed(b: plexus_bus, out: *mut bool) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = with(b, |x| x.is_closed())?;
+        Ok(())
+    })
+}
+
+/// `*out` = the number of messages the bus retains, fixed at creation.
+#[no_mangle]
+pub extern "C" fn plexus_bus_capacity(b: plexus_bus, out: *mut u64) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = with(b, |x| Ok(x.capacity()))?;
+        Ok(())
+    })
+}
+
+/// `*out` = the sequence number the next published message will get (the last one's
+/// plus one; 1 on a new bus). A snapshot.
+#[no_mangle]
+pub extern "C" fn plexus_bus_next_seq(b: plexus_bus, out: *mut u64) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = with(b, |x| x.next_seq())?;
+        Ok(())
+    })
+}
+
+/// Makes each subscription's key among its region handle's children unique.
+static SUB_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Starts a subscription to `b`: `from` is PLEXUS_FROM_NOW (the next message published)
+/// or PLEXUS_FROM_OLDEST (the oldest message the bus retains). A subscription is a
+/// private cursor of this process: it registers nothing in the region and never slows
+/// publishers. It belongs to the region handle `b` was opened through (closing that
+/// closes it); release it with plexus_sub_close.
+///
+/// Returns PLEXUS_OK; PLEXUS_E_INVALID_ARGUMENT (other `from`, NULL `out`),
+/// PLEXUS_E_BAD_HANDLE. On failure `*out` is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_bus_subscribe(
+    b: plexus_bus,
+    from: u32,
+    out: *mut plexus_sub,
+) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        let start = match from {
+            PLEXUS_FROM_NOW => Start::Now,
+            PLEXUS_FROM_OLDEST => Start::Oldest,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "from = {other}: use PLEXUS_FROM_NOW or PLEXUS_FROM_OLDEST"
+                )))
+            }
+        };
+        let entry = handles::bus(b.id)?;
+        let sub = entry.bus.subscribe(start)?;
+        let parent = handles::region(entry.parent)
+            .map_err(|_| Error::BadHandle(format!("bus handle {:#x} is closed", b.id)))?;
+        let key = format!(
+            "{}#{}",
+            entry.bus.name(),
+            SUB_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        slot.id = handles::child(entry.parent, &parent, "subscription", &key, || {
+            Object::Sub(Arc::new(SubEntry {
+                sub: Mutex::new(sub),
+                parent: entry.parent,
+                key: key.clone(),
+            }))
+        })?;
+        Ok(())
+    })
+}
+
+/// Receives the subscription's next message into `*out` (and its sequence number into
+/// `*seq`, if `seq` is not NULL), waiting while there is none. Messages come in
+/// publication order; a sequence number more than one above the previous one means this
+/// subscriber fell more than the bus's capacity behind and the messages in between were
+/// overwritten. `*out` is overwritten without being freed first and may own memory:
+/// release it with plexus_value_free. Calls on one subscription from several threads
+/// take turns.
+///
+/// Returns PLEXUS_OK; PLEXUS_TIMEOUT (no message before the timeout: the PLEXUS_FOREVER /
+/// 0 / positive convention), PLEXUS_CLOSED (the bus is closed and every message published
+/// before was received), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+/// PLEXUS_E_CORRUPT. On any status but PLEXUS_OK, `*out` and `*seq` are unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_sub_next(
+    s: plexus_sub,
+    out: *mut plexus_value,
+    seq: *mut u64,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        out_ref(out, "out")?;
+        let t = timeout(timeout_ns)?;
+        let (v, n) = handles::with(s.id, |e: &SubEntry| e.sub.lock().next(t))?;
+        if !seq.is_null() {
+            *out_ref(seq, "seq")? = n;
+        }
+        put(out, v)
+    })
+}
+
+/// Ends a subscription (its handle becomes invalid). PLEXUS_E_BAD_HANDLE if already
+/// closed.
+#[no_mangle]
+pub extern "C" fn plexus_sub_close(s: plexus_sub) -> plexus_status {
+    guard(|| {
+        let e = handles::sub(s.id)?;
+        handles::close_child(s.id, "subscription", &e.key, e.parent)
+    })
+}
