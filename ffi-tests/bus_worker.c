@@ -1,0 +1,86 @@
+/* One process of the multi-process bus test.
+ *
+ *   bus_worker REGION publish ID COUNT       publishes ID*COUNT .. ID*COUNT+COUNT-1
+ *   bus_worker REGION subscribe TOTAL        receives TOTAL messages from the oldest
+ *   bus_worker REGION slow STEP_US           receives until CLOSED, sleeping between
+ *
+ * The bus is "events". A subscriber prints "count first_seq last_seq hash gaps", where
+ * hash is FNV-1a over (sequence number, value) of every message in the order received,
+ * so subscribers that agree on the order print the same hash; it also checks that the
+ * values of each publisher arrive in increasing order. Exit status 0 = all checks held. */
+#include <stdint.h>
+#include <time.h>
+
+#include "common.h"
+
+static uint64_t fnv(uint64_t h, uint64_t x) {
+  for (int i = 0; i < 8; i++) {
+    h ^= (x >> (8 * i)) & 0xff;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
+  o.mode = PLEXUS_OPEN;
+  o.wait_ns = 10LL * 1000 * 1000 * 1000;
+  plexus_region r;
+  MUST(plexus_region_open(argv[1], &o, &r));
+  MUST(plexus_region_wait_object(r, "events", 10LL * 1000 * 1000 * 1000));
+  plexus_bus b;
+  MUST(plexus_bus_open(r, "events", 0, 0, &b));
+  if (strcmp(argv[2], "publish") == 0) {
+    long long id = atoll(argv[3]), count = atoll(argv[4]);
+    for (long long i = 0; i < count; i++) {
+      plexus_value v = plexus_int(id * count + i);
+      MUST(plexus_bus_publish(b, &v, NULL));
+    }
+    return 0;
+  }
+  int slow = strcmp(argv[2], "slow") == 0;
+  long long total = slow ? -1 : atoll(argv[3]);
+  long step_us = slow ? atol(argv[3]) : 0;
+  plexus_sub s;
+  MUST(plexus_bus_subscribe(b, PLEXUS_FROM_OLDEST, &s));
+  long long last_of[64];
+  for (int i = 0; i < 64; i++) last_of[i] = -1;
+  uint64_t hash = 0xcbf29ce484222325ULL, first = 0, prev = 0, gaps = 0;
+  long long count = 0, per = slow ? 1 : 10000;
+  if (argc > 4) per = atoll(argv[4]);
+  int bad = 0;
+  while (total < 0 || count < total) {
+    plexus_value v;
+    uint64_t seq;
+    plexus_status st = plexus_sub_next(s, &v, &seq, 30LL * 1000 * 1000 * 1000);
+    if (st == PLEXUS_CLOSED && slow) break;
+    if (st != PLEXUS_OK) {
+      fprintf(stderr, "sub_next: %s: %s\n", plexus_status_name(st), plexus_last_error());
+      return 1;
+    }
+    if (v.type != PLEXUS_INT) {
+      fprintf(stderr, "message %llu is not an INT\n", (unsigned long long)seq);
+      return 1;
+    }
+    if (count == 0) first = seq;
+    else if (seq != prev + 1) gaps++;
+    if (seq <= prev && count > 0) bad = 1;
+    prev = seq;
+    if (!slow) {
+      long long p = v.as.i / per;
+      if (p < 0 || p >= 64 || v.as.i <= last_of[p]) {
+        fprintf(stderr, "value %lld out of order\n", (long long)v.as.i);
+        bad = 1;
+      } else {
+        last_of[p] = v.as.i;
+      }
+    }
+    hash = fnv(fnv(hash, seq), (uint64_t)v.as.i);
+    count++;
+    if (step_us) usleep(step_us);
+  }
+  printf("%lld %llu %llu %016llx %llu\n", count, (unsigned long long)first,
+         (unsigned long long)prev, (unsigned long long)hash, (unsigned long long)gaps);
+  return bad;
+}
