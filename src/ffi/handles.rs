@@ -29,6 +29,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::engine::{Array, Error, Map, Queue, Region};
+use crate::engine::{Barrier, Mutex as SharedMutex, Semaphore};
 
 /// What a handle refers to.
 #[derive(Clone)]
@@ -37,6 +38,9 @@ pub(crate) enum Object {
     Array(Arc<ArrayEntry>),
     Map(Arc<MapEntry>),
     Queue(Arc<QueueEntry>),
+    Mutex(Arc<MutexEntry>),
+    Barrier(Arc<BarrierEntry>),
+    Semaphore(Arc<SemaphoreEntry>),
 }
 
 impl Object {
@@ -46,6 +50,9 @@ impl Object {
             Object::Array(_) => "array",
             Object::Map(_) => "map",
             Object::Queue(_) => "queue",
+            Object::Mutex(_) => "mutex",
+            Object::Barrier(_) => "barrier",
+            Object::Semaphore(_) => "semaphore",
         }
     }
 }
@@ -78,6 +85,9 @@ kind!(Region, RegionEntry, "region");
 kind!(Array, ArrayEntry, "array");
 kind!(Map, MapEntry, "map");
 kind!(Queue, QueueEntry, "queue");
+kind!(Mutex, MutexEntry, "mutex");
+kind!(Barrier, BarrierEntry, "barrier");
+kind!(Semaphore, SemaphoreEntry, "semaphore");
 
 /// (object kind, object name).
 pub(crate) type ChildKey = (&'static str, String);
@@ -102,6 +112,21 @@ pub(crate) struct MapEntry {
 
 pub(crate) struct QueueEntry {
     pub queue: Queue,
+    pub parent: u64,
+}
+
+pub(crate) struct MutexEntry {
+    pub mutex: SharedMutex,
+    pub parent: u64,
+}
+
+pub(crate) struct BarrierEntry {
+    pub barrier: Barrier,
+    pub parent: u64,
+}
+
+pub(crate) struct SemaphoreEntry {
+    pub semaphore: Semaphore,
     pub parent: u64,
 }
 

@@ -10,6 +10,7 @@
 // Declaration order is the order of the generated header.
 pub mod array;
 pub mod handles;
+pub mod locks;
 pub mod map;
 pub mod queue;
 pub mod region;
@@ -17,6 +18,7 @@ pub mod status;
 pub mod value;
 
 pub use array::*;
+pub use locks::*;
 pub use map::*;
 pub use queue::*;
 pub use region::*;
