@@ -222,8 +222,10 @@ impl Semaphore {
                     rec.token.store(0, Ordering::Relaxed);
                 }
                 let available = h.available.load(Ordering::Relaxed);
-                h.available
-                    .store((available + 1).min(self.permits), Ordering::Relaxed);
+                h.available.store(
+                    available.saturating_add(1).min(self.permits),
+                    Ordering::Relaxed,
+                );
                 return Ok(());
             }
             Err(Error::invalid(format!(
