@@ -557,3 +557,56 @@ fn semaphore_with_a_full_holder_table_drops_dead_holders_records() {
     // The dead holder's permit came back with the recount.
     assert_eq!(s.available().unwrap(), 1000 - 512);
 }
+
+// ---- blocked callers sleep ----
+
+/// CPU time used by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which lives on this frame.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs `wait` (which must block for about `BLOCKED`) in a thread and returns the CPU
+/// time that thread used.
+fn cpu_while_blocked(wait: impl FnOnce() + Send) -> Duration {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = thread_cpu_time();
+            wait();
+            thread_cpu_time() - start
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+const BLOCKED: Duration = Duration::from_millis(500);
+
+#[test]
+fn blocked_lockers_waiters_and_acquirers_sleep() {
+    let (r, _c, n) = region("sleep");
+    let r2 = reopen(&n);
+    let m = r.mutex("m").unwrap();
+    let m2 = r2.mutex("m").unwrap();
+    m2.lock(ZERO).unwrap();
+    let b = r.barrier("b", 2).unwrap();
+    let s = r.semaphore("s", 1).unwrap();
+    let s2 = r2.semaphore("s", 0).unwrap();
+    s2.acquire(ZERO).unwrap();
+    let budget = Duration::from_millis(50);
+    let cpu = cpu_while_blocked(|| assert_eq!(m.lock(Some(BLOCKED)), Err(Error::Timeout)));
+    assert!(cpu < budget, "a blocked mutex locker used {cpu:?} of CPU");
+    let cpu = cpu_while_blocked(|| assert_eq!(b.wait(Some(BLOCKED)), Err(Error::Timeout)));
+    assert!(cpu < budget, "a blocked barrier waiter used {cpu:?} of CPU");
+    let cpu = cpu_while_blocked(|| assert_eq!(s.acquire(Some(BLOCKED)), Err(Error::Timeout)));
+    assert!(
+        cpu < budget,
+        "a blocked semaphore acquirer used {cpu:?} of CPU"
+    );
+}
