@@ -471,8 +471,9 @@ extern "C" {
 uint32_t plexus_version(void);
 
 /**
- * How many locks inside regions (element, allocator and directory locks) this process
- * has taken over from owners that died holding them, since it started. A diagnostic:
+ * How many locks inside regions (element, allocator and directory locks, mutexes) this
+ * process has taken over from owners that died holding them, plus semaphore holders
+ * whose permits it took back, since it started. A diagnostic:
  * nonzero means some process was killed in the middle of a plexus call and this process
  * cleaned up after it. Never fails.
  */
