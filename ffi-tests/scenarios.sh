@@ -28,6 +28,13 @@
 #   blocked      a reader blocked for 1 s sleeps instead of spinning [blocked_reader_sleeps]
 #   rw-killed    a reader killed while holding read_rw does not block writers
 #                [reader_killed_holding_read_rw_does_not_block_writers]
+#   mutex-killed a mutex holder killed with SIGKILL: the next locker gets
+#                PLEXUS_OWNER_DEAD [mutex_holder_killed_gives_owner_dead_to_the_next_locker]
+#   semaphore-killed  the holder of a 1-permit semaphore killed with SIGKILL: another
+#                process acquires the permit
+#                [semaphore_permit_of_a_killed_holder_comes_back_to_another_process]
+#   barrier-processes  4 processes meet at a barrier for 1000 rounds; nobody passes a
+#                round before all arrived [barrier_of_four_processes_for_1000_rounds]
 #
 # Every region and file a scenario creates has the shell's pid in its name and is removed
 # at exit, pass or fail. Exit status 0 on success, 1 on failure (with a message).
@@ -237,6 +244,36 @@ rw-killed)
   "$helper" rw-held "$r" || fail "writers were not held off while the reader lived"
   kill9 "$child"
   "$helper" rw-released "$r" || fail "the dead reader's hold was not dropped"
+  ;;
+
+mutex-killed)
+  region mutex
+  "$bin/lock_worker" create "$r"
+  spawn_with_line "$scratch/fifo" "$bin/lock_worker" mutex-hold "$r"
+  [ "$line" = "locked" ] || fail "lock_worker did not lock the mutex"
+  kill9 "$child"
+  "$bin/lock_worker" mutex-after-kill "$r" >/dev/null || fail "the next locker did not get PLEXUS_OWNER_DEAD"
+  ;;
+
+semaphore-killed)
+  region sem
+  "$bin/lock_worker" create "$r"
+  spawn_with_line "$scratch/fifo" "$bin/lock_worker" sem-hold "$r"
+  [ "$line" = "held" ] || fail "lock_worker did not take the permit"
+  "$bin/lock_worker" sem-busy "$r" || fail "a second process took a permit while the holder lived"
+  kill9 "$child"
+  "$bin/lock_worker" sem-acquire "$r" >/dev/null || fail "the killed holder's permit did not come back"
+  ;;
+
+barrier-processes)
+  region barrier
+  "$bin/lock_worker" create "$r"
+  pids=""
+  for i in 0 1 2 3; do
+    spawn "$bin/lock_worker" barrier "$r" $i 4 1000 >/dev/null
+    pids="$pids $child"
+  done
+  for pid in $pids; do reap "$pid" || fail "a barrier party failed"; done
   ;;
 
 *)

@@ -1143,6 +1143,303 @@ inline Map Map::open(const Region &region, const std::string &name, std::uint64_
     return region.map(name, capacity, flags);
 }
 
+// =======================================================================================
+// Locks: Mutex, Barrier, Semaphore (plexus_mutex, plexus_barrier, plexus_semaphore)
+// =======================================================================================
+
+/// A robust, process-shared mutex (plexus_mutex). Move-only; obtained with
+/// Mutex::open(region, name), which creates it (unlocked) if missing. The destructor
+/// gives back the handle (plexus_mutex_release) — it does not unlock.
+///
+/// Meets the standard Lockable and TimedLockable requirements, so it works with
+/// std::lock_guard, std::unique_lock (including try_lock_for / try_lock_until) and
+/// std::scoped_lock:
+///
+///     plexus::Mutex m = plexus::Mutex::open(region, "accounts");
+///     {
+///         std::lock_guard<plexus::Mutex> guard(m);
+///         if (m.owner_died()) repair_accounts();  // the previous holder died holding it
+///         ...
+///     }
+///
+/// Ownership is per thread (the thread that locked it must unlock it); it is not
+/// recursive: lock() by the thread that holds it throws PLEXUS_E_INVALID_ARGUMENT, and
+/// unlock() by a thread that does not hold it throws PLEXUS_E_INVALID_ARGUMENT (so a
+/// misused std::lock_guard terminates the program from its destructor, like any
+/// exception thrown there).
+///
+/// PLEXUS_OWNER_DEAD is not an exception: lock(), try_lock() and try_lock_for() succeed
+/// (the mutex is held) and owner_died() tells that the previous holder died holding it,
+/// so the data it protects may need repair. lock_status() returns the raw outcome
+/// (PLEXUS_OK, PLEXUS_OWNER_DEAD or PLEXUS_TIMEOUT) for callers that prefer it.
+class Mutex {
+  public:
+    /// An empty Mutex (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Mutex() noexcept = default;
+    Mutex(const Mutex &) = delete;
+    Mutex &operator=(const Mutex &) = delete;
+    Mutex(Mutex &&other) noexcept
+        : h_(std::exchange(other.h_, plexus_mutex{0})),
+          owner_died_(std::exchange(other.owner_died_, false)) {}
+    Mutex &operator=(Mutex &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, plexus_mutex{0});
+            owner_died_ = std::exchange(other.owner_died_, false);
+        }
+        return *this;
+    }
+    ~Mutex() { close(); }
+
+    /// Opens the mutex `name` in `region`, creating it (unlocked) if missing. Throws
+    /// PLEXUS_E_TYPE_MISMATCH if another kind of object has that name.
+    static Mutex open(const Region &region, const std::string &name) {
+        plexus_mutex h{0};
+        check(plexus_mutex_open(region.raw(), name.c_str(), &h));
+        return Mutex(h);
+    }
+
+    /// Gives back the handle now (plexus_mutex_release; does not unlock); the Mutex
+    /// becomes empty. Never throws.
+    void close() noexcept {
+        if (h_.id != 0) {
+            (void)plexus_mutex_release(std::exchange(h_, plexus_mutex{0}));
+        }
+    }
+
+    /// Blocks without limit until the calling thread holds the mutex.
+    void lock() { (void)lock_status(forever); }
+    /// Locks the mutex if it is free now: true if locked.
+    bool try_lock() { return lock_status(Timeout::zero()) != PLEXUS_TIMEOUT; }
+    /// Locks the mutex, waiting at most `d`: true if locked, false when `d` passed first.
+    template <class Rep, class Period>
+    bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
+        return lock_status(d) != PLEXUS_TIMEOUT;
+    }
+    /// Locks the mutex, waiting until `t` at most (measured as a duration from now on
+    /// plexus's monotonic clock): true if locked.
+    template <class Clock, class Duration>
+    bool try_lock_until(const std::chrono::time_point<Clock, Duration> &t) {
+        return try_lock_for(t - Clock::now());
+    }
+    /// Unlocks the mutex (the calling thread must hold it).
+    void unlock() { check(plexus_mutex_unlock(h_)); }
+
+    /// Locks, waiting at most `d` (plexus::forever: without limit; zero: try once), and
+    /// returns the outcome: PLEXUS_OK (locked), PLEXUS_OWNER_DEAD (locked; the previous
+    /// holder died holding it) or PLEXUS_TIMEOUT (not locked). Throws for errors.
+    template <class Rep, class Period>
+    plexus_status lock_status(const std::chrono::duration<Rep, Period> &d) {
+        const plexus_status s = plexus_mutex_lock(h_, to_timeout_ns(d));
+        if (s == PLEXUS_OK || s == PLEXUS_OWNER_DEAD) {
+            owner_died_ = (s == PLEXUS_OWNER_DEAD);
+            return s;
+        }
+        if (s == PLEXUS_TIMEOUT) {
+            return s;
+        }
+        throw Error(s);
+    }
+
+    /// Whether the last successful lock through this object (lock, try_lock,
+    /// try_lock_for, try_lock_until, lock_status) took the mutex over from a holder that
+    /// died holding it. Read it while holding the mutex.
+    bool owner_died() const noexcept { return owner_died_; }
+
+    /// Whether anyone holds the mutex (a snapshot).
+    bool is_locked() const {
+        bool locked = false;
+        check(plexus_mutex_is_locked(h_, &locked));
+        return locked;
+    }
+
+    /// The C handle (still owned by this Mutex: do not plexus_mutex_release it).
+    plexus_mutex raw() const noexcept { return h_; }
+    /// True unless empty or moved-from.
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+  private:
+    explicit Mutex(plexus_mutex h) noexcept : h_(h) {}
+
+    plexus_mutex h_{0};
+    bool owner_died_ = false;
+};
+
+/// A reusable barrier for a fixed number of parties (plexus_barrier). Move-only;
+/// obtained with Barrier::open(region, name, parties). The destructor gives back the
+/// handle (plexus_barrier_release).
+///
+/// wait() returns once all parties have called it in the current round; then the next
+/// round begins. wait_for(d) returns false when `d` passed first: its arrival was then
+/// withdrawn, as if it had never been made (the barrier stays usable). A party that
+/// dies after arriving counts as arrived; one that dies before arriving leaves the
+/// others waiting until their timeouts.
+class Barrier {
+  public:
+    /// An empty Barrier (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Barrier() noexcept = default;
+    Barrier(const Barrier &) = delete;
+    Barrier &operator=(const Barrier &) = delete;
+    Barrier(Barrier &&other) noexcept : h_(std::exchange(other.h_, plexus_barrier{0})) {}
+    Barrier &operator=(Barrier &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, plexus_barrier{0});
+        }
+        return *this;
+    }
+    ~Barrier() { close(); }
+
+    /// Opens the barrier `name` in `region`: `parties > 0` creates it if missing and
+    /// otherwise requires that number of parties (PLEXUS_E_INCOMPATIBLE); `parties == 0`
+    /// opens an existing one only (PLEXUS_E_NOT_FOUND). PLEXUS_E_TYPE_MISMATCH if
+    /// another kind of object has that name.
+    static Barrier open(const Region &region, const std::string &name,
+                        std::uint32_t parties = 0) {
+        plexus_barrier h{0};
+        check(plexus_barrier_open(region.raw(), name.c_str(), parties, &h));
+        return Barrier(h);
+    }
+
+    /// Gives back the handle now (plexus_barrier_release); the Barrier becomes empty.
+    /// Never throws.
+    void close() noexcept {
+        if (h_.id != 0) {
+            (void)plexus_barrier_release(std::exchange(h_, plexus_barrier{0}));
+        }
+    }
+
+    /// Arrives and blocks without limit until all parties have arrived in this round.
+    void wait() const { (void)wait_last(); }
+    /// Like wait(); returns true for exactly one party of each round (the one whose
+    /// arrival completed it), false for the others.
+    bool wait_last() const {
+        bool last = false;
+        check(plexus_barrier_wait_last(h_, PLEXUS_FOREVER, &last));
+        return last;
+    }
+    /// Arrives and waits at most `d`: true when the round completed, false when `d`
+    /// passed first (the arrival was withdrawn).
+    template <class Rep, class Period>
+    bool wait_for(const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(plexus_barrier_wait(h_, to_timeout_ns(d)));
+    }
+
+    /// Number of parties, fixed at creation.
+    std::uint32_t parties() const {
+        std::uint32_t n = 0;
+        check(plexus_barrier_parties(h_, &n));
+        return n;
+    }
+
+    /// The C handle (still owned by this Barrier: do not plexus_barrier_release it).
+    plexus_barrier raw() const noexcept { return h_; }
+    /// True unless empty or moved-from.
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+  private:
+    explicit Barrier(plexus_barrier h) noexcept : h_(h) {}
+
+    plexus_barrier h_{0};
+};
+
+/// A counting semaphore whose permits come back when their holder dies
+/// (plexus_semaphore). Move-only; obtained with Semaphore::open(region, name, permits).
+/// The destructor gives back the handle (plexus_semaphore_close) — not the permits.
+///
+/// Permits belong to the region handle that acquired them (any of its threads may
+/// release them); release() when it holds none throws PLEXUS_E_INVALID_ARGUMENT.
+/// Permits of a process that dies (or of a region handle that is closed) return to the
+/// semaphore.
+class Semaphore {
+  public:
+    /// An empty Semaphore (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Semaphore() noexcept = default;
+    Semaphore(const Semaphore &) = delete;
+    Semaphore &operator=(const Semaphore &) = delete;
+    Semaphore(Semaphore &&other) noexcept : h_(std::exchange(other.h_, plexus_semaphore{0})) {}
+    Semaphore &operator=(Semaphore &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, plexus_semaphore{0});
+        }
+        return *this;
+    }
+    ~Semaphore() { close(); }
+
+    /// Opens the semaphore `name` in `region`: `permits > 0` creates it if missing (all
+    /// permits available) and otherwise requires that number of permits
+    /// (PLEXUS_E_INCOMPATIBLE); `permits == 0` opens an existing one only
+    /// (PLEXUS_E_NOT_FOUND). PLEXUS_E_TYPE_MISMATCH if another kind of object has that
+    /// name.
+    static Semaphore open(const Region &region, const std::string &name,
+                          std::uint32_t permits = 0) {
+        plexus_semaphore h{0};
+        check(plexus_semaphore_open(region.raw(), name.c_str(), permits, &h));
+        return Semaphore(h);
+    }
+
+    /// Gives back the handle now (plexus_semaphore_close; permits held stay held); the
+    /// Semaphore becomes empty. Never throws.
+    void close() noexcept {
+        if (h_.id != 0) {
+            (void)plexus_semaphore_close(std::exchange(h_, plexus_semaphore{0}));
+        }
+    }
+
+    /// Takes a permit, blocking without limit while none is available.
+    void acquire() const { check(plexus_semaphore_acquire(h_, PLEXUS_FOREVER)); }
+    /// Takes a permit if one is available now: true if taken.
+    bool try_acquire() const {
+        return detail::ok_or_timeout(plexus_semaphore_acquire(h_, 0));
+    }
+    /// Takes a permit, waiting at most `d`: true if taken, false when `d` passed first.
+    template <class Rep, class Period>
+    bool acquire_for(const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(plexus_semaphore_acquire(h_, to_timeout_ns(d)));
+    }
+    /// Same as acquire_for (the name std::counting_semaphore uses).
+    template <class Rep, class Period>
+    bool try_acquire_for(const std::chrono::duration<Rep, Period> &d) const {
+        return acquire_for(d);
+    }
+    /// Gives back one permit held by this region handle and wakes waiters.
+    void release() const { check(plexus_semaphore_release(h_)); }
+
+    /// Number of permits, fixed at creation.
+    std::uint32_t permits() const {
+        std::uint32_t n = 0;
+        check(plexus_semaphore_permits(h_, &n));
+        return n;
+    }
+    /// Permits available now (a snapshot).
+    std::uint32_t available() const {
+        std::uint32_t n = 0;
+        check(plexus_semaphore_available(h_, &n));
+        return n;
+    }
+    /// Permits held by this object's region handle.
+    std::uint32_t held() const {
+        std::uint32_t n = 0;
+        check(plexus_semaphore_held(h_, &n));
+        return n;
+    }
+
+    /// The C handle (still owned by this Semaphore: do not plexus_semaphore_close it).
+    plexus_semaphore raw() const noexcept { return h_; }
+    /// True unless empty or moved-from.
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+  private:
+    explicit Semaphore(plexus_semaphore h) noexcept : h_(h) {}
+
+    plexus_semaphore h_{0};
+};
+
+// =======================================================================================
+// (end of the locks block)
+// =======================================================================================
+
 }  // namespace plexus
 
 #endif  // PLEXUS_HPP

@@ -616,6 +616,112 @@ fn reader_killed_holding_read_rw_does_not_block_writers() {
     );
 }
 
+// ---- locks: mutex, barrier, semaphore ----
+
+#[test]
+fn locks_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_locks",
+            &run(&build("ffi-tests/test_locks.c", lib), &[]),
+        )
+    });
+}
+
+#[test]
+fn locks_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_locks",
+            &run(&build("ffi-tests/test_cpp_locks.cpp", lib), &[]),
+        )
+    });
+}
+
+/// Kills a child with SIGKILL and collects its exit status.
+fn kill9(mut child: Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn mutex_holder_killed_gives_owner_dead_to_the_next_locker() {
+    both(|lib| {
+        let name = unique("mutexkill", lib);
+        let _c = Cleanup(name.clone());
+        let region = test_region(&name, 1 << 20);
+        let exe = build("ffi-tests/lock_worker.c", lib);
+        let holder = spawn_ready(&exe, &["mutex-hold", &name], "locked");
+        // While the holder lives, nobody else gets the mutex.
+        let m = region.mutex("m").unwrap();
+        assert_eq!(m.lock(Some(Duration::from_millis(50))), Err(Error::Timeout));
+        kill9(holder);
+        // The next locker (another process) gets PLEXUS_OWNER_DEAD, then it is normal.
+        assert_ok(
+            "lock_worker mutex-after-kill",
+            &run(&exe, &["mutex-after-kill", &name]),
+        );
+        assert_eq!(
+            m.lock(Some(Duration::ZERO)).unwrap(),
+            plexus::Acquired::Clean
+        );
+        m.unlock().unwrap();
+    });
+}
+
+#[test]
+fn semaphore_permit_of_a_killed_holder_comes_back_to_another_process() {
+    both(|lib| {
+        let name = unique("semkill", lib);
+        let _c = Cleanup(name.clone());
+        let region = test_region(&name, 1 << 20);
+        let s = region.semaphore("s", 1).unwrap();
+        let exe = build("ffi-tests/lock_worker.c", lib);
+        let holder = spawn_ready(&exe, &["sem-hold", &name], "held");
+        // At most one holder at a time while it lives.
+        assert_ok("lock_worker sem-busy", &run(&exe, &["sem-busy", &name]));
+        assert_eq!(
+            s.acquire(Some(Duration::from_millis(50))),
+            Err(Error::Timeout)
+        );
+        kill9(holder);
+        // Another process acquires the permit the dead one held.
+        assert_ok(
+            "lock_worker sem-acquire",
+            &run(&exe, &["sem-acquire", &name]),
+        );
+        assert_eq!(s.available().unwrap(), 1);
+    });
+}
+
+#[test]
+fn barrier_of_four_processes_for_1000_rounds() {
+    both(|lib| {
+        let name = unique("barrier", lib);
+        let _c = Cleanup(name.clone());
+        let region = test_region(&name, 1 << 20);
+        let exe = build("ffi-tests/lock_worker.c", lib);
+        let workers: Vec<Child> = (0..4)
+            .map(|i| {
+                Command::new(&exe)
+                    .args(["barrier", &name, &i.to_string(), "4", "1000"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for w in workers {
+            assert_ok("lock_worker barrier", &w.wait_with_output().unwrap());
+        }
+        assert_eq!(region.barrier("b", 0).unwrap().arrived().unwrap(), 0);
+        let progress = region.array("progress", 0, 0).unwrap();
+        for i in 0..4 {
+            assert_eq!(progress.read(i).unwrap(), Value::Int(1000));
+        }
+    });
+}
+
 /// The README's C and C++ quick starts compile and run as written, and so does its queue
 /// example (a fragment: run inside a main() that opens a region `r`).
 #[test]

@@ -518,6 +518,76 @@ pub const TAG_CUR: u32 = 2;
 pub const TAG_READER_SHIFT: u32 = 8;
 pub const TAG_READER_ONE: u32 = 1 << TAG_READER_SHIFT;
 
+/// The body of a mutex, right after its [`ObjectHeader`] (directory shape: always 1).
+///
+/// * `lock`: robust lock word (see `wait.rs`): owner token in bits 0..30 (0 = unlocked),
+///   bit 31 set while some thread sleeps waiting for it. The owner token names the
+///   holder's attachment (region handle); a lock whose token is dead is taken over by
+///   the next locker, who gets `OwnerDead`.
+/// * `owner_tid`: kernel thread id of the holding thread (0 = none or not yet written).
+///   Written by the holder right after it takes `lock`, cleared before it releases it;
+///   `unlock` (and the relock check) require both token and thread id to be the caller's.
+#[repr(C, align(64))]
+pub struct MutexBody {
+    pub lock: AtomicU32,
+    pub owner_tid: AtomicU32,
+    pub _reserved: [AtomicU64; 7],
+}
+const _: () = assert!(size_of::<MutexBody>() == 64 && align_of::<MutexBody>() == 64);
+
+/// The body of a barrier, right after its [`ObjectHeader`] (directory shape: parties).
+///
+/// * `state`: `generation << 32 | arrived`. An arrival adds 1; the last arrival of a
+///   round (arrived + 1 == parties) replaces it by `(generation + 1) << 32` with one
+///   compare-and-swap; a timed-out waiter withdraws with a CAS that subtracts 1 and
+///   succeeds only while the generation is unchanged.
+/// * `seq`: futex word, bumped after every completed round (after `state`).
+/// * `sleepers`: processes sleeping on `seq`.
+/// * `parties`: repeats the shape (checked at open).
+#[repr(C, align(64))]
+pub struct BarrierBody {
+    pub state: AtomicU64,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub parties: AtomicU32,
+    pub _pad: AtomicU32,
+    pub _reserved: [AtomicU64; 5],
+}
+const _: () = assert!(size_of::<BarrierBody>() == 64 && align_of::<BarrierBody>() == 64);
+
+/// The semaphore-wide part of a semaphore body, right after its [`ObjectHeader`]
+/// (directory shape: permits). The body then holds `records` [`SemaphoreHolder`]s.
+///
+/// * `lock`: robust lock (owner token) over `available` and the holder records.
+/// * `seq`: futex word bumped after every release; waiters for a permit sleep on it.
+/// * `sleepers`: processes sleeping on `seq`.
+/// * `permits`: repeats the shape (checked at open).
+/// * `available`: permits not held. Changed under `lock`; recomputed as `permits` minus
+///   the counts of the records of live holders whenever the lock is taken over from a
+///   dead owner, or a waiter finds no permit (so permits of dead holders come back).
+/// * `records`: number of holder records, `min(permits, PROC_CAPACITY)`.
+#[repr(C, align(64))]
+pub struct SemaphoreHeader {
+    pub lock: AtomicU32,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub permits: AtomicU32,
+    pub available: AtomicU32,
+    pub records: AtomicU32,
+    pub _reserved: [AtomicU64; 5],
+}
+const _: () = assert!(size_of::<SemaphoreHeader>() == 64);
+
+/// Who holds permits of a semaphore: `token` (an attachment's owner token, 0 = unused
+/// record) holds `count` permits. Changed only under the semaphore's lock; the token is
+/// written before the count grows from 0 and cleared after it drops to 0.
+#[repr(C)]
+pub struct SemaphoreHolder {
+    pub token: AtomicU32,
+    pub count: AtomicU32,
+}
+const _: () = assert!(size_of::<SemaphoreHolder>() == 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;

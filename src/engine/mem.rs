@@ -9,6 +9,8 @@ use super::layout::{
     BusHeader, BusSlot, DirEntry, Element, KeySlot, LiveHeader, MapHeader, ObjectHeader, ProcEntry,
     QueueHeader, QueueSlot,
 };
+// The lock kinds (mutex, barrier, semaphore).
+use super::layout::{BarrierBody, MutexBody, SemaphoreHeader, SemaphoreHolder};
 
 /// Types that may be viewed in place inside a shared mapping: `#[repr(C)]`, made only of
 /// atomics (or bytes written once before publication), valid for every bit pattern.
@@ -43,6 +45,14 @@ unsafe impl Shared for QueueSlot {}
 unsafe impl Shared for BusHeader {}
 // SAFETY: as above.
 unsafe impl Shared for BusSlot {}
+// SAFETY: as above.
+unsafe impl Shared for MutexBody {}
+// SAFETY: as above.
+unsafe impl Shared for BarrierBody {}
+// SAFETY: as above.
+unsafe impl Shared for SemaphoreHeader {}
+// SAFETY: as above.
+unsafe impl Shared for SemaphoreHolder {}
 
 /// A `MAP_SHARED` mapping of a whole region file.
 pub struct Mapping {

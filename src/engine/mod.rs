@@ -2,6 +2,7 @@
 //! converts between C and these types.
 
 mod array;
+mod barrier;
 mod bus;
 mod element;
 mod error;
@@ -9,9 +10,11 @@ mod heap;
 mod layout;
 mod map;
 mod mem;
+mod mutex;
 mod proctable;
 mod queue;
 mod region;
+mod semaphore;
 mod sys;
 mod value;
 mod wait;
@@ -24,4 +27,8 @@ pub use map::{Map, MAX_KEY_LEN};
 pub use queue::{test_pause_in_push, Queue, FLAG_LIFO};
 pub use region::{region_path, OpenMode, OpenOptions, Region, RegionInfo};
 pub use value::{Type, Value, ValueRef};
-pub use wait::{recovered_locks, Deadline};
+pub use wait::{recovered_locks, Acquired, Deadline};
+// The lock kinds.
+pub use barrier::Barrier;
+pub use mutex::Mutex;
+pub use semaphore::Semaphore;

@@ -65,6 +65,32 @@ pub fn pid() -> u32 {
     std::process::id()
 }
 
+/// Kernel thread id of the calling thread (`gettid`), cached per thread: a
+/// thread-local read on the hot path. The cache is keyed by the fork epoch, so the
+/// thread of a child created by `fork()` gets its own id.
+#[inline]
+pub fn thread_id() -> u32 {
+    thread_local! {
+        static TID: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    let epoch = current_fork_epoch();
+    TID.try_with(|c| match c.get() {
+        (e, tid) if e == epoch && tid != 0 => tid,
+        _ => {
+            let tid = gettid();
+            c.set((epoch, tid));
+            tid
+        }
+    })
+    .unwrap_or_else(|_| gettid())
+}
+
+#[cold]
+fn gettid() -> u32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
 /// Number of CPUs online on this machine (1 disables spinning). Deliberately not the
 /// CPUs this process may use: a process pinned to one CPU still hands off to peers
 /// running on other CPUs, and must spin for them.

@@ -211,9 +211,10 @@ pub trait Owners {
 /// [`recovered_locks`]).
 static RECOVERED: AtomicU64 = AtomicU64::new(0);
 
-/// How many locks (element, allocator, directory, map, stack) this process has taken over
-/// from owners that died holding them, plus queue pushes it abandoned because their
-/// producer died in the middle.
+/// How many locks (element, allocator, directory, map, stack, mutex, semaphore) this
+/// process has taken over from owners that died holding them, plus queue pushes it
+/// abandoned because their producer died in the middle and semaphore holders whose
+/// permits it took back.
 pub fn recovered_locks() -> u64 {
     RECOVERED.load(Ordering::Relaxed)
 }

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::engine::{Array, Bus, Error, Map, Queue, Region, Subscription};
+use crate::engine::{Barrier, Mutex as SharedMutex, Semaphore};
 
 /// What a handle refers to.
 #[derive(Clone)]
@@ -39,6 +40,9 @@ pub(crate) enum Object {
     Queue(Arc<QueueEntry>),
     Bus(Arc<BusEntry>),
     Sub(Arc<SubEntry>),
+    Mutex(Arc<MutexEntry>),
+    Barrier(Arc<BarrierEntry>),
+    Semaphore(Arc<SemaphoreEntry>),
 }
 
 impl Object {
@@ -50,6 +54,9 @@ impl Object {
             Object::Queue(_) => "queue",
             Object::Bus(_) => "bus",
             Object::Sub(_) => "subscription",
+            Object::Mutex(_) => "mutex",
+            Object::Barrier(_) => "barrier",
+            Object::Semaphore(_) => "semaphore",
         }
     }
 }
@@ -84,6 +91,9 @@ kind!(Map, MapEntry, "map");
 kind!(Queue, QueueEntry, "queue");
 kind!(Bus, BusEntry, "bus");
 kind!(Sub, SubEntry, "subscription");
+kind!(Mutex, MutexEntry, "mutex");
+kind!(Barrier, BarrierEntry, "barrier");
+kind!(Semaphore, SemaphoreEntry, "semaphore");
 
 /// (object kind, object name).
 pub(crate) type ChildKey = (&'static str, String);
@@ -122,6 +132,21 @@ pub(crate) struct SubEntry {
     pub parent: u64,
     /// Its key among the region handle's children (unique per subscription).
     pub key: String,
+}
+
+pub(crate) struct MutexEntry {
+    pub mutex: SharedMutex,
+    pub parent: u64,
+}
+
+pub(crate) struct BarrierEntry {
+    pub barrier: Barrier,
+    pub parent: u64,
+}
+
+pub(crate) struct SemaphoreEntry {
+    pub semaphore: Semaphore,
+    pub parent: u64,
 }
 
 struct Slot {

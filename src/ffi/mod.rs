@@ -11,6 +11,7 @@
 pub mod array;
 pub mod bus;
 pub mod handles;
+pub mod locks;
 pub mod map;
 pub mod queue;
 pub mod region;
@@ -19,6 +20,7 @@ pub mod value;
 
 pub use array::*;
 pub use bus::*;
+pub use locks::*;
 pub use map::*;
 pub use queue::*;
 pub use region::*;
@@ -43,8 +45,9 @@ pub extern "C" fn plexus_version() -> u32 {
     PLEXUS_VERSION_MAJOR << 16 | PLEXUS_VERSION_MINOR << 8 | PLEXUS_VERSION_PATCH
 }
 
-/// How many locks inside regions (element, allocator and directory locks) this process
-/// has taken over from owners that died holding them, since it started. A diagnostic:
+/// How many locks inside regions (element, allocator and directory locks, mutexes) this
+/// process has taken over from owners that died holding them, plus semaphore holders
+/// whose permits it took back, since it started. A diagnostic:
 /// nonzero means some process was killed in the middle of a plexus call and this process
 /// cleaned up after it. Never fails.
 #[no_mangle]

@@ -1,0 +1,203 @@
+//! Barriers: `parties` processes (or threads) meet, round after round.
+//!
+//! The whole state is one 64-bit word, `generation << 32 | arrived` ([`BarrierBody`]):
+//!
+//! * Arrive: a CAS adds 1 to `arrived`. The last party of a round (arrived + 1 ==
+//!   parties) instead replaces the word by `(generation + 1) << 32` with one CAS — the
+//!   round is complete, and the barrier is ready for the next one — then bumps the `seq`
+//!   futex word and wakes the sleepers.
+//! * Wait: until the generation differs from the one arrived in (spin briefly, then
+//!   sleep on `seq`, in slices so that a last party that died between its CAS and the
+//!   wake-up cannot strand anyone).
+//! * Timeout: the waiter withdraws its arrival with a CAS that subtracts 1 and succeeds
+//!   only while the generation is unchanged: then it returns `Timeout` as if it had never
+//!   arrived; if the round completed meanwhile it passed the barrier and returns `Ok`.
+//!
+//! The CASes are acquire-release on one word, so everything a party wrote before it
+//! arrived happens before everything any party does after it passes.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::error::{Error, Result};
+use super::layout::*;
+use super::region::{check_object_name, Region, RegionInner};
+use super::wait::{self, Deadline};
+
+const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
+const BODY: u64 = OBJ_HEADER + std::mem::size_of::<BarrierBody>() as u64;
+/// Longest sleep between checks of the state word (recovers a wake-up lost with a party
+/// that died after completing a round).
+const SLICE: Duration = Duration::from_millis(100);
+
+/// A reusable barrier for a fixed number of parties (see the module docs).
+#[derive(Clone)]
+pub struct Barrier {
+    region: Region,
+    /// Absolute offset of the [`BarrierBody`].
+    base: u64,
+    parties: u32,
+    name: String,
+}
+
+impl Region {
+    /// Opens the barrier `name`; `parties > 0` creates it if missing (an existing one
+    /// must have that many parties: `Incompatible`), `parties == 0` opens an existing one
+    /// only (`NotFound`). `TypeMismatch` if another kind of object has that name.
+    pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
+        let r = &self.inner;
+        r.check_fork()?;
+        check_object_name(name)?;
+        let obj = if parties == 0 {
+            r.lookup(name)?
+                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?
+        } else {
+            r.find_or_create(name, KIND_BARRIER, parties as u64, 0, BODY, |off| {
+                let b: &BarrierBody = r.map.get(off + OBJ_HEADER)?;
+                b.parties.store(parties, Ordering::Relaxed);
+                Ok(())
+            })?
+            .0
+        };
+        if obj.kind != KIND_BARRIER {
+            return Err(Error::TypeMismatch(format!(
+                "'{name}' is a {}, not a barrier",
+                kind_name(obj.kind)
+            )));
+        }
+        if parties != 0 && obj.shape != parties as u64 {
+            return Err(Error::Incompatible(format!(
+                "barrier '{name}' has {} parties, not {parties}",
+                obj.shape
+            )));
+        }
+        r.validate_body(&obj, BODY)?;
+        let b: &BarrierBody = r.map.get(obj.offset + OBJ_HEADER)?;
+        let stored = b.parties.load(Ordering::Relaxed);
+        if stored as u64 != obj.shape || stored == 0 {
+            return Err(Error::corrupt(format!(
+                "barrier '{name}' has a damaged header"
+            )));
+        }
+        Ok(Barrier {
+            region: self.clone(),
+            base: obj.offset + OBJ_HEADER,
+            parties: stored,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl Barrier {
+    /// Number of parties that meet in each round.
+    pub fn parties(&self) -> u32 {
+        self.parties
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn r(&self) -> &RegionInner {
+        &self.region.inner
+    }
+
+    fn body(&self) -> Result<&BarrierBody> {
+        self.r().map.get(self.base)
+    }
+
+    /// Number of parties that have arrived in the current round (a snapshot).
+    pub fn arrived(&self) -> Result<u32> {
+        self.r().check_fork()?;
+        Ok(self.body()?.state.load(Ordering::Acquire) as u32)
+    }
+
+    /// Arrives and waits until all parties have arrived in this round, for at most
+    /// `timeout` (`None`: without limit; `Some(ZERO)`: only completes a round the others
+    /// are already waiting in). `Ok(true)` for the party whose arrival completed the
+    /// round (exactly one per round), `Ok(false)` for the others. `Timeout`: the round
+    /// did not complete in time and this arrival was withdrawn, as if it never happened.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.wait_until(&Deadline::after(timeout))
+    }
+
+    /// [`Barrier::wait`] with a deadline.
+    pub fn wait_until(&self, deadline: &Deadline) -> Result<bool> {
+        self.r().check_fork()?;
+        let b = self.body()?;
+        let parties = self.parties;
+        let mut v = b.state.load(Ordering::Relaxed);
+        let generation = loop {
+            let (generation, arrived) = ((v >> 32) as u32, v as u32);
+            if arrived >= parties {
+                return Err(Error::corrupt(format!(
+                    "barrier '{}' counts {arrived} arrivals of {parties} parties",
+                    self.name
+                )));
+            }
+            let last = arrived + 1 == parties;
+            let new = if last {
+                (generation.wrapping_add(1) as u64) << 32
+            } else {
+                v + 1
+            };
+            match b
+                .state
+                .compare_exchange_weak(v, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) if last => {
+                    b.seq.fetch_add(1, Ordering::SeqCst);
+                    wait::wake_all(&b.seq, &b.sleepers, u32::MAX);
+                    return Ok(true);
+                }
+                Ok(_) => break generation,
+                Err(now) => v = now,
+            }
+        };
+        let passed = || (b.state.load(Ordering::Acquire) >> 32) as u32 != generation;
+        if wait::spin_until(deadline, passed) {
+            return Ok(false);
+        }
+        loop {
+            // Read `seq` before checking the state: a round completed after this load
+            // changes `seq` too, so the sleep below returns at once.
+            let seen = b.seq.load(Ordering::SeqCst);
+            if passed() {
+                return Ok(false);
+            }
+            match wait::sleep_while_equal(&b.seq, seen, &b.sleepers, 1, deadline, Some(SLICE)) {
+                Ok(()) => {}
+                Err(Error::Timeout) => return self.withdraw(b, generation),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Takes back an arrival made in `generation`: `Timeout` if it was taken back, `Ok`
+    /// if the round completed first (the caller passed the barrier after all).
+    fn withdraw(&self, b: &BarrierBody, generation: u32) -> Result<bool> {
+        let mut v = b.state.load(Ordering::Acquire);
+        loop {
+            if (v >> 32) as u32 != generation {
+                return Ok(false);
+            }
+            if v as u32 == 0 {
+                return Err(Error::corrupt(format!(
+                    "barrier '{}' lost an arrival",
+                    self.name
+                )));
+            }
+            match b
+                .state
+                .compare_exchange_weak(v, v - 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Err(Error::Timeout),
+                Err(now) => v = now,
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Mutexes: robust, process-shared locks owned by one thread.
+//!
+//! A mutex body is one cache line ([`MutexBody`]): the robust lock word of `wait.rs`
+//! (owner token of the holder's attachment, bit 31 = sleepers) and the holder's kernel
+//! thread id.
+//!
+//! * Lock: one compare-and-swap 0 -> token on the fast path, then the thread id is
+//!   stored. Contended: the shared robust lock (`wait::lock`: spin briefly, then sleep on
+//!   the lock word's futex, checking the owner's liveness between sleep slices). A lock
+//!   whose holder's attachment is dead (its process died, or it closed its region handle
+//!   while holding it) is taken over: [`Acquired::Recovered`], which the C API reports
+//!   as `PLEXUS_OWNER_DEAD`.
+//! * Ownership is per thread and per attachment: only the thread that locked it, through
+//!   the same region handle, may unlock it; that thread locking it again is refused
+//!   (`InvalidArgument`) instead of deadlocking. The holder clears the thread id before
+//!   it releases the lock word, so a thread never mistakes a stale id for its own.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::error::{Error, Result};
+use super::layout::*;
+use super::region::{check_object_name, Region, RegionInner};
+use super::sys;
+use super::wait::{self, Acquired, Deadline, LOCK_OWNER};
+
+const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
+const BODY: u64 = OBJ_HEADER + std::mem::size_of::<MutexBody>() as u64;
+/// Directory shape of every mutex (mutexes have no size; the shape names the layout).
+const MUTEX_SHAPE: u64 = 1;
+
+/// A robust, process-shared mutex in a region (see the module docs).
+#[derive(Clone)]
+pub struct Mutex {
+    region: Region,
+    /// Absolute offset of the [`MutexBody`].
+    base: u64,
+    name: String,
+}
+
+impl Region {
+    /// Opens the mutex `name`, creating it (unlocked) if it does not exist.
+    /// `TypeMismatch` if another kind of object has that name.
+    pub fn mutex(&self, name: &str) -> Result<Mutex> {
+        let r = &self.inner;
+        r.check_fork()?;
+        check_object_name(name)?;
+        let (obj, _) = r.find_or_create(name, KIND_MUTEX, MUTEX_SHAPE, 0, BODY, |_| Ok(()))?;
+        if obj.kind != KIND_MUTEX {
+            return Err(Error::TypeMismatch(format!(
+                "'{name}' is a {}, not a mutex",
+                kind_name(obj.kind)
+            )));
+        }
+        if obj.shape != MUTEX_SHAPE {
+            return Err(Error::Incompatible(format!(
+                "mutex '{name}' has layout {}, this library knows layout {MUTEX_SHAPE}",
+                obj.shape
+            )));
+        }
+        r.validate_body(&obj, BODY)?;
+        Ok(Mutex {
+            region: self.clone(),
+            base: obj.offset + OBJ_HEADER,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl Mutex {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn r(&self) -> &RegionInner {
+        &self.region.inner
+    }
+
+    #[inline]
+    fn body(&self) -> Result<&MutexBody> {
+        self.r().map.get(self.base)
+    }
+
+    /// Locks the mutex for the calling thread, waiting up to `timeout` (`None`: without
+    /// limit, `Some(ZERO)`: try once). `Ok(Recovered)`: locked, but the previous holder
+    /// died holding it (the data it protects may need repair). `Timeout` when it stayed
+    /// locked; `InvalidArgument` if the calling thread already holds it.
+    pub fn lock(&self, timeout: Option<Duration>) -> Result<Acquired> {
+        self.lock_until(&Deadline::after(timeout))
+    }
+
+    /// [`Mutex::lock`] with a deadline.
+    #[inline]
+    pub fn lock_until(&self, deadline: &Deadline) -> Result<Acquired> {
+        let r = self.r();
+        r.check_fork()?;
+        let b = self.body()?;
+        let tid = sys::thread_id();
+        if b.lock
+            .compare_exchange(0, r.token, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            b.owner_tid.store(tid, Ordering::Relaxed);
+            return Ok(Acquired::Clean);
+        }
+        self.lock_contended(b, tid, deadline)
+    }
+
+    #[cold]
+    fn lock_contended(&self, b: &MutexBody, tid: u32, deadline: &Deadline) -> Result<Acquired> {
+        let r = self.r();
+        // Our own writes are the latest we can see of `owner_tid`: if it shows our id
+        // while the lock word shows our token, we hold it (an unlock clears the id first).
+        if b.lock.load(Ordering::Relaxed) & LOCK_OWNER == r.token
+            && b.owner_tid.load(Ordering::Relaxed) == tid
+        {
+            return Err(Error::invalid(format!(
+                "this thread already holds mutex '{}' (locking it again would deadlock)",
+                self.name
+            )));
+        }
+        let how = wait::lock(&b.lock, r.token, deadline, &r.procs())?;
+        b.owner_tid.store(tid, Ordering::Relaxed);
+        Ok(how)
+    }
+
+    /// Unlocks the mutex. `InvalidArgument` unless the calling thread holds it (through
+    /// this region handle); the mutex is then left as it was.
+    #[inline]
+    pub fn unlock(&self) -> Result<()> {
+        let r = self.r();
+        r.check_fork()?;
+        let b = self.body()?;
+        let owner = b.lock.load(Ordering::Relaxed) & LOCK_OWNER;
+        if owner != r.token || b.owner_tid.load(Ordering::Relaxed) != sys::thread_id() {
+            return Err(self.not_held(owner));
+        }
+        b.owner_tid.store(0, Ordering::Relaxed);
+        // Release (SeqCst) swap: the id store and the protected data come before it.
+        wait::unlock(&b.lock);
+        Ok(())
+    }
+
+    #[cold]
+    fn not_held(&self, owner: u32) -> Error {
+        let who = if owner == 0 {
+            "it is not locked"
+        } else if owner == self.r().token {
+            "another thread holds it"
+        } else {
+            "another process (or region handle) holds it"
+        };
+        Error::invalid(format!(
+            "unlock of mutex '{}' by a thread that does not hold it: {who}",
+            self.name
+        ))
+    }
+
+    /// Whether the mutex is locked by anyone (a snapshot; a lock whose holder died
+    /// counts as locked until someone takes it over).
+    pub fn is_locked(&self) -> Result<bool> {
+        self.r().check_fork()?;
+        Ok(self.body()?.lock.load(Ordering::Acquire) & LOCK_OWNER != 0)
+    }
+}

@@ -1,0 +1,341 @@
+//! Semaphores: `permits` permits shared by processes, returned when a holder dies.
+//!
+//! A semaphore body is a [`SemaphoreHeader`] and a table of holder records
+//! ([`SemaphoreHolder`]: owner token, count), all under one robust lock:
+//!
+//! * Acquire: under the lock, if `available > 0`, count the permit in the caller's
+//!   record (its token's record, or a free one), then decrement `available`.
+//! * Release: under the lock, decrement the caller's record (an error if it holds none),
+//!   increment `available`, then bump the `seq` futex word and wake the sleepers.
+//! * Recount: after taking the lock over from a dead owner, and whenever an acquirer
+//!   finds no permit, records of dead tokens are dropped and `available` is recomputed
+//!   as `permits` minus the counts of the live records. So a holder killed at any point
+//!   loses its permits to the others (the record is written before `available` moves,
+//!   and a recount trusts only the records), and a process that died holding permits
+//!   gives them back to the next process that needs one.
+//! * Waiting: acquirers spin briefly while `available` is 0, then sleep on `seq` in
+//!   slices (1 ms doubling to 100 ms), recounting after each, since a holder that dies
+//!   never wakes anyone.
+//!
+//! Permits belong to the attachment (region handle) that acquired them, not to a thread:
+//! any thread may release a permit its region handle holds. Closing the region handle
+//! gives its permits back like a death does.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::error::{Error, Result};
+use super::layout::*;
+use super::region::{check_object_name, Region, RegionInner};
+use super::wait::{self, Acquired, Deadline};
+
+const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
+const S_HEADER: u64 = std::mem::size_of::<SemaphoreHeader>() as u64;
+const RECORD: u64 = std::mem::size_of::<SemaphoreHolder>() as u64;
+
+/// Number of holder records of a semaphore of `permits` permits: one per permit, but no
+/// more than there can be attachments (each live holder needs one record).
+fn records_for(permits: u32) -> u32 {
+    permits.min(PROC_CAPACITY)
+}
+
+fn body_size(records: u32) -> u64 {
+    OBJ_HEADER + S_HEADER + records as u64 * RECORD
+}
+
+const SLICE_MIN: Duration = Duration::from_millis(1);
+const SLICE_MAX: Duration = Duration::from_millis(100);
+
+/// A counting semaphore whose permits come back when their holder dies (see the module
+/// docs).
+#[derive(Clone)]
+pub struct Semaphore {
+    region: Region,
+    /// Absolute offset of the [`SemaphoreHeader`].
+    base: u64,
+    permits: u32,
+    records: u32,
+    name: String,
+}
+
+impl Region {
+    /// Opens the semaphore `name`; `permits > 0` creates it if missing (with all
+    /// permits available; an existing one must have that many permits: `Incompatible`),
+    /// `permits == 0` opens an existing one only (`NotFound`). `TypeMismatch` if another
+    /// kind of object has that name.
+    pub fn semaphore(&self, name: &str, permits: u32) -> Result<Semaphore> {
+        let r = &self.inner;
+        r.check_fork()?;
+        check_object_name(name)?;
+        let obj = if permits == 0 {
+            r.lookup(name)?
+                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?
+        } else {
+            let records = records_for(permits);
+            r.find_or_create(
+                name,
+                KIND_SEMAPHORE,
+                permits as u64,
+                0,
+                body_size(records),
+                |off| {
+                    let h: &SemaphoreHeader = r.map.get(off + OBJ_HEADER)?;
+                    h.permits.store(permits, Ordering::Relaxed);
+                    h.available.store(permits, Ordering::Relaxed);
+                    h.records.store(records, Ordering::Relaxed);
+                    Ok(())
+                },
+            )?
+            .0
+        };
+        if obj.kind != KIND_SEMAPHORE {
+            return Err(Error::TypeMismatch(format!(
+                "'{name}' is a {}, not a semaphore",
+                kind_name(obj.kind)
+            )));
+        }
+        if permits != 0 && obj.shape != permits as u64 {
+            return Err(Error::Incompatible(format!(
+                "semaphore '{name}' has {} permits, not {permits}",
+                obj.shape
+            )));
+        }
+        let damaged = || Error::corrupt(format!("semaphore '{name}' has a damaged header"));
+        let shape = u32::try_from(obj.shape).map_err(|_| damaged())?;
+        let records = records_for(shape);
+        r.validate_body(&obj, body_size(records))?;
+        let h: &SemaphoreHeader = r.map.get(obj.offset + OBJ_HEADER)?;
+        if shape == 0
+            || h.permits.load(Ordering::Relaxed) != shape
+            || h.records.load(Ordering::Relaxed) != records
+        {
+            return Err(damaged());
+        }
+        Ok(Semaphore {
+            region: self.clone(),
+            base: obj.offset + OBJ_HEADER,
+            permits: shape,
+            records,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl Semaphore {
+    /// Number of permits, fixed at creation.
+    pub fn permits(&self) -> u32 {
+        self.permits
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn r(&self) -> &RegionInner {
+        &self.region.inner
+    }
+
+    fn header(&self) -> Result<&SemaphoreHeader> {
+        self.r().map.get(self.base)
+    }
+
+    fn record(&self, i: u32) -> Result<&SemaphoreHolder> {
+        self.r().map.get_nth(self.base + S_HEADER, i as u64)
+    }
+
+    /// Permits not held right now (a snapshot; permits of a holder that died count as
+    /// held until some acquirer needs them and takes them back).
+    pub fn available(&self) -> Result<u32> {
+        self.r().check_fork()?;
+        Ok(self
+            .header()?
+            .available
+            .load(Ordering::Acquire)
+            .min(self.permits))
+    }
+
+    /// Permits this region handle holds (over all its threads).
+    pub fn held(&self) -> Result<u32> {
+        self.r().check_fork()?;
+        let token = self.r().token;
+        self.locked(|_| {
+            for i in 0..self.records {
+                let rec = self.record(i)?;
+                if rec.token.load(Ordering::Relaxed) == token {
+                    return Ok(rec.count.load(Ordering::Relaxed));
+                }
+            }
+            Ok(0)
+        })
+    }
+
+    /// Takes one permit, waiting up to `timeout` (`None`: without limit, `Some(ZERO)`:
+    /// try once) while none is available. `Timeout` if none became available.
+    pub fn acquire(&self, timeout: Option<Duration>) -> Result<()> {
+        self.acquire_until(&Deadline::after(timeout))
+    }
+
+    /// [`Semaphore::acquire`] with a deadline.
+    pub fn acquire_until(&self, deadline: &Deadline) -> Result<()> {
+        self.r().check_fork()?;
+        let h = self.header()?;
+        let mut spun = false;
+        let mut slice = SLICE_MIN;
+        loop {
+            let seen = h.seq.load(Ordering::SeqCst);
+            if self.locked(|h| self.take(h))? {
+                return Ok(());
+            }
+            if !spun {
+                spun = true;
+                if wait::spin_until(deadline, || h.available.load(Ordering::Relaxed) > 0) {
+                    continue;
+                }
+            }
+            wait::sleep_while_equal(&h.seq, seen, &h.sleepers, 1, deadline, Some(slice))?;
+            slice = (slice * 2).min(SLICE_MAX);
+        }
+    }
+
+    /// Gives back one permit held by this region handle (`InvalidArgument` if it holds
+    /// none) and wakes the processes waiting for one.
+    pub fn release(&self) -> Result<()> {
+        self.r().check_fork()?;
+        let h = self.header()?;
+        let token = self.r().token;
+        self.locked(|h| {
+            for i in 0..self.records {
+                let rec = self.record(i)?;
+                if rec.token.load(Ordering::Relaxed) != token {
+                    continue;
+                }
+                let count = rec.count.load(Ordering::Relaxed);
+                if count == 0 {
+                    break;
+                }
+                rec.count.store(count - 1, Ordering::Relaxed);
+                if count == 1 {
+                    rec.token.store(0, Ordering::Relaxed);
+                }
+                let available = h.available.load(Ordering::Relaxed);
+                h.available.store(
+                    available.saturating_add(1).min(self.permits),
+                    Ordering::Relaxed,
+                );
+                return Ok(());
+            }
+            Err(Error::invalid(format!(
+                "release of semaphore '{}' by a region handle that holds none of its permits",
+                self.name
+            )))
+        })?;
+        h.seq.fetch_add(1, Ordering::SeqCst);
+        wait::wake_all(&h.seq, &h.sleepers, u32::MAX);
+        Ok(())
+    }
+
+    /// Runs `f` under the semaphore's lock, recounting first if the lock was taken over
+    /// from a dead owner.
+    fn locked<T>(&self, f: impl FnOnce(&SemaphoreHeader) -> Result<T>) -> Result<T> {
+        let r = self.r();
+        let h = self.header()?;
+        let how = wait::lock(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
+        let result = (|| {
+            if how == Acquired::Recovered {
+                self.recount(h)?;
+            }
+            f(h)
+        })();
+        wait::unlock(&h.lock);
+        result
+    }
+
+    /// Under the lock: takes a permit if one is available (after a recount if none
+    /// seems to be). Returns whether it took one.
+    fn take(&self, h: &SemaphoreHeader) -> Result<bool> {
+        if h.available.load(Ordering::Relaxed) == 0 {
+            self.recount(h)?;
+            if h.available.load(Ordering::Relaxed) == 0 {
+                return Ok(false);
+            }
+        }
+        let token = self.r().token;
+        let mut mine = None;
+        let mut free = None;
+        for i in 0..self.records {
+            let rec = self.record(i)?;
+            match rec.token.load(Ordering::Relaxed) {
+                t if t == token => {
+                    mine = Some(rec);
+                    break;
+                }
+                0 if free.is_none() => free = Some(rec),
+                _ => {}
+            }
+        }
+        let rec = match (mine, free) {
+            (Some(rec), _) | (None, Some(rec)) => rec,
+            (None, None) => {
+                // Only records of dead holders can fill the table while a permit is free
+                // (there are no more live attachments than records): drop them.
+                self.recount(h)?;
+                self.free_record()?.ok_or_else(|| {
+                    Error::NoSpace(format!(
+                        "semaphore '{}' has no free holder record",
+                        self.name
+                    ))
+                })?
+            }
+        };
+        // The record first, then `available`: a holder killed in between is found by the
+        // recount, which trusts only the records.
+        rec.token.store(token, Ordering::Relaxed);
+        let count = rec.count.load(Ordering::Relaxed);
+        rec.count.store(count + 1, Ordering::Relaxed);
+        let available = h.available.load(Ordering::Relaxed);
+        h.available.store(available - 1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Under the lock: the first unused holder record.
+    fn free_record(&self) -> Result<Option<&SemaphoreHolder>> {
+        for i in 0..self.records {
+            let rec = self.record(i)?;
+            if rec.token.load(Ordering::Relaxed) == 0 {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Under the lock: drops the records of dead holders and recomputes `available`.
+    fn recount(&self, h: &SemaphoreHeader) -> Result<()> {
+        let r = self.r();
+        let procs = r.procs();
+        let mut held: u64 = 0;
+        for i in 0..self.records {
+            let rec = self.record(i)?;
+            let token = rec.token.load(Ordering::Relaxed);
+            if token == 0 {
+                continue;
+            }
+            let count = rec.count.load(Ordering::Relaxed);
+            if count == 0 || (token != r.token && procs.token_is_dead(token)) {
+                rec.count.store(0, Ordering::Relaxed);
+                rec.token.store(0, Ordering::Relaxed);
+                if count != 0 {
+                    wait::note_recovered();
+                }
+                continue;
+            }
+            held += count as u64;
+        }
+        let available = (self.permits as u64).saturating_sub(held) as u32;
+        h.available.store(available, Ordering::Relaxed);
+        Ok(())
+    }
+}
