@@ -138,14 +138,14 @@ static void test_mutex(plexus_region r, plexus_region r2) {
   EXPECT(plexus_mutex_unlock(m), PLEXUS_OK);
 
   /* Handle release: counted opens, then BAD_HANDLE. */
-  EXPECT(plexus_mutex_release(again), PLEXUS_OK);
+  EXPECT(plexus_mutex_close(again), PLEXUS_OK);
   EXPECT(plexus_mutex_lock(m, 0), PLEXUS_OK); /* one open left */
   EXPECT(plexus_mutex_unlock(m), PLEXUS_OK);
-  EXPECT(plexus_mutex_release(m), PLEXUS_OK);
-  EXPECT_MSG(plexus_mutex_release(m), PLEXUS_E_BAD_HANDLE);
+  EXPECT(plexus_mutex_close(m), PLEXUS_OK);
+  EXPECT_MSG(plexus_mutex_close(m), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_mutex_lock(m, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_mutex_unlock(m), PLEXUS_E_BAD_HANDLE);
-  EXPECT(plexus_mutex_release(m2), PLEXUS_OK);
+  EXPECT(plexus_mutex_close(m2), PLEXUS_OK);
 }
 
 static void test_barrier(plexus_region r) {
@@ -196,11 +196,11 @@ static void test_barrier(plexus_region r) {
   EXPECT_MSG(plexus_barrier_wait(b, -2), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_barrier_wait_last(b, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_barrier_parties(b, NULL), PLEXUS_E_INVALID_ARGUMENT);
-  EXPECT(plexus_barrier_release(b_again), PLEXUS_OK);
-  EXPECT(plexus_barrier_release(b), PLEXUS_OK);
-  EXPECT_MSG(plexus_barrier_release(b), PLEXUS_E_BAD_HANDLE);
+  EXPECT(plexus_barrier_close(b_again), PLEXUS_OK);
+  EXPECT(plexus_barrier_close(b), PLEXUS_OK);
+  EXPECT_MSG(plexus_barrier_close(b), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_barrier_wait(b, 0), PLEXUS_E_BAD_HANDLE);
-  EXPECT(plexus_barrier_release(b1), PLEXUS_OK);
+  EXPECT(plexus_barrier_close(b1), PLEXUS_OK);
 }
 
 static void test_semaphore(plexus_region r, plexus_region r2) {
@@ -330,11 +330,11 @@ static void test_bad_inputs(plexus_region r) {
   EXPECT_MSG(plexus_mutex_lock(zero_m, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_mutex_unlock(zero_m), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_mutex_is_locked(zero_m, &flag), PLEXUS_E_BAD_HANDLE);
-  EXPECT_MSG(plexus_mutex_release(zero_m), PLEXUS_E_BAD_HANDLE);
+  EXPECT_MSG(plexus_mutex_close(zero_m), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_barrier_wait(zero_b, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_barrier_wait_last(zero_b, 0, &flag), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_barrier_parties(zero_b, &n), PLEXUS_E_BAD_HANDLE);
-  EXPECT_MSG(plexus_barrier_release(zero_b), PLEXUS_E_BAD_HANDLE);
+  EXPECT_MSG(plexus_barrier_close(zero_b), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_semaphore_acquire(zero_s, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_semaphore_release(zero_s), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_semaphore_close(zero_s), PLEXUS_E_BAD_HANDLE);
@@ -348,7 +348,7 @@ static void test_bad_inputs(plexus_region r) {
   EXPECT_MSG(plexus_semaphore_acquire(as_semaphore, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_barrier_wait(as_barrier, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_mutex_is_locked(km, NULL), PLEXUS_E_INVALID_ARGUMENT);
-  MUST(plexus_mutex_release(km));
+  MUST(plexus_mutex_close(km));
   MUST(plexus_array_close(a));
 }
 

@@ -786,7 +786,7 @@ enum plexus_status plexus_sub_close(struct plexus_sub s);
  * Opens the mutex `name` in `region`, creating it (unlocked) if it does not exist.
  *
  * Names are 1-96 bytes of UTF-8. Opening the same mutex twice through one region
- * handle returns the same handle (and counts the open: see plexus_mutex_release).
+ * handle returns the same handle (and counts the open: see plexus_mutex_close).
  *
  * Returns PLEXUS_OK; PLEXUS_E_TYPE_MISMATCH (another kind of object has that name),
  * PLEXUS_E_NO_SPACE (heap or directory full), PLEXUS_E_INVALID_ARGUMENT (NULL or bad
@@ -798,13 +798,13 @@ enum plexus_status plexus_mutex_open(struct plexus_region region,
                                      struct plexus_mutex *out);
 
 /**
- * Undoes one plexus_mutex_open of this handle (the handle stays valid until released
- * as many times as it was opened; closing the region releases it at once). It does
- * not unlock the mutex: a mutex still locked by this thread stays locked until this
+ * Gives back the handle: undoes one plexus_mutex_open of it (the handle stays valid
+ * until closed as many times as it was opened; closing the region closes it at once).
+ * It does not unlock the mutex (that is plexus_mutex_unlock): a mutex still locked by this thread stays locked until this
  * process closes the region handle or exits, and is then taken over with
- * PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already released.
+ * PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already closed.
  */
-enum plexus_status plexus_mutex_release(struct plexus_mutex m);
+enum plexus_status plexus_mutex_close(struct plexus_mutex m);
 
 /**
  * Locks the mutex for the calling thread, waiting while another thread (of any
@@ -846,7 +846,7 @@ enum plexus_status plexus_mutex_is_locked(struct plexus_mutex m, bool *out);
  * parties must equal `parties` (else PLEXUS_E_INCOMPATIBLE). `parties == 0`: opens an
  * existing barrier only (PLEXUS_E_NOT_FOUND if absent). Names are 1-96 bytes of UTF-8.
  * Opening the same barrier twice through one region handle returns the same handle
- * (and counts the open: see plexus_barrier_release).
+ * (and counts the open: see plexus_barrier_close).
  *
  * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE, PLEXUS_E_TYPE_MISMATCH
  * (another kind of object has that name), PLEXUS_E_NO_SPACE, PLEXUS_E_INVALID_ARGUMENT,
@@ -858,11 +858,11 @@ enum plexus_status plexus_barrier_open(struct plexus_region region,
                                        struct plexus_barrier *out);
 
 /**
- * Undoes one plexus_barrier_open of this handle (the handle stays valid until released
- * as many times as it was opened; closing the region releases it at once). The barrier
- * stays in the region. PLEXUS_E_BAD_HANDLE if already released.
+ * Gives back the handle: undoes one plexus_barrier_open of it (the handle stays valid
+ * until closed as many times as it was opened; closing the region closes it at once).
+ * The barrier stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
  */
-enum plexus_status plexus_barrier_release(struct plexus_barrier b);
+enum plexus_status plexus_barrier_close(struct plexus_barrier b);
 
 /**
  * Arrives at the barrier and waits until all its parties have arrived in this round.

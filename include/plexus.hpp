@@ -1149,7 +1149,7 @@ inline Map Map::open(const Region &region, const std::string &name, std::uint64_
 
 /// A robust, process-shared mutex (plexus_mutex). Move-only; obtained with
 /// Mutex::open(region, name), which creates it (unlocked) if missing. The destructor
-/// gives back the handle (plexus_mutex_release) — it does not unlock.
+/// gives back the handle (plexus_mutex_close) — it does not unlock.
 ///
 /// Meets the standard Lockable and TimedLockable requirements, so it works with
 /// std::lock_guard, std::unique_lock (including try_lock_for / try_lock_until) and
@@ -1199,11 +1199,11 @@ class Mutex {
         return Mutex(h);
     }
 
-    /// Gives back the handle now (plexus_mutex_release; does not unlock); the Mutex
+    /// Gives back the handle now (plexus_mutex_close; does not unlock); the Mutex
     /// becomes empty. Never throws.
     void close() noexcept {
         if (h_.id != 0) {
-            (void)plexus_mutex_release(std::exchange(h_, plexus_mutex{0}));
+            (void)plexus_mutex_close(std::exchange(h_, plexus_mutex{0}));
         }
     }
 
@@ -1253,7 +1253,7 @@ class Mutex {
         return locked;
     }
 
-    /// The C handle (still owned by this Mutex: do not plexus_mutex_release it).
+    /// The C handle (still owned by this Mutex: do not plexus_mutex_close it).
     plexus_mutex raw() const noexcept { return h_; }
     /// True unless empty or moved-from.
     explicit operator bool() const noexcept { return h_.id != 0; }
@@ -1267,7 +1267,7 @@ class Mutex {
 
 /// A reusable barrier for a fixed number of parties (plexus_barrier). Move-only;
 /// obtained with Barrier::open(region, name, parties). The destructor gives back the
-/// handle (plexus_barrier_release).
+/// handle (plexus_barrier_close).
 ///
 /// wait() returns once all parties have called it in the current round; then the next
 /// round begins. wait_for(d) returns false when `d` passed first: its arrival was then
@@ -1301,11 +1301,11 @@ class Barrier {
         return Barrier(h);
     }
 
-    /// Gives back the handle now (plexus_barrier_release); the Barrier becomes empty.
+    /// Gives back the handle now (plexus_barrier_close); the Barrier becomes empty.
     /// Never throws.
     void close() noexcept {
         if (h_.id != 0) {
-            (void)plexus_barrier_release(std::exchange(h_, plexus_barrier{0}));
+            (void)plexus_barrier_close(std::exchange(h_, plexus_barrier{0}));
         }
     }
 
@@ -1332,7 +1332,7 @@ class Barrier {
         return n;
     }
 
-    /// The C handle (still owned by this Barrier: do not plexus_barrier_release it).
+    /// The C handle (still owned by this Barrier: do not plexus_barrier_close it).
     plexus_barrier raw() const noexcept { return h_; }
     /// True unless empty or moved-from.
     explicit operator bool() const noexcept { return h_.id != 0; }

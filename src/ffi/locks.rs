@@ -85,7 +85,7 @@ fn deadline(timeout_ns: i64) -> Result<Deadline, Error> {
 /// Opens the mutex `name` in `region`, creating it (unlocked) if it does not exist.
 ///
 /// Names are 1-96 bytes of UTF-8. Opening the same mutex twice through one region
-/// handle returns the same handle (and counts the open: see plexus_mutex_release).
+/// handle returns the same handle (and counts the open: see plexus_mutex_close).
 ///
 /// Returns PLEXUS_OK; PLEXUS_E_TYPE_MISMATCH (another kind of object has that name),
 /// PLEXUS_E_NO_SPACE (heap or directory full), PLEXUS_E_INVALID_ARGUMENT (NULL or bad
@@ -112,13 +112,13 @@ pub extern "C" fn plexus_mutex_open(
     })
 }
 
-/// Undoes one plexus_mutex_open of this handle (the handle stays valid until released
-/// as many times as it was opened; closing the region releases it at once). It does
-/// not unlock the mutex: a mutex still locked by this thread stays locked until this
+/// Gives back the handle: undoes one plexus_mutex_open of it (the handle stays valid
+/// until closed as many times as it was opened; closing the region closes it at once).
+/// It does not unlock the mutex (that is plexus_mutex_unlock): a mutex still locked by this thread stays locked until this
 /// process closes the region handle or exits, and is then taken over with
-/// PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already released.
+/// PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already closed.
 #[no_mangle]
-pub extern "C" fn plexus_mutex_release(m: plexus_mutex) -> plexus_status {
+pub extern "C" fn plexus_mutex_close(m: plexus_mutex) -> plexus_status {
     guard(|| {
         let (name, parent) = handles::with(m.id, |e: &MutexEntry| {
             Ok((e.mutex.name().to_owned(), e.parent))
@@ -181,7 +181,7 @@ pub extern "C" fn plexus_mutex_is_locked(m: plexus_mutex, out: *mut bool) -> ple
 /// parties must equal `parties` (else PLEXUS_E_INCOMPATIBLE). `parties == 0`: opens an
 /// existing barrier only (PLEXUS_E_NOT_FOUND if absent). Names are 1-96 bytes of UTF-8.
 /// Opening the same barrier twice through one region handle returns the same handle
-/// (and counts the open: see plexus_barrier_release).
+/// (and counts the open: see plexus_barrier_close).
 ///
 /// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE, PLEXUS_E_TYPE_MISMATCH
 /// (another kind of object has that name), PLEXUS_E_NO_SPACE, PLEXUS_E_INVALID_ARGUMENT,
@@ -208,11 +208,11 @@ pub extern "C" fn plexus_barrier_open(
     })
 }
 
-/// Undoes one plexus_barrier_open of this handle (the handle stays valid until released
-/// as many times as it was opened; closing the region releases it at once). The barrier
-/// stays in the region. PLEXUS_E_BAD_HANDLE if already released.
+/// Gives back the handle: undoes one plexus_barrier_open of it (the handle stays valid
+/// until closed as many times as it was opened; closing the region closes it at once).
+/// The barrier stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
 #[no_mangle]
-pub extern "C" fn plexus_barrier_release(b: plexus_barrier) -> plexus_status {
+pub extern "C" fn plexus_barrier_close(b: plexus_barrier) -> plexus_status {
     guard(|| {
         let (name, parent) = handles::with(b.id, |e: &BarrierEntry| {
             Ok((e.barrier.name().to_owned(), e.parent))
