@@ -374,6 +374,10 @@ impl Queue {
                     // saw this claim, or this load sees `closed`.
                     if h.closed.load(Ordering::SeqCst) != 0 {
                         self.publish(slot, state(lap + 1, FREE, 0));
+                        // Consumers may already have found the queue closed and empty
+                        // and gone: move `head` past the abandoned slot so that `len`
+                        // does not count it.
+                        self.settle_head(h)?;
                         return Err(self.closed_error());
                     }
                     test_pause();
@@ -462,6 +466,25 @@ impl Queue {
                     )));
                 }
             }
+        }
+    }
+
+    /// Moves `head` past positions that were already popped or abandoned (what a
+    /// consumer does on its way), up to the first one that still holds or awaits a value.
+    fn settle_head(&self, h: &QueueHeader) -> Result<()> {
+        let cap = self.capacity;
+        loop {
+            let hd = h.head.load(Ordering::Acquire);
+            if hd >= h.tail.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let s = self.slot(hd % cap)?.state.load(Ordering::Acquire);
+            if compare_lap(lap_of(s), (hd / cap) & LAP_MASK) != Lap::Ahead {
+                return Ok(());
+            }
+            let _ = h
+                .head
+                .compare_exchange(hd, hd + 1, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 
