@@ -168,6 +168,26 @@ fn map_c_api() {
 }
 
 #[test]
+fn queue_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_queue",
+            &run(&build("ffi-tests/test_queue.c", lib), &[]),
+        )
+    });
+}
+
+#[test]
+fn queue_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_queue",
+            &run(&build("ffi-tests/test_cpp_queue.cpp", lib), &[]),
+        )
+    });
+}
+
+#[test]
 fn map_cpp_wrapper() {
     both(|lib| {
         assert_ok(
