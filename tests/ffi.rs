@@ -743,6 +743,21 @@ fn barrier_of_four_processes_for_1000_rounds() {
     });
 }
 
+/// A closed FIFO queue that pops found empty reports length 0, also when a push raced
+/// with the close (the push is refused, but its abandoned slot claim is counted by
+/// plexus_queue_len until the next pop). Fails until the engine moves the queue's head
+/// past a claim it abandons; see ffi-tests/queue_len_after_close.c.
+#[test]
+fn queue_len_is_zero_once_closed_and_drained() {
+    assert_ok(
+        "queue_len_after_close",
+        &run(
+            &build("ffi-tests/queue_len_after_close.c", Lib::Shared),
+            &[],
+        ),
+    );
+}
+
 /// Waits up to `limit` for `child` to exit, or kills it and fails the test: a process
 /// that does not finish in time is wedged.
 fn wait_within(what: &str, mut child: Child, limit: Duration) -> Output {
