@@ -35,6 +35,16 @@
 #                [semaphore_permit_of_a_killed_holder_comes_back_to_another_process]
 #   barrier-processes  4 processes meet at a barrier for 1000 rounds; nobody passes a
 #                round before all arrived [barrier_of_four_processes_for_1000_rounds]
+#   queue-mpmc   4 producer and 4 consumer processes pass 4 x 100000 values through one
+#                queue of 64, FIFO and LIFO: each arrives exactly once (FIFO: in order)
+#                [four_producers_four_consumers_100000_values_each_exactly_once]
+#   queue-producer-kills  producers of self-validating strings SIGKILLed at random, 2 x 40,
+#                while 2 consumers pop: no torn value, no wedge, completed pushes arrive
+#                exactly once, in-flight ones at most once
+#                [producers_killed_at_random_never_wedge_tear_or_duplicate]
+#   queue-consumer-kills  consumers SIGKILLed at random, 2 x 40, while a producer pushes:
+#                nothing twice or torn, at most one value lost per killed consumer
+#                [consumers_killed_at_random_lose_at_most_their_own_value]
 #
 # Every region and file a scenario creates has the shell's pid in its name and is removed
 # at exit, pass or fail. Exit status 0 on success, 1 on failure (with a message).
@@ -93,6 +103,17 @@ reap() { # <pid>
 kill9() { # <pid>
   kill -9 "$1"
   reap "$1" 2>/dev/null || true
+}
+
+# Sets $delay to a pseudo-random sleep of 0-19 ms (for the kill scenarios).
+random_delay() {
+  seed=$(((seed * 1103515245 + 12345) % 2147483648))
+  delay="0.0$(printf '%02d' $((seed / 65536 % 20)))"
+}
+
+# Sets $order to the order check of queue_worker consume for queue kind $1.
+order_of() { # fifo|lifo
+  if [ "$1" = fifo ]; then order=fifo; else order=any; fi
 }
 
 # Starts a program in the background with its output going to a fifo, and reads its
@@ -274,6 +295,109 @@ barrier-processes)
     pids="$pids $child"
   done
   for pid in $pids; do reap "$pid" || fail "a barrier party failed"; done
+  ;;
+
+queue-mpmc)
+  for qkind in fifo lifo; do
+    region "mpmc-$qkind"
+    order_of "$qkind"
+    "$bin/queue_worker" "$r" init 64 $qkind || fail "$qkind: queue_worker init failed"
+    consumers=""
+    for c in 0 1 2 3; do
+      spawn "$bin/queue_worker" "$r" consume "$scratch/$qkind.c$c" $order >/dev/null
+      consumers="$consumers $child"
+    done
+    producers=""
+    for p in 0 1 2 3; do
+      spawn "$bin/queue_worker" "$r" produce $p 100000 int >/dev/null
+      producers="$producers $child"
+    done
+    for pid in $producers; do reap "$pid" || fail "$qkind: a producer failed"; done
+    "$bin/queue_worker" "$r" close || fail "$qkind: close failed"
+    for pid in $consumers; do reap "$pid" || fail "$qkind: a consumer failed"; done
+    "$bin/queue_worker" "$r" verify all 4 100000 "$scratch/$qkind".c? ||
+      fail "$qkind: values were lost, duplicated or invented"
+  done
+  ;;
+
+queue-producer-kills)
+  seed=$$
+  for qkind in fifo lifo; do
+    region "pkill-$qkind"
+    order_of "$qkind"
+    "$bin/queue_worker" "$r" init 8 $qkind || fail "$qkind: queue_worker init failed"
+    spawn "$bin/queue_worker" "$r" consume "$scratch/$qkind.c0" $order >/dev/null
+    c0=$child
+    spawn "$bin/queue_worker" "$r" consume "$scratch/$qkind.c1" $order >/dev/null
+    c1=$child
+    id=0
+    while [ $id -lt 80 ]; do # 40 rounds of two producers, each killed at a random moment
+      spawn_with_line "$scratch/fifo0" "$bin/queue_worker" "$r" produce $id 0 string
+      [ "$line" = "ready" ] || fail "$qkind: producer $id did not start"
+      p0=$child
+      spawn_with_line "$scratch/fifo1" "$bin/queue_worker" "$r" produce $((id + 1)) 0 string
+      [ "$line" = "ready" ] || fail "$qkind: producer $((id + 1)) did not start"
+      p1=$child
+      random_delay
+      sleep "$delay"
+      kill9 "$p0"
+      random_delay
+      sleep "$delay"
+      kill9 "$p1"
+      id=$((id + 2))
+    done
+    # A last producer, stopped by close, shows that pushes still work.
+    spawn "$bin/queue_worker" "$r" produce $id 0 string >/dev/null
+    last=$child
+    sleep 0.05
+    "$bin/queue_worker" "$r" close || fail "$qkind: close failed"
+    reap "$last" || fail "$qkind: the last producer failed"
+    reap "$c0" || fail "$qkind: consumer 0 failed"
+    reap "$c1" || fail "$qkind: consumer 1 failed"
+    "$bin/queue_worker" "$r" verify producer-kills $((id + 1)) "$scratch/$qkind.c0" "$scratch/$qkind.c1" ||
+      fail "$qkind: a completed push was lost or a value duplicated or invented"
+  done
+  ;;
+
+queue-consumer-kills)
+  seed=$$
+  for qkind in fifo lifo; do
+    region "ckill-$qkind"
+    order_of "$qkind"
+    "$bin/queue_worker" "$r" init 8 $qkind || fail "$qkind: queue_worker init failed"
+    spawn "$bin/queue_worker" "$r" produce 0 0 string >/dev/null
+    producer=$child
+    files=""
+    round=0
+    while [ $round -lt 40 ]; do # 40 rounds of two consumers, each killed at a random moment
+      for lane in 0 1; do
+        f="$scratch/$qkind.killed$round.$lane"
+        files="$files $f"
+        spawn_with_line "$scratch/fifo$lane" "$bin/queue_worker" "$r" consume "$f" $order
+        [ "$line" = "ready" ] || fail "$qkind: consumer $round.$lane did not start"
+        eval "lane$lane=\$child"
+      done
+      random_delay
+      sleep "$delay"
+      kill9 "$lane0"
+      random_delay
+      sleep "$delay"
+      kill9 "$lane1"
+      round=$((round + 1))
+    done
+    # A last consumer drains the queue after close.
+    f="$scratch/$qkind.last"
+    files="$files $f"
+    spawn "$bin/queue_worker" "$r" consume "$f" $order >/dev/null
+    last=$child
+    sleep 0.05
+    "$bin/queue_worker" "$r" close || fail "$qkind: close failed"
+    reap "$producer" || fail "$qkind: the producer failed"
+    reap "$last" || fail "$qkind: the last consumer failed"
+    # shellcheck disable=SC2086 # $files is a list of paths without spaces
+    "$bin/queue_worker" "$r" verify consumer-kills 80 $files ||
+      fail "$qkind: values were duplicated or invented, or more lost than consumers killed"
+  done
   ;;
 
 *)

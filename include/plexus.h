@@ -13,6 +13,10 @@
  *   map      plexus_map_open(r, "jobs", 1000, 0, &m): up to 1000 UTF-8 string keys, each
  *            an element like an array's; an absent key reads as EMPTY holding UNDEFINED,
  *            writing calls insert it, plexus_map_remove deletes it.
+ *   queue    plexus_queue_open(r, "work", 64, 0, &q): a bounded queue of up to 64 values,
+ *            FIFO, or a LIFO stack with PLEXUS_LIFO. push waits while it is full, pop
+ *            while it is empty; plexus_queue_close ends it for every process (pushes get
+ *            PLEXUS_CLOSED, pops drain what is left, then get PLEXUS_CLOSED).
  *   values   UNDEFINED, NULL, BOOL, INT (int64), FLOAT (double), STRING (UTF-8),
  *            BYTES, OBJECT (MessagePack; JSON conversion provided).
  *

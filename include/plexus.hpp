@@ -9,16 +9,23 @@
  *   cells.write_ef(0, "hello");                                  // wait EMPTY, write
  *   if (auto v = cells.read_fe_for(0, std::chrono::seconds(1)))  // wait FULL, consume
  *       std::cout << v->to_json() << "\n";
+ *   plexus::Queue work = r.queue("work", 64);                    // FIFO of up to 64 values
+ *   bool pushed = work.push("resize photo 17");                  // false: queue closed
+ *   while (std::optional<plexus::Value> job = work.pop())        // until closed and empty
+ *       std::cout << job->as_string() << "\n";
  *
  * RULES
- *   - Owners are move-only RAII classes (Region, Array, Map); destructors are noexcept and
- *     close the handle; a moved-from owner is empty (`operator bool` is false) and any
- *     call on it throws plexus::Error with PLEXUS_E_BAD_HANDLE. `raw()` returns the C
- *     handle for calls the wrapper does not cover (it stays owned by the wrapper).
+ *   - Owners are move-only RAII classes (Region, Array, Map, Queue, Mutex, Barrier,
+ *     Semaphore); destructors are noexcept and give back the handle (close(); for a
+ *     Queue release(), because Queue::close() closes the queue itself, as
+ *     plexus_queue_close does); a moved-from owner is empty (`operator bool` is false)
+ *     and any call on it throws plexus::Error with PLEXUS_E_BAD_HANDLE. `raw()` returns
+ *     the C handle for calls the wrapper does not cover (it stays owned by the wrapper).
  *   - Failures throw plexus::Error, which carries the plexus_status. Expected outcomes
  *     are not exceptions: `try_*` (try once) and `*_for` (wait up to a duration) return
  *     `bool` or `std::optional` and report PLEXUS_TIMEOUT as false / std::nullopt.
- *     Calls without a suffix block without limit.
+ *     Calls without a suffix block without limit. A closed queue (PLEXUS_CLOSED) is an
+ *     expected outcome too: Queue::push returns false, Queue::pop std::nullopt.
  *   - Timeouts are std::chrono durations of any representation: durations <= 0 mean
  *     "try once", durations of about 292 years or more (and plexus::forever) mean
  *     "without limit".
@@ -990,6 +997,193 @@ class Map {
     plexus_map h_{0};
 };
 
+/// An open queue handle: a bounded queue of values shared by every process that opens
+/// it, FIFO by default, a LIFO stack when created with PLEXUS_LIFO. Move-only; obtained
+/// from Region::queue (or Queue::open). The destructor undoes its open
+/// (plexus_queue_release) and ignores errors, like Array's and Map's.
+///
+/// Two different "closes", named after the C calls:
+///   - close() is plexus_queue_close: it closes the *queue*, for every process, for good:
+///     pushes fail, pops drain what is left and then report "closed", every blocked push
+///     and pop wakes. The handle stays usable.
+///   - release() is plexus_queue_release: it gives back this *handle* (as Array::close
+///     and Map::close do); the queue and its values stay in the region.
+///
+/// Expected outcomes are not exceptions: a full or empty queue (PLEXUS_TIMEOUT) and a
+/// closed queue (PLEXUS_CLOSED) come back as `false` / std::nullopt. Failures throw
+/// plexus::Error: PLEXUS_E_INVALID_ARGUMENT for a value the library rejects (invalid
+/// UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region heap cannot hold a value,
+/// PLEXUS_E_BAD_HANDLE for an empty, moved-from or released Queue or one whose Region was
+/// closed, PLEXUS_E_CORRUPT.
+///
+///   - push(v) waits without limit while the queue is full: true once `v` is in the
+///     queue, false if the queue is closed (nothing stored). try_push tries once,
+///     push_for waits up to a duration: false when full (or closed) throughout.
+///   - pop() waits without limit while the queue is empty: the oldest value (the newest,
+///     for a LIFO), or std::nullopt once the queue is closed *and* empty, which is final
+///     (no push succeeds after close), so `while (auto v = q.pop()) use(*v);` consumes
+///     until the producers close the queue. try_pop / pop_for return std::nullopt both
+///     when the queue stayed empty and when it is closed and drained; pass `closed` to
+///     tell them apart (it is set to true only for the latter).
+///   - try_push / push_for also take an optional `closed`; for pushes, is_closed() tells
+///     the same thing (a closed queue refuses every later push).
+///
+/// Values are copied in (the caller keeps its Value) and popped values are owned
+/// plexus::Values. A value is delivered to exactly one pop.
+class Queue {
+  public:
+    /// An empty Queue (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Queue() noexcept = default;
+    Queue(const Queue &) = delete;
+    Queue &operator=(const Queue &) = delete;
+    Queue(Queue &&other) noexcept : h_(std::exchange(other.h_, plexus_queue{0})) {}
+    Queue &operator=(Queue &&other) noexcept {
+        if (this != &other) {
+            release();
+            h_ = std::exchange(other.h_, plexus_queue{0});
+        }
+        return *this;
+    }
+    ~Queue() { release(); }
+
+    /// Opens (or, with `capacity > 0`, creates) the queue `name` in `region`; same as
+    /// region.queue(name, capacity, flags).
+    static Queue open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
+                      std::uint32_t flags = 0);
+
+    /// Gives back the handle now (plexus_queue_release); the Queue becomes empty. Never
+    /// throws. The queue itself, its values and its open/closed state stay in the region:
+    /// this is not close().
+    void release() noexcept {
+        if (h_.id == 0) {
+            return;
+        }
+        const plexus_queue h = std::exchange(h_, plexus_queue{0});
+        (void)plexus_queue_release(h);  // BAD_HANDLE when the region went first: fine
+    }
+
+    /// The C handle (still owned by this Queue: do not plexus_queue_release it).
+    plexus_queue raw() const noexcept { return h_; }
+    /// True unless empty, moved-from or released (a closed region is not detected here;
+    /// neither is a closed queue: see is_closed()).
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+    /// Appends a copy of `v`, waiting without limit while the queue is full. True once
+    /// `v` is in the queue; false if the queue is closed (nothing stored).
+    [[nodiscard]] bool push(const Value &v) const {
+        return push_ns(v, PLEXUS_FOREVER, nullptr, false);
+    }
+    /// push if there is room now: true when stored; false if the queue is full or closed
+    /// (`*closed`, if given, says which).
+    [[nodiscard]] bool try_push(const Value &v, bool *closed = nullptr) const {
+        return push_ns(v, 0, closed, true);
+    }
+    /// push waiting at most `d` while the queue is full: true when stored; false when `d`
+    /// passed first or the queue is closed (`*closed`, if given, says which).
+    template <class Rep, class Period>
+    [[nodiscard]] bool push_for(const Value &v, const std::chrono::duration<Rep, Period> &d,
+                                bool *closed = nullptr) const {
+        return push_ns(v, to_timeout_ns(d), closed, true);
+    }
+
+    /// Removes the oldest value (the newest, for a LIFO), waiting without limit while the
+    /// queue is empty; std::nullopt once the queue is closed and empty (final).
+    [[nodiscard]] std::optional<Value> pop() const {
+        return pop_ns(PLEXUS_FOREVER, nullptr, false);
+    }
+    /// pop if a value is there now; std::nullopt if the queue is empty, or closed and
+    /// empty (`*closed`, if given, is true only in the latter case).
+    [[nodiscard]] std::optional<Value> try_pop(bool *closed = nullptr) const {
+        return pop_ns(0, closed, true);
+    }
+    /// pop waiting at most `d` while the queue is empty; std::nullopt when `d` passed
+    /// first, or the queue is closed and empty (`*closed`, if given, is true only then).
+    template <class Rep, class Period>
+    [[nodiscard]] std::optional<Value> pop_for(const std::chrono::duration<Rep, Period> &d,
+                                               bool *closed = nullptr) const {
+        return pop_ns(to_timeout_ns(d), closed, true);
+    }
+
+    /// Number of values in the queue (plexus_queue_len: a snapshot, which counts a push
+    /// that is storing its value).
+    std::uint64_t size() const {
+        std::uint64_t n = 0;
+        check(plexus_queue_len(h_, &n));
+        return n;
+    }
+    /// Maximum number of values, fixed at creation.
+    std::uint64_t capacity() const {
+        std::uint64_t n = 0;
+        check(plexus_queue_capacity(h_, &n));
+        return n;
+    }
+
+    /// Closes the queue for every process (plexus_queue_close): pushes fail from now on,
+    /// pops return the values left and then report "closed", every blocked push and pop
+    /// wakes. Closing a closed queue is fine. The handle stays valid.
+    void close() const { check(plexus_queue_close(h_)); }
+    /// Whether the queue was closed (by any process).
+    bool is_closed() const {
+        bool closed = false;
+        check(plexus_queue_is_closed(h_, &closed));
+        return closed;
+    }
+
+  private:
+    friend class Region;
+    /// Owns one open of `h`.
+    explicit Queue(plexus_queue h) noexcept : h_(h) {}
+
+    /// PLEXUS_OK: true; PLEXUS_CLOSED: false; PLEXUS_TIMEOUT: false if `timeout_is_outcome`;
+    /// anything else throws.
+    bool push_ns(const Value &v, std::int64_t t, bool *closed, bool timeout_is_outcome) const {
+        if (closed != nullptr) {
+            *closed = false;
+        }
+        const plexus_value c = v.c_value();
+        const plexus_status s = plexus_queue_push(h_, &c, t);
+        if (s == PLEXUS_CLOSED) {
+            if (closed != nullptr) {
+                *closed = true;
+            }
+            return false;
+        }
+        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
+            return false;
+        }
+        check(s);
+        return true;
+    }
+
+    /// PLEXUS_OK: the value; PLEXUS_CLOSED: std::nullopt; PLEXUS_TIMEOUT: std::nullopt if
+    /// `timeout_is_outcome`; anything else throws.
+    std::optional<Value> pop_ns(std::int64_t t, bool *closed, bool timeout_is_outcome) const {
+        if (closed != nullptr) {
+            *closed = false;
+        }
+        plexus_value out = detail::out_value();
+        const plexus_status s = plexus_queue_pop(h_, &out, t);
+        if (s == PLEXUS_OK) {
+            return Value::adopt(out);
+        }
+        // On any other status `out` is documented unchanged (it owns nothing).
+        if (s == PLEXUS_CLOSED) {
+            if (closed != nullptr) {
+                *closed = true;
+            }
+            return std::nullopt;
+        }
+        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
+            return std::nullopt;
+        }
+        Error e(s);  // capture plexus_last_error() before any other call
+        plexus_value_free(&out);  // free defensively (a no-op)
+        throw e;
+    }
+
+    plexus_queue h_{0};
+};
+
 /// An open region handle. Move-only; the destructor closes it (and with it every object
 /// handle opened through it, so an Array used after its Region is gone throws
 /// PLEXUS_E_BAD_HANDLE). The region itself stays until removed.
@@ -1122,6 +1316,20 @@ class Region {
         return Map(h);
     }
 
+    /// Opens the queue `name`: `capacity > 0` (maximum number of values) creates it if
+    /// missing (empty; a LIFO stack if `flags` has PLEXUS_LIFO, else FIFO) and otherwise
+    /// requires that capacity and the same kind (PLEXUS_E_INCOMPATIBLE); `capacity == 0`
+    /// opens an existing one only (PLEXUS_E_NOT_FOUND), of either kind unless `flags` has
+    /// PLEXUS_LIFO. PLEXUS_EXCLUSIVE in `flags`: PLEXUS_E_EXISTS if present.
+    /// PLEXUS_E_TYPE_MISMATCH if another kind of object has that name;
+    /// PLEXUS_E_INVALID_ARGUMENT for other flags (PLEXUS_FULL included).
+    Queue queue(const std::string &name, std::uint64_t capacity = 0,
+                std::uint32_t flags = 0) const {
+        plexus_queue h{0};
+        check(plexus_queue_open(h_, name.c_str(), capacity, flags, &h));
+        return Queue(h);
+    }
+
     /// The C handle (still owned by this Region: do not plexus_region_close it).
     plexus_region raw() const noexcept { return h_; }
     /// True unless empty or moved-from.
@@ -1141,6 +1349,11 @@ inline Array Array::open(const Region &region, const std::string &name, std::uin
 inline Map Map::open(const Region &region, const std::string &name, std::uint64_t capacity,
                      std::uint32_t flags) {
     return region.map(name, capacity, flags);
+}
+
+inline Queue Queue::open(const Region &region, const std::string &name, std::uint64_t capacity,
+                         std::uint32_t flags) {
+    return region.queue(name, capacity, flags);
 }
 
 // =======================================================================================

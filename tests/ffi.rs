@@ -1,7 +1,8 @@
 //! Builds the C and C++ programs in ffi-tests/ against include/ and the library cargo
 //! just built — once against the shared library and once against the static one — and
 //! runs them: single-process API tests, and multi-process tests where real processes
-//! share a region (handshakes, counters, creation races, persistence, crashes).
+//! share a region (handshakes, counters, creation races, persistence, crashes, queues
+//! between producer and consumer processes, some of them killed).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -165,6 +166,26 @@ fn c_api() {
 #[test]
 fn map_c_api() {
     both(|lib| assert_ok("test_map", &run(&build("ffi-tests/test_map.c", lib), &[])));
+}
+
+#[test]
+fn queue_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_queue",
+            &run(&build("ffi-tests/test_queue.c", lib), &[]),
+        )
+    });
+}
+
+#[test]
+fn queue_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_queue",
+            &run(&build("ffi-tests/test_cpp_queue.cpp", lib), &[]),
+        )
+    });
 }
 
 #[test]
@@ -720,6 +741,225 @@ fn barrier_of_four_processes_for_1000_rounds() {
             assert_eq!(progress.read(i).unwrap(), Value::Int(1000));
         }
     });
+}
+
+/// A closed FIFO queue that pops found empty reports length 0, also when a push raced
+/// with the close (the push is refused, but its abandoned slot claim is counted by
+/// plexus_queue_len until the next pop). Fails until the engine moves the queue's head
+/// past a claim it abandons; see ffi-tests/queue_len_after_close.c.
+#[test]
+fn queue_len_is_zero_once_closed_and_drained() {
+    assert_ok(
+        "queue_len_after_close",
+        &run(
+            &build("ffi-tests/queue_len_after_close.c", Lib::Shared),
+            &[],
+        ),
+    );
+}
+
+/// Waits up to `limit` for `child` to exit, or kills it and fails the test: a process
+/// that does not finish in time is wedged.
+fn wait_within(what: &str, mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} did not finish within {limit:?} (wedged?):\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Starts a queue_worker (its stdout piped, its stderr inherited).
+fn queue_worker(exe: &Path, args: &[&str]) -> Child {
+    Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// xorshift64: the random delays of the kill tests.
+fn rng(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    }
+}
+
+/// 4 producer processes push 100,000 INT values each through one queue of capacity 64
+/// (so it is often full and often empty) while 4 consumer processes pop them until the
+/// queue is closed: every value arrives exactly once (and, FIFO, each producer's values
+/// arrive at each consumer in the order they were pushed). FIFO and LIFO.
+#[test]
+fn four_producers_four_consumers_100000_values_each_exactly_once() {
+    both(|lib| {
+        for kind in ["fifo", "lifo"] {
+            let name = unique(&format!("qmpmc-{kind}"), lib);
+            let _c = Cleanup(name.clone());
+            let dir = temp_dir(&format!("qmpmc-{kind}-{lib:?}"));
+            let exe = build("ffi-tests/queue_worker.c", lib);
+            assert_ok(
+                "queue_worker init",
+                &run(&exe, &[&name, "init", "64", kind]),
+            );
+            let order = if kind == "fifo" { "fifo" } else { "any" };
+            let files: Vec<String> = (0..4)
+                .map(|c| dir.join(format!("consumer{c}")).display().to_string())
+                .collect();
+            let consumers: Vec<Child> = files
+                .iter()
+                .map(|f| queue_worker(&exe, &[&name, "consume", f, order]))
+                .collect();
+            let producers: Vec<Child> = (0..4)
+                .map(|p| queue_worker(&exe, &[&name, "produce", &p.to_string(), "100000", "int"]))
+                .collect();
+            for p in producers {
+                let out = wait_within("producer", p, Duration::from_secs(60));
+                assert_ok("queue_worker produce", &out);
+            }
+            assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
+            for c in consumers {
+                let out = wait_within("consumer", c, Duration::from_secs(30));
+                assert_ok("queue_worker consume", &out);
+            }
+            let mut args = vec![name.as_str(), "verify", "all", "4", "100000"];
+            args.extend(files.iter().map(String::as_str));
+            assert_ok("queue_worker verify", &run(&exe, &args));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    });
+}
+
+/// Producer processes pushing self-validating heap strings are SIGKILLed again and again
+/// at random moments (two at a time, through a queue of 8) while two consumer processes
+/// pop: no consumer ever sees a torn value or waits 10 s for one (wedged), every push
+/// that completed arrives exactly once, the push in flight at each kill at most once,
+/// and nothing else. A last producer runs until the queue is closed. FIFO and LIFO.
+#[test]
+fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
+    let lib = Lib::Shared;
+    let exe = build("ffi-tests/queue_worker.c", lib);
+    let mut rand = rng(std::process::id() as u64 | 1);
+    for kind in ["fifo", "lifo"] {
+        let name = unique(&format!("qpkill-{kind}"), lib);
+        let _c = Cleanup(name.clone());
+        let dir = temp_dir(&format!("qpkill-{kind}"));
+        assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
+        let order = if kind == "fifo" { "fifo" } else { "any" };
+        let files: Vec<String> = (0..2)
+            .map(|c| dir.join(format!("consumer{c}")).display().to_string())
+            .collect();
+        let consumers: Vec<Child> = files
+            .iter()
+            .map(|f| queue_worker(&exe, &[&name, "consume", f, order]))
+            .collect();
+        const ROUNDS: u64 = 40;
+        for round in 0..ROUNDS {
+            let lanes: Vec<Child> = (0..2)
+                .map(|lane| {
+                    let id = (round * 2 + lane).to_string();
+                    spawn_ready(&exe, &[&name, "produce", &id, "0", "string"], "ready")
+                })
+                .collect();
+            for mut p in lanes {
+                std::thread::sleep(Duration::from_micros(rand(20_000)));
+                p.kill().unwrap(); // SIGKILL
+                p.wait().unwrap();
+            }
+        }
+        // A last producer, stopped by close, shows that pushes still work.
+        let last = queue_worker(
+            &exe,
+            &[&name, "produce", &(ROUNDS * 2).to_string(), "0", "string"],
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
+        assert_ok(
+            "last producer",
+            &wait_within("last producer", last, Duration::from_secs(20)),
+        );
+        for c in consumers {
+            let out = wait_within("consumer", c, Duration::from_secs(20));
+            assert_ok("queue_worker consume", &out);
+            eprint!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+        let producers = (ROUNDS * 2 + 1).to_string();
+        let mut args = vec![name.as_str(), "verify", "producer-kills", &producers];
+        args.extend(files.iter().map(String::as_str));
+        let out = run(&exe, &args);
+        assert_ok("queue_worker verify", &out);
+        eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Consumer processes are SIGKILLed again and again at random moments (two at a time)
+/// while one producer pushes self-validating heap strings through a queue of 8 until it
+/// is closed: no value arrives twice or torn, at most one value per killed consumer (the
+/// one it had taken when it died) is missing, and the producer never waits 10 s
+/// (wedged). A last consumer drains the queue after close. FIFO and LIFO.
+#[test]
+fn consumers_killed_at_random_lose_at_most_their_own_value() {
+    let lib = Lib::Shared;
+    let exe = build("ffi-tests/queue_worker.c", lib);
+    let mut rand = rng(std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+    for kind in ["fifo", "lifo"] {
+        let name = unique(&format!("qckill-{kind}"), lib);
+        let _c = Cleanup(name.clone());
+        let dir = temp_dir(&format!("qckill-{kind}"));
+        assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
+        let order = if kind == "fifo" { "fifo" } else { "any" };
+        let producer = queue_worker(&exe, &[&name, "produce", "0", "0", "string"]);
+        let mut files = Vec::new();
+        const ROUNDS: usize = 40;
+        for round in 0..ROUNDS {
+            let lanes: Vec<Child> = (0..2)
+                .map(|lane| {
+                    let f = dir
+                        .join(format!("killed{round}-{lane}"))
+                        .display()
+                        .to_string();
+                    let c = spawn_ready(&exe, &[&name, "consume", &f, order], "ready");
+                    files.push(f);
+                    c
+                })
+                .collect();
+            for mut c in lanes {
+                std::thread::sleep(Duration::from_micros(rand(20_000)));
+                c.kill().unwrap(); // SIGKILL
+                c.wait().unwrap();
+            }
+        }
+        let last = dir.join("last").display().to_string();
+        let consumer = queue_worker(&exe, &[&name, "consume", &last, order]);
+        files.push(last);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
+        assert_ok(
+            "producer",
+            &wait_within("producer", producer, Duration::from_secs(20)),
+        );
+        assert_ok(
+            "last consumer",
+            &wait_within("last consumer", consumer, Duration::from_secs(20)),
+        );
+        let max_lost = (ROUNDS * 2).to_string();
+        let mut args = vec![name.as_str(), "verify", "consumer-kills", &max_lost];
+        args.extend(files.iter().map(String::as_str));
+        let out = run(&exe, &args);
+        assert_ok("queue_worker verify", &out);
+        eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 /// The README's C and C++ quick starts compile and run as written, and so does its queue
