@@ -1,8 +1,11 @@
 /* One process of the multi-process bus test.
  *
+ *   bus_worker REGION init CAPACITY          creates the region (32 MiB) and the bus
+ *   bus_worker REGION close                  closes the bus
  *   bus_worker REGION publish ID COUNT       publishes ID*COUNT .. ID*COUNT+COUNT-1
  *   bus_worker REGION subscribe TOTAL        receives TOTAL messages from the oldest
- *   bus_worker REGION slow STEP_US           receives until CLOSED, sleeping between
+ *   bus_worker REGION slow STEP_US           prints "subscribed", then receives until
+ *                                            CLOSED, sleeping STEP_US between messages
  *
  * The bus is "events". A subscriber prints "count first_seq last_seq hash gaps", where
  * hash is FNV-1a over (sequence number, value) of every message in the order received,
@@ -22,7 +25,18 @@ static uint64_t fnv(uint64_t h, uint64_t x) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) return 2;
+  if (argc < 3) return 2;
+  if (strcmp(argv[2], "init") == 0 && argc == 4) {
+    plexus_region_options c = PLEXUS_REGION_OPTIONS_INIT;
+    c.mode = PLEXUS_RECREATE;
+    c.size = 32u << 20;
+    plexus_region r;
+    plexus_bus b;
+    MUST(plexus_region_open(argv[1], &c, &r));
+    MUST(plexus_bus_open(r, "events", (uint64_t)atoll(argv[3]), 0, &b));
+    return 0;
+  }
+  if (argc < 4 && strcmp(argv[2], "close") != 0) return 2;
   plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
   o.mode = PLEXUS_OPEN;
   o.wait_ns = 10LL * 1000 * 1000 * 1000;
@@ -31,6 +45,10 @@ int main(int argc, char **argv) {
   MUST(plexus_region_wait_object(r, "events", 10LL * 1000 * 1000 * 1000));
   plexus_bus b;
   MUST(plexus_bus_open(r, "events", 0, 0, &b));
+  if (strcmp(argv[2], "close") == 0) {
+    MUST(plexus_bus_close(b));
+    return 0;
+  }
   if (strcmp(argv[2], "publish") == 0) {
     long long id = atoll(argv[3]), count = atoll(argv[4]);
     for (long long i = 0; i < count; i++) {
@@ -44,6 +62,10 @@ int main(int argc, char **argv) {
   long step_us = slow ? atol(argv[3]) : 0;
   plexus_sub s;
   MUST(plexus_bus_subscribe(b, PLEXUS_FROM_OLDEST, &s));
+  if (slow) { /* the test starts publishing once it reads this */
+    printf("subscribed\n");
+    fflush(stdout);
+  }
   long long last_of[64];
   for (int i = 0; i < 64; i++) last_of[i] = -1;
   uint64_t hash = 0xcbf29ce484222325ULL, first = 0, prev = 0, gaps = 0;

@@ -45,6 +45,12 @@
 #   queue-consumer-kills  consumers SIGKILLed at random, 2 x 40, while a producer pushes:
 #                nothing twice or torn, at most one value lost per killed consumer
 #                [consumers_killed_at_random_lose_at_most_their_own_value]
+#   bus-pubsub   5 publisher processes x 10000 messages, 30 subscriber processes: each
+#                receives all 50000, in one order identical across subscribers
+#                [five_publishers_thirty_subscribers_one_order]
+#   bus-slow     a slow subscriber on a bus of 64 falls behind, sees the gap in the
+#                sequence numbers, keeps going and receives the last message
+#                [slow_subscriber_sees_a_gap_and_keeps_going]
 #
 # Every region and file a scenario creates has the shell's pid in its name and is removed
 # at exit, pass or fail. Exit status 0 on success, 1 on failure (with a message).
@@ -295,6 +301,48 @@ barrier-processes)
     pids="$pids $child"
   done
   for pid in $pids; do reap "$pid" || fail "a barrier party failed"; done
+  ;;
+
+bus-pubsub)
+  region bus
+  "$bin/bus_worker" "$r" init 65536 || fail "bus_worker init failed"
+  subs=""
+  for i in $(seq 30); do
+    spawn "$bin/bus_worker" "$r" subscribe 50000 10000 >"$scratch/sub.$i"
+    subs="$subs $child"
+  done
+  pubs=""
+  for p in 0 1 2 3 4; do
+    spawn "$bin/bus_worker" "$r" publish $p 10000
+    pubs="$pubs $child"
+  done
+  for pid in $pubs; do reap "$pid" || fail "a publisher failed"; done
+  for pid in $subs; do reap "$pid" || fail "a subscriber failed"; done
+  [ "$(cat "$scratch"/sub.* | sort -u | wc -l)" -eq 1 ] || fail "subscribers disagree: $(cat "$scratch"/sub.* | sort | uniq -c)"
+  read -r count first last _hash gaps <"$scratch/sub.1"
+  [ "$count $first $last $gaps" = "50000 1 50000 0" ] || fail "subscriber got $count messages, $first..$last, $gaps gaps"
+  ;;
+
+bus-slow)
+  region slow
+  "$bin/bus_worker" "$r" init 64 || fail "bus_worker init failed"
+  spawn "$bin/bus_worker" "$r" slow 200 >"$scratch/slow"
+  slow=$child
+  tries=0
+  until grep -q subscribed "$scratch/slow" 2>/dev/null; do
+    tries=$((tries + 1))
+    [ $tries -lt 1000 ] || fail "the slow subscriber did not subscribe"
+    sleep 0.01
+  done
+  "$bin/bus_worker" "$r" publish 0 20000 || fail "the publisher failed"
+  "$bin/bus_worker" "$r" close || fail "close failed"
+  reap "$slow" || fail "the slow subscriber failed"
+  read -r count first last _hash gaps <<EOF
+$(tail -n 1 "$scratch/slow")
+EOF
+  [ "$last" -eq 20000 ] || fail "the slow subscriber's last message was $last, not 20000"
+  [ "$gaps" -gt 0 ] || fail "the slow subscriber saw no gap"
+  [ "$count" -lt 20000 ] || fail "the slow subscriber received all $count messages"
   ;;
 
 queue-mpmc)
