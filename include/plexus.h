@@ -17,6 +17,14 @@
  *            FIFO, or a LIFO stack with PLEXUS_LIFO. push waits while it is full, pop
  *            while it is empty; plexus_queue_close ends it for every process (pushes get
  *            PLEXUS_CLOSED, pops drain what is left, then get PLEXUS_CLOSED).
+ *   bus      plexus_bus_open(r, "events", 1024, 0, &b): broadcast. Every subscriber
+ *            (plexus_bus_subscribe, plexus_sub_next) receives every message, in one
+ *            order for all; publishing never waits; the last 1024 are retained.
+ *   locks    plexus_mutex_* (robust: PLEXUS_OWNER_DEAD after a holder died),
+ *            plexus_barrier_* (reusable), plexus_semaphore_* (a dead holder's permits
+ *            come back).
+ *   handles  *_close gives back a handle; for queues and buses, whose *_close closes the
+ *            object for everyone, that is plexus_queue_release / plexus_bus_release.
  *   values   UNDEFINED, NULL, BOOL, INT (int64), FLOAT (double), STRING (UTF-8),
  *            BYTES, OBJECT (MessagePack; JSON conversion provided).
  *

@@ -1357,6 +1357,188 @@ inline Queue Queue::open(const Region &region, const std::string &name, std::uin
 }
 
 // =======================================================================================
+// Bus: broadcast (plexus_bus, plexus_sub)
+// =======================================================================================
+
+/// One received bus message: its value and its sequence number (1, 2, 3, ... per bus; a
+/// jump of more than one means the subscriber fell behind and missed messages).
+struct Message {
+    Value value;
+    std::uint64_t seq = 0;
+};
+
+/// A subscription to a bus (plexus_sub): a private cursor of this process. Move-only;
+/// obtained from Bus::subscribe. The destructor ends it (plexus_sub_close).
+///
+///     plexus::Subscription sub = bus.subscribe();          // from now on
+///     while (auto m = sub.next()) handle(m->seq, m->value);  // until the bus is closed
+///
+/// next() waits without limit and returns std::nullopt once the bus is closed and every
+/// message published before was received (final). try_next / next_for return
+/// std::nullopt also when no message came in time; pass `closed` to tell them apart.
+/// Failures throw plexus::Error.
+class Subscription {
+  public:
+    Subscription() noexcept = default;
+    Subscription(const Subscription &) = delete;
+    Subscription &operator=(const Subscription &) = delete;
+    Subscription(Subscription &&other) noexcept : h_(std::exchange(other.h_, plexus_sub{0})) {}
+    Subscription &operator=(Subscription &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, plexus_sub{0});
+        }
+        return *this;
+    }
+    ~Subscription() { close(); }
+
+    /// Ends the subscription now (plexus_sub_close); never throws.
+    void close() noexcept {
+        if (h_.id != 0) {
+            (void)plexus_sub_close(std::exchange(h_, plexus_sub{0}));
+        }
+    }
+
+    /// The next message, waiting without limit; std::nullopt once the bus is closed and
+    /// drained.
+    [[nodiscard]] std::optional<Message> next() const {
+        return next_ns(PLEXUS_FOREVER, nullptr, false);
+    }
+    /// The next message if one is there now.
+    [[nodiscard]] std::optional<Message> try_next(bool *closed = nullptr) const {
+        return next_ns(0, closed, true);
+    }
+    /// The next message, waiting at most `d`.
+    template <class Rep, class Period>
+    [[nodiscard]] std::optional<Message> next_for(const std::chrono::duration<Rep, Period> &d,
+                                                  bool *closed = nullptr) const {
+        return next_ns(to_timeout_ns(d), closed, true);
+    }
+
+    /// The C handle (still owned by this Subscription).
+    plexus_sub raw() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+  private:
+    friend class Bus;
+    explicit Subscription(plexus_sub h) noexcept : h_(h) {}
+
+    std::optional<Message> next_ns(std::int64_t t, bool *closed, bool timeout_is_outcome) const {
+        if (closed != nullptr) {
+            *closed = false;
+        }
+        plexus_value out = detail::out_value();
+        std::uint64_t seq = 0;
+        const plexus_status s = plexus_sub_next(h_, &out, &seq, t);
+        if (s == PLEXUS_OK) {
+            return Message{Value::adopt(out), seq};
+        }
+        if (s == PLEXUS_CLOSED) {
+            if (closed != nullptr) {
+                *closed = true;
+            }
+            return std::nullopt;
+        }
+        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
+            return std::nullopt;
+        }
+        throw Error(s);
+    }
+
+    plexus_sub h_{0};
+};
+
+/// An open bus handle (plexus_bus): broadcast of values to every subscriber, in one order
+/// for all. Move-only; obtained with Bus::open(region, name, capacity). The destructor
+/// gives back the handle (plexus_bus_release); close() closes the bus itself for every
+/// process, as plexus_bus_close does.
+///
+/// publish() never waits for subscribers and returns the message's sequence number (0
+/// if the bus is closed). Failures throw plexus::Error.
+class Bus {
+  public:
+    Bus() noexcept = default;
+    Bus(const Bus &) = delete;
+    Bus &operator=(const Bus &) = delete;
+    Bus(Bus &&other) noexcept : h_(std::exchange(other.h_, plexus_bus{0})) {}
+    Bus &operator=(Bus &&other) noexcept {
+        if (this != &other) {
+            release();
+            h_ = std::exchange(other.h_, plexus_bus{0});
+        }
+        return *this;
+    }
+    ~Bus() { release(); }
+
+    /// Opens the bus `name` in `region`: `capacity > 0` (messages retained) creates it if
+    /// missing and otherwise requires that capacity (PLEXUS_E_INCOMPATIBLE);
+    /// `capacity == 0` opens an existing one only. Flags: PLEXUS_EXCLUSIVE.
+    static Bus open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
+                    std::uint32_t flags = 0);
+
+    /// Gives back the handle now (plexus_bus_release); never throws. Not close().
+    void release() noexcept {
+        if (h_.id != 0) {
+            (void)plexus_bus_release(std::exchange(h_, plexus_bus{0}));
+        }
+    }
+
+    /// Publishes a copy of `v`; its sequence number, or 0 if the bus is closed.
+    [[nodiscard]] std::uint64_t publish(const Value &v) const {
+        const plexus_value c = v.c_value();
+        std::uint64_t seq = 0;
+        const plexus_status s = plexus_bus_publish(h_, &c, &seq);
+        if (s == PLEXUS_CLOSED) {
+            return 0;
+        }
+        check(s);
+        return seq;
+    }
+
+    /// A new subscription: from the next message (PLEXUS_FROM_NOW, the default) or from
+    /// the oldest one retained (PLEXUS_FROM_OLDEST).
+    Subscription subscribe(std::uint32_t from = PLEXUS_FROM_NOW) const {
+        plexus_sub h{0};
+        check(plexus_bus_subscribe(h_, from, &h));
+        return Subscription(h);
+    }
+
+    /// Closes the bus for every process (plexus_bus_close); the handle stays valid.
+    void close() const { check(plexus_bus_close(h_)); }
+    bool is_closed() const {
+        bool closed = false;
+        check(plexus_bus_is_closed(h_, &closed));
+        return closed;
+    }
+    /// Messages retained, fixed at creation.
+    std::uint64_t capacity() const {
+        std::uint64_t n = 0;
+        check(plexus_bus_capacity(h_, &n));
+        return n;
+    }
+    /// The sequence number the next message will get.
+    std::uint64_t next_seq() const {
+        std::uint64_t n = 0;
+        check(plexus_bus_next_seq(h_, &n));
+        return n;
+    }
+
+    plexus_bus raw() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+  private:
+    explicit Bus(plexus_bus h) noexcept : h_(h) {}
+    plexus_bus h_{0};
+};
+
+inline Bus Bus::open(const Region &region, const std::string &name, std::uint64_t capacity,
+                     std::uint32_t flags) {
+    plexus_bus h{0};
+    check(plexus_bus_open(region.raw(), name.c_str(), capacity, flags, &h));
+    return Bus(h);
+}
+
+// =======================================================================================
 // Locks: Mutex, Barrier, Semaphore (plexus_mutex, plexus_barrier, plexus_semaphore)
 // =======================================================================================
 

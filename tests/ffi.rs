@@ -748,6 +748,16 @@ fn bus_c_api() {
     both(|lib| assert_ok("test_bus", &run(&build("ffi-tests/test_bus.c", lib), &[])));
 }
 
+#[test]
+fn bus_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_bus",
+            &run(&build("ffi-tests/test_cpp_bus.cpp", lib), &[]),
+        )
+    });
+}
+
 /// Runs one bus_worker role to completion.
 fn bus_worker(exe: &Path, args: &[&str]) -> Child {
     Command::new(exe)

@@ -1,0 +1,80 @@
+// Tests of plexus::Bus and plexus::Subscription.
+#include <plexus.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+static int failures = 0;
+#define CHECK(cond)                                                               \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                           \
+        }                                                                         \
+    } while (0)
+
+int main() {
+    const std::string name = "test-cpp-bus-" + std::to_string(getpid());
+    plexus::RegionOptions o;
+    o.mode = PLEXUS_RECREATE;
+    {
+        plexus::Region r = plexus::Region::open(name, o);
+        plexus::Bus b = plexus::Bus::open(r, "events", 4);
+        CHECK(b.capacity() == 4 && b.next_seq() == 1 && !b.is_closed());
+        plexus::Subscription now = b.subscribe();
+        CHECK(b.publish(plexus::Value(std::int64_t{1})) == 1);
+        CHECK(b.publish(plexus::Value("a string longer than the inline eight")) == 2);
+        plexus::Subscription oldest = b.subscribe(PLEXUS_FROM_OLDEST);
+        for (plexus::Subscription *s : {&now, &oldest}) {
+            auto m1 = s->try_next();
+            CHECK(m1 && m1->seq == 1 && m1->value.as_int() == 1);
+            auto m2 = s->next();
+            CHECK(m2 && m2->seq == 2 && m2->value.as_string() == "a string longer than the inline eight");
+            bool closed = true;
+            CHECK(!s->next_for(std::chrono::milliseconds(10), &closed) && !closed);
+        }
+        // Falling behind: 10 more on a bus of 4: the next is seq 9.
+        for (int i = 0; i < 10; i++) (void)b.publish(plexus::Value(std::int64_t{i}));
+        auto behind = now.next();
+        CHECK(behind && behind->seq == 9);
+        // A waiting subscriber in a thread gets the message, then nullopt on close.
+        plexus::Subscription waiter = b.subscribe();
+        std::thread t([&] {
+            auto m = waiter.next();
+            CHECK(m && m->value.as_int() == 42);
+            CHECK(!waiter.next());
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        (void)b.publish(plexus::Value(std::int64_t{42}));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        b.close();
+        t.join();
+        CHECK(b.is_closed());
+        CHECK(b.publish(plexus::Value(std::int64_t{7})) == 0);
+        bool closed = false;
+        while (oldest.try_next(&closed)) {
+        }
+        CHECK(closed);
+        // Errors throw.
+        bool threw = false;
+        try {
+            (void)b.subscribe(99);
+        } catch (const plexus::Error &e) {
+            threw = e.status() == PLEXUS_E_INVALID_ARGUMENT;
+        }
+        CHECK(threw);
+        plexus::Subscription moved = std::move(now);
+        CHECK(moved && !now);
+    }
+    plexus::Region::remove(name);
+    if (failures) {
+        std::fprintf(stderr, "test_cpp_bus: %d failure(s)\n", failures);
+        return 1;
+    }
+    std::printf("test_cpp_bus: OK\n");
+    return 0;
+}
