@@ -4,6 +4,10 @@
  *   bus_worker REGION close                  closes the bus
  *   bus_worker REGION publish ID COUNT       publishes ID*COUNT .. ID*COUNT+COUNT-1
  *   bus_worker REGION subscribe TOTAL        receives TOTAL messages from the oldest
+ *   bus_worker REGION spray ID               publishes self-checking strings of 1..300
+ *                                            bytes forever (to be SIGKILLed)
+ *   bus_worker REGION validate               receives until CLOSED, checks every string,
+ *                                            prints "count gaps"
  *   bus_worker REGION slow STEP_US           prints "subscribed", then receives until
  *                                            CLOSED, sleeping STEP_US between messages
  *
@@ -36,7 +40,7 @@ int main(int argc, char **argv) {
     MUST(plexus_bus_open(r, "events", (uint64_t)atoll(argv[3]), 0, &b));
     return 0;
   }
-  if (argc < 4 && strcmp(argv[2], "close") != 0) return 2;
+  if (argc < 4 && strcmp(argv[2], "close") != 0 && strcmp(argv[2], "validate") != 0) return 2;
   plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
   o.mode = PLEXUS_OPEN;
   o.wait_ns = 10LL * 1000 * 1000 * 1000;
@@ -47,6 +51,62 @@ int main(int argc, char **argv) {
   MUST(plexus_bus_open(r, "events", 0, 0, &b));
   if (strcmp(argv[2], "close") == 0) {
     MUST(plexus_bus_close(b));
+    return 0;
+  }
+  if (strcmp(argv[2], "spray") == 0) {
+    /* "<id>:<n>:" then filler, then the FNV of everything before as 16 hex digits. */
+    long id = atol(argv[3]);
+    char buf[400];
+    for (unsigned long n = 0;; n++) {
+      int len = snprintf(buf, sizeof buf, "%ld:%lu:", id, n);
+      int extra = (int)((n * 7919u + (unsigned long)id * 31u) % 280u);
+      for (int i = 0; i < extra; i++) buf[len++] = (char)('a' + (n + (unsigned)i) % 26);
+      uint64_t h = 0xcbf29ce484222325ULL;
+      for (int i = 0; i < len; i++) h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ULL;
+      len += snprintf(buf + len, sizeof buf - (size_t)len, "%016llx", (unsigned long long)h);
+      plexus_value v = plexus_string_n(buf, (size_t)len);
+      MUST(plexus_bus_publish(b, &v, NULL));
+    }
+  }
+  if (strcmp(argv[2], "validate") == 0) {
+    plexus_sub s;
+    MUST(plexus_bus_subscribe(b, PLEXUS_FROM_OLDEST, &s));
+    unsigned long long count = 0, gaps = 0, prev = 0;
+    for (;;) {
+      plexus_value v;
+      uint64_t seq;
+      plexus_status st = plexus_sub_next(s, &v, &seq, 30LL * 1000 * 1000 * 1000);
+      if (st == PLEXUS_CLOSED) break;
+      if (st != PLEXUS_OK) {
+        fprintf(stderr, "validate: %s: %s\n", plexus_status_name(st), plexus_last_error());
+        return 1;
+      }
+      if (count && seq != prev + 1) gaps++;
+      if (count && seq <= prev) {
+        fprintf(stderr, "validate: seq %llu after %llu\n", (unsigned long long)seq,
+                (unsigned long long)prev);
+        return 1;
+      }
+      prev = seq;
+      const char *p = v.as.buf.ptr;
+      size_t len = v.as.buf.len;
+      uint64_t h = 0xcbf29ce484222325ULL;
+      char want[17];
+      if (v.type != PLEXUS_STRING || len < 20) {
+        fprintf(stderr, "validate: torn message %llu\n", (unsigned long long)seq);
+        return 1;
+      }
+      for (size_t i = 0; i < len - 16; i++) h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+      snprintf(want, sizeof want, "%016llx", (unsigned long long)h);
+      if (memcmp(want, p + len - 16, 16) != 0) {
+        fprintf(stderr, "validate: torn message %llu: %.*s\n", (unsigned long long)seq,
+                (int)len, p);
+        return 1;
+      }
+      plexus_value_free(&v);
+      count++;
+    }
+    printf("%llu %llu\n", count, gaps);
     return 0;
   }
   if (strcmp(argv[2], "publish") == 0) {
