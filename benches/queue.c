@@ -495,7 +495,10 @@ static void consumer(const job *j) {
     uint64_t t_end = now_ns(), tsc_end = tsc();
     usage_t u1 = usage_self();
     if (!started) u0 = u1; /* popped no timed value (MPMC) */
-    res->t_last = spsc ? t_end : t_end - (uint64_t)((double)(tsc_end - last_tsc) * ns_per_tick);
+    if (spsc) res->t_last = t_end;
+    else if (last_tsc) /* MPMC: back-date the end to the last successful pop */
+        res->t_last = t_end - (uint64_t)((double)(tsc_end - last_tsc) * ns_per_tick);
+    else res->t_last = 0; /* popped nothing */
     res->cpu_us = u1.cpu_us - u0.cpu_us;
     res->vcsw = u1.vcsw - u0.vcsw;
     res->icsw = u1.icsw - u0.icsw;
