@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# benches/run.sh: builds plexus (release) and the C ping-pong benchmark, runs it and
-# writes a Markdown report. Works from any directory. See benches/README.md.
+# benches/run.sh: builds plexus (release) and the C benchmarks (ping-pong latency and
+# queue throughput), runs them and writes one Markdown report. Works from any directory.
+# See benches/README.md.
 #
 #   bash benches/run.sh [--runs N] [--rt N] [--pipe-rt N] [--ops N] [--pin]
+#                       [--queue-n N] [--mpmc-n N] [--cap N] [--cap2 N] [--no-queue]
 #                       [--quiet-wait S] [--out FILE]
 #
 # The same settings can come from the environment: RUNS, RT, PIPE_RT, OPS, PIN=1,
-# QUIET_WAIT, OUT. Other options (e.g. --warm N, --timeout S) pass through to the binary.
+# QUEUE_N, MPMC_N, CAP, CAP2, QUEUE=0, QUIET_WAIT, OUT. Other options (e.g. --warm N,
+# --timeout S) pass through to the ping-pong binary.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +22,11 @@ OPS=${OPS:-2000000}
 PIN=${PIN:-0}
 QUIET_WAIT=${QUIET_WAIT:-30}
 OUT=${OUT:-benches/results.md}
+QUEUE=${QUEUE:-1}
+QUEUE_N=${QUEUE_N:-5000000}
+MPMC_N=${MPMC_N:-4000000}
+CAP=${CAP:-1024}
+CAP2=${CAP2:-64}
 EXTRA=()
 
 while [[ $# -gt 0 ]]; do
@@ -30,7 +38,12 @@ while [[ $# -gt 0 ]]; do
         --out) OUT=$2; shift 2 ;;
         --pin) PIN=1; shift ;;
         --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --queue-n) QUEUE_N=$2; shift 2 ;;
+        --mpmc-n) MPMC_N=$2; shift 2 ;;
+        --cap) CAP=$2; shift 2 ;;
+        --cap2) CAP2=$2; shift 2 ;;
+        --no-queue) QUEUE=0; shift ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) EXTRA+=("$1"); shift ;;
     esac
 done
@@ -44,25 +57,47 @@ echo "== gcc -O2 benches/pingpong.c" >&2
 gcc -std=c11 -O2 -Wall -Wextra -o "$BIN_DIR/pingpong" benches/pingpong.c \
     -I"$ROOT/include" -L"$ROOT/target/release" -l:libplexus.so \
     -Wl,-rpath,"$ROOT/target/release" -lm
+if [[ $QUEUE == 1 ]]; then
+    echo "== gcc -O2 benches/queue.c" >&2
+    gcc -std=c11 -O2 -Wall -Wextra -o "$BIN_DIR/queue" benches/queue.c \
+        -I"$ROOT/include" -L"$ROOT/target/release" -l:libplexus.so \
+        -Wl,-rpath,"$ROOT/target/release" -lm
+fi
 
 ARGS=(--runs "$RUNS" --rt "$RT" --pipe-rt "$PIPE_RT" --ops "$OPS")
 [[ $QUIET_WAIT -gt 0 ]] && ARGS+=(--quiet-wait "$QUIET_WAIT")
 [[ $PIN == 1 ]] && ARGS+=(--pin)
 ARGS+=(${EXTRA[@]+"${EXTRA[@]}"})
 
+QARGS=(--runs "$RUNS" --n "$QUEUE_N" --mpmc-n "$MPMC_N" --cap "$CAP" --cap2 "$CAP2")
+[[ $QUIET_WAIT -gt 0 ]] && QARGS+=(--quiet-wait "$QUIET_WAIT")
+
 echo "== $BIN_DIR/pingpong ${ARGS[*]}" >&2
 TMP=$(mktemp "${TMPDIR:-/tmp}/plexus-bench.XXXXXX")
-trap 'rm -f "$TMP"' EXIT
+trap 'rm -f "$TMP" "$TMP.q"' EXIT
 "$BIN_DIR/pingpong" "${ARGS[@]}" >"$TMP"
+if [[ $QUEUE == 1 ]]; then
+    echo "== $BIN_DIR/queue ${QARGS[*]}" >&2
+    "$BIN_DIR/queue" "${QARGS[@]}" >"$TMP.q"
+fi
 
 {
     cat "$TMP"
+    if [[ $QUEUE == 1 ]]; then
+        echo
+        cat "$TMP.q"
+    fi
     echo
     REV=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
     if [[ -n $(git status --porcelain -- src include Cargo.toml 2>/dev/null) ]]; then
         REV="$REV + uncommitted changes in src/"
     fi
-    echo "Command: \`bash benches/run.sh ${ARGS[*]}\` (library at commit $REV, built with \`cargo build --release\`)."
+    if [[ $QUEUE == 1 ]]; then
+        CMD="bash benches/run.sh ${ARGS[*]} --queue-n $QUEUE_N --mpmc-n $MPMC_N --cap $CAP --cap2 $CAP2"
+    else
+        CMD="bash benches/run.sh ${ARGS[*]} --no-queue"
+    fi
+    echo "Command: \`$CMD\` (library at commit $REV, built with \`cargo build --release\`)."
     echo
     echo "Machine (\`nproc\`: $(nproc); \`lscpu | head -20\`):"
     echo
