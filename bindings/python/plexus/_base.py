@@ -1,0 +1,75 @@
+"""What every object opened through a region shares: its name, its C handle, and the
+handle's give-back (on close(), at garbage collection, or at interpreter exit)."""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from ._region import Region
+
+
+def _give_back(closer: Callable[[Any], int], handle: Any) -> None:
+    # The status is ignored: after the region was closed (which closes its objects'
+    # handles) or a fork(), the handle is already invalid, which is fine here.
+    closer(handle)
+
+
+def encode_name(name: str, what: str = "name") -> bytes:
+    """UTF-8 bytes for a C string argument; InvalidArgument for NUL characters (C would
+    silently cut the string there) and TypeError for non-str."""
+    from ._errors import InvalidArgument
+
+    if not isinstance(name, str):
+        raise TypeError(f"plexus: {what} must be str, not {type(name).__name__}")
+    if "\0" in name:
+        raise InvalidArgument(f"plexus: {what} {name!r} contains a NUL character", 100)
+    return name.encode("utf-8")
+
+
+def check_count(n: Any, what: str, bits: int = 64) -> int:
+    """A size argument (length, capacity, parties, permits) or version as a C unsigned
+    integer: TypeError for non-integers, ValueError when negative or too large (ctypes
+    would silently wrap it)."""
+    import operator
+
+    try:
+        value = operator.index(n)
+    except TypeError:
+        raise TypeError(f"plexus: {what} must be an int, not {type(n).__name__}") from None
+    if not 0 <= value < (1 << bits):
+        raise ValueError(f"plexus: {what} {value} is out of range (0 .. 2**{bits}-1)")
+    return value
+
+
+class RegionObject:
+    """Base of Array, Map, Queue, Bus, Mutex, Barrier and Semaphore."""
+
+    _kind = "object"
+
+    def __init__(
+        self, region: "Region", name: str, handle: Any, closer: Callable[[Any], int]
+    ) -> None:
+        self._region = region  # keeps the region open while this object is in use
+        self._name = name
+        self._h = handle
+        self._finalizer = weakref.finalize(self, _give_back, closer, handle)
+
+    @property
+    def name(self) -> str:
+        """The object's name in its region."""
+        return self._name
+
+    @property
+    def region(self) -> "Region":
+        """The region this object was opened through."""
+        return self._region
+
+    def _give_back_handle(self) -> None:
+        """Gives back the C handle now (idempotent); later calls raise BadHandle."""
+        self._finalizer()
+
+    def __repr__(self) -> str:
+        state = "" if self._finalizer.alive else " (handle closed)"
+        return f"<plexus.{type(self).__name__} {self._name!r} of {self._region.name!r}{state}>"

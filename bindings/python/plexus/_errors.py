@@ -1,0 +1,181 @@
+"""Exceptions: one class per plexus status, all derived from :class:`plexus.Error`.
+
+Where a built-in exception means the same thing, the class derives from it too, so
+ordinary Python code catches them: ``Timeout`` is a ``TimeoutError``, ``NotFound`` a
+``LookupError`` (``KeyNotFound`` a ``KeyError``), ``OutOfRange`` an ``IndexError``,
+``InvalidArgument`` a ``ValueError``, ``TypeMismatch`` a ``TypeError``,
+``PermissionDenied`` a ``PermissionError``, ``OsError`` an ``OSError``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, NoReturn, Optional, Type
+
+from . import _lib
+
+
+class Error(Exception):
+    """A failed plexus call. ``status`` is the C ``plexus_status`` value,
+    ``status_name`` its name (``"PLEXUS_E_NOT_FOUND"``); the message is the library's
+    (``plexus_last_error()``)."""
+
+    status: int = -1
+
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+    @property
+    def status_name(self) -> str:
+        return _lib.status_name(self.status)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Timeout(Error, TimeoutError):
+    """PLEXUS_TIMEOUT: a wait ended before its condition held (with timeout 0: the call
+    would have blocked). Nothing was changed."""
+
+    status = _lib.TIMEOUT
+
+
+class Closed(Error):
+    """PLEXUS_CLOSED: the queue or bus is closed (for pops and subscriptions: and
+    everything sent before was received)."""
+
+    status = _lib.CLOSED
+
+
+class InvalidArgument(Error, ValueError):
+    """PLEXUS_E_INVALID_ARGUMENT: bad name, option, flag or value (also: unlocking a
+    mutex this thread does not hold, releasing a permit this region handle does not
+    hold)."""
+
+    status = 100
+
+
+class BadHandle(Error):
+    """PLEXUS_E_BAD_HANDLE: the object was closed (or its region was), or it was opened
+    before a fork()."""
+
+    status = 101
+
+
+class NotFound(Error, LookupError):
+    """PLEXUS_E_NOT_FOUND: the region, object or key does not exist."""
+
+    status = _lib.E_NOT_FOUND
+
+
+class KeyNotFound(NotFound, KeyError):
+    """A map key that does not exist (``del m[key]``, ``m[key]``, ``m.remove(key)``)."""
+
+
+class Exists(Error):
+    """PLEXUS_E_EXISTS: exclusive creation, but it exists."""
+
+    status = 103
+
+
+class TypeMismatch(Error, TypeError):
+    """PLEXUS_E_TYPE_MISMATCH: another kind of object has that name, or the operation is
+    undefined for the value's type (``faa`` of a list, say)."""
+
+    status = 104
+
+
+class OutOfRange(Error, IndexError):
+    """PLEXUS_E_OUT_OF_RANGE: index >= length."""
+
+    status = 105
+
+
+class NoSpace(Error):
+    """PLEXUS_E_NO_SPACE: the region's heap, directory or process table is full (or the
+    map, or ``/dev/shm`` at creation)."""
+
+    status = 106
+
+
+class Incompatible(Error):
+    """PLEXUS_E_INCOMPATIBLE: another format version, or the object exists with another
+    shape (length, capacity, parties, FIFO/LIFO)."""
+
+    status = 107
+
+
+class Corrupt(Error):
+    """PLEXUS_E_CORRUPT: the region failed validation."""
+
+    status = 108
+
+
+class PermissionDenied(Error, PermissionError):
+    """PLEXUS_E_PERMISSION: the OS denied access."""
+
+    status = 109
+
+
+class OsError(Error, OSError):
+    """PLEXUS_E_OS: another OS error (the message has the errno text)."""
+
+    status = 110
+
+
+class BufferTooSmall(Error):
+    """PLEXUS_E_BUFFER_TOO_SMALL (the Python package sizes its buffers itself, so this
+    is not expected)."""
+
+    status = 111
+
+
+class InternalError(Error):
+    """PLEXUS_E_INTERNAL: a bug in plexus, caught at the boundary; please report it."""
+
+    status = 199
+
+
+_BY_STATUS: Dict[int, Type[Error]] = {
+    cls.status: cls
+    for cls in (
+        Timeout,
+        Closed,
+        InvalidArgument,
+        BadHandle,
+        NotFound,
+        Exists,
+        TypeMismatch,
+        OutOfRange,
+        NoSpace,
+        Incompatible,
+        Corrupt,
+        PermissionDenied,
+        OsError,
+        BufferTooSmall,
+        InternalError,
+    )
+}
+
+
+def error_for(status: int, what: str = "") -> Error:
+    """The exception for a status, with the library's message for the last failing call
+    on this thread (call it right after the failing call)."""
+    message = _lib.last_error()
+    if not message:
+        message = _lib.status_name(status)
+    if what:
+        message = f"{what}: {message}"
+    cls = _BY_STATUS.get(status, Error)
+    return cls(message, status)
+
+
+def raise_for(status: int, what: str = "") -> NoReturn:
+    raise error_for(status, what)
+
+
+def check(status: int, what: str = "") -> None:
+    """Raises the matching exception unless ``status`` is PLEXUS_OK."""
+    if status != _lib.OK:
+        raise error_for(status, what)

@@ -1,0 +1,269 @@
+"""Regions: a named shared-memory file that holds named objects."""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+import weakref
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from . import _lib
+from ._base import check_count, encode_name
+from ._bus import Bus
+from ._elements import Array, Map
+from ._errors import BadHandle, raise_for
+from ._locks import Barrier, Mutex, Semaphore
+from ._queue import Queue
+from ._wait import TimeoutArg, blocking, timeout_ns
+
+_byref = ctypes.byref
+
+
+class OpenMode(enum.IntEnum):
+    """How :class:`Region` treats an existing or missing region (``mode=``; the
+    lower-case strings ``"open_or_create"``, ``"create"``, ``"open"``, ``"recreate"``
+    work too)."""
+
+    #: Open it if it exists, else create it (the default).
+    OPEN_OR_CREATE = 0
+    #: Create it; :class:`plexus.Exists` if it exists.
+    CREATE = 1
+    #: Open an existing region, waiting up to ``wait`` seconds for it to appear
+    #: (:class:`plexus.NotFound` after that).
+    OPEN = 2
+    #: Remove any existing region of that name first, then create it.
+    RECREATE = 3
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """Statistics of a region (:meth:`Region.info`)."""
+
+    size: int  #: size of the region file in bytes
+    heap_size: int  #: bytes of the heap (object bodies, strings, bytes, objects)
+    heap_used: int  #: heap bytes in use
+    heap_free: int  #: heap_size - heap_used
+    object_count: int  #: named objects in the region
+    attached_processes: int  #: live attachments (open region handles, all processes)
+    format_version: int  #: the region's format version
+    region_id: int  #: random id chosen at creation: equal ids, same region
+    created_unix_ns: int  #: creation time, nanoseconds since the Unix epoch
+
+
+def _name_arg(name: Union[str, "os.PathLike[str]"]) -> str:
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str):
+        raise TypeError(f"plexus: region name must be str or a path, not {type(name).__name__}")
+    return name
+
+
+class Region:
+    """An open region: ``Region("jobs")`` is the volatile region ``/dev/shm/plexus.jobs``;
+    a name containing ``/`` (or a ``pathlib.Path``) is a persistent file at that path.
+
+    ``mode`` (:class:`OpenMode` or its lower-case name) says what to do when it exists
+    or not; ``size`` (bytes, when creating; 0 = 64 MiB) and ``permissions`` (file mode,
+    when creating; 0 = 0o600) apply to creation; ``wait`` (seconds, ``None`` = without
+    limit) is how long ``mode="open"`` waits for the region to appear.
+
+    Objects are opened through the region: :meth:`array`, :meth:`map`, :meth:`queue`,
+    :meth:`bus`, :meth:`mutex`, :meth:`barrier`, :meth:`semaphore`. For each, a size of
+    0 opens an existing object only (:class:`plexus.NotFound` if absent); a nonzero size
+    creates it if missing and must equal the existing one's otherwise
+    (:class:`plexus.Incompatible`).
+
+    A context manager: ``with plexus.Region("jobs") as r:`` closes it on exit.
+    :meth:`close` closes the handle and every object opened through it (the region
+    itself stays until :meth:`remove`). Handles do not survive ``fork()``: a child
+    process (``multiprocessing`` with the fork start method included) opens the region
+    again.
+    """
+
+    def __init__(
+        self,
+        name: Union[str, "os.PathLike[str]"],
+        *,
+        mode: Union[OpenMode, str] = OpenMode.OPEN_OR_CREATE,
+        size: int = 0,
+        permissions: int = 0,
+        wait: TimeoutArg = 0,
+    ) -> None:
+        name = _name_arg(name)
+        if isinstance(mode, str):
+            try:
+                mode = OpenMode[mode.upper()]
+            except KeyError:
+                raise ValueError(
+                    f"plexus: unknown mode {mode!r} (open_or_create, create, open, recreate)"
+                ) from None
+        mode = OpenMode(mode)
+        opts = _lib.RegionOptions(
+            ctypes.sizeof(_lib.RegionOptions),
+            int(mode),
+            check_count(size, "size"),
+            check_count(permissions, "permissions", 32),
+            0,
+        )
+        c_name = encode_name(name, "region name")
+        h = _lib.Region()
+        f = _lib.lib.plexus_region_open
+        if mode == OpenMode.OPEN:
+            timeout_ns(wait)  # validates it
+
+            def attempt(ns: int) -> int:
+                opts.wait_ns = ns
+                return int(f(c_name, _byref(opts), _byref(h)))
+
+            st = blocking(attempt, wait, retry=_lib.E_NOT_FOUND)
+        else:
+            st = f(c_name, _byref(opts), _byref(h))
+        if st:
+            raise_for(st, f"region {name!r}")
+        self._name = name
+        self._h = h
+        self._finalizer = weakref.finalize(self, _lib.lib.plexus_region_close, h)
+
+    # ---- handle --------------------------------------------------------------------
+
+    def _handle(self) -> Any:
+        if not self._finalizer.alive:
+            raise BadHandle(f"region {self._name!r} is closed", 101)
+        return self._h
+
+    @property
+    def name(self) -> str:
+        """The name (or path) the region was opened with."""
+        return self._name
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        """Closes this handle and every object opened through it (idempotent). The
+        region stays (see :meth:`remove`); held ``read_rw`` locks are released; a
+        mutex still held is taken over by the next locker with ``owner_died``."""
+        self._finalizer()
+
+    def __enter__(self) -> "Region":
+        return self
+
+    def __exit__(self, *exc: Optional[object]) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<plexus.Region {self._name!r}{' (closed)' if self.closed else ''}>"
+
+    # ---- region calls --------------------------------------------------------------
+
+    def info(self) -> RegionInfo:
+        """Size, heap use, object count, live attachments, format version, id."""
+        out = _lib.RegionInfo()
+        st = _lib.lib.plexus_region_get_info(self._handle(), _byref(out))
+        if st:
+            raise_for(st, f"region {self._name!r} info")
+        return RegionInfo(
+            out.size,
+            out.heap_size,
+            out.heap_used,
+            out.heap_free,
+            out.object_count,
+            out.attached_processes,
+            out.format_version,
+            out.region_id,
+            out.created_unix_ns,
+        )
+
+    @property
+    def size(self) -> int:
+        """The size of the region file in bytes."""
+        return self.info().size
+
+    def flush(self) -> None:
+        """Makes everything written so far durable against power loss (msync + fsync);
+        meaningful for persistent (path) regions."""
+        st = _lib.lib.plexus_region_flush(self._handle())
+        if st:
+            raise_for(st, f"region {self._name!r} flush")
+
+    def wait_object(self, name: str, timeout: TimeoutArg = None) -> None:
+        """Waits until an object called ``name`` (of any kind) exists, so a consumer can
+        start before its producer. :class:`plexus.Timeout` if ``timeout`` passes
+        first."""
+        f, h, c = _lib.lib.plexus_region_wait_object, self._handle(), encode_name(name)
+        st = blocking(lambda ns: f(h, c, ns), timeout)
+        if st:
+            raise_for(st, f"region {self._name!r} wait_object({name!r})")
+
+    @staticmethod
+    def remove(name: Union[str, "os.PathLike[str]"], missing_ok: bool = False) -> None:
+        """Removes (unlinks) the region ``name``; processes that have it open keep
+        using it. :class:`plexus.NotFound` if absent, unless ``missing_ok``."""
+        name = _name_arg(name)
+        st = _lib.lib.plexus_region_remove(encode_name(name, "region name"))
+        if st == _lib.E_NOT_FOUND and missing_ok:
+            return
+        if st:
+            raise_for(st, f"region {name!r} remove")
+
+    # ---- objects -------------------------------------------------------------------
+
+    def array(
+        self, name: str, length: int = 0, *, full: bool = False, exclusive: bool = False
+    ) -> Array:
+        """The array ``name`` of ``length`` elements, created if missing (elements hold
+        UNDEFINED, EMPTY, or FULL with ``full=True``). ``length=0`` opens an existing
+        one. ``exclusive=True``: :class:`plexus.Exists` if it exists."""
+        return Array(
+            self, name, check_count(length, "length"), _flags(full=full, exclusive=exclusive)
+        )
+
+    def map(
+        self, name: str, capacity: int = 0, *, full: bool = False, exclusive: bool = False
+    ) -> Map:
+        """The map ``name`` of up to ``capacity`` keys, created if missing (keys
+        inserted later start EMPTY, or FULL with ``full=True``, the creator's choice).
+        ``capacity=0`` opens an existing one."""
+        return Map(
+            self, name, check_count(capacity, "capacity"), _flags(full=full, exclusive=exclusive)
+        )
+
+    def queue(
+        self, name: str, capacity: int = 0, *, lifo: bool = False, exclusive: bool = False
+    ) -> Queue:
+        """The queue ``name`` of up to ``capacity`` values, created if missing: FIFO,
+        or a LIFO stack with ``lifo=True``. ``capacity=0`` opens an existing one."""
+        return Queue(
+            self, name, check_count(capacity, "capacity"), _flags(lifo=lifo, exclusive=exclusive)
+        )
+
+    def bus(self, name: str, capacity: int = 0, *, exclusive: bool = False) -> Bus:
+        """The bus ``name`` retaining the last ``capacity`` messages, created if
+        missing. ``capacity=0`` opens an existing one."""
+        return Bus(self, name, check_count(capacity, "capacity"), _flags(exclusive=exclusive))
+
+    def mutex(self, name: str) -> Mutex:
+        """The mutex ``name``, created (unlocked) if missing."""
+        return Mutex(self, name)
+
+    def barrier(self, name: str, parties: int = 0) -> Barrier:
+        """The barrier ``name`` for ``parties`` parties, created if missing.
+        ``parties=0`` opens an existing one."""
+        return Barrier(self, name, check_count(parties, "parties", 32))
+
+    def semaphore(self, name: str, permits: int = 0) -> Semaphore:
+        """The semaphore ``name`` with ``permits`` permits, created if missing.
+        ``permits=0`` opens an existing one."""
+        return Semaphore(self, name, check_count(permits, "permits", 32))
+
+
+def _flags(full: bool = False, exclusive: bool = False, lifo: bool = False) -> int:
+    return (
+        (_lib.FLAG_FULL if full else 0)
+        | (_lib.FLAG_EXCLUSIVE if exclusive else 0)
+        | (_lib.FLAG_LIFO if lifo else 0)
+    )
