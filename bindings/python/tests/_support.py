@@ -1,0 +1,148 @@
+"""Shared helpers of the plexus Python tests.
+
+The tests import the package from the source tree (bindings/python), never an installed
+copy, and find the library as the package does (PLEXUS_LIBRARY, or the cargo target
+directories of this checkout). Child processes get the same package and library.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import unittest
+import uuid
+from pathlib import Path
+from typing import Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+PKG_DIR = HERE.parent  # bindings/python
+REPO = PKG_DIR.parent.parent  # the repository root (include/, ffi-tests/)
+
+if str(PKG_DIR) not in sys.path:
+    sys.path.insert(0, str(PKG_DIR))
+
+import plexus  # noqa: E402  (after the sys.path change)
+
+assert Path(plexus.__file__).resolve().parent == PKG_DIR / "plexus", plexus.__file__
+
+
+def unique(prefix: str) -> str:
+    """A region name no other test (or test run) uses."""
+    clean = "".join(c if c.isalnum() or c in "._-" else "-" for c in prefix)[:60]
+    return f"pyt-{clean}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class RegionTest(unittest.TestCase):
+    """A test with a fresh volatile region ``self.region`` (named ``self.name``), closed
+    and removed afterwards."""
+
+    size = 4 << 20
+
+    def setUp(self) -> None:
+        self.name = unique(self.id().rsplit(".", 1)[-1])
+        self.region = plexus.Region(self.name, mode="create", size=self.size)
+        self.addCleanup(plexus.Region.remove, self.name, True)
+        self.addCleanup(self.region.close)
+
+
+def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment of a child Python process: this package first on PYTHONPATH,
+    and the library this process loaded."""
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PKG_DIR), env.get("PYTHONPATH", "")) if p)
+    env["PLEXUS_LIBRARY"] = plexus.library_path
+    env["PYTHONUNBUFFERED"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def python_code(code: str) -> List[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs ``code`` in a new Python process (``sys.argv[1:]`` = args)."""
+    return subprocess.run(
+        python_code(code) + list(args),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_python(code: str, *args: str) -> subprocess.Popen:
+    """Starts ``code`` in a new Python process with pipes for stdin, stdout and stderr."""
+    return subprocess.Popen(
+        python_code(code) + list(args),
+        env=child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def assert_ok(test: unittest.TestCase, what: str, proc: subprocess.CompletedProcess) -> None:
+    test.assertEqual(
+        proc.returncode,
+        0,
+        f"{what} failed ({proc.returncode}):\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}",
+    )
+
+
+_built: Dict[str, Path] = {}
+
+
+def c_compiler(cpp: bool = False) -> Optional[str]:
+    cc = os.environ.get("CXX", "c++") if cpp else os.environ.get("CC", "cc")
+    return cc if shutil.which(cc) else None
+
+
+def build_c(src: str, out_dir: Path) -> Path:
+    """Compiles ``ffi-tests/<src>`` (C, or C++ for .cpp) of this checkout against
+    include/ and the library this process loaded. Skips the test when there is no
+    compiler or no sources (a checkout without them: an installed package)."""
+    if src in _built:
+        return _built[src]
+    cpp = src.endswith(".cpp")
+    cc = c_compiler(cpp)
+    path = REPO / "ffi-tests" / src
+    if cc is None:
+        raise unittest.SkipTest(
+            f"SKIPPED LOUDLY: no {'C++' if cpp else 'C'} compiler (CC/CXX) "
+            "for the cross-language tests"
+        )
+    if not path.exists() or not (REPO / "include" / "plexus.h").exists():
+        raise unittest.SkipTest(f"SKIPPED LOUDLY: {path} or include/plexus.h not found")
+    lib_dir = str(Path(plexus.library_path).resolve().parent)
+    exe = out_dir / path.stem
+    proc = subprocess.run(
+        [
+            cc,
+            *(["-std=c++17"] if cpp else ["-std=c11", "-D_GNU_SOURCE"]),
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O1",
+            f"-I{REPO / 'include'}",
+            f"-I{REPO / 'ffi-tests'}",
+            str(path),
+            "-o",
+            str(exe),
+            f"-L{lib_dir}",
+            "-lplexus",
+            f"-Wl,-rpath,{lib_dir}",
+            "-Wl,--disable-new-dtags",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"compiling {src} failed:\n{proc.stderr}")
+    _built[src] = exe
+    return exe

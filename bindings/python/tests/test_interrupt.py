@@ -1,0 +1,198 @@
+"""Ctrl-C (SIGINT) interrupts every blocking call promptly with KeyboardInterrupt, and
+leaves nothing changed (EMS's Python binding hangs instead)."""
+
+from __future__ import annotations
+
+import signal
+import time
+import unittest
+
+from _support import RegionTest, plexus, start_python
+
+# Blocks in each operation in turn; the parent sends SIGINT during each one. The
+# default SIGINT handler is installed explicitly: a process started from a shell
+# without job control inherits SIGINT ignored, and Python then keeps ignoring it.
+BLOCKER = """
+import signal, sys, plexus
+signal.signal(signal.SIGINT, signal.default_int_handler)
+name = sys.argv[1]
+r = plexus.Region(name, mode="open")
+a = r.array("a", 2)         # [0] EMPTY, [1] FULL
+m = r.map("m", 8)           # "full" FULL, "absent" absent
+q = r.queue("q", 1)         # full
+e = r.queue("e", 1)         # empty
+b = r.bus("b", 4)
+sub = b.subscribe()
+mx = r.mutex("mx")          # held by the parent
+sem = r.semaphore("sem", 1) # held by the parent
+bar = r.barrier("bar", 2)
+
+def with_mutex():
+    with mx:
+        pass
+
+ops = {
+    "array.read_fe": lambda: a.read_fe(0),
+    "array.read_fe(timeout=60)": lambda: a.read_fe(0, timeout=60),
+    "array.read_ff": lambda: a.read_ff(0),
+    "array.write_ef": lambda: a.write_ef(1, "x"),
+    "array.read_rw": lambda: a.read_rw(0),
+    "array.rw": lambda: a.rw(0).__enter__(),
+    "array.wait_change": lambda: a.wait_change(0, a.version(0)),
+    "map.read_fe": lambda: m.read_fe("absent"),
+    "map.read_ff": lambda: m.read_ff("absent", timeout=3600),
+    "map.write_ef": lambda: m.write_ef("full", "x"),
+    "map.wait_change": lambda: m.wait_change("absent", 0),
+    "queue.pop": lambda: e.pop(),
+    "queue.iter": lambda: next(iter(e)),
+    "queue.push": lambda: q.push("more"),
+    "subscription.next": lambda: sub.next(),
+    "subscription.iter": lambda: next(sub),
+    "mutex.acquire": lambda: mx.acquire(),
+    "mutex.with": with_mutex,
+    "semaphore.acquire": lambda: sem.acquire(timeout=1e9),
+    "barrier.wait": lambda: bar.wait(),
+    "region.wait_object": lambda: r.wait_object("never"),
+    "Region(mode=open, wait=None)": lambda: plexus.Region(name + "-never", mode="open", wait=None),
+}
+for op, fn in ops.items():
+    print("ready", op, flush=True)
+    try:
+        fn()
+        print("returned", op, flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", op, flush=True)
+print("state", a.is_full(0), a.is_full(1), a.read(1), m.read("full"), "absent" in m,
+      len(q), len(e), mx.locked(), sem.held, sem.available, flush=True)
+"""
+
+UNCAUGHT = """
+import signal, sys, plexus
+signal.signal(signal.SIGINT, signal.default_int_handler)
+r = plexus.Region(sys.argv[1], mode="open")
+a = r.array("a", 2)
+print("ready", flush=True)
+a.read_fe(0)
+"""
+
+
+class CtrlC(RegionTest):
+    def setUp(self) -> None:
+        super().setUp()
+        r = self.region
+        a = r.array("a", 2)
+        a.write_xf(1, "kept")
+        r.map("m", 8).write_xf("full", "kept")
+        r.queue("q", 1).push("only")
+        r.queue("e", 1)
+        r.bus("b", 4)
+        self.mx = r.mutex("mx")
+        self.assertTrue(self.mx.acquire(timeout=0))
+        self.addCleanup(self.mx.release)
+        self.sem = r.semaphore("sem", 1)
+        self.assertTrue(self.sem.acquire(timeout=0))
+        self.addCleanup(self.sem.release)
+        r.barrier("bar", 2)
+
+    def test_every_blocking_call_is_interruptible(self) -> None:
+        child = start_python(BLOCKER, self.name)
+        latencies = {}
+        try:
+            while True:
+                line = child.stdout.readline().split(" ", 1)
+                if line[0] != "ready":
+                    break
+                op = line[1].strip()
+                time.sleep(0.125)  # well inside the blocking call, mid-slice
+                t = time.monotonic()
+                child.send_signal(signal.SIGINT)
+                answer = child.stdout.readline().strip()
+                latencies[op] = time.monotonic() - t
+                self.assertEqual(
+                    answer, f"interrupted {op}", child.stderr.read() if not answer else ""
+                )
+                self.assertLess(latencies[op], 1.0, f"{op} took {latencies[op]:.3f} s to interrupt")
+            self.assertEqual(line[0], "state", line)
+            # Nothing changed: no value consumed or written, no lock or permit taken.
+            self.assertEqual(
+                line[1].split(),
+                ["False", "True", "kept", "kept", "False", "1", "0", "True", "0", "0"],
+            )
+            self.assertEqual(child.wait(10), 0, child.stderr.read())
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            for f in (child.stdout, child.stderr, child.stdin):
+                f.close()
+        self.assertEqual(len(latencies), 22)
+        # The barrier's arrival was withdrawn: a round still needs two parties.
+        with self.assertRaises(plexus.Timeout):
+            self.region.barrier("bar").wait(timeout=0)
+
+    def test_uncaught_interrupt_ends_the_process(self) -> None:
+        child = start_python(UNCAUGHT, self.name)
+        try:
+            self.assertEqual(child.stdout.readline().strip(), "ready")
+            time.sleep(0.2)
+            t = time.monotonic()
+            child.send_signal(signal.SIGINT)
+            code = child.wait(10)
+            elapsed = time.monotonic() - t
+            err = child.stderr.read()
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            for f in (child.stdout, child.stderr, child.stdin):
+                f.close()
+        self.assertNotEqual(code, 0)
+        self.assertIn("KeyboardInterrupt", err)
+        self.assertLess(elapsed, 2.0)
+        self.assertFalse(self.region.array("a").is_full(0))
+
+
+class Slices(unittest.TestCase):
+    def test_timeout_conversion(self) -> None:
+        from plexus._wait import timeout_ns
+
+        self.assertEqual(timeout_ns(None), -1)
+        self.assertEqual(timeout_ns(float("inf")), -1)
+        self.assertEqual(timeout_ns(1e12), -1)
+        self.assertEqual(timeout_ns(0), 0)
+        self.assertEqual(timeout_ns(-1), 0)
+        self.assertEqual(timeout_ns(1e-12), 1)  # positive never becomes "try once"
+        self.assertEqual(timeout_ns(1.5), 1_500_000_000)
+        with self.assertRaises(ValueError):
+            timeout_ns(float("nan"))
+        with self.assertRaises((TypeError, ValueError)):
+            timeout_ns("soon")  # type: ignore[arg-type]
+
+    def test_blocking_slices_and_deadline(self) -> None:
+        from plexus import _lib
+        from plexus._wait import SLICE, blocking
+
+        calls = []
+
+        def never(ns: int) -> int:
+            calls.append(ns)
+            time.sleep(ns / 1e9)
+            return _lib.TIMEOUT
+
+        t = time.monotonic()
+        self.assertEqual(blocking(never, 0.32), _lib.TIMEOUT)
+        self.assertGreaterEqual(time.monotonic() - t, 0.32)
+        self.assertTrue(all(0 <= ns <= SLICE * 1e9 for ns in calls), calls)
+        self.assertGreaterEqual(len(calls), 7)
+        calls.clear()
+        self.assertEqual(blocking(never, 0.01), _lib.TIMEOUT)
+        self.assertEqual(calls, [10_000_000])  # short timeouts: one call
+        calls.clear()
+        blocking(never, 0)
+        self.assertEqual(calls, [0])
+        results = iter([_lib.TIMEOUT, _lib.TIMEOUT, _lib.OK])
+        self.assertEqual(blocking(lambda ns: next(results), None), _lib.OK)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,63 @@
+//! Runs the Python binding's test suite (bindings/python/tests, unittest) against the
+//! library this `cargo test` just built, so `cargo test` (= `./test.sh`) covers Python
+//! too: every value type, every call, exceptions, multi-process runs with Python, C and
+//! C++ processes, Ctrl-C while blocked, library lookup, `pip install` into a fresh venv
+//! and the README's Python quick start.
+//!
+//! Needs `python3` (or `$PYTHON`) on PATH: a missing interpreter fails this test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/<profile>/deps/libplexus.so: the shared library of this build (the test
+/// binary lives beside it).
+fn library() -> PathBuf {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let lib = deps.join("libplexus.so");
+    assert!(lib.exists(), "{} was not built", lib.display());
+    lib
+}
+
+#[test]
+fn python_binding_test_suite() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let tests = root().join("bindings/python/tests");
+    let out = Command::new(&python)
+        .args(["-m", "unittest", "discover", "-v", "-s"])
+        .arg(&tests)
+        .arg("-t")
+        .arg(&tests)
+        .current_dir(root())
+        .env("PLEXUS_LIBRARY", library())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTHONPATH")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{python}` for the Python binding's tests ({e}): \
+                 install python3 (3.8 or later) or set PYTHON to an interpreter"
+            )
+        });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // unittest writes its report to stderr; show it when asked (--nocapture) or failing.
+    println!("{stderr}");
+    assert!(
+        out.status.success(),
+        "the Python binding's tests failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        stderr
+    );
+    assert!(
+        stderr.contains("\nOK"),
+        "unexpected unittest report:\n{stderr}"
+    );
+}
