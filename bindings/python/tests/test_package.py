@@ -258,7 +258,18 @@ class PipInstall(unittest.TestCase):
                 if k not in ("PLEXUS_LIBRARY", "PYTHONPATH", "CARGO_TARGET_DIR")
             }
             pip = subprocess.run(
-                [str(py), "-m", "pip", "install", "--disable-pip-version-check", str(src)],
+                [
+                    str(py),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--timeout",
+                    "30",
+                    "--retries",
+                    "1",
+                    str(src),
+                ],
                 capture_output=True,
                 text=True,
                 env=env,
