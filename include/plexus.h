@@ -1397,7 +1397,8 @@ enum plexus_status plexus_value_from_json(const char *json, struct plexus_value 
  * snprintf. `*needed` (if not NULL) receives the bytes required including the NUL.
  * PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
  * `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
- * as `null`, BYTES as an array of numbers. OBJECT keys keep their order. An OBJECT whose
+ * as `null`, BYTES (also inside an OBJECT) as an array of numbers, OBJECT map keys that
+ * are not strings as their JSON text. OBJECT keys keep their order. An OBJECT whose
  * bytes are not valid MessagePack gives PLEXUS_E_TYPE_MISMATCH (storing one is refused
  * with PLEXUS_E_INVALID_ARGUMENT).
  */
@@ -1407,8 +1408,9 @@ enum plexus_status plexus_value_to_json(const struct plexus_value *v,
                                         size_t *needed);
 
 /**
- * True when both values have the same type and value (the comparison `cas` uses:
- * numbers numerically, so NaN equals nothing; strings, bytes and objects byte for byte).
+ * True when both values have the same type and value (the comparison `cas` uses). The
+ * types must match: INT 2 and FLOAT 2.0 are not equal. FLOATs compare numerically
+ * (-0.0 equals 0.0, NaN equals nothing); strings, bytes and objects byte for byte.
  * False if either is NULL or invalid.
  */
 bool plexus_value_equal(const struct plexus_value *a, const struct plexus_value *b);

@@ -188,10 +188,90 @@ impl<'a> ValueRef<'a> {
             }
             ValueRef::String(s) => serde_json::Value::String(s.to_owned()),
             ValueRef::Bytes(b) => serde_json::Value::from(b.to_vec()),
-            ValueRef::Object(o) => rmp_serde::from_slice::<serde_json::Value>(o)
-                .map_err(|e| Error::TypeMismatch(format!("object cannot be shown as JSON: {e}")))?,
+            ValueRef::Object(o) => {
+                rmp_serde::from_slice::<AsJson>(o)
+                    .map_err(|e| {
+                        Error::TypeMismatch(format!("object cannot be shown as JSON: {e}"))
+                    })?
+                    .0
+            }
         };
         Ok(j.to_string())
+    }
+}
+
+/// A MessagePack object decoded for JSON: byte strings become arrays of byte values (as
+/// top-level BYTES do), non-finite floats `null`, and map keys that are not strings their
+/// JSON text (`1`, `true`, ...), since JSON keys are strings.
+struct AsJson(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for AsJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(AsJsonVisitor).map(AsJson)
+    }
+}
+
+struct AsJsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for AsJsonVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a MessagePack value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> std::result::Result<Self::Value, E> {
+        Ok(v.to_vec().into())
+    }
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(AsJsonVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(AsJson(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some((AsJson(k), AsJson(v))) = map.next_entry()? {
+            let key = match k {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            out.insert(key, v);
+        }
+        Ok(serde_json::Value::Object(out))
     }
 }
 
@@ -427,5 +507,14 @@ mod tests {
             r#"{"k":[1,"two",{"x":null}]}"#
         );
         assert!(Value::from_json("{").is_err());
+        // Bytes inside an object come out as arrays of byte values, like top-level
+        // BYTES; non-string keys as their JSON text.
+        let mut packed = vec![0x82, 0xa1, b'b', 0xc4, 0x02, 0x01, 0xff, 0x07, 0xc0];
+        assert_eq!(
+            ValueRef::Object(&packed).to_json().unwrap(),
+            r#"{"b":[1,255],"7":null}"#
+        );
+        packed[3] = 0xc1; // never used: invalid
+        assert!(ValueRef::Object(&packed).to_json().is_err());
     }
 }

@@ -277,7 +277,8 @@ pub extern "C" fn plexus_value_from_json(
 /// snprintf. `*needed` (if not NULL) receives the bytes required including the NUL.
 /// PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
 /// `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
-/// as `null`, BYTES as an array of numbers. OBJECT keys keep their order. An OBJECT whose
+/// as `null`, BYTES (also inside an OBJECT) as an array of numbers, OBJECT map keys that
+/// are not strings as their JSON text. OBJECT keys keep their order. An OBJECT whose
 /// bytes are not valid MessagePack gives PLEXUS_E_TYPE_MISMATCH (storing one is refused
 /// with PLEXUS_E_INVALID_ARGUMENT).
 #[no_mangle]
@@ -308,8 +309,9 @@ pub extern "C" fn plexus_value_to_json(
     })
 }
 
-/// True when both values have the same type and value (the comparison `cas` uses:
-/// numbers numerically, so NaN equals nothing; strings, bytes and objects byte for byte).
+/// True when both values have the same type and value (the comparison `cas` uses). The
+/// types must match: INT 2 and FLOAT 2.0 are not equal. FLOATs compare numerically
+/// (-0.0 equals 0.0, NaN equals nothing); strings, bytes and objects byte for byte.
 /// False if either is NULL or invalid.
 #[no_mangle]
 pub extern "C" fn plexus_value_equal(a: *const plexus_value, b: *const plexus_value) -> bool {

@@ -174,11 +174,8 @@ class Json(unittest.TestCase):
         self.assertEqual(plexus.to_json({"b": [1, 2.5], "a": None}), '{"b":[1,2.5],"a":null}')
         self.assertEqual(plexus.to_json(math.inf), "null")
 
-    # plexus_value_to_json renders a top-level BYTES value as an array of numbers, but
-    # fails (PLEXUS_E_TYPE_MISMATCH, "invalid type: byte array") on MessagePack bin
-    # *inside* an OBJECT, so C, C++ and Node callers cannot read such an object as JSON.
-    # A library limitation (reported); this test fails as "unexpected success" once fixed.
-    @unittest.expectedFailure
+    # plexus_value_to_json renders bytes inside an OBJECT as an array of numbers, like a
+    # top-level BYTES value (it used to fail with "invalid type: byte array").
     def test_to_json_bytes_inside_object(self) -> None:
         self.assertEqual(plexus.to_json({"x": b"\x05"}), '{"x":[5]}')
 
