@@ -14,7 +14,8 @@
  *       shared word), so there is never a queue. Preceded by a TSC cross-check.
  *   b3. the same one-way latency with S subscriber processes (default 30), one message
  *       every --interval-us (default 50 us, clock_nanosleep): receive - publish time of
- *       every delivery, and per message the time until the last subscriber had it
+ *       every delivery, and per message the time until the last subscriber had it;
+ *       b3s: the same at a low rate (--slow-interval-us, default 1000 us)
  *   b4. aggregate delivered messages/s with S subscribers: one publisher publishes N INTs
  *       as fast as it can into a bus of capacity --tput-cap, every subscriber receives
  *       until the bus is closed; delivered = messages received by all subscribers (a
@@ -1454,9 +1455,9 @@ int main(int argc, char **argv) {
     double secs = (now_ns() - bench_t0) / 1e9;
     cpu_snap all_b;
     snap(&all_b);
-    int n_noisy = 0, nv = 0;
+    int n_noisy = 0;
     for (int i = 0; i < n; i++) n_noisy += noisy[i];
-    for (int i = 0; i < n; i++) nv += USE[i] = !noisy[i] || n_noisy == n;
+    for (int i = 0; i < n; i++) USE[i] = !noisy[i] || n_noisy == n;
     char a[128], b[128], c[128], d[128];
 
     printf("### Bus and mutex\n\n");
@@ -1631,7 +1632,6 @@ int main(int argc, char **argv) {
                fmt_ns(ST[M_PMUTEX2][i].ns_per_op, b), fmt_ns(s0->probe_ns, c),
                fmt_ns(s1->probe_ns, d), steal_pct[i], others[i], noisy[i] ? " (noisy)" : "");
     }
-    (void)nv;
     fflush(stdout);
     return 0;
 }

@@ -60,7 +60,7 @@ while [[ $# -gt 0 ]]; do
         --tput-cap) TPUT_CAP=$2; shift 2 ;;
         --mutex-n) MUTEX_N=$2; shift 2 ;;
         --no-bus) BUS=0; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) EXTRA+=("$1"); shift ;;
     esac
 done
