@@ -112,7 +112,27 @@ fn spin_failed() {
 }
 
 /// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up.
-pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
+pub fn spin_until(deadline: &Deadline, cond: impl FnMut() -> bool) -> bool {
+    spin(deadline, None, cond)
+}
+
+/// [`spin_until`] that gives up the CPU (`sched_yield`) after every `every` of spinning,
+/// so that other runnable processes get to run when there are more of them than CPUs
+/// (30 subscribers of one bus on 2 CPUs: benches/README.md, "E9"); nearly free when
+/// nobody else is runnable.
+pub fn spin_until_yielding(
+    deadline: &Deadline,
+    every: Duration,
+    cond: impl FnMut() -> bool,
+) -> bool {
+    spin(deadline, Some(every), cond)
+}
+
+fn spin(
+    deadline: &Deadline,
+    yield_every: Option<Duration>,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
     let budget = spin_budget();
     if budget.is_zero() || deadline.is_try_once() {
         return cond();
@@ -122,7 +142,9 @@ pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
         Ok(None) => budget,
         Err(_) => return cond(),
     };
-    let limit = Instant::now() + budget;
+    let start = Instant::now();
+    let limit = start + budget;
+    let mut next_yield = yield_every.map(|e| start + e);
     loop {
         for _ in 0..64 {
             if cond() {
@@ -131,9 +153,16 @@ pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
             }
             std::hint::spin_loop();
         }
-        if Instant::now() >= limit {
+        let now = Instant::now();
+        if now >= limit {
             spin_failed();
             return cond();
+        }
+        if let (Some(at), Some(every)) = (next_yield, yield_every) {
+            if now >= at {
+                std::thread::yield_now();
+                next_yield = Some(Instant::now() + every);
+            }
         }
     }
 }
