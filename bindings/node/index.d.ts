@@ -1,0 +1,294 @@
+// Type declarations of the plexus Node binding (index.js). The rules (values, timeouts,
+// errors, async variants) are in index.js's header comment and the README.
+
+/// <reference types="node" />
+
+/**
+ * A value plexus stores, as written from JavaScript:
+ * undefined (UNDEFINED), null (NULL), boolean (BOOL), a safe integer or bigint (INT),
+ * any other number or plexus.float(x) (FLOAT), string (STRING), Buffer / TypedArray /
+ * DataView / ArrayBuffer (BYTES), plain objects and arrays (OBJECT, through JSON).
+ */
+export type Storable =
+  | undefined
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Float
+  | ArrayBufferView
+  | ArrayBuffer
+  | StorableObject
+  | StorableArray;
+export interface StorableObject {
+  [key: string]: unknown;
+}
+export type StorableArray = unknown[];
+
+/**
+ * A value as read back: INT is a number when it is a safe integer, else a bigint (always
+ * a bigint in a region opened with `bigint: true`); BYTES is a Buffer; OBJECT a plain
+ * object or array.
+ */
+export type Value = undefined | null | boolean | number | bigint | string | Buffer | { [key: string]: any } | any[];
+
+/** A timeout in milliseconds: undefined / null / Infinity = without limit, 0 (or less) = try once. */
+export type Timeout = number | undefined | null;
+
+/** Options of the async (`...Async`) calls; a plain number is the timeout. */
+export interface WaitOptions {
+  /** Milliseconds; omitted = without limit. */
+  timeout?: Timeout;
+  /** Aborts the wait (the promise rejects with signal.reason; a value already taken is returned instead). */
+  signal?: AbortSignal;
+}
+export type AsyncWait = Timeout | WaitOptions;
+
+export interface RegionOptions {
+  /** 'openOrCreate' (default), 'create' (E_EXISTS if present), 'open' (existing only), 'recreate' (remove first). */
+  mode?: 'openOrCreate' | 'create' | 'open' | 'recreate';
+  /** Bytes, when creating (default 64 MiB; reserved at creation). */
+  size?: number | bigint;
+  /** File mode, when creating (default 0o600; applied exactly). */
+  permissions?: number;
+  /** Mode 'open': milliseconds to wait for the region to appear (default 0). */
+  wait?: Timeout;
+  /** Read every INT (and version / sequence number) as a bigint. */
+  bigint?: boolean;
+}
+
+export interface RegionInfo {
+  size: number;
+  heapSize: number;
+  heapUsed: number;
+  heapFree: number;
+  objectCount: number;
+  attachedProcesses: number;
+  formatVersion: number;
+  regionId: bigint;
+  createdUnixNs: bigint;
+  created: Date;
+}
+
+/** A failed plexus call. */
+export class PlexusError extends Error {
+  /** The C status name: 'PLEXUS_E_NOT_FOUND', 'PLEXUS_TIMEOUT', ... */
+  readonly code: string;
+  /** The C status number. */
+  readonly status: number;
+}
+/** A wait ended before its condition held (PLEXUS_TIMEOUT). */
+export class TimeoutError extends PlexusError {}
+/** The queue or bus is closed (and drained): PLEXUS_CLOSED. */
+export class ClosedError extends PlexusError {}
+
+/** A number stored as FLOAT even when integral. */
+export class Float {
+  constructor(value: number);
+  readonly value: number;
+  valueOf(): number;
+}
+export function float(value: number): Float;
+
+export class Region {
+  private constructor();
+  /** Opens or creates the region `name` (no '/': volatile; with '/': a persistent file). */
+  static open(name: string, options?: RegionOptions): Region;
+  static create(name: string, options?: Omit<RegionOptions, 'mode'>): Region;
+  static openExisting(name: string, options?: Omit<RegionOptions, 'mode'>): Region;
+  static recreate(name: string, options?: Omit<RegionOptions, 'mode'>): Region;
+  /** Without blocking the event loop; mode 'open' by default, waiting `wait` ms (default: without limit). */
+  static openAsync(name: string, options?: RegionOptions & { signal?: AbortSignal }): Promise<Region>;
+  /** Unlinks the region; E_NOT_FOUND if absent unless { force: true }. True if removed. */
+  static remove(name: string, options?: { force?: boolean }): boolean;
+
+  readonly name: string;
+  readonly bigint: boolean;
+  readonly handleId: number | bigint;
+  readonly isOpen: boolean;
+  close(): void;
+  flush(): void;
+  info(): RegionInfo;
+  waitObject(name: string, timeout?: Timeout): void;
+  waitObjectAsync(name: string, options?: AsyncWait): Promise<void>;
+
+  array(name: string, length?: number | bigint, options?: { full?: boolean; exclusive?: boolean }): SharedArray;
+  map(name: string, capacity?: number | bigint, options?: { full?: boolean; exclusive?: boolean }): SharedMap;
+  queue(name: string, capacity?: number | bigint, options?: { lifo?: boolean; exclusive?: boolean }): Queue;
+  bus(name: string, capacity?: number | bigint, options?: { exclusive?: boolean }): Bus;
+  mutex(name: string): Mutex;
+  barrier(name: string, parties?: number): Barrier;
+  semaphore(name: string, permits?: number): Semaphore;
+  [Symbol.dispose](): void;
+}
+
+declare abstract class PlexusObject {
+  readonly region: Region;
+  readonly name: string;
+  readonly handleId: number | bigint;
+  [Symbol.dispose](): void;
+}
+
+/** The element calls arrays (K = index) and maps (K = key) share. */
+declare abstract class Cells<K> extends PlexusObject {
+  get(key: K): Value;
+  set(key: K, value: Storable): void;
+  readFE(key: K, timeout?: Timeout): Value;
+  readFF(key: K, timeout?: Timeout): Value;
+  writeEF(key: K, value: Storable, timeout?: Timeout): void;
+  writeXF(key: K, value: Storable): void;
+  writeXE(key: K, value: Storable): void;
+  setTag(key: K, full: boolean): void;
+  isFull(key: K): boolean;
+  readRW(key: K, timeout?: Timeout): Value;
+  releaseRW(key: K): void;
+  /** Atomic `+=` (JavaScript `+`); returns the previous value. */
+  faa(key: K, delta: Storable): Value;
+  /** True when it swapped (same type and value as `expected`). */
+  cas(key: K, expected: Storable, desired: Storable): boolean;
+  /** Like cas, but returns the previous value. */
+  compareExchange(key: K, expected: Storable, desired: Storable): Value;
+  exchange(key: K, value: Storable): Value;
+  version(key: K): number | bigint;
+  waitChange(key: K, version: number | bigint, timeout?: Timeout): number | bigint;
+
+  readFEAsync(key: K, options?: AsyncWait): Promise<Value>;
+  readFFAsync(key: K, options?: AsyncWait): Promise<Value>;
+  readRWAsync(key: K, options?: AsyncWait): Promise<Value>;
+  writeEFAsync(key: K, value: Storable, options?: AsyncWait): Promise<void>;
+  waitChangeAsync(key: K, version: number | bigint, options?: AsyncWait): Promise<number | bigint>;
+  /** New versions as the element changes, until options.signal aborts. */
+  changes(key: K, options?: { since?: number | bigint; signal?: AbortSignal }): AsyncGenerator<number | bigint, void>;
+  close(): void;
+}
+
+export class SharedArray extends Cells<number | bigint> {
+  private constructor();
+  readonly length: number;
+  [Symbol.iterator](): Generator<Value, void>;
+}
+
+export class SharedMap extends Cells<string> {
+  private constructor();
+  readonly size: number;
+  readonly capacity: number;
+  has(key: string): boolean;
+  /** True if the key was present. */
+  delete(key: string): boolean;
+  keys(): Generator<string, void>;
+  values(): Generator<Value, void>;
+  entries(): Generator<[string, Value], void>;
+  [Symbol.iterator](): Generator<[string, Value], void>;
+}
+
+export class Queue extends PlexusObject {
+  private constructor();
+  push(value: Storable, timeout?: Timeout): void;
+  pop(timeout?: Timeout): Value;
+  pushAsync(value: Storable, options?: AsyncWait): Promise<void>;
+  popAsync(options?: AsyncWait): Promise<Value>;
+  readonly size: number;
+  readonly capacity: number;
+  readonly closed: boolean;
+  /** Closes the queue for every process. */
+  close(): void;
+  /** Gives back the handle. */
+  release(): void;
+  [Symbol.iterator](): Generator<Value, void>;
+  iterate(options?: { signal?: AbortSignal }): AsyncGenerator<Value, void>;
+  [Symbol.asyncIterator](): AsyncGenerator<Value, void>;
+}
+
+export interface Message {
+  value: Value;
+  /** 1, 2, 3, ...; a jump of more than one means messages were missed. */
+  seq: number | bigint;
+}
+
+export class Bus extends PlexusObject {
+  private constructor();
+  publish(value: Storable): number | bigint;
+  subscribe(options?: 'now' | 'oldest' | { from?: 'now' | 'oldest' }): Subscription;
+  readonly closed: boolean;
+  readonly capacity: number;
+  readonly nextSeq: number | bigint;
+  /** Closes the bus for every process. */
+  close(): void;
+  /** Gives back the handle. */
+  release(): void;
+}
+
+export class Subscription extends PlexusObject {
+  private constructor();
+  next(timeout?: Timeout): Message;
+  nextAsync(options?: AsyncWait): Promise<Message>;
+  close(): void;
+  [Symbol.iterator](): Generator<Message, void>;
+  iterate(options?: { signal?: AbortSignal }): AsyncGenerator<Message, void>;
+  [Symbol.asyncIterator](): AsyncGenerator<Message, void>;
+}
+
+export class Mutex extends PlexusObject {
+  private constructor();
+  /** True if the previous holder died holding it. */
+  lock(timeout?: Timeout): boolean;
+  tryLock(): boolean;
+  lockAsync(options?: AsyncWait): Promise<boolean>;
+  unlock(): void;
+  readonly locked: boolean;
+  withLock<T>(fn: (ownerDied: boolean) => T, timeout?: Timeout): T;
+  withLockAsync<T>(fn: (ownerDied: boolean) => T | Promise<T>, options?: AsyncWait): Promise<T>;
+  close(): void;
+}
+
+export class Barrier extends PlexusObject {
+  private constructor();
+  /** True for the last party to arrive in the round. */
+  wait(timeout?: Timeout): boolean;
+  waitAsync(options?: AsyncWait): Promise<boolean>;
+  readonly parties: number;
+  close(): void;
+}
+
+export class Semaphore extends PlexusObject {
+  private constructor();
+  acquire(timeout?: Timeout): void;
+  tryAcquire(): boolean;
+  acquireAsync(options?: AsyncWait): Promise<void>;
+  release(): void;
+  readonly permits: number;
+  readonly available: number;
+  readonly held: number;
+  close(): void;
+}
+
+/** Status numbers by short name (status.TIMEOUT === 1, status.E_NOT_FOUND === 102). */
+export const status: Readonly<{
+  OK: 0;
+  TIMEOUT: 1;
+  CLOSED: 2;
+  OWNER_DEAD: 3;
+  E_INVALID_ARGUMENT: 100;
+  E_BAD_HANDLE: 101;
+  E_NOT_FOUND: 102;
+  E_EXISTS: 103;
+  E_TYPE_MISMATCH: 104;
+  E_OUT_OF_RANGE: 105;
+  E_NO_SPACE: 106;
+  E_INCOMPATIBLE: 107;
+  E_CORRUPT: 108;
+  E_PERMISSION: 109;
+  E_OS: 110;
+  E_BUFFER_TOO_SMALL: 111;
+  E_INTERNAL: 199;
+}>;
+export function statusName(status: number): string;
+/** Locks this process took over from dead owners (a diagnostic). */
+export function recoveredLocks(): number | bigint;
+/** The libplexus file in use. */
+export const libraryPath: string;
+/** Its version, "major.minor.patch". */
+export const libraryVersion: string;
+/** plexus_type names by number. */
+export const TYPE_NAMES: readonly string[];

@@ -1,0 +1,2101 @@
+'use strict';
+/**
+ * plexus for Node.js: persistent, inter-language shared memory (libplexus through koffi).
+ *
+ *   const plexus = require('plexus');
+ *   const region = plexus.Region.open('jobs');         // /dev/shm/plexus.jobs, open or create
+ *   const cells = region.array('cells', 16);           // 16 elements, EMPTY
+ *   cells.writeEF(0, 'hello');                         // wait EMPTY, write, leave FULL
+ *   cells.readFE(0, 1000);                             // wait FULL (1 s at most), read, leave EMPTY
+ *   await cells.readFEAsync(0);                        // the same without blocking the event loop
+ *
+ * DECISIONS (the README's "Node quick start" and index.d.ts say the same)
+ *   - Every call is synchronous, like the C call under it. Blocking calls also have an
+ *     `...Async` variant returning a Promise that never blocks the event loop: it tries
+ *     once on the calling thread, then waits on libuv's thread pool (koffi's async calls)
+ *     in slices of at most 50 ms, so many waiters never starve the pool, an AbortSignal
+ *     is honoured between slices, and a value is never lost to an abort or a timeout.
+ *     Mutex.lockAsync is the exception: plexus mutexes belong to a thread, so it polls
+ *     with try-lock on the calling thread (backing off to 10 ms), and it queues the async
+ *     lockers of one process so they take turns instead of failing.
+ *   - Timeouts are milliseconds (fractions allowed), as with setTimeout: omitted,
+ *     `undefined`, `null` or `Infinity` wait without limit, `0` (or less) tries once.
+ *     A wait that ends unsatisfied throws TimeoutError (code 'PLEXUS_TIMEOUT').
+ *   - Failures throw PlexusError with `.code` (the C status name, 'PLEXUS_E_NOT_FOUND')
+ *     and `.status` (its number); TimeoutError and ClosedError are subclasses for the two
+ *     outcomes callers handle in control flow. Wrong JavaScript types throw TypeError,
+ *     integers out of range RangeError.
+ *   - Values: UNDEFINED <-> undefined, NULL <-> null, BOOL <-> boolean, INT <-> number
+ *     when it is a safe integer (|n| <= 2^53 - 1), else BigInt (or always BigInt with
+ *     the region option `bigint: true`); writing, an integral safe number or a BigInt is
+ *     an INT; FLOAT <-> other numbers (-0, NaN, +-Infinity, 0.5, 2^53) and plexus.float(x);
+ *     STRING <-> string (UTF-8; lone surrogates are rejected); BYTES <-> Buffer (any
+ *     ArrayBuffer, TypedArray or DataView is accepted); OBJECT <-> plain objects and
+ *     arrays, through JSON (plexus_value_from_json / plexus_value_to_json) with
+ *     BigInt support: integers inside come back under the same INT rule.
+ *   - Objects (arrays, maps, queues, buses, locks) keep their Region alive; handles are
+ *     given back by close() / release() or, failing that, when garbage collected.
+ */
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const koffi = require('koffi');
+
+const PACKAGE_VERSION = require('./package.json').version;
+
+// ---------------------------------------------------------------------------------------
+// Finding and loading the library
+// ---------------------------------------------------------------------------------------
+
+const LIB_FILE =
+  process.platform === 'win32' ? 'plexus.dll' : process.platform === 'darwin' ? 'libplexus.dylib' : 'libplexus.so';
+
+function newest(paths) {
+  let best = null;
+  let bestTime = -Infinity;
+  for (const p of paths) {
+    let st;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isFile() && st.mtimeMs > bestTime) {
+      best = p;
+      bestTime = st.mtimeMs;
+    }
+  }
+  return best;
+}
+
+/**
+ * Where libplexus is: $PLEXUS_LIBRARY if set (and then nowhere else), else next to this
+ * package, else $CARGO_TARGET_DIR/{release,debug}, else target/{release,debug} of this
+ * directory or the nearest parent that has one (the newer file when both exist).
+ */
+function findLibrary() {
+  const explicit = process.env.PLEXUS_LIBRARY;
+  if (explicit) {
+    if (fs.existsSync(explicit)) return path.resolve(explicit);
+    throw new Error(`plexus: PLEXUS_LIBRARY is set to ${explicit}, which does not exist`);
+  }
+  const tried = [];
+  const local = path.join(__dirname, LIB_FILE);
+  tried.push(local);
+  if (fs.existsSync(local)) return local;
+  const targets = [];
+  if (process.env.CARGO_TARGET_DIR) targets.push(path.resolve(process.env.CARGO_TARGET_DIR));
+  for (let dir = __dirname; ; ) {
+    targets.push(path.join(dir, 'target'));
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  for (const target of targets) {
+    const both = [path.join(target, 'release', LIB_FILE), path.join(target, 'debug', LIB_FILE)];
+    tried.push(...both);
+    const found = newest(both);
+    if (found) return found;
+  }
+  throw new Error(
+    `plexus: cannot find ${LIB_FILE}; looked in:\n  ${tried.join('\n  ')}\n` +
+      'Build it with `cargo build --release` in the plexus repository, or set PLEXUS_LIBRARY to its path.',
+  );
+}
+
+if (os.endianness() !== 'LE' || koffi.sizeof('void *') !== 8) {
+  throw new Error('plexus: the Node binding supports 64-bit little-endian platforms only');
+}
+
+const libraryPath = findLibrary();
+let lib;
+try {
+  lib = koffi.load(libraryPath);
+} catch (e) {
+  throw new Error(`plexus: cannot load ${libraryPath}: ${e.message}`);
+}
+
+// All types are anonymous, so that two copies of this module can share one koffi.
+// Handles go in as their id: a struct of one uint64_t passes exactly like a uint64_t on
+// every 64-bit ABI (x86-64 System V and Windows, AArch64, RISC-V, POWER ELFv2), and
+// koffi marshals an integer in a third less time than a struct. They come out as structs.
+const ID = 'uint64_t';
+const Handle = koffi.struct({ id: 'uint64_t' });
+const OutHandle = koffi.out(koffi.pointer(Handle));
+const OutU64 = koffi.out(koffi.pointer('uint64_t'));
+const OutU32 = koffi.out(koffi.pointer('uint32_t'));
+const OutBool = koffi.out(koffi.pointer('bool'));
+const OutSize = koffi.out(koffi.pointer('size_t'));
+const InoutU64 = koffi.inout(koffi.pointer('uint64_t'));
+const RegionOptions = koffi.struct({
+  struct_size: 'uint32_t',
+  mode: 'int',
+  size: 'uint64_t',
+  permissions: 'uint32_t',
+  wait_ns: 'int64_t',
+});
+const RegionInfo = koffi.struct({
+  size: 'uint64_t',
+  heap_size: 'uint64_t',
+  heap_used: 'uint64_t',
+  heap_free: 'uint64_t',
+  object_count: 'uint32_t',
+  attached_processes: 'uint32_t',
+  format_version: 'uint32_t',
+  reserved0: 'uint32_t',
+  region_id: 'uint64_t',
+  created_unix_ns: 'uint64_t',
+  reserved: koffi.array('uint64_t', 4),
+});
+const PlexusBuf = koffi.struct({ ptr: 'void *', len: 'size_t' });
+const PlexusValueData = koffi.union({ b: 'bool', i: 'int64_t', f: 'double', buf: PlexusBuf });
+const PlexusValue = koffi.struct({ type: 'int', as: PlexusValueData, owner: 'void *' });
+const VALUE_SIZE = koffi.sizeof(PlexusValue);
+const OFF_AS = koffi.offsetof(PlexusValue, 'as');
+const OFF_LEN = OFF_AS + koffi.offsetof(PlexusBuf, 'len');
+const OFF_OWNER = koffi.offsetof(PlexusValue, 'owner');
+
+const S = 'int'; // plexus_status
+const P = 'void *'; // a plexus_value * (or another out pointer) passed as an address
+const STR = 'const char *';
+const fn = (name, result, args) => lib.func(name, result, args);
+
+/** The C functions, by their name without the `plexus_` prefix. */
+const C = {
+  version: fn('plexus_version', 'uint32_t', []),
+  recovered_locks: fn('plexus_recovered_locks', 'uint64_t', []),
+  last_error: fn('plexus_last_error', STR, []),
+  status_name: fn('plexus_status_name', STR, ['int']),
+  value_free: fn('plexus_value_free', 'void', [P]),
+  value_from_json: fn('plexus_value_from_json', S, [STR, P]),
+  value_to_json: fn('plexus_value_to_json', S, [P, P, 'size_t', OutSize]),
+  value_equal: fn('plexus_value_equal', 'bool', [P, P]),
+
+  region_open: fn('plexus_region_open', S, [STR, koffi.pointer(RegionOptions), OutHandle]),
+  region_close: fn('plexus_region_close', S, [ID]),
+  region_flush: fn('plexus_region_flush', S, [ID]),
+  region_remove: fn('plexus_region_remove', S, [STR]),
+  region_get_info: fn('plexus_region_get_info', S, [ID, koffi.out(koffi.pointer(RegionInfo))]),
+  region_wait_object: fn('plexus_region_wait_object', S, [ID, STR, 'int64_t']),
+
+  queue_open: fn('plexus_queue_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
+  queue_release: fn('plexus_queue_release', S, [ID]),
+  queue_push: fn('plexus_queue_push', S, [ID, P, 'int64_t']),
+  queue_pop: fn('plexus_queue_pop', S, [ID, P, 'int64_t']),
+  queue_len: fn('plexus_queue_len', S, [ID, OutU64]),
+  queue_capacity: fn('plexus_queue_capacity', S, [ID, OutU64]),
+  queue_close: fn('plexus_queue_close', S, [ID]),
+  queue_is_closed: fn('plexus_queue_is_closed', S, [ID, OutBool]),
+
+  bus_open: fn('plexus_bus_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
+  bus_release: fn('plexus_bus_release', S, [ID]),
+  bus_publish: fn('plexus_bus_publish', S, [ID, P, OutU64]),
+  bus_close: fn('plexus_bus_close', S, [ID]),
+  bus_is_closed: fn('plexus_bus_is_closed', S, [ID, OutBool]),
+  bus_capacity: fn('plexus_bus_capacity', S, [ID, OutU64]),
+  bus_next_seq: fn('plexus_bus_next_seq', S, [ID, OutU64]),
+  bus_subscribe: fn('plexus_bus_subscribe', S, [ID, 'uint32_t', OutHandle]),
+  sub_next: fn('plexus_sub_next', S, [ID, P, P, 'int64_t']),
+  sub_close: fn('plexus_sub_close', S, [ID]),
+
+  mutex_open: fn('plexus_mutex_open', S, [ID, STR, OutHandle]),
+  mutex_close: fn('plexus_mutex_close', S, [ID]),
+  mutex_lock: fn('plexus_mutex_lock', S, [ID, 'int64_t']),
+  mutex_unlock: fn('plexus_mutex_unlock', S, [ID]),
+  mutex_is_locked: fn('plexus_mutex_is_locked', S, [ID, OutBool]),
+
+  barrier_open: fn('plexus_barrier_open', S, [ID, STR, 'uint32_t', OutHandle]),
+  barrier_close: fn('plexus_barrier_close', S, [ID]),
+  barrier_wait_last: fn('plexus_barrier_wait_last', S, [ID, 'int64_t', P]),
+  barrier_parties: fn('plexus_barrier_parties', S, [ID, OutU32]),
+
+  semaphore_open: fn('plexus_semaphore_open', S, [ID, STR, 'uint32_t', OutHandle]),
+  semaphore_close: fn('plexus_semaphore_close', S, [ID]),
+  semaphore_acquire: fn('plexus_semaphore_acquire', S, [ID, 'int64_t']),
+  semaphore_release: fn('plexus_semaphore_release', S, [ID]),
+  semaphore_permits: fn('plexus_semaphore_permits', S, [ID, OutU32]),
+  semaphore_available: fn('plexus_semaphore_available', S, [ID, OutU32]),
+  semaphore_held: fn('plexus_semaphore_held', S, [ID, OutU32]),
+};
+
+/** The element calls of arrays (key: uint64_t index) and maps (key: const char *). */
+function cellFunctions(prefix, keyType) {
+  const f = (verb, args) => fn(`plexus_${prefix}_${verb}`, S, [ID, keyType, ...args]);
+  return {
+    read: f('read', [P]),
+    write: f('write', [P]),
+    read_fe: f('read_fe', [P, 'int64_t']),
+    read_ff: f('read_ff', [P, 'int64_t']),
+    write_ef: f('write_ef', [P, 'int64_t']),
+    write_xf: f('write_xf', [P]),
+    write_xe: f('write_xe', [P]),
+    set_tag: f('set_tag', ['bool']),
+    is_full: f('is_full', [OutBool]),
+    read_rw: f('read_rw', [P, 'int64_t']),
+    release_rw: f('release_rw', []),
+    faa: f('faa', [P, P]),
+    cas: f('cas', [P, P, P]),
+    exchange: f('exchange', [P, P]),
+    version: f('version', [OutU64]),
+    wait_change: f('wait_change', [P, 'int64_t']),
+  };
+}
+const ARRAY = {
+  ...cellFunctions('array', 'uint64_t'),
+  open: fn('plexus_array_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
+  close: fn('plexus_array_close', S, [ID]),
+  length: fn('plexus_array_length', S, [ID, OutU64]),
+};
+const MAP = {
+  ...cellFunctions('map', STR),
+  open: fn('plexus_map_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
+  close: fn('plexus_map_close', S, [ID]),
+  len: fn('plexus_map_len', S, [ID, OutU64]),
+  capacity: fn('plexus_map_capacity', S, [ID, OutU64]),
+  remove: fn('plexus_map_remove', S, [ID, STR]),
+  next_key: fn('plexus_map_next_key', S, [ID, InoutU64, P]),
+};
+
+// ---------------------------------------------------------------------------------------
+// Version check
+// ---------------------------------------------------------------------------------------
+
+const runtimeVersion = C.version();
+const libraryVersion = `${runtimeVersion >>> 16}.${(runtimeVersion >>> 8) & 0xff}.${runtimeVersion & 0xff}`;
+{
+  const [wantMajor, wantMinor] = PACKAGE_VERSION.split('.').map(Number);
+  const major = runtimeVersion >>> 16;
+  const minor = (runtimeVersion >>> 8) & 0xff;
+  // Semantic versioning: 0.x minors may break, so 0.1 needs 0.1; 1.2 accepts 1.2 and later 1.x.
+  const ok = major === wantMajor && (major === 0 ? minor === wantMinor : minor >= wantMinor);
+  if (!ok) {
+    throw new Error(
+      `plexus: ${libraryPath} is version ${libraryVersion}, but this binding (${PACKAGE_VERSION}) needs ` +
+        `${wantMajor}.${wantMinor}.x; build the matching library or point PLEXUS_LIBRARY at it`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Statuses and errors
+// ---------------------------------------------------------------------------------------
+
+const OK = 0;
+const TIMEOUT = 1;
+const CLOSED = 2;
+const OWNER_DEAD = 3;
+const E_INVALID_ARGUMENT = 100;
+const E_NOT_FOUND = 102;
+const E_BUFFER_TOO_SMALL = 111;
+const E_INTERNAL = 199;
+
+/** Status numbers by short name: status.TIMEOUT === 1, status.E_NOT_FOUND === 102. */
+const status = Object.freeze({
+  OK: 0,
+  TIMEOUT: 1,
+  CLOSED: 2,
+  OWNER_DEAD: 3,
+  E_INVALID_ARGUMENT: 100,
+  E_BAD_HANDLE: 101,
+  E_NOT_FOUND: 102,
+  E_EXISTS: 103,
+  E_TYPE_MISMATCH: 104,
+  E_OUT_OF_RANGE: 105,
+  E_NO_SPACE: 106,
+  E_INCOMPATIBLE: 107,
+  E_CORRUPT: 108,
+  E_PERMISSION: 109,
+  E_OS: 110,
+  E_BUFFER_TOO_SMALL: 111,
+  E_INTERNAL: 199,
+});
+
+/** What a status means, for errors whose library message is not available (async calls). */
+const DESCRIPTIONS = {
+  1: 'the wait ended before its condition held',
+  2: 'the queue or bus is closed',
+  100: 'invalid argument',
+  101: 'the handle is closed (was its region closed?)',
+  102: 'not found',
+  103: 'already exists',
+  104: 'type mismatch',
+  105: 'index out of range',
+  106: 'no space left in the region',
+  107: 'incompatible format or object shape',
+  108: 'the region is corrupt',
+  109: 'permission denied',
+  110: 'operating system error',
+  111: 'buffer too small',
+  199: 'internal error in plexus',
+};
+
+/** A failed plexus call: `.code` is the status name ('PLEXUS_E_NOT_FOUND'), `.status` its number. */
+class PlexusError extends Error {
+  constructor(statusCode, message) {
+    const code = C.status_name(statusCode);
+    super(`${code}: ${message || DESCRIPTIONS[statusCode] || 'failed'}`);
+    this.name = 'PlexusError';
+    this.code = code;
+    this.status = statusCode;
+  }
+}
+
+/** A wait ended before its condition held (PLEXUS_TIMEOUT). */
+class TimeoutError extends PlexusError {
+  constructor(message) {
+    super(TIMEOUT, message);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** The queue or bus is closed (and, for pops and subscriptions, drained): PLEXUS_CLOSED. */
+class ClosedError extends PlexusError {
+  constructor(message) {
+    super(CLOSED, message);
+    this.name = 'ClosedError';
+  }
+}
+
+/**
+ * The error for `st`, with the library's message for the calling thread (call it right
+ * after the failing call), or `message` when given.
+ */
+function errorFor(st, message) {
+  const msg = message !== undefined ? message : C.last_error();
+  if (st === TIMEOUT) return new TimeoutError(msg);
+  if (st === CLOSED) return new ClosedError(msg);
+  return new PlexusError(st, msg);
+}
+
+function check(st) {
+  if (st !== OK) throw errorFor(st);
+}
+
+/** The message of an error status returned on a worker thread (plexus_last_error is per thread). */
+function asyncMessage(st) {
+  return `${DESCRIPTIONS[st] || 'failed'} (reported by a wait on a worker thread, whose library message is not available)`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------------------
+
+const FOREVER = -1;
+const MAX_I64 = (1n << 63n) - 1n;
+const MIN_I64 = -(1n << 63n);
+const MAX_U64 = (1n << 64n) - 1n;
+const SLICE_MS = 50;
+
+/** A timeout in milliseconds to the C convention (nanoseconds; -1 forever; 0 try once). */
+function timeoutNs(ms) {
+  if (ms === undefined || ms === null || ms === Infinity) return FOREVER;
+  if (typeof ms !== 'number') throw new TypeError(`timeout must be a number of milliseconds, not ${describe(ms)}`);
+  if (Number.isNaN(ms)) throw new RangeError('timeout must be a number of milliseconds, not NaN');
+  if (ms <= 0) return 0;
+  const ns = Math.ceil(ms * 1e6);
+  return ns >= 9.2e18 ? FOREVER : ns;
+}
+
+/** `{ timeout, signal }` of an async call from a number (the timeout) or an options object. */
+function waitOptions(arg) {
+  if (arg === undefined || arg === null || typeof arg === 'number') return { timeout: arg, signal: undefined };
+  if (typeof arg !== 'object') throw new TypeError(`expected a timeout in ms or { timeout, signal }, not ${describe(arg)}`);
+  const { timeout, signal } = arg;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
+    throw new TypeError('signal must be an AbortSignal');
+  }
+  return { timeout, signal };
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return v.constructor && v.constructor.name ? `a ${v.constructor.name}` : 'an object';
+  return `a ${typeof v}`;
+}
+
+const hasIsWellFormed = typeof ''.isWellFormed === 'function';
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+function wellFormed(s) {
+  return hasIsWellFormed ? s.isWellFormed() : !LONE_SURROGATE.test(s);
+}
+
+/** Checks a name or key passed as a C string: a string, no NUL, valid UTF-16. */
+function cString(s, what) {
+  if (typeof s !== 'string') throw new TypeError(`${what} must be a string, not ${describe(s)}`);
+  if (s.includes('\0')) throw new PlexusError(E_INVALID_ARGUMENT, `${what} contains a NUL character`);
+  if (!wellFormed(s)) throw new PlexusError(E_INVALID_ARGUMENT, `${what} is not valid Unicode (lone surrogate)`);
+  return s;
+}
+
+function arrayIndex(i) {
+  if (typeof i === 'number') {
+    if (Number.isSafeInteger(i) && i >= 0) return i;
+    throw new RangeError(`index must be an integer >= 0, not ${i}`);
+  }
+  if (typeof i === 'bigint') {
+    if (i >= 0n && i <= MAX_U64) return i;
+    throw new RangeError(`index must be an integer >= 0 and < 2^64, not ${i}`);
+  }
+  throw new TypeError(`index must be a number or a bigint, not ${describe(i)}`);
+}
+
+function count(n, what, max) {
+  if (typeof n === 'bigint' && max === undefined && n >= 0n && n <= MAX_U64) return n;
+  if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && (max === undefined || n <= max)) return n;
+  if (typeof n !== 'number' && typeof n !== 'bigint') throw new TypeError(`${what} must be a number, not ${describe(n)}`);
+  throw new RangeError(`${what} must be an integer >= 0${max !== undefined ? ` and <= ${max}` : ''}, not ${n}`);
+}
+
+function u64In(v, what) {
+  if (typeof v === 'bigint') {
+    if (v >= 0n && v <= MAX_U64) return v;
+  } else if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return v;
+  } else {
+    throw new TypeError(`${what} must be a number or a bigint, not ${describe(v)}`);
+  }
+  throw new RangeError(`${what} must be an integer >= 0 and < 2^64, not ${v}`);
+}
+
+/** A 64-bit integer from koffi or a Buffer as a JS value under the INT rule. */
+function intOut(v, big) {
+  if (big) return BigInt(v);
+  if (typeof v === 'bigint') return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+  return v;
+}
+
+function flagsOf(options, allowed) {
+  if (options === undefined || options === null) return 0;
+  if (typeof options !== 'object') throw new TypeError(`options must be an object, not ${describe(options)}`);
+  let flags = 0;
+  for (const [key, value] of Object.entries(options)) {
+    if (!(key in allowed)) {
+      throw new TypeError(`unknown option '${key}' (known: ${Object.keys(allowed).join(', ')})`);
+    }
+    if (value) flags |= allowed[key];
+  }
+  return flags;
+}
+
+const FLAG_FULL = 1;
+const FLAG_EXCLUSIVE = 2;
+const FLAG_LIFO = 4;
+
+// ---------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------
+
+const T_UNDEFINED = 0;
+const T_NULL = 1;
+const T_BOOL = 2;
+const T_INT = 3;
+const T_FLOAT = 4;
+const T_STRING = 5;
+const T_BYTES = 6;
+const T_OBJECT = 7;
+
+/** Type names by plexus_type number. */
+const TYPE_NAMES = ['UNDEFINED', 'NULL', 'BOOL', 'INT', 'FLOAT', 'STRING', 'BYTES', 'OBJECT'];
+
+/** A number to be stored as FLOAT even when it is integral: plexus.float(2). */
+class Float {
+  constructor(value) {
+    if (typeof value !== 'number') throw new TypeError(`plexus.float() takes a number, not ${describe(value)}`);
+    this.value = value;
+    Object.freeze(this);
+  }
+  valueOf() {
+    return this.value;
+  }
+}
+
+function float(value) {
+  return new Float(value);
+}
+
+function isPlainObject(v) {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+const BIGINT_MARK = `\u0000plexus-bigint-${Math.random().toString(36).slice(2)}:`;
+const BIGINT_MARK_RE = new RegExp(`"${JSON.stringify(BIGINT_MARK).slice(1, -1).replace(/\\/g, '\\\\')}(-?\\d+)"`, 'g');
+
+/** JSON.stringify that writes BigInts as JSON integers. */
+function stringify(v) {
+  try {
+    return JSON.stringify(v);
+  } catch (e) {
+    if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e;
+  }
+  const text = JSON.stringify(v, (_key, x) => {
+    if (typeof x !== 'bigint') return x;
+    // MessagePack holds integers from -2^63 to 2^64 - 1; beyond, JSON would make a float.
+    if (x < MIN_I64 || x > MAX_U64) throw new RangeError(`${x} does not fit in a 64-bit integer`);
+    return BIGINT_MARK + x.toString();
+  });
+  return text.replace(BIGINT_MARK_RE, '$1');
+}
+
+/**
+ * JSON.parse that keeps integers exact: a safe integer is a number, a larger one a BigInt
+ * (every integer a BigInt when `big`). Only text that needs it takes the slow path.
+ */
+function parseJson(text, big) {
+  if (!big && !/\d{16}/.test(text)) return JSON.parse(text);
+  let i = 0;
+  const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+  const skip = () => {
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 10 || c === 13) i++;
+      else return;
+    }
+  };
+  const string = () => {
+    const start = i++;
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i));
+  };
+  const expect = (ch) => {
+    skip();
+    if (text[i] !== ch) throw new SyntaxError(`plexus: bad JSON from the library at ${i}`);
+    i++;
+  };
+  const value = () => {
+    skip();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const obj = {};
+      skip();
+      if (text[i] === '}') {
+        i++;
+        return obj;
+      }
+      for (;;) {
+        skip();
+        const key = string();
+        expect(':');
+        const v = value();
+        if (key === '__proto__') Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
+        else obj[key] = v;
+        skip();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        expect('}');
+        return obj;
+      }
+    }
+    if (c === '[') {
+      i++;
+      const arr = [];
+      skip();
+      if (text[i] === ']') {
+        i++;
+        return arr;
+      }
+      for (;;) {
+        arr.push(value());
+        skip();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        expect(']');
+        return arr;
+      }
+    }
+    if (c === '"') return string();
+    if (text.startsWith('true', i)) {
+      i += 4;
+      return true;
+    }
+    if (text.startsWith('false', i)) {
+      i += 5;
+      return false;
+    }
+    if (text.startsWith('null', i)) {
+      i += 4;
+      return null;
+    }
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
+    if (!m) throw new SyntaxError(`plexus: bad JSON from the library at ${i}`);
+    i += m[0].length;
+    if (m[1] !== undefined || m[2] !== undefined) return Number(m[0]);
+    if (big) return BigInt(m[0]);
+    const n = Number(m[0]);
+    return Number.isSafeInteger(n) ? n : BigInt(m[0]);
+  };
+  const result = value();
+  skip();
+  if (i !== text.length) throw new SyntaxError(`plexus: bad JSON from the library at ${i}`);
+  return result;
+}
+
+const P_UNDEFINED = Object.freeze({ t: T_UNDEFINED });
+const P_NULL = Object.freeze({ t: T_NULL });
+const P_TRUE = Object.freeze({ t: T_BOOL, b: true });
+const P_FALSE = Object.freeze({ t: T_BOOL, b: false });
+
+/**
+ * A JS value, checked and converted to what the C value will hold. Runs all user code
+ * (toJSON, getters) before any scratch memory is touched.
+ */
+function prepare(v) {
+  switch (typeof v) {
+    case 'undefined':
+      return P_UNDEFINED;
+    case 'boolean':
+      return v ? P_TRUE : P_FALSE;
+    case 'number':
+      if (Number.isSafeInteger(v) && !Object.is(v, -0)) return { t: T_INT, n: v };
+      return { t: T_FLOAT, n: v };
+    case 'bigint':
+      if (v < MIN_I64 || v > MAX_I64) throw new RangeError(`${v} does not fit in a 64-bit INT`);
+      return { t: T_INT, big: v };
+    case 'string':
+      if (!wellFormed(v)) throw new PlexusError(E_INVALID_ARGUMENT, 'string is not valid Unicode (lone surrogate)');
+      return { t: T_STRING, s: v };
+    case 'object': {
+      if (v === null) return P_NULL;
+      if (v instanceof Float) return { t: T_FLOAT, n: v.value };
+      if (ArrayBuffer.isView(v)) return { t: T_BYTES, u8: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+      if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer)) {
+        return { t: T_BYTES, u8: new Uint8Array(v) };
+      }
+      if (Array.isArray(v) || isPlainObject(v)) return { t: T_OBJECT, json: stringify(v) };
+      break;
+    }
+    default:
+      break;
+  }
+  throw new TypeError(
+    `plexus cannot store ${describe(v)}: values are undefined, null, booleans, numbers, bigints, ` +
+      'strings, Buffers (or other binary views) and plain objects or arrays',
+  );
+}
+
+/**
+ * Memory for one plexus_value the library reads or fills: the 32-byte struct, plus room
+ * for a string or bytes payload. Both live outside V8's heap (never moved), so their
+ * addresses stay valid for a call on another thread.
+ */
+class Slot {
+  constructor(payload = 256) {
+    this.v = Buffer.allocUnsafeSlow(VALUE_SIZE);
+    this.vp = koffi.address(this.v);
+    this.p = null;
+    this.owned = false;
+    if (payload > 0) this.setPayload(Buffer.allocUnsafeSlow(payload));
+  }
+
+  setPayload(buf) {
+    this.p = buf;
+    const address = koffi.address(buf);
+    // The address as two 32-bit halves: writing them is cheaper than a BigInt store.
+    this.ppLo = Number(address & 0xffffffffn);
+    this.ppHi = Number(address >> 32n);
+  }
+
+  room(n) {
+    if (!this.p || n > this.p.length) {
+      this.setPayload(Buffer.allocUnsafeSlow(Math.max(n, this.p ? this.p.length * 2 : 64, 16)));
+    }
+  }
+
+  /** Points the value at the first `n` bytes of the payload buffer. */
+  pointAtPayload(n) {
+    const b = this.v;
+    b.writeUInt32LE(this.ppLo, OFF_AS);
+    b.writeUInt32LE(this.ppHi, OFF_AS + 4);
+    b.writeUInt32LE(n % 4294967296, OFF_LEN);
+    b.writeUInt32LE(Math.floor(n / 4294967296), OFF_LEN + 4);
+  }
+
+  /** Writes a prepared value (may call plexus_value_from_json, which can fail). */
+  fill(prep) {
+    const b = this.v;
+    b.writeInt32LE(prep.t, 0);
+    b.writeUInt32LE(0, OFF_OWNER);
+    b.writeUInt32LE(0, OFF_OWNER + 4);
+    switch (prep.t) {
+      case T_BOOL:
+        b.writeUInt32LE(prep.b ? 1 : 0, OFF_AS);
+        break;
+      case T_INT:
+        if (prep.big !== undefined) {
+          b.writeBigInt64LE(prep.big, OFF_AS);
+        } else {
+          const hi = Math.floor(prep.n / 4294967296);
+          b.writeUInt32LE(prep.n - hi * 4294967296, OFF_AS);
+          b.writeInt32LE(hi, OFF_AS + 4);
+        }
+        break;
+      case T_FLOAT:
+        b.writeDoubleLE(prep.n, OFF_AS);
+        break;
+      case T_STRING: {
+        const s = prep.s;
+        // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the exact count when that fits.
+        const n = this.p && s.length * 3 <= this.p.length ? this.p.write(s, 0, 'utf8') : this.writeLong(s);
+        this.pointAtPayload(n);
+        break;
+      }
+      case T_BYTES: {
+        const n = prep.u8.length;
+        this.room(n);
+        this.p.set(prep.u8);
+        this.pointAtPayload(n);
+        break;
+      }
+      case T_OBJECT: {
+        const st = C.value_from_json(prep.json, this.vp);
+        if (st !== OK) throw errorFor(st);
+        this.owned = true;
+        break;
+      }
+      default:
+        break;
+    }
+    return this.vp;
+  }
+
+  /** Writes a string longer than the quick check allows; returns its UTF-8 length. */
+  writeLong(s) {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.room(n);
+    if (n) this.p.write(s, 0, n, 'utf8');
+    return n;
+  }
+
+  /** Frees what plexus_value_from_json allocated; shrinks a payload buffer that grew large. */
+  done() {
+    if (this.owned) {
+      C.value_free(this.vp);
+      this.owned = false;
+    }
+    if (this.p && this.p.length > 1 << 20) this.setPayload(Buffer.allocUnsafeSlow(256));
+  }
+
+  /** Converts the value the library filled in to JS and frees it. */
+  take(big) {
+    const b = this.v;
+    const t = b.readInt32LE(0);
+    switch (t) {
+      case T_UNDEFINED:
+        return undefined;
+      case T_NULL:
+        return null;
+      case T_BOOL:
+        return b[OFF_AS] !== 0;
+      case T_INT: {
+        if (!big) {
+          const hi = b.readInt32LE(OFF_AS + 4);
+          if (hi > -2097152 && hi < 2097152) return hi * 4294967296 + b.readUInt32LE(OFF_AS);
+        }
+        return intOut(b.readBigInt64LE(OFF_AS), big);
+      }
+      case T_FLOAT:
+        return b.readDoubleLE(OFF_AS);
+      default:
+        break;
+    }
+    try {
+      const ptr = b.readBigUInt64LE(OFF_AS);
+      const n = Number(b.readBigUInt64LE(OFF_LEN));
+      if (t === T_STRING) return n ? koffi.decode.string(ptr, n) : '';
+      if (t === T_BYTES) {
+        if (!n) return Buffer.alloc(0);
+        const u8 = koffi.decode(ptr, 'uint8_t', n);
+        return Buffer.from(u8.buffer, u8.byteOffset, u8.length);
+      }
+      if (t === T_OBJECT) return parseJson(toJson(this.vp), big);
+      throw new PlexusError(E_INTERNAL, `the library returned a value of unknown type ${t}`);
+    } finally {
+      C.value_free(this.vp);
+    }
+  }
+}
+
+let jsonBuf = Buffer.allocUnsafeSlow(4096);
+let jsonPtr = koffi.address(jsonBuf);
+const jsonNeeded = [0];
+
+function toJson(vp) {
+  let st = C.value_to_json(vp, jsonPtr, jsonBuf.length, jsonNeeded);
+  if (st === E_BUFFER_TOO_SMALL) {
+    jsonBuf = Buffer.allocUnsafeSlow(Number(jsonNeeded[0]));
+    jsonPtr = koffi.address(jsonBuf);
+    st = C.value_to_json(vp, jsonPtr, jsonBuf.length, jsonNeeded);
+  }
+  check(st);
+  const text = jsonBuf.toString('utf8', 0, Number(jsonNeeded[0]) - 1);
+  if (jsonBuf.length > 1 << 20) {
+    jsonBuf = Buffer.allocUnsafeSlow(4096);
+    jsonPtr = koffi.address(jsonBuf);
+  }
+  return text;
+}
+
+// Scratch memory of synchronous calls (one thread runs them, and no user code runs
+// between filling a slot and the call). Async calls get their own.
+const IN = new Slot();
+const IN2 = new Slot();
+const OUT = new Slot(0);
+const u64Out = [0];
+const boolOut = [false];
+const u32Out = [0];
+
+// ---------------------------------------------------------------------------------------
+// Async machinery
+// ---------------------------------------------------------------------------------------
+
+function callAsync(f, args) {
+  return new Promise((resolve, reject) => {
+    f.async(...args, (err, st) => (err ? reject(err) : resolve(st)));
+  });
+}
+
+function timeoutMessage(ms) {
+  return `timed out after ${ms} ms`;
+}
+
+/**
+ * Runs a blocking C call without blocking the event loop. `op.once(ns)` makes the call
+ * synchronously, `op.slice(ns)` on a worker thread (a Promise of the status); both
+ * return the status. Tries once on this thread, then in slices of at most SLICE_MS on
+ * the thread pool until the call reports something else than TIMEOUT, the timeout
+ * passes (TimeoutError) or the signal aborts (its reason is thrown; a slice that
+ * succeeded meanwhile wins). `done(st)` turns the final status into the result.
+ */
+async function waitAsync(op, options) {
+  const { timeout, signal } = waitOptions(options);
+  const total = timeoutNs(timeout);
+  if (signal && signal.aborted) throw signal.reason;
+  const st0 = op.once(0);
+  if (st0 !== TIMEOUT || total === 0) return op.done(st0, st0 === OK ? undefined : errorFor(st0));
+  const deadline = total === FOREVER ? Infinity : performance.now() + total / 1e6;
+  for (;;) {
+    if (signal && signal.aborted) throw signal.reason;
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) throw new TimeoutError(timeoutMessage(timeout));
+    const st = await op.slice(Math.ceil(Math.min(SLICE_MS, remaining) * 1e6));
+    if (st !== TIMEOUT) return op.done(st, st === OK ? undefined : errorFor(st, asyncMessage(st)));
+  }
+}
+
+/** An `op.done` that returns `result()` for OK and throws the error otherwise. */
+function okOrThrow(result) {
+  return (st, err) => {
+    if (err) throw err;
+    return result();
+  };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------
+// Handles: closed explicitly, or when garbage collected
+// ---------------------------------------------------------------------------------------
+
+const CLOSERS = {
+  region: C.region_close,
+  array: ARRAY.close,
+  map: MAP.close,
+  queue: C.queue_release,
+  bus: C.bus_release,
+  sub: C.sub_close,
+  mutex: C.mutex_close,
+  barrier: C.barrier_close,
+  semaphore: C.semaphore_close,
+};
+
+/** What a closed object or region calls with: id 0, never a valid handle. */
+const CLOSED_HANDLE = 0;
+
+const finalizer = new FinalizationRegistry(({ kind, id }) => {
+  try {
+    CLOSERS[kind](id);
+  } catch {
+    // Nothing to report to: the owner is gone.
+  }
+});
+
+/** Base of every object opened through a Region. */
+class PlexusObject {
+  constructor(region, kind, handle, name) {
+    /** The Region this object was opened through (kept alive by it). */
+    this.region = region;
+    /** The object's name in the region. */
+    this.name = name;
+    this._kind = kind;
+    this._h = handle.id;
+    this._big = region ? region._big : false;
+    this._open = true;
+    finalizer.register(this, { kind, id: handle.id }, this);
+  }
+
+  /** The C handle's id (still owned by this object; 0 once given back). */
+  get handleId() {
+    return this._h;
+  }
+
+  /** Gives back the handle (once; later calls do nothing). */
+  _giveBack() {
+    if (!this._open) return;
+    this._open = false;
+    finalizer.unregister(this);
+    const st = CLOSERS[this._kind](this._h);
+    // Id 0 is never valid: later calls through this object report PLEXUS_E_BAD_HANDLE
+    // even while another object still holds an open of the same handle.
+    this._h = CLOSED_HANDLE;
+    // BAD_HANDLE: the region was closed first, which closed this handle too.
+    if (st !== OK && st !== status.E_BAD_HANDLE) throw errorFor(st);
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  PlexusObject.prototype[Symbol.dispose] = function dispose() {
+    this._giveBack();
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Regions
+// ---------------------------------------------------------------------------------------
+
+const MODES = { openOrCreate: 0, create: 1, open: 2, recreate: 3 };
+const REGION_OPTION_KEYS = new Set(['mode', 'size', 'permissions', 'wait', 'bigint']);
+
+function regionOptions(options, defaultMode) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw new TypeError(`options must be an object, not ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!REGION_OPTION_KEYS.has(key)) {
+      throw new TypeError(`unknown region option '${key}' (known: ${[...REGION_OPTION_KEYS].join(', ')})`);
+    }
+  }
+  const modeName = options.mode === undefined ? defaultMode : options.mode;
+  if (!Object.prototype.hasOwnProperty.call(MODES, modeName)) {
+    throw new TypeError(`mode must be one of ${Object.keys(MODES).join(', ')}, not ${String(modeName)}`);
+  }
+  return {
+    c: {
+      struct_size: koffi.sizeof(RegionOptions),
+      mode: MODES[modeName],
+      size: options.size === undefined ? 0 : count(options.size, 'size'),
+      permissions: options.permissions === undefined ? 0 : count(options.permissions, 'permissions', 0o7777),
+      wait_ns: timeoutNs(options.wait === undefined ? 0 : options.wait),
+    },
+    big: Boolean(options.bigint),
+    wait: options.wait,
+  };
+}
+
+/**
+ * An open region handle: a named region of shared memory and the objects in it.
+ * Obtained from Region.open (or create / openExisting / recreate / openAsync).
+ */
+class Region {
+  /** @private Use Region.open. */
+  constructor(handle, name, big) {
+    this._h = handle.id;
+    this._big = big;
+    this._open = true;
+    /** The region's name as given to open. */
+    this.name = name;
+    finalizer.register(this, { kind: 'region', id: handle.id }, this);
+  }
+
+  /**
+   * Opens or creates the region `name` (no '/': volatile, /dev/shm/plexus.<name>; with
+   * '/': a persistent file). Options: mode ('openOrCreate' (default), 'create', 'open',
+   * 'recreate'), size (bytes when creating; default 64 MiB), permissions (default
+   * 0o600), wait (ms, mode 'open': how long to wait for it to appear; blocks), bigint
+   * (read every INT as a BigInt).
+   */
+  static open(name, options) {
+    cString(name, 'region name');
+    const o = regionOptions(options, 'openOrCreate');
+    const out = {};
+    check(C.region_open(name, o.c, out));
+    return new Region(out, name, o.big);
+  }
+
+  /** Creates the region; PLEXUS_E_EXISTS if it exists. */
+  static create(name, options) {
+    return Region.open(name, { ...options, mode: 'create' });
+  }
+
+  /** Opens an existing region, waiting up to `options.wait` ms (default 0) for it to appear. */
+  static openExisting(name, options) {
+    return Region.open(name, { ...options, mode: 'open' });
+  }
+
+  /** Removes any region of that name, then creates it afresh. */
+  static recreate(name, options) {
+    return Region.open(name, { ...options, mode: 'recreate' });
+  }
+
+  /**
+   * Region.open without blocking the event loop: with mode 'open' (the default here),
+   * waits up to `options.wait` ms (default: without limit) for the region to appear.
+   * `options.signal` aborts the wait.
+   */
+  static async openAsync(name, options) {
+    cString(name, 'region name');
+    const { signal, ...rest } = options || {};
+    if (rest.mode === undefined) rest.mode = 'open';
+    if (rest.mode === 'open' && rest.wait === undefined) rest.wait = Infinity;
+    const o = regionOptions(rest, 'open');
+    if (o.c.mode !== MODES.open) return Region.open(name, rest);
+    const out = {};
+    return waitAsync(
+      {
+        once: (ns) => {
+          const st = C.region_open(name, { ...o.c, wait_ns: ns }, out);
+          return st === E_NOT_FOUND ? TIMEOUT : st;
+        },
+        slice: async (ns) => {
+          const st = await callAsync(C.region_open, [name, { ...o.c, wait_ns: ns }, out]);
+          return st === E_NOT_FOUND ? TIMEOUT : st;
+        },
+        done: okOrThrow(() => new Region(out, name, o.big)),
+      },
+      { timeout: o.wait, signal },
+    ).catch((e) => {
+      if (e instanceof TimeoutError) throw new PlexusError(E_NOT_FOUND, `region ${name} did not appear within ${o.wait} ms`);
+      throw e;
+    });
+  }
+
+  /**
+   * Unlinks the region `name` (processes that have it open keep using it). Throws
+   * PLEXUS_E_NOT_FOUND if it does not exist, unless `{ force: true }`. Returns true if
+   * a region was removed.
+   */
+  static remove(name, options) {
+    cString(name, 'region name');
+    const st = C.region_remove(name);
+    if (st === E_NOT_FOUND && options && options.force) return false;
+    check(st);
+    return true;
+  }
+
+  /** True when every INT read through this region comes back as a BigInt. */
+  get bigint() {
+    return this._big;
+  }
+
+  /** The C handle's id (still owned by this Region; 0 once closed). */
+  get handleId() {
+    return this._h;
+  }
+
+  /** False once close() was called. */
+  get isOpen() {
+    return this._open;
+  }
+
+  /**
+   * Closes the handle and every object handle opened through it (their calls then throw
+   * PLEXUS_E_BAD_HANDLE). The region stays until removed. Closing twice does nothing.
+   * After async calls, libplexus keeps the mapping (and this process's attachment) until
+   * each thread-pool thread that waited on the region makes its next plexus call or
+   * exits: the library caches handles per thread.
+   */
+  close() {
+    if (!this._open) return;
+    this._open = false;
+    finalizer.unregister(this);
+    const h = this._h;
+    this._h = CLOSED_HANDLE;
+    check(C.region_close(h));
+  }
+
+  /** Makes everything written so far durable (msync + fsync); blocks until it is. */
+  flush() {
+    check(C.region_flush(this._h));
+  }
+
+  /** Size, heap use, object count, live attachments, format version, id and creation time. */
+  info() {
+    const out = {};
+    check(C.region_get_info(this._h, out));
+    const created = BigInt(out.created_unix_ns);
+    return {
+      size: Number(out.size),
+      heapSize: Number(out.heap_size),
+      heapUsed: Number(out.heap_used),
+      heapFree: Number(out.heap_free),
+      objectCount: out.object_count,
+      attachedProcesses: out.attached_processes,
+      formatVersion: out.format_version,
+      regionId: BigInt(out.region_id),
+      createdUnixNs: created,
+      created: new Date(Number(created / 1000000n)),
+    };
+  }
+
+  /** Blocks until an object called `name` exists (any kind); TimeoutError after `timeout` ms. */
+  waitObject(name, timeout) {
+    cString(name, 'object name');
+    check(C.region_wait_object(this._h, name, timeoutNs(timeout)));
+  }
+
+  /** waitObject without blocking the event loop (`options`: a timeout in ms or { timeout, signal }). */
+  async waitObjectAsync(name, options) {
+    cString(name, 'object name');
+    return waitAsync(
+      {
+        once: (ns) => C.region_wait_object(this._h, name, ns),
+        slice: (ns) => callAsync(C.region_wait_object, [this._h, name, ns]),
+        done: okOrThrow(() => undefined),
+      },
+      options,
+    );
+  }
+
+  _openObject(kind, f, name, size, flags, Cls) {
+    cString(name, `${kind} name`);
+    const out = {};
+    check(size === null ? f(this._h, name, out) : f(this._h, name, size, flags, out));
+    return new Cls(this, kind, out, name);
+  }
+
+  /**
+   * Opens the array `name`: `length > 0` creates it if missing (elements UNDEFINED and
+   * EMPTY, or FULL with { full: true }) and otherwise requires that length; 0 opens an
+   * existing one only. { exclusive: true }: PLEXUS_E_EXISTS if it exists.
+   */
+  array(name, length = 0, options) {
+    const flags = flagsOf(options, { full: FLAG_FULL, exclusive: FLAG_EXCLUSIVE });
+    return this._openObject('array', ARRAY.open, name, count(length, 'length'), flags, SharedArray);
+  }
+
+  /** Opens the map `name` (capacity = maximum number of keys; 0 opens an existing one). Options: full, exclusive. */
+  map(name, capacity = 0, options) {
+    const flags = flagsOf(options, { full: FLAG_FULL, exclusive: FLAG_EXCLUSIVE });
+    return this._openObject('map', MAP.open, name, count(capacity, 'capacity'), flags, SharedMap);
+  }
+
+  /** Opens the queue `name` (FIFO, or a stack with { lifo: true }; 0 opens an existing one). Options: lifo, exclusive. */
+  queue(name, capacity = 0, options) {
+    const flags = flagsOf(options, { lifo: FLAG_LIFO, exclusive: FLAG_EXCLUSIVE });
+    return this._openObject('queue', C.queue_open, name, count(capacity, 'capacity'), flags, Queue);
+  }
+
+  /** Opens the bus `name` (capacity = messages retained; 0 opens an existing one). Options: exclusive. */
+  bus(name, capacity = 0, options) {
+    const flags = flagsOf(options, { exclusive: FLAG_EXCLUSIVE });
+    return this._openObject('bus', C.bus_open, name, count(capacity, 'capacity'), flags, Bus);
+  }
+
+  /** Opens (creating it, unlocked, if missing) the mutex `name`. */
+  mutex(name) {
+    return this._openObject('mutex', C.mutex_open, name, null, 0, Mutex);
+  }
+
+  /** Opens the barrier `name` for `parties` parties (0 opens an existing one). */
+  barrier(name, parties = 0) {
+    cString(name, 'barrier name');
+    const out = {};
+    check(C.barrier_open(this._h, name, count(parties, 'parties', 0xffffffff), out));
+    return new Barrier(this, 'barrier', out, name);
+  }
+
+  /** Opens the semaphore `name` with `permits` permits (0 opens an existing one). */
+  semaphore(name, permits = 0) {
+    cString(name, 'semaphore name');
+    const out = {};
+    check(C.semaphore_open(this._h, name, count(permits, 'permits', 0xffffffff), out));
+    return new Semaphore(this, 'semaphore', out, name);
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  Region.prototype[Symbol.dispose] = function dispose() {
+    this.close();
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Arrays and maps
+// ---------------------------------------------------------------------------------------
+
+/** What arrays and maps share: every element call, keyed by index or by string. */
+class Cells extends PlexusObject {
+  /** Runs `f(h, key, IN.vp, ...rest)` with `v` filled into IN. */
+  _withValue(f, key, v, ...rest) {
+    const prep = prepare(v);
+    try {
+      const vp = IN.fill(prep);
+      check(f(this._h, key, vp, ...rest));
+    } finally {
+      IN.done();
+    }
+  }
+
+  /** Runs a reading call `f(h, key, OUT.vp, ...rest)` and returns the value. */
+  _read(f, key, ...rest) {
+    check(f(this._h, key, OUT.vp, ...rest));
+    return OUT.take(this._big);
+  }
+
+  /** Reads the element whatever its tag (tag unchanged; atomic, never torn). */
+  get(key) {
+    return this._read(this._c.read, this._key(key));
+  }
+
+  /** Writes the element whatever its tag (tag unchanged). */
+  set(key, value) {
+    this._withValue(this._c.write, this._key(key), value);
+  }
+
+  /** Waits until FULL, reads, leaves EMPTY (consume). TimeoutError after `timeout` ms. */
+  readFE(key, timeout) {
+    return this._read(this._c.read_fe, this._key(key), timeoutNs(timeout));
+  }
+
+  /** Waits until FULL, reads, leaves FULL (peek). */
+  readFF(key, timeout) {
+    return this._read(this._c.read_ff, this._key(key), timeoutNs(timeout));
+  }
+
+  /** Waits until EMPTY, writes, leaves FULL (produce). */
+  writeEF(key, value, timeout) {
+    this._withValue(this._c.write_ef, this._key(key), value, timeoutNs(timeout));
+  }
+
+  /** Writes and leaves FULL, whatever the tag. */
+  writeXF(key, value) {
+    this._withValue(this._c.write_xf, this._key(key), value);
+  }
+
+  /** Writes and leaves EMPTY, whatever the tag. */
+  writeXE(key, value) {
+    this._withValue(this._c.write_xe, this._key(key), value);
+  }
+
+  /** Sets the tag FULL (true) or EMPTY (false) without touching the value. */
+  setTag(key, full) {
+    if (typeof full !== 'boolean') throw new TypeError(`full must be a boolean, not ${describe(full)}`);
+    check(this._c.set_tag(this._h, this._key(key), full));
+  }
+
+  /** Whether the element is FULL (a snapshot). */
+  isFull(key) {
+    check(this._c.is_full(this._h, this._key(key), boolOut));
+    return boolOut[0];
+  }
+
+  /**
+   * Waits until FULL, reads, and takes a shared read lock: calls that would change the
+   * element wait until releaseRW. At most 28 held per region handle.
+   */
+  readRW(key, timeout) {
+    return this._read(this._c.read_rw, this._key(key), timeoutNs(timeout));
+  }
+
+  /** Releases one readRW lock this region handle holds on the element. */
+  releaseRW(key) {
+    check(this._c.release_rw(this._h, this._key(key)));
+  }
+
+  /** Atomic `+=` with JavaScript `+` semantics (UNDEFINED counts as 0 or ""); returns the old value. */
+  faa(key, delta) {
+    const k = this._key(key);
+    const prep = prepare(delta);
+    try {
+      check(this._c.faa(this._h, k, IN.fill(prep), OUT.vp));
+    } finally {
+      IN.done();
+    }
+    return OUT.take(this._big);
+  }
+
+  _cas(key, expected, desired) {
+    const k = this._key(key);
+    const pe = prepare(expected);
+    const pd = prepare(desired);
+    let swapped;
+    try {
+      const ep = IN.fill(pe);
+      const dp = IN2.fill(pd);
+      check(this._c.cas(this._h, k, ep, dp, OUT.vp));
+      swapped = C.value_equal(OUT.vp, ep);
+    } finally {
+      IN.done();
+      IN2.done();
+    }
+    return { swapped, old: OUT.take(this._big) };
+  }
+
+  /**
+   * Atomically: if the element equals `expected` (same type and value: 1 and
+   * plexus.float(1) differ), stores `desired`. Returns true when it swapped.
+   */
+  cas(key, expected, desired) {
+    return this._cas(key, expected, desired).swapped;
+  }
+
+  /** cas that returns the previous value (like Atomics.compareExchange). */
+  compareExchange(key, expected, desired) {
+    return this._cas(key, expected, desired).old;
+  }
+
+  /** Atomically stores `value` and returns the previous one (tag unchanged). */
+  exchange(key, value) {
+    const k = this._key(key);
+    const prep = prepare(value);
+    try {
+      check(this._c.exchange(this._h, k, IN.fill(prep), OUT.vp));
+    } finally {
+      IN.done();
+    }
+    return OUT.take(this._big);
+  }
+
+  /** The element's version, bumped by every change of its value or tag. */
+  version(key) {
+    check(this._c.version(this._h, this._key(key), u64Out));
+    return intOut(u64Out[0], this._big);
+  }
+
+  /**
+   * Waits until the element's version differs from `version`; returns the new version.
+   * TimeoutError after `timeout` ms.
+   */
+  waitChange(key, version, timeout) {
+    const k = this._key(key);
+    const vb = Buffer.allocUnsafeSlow(8);
+    vb.writeBigUInt64LE(BigInt(u64In(version, 'version')));
+    check(this._c.wait_change(this._h, k, koffi.address(vb), timeoutNs(timeout)));
+    return intOut(vb.readBigUInt64LE(0), this._big);
+  }
+
+  async _readAsync(f, key, options) {
+    const k = this._key(key);
+    const out = new Slot(0);
+    return waitAsync(
+      {
+        once: (ns) => f(this._h, k, out.vp, ns),
+        slice: (ns) => callAsync(f, [this._h, k, out.vp, ns]),
+        done: okOrThrow(() => out.take(this._big)),
+      },
+      options,
+    );
+  }
+
+  /** readFE without blocking the event loop (`options`: a timeout in ms or { timeout, signal }). */
+  readFEAsync(key, options) {
+    return this._readAsync(this._c.read_fe, key, options);
+  }
+
+  /** readFF without blocking the event loop. */
+  readFFAsync(key, options) {
+    return this._readAsync(this._c.read_ff, key, options);
+  }
+
+  /** readRW without blocking the event loop. */
+  readRWAsync(key, options) {
+    return this._readAsync(this._c.read_rw, key, options);
+  }
+
+  /** writeEF without blocking the event loop. */
+  async writeEFAsync(key, value, options) {
+    const k = this._key(key);
+    const prep = prepare(value);
+    const slot = new Slot(0);
+    const f = this._c.write_ef;
+    try {
+      const vp = slot.fill(prep);
+      return await waitAsync(
+        {
+          once: (ns) => f(this._h, k, vp, ns),
+          slice: (ns) => callAsync(f, [this._h, k, vp, ns]),
+          done: okOrThrow(() => undefined),
+        },
+        options,
+      );
+    } finally {
+      slot.done();
+    }
+  }
+
+  /** waitChange without blocking the event loop; resolves to the new version. */
+  async waitChangeAsync(key, version, options) {
+    const k = this._key(key);
+    const vb = Buffer.allocUnsafeSlow(8);
+    vb.writeBigUInt64LE(BigInt(u64In(version, 'version')));
+    const vp = koffi.address(vb);
+    const f = this._c.wait_change;
+    return waitAsync(
+      {
+        once: (ns) => f(this._h, k, vp, ns),
+        slice: (ns) => callAsync(f, [this._h, k, vp, ns]),
+        done: okOrThrow(() => intOut(vb.readBigUInt64LE(0), this._big)),
+      },
+      options,
+    );
+  }
+
+  /**
+   * Yields the element's new version each time it changes, starting from `since`
+   * (default: its version now), without blocking the event loop; ends when
+   * `options.signal` aborts.
+   */
+  async *changes(key, options = {}) {
+    const { signal } = waitOptions(options);
+    let v = options.since !== undefined ? options.since : this.version(key);
+    for (;;) {
+      try {
+        v = await this.waitChangeAsync(key, v, { signal });
+      } catch (e) {
+        if (signal && signal.aborted && e === signal.reason) return;
+        throw e;
+      }
+      yield v;
+    }
+  }
+
+  /** Closes the handle (the object stays in the region). */
+  close() {
+    this._giveBack();
+  }
+}
+
+/**
+ * An array of N elements, each a value + FULL/EMPTY tag + version; obtained from
+ * region.array(name, length). Indexes are numbers (or BigInts).
+ */
+class SharedArray extends Cells {
+  get _c() {
+    return ARRAY;
+  }
+
+  _key(i) {
+    return arrayIndex(i);
+  }
+
+  /** Number of elements. */
+  get length() {
+    check(ARRAY.length(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** The values of every element (read with get, whatever the tags). */
+  *[Symbol.iterator]() {
+    const n = this.length;
+    for (let i = 0; i < n; i++) yield this.get(i);
+  }
+}
+
+/**
+ * A map from UTF-8 string keys to elements; obtained from region.map(name, capacity).
+ * An absent key reads as EMPTY holding undefined; writing calls insert it.
+ */
+class SharedMap extends Cells {
+  get _c() {
+    return MAP;
+  }
+
+  _key(k) {
+    return cString(k, 'key');
+  }
+
+  /** Number of keys present (a snapshot). */
+  get size() {
+    check(MAP.len(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** Maximum number of keys, fixed at creation. */
+  get capacity() {
+    check(MAP.capacity(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** Whether `key` is present (its version is not 0). */
+  has(key) {
+    check(MAP.version(this._h, this._key(key), u64Out));
+    return u64Out[0] !== 0 && u64Out[0] !== 0n;
+  }
+
+  /** Removes `key` (waiting while readRW readers hold it): true if it was present. */
+  delete(key) {
+    const st = MAP.remove(this._h, this._key(key));
+    if (st === E_NOT_FOUND) return false;
+    check(st);
+    return true;
+  }
+
+  /** The keys (unspecified order; every key present throughout is yielded once, even while others change the map). */
+  *keys() {
+    const cursor = [0];
+    const out = new Slot(0);
+    for (;;) {
+      const st = MAP.next_key(this._h, cursor, out.vp);
+      if (st === E_NOT_FOUND) return;
+      check(st);
+      yield out.take(false);
+    }
+  }
+
+  /** The values of the keys (read with get). */
+  *values() {
+    for (const k of this.keys()) yield this.get(k);
+  }
+
+  /** [key, value] pairs (read with get). */
+  *entries() {
+    for (const k of this.keys()) yield [k, this.get(k)];
+  }
+
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Queues
+// ---------------------------------------------------------------------------------------
+
+/**
+ * A bounded queue of values (FIFO, or a stack); obtained from region.queue(name,
+ * capacity). close() closes the queue for every process; release() gives back the handle.
+ */
+class Queue extends PlexusObject {
+  /** Appends `value`, waiting while full. TimeoutError, or ClosedError if the queue is closed. */
+  push(value, timeout) {
+    const prep = prepare(value);
+    const ns = timeoutNs(timeout);
+    try {
+      check(C.queue_push(this._h, IN.fill(prep), ns));
+    } finally {
+      IN.done();
+    }
+  }
+
+  /** Removes the oldest value (newest for a stack), waiting while empty. ClosedError once closed and empty. */
+  pop(timeout) {
+    check(C.queue_pop(this._h, OUT.vp, timeoutNs(timeout)));
+    return OUT.take(this._big);
+  }
+
+  /** push without blocking the event loop (`options`: a timeout in ms or { timeout, signal }). */
+  async pushAsync(value, options) {
+    const prep = prepare(value);
+    const slot = new Slot(0);
+    try {
+      const vp = slot.fill(prep);
+      return await waitAsync(
+        {
+          once: (ns) => C.queue_push(this._h, vp, ns),
+          slice: (ns) => callAsync(C.queue_push, [this._h, vp, ns]),
+          done: okOrThrow(() => undefined),
+        },
+        options,
+      );
+    } finally {
+      slot.done();
+    }
+  }
+
+  /** pop without blocking the event loop. */
+  async popAsync(options) {
+    const out = new Slot(0);
+    return waitAsync(
+      {
+        once: (ns) => C.queue_pop(this._h, out.vp, ns),
+        slice: (ns) => callAsync(C.queue_pop, [this._h, out.vp, ns]),
+        done: okOrThrow(() => out.take(this._big)),
+      },
+      options,
+    );
+  }
+
+  /** Number of values in the queue (a snapshot). */
+  get size() {
+    check(C.queue_len(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** Maximum number of values, fixed at creation. */
+  get capacity() {
+    check(C.queue_capacity(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** Whether the queue was closed (by any process). */
+  get closed() {
+    check(C.queue_is_closed(this._h, boolOut));
+    return boolOut[0];
+  }
+
+  /** Closes the queue for every process: pushes fail, pops drain what is left, then fail. */
+  close() {
+    check(C.queue_close(this._h));
+  }
+
+  /** Gives back the handle; the queue and its values stay. */
+  release() {
+    this._giveBack();
+  }
+
+  /** Pops values (blocking) until the queue is closed and drained. */
+  *[Symbol.iterator]() {
+    for (;;) {
+      let v;
+      try {
+        v = this.pop();
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        throw e;
+      }
+      yield v;
+    }
+  }
+
+  /** Pops values without blocking the event loop until the queue is closed and drained, or `options.signal` aborts. */
+  async *iterate(options = {}) {
+    const { signal } = waitOptions(options);
+    for (;;) {
+      let v;
+      try {
+        v = await this.popAsync({ signal });
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        if (signal && signal.aborted && e === signal.reason) return;
+        throw e;
+      }
+      yield v;
+    }
+  }
+
+  [Symbol.asyncIterator]() {
+    return this.iterate();
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  Queue.prototype[Symbol.dispose] = function dispose() {
+    this.release();
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Buses
+// ---------------------------------------------------------------------------------------
+
+const FROM = { now: 0, oldest: 1 };
+
+/**
+ * A broadcast bus; obtained from region.bus(name, capacity). Every subscriber receives
+ * every message in one order; publish never waits.
+ */
+class Bus extends PlexusObject {
+  /** Publishes `value`; returns its sequence number. ClosedError if the bus is closed. */
+  publish(value) {
+    const prep = prepare(value);
+    try {
+      check(C.bus_publish(this._h, IN.fill(prep), u64Out));
+    } finally {
+      IN.done();
+    }
+    return intOut(u64Out[0], this._big);
+  }
+
+  /** A subscription from the next message (from: 'now', the default) or the oldest retained ('oldest'). */
+  subscribe(options) {
+    const from = typeof options === 'string' ? options : options && options.from !== undefined ? options.from : 'now';
+    if (!Object.prototype.hasOwnProperty.call(FROM, from)) {
+      throw new TypeError(`from must be 'now' or 'oldest', not ${String(from)}`);
+    }
+    const out = {};
+    check(C.bus_subscribe(this._h, FROM[from], out));
+    return new Subscription(this.region, 'sub', out, this.name);
+  }
+
+  /** Closes the bus for every process: publishing fails, subscribers drain, then end. */
+  close() {
+    check(C.bus_close(this._h));
+  }
+
+  /** Whether the bus was closed (by any process). */
+  get closed() {
+    check(C.bus_is_closed(this._h, boolOut));
+    return boolOut[0];
+  }
+
+  /** Number of messages retained, fixed at creation. */
+  get capacity() {
+    check(C.bus_capacity(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** The sequence number the next message will get (a snapshot). */
+  get nextSeq() {
+    check(C.bus_next_seq(this._h, u64Out));
+    return intOut(u64Out[0], this._big);
+  }
+
+  /** Gives back the handle; the bus and its subscriptions stay. */
+  release() {
+    this._giveBack();
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  Bus.prototype[Symbol.dispose] = function dispose() {
+    this.release();
+  };
+}
+
+/**
+ * A subscription: a private cursor on a bus. next() returns { value, seq }; a seq more
+ * than one above the previous means this subscriber fell behind and missed messages.
+ */
+class Subscription extends PlexusObject {
+  /** The next message, waiting for one. ClosedError once the bus is closed and drained. */
+  next(timeout) {
+    const sb = Buffer.allocUnsafeSlow(8);
+    check(C.sub_next(this._h, OUT.vp, koffi.address(sb), timeoutNs(timeout)));
+    return { value: OUT.take(this._big), seq: intOut(sb.readBigUInt64LE(0), this._big) };
+  }
+
+  /** next without blocking the event loop. */
+  async nextAsync(options) {
+    const out = new Slot(0);
+    const sb = Buffer.allocUnsafeSlow(8);
+    const sp = koffi.address(sb);
+    return waitAsync(
+      {
+        once: (ns) => C.sub_next(this._h, out.vp, sp, ns),
+        slice: (ns) => callAsync(C.sub_next, [this._h, out.vp, sp, ns]),
+        done: okOrThrow(() => ({ value: out.take(this._big), seq: intOut(sb.readBigUInt64LE(0), this._big) })),
+      },
+      options,
+    );
+  }
+
+  /** Ends the subscription. */
+  close() {
+    this._giveBack();
+  }
+
+  /** Messages (blocking) until the bus is closed and drained. */
+  *[Symbol.iterator]() {
+    for (;;) {
+      let m;
+      try {
+        m = this.next();
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        throw e;
+      }
+      yield m;
+    }
+  }
+
+  /** Messages without blocking the event loop, until the bus is closed and drained or `options.signal` aborts. */
+  async *iterate(options = {}) {
+    const { signal } = waitOptions(options);
+    for (;;) {
+      let m;
+      try {
+        m = await this.nextAsync({ signal });
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        if (signal && signal.aborted && e === signal.reason) return;
+        throw e;
+      }
+      yield m;
+    }
+  }
+
+  [Symbol.asyncIterator]() {
+    return this.iterate();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Locks
+// ---------------------------------------------------------------------------------------
+
+/** Async lockers of this thread, by mutex handle id: they take turns. */
+const localMutexTurns = new Map();
+
+/**
+ * A robust process-shared mutex; obtained from region.mutex(name). It belongs to the
+ * thread that locked it (the event loop's thread, for lockAsync too).
+ */
+class Mutex extends PlexusObject {
+  /**
+   * Locks, waiting while another thread holds it (blocks the event loop; see
+   * lockAsync). Returns true if the previous holder died holding it (you hold it now;
+   * repair the data it protects), false otherwise. TimeoutError after `timeout` ms.
+   */
+  lock(timeout) {
+    const st = C.mutex_lock(this._h, timeoutNs(timeout));
+    if (st === OWNER_DEAD) return true;
+    check(st);
+    return false;
+  }
+
+  /** Locks if free now: true if locked (also when taken over from a dead holder), false if held. */
+  tryLock() {
+    const st = C.mutex_lock(this._h, 0);
+    if (st === TIMEOUT) return false;
+    if (st === OWNER_DEAD) return true;
+    check(st);
+    return true;
+  }
+
+  /**
+   * lock without blocking the event loop; resolves to true if the previous holder died.
+   * Async lockers of this process take turns; the wait for other processes polls with
+   * try-lock, backing off from 1 to 10 ms. `options`: a timeout in ms or { timeout, signal }.
+   */
+  async lockAsync(options) {
+    const { timeout, signal } = waitOptions(options);
+    const total = timeoutNs(timeout);
+    const deadline = total === FOREVER ? Infinity : performance.now() + total / 1e6;
+    if (signal && signal.aborted) throw signal.reason;
+    const key = String(this._h);
+    let turn = localMutexTurns.get(key);
+    if (!turn) {
+      turn = { busy: false, waiters: [] };
+      localMutexTurns.set(key, turn);
+    }
+    while (turn.busy) {
+      await new Promise((resolve, reject) => {
+        let timer;
+        const onAbort = () => leave(signal.reason);
+        const cleanup = () => {
+          clearTimeout(timer);
+          if (signal) signal.removeEventListener('abort', onAbort);
+        };
+        const waiter = {
+          resolve: () => {
+            cleanup();
+            resolve();
+          },
+        };
+        const leave = (err) => {
+          cleanup();
+          const i = turn.waiters.indexOf(waiter);
+          if (i >= 0) turn.waiters.splice(i, 1);
+          reject(err);
+        };
+        turn.waiters.push(waiter);
+        if (deadline !== Infinity) {
+          timer = setTimeout(() => leave(new TimeoutError(timeoutMessage(timeout))), Math.max(0, deadline - performance.now()));
+        }
+        if (signal) signal.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+    turn.busy = true;
+    try {
+      for (let pause = 1; ; pause = Math.min(pause * 2, 10)) {
+        const st = C.mutex_lock(this._h, 0);
+        if (st === OK) return false;
+        if (st === OWNER_DEAD) return true;
+        if (st !== TIMEOUT) throw errorFor(st);
+        if (signal && signal.aborted) throw signal.reason;
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) throw new TimeoutError(timeoutMessage(timeout));
+        await sleep(Math.min(pause, remaining));
+      }
+    } catch (e) {
+      this._nextTurn();
+      throw e;
+    }
+  }
+
+  _nextTurn() {
+    const key = String(this._h);
+    const turn = localMutexTurns.get(key);
+    if (!turn) return;
+    turn.busy = false;
+    const next = turn.waiters.shift();
+    if (next) next.resolve();
+    else localMutexTurns.delete(key);
+  }
+
+  /** Unlocks; the calling thread must hold it. */
+  unlock() {
+    check(C.mutex_unlock(this._h));
+    this._nextTurn();
+  }
+
+  /** Whether anyone holds it (a snapshot). */
+  get locked() {
+    check(C.mutex_is_locked(this._h, boolOut));
+    return boolOut[0];
+  }
+
+  /** Runs `fn(ownerDied)` holding the lock (blocking to take it) and unlocks after; returns its result. */
+  withLock(fn, timeout) {
+    const ownerDied = this.lock(timeout);
+    try {
+      return fn(ownerDied);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Awaits `fn(ownerDied)` holding the lock taken with lockAsync, and unlocks after. */
+  async withLockAsync(fn, options) {
+    const ownerDied = await this.lockAsync(options);
+    try {
+      return await fn(ownerDied);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Gives back the handle (does not unlock). */
+  close() {
+    this._giveBack();
+  }
+}
+
+/** A reusable barrier for `parties` parties; obtained from region.barrier(name, parties). */
+class Barrier extends PlexusObject {
+  /**
+   * Arrives and waits until all parties arrived in this round. Returns true for exactly
+   * one party per round (the last to arrive). TimeoutError after `timeout` ms (the
+   * arrival is withdrawn).
+   */
+  wait(timeout) {
+    const lb = Buffer.alloc(8);
+    check(C.barrier_wait_last(this._h, timeoutNs(timeout), koffi.address(lb)));
+    return lb[0] !== 0;
+  }
+
+  /** wait without blocking the event loop. */
+  async waitAsync(options) {
+    const lb = Buffer.alloc(8);
+    const lp = koffi.address(lb);
+    return waitAsync(
+      {
+        once: (ns) => C.barrier_wait_last(this._h, ns, lp),
+        slice: (ns) => callAsync(C.barrier_wait_last, [this._h, ns, lp]),
+        done: okOrThrow(() => lb[0] !== 0),
+      },
+      options,
+    );
+  }
+
+  /** The number of parties, fixed at creation. */
+  get parties() {
+    check(C.barrier_parties(this._h, u32Out));
+    return u32Out[0];
+  }
+
+  /** Gives back the handle. */
+  close() {
+    this._giveBack();
+  }
+}
+
+/**
+ * A counting semaphore whose permits belong to the region handle (process) that took
+ * them and come back when it dies; obtained from region.semaphore(name, permits).
+ */
+class Semaphore extends PlexusObject {
+  /** Takes a permit, waiting while none is free. TimeoutError after `timeout` ms. */
+  acquire(timeout) {
+    check(C.semaphore_acquire(this._h, timeoutNs(timeout)));
+  }
+
+  /** Takes a permit if one is free now: true if taken. */
+  tryAcquire() {
+    const st = C.semaphore_acquire(this._h, 0);
+    if (st === TIMEOUT) return false;
+    check(st);
+    return true;
+  }
+
+  /** acquire without blocking the event loop. */
+  async acquireAsync(options) {
+    return waitAsync(
+      {
+        once: (ns) => C.semaphore_acquire(this._h, ns),
+        slice: (ns) => callAsync(C.semaphore_acquire, [this._h, ns]),
+        done: okOrThrow(() => undefined),
+      },
+      options,
+    );
+  }
+
+  /** Gives back a permit this region handle holds. */
+  release() {
+    check(C.semaphore_release(this._h));
+  }
+
+  /** The number of permits, fixed at creation. */
+  get permits() {
+    check(C.semaphore_permits(this._h, u32Out));
+    return u32Out[0];
+  }
+
+  /** Permits free now (a snapshot). */
+  get available() {
+    check(C.semaphore_available(this._h, u32Out));
+    return u32Out[0];
+  }
+
+  /** Permits this region handle holds. */
+  get held() {
+    check(C.semaphore_held(this._h, u32Out));
+    return u32Out[0];
+  }
+
+  /** Gives back the handle (permits held stay held by the region handle). */
+  close() {
+    this._giveBack();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Module
+// ---------------------------------------------------------------------------------------
+
+/** How many locks this process took over from dead owners (a diagnostic). */
+function recoveredLocks() {
+  return intOut(C.recovered_locks(), false);
+}
+
+/** The name of a status number ('PLEXUS_TIMEOUT'). */
+function statusName(st) {
+  return C.status_name(st);
+}
+
+exports.Region = Region;
+exports.SharedArray = SharedArray;
+exports.SharedMap = SharedMap;
+exports.Queue = Queue;
+exports.Bus = Bus;
+exports.Subscription = Subscription;
+exports.Mutex = Mutex;
+exports.Barrier = Barrier;
+exports.Semaphore = Semaphore;
+exports.PlexusError = PlexusError;
+exports.TimeoutError = TimeoutError;
+exports.ClosedError = ClosedError;
+exports.Float = Float;
+exports.float = float;
+exports.status = status;
+exports.statusName = statusName;
+exports.recoveredLocks = recoveredLocks;
+exports.libraryPath = libraryPath;
+exports.libraryVersion = libraryVersion;
+exports.TYPE_NAMES = TYPE_NAMES;

@@ -1,0 +1,113 @@
+'use strict';
+// Buses and subscriptions: publish/next with sequence numbers, from now / from the oldest,
+// falling behind (a gap), close (subscribers drain, then end), iterators, release.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { plexus, withRegion } = require('./helpers');
+
+const isCode = (code) => (e) => e instanceof plexus.PlexusError && e.code === code;
+
+test('publish, subscribe (now / oldest), next with seq, capacity, nextSeq', async () => {
+  await withRegion('bus-basic', (r) => {
+    const bus = r.bus('events', 8);
+    assert.ok(bus instanceof plexus.Bus);
+    assert.equal(bus.capacity, 8);
+    assert.equal(bus.nextSeq, 1);
+    assert.equal(bus.closed, false);
+    assert.equal(bus.publish('before'), 1);
+    const now = bus.subscribe();
+    const oldest = bus.subscribe({ from: 'oldest' });
+    const oldest2 = bus.subscribe('oldest');
+    assert.ok(now instanceof plexus.Subscription);
+    assert.equal(bus.publish({ n: 2 }), 2);
+    assert.equal(bus.nextSeq, 3);
+    assert.deepStrictEqual(now.next(0), { value: { n: 2 }, seq: 2 });
+    assert.throws(() => now.next(0), plexus.TimeoutError);
+    assert.throws(() => now.next(10), plexus.TimeoutError);
+    assert.deepStrictEqual(oldest.next(), { value: 'before', seq: 1 });
+    assert.deepStrictEqual(oldest.next(), { value: { n: 2 }, seq: 2 });
+    assert.equal(oldest2.next().seq, 1);
+    assert.throws(() => bus.subscribe({ from: 'later' }), TypeError);
+    assert.throws(() => r.bus('events', 9), isCode('PLEXUS_E_INCOMPATIBLE'));
+    assert.throws(() => r.bus('events', 8, { exclusive: true }), isCode('PLEXUS_E_EXISTS'));
+    assert.throws(() => r.bus('none'), isCode('PLEXUS_E_NOT_FOUND'));
+  });
+});
+
+test('a subscriber that falls behind sees a gap in seq', async () => {
+  await withRegion('bus-gap', (r) => {
+    const bus = r.bus('b', 4);
+    const sub = bus.subscribe();
+    for (let i = 1; i <= 10; i++) bus.publish(i);
+    const first = sub.next(0);
+    assert.ok(first.seq > 1, `skipped to the oldest retained (seq ${first.seq})`);
+    assert.equal(first.value, first.seq);
+    const rest = [];
+    for (;;) {
+      try {
+        rest.push(sub.next(0).seq);
+      } catch (e) {
+        assert.ok(e instanceof plexus.TimeoutError);
+        break;
+      }
+    }
+    assert.deepStrictEqual(rest, Array.from({ length: 10 - first.seq }, (_, i) => first.seq + 1 + i));
+  });
+});
+
+test('close: publishing throws ClosedError, subscribers drain and end; iterators stop', async () => {
+  await withRegion('bus-close', async (r) => {
+    const bus = r.bus('b', 16);
+    const a = bus.subscribe();
+    const b = bus.subscribe();
+    const waiting = r.bus('other', 2).subscribe().nextAsync();
+    for (let i = 1; i <= 5; i++) bus.publish(`m${i}`);
+    bus.close();
+    bus.close();
+    assert.equal(bus.closed, true);
+    assert.throws(() => bus.publish('late'), plexus.ClosedError);
+    assert.deepStrictEqual([...a].map((m) => m.value), ['m1', 'm2', 'm3', 'm4', 'm5']);
+    assert.throws(() => a.next(), plexus.ClosedError);
+    const got = [];
+    for await (const m of b) got.push(m.seq);
+    assert.deepStrictEqual(got, [1, 2, 3, 4, 5]);
+    r.bus('other').close();
+    await assert.rejects(waiting, plexus.ClosedError);
+  });
+});
+
+test('nextAsync waits for publishers without blocking; iterate({ signal }) stops on abort', async () => {
+  await withRegion('bus-async', async (r) => {
+    const bus = r.bus('b', 16);
+    const sub = bus.subscribe();
+    setTimeout(() => bus.publish('later'), 30);
+    assert.deepStrictEqual(await sub.nextAsync(2000), { value: 'later', seq: 1 });
+    await assert.rejects(sub.nextAsync(20), plexus.TimeoutError);
+    const controller = new AbortController();
+    const seen = [];
+    const reader = (async () => {
+      for await (const m of sub.iterate({ signal: controller.signal })) seen.push(m.value);
+    })();
+    bus.publish(1);
+    bus.publish(2);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort();
+    await reader;
+    assert.deepStrictEqual(seen, [1, 2]);
+  });
+});
+
+test('release and subscription close', async () => {
+  await withRegion('bus-release', (r) => {
+    const bus = r.bus('b', 4);
+    const sub = bus.subscribe();
+    bus.release();
+    assert.throws(() => bus.publish(1), isCode('PLEXUS_E_BAD_HANDLE'));
+    const again = r.bus('b');
+    again.publish('still works');
+    assert.equal(sub.next(0).value, 'still works', 'subscriptions outlive the bus handle');
+    sub.close();
+    sub.close();
+    assert.throws(() => sub.next(0), isCode('PLEXUS_E_BAD_HANDLE'));
+  });
+});

@@ -1,0 +1,117 @@
+'use strict';
+// Real second processes (test/fixtures/child.js): a writeEF/readFE handshake, with the
+// sync and the async calls, a queue and a bus across processes, and locks whose holder
+// exits or is killed.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { plexus, withRegion, runChild } = require('./helpers');
+
+function waitForLine(child, line) {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout.on('data', (d) => {
+      seen += d;
+      if (seen.split('\n').includes(line)) resolve();
+    });
+    child.on('close', (code) => reject(new Error(`child exited (${code}) before printing ${line}`)));
+  });
+}
+
+async function handshake(role) {
+  await withRegion(`handshake-${role}`, async (r, name) => {
+    const cells = r.array('cells', 2);
+    const { done } = runChild([role, name]);
+    for (let i = 0; i < 200; i++) {
+      cells.writeEF(0, i, 10000);
+      assert.equal(cells.readFE(1, 10000), i * 2);
+    }
+    cells.writeEF(0, 'text', 10000);
+    assert.deepStrictEqual(await cells.readFEAsync(1, 10000), { echoed: 'text' });
+    cells.writeEF(0, null, 10000);
+    const { code, stderr } = await done;
+    assert.equal(code, 0, stderr);
+  });
+}
+
+test('handshake with another process through writeEF/readFE (child uses the sync calls)', () => handshake('echo'));
+
+test('handshake with another process through writeEF/readFE (child uses the async calls)', () => handshake('echo-async'));
+
+test('a queue filled by another process is drained with for await until it closes', async () => {
+  await withRegion('xp-queue', async (r, name) => {
+    const q = r.queue('jobs', 8);
+    const { done } = runChild(['produce', name, 'jobs', '500']);
+    const got = [];
+    for await (const job of q) got.push(job);
+    const { code, stderr } = await done;
+    assert.equal(code, 0, stderr);
+    assert.equal(got.length, 500);
+    got.forEach((job, i) => assert.deepStrictEqual(job, { i, text: `value ${i}` }));
+  });
+});
+
+test('bus messages published by another process reach a subscriber in order', async () => {
+  await withRegion('xp-bus', async (r, name) => {
+    const bus = r.bus('events', 1024);
+    const ready = r.array('ready', 1);
+    const sub = bus.subscribe();
+    const { done } = runChild(['publish', name, 'events', '300']);
+    ready.writeEF(0, true);
+    const seqs = [];
+    for await (const m of sub) {
+      assert.equal(m.value, m.seq);
+      seqs.push(m.seq);
+    }
+    const { code, stderr } = await done;
+    assert.equal(code, 0, stderr);
+    assert.deepStrictEqual(seqs, Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+});
+
+test('a mutex whose holder exits or is killed is taken over: lock returns true (owner died)', async () => {
+  await withRegion('xp-mutex', async (r, name) => {
+    const m = r.mutex('m');
+    {
+      const { child, done } = runChild(['hold-mutex', name, 'm', 'exit']);
+      await waitForLine(child, 'locked');
+      await done;
+      assert.equal(m.lock(5000), true, 'the holder exited without unlocking');
+      m.unlock();
+      assert.equal(m.lock(0), false);
+      m.unlock();
+    }
+    {
+      const { child, done } = runChild(['hold-mutex', name, 'm']);
+      await waitForLine(child, 'locked');
+      assert.equal(m.tryLock(), false);
+      child.kill('SIGKILL');
+      await done;
+      assert.equal(await m.lockAsync(5000), true, 'the holder was killed');
+      m.unlock();
+    }
+    assert.ok(plexus.recoveredLocks() >= 2);
+  });
+});
+
+test('semaphore permits of a killed process come back; a barrier across processes', async () => {
+  await withRegion('xp-locks', async (r, name) => {
+    const s = r.semaphore('s', 1);
+    const { child, done } = runChild(['hold-permit', name, 's']);
+    await waitForLine(child, 'acquired');
+    assert.equal(s.tryAcquire(), false);
+    const waiting = s.acquireAsync(5000);
+    child.kill('SIGKILL');
+    await done;
+    await waiting;
+    assert.equal(s.held, 1);
+    s.release();
+
+    const b = r.barrier('step', 2);
+    const other = runChild(['barrier', name, 'step']);
+    const last = await b.waitAsync(10000);
+    const { code, stdout, stderr } = await other.done;
+    assert.equal(code, 0, stderr);
+    const childLast = stdout.trim() === 'passed true';
+    assert.notEqual(last, childLast, 'exactly one of the two was last');
+  });
+});

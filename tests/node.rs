@@ -1,0 +1,178 @@
+//! Runs the Node binding's tests (`bindings/node/test/*.test.js`, node's own test runner)
+//! against the library of this build, so `./test.sh` covers the binding too.
+//!
+//! Needs `node` (and, the first time, `npm`, to install koffi with `npm ci` from the
+//! committed package-lock.json). Without node the test prints a loud SKIPPED line and
+//! passes, except when the environment variable `CI` is set: CI must not skip it.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn package_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bindings/node")
+}
+
+/// The libplexus.so cargo built for this test run: beside the test binary in
+/// target/<profile>/deps (the uplifted target/<profile>/libplexus.so may be older).
+fn library() -> PathBuf {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let name = if cfg!(target_os = "macos") {
+        "libplexus.dylib"
+    } else {
+        "libplexus.so"
+    };
+    let lib = deps.join(name);
+    if lib.exists() {
+        lib
+    } else {
+        deps.parent().unwrap().join(name)
+    }
+}
+
+/// Whether `program` can be started at all.
+fn found(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Skips the test loudly, or fails it under CI.
+fn skip(why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}, and CI is set: CI must run the Node binding tests (.ci/run installs nodejs and npm)");
+    }
+    // Written to the process's stderr directly: eprintln! would be captured by the test
+    // harness and hidden, since the test passes.
+    let bar = "*".repeat(72);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{bar}\nSKIPPED: {why}: the Node binding tests (bindings/node) did not run\n{bar}\n"
+    );
+}
+
+/// Runs `cmd` to completion, killing it after `limit`; returns its output.
+fn run_with_limit(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let stdout = String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned();
+            panic!(
+                "{cmd:?} still running after {limit:?}; killed it. Its output so far:\n{stdout}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+#[test]
+fn node_binding_tests() {
+    if !found("node") {
+        skip("node not found");
+        return;
+    }
+    let pkg = package_dir();
+    if !pkg.join("node_modules/koffi/package.json").exists() {
+        if !found("npm") {
+            skip("npm not found (needed once, to install koffi into bindings/node/node_modules)");
+            return;
+        }
+        // --ignore-scripts: koffi ships prebuilt binaries as platform packages; its
+        // install script would only check for them (and build from source if missing).
+        let mut npm = Command::new("npm");
+        npm.args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
+            .current_dir(&pkg);
+        let out = run_with_limit(npm, Duration::from_secs(600));
+        assert!(
+            out.status.success(),
+            "npm ci in bindings/node failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let mut files: Vec<String> = std::fs::read_dir(pkg.join("test"))
+        .expect("bindings/node/test")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".test.js"))
+        .map(|f| format!("test/{f}"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 9,
+        "expected the binding's test files, found {files:?}"
+    );
+
+    let lib = library();
+    assert!(lib.exists(), "{} was not built", lib.display());
+    let mut node = Command::new("node");
+    node.arg("--test")
+        .args(&files)
+        .current_dir(&pkg)
+        .env("PLEXUS_LIBRARY", &lib);
+    let out = run_with_limit(node, Duration::from_secs(600));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "node --test failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    // The runner's summary ("# tests 62", "# pass 62", ...), shown with --nocapture.
+    const SUMMARY: [&str; 8] = [
+        "tests",
+        "suites",
+        "pass",
+        "fail",
+        "cancelled",
+        "skipped",
+        "todo",
+        "duration_ms",
+    ];
+    for line in stdout.lines() {
+        let mut words = line.split(' ');
+        if words.next() == Some("#") && words.next().is_some_and(|w| SUMMARY.contains(&w)) {
+            println!("node --test {}", &line[2..]);
+        }
+    }
+    assert!(
+        stdout.contains("# fail 0"),
+        "node --test reported failures:\n{stdout}"
+    );
+}
