@@ -340,10 +340,9 @@ pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
             },
         )?;
         let r = &region.inner;
-        let swept = sweep(r)?;
-        if swept.total() > 0 {
-            repaired.push(swept.describe());
-        }
+        // Opening swept already if processes died since the last sweep; once more in
+        // case another opener's sweep is still running.
+        sweep(r)?;
         match reclaim_leaks(r)? {
             Ok(msg) => {
                 if let Some(m) = msg {
@@ -355,6 +354,13 @@ pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
         drop(region);
     }
     let mut after = check_file(&path, &HashSet::new())?;
+    // The stale entries that are gone now (the use counter is in the reclaim message).
+    let cleared = before
+        .stale
+        .iter()
+        .filter(|f| !after.stale.contains(f) && f.location != "allocator")
+        .map(|f| format!("cleared: {f}"));
+    repaired.splice(0..0, cleared);
     after.repaired = repaired;
     after.repair_skipped = skipped;
     Ok(after)
@@ -1382,18 +1388,6 @@ pub(crate) struct Swept {
     pub permits: u32,
 }
 
-impl Swept {
-    pub fn total(&self) -> u32 {
-        self.locks + self.readers + self.pushes + self.permits
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "released {} lock(s) of dead processes, recounted {} read_rw hold(s), abandoned {} unfinished push(es), took back permits from {} dead holder(s)",
-            self.locks, self.readers, self.pushes, self.permits
-        )
-    }
-}
 
 /// Takes over a lock word whose owner is dead (through the normal robust lock, so it is
 /// safe against every live process), runs `repair` under it, releases it. Returns whether
