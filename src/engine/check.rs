@@ -1388,7 +1388,6 @@ pub(crate) struct Swept {
     pub permits: u32,
 }
 
-
 /// Takes over a lock word whose owner is dead (through the normal robust lock, so it is
 /// safe against every live process), runs `repair` under it, releases it. Returns whether
 /// it did (a lock that is free or held by a live process is left alone).
