@@ -333,24 +333,33 @@ pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
     let mut repaired = Vec::new();
     let mut skipped = None;
     if before.verdict() == Verdict::Reclaimable {
-        let region = Region::open(
+        let opened = Region::open(
             name,
             &OpenOptions {
                 mode: OpenMode::Open,
                 ..OpenOptions::default()
             },
-        )?;
+        );
+        let region = match opened {
+            Ok(region) => region,
+            Err(e) => {
+                let mut r = before;
+                r.repair_skipped = Some(format!("cannot open the region to repair it: {e}"));
+                return Ok(r);
+            }
+        };
         let r = &region.inner;
         // Opening swept already if processes died since the last sweep; once more in
         // case another opener's sweep is still running.
         sweep(r)?;
-        match reclaim_leaks(r)? {
-            Ok(msg) => {
-                if let Some(m) = msg {
-                    repaired.push(m);
-                }
+        match reclaim_leaks(r) {
+            Ok(Ok(msg)) => repaired.extend(msg),
+            Ok(Err(why)) => skipped = Some(why),
+            Err(Error::Timeout) => {
+                skipped =
+                    Some("another process kept the allocator or directory locked for 10 s".into())
             }
-            Err(why) => skipped = Some(why),
+            Err(e) => return Err(e),
         }
         drop(region);
     }
