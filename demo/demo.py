@@ -17,7 +17,9 @@ INCREMENTS = 10000
 
 
 def say(line: str) -> None:
-    print(f"[Python] {line}", flush=True)
+    # One write per line, so lines of the processes sharing the terminal never mix.
+    sys.stdout.write(f"[Python] {line}\n")
+    sys.stdout.flush()
 
 
 def main() -> int:
