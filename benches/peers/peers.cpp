@@ -216,7 +216,7 @@ struct UnixSock : Chan {
 };
 
 /// The physical limit: one shared cache line per direction, a sequence number and a
-/// value, the receiver spinning on it (yielding the CPU after 4096 spins, so that two
+/// value, the receiver spinning on it (yielding the CPU after 256 spins, so that two
 /// spinners sharing one CPU still make progress). Ping-pong only (it has no buffer).
 struct RawAtomic : Chan {
     struct alignas(64) Slot {
@@ -237,7 +237,7 @@ struct RawAtomic : Chan {
         unsigned spins = 0;
         while (m->s[d].seq.load(std::memory_order_acquire) == seen[d]) {
             cpu_relax();
-            if (++spins % 4096 == 0) sched_yield();
+            if (++spins % 256 == 0) sched_yield();
         }
         seen[d]++;
         return m->s[d].val;

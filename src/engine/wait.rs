@@ -111,9 +111,18 @@ fn spin_failed() {
     }
 }
 
-/// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up.
+/// How long any wait spins between `sched_yield`s. Two processes of a hand-off can share
+/// one CPU (fewer CPUs than runnable processes: a busy machine, taskset, a cpuset); a
+/// waiter that spins without yielding then burns its whole budget while the process it
+/// waits for cannot run, on every hop (co-scheduled ping-pong: 46 µs per round trip
+/// instead of 4 µs, benches/peers). A yield with nobody else runnable on the CPU returns
+/// at once, and a hand-off between two CPUs completes before the first yield.
+pub const SPIN_YIELD_EVERY: Duration = Duration::from_micros(1);
+
+/// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up,
+/// yielding the CPU every [`SPIN_YIELD_EVERY`].
 pub fn spin_until(deadline: &Deadline, cond: impl FnMut() -> bool) -> bool {
-    spin(deadline, None, cond)
+    spin(deadline, Some(SPIN_YIELD_EVERY), cond)
 }
 
 /// [`spin_until`] that gives up the CPU (`sched_yield`) after every `every` of spinning,
