@@ -3,6 +3,7 @@
 //
 //   peers --group pipe|boost|redis|plexusc [--runs N] [--rt N] [--stream-n N]
 //         [--paced-n N] [--interval-us U] [--samples DIR] [--redis-port P]
+//         [--case rt|stream|paced] [--method NAME]
 //
 // Every measurement is a JSON line on stdout (see common.hpp); benches/peers/run.sh runs
 // the groups and benches/peers/analyze.py makes the table and the plots. Within a run,
@@ -50,6 +51,7 @@ static struct {
     long paced_n = 300;
     int interval_us = 1000;
     int redis_port = 0;
+    std::string only_case, only_method; // --case / --method: one row alone (profiling)
 } O;
 
 static std::string g_tag; // "pxpeers-<pid>"
@@ -548,6 +550,13 @@ template <class T> Method M(const char *n) {
 }
 
 static void run_chan_cases(int run, const char *cas, std::vector<Method> ms) {
+    if (!O.only_case.empty() && O.only_case != cas) return;
+    if (!O.only_method.empty()) {
+        ms.erase(std::remove_if(ms.begin(), ms.end(),
+                                [](const Method &m) { return O.only_method != m.name; }),
+                 ms.end());
+        if (ms.empty()) return;
+    }
     std::rotate(ms.begin(), ms.begin() + (run % int(ms.size())), ms.end());
     for (auto &m : ms) {
         auto c = m.make();
@@ -568,7 +577,7 @@ static void run_chan_cases(int run, const char *cas, std::vector<Method> ms) {
 static void usage() {
     std::fprintf(stderr, "usage: peers --group pipe|boost|redis|plexusc [--runs N] [--rt N] "
                          "[--stream-n N] [--paced-n N] [--interval-us U] [--samples DIR] "
-                         "[--redis-port P]\n");
+                         "[--redis-port P] [--case rt|stream|paced] [--method NAME]\n");
     std::exit(2);
 }
 
@@ -588,6 +597,8 @@ int main(int argc, char **argv) {
         else if (a == "--interval-us") O.interval_us = std::stoi(val());
         else if (a == "--samples") g_out.samples_dir = val();
         else if (a == "--redis-port") O.redis_port = std::stoi(val());
+        else if (a == "--case") O.only_case = val();
+        else if (a == "--method") O.only_method = val();
         else usage();
     }
     g_out.group = O.group;
@@ -626,7 +637,7 @@ int main(int argc, char **argv) {
     for (int run = 0; run < O.runs; run++) {
         // Samples (for the plots) of the last run only.
         g_out.samples_dir = run == O.runs - 1 ? samples : "";
-        if (O.group == "plexusc") {
+        if (O.group == "plexusc" && O.only_case.empty()) {
             emit_lat("rt_fe", "plexus-c", run, measure_rt(*M<PlexusFE>("").make()));
             PlexusRegion reg;
             reg.create("single");
@@ -635,7 +646,7 @@ int main(int argc, char **argv) {
             reg.destroy();
             continue;
         }
-        if (O.group == "redis") {
+        if (O.group == "redis" && O.only_case.empty()) {
             Redis r;
             r.connect_to(O.redis_port);
             PlexusRegion reg;
