@@ -184,6 +184,7 @@ def plots(a, data, order, summary):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("analyze.py: matplotlib not available: no plots (run.sh installs it into benches/peers/.venv)",
               file=sys.stderr)
@@ -242,6 +243,8 @@ def plots(a, data, order, summary):
         a1.grid(True, axis="x", which="both", alpha=0.25)
         a2.barh(labels, [e["wake_med_ns"] / 1e3 for e in cpu], color=colors)
         a2.set_xscale("log")
+        a2.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        a2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         a2.set_xlabel("wake-up latency, median µs (log scale)")
         a2.invert_yaxis()
         a2.set_yticklabels([])

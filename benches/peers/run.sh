@@ -72,7 +72,7 @@ apt_install() { # apt_install PKG...: only as root, only with --install (the def
     echo "memory: $(free -g | awk '/Mem:/{print $2}') GiB"
     echo "kernel: $(uname -sr)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "virtualization: $(systemd-detect-virt 2>/dev/null || grep -m1 -o hypervisor /proc/cpuinfo || echo unknown)"
+    echo "virtualization: container $(systemd-detect-virt -c 2>/dev/null || echo none); $(grep -qw hypervisor /proc/cpuinfo && echo 'virtual machine (cpu flag hypervisor)' || echo 'no hypervisor flag')"
     echo "compilers: $(g++ --version | head -1); $(rustc --version); node $(node --version 2>/dev/null || echo absent)"
     echo "settings: runs=$RUNS rt=$RT stream_n=$STREAM_N paced_n=$PACED_N interval_us=$INTERVAL_US quick=$QUICK only=${ONLY:-all}"
 } > "$OUT/machine.txt"
