@@ -76,7 +76,9 @@ def fmt_ratio(rs):
         return ""
     m = statistics.median(rs)
     lo, hi = min(rs), max(rs)
-    f = (lambda x: f"{x:.2f}") if max(abs(m), hi) < 10 else (lambda x: f"{x:.0f}")
+    def f(x):
+        return f"{x:.2f}" if x < 10 else f"{x:.0f}"
+
     return f"**{f(m)}×** ({f(lo)}–{f(hi)})" if len(rs) > 1 else f"**{f(m)}×**"
 
 
