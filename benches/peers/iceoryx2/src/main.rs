@@ -25,7 +25,10 @@ use std::time::Duration;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn now_ns() -> u64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
@@ -85,7 +88,11 @@ impl End for PlexusEnd {
 
 fn plexus_end(name: &str, parent: bool) -> Res<PlexusEnd> {
     let opts = plexus::OpenOptions {
-        mode: if parent { plexus::OpenMode::Create } else { plexus::OpenMode::Open },
+        mode: if parent {
+            plexus::OpenMode::Create
+        } else {
+            plexus::OpenMode::Open
+        },
         size: 1 << 20,
         wait: Some(Duration::from_secs(10)),
         ..Default::default()
@@ -95,7 +102,11 @@ fn plexus_end(name: &str, parent: bool) -> Res<PlexusEnd> {
     let pong = region.bus("pong", 64, 0)?;
     let (tx, rxbus) = if parent { (ping, pong) } else { (pong, ping) };
     let rx = rxbus.subscribe(plexus::Start::Now)?;
-    Ok(PlexusEnd { _region: region, tx, rx })
+    Ok(PlexusEnd {
+        _region: region,
+        tx,
+        rx,
+    })
 }
 
 struct IceEnd {
@@ -153,7 +164,11 @@ fn ice_end(name: &str, parent: bool, events: bool) -> Res<IceEnd> {
     };
     let ping = svc("ping")?;
     let pong = svc("pong")?;
-    let (txs, rxs) = if parent { (&ping, &pong) } else { (&pong, &ping) };
+    let (txs, rxs) = if parent {
+        (&ping, &pong)
+    } else {
+        (&pong, &ping)
+    };
     let rx = rxs.subscriber_builder().create()?;
     let tx = txs.publisher_builder().create()?;
     let events = if events {
@@ -166,11 +181,19 @@ fn ice_end(name: &str, parent: bool, events: bool) -> Res<IceEnd> {
         let pe = ev("ping")?;
         let qe = ev("pong")?;
         let (txe, rxe) = if parent { (&pe, &qe) } else { (&qe, &pe) };
-        Some((txe.notifier_builder().create()?, rxe.listener_builder().create()?))
+        Some((
+            txe.notifier_builder().create()?,
+            rxe.listener_builder().create()?,
+        ))
     } else {
         None
     };
-    Ok(IceEnd { _node: node, tx, rx, events })
+    Ok(IceEnd {
+        _node: node,
+        tx,
+        rx,
+        events,
+    })
 }
 
 fn make_end(method: &str, name: &str, parent: bool) -> Res<Box<dyn End>> {
@@ -244,7 +267,11 @@ fn child(args: &[String]) -> Res<()> {
 
 fn run_one(o: &Opts, method: &str, shape: &str, run: usize, seq: usize) -> Res<()> {
     let name = format!("pxpeers-ice-{}-{seq}", std::process::id());
-    let n = if shape == "rt" { o.warm + o.rt } else { o.paced_n + 1 };
+    let n = if shape == "rt" {
+        o.warm + o.rt
+    } else {
+        o.paced_n + 1
+    };
     let mut parent = make_end(method, &name, true)?;
     let mut ch = Command::new(std::env::current_exe()?)
         .args(["--child", method, &name, shape])
@@ -290,7 +317,11 @@ fn run_one(o: &Opts, method: &str, shape: &str, run: usize, seq: usize) -> Res<(
         }
         if let (Some(dir), true) = (&o.samples, run + 1 == o.runs) {
             let stride = (lat.len() / 20000).max(1);
-            let body: String = lat.iter().step_by(stride).map(|x| format!("{x:.0}\n")).collect();
+            let body: String = lat
+                .iter()
+                .step_by(stride)
+                .map(|x| format!("{x:.0}\n"))
+                .collect();
             std::fs::write(format!("{dir}/iceoryx2__rt__{method}.txt"), body)?;
         }
         let mut s = lat.clone();
@@ -331,8 +362,14 @@ fn main() -> Res<()> {
     if args.first().map(String::as_str) == Some("--child") {
         return child(&args[1..]);
     }
-    let mut o =
-        Opts { runs: 5, rt: 50000, warm: 2000, paced_n: 300, interval_us: 1000, samples: None };
+    let mut o = Opts {
+        runs: 5,
+        rt: 50000,
+        warm: 2000,
+        paced_n: 300,
+        interval_us: 1000,
+        samples: None,
+    };
     let mut i = 0;
     while i < args.len() {
         let v = args.get(i + 1).cloned().unwrap_or_default();
