@@ -106,7 +106,7 @@ run_group() { # run_group NAME CMD...: JSON lines to the results, progress to st
 
 # ------------------------------------------------------------------ pipe, Unix socket, raw atomic
 if want pipe; then
-    run_group pipe nice -n 0 "$BIN" --group pipe --stream-n "$STREAM_N" "${COMMON[@]}"
+    run_group pipe "$BIN" --group pipe --stream-n "$STREAM_N" "${COMMON[@]}"
 fi
 
 # ------------------------------------------------------------------ Boost.Interprocess
