@@ -40,7 +40,7 @@ const SLOT: u64 = std::mem::size_of::<BusSlot>() as u64;
 /// The length bits of `meta` for a value stored in the slot's `inline` words.
 const SLOT_LEN_MASK: u64 = META_LEN_MASK & !META_SLOT_BYTES;
 
-fn body_size(capacity: u64) -> Option<u64> {
+pub(crate) fn body_size(capacity: u64) -> Option<u64> {
     capacity
         .checked_mul(SLOT)?
         .checked_add(OBJ_HEADER + B_HEADER)

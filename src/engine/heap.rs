@@ -21,9 +21,9 @@ use super::proctable::ProcTable;
 use super::wait::{self, Deadline};
 
 pub const BLOCK_HEADER: u64 = 16;
-const STATE_MASK: u64 = 0xF;
-const STATE_FREE: u64 = 0x5;
-const STATE_USED: u64 = 0xA;
+pub(crate) const STATE_MASK: u64 = 0xF;
+pub(crate) const STATE_FREE: u64 = 0x5;
+pub(crate) const STATE_USED: u64 = 0xA;
 /// How many classes above the wanted one an allocation may take a whole block from when
 /// its own class is empty and the bump area is exhausted.
 const BORROW_CLASSES: usize = 8;

@@ -45,20 +45,20 @@ const Q_HEADER: u64 = std::mem::size_of::<QueueHeader>() as u64;
 const SLOT: u64 = std::mem::size_of::<QueueSlot>() as u64;
 
 // The FIFO slot state word (see `QueueSlot`).
-const TOKEN_MASK: u64 = (1 << 30) - 1;
-const PHASE_MASK: u64 = 3 << 30;
-const FREE: u64 = 0;
-const WRITING: u64 = 1 << 30;
-const FULL: u64 = 2 << 30;
-const WAITERS: u64 = 1 << 32;
-const LAP_SHIFT: u32 = 33;
-const LAP_MASK: u64 = (1 << 31) - 1;
+pub(crate) const TOKEN_MASK: u64 = (1 << 30) - 1;
+pub(crate) const PHASE_MASK: u64 = 3 << 30;
+pub(crate) const FREE: u64 = 0;
+pub(crate) const WRITING: u64 = 1 << 30;
+pub(crate) const FULL: u64 = 2 << 30;
+pub(crate) const WAITERS: u64 = 1 << 32;
+pub(crate) const LAP_SHIFT: u32 = 33;
+pub(crate) const LAP_MASK: u64 = (1 << 31) - 1;
 
-fn lap_of(state: u64) -> u64 {
+pub(crate) fn lap_of(state: u64) -> u64 {
     state >> LAP_SHIFT
 }
 
-fn state(lap: u64, phase: u64, token: u32) -> u64 {
+pub(crate) fn state(lap: u64, phase: u64, token: u32) -> u64 {
     (lap & LAP_MASK) << LAP_SHIFT | phase | token as u64
 }
 
@@ -103,7 +103,7 @@ pub(crate) fn test_pause() {
     }
 }
 
-fn body_size(capacity: u64) -> Option<u64> {
+pub(crate) fn body_size(capacity: u64) -> Option<u64> {
     capacity
         .checked_mul(SLOT)?
         .checked_add(OBJ_HEADER + Q_HEADER)
