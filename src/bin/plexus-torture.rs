@@ -712,12 +712,10 @@ impl Worker {
                     }
                 }
             }
-            "wedge" => {
-                // Holds the mutex far beyond the others' timeout, alive.
-                if self.o.mutex.lock(Some(self.timeout)).is_ok() {
-                    std::thread::sleep(self.timeout * 3);
-                    let _ = self.o.mutex.unlock();
-                }
+            // Holds the mutex far beyond the others' timeout, alive.
+            "wedge" if self.o.mutex.lock(Some(self.timeout)).is_ok() => {
+                std::thread::sleep(self.timeout * 3);
+                let _ = self.o.mutex.unlock();
             }
             _ => {}
         }
