@@ -657,7 +657,7 @@ impl Worker {
             if self.ops % 256 == 0 {
                 rec!(self.j, "Y {}", plexus::recovered_locks());
             }
-            match self.rng.below(100) {
+            match self.rng.below(110) {
                 0..=9 => self.cell_write(),
                 10..=19 => self.cell_read(),
                 20..=23 => self.cell_cas(),
@@ -673,6 +673,8 @@ impl Worker {
                 83..=89 => self.bus_read(),
                 90..=94 => self.mutex_op(),
                 95..=98 => self.sem_op(),
+                99..=103 => self.cell_rw_tag_version(),
+                104..=108 => self.map_rw(),
                 _ => self.reattach(),
             }
         }
@@ -759,6 +761,81 @@ impl Worker {
                 Err(Error::Timeout) => {}
                 Err(e) => self.unexpected("cell read_ff", e),
             }
+        }
+    }
+
+    /// `read_rw` + `release_rw` (a reader killed while holding it must not block the
+    /// writers), `set_tag` + `is_full`, or `wait_change`.
+    fn cell_rw_tag_version(&mut self) {
+        let i = self.rng.below(CELLS);
+        let short = self.short();
+        match self.rng.below(3) {
+            0 => {
+                let t0 = Instant::now();
+                let r = self.o.cells.read_rw(i, Some(short));
+                self.late("cell read_rw", t0, short);
+                match r {
+                    Ok(v) => {
+                        self.check_read("cell read_rw", &v, false);
+                        if self.rng.below(4) == 0 {
+                            std::thread::yield_now();
+                        }
+                        if let Err(e) = self.o.cells.release_rw(i) {
+                            self.unexpected("cell release_rw", e);
+                        }
+                    }
+                    Err(Error::Timeout) => {}
+                    Err(e) => self.unexpected("cell read_rw", e),
+                }
+            }
+            1 => {
+                let full = self.rng.below(2) == 0;
+                let t0 = Instant::now();
+                let r = self.o.cells.set_tag(i, full).and(self.o.cells.is_full(i));
+                self.late("cell set_tag", t0, Duration::ZERO);
+                if let Err(e) = r {
+                    self.unexpected("cell set_tag / is_full", e);
+                }
+            }
+            _ => {
+                let t0 = Instant::now();
+                let r = self.o.cells.version(i).and_then(|mut seen| {
+                    let before = seen;
+                    match self.o.cells.wait_change(i, &mut seen, Some(short)) {
+                        Ok(()) if seen == before => Err(Error::Internal(format!(
+                            "wait_change returned with the version unchanged ({seen})"
+                        ))),
+                        Ok(()) | Err(Error::Timeout) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                });
+                self.late("cell wait_change", t0, short);
+                if let Err(e) = r {
+                    self.unexpected("cell wait_change", e);
+                }
+            }
+        }
+    }
+
+    /// `read_rw` + `release_rw` on a map key (a removal waits for the holders).
+    fn map_rw(&mut self) {
+        let k = key(self.rng.below(MAP_KEYS));
+        let short = self.short();
+        let t0 = Instant::now();
+        let r = self.o.map.read_rw(&k, Some(short));
+        self.late("map read_rw", t0, short);
+        match r {
+            Ok(v) => {
+                self.check_read("map read_rw", &v, false);
+                if self.rng.below(4) == 0 {
+                    std::thread::yield_now();
+                }
+                if let Err(e) = self.o.map.release_rw(&k) {
+                    self.unexpected("map release_rw", e);
+                }
+            }
+            Err(Error::Timeout) => {}
+            Err(e) => self.unexpected("map read_rw", e),
         }
     }
 
@@ -1195,7 +1272,8 @@ impl Worker {
 struct Facts {
     /// Highest sequence number each writer journaled an intent for.
     max_intent: HashMap<u64, u64>,
-    /// Reads to check against `max_intent` once every journal is parsed.
+    /// Reads whose writer's intent was not parsed yet when they were: checked against
+    /// `max_intent` once every journal is parsed.
     reads: Vec<(u64, u64, &'static str)>,
     fifo: QueueFacts,
     lifo: QueueFacts,
@@ -1215,11 +1293,11 @@ struct Facts {
 #[derive(Default)]
 struct QueueFacts {
     /// Pushes whose call returned OK / failed, by id.
-    pushed: HashSet<(u64, u64)>,
-    push_failed: HashSet<(u64, u64)>,
+    pushed: HashSet<u64>,
+    push_failed: HashSet<u64>,
     push_intents: u64,
     /// Deliveries (pops journaled, and the final drain), by id, with the count.
-    delivered: HashMap<(u64, u64), u32>,
+    delivered: HashMap<u64, u32>,
     /// Consumers killed inside a pop: each may have taken one value with it.
     pops_in_flight_at_death: u64,
     pushes_in_flight_at_death: u64,
@@ -1229,16 +1307,29 @@ struct QueueFacts {
 struct CounterFacts {
     completed: u64,
     in_flight_at_death: u64,
-    olds: HashSet<i64>,
+    /// Bitmap of the old values returned (they are small and dense).
+    olds: Vec<u64>,
+    max_old: i64,
+    bad_olds: u64,
     duplicate_olds: u64,
 }
 
 impl CounterFacts {
     fn done(&mut self, old: i64) {
         self.completed += 1;
-        if !self.olds.insert(old) {
+        if !(0..1 << 40).contains(&old) {
+            self.bad_olds += 1;
+            return;
+        }
+        self.max_old = self.max_old.max(old);
+        let (word, bit) = ((old / 64) as usize, old % 64);
+        if word >= self.olds.len() {
+            self.olds.resize(word + 1024, 0);
+        }
+        if self.olds[word] & 1 << bit != 0 {
             self.duplicate_olds += 1;
         }
+        self.olds[word] |= 1 << bit;
     }
     /// Checks the counter's value against the journals.
     fn check(&self, what: &str, value: i64, failures: &mut Vec<String>) {
@@ -1256,12 +1347,17 @@ impl CounterFacts {
                 self.duplicate_olds
             ));
         }
-        if let Some(max) = self.olds.iter().max() {
-            if *max >= value {
-                failures.push(format!(
-                    "{what}: faa returned {max}, but the counter is {value}"
-                ));
-            }
+        if self.completed > 0 && self.max_old >= value {
+            failures.push(format!(
+                "{what}: faa returned {}, but the counter is {value}",
+                self.max_old
+            ));
+        }
+        if self.bad_olds > 0 {
+            failures.push(format!(
+                "{what}: {} faa calls returned a negative or huge old value",
+                self.bad_olds
+            ));
         }
     }
 }
@@ -1282,6 +1378,15 @@ struct JournalState {
     recovered: u64,
     started: bool,
     exited: bool,
+}
+
+/// A value id (writer < 2^19, sequence number < 2^32) in one word.
+fn pack(w: u64, s: u64) -> u64 {
+    w << 32 | (s & 0xffff_ffff)
+}
+
+fn unpack(id: u64) -> String {
+    format!("{}:{}", id >> 32, id & 0xffff_ffff)
 }
 
 fn parse_id(it: &mut std::str::SplitAsciiWhitespace<'_>) -> Option<u64> {
@@ -1347,7 +1452,7 @@ impl Facts {
             }
             "R" => {
                 if let (Some(a), Some(b)) = (parse_id(&mut it), parse_id(&mut it)) {
-                    self.reads.push((a, b, "read"));
+                    self.read_seen(a, b, "read");
                 }
             }
             "p" | "l" | "px" | "lx" => {
@@ -1358,9 +1463,9 @@ impl Facts {
                         &mut self.lifo
                     };
                     if tag.ends_with('x') {
-                        q.push_failed.insert((w, s));
+                        q.push_failed.insert(pack(w, s));
                     } else {
-                        q.pushed.insert((w, s));
+                        q.pushed.insert(pack(w, s));
                     }
                     if tag.starts_with('p') {
                         st.in_fifo_push = false;
@@ -1384,8 +1489,8 @@ impl Facts {
                     } else {
                         &mut self.lifo
                     };
-                    *q.delivered.entry((a, b)).or_insert(0) += 1;
-                    self.reads.push((a, b, "queue pop"));
+                    *q.delivered.entry(pack(a, b)).or_insert(0) += 1;
+                    self.read_seen(a, b, "queue pop");
                 }
                 if tag == "o" {
                     st.in_fifo_pop = false;
@@ -1430,7 +1535,7 @@ impl Facts {
                     (parse_id(&mut it), parse_id(&mut it), parse_id(&mut it))
                 {
                     self.bus_reads += 1;
-                    self.reads.push((a, b, "bus message"));
+                    self.read_seen(a, b, "bus message");
                     if let Some(prev) = self.bus_read.insert(seq, (a, b)) {
                         if prev != (a, b) {
                             self.failures.push(format!(
@@ -1469,6 +1574,14 @@ impl Facts {
         self.lifo.pushes_in_flight_at_death += st.in_lifo_push as u64;
     }
 
+    /// A value read by someone: its writer must have journaled it (checked now if its
+    /// writer's journal was parsed that far, else at the end).
+    fn read_seen(&mut self, w: u64, s: u64, what: &'static str) {
+        if self.max_intent.get(&w).is_none_or(|&m| s > m) {
+            self.reads.push((w, s, what));
+        }
+    }
+
     fn check_reads(&mut self) {
         for (w, s, what) in std::mem::take(&mut self.reads) {
             if self.max_intent.get(&w).is_none_or(|&m| s > m) {
@@ -1491,15 +1604,12 @@ impl QueueFacts {
         }
         for (id, n) in &self.delivered {
             if *n > 1 {
-                failures.push(format!(
-                    "{name}: value {}:{} delivered {n} times",
-                    id.0, id.1
-                ));
+                failures.push(format!("{name}: value {} delivered {n} times", unpack(*id)));
             }
             if self.push_failed.contains(id) {
                 failures.push(format!(
-                    "{name}: value {}:{} delivered though its push failed",
-                    id.0, id.1
+                    "{name}: value {} delivered though its push failed",
+                    unpack(*id)
                 ));
             }
         }
@@ -2030,8 +2140,8 @@ impl Controller {
                             } else {
                                 &mut self.facts.fifo
                             };
-                            *qf.delivered.entry(id).or_insert(0) += 1;
-                            self.facts.reads.push((id.0, id.1, "final drain"));
+                            *qf.delivered.entry(pack(id.0, id.1)).or_insert(0) += 1;
+                            self.facts.read_seen(id.0, id.1, "final drain");
                         }
                         Err(e) => self.facts.failures.push(format!("{name} drain: {e}")),
                     },
