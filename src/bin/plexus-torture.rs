@@ -278,6 +278,8 @@ struct Options {
     quiet: bool,
     /// Self-test: a fault the first worker injects, which the checks must report.
     inject: String,
+    hot: bool,
+    widen: bool,
 }
 
 const USAGE: &str = "\
@@ -293,6 +295,9 @@ usage: plexus-torture [options]
   --dir PATH        journal directory (default a fresh one under the temp dir)
   --keep            keep the region and the journals
   --quiet           print only the summary
+  --hot             all element and key calls on 2 cells, 2 keys and 2 tokens (contention)
+  --no-widen        do not make one worker in four dwell in the middle of queue pushes,
+                    stack pushes and pops, and bus publishes (the library's test hook)
   --inject FAULT    self-test of the checks: the first worker fakes one fault
                     (torn, invented, lost-faa, dup-pop, wedge); the run must fail
 Exit status 0 when every check passed, 1 when one failed, 2 on bad usage.";
@@ -314,6 +319,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         keep: false,
         quiet: false,
         inject: "none".into(),
+        hot: false,
+        widen: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -335,6 +342,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--dir" => o.dir = Some(it.next().ok_or("--dir needs a value")?.into()),
             "--keep" => o.keep = true,
             "--quiet" => o.quiet = true,
+            "--hot" => o.hot = true,
+            "--no-widen" => o.widen = false,
             "--inject" => {
                 let f = it.next().ok_or("--inject needs a value")?;
                 if !FAULTS.contains(&f.as_str()) {
@@ -443,6 +452,8 @@ struct Worker {
     ops: u64,
     inject: String,
     c_counter: CCounter,
+    /// `--hot`: every call on the first 2 cells, keys and tokens.
+    hot: bool,
 }
 
 /// The array counter opened a second time through the C ABI (`plexus_region_open`,
@@ -500,8 +511,8 @@ impl CCounter {
 }
 
 fn worker_main(args: &[String]) -> ExitCode {
-    // worker ID REGION DIR SEED TIMEOUT_MS SLACK_MS WORKERS INJECT
-    if args.len() != 8 {
+    // worker ID REGION DIR SEED TIMEOUT_MS SLACK_MS WORKERS INJECT HOT
+    if args.len() != 9 {
         eprintln!("plexus-torture worker: bad arguments {args:?}");
         return ExitCode::from(2);
     }
@@ -552,6 +563,7 @@ fn worker_main(args: &[String]) -> ExitCode {
         slack: Duration::from_millis(num(5)),
         workers: num(6),
         c_counter,
+        hot: args[8].contains("hot"),
         inject: if id == 1 {
             args[7].clone()
         } else {
@@ -565,6 +577,14 @@ fn worker_main(args: &[String]) -> ExitCode {
         ops: 0,
     };
     w.late("opening the region", t0, w.timeout);
+    // One worker in four dwells 20-200 us in the middle of every FIFO push (slot claimed,
+    // value not yet published), every LIFO push and pop (stack lock held) and every bus
+    // publish (slot half written), so that many kills land exactly there.
+    if args[8].contains("widen") && w.rng.below(4) == 0 {
+        let us = 20 + w.rng.below(180);
+        plexus::test_pause_in_push(Duration::from_micros(us));
+        rec!(w.j, "V {us}");
+    }
     rec!(w.j, "S");
     w.run();
     rec!(w.j, "Y {}", plexus::recovered_locks());
@@ -586,12 +606,21 @@ impl Worker {
     /// later than the timeout plus the slack.
     fn late(&mut self, what: &str, t0: Instant, timeout: Duration) {
         let took = t0.elapsed();
+        let over = took.saturating_sub(timeout);
+        if over > Duration::from_millis(100) {
+            rec!(self.j, "M {} {what}", over.as_millis());
+        }
         if took > timeout + self.slack {
             self.fail(format!(
                 "{what} returned after {took:?} (timeout {timeout:?} + slack {:?})",
                 self.slack
             ));
         }
+    }
+
+    /// An element index (or key number) among `n`; among the first 2 with `--hot`.
+    fn pick(&mut self, n: u64) -> u64 {
+        self.rng.below(if self.hot { n.min(2) } else { n })
     }
 
     /// A new value: journals the intent to write it first.
@@ -724,7 +753,7 @@ impl Worker {
     }
 
     fn cell_write(&mut self) {
-        let i = self.rng.below(CELLS);
+        let i = self.pick(CELLS);
         let (_, v) = self.new_value();
         let t0 = Instant::now();
         let how = self.rng.below(4);
@@ -743,7 +772,7 @@ impl Worker {
     }
 
     fn cell_read(&mut self) {
-        let i = self.rng.below(CELLS);
+        let i = self.pick(CELLS);
         let t0 = Instant::now();
         if self.rng.below(2) == 0 {
             let r = self.o.cells.read(i);
@@ -767,7 +796,7 @@ impl Worker {
     /// `read_rw` + `release_rw` (a reader killed while holding it must not block the
     /// writers), `set_tag` + `is_full`, or `wait_change`.
     fn cell_rw_tag_version(&mut self) {
-        let i = self.rng.below(CELLS);
+        let i = self.pick(CELLS);
         let short = self.short();
         match self.rng.below(3) {
             0 => {
@@ -819,7 +848,7 @@ impl Worker {
 
     /// `read_rw` + `release_rw` on a map key (a removal waits for the holders).
     fn map_rw(&mut self) {
-        let k = key(self.rng.below(MAP_KEYS));
+        let k = key(self.pick(MAP_KEYS));
         let short = self.short();
         let t0 = Instant::now();
         let r = self.o.map.read_rw(&k, Some(short));
@@ -840,7 +869,7 @@ impl Worker {
     }
 
     fn cell_cas(&mut self) {
-        let i = self.rng.below(CELLS);
+        let i = self.pick(CELLS);
         let Ok(seen) = self.o.cells.read(i) else {
             return self.fail("cell read before cas failed".into());
         };
@@ -859,7 +888,7 @@ impl Worker {
     /// `write_ef`. Only the taker writes an EMPTY token element, so the `write_ef` must
     /// succeed at once.
     fn token(&mut self) {
-        let i = self.rng.below(TOKENS);
+        let i = self.pick(TOKENS);
         let short = self.short();
         let t0 = Instant::now();
         let r = self.o.tokens.read_fe(i, Some(short));
@@ -912,7 +941,7 @@ impl Worker {
     }
 
     fn map_write(&mut self) {
-        let k = key(self.rng.below(MAP_KEYS));
+        let k = key(self.pick(MAP_KEYS));
         let (_, v) = self.new_value();
         let t0 = Instant::now();
         let r = match self.rng.below(4) {
@@ -936,7 +965,7 @@ impl Worker {
     }
 
     fn map_read(&mut self) {
-        let k = key(self.rng.below(MAP_KEYS));
+        let k = key(self.pick(MAP_KEYS));
         let t0 = Instant::now();
         if self.rng.below(3) == 0 {
             let short = self.short();
@@ -975,7 +1004,7 @@ impl Worker {
     }
 
     fn map_remove(&mut self) {
-        let k = key(self.rng.below(MAP_KEYS));
+        let k = key(self.pick(MAP_KEYS));
         let t0 = Instant::now();
         let r = self.o.map.remove(&k);
         self.late("map remove", t0, Duration::ZERO);
@@ -1284,6 +1313,12 @@ struct Facts {
     bus_read: HashMap<u64, (u64, u64)>,
     bus_reads: u64,
     owner_dead: u64,
+    /// Calls that returned more than 100 ms after their timeout, and the slowest (ms over
+    /// its timeout, which call).
+    slow_calls: u64,
+    slowest: (u64, String),
+    /// Workers that dwelt in the middle of pushes, pops and publishes.
+    widened: u64,
     /// Sum over workers of `plexus::recovered_locks()` (last value each journaled).
     recovered: u64,
     ops: u64,
@@ -1547,6 +1582,16 @@ impl Facts {
                 }
             }
             "D" => self.owner_dead += 1,
+            "V" => self.widened += 1,
+            "M" => {
+                if let Some(ms) = parse_id(&mut it) {
+                    self.slow_calls += 1;
+                    if ms > self.slowest.0 {
+                        let what: Vec<&str> = it.collect();
+                        self.slowest = (ms, what.join(" "));
+                    }
+                }
+            }
             "Y" => {
                 if let Some(n) = parse_id(&mut it) {
                     self.recovered += n.saturating_sub(st.recovered);
@@ -1775,6 +1820,11 @@ impl Controller {
             .arg(self.opt.slack.as_millis().to_string())
             .arg(self.opt.workers.to_string())
             .arg(&self.opt.inject)
+            .arg(format!(
+                "{}{}",
+                if self.opt.hot { "hot" } else { "spread" },
+                if self.opt.widen { "+widen" } else { "" }
+            ))
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start a worker: {e}"))?;
@@ -2208,10 +2258,12 @@ impl Controller {
         let hits = self.o.map.read(HITS).ok();
         let info = self.o.region.info().ok();
         println!(
-            "plexus-torture: {} kills of {} workers started ({} at a time), seed {}, {:.1} s",
+            "plexus-torture: {} kills of {} workers started ({} at a time, {} of them dwelling inside pushes, pops and publishes{}), seed {}, {:.1} s",
             self.kills,
             self.spawned,
             self.opt.workers,
+            self.facts.widened,
+            if self.opt.hot { "; --hot" } else { "" },
             self.opt.seed,
             elapsed.as_secs_f64()
         );
@@ -2222,6 +2274,12 @@ impl Controller {
         println!(
             "  recoveries from killed processes reported by workers (plexus::recovered_locks: locks taken over, abandoned pushes dropped, permits taken back): at least {}; mutex OWNER_DEAD: {}",
             self.facts.recovered, self.facts.owner_dead
+        );
+        println!(
+            "  calls that returned more than 100 ms after their timeout: {} (slowest: {} ms over, {})",
+            self.facts.slow_calls,
+            self.facts.slowest.0,
+            if self.facts.slowest.1.is_empty() { "-" } else { &self.facts.slowest.1 }
         );
         println!(
             "  fifo: {fifo_pushed} pushes returned OK, {fifo_delivered} values delivered, {fifo_lost} lost with consumers killed inside pop (allowed: {}), {} pushes cut by a kill",
