@@ -2,11 +2,16 @@
 //!
 //! A controller creates a region with one object of every kind (arrays, a map, a FIFO
 //! queue, a LIFO stack, a bus, a mutex, a semaphore), starts N worker processes (this
-//! same binary, `plexus-torture worker ...`) that do random operations on all of them,
-//! and SIGKILLs a random worker at a random instant, again and again, starting a new
-//! worker after each kill. Every few hundred kills it pauses the workers (they finish
-//! their current operation and wait) and checks the region while nothing moves; at the
-//! end it stops them, drains the queues and checks everything:
+//! same binary, `plexus-torture worker ...`) that do random operations on all of them
+//! (every element call, `read_rw` holds, token passing with `read_fe`/`write_ef`, map
+//! inserts and removals, `faa` counters, half of one counter's increments through the C
+//! ABI, pushes and pops, publishes and subscriptions, locks, reattaching), and SIGKILLs a
+//! random worker at a random instant, again and again, starting a new worker after each
+//! kill. One worker in four dwells inside queue pushes, stack operations and bus
+//! publishes (the library's test hook) so that kills land there. Every few hundred kills
+//! it pauses the workers (they finish their current operation and wait) and checks the
+//! region while nothing moves, with the region checker among others; at the end it stops
+//! them, drains the queues and checks everything:
 //!
 //! * **No wedge**: every operation by a live worker returned within its timeout plus a
 //!   slack (workers time every call), no TIMEOUT happened where the object was
@@ -55,7 +60,9 @@ const FIFO_CAPACITY: u64 = 64;
 const LIFO_CAPACITY: u64 = 32;
 const BUS_CAPACITY: u64 = 64;
 const SEM_PERMITS: u32 = 2;
-const REGION_SIZE: u64 = 64 << 20;
+/// 16 MiB: room for the values and for the blocks leaked by thousands of kills, and small
+/// enough for a container's 64 MiB `/dev/shm`.
+const REGION_SIZE: u64 = 16 << 20;
 /// `ctl[0]`: 0 = run, n > 0 = pause number n, -1 = stop.
 const CTL_RUN: i64 = 0;
 const CTL_STOP: i64 = -1;
@@ -725,7 +732,7 @@ impl Worker {
                         Value::Bytes(b)
                     }
                     Value::Int(i) => Value::Int(i ^ 1),
-                    other => other,
+                    _ => Value::String(format!("{}:{}:torn", self.id, self.seq)),
                 };
                 let _ = self.o.cells.write_xf(0, v.as_ref());
                 let _ = self.o.tokens.write_xf(0, v.as_ref());
@@ -1701,6 +1708,8 @@ struct Controller {
     max_pause: Duration,
     checker_runs: u64,
     checker: CheckerStats,
+    /// Kills of several workers at once.
+    bursts: u64,
 }
 
 #[derive(Default)]
@@ -1771,6 +1780,7 @@ fn controller_main(opt: Options) -> ExitCode {
         max_pause: Duration::ZERO,
         checker_runs: 0,
         checker: CheckerStats::default(),
+        bursts: 0,
         opt,
     };
     let started = Instant::now();
@@ -1859,6 +1869,19 @@ impl Controller {
         self.forget(l.id);
     }
 
+    /// SIGKILLs live workers `idx` all at once, then reaps and accounts for each.
+    fn kill_burst(&mut self, mut idx: Vec<usize>) {
+        idx.sort_unstable();
+        idx.dedup();
+        for &i in &idx {
+            let _ = self.live[i].child.kill();
+        }
+        self.bursts += 1;
+        for &i in idx.iter().rev() {
+            self.kill(i, true);
+        }
+    }
+
     /// Drops a finished worker's journal once it has been parsed (unless `--keep`).
     fn forget(&self, id: u64) {
         if !self.opt.keep {
@@ -1938,7 +1961,17 @@ impl Controller {
                     started.get(self.rng.below(started.len() as u64) as usize)
                 };
                 if let Some(&i) = pick {
-                    self.kill(i, true);
+                    if self.rng.below(20) == 0 && started.len() >= 4 {
+                        // A burst: SIGKILL several at once (several dead holders at once).
+                        let n = 2 + self.rng.below(started.len() as u64 / 2 - 1) as usize;
+                        let mut burst: Vec<usize> = (0..n)
+                            .map(|_| started[self.rng.below(started.len() as u64) as usize])
+                            .collect();
+                        burst.push(i);
+                        self.kill_burst(burst);
+                    } else {
+                        self.kill(i, true);
+                    }
                 }
             }
             while (self.live.len() as u64) < self.opt.workers {
@@ -2062,6 +2095,32 @@ impl Controller {
         for _ in 0..taken {
             if let Err(e) = self.o.sem.release() {
                 f.push(format!("semaphore release at a pause: {e}"));
+            }
+        }
+        // Every cell and key holds a whole value that some process wrote.
+        for i in 0..CELLS {
+            match self.o.cells.read(i) {
+                Ok(v) => match validate(&v) {
+                    Ok((w, s)) => self.facts.read_seen(w, s, "cell at a pause"),
+                    Err(e) => self
+                        .facts
+                        .failures
+                        .push(format!("cell {i} at a pause: {e}")),
+                },
+                Err(e) => self
+                    .facts
+                    .failures
+                    .push(format!("cell {i} at a pause: {e}")),
+            }
+        }
+        for k in 0..MAP_KEYS {
+            match self.o.map.read(&key(k)) {
+                Ok(Value::Undefined) => {}
+                Ok(v) => match validate(&v) {
+                    Ok((w, s)) => self.facts.read_seen(w, s, "key at a pause"),
+                    Err(e) => self.facts.failures.push(format!("key {k} at a pause: {e}")),
+                },
+                Err(e) => self.facts.failures.push(format!("key {k} at a pause: {e}")),
             }
         }
         // Tokens: put back the ones lost with workers killed while holding them.
@@ -2268,8 +2327,8 @@ impl Controller {
             elapsed.as_secs_f64()
         );
         println!(
-            "  operations journaled: {}; pauses with checks: {} (longest wait for the workers {:?})",
-            self.facts.ops, self.pauses, self.max_pause
+            "  operations journaled: {}; kills of several workers at once: {}; pauses with checks: {} (longest wait for the workers {:?})",
+            self.facts.ops, self.bursts, self.pauses, self.max_pause
         );
         println!(
             "  recoveries from killed processes reported by workers (plexus::recovered_locks: locks taken over, abandoned pushes dropped, permits taken back): at least {}; mutex OWNER_DEAD: {}",
