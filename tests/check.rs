@@ -159,9 +159,56 @@ fn child_main() -> bool {
             // Holds the stack lock for an hour.
             s.push(ValueRef::String(&long(98)), LONG).unwrap();
         }
+        "churn" => churn(&r),
         other => panic!("unknown role {other}"),
     }
     true
+}
+
+/// Random operations of every kind, heap values and long keys included, forever (the
+/// parent kills it at a random moment).
+fn churn(r: &Region) {
+    let a = r.array("cells", 0, 0).unwrap();
+    let m = r.map("jobs", 0, 0).unwrap();
+    let q = r.queue("work", 0, 0).unwrap();
+    let s = r.queue("stack", 0, plexus::FLAG_LIFO).unwrap();
+    let b = r.bus("events", 0, 0).unwrap();
+    let mx = r.mutex("m").unwrap();
+    let sem = r.semaphore("slots", 0).unwrap();
+    let mut seed = std::process::id() as u64 * 0x9e37_79b9 + 1;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let short = Some(Duration::from_millis(1));
+    println!("PLEXUS-CHILD-READY");
+    std::io::stdout().flush().unwrap();
+    loop {
+        let x = rnd();
+        let i = x % 8;
+        let text = "v".repeat((x >> 8) as usize % 300);
+        let key = format!("key-{}-{}", x % 12, "k".repeat((x >> 16) as usize % 3 * 20));
+        let _ = match (x >> 24) % 12 {
+            0 => a.write(i, ValueRef::String(&text)).map(drop),
+            1 => a.exchange(i, ValueRef::Bytes(text.as_bytes())).map(drop),
+            2 => a.faa(i, ValueRef::String("+")).map(drop),
+            3 => m.write(&key, ValueRef::String(&text)).map(drop),
+            4 => m.remove(&key).map(drop),
+            5 => q.push(ValueRef::String(&text), short).map(drop),
+            6 => q.pop(short).map(drop),
+            7 => s.push(ValueRef::String(&text), short).map(drop),
+            8 => s.pop(short).map(drop),
+            9 => b.publish(ValueRef::String(&text)).map(drop),
+            10 => mx.lock(short).and_then(|_| mx.unlock()),
+            _ => a
+                .read_rw(i, short)
+                .and_then(|_| sem.acquire(short))
+                .and_then(|_| sem.release())
+                .and_then(|_| a.release_rw(i)),
+        };
+    }
 }
 
 #[test]
@@ -467,4 +514,75 @@ fn a_subscriber_view_is_unchanged_by_checks() {
     let mut sub = b.subscribe(Start::Oldest).unwrap();
     assert_eq!(check(&n, &PLAIN).unwrap().verdict(), Verdict::Consistent);
     assert_eq!(sub.next(LONG).unwrap().0, Value::String("y".repeat(300)));
+}
+
+#[test]
+fn after_a_storm_of_kills_the_region_is_consistent_except_reclaimable_and_repair_fixes_it() {
+    let n = name("storm");
+    let _c = Cleanup(n.clone());
+    drop(create(&n));
+    {
+        let r = open(&n);
+        populate(&r);
+        r.semaphore("slots", 0).unwrap().release().unwrap_or(());
+    }
+    let mut seed = 12345u64;
+    for round in 0..60 {
+        let kids: Vec<Child> = (0..2).map(|_| spawn_fast("churn", &n)).collect();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(2 + (seed >> 33) % 40));
+        for k in kids {
+            sigkill(k);
+        }
+        if round % 10 == 9 {
+            let report = check(&n, &PLAIN).unwrap();
+            assert_ne!(
+                report.verdict(),
+                Verdict::Corrupt,
+                "round {round}: {report}"
+            );
+        }
+    }
+    let report = check(&n, &PLAIN).unwrap();
+    // The last two children died attached: at least their entries are stale.
+    assert_eq!(report.verdict(), Verdict::Reclaimable, "{report}");
+    assert!(report.dead_processes().count() >= 2, "{report}");
+    let fixed = check(&n, &REPAIR).unwrap();
+    assert_eq!(fixed.verdict(), Verdict::Consistent, "{report}\n{fixed}");
+    // Everything still works.
+    let r = open(&n);
+    let q = r.queue("work", 0, 0).unwrap();
+    while q.pop(Some(Duration::ZERO)).is_ok() {}
+    q.push(ValueRef::String(&long(1)), LONG).unwrap();
+    assert_eq!(q.pop(LONG).unwrap(), Value::String(long(1)));
+    let m = r.mutex("m").unwrap();
+    m.lock(LONG).unwrap();
+    m.unlock().unwrap();
+    r.map("jobs", 0, 0)
+        .unwrap()
+        .write("hits", ValueRef::Int(1))
+        .unwrap();
+    drop((q, m, r));
+    assert_eq!(check(&n, &PLAIN).unwrap().verdict(), Verdict::Consistent);
+}
+
+/// `spawn` without the pause: the child is killed in the middle of whatever it does.
+fn spawn_fast(role: &str, region: &str) -> Child {
+    let mut c = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("PLEXUS_CHECK_CHILD", role)
+        .env("PLEXUS_CHECK_REGION", region)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("child exited early")
+        .unwrap()
+        .contains("PLEXUS-CHILD-READY")
+    {}
+    c
 }

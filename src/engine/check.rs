@@ -315,7 +315,7 @@ impl fmt::Display for CheckReport {
 /// `Ok(report)` whenever the file could be read, damaged or not (the damage is in
 /// [`CheckReport::problems`]); `Err(NotFound)` when it does not exist,
 /// `Err(Incompatible)` for a region of another format version, byte order or pointer
-/// width, `Err(PermissionDenied)`/`Err(Io)` when it cannot be read, `Err(InvalidArgument)`
+/// width, `Err(Permission)`/`Err(Os)` when it cannot be read, `Err(InvalidArgument)`
 /// for a bad name. A plain check never writes to the file.
 pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
     let path = region_path(name)?;
@@ -340,10 +340,9 @@ pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
             },
         )?;
         let r = &region.inner;
-        let swept = sweep(r)?;
-        if swept.total() > 0 {
-            repaired.push(swept.describe());
-        }
+        // Opening swept already if processes died since the last sweep; once more in
+        // case another opener's sweep is still running.
+        sweep(r)?;
         match reclaim_leaks(r)? {
             Ok(msg) => {
                 if let Some(m) = msg {
@@ -355,6 +354,13 @@ pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
         drop(region);
     }
     let mut after = check_file(&path, &HashSet::new())?;
+    // The stale entries that are gone now (the use counter is in the reclaim message).
+    let cleared = before
+        .stale
+        .iter()
+        .filter(|f| !after.stale.contains(f) && f.location != "allocator")
+        .map(|f| format!("cleared: {f}"));
+    repaired.splice(0..0, cleared);
     after.repaired = repaired;
     after.repair_skipped = skipped;
     Ok(after)
@@ -447,6 +453,8 @@ struct Scan<'a> {
     orphans: Vec<Orphan>,
     heap_walk_ok: bool,
     heap_untouched: u64,
+    /// False: only the directory and the process table (no heap walk, no object bodies).
+    deep: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -470,6 +478,7 @@ impl<'a> Scan<'a> {
             orphans: Vec::new(),
             heap_walk_ok: false,
             heap_untouched: 0,
+            deep: true,
         }
     }
 
@@ -925,6 +934,9 @@ impl<'a> Scan<'a> {
             offset,
             bytes: size,
         });
+        if !self.deep {
+            return;
+        }
         let body = offset + OBJ_HEADER;
         match kind {
             KIND_ARRAY => {
@@ -1261,6 +1273,110 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// A quick, read-only look at a region: its header, objects and attached processes,
+/// without validating object bodies or walking the heap (see [`inspect`]).
+#[derive(Debug, Clone)]
+pub struct RegionSummary {
+    pub path: PathBuf,
+    pub file_size: u64,
+    pub heap_size: u64,
+    /// The allocator's use counter (advisory: it may drift after a crash; `check`
+    /// counts exactly).
+    pub heap_used: u64,
+    pub format_version: u32,
+    pub region_id: u64,
+    pub created_unix_ns: u64,
+    /// Every named object, in directory order.
+    pub objects: Vec<ObjectSummary>,
+    /// Every process-table entry in use, live or dead.
+    pub processes: Vec<ProcessRecord>,
+    /// Directory entries that could not be read (damage; `check` tells more).
+    pub damaged_entries: u32,
+}
+
+impl RegionSummary {
+    /// Attached processes that are alive.
+    pub fn live_processes(&self) -> u32 {
+        self.processes.iter().filter(|p| p.alive).count() as u32
+    }
+
+    /// Attached processes that died without detaching.
+    pub fn dead_processes(&self) -> u32 {
+        self.processes.iter().filter(|p| !p.alive).count() as u32
+    }
+
+    /// True when processes are recorded as attached but every one of them is dead:
+    /// nobody uses the region any more (the next open clears their entries).
+    pub fn abandoned(&self) -> bool {
+        !self.processes.is_empty() && self.live_processes() == 0
+    }
+}
+
+/// Reads the header, directory and process table of region `name` through a read-only
+/// mapping, without attaching (so it does not count as a user, and clears nothing).
+/// Errors as for [`check`], plus `Corrupt` when the header is damaged.
+pub fn inspect(name: &str) -> Result<RegionSummary> {
+    let path = region_path(name)?;
+    let file = File::open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::NotFound(format!("region {} does not exist", path.display()))
+        }
+        _ => Error::from_io(&e, &path.display().to_string()),
+    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::from_io(&e, &path.display().to_string()))?;
+    if !meta.is_file() || meta.len() < HEADER_SIZE {
+        return Err(Error::corrupt(format!(
+            "{} is not a region file",
+            path.display()
+        )));
+    }
+    let mut head = [0u8; LIVE_OFFSET as usize];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::from_io(&e, &path.display().to_string()))?;
+    let fixed = FixedHeader::decode(&head, meta.len()).map_err(|e| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
+        e => e,
+    })?;
+    let map = Mapping::new_read_only(&file, meta.len())?;
+    let none = HashSet::new();
+    let mut scan = Scan::new(&map, fixed, &none);
+    scan.deep = false;
+    scan.scan_processes();
+    scan.scan_directory();
+    let heap_used = scan
+        .live()
+        .map_or(0, |l| l.heap_used.load(Ordering::Relaxed))
+        .min(fixed.heap_size);
+    Ok(RegionSummary {
+        path,
+        file_size: meta.len(),
+        heap_size: fixed.heap_size,
+        heap_used,
+        format_version: fixed.format_version,
+        region_id: fixed.region_id,
+        created_unix_ns: fixed.created_unix_ns,
+        damaged_entries: scan.problems.len() as u32,
+        objects: scan.objects,
+        processes: scan.processes,
+    })
+}
+
+impl Region {
+    /// Every named object of the region (name, kind, shape, place), in directory order.
+    /// Entries that fail validation are left out (`plexus::check` reports them).
+    pub fn objects(&self) -> Result<Vec<ObjectSummary>> {
+        let r = &self.inner;
+        r.check_fork()?;
+        let none = HashSet::new();
+        let mut scan = Scan::new(&r.map, r.fixed, &none);
+        scan.deep = false;
+        scan.scan_directory();
+        Ok(scan.objects)
+    }
+}
+
 // ---- repair ----
 
 /// What a sweep for stale entries did.
@@ -1270,19 +1386,6 @@ pub(crate) struct Swept {
     pub readers: u32,
     pub pushes: u32,
     pub permits: u32,
-}
-
-impl Swept {
-    pub fn total(&self) -> u32 {
-        self.locks + self.readers + self.pushes + self.permits
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "released {} lock(s) of dead processes, recounted {} read_rw hold(s), abandoned {} unfinished push(es), took back permits from {} dead holder(s)",
-            self.locks, self.readers, self.pushes, self.permits
-        )
-    }
 }
 
 /// Takes over a lock word whose owner is dead (through the normal robust lock, so it is

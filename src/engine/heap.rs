@@ -152,6 +152,12 @@ impl<'a> Heap<'a> {
             return Ok(None);
         }
         let block_off = self.fixed.heap_offset + start;
+        if start > top {
+            // The padding before an aligned block must read as zeros (the region checker
+            // walks the heap and skips zero words): a bump that died after writing a
+            // block header but before committing `heap_top` may have left one here.
+            self.map.zero(self.fixed.heap_offset + top, start - top)?;
+        }
         let b = self.block(block_off)?;
         b.size_state.store(size | STATE_USED, Ordering::Relaxed);
         b.next.store(0, Ordering::Relaxed);

@@ -23,8 +23,8 @@ mod wait;
 pub use array::{Array, FLAG_EXCLUSIVE, FLAG_FULL};
 pub use bus::{Bus, Start, Subscription};
 pub use check::{
-    check, CheckOptions, CheckReport, Finding, HeldLock, LeakedBlock, ObjectSummary, ProcessRecord,
-    Verdict,
+    check, inspect, CheckOptions, CheckReport, Finding, HeldLock, LeakedBlock, ObjectSummary,
+    ProcessRecord, RegionSummary, Verdict,
 };
 pub use error::{Error, Result};
 pub use layout::{DEFAULT_SIZE, FORMAT_VERSION, MAX_NAME_LEN};
