@@ -218,7 +218,7 @@ fn child_entry() {
     }
 }
 
-fn spawn(role: &str, region: &str) -> Child {
+fn spawn(role: &str, region: &str) -> Kid {
     let mut c = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("PLEXUS_CHECK_CHILD", role)
@@ -235,12 +235,45 @@ fn spawn(role: &str, region: &str) -> Child {
     {}
     // Let it reach the pause inside the operation it was started for.
     std::thread::sleep(Duration::from_millis(300));
-    c
+    Kid(c)
 }
 
-fn sigkill(mut c: Child) {
+/// A child process that is SIGKILLed when dropped, also when the test fails.
+struct Kid(Child);
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sigkill(mut c: impl std::borrow::BorrowMut<Child>) {
+    let c = c.borrow_mut();
     c.kill().unwrap(); // SIGKILL
     c.wait().unwrap();
+}
+
+impl std::borrow::Borrow<Child> for Kid {
+    fn borrow(&self) -> &Child {
+        &self.0
+    }
+}
+impl std::borrow::BorrowMut<Child> for Kid {
+    fn borrow_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// Children that are SIGKILLed when the test ends, also when it fails (a churning child
+/// left behind would run forever).
+struct Kids(Vec<Child>);
+impl Drop for Kids {
+    fn drop(&mut self) {
+        for mut c in self.0.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 #[test]
@@ -278,7 +311,7 @@ fn a_block_leaked_by_a_killed_producer_is_found_and_reclaimed_when_nobody_else_i
         .repair_skipped
         .clone()
         .expect("repair must not reclaim");
-    assert!(why.contains(&idle.id().to_string()), "{why}");
+    assert!(why.contains(&idle.0.id().to_string()), "{why}");
     assert_eq!(partial.leaks.len(), 1, "{partial}");
     assert_eq!(partial.live_processes, 1);
     assert!(partial.stale.is_empty(), "{partial}");
@@ -325,7 +358,7 @@ fn opening_clears_what_a_killed_process_held() {
     drop(sem);
     drop(r);
     let holder = spawn("hold", &n);
-    let pid = holder.id();
+    let pid = holder.0.id();
     sigkill(holder);
 
     let report = check(&n, &PLAIN).unwrap();
@@ -528,12 +561,12 @@ fn after_a_storm_of_kills_the_region_is_consistent_except_reclaimable_and_repair
     }
     let mut seed = 12345u64;
     for round in 0..60 {
-        let kids: Vec<Child> = (0..2).map(|_| spawn_fast("churn", &n)).collect();
+        let mut kids = Kids((0..2).map(|_| spawn_fast("churn", &n)).collect());
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(2 + (seed >> 33) % 40));
-        for k in kids {
+        for k in kids.0.drain(..) {
             sigkill(k);
         }
         if round % 10 == 9 {
@@ -585,4 +618,30 @@ fn spawn_fast(role: &str, region: &str) -> Child {
         .contains("PLEXUS-CHILD-READY")
     {}
     c
+}
+
+#[test]
+fn checks_while_processes_work_do_not_report_corruption() {
+    let n = name("live");
+    let _c = Cleanup(n.clone());
+    drop(create(&n));
+    {
+        let r = open(&n);
+        populate(&r);
+        r.semaphore("slots", 0).unwrap().release().unwrap_or(());
+    }
+    let mut kids = Kids((0..2).map(|_| spawn_fast("churn", &n)).collect());
+    let mut seen_live = 0;
+    for _ in 0..40 {
+        let report = check(&n, &PLAIN).unwrap();
+        assert_ne!(report.verdict(), Verdict::Corrupt, "{report}");
+        seen_live = seen_live.max(report.live_processes);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen_live, 2);
+    for k in kids.0.drain(..) {
+        sigkill(k);
+    }
+    let fixed = check(&n, &REPAIR).unwrap();
+    assert_eq!(fixed.verdict(), Verdict::Consistent, "{fixed}");
 }

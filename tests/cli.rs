@@ -196,7 +196,27 @@ fn dump_shows_every_object_and_value() {
     assert_eq!(m["locked"], true);
 }
 
-fn spawn_watch(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
+/// A child process that is SIGKILLed when dropped, also when the test fails.
+struct Kid(Child);
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+impl std::ops::Deref for Kid {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for Kid {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_watch(args: &[&str]) -> (Kid, BufReader<std::process::ChildStdout>) {
     let mut c = Command::new(BIN)
         .arg("watch")
         .args(args)
@@ -207,7 +227,7 @@ fn spawn_watch(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();
     assert!(first.starts_with("watching"), "{first}");
-    (c, lines)
+    (Kid(c), lines)
 }
 
 #[test]
@@ -379,12 +399,12 @@ fn check_exit_codes_follow_the_verdict_and_repair_reclaims() {
     );
     drop(r);
 
-    let mut c = Command::new(std::env::current_exe().unwrap())
+    let mut c = Kid(Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("PLEXUS_CLI_CHILD_REGION", &n)
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
     while !lines
         .next()

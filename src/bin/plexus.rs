@@ -68,8 +68,9 @@ enum Command {
     ///
     /// Array elements and map entries with their FULL/EMPTY tag and version, queued
     /// values in pop order, the messages a bus retains, the state of mutexes, barriers
-    /// and semaphores. Opens the region like any user (attaching briefly) and reads
-    /// without waiting and without changing anything.
+    /// and semaphores. Opens the region like any user (attaching briefly; like every
+    /// open, that clears the entries of processes that died and releases what they
+    /// held) and reads without waiting and without changing any value.
     #[command(after_help = EXIT_CODES)]
     Dump {
         /// Region name or path.

@@ -20,8 +20,9 @@
 //! * **Exact when the region is idle.** A check while other processes work on the region
 //!   reads a moving target: values being written have heap blocks that nothing
 //!   references yet (reported as leaks), and a structure may be read in the middle of a
-//!   change. [`CheckReport::live_processes`] says how many processes were attached; with
-//!   0 the report is exact.
+//!   change (damage is reported only when five scans in a row find exactly it, so a
+//!   torn view of a change is not called corruption). [`CheckReport::live_processes`] says
+//!   how many processes were attached; with 0 the report is exact.
 //! * **Repair is safe while others work.** With [`CheckOptions::repair`], the checker
 //!   opens the region (attaching to it, which clears the process-table entries of dead
 //!   processes), then:
@@ -409,9 +410,34 @@ fn check_file(path: &std::path::Path, checker_pids: &HashSet<u32>) -> Result<Che
         Err(e) => return Err(e),
     };
     let map = Mapping::new_read_only(&file, meta.len())?;
-    let mut scan = Scan::new(&map, fixed, checker_pids);
-    scan.run();
-    Ok(scan.finish(report))
+    // While other processes work, a scan is not a snapshot: it may read one structure
+    // before a change and another after it, and see damage that is not there. So damage
+    // is reported only when every one of up to five fresh scans finds exactly it again
+    // (real damage stays where it is; a torn view of a change does not repeat).
+    let mut persistent: Option<Vec<Finding>> = None;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut scan = Scan::new(&map, fixed, checker_pids);
+        scan.run();
+        let mut found = scan.finish(report.clone());
+        if found.live_processes == 0 {
+            return Ok(found); // nobody changes anything: exact
+        }
+        let seen: Vec<Finding> = match persistent.take() {
+            None => found.problems.clone(),
+            Some(before) => before
+                .into_iter()
+                .filter(|f| found.problems.contains(f))
+                .collect(),
+        };
+        if seen.is_empty() || attempt == 5 {
+            found.problems = seen;
+            return Ok(found);
+        }
+        persistent = Some(seen);
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn finding(location: impl Into<String>, message: impl Into<String>) -> Finding {
