@@ -287,6 +287,7 @@ struct Options {
     inject: String,
     hot: bool,
     widen: bool,
+    check_every: u64,
 }
 
 const USAGE: &str = "\
@@ -298,6 +299,8 @@ usage: plexus-torture [options]
   --slack-ms N      scheduling slack allowed beyond a timeout (default 1500)
   --interval-ms N   mean time between kills (default 20)
   --pause-every N   pause the workers and check the region every N kills (default 200)
+  --check-every N   check the region (plain, then repairing) while the workers run, every
+                    N kills (default 100)
   --region NAME     region name (default torture-<pid>; removed at the end)
   --dir PATH        journal directory (default a fresh one under the temp dir)
   --keep            keep the region and the journals
@@ -328,6 +331,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         inject: "none".into(),
         hot: false,
         widen: true,
+        check_every: 100,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -345,6 +349,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--slack-ms" => o.slack = Duration::from_millis(num(a)?),
             "--interval-ms" => o.interval = Duration::from_millis(num(a)?),
             "--pause-every" => o.pause_every = num(a)?.max(1),
+            "--check-every" => o.check_every = num(a)?.max(1),
             "--region" => o.name = it.next().ok_or("--region needs a value")?.clone(),
             "--dir" => o.dir = Some(it.next().ok_or("--dir needs a value")?.into()),
             "--keep" => o.keep = true,
@@ -1937,7 +1942,7 @@ impl Controller {
         }
         let mut last_report = Instant::now();
         let mut next_pause = self.opt.pause_every;
-        let mut next_repair = self.opt.pause_every / 2;
+        let mut next_live_check = self.opt.check_every;
         while self.kills < self.opt.kills {
             let mean = self.opt.interval.as_micros() as u64;
             std::thread::sleep(Duration::from_micros(self.rng.below(2 * mean + 1)));
@@ -1987,8 +1992,9 @@ impl Controller {
                 if self.kills < self.opt.kills {
                     self.pause()?;
                 }
-            } else if self.kills >= next_repair {
-                next_repair = next_pause + self.opt.pause_every / 2;
+            }
+            if self.kills >= next_live_check {
+                next_live_check = self.kills + self.opt.check_every;
                 self.run_repair_while_working();
             }
             if last_report.elapsed() > Duration::from_secs(10) {
@@ -2191,16 +2197,25 @@ impl Controller {
         }
     }
 
-    /// While the workers run: a repairing check (stale entries of killed workers are
-    /// cleaned up under the others' feet; leaks are left alone since others are
-    /// attached). Its verdict is not checked (a region in use is a moving target); the
-    /// next pause checks that the region is not corrupt.
+    /// While the workers run: a plain check and a repairing check (stale entries of killed
+    /// workers are cleaned up under the others' feet; leaks are left alone since others
+    /// are attached). A live check reports damage only when several fresh scans find
+    /// exactly it, so it must never call the region corrupt either; the next pause checks
+    /// the idle region again.
     fn run_repair_while_working(&mut self) {
         self.checker.repairs_while_working += 1;
-        if let Err(e) = plexus::check(&self.opt.name, &plexus::CheckOptions { repair: true }) {
-            self.facts
-                .failures
-                .push(format!("repairing check while the workers run: {e}"));
+        for repair in [false, true] {
+            match plexus::check(&self.opt.name, &plexus::CheckOptions { repair }) {
+                Ok(r) if r.verdict() == plexus::Verdict::Corrupt => {
+                    self.facts.failures.push(format!(
+                        "region checker (repair: {repair}) called the region corrupt while the workers ran:\n{r}"
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => self.facts.failures.push(format!(
+                    "check (repair: {repair}) while the workers run: {e}"
+                )),
+            }
         }
     }
 
@@ -2385,7 +2400,7 @@ impl Controller {
         );
         if let Some(i) = info {
             println!(
-                "  region checker: {} checks at pauses and at the end (never corrupt: see failures), {} repairs while the workers ran; at most {} leaked blocks ({} bytes) found by one check; heap in use after the final repair {} bytes (region info says {} of {})",
+                "  region checker: {} checks at pauses and at the end, {} plain and repairing checks while the workers ran (never corrupt: see failures); at most {} leaked blocks ({} bytes) found by one check; heap in use after the final repair {} bytes (region info says {} of {})",
                 self.checker_runs,
                 self.checker.repairs_while_working,
                 self.checker.leaks_seen,
