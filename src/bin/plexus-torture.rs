@@ -32,10 +32,14 @@
 //!   semaphore never admits more holders than permits.
 //! * The bus delivers to every subscriber the message its publisher published under
 //!   that sequence number.
+//! * **Region checker** (`plexus::check`): never "corrupt", neither at a pause nor while
+//!   the workers run (plain and repairing checks); after the final repair, consistent;
+//!   at most 3 leaked blocks per worker that ran.
 //!
-//! Workers write a journal (one `write(2)` per record, to a file per worker) before and
-//! after every call, which survives their SIGKILL: it bounds what a killed worker may
-//! have done. Run `plexus-torture --help` for the options.
+//! Workers write a journal (a file per worker, appended through a shared mapping) before
+//! and after every call, which survives their SIGKILL: it bounds what a killed worker may
+//! have done. `--inject` makes one worker fake a fault, to show that the checks catch it.
+//! Run `plexus-torture --help` for the options.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions as FsOpenOptions};
