@@ -68,8 +68,10 @@ fn torture_checks_catch_injected_faults() {
         let region = format!("test-torture-{fault}-{}", std::process::id());
         let dir = std::env::temp_dir().join(format!("plexus-test-{region}"));
         let out = Command::new(exe)
-            .args(["--kills", "40", "--workers", "3", "--interval-ms", "10"])
-            .args(["--timeout-ms", "300", "--slack-ms", "1000", "--quiet"])
+            // Workers live ~300 ms, long enough to time out (100 ms) on a wedged mutex
+            // before they are killed.
+            .args(["--kills", "15", "--workers", "3", "--interval-ms", "100"])
+            .args(["--timeout-ms", "100", "--slack-ms", "1000", "--quiet"])
             .args(["--inject", fault, "--region", &region])
             .arg("--dir")
             .arg(&dir)

@@ -696,8 +696,9 @@ impl Worker {
                 }
             }
             self.ops += 1;
-            if self.ops == 50 && self.inject != "none" {
+            if self.ops == 5 && self.inject != "none" {
                 self.inject_fault();
+                rec!(self.j, "I");
             }
             if self.ops % 256 == 0 {
                 rec!(self.j, "Y {}", plexus::recovered_locks());
@@ -753,6 +754,20 @@ impl Worker {
             }
             "lost-faa" => rec!(self.j, "F\nf -5"),
             "dup-pop" => {
+                // Push one (so that the queue is not empty), pop one, journal it twice.
+                self.seq += 1;
+                let s = self.seq;
+                rec!(self.j, "P {s}");
+                if self
+                    .o
+                    .fifo
+                    .push(make_value(self.id, s).as_ref(), Some(self.timeout))
+                    .is_ok()
+                {
+                    rec!(self.j, "p {s}");
+                } else {
+                    rec!(self.j, "px {s}");
+                }
                 if let Ok(v) = self.o.fifo.pop(Some(self.timeout)) {
                     if let Ok((w, s)) = validate(&v) {
                         rec!(self.j, "O\no {w} {s}\nO\no {w} {s}");
@@ -761,7 +776,7 @@ impl Worker {
             }
             // Holds the mutex far beyond the others' timeout, alive.
             "wedge" if self.o.mutex.lock(Some(self.timeout)).is_ok() => {
-                std::thread::sleep(self.timeout * 3);
+                std::thread::sleep(self.timeout * 6);
                 let _ = self.o.mutex.unlock();
             }
             _ => {}
@@ -1335,6 +1350,8 @@ struct Facts {
     slowest: (u64, String),
     /// Workers that dwelt in the middle of pushes, pops and publishes.
     widened: u64,
+    /// `--inject`: the injector journaled that it did its deed.
+    injected: bool,
     /// Sum over workers of `plexus::recovered_locks()` (last value each journaled).
     recovered: u64,
     ops: u64,
@@ -1599,6 +1616,7 @@ impl Facts {
             }
             "D" => self.owner_dead += 1,
             "V" => self.widened += 1,
+            "I" => self.injected = true,
             "M" => {
                 if let Some(ms) = parse_id(&mut it) {
                     self.slow_calls += 1;
@@ -1947,7 +1965,14 @@ impl Controller {
         let mut last_report = Instant::now();
         let mut next_pause = self.opt.pause_every;
         let mut next_live_check = self.opt.check_every;
-        while self.kills < self.opt.kills {
+        // With `--inject`, go on until the injector has done its deed (at most a minute
+        // longer), so that the others run into it.
+        let t0 = Instant::now();
+        while self.kills < self.opt.kills
+            || (self.opt.inject != "none"
+                && !self.facts.injected
+                && t0.elapsed() < Duration::from_secs(60))
+        {
             let mean = self.opt.interval.as_micros() as u64;
             std::thread::sleep(Duration::from_micros(self.rng.below(2 * mean + 1)));
             self.watch(false);
@@ -2343,6 +2368,12 @@ impl Controller {
                 let _ = l.child.kill();
                 let _ = l.child.wait();
             }
+        }
+        if self.opt.inject != "none" && !self.facts.injected {
+            self.facts.failures.push(format!(
+                "--inject {}: the injecting worker never did it",
+                self.opt.inject
+            ));
         }
         let mut f = Vec::new();
         for x in std::mem::take(&mut self.facts.failures) {
