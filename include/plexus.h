@@ -1415,8 +1415,10 @@ enum plexus_status plexus_region_wait_object(struct plexus_region region,
  * report (one finding per line, with its place), to be released with plexus_value_free.
  *
  * Blocks: with PLEXUS_CHECK_REPAIR, for the allocator lock while another process
- * allocates (at most about 10 seconds, then PLEXUS_TIMEOUT). A check of a region that
- * others are changing is a snapshot: exact when `out->live_processes` is 0.
+ * allocates (at most about 10 seconds; then the leaks are left alone and
+ * `repair_skipped` is 1). A check of a region that others are changing reads a moving
+ * target: exact when `out->live_processes` is 0; otherwise damage is reported only
+ * when several scans in a row find exactly it.
  *
  * Returns PLEXUS_OK whenever the file could be read, damaged or not (see
  * `out->verdict`); PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE (other format version,

@@ -1748,6 +1748,18 @@ class Barrier {
         return detail::ok_or_timeout(plexus_barrier_wait(h_, to_timeout_ns(d)));
     }
 
+    /// wait_last() waiting at most `d`: true for the party whose arrival completed the
+    /// round, false for the others, std::nullopt when `d` passed first (the arrival was
+    /// withdrawn).
+    template <class Rep, class Period>
+    std::optional<bool> wait_last_for(const std::chrono::duration<Rep, Period> &d) const {
+        bool last = false;
+        if (!detail::ok_or_timeout(plexus_barrier_wait_last(h_, to_timeout_ns(d), &last))) {
+            return std::nullopt;
+        }
+        return last;
+    }
+
     /// Number of parties, fixed at creation.
     std::uint32_t parties() const {
         std::uint32_t n = 0;

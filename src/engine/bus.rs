@@ -46,9 +46,6 @@ pub(crate) fn body_size(capacity: u64) -> Option<u64> {
         .checked_add(OBJ_HEADER + B_HEADER)
 }
 
-/// How long a waiting subscriber spins between `sched_yield`s (benches/README.md, E9).
-const SPIN_YIELD_EVERY: Duration = Duration::from_micros(4);
-
 /// Where a new subscription starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -379,9 +376,10 @@ impl Subscription {
             let moved = || {
                 slot.seq.load(Ordering::Acquire) != s || h.notify.load(Ordering::Acquire) != seen
             };
-            // Subscribers are often more than the CPUs: yield while spinning, so the
-            // publisher (and the other subscribers) keep running.
-            if wait::spin_until_yielding(deadline, SPIN_YIELD_EVERY, moved) {
+            // Subscribers are often more than the CPUs: the spin yields (every
+            // wait::SPIN_YIELD_EVERY), so the publisher and the other subscribers keep
+            // running (benches/README.md, E9/E9a; benches/peers, BENCHMARKS.md).
+            if wait::spin_until(deadline, moved) {
                 continue;
             }
             wait::sleep_while_equal(&h.notify, seen, &h.sleepers, 1, deadline, None)?;

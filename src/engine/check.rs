@@ -60,7 +60,7 @@ use super::heap::{class_of, class_size, BLOCK_HEADER, STATE_FREE, STATE_MASK, ST
 use super::layout::*;
 use super::mem::Mapping;
 use super::proctable::ProcTable;
-use super::queue;
+use super::queue::{self, fifo_state as fifo};
 use super::region::{region_path, OpenMode, OpenOptions, Region, RegionInner};
 use super::sys;
 use super::value::Type;
@@ -333,24 +333,33 @@ pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
     let mut repaired = Vec::new();
     let mut skipped = None;
     if before.verdict() == Verdict::Reclaimable {
-        let region = Region::open(
+        let opened = Region::open(
             name,
             &OpenOptions {
                 mode: OpenMode::Open,
                 ..OpenOptions::default()
             },
-        )?;
+        );
+        let region = match opened {
+            Ok(region) => region,
+            Err(e) => {
+                let mut r = before;
+                r.repair_skipped = Some(format!("cannot open the region to repair it: {e}"));
+                return Ok(r);
+            }
+        };
         let r = &region.inner;
         // Opening swept already if processes died since the last sweep; once more in
         // case another opener's sweep is still running.
         sweep(r)?;
-        match reclaim_leaks(r)? {
-            Ok(msg) => {
-                if let Some(m) = msg {
-                    repaired.push(m);
-                }
+        match reclaim_leaks(r) {
+            Ok(Ok(msg)) => repaired.extend(msg),
+            Ok(Err(why)) => skipped = Some(why),
+            Err(Error::Timeout) => {
+                skipped =
+                    Some("another process kept the allocator or directory locked for 10 s".into())
             }
-            Err(why) => skipped = Some(why),
+            Err(e) => return Err(e),
         }
         drop(region);
     }
@@ -1168,18 +1177,18 @@ impl<'a> Scan<'a> {
                 return;
             };
             let st = s.state.load(Ordering::Acquire);
-            let token = (st & queue::TOKEN_MASK) as u32;
+            let token = (st & fifo::TOKEN_MASK) as u32;
             let sloc = || format!("{loc} slot {i}");
-            match st & queue::PHASE_MASK {
-                queue::FREE if token == 0 => {}
-                queue::FULL if token == 0 => {
+            match st & fifo::PHASE_MASK {
+                fifo::FREE if token == 0 => {}
+                fifo::FULL if token == 0 => {
                     let (m, p) = (
                         s.value.meta.load(Ordering::Relaxed),
                         s.value.payload.load(Ordering::Relaxed),
                     );
                     self.value(m, p, true, &sloc);
                 }
-                queue::WRITING if token != 0 => {
+                fifo::WRITING if token != 0 => {
                     if !self.token_alive(token) {
                         let msg = format!("a push left unfinished by {}", self.gone(token));
                         self.stale(sloc(), msg);
@@ -1514,19 +1523,19 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                 for j in 0..shape {
                     let s: &QueueSlot = r.map.get(body + Q_HEADER + j * Q_SLOT)?;
                     let st = s.state.load(Ordering::Acquire);
-                    let token = (st & queue::TOKEN_MASK) as u32;
-                    if st & queue::PHASE_MASK == queue::WRITING
+                    let token = (st & fifo::TOKEN_MASK) as u32;
+                    if st & fifo::PHASE_MASK == fifo::WRITING
                         && token != r.token
                         && r.procs().token_is_dead(token)
                     {
                         // As a blocked consumer would: the push did not happen.
-                        let next = queue::state(queue::lap_of(st) + 1, queue::FREE, 0);
+                        let next = fifo::state(fifo::lap_of(st) + 1, fifo::FREE, 0);
                         if s.state
                             .compare_exchange(st, next, Ordering::AcqRel, Ordering::Relaxed)
                             .is_ok()
                         {
                             wait::note_recovered();
-                            if st & queue::WAITERS != 0 {
+                            if st & fifo::WAITERS != 0 {
                                 s.wake.fetch_add(1, Ordering::SeqCst);
                                 sys::futex_wake(&s.wake, i32::MAX);
                             }

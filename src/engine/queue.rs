@@ -45,20 +45,20 @@ const Q_HEADER: u64 = std::mem::size_of::<QueueHeader>() as u64;
 const SLOT: u64 = std::mem::size_of::<QueueSlot>() as u64;
 
 // The FIFO slot state word (see `QueueSlot`).
-pub(crate) const TOKEN_MASK: u64 = (1 << 30) - 1;
-pub(crate) const PHASE_MASK: u64 = 3 << 30;
-pub(crate) const FREE: u64 = 0;
-pub(crate) const WRITING: u64 = 1 << 30;
-pub(crate) const FULL: u64 = 2 << 30;
-pub(crate) const WAITERS: u64 = 1 << 32;
-pub(crate) const LAP_SHIFT: u32 = 33;
-pub(crate) const LAP_MASK: u64 = (1 << 31) - 1;
+const TOKEN_MASK: u64 = (1 << 30) - 1;
+const PHASE_MASK: u64 = 3 << 30;
+const FREE: u64 = 0;
+const WRITING: u64 = 1 << 30;
+const FULL: u64 = 2 << 30;
+const WAITERS: u64 = 1 << 32;
+const LAP_SHIFT: u32 = 33;
+const LAP_MASK: u64 = (1 << 31) - 1;
 
-pub(crate) fn lap_of(state: u64) -> u64 {
+fn lap_of(state: u64) -> u64 {
     state >> LAP_SHIFT
 }
 
-pub(crate) fn state(lap: u64, phase: u64, token: u32) -> u64 {
+fn state(lap: u64, phase: u64, token: u32) -> u64 {
     (lap & LAP_MASK) << LAP_SHIFT | phase | token as u64
 }
 
@@ -779,5 +779,25 @@ impl Queue {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// The encoding of a FIFO slot's `state` word, for the region checker (`check.rs`).
+pub(crate) mod fifo_state {
+    pub(crate) const TOKEN_MASK: u64 = super::TOKEN_MASK;
+    pub(crate) const PHASE_MASK: u64 = super::PHASE_MASK;
+    pub(crate) const FREE: u64 = super::FREE;
+    pub(crate) const WRITING: u64 = super::WRITING;
+    pub(crate) const FULL: u64 = super::FULL;
+    pub(crate) const WAITERS: u64 = super::WAITERS;
+
+    /// The lap a state word names.
+    pub(crate) fn lap_of(state: u64) -> u64 {
+        super::lap_of(state)
+    }
+
+    /// The state word of `lap` in `phase` owned by `token`.
+    pub(crate) fn state(lap: u64, phase: u64, token: u32) -> u64 {
+        super::state(lap, phase, token)
     }
 }
