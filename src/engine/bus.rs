@@ -234,8 +234,12 @@ impl Bus {
             let slot = self.slot(seq)?;
             let old = slot.seq.load(Ordering::Relaxed);
             let old_meta = slot.meta.load(Ordering::Relaxed);
-            let old_blob = (old != 0 && old & BUS_BUSY == 0 && meta_in_heap(old_meta))
-                .then(|| slot.payload.load(Ordering::Relaxed));
+            // A message stored inside the slot has no heap block to free.
+            let old_blob = (old != 0
+                && old & BUS_BUSY == 0
+                && old_meta & META_SLOT_BYTES == 0
+                && meta_in_heap(old_meta))
+            .then(|| slot.payload.load(Ordering::Relaxed));
             slot.seq.store(seq | BUS_BUSY, Ordering::Relaxed);
             // Subscribers that see any of the stores below also see BUSY (or a later seq).
             fence(Ordering::Release);
