@@ -159,6 +159,27 @@ fn child_main() -> bool {
             // Holds the stack lock for an hour.
             s.push(ValueRef::String(&long(98)), LONG).unwrap();
         }
+        "wait-ef" => {
+            // Blocks in write_ef with heap values on a FULL element and a FULL key, and in
+            // a plain write on an element a read_rw reader holds, until it is killed.
+            let a = r.array("blocked", 0, 0).unwrap();
+            let m = r.map("blockedmap", 0, 0).unwrap();
+            let t1 = std::thread::spawn({
+                let a = a.clone();
+                move || a.write_ef(0, ValueRef::String(&long(97)), LONG)
+            });
+            let t2 = std::thread::spawn({
+                let a = a.clone();
+                move || a.write(1, ValueRef::String(&long(96)))
+            });
+            ready();
+            let _ = m.write_ef(
+                "full",
+                ValueRef::String(&long(95)),
+                Some(Duration::from_secs(3600)),
+            );
+            let _ = (t1.join(), t2.join());
+        }
         "churn" => churn(&r),
         other => panic!("unknown role {other}"),
     }
@@ -345,6 +366,36 @@ fn a_block_leaked_by_a_killed_producer_is_found_and_reclaimed_when_nobody_else_i
         assert_eq!(q.pop(LONG).unwrap(), Value::String(long(i)));
     }
     assert_eq!(q.pop(LONG).unwrap(), Value::String(long(100)));
+}
+
+#[test]
+fn a_writer_killed_while_it_waits_leaks_no_heap_block() {
+    let n = name("waitleak");
+    let _c = Cleanup(n.clone());
+    let r = create(&n);
+    let a = r.array("blocked", 2, 0).unwrap();
+    a.write_xf(0, ValueRef::String(&long(1))).unwrap();
+    a.write_xf(1, ValueRef::Int(7)).unwrap();
+    a.read_rw(1, LONG).unwrap(); // held by this process while the child waits
+    let m = r.map("blockedmap", 8, 0).unwrap();
+    m.write_xf("full", ValueRef::String(&long(2))).unwrap();
+    let child = spawn("wait-ef", &n);
+    sigkill(child);
+    a.release_rw(1).unwrap();
+    drop((a, m, r));
+
+    let report = check(&n, &PLAIN).unwrap();
+    assert!(
+        report.leaks.is_empty(),
+        "a waiting writer leaked:\n{report}"
+    );
+    assert_ne!(report.verdict(), Verdict::Corrupt, "{report}");
+    let r = open(&n);
+    let a = r.array("blocked", 0, 0).unwrap();
+    assert_eq!(a.read_fe(0, LONG).unwrap(), Value::String(long(1)));
+    assert_eq!(a.read(1).unwrap(), Value::Int(7));
+    let m = r.map("blockedmap", 0, 0).unwrap();
+    assert_eq!(m.read("full").unwrap(), Value::String(long(2)));
 }
 
 #[test]

@@ -487,6 +487,23 @@ impl<'a> Cell<'a> {
         full: Option<bool>,
         deadline: &Deadline,
     ) -> Result<()> {
+        if v.bytes().is_some_and(|b| b.len() > 8) {
+            // A value that needs a heap block is allocated only once the element looks
+            // ready (EMPTY for write_ef, no read_rw readers), so a process killed while
+            // it waits leaks nothing. The condition is checked again under the lock.
+            v.validate()?;
+            self.r.check_fork()?;
+            loop {
+                if self.guard_moved() {
+                    return Err(Error::NotFound(STALE.into()));
+                }
+                let tag = self.e.tag.load(Ordering::Acquire);
+                if tag_ok(need, tag) {
+                    break;
+                }
+                self.wait_tag(need, tag, deadline)?;
+            }
+        }
         let mut pending = Some(self.prepare(v)?);
         let r = self.locked(need, deadline, |tag| {
             let p = pending.take().expect("the operation runs once");
