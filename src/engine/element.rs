@@ -595,7 +595,16 @@ impl<'a> Cell<'a> {
         self.locked(Need::Full, deadline, |tag| {
             let v = self.load(tag)?;
             self.r.procs().add_rw_record(self.r.slot, self.off)?;
-            self.e.tag.store(tag + TAG_READER_ONE, Ordering::Release);
+            let new_tag = match tag.checked_add(TAG_READER_ONE) {
+                Some(t) => t,
+                None => {
+                    // Only a damaged tag counts 2^24 - 1 readers (the process table has
+                    // room for far fewer records): recount them, ours included.
+                    let n = self.r.procs().count_readers(self.off)?;
+                    (tag & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT
+                }
+            };
+            self.e.tag.store(new_tag, Ordering::Release);
             Ok((v, NO_EFFECT))
         })
     }

@@ -316,7 +316,7 @@ impl Map {
             // that found their key gone and are about to give up), then publish the slot
             // LIVE: the commit point of the insert.
             let old = s.state.load(Ordering::Relaxed);
-            let word = ((old & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_LIVE;
+            let word = (old & !KEY_STATE_MASK).wrapping_add(KEY_GEN_ONE) | KEY_LIVE;
             let cell = Cell::at(r, self.element_off(index))?;
             let floor = mh.version_floor.load(Ordering::Relaxed);
             cell.reinit(self.full_on_insert, floor, || {
@@ -352,7 +352,7 @@ impl Map {
                 break;
             }
             s.state.store(
-                ((word & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_FREE,
+                (word & !KEY_STATE_MASK).wrapping_add(KEY_GEN_ONE) | KEY_FREE,
                 Ordering::Release,
             );
             i = i.wrapping_sub(1) & mask;
@@ -571,7 +571,7 @@ impl Map {
                     key_off = s.key_off.load(Ordering::Relaxed);
                     // The commit point of the removal.
                     s.state.store(
-                        ((f.word & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_TOMB,
+                        (f.word & !KEY_STATE_MASK).wrapping_add(KEY_GEN_ONE) | KEY_TOMB,
                         Ordering::Release,
                     );
                     mh.len.fetch_sub(1, Ordering::Relaxed);

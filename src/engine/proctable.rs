@@ -61,6 +61,12 @@ impl<'a> ProcTable<'a> {
                 if p != 0 {
                     continue;
                 }
+                // A fresh, unpredictable generation: no lock word in the file can name
+                // the token we are about to get (a damaged or hostile file could
+                // otherwise claim that we already hold a lock, and we would wait for
+                // ourselves forever). It differs from the entry's last generation, so
+                // the tokens of its previous holder stay stale.
+                let gen = gen.wrapping_add(1 + (sys::random_u64() % GEN_MASK as u64) as u32);
                 if e.word
                     .compare_exchange(
                         w,
