@@ -151,6 +151,22 @@ fn churn(r: &Region) {
     }
 }
 
+/// `input` plus late chunks, written while the objects are open: the first object's
+/// header, the allocator's bump pointer and a stretch of values get overwritten.
+fn scribbled(mut input: Vec<u8>) -> Vec<u8> {
+    let heap = 167_936u32; // the heap offset of every region of format version 1
+    let mut chunk = |off: u32, bytes: &[u8]| {
+        input.extend_from_slice(&off.to_le_bytes());
+        input.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        input.extend_from_slice(bytes);
+    };
+    chunk(fuzz_harness::LATE_MARK, &[]);
+    chunk(heap, &[0xff; 64]);
+    chunk(128 + 16, &[0xee; 8]);
+    chunk(heap + 4096, &[0x41; 512]);
+    input
+}
+
 /// MessagePack and JSON inputs of the `values` target.
 fn seed_values() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -174,7 +190,11 @@ fn write_seeds() {
     let dir = root().join("fuzz/seeds/region");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, bytes) in seed_regions() {
-        std::fs::write(dir.join(name), fuzz_harness::encode(&bytes)).unwrap();
+        let input = fuzz_harness::encode(&bytes);
+        std::fs::write(dir.join(name), &input).unwrap();
+        if name == "every-kind" {
+            std::fs::write(dir.join("every-kind-scribbled"), scribbled(input)).unwrap();
+        }
     }
     let dir = root().join("fuzz/seeds/values");
     std::fs::create_dir_all(&dir).unwrap();

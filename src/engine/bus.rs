@@ -46,6 +46,18 @@ fn body_size(capacity: u64) -> Option<u64> {
         .checked_add(OBJ_HEADER + B_HEADER)
 }
 
+/// Sequence numbers count every message since creation, so they never come near
+/// [`BUS_BUSY`] (a billion messages a second for 290 years); a larger one was damaged,
+/// and counting on from it would overflow or collide with the BUSY bit.
+fn checked_seq(seq: u64) -> Result<u64> {
+    if seq >= BUS_BUSY - 1 {
+        return Err(Error::corrupt(format!(
+            "bus sequence number {seq} is beyond any reachable count"
+        )));
+    }
+    Ok(seq)
+}
+
 /// How long a waiting subscriber spins between `sched_yield`s (benches/README.md, E9).
 const SPIN_YIELD_EVERY: Duration = Duration::from_micros(4);
 
@@ -233,7 +245,7 @@ impl Bus {
             if h.closed.load(Ordering::Relaxed) != 0 {
                 return Err(Error::Closed);
             }
-            let seq = h.next_seq.load(Ordering::Relaxed);
+            let seq = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
             let slot = self.slot(seq)?;
             let old = slot.seq.load(Ordering::Relaxed);
             let old_meta = slot.meta.load(Ordering::Relaxed);
@@ -278,7 +290,7 @@ impl Bus {
     /// After taking the publisher lock from a dead publisher: if it committed its message
     /// but died before advancing `next_seq`, advance it (that message was delivered).
     fn repair(&self, h: &BusHeader) -> Result<()> {
-        let next = h.next_seq.load(Ordering::Relaxed);
+        let next = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
         if self.slot(next)?.seq.load(Ordering::Acquire) == next {
             h.next_seq.store(next + 1, Ordering::Release);
         }
@@ -349,7 +361,7 @@ impl Subscription {
         r.check_fork()?;
         let h = bus.header()?;
         loop {
-            let n = self.next;
+            let n = checked_seq(self.next)?;
             let slot = bus.slot(n)?;
             let s = slot.seq.load(Ordering::Acquire);
             if s == n {

@@ -36,7 +36,8 @@ use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use plexus::{
-    Error, OpenMode, OpenOptions, Region, Start, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL,
+    Array, Barrier, Bus, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore, Start,
+    Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL,
 };
 
 pub const PAGE: u64 = 4096;
@@ -64,23 +65,62 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Builds the file image an input describes.
-pub fn image(data: &[u8]) -> Vec<u8> {
+/// A chunk offset that is not a place but a separator: chunks after it are *late*.
+pub const LATE_MARK: u32 = u32::MAX;
+
+/// An input taken apart: flags, file size, and the chunks written before the region is
+/// opened (`early`) and after its objects are opened (`late`).
+pub struct Input<'a> {
+    pub flags: u8,
+    pub size: usize,
+    pub early: Vec<(usize, &'a [u8])>,
+    pub late: Vec<(usize, &'a [u8])>,
+}
+
+pub fn parse(data: &[u8]) -> Input<'_> {
+    let mut input = Input {
+        flags: 0,
+        size: 0,
+        early: Vec::new(),
+        late: Vec::new(),
+    };
     if data.len() < 3 {
-        return Vec::new();
+        return input;
     }
-    let flags = data[0];
+    input.flags = data[0];
     let pages = (u16::from_le_bytes([data[1], data[2]]) as u64).min(MAX_PAGES);
-    let size = (pages * PAGE) as usize;
-    let mut file = vec![0u8; size];
+    input.size = (pages * PAGE) as usize;
+    let size = input.size;
     let mut rest = &data[3..];
+    let mut late = false;
     while rest.len() >= 6 && size > 0 {
-        let off = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize % size;
+        let raw = u32::from_le_bytes(rest[0..4].try_into().unwrap());
         let len = u16::from_le_bytes([rest[4], rest[5]]) as usize;
         rest = &rest[6..];
+        if raw == LATE_MARK {
+            late = true;
+            continue;
+        }
+        let off = raw as usize % size;
         let n = len.min(rest.len()).min(size - off);
-        file[off..off + n].copy_from_slice(&rest[..n]);
+        let chunk = (off, &rest[..n]);
+        if late {
+            input.late.push(chunk);
+        } else {
+            input.early.push(chunk);
+        }
         rest = &rest[len.min(rest.len())..];
+    }
+    input
+}
+
+/// Builds the file image an input describes (its early chunks).
+pub fn image(data: &[u8]) -> Vec<u8> {
+    let input = parse(data);
+    let size = input.size;
+    let mut file = vec![0u8; size];
+    for &(off, bytes) in &input.early {
+        file[off..off + bytes.len()].copy_from_slice(bytes);
     }
     // Processes named by the file are dead ones (see the module docs).
     if size as u64 >= PROC_OFFSET + PROC_CAPACITY * PROC_ENTRY {
@@ -93,11 +133,30 @@ pub fn image(data: &[u8]) -> Vec<u8> {
             }
         }
     }
-    if flags & FLAG_FIX_CHECKSUM != 0 && size >= 128 {
+    if input.flags & FLAG_FIX_CHECKSUM != 0 && size >= 128 {
         let sum = fnv1a(&file[..CHECKSUMMED]);
         file[CHECKSUMMED..CHECKSUMMED + 8].copy_from_slice(&sum.to_ne_bytes());
     }
     file
+}
+
+/// Writes the late chunks into the open region's file (the mapping sees them at once),
+/// leaving out the process table: a late chunk there could name a live process (see
+/// the module docs), or ours, whose locks are then taken as a dead process's.
+fn scribble(f: &std::fs::File, late: &[(usize, &[u8])]) {
+    let table = PROC_OFFSET as usize..(PROC_OFFSET + PROC_CAPACITY * PROC_ENTRY) as usize;
+    for &(off, bytes) in late {
+        let end = off + bytes.len();
+        if off < table.start {
+            let n = end.min(table.start) - off;
+            f.write_all_at(&bytes[..n], off as u64).expect("patch");
+        }
+        if end > table.end {
+            let from = off.max(table.end);
+            f.write_all_at(&bytes[from - off..], from as u64)
+                .expect("patch");
+        }
+    }
 }
 
 /// Encodes a region file as an input (its non-zero runs), the inverse of [`image`].
@@ -211,13 +270,12 @@ pub fn run(data: &[u8], name: &str) -> u64 {
 
 fn run_ops(data: &[u8], name: &str) {
     let file = image(data);
+    let late = parse(data).late;
     let path = format!("/dev/shm/plexus.{name}");
     let _ = std::fs::remove_file(&path);
     let _cleanup = Remove(name.to_owned());
-    {
-        let f = std::fs::File::create(&path).expect("create the region file");
-        f.write_all_at(&file, 0).expect("write the region file");
-    }
+    let f = std::fs::File::create(&path).expect("create the region file");
+    f.write_all_at(&file, 0).expect("write the region file");
     let opts = OpenOptions {
         mode: OpenMode::Open,
         ..Default::default()
@@ -227,16 +285,30 @@ fn run_ops(data: &[u8], name: &str) {
     };
     clean("info", region.info());
     let objects = directory(&file);
+    let mut handles = Vec::new();
     for (obj, kind) in &objects {
-        exercise(&region, obj, *kind);
+        handles.extend(open(&region, obj, *kind));
         // The same name as another kind: a clean TYPE_MISMATCH.
-        exercise(&region, obj, *kind % 7 + 1);
+        handles.extend(open(&region, obj, *kind % 7 + 1));
     }
     // New objects: directory insertion and the allocator over the hostile heap.
     for (i, kind) in (1..=7).enumerate() {
         let n = format!("fuzz-new-{i}");
         create(&region, &n, kind);
-        exercise(&region, &n, kind);
+        handles.extend(open(&region, &n, kind));
+    }
+    // Another process scribbles on the region while we hold open objects.
+    scribble(&f, &late);
+    for h in &handles {
+        operate(h);
+    }
+    // And the objects opened again, after all that.
+    if !late.is_empty() {
+        for (obj, kind) in &objects {
+            if let Some(h) = open(&region, obj, *kind) {
+                operate(&h);
+            }
+        }
     }
     clean("info", region.info());
     clean("wait_object", region.wait_object("missing", NOW));
@@ -254,18 +326,41 @@ fn create(region: &Region, name: &str, kind: u32) {
     }
 }
 
-/// Every operation on the object `name`, opened as `kind`.
-fn exercise(region: &Region, name: &str, kind: u32) {
-    let values = sample_values();
-    match kind {
+/// An open object of any kind.
+enum Obj {
+    Array(Array),
+    Map(Map),
+    Queue(Queue),
+    Bus(Bus),
+    Mutex(Mutex),
+    Barrier(Barrier),
+    Semaphore(Semaphore),
+}
+
+/// Opens the existing object `name` as `kind`.
+fn open(region: &Region, name: &str, kind: u32) -> Option<Obj> {
+    Some(match kind {
         1 => {
-            let Some(a) = clean("array", region.array(name, 0, 0)) else {
-                return;
-            };
             clean(
                 "array excl",
                 region.array(name, 0, FLAG_EXCLUSIVE).map(drop),
             );
+            Obj::Array(clean("array", region.array(name, 0, 0))?)
+        }
+        2 => Obj::Map(clean("map", region.map(name, 0, 0))?),
+        3 => Obj::Queue(clean("queue", region.queue(name, 0, 0))?),
+        4 => Obj::Bus(clean("bus", region.bus(name, 0, 0))?),
+        5 => Obj::Mutex(clean("mutex", region.mutex(name))?),
+        6 => Obj::Barrier(clean("barrier", region.barrier(name, 0))?),
+        _ => Obj::Semaphore(clean("semaphore", region.semaphore(name, 0))?),
+    })
+}
+
+/// Every operation on an object.
+fn operate(obj: &Obj) {
+    let values = sample_values();
+    match obj {
+        Obj::Array(a) => {
             let len = a.len();
             let mut idx: Vec<u64> = (0..len.min(4)).collect();
             idx.extend([len.saturating_sub(1), len, u64::MAX]);
@@ -296,10 +391,7 @@ fn exercise(region: &Region, name: &str, kind: u32) {
                 }
             }
         }
-        2 => {
-            let Some(m) = clean("map", region.map(name, 0, 0)) else {
-                return;
-            };
+        Obj::Map(m) => {
             clean("len", m.len());
             let mut keys = clean("keys", m.keys()).unwrap_or_default();
             keys.truncate(8);
@@ -333,10 +425,7 @@ fn exercise(region: &Region, name: &str, kind: u32) {
             clean("keys", m.keys());
             clean("len", m.len());
         }
-        3 => {
-            let Some(q) = clean("queue", region.queue(name, 0, 0)) else {
-                return;
-            };
+        Obj::Queue(q) => {
             clean("len", q.len());
             clean("is_closed", q.is_closed());
             for _ in 0..8 {
@@ -352,10 +441,7 @@ fn exercise(region: &Region, name: &str, kind: u32) {
             consume("pop", clean("pop", q.pop(NOW)));
             clean("len", q.len());
         }
-        4 => {
-            let Some(b) = clean("bus", region.bus(name, 0, 0)) else {
-                return;
-            };
+        Obj::Bus(b) => {
             clean("next_seq", b.next_seq());
             clean("is_closed", b.is_closed());
             let mut subs: Vec<_> = [Start::Oldest, Start::Now]
@@ -380,10 +466,7 @@ fn exercise(region: &Region, name: &str, kind: u32) {
                 consume("next", clean("next", sub.next(NOW)).map(|(v, _)| v));
             }
         }
-        5 => {
-            let Some(m) = clean("mutex", region.mutex(name)) else {
-                return;
-            };
+        Obj::Mutex(m) => {
             clean("is_locked", m.is_locked());
             if clean("lock", m.lock(NOW)).is_some() {
                 clean("is_locked", m.is_locked());
@@ -391,18 +474,12 @@ fn exercise(region: &Region, name: &str, kind: u32) {
             }
             clean("unlock unlocked", m.unlock());
         }
-        6 => {
-            let Some(b) = clean("barrier", region.barrier(name, 0)) else {
-                return;
-            };
+        Obj::Barrier(b) => {
             clean("arrived", b.arrived());
             clean("wait", b.wait(NOW));
             clean("arrived", b.arrived());
         }
-        _ => {
-            let Some(s) = clean("semaphore", region.semaphore(name, 0)) else {
-                return;
-            };
+        Obj::Semaphore(s) => {
             clean("available", s.available());
             clean("held", s.held());
             if clean("acquire", s.acquire(NOW)).is_some() {
