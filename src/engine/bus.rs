@@ -377,6 +377,15 @@ impl Subscription {
             if s != 0 && held > n {
                 // Message n was overwritten: skip to the oldest one retained.
                 let next_seq = h.next_seq.load(Ordering::Acquire);
+                if held > next_seq {
+                    // A slot is committed (or marked BUSY) before `next_seq` moves past
+                    // it, never after: a slot ahead of `next_seq` is damage (and
+                    // stepping towards it one message at a time would never end).
+                    return Err(Error::corrupt(format!(
+                        "bus '{}': a slot holds message {held}, but only {next_seq} were published",
+                        bus.name
+                    )));
+                }
                 self.next = bus.oldest(next_seq).max(n + 1);
                 continue;
             }
