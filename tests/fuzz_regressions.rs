@@ -287,7 +287,11 @@ fn replay_values_corpus() {
     inputs.extend(files(&root().join("tests/fuzz-crashers/values")));
     assert!(!inputs.is_empty());
     for input in inputs {
-        eprintln!("replaying {}", input.display());
-        fuzz_harness::run_values(&std::fs::read(&input).unwrap());
+        let what = input.display().to_string();
+        eprintln!("replaying {what}");
+        let data = std::fs::read(&input).unwrap();
+        with_watchdog(&what, Duration::from_secs(60), || {
+            fuzz_harness::run_values(&data)
+        });
     }
 }
