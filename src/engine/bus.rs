@@ -239,7 +239,10 @@ impl Bus {
         let mut msg = self.prepare(v)?;
         let procs = r.procs();
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
-            self.repair(h)?;
+            if let Err(e) = self.repair(h) {
+                wait::unlock(&h.lock); // a damaged bus: report it, never keep the lock
+                return Err(e);
+            }
         }
         let result = (|| {
             if h.closed.load(Ordering::Relaxed) != 0 {
@@ -306,7 +309,10 @@ impl Bus {
         let h = self.header()?;
         let procs = r.procs();
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
-            self.repair(h)?;
+            if let Err(e) = self.repair(h) {
+                wait::unlock(&h.lock); // a damaged bus: report it, never keep the lock
+                return Err(e);
+            }
         }
         h.closed.store(1, Ordering::SeqCst);
         wait::unlock(&h.lock);

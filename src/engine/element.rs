@@ -355,7 +355,10 @@ impl<'a> Cell<'a> {
         };
         let procs = self.r.procs();
         if wait::lock(&self.e.lock, self.r.token, lock_deadline, &procs)? == Acquired::Recovered {
-            self.repair()?;
+            if let Err(e) = self.repair() {
+                wait::unlock_keep(&self.e.lock); // never keep the lock on an error
+                return Err(e);
+            }
         }
         Ok(())
     }

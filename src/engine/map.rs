@@ -270,7 +270,14 @@ impl Map {
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
             let mut live = 0;
             for i in 0..self.slots {
-                if self.slot(i)?.state.load(Ordering::Acquire) & KEY_STATE_MASK == KEY_LIVE {
+                let s = match self.slot(i) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        wait::unlock(&h.lock); // never keep the lock on an error
+                        return Err(e);
+                    }
+                };
+                if s.state.load(Ordering::Acquire) & KEY_STATE_MASK == KEY_LIVE {
                     live += 1;
                 }
             }
