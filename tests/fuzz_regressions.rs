@@ -42,7 +42,12 @@ fn with_watchdog(what: &str, limit: Duration, f: impl FnOnce()) {
     let label = what.to_owned();
     let dog = std::thread::spawn(move || {
         if rx.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-            eprintln!("HANG: {label} did not finish within {limit:?}");
+            // Straight to stderr: the test harness's capture would lose it at abort.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "HANG: {label} did not finish within {limit:?}"
+            );
             std::process::abort();
         }
     });
@@ -294,4 +299,30 @@ fn replay_values_corpus() {
             fuzz_harness::run_values(&data)
         });
     }
+}
+
+/// A region whose allocator and directory locks name the token the next attachment
+/// would get if tokens followed from the file (slot 0, the entry's generation): with
+/// predictable tokens, the opener would find "its own" lock held and wait for itself
+/// forever. Tokens are unpredictable, so it sees a dead owner and takes the locks over.
+#[test]
+fn lock_words_naming_the_next_token_do_not_hang() {
+    let (_, mut file) = seed_regions()
+        .into_iter()
+        .find(|(n, _)| *n == "every-kind")
+        .unwrap();
+    // Process table entry 0: word = generation << 32 | pid (0: free).
+    let word = u64::from_ne_bytes(file[4096..4104].try_into().unwrap());
+    assert_eq!(word as u32, 0, "entry 0 is free after the creator closed");
+    let token = ((word >> 32) as u32 & ((1 << 20) - 1)) << 10 | 1;
+    for at in [128, 132] {
+        // alloc_lock, dir_lock
+        file[at..at + 4].copy_from_slice(&token.to_ne_bytes());
+    }
+    let input = fuzz_harness::encode(&file);
+    let mut ok = 0;
+    with_watchdog("own-token lock words", Duration::from_secs(60), || {
+        ok = fuzz_harness::run(&input, &unique("own-token"))
+    });
+    assert!(ok > 100, "only {ok} operations succeeded");
 }
