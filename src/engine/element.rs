@@ -576,7 +576,12 @@ impl<'a> Cell<'a> {
             self.e
                 .tag
                 .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
-            let version = self.e.version.load(Ordering::Relaxed).max(min_version) + 1;
+            let version = self
+                .e
+                .version
+                .load(Ordering::Relaxed)
+                .max(min_version)
+                .wrapping_add(1);
             self.e.version.store(version, Ordering::Release);
             publish()?;
             Ok((

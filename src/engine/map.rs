@@ -571,7 +571,7 @@ impl Map {
                     let e: &Element = self.r().map.get(self.element_off(f.index))?;
                     // The removed key's next version (the reset after this) must stay
                     // below the versions of later keys in any slot.
-                    let floor = e.version.load(Ordering::Relaxed) + 1;
+                    let floor = e.version.load(Ordering::Relaxed).wrapping_add(1);
                     if mh.version_floor.load(Ordering::Relaxed) < floor {
                         mh.version_floor.store(floor, Ordering::Relaxed);
                     }
