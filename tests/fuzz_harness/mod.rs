@@ -36,8 +36,8 @@ use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use plexus::{
-    Array, Barrier, Bus, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore, Start,
-    Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL,
+    ffi, Array, Barrier, Bus, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore,
+    Start, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL,
 };
 
 pub const PAGE: u64 = 4096;
@@ -491,8 +491,9 @@ fn operate(obj: &Obj) {
     }
 }
 
-/// Decoding of values from outside: JSON text (what the C API parses) and MessagePack
-/// OBJECT bodies (what an OBJECT write validates and every read renders).
+/// Decoding of values from outside: JSON text and MessagePack OBJECT bodies, through the
+/// Rust API and through the C API (`plexus_value_from_json`, `plexus_object_msgpack`,
+/// `plexus_value_to_json`).
 pub fn run_values(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(v) = clean("from_json", Value::from_json(text)) {
@@ -503,4 +504,46 @@ pub fn run_values(data: &[u8]) {
     if clean("validate", obj.validate()).is_some() {
         clean("to_json", obj.to_json());
     }
+    run_values_c(data);
+}
+
+/// The C API's status is clean unless it is PLEXUS_E_INTERNAL (a caught panic).
+fn clean_c(what: &str, s: ffi::plexus_status) -> bool {
+    assert!(
+        s != ffi::plexus_status::PLEXUS_E_INTERNAL,
+        "{what}: PLEXUS_E_INTERNAL"
+    );
+    s == ffi::plexus_status::PLEXUS_OK
+}
+
+/// Renders `v` as JSON through the C API: size query, then the real call.
+fn to_json_c(v: &ffi::plexus_value) {
+    let mut needed = 0usize;
+    let s = ffi::plexus_value_to_json(v, std::ptr::null_mut(), 0, &mut needed);
+    if s == ffi::plexus_status::PLEXUS_E_BUFFER_TOO_SMALL {
+        let mut buf = vec![0u8; needed];
+        let s = ffi::plexus_value_to_json(v, buf.as_mut_ptr().cast(), buf.len(), &mut needed);
+        assert!(
+            clean_c("plexus_value_to_json", s),
+            "size query said {needed}: {s:?}"
+        );
+        assert_eq!(buf[needed - 1], 0, "NUL-terminated");
+    } else {
+        clean_c("plexus_value_to_json size", s);
+    }
+}
+
+fn run_values_c(data: &[u8]) {
+    let text = data.split(|&b| b == 0).next().unwrap_or_default();
+    let text = std::ffi::CString::new(text).expect("no NUL");
+    let mut v = ffi::plexus_undefined();
+    if clean_c(
+        "plexus_value_from_json",
+        ffi::plexus_value_from_json(text.as_ptr(), &mut v),
+    ) {
+        to_json_c(&v);
+        ffi::plexus_value_free(&mut v);
+    }
+    let obj = ffi::plexus_object_msgpack(data.as_ptr().cast(), data.len());
+    to_json_c(&obj);
 }
