@@ -1205,8 +1205,15 @@ fn c_open_as_another_user_honours_the_mode() {
         eprintln!("SKIPPED: not root: the cross-user C permission test did not run");
         return;
     }
-    let exe = build("ffi-tests/try_open.c", Lib::Shared);
-    let name = unique("perm-c", Lib::Shared);
+    // The static build, copied to a directory every user may enter (the build directory
+    // may sit below one that other users cannot, such as a home directory).
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(unique("perm-c-exe", Lib::Static));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.join("try_open");
+    std::fs::copy(build("ffi-tests/try_open.c", Lib::Static), &exe).unwrap();
+    let name = unique("perm-c", Lib::Static);
     let _c = Cleanup(name.clone());
     for (permissions, expected) in [(0, "PLEXUS_E_PERMISSION"), (0o666, "PLEXUS_OK")] {
         let opts = OpenOptions {
@@ -1237,4 +1244,5 @@ fn c_open_as_another_user_honours_the_mode() {
         }
         drop(r);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

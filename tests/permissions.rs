@@ -13,6 +13,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use plexus::{Error, OpenMode, OpenOptions, Region, Value, ValueRef};
 
@@ -120,7 +121,14 @@ fn child(
     umask: Option<u32>,
     mode: u32,
 ) -> String {
-    let mut c = Command::new(std::env::current_exe().unwrap());
+    // A copy of this test binary in a directory every user may enter: the build
+    // directory may sit below one that other users cannot (a home directory in CI).
+    static COPIES: AtomicU32 = AtomicU32::new(0);
+    let dir = SharedDir::new(&format!("exe-{}", COPIES.fetch_add(1, Ordering::Relaxed)));
+    let exe = dir.0.join("permissions-child");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = Command::new(&exe);
     c.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("PLEXUS_PERM_CHILD", role)
         .env("PLEXUS_PERM_REGION", region)
