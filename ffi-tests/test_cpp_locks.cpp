@@ -171,6 +171,7 @@ void test_barrier(const Region &r) {
     // Timeouts withdraw the arrival.
     CHECK(!b.wait_for(20ms));
     CHECK(!b.wait_for(0ms));
+    CHECK(!b.wait_last_for(20ms).has_value());
 
     // Three threads, 300 rounds with wait_last, then 100 with wait / wait_for /
     // wait_last: nobody passes round k before all arrived at it, and exactly one party
@@ -192,8 +193,10 @@ void test_barrier(const Region &r) {
                 } else if (p == 1) {
                     const bool passed = b.wait_for(10s);
                     CHECK(passed);
-                } else {
+                } else if (round % 2 == 0) {
                     b.wait();
+                } else {
+                    CHECK(b.wait_last_for(10s).has_value());
                 }
                 for (auto &q : progress) {
                     const long seen = q;
@@ -213,6 +216,7 @@ void test_barrier(const Region &r) {
     Barrier solo = Barrier::open(r, "solo", 1);
     CHECK(solo.wait_last());
     CHECK(solo.wait_for(0ms));
+    CHECK(solo.wait_last_for(0ms) == std::optional<bool>(true));
 }
 
 void test_semaphore(const Region &r, const std::string &name) {

@@ -64,9 +64,10 @@
  *     plexus_region_options.permissions says otherwise; the mode is applied exactly.
  *   - Crashes: a process killed at any instant (kill -9) never wedges the others: locks
  *     record their owner and are taken over from dead owners; values are never torn. At
- *     worst a crash leaks heap blocks. Volatile regions do not survive a reboot;
- *     persistent regions survive process crashes (page cache) and, after
- *     plexus_region_flush, power loss.
+ *     worst a crash leaks heap blocks: plexus_region_check (or the `plexus check`
+ *     tool) finds them, and with PLEXUS_CHECK_REPAIR reclaims them. Volatile regions
+ *     do not survive a reboot; persistent regions survive process crashes (page
+ *     cache) and, after plexus_region_flush, power loss.
  *   - Process identity uses pids and process start times from /proc: all processes
  *     sharing a region must be in the same pid namespace.
  *   - A region file shared with an untrusted process can be damaged by it; plexus
@@ -138,6 +139,11 @@
  * Format version of regions this library creates and opens.
  */
 #define PLEXUS_FORMAT_VERSION 1
+
+/**
+ * `plexus_region_check` flag: also clean up (see plexus_region_check).
+ */
+#define PLEXUS_CHECK_REPAIR 1
 
 /**
  * Result of every plexus call. Values below 100 are outcomes (the call did what it
@@ -250,6 +256,25 @@ typedef enum plexus_open_mode {
    */
   PLEXUS_RECREATE = 3,
 } plexus_open_mode;
+
+/**
+ * The verdict of `plexus_region_check`.
+ */
+typedef enum plexus_check_verdict {
+  /**
+   * Every structure is valid; nothing leaked, nothing stale.
+   */
+  PLEXUS_CHECK_CONSISTENT = 0,
+  /**
+   * Every structure is valid, but leaked heap blocks and/or stale entries of dead
+   * processes remain (what kill -9 leaves behind); PLEXUS_CHECK_REPAIR reclaims them.
+   */
+  PLEXUS_CHECK_RECLAIMABLE = 1,
+  /**
+   * Something is damaged (no crash can cause it); the report says what and where.
+   */
+  PLEXUS_CHECK_CORRUPT = 2,
+} plexus_check_verdict;
 
 /**
  * Handle of an open region. Id 0 is never valid.
@@ -495,6 +520,62 @@ typedef struct plexus_region_info {
    */
   uint64_t reserved[4];
 } plexus_region_info;
+
+/**
+ * What `plexus_region_check` found (after the repair, with PLEXUS_CHECK_REPAIR).
+ */
+typedef struct plexus_check_result {
+  /**
+   * PLEXUS_CHECK_CONSISTENT, PLEXUS_CHECK_RECLAIMABLE or PLEXUS_CHECK_CORRUPT.
+   */
+  plexus_check_verdict verdict;
+  /**
+   * Live processes attached to the region (the check is exact only when this is 0).
+   */
+  uint32_t live_processes;
+  /**
+   * Processes recorded as attached that are dead.
+   */
+  uint32_t dead_processes;
+  /**
+   * Locks held by dead processes (the next user of each takes it over).
+   */
+  uint32_t dead_locks;
+  /**
+   * Leaked heap blocks (allocated but unreferenced, or free but on no free list).
+   */
+  uint64_t leaked_blocks;
+  /**
+   * Their bytes.
+   */
+  uint64_t leaked_bytes;
+  /**
+   * Stale entries of dead processes (attachments, locks, read_rw holds, permits,
+   * unfinished pushes).
+   */
+  uint32_t stale_entries;
+  /**
+   * Damage found (non-zero exactly when the verdict is PLEXUS_CHECK_CORRUPT).
+   */
+  uint32_t problems;
+  /**
+   * With PLEXUS_CHECK_REPAIR: repair actions taken.
+   */
+  uint32_t repairs;
+  /**
+   * With PLEXUS_CHECK_REPAIR: 1 when leaked blocks were left alone because another
+   * process is attached or the region is corrupt (the report says which), else 0.
+   */
+  uint32_t repair_skipped;
+  /**
+   * Heap bytes in allocated blocks, counted by walking the heap.
+   */
+  uint64_t heap_used;
+  /**
+   * Reserved for future fields, 0.
+   */
+  uint64_t reserved[4];
+} plexus_check_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1315,6 +1396,40 @@ enum plexus_status plexus_region_get_info(struct plexus_region region,
 enum plexus_status plexus_region_wait_object(struct plexus_region region,
                                              const char *name,
                                              int64_t timeout_ns);
+
+/**
+ * Checks the region `name` (a bare name or a path, as for plexus_region_open) without
+ * opening a handle: validates the header, the directory, the heap and its free lists,
+ * and every object (elements, map keys, queue and bus slots, locks, semaphore permits);
+ * counts dead processes, locks they hold, leaked heap blocks and other stale entries.
+ *
+ * Without flags it only reads: the file is mapped read-only and the caller does not
+ * attach to the region. With PLEXUS_CHECK_REPAIR it attaches and cleans up: stale
+ * entries of dead processes are released with the same takeover steps every process
+ * uses (safe while other processes work), and leaked heap blocks are returned to the
+ * allocator only when no other process is attached (attachments of the calling process
+ * count as idle: do not repair while other threads of this process use the region). A
+ * corrupt region is never repaired. `*out` then describes the region after the repair.
+ *
+ * `report` may be NULL; otherwise it receives a STRING value with the human-readable
+ * report (one finding per line, with its place), to be released with plexus_value_free.
+ *
+ * Blocks: with PLEXUS_CHECK_REPAIR, for the allocator lock while another process
+ * allocates (at most about 10 seconds; then the leaks are left alone and
+ * `repair_skipped` is 1). A check of a region that others are changing reads a moving
+ * target: exact when `out->live_processes` is 0; otherwise damage is reported only
+ * when several scans in a row find exactly it.
+ *
+ * Returns PLEXUS_OK whenever the file could be read, damaged or not (see
+ * `out->verdict`); PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE (other format version,
+ * byte order or pointer width), PLEXUS_E_PERMISSION, PLEXUS_E_OS,
+ * PLEXUS_E_INVALID_ARGUMENT (NULL `name` or `out`, bad name, unknown flags). On failure
+ * `*out` and `*report` are unchanged. Thread-safe.
+ */
+enum plexus_status plexus_region_check(const char *name,
+                                       uint32_t flags,
+                                       struct plexus_check_result *out,
+                                       struct plexus_value *report);
 
 /**
  * The message of the last failing plexus call on this thread ("" if none). Meaningful

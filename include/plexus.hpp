@@ -499,6 +499,34 @@ struct RegionOptions {
 /// format_version, region_id, created_unix_ns (see plexus_region_info in plexus.h).
 using RegionInfo = plexus_region_info;
 
+/// What check_region found: the counts of plexus_check_result (verdict, live_processes,
+/// dead_processes, dead_locks, leaked_blocks, leaked_bytes, stale_entries, problems,
+/// repairs, repair_skipped, heap_used; see plexus.h) and the human-readable report.
+struct CheckReport : plexus_check_result {
+    /// One finding per line, with its place in the region.
+    std::string text;
+    /// Every structure valid, nothing leaked, nothing stale.
+    bool consistent() const noexcept { return verdict == PLEXUS_CHECK_CONSISTENT; }
+    /// Valid, but leaked heap blocks or stale entries of dead processes remain.
+    bool reclaimable() const noexcept { return verdict == PLEXUS_CHECK_RECLAIMABLE; }
+    /// Something is damaged: `text` says what and where.
+    bool corrupt() const noexcept { return verdict == PLEXUS_CHECK_CORRUPT; }
+};
+
+/// Checks region `name` without opening a handle (plexus_region_check): validates every
+/// structure, counts dead processes, their locks, leaked heap blocks and stale entries.
+/// Only reads, unless `repair`: then stale entries of dead processes are cleaned up, and
+/// leaked blocks are reclaimed when no other process is attached (never in a corrupt
+/// region). A damaged region is a result (`corrupt()`), not an exception; throws
+/// plexus::Error for PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE, PLEXUS_E_PERMISSION, ...
+inline CheckReport check_region(const std::string &name, bool repair = false) {
+    CheckReport r{};
+    plexus_value text = plexus_undefined();
+    check(plexus_region_check(name.c_str(), repair ? PLEXUS_CHECK_REPAIR : 0u, &r, &text));
+    r.text = Value::adopt(text).as_string();
+    return r;
+}
+
 class Region;
 
 /// An open array handle (indexed elements, each a value + FULL/EMPTY tag + version).
@@ -1718,6 +1746,18 @@ class Barrier {
     template <class Rep, class Period>
     bool wait_for(const std::chrono::duration<Rep, Period> &d) const {
         return detail::ok_or_timeout(plexus_barrier_wait(h_, to_timeout_ns(d)));
+    }
+
+    /// wait_last() waiting at most `d`: true for the party whose arrival completed the
+    /// round, false for the others, std::nullopt when `d` passed first (the arrival was
+    /// withdrawn).
+    template <class Rep, class Period>
+    std::optional<bool> wait_last_for(const std::chrono::duration<Rep, Period> &d) const {
+        bool last = false;
+        if (!detail::ok_or_timeout(plexus_barrier_wait_last(h_, to_timeout_ns(d), &last))) {
+            return std::nullopt;
+        }
+        return last;
     }
 
     /// Number of parties, fixed at creation.

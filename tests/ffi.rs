@@ -199,6 +199,20 @@ fn map_cpp_wrapper() {
 }
 
 #[test]
+fn region_check_from_c_and_cpp() {
+    both(|lib| {
+        assert_ok(
+            "test_check",
+            &run(&build("ffi-tests/test_check.c", lib), &[]),
+        );
+        assert_ok(
+            "test_cpp_check",
+            &run(&build("ffi-tests/test_cpp_check.cpp", lib), &[]),
+        )
+    });
+}
+
+#[test]
 fn bad_inputs_from_c() {
     both(|lib| {
         assert_ok(

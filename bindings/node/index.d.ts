@@ -71,6 +71,28 @@ export interface RegionInfo {
   created: Date;
 }
 
+/** What Region.check found (after the repair, with { repair: true }). */
+export interface CheckReport {
+  /** 'reclaimable': only leaked heap blocks and stale entries of dead processes remain. */
+  verdict: 'consistent' | 'reclaimable' | 'corrupt';
+  /** Live processes attached (the check is exact when 0). */
+  liveProcesses: number;
+  deadProcesses: number;
+  /** Locks held by dead processes. */
+  deadLocks: number;
+  leakedBlocks: number;
+  leakedBytes: number;
+  staleEntries: number;
+  /** Damage found (non-zero exactly when corrupt). */
+  problems: number;
+  repairs: number;
+  /** Leaks left alone: another process attached, or the region is corrupt. */
+  repairSkipped: boolean;
+  heapUsed: number;
+  /** The human-readable report, one finding per line. */
+  text: string;
+}
+
 /** A failed plexus call. */
 export class PlexusError extends Error {
   /** The C status name: 'PLEXUS_E_NOT_FOUND', 'PLEXUS_TIMEOUT', ... */
@@ -102,6 +124,8 @@ export class Region {
   static openAsync(name: string, options?: RegionOptions & { signal?: AbortSignal }): Promise<Region>;
   /** Unlinks the region; E_NOT_FOUND if absent unless { force: true }. True if removed. */
   static remove(name: string, options?: { force?: boolean }): boolean;
+  /** The region checker, without opening the region; { repair: true } also cleans up. */
+  static check(name: string, options?: { repair?: boolean }): CheckReport;
 
   readonly name: string;
   readonly bigint: boolean;

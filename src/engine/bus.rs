@@ -40,7 +40,7 @@ const SLOT: u64 = std::mem::size_of::<BusSlot>() as u64;
 /// The length bits of `meta` for a value stored in the slot's `inline` words.
 const SLOT_LEN_MASK: u64 = META_LEN_MASK & !META_SLOT_BYTES;
 
-fn body_size(capacity: u64) -> Option<u64> {
+pub(crate) fn body_size(capacity: u64) -> Option<u64> {
     capacity
         .checked_mul(SLOT)?
         .checked_add(OBJ_HEADER + B_HEADER)
@@ -57,9 +57,6 @@ fn checked_seq(seq: u64) -> Result<u64> {
     }
     Ok(seq)
 }
-
-/// How long a waiting subscriber spins between `sched_yield`s (benches/README.md, E9).
-const SPIN_YIELD_EVERY: Duration = Duration::from_micros(4);
 
 /// Where a new subscription starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,8 +249,12 @@ impl Bus {
             let slot = self.slot(seq)?;
             let old = slot.seq.load(Ordering::Relaxed);
             let old_meta = slot.meta.load(Ordering::Relaxed);
-            let old_blob = (old != 0 && old & BUS_BUSY == 0 && meta_in_heap(old_meta))
-                .then(|| slot.payload.load(Ordering::Relaxed));
+            // A message stored inside the slot has no heap block to free.
+            let old_blob = (old != 0
+                && old & BUS_BUSY == 0
+                && old_meta & META_SLOT_BYTES == 0
+                && meta_in_heap(old_meta))
+            .then(|| slot.payload.load(Ordering::Relaxed));
             slot.seq.store(seq | BUS_BUSY, Ordering::Relaxed);
             // Subscribers that see any of the stores below also see BUSY (or a later seq).
             fence(Ordering::Release);
@@ -406,9 +407,10 @@ impl Subscription {
             let moved = || {
                 slot.seq.load(Ordering::Acquire) != s || h.notify.load(Ordering::Acquire) != seen
             };
-            // Subscribers are often more than the CPUs: yield while spinning, so the
-            // publisher (and the other subscribers) keep running.
-            if wait::spin_until_yielding(deadline, SPIN_YIELD_EVERY, moved) {
+            // Subscribers are often more than the CPUs: the spin yields (every
+            // wait::SPIN_YIELD_EVERY), so the publisher and the other subscribers keep
+            // running (benches/README.md, E9/E9a; benches/peers, BENCHMARKS.md).
+            if wait::spin_until(deadline, moved) {
                 continue;
             }
             wait::sleep_while_equal(&h.notify, seen, &h.sleepers, 1, deadline, None)?;

@@ -490,6 +490,23 @@ impl<'a> Cell<'a> {
         full: Option<bool>,
         deadline: &Deadline,
     ) -> Result<()> {
+        if v.bytes().is_some_and(|b| b.len() > 8) {
+            // A value that needs a heap block is allocated only once the element looks
+            // ready (EMPTY for write_ef, no read_rw readers), so a process killed while
+            // it waits leaks nothing. The condition is checked again under the lock.
+            v.validate()?;
+            self.r.check_fork()?;
+            loop {
+                if self.guard_moved() {
+                    return Err(Error::NotFound(STALE.into()));
+                }
+                let tag = self.e.tag.load(Ordering::Acquire);
+                if tag_ok(need, tag) {
+                    break;
+                }
+                self.wait_tag(need, tag, deadline)?;
+            }
+        }
         let mut pending = Some(self.prepare(v)?);
         let r = self.locked(need, deadline, |tag| {
             let p = pending.take().expect("the operation runs once");
@@ -592,6 +609,54 @@ impl<'a> Cell<'a> {
                 },
             ))
         })
+    }
+
+    /// Cleans up after dead processes (the stale-entry sweep): takes the lock over from
+    /// a dead owner (repairing as every locker does) and recounts the `read_rw` holders
+    /// when the tag's count disagrees with the live records. Leaves an element alone
+    /// whose lock a live process holds for longer than `wait`. Returns (lock taken over
+    /// from a dead owner, reader count corrected).
+    pub fn recover_stale(&self, wait: std::time::Duration) -> Result<(bool, bool)> {
+        let procs = self.r.procs();
+        let owner = self.e.lock.load(Ordering::Acquire) & wait::LOCK_OWNER;
+        let dead_owner = owner != 0 && owner != self.r.token && procs.token_is_dead(owner);
+        let tag = self.e.tag.load(Ordering::Acquire);
+        let wrong_readers = readers(tag) > 0 && procs.count_readers(self.off)? != readers(tag);
+        if !dead_owner && !wrong_readers {
+            return Ok((false, false));
+        }
+        let how = match wait::lock(
+            &self.e.lock,
+            self.r.token,
+            &Deadline::after(Some(wait)),
+            &procs,
+        ) {
+            Ok(how) => how,
+            Err(Error::Timeout) => return Ok((false, false)),
+            Err(e) => return Err(e),
+        };
+        let recovered = how == Acquired::Recovered;
+        let before = readers(self.e.tag.load(Ordering::Acquire));
+        let mut changed = recovered;
+        if recovered {
+            self.repair()?;
+        } else {
+            let now = self.e.tag.load(Ordering::Acquire);
+            let n = procs.count_readers(self.off)?;
+            if n != readers(now) {
+                self.e.tag.store(
+                    (now & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT,
+                    Ordering::Release,
+                );
+                changed = true;
+            }
+        }
+        let after = readers(self.e.tag.load(Ordering::Acquire));
+        self.publish(Effect {
+            tag_changed: changed,
+            ..NO_EFFECT
+        });
+        Ok((recovered, before != after))
     }
 
     pub fn is_full(&self) -> Result<bool> {

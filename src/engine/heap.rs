@@ -21,9 +21,9 @@ use super::proctable::ProcTable;
 use super::wait::{self, Deadline};
 
 pub const BLOCK_HEADER: u64 = 16;
-const STATE_MASK: u64 = 0xF;
-const STATE_FREE: u64 = 0x5;
-const STATE_USED: u64 = 0xA;
+pub(crate) const STATE_MASK: u64 = 0xF;
+pub(crate) const STATE_FREE: u64 = 0x5;
+pub(crate) const STATE_USED: u64 = 0xA;
 /// How many classes above the wanted one an allocation may take a whole block from when
 /// its own class is empty and the bump area is exhausted.
 const BORROW_CLASSES: usize = 8;
@@ -157,6 +157,12 @@ impl<'a> Heap<'a> {
             return Ok(None);
         }
         let block_off = self.fixed.heap_offset + start;
+        if start > top {
+            // The padding before an aligned block must read as zeros (the region checker
+            // walks the heap and skips zero words): a bump that died after writing a
+            // block header but before committing `heap_top` may have left one here.
+            self.map.zero(self.fixed.heap_offset + top, start - top)?;
+        }
         let b = self.block(block_off)?;
         b.size_state.store(size | STATE_USED, Ordering::Relaxed);
         b.next.store(0, Ordering::Relaxed);

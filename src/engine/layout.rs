@@ -245,7 +245,13 @@ pub struct LiveHeader {
     pub heap_top: AtomicU64,
     /// Bytes in allocated blocks (headers included). Advisory: may drift after a crash.
     pub heap_used: AtomicU64,
-    pub _reserved: [AtomicU64; 12],
+    /// Number of process-table entries ever cleared because their process died (bumped
+    /// by whoever reaps one). Zero in regions created before it existed.
+    pub reaped: AtomicU64,
+    /// The value of `reaped` when the last sweep for stale locks started (see
+    /// `check.rs`): an open that finds the two different sweeps the region.
+    pub swept: AtomicU64,
+    pub _reserved: [AtomicU64; 10],
     /// Free-list heads per size class: absolute offset of the first free block, 0 = empty.
     pub free_heads: [AtomicU64; NCLASSES],
 }
@@ -524,6 +530,7 @@ pub const TAG_READER_ONE: u32 = 1 << TAG_READER_SHIFT;
 ///   bit 31 set while some thread sleeps waiting for it. The owner token names the
 ///   holder's attachment (region handle); a lock whose token is dead is taken over by
 ///   the next locker, who gets `OwnerDead`.
+/// * `owner_died`: see the field.
 /// * `owner_tid`: kernel thread id of the holding thread (0 = none or not yet written).
 ///   Written by the holder right after it takes `lock`, cleared before it releases it;
 ///   `unlock` (and the relock check) require both token and thread id to be the caller's.
@@ -531,7 +538,11 @@ pub const TAG_READER_ONE: u32 = 1 << TAG_READER_SHIFT;
 pub struct MutexBody {
     pub lock: AtomicU32,
     pub owner_tid: AtomicU32,
-    pub _reserved: [AtomicU64; 7],
+    /// 1 when a stale-lock sweep released the lock of a holder that died: the next
+    /// locker clears it and gets `OwnerDead`, as if it had taken the lock over itself.
+    pub owner_died: AtomicU32,
+    pub _pad: AtomicU32,
+    pub _reserved: [AtomicU64; 6],
 }
 const _: () = assert!(size_of::<MutexBody>() == 64 && align_of::<MutexBody>() == 64);
 

@@ -34,11 +34,11 @@ const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const MAP_HEADER: u64 = std::mem::size_of::<MapHeader>() as u64;
 const SLOT: u64 = (std::mem::size_of::<KeySlot>() + std::mem::size_of::<Element>()) as u64;
 
-fn slots_for(capacity: u64) -> Option<u64> {
+pub(crate) fn slots_for(capacity: u64) -> Option<u64> {
     capacity.checked_mul(2)?.max(2).checked_next_power_of_two()
 }
 
-fn body_size(capacity: u64) -> Option<u64> {
+pub(crate) fn body_size(capacity: u64) -> Option<u64> {
     slots_for(capacity)?
         .checked_mul(SLOT)?
         .checked_add(OBJ_HEADER + MAP_HEADER)

@@ -70,6 +70,16 @@ impl Mapping {
         Ok(Mapping { map, len })
     }
 
+    /// Maps `len` bytes of `file` read-only and shared (the checker: it sees other
+    /// processes' changes but can never write). Only loads may go through it.
+    pub fn new_read_only(file: &File, len: u64) -> Result<Mapping> {
+        let map = memmap2::MmapOptions::new()
+            .len(len as usize)
+            .map_raw_read_only(file)
+            .map_err(|e| Error::from_io(&e, "mmap"))?;
+        Ok(Mapping { map, len })
+    }
+
     pub fn base(&self) -> *mut u8 {
         self.map.as_mut_ptr()
     }

@@ -4,6 +4,7 @@
 mod array;
 mod barrier;
 mod bus;
+mod check;
 mod element;
 mod error;
 mod heap;
@@ -21,6 +22,10 @@ mod wait;
 
 pub use array::{Array, FLAG_EXCLUSIVE, FLAG_FULL};
 pub use bus::{Bus, Start, Subscription};
+pub use check::{
+    check, inspect, CheckOptions, CheckReport, Finding, HeldLock, LeakedBlock, ObjectSummary,
+    ProcessRecord, RegionSummary, Verdict,
+};
 pub use error::{Error, Result};
 pub use layout::{DEFAULT_SIZE, FORMAT_VERSION, MAX_NAME_LEN};
 pub use map::{Map, MAX_KEY_LEN};

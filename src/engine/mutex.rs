@@ -105,7 +105,7 @@ impl Mutex {
             .is_ok()
         {
             b.owner_tid.store(tid, Ordering::Relaxed);
-            return Ok(Acquired::Clean);
+            return Ok(Self::inherit_owner_died(b, Acquired::Clean));
         }
         self.lock_contended(b, tid, deadline)
     }
@@ -125,7 +125,19 @@ impl Mutex {
         }
         let how = wait::lock(&b.lock, r.token, deadline, &r.procs())?;
         b.owner_tid.store(tid, Ordering::Relaxed);
-        Ok(how)
+        Ok(Self::inherit_owner_died(b, how))
+    }
+
+    /// Just after locking: a stale-lock sweep that released this mutex from a dead
+    /// holder left `owner_died` set; the first locker after it reports `Recovered`, as
+    /// if it had taken the lock over itself.
+    #[inline]
+    fn inherit_owner_died(b: &MutexBody, how: Acquired) -> Acquired {
+        if b.owner_died.load(Ordering::Relaxed) != 0 && b.owner_died.swap(0, Ordering::Relaxed) != 0
+        {
+            return Acquired::Recovered;
+        }
+        how
     }
 
     /// Unlocks the mutex. `InvalidArgument` unless the calling thread holds it (through

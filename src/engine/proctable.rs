@@ -14,7 +14,7 @@
 use std::sync::atomic::Ordering;
 
 use super::error::{Error, Result};
-use super::layout::{ProcEntry, RW_RECORDS};
+use super::layout::{LiveHeader, ProcEntry, LIVE_OFFSET, RW_RECORDS};
 use super::mem::Mapping;
 use super::sys::{self, ProcState};
 use super::wait::Owners;
@@ -138,14 +138,66 @@ impl<'a> ProcTable<'a> {
         };
         if !alive {
             e.start_ticks.store(0, Ordering::Relaxed);
-            let _ = e.word.compare_exchange(
-                w,
-                word(gen.wrapping_add(1), 0),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+            let reaped = e
+                .word
+                .compare_exchange(
+                    w,
+                    word(gen.wrapping_add(1), 0),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+            if reaped {
+                if let Ok(live) = self.map.get::<LiveHeader>(LIVE_OFFSET) {
+                    live.reaped.fetch_add(1, Ordering::AcqRel);
+                }
+            }
         }
         alive
+    }
+
+    /// Whether the process that wrote word `w` into `e` is alive, without changing
+    /// anything (the checker's read-only view; [`ProcTable::check_entry`] reaps).
+    fn entry_alive(e: &ProcEntry, w: u64) -> bool {
+        let p = split(w).1;
+        if p == 0 {
+            return false;
+        }
+        match sys::process_state(p & !PID_PENDING) {
+            ProcState::Dead => false,
+            ProcState::Unknown => true,
+            ProcState::Alive { start_ticks } => {
+                let recorded = e.start_ticks.load(Ordering::Relaxed);
+                let stable = e.word.load(Ordering::Acquire) == w;
+                p & PID_PENDING != 0 || !stable || recorded == 0 || recorded == start_ticks
+            }
+        }
+    }
+
+    /// A read-only look at entry `slot`: `None` when free, else (pid, alive). Never
+    /// reaps.
+    pub fn peek(&self, slot: u32) -> Result<Option<(u32, bool)>> {
+        let e = self.entry(slot)?;
+        let w = e.word.load(Ordering::Acquire);
+        let p = split(w).1;
+        if p == 0 {
+            return Ok(None);
+        }
+        Ok(Some((p & !PID_PENDING, Self::entry_alive(e, w))))
+    }
+
+    /// Who holds owner token `token`, read-only: `Some((pid, alive))` when the token
+    /// names a current attachment, `None` when it names a detached or reaped one (or
+    /// nothing at all). Never reaps.
+    pub fn token_owner(&self, token: u32) -> Option<(u32, bool)> {
+        let (slot, gen) = token_parts(token);
+        let e = self.entry(slot).ok()?;
+        let w = e.word.load(Ordering::Acquire);
+        let (egen, p) = split(w);
+        if p == 0 || egen & GEN_MASK != gen {
+            return None;
+        }
+        Some((p & !PID_PENDING, Self::entry_alive(e, w)))
     }
 
     /// Whether the attachment named by `token` is gone (detached, or its process died).

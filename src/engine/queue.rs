@@ -111,7 +111,7 @@ pub(crate) fn test_pause() {
     }
 }
 
-fn body_size(capacity: u64) -> Option<u64> {
+pub(crate) fn body_size(capacity: u64) -> Option<u64> {
     capacity
         .checked_mul(SLOT)?
         .checked_add(OBJ_HEADER + Q_HEADER)
@@ -252,6 +252,62 @@ impl Queue {
 
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
+    }
+
+    /// The values in the queue in the order pops would return them (a FIFO's oldest
+    /// first, a stack's top first), without removing them: a snapshot for inspection
+    /// tools (`plexus dump`). Values pushed or popped meanwhile may or may not appear;
+    /// every value listed was in the queue at some moment during the call. A stack is
+    /// read under its lock; a FIFO without any lock (each slot seqlock-style).
+    pub fn peek_all(&self) -> Result<Vec<Value>> {
+        let r = self.r();
+        r.check_fork()?;
+        let h = self.header()?;
+        let decode = |m: u64, p: u64| {
+            decode_value(m, p, |off, len| copy_blob(r, off, len)).map_err(|e| match e {
+                Error::Corrupt(msg) => Error::corrupt(format!("queue '{}': {msg}", self.name)),
+                e => e,
+            })
+        };
+        if self.lifo {
+            self.lock(h)?;
+            let result = (|| {
+                let top = h.top.load(Ordering::Relaxed).min(self.capacity);
+                let mut out = Vec::with_capacity(top as usize);
+                for i in (0..top).rev() {
+                    let slot = self.slot(i)?;
+                    out.push(decode(
+                        slot.value.meta.load(Ordering::Relaxed),
+                        slot.value.payload.load(Ordering::Relaxed),
+                    )?);
+                }
+                Ok(out)
+            })();
+            wait::unlock(&h.lock);
+            return result;
+        }
+        let cap = self.capacity;
+        let head = h.head.load(Ordering::Acquire);
+        let tail = h.tail.load(Ordering::Acquire).max(head);
+        let mut out = Vec::new();
+        for pos in head..tail.min(head + cap) {
+            let slot = self.slot(pos % cap)?;
+            let s = slot.state.load(Ordering::Acquire);
+            if lap_of(s) != (pos / cap) & LAP_MASK || s & PHASE_MASK != FULL {
+                continue; // popped already, or a push still storing its value
+            }
+            let v = decode(
+                slot.value.meta.load(Ordering::Relaxed),
+                slot.value.payload.load(Ordering::Relaxed),
+            );
+            // The words (and heap bytes) belong to this value only if it is still there.
+            std::sync::atomic::fence(Ordering::Acquire);
+            if slot.state.load(Ordering::Relaxed) & !WAITERS != s & !WAITERS {
+                continue;
+            }
+            out.push(v?);
+        }
+        Ok(out)
     }
 
     /// True once [`Queue::close`] was called (by any process).
@@ -763,5 +819,25 @@ impl Queue {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// The encoding of a FIFO slot's `state` word, for the region checker (`check.rs`).
+pub(crate) mod fifo_state {
+    pub(crate) const TOKEN_MASK: u64 = super::TOKEN_MASK;
+    pub(crate) const PHASE_MASK: u64 = super::PHASE_MASK;
+    pub(crate) const FREE: u64 = super::FREE;
+    pub(crate) const WRITING: u64 = super::WRITING;
+    pub(crate) const FULL: u64 = super::FULL;
+    pub(crate) const WAITERS: u64 = super::WAITERS;
+
+    /// The lap a state word names.
+    pub(crate) fn lap_of(state: u64) -> u64 {
+        super::lap_of(state)
+    }
+
+    /// The state word of `lap` in `phase` owned by `token`.
+    pub(crate) fn state(lap: u64, phase: u64, token: u32) -> u64 {
+        super::state(lap, phase, token)
     }
 }

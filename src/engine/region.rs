@@ -320,7 +320,7 @@ impl Region {
         };
         procs.reap_dead()?;
         let (slot, token) = procs.claim()?;
-        Ok(Region {
+        let region = Region {
             inner: Arc::new(RegionInner {
                 name: name.to_owned(),
                 path,
@@ -331,7 +331,10 @@ impl Region {
                 token,
                 epoch,
             }),
-        })
+        };
+        // Processes died since the last sweep: release what they held (DESIGN §6).
+        super::check::sweep_on_open(&region.inner);
+        Ok(region)
     }
 
     /// Unlinks the region `name`. Processes that have it open keep working with it.

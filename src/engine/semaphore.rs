@@ -35,11 +35,11 @@ const RECORD: u64 = std::mem::size_of::<SemaphoreHolder>() as u64;
 
 /// Number of holder records of a semaphore of `permits` permits: one per permit, but no
 /// more than there can be attachments (each live holder needs one record).
-fn records_for(permits: u32) -> u32 {
+pub(crate) fn records_for(permits: u32) -> u32 {
     permits.min(PROC_CAPACITY)
 }
 
-fn body_size(records: u32) -> u64 {
+pub(crate) fn body_size(records: u32) -> u64 {
     OBJ_HEADER + S_HEADER + records as u64 * RECORD
 }
 

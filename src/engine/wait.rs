@@ -111,28 +111,19 @@ fn spin_failed() {
     }
 }
 
-/// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up.
-pub fn spin_until(deadline: &Deadline, cond: impl FnMut() -> bool) -> bool {
-    spin(deadline, None, cond)
-}
+/// How long any wait spins between `sched_yield`s. Two processes of a hand-off can share
+/// one CPU (fewer CPUs than runnable processes: a busy machine, taskset, a cpuset); a
+/// waiter that spins without yielding then burns its whole budget while the process it
+/// waits for cannot run, on every hop (co-scheduled ping-pong: 46 µs per round trip
+/// instead of 4 µs, benches/peers). A yield with nobody else runnable on the CPU returns
+/// at once, and a hand-off between two CPUs completes before the first yield. The bus's
+/// subscribers (often more processes than CPUs) need it too (benches/README.md, E9: 4 µs;
+/// E9a: 1 µs, better on the fan-out, a higher p99 on the one-subscriber ping-pong).
+pub const SPIN_YIELD_EVERY: Duration = Duration::from_micros(1);
 
-/// [`spin_until`] that gives up the CPU (`sched_yield`) after every `every` of spinning,
-/// so that other runnable processes get to run when there are more of them than CPUs
-/// (30 subscribers of one bus on 2 CPUs: benches/README.md, "E9"); nearly free when
-/// nobody else is runnable.
-pub fn spin_until_yielding(
-    deadline: &Deadline,
-    every: Duration,
-    cond: impl FnMut() -> bool,
-) -> bool {
-    spin(deadline, Some(every), cond)
-}
-
-fn spin(
-    deadline: &Deadline,
-    yield_every: Option<Duration>,
-    mut cond: impl FnMut() -> bool,
-) -> bool {
+/// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up,
+/// yielding the CPU every [`SPIN_YIELD_EVERY`].
+pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
     let budget = spin_budget();
     if budget.is_zero() || deadline.is_try_once() {
         return cond();
@@ -144,7 +135,7 @@ fn spin(
     };
     let start = Instant::now();
     let limit = start + budget;
-    let mut next_yield = yield_every.map(|e| start + e);
+    let mut next_yield = start + SPIN_YIELD_EVERY;
     loop {
         for _ in 0..64 {
             if cond() {
@@ -158,11 +149,9 @@ fn spin(
             spin_failed();
             return cond();
         }
-        if let (Some(at), Some(every)) = (next_yield, yield_every) {
-            if now >= at {
-                std::thread::yield_now();
-                next_yield = Some(Instant::now() + every);
-            }
+        if now >= next_yield {
+            std::thread::yield_now();
+            next_yield = Instant::now() + SPIN_YIELD_EVERY;
         }
     }
 }

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::handles::{self, Object, RegionEntry};
 use super::status::{c_str, guard, out_ref, plexus_status};
+use super::value::plexus_value;
 use crate::engine::{Deadline, Error, OpenMode, OpenOptions, Region};
 
 /// Handle of an open region. Id 0 is never valid.
@@ -224,6 +225,131 @@ pub extern "C" fn plexus_region_wait_object(
         handles::region(region.id)?
             .region
             .wait_object(name, timeout)
+    })
+}
+
+/// `plexus_region_check` flag: also clean up (see plexus_region_check).
+pub const PLEXUS_CHECK_REPAIR: u32 = 1;
+
+/// The verdict of `plexus_region_check`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum plexus_check_verdict {
+    /// Every structure is valid; nothing leaked, nothing stale.
+    PLEXUS_CHECK_CONSISTENT = 0,
+    /// Every structure is valid, but leaked heap blocks and/or stale entries of dead
+    /// processes remain (what kill -9 leaves behind); PLEXUS_CHECK_REPAIR reclaims them.
+    PLEXUS_CHECK_RECLAIMABLE = 1,
+    /// Something is damaged (no crash can cause it); the report says what and where.
+    PLEXUS_CHECK_CORRUPT = 2,
+}
+
+/// The verdict field as Rust reads it. Shown as `plexus_check_verdict`.
+pub type PlexusCheckVerdictField = u32;
+
+/// What `plexus_region_check` found (after the repair, with PLEXUS_CHECK_REPAIR).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct plexus_check_result {
+    /// PLEXUS_CHECK_CONSISTENT, PLEXUS_CHECK_RECLAIMABLE or PLEXUS_CHECK_CORRUPT.
+    pub verdict: PlexusCheckVerdictField,
+    /// Live processes attached to the region (the check is exact only when this is 0).
+    pub live_processes: u32,
+    /// Processes recorded as attached that are dead.
+    pub dead_processes: u32,
+    /// Locks held by dead processes (the next user of each takes it over).
+    pub dead_locks: u32,
+    /// Leaked heap blocks (allocated but unreferenced, or free but on no free list).
+    pub leaked_blocks: u64,
+    /// Their bytes.
+    pub leaked_bytes: u64,
+    /// Stale entries of dead processes (attachments, locks, read_rw holds, permits,
+    /// unfinished pushes).
+    pub stale_entries: u32,
+    /// Damage found (non-zero exactly when the verdict is PLEXUS_CHECK_CORRUPT).
+    pub problems: u32,
+    /// With PLEXUS_CHECK_REPAIR: repair actions taken.
+    pub repairs: u32,
+    /// With PLEXUS_CHECK_REPAIR: 1 when leaked blocks were left alone because another
+    /// process is attached or the region is corrupt (the report says which), else 0.
+    pub repair_skipped: u32,
+    /// Heap bytes in allocated blocks, counted by walking the heap.
+    pub heap_used: u64,
+    /// Reserved for future fields, 0.
+    pub reserved: [u64; 4],
+}
+
+/// Checks the region `name` (a bare name or a path, as for plexus_region_open) without
+/// opening a handle: validates the header, the directory, the heap and its free lists,
+/// and every object (elements, map keys, queue and bus slots, locks, semaphore permits);
+/// counts dead processes, locks they hold, leaked heap blocks and other stale entries.
+///
+/// Without flags it only reads: the file is mapped read-only and the caller does not
+/// attach to the region. With PLEXUS_CHECK_REPAIR it attaches and cleans up: stale
+/// entries of dead processes are released with the same takeover steps every process
+/// uses (safe while other processes work), and leaked heap blocks are returned to the
+/// allocator only when no other process is attached (attachments of the calling process
+/// count as idle: do not repair while other threads of this process use the region). A
+/// corrupt region is never repaired. `*out` then describes the region after the repair.
+///
+/// `report` may be NULL; otherwise it receives a STRING value with the human-readable
+/// report (one finding per line, with its place), to be released with plexus_value_free.
+///
+/// Blocks: with PLEXUS_CHECK_REPAIR, for the allocator lock while another process
+/// allocates (at most about 10 seconds; then the leaks are left alone and
+/// `repair_skipped` is 1). A check of a region that others are changing reads a moving
+/// target: exact when `out->live_processes` is 0; otherwise damage is reported only
+/// when several scans in a row find exactly it.
+///
+/// Returns PLEXUS_OK whenever the file could be read, damaged or not (see
+/// `out->verdict`); PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE (other format version,
+/// byte order or pointer width), PLEXUS_E_PERMISSION, PLEXUS_E_OS,
+/// PLEXUS_E_INVALID_ARGUMENT (NULL `name` or `out`, bad name, unknown flags). On failure
+/// `*out` and `*report` are unchanged. Thread-safe.
+#[no_mangle]
+pub extern "C" fn plexus_region_check(
+    name: *const c_char,
+    flags: u32,
+    out: *mut plexus_check_result,
+    report: *mut plexus_value,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let slot = out_ref(out, "out")?;
+        if flags & !PLEXUS_CHECK_REPAIR != 0 {
+            return Err(Error::invalid(format!(
+                "unknown plexus_region_check flags {flags:#x}"
+            )));
+        }
+        let r = crate::engine::check(
+            name,
+            &crate::engine::CheckOptions {
+                repair: flags & PLEXUS_CHECK_REPAIR != 0,
+            },
+        )?;
+        let verdict = match r.verdict() {
+            crate::engine::Verdict::Consistent => plexus_check_verdict::PLEXUS_CHECK_CONSISTENT,
+            crate::engine::Verdict::Reclaimable => plexus_check_verdict::PLEXUS_CHECK_RECLAIMABLE,
+            crate::engine::Verdict::Corrupt => plexus_check_verdict::PLEXUS_CHECK_CORRUPT,
+        };
+        if !report.is_null() {
+            super::value::put(report, crate::engine::Value::String(r.to_string()))?;
+        }
+        *slot = plexus_check_result {
+            verdict: verdict as u32,
+            live_processes: r.live_processes,
+            dead_processes: r.dead_processes().count() as u32,
+            dead_locks: r.locks.iter().filter(|l| !l.alive).count() as u32,
+            leaked_blocks: r.leaks.len() as u64,
+            leaked_bytes: r.leaked_bytes(),
+            stale_entries: r.stale.len() as u32,
+            problems: r.problems.len() as u32,
+            repairs: r.repaired.len() as u32,
+            repair_skipped: r.repair_skipped.is_some() as u32,
+            heap_used: r.heap_used,
+            reserved: [0; 4],
+        };
+        Ok(())
     })
 }
 

@@ -115,3 +115,30 @@ test('semaphore permits of a killed process come back; a barrier across processe
     assert.notEqual(last, childLast, 'exactly one of the two was last');
   });
 });
+
+test('Region.check: a process killed holding a mutex is found, and repair cleans up', async () => {
+  await withRegion('xp-check', async (r, name) => {
+    r.array('cells', 2).set(0, 'a string long enough to live in the heap');
+    const m = r.mutex('m');
+    const ok = plexus.Region.check(name);
+    assert.equal(ok.verdict, 'consistent', ok.text);
+    assert.equal(ok.liveProcesses, 1);
+    assert.ok(ok.heapUsed > 0);
+    const { child, done } = runChild(['hold-mutex', name, 'm']);
+    await waitForLine(child, 'locked');
+    child.kill('SIGKILL');
+    await done;
+    const stale = plexus.Region.check(name);
+    assert.equal(stale.verdict, 'reclaimable', stale.text);
+    assert.equal(stale.deadProcesses, 1);
+    assert.equal(stale.deadLocks, 1);
+    assert.match(stale.text, /mutex 'm'/);
+    const fixed = plexus.Region.check(name, { repair: true });
+    assert.equal(fixed.verdict, 'consistent', fixed.text);
+    assert.ok(fixed.repairs >= 1);
+    assert.equal(fixed.repairSkipped, false);
+    assert.equal(m.lock(0), true, 'the next locker learns the holder died');
+    m.unlock();
+    assert.throws(() => plexus.Region.check(`${name}-absent`), (e) => e.code === 'PLEXUS_E_NOT_FOUND');
+  });
+});

@@ -58,7 +58,7 @@ from ._lib import LibraryNotFound
 from ._locks import Barrier, Mutex, Semaphore
 from ._msgpack import ExtType
 from ._queue import Queue
-from ._region import OpenMode, Region, RegionInfo
+from ._region import CheckReport, OpenMode, Region, RegionInfo
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
 from ._wait import SLICE, TimeoutArg
 
@@ -89,6 +89,7 @@ __all__ = [
     "Barrier",
     "BufferTooSmall",
     "Bus",
+    "CheckReport",
     "Closed",
     "Corrupt",
     "Error",

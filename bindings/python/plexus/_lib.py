@@ -113,6 +113,25 @@ class RegionInfo(Structure):
     ]
 
 
+class CheckResult(Structure):
+    _fields_ = [
+        ("verdict", c_uint32),
+        ("live_processes", c_uint32),
+        ("dead_processes", c_uint32),
+        ("dead_locks", c_uint32),
+        ("leaked_blocks", c_uint64),
+        ("leaked_bytes", c_uint64),
+        ("stale_entries", c_uint32),
+        ("problems", c_uint32),
+        ("repairs", c_uint32),
+        ("repair_skipped", c_uint32),
+        ("heap_used", c_uint64),
+        ("reserved", c_uint64 * 4),
+    ]
+
+
+CHECK_REPAIR = 1
+
 # Status codes and other constants of plexus.h.
 OK = 0
 TIMEOUT = 1
@@ -186,6 +205,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "plexus_region_remove": (_st, [c_char_p]),
     "plexus_region_get_info": (_st, [Region, POINTER(RegionInfo)]),
     "plexus_region_wait_object": (_st, [Region, c_char_p, c_int64]),
+    "plexus_region_check": (_st, [c_char_p, c_uint32, POINTER(CheckResult), _pv]),
     # arrays
     "plexus_array_open": (_st, [Region, c_char_p, c_uint64, c_uint32, POINTER(Array)]),
     "plexus_array_close": (_st, [Array]),

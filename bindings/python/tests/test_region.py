@@ -10,7 +10,7 @@ import time
 import unittest
 from pathlib import Path
 
-from _support import RegionTest, plexus, unique
+from _support import RegionTest, plexus, start_python, unique
 
 
 def shm_path(name: str) -> str:
@@ -224,3 +224,43 @@ class Info(RegionTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Check(RegionTest):
+    def test_check_and_repair(self) -> None:
+        cells = self.region.array("cells", 2)
+        cells[0] = "a string long enough to live in the region's heap"
+        report = plexus.Region.check(self.name)
+        self.assertIsInstance(report, plexus.CheckReport)
+        self.assertEqual(report.verdict, "consistent", report.text)
+        self.assertTrue(report.consistent)
+        self.assertEqual(report.live_processes, 1)
+        self.assertGreater(report.heap_used, 0)
+        self.assertIn(": consistent", report.text)
+        # A process dies holding a mutex, still attached.
+        proc = start_python(
+            """
+            import sys, time, plexus
+            r = plexus.Region(sys.argv[1], mode="open")
+            m = r.mutex("m")
+            m.acquire()
+            print("ready", flush=True)
+            time.sleep(3600)
+            """,
+            self.name,
+        )
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        self.assertEqual(proc.stdout.readline().strip(), "ready")
+        proc.kill()
+        proc.wait()
+        report = plexus.Region.check(self.name)
+        self.assertEqual(report.verdict, "reclaimable", report.text)
+        self.assertEqual((report.dead_processes, report.dead_locks), (1, 1))
+        self.assertIn("mutex 'm'", report.text)
+        fixed = plexus.Region.check(self.name, repair=True)
+        self.assertEqual(fixed.verdict, "consistent", fixed.text)
+        self.assertGreaterEqual(fixed.repairs, 1)
+        self.assertFalse(fixed.repair_skipped)
+        with self.assertRaises(plexus.NotFound):
+            plexus.Region.check(self.name + "-absent")

@@ -1,0 +1,147 @@
+// The C++ participant of the cross-language demo (./demo.sh; see demo.c for the plan).
+//
+//   demo_cpp REGION IDS        e.g. demo_cpp plexus-demo-42 c,cpp,python,node
+//
+// Opens the region the C process creates (waiting for it), and besides the steps every
+// participant takes (greeting, barrier, shared counter) runs a background updater
+// thread: it adds 1 to "ticks" every millisecond until it reads the stop marker
+// control == "stop" (written by the C process), then acknowledges with
+// write_ef("ack"). After Python has edited the nested "config" object, it prints it.
+// Every line starts with "[C++]". Exit status 0 on success, 1 on any failure.
+
+#include <plexus.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::int64_t kIncrements = 10000;
+
+void say(const std::string &line) { std::cout << "[C++]    " << line << std::endl; }
+
+struct Meet {
+    plexus::Barrier barrier;
+    int round = 0;
+    std::size_t parties = 0;
+
+    // Waits at the barrier (20 s at most); whoever arrives last in a round says so.
+    void wait() {
+        ++round;
+        const std::optional<bool> last = barrier.wait_last_for(20s);
+        if (!last) {
+            throw std::runtime_error("barrier round " + std::to_string(round) +
+                                     ": the others did not arrive within 20 s");
+        }
+        if (*last) {
+            say("barrier 'meet' round " + std::to_string(round) + ": all " +
+                std::to_string(parties) + " processes arrived (C++ was last)");
+        }
+    }
+};
+
+int run(const std::string &name, const std::vector<std::string> &ids) {
+    std::size_t me = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (ids[i] == "cpp") me = i;
+    }
+    const std::string right = ids[(me + 1) % ids.size()];
+
+    plexus::RegionOptions options;
+    options.mode = PLEXUS_OPEN;
+    options.wait = 10s;  // the C process creates it
+    plexus::Region region = plexus::Region::open(name, options);
+    if (!region.wait_object_for("meet", 10s)) {
+        throw std::runtime_error("the barrier 'meet' did not appear within 10 s");
+    }
+    plexus::Map map = plexus::Map::open(region, "demo");
+    Meet meet{plexus::Barrier::open(region, "meet"), 0, ids.size()};
+
+    // The background updater: ticks until the stop marker appears.
+    std::atomic<bool> updater_ok{false};
+    std::thread updater([&map, &updater_ok] {
+        try {
+            std::int64_t ticks = 0;
+            while (map.read("control") != plexus::Value("stop")) {
+                map.faa("ticks", 1);
+                ++ticks;
+                std::this_thread::sleep_for(1ms);
+            }
+            say("background updater: read control == \"stop\" after " +
+                std::to_string(ticks) + " ticks; acknowledging");
+            updater_ok = map.write_ef_for(
+                "ack", "C++ updater stopped after " + std::to_string(ticks) + " ticks", 10s);
+        } catch (const std::exception &e) {
+            std::cerr << "[C++]    background updater failed: " << e.what() << std::endl;
+        }
+    });
+    // On an early failure the thread is left running; the process exits anyway.
+    struct Detach {
+        std::thread &t;
+        ~Detach() {
+            if (t.joinable()) t.detach();
+        }
+    } detach{updater};
+    say("opened region '" + name + "'; background updater thread started (faa ticks +1 every ms)");
+
+    // 1. greetings around the ring
+    const std::string text = "hello from C++ (pid " + std::to_string(getpid()) + ")";
+    map.write_ef("hello/" + right, text);
+    say("write_ef hello/" + right + " <- \"" + text + "\"");
+    const std::optional<plexus::Value> got = map.read_fe_for("hello/cpp", 10s);
+    if (!got) throw std::runtime_error("no greeting within 10 s");
+    say("read_fe hello/cpp -> \"" + got->as_string() + "\"");
+    meet.wait();
+
+    // 2. the shared counter
+    for (std::int64_t i = 0; i < kIncrements; ++i) map.faa("counter", 1);
+    meet.wait();
+    const std::int64_t total = map.read("counter").as_int();
+    const std::int64_t want = static_cast<std::int64_t>(ids.size()) * kIncrements;
+    if (total != want) {
+        throw std::runtime_error("counter is " + std::to_string(total) + ", expected " +
+                                 std::to_string(want));
+    }
+    say("counter = " + std::to_string(total) + ": correct");
+    meet.wait();
+
+    // 3. Python edits "config" between rounds 3 and 4; show what it wrote
+    meet.wait();
+    say("config after Python's write: " + map.read("config").to_json());
+    meet.wait();
+
+    // 4. the C process writes the stop marker; the updater acknowledges it
+    meet.wait();
+    updater.join();
+    if (!updater_ok) throw std::runtime_error("the background updater did not acknowledge");
+    say("background updater joined; done");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        std::cerr << "usage: demo_cpp REGION IDS (e.g. demo_cpp plexus-demo c,cpp,python)\n";
+        return 2;
+    }
+    std::vector<std::string> ids;
+    std::stringstream list(argv[2]);
+    for (std::string id; std::getline(list, id, ',');) ids.push_back(id);
+    try {
+        return run(argv[1], ids);
+    } catch (const std::exception &e) {
+        std::cerr << "[C++]    failed: " << e.what() << std::endl;
+        return 1;
+    }
+}

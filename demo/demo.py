@@ -1,0 +1,91 @@
+"""The Python participant of the cross-language demo (./demo.sh; see demo.c for the plan).
+
+    python3 demo/demo.py REGION IDS        e.g. ... plexus-demo-42 c,cpp,python,node
+
+Besides the steps every participant takes (greeting, barrier, shared counter), Python
+shows what happens to nested objects: it reads the "config" OBJECT (a dict copy),
+changes the copy, shows that the shared value did not change, then writes the whole
+object back. Every line starts with "[Python]". Exit status 0 on success, 1 on failure.
+"""
+
+import os
+import sys
+
+import plexus
+
+INCREMENTS = 10000
+
+
+def say(line: str) -> None:
+    # One write per line, so lines of the processes sharing the terminal never mix.
+    sys.stdout.write(f"[Python] {line}\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    if len(sys.argv) != 3:
+        print("usage: demo.py REGION IDS (e.g. demo.py plexus-demo c,cpp,python)", file=sys.stderr)
+        return 2
+    name, ids = sys.argv[1], sys.argv[2].split(",")
+    right = ids[(ids.index("python") + 1) % len(ids)]
+
+    # The C process creates the region and, last, the barrier: wait for both.
+    with plexus.Region(name, mode="open", wait=10) as region:
+        region.wait_object("meet", timeout=10)
+        m = region.map("demo")
+        barrier = region.barrier("meet")
+        rounds = 0
+
+        def meet() -> None:
+            nonlocal rounds
+            rounds += 1
+            if barrier.wait(timeout=20):
+                say(f"barrier 'meet' round {rounds}: all {len(ids)} processes arrived (Python was last)")
+
+        say(f"opened region {name!r} (libplexus through ctypes: {os.path.relpath(plexus.library_path)})")
+
+        # 1. greetings around the ring
+        text = f"hello from Python (pid {os.getpid()})"
+        m.write_ef(f"hello/{right}", text, timeout=10)
+        say(f"write_ef hello/{right} <- {text!r}")
+        say(f"read_fe hello/python -> {m.read_fe('hello/python', timeout=10)!r}")
+        meet()
+
+        # 2. the shared counter
+        for _ in range(INCREMENTS):
+            m.faa("counter", 1)
+        meet()
+        total, want = m["counter"], len(ids) * INCREMENTS
+        if total != want:
+            print(f"[Python] counter is {total}, expected {want}", file=sys.stderr)
+            return 1
+        say(f"counter = {total}: correct")
+        meet()
+
+        # 3. nested objects are copied out: changing the copy changes nothing shared
+        cfg = m["config"]
+        say(f"config is a {type(cfg).__name__} copy: limits = {cfg['limits']}")
+        cfg["limits"]["queue"] = 128
+        cfg["edited_by"] = f"Python (pid {os.getpid()})"
+        shared = m["config"]["limits"]["queue"]
+        say(f"set my copy's limits.queue = 128; the shared config still says {shared}")
+        if shared != 64:
+            print("[Python] the shared config changed without a write", file=sys.stderr)
+            return 1
+        m["config"] = cfg
+        say("wrote the whole object back: m['config'] = cfg")
+        meet()
+        meet()  # C++ and Node print the config meanwhile
+
+        # 4. the C process stops the C++ background updater meanwhile
+        meet()
+        say("done")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except plexus.Error as e:
+        print(f"[Python] failed: {e}", file=sys.stderr)
+        sys.exit(1)

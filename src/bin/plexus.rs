@@ -1,0 +1,1121 @@
+//! `plexus`: the command-line tool to look inside regions (README, "Command-line tool").
+//!
+//! Exit codes (also in `plexus --help`):
+//! 0 success (`check`: consistent); 1 problems found or a refusal for safety (`check`:
+//! leaks or stale entries remain; `rm`: the region is in use); 2 usage error; 3 region or
+//! object not found; 4 region corrupt or incompatible (`check`: corrupt); 5 any other
+//! failure (permissions, I/O, ...).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use plexus::{
+    CheckOptions, Error, ObjectSummary, OpenMode, OpenOptions, Region, RegionSummary, Start, Value,
+    ValueRef, Verdict,
+};
+use serde_json::{json, Value as Json};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (check: the region is consistent)
+  1  problems found, or refused for safety (check: leaked blocks or stale entries
+     remain; rm: live processes use the region)
+  2  usage error
+  3  region or object not found
+  4  region corrupt or incompatible (check: corrupt)
+  5  any other failure (permissions, I/O, ...)
+
+A REGION is a bare name (the file /dev/shm/plexus.NAME) or a path containing '/'.";
+
+/// Look inside plexus shared-memory regions: list, inspect, dump, watch, check, remove.
+#[derive(Parser)]
+#[command(name = "plexus", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List regions with their size, heap use, objects and attached processes
+    ///
+    /// Lists every region in /dev/shm, plus the regions named as arguments. A region
+    /// whose every attached process is dead is flagged ABANDONED (the next open clears
+    /// those entries). Never attaches to or changes a region.
+    #[command(after_help = EXIT_CODES)]
+    Ls {
+        /// More regions to list (names or paths of file-backed regions).
+        regions: Vec<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a region's header, objects and process table
+    ///
+    /// Reads the file without attaching to the region or changing it.
+    #[command(after_help = EXIT_CODES)]
+    Info {
+        /// Region name or path.
+        region: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print every object and every value in it
+    ///
+    /// Array elements and map entries with their FULL/EMPTY tag and version, queued
+    /// values in pop order, the messages a bus retains, the state of mutexes, barriers
+    /// and semaphores. Opens the region like any user (attaching briefly; like every
+    /// open, that clears the entries of processes that died and releases what they
+    /// held) and reads without waiting and without changing any value.
+    #[command(after_help = EXIT_CODES)]
+    Dump {
+        /// Region name or path.
+        region: String,
+        /// Only these objects.
+        objects: Vec<String>,
+        /// Machine-readable output: values as {"type": ..., "value": ...}.
+        #[arg(long)]
+        json: bool,
+        /// Do not shorten long values (text output shows the first 120 characters).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Print the changes of a region (or of one object) as they happen
+    ///
+    /// Takes a snapshot (as `dump` does) every --interval milliseconds and prints each
+    /// changed item with a timestamp, until Ctrl-C, --count changes or --timeout.
+    #[command(after_help = EXIT_CODES)]
+    Watch {
+        /// Region name or path.
+        region: String,
+        /// Only this object.
+        object: Option<String>,
+        /// Milliseconds between snapshots.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+        interval: u64,
+        /// Stop after this many changes.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds (fractions allowed).
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// Remove regions
+    ///
+    /// Processes that have a removed region open keep using it. A region that live
+    /// processes have attached, or that cannot be read, is only removed with --force.
+    #[command(after_help = EXIT_CODES)]
+    Rm {
+        /// Region names or paths.
+        #[arg(required = true)]
+        regions: Vec<String>,
+        /// Remove even when live processes use it, or when it cannot be read.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate every structure; list dead processes, held locks, leaks
+    ///
+    /// Checks the header, directory, heap and free lists, and every array, map, queue,
+    /// stack, bus, mutex, barrier and semaphore; lists dead processes, held locks,
+    /// leaked heap blocks and stale entries. A plain check never writes to the region.
+    /// --repair cleans up stale entries of dead processes (safe while others work) and
+    /// reclaims leaked blocks when no other process is attached.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// Region name or path.
+        region: String,
+        /// Clean up stale entries of dead processes, and reclaim leaked heap blocks when
+        /// no other process is attached (never touches a corrupt region).
+        #[arg(long)]
+        repair: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Quick benchmarks (a few seconds), medians and 99th percentiles
+    ///
+    /// Atomic add in one process, write_ef/read_fe round trips between two processes,
+    /// and queue throughput from a producer process to a consumer process, in a
+    /// temporary region that is removed afterwards.
+    #[command(after_help = EXIT_CODES)]
+    Bench {
+        /// Round trips to time (the queue test moves 10 times as many values).
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+        rounds: u64,
+    },
+    /// The other process of `bench` (internal).
+    #[command(hide = true)]
+    BenchChild {
+        region: String,
+        role: String,
+        rounds: u64,
+    },
+}
+
+/// A failure with its exit code.
+struct Fail {
+    code: u8,
+    message: String,
+}
+
+fn fail(code: u8, message: impl Into<String>) -> Fail {
+    Fail {
+        code,
+        message: message.into(),
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        let code = match &e {
+            Error::NotFound(_) => 3,
+            Error::Corrupt(_) | Error::Incompatible(_) => 4,
+            Error::InvalidArgument(_) => 2,
+            _ => 5,
+        };
+        fail(code, e.to_string())
+    }
+}
+
+type Res<T = ()> = std::result::Result<T, Fail>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ls { regions, json } => ls(&regions, json),
+        Command::Info { region, json } => info(&region, json),
+        Command::Dump {
+            region,
+            objects,
+            json,
+            full,
+        } => dump(&region, &objects, json, full),
+        Command::Watch {
+            region,
+            object,
+            interval,
+            count,
+            timeout,
+        } => watch(&region, object.as_deref(), interval, count, timeout),
+        Command::Rm { regions, force } => rm(&regions, force),
+        Command::Check {
+            region,
+            repair,
+            json,
+        } => check(&region, repair, json),
+        Command::Bench { rounds } => bench(rounds),
+        Command::BenchChild {
+            region,
+            role,
+            rounds,
+        } => bench_child(&region, &role, rounds),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            // A closed stdout (`plexus dump x | head`) is not worth a message.
+            if !f.message.is_empty() {
+                eprintln!("plexus: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            return Err(fail(0, ""));
+        }
+    };
+}
+
+fn print_json(j: &Json) -> Res<u8> {
+    out!(
+        "{}",
+        serde_json::to_string_pretty(j).map_err(|e| fail(5, e.to_string()))?
+    );
+    Ok(0)
+}
+
+// ---- formatting helpers ----
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `2026-11-24 10:05:03 UTC` for nanoseconds since the Unix epoch.
+fn utc(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A value as text: JSON-like literals, strings quoted, bytes in hex, objects as JSON.
+fn show(v: &Value, full: bool) -> String {
+    let s = match v {
+        Value::Undefined => "undefined".into(),
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => format!("{f:?}"),
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Bytes(b) => format!("bytes[{}] {}", b.len(), hex(b)),
+        Value::Object(o) => match v.as_ref().to_json() {
+            Ok(j) => format!("object {j}"),
+            Err(_) => format!("object (MessagePack, {} bytes) {}", o.len(), hex(o)),
+        },
+    };
+    const MAX: usize = 120;
+    if full || s.chars().count() <= MAX {
+        s
+    } else {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{cut}... ({} characters)", s.chars().count())
+    }
+}
+
+/// A value as JSON: `{"type": "int", "value": 7}`.
+fn value_json(v: &Value) -> Json {
+    let t = v.type_of().name();
+    match v {
+        Value::Undefined => json!({ "type": t }),
+        Value::Bytes(b) => json!({ "type": t, "value": hex(b) }),
+        _ => match v
+            .as_ref()
+            .to_json()
+            .ok()
+            .and_then(|s| serde_json::from_str::<Json>(&s).ok())
+        {
+            Some(j) => json!({ "type": t, "value": j }),
+            None => match v {
+                Value::Object(o) => json!({ "type": t, "msgpack": hex(o) }),
+                _ => json!({ "type": t }),
+            },
+        },
+    }
+}
+
+// ---- ls / info ----
+
+/// The regions in /dev/shm: bare names of `plexus.*` files (temporary files of
+/// creators in progress start with '.' and are skipped).
+fn shm_regions() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|n| n.strip_prefix("plexus.").map(str::to_owned))
+                .filter(|n| !n.is_empty() && plexus::region_path(n).is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn status_of(s: &RegionSummary) -> String {
+    let (live, dead) = (s.live_processes(), s.dead_processes());
+    if s.abandoned() {
+        format!("ABANDONED: every attached process ({dead}) is dead")
+    } else if live == 0 {
+        "idle".into()
+    } else if dead > 0 {
+        format!("in use; {dead} dead")
+    } else {
+        "in use".into()
+    }
+}
+
+fn summary_json(name: &str, s: &RegionSummary) -> Json {
+    json!({
+        "name": name,
+        "path": s.path,
+        "size": s.file_size,
+        "heap_size": s.heap_size,
+        "heap_used": s.heap_used,
+        "objects": s.objects.len(),
+        "live_processes": s.live_processes(),
+        "dead_processes": s.dead_processes(),
+        "abandoned": s.abandoned(),
+        "status": status_of(s),
+    })
+}
+
+fn ls(extra: &[String], json_out: bool) -> Res<u8> {
+    let mut names = shm_regions();
+    names.extend(extra.iter().cloned());
+    let mut rows = Vec::new();
+    let mut code = 0;
+    for name in &names {
+        match plexus::inspect(name) {
+            Ok(s) => rows.push((name.clone(), Ok(s))),
+            Err(e) => {
+                if extra.contains(name)
+                    && matches!(e, Error::NotFound(_) | Error::InvalidArgument(_))
+                {
+                    eprintln!("plexus: {e}");
+                    code = Fail::from(e).code;
+                    continue;
+                }
+                rows.push((name.clone(), Err(e)));
+            }
+        }
+    }
+    if json_out {
+        let list: Vec<Json> = rows
+            .iter()
+            .map(|(n, r)| match r {
+                Ok(s) => summary_json(n, s),
+                Err(e) => json!({ "name": n, "error": e.to_string() }),
+            })
+            .collect();
+        print_json(&Json::Array(list))?;
+        return Ok(code);
+    }
+    if rows.is_empty() {
+        out!("no regions in /dev/shm");
+        return Ok(code);
+    }
+    let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(6);
+    out!(
+        "{:<w$}  {:>10}  {:>18}  {:>7}  {:>4}  {:>4}  STATUS",
+        "REGION",
+        "SIZE",
+        "HEAP USED",
+        "OBJECTS",
+        "LIVE",
+        "DEAD"
+    );
+    for (n, r) in &rows {
+        match r {
+            Ok(s) => {
+                let pct = s.heap_used as f64 * 100.0 / s.heap_size.max(1) as f64;
+                out!(
+                    "{:<w$}  {:>10}  {:>18}  {:>7}  {:>4}  {:>4}  {}",
+                    n,
+                    human(s.file_size),
+                    format!("{} ({pct:.1}%)", human(s.heap_used)),
+                    s.objects.len(),
+                    s.live_processes(),
+                    s.dead_processes(),
+                    status_of(s)
+                );
+            }
+            Err(e) => out!("{n:<w$}  UNREADABLE: {e}"),
+        }
+    }
+    Ok(code)
+}
+
+fn info(region: &str, json_out: bool) -> Res<u8> {
+    let s = plexus::inspect(region)?;
+    if json_out {
+        let mut j = summary_json(region, &s);
+        j["format_version"] = json!(s.format_version);
+        j["region_id"] = json!(format!("{:016x}", s.region_id));
+        j["created_unix_ns"] = json!(s.created_unix_ns);
+        j["objects"] = Json::Array(s.objects.iter().map(object_json).collect());
+        j["processes"] = Json::Array(
+            s.processes
+                .iter()
+                .map(|p| {
+                    json!({ "slot": p.slot, "pid": p.pid, "alive": p.alive,
+                            "attached_unix_ns": p.attached_unix_ns, "read_locks": p.read_locks })
+                })
+                .collect(),
+        );
+        return print_json(&j);
+    }
+    out!("region {region}");
+    out!("  path       {}", s.path.display());
+    out!(
+        "  size       {} ({} bytes)",
+        human(s.file_size),
+        s.file_size
+    );
+    out!(
+        "  heap       {} used of {} ({:.1}%)",
+        human(s.heap_used),
+        human(s.heap_size),
+        s.heap_used as f64 * 100.0 / s.heap_size.max(1) as f64
+    );
+    out!("  format     version {}", s.format_version);
+    out!("  id         {:016x}", s.region_id);
+    out!("  created    {}", utc(s.created_unix_ns));
+    out!("  status     {}", status_of(&s));
+    out!("objects ({}):", s.objects.len());
+    for o in &s.objects {
+        out!(
+            "  {:<10} {:<24} {:<18} {:>10}",
+            o.kind,
+            format!("'{}'", o.name),
+            shape_text(o),
+            human(o.bytes)
+        );
+    }
+    if s.damaged_entries > 0 {
+        out!(
+            "  ({} damaged directory entries: run `plexus check {region}`)",
+            s.damaged_entries
+        );
+    }
+    out!("processes ({}):", s.processes.len());
+    let now = now_ns();
+    for p in &s.processes {
+        let ago = now.saturating_sub(p.attached_unix_ns) / 1_000_000_000;
+        out!(
+            "  pid {:<8} {:<5} attached {} ({}s ago){}",
+            p.pid,
+            if p.alive { "live" } else { "DEAD" },
+            utc(p.attached_unix_ns),
+            ago,
+            if p.read_locks > 0 {
+                format!(", holds {} read_rw lock(s)", p.read_locks)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(0)
+}
+
+fn shape_text(o: &ObjectSummary) -> String {
+    match o.kind {
+        "array" => format!("{} elements", o.shape),
+        "map" => format!("capacity {} keys", o.shape),
+        "queue" | "stack" | "bus" => format!("capacity {}", o.shape),
+        "barrier" => format!("{} parties", o.shape),
+        "semaphore" => format!("{} permits", o.shape),
+        _ => String::new(),
+    }
+}
+
+fn object_json(o: &ObjectSummary) -> Json {
+    json!({ "name": o.name, "kind": o.kind, "shape": o.shape, "offset": o.offset, "bytes": o.bytes })
+}
+
+// ---- dump / watch ----
+
+fn open_existing(region: &str) -> Res<Region> {
+    Ok(Region::open(
+        region,
+        &OpenOptions {
+            mode: OpenMode::Open,
+            ..OpenOptions::default()
+        },
+    )?)
+}
+
+/// One value-holding item of an object.
+struct Item {
+    /// `[3]`, `"key"`, `#17`, `1st`...
+    key: String,
+    /// FULL/EMPTY and version, for elements.
+    tag: Option<(bool, u64)>,
+    value: Value,
+}
+
+/// A snapshot of one object.
+struct Snapshot {
+    name: String,
+    kind: &'static str,
+    /// One line about the whole object.
+    summary: String,
+    /// Kind-specific numbers for JSON.
+    extra: Json,
+    items: Vec<Item>,
+}
+
+fn snapshot(r: &Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
+    let mut items = Vec::new();
+    let (summary, extra) = match o.kind {
+        "array" => {
+            let a = r.array(&o.name, 0, 0)?;
+            for i in 0..a.len() {
+                items.push(Item {
+                    key: format!("[{i}]"),
+                    tag: Some((a.is_full(i)?, a.version(i)?)),
+                    value: a.read(i)?,
+                });
+            }
+            (
+                format!("{} elements", a.len()),
+                json!({ "length": a.len() }),
+            )
+        }
+        "map" => {
+            let m = r.map(&o.name, 0, 0)?;
+            let mut keys = m.keys()?;
+            keys.sort();
+            for k in keys {
+                // A key removed meanwhile reads as UNDEFINED with version 0: skip it.
+                let version = m.version(&k)?;
+                if version == 0 {
+                    continue;
+                }
+                items.push(Item {
+                    key: serde_json::to_string(&k).unwrap_or_default(),
+                    tag: Some((m.is_full(&k)?, version)),
+                    value: m.read(&k)?,
+                });
+            }
+            (
+                format!("{} keys (capacity {})", items.len(), m.capacity()),
+                json!({ "capacity": m.capacity(), "len": items.len() }),
+            )
+        }
+        "queue" | "stack" => {
+            let q = r.queue(&o.name, 0, 0)?;
+            for (i, v) in q.peek_all()?.into_iter().enumerate() {
+                items.push(Item {
+                    key: if q.is_lifo() {
+                        format!("top-{i}")
+                    } else {
+                        format!("next+{i}")
+                    },
+                    tag: None,
+                    value: v,
+                });
+            }
+            let closed = q.is_closed()?;
+            (
+                format!(
+                    "{} values (capacity {}{})",
+                    items.len(),
+                    q.capacity(),
+                    if closed { ", CLOSED" } else { "" }
+                ),
+                json!({ "capacity": q.capacity(), "len": items.len(), "closed": closed, "lifo": q.is_lifo() }),
+            )
+        }
+        "bus" => {
+            let b = r.bus(&o.name, 0, 0)?;
+            let next = b.next_seq()?;
+            let mut sub = b.subscribe(Start::Oldest)?;
+            // Only what was published before the snapshot began.
+            while sub.position() < next {
+                match sub.next(Some(Duration::ZERO)) {
+                    Ok((v, seq)) => items.push(Item {
+                        key: format!("#{seq}"),
+                        tag: None,
+                        value: v,
+                    }),
+                    Err(Error::Timeout) | Err(Error::Closed) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            let closed = b.is_closed()?;
+            (
+                format!(
+                    "capacity {}, {} published, {} retained{}",
+                    b.capacity(),
+                    next - 1,
+                    items.len(),
+                    if closed { ", CLOSED" } else { "" }
+                ),
+                json!({ "capacity": b.capacity(), "published": next - 1, "closed": closed }),
+            )
+        }
+        "mutex" => {
+            let locked = r.mutex(&o.name)?.is_locked()?;
+            (
+                if locked { "locked" } else { "unlocked" }.into(),
+                json!({ "locked": locked }),
+            )
+        }
+        "barrier" => {
+            let b = r.barrier(&o.name, 0)?;
+            let arrived = b.arrived()?;
+            (
+                format!("{arrived} of {} parties arrived", b.parties()),
+                json!({ "parties": b.parties(), "arrived": arrived }),
+            )
+        }
+        "semaphore" => {
+            let s = r.semaphore(&o.name, 0)?;
+            let available = s.available()?;
+            (
+                format!("{available} of {} permits available", s.permits()),
+                json!({ "permits": s.permits(), "available": available }),
+            )
+        }
+        other => (format!("unknown kind {other}"), json!({})),
+    };
+    Ok(Snapshot {
+        name: o.name.clone(),
+        kind: o.kind,
+        summary,
+        extra,
+        items,
+    })
+}
+
+fn selected(r: &Region, names: &[String]) -> Res<Vec<ObjectSummary>> {
+    let all = r.objects()?;
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter()
+                .find(|o| &o.name == n)
+                .cloned()
+                .ok_or_else(|| fail(3, format!("region {} has no object named '{n}'", r.name())))
+        })
+        .collect()
+}
+
+fn item_text(it: &Item, full: bool) -> String {
+    match it.tag {
+        Some((f, v)) => format!(
+            "{:<5} v{:<4} {}",
+            if f { "FULL" } else { "EMPTY" },
+            v,
+            show(&it.value, full)
+        ),
+        None => show(&it.value, full),
+    }
+}
+
+fn dump(region: &str, names: &[String], json_out: bool, full: bool) -> Res<u8> {
+    let r = open_existing(region)?;
+    let objects = selected(&r, names)?;
+    let mut snaps = Vec::new();
+    for o in &objects {
+        snaps.push(snapshot(&r, o)?);
+    }
+    if json_out {
+        let list: Vec<Json> = snaps
+            .iter()
+            .map(|s| {
+                let mut j = json!({ "name": s.name, "kind": s.kind });
+                if let (Json::Object(m), Json::Object(x)) = (&mut j, &s.extra) {
+                    m.extend(x.clone());
+                }
+                let items: Vec<Json> = s
+                    .items
+                    .iter()
+                    .map(|it| {
+                        let mut e = json!({ "key": it.key, "value": value_json(&it.value) });
+                        if let Some((f, v)) = it.tag {
+                            e["full"] = json!(f);
+                            e["version"] = json!(v);
+                        }
+                        e
+                    })
+                    .collect();
+                if !s.items.is_empty()
+                    || matches!(s.kind, "array" | "map" | "queue" | "stack" | "bus")
+                {
+                    j["items"] = Json::Array(items);
+                }
+                j
+            })
+            .collect();
+        let info = r.info()?;
+        return print_json(&json!({
+            "region": region,
+            "path": r.path(),
+            "size": info.size,
+            "heap_size": info.heap_size,
+            "heap_used": info.heap_used,
+            "objects": list,
+        }));
+    }
+    let info = r.info()?;
+    out!(
+        "region {region} ({}): {}, heap {} used, {} objects",
+        r.path().display(),
+        human(info.size),
+        human(info.heap_used),
+        info.object_count
+    );
+    for s in &snaps {
+        out!("{} '{}': {}", s.kind, s.name, s.summary);
+        let w = s.items.iter().map(|i| i.key.len()).max().unwrap_or(0);
+        for it in &s.items {
+            out!("  {:<w$}  {}", it.key, item_text(it, full));
+        }
+    }
+    Ok(0)
+}
+
+fn watch(
+    region: &str,
+    object: Option<&str>,
+    interval: u64,
+    count: Option<u64>,
+    timeout: Option<f64>,
+) -> Res<u8> {
+    let deadline = match timeout {
+        Some(t) if !(t.is_finite() && t >= 0.0) => {
+            return Err(fail(2, format!("--timeout {t}: give seconds, 0 or more")))
+        }
+        Some(t) => Some(Instant::now() + Duration::from_secs_f64(t)),
+        None => None,
+    };
+    let r = open_existing(region)?;
+    let names: Vec<String> = object.map(|o| vec![o.to_owned()]).unwrap_or_default();
+    let take = |r: &Region| -> Res<BTreeMap<(String, String), String>> {
+        let mut map = BTreeMap::new();
+        for o in selected(r, &names)? {
+            let s = snapshot(r, &o)?;
+            map.insert(
+                (o.name.clone(), String::new()),
+                format!("{} '{}': {}", s.kind, s.name, s.summary),
+            );
+            for it in &s.items {
+                map.insert((o.name.clone(), it.key.clone()), item_text(it, false));
+            }
+        }
+        Ok(map)
+    };
+    let mut before = take(&r)?;
+    out!(
+        "watching {} of region {region} (every {interval} ms; Ctrl-C to stop)",
+        object.map_or("every object".to_string(), |o| format!("'{o}'"))
+    );
+    let mut changes = 0u64;
+    loop {
+        if count.is_some_and(|c| changes >= c) {
+            return Ok(0);
+        }
+        let pause = Duration::from_millis(interval);
+        match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Ok(0);
+                }
+                std::thread::sleep(pause.min(d - now));
+            }
+            None => std::thread::sleep(pause),
+        }
+        let after = take(&r)?;
+        let stamp = {
+            let ns = now_ns();
+            let ms = ns / 1_000_000 % 1000;
+            format!("{}.{ms:03}", &utc(ns)[11..19])
+        };
+        let mut lines = Vec::new();
+        for (k, new) in &after {
+            let label = if k.1.is_empty() {
+                format!("'{}'", k.0)
+            } else {
+                format!("'{}' {}", k.0, k.1)
+            };
+            match before.get(k) {
+                Some(old) if old == new => {}
+                Some(old) => lines.push(format!("{stamp} {label}: {old}  ->  {new}")),
+                None if k.1.is_empty() => lines.push(format!("{stamp} new object: {new}")),
+                None => lines.push(format!("{stamp} {label}: {new}")),
+            }
+        }
+        for k in before.keys() {
+            // Bus messages overwritten by newer ones are not news.
+            if !after.contains_key(k) && !k.1.starts_with('#') {
+                let label = format!("'{}' {}", k.0, k.1);
+                lines.push(format!("{stamp} {label}: removed"));
+            }
+        }
+        for l in lines {
+            if count.is_some_and(|c| changes >= c) {
+                break;
+            }
+            out!("{l}");
+            changes += 1;
+        }
+        before = after;
+    }
+}
+
+// ---- rm / check ----
+
+fn rm(regions: &[String], force: bool) -> Res<u8> {
+    let mut code = 0;
+    for name in regions {
+        let verdict = match plexus::inspect(name) {
+            Ok(s) if s.live_processes() > 0 && !force => Err(fail(
+                1,
+                format!(
+                    "{name}: not removed: {} live process(es) use it (pid {}); --force removes it anyway",
+                    s.live_processes(),
+                    s.processes
+                        .iter()
+                        .filter(|p| p.alive)
+                        .map(|p| p.pid.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+            Ok(_) => Ok(()),
+            Err(e @ (Error::Corrupt(_) | Error::Incompatible(_))) if !force => Err(fail(
+                4,
+                format!("{name}: not removed: {e}; --force removes it anyway"),
+            )),
+            Err(Error::NotFound(m)) => Err(fail(3, m)),
+            Err(Error::InvalidArgument(m)) => Err(fail(2, m)),
+            Err(_) => Ok(()),
+        };
+        let result = verdict.and_then(|_| Region::remove(name).map_err(Fail::from));
+        match result {
+            Ok(()) => out!("removed {name}"),
+            Err(f) => {
+                eprintln!("plexus: {}", f.message);
+                code = code.max(f.code);
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn check(region: &str, repair: bool, json_out: bool) -> Res<u8> {
+    let report = plexus::check(region, &CheckOptions { repair })?;
+    let code = match report.verdict() {
+        Verdict::Consistent => 0,
+        Verdict::Reclaimable => 1,
+        Verdict::Corrupt => 4,
+    };
+    if json_out {
+        let findings = |v: &[plexus::Finding]| -> Json {
+            v.iter()
+                .map(|f| json!({ "location": f.location, "message": f.message }))
+                .collect()
+        };
+        print_json(&json!({
+            "region": region,
+            "path": report.path,
+            "verdict": match report.verdict() {
+                Verdict::Consistent => "consistent",
+                Verdict::Reclaimable => "reclaimable",
+                Verdict::Corrupt => "corrupt",
+            },
+            "size": report.file_size,
+            "heap_size": report.heap_size,
+            "heap_used": report.heap_used,
+            "heap_free_blocks": report.heap_free_blocks,
+            "heap_untouched": report.heap_untouched,
+            "live_processes": report.live_processes,
+            "objects": report.objects.iter().map(object_json).collect::<Vec<_>>(),
+            "processes": report.processes.iter().map(|p| json!({
+                "slot": p.slot, "pid": p.pid, "alive": p.alive, "read_locks": p.read_locks,
+                "attached_unix_ns": p.attached_unix_ns })).collect::<Vec<_>>(),
+            "locks": report.locks.iter().map(|l| json!({
+                "location": l.location, "pid": l.pid, "alive": l.alive })).collect::<Vec<_>>(),
+            "leaks": report.leaks.iter().map(|l| json!({
+                "offset": l.offset, "size": l.size, "reason": l.reason })).collect::<Vec<_>>(),
+            "leaked_bytes": report.leaked_bytes(),
+            "stale": findings(&report.stale),
+            "problems": findings(&report.problems),
+            "repaired": report.repaired,
+            "repair_skipped": report.repair_skipped,
+        }))?;
+    } else {
+        for line in report.to_string().lines() {
+            out!("{line}");
+        }
+    }
+    Ok(code)
+}
+
+// ---- bench ----
+
+struct RemoveOnDrop(String);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = Region::remove(&self.0);
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+fn ns_text(ns: f64) -> String {
+    if ns >= 1_000_000.0 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1_000.0 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn spawn_child(region: &str, role: &str, rounds: u64) -> Res<std::process::Child> {
+    let exe = std::env::current_exe().map_err(|e| fail(5, format!("current_exe: {e}")))?;
+    std::process::Command::new(exe)
+        .args(["bench-child", region, role, &rounds.to_string()])
+        .spawn()
+        .map_err(|e| {
+            fail(
+                5,
+                format!("cannot start the benchmark's second process: {e}"),
+            )
+        })
+}
+
+const CHILD_WAIT: Option<Duration> = Some(Duration::from_secs(30));
+
+fn bench(rounds: u64) -> Res<u8> {
+    let name = format!("plexus-bench-{}", std::process::id());
+    let _cleanup = RemoveOnDrop(name.clone());
+    let r = Region::open(
+        &name,
+        &OpenOptions {
+            mode: OpenMode::Create,
+            size: 16 << 20,
+            ..OpenOptions::default()
+        },
+    )?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    out!(
+        "plexus bench: {rounds} round trips per test, {cpus} CPUs, region {}",
+        r.path().display()
+    );
+
+    // 1. faa in one process, in batches of 1000.
+    let a = r.array("bench", 2, 0)?;
+    a.write(0, ValueRef::Int(0))?;
+    let mut per_op = Vec::new();
+    for _ in 0..(rounds / 100).clamp(20, 1000) {
+        let t = Instant::now();
+        for _ in 0..1000 {
+            a.faa(0, ValueRef::Int(1))?;
+        }
+        per_op.push(t.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    let s = sorted(per_op);
+    out!(
+        "  faa (atomic add), one process:              median {:>9} per op   p99 {:>9}",
+        ns_text(percentile(&s, 0.5)),
+        ns_text(percentile(&s, 0.99))
+    );
+
+    // 2. write_ef/read_fe ping-pong between two processes.
+    let p = r.array("pingpong", 2, 0)?;
+    let mut child = spawn_child(&name, "pingpong", rounds)?;
+    let mut rt = Vec::with_capacity(rounds as usize);
+    let result = (|| -> plexus::Result<()> {
+        for i in 0..rounds {
+            let t = Instant::now();
+            p.write_ef(0, ValueRef::Int(i as i64), CHILD_WAIT)?;
+            p.read_fe(1, CHILD_WAIT)?;
+            rt.push(t.elapsed().as_nanos() as f64);
+        }
+        Ok(())
+    })();
+    let status = child.wait().map_err(|e| fail(5, e.to_string()))?;
+    result?;
+    if !status.success() {
+        return Err(fail(5, "the benchmark's second process failed"));
+    }
+    let s = sorted(rt);
+    out!(
+        "  write_ef/read_fe round trip, 2 processes:  median {:>9}          p99 {:>9}",
+        ns_text(percentile(&s, 0.5)),
+        ns_text(percentile(&s, 0.99))
+    );
+
+    // 3. Queue throughput: a producer process pushes, this one pops; three runs.
+    let q = r.queue("throughput", 1024, 0)?;
+    let n = rounds * 10;
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let mut child = spawn_child(&name, "producer", n)?;
+        let first = q.pop(CHILD_WAIT)?; // the clock starts at the first value
+        let t = Instant::now();
+        let mut ok = first == Value::Int(0);
+        for i in 1..n {
+            ok &= q.pop(CHILD_WAIT)? == Value::Int(i as i64);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let status = child.wait().map_err(|e| fail(5, e.to_string()))?;
+        if !ok || !status.success() {
+            return Err(fail(
+                5,
+                "queue benchmark: values arrived wrong or the producer failed",
+            ));
+        }
+        rates.push((n - 1) as f64 / secs);
+    }
+    let s = sorted(rates);
+    out!(
+        "  queue push -> pop, 2 processes:            median {:>6.2} M values/s (3 runs of {n})",
+        percentile(&s, 0.5) / 1e6
+    );
+    Ok(0)
+}
+
+fn bench_child(region: &str, role: &str, rounds: u64) -> Res<u8> {
+    let r = open_existing(region)?;
+    match role {
+        "pingpong" => {
+            let p = r.array("pingpong", 0, 0)?;
+            for _ in 0..rounds {
+                let v = p.read_fe(0, CHILD_WAIT)?;
+                p.write_ef(1, v.as_ref(), CHILD_WAIT)?;
+            }
+        }
+        "producer" => {
+            let q = r.queue("throughput", 0, 0)?;
+            for i in 0..rounds {
+                q.push(ValueRef::Int(i as i64), CHILD_WAIT)?;
+            }
+        }
+        other => return Err(fail(2, format!("unknown role {other}"))),
+    }
+    Ok(0)
+}

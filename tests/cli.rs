@@ -1,0 +1,464 @@
+//! Tests of the `plexus` command-line tool: the built binary runs over real regions
+//! (created here with the library) and its output and exit codes are checked.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use plexus::{OpenMode, OpenOptions, Region, ValueRef};
+use serde_json::Value as Json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_plexus");
+const LONG: Option<Duration> = Some(Duration::from_secs(10));
+
+fn name(tag: &str) -> String {
+    format!("cli-{tag}-{}", std::process::id())
+}
+
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Region::remove(&self.0);
+    }
+}
+
+fn create(n: &str) -> Region {
+    Region::open(
+        n,
+        &OpenOptions {
+            size: 1 << 20,
+            mode: OpenMode::Recreate,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn plexus(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and checks the exit code; returns stdout.
+fn run(args: &[&str], code: i32) -> String {
+    let o = plexus(args);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "plexus {args:?}\nstdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+fn json(args: &[&str], code: i32) -> Json {
+    serde_json::from_str(&run(args, code)).unwrap()
+}
+
+/// One object of every kind, with known values.
+fn populate(r: &Region) {
+    let a = r.array("cells", 3, 0).unwrap();
+    a.write_xf(0, ValueRef::String("hello")).unwrap();
+    a.write(1, ValueRef::Int(42)).unwrap();
+    let m = r.map("jobs", 8, 0).unwrap();
+    m.write_xf(
+        "photo-17",
+        ValueRef::Object(&[0x81, 0xa4, b'd', b'o', b'n', b'e', 0xc2]),
+    )
+    .unwrap(); // {"done": false}
+    m.faa("hits", ValueRef::Int(5)).unwrap();
+    let q = r.queue("work", 4, 0).unwrap();
+    q.push(ValueRef::Int(1), LONG).unwrap();
+    q.push(ValueRef::String("two"), LONG).unwrap();
+    let s = r.queue("stack", 4, plexus::FLAG_LIFO).unwrap();
+    s.push(ValueRef::Int(10), LONG).unwrap();
+    s.push(ValueRef::Int(20), LONG).unwrap();
+    let b = r.bus("events", 2, 0).unwrap();
+    for i in 1..=3 {
+        b.publish(ValueRef::Int(i * 100)).unwrap();
+    }
+    r.mutex("m").unwrap();
+    r.barrier("meet", 3).unwrap();
+    r.semaphore("slots", 2).unwrap();
+}
+
+#[test]
+fn every_command_has_help_and_usage_errors_exit_2() {
+    for cmd in ["ls", "info", "dump", "watch", "rm", "check", "bench"] {
+        let out = run(&[cmd, "--help"], 0);
+        assert!(out.contains(&format!("Usage: plexus {cmd}")), "{out}");
+        assert!(out.contains("Exit codes"), "{out}");
+    }
+    let top = run(&["--help"], 0);
+    assert!(top.contains("Exit codes") && top.contains("3  region or object not found"));
+    assert_eq!(plexus(&[]).status.code(), Some(2));
+    assert_eq!(plexus(&["frobnicate"]).status.code(), Some(2));
+    let o = plexus(&["dump"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("<REGION>"), "{}", stderr(&o));
+    assert_eq!(
+        plexus(&["watch", "x", "--interval", "0"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(plexus(&["info", "bad name!"]).status.code(), Some(2));
+}
+
+#[test]
+fn missing_regions_and_objects_exit_3_with_a_message() {
+    let absent = name("absent");
+    for cmd in ["info", "dump", "check", "rm", "watch"] {
+        let o = plexus(&[cmd, &absent]);
+        assert_eq!(o.status.code(), Some(3), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("does not exist"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let n = name("noobj");
+    let _c = Cleanup(n.clone());
+    populate(&create(&n));
+    let o = plexus(&["dump", &n, "nothing-here"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("no object named 'nothing-here'"));
+}
+
+#[test]
+fn dump_shows_every_object_and_value() {
+    let n = name("dump");
+    let _c = Cleanup(n.clone());
+    let r = create(&n);
+    populate(&r);
+    r.mutex("m").unwrap().lock(LONG).unwrap();
+    let out = run(&["dump", &n], 0);
+    for line in [
+        "array 'cells': 3 elements",
+        "[0]  FULL  v1    \"hello\"",
+        "[1]  EMPTY v1    42",
+        "[2]  EMPTY v0    undefined",
+        "map 'jobs': 2 keys (capacity 8)",
+        "\"hits\"      EMPTY v2    5",
+        "\"photo-17\"  FULL  v2    object {\"done\":false}",
+        "queue 'work': 2 values (capacity 4)",
+        "next+0  1",
+        "next+1  \"two\"",
+        "stack 'stack': 2 values (capacity 4)",
+        "top-0  20",
+        "top-1  10",
+        "bus 'events': capacity 2, 3 published, 2 retained",
+        "#2  200",
+        "#3  300",
+        "mutex 'm': locked",
+        "barrier 'meet': 0 of 3 parties arrived",
+        "semaphore 'slots': 2 of 2 permits available",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    // Only the named objects.
+    let one = run(&["dump", &n, "work"], 0);
+    assert!(
+        one.contains("queue 'work'") && !one.contains("cells"),
+        "{one}"
+    );
+    // Reading changed nothing: the queue still holds its values.
+    assert_eq!(r.queue("work", 0, 0).unwrap().len().unwrap(), 2);
+
+    let j = json(&["dump", &n, "--json"], 0);
+    let objects = j["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 8);
+    let cells = &objects[0];
+    assert_eq!(cells["kind"], "array");
+    assert_eq!(cells["items"][0]["value"]["type"], "string");
+    assert_eq!(cells["items"][0]["value"]["value"], "hello");
+    assert_eq!(cells["items"][0]["full"], true);
+    assert_eq!(cells["items"][2]["value"]["type"], "undefined");
+    let jobs = objects.iter().find(|o| o["name"] == "jobs").unwrap();
+    let photo = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "\"photo-17\"")
+        .unwrap();
+    assert_eq!(photo["value"]["value"]["done"], false);
+    let bus = objects.iter().find(|o| o["name"] == "events").unwrap();
+    assert_eq!(bus["published"], 3);
+    assert_eq!(bus["items"][1]["value"]["value"], 300);
+    let m = objects.iter().find(|o| o["name"] == "m").unwrap();
+    assert_eq!(m["locked"], true);
+}
+
+/// A child process that is SIGKILLed when dropped, also when the test fails.
+struct Kid(Child);
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+impl std::ops::Deref for Kid {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for Kid {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_watch(args: &[&str]) -> (Kid, BufReader<std::process::ChildStdout>) {
+    let mut c = Command::new(BIN)
+        .arg("watch")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(c.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(first.starts_with("watching"), "{first}");
+    (Kid(c), lines)
+}
+
+#[test]
+fn watch_prints_each_change_and_stops_after_count_or_timeout() {
+    let n = name("watch");
+    let _c = Cleanup(n.clone());
+    let r = create(&n);
+    populate(&r);
+    let (mut child, mut lines) = spawn_watch(&[&n, "cells", "--interval", "10", "--count", "2"]);
+    let a = r.array("cells", 0, 0).unwrap();
+    a.write_xf(1, ValueRef::String("changed")).unwrap();
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("'cells' [1]: EMPTY v1    42  ->  FULL  v2    \"changed\""),
+        "{first}"
+    );
+    a.read_fe(0, LONG).unwrap();
+    let mut second = String::new();
+    lines.read_line(&mut second).unwrap();
+    assert!(
+        second.contains("'cells' [0]: FULL  v1    \"hello\"  ->  EMPTY v2"),
+        "{second}"
+    );
+    assert!(child.wait().unwrap().success(), "exits after --count 2");
+
+    // Every object: a bus message and a queue pop show up too.
+    let (mut child, mut lines) = spawn_watch(&[&n, "--interval", "10", "--count", "2"]);
+    r.bus("events", 0, 0)
+        .unwrap()
+        .publish(ValueRef::Int(400))
+        .unwrap();
+    let mut got = String::new();
+    lines.read_line(&mut got).unwrap();
+    lines.read_line(&mut got).unwrap();
+    assert!(got.contains("'events'"), "{got}");
+    assert!(child.wait().unwrap().success());
+
+    // Nothing changes: --timeout ends it, with only the header printed.
+    let out = run(&["watch", &n, "--interval", "10", "--timeout", "0.2"], 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn ls_and_info_show_users_and_flag_regions_whose_users_all_died() {
+    let n = name("ls");
+    let _c = Cleanup(n.clone());
+    let r = create(&n);
+    populate(&r);
+    let out = run(&["ls"], 0);
+    let row = out.lines().find(|l| l.starts_with(&n)).expect("listed");
+    assert!(row.contains("in use"), "{row}");
+    let info = run(&["info", &n], 0);
+    assert!(info.contains("objects (8):"), "{info}");
+    assert!(info.contains("array      'cells'"), "{info}");
+    assert!(
+        info.contains(&format!("pid {:<8} live", std::process::id())),
+        "{info}"
+    );
+    // A `plexus watch` attaches; killing it leaves a dead entry.
+    let (watcher, _lines) = spawn_watch(&[&n, "--interval", "1000"]);
+    let pid = watcher.id();
+    unsafe { kill(pid as i32, 9) };
+    let mut watcher = watcher;
+    watcher.wait().unwrap();
+    drop(r);
+    let out = run(&["ls"], 0);
+    let row = out.lines().find(|l| l.starts_with(&n)).expect("listed");
+    assert!(row.contains("ABANDONED"), "{row}");
+    let listed = json(&["ls", "--json"], 0);
+    let me = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == n.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(me["abandoned"], true);
+    assert_eq!(me["live_processes"], 0);
+    assert_eq!(me["dead_processes"], 1);
+    let info = json(&["info", &n, "--json"], 0);
+    assert_eq!(info["processes"][0]["pid"], pid);
+    assert_eq!(info["processes"][0]["alive"], false);
+
+    // A file-backed region named on the command line is listed too.
+    let dir = std::env::temp_dir().join(format!("plexus-cli-ls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("region");
+    let p = path.to_str().unwrap().to_owned();
+    let fr = create(&p);
+    let out = run(&["ls", &p], 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&p) && l.contains("in use")),
+        "{out}"
+    );
+    drop(fr);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(plexus(&["ls", &p]).status.code(), Some(3));
+}
+
+#[test]
+fn rm_refuses_a_region_in_use_unless_forced() {
+    let n = name("rm");
+    let _c = Cleanup(n.clone());
+    let r = create(&n);
+    let o = plexus(&["rm", &n]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("pid {}", std::process::id())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(r.path().exists());
+    run(&["rm", "--force", &n], 0);
+    assert!(!r.path().exists());
+    drop(r);
+    // Not in use: removed without --force.
+    drop(create(&n));
+    assert_eq!(run(&["rm", &n], 0).trim(), format!("removed {n}"));
+    assert_eq!(plexus(&["rm", &n]).status.code(), Some(3));
+}
+
+// ---- check ----
+
+fn child_main() -> bool {
+    let Ok(region) = std::env::var("PLEXUS_CLI_CHILD_REGION") else {
+        return false;
+    };
+    let r = Region::open(
+        &region,
+        &OpenOptions {
+            mode: OpenMode::Open,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let q = r.queue("work", 0, 0).unwrap();
+    plexus::test_pause_in_push(Duration::from_secs(3600));
+    println!("PLEXUS-CHILD-READY");
+    std::io::stdout().flush().unwrap();
+    // Dies between allocating the value's heap block and publishing it.
+    q.push(ValueRef::String(&"leaked ".repeat(20)), LONG)
+        .unwrap();
+    true
+}
+
+#[test]
+fn child_entry() {
+    if child_main() {
+        std::process::exit(0);
+    }
+}
+
+#[test]
+fn check_exit_codes_follow_the_verdict_and_repair_reclaims() {
+    let n = name("check");
+    let _c = Cleanup(n.clone());
+    let r = create(&n);
+    populate(&r);
+    let out = run(&["check", &n], 0);
+    assert!(
+        out.starts_with(&format!("region /dev/shm/plexus.{n}: consistent")),
+        "{out}"
+    );
+    drop(r);
+
+    let mut c = Kid(Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("PLEXUS_CLI_CHILD_REGION", &n)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .contains("PLEXUS-CHILD-READY")
+    {}
+    std::thread::sleep(Duration::from_millis(300)); // inside the push's pause
+    c.kill().unwrap();
+    c.wait().unwrap();
+
+    let out = run(&["check", &n], 1);
+    assert!(out.contains("consistent except reclaimable"), "{out}");
+    assert!(out.contains("leaked heap blocks: 1"), "{out}");
+    assert!(out.contains("dead process: pid"), "{out}");
+    let j = json(&["check", &n, "--json"], 1);
+    assert_eq!(j["verdict"], "reclaimable");
+    assert_eq!(j["leaks"].as_array().unwrap().len(), 1);
+    let out = run(&["check", &n, "--repair"], 0);
+    assert!(
+        out.contains("repaired: reclaimed 1 leaked heap block(s)"),
+        "{out}"
+    );
+    run(&["check", &n], 0);
+
+    // Damage: a bad byte in the header.
+    let path = format!("/dev/shm/plexus.{n}");
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(&[0xFF], 40).unwrap(); // the region id, under the checksum
+    let out = run(&["check", &n], 4);
+    assert!(
+        out.contains("CORRUPT: header: header checksum mismatch"),
+        "{out}"
+    );
+    assert_eq!(json(&["check", &n, "--json"], 4)["verdict"], "corrupt");
+    for cmd in ["info", "dump"] {
+        let o = plexus(&[cmd, &n]);
+        assert_eq!(o.status.code(), Some(4), "{cmd}");
+        assert!(stderr(&o).contains("checksum"), "{}", stderr(&o));
+    }
+    let o = plexus(&["rm", &n]);
+    assert_eq!(o.status.code(), Some(4));
+    run(&["rm", "--force", &n], 0);
+}
+
+#[test]
+fn bench_runs_quickly_and_prints_medians() {
+    let out = run(&["bench", "--rounds", "300"], 0);
+    assert_eq!(out.matches("median").count(), 3, "{out}");
+    for what in ["faa", "round trip", "queue"] {
+        assert!(out.contains(what), "{out}");
+    }
+    // Its temporary region is gone.
+    let path = out.lines().next().unwrap().rsplit(' ').next().unwrap();
+    assert!(path.starts_with("/dev/shm/plexus.plexus-bench-"), "{out}");
+    assert!(!std::path::Path::new(path).exists());
+}
