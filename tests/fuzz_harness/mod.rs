@@ -19,8 +19,9 @@
 //! `tests/fuzz_regressions.rs`) are real regions holding every object kind and values of
 //! every type, encoded as their non-zero runs.
 //!
-//! [`run`] writes the image as `/dev/shm/plexus.<name>`, opens it through the public
-//! Rust API, and runs every operation on every object its directory names, with zero
+//! [`run`] writes the image as `/dev/shm/plexus.<name>`, runs the region checker on it
+//! (`plexus::check`, plain and repairing, and `plexus::inspect`; a plain check must leave
+//! the file byte for byte unchanged), opens it through the public Rust API, and runs every operation on every object its directory names, with zero
 //! timeouts (so nothing can wait for long), then closes and removes it. Any status is
 //! fine except [`Error::Internal`]; a panic, a hang or a memory error is a finding.
 //!
@@ -36,8 +37,8 @@ use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use plexus::{
-    ffi, Array, Barrier, Bus, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore,
-    Start, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL,
+    ffi, Array, Barrier, Bus, CheckOptions, Error, Map, Mutex, OpenMode, OpenOptions, Queue,
+    Region, Semaphore, Start, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL,
 };
 
 pub const PAGE: u64 = 4096;
@@ -276,6 +277,25 @@ fn run_ops(data: &[u8], name: &str) {
     let _cleanup = Remove(name.to_owned());
     let f = std::fs::File::create(&path).expect("create the region file");
     f.write_all_at(&file, 0).expect("write the region file");
+    // The checker reads the hostile file too: a plain check (which must not write),
+    // `inspect`, then a repairing check (which may, and then the operations below run on
+    // what it left).
+    if let Some(report) = clean(
+        "check",
+        plexus::check(name, &CheckOptions { repair: false }),
+    ) {
+        let _ = report.to_string();
+    }
+    clean("inspect", plexus::inspect(name));
+    let after = std::fs::read(&path).expect("read the region file");
+    assert!(
+        after == file,
+        "a plain check or inspect wrote to the region file"
+    );
+    clean(
+        "check repair",
+        plexus::check(name, &CheckOptions { repair: true }),
+    );
     let opts = OpenOptions {
         mode: OpenMode::Open,
         ..Default::default()
