@@ -1203,3 +1203,60 @@ fn headers_compile_on_their_own() {
         "expected the 6 translation units of ffi-tests/hygiene/"
     );
 }
+
+/// From C, as another user: a region created with the default mode gives
+/// PLEXUS_E_PERMISSION (for PLEXUS_OPEN and PLEXUS_OPEN_OR_CREATE alike, and the file is
+/// left alone); one created 0666 opens. Needs root to switch users (tests/permissions.rs
+/// covers the rest, from Rust); skipped loudly otherwise, and fails under CI.
+#[test]
+fn c_open_as_another_user_honours_the_mode() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        if std::env::var_os("CI").is_some() {
+            panic!("not root, and CI is set: CI must run the cross-user permission test as root");
+        }
+        eprintln!("SKIPPED: not root: the cross-user C permission test did not run");
+        return;
+    }
+    // The static build, copied to a directory every user may enter (the build directory
+    // may sit below one that other users cannot, such as a home directory).
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(unique("perm-c-exe", Lib::Static));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.join("try_open");
+    std::fs::copy(build("ffi-tests/try_open.c", Lib::Static), &exe).unwrap();
+    let name = unique("perm-c", Lib::Static);
+    let _c = Cleanup(name.clone());
+    for (permissions, expected) in [(0, "PLEXUS_E_PERMISSION"), (0o666, "PLEXUS_OK")] {
+        let opts = OpenOptions {
+            mode: OpenMode::Recreate,
+            size: 1 << 20,
+            permissions,
+            ..Default::default()
+        };
+        let r = Region::open(&name, &opts).unwrap();
+        let before = std::fs::read(r.path()).unwrap();
+        let out = Command::new(&exe)
+            .arg(&name)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert_ok("try_open as nobody", &out);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], expected, "mode {permissions:o}: {text}");
+        assert_eq!(
+            lines[2], expected,
+            "mode {permissions:o}, OPEN_OR_CREATE: {text}"
+        );
+        if expected == "PLEXUS_E_PERMISSION" {
+            assert!(lines[1].contains("mode 0600"), "{text}");
+            assert_eq!(std::fs::read(r.path()).unwrap(), before, "file changed");
+        }
+        drop(r);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

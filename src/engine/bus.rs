@@ -46,6 +46,18 @@ pub(crate) fn body_size(capacity: u64) -> Option<u64> {
         .checked_add(OBJ_HEADER + B_HEADER)
 }
 
+/// Sequence numbers count every message since creation, so they never come near
+/// [`BUS_BUSY`] (a billion messages a second for 290 years); a larger one was damaged,
+/// and counting on from it would overflow or collide with the BUSY bit.
+fn checked_seq(seq: u64) -> Result<u64> {
+    if seq >= BUS_BUSY - 1 {
+        return Err(Error::corrupt(format!(
+            "bus sequence number {seq} is beyond any reachable count"
+        )));
+    }
+    Ok(seq)
+}
+
 /// Where a new subscription starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -224,13 +236,16 @@ impl Bus {
         let mut msg = self.prepare(v)?;
         let procs = r.procs();
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
-            self.repair(h)?;
+            if let Err(e) = self.repair(h) {
+                wait::unlock(&h.lock); // a damaged bus: report it, never keep the lock
+                return Err(e);
+            }
         }
         let result = (|| {
             if h.closed.load(Ordering::Relaxed) != 0 {
                 return Err(Error::Closed);
             }
-            let seq = h.next_seq.load(Ordering::Relaxed);
+            let seq = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
             let slot = self.slot(seq)?;
             let old = slot.seq.load(Ordering::Relaxed);
             let old_meta = slot.meta.load(Ordering::Relaxed);
@@ -279,7 +294,7 @@ impl Bus {
     /// After taking the publisher lock from a dead publisher: if it committed its message
     /// but died before advancing `next_seq`, advance it (that message was delivered).
     fn repair(&self, h: &BusHeader) -> Result<()> {
-        let next = h.next_seq.load(Ordering::Relaxed);
+        let next = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
         if self.slot(next)?.seq.load(Ordering::Acquire) == next {
             h.next_seq.store(next + 1, Ordering::Release);
         }
@@ -295,7 +310,10 @@ impl Bus {
         let h = self.header()?;
         let procs = r.procs();
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
-            self.repair(h)?;
+            if let Err(e) = self.repair(h) {
+                wait::unlock(&h.lock); // a damaged bus: report it, never keep the lock
+                return Err(e);
+            }
         }
         h.closed.store(1, Ordering::SeqCst);
         wait::unlock(&h.lock);
@@ -350,7 +368,7 @@ impl Subscription {
         r.check_fork()?;
         let h = bus.header()?;
         loop {
-            let n = self.next;
+            let n = checked_seq(self.next)?;
             let slot = bus.slot(n)?;
             let s = slot.seq.load(Ordering::Acquire);
             if s == n {
@@ -366,6 +384,15 @@ impl Subscription {
             if s != 0 && held > n {
                 // Message n was overwritten: skip to the oldest one retained.
                 let next_seq = h.next_seq.load(Ordering::Acquire);
+                if held > next_seq {
+                    // A slot is committed (or marked BUSY) before `next_seq` moves past
+                    // it, never after: a slot ahead of `next_seq` is damage (and
+                    // stepping towards it one message at a time would never end).
+                    return Err(Error::corrupt(format!(
+                        "bus '{}': a slot holds message {held}, but only {next_seq} were published",
+                        bus.name
+                    )));
+                }
                 self.next = bus.oldest(next_seq).max(n + 1);
                 continue;
             }

@@ -355,7 +355,10 @@ impl<'a> Cell<'a> {
         };
         let procs = self.r.procs();
         if wait::lock(&self.e.lock, self.r.token, lock_deadline, &procs)? == Acquired::Recovered {
-            self.repair()?;
+            if let Err(e) = self.repair() {
+                wait::unlock_keep(&self.e.lock); // never keep the lock on an error
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -590,7 +593,12 @@ impl<'a> Cell<'a> {
             self.e
                 .tag
                 .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
-            let version = self.e.version.load(Ordering::Relaxed).max(min_version) + 1;
+            let version = self
+                .e
+                .version
+                .load(Ordering::Relaxed)
+                .max(min_version)
+                .wrapping_add(1);
             self.e.version.store(version, Ordering::Release);
             publish()?;
             Ok((
@@ -660,7 +668,16 @@ impl<'a> Cell<'a> {
         self.locked(Need::Full, deadline, |tag| {
             let v = self.load(tag)?;
             self.r.procs().add_rw_record(self.r.slot, self.off)?;
-            self.e.tag.store(tag + TAG_READER_ONE, Ordering::Release);
+            let new_tag = match tag.checked_add(TAG_READER_ONE) {
+                Some(t) => t,
+                None => {
+                    // Only a damaged tag counts 2^24 - 1 readers (the process table has
+                    // room for far fewer records): recount them, ours included.
+                    let n = self.r.procs().count_readers(self.off)?;
+                    (tag & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT
+                }
+            };
+            self.e.tag.store(new_tag, Ordering::Release);
             Ok((v, NO_EFFECT))
         })
     }

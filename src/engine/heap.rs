@@ -70,7 +70,11 @@ pub struct Heap<'a> {
 impl<'a> Heap<'a> {
     fn block(&self, block_off: u64) -> Result<BlockHeader<'a>> {
         let lo = self.fixed.heap_offset;
-        if block_off < lo || block_off + BLOCK_HEADER > self.fixed.total_size || block_off % 16 != 0
+        if block_off < lo
+            || block_off
+                .checked_add(BLOCK_HEADER)
+                .is_none_or(|end| end > self.fixed.total_size)
+            || block_off % 16 != 0
         {
             return Err(Error::corrupt(format!(
                 "heap block offset {block_off:#x} out of bounds"
@@ -139,7 +143,8 @@ impl<'a> Heap<'a> {
 
     fn bump_room(&self, size: u64, align64: bool) -> bool {
         let top = self.live.heap_top.load(Ordering::Relaxed);
-        self.bump_start(top, align64) + size <= self.fixed.heap_size
+        // A damaged top (beyond the heap) has no room; `bump` reports it.
+        top <= self.fixed.heap_size && self.bump_start(top, align64) + size <= self.fixed.heap_size
     }
 
     fn bump(&self, size: u64, align64: bool) -> Result<Option<u64>> {

@@ -270,7 +270,14 @@ impl Map {
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
             let mut live = 0;
             for i in 0..self.slots {
-                if self.slot(i)?.state.load(Ordering::Acquire) & KEY_STATE_MASK == KEY_LIVE {
+                let s = match self.slot(i) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        wait::unlock(&h.lock); // never keep the lock on an error
+                        return Err(e);
+                    }
+                };
+                if s.state.load(Ordering::Acquire) & KEY_STATE_MASK == KEY_LIVE {
                     live += 1;
                 }
             }
@@ -316,7 +323,7 @@ impl Map {
             // that found their key gone and are about to give up), then publish the slot
             // LIVE: the commit point of the insert.
             let old = s.state.load(Ordering::Relaxed);
-            let word = ((old & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_LIVE;
+            let word = (old & !KEY_STATE_MASK).wrapping_add(KEY_GEN_ONE) | KEY_LIVE;
             let cell = Cell::at(r, self.element_off(index))?;
             let floor = mh.version_floor.load(Ordering::Relaxed);
             cell.reinit(self.full_on_insert, floor, || {
@@ -352,7 +359,7 @@ impl Map {
                 break;
             }
             s.state.store(
-                ((word & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_FREE,
+                (word & !KEY_STATE_MASK).wrapping_add(KEY_GEN_ONE) | KEY_FREE,
                 Ordering::Release,
             );
             i = i.wrapping_sub(1) & mask;
@@ -564,14 +571,14 @@ impl Map {
                     let e: &Element = self.r().map.get(self.element_off(f.index))?;
                     // The removed key's next version (the reset after this) must stay
                     // below the versions of later keys in any slot.
-                    let floor = e.version.load(Ordering::Relaxed) + 1;
+                    let floor = e.version.load(Ordering::Relaxed).wrapping_add(1);
                     if mh.version_floor.load(Ordering::Relaxed) < floor {
                         mh.version_floor.store(floor, Ordering::Relaxed);
                     }
                     key_off = s.key_off.load(Ordering::Relaxed);
                     // The commit point of the removal.
                     s.state.store(
-                        ((f.word & !KEY_STATE_MASK) + KEY_GEN_ONE) | KEY_TOMB,
+                        (f.word & !KEY_STATE_MASK).wrapping_add(KEY_GEN_ONE) | KEY_TOMB,
                         Ordering::Release,
                     );
                     mh.len.fetch_sub(1, Ordering::Relaxed);

@@ -5,7 +5,11 @@
 //! free entry and gets an owner *token* `(generation & GEN_MASK) << SLOT_BITS | slot + 1`
 //! that it writes into every lock word it holds (tokens are below 2^30). Releasing an entry (close, or reaping a
 //! dead process) bumps the generation, so tokens of the old holder are recognisably stale
-//! even after the entry is reused. Start times (clock ticks after boot) detect pid reuse.
+//! even after the entry is reused. Claiming an entry moves the generation on by a random
+//! step (never a multiple of 2^20), so the token a process gets cannot be predicted from
+//! the file: a damaged or hostile region cannot make a lock look held by the new
+//! attachment itself, which would then wait for itself forever. Start times (clock ticks
+//! after boot) detect pid reuse.
 
 use std::sync::atomic::Ordering;
 
@@ -61,6 +65,12 @@ impl<'a> ProcTable<'a> {
                 if p != 0 {
                     continue;
                 }
+                // A fresh, unpredictable generation: no lock word in the file can name
+                // the token we are about to get (a damaged or hostile file could
+                // otherwise claim that we already hold a lock, and we would wait for
+                // ourselves forever). It differs from the entry's last generation, so
+                // the tokens of its previous holder stay stale.
+                let gen = gen.wrapping_add(1 + (sys::random_u64() % GEN_MASK as u64) as u32);
                 if e.word
                     .compare_exchange(
                         w,

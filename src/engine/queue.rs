@@ -53,6 +53,8 @@ const FULL: u64 = 2 << 30;
 const WAITERS: u64 = 1 << 32;
 const LAP_SHIFT: u32 = 33;
 const LAP_MASK: u64 = (1 << 31) - 1;
+/// `head` and `tail` stay below this (see `Queue::position`).
+const MAX_POSITION: u64 = 1 << 62;
 
 fn lap_of(state: u64) -> u64 {
     state >> LAP_SHIFT
@@ -66,14 +68,20 @@ fn state(lap: u64, phase: u64, token: u32) -> u64 {
 #[derive(PartialEq, Eq)]
 enum Lap {
     Same,
+    /// One lap ahead: the position was used (pushed, or pushed and popped) by a process
+    /// that has not moved the counter on yet.
     Ahead,
+    /// More than one lap ahead: only possible when the counter has moved on meanwhile
+    /// (positions a lap further were used); with the counter unchanged, damage.
+    FarAhead,
     Behind,
 }
 
 fn compare_lap(slot_lap: u64, lap: u64) -> Lap {
     match slot_lap.wrapping_sub(lap) & LAP_MASK {
         0 => Lap::Same,
-        d if d < 1 << 30 => Lap::Ahead,
+        1 => Lap::Ahead,
+        d if d < 1 << 30 => Lap::FarAhead,
         _ => Lap::Behind,
     }
 }
@@ -385,6 +393,20 @@ impl Queue {
 
     // ---- FIFO ----
 
+    /// Reads `head` or `tail`. Positions count every push since creation, so they never
+    /// come near [`MAX_POSITION`] (a billion pushes a second for 140 years); a larger one
+    /// was damaged, and moving it on would overflow.
+    fn position(&self, word: &std::sync::atomic::AtomicU64) -> Result<u64> {
+        let p = word.load(Ordering::Acquire);
+        if p >= MAX_POSITION {
+            return Err(Error::corrupt(format!(
+                "queue '{}': position {p} is beyond any reachable count",
+                self.name
+            )));
+        }
+        Ok(p)
+    }
+
     /// Changes the state of a slot this process owns (WRITING) and wakes its sleepers.
     fn publish(&self, s: &QueueSlot, new: u64) {
         let old = s.state.swap(new, Ordering::AcqRel);
@@ -408,7 +430,7 @@ impl Queue {
         let token = self.r().token;
         let cap = self.capacity;
         loop {
-            let t = h.tail.load(Ordering::Acquire);
+            let t = self.position(&h.tail)?;
             let lap = (t / cap) & LAP_MASK;
             let slot = self.slot(t % cap)?;
             let s = slot.state.load(Ordering::Acquire);
@@ -443,6 +465,7 @@ impl Queue {
                     self.publish(slot, state(lap, FULL, 0));
                     return Ok(());
                 }
+                Lap::FarAhead => self.far_ahead(&h.tail, t, s)?,
                 Lap::Same | Lap::Ahead => {
                     // Claimed by another producer that has not moved `tail` on yet: help.
                     let _ = h
@@ -475,7 +498,7 @@ impl Queue {
     fn pop_fifo(&self, h: &QueueHeader, deadline: &Deadline) -> Result<Value> {
         let cap = self.capacity;
         loop {
-            let hd = h.head.load(Ordering::Acquire);
+            let hd = self.position(&h.head)?;
             let lap = (hd / cap) & LAP_MASK;
             let slot = self.slot(hd % cap)?;
             let s = slot.state.load(Ordering::Acquire);
@@ -504,6 +527,7 @@ impl Queue {
                         )))
                     }
                 },
+                Lap::FarAhead => self.far_ahead(&h.head, hd, s)?,
                 Lap::Ahead => {
                     // Popped (or abandoned) by someone who has not moved `head` on: help.
                     let _ =
@@ -525,12 +549,28 @@ impl Queue {
         }
     }
 
+    /// A slot more than one lap ahead of position `p`: fine if the counter has moved on
+    /// since it was read (the caller retries); `Corrupt` if not, since stepping the
+    /// counter on through the laps between would take until the end of time.
+    fn far_ahead(&self, word: &std::sync::atomic::AtomicU64, p: u64, s: u64) -> Result<()> {
+        if word.load(Ordering::Acquire) != p {
+            return Ok(());
+        }
+        Err(Error::corrupt(format!(
+            "queue '{}': slot {} is in lap {} while position {p} needs lap {}",
+            self.name,
+            p % self.capacity,
+            lap_of(s),
+            (p / self.capacity) & LAP_MASK
+        )))
+    }
+
     /// Moves `head` past positions that were already popped or abandoned (what a
     /// consumer does on its way), up to the first one that still holds or awaits a value.
     fn settle_head(&self, h: &QueueHeader) -> Result<()> {
         let cap = self.capacity;
         loop {
-            let hd = h.head.load(Ordering::Acquire);
+            let hd = self.position(&h.head)?;
             if hd >= h.tail.load(Ordering::Acquire) {
                 return Ok(());
             }

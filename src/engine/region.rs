@@ -179,6 +179,27 @@ fn create_file(path: &Path, size: u64, mode: u32) -> Result<(File, Mapping, Fixe
     }
 }
 
+/// The `Permission` error of an open refused by the file's mode: says who owns the file,
+/// its mode, and who we are, since that is what the user has to change.
+fn denied(path: &Path, e: &std::io::Error) -> Error {
+    use std::os::unix::fs::MetadataExt;
+    let (uid, gid) = sys::effective_ids();
+    let file = match std::fs::metadata(path) {
+        Ok(m) => format!(
+            "mode {:04o}, owner uid {} gid {}",
+            m.mode() & 0o7777,
+            m.uid(),
+            m.gid()
+        ),
+        Err(_) => "its mode cannot be read".into(),
+    };
+    Error::Permission(format!(
+        "cannot open region {} for reading and writing ({file}; this process runs as uid {uid} gid {gid}): {e}. \
+         The creator decides who may open it: create it with a wider `permissions` mode (0660 for the file's group, 0666 for everyone)",
+        path.display()
+    ))
+}
+
 /// Opens and validates an existing region file. Never writes to a file that fails
 /// validation, never truncates or resizes.
 fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
@@ -190,6 +211,7 @@ fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
             std::io::ErrorKind::NotFound => {
                 Error::NotFound(format!("region {} does not exist", path.display()))
             }
+            std::io::ErrorKind::PermissionDenied => denied(path, &e),
             _ => io_err(e, path),
         })?;
     let meta = file.metadata().map_err(|e| io_err(e, path))?;

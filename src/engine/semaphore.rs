@@ -293,8 +293,15 @@ impl Semaphore {
         };
         // The record first, then `available`: a holder killed in between is found by the
         // recount, which trusts only the records.
-        rec.token.store(token, Ordering::Relaxed);
         let count = rec.count.load(Ordering::Relaxed);
+        if count >= self.permits {
+            // Holding every permit while one is available: the record is damaged.
+            return Err(Error::corrupt(format!(
+                "semaphore '{}': a holder record counts {count} of {} permits",
+                self.name, self.permits
+            )));
+        }
+        rec.token.store(token, Ordering::Relaxed);
         rec.count.store(count + 1, Ordering::Relaxed);
         let available = h.available.load(Ordering::Relaxed);
         h.available.store(available - 1, Ordering::Relaxed);

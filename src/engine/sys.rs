@@ -65,6 +65,12 @@ pub fn pid() -> u32 {
     std::process::id()
 }
 
+/// The effective user and group ids of the calling process.
+pub fn effective_ids() -> (u32, u32) {
+    // SAFETY: geteuid and getegid cannot fail and touch no memory.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
 /// Kernel thread id of the calling thread (`gettid`), cached per thread: a
 /// thread-local read on the hot path. The cache is keyed by the fork epoch, so the
 /// thread of a child created by `fork()` gets its own id.

@@ -202,7 +202,8 @@ impl<'a> ValueRef<'a> {
 
 /// A MessagePack object decoded for JSON: byte strings become arrays of byte values (as
 /// top-level BYTES do), non-finite floats `null`, and map keys that are not strings their
-/// JSON text (`1`, `true`, ...), since JSON keys are strings.
+/// JSON text (`1`, `true`, `[1,2]` for a byte string, ...), since JSON keys are strings.
+/// A map or array used as a key is refused.
 struct AsJson(serde_json::Value);
 
 impl<'de> serde::Deserialize<'de> for AsJson {
@@ -267,6 +268,17 @@ impl<'de> serde::de::Visitor<'de> for AsJsonVisitor {
         while let Some((AsJson(k), AsJson(v))) = map.next_entry()? {
             let key = match k {
                 serde_json::Value::String(s) => s,
+                // Byte strings (arrays of numbers) and scalars: their JSON text.
+                serde_json::Value::Array(a) if a.iter().all(|x| x.is_number()) => {
+                    serde_json::Value::Array(a).to_string()
+                }
+                serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                    // Their JSON text would be escaped again at every level of nesting
+                    // (a 200-byte object would expand to gigabytes).
+                    return Err(serde::de::Error::custom(
+                        "a map or array used as a map key has no JSON form",
+                    ));
+                }
                 other => other.to_string(),
             };
             out.insert(key, v);
@@ -516,5 +528,17 @@ mod tests {
         );
         packed[3] = 0xc1; // never used: invalid
         assert!(ValueRef::Object(&packed).to_json().is_err());
+        // A map as a key has no JSON form: refused (nested, its text would be escaped
+        // again at every level: 2^depth bytes).
+        let nested = [0x81u8, 0x81, 0x01, 0x02, 0x03];
+        assert!(matches!(
+            ValueRef::Object(&nested).to_json(),
+            Err(Error::TypeMismatch(_))
+        ));
+        let bytes_key = [0x81u8, 0xc4, 0x02, 0x01, 0x02, 0xc3];
+        assert_eq!(
+            ValueRef::Object(&bytes_key).to_json().unwrap(),
+            r#"{"[1,2]":true}"#
+        );
     }
 }

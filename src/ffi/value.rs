@@ -278,9 +278,11 @@ pub extern "C" fn plexus_value_from_json(
 /// PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
 /// `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
 /// as `null`, BYTES (also inside an OBJECT) as an array of numbers, OBJECT map keys that
-/// are not strings as their JSON text. OBJECT keys keep their order. An OBJECT whose
-/// bytes are not valid MessagePack gives PLEXUS_E_TYPE_MISMATCH (storing one is refused
-/// with PLEXUS_E_INVALID_ARGUMENT).
+/// are not strings as their JSON text (`1`, `true`, `[1,2]` for a byte string). OBJECT
+/// keys keep their order. An OBJECT whose bytes are not valid MessagePack, or that uses
+/// a map or an array as a map key (JSON has no form for it), gives
+/// PLEXUS_E_TYPE_MISMATCH (storing invalid MessagePack is refused with
+/// PLEXUS_E_INVALID_ARGUMENT).
 #[no_mangle]
 pub extern "C" fn plexus_value_to_json(
     v: *const plexus_value,

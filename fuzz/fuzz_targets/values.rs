@@ -1,0 +1,9 @@
+//! JSON text and MessagePack OBJECT bodies from outside.
+#![no_main]
+
+#[path = "../../tests/fuzz_harness/mod.rs"]
+mod fuzz_harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fuzz_harness::run_values(data);
+});
