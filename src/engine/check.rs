@@ -922,16 +922,8 @@ impl<'a> Scan<'a> {
         };
         let loc = format!("{label} '{name}'");
         let size = match kind {
-            KIND_ARRAY => shape
-                .checked_mul(ELEM)
-                .and_then(|b| b.checked_add(OBJ_HEADER)),
-            KIND_MAP => super::map::body_size(shape),
-            KIND_QUEUE => super::queue::body_size(shape),
-            KIND_BUS => super::bus::body_size(shape),
-            KIND_MUTEX | KIND_BARRIER => Some(BODY_64),
-            KIND_SEMAPHORE => u32::try_from(shape)
-                .ok()
-                .map(|p| super::semaphore::body_size(super::semaphore::records_for(p))),
+            KIND_ARRAY | KIND_MAP | KIND_QUEUE | KIND_BUS | KIND_MUTEX | KIND_BARRIER
+            | KIND_SEMAPHORE => object_size(kind, shape),
             _ => {
                 self.problem(loc, format!("unknown object kind {kind}"));
                 return;
@@ -1452,6 +1444,25 @@ fn take_over(
     }
 }
 
+/// The size of the heap block an object of `kind` and `shape` occupies (header
+/// included), or None when the shape is impossible (the arithmetic overflows) or the
+/// kind unknown.
+fn object_size(kind: u32, shape: u64) -> Option<u64> {
+    match kind {
+        KIND_ARRAY => shape
+            .checked_mul(ELEM)
+            .and_then(|b| b.checked_add(OBJ_HEADER)),
+        KIND_MAP => super::map::body_size(shape),
+        KIND_QUEUE => super::queue::body_size(shape),
+        KIND_BUS => super::bus::body_size(shape),
+        KIND_MUTEX | KIND_BARRIER => Some(BODY_64),
+        KIND_SEMAPHORE => u32::try_from(shape)
+            .ok()
+            .map(|p| super::semaphore::body_size(super::semaphore::records_for(p))),
+        _ => None,
+    }
+}
+
 /// Cleans up what dead processes left behind, with the same steps a live process takes
 /// when it meets them, so it is safe whoever else is attached: takes over (and repairs
 /// under) every lock a dead process holds, recounts `read_rw` holders, abandons pushes
@@ -1478,6 +1489,16 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
         let flags = e.flags.load(Ordering::Relaxed);
         if offset < r.fixed.heap_offset || offset % 64 != 0 || offset >= r.fixed.total_size {
             return Err(Error::corrupt(format!("directory entry {i} is damaged")));
+        }
+        // Every slot offset computed below stays inside the object's block, so inside
+        // the file, and no multiplication by the shape can overflow.
+        if object_size(kind, shape)
+            .and_then(|size| offset.checked_add(size))
+            .is_none_or(|end| end > r.fixed.total_size)
+        {
+            return Err(Error::corrupt(format!(
+                "directory entry {i}: object of kind {kind} and shape {shape} does not fit"
+            )));
         }
         let hdr: &ObjectHeader = r.map.get(offset)?;
         if hdr.magic.load(Ordering::Relaxed) != OBJECT_MAGIC ^ kind {
@@ -1547,12 +1568,17 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
             KIND_BUS => {
                 let h: &BusHeader = r.map.get(body)?;
                 let cap = h.capacity.load(Ordering::Relaxed);
-                if cap == 0 {
+                if cap == 0 || cap != shape {
                     return Err(Error::corrupt("bus header is damaged"));
                 }
                 if take_over(r, &h.lock, |_| {
                     // As the next publisher would: count a committed message.
                     let next = h.next_seq.load(Ordering::Relaxed);
+                    if next == 0 || next >= BUS_BUSY - 1 {
+                        return Err(Error::corrupt(format!(
+                            "bus sequence number {next} is beyond any reachable count"
+                        )));
+                    }
                     let s: &BusSlot = r.map.get(body + B_HEADER + (next % cap) * B_SLOT)?;
                     if s.seq.load(Ordering::Acquire) == next {
                         h.next_seq.store(next + 1, Ordering::Release);
