@@ -1473,10 +1473,10 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
     let mut done = Swept::default();
     let live = r.live();
     if take_over(r, &live.alloc_lock, |_| Ok(()))? {
-        done.locks += 1;
+        done.locks = done.locks.saturating_add(1);
     }
     if take_over(r, &live.dir_lock, |_| Ok(()))? {
-        done.locks += 1;
+        done.locks = done.locks.saturating_add(1);
     }
     for i in 0..r.fixed.dir_capacity {
         let e: &DirEntry = r.map.get_nth(r.fixed.dir_offset, i as u64)?;
@@ -1527,7 +1527,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                     h.len.store(n, Ordering::Relaxed);
                     Ok(())
                 })? {
-                    done.locks += 1;
+                    done.locks = done.locks.saturating_add(1);
                 }
                 for j in 0..slots {
                     sweep_element(r, body + MAP_HEADER + j * MAP_SLOT + KEY_SLOT, &mut done)?;
@@ -1537,7 +1537,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                 let h: &QueueHeader = r.map.get(body)?;
                 if flags & queue::FLAG_LIFO != 0 {
                     if take_over(r, &h.lock, |_| Ok(()))? {
-                        done.locks += 1;
+                        done.locks = done.locks.saturating_add(1);
                     }
                     continue;
                 }
@@ -1560,7 +1560,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                                 s.wake.fetch_add(1, Ordering::SeqCst);
                                 sys::futex_wake(&s.wake, i32::MAX);
                             }
-                            done.pushes += 1;
+                            done.pushes = done.pushes.saturating_add(1);
                         }
                     }
                 }
@@ -1585,7 +1585,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                     }
                     Ok(())
                 })? {
-                    done.locks += 1;
+                    done.locks = done.locks.saturating_add(1);
                 }
             }
             KIND_MUTEX => {
@@ -1595,7 +1595,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                     b.owner_died.store(1, Ordering::Relaxed);
                     Ok(())
                 })? {
-                    done.locks += 1;
+                    done.locks = done.locks.saturating_add(1);
                 }
             }
             KIND_SEMAPHORE => {
@@ -1631,7 +1631,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                     Err(e) => return Err(e),
                 };
                 if how == Acquired::Recovered {
-                    done.locks += 1;
+                    done.locks = done.locks.saturating_add(1);
                 }
                 let result = (|| {
                     let mut held: u64 = 0;
@@ -1648,7 +1648,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
                             rec.token.store(0, Ordering::Relaxed);
                             if count != 0 {
                                 wait::note_recovered();
-                                done.permits += 1;
+                                done.permits = done.permits.saturating_add(1);
                             }
                             continue;
                         }
@@ -1672,10 +1672,10 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
 fn sweep_element(r: &RegionInner, off: u64, done: &mut Swept) -> Result<()> {
     match Cell::at(r, off)?.recover_stale(SWEEP_LOCK_WAIT)? {
         (true, readers) => {
-            done.locks += 1;
-            done.readers += readers as u32;
+            done.locks = done.locks.saturating_add(1);
+            done.readers = done.readers.saturating_add(readers as u32);
         }
-        (false, true) => done.readers += 1,
+        (false, true) => done.readers = done.readers.saturating_add(1),
         (false, false) => {}
     }
     Ok(())
