@@ -1238,12 +1238,7 @@ fn c_open_as_another_user_honours_the_mode() {
         };
         let r = Region::open(&name, &opts).unwrap();
         let before = std::fs::read(r.path()).unwrap();
-        let out = Command::new(&exe)
-            .arg(&name)
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .unwrap();
+        let out = output_of_copied_program(Command::new(&exe).arg(&name).uid(65534).gid(65534));
         assert_ok("try_open as nobody", &out);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let lines: Vec<&str> = text.lines().collect();
@@ -1259,4 +1254,20 @@ fn c_open_as_another_user_honours_the_mode() {
         drop(r);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `cmd` for its output, retrying while the kernel says the program is busy
+/// (ETXTBSY): a program this test process just copied can still be open for writing in
+/// a child that another test thread forked meanwhile, until that child's exec.
+fn output_of_copied_program(cmd: &mut Command) -> std::process::Output {
+    let mut tries = 0;
+    loop {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.expect("run the copied program"),
+        }
+    }
 }

@@ -146,7 +146,7 @@ fn child(
             });
         }
     }
-    let out = c.output().expect("run the child");
+    let out = output_of_copied_program(&mut c);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -281,5 +281,21 @@ fn unreadable_region_is_permission() {
         }
         // The file was left alone.
         assert_eq!(std::fs::metadata(&name).unwrap().mode() & 0o7777, 0);
+    }
+}
+
+/// Runs `cmd` for its output, retrying while the kernel says the program is busy
+/// (ETXTBSY): a program this test process just copied can still be open for writing in
+/// a child that another test thread forked meanwhile, until that child's exec.
+fn output_of_copied_program(cmd: &mut Command) -> std::process::Output {
+    let mut tries = 0;
+    loop {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.expect("run the copied program"),
+        }
     }
 }
