@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use super::element::Cell;
 use super::error::{Error, Result};
-use super::layout::{kind_name, Element, ObjectHeader, KIND_ARRAY, TAG_FULL};
-use super::region::{check_object_name, Region};
+use super::layout::{Element, ObjectHeader, KIND_ARRAY, TAG_FULL};
+use super::region::{check_object_name, KindSpec, Region};
 use super::value::{Value, ValueRef};
 use super::wait::Deadline;
 
@@ -26,6 +26,19 @@ pub struct Array {
 const HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const ELEM: u64 = std::mem::size_of::<Element>() as u64;
 
+fn array_body_size(len: u64) -> Option<u64> {
+    len.checked_mul(ELEM).and_then(|b| b.checked_add(HEADER))
+}
+
+const ARRAY_KIND: KindSpec = KindSpec {
+    code: KIND_ARRAY,
+    name: "array",
+    article: "an",
+    shape: "length",
+    items: "elements",
+    size_of: array_body_size,
+};
+
 impl Region {
     /// Opens the array `name`; `length > 0` creates it if missing (an existing one must
     /// have that length), `length == 0` opens an existing one only. Flags: [`FLAG_FULL`],
@@ -37,21 +50,13 @@ impl Region {
         if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown array flags {flags:#x}")));
         }
-        let body = |len: u64| len.checked_mul(ELEM).and_then(|b| b.checked_add(HEADER));
-        let (obj, created) = if length == 0 {
-            let o = r
-                .lookup(name)?
-                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
-            (o, false)
-        } else {
-            let size = body(length)
-                .filter(|&s| s <= r.fixed.heap_size)
-                .ok_or_else(|| {
-                    Error::NoSpace(format!(
-                        "an array of {length} elements does not fit in the region"
-                    ))
-                })?;
-            r.find_or_create(name, KIND_ARRAY, length, flags & FLAG_FULL, size, |off| {
+        let obj = r.open_object(
+            name,
+            &ARRAY_KIND,
+            length,
+            flags & FLAG_EXCLUSIVE != 0,
+            flags & FLAG_FULL,
+            |off| {
                 if flags & FLAG_FULL != 0 {
                     for i in 0..length {
                         let e: &Element = r.map.get(off + HEADER + i * ELEM)?;
@@ -59,25 +64,8 @@ impl Region {
                     }
                 }
                 Ok(())
-            })?
-        };
-        if obj.kind != KIND_ARRAY {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not an array",
-                kind_name(obj.kind)
-            )));
-        }
-        if !created && flags & FLAG_EXCLUSIVE != 0 {
-            return Err(Error::Exists(format!("array '{name}' already exists")));
-        }
-        if length != 0 && obj.shape != length {
-            return Err(Error::Incompatible(format!(
-                "array '{name}' has length {}, not {length}",
-                obj.shape
-            )));
-        }
-        let size = body(obj.shape).ok_or_else(|| Error::corrupt("array length overflows"))?;
-        r.validate_body(&obj, size)?;
+            },
+        )?;
         Ok(Array {
             region: self.clone(),
             elements: obj.offset + HEADER,

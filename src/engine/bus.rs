@@ -29,7 +29,7 @@ use super::array::FLAG_EXCLUSIVE;
 use super::element::{copy_blob, decode_value, discard_value, meta_in_heap, prepare_value};
 use super::error::{Error, Result};
 use super::layout::*;
-use super::region::{check_object_name, Region, RegionInner};
+use super::region::{check_object_name, KindSpec, Region, RegionInner};
 use super::value::{Value, ValueRef};
 use super::wait::{self, Acquired, Deadline};
 
@@ -91,6 +91,15 @@ struct Message {
     blob: Option<super::element::Prepared>,
 }
 
+const BUS_KIND: KindSpec = KindSpec {
+    code: KIND_BUS,
+    name: "bus",
+    article: "a",
+    shape: "capacity",
+    items: "messages",
+    size_of: body_size,
+};
+
 impl Region {
     /// Opens the bus `name`; `capacity > 0` (messages retained) creates it if missing (an
     /// existing one must have that capacity), `capacity == 0` opens an existing one only.
@@ -102,43 +111,19 @@ impl Region {
         if flags & !FLAG_EXCLUSIVE != 0 {
             return Err(Error::invalid(format!("unknown bus flags {flags:#x}")));
         }
-        let (obj, created) = if capacity == 0 {
-            let o = r
-                .lookup(name)?
-                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
-            (o, false)
-        } else {
-            let size = body_size(capacity)
-                .filter(|&s| s <= r.fixed.heap_size)
-                .ok_or_else(|| {
-                    Error::NoSpace(format!(
-                        "a bus of {capacity} messages does not fit in the region"
-                    ))
-                })?;
-            r.find_or_create(name, KIND_BUS, capacity, 0, size, |off| {
+        let obj = r.open_object(
+            name,
+            &BUS_KIND,
+            capacity,
+            flags & FLAG_EXCLUSIVE != 0,
+            0,
+            |off| {
                 let h: &BusHeader = r.map.get(off + OBJ_HEADER)?;
                 h.capacity.store(capacity, Ordering::Relaxed);
                 h.next_seq.store(1, Ordering::Relaxed);
                 Ok(())
-            })?
-        };
-        if obj.kind != KIND_BUS {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not a bus",
-                kind_name(obj.kind)
-            )));
-        }
-        if !created && flags & FLAG_EXCLUSIVE != 0 {
-            return Err(Error::Exists(format!("bus '{name}' already exists")));
-        }
-        if capacity != 0 && obj.shape != capacity {
-            return Err(Error::Incompatible(format!(
-                "bus '{name}' has capacity {}, not {capacity}",
-                obj.shape
-            )));
-        }
-        let size = body_size(obj.shape).ok_or_else(|| Error::corrupt("bus capacity overflows"))?;
-        r.validate_body(&obj, size)?;
+            },
+        )?;
         let h: &BusHeader = r.map.get(obj.offset + OBJ_HEADER)?;
         if h.capacity.load(Ordering::Relaxed) != obj.shape
             || obj.shape == 0

@@ -23,7 +23,7 @@ use super::array::{FLAG_EXCLUSIVE, FLAG_FULL};
 use super::element::{stale, Cell};
 use super::error::{Error, Result};
 use super::layout::*;
-use super::region::{check_object_name, Region, RegionInner};
+use super::region::{check_object_name, KindSpec, Region, RegionInner};
 use super::value::{Value, ValueRef};
 use super::wait::{self, Acquired, Deadline};
 
@@ -63,6 +63,15 @@ struct Found {
     word: u64,
 }
 
+const MAP_KIND: KindSpec = KindSpec {
+    code: KIND_MAP,
+    name: "map",
+    article: "a",
+    shape: "capacity",
+    items: "keys",
+    size_of: body_size,
+};
+
 impl Region {
     /// Opens the map `name`; `capacity > 0` (the maximum number of keys) creates it if
     /// missing (an existing one must have that capacity), `capacity == 0` opens an
@@ -75,43 +84,19 @@ impl Region {
         if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown map flags {flags:#x}")));
         }
-        let (obj, created) = if capacity == 0 {
-            let o = r
-                .lookup(name)?
-                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
-            (o, false)
-        } else {
-            let size = body_size(capacity)
-                .filter(|&s| s <= r.fixed.heap_size)
-                .ok_or_else(|| {
-                    Error::NoSpace(format!(
-                        "a map of {capacity} keys does not fit in the region"
-                    ))
-                })?;
-            r.find_or_create(name, KIND_MAP, capacity, flags & FLAG_FULL, size, |off| {
+        let obj = r.open_object(
+            name,
+            &MAP_KIND,
+            capacity,
+            flags & FLAG_EXCLUSIVE != 0,
+            flags & FLAG_FULL,
+            |off| {
                 let h: &MapHeader = r.map.get(off + OBJ_HEADER)?;
-                let n = slots_for(capacity).expect("size checked above");
+                let n = slots_for(capacity).expect("size checked by open_object");
                 h.slots.store(n, Ordering::Relaxed);
                 Ok(())
-            })?
-        };
-        if obj.kind != KIND_MAP {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not a map",
-                kind_name(obj.kind)
-            )));
-        }
-        if !created && flags & FLAG_EXCLUSIVE != 0 {
-            return Err(Error::Exists(format!("map '{name}' already exists")));
-        }
-        if capacity != 0 && obj.shape != capacity {
-            return Err(Error::Incompatible(format!(
-                "map '{name}' has capacity {}, not {capacity}",
-                obj.shape
-            )));
-        }
-        let size = body_size(obj.shape).ok_or_else(|| Error::corrupt("map capacity overflows"))?;
-        r.validate_body(&obj, size)?;
+            },
+        )?;
         let slots = slots_for(obj.shape).expect("checked by body_size");
         let hdr: &ObjectHeader = r.map.get(obj.offset)?;
         let mh: &MapHeader = r.map.get(obj.offset + OBJ_HEADER)?;

@@ -32,7 +32,7 @@ use super::array::FLAG_EXCLUSIVE;
 use super::element::{copy_blob, decode_value, discard_value, meta_in_heap, prepare_value};
 use super::error::{Error, Result};
 use super::layout::*;
-use super::region::{check_object_name, Region, RegionInner};
+use super::region::{check_object_name, KindSpec, Region, RegionInner};
 use super::sys;
 use super::value::{Value, ValueRef};
 use super::wait::{self, Deadline};
@@ -128,6 +128,15 @@ pub struct Queue {
     name: String,
 }
 
+const QUEUE_KIND: KindSpec = KindSpec {
+    code: KIND_QUEUE,
+    name: "queue",
+    article: "a",
+    shape: "capacity",
+    items: "values",
+    size_of: body_size,
+};
+
 impl Region {
     /// Opens the queue `name`; `capacity > 0` creates it if missing (an existing one must
     /// have that capacity and the same FIFO/LIFO kind), `capacity == 0` opens an existing
@@ -140,43 +149,18 @@ impl Region {
         if flags & !(FLAG_LIFO | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown queue flags {flags:#x}")));
         }
-        let (obj, created) = if capacity == 0 {
-            let o = r
-                .lookup(name)?
-                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
-            (o, false)
-        } else {
-            let size = body_size(capacity)
-                .filter(|&s| s <= r.fixed.heap_size)
-                .ok_or_else(|| {
-                    Error::NoSpace(format!(
-                        "a queue of {capacity} values does not fit in the region"
-                    ))
-                })?;
-            r.find_or_create(name, KIND_QUEUE, capacity, flags & FLAG_LIFO, size, |off| {
+        let obj = r.open_object(
+            name,
+            &QUEUE_KIND,
+            capacity,
+            flags & FLAG_EXCLUSIVE != 0,
+            flags & FLAG_LIFO,
+            |off| {
                 let h: &QueueHeader = r.map.get(off + OBJ_HEADER)?;
                 h.capacity.store(capacity, Ordering::Relaxed);
                 Ok(())
-            })?
-        };
-        if obj.kind != KIND_QUEUE {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not a queue",
-                kind_name(obj.kind)
-            )));
-        }
-        if !created && flags & FLAG_EXCLUSIVE != 0 {
-            return Err(Error::Exists(format!("queue '{name}' already exists")));
-        }
-        if capacity != 0 && obj.shape != capacity {
-            return Err(Error::Incompatible(format!(
-                "queue '{name}' has capacity {}, not {capacity}",
-                obj.shape
-            )));
-        }
-        let size =
-            body_size(obj.shape).ok_or_else(|| Error::corrupt("queue capacity overflows"))?;
-        r.validate_body(&obj, size)?;
+            },
+        )?;
         let hdr: &ObjectHeader = r.map.get(obj.offset)?;
         let qh: &QueueHeader = r.map.get(obj.offset + OBJ_HEADER)?;
         if qh.capacity.load(Ordering::Relaxed) != obj.shape || obj.shape == 0 {

@@ -81,6 +81,23 @@ pub(crate) struct ObjectRef {
     pub shape: u64,
 }
 
+/// How [`RegionInner::open_object`] names a kind of object in its messages.
+#[derive(Clone, Copy)]
+pub(crate) struct KindSpec {
+    /// KIND_ARRAY, KIND_MAP, ...
+    pub code: u32,
+    /// "array", "map", ...
+    pub name: &'static str,
+    /// "a" or "an"
+    pub article: &'static str,
+    /// what the shape is: "length" or "capacity"
+    pub shape: &'static str,
+    /// what the shape counts: "elements", "keys", ...
+    pub items: &'static str,
+    /// the size of the body (header included) for a shape; None when it overflows
+    pub size_of: fn(u64) -> Option<u64>,
+}
+
 pub(crate) struct RegionInner {
     pub name: String,
     pub path: PathBuf,
@@ -484,6 +501,65 @@ impl RegionInner {
             }
         }
         Ok(None)
+    }
+
+    /// Opens `name` as an object of `kind` (sized by `shape`, its length or capacity):
+    /// `shape == 0` opens an existing one only (NotFound); otherwise it is created if
+    /// missing, with a body of `kind.size_of(shape)` bytes filled by `init` (see
+    /// [`RegionInner::find_or_create`]). Then the checks every kind shares: the kind
+    /// (TypeMismatch), `exclusive` (Exists when not created by this call), the shape
+    /// (Incompatible) and the body's bounds (Corrupt).
+    pub(crate) fn open_object(
+        &self,
+        name: &str,
+        kind: &KindSpec,
+        shape: u64,
+        exclusive: bool,
+        stored_flags: u32,
+        init: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<ObjectRef> {
+        let KindSpec {
+            code,
+            name: what,
+            article,
+            shape: measure,
+            items,
+            size_of,
+        } = *kind;
+        let (obj, created) = if shape == 0 {
+            let o = self
+                .lookup(name)?
+                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
+            (o, false)
+        } else {
+            let size = size_of(shape)
+                .filter(|&s| s <= self.fixed.heap_size)
+                .ok_or_else(|| {
+                    Error::NoSpace(format!(
+                        "{article} {what} of {shape} {items} does not fit in the region"
+                    ))
+                })?;
+            self.find_or_create(name, code, shape, stored_flags, size, init)?
+        };
+        if obj.kind != code {
+            return Err(Error::TypeMismatch(format!(
+                "'{name}' is a {}, not {article} {what}",
+                kind_name(obj.kind)
+            )));
+        }
+        if !created && exclusive {
+            return Err(Error::Exists(format!("{what} '{name}' already exists")));
+        }
+        if shape != 0 && obj.shape != shape {
+            return Err(Error::Incompatible(format!(
+                "{what} '{name}' has {measure} {}, not {shape}",
+                obj.shape
+            )));
+        }
+        let size = size_of(obj.shape)
+            .ok_or_else(|| Error::corrupt(format!("{what} {measure} overflows")))?;
+        self.validate_body(&obj, size)?;
+        Ok(obj)
     }
 
     /// Finds `name` or creates it: under the directory lock, allocates a 64-byte aligned
