@@ -3,6 +3,8 @@
 
 #include <plexus.hpp>
 
+#include "cpp_checks.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,30 +23,6 @@ using plexus::Value;
 
 namespace {
 
-int failures = 0;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            ++failures;                                                              \
-        }                                                                            \
-    } while (0)
-
-#define CHECK_THROWS(expr, st)                                                       \
-    do {                                                                             \
-        try {                                                                        \
-            (void)(expr);                                                            \
-            std::fprintf(stderr, "%s:%d: %s did not throw\n", __FILE__, __LINE__, #expr); \
-            ++failures;                                                              \
-        } catch (const plexus::Error &e_) {                                          \
-            if (e_.status() != (st)) {                                               \
-                std::fprintf(stderr, "%s:%d: %s threw %s\n", __FILE__, __LINE__, #expr, \
-                             e_.what());                                             \
-                ++failures;                                                          \
-            }                                                                        \
-        }                                                                            \
-    } while (0)
 
 static_assert(!std::is_copy_constructible_v<Map>, "Map is move-only");
 static_assert(std::is_nothrow_move_constructible_v<Map>, "Map moves never throw");
