@@ -817,7 +817,7 @@ static void lat_publisher(const job *j, int idx) {
     }
     if (paced) spin_at_least(&g_ctl->ack, (uint64_t)(warm + n));
     res->t_last = now_ns();
-    CPX(plexus_bus_close(b));
+    CPX(plexus_bus_shutdown(b));
     CPX(plexus_region_close(r));
     finish_child(res, u0);
 }
@@ -848,7 +848,7 @@ static void run_latency(method m, int run, m_stats *s) {
     start_children(j.subs + 1);
     for (int left = j.subs + 1; left > 0; left--) reap_one();
     alarm(0);
-    PX(plexus_bus_release(b));
+    PX(plexus_bus_close(b));
     remove_region(&j, r);
 
     /* Every delivery; and per message, the latest subscriber's latency. */
@@ -958,7 +958,7 @@ static void tput_publisher(const job *j, int idx) {
         if (seq != (uint64_t)i) child_fail("publisher: seq %" PRIu64 ", expected %ld", seq, i);
     }
     res->t_last = now_ns();
-    CPX(plexus_bus_close(b));
+    CPX(plexus_bus_shutdown(b));
     CPX(plexus_region_close(r));
     finish_child(res, u0);
 }
@@ -976,7 +976,7 @@ static void run_tput(method m, int run, m_stats *s) {
     start_children(j.subs + 1);
     for (int left = j.subs + 1; left > 0; left--) reap_one();
     alarm(0);
-    PX(plexus_bus_release(b));
+    PX(plexus_bus_close(b));
     remove_region(&j, r);
     child_res *p = &g_ctl->res[0];
     uint64_t t_last = 0, count = 0;

@@ -338,7 +338,7 @@ static void producer(const job *j, int id) {
     res->cpu_us = u1.cpu_us - u0.cpu_us;
     res->vcsw = u1.vcsw - u0.vcsw;
     res->icsw = u1.icsw - u0.icsw;
-    CPX(plexus_queue_release(q));
+    CPX(plexus_queue_close(q));
     CPX(plexus_region_close(r));
     res->ok = 1;
     _exit(0);
@@ -419,7 +419,7 @@ static void consumer(const job *j) {
         CPX(plexus_queue_len(q, &len));
         if (len != 0) child_fail("consumer: %" PRIu64 " values left in the queue", len);
     }
-    CPX(plexus_queue_release(q));
+    CPX(plexus_queue_close(q));
     CPX(plexus_region_close(r));
     res->ok = 1;
     _exit(0);
@@ -809,11 +809,11 @@ static void run_method(method m, int run, q_stats *s) {
     while (left > 0) {
         int idx = reap_one();
         left--;
-        if (idx < j.producers && --producers_left == 0 && m == M_MPMC) PX(plexus_queue_close(q));
+        if (idx < j.producers && --producers_left == 0 && m == M_MPMC) PX(plexus_queue_shutdown(q));
     }
     alarm(0);
     if (is_queue) {
-        PX(plexus_queue_release(q));
+        PX(plexus_queue_close(q));
         PX(plexus_region_close(r));
         PX(plexus_region_remove(j.region));
         g_region[0] = 0;

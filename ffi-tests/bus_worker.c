@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
   plexus_bus b;
   MUST(plexus_bus_open(r, "events", 0, 0, &b));
   if (strcmp(argv[2], "close") == 0) {
-    MUST(plexus_bus_close(b));
+    MUST(plexus_bus_shutdown(b));
     return 0;
   }
   if (strcmp(argv[2], "spray") == 0) {

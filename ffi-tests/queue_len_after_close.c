@@ -73,7 +73,7 @@ int main(void) {
     int64_t wait_ns = push_ns * (20 + 5 * i) / 100;
     struct timespec ts = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
     nanosleep(&ts, NULL);
-    MUST(plexus_queue_close(q));
+    MUST(plexus_queue_shutdown(q));
     plexus_status popped = plexus_queue_pop(q, &out, 0);
     if (popped == PLEXUS_OK) plexus_value_free(&out);
     pthread_join(t, NULL);
@@ -92,7 +92,7 @@ int main(void) {
     MUST(plexus_queue_pop(q, &out, 0) == PLEXUS_CLOSED ? PLEXUS_OK : PLEXUS_E_INTERNAL);
     MUST(plexus_queue_len(q, &len));
     CHECK(len == 0); /* a second pop moves the head past the abandoned claim */
-    MUST(plexus_queue_release(q));
+    MUST(plexus_queue_close(q));
   }
   printf("push of %zu bytes takes %.1f ms; %d of %d tries closed the queue during a push; "
          "%d of them reported a length other than 0\n",

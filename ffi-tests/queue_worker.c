@@ -291,7 +291,7 @@ static int check_queue_drained(const char *region) {
   if (popped == PLEXUS_OK) plexus_value_free(&out);
   if (popped != PLEXUS_CLOSED) return fail("a pop of the drained queue did not say CLOSED");
   MUST(plexus_queue_len(q, &len));
-  MUST(plexus_queue_is_closed(q, &closed));
+  MUST(plexus_queue_is_shutdown(q, &closed));
   plexus_region_info info;
   MUST(plexus_region_get_info(r, &info));
   MUST(plexus_region_close(r));
@@ -439,7 +439,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "close") == 0 && argc == 3) {
     plexus_region r = open_region(region);
-    MUST(plexus_queue_close(open_queue(r)));
+    MUST(plexus_queue_shutdown(open_queue(r)));
     MUST(plexus_region_close(r));
     return 0;
   }

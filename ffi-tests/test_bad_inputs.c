@@ -38,7 +38,7 @@ int main(void) {
   EXPECT_MSG(plexus_array_is_full(a, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_array_version(a, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_array_wait_change(a, 0, NULL, 0), PLEXUS_E_INVALID_ARGUMENT);
-  EXPECT_MSG(plexus_array_length(a, NULL), PLEXUS_E_INVALID_ARGUMENT);
+  EXPECT_MSG(plexus_array_len(a, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_value_from_json(NULL, &out), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_value_from_json("1", NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_value_to_json(NULL, NULL, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);

@@ -41,7 +41,7 @@ int main(void) {
   MUST(plexus_bus_open(r, "events", 8, 0, &b));
   MUST(plexus_bus_open(r, "events", 0, 0, &b2));
   CHECK(b.id == b2.id); /* same handle, counted twice */
-  MUST(plexus_bus_release(b2));
+  MUST(plexus_bus_close(b2));
   EXPECT_MSG(plexus_bus_open(r, "events", 9, 0, &b2), PLEXUS_E_INCOMPATIBLE);
   EXPECT_MSG(plexus_bus_open(r, "events", 8, PLEXUS_EXCLUSIVE, &b2), PLEXUS_E_EXISTS);
   EXPECT_MSG(plexus_bus_open(r, "missing", 0, 0, &b2), PLEXUS_E_NOT_FOUND);
@@ -123,17 +123,17 @@ int main(void) {
   for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, wait_for_close, &results[i]);
   usleep(200 * 1000);
   bool closed = true;
-  MUST(plexus_bus_is_closed(b, &closed));
+  MUST(plexus_bus_is_shutdown(b, &closed));
   CHECK(!closed);
-  MUST(plexus_bus_close(b));
+  MUST(plexus_bus_shutdown(b));
   for (int i = 0; i < 3; i++) {
     pthread_join(th[i], NULL);
     CHECK(results[i] == PLEXUS_CLOSED);
   }
-  MUST(plexus_bus_is_closed(b, &closed));
+  MUST(plexus_bus_is_shutdown(b, &closed));
   CHECK(closed);
   EXPECT_MSG(plexus_bus_publish(b, &vals[0], NULL), PLEXUS_CLOSED);
-  MUST(plexus_bus_close(b)); /* twice is fine */
+  MUST(plexus_bus_shutdown(b)); /* twice is fine */
   plexus_sub after;
   MUST(plexus_bus_subscribe(b, PLEXUS_FROM_OLDEST, &after));
   int drained = 0;
@@ -157,12 +157,12 @@ int main(void) {
   EXPECT_MSG(plexus_sub_next(wrong, &v, NULL, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_bus_capacity(b, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_bus_next_seq(b, NULL), PLEXUS_E_INVALID_ARGUMENT);
-  EXPECT_MSG(plexus_bus_is_closed(b, NULL), PLEXUS_E_INVALID_ARGUMENT);
+  EXPECT_MSG(plexus_bus_is_shutdown(b, NULL), PLEXUS_E_INVALID_ARGUMENT);
   MUST(plexus_sub_close(after));
   EXPECT_MSG(plexus_sub_close(after), PLEXUS_E_BAD_HANDLE);
   MUST(plexus_sub_close(early));
-  MUST(plexus_bus_release(b));
-  EXPECT_MSG(plexus_bus_release(b), PLEXUS_E_BAD_HANDLE);
+  MUST(plexus_bus_close(b));
+  EXPECT_MSG(plexus_bus_close(b), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_bus_capacity(b, &cap), PLEXUS_E_BAD_HANDLE);
   /* Closing the region closes its subscriptions. */
   MUST(plexus_region_close(r));

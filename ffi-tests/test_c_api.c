@@ -35,7 +35,7 @@ int main(void) {
   MUST(plexus_array_open(r, "cells", 8, 0, &a));
   MUST(plexus_region_wait_object(r, "cells", PLEXUS_FOREVER));
   uint64_t len = 0;
-  MUST(plexus_array_length(a, &len));
+  MUST(plexus_array_len(a, &len));
   CHECK(len == 8);
 
   /* Every type through write/read. */

@@ -438,7 +438,7 @@ void test_array_basics(Region &r) {
 
     // The raw() escape hatch.
     std::uint64_t n = 0;
-    CHECK(plexus_array_length(a.raw(), &n) == PLEXUS_OK && n == 8);
+    CHECK(plexus_array_len(a.raw(), &n) == PLEXUS_OK && n == 8);
 
     // Fresh elements: UNDEFINED, EMPTY.
     CHECK(a.read(0).is_undefined());

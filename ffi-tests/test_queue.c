@@ -135,7 +135,7 @@ static void test_every_type(plexus_region r, uint32_t flags) {
   MUST(plexus_queue_pop(q, &out, 0));
   CHECK(out.type == PLEXUS_FLOAT && isnan(out.as.f));
   plexus_value_free(&object);
-  MUST(plexus_queue_release(q));
+  MUST(plexus_queue_close(q));
 }
 
 /* ---- order, full and empty ---- */
@@ -148,7 +148,7 @@ static void test_fifo(plexus_region r) {
   CHECK(cap == 4);
   CHECK(queue_len(q) == 0);
   bool closed = true;
-  MUST(plexus_queue_is_closed(q, &closed));
+  MUST(plexus_queue_is_shutdown(q, &closed));
   CHECK(!closed);
 
   /* Empty: a pop times out and leaves `*out` alone. */
@@ -182,7 +182,7 @@ static void test_fifo(plexus_region r) {
   while (popped < pushed) EXPECT_POP_INT(q, 100 + popped++);
   CHECK(pushed > 500);
   EXPECT(plexus_queue_pop(q, &out, 0), PLEXUS_TIMEOUT);
-  MUST(plexus_queue_release(q));
+  MUST(plexus_queue_close(q));
 }
 
 static void test_lifo(plexus_region r) {
@@ -210,7 +210,7 @@ static void test_lifo(plexus_region r) {
   EXPECT_POP_INT(s, 30);
   EXPECT_POP_INT(s, 10);
   CHECK(queue_len(s) == 0);
-  MUST(plexus_queue_release(s));
+  MUST(plexus_queue_close(s));
 }
 
 /* ---- close ---- */
@@ -222,9 +222,9 @@ static void test_close(plexus_region r, uint32_t flags) {
   plexus_value b = plexus_int(2);
   MUST(plexus_queue_push(q, &a, 0));
   MUST(plexus_queue_push(q, &b, 0));
-  MUST(plexus_queue_close(q));
+  MUST(plexus_queue_shutdown(q));
   bool closed = false;
-  MUST(plexus_queue_is_closed(q, &closed));
+  MUST(plexus_queue_is_shutdown(q, &closed));
   CHECK(closed);
   /* Pushes fail, whatever their timeout, and store nothing. */
   plexus_value c = plexus_int(3);
@@ -248,14 +248,14 @@ static void test_close(plexus_region r, uint32_t flags) {
   CHECK(now_ns() - t0 < 5000 * MS);
   CHECK(is_int(&out, -777));
   /* Closing again is fine; the queue stays closed for every later opener. */
+  MUST(plexus_queue_shutdown(q));
   MUST(plexus_queue_close(q));
-  MUST(plexus_queue_release(q));
   MUST(plexus_queue_open(r, flags ? "close-lifo" : "close", 0, 0, &q));
   closed = false;
-  MUST(plexus_queue_is_closed(q, &closed));
+  MUST(plexus_queue_is_shutdown(q, &closed));
   CHECK(closed);
   EXPECT(plexus_queue_push(q, &c, 0), PLEXUS_CLOSED);
-  MUST(plexus_queue_release(q));
+  MUST(plexus_queue_close(q));
 }
 
 /* A thread that pushes or pops once and records what happened. */
@@ -342,8 +342,8 @@ static void test_blocked_waiters(plexus_region r, uint32_t flags) {
   usleep(100 * 1000); /* let them block */
   for (int i = 0; i < WAITERS * 2; i++) CHECK(__atomic_load_n(&w[i].returned_ns, __ATOMIC_SEQ_CST) == 0);
   int64_t closed_at = now_ns();
-  MUST(plexus_queue_close(empty));
-  MUST(plexus_queue_close(full));
+  MUST(plexus_queue_shutdown(empty));
+  MUST(plexus_queue_shutdown(full));
   for (int i = 0; i < WAITERS * 2; i++) {
     pthread_join(t[i], NULL);
     EXPECT(w[i].status, PLEXUS_CLOSED);
@@ -356,9 +356,9 @@ static void test_blocked_waiters(plexus_region r, uint32_t flags) {
   EXPECT_POP_INT(full, flags ? 10 : 11);
   plexus_value out = sentinel();
   EXPECT(plexus_queue_pop(full, &out, PLEXUS_FOREVER), PLEXUS_CLOSED);
-  MUST(plexus_queue_release(q));
-  MUST(plexus_queue_release(empty));
-  MUST(plexus_queue_release(full));
+  MUST(plexus_queue_close(q));
+  MUST(plexus_queue_close(empty));
+  MUST(plexus_queue_close(full));
 }
 
 /* ---- open rules ---- */
@@ -391,12 +391,12 @@ static void test_open_rules(plexus_region r) {
   EXPECT_OPEN_FAILS(r, "rules", 4, PLEXUS_EXCLUSIVE, PLEXUS_E_EXISTS);
   EXPECT_OPEN_FAILS(r, "rules", 0, PLEXUS_EXCLUSIVE, PLEXUS_E_EXISTS);
   /* Three opens through this region handle: three releases. */
-  MUST(plexus_queue_release(again));
-  MUST(plexus_queue_release(again));
+  MUST(plexus_queue_close(again));
+  MUST(plexus_queue_close(again));
   uint64_t n;
   MUST(plexus_queue_len(q, &n));
-  MUST(plexus_queue_release(q));
-  EXPECT_MSG(plexus_queue_release(q), PLEXUS_E_BAD_HANDLE);
+  MUST(plexus_queue_close(q));
+  EXPECT_MSG(plexus_queue_close(q), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_queue_len(q, &n), PLEXUS_E_BAD_HANDLE);
 
   /* A LIFO stack: opening with capacity 0 needs no flag; creating needs the right one. */
@@ -411,11 +411,11 @@ static void test_open_rules(plexus_region r) {
   push_int(s2, 2);
   EXPECT_POP_INT(s2, 2); /* it is the stack */
   EXPECT_POP_INT(s2, 1);
-  MUST(plexus_queue_release(s2));
+  MUST(plexus_queue_close(s2));
   MUST(plexus_queue_open(r, "rules-lifo", 2, PLEXUS_LIFO, &s2));
   CHECK(s2.id == s.id);
-  MUST(plexus_queue_release(s2));
-  MUST(plexus_queue_release(s));
+  MUST(plexus_queue_close(s2));
+  MUST(plexus_queue_close(s));
 
   /* Other kinds of object under the name. */
   plexus_array a;
@@ -443,7 +443,7 @@ static void test_open_rules(plexus_region r) {
   EXPECT_OPEN_FAILS(r, longname, 4, 0, PLEXUS_E_INVALID_ARGUMENT);
   longname[96] = 0; /* 96 bytes: fine */
   MUST(plexus_queue_open(r, longname, 1, 0, &q));
-  MUST(plexus_queue_release(q));
+  MUST(plexus_queue_close(q));
   EXPECT_OPEN_FAILS(r, "huge", UINT64_MAX, 0, PLEXUS_E_NO_SPACE);
   EXPECT_OPEN_FAILS(r, "huge", 1ULL << 40, 0, PLEXUS_E_NO_SPACE);
   EXPECT_OPEN_FAILS(r, "huge", 0, 0, PLEXUS_E_NOT_FOUND); /* nothing was left behind */
@@ -467,7 +467,7 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
   EXPECT_MSG(plexus_queue_pop(q, NULL, 0), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_queue_len(q, NULL), PLEXUS_E_INVALID_ARGUMENT);
   EXPECT_MSG(plexus_queue_capacity(q, NULL), PLEXUS_E_INVALID_ARGUMENT);
-  EXPECT_MSG(plexus_queue_is_closed(q, NULL), PLEXUS_E_INVALID_ARGUMENT);
+  EXPECT_MSG(plexus_queue_is_shutdown(q, NULL), PLEXUS_E_INVALID_ARGUMENT);
 
   /* Invalid values: refused before anything is stored. */
   plexus_value badstr = plexus_string("\xc3\x28 invalid");
@@ -511,9 +511,9 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
     EXPECT_MSG(plexus_queue_pop(h, &out, 0), PLEXUS_E_BAD_HANDLE);
     EXPECT_MSG(plexus_queue_len(h, &n), PLEXUS_E_BAD_HANDLE);
     EXPECT_MSG(plexus_queue_capacity(h, &n), PLEXUS_E_BAD_HANDLE);
+    EXPECT_MSG(plexus_queue_shutdown(h), PLEXUS_E_BAD_HANDLE);
+    EXPECT_MSG(plexus_queue_is_shutdown(h, &closed), PLEXUS_E_BAD_HANDLE);
     EXPECT_MSG(plexus_queue_close(h), PLEXUS_E_BAD_HANDLE);
-    EXPECT_MSG(plexus_queue_is_closed(h, &closed), PLEXUS_E_BAD_HANDLE);
-    EXPECT_MSG(plexus_queue_release(h), PLEXUS_E_BAD_HANDLE);
   }
   EXPECT_MSG(plexus_queue_open((plexus_region){q.id}, "x", 1, 0, &(plexus_queue){0}),
              PLEXUS_E_BAD_HANDLE);
@@ -523,7 +523,7 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
   CHECK(is_int(&out, -777));
 
   /* The queue survived every failed call: its one value, and nothing else. */
-  MUST(plexus_queue_is_closed(q, &closed));
+  MUST(plexus_queue_is_shutdown(q, &closed));
   CHECK(!closed);
   CHECK(queue_len(q) == 1);
   MUST(plexus_queue_pop(q, &out, 0));
@@ -533,14 +533,14 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
   EXPECT(plexus_queue_pop(q, &out, 0), PLEXUS_TIMEOUT);
 
   /* A released handle is refused by every call. */
-  MUST(plexus_queue_release(q));
+  MUST(plexus_queue_close(q));
   EXPECT_MSG(plexus_queue_push(q, &v, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_queue_pop(q, &out, 0), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_queue_len(q, &n), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_queue_capacity(q, &n), PLEXUS_E_BAD_HANDLE);
+  EXPECT_MSG(plexus_queue_shutdown(q), PLEXUS_E_BAD_HANDLE);
+  EXPECT_MSG(plexus_queue_is_shutdown(q, &closed), PLEXUS_E_BAD_HANDLE);
   EXPECT_MSG(plexus_queue_close(q), PLEXUS_E_BAD_HANDLE);
-  EXPECT_MSG(plexus_queue_is_closed(q, &closed), PLEXUS_E_BAD_HANDLE);
-  EXPECT_MSG(plexus_queue_release(q), PLEXUS_E_BAD_HANDLE);
 
   /* Handles opened through a region handle die with it; the queue stays. */
   plexus_region r2;
@@ -551,10 +551,10 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
   MUST(plexus_queue_push(q2, &v, 0));
   MUST(plexus_region_close(r2));
   EXPECT_MSG(plexus_queue_len(q2, &n), PLEXUS_E_BAD_HANDLE);
-  EXPECT_MSG(plexus_queue_release(q2), PLEXUS_E_BAD_HANDLE);
+  EXPECT_MSG(plexus_queue_close(q2), PLEXUS_E_BAD_HANDLE);
   MUST(plexus_queue_open(r, "bad", 0, 0, &q));
   EXPECT_POP_INT(q, 1);
-  MUST(plexus_queue_release(q));
+  MUST(plexus_queue_close(q));
 }
 
 int main(void) {

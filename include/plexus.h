@@ -15,7 +15,7 @@
  *            writing calls insert it, plexus_map_remove deletes it.
  *   queue    plexus_queue_open(r, "work", 64, 0, &q): a bounded queue of up to 64 values,
  *            FIFO, or a LIFO stack with PLEXUS_LIFO. push waits while it is full, pop
- *            while it is empty; plexus_queue_close ends it for every process (pushes get
+ *            while it is empty; plexus_queue_shutdown ends it for every process (pushes get
  *            PLEXUS_CLOSED, pops drain what is left, then get PLEXUS_CLOSED).
  *   bus      plexus_bus_open(r, "events", 1024, 0, &b): broadcast. Every subscriber
  *            (plexus_bus_subscribe, plexus_sub_next) receives every message, in one
@@ -23,8 +23,9 @@
  *   locks    plexus_mutex_* (robust: PLEXUS_OWNER_DEAD after a holder died),
  *            plexus_barrier_* (reusable), plexus_semaphore_* (a dead holder's permits
  *            come back).
- *   handles  *_close gives back a handle; for queues and buses, whose *_close closes the
- *            object for everyone, that is plexus_queue_release / plexus_bus_release.
+ *   handles  plexus_<kind>_close gives back a handle, for every kind; it never changes
+ *            the object. Ending a queue or a bus for every process is
+ *            plexus_queue_shutdown / plexus_bus_shutdown.
  *   values   UNDEFINED, NULL, BOOL, INT (int64), FLOAT (double), STRING (UTF-8),
  *            BYTES, OBJECT (MessagePack; JSON conversion provided).
  *
@@ -82,11 +83,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Initializer for plexus_region_options: open or create, default size (64 MiB),
-    mode 0600, no wait. */
 /** `timeout_ns` value that waits without limit. */
 #define PLEXUS_FOREVER ((int64_t)-1)
 
+/** Initializer for plexus_region_options: open or create, default size (64 MiB),
+    mode 0600, no wait. */
 #define PLEXUS_REGION_OPTIONS_INIT { sizeof(plexus_region_options), PLEXUS_OPEN_OR_CREATE, 0, 0, 0 }
 
 
@@ -98,12 +99,22 @@
 /**
  * Minor version.
  */
-#define PLEXUS_VERSION_MINOR 1
+#define PLEXUS_VERSION_MINOR 2
 
 /**
  * Patch version.
  */
 #define PLEXUS_VERSION_PATCH 0
+
+/**
+ * Format version of regions this library creates and opens.
+ */
+#define PLEXUS_FORMAT_VERSION 1
+
+/**
+ * `plexus_region_check` flag: also clean up (see plexus_region_check).
+ */
+#define PLEXUS_CHECK_REPAIR 1
 
 /**
  * Open flag: elements of a newly created object start FULL (default EMPTY).
@@ -116,16 +127,6 @@
 #define PLEXUS_EXCLUSIVE 2
 
 /**
- * plexus_bus_subscribe: start with the next message published.
- */
-#define PLEXUS_FROM_NOW 0
-
-/**
- * plexus_bus_subscribe: start with the oldest message the bus still retains.
- */
-#define PLEXUS_FROM_OLDEST 1
-
-/**
  * Longest map key, in bytes of UTF-8 (not counting the terminating NUL).
  */
 #define PLEXUS_MAP_MAX_KEY_LEN 4096
@@ -136,14 +137,14 @@
 #define PLEXUS_LIFO 4
 
 /**
- * Format version of regions this library creates and opens.
+ * plexus_bus_subscribe: start with the next message published.
  */
-#define PLEXUS_FORMAT_VERSION 1
+#define PLEXUS_FROM_NOW 0
 
 /**
- * `plexus_region_check` flag: also clean up (see plexus_region_check).
+ * plexus_bus_subscribe: start with the oldest message the bus still retains.
  */
-#define PLEXUS_CHECK_REPAIR 1
+#define PLEXUS_FROM_OLDEST 1
 
 /**
  * Result of every plexus call. Values below 100 are outcomes (the call did what it
@@ -277,20 +278,6 @@ typedef enum plexus_check_verdict {
 } plexus_check_verdict;
 
 /**
- * Handle of an open region. Id 0 is never valid.
- */
-typedef struct plexus_region {
-  uint64_t id;
-} plexus_region;
-
-/**
- * Handle of an open array. Id 0 is never valid.
- */
-typedef struct plexus_array {
-  uint64_t id;
-} plexus_array;
-
-/**
  * Pointer and length of a STRING, BYTES or OBJECT payload.
  */
 typedef struct plexus_buf {
@@ -350,99 +337,6 @@ typedef struct plexus_value {
 } plexus_value;
 
 /**
- * Handle of an open bus. Id 0 is never valid.
- */
-typedef struct plexus_bus {
-  uint64_t id;
-} plexus_bus;
-
-/**
- * Handle of a subscription to a bus. Id 0 is never valid.
- */
-typedef struct plexus_sub {
-  uint64_t id;
-} plexus_sub;
-
-/**
- * Handle of an open mutex. Id 0 is never valid.
- *
- * A plexus mutex is a lock in a region that threads of any process attached to it
- * can take, one at a time. It is robust: if the process holding it dies (or closes
- * the region handle it locked through), the next plexus_mutex_lock takes it over and
- * returns PLEXUS_OWNER_DEAD instead of PLEXUS_OK — the caller holds the mutex, and the
- * data it protects may be half-updated and need repair. There is no "consistent"
- * step: after PLEXUS_OWNER_DEAD the mutex is used as before.
- *
- * Ownership is per thread: only the thread that locked it (through the same region
- * handle) may unlock it, and that thread locking it again gets
- * PLEXUS_E_INVALID_ARGUMENT instead of a deadlock (it is not recursive). Two region
- * handles of one process count as different owners. A thread that exits while holding
- * the mutex leaves it locked until its process exits or closes that region handle.
- *
- * Uncontended lock + unlock is two atomic instructions and no system call; a blocked
- * locker spins briefly, then sleeps on a futex (checking every 100 ms at most whether
- * the holder is still alive).
- */
-typedef struct plexus_mutex {
-  uint64_t id;
-} plexus_mutex;
-
-/**
- * Handle of an open barrier. Id 0 is never valid.
- *
- * A plexus barrier makes `parties` callers (processes, or threads) meet: each
- * plexus_barrier_wait returns once all `parties` have called it in the current round,
- * and the barrier is then ready for the next round (reusable, round after round).
- * Everything a party wrote before arriving is visible to every party after it passes.
- *
- * Timeouts leave the barrier usable: a waiter whose timeout passes withdraws its
- * arrival, if the round has not completed yet, and gets PLEXUS_TIMEOUT, exactly as if
- * it had never arrived (the round still needs `parties` arrivals). If the round
- * completed meanwhile, the waiter passed the barrier and gets PLEXUS_OK.
- *
- * Crashes: the arrival of a party that dies after arriving counts (the round can
- * complete without it, but it will be missing from the next round). A party that dies
- * before arriving leaves the others waiting until their timeouts.
- */
-typedef struct plexus_barrier {
-  uint64_t id;
-} plexus_barrier;
-
-/**
- * Handle of an open semaphore. Id 0 is never valid.
- *
- * A plexus semaphore holds `permits` permits (fixed at creation): plexus_semaphore_acquire
- * takes one, waiting while none is left, and plexus_semaphore_release gives one back.
- * With 1 permit it lets one process at a time in ("at most one writer process").
- *
- * Permits belong to the region handle (attachment) that acquired them, not to a
- * thread: any thread of the process may release a permit its region handle holds, and
- * releasing when the handle holds none is an error. Permits held by a process that
- * dies, or by a region handle that is closed, are returned: the next acquirer that
- * finds no permit takes them back (a blocked acquirer notices within 100 ms).
- *
- * Giving back the semaphore handle itself is plexus_semaphore_close (not
- * plexus_semaphore_release, which gives back a permit).
- */
-typedef struct plexus_semaphore {
-  uint64_t id;
-} plexus_semaphore;
-
-/**
- * Handle of an open map. Id 0 is never valid.
- */
-typedef struct plexus_map {
-  uint64_t id;
-} plexus_map;
-
-/**
- * Handle of an open queue. Id 0 is never valid.
- */
-typedef struct plexus_queue {
-  uint64_t id;
-} plexus_queue;
-
-/**
  * Options of `plexus_region_open`. Initialize with PLEXUS_REGION_OPTIONS_INIT, then set
  * what you need; `struct_size` lets later versions add fields compatibly.
  */
@@ -470,6 +364,13 @@ typedef struct plexus_region_options {
    */
   int64_t wait_ns;
 } plexus_region_options;
+
+/**
+ * Handle of an open region. Id 0 is never valid.
+ */
+typedef struct plexus_region {
+  uint64_t id;
+} plexus_region;
 
 /**
  * Region statistics from `plexus_region_get_info`.
@@ -577,6 +478,106 @@ typedef struct plexus_check_result {
   uint64_t reserved[4];
 } plexus_check_result;
 
+/**
+ * Handle of an open array. Id 0 is never valid.
+ */
+typedef struct plexus_array {
+  uint64_t id;
+} plexus_array;
+
+/**
+ * Handle of an open map. Id 0 is never valid.
+ */
+typedef struct plexus_map {
+  uint64_t id;
+} plexus_map;
+
+/**
+ * Handle of an open queue. Id 0 is never valid.
+ */
+typedef struct plexus_queue {
+  uint64_t id;
+} plexus_queue;
+
+/**
+ * Handle of an open bus. Id 0 is never valid.
+ */
+typedef struct plexus_bus {
+  uint64_t id;
+} plexus_bus;
+
+/**
+ * Handle of a subscription to a bus. Id 0 is never valid.
+ */
+typedef struct plexus_sub {
+  uint64_t id;
+} plexus_sub;
+
+/**
+ * Handle of an open mutex. Id 0 is never valid.
+ *
+ * A plexus mutex is a lock in a region that threads of any process attached to it
+ * can take, one at a time. It is robust: if the process holding it dies (or closes
+ * the region handle it locked through), the next plexus_mutex_lock takes it over and
+ * returns PLEXUS_OWNER_DEAD instead of PLEXUS_OK — the caller holds the mutex, and the
+ * data it protects may be half-updated and need repair. There is no "consistent"
+ * step: after PLEXUS_OWNER_DEAD the mutex is used as before.
+ *
+ * Ownership is per thread: only the thread that locked it (through the same region
+ * handle) may unlock it, and that thread locking it again gets
+ * PLEXUS_E_INVALID_ARGUMENT instead of a deadlock (it is not recursive). Two region
+ * handles of one process count as different owners. A thread that exits while holding
+ * the mutex leaves it locked until its process exits or closes that region handle.
+ *
+ * Uncontended lock + unlock is two atomic instructions and no system call; a blocked
+ * locker spins briefly, then sleeps on a futex (checking every 100 ms at most whether
+ * the holder is still alive).
+ */
+typedef struct plexus_mutex {
+  uint64_t id;
+} plexus_mutex;
+
+/**
+ * Handle of an open barrier. Id 0 is never valid.
+ *
+ * A plexus barrier makes `parties` callers (processes, or threads) meet: each
+ * plexus_barrier_wait returns once all `parties` have called it in the current round,
+ * and the barrier is then ready for the next round (reusable, round after round).
+ * Everything a party wrote before arriving is visible to every party after it passes.
+ *
+ * Timeouts leave the barrier usable: a waiter whose timeout passes withdraws its
+ * arrival, if the round has not completed yet, and gets PLEXUS_TIMEOUT, exactly as if
+ * it had never arrived (the round still needs `parties` arrivals). If the round
+ * completed meanwhile, the waiter passed the barrier and gets PLEXUS_OK.
+ *
+ * Crashes: the arrival of a party that dies after arriving counts (the round can
+ * complete without it, but it will be missing from the next round). A party that dies
+ * before arriving leaves the others waiting until their timeouts.
+ */
+typedef struct plexus_barrier {
+  uint64_t id;
+} plexus_barrier;
+
+/**
+ * Handle of an open semaphore. Id 0 is never valid.
+ *
+ * A plexus semaphore holds `permits` permits (fixed at creation): plexus_semaphore_acquire
+ * takes one, waiting while none is left, and plexus_semaphore_release gives one back.
+ * With 1 permit it lets one process at a time in ("at most one writer process").
+ *
+ * Permits belong to the region handle (attachment) that acquired them, not to a
+ * thread: any thread of the process may release a permit its region handle holds, and
+ * releasing when the handle holds none is an error. Permits held by a process that
+ * dies, or by a region handle that is closed, are returned: the next acquirer that
+ * finds no permit takes them back (a blocked acquirer notices within 100 ms).
+ *
+ * Giving back the semaphore handle itself is plexus_semaphore_close (not
+ * plexus_semaphore_release, which gives back a permit).
+ */
+typedef struct plexus_semaphore {
+  uint64_t id;
+} plexus_semaphore;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -595,6 +596,204 @@ uint32_t plexus_version(void);
  * cleaned up after it. Never fails.
  */
 uint64_t plexus_recovered_locks(void);
+
+/**
+ * The message of the last failing plexus call on this thread ("" if none). Meaningful
+ * only right after a call returned a status other than PLEXUS_OK, on the same thread.
+ * The string belongs to plexus and stays valid until the next failing call on this
+ * thread; never NULL.
+ */
+const char *plexus_last_error(void);
+
+/**
+ * The name of a status as a static string ("PLEXUS_TIMEOUT"); "PLEXUS_UNKNOWN_STATUS"
+ * for a value that is not a status. Never NULL.
+ */
+const char *plexus_status_name(plexus_status status);
+
+/**
+ * UNDEFINED: what a fresh element holds.
+ */
+struct plexus_value plexus_undefined(void);
+
+/**
+ * NULL.
+ */
+struct plexus_value plexus_null(void);
+
+/**
+ * BOOL.
+ */
+struct plexus_value plexus_bool(bool b);
+
+/**
+ * INT (full 64 bits).
+ */
+struct plexus_value plexus_int(int64_t i);
+
+/**
+ * FLOAT.
+ */
+struct plexus_value plexus_float(double f);
+
+/**
+ * STRING borrowing a NUL-terminated UTF-8 string (checked when the value is used).
+ * With `s == NULL` the value is invalid and every call rejects it with
+ * PLEXUS_E_INVALID_ARGUMENT.
+ */
+struct plexus_value plexus_string(const char *s);
+
+/**
+ * STRING borrowing `len` bytes of UTF-8 at `s` (no terminator needed; may contain NUL).
+ */
+struct plexus_value plexus_string_n(const char *s, size_t len);
+
+/**
+ * BYTES borrowing `len` bytes at `p`.
+ */
+struct plexus_value plexus_bytes(const void *p, size_t len);
+
+/**
+ * OBJECT borrowing `len` bytes of MessagePack at `p` (validated when the value is
+ * stored: one well-formed MessagePack value, else PLEXUS_E_INVALID_ARGUMENT).
+ */
+struct plexus_value plexus_object_msgpack(const void *p, size_t len);
+
+/**
+ * Releases memory a value owns and resets it to UNDEFINED. No-op for NULL, for scalars
+ * and for borrowed values; safe to call twice on the same value.
+ */
+void plexus_value_free(struct plexus_value *v);
+
+/**
+ * Parses JSON text into `*out`: null, true/false, integers (INT when they fit in 64
+ * bits, else FLOAT), other numbers (FLOAT), strings (STRING); objects and arrays become
+ * OBJECT (MessagePack, keys in the order written). `*out` owns memory afterwards: release it with
+ * `plexus_value_free`. PLEXUS_E_INVALID_ARGUMENT for NULL or bad JSON (`*out` unchanged).
+ */
+enum plexus_status plexus_value_from_json(const char *json, struct plexus_value *out);
+
+/**
+ * Writes `v` as JSON text into `buf` (capacity `cap` bytes, NUL-terminated), like
+ * snprintf. `*needed` (if not NULL) receives the bytes required including the NUL.
+ * PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
+ * `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
+ * as `null`, BYTES (also inside an OBJECT) as an array of numbers, OBJECT map keys that
+ * are not strings as their JSON text (`1`, `true`, `[1,2]` for a byte string). OBJECT
+ * keys keep their order. An OBJECT whose bytes are not valid MessagePack, or that uses
+ * a map or an array as a map key (JSON has no form for it), gives
+ * PLEXUS_E_TYPE_MISMATCH (storing invalid MessagePack is refused with
+ * PLEXUS_E_INVALID_ARGUMENT).
+ */
+enum plexus_status plexus_value_to_json(const struct plexus_value *v,
+                                        char *buf,
+                                        size_t cap,
+                                        size_t *needed);
+
+/**
+ * True when both values have the same type and value (the comparison `cas` uses). The
+ * types must match: INT 2 and FLOAT 2.0 are not equal. FLOATs compare numerically
+ * (-0.0 equals 0.0, NaN equals nothing); strings, bytes and objects byte for byte.
+ * False if either is NULL or invalid.
+ */
+bool plexus_value_equal(const struct plexus_value *a, const struct plexus_value *b);
+
+/**
+ * Opens or creates the region `name`.
+ *
+ * `name` without '/' is a volatile region in /dev/shm (`/dev/shm/plexus.<name>`; 1-200
+ * characters from A-Z a-z 0-9 . _ -); a name containing '/' is the path of a persistent
+ * file. `opts` may be NULL for the defaults (open or create, 64 MiB, 0600).
+ *
+ * Creation is race-free: the region is built in a temporary file and published with one
+ * atomic link, so an opener never sees a half-built region and concurrent creators
+ * agree on one winner. Opening validates the header and never truncates, resizes or
+ * writes to a file that fails validation.
+ *
+ * Blocks: with PLEXUS_OPEN, until the region appears or `wait_ns` passes.
+ *
+ * Returns PLEXUS_OK and `*out`; PLEXUS_E_NOT_FOUND (PLEXUS_OPEN, absent after the wait),
+ * PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT (not a region, damaged, truncated),
+ * PLEXUS_E_INCOMPATIBLE (other format version, byte order or pointer width),
+ * PLEXUS_E_PERMISSION, PLEXUS_E_NO_SPACE (file system or process table full),
+ * PLEXUS_E_INVALID_ARGUMENT (NULL, bad name, size or option), PLEXUS_E_OS.
+ * On failure `*out` is unchanged. Thread-safe.
+ */
+enum plexus_status plexus_region_open(const char *name,
+                                      const struct plexus_region_options *opts,
+                                      struct plexus_region *out);
+
+/**
+ * Closes a region handle and every object handle opened through it (they become
+ * PLEXUS_E_BAD_HANDLE). Calls already running on other threads finish normally; the
+ * mapping and the process-table entry go away after the last of them (another thread
+ * that used one of the region's objects keeps a reference until its next call on an
+ * object or its exit). Held `read_rw` locks are released then.
+ * PLEXUS_E_BAD_HANDLE if already closed.
+ */
+enum plexus_status plexus_region_close(struct plexus_region region);
+
+/**
+ * Makes everything written to the region so far durable against power loss
+ * (msync + fsync). Blocks until the data is on stable storage. Meaningful for
+ * persistent (path) regions; harmless for volatile ones.
+ */
+enum plexus_status plexus_region_flush(struct plexus_region region);
+
+/**
+ * Removes (unlinks) the region `name`. Processes that have it open keep using it; the
+ * memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent.
+ */
+enum plexus_status plexus_region_remove(const char *name);
+
+/**
+ * Fills `*out` with the region's size, heap use, object count, live attachments (the
+ * entries of dead processes are cleared first), format version and id.
+ */
+enum plexus_status plexus_region_get_info(struct plexus_region region,
+                                          struct plexus_region_info *out);
+
+/**
+ * Blocks until an object called `name` exists in the region (of any kind), or the
+ * timeout passes (PLEXUS_TIMEOUT). Lets a consumer start before its producer.
+ */
+enum plexus_status plexus_region_wait_object(struct plexus_region region,
+                                             const char *name,
+                                             int64_t timeout_ns);
+
+/**
+ * Checks the region `name` (a bare name or a path, as for plexus_region_open) without
+ * opening a handle: validates the header, the directory, the heap and its free lists,
+ * and every object (elements, map keys, queue and bus slots, locks, semaphore permits);
+ * counts dead processes, locks they hold, leaked heap blocks and other stale entries.
+ *
+ * Without flags it only reads: the file is mapped read-only and the caller does not
+ * attach to the region. With PLEXUS_CHECK_REPAIR it attaches and cleans up: stale
+ * entries of dead processes are released with the same takeover steps every process
+ * uses (safe while other processes work), and leaked heap blocks are returned to the
+ * allocator only when no other process is attached (attachments of the calling process
+ * count as idle: do not repair while other threads of this process use the region). A
+ * corrupt region is never repaired. `*out` then describes the region after the repair.
+ *
+ * `report` may be NULL; otherwise it receives a STRING value with the human-readable
+ * report (one finding per line, with its place), to be released with plexus_value_free.
+ *
+ * Blocks: with PLEXUS_CHECK_REPAIR, for the allocator lock while another process
+ * allocates (at most about 10 seconds; then the leaks are left alone and
+ * `repair_skipped` is 1). A check of a region that others are changing reads a moving
+ * target: exact when `out->live_processes` is 0; otherwise damage is reported only
+ * when several scans in a row find exactly it.
+ *
+ * Returns PLEXUS_OK whenever the file could be read, damaged or not (see
+ * `out->verdict`); PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE (other format version,
+ * byte order or pointer width), PLEXUS_E_PERMISSION, PLEXUS_E_OS,
+ * PLEXUS_E_INVALID_ARGUMENT (NULL `name` or `out`, bad name, unknown flags). On failure
+ * `*out` and `*report` are unchanged. Thread-safe.
+ */
+enum plexus_status plexus_region_check(const char *name,
+                                       uint32_t flags,
+                                       struct plexus_check_result *out,
+                                       struct plexus_value *report);
 
 /**
  * Opens the array `name` in `region`, creating it when `length > 0` and it is missing.
@@ -628,7 +827,7 @@ enum plexus_status plexus_array_close(struct plexus_array a);
 /**
  * `*out` = number of elements.
  */
-enum plexus_status plexus_array_length(struct plexus_array a, uint64_t *out);
+enum plexus_status plexus_array_len(struct plexus_array a, uint64_t *out);
 
 /**
  * Reads element `index` into `*out` whatever its tag; the tag is unchanged. Atomic: never
@@ -772,6 +971,286 @@ enum plexus_status plexus_array_wait_change(struct plexus_array a,
                                             int64_t timeout_ns);
 
 /**
+ * Opens the map `name` in `region`, creating it when `capacity > 0` and it is missing.
+ *
+ * `capacity > 0`: created if absent (with no keys); if present its capacity must equal
+ * `capacity` (else PLEXUS_E_INCOMPATIBLE). `capacity == 0`: opens an existing map only
+ * (PLEXUS_E_NOT_FOUND if absent). `flags`: PLEXUS_FULL (keys inserted later start FULL
+ * instead of EMPTY; the creator's choice holds for every opener), PLEXUS_EXCLUSIVE.
+ * Names are 1-96 bytes of UTF-8. Opening the same map twice through one region handle
+ * returns the same handle (and counts the open: see plexus_map_close).
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
+ * (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
+ */
+enum plexus_status plexus_map_open(struct plexus_region region,
+                                   const char *name,
+                                   uint64_t capacity,
+                                   uint32_t flags,
+                                   struct plexus_map *out);
+
+/**
+ * Undoes one `plexus_map_open` of this handle (the handle stays valid until closed as
+ * many times as it was opened; closing the region closes it at once). The map itself
+ * stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
+ */
+enum plexus_status plexus_map_close(struct plexus_map m);
+
+/**
+ * `*out` = number of keys present (a snapshot).
+ */
+enum plexus_status plexus_map_len(struct plexus_map m, uint64_t *out);
+
+/**
+ * `*out` = the maximum number of keys, fixed at creation.
+ */
+enum plexus_status plexus_map_capacity(struct plexus_map m, uint64_t *out);
+
+/**
+ * Reads the value of `key` into `*out` whatever its tag (UNDEFINED for an absent key;
+ * nothing is inserted). Atomic: never a torn value. `*out` may own memory: release it
+ * with plexus_value_free.
+ */
+enum plexus_status plexus_map_read(struct plexus_map m, const char *key, struct plexus_value *out);
+
+/**
+ * Writes `*v` as the value of `key` (inserting it if absent), keeping its tag. Waits
+ * while `read_rw` readers hold the key. PLEXUS_E_INVALID_ARGUMENT for a bad value,
+ * PLEXUS_E_NO_SPACE when the map is full (for a new key) or the heap is full (the old
+ * value is kept).
+ */
+enum plexus_status plexus_map_write(struct plexus_map m,
+                                    const char *key,
+                                    const struct plexus_value *v);
+
+/**
+ * Blocks until `key` is present and FULL (and no `read_rw` reader holds it), reads it
+ * into `*out` and leaves it EMPTY (the key stays present). PLEXUS_TIMEOUT when
+ * `timeout_ns` passes first (`*out` unchanged).
+ */
+enum plexus_status plexus_map_read_fe(struct plexus_map m,
+                                      const char *key,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
+ * Blocks until `key` is present and FULL, reads it into `*out` and leaves it FULL.
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first.
+ */
+enum plexus_status plexus_map_read_ff(struct plexus_map m,
+                                      const char *key,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
+ * Inserts `key` if absent, blocks until it is EMPTY, writes `*v` and leaves it FULL.
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first (nothing written; an inserted key
+ * stays).
+ */
+enum plexus_status plexus_map_write_ef(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v,
+                                       int64_t timeout_ns);
+
+/**
+ * Writes `*v` and leaves `key` FULL, whatever the tag was (inserting it if absent;
+ * waits only while `read_rw` readers hold it).
+ */
+enum plexus_status plexus_map_write_xf(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v);
+
+/**
+ * Writes `*v` and leaves `key` EMPTY, whatever the tag was (inserting it if absent;
+ * waits only while `read_rw` readers hold it).
+ */
+enum plexus_status plexus_map_write_xe(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v);
+
+/**
+ * Sets `key` FULL (`full` true) or EMPTY without touching its value (inserting it,
+ * holding UNDEFINED, if absent).
+ */
+enum plexus_status plexus_map_set_tag(struct plexus_map m, const char *key, bool full);
+
+/**
+ * `*out` = whether `key` is present and FULL (a snapshot; false for an absent key).
+ */
+enum plexus_status plexus_map_is_full(struct plexus_map m, const char *key, bool *out);
+
+/**
+ * Blocks until `key` is present and FULL, reads it into `*out` and takes a shared read
+ * lock: until `plexus_map_release_rw`, every call that would change the key's value or
+ * tag, and plexus_map_remove of it, waits; reads proceed. Locks held by a process that
+ * dies, or by a region handle that is closed, are released. At most 28 held at once per
+ * region handle, arrays and maps together (PLEXUS_E_NO_SPACE).
+ */
+enum plexus_status plexus_map_read_rw(struct plexus_map m,
+                                      const char *key,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
+ * Releases one `read_rw` lock taken on `key` through this map's region handle.
+ * PLEXUS_E_INVALID_ARGUMENT if it holds none.
+ */
+enum plexus_status plexus_map_release_rw(struct plexus_map m, const char *key);
+
+/**
+ * Atomically adds `*delta` to the value of `key` with the JavaScript `+` semantics of
+ * plexus_array_faa (an absent key is inserted and counts as UNDEFINED, so a fresh
+ * counter starts at 0). `*old` (may be NULL) receives the previous value. Tag
+ * unchanged. PLEXUS_E_TYPE_MISMATCH for combinations `+` does not define.
+ */
+enum plexus_status plexus_map_faa(struct plexus_map m,
+                                  const char *key,
+                                  const struct plexus_value *delta,
+                                  struct plexus_value *old);
+
+/**
+ * Atomically: if the value of `key` equals `*expected` (same type and value), store
+ * `*desired`. Either way `*old` (may be NULL) receives the previous value (UNDEFINED
+ * for a key that was absent; the key is inserted either way). Tag unchanged.
+ */
+enum plexus_status plexus_map_cas(struct plexus_map m,
+                                  const char *key,
+                                  const struct plexus_value *expected,
+                                  const struct plexus_value *desired,
+                                  struct plexus_value *old);
+
+/**
+ * Atomically stores `*v` as the value of `key` (inserting it if absent) and returns the
+ * previous value in `*old` (may be NULL); the tag is unchanged.
+ */
+enum plexus_status plexus_map_exchange(struct plexus_map m,
+                                       const char *key,
+                                       const struct plexus_value *v,
+                                       struct plexus_value *old);
+
+/**
+ * `*out` = the version of `key`: 0 while absent, bumped by every change of its value or
+ * tag, and never repeated across plexus_map_remove and re-insertion.
+ */
+enum plexus_status plexus_map_version(struct plexus_map m, const char *key, uint64_t *out);
+
+/**
+ * Blocks until the version of `key` differs from `*version`, then stores the new
+ * version in `*version` (returns at once if it already differs). An absent key has
+ * version 0, so waiting with `*version == 0` on an absent key returns when it is
+ * inserted, and a removal counts as a change (to 0). PLEXUS_TIMEOUT when `timeout_ns`
+ * passes first.
+ */
+enum plexus_status plexus_map_wait_change(struct plexus_map m,
+                                          const char *key,
+                                          uint64_t *version,
+                                          int64_t timeout_ns);
+
+/**
+ * Removes `key`: waits while `read_rw` readers hold it, then the key is gone (reads see
+ * UNDEFINED/EMPTY, version 0), its value is freed, every waiter on it is woken (waiting
+ * reads keep waiting for a new insertion) and its place counts as free for
+ * PLEXUS_E_NO_SPACE. PLEXUS_E_NOT_FOUND if the key is absent.
+ */
+enum plexus_status plexus_map_remove(struct plexus_map m, const char *key);
+
+/**
+ * Iterates over the keys: start with `*cursor = 0` and call until PLEXUS_E_NOT_FOUND.
+ * Each PLEXUS_OK stores the next key as a STRING in `*key_out` (release it with
+ * plexus_value_free) and advances `*cursor`. Safe while any process inserts and
+ * removes keys: every key present during the whole iteration is returned exactly once;
+ * keys inserted or removed meanwhile may or may not be. The order is unspecified. On
+ * PLEXUS_E_NOT_FOUND (the end) `*key_out` is unchanged.
+ */
+enum plexus_status plexus_map_next_key(struct plexus_map m,
+                                       uint64_t *cursor,
+                                       struct plexus_value *key_out);
+
+/**
+ * Opens the queue `name` in `region`, creating it when `capacity > 0` and it is missing.
+ *
+ * `capacity > 0`: created if absent (empty, FIFO unless PLEXUS_LIFO); if present, its
+ * capacity must equal `capacity` and its kind (FIFO or LIFO) must match the flags (else
+ * PLEXUS_E_INCOMPATIBLE). `capacity == 0`: opens an existing queue only
+ * (PLEXUS_E_NOT_FOUND if absent), of either kind unless PLEXUS_LIFO asks for a stack.
+ * `flags`: PLEXUS_LIFO, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. The queue
+ * takes 64 bytes per value of capacity in the region, plus a heap block per stored
+ * value longer than 8 bytes. Opening the same queue twice through one region handle
+ * returns the same handle (and counts the open: see plexus_queue_close).
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
+ * (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
+ */
+enum plexus_status plexus_queue_open(struct plexus_region region,
+                                     const char *name,
+                                     uint64_t capacity,
+                                     uint32_t flags,
+                                     struct plexus_queue *out);
+
+/**
+ * Gives back one `plexus_queue_open` of this handle (the handle stays valid until
+ * closed as many times as it was opened; closing the region closes it at once). The
+ * queue and its values stay in the region: ending the queue for every process is
+ * plexus_queue_shutdown. PLEXUS_E_BAD_HANDLE if already closed.
+ */
+enum plexus_status plexus_queue_close(struct plexus_queue q);
+
+/**
+ * Appends a copy of `*v` (the caller keeps ownership of `*v`), waiting while the queue
+ * is full.
+ *
+ * Returns PLEXUS_OK once the value is in the queue; PLEXUS_TIMEOUT (full until the
+ * timeout; nothing was stored), PLEXUS_CLOSED (the queue is shut down; nothing was
+ * stored), PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value, negative timeout other
+ * than PLEXUS_FOREVER), PLEXUS_E_NO_SPACE (the region's heap cannot hold the value),
+ * PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
+ */
+enum plexus_status plexus_queue_push(struct plexus_queue q,
+                                     const struct plexus_value *v,
+                                     int64_t timeout_ns);
+
+/**
+ * Removes the oldest value (the newest, for a LIFO queue) into `*out`, waiting while
+ * the queue is empty. `*out` is overwritten without being freed first and may own
+ * memory: release it with plexus_value_free.
+ *
+ * Returns PLEXUS_OK; PLEXUS_TIMEOUT (empty until the timeout), PLEXUS_CLOSED (shut down
+ * and empty), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On any
+ * status but PLEXUS_OK, `*out` is unchanged and nothing was removed.
+ */
+enum plexus_status plexus_queue_pop(struct plexus_queue q,
+                                    struct plexus_value *out,
+                                    int64_t timeout_ns);
+
+/**
+ * `*out` = number of values in the queue (a snapshot: with pushes and pops under way
+ * in other processes it may already differ; it counts a push that is storing its value).
+ */
+enum plexus_status plexus_queue_len(struct plexus_queue q, uint64_t *out);
+
+/**
+ * `*out` = the maximum number of values, fixed at creation.
+ */
+enum plexus_status plexus_queue_capacity(struct plexus_queue q, uint64_t *out);
+
+/**
+ * Ends the queue for every process that uses it: pushes fail with PLEXUS_CLOSED from
+ * now on, pops return the values left and then PLEXUS_CLOSED, and every blocked push
+ * and pop wakes up. Shutting down a queue that is already shut down is PLEXUS_OK; a
+ * queue stays shut down. The handle stays valid (give it back with plexus_queue_close).
+ */
+enum plexus_status plexus_queue_shutdown(struct plexus_queue q);
+
+/**
+ * `*out` = whether plexus_queue_shutdown was called on the queue (by any process).
+ */
+enum plexus_status plexus_queue_is_shutdown(struct plexus_queue q, bool *out);
+
+/**
  * Opens the bus `name` in `region`, creating it when `capacity > 0` and it is missing.
  *
  * `capacity` is the number of messages the bus retains for subscribers that are behind
@@ -780,7 +1259,7 @@ enum plexus_status plexus_array_wait_change(struct plexus_array a,
  * `capacity == 0`: opens an existing bus only (PLEXUS_E_NOT_FOUND if absent). `flags`:
  * PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. Opening the same bus twice through
  * one region handle returns the same handle (and counts the open: see
- * plexus_bus_release).
+ * plexus_bus_close).
  *
  * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
  * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE,
@@ -794,19 +1273,19 @@ enum plexus_status plexus_bus_open(struct plexus_region region,
                                    struct plexus_bus *out);
 
 /**
- * Undoes one `plexus_bus_open` of this handle (the handle stays valid until released
- * as many times as it was opened; closing the region releases it at once).
- * Subscriptions stay valid. The bus itself is untouched: this is not plexus_bus_close.
- * PLEXUS_E_BAD_HANDLE if already released.
+ * Gives back one `plexus_bus_open` of this handle (the handle stays valid until closed
+ * as many times as it was opened; closing the region closes it at once).
+ * Subscriptions stay valid. The bus itself is untouched: ending it for every process
+ * is plexus_bus_shutdown. PLEXUS_E_BAD_HANDLE if already closed.
  */
-enum plexus_status plexus_bus_release(struct plexus_bus b);
+enum plexus_status plexus_bus_close(struct plexus_bus b);
 
 /**
  * Publishes a copy of `*v` to every subscriber (the caller keeps ownership of `*v`).
  * Never waits for subscribers; waits only, briefly, while another process publishes.
  * `*seq`, if `seq` is not NULL, receives the message's sequence number.
  *
- * Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is closed; nothing was published),
+ * Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is shut down; nothing was published),
  * PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value), PLEXUS_E_NO_SPACE (the region's
  * heap cannot hold the value), PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
  */
@@ -815,17 +1294,18 @@ enum plexus_status plexus_bus_publish(struct plexus_bus b,
                                       uint64_t *seq);
 
 /**
- * Closes the bus for every process: publishing fails with PLEXUS_CLOSED from now on,
+ * Ends the bus for every process: publishing fails with PLEXUS_CLOSED from now on,
  * and each subscriber receives the messages published before, then PLEXUS_CLOSED
- * (waiting subscribers wake up). Closing a closed bus is PLEXUS_OK; a bus stays closed.
- * The handle stays valid.
+ * (waiting subscribers wake up). Shutting down a bus that is already shut down is
+ * PLEXUS_OK; a bus stays shut down. The handle stays valid (give it back with
+ * plexus_bus_close).
  */
-enum plexus_status plexus_bus_close(struct plexus_bus b);
+enum plexus_status plexus_bus_shutdown(struct plexus_bus b);
 
 /**
- * `*out` = whether plexus_bus_close was called on the bus (by any process).
+ * `*out` = whether plexus_bus_shutdown was called on the bus (by any process).
  */
-enum plexus_status plexus_bus_is_closed(struct plexus_bus b, bool *out);
+enum plexus_status plexus_bus_is_shutdown(struct plexus_bus b, bool *out);
 
 /**
  * `*out` = the number of messages the bus retains, fixed at creation.
@@ -1054,483 +1534,6 @@ enum plexus_status plexus_semaphore_available(struct plexus_semaphore s, uint32_
  * yet released).
  */
 enum plexus_status plexus_semaphore_held(struct plexus_semaphore s, uint32_t *out);
-
-/**
- * Opens the map `name` in `region`, creating it when `capacity > 0` and it is missing.
- *
- * `capacity > 0`: created if absent (with no keys); if present its capacity must equal
- * `capacity` (else PLEXUS_E_INCOMPATIBLE). `capacity == 0`: opens an existing map only
- * (PLEXUS_E_NOT_FOUND if absent). `flags`: PLEXUS_FULL (keys inserted later start FULL
- * instead of EMPTY; the creator's choice holds for every opener), PLEXUS_EXCLUSIVE.
- * Names are 1-96 bytes of UTF-8. Opening the same map twice through one region handle
- * returns the same handle (and counts the open: see plexus_map_close).
- *
- * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
- * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
- * (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
- * PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
- */
-enum plexus_status plexus_map_open(struct plexus_region region,
-                                   const char *name,
-                                   uint64_t capacity,
-                                   uint32_t flags,
-                                   struct plexus_map *out);
-
-/**
- * Undoes one `plexus_map_open` of this handle (the handle stays valid until closed as
- * many times as it was opened; closing the region closes it at once). The map itself
- * stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
- */
-enum plexus_status plexus_map_close(struct plexus_map m);
-
-/**
- * `*out` = number of keys present (a snapshot).
- */
-enum plexus_status plexus_map_len(struct plexus_map m, uint64_t *out);
-
-/**
- * `*out` = the maximum number of keys, fixed at creation.
- */
-enum plexus_status plexus_map_capacity(struct plexus_map m, uint64_t *out);
-
-/**
- * Reads the value of `key` into `*out` whatever its tag (UNDEFINED for an absent key;
- * nothing is inserted). Atomic: never a torn value. `*out` may own memory: release it
- * with plexus_value_free.
- */
-enum plexus_status plexus_map_read(struct plexus_map m, const char *key, struct plexus_value *out);
-
-/**
- * Writes `*v` as the value of `key` (inserting it if absent), keeping its tag. Waits
- * while `read_rw` readers hold the key. PLEXUS_E_INVALID_ARGUMENT for a bad value,
- * PLEXUS_E_NO_SPACE when the map is full (for a new key) or the heap is full (the old
- * value is kept).
- */
-enum plexus_status plexus_map_write(struct plexus_map m,
-                                    const char *key,
-                                    const struct plexus_value *v);
-
-/**
- * Blocks until `key` is present and FULL (and no `read_rw` reader holds it), reads it
- * into `*out` and leaves it EMPTY (the key stays present). PLEXUS_TIMEOUT when
- * `timeout_ns` passes first (`*out` unchanged).
- */
-enum plexus_status plexus_map_read_fe(struct plexus_map m,
-                                      const char *key,
-                                      struct plexus_value *out,
-                                      int64_t timeout_ns);
-
-/**
- * Blocks until `key` is present and FULL, reads it into `*out` and leaves it FULL.
- * PLEXUS_TIMEOUT when `timeout_ns` passes first.
- */
-enum plexus_status plexus_map_read_ff(struct plexus_map m,
-                                      const char *key,
-                                      struct plexus_value *out,
-                                      int64_t timeout_ns);
-
-/**
- * Inserts `key` if absent, blocks until it is EMPTY, writes `*v` and leaves it FULL.
- * PLEXUS_TIMEOUT when `timeout_ns` passes first (nothing written; an inserted key
- * stays).
- */
-enum plexus_status plexus_map_write_ef(struct plexus_map m,
-                                       const char *key,
-                                       const struct plexus_value *v,
-                                       int64_t timeout_ns);
-
-/**
- * Writes `*v` and leaves `key` FULL, whatever the tag was (inserting it if absent;
- * waits only while `read_rw` readers hold it).
- */
-enum plexus_status plexus_map_write_xf(struct plexus_map m,
-                                       const char *key,
-                                       const struct plexus_value *v);
-
-/**
- * Writes `*v` and leaves `key` EMPTY, whatever the tag was (inserting it if absent;
- * waits only while `read_rw` readers hold it).
- */
-enum plexus_status plexus_map_write_xe(struct plexus_map m,
-                                       const char *key,
-                                       const struct plexus_value *v);
-
-/**
- * Sets `key` FULL (`full` true) or EMPTY without touching its value (inserting it,
- * holding UNDEFINED, if absent).
- */
-enum plexus_status plexus_map_set_tag(struct plexus_map m, const char *key, bool full);
-
-/**
- * `*out` = whether `key` is present and FULL (a snapshot; false for an absent key).
- */
-enum plexus_status plexus_map_is_full(struct plexus_map m, const char *key, bool *out);
-
-/**
- * Blocks until `key` is present and FULL, reads it into `*out` and takes a shared read
- * lock: until `plexus_map_release_rw`, every call that would change the key's value or
- * tag, and plexus_map_remove of it, waits; reads proceed. Locks held by a process that
- * dies, or by a region handle that is closed, are released. At most 28 held at once per
- * region handle, arrays and maps together (PLEXUS_E_NO_SPACE).
- */
-enum plexus_status plexus_map_read_rw(struct plexus_map m,
-                                      const char *key,
-                                      struct plexus_value *out,
-                                      int64_t timeout_ns);
-
-/**
- * Releases one `read_rw` lock taken on `key` through this map's region handle.
- * PLEXUS_E_INVALID_ARGUMENT if it holds none.
- */
-enum plexus_status plexus_map_release_rw(struct plexus_map m, const char *key);
-
-/**
- * Atomically adds `*delta` to the value of `key` with the JavaScript `+` semantics of
- * plexus_array_faa (an absent key is inserted and counts as UNDEFINED, so a fresh
- * counter starts at 0). `*old` (may be NULL) receives the previous value. Tag
- * unchanged. PLEXUS_E_TYPE_MISMATCH for combinations `+` does not define.
- */
-enum plexus_status plexus_map_faa(struct plexus_map m,
-                                  const char *key,
-                                  const struct plexus_value *delta,
-                                  struct plexus_value *old);
-
-/**
- * Atomically: if the value of `key` equals `*expected` (same type and value), store
- * `*desired`. Either way `*old` (may be NULL) receives the previous value (UNDEFINED
- * for a key that was absent; the key is inserted either way). Tag unchanged.
- */
-enum plexus_status plexus_map_cas(struct plexus_map m,
-                                  const char *key,
-                                  const struct plexus_value *expected,
-                                  const struct plexus_value *desired,
-                                  struct plexus_value *old);
-
-/**
- * Atomically stores `*v` as the value of `key` (inserting it if absent) and returns the
- * previous value in `*old` (may be NULL); the tag is unchanged.
- */
-enum plexus_status plexus_map_exchange(struct plexus_map m,
-                                       const char *key,
-                                       const struct plexus_value *v,
-                                       struct plexus_value *old);
-
-/**
- * `*out` = the version of `key`: 0 while absent, bumped by every change of its value or
- * tag, and never repeated across plexus_map_remove and re-insertion.
- */
-enum plexus_status plexus_map_version(struct plexus_map m, const char *key, uint64_t *out);
-
-/**
- * Blocks until the version of `key` differs from `*version`, then stores the new
- * version in `*version` (returns at once if it already differs). An absent key has
- * version 0, so waiting with `*version == 0` on an absent key returns when it is
- * inserted, and a removal counts as a change (to 0). PLEXUS_TIMEOUT when `timeout_ns`
- * passes first.
- */
-enum plexus_status plexus_map_wait_change(struct plexus_map m,
-                                          const char *key,
-                                          uint64_t *version,
-                                          int64_t timeout_ns);
-
-/**
- * Removes `key`: waits while `read_rw` readers hold it, then the key is gone (reads see
- * UNDEFINED/EMPTY, version 0), its value is freed, every waiter on it is woken (waiting
- * reads keep waiting for a new insertion) and its place counts as free for
- * PLEXUS_E_NO_SPACE. PLEXUS_E_NOT_FOUND if the key is absent.
- */
-enum plexus_status plexus_map_remove(struct plexus_map m, const char *key);
-
-/**
- * Iterates over the keys: start with `*cursor = 0` and call until PLEXUS_E_NOT_FOUND.
- * Each PLEXUS_OK stores the next key as a STRING in `*key_out` (release it with
- * plexus_value_free) and advances `*cursor`. Safe while any process inserts and
- * removes keys: every key present during the whole iteration is returned exactly once;
- * keys inserted or removed meanwhile may or may not be. The order is unspecified. On
- * PLEXUS_E_NOT_FOUND (the end) `*key_out` is unchanged.
- */
-enum plexus_status plexus_map_next_key(struct plexus_map m,
-                                       uint64_t *cursor,
-                                       struct plexus_value *key_out);
-
-/**
- * Opens the queue `name` in `region`, creating it when `capacity > 0` and it is missing.
- *
- * `capacity > 0`: created if absent (empty, FIFO unless PLEXUS_LIFO); if present, its
- * capacity must equal `capacity` and its kind (FIFO or LIFO) must match the flags (else
- * PLEXUS_E_INCOMPATIBLE). `capacity == 0`: opens an existing queue only
- * (PLEXUS_E_NOT_FOUND if absent), of either kind unless PLEXUS_LIFO asks for a stack.
- * `flags`: PLEXUS_LIFO, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. The queue
- * takes 64 bytes per value of capacity in the region, plus a heap block per stored
- * value longer than 8 bytes. Opening the same queue twice through one region handle
- * returns the same handle (and counts the open: see plexus_queue_release).
- *
- * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
- * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
- * (heap or directory full), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
- * PLEXUS_E_CORRUPT. On failure `*out` is unchanged.
- */
-enum plexus_status plexus_queue_open(struct plexus_region region,
-                                     const char *name,
-                                     uint64_t capacity,
-                                     uint32_t flags,
-                                     struct plexus_queue *out);
-
-/**
- * Undoes one `plexus_queue_open` of this handle (the handle stays valid until released
- * as many times as it was opened; closing the region releases it at once). The queue
- * and its values stay in the region: this is not plexus_queue_close.
- * PLEXUS_E_BAD_HANDLE if already released.
- */
-enum plexus_status plexus_queue_release(struct plexus_queue q);
-
-/**
- * Appends a copy of `*v` (the caller keeps ownership of `*v`), waiting while the queue
- * is full.
- *
- * Returns PLEXUS_OK once the value is in the queue; PLEXUS_TIMEOUT (full until the
- * timeout; nothing was stored), PLEXUS_CLOSED (the queue is closed; nothing was
- * stored), PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value, negative timeout other
- * than PLEXUS_FOREVER), PLEXUS_E_NO_SPACE (the region's heap cannot hold the value),
- * PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
- */
-enum plexus_status plexus_queue_push(struct plexus_queue q,
-                                     const struct plexus_value *v,
-                                     int64_t timeout_ns);
-
-/**
- * Removes the oldest value (the newest, for a LIFO queue) into `*out`, waiting while
- * the queue is empty. `*out` is overwritten without being freed first and may own
- * memory: release it with plexus_value_free.
- *
- * Returns PLEXUS_OK; PLEXUS_TIMEOUT (empty until the timeout), PLEXUS_CLOSED (closed and
- * empty), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On any
- * status but PLEXUS_OK, `*out` is unchanged and nothing was removed.
- */
-enum plexus_status plexus_queue_pop(struct plexus_queue q,
-                                    struct plexus_value *out,
-                                    int64_t timeout_ns);
-
-/**
- * `*out` = number of values in the queue (a snapshot: with pushes and pops under way
- * in other processes it may already differ; it counts a push that is storing its value).
- */
-enum plexus_status plexus_queue_len(struct plexus_queue q, uint64_t *out);
-
-/**
- * `*out` = the maximum number of values, fixed at creation.
- */
-enum plexus_status plexus_queue_capacity(struct plexus_queue q, uint64_t *out);
-
-/**
- * Closes the queue for every process that uses it: pushes fail with PLEXUS_CLOSED from
- * now on, pops return the values left and then PLEXUS_CLOSED, and every blocked push
- * and pop wakes up. Closing a closed queue is PLEXUS_OK. The handle stays valid.
- */
-enum plexus_status plexus_queue_close(struct plexus_queue q);
-
-/**
- * `*out` = whether plexus_queue_close was called on the queue (by any process).
- */
-enum plexus_status plexus_queue_is_closed(struct plexus_queue q, bool *out);
-
-/**
- * Opens or creates the region `name`.
- *
- * `name` without '/' is a volatile region in /dev/shm (`/dev/shm/plexus.<name>`; 1-200
- * characters from A-Z a-z 0-9 . _ -); a name containing '/' is the path of a persistent
- * file. `opts` may be NULL for the defaults (open or create, 64 MiB, 0600).
- *
- * Creation is race-free: the region is built in a temporary file and published with one
- * atomic link, so an opener never sees a half-built region and concurrent creators
- * agree on one winner. Opening validates the header and never truncates, resizes or
- * writes to a file that fails validation.
- *
- * Blocks: with PLEXUS_OPEN, until the region appears or `wait_ns` passes.
- *
- * Returns PLEXUS_OK and `*out`; PLEXUS_E_NOT_FOUND (PLEXUS_OPEN, absent after the wait),
- * PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT (not a region, damaged, truncated),
- * PLEXUS_E_INCOMPATIBLE (other format version, byte order or pointer width),
- * PLEXUS_E_PERMISSION, PLEXUS_E_NO_SPACE (file system or process table full),
- * PLEXUS_E_INVALID_ARGUMENT (NULL, bad name, size or option), PLEXUS_E_OS.
- * On failure `*out` is unchanged. Thread-safe.
- */
-enum plexus_status plexus_region_open(const char *name,
-                                      const struct plexus_region_options *opts,
-                                      struct plexus_region *out);
-
-/**
- * Closes a region handle and every object handle opened through it (they become
- * PLEXUS_E_BAD_HANDLE). Calls already running on other threads finish normally; the
- * mapping and the process-table entry go away after the last of them (another thread
- * that used one of the region's objects keeps a reference until its next call on an
- * object or its exit). Held `read_rw` locks are released then.
- * PLEXUS_E_BAD_HANDLE if already closed.
- */
-enum plexus_status plexus_region_close(struct plexus_region region);
-
-/**
- * Makes everything written to the region so far durable against power loss
- * (msync + fsync). Blocks until the data is on stable storage. Meaningful for
- * persistent (path) regions; harmless for volatile ones.
- */
-enum plexus_status plexus_region_flush(struct plexus_region region);
-
-/**
- * Removes (unlinks) the region `name`. Processes that have it open keep using it; the
- * memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent.
- */
-enum plexus_status plexus_region_remove(const char *name);
-
-/**
- * Fills `*out` with the region's size, heap use, object count, live attachments (the
- * entries of dead processes are cleared first), format version and id.
- */
-enum plexus_status plexus_region_get_info(struct plexus_region region,
-                                          struct plexus_region_info *out);
-
-/**
- * Blocks until an object called `name` exists in the region (of any kind), or the
- * timeout passes (PLEXUS_TIMEOUT). Lets a consumer start before its producer.
- */
-enum plexus_status plexus_region_wait_object(struct plexus_region region,
-                                             const char *name,
-                                             int64_t timeout_ns);
-
-/**
- * Checks the region `name` (a bare name or a path, as for plexus_region_open) without
- * opening a handle: validates the header, the directory, the heap and its free lists,
- * and every object (elements, map keys, queue and bus slots, locks, semaphore permits);
- * counts dead processes, locks they hold, leaked heap blocks and other stale entries.
- *
- * Without flags it only reads: the file is mapped read-only and the caller does not
- * attach to the region. With PLEXUS_CHECK_REPAIR it attaches and cleans up: stale
- * entries of dead processes are released with the same takeover steps every process
- * uses (safe while other processes work), and leaked heap blocks are returned to the
- * allocator only when no other process is attached (attachments of the calling process
- * count as idle: do not repair while other threads of this process use the region). A
- * corrupt region is never repaired. `*out` then describes the region after the repair.
- *
- * `report` may be NULL; otherwise it receives a STRING value with the human-readable
- * report (one finding per line, with its place), to be released with plexus_value_free.
- *
- * Blocks: with PLEXUS_CHECK_REPAIR, for the allocator lock while another process
- * allocates (at most about 10 seconds; then the leaks are left alone and
- * `repair_skipped` is 1). A check of a region that others are changing reads a moving
- * target: exact when `out->live_processes` is 0; otherwise damage is reported only
- * when several scans in a row find exactly it.
- *
- * Returns PLEXUS_OK whenever the file could be read, damaged or not (see
- * `out->verdict`); PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE (other format version,
- * byte order or pointer width), PLEXUS_E_PERMISSION, PLEXUS_E_OS,
- * PLEXUS_E_INVALID_ARGUMENT (NULL `name` or `out`, bad name, unknown flags). On failure
- * `*out` and `*report` are unchanged. Thread-safe.
- */
-enum plexus_status plexus_region_check(const char *name,
-                                       uint32_t flags,
-                                       struct plexus_check_result *out,
-                                       struct plexus_value *report);
-
-/**
- * The message of the last failing plexus call on this thread ("" if none). Meaningful
- * only right after a call returned a status other than PLEXUS_OK, on the same thread.
- * The string belongs to plexus and stays valid until the next failing call on this
- * thread; never NULL.
- */
-const char *plexus_last_error(void);
-
-/**
- * The name of a status as a static string ("PLEXUS_TIMEOUT"); "PLEXUS_UNKNOWN_STATUS"
- * for a value that is not a status. Never NULL.
- */
-const char *plexus_status_name(plexus_status status);
-
-/**
- * UNDEFINED: what a fresh element holds.
- */
-struct plexus_value plexus_undefined(void);
-
-/**
- * NULL.
- */
-struct plexus_value plexus_null(void);
-
-/**
- * BOOL.
- */
-struct plexus_value plexus_bool(bool b);
-
-/**
- * INT (full 64 bits).
- */
-struct plexus_value plexus_int(int64_t i);
-
-/**
- * FLOAT.
- */
-struct plexus_value plexus_float(double f);
-
-/**
- * STRING borrowing a NUL-terminated UTF-8 string (checked when the value is used).
- * With `s == NULL` the value is invalid and every call rejects it with
- * PLEXUS_E_INVALID_ARGUMENT.
- */
-struct plexus_value plexus_string(const char *s);
-
-/**
- * STRING borrowing `len` bytes of UTF-8 at `s` (no terminator needed; may contain NUL).
- */
-struct plexus_value plexus_string_n(const char *s, size_t len);
-
-/**
- * BYTES borrowing `len` bytes at `p`.
- */
-struct plexus_value plexus_bytes(const void *p, size_t len);
-
-/**
- * OBJECT borrowing `len` bytes of MessagePack at `p` (validated when the value is
- * stored: one well-formed MessagePack value, else PLEXUS_E_INVALID_ARGUMENT).
- */
-struct plexus_value plexus_object_msgpack(const void *p, size_t len);
-
-/**
- * Releases memory a value owns and resets it to UNDEFINED. No-op for NULL, for scalars
- * and for borrowed values; safe to call twice on the same value.
- */
-void plexus_value_free(struct plexus_value *v);
-
-/**
- * Parses JSON text into `*out`: null, true/false, integers (INT when they fit in 64
- * bits, else FLOAT), other numbers (FLOAT), strings (STRING); objects and arrays become
- * OBJECT (MessagePack, keys in the order written). `*out` owns memory afterwards: release it with
- * `plexus_value_free`. PLEXUS_E_INVALID_ARGUMENT for NULL or bad JSON (`*out` unchanged).
- */
-enum plexus_status plexus_value_from_json(const char *json, struct plexus_value *out);
-
-/**
- * Writes `v` as JSON text into `buf` (capacity `cap` bytes, NUL-terminated), like
- * snprintf. `*needed` (if not NULL) receives the bytes required including the NUL.
- * PLEXUS_E_BUFFER_TOO_SMALL when `cap` is smaller (nothing written then; pass
- * `buf = NULL, cap = 0` to ask for the size). UNDEFINED and non-finite floats are written
- * as `null`, BYTES (also inside an OBJECT) as an array of numbers, OBJECT map keys that
- * are not strings as their JSON text (`1`, `true`, `[1,2]` for a byte string). OBJECT
- * keys keep their order. An OBJECT whose bytes are not valid MessagePack, or that uses
- * a map or an array as a map key (JSON has no form for it), gives
- * PLEXUS_E_TYPE_MISMATCH (storing invalid MessagePack is refused with
- * PLEXUS_E_INVALID_ARGUMENT).
- */
-enum plexus_status plexus_value_to_json(const struct plexus_value *v,
-                                        char *buf,
-                                        size_t cap,
-                                        size_t *needed);
-
-/**
- * True when both values have the same type and value (the comparison `cas` uses). The
- * types must match: INT 2 and FLOAT 2.0 are not equal. FLOATs compare numerically
- * (-0.0 equals 0.0, NaN equals nothing); strings, bytes and objects byte for byte.
- * False if either is NULL or invalid.
- */
-bool plexus_value_equal(const struct plexus_value *a, const struct plexus_value *b);
 
 #ifdef __cplusplus
 }  // extern "C"

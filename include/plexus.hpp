@@ -18,7 +18,7 @@
  *   - Owners are move-only RAII classes (Region, Array, Map, Queue, Mutex, Barrier,
  *     Semaphore); destructors are noexcept and give back the handle (close(); for a
  *     Queue release(), because Queue::close() closes the queue itself, as
- *     plexus_queue_close does); a moved-from owner is empty (`operator bool` is false)
+ *     plexus_queue_shutdown does); a moved-from owner is empty (`operator bool` is false)
  *     and any call on it throws plexus::Error with PLEXUS_E_BAD_HANDLE. `raw()` returns
  *     the C handle for calls the wrapper does not cover (it stays owned by the wrapper).
  *   - Failures throw plexus::Error, which carries the plexus_status. Expected outcomes
@@ -584,7 +584,7 @@ class Array {
     /// Number of elements.
     std::uint64_t length() const {
         std::uint64_t n = 0;
-        check(plexus_array_length(h_, &n));
+        check(plexus_array_len(h_, &n));
         return n;
     }
 
@@ -1028,13 +1028,13 @@ class Map {
 /// An open queue handle: a bounded queue of values shared by every process that opens
 /// it, FIFO by default, a LIFO stack when created with PLEXUS_LIFO. Move-only; obtained
 /// from Region::queue (or Queue::open). The destructor undoes its open
-/// (plexus_queue_release) and ignores errors, like Array's and Map's.
+/// (plexus_queue_close) and ignores errors, like Array's and Map's.
 ///
 /// Two different "closes", named after the C calls:
-///   - close() is plexus_queue_close: it closes the *queue*, for every process, for good:
+///   - close() is plexus_queue_shutdown: it closes the *queue*, for every process, for good:
 ///     pushes fail, pops drain what is left and then report "closed", every blocked push
 ///     and pop wakes. The handle stays usable.
-///   - release() is plexus_queue_release: it gives back this *handle* (as Array::close
+///   - release() is plexus_queue_close: it gives back this *handle* (as Array::close
 ///     and Map::close do); the queue and its values stay in the region.
 ///
 /// Expected outcomes are not exceptions: a full or empty queue (PLEXUS_TIMEOUT) and a
@@ -1079,7 +1079,7 @@ class Queue {
     static Queue open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
                       std::uint32_t flags = 0);
 
-    /// Gives back the handle now (plexus_queue_release); the Queue becomes empty. Never
+    /// Gives back the handle now (plexus_queue_close); the Queue becomes empty. Never
     /// throws. The queue itself, its values and its open/closed state stay in the region:
     /// this is not close().
     void release() noexcept {
@@ -1087,10 +1087,10 @@ class Queue {
             return;
         }
         const plexus_queue h = std::exchange(h_, plexus_queue{0});
-        (void)plexus_queue_release(h);  // BAD_HANDLE when the region went first: fine
+        (void)plexus_queue_close(h);  // BAD_HANDLE when the region went first: fine
     }
 
-    /// The C handle (still owned by this Queue: do not plexus_queue_release it).
+    /// The C handle (still owned by this Queue: do not plexus_queue_close it).
     plexus_queue raw() const noexcept { return h_; }
     /// True unless empty, moved-from or released (a closed region is not detected here;
     /// neither is a closed queue: see is_closed()).
@@ -1146,14 +1146,14 @@ class Queue {
         return n;
     }
 
-    /// Closes the queue for every process (plexus_queue_close): pushes fail from now on,
+    /// Closes the queue for every process (plexus_queue_shutdown): pushes fail from now on,
     /// pops return the values left and then report "closed", every blocked push and pop
     /// wakes. Closing a closed queue is fine. The handle stays valid.
-    void close() const { check(plexus_queue_close(h_)); }
+    void close() const { check(plexus_queue_shutdown(h_)); }
     /// Whether the queue was closed (by any process).
     bool is_closed() const {
         bool closed = false;
-        check(plexus_queue_is_closed(h_, &closed));
+        check(plexus_queue_is_shutdown(h_, &closed));
         return closed;
     }
 
@@ -1478,8 +1478,8 @@ class Subscription {
 
 /// An open bus handle (plexus_bus): broadcast of values to every subscriber, in one order
 /// for all. Move-only; obtained with Bus::open(region, name, capacity). The destructor
-/// gives back the handle (plexus_bus_release); close() closes the bus itself for every
-/// process, as plexus_bus_close does.
+/// gives back the handle (plexus_bus_close); close() closes the bus itself for every
+/// process, as plexus_bus_shutdown does.
 ///
 /// publish() never waits for subscribers and returns the message's sequence number (0
 /// if the bus is closed). Failures throw plexus::Error.
@@ -1504,10 +1504,10 @@ class Bus {
     static Bus open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
                     std::uint32_t flags = 0);
 
-    /// Gives back the handle now (plexus_bus_release); never throws. Not close().
+    /// Gives back the handle now (plexus_bus_close); never throws. Not close().
     void release() noexcept {
         if (h_.id != 0) {
-            (void)plexus_bus_release(std::exchange(h_, plexus_bus{0}));
+            (void)plexus_bus_close(std::exchange(h_, plexus_bus{0}));
         }
     }
 
@@ -1531,11 +1531,11 @@ class Bus {
         return Subscription(h);
     }
 
-    /// Closes the bus for every process (plexus_bus_close); the handle stays valid.
-    void close() const { check(plexus_bus_close(h_)); }
+    /// Closes the bus for every process (plexus_bus_shutdown); the handle stays valid.
+    void close() const { check(plexus_bus_shutdown(h_)); }
     bool is_closed() const {
         bool closed = false;
-        check(plexus_bus_is_closed(h_, &closed));
+        check(plexus_bus_is_shutdown(h_, &closed));
         return closed;
     }
     /// Messages retained, fixed at creation.

@@ -108,20 +108,20 @@ fn timeouts_and_close() {
         std::thread::sleep(Duration::from_millis(200));
         b.publish(ValueRef::Int(2)).unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        b.close().unwrap();
+        b.shutdown().unwrap();
         for w in waiters {
             let (first, second) = w.join().unwrap();
             assert_eq!(first, Ok((Value::Int(2), 2)));
             assert_eq!(second, Err(Error::Closed));
         }
     });
-    assert!(b.is_closed().unwrap());
+    assert!(b.is_shutdown().unwrap());
     assert_eq!(b.publish(ValueRef::Int(3)), Err(Error::Closed));
     // What was published before the close is still delivered, then CLOSED.
     assert_eq!(s.next(ZERO).unwrap().0, Value::Int(1));
     assert_eq!(s.next(ZERO).unwrap().0, Value::Int(2));
     assert_eq!(s.next(LONG), Err(Error::Closed));
-    b.close().unwrap();
+    b.shutdown().unwrap();
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn fill_every_kind(r: &Region) {
     }
     let closed = r.queue("closed-queue", 2, 0).unwrap();
     closed.push(ValueRef::Int(1), None).unwrap();
-    closed.close().unwrap();
+    closed.shutdown().unwrap();
     let b = r.bus("bus", 4, 0).unwrap();
     let _sub = b.subscribe(Start::Oldest).unwrap();
     for v in &values {

@@ -143,7 +143,7 @@ fn close_drains_then_reports_closed_and_wakes_everyone() {
             let poppers: Vec<_> = (0..3).map(|_| s.spawn(|| q.pop(LONG))).collect();
             std::thread::sleep(Duration::from_millis(200)); // past the spin: asleep
             let t = Instant::now();
-            q.close().unwrap();
+            q.shutdown().unwrap();
             for p in poppers {
                 assert_eq!(p.join().unwrap(), Err(Error::Closed));
             }
@@ -162,12 +162,12 @@ fn close_drains_then_reports_closed_and_wakes_everyone() {
                 })
                 .collect();
             std::thread::sleep(Duration::from_millis(200));
-            q.close().unwrap();
+            q.shutdown().unwrap();
             for p in pushers {
                 assert_eq!(p.join().unwrap(), Err(Error::Closed));
             }
         });
-        assert!(q.is_closed().unwrap());
+        assert!(q.is_shutdown().unwrap());
         assert_eq!(q.push(ValueRef::Int(5), ZERO), Err(Error::Closed));
         let mut left = vec![q.pop(ZERO).unwrap(), q.pop(ZERO).unwrap()];
         if flags == FLAG_LIFO {
@@ -182,10 +182,10 @@ fn close_drains_then_reports_closed_and_wakes_everyone() {
         );
         assert_eq!(q.pop(ZERO), Err(Error::Closed));
         assert_eq!(q.pop(LONG), Err(Error::Closed));
-        q.close().unwrap(); // twice is fine
+        q.shutdown().unwrap(); // twice is fine
                             // Another opener sees it closed too.
         let again = r.queue(&format!("full{flags}"), 0, 0).unwrap();
-        assert!(again.is_closed().unwrap());
+        assert!(again.is_shutdown().unwrap());
     }
 }
 

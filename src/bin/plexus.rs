@@ -620,7 +620,7 @@ fn snapshot(r: &Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
                     value: v,
                 });
             }
-            let closed = q.is_closed()?;
+            let closed = q.is_shutdown()?;
             (
                 format!(
                     "{} values (capacity {}{})",
@@ -647,7 +647,7 @@ fn snapshot(r: &Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
                     Err(e) => return Err(e),
                 }
             }
-            let closed = b.is_closed()?;
+            let closed = b.is_shutdown()?;
             (
                 format!(
                     "capacity {}, {} published, {} retained{}",

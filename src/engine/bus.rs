@@ -175,7 +175,7 @@ impl Bus {
     }
 
     /// True once [`Bus::close`] was called (by any process).
-    pub fn is_closed(&self) -> Result<bool> {
+    pub fn is_shutdown(&self) -> Result<bool> {
         self.r().check_fork()?;
         Ok(self.header()?.closed.load(Ordering::Acquire) != 0)
     }
@@ -289,7 +289,7 @@ impl Bus {
     /// Closes the bus for every process: publishing fails with `Closed` from now on;
     /// subscribers receive what was published before, then `Closed`. Closing twice is
     /// not an error.
-    pub fn close(&self) -> Result<()> {
+    pub fn shutdown(&self) -> Result<()> {
         let r = self.r();
         r.check_fork()?;
         let h = self.header()?;

@@ -295,7 +295,7 @@ impl Queue {
     }
 
     /// True once [`Queue::close`] was called (by any process).
-    pub fn is_closed(&self) -> Result<bool> {
+    pub fn is_shutdown(&self) -> Result<bool> {
         self.r().check_fork()?;
         Ok(self.header()?.closed.load(Ordering::Acquire) != 0)
     }
@@ -346,7 +346,7 @@ impl Queue {
     /// Closes the queue for every process: pushes fail with `Closed` from now on, pops
     /// return what is left and then `Closed`, and every waiter wakes. Closing twice is
     /// not an error.
-    pub fn close(&self) -> Result<()> {
+    pub fn shutdown(&self) -> Result<()> {
         let r = self.r();
         r.check_fork()?;
         let h = self.header()?;

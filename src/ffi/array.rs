@@ -90,7 +90,7 @@ pub extern "C" fn plexus_array_close(a: plexus_array) -> plexus_status {
 
 /// `*out` = number of elements.
 #[no_mangle]
-pub extern "C" fn plexus_array_length(a: plexus_array, out: *mut u64) -> plexus_status {
+pub extern "C" fn plexus_array_len(a: plexus_array, out: *mut u64) -> plexus_status {
     guard(|| {
         let slot = out_ref(out, "out")?;
         *slot = with(a, |x| Ok(x.len()))?;

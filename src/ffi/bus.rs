@@ -60,7 +60,7 @@ fn with<T>(
 /// `capacity == 0`: opens an existing bus only (PLEXUS_E_NOT_FOUND if absent). `flags`:
 /// PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. Opening the same bus twice through
 /// one region handle returns the same handle (and counts the open: see
-/// plexus_bus_release).
+/// plexus_bus_close).
 ///
 /// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
 /// PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE,
@@ -89,12 +89,12 @@ pub extern "C" fn plexus_bus_open(
     })
 }
 
-/// Undoes one `plexus_bus_open` of this handle (the handle stays valid until released
-/// as many times as it was opened; closing the region releases it at once).
-/// Subscriptions stay valid. The bus itself is untouched: this is not plexus_bus_close.
-/// PLEXUS_E_BAD_HANDLE if already released.
+/// Gives back one `plexus_bus_open` of this handle (the handle stays valid until closed
+/// as many times as it was opened; closing the region closes it at once).
+/// Subscriptions stay valid. The bus itself is untouched: ending it for every process
+/// is plexus_bus_shutdown. PLEXUS_E_BAD_HANDLE if already closed.
 #[no_mangle]
-pub extern "C" fn plexus_bus_release(b: plexus_bus) -> plexus_status {
+pub extern "C" fn plexus_bus_close(b: plexus_bus) -> plexus_status {
     guard(|| {
         let e = handles::bus(b.id)?;
         handles::close_child(b.id, "bus", e.bus.name(), e.parent)
@@ -105,7 +105,7 @@ pub extern "C" fn plexus_bus_release(b: plexus_bus) -> plexus_status {
 /// Never waits for subscribers; waits only, briefly, while another process publishes.
 /// `*seq`, if `seq` is not NULL, receives the message's sequence number.
 ///
-/// Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is closed; nothing was published),
+/// Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is shut down; nothing was published),
 /// PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value), PLEXUS_E_NO_SPACE (the region's
 /// heap cannot hold the value), PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
 #[no_mangle]
@@ -124,21 +124,22 @@ pub extern "C" fn plexus_bus_publish(
     })
 }
 
-/// Closes the bus for every process: publishing fails with PLEXUS_CLOSED from now on,
+/// Ends the bus for every process: publishing fails with PLEXUS_CLOSED from now on,
 /// and each subscriber receives the messages published before, then PLEXUS_CLOSED
-/// (waiting subscribers wake up). Closing a closed bus is PLEXUS_OK; a bus stays closed.
-/// The handle stays valid.
+/// (waiting subscribers wake up). Shutting down a bus that is already shut down is
+/// PLEXUS_OK; a bus stays shut down. The handle stays valid (give it back with
+/// plexus_bus_close).
 #[no_mangle]
-pub extern "C" fn plexus_bus_close(b: plexus_bus) -> plexus_status {
-    guard(|| with(b, |x| x.close()))
+pub extern "C" fn plexus_bus_shutdown(b: plexus_bus) -> plexus_status {
+    guard(|| with(b, |x| x.shutdown()))
 }
 
-/// `*out` = whether plexus_bus_close was called on the bus (by any process).
+/// `*out` = whether plexus_bus_shutdown was called on the bus (by any process).
 #[no_mangle]
-pub extern "C" fn plexus_bus_is_closed(b: plexus_bus, out: *mut bool) -> plexus_status {
+pub extern "C" fn plexus_bus_is_shutdown(b: plexus_bus, out: *mut bool) -> plexus_status {
     guard(|| {
         let slot = out_ref(out, "out")?;
-        *slot = with(b, |x| x.is_closed())?;
+        *slot = with(b, |x| x.is_shutdown())?;
         Ok(())
     })
 }

@@ -7,16 +7,17 @@
 //! so `clippy::not_unsafe_ptr_arg_deref` is allowed for this module.
 #![allow(non_camel_case_types, clippy::not_unsafe_ptr_arg_deref)]
 
-// Declaration order is the order of the generated header.
-pub mod array;
-pub mod bus;
-pub mod handles;
-pub mod locks;
-pub mod map;
-pub mod queue;
-pub mod region;
+// Declaration order is the order of the generated header, the order a C programmer
+// learns the library in: statuses, values, regions, arrays, maps, queues, bus, locks.
 pub mod status;
 pub mod value;
+pub mod region;
+pub mod array;
+pub mod map;
+pub mod queue;
+pub mod bus;
+pub mod locks;
+pub mod handles;
 
 pub use array::*;
 pub use bus::*;
@@ -30,7 +31,7 @@ pub use value::*;
 /// Major version; equals Cargo.toml's (checked by a test).
 pub const PLEXUS_VERSION_MAJOR: u32 = 0;
 /// Minor version.
-pub const PLEXUS_VERSION_MINOR: u32 = 1;
+pub const PLEXUS_VERSION_MINOR: u32 = 2;
 /// Patch version.
 pub const PLEXUS_VERSION_PATCH: u32 = 0;
 

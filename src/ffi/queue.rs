@@ -10,10 +10,10 @@
 //! (for one producer: the order it pushed them); they take no lock. LIFO queues
 //! (PLEXUS_LIFO) pop the newest value first and serialize on one internal lock.
 //!
-//! plexus_queue_close closes the queue itself, for every process: pushes then fail with
+//! plexus_queue_shutdown ends the queue itself, for every process: pushes then fail with
 //! PLEXUS_CLOSED, pops return the values still in it and then PLEXUS_CLOSED, and every
-//! blocked push and pop wakes. A queue stays closed (it is part of the region). To give
-//! back a handle, use plexus_queue_release.
+//! blocked push and pop wakes. A queue stays shut down (it is part of the region).
+//! plexus_queue_close gives back a handle, as every kind's `_close` does.
 //!
 //! Crash safety: a value is delivered exactly once, or — if its producer died before
 //! its push returned — not at all; a consumer that dies before its pop took the value
@@ -58,7 +58,7 @@ fn with<T>(
 /// `flags`: PLEXUS_LIFO, PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. The queue
 /// takes 64 bytes per value of capacity in the region, plus a heap block per stored
 /// value longer than 8 bytes. Opening the same queue twice through one region handle
-/// returns the same handle (and counts the open: see plexus_queue_release).
+/// returns the same handle (and counts the open: see plexus_queue_close).
 ///
 /// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
 /// PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE
@@ -87,12 +87,12 @@ pub extern "C" fn plexus_queue_open(
     })
 }
 
-/// Undoes one `plexus_queue_open` of this handle (the handle stays valid until released
-/// as many times as it was opened; closing the region releases it at once). The queue
-/// and its values stay in the region: this is not plexus_queue_close.
-/// PLEXUS_E_BAD_HANDLE if already released.
+/// Gives back one `plexus_queue_open` of this handle (the handle stays valid until
+/// closed as many times as it was opened; closing the region closes it at once). The
+/// queue and its values stay in the region: ending the queue for every process is
+/// plexus_queue_shutdown. PLEXUS_E_BAD_HANDLE if already closed.
 #[no_mangle]
-pub extern "C" fn plexus_queue_release(q: plexus_queue) -> plexus_status {
+pub extern "C" fn plexus_queue_close(q: plexus_queue) -> plexus_status {
     guard(|| {
         let e = handles::queue(q.id)?;
         handles::close_child(q.id, "queue", e.queue.name(), e.parent)
@@ -103,7 +103,7 @@ pub extern "C" fn plexus_queue_release(q: plexus_queue) -> plexus_status {
 /// is full.
 ///
 /// Returns PLEXUS_OK once the value is in the queue; PLEXUS_TIMEOUT (full until the
-/// timeout; nothing was stored), PLEXUS_CLOSED (the queue is closed; nothing was
+/// timeout; nothing was stored), PLEXUS_CLOSED (the queue is shut down; nothing was
 /// stored), PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value, negative timeout other
 /// than PLEXUS_FOREVER), PLEXUS_E_NO_SPACE (the region's heap cannot hold the value),
 /// PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT.
@@ -124,8 +124,8 @@ pub extern "C" fn plexus_queue_push(
 /// the queue is empty. `*out` is overwritten without being freed first and may own
 /// memory: release it with plexus_value_free.
 ///
-/// Returns PLEXUS_OK; PLEXUS_TIMEOUT (empty until the timeout), PLEXUS_CLOSED (closed and
-/// empty), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On any
+/// Returns PLEXUS_OK; PLEXUS_TIMEOUT (empty until the timeout), PLEXUS_CLOSED (shut down
+/// and empty), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On any
 /// status but PLEXUS_OK, `*out` is unchanged and nothing was removed.
 #[no_mangle]
 pub extern "C" fn plexus_queue_pop(
@@ -160,20 +160,21 @@ pub extern "C" fn plexus_queue_capacity(q: plexus_queue, out: *mut u64) -> plexu
     })
 }
 
-/// Closes the queue for every process that uses it: pushes fail with PLEXUS_CLOSED from
+/// Ends the queue for every process that uses it: pushes fail with PLEXUS_CLOSED from
 /// now on, pops return the values left and then PLEXUS_CLOSED, and every blocked push
-/// and pop wakes up. Closing a closed queue is PLEXUS_OK. The handle stays valid.
+/// and pop wakes up. Shutting down a queue that is already shut down is PLEXUS_OK; a
+/// queue stays shut down. The handle stays valid (give it back with plexus_queue_close).
 #[no_mangle]
-pub extern "C" fn plexus_queue_close(q: plexus_queue) -> plexus_status {
-    guard(|| with(q, |x| x.close()))
+pub extern "C" fn plexus_queue_shutdown(q: plexus_queue) -> plexus_status {
+    guard(|| with(q, |x| x.shutdown()))
 }
 
-/// `*out` = whether plexus_queue_close was called on the queue (by any process).
+/// `*out` = whether plexus_queue_shutdown was called on the queue (by any process).
 #[no_mangle]
-pub extern "C" fn plexus_queue_is_closed(q: plexus_queue, out: *mut bool) -> plexus_status {
+pub extern "C" fn plexus_queue_is_shutdown(q: plexus_queue, out: *mut bool) -> plexus_status {
     guard(|| {
         let slot = out_ref(out, "out")?;
-        *slot = with(q, |x| x.is_closed())?;
+        *slot = with(q, |x| x.is_shutdown())?;
         Ok(())
     })
 }

@@ -447,7 +447,7 @@ fn operate(obj: &Obj) {
         }
         Obj::Queue(q) => {
             clean("len", q.len());
-            clean("is_closed", q.is_closed());
+            clean("is_closed", q.is_shutdown());
             for _ in 0..8 {
                 consume("pop", clean("pop", q.pop(NOW)));
             }
@@ -457,13 +457,13 @@ fn operate(obj: &Obj) {
             for _ in 0..4 {
                 consume("pop", clean("pop", q.pop(NOW)));
             }
-            clean("close", q.close());
+            clean("close", q.shutdown());
             consume("pop", clean("pop", q.pop(NOW)));
             clean("len", q.len());
         }
         Obj::Bus(b) => {
             clean("next_seq", b.next_seq());
-            clean("is_closed", b.is_closed());
+            clean("is_closed", b.is_shutdown());
             let mut subs: Vec<_> = [Start::Oldest, Start::Now]
                 .into_iter()
                 .filter_map(|s| clean("subscribe", b.subscribe(s)))
@@ -481,7 +481,7 @@ fn operate(obj: &Obj) {
                     consume("next", clean("next", sub.next(NOW)).map(|(v, _)| v));
                 }
             }
-            clean("close", b.close());
+            clean("close", b.shutdown());
             for sub in &mut subs {
                 consume("next", clean("next", sub.next(NOW)).map(|(v, _)| v));
             }

@@ -62,7 +62,7 @@ from ._region import CheckReport, OpenMode, Region, RegionInfo
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
 from ._wait import SLICE, TimeoutArg
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The path of the shared library this package loaded.
 library_path: str = _lib.path

@@ -46,7 +46,7 @@ class Bus(RegionObject):
         )
         if st:
             raise_for(st, f"bus {name!r} of region {region.name!r}")
-        super().__init__(region, name, h, _lib.lib.plexus_bus_release)
+        super().__init__(region, name, h, _lib.lib.plexus_bus_close)
 
     def publish(self, value: Any) -> int:
         """Publishes a copy of ``value`` to every subscriber and returns its sequence
@@ -70,7 +70,7 @@ class Bus(RegionObject):
     def close(self) -> None:
         """Closes the bus for every process (see the class doc). The handle stays
         valid; closing a closed bus does nothing."""
-        st = _lib.lib.plexus_bus_close(self._h)
+        st = _lib.lib.plexus_bus_shutdown(self._h)
         if st:
             raise_for(st, f"bus {self._name!r} close")
 
@@ -78,7 +78,7 @@ class Bus(RegionObject):
     def closed(self) -> bool:
         """Whether :meth:`close` was called (by any process)."""
         out = ctypes.c_bool()
-        st = _lib.lib.plexus_bus_is_closed(self._h, _byref(out))
+        st = _lib.lib.plexus_bus_is_shutdown(self._h, _byref(out))
         if st:
             raise_for(st, f"bus {self._name!r} is_closed")
         return bool(out.value)

@@ -246,7 +246,7 @@ class Array(_Elements, Sequence[Any]):
             raise_for(st, f"array {name!r} of region {region.name!r}")
         super().__init__(region, name, h, _lib.lib.plexus_array_close)
         n = ctypes.c_uint64()
-        st = _lib.lib.plexus_array_length(h, _byref(n))
+        st = _lib.lib.plexus_array_len(h, _byref(n))
         if st:
             raise_for(st, f"array {name!r} length")
         self._length = n.value

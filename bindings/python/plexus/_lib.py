@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 #: The C API version this package is written against (major, minor).
-API_VERSION: Tuple[int, int] = (0, 1)
+API_VERSION: Tuple[int, int] = (0, 2)
 
 if sys.platform == "darwin":
     LIBRARY_FILE = "libplexus.dylib"
@@ -209,7 +209,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     # arrays
     "plexus_array_open": (_st, [Region, c_char_p, c_uint64, c_uint32, POINTER(Array)]),
     "plexus_array_close": (_st, [Array]),
-    "plexus_array_length": (_st, [Array, _u64p]),
+    "plexus_array_len": (_st, [Array, _u64p]),
     **_element_protos("plexus_array", Array, c_uint64),
     # maps
     "plexus_map_open": (_st, [Region, c_char_p, c_uint64, c_uint32, POINTER(Map)]),
@@ -221,19 +221,19 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     **_element_protos("plexus_map", Map, c_char_p),
     # queues
     "plexus_queue_open": (_st, [Region, c_char_p, c_uint64, c_uint32, POINTER(Queue)]),
-    "plexus_queue_release": (_st, [Queue]),
+    "plexus_queue_close": (_st, [Queue]),
     "plexus_queue_push": (_st, [Queue, _pv, c_int64]),
     "plexus_queue_pop": (_st, [Queue, _pv, c_int64]),
     "plexus_queue_len": (_st, [Queue, _u64p]),
     "plexus_queue_capacity": (_st, [Queue, _u64p]),
-    "plexus_queue_close": (_st, [Queue]),
-    "plexus_queue_is_closed": (_st, [Queue, _boolp]),
+    "plexus_queue_shutdown": (_st, [Queue]),
+    "plexus_queue_is_shutdown": (_st, [Queue, _boolp]),
     # buses
     "plexus_bus_open": (_st, [Region, c_char_p, c_uint64, c_uint32, POINTER(Bus)]),
-    "plexus_bus_release": (_st, [Bus]),
-    "plexus_bus_publish": (_st, [Bus, _pv, _u64p]),
     "plexus_bus_close": (_st, [Bus]),
-    "plexus_bus_is_closed": (_st, [Bus, _boolp]),
+    "plexus_bus_publish": (_st, [Bus, _pv, _u64p]),
+    "plexus_bus_shutdown": (_st, [Bus]),
+    "plexus_bus_is_shutdown": (_st, [Bus, _boolp]),
     "plexus_bus_capacity": (_st, [Bus, _u64p]),
     "plexus_bus_next_seq": (_st, [Bus, _u64p]),
     "plexus_bus_subscribe": (_st, [Bus, c_uint32, POINTER(Sub)]),

@@ -40,7 +40,7 @@ class Queue(RegionObject):
         )
         if st:
             raise_for(st, f"queue {name!r} of region {region.name!r}")
-        super().__init__(region, name, h, _lib.lib.plexus_queue_release)
+        super().__init__(region, name, h, _lib.lib.plexus_queue_close)
 
     def push(self, value: Any, timeout: TimeoutArg = None) -> None:
         """Appends a copy of ``value``, waiting while the queue is full.
@@ -78,7 +78,7 @@ class Queue(RegionObject):
     def close(self) -> None:
         """Closes the queue for every process (see the class doc); wakes every waiting
         push and pop. Closing a closed queue does nothing. The handle stays valid."""
-        st = _lib.lib.plexus_queue_close(self._h)
+        st = _lib.lib.plexus_queue_shutdown(self._h)
         if st:
             raise_for(st, f"queue {self._name!r} close")
 
@@ -86,7 +86,7 @@ class Queue(RegionObject):
     def closed(self) -> bool:
         """Whether :meth:`close` was called (by any process)."""
         out = ctypes.c_bool()
-        st = _lib.lib.plexus_queue_is_closed(self._h, _byref(out))
+        st = _lib.lib.plexus_queue_is_shutdown(self._h, _byref(out))
         if st:
             raise_for(st, f"queue {self._name!r} is_closed")
         return bool(out.value)
