@@ -183,7 +183,7 @@ fn close_drains_then_reports_closed_and_wakes_everyone() {
         assert_eq!(q.pop(ZERO), Err(Error::Closed));
         assert_eq!(q.pop(LONG), Err(Error::Closed));
         q.shutdown().unwrap(); // twice is fine
-                            // Another opener sees it closed too.
+                               // Another opener sees it closed too.
         let again = r.queue(&format!("full{flags}"), 0, 0).unwrap();
         assert!(again.is_shutdown().unwrap());
     }

@@ -15,10 +15,11 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::handles::{self, ArrayEntry, Object};
-use super::region::{plexus_region, timeout};
+use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
+use super::timeout;
 use super::value::{plexus_value, read_op, rmw_op, value_ref};
-use crate::engine::Error;
+use crate::Error;
 
 /// Handle of an open array. Id 0 is never valid.
 #[repr(C)]
@@ -33,10 +34,7 @@ pub const PLEXUS_FULL: u32 = 1;
 pub const PLEXUS_EXCLUSIVE: u32 = 2;
 
 /// Runs `f` on the engine array behind handle `a`.
-fn with<T>(
-    a: plexus_array,
-    f: impl FnOnce(&crate::engine::Array) -> Result<T, Error>,
-) -> Result<T, Error> {
+fn with<T>(a: plexus_array, f: impl FnOnce(&crate::Array) -> Result<T, Error>) -> Result<T, Error> {
     handles::with(a.id, |e: &ArrayEntry| f(&e.array))
 }
 

@@ -28,8 +28,8 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::engine::{Array, Bus, Error, Map, Queue, Region, Subscription};
-use crate::engine::{Barrier, Mutex as SharedMutex, Semaphore};
+use crate::{Array, Bus, Error, Map, Queue, Region, Subscription};
+use crate::{Barrier, Mutex as SharedMutex, Semaphore};
 
 /// What a handle refers to.
 #[derive(Clone)]

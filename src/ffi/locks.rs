@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::handles::{self, BarrierEntry, MutexEntry, Object, SemaphoreEntry};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
-use crate::engine::{Acquired, Deadline, Error};
+use crate::{Acquired, Deadline, Error};
 
 /// Handle of an open mutex. Id 0 is never valid.
 ///
@@ -77,7 +77,7 @@ pub struct plexus_semaphore {
 }
 
 fn deadline(timeout_ns: i64) -> Result<Deadline, Error> {
-    Deadline::from_timeout_ns(timeout_ns)
+    Ok(Deadline::after(super::timeout(timeout_ns)?))
 }
 
 // ---- mutex ----

@@ -22,10 +22,11 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::handles::{self, MapEntry, Object};
-use super::region::{plexus_region, timeout};
+use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
+use super::timeout;
 use super::value::{plexus_value, put, read_op, rmw_op, value_ref};
-use crate::engine::{Error, Value};
+use crate::{Error, Value};
 
 /// Handle of an open map. Id 0 is never valid.
 #[repr(C)]
@@ -36,13 +37,10 @@ pub struct plexus_map {
 
 /// Longest map key, in bytes of UTF-8 (not counting the terminating NUL).
 pub const PLEXUS_MAP_MAX_KEY_LEN: u32 = 4096;
-const _: () = assert!(PLEXUS_MAP_MAX_KEY_LEN as usize == crate::engine::MAX_KEY_LEN);
+const _: () = assert!(PLEXUS_MAP_MAX_KEY_LEN as usize == crate::MAX_KEY_LEN);
 
 /// Runs `f` on the engine map behind handle `m`.
-fn with<T>(
-    m: plexus_map,
-    f: impl FnOnce(&crate::engine::Map) -> Result<T, Error>,
-) -> Result<T, Error> {
+fn with<T>(m: plexus_map, f: impl FnOnce(&crate::Map) -> Result<T, Error>) -> Result<T, Error> {
     handles::with(m.id, |e: &MapEntry| f(&e.map))
 }
 
@@ -50,7 +48,7 @@ fn with<T>(
 fn keyed<T>(
     m: plexus_map,
     key: *const c_char,
-    f: impl FnOnce(&crate::engine::Map, &str) -> Result<T, Error>,
+    f: impl FnOnce(&crate::Map, &str) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let key = c_str(key, "key")?;
     with(m, |x| f(x, key))

@@ -9,15 +9,15 @@
 
 // Declaration order is the order of the generated header, the order a C programmer
 // learns the library in: statuses, values, regions, arrays, maps, queues, bus, locks.
-pub mod status;
-pub mod value;
-pub mod region;
 pub mod array;
+pub mod bus;
+pub mod handles;
+pub mod locks;
 pub mod map;
 pub mod queue;
-pub mod bus;
-pub mod locks;
-pub mod handles;
+pub mod region;
+pub mod status;
+pub mod value;
 
 pub use array::*;
 pub use bus::*;
@@ -39,6 +39,19 @@ pub const PLEXUS_VERSION_PATCH: u32 = 0;
 /// `((int64_t)-1)`, see cbindgen.toml).
 pub const PLEXUS_FOREVER: i64 = -1;
 
+/// The C timeout convention (`PLEXUS_FOREVER` = -1 waits without limit, 0 tries once,
+/// > 0 is relative, in nanoseconds) as the `Option<Duration>` every backend takes
+/// (`None` = no limit); other negative values are invalid.
+pub(crate) fn timeout(ns: i64) -> Result<Option<std::time::Duration>, crate::Error> {
+    match ns {
+        PLEXUS_FOREVER => Ok(None),
+        n if n >= 0 => Ok(Some(std::time::Duration::from_nanos(n as u64))),
+        n => Err(crate::Error::invalid(format!(
+            "timeout_ns {n} is negative (use PLEXUS_FOREVER = -1 to wait without limit)"
+        ))),
+    }
+}
+
 /// The library's version as `(major << 16) | (minor << 8) | patch`; compare it with the
 /// `PLEXUS_VERSION_*` macros of the header you compiled against.
 #[no_mangle]
@@ -53,5 +66,19 @@ pub extern "C" fn plexus_version() -> u32 {
 /// cleaned up after it. Never fails.
 #[no_mangle]
 pub extern "C" fn plexus_recovered_locks() -> u64 {
-    crate::engine::recovered_locks()
+    crate::recovered_locks()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_c_timeout_convention() {
+        assert_eq!(timeout(PLEXUS_FOREVER), Ok(None));
+        assert_eq!(timeout(0), Ok(Some(Duration::ZERO)));
+        assert_eq!(timeout(1_000), Ok(Some(Duration::from_micros(1))));
+        assert!(matches!(timeout(-2), Err(crate::Error::InvalidArgument(_))));
+    }
 }

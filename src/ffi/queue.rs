@@ -25,10 +25,11 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::handles::{self, Object, QueueEntry};
-use super::region::{plexus_region, timeout};
+use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
+use super::timeout;
 use super::value::{plexus_value, read_op, value_ref};
-use crate::engine::Error;
+use crate::Error;
 
 /// Handle of an open queue. Id 0 is never valid.
 #[repr(C)]
@@ -39,13 +40,10 @@ pub struct plexus_queue {
 
 /// Queue open flag: a LIFO stack (pop returns the newest value) instead of a FIFO queue.
 pub const PLEXUS_LIFO: u32 = 4;
-const _: () = assert!(PLEXUS_LIFO == crate::engine::FLAG_LIFO);
+const _: () = assert!(PLEXUS_LIFO == crate::FLAG_LIFO);
 
 /// Runs `f` on the engine queue behind handle `q`.
-fn with<T>(
-    q: plexus_queue,
-    f: impl FnOnce(&crate::engine::Queue) -> Result<T, Error>,
-) -> Result<T, Error> {
+fn with<T>(q: plexus_queue, f: impl FnOnce(&crate::Queue) -> Result<T, Error>) -> Result<T, Error> {
     handles::with(q.id, |e: &QueueEntry| f(&e.queue))
 }
 

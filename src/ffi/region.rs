@@ -2,14 +2,14 @@
 
 use std::ffi::c_char;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::handles::{self, Object, RegionEntry};
 use super::status::{c_str, guard, out_ref, plexus_status};
+use super::timeout;
 use super::value::plexus_value;
-use crate::engine::{Deadline, Error, OpenMode, OpenOptions, Region};
+use crate::{Error, OpenMode, OpenOptions, Region};
 
 /// Handle of an open region. Id 0 is never valid.
 #[repr(C)]
@@ -85,7 +85,7 @@ pub struct plexus_region_info {
 
 /// Format version of regions this library creates and opens.
 pub const PLEXUS_FORMAT_VERSION: u32 = 1;
-const _: () = assert!(PLEXUS_FORMAT_VERSION == crate::engine::FORMAT_VERSION);
+const _: () = assert!(PLEXUS_FORMAT_VERSION == crate::FORMAT_VERSION);
 
 /// Smallest `struct_size` accepted (the fields of version 0.1).
 const OPTIONS_V1: usize = std::mem::size_of::<plexus_region_options>();
@@ -321,19 +321,19 @@ pub extern "C" fn plexus_region_check(
                 "unknown plexus_region_check flags {flags:#x}"
             )));
         }
-        let r = crate::engine::check(
+        let r = crate::check(
             name,
-            &crate::engine::CheckOptions {
+            &crate::CheckOptions {
                 repair: flags & PLEXUS_CHECK_REPAIR != 0,
             },
         )?;
         let verdict = match r.verdict() {
-            crate::engine::Verdict::Consistent => plexus_check_verdict::PLEXUS_CHECK_CONSISTENT,
-            crate::engine::Verdict::Reclaimable => plexus_check_verdict::PLEXUS_CHECK_RECLAIMABLE,
-            crate::engine::Verdict::Corrupt => plexus_check_verdict::PLEXUS_CHECK_CORRUPT,
+            crate::Verdict::Consistent => plexus_check_verdict::PLEXUS_CHECK_CONSISTENT,
+            crate::Verdict::Reclaimable => plexus_check_verdict::PLEXUS_CHECK_RECLAIMABLE,
+            crate::Verdict::Corrupt => plexus_check_verdict::PLEXUS_CHECK_CORRUPT,
         };
         if !report.is_null() {
-            super::value::put(report, crate::engine::Value::String(r.to_string()))?;
+            super::value::put(report, crate::Value::String(r.to_string()))?;
         }
         *slot = plexus_check_result {
             verdict: verdict as u32,
@@ -351,11 +351,4 @@ pub extern "C" fn plexus_region_check(
         };
         Ok(())
     })
-}
-
-/// The C timeout convention (-1 forever, 0 try once, > 0 ns) as the engine's
-/// `Option<Duration>`; other negative values are invalid.
-pub(crate) fn timeout(ns: i64) -> Result<Option<Duration>, Error> {
-    Deadline::from_timeout_ns(ns)?;
-    Ok((ns >= 0).then(|| Duration::from_nanos(ns as u64)))
 }

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::engine::Error;
+use crate::Error;
 
 /// Result of every plexus call. Values below 100 are outcomes (the call did what it
 /// could); 100 and above are errors, with a message in `plexus_last_error()`.

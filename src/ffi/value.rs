@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use super::status::{c_str, guard, out_ref, plexus_status};
-use crate::engine::{Error, Type, Value, ValueRef};
+use crate::{Error, Type, Value, ValueRef};
 
 /// Type of a value. STRING is UTF-8; BYTES any bytes; OBJECT structured data (maps,
 /// arrays, nested) encoded as MessagePack.

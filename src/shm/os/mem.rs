@@ -4,13 +4,13 @@ use std::fs::File;
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use super::error::{Error, Result};
-use super::layout::{
+use crate::error::{Error, Result};
+use crate::shm::format::layout::{
     BusHeader, BusSlot, DirEntry, Element, KeySlot, LiveHeader, MapHeader, ObjectHeader, ProcEntry,
     QueueHeader, QueueSlot,
 };
 // The lock kinds (mutex, barrier, semaphore).
-use super::layout::{BarrierBody, MutexBody, SemaphoreHeader, SemaphoreHolder};
+use crate::shm::format::layout::{BarrierBody, MutexBody, SemaphoreHeader, SemaphoreHolder};
 
 /// Types that may be viewed in place inside a shared mapping: `#[repr(C)]`, made only of
 /// atomics (or bytes written once before publication), valid for every bit pattern.
@@ -163,7 +163,7 @@ impl Mapping {
 
     /// msync + fsync.
     pub fn flush(&self, file: &File) -> Result<()> {
-        super::sys::sync_mapping(self.base(), self.len as usize, file)
+        crate::shm::os::sys::sync_mapping(self.base(), self.len as usize, file)
             .map_err(|e| Error::from_io(&e, "flush"))
     }
 

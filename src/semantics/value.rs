@@ -1,6 +1,6 @@
 //! Dynamically typed values (DESIGN §3) and their JavaScript-like arithmetic.
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Type tags; the numbers are the C enum `plexus_type` and the region encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

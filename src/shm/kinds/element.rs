@@ -10,12 +10,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::error::{Error, Result};
-use super::layout::*;
-use super::region::RegionInner;
-use super::sys;
-use super::value::{js_add, Type, Value, ValueRef};
-use super::wait::{self, Acquired, Deadline};
+use crate::error::{Error, Result};
+use crate::semantics::value::{js_add, Type, Value, ValueRef};
+use crate::shm::format::layout::*;
+use crate::shm::format::region::RegionInner;
+use crate::shm::os::sys;
+use crate::shm::wait::{self, Acquired, Deadline};
 
 /// How often a waiter for "no readers" re-counts the holders (to drop dead ones).
 const READER_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);

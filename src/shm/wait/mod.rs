@@ -10,76 +10,9 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::error::{Error, Result};
-use super::sys;
-
-/// When a blocking operation gives up.
-///
-/// The clock is read lazily: an operation whose condition already holds never reads it,
-/// and the deadline is fixed (now + timeout) the first time a wait consults it — a few
-/// nanoseconds after the call started, which keeps the fast path free of clock reads.
-#[derive(Debug, Clone)]
-pub struct Deadline {
-    timeout: Option<Duration>,
-    at: std::cell::Cell<Option<Instant>>,
-}
-
-impl Deadline {
-    /// `None`: wait without limit; `Some(ZERO)`: try once; otherwise relative.
-    pub fn after(timeout: Option<Duration>) -> Deadline {
-        Deadline {
-            timeout,
-            at: std::cell::Cell::new(None),
-        }
-    }
-
-    pub fn forever() -> Deadline {
-        Deadline::after(None)
-    }
-
-    /// Converts the C convention: -1 forever, 0 try once, > 0 nanoseconds.
-    pub fn from_timeout_ns(ns: i64) -> Result<Deadline> {
-        match ns {
-            -1 => Ok(Deadline::forever()),
-            n if n >= 0 => Ok(Deadline::after(Some(Duration::from_nanos(n as u64)))),
-            n => Err(Error::invalid(format!(
-                "timeout_ns {n} is negative (use PLEXUS_FOREVER = -1 to wait without limit)"
-            ))),
-        }
-    }
-
-    /// True for a zero timeout: the caller must not wait at all.
-    pub fn is_try_once(&self) -> bool {
-        self.timeout == Some(Duration::ZERO)
-    }
-
-    /// Time left: `Ok(None)` = unlimited, `Err(Timeout)` when expired.
-    pub fn remaining(&self) -> Result<Option<Duration>> {
-        let Some(timeout) = self.timeout else {
-            return Ok(None);
-        };
-        if timeout.is_zero() {
-            return Err(Error::Timeout);
-        }
-        let now = Instant::now();
-        let at = match self.at.get() {
-            Some(at) => at,
-            None => {
-                // A timeout too large for the clock is as good as no limit.
-                let Some(at) = now.checked_add(timeout) else {
-                    return Ok(None);
-                };
-                self.at.set(Some(at));
-                at
-            }
-        };
-        if now >= at {
-            Err(Error::Timeout)
-        } else {
-            Ok(Some(at - now))
-        }
-    }
-}
+use crate::error::Result;
+pub use crate::semantics::deadline::Deadline;
+use crate::shm::os::sys;
 
 /// Spin budget in nanoseconds, shared by all waits of this process. It grows when a spin
 /// succeeds and shrinks slowly when it fails, between SPIN_MIN_NS and SPIN_MAX_NS: below
@@ -388,6 +321,7 @@ pub fn unlock(word: &AtomicU32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     struct NobodyDies;
     impl Owners for NobodyDies {
@@ -400,25 +334,6 @@ mod tests {
         fn is_dead(&self, _: u32) -> bool {
             true
         }
-    }
-
-    #[test]
-    fn deadline_conventions() {
-        assert!(Deadline::from_timeout_ns(-1)
-            .unwrap()
-            .remaining()
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            Deadline::from_timeout_ns(0).unwrap().remaining(),
-            Err(Error::Timeout)
-        );
-        assert!(Deadline::from_timeout_ns(-2).is_err());
-        assert!(Deadline::from_timeout_ns(1_000_000_000)
-            .unwrap()
-            .remaining()
-            .unwrap()
-            .is_some());
     }
 
     #[test]

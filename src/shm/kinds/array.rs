@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use super::element::Cell;
-use super::error::{Error, Result};
-use super::layout::{Element, ObjectHeader, KIND_ARRAY, TAG_FULL};
-use super::region::{check_object_name, KindSpec, Region};
-use super::value::{Value, ValueRef};
-use super::wait::Deadline;
+use crate::error::{Error, Result};
+use crate::semantics::names::check_object_name;
+use crate::semantics::value::{Value, ValueRef};
+use crate::shm::format::layout::{Element, ObjectHeader, KIND_ARRAY, TAG_FULL};
+use crate::shm::format::region::{KindSpec, Region};
+use crate::shm::kinds::element::Cell;
+use crate::shm::wait::Deadline;
 
 /// `Region::array` flag: new elements start FULL (default EMPTY).
 pub const FLAG_FULL: u32 = 1;

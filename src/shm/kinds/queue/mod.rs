@@ -25,17 +25,20 @@
 //! every push and pop (one store), so a process dying with the lock leaves the old or
 //! the new stack. Waiters sleep on the `seq` futex word, bumped after every change.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::array::FLAG_EXCLUSIVE;
-use super::element::{copy_blob, decode_value, discard_value, meta_in_heap, prepare_value};
-use super::error::{Error, Result};
-use super::layout::*;
-use super::region::{check_object_name, KindSpec, Region, RegionInner};
-use super::sys;
-use super::value::{Value, ValueRef};
-use super::wait::{self, Deadline};
+use crate::error::{Error, Result};
+use crate::semantics::names::check_object_name;
+use crate::semantics::value::{Value, ValueRef};
+use crate::shm::format::layout::*;
+use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::kinds::array::FLAG_EXCLUSIVE;
+use crate::shm::kinds::element::{
+    copy_blob, decode_value, discard_value, meta_in_heap, prepare_value,
+};
+use crate::shm::os::sys;
+use crate::shm::wait::{self, Deadline};
 
 /// `Region::queue` flag: a LIFO stack instead of a FIFO queue.
 pub const FLAG_LIFO: u32 = 4;
@@ -89,27 +92,6 @@ fn compare_lap(slot_lap: u64, lap: u64) -> Lap {
 /// How long a process blocked behind an unfinished push sleeps before it checks again
 /// whether the producer is still alive.
 const WRITER_RECHECK: Duration = Duration::from_millis(20);
-
-/// Test hook: how long a FIFO push pauses between claiming its slot and publishing the
-/// value (0 = no pause), so tests can kill a producer at exactly that point.
-static PAUSE_AFTER_CLAIM_NS: AtomicU64 = AtomicU64::new(0);
-
-/// Makes every FIFO push of this process pause for `pause` after claiming its slot,
-/// every LIFO push or pop pause while holding the stack lock, and every bus publish
-/// pause in the middle of writing its slot (tests use it to kill a process at exactly
-/// that point). Not for production use.
-#[doc(hidden)]
-pub fn test_pause_in_push(pause: Duration) {
-    PAUSE_AFTER_CLAIM_NS.store(pause.as_nanos() as u64, Ordering::Relaxed);
-}
-
-#[inline]
-pub(crate) fn test_pause() {
-    let ns = PAUSE_AFTER_CLAIM_NS.load(Ordering::Relaxed);
-    if ns != 0 {
-        std::thread::sleep(Duration::from_nanos(ns));
-    }
-}
 
 pub(crate) fn body_size(capacity: u64) -> Option<u64> {
     capacity
@@ -442,7 +424,7 @@ impl Queue {
                         self.settle_head(h)?;
                         return Err(self.closed_error());
                     }
-                    test_pause();
+                    crate::test_hooks::pause_point();
                     slot.value.meta.store(meta, Ordering::Relaxed);
                     slot.value.payload.store(payload, Ordering::Relaxed);
                     // The commit point of the push.
@@ -741,7 +723,7 @@ impl Queue {
                 let slot = self.slot(top)?;
                 slot.value.meta.store(meta, Ordering::Relaxed);
                 slot.value.payload.store(payload, Ordering::Relaxed);
-                test_pause();
+                crate::test_hooks::pause_point();
                 h.top.store(top + 1, Ordering::Release); // the commit point
                 Ok(true)
             })();
@@ -786,7 +768,7 @@ impl Queue {
                         }
                         e => e,
                     })?;
-                test_pause();
+                crate::test_hooks::pause_point();
                 h.top.store(top - 1, Ordering::Release); // the commit point
                 Ok(Some((v, meta_in_heap(m).then_some(p))))
             })();

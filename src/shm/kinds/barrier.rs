@@ -19,10 +19,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::error::{Error, Result};
-use super::layout::*;
-use super::region::{check_object_name, Region, RegionInner};
-use super::wait::{self, Deadline};
+use crate::error::{Error, Result};
+use crate::semantics::names::check_object_name;
+use crate::shm::format::layout::*;
+use crate::shm::format::region::{Region, RegionInner};
+use crate::shm::wait::{self, Deadline};
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const BODY: u64 = OBJ_HEADER + std::mem::size_of::<BarrierBody>() as u64;

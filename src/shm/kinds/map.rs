@@ -19,16 +19,17 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::array::{FLAG_EXCLUSIVE, FLAG_FULL};
-use super::element::{stale, Cell};
-use super::error::{Error, Result};
-use super::layout::*;
-use super::region::{check_object_name, KindSpec, Region, RegionInner};
-use super::value::{Value, ValueRef};
-use super::wait::{self, Acquired, Deadline};
+use crate::error::{Error, Result};
+use crate::semantics::names::check_object_name;
+use crate::semantics::value::{Value, ValueRef};
+use crate::shm::format::layout::*;
+use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::kinds::array::{FLAG_EXCLUSIVE, FLAG_FULL};
+use crate::shm::kinds::element::{stale, Cell};
+use crate::shm::wait::{self, Acquired, Deadline};
 
 /// Longest key, in bytes of UTF-8.
-pub const MAX_KEY_LEN: usize = 4096;
+pub use crate::semantics::names::MAX_KEY_LEN;
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const MAP_HEADER: u64 = std::mem::size_of::<MapHeader>() as u64;
@@ -115,12 +116,7 @@ impl Region {
 }
 
 fn check_key(key: &str) -> Result<u64> {
-    if key.len() > MAX_KEY_LEN {
-        return Err(Error::invalid(format!(
-            "map key of {} bytes is longer than {MAX_KEY_LEN} bytes",
-            key.len()
-        )));
-    }
+    crate::semantics::names::check_key(key)?;
     Ok(fnv1a(key.as_bytes()))
 }
 

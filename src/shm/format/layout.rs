@@ -15,7 +15,7 @@
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// First eight bytes of every region file.
 pub const MAGIC: [u8; 8] = *b"PLEXUS\0R";
@@ -27,7 +27,7 @@ pub const HEADER_SIZE: u64 = 4096;
 pub const PROC_CAPACITY: u32 = 512;
 pub const DIR_CAPACITY: u32 = 256;
 /// Longest object name, in bytes of UTF-8.
-pub const MAX_NAME_LEN: usize = 96;
+pub use crate::semantics::names::MAX_NAME_LEN;
 /// Smallest heap a region may have.
 pub const MIN_HEAP: u64 = 64 * 1024;
 /// Default region size (the file is reserved, not touched, so pages are mapped lazily).

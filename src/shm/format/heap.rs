@@ -14,11 +14,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::error::{Error, Result};
-use super::layout::{round_up, FixedHeader, LiveHeader, NCLASSES};
-use super::mem::Mapping;
-use super::proctable::ProcTable;
-use super::wait::{self, Deadline};
+use crate::error::{Error, Result};
+use crate::shm::format::layout::{round_up, FixedHeader, LiveHeader, NCLASSES};
+use crate::shm::format::proctable::ProcTable;
+use crate::shm::os::mem::Mapping;
+use crate::shm::wait::{self, Deadline};
 
 pub const BLOCK_HEADER: u64 = 16;
 pub(crate) const STATE_MASK: u64 = 0xF;

@@ -54,17 +54,19 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::element::Cell;
-use super::error::{Error, Result};
-use super::heap::{class_of, class_size, BLOCK_HEADER, STATE_FREE, STATE_MASK, STATE_USED};
-use super::layout::*;
-use super::mem::Mapping;
-use super::proctable::ProcTable;
-use super::queue::{self, fifo_state as fifo};
-use super::region::{region_path, OpenMode, OpenOptions, Region, RegionInner};
-use super::sys;
-use super::value::Type;
-use super::wait::{self, Acquired, Deadline, LOCK_OWNER};
+use crate::error::{Error, Result};
+use crate::semantics::value::Type;
+use crate::shm::format::heap::{
+    class_of, class_size, BLOCK_HEADER, STATE_FREE, STATE_MASK, STATE_USED,
+};
+use crate::shm::format::layout::*;
+use crate::shm::format::proctable::ProcTable;
+use crate::shm::format::region::{region_path, OpenMode, OpenOptions, Region, RegionInner};
+use crate::shm::kinds::element::Cell;
+use crate::shm::kinds::queue::{self, fifo_state as fifo};
+use crate::shm::os::mem::Mapping;
+use crate::shm::os::sys;
+use crate::shm::wait::{self, Acquired, Deadline, LOCK_OWNER};
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const ELEM: u64 = std::mem::size_of::<Element>() as u64;
@@ -1028,7 +1030,7 @@ impl<'a> Scan<'a> {
         let Ok(h) = self.map.get::<MapHeader>(base) else {
             return;
         };
-        let Some(slots) = super::map::slots_for(capacity) else {
+        let Some(slots) = crate::shm::kinds::map::slots_for(capacity) else {
             return;
         };
         if h.slots.load(Ordering::Relaxed) != slots {
@@ -1049,7 +1051,7 @@ impl<'a> Scan<'a> {
             if state == KEY_LIVE {
                 live += 1;
                 let len = s.key_len.load(Ordering::Relaxed);
-                if len > super::map::MAX_KEY_LEN as u64 {
+                if len > crate::shm::kinds::map::MAX_KEY_LEN as u64 {
                     self.problem(sloc(), format!("key of {len} bytes"));
                     continue;
                 }
@@ -1108,7 +1110,7 @@ impl<'a> Scan<'a> {
                 if let Ok(e) = self.map.get::<Element>(slot_off + KEY_SLOT) {
                     let tag = e.tag.load(Ordering::Relaxed);
                     let vs = &e.slots[((tag & TAG_CUR) >> 1) as usize];
-                    if super::element::meta_in_heap(vs.meta.load(Ordering::Relaxed)) {
+                    if crate::shm::kinds::element::meta_in_heap(vs.meta.load(Ordering::Relaxed)) {
                         self.orphans.push(Orphan {
                             elem_off: slot_off + KEY_SLOT,
                         });
@@ -1254,7 +1256,7 @@ impl<'a> Scan<'a> {
         let records = h.records.load(Ordering::Relaxed);
         if permits as u64 != shape
             || permits == 0
-            || records != super::semaphore::records_for(permits)
+            || records != crate::shm::kinds::semaphore::records_for(permits)
         {
             self.problem(loc, "damaged header (permits or records)");
             return;
@@ -1452,13 +1454,13 @@ fn object_size(kind: u32, shape: u64) -> Option<u64> {
         KIND_ARRAY => shape
             .checked_mul(ELEM)
             .and_then(|b| b.checked_add(OBJ_HEADER)),
-        KIND_MAP => super::map::body_size(shape),
-        KIND_QUEUE => super::queue::body_size(shape),
-        KIND_BUS => super::bus::body_size(shape),
+        KIND_MAP => crate::shm::kinds::map::body_size(shape),
+        KIND_QUEUE => crate::shm::kinds::queue::body_size(shape),
+        KIND_BUS => crate::shm::kinds::bus::body_size(shape),
         KIND_MUTEX | KIND_BARRIER => Some(BODY_64),
-        KIND_SEMAPHORE => u32::try_from(shape)
-            .ok()
-            .map(|p| super::semaphore::body_size(super::semaphore::records_for(p))),
+        KIND_SEMAPHORE => u32::try_from(shape).ok().map(|p| {
+            crate::shm::kinds::semaphore::body_size(crate::shm::kinds::semaphore::records_for(p))
+        }),
         _ => None,
     }
 }
@@ -1513,7 +1515,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
             }
             KIND_MAP => {
                 let h: &MapHeader = r.map.get(body)?;
-                let slots = super::map::slots_for(shape)
+                let slots = crate::shm::kinds::map::slots_for(shape)
                     .filter(|&s| s == h.slots.load(Ordering::Relaxed))
                     .ok_or_else(|| Error::corrupt("map header is damaged"))?;
                 if take_over(r, &h.lock, |_| {
@@ -1601,7 +1603,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
             KIND_SEMAPHORE => {
                 let h: &SemaphoreHeader = r.map.get(body)?;
                 let permits = h.permits.load(Ordering::Relaxed);
-                let records = super::semaphore::records_for(permits);
+                let records = crate::shm::kinds::semaphore::records_for(permits);
                 if permits as u64 != shape || h.records.load(Ordering::Relaxed) != records {
                     return Err(Error::corrupt("semaphore header is damaged"));
                 }

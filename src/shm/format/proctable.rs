@@ -13,11 +13,11 @@
 
 use std::sync::atomic::Ordering;
 
-use super::error::{Error, Result};
-use super::layout::{LiveHeader, ProcEntry, LIVE_OFFSET, RW_RECORDS};
-use super::mem::Mapping;
-use super::sys::{self, ProcState};
-use super::wait::Owners;
+use crate::error::{Error, Result};
+use crate::shm::format::layout::{LiveHeader, ProcEntry, LIVE_OFFSET, RW_RECORDS};
+use crate::shm::os::mem::Mapping;
+use crate::shm::os::sys::{self, ProcState};
+use crate::shm::wait::Owners;
 
 const SLOT_BITS: u32 = 10;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;

@@ -65,11 +65,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(msg: impl Into<String>) -> Error {
+    pub fn corrupt(msg: impl Into<String>) -> Error {
         Error::Corrupt(msg.into())
     }
 
-    pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+    pub fn invalid(msg: impl Into<String>) -> Error {
         Error::InvalidArgument(msg.into())
     }
 }

@@ -25,13 +25,16 @@
 use std::sync::atomic::{fence, Ordering};
 use std::time::Duration;
 
-use super::array::FLAG_EXCLUSIVE;
-use super::element::{copy_blob, decode_value, discard_value, meta_in_heap, prepare_value};
-use super::error::{Error, Result};
-use super::layout::*;
-use super::region::{check_object_name, KindSpec, Region, RegionInner};
-use super::value::{Value, ValueRef};
-use super::wait::{self, Acquired, Deadline};
+use crate::error::{Error, Result};
+use crate::semantics::names::check_object_name;
+use crate::semantics::value::{Value, ValueRef};
+use crate::shm::format::layout::*;
+use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::kinds::array::FLAG_EXCLUSIVE;
+use crate::shm::kinds::element::{
+    copy_blob, decode_value, discard_value, meta_in_heap, prepare_value,
+};
+use crate::shm::wait::{self, Acquired, Deadline};
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const B_HEADER: u64 = std::mem::size_of::<BusHeader>() as u64;
@@ -88,7 +91,7 @@ struct Message {
     meta: u64,
     payload: u64,
     inline: [u64; 13],
-    blob: Option<super::element::Prepared>,
+    blob: Option<crate::shm::kinds::element::Prepared>,
 }
 
 const BUS_KIND: KindSpec = KindSpec {
@@ -245,7 +248,7 @@ impl Bus {
             fence(Ordering::Release);
             slot.meta.store(msg.meta, Ordering::Relaxed);
             slot.payload.store(msg.payload, Ordering::Relaxed);
-            super::queue::test_pause();
+            crate::test_hooks::pause_point();
             if msg.meta & META_SLOT_BYTES != 0 {
                 let words = ((msg.meta & SLOT_LEN_MASK) as usize).div_ceil(8);
                 for (w, &x) in slot.inline.iter().zip(&msg.inline).take(words) {

@@ -8,13 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::{Error, Result};
-use super::heap::Heap;
-use super::layout::*;
-use super::mem::Mapping;
-use super::proctable::ProcTable;
-use super::sys;
-use super::wait::{self, Deadline};
+use crate::error::{Error, Result};
+use crate::semantics::names::check_object_name;
+use crate::shm::format::heap::Heap;
+use crate::shm::format::layout::*;
+use crate::shm::format::proctable::ProcTable;
+use crate::shm::os::mem::Mapping;
+use crate::shm::os::sys;
+use crate::shm::wait::{self, Deadline};
 
 /// Directory where volatile (bare-name) regions live.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -350,7 +351,7 @@ impl Region {
             }),
         };
         // Processes died since the last sweep: release what they held (DESIGN §6).
-        super::check::sweep_on_open(&region.inner);
+        crate::shm::check::sweep_on_open(&region.inner);
         Ok(region)
     }
 
@@ -427,16 +428,6 @@ impl Region {
 }
 
 /// Object names: 1..=96 bytes of UTF-8 without NUL.
-pub(crate) fn check_object_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
-        return Err(Error::invalid(format!(
-            "object name must be 1 to {MAX_NAME_LEN} bytes without NUL (got {} bytes)",
-            name.len()
-        )));
-    }
-    Ok(())
-}
-
 impl RegionInner {
     pub fn live(&self) -> &LiveHeader {
         self.map.get(LIVE_OFFSET).expect("header validated at open")
@@ -660,7 +651,7 @@ impl Drop for RegionInner {
         if sys::current_fork_epoch() != self.epoch {
             return; // a forked child: the attachment is the parent's
         }
-        super::element::release_all_rw(self);
+        crate::shm::kinds::element::release_all_rw(self);
         self.procs().release(self.slot, self.token);
     }
 }

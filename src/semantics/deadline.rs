@@ -1,0 +1,89 @@
+//! Deadlines: when a blocking operation gives up. The one rule every backend follows:
+//! `None` waits without limit, `Some(ZERO)` tries once, otherwise the timeout is relative
+//! to the first time the wait consults the clock (monotonic). The C convention
+//! (`PLEXUS_FOREVER`, nanoseconds) is the FFI's business: see `crate::ffi`.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// When a blocking operation gives up.
+///
+/// The clock is read lazily: an operation whose condition already holds never reads it,
+/// and the deadline is fixed (now + timeout) the first time a wait consults it — a few
+/// nanoseconds after the call started, which keeps the fast path free of clock reads.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    timeout: Option<Duration>,
+    at: std::cell::Cell<Option<Instant>>,
+}
+
+impl Deadline {
+    /// `None`: wait without limit; `Some(ZERO)`: try once; otherwise relative.
+    pub fn after(timeout: Option<Duration>) -> Deadline {
+        Deadline {
+            timeout,
+            at: std::cell::Cell::new(None),
+        }
+    }
+
+    pub fn forever() -> Deadline {
+        Deadline::after(None)
+    }
+
+    /// True for a zero timeout: the caller must not wait at all.
+    pub fn is_try_once(&self) -> bool {
+        self.timeout == Some(Duration::ZERO)
+    }
+
+    /// Time left: `Ok(None)` = unlimited, `Err(Timeout)` when expired.
+    pub fn remaining(&self) -> Result<Option<Duration>> {
+        let Some(timeout) = self.timeout else {
+            return Ok(None);
+        };
+        if timeout.is_zero() {
+            return Err(Error::Timeout);
+        }
+        let now = Instant::now();
+        let at = match self.at.get() {
+            Some(at) => at,
+            None => {
+                // A timeout too large for the clock is as good as no limit.
+                let Some(at) = now.checked_add(timeout) else {
+                    return Ok(None);
+                };
+                self.at.set(Some(at));
+                at
+            }
+        };
+        if now >= at {
+            Err(Error::Timeout)
+        } else {
+            Ok(Some(at - now))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_waits_without_limit_zero_tries_once_positive_is_relative() {
+        assert!(Deadline::after(None).remaining().unwrap().is_none());
+        assert_eq!(
+            Deadline::after(Some(Duration::ZERO)).remaining(),
+            Err(Error::Timeout)
+        );
+        assert!(Deadline::after(Some(Duration::ZERO)).is_try_once());
+        let d = Deadline::after(Some(Duration::from_secs(1)));
+        assert!(d
+            .remaining()
+            .unwrap()
+            .is_some_and(|l| l <= Duration::from_secs(1)));
+        let short = Deadline::after(Some(Duration::from_millis(1)));
+        short.remaining().unwrap();
+        std::thread::sleep(Duration::from_millis(3));
+        assert_eq!(short.remaining(), Err(Error::Timeout));
+    }
+}

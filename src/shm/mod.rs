@@ -1,0 +1,29 @@
+//! The shared-memory backend: a region is one file mapped into every process (DESIGN
+//! §2). Layers, lowest first; no module imports one above it:
+//!
+//! - [`os`]: files, mmap, futex, pids (the only libc calls);
+//! - [`wait`]: spinning, futex sleeps and the robust owner-recording lock;
+//! - [`format`]: the region file (header, process table, heap, directory, open rules);
+//! - [`kinds`]: arrays, maps, queues, buses, mutexes, barriers, semaphores;
+//! - [`check`]: the checker and the sweep, which walk the directory and ask each kind.
+
+pub mod check;
+pub mod format;
+pub mod kinds;
+pub mod os;
+pub mod wait;
+
+pub use check::{
+    check, inspect, CheckOptions, CheckReport, Finding, HeldLock, LeakedBlock, ObjectSummary,
+    ProcessRecord, RegionSummary, Verdict,
+};
+pub use format::layout::{DEFAULT_SIZE, FORMAT_VERSION};
+pub use format::region::{region_path, OpenMode, OpenOptions, Region, RegionInfo};
+pub use kinds::array::{Array, FLAG_EXCLUSIVE, FLAG_FULL};
+pub use kinds::barrier::Barrier;
+pub use kinds::bus::{Bus, Start, Subscription};
+pub use kinds::map::Map;
+pub use kinds::mutex::Mutex;
+pub use kinds::queue::{Queue, FLAG_LIFO};
+pub use kinds::semaphore::Semaphore;
+pub use wait::{recovered_locks, Acquired};

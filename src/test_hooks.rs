@@ -1,0 +1,38 @@
+//! Test hooks, compiled only with the `test-hooks` feature (the tests, the torture tool
+//! and the kill tests turn it on; builds for users never have it). Without the feature
+//! [`pause_point`] is an empty inline function and nothing else exists.
+
+#[cfg(feature = "test-hooks")]
+mod hooks {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// How long a pause point sleeps (0 = no pause).
+    static PAUSE_NS: AtomicU64 = AtomicU64::new(0);
+
+    /// Makes every FIFO push of this process pause for `pause` after claiming its slot,
+    /// every LIFO push or pop pause while holding the stack lock, and every bus publish
+    /// pause in the middle of writing its slot, so a test can kill a process at exactly
+    /// that point.
+    pub fn test_pause_in_push(pause: Duration) {
+        PAUSE_NS.store(pause.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn pause_point() {
+        let ns = PAUSE_NS.load(Ordering::Relaxed);
+        if ns != 0 {
+            std::thread::sleep(Duration::from_nanos(ns));
+        }
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+pub(crate) use hooks::pause_point;
+#[cfg(feature = "test-hooks")]
+pub use hooks::test_pause_in_push;
+
+/// Where a test may pause a process (no-op without the `test-hooks` feature).
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(crate) fn pause_point() {}
