@@ -41,6 +41,24 @@ pub enum Error {
     BufferTooSmall { needed: usize },
     #[error("internal error: {0}")]
     Internal(String),
+    /// A signal between parts of the engine, never returned by a public call (one that
+    /// escaped would be a bug: the C API reports it as PLEXUS_E_INTERNAL). Its payload
+    /// is private: code outside the crate can neither make nor inspect one.
+    #[doc(hidden)]
+    #[error("internal signal: {0:?}")]
+    Signal(Signal),
+}
+
+/// The engine's internal signals (see [`Error::Signal`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal(pub(crate) SignalKind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignalKind {
+    /// A map slot changed owner (its key was removed, the slot reused) while a call on
+    /// it waited: the map looks the key up again.
+    SlotMoved,
 }
 
 /// The engine's result type.
@@ -71,5 +89,14 @@ impl Error {
 
     pub fn invalid(msg: impl Into<String>) -> Error {
         Error::InvalidArgument(msg.into())
+    }
+
+    pub(crate) fn signal(kind: SignalKind) -> Error {
+        Error::Signal(Signal(kind))
+    }
+
+    /// True for the internal signal `kind`.
+    pub(crate) fn is_signal(&self, kind: SignalKind) -> bool {
+        matches!(self, Error::Signal(Signal(k)) if *k == kind)
     }
 }

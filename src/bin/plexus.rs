@@ -947,7 +947,7 @@ fn check(region: &str, repair: bool, json_out: bool) -> Res<u8> {
             "locks": report.locks.iter().map(|l| json!({
                 "location": l.location, "pid": l.pid, "alive": l.alive })).collect::<Vec<_>>(),
             "leaks": report.leaks.iter().map(|l| json!({
-                "offset": l.offset, "size": l.size, "reason": l.reason })).collect::<Vec<_>>(),
+                "offset": l.offset, "size": l.size, "reason": l.reason.as_str() })).collect::<Vec<_>>(),
             "leaked_bytes": report.leaked_bytes(),
             "stale": findings(&report.stale),
             "problems": findings(&report.problems),

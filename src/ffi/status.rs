@@ -71,7 +71,7 @@ impl From<&Error> for plexus_status {
             Error::Permission(_) => PLEXUS_E_PERMISSION,
             Error::Os(_) => PLEXUS_E_OS,
             Error::BufferTooSmall { .. } => PLEXUS_E_BUFFER_TOO_SMALL,
-            Error::Internal(_) => PLEXUS_E_INTERNAL,
+            Error::Internal(_) | Error::Signal(_) => PLEXUS_E_INTERNAL,
         }
     }
 }

@@ -27,3 +27,14 @@ pub use kinds::mutex::Mutex;
 pub use kinds::queue::{Queue, FLAG_LIFO};
 pub use kinds::semaphore::Semaphore;
 pub use wait::{recovered_locks, Acquired};
+
+impl Region {
+    /// Opens or creates the region `name` (a bare name lives in /dev/shm, a name with
+    /// `/` is a path: [`region_path`]) as `opts` say. If processes died since the last
+    /// sweep, first releases what they held (DESIGN §6): see [`check`].
+    pub fn open(name: &str, opts: &OpenOptions) -> crate::Result<Region> {
+        let region = Region::attach(name, opts, kinds::element::release_all_rw)?;
+        check::sweep_on_open(&region.inner);
+        Ok(region)
+    }
+}

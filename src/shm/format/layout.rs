@@ -12,10 +12,11 @@
 //! ...      heap (4 KiB aligned) up to the end of the file
 //! ```
 
-use std::mem::{align_of, size_of};
+use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::error::{Error, Result};
+use crate::shm::os::mem::Shared;
 
 /// First eight bytes of every region file.
 pub const MAGIC: [u8; 8] = *b"PLEXUS\0R";
@@ -74,6 +75,9 @@ const F_CHECKSUM: usize = 104;
 const CHECKSUMMED: usize = 104;
 /// Offset of [`LiveHeader`] inside the header page.
 pub const LIVE_OFFSET: u64 = 128;
+/// Size of an array or map element (`crate::shm::kinds::element::Element`), recorded in
+/// the header so that a library with another element layout refuses the file.
+pub const ELEMENT_SIZE: u32 = 64;
 
 /// FNV-1a, 64 bit: detects accidental corruption of the fixed header.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
@@ -148,7 +152,7 @@ impl FixedHeader {
         put_u32(&mut b, F_DIR_ESZ, size_of::<DirEntry>() as u32);
         put_u64(&mut b, F_HEAP_OFF, self.heap_offset);
         put_u64(&mut b, F_HEAP_SIZE, self.heap_size);
-        put_u32(&mut b, F_ELEM_SIZE, size_of::<Element>() as u32);
+        put_u32(&mut b, F_ELEM_SIZE, ELEMENT_SIZE);
         let sum = fnv1a(&b[..CHECKSUMMED]);
         put_u64(&mut b, F_CHECKSUM, sum);
         b
@@ -202,7 +206,7 @@ impl FixedHeader {
         let sizes_ok = get_u32(b, F_HEADER_SIZE) as u64 == HEADER_SIZE
             && get_u32(b, F_PROC_ESZ) as usize == size_of::<ProcEntry>()
             && get_u32(b, F_DIR_ESZ) as usize == size_of::<DirEntry>()
-            && get_u32(b, F_ELEM_SIZE) as usize == size_of::<Element>();
+            && get_u32(b, F_ELEM_SIZE) == ELEMENT_SIZE;
         if !sizes_ok {
             return Err(Error::Incompatible(
                 "structure sizes differ from this build".into(),
@@ -340,264 +344,18 @@ pub struct ValueSlot {
 /// In `ValueSlot::meta`: the bytes are stored in `payload` itself.
 pub const META_INLINE: u64 = 1 << 55;
 pub const META_LEN_MASK: u64 = (1 << 55) - 1;
-
-/// One array element or map entry value: a cache line.
-///
-/// * `lock`: owner token in bits 0..30 (0 = free); bit 31 set when a process sleeps
-///   waiting for the lock, bit 30 when one sleeps on `tag` or `version`.
-/// * `tag`: bit 0 FULL, bit 1 = index of the live value slot, bits 8.. = number of
-///   `read_rw` holders. Changed only under `lock`, by single stores, so stealing the lock
-///   from a dead owner finds either the old or the new state.
-/// * `version`: bumped on every change of value or tag; its low 32 bits are the futex
-///   word of `wait_change`.
-/// * `_reserved`: unused (0).
-/// * `slots`: the live value and a scratch slot the next write fills before it flips
-///   bit 1 of `tag`.
-#[repr(C, align(64))]
-pub struct Element {
-    pub lock: AtomicU32,
-    pub tag: AtomicU32,
-    pub version: AtomicU64,
-    pub _reserved: AtomicU32,
-    pub _pad: AtomicU32,
-    pub slots: [ValueSlot; 2],
-}
-const _: () = assert!(size_of::<Element>() == 64 && align_of::<Element>() == 64);
-
-/// The map-wide part of a map body, right after its [`ObjectHeader`]. The body then holds
-/// `slots` (a power of two, at least twice the capacity) entries of 128 bytes: a
-/// [`KeySlot`] followed by its [`Element`].
-///
-/// * `lock`: robust lock (owner token) serializing inserts and removals.
-/// * `seq`: futex word bumped after every insert; absent-key waiters sleep on it.
-/// * `sleepers`: processes sleeping on `seq`.
-/// * `len`: number of LIVE keys (changed under `lock`; recounted when the lock is taken
-///   over from a dead owner).
-/// * `version_floor`: every removal raises it above the removed key's last version, and
-///   an insert starts its key's version above it, so a key's version never repeats
-///   across remove and re-insert.
-/// * `slots`: number of slots (repeats what the capacity implies; checked at open).
-#[repr(C, align(64))]
-pub struct MapHeader {
-    pub lock: AtomicU32,
-    pub seq: AtomicU32,
-    pub sleepers: AtomicU32,
-    pub _pad: AtomicU32,
-    pub len: AtomicU64,
-    pub version_floor: AtomicU64,
-    pub slots: AtomicU64,
-    pub _reserved: [AtomicU64; 3],
-}
-const _: () = assert!(size_of::<MapHeader>() == 64);
-
-/// The key half of a map slot.
-///
-/// * `state`: `generation << 2 | KEY_FREE/KEY_LIVE/KEY_TOMB`. FREE slots were never used
-///   (or no longer needed by any probe) and end a probe; TOMB (removed) slots continue
-///   it and may be reused by an insert. A TOMB followed by a FREE slot becomes FREE.
-///   Every transition adds [`KEY_GEN_ONE`], so a `state` value names one lifetime of one
-///   key; it changes only under the map lock (and, for LIVE -> TOMB, the element lock),
-///   by a single release store that commits the insert or removal.
-/// * `hash`: FNV-1a of the key bytes.
-/// * `key_len`, `key_off`, `key_inline`: the key's UTF-8 bytes: up to
-///   [`KEY_INLINE_MAX`] bytes packed little-endian into `key_inline` (`key_off` 0),
-///   longer keys in a heap block at `key_off`. Written before the slot is published
-///   LIVE, never modified while LIVE.
-#[repr(C, align(64))]
-pub struct KeySlot {
-    pub state: AtomicU64,
-    pub hash: AtomicU64,
-    pub key_len: AtomicU64,
-    pub key_off: AtomicU64,
-    pub key_inline: [AtomicU64; 4],
-}
-/// Longest key stored inside its [`KeySlot`].
-pub const KEY_INLINE_MAX: usize = 32;
-const _: () = assert!(size_of::<KeySlot>() == 64);
-pub const KEY_FREE: u64 = 0;
-pub const KEY_LIVE: u64 = 1;
-pub const KEY_TOMB: u64 = 2;
-pub const KEY_STATE_MASK: u64 = 3;
-pub const KEY_GEN_ONE: u64 = 4;
-
-/// The queue-wide part of a queue body, right after its [`ObjectHeader`]: three cache
-/// lines, so that producers (tail), consumers (head) and the read-mostly words do not
-/// share one. The body then holds `capacity` [`QueueSlot`]s.
-///
-/// * `closed`: 0, or 1 once `close` was called (never reset).
-/// * `lock`, `seq`, `sleepers`, `top` (LIFO queues only): a robust lock over the stack;
-///   `top` is the number of values (the commit word of a push or pop); `seq` is the futex
-///   word bumped after every push, pop and close, `sleepers` the processes sleeping on it.
-/// * `head` (FIFO only): position of the next value to pop, a hint: consumers that find
-///   its slot already consumed move it on.
-/// * `tail` (FIFO only): position of the next slot to claim for a push, a hint likewise.
-#[repr(C, align(64))]
-pub struct QueueHeader {
-    pub closed: AtomicU32,
-    pub lock: AtomicU32,
-    pub seq: AtomicU32,
-    pub sleepers: AtomicU32,
-    pub top: AtomicU64,
-    pub capacity: AtomicU64,
-    pub _reserved: [AtomicU64; 4],
-    pub head: AtomicU64,
-    pub _pad_head: [AtomicU64; 7],
-    pub tail: AtomicU64,
-    pub _pad_tail: [AtomicU64; 7],
-}
-const _: () = assert!(size_of::<QueueHeader>() == 192);
-
-/// One slot of a queue: a cache line.
-///
-/// * `state` (FIFO only): `lap << 33 | WAITERS << 32 | phase << 30 | owner token`, where
-///   position `p` of the queue lives in slot `p % capacity` during lap `p / capacity`
-///   (31 bits, wrapping). Phases: FREE (waiting for the push of this lap), WRITING (a
-///   producer, the owner token, claimed it and is storing the value), FULL (holds the
-///   value of this lap). A pop or an abandoned push moves the slot to FREE of the next
-///   lap. Every transition is one compare-and-swap or swap of this word.
-/// * `wake`: futex word; bumped by a transition that finds the WAITERS bit set.
-/// * `value`: the value while FULL (a heap block is owned by the slot until popped).
-#[repr(C, align(64))]
-pub struct QueueSlot {
-    pub state: AtomicU64,
-    pub wake: AtomicU32,
-    pub _pad: AtomicU32,
-    pub value: ValueSlot,
-    pub _reserved: [AtomicU64; 4],
-}
-const _: () = assert!(size_of::<QueueSlot>() == 64);
-
-/// The bus-wide part of a bus body, right after its [`ObjectHeader`]: three cache lines
-/// (read-mostly words; words publishers write on every message; subscribers' sleeper
-/// count). The body then holds `capacity` [`BusSlot`]s.
-///
-/// * `closed`: 0, or 1 once `close` was called (set under `lock`; never reset).
-/// * `capacity`: repeats the object's shape (checked at open).
-/// * `lock`: robust lock serializing publishers (the message order is the lock order).
-/// * `notify`: futex word bumped after every publish and on close.
-/// * `next_seq`: sequence number the next message gets (messages are numbered from 1);
-///   stored after the message's slot is committed, and repaired by the next publisher
-///   if a publisher died between the two.
-/// * `sleepers`: subscribers sleeping on `notify`.
-#[repr(C, align(64))]
-pub struct BusHeader {
-    pub closed: AtomicU32,
-    pub _pad0: AtomicU32,
-    pub capacity: AtomicU64,
-    pub _reserved: [AtomicU64; 6],
-    pub lock: AtomicU32,
-    pub notify: AtomicU32,
-    pub next_seq: AtomicU64,
-    pub _pad1: [AtomicU64; 6],
-    pub sleepers: AtomicU32,
-    pub _pad2: AtomicU32,
-    pub _pad3: [AtomicU64; 7],
-}
-const _: () = assert!(size_of::<BusHeader>() == 192);
-
-/// Bytes of a message stored inside its [`BusSlot`] (longer ones go to the heap).
-pub const BUS_INLINE_MAX: usize = 104;
-
-/// One message slot of a bus: two cache lines.
-///
-/// * `seq`: the sequence number of the message held (0 = none yet), with [`BUS_BUSY`]
-///   set while a publisher rewrites the slot: a seqlock, so a subscriber copies the
-///   message and keeps it only if `seq` is unchanged afterwards.
-/// * `meta`, `payload`: the value as in a [`ValueSlot`]; with [`META_SLOT_BYTES`] in
-///   `meta`, the bytes are in `inline`.
-/// * `inline`: up to [`BUS_INLINE_MAX`] bytes of a string, bytes or object value.
-#[repr(C, align(64))]
-pub struct BusSlot {
-    pub seq: AtomicU64,
-    pub meta: AtomicU64,
-    pub payload: AtomicU64,
-    pub inline: [AtomicU64; 13],
-}
-const _: () = assert!(size_of::<BusSlot>() == 128);
-/// In [`BusSlot::seq`]: a publisher is rewriting the slot.
-pub const BUS_BUSY: u64 = 1 << 63;
-/// In [`BusSlot::meta`]: the value's bytes are in the slot's `inline` words.
+/// In a bus slot's `meta`: the value's bytes are in the slot's `inline` words.
 pub const META_SLOT_BYTES: u64 = 1 << 54;
 
-pub const TAG_FULL: u32 = 1;
-pub const TAG_CUR: u32 = 2;
-pub const TAG_READER_SHIFT: u32 = 8;
-pub const TAG_READER_ONE: u32 = 1 << TAG_READER_SHIFT;
-
-/// The body of a mutex, right after its [`ObjectHeader`] (directory shape: always 1).
-///
-/// * `lock`: robust lock word (see `wait.rs`): owner token in bits 0..30 (0 = unlocked),
-///   bit 31 set while some thread sleeps waiting for it. The owner token names the
-///   holder's attachment (region handle); a lock whose token is dead is taken over by
-///   the next locker, who gets `OwnerDead`.
-/// * `owner_died`: see the field.
-/// * `owner_tid`: kernel thread id of the holding thread (0 = none or not yet written).
-///   Written by the holder right after it takes `lock`, cleared before it releases it;
-///   `unlock` (and the relock check) require both token and thread id to be the caller's.
-#[repr(C, align(64))]
-pub struct MutexBody {
-    pub lock: AtomicU32,
-    pub owner_tid: AtomicU32,
-    /// 1 when a stale-lock sweep released the lock of a holder that died: the next
-    /// locker clears it and gets `OwnerDead`, as if it had taken the lock over itself.
-    pub owner_died: AtomicU32,
-    pub _pad: AtomicU32,
-    pub _reserved: [AtomicU64; 6],
-}
-const _: () = assert!(size_of::<MutexBody>() == 64 && align_of::<MutexBody>() == 64);
-
-/// The body of a barrier, right after its [`ObjectHeader`] (directory shape: parties).
-///
-/// * `state`: `generation << 32 | arrived`. An arrival adds 1; the last arrival of a
-///   round (arrived + 1 == parties) replaces it by `(generation + 1) << 32` with one
-///   compare-and-swap; a timed-out waiter withdraws with a CAS that subtracts 1 and
-///   succeeds only while the generation is unchanged.
-/// * `seq`: futex word, bumped after every completed round (after `state`).
-/// * `sleepers`: processes sleeping on `seq`.
-/// * `parties`: repeats the shape (checked at open).
-#[repr(C, align(64))]
-pub struct BarrierBody {
-    pub state: AtomicU64,
-    pub seq: AtomicU32,
-    pub sleepers: AtomicU32,
-    pub parties: AtomicU32,
-    pub _pad: AtomicU32,
-    pub _reserved: [AtomicU64; 5],
-}
-const _: () = assert!(size_of::<BarrierBody>() == 64 && align_of::<BarrierBody>() == 64);
-
-/// The semaphore-wide part of a semaphore body, right after its [`ObjectHeader`]
-/// (directory shape: permits). The body then holds `records` [`SemaphoreHolder`]s.
-///
-/// * `lock`: robust lock (owner token) over `available` and the holder records.
-/// * `seq`: futex word bumped after every release; waiters for a permit sleep on it.
-/// * `sleepers`: processes sleeping on `seq`.
-/// * `permits`: repeats the shape (checked at open).
-/// * `available`: permits not held. Changed under `lock`; recomputed as `permits` minus
-///   the counts of the records of live holders whenever the lock is taken over from a
-///   dead owner, or a waiter finds no permit (so permits of dead holders come back).
-/// * `records`: number of holder records, `min(permits, PROC_CAPACITY)`.
-#[repr(C, align(64))]
-pub struct SemaphoreHeader {
-    pub lock: AtomicU32,
-    pub seq: AtomicU32,
-    pub sleepers: AtomicU32,
-    pub permits: AtomicU32,
-    pub available: AtomicU32,
-    pub records: AtomicU32,
-    pub _reserved: [AtomicU64; 5],
-}
-const _: () = assert!(size_of::<SemaphoreHeader>() == 64);
-
-/// Who holds permits of a semaphore: `token` (an attachment's owner token, 0 = unused
-/// record) holds `count` permits. Changed only under the semaphore's lock; the token is
-/// written before the count grows from 0 and cleared after it drops to 0.
-#[repr(C)]
-pub struct SemaphoreHolder {
-    pub token: AtomicU32,
-    pub count: AtomicU32,
-}
-const _: () = assert!(size_of::<SemaphoreHolder>() == 8);
+// SAFETY: the format's shared structs are #[repr(C)], made only of atomics, and valid
+// for every bit pattern.
+unsafe impl Shared for LiveHeader {}
+// SAFETY: as above.
+unsafe impl Shared for ProcEntry {}
+// SAFETY: as above.
+unsafe impl Shared for DirEntry {}
+// SAFETY: as above.
+unsafe impl Shared for ObjectHeader {}
 
 #[cfg(test)]
 mod tests {

@@ -6,3 +6,4 @@ pub mod heap;
 pub mod layout;
 pub mod proctable;
 pub mod region;
+pub mod scan;

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,6 +108,8 @@ pub(crate) struct RegionInner {
     pub slot: u32,
     pub token: u32,
     epoch: u64,
+    /// What the layers above give back when this attachment ends.
+    on_detach: fn(&RegionInner),
 }
 
 /// An open region. Cheap to clone; the mapping lives until the last clone (and every
@@ -259,8 +261,15 @@ fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
 }
 
 impl Region {
-    /// Opens or creates the region `name` (see [`region_path`]) as `opts` say.
-    pub fn open(name: &str, opts: &OpenOptions) -> Result<Region> {
+    /// Opens or creates the region `name` (see [`region_path`]) as `opts` say, and
+    /// attaches to it. `on_detach` runs when the last handle of this attachment goes
+    /// (before its process-table entry is released): the layers above give back what the
+    /// attachment holds. `Region::open` (in `crate::shm`) is this plus the sweep.
+    pub(crate) fn attach(
+        name: &str,
+        opts: &OpenOptions,
+        on_detach: fn(&RegionInner),
+    ) -> Result<Region> {
         let path = region_path(name)?;
         let size = match opts.size {
             0 => DEFAULT_SIZE,
@@ -348,10 +357,9 @@ impl Region {
                 slot,
                 token,
                 epoch,
+                on_detach,
             }),
         };
-        // Processes died since the last sweep: release what they held (DESIGN §6).
-        crate::shm::check::sweep_on_open(&region.inner);
         Ok(region)
     }
 
@@ -428,7 +436,40 @@ impl Region {
 }
 
 /// Object names: 1..=96 bytes of UTF-8 without NUL.
+/// How long a sweep waits for a lock it wants to repair under before it leaves the lock
+/// to its holder (a live holder repairs nothing; the next user of the object does).
+pub(crate) const SWEEP_LOCK_WAIT: Duration = Duration::from_millis(200);
+
 impl RegionInner {
+    /// Takes over a lock word whose owner is dead (through the normal robust lock, so it
+    /// is safe against every live process), runs `repair` under it, releases it. Returns
+    /// whether it did (a lock that is free or held by a live process is left alone).
+    pub(crate) fn take_over_dead(
+        &self,
+        word: &AtomicU32,
+        repair: impl FnOnce(wait::Acquired) -> Result<()>,
+    ) -> Result<bool> {
+        let owner = word.load(Ordering::Acquire) & wait::LOCK_OWNER;
+        let procs = self.procs();
+        if owner == 0 || owner == self.token || !procs.token_is_dead(owner) {
+            return Ok(false);
+        }
+        match wait::lock(
+            word,
+            self.token,
+            &Deadline::after(Some(SWEEP_LOCK_WAIT)),
+            &procs,
+        ) {
+            Ok(how) => {
+                let result = repair(how);
+                wait::unlock(word);
+                result.map(|_| true)
+            }
+            Err(Error::Timeout) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn live(&self) -> &LiveHeader {
         self.map.get(LIVE_OFFSET).expect("header validated at open")
     }
@@ -651,7 +692,7 @@ impl Drop for RegionInner {
         if sys::current_fork_epoch() != self.epoch {
             return; // a forked child: the attachment is the parent's
         }
-        crate::shm::kinds::element::release_all_rw(self);
+        (self.on_detach)(self);
         self.procs().release(self.slot, self.token);
     }
 }

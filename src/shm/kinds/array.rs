@@ -5,9 +5,11 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::semantics::value::{Value, ValueRef};
-use crate::shm::format::layout::{Element, ObjectHeader, KIND_ARRAY, TAG_FULL};
+use crate::shm::format::layout::{ObjectHeader, KIND_ARRAY};
 use crate::shm::format::region::{KindSpec, Region};
 use crate::shm::kinds::element::Cell;
+use crate::shm::kinds::element::{self, Element, TAG_FULL};
+use crate::shm::kinds::KindOps;
 use crate::shm::wait::Deadline;
 
 /// `Region::array` flag: new elements start FULL (default EMPTY).
@@ -31,7 +33,7 @@ fn array_body_size(len: u64) -> Option<u64> {
     len.checked_mul(ELEM).and_then(|b| b.checked_add(HEADER))
 }
 
-const ARRAY_KIND: KindSpec = KindSpec {
+pub(crate) const ARRAY_KIND: KindSpec = KindSpec {
     code: KIND_ARRAY,
     name: "array",
     article: "an",
@@ -166,3 +168,23 @@ impl Array {
             .wait_change(seen, &Deadline::after(timeout))
     }
 }
+
+// ---- checker and sweep ----
+
+pub(crate) const OPS: KindOps = KindOps {
+    spec: &ARRAY_KIND,
+    label: |_| "array",
+    scan: |s, o| {
+        for i in 0..o.shape {
+            element::scan(s, o.body + i * ELEM, true, &|| {
+                format!("{} element {i}", o.loc)
+            });
+        }
+    },
+    sweep: |r, o, done| {
+        for i in 0..o.shape {
+            element::sweep(r, o.body + i * ELEM, done)?;
+        }
+        Ok(())
+    },
+};

@@ -16,17 +16,54 @@
 //! The CASes are acquire-release on one word, so everything a party wrote before it
 //! arrived happens before everything any party does after it passes.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{Region, RegionInner};
+use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::kinds::{nothing_to_sweep, KindOps};
+use crate::shm::os::mem::Shared;
 use crate::shm::wait::{self, Deadline};
+use std::mem::{align_of, size_of};
+
+// ---- layout (in the region file) ----
+
+/// The body of a barrier, right after its [`ObjectHeader`] (directory shape: parties).
+///
+/// * `state`: `generation << 32 | arrived`. An arrival adds 1; the last arrival of a
+///   round (arrived + 1 == parties) replaces it by `(generation + 1) << 32` with one
+///   compare-and-swap; a timed-out waiter withdraws with a CAS that subtracts 1 and
+///   succeeds only while the generation is unchanged.
+/// * `seq`: futex word, bumped after every completed round (after `state`).
+/// * `sleepers`: processes sleeping on `seq`.
+/// * `parties`: repeats the shape (checked at open).
+#[repr(C, align(64))]
+pub struct BarrierBody {
+    pub state: AtomicU64,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub parties: AtomicU32,
+    pub _pad: AtomicU32,
+    pub _reserved: [AtomicU64; 5],
+}
+const _: () = assert!(size_of::<BarrierBody>() == 64 && align_of::<BarrierBody>() == 64);
+
+// SAFETY: #[repr(C)], made only of atomics, valid for every bit pattern.
+unsafe impl Shared for BarrierBody {}
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const BODY: u64 = OBJ_HEADER + std::mem::size_of::<BarrierBody>() as u64;
+
+pub(crate) const BARRIER_KIND: KindSpec = KindSpec {
+    code: KIND_BARRIER,
+    name: "barrier",
+    article: "a",
+    shape: "parties",
+    items: "parties",
+    size_of: |parties| (parties <= u32::MAX as u64).then_some(BODY),
+};
 /// Longest sleep between checks of the state word (recovers a wake-up lost with a party
 /// that died after completing a round).
 const SLICE: Duration = Duration::from_millis(100);
@@ -49,30 +86,11 @@ impl Region {
         let r = &self.inner;
         r.check_fork()?;
         check_object_name(name)?;
-        let obj = if parties == 0 {
-            r.lookup(name)?
-                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?
-        } else {
-            r.find_or_create(name, KIND_BARRIER, parties as u64, 0, BODY, |off| {
-                let b: &BarrierBody = r.map.get(off + OBJ_HEADER)?;
-                b.parties.store(parties, Ordering::Relaxed);
-                Ok(())
-            })?
-            .0
-        };
-        if obj.kind != KIND_BARRIER {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not a barrier",
-                kind_name(obj.kind)
-            )));
-        }
-        if parties != 0 && obj.shape != parties as u64 {
-            return Err(Error::Incompatible(format!(
-                "barrier '{name}' has {} parties, not {parties}",
-                obj.shape
-            )));
-        }
-        r.validate_body(&obj, BODY)?;
+        let obj = r.open_object(name, &BARRIER_KIND, parties as u64, false, 0, |off| {
+            let b: &BarrierBody = r.map.get(off + OBJ_HEADER)?;
+            b.parties.store(parties, Ordering::Relaxed);
+            Ok(())
+        })?;
         let b: &BarrierBody = r.map.get(obj.offset + OBJ_HEADER)?;
         let stored = b.parties.load(Ordering::Relaxed);
         if stored as u64 != obj.shape || stored == 0 {
@@ -202,3 +220,27 @@ impl Barrier {
         }
     }
 }
+
+// ---- checker and sweep ----
+
+pub(crate) const OPS: KindOps = KindOps {
+    spec: &BARRIER_KIND,
+    label: |_| "barrier",
+    scan: |sc, o| {
+        if let Ok(b) = sc.map.get::<BarrierBody>(o.body) {
+            let parties = b.parties.load(Ordering::Relaxed);
+            let arrived = b.state.load(Ordering::Relaxed) as u32;
+            if parties as u64 != o.shape || parties == 0 {
+                sc.problem(
+                    o.loc,
+                    format!("parties {parties}, the directory says {}", o.shape),
+                );
+            } else if arrived >= parties {
+                sc.problem(o.loc, format!("{arrived} arrivals of {parties} parties"));
+            }
+        }
+    },
+    // A barrier holds no lock and no heap block: a party that dies is simply missing
+    // (the others time out), so nothing is left to clean up.
+    sweep: nothing_to_sweep,
+};

@@ -22,19 +22,80 @@
 //! it; a slot the dead publisher left BUSY holds no message (subscribers skip it as
 //! overwritten or wait past it). No subscriber ever receives a torn message.
 
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
-use crate::semantics::value::{Value, ValueRef};
+use crate::semantics::value::{Type, Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::scan::Scan;
 use crate::shm::kinds::array::FLAG_EXCLUSIVE;
 use crate::shm::kinds::element::{
     copy_blob, decode_value, discard_value, meta_in_heap, prepare_value,
 };
+use crate::shm::kinds::{KindOps, Placed, Swept};
+use crate::shm::os::mem::Shared;
 use crate::shm::wait::{self, Acquired, Deadline};
+use std::mem::size_of;
+
+// ---- layout (in the region file) ----
+
+/// The bus-wide part of a bus body, right after its [`ObjectHeader`]: three cache lines
+/// (read-mostly words; words publishers write on every message; subscribers' sleeper
+/// count). The body then holds `capacity` [`BusSlot`]s.
+///
+/// * `closed`: 0, or 1 once `close` was called (set under `lock`; never reset).
+/// * `capacity`: repeats the object's shape (checked at open).
+/// * `lock`: robust lock serializing publishers (the message order is the lock order).
+/// * `notify`: futex word bumped after every publish and on close.
+/// * `next_seq`: sequence number the next message gets (messages are numbered from 1);
+///   stored after the message's slot is committed, and repaired by the next publisher
+///   if a publisher died between the two.
+/// * `sleepers`: subscribers sleeping on `notify`.
+#[repr(C, align(64))]
+pub struct BusHeader {
+    pub closed: AtomicU32,
+    pub _pad0: AtomicU32,
+    pub capacity: AtomicU64,
+    pub _reserved: [AtomicU64; 6],
+    pub lock: AtomicU32,
+    pub notify: AtomicU32,
+    pub next_seq: AtomicU64,
+    pub _pad1: [AtomicU64; 6],
+    pub sleepers: AtomicU32,
+    pub _pad2: AtomicU32,
+    pub _pad3: [AtomicU64; 7],
+}
+const _: () = assert!(size_of::<BusHeader>() == 192);
+
+/// Bytes of a message stored inside its [`BusSlot`] (longer ones go to the heap).
+pub const BUS_INLINE_MAX: usize = 104;
+
+/// One message slot of a bus: two cache lines.
+///
+/// * `seq`: the sequence number of the message held (0 = none yet), with [`BUS_BUSY`]
+///   set while a publisher rewrites the slot: a seqlock, so a subscriber copies the
+///   message and keeps it only if `seq` is unchanged afterwards.
+/// * `meta`, `payload`: the value as in a [`ValueSlot`]; with [`META_SLOT_BYTES`] in
+///   `meta`, the bytes are in `inline`.
+/// * `inline`: up to [`BUS_INLINE_MAX`] bytes of a string, bytes or object value.
+#[repr(C, align(64))]
+pub struct BusSlot {
+    pub seq: AtomicU64,
+    pub meta: AtomicU64,
+    pub payload: AtomicU64,
+    pub inline: [AtomicU64; 13],
+}
+const _: () = assert!(size_of::<BusSlot>() == 128);
+/// In [`BusSlot::seq`]: a publisher is rewriting the slot.
+pub const BUS_BUSY: u64 = 1 << 63;
+
+// SAFETY: #[repr(C)], made only of atomics, valid for every bit pattern.
+unsafe impl Shared for BusHeader {}
+// SAFETY: as above.
+unsafe impl Shared for BusSlot {}
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const B_HEADER: u64 = std::mem::size_of::<BusHeader>() as u64;
@@ -94,7 +155,7 @@ struct Message {
     blob: Option<crate::shm::kinds::element::Prepared>,
 }
 
-const BUS_KIND: KindSpec = KindSpec {
+pub(crate) const BUS_KIND: KindSpec = KindSpec {
     code: KIND_BUS,
     name: "bus",
     article: "a",
@@ -279,14 +340,9 @@ impl Bus {
         }
     }
 
-    /// After taking the publisher lock from a dead publisher: if it committed its message
-    /// but died before advancing `next_seq`, advance it (that message was delivered).
-    fn repair(&self, h: &BusHeader) -> Result<()> {
-        let next = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
-        if self.slot(next)?.seq.load(Ordering::Acquire) == next {
-            h.next_seq.store(next + 1, Ordering::Release);
-        }
-        Ok(())
+    /// After taking the publisher lock from a dead publisher: [`count_committed`].
+    fn repair(&self, _h: &BusHeader) -> Result<()> {
+        count_committed(self.r(), self.base, self.capacity)
     }
 
     /// Closes the bus for every process: publishing fails with `Closed` from now on;
@@ -451,5 +507,97 @@ impl Subscription {
             Error::Corrupt(msg) => Error::corrupt(format!("bus '{}': {msg}", self.bus.name)),
             e => e,
         })
+    }
+}
+
+// ---- crash recovery, checker and sweep ----
+
+/// Under the publisher lock taken over from a dead publisher (bus body at `base`, of
+/// `capacity` slots): if it committed its message but died before advancing `next_seq`,
+/// advances it (that message was delivered). The next publisher and the sweep both use
+/// this.
+fn count_committed(r: &RegionInner, base: u64, capacity: u64) -> Result<()> {
+    let h: &BusHeader = r.map.get(base)?;
+    let next = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
+    if next == 0 || capacity == 0 {
+        return Err(Error::corrupt("bus header is damaged"));
+    }
+    let slot: &BusSlot = r.map.get(base + B_HEADER + (next % capacity) * SLOT)?;
+    if slot.seq.load(Ordering::Acquire) == next {
+        h.next_seq.store(next + 1, Ordering::Release);
+    }
+    Ok(())
+}
+
+pub(crate) const OPS: KindOps = KindOps {
+    spec: &BUS_KIND,
+    label: |_| "bus",
+    scan,
+    sweep,
+};
+
+fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
+    let h: &BusHeader = r.map.get(o.body)?;
+    let cap = h.capacity.load(Ordering::Relaxed);
+    if cap == 0 || cap != o.shape {
+        return Err(Error::corrupt("bus header is damaged"));
+    }
+    done.lock_taken_over(r.take_over_dead(&h.lock, |_| count_committed(r, o.body, cap))?);
+    Ok(())
+}
+
+fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
+    let (loc, base, capacity) = (o.loc, o.body, o.shape);
+    let Ok(h) = sc.map.get::<BusHeader>(base) else {
+        return;
+    };
+    if h.capacity.load(Ordering::Relaxed) != capacity || capacity == 0 {
+        sc.problem(loc, "damaged header (capacity)");
+        return;
+    }
+    let next = h.next_seq.load(Ordering::Acquire);
+    if next == 0 {
+        sc.problem(loc, "damaged header (next sequence number 0)");
+        return;
+    }
+    let lock = sc.lock_word(&h.lock, || loc.to_owned());
+    for i in 0..capacity {
+        let Ok(s) = sc.map.get::<BusSlot>(base + B_HEADER + i * SLOT) else {
+            return;
+        };
+        let seq = s.seq.load(Ordering::Acquire);
+        let sloc = || format!("{loc} slot {i}");
+        if seq & BUS_BUSY != 0 {
+            if lock != Some(true) {
+                sc.stale(
+                    sloc(),
+                    "left half-written by a publisher that died (holds no message)",
+                );
+            }
+            continue;
+        }
+        if seq == 0 {
+            continue;
+        }
+        // The newest message may be committed but not yet counted in `next_seq`
+        // when its publisher died (the next publisher repairs that).
+        if seq % capacity != i || seq > next || (seq == next && lock.is_none()) {
+            sc.problem(sloc(), format!("holds message {seq}, next is {next}"));
+            continue;
+        }
+        let m = s.meta.load(Ordering::Relaxed);
+        if m & META_SLOT_BYTES != 0 {
+            let len = m & META_LEN_MASK & !META_SLOT_BYTES;
+            let t = m >> 56;
+            if !(9..=BUS_INLINE_MAX as u64).contains(&len)
+                || !(Type::String as u64..=Type::Object as u64).contains(&t)
+                || m & META_INLINE != 0
+            {
+                sc.problem(sloc(), format!("invalid message word {m:#x}"));
+            }
+            continue;
+        }
+        let p = s.payload.load(Ordering::Relaxed);
+        sc.value(m, p, true, &sloc);
     }
 }

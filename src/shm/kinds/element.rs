@@ -8,14 +8,52 @@
 //! `version`, unlocks, and frees the old blob. Whoever steals the lock from a dead owner
 //! therefore finds the old or the new value, never a torn one; at worst a blob leaks.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SignalKind};
 use crate::semantics::value::{js_add, Type, Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::RegionInner;
+use crate::shm::format::region::SWEEP_LOCK_WAIT;
+use crate::shm::format::scan::Scan;
+use crate::shm::kinds::Swept;
+use crate::shm::os::mem::Shared;
 use crate::shm::os::sys;
 use crate::shm::wait::{self, Acquired, Deadline};
+use std::mem::{align_of, size_of};
+
+// ---- layout (in the region file) ----
+
+/// One array element or map entry value: a cache line.
+///
+/// * `lock`: owner token in bits 0..30 (0 = free); bit 31 set when a process sleeps
+///   waiting for the lock, bit 30 when one sleeps on `tag` or `version`.
+/// * `tag`: bit 0 FULL, bit 1 = index of the live value slot, bits 8.. = number of
+///   `read_rw` holders. Changed only under `lock`, by single stores, so stealing the lock
+///   from a dead owner finds either the old or the new state.
+/// * `version`: bumped on every change of value or tag; its low 32 bits are the futex
+///   word of `wait_change`.
+/// * `_reserved`: unused (0).
+/// * `slots`: the live value and a scratch slot the next write fills before it flips
+///   bit 1 of `tag`.
+#[repr(C, align(64))]
+pub struct Element {
+    pub lock: AtomicU32,
+    pub tag: AtomicU32,
+    pub version: AtomicU64,
+    pub _reserved: AtomicU32,
+    pub _pad: AtomicU32,
+    pub slots: [ValueSlot; 2],
+}
+const _: () = assert!(size_of::<Element>() == ELEMENT_SIZE as usize && align_of::<Element>() == 64);
+
+pub const TAG_FULL: u32 = 1;
+pub const TAG_CUR: u32 = 2;
+pub const TAG_READER_SHIFT: u32 = 8;
+pub const TAG_READER_ONE: u32 = 1 << TAG_READER_SHIFT;
+
+// SAFETY: #[repr(C)], made only of atomics, valid for every bit pattern.
+unsafe impl Shared for Element {}
 
 /// How often a waiter for "no readers" re-counts the holders (to drop dead ones).
 const READER_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
@@ -183,13 +221,9 @@ pub(crate) struct Cell<'a> {
     pub guard: Option<(&'a AtomicU64, u64)>,
 }
 
-/// The message of the `NotFound` error an operation on a [`Cell::guard`]ed element
-/// returns when the guard word moved (the map retries its lookup).
-pub(crate) const STALE: &str = "map slot changed owner";
-
-/// True for the error of an operation that found its guard moved.
+/// The map retries a call on a cell whose slot changed owner meanwhile.
 pub(crate) fn stale(e: &Error) -> bool {
-    matches!(e, Error::NotFound(m) if m == STALE)
+    e.is_signal(SignalKind::SlotMoved)
 }
 
 /// What an operation did, so the driver knows what to publish and wake.
@@ -405,7 +439,7 @@ impl<'a> Cell<'a> {
         loop {
             if !have_lock {
                 if self.guard_moved() {
-                    return Err(Error::NotFound(STALE.into()));
+                    return Err(Error::signal(SignalKind::SlotMoved));
                 }
                 let tag = self.e.tag.load(Ordering::Acquire);
                 if !tag_ok(need, tag) {
@@ -417,7 +451,7 @@ impl<'a> Cell<'a> {
             have_lock = false;
             if self.guard_moved() {
                 wait::unlock_keep(&self.e.lock);
-                return Err(Error::NotFound(STALE.into()));
+                return Err(Error::signal(SignalKind::SlotMoved));
             }
             let tag = self.e.tag.load(Ordering::Acquire);
             if !tag_ok(need, tag) {
@@ -498,7 +532,7 @@ impl<'a> Cell<'a> {
             self.r.check_fork()?;
             loop {
                 if self.guard_moved() {
-                    return Err(Error::NotFound(STALE.into()));
+                    return Err(Error::signal(SignalKind::SlotMoved));
                 }
                 let tag = self.e.tag.load(Ordering::Acquire);
                 if tag_ok(need, tag) {
@@ -805,4 +839,47 @@ pub(crate) fn release_all_rw(r: &RegionInner) {
             let _ = cell.release_rw();
         }
     }
+}
+
+// ---- checker and sweep ----
+
+/// Checks one element; `owned`: its value's heap block belongs to it.
+pub(crate) fn scan(s: &mut Scan<'_>, off: u64, owned: bool, location: &dyn Fn() -> String) {
+    let Ok(e) = s.map.get::<Element>(off) else {
+        s.problem(location(), "out of bounds");
+        return;
+    };
+    s.lock_word(&e.lock, location);
+    let tag = e.tag.load(Ordering::Acquire);
+    if tag & (TAG_READER_ONE - 1) & !(TAG_FULL | TAG_CUR) != 0 {
+        s.problem(location(), format!("invalid tag {tag:#x}"));
+        return;
+    }
+    let readers = tag >> TAG_READER_SHIFT;
+    let recorded = s.rw_live.get(&off).copied().unwrap_or(0);
+    if readers != recorded && owned {
+        s.stale(
+            location(),
+            format!("the tag counts {readers} read_rw holders, {recorded} live ones hold it"),
+        );
+    }
+    let slot = &e.slots[((tag & TAG_CUR) >> 1) as usize];
+    let m = slot.meta.load(Ordering::Relaxed);
+    let p = slot.payload.load(Ordering::Relaxed);
+    s.value(m, p, owned, location);
+}
+
+/// The sweep of one element: takes its lock over from a dead owner (repairing under
+/// it), and corrects its `read_rw` count from the live records (see
+/// [`Cell::recover_stale`]).
+pub(crate) fn sweep(r: &RegionInner, off: u64, done: &mut Swept) -> Result<()> {
+    match Cell::at(r, off)?.recover_stale(SWEEP_LOCK_WAIT)? {
+        (true, readers) => {
+            done.locks = done.locks.saturating_add(1);
+            done.readers = done.readers.saturating_add(readers as u32);
+        }
+        (false, true) => done.readers = done.readers.saturating_add(1),
+        (false, false) => {}
+    }
+    Ok(())
 }

@@ -16,7 +16,8 @@
 //! * An absent key reads as EMPTY holding UNDEFINED, version 0. Waits on an absent key
 //!   sleep on the map's insert sequence and look again after every insert.
 
-use std::sync::atomic::Ordering;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -24,15 +25,84 @@ use crate::semantics::names::check_object_name;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::scan::{Orphan, Scan};
 use crate::shm::kinds::array::{FLAG_EXCLUSIVE, FLAG_FULL};
+use crate::shm::kinds::element::{self, *};
 use crate::shm::kinds::element::{stale, Cell};
+use crate::shm::kinds::{KindOps, Placed, Swept};
 use crate::shm::wait::{self, Acquired, Deadline};
 
 /// Longest key, in bytes of UTF-8.
 pub use crate::semantics::names::MAX_KEY_LEN;
+use crate::shm::os::mem::Shared;
+use std::mem::size_of;
+
+// ---- layout (in the region file) ----
+
+/// The map-wide part of a map body, right after its [`ObjectHeader`]. The body then holds
+/// `slots` (a power of two, at least twice the capacity) entries of 128 bytes: a
+/// [`KeySlot`] followed by its [`Element`].
+///
+/// * `lock`: robust lock (owner token) serializing inserts and removals.
+/// * `seq`: futex word bumped after every insert; absent-key waiters sleep on it.
+/// * `sleepers`: processes sleeping on `seq`.
+/// * `len`: number of LIVE keys (changed under `lock`; recounted when the lock is taken
+///   over from a dead owner).
+/// * `version_floor`: every removal raises it above the removed key's last version, and
+///   an insert starts its key's version above it, so a key's version never repeats
+///   across remove and re-insert.
+/// * `slots`: number of slots (repeats what the capacity implies; checked at open).
+#[repr(C, align(64))]
+pub struct MapHeader {
+    pub lock: AtomicU32,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub _pad: AtomicU32,
+    pub len: AtomicU64,
+    pub version_floor: AtomicU64,
+    pub slots: AtomicU64,
+    pub _reserved: [AtomicU64; 3],
+}
+const _: () = assert!(size_of::<MapHeader>() == 64);
+
+/// The key half of a map slot.
+///
+/// * `state`: `generation << 2 | KEY_FREE/KEY_LIVE/KEY_TOMB`. FREE slots were never used
+///   (or no longer needed by any probe) and end a probe; TOMB (removed) slots continue
+///   it and may be reused by an insert. A TOMB followed by a FREE slot becomes FREE.
+///   Every transition adds [`KEY_GEN_ONE`], so a `state` value names one lifetime of one
+///   key; it changes only under the map lock (and, for LIVE -> TOMB, the element lock),
+///   by a single release store that commits the insert or removal.
+/// * `hash`: FNV-1a of the key bytes.
+/// * `key_len`, `key_off`, `key_inline`: the key's UTF-8 bytes: up to
+///   [`KEY_INLINE_MAX`] bytes packed little-endian into `key_inline` (`key_off` 0),
+///   longer keys in a heap block at `key_off`. Written before the slot is published
+///   LIVE, never modified while LIVE.
+#[repr(C, align(64))]
+pub struct KeySlot {
+    pub state: AtomicU64,
+    pub hash: AtomicU64,
+    pub key_len: AtomicU64,
+    pub key_off: AtomicU64,
+    pub key_inline: [AtomicU64; 4],
+}
+/// Longest key stored inside its [`KeySlot`].
+pub const KEY_INLINE_MAX: usize = 32;
+const _: () = assert!(size_of::<KeySlot>() == 64);
+pub const KEY_FREE: u64 = 0;
+pub const KEY_LIVE: u64 = 1;
+pub const KEY_TOMB: u64 = 2;
+pub const KEY_STATE_MASK: u64 = 3;
+pub const KEY_GEN_ONE: u64 = 4;
+
+// SAFETY: #[repr(C)], made only of atomics, valid for every bit pattern.
+unsafe impl Shared for MapHeader {}
+// SAFETY: as above.
+unsafe impl Shared for KeySlot {}
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const MAP_HEADER: u64 = std::mem::size_of::<MapHeader>() as u64;
+const KEY_SLOT: u64 = std::mem::size_of::<KeySlot>() as u64;
 const SLOT: u64 = (std::mem::size_of::<KeySlot>() + std::mem::size_of::<Element>()) as u64;
 
 pub(crate) fn slots_for(capacity: u64) -> Option<u64> {
@@ -64,7 +134,7 @@ struct Found {
     word: u64,
 }
 
-const MAP_KIND: KindSpec = KindSpec {
+pub(crate) const MAP_KIND: KindSpec = KindSpec {
     code: KIND_MAP,
     name: "map",
     article: "a",
@@ -243,26 +313,16 @@ impl Map {
         Ok((None, reusable))
     }
 
-    /// Takes the map lock; after a dead owner, recounts `len`.
+    /// Takes the map lock; after a dead owner, recounts `len` ([`recount_len`]).
     fn lock(&self) -> Result<&MapHeader> {
         let h = self.header()?;
         let r = self.r();
         let procs = r.procs();
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
-            let mut live = 0;
-            for i in 0..self.slots {
-                let s = match self.slot(i) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        wait::unlock(&h.lock); // never keep the lock on an error
-                        return Err(e);
-                    }
-                };
-                if s.state.load(Ordering::Acquire) & KEY_STATE_MASK == KEY_LIVE {
-                    live += 1;
-                }
+            if let Err(e) = recount_len(r, self.base, self.slots) {
+                wait::unlock(&h.lock); // never keep the lock on an error
+                return Err(e);
             }
-            h.len.store(live, Ordering::Relaxed);
         }
         Ok(h)
     }
@@ -614,5 +674,151 @@ impl Map {
             out.push(k);
         }
         Ok(out)
+    }
+}
+
+// ---- crash recovery, checker and sweep ----
+
+/// Under the map lock taken over from a dead owner: recounts `len` from the LIVE key
+/// slots (an insert or removal killed between its slot change and its count change
+/// leaves the count off by one). Map bodies start at `base` and hold `slots` slots.
+fn recount_len(r: &RegionInner, base: u64, slots: u64) -> Result<()> {
+    let h: &MapHeader = r.map.get(base)?;
+    let mut live = 0;
+    for i in 0..slots {
+        let s: &KeySlot = r.map.get(base + MAP_HEADER + i * SLOT)?;
+        if s.state.load(Ordering::Acquire) & KEY_STATE_MASK == KEY_LIVE {
+            live += 1;
+        }
+    }
+    h.len.store(live, Ordering::Relaxed);
+    Ok(())
+}
+
+pub(crate) const OPS: KindOps = KindOps {
+    spec: &MAP_KIND,
+    label: |_| "map",
+    scan,
+    sweep,
+};
+
+fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
+    let h: &MapHeader = r.map.get(o.body)?;
+    let slots = slots_for(o.shape)
+        .filter(|&s| s == h.slots.load(Ordering::Relaxed))
+        .ok_or_else(|| Error::corrupt("map header is damaged"))?;
+    done.lock_taken_over(r.take_over_dead(&h.lock, |_| recount_len(r, o.body, slots))?);
+    for j in 0..slots {
+        element::sweep(r, o.body + MAP_HEADER + j * SLOT + KEY_SLOT, done)?;
+    }
+    Ok(())
+}
+
+fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
+    let (loc, base, capacity) = (o.loc, o.body, o.shape);
+    let Ok(h) = sc.map.get::<MapHeader>(base) else {
+        return;
+    };
+    let Some(slots) = slots_for(capacity) else {
+        return;
+    };
+    if h.slots.load(Ordering::Relaxed) != slots {
+        sc.problem(loc, "damaged header (slot count)");
+        return;
+    }
+    let lock_held = sc.lock_word(&h.lock, || loc.to_owned());
+    let mut live = 0u64;
+    let mut keys = HashSet::new();
+    let mask = slots - 1;
+    for i in 0..slots {
+        let slot_off = base + MAP_HEADER + i * SLOT;
+        let Ok(s) = sc.map.get::<KeySlot>(slot_off) else {
+            return;
+        };
+        let sloc = || format!("{loc} slot {i}");
+        let state = s.state.load(Ordering::Acquire) & KEY_STATE_MASK;
+        if state == KEY_LIVE {
+            live += 1;
+            let len = s.key_len.load(Ordering::Relaxed);
+            if len > MAX_KEY_LEN as u64 {
+                sc.problem(sloc(), format!("key of {len} bytes"));
+                continue;
+            }
+            let mut key = Vec::new();
+            if len <= KEY_INLINE_MAX as u64 {
+                for w in &s.key_inline {
+                    key.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+                }
+                key.truncate(len as usize);
+            } else {
+                let off = s.key_off.load(Ordering::Relaxed);
+                if !sc.reference(off, len, || format!("{} key", sloc())) {
+                    continue;
+                }
+                if sc.map.read_bytes(off, len, &mut key).is_err() {
+                    continue;
+                }
+            }
+            let Ok(key) = String::from_utf8(key) else {
+                sc.problem(sloc(), "key is not UTF-8");
+                continue;
+            };
+            let hash = fnv1a(key.as_bytes());
+            if s.hash.load(Ordering::Relaxed) != hash {
+                sc.problem(sloc(), format!("key '{key}' has a wrong hash"));
+            } else {
+                // Lookups probe from the hash to the first FREE slot: the key must lie
+                // on that path, or it can never be found.
+                let mut j = hash & mask;
+                while j != i {
+                    let st = sc
+                        .map
+                        .get::<KeySlot>(base + MAP_HEADER + j * SLOT)
+                        .map(|k| k.state.load(Ordering::Acquire) & KEY_STATE_MASK)
+                        .unwrap_or(KEY_FREE);
+                    if st == KEY_FREE {
+                        sc.problem(
+                            sloc(),
+                            format!("key '{key}' is unreachable (a free slot {j} lies before it)"),
+                        );
+                        break;
+                    }
+                    j = (j + 1) & mask;
+                }
+            }
+            if !keys.insert(key.clone()) {
+                sc.problem(sloc(), format!("key '{key}' is stored twice"));
+            }
+            let kl = format!("{loc} key '{}'", key.chars().take(64).collect::<String>());
+            element::scan(sc, slot_off + KEY_SLOT, true, &|| kl.clone());
+        } else {
+            // Not LIVE: the element should hold nothing; a heap value left there by an
+            // interrupted removal is not a reference (an insert overwrites it).
+            if let Ok(e) = sc.map.get::<Element>(slot_off + KEY_SLOT) {
+                let tag = e.tag.load(Ordering::Relaxed);
+                let vs = &e.slots[((tag & TAG_CUR) >> 1) as usize];
+                if element::meta_in_heap(vs.meta.load(Ordering::Relaxed)) {
+                    sc.orphans.push(Orphan {
+                        elem_off: slot_off + KEY_SLOT,
+                    });
+                }
+                sc.lock_word(&e.lock, sloc);
+            }
+        }
+    }
+    let len = h.len.load(Ordering::Relaxed);
+    if len != live {
+        let msg = format!("the key count says {len}, {live} keys are live");
+        match lock_held {
+            None => sc.problem(loc, msg),
+            Some(false) => sc.stale(loc, msg),
+            Some(true) => {} // a live process is in the middle of an insert or removal
+        }
+    }
+    if live > capacity {
+        sc.problem(
+            loc,
+            format!("{live} keys, more than the capacity {capacity}"),
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! The object kinds. Each module is a kind's whole life: its shared layout, its
-//! operations, its open rules, how it is recovered after a crash and how the checker
-//! scans it. [`KINDS`] is the table the checker and the sweep-on-open ask.
+//! The object kinds. Each module is a kind's whole life: its layout in the region file,
+//! its operations, its open rules ([`KindSpec`] and `Region::<kind>`), how it recovers
+//! after a crash (the same steps whether a live process meets the damage or the sweep
+//! does), and how the checker scans it. [`KINDS`] is the table the checker and the
+//! sweep-on-open ask; they hold no kind-specific logic themselves.
 
 pub mod array;
 pub mod barrier;
@@ -10,3 +12,74 @@ pub mod map;
 pub mod mutex;
 pub mod queue;
 pub mod semaphore;
+
+use crate::error::Result;
+use crate::shm::format::region::{KindSpec, RegionInner};
+use crate::shm::format::scan::Scan;
+
+/// An object where the directory places it, for the checker and the sweep. Its body
+/// (`shape`, `flags`) has been bounds-checked: every offset inside `body ..
+/// body + size_of(shape)` lies in the file.
+pub(crate) struct Placed<'a> {
+    /// How messages name it: `map 'jobs'`.
+    pub loc: &'a str,
+    pub shape: u64,
+    pub flags: u32,
+    /// Absolute offset of the body, right after the object header.
+    pub body: u64,
+}
+
+/// What a sweep for stale entries did (counts, saturating).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Swept {
+    /// Locks taken over from dead owners (and repaired under them).
+    pub locks: u32,
+    /// `read_rw` holds of dead holders released.
+    pub readers: u32,
+    /// Pushes left unfinished by dead producers, abandoned.
+    pub pushes: u32,
+    /// Semaphore holder records of dead holders dropped.
+    pub permits: u32,
+}
+
+impl Swept {
+    pub(crate) fn lock_taken_over(&mut self, yes: bool) {
+        if yes {
+            self.locks = self.locks.saturating_add(1);
+        }
+    }
+}
+
+/// What the checker and the sweep ask of a kind.
+pub(crate) struct KindOps {
+    /// Its directory code, names and size (the open rules use the same).
+    pub spec: &'static KindSpec,
+    /// What reports call an object of this kind with these flags ("stack" for a LIFO).
+    pub label: fn(flags: u32) -> &'static str,
+    /// Checks the body (read-only), reporting through `scan`.
+    pub scan: fn(&mut Scan<'_>, &Placed<'_>),
+    /// Cleans up what dead processes left in the body, with the steps a live process
+    /// takes when it meets them (so it is safe whoever else is attached).
+    pub sweep: fn(&RegionInner, &Placed<'_>, &mut Swept) -> Result<()>,
+}
+
+/// Every kind, by directory code.
+pub(crate) const KINDS: [&KindOps; 7] = [
+    &array::OPS,
+    &map::OPS,
+    &queue::OPS,
+    &bus::OPS,
+    &mutex::OPS,
+    &barrier::OPS,
+    &semaphore::OPS,
+];
+
+/// The kind with directory code `code`, if this library knows it.
+pub(crate) fn by_code(code: u32) -> Option<&'static KindOps> {
+    KINDS.iter().copied().find(|k| k.spec.code == code)
+}
+
+/// A kind that leaves nothing to sweep.
+pub(crate) fn nothing_to_sweep(_: &RegionInner, _: &Placed<'_>, _: &mut Swept) -> Result<()> {
+    Ok(())
+}

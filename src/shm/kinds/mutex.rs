@@ -15,20 +15,59 @@
 //!   (`InvalidArgument`) instead of deadlocking. The holder clears the thread id before
 //!   it releases the lock word, so a thread never mistakes a stale id for its own.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{Region, RegionInner};
+use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::kinds::KindOps;
+use crate::shm::os::mem::Shared;
 use crate::shm::os::sys;
 use crate::shm::wait::{self, Acquired, Deadline, LOCK_OWNER};
+use std::mem::{align_of, size_of};
+
+// ---- layout (in the region file) ----
+
+/// The body of a mutex, right after its [`ObjectHeader`] (directory shape: always 1).
+///
+/// * `lock`: robust lock word (see `wait.rs`): owner token in bits 0..30 (0 = unlocked),
+///   bit 31 set while some thread sleeps waiting for it. The owner token names the
+///   holder's attachment (region handle); a lock whose token is dead is taken over by
+///   the next locker, who gets `OwnerDead`.
+/// * `owner_died`: see the field.
+/// * `owner_tid`: kernel thread id of the holding thread (0 = none or not yet written).
+///   Written by the holder right after it takes `lock`, cleared before it releases it;
+///   `unlock` (and the relock check) require both token and thread id to be the caller's.
+#[repr(C, align(64))]
+pub struct MutexBody {
+    pub lock: AtomicU32,
+    pub owner_tid: AtomicU32,
+    /// 1 when a stale-lock sweep released the lock of a holder that died: the next
+    /// locker clears it and gets `OwnerDead`, as if it had taken the lock over itself.
+    pub owner_died: AtomicU32,
+    pub _pad: AtomicU32,
+    pub _reserved: [AtomicU64; 6],
+}
+const _: () = assert!(size_of::<MutexBody>() == 64 && align_of::<MutexBody>() == 64);
+
+// SAFETY: #[repr(C)], made only of atomics, valid for every bit pattern.
+unsafe impl Shared for MutexBody {}
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const BODY: u64 = OBJ_HEADER + std::mem::size_of::<MutexBody>() as u64;
 /// Directory shape of every mutex (mutexes have no size; the shape names the layout).
 const MUTEX_SHAPE: u64 = 1;
+
+pub(crate) const MUTEX_KIND: KindSpec = KindSpec {
+    code: KIND_MUTEX,
+    name: "mutex",
+    article: "a",
+    shape: "layout",
+    items: "(the layout this library knows)",
+    size_of: |_| Some(BODY),
+};
 
 /// A robust, process-shared mutex in a region (see the module docs).
 #[derive(Clone)]
@@ -46,20 +85,7 @@ impl Region {
         let r = &self.inner;
         r.check_fork()?;
         check_object_name(name)?;
-        let (obj, _) = r.find_or_create(name, KIND_MUTEX, MUTEX_SHAPE, 0, BODY, |_| Ok(()))?;
-        if obj.kind != KIND_MUTEX {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not a mutex",
-                kind_name(obj.kind)
-            )));
-        }
-        if obj.shape != MUTEX_SHAPE {
-            return Err(Error::Incompatible(format!(
-                "mutex '{name}' has layout {}, this library knows layout {MUTEX_SHAPE}",
-                obj.shape
-            )));
-        }
-        r.validate_body(&obj, BODY)?;
+        let obj = r.open_object(name, &MUTEX_KIND, MUTEX_SHAPE, false, 0, |_| Ok(()))?;
         Ok(Mutex {
             region: self.clone(),
             base: obj.offset + OBJ_HEADER,
@@ -180,3 +206,25 @@ impl Mutex {
         Ok(self.body()?.lock.load(Ordering::Acquire) & LOCK_OWNER != 0)
     }
 }
+
+// ---- crash recovery, checker and sweep ----
+
+pub(crate) const OPS: KindOps = KindOps {
+    spec: &MUTEX_KIND,
+    label: |_| "mutex",
+    scan: |sc, o| {
+        if let Ok(b) = sc.map.get::<MutexBody>(o.body) {
+            sc.lock_word(&b.lock, || o.loc.to_owned());
+        }
+    },
+    sweep: |r, o, done| {
+        let b: &MutexBody = r.map.get(o.body)?;
+        // Released for the next locker, who then gets `OwnerDead` (`inherit_owner_died`).
+        done.lock_taken_over(r.take_over_dead(&b.lock, |_| {
+            b.owner_tid.store(0, Ordering::Relaxed);
+            b.owner_died.store(1, Ordering::Relaxed);
+            Ok(())
+        })?);
+        Ok(())
+    },
+};

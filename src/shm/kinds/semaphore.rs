@@ -21,14 +21,58 @@
 //! any thread may release a permit its region handle holds. Closing the region handle
 //! gives its permits back like a death does.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{Region, RegionInner};
+use crate::shm::format::region::{KindSpec, Region, RegionInner, SWEEP_LOCK_WAIT};
+use crate::shm::format::scan::Scan;
+use crate::shm::kinds::{KindOps, Placed, Swept};
+use crate::shm::os::mem::Shared;
 use crate::shm::wait::{self, Acquired, Deadline};
+use std::mem::size_of;
+
+// ---- layout (in the region file) ----
+
+/// The semaphore-wide part of a semaphore body, right after its [`ObjectHeader`]
+/// (directory shape: permits). The body then holds `records` [`SemaphoreHolder`]s.
+///
+/// * `lock`: robust lock (owner token) over `available` and the holder records.
+/// * `seq`: futex word bumped after every release; waiters for a permit sleep on it.
+/// * `sleepers`: processes sleeping on `seq`.
+/// * `permits`: repeats the shape (checked at open).
+/// * `available`: permits not held. Changed under `lock`; recomputed as `permits` minus
+///   the counts of the records of live holders whenever the lock is taken over from a
+///   dead owner, or a waiter finds no permit (so permits of dead holders come back).
+/// * `records`: number of holder records, `min(permits, PROC_CAPACITY)`.
+#[repr(C, align(64))]
+pub struct SemaphoreHeader {
+    pub lock: AtomicU32,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub permits: AtomicU32,
+    pub available: AtomicU32,
+    pub records: AtomicU32,
+    pub _reserved: [AtomicU64; 5],
+}
+const _: () = assert!(size_of::<SemaphoreHeader>() == 64);
+
+/// Who holds permits of a semaphore: `token` (an attachment's owner token, 0 = unused
+/// record) holds `count` permits. Changed only under the semaphore's lock; the token is
+/// written before the count grows from 0 and cleared after it drops to 0.
+#[repr(C)]
+pub struct SemaphoreHolder {
+    pub token: AtomicU32,
+    pub count: AtomicU32,
+}
+const _: () = assert!(size_of::<SemaphoreHolder>() == 8);
+
+// SAFETY: #[repr(C)], made only of atomics, valid for every bit pattern.
+unsafe impl Shared for SemaphoreHeader {}
+// SAFETY: as above.
+unsafe impl Shared for SemaphoreHolder {}
 
 const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const S_HEADER: u64 = std::mem::size_of::<SemaphoreHeader>() as u64;
@@ -43,6 +87,22 @@ pub(crate) fn records_for(permits: u32) -> u32 {
 pub(crate) fn body_size(records: u32) -> u64 {
     OBJ_HEADER + S_HEADER + records as u64 * RECORD
 }
+
+/// The size of a semaphore of `permits` permits, header included.
+fn semaphore_size(permits: u64) -> Option<u64> {
+    u32::try_from(permits)
+        .ok()
+        .map(|p| body_size(records_for(p)))
+}
+
+pub(crate) const SEMAPHORE_KIND: KindSpec = KindSpec {
+    code: KIND_SEMAPHORE,
+    name: "semaphore",
+    article: "a",
+    shape: "permits",
+    items: "permits",
+    size_of: semaphore_size,
+};
 
 const SLICE_MIN: Duration = Duration::from_millis(1);
 const SLICE_MAX: Duration = Duration::from_millis(100);
@@ -68,43 +128,17 @@ impl Region {
         let r = &self.inner;
         r.check_fork()?;
         check_object_name(name)?;
-        let obj = if permits == 0 {
-            r.lookup(name)?
-                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?
-        } else {
-            let records = records_for(permits);
-            r.find_or_create(
-                name,
-                KIND_SEMAPHORE,
-                permits as u64,
-                0,
-                body_size(records),
-                |off| {
-                    let h: &SemaphoreHeader = r.map.get(off + OBJ_HEADER)?;
-                    h.permits.store(permits, Ordering::Relaxed);
-                    h.available.store(permits, Ordering::Relaxed);
-                    h.records.store(records, Ordering::Relaxed);
-                    Ok(())
-                },
-            )?
-            .0
-        };
-        if obj.kind != KIND_SEMAPHORE {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not a semaphore",
-                kind_name(obj.kind)
-            )));
-        }
-        if permits != 0 && obj.shape != permits as u64 {
-            return Err(Error::Incompatible(format!(
-                "semaphore '{name}' has {} permits, not {permits}",
-                obj.shape
-            )));
-        }
+        let records = records_for(permits);
+        let obj = r.open_object(name, &SEMAPHORE_KIND, permits as u64, false, 0, |off| {
+            let h: &SemaphoreHeader = r.map.get(off + OBJ_HEADER)?;
+            h.permits.store(permits, Ordering::Relaxed);
+            h.available.store(permits, Ordering::Relaxed);
+            h.records.store(records, Ordering::Relaxed);
+            Ok(())
+        })?;
         let damaged = || Error::corrupt(format!("semaphore '{name}' has a damaged header"));
         let shape = u32::try_from(obj.shape).map_err(|_| damaged())?;
         let records = records_for(shape);
-        r.validate_body(&obj, body_size(records))?;
         let h: &SemaphoreHeader = r.map.get(obj.offset + OBJ_HEADER)?;
         if shape == 0
             || h.permits.load(Ordering::Relaxed) != shape
@@ -320,30 +354,141 @@ impl Semaphore {
         Ok(None)
     }
 
-    /// Under the lock: drops the records of dead holders and recomputes `available`.
-    fn recount(&self, h: &SemaphoreHeader) -> Result<()> {
-        let r = self.r();
-        let procs = r.procs();
-        let mut held: u64 = 0;
-        for i in 0..self.records {
-            let rec = self.record(i)?;
-            let token = rec.token.load(Ordering::Relaxed);
-            if token == 0 {
-                continue;
-            }
-            let count = rec.count.load(Ordering::Relaxed);
-            if count == 0 || (token != r.token && procs.token_is_dead(token)) {
-                rec.count.store(0, Ordering::Relaxed);
-                rec.token.store(0, Ordering::Relaxed);
-                if count != 0 {
-                    wait::note_recovered();
-                }
-                continue;
-            }
-            held += count as u64;
+    /// Under the lock: [`recount`].
+    fn recount(&self, _h: &SemaphoreHeader) -> Result<()> {
+        recount(self.r(), self.base, self.permits, self.records).map(|_| ())
+    }
+}
+
+// ---- crash recovery, checker and sweep ----
+
+/// Under the semaphore lock (semaphore header at `base`): drops the records of dead
+/// holders and recomputes `available` from the records left (the records are the truth:
+/// a holder killed between its record and `available` is caught here). Returns how many
+/// dead holders' records it dropped. Acquirers and the sweep both use this.
+fn recount(r: &RegionInner, base: u64, permits: u32, records: u32) -> Result<u32> {
+    let h: &SemaphoreHeader = r.map.get(base)?;
+    let procs = r.procs();
+    let mut held: u64 = 0;
+    let mut dropped = 0;
+    for i in 0..records {
+        let rec: &SemaphoreHolder = r.map.get_nth(base + S_HEADER, i as u64)?;
+        let token = rec.token.load(Ordering::Relaxed);
+        if token == 0 {
+            continue;
         }
-        let available = (self.permits as u64).saturating_sub(held) as u32;
-        h.available.store(available, Ordering::Relaxed);
-        Ok(())
+        let count = rec.count.load(Ordering::Relaxed);
+        if count == 0 || (token != r.token && procs.token_is_dead(token)) {
+            rec.count.store(0, Ordering::Relaxed);
+            rec.token.store(0, Ordering::Relaxed);
+            if count != 0 {
+                wait::note_recovered();
+                dropped += 1;
+            }
+            continue;
+        }
+        held += count as u64;
+    }
+    let available = (permits as u64).saturating_sub(held) as u32;
+    h.available.store(available, Ordering::Relaxed);
+    Ok(dropped)
+}
+
+pub(crate) const OPS: KindOps = KindOps {
+    spec: &SEMAPHORE_KIND,
+    label: |_| "semaphore",
+    scan,
+    sweep,
+};
+
+fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
+    let h: &SemaphoreHeader = r.map.get(o.body)?;
+    let permits = h.permits.load(Ordering::Relaxed);
+    let records = records_for(permits);
+    if permits as u64 != o.shape || h.records.load(Ordering::Relaxed) != records {
+        return Err(Error::corrupt("semaphore header is damaged"));
+    }
+    let procs = r.procs();
+    let mut dead_holder = false;
+    for j in 0..records {
+        let rec: &SemaphoreHolder = r.map.get_nth(o.body + S_HEADER, j as u64)?;
+        let t = rec.token.load(Ordering::Relaxed);
+        if t != 0 && t != r.token && procs.token_is_dead(t) {
+            dead_holder = true;
+        }
+    }
+    let owner = h.lock.load(Ordering::Acquire) & wait::LOCK_OWNER;
+    if !dead_holder && (owner == 0 || !procs.token_is_dead(owner)) {
+        return Ok(());
+    }
+    // Under the semaphore lock (taken normally, or over from a dead owner), as
+    // acquirers do.
+    let how = match wait::lock(
+        &h.lock,
+        r.token,
+        &Deadline::after(Some(SWEEP_LOCK_WAIT)),
+        &procs,
+    ) {
+        Ok(how) => how,
+        Err(Error::Timeout) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    done.lock_taken_over(how == Acquired::Recovered);
+    let result = recount(r, o.body, permits, records);
+    wait::unlock(&h.lock);
+    done.permits = done.permits.saturating_add(result?);
+    h.seq.fetch_add(1, Ordering::SeqCst);
+    wait::wake_all(&h.seq, &h.sleepers, u32::MAX);
+    Ok(())
+}
+
+fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
+    let (loc, base, shape) = (o.loc, o.body, o.shape);
+    let Ok(h) = sc.map.get::<SemaphoreHeader>(base) else {
+        return;
+    };
+    let permits = h.permits.load(Ordering::Relaxed);
+    let records = h.records.load(Ordering::Relaxed);
+    if permits as u64 != shape || permits == 0 || records != records_for(permits) {
+        sc.problem(loc, "damaged header (permits or records)");
+        return;
+    }
+    let lock = sc.lock_word(&h.lock, || loc.to_owned());
+    let available = h.available.load(Ordering::Relaxed);
+    let mut held: u64 = 0;
+    for i in 0..records {
+        let Ok(rec) = sc
+            .map
+            .get::<SemaphoreHolder>(base + S_HEADER + i as u64 * RECORD)
+        else {
+            return;
+        };
+        let token = rec.token.load(Ordering::Relaxed);
+        let count = rec.count.load(Ordering::Relaxed);
+        if token == 0 {
+            if count != 0 {
+                sc.problem(
+                    format!("{loc} holder record {i}"),
+                    "permits without a holder",
+                );
+            }
+            continue;
+        }
+        held += count as u64;
+        if count != 0 && !sc.token_alive(token) {
+            sc.stale(
+                format!("{loc} holder record {i}"),
+                format!("{count} permit(s) held by {}", sc.gone(token)),
+            );
+        }
+    }
+    if available as u64 + held != permits as u64 {
+        let msg =
+            format!("{available} available + {held} held does not add up to {permits} permits");
+        match lock {
+            None => sc.problem(loc, msg),
+            Some(false) => sc.stale(loc, msg),
+            Some(true) => {}
+        }
     }
 }

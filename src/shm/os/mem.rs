@@ -5,13 +5,6 @@ use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::error::{Error, Result};
-use crate::shm::format::layout::{
-    BusHeader, BusSlot, DirEntry, Element, KeySlot, LiveHeader, MapHeader, ObjectHeader, ProcEntry,
-    QueueHeader, QueueSlot,
-};
-// The lock kinds (mutex, barrier, semaphore).
-use crate::shm::format::layout::{BarrierBody, MutexBody, SemaphoreHeader, SemaphoreHolder};
-
 /// Types that may be viewed in place inside a shared mapping: `#[repr(C)]`, made only of
 /// atomics (or bytes written once before publication), valid for every bit pattern.
 ///
@@ -23,36 +16,6 @@ pub unsafe trait Shared {}
 unsafe impl Shared for AtomicU32 {}
 // SAFETY: as above.
 unsafe impl Shared for AtomicU64 {}
-// SAFETY: as above.
-unsafe impl Shared for LiveHeader {}
-// SAFETY: as above.
-unsafe impl Shared for ProcEntry {}
-// SAFETY: as above.
-unsafe impl Shared for DirEntry {}
-// SAFETY: as above.
-unsafe impl Shared for ObjectHeader {}
-// SAFETY: as above.
-unsafe impl Shared for Element {}
-// SAFETY: as above.
-unsafe impl Shared for MapHeader {}
-// SAFETY: as above.
-unsafe impl Shared for KeySlot {}
-// SAFETY: as above.
-unsafe impl Shared for QueueHeader {}
-// SAFETY: as above.
-unsafe impl Shared for QueueSlot {}
-// SAFETY: as above.
-unsafe impl Shared for BusHeader {}
-// SAFETY: as above.
-unsafe impl Shared for BusSlot {}
-// SAFETY: as above.
-unsafe impl Shared for MutexBody {}
-// SAFETY: as above.
-unsafe impl Shared for BarrierBody {}
-// SAFETY: as above.
-unsafe impl Shared for SemaphoreHeader {}
-// SAFETY: as above.
-unsafe impl Shared for SemaphoreHolder {}
 
 /// A `MAP_SHARED` mapping of a whole region file.
 pub struct Mapping {

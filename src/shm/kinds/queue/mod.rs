@@ -25,7 +25,7 @@
 //! every push and pop (one store), so a process dying with the lock leaves the old or
 //! the new stack. Waiters sleep on the `seq` futex word, bumped after every change.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -33,12 +33,70 @@ use crate::semantics::names::check_object_name;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::scan::Scan;
 use crate::shm::kinds::array::FLAG_EXCLUSIVE;
 use crate::shm::kinds::element::{
     copy_blob, decode_value, discard_value, meta_in_heap, prepare_value,
 };
+use crate::shm::kinds::{KindOps, Placed, Swept};
+use crate::shm::os::mem::Shared;
 use crate::shm::os::sys;
 use crate::shm::wait::{self, Deadline};
+use std::mem::size_of;
+
+// ---- layout (in the region file) ----
+
+/// The queue-wide part of a queue body, right after its [`ObjectHeader`]: three cache
+/// lines, so that producers (tail), consumers (head) and the read-mostly words do not
+/// share one. The body then holds `capacity` [`QueueSlot`]s.
+///
+/// * `closed`: 0, or 1 once `close` was called (never reset).
+/// * `lock`, `seq`, `sleepers`, `top` (LIFO queues only): a robust lock over the stack;
+///   `top` is the number of values (the commit word of a push or pop); `seq` is the futex
+///   word bumped after every push, pop and close, `sleepers` the processes sleeping on it.
+/// * `head` (FIFO only): position of the next value to pop, a hint: consumers that find
+///   its slot already consumed move it on.
+/// * `tail` (FIFO only): position of the next slot to claim for a push, a hint likewise.
+#[repr(C, align(64))]
+pub struct QueueHeader {
+    pub closed: AtomicU32,
+    pub lock: AtomicU32,
+    pub seq: AtomicU32,
+    pub sleepers: AtomicU32,
+    pub top: AtomicU64,
+    pub capacity: AtomicU64,
+    pub _reserved: [AtomicU64; 4],
+    pub head: AtomicU64,
+    pub _pad_head: [AtomicU64; 7],
+    pub tail: AtomicU64,
+    pub _pad_tail: [AtomicU64; 7],
+}
+const _: () = assert!(size_of::<QueueHeader>() == 192);
+
+/// One slot of a queue: a cache line.
+///
+/// * `state` (FIFO only): `lap << 33 | WAITERS << 32 | phase << 30 | owner token`, where
+///   position `p` of the queue lives in slot `p % capacity` during lap `p / capacity`
+///   (31 bits, wrapping). Phases: FREE (waiting for the push of this lap), WRITING (a
+///   producer, the owner token, claimed it and is storing the value), FULL (holds the
+///   value of this lap). A pop or an abandoned push moves the slot to FREE of the next
+///   lap. Every transition is one compare-and-swap or swap of this word.
+/// * `wake`: futex word; bumped by a transition that finds the WAITERS bit set.
+/// * `value`: the value while FULL (a heap block is owned by the slot until popped).
+#[repr(C, align(64))]
+pub struct QueueSlot {
+    pub state: AtomicU64,
+    pub wake: AtomicU32,
+    pub _pad: AtomicU32,
+    pub value: ValueSlot,
+    pub _reserved: [AtomicU64; 4],
+}
+const _: () = assert!(size_of::<QueueSlot>() == 64);
+
+// SAFETY: #[repr(C)], made only of atomics, valid for every bit pattern.
+unsafe impl Shared for QueueHeader {}
+// SAFETY: as above.
+unsafe impl Shared for QueueSlot {}
 
 /// `Region::queue` flag: a LIFO stack instead of a FIFO queue.
 pub const FLAG_LIFO: u32 = 4;
@@ -110,7 +168,7 @@ pub struct Queue {
     name: String,
 }
 
-const QUEUE_KIND: KindSpec = KindSpec {
+pub(crate) const QUEUE_KIND: KindSpec = KindSpec {
     code: KIND_QUEUE,
     name: "queue",
     article: "a",
@@ -633,20 +691,7 @@ impl Queue {
         }
         let mut slice = None;
         if writing {
-            let owner = (s & TOKEN_MASK) as u32;
-            if owner != r.token && r.procs().token_is_dead(owner) {
-                // The producer died before publishing: the push did not happen.
-                let next = state(lap_of(s) + 1, FREE, 0);
-                if slot
-                    .state
-                    .compare_exchange(s, next, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    wait::note_recovered();
-                    if s & WAITERS != 0 {
-                        Self::wake(slot);
-                    }
-                }
+            if abandon_dead_push(r, slot, s).is_some() {
                 return Ok(());
             }
             slice = Some(WRITER_RECHECK);
@@ -788,22 +833,114 @@ impl Queue {
     }
 }
 
-/// The encoding of a FIFO slot's `state` word, for the region checker (`check.rs`).
-pub(crate) mod fifo_state {
-    pub(crate) const TOKEN_MASK: u64 = super::TOKEN_MASK;
-    pub(crate) const PHASE_MASK: u64 = super::PHASE_MASK;
-    pub(crate) const FREE: u64 = super::FREE;
-    pub(crate) const WRITING: u64 = super::WRITING;
-    pub(crate) const FULL: u64 = super::FULL;
-    pub(crate) const WAITERS: u64 = super::WAITERS;
+// ---- crash recovery, checker and sweep ----
 
-    /// The lap a state word names.
-    pub(crate) fn lap_of(state: u64) -> u64 {
-        super::lap_of(state)
+/// A FIFO push whose producer died between claiming `slot` (whose state was `s`) and
+/// publishing its value did not happen: moves the slot on to its next lap, empty, and
+/// wakes whoever waits on it. `None` when `s` is not such a push (not WRITING, or its
+/// producer lives); `Some(true)` when this call abandoned it, `Some(false)` when another
+/// process did first. Blocked pushers and poppers and the sweep all use this.
+fn abandon_dead_push(r: &RegionInner, slot: &QueueSlot, s: u64) -> Option<bool> {
+    let owner = (s & TOKEN_MASK) as u32;
+    if s & PHASE_MASK != WRITING || owner == r.token || !r.procs().token_is_dead(owner) {
+        return None;
     }
+    let next = state(lap_of(s) + 1, FREE, 0);
+    let done = slot
+        .state
+        .compare_exchange(s, next, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok();
+    if done {
+        wait::note_recovered();
+        if s & WAITERS != 0 {
+            Queue::wake(slot);
+        }
+    }
+    Some(done)
+}
 
-    /// The state word of `lap` in `phase` owned by `token`.
-    pub(crate) fn state(lap: u64, phase: u64, token: u32) -> u64 {
-        super::state(lap, phase, token)
+pub(crate) const OPS: KindOps = KindOps {
+    spec: &QUEUE_KIND,
+    label: |flags| {
+        if flags & FLAG_LIFO != 0 {
+            "stack"
+        } else {
+            "queue"
+        }
+    },
+    scan,
+    sweep,
+};
+
+fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
+    let h: &QueueHeader = r.map.get(o.body)?;
+    if o.flags & FLAG_LIFO != 0 {
+        // A dead owner leaves the old or the new stack (`top` is the commit): no repair.
+        done.lock_taken_over(r.take_over_dead(&h.lock, |_| Ok(()))?);
+        return Ok(());
+    }
+    for j in 0..o.shape {
+        let slot: &QueueSlot = r.map.get(o.body + Q_HEADER + j * SLOT)?;
+        if abandon_dead_push(r, slot, slot.state.load(Ordering::Acquire)) == Some(true) {
+            done.pushes = done.pushes.saturating_add(1);
+        }
+    }
+    Ok(())
+}
+
+fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
+    let (loc, base, capacity, lifo) = (o.loc, o.body, o.shape, o.flags & FLAG_LIFO != 0);
+    let Ok(h) = sc.map.get::<QueueHeader>(base) else {
+        return;
+    };
+    if h.capacity.load(Ordering::Relaxed) != capacity && h.capacity.load(Ordering::Relaxed) != 0 {
+        sc.problem(loc, "damaged header (capacity)");
+    }
+    let slots = base + Q_HEADER;
+    if lifo {
+        sc.lock_word(&h.lock, || loc.to_owned());
+        let top = h.top.load(Ordering::Acquire);
+        if top > capacity {
+            sc.problem(
+                loc,
+                format!("{top} values, more than the capacity {capacity}"),
+            );
+            return;
+        }
+        for i in 0..top {
+            if let Ok(s) = sc.map.get::<QueueSlot>(slots + i * SLOT) {
+                let (m, p) = (
+                    s.value.meta.load(Ordering::Relaxed),
+                    s.value.payload.load(Ordering::Relaxed),
+                );
+                sc.value(m, p, true, &|| format!("{loc} value {i}"));
+            }
+        }
+        return;
+    }
+    for i in 0..capacity {
+        let Ok(s) = sc.map.get::<QueueSlot>(slots + i * SLOT) else {
+            return;
+        };
+        let st = s.state.load(Ordering::Acquire);
+        let token = (st & TOKEN_MASK) as u32;
+        let sloc = || format!("{loc} slot {i}");
+        match st & PHASE_MASK {
+            FREE if token == 0 => {}
+            FULL if token == 0 => {
+                let (m, p) = (
+                    s.value.meta.load(Ordering::Relaxed),
+                    s.value.payload.load(Ordering::Relaxed),
+                );
+                sc.value(m, p, true, &sloc);
+            }
+            WRITING if token != 0 => {
+                if !sc.token_alive(token) {
+                    let msg = format!("a push left unfinished by {}", sc.gone(token));
+                    sc.stale(sloc(), msg);
+                }
+            }
+            _ => sc.problem(sloc(), format!("invalid state {st:#x}")),
+        }
     }
 }
