@@ -1,1 +1,296 @@
-//! placeholder
+//! The seam between the C ABI and the backends.
+//!
+//! Every object kind the C API offers is one enum here, with one variant per backend;
+//! its methods are the kind's whole interface, and each dispatches to the backend that
+//! holds the object (one `match`, inlined: the shared-memory path pays nothing for it).
+//! The FFI (`crate::ffi`) calls only these. A region's name picks its backend when it
+//! is opened ([`Region::open`]); every object opened through a region lives on the same
+//! backend.
+//!
+//! Adding a backend: a folder beside `crate::shm` whose types have the methods listed
+//! below with the same meaning (what the methods mean is written once, in
+//! `crate::semantics` and in the C header), one variant per enum, one arm in
+//! [`dispatch!`] and in the hand-written constructors. Nothing in the FFI, the header or
+//! the bindings changes.
+//!
+//! Blocking calls take `timeout: Option<Duration>` (`None` = no limit, `Some(ZERO)` =
+//! try once) or a [`Deadline`]; the C convention is converted in the FFI.
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::semantics::deadline::Deadline;
+pub use crate::semantics::options::{Acquired, OpenMode, OpenOptions, RegionInfo, Start};
+use crate::semantics::value::{Value, ValueRef};
+use crate::shm;
+
+/// `dispatch!(Kind { fn method(&self, arg: Type, ...) -> Ret; ... })`: the methods of
+/// `Kind`, each forwarding to the backend's object of the same kind.
+macro_rules! dispatch {
+    ($kind:ident {
+        $( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*
+    }) => {
+        impl $kind {
+            $(
+                $(#[$doc])*
+                #[inline]
+                pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        $kind::Shm(x) => x.$name($($arg),*),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+// ---- regions ----
+
+/// An open region, on the backend its name selects.
+#[derive(Clone)]
+pub enum Region {
+    /// A bare name (in /dev/shm) or a path: the shared-memory backend.
+    Shm(shm::Region),
+}
+
+impl Region {
+    /// Opens or creates the region `name`, on the backend the name selects.
+    pub fn open(name: &str, opts: &OpenOptions) -> Result<Region> {
+        Ok(Region::Shm(shm::Region::open(name, opts)?))
+    }
+
+    /// Removes the region `name`.
+    pub fn remove(name: &str) -> Result<()> {
+        shm::Region::remove(name)
+    }
+
+    /// Opens the array `name` (see the C header's `plexus_array_open`).
+    pub fn array(&self, name: &str, length: u64, flags: u32) -> Result<Array> {
+        match self {
+            Region::Shm(r) => r.array(name, length, flags).map(Array::Shm),
+        }
+    }
+
+    /// Opens the map `name`.
+    pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
+        match self {
+            Region::Shm(r) => r.map(name, capacity, flags).map(Map::Shm),
+        }
+    }
+
+    /// Opens the queue `name`.
+    pub fn queue(&self, name: &str, capacity: u64, flags: u32) -> Result<Queue> {
+        match self {
+            Region::Shm(r) => r.queue(name, capacity, flags).map(Queue::Shm),
+        }
+    }
+
+    /// Opens the bus `name`.
+    pub fn bus(&self, name: &str, capacity: u64, flags: u32) -> Result<Bus> {
+        match self {
+            Region::Shm(r) => r.bus(name, capacity, flags).map(Bus::Shm),
+        }
+    }
+
+    /// Opens the mutex `name`.
+    pub fn mutex(&self, name: &str) -> Result<Mutex> {
+        match self {
+            Region::Shm(r) => r.mutex(name).map(Mutex::Shm),
+        }
+    }
+
+    /// Opens the barrier `name`.
+    pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
+        match self {
+            Region::Shm(r) => r.barrier(name, parties).map(Barrier::Shm),
+        }
+    }
+
+    /// Opens the semaphore `name`.
+    pub fn semaphore(&self, name: &str, permits: u32) -> Result<Semaphore> {
+        match self {
+            Region::Shm(r) => r.semaphore(name, permits).map(Semaphore::Shm),
+        }
+    }
+}
+
+dispatch!(Region {
+    /// The name it was opened with.
+    fn name(&self) -> &str;
+    /// Makes everything written so far durable.
+    fn flush(&self) -> Result<()>;
+    /// Size, use, objects and attached processes.
+    fn info(&self) -> Result<RegionInfo>;
+    /// Blocks until an object called `name` exists.
+    fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()>;
+});
+
+// ---- arrays and maps ----
+
+/// An array of full/empty elements.
+#[derive(Clone)]
+pub enum Array {
+    Shm(shm::Array),
+}
+
+dispatch!(Array {
+    fn name(&self) -> &str;
+    fn len(&self) -> u64;
+    fn read(&self, index: u64) -> Result<Value>;
+    fn write(&self, index: u64, v: ValueRef<'_>) -> Result<()>;
+    fn read_fe(&self, index: u64, timeout: Option<Duration>) -> Result<Value>;
+    fn read_ff(&self, index: u64, timeout: Option<Duration>) -> Result<Value>;
+    fn write_ef(&self, index: u64, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()>;
+    fn write_xf(&self, index: u64, v: ValueRef<'_>) -> Result<()>;
+    fn write_xe(&self, index: u64, v: ValueRef<'_>) -> Result<()>;
+    fn set_tag(&self, index: u64, full: bool) -> Result<()>;
+    fn is_full(&self, index: u64) -> Result<bool>;
+    fn read_rw(&self, index: u64, timeout: Option<Duration>) -> Result<Value>;
+    fn release_rw(&self, index: u64) -> Result<()>;
+    fn faa(&self, index: u64, delta: ValueRef<'_>) -> Result<Value>;
+    fn cas(&self, index: u64, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value>;
+    fn exchange(&self, index: u64, v: ValueRef<'_>) -> Result<Value>;
+    fn version(&self, index: u64) -> Result<u64>;
+    fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+});
+
+/// A map of full/empty elements under string keys.
+#[derive(Clone)]
+pub enum Map {
+    Shm(shm::Map),
+}
+
+dispatch!(Map {
+    fn name(&self) -> &str;
+    fn capacity(&self) -> u64;
+    fn len(&self) -> Result<u64>;
+    fn read(&self, key: &str) -> Result<Value>;
+    fn write(&self, key: &str, v: ValueRef<'_>) -> Result<()>;
+    fn read_fe(&self, key: &str, timeout: Option<Duration>) -> Result<Value>;
+    fn read_ff(&self, key: &str, timeout: Option<Duration>) -> Result<Value>;
+    fn write_ef(&self, key: &str, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()>;
+    fn write_xf(&self, key: &str, v: ValueRef<'_>) -> Result<()>;
+    fn write_xe(&self, key: &str, v: ValueRef<'_>) -> Result<()>;
+    fn set_tag(&self, key: &str, full: bool) -> Result<()>;
+    fn is_full(&self, key: &str) -> Result<bool>;
+    fn read_rw(&self, key: &str, timeout: Option<Duration>) -> Result<Value>;
+    fn release_rw(&self, key: &str) -> Result<()>;
+    fn faa(&self, key: &str, delta: ValueRef<'_>) -> Result<Value>;
+    fn cas(&self, key: &str, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value>;
+    fn exchange(&self, key: &str, v: ValueRef<'_>) -> Result<Value>;
+    fn version(&self, key: &str) -> Result<u64>;
+    fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    fn remove(&self, key: &str) -> Result<()>;
+    /// The next key at or after `*cursor` (0 starts), advancing the cursor.
+    fn next_key(&self, cursor: &mut u64) -> Result<Option<String>>;
+});
+
+// ---- queues and buses ----
+
+/// A bounded FIFO queue or LIFO stack of values.
+#[derive(Clone)]
+pub enum Queue {
+    Shm(shm::Queue),
+}
+
+dispatch!(Queue {
+    fn name(&self) -> &str;
+    fn capacity(&self) -> u64;
+    fn len(&self) -> Result<u64>;
+    fn push(&self, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()>;
+    fn pop(&self, timeout: Option<Duration>) -> Result<Value>;
+    fn shutdown(&self) -> Result<()>;
+    fn is_shutdown(&self) -> Result<bool>;
+});
+
+/// A broadcast bus.
+#[derive(Clone)]
+pub enum Bus {
+    Shm(shm::Bus),
+}
+
+impl Bus {
+    /// A private cursor over the bus, starting as `from` says.
+    pub fn subscribe(&self, from: Start) -> Result<Subscription> {
+        match self {
+            Bus::Shm(b) => b.subscribe(from).map(Subscription::Shm),
+        }
+    }
+}
+
+dispatch!(Bus {
+    fn name(&self) -> &str;
+    fn capacity(&self) -> u64;
+    fn publish(&self, v: ValueRef<'_>) -> Result<u64>;
+    fn shutdown(&self) -> Result<()>;
+    fn is_shutdown(&self) -> Result<bool>;
+    fn next_seq(&self) -> Result<u64>;
+});
+
+/// One subscriber's cursor over a bus.
+pub enum Subscription {
+    Shm(shm::Subscription),
+}
+
+impl Subscription {
+    /// The next message and its sequence number, waiting for one.
+    #[inline]
+    pub fn next(&mut self, timeout: Option<Duration>) -> Result<(Value, u64)> {
+        match self {
+            Subscription::Shm(s) => s.next(timeout),
+        }
+    }
+}
+
+// ---- locks ----
+
+/// A robust mutex.
+#[derive(Clone)]
+pub enum Mutex {
+    Shm(shm::Mutex),
+}
+
+dispatch!(Mutex {
+    fn name(&self) -> &str;
+    fn lock_until(&self, deadline: &Deadline) -> Result<Acquired>;
+    fn unlock(&self) -> Result<()>;
+    fn is_locked(&self) -> Result<bool>;
+});
+
+/// A reusable barrier.
+#[derive(Clone)]
+pub enum Barrier {
+    Shm(shm::Barrier),
+}
+
+dispatch!(Barrier {
+    fn name(&self) -> &str;
+    fn parties(&self) -> u32;
+    /// True for the last party to arrive in its round.
+    fn wait_until(&self, deadline: &Deadline) -> Result<bool>;
+});
+
+/// A counting semaphore whose permits come back when their holder dies.
+#[derive(Clone)]
+pub enum Semaphore {
+    Shm(shm::Semaphore),
+}
+
+dispatch!(Semaphore {
+    fn name(&self) -> &str;
+    fn permits(&self) -> u32;
+    fn available(&self) -> Result<u32>;
+    fn held(&self) -> Result<u32>;
+    fn acquire_until(&self, deadline: &Deadline) -> Result<()>;
+    fn release(&self) -> Result<()>;
+});
+
+// ---- region checks ----
+
+pub use crate::shm::{CheckOptions, CheckReport, Verdict};
+
+/// Checks the region `name` (and repairs it with `opts.repair`). A region file of the
+/// shared-memory backend.
+pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
+    shm::check(name, opts)
+}

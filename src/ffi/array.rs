@@ -34,7 +34,10 @@ pub const PLEXUS_FULL: u32 = 1;
 pub const PLEXUS_EXCLUSIVE: u32 = 2;
 
 /// Runs `f` on the engine array behind handle `a`.
-fn with<T>(a: plexus_array, f: impl FnOnce(&crate::Array) -> Result<T, Error>) -> Result<T, Error> {
+fn with<T>(
+    a: plexus_array,
+    f: impl FnOnce(&crate::backend::Array) -> Result<T, Error>,
+) -> Result<T, Error> {
     handles::with(a.id, |e: &ArrayEntry| f(&e.array))
 }
 

@@ -25,7 +25,8 @@ use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
 use super::value::{plexus_value, put, value_ref};
-use crate::{Error, Start};
+use crate::backend::Start;
+use crate::Error;
 
 /// Handle of an open bus. Id 0 is never valid.
 #[repr(C)]
@@ -46,7 +47,10 @@ pub const PLEXUS_FROM_NOW: u32 = 0;
 /// plexus_bus_subscribe: start with the oldest message the bus still retains.
 pub const PLEXUS_FROM_OLDEST: u32 = 1;
 
-fn with<T>(b: plexus_bus, f: impl FnOnce(&crate::Bus) -> Result<T, Error>) -> Result<T, Error> {
+fn with<T>(
+    b: plexus_bus,
+    f: impl FnOnce(&crate::backend::Bus) -> Result<T, Error>,
+) -> Result<T, Error> {
     handles::with(b.id, |e: &BusEntry| f(&e.bus))
 }
 

@@ -28,8 +28,9 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::{Array, Bus, Error, Map, Queue, Region, Subscription};
-use crate::{Barrier, Mutex as SharedMutex, Semaphore};
+use crate::backend::{Array, Bus, Map, Queue, Region, Subscription};
+use crate::backend::{Barrier, Mutex as SharedMutex, Semaphore};
+use crate::Error;
 
 /// What a handle refers to.
 #[derive(Clone)]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use super::handles::{self, BarrierEntry, MutexEntry, Object, SemaphoreEntry};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
-use crate::{Acquired, Deadline, Error};
+use crate::backend::Acquired;
+use crate::{Deadline, Error};
 
 /// Handle of an open mutex. Id 0 is never valid.
 ///

@@ -40,7 +40,10 @@ pub const PLEXUS_MAP_MAX_KEY_LEN: u32 = 4096;
 const _: () = assert!(PLEXUS_MAP_MAX_KEY_LEN as usize == crate::MAX_KEY_LEN);
 
 /// Runs `f` on the engine map behind handle `m`.
-fn with<T>(m: plexus_map, f: impl FnOnce(&crate::Map) -> Result<T, Error>) -> Result<T, Error> {
+fn with<T>(
+    m: plexus_map,
+    f: impl FnOnce(&crate::backend::Map) -> Result<T, Error>,
+) -> Result<T, Error> {
     handles::with(m.id, |e: &MapEntry| f(&e.map))
 }
 
@@ -48,7 +51,7 @@ fn with<T>(m: plexus_map, f: impl FnOnce(&crate::Map) -> Result<T, Error>) -> Re
 fn keyed<T>(
     m: plexus_map,
     key: *const c_char,
-    f: impl FnOnce(&crate::Map, &str) -> Result<T, Error>,
+    f: impl FnOnce(&crate::backend::Map, &str) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let key = c_str(key, "key")?;
     with(m, |x| f(x, key))

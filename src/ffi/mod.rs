@@ -9,15 +9,15 @@
 
 // Declaration order is the order of the generated header, the order a C programmer
 // learns the library in: statuses, values, regions, arrays, maps, queues, bus, locks.
-pub mod array;
-pub mod bus;
-pub mod handles;
-pub mod locks;
-pub mod map;
-pub mod queue;
-pub mod region;
 pub mod status;
 pub mod value;
+pub mod region;
+pub mod array;
+pub mod map;
+pub mod queue;
+pub mod bus;
+pub mod locks;
+pub mod handles;
 
 pub use array::*;
 pub use bus::*;

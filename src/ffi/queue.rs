@@ -43,7 +43,10 @@ pub const PLEXUS_LIFO: u32 = 4;
 const _: () = assert!(PLEXUS_LIFO == crate::FLAG_LIFO);
 
 /// Runs `f` on the engine queue behind handle `q`.
-fn with<T>(q: plexus_queue, f: impl FnOnce(&crate::Queue) -> Result<T, Error>) -> Result<T, Error> {
+fn with<T>(
+    q: plexus_queue,
+    f: impl FnOnce(&crate::backend::Queue) -> Result<T, Error>,
+) -> Result<T, Error> {
     handles::with(q.id, |e: &QueueEntry| f(&e.queue))
 }
 

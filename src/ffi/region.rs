@@ -9,7 +9,8 @@ use super::handles::{self, Object, RegionEntry};
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
 use super::value::plexus_value;
-use crate::{Error, OpenMode, OpenOptions, Region};
+use crate::backend::{OpenMode, OpenOptions, Region};
+use crate::Error;
 
 /// Handle of an open region. Id 0 is never valid.
 #[repr(C)]
@@ -321,16 +322,16 @@ pub extern "C" fn plexus_region_check(
                 "unknown plexus_region_check flags {flags:#x}"
             )));
         }
-        let r = crate::check(
+        let r = crate::backend::check(
             name,
-            &crate::CheckOptions {
+            &crate::backend::CheckOptions {
                 repair: flags & PLEXUS_CHECK_REPAIR != 0,
             },
         )?;
         let verdict = match r.verdict() {
-            crate::Verdict::Consistent => plexus_check_verdict::PLEXUS_CHECK_CONSISTENT,
-            crate::Verdict::Reclaimable => plexus_check_verdict::PLEXUS_CHECK_RECLAIMABLE,
-            crate::Verdict::Corrupt => plexus_check_verdict::PLEXUS_CHECK_CORRUPT,
+            crate::backend::Verdict::Consistent => plexus_check_verdict::PLEXUS_CHECK_CONSISTENT,
+            crate::backend::Verdict::Reclaimable => plexus_check_verdict::PLEXUS_CHECK_RECLAIMABLE,
+            crate::backend::Verdict::Corrupt => plexus_check_verdict::PLEXUS_CHECK_CORRUPT,
         };
         if !report.is_null() {
             super::value::put(report, crate::Value::String(r.to_string()))?;

@@ -4,4 +4,5 @@
 
 pub mod deadline;
 pub mod names;
+pub mod options;
 pub mod value;

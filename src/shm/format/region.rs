@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+pub use crate::semantics::options::{OpenMode, OpenOptions, RegionInfo};
 use crate::shm::format::heap::Heap;
 use crate::shm::format::layout::*;
 use crate::shm::format::proctable::ProcTable;
@@ -21,58 +22,6 @@ use crate::shm::wait::{self, Deadline};
 pub const SHM_DIR: &str = "/dev/shm";
 /// File name prefix of volatile regions inside [`SHM_DIR`].
 pub const SHM_PREFIX: &str = "plexus.";
-
-/// How `Region::open` treats an existing or missing region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OpenMode {
-    /// Open it if it exists, else create it.
-    #[default]
-    OpenOrCreate,
-    /// Create it; `Exists` if it is already there.
-    Create,
-    /// Open an existing one; wait up to `OpenOptions::wait` for it to appear.
-    Open,
-    /// Remove any existing region of that name, then create a new one.
-    Recreate,
-}
-
-/// Options of [`Region::open`].
-#[derive(Debug, Clone, Copy)]
-pub struct OpenOptions {
-    pub mode: OpenMode,
-    /// Bytes, when creating (rounded up to 4 KiB); 0 = [`DEFAULT_SIZE`].
-    pub size: u64,
-    /// File mode bits when creating; 0 = 0o600. Applied exactly (the umask is ignored).
-    pub permissions: u32,
-    /// With `OpenMode::Open`: how long to wait for the region to appear
-    /// (`None` = without limit, `Some(ZERO)` = do not wait).
-    pub wait: Option<Duration>,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            mode: OpenMode::OpenOrCreate,
-            size: 0,
-            permissions: 0,
-            wait: Some(Duration::ZERO),
-        }
-    }
-}
-
-/// Statistics of an open region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RegionInfo {
-    pub size: u64,
-    pub heap_size: u64,
-    pub heap_used: u64,
-    pub heap_free: u64,
-    pub object_count: u32,
-    pub attached_processes: u32,
-    pub format_version: u32,
-    pub region_id: u64,
-    pub created_unix_ns: u64,
-}
 
 /// Where an object lives, as the directory says.
 #[derive(Debug, Clone, Copy)]

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+pub use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::{ObjectHeader, KIND_ARRAY};
 use crate::shm::format::region::{KindSpec, Region};
@@ -11,11 +12,6 @@ use crate::shm::kinds::element::Cell;
 use crate::shm::kinds::element::{self, Element, TAG_FULL};
 use crate::shm::kinds::KindOps;
 use crate::shm::wait::Deadline;
-
-/// `Region::array` flag: new elements start FULL (default EMPTY).
-pub const FLAG_FULL: u32 = 1;
-/// `Region::array` flag: fail with `Exists` if the object is already there.
-pub const FLAG_EXCLUSIVE: u32 = 2;
 
 /// An indexed array of elements, each holding a value, a full/empty tag and a version.
 #[derive(Clone)]

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+pub use crate::semantics::options::Start;
 use crate::semantics::value::{Type, Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner};
@@ -120,15 +121,6 @@ fn checked_seq(seq: u64) -> Result<u64> {
         )));
     }
     Ok(seq)
-}
-
-/// Where a new subscription starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// With the next message published after subscribing.
-    Now,
-    /// With the oldest message the bus still retains.
-    Oldest,
 }
 
 /// A broadcast bus of values.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 pub use crate::semantics::deadline::Deadline;
+pub use crate::semantics::options::Acquired;
 use crate::shm::os::sys;
 
 /// Spin budget in nanoseconds, shared by all waits of this process. It grows when a spin
@@ -187,15 +188,6 @@ pub const LOCK_WAITERS: u32 = 1 << 31;
 pub const LOCK_SLEEPERS: u32 = 1 << 30;
 /// Mask of the owner token in a lock word (tokens are below 2^30).
 pub const LOCK_OWNER: u32 = !(LOCK_WAITERS | LOCK_SLEEPERS);
-
-/// How a robust lock was acquired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acquired {
-    /// Normally.
-    Clean,
-    /// Taken over from a dead owner: the protected state may need repair.
-    Recovered,
-}
 
 /// Acquires the robust lock `word` for `token` (nonzero, < 2^31).
 ///

@@ -1,0 +1,120 @@
+//! The LIFO flavour (a stack): values under one robust lock, with `top` as the single
+//! commit word of a push or pop, so a holder that dies leaves the old or the new stack.
+
+use std::sync::atomic::Ordering;
+
+use super::*;
+
+impl Queue {
+    pub(super) fn lock(&self, h: &QueueHeader) -> Result<()> {
+        let r = self.r();
+        // A dead owner leaves the old or the new stack (`top` is the commit): no repair.
+        wait::lock(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
+        Ok(())
+    }
+
+    pub(super) fn bump_seq(&self, h: &QueueHeader) {
+        h.seq.fetch_add(1, Ordering::SeqCst);
+        wait::wake_all(&h.seq, &h.sleepers, u32::MAX);
+    }
+
+    /// Waits for `seq` to move away from `seen` (or the queue to close).
+    pub(super) fn wait_seq(&self, h: &QueueHeader, seen: u32, deadline: &Deadline) -> Result<()> {
+        let moved = || h.seq.load(Ordering::Acquire) != seen;
+        if wait::spin_until(deadline, moved) {
+            return Ok(());
+        }
+        wait::sleep_while_equal(&h.seq, seen, &h.sleepers, 1, deadline, None)
+    }
+
+    pub(super) fn push_lifo(
+        &self,
+        h: &QueueHeader,
+        meta: u64,
+        payload: u64,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        loop {
+            let seen = h.seq.load(Ordering::SeqCst);
+            self.lock(h)?;
+            let result = (|| {
+                if h.closed.load(Ordering::Relaxed) != 0 {
+                    return Err(self.closed_error());
+                }
+                let top = h.top.load(Ordering::Relaxed);
+                if top > self.capacity {
+                    return Err(Error::corrupt(format!(
+                        "stack '{}' holds {top} values, more than its capacity",
+                        self.name
+                    )));
+                }
+                if top == self.capacity {
+                    return Ok(false);
+                }
+                let slot = self.slot(top)?;
+                slot.value.meta.store(meta, Ordering::Relaxed);
+                slot.value.payload.store(payload, Ordering::Relaxed);
+                crate::test_hooks::pause_point();
+                h.top.store(top + 1, Ordering::Release); // the commit point
+                Ok(true)
+            })();
+            wait::unlock(&h.lock);
+            match result {
+                Ok(true) => {
+                    self.bump_seq(h);
+                    return Ok(());
+                }
+                Ok(false) => self.wait_seq(h, seen, deadline)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(super) fn pop_lifo(&self, h: &QueueHeader, deadline: &Deadline) -> Result<Value> {
+        let r = self.r();
+        loop {
+            let seen = h.seq.load(Ordering::SeqCst);
+            self.lock(h)?;
+            let result = (|| {
+                let top = h.top.load(Ordering::Relaxed);
+                if top > self.capacity {
+                    return Err(Error::corrupt(format!(
+                        "stack '{}' holds {top} values, more than its capacity",
+                        self.name
+                    )));
+                }
+                if top == 0 {
+                    if h.closed.load(Ordering::Relaxed) != 0 {
+                        return Err(self.closed_error());
+                    }
+                    return Ok(None);
+                }
+                let slot = self.slot(top - 1)?;
+                let m = slot.value.meta.load(Ordering::Relaxed);
+                let p = slot.value.payload.load(Ordering::Relaxed);
+                let v =
+                    decode_value(m, p, |off, len| copy_blob(r, off, len)).map_err(|e| match e {
+                        Error::Corrupt(msg) => {
+                            Error::corrupt(format!("stack '{}': {msg}", self.name))
+                        }
+                        e => e,
+                    })?;
+                crate::test_hooks::pause_point();
+                h.top.store(top - 1, Ordering::Release); // the commit point
+                Ok(Some((v, meta_in_heap(m).then_some(p))))
+            })();
+            wait::unlock(&h.lock);
+            match result {
+                Ok(Some((v, blob))) => {
+                    if let Some(off) = blob {
+                        let _ = r.with_heap(|hp| hp.free(off));
+                    }
+                    self.bump_seq(h);
+                    return Ok(v);
+                }
+                Ok(None) => self.wait_seq(h, seen, deadline)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
