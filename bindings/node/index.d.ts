@@ -102,7 +102,7 @@ export class PlexusError extends Error {
 }
 /** A wait ended before its condition held (PLEXUS_TIMEOUT). */
 export class TimeoutError extends PlexusError {}
-/** The queue or bus is closed (and drained): PLEXUS_CLOSED. */
+/** The queue or bus was shut down (and drained): PLEXUS_CLOSED. */
 export class ClosedError extends PlexusError {}
 
 /** A number stored as FLOAT even when integral. */
@@ -151,6 +151,8 @@ declare abstract class PlexusObject {
   readonly region: Region;
   readonly name: string;
   readonly handleId: number | bigint;
+  /** Gives back this handle (every kind; never changes the object; later calls through it throw E_BAD_HANDLE). */
+  close(): void;
   [Symbol.dispose](): void;
 }
 
@@ -214,11 +216,12 @@ export class Queue extends PlexusObject {
   popAsync(options?: AsyncWait): Promise<Value>;
   readonly size: number;
   readonly capacity: number;
-  readonly closed: boolean;
-  /** Closes the queue for every process. */
+  /** Whether some process shut the queue down. */
+  readonly isShutdown: boolean;
+  /** Ends the queue for every process: pushes throw ClosedError, pops drain then throw it. */
+  shutdown(): void;
+  /** Gives back the handle; the queue and its values stay. */
   close(): void;
-  /** Gives back the handle. */
-  release(): void;
   [Symbol.iterator](): Generator<Value, void>;
   iterate(options?: { signal?: AbortSignal }): AsyncGenerator<Value, void>;
   [Symbol.asyncIterator](): AsyncGenerator<Value, void>;
@@ -234,13 +237,14 @@ export class Bus extends PlexusObject {
   private constructor();
   publish(value: Storable): number | bigint;
   subscribe(options?: 'now' | 'oldest' | { from?: 'now' | 'oldest' }): Subscription;
-  readonly closed: boolean;
+  /** Whether some process shut the bus down. */
+  readonly isShutdown: boolean;
   readonly capacity: number;
   readonly nextSeq: number | bigint;
-  /** Closes the bus for every process. */
+  /** Ends the bus for every process: publish throws ClosedError, subscribers drain then end. */
+  shutdown(): void;
+  /** Gives back the handle; the bus and its subscriptions stay. */
   close(): void;
-  /** Gives back the handle. */
-  release(): void;
 }
 
 export class Subscription extends PlexusObject {

@@ -34,7 +34,13 @@
  *     arrays, through JSON (plexus_value_from_json / plexus_value_to_json) with
  *     BigInt support: integers inside come back under the same INT rule.
  *   - Objects (arrays, maps, queues, buses, locks) keep their Region alive; handles are
- *     given back by close() / release() or, failing that, when garbage collected.
+ *     given back by close() (every kind: it never changes the object; ending a queue or
+ *     a bus for every process is shutdown()) or, failing that, when garbage collected.
+ *
+ * CHANGES in 0.2.0 (the C API's one verb per meaning): Queue and Bus close() is now
+ * shutdown() (ends it for every process), the `closed` getter is `isShutdown`, and
+ * release() is gone: close() gives back the handle, as on every kind.
+ * Semaphore.release() still gives back a permit.
  */
 
 const fs = require('node:fs');
@@ -197,19 +203,19 @@ const C = {
   region_check: fn('plexus_region_check', S, [STR, 'uint32_t', koffi.out(koffi.pointer(CheckResult)), P]),
 
   queue_open: fn('plexus_queue_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
-  queue_release: fn('plexus_queue_close', S, [ID]),
+  queue_close: fn('plexus_queue_close', S, [ID]),
   queue_push: fn('plexus_queue_push', S, [ID, P, 'int64_t']),
   queue_pop: fn('plexus_queue_pop', S, [ID, P, 'int64_t']),
   queue_len: fn('plexus_queue_len', S, [ID, OutU64]),
   queue_capacity: fn('plexus_queue_capacity', S, [ID, OutU64]),
-  queue_close: fn('plexus_queue_shutdown', S, [ID]),
-  queue_is_closed: fn('plexus_queue_is_shutdown', S, [ID, OutBool]),
+  queue_shutdown: fn('plexus_queue_shutdown', S, [ID]),
+  queue_is_shutdown: fn('plexus_queue_is_shutdown', S, [ID, OutBool]),
 
   bus_open: fn('plexus_bus_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
-  bus_release: fn('plexus_bus_close', S, [ID]),
+  bus_close: fn('plexus_bus_close', S, [ID]),
   bus_publish: fn('plexus_bus_publish', S, [ID, P, OutU64]),
-  bus_close: fn('plexus_bus_shutdown', S, [ID]),
-  bus_is_closed: fn('plexus_bus_is_shutdown', S, [ID, OutBool]),
+  bus_shutdown: fn('plexus_bus_shutdown', S, [ID]),
+  bus_is_shutdown: fn('plexus_bus_is_shutdown', S, [ID, OutBool]),
   bus_capacity: fn('plexus_bus_capacity', S, [ID, OutU64]),
   bus_next_seq: fn('plexus_bus_next_seq', S, [ID, OutU64]),
   bus_subscribe: fn('plexus_bus_subscribe', S, [ID, 'uint32_t', OutHandle]),
@@ -262,7 +268,7 @@ const ARRAY = {
   ...cellFunctions('array', 'uint64_t'),
   open: fn('plexus_array_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
   close: fn('plexus_array_close', S, [ID]),
-  length: fn('plexus_array_len', S, [ID, OutU64]),
+  len: fn('plexus_array_len', S, [ID, OutU64]),
 };
 const MAP = {
   ...cellFunctions('map', STR),
@@ -331,7 +337,7 @@ const status = Object.freeze({
 /** What a status means, for errors whose library message is not available (async calls). */
 const DESCRIPTIONS = {
   1: 'the wait ended before its condition held',
-  2: 'the queue or bus is closed',
+  2: 'the queue or bus was shut down',
   100: 'invalid argument',
   101: 'the handle is closed (was its region closed?)',
   102: 'not found',
@@ -366,7 +372,7 @@ class TimeoutError extends PlexusError {
   }
 }
 
-/** The queue or bus is closed (and, for pops and subscriptions, drained): PLEXUS_CLOSED. */
+/** The queue or bus was shut down (and, for pops and subscriptions, drained): PLEXUS_CLOSED. */
 class ClosedError extends PlexusError {
   constructor(message) {
     super(CLOSED, message);
@@ -925,8 +931,8 @@ const CLOSERS = {
   region: C.region_close,
   array: ARRAY.close,
   map: MAP.close,
-  queue: C.queue_release,
-  bus: C.bus_release,
+  queue: C.queue_close,
+  bus: C.bus_close,
   sub: C.sub_close,
   mutex: C.mutex_close,
   barrier: C.barrier_close,
@@ -961,6 +967,15 @@ class PlexusObject {
   /** The C handle's id (still owned by this object; 0 once given back). */
   get handleId() {
     return this._h;
+  }
+
+  /**
+   * Gives back this handle (plexus_<kind>_close; once, later calls do nothing): the object
+   * and other handles of it are untouched; later calls through this object throw
+   * PLEXUS_E_BAD_HANDLE. Every kind has it (and [Symbol.dispose]).
+   */
+  close() {
+    this._giveBack();
   }
 
   /** Gives back the handle (once; later calls do nothing). */
@@ -1533,7 +1548,7 @@ class SharedArray extends Cells {
 
   /** Number of elements. */
   get length() {
-    check(ARRAY.length(this._h, u64Out));
+    check(ARRAY.len(this._h, u64Out));
     return Number(u64Out[0]);
   }
 
@@ -1616,10 +1631,11 @@ class SharedMap extends Cells {
 
 /**
  * A bounded queue of values (FIFO, or a stack); obtained from region.queue(name,
- * capacity). close() closes the queue for every process; release() gives back the handle.
+ * capacity). shutdown() ends the queue for every process; close() gives back only this
+ * handle, as for every kind.
  */
 class Queue extends PlexusObject {
-  /** Appends `value`, waiting while full. TimeoutError, or ClosedError if the queue is closed. */
+  /** Appends `value`, waiting while full. TimeoutError, or ClosedError if the queue was shut down. */
   push(value, timeout) {
     const prep = prepare(value);
     const ns = timeoutNs(timeout);
@@ -1630,7 +1646,7 @@ class Queue extends PlexusObject {
     }
   }
 
-  /** Removes the oldest value (newest for a stack), waiting while empty. ClosedError once closed and empty. */
+  /** Removes the oldest value (newest for a stack), waiting while empty. ClosedError once shut down and empty. */
   pop(timeout) {
     check(C.queue_pop(this._h, OUT.vp, timeoutNs(timeout)));
     return OUT.take(this._big);
@@ -1680,23 +1696,26 @@ class Queue extends PlexusObject {
     return Number(u64Out[0]);
   }
 
-  /** Whether the queue was closed (by any process). */
-  get closed() {
-    check(C.queue_is_closed(this._h, boolOut));
+  /** Whether the queue was shut down (by any process). */
+  get isShutdown() {
+    check(C.queue_is_shutdown(this._h, boolOut));
     return boolOut[0];
   }
 
-  /** Closes the queue for every process: pushes fail, pops drain what is left, then fail. */
-  close() {
-    check(C.queue_close(this._h));
+  /**
+   * Ends the queue for every process: pushes fail, pops drain what is left, then fail
+   * (ClosedError); every waiter wakes. Shutting down twice does nothing; the handle stays.
+   */
+  shutdown() {
+    check(C.queue_shutdown(this._h));
   }
 
-  /** Gives back the handle; the queue and its values stay. */
-  release() {
+  /** Gives back the handle (once; later calls do nothing); the queue and its values stay. */
+  close() {
     this._giveBack();
   }
 
-  /** Pops values (blocking) until the queue is closed and drained. */
+  /** Pops values (blocking) until the queue is shut down and drained. */
   *[Symbol.iterator]() {
     for (;;) {
       let v;
@@ -1710,7 +1729,7 @@ class Queue extends PlexusObject {
     }
   }
 
-  /** Pops values without blocking the event loop until the queue is closed and drained, or `options.signal` aborts. */
+  /** Pops values without blocking the event loop until the queue is shut down and drained, or `options.signal` aborts. */
   async *iterate(options = {}) {
     const { signal } = waitOptions(options);
     for (;;) {
@@ -1731,12 +1750,6 @@ class Queue extends PlexusObject {
   }
 }
 
-if (typeof Symbol.dispose === 'symbol') {
-  Queue.prototype[Symbol.dispose] = function dispose() {
-    this.release();
-  };
-}
-
 // ---------------------------------------------------------------------------------------
 // Buses
 // ---------------------------------------------------------------------------------------
@@ -1745,10 +1758,11 @@ const FROM = { now: 0, oldest: 1 };
 
 /**
  * A broadcast bus; obtained from region.bus(name, capacity). Every subscriber receives
- * every message in one order; publish never waits.
+ * every message in one order; publish never waits. shutdown() ends the bus for every
+ * process; close() gives back only this handle, as for every kind.
  */
 class Bus extends PlexusObject {
-  /** Publishes `value`; returns its sequence number. ClosedError if the bus is closed. */
+  /** Publishes `value`; returns its sequence number. ClosedError if the bus was shut down. */
   publish(value) {
     const prep = prepare(value);
     try {
@@ -1770,14 +1784,14 @@ class Bus extends PlexusObject {
     return new Subscription(this.region, 'sub', out, this.name);
   }
 
-  /** Closes the bus for every process: publishing fails, subscribers drain, then end. */
-  close() {
-    check(C.bus_close(this._h));
+  /** Ends the bus for every process: publishing fails, subscribers drain, then end; waiters wake. */
+  shutdown() {
+    check(C.bus_shutdown(this._h));
   }
 
-  /** Whether the bus was closed (by any process). */
-  get closed() {
-    check(C.bus_is_closed(this._h, boolOut));
+  /** Whether the bus was shut down (by any process). */
+  get isShutdown() {
+    check(C.bus_is_shutdown(this._h, boolOut));
     return boolOut[0];
   }
 
@@ -1793,16 +1807,10 @@ class Bus extends PlexusObject {
     return intOut(u64Out[0], this._big);
   }
 
-  /** Gives back the handle; the bus and its subscriptions stay. */
-  release() {
+  /** Gives back the handle (once); the bus and the subscriptions made through it stay. */
+  close() {
     this._giveBack();
   }
-}
-
-if (typeof Symbol.dispose === 'symbol') {
-  Bus.prototype[Symbol.dispose] = function dispose() {
-    this.release();
-  };
 }
 
 /**
@@ -1810,7 +1818,7 @@ if (typeof Symbol.dispose === 'symbol') {
  * than one above the previous means this subscriber fell behind and missed messages.
  */
 class Subscription extends PlexusObject {
-  /** The next message, waiting for one. ClosedError once the bus is closed and drained. */
+  /** The next message, waiting for one. ClosedError once the bus is shut down and drained. */
   next(timeout) {
     const sb = Buffer.allocUnsafeSlow(8);
     check(C.sub_next(this._h, OUT.vp, koffi.address(sb), timeoutNs(timeout)));
@@ -1832,12 +1840,12 @@ class Subscription extends PlexusObject {
     );
   }
 
-  /** Ends the subscription. */
+  /** Gives back the subscription's handle (once); the bus is untouched. */
   close() {
     this._giveBack();
   }
 
-  /** Messages (blocking) until the bus is closed and drained. */
+  /** Messages (blocking) until the bus is shut down and drained. */
   *[Symbol.iterator]() {
     for (;;) {
       let m;
@@ -1851,7 +1859,7 @@ class Subscription extends PlexusObject {
     }
   }
 
-  /** Messages without blocking the event loop, until the bus is closed and drained or `options.signal` aborts. */
+  /** Messages without blocking the event loop, until the bus is shut down and drained or `options.signal` aborts. */
   async *iterate(options = {}) {
     const { signal } = waitOptions(options);
     for (;;) {

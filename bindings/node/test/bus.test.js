@@ -1,6 +1,6 @@
 'use strict';
 // Buses and subscriptions: publish/next with sequence numbers, from now / from the oldest,
-// falling behind (a gap), close (subscribers drain, then end), iterators, release.
+// falling behind (a gap), shutdown (subscribers drain, then end), iterators, close (the handle only).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { plexus, withRegion } = require('./helpers');
@@ -13,7 +13,7 @@ test('publish, subscribe (now / oldest), next with seq, capacity, nextSeq', asyn
     assert.ok(bus instanceof plexus.Bus);
     assert.equal(bus.capacity, 8);
     assert.equal(bus.nextSeq, 1);
-    assert.equal(bus.closed, false);
+    assert.equal(bus.isShutdown, false);
     assert.equal(bus.publish('before'), 1);
     const now = bus.subscribe();
     const oldest = bus.subscribe({ from: 'oldest' });
@@ -55,23 +55,23 @@ test('a subscriber that falls behind sees a gap in seq', async () => {
   });
 });
 
-test('close: publishing throws ClosedError, subscribers drain and end; iterators stop', async () => {
-  await withRegion('bus-close', async (r) => {
+test('shutdown: publishing throws ClosedError, subscribers drain and end; iterators stop', async () => {
+  await withRegion('bus-shutdown', async (r) => {
     const bus = r.bus('b', 16);
     const a = bus.subscribe();
     const b = bus.subscribe();
     const waiting = r.bus('other', 2).subscribe().nextAsync();
     for (let i = 1; i <= 5; i++) bus.publish(`m${i}`);
-    bus.close();
-    bus.close();
-    assert.equal(bus.closed, true);
+    bus.shutdown();
+    bus.shutdown();
+    assert.equal(bus.isShutdown, true);
     assert.throws(() => bus.publish('late'), plexus.ClosedError);
     assert.deepStrictEqual([...a].map((m) => m.value), ['m1', 'm2', 'm3', 'm4', 'm5']);
     assert.throws(() => a.next(), plexus.ClosedError);
     const got = [];
     for await (const m of b) got.push(m.seq);
     assert.deepStrictEqual(got, [1, 2, 3, 4, 5]);
-    r.bus('other').close();
+    r.bus('other').shutdown();
     await assert.rejects(waiting, plexus.ClosedError);
   });
 });
@@ -97,13 +97,16 @@ test('nextAsync waits for publishers without blocking; iterate({ signal }) stops
   });
 });
 
-test('release and subscription close', async () => {
-  await withRegion('bus-release', (r) => {
+test('close gives back only the handle (the bus and its subscriptions stay); subscription close', async () => {
+  await withRegion('bus-close', (r) => {
     const bus = r.bus('b', 4);
     const sub = bus.subscribe();
-    bus.release();
+    bus.close();
+    bus.close();
     assert.throws(() => bus.publish(1), isCode('PLEXUS_E_BAD_HANDLE'));
+    assert.throws(() => bus.isShutdown, isCode('PLEXUS_E_BAD_HANDLE'));
     const again = r.bus('b');
+    assert.equal(again.isShutdown, false, 'closing a handle does not shut the bus down');
     again.publish('still works');
     assert.equal(sub.next(0).value, 'still works', 'subscriptions outlive the bus handle');
     sub.close();

@@ -1,7 +1,7 @@
 'use strict';
 // Real second processes (test/fixtures/child.js): a writeEF/readFE handshake, with the
-// sync and the async calls, a queue and a bus across processes, and locks whose holder
-// exits or is killed.
+// sync and the async calls, a queue and a bus across processes (shutdown ends them for
+// every process, close gives back one handle), and locks whose holder exits or is killed.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { plexus, withRegion, runChild } = require('./helpers');
@@ -37,7 +37,7 @@ test('handshake with another process through writeEF/readFE (child uses the sync
 
 test('handshake with another process through writeEF/readFE (child uses the async calls)', () => handshake('echo-async'));
 
-test('a queue filled by another process is drained with for await until it closes', async () => {
+test('a queue filled by another process is drained with for await until it shuts it down', async () => {
   await withRegion('xp-queue', async (r, name) => {
     const q = r.queue('jobs', 8);
     const { done } = runChild(['produce', name, 'jobs', '500']);
@@ -65,6 +65,82 @@ test('bus messages published by another process reach a subscriber in order', as
     const { code, stderr } = await done;
     assert.equal(code, 0, stderr);
     assert.deepStrictEqual(seqs, Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+});
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const lastLine = (stdout) => stdout.trim().split('\n').pop();
+
+test('shutdown wakes a pop blocked in another process once it drained the queue; isShutdown turns true everywhere', async () => {
+  await withRegion('xp-queue-shutdown', async (r, name) => {
+    const q = r.queue('work', 8);
+    const otherRegion = plexus.Region.openExisting(name); // a second region handle
+    try {
+      const other = otherRegion.queue('work');
+      const { child, done } = runChild(['consume', name, 'work']);
+      await waitForLine(child, 'ready false');
+      q.push('a');
+      q.push({ b: 2 });
+      for (let i = 0; i < 1000 && q.size > 0; i++) await sleep(10); // the child drains them...
+      await sleep(200); // ... and blocks in pop on the empty queue
+      assert.equal(other.isShutdown, false);
+      q.shutdown();
+      const { code, stdout, stderr } = await done;
+      assert.equal(code, 0, stderr);
+      assert.deepStrictEqual(JSON.parse(lastLine(stdout)), [['a', { b: 2 }], true]);
+      assert.equal(other.isShutdown, true);
+      assert.throws(() => other.push('late'), plexus.ClosedError);
+    } finally {
+      otherRegion.close();
+    }
+  });
+});
+
+test('another process drains a shut-down queue, then gets ClosedError', async () => {
+  await withRegion('xp-queue-drain', async (r, name) => {
+    const q = r.queue('work', 8);
+    for (const v of ['x', 2, null]) q.push(v);
+    q.shutdown();
+    q.close(); // the handle only: the values stay for the consumer
+    const { code, stdout, stderr } = await runChild(['consume', name, 'work']).done;
+    assert.equal(code, 0, stderr);
+    assert.deepStrictEqual(stdout.trim().split('\n'), ['ready true', '[["x",2,null],true]']);
+    assert.equal(r.queue('work').size, 0);
+  });
+});
+
+test('close gives back only the handle: another process still pops the values', async () => {
+  await withRegion('xp-queue-close', async (r, name) => {
+    const q = r.queue('work', 8);
+    q.push('kept');
+    q.push('and this');
+    q.close();
+    const { code, stdout, stderr } = await runChild(['pop-once', name, 'work']).done;
+    assert.equal(code, 0, stderr);
+    assert.deepStrictEqual(JSON.parse(lastLine(stdout)), { isShutdown: false, value: 'kept', size: 1 });
+  });
+});
+
+test('bus shutdown ends a subscriber blocked in another process after every message', async () => {
+  await withRegion('xp-bus-shutdown', async (r, name) => {
+    const bus = r.bus('events', 16);
+    const otherRegion = plexus.Region.openExisting(name);
+    try {
+      const other = otherRegion.bus('events');
+      bus.publish('before');
+      const { child, done } = runChild(['subscribe', name, 'events']);
+      await waitForLine(child, 'ready false');
+      bus.publish({ n: 2 });
+      await sleep(200); // the child takes both and blocks in next()
+      bus.shutdown();
+      const { code, stdout, stderr } = await done;
+      assert.equal(code, 0, stderr);
+      assert.deepStrictEqual(JSON.parse(lastLine(stdout)), [['before', { n: 2 }], true]);
+      assert.equal(other.isShutdown, true);
+      assert.throws(() => other.publish('late'), plexus.ClosedError);
+    } finally {
+      otherRegion.close();
+    }
   });
 });
 

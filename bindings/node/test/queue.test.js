@@ -1,6 +1,6 @@
 'use strict';
-// Queues: push/pop with timeouts, FIFO and LIFO order, close (pushes refused, pops drain),
-// size/capacity/closed, release, and the sync and async iterators.
+// Queues: push/pop with timeouts, FIFO and LIFO order, shutdown (pushes refused, pops
+// drain), size/capacity/isShutdown, close (the handle only), and the sync and async iterators.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { plexus, withRegion } = require('./helpers');
@@ -13,7 +13,7 @@ test('push and pop, FIFO, size, capacity, timeouts', async () => {
     assert.ok(q instanceof plexus.Queue);
     assert.equal(q.capacity, 3);
     assert.equal(q.size, 0);
-    assert.equal(q.closed, false);
+    assert.equal(q.isShutdown, false);
     assert.throws(() => q.pop(0), plexus.TimeoutError, 'empty');
     assert.throws(() => q.pop(20), plexus.TimeoutError);
     q.push('a');
@@ -40,8 +40,8 @@ test('LIFO stacks pop the newest value first', async () => {
   });
 });
 
-test('close: pushes throw ClosedError, pops drain then throw ClosedError, waiters wake', async () => {
-  await withRegion('queue-close', async (r) => {
+test('shutdown: pushes throw ClosedError, pops drain then throw ClosedError, waiters wake', async () => {
+  await withRegion('queue-shutdown', async (r) => {
     const q = r.queue('q', 4);
     q.push(1);
     q.push(2);
@@ -50,31 +50,31 @@ test('close: pushes throw ClosedError, pops drain then throw ClosedError, waiter
     const blockedPush = waitingPush.pushAsync('y');
     const empty = r.queue('empty', 1);
     const blockedPop = empty.popAsync();
-    q.close();
-    q.close();
-    assert.equal(q.closed, true);
+    q.shutdown();
+    q.shutdown();
+    assert.equal(q.isShutdown, true);
     assert.throws(() => q.push(3), (e) => e instanceof plexus.ClosedError && e.code === 'PLEXUS_CLOSED');
     assert.equal(q.pop(), 1);
     assert.equal(q.pop(), 2);
     assert.throws(() => q.pop(), plexus.ClosedError);
     assert.throws(() => q.pop(0), plexus.ClosedError);
-    waitingPush.close();
-    empty.close();
+    waitingPush.shutdown();
+    empty.shutdown();
     await Promise.all([assert.rejects(blockedPush, plexus.ClosedError), assert.rejects(blockedPop, plexus.ClosedError)]);
   });
 });
 
-test('for...of pops until the queue is closed and drained', async () => {
+test('for...of pops until the queue is shut down and drained', async () => {
   await withRegion('queue-iter', (r) => {
     const q = r.queue('q', 16);
     for (let i = 0; i < 10; i++) q.push(i);
-    q.close();
+    q.shutdown();
     assert.deepStrictEqual([...q], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    assert.deepStrictEqual([...q], [], 'still closed and empty');
+    assert.deepStrictEqual([...q], [], 'still shut down and empty');
   });
 });
 
-test('for await...of pops without blocking while a producer pushes, until it closes', async () => {
+test('for await...of pops without blocking while a producer pushes, until it shuts the queue down', async () => {
   await withRegion('queue-async-iter', async (r) => {
     const q = r.queue('q', 2);
     let produced = 0;
@@ -83,7 +83,7 @@ test('for await...of pops without blocking while a producer pushes, until it clo
         await q.pushAsync({ i });
         produced++;
       }
-      q.close();
+      q.shutdown();
     })();
     const got = [];
     for await (const v of q) got.push(v.i);
@@ -113,16 +113,52 @@ test('iterate({ signal }) ends when the signal aborts; a value is never lost', a
   });
 });
 
-test('release gives back the handle; the queue and its values stay', async () => {
-  await withRegion('queue-release', (r) => {
+test('close gives back only the handle: the queue, its values and other handles stay', async () => {
+  await withRegion('queue-close', (r, name) => {
     const q = r.queue('q', 4);
-    q.push('kept');
-    q.release();
-    q.release();
-    assert.throws(() => q.pop(0), isCode('PLEXUS_E_BAD_HANDLE'));
-    const again = r.queue('q');
-    assert.equal(again.size, 1);
-    assert.equal(again.pop(0), 'kept');
-    assert.equal(again.closed, false);
+    const same = r.queue('q'); // the same C handle, opened twice (counted)
+    const otherRegion = plexus.Region.openExisting(name);
+    try {
+      const other = otherRegion.queue('q');
+      q.push('kept');
+      q.close();
+      q.close();
+      assert.equal(q.handleId, 0);
+      assert.throws(() => q.pop(0), isCode('PLEXUS_E_BAD_HANDLE'));
+      assert.throws(() => q.isShutdown, isCode('PLEXUS_E_BAD_HANDLE'));
+      assert.equal(same.isShutdown, false, 'closing a handle does not shut the queue down');
+      assert.equal(other.isShutdown, false);
+      same.push('more', 0);
+      assert.equal(other.size, 2);
+      assert.equal(other.pop(0), 'kept');
+      same.close();
+      const again = r.queue('q');
+      assert.equal(again.pop(0), 'more');
+      again.push('last', 0);
+      again.close();
+      assert.equal(other.pop(0), 'last');
+    } finally {
+      otherRegion.close();
+    }
+  });
+});
+
+test('shutdown through one region handle wakes a pop waiting through another, and stays', async () => {
+  await withRegion('queue-shutdown-handles', async (r, name) => {
+    const q = r.queue('q', 4);
+    const otherRegion = plexus.Region.openExisting(name);
+    try {
+      const other = otherRegion.queue('q');
+      const blocked = other.popAsync(10000); // the queue is empty: it waits
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      q.shutdown();
+      await assert.rejects(blocked, plexus.ClosedError);
+      assert.equal(other.isShutdown, true);
+      assert.throws(() => other.push(1), plexus.ClosedError);
+      other.close();
+      assert.equal(r.queue('q').isShutdown, true, 'a shut-down queue stays shut down');
+    } finally {
+      otherRegion.close();
+    }
   });
 });

@@ -69,6 +69,16 @@ class RegionObject:
     def _give_back_handle(self) -> None:
         """Gives back the C handle now (idempotent); later calls raise BadHandle."""
         self._finalizer()
+        # Id 0 is never valid: later calls through this object fail with BadHandle even
+        # while another object still holds an open of the same (counted) C handle.
+        self._h = type(self._h)()
+
+    def close(self) -> None:
+        """Gives back this handle (``plexus_<kind>_close``; idempotent): the object
+        itself and other handles of it are untouched; later calls through this object
+        raise :class:`plexus.BadHandle`. Every kind has it; closing the region does it
+        for every object opened through it."""
+        self._give_back_handle()
 
     def __repr__(self) -> str:
         state = "" if self._finalizer.alive else " (handle closed)"

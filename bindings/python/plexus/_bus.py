@@ -31,10 +31,10 @@ class Bus(RegionObject):
     ``capacity`` messages, and a subscriber that falls further behind skips to the
     oldest retained one (and sees the gap in :attr:`Message.seq`).
 
-    :meth:`close` closes the bus *for every process* (publishing then raises
+    :meth:`shutdown` ends the bus *for every process* (publishing then raises
     :class:`plexus.Closed`; subscribers receive what was published before, then
-    :class:`plexus.Closed`). Giving back the handle is :meth:`release`. Open with
-    :meth:`plexus.Region.bus`.
+    :class:`plexus.Closed`). :meth:`close` only gives back this handle (the bus and its
+    subscriptions are untouched). Open with :meth:`plexus.Region.bus`.
     """
 
     _kind = "bus"
@@ -51,7 +51,7 @@ class Bus(RegionObject):
     def publish(self, value: Any) -> int:
         """Publishes a copy of ``value`` to every subscriber and returns its sequence
         number. Never waits for subscribers. :class:`plexus.Closed` if the bus is
-        closed."""
+        shut down."""
         v, keep = to_c(value)
         seq = ctypes.c_uint64()
         st = _lib.lib.plexus_bus_publish(self._h, _byref(v), _byref(seq))
@@ -67,20 +67,21 @@ class Bus(RegionObject):
         never slows publishers."""
         return Subscription(self, oldest)
 
-    def close(self) -> None:
-        """Closes the bus for every process (see the class doc). The handle stays
-        valid; closing a closed bus does nothing."""
+    def shutdown(self) -> None:
+        """Ends the bus for every process (see the class doc); wakes every waiting
+        subscriber. The handle stays valid; shutting down a shut-down bus does
+        nothing."""
         st = _lib.lib.plexus_bus_shutdown(self._h)
         if st:
-            raise_for(st, f"bus {self._name!r} close")
+            raise_for(st, f"bus {self._name!r} shutdown")
 
     @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (by any process)."""
+    def is_shutdown(self) -> bool:
+        """Whether :meth:`shutdown` was called (by any process)."""
         out = ctypes.c_bool()
         st = _lib.lib.plexus_bus_is_shutdown(self._h, _byref(out))
         if st:
-            raise_for(st, f"bus {self._name!r} is_closed")
+            raise_for(st, f"bus {self._name!r} is_shutdown")
         return bool(out.value)
 
     @property
@@ -101,9 +102,10 @@ class Bus(RegionObject):
             raise_for(st, f"bus {self._name!r} next_seq")
         return out.value
 
-    def release(self) -> None:
-        """Gives back this handle (the bus is untouched: this is not :meth:`close`;
-        subscriptions stay valid); later calls raise :class:`plexus.BadHandle`."""
+    def close(self) -> None:
+        """Gives back this handle (idempotent): the bus is untouched (ending it is
+        :meth:`shutdown`) and subscriptions made through it stay valid; later calls
+        through this object raise :class:`plexus.BadHandle`."""
         self._give_back_handle()
 
 
@@ -115,7 +117,7 @@ class Subscription:
     """A subscriber's cursor on a :class:`Bus` (from :meth:`Bus.subscribe`).
 
     :meth:`next` waits for the next message; iterating yields :class:`Message` tuples
-    ``(seq, value)`` until the bus is closed and every message published before was
+    ``(seq, value)`` until the bus is shut down and every message published before was
     received. A context manager: ``with bus.subscribe() as sub:`` closes it on exit.
     """
 
@@ -136,7 +138,7 @@ class Subscription:
 
     def next(self, timeout: TimeoutArg = None) -> Message:
         """The next message, waiting while there is none. :class:`plexus.Timeout` if
-        ``timeout`` passes first; :class:`plexus.Closed` once the bus is closed and
+        ``timeout`` passes first; :class:`plexus.Closed` once the bus is shut down and
         everything published before was received."""
         f, h = _lib.lib.plexus_sub_next, self._h
         out = _lib.Value()
@@ -157,9 +159,10 @@ class Subscription:
             raise StopIteration from None
 
     def close(self) -> None:
-        """Ends the subscription (idempotent); later calls raise
-        :class:`plexus.BadHandle`."""
+        """Gives back this subscription's handle (idempotent); later calls raise
+        :class:`plexus.BadHandle`. The bus is untouched."""
         self._finalizer()
+        self._h = _lib.Sub()  # id 0: later calls raise BadHandle
 
     def __enter__(self) -> "Subscription":
         return self

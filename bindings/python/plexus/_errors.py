@@ -42,8 +42,8 @@ class Timeout(Error, TimeoutError):
 
 
 class Closed(Error):
-    """PLEXUS_CLOSED: the queue or bus is closed (for pops and subscriptions: and
-    everything sent before was received)."""
+    """PLEXUS_CLOSED: the queue or bus was shut down (``shutdown()``; for pops and
+    subscriptions: and everything sent before was received)."""
 
     status = _lib.CLOSED
 
@@ -57,8 +57,8 @@ class InvalidArgument(Error, ValueError):
 
 
 class BadHandle(Error):
-    """PLEXUS_E_BAD_HANDLE: the object was closed (or its region was), or it was opened
-    before a fork()."""
+    """PLEXUS_E_BAD_HANDLE: the object's handle was given back with ``close()`` (or its
+    region's was), or it was opened before a fork()."""
 
     status = 101
 

@@ -20,14 +20,15 @@ class Queue(RegionObject):
 
     :meth:`push` waits while the queue is full, :meth:`pop` while it is empty (timeouts
     in seconds: ``None`` waits without limit, ``0`` tries once; :class:`plexus.Timeout`
-    when it passes). :meth:`close` closes the queue *for every process*: pushes then
+    when it passes). :meth:`shutdown` ends the queue *for every process*: pushes then
     raise :class:`plexus.Closed`, pops return what is left and then raise
     :class:`plexus.Closed`. Iterating pops until then::
 
         for job in region.queue("work", 64):
             handle(job)
 
-    (Giving back the handle without closing the queue is :meth:`release`.) Open with
+    :meth:`close` only gives back this handle (the queue, its values and other handles
+    of it are untouched), as ``close()`` does for every plexus object. Open with
     :meth:`plexus.Region.queue`.
     """
 
@@ -45,7 +46,7 @@ class Queue(RegionObject):
     def push(self, value: Any, timeout: TimeoutArg = None) -> None:
         """Appends a copy of ``value``, waiting while the queue is full.
         :class:`plexus.Timeout` (full until the timeout) or :class:`plexus.Closed`
-        (closed): nothing was stored."""
+        (shut down): nothing was stored."""
         f, h = _lib.lib.plexus_queue_push, self._h
         v, keep = to_c(value)
         ref = _byref(v)
@@ -57,7 +58,7 @@ class Queue(RegionObject):
     def pop(self, timeout: TimeoutArg = None) -> Any:
         """Removes and returns the oldest value (the newest for a LIFO), waiting while
         the queue is empty. :class:`plexus.Timeout` (empty until the timeout) or
-        :class:`plexus.Closed` (closed and empty): nothing was removed."""
+        :class:`plexus.Closed` (shut down and empty): nothing was removed."""
         f, h = _lib.lib.plexus_queue_pop, self._h
         out = _lib.Value()
         ref = _byref(out)
@@ -67,7 +68,7 @@ class Queue(RegionObject):
         return from_c(out)
 
     def __iter__(self) -> Iterator[Any]:
-        """Pops values (waiting without limit) until the queue is closed and empty."""
+        """Pops values (waiting without limit) until the queue is shut down and empty."""
         while True:
             try:
                 value = self.pop()
@@ -75,20 +76,21 @@ class Queue(RegionObject):
                 return
             yield value
 
-    def close(self) -> None:
-        """Closes the queue for every process (see the class doc); wakes every waiting
-        push and pop. Closing a closed queue does nothing. The handle stays valid."""
+    def shutdown(self) -> None:
+        """Ends the queue for every process (see the class doc); wakes every waiting
+        push and pop. Shutting down a shut-down queue does nothing; it stays shut down
+        for good (it is part of the region). The handle stays valid."""
         st = _lib.lib.plexus_queue_shutdown(self._h)
         if st:
-            raise_for(st, f"queue {self._name!r} close")
+            raise_for(st, f"queue {self._name!r} shutdown")
 
     @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (by any process)."""
+    def is_shutdown(self) -> bool:
+        """Whether :meth:`shutdown` was called (by any process)."""
         out = ctypes.c_bool()
         st = _lib.lib.plexus_queue_is_shutdown(self._h, _byref(out))
         if st:
-            raise_for(st, f"queue {self._name!r} is_closed")
+            raise_for(st, f"queue {self._name!r} is_shutdown")
         return bool(out.value)
 
     def __len__(self) -> int:
@@ -108,7 +110,9 @@ class Queue(RegionObject):
             raise_for(st, f"queue {self._name!r} capacity")
         return out.value
 
-    def release(self) -> None:
-        """Gives back this handle (the queue and its values stay; this is not
-        :meth:`close`); later calls raise :class:`plexus.BadHandle`."""
+    def close(self) -> None:
+        """Gives back this handle (idempotent): the queue and its values stay, for
+        other handles and processes (ending the queue is :meth:`shutdown`); later calls
+        through this object raise :class:`plexus.BadHandle`. Closing the region does it
+        for every object."""
         self._give_back_handle()

@@ -98,7 +98,7 @@ class PythonProcesses(RegionTest):
             result = pool.starmap_async(spawn_worker, [(self.name, 0), (self.name, 1)])
             for i in range(1, 501):
                 q.push(i, timeout=30)
-            q.close()
+            q.shutdown()
             self.assertEqual(sorted(result.get(timeout=60)), [0, 1])
         self.assertEqual(self.region.array("totals")[0], sum(range(1, 501)))
 

@@ -2,11 +2,60 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import unittest
 
-from _support import RegionTest, plexus
+from _support import RegionTest, assert_ok, plexus, run_python, start_python
+
+# A consumer in another process: opens queue argv[2] through its own region handle,
+# says "ready <is_shutdown>", pops (blocking) until plexus.Closed, then prints what it
+# got and is_shutdown as seen through its handle.
+CONSUMER = """
+import sys, plexus
+r = plexus.Region(sys.argv[1], mode="open", wait=10)
+q = r.queue(sys.argv[2])
+print("ready", q.is_shutdown, flush=True)
+got = []
+try:
+    while True:
+        got.append(q.pop(timeout=30))
+except plexus.Closed:
+    pass
+print(repr(got), q.is_shutdown, flush=True)
+"""
+
+# The same for a bus: subscribes to bus argv[2] from the oldest retained message.
+SUBSCRIBER = """
+import sys, plexus
+r = plexus.Region(sys.argv[1], mode="open", wait=10)
+b = r.bus(sys.argv[2])
+sub = b.subscribe(oldest=True)
+print("ready", b.is_shutdown, flush=True)
+got = []
+try:
+    while True:
+        got.append(sub.next(timeout=30).value)
+except plexus.Closed:
+    pass
+print(repr(got), b.is_shutdown, flush=True)
+"""
+
+
+def finish(test: unittest.TestCase, proc: subprocess.Popen, what: str) -> str:
+    """Waits for a start_python child and returns its last stdout line. Reads through
+    proc.stdout (not communicate(), which would miss lines a readline() buffered)."""
+    killer = threading.Timer(60, proc.kill)
+    killer.start()
+    try:
+        proc.stdin.close()
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait()
+    finally:
+        killer.cancel()
+    test.assertEqual(proc.returncode, 0, f"{what}:\n{err}")
+    return out.strip().splitlines()[-1]
 
 
 class QueueTest(RegionTest):
@@ -14,7 +63,7 @@ class QueueTest(RegionTest):
         q = self.region.queue("work", 4)
         self.assertEqual(q.capacity, 4)
         self.assertEqual(len(q), 0)
-        self.assertFalse(q.closed)
+        self.assertFalse(q.is_shutdown)
         for v in ["a", 2, None, {"k": [1]}]:
             q.push(v)
         self.assertEqual(len(q), 4)
@@ -39,13 +88,13 @@ class QueueTest(RegionTest):
             self.region.queue("stack", 8)  # a FIFO of that name? it is a LIFO
         self.assertEqual(self.region.queue("stack").capacity, 8)  # 0: either kind
 
-    def test_close_and_iterate(self) -> None:
+    def test_shutdown_and_iterate(self) -> None:
         q = self.region.queue("work", 16)
         for i in range(5):
             q.push(i)
-        q.close()
-        q.close()  # closing a closed queue is fine
-        self.assertTrue(q.closed)
+        q.shutdown()
+        q.shutdown()  # shutting down a shut-down queue is fine
+        self.assertTrue(q.is_shutdown)
         with self.assertRaises(plexus.Closed):
             q.push(99)
         self.assertEqual(list(q), [0, 1, 2, 3, 4])  # drains, then stops
@@ -54,7 +103,7 @@ class QueueTest(RegionTest):
         self.assertEqual(cm.exception.status_name, "PLEXUS_CLOSED")
         self.assertEqual(len(q), 0)
 
-    def test_close_wakes_blocked_pop(self) -> None:
+    def test_shutdown_wakes_blocked_pop(self) -> None:
         q = self.region.queue("work", 4)
         errors = []
 
@@ -67,7 +116,7 @@ class QueueTest(RegionTest):
         th = threading.Thread(target=consumer)
         th.start()
         time.sleep(0.1)
-        q.close()
+        q.shutdown()
         th.join(5)
         self.assertEqual(len(errors), 1)
 
@@ -91,18 +140,71 @@ class QueueTest(RegionTest):
             th.start()
         for th in producers:
             th.join()
-        q.close()
+        q.shutdown()
         for th in consumers:
             th.join()
         self.assertEqual(sorted(got), sorted(k * 1000 + i for k in range(3) for i in range(500)))
 
-    def test_release(self) -> None:
+    def test_close_gives_back_only_the_handle(self) -> None:
         q = self.region.queue("work", 4)
+        other = self.region.queue("work")  # the same C handle, opened twice
         q.push("stays")
-        q.release()
+        q.close()
+        q.close()  # idempotent
         with self.assertRaises(plexus.BadHandle):
             q.push("x")
-        self.assertEqual(self.region.queue("work").pop(timeout=0), "stays")
+        with self.assertRaises(plexus.BadHandle):
+            q.is_shutdown
+        self.assertIn("handle closed", repr(q))
+        # The queue was not shut down: it works through the other handle, values kept.
+        self.assertFalse(other.is_shutdown)
+        other.push("more", timeout=0)
+        self.assertEqual(len(other), 2)
+        self.assertEqual(other.pop(timeout=0), "stays")
+        other.close()
+        # ... and for another process, after every handle of this process was given back.
+        proc = run_python(
+            """
+            import sys, plexus
+            q = plexus.Region(sys.argv[1], mode="open").queue("work")
+            print(q.is_shutdown, q.pop(timeout=0), len(q))
+            """,
+            self.name,
+        )
+        assert_ok(self, "child", proc)
+        self.assertEqual(proc.stdout.split(), ["False", "more", "0"])
+
+    def test_shutdown_wakes_a_pop_blocked_in_another_process(self) -> None:
+        q = self.region.queue("work", 8)
+        other = plexus.Region(self.name, mode="open")  # a second region handle
+        self.addCleanup(other.close)
+        q2 = other.queue("work")
+        child = start_python(CONSUMER, self.name, "work")
+        self.addCleanup(lambda: child.poll() is None and child.kill())
+        self.assertEqual(child.stdout.readline().split(), ["ready", "False"])
+        q.push("a")
+        q.push({"b": 2})
+        deadline = time.monotonic() + 10
+        while len(q) and time.monotonic() < deadline:  # the child drains them...
+            time.sleep(0.01)
+        time.sleep(0.2)  # ... and blocks in pop on the empty queue
+        self.assertFalse(q2.is_shutdown)
+        q.shutdown()
+        self.assertEqual(finish(self, child, "consumer"), "['a', {'b': 2}] True")
+        self.assertTrue(q2.is_shutdown)  # through another region handle of this process
+        with self.assertRaises(plexus.Closed):
+            q2.push("late")
+
+    def test_shutdown_lets_another_process_drain_then_closed(self) -> None:
+        q = self.region.queue("work", 8)
+        for v in ["x", 2, None]:
+            q.push(v)
+        q.shutdown()
+        q.close()  # gives back the handle; the values stay for the consumer
+        child = start_python(CONSUMER, self.name, "work")
+        self.assertEqual(child.stdout.readline().split(), ["ready", "True"])
+        self.assertEqual(finish(self, child, "consumer"), "['x', 2, None] True")
+        self.assertEqual(len(self.region.queue("work")), 0)
 
 
 class BusTest(RegionTest):
@@ -136,13 +238,15 @@ class BusTest(RegionTest):
         rest = [sub.next(timeout=0).seq for _ in range(10 - seq)]
         self.assertEqual(rest, list(range(seq + 1, 11)))
 
-    def test_close_and_iterate(self) -> None:
+    def test_shutdown_and_iterate(self) -> None:
         b = self.region.bus("events", 16)
+        self.assertFalse(b.is_shutdown)
         with b.subscribe() as sub:
             for i in range(3):
                 b.publish(i)
-            b.close()
-            self.assertTrue(b.closed)
+            b.shutdown()
+            b.shutdown()  # shutting down a shut-down bus is fine
+            self.assertTrue(b.is_shutdown)
             with self.assertRaises(plexus.Closed):
                 b.publish(3)
             self.assertEqual([m.value for m in sub], [0, 1, 2])
@@ -165,7 +269,7 @@ class BusTest(RegionTest):
             th.start()
         for th in threads:
             th.join()
-        b.close()
+        b.shutdown()
         seen = [list(s) for s in subs]
         self.assertEqual(len(seen[0]), 900)
         self.assertEqual(seen[0], seen[1])
@@ -175,16 +279,38 @@ class BusTest(RegionTest):
             mine = [m.value for m in seen[0] if m.value.startswith(f"{k}-")]
             self.assertEqual(mine, [f"{k}-{i}" for i in range(300)])
 
-    def test_release(self) -> None:
+    def test_close_gives_back_only_the_handle(self) -> None:
         b = self.region.bus("events", 4)
         sub = b.subscribe()
-        b.release()
+        b.close()
+        b.close()  # idempotent
         with self.assertRaises(plexus.BadHandle):
             b.publish(1)
-        self.region.bus("events").publish("again")
+        with self.assertRaises(plexus.BadHandle):
+            b.is_shutdown
+        again = self.region.bus("events")
+        self.assertFalse(again.is_shutdown)  # closing the handle did not end the bus
+        again.publish("again")
         self.assertEqual(sub.next(timeout=1).value, "again")  # subscriptions stay valid
         self.assertIs(sub.bus, b)
         self.assertIn("events", repr(sub))
+
+    def test_shutdown_ends_a_subscriber_blocked_in_another_process(self) -> None:
+        b = self.region.bus("events", 16)
+        other = plexus.Region(self.name, mode="open")
+        self.addCleanup(other.close)
+        b2 = other.bus("events")
+        b.publish("before")
+        child = start_python(SUBSCRIBER, self.name, "events")
+        self.addCleanup(lambda: child.poll() is None and child.kill())
+        self.assertEqual(child.stdout.readline().split(), ["ready", "False"])
+        b.publish({"n": 2})
+        time.sleep(0.2)  # the child receives both and blocks in next()
+        b.shutdown()
+        self.assertEqual(finish(self, child, "subscriber"), "['before', {'n': 2}] True")
+        self.assertTrue(b2.is_shutdown)
+        with self.assertRaises(plexus.Closed):
+            b2.publish("late")
 
 
 if __name__ == "__main__":

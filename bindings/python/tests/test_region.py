@@ -193,6 +193,37 @@ class Info(RegionTest):
         self.assertEqual(self.region.array("a")[0], 1)
         self.assertIn("handle closed", repr(b))
 
+    def test_every_kind_close_gives_back_only_its_handle(self) -> None:
+        r = self.region
+        kinds = {
+            "array": (lambda n: r.array("a", n), 2, lambda o: o.write(0, 1)),
+            "map": (lambda n: r.map("m", n), 4, lambda o: o.write("k", 1)),
+            "queue": (lambda n: r.queue("q", n), 4, lambda o: o.push(1, timeout=0)),
+            "bus": (lambda n: r.bus("b", n), 4, lambda o: o.publish(1)),
+            "mutex": (lambda n: r.mutex("x"), 0, lambda o: o.locked()),
+            "barrier": (lambda n: r.barrier("y", n), 2, lambda o: o.parties),
+            "semaphore": (lambda n: r.semaphore("s", n), 2, lambda o: o.available),
+        }
+        for kind, (open_, size, use) in kinds.items():
+            with self.subTest(kind=kind):
+                first, second = open_(size), open_(0)  # one C handle, opened twice
+                self.assertIsInstance(first, plexus._base.RegionObject)
+                use(first)
+                first.close()
+                first.close()  # idempotent
+                with self.assertRaises(plexus.BadHandle):
+                    use(first)
+                use(second)  # still open once
+                second.close()
+                with self.assertRaises(plexus.BadHandle):
+                    use(second)
+                use(open_(0))  # the object itself stays in the region
+        with r.bus("b").subscribe() as sub:
+            pass
+        sub.close()  # idempotent
+        with self.assertRaises(plexus.BadHandle):
+            sub.next(timeout=0)
+
     def test_objects_are_garbage_collected(self) -> None:
         import gc
 
