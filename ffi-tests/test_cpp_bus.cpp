@@ -24,7 +24,7 @@ int main() {
     {
         plexus::Region r = plexus::Region::open(name, o);
         plexus::Bus b = plexus::Bus::open(r, "events", 4);
-        CHECK(b.capacity() == 4 && b.next_seq() == 1 && !b.is_closed());
+        CHECK(b.capacity() == 4 && b.next_seq() == 1 && !b.is_shutdown());
         plexus::Subscription now = b.subscribe();
         CHECK(b.publish(plexus::Value(std::int64_t{1})) == 1);
         CHECK(b.publish(plexus::Value("a string longer than the inline eight")) == 2);
@@ -51,9 +51,9 @@ int main() {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         (void)b.publish(plexus::Value(std::int64_t{42}));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        b.close();
+        b.shutdown();
         t.join();
-        CHECK(b.is_closed());
+        CHECK(b.is_shutdown());
         CHECK(b.publish(plexus::Value(std::int64_t{7})) == 0);
         bool closed = false;
         while (oldest.try_next(&closed)) {

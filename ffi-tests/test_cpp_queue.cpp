@@ -74,7 +74,7 @@ void test_values_and_order(Region &r) {
     const std::vector<Value> values = every_type();
     for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
         Queue q = r.queue(flags ? "types-lifo" : "types", 32, flags);
-        CHECK(q && q.capacity() == 32 && q.size() == 0 && !q.is_closed());
+        CHECK(q && q.capacity() == 32 && q.size() == 0 && !q.is_shutdown());
         for (const Value &v : values) {
             CHECK(q.try_push(v));
         }
@@ -120,13 +120,13 @@ void test_values_and_order(Region &r) {
     CHECK(!s.try_pop());
 }
 
-void test_close(Region &r) {
+void test_shutdown(Region &r) {
     for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
-        Queue q = r.queue(flags ? "close-lifo" : "close", 4, flags);
+        Queue q = r.queue(flags ? "shutdown-lifo" : "shutdown", 4, flags);
         CHECK(q.push("a value long enough for the heap") && q.push(2));
-        q.close();
-        CHECK(q.is_closed());
-        q.close();  // twice is fine
+        q.shutdown();
+        CHECK(q.is_shutdown());
+        q.shutdown();  // twice is fine
         // Pushes are refused (false, not an exception), whatever the timeout.
         bool closed = false;
         CHECK(!q.push(3));
@@ -145,12 +145,12 @@ void test_close(Region &r) {
         const auto t0 = Clock::now();
         CHECK(!q.pop_for(10s, &closed) && closed);
         CHECK(Clock::now() - t0 < 5s);  // at once, not after the timeout
-        // Closed for every opener, for good.
-        q.release();
-        CHECK(r.queue(flags ? "close-lifo" : "close").is_closed());
+        // Shut down for every opener, for good.
+        q.close();
+        CHECK(r.queue(flags ? "shutdown-lifo" : "shutdown").is_shutdown());
     }
 
-    // Threads blocked in pop() and push() wake when the queue closes: pop() gives
+    // Threads blocked in pop() and push() wake when the queue is shut down: pop() gives
     // std::nullopt, push() false.
     for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
         Queue empty = r.queue(flags ? "empty-lifo" : "empty", 2, flags);
@@ -171,8 +171,8 @@ void test_close(Region &r) {
         }
         std::this_thread::sleep_for(100ms);
         CHECK(woke == 0);
-        empty.close();
-        full.close();
+        empty.shutdown();
+        full.shutdown();
         for (std::thread &t : waiters) {
             t.join();
         }
@@ -207,7 +207,7 @@ void test_threads(Region &r) {
         for (std::thread &t : producers) {
             t.join();
         }
-        q.close();
+        q.shutdown();
         for (std::thread &t : consumers) {
             t.join();
         }
@@ -255,24 +255,24 @@ void test_errors_and_ownership(Region &r, const std::string &region_name) {
     CHECK_THROWS(q.push(std::string(16 << 20, 'h')), PLEXUS_E_NO_SPACE);
     CHECK(q.size() == 0);
 
-    // Two Queues opened through one Region share a handle; each release undoes one open.
+    // Two Queues opened through one Region share a handle; each close() undoes one open.
     Queue q2 = Queue::open(r, "q");
     CHECK(q2.raw().id == q.raw().id);
-    q2.release();
+    q2.close();
     CHECK(!q2);
-    q2.release();  // an empty Queue: nothing to do
+    q2.close();  // an empty Queue: nothing to do
     CHECK(q.push(1));
     CHECK_THROWS(q2.size(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q2.push(1), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q2.try_pop(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q2.pop(), PLEXUS_E_BAD_HANDLE);
-    CHECK_THROWS(q2.close(), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(q2.shutdown(), PLEXUS_E_BAD_HANDLE);
 
     // Moves.
     Queue moved = std::move(q);
     CHECK(!q && moved);
     CHECK_THROWS(q.size(), PLEXUS_E_BAD_HANDLE);
-    CHECK_THROWS(q.is_closed(), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(q.is_shutdown(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q.capacity(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q.pop_for(1ms), PLEXUS_E_BAD_HANDLE);
     q = std::move(moved);
@@ -302,7 +302,7 @@ int main() {
         RegionCleanup cleanup{name};
         Region r = Region::create(name, 8 << 20);
         test_values_and_order(r);
-        test_close(r);
+        test_shutdown(r);
         test_threads(r);
         test_errors_and_ownership(r, name);
     } catch (const std::exception &e) {

@@ -429,12 +429,12 @@ void test_array_basics(Region &r) {
     CHECK_THROWS(r.array("cells"), PLEXUS_E_NOT_FOUND);  // length 0 = existing only
     Array a = r.array("cells", 8);
     CHECK(a && a.raw().id != 0);
-    CHECK(a.length() == 8);
+    CHECK(a.len() == 8);
     CHECK_NOTHROW(r.array("cells", 8));
     CHECK_THROWS(r.array("cells", 9), PLEXUS_E_INCOMPATIBLE);
     CHECK_THROWS(r.array("cells", 8, PLEXUS_EXCLUSIVE), PLEXUS_E_EXISTS);
     CHECK_THROWS(r.array("", 1), PLEXUS_E_INVALID_ARGUMENT);
-    CHECK(Array::open(r, "cells").length() == 8);
+    CHECK(Array::open(r, "cells").len() == 8);
 
     // The raw() escape hatch.
     std::uint64_t n = 0;
@@ -506,7 +506,7 @@ void test_array_basics(Region &r) {
     // Reading from a closed or empty Array.
     Array none;
     CHECK(!none);
-    CHECK_THROWS(none.length(), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(none.len(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(none.read(0), PLEXUS_E_BAD_HANDLE);
 }
 
@@ -713,11 +713,11 @@ void test_array_ownership(Region &r, const std::string &name) {
     const std::uint64_t id = a.raw().id;
     Array b = std::move(a);
     CHECK(!a && b && b.raw().id == id);  // NOLINT(bugprone-use-after-move)
-    CHECK_THROWS(a.length(), PLEXUS_E_BAD_HANDLE);
-    CHECK(b.length() == 2);
+    CHECK_THROWS(a.len(), PLEXUS_E_BAD_HANDLE);
+    CHECK(b.len() == 2);
     Array c;
     c = std::move(b);
-    CHECK(c && !b && c.length() == 2);
+    CHECK(c && !b && c.len() == 2);
 
     // Opening the same array twice gives the same handle; closing one Array must not
     // close it under the other.
@@ -733,13 +733,13 @@ void test_array_ownership(Region &r, const std::string &name) {
         CHECK(!twin);
         twin.close();  // twice is harmless
     }
-    CHECK(c.length() == 2);
+    CHECK(c.len() == 2);
     // Move-assigning over a live Array releases the old one.
     Array d = r.array("own-other", 1);
     d = r.array("own");
     CHECK(d.raw().id == c.raw().id);
     d = Array();
-    CHECK(c.length() == 2);
+    CHECK(c.len() == 2);
 
     // Closing the region first: the Array reports BAD_HANDLE and destroys quietly.
     {
@@ -749,13 +749,13 @@ void test_array_ownership(Region &r, const std::string &name) {
         CHECK(orphan.read(0).as_string() == "via twin");
         second.close();
         CHECK(static_cast<bool>(orphan));  // still holds its (now dead) handle
-        CHECK_THROWS(orphan.length(), PLEXUS_E_BAD_HANDLE);
+        CHECK_THROWS(orphan.len(), PLEXUS_E_BAD_HANDLE);
         CHECK_THROWS(orphan.read(0), PLEXUS_E_BAD_HANDLE);
         // A new region handle and array work; the dead id is not reused.
         Region third = Region::open_existing(name);
         Array fresh = third.array("own");
         CHECK(fresh.raw().id != orphan.raw().id);
-        CHECK(fresh.length() == 2);
+        CHECK(fresh.len() == 2);
     }  // orphan's destructor ignores BAD_HANDLE
     {
         Array outlives;
@@ -763,9 +763,9 @@ void test_array_ownership(Region &r, const std::string &name) {
             Region temp = Region::open_existing(name);
             outlives = temp.array("own");
         }  // region handle closed before the Array
-        CHECK_THROWS(outlives.length(), PLEXUS_E_BAD_HANDLE);
+        CHECK_THROWS(outlives.len(), PLEXUS_E_BAD_HANDLE);
     }
-    CHECK(c.length() == 2);
+    CHECK(c.len() == 2);
 
     // Kind and emptiness of the region handle.
     Region empty;

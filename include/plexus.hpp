@@ -10,22 +10,25 @@
  *   if (auto v = cells.read_fe_for(0, std::chrono::seconds(1)))  // wait FULL, consume
  *       std::cout << v->to_json() << "\n";
  *   plexus::Queue work = r.queue("work", 64);                    // FIFO of up to 64 values
- *   bool pushed = work.push("resize photo 17");                  // false: queue closed
- *   while (std::optional<plexus::Value> job = work.pop())        // until closed and empty
+ *   bool pushed = work.push("resize photo 17");                  // false: queue shut down
+ *   while (std::optional<plexus::Value> job = work.pop())        // until shut down and empty
  *       std::cout << job->as_string() << "\n";
  *
  * RULES
- *   - Owners are move-only RAII classes (Region, Array, Map, Queue, Mutex, Barrier,
- *     Semaphore); destructors are noexcept and give back the handle (close(); for a
- *     Queue release(), because Queue::close() closes the queue itself, as
- *     plexus_queue_shutdown does); a moved-from owner is empty (`operator bool` is false)
- *     and any call on it throws plexus::Error with PLEXUS_E_BAD_HANDLE. `raw()` returns
- *     the C handle for calls the wrapper does not cover (it stays owned by the wrapper).
+ *   - Owners are move-only RAII classes (Region, Array, Map, Queue, Bus, Subscription,
+ *     Mutex, Barrier, Semaphore). One verb per meaning, as in C: close() gives the handle
+ *     back early (plexus_<kind>_close) and never changes the object; the destructor
+ *     (noexcept) does the same. Ending a Queue or a Bus for every process is shutdown()
+ *     (plexus_queue_shutdown / plexus_bus_shutdown). A moved-from or closed owner is
+ *     empty (`operator bool` is false) and any call on it throws plexus::Error with
+ *     PLEXUS_E_BAD_HANDLE. `raw()` returns the C handle for calls the wrapper does not
+ *     cover (it stays owned by the wrapper).
  *   - Failures throw plexus::Error, which carries the plexus_status. Expected outcomes
  *     are not exceptions: `try_*` (try once) and `*_for` (wait up to a duration) return
  *     `bool` or `std::optional` and report PLEXUS_TIMEOUT as false / std::nullopt.
- *     Calls without a suffix block without limit. A closed queue (PLEXUS_CLOSED) is an
- *     expected outcome too: Queue::push returns false, Queue::pop std::nullopt.
+ *     Calls without a suffix block without limit. A queue or bus that is shut down
+ *     (PLEXUS_CLOSED) is an expected outcome too: Queue::push returns false, Queue::pop
+ *     std::nullopt.
  *   - Timeouts are std::chrono durations of any representation: durations <= 0 mean
  *     "try once", durations of about 292 years or more (and plexus::forever) mean
  *     "without limit".
@@ -536,7 +539,7 @@ class Region;
 /// PLEXUS_E_BAD_HANDLE.
 ///
 /// Unless stated otherwise a call throws plexus::Error on failure, e.g.
-/// PLEXUS_E_OUT_OF_RANGE for `index >= length()`, PLEXUS_E_INVALID_ARGUMENT for a value
+/// PLEXUS_E_OUT_OF_RANGE for `index >= len()`, PLEXUS_E_INVALID_ARGUMENT for a value
 /// the library rejects (invalid UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region
 /// heap is full, PLEXUS_E_BAD_HANDLE for an empty, moved-from or closed Array.
 /// Blocking calls without a suffix wait without limit; `try_*` try once; `*_for` wait up
@@ -581,8 +584,8 @@ class Array {
     /// True unless empty or moved-from (a closed region is not detected here).
     explicit operator bool() const noexcept { return h_.id != 0; }
 
-    /// Number of elements.
-    std::uint64_t length() const {
+    /// Number of elements (plexus_array_len).
+    std::uint64_t len() const {
         std::uint64_t n = 0;
         check(plexus_array_len(h_, &n));
         return n;
@@ -1027,34 +1030,35 @@ class Map {
 
 /// An open queue handle: a bounded queue of values shared by every process that opens
 /// it, FIFO by default, a LIFO stack when created with PLEXUS_LIFO. Move-only; obtained
-/// from Region::queue (or Queue::open). The destructor undoes its open
-/// (plexus_queue_close) and ignores errors, like Array's and Map's.
+/// from Region::queue (or Queue::open).
 ///
-/// Two different "closes", named after the C calls:
-///   - close() is plexus_queue_shutdown: it closes the *queue*, for every process, for good:
-///     pushes fail, pops drain what is left and then report "closed", every blocked push
-///     and pop wakes. The handle stays usable.
-///   - release() is plexus_queue_close: it gives back this *handle* (as Array::close
-///     and Map::close do); the queue and its values stay in the region.
+/// Two verbs, as in C:
+///   - shutdown() (plexus_queue_shutdown) ends the *queue*, for every process, for good:
+///     pushes fail, pops drain what is left and then report it, every blocked push and
+///     pop wakes. The handle stays usable.
+///   - close() (plexus_queue_close; also the destructor) gives back this *handle*, as
+///     every owner's close() does; the queue, its values and its state stay in the
+///     region for every other handle.
 ///
 /// Expected outcomes are not exceptions: a full or empty queue (PLEXUS_TIMEOUT) and a
-/// closed queue (PLEXUS_CLOSED) come back as `false` / std::nullopt. Failures throw
-/// plexus::Error: PLEXUS_E_INVALID_ARGUMENT for a value the library rejects (invalid
-/// UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region heap cannot hold a value,
-/// PLEXUS_E_BAD_HANDLE for an empty, moved-from or released Queue or one whose Region was
-/// closed, PLEXUS_E_CORRUPT.
+/// queue that is shut down (PLEXUS_CLOSED) come back as `false` / std::nullopt. Failures
+/// throw plexus::Error: PLEXUS_E_INVALID_ARGUMENT for a value the library rejects
+/// (invalid UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region heap cannot hold a
+/// value, PLEXUS_E_BAD_HANDLE for an empty, moved-from or closed Queue or one whose
+/// Region was closed, PLEXUS_E_CORRUPT.
 ///
 ///   - push(v) waits without limit while the queue is full: true once `v` is in the
-///     queue, false if the queue is closed (nothing stored). try_push tries once,
-///     push_for waits up to a duration: false when full (or closed) throughout.
+///     queue, false if the queue is shut down (nothing stored). try_push tries once,
+///     push_for waits up to a duration: false when full (or shut down) throughout.
 ///   - pop() waits without limit while the queue is empty: the oldest value (the newest,
-///     for a LIFO), or std::nullopt once the queue is closed *and* empty, which is final
-///     (no push succeeds after close), so `while (auto v = q.pop()) use(*v);` consumes
-///     until the producers close the queue. try_pop / pop_for return std::nullopt both
-///     when the queue stayed empty and when it is closed and drained; pass `closed` to
-///     tell them apart (it is set to true only for the latter).
-///   - try_push / push_for also take an optional `closed`; for pushes, is_closed() tells
-///     the same thing (a closed queue refuses every later push).
+///     for a LIFO), or std::nullopt once the queue is shut down *and* empty, which is
+///     final (no push succeeds after shutdown), so `while (auto v = q.pop()) use(*v);`
+///     consumes until the producers shut the queue down. try_pop / pop_for return
+///     std::nullopt both when the queue stayed empty and when it is shut down and
+///     drained; pass `shut_down` to tell them apart (it is set to true only for the
+///     latter).
+///   - try_push / push_for also take an optional `shut_down`; for pushes, is_shutdown()
+///     tells the same thing (a queue that is shut down refuses every later push).
 ///
 /// Values are copied in (the caller keeps its Value) and popped values are owned
 /// plexus::Values. A value is delivered to exactly one pop.
@@ -1067,12 +1071,12 @@ class Queue {
     Queue(Queue &&other) noexcept : h_(std::exchange(other.h_, plexus_queue{0})) {}
     Queue &operator=(Queue &&other) noexcept {
         if (this != &other) {
-            release();
+            close();
             h_ = std::exchange(other.h_, plexus_queue{0});
         }
         return *this;
     }
-    ~Queue() { release(); }
+    ~Queue() { close(); }
 
     /// Opens (or, with `capacity > 0`, creates) the queue `name` in `region`; same as
     /// region.queue(name, capacity, flags).
@@ -1080,9 +1084,9 @@ class Queue {
                       std::uint32_t flags = 0);
 
     /// Gives back the handle now (plexus_queue_close); the Queue becomes empty. Never
-    /// throws. The queue itself, its values and its open/closed state stay in the region:
-    /// this is not close().
-    void release() noexcept {
+    /// throws. The queue itself, its values and whether it is shut down stay in the
+    /// region: ending the queue for every process is shutdown().
+    void close() noexcept {
         if (h_.id == 0) {
             return;
         }
@@ -1092,44 +1096,45 @@ class Queue {
 
     /// The C handle (still owned by this Queue: do not plexus_queue_close it).
     plexus_queue raw() const noexcept { return h_; }
-    /// True unless empty, moved-from or released (a closed region is not detected here;
-    /// neither is a closed queue: see is_closed()).
+    /// True unless empty, moved-from or closed (a closed region is not detected here;
+    /// neither is a queue that is shut down: see is_shutdown()).
     explicit operator bool() const noexcept { return h_.id != 0; }
 
     /// Appends a copy of `v`, waiting without limit while the queue is full. True once
-    /// `v` is in the queue; false if the queue is closed (nothing stored).
+    /// `v` is in the queue; false if the queue is shut down (nothing stored).
     [[nodiscard]] bool push(const Value &v) const {
         return push_ns(v, PLEXUS_FOREVER, nullptr, false);
     }
-    /// push if there is room now: true when stored; false if the queue is full or closed
-    /// (`*closed`, if given, says which).
-    [[nodiscard]] bool try_push(const Value &v, bool *closed = nullptr) const {
-        return push_ns(v, 0, closed, true);
+    /// push if there is room now: true when stored; false if the queue is full or shut
+    /// down (`*shut_down`, if given, says which).
+    [[nodiscard]] bool try_push(const Value &v, bool *shut_down = nullptr) const {
+        return push_ns(v, 0, shut_down, true);
     }
     /// push waiting at most `d` while the queue is full: true when stored; false when `d`
-    /// passed first or the queue is closed (`*closed`, if given, says which).
+    /// passed first or the queue is shut down (`*shut_down`, if given, says which).
     template <class Rep, class Period>
     [[nodiscard]] bool push_for(const Value &v, const std::chrono::duration<Rep, Period> &d,
-                                bool *closed = nullptr) const {
-        return push_ns(v, to_timeout_ns(d), closed, true);
+                                bool *shut_down = nullptr) const {
+        return push_ns(v, to_timeout_ns(d), shut_down, true);
     }
 
     /// Removes the oldest value (the newest, for a LIFO), waiting without limit while the
-    /// queue is empty; std::nullopt once the queue is closed and empty (final).
+    /// queue is empty; std::nullopt once the queue is shut down and empty (final).
     [[nodiscard]] std::optional<Value> pop() const {
         return pop_ns(PLEXUS_FOREVER, nullptr, false);
     }
-    /// pop if a value is there now; std::nullopt if the queue is empty, or closed and
-    /// empty (`*closed`, if given, is true only in the latter case).
-    [[nodiscard]] std::optional<Value> try_pop(bool *closed = nullptr) const {
-        return pop_ns(0, closed, true);
+    /// pop if a value is there now; std::nullopt if the queue is empty, or shut down and
+    /// empty (`*shut_down`, if given, is true only in the latter case).
+    [[nodiscard]] std::optional<Value> try_pop(bool *shut_down = nullptr) const {
+        return pop_ns(0, shut_down, true);
     }
     /// pop waiting at most `d` while the queue is empty; std::nullopt when `d` passed
-    /// first, or the queue is closed and empty (`*closed`, if given, is true only then).
+    /// first, or the queue is shut down and empty (`*shut_down`, if given, is true only
+    /// then).
     template <class Rep, class Period>
     [[nodiscard]] std::optional<Value> pop_for(const std::chrono::duration<Rep, Period> &d,
-                                               bool *closed = nullptr) const {
-        return pop_ns(to_timeout_ns(d), closed, true);
+                                               bool *shut_down = nullptr) const {
+        return pop_ns(to_timeout_ns(d), shut_down, true);
     }
 
     /// Number of values in the queue (plexus_queue_len: a snapshot, which counts a push
@@ -1146,15 +1151,16 @@ class Queue {
         return n;
     }
 
-    /// Closes the queue for every process (plexus_queue_shutdown): pushes fail from now on,
-    /// pops return the values left and then report "closed", every blocked push and pop
-    /// wakes. Closing a closed queue is fine. The handle stays valid.
-    void close() const { check(plexus_queue_shutdown(h_)); }
-    /// Whether the queue was closed (by any process).
-    bool is_closed() const {
-        bool closed = false;
-        check(plexus_queue_is_shutdown(h_, &closed));
-        return closed;
+    /// Ends the queue for every process (plexus_queue_shutdown): pushes fail from now on,
+    /// pops return the values left and then report the end, every blocked push and pop
+    /// wakes. Shutting down a queue that is shut down is fine; it stays shut down. The
+    /// handle stays valid (give it back with close()).
+    void shutdown() const { check(plexus_queue_shutdown(h_)); }
+    /// Whether the queue was shut down (by any process).
+    bool is_shutdown() const {
+        bool out = false;
+        check(plexus_queue_is_shutdown(h_, &out));
+        return out;
     }
 
   private:
@@ -1162,17 +1168,17 @@ class Queue {
     /// Owns one open of `h`.
     explicit Queue(plexus_queue h) noexcept : h_(h) {}
 
-    /// PLEXUS_OK: true; PLEXUS_CLOSED: false; PLEXUS_TIMEOUT: false if `timeout_is_outcome`;
-    /// anything else throws.
-    bool push_ns(const Value &v, std::int64_t t, bool *closed, bool timeout_is_outcome) const {
-        if (closed != nullptr) {
-            *closed = false;
+    /// PLEXUS_OK: true; PLEXUS_CLOSED (shut down): false; PLEXUS_TIMEOUT: false if
+    /// `timeout_is_outcome`; anything else throws.
+    bool push_ns(const Value &v, std::int64_t t, bool *shut_down, bool timeout_is_outcome) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
         }
         const plexus_value c = v.c_value();
         const plexus_status s = plexus_queue_push(h_, &c, t);
         if (s == PLEXUS_CLOSED) {
-            if (closed != nullptr) {
-                *closed = true;
+            if (shut_down != nullptr) {
+                *shut_down = true;
             }
             return false;
         }
@@ -1183,11 +1189,11 @@ class Queue {
         return true;
     }
 
-    /// PLEXUS_OK: the value; PLEXUS_CLOSED: std::nullopt; PLEXUS_TIMEOUT: std::nullopt if
-    /// `timeout_is_outcome`; anything else throws.
-    std::optional<Value> pop_ns(std::int64_t t, bool *closed, bool timeout_is_outcome) const {
-        if (closed != nullptr) {
-            *closed = false;
+    /// PLEXUS_OK: the value; PLEXUS_CLOSED (shut down and drained): std::nullopt;
+    /// PLEXUS_TIMEOUT: std::nullopt if `timeout_is_outcome`; anything else throws.
+    std::optional<Value> pop_ns(std::int64_t t, bool *shut_down, bool timeout_is_outcome) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
         }
         plexus_value out = detail::out_value();
         const plexus_status s = plexus_queue_pop(h_, &out, t);
@@ -1196,8 +1202,8 @@ class Queue {
         }
         // On any other status `out` is documented unchanged (it owns nothing).
         if (s == PLEXUS_CLOSED) {
-            if (closed != nullptr) {
-                *closed = true;
+            if (shut_down != nullptr) {
+                *shut_down = true;
             }
             return std::nullopt;
         }
@@ -1399,12 +1405,13 @@ struct Message {
 /// obtained from Bus::subscribe. The destructor ends it (plexus_sub_close).
 ///
 ///     plexus::Subscription sub = bus.subscribe();          // from now on
-///     while (auto m = sub.next()) handle(m->seq, m->value);  // until the bus is closed
+///     while (auto m = sub.next()) handle(m->seq, m->value);  // until the bus is shut down
 ///
-/// next() waits without limit and returns std::nullopt once the bus is closed and every
-/// message published before was received (final). try_next / next_for return
-/// std::nullopt also when no message came in time; pass `closed` to tell them apart.
-/// Failures throw plexus::Error.
+/// next() waits without limit and returns std::nullopt once the bus is shut down and
+/// every message published before was received (final). try_next / next_for return
+/// std::nullopt also when no message came in time; pass `shut_down` to tell them apart.
+/// close() (and the destructor) ends the subscription (plexus_sub_close). Failures throw
+/// plexus::Error.
 class Subscription {
   public:
     Subscription() noexcept = default;
@@ -1427,20 +1434,21 @@ class Subscription {
         }
     }
 
-    /// The next message, waiting without limit; std::nullopt once the bus is closed and
-    /// drained.
+    /// The next message, waiting without limit; std::nullopt once the bus is shut down
+    /// and drained.
     [[nodiscard]] std::optional<Message> next() const {
         return next_ns(PLEXUS_FOREVER, nullptr, false);
     }
-    /// The next message if one is there now.
-    [[nodiscard]] std::optional<Message> try_next(bool *closed = nullptr) const {
-        return next_ns(0, closed, true);
+    /// The next message if one is there now (`*shut_down`, if given, is true only when
+    /// the bus is shut down and drained).
+    [[nodiscard]] std::optional<Message> try_next(bool *shut_down = nullptr) const {
+        return next_ns(0, shut_down, true);
     }
-    /// The next message, waiting at most `d`.
+    /// The next message, waiting at most `d` (`*shut_down` as for try_next).
     template <class Rep, class Period>
     [[nodiscard]] std::optional<Message> next_for(const std::chrono::duration<Rep, Period> &d,
-                                                  bool *closed = nullptr) const {
-        return next_ns(to_timeout_ns(d), closed, true);
+                                                  bool *shut_down = nullptr) const {
+        return next_ns(to_timeout_ns(d), shut_down, true);
     }
 
     /// The C handle (still owned by this Subscription).
@@ -1451,9 +1459,10 @@ class Subscription {
     friend class Bus;
     explicit Subscription(plexus_sub h) noexcept : h_(h) {}
 
-    std::optional<Message> next_ns(std::int64_t t, bool *closed, bool timeout_is_outcome) const {
-        if (closed != nullptr) {
-            *closed = false;
+    std::optional<Message> next_ns(std::int64_t t, bool *shut_down,
+                                   bool timeout_is_outcome) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
         }
         plexus_value out = detail::out_value();
         std::uint64_t seq = 0;
@@ -1462,8 +1471,8 @@ class Subscription {
             return Message{Value::adopt(out), seq};
         }
         if (s == PLEXUS_CLOSED) {
-            if (closed != nullptr) {
-                *closed = true;
+            if (shut_down != nullptr) {
+                *shut_down = true;
             }
             return std::nullopt;
         }
@@ -1477,12 +1486,12 @@ class Subscription {
 };
 
 /// An open bus handle (plexus_bus): broadcast of values to every subscriber, in one order
-/// for all. Move-only; obtained with Bus::open(region, name, capacity). The destructor
-/// gives back the handle (plexus_bus_close); close() closes the bus itself for every
-/// process, as plexus_bus_shutdown does.
+/// for all. Move-only; obtained with Bus::open(region, name, capacity). close() (and the
+/// destructor) gives back the handle (plexus_bus_close; subscriptions stay valid);
+/// shutdown() ends the bus itself for every process (plexus_bus_shutdown).
 ///
 /// publish() never waits for subscribers and returns the message's sequence number (0
-/// if the bus is closed). Failures throw plexus::Error.
+/// if the bus is shut down). Failures throw plexus::Error.
 class Bus {
   public:
     Bus() noexcept = default;
@@ -1491,12 +1500,12 @@ class Bus {
     Bus(Bus &&other) noexcept : h_(std::exchange(other.h_, plexus_bus{0})) {}
     Bus &operator=(Bus &&other) noexcept {
         if (this != &other) {
-            release();
+            close();
             h_ = std::exchange(other.h_, plexus_bus{0});
         }
         return *this;
     }
-    ~Bus() { release(); }
+    ~Bus() { close(); }
 
     /// Opens the bus `name` in `region`: `capacity > 0` (messages retained) creates it if
     /// missing and otherwise requires that capacity (PLEXUS_E_INCOMPATIBLE);
@@ -1504,14 +1513,15 @@ class Bus {
     static Bus open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
                     std::uint32_t flags = 0);
 
-    /// Gives back the handle now (plexus_bus_close); never throws. Not close().
-    void release() noexcept {
+    /// Gives back the handle now (plexus_bus_close); never throws. The bus and its
+    /// subscriptions stay: ending the bus for every process is shutdown().
+    void close() noexcept {
         if (h_.id != 0) {
             (void)plexus_bus_close(std::exchange(h_, plexus_bus{0}));
         }
     }
 
-    /// Publishes a copy of `v`; its sequence number, or 0 if the bus is closed.
+    /// Publishes a copy of `v`; its sequence number, or 0 if the bus is shut down.
     [[nodiscard]] std::uint64_t publish(const Value &v) const {
         const plexus_value c = v.c_value();
         std::uint64_t seq = 0;
@@ -1531,12 +1541,15 @@ class Bus {
         return Subscription(h);
     }
 
-    /// Closes the bus for every process (plexus_bus_shutdown); the handle stays valid.
-    void close() const { check(plexus_bus_shutdown(h_)); }
-    bool is_closed() const {
-        bool closed = false;
-        check(plexus_bus_is_shutdown(h_, &closed));
-        return closed;
+    /// Ends the bus for every process (plexus_bus_shutdown): publish() returns 0 from now
+    /// on; subscribers receive what was published before, then std::nullopt. The handle
+    /// stays valid (give it back with close()).
+    void shutdown() const { check(plexus_bus_shutdown(h_)); }
+    /// Whether the bus was shut down (by any process).
+    bool is_shutdown() const {
+        bool out = false;
+        check(plexus_bus_is_shutdown(h_, &out));
+        return out;
     }
     /// Messages retained, fixed at creation.
     std::uint64_t capacity() const {
