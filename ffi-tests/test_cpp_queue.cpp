@@ -90,16 +90,16 @@ void test_values_and_order(Region &r) {
 
     // FIFO: oldest first; full and empty, with timeout 0 and with a short timeout.
     Queue q = Queue::open(r, "fifo", 3);
-    bool closed = true;
-    CHECK(!q.try_pop(&closed) && !closed);
+    bool shut_down = true;
+    CHECK(!q.try_pop(&shut_down) && !shut_down);
     auto t0 = Clock::now();
-    CHECK(!q.pop_for(30ms, &closed) && !closed);
+    CHECK(!q.pop_for(30ms, &shut_down) && !shut_down);
     CHECK(Clock::now() - t0 >= 30ms);
     CHECK(q.push(1) && q.push("two") && q.push_for(3.0, 0ms));
-    closed = true;
-    CHECK(!q.try_push(4, &closed) && !closed);
+    shut_down = true;
+    CHECK(!q.try_push(4, &shut_down) && !shut_down);
     t0 = Clock::now();
-    CHECK(!q.push_for(4, 30ms, &closed) && !closed);
+    CHECK(!q.push_for(4, 30ms, &shut_down) && !shut_down);
     CHECK(Clock::now() - t0 >= 30ms);
     CHECK(q.size() == 3);
     CHECK(q.pop()->as_int() == 1);
@@ -120,7 +120,7 @@ void test_values_and_order(Region &r) {
     CHECK(!s.try_pop());
 }
 
-void test_shutdown(Region &r) {
+void test_shutdown(Region &r, const std::string &region_name) {
     for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
         Queue q = r.queue(flags ? "shutdown-lifo" : "shutdown", 4, flags);
         CHECK(q.push("a value long enough for the heap") && q.push(2));
@@ -128,26 +128,50 @@ void test_shutdown(Region &r) {
         CHECK(q.is_shutdown());
         q.shutdown();  // twice is fine
         // Pushes are refused (false, not an exception), whatever the timeout.
-        bool closed = false;
+        bool shut_down = false;
         CHECK(!q.push(3));
-        CHECK(!q.try_push(3, &closed) && closed);
-        closed = false;
-        CHECK(!q.push_for(3, 1s, &closed) && closed);
+        CHECK(!q.try_push(3, &shut_down) && shut_down);
+        shut_down = false;
+        CHECK(!q.push_for(3, 1s, &shut_down) && shut_down);
         CHECK(q.size() == 2);
-        // Pops drain, then report closed.
+        // Pops drain, then report the shutdown.
         std::optional<Value> first = q.pop();
-        std::optional<Value> second = q.try_pop(&closed);
-        CHECK(first && second && !closed);
+        std::optional<Value> second = q.try_pop(&shut_down);
+        CHECK(first && second && !shut_down);
         CHECK(flags ? first->as_int() == 2 : first->as_string().size() > 8);
         CHECK(!q.pop());
-        CHECK(!q.try_pop(&closed) && closed);
-        closed = false;
+        CHECK(!q.try_pop(&shut_down) && shut_down);
+        shut_down = false;
         const auto t0 = Clock::now();
-        CHECK(!q.pop_for(10s, &closed) && closed);
+        CHECK(!q.pop_for(10s, &shut_down) && shut_down);
         CHECK(Clock::now() - t0 < 5s);  // at once, not after the timeout
         // Shut down for every opener, for good.
         q.close();
         CHECK(r.queue(flags ? "shutdown-lifo" : "shutdown").is_shutdown());
+    }
+
+    // close() gives a handle back and never ends the queue; shutdown() through one region
+    // handle ends it for every other handle.
+    {
+        Region other = Region::open_existing(region_name);
+        Queue mine = r.queue("ends", 4);
+        Queue theirs = other.queue("ends");
+        CHECK(mine.raw().id != theirs.raw().id);  // handles of two region handles
+        CHECK(mine.push(1) && mine.push(2));
+        mine.close();
+        CHECK(!mine);
+        CHECK_THROWS(mine.push(0), PLEXUS_E_BAD_HANDLE);
+        CHECK(!theirs.is_shutdown() && theirs.size() == 2 && theirs.push(3));
+        mine = r.queue("ends");  // opened again by name: values and state kept
+        CHECK(mine.size() == 3 && !mine.is_shutdown());
+        theirs.shutdown();
+        CHECK(mine.is_shutdown() && theirs.is_shutdown());
+        bool shut_down = false;
+        CHECK(!mine.try_push(4, &shut_down) && shut_down);
+        CHECK(mine.pop()->as_int() == 1);
+        theirs.close();  // gives back other's handle only
+        CHECK(mine.pop()->as_int() == 2 && mine.pop()->as_int() == 3 && !mine.pop());
+        CHECK_THROWS(theirs.shutdown(), PLEXUS_E_BAD_HANDLE);
     }
 
     // Threads blocked in pop() and push() wake when the queue is shut down: pop() gives
@@ -164,8 +188,8 @@ void test_shutdown(Region &r) {
                 ++woke;
             });
             waiters.emplace_back([&] {
-                bool closed = false;
-                CHECK(!full.push_for(3, 20s, &closed) && closed);
+                bool shut_down = false;
+                CHECK(!full.push_for(3, 20s, &shut_down) && shut_down);
                 ++woke;
             });
         }
@@ -191,7 +215,7 @@ void test_threads(Region &r) {
         std::vector<std::thread> consumers;
         for (int c = 0; c < kConsumers; ++c) {
             consumers.emplace_back([&, c] {
-                while (std::optional<Value> v = q.pop()) {  // until closed and drained
+                while (std::optional<Value> v = q.pop()) {  // until shut down and drained
                     got[c].push_back(v->as_int());
                 }
             });
@@ -302,7 +326,7 @@ int main() {
         RegionCleanup cleanup{name};
         Region r = Region::create(name, 8 << 20);
         test_values_and_order(r);
-        test_shutdown(r);
+        test_shutdown(r, name);
         test_threads(r);
         test_errors_and_ownership(r, name);
     } catch (const std::exception &e) {
