@@ -61,8 +61,8 @@ int run(const std::string &name) {
     }
     plexus::Array mailbox = region.array("mailbox");  // length 0: open the existing one
     plexus::Array counter = region.array("counter");
-    say("found \"mailbox\" (" + std::to_string(mailbox.length()) + " elements) and \"counter\" (" +
-        std::to_string(counter.length()) + " element)");
+    say("found \"mailbox\" (" + std::to_string(mailbox.len()) + " elements) and \"counter\" (" +
+        std::to_string(counter.len()) + " element)");
 
     // 1. Five messages, each answered.
     for (int n = 1; n <= 5; ++n) {

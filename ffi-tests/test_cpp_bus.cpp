@@ -24,7 +24,7 @@ int main() {
     {
         plexus::Region r = plexus::Region::open(name, o);
         plexus::Bus b = plexus::Bus::open(r, "events", 4);
-        CHECK(b.capacity() == 4 && b.next_seq() == 1 && !b.is_closed());
+        CHECK(b.capacity() == 4 && b.next_seq() == 1 && !b.is_shutdown());
         plexus::Subscription now = b.subscribe();
         CHECK(b.publish(plexus::Value(std::int64_t{1})) == 1);
         CHECK(b.publish(plexus::Value("a string longer than the inline eight")) == 2);
@@ -34,14 +34,14 @@ int main() {
             CHECK(m1 && m1->seq == 1 && m1->value.as_int() == 1);
             auto m2 = s->next();
             CHECK(m2 && m2->seq == 2 && m2->value.as_string() == "a string longer than the inline eight");
-            bool closed = true;
-            CHECK(!s->next_for(std::chrono::milliseconds(10), &closed) && !closed);
+            bool shut_down = true;
+            CHECK(!s->next_for(std::chrono::milliseconds(10), &shut_down) && !shut_down);
         }
         // Falling behind: 10 more on a bus of 4: the next is seq 9.
         for (int i = 0; i < 10; i++) (void)b.publish(plexus::Value(std::int64_t{i}));
         auto behind = now.next();
         CHECK(behind && behind->seq == 9);
-        // A waiting subscriber in a thread gets the message, then nullopt on close.
+        // A waiting subscriber in a thread gets the message, then nullopt on shutdown.
         plexus::Subscription waiter = b.subscribe();
         std::thread t([&] {
             auto m = waiter.next();
@@ -51,14 +51,14 @@ int main() {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         (void)b.publish(plexus::Value(std::int64_t{42}));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        b.close();
+        b.shutdown();
         t.join();
-        CHECK(b.is_closed());
+        CHECK(b.is_shutdown());
         CHECK(b.publish(plexus::Value(std::int64_t{7})) == 0);
-        bool closed = false;
-        while (oldest.try_next(&closed)) {
+        bool shut_down = false;
+        while (oldest.try_next(&shut_down)) {
         }
-        CHECK(closed);
+        CHECK(shut_down);
         // Errors throw.
         bool threw = false;
         try {
@@ -68,7 +68,40 @@ int main() {
         }
         CHECK(threw);
         plexus::Subscription moved = std::move(now);
-        CHECK(moved && !now);
+        CHECK(moved && !now && now.raw().id == 0);
+        plexus::Bus moved_bus = std::move(b);
+        CHECK(moved_bus && !b && b.raw().id == 0);
+        threw = false;
+        try {
+            (void)b.next_seq();
+        } catch (const plexus::Error &e) {
+            threw = e.status() == PLEXUS_E_BAD_HANDLE;
+        }
+        CHECK(threw);
+
+        // close() gives a handle back and never ends the bus; shutdown() through one
+        // region handle ends it for every other handle.
+        plexus::Region other = plexus::Region::open_existing(name);
+        plexus::Bus theirs = other.bus("news", 8);
+        plexus::Bus mine = r.bus("news");
+        CHECK(mine.raw().id != theirs.raw().id);  // handles of two region handles
+        plexus::Subscription sub = theirs.subscribe(PLEXUS_FROM_OLDEST);
+        CHECK(mine.publish("one") == 1);
+        mine.close();
+        CHECK(!mine && !theirs.is_shutdown());
+        CHECK(theirs.publish("two") == 2);
+        mine = plexus::Bus::open(r, "news");  // opened again by name: state kept
+        CHECK(mine.next_seq() == 3 && !mine.is_shutdown());
+        theirs.shutdown();
+        CHECK(mine.is_shutdown() && theirs.is_shutdown());
+        CHECK(mine.publish("three") == 0);
+        theirs.close();  // the subscription made through it stays valid
+        CHECK(!theirs);
+        auto one = sub.next();
+        auto two = sub.next();
+        CHECK(one && one->seq == 1 && one->value.as_string() == "one");
+        CHECK(two && two->seq == 2 && two->value.as_string() == "two");
+        CHECK(!sub.next());  // shut down and drained
     }
     plexus::Region::remove(name);
     if (failures) {

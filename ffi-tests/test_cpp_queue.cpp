@@ -74,7 +74,7 @@ void test_values_and_order(Region &r) {
     const std::vector<Value> values = every_type();
     for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
         Queue q = r.queue(flags ? "types-lifo" : "types", 32, flags);
-        CHECK(q && q.capacity() == 32 && q.size() == 0 && !q.is_closed());
+        CHECK(q && q.capacity() == 32 && q.size() == 0 && !q.is_shutdown());
         for (const Value &v : values) {
             CHECK(q.try_push(v));
         }
@@ -90,16 +90,16 @@ void test_values_and_order(Region &r) {
 
     // FIFO: oldest first; full and empty, with timeout 0 and with a short timeout.
     Queue q = Queue::open(r, "fifo", 3);
-    bool closed = true;
-    CHECK(!q.try_pop(&closed) && !closed);
+    bool shut_down = true;
+    CHECK(!q.try_pop(&shut_down) && !shut_down);
     auto t0 = Clock::now();
-    CHECK(!q.pop_for(30ms, &closed) && !closed);
+    CHECK(!q.pop_for(30ms, &shut_down) && !shut_down);
     CHECK(Clock::now() - t0 >= 30ms);
     CHECK(q.push(1) && q.push("two") && q.push_for(3.0, 0ms));
-    closed = true;
-    CHECK(!q.try_push(4, &closed) && !closed);
+    shut_down = true;
+    CHECK(!q.try_push(4, &shut_down) && !shut_down);
     t0 = Clock::now();
-    CHECK(!q.push_for(4, 30ms, &closed) && !closed);
+    CHECK(!q.push_for(4, 30ms, &shut_down) && !shut_down);
     CHECK(Clock::now() - t0 >= 30ms);
     CHECK(q.size() == 3);
     CHECK(q.pop()->as_int() == 1);
@@ -120,37 +120,61 @@ void test_values_and_order(Region &r) {
     CHECK(!s.try_pop());
 }
 
-void test_close(Region &r) {
+void test_shutdown(Region &r, const std::string &region_name) {
     for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
-        Queue q = r.queue(flags ? "close-lifo" : "close", 4, flags);
+        Queue q = r.queue(flags ? "shutdown-lifo" : "shutdown", 4, flags);
         CHECK(q.push("a value long enough for the heap") && q.push(2));
-        q.close();
-        CHECK(q.is_closed());
-        q.close();  // twice is fine
+        q.shutdown();
+        CHECK(q.is_shutdown());
+        q.shutdown();  // twice is fine
         // Pushes are refused (false, not an exception), whatever the timeout.
-        bool closed = false;
+        bool shut_down = false;
         CHECK(!q.push(3));
-        CHECK(!q.try_push(3, &closed) && closed);
-        closed = false;
-        CHECK(!q.push_for(3, 1s, &closed) && closed);
+        CHECK(!q.try_push(3, &shut_down) && shut_down);
+        shut_down = false;
+        CHECK(!q.push_for(3, 1s, &shut_down) && shut_down);
         CHECK(q.size() == 2);
-        // Pops drain, then report closed.
+        // Pops drain, then report the shutdown.
         std::optional<Value> first = q.pop();
-        std::optional<Value> second = q.try_pop(&closed);
-        CHECK(first && second && !closed);
+        std::optional<Value> second = q.try_pop(&shut_down);
+        CHECK(first && second && !shut_down);
         CHECK(flags ? first->as_int() == 2 : first->as_string().size() > 8);
         CHECK(!q.pop());
-        CHECK(!q.try_pop(&closed) && closed);
-        closed = false;
+        CHECK(!q.try_pop(&shut_down) && shut_down);
+        shut_down = false;
         const auto t0 = Clock::now();
-        CHECK(!q.pop_for(10s, &closed) && closed);
+        CHECK(!q.pop_for(10s, &shut_down) && shut_down);
         CHECK(Clock::now() - t0 < 5s);  // at once, not after the timeout
-        // Closed for every opener, for good.
-        q.release();
-        CHECK(r.queue(flags ? "close-lifo" : "close").is_closed());
+        // Shut down for every opener, for good.
+        q.close();
+        CHECK(r.queue(flags ? "shutdown-lifo" : "shutdown").is_shutdown());
     }
 
-    // Threads blocked in pop() and push() wake when the queue closes: pop() gives
+    // close() gives a handle back and never ends the queue; shutdown() through one region
+    // handle ends it for every other handle.
+    {
+        Region other = Region::open_existing(region_name);
+        Queue mine = r.queue("ends", 4);
+        Queue theirs = other.queue("ends");
+        CHECK(mine.raw().id != theirs.raw().id);  // handles of two region handles
+        CHECK(mine.push(1) && mine.push(2));
+        mine.close();
+        CHECK(!mine);
+        CHECK_THROWS(mine.push(0), PLEXUS_E_BAD_HANDLE);
+        CHECK(!theirs.is_shutdown() && theirs.size() == 2 && theirs.push(3));
+        mine = r.queue("ends");  // opened again by name: values and state kept
+        CHECK(mine.size() == 3 && !mine.is_shutdown());
+        theirs.shutdown();
+        CHECK(mine.is_shutdown() && theirs.is_shutdown());
+        bool shut_down = false;
+        CHECK(!mine.try_push(4, &shut_down) && shut_down);
+        CHECK(mine.pop()->as_int() == 1);
+        theirs.close();  // gives back other's handle only
+        CHECK(mine.pop()->as_int() == 2 && mine.pop()->as_int() == 3 && !mine.pop());
+        CHECK_THROWS(theirs.shutdown(), PLEXUS_E_BAD_HANDLE);
+    }
+
+    // Threads blocked in pop() and push() wake when the queue is shut down: pop() gives
     // std::nullopt, push() false.
     for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
         Queue empty = r.queue(flags ? "empty-lifo" : "empty", 2, flags);
@@ -164,15 +188,15 @@ void test_close(Region &r) {
                 ++woke;
             });
             waiters.emplace_back([&] {
-                bool closed = false;
-                CHECK(!full.push_for(3, 20s, &closed) && closed);
+                bool shut_down = false;
+                CHECK(!full.push_for(3, 20s, &shut_down) && shut_down);
                 ++woke;
             });
         }
         std::this_thread::sleep_for(100ms);
         CHECK(woke == 0);
-        empty.close();
-        full.close();
+        empty.shutdown();
+        full.shutdown();
         for (std::thread &t : waiters) {
             t.join();
         }
@@ -191,7 +215,7 @@ void test_threads(Region &r) {
         std::vector<std::thread> consumers;
         for (int c = 0; c < kConsumers; ++c) {
             consumers.emplace_back([&, c] {
-                while (std::optional<Value> v = q.pop()) {  // until closed and drained
+                while (std::optional<Value> v = q.pop()) {  // until shut down and drained
                     got[c].push_back(v->as_int());
                 }
             });
@@ -207,7 +231,7 @@ void test_threads(Region &r) {
         for (std::thread &t : producers) {
             t.join();
         }
-        q.close();
+        q.shutdown();
         for (std::thread &t : consumers) {
             t.join();
         }
@@ -255,24 +279,24 @@ void test_errors_and_ownership(Region &r, const std::string &region_name) {
     CHECK_THROWS(q.push(std::string(16 << 20, 'h')), PLEXUS_E_NO_SPACE);
     CHECK(q.size() == 0);
 
-    // Two Queues opened through one Region share a handle; each release undoes one open.
+    // Two Queues opened through one Region share a handle; each close() undoes one open.
     Queue q2 = Queue::open(r, "q");
     CHECK(q2.raw().id == q.raw().id);
-    q2.release();
+    q2.close();
     CHECK(!q2);
-    q2.release();  // an empty Queue: nothing to do
+    q2.close();  // an empty Queue: nothing to do
     CHECK(q.push(1));
     CHECK_THROWS(q2.size(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q2.push(1), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q2.try_pop(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q2.pop(), PLEXUS_E_BAD_HANDLE);
-    CHECK_THROWS(q2.close(), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(q2.shutdown(), PLEXUS_E_BAD_HANDLE);
 
     // Moves.
     Queue moved = std::move(q);
     CHECK(!q && moved);
     CHECK_THROWS(q.size(), PLEXUS_E_BAD_HANDLE);
-    CHECK_THROWS(q.is_closed(), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(q.is_shutdown(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q.capacity(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(q.pop_for(1ms), PLEXUS_E_BAD_HANDLE);
     q = std::move(moved);
@@ -302,7 +326,7 @@ int main() {
         RegionCleanup cleanup{name};
         Region r = Region::create(name, 8 << 20);
         test_values_and_order(r);
-        test_close(r);
+        test_shutdown(r, name);
         test_threads(r);
         test_errors_and_ownership(r, name);
     } catch (const std::exception &e) {

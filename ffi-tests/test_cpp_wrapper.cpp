@@ -24,6 +24,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -87,17 +88,28 @@ bool starts_with(const std::string &s, std::string_view prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Compile-time properties of the owners.
-static_assert(!std::is_copy_constructible_v<Region>, "Region is move-only");
-static_assert(!std::is_copy_assignable_v<Region>, "Region is move-only");
-static_assert(std::is_nothrow_move_constructible_v<Region>, "Region moves never throw");
-static_assert(std::is_nothrow_move_assignable_v<Region>, "Region moves never throw");
-static_assert(std::is_nothrow_destructible_v<Region>, "Region destructor is noexcept");
-static_assert(!std::is_copy_constructible_v<Array>, "Array is move-only");
-static_assert(!std::is_copy_assignable_v<Array>, "Array is move-only");
-static_assert(std::is_nothrow_move_constructible_v<Array>, "Array moves never throw");
-static_assert(std::is_nothrow_move_assignable_v<Array>, "Array moves never throw");
-static_assert(std::is_nothrow_destructible_v<Array>, "Array destructor is noexcept");
+// Compile-time properties of the owners: move-only, moves and destructor and close()
+// noexcept, an empty default, raw() giving the C handle.
+template <class T, class Handle>
+constexpr bool move_only_owner_v =
+    !std::is_copy_constructible_v<T> && !std::is_copy_assignable_v<T> &&
+    std::is_nothrow_default_constructible_v<T> && std::is_nothrow_move_constructible_v<T> &&
+    std::is_nothrow_move_assignable_v<T> && std::is_nothrow_destructible_v<T> &&
+    noexcept(std::declval<T &>().close()) &&
+    std::is_same_v<decltype(std::declval<const T &>().raw()), Handle> &&
+    !std::is_convertible_v<T, bool> && std::is_constructible_v<bool, const T &>;
+static_assert(move_only_owner_v<Region, plexus_region>, "Region is a move-only owner");
+static_assert(move_only_owner_v<Array, plexus_array>, "Array is a move-only owner");
+static_assert(move_only_owner_v<plexus::Map, plexus_map>, "Map is a move-only owner");
+static_assert(move_only_owner_v<plexus::Queue, plexus_queue>, "Queue is a move-only owner");
+static_assert(move_only_owner_v<plexus::Bus, plexus_bus>, "Bus is a move-only owner");
+static_assert(move_only_owner_v<plexus::Subscription, plexus_sub>,
+              "Subscription is a move-only owner");
+static_assert(move_only_owner_v<plexus::Mutex, plexus_mutex>, "Mutex is a move-only owner");
+static_assert(move_only_owner_v<plexus::Barrier, plexus_barrier>,
+              "Barrier is a move-only owner");
+static_assert(move_only_owner_v<plexus::Semaphore, plexus_semaphore>,
+              "Semaphore is a move-only owner");
 static_assert(std::is_copy_constructible_v<Value> && std::is_nothrow_move_constructible_v<Value>,
               "Value is copyable and cheaply movable");
 static_assert(!std::is_constructible_v<Value, char>, "Value('a') is rejected");
@@ -429,12 +441,12 @@ void test_array_basics(Region &r) {
     CHECK_THROWS(r.array("cells"), PLEXUS_E_NOT_FOUND);  // length 0 = existing only
     Array a = r.array("cells", 8);
     CHECK(a && a.raw().id != 0);
-    CHECK(a.length() == 8);
+    CHECK(a.len() == 8);
     CHECK_NOTHROW(r.array("cells", 8));
     CHECK_THROWS(r.array("cells", 9), PLEXUS_E_INCOMPATIBLE);
     CHECK_THROWS(r.array("cells", 8, PLEXUS_EXCLUSIVE), PLEXUS_E_EXISTS);
     CHECK_THROWS(r.array("", 1), PLEXUS_E_INVALID_ARGUMENT);
-    CHECK(Array::open(r, "cells").length() == 8);
+    CHECK(Array::open(r, "cells").len() == 8);
 
     // The raw() escape hatch.
     std::uint64_t n = 0;
@@ -506,7 +518,7 @@ void test_array_basics(Region &r) {
     // Reading from a closed or empty Array.
     Array none;
     CHECK(!none);
-    CHECK_THROWS(none.length(), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(none.len(), PLEXUS_E_BAD_HANDLE);
     CHECK_THROWS(none.read(0), PLEXUS_E_BAD_HANDLE);
 }
 
@@ -713,11 +725,11 @@ void test_array_ownership(Region &r, const std::string &name) {
     const std::uint64_t id = a.raw().id;
     Array b = std::move(a);
     CHECK(!a && b && b.raw().id == id);  // NOLINT(bugprone-use-after-move)
-    CHECK_THROWS(a.length(), PLEXUS_E_BAD_HANDLE);
-    CHECK(b.length() == 2);
+    CHECK_THROWS(a.len(), PLEXUS_E_BAD_HANDLE);
+    CHECK(b.len() == 2);
     Array c;
     c = std::move(b);
-    CHECK(c && !b && c.length() == 2);
+    CHECK(c && !b && c.len() == 2);
 
     // Opening the same array twice gives the same handle; closing one Array must not
     // close it under the other.
@@ -733,13 +745,13 @@ void test_array_ownership(Region &r, const std::string &name) {
         CHECK(!twin);
         twin.close();  // twice is harmless
     }
-    CHECK(c.length() == 2);
+    CHECK(c.len() == 2);
     // Move-assigning over a live Array releases the old one.
     Array d = r.array("own-other", 1);
     d = r.array("own");
     CHECK(d.raw().id == c.raw().id);
     d = Array();
-    CHECK(c.length() == 2);
+    CHECK(c.len() == 2);
 
     // Closing the region first: the Array reports BAD_HANDLE and destroys quietly.
     {
@@ -749,13 +761,13 @@ void test_array_ownership(Region &r, const std::string &name) {
         CHECK(orphan.read(0).as_string() == "via twin");
         second.close();
         CHECK(static_cast<bool>(orphan));  // still holds its (now dead) handle
-        CHECK_THROWS(orphan.length(), PLEXUS_E_BAD_HANDLE);
+        CHECK_THROWS(orphan.len(), PLEXUS_E_BAD_HANDLE);
         CHECK_THROWS(orphan.read(0), PLEXUS_E_BAD_HANDLE);
         // A new region handle and array work; the dead id is not reused.
         Region third = Region::open_existing(name);
         Array fresh = third.array("own");
         CHECK(fresh.raw().id != orphan.raw().id);
-        CHECK(fresh.length() == 2);
+        CHECK(fresh.len() == 2);
     }  // orphan's destructor ignores BAD_HANDLE
     {
         Array outlives;
@@ -763,13 +775,181 @@ void test_array_ownership(Region &r, const std::string &name) {
             Region temp = Region::open_existing(name);
             outlives = temp.array("own");
         }  // region handle closed before the Array
-        CHECK_THROWS(outlives.length(), PLEXUS_E_BAD_HANDLE);
+        CHECK_THROWS(outlives.len(), PLEXUS_E_BAD_HANDLE);
     }
-    CHECK(c.length() == 2);
+    CHECK(c.len() == 2);
 
     // Kind and emptiness of the region handle.
     Region empty;
     CHECK_THROWS(empty.array("own"), PLEXUS_E_BAD_HANDLE);
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Moves of an owner: the moved-from one is empty (false, raw() id 0, and `use` on it
+/// throws PLEXUS_E_BAD_HANDLE), by construction and by assignment; moving back restores
+/// `owner` with the same handle.
+template <class T, class Use> void check_moves(T &owner, Use use, const char *kind) {
+    const int before = failures;
+    const std::uint64_t id = owner.raw().id;
+    CHECK(owner && id != 0);
+    T moved(std::move(owner));
+    CHECK(!owner && owner.raw().id == 0 && moved.raw().id == id);
+    CHECK_THROWS(use(owner), PLEXUS_E_BAD_HANDLE);
+    CHECK_NOTHROW(use(moved));
+    T assigned;
+    CHECK(!assigned && assigned.raw().id == 0);
+    CHECK_THROWS(use(assigned), PLEXUS_E_BAD_HANDLE);
+    assigned = std::move(moved);
+    CHECK(!moved && moved.raw().id == 0 && assigned.raw().id == id);
+    CHECK_THROWS(use(moved), PLEXUS_E_BAD_HANDLE);
+    owner = std::move(assigned);
+    CHECK(owner && !assigned && owner.raw().id == id);
+    CHECK_NOTHROW(use(owner));
+    if (failures != before) {
+        std::fprintf(stderr, "  (the checks above failed in check_moves for %s)\n", kind);
+    }
+}
+
+/// close() gives one open back early and never changes the object: a second owner of
+/// the same handle (`open()` through the same Region) still works, and once both are
+/// closed, `open()` finds the object again by name (the caller then checks its state).
+template <class T, class Open, class Use>
+void check_close(T &owner, Open open, Use use, const char *kind) {
+    const int before = failures;
+    T twin = open();
+    CHECK(twin.raw().id == owner.raw().id);  // one handle, opened twice
+    owner.close();
+    CHECK(!owner && owner.raw().id == 0);
+    CHECK_THROWS(use(owner), PLEXUS_E_BAD_HANDLE);
+    CHECK_NOTHROW(owner.close());  // an empty owner: nothing to do
+    CHECK_NOTHROW(use(twin));      // the handle is still open once
+    twin.close();
+    CHECK_THROWS(use(twin), PLEXUS_E_BAD_HANDLE);
+    owner = open();
+    CHECK_NOTHROW(use(owner));
+    if (failures != before) {
+        std::fprintf(stderr, "  (the checks above failed in check_close for %s)\n", kind);
+    }
+}
+
+/// Region's factory for every kind (each the same as the kind's open()), moves of every
+/// owner, and close() of every owner giving its handle back early while the object
+/// stays. Uses region `name` of its own.
+void test_every_kind(const std::string &name) {
+    using plexus::Barrier;
+    using plexus::Bus;
+    using plexus::Map;
+    using plexus::Mutex;
+    using plexus::Queue;
+    using plexus::Semaphore;
+    using plexus::Subscription;
+    Region r = Region::create(name, 1 << 20);
+
+    Array a = r.array("a", 2);
+    Map m = r.map("m", 4);
+    Queue q = r.queue("q", 4);
+    Bus b = r.bus("b", 4);
+    Subscription sub = b.subscribe(PLEXUS_FROM_OLDEST);
+    Mutex mx = r.mutex("mx");
+    Barrier br = r.barrier("br", 1);
+    Semaphore sem = r.semaphore("sem", 2);
+    CHECK(a && m && q && b && sub && mx && br && sem);
+    CHECK(Bus::open(r, "b").raw().id == b.raw().id);
+    CHECK(Mutex::open(r, "mx").raw().id == mx.raw().id);
+    CHECK(Barrier::open(r, "br").raw().id == br.raw().id);
+    CHECK(Semaphore::open(r, "sem").raw().id == sem.raw().id);
+    CHECK(b.capacity() == 4 && br.parties() == 1 && sem.permits() == 2);
+    // The open rules of every kind.
+    CHECK_THROWS(r.bus("absent"), PLEXUS_E_NOT_FOUND);
+    CHECK_THROWS(r.bus("b", 5), PLEXUS_E_INCOMPATIBLE);
+    CHECK_THROWS(r.bus("b", 4, PLEXUS_EXCLUSIVE), PLEXUS_E_EXISTS);
+    CHECK_THROWS(r.barrier("absent"), PLEXUS_E_NOT_FOUND);
+    CHECK_THROWS(r.barrier("br", 2), PLEXUS_E_INCOMPATIBLE);
+    CHECK_THROWS(r.semaphore("absent"), PLEXUS_E_NOT_FOUND);
+    CHECK_THROWS(r.semaphore("sem", 3), PLEXUS_E_INCOMPATIBLE);
+    CHECK_THROWS(r.mutex("a"), PLEXUS_E_TYPE_MISMATCH);
+    CHECK_THROWS(r.bus("mx", 4), PLEXUS_E_TYPE_MISMATCH);
+    CHECK_THROWS(r.barrier("sem", 2), PLEXUS_E_TYPE_MISMATCH);
+    CHECK_THROWS(r.semaphore("b", 2), PLEXUS_E_TYPE_MISMATCH);
+    CHECK_THROWS(r.mutex(""), PLEXUS_E_INVALID_ARGUMENT);
+    Region none;
+    CHECK_THROWS(none.bus("b"), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(none.mutex("mx"), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(none.barrier("br"), PLEXUS_E_BAD_HANDLE);
+    CHECK_THROWS(none.semaphore("sem"), PLEXUS_E_BAD_HANDLE);
+    // The objects work through the factories' owners.
+    {
+        std::lock_guard<Mutex> guard(mx);
+        CHECK(mx.is_locked());
+    }
+    CHECK(!mx.is_locked());
+    CHECK(br.wait_for(0s));  // one party: the round completes at once
+    CHECK(sem.try_acquire() && sem.available() == 1 && sem.held() == 1);
+    CHECK(b.publish("hello") == 1);
+    const auto hello = sub.try_next();
+    CHECK(hello && hello->seq == 1 && hello->value.as_string() == "hello");
+
+    // Moves, every kind.
+    check_moves(r, [](const Region &x) { return x.info(); }, "Region");
+    check_moves(a, [](const Array &x) { return x.len(); }, "Array");
+    check_moves(m, [](const Map &x) { return x.size(); }, "Map");
+    check_moves(q, [](const Queue &x) { return x.size(); }, "Queue");
+    check_moves(b, [](const Bus &x) { return x.next_seq(); }, "Bus");
+    check_moves(sub, [](const Subscription &x) { return x.try_next(); }, "Subscription");
+    check_moves(mx, [](const Mutex &x) { return x.is_locked(); }, "Mutex");
+    check_moves(br, [](const Barrier &x) { return x.parties(); }, "Barrier");
+    check_moves(sem, [](const Semaphore &x) { return x.available(); }, "Semaphore");
+
+    // close() early, every kind: the object and its state stay.
+    a.write(1, "kept");
+    m.write("k", "kept");
+    CHECK(q.push(7));
+    mx.lock();
+    check_close(a, [&] { return r.array("a"); }, [](const Array &x) { return x.len(); }, "Array");
+    CHECK(a.read(1).as_string() == "kept");
+    check_close(m, [&] { return r.map("m"); }, [](const Map &x) { return x.size(); }, "Map");
+    CHECK(m.read("k").as_string() == "kept");
+    check_close(q, [&] { return r.queue("q"); }, [](const Queue &x) { return x.size(); },
+                "Queue");
+    CHECK(!q.is_shutdown() && q.try_pop()->as_int() == 7);
+    check_close(b, [&] { return r.bus("b"); }, [](const Bus &x) { return x.next_seq(); },
+                "Bus");
+    CHECK(!b.is_shutdown() && b.next_seq() == 2);
+    check_close(mx, [&] { return r.mutex("mx"); },
+                [](const Mutex &x) { return x.is_locked(); }, "Mutex");
+    CHECK(mx.is_locked());  // close() does not unlock; this thread still holds it
+    mx.unlock();
+    CHECK(!mx.is_locked());
+    check_close(br, [&] { return r.barrier("br"); },
+                [](const Barrier &x) { return x.parties(); }, "Barrier");
+    CHECK(br.parties() == 1);
+    check_close(sem, [&] { return r.semaphore("sem"); },
+                [](const Semaphore &x) { return x.available(); }, "Semaphore");
+    CHECK(sem.held() == 1 && sem.available() == 1);  // permits belong to the region handle
+    sem.release();
+    // A Subscription is not opened by name: close() ends it; the bus goes on.
+    sub.close();
+    CHECK(!sub);
+    CHECK_THROWS(sub.try_next(), PLEXUS_E_BAD_HANDLE);
+    CHECK(b.publish("again") == 2);
+    // Closing a Bus leaves its subscriptions working.
+    Subscription from_oldest = b.subscribe(PLEXUS_FROM_OLDEST);
+    b.close();
+    CHECK(!b);
+    const auto first = from_oldest.try_next();
+    CHECK(first && first->seq == 1);
+    // A Region's close() gives back its handle and those opened through it; the region
+    // and its objects stay for the other region handles.
+    {
+        Region r2 = Region::open_existing(name);
+        Array through_r2 = r2.array("a");
+        r2.close();
+        CHECK(!r2);
+        CHECK_THROWS(r2.info(), PLEXUS_E_BAD_HANDLE);
+        CHECK_THROWS(through_r2.len(), PLEXUS_E_BAD_HANDLE);
+    }
+    CHECK(a.read(1).as_string() == "kept" && r.info().object_count == 7);
 }
 
 /// Removes the test regions when the test ends, however it ends.
@@ -779,6 +959,7 @@ struct RegionCleanup {
         try {
             Region::try_remove(name);
             Region::try_remove(name + "-b");
+            Region::try_remove(name + "-kinds");
         } catch (const std::exception &e) {
             std::fprintf(stderr, "cleanup of %s failed: %s\n", name.c_str(), e.what());
         }
@@ -802,6 +983,7 @@ int main() {
         test_versions(r);
         test_array_ownership(r, name);
         CHECK(r.info().object_count == 8);
+        test_every_kind(name + "-kinds");
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());
         ++failures;

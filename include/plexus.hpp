@@ -10,22 +10,29 @@
  *   if (auto v = cells.read_fe_for(0, std::chrono::seconds(1)))  // wait FULL, consume
  *       std::cout << v->to_json() << "\n";
  *   plexus::Queue work = r.queue("work", 64);                    // FIFO of up to 64 values
- *   bool pushed = work.push("resize photo 17");                  // false: queue closed
- *   while (std::optional<plexus::Value> job = work.pop())        // until closed and empty
+ *   bool pushed = work.push("resize photo 17");                  // false: queue shut down
+ *   while (std::optional<plexus::Value> job = work.pop())        // until shut down and empty
  *       std::cout << job->as_string() << "\n";
  *
  * RULES
- *   - Owners are move-only RAII classes (Region, Array, Map, Queue, Mutex, Barrier,
- *     Semaphore); destructors are noexcept and give back the handle (close(); for a
- *     Queue release(), because Queue::close() closes the queue itself, as
- *     plexus_queue_shutdown does); a moved-from owner is empty (`operator bool` is false)
- *     and any call on it throws plexus::Error with PLEXUS_E_BAD_HANDLE. `raw()` returns
- *     the C handle for calls the wrapper does not cover (it stays owned by the wrapper).
+ *   - Owners are move-only RAII classes (Region, Array, Map, Queue, Bus, Subscription,
+ *     Mutex, Barrier, Semaphore). One verb per meaning, as in C: close() gives the handle
+ *     back early (plexus_<kind>_close) and never changes the object; the destructor
+ *     (noexcept) does the same. Ending a Queue or a Bus for every process is shutdown()
+ *     (plexus_queue_shutdown / plexus_bus_shutdown). A moved-from or closed owner is
+ *     empty (`operator bool` is false) and any call on it throws plexus::Error with
+ *     PLEXUS_E_BAD_HANDLE. `raw()` returns the C handle for calls the wrapper does not
+ *     cover (it stays owned by the wrapper). All owners share one template,
+ *     detail::Owner, so they behave alike.
+ *   - A Region opens every kind of object, with the same rules for each: r.array,
+ *     r.map, r.queue, r.bus, r.mutex, r.barrier, r.semaphore (Kind::open(r, ...) is the
+ *     same call).
  *   - Failures throw plexus::Error, which carries the plexus_status. Expected outcomes
  *     are not exceptions: `try_*` (try once) and `*_for` (wait up to a duration) return
  *     `bool` or `std::optional` and report PLEXUS_TIMEOUT as false / std::nullopt.
- *     Calls without a suffix block without limit. A closed queue (PLEXUS_CLOSED) is an
- *     expected outcome too: Queue::push returns false, Queue::pop std::nullopt.
+ *     Calls without a suffix block without limit. A queue or bus that is shut down
+ *     (PLEXUS_CLOSED) is an expected outcome too: Queue::push returns false, Queue::pop
+ *     std::nullopt.
  *   - Timeouts are std::chrono durations of any representation: durations <= 0 mean
  *     "try once", durations of about 292 years or more (and plexus::forever) mean
  *     "without limit".
@@ -465,10 +472,278 @@ inline bool ok_or_timeout(plexus_status s) {
     return true;
 }
 
+/// The owner of one C handle, which every owner class derives from (Region, Array, Map,
+/// Queue, Bus, Subscription, Mutex, Barrier, Semaphore). Move-only: a move leaves the
+/// source empty (id 0). close(), the destructor and a move-assignment over a live handle
+/// give the handle back with `Close` (plexus_<kind>_close), ignoring its status, so none
+/// of them throws.
+template <class Handle, plexus_status (*Close)(Handle)> class Owner {
+  public:
+    Owner(const Owner &) = delete;
+    Owner &operator=(const Owner &) = delete;
+    /// Takes over `other`'s handle; `other` becomes empty.
+    Owner(Owner &&other) noexcept : h_(std::exchange(other.h_, Handle{0})) {}
+    /// Gives back this object's handle (as close() does), then takes over `other`'s;
+    /// `other` becomes empty.
+    Owner &operator=(Owner &&other) noexcept {
+        if (this != &other) {
+            close();
+            h_ = std::exchange(other.h_, Handle{0});
+        }
+        return *this;
+    }
+
+    /// Gives the handle back now (plexus_<kind>_close), before the destructor would; this
+    /// object becomes empty. It never changes the object in the region, which stays for
+    /// every other handle and process (closing a Region also closes every object handle
+    /// opened through it). Never throws: closing an empty owner does nothing, and
+    /// PLEXUS_E_BAD_HANDLE (the region handle was closed first) is ignored.
+    void close() noexcept {
+        if (h_.id != 0) {
+            (void)Close(std::exchange(h_, Handle{0}));
+        }
+    }
+
+    /// The C handle, for calls the wrapper does not cover. It stays owned by this object:
+    /// do not give it back with plexus_<kind>_close.
+    Handle raw() const noexcept { return h_; }
+    /// True unless empty (default-constructed, moved-from or closed). A handle made
+    /// invalid by closing its region handle is not detected here.
+    explicit operator bool() const noexcept { return h_.id != 0; }
+
+  protected:
+    Owner() noexcept = default;
+    /// Owns one open of `h`.
+    explicit Owner(Handle h) noexcept : h_(h) {}
+    /// Gives the handle back (close()). Not virtual: owners are never deleted through a
+    /// pointer to this base, which is why it is protected.
+    ~Owner() { close(); }
+
+    Handle h_{0};
+};
+
+/// The C calls of array elements (keyed by index), for Elements.
+struct ArrayCalls {
+    using Handle = plexus_array;
+    using Key = std::uint64_t;
+    static std::uint64_t c_key(std::uint64_t i) noexcept { return i; }
+    static constexpr auto close = plexus_array_close;
+    static constexpr auto read = plexus_array_read;
+    static constexpr auto write = plexus_array_write;
+    static constexpr auto read_fe = plexus_array_read_fe;
+    static constexpr auto read_ff = plexus_array_read_ff;
+    static constexpr auto read_rw = plexus_array_read_rw;
+    static constexpr auto release_rw = plexus_array_release_rw;
+    static constexpr auto write_ef = plexus_array_write_ef;
+    static constexpr auto write_xf = plexus_array_write_xf;
+    static constexpr auto write_xe = plexus_array_write_xe;
+    static constexpr auto set_tag = plexus_array_set_tag;
+    static constexpr auto is_full = plexus_array_is_full;
+    static constexpr auto faa = plexus_array_faa;
+    static constexpr auto cas = plexus_array_cas;
+    static constexpr auto exchange = plexus_array_exchange;
+    static constexpr auto version = plexus_array_version;
+    static constexpr auto wait_change = plexus_array_wait_change;
+};
+
+/// The C calls of map elements (keyed by string), for Elements.
+struct MapCalls {
+    using Handle = plexus_map;
+    using Key = const std::string &;
+    static const char *c_key(const std::string &key) noexcept { return key.c_str(); }
+    static constexpr auto close = plexus_map_close;
+    static constexpr auto read = plexus_map_read;
+    static constexpr auto write = plexus_map_write;
+    static constexpr auto read_fe = plexus_map_read_fe;
+    static constexpr auto read_ff = plexus_map_read_ff;
+    static constexpr auto read_rw = plexus_map_read_rw;
+    static constexpr auto release_rw = plexus_map_release_rw;
+    static constexpr auto write_ef = plexus_map_write_ef;
+    static constexpr auto write_xf = plexus_map_write_xf;
+    static constexpr auto write_xe = plexus_map_write_xe;
+    static constexpr auto set_tag = plexus_map_set_tag;
+    static constexpr auto is_full = plexus_map_is_full;
+    static constexpr auto faa = plexus_map_faa;
+    static constexpr auto cas = plexus_map_cas;
+    static constexpr auto exchange = plexus_map_exchange;
+    static constexpr auto version = plexus_map_version;
+    static constexpr auto wait_change = plexus_map_wait_change;
+};
+
+/// The element operations that Array and Map share, written once over the C calls `C`
+/// (ArrayCalls or MapCalls). `k` is an element's index in an Array and its key in a
+/// Map; Array and Map document what their keys add.
+///
+/// Every element holds a value, a FULL/EMPTY tag and a version. Unless stated
+/// otherwise a call throws plexus::Error on failure (PLEXUS_E_INVALID_ARGUMENT for a
+/// value the library rejects, i.e. invalid UTF-8 or MessagePack; PLEXUS_E_NO_SPACE
+/// when the region heap is full; PLEXUS_E_BAD_HANDLE for an empty, moved-from or closed
+/// owner, or one whose Region was closed). Blocking calls without a suffix wait without
+/// limit; `try_*` try once; `*_for` wait up to the given duration; both report
+/// PLEXUS_TIMEOUT as false / std::nullopt.
+template <class C> class Elements : public Owner<typename C::Handle, C::close> {
+  public:
+    /// std::uint64_t for an Array, const std::string & for a Map.
+    using Key = typename C::Key;
+
+    /// Reads element `k` whatever its tag (tag unchanged). Never blocks on the tag;
+    /// waits only for the element's internal lock. Atomic (never torn).
+    Value read(Key k) const {
+        return *read_into(
+            [&](plexus_value *out) { return C::read(this->h_, C::c_key(k), out); }, false);
+    }
+    /// Writes `v` into element `k` whatever its tag (tag unchanged). Waits while
+    /// read_rw readers hold the element.
+    void write(Key k, const Value &v) const { put(C::write, k, v); }
+
+    /// Blocks without limit until element `k` is FULL (and not held by read_rw), reads
+    /// it and leaves it EMPTY (consume).
+    Value read_fe(Key k) const { return *wait_read(C::read_fe, k, PLEXUS_FOREVER); }
+    /// read_fe if element `k` is FULL now; std::nullopt (element untouched) if not.
+    std::optional<Value> try_read_fe(Key k) const { return wait_read(C::read_fe, k, 0); }
+    /// read_fe waiting at most `d`; std::nullopt when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_fe_for(Key k, const std::chrono::duration<Rep, Period> &d) const {
+        return wait_read(C::read_fe, k, to_timeout_ns(d));
+    }
+
+    /// Blocks without limit until element `k` is FULL, reads it and leaves it FULL (peek).
+    Value read_ff(Key k) const { return *wait_read(C::read_ff, k, PLEXUS_FOREVER); }
+    /// read_ff if element `k` is FULL now; std::nullopt if not.
+    std::optional<Value> try_read_ff(Key k) const { return wait_read(C::read_ff, k, 0); }
+    /// read_ff waiting at most `d`; std::nullopt when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_ff_for(Key k, const std::chrono::duration<Rep, Period> &d) const {
+        return wait_read(C::read_ff, k, to_timeout_ns(d));
+    }
+
+    /// Blocks without limit until element `k` is EMPTY, writes `v` and leaves it FULL
+    /// (produce).
+    void write_ef(Key k, const Value &v) const { check(write_ef_ns(k, v, PLEXUS_FOREVER)); }
+    /// write_ef if element `k` is EMPTY now: true when written, false (nothing written)
+    /// if it is FULL.
+    bool try_write_ef(Key k, const Value &v) const { return ok_or_timeout(write_ef_ns(k, v, 0)); }
+    /// write_ef waiting at most `d`: true when written, false when `d` passed first.
+    template <class Rep, class Period>
+    bool write_ef_for(Key k, const Value &v, const std::chrono::duration<Rep, Period> &d) const {
+        return ok_or_timeout(write_ef_ns(k, v, to_timeout_ns(d)));
+    }
+
+    /// Writes `v` and leaves element `k` FULL whatever the tag was (waits only while
+    /// read_rw readers hold it).
+    void write_xf(Key k, const Value &v) const { put(C::write_xf, k, v); }
+    /// Writes `v` and leaves element `k` EMPTY whatever the tag was (waits only while
+    /// read_rw readers hold it).
+    void write_xe(Key k, const Value &v) const { put(C::write_xe, k, v); }
+
+    /// Sets element `k` FULL (`full` true) or EMPTY without touching its value (waits
+    /// only while read_rw readers hold it).
+    void set_tag(Key k, bool full) const { check(C::set_tag(this->h_, C::c_key(k), full)); }
+    /// Whether element `k` is FULL (a snapshot; never blocks on the tag).
+    bool is_full(Key k) const {
+        bool full = false;
+        check(C::is_full(this->h_, C::c_key(k), &full));
+        return full;
+    }
+
+    /// Blocks without limit until element `k` is FULL, reads it and takes a shared read
+    /// lock: until release_rw(k), calls that would change the element wait (read_fe,
+    /// write*, set_tag, faa, cas, exchange, Map::remove); read, read_ff and other read_rw
+    /// proceed. At most 28 locks per region handle at once (PLEXUS_E_NO_SPACE).
+    Value read_rw(Key k) const { return *wait_read(C::read_rw, k, PLEXUS_FOREVER); }
+    /// read_rw if element `k` is FULL now (lock taken); std::nullopt (no lock) if not.
+    std::optional<Value> try_read_rw(Key k) const { return wait_read(C::read_rw, k, 0); }
+    /// read_rw waiting at most `d`; std::nullopt (no lock taken) when `d` passes first.
+    template <class Rep, class Period>
+    std::optional<Value> read_rw_for(Key k, const std::chrono::duration<Rep, Period> &d) const {
+        return wait_read(C::read_rw, k, to_timeout_ns(d));
+    }
+    /// Releases one read_rw lock this process holds on element `k`. Throws
+    /// PLEXUS_E_INVALID_ARGUMENT if it holds none.
+    void release_rw(Key k) const { check(C::release_rw(this->h_, C::c_key(k))); }
+
+    /// Atomically adds `delta` to element `k` with JavaScript `+` semantics (int+int
+    /// wraps; a float on either side gives FLOAT; a string on either side concatenates;
+    /// bytes+bytes concatenates; UNDEFINED counts as 0 or ""); tag unchanged. Returns the
+    /// previous value. Throws PLEXUS_E_TYPE_MISMATCH for other combinations (element
+    /// unchanged).
+    Value faa(Key k, const Value &delta) const {
+        const plexus_value d = delta.c_value();
+        return *read_into(
+            [&](plexus_value *old) { return C::faa(this->h_, C::c_key(k), &d, old); }, false);
+    }
+
+    /// Atomically: if element `k` equals `expected` (same type and value, as
+    /// Value::operator==), store `desired`. Returns true when it swapped. If `old` is not
+    /// null it receives the previous value either way. Tag unchanged.
+    bool cas(Key k, const Value &expected, const Value &desired, Value *old = nullptr) const {
+        const plexus_value e = expected.c_value();
+        const plexus_value d = desired.c_value();
+        Value prev = *read_into(
+            [&](plexus_value *out) { return C::cas(this->h_, C::c_key(k), &e, &d, out); },
+            false);
+        const bool swapped = (prev == expected);
+        if (old != nullptr) {
+            *old = std::move(prev);
+        }
+        return swapped;
+    }
+
+    /// Atomically stores `v` in element `k` and returns the previous value; tag
+    /// unchanged.
+    Value exchange(Key k, const Value &v) const {
+        const plexus_value c = v.c_value();
+        return *read_into(
+            [&](plexus_value *old) { return C::exchange(this->h_, C::c_key(k), &c, old); },
+            false);
+    }
+
+    /// Element `k`'s version, bumped by every change of its value or tag.
+    std::uint64_t version(Key k) const {
+        std::uint64_t v = 0;
+        check(C::version(this->h_, C::c_key(k), &v));
+        return v;
+    }
+    /// Blocks without limit until element `k`'s version differs from `version`, then
+    /// stores the new version in `version` (returns at once if it already differs). To
+    /// watch an element: `auto v = a.version(k); for (;;) { a.wait_change(k, v); ... }`.
+    void wait_change(Key k, std::uint64_t &version) const {
+        check(C::wait_change(this->h_, C::c_key(k), &version, PLEXUS_FOREVER));
+    }
+    /// wait_change waiting at most `d`: true (and `version` updated) when the version
+    /// moved, false (`version` unchanged) when `d` passed first.
+    template <class Rep, class Period>
+    bool wait_change_for(Key k, std::uint64_t &version,
+                         const std::chrono::duration<Rep, Period> &d) const {
+        return ok_or_timeout(C::wait_change(this->h_, C::c_key(k), &version, to_timeout_ns(d)));
+    }
+
+  protected:
+    Elements() noexcept = default;
+    /// Owns one open of `h`.
+    explicit Elements(typename C::Handle h) noexcept : Owner<typename C::Handle, C::close>(h) {}
+
+  private:
+    /// read_fe, read_ff or read_rw with timeout `t`: std::nullopt on PLEXUS_TIMEOUT.
+    template <class Read>
+    std::optional<Value> wait_read(Read call, Key k, std::int64_t t) const {
+        return read_into(
+            [&](plexus_value *out) { return call(this->h_, C::c_key(k), out, t); }, true);
+    }
+    /// write, write_xf or write_xe.
+    template <class Write> void put(Write call, Key k, const Value &v) const {
+        const plexus_value c = v.c_value();
+        check(call(this->h_, C::c_key(k), &c));
+    }
+    plexus_status write_ef_ns(Key k, const Value &v, std::int64_t t) const {
+        const plexus_value c = v.c_value();
+        return C::write_ef(this->h_, C::c_key(k), &c, t);
+    }
+};
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
-// Regions and arrays
+// Regions
 // ---------------------------------------------------------------------------------------
 
 /// Options of Region::open, mapped onto plexus_region_options (PLEXUS_REGION_OPTIONS_INIT
@@ -527,712 +802,33 @@ inline CheckReport check_region(const std::string &name, bool repair = false) {
     return r;
 }
 
-class Region;
+class Array;
+class Map;
+class Queue;
+class Bus;
+class Mutex;
+class Barrier;
+class Semaphore;
 
-/// An open array handle (indexed elements, each a value + FULL/EMPTY tag + version).
-/// Move-only; obtained from Region::array. The destructor undoes its open
-/// (plexus_array_close) and ignores errors, including PLEXUS_E_BAD_HANDLE when the region
-/// was closed first (closing a region closes its arrays). Every call on an Array whose region has been closed throws
-/// PLEXUS_E_BAD_HANDLE.
+/// An open region handle. Move-only; close() (and the destructor) gives it back, and with
+/// it every object handle opened through it, so an Array used after its Region is gone
+/// throws PLEXUS_E_BAD_HANDLE. The region itself stays until removed.
 ///
-/// Unless stated otherwise a call throws plexus::Error on failure, e.g.
-/// PLEXUS_E_OUT_OF_RANGE for `index >= length()`, PLEXUS_E_INVALID_ARGUMENT for a value
-/// the library rejects (invalid UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region
-/// heap is full, PLEXUS_E_BAD_HANDLE for an empty, moved-from or closed Array.
-/// Blocking calls without a suffix wait without limit; `try_*` try once; `*_for` wait up
-/// to the given duration; both report PLEXUS_TIMEOUT as false / std::nullopt.
-///
-/// Handle sharing: one region handle hands out one handle per array name, so Arrays
-/// opened twice through the same Region share a handle; the library counts the opens
-/// and the handle stays valid until the last of them is closed.
-class Array {
-  public:
-    /// An empty Array (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
-    Array() noexcept = default;
-    Array(const Array &) = delete;
-    Array &operator=(const Array &) = delete;
-    Array(Array &&other) noexcept : h_(std::exchange(other.h_, plexus_array{0})) {}
-    Array &operator=(Array &&other) noexcept {
-        if (this != &other) {
-            close();
-            h_ = std::exchange(other.h_, plexus_array{0});
-        }
-        return *this;
-    }
-    ~Array() { close(); }
-
-    /// Opens (or, with `length > 0`, creates) the array `name` in `region`; same as
-    /// region.array(name, length, flags).
-    static Array open(const Region &region, const std::string &name, std::uint64_t length = 0,
-                      std::uint32_t flags = 0);
-
-    /// Closes the handle now (see the class comment); the Array becomes empty. Never
-    /// throws. The array itself stays in the region.
-    void close() noexcept {
-        if (h_.id == 0) {
-            return;
-        }
-        const plexus_array h = std::exchange(h_, plexus_array{0});
-        (void)plexus_array_close(h);  // BAD_HANDLE when the region went first: fine
-    }
-
-    /// The C handle (still owned by this Array: do not plexus_array_close it).
-    plexus_array raw() const noexcept { return h_; }
-    /// True unless empty or moved-from (a closed region is not detected here).
-    explicit operator bool() const noexcept { return h_.id != 0; }
-
-    /// Number of elements.
-    std::uint64_t length() const {
-        std::uint64_t n = 0;
-        check(plexus_array_len(h_, &n));
-        return n;
-    }
-
-    /// Reads element `i` whatever its tag (tag unchanged). Never blocks on the tag;
-    /// waits only for the element's internal lock. Atomic (never torn).
-    Value read(std::uint64_t i) const {
-        return *detail::read_into(
-            [&](plexus_value *out) { return plexus_array_read(h_, i, out); }, false);
-    }
-    /// Writes `v` into element `i` whatever its tag (tag unchanged). Waits while
-    /// read_rw readers hold the element.
-    void write(std::uint64_t i, const Value &v) const {
-        const plexus_value c = v.c_value();
-        check(plexus_array_write(h_, i, &c));
-    }
-
-    /// Blocks without limit until element `i` is FULL (and not held by read_rw), reads
-    /// it and leaves it EMPTY (consume).
-    Value read_fe(std::uint64_t i) const { return *read_fe_ns(i, PLEXUS_FOREVER); }
-    /// read_fe if element `i` is FULL now; std::nullopt (element untouched) if not.
-    std::optional<Value> try_read_fe(std::uint64_t i) const { return read_fe_ns(i, 0); }
-    /// read_fe waiting at most `d`; std::nullopt when `d` passes first.
-    template <class Rep, class Period>
-    std::optional<Value> read_fe_for(std::uint64_t i,
-                                     const std::chrono::duration<Rep, Period> &d) const {
-        return read_fe_ns(i, to_timeout_ns(d));
-    }
-
-    /// Blocks without limit until element `i` is FULL, reads it and leaves it FULL (peek).
-    Value read_ff(std::uint64_t i) const { return *read_ff_ns(i, PLEXUS_FOREVER); }
-    /// read_ff if element `i` is FULL now; std::nullopt if not.
-    std::optional<Value> try_read_ff(std::uint64_t i) const { return read_ff_ns(i, 0); }
-    /// read_ff waiting at most `d`; std::nullopt when `d` passes first.
-    template <class Rep, class Period>
-    std::optional<Value> read_ff_for(std::uint64_t i,
-                                     const std::chrono::duration<Rep, Period> &d) const {
-        return read_ff_ns(i, to_timeout_ns(d));
-    }
-
-    /// Blocks without limit until element `i` is EMPTY, writes `v` and leaves it FULL
-    /// (produce).
-    void write_ef(std::uint64_t i, const Value &v) const {
-        check(write_ef_ns(i, v, PLEXUS_FOREVER));
-    }
-    /// write_ef if element `i` is EMPTY now: true when written, false (nothing written)
-    /// if it is FULL.
-    bool try_write_ef(std::uint64_t i, const Value &v) const {
-        return detail::ok_or_timeout(write_ef_ns(i, v, 0));
-    }
-    /// write_ef waiting at most `d`: true when written, false when `d` passed first.
-    template <class Rep, class Period>
-    bool write_ef_for(std::uint64_t i, const Value &v,
-                      const std::chrono::duration<Rep, Period> &d) const {
-        return detail::ok_or_timeout(write_ef_ns(i, v, to_timeout_ns(d)));
-    }
-
-    /// Writes `v` and leaves element `i` FULL whatever the tag was (waits only while
-    /// read_rw readers hold it).
-    void write_xf(std::uint64_t i, const Value &v) const {
-        const plexus_value c = v.c_value();
-        check(plexus_array_write_xf(h_, i, &c));
-    }
-    /// Writes `v` and leaves element `i` EMPTY whatever the tag was (waits only while
-    /// read_rw readers hold it).
-    void write_xe(std::uint64_t i, const Value &v) const {
-        const plexus_value c = v.c_value();
-        check(plexus_array_write_xe(h_, i, &c));
-    }
-
-    /// Sets element `i` FULL (`full` true) or EMPTY without touching its value (waits
-    /// only while read_rw readers hold it).
-    void set_tag(std::uint64_t i, bool full) const {
-        check(plexus_array_set_tag(h_, i, full));
-    }
-    /// Whether element `i` is FULL (a snapshot; never blocks on the tag).
-    bool is_full(std::uint64_t i) const {
-        bool full = false;
-        check(plexus_array_is_full(h_, i, &full));
-        return full;
-    }
-
-    /// Blocks without limit until element `i` is FULL, reads it and takes a shared read
-    /// lock: until release_rw(i), calls that would change the element wait (read_fe,
-    /// write*, set_tag, faa, cas, exchange); read, read_ff and other read_rw proceed.
-    /// At most 28 locks per region handle at once (PLEXUS_E_NO_SPACE).
-    Value read_rw(std::uint64_t i) const { return *read_rw_ns(i, PLEXUS_FOREVER); }
-    /// read_rw if element `i` is FULL now (lock taken); std::nullopt (no lock) if not.
-    std::optional<Value> try_read_rw(std::uint64_t i) const { return read_rw_ns(i, 0); }
-    /// read_rw waiting at most `d`; std::nullopt (no lock taken) when `d` passes first.
-    template <class Rep, class Period>
-    std::optional<Value> read_rw_for(std::uint64_t i,
-                                     const std::chrono::duration<Rep, Period> &d) const {
-        return read_rw_ns(i, to_timeout_ns(d));
-    }
-    /// Releases one read_rw lock this process holds on element `i`. Throws
-    /// PLEXUS_E_INVALID_ARGUMENT if it holds none.
-    void release_rw(std::uint64_t i) const { check(plexus_array_release_rw(h_, i)); }
-
-    /// Atomically adds `delta` to element `i` with JavaScript `+` semantics (int+int
-    /// wraps; a float on either side gives FLOAT; a string on either side concatenates;
-    /// bytes+bytes concatenates; UNDEFINED counts as 0 or ""); tag unchanged. Returns the
-    /// previous value. Throws PLEXUS_E_TYPE_MISMATCH for other combinations (element
-    /// unchanged).
-    Value faa(std::uint64_t i, const Value &delta) const {
-        const plexus_value d = delta.c_value();
-        return *detail::read_into(
-            [&](plexus_value *old) { return plexus_array_faa(h_, i, &d, old); }, false);
-    }
-
-    /// Atomically: if element `i` equals `expected` (same type and value, as
-    /// Value::operator==), store `desired`. Returns true when it swapped. If `old` is not
-    /// null it receives the previous value either way. Tag unchanged.
-    bool cas(std::uint64_t i, const Value &expected, const Value &desired,
-             Value *old = nullptr) const {
-        const plexus_value e = expected.c_value();
-        const plexus_value d = desired.c_value();
-        Value prev = *detail::read_into(
-            [&](plexus_value *out) { return plexus_array_cas(h_, i, &e, &d, out); }, false);
-        const bool swapped = (prev == expected);
-        if (old != nullptr) {
-            *old = std::move(prev);
-        }
-        return swapped;
-    }
-
-    /// Atomically stores `v` in element `i` and returns the previous value; tag
-    /// unchanged.
-    Value exchange(std::uint64_t i, const Value &v) const {
-        const plexus_value c = v.c_value();
-        return *detail::read_into(
-            [&](plexus_value *old) { return plexus_array_exchange(h_, i, &c, old); }, false);
-    }
-
-    /// Element `i`'s version, bumped by every change of its value or tag.
-    std::uint64_t version(std::uint64_t i) const {
-        std::uint64_t v = 0;
-        check(plexus_array_version(h_, i, &v));
-        return v;
-    }
-    /// Blocks without limit until element `i`'s version differs from `version`, then
-    /// stores the new version in `version` (returns at once if it already differs). To
-    /// watch an element: `auto v = a.version(i); for (;;) { a.wait_change(i, v); ... }`.
-    void wait_change(std::uint64_t i, std::uint64_t &version) const {
-        check(plexus_array_wait_change(h_, i, &version, PLEXUS_FOREVER));
-    }
-    /// wait_change waiting at most `d`: true (and `version` updated) when the version
-    /// moved, false (`version` unchanged) when `d` passed first.
-    template <class Rep, class Period>
-    bool wait_change_for(std::uint64_t i, std::uint64_t &version,
-                         const std::chrono::duration<Rep, Period> &d) const {
-        return detail::ok_or_timeout(
-            plexus_array_wait_change(h_, i, &version, to_timeout_ns(d)));
-    }
-
-  private:
-    friend class Region;
-    /// Owns one open of `h`.
-    explicit Array(plexus_array h) noexcept : h_(h) {}
-
-    std::optional<Value> read_fe_ns(std::uint64_t i, std::int64_t t) const {
-        return detail::read_into(
-            [&](plexus_value *out) { return plexus_array_read_fe(h_, i, out, t); }, true);
-    }
-    std::optional<Value> read_ff_ns(std::uint64_t i, std::int64_t t) const {
-        return detail::read_into(
-            [&](plexus_value *out) { return plexus_array_read_ff(h_, i, out, t); }, true);
-    }
-    std::optional<Value> read_rw_ns(std::uint64_t i, std::int64_t t) const {
-        return detail::read_into(
-            [&](plexus_value *out) { return plexus_array_read_rw(h_, i, out, t); }, true);
-    }
-    plexus_status write_ef_ns(std::uint64_t i, const Value &v, std::int64_t t) const {
-        const plexus_value c = v.c_value();
-        return plexus_array_write_ef(h_, i, &c, t);
-    }
-
-    plexus_array h_{0};
-};
-
-/// An open map handle: UTF-8 string keys (at most PLEXUS_MAP_MAX_KEY_LEN bytes, no NUL),
-/// each present key holding a value + FULL/EMPTY tag + version, up to capacity() keys.
-/// Move-only; obtained from Region::map. Closing works as for Array.
-///
-/// An absent key behaves as EMPTY holding UNDEFINED with version 0: read() gives
-/// UNDEFINED, is_full() false, and the waiting reads (read_fe, read_ff, read_rw) wait
-/// until some process inserts the key and it is FULL. Every writing call (write*,
-/// set_tag, faa, cas, exchange) inserts an absent key first (EMPTY, or FULL if the map
-/// was created with PLEXUS_FULL). Inserting into a full map throws PLEXUS_E_NO_SPACE;
-/// remove() makes room. A key longer than the limit or not valid UTF-8 throws
-/// PLEXUS_E_INVALID_ARGUMENT. Timeouts follow Array: no suffix = without limit, `try_*`
-/// = once, `*_for` = up to a duration (false / std::nullopt on PLEXUS_TIMEOUT).
-class Map {
-  public:
-    /// An empty Map (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
-    Map() noexcept = default;
-    Map(const Map &) = delete;
-    Map &operator=(const Map &) = delete;
-    Map(Map &&other) noexcept : h_(std::exchange(other.h_, plexus_map{0})) {}
-    Map &operator=(Map &&other) noexcept {
-        if (this != &other) {
-            close();
-            h_ = std::exchange(other.h_, plexus_map{0});
-        }
-        return *this;
-    }
-    ~Map() { close(); }
-
-    /// Opens (or, with `capacity > 0`, creates) the map `name` in `region`; same as
-    /// region.map(name, capacity, flags).
-    static Map open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
-                    std::uint32_t flags = 0);
-
-    /// Closes the handle now; the Map becomes empty. Never throws. The map itself stays
-    /// in the region.
-    void close() noexcept {
-        if (h_.id == 0) {
-            return;
-        }
-        const plexus_map h = std::exchange(h_, plexus_map{0});
-        (void)plexus_map_close(h);  // BAD_HANDLE when the region went first: fine
-    }
-
-    /// The C handle (still owned by this Map: do not plexus_map_close it).
-    plexus_map raw() const noexcept { return h_; }
-    /// True unless empty or moved-from (a closed region is not detected here).
-    explicit operator bool() const noexcept { return h_.id != 0; }
-
-    /// Number of keys present (a snapshot).
-    std::uint64_t size() const {
-        std::uint64_t n = 0;
-        check(plexus_map_len(h_, &n));
-        return n;
-    }
-    /// Maximum number of keys, fixed at creation.
-    std::uint64_t capacity() const {
-        std::uint64_t n = 0;
-        check(plexus_map_capacity(h_, &n));
-        return n;
-    }
-
-    /// Reads the value of `key` whatever its tag (UNDEFINED if absent; nothing inserted).
-    Value read(const std::string &key) const {
-        return *detail::read_into(
-            [&](plexus_value *out) { return plexus_map_read(h_, key.c_str(), out); }, false);
-    }
-    /// Writes `v` as the value of `key` (inserting it), keeping the tag.
-    void write(const std::string &key, const Value &v) const {
-        const plexus_value c = v.c_value();
-        check(plexus_map_write(h_, key.c_str(), &c));
-    }
-
-    /// Blocks without limit until `key` is present and FULL, reads it, leaves it EMPTY.
-    Value read_fe(const std::string &key) const { return *read_fe_ns(key, PLEXUS_FOREVER); }
-    /// read_fe if `key` is FULL now; std::nullopt if not (or absent).
-    std::optional<Value> try_read_fe(const std::string &key) const { return read_fe_ns(key, 0); }
-    /// read_fe waiting at most `d`; std::nullopt when `d` passes first.
-    template <class Rep, class Period>
-    std::optional<Value> read_fe_for(const std::string &key,
-                                     const std::chrono::duration<Rep, Period> &d) const {
-        return read_fe_ns(key, to_timeout_ns(d));
-    }
-
-    /// Blocks without limit until `key` is present and FULL, reads it, leaves it FULL.
-    Value read_ff(const std::string &key) const { return *read_ff_ns(key, PLEXUS_FOREVER); }
-    /// read_ff if `key` is FULL now; std::nullopt if not (or absent).
-    std::optional<Value> try_read_ff(const std::string &key) const { return read_ff_ns(key, 0); }
-    /// read_ff waiting at most `d`; std::nullopt when `d` passes first.
-    template <class Rep, class Period>
-    std::optional<Value> read_ff_for(const std::string &key,
-                                     const std::chrono::duration<Rep, Period> &d) const {
-        return read_ff_ns(key, to_timeout_ns(d));
-    }
-
-    /// Inserts `key` if absent, blocks without limit until it is EMPTY, writes `v` and
-    /// leaves it FULL.
-    void write_ef(const std::string &key, const Value &v) const {
-        check(write_ef_ns(key, v, PLEXUS_FOREVER));
-    }
-    /// write_ef if `key` is EMPTY now: true when written, false if FULL.
-    bool try_write_ef(const std::string &key, const Value &v) const {
-        return detail::ok_or_timeout(write_ef_ns(key, v, 0));
-    }
-    /// write_ef waiting at most `d`: true when written, false when `d` passed first.
-    template <class Rep, class Period>
-    bool write_ef_for(const std::string &key, const Value &v,
-                      const std::chrono::duration<Rep, Period> &d) const {
-        return detail::ok_or_timeout(write_ef_ns(key, v, to_timeout_ns(d)));
-    }
-
-    /// Writes `v` and leaves `key` FULL (inserting it).
-    void write_xf(const std::string &key, const Value &v) const {
-        const plexus_value c = v.c_value();
-        check(plexus_map_write_xf(h_, key.c_str(), &c));
-    }
-    /// Writes `v` and leaves `key` EMPTY (inserting it).
-    void write_xe(const std::string &key, const Value &v) const {
-        const plexus_value c = v.c_value();
-        check(plexus_map_write_xe(h_, key.c_str(), &c));
-    }
-    /// Sets `key` FULL or EMPTY without touching its value (inserting it).
-    void set_tag(const std::string &key, bool full) const {
-        check(plexus_map_set_tag(h_, key.c_str(), full));
-    }
-    /// Whether `key` is present and FULL (a snapshot).
-    bool is_full(const std::string &key) const {
-        bool full = false;
-        check(plexus_map_is_full(h_, key.c_str(), &full));
-        return full;
-    }
-
-    /// Blocks without limit until `key` is present and FULL, reads it and takes a shared
-    /// read lock (writers and remove of that key wait until release_rw).
-    Value read_rw(const std::string &key) const { return *read_rw_ns(key, PLEXUS_FOREVER); }
-    /// read_rw if `key` is FULL now (lock taken); std::nullopt (no lock) if not.
-    std::optional<Value> try_read_rw(const std::string &key) const { return read_rw_ns(key, 0); }
-    /// read_rw waiting at most `d`; std::nullopt (no lock taken) when `d` passes first.
-    template <class Rep, class Period>
-    std::optional<Value> read_rw_for(const std::string &key,
-                                     const std::chrono::duration<Rep, Period> &d) const {
-        return read_rw_ns(key, to_timeout_ns(d));
-    }
-    /// Releases one read_rw lock this process holds on `key` (PLEXUS_E_INVALID_ARGUMENT
-    /// if none).
-    void release_rw(const std::string &key) const {
-        check(plexus_map_release_rw(h_, key.c_str()));
-    }
-
-    /// Atomic JavaScript `+=` on `key` (inserting it; UNDEFINED counts as 0 or "");
-    /// returns the previous value.
-    Value faa(const std::string &key, const Value &delta) const {
-        const plexus_value d = delta.c_value();
-        return *detail::read_into(
-            [&](plexus_value *old) { return plexus_map_faa(h_, key.c_str(), &d, old); },
-            false);
-    }
-    /// Atomically: if `key`'s value equals `expected`, store `desired`. True when it
-    /// swapped; `old` (if not null) receives the previous value either way.
-    bool cas(const std::string &key, const Value &expected, const Value &desired,
-             Value *old = nullptr) const {
-        const plexus_value e = expected.c_value();
-        const plexus_value d = desired.c_value();
-        Value prev = *detail::read_into(
-            [&](plexus_value *out) { return plexus_map_cas(h_, key.c_str(), &e, &d, out); },
-            false);
-        const bool swapped = (prev == expected);
-        if (old != nullptr) {
-            *old = std::move(prev);
-        }
-        return swapped;
-    }
-    /// Atomically stores `v` as `key`'s value and returns the previous one.
-    Value exchange(const std::string &key, const Value &v) const {
-        const plexus_value c = v.c_value();
-        return *detail::read_into(
-            [&](plexus_value *old) { return plexus_map_exchange(h_, key.c_str(), &c, old); },
-            false);
-    }
-
-    /// `key`'s version: 0 while absent, never repeated across remove and re-insert.
-    std::uint64_t version(const std::string &key) const {
-        std::uint64_t v = 0;
-        check(plexus_map_version(h_, key.c_str(), &v));
-        return v;
-    }
-    /// Blocks without limit until `key`'s version differs from `version` (insertion and
-    /// removal count), storing the new one in `version`.
-    void wait_change(const std::string &key, std::uint64_t &version) const {
-        check(plexus_map_wait_change(h_, key.c_str(), &version, PLEXUS_FOREVER));
-    }
-    /// wait_change waiting at most `d`: true when the version moved, false when `d`
-    /// passed first.
-    template <class Rep, class Period>
-    bool wait_change_for(const std::string &key, std::uint64_t &version,
-                         const std::chrono::duration<Rep, Period> &d) const {
-        return detail::ok_or_timeout(
-            plexus_map_wait_change(h_, key.c_str(), &version, to_timeout_ns(d)));
-    }
-
-    /// Removes `key` (waiting while read_rw readers hold it): true if it was present,
-    /// false if absent.
-    bool remove(const std::string &key) const {
-        const plexus_status s = plexus_map_remove(h_, key.c_str());
-        if (s == PLEXUS_E_NOT_FOUND) {
-            return false;
-        }
-        check(s);
-        return true;
-    }
-
-    /// The next key at or after `cursor` (start with 0), advancing `cursor`;
-    /// std::nullopt at the end. Keys present during the whole iteration come exactly
-    /// once, even while other processes insert and remove.
-    std::optional<std::string> next_key(std::uint64_t &cursor) const {
-        plexus_value k;
-        const plexus_status s = plexus_map_next_key(h_, &cursor, &k);
-        if (s == PLEXUS_E_NOT_FOUND) {
-            return std::nullopt;
-        }
-        check(s);
-        Value v = Value::adopt(k);
-        return v.as_string();
-    }
-    /// All keys, collected with next_key (same guarantee), in unspecified order.
-    std::vector<std::string> keys() const {
-        std::vector<std::string> out;
-        std::uint64_t cursor = 0;
-        while (auto k = next_key(cursor)) {
-            out.push_back(std::move(*k));
-        }
-        return out;
-    }
-
-  private:
-    friend class Region;
-    /// Owns one open of `h`.
-    explicit Map(plexus_map h) noexcept : h_(h) {}
-
-    std::optional<Value> read_fe_ns(const std::string &key, std::int64_t t) const {
-        return detail::read_into(
-            [&](plexus_value *out) { return plexus_map_read_fe(h_, key.c_str(), out, t); },
-            true);
-    }
-    std::optional<Value> read_ff_ns(const std::string &key, std::int64_t t) const {
-        return detail::read_into(
-            [&](plexus_value *out) { return plexus_map_read_ff(h_, key.c_str(), out, t); },
-            true);
-    }
-    std::optional<Value> read_rw_ns(const std::string &key, std::int64_t t) const {
-        return detail::read_into(
-            [&](plexus_value *out) { return plexus_map_read_rw(h_, key.c_str(), out, t); },
-            true);
-    }
-    plexus_status write_ef_ns(const std::string &key, const Value &v, std::int64_t t) const {
-        const plexus_value c = v.c_value();
-        return plexus_map_write_ef(h_, key.c_str(), &c, t);
-    }
-
-    plexus_map h_{0};
-};
-
-/// An open queue handle: a bounded queue of values shared by every process that opens
-/// it, FIFO by default, a LIFO stack when created with PLEXUS_LIFO. Move-only; obtained
-/// from Region::queue (or Queue::open). The destructor undoes its open
-/// (plexus_queue_close) and ignores errors, like Array's and Map's.
-///
-/// Two different "closes", named after the C calls:
-///   - close() is plexus_queue_shutdown: it closes the *queue*, for every process, for good:
-///     pushes fail, pops drain what is left and then report "closed", every blocked push
-///     and pop wakes. The handle stays usable.
-///   - release() is plexus_queue_close: it gives back this *handle* (as Array::close
-///     and Map::close do); the queue and its values stay in the region.
-///
-/// Expected outcomes are not exceptions: a full or empty queue (PLEXUS_TIMEOUT) and a
-/// closed queue (PLEXUS_CLOSED) come back as `false` / std::nullopt. Failures throw
-/// plexus::Error: PLEXUS_E_INVALID_ARGUMENT for a value the library rejects (invalid
-/// UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region heap cannot hold a value,
-/// PLEXUS_E_BAD_HANDLE for an empty, moved-from or released Queue or one whose Region was
-/// closed, PLEXUS_E_CORRUPT.
-///
-///   - push(v) waits without limit while the queue is full: true once `v` is in the
-///     queue, false if the queue is closed (nothing stored). try_push tries once,
-///     push_for waits up to a duration: false when full (or closed) throughout.
-///   - pop() waits without limit while the queue is empty: the oldest value (the newest,
-///     for a LIFO), or std::nullopt once the queue is closed *and* empty, which is final
-///     (no push succeeds after close), so `while (auto v = q.pop()) use(*v);` consumes
-///     until the producers close the queue. try_pop / pop_for return std::nullopt both
-///     when the queue stayed empty and when it is closed and drained; pass `closed` to
-///     tell them apart (it is set to true only for the latter).
-///   - try_push / push_for also take an optional `closed`; for pushes, is_closed() tells
-///     the same thing (a closed queue refuses every later push).
-///
-/// Values are copied in (the caller keeps its Value) and popped values are owned
-/// plexus::Values. A value is delivered to exactly one pop.
-class Queue {
-  public:
-    /// An empty Queue (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
-    Queue() noexcept = default;
-    Queue(const Queue &) = delete;
-    Queue &operator=(const Queue &) = delete;
-    Queue(Queue &&other) noexcept : h_(std::exchange(other.h_, plexus_queue{0})) {}
-    Queue &operator=(Queue &&other) noexcept {
-        if (this != &other) {
-            release();
-            h_ = std::exchange(other.h_, plexus_queue{0});
-        }
-        return *this;
-    }
-    ~Queue() { release(); }
-
-    /// Opens (or, with `capacity > 0`, creates) the queue `name` in `region`; same as
-    /// region.queue(name, capacity, flags).
-    static Queue open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
-                      std::uint32_t flags = 0);
-
-    /// Gives back the handle now (plexus_queue_close); the Queue becomes empty. Never
-    /// throws. The queue itself, its values and its open/closed state stay in the region:
-    /// this is not close().
-    void release() noexcept {
-        if (h_.id == 0) {
-            return;
-        }
-        const plexus_queue h = std::exchange(h_, plexus_queue{0});
-        (void)plexus_queue_close(h);  // BAD_HANDLE when the region went first: fine
-    }
-
-    /// The C handle (still owned by this Queue: do not plexus_queue_close it).
-    plexus_queue raw() const noexcept { return h_; }
-    /// True unless empty, moved-from or released (a closed region is not detected here;
-    /// neither is a closed queue: see is_closed()).
-    explicit operator bool() const noexcept { return h_.id != 0; }
-
-    /// Appends a copy of `v`, waiting without limit while the queue is full. True once
-    /// `v` is in the queue; false if the queue is closed (nothing stored).
-    [[nodiscard]] bool push(const Value &v) const {
-        return push_ns(v, PLEXUS_FOREVER, nullptr, false);
-    }
-    /// push if there is room now: true when stored; false if the queue is full or closed
-    /// (`*closed`, if given, says which).
-    [[nodiscard]] bool try_push(const Value &v, bool *closed = nullptr) const {
-        return push_ns(v, 0, closed, true);
-    }
-    /// push waiting at most `d` while the queue is full: true when stored; false when `d`
-    /// passed first or the queue is closed (`*closed`, if given, says which).
-    template <class Rep, class Period>
-    [[nodiscard]] bool push_for(const Value &v, const std::chrono::duration<Rep, Period> &d,
-                                bool *closed = nullptr) const {
-        return push_ns(v, to_timeout_ns(d), closed, true);
-    }
-
-    /// Removes the oldest value (the newest, for a LIFO), waiting without limit while the
-    /// queue is empty; std::nullopt once the queue is closed and empty (final).
-    [[nodiscard]] std::optional<Value> pop() const {
-        return pop_ns(PLEXUS_FOREVER, nullptr, false);
-    }
-    /// pop if a value is there now; std::nullopt if the queue is empty, or closed and
-    /// empty (`*closed`, if given, is true only in the latter case).
-    [[nodiscard]] std::optional<Value> try_pop(bool *closed = nullptr) const {
-        return pop_ns(0, closed, true);
-    }
-    /// pop waiting at most `d` while the queue is empty; std::nullopt when `d` passed
-    /// first, or the queue is closed and empty (`*closed`, if given, is true only then).
-    template <class Rep, class Period>
-    [[nodiscard]] std::optional<Value> pop_for(const std::chrono::duration<Rep, Period> &d,
-                                               bool *closed = nullptr) const {
-        return pop_ns(to_timeout_ns(d), closed, true);
-    }
-
-    /// Number of values in the queue (plexus_queue_len: a snapshot, which counts a push
-    /// that is storing its value).
-    std::uint64_t size() const {
-        std::uint64_t n = 0;
-        check(plexus_queue_len(h_, &n));
-        return n;
-    }
-    /// Maximum number of values, fixed at creation.
-    std::uint64_t capacity() const {
-        std::uint64_t n = 0;
-        check(plexus_queue_capacity(h_, &n));
-        return n;
-    }
-
-    /// Closes the queue for every process (plexus_queue_shutdown): pushes fail from now on,
-    /// pops return the values left and then report "closed", every blocked push and pop
-    /// wakes. Closing a closed queue is fine. The handle stays valid.
-    void close() const { check(plexus_queue_shutdown(h_)); }
-    /// Whether the queue was closed (by any process).
-    bool is_closed() const {
-        bool closed = false;
-        check(plexus_queue_is_shutdown(h_, &closed));
-        return closed;
-    }
-
-  private:
-    friend class Region;
-    /// Owns one open of `h`.
-    explicit Queue(plexus_queue h) noexcept : h_(h) {}
-
-    /// PLEXUS_OK: true; PLEXUS_CLOSED: false; PLEXUS_TIMEOUT: false if `timeout_is_outcome`;
-    /// anything else throws.
-    bool push_ns(const Value &v, std::int64_t t, bool *closed, bool timeout_is_outcome) const {
-        if (closed != nullptr) {
-            *closed = false;
-        }
-        const plexus_value c = v.c_value();
-        const plexus_status s = plexus_queue_push(h_, &c, t);
-        if (s == PLEXUS_CLOSED) {
-            if (closed != nullptr) {
-                *closed = true;
-            }
-            return false;
-        }
-        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
-            return false;
-        }
-        check(s);
-        return true;
-    }
-
-    /// PLEXUS_OK: the value; PLEXUS_CLOSED: std::nullopt; PLEXUS_TIMEOUT: std::nullopt if
-    /// `timeout_is_outcome`; anything else throws.
-    std::optional<Value> pop_ns(std::int64_t t, bool *closed, bool timeout_is_outcome) const {
-        if (closed != nullptr) {
-            *closed = false;
-        }
-        plexus_value out = detail::out_value();
-        const plexus_status s = plexus_queue_pop(h_, &out, t);
-        if (s == PLEXUS_OK) {
-            return Value::adopt(out);
-        }
-        // On any other status `out` is documented unchanged (it owns nothing).
-        if (s == PLEXUS_CLOSED) {
-            if (closed != nullptr) {
-                *closed = true;
-            }
-            return std::nullopt;
-        }
-        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
-            return std::nullopt;
-        }
-        Error e(s);  // capture plexus_last_error() before any other call
-        plexus_value_free(&out);  // free defensively (a no-op)
-        throw e;
-    }
-
-    plexus_queue h_{0};
-};
-
-/// An open region handle. Move-only; the destructor closes it (and with it every object
-/// handle opened through it, so an Array used after its Region is gone throws
-/// PLEXUS_E_BAD_HANDLE). The region itself stays until removed.
+/// A Region opens every kind of object, each with the same rules: a size argument
+/// (length, capacity, parties, permits) of 0 opens an existing object only
+/// (PLEXUS_E_NOT_FOUND if absent); a nonzero size creates the object if absent and must
+/// equal the existing object's size otherwise (PLEXUS_E_INCOMPATIBLE); a name used by
+/// another kind of object gives PLEXUS_E_TYPE_MISMATCH; PLEXUS_EXCLUSIVE in `flags`
+/// gives PLEXUS_E_EXISTS if it is present. Opening the same object twice through one
+/// Region gives two owners that share one C handle; each close() gives back one open.
 ///
 /// Calls throw plexus::Error on failure (PLEXUS_E_BAD_HANDLE on an empty or moved-from
-/// Region, PLEXUS_E_INVALID_ARGUMENT for a bad name, and the statuses listed below).
-class Region {
+/// Region, PLEXUS_E_INVALID_ARGUMENT for a bad name, PLEXUS_E_NO_SPACE when the region
+/// is full, and the statuses listed below).
+class Region : public detail::Owner<plexus_region, plexus_region_close> {
   public:
     /// An empty Region (no handle).
     Region() noexcept = default;
-    Region(const Region &) = delete;
-    Region &operator=(const Region &) = delete;
-    Region(Region &&other) noexcept : h_(std::exchange(other.h_, plexus_region{0})) {}
-    Region &operator=(Region &&other) noexcept {
-        if (this != &other) {
-            close();
-            h_ = std::exchange(other.h_, plexus_region{0});
-        }
-        return *this;
-    }
-    ~Region() { close(); }
 
     /// Opens or creates region `name` (no '/': volatile, /dev/shm/plexus.<name>; with '/':
     /// a persistent file at that path) as `options` say. Blocks only with PLEXUS_OPEN, up
@@ -1275,14 +871,6 @@ class Region {
         return open(name, o);
     }
 
-    /// Closes the handle now, and every object handle opened through it; the Region
-    /// becomes empty. Never throws.
-    void close() noexcept {
-        if (h_.id != 0) {
-            (void)plexus_region_close(std::exchange(h_, plexus_region{0}));
-        }
-    }
-
     /// Makes everything written so far durable (msync + fsync); blocks until it is on
     /// stable storage. Harmless for volatile regions.
     void flush() const { check(plexus_region_flush(h_)); }
@@ -1321,72 +909,327 @@ class Region {
             plexus_region_wait_object(h_, name.c_str(), to_timeout_ns(d)));
     }
 
-    /// Opens the array `name`: `length > 0` creates it if missing (elements UNDEFINED,
-    /// EMPTY unless `flags` has PLEXUS_FULL) and otherwise requires that length
-    /// (PLEXUS_E_INCOMPATIBLE); `length == 0` opens an existing one only
-    /// (PLEXUS_E_NOT_FOUND). PLEXUS_EXCLUSIVE in `flags`: PLEXUS_E_EXISTS if present.
-    /// PLEXUS_E_TYPE_MISMATCH if another kind of object has that name. Opening the same
-    /// array twice gives two Arrays sharing one handle; it closes with the last of them.
-    Array array(const std::string &name, std::uint64_t length = 0, std::uint32_t flags = 0) const {
-        plexus_array h{0};
-        check(plexus_array_open(h_, name.c_str(), length, flags, &h));
-        return Array(h);
-    }
+    /// Opens the array `name` of `length` elements (see the class comment for the
+    /// rules). New elements hold UNDEFINED, EMPTY unless `flags` has PLEXUS_FULL.
+    Array array(const std::string &name, std::uint64_t length = 0,
+                std::uint32_t flags = 0) const;
 
-    /// Opens the map `name`: `capacity > 0` (maximum number of keys) creates it if
-    /// missing and otherwise requires that capacity (PLEXUS_E_INCOMPATIBLE);
-    /// `capacity == 0` opens an existing one only (PLEXUS_E_NOT_FOUND). Flags:
-    /// PLEXUS_FULL (inserted keys start FULL), PLEXUS_EXCLUSIVE. PLEXUS_E_TYPE_MISMATCH
-    /// if another kind of object has that name.
-    Map map(const std::string &name, std::uint64_t capacity = 0, std::uint32_t flags = 0) const {
-        plexus_map h{0};
-        check(plexus_map_open(h_, name.c_str(), capacity, flags, &h));
-        return Map(h);
-    }
+    /// Opens the map `name` of up to `capacity` keys (see the class comment for the
+    /// rules). Flags: PLEXUS_FULL (inserted keys start FULL), PLEXUS_EXCLUSIVE.
+    Map map(const std::string &name, std::uint64_t capacity = 0, std::uint32_t flags = 0) const;
 
-    /// Opens the queue `name`: `capacity > 0` (maximum number of values) creates it if
-    /// missing (empty; a LIFO stack if `flags` has PLEXUS_LIFO, else FIFO) and otherwise
-    /// requires that capacity and the same kind (PLEXUS_E_INCOMPATIBLE); `capacity == 0`
-    /// opens an existing one only (PLEXUS_E_NOT_FOUND), of either kind unless `flags` has
-    /// PLEXUS_LIFO. PLEXUS_EXCLUSIVE in `flags`: PLEXUS_E_EXISTS if present.
-    /// PLEXUS_E_TYPE_MISMATCH if another kind of object has that name;
-    /// PLEXUS_E_INVALID_ARGUMENT for other flags (PLEXUS_FULL included).
+    /// Opens the queue `name` of up to `capacity` values (see the class comment for the
+    /// rules): a new queue is empty, a LIFO stack if `flags` has PLEXUS_LIFO, else FIFO;
+    /// an existing one must be of the same kind (PLEXUS_E_INCOMPATIBLE), except that
+    /// `capacity == 0` without PLEXUS_LIFO opens either kind. PLEXUS_E_INVALID_ARGUMENT
+    /// for other flags (PLEXUS_FULL included).
     Queue queue(const std::string &name, std::uint64_t capacity = 0,
-                std::uint32_t flags = 0) const {
-        plexus_queue h{0};
-        check(plexus_queue_open(h_, name.c_str(), capacity, flags, &h));
-        return Queue(h);
-    }
+                std::uint32_t flags = 0) const;
 
-    /// The C handle (still owned by this Region: do not plexus_region_close it).
-    plexus_region raw() const noexcept { return h_; }
-    /// True unless empty or moved-from.
-    explicit operator bool() const noexcept { return h_.id != 0; }
+    /// Opens the bus `name` that retains `capacity` messages (see the class comment for
+    /// the rules). Flags: PLEXUS_EXCLUSIVE.
+    Bus bus(const std::string &name, std::uint64_t capacity = 0, std::uint32_t flags = 0) const;
+
+    /// Opens the mutex `name`, creating it (unlocked) if missing. PLEXUS_E_TYPE_MISMATCH
+    /// if another kind of object has that name.
+    Mutex mutex(const std::string &name) const;
+
+    /// Opens the barrier `name` for `parties` parties (see the class comment for the
+    /// rules; a new barrier has no party waiting).
+    Barrier barrier(const std::string &name, std::uint32_t parties = 0) const;
+
+    /// Opens the semaphore `name` with `permits` permits (see the class comment for the
+    /// rules; a new semaphore has all its permits available).
+    Semaphore semaphore(const std::string &name, std::uint32_t permits = 0) const;
 
   private:
-    explicit Region(plexus_region h) noexcept : h_(h) {}
-
-    plexus_region h_{0};
+    explicit Region(plexus_region h) noexcept : Owner(h) {}
 };
 
-inline Array Array::open(const Region &region, const std::string &name, std::uint64_t length,
-                         std::uint32_t flags) {
-    return region.array(name, length, flags);
-}
+// ---------------------------------------------------------------------------------------
+// Arrays and maps
+// ---------------------------------------------------------------------------------------
 
-inline Map Map::open(const Region &region, const std::string &name, std::uint64_t capacity,
-                     std::uint32_t flags) {
-    return region.map(name, capacity, flags);
-}
+/// An open array handle: indexed elements, each a value + FULL/EMPTY tag + version.
+/// Move-only; obtained from Region::array (or Array::open). close() (and the
+/// destructor) gives the handle back; the array stays in the region.
+///
+/// The element operations (read, write, read_fe, read_ff, write_ef, write_xf, write_xe,
+/// set_tag, is_full, read_rw, release_rw, faa, cas, exchange, version, wait_change and
+/// their try_/_for forms) are those of detail::Elements, with `k` an index:
+/// PLEXUS_E_OUT_OF_RANGE for `k >= len()`.
+class Array : public detail::Elements<detail::ArrayCalls> {
+  public:
+    /// An empty Array (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Array() noexcept = default;
 
-inline Queue Queue::open(const Region &region, const std::string &name, std::uint64_t capacity,
-                         std::uint32_t flags) {
-    return region.queue(name, capacity, flags);
-}
+    /// Opens (or, with `length > 0`, creates) the array `name` in `region`; same as
+    /// region.array(name, length, flags).
+    static Array open(const Region &region, const std::string &name, std::uint64_t length = 0,
+                      std::uint32_t flags = 0) {
+        return region.array(name, length, flags);
+    }
 
-// =======================================================================================
+    /// Number of elements (plexus_array_len).
+    std::uint64_t len() const {
+        std::uint64_t n = 0;
+        check(plexus_array_len(h_, &n));
+        return n;
+    }
+
+  private:
+    friend class Region;
+    explicit Array(plexus_array h) noexcept : Elements(h) {}
+};
+
+/// An open map handle: UTF-8 string keys (at most PLEXUS_MAP_MAX_KEY_LEN bytes, no NUL),
+/// each present key holding a value + FULL/EMPTY tag + version, up to capacity() keys.
+/// Move-only; obtained from Region::map (or Map::open). close() (and the destructor)
+/// gives the handle back; the map stays in the region.
+///
+/// The element operations are those of detail::Elements (as for Array), with `k` a key.
+/// An absent key behaves as EMPTY holding UNDEFINED with version 0: read() gives
+/// UNDEFINED, is_full() false, and the waiting reads (read_fe, read_ff, read_rw) wait
+/// until some process inserts the key and it is FULL. Every writing call (write*,
+/// set_tag, faa, cas, exchange) inserts an absent key first (EMPTY, or FULL if the map
+/// was created with PLEXUS_FULL). Inserting into a full map throws PLEXUS_E_NO_SPACE;
+/// remove() makes room. A key's version is never repeated across remove and re-insert,
+/// and wait_change counts insertion and removal as changes. A key longer than the limit
+/// or not valid UTF-8 throws PLEXUS_E_INVALID_ARGUMENT.
+class Map : public detail::Elements<detail::MapCalls> {
+  public:
+    /// An empty Map (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Map() noexcept = default;
+
+    /// Opens (or, with `capacity > 0`, creates) the map `name` in `region`; same as
+    /// region.map(name, capacity, flags).
+    static Map open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
+                    std::uint32_t flags = 0) {
+        return region.map(name, capacity, flags);
+    }
+
+    /// Number of keys present (plexus_map_len: a snapshot).
+    std::uint64_t size() const {
+        std::uint64_t n = 0;
+        check(plexus_map_len(h_, &n));
+        return n;
+    }
+    /// Maximum number of keys, fixed at creation.
+    std::uint64_t capacity() const {
+        std::uint64_t n = 0;
+        check(plexus_map_capacity(h_, &n));
+        return n;
+    }
+
+    /// Removes `key` (waiting while read_rw readers hold it): true if it was present,
+    /// false if absent.
+    bool remove(const std::string &key) const {
+        const plexus_status s = plexus_map_remove(h_, key.c_str());
+        if (s == PLEXUS_E_NOT_FOUND) {
+            return false;
+        }
+        check(s);
+        return true;
+    }
+
+    /// The next key at or after `cursor` (start with 0), advancing `cursor`;
+    /// std::nullopt at the end. Keys present during the whole iteration come exactly
+    /// once, even while other processes insert and remove.
+    std::optional<std::string> next_key(std::uint64_t &cursor) const {
+        plexus_value k;
+        const plexus_status s = plexus_map_next_key(h_, &cursor, &k);
+        if (s == PLEXUS_E_NOT_FOUND) {
+            return std::nullopt;
+        }
+        check(s);
+        Value v = Value::adopt(k);
+        return v.as_string();
+    }
+    /// All keys, collected with next_key (same guarantee), in unspecified order.
+    std::vector<std::string> keys() const {
+        std::vector<std::string> out;
+        std::uint64_t cursor = 0;
+        while (auto k = next_key(cursor)) {
+            out.push_back(std::move(*k));
+        }
+        return out;
+    }
+
+  private:
+    friend class Region;
+    explicit Map(plexus_map h) noexcept : Elements(h) {}
+};
+
+// ---------------------------------------------------------------------------------------
+// Queues
+// ---------------------------------------------------------------------------------------
+
+/// An open queue handle: a bounded queue of values shared by every process that opens
+/// it, FIFO by default, a LIFO stack when created with PLEXUS_LIFO. Move-only; obtained
+/// from Region::queue (or Queue::open).
+///
+/// Two verbs, as in C:
+///   - shutdown() (plexus_queue_shutdown) ends the *queue*, for every process, for good:
+///     pushes fail, pops drain what is left and then report it, every blocked push and
+///     pop wakes. The handle stays usable.
+///   - close() (plexus_queue_close; also the destructor) gives back this *handle*, as
+///     every owner's close() does; the queue, its values and its state stay in the
+///     region for every other handle.
+///
+/// Expected outcomes are not exceptions: a full or empty queue (PLEXUS_TIMEOUT) and a
+/// queue that is shut down (PLEXUS_CLOSED) come back as `false` / std::nullopt. Failures
+/// throw plexus::Error: PLEXUS_E_INVALID_ARGUMENT for a value the library rejects
+/// (invalid UTF-8 or MessagePack), PLEXUS_E_NO_SPACE when the region heap cannot hold a
+/// value, PLEXUS_E_BAD_HANDLE for an empty, moved-from or closed Queue or one whose
+/// Region was closed, PLEXUS_E_CORRUPT.
+///
+///   - push(v) waits without limit while the queue is full: true once `v` is in the
+///     queue, false if the queue is shut down (nothing stored). try_push tries once,
+///     push_for waits up to a duration: false when full (or shut down) throughout.
+///   - pop() waits without limit while the queue is empty: the oldest value (the newest,
+///     for a LIFO), or std::nullopt once the queue is shut down *and* empty, which is
+///     final (no push succeeds after shutdown), so `while (auto v = q.pop()) use(*v);`
+///     consumes until the producers shut the queue down. try_pop / pop_for return
+///     std::nullopt both when the queue stayed empty and when it is shut down and
+///     drained; pass `shut_down` to tell them apart (it is set to true only for the
+///     latter).
+///   - try_push / push_for also take an optional `shut_down`; for pushes, is_shutdown()
+///     tells the same thing (a queue that is shut down refuses every later push).
+///
+/// Values are copied in (the caller keeps its Value) and popped values are owned
+/// plexus::Values. A value is delivered to exactly one pop.
+class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
+  public:
+    /// An empty Queue (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Queue() noexcept = default;
+
+    /// Opens (or, with `capacity > 0`, creates) the queue `name` in `region`; same as
+    /// region.queue(name, capacity, flags).
+    static Queue open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
+                      std::uint32_t flags = 0) {
+        return region.queue(name, capacity, flags);
+    }
+
+    /// Appends a copy of `v`, waiting without limit while the queue is full. True once
+    /// `v` is in the queue; false if the queue is shut down (nothing stored).
+    [[nodiscard]] bool push(const Value &v) const {
+        return push_ns(v, PLEXUS_FOREVER, nullptr, false);
+    }
+    /// push if there is room now: true when stored; false if the queue is full or shut
+    /// down (`*shut_down`, if given, says which).
+    [[nodiscard]] bool try_push(const Value &v, bool *shut_down = nullptr) const {
+        return push_ns(v, 0, shut_down, true);
+    }
+    /// push waiting at most `d` while the queue is full: true when stored; false when `d`
+    /// passed first or the queue is shut down (`*shut_down`, if given, says which).
+    template <class Rep, class Period>
+    [[nodiscard]] bool push_for(const Value &v, const std::chrono::duration<Rep, Period> &d,
+                                bool *shut_down = nullptr) const {
+        return push_ns(v, to_timeout_ns(d), shut_down, true);
+    }
+
+    /// Removes the oldest value (the newest, for a LIFO), waiting without limit while the
+    /// queue is empty; std::nullopt once the queue is shut down and empty (final).
+    [[nodiscard]] std::optional<Value> pop() const {
+        return pop_ns(PLEXUS_FOREVER, nullptr, false);
+    }
+    /// pop if a value is there now; std::nullopt if the queue is empty, or shut down and
+    /// empty (`*shut_down`, if given, is true only in the latter case).
+    [[nodiscard]] std::optional<Value> try_pop(bool *shut_down = nullptr) const {
+        return pop_ns(0, shut_down, true);
+    }
+    /// pop waiting at most `d` while the queue is empty; std::nullopt when `d` passed
+    /// first, or the queue is shut down and empty (`*shut_down`, if given, is true only
+    /// then).
+    template <class Rep, class Period>
+    [[nodiscard]] std::optional<Value> pop_for(const std::chrono::duration<Rep, Period> &d,
+                                               bool *shut_down = nullptr) const {
+        return pop_ns(to_timeout_ns(d), shut_down, true);
+    }
+
+    /// Number of values in the queue (plexus_queue_len: a snapshot, which counts a push
+    /// that is storing its value).
+    std::uint64_t size() const {
+        std::uint64_t n = 0;
+        check(plexus_queue_len(h_, &n));
+        return n;
+    }
+    /// Maximum number of values, fixed at creation.
+    std::uint64_t capacity() const {
+        std::uint64_t n = 0;
+        check(plexus_queue_capacity(h_, &n));
+        return n;
+    }
+
+    /// Ends the queue for every process (plexus_queue_shutdown): pushes fail from now on,
+    /// pops return the values left and then report the end, every blocked push and pop
+    /// wakes. Shutting down a queue that is shut down is fine; it stays shut down. The
+    /// handle stays valid (give it back with close()).
+    void shutdown() const { check(plexus_queue_shutdown(h_)); }
+    /// Whether the queue was shut down (by any process).
+    bool is_shutdown() const {
+        bool out = false;
+        check(plexus_queue_is_shutdown(h_, &out));
+        return out;
+    }
+
+  private:
+    friend class Region;
+    /// Owns one open of `h`.
+    explicit Queue(plexus_queue h) noexcept : Owner(h) {}
+
+    /// PLEXUS_OK: true; PLEXUS_CLOSED (shut down): false; PLEXUS_TIMEOUT: false if
+    /// `timeout_is_outcome`; anything else throws.
+    bool push_ns(const Value &v, std::int64_t t, bool *shut_down, bool timeout_is_outcome) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
+        }
+        const plexus_value c = v.c_value();
+        const plexus_status s = plexus_queue_push(h_, &c, t);
+        if (s == PLEXUS_CLOSED) {
+            if (shut_down != nullptr) {
+                *shut_down = true;
+            }
+            return false;
+        }
+        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
+            return false;
+        }
+        check(s);
+        return true;
+    }
+
+    /// PLEXUS_OK: the value; PLEXUS_CLOSED (shut down and drained): std::nullopt;
+    /// PLEXUS_TIMEOUT: std::nullopt if `timeout_is_outcome`; anything else throws.
+    std::optional<Value> pop_ns(std::int64_t t, bool *shut_down, bool timeout_is_outcome) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
+        }
+        plexus_value out = detail::out_value();
+        const plexus_status s = plexus_queue_pop(h_, &out, t);
+        if (s == PLEXUS_OK) {
+            return Value::adopt(out);
+        }
+        // On any other status `out` is documented unchanged (it owns nothing).
+        if (s == PLEXUS_CLOSED) {
+            if (shut_down != nullptr) {
+                *shut_down = true;
+            }
+            return std::nullopt;
+        }
+        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
+            return std::nullopt;
+        }
+        Error e(s);  // capture plexus_last_error() before any other call
+        plexus_value_free(&out);  // free defensively (a no-op)
+        throw e;
+    }
+
+};
+
+// ---------------------------------------------------------------------------------------
 // Bus: broadcast (plexus_bus, plexus_sub)
-// =======================================================================================
+// ---------------------------------------------------------------------------------------
 
 /// One received bus message: its value and its sequence number (1, 2, 3, ... per bus; a
 /// jump of more than one means the subscriber fell behind and missed messages).
@@ -1396,64 +1239,46 @@ struct Message {
 };
 
 /// A subscription to a bus (plexus_sub): a private cursor of this process. Move-only;
-/// obtained from Bus::subscribe. The destructor ends it (plexus_sub_close).
+/// obtained from Bus::subscribe.
 ///
 ///     plexus::Subscription sub = bus.subscribe();          // from now on
-///     while (auto m = sub.next()) handle(m->seq, m->value);  // until the bus is closed
+///     while (auto m = sub.next()) handle(m->seq, m->value);  // until the bus is shut down
 ///
-/// next() waits without limit and returns std::nullopt once the bus is closed and every
-/// message published before was received (final). try_next / next_for return
-/// std::nullopt also when no message came in time; pass `closed` to tell them apart.
-/// Failures throw plexus::Error.
-class Subscription {
+/// next() waits without limit and returns std::nullopt once the bus is shut down and
+/// every message published before was received (final). try_next / next_for return
+/// std::nullopt also when no message came in time; pass `shut_down` to tell them apart.
+/// close() (and the destructor) ends the subscription (plexus_sub_close). Failures throw
+/// plexus::Error.
+class Subscription : public detail::Owner<plexus_sub, plexus_sub_close> {
   public:
+    /// An empty Subscription (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
     Subscription() noexcept = default;
-    Subscription(const Subscription &) = delete;
-    Subscription &operator=(const Subscription &) = delete;
-    Subscription(Subscription &&other) noexcept : h_(std::exchange(other.h_, plexus_sub{0})) {}
-    Subscription &operator=(Subscription &&other) noexcept {
-        if (this != &other) {
-            close();
-            h_ = std::exchange(other.h_, plexus_sub{0});
-        }
-        return *this;
-    }
-    ~Subscription() { close(); }
 
-    /// Ends the subscription now (plexus_sub_close); never throws.
-    void close() noexcept {
-        if (h_.id != 0) {
-            (void)plexus_sub_close(std::exchange(h_, plexus_sub{0}));
-        }
-    }
-
-    /// The next message, waiting without limit; std::nullopt once the bus is closed and
-    /// drained.
+    /// The next message, waiting without limit; std::nullopt once the bus is shut down
+    /// and drained.
     [[nodiscard]] std::optional<Message> next() const {
         return next_ns(PLEXUS_FOREVER, nullptr, false);
     }
-    /// The next message if one is there now.
-    [[nodiscard]] std::optional<Message> try_next(bool *closed = nullptr) const {
-        return next_ns(0, closed, true);
+    /// The next message if one is there now (`*shut_down`, if given, is true only when
+    /// the bus is shut down and drained).
+    [[nodiscard]] std::optional<Message> try_next(bool *shut_down = nullptr) const {
+        return next_ns(0, shut_down, true);
     }
-    /// The next message, waiting at most `d`.
+    /// The next message, waiting at most `d` (`*shut_down` as for try_next).
     template <class Rep, class Period>
     [[nodiscard]] std::optional<Message> next_for(const std::chrono::duration<Rep, Period> &d,
-                                                  bool *closed = nullptr) const {
-        return next_ns(to_timeout_ns(d), closed, true);
+                                                  bool *shut_down = nullptr) const {
+        return next_ns(to_timeout_ns(d), shut_down, true);
     }
-
-    /// The C handle (still owned by this Subscription).
-    plexus_sub raw() const noexcept { return h_; }
-    explicit operator bool() const noexcept { return h_.id != 0; }
 
   private:
     friend class Bus;
-    explicit Subscription(plexus_sub h) noexcept : h_(h) {}
+    explicit Subscription(plexus_sub h) noexcept : Owner(h) {}
 
-    std::optional<Message> next_ns(std::int64_t t, bool *closed, bool timeout_is_outcome) const {
-        if (closed != nullptr) {
-            *closed = false;
+    std::optional<Message> next_ns(std::int64_t t, bool *shut_down,
+                                   bool timeout_is_outcome) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
         }
         plexus_value out = detail::out_value();
         std::uint64_t seq = 0;
@@ -1462,8 +1287,8 @@ class Subscription {
             return Message{Value::adopt(out), seq};
         }
         if (s == PLEXUS_CLOSED) {
-            if (closed != nullptr) {
-                *closed = true;
+            if (shut_down != nullptr) {
+                *shut_down = true;
             }
             return std::nullopt;
         }
@@ -1472,46 +1297,28 @@ class Subscription {
         }
         throw Error(s);
     }
-
-    plexus_sub h_{0};
 };
 
 /// An open bus handle (plexus_bus): broadcast of values to every subscriber, in one order
-/// for all. Move-only; obtained with Bus::open(region, name, capacity). The destructor
-/// gives back the handle (plexus_bus_close); close() closes the bus itself for every
-/// process, as plexus_bus_shutdown does.
+/// for all. Move-only; obtained from Region::bus (or Bus::open). close() (and the
+/// destructor) gives back the handle (plexus_bus_close; subscriptions stay valid);
+/// shutdown() ends the bus itself for every process (plexus_bus_shutdown).
 ///
 /// publish() never waits for subscribers and returns the message's sequence number (0
-/// if the bus is closed). Failures throw plexus::Error.
-class Bus {
+/// if the bus is shut down). Failures throw plexus::Error.
+class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
   public:
+    /// An empty Bus (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
     Bus() noexcept = default;
-    Bus(const Bus &) = delete;
-    Bus &operator=(const Bus &) = delete;
-    Bus(Bus &&other) noexcept : h_(std::exchange(other.h_, plexus_bus{0})) {}
-    Bus &operator=(Bus &&other) noexcept {
-        if (this != &other) {
-            release();
-            h_ = std::exchange(other.h_, plexus_bus{0});
-        }
-        return *this;
-    }
-    ~Bus() { release(); }
 
-    /// Opens the bus `name` in `region`: `capacity > 0` (messages retained) creates it if
-    /// missing and otherwise requires that capacity (PLEXUS_E_INCOMPATIBLE);
-    /// `capacity == 0` opens an existing one only. Flags: PLEXUS_EXCLUSIVE.
+    /// Opens (or, with `capacity > 0`, creates) the bus `name` in `region`; same as
+    /// region.bus(name, capacity, flags).
     static Bus open(const Region &region, const std::string &name, std::uint64_t capacity = 0,
-                    std::uint32_t flags = 0);
-
-    /// Gives back the handle now (plexus_bus_close); never throws. Not close().
-    void release() noexcept {
-        if (h_.id != 0) {
-            (void)plexus_bus_close(std::exchange(h_, plexus_bus{0}));
-        }
+                    std::uint32_t flags = 0) {
+        return region.bus(name, capacity, flags);
     }
 
-    /// Publishes a copy of `v`; its sequence number, or 0 if the bus is closed.
+    /// Publishes a copy of `v`; its sequence number, or 0 if the bus is shut down.
     [[nodiscard]] std::uint64_t publish(const Value &v) const {
         const plexus_value c = v.c_value();
         std::uint64_t seq = 0;
@@ -1531,12 +1338,15 @@ class Bus {
         return Subscription(h);
     }
 
-    /// Closes the bus for every process (plexus_bus_shutdown); the handle stays valid.
-    void close() const { check(plexus_bus_shutdown(h_)); }
-    bool is_closed() const {
-        bool closed = false;
-        check(plexus_bus_is_shutdown(h_, &closed));
-        return closed;
+    /// Ends the bus for every process (plexus_bus_shutdown): publish() returns 0 from now
+    /// on; subscribers receive what was published before, then std::nullopt. The handle
+    /// stays valid (give it back with close()).
+    void shutdown() const { check(plexus_bus_shutdown(h_)); }
+    /// Whether the bus was shut down (by any process).
+    bool is_shutdown() const {
+        bool out = false;
+        check(plexus_bus_is_shutdown(h_, &out));
+        return out;
     }
     /// Messages retained, fixed at creation.
     std::uint64_t capacity() const {
@@ -1551,28 +1361,18 @@ class Bus {
         return n;
     }
 
-    plexus_bus raw() const noexcept { return h_; }
-    explicit operator bool() const noexcept { return h_.id != 0; }
-
   private:
-    explicit Bus(plexus_bus h) noexcept : h_(h) {}
-    plexus_bus h_{0};
+    friend class Region;
+    explicit Bus(plexus_bus h) noexcept : Owner(h) {}
 };
 
-inline Bus Bus::open(const Region &region, const std::string &name, std::uint64_t capacity,
-                     std::uint32_t flags) {
-    plexus_bus h{0};
-    check(plexus_bus_open(region.raw(), name.c_str(), capacity, flags, &h));
-    return Bus(h);
-}
-
-// =======================================================================================
+// ---------------------------------------------------------------------------------------
 // Locks: Mutex, Barrier, Semaphore (plexus_mutex, plexus_barrier, plexus_semaphore)
-// =======================================================================================
+// ---------------------------------------------------------------------------------------
 
-/// A robust, process-shared mutex (plexus_mutex). Move-only; obtained with
-/// Mutex::open(region, name), which creates it (unlocked) if missing. The destructor
-/// gives back the handle (plexus_mutex_close) — it does not unlock.
+/// A robust, process-shared mutex (plexus_mutex). Move-only; obtained from
+/// Region::mutex (or Mutex::open), which creates it (unlocked) if missing. close() (and
+/// the destructor) gives back the handle (plexus_mutex_close); it does not unlock.
 ///
 /// Meets the standard Lockable and TimedLockable requirements, so it works with
 /// std::lock_guard, std::unique_lock (including try_lock_for / try_lock_until) and
@@ -1595,40 +1395,14 @@ inline Bus Bus::open(const Region &region, const std::string &name, std::uint64_
 /// (the mutex is held) and owner_died() tells that the previous holder died holding it,
 /// so the data it protects may need repair. lock_status() returns the raw outcome
 /// (PLEXUS_OK, PLEXUS_OWNER_DEAD or PLEXUS_TIMEOUT) for callers that prefer it.
-class Mutex {
+class Mutex : public detail::Owner<plexus_mutex, plexus_mutex_close> {
   public:
     /// An empty Mutex (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
     Mutex() noexcept = default;
-    Mutex(const Mutex &) = delete;
-    Mutex &operator=(const Mutex &) = delete;
-    Mutex(Mutex &&other) noexcept
-        : h_(std::exchange(other.h_, plexus_mutex{0})),
-          owner_died_(std::exchange(other.owner_died_, false)) {}
-    Mutex &operator=(Mutex &&other) noexcept {
-        if (this != &other) {
-            close();
-            h_ = std::exchange(other.h_, plexus_mutex{0});
-            owner_died_ = std::exchange(other.owner_died_, false);
-        }
-        return *this;
-    }
-    ~Mutex() { close(); }
 
-    /// Opens the mutex `name` in `region`, creating it (unlocked) if missing. Throws
-    /// PLEXUS_E_TYPE_MISMATCH if another kind of object has that name.
-    static Mutex open(const Region &region, const std::string &name) {
-        plexus_mutex h{0};
-        check(plexus_mutex_open(region.raw(), name.c_str(), &h));
-        return Mutex(h);
-    }
-
-    /// Gives back the handle now (plexus_mutex_close; does not unlock); the Mutex
-    /// becomes empty. Never throws.
-    void close() noexcept {
-        if (h_.id != 0) {
-            (void)plexus_mutex_close(std::exchange(h_, plexus_mutex{0}));
-        }
-    }
+    /// Opens the mutex `name` in `region`, creating it (unlocked) if missing; same as
+    /// region.mutex(name).
+    static Mutex open(const Region &region, const std::string &name) { return region.mutex(name); }
 
     /// Blocks without limit until the calling thread holds the mutex.
     void lock() { (void)lock_status(forever); }
@@ -1676,60 +1450,32 @@ class Mutex {
         return locked;
     }
 
-    /// The C handle (still owned by this Mutex: do not plexus_mutex_close it).
-    plexus_mutex raw() const noexcept { return h_; }
-    /// True unless empty or moved-from.
-    explicit operator bool() const noexcept { return h_.id != 0; }
-
   private:
-    explicit Mutex(plexus_mutex h) noexcept : h_(h) {}
+    friend class Region;
+    explicit Mutex(plexus_mutex h) noexcept : Owner(h) {}
 
-    plexus_mutex h_{0};
     bool owner_died_ = false;
 };
 
 /// A reusable barrier for a fixed number of parties (plexus_barrier). Move-only;
-/// obtained with Barrier::open(region, name, parties). The destructor gives back the
-/// handle (plexus_barrier_close).
+/// obtained from Region::barrier (or Barrier::open). close() (and the destructor) gives
+/// back the handle (plexus_barrier_close).
 ///
 /// wait() returns once all parties have called it in the current round; then the next
 /// round begins. wait_for(d) returns false when `d` passed first: its arrival was then
 /// withdrawn, as if it had never been made (the barrier stays usable). A party that
 /// dies after arriving counts as arrived; one that dies before arriving leaves the
 /// others waiting until their timeouts.
-class Barrier {
+class Barrier : public detail::Owner<plexus_barrier, plexus_barrier_close> {
   public:
     /// An empty Barrier (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
     Barrier() noexcept = default;
-    Barrier(const Barrier &) = delete;
-    Barrier &operator=(const Barrier &) = delete;
-    Barrier(Barrier &&other) noexcept : h_(std::exchange(other.h_, plexus_barrier{0})) {}
-    Barrier &operator=(Barrier &&other) noexcept {
-        if (this != &other) {
-            close();
-            h_ = std::exchange(other.h_, plexus_barrier{0});
-        }
-        return *this;
-    }
-    ~Barrier() { close(); }
 
-    /// Opens the barrier `name` in `region`: `parties > 0` creates it if missing and
-    /// otherwise requires that number of parties (PLEXUS_E_INCOMPATIBLE); `parties == 0`
-    /// opens an existing one only (PLEXUS_E_NOT_FOUND). PLEXUS_E_TYPE_MISMATCH if
-    /// another kind of object has that name.
+    /// Opens (or, with `parties > 0`, creates) the barrier `name` in `region`; same as
+    /// region.barrier(name, parties).
     static Barrier open(const Region &region, const std::string &name,
                         std::uint32_t parties = 0) {
-        plexus_barrier h{0};
-        check(plexus_barrier_open(region.raw(), name.c_str(), parties, &h));
-        return Barrier(h);
-    }
-
-    /// Gives back the handle now (plexus_barrier_close); the Barrier becomes empty.
-    /// Never throws.
-    void close() noexcept {
-        if (h_.id != 0) {
-            (void)plexus_barrier_close(std::exchange(h_, plexus_barrier{0}));
-        }
+        return region.barrier(name, parties);
     }
 
     /// Arrives and blocks without limit until all parties have arrived in this round.
@@ -1767,59 +1513,30 @@ class Barrier {
         return n;
     }
 
-    /// The C handle (still owned by this Barrier: do not plexus_barrier_close it).
-    plexus_barrier raw() const noexcept { return h_; }
-    /// True unless empty or moved-from.
-    explicit operator bool() const noexcept { return h_.id != 0; }
-
   private:
-    explicit Barrier(plexus_barrier h) noexcept : h_(h) {}
-
-    plexus_barrier h_{0};
+    friend class Region;
+    explicit Barrier(plexus_barrier h) noexcept : Owner(h) {}
 };
 
 /// A counting semaphore whose permits come back when their holder dies
-/// (plexus_semaphore). Move-only; obtained with Semaphore::open(region, name, permits).
-/// The destructor gives back the handle (plexus_semaphore_close) — not the permits.
+/// (plexus_semaphore). Move-only; obtained from Region::semaphore (or Semaphore::open).
+/// close() (and the destructor) gives back the handle (plexus_semaphore_close), not the
+/// permits.
 ///
 /// Permits belong to the region handle that acquired them (any of its threads may
 /// release them); release() when it holds none throws PLEXUS_E_INVALID_ARGUMENT.
 /// Permits of a process that dies (or of a region handle that is closed) return to the
 /// semaphore.
-class Semaphore {
+class Semaphore : public detail::Owner<plexus_semaphore, plexus_semaphore_close> {
   public:
     /// An empty Semaphore (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
     Semaphore() noexcept = default;
-    Semaphore(const Semaphore &) = delete;
-    Semaphore &operator=(const Semaphore &) = delete;
-    Semaphore(Semaphore &&other) noexcept : h_(std::exchange(other.h_, plexus_semaphore{0})) {}
-    Semaphore &operator=(Semaphore &&other) noexcept {
-        if (this != &other) {
-            close();
-            h_ = std::exchange(other.h_, plexus_semaphore{0});
-        }
-        return *this;
-    }
-    ~Semaphore() { close(); }
 
-    /// Opens the semaphore `name` in `region`: `permits > 0` creates it if missing (all
-    /// permits available) and otherwise requires that number of permits
-    /// (PLEXUS_E_INCOMPATIBLE); `permits == 0` opens an existing one only
-    /// (PLEXUS_E_NOT_FOUND). PLEXUS_E_TYPE_MISMATCH if another kind of object has that
-    /// name.
+    /// Opens (or, with `permits > 0`, creates) the semaphore `name` in `region`; same as
+    /// region.semaphore(name, permits).
     static Semaphore open(const Region &region, const std::string &name,
                           std::uint32_t permits = 0) {
-        plexus_semaphore h{0};
-        check(plexus_semaphore_open(region.raw(), name.c_str(), permits, &h));
-        return Semaphore(h);
-    }
-
-    /// Gives back the handle now (plexus_semaphore_close; permits held stay held); the
-    /// Semaphore becomes empty. Never throws.
-    void close() noexcept {
-        if (h_.id != 0) {
-            (void)plexus_semaphore_close(std::exchange(h_, plexus_semaphore{0}));
-        }
+        return region.semaphore(name, permits);
     }
 
     /// Takes a permit, blocking without limit while none is available.
@@ -1860,20 +1577,61 @@ class Semaphore {
         return n;
     }
 
-    /// The C handle (still owned by this Semaphore: do not plexus_semaphore_close it).
-    plexus_semaphore raw() const noexcept { return h_; }
-    /// True unless empty or moved-from.
-    explicit operator bool() const noexcept { return h_.id != 0; }
-
   private:
-    explicit Semaphore(plexus_semaphore h) noexcept : h_(h) {}
-
-    plexus_semaphore h_{0};
+    friend class Region;
+    explicit Semaphore(plexus_semaphore h) noexcept : Owner(h) {}
 };
 
-// =======================================================================================
-// (end of the locks block)
-// =======================================================================================
+
+// ---------------------------------------------------------------------------------------
+// Region's factories (defined here, where every kind of owner is complete)
+// ---------------------------------------------------------------------------------------
+
+inline Array Region::array(const std::string &name, std::uint64_t length,
+                           std::uint32_t flags) const {
+    plexus_array h{0};
+    check(plexus_array_open(h_, name.c_str(), length, flags, &h));
+    return Array(h);
+}
+
+inline Map Region::map(const std::string &name, std::uint64_t capacity,
+                       std::uint32_t flags) const {
+    plexus_map h{0};
+    check(plexus_map_open(h_, name.c_str(), capacity, flags, &h));
+    return Map(h);
+}
+
+inline Queue Region::queue(const std::string &name, std::uint64_t capacity,
+                           std::uint32_t flags) const {
+    plexus_queue h{0};
+    check(plexus_queue_open(h_, name.c_str(), capacity, flags, &h));
+    return Queue(h);
+}
+
+inline Bus Region::bus(const std::string &name, std::uint64_t capacity,
+                       std::uint32_t flags) const {
+    plexus_bus h{0};
+    check(plexus_bus_open(h_, name.c_str(), capacity, flags, &h));
+    return Bus(h);
+}
+
+inline Mutex Region::mutex(const std::string &name) const {
+    plexus_mutex h{0};
+    check(plexus_mutex_open(h_, name.c_str(), &h));
+    return Mutex(h);
+}
+
+inline Barrier Region::barrier(const std::string &name, std::uint32_t parties) const {
+    plexus_barrier h{0};
+    check(plexus_barrier_open(h_, name.c_str(), parties, &h));
+    return Barrier(h);
+}
+
+inline Semaphore Region::semaphore(const std::string &name, std::uint32_t permits) const {
+    plexus_semaphore h{0};
+    check(plexus_semaphore_open(h_, name.c_str(), permits, &h));
+    return Semaphore(h);
+}
 
 }  // namespace plexus
 
