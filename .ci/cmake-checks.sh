@@ -6,7 +6,7 @@
 #   1. the top-level build (cargo release profile): ffi-tests, examples, header hygiene
 #      under ctest
 #   2. cmake --install into a prefix inside that build directory; the installed files
-#   3. a consumer project with find_package(plexus 0.1 CONFIG REQUIRED): shared, static
+#   3. a consumer project with find_package(plexus 0.2 CONFIG REQUIRED): shared, static
 #      and C++ targets built and run; an incompatible version request is refused
 #   4. pkg-config: plexus.pc (shared, and --static for a fully static program) and
 #      plexus-static.pc, with the compiler alone
@@ -69,7 +69,7 @@ for f in include/plexus.h include/plexus.hpp lib/libplexus.so lib/libplexus.a \
 done
 LC_ALL=C readelf -d "$prefix/lib/libplexus.so" | grep 'SONAME.*\[libplexus\.so\]' >/dev/null
 
-step "3. find_package(plexus 0.1 CONFIG REQUIRED) consumer"
+step "3. find_package(plexus 0.2 CONFIG REQUIRED) consumer"
 cmake -S tests/cmake/find_package -B "$work/find_package" -DCMAKE_PREFIX_PATH="$prefix"
 cmake --build "$work/find_package" -j "$jobs"
 run_ctest "$work/find_package"

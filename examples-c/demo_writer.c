@@ -1,4 +1,4 @@
-/* The C half of the README demo (examples-cpp/demo_reader.cpp is the other half).
+/* The C half of the writer/reader example pair (examples-cpp/demo_reader.cpp is the other half).
  *
  *   demo_writer <region-name>
  *

@@ -10,7 +10,7 @@
 #       starts <processes> counters at once, cycling through the programs given (so C
 #       and C++ counters can share one element); each must report the right total
 #   run_example.sh demo <demo_writer> <demo_reader> writer-first|reader-first
-#       the README demo: both halves must succeed
+#       the writer/reader example pair: both halves must succeed
 #
 # The region is called "example-<what>-<pid>" and removed at exit, pass or fail.
 set -eu

@@ -1,6 +1,6 @@
 // demo_reader <region-name>
 //
-// The C++ half of the README demo; the C half is examples-c/demo_writer.c. Run the
+// The C++ half of the writer/reader example pair; the C half is examples-c/demo_writer.c. Run the
 // writer and this reader with the same region name, in either order:
 //
 //   ./demo_writer demo &  ./demo_reader demo

@@ -160,7 +160,7 @@ typedef enum plexus_status {
    */
   PLEXUS_TIMEOUT = 1,
   /**
-   * Queue or bus closed (and, for pops, drained).
+   * The queue or bus was shut down (and, for pops and subscribers, drained).
    */
   PLEXUS_CLOSED = 2,
   /**
@@ -1340,8 +1340,8 @@ enum plexus_status plexus_bus_subscribe(struct plexus_bus b, uint32_t from, stru
  * take turns.
  *
  * Returns PLEXUS_OK; PLEXUS_TIMEOUT (no message before the timeout: the PLEXUS_FOREVER /
- * 0 / positive convention), PLEXUS_CLOSED (the bus is closed and every message published
- * before was received), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+ * 0 / positive convention), PLEXUS_CLOSED (the bus was shut down and every message
+ * published before was received), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
  * PLEXUS_E_CORRUPT. On any status but PLEXUS_OK, `*out` and `*seq` are unchanged.
  */
 enum plexus_status plexus_sub_next(struct plexus_sub s,
@@ -1373,9 +1373,9 @@ enum plexus_status plexus_mutex_open(struct plexus_region region,
 /**
  * Gives back the handle: undoes one plexus_mutex_open of it (the handle stays valid
  * until closed as many times as it was opened; closing the region closes it at once).
- * It does not unlock the mutex (that is plexus_mutex_unlock): a mutex still locked by this thread stays locked until this
- * process closes the region handle or exits, and is then taken over with
- * PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already closed.
+ * It does not unlock the mutex (that is plexus_mutex_unlock): a mutex still locked by
+ * this thread stays locked until this process closes the region handle or exits, and
+ * is then taken over with PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already closed.
  */
 enum plexus_status plexus_mutex_close(struct plexus_mutex m);
 

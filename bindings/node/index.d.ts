@@ -1,5 +1,5 @@
 // Type declarations of the plexus Node binding (index.js). The rules (values, timeouts,
-// errors, async variants) are in index.js's header comment and the README.
+// errors, async variants) are in index.js's header comment and docs/node.md.
 
 /// <reference types="node" />
 

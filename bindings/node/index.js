@@ -9,7 +9,7 @@
  *   cells.readFE(0, 1000);                             // wait FULL (1 s at most), read, leave EMPTY
  *   await cells.readFEAsync(0);                        // the same without blocking the event loop
  *
- * DECISIONS (the README's "Node quick start" and index.d.ts say the same)
+ * DECISIONS (docs/node.md and index.d.ts say the same)
  *   - Every call is synchronous, like the C call under it. Blocking calls also have an
  *     `...Async` variant returning a Promise that never blocks the event loop: it tries
  *     once on the calling thread, then waits on libuv's thread pool (koffi's async calls)

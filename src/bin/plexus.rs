@@ -1,4 +1,4 @@
-//! `plexus`: the command-line tool to look inside regions (README, "Command-line tool").
+//! `plexus`: the command-line tool to look inside regions (docs/cli.md).
 //!
 //! Exit codes (also in `plexus --help`):
 //! 0 success (`check`: consistent); 1 problems found or a refusal for safety (`check`:

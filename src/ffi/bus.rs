@@ -224,8 +224,8 @@ pub extern "C" fn plexus_bus_subscribe(
 /// take turns.
 ///
 /// Returns PLEXUS_OK; PLEXUS_TIMEOUT (no message before the timeout: the PLEXUS_FOREVER /
-/// 0 / positive convention), PLEXUS_CLOSED (the bus is closed and every message published
-/// before was received), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
+/// 0 / positive convention), PLEXUS_CLOSED (the bus was shut down and every message
+/// published before was received), PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_BAD_HANDLE,
 /// PLEXUS_E_CORRUPT. On any status but PLEXUS_OK, `*out` and `*seq` are unchanged.
 #[no_mangle]
 pub extern "C" fn plexus_sub_next(

@@ -115,9 +115,9 @@ pub extern "C" fn plexus_mutex_open(
 
 /// Gives back the handle: undoes one plexus_mutex_open of it (the handle stays valid
 /// until closed as many times as it was opened; closing the region closes it at once).
-/// It does not unlock the mutex (that is plexus_mutex_unlock): a mutex still locked by this thread stays locked until this
-/// process closes the region handle or exits, and is then taken over with
-/// PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already closed.
+/// It does not unlock the mutex (that is plexus_mutex_unlock): a mutex still locked by
+/// this thread stays locked until this process closes the region handle or exits, and
+/// is then taken over with PLEXUS_OWNER_DEAD. PLEXUS_E_BAD_HANDLE if already closed.
 #[no_mangle]
 pub extern "C" fn plexus_mutex_close(m: plexus_mutex) -> plexus_status {
     guard(|| {

@@ -15,7 +15,7 @@ pub enum plexus_status {
     PLEXUS_OK = 0,
     /// A wait ended before its condition held (with timeout 0: it would block).
     PLEXUS_TIMEOUT = 1,
-    /// Queue or bus closed (and, for pops, drained).
+    /// The queue or bus was shut down (and, for pops and subscribers, drained).
     PLEXUS_CLOSED = 2,
     /// Mutex acquired; its previous owner died holding it.
     PLEXUS_OWNER_DEAD = 3,

@@ -1,6 +1,6 @@
 'use strict';
 // Every value type round trip, through every kind of object and the async paths, and the
-// conversion rules of the README (INT as number or BigInt, FLOAT, BYTES, OBJECT via JSON).
+// conversion rules of docs/node.md (INT as number or BigInt, FLOAT, BYTES, OBJECT via JSON).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { plexus, withRegion } = require('./helpers');

@@ -73,7 +73,7 @@ const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckOptions {
     /// Clean up stale entries, and reclaim leaked heap blocks when no other process is
-    /// attached (see the module docs of `check.rs`, or the README, for when it is safe).
+    /// attached (see the module docs, or docs/cli.md, for when it is safe).
     pub repair: bool,
 }
 
