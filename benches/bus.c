@@ -33,40 +33,20 @@
  * Nothing else in /dev/shm is touched.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define HAVE_TSC 1
-#else
-#define HAVE_TSC 0
-#endif
-
-#include "plexus.h"
-
-/* ------------------------------------------------------------------ options */
 
 #define MAX_SUBS 64
+#define MAXCH (MAX_SUBS + 1)
+
+/* Failure and cleanup (die, PX, bench_fork, bench_reap_one, the regions created), clocks,
+ * CPU accounting, the quiet-machine wait and statistics; plexus.h. */
+#define BENCH_MAX_CHILDREN MAXCH
+#include "bench_common.h"
+
+/* ------------------------------------------------------------------ options */
 
 static struct {
     int runs;          /* interleaved runs */
@@ -117,147 +97,7 @@ static void usage(FILE *f) {
             MAX_SUBS);
 }
 
-/* ------------------------------------------------------------------ failure and cleanup */
-
-#define MAXCH (MAX_SUBS + 1)
-static char g_tag[64];     /* "pxbench-<pid>-" */
-static char g_region[160]; /* region of the current run, "" if none */
-static pid_t g_parent;
-static volatile pid_t g_children[MAXCH];
-
-static void kill_children(void) {
-    for (int i = 0; i < MAXCH; i++)
-        if (g_children[i] > 0) {
-            pid_t c = g_children[i];
-            g_children[i] = 0;
-            kill(c, SIGKILL);
-            waitpid(c, NULL, 0);
-        }
-}
-
-/* Async-signal-safe part: kill the children, unlink the current region's file. */
-static void cleanup_fast(void) {
-    kill_children();
-    if (g_region[0]) {
-        char p[256] = "/dev/shm/plexus.";
-        strncat(p, g_region, sizeof p - strlen(p) - 1);
-        unlink(p);
-        g_region[0] = 0;
-    }
-}
-
-/* Also removes any other /dev/shm file with our tag (plexus creation temp files). */
-static void cleanup_atexit(void) {
-    if (getpid() != g_parent) return;
-    cleanup_fast();
-    while (waitpid(-1, NULL, WNOHANG) > 0) {}
-    DIR *d = opendir("/dev/shm");
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, g_tag)) {
-            char p[512];
-            snprintf(p, sizeof p, "/dev/shm/%s", e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-}
-
-static void on_signal(int sig) {
-    static const char m1[] = "\nbus: watchdog timeout, aborting (children killed, files removed)\n";
-    static const char m2[] = "\nbus: interrupted, cleaning up\n";
-    if (write(2, sig == SIGALRM ? m1 : m2, sig == SIGALRM ? sizeof m1 - 1 : sizeof m2 - 1) < 0) {}
-    cleanup_fast();
-    _exit(3);
-}
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bus: FAILED: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1); /* atexit kills the children and removes the files */
-}
-
-#define PX(call)                                                                        \
-    do {                                                                                \
-        plexus_status st_ = (call);                                                     \
-        if (st_ != PLEXUS_OK)                                                           \
-            die("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #call, plexus_status_name(st_), \
-                plexus_last_error());                                                   \
-    } while (0)
-
-/* ------------------------------------------------------------------ clocks and CPU */
-
-#include "bench_common.h"
-
-/* rdtscp: waits for earlier instructions; ~10 ns here. Timestamps of latency samples. */
-static inline uint64_t ticks(void) {
-#if HAVE_TSC
-    unsigned aux;
-    return __rdtscp(&aux);
-#else
-    return now_ns();
-#endif
-}
-
-static double ns_per_tick = 1.0;
-
-static void calibrate_ticks(void) {
-#if HAVE_TSC
-    uint64_t t0 = now_ns(), c0 = ticks();
-    struct timespec s = {0, 100 * 1000 * 1000};
-    nanosleep(&s, NULL);
-    uint64_t t1 = now_ns(), c1 = ticks();
-    ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
-#endif
-}
-
-
-/* Nearest-rank quantile of a sorted array. */
-static uint64_t q_u64(const uint64_t *s, size_t n, double q) {
-    size_t i = (size_t)ceil(q * (double)n);
-    if (i < 1) i = 1;
-    if (i > n) i = n;
-    return s[i - 1];
-}
-
-static double median_d(const double *x, int n) {
-    double t[64];
-    memcpy(t, x, n * sizeof *t);
-    qsort(t, n, sizeof *t, cmp_dbl);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
-static double min_d(const double *x, int n) {
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] < m ? x[i] : m;
-    return m;
-}
-
-static double max_d(const double *x, int n) {
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-/* Median of sorted samples quantised by the TSC (steps of ~10 ns here): each value v is a
- * bin [v - q/2, v + q/2) (q = the smallest gap between distinct values) and the median is
- * interpolated inside its bin, as in pingpong.c. */
-static double interpolated_median(const uint64_t *s, long n) {
-    uint64_t q = 0;
-    for (long k = 1; k < n; k++)
-        if (s[k] != s[k - 1] && (q == 0 || s[k] - s[k - 1] < q)) q = s[k] - s[k - 1];
-    long mid = n / 2;
-    uint64_t m = s[mid];
-    if (q <= 1) return (double)m;
-    long lo = mid, hi = mid;
-    while (lo > 0 && s[lo - 1] == m) lo--;
-    while (hi < n && s[hi] == m) hi++;
-    return (double)m - q / 2.0 + q * (n / 2.0 - lo) / (double)(hi - lo);
-}
+/* ------------------------------------------------------------------ statistics */
 
 /* Latency statistics of one run of one method, in ns. */
 typedef struct {
@@ -422,73 +262,26 @@ typedef struct {
 
 static pid_t fork_child(const job *j, int idx, void (*body)(const job *, int)) {
     memset(&g_ctl->res[idx], 0, sizeof g_ctl->res[idx]);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork(idx);
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != g_parent) _exit(1);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
         g_me = idx;
         body(j, idx);
         _exit(1); /* not reached */
     }
-    g_children[idx] = pid;
     return pid;
 }
 
-/* Waits for any child; dies at once if one failed. Returns its index. */
-static int reap_one(void) {
-    int status;
-    pid_t pid;
-    do pid = waitpid(-1, &status, 0);
-    while (pid < 0 && errno == EINTR);
-    if (pid < 0) die("waitpid: %s", strerror(errno));
-    int idx = -1;
-    for (int i = 0; i < MAXCH; i++)
-        if (g_children[i] == pid) idx = i;
-    if (idx < 0) return reap_one(); /* not ours (cannot happen) */
-    g_children[idx] = 0;
-    child_res *r = &g_ctl->res[idx];
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !r->ok)
-        die("child %d failed: %s (status %#x)", idx, r->msg[0] ? r->msg : "no message", status);
-    return idx;
+/* A child's own account of how it ended (for bench_reap_one and bench_start). */
+static bench_outcome child_outcome(int idx) {
+    return (bench_outcome){g_ctl->res[idx].ok, g_ctl->res[idx].msg};
 }
+
+/* Waits for any child; dies at once if one failed. Returns its index. */
+static int reap_one(void) { return bench_reap_one(child_outcome); }
 
 /* Waits until nch children said ready (dies if one exits before), then says go. */
 static void start_children(int nch) {
-    while (atomic_load(&g_ctl->ready) < nch) {
-        struct timespec t = {0, 200 * 1000};
-        nanosleep(&t, NULL);
-        int status;
-        pid_t dead = waitpid(-1, &status, WNOHANG);
-        if (dead > 0)
-            for (int i = 0; i < MAXCH; i++)
-                if (g_children[i] == dead) {
-                    g_children[i] = 0;
-                    die("child %d exited before the start: %s (status %#x)", i,
-                        g_ctl->res[i].msg[0] ? g_ctl->res[i].msg : "no message", status);
-                }
-    }
-    atomic_store(&g_ctl->go, 1);
-}
-
-static plexus_region create_region(const job *j, uint64_t size) {
-    snprintf(g_region, sizeof g_region, "%s", j->region);
-    plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
-    o.mode = PLEXUS_CREATE;
-    o.size = size;
-    plexus_region r;
-    PX(plexus_region_open(j->region, &o, &r));
-    return r;
-}
-
-static void remove_region(const job *j, plexus_region r) {
-    PX(plexus_region_close(r));
-    PX(plexus_region_remove(j->region));
-    g_region[0] = 0;
+    bench_start(&g_ctl->ready, &g_ctl->go, nch, 200 * 1000, child_outcome);
 }
 
 static void *shared_alloc(size_t bytes) {
@@ -675,7 +468,7 @@ static void run_pingpong(method m, int run, m_stats *s) {
     memset(g_ctl, 0, offsetof(ctl_t, res));
     alarm(O.timeout_s);
     fork_child(&j, 0, m == M_ARRAY ? array_child : buspp_child);
-    plexus_region r = create_region(&j, 1 << 20);
+    plexus_region r = bench_create_region(j.region, 1 << 20);
     plexus_array arr = {0};
     plexus_bus ping = {0}, pong = {0};
     plexus_sub sub = {0};
@@ -720,7 +513,7 @@ static void run_pingpong(method m, int run, m_stats *s) {
     reap_one();
     alarm(0);
     if (m == M_BUSPP) PX(plexus_sub_close(sub));
-    remove_region(&j, r);
+    bench_remove_region(r, j.region);
     rt_summarize(ts, O.rt, &s->lat);
     child_res *c = &g_ctl->res[0];
     s->cpu_per_op = (u1.cpu_us - u0.cpu_us + c->cpu_us) * 1e3 / O.rt;
@@ -842,14 +635,14 @@ static void run_latency(method m, int run, m_stats *s) {
     alarm(O.timeout_s + (int)((n + j.warm) * j.interval_us / 1000000));
     fork_child(&j, 0, lat_publisher);
     for (int i = 1; i <= j.subs; i++) fork_child(&j, i, lat_subscriber);
-    plexus_region r = create_region(&j, (uint64_t)LAT_CAP * 128 + (4 << 20));
+    plexus_region r = bench_create_region(j.region, (uint64_t)LAT_CAP * 128 + (4 << 20));
     plexus_bus b;
     PX(plexus_bus_open(r, "lat", j.cap, 0, &b));
     start_children(j.subs + 1);
     for (int left = j.subs + 1; left > 0; left--) reap_one();
     alarm(0);
     PX(plexus_bus_close(b));
-    remove_region(&j, r);
+    bench_remove_region(r, j.region);
 
     /* Every delivery; and per message, the latest subscriber's latency. */
     size_t total = (size_t)j.subs * n, got = 0;
@@ -970,14 +763,14 @@ static void run_tput(method m, int run, m_stats *s) {
     alarm(O.timeout_s);
     fork_child(&j, 0, tput_publisher);
     for (int i = 1; i <= j.subs; i++) fork_child(&j, i, tput_subscriber);
-    plexus_region r = create_region(&j, (uint64_t)O.tput_cap * 128 + (4 << 20));
+    plexus_region r = bench_create_region(j.region, (uint64_t)O.tput_cap * 128 + (4 << 20));
     plexus_bus b;
     PX(plexus_bus_open(r, "t", O.tput_cap, 0, &b));
     start_children(j.subs + 1);
     for (int left = j.subs + 1; left > 0; left--) reap_one();
     alarm(0);
     PX(plexus_bus_close(b));
-    remove_region(&j, r);
+    bench_remove_region(r, j.region);
     child_res *p = &g_ctl->res[0];
     uint64_t t_last = 0, count = 0;
     double cpu = p->cpu_us, vcsw = p->vcsw, icsw = p->icsw, per[MAX_SUBS];
@@ -1022,7 +815,7 @@ static void init_pthread_mutex(void) {
 static void run_mutex1(int run, m_stats *s) {
     job j = {.m = M_MUTEX};
     snprintf(j.region, sizeof j.region, "%sb-%s-%d", g_tag, M_NAME[M_MUTEX], run);
-    plexus_region r = create_region(&j, 1 << 20);
+    plexus_region r = bench_create_region(j.region, 1 << 20);
     plexus_mutex mx;
     PX(plexus_mutex_open(r, "m", &mx));
     const long n = O.mutex_ops, warm = n / 20 > 1000 ? n / 20 : 1000;
@@ -1039,7 +832,7 @@ static void run_mutex1(int run, m_stats *s) {
     PX(plexus_mutex_is_locked(mx, &locked));
     if (locked || c != (uint64_t)(n + warm)) die("mutex: left locked or count wrong");
     PX(plexus_mutex_close(mx));
-    remove_region(&j, r);
+    bench_remove_region(r, j.region);
 
     init_pthread_mutex();
     for (long i = -warm; i < n; i++) {
@@ -1109,7 +902,7 @@ static void run_mutex2(method m, int run, m_stats *s) {
     plexus_region r = {0};
     plexus_mutex mx;
     if (m == M_MUTEX2) {
-        r = create_region(&j, 1 << 20);
+        r = bench_create_region(j.region, 1 << 20);
         PX(plexus_mutex_open(r, "m", &mx));
     }
     start_children(2);
@@ -1121,7 +914,7 @@ static void run_mutex2(method m, int run, m_stats *s) {
         PX(plexus_mutex_is_locked(mx, &locked));
         if (locked) die("mutex left locked");
         PX(plexus_mutex_close(mx));
-        remove_region(&j, r);
+        bench_remove_region(r, j.region);
     } else {
         pthread_mutex_destroy(&g_ctl->pm);
     }
@@ -1275,14 +1068,7 @@ int main(int argc, char **argv) {
     if (O.runs > MAXRUNS) { fprintf(stderr, "bus: at most %d runs\n", MAXRUNS); return 2; }
     if (O.subs > MAX_SUBS) { fprintf(stderr, "bus: at most %d subscribers\n", MAX_SUBS); return 2; }
 
-    g_parent = getpid();
-    snprintf(g_tag, sizeof g_tag, "pxbench-%d-", (int)g_parent);
-    atexit(cleanup_atexit);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGALRM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    bench_init("bus");
 
     uint32_t ver = plexus_version();
     if (ver >> 16 != PLEXUS_VERSION_MAJOR || (ver >> 8 & 0xff) != PLEXUS_VERSION_MINOR)

@@ -19,35 +19,16 @@
  * SIGINT and SIGTERM. Nothing else in /dev/shm is touched.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <math.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stddef.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define HAVE_TSC 1
-#else
-#define HAVE_TSC 0
-#endif
-
-#include "plexus.h"
+/* Failure and cleanup (die, PX, bench_fork, the regions and files created), clocks, CPU
+ * accounting, the quiet-machine wait and statistics; plexus.h. One child at a time. */
+#define BENCH_MAX_CHILDREN 1
+#include "bench_common.h"
 
 /* ------------------------------------------------------------------ options */
 
@@ -82,200 +63,13 @@ static void usage(FILE *f) {
             "  --only M       run only plexus, raw, pipe or single (for profiling; no report)\n");
 }
 
-/* ------------------------------------------------------------------ failure and cleanup */
-
-#define MAXPATHS 8
-static char g_paths[MAXPATHS][320]; /* files we created and have not removed yet */
-static char g_tag[64];              /* "pxbench-<pid>-" */
-static volatile pid_t g_child = 0;
-static pid_t g_parent = 0;
-
-static void track(const char *path) {
-    for (int i = 0; i < MAXPATHS; i++)
-        if (!g_paths[i][0]) {
-            snprintf(g_paths[i], sizeof g_paths[i], "%s", path);
-            return;
-        }
-    fprintf(stderr, "pingpong: too many tracked files\n");
-    exit(1);
-}
-
-static void untrack(const char *path) {
-    for (int i = 0; i < MAXPATHS; i++)
-        if (!strcmp(g_paths[i], path)) g_paths[i][0] = 0;
-}
-
-/* Async-signal-safe: kill our child, unlink the files we created. */
-static void cleanup_fast(void) {
-    if (g_child > 0) {
-        pid_t c = g_child;
-        g_child = 0;
-        kill(c, SIGKILL);
-        waitpid(c, NULL, 0); /* async-signal-safe; no zombie left behind */
-    }
-    for (int i = 0; i < MAXPATHS; i++)
-        if (g_paths[i][0]) {
-            unlink(g_paths[i]);
-            g_paths[i][0] = 0;
-        }
-}
-
-/* Also removes plexus's creation temp files (".plexus.<name>.<pid>.<rand>.tmp") that carry
- * our tag, should a creation have been interrupted. Only names containing our tag. */
-static void cleanup_atexit(void) {
-    if (getpid() != g_parent) return;
-    cleanup_fast();
-    while (waitpid(-1, NULL, WNOHANG) > 0) {}
-    DIR *d = opendir("/dev/shm");
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, g_tag)) {
-            char p[512];
-            snprintf(p, sizeof p, "/dev/shm/%s", e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-}
-
-static void on_signal(int sig) {
-    static const char m1[] = "\npingpong: watchdog timeout, aborting (child killed, files removed)\n";
-    static const char m2[] = "\npingpong: interrupted, cleaning up\n";
-    if (sig == SIGALRM) {
-        if (write(2, m1, sizeof m1 - 1) < 0) {}
-    } else {
-        if (write(2, m2, sizeof m2 - 1) < 0) {}
-    }
-    cleanup_fast();
-    _exit(3);
-}
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "pingpong: FAILED: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1); /* atexit removes files and kills the child */
-}
-
-#define PX(call)                                                                        \
-    do {                                                                                \
-        plexus_status st_ = (call);                                                     \
-        if (st_ != PLEXUS_OK)                                                           \
-            die("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #call, plexus_status_name(st_), \
-                plexus_last_error());                                                   \
-    } while (0)
-
 /* ------------------------------------------------------------------ clocks */
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint64_t ticks(void) {
-#if HAVE_TSC
-    unsigned aux;
-    return __rdtscp(&aux); /* waits for earlier instructions; ~10 ns here */
-#else
-    return now_ns();
-#endif
-}
-
-static inline void cpu_relax(void) {
-#if HAVE_TSC
-    _mm_pause();
-#endif
-}
-
-static double ns_per_tick = 1.0;
-
-static void calibrate_ticks(void) {
-#if HAVE_TSC
-    uint64_t t0 = now_ns(), c0 = ticks();
-    struct timespec s = {0, 100 * 1000 * 1000};
-    nanosleep(&s, NULL);
-    uint64_t t1 = now_ns(), c1 = ticks();
-    ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
-#endif
-}
-
+/* This process's CPU time (µs) and, in *csw, its context switches so far. */
 static double cpu_us_self(long *csw) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    if (csw) *csw = ru.ru_nvcsw + ru.ru_nivcsw;
-    return ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1e6 +
-           ru.ru_stime.tv_usec;
-}
-
-/* System-wide CPU accounting, for the noise context of the report: jiffies from the
- * "cpu" line of /proc/stat (busy = user + nice + system + irq + softirq) and this
- * process's own CPU time including reaped children. Other processes' load during a run
- * = busy - own. */
-typedef struct {
-    uint64_t total, busy, steal; /* jiffies */
-    double own_s;                /* seconds of CPU used by us and our reaped children */
-    uint64_t wall_ns;
-} cpu_snap;
-
-static void snap(cpu_snap *c) {
-    memset(c, 0, sizeof *c);
-    FILE *f = fopen("/proc/stat", "r");
-    uint64_t v[8] = {0};
-    if (f) {
-        if (fscanf(f, "cpu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                      " %" SCNu64 " %" SCNu64 " %" SCNu64,
-                   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
-            for (int i = 0; i < 8; i++) c->total += v[i];
-            c->busy = v[0] + v[1] + v[2] + v[5] + v[6];
-            c->steal = v[7];
-        }
-        fclose(f);
-    }
-    struct rusage a, b;
-    getrusage(RUSAGE_SELF, &a);
-    getrusage(RUSAGE_CHILDREN, &b);
-    c->own_s = a.ru_utime.tv_sec + a.ru_utime.tv_usec / 1e6 + a.ru_stime.tv_sec +
-               a.ru_stime.tv_usec / 1e6 + b.ru_utime.tv_sec + b.ru_utime.tv_usec / 1e6 +
-               b.ru_stime.tv_sec + b.ru_stime.tv_usec / 1e6;
-    c->wall_ns = now_ns();
-}
-
-/* CPUs' worth of time used by other processes between two snapshots. */
-static double others_cpus(const cpu_snap *a, const cpu_snap *b) {
-    double hz = (double)sysconf(_SC_CLK_TCK);
-    double wall = (b->wall_ns - a->wall_ns) / 1e9;
-    if (wall <= 0 || hz <= 0) return 0;
-    double x = ((b->busy - a->busy) / hz - (b->own_s - a->own_s)) / wall;
-    return x > 0 ? x : 0;
-}
-
-static double steal_share(const cpu_snap *a, const cpu_snap *b) {
-    return b->total > a->total ? (double)(b->steal - a->steal) / (double)(b->total - a->total) : 0;
-}
-
-/* Waits (up to O.quiet_wait_s) until other processes use < 0.1 CPU over 250 ms. */
-static void wait_quiet(void) {
-    if (O.quiet_wait_s <= 0) return;
-    uint64_t give_up = now_ns() + (uint64_t)O.quiet_wait_s * 1000000000u;
-    int said = 0;
-    for (;;) {
-        cpu_snap a, b;
-        snap(&a);
-        struct timespec t = {0, 250 * 1000 * 1000};
-        nanosleep(&t, NULL);
-        snap(&b);
-        double o = others_cpus(&a, &b);
-        if (o < 0.1) return;
-        if (now_ns() > give_up) {
-            fprintf(stderr, "\npingpong: other processes still use %.2f CPUs; running anyway\n", o);
-            return;
-        }
-        if (!said++) fprintf(stderr, "(waiting for other load, %.2f CPUs, to stop) ", o);
-    }
+    usage_t u = usage_self();
+    if (csw) *csw = u.vcsw + u.icsw;
+    return u.cpu_us;
 }
 
 static void pin_to(int cpu) {
@@ -287,62 +81,6 @@ static void pin_to(int cpu) {
 }
 
 /* ------------------------------------------------------------------ statistics */
-
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_dbl(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank quantile of a sorted array. */
-static uint64_t q_u64(const uint64_t *s, size_t n, double q) {
-    size_t i = (size_t)ceil(q * (double)n);
-    if (i < 1) i = 1;
-    if (i > n) i = n;
-    return s[i - 1];
-}
-
-static double median_d(const double *x, int n) {
-    double t[64];
-    memcpy(t, x, n * sizeof *t);
-    qsort(t, n, sizeof *t, cmp_dbl);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
-static double min_d(const double *x, int n) {
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] < m ? x[i] : m;
-    return m;
-}
-
-static double max_d(const double *x, int n) {
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-/* Median of sorted, quantised samples. The TSC here advances in steps of ~10 ns (26 ticks:
- * 100 MHz reference clock x multiplier), so a plain median snaps to 70, 80, 90 ns... and a
- * ratio of two medians jumps by 15 % between neighbouring steps. Each sample value v is
- * treated as a bin [v - q/2, v + q/2) (q = the smallest gap between distinct values) and
- * the median is interpolated inside its bin. With an unquantised clock (q = 1 tick) this
- * is the ordinary median. */
-static double interpolated_median(const uint64_t *s, long n) {
-    uint64_t q = 0;
-    for (long k = 1; k < n; k++)
-        if (s[k] != s[k - 1] && (q == 0 || s[k] - s[k - 1] < q)) q = s[k] - s[k - 1];
-    long mid = n / 2;
-    uint64_t m = s[mid];
-    if (q <= 1) return (double)m;
-    long lo = mid, hi = mid;
-    while (lo > 0 && s[lo - 1] == m) lo--;
-    while (hi < n && s[hi] == m) hi++;
-    return (double)m - q / 2.0 + q * (n / 2.0 - lo) / (double)(hi - lo);
-}
 
 /* One ping-pong run. */
 typedef struct {
@@ -409,16 +147,10 @@ static void child_done(double cpu_us, long csw) {
 static pid_t spawn(void (*body)(void *), void *arg, int *report_rd) {
     int p[2];
     if (pipe(p) != 0) die("pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork(0);
     if (pid == 0) {
         close(p[0]);
         g_report_fd = p[1];
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != g_parent) _exit(1);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
         if (O.pin) {
             cpu_set_t set;
             CPU_ZERO(&set);
@@ -429,7 +161,6 @@ static pid_t spawn(void (*body)(void *), void *arg, int *report_rd) {
         _exit(1); /* not reached */
     }
     close(p[1]);
-    g_child = pid;
     *report_rd = p[0];
     alarm(O.timeout_s);
     return pid;
@@ -440,7 +171,7 @@ static void reap(pid_t pid, int report_rd, child_report *r) {
     close(report_rd);
     int status = 0;
     if (waitpid(pid, &status, 0) != pid) die("waitpid: %s", strerror(errno));
-    g_child = 0;
+    g_children[0] = 0;
     alarm(0);
     if (got != (ssize_t)sizeof *r) die("child sent no report (status %#x)", status);
     if (!r->ok) die("%s", r->msg);
@@ -449,22 +180,7 @@ static void reap(pid_t pid, int report_rd, child_report *r) {
 
 /* ------------------------------------------------------------------ 1. plexus ping-pong */
 
-static plexus_region create_region(const char *name, char *path, size_t path_len) {
-    snprintf(path, path_len, "/dev/shm/plexus.%s", name);
-    track(path);
-    plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
-    o.mode = PLEXUS_CREATE;
-    o.size = 1 << 20; /* 1 MiB */
-    plexus_region r;
-    PX(plexus_region_open(name, &o, &r));
-    return r;
-}
-
-static void remove_region(plexus_region r, const char *name, const char *path) {
-    PX(plexus_region_close(r));
-    PX(plexus_region_remove(name));
-    untrack(path);
-}
+#define REGION_SIZE (1 << 20) /* 1 MiB */
 
 typedef struct {
     const char *name;
@@ -500,13 +216,13 @@ static void px_child(void *p) {
 }
 
 static void run_plexus_pp(int run, uint64_t *ts, pp_stats *s) {
-    char name[128], path[320];
+    char name[128];
     snprintf(name, sizeof name, "%spp-%d", g_tag, run);
     px_arg a = {name, O.rt, O.warm};
     int rd;
     /* Fork first; then the parent creates the region and the child opens it itself. */
     pid_t pid = spawn(px_child, &a, &rd);
-    plexus_region r = create_region(name, path, sizeof path);
+    plexus_region r = bench_create_region(name, REGION_SIZE);
     plexus_array arr;
     PX(plexus_array_open(r, "pp", 2, 0, &arr));
     uint64_t w0 = 0;
@@ -534,7 +250,7 @@ static void run_plexus_pp(int run, uint64_t *ts, pp_stats *s) {
     double c1 = cpu_us_self(&s1);
     child_report rep;
     reap(pid, rd, &rep);
-    remove_region(r, name, path);
+    bench_remove_region(r, name);
     pp_summarize(ts, O.rt, wall, s);
     s->cpu_per_rt = (c1 - c0 + rep.cpu_us) * 1000.0 / O.rt;
     s->csw_per_rt = (double)(s1 - s0 + rep.csw) / O.rt;
@@ -595,7 +311,7 @@ static void raw_child(void *p) {
 static void run_raw_pp(int run, uint64_t *ts, pp_stats *s) {
     char path[320];
     snprintf(path, sizeof path, "/dev/shm/%sraw-%d", g_tag, run);
-    track(path);
+    bench_track(path);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd < 0) die("create %s: %s", path, strerror(errno));
     if (ftruncate(fd, 4096) != 0) die("ftruncate %s: %s", path, strerror(errno));
@@ -628,7 +344,7 @@ static void run_raw_pp(int run, uint64_t *ts, pp_stats *s) {
     if (*w != 2 * (uint64_t)(O.warm + O.rt)) die("raw ping-pong: final word %" PRIu64 " wrong", *w);
     munmap((void *)w, 4096);
     if (unlink(path) != 0) die("unlink %s: %s", path, strerror(errno));
-    untrack(path);
+    bench_untrack(path);
     pp_summarize(ts, O.rt, wall, s);
     s->cpu_per_rt = (c1 - c0 + rep.cpu_us) * 1000.0 / O.rt;
     s->csw_per_rt = (double)(s1 - s0 + rep.csw) / O.rt;
@@ -712,9 +428,9 @@ typedef struct {
 } sp_stats;
 
 static void run_single(int run, sp_stats *s) {
-    char name[128], path[320];
+    char name[128];
     snprintf(name, sizeof name, "%ssp-%d", g_tag, run);
-    plexus_region r = create_region(name, path, sizeof path);
+    plexus_region r = bench_create_region(name, REGION_SIZE);
     plexus_array x, c;
     PX(plexus_array_open(r, "x", 1, 0, &x));
     PX(plexus_array_open(r, "c", 1, 0, &c));
@@ -829,7 +545,7 @@ static void run_single(int run, sp_stats *s) {
     t1 = now_ns();
     s->map_pair = (double)(t1 - t0) / n;
 
-    remove_region(r, name, path);
+    bench_remove_region(r, name);
 }
 
 /* ------------------------------------------------------------------ report */
@@ -904,14 +620,7 @@ int main(int argc, char **argv) {
     }
     if (O.runs > MAXRUNS) { fprintf(stderr, "pingpong: at most %d runs\n", MAXRUNS); return 2; }
 
-    g_parent = getpid();
-    snprintf(g_tag, sizeof g_tag, "pxbench-%d-", (int)g_parent);
-    atexit(cleanup_atexit);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGALRM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    bench_init("pingpong");
 
     uint32_t ver = plexus_version();
     if (ver >> 16 != PLEXUS_VERSION_MAJOR || (ver >> 8 & 0xff) != PLEXUS_VERSION_MINOR)
@@ -941,7 +650,7 @@ int main(int argc, char **argv) {
 
     for (int run = 0; run < O.runs; run++) {
         cpu_snap ca, cb;
-        wait_quiet();
+        bench_wait_quiet("pingpong", O.quiet_wait_s);
         snap(&ca);
         if (O.only) { /* profiling mode: one method, short summary, no report */
             char a[32], b[32], c[32];

@@ -28,34 +28,19 @@
  * Nothing else in /dev/shm is touched.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stddef.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define HAVE_TSC 1
-#else
-#define HAVE_TSC 0
-#endif
+#define MPMC_P 4 /* producer processes */
+#define MPMC_C 4 /* consumer processes */
+#define MAXCH (MPMC_P + MPMC_C)
 
-#include "plexus.h"
+/* Failure and cleanup (die, PX, bench_fork, bench_reap_one, the regions created), clocks,
+ * CPU accounting, the quiet-machine wait and statistics; plexus.h. */
+#define BENCH_MAX_CHILDREN MAXCH
+#include "bench_common.h"
 
 /* ------------------------------------------------------------------ options */
 
@@ -69,8 +54,6 @@ static struct {
     const char *only; /* NULL: all methods; else one method (profiling; no report) */
 } O = {5, 5000000, 4000000, 1024, 64, 120, 0, NULL};
 
-#define MPMC_P 4 /* producer processes */
-#define MPMC_C 4 /* consumer processes */
 #define PIPE_BATCH 64
 #define NOISY_CPUS 0.15
 #define FAST_MODE_NS 200    /* cache-line probe RT below this: the VM's fast mode */
@@ -92,81 +75,7 @@ static void usage(FILE *f) {
             "                 (for profiling; no report)\n");
 }
 
-/* ------------------------------------------------------------------ failure and cleanup */
-
-#define MAXCH (MPMC_P + MPMC_C)
-static char g_tag[64];       /* "pxbench-<pid>-" */
-static char g_region[160];   /* region of the current run, "" if none */
-static pid_t g_parent;
-static volatile pid_t g_children[MAXCH];
-
-static void kill_children(void) {
-    for (int i = 0; i < MAXCH; i++)
-        if (g_children[i] > 0) {
-            pid_t c = g_children[i];
-            g_children[i] = 0;
-            kill(c, SIGKILL);
-            waitpid(c, NULL, 0);
-        }
-}
-
-/* Async-signal-safe part: kill the children, unlink the current region's file. */
-static void cleanup_fast(void) {
-    kill_children();
-    if (g_region[0]) {
-        char p[256] = "/dev/shm/plexus.";
-        strncat(p, g_region, sizeof p - strlen(p) - 1);
-        unlink(p);
-        g_region[0] = 0;
-    }
-}
-
-/* Also removes any other /dev/shm file with our tag (plexus creation temp files). */
-static void cleanup_atexit(void) {
-    if (getpid() != g_parent) return;
-    cleanup_fast();
-    while (waitpid(-1, NULL, WNOHANG) > 0) {}
-    DIR *d = opendir("/dev/shm");
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, g_tag)) {
-            char p[512];
-            snprintf(p, sizeof p, "/dev/shm/%s", e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-}
-
-static void on_signal(int sig) {
-    static const char m1[] = "\nqueue: watchdog timeout, aborting (children killed, files removed)\n";
-    static const char m2[] = "\nqueue: interrupted, cleaning up\n";
-    if (write(2, sig == SIGALRM ? m1 : m2, sig == SIGALRM ? sizeof m1 - 1 : sizeof m2 - 1) < 0) {}
-    cleanup_fast();
-    _exit(3);
-}
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "queue: FAILED: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1); /* atexit kills the children and removes the files */
-}
-
-#define PX(call)                                                                        \
-    do {                                                                                \
-        plexus_status st_ = (call);                                                     \
-        if (st_ != PLEXUS_OK)                                                           \
-            die("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #call, plexus_status_name(st_), \
-                plexus_last_error());                                                   \
-    } while (0)
-
-/* ------------------------------------------------------------------ clocks and CPU */
-
-#include "bench_common.h"
+/* ------------------------------------------------------------------ clocks */
 
 static inline uint64_t tsc(void) {
 #if HAVE_TSC
@@ -174,38 +83,6 @@ static inline uint64_t tsc(void) {
 #else
     return now_ns();
 #endif
-}
-
-static double ns_per_tick = 1.0;
-
-static void calibrate_ticks(void) {
-#if HAVE_TSC
-    uint64_t t0 = now_ns(), c0 = tsc();
-    struct timespec s = {0, 100 * 1000 * 1000};
-    nanosleep(&s, NULL);
-    uint64_t t1 = now_ns(), c1 = tsc();
-    ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
-#endif
-}
-
-
-static double median_d(const double *x, int n) {
-    double t[64];
-    memcpy(t, x, n * sizeof *t);
-    qsort(t, n, sizeof *t, cmp_dbl);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
-static double min_d(const double *x, int n) {
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] < m ? x[i] : m;
-    return m;
-}
-
-static double max_d(const double *x, int n) {
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
 }
 
 /* ------------------------------------------------------------------ values and checks */
@@ -272,6 +149,11 @@ static void child_fail(const char *fmt, ...) {
             child_fail("child %d: %s -> %s: %s", g_me, #call, plexus_status_name(st_),   \
                        plexus_last_error());                                            \
     } while (0)
+
+/* A child's own account of how it ended (for bench_reap_one and bench_start). */
+static bench_outcome child_outcome(int idx) {
+    return (bench_outcome){g_ctl->res[idx].ok, g_ctl->res[idx].msg};
+}
 
 /* Spins (yielding: up to 9 processes share 2 CPUs here) until *w >= want. */
 static void wait_at_least(atomic_long *w, long want) {
@@ -654,19 +536,14 @@ static void probe_spin(uint64_t want) {
 static double probe_rt_ns(void) {
     atomic_store(&g_ctl->pp, 0);
     const long rts = (long)(PROBE_BATCHES + 1) * PROBE_BATCH; /* the first batch: warm-up */
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork(0);
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != g_parent) _exit(1);
         for (long k = 0; k < rts; k++) {
             probe_spin(2 * (uint64_t)k + 1);
             atomic_store_explicit(&g_ctl->pp, 2 * (uint64_t)k + 2, memory_order_release);
         }
         _exit(0);
     }
-    g_children[0] = pid;
     alarm(O.timeout_s);
     double batch[PROBE_BATCHES];
     uint64_t t0 = 0;
@@ -701,15 +578,8 @@ typedef struct {
 
 static pid_t fork_child(const job *j, int idx, int role_id, bool is_producer) {
     memset(&g_ctl->res[idx], 0, sizeof g_ctl->res[idx]);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork(idx);
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != g_parent) _exit(1);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
         g_me = idx;
         if (j->m == M_PIPE || j->m == M_PIPEB) {
             if (is_producer) pipe_producer(j);
@@ -724,27 +594,7 @@ static pid_t fork_child(const job *j, int idx, int role_id, bool is_producer) {
         }
         _exit(1); /* not reached */
     }
-    g_children[idx] = pid;
     return pid;
-}
-
-/* Waits for child idx (any order); dies at once if a child failed (the atexit handler
- * kills the others). Returns the index of the child that exited. */
-static int reap_one(void) {
-    int status;
-    pid_t pid;
-    do pid = waitpid(-1, &status, 0);
-    while (pid < 0 && errno == EINTR);
-    if (pid < 0) die("waitpid: %s", strerror(errno));
-    int idx = -1;
-    for (int i = 0; i < MAXCH; i++)
-        if (g_children[i] == pid) idx = i;
-    if (idx < 0) return reap_one(); /* not ours (cannot happen) */
-    g_children[idx] = 0;
-    child_res *r = &g_ctl->res[idx];
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !r->ok)
-        die("child %d failed: %s (status %#x)", idx, r->msg[0] ? r->msg : "no message", status);
-    return idx;
 }
 
 static void run_method(method m, int run, q_stats *s) {
@@ -782,41 +632,21 @@ static void run_method(method m, int run, q_stats *s) {
         close(j.pipe_fd[0]);
         close(j.pipe_fd[1]);
     } else if (is_queue) {
-        snprintf(g_region, sizeof g_region, "%s", j.region);
-        plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
-        o.mode = PLEXUS_CREATE;
-        o.size = (uint64_t)j.cap * 64 + (1 << 20);
-        PX(plexus_region_open(j.region, &o, &r));
+        r = bench_create_region(j.region, (uint64_t)j.cap * 64 + (1 << 20));
         PX(plexus_queue_open(r, "q", j.cap, j.flags, &q));
     }
-    while (atomic_load(&g_ctl->ready) < nch) {
-        struct timespec t = {0, 1000 * 1000};
-        nanosleep(&t, NULL);
-        int status;
-        pid_t dead = waitpid(-1, &status, WNOHANG);
-        if (dead > 0) {
-            for (int i = 0; i < MAXCH; i++)
-                if (g_children[i] == dead) {
-                    g_children[i] = 0;
-                    die("child %d exited before the start: %s (status %#x)", i,
-                        g_ctl->res[i].msg[0] ? g_ctl->res[i].msg : "no message", status);
-                }
-        }
-    }
-    atomic_store(&g_ctl->go, 1);
+    bench_start(&g_ctl->ready, &g_ctl->go, nch, 1000 * 1000, child_outcome);
     /* MPMC: close the queue once every producer is done; consumers then drain it. */
     int producers_left = j.producers, left = nch;
     while (left > 0) {
-        int idx = reap_one();
+        int idx = bench_reap_one(child_outcome);
         left--;
         if (idx < j.producers && --producers_left == 0 && m == M_MPMC) PX(plexus_queue_shutdown(q));
     }
     alarm(0);
     if (is_queue) {
         PX(plexus_queue_close(q));
-        PX(plexus_region_close(r));
-        PX(plexus_region_remove(j.region));
-        g_region[0] = 0;
+        bench_remove_region(r, j.region);
     }
     if (is_ring) munmap(g_ring, ring_bytes);
 
@@ -950,14 +780,7 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    g_parent = getpid();
-    snprintf(g_tag, sizeof g_tag, "pxbench-%d-", (int)g_parent);
-    atexit(cleanup_atexit);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGALRM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    bench_init("queue");
 
     uint32_t ver = plexus_version();
     if (ver >> 16 != PLEXUS_VERSION_MAJOR || (ver >> 8 & 0xff) != PLEXUS_VERSION_MINOR)

@@ -1,32 +1,18 @@
 //! Tests of the engine's broadcast buses, including a publisher killed mid-publish.
 //!
-//! The kill test re-runs this test binary as a child process (`PLEXUS_BUS_CHILD`), which
+//! The kill test re-runs this test binary as a child process (role `stall`), which
 //! publishes with the test pause hook on, and SIGKILLs it inside the pause.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use plexus::{Error, OpenMode, OpenOptions, Region, Start, Value, ValueRef, FLAG_EXCLUSIVE};
+use common::process::{play_role, role_command, say_ready, spawn_ready, READY};
+use common::RegionName;
+use plexus::{Error, Region, Start, Value, ValueRef, FLAG_EXCLUSIVE};
 
-fn name(tag: &str) -> String {
-    format!("bus-{tag}-{}", std::process::id())
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-fn region(tag: &str) -> (Region, Cleanup, String) {
-    let n = name(tag);
-    let c = Cleanup(n.clone());
-    let opts = OpenOptions {
-        size: 16 << 20,
-        ..Default::default()
-    };
-    (Region::open(&n, &opts).unwrap(), c, n)
+fn region(tag: &str) -> (Region, RegionName) {
+    common::region(tag, 16 << 20)
 }
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
@@ -34,7 +20,7 @@ const LONG: Option<Duration> = Some(Duration::from_secs(30));
 
 #[test]
 fn every_subscriber_gets_every_message_in_order() {
-    let (r, _c, _) = region("basic");
+    let (r, _n) = region("basic");
     let b = r.bus("b", 64, 0).unwrap();
     let mut early = b.subscribe(Start::Now).unwrap();
     let values = vec![
@@ -70,7 +56,7 @@ fn every_subscriber_gets_every_message_in_order() {
 
 #[test]
 fn a_subscriber_that_falls_behind_sees_the_gap_and_goes_on() {
-    let (r, _c, _) = region("behind");
+    let (r, _n) = region("behind");
     let b = r.bus("b", 4, 0).unwrap();
     let mut slow = b.subscribe(Start::Now).unwrap();
     for i in 1..=10 {
@@ -90,7 +76,7 @@ fn a_subscriber_that_falls_behind_sees_the_gap_and_goes_on() {
 
 #[test]
 fn timeouts_and_close() {
-    let (r, _c, _) = region("close");
+    let (r, _n) = region("close");
     let b = r.bus("b", 8, 0).unwrap();
     let mut s = b.subscribe(Start::Now).unwrap();
     let t = Instant::now();
@@ -126,7 +112,7 @@ fn timeouts_and_close() {
 
 #[test]
 fn open_rules() {
-    let (r, _c, _) = region("open");
+    let (r, _n) = region("open");
     r.bus("b", 8, 0).unwrap();
     r.queue("q", 8, 0).unwrap();
     assert!(matches!(r.bus("q", 8, 0), Err(Error::TypeMismatch(_))));
@@ -151,7 +137,7 @@ fn open_rules() {
 
 #[test]
 fn heap_blocks_of_overwritten_messages_are_freed() {
-    let (r, _c, _) = region("heap");
+    let (r, _n) = region("heap");
     let b = r.bus("b", 16, 0).unwrap();
     let big = "m".repeat(5000);
     for i in 0..100 {
@@ -172,7 +158,7 @@ fn heap_blocks_of_overwritten_messages_are_freed() {
 /// all in one identical order, and each publisher's messages in its order.
 #[test]
 fn one_total_order_for_all_subscribers() {
-    let (r, _c, _) = region("order");
+    let (r, _n) = region("order");
     let b = r.bus("b", 1 << 16, 0).unwrap();
     const PUBLISHERS: i64 = 4;
     const PER: i64 = 5_000;
@@ -217,69 +203,34 @@ fn one_total_order_for_all_subscribers() {
 
 // ---- a publisher killed in the middle of a publish ----
 
-fn child_main() -> bool {
-    let Ok(role) = std::env::var("PLEXUS_BUS_CHILD") else {
-        return false;
-    };
-    let r = Region::open(
-        &std::env::var("PLEXUS_BUS_REGION").unwrap(),
-        &OpenOptions {
-            mode: OpenMode::Open,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+fn child_main(role: &str, region: &str) {
+    let r = common::open(region);
     let b = r.bus("b", 0, 0).unwrap();
     assert_eq!(role, "stall");
     plexus::test_pause_in_push(Duration::from_secs(3600));
-    println!("PLEXUS-CHILD-READY");
+    say_ready();
     b.publish(ValueRef::String(
         "never committed: the publisher died writing it",
     ))
     .unwrap();
-    true
 }
 
+/// Entry point of the child processes (a no-op in a normal test run).
 #[test]
 fn child_entry() {
-    if child_main() {
-        std::process::exit(0);
-    }
-}
-
-fn spawn_child(region: &str) -> Child {
-    let mut c = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("PLEXUS_BUS_CHILD", "stall")
-        .env("PLEXUS_BUS_REGION", region)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
-    while !lines
-        .next()
-        .expect("child exited early")
-        .unwrap()
-        .contains("PLEXUS-CHILD-READY")
-    {}
-    c
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
+    play_role(child_main);
 }
 
 #[test]
 fn a_publisher_killed_mid_publish_blocks_nobody() {
-    let (r, _c, n) = region("kill");
+    let (r, n) = region("kill");
     let b = r.bus("b", 4, 0).unwrap();
     for i in 1..=4 {
         b.publish(ValueRef::String(&format!("message number {i:>30}")))
             .unwrap();
     }
     let mut sub = b.subscribe(Start::Oldest).unwrap();
-    let mut child = spawn_child(&n);
+    let child = spawn_ready(&mut role_command("stall", &n), READY);
     std::thread::sleep(Duration::from_millis(300)); // inside the publish, slot 1 BUSY
                                                     // The subscriber never sees the half-written message: message 1's slot is being
                                                     // rewritten, so it skips to 2, and then waits for message 5.
@@ -292,8 +243,7 @@ fn a_publisher_killed_mid_publish_blocks_nobody() {
         sub.next(Some(Duration::from_millis(50))),
         Err(Error::Timeout)
     );
-    unsafe { kill(child.id() as i32, 9) };
-    child.wait().unwrap();
+    child.sigkill();
     // The next publisher takes the lock over and publishes message 5 in the dead one's
     // place; the subscriber receives it.
     let t = Instant::now();

@@ -2,47 +2,18 @@
 //! opening a region does: real child processes (this test binary re-executed with a
 //! role) are SIGKILLed at known points, then the parent checks, repairs and reopens.
 
-use std::io::{BufRead, Write};
+mod common;
+
 use std::os::unix::fs::FileExt;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use plexus::{
-    check, Acquired, CheckOptions, OpenMode, OpenOptions, Region, Start, Value, ValueRef, Verdict,
-};
+use common::process::{play_role, role_command, say_ready, spawn_ready, Kid, READY};
+use common::{open, RegionName, XorShift};
+use plexus::{check, Acquired, CheckOptions, Region, Start, Value, ValueRef, Verdict};
 
-fn name(tag: &str) -> String {
-    format!("check-{tag}-{}", std::process::id())
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-fn create(n: &str) -> Region {
-    Region::open(
-        n,
-        &OpenOptions {
-            size: 1 << 20,
-            mode: OpenMode::Recreate,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-fn open(n: &str) -> Region {
-    Region::open(
-        n,
-        &OpenOptions {
-            mode: OpenMode::Open,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+/// A fresh region of 1 MiB, removed when the returned name drops.
+fn create(tag: &str) -> (Region, RegionName) {
+    common::region(tag, 1 << 20)
 }
 
 const PLAIN: CheckOptions = CheckOptions { repair: false };
@@ -89,9 +60,7 @@ fn populate(r: &Region) {
 
 #[test]
 fn a_region_with_every_kind_of_object_is_consistent() {
-    let n = name("every");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("every");
     populate(&r);
     let report = check(&n, &PLAIN).unwrap();
     assert_eq!(report.verdict(), Verdict::Consistent, "{report}");
@@ -125,25 +94,18 @@ fn a_region_with_every_kind_of_object_is_consistent() {
 
 // ---- child processes ----
 
-fn child_main() -> bool {
-    let Ok(role) = std::env::var("PLEXUS_CHECK_CHILD") else {
-        return false;
-    };
-    let r = open(&std::env::var("PLEXUS_CHECK_REGION").unwrap());
-    let ready = || {
-        println!("PLEXUS-CHILD-READY");
-        std::io::stdout().flush().unwrap();
-    };
-    match role.as_str() {
+fn child_main(role: &str, region: &str) {
+    let r = open(region);
+    match role {
         "idle" => {
-            ready();
+            say_ready();
             std::thread::sleep(Duration::from_secs(3600));
         }
         "push" => {
             // Dies between allocating the value's heap block and publishing it.
             let q = r.queue("work", 0, 0).unwrap();
             plexus::test_pause_in_push(Duration::from_secs(3600));
-            ready();
+            say_ready();
             q.push(ValueRef::String(&long(99)), LONG).unwrap();
         }
         "hold" => {
@@ -155,7 +117,7 @@ fn child_main() -> bool {
             sem.acquire(LONG).unwrap();
             let s = r.queue("stack", 0, plexus::FLAG_LIFO).unwrap();
             plexus::test_pause_in_push(Duration::from_secs(3600));
-            ready();
+            say_ready();
             // Holds the stack lock for an hour.
             s.push(ValueRef::String(&long(98)), LONG).unwrap();
         }
@@ -172,7 +134,7 @@ fn child_main() -> bool {
                 let a = a.clone();
                 move || a.write(1, ValueRef::String(&long(96)))
             });
-            ready();
+            say_ready();
             let _ = m.write_ef(
                 "full",
                 ValueRef::String(&long(95)),
@@ -183,7 +145,6 @@ fn child_main() -> bool {
         "churn" => churn(&r),
         other => panic!("unknown role {other}"),
     }
-    true
 }
 
 /// Random operations of every kind, heap values and long keys included, forever (the
@@ -196,18 +157,11 @@ fn churn(r: &Region) {
     let b = r.bus("events", 0, 0).unwrap();
     let mx = r.mutex("m").unwrap();
     let sem = r.semaphore("slots", 0).unwrap();
-    let mut seed = std::process::id() as u64 * 0x9e37_79b9 + 1;
-    let mut rnd = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = XorShift::new(std::process::id() as u64 * 0x9e37_79b9 + 1);
     let short = Some(Duration::from_millis(1));
-    println!("PLEXUS-CHILD-READY");
-    std::io::stdout().flush().unwrap();
+    say_ready();
     loop {
-        let x = rnd();
+        let x = rng.next_u64();
         let i = x % 8;
         let text = "v".repeat((x >> 8) as usize % 300);
         let key = format!("key-{}-{}", x % 12, "k".repeat((x >> 16) as usize % 3 * 20));
@@ -232,81 +186,33 @@ fn churn(r: &Region) {
     }
 }
 
+/// Entry point of the child processes (a no-op in a normal test run).
 #[test]
 fn child_entry() {
-    if child_main() {
-        std::process::exit(0);
-    }
+    play_role(child_main);
 }
 
+/// Starts a child in `role` and lets it reach the pause inside the operation it was
+/// started for.
 fn spawn(role: &str, region: &str) -> Kid {
-    let mut c = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("PLEXUS_CHECK_CHILD", role)
-        .env("PLEXUS_CHECK_REGION", region)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
-    while !lines
-        .next()
-        .expect("child exited early")
-        .unwrap()
-        .contains("PLEXUS-CHILD-READY")
-    {}
-    // Let it reach the pause inside the operation it was started for.
+    let kid = spawn_fast(role, region);
     std::thread::sleep(Duration::from_millis(300));
-    Kid(c)
+    kid
 }
 
-/// A child process that is SIGKILLed when dropped, also when the test fails.
-struct Kid(Child);
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sigkill(mut c: impl std::borrow::BorrowMut<Child>) {
-    let c = c.borrow_mut();
-    c.kill().unwrap(); // SIGKILL
-    c.wait().unwrap();
-}
-
-impl std::borrow::Borrow<Child> for Kid {
-    fn borrow(&self) -> &Child {
-        &self.0
-    }
-}
-impl std::borrow::BorrowMut<Child> for Kid {
-    fn borrow_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-/// Children that are SIGKILLed when the test ends, also when it fails (a churning child
-/// left behind would run forever).
-struct Kids(Vec<Child>);
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for mut c in self.0.drain(..) {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// `spawn` without the pause: the child is killed in the middle of whatever it does.
+fn spawn_fast(role: &str, region: &str) -> Kid {
+    spawn_ready(&mut role_command(role, region), READY)
 }
 
 #[test]
 fn a_block_leaked_by_a_killed_producer_is_found_and_reclaimed_when_nobody_else_is_attached() {
-    let n = name("leak");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("leak");
     populate(&r);
     let used_before = r.info().unwrap().heap_used;
     drop(r);
     let producer = spawn("push", &n);
-    sigkill(producer);
+    producer.sigkill();
 
     let report = check(&n, &PLAIN).unwrap();
     assert_eq!(report.verdict(), Verdict::Reclaimable, "{report}");
@@ -332,12 +238,12 @@ fn a_block_leaked_by_a_killed_producer_is_found_and_reclaimed_when_nobody_else_i
         .repair_skipped
         .clone()
         .expect("repair must not reclaim");
-    assert!(why.contains(&idle.0.id().to_string()), "{why}");
+    assert!(why.contains(&idle.id().to_string()), "{why}");
     assert_eq!(partial.leaks.len(), 1, "{partial}");
     assert_eq!(partial.live_processes, 1);
     assert!(partial.stale.is_empty(), "{partial}");
     assert_eq!(partial.verdict(), Verdict::Reclaimable);
-    sigkill(idle);
+    idle.sigkill();
 
     let fixed = check(&n, &REPAIR).unwrap();
     assert_eq!(fixed.verdict(), Verdict::Consistent, "{fixed}");
@@ -370,9 +276,7 @@ fn a_block_leaked_by_a_killed_producer_is_found_and_reclaimed_when_nobody_else_i
 
 #[test]
 fn a_writer_killed_while_it_waits_leaks_no_heap_block() {
-    let n = name("waitleak");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("waitleak");
     let a = r.array("blocked", 2, 0).unwrap();
     a.write_xf(0, ValueRef::String(&long(1))).unwrap();
     a.write_xf(1, ValueRef::Int(7)).unwrap();
@@ -380,7 +284,7 @@ fn a_writer_killed_while_it_waits_leaks_no_heap_block() {
     let m = r.map("blockedmap", 8, 0).unwrap();
     m.write_xf("full", ValueRef::String(&long(2))).unwrap();
     let child = spawn("wait-ef", &n);
-    sigkill(child);
+    child.sigkill();
     a.release_rw(1).unwrap();
     drop((a, m, r));
 
@@ -400,17 +304,15 @@ fn a_writer_killed_while_it_waits_leaks_no_heap_block() {
 
 #[test]
 fn opening_clears_what_a_killed_process_held() {
-    let n = name("stale");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("stale");
     populate(&r);
     let sem = r.semaphore("slots", 0).unwrap();
     assert_eq!(sem.available().unwrap(), 1);
     drop(sem);
     drop(r);
     let holder = spawn("hold", &n);
-    let pid = holder.0.id();
-    sigkill(holder);
+    let pid = holder.id();
+    holder.sigkill();
 
     let report = check(&n, &PLAIN).unwrap();
     assert_eq!(report.verdict(), Verdict::Reclaimable, "{report}");
@@ -472,9 +374,7 @@ fn overwrite(path: &std::path::Path, at: u64, bytes: &[u8]) {
 
 #[test]
 fn damaged_bytes_are_reported_with_their_place_and_never_repaired() {
-    let n = name("damage");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("damage");
     populate(&r);
     let path = r.path().to_owned();
     drop(r);
@@ -535,30 +435,22 @@ use plexus::Type;
 
 #[test]
 fn random_damage_never_crashes_the_checker() {
-    let n = name("fuzz");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, _n) = create("fuzz");
     populate(&r);
     let path = r.path().to_owned();
     drop(r);
     let pristine = std::fs::read(&path).unwrap();
-    let copy = format!("/dev/shm/plexus.check-fuzz-copy-{}", std::process::id());
-    let _c2 = Cleanup(copy.clone());
+    let copy_name = RegionName::new("fuzz-copy");
+    let copy = copy_name.path();
     // Damage the interesting part: header page, directory, and the start of the heap.
     let hot = 160 * 1024;
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rnd = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15);
     let mut verdicts = [0usize; 4];
     for round in 0..300 {
         let mut bytes = pristine.clone();
         for _ in 0..(1 + round % 8) {
-            let at = (rnd() % hot) as usize;
-            bytes[at] = rnd() as u8;
+            let at = rng.below(hot) as usize;
+            bytes[at] = rng.next_u64() as u8;
         }
         std::fs::write(&copy, &bytes).unwrap();
         match check(&copy, &PLAIN) {
@@ -589,9 +481,7 @@ fn random_damage_never_crashes_the_checker() {
 #[test]
 fn a_subscriber_view_is_unchanged_by_checks() {
     // The bus retains the newest messages; a check reads them without disturbing.
-    let n = name("bus");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("bus");
     let b = r.bus("b", 2, 0).unwrap();
     b.publish(ValueRef::String(&"y".repeat(300))).unwrap();
     b.publish(ValueRef::Int(2)).unwrap();
@@ -602,9 +492,8 @@ fn a_subscriber_view_is_unchanged_by_checks() {
 
 #[test]
 fn after_a_storm_of_kills_the_region_is_consistent_except_reclaimable_and_repair_fixes_it() {
-    let n = name("storm");
-    let _c = Cleanup(n.clone());
-    drop(create(&n));
+    let (r, n) = create("storm");
+    drop(r);
     {
         let r = open(&n);
         populate(&r);
@@ -612,13 +501,13 @@ fn after_a_storm_of_kills_the_region_is_consistent_except_reclaimable_and_repair
     }
     let mut seed = 12345u64;
     for round in 0..60 {
-        let mut kids = Kids((0..2).map(|_| spawn_fast("churn", &n)).collect());
+        let mut kids: Vec<Kid> = (0..2).map(|_| spawn_fast("churn", &n)).collect();
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(2 + (seed >> 33) % 40));
-        for k in kids.0.drain(..) {
-            sigkill(k);
+        for k in kids.drain(..) {
+            k.sigkill();
         }
         if round % 10 == 9 {
             let report = check(&n, &PLAIN).unwrap();
@@ -652,36 +541,16 @@ fn after_a_storm_of_kills_the_region_is_consistent_except_reclaimable_and_repair
     assert_eq!(check(&n, &PLAIN).unwrap().verdict(), Verdict::Consistent);
 }
 
-/// `spawn` without the pause: the child is killed in the middle of whatever it does.
-fn spawn_fast(role: &str, region: &str) -> Child {
-    let mut c = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("PLEXUS_CHECK_CHILD", role)
-        .env("PLEXUS_CHECK_REGION", region)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
-    while !lines
-        .next()
-        .expect("child exited early")
-        .unwrap()
-        .contains("PLEXUS-CHILD-READY")
-    {}
-    c
-}
-
 #[test]
 fn checks_while_processes_work_do_not_report_corruption() {
-    let n = name("live");
-    let _c = Cleanup(n.clone());
-    drop(create(&n));
+    let (r, n) = create("live");
+    drop(r);
     {
         let r = open(&n);
         populate(&r);
         r.semaphore("slots", 0).unwrap().release().unwrap_or(());
     }
-    let mut kids = Kids((0..2).map(|_| spawn_fast("churn", &n)).collect());
+    let mut kids: Vec<Kid> = (0..2).map(|_| spawn_fast("churn", &n)).collect();
     let mut seen_live = 0;
     for _ in 0..40 {
         let report = check(&n, &PLAIN).unwrap();
@@ -690,8 +559,8 @@ fn checks_while_processes_work_do_not_report_corruption() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(seen_live, 2);
-    for k in kids.0.drain(..) {
-        sigkill(k);
+    for k in kids.drain(..) {
+        k.sigkill();
     }
     let fixed = check(&n, &REPAIR).unwrap();
     assert_eq!(fixed.verdict(), Verdict::Consistent, "{fixed}");

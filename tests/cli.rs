@@ -1,38 +1,24 @@
 //! Tests of the `plexus` command-line tool: the built binary runs over real regions
 //! (created here with the library) and its output and exit codes are checked.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use plexus::{OpenMode, OpenOptions, Region, ValueRef};
+use common::process::{play_role, role_command, say_ready, spawn_ready, Kid, READY};
+use common::{RegionName, TempDir};
+use plexus::{Region, ValueRef};
 use serde_json::Value as Json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_plexus");
 const LONG: Option<Duration> = Some(Duration::from_secs(10));
 
-fn name(tag: &str) -> String {
-    format!("cli-{tag}-{}", std::process::id())
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-fn create(n: &str) -> Region {
-    Region::open(
-        n,
-        &OpenOptions {
-            size: 1 << 20,
-            mode: OpenMode::Recreate,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+/// A fresh region of 1 MiB, removed when the returned name drops.
+fn create(tag: &str) -> (Region, RegionName) {
+    common::region(tag, 1 << 20)
 }
 
 fn plexus(args: &[&str]) -> Output {
@@ -114,7 +100,7 @@ fn every_command_has_help_and_usage_errors_exit_2() {
 
 #[test]
 fn missing_regions_and_objects_exit_3_with_a_message() {
-    let absent = name("absent");
+    let absent = RegionName::new("absent");
     for cmd in ["info", "dump", "check", "rm", "watch"] {
         let o = plexus(&[cmd, &absent]);
         assert_eq!(o.status.code(), Some(3), "{cmd}: {}", stderr(&o));
@@ -124,9 +110,9 @@ fn missing_regions_and_objects_exit_3_with_a_message() {
             stderr(&o)
         );
     }
-    let n = name("noobj");
-    let _c = Cleanup(n.clone());
-    populate(&create(&n));
+    let (r, n) = create("noobj");
+    populate(&r);
+    drop(r);
     let o = plexus(&["dump", &n, "nothing-here"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("no object named 'nothing-here'"));
@@ -134,9 +120,7 @@ fn missing_regions_and_objects_exit_3_with_a_message() {
 
 #[test]
 fn dump_shows_every_object_and_value() {
-    let n = name("dump");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("dump");
     populate(&r);
     r.mutex("m").unwrap().lock(LONG).unwrap();
     let out = run(&["dump", &n], 0);
@@ -196,45 +180,16 @@ fn dump_shows_every_object_and_value() {
     assert_eq!(m["locked"], true);
 }
 
-/// A child process that is SIGKILLed when dropped, also when the test fails.
-struct Kid(Child);
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-impl std::ops::Deref for Kid {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-impl std::ops::DerefMut for Kid {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
+/// Starts `plexus watch` and waits for its first line, "watching ...".
 fn spawn_watch(args: &[&str]) -> (Kid, BufReader<std::process::ChildStdout>) {
-    let mut c = Command::new(BIN)
-        .arg("watch")
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(c.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    assert!(first.starts_with("watching"), "{first}");
-    (Kid(c), lines)
+    let mut c = spawn_ready(Command::new(BIN).arg("watch").args(args), "watching");
+    let lines = BufReader::new(c.stdout.take().unwrap());
+    (c, lines)
 }
 
 #[test]
 fn watch_prints_each_change_and_stops_after_count_or_timeout() {
-    let n = name("watch");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("watch");
     populate(&r);
     let (mut child, mut lines) = spawn_watch(&[&n, "cells", "--interval", "10", "--count", "2"]);
     let a = r.array("cells", 0, 0).unwrap();
@@ -271,18 +226,15 @@ fn watch_prints_each_change_and_stops_after_count_or_timeout() {
     assert_eq!(out.lines().count(), 1, "{out}");
 }
 
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
 #[test]
 fn ls_and_info_show_users_and_flag_regions_whose_users_all_died() {
-    let n = name("ls");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("ls");
     populate(&r);
     let out = run(&["ls"], 0);
-    let row = out.lines().find(|l| l.starts_with(&n)).expect("listed");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(n.as_str()))
+        .expect("listed");
     assert!(row.contains("in use"), "{row}");
     let info = run(&["info", &n], 0);
     assert!(info.contains("objects (8):"), "{info}");
@@ -294,12 +246,13 @@ fn ls_and_info_show_users_and_flag_regions_whose_users_all_died() {
     // A `plexus watch` attaches; killing it leaves a dead entry.
     let (watcher, _lines) = spawn_watch(&[&n, "--interval", "1000"]);
     let pid = watcher.id();
-    unsafe { kill(pid as i32, 9) };
-    let mut watcher = watcher;
-    watcher.wait().unwrap();
+    watcher.sigkill();
     drop(r);
     let out = run(&["ls"], 0);
-    let row = out.lines().find(|l| l.starts_with(&n)).expect("listed");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(n.as_str()))
+        .expect("listed");
     assert!(row.contains("ABANDONED"), "{row}");
     let listed = json(&["ls", "--json"], 0);
     let me = listed
@@ -317,11 +270,9 @@ fn ls_and_info_show_users_and_flag_regions_whose_users_all_died() {
     assert_eq!(info["processes"][0]["alive"], false);
 
     // A file-backed region named on the command line is listed too.
-    let dir = std::env::temp_dir().join(format!("plexus-cli-ls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("region");
-    let p = path.to_str().unwrap().to_owned();
-    let fr = create(&p);
+    let dir = TempDir::new("ls");
+    let p = dir.region("region");
+    let fr = common::create(&p, 1 << 20);
     let out = run(&["ls", &p], 0);
     assert!(
         out.lines()
@@ -329,15 +280,13 @@ fn ls_and_info_show_users_and_flag_regions_whose_users_all_died() {
         "{out}"
     );
     drop(fr);
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(dir);
     assert_eq!(plexus(&["ls", &p]).status.code(), Some(3));
 }
 
 #[test]
 fn rm_refuses_a_region_in_use_unless_forced() {
-    let n = name("rm");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("rm");
     let o = plexus(&["rm", &n]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -350,47 +299,33 @@ fn rm_refuses_a_region_in_use_unless_forced() {
     assert!(!r.path().exists());
     drop(r);
     // Not in use: removed without --force.
-    drop(create(&n));
+    drop(common::create(&n, 1 << 20));
     assert_eq!(run(&["rm", &n], 0).trim(), format!("removed {n}"));
     assert_eq!(plexus(&["rm", &n]).status.code(), Some(3));
 }
 
 // ---- check ----
 
-fn child_main() -> bool {
-    let Ok(region) = std::env::var("PLEXUS_CLI_CHILD_REGION") else {
-        return false;
-    };
-    let r = Region::open(
-        &region,
-        &OpenOptions {
-            mode: OpenMode::Open,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+/// Child role `push`: dies between allocating the value's heap block and publishing it.
+fn child_main(role: &str, region: &str) {
+    assert_eq!(role, "push");
+    let r = common::open(region);
     let q = r.queue("work", 0, 0).unwrap();
     plexus::test_pause_in_push(Duration::from_secs(3600));
-    println!("PLEXUS-CHILD-READY");
-    std::io::stdout().flush().unwrap();
-    // Dies between allocating the value's heap block and publishing it.
+    say_ready();
     q.push(ValueRef::String(&"leaked ".repeat(20)), LONG)
         .unwrap();
-    true
 }
 
+/// Entry point of the child processes (a no-op in a normal test run).
 #[test]
 fn child_entry() {
-    if child_main() {
-        std::process::exit(0);
-    }
+    play_role(child_main);
 }
 
 #[test]
 fn check_exit_codes_follow_the_verdict_and_repair_reclaims() {
-    let n = name("check");
-    let _c = Cleanup(n.clone());
-    let r = create(&n);
+    let (r, n) = create("check");
     populate(&r);
     let out = run(&["check", &n], 0);
     assert!(
@@ -399,22 +334,9 @@ fn check_exit_codes_follow_the_verdict_and_repair_reclaims() {
     );
     drop(r);
 
-    let mut c = Kid(Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("PLEXUS_CLI_CHILD_REGION", &n)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap());
-    let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
-    while !lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .contains("PLEXUS-CHILD-READY")
-    {}
+    let c = spawn_ready(&mut role_command("push", &n), READY);
     std::thread::sleep(Duration::from_millis(300)); // inside the push's pause
-    c.kill().unwrap();
-    c.wait().unwrap();
+    c.sigkill();
 
     let out = run(&["check", &n], 1);
     assert!(out.contains("consistent except reclaimable"), "{out}");
@@ -431,8 +353,10 @@ fn check_exit_codes_follow_the_verdict_and_repair_reclaims() {
     run(&["check", &n], 0);
 
     // Damage: a bad byte in the header.
-    let path = format!("/dev/shm/plexus.{n}");
-    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(n.path())
+        .unwrap();
     f.write_all_at(&[0xFF], 40).unwrap(); // the region id, under the checksum
     let out = run(&["check", &n], 4);
     assert!(

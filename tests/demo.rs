@@ -7,17 +7,14 @@
 //! The Node process takes part when node is installed (demo.sh installs the binding's
 //! koffi dependency); under CI (`CI` set) it must take part.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn the_cross_language_demo_runs_and_checks_itself() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let root = common::root();
+    let deps = common::lib_dir();
     assert!(
         deps.join("libplexus.so").exists(),
         "libplexus.so was not built in {}",

@@ -1,32 +1,20 @@
 //! Single-process tests of the Rust engine API.
 
+mod common;
+
 use std::time::Duration;
 
+use common::RegionName;
 use plexus::{Error, OpenMode, OpenOptions, Region, Value, ValueRef};
 
-fn name(tag: &str) -> String {
-    format!("engine-{tag}-{}", std::process::id())
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-fn small() -> OpenOptions {
-    OpenOptions {
-        size: 4 << 20,
-        ..Default::default()
-    }
+/// A fresh region of 4 MiB, removed when the returned name drops.
+fn small(tag: &str) -> (Region, RegionName) {
+    common::region(tag, 4 << 20)
 }
 
 #[test]
 fn every_type_round_trips_through_every_write() {
-    let n = name("types");
-    let _c = Cleanup(n.clone());
-    let r = Region::open(&n, &small()).unwrap();
+    let (r, _n) = small("types");
     let a = r.array("a", 4, 0).unwrap();
     let big = "x".repeat(100_000);
     let values = vec![
@@ -66,9 +54,7 @@ fn every_type_round_trips_through_every_write() {
 
 #[test]
 fn full_empty_semantics() {
-    let n = name("fe");
-    let _c = Cleanup(n.clone());
-    let r = Region::open(&n, &small()).unwrap();
+    let (r, _n) = small("fe");
     let a = r.array("a", 2, 0).unwrap();
     let zero = Some(Duration::ZERO);
     assert!(!a.is_full(0).unwrap());
@@ -114,9 +100,7 @@ fn full_empty_semantics() {
 
 #[test]
 fn faa_cas_exchange() {
-    let n = name("rmw");
-    let _c = Cleanup(n.clone());
-    let r = Region::open(&n, &small()).unwrap();
+    let (r, _n) = small("rmw");
     let a = r.array("a", 3, 0).unwrap();
     assert_eq!(a.faa(0, ValueRef::Int(5)).unwrap(), Value::Undefined);
     assert_eq!(a.faa(0, ValueRef::Int(5)).unwrap(), Value::Int(5));
@@ -158,9 +142,7 @@ fn faa_cas_exchange() {
 
 #[test]
 fn objects_open_rules() {
-    let n = name("open");
-    let _c = Cleanup(n.clone());
-    let r = Region::open(&n, &small()).unwrap();
+    let (r, n) = small("open");
     assert!(matches!(r.array("a", 0, 0), Err(Error::NotFound(_))));
     let a = r.array("a", 3, plexus::FLAG_FULL).unwrap();
     assert!(a.is_full(2).unwrap());
@@ -187,14 +169,7 @@ fn objects_open_rules() {
     let info = r.info().unwrap();
     assert_eq!(info.object_count, 1);
     assert_eq!(info.attached_processes, 1);
-    let r2 = Region::open(
-        &n,
-        &OpenOptions {
-            mode: OpenMode::Open,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let r2 = common::open(&n);
     assert_eq!(r2.info().unwrap().attached_processes, 2);
     assert_eq!(r2.info().unwrap().region_id, info.region_id);
     drop(r2);
@@ -204,7 +179,8 @@ fn objects_open_rules() {
             &n,
             &OpenOptions {
                 mode: OpenMode::Create,
-                ..small()
+                size: 4 << 20,
+                ..Default::default()
             }
         ),
         Err(Error::Exists(_))
@@ -213,9 +189,7 @@ fn objects_open_rules() {
 
 #[test]
 fn lock_free_reads_never_see_torn_inline_values() {
-    let n = name("optimistic");
-    let _c = Cleanup(n.clone());
-    let r = Region::open(&n, &small()).unwrap();
+    let (r, _n) = small("optimistic");
     let a = r.array("a", 1, plexus::FLAG_FULL).unwrap();
     a.write(0, ValueRef::Int(0)).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -272,9 +246,7 @@ fn lock_free_reads_never_see_torn_inline_values() {
 /// a lost wake-up would show as a 10 s timeout.
 #[test]
 fn sleeping_waiters_are_always_woken() {
-    let n = name("wake");
-    let _c = Cleanup(n.clone());
-    let r = Region::open(&n, &small()).unwrap();
+    let (r, _n) = small("wake");
     let a = r.array("a", 2, 0).unwrap();
     let long = Some(Duration::from_secs(10));
     for round in 0..60u64 {
@@ -319,8 +291,7 @@ fn sleeping_waiters_are_always_woken() {
 /// leaves no file behind.
 #[test]
 fn region_larger_than_dev_shm_is_refused_at_creation() {
-    let n = name("huge");
-    let _c = Cleanup(n.clone());
+    let n = RegionName::new("huge");
     let opts = OpenOptions {
         size: 1 << 43,
         ..Default::default()
@@ -334,7 +305,7 @@ fn region_larger_than_dev_shm_is_refused_at_creation() {
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|f| f.contains(&n))
+        .filter(|f| f.contains(n.as_str()))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

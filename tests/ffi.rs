@@ -4,153 +4,30 @@
 //! share a region (handshakes, counters, creation races, persistence, crashes, queues
 //! between producer and consumer processes, some of them killed).
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::c::{assert_ok, both, build, compiler, run, Lib};
+use common::process::{copy_program, output_of_copied_program, spawn_ready, wait_within, Kid};
+use common::{lib_dir, root, RegionName, TempDir, XorShift};
 use plexus::{Error, OpenMode, OpenOptions, Region, Value};
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-enum Lib {
-    Shared,
-    Static,
+/// A fresh region of `size` bytes, removed when the returned name drops.
+fn test_region(tag: &str, lib: Lib, size: u64) -> (Region, RegionName) {
+    common::region(&format!("{tag}-{lib:?}"), size)
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// A fresh region name, its region removed when it drops.
+fn unique(tag: &str, lib: Lib) -> RegionName {
+    RegionName::new(&format!("{tag}-{lib:?}"))
 }
 
-/// target/<profile>/deps: where cargo put libplexus.so and libplexus.a for this build.
-fn lib_dir() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn compiler(cpp: bool) -> String {
-    let (var, default) = if cpp { ("CXX", "c++") } else { ("CC", "cc") };
-    std::env::var(var).unwrap_or_else(|_| default.into())
-}
-
-/// Compiles `ffi-tests/<src>` (or another path relative to the repo) once per library
-/// kind, with warnings as errors. Returns the executable.
-fn build(src: &str, lib: Lib) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<(String, Lib), PathBuf>>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let map = built.get_or_insert_with(HashMap::new);
-    if let Some(p) = map.get(&(src.to_owned(), lib)) {
-        return p.clone();
-    }
-    let deps = lib_dir();
-    let out_dir = deps.parent().unwrap().join("ffi-tests");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let path = root().join(src);
-    let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-    let exe = out_dir.join(format!("{stem}-{lib:?}").to_lowercase());
-    let cpp = src.ends_with(".cpp");
-    let mut cmd = Command::new(compiler(cpp));
-    if cpp {
-        cmd.args(["-std=c++17"]);
-    } else {
-        cmd.args(["-std=c11", "-D_GNU_SOURCE"]);
-    }
-    cmd.args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg("-I")
-        .arg(root().join("ffi-tests"))
-        .arg(&path)
-        .arg("-o")
-        .arg(&exe);
-    match lib {
-        Lib::Shared => {
-            cmd.arg(format!("-L{}", deps.display()))
-                .arg("-lplexus")
-                .arg(format!("-Wl,-rpath,{}", deps.display()))
-                // DT_RPATH, not RUNPATH: cargo test sets LD_LIBRARY_PATH to a list that
-                // may hold an older uplifted target/debug/libplexus.so, and RUNPATH would
-                // let that one win over the library of this build.
-                .arg("-Wl,--disable-new-dtags");
-        }
-        Lib::Static => {
-            cmd.arg(deps.join("libplexus.a"))
-                .args(["-lpthread", "-ldl", "-lm"]);
-        }
-    }
-    let out = cmd.output().expect("run the C compiler");
-    assert!(
-        out.status.success(),
-        "compiling {src} ({lib:?}) failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    map.insert((src.to_owned(), lib), exe.clone());
-    exe
-}
-
-fn run(exe: &Path, args: &[&str]) -> Output {
-    Command::new(exe)
-        .args(args)
-        .output()
-        .expect("run test program")
-}
-
-fn assert_ok(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Removes a region when the test ends, pass or fail.
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-/// Opens (or creates) a volatile test region of `size` bytes.
-fn test_region(name: &str, size: u64) -> Region {
-    Region::open(
-        name,
-        &OpenOptions {
-            size,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-/// Starts a program and waits for its first line of output, which must be `ready_line`.
-fn spawn_ready(exe: &Path, args: &[&str], ready_line: &str) -> Child {
-    let mut child = Command::new(exe)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), ready_line, "{} did not start", exe.display());
-    child
-}
-
-fn unique(tag: &str, lib: Lib) -> String {
-    format!("ffi-{tag}-{lib:?}-{}", std::process::id()).to_lowercase()
-}
-
-fn both(f: impl Fn(Lib)) {
-    f(Lib::Shared);
-    f(Lib::Static);
+/// Starts a program and waits until it prints `ready_line`.
+fn start_ready(exe: &Path, args: &[&str], ready_line: &str) -> Kid {
+    spawn_ready(Command::new(exe).args(args), ready_line)
 }
 
 #[test]
@@ -236,7 +113,6 @@ fn cpp_wrapper() {
 fn c_writer_cpp_reader_10000_handshakes() {
     both(|lib| {
         let name = unique("handshake", lib);
-        let _c = Cleanup(name.clone());
         let writer = build("ffi-tests/handshake_writer.c", lib);
         let reader = build("ffi-tests/handshake_reader.cpp", lib);
         // The reader starts first and waits for the region and the array to appear.
@@ -258,9 +134,7 @@ fn c_writer_cpp_reader_10000_handshakes() {
 #[test]
 fn two_processes_faa_to_exactly_200000() {
     both(|lib| {
-        let name = unique("faa", lib);
-        let _c = Cleanup(name.clone());
-        let region = test_region(&name, 1 << 20);
+        let (region, name) = test_region("faa", lib, 1 << 20);
         let counter = region.array("counter", 1, 0).unwrap();
         counter.write(0, plexus::ValueRef::Int(0)).unwrap();
         let exe = build("ffi-tests/faa_worker.c", lib);
@@ -284,7 +158,6 @@ fn two_processes_faa_to_exactly_200000() {
 fn three_processes_insert_and_remove_keys_and_the_map_equals_the_replay() {
     both(|lib| {
         let name = unique("mapmp", lib);
-        let _c = Cleanup(name.clone());
         let exe = build("ffi-tests/map_worker.c", lib);
         assert_ok("map_worker init", &run(&exe, &[&name, "init"]));
         let workers: Vec<Child> = (0..3)
@@ -318,7 +191,6 @@ fn three_processes_insert_and_remove_keys_and_the_map_equals_the_replay() {
 fn map_workers_killed_mid_insert_or_remove_leave_a_working_consistent_map() {
     let lib = Lib::Shared;
     let name = unique("mapkill", lib);
-    let _c = Cleanup(name.clone());
     let exe = build("ffi-tests/map_worker.c", lib);
     assert_ok("map_worker init", &run(&exe, &[&name, "init"]));
     let region = Region::open(&name, &OpenOptions::default()).unwrap();
@@ -363,7 +235,6 @@ fn eight_processes_create_one_region_at_the_same_instant() {
     both(|lib| {
         for round in 0..3 {
             let name = unique(&format!("race{round}"), lib);
-            let _c = Cleanup(name.clone());
             let _ = Region::remove(&name);
             let exe = build("ffi-tests/open_race.c", lib);
             let start = std::time::SystemTime::now()
@@ -374,7 +245,7 @@ fn eight_processes_create_one_region_at_the_same_instant() {
             let procs: Vec<Child> = (0..8)
                 .map(|_| {
                     Command::new(&exe)
-                        .args([&name, &start])
+                        .args([name.as_str(), &start])
                         .stdout(Stdio::piped())
                         .stderr(Stdio::piped())
                         .spawn()
@@ -389,14 +260,7 @@ fn eight_processes_create_one_region_at_the_same_instant() {
             }
             ids.dedup();
             assert_eq!(ids.len(), 1, "processes saw different regions: {ids:?}");
-            let region = Region::open(
-                &name,
-                &OpenOptions {
-                    mode: OpenMode::Open,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+            let region = common::open(&name);
             assert_eq!(
                 region.array("hits", 0, 0).unwrap().read(0).unwrap(),
                 Value::Int(8)
@@ -417,23 +281,15 @@ fn eight_processes_create_one_region_at_the_same_instant() {
     });
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("plexus-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn persistent_region_survives_its_writer_every_type() {
     both(|lib| {
-        let dir = temp_dir(&format!("persist-{lib:?}"));
+        let dir = TempDir::new(&format!("persist-{lib:?}"));
         let path = dir.join("data.plexus");
         let p = path.to_str().unwrap();
         let exe = build("ffi-tests/persist.c", lib);
         assert_ok("persist write", &run(&exe, &["write", p]));
         assert_ok("persist read", &run(&exe, &["read", p]));
-        std::fs::remove_dir_all(&dir).unwrap();
     });
 }
 
@@ -445,7 +301,7 @@ fn fnv(bytes: &[u8]) -> u64 {
 
 #[test]
 fn damaged_and_foreign_files_are_refused_and_left_untouched() {
-    let dir = temp_dir("damaged");
+    let dir = TempDir::new("damaged");
     let good = dir.join("good.plexus");
     let exe = build("ffi-tests/persist.c", Lib::Shared);
     assert_ok(
@@ -479,7 +335,7 @@ fn damaged_and_foreign_files_are_refused_and_left_untouched() {
     zeros[..4096].fill(0);
     cases.push(("zeroed-header", zeros, either));
     for (tag, bytes, expected) in cases {
-        let path = dir.join(format!("{tag}.plexus"));
+        let path = dir.join(&format!("{tag}.plexus"));
         std::fs::write(&path, &bytes).unwrap();
         let before = (fnv(&bytes), bytes.len());
         for lib in [Lib::Shared, Lib::Static] {
@@ -513,7 +369,6 @@ fn damaged_and_foreign_files_are_refused_and_left_untouched() {
         &[good.to_str().unwrap()],
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("PLEXUS_OK"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A whole value written by big_writer: "<len>:<seq>:" then filler 'a' + seq % 26.
@@ -548,19 +403,11 @@ fn check_whole(v: &Value) -> Result<(), String> {
 
 #[test]
 fn writer_killed_mid_write_never_blocks_or_tears_readers() {
-    let name = unique("kill", Lib::Shared);
-    let _c = Cleanup(name.clone());
-    let region = test_region(&name, 32 << 20);
+    let (region, name) = test_region("kill", Lib::Shared, 32 << 20);
     let big = region.array("big", 1, 0).unwrap();
     let exe = build("ffi-tests/big_writer.c", Lib::Shared);
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let mut seed = std::process::id() as u64;
-    let mut rand = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = XorShift::new(std::process::id() as u64);
     std::thread::scope(|s| {
         // A concurrent reader validates every value it sees while writers live and die.
         let reader = s.spawn(|| {
@@ -580,10 +427,9 @@ fn writer_killed_mid_write_never_blocks_or_tears_readers() {
             reads
         });
         for kill in 0..40 {
-            let mut child = spawn_ready(&exe, &[&name], "ready");
-            std::thread::sleep(Duration::from_micros(rand(30_000)));
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
+            let child = start_ready(&exe, &[&name], "ready");
+            std::thread::sleep(Duration::from_micros(rng.below(30_000)));
+            child.sigkill();
             let t = Instant::now();
             let v = big.read_ff(0, Some(Duration::from_secs(2)));
             assert!(
@@ -617,7 +463,6 @@ fn writer_killed_mid_write_never_blocks_or_tears_readers() {
 #[test]
 fn blocked_reader_sleeps() {
     let name = unique("blocked", Lib::Shared);
-    let _c = Cleanup(name.clone());
     assert_ok(
         "blocked_cpu",
         &run(&build("ffi-tests/blocked_cpu.c", Lib::Shared), &[&name]),
@@ -626,12 +471,10 @@ fn blocked_reader_sleeps() {
 
 #[test]
 fn reader_killed_holding_read_rw_does_not_block_writers() {
-    let name = unique("rwkill", Lib::Shared);
-    let _c = Cleanup(name.clone());
-    let region = test_region(&name, 1 << 20);
+    let (region, name) = test_region("rwkill", Lib::Shared, 1 << 20);
     let a = region.array("rw", 1, 0).unwrap();
     a.write_xf(0, plexus::ValueRef::Int(7)).unwrap();
-    let mut child = spawn_ready(
+    let child = start_ready(
         &build("ffi-tests/rw_holder.c", Lib::Shared),
         &[&name],
         "held",
@@ -642,8 +485,7 @@ fn reader_killed_holding_read_rw_does_not_block_writers() {
         Err(Error::Timeout)
     );
     assert_eq!(a.read_ff(0, Some(Duration::ZERO)).unwrap(), Value::Int(7));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.sigkill();
     // Once it is dead, its hold is dropped and the consumer proceeds.
     assert_eq!(
         a.read_fe(0, Some(Duration::from_secs(3))).unwrap(),
@@ -673,24 +515,16 @@ fn locks_cpp_wrapper() {
     });
 }
 
-/// Kills a child with SIGKILL and collects its exit status.
-fn kill9(mut child: Child) {
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
-
 #[test]
 fn mutex_holder_killed_gives_owner_dead_to_the_next_locker() {
     both(|lib| {
-        let name = unique("mutexkill", lib);
-        let _c = Cleanup(name.clone());
-        let region = test_region(&name, 1 << 20);
+        let (region, name) = test_region("mutexkill", lib, 1 << 20);
         let exe = build("ffi-tests/lock_worker.c", lib);
-        let holder = spawn_ready(&exe, &["mutex-hold", &name], "locked");
+        let holder = start_ready(&exe, &["mutex-hold", &name], "locked");
         // While the holder lives, nobody else gets the mutex.
         let m = region.mutex("m").unwrap();
         assert_eq!(m.lock(Some(Duration::from_millis(50))), Err(Error::Timeout));
-        kill9(holder);
+        holder.sigkill();
         // The next locker (another process) gets PLEXUS_OWNER_DEAD, then it is normal.
         assert_ok(
             "lock_worker mutex-after-kill",
@@ -707,19 +541,17 @@ fn mutex_holder_killed_gives_owner_dead_to_the_next_locker() {
 #[test]
 fn semaphore_permit_of_a_killed_holder_comes_back_to_another_process() {
     both(|lib| {
-        let name = unique("semkill", lib);
-        let _c = Cleanup(name.clone());
-        let region = test_region(&name, 1 << 20);
+        let (region, name) = test_region("semkill", lib, 1 << 20);
         let s = region.semaphore("s", 1).unwrap();
         let exe = build("ffi-tests/lock_worker.c", lib);
-        let holder = spawn_ready(&exe, &["sem-hold", &name], "held");
+        let holder = start_ready(&exe, &["sem-hold", &name], "held");
         // At most one holder at a time while it lives.
         assert_ok("lock_worker sem-busy", &run(&exe, &["sem-busy", &name]));
         assert_eq!(
             s.acquire(Some(Duration::from_millis(50))),
             Err(Error::Timeout)
         );
-        kill9(holder);
+        holder.sigkill();
         // Another process acquires the permit the dead one held.
         assert_ok(
             "lock_worker sem-acquire",
@@ -732,9 +564,7 @@ fn semaphore_permit_of_a_killed_holder_comes_back_to_another_process() {
 #[test]
 fn barrier_of_four_processes_for_1000_rounds() {
     both(|lib| {
-        let name = unique("barrier", lib);
-        let _c = Cleanup(name.clone());
-        let region = test_region(&name, 1 << 20);
+        let (region, name) = test_region("barrier", lib, 1 << 20);
         let exe = build("ffi-tests/lock_worker.c", lib);
         let workers: Vec<Child> = (0..4)
             .map(|i| {
@@ -790,8 +620,7 @@ fn bus_worker(exe: &Path, args: &[&str]) -> Child {
 fn five_publishers_thirty_subscribers_one_order() {
     both(|lib| {
         let exe = build("ffi-tests/bus_worker.c", lib);
-        let region = format!("ffi-bus-{}-{lib:?}", std::process::id());
-        let _cleanup = Cleanup(region.clone());
+        let region = unique("bus", lib);
         assert_ok("bus init", &run(&exe, &[&region, "init", "65536"]));
         let subs: Vec<_> = (0..30)
             .map(|_| bus_worker(&exe, &[&region, "subscribe", "50000", "10000"]))
@@ -829,21 +658,17 @@ fn five_publishers_thirty_subscribers_one_order() {
 #[test]
 fn publishers_killed_at_random_never_tear_or_wedge() {
     let exe = build("ffi-tests/bus_worker.c", Lib::Shared);
-    let region = format!("ffi-bus-kill-{}", std::process::id());
-    let _cleanup = Cleanup(region.clone());
+    let region = unique("bus-kill", Lib::Shared);
     assert_ok("bus init", &run(&exe, &[&region, "init", "256"]));
     let validators: Vec<_> = (0..2)
         .map(|_| bus_worker(&exe, &[&region, "validate"]))
         .collect();
-    let mut seed = std::process::id() as u64 | 1;
+    let mut rng = XorShift::new(std::process::id() as u64 | 1);
     for round in 0..30 {
         let sprayers: Vec<_> = (0..2)
             .map(|i| bus_worker(&exe, &[&region, "spray", &(round * 2 + i).to_string()]))
             .collect();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(1_000 + seed % 15_000));
+        std::thread::sleep(Duration::from_micros(1_000 + rng.below(15_000)));
         for mut s in sprayers {
             let _ = s.kill();
             let _ = s.wait();
@@ -866,8 +691,7 @@ fn publishers_killed_at_random_never_tear_or_wedge() {
 #[test]
 fn slow_subscriber_sees_a_gap_and_keeps_going() {
     let exe = build("ffi-tests/bus_worker.c", Lib::Shared);
-    let region = format!("ffi-bus-slow-{}", std::process::id());
-    let _cleanup = Cleanup(region.clone());
+    let region = unique("bus-slow", Lib::Shared);
     assert_ok("bus init", &run(&exe, &[&region, "init", "64"]));
     let mut slow = bus_worker(&exe, &[&region, "slow", "200"]);
     let mut first = String::new();
@@ -907,24 +731,6 @@ fn queue_len_is_zero_once_closed_and_drained() {
     );
 }
 
-/// Waits up to `limit` for `child` to exit, or kills it and fails the test: a process
-/// that does not finish in time is wedged.
-fn wait_within(what: &str, mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{what} did not finish within {limit:?} (wedged?):\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// Starts a queue_worker (its stdout piped, its stderr inherited).
 fn queue_worker(exe: &Path, args: &[&str]) -> Child {
     Command::new(exe)
@@ -932,16 +738,6 @@ fn queue_worker(exe: &Path, args: &[&str]) -> Child {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// xorshift64: the random delays of the kill tests.
-fn rng(mut seed: u64) -> impl FnMut(u64) -> u64 {
-    move |n| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    }
 }
 
 /// 4 producer processes push 100,000 INT values each through one queue of capacity 64
@@ -953,8 +749,7 @@ fn four_producers_four_consumers_100000_values_each_exactly_once() {
     both(|lib| {
         for kind in ["fifo", "lifo"] {
             let name = unique(&format!("qmpmc-{kind}"), lib);
-            let _c = Cleanup(name.clone());
-            let dir = temp_dir(&format!("qmpmc-{kind}-{lib:?}"));
+            let dir = TempDir::new(&format!("qmpmc-{kind}-{lib:?}"));
             let exe = build("ffi-tests/queue_worker.c", lib);
             assert_ok(
                 "queue_worker init",
@@ -962,7 +757,7 @@ fn four_producers_four_consumers_100000_values_each_exactly_once() {
             );
             let order = if kind == "fifo" { "fifo" } else { "any" };
             let files: Vec<String> = (0..4)
-                .map(|c| dir.join(format!("consumer{c}")).display().to_string())
+                .map(|c| dir.join(&format!("consumer{c}")).display().to_string())
                 .collect();
             let consumers: Vec<Child> = files
                 .iter()
@@ -983,7 +778,6 @@ fn four_producers_four_consumers_100000_values_each_exactly_once() {
             let mut args = vec![name.as_str(), "verify", "all", "4", "100000"];
             args.extend(files.iter().map(String::as_str));
             assert_ok("queue_worker verify", &run(&exe, &args));
-            std::fs::remove_dir_all(&dir).unwrap();
         }
     });
 }
@@ -997,15 +791,14 @@ fn four_producers_four_consumers_100000_values_each_exactly_once() {
 fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
     let lib = Lib::Shared;
     let exe = build("ffi-tests/queue_worker.c", lib);
-    let mut rand = rng(std::process::id() as u64 | 1);
+    let mut rng = XorShift::new(std::process::id() as u64 | 1);
     for kind in ["fifo", "lifo"] {
         let name = unique(&format!("qpkill-{kind}"), lib);
-        let _c = Cleanup(name.clone());
-        let dir = temp_dir(&format!("qpkill-{kind}"));
+        let dir = TempDir::new(&format!("qpkill-{kind}"));
         assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
         let order = if kind == "fifo" { "fifo" } else { "any" };
         let files: Vec<String> = (0..2)
-            .map(|c| dir.join(format!("consumer{c}")).display().to_string())
+            .map(|c| dir.join(&format!("consumer{c}")).display().to_string())
             .collect();
         let consumers: Vec<Child> = files
             .iter()
@@ -1013,16 +806,15 @@ fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
             .collect();
         const ROUNDS: u64 = 40;
         for round in 0..ROUNDS {
-            let lanes: Vec<Child> = (0..2)
+            let lanes: Vec<Kid> = (0..2)
                 .map(|lane| {
                     let id = (round * 2 + lane).to_string();
-                    spawn_ready(&exe, &[&name, "produce", &id, "0", "string"], "ready")
+                    start_ready(&exe, &[&name, "produce", &id, "0", "string"], "ready")
                 })
                 .collect();
-            for mut p in lanes {
-                std::thread::sleep(Duration::from_micros(rand(20_000)));
-                p.kill().unwrap(); // SIGKILL
-                p.wait().unwrap();
+            for p in lanes {
+                std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+                p.sigkill();
             }
         }
         // A last producer, stopped by close, shows that pushes still work.
@@ -1047,7 +839,6 @@ fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
         let out = run(&exe, &args);
         assert_ok("queue_worker verify", &out);
         eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -1060,32 +851,30 @@ fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
 fn consumers_killed_at_random_lose_at_most_their_own_value() {
     let lib = Lib::Shared;
     let exe = build("ffi-tests/queue_worker.c", lib);
-    let mut rand = rng(std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+    let mut rng = XorShift::new(std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15);
     for kind in ["fifo", "lifo"] {
         let name = unique(&format!("qckill-{kind}"), lib);
-        let _c = Cleanup(name.clone());
-        let dir = temp_dir(&format!("qckill-{kind}"));
+        let dir = TempDir::new(&format!("qckill-{kind}"));
         assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
         let order = if kind == "fifo" { "fifo" } else { "any" };
         let producer = queue_worker(&exe, &[&name, "produce", "0", "0", "string"]);
         let mut files = Vec::new();
         const ROUNDS: usize = 40;
         for round in 0..ROUNDS {
-            let lanes: Vec<Child> = (0..2)
+            let lanes: Vec<Kid> = (0..2)
                 .map(|lane| {
                     let f = dir
-                        .join(format!("killed{round}-{lane}"))
+                        .join(&format!("killed{round}-{lane}"))
                         .display()
                         .to_string();
-                    let c = spawn_ready(&exe, &[&name, "consume", &f, order], "ready");
+                    let c = start_ready(&exe, &[&name, "consume", &f, order], "ready");
                     files.push(f);
                     c
                 })
                 .collect();
-            for mut c in lanes {
-                std::thread::sleep(Duration::from_micros(rand(20_000)));
-                c.kill().unwrap(); // SIGKILL
-                c.wait().unwrap();
+            for c in lanes {
+                std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+                c.sigkill();
             }
         }
         let last = dir.join("last").display().to_string();
@@ -1107,7 +896,6 @@ fn consumers_killed_at_random_lose_at_most_their_own_value() {
         let out = run(&exe, &args);
         assert_ok("queue_worker verify", &out);
         eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -1211,24 +999,23 @@ fn headers_compile_on_their_own() {
 #[test]
 fn c_open_as_another_user_honours_the_mode() {
     use std::os::unix::process::CommandExt;
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        if std::env::var_os("CI").is_some() {
-            panic!("not root, and CI is set: CI must run the cross-user permission test as root");
-        }
-        eprintln!("SKIPPED: not root: the cross-user C permission test did not run");
+    if !common::is_root() {
+        common::skip_loudly(
+            "not root",
+            "the cross-user C permission test",
+            "run the cross-user permission test as root",
+        );
         return;
     }
     // The static build, copied to a directory every user may enter (the build directory
     // may sit below one that other users cannot, such as a home directory).
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(unique("perm-c-exe", Lib::Static));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = dir.join("try_open");
-    std::fs::copy(build("ffi-tests/try_open.c", Lib::Static), &exe).unwrap();
+    let dir = TempDir::shared("perm-c-exe");
+    let exe = copy_program(
+        &build("ffi-tests/try_open.c", Lib::Static),
+        &dir,
+        "try_open",
+    );
     let name = unique("perm-c", Lib::Static);
-    let _c = Cleanup(name.clone());
     for (permissions, expected) in [(0, "PLEXUS_E_PERMISSION"), (0o666, "PLEXUS_OK")] {
         let opts = OpenOptions {
             mode: OpenMode::Recreate,
@@ -1238,7 +1025,8 @@ fn c_open_as_another_user_honours_the_mode() {
         };
         let r = Region::open(&name, &opts).unwrap();
         let before = std::fs::read(r.path()).unwrap();
-        let out = output_of_copied_program(Command::new(&exe).arg(&name).uid(65534).gid(65534));
+        let out =
+            output_of_copied_program(Command::new(&exe).arg(name.as_str()).uid(65534).gid(65534));
         assert_ok("try_open as nobody", &out);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let lines: Vec<&str> = text.lines().collect();
@@ -1252,22 +1040,5 @@ fn c_open_as_another_user_honours_the_mode() {
             assert_eq!(std::fs::read(r.path()).unwrap(), before, "file changed");
         }
         drop(r);
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Runs `cmd` for its output, retrying while the kernel says the program is busy
-/// (ETXTBSY): a program this test process just copied can still be open for writing in
-/// a child that another test thread forked meanwhile, until that child's exec.
-fn output_of_copied_program(cmd: &mut Command) -> std::process::Output {
-    let mut tries = 0;
-    loop {
-        match cmd.output() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other.expect("run the copied program"),
-        }
     }
 }

@@ -4,26 +4,14 @@
 //!
 //! `cargo test --test fuzz_regressions -- --ignored write_seeds` regenerates the seeds.
 
+mod common;
 mod fuzz_harness;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::{root, RegionName};
 use plexus::{OpenMode, OpenOptions, Region, Start, Value, ValueRef, FLAG_FULL, FLAG_LIFO};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "fuzzreg-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Files of `dir`, sorted (an absent directory has none).
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -62,7 +50,7 @@ const SEED_PAGES: u64 = 57; // the smallest region: 164 KiB of metadata + 64 KiB
 fn seed_regions() -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
     for which in ["empty", "every-kind", "churned"] {
-        let name = unique(which);
+        let name = RegionName::new(which);
         let opts = OpenOptions {
             mode: OpenMode::Create,
             size: SEED_PAGES * 4096,
@@ -219,8 +207,8 @@ fn seeds_encode_losslessly_and_open() {
             image == bytes,
             "{which}: image differs from the region file"
         );
-        let name = unique("open");
-        let path = format!("/dev/shm/plexus.{name}");
+        let name = RegionName::new("open");
+        let path = name.path();
         std::fs::write(&path, &image).unwrap();
         let opts = OpenOptions {
             mode: OpenMode::Open,
@@ -250,8 +238,8 @@ fn committed_seeds_are_valid_regions() {
         seeds.len()
     );
     for seed in seeds {
-        let name = unique("committed");
-        let path = format!("/dev/shm/plexus.{name}");
+        let name = RegionName::new("committed");
+        let path = name.path();
         std::fs::write(&path, fuzz_harness::image(&std::fs::read(&seed).unwrap())).unwrap();
         let opts = OpenOptions {
             mode: OpenMode::Open,
@@ -276,7 +264,7 @@ fn replay_region_corpus() {
         eprintln!("replaying {what}");
         let mut ok = 0;
         with_watchdog(&what, Duration::from_secs(120), || {
-            ok = fuzz_harness::run(&data, &unique("replay"))
+            ok = fuzz_harness::run(&data, &RegionName::new("replay"))
         });
         eprintln!("  {ok} operations succeeded");
         if seed {
@@ -322,7 +310,7 @@ fn lock_words_naming_the_next_token_do_not_hang() {
     let input = fuzz_harness::encode(&file);
     let mut ok = 0;
     with_watchdog("own-token lock words", Duration::from_secs(60), || {
-        ok = fuzz_harness::run(&input, &unique("own-token"))
+        ok = fuzz_harness::run(&input, &RegionName::new("own-token"))
     });
     assert!(ok > 100, "only {ok} operations succeeded");
 }

@@ -3,44 +3,19 @@
 //! region handle is a dead owner). Processes killed with SIGKILL are tested in
 //! tests/ffi.rs with the C programs.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::open as reopen; // another attachment: what another process would have
+use common::RegionName;
 use plexus::{Acquired, Error, OpenMode, OpenOptions, Region};
 
-fn name(tag: &str) -> String {
-    format!("locks-{tag}-{}", std::process::id())
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-fn region(tag: &str) -> (Region, Cleanup, String) {
-    let n = name(tag);
-    let c = Cleanup(n.clone());
-    let opts = OpenOptions {
-        size: 1 << 20,
-        mode: OpenMode::Recreate,
-        ..Default::default()
-    };
-    (Region::open(&n, &opts).unwrap(), c, n)
-}
-
-/// Another attachment of the same region (what another process would have).
-fn reopen(n: &str) -> Region {
-    Region::open(
-        n,
-        &OpenOptions {
-            mode: OpenMode::Open,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+/// A fresh region of 1 MiB, removed when the returned name drops.
+fn region(tag: &str) -> (Region, RegionName) {
+    common::region(tag, 1 << 20)
 }
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
@@ -58,7 +33,7 @@ fn invalid(r: Result<impl std::fmt::Debug, Error>) -> String {
 
 #[test]
 fn open_rules_for_every_lock_kind() {
-    let (r, _c, _) = region("open");
+    let (r, _n) = region("open");
     r.array("arr", 1, 0).unwrap();
     assert!(matches!(r.mutex("arr"), Err(Error::TypeMismatch(_))));
     assert!(matches!(r.barrier("arr", 2), Err(Error::TypeMismatch(_))));
@@ -110,7 +85,7 @@ fn open_rules_for_every_lock_kind() {
 
 #[test]
 fn mutex_lock_unlock_and_ownership_rules() {
-    let (r, _c, n) = region("mutex");
+    let (r, n) = region("mutex");
     let m = r.mutex("m").unwrap();
     assert!(!m.is_locked().unwrap());
     assert_eq!(m.lock(ZERO).unwrap(), Acquired::Clean);
@@ -158,7 +133,7 @@ fn mutex_lock_unlock_and_ownership_rules() {
 
 #[test]
 fn mutex_excludes_threads_of_several_attachments_and_wakes_sleepers() {
-    let (r, _c, n) = region("mutex-threads");
+    let (r, n) = region("mutex-threads");
     let counter = Arc::new(AtomicU64::new(0));
     let inside = Arc::new(AtomicU32::new(0));
     const PER_THREAD: u64 = 20_000;
@@ -193,7 +168,7 @@ fn mutex_excludes_threads_of_several_attachments_and_wakes_sleepers() {
 
 #[test]
 fn mutex_of_a_closed_attachment_is_taken_over_with_owner_dead() {
-    let (r, _c, n) = region("mutex-dead");
+    let (r, n) = region("mutex-dead");
     let m = r.mutex("m").unwrap();
     let before = plexus::recovered_locks();
     {
@@ -232,7 +207,7 @@ fn mutex_of_a_closed_attachment_is_taken_over_with_owner_dead() {
 
 #[test]
 fn barrier_of_one_party_never_waits() {
-    let (r, _c, _) = region("barrier1");
+    let (r, _n) = region("barrier1");
     let b = r.barrier("b", 1).unwrap();
     for _ in 0..10 {
         assert!(b.wait(ZERO).unwrap());
@@ -243,7 +218,7 @@ fn barrier_of_one_party_never_waits() {
 
 #[test]
 fn barrier_threads_meet_round_after_round() {
-    let (r, _c, n) = region("barrier-threads");
+    let (r, n) = region("barrier-threads");
     const PARTIES: usize = 4;
     const ROUNDS: u64 = 2000;
     let progress: Arc<Vec<AtomicU64>> = Arc::new((0..PARTIES).map(|_| AtomicU64::new(0)).collect());
@@ -283,7 +258,7 @@ fn barrier_threads_meet_round_after_round() {
 
 #[test]
 fn barrier_timeout_withdraws_the_arrival_and_leaves_it_usable() {
-    let (r, _c, _) = region("barrier-timeout");
+    let (r, _n) = region("barrier-timeout");
     let b = r.barrier("b", 2).unwrap();
     // Alone: times out, and the arrival is taken back.
     let t = Instant::now();
@@ -336,7 +311,7 @@ fn barrier_timeouts_racing_with_completion_never_lose_or_double_an_arrival() {
     // Parties with tiny timeouts: each wait either completes its round for everyone or
     // is withdrawn; the count of arrivals never drifts, so the barrier never completes a
     // round with fewer than all parties present in it.
-    let (r, _c, _) = region("barrier-race");
+    let (r, _n) = region("barrier-race");
     const PARTIES: u32 = 3;
     let b = r.barrier("b", PARTIES).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -384,7 +359,7 @@ fn barrier_timeouts_racing_with_completion_never_lose_or_double_an_arrival() {
 
 #[test]
 fn semaphore_counts_permits_and_refuses_foreign_releases() {
-    let (r, _c, n) = region("sem");
+    let (r, n) = region("sem");
     let s = r.semaphore("s", 3).unwrap();
     let msg = invalid(s.release());
     assert!(msg.contains("holds none"), "{msg}");
@@ -419,7 +394,7 @@ fn semaphore_counts_permits_and_refuses_foreign_releases() {
 
 #[test]
 fn semaphore_never_lets_more_than_permits_in_and_wakes_waiters() {
-    let (r, _c, n) = region("sem-threads");
+    let (r, n) = region("sem-threads");
     const PERMITS: u32 = 2;
     r.semaphore("s", PERMITS).unwrap();
     let inside = Arc::new(AtomicU32::new(0));
@@ -452,7 +427,7 @@ fn semaphore_never_lets_more_than_permits_in_and_wakes_waiters() {
 
 #[test]
 fn semaphore_permits_of_a_closed_attachment_come_back() {
-    let (r, _c, n) = region("sem-dead");
+    let (r, n) = region("sem-dead");
     let s = r.semaphore("writers", 1).unwrap();
     {
         let r2 = reopen(&n);
@@ -489,7 +464,7 @@ fn semaphore_permits_of_a_closed_attachment_come_back() {
 #[test]
 fn semaphore_permits_of_many_dead_holders_come_back_at_a_shortage() {
     // Many attachments each hold some permits, then all go away without releasing.
-    let (r, _c, n) = region("sem-many");
+    let (r, n) = region("sem-many");
     let s = r.semaphore("s", 1000).unwrap();
     let regions: Vec<Region> = (0..20).map(|_| reopen(&n)).collect();
     let sems: Vec<_> = regions
@@ -518,7 +493,7 @@ fn semaphore_with_a_full_holder_table_drops_dead_holders_records() {
     // 1000 permits, 512 holder records: fill every record with a live holder (the
     // region's whole process table), let one holder go away, and a new attachment still
     // finds a record (the dead holder's) although 488 permits were available all along.
-    let (r, _c, n) = region("sem-table");
+    let (r, n) = region("sem-table");
     let s = r.semaphore("s", 1000).unwrap();
     s.acquire(ZERO).unwrap();
     let mut regions: Vec<Region> = Vec::new();
@@ -590,7 +565,7 @@ const BLOCKED: Duration = Duration::from_millis(500);
 
 #[test]
 fn blocked_lockers_waiters_and_acquirers_sleep() {
-    let (r, _c, n) = region("sleep");
+    let (r, n) = region("sleep");
     let r2 = reopen(&n);
     let m = r.mutex("m").unwrap();
     let m2 = r2.mutex("m").unwrap();

@@ -1,38 +1,25 @@
 //! Tests of the engine's string-keyed maps.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plexus::{Error, OpenOptions, Region, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL, MAX_KEY_LEN};
+use common::RegionName;
+use plexus::{Error, Region, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL, MAX_KEY_LEN};
 
-fn name(tag: &str) -> String {
-    format!("map-{tag}-{}", std::process::id())
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-fn region(tag: &str) -> (Region, Cleanup) {
-    let n = name(tag);
-    let c = Cleanup(n.clone());
-    let opts = OpenOptions {
-        size: 8 << 20,
-        ..Default::default()
-    };
-    (Region::open(&n, &opts).unwrap(), c)
+/// A fresh region of 8 MiB, removed when the returned name drops.
+fn region(tag: &str) -> (Region, RegionName) {
+    common::region(tag, 8 << 20)
 }
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
 
 #[test]
 fn element_operations_by_key() {
-    let (r, _c) = region("ops");
+    let (r, _n) = region("ops");
     let m = r.map("m", 16, 0).unwrap();
     assert_eq!(m.capacity(), 16);
     assert_eq!(m.len().unwrap(), 0);
@@ -110,7 +97,7 @@ fn element_operations_by_key() {
 
 #[test]
 fn absent_keys_read_as_empty_undefined_and_remove_resets() {
-    let (r, _c) = region("absent");
+    let (r, _n) = region("absent");
     let m = r.map("m", 4, 0).unwrap();
     assert_eq!(m.read("x").unwrap(), Value::Undefined);
     assert!(!m.is_full("x").unwrap());
@@ -149,7 +136,7 @@ fn absent_keys_read_as_empty_undefined_and_remove_resets() {
 
 #[test]
 fn read_fe_on_an_absent_key_blocks_until_another_thread_writes_it() {
-    let (r, _c) = region("block");
+    let (r, _n) = region("block");
     let m = r.map("m", 4, 0).unwrap();
     let m2 = m.clone();
     let reader = std::thread::spawn(move || m2.read_fe("late", None));
@@ -179,7 +166,7 @@ fn read_fe_on_an_absent_key_blocks_until_another_thread_writes_it() {
 
 #[test]
 fn full_map_refuses_new_keys_until_one_is_removed() {
-    let (r, _c) = region("full");
+    let (r, _n) = region("full");
     let m = r.map("m", 3, 0).unwrap();
     for k in ["a", "b", "c"] {
         m.write(k, ValueRef::String(k)).unwrap();
@@ -215,7 +202,7 @@ fn full_map_refuses_new_keys_until_one_is_removed() {
 
 #[test]
 fn long_keys_up_to_the_limit() {
-    let (r, _c) = region("long");
+    let (r, _n) = region("long");
     let m = r.map("m", 8, 0).unwrap();
     let k1 = "é".repeat(512); // 1 KiB
     let k2 = "x".repeat(MAX_KEY_LEN);
@@ -238,7 +225,7 @@ fn long_keys_up_to_the_limit() {
 
 #[test]
 fn open_rules_kind_capacity_flags() {
-    let (r, _c) = region("open");
+    let (r, _n) = region("open");
     r.array("arr", 4, 0).unwrap();
     assert!(matches!(r.map("arr", 4, 0), Err(Error::TypeMismatch(_))));
     let m = r.map("m", 8, FLAG_FULL).unwrap();
@@ -261,7 +248,7 @@ fn open_rules_kind_capacity_flags() {
 
 #[test]
 fn iteration_sees_stable_keys_exactly_once_while_others_churn() {
-    let (r, _c) = region("iter");
+    let (r, _n) = region("iter");
     let m = r.map("m", 512, 0).unwrap();
     let stable: BTreeSet<String> = (0..200).map(|i| format!("stable-{i}")).collect();
     for k in &stable {
@@ -305,7 +292,7 @@ fn iteration_sees_stable_keys_exactly_once_while_others_churn() {
 
 #[test]
 fn concurrent_faa_on_shared_and_fresh_keys() {
-    let (r, _c) = region("faa");
+    let (r, _n) = region("faa");
     let m = r.map("m", 64, 0).unwrap();
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -328,7 +315,7 @@ fn concurrent_faa_on_shared_and_fresh_keys() {
 
 #[test]
 fn racing_inserts_removes_and_waits_on_the_same_keys_stay_consistent() {
-    let (r, _c) = region("race");
+    let (r, _n) = region("race");
     let m = r.map("m", 8, 0).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -374,7 +361,7 @@ fn racing_inserts_removes_and_waits_on_the_same_keys_stay_consistent() {
 
 #[test]
 fn keys_up_to_32_bytes_live_in_the_slot_longer_ones_in_the_heap() {
-    let (r, _c) = region("inline");
+    let (r, _n) = region("inline");
     let m = r.map("m", 16, 0).unwrap();
     let used = || r.info().unwrap().heap_used;
     let before = used();

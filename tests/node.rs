@@ -5,33 +5,32 @@
 //! committed package-lock.json). Without node the test prints a loud SKIPPED line and
 //! passes, except when the environment variable `CI` is set: CI must not skip it.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::process::wait_within;
+use common::{root, shared_library};
 
 fn package_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("bindings/node")
+    root().join("bindings/node")
 }
 
 /// The libplexus.so cargo built for this test run: beside the test binary in
-/// target/<profile>/deps (the uplifted target/<profile>/libplexus.so may be older).
+/// target/<profile>/deps (the uplifted target/<profile>/libplexus.so may be older, and
+/// is taken only when the first is missing).
 fn library() -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let name = if cfg!(target_os = "macos") {
-        "libplexus.dylib"
-    } else {
-        "libplexus.so"
-    };
-    let lib = deps.join(name);
+    let lib = shared_library();
     if lib.exists() {
         lib
     } else {
-        deps.parent().unwrap().join(name)
+        lib.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join(lib.file_name().unwrap())
     }
 }
 
@@ -47,57 +46,21 @@ fn found(program: &str) -> bool {
 
 /// Skips the test loudly, or fails it under CI.
 fn skip(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}, and CI is set: CI must run the Node binding tests (.ci/run installs nodejs and npm)");
-    }
-    // Written to the process's stderr directly: eprintln! would be captured by the test
-    // harness and hidden, since the test passes.
-    let bar = "*".repeat(72);
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n{bar}\nSKIPPED: {why}: the Node binding tests (bindings/node) did not run\n{bar}\n"
+    common::skip_loudly(
+        why,
+        "the Node binding tests (bindings/node)",
+        "run the Node binding tests (.ci/run installs nodejs and npm)",
     );
 }
 
 /// Runs `cmd` to completion, killing it after `limit`; returns its output.
 fn run_with_limit(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the command");
-    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the command") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let stdout = String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned();
-            panic!(
-                "{cmd:?} still running after {limit:?}; killed it. Its output so far:\n{stdout}"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
+    wait_within(&format!("{cmd:?}"), child, limit)
 }
 
 #[test]

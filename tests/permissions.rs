@@ -4,32 +4,25 @@
 //! never narrows an explicit mode. Both kinds of region: /dev/shm (bare name) and a path.
 //!
 //! Root ignores file modes, so the other user is a child process: this test binary run
-//! again (`PLEXUS_PERM_CHILD`) with its uid and gid switched to 65534 (`nobody` /
+//! again in a role (`open`, `create`) with its uid and gid switched to 65534 (`nobody` /
 //! `nogroup` on Debian), or 65533 for a user outside that group. That needs root; run
 //! as another user, only the single-user checks run, the cross-user part prints a loud
 //! SKIPPED line, and fails when the environment variable `CI` is set (CI runs as root).
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 
+use common::process::{copy_program, output_of_copied_program, play_role, role_command_of};
+use common::{is_root, RegionName, TempDir};
 use plexus::{Error, OpenMode, OpenOptions, Region, Value, ValueRef};
 
 const OTHER_UID: u32 = 65534;
 const OTHER_GID: u32 = 65534;
 /// A user in neither the creator's group nor [`OTHER_GID`].
 const STRANGER: u32 = 65533;
-
-fn unique(tag: &str) -> String {
-    format!("perm-{tag}-{}", std::process::id())
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
 
 fn small(mode: OpenMode, permissions: u32) -> OpenOptions {
     OpenOptions {
@@ -40,50 +33,19 @@ fn small(mode: OpenMode, permissions: u32) -> OpenOptions {
     }
 }
 
-/// Removes a region (by name or path) when the test ends, pass or fail.
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-/// A directory every user may enter, removed at the end.
-struct SharedDir(PathBuf);
-impl SharedDir {
-    fn new(tag: &str) -> SharedDir {
-        let dir = std::env::temp_dir().join(unique(tag));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        SharedDir(dir)
-    }
-    fn region(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-}
-impl Drop for SharedDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn mode_of(region: &Region) -> u32 {
     std::fs::metadata(region.path()).unwrap().mode() & 0o7777
 }
 
 // ---- the child: opens a region as another user ----
 
-/// Child role: open the region `PLEXUS_PERM_REGION`, write to it, print the outcome.
-fn child_main() -> bool {
-    let Ok(role) = std::env::var("PLEXUS_PERM_CHILD") else {
-        return false;
-    };
-    let name = std::env::var("PLEXUS_PERM_REGION").unwrap();
-    match role.as_str() {
+/// Child roles: open the region (`open`: and write to it) or create it (`create`), and
+/// print the outcome.
+fn child_main(role: &str, name: &str) {
+    match role {
         "open" => {
             let opts = small(OpenMode::Open, 0);
-            match Region::open(&name, &opts) {
+            match Region::open(name, &opts) {
                 Ok(r) => {
                     let a = r.array("shared", 0, 0).unwrap();
                     a.write(0, ValueRef::String("written by the other user"))
@@ -97,19 +59,17 @@ fn child_main() -> bool {
         "create" => {
             // Runs with umask 077: the explicit mode must still be applied exactly.
             let mode = u32::from_str_radix(&std::env::var("PLEXUS_PERM_MODE").unwrap(), 8).unwrap();
-            let r = Region::open(&name, &small(OpenMode::Create, mode)).unwrap();
+            let r = Region::open(name, &small(OpenMode::Create, mode)).unwrap();
             println!("RESULT MODE {:o}", mode_of(&r));
         }
         other => panic!("unknown child role {other}"),
     }
-    true
 }
 
+/// Entry point of the child processes (a no-op in a normal test run).
 #[test]
 fn child_entry() {
-    if child_main() {
-        std::process::exit(0);
-    }
+    play_role(child_main);
 }
 
 /// Runs the child role `role` on `region`, as `ids` (uid, gid) when given, with umask
@@ -123,16 +83,10 @@ fn child(
 ) -> String {
     // A copy of this test binary in a directory every user may enter: the build
     // directory may sit below one that other users cannot (a home directory in CI).
-    static COPIES: AtomicU32 = AtomicU32::new(0);
-    let dir = SharedDir::new(&format!("exe-{}", COPIES.fetch_add(1, Ordering::Relaxed)));
-    let exe = dir.0.join("permissions-child");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut c = Command::new(&exe);
-    c.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("PLEXUS_PERM_CHILD", role)
-        .env("PLEXUS_PERM_REGION", region)
-        .env("PLEXUS_PERM_MODE", format!("{mode:o}"));
+    let dir = TempDir::shared("exe");
+    let exe = copy_program(&std::env::current_exe().unwrap(), &dir, "permissions-child");
+    let mut c = role_command_of(&exe, role, region);
+    c.env("PLEXUS_PERM_MODE", format!("{mode:o}"));
     if let Some((uid, gid)) = ids {
         // std drops the supplementary groups (setgroups(0)) when root sets a uid.
         c.uid(uid).gid(gid);
@@ -162,12 +116,11 @@ fn child(
 
 /// Skips the cross-user checks loudly, or fails under CI (which runs as root).
 fn skip_cross_user() {
-    let why = "not running as root: cannot switch to another user";
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}, and CI is set: CI must run the cross-user permission tests as root");
-    }
-    let bar = "=".repeat(78);
-    eprintln!("\n{bar}\nSKIPPED: {why}: the cross-user permission checks did not run\n{bar}\n");
+    common::skip_loudly(
+        "not running as root: cannot switch to another user",
+        "the cross-user permission checks",
+        "run the cross-user permission tests as root",
+    );
 }
 
 /// Creates the region `name` with `permissions` and an array in it.
@@ -191,9 +144,9 @@ fn check_denied(result: &str, name: &str) {
     assert!(msg.contains("permissions"), "{msg}");
 }
 
+/// The cross-user checks on the region `name` (the caller removes it at the end).
 fn cross_user_case(name: &str) {
     // Default mode: 0600, owner only.
-    let _c = Cleanup(name.to_owned());
     let r = create(name, 0);
     assert_eq!(mode_of(&r), 0o600);
     let result = child("open", name, Some((OTHER_UID, OTHER_GID)), None, 0);
@@ -232,8 +185,8 @@ fn default_mode_keeps_other_users_out_and_explicit_modes_share() {
         skip_cross_user();
         return;
     }
-    cross_user_case(&unique("shm"));
-    let dir = SharedDir::new("dir");
+    cross_user_case(&RegionName::new("shm"));
+    let dir = TempDir::shared("dir");
     cross_user_case(&dir.region("region.plexus"));
 }
 
@@ -241,10 +194,10 @@ fn default_mode_keeps_other_users_out_and_explicit_modes_share() {
 /// region. Runs as any user.
 #[test]
 fn umask_does_not_narrow_the_mode() {
-    let dir = SharedDir::new("umask");
-    for name in [unique("umask"), dir.region("umask.plexus")] {
+    let dir = TempDir::shared("umask");
+    let shm = RegionName::new("umask");
+    for name in [shm.to_string(), dir.region("umask.plexus")] {
         for mode in [0o666, 0o640, 0o600, 0] {
-            let _c = Cleanup(name.clone());
             let result = child("create", &name, None, Some(0o077), mode);
             let want = if mode == 0 { 0o600 } else { mode };
             assert_eq!(
@@ -261,7 +214,7 @@ fn umask_does_not_narrow_the_mode() {
 /// whatever the open mode; root cannot be refused, so this part needs another user.
 #[test]
 fn unreadable_region_is_permission() {
-    let dir = SharedDir::new("unreadable");
+    let dir = TempDir::shared("unreadable");
     let name = dir.region("locked.plexus");
     let r = create(&name, 0o600);
     drop(r);
@@ -281,21 +234,5 @@ fn unreadable_region_is_permission() {
         }
         // The file was left alone.
         assert_eq!(std::fs::metadata(&name).unwrap().mode() & 0o7777, 0);
-    }
-}
-
-/// Runs `cmd` for its output, retrying while the kernel says the program is busy
-/// (ETXTBSY): a program this test process just copied can still be open for writing in
-/// a child that another test thread forked meanwhile, until that child's exec.
-fn output_of_copied_program(cmd: &mut Command) -> std::process::Output {
-    let mut tries = 0;
-    loop {
-        match cmd.output() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other.expect("run the copied program"),
-        }
     }
 }

@@ -6,37 +6,25 @@
 //!
 //! Needs `python3` (or `$PYTHON`) on PATH: a missing interpreter fails this test.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/<profile>/deps/libplexus.so: the shared library of this build (the test
-/// binary lives beside it).
-fn library() -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let lib = deps.join("libplexus.so");
-    assert!(lib.exists(), "{} was not built", lib.display());
-    lib
-}
+use common::{root, shared_library};
 
 #[test]
 fn python_binding_test_suite() {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let tests = root().join("bindings/python/tests");
+    let library = shared_library();
+    assert!(library.exists(), "{} was not built", library.display());
     let out = Command::new(&python)
         .args(["-m", "unittest", "discover", "-v", "-s"])
         .arg(&tests)
         .arg("-t")
         .arg(&tests)
         .current_dir(root())
-        .env("PLEXUS_LIBRARY", library())
+        .env("PLEXUS_LIBRARY", library)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("PYTHONPATH")
         .output()

@@ -1,36 +1,22 @@
 //! Tests of the engine's queues (FIFO) and stacks (LIFO), including processes killed in
 //! the middle of a push.
 //!
-//! The kill tests re-run this test binary as a child process (`PLEXUS_QUEUE_CHILD` names
-//! the role), which pushes with the test pause hook on, and SIGKILL it inside the pause.
+//! The kill tests re-run this test binary as a child process (roles `stall` and
+//! `stream`), which pushes with the test pause hook on, and SIGKILL it inside the pause.
+
+mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plexus::{Error, OpenMode, OpenOptions, Region, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_LIFO};
+use common::process::{play_role, role_command, say_ready, spawn_ready, Kid, READY};
+use common::{RegionName, XorShift};
+use plexus::{Error, Region, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_LIFO};
 
-fn name(tag: &str) -> String {
-    format!("queue-{tag}-{}", std::process::id())
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Region::remove(&self.0);
-    }
-}
-
-fn region(tag: &str) -> (Region, Cleanup, String) {
-    let n = name(tag);
-    let c = Cleanup(n.clone());
-    let opts = OpenOptions {
-        size: 16 << 20,
-        ..Default::default()
-    };
-    (Region::open(&n, &opts).unwrap(), c, n)
+fn region(tag: &str) -> (Region, RegionName) {
+    common::region(tag, 16 << 20)
 }
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
@@ -54,7 +40,7 @@ fn sample_values() -> Vec<Value> {
 
 #[test]
 fn fifo_keeps_order_and_every_type() {
-    let (r, _c, _) = region("fifo");
+    let (r, _n) = region("fifo");
     let q = r.queue("q", 16, 0).unwrap();
     assert_eq!(
         (q.capacity(), q.len().unwrap(), q.is_lifo()),
@@ -77,7 +63,7 @@ fn fifo_keeps_order_and_every_type() {
 
 #[test]
 fn lifo_pops_newest_first() {
-    let (r, _c, _) = region("lifo");
+    let (r, _n) = region("lifo");
     let s = r.queue("s", 16, FLAG_LIFO).unwrap();
     assert!(s.is_lifo());
     let values = sample_values();
@@ -93,7 +79,7 @@ fn lifo_pops_newest_first() {
 
 #[test]
 fn full_and_empty_wait_with_timeouts() {
-    let (r, _c, _) = region("timeouts");
+    let (r, _n) = region("timeouts");
     for flags in [0, FLAG_LIFO] {
         let q = r.queue(&format!("q{flags}"), 3, flags).unwrap();
         assert_eq!(q.pop(ZERO), Err(Error::Timeout));
@@ -135,7 +121,7 @@ fn full_and_empty_wait_with_timeouts() {
 
 #[test]
 fn close_drains_then_reports_closed_and_wakes_everyone() {
-    let (r, _c, _) = region("close");
+    let (r, _n) = region("close");
     for flags in [0, FLAG_LIFO] {
         // Sleeping poppers on an empty queue wake with CLOSED.
         let q = r.queue(&format!("empty{flags}"), 4, flags).unwrap();
@@ -191,7 +177,7 @@ fn close_drains_then_reports_closed_and_wakes_everyone() {
 
 #[test]
 fn open_rules() {
-    let (r, _c, _) = region("open");
+    let (r, _n) = region("open");
     r.queue("q", 8, 0).unwrap();
     r.queue("s", 8, FLAG_LIFO).unwrap();
     r.array("a", 2, 0).unwrap();
@@ -231,7 +217,7 @@ fn open_rules() {
 
 #[test]
 fn values_are_checked_before_anything_is_stored() {
-    let (r, _c, _) = region("badvalue");
+    let (r, _n) = region("badvalue");
     let q = r.queue("q", 4, 0).unwrap();
     // Not valid MessagePack: refused, and the queue is unchanged.
     assert!(matches!(
@@ -245,7 +231,7 @@ fn values_are_checked_before_anything_is_stored() {
 
 #[test]
 fn heap_blocks_are_given_back() {
-    let (r, _c, _) = region("heap");
+    let (r, _n) = region("heap");
     for flags in [0, FLAG_LIFO] {
         let q = r.queue(&format!("q{flags}"), 64, flags).unwrap();
         let big = "y".repeat(10_000);
@@ -269,7 +255,7 @@ fn heap_blocks_are_given_back() {
 /// producer's values come out of a FIFO in the order they went in.
 #[test]
 fn mpmc_threads_deliver_exactly_once() {
-    let (r, _c, _) = region("mpmc");
+    let (r, _n) = region("mpmc");
     for flags in [0, FLAG_LIFO] {
         let q = r.queue(&format!("q{flags}"), 64, flags).unwrap();
         const PRODUCERS: i64 = 4;
@@ -319,31 +305,20 @@ fn mpmc_threads_deliver_exactly_once() {
 
 // ---- processes killed in the middle of a push ----
 
-/// Child role: push `count` values from `start` with a pause after each claim (FIFO) or
-/// inside the lock (LIFO), printing "claimed" before the first pause.
-fn child_main() -> bool {
-    let Ok(role) = std::env::var("PLEXUS_QUEUE_CHILD") else {
-        return false;
-    };
-    let region_name = std::env::var("PLEXUS_QUEUE_REGION").unwrap();
+/// Child roles: push `count` values from `start` with a pause after each claim (FIFO) or
+/// inside the lock (LIFO), saying ready before the first pause.
+fn child_main(role: &str, region: &str) {
     let flags: u32 = std::env::var("PLEXUS_QUEUE_FLAGS")
         .unwrap()
         .parse()
         .unwrap();
-    let r = Region::open(
-        &region_name,
-        &OpenOptions {
-            mode: OpenMode::Open,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let r = common::open(region);
     let q = r.queue("q", 0, flags).unwrap();
-    match role.as_str() {
+    match role {
         "stall" => {
             // One push that stalls (forever, for the test) after claiming its slot.
             plexus::test_pause_in_push(Duration::from_secs(3600));
-            println!("PLEXUS-CHILD-READY");
+            say_ready();
             q.push(ValueRef::String("never delivered: its producer died"), LONG)
                 .unwrap();
         }
@@ -351,7 +326,7 @@ fn child_main() -> bool {
             // Pushes 0, 1, 2, ... and records the last one that completed.
             let done = r.array("done", 1, 0).unwrap();
             plexus::test_pause_in_push(Duration::from_micros(50));
-            println!("PLEXUS-CHILD-READY");
+            say_ready();
             let start: i64 = std::env::var("PLEXUS_QUEUE_START")
                 .unwrap()
                 .parse()
@@ -364,54 +339,27 @@ fn child_main() -> bool {
         }
         other => panic!("unknown role {other}"),
     }
-    true
 }
 
-fn spawn_child(role: &str, region: &str, flags: u32, start: i64) -> Child {
-    let mut c = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("PLEXUS_QUEUE_CHILD", role)
-        .env("PLEXUS_QUEUE_REGION", region)
-        .env("PLEXUS_QUEUE_FLAGS", flags.to_string())
-        .env("PLEXUS_QUEUE_START", start.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for "ready" on stdout.
-    use std::io::BufRead;
-    let out = c.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(out).lines();
-    loop {
-        let line = lines.next().expect("child exited early").unwrap();
-        if line.contains("PLEXUS-CHILD-READY") {
-            break;
-        }
-    }
-    c
+fn spawn_child(role: &str, region: &str, flags: u32, start: i64) -> Kid {
+    spawn_ready(
+        role_command(role, region)
+            .env("PLEXUS_QUEUE_FLAGS", flags.to_string())
+            .env("PLEXUS_QUEUE_START", start.to_string()),
+        READY,
+    )
 }
 
 /// Entry point of the child processes (a no-op in a normal test run).
 #[test]
 fn child_entry() {
-    if child_main() {
-        std::process::exit(0);
-    }
-}
-
-fn kill(mut c: Child) {
-    unsafe { libc_kill(c.id() as i32, 9) };
-    let _ = c.wait();
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
+    play_role(child_main);
 }
 
 #[test]
 fn a_producer_killed_after_claiming_does_not_wedge_anyone() {
     for flags in [0, FLAG_LIFO] {
-        let (r, _c, n) = region(&format!("stall{flags}"));
+        let (r, n) = region(&format!("stall{flags}"));
         let q = r.queue("q", 2, flags).unwrap();
         while q.pop(ZERO).is_ok() {}
         q.push(ValueRef::Int(1), ZERO).unwrap();
@@ -423,7 +371,7 @@ fn a_producer_killed_after_claiming_does_not_wedge_anyone() {
             assert_eq!(q.len().unwrap(), 2);
         }
         let t = Instant::now();
-        kill(child);
+        child.sigkill();
         // The value pushed before is still delivered, the dead push is not, and the queue
         // works on: a push fills the room the dead one took.
         assert_eq!(q.pop(LONG).unwrap(), Value::Int(1));
@@ -441,7 +389,7 @@ fn a_producer_killed_after_claiming_does_not_wedge_anyone() {
 #[test]
 fn a_producer_stalled_after_claiming_blocks_a_full_queue_until_it_dies() {
     // The other side of the ring: a producer a lap later waits behind the dead claim.
-    let (r, _c, n) = region("stall-lap");
+    let (r, n) = region("stall-lap");
     let q = r.queue("q", 1, 0).unwrap();
     let child = spawn_child("stall", &n, 0, 0);
     std::thread::sleep(Duration::from_millis(300));
@@ -463,7 +411,7 @@ fn a_producer_stalled_after_claiming_blocks_a_full_queue_until_it_dies() {
             !done.load(Ordering::SeqCst),
             "must wait while the producer lives"
         );
-        kill(child);
+        child.sigkill();
         pusher.join().unwrap().unwrap();
     });
     assert_eq!(q.pop(ZERO).unwrap(), Value::Int(6));
@@ -476,23 +424,20 @@ fn a_producer_stalled_after_claiming_blocks_a_full_queue_until_it_dies() {
 #[test]
 fn producers_killed_at_random_deliver_exactly_once_or_not_at_all() {
     for flags in [0, FLAG_LIFO] {
-        let (r, _c, n) = region(&format!("kills{flags}"));
+        let (r, n) = region(&format!("kills{flags}"));
         let q = r.queue("q", 8, flags).unwrap();
         while q.pop(ZERO).is_ok() {}
         let done = r.array("done", 1, 0).unwrap();
         let mut seen = HashSet::new();
         let mut start = 0i64;
         let mut last_popped: Option<i64> = None;
-        let mut seed = 0x2545_f491_4f6c_dd1du64 ^ flags as u64;
+        let mut rng = XorShift::new(0x2545_f491_4f6c_dd1du64 ^ flags as u64);
         let mut abandoned = 0;
         for _round in 0..15 {
             done.write(0, ValueRef::Int(start - 1)).unwrap();
             let child = spawn_child("stream", &n, flags, start);
             // Consume for a random while, then kill.
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let until = Instant::now() + Duration::from_micros(2_000 + seed % 20_000);
+            let until = Instant::now() + Duration::from_micros(2_000 + rng.below(20_000));
             while Instant::now() < until {
                 if let Ok(v) = q.pop(Some(Duration::from_millis(1))) {
                     let i = parse(&v);
@@ -503,7 +448,7 @@ fn producers_killed_at_random_deliver_exactly_once_or_not_at_all() {
                     last_popped = Some(i);
                 }
             }
-            kill(child);
+            child.sigkill();
             // Drain what is left.
             while let Ok(v) = q.pop(Some(Duration::from_millis(100))) {
                 let i = parse(&v);

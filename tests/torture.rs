@@ -5,29 +5,31 @@
 //! the increments cut by a kill, lock and semaphore invariants). The long form is the same
 //! binary run by hand: `cargo run --release --bin plexus-torture -- --kills 5000`.
 
+mod common;
+
 use std::process::Command;
 use std::time::Instant;
+
+use common::{RegionName, TempDir};
 
 #[test]
 fn torture_short_form_survives_hundreds_of_kills() {
     let exe = env!("CARGO_BIN_EXE_plexus-torture");
-    let region = format!("test-torture-{}", std::process::id());
-    let dir = std::env::temp_dir().join(format!("plexus-test-torture-{}", std::process::id()));
+    // The harness removes its region and journals unless a check failed (then it keeps
+    // them for inspection); these guards remove them in any case.
+    let region = RegionName::new("short");
+    let dir = TempDir::new("short");
     let t0 = Instant::now();
     let out = Command::new(exe)
         .args(["--kills", "600", "--workers", "4", "--interval-ms", "15"])
         .args(["--pause-every", "150", "--quiet", "--region", &region])
         .arg("--dir")
-        .arg(&dir)
+        .arg(dir.path())
         .output()
         .expect("plexus-torture runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}{stderr}(took {:?})", t0.elapsed());
-    // The harness removes its region and journals unless a check failed (then it keeps
-    // them for inspection); remove them here in any case.
-    let _ = plexus::Region::remove(&region);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "the torture found failures ({}):\n{stdout}{stderr}",
@@ -65,8 +67,8 @@ fn torture_checks_catch_injected_faults() {
         ("dup-pop", "delivered 2 times"),
         ("wedge", "mutex lock timed out"),
     ] {
-        let region = format!("test-torture-{fault}-{}", std::process::id());
-        let dir = std::env::temp_dir().join(format!("plexus-test-{region}"));
+        let region = RegionName::new(fault);
+        let dir = TempDir::new(fault);
         let out = Command::new(exe)
             // Workers live ~300 ms, long enough to time out (100 ms) on a wedged mutex
             // before they are killed.
@@ -74,11 +76,10 @@ fn torture_checks_catch_injected_faults() {
             .args(["--timeout-ms", "100", "--slack-ms", "1000", "--quiet"])
             .args(["--inject", fault, "--region", &region])
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir.path())
             .output()
             .expect("plexus-torture runs");
-        let _ = plexus::Region::remove(&region);
-        let _ = std::fs::remove_dir_all(&dir);
+        drop((region, dir));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "--inject {fault}:\n{stdout}");
         assert!(
