@@ -279,7 +279,7 @@ static int64_t last_completed(plexus_array progress, int64_t id) {
 /* After every worker finished: the queue is closed and empty (a pop says CLOSED, and no
  * push left behind by a killed producer still counts), and the dead workers' attachments
  * are gone. (The pop comes first: a push refused because the queue closed while it was
- * under way makes plexus_queue_len over-count until the next pop; queue_len_after_close.c
+ * under way makes plexus_queue_len over-count until the next pop; queue_len_after_shutdown.c
  * shows that bug on its own.) */
 static int check_queue_drained(const char *region) {
   plexus_region r = open_region(region);

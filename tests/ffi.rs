@@ -716,16 +716,16 @@ fn slow_subscriber_sees_a_gap_and_keeps_going() {
     assert!(gaps > 0 && count < 20000, "{line}");
 }
 
-/// A closed FIFO queue that pops found empty reports length 0, also when a push raced
-/// with the close (the push is refused, but its abandoned slot claim is counted by
+/// A FIFO queue shut down and found empty by pops reports length 0, also when a push
+/// raced with the shutdown (the push is refused, but its abandoned slot claim is counted by
 /// plexus_queue_len until the next pop, before the engine moved the queue's head past a
-/// claim it abandons); see ffi-tests/queue_len_after_close.c.
+/// claim it abandons); see ffi-tests/queue_len_after_shutdown.c.
 #[test]
-fn queue_len_is_zero_once_closed_and_drained() {
+fn queue_len_is_zero_once_shut_down_and_drained() {
     assert_ok(
-        "queue_len_after_close",
+        "queue_len_after_shutdown",
         &run(
-            &build("ffi-tests/queue_len_after_close.c", Lib::Shared),
+            &build("ffi-tests/queue_len_after_shutdown.c", Lib::Shared),
             &[],
         ),
     );

@@ -3,7 +3,7 @@
 # Boost.Interprocess, Redis, iceoryx2, EMS), on this machine, in one invocation, plexus
 # and each peer alternating run by run. Installs and builds what it can (apt, crates.io,
 # npm, PyPI), skips a peer it cannot get with a clear message, writes the results and
-# plots to benches/peers/results/ and prints the table. See BENCHMARKS.md.
+# plots to benches/peers/results/ and prints the table. See docs/performance.md.
 #
 #   bash benches/peers/run.sh [--quick] [--only NAME[,NAME...]] [--runs N] [--no-install]
 #

@@ -136,6 +136,7 @@ pub enum Array {
 dispatch!(Array {
     fn name(&self) -> &str;
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool;
     fn read(&self, index: u64) -> Result<Value>;
     fn write(&self, index: u64, v: ValueRef<'_>) -> Result<()>;
     fn read_fe(&self, index: u64, timeout: Option<Duration>) -> Result<Value>;
@@ -164,6 +165,7 @@ dispatch!(Map {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn len(&self) -> Result<u64>;
+    fn is_empty(&self) -> Result<bool>;
     fn read(&self, key: &str) -> Result<Value>;
     fn write(&self, key: &str, v: ValueRef<'_>) -> Result<()>;
     fn read_fe(&self, key: &str, timeout: Option<Duration>) -> Result<Value>;
@@ -197,6 +199,7 @@ dispatch!(Queue {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn len(&self) -> Result<u64>;
+    fn is_empty(&self) -> Result<bool>;
     fn push(&self, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()>;
     fn pop(&self, timeout: Option<Duration>) -> Result<Value>;
     fn shutdown(&self) -> Result<()>;

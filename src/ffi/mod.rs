@@ -39,9 +39,9 @@ pub const PLEXUS_VERSION_PATCH: u32 = 0;
 /// `((int64_t)-1)`, see cbindgen.toml).
 pub const PLEXUS_FOREVER: i64 = -1;
 
-/// The C timeout convention (`PLEXUS_FOREVER` = -1 waits without limit, 0 tries once,
-/// > 0 is relative, in nanoseconds) as the `Option<Duration>` every backend takes
-/// (`None` = no limit); other negative values are invalid.
+/// The C timeout convention (`PLEXUS_FOREVER` = -1 waits without limit, 0 tries once, a
+/// positive value is relative, in nanoseconds) as the `Option<Duration>` every backend
+/// takes (`None` = no limit); other negative values are invalid.
 pub(crate) fn timeout(ns: i64) -> Result<Option<std::time::Duration>, crate::Error> {
     match ns {
         PLEXUS_FOREVER => Ok(None),

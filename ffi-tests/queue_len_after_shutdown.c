@@ -1,17 +1,17 @@
-/* A closed FIFO queue that pops have drained must report plexus_queue_len 0 (plexus.h:
- * "number of values in the queue"), also when a push raced with the close.
+/* A FIFO queue shut down that pops have drained must report plexus_queue_len 0 (plexus.h:
+ * "number of values in the queue"), also when a push raced with the shutdown.
  *
- * The race: a push passes its "closed?" check, then prepares its value (a 32 MB string:
+ * The race: a push passes its "shut down?" check, then prepares its value (a 32 MB string:
  * validated and copied into the heap, which takes a while), and meanwhile another thread
- * closes the queue and pops (PLEXUS_CLOSED: closed and empty). The push then claims its
- * slot, sees the queue closed and abandons the claim (PLEXUS_CLOSED, nothing stored:
+ * shuts the queue down and pops (PLEXUS_CLOSED: shut down and empty). The push then claims its
+ * slot, sees the queue shut down and abandons the claim (PLEXUS_CLOSED, nothing stored:
  * right). The abandoned claim has moved the queue's tail on but nobody moves its head
  * past it until some later pop does, so plexus_queue_len reports 1 for an empty queue for
  * as long as nobody pops again.
  *
  * The pusher thread is given part of the time its push takes (measured first), so the
- * close and the pop land inside its preparation; tries with other timings are counted
- * but cannot fail. Exit 0 when every closed and drained queue reports length 0. */
+ * shutdown and the pop land inside its preparation; tries with other timings are counted
+ * but cannot fail. Exit 0 when every shut-down and drained queue reports length 0. */
 #include "common.h"
 
 #include <pthread.h>
@@ -77,14 +77,14 @@ int main(void) {
     plexus_status popped = plexus_queue_pop(q, &out, 0);
     if (popped == PLEXUS_OK) plexus_value_free(&out);
     pthread_join(t, NULL);
-    if (popped != PLEXUS_CLOSED) continue; /* the push was done before the close */
+    if (popped != PLEXUS_CLOSED) continue; /* the push was done before the shutdown */
     if (push_status == PLEXUS_CLOSED) raced++;
     /* Closed, and a pop found it empty; the push was refused: nothing is in the queue. */
     uint64_t len = 99;
     MUST(plexus_queue_len(q, &len));
     if (len != 0) {
       fprintf(stderr,
-              "try %d: closed and drained (push %s, pop PLEXUS_CLOSED), yet plexus_queue_len "
+              "try %d: shut down and drained (push %s, pop PLEXUS_CLOSED), yet plexus_queue_len "
               "is %llu\n",
               i, plexus_status_name(push_status), (unsigned long long)len);
       wrong++;
@@ -101,5 +101,5 @@ int main(void) {
   free(big);
   MUST(plexus_region_close(r));
   MUST(plexus_region_remove(name));
-  return finish("queue_len_after_close");
+  return finish("queue_len_after_shutdown");
 }
