@@ -39,6 +39,17 @@ pub enum Error {
     Os(String),
     #[error("buffer too small: {needed} bytes needed")]
     BufferTooSmall { needed: usize },
+    /// A remote region's server could not be reached, or did not answer within the
+    /// call's time. The message says whether the change is known not to have happened.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A remote region's state vanished on the server (flushed, restarted without
+    /// persistence, failed over to a replica that lacked it, or replaced).
+    #[error("region lost: {0}")]
+    RegionLost(String),
+    /// The operation cannot exist on this backend; the message names the alternative.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// A signal between parts of the engine, never returned by a public call (one that

@@ -16,6 +16,9 @@ pub mod backend;
 pub mod error;
 pub mod ffi;
 /// cbindgen:ignore
+#[cfg(feature = "redis")]
+pub mod redis;
+/// cbindgen:ignore
 pub mod semantics;
 /// cbindgen:ignore
 pub mod shm;

@@ -37,6 +37,8 @@ macro_rules! dispatch {
                 pub fn $name(&self $(, $arg: $ty)*) -> $ret {
                     match self {
                         $kind::Shm(x) => x.$name($($arg),*),
+                        #[cfg(feature = "redis")]
+                        $kind::Redis(x) => x.$name($($arg),*),
                     }
                 }
             )*
@@ -44,23 +46,80 @@ macro_rules! dispatch {
     };
 }
 
+/// As [`dispatch!`], for a kind that only the shared-memory backend has so far.
+macro_rules! dispatch_local {
+    ($kind:ident {
+        $( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*
+    }) => {
+        impl $kind {
+            $(
+                $(#[$doc])*
+                #[inline]
+                pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        $kind::Shm(x) => x.$name($($arg),*),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// What a remote region says of a kind it does not have yet.
+#[cfg(feature = "redis")]
+fn not_remote(kind: &str) -> crate::Error {
+    crate::Error::Unsupported(format!(
+        "{kind}s are not available on remote regions in this version; use a local region"
+    ))
+}
+
 // ---- regions ----
+
+/// True for a name of a remote region (`redis://`, `rediss://`), whether or not this
+/// build has the Redis backend.
+pub fn is_remote(name: &str) -> bool {
+    name.starts_with("redis://") || name.starts_with("rediss://")
+}
+
+#[cfg(not(feature = "redis"))]
+fn no_remote(name: &str) -> crate::Error {
+    let shown = name.split('@').next_back().unwrap_or(name);
+    crate::Error::Unsupported(format!(
+        "'...{shown}' names a remote region, but this build of plexus has no Redis backend \
+         (build it with the default `redis` feature)"
+    ))
+}
 
 /// An open region, on the backend its name selects.
 #[derive(Clone)]
 pub enum Region {
     /// A bare name (in /dev/shm) or a path: the shared-memory backend.
     Shm(shm::Region),
+    /// `redis://...` or `rediss://...`: the Redis backend.
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Region),
 }
 
 impl Region {
     /// Opens or creates the region `name`, on the backend the name selects.
     pub fn open(name: &str, opts: &OpenOptions) -> Result<Region> {
+        if is_remote(name) {
+            #[cfg(feature = "redis")]
+            return Ok(Region::Redis(crate::redis::Region::open(name, opts)?));
+            #[cfg(not(feature = "redis"))]
+            return Err(no_remote(name));
+        }
         Ok(Region::Shm(shm::Region::open(name, opts)?))
     }
 
     /// Removes the region `name`.
     pub fn remove(name: &str) -> Result<()> {
+        if is_remote(name) {
+            #[cfg(feature = "redis")]
+            return crate::redis::Region::remove(name);
+            #[cfg(not(feature = "redis"))]
+            return Err(no_remote(name));
+        }
         shm::Region::remove(name)
     }
 
@@ -68,6 +127,8 @@ impl Region {
     pub fn array(&self, name: &str, length: u64, flags: u32) -> Result<Array> {
         match self {
             Region::Shm(r) => r.array(name, length, flags).map(Array::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(r) => r.array(name, length, flags).map(Array::Redis),
         }
     }
 
@@ -75,6 +136,8 @@ impl Region {
     pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
         match self {
             Region::Shm(r) => r.map(name, capacity, flags).map(Map::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(r) => r.map(name, capacity, flags).map(Map::Redis),
         }
     }
 
@@ -82,6 +145,8 @@ impl Region {
     pub fn queue(&self, name: &str, capacity: u64, flags: u32) -> Result<Queue> {
         match self {
             Region::Shm(r) => r.queue(name, capacity, flags).map(Queue::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(_) => Err(not_remote("queue")),
         }
     }
 
@@ -89,6 +154,8 @@ impl Region {
     pub fn bus(&self, name: &str, capacity: u64, flags: u32) -> Result<Bus> {
         match self {
             Region::Shm(r) => r.bus(name, capacity, flags).map(Bus::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(_) => Err(not_remote("bus")),
         }
     }
 
@@ -96,6 +163,8 @@ impl Region {
     pub fn mutex(&self, name: &str) -> Result<Mutex> {
         match self {
             Region::Shm(r) => r.mutex(name).map(Mutex::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(_) => Err(not_remote("mutex")),
         }
     }
 
@@ -103,6 +172,8 @@ impl Region {
     pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
         match self {
             Region::Shm(r) => r.barrier(name, parties).map(Barrier::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(_) => Err(not_remote("barrier")),
         }
     }
 
@@ -110,6 +181,8 @@ impl Region {
     pub fn semaphore(&self, name: &str, permits: u32) -> Result<Semaphore> {
         match self {
             Region::Shm(r) => r.semaphore(name, permits).map(Semaphore::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(_) => Err(not_remote("semaphore")),
         }
     }
 }
@@ -131,6 +204,8 @@ dispatch!(Region {
 #[derive(Clone)]
 pub enum Array {
     Shm(shm::Array),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Array),
 }
 
 dispatch!(Array {
@@ -159,6 +234,8 @@ dispatch!(Array {
 #[derive(Clone)]
 pub enum Map {
     Shm(shm::Map),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Map),
 }
 
 dispatch!(Map {
@@ -195,7 +272,7 @@ pub enum Queue {
     Shm(shm::Queue),
 }
 
-dispatch!(Queue {
+dispatch_local!(Queue {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn len(&self) -> Result<u64>;
@@ -221,7 +298,7 @@ impl Bus {
     }
 }
 
-dispatch!(Bus {
+dispatch_local!(Bus {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn publish(&self, v: ValueRef<'_>) -> Result<u64>;
@@ -253,7 +330,7 @@ pub enum Mutex {
     Shm(shm::Mutex),
 }
 
-dispatch!(Mutex {
+dispatch_local!(Mutex {
     fn name(&self) -> &str;
     fn lock_until(&self, deadline: &Deadline) -> Result<Acquired>;
     fn unlock(&self) -> Result<()>;
@@ -266,7 +343,7 @@ pub enum Barrier {
     Shm(shm::Barrier),
 }
 
-dispatch!(Barrier {
+dispatch_local!(Barrier {
     fn name(&self) -> &str;
     fn parties(&self) -> u32;
     /// True for the last party to arrive in its round.
@@ -279,7 +356,7 @@ pub enum Semaphore {
     Shm(shm::Semaphore),
 }
 
-dispatch!(Semaphore {
+dispatch_local!(Semaphore {
     fn name(&self) -> &str;
     fn permits(&self) -> u32;
     fn available(&self) -> Result<u32>;
@@ -295,5 +372,12 @@ pub use crate::shm::{CheckOptions, CheckReport, Verdict};
 /// Checks the region `name` (and repairs it with `opts.repair`). A region file of the
 /// shared-memory backend.
 pub fn check(name: &str, opts: &CheckOptions) -> Result<CheckReport> {
+    if is_remote(name) {
+        return Err(crate::Error::Unsupported(
+            "the region checker reads region files; a remote region is checked by its server \
+             (see docs/remote.md)"
+                .into(),
+        ));
+    }
     shm::check(name, opts)
 }

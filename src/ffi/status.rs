@@ -43,6 +43,17 @@ pub enum plexus_status {
     PLEXUS_E_OS = 110,
     /// A caller buffer is too small (the needed size is reported).
     PLEXUS_E_BUFFER_TOO_SMALL = 111,
+    /// A remote region's server could not be reached, or did not answer within the
+    /// call's time (112 is kept for the status of removed regions and objects). Nothing
+    /// was changed, or the message says the change is not known.
+    PLEXUS_E_UNAVAILABLE = 113,
+    /// A remote region's state vanished on the server (flushed, restarted without
+    /// persistence, failed over to a replica that lacked it, or the region was replaced):
+    /// every handle of it returns this; open it again to start anew.
+    PLEXUS_E_REGION_LOST = 114,
+    /// This operation cannot exist on this backend (or this build); the message names
+    /// the alternative.
+    PLEXUS_E_UNSUPPORTED = 115,
     /// A bug in plexus, caught at the boundary; please report the message.
     PLEXUS_E_INTERNAL = 199,
 }
@@ -71,6 +82,9 @@ impl From<&Error> for plexus_status {
             Error::Permission(_) => PLEXUS_E_PERMISSION,
             Error::Os(_) => PLEXUS_E_OS,
             Error::BufferTooSmall { .. } => PLEXUS_E_BUFFER_TOO_SMALL,
+            Error::Unavailable(_) => PLEXUS_E_UNAVAILABLE,
+            Error::RegionLost(_) => PLEXUS_E_REGION_LOST,
+            Error::Unsupported(_) => PLEXUS_E_UNSUPPORTED,
             Error::Internal(_) | Error::Signal(_) => PLEXUS_E_INTERNAL,
         }
     }
@@ -144,6 +158,9 @@ pub extern "C" fn plexus_status_name(status: PlexusStatusArg) -> *const c_char {
         109 => c"PLEXUS_E_PERMISSION",
         110 => c"PLEXUS_E_OS",
         111 => c"PLEXUS_E_BUFFER_TOO_SMALL",
+        113 => c"PLEXUS_E_UNAVAILABLE",
+        114 => c"PLEXUS_E_REGION_LOST",
+        115 => c"PLEXUS_E_UNSUPPORTED",
         199 => c"PLEXUS_E_INTERNAL",
         _ => c"PLEXUS_UNKNOWN_STATUS",
     };

@@ -4,5 +4,6 @@
 
 pub mod deadline;
 pub mod names;
+pub mod open;
 pub mod options;
 pub mod value;

@@ -16,6 +16,7 @@
 
 pub mod c;
 pub mod process;
+pub mod redis;
 
 use std::fmt;
 use std::io::Write;

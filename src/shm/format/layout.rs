@@ -299,27 +299,9 @@ const _: () = assert!(size_of::<DirEntry>() == 128);
 pub const DIR_FREE: u32 = 0;
 pub const DIR_READY: u32 = 1;
 
-pub const KIND_ARRAY: u32 = 1;
-pub const KIND_MAP: u32 = 2;
-pub const KIND_QUEUE: u32 = 3;
-pub const KIND_BUS: u32 = 4;
-pub const KIND_MUTEX: u32 = 5;
-pub const KIND_BARRIER: u32 = 6;
-pub const KIND_SEMAPHORE: u32 = 7;
-
-/// Human-readable name of an object kind.
-pub fn kind_name(kind: u32) -> &'static str {
-    match kind {
-        KIND_ARRAY => "array",
-        KIND_MAP => "map",
-        KIND_QUEUE => "queue",
-        KIND_BUS => "bus",
-        KIND_MUTEX => "mutex",
-        KIND_BARRIER => "barrier",
-        KIND_SEMAPHORE => "semaphore",
-        _ => "unknown object",
-    }
-}
+pub use crate::semantics::open::{
+    kind_name, KIND_ARRAY, KIND_BARRIER, KIND_BUS, KIND_MAP, KIND_MUTEX, KIND_QUEUE, KIND_SEMAPHORE,
+};
 
 /// First 64 bytes of every object body; repeats the directory's kind and shape so a
 /// mismatch between the two is detected as corruption.

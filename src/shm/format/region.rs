@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::{self, KindWords};
 pub use crate::semantics::options::{OpenMode, OpenOptions, RegionInfo};
 use crate::shm::format::heap::Heap;
 use crate::shm::format::layout::*;
@@ -34,16 +35,9 @@ pub(crate) struct ObjectRef {
 /// How [`RegionInner::open_object`] names a kind of object in its messages.
 #[derive(Clone, Copy)]
 pub(crate) struct KindSpec {
-    /// KIND_ARRAY, KIND_MAP, ...
-    pub code: u32,
-    /// "array", "map", ...
-    pub name: &'static str,
-    /// "a" or "an"
-    pub article: &'static str,
-    /// what the shape is: "length" or "capacity"
-    pub shape: &'static str,
-    /// what the shape counts: "elements", "keys", ...
-    pub items: &'static str,
+    /// Its code and how messages name it (the open rules are in
+    /// `crate::semantics::open`, shared by every backend).
+    pub words: KindWords,
     /// the size of the body (header included) for a shape; None when it overflows
     pub size_of: fn(u64) -> Option<u64>,
 }
@@ -499,46 +493,19 @@ impl RegionInner {
         stored_flags: u32,
         init: impl FnOnce(u64) -> Result<()>,
     ) -> Result<ObjectRef> {
-        let KindSpec {
-            code,
-            name: what,
-            article,
-            shape: measure,
-            items,
-            size_of,
-        } = *kind;
+        let KindSpec { words, size_of } = *kind;
         let (obj, created) = if shape == 0 {
-            let o = self
-                .lookup(name)?
-                .ok_or_else(|| Error::NotFound(format!("no object named '{name}'")))?;
+            let o = self.lookup(name)?.ok_or_else(|| open::not_found(name))?;
             (o, false)
         } else {
             let size = size_of(shape)
                 .filter(|&s| s <= self.fixed.heap_size)
-                .ok_or_else(|| {
-                    Error::NoSpace(format!(
-                        "{article} {what} of {shape} {items} does not fit in the region"
-                    ))
-                })?;
-            self.find_or_create(name, code, shape, stored_flags, size, init)?
+                .ok_or_else(|| open::too_large(&words, shape))?;
+            self.find_or_create(name, words.code, shape, stored_flags, size, init)?
         };
-        if obj.kind != code {
-            return Err(Error::TypeMismatch(format!(
-                "'{name}' is a {}, not {article} {what}",
-                kind_name(obj.kind)
-            )));
-        }
-        if !created && exclusive {
-            return Err(Error::Exists(format!("{what} '{name}' already exists")));
-        }
-        if shape != 0 && obj.shape != shape {
-            return Err(Error::Incompatible(format!(
-                "{what} '{name}' has {measure} {}, not {shape}",
-                obj.shape
-            )));
-        }
+        open::check_found(name, &words, shape, exclusive, obj.kind, obj.shape, created)?;
         let size = size_of(obj.shape)
-            .ok_or_else(|| Error::corrupt(format!("{what} {measure} overflows")))?;
+            .ok_or_else(|| Error::corrupt(format!("{} {} overflows", words.name, words.shape)))?;
         self.validate_body(&obj, size)?;
         Ok(obj)
     }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::KindWords;
 pub use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::{ObjectHeader, KIND_ARRAY};
@@ -30,11 +31,13 @@ fn array_body_size(len: u64) -> Option<u64> {
 }
 
 pub(crate) const ARRAY_KIND: KindSpec = KindSpec {
-    code: KIND_ARRAY,
-    name: "array",
-    article: "an",
-    shape: "length",
-    items: "elements",
+    words: KindWords {
+        code: KIND_ARRAY,
+        name: "array",
+        article: "an",
+        shape: "length",
+        items: "elements",
+    },
     size_of: array_body_size,
 };
 

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::KindWords;
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner};
 use crate::shm::kinds::{nothing_to_sweep, KindOps};
@@ -57,11 +58,13 @@ const OBJ_HEADER: u64 = std::mem::size_of::<ObjectHeader>() as u64;
 const BODY: u64 = OBJ_HEADER + std::mem::size_of::<BarrierBody>() as u64;
 
 pub(crate) const BARRIER_KIND: KindSpec = KindSpec {
-    code: KIND_BARRIER,
-    name: "barrier",
-    article: "a",
-    shape: "parties",
-    items: "parties",
+    words: KindWords {
+        code: KIND_BARRIER,
+        name: "barrier",
+        article: "a",
+        shape: "parties",
+        items: "parties",
+    },
     size_of: |parties| (parties <= u32::MAX as u64).then_some(BODY),
 };
 /// Longest sleep between checks of the state word (recovers a wake-up lost with a party

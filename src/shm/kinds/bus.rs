@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::KindWords;
 pub use crate::semantics::options::Start;
 use crate::semantics::value::{Type, Value, ValueRef};
 use crate::shm::format::layout::*;
@@ -148,11 +149,13 @@ struct Message {
 }
 
 pub(crate) const BUS_KIND: KindSpec = KindSpec {
-    code: KIND_BUS,
-    name: "bus",
-    article: "a",
-    shape: "capacity",
-    items: "messages",
+    words: KindWords {
+        code: KIND_BUS,
+        name: "bus",
+        article: "a",
+        shape: "capacity",
+        items: "messages",
+    },
     size_of: body_size,
 };
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::KindWords;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner};
@@ -135,11 +136,13 @@ struct Found {
 }
 
 pub(crate) const MAP_KIND: KindSpec = KindSpec {
-    code: KIND_MAP,
-    name: "map",
-    article: "a",
-    shape: "capacity",
-    items: "keys",
+    words: KindWords {
+        code: KIND_MAP,
+        name: "map",
+        article: "a",
+        shape: "capacity",
+        items: "keys",
+    },
     size_of: body_size,
 };
 

@@ -76,7 +76,7 @@ pub(crate) const KINDS: [&KindOps; 7] = [
 
 /// The kind with directory code `code`, if this library knows it.
 pub(crate) fn by_code(code: u32) -> Option<&'static KindOps> {
-    KINDS.iter().copied().find(|k| k.spec.code == code)
+    KINDS.iter().copied().find(|k| k.spec.words.code == code)
 }
 
 /// A kind that leaves nothing to sweep.

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::KindWords;
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner};
 use crate::shm::kinds::KindOps;
@@ -61,11 +62,13 @@ const BODY: u64 = OBJ_HEADER + std::mem::size_of::<MutexBody>() as u64;
 const MUTEX_SHAPE: u64 = 1;
 
 pub(crate) const MUTEX_KIND: KindSpec = KindSpec {
-    code: KIND_MUTEX,
-    name: "mutex",
-    article: "a",
-    shape: "layout",
-    items: "(the layout this library knows)",
+    words: KindWords {
+        code: KIND_MUTEX,
+        name: "mutex",
+        article: "a",
+        shape: "layout",
+        items: "(the layout this library knows)",
+    },
     size_of: |_| Some(BODY),
 };
 

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::KindWords;
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{KindSpec, Region, RegionInner, SWEEP_LOCK_WAIT};
 use crate::shm::format::scan::Scan;
@@ -96,11 +97,13 @@ fn semaphore_size(permits: u64) -> Option<u64> {
 }
 
 pub(crate) const SEMAPHORE_KIND: KindSpec = KindSpec {
-    code: KIND_SEMAPHORE,
-    name: "semaphore",
-    article: "a",
-    shape: "permits",
-    items: "permits",
+    words: KindWords {
+        code: KIND_SEMAPHORE,
+        name: "semaphore",
+        article: "a",
+        shape: "permits",
+        items: "permits",
+    },
     size_of: semaphore_size,
 };
 

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
+use crate::semantics::open::KindWords;
 pub use crate::semantics::options::FLAG_LIFO;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::*;
@@ -126,11 +127,13 @@ pub struct Queue {
 }
 
 pub(crate) const QUEUE_KIND: KindSpec = KindSpec {
-    code: KIND_QUEUE,
-    name: "queue",
-    article: "a",
-    shape: "capacity",
-    items: "values",
+    words: KindWords {
+        code: KIND_QUEUE,
+        name: "queue",
+        article: "a",
+        shape: "capacity",
+        items: "values",
+    },
     size_of: body_size,
 };
 

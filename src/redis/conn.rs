@@ -1,0 +1,244 @@
+//! Talking to the server: a small pool of synchronous connections per region, a time
+//! budget on every request, reconnection, Redis Cluster redirections, and the mapping
+//! of what went wrong onto plexus statuses.
+//!
+//! Every request gets a budget (the caller's remaining time, or the region's
+//! `timeout_ms` for calls without a timeout): the connection's read and write timeouts
+//! are set from it, so a stalled or vanished server costs a call its budget and no
+//! more. A connection that failed in any way is dropped, never reused (a reply that
+//! arrives late would otherwise be read as the answer to the next request). Requests
+//! are retried on a fresh connection until the budget is spent: reads are idempotent,
+//! and every mutation carries an operation id its script recognises (see `scripts`),
+//! so a retried mutation whose first reply was lost is not applied twice.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::{ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisConnectionInfo};
+
+use crate::error::{Error, Result};
+use crate::redis::url::RemoteName;
+
+/// Idle connections kept per region.
+const POOL_MAX: usize = 8;
+/// Extra time a reply may take beyond what a request waits on the server.
+pub(crate) const REPLY_MARGIN: Duration = Duration::from_millis(500);
+/// Pause between reconnection attempts (doubling up to 200 ms).
+const RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+pub(crate) struct Server {
+    pub name: RemoteName,
+    /// The node that serves the region's slot (changes on a Cluster redirection).
+    node: Mutex<(String, u16)>,
+    idle: Mutex<Vec<redis::Connection>>,
+}
+
+/// Why a request failed, before it becomes an [`Error`].
+enum Failure {
+    /// The server could not be reached or did not answer: retry on a new connection.
+    Transport(String),
+    /// The region's slot is served by another node (Redis Cluster).
+    Moved(String, u16),
+    /// The server answered with an error: final.
+    Reply(String),
+}
+
+fn classify(e: &redis::RedisError) -> Failure {
+    if let Some((addr, _slot)) = e.redirect_node() {
+        if let Some((host, port)) = addr.rsplit_once(':') {
+            if let Ok(port) = port.parse() {
+                return Failure::Moved(host.trim_matches(['[', ']']).to_owned(), port);
+            }
+        }
+    }
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::TryAgain
+                | redis::ErrorKind::ClusterDown
+                | redis::ErrorKind::MasterDown
+                | redis::ErrorKind::BusyLoadingError
+        )
+    {
+        Failure::Transport(e.to_string())
+    } else {
+        Failure::Reply(e.to_string())
+    }
+}
+
+#[cfg(feature = "redis")]
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when the application installed one first: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Server {
+    pub fn new(name: RemoteName) -> Server {
+        let node = (name.host.clone(), name.port);
+        Server {
+            name,
+            node: Mutex::new(node),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn info(&self) -> ConnectionInfo {
+        let (host, port) = self.node.lock().clone();
+        let addr = if self.name.tls {
+            install_crypto_provider();
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(host, port)
+        };
+        ConnectionInfo {
+            addr,
+            redis: RedisConnectionInfo {
+                db: self.name.db,
+                username: self.name.user.clone(),
+                password: self.name.password.clone(),
+                protocol: ProtocolVersion::RESP2,
+            },
+        }
+    }
+
+    fn connect(&self, budget: Duration) -> std::result::Result<redis::Connection, Failure> {
+        let client = redis::Client::open(self.info()).map_err(|e| Failure::Reply(e.to_string()))?;
+        client
+            .get_connection_with_timeout(budget.max(Duration::from_millis(1)))
+            .map_err(|e| match classify(&e) {
+                // Authentication and the like: the server answered, retrying won't help.
+                Failure::Reply(m) => Failure::Reply(m),
+                _ => Failure::Transport(e.to_string()),
+            })
+    }
+
+    /// Runs `request` on a connection, with `wait` (how long the request itself may block
+    /// on the server, e.g. an `XREAD BLOCK`) plus a margin as the socket timeouts,
+    /// retrying on new connections until `deadline`. `Err(Unavailable)` when the server
+    /// did not answer in time; the message says whether a request was sent at all
+    /// (`changes`: whether the request changes anything, for the wording).
+    pub fn run<T>(
+        &self,
+        deadline: Instant,
+        wait: Duration,
+        changes: bool,
+        mut request: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut pause = RETRY_PAUSE;
+        let mut sent = false;
+        let mut last = String::new();
+        loop {
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() && !last.is_empty() {
+                return Err(self.unavailable(&last, sent && changes));
+            }
+            let pooled = self.idle.lock().pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => match self.connect(left.min(self.name.timeout)) {
+                    Ok(c) => c,
+                    Err(Failure::Reply(m)) => return Err(self.refused(&m)),
+                    Err(Failure::Transport(m) | Failure::Moved(m, _)) => {
+                        last = m;
+                        if Instant::now() >= deadline {
+                            return Err(self.unavailable(&last, sent && changes));
+                        }
+                        std::thread::sleep(
+                            pause.min(deadline.saturating_duration_since(Instant::now())),
+                        );
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                        continue;
+                    }
+                },
+            };
+            let io = (wait + REPLY_MARGIN).min(left.max(Duration::from_millis(1)) + REPLY_MARGIN);
+            let _ = conn.set_read_timeout(Some(io));
+            let _ = conn.set_write_timeout(Some(io));
+            sent = true;
+            match request(&mut conn) {
+                Ok(v) => {
+                    let mut idle = self.idle.lock();
+                    if idle.len() < POOL_MAX {
+                        idle.push(conn);
+                    }
+                    return Ok(v);
+                }
+                Err(e) => match classify(&e) {
+                    Failure::Reply(m) => {
+                        // The connection is healthy (the server answered).
+                        let mut idle = self.idle.lock();
+                        if idle.len() < POOL_MAX {
+                            idle.push(conn);
+                        }
+                        return Err(self.reply_error(&m));
+                    }
+                    Failure::Moved(host, port) => {
+                        *self.node.lock() = (host, port);
+                        self.idle.lock().clear();
+                        last = e.to_string();
+                    }
+                    Failure::Transport(m) => {
+                        // Dropped: a late reply must never be read by the next request.
+                        last = m;
+                        if Instant::now() >= deadline {
+                            return Err(self.unavailable(&last, changes));
+                        }
+                        std::thread::sleep(
+                            pause.min(deadline.saturating_duration_since(Instant::now())),
+                        );
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                    }
+                },
+            }
+        }
+    }
+
+    fn unavailable(&self, why: &str, maybe_changed: bool) -> Error {
+        Error::Unavailable(format!(
+            "the server {} of {} did not answer in time ({why}); {}",
+            self.name.server(),
+            self.name.display(),
+            if maybe_changed {
+                "whether the change was made is not known (a retry with the same handle will not make it twice)"
+            } else {
+                "nothing was changed"
+            }
+        ))
+    }
+
+    fn refused(&self, why: &str) -> Error {
+        let lower = why.to_ascii_lowercase();
+        if lower.contains("auth") || lower.contains("password") || lower.contains("noperm") {
+            Error::Permission(format!("{}: {why}", self.name.display()))
+        } else {
+            Error::Unavailable(format!(
+                "cannot use the server {} of {}: {why}; nothing was changed",
+                self.name.server(),
+                self.name.display()
+            ))
+        }
+    }
+
+    fn reply_error(&self, why: &str) -> Error {
+        let lower = why.to_ascii_lowercase();
+        if lower.contains("noperm") || lower.contains("noauth") {
+            Error::Permission(format!("{}: {why}", self.name.display()))
+        } else if lower.contains("oom") {
+            Error::NoSpace(format!("{}: {why}", self.name.display()))
+        } else {
+            Error::Internal(format!("{}: the server said: {why}", self.name.display()))
+        }
+    }
+}

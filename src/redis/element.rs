@@ -1,0 +1,487 @@
+//! Arrays and maps on Redis: each element is a hash (type, value, FULL tag, version)
+//! with a wake stream beside it; every operation is one call of the `ELEMENT` script.
+//! A read-modify-write (`faa`, `cas`) is computed here with the shared value code
+//! (`crate::semantics::value`) from the element as read, and committed by the script only
+//! if the element's version is still the one read (else read again and retry).
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::redis::scripts::scripts;
+use crate::redis::{Inner, Region, Reply};
+use crate::semantics::deadline::Deadline;
+use crate::semantics::names::check_key;
+use crate::semantics::open::{KindWords, KIND_ARRAY, KIND_MAP};
+use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
+use crate::semantics::value::{js_add, msgpack_check, Type, Value, ValueRef};
+
+const ARRAY_WORDS: KindWords = KindWords {
+    code: KIND_ARRAY,
+    name: "array",
+    article: "an",
+    shape: "length",
+    items: "elements",
+};
+
+const MAP_WORDS: KindWords = KindWords {
+    code: KIND_MAP,
+    name: "map",
+    article: "a",
+    shape: "capacity",
+    items: "keys",
+};
+
+/// A value as the element hash stores it: a type digit and bytes (integers and floats
+/// as 8 little-endian bytes, booleans as one byte, objects as MessagePack).
+fn encode(v: ValueRef<'_>) -> (Vec<u8>, Vec<u8>) {
+    let t = (v.type_of() as u8).to_string().into_bytes();
+    let b = match v {
+        ValueRef::Undefined | ValueRef::Null => Vec::new(),
+        ValueRef::Bool(b) => vec![b as u8],
+        ValueRef::Int(i) => i.to_le_bytes().to_vec(),
+        ValueRef::Float(f) => f.to_bits().to_le_bytes().to_vec(),
+        ValueRef::String(s) => s.as_bytes().to_vec(),
+        ValueRef::Bytes(b) | ValueRef::Object(b) => b.to_vec(),
+    };
+    (t, b)
+}
+
+fn decode(t: &str, v: Vec<u8>) -> Result<Value> {
+    let damaged = || Error::corrupt(format!("a remote element holds a damaged value (type {t})"));
+    let ty = t
+        .parse::<u32>()
+        .ok()
+        .and_then(Type::from_u32)
+        .ok_or_else(damaged)?;
+    let eight = |v: &[u8]| -> Result<[u8; 8]> { v.try_into().map_err(|_| damaged()) };
+    Ok(match ty {
+        Type::Undefined => Value::Undefined,
+        Type::Null => Value::Null,
+        Type::Bool => Value::Bool(v.first().copied().unwrap_or(0) != 0),
+        Type::Int => Value::Int(i64::from_le_bytes(eight(&v)?)),
+        Type::Float => Value::Float(f64::from_bits(u64::from_le_bytes(eight(&v)?))),
+        Type::String => Value::String(String::from_utf8(v).map_err(|_| damaged())?),
+        Type::Bytes => Value::Bytes(v),
+        Type::Object => {
+            msgpack_check(&v)?;
+            Value::Object(v)
+        }
+    })
+}
+
+/// One array or map: what both share.
+#[derive(Clone)]
+struct Elements {
+    region: Region,
+    /// `o:<id>:`
+    obj: String,
+    name: String,
+    is_map: bool,
+}
+
+/// An element's state as a script replied it.
+struct State {
+    value: Value,
+    full: bool,
+    version: u64,
+}
+
+impl Elements {
+    fn inner(&self) -> &Inner {
+        &self.region.inner
+    }
+
+    fn stream(&self, el: &str) -> String {
+        let i = self.inner();
+        format!("{}{}:{}{el}:w", i.prefix, i.epoch, self.obj)
+    }
+
+    fn state(&self, r: &Reply) -> Result<State> {
+        Ok(State {
+            value: decode(&r.text(0), r.bytes(1))?,
+            full: r.int(2) == 1,
+            version: r.int(3),
+        })
+    }
+
+    /// One element operation, waiting (on the server) while the script says so.
+    fn op(
+        &self,
+        el: &str,
+        op: &str,
+        v: Option<ValueRef<'_>>,
+        arg: &str,
+        d: &Deadline,
+        changes: bool,
+    ) -> Result<Reply> {
+        if let Some(v) = v {
+            v.validate()?;
+        }
+        let (t, b) = v.map(encode).unwrap_or_default();
+        let i = self.inner();
+        loop {
+            let r = i.call(
+                &scripts().element,
+                &[
+                    op.as_bytes(),
+                    self.obj.as_bytes(),
+                    el.as_bytes(),
+                    if self.is_map { b"1" } else { b"0" },
+                    &t,
+                    &b,
+                    arg.as_bytes(),
+                ],
+                Some(d),
+                changes,
+            )?;
+            match r.status.as_str() {
+                "ok" | "conflict" => return Ok(r),
+                "wait" => i.block(&self.stream(el), &r.text(0), d)?,
+                "nospace" => {
+                    return Err(Error::NoSpace(format!(
+                        "map '{}' is full ({} keys)",
+                        self.name,
+                        r.text(0)
+                    )))
+                }
+                "notfound" => {
+                    return Err(Error::NotFound(format!(
+                        "map '{}' has no key '{}'",
+                        self.name,
+                        el[2..].chars().take(64).collect::<String>()
+                    )))
+                }
+                other => return Err(i.unexpected(other, &r)),
+            }
+        }
+    }
+
+    fn read_state(&self, el: &str, op: &str, d: &Deadline, changes: bool) -> Result<State> {
+        let r = self.op(el, op, None, "", d, changes)?;
+        self.state(&r)
+    }
+
+    fn write(&self, el: &str, op: &str, v: ValueRef<'_>, d: &Deadline) -> Result<()> {
+        self.op(el, op, Some(v), "", d, true).map(|_| ())
+    }
+
+    /// `faa`, `cas`: reads, computes the new value with `f` (None: no change), commits
+    /// if the version did not move meanwhile; retries otherwise. Returns the old value.
+    fn rmw(&self, el: &str, f: impl Fn(&Value) -> Result<Option<Value>>) -> Result<Value> {
+        let forever = Deadline::after(None);
+        loop {
+            let s = self.read_state(el, "read", &forever, false)?;
+            match f(&s.value)? {
+                None => {
+                    if self.is_map && s.version == 0 {
+                        // As every writing call, an absent key is inserted first.
+                        self.op(el, "ensure", None, "", &forever, true)?;
+                    }
+                    return Ok(s.value);
+                }
+                Some(new) => {
+                    let r = self.op(
+                        el,
+                        "commit",
+                        Some(new.as_ref()),
+                        &s.version.to_string(),
+                        &forever,
+                        true,
+                    )?;
+                    if r.status == "ok" {
+                        return Ok(s.value);
+                    }
+                }
+            }
+        }
+    }
+
+    fn faa(&self, el: &str, delta: ValueRef<'_>) -> Result<Value> {
+        delta.validate()?;
+        self.rmw(el, |old| js_add(old.as_ref(), delta).map(Some))
+    }
+
+    fn cas(&self, el: &str, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
+        expected.validate()?;
+        desired.validate()?;
+        self.rmw(el, |old| {
+            Ok(old.as_ref().same_as(&expected).then(|| desired.to_owned()))
+        })
+    }
+
+    fn wait_change(&self, el: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
+        let d = Deadline::after(timeout);
+        let r = self.op(el, "waitver", None, &seen.to_string(), &d, false)?;
+        *seen = r.int(3);
+        Ok(())
+    }
+}
+
+/// Ops that take no timeout of their own wait without limit (as locally).
+fn forever() -> Deadline {
+    Deadline::after(None)
+}
+
+/// An array on a remote region.
+#[derive(Clone)]
+pub struct Array {
+    e: Elements,
+    length: u64,
+}
+
+impl Array {
+    pub(crate) fn open(region: &Region, name: &str, length: u64, flags: u32) -> Result<Array> {
+        if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
+            return Err(Error::invalid(format!("unknown array flags {flags:#x}")));
+        }
+        let found = region.inner.open_object(
+            name,
+            &ARRAY_WORDS,
+            length,
+            flags & FLAG_FULL,
+            flags & FLAG_EXCLUSIVE != 0,
+        )?;
+        let _ = found.flags;
+        Ok(Array {
+            e: Elements {
+                region: region.clone(),
+                obj: format!("o:{}:", found.id),
+                name: name.to_owned(),
+                is_map: false,
+            },
+            length: found.shape,
+        })
+    }
+
+    fn el(&self, index: u64) -> Result<String> {
+        if index >= self.length {
+            return Err(Error::OutOfRange {
+                index,
+                length: self.length,
+            });
+        }
+        Ok(format!("e:{index}"))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.e.name
+    }
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+    pub fn read(&self, index: u64) -> Result<Value> {
+        Ok(self
+            .e
+            .read_state(&self.el(index)?, "read", &forever(), false)?
+            .value)
+    }
+    pub fn write(&self, index: u64, v: ValueRef<'_>) -> Result<()> {
+        self.e.write(&self.el(index)?, "w", v, &forever())
+    }
+    pub fn read_fe(&self, index: u64, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        Ok(self.e.read_state(&self.el(index)?, "fe", &d, true)?.value)
+    }
+    pub fn read_ff(&self, index: u64, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        Ok(self.e.read_state(&self.el(index)?, "ff", &d, false)?.value)
+    }
+    pub fn write_ef(&self, index: u64, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()> {
+        self.e
+            .write(&self.el(index)?, "ef", v, &Deadline::after(timeout))
+    }
+    pub fn write_xf(&self, index: u64, v: ValueRef<'_>) -> Result<()> {
+        self.e.write(&self.el(index)?, "xf", v, &forever())
+    }
+    pub fn write_xe(&self, index: u64, v: ValueRef<'_>) -> Result<()> {
+        self.e.write(&self.el(index)?, "xe", v, &forever())
+    }
+    pub fn set_tag(&self, index: u64, full: bool) -> Result<()> {
+        let arg = if full { "1" } else { "0" };
+        self.e
+            .op(&self.el(index)?, "tag", None, arg, &forever(), true)
+            .map(|_| ())
+    }
+    pub fn is_full(&self, index: u64) -> Result<bool> {
+        Ok(self
+            .e
+            .read_state(&self.el(index)?, "read", &forever(), false)?
+            .full)
+    }
+    pub fn read_rw(&self, index: u64, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        Ok(self.e.read_state(&self.el(index)?, "rw", &d, true)?.value)
+    }
+    pub fn release_rw(&self, index: u64) -> Result<()> {
+        self.e
+            .op(&self.el(index)?, "release", None, "", &forever(), true)
+            .map(|_| ())
+    }
+    pub fn faa(&self, index: u64, delta: ValueRef<'_>) -> Result<Value> {
+        self.e.faa(&self.el(index)?, delta)
+    }
+    pub fn cas(&self, index: u64, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
+        self.e.cas(&self.el(index)?, expected, desired)
+    }
+    pub fn exchange(&self, index: u64, v: ValueRef<'_>) -> Result<Value> {
+        let r = self
+            .e
+            .op(&self.el(index)?, "xchg", Some(v), "", &forever(), true)?;
+        Ok(self.e.state(&r)?.value)
+    }
+    pub fn version(&self, index: u64) -> Result<u64> {
+        Ok(self
+            .e
+            .read_state(&self.el(index)?, "ver", &forever(), false)?
+            .version)
+    }
+    pub fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
+        self.e.wait_change(&self.el(index)?, seen, timeout)
+    }
+}
+
+/// A map on a remote region.
+#[derive(Clone)]
+pub struct Map {
+    e: Elements,
+    capacity: u64,
+}
+
+fn key_el(key: &str) -> Result<String> {
+    check_key(key)?;
+    Ok(format!("k:{key}"))
+}
+
+impl Map {
+    pub(crate) fn open(region: &Region, name: &str, capacity: u64, flags: u32) -> Result<Map> {
+        if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
+            return Err(Error::invalid(format!("unknown map flags {flags:#x}")));
+        }
+        let found = region.inner.open_object(
+            name,
+            &MAP_WORDS,
+            capacity,
+            flags & FLAG_FULL,
+            flags & FLAG_EXCLUSIVE != 0,
+        )?;
+        Ok(Map {
+            e: Elements {
+                region: region.clone(),
+                obj: format!("o:{}:", found.id),
+                name: name.to_owned(),
+                is_map: true,
+            },
+            capacity: found.shape,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.e.name
+    }
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+    pub fn len(&self) -> Result<u64> {
+        let r = self
+            .e
+            .inner()
+            .call(&scripts().map_len, &[self.e.obj.as_bytes()], None, false)?;
+        Ok(r.int(0))
+    }
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    pub fn read(&self, key: &str) -> Result<Value> {
+        Ok(self
+            .e
+            .read_state(&key_el(key)?, "read", &forever(), false)?
+            .value)
+    }
+    pub fn write(&self, key: &str, v: ValueRef<'_>) -> Result<()> {
+        self.e.write(&key_el(key)?, "w", v, &forever())
+    }
+    pub fn read_fe(&self, key: &str, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        Ok(self.e.read_state(&key_el(key)?, "fe", &d, true)?.value)
+    }
+    pub fn read_ff(&self, key: &str, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        Ok(self.e.read_state(&key_el(key)?, "ff", &d, false)?.value)
+    }
+    pub fn write_ef(&self, key: &str, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()> {
+        self.e
+            .write(&key_el(key)?, "ef", v, &Deadline::after(timeout))
+    }
+    pub fn write_xf(&self, key: &str, v: ValueRef<'_>) -> Result<()> {
+        self.e.write(&key_el(key)?, "xf", v, &forever())
+    }
+    pub fn write_xe(&self, key: &str, v: ValueRef<'_>) -> Result<()> {
+        self.e.write(&key_el(key)?, "xe", v, &forever())
+    }
+    pub fn set_tag(&self, key: &str, full: bool) -> Result<()> {
+        let arg = if full { "1" } else { "0" };
+        self.e
+            .op(&key_el(key)?, "tag", None, arg, &forever(), true)
+            .map(|_| ())
+    }
+    pub fn is_full(&self, key: &str) -> Result<bool> {
+        Ok(self
+            .e
+            .read_state(&key_el(key)?, "read", &forever(), false)?
+            .full)
+    }
+    pub fn read_rw(&self, key: &str, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        Ok(self.e.read_state(&key_el(key)?, "rw", &d, true)?.value)
+    }
+    pub fn release_rw(&self, key: &str) -> Result<()> {
+        self.e
+            .op(&key_el(key)?, "release", None, "", &forever(), true)
+            .map(|_| ())
+    }
+    pub fn faa(&self, key: &str, delta: ValueRef<'_>) -> Result<Value> {
+        self.e.faa(&key_el(key)?, delta)
+    }
+    pub fn cas(&self, key: &str, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
+        self.e.cas(&key_el(key)?, expected, desired)
+    }
+    pub fn exchange(&self, key: &str, v: ValueRef<'_>) -> Result<Value> {
+        let r = self
+            .e
+            .op(&key_el(key)?, "xchg", Some(v), "", &forever(), true)?;
+        Ok(self.e.state(&r)?.value)
+    }
+    pub fn version(&self, key: &str) -> Result<u64> {
+        Ok(self
+            .e
+            .read_state(&key_el(key)?, "ver", &forever(), false)?
+            .version)
+    }
+    pub fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
+        self.e.wait_change(&key_el(key)?, seen, timeout)
+    }
+    pub fn remove(&self, key: &str) -> Result<()> {
+        self.e
+            .op(&key_el(key)?, "remove", None, "", &forever(), true)
+            .map(|_| ())
+    }
+    /// The next key after `*cursor` in insertion order (0 starts), advancing the cursor.
+    pub fn next_key(&self, cursor: &mut u64) -> Result<Option<String>> {
+        let r = self.e.inner().call(
+            &scripts().next_key,
+            &[self.e.obj.as_bytes(), cursor.to_string().as_bytes()],
+            None,
+            false,
+        )?;
+        if r.items.is_empty() {
+            return Ok(None);
+        }
+        let key = String::from_utf8(r.bytes(0))
+            .map_err(|_| Error::corrupt("a remote map key is not UTF-8"))?;
+        *cursor = r.text(1).parse::<f64>().map_or(u64::MAX, |f| f as u64);
+        Ok(Some(key))
+    }
+}

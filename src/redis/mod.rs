@@ -1,0 +1,544 @@
+//! The Redis backend: a region named `redis://host:port/NAME` lives on a Redis (7.0+)
+//! or Valkey server, so processes on many machines share it.
+//!
+//! Each state change is one Lua script (`scripts`) that checks the region's epoch, the
+//! element's tag, value and version together and commits atomically, then appends to the
+//! object's wake stream. A call that must wait gets the stream's last id from the script
+//! that found its condition false, and blocks on the server with `XREAD BLOCK` from that
+//! id (in slices), so no wake-up is lost and nobody sleep-polls. What the operations
+//! mean is not written here: values and JavaScript `+` come from `crate::semantics`
+//! (a read-modify-write such as `faa` is computed here with that code and committed by a
+//! version-checked script), and the open rules from `crate::semantics::open`.
+//!
+//! A process is alive while its lease key exists (`lease_ms`, renewed in the background
+//! by a thread per region handle); locks and `read_rw` holds of an attachment whose lease
+//! expired are taken over as the shared-memory engine takes over those of a dead process.
+
+pub mod url;
+
+mod conn;
+mod element;
+mod scripts;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::semantics::deadline::Deadline;
+use crate::semantics::names::check_object_name;
+use crate::semantics::open::{self, KindWords};
+use crate::semantics::options::{OpenMode, OpenOptions, RegionInfo};
+use conn::Server;
+pub use element::{Array, Map};
+use scripts::scripts;
+pub use url::{is_remote, RemoteName};
+
+/// Longest a single `XREAD BLOCK` waits (a wait longer than this is several slices, so
+/// a vanished server is noticed and the lease thread's view stays fresh).
+const BLOCK_SLICE: Duration = Duration::from_millis(1000);
+
+/// Format version of remote regions (the key layout in `scripts`).
+pub const REMOTE_FORMAT_VERSION: u32 = 1;
+
+/// An open remote region. Cheap to clone; its lease is renewed while any clone lives.
+#[derive(Clone)]
+pub struct Region {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub server: Server,
+    /// The name as given (for `name()`), and parsed.
+    pub given: String,
+    pub remote: RemoteName,
+    /// `px:{NAME}:`
+    pub prefix: String,
+    /// The epoch this handle opened (a new one after RECREATE or loss).
+    pub epoch: String,
+    /// This attachment's id (its lease key is `px:{NAME}:lease:<id>`).
+    pub cid: String,
+    ops: AtomicU64,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // A clean detach: our locks and read_rw holds count as those of a process that
+        // died (as closing a shared-memory region handle does).
+        let key = format!("{}lease:{}", self.prefix, self.cid);
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let _ = self.server.run(deadline, Duration::ZERO, true, |c| {
+            redis::cmd("DEL").arg(&key).query::<i64>(c)
+        });
+    }
+}
+
+/// A script's reply: its status word and the rest.
+pub(crate) struct Reply {
+    pub status: String,
+    pub items: Vec<redis::Value>,
+}
+
+impl Reply {
+    pub fn bytes(&self, i: usize) -> Vec<u8> {
+        match self.items.get(i) {
+            Some(redis::Value::BulkString(b)) => b.clone(),
+            Some(redis::Value::SimpleString(s)) => s.clone().into_bytes(),
+            Some(redis::Value::Int(n)) => n.to_string().into_bytes(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn text(&self, i: usize) -> String {
+        String::from_utf8_lossy(&self.bytes(i)).into_owned()
+    }
+
+    pub fn int(&self, i: usize) -> u64 {
+        match self.items.get(i) {
+            Some(redis::Value::Int(n)) => *n as u64,
+            _ => self.text(i).parse::<f64>().map_or(0, |f| f as u64),
+        }
+    }
+}
+
+fn parse_reply(v: redis::Value) -> Result<Reply> {
+    match v {
+        redis::Value::Array(mut items) if !items.is_empty() => {
+            let status = match items.remove(0) {
+                redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                redis::Value::SimpleString(s) => s,
+                other => return Err(Error::Internal(format!("script reply {other:?}"))),
+            };
+            Ok(Reply { status, items })
+        }
+        other => Err(Error::Internal(format!("script reply {other:?}"))),
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A random 64-bit id, in hex (epochs, attachment ids).
+fn random_id() -> String {
+    let mut b = [0u8; 8];
+    // SAFETY-free: getrandom through std's hasher seeds would be weaker; read the
+    // kernel's generator directly.
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        b = (now_ns() ^ (std::process::id() as u64).rotate_left(32)).to_le_bytes();
+    }
+    format!("{:016x}", u64::from_le_bytes(b))
+}
+
+impl Region {
+    /// Opens or creates the remote region `name` as `opts` say (`size` and
+    /// `permissions` do not apply to a remote region and are ignored).
+    pub fn open(name: &str, opts: &OpenOptions) -> Result<Region> {
+        let remote = RemoteName::parse(name)?;
+        let server = Server::new(remote.clone());
+        let prefix = remote.key_prefix();
+        let mode = match opts.mode {
+            OpenMode::OpenOrCreate => "ooc",
+            OpenMode::Create => "create",
+            OpenMode::Open => "open",
+            OpenMode::Recreate => "recreate",
+        };
+        let wait = Deadline::after(opts.wait);
+        let (epoch, created) = loop {
+            let deadline = Instant::now() + remote.timeout;
+            let new_epoch = random_id();
+            let now = now_ns().to_string();
+            let v: redis::Value = server.run(deadline, Duration::ZERO, true, |c| {
+                scripts()
+                    .region
+                    .arg(&prefix)
+                    .arg(mode)
+                    .arg(&new_epoch)
+                    .arg(&now)
+                    .invoke(c)
+            })?;
+            let r = parse_reply(v)?;
+            match r.status.as_str() {
+                "ok" => break (r.text(0), r.int(1) == 1),
+                "exists" => {
+                    return Err(Error::Exists(format!(
+                        "region {} already exists",
+                        remote.display()
+                    )))
+                }
+                "notfound" => match wait.remaining() {
+                    Err(_) => {
+                        return Err(Error::NotFound(format!(
+                            "region {} does not exist",
+                            remote.display()
+                        )))
+                    }
+                    Ok(left) => std::thread::sleep(left.map_or(Duration::from_millis(20), |l| {
+                        l.min(Duration::from_millis(20))
+                    })),
+                },
+                other => return Err(Error::Internal(format!("region script said {other}"))),
+            }
+        };
+        let _ = created;
+        let region = Region {
+            inner: Arc::new(Inner {
+                server,
+                given: name.to_owned(),
+                prefix,
+                epoch,
+                cid: random_id(),
+                ops: AtomicU64::new(0),
+                stop: Arc::new(AtomicBool::new(false)),
+                remote,
+            }),
+        };
+        region
+            .inner
+            .renew_lease(Instant::now() + region.inner.remote.timeout)?;
+        start_lease_thread(&region.inner);
+        Ok(region)
+    }
+
+    /// Removes the remote region `name`: its epoch goes, so every handle of it returns
+    /// REGION_LOST from its next call, and its keys are deleted.
+    pub fn remove(name: &str) -> Result<()> {
+        let remote = RemoteName::parse(name)?;
+        let server = Server::new(remote.clone());
+        let prefix = remote.key_prefix();
+        let deadline = Instant::now() + remote.timeout;
+        let existed: i64 = server.run(deadline, Duration::ZERO, true, |c| {
+            redis::cmd("DEL").arg(format!("{prefix}meta")).query(c)
+        })?;
+        delete_keys(&server, &format!("{prefix}*"), deadline)?;
+        if existed == 0 {
+            return Err(Error::NotFound(format!(
+                "region {} does not exist",
+                remote.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The name it was opened with (with its password, as given).
+    pub fn name(&self) -> &str {
+        &self.inner.given
+    }
+
+    /// Makes what was written durable as far as the server can say: `WAITAOF` (Redis
+    /// 7.2+ and Valkey: the local AOF fsynced), else `WAIT` for replicas, else nothing
+    /// more than the server's own persistence settings.
+    pub fn flush(&self) -> Result<()> {
+        let i = &self.inner;
+        let deadline = Instant::now() + i.remote.timeout;
+        let ms = i.remote.timeout.as_millis() as u64;
+        let aof: redis::RedisResult<redis::Value> =
+            i.server.run(deadline, i.remote.timeout, false, |c| {
+                Ok(redis::cmd("WAITAOF")
+                    .arg(1)
+                    .arg(0)
+                    .arg(ms)
+                    .query::<redis::Value>(c))
+            })?;
+        match aof {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().to_ascii_lowercase().contains("appendonly") => Ok(()),
+            Err(_) => {
+                // Redis 7.0: no WAITAOF. Wait for the replicas there are.
+                let _: i64 = i.server.run(deadline, i.remote.timeout, false, |c| {
+                    redis::cmd("WAIT").arg(i64::MAX).arg(ms.min(1000)).query(c)
+                })?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Statistics: objects and attached processes; a remote region has no fixed size,
+    /// so its size and heap fields are 0.
+    pub fn info(&self) -> Result<RegionInfo> {
+        let i = &self.inner;
+        let r = i.call(&scripts().info, &[], None, false)?;
+        let attached = count_keys(&i.server, &format!("{}lease:*", i.prefix), i.deadline())?;
+        Ok(RegionInfo {
+            size: 0,
+            heap_size: 0,
+            heap_used: 0,
+            heap_free: 0,
+            object_count: r.int(0) as u32,
+            attached_processes: attached as u32,
+            format_version: REMOTE_FORMAT_VERSION,
+            region_id: u64::from_str_radix(&i.epoch, 16).unwrap_or(0),
+            created_unix_ns: r.text(1).parse().unwrap_or(0),
+        })
+    }
+
+    /// Blocks until an object called `name` exists.
+    pub fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
+        check_object_name(name)?;
+        let i = &self.inner;
+        let d = Deadline::after(timeout);
+        let stream = format!("{}{}:dirw", i.prefix, i.epoch);
+        loop {
+            let r = i.call(&scripts().wait_object, &[name.as_bytes()], Some(&d), false)?;
+            match r.status.as_str() {
+                "ok" => return Ok(()),
+                "wait" => i.block(&stream, &r.text(0), &d)?,
+                other => return Err(i.unexpected(other, &r)),
+            }
+        }
+    }
+
+    /// Opens the array `name` (see `crate::backend::Region::array`).
+    pub fn array(&self, name: &str, length: u64, flags: u32) -> Result<Array> {
+        Array::open(self, name, length, flags)
+    }
+
+    /// Opens the map `name`.
+    pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
+        Map::open(self, name, capacity, flags)
+    }
+}
+
+/// An object as the directory describes it.
+pub(crate) struct Found {
+    pub id: String,
+    pub shape: u64,
+    pub flags: u32,
+}
+
+impl Inner {
+    /// The deadline of a call without a timeout of its own.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.remote.timeout
+    }
+
+    /// The network deadline of a request made while waiting until `d`: the region's
+    /// `timeout_ms` from now, but never much past the caller's deadline.
+    fn request_deadline(&self, d: Option<&Deadline>) -> Instant {
+        let own = Instant::now() + self.remote.timeout;
+        match d.map(|d| d.remaining()) {
+            Some(Ok(Some(left))) => own.min(Instant::now() + left + conn::REPLY_MARGIN),
+            Some(Err(_)) => own.min(Instant::now() + conn::REPLY_MARGIN),
+            _ => own,
+        }
+    }
+
+    fn next_op(&self) -> String {
+        format!("{}-{}", self.cid, self.ops.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Runs `script` with the common arguments (prefix, epoch, attachment, operation id
+    /// when it `changes` something) followed by `args`. `lost` replies become
+    /// REGION_LOST.
+    pub fn call(
+        &self,
+        script: &redis::Script,
+        args: &[&[u8]],
+        d: Option<&Deadline>,
+        changes: bool,
+    ) -> Result<Reply> {
+        let opid = if changes {
+            self.next_op()
+        } else {
+            String::new()
+        };
+        let key = format!("{}meta", self.prefix);
+        let deadline = self.request_deadline(d);
+        let v: redis::Value = self.server.run(deadline, Duration::ZERO, changes, |c| {
+            let mut inv = script.key(&key);
+            inv.arg(&self.prefix)
+                .arg(&self.epoch)
+                .arg(&self.cid)
+                .arg(&opid);
+            for a in args {
+                inv.arg(*a);
+            }
+            inv.invoke(c)
+        })?;
+        let r = parse_reply(v)?;
+        if r.status == "lost" {
+            return Err(self.lost(&r.text(0)));
+        }
+        Ok(r)
+    }
+
+    pub fn lost(&self, why: &str) -> Error {
+        let what = match why {
+            "replaced" => "was replaced (removed and created again)",
+            _ => "is gone from the server (removed, flushed, or the server restarted without its data)",
+        };
+        Error::RegionLost(format!(
+            "region {} {what}; open it again to start anew",
+            self.remote.display()
+        ))
+    }
+
+    pub fn unexpected(&self, status: &str, r: &Reply) -> Error {
+        match status {
+            "invalid" => Error::invalid(r.text(0)),
+            _ => Error::Internal(format!(
+                "{}: unexpected script reply '{status}'",
+                self.remote.display()
+            )),
+        }
+    }
+
+    /// Blocks on the wake stream `stream` until an entry after `id` arrives, the slice
+    /// ends, or `d` passes (`Err(Timeout)`, checked before blocking).
+    pub fn block(&self, stream: &str, id: &str, d: &Deadline) -> Result<()> {
+        let left = d.remaining()?;
+        let slice = left.map_or(BLOCK_SLICE, |l| l.min(BLOCK_SLICE));
+        let ms = (slice.as_millis() as u64).max(1);
+        let deadline = Instant::now() + slice + self.remote.timeout.min(Duration::from_secs(2));
+        let _: redis::Value = self.server.run(deadline, slice, false, |c| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(1)
+                .arg("BLOCK")
+                .arg(ms)
+                .arg("STREAMS")
+                .arg(stream)
+                .arg(id)
+                .query(c)
+        })?;
+        Ok(())
+    }
+
+    fn renew_lease(&self, deadline: Instant) -> Result<()> {
+        let key = format!("{}lease:{}", self.prefix, self.cid);
+        let ms = self.remote.lease.as_millis() as u64;
+        let _: redis::Value = self.server.run(deadline, Duration::ZERO, false, |c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("PX")
+                .arg(ms)
+                .query(c)
+        })?;
+        Ok(())
+    }
+
+    /// Finds or creates the object `name` of kind `words` (see `semantics::open`).
+    pub fn open_object(
+        &self,
+        name: &str,
+        words: &KindWords,
+        shape: u64,
+        flags: u32,
+        exclusive: bool,
+    ) -> Result<Found> {
+        check_object_name(name)?;
+        let r = self.call(
+            &scripts().open,
+            &[
+                name.as_bytes(),
+                words.code.to_string().as_bytes(),
+                shape.to_string().as_bytes(),
+                flags.to_string().as_bytes(),
+            ],
+            None,
+            true,
+        )?;
+        match r.status.as_str() {
+            "ok" => {}
+            "notfound" => return Err(open::not_found(name)),
+            other => return Err(self.unexpected(other, &r)),
+        }
+        let found = Found {
+            id: r.text(0),
+            shape: r.text(2).parse().unwrap_or(0),
+            flags: r.text(3).parse().unwrap_or(0),
+        };
+        let kind: u32 = r.text(1).parse().unwrap_or(0);
+        open::check_found(
+            name,
+            words,
+            shape,
+            exclusive,
+            kind,
+            found.shape,
+            r.int(4) == 1,
+        )?;
+        Ok(found)
+    }
+}
+
+/// Renews the lease every third of `lease_ms` while the region handle lives.
+fn start_lease_thread(inner: &Arc<Inner>) {
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let stop = inner.stop.clone();
+    let period = inner.remote.lease / 3;
+    let _ = std::thread::Builder::new()
+        .name("plexus-lease".into())
+        .spawn(move || loop {
+            let mut slept = Duration::ZERO;
+            while slept < period {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let step = Duration::from_millis(50).min(period - slept);
+                std::thread::sleep(step);
+                slept += step;
+            }
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let _ = inner.renew_lease(Instant::now() + period);
+        });
+}
+
+/// Deletes every key matching `pattern` (SCAN + UNLINK, in batches).
+fn delete_keys(server: &Server, pattern: &str, deadline: Instant) -> Result<()> {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) =
+            server.run(deadline, Duration::ZERO, true, |c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(c)
+            })?;
+        if !keys.is_empty() {
+            let _: i64 = server.run(deadline, Duration::ZERO, true, |c| {
+                redis::cmd("UNLINK").arg(&keys).query(c)
+            })?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// Counts the keys matching `pattern` (SCAN).
+fn count_keys(server: &Server, pattern: &str, deadline: Instant) -> Result<u64> {
+    let mut cursor: u64 = 0;
+    let mut n = 0;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) =
+            server.run(deadline, Duration::ZERO, false, |c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(c)
+            })?;
+        n += keys.len() as u64;
+        if next == 0 {
+            return Ok(n);
+        }
+        cursor = next;
+    }
+}

@@ -1,0 +1,271 @@
+//! The Lua scripts: every state change of a remote region is one of these, run
+//! atomically on the server.
+//!
+//! Every script starts the same way (ARGV 1-4): the region's key prefix, the epoch the
+//! caller opened, the caller's attachment id and an operation id. It returns
+//! `{'lost', why}` unless the region's `meta` hash still holds that epoch (the region
+//! was removed, replaced, flushed, or the server lost its data), and, when the
+//! operation id was seen before (a retry after a lost reply), the result stored for it
+//! instead of applying the operation again.
+//!
+//! Replies are arrays whose first element says what happened: `ok`, `wait` (the
+//! condition does not hold; the second element is the id of the last entry of the wake
+//! stream to block on with `XREAD`), `conflict`, `lost`, or an error word (`notfound`,
+//! `nospace`, `invalid`, `closed`, ...).
+//!
+//! Key layout (`P` = `px:{REGION}:`; `E` = `P<epoch>:`, so a replaced region's keys are
+//! never read again):
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `P meta` | hash | `epoch`, `created_ns`, `ids` (object id counter) |
+//! | `P lease:<attachment>` | string | exists while the attachment lives (PX lease) |
+//! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
+//! | `E op:<id>` | string | the stored result of a mutation (120 s) |
+//! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
+//! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver` |
+//! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
+//! | `E o:<id>:keys` | zset | a map's keys, scored by insertion order |
+
+use std::sync::OnceLock;
+
+/// The common prologue: epoch check and operation-id replay. Defines `P`, `E`, `CID`,
+/// `OPID`, `alive(cid)`, `wake(key)`, `last_id(key)`, `done(result)`.
+const PROLOGUE: &str = r#"
+local P, EPOCH, CID, OPID = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local epoch = redis.call('HGET', P .. 'meta', 'epoch')
+if not epoch then return {'lost', 'gone'} end
+if epoch ~= EPOCH then return {'lost', 'replaced'} end
+local E = P .. EPOCH .. ':'
+if OPID ~= '' then
+  local seen = redis.call('GET', E .. 'op:' .. OPID)
+  if seen then return cmsgpack.unpack(seen) end
+end
+local function done(result)
+  if OPID ~= '' then
+    redis.call('SET', E .. 'op:' .. OPID, cmsgpack.pack(result), 'PX', 120000)
+  end
+  return result
+end
+local function alive(cid)
+  return cid == CID or redis.call('EXISTS', P .. 'lease:' .. cid) == 1
+end
+local function wake(key)
+  redis.call('XADD', key, 'MAXLEN', '1', '*', 'x', '1')
+end
+local function last_id(key)
+  local r = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  if #r == 0 then return '0-0' end
+  return r[1][1]
+end
+"#;
+
+/// Region lifecycle. ARGV: P, mode (`create`, `open`, `recreate`, `ooc`), new epoch,
+/// now (ns). Not prefixed by PROLOGUE (it makes the epoch). Returns
+/// `{'ok', epoch, created}`, `{'exists'}` or `{'notfound'}`.
+const REGION: &str = r#"
+local P, MODE, NEW, NOW = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local epoch = redis.call('HGET', P .. 'meta', 'epoch')
+if epoch and MODE == 'create' then return {'exists'} end
+if epoch and MODE ~= 'recreate' then return {'ok', epoch, 0} end
+if not epoch and MODE == 'open' then return {'notfound'} end
+redis.call('DEL', P .. 'meta')
+redis.call('HSET', P .. 'meta', 'epoch', NEW, 'created_ns', NOW, 'ids', 0)
+return {'ok', NEW, 1}
+"#;
+
+/// Finds or creates an object. ARGV 5-9: name, kind, shape, flags, map (1 when the
+/// kind's elements start from the object's `full` flag). Returns
+/// `{'ok', id, kind, shape, flags, created}` or `{'notfound'}` (shape 0, absent).
+const OPEN: &str = r#"
+local NAME, KIND, SHAPE, FLAGS = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local entry = redis.call('HGET', E .. 'dir', NAME)
+if entry then
+  local k, s, f, id = string.match(entry, '^(%d+) (%d+) (%d+) (%d+)$')
+  return {'ok', id, k, s, f, 0}
+end
+if SHAPE == '0' then return {'notfound'} end
+local id = redis.call('HINCRBY', P .. 'meta', 'ids', 1)
+redis.call('HSET', E .. 'dir', NAME, KIND .. ' ' .. SHAPE .. ' ' .. FLAGS .. ' ' .. id)
+redis.call('HSET', E .. 'o:' .. id .. ':m', 'kind', KIND, 'shape', SHAPE, 'flags', FLAGS,
+  'seq', 0, 'vfloor', 0)
+wake(E .. 'dirw')
+return {'ok', tostring(id), KIND, SHAPE, FLAGS, 1}
+"#;
+
+/// Waits for an object name. ARGV 5: name. `{'ok'}` or `{'wait', id}`.
+const WAIT_OBJECT: &str = r#"
+if redis.call('HEXISTS', E .. 'dir', ARGV[5]) == 1 then return {'ok'} end
+return {'wait', last_id(E .. 'dirw')}
+"#;
+
+/// Region statistics: `{'ok', objects, created_ns}`.
+const INFO: &str = r#"
+return {'ok', redis.call('HLEN', E .. 'dir'), redis.call('HGET', P .. 'meta', 'created_ns')}
+"#;
+
+/// Every element operation of arrays and maps. ARGV 5-11: op, object prefix
+/// (`o:<id>:`), element suffix (`e:<index>` or `k:<key>`), is-map, type, value, arg
+/// (an expected version, a tag, ...). Replies `{'ok', t, v, f, ver}` (the value the
+/// operation read, or the state after it), `{'wait', id}`, `{'conflict'}`, or an error.
+const ELEMENT: &str = r#"
+local OP, OBJ, EL, ISMAP, T, V, ARG = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1', ARGV[9], ARGV[10], ARGV[11]
+local mk = E .. OBJ .. 'm'
+local ek = E .. OBJ .. EL
+local rk, wk = ek .. ':r', ek .. ':w'
+local present = redis.call('EXISTS', ek) == 1
+local t, v, f, ver = '0', '', false, 0
+if present then
+  local h = redis.call('HMGET', ek, 't', 'v', 'f', 'ver')
+  t, v, f, ver = h[1], h[2], h[3] == '1', tonumber(h[4])
+elseif not ISMAP then
+  f = redis.call('HGET', mk, 'flags') == '1'
+end
+local function fl(x) if x then return 1 end return 0 end
+local function readers()
+  local all = redis.call('HGETALL', rk)
+  local n = 0
+  for i = 1, #all, 2 do
+    if alive(all[i]) then n = n + tonumber(all[i + 1]) else redis.call('HDEL', rk, all[i]) end
+  end
+  return n
+end
+local function wait() return {'wait', last_id(wk)} end
+-- Inserts an absent map key (EMPTY holding UNDEFINED, or FULL for a map created FULL).
+local function insert()
+  if present or not ISMAP then return nil end
+  local cap = tonumber(redis.call('HGET', mk, 'shape'))
+  local keys = E .. OBJ .. 'keys'
+  if redis.call('ZCARD', keys) >= cap then return {'nospace', cap} end
+  local seq = redis.call('HINCRBY', mk, 'seq', 1)
+  redis.call('ZADD', keys, seq, string.sub(EL, 3))
+  f = redis.call('HGET', mk, 'flags') == '1'
+  ver = math.max(ver, tonumber(redis.call('HGET', mk, 'vfloor'))) + 1
+  t, v, present = '0', '', true
+  return nil
+end
+local function save() redis.call('HSET', ek, 't', t, 'v', v, 'f', fl(f), 'ver', ver) end
+local function state() return {'ok', t, v, fl(f), ver} end
+
+if OP == 'read' then return state() end
+if OP == 'ver' then return {'ok', '0', '', 0, ver} end
+if OP == 'waitver' then
+  if tostring(ver) ~= ARG then return {'ok', '0', '', 0, ver} end
+  return wait()
+end
+if OP == 'ff' then
+  if f then return state() end
+  return wait()
+end
+if OP == 'rw' then
+  if not f then return wait() end
+  redis.call('HINCRBY', rk, CID, 1)
+  return done(state())
+end
+if OP == 'release' then
+  local mine = tonumber(redis.call('HGET', rk, CID) or '0')
+  if mine <= 0 then return done({'invalid', 'release_rw without a read_rw held by this region handle on that element'}) end
+  if mine == 1 then redis.call('HDEL', rk, CID) else redis.call('HINCRBY', rk, CID, -1) end
+  wake(wk)
+  return done({'ok', '0', '', 0, ver})
+end
+if OP == 'fe' then
+  if not f or readers() > 0 then return wait() end
+  local old = state()
+  f, ver = false, ver + 1
+  save(); wake(wk)
+  return done(old)
+end
+if OP == 'ef' then
+  if f then return wait() end
+  local full = insert(); if full then return done(full) end
+  t, v, f, ver = T, V, true, ver + 1
+  save(); wake(wk)
+  return done(state())
+end
+if OP == 'remove' then
+  if not present then return {'notfound'} end
+  if readers() > 0 then return wait() end
+  local floor = tonumber(redis.call('HGET', mk, 'vfloor'))
+  if ver + 1 > floor then redis.call('HSET', mk, 'vfloor', ver + 1) end
+  redis.call('DEL', ek, rk)
+  redis.call('ZREM', E .. OBJ .. 'keys', string.sub(EL, 3))
+  wake(wk)
+  return done({'ok', '0', '', 0, 0})
+end
+-- The rest change the element whatever its tag, once no read_rw holds it.
+if readers() > 0 then return wait() end
+-- A read-modify-write computed by the caller from the state at version ARG (0: the
+-- map key was absent).
+if OP == 'commit' and tostring(ver) ~= ARG then return {'conflict'} end
+local full = insert(); if full then return done(full) end
+if OP == 'ensure' then
+  save()
+  return done(state())
+end
+if OP == 'w' or OP == 'xf' or OP == 'xe' then
+  t, v, ver = T, V, ver + 1
+  if OP == 'xf' then f = true elseif OP == 'xe' then f = false end
+  save(); wake(wk)
+  return done(state())
+end
+if OP == 'tag' then
+  local want = ARG == '1'
+  if want ~= f then f, ver = want, ver + 1; wake(wk) end
+  save()
+  return done(state())
+end
+if OP == 'xchg' then
+  local old = state()
+  t, v, ver = T, V, ver + 1
+  save(); wake(wk)
+  return done(old)
+end
+if OP == 'commit' then
+  t, v, ver = T, V, ver + 1
+  save(); wake(wk)
+  return done(state())
+end
+return {'invalid', 'unknown element operation ' .. OP}
+"#;
+
+/// A map's next key after a cursor (insertion order). ARGV 5-6: object prefix, cursor.
+/// `{'ok', key, score}` or `{'ok'}` at the end.
+const NEXT_KEY: &str = r#"
+local r = redis.call('ZRANGEBYSCORE', E .. ARGV[5] .. 'keys', '(' .. ARGV[6], '+inf',
+  'WITHSCORES', 'LIMIT', 0, 1)
+if #r == 0 then return {'ok'} end
+return {'ok', r[1], r[2]}
+"#;
+
+/// A map's number of keys. ARGV 5: object prefix.
+const MAP_LEN: &str = r#"
+return {'ok', redis.call('ZCARD', E .. ARGV[5] .. 'keys')}
+"#;
+
+/// The scripts, compiled (hashed) once per process.
+pub(crate) struct Scripts {
+    pub region: redis::Script,
+    pub open: redis::Script,
+    pub wait_object: redis::Script,
+    pub info: redis::Script,
+    pub element: redis::Script,
+    pub next_key: redis::Script,
+    pub map_len: redis::Script,
+}
+
+pub(crate) fn scripts() -> &'static Scripts {
+    static S: OnceLock<Scripts> = OnceLock::new();
+    S.get_or_init(|| {
+        let with = |body: &str| redis::Script::new(&format!("{PROLOGUE}\n{body}"));
+        Scripts {
+            region: redis::Script::new(REGION),
+            open: with(OPEN),
+            wait_object: with(WAIT_OBJECT),
+            info: with(INFO),
+            element: with(ELEMENT),
+            next_key: with(NEXT_KEY),
+            map_len: with(MAP_LEN),
+        }
+    })
+}

@@ -1,0 +1,157 @@
+//! A private `redis-server` per test: on a free port of 127.0.0.1, with its own
+//! temporary directory, stopped (SIGKILL) when the guard drops. Without `redis-server`
+//! on the PATH, [`RedisServer::start`] prints a loud SKIPPED and returns None (and
+//! panics instead when `CI` is set: CI installs it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{skip_loudly, TempDir};
+
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: TempDir,
+    extra: Vec<String>,
+}
+
+/// `redis-server` (or `valkey-server`) on the PATH, if any.
+pub fn server_binary() -> Option<PathBuf> {
+    for name in ["redis-server", "valkey-server"] {
+        let found = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        });
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl RedisServer {
+    /// Starts a server without persistence; None (after a loud SKIPPED) without
+    /// `redis-server`. `what` names the test for the SKIPPED line.
+    pub fn start(what: &str) -> Option<RedisServer> {
+        Self::start_with(what, &[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (e.g. `--appendonly yes`).
+    pub fn start_with(what: &str, extra: &[&str]) -> Option<RedisServer> {
+        if server_binary().is_none() {
+            skip_loudly(
+                "redis-server is not installed (apt-get install redis-server)",
+                what,
+                "install redis-server (.ci/run does)",
+            );
+            return None;
+        }
+        let mut s = RedisServer {
+            child: None,
+            port: free_port(),
+            dir: TempDir::new("redis"),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.launch();
+        Some(s)
+    }
+
+    fn launch(&mut self) {
+        let bin = server_binary().expect("redis-server");
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            self.port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            self.dir.path().display().to_string(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+            "--protected-mode".into(),
+            "yes".into(),
+        ];
+        args.extend(self.extra.iter().cloned());
+        let child = Command::new(bin)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        while !self.ping() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server on port {} did not answer PING within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `redis://127.0.0.1:<port>/<region>`.
+    pub fn url(&self, region: &str) -> String {
+        format!("redis://127.0.0.1:{}/{region}", self.port)
+    }
+
+    /// Sends one command (inline protocol) and returns the first reply line.
+    pub fn command(&self, line: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        let mut r = BufReader::new(s);
+        let mut reply = String::new();
+        r.read_line(&mut reply).unwrap();
+        reply.trim_end().to_owned()
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 7];
+        s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    /// The server's pid (for SIGSTOP/SIGCONT tests).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and directory
+    /// (with its persistence settings: without AOF its data is gone).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
