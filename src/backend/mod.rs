@@ -46,33 +46,6 @@ macro_rules! dispatch {
     };
 }
 
-/// As [`dispatch!`], for a kind that only the shared-memory backend has so far.
-macro_rules! dispatch_local {
-    ($kind:ident {
-        $( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*
-    }) => {
-        impl $kind {
-            $(
-                $(#[$doc])*
-                #[inline]
-                pub fn $name(&self $(, $arg: $ty)*) -> $ret {
-                    match self {
-                        $kind::Shm(x) => x.$name($($arg),*),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-/// What a remote region says of a kind it does not have yet.
-#[cfg(feature = "redis")]
-fn not_remote(kind: &str) -> crate::Error {
-    crate::Error::Unsupported(format!(
-        "{kind}s are not available on remote regions in this version; use a local region"
-    ))
-}
-
 // ---- regions ----
 
 /// True for a name of a remote region (`redis://`, `rediss://`), whether or not this
@@ -146,7 +119,7 @@ impl Region {
         match self {
             Region::Shm(r) => r.queue(name, capacity, flags).map(Queue::Shm),
             #[cfg(feature = "redis")]
-            Region::Redis(_) => Err(not_remote("queue")),
+            Region::Redis(r) => r.queue(name, capacity, flags).map(Queue::Redis),
         }
     }
 
@@ -155,7 +128,7 @@ impl Region {
         match self {
             Region::Shm(r) => r.bus(name, capacity, flags).map(Bus::Shm),
             #[cfg(feature = "redis")]
-            Region::Redis(_) => Err(not_remote("bus")),
+            Region::Redis(r) => r.bus(name, capacity, flags).map(Bus::Redis),
         }
     }
 
@@ -164,7 +137,7 @@ impl Region {
         match self {
             Region::Shm(r) => r.mutex(name).map(Mutex::Shm),
             #[cfg(feature = "redis")]
-            Region::Redis(_) => Err(not_remote("mutex")),
+            Region::Redis(r) => r.mutex(name).map(Mutex::Redis),
         }
     }
 
@@ -173,7 +146,7 @@ impl Region {
         match self {
             Region::Shm(r) => r.barrier(name, parties).map(Barrier::Shm),
             #[cfg(feature = "redis")]
-            Region::Redis(_) => Err(not_remote("barrier")),
+            Region::Redis(r) => r.barrier(name, parties).map(Barrier::Redis),
         }
     }
 
@@ -182,7 +155,7 @@ impl Region {
         match self {
             Region::Shm(r) => r.semaphore(name, permits).map(Semaphore::Shm),
             #[cfg(feature = "redis")]
-            Region::Redis(_) => Err(not_remote("semaphore")),
+            Region::Redis(r) => r.semaphore(name, permits).map(Semaphore::Redis),
         }
     }
 }
@@ -270,9 +243,11 @@ dispatch!(Map {
 #[derive(Clone)]
 pub enum Queue {
     Shm(shm::Queue),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Queue),
 }
 
-dispatch_local!(Queue {
+dispatch!(Queue {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn len(&self) -> Result<u64>;
@@ -287,6 +262,8 @@ dispatch_local!(Queue {
 #[derive(Clone)]
 pub enum Bus {
     Shm(shm::Bus),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Bus),
 }
 
 impl Bus {
@@ -294,11 +271,13 @@ impl Bus {
     pub fn subscribe(&self, from: Start) -> Result<Subscription> {
         match self {
             Bus::Shm(b) => b.subscribe(from).map(Subscription::Shm),
+            #[cfg(feature = "redis")]
+            Bus::Redis(b) => b.subscribe(from).map(Subscription::Redis),
         }
     }
 }
 
-dispatch_local!(Bus {
+dispatch!(Bus {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn publish(&self, v: ValueRef<'_>) -> Result<u64>;
@@ -310,6 +289,8 @@ dispatch_local!(Bus {
 /// One subscriber's cursor over a bus.
 pub enum Subscription {
     Shm(shm::Subscription),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Subscription),
 }
 
 impl Subscription {
@@ -318,6 +299,8 @@ impl Subscription {
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<(Value, u64)> {
         match self {
             Subscription::Shm(s) => s.next(timeout),
+            #[cfg(feature = "redis")]
+            Subscription::Redis(s) => s.next(timeout),
         }
     }
 }
@@ -328,9 +311,11 @@ impl Subscription {
 #[derive(Clone)]
 pub enum Mutex {
     Shm(shm::Mutex),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Mutex),
 }
 
-dispatch_local!(Mutex {
+dispatch!(Mutex {
     fn name(&self) -> &str;
     fn lock_until(&self, deadline: &Deadline) -> Result<Acquired>;
     fn unlock(&self) -> Result<()>;
@@ -341,9 +326,11 @@ dispatch_local!(Mutex {
 #[derive(Clone)]
 pub enum Barrier {
     Shm(shm::Barrier),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Barrier),
 }
 
-dispatch_local!(Barrier {
+dispatch!(Barrier {
     fn name(&self) -> &str;
     fn parties(&self) -> u32;
     /// True for the last party to arrive in its round.
@@ -354,9 +341,11 @@ dispatch_local!(Barrier {
 #[derive(Clone)]
 pub enum Semaphore {
     Shm(shm::Semaphore),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Semaphore),
 }
 
-dispatch_local!(Semaphore {
+dispatch!(Semaphore {
     fn name(&self) -> &str;
     fn permits(&self) -> u32;
     fn available(&self) -> Result<u32>;

@@ -33,7 +33,7 @@ const MAP_WORDS: KindWords = KindWords {
 
 /// A value as the element hash stores it: a type digit and bytes (integers and floats
 /// as 8 little-endian bytes, booleans as one byte, objects as MessagePack).
-fn encode(v: ValueRef<'_>) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn encode(v: ValueRef<'_>) -> (Vec<u8>, Vec<u8>) {
     let t = (v.type_of() as u8).to_string().into_bytes();
     let b = match v {
         ValueRef::Undefined | ValueRef::Null => Vec::new(),
@@ -46,7 +46,7 @@ fn encode(v: ValueRef<'_>) -> (Vec<u8>, Vec<u8>) {
     (t, b)
 }
 
-fn decode(t: &str, v: Vec<u8>) -> Result<Value> {
+pub(crate) fn decode(t: &str, v: Vec<u8>) -> Result<Value> {
     let damaged = || Error::corrupt(format!("a remote element holds a damaged value (type {t})"));
     let ty = t
         .parse::<u32>()

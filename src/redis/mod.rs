@@ -16,8 +16,11 @@
 
 pub mod url;
 
+mod bus;
 mod conn;
 mod element;
+mod locks;
+mod queue;
 mod scripts;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,8 +32,11 @@ use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::{self, KindWords};
 use crate::semantics::options::{OpenMode, OpenOptions, RegionInfo};
+pub use bus::{Bus, Subscription};
 use conn::Server;
 pub use element::{Array, Map};
+pub use locks::{Barrier, Mutex, Semaphore};
+pub use queue::Queue;
 use scripts::scripts;
 pub use url::{is_remote, RemoteName};
 
@@ -303,6 +309,31 @@ impl Region {
     /// Opens the map `name`.
     pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
         Map::open(self, name, capacity, flags)
+    }
+
+    /// Opens the queue `name`.
+    pub fn queue(&self, name: &str, capacity: u64, flags: u32) -> Result<Queue> {
+        Queue::open(self, name, capacity, flags)
+    }
+
+    /// Opens the bus `name`.
+    pub fn bus(&self, name: &str, capacity: u64, flags: u32) -> Result<Bus> {
+        Bus::open(self, name, capacity, flags)
+    }
+
+    /// Opens the mutex `name`.
+    pub fn mutex(&self, name: &str) -> Result<Mutex> {
+        Mutex::open(self, name)
+    }
+
+    /// Opens the barrier `name`.
+    pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
+        Barrier::open(self, name, parties)
+    }
+
+    /// Opens the semaphore `name`.
+    pub fn semaphore(&self, name: &str, permits: u32) -> Result<Semaphore> {
+        Semaphore::open(self, name, permits)
     }
 }
 

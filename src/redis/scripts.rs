@@ -243,6 +243,13 @@ const MAP_LEN: &str = r#"
 return {'ok', redis.call('ZCARD', E .. ARGV[5] .. 'keys')}
 "#;
 
+/// A script made of the common prologue (epoch check, operation-id replay, `alive`,
+/// `wake`, `last_id`, `done`) and `body`. Kinds keep their scripts beside their code and
+/// build them once (e.g. in a `OnceLock`).
+pub(crate) fn with_prologue(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{PROLOGUE}\n{body}"))
+}
+
 /// The scripts, compiled (hashed) once per process.
 pub(crate) struct Scripts {
     pub region: redis::Script,
@@ -257,7 +264,7 @@ pub(crate) struct Scripts {
 pub(crate) fn scripts() -> &'static Scripts {
     static S: OnceLock<Scripts> = OnceLock::new();
     S.get_or_init(|| {
-        let with = |body: &str| redis::Script::new(&format!("{PROLOGUE}\n{body}"));
+        let with = with_prologue;
         Scripts {
             region: redis::Script::new(REGION),
             open: with(OPEN),
