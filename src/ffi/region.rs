@@ -126,6 +126,21 @@ fn options(opts: *const plexus_region_options) -> Result<OpenOptions, Error> {
 /// characters from A-Z a-z 0-9 . _ -); a name containing '/' is the path of a persistent
 /// file. `opts` may be NULL for the defaults (open or create, 64 MiB, 0600).
 ///
+/// A name `redis://[user:password@]host[:port]/NAME[?db=N&lease_ms=N&timeout_ms=N]` (or
+/// `rediss://` for TLS) opens the remote region NAME on a Redis 7 or Valkey server:
+/// every call then runs there, with the same meaning, for processes on any machine (see
+/// docs/remote.md). The open modes mean the same; `size` and `permissions` do not apply.
+/// `lease_ms` (default 5000): how long after a process stops (killed, or its machine
+/// gone) its locks, `read_rw` holds and permits are taken back. `timeout_ms` (default
+/// 5000): how long a call that takes no timeout of its own waits for the server before
+/// PLEXUS_E_UNAVAILABLE. The password never appears in messages. Remote calls may also
+/// return PLEXUS_E_UNAVAILABLE (the server could not be reached or did not answer in
+/// time; the message says whether the change may have been made: a retry through the
+/// same handle never makes it twice) and PLEXUS_E_REGION_LOST (the region's state
+/// vanished on the server: flushed, restarted without persistence, removed or
+/// replaced; open it again to start anew). A build without the Redis backend returns
+/// PLEXUS_E_UNSUPPORTED for these names.
+///
 /// Creation is race-free: the region is built in a temporary file and published with one
 /// atomic link, so an opener never sees a half-built region and concurrent creators
 /// agree on one winner. Opening validates the header and never truncates, resizes or
@@ -137,8 +152,9 @@ fn options(opts: *const plexus_region_options) -> Result<OpenOptions, Error> {
 /// PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT (not a region, damaged, truncated),
 /// PLEXUS_E_INCOMPATIBLE (other format version, byte order or pointer width),
 /// PLEXUS_E_PERMISSION, PLEXUS_E_NO_SPACE (file system or process table full),
-/// PLEXUS_E_INVALID_ARGUMENT (NULL, bad name, size or option), PLEXUS_E_OS.
-/// On failure `*out` is unchanged. Thread-safe.
+/// PLEXUS_E_INVALID_ARGUMENT (NULL, bad name, size or option), PLEXUS_E_OS;
+/// remote: PLEXUS_E_UNAVAILABLE, PLEXUS_E_PERMISSION (authentication refused),
+/// PLEXUS_E_UNSUPPORTED. On failure `*out` is unchanged. Thread-safe.
 #[no_mangle]
 pub extern "C" fn plexus_region_open(
     name: *const c_char,
@@ -172,21 +188,28 @@ pub extern "C" fn plexus_region_close(region: plexus_region) -> plexus_status {
 
 /// Makes everything written to the region so far durable against power loss
 /// (msync + fsync). Blocks until the data is on stable storage. Meaningful for
-/// persistent (path) regions; harmless for volatile ones.
+/// persistent (path) regions; harmless for volatile ones. Remote regions: waits until
+/// the server says the writes are on disk (`WAITAOF`, Redis 7.2+ and Valkey, with AOF on)
+/// or on its replicas (`WAIT`, Redis 7.0); how durable that is depends on the server's
+/// persistence settings (docs/remote.md).
 #[no_mangle]
 pub extern "C" fn plexus_region_flush(region: plexus_region) -> plexus_status {
     guard(|| handles::region(region.id)?.region.flush())
 }
 
 /// Removes (unlinks) the region `name`. Processes that have it open keep using it; the
-/// memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent.
+/// memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent. A remote
+/// region is deleted on its server: handles of it return PLEXUS_E_REGION_LOST from their
+/// next call.
 #[no_mangle]
 pub extern "C" fn plexus_region_remove(name: *const c_char) -> plexus_status {
     guard(|| Region::remove(c_str(name, "name")?))
 }
 
 /// Fills `*out` with the region's size, heap use, object count, live attachments (the
-/// entries of dead processes are cleared first), format version and id.
+/// entries of dead processes are cleared first), format version and id. A remote region
+/// has no fixed size: its size and heap fields are 0; its attachments are the live
+/// leases.
 #[no_mangle]
 pub extern "C" fn plexus_region_get_info(
     region: plexus_region,
@@ -305,8 +328,11 @@ pub struct plexus_check_result {
 /// Returns PLEXUS_OK whenever the file could be read, damaged or not (see
 /// `out->verdict`); PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE (other format version,
 /// byte order or pointer width), PLEXUS_E_PERMISSION, PLEXUS_E_OS,
-/// PLEXUS_E_INVALID_ARGUMENT (NULL `name` or `out`, bad name, unknown flags). On failure
-/// `*out` and `*report` are unchanged. Thread-safe.
+/// PLEXUS_E_INVALID_ARGUMENT (NULL `name` or `out`, bad name, unknown flags),
+/// PLEXUS_E_UNSUPPORTED for a remote (`redis://`) region: it has no file to check, its
+/// server keeps it consistent (each change is one atomic script), and what dead
+/// processes held is taken back through their leases. On failure `*out` and `*report`
+/// are unchanged. Thread-safe.
 #[no_mangle]
 pub extern "C" fn plexus_region_check(
     name: *const c_char,
