@@ -112,8 +112,28 @@ impl Server {
         }
     }
 
+    fn client(&self) -> std::result::Result<redis::Client, Failure> {
+        let info = self.info();
+        match &self.name.ca_file {
+            Some(path) if self.name.tls => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    Failure::Reply(format!("cannot read ca_file {}: {e}", path.display()))
+                })?;
+                redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem),
+                    },
+                )
+            }
+            _ => redis::Client::open(info),
+        }
+        .map_err(|e| Failure::Reply(e.to_string()))
+    }
+
     fn connect(&self, budget: Duration) -> std::result::Result<redis::Connection, Failure> {
-        let client = redis::Client::open(self.info()).map_err(|e| Failure::Reply(e.to_string()))?;
+        let client = self.client()?;
         client
             .get_connection_with_timeout(budget.max(Duration::from_millis(1)))
             .map_err(|e| match classify(&e) {

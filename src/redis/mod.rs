@@ -157,7 +157,7 @@ impl Region {
             OpenMode::Recreate => "recreate",
         };
         let wait = Deadline::after(opts.wait);
-        let (epoch, created) = loop {
+        let (epoch, replaced) = loop {
             let deadline = Instant::now() + remote.timeout;
             let new_epoch = random_id();
             let now = now_ns().to_string();
@@ -172,7 +172,7 @@ impl Region {
             })?;
             let r = parse_reply(v)?;
             match r.status.as_str() {
-                "ok" => break (r.text(0), r.int(1) == 1),
+                "ok" => break (r.text(0), r.text(2)),
                 "exists" => {
                     return Err(Error::Exists(format!(
                         "region {} already exists",
@@ -193,7 +193,15 @@ impl Region {
                 other => return Err(Error::Internal(format!("region script said {other}"))),
             }
         };
-        let _ = created;
+        if !replaced.is_empty() {
+            // RECREATE: the replaced region's keys are never read again; delete them
+            // (best effort: a failure leaves garbage, not a wrong answer).
+            let _ = delete_keys(
+                &server,
+                &format!("{prefix}{replaced}:*"),
+                Instant::now() + remote.timeout,
+            );
+        }
         let region = Region {
             inner: Arc::new(Inner {
                 server,

@@ -62,16 +62,16 @@ end
 
 /// Region lifecycle. ARGV: P, mode (`create`, `open`, `recreate`, `ooc`), new epoch,
 /// now (ns). Not prefixed by PROLOGUE (it makes the epoch). Returns
-/// `{'ok', epoch, created}`, `{'exists'}` or `{'notfound'}`.
+/// `{'ok', epoch, created, replaced epoch or ''}`, `{'exists'}` or `{'notfound'}`.
 const REGION: &str = r#"
 local P, MODE, NEW, NOW = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local epoch = redis.call('HGET', P .. 'meta', 'epoch')
 if epoch and MODE == 'create' then return {'exists'} end
-if epoch and MODE ~= 'recreate' then return {'ok', epoch, 0} end
+if epoch and MODE ~= 'recreate' then return {'ok', epoch, 0, ''} end
 if not epoch and MODE == 'open' then return {'notfound'} end
 redis.call('DEL', P .. 'meta')
 redis.call('HSET', P .. 'meta', 'epoch', NEW, 'created_ns', NOW, 'ids', 0)
-return {'ok', NEW, 1}
+return {'ok', NEW, 1, epoch or ''}
 "#;
 
 /// Finds or creates an object. ARGV 5-9: name, kind, shape, flags, map (1 when the

@@ -4,7 +4,9 @@
 //! Options: `db=N` (the logical database, default 0), `lease_ms=N` (how long a process
 //! that stopped renewing its lease still counts as alive; default 5000, at least 500),
 //! `timeout_ms=N` (how long a call without a timeout of its own, a write say, may wait
-//! for the server before it returns UNAVAILABLE; default 5000).
+//! for the server before it returns UNAVAILABLE; default 5000), and for `rediss://`
+//! `ca_file=PATH` (a PEM file of the certificate authorities to trust instead of the
+//! system's, for servers with certificates of a private CA).
 //!
 //! The password is kept for connecting and never shown: [`RemoteName::display`] and every
 //! message use `redis://user:***@host:port/NAME`.
@@ -25,6 +27,8 @@ pub struct RemoteName {
     pub db: i64,
     pub lease: Duration,
     pub timeout: Duration,
+    /// `rediss://` only: the CA certificates (PEM) to trust instead of the system's.
+    pub ca_file: Option<std::path::PathBuf>,
     /// The region's name on the server (every key is `px:{NAME}:...`).
     pub region: String,
 }
@@ -162,11 +166,11 @@ impl RemoteName {
         }
         if region
             .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "{}/?#".contains(c))
+            .any(|c| c.is_control() || c.is_whitespace() || "{}/?#*[]\\".contains(c))
         {
             return Err(bad(
                 name,
-                "the region name must not contain spaces, control characters or any of {}/?#",
+                "the region name must not contain spaces, control characters or any of {}/?#*[]\\",
             ));
         }
         let mut parsed = RemoteName {
@@ -178,6 +182,7 @@ impl RemoteName {
             db: 0,
             lease: DEFAULT_LEASE,
             timeout: DEFAULT_TIMEOUT,
+            ca_file: None,
             region,
         };
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -200,10 +205,16 @@ impl RemoteName {
                         return Err(bad(name, "timeout_ms must be at least 1"));
                     }
                 }
+                "ca_file" => {
+                    if !tls {
+                        return Err(bad(name, "ca_file applies to rediss:// only"));
+                    }
+                    parsed.ca_file = Some(percent_decode(v, name)?.into());
+                }
                 _ => {
                     return Err(bad(
                         name,
-                        &format!("unknown option '{k}' (known: db, lease_ms, timeout_ms)"),
+                        &format!("unknown option '{k}' (known: db, lease_ms, timeout_ms, ca_file)"),
                     ))
                 }
             }
@@ -278,6 +289,7 @@ mod tests {
             "redis://:pw@h:0/r",
             "redis://u:secret@h:99999/r",
             "redis://h/a{b}",
+            "redis://h/a*",
             "redis://h/r?lease_ms=10",
             "redis://u:secret@h/r?color=blue",
             "redis:///r",
