@@ -29,7 +29,10 @@ use crate::{Deadline, Error};
 ///
 /// Uncontended lock + unlock is two atomic instructions and no system call; a blocked
 /// locker spins briefly, then sleeps on a futex (checking every 100 ms at most whether
-/// the holder is still alive).
+/// the holder is still alive). On a remote region a holder is alive while its lease is
+/// (`lease_ms`): a killed holder's mutex is taken over, with PLEXUS_OWNER_DEAD, by a
+/// locker that finds the lease expired, within about `lease_ms`; every acquisition
+/// carries a fencing token, so a holder whose lease expired cannot unlock afterwards.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct plexus_mutex {
@@ -67,7 +70,8 @@ pub struct plexus_barrier {
 /// thread: any thread of the process may release a permit its region handle holds, and
 /// releasing when the handle holds none is an error. Permits held by a process that
 /// dies, or by a region handle that is closed, are returned: the next acquirer that
-/// finds no permit takes them back (a blocked acquirer notices within 100 ms).
+/// finds no permit takes them back (a blocked acquirer notices within 100 ms; on a
+/// remote region, once the holder's lease has expired, within about `lease_ms`).
 ///
 /// Giving back the semaphore handle itself is plexus_semaphore_close (not
 /// plexus_semaphore_release, which gives back a permit).
