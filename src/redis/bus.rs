@@ -1,56 +1,395 @@
-//! The bus on Redis. (Being written: every call answers UNSUPPORTED.)
+//! The bus on Redis: a stream whose entry ids are `0-<seq>` (messages numbered 1, 2,
+//! 3, ... in the order the `BUS` script published them: one total order for every
+//! subscriber), trimmed exactly to the last `capacity` messages. The meta hash holds the
+//! last sequence number given (`seq`) and, once shut down, `closed`.
+//!
+//! Publishing is one script (closed check, `HINCRBY seq`, `XADD ... MAXLEN cap 0-<seq>`)
+//! and never waits for subscribers. A subscription is a private cursor (the next
+//! sequence number it wants); it reads the stream from there, so a subscriber that fell
+//! more than `capacity` behind gets the oldest message retained and sees the gap in the
+//! sequence numbers. With nothing to read it blocks with `XREAD BLOCK` from its cursor
+//! (in slices) on the stream itself, and takes the messages that reply brings.
+//!
+//! Shutdown appends an end marker with id [`END_ID`], after every message: a subscriber
+//! reads what was published before, then the marker, and answers `Closed` from then on;
+//! a blocked subscriber wakes on it. (No message follows it: publishing checks `closed`.)
+//!
+//! Keys (beside the table in `scripts`): `E o:<id>:s` (stream; fields `t` type digit, `v`
+//! value bytes; the end marker has the field `closed`).
 
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::redis::Region;
-use crate::semantics::options::Start;
+use crate::redis::element::{decode, encode};
+use crate::redis::queue::Unanswered;
+use crate::redis::scripts::with_prologue;
+use crate::redis::{Inner, Region, BLOCK_SLICE};
+use crate::semantics::deadline::Deadline;
+use crate::semantics::names::check_object_name;
+use crate::semantics::open::{KindWords, KIND_BUS};
+use crate::semantics::options::{Start, FLAG_EXCLUSIVE};
 use crate::semantics::value::{Value, ValueRef};
 
-fn todo_remote() -> Error {
-    Error::Unsupported("buses are not available on remote regions yet".into())
+const BUS_WORDS: KindWords = KindWords {
+    code: KIND_BUS,
+    name: "bus",
+    article: "a",
+    shape: "capacity",
+    items: "messages",
+};
+
+/// The id of the end marker shutdown appends: above every message's `0-<seq>`.
+const END_ID: &str = "1-0";
+
+/// Messages a subscriber fetches per request (it delivers them one by one).
+const BATCH: usize = 32;
+
+/// Every operation of buses. ARGV 5-8: op (`publish`, `read`, `shutdown`, `state`),
+/// object prefix (`o:<id>:`), then for `publish` the type digit and the value bytes,
+/// for `read` the first sequence number wanted and how many. Replies `{'ok', seq}`
+/// (publish), `{'ok', id, t, v, id, t, v, ...}` (read: the entries from that sequence
+/// number on, the end marker included), `{'wait'}` (read: nothing there yet),
+/// `{'ok', last seq, closed}` (state), `{'ok'}` (shutdown), `{'closed'}` (publish), or
+/// `{'gone'}` (the object's keys were deleted behind its back).
+const BUS: &str = r#"
+local OP, OBJ = ARGV[5], ARGV[6]
+local mk, sk = E .. OBJ .. 'm', E .. OBJ .. 's'
+local m = redis.call('HMGET', mk, 'shape', 'closed', 'seq')
+if not m[1] then return {'gone'} end
+local closed = m[2] == '1'
+if OP == 'publish' then
+  if closed then return {'closed'} end
+  local seq = redis.call('HINCRBY', mk, 'seq', 1)
+  redis.call('XADD', sk, 'MAXLEN', m[1], '0-' .. seq, 't', ARGV[7], 'v', ARGV[8])
+  return done({'ok', seq})
+end
+if OP == 'read' then
+  local r = redis.call('XRANGE', sk, '0-' .. ARGV[7], '+', 'COUNT', ARGV[8])
+  if #r == 0 then return {'wait'} end
+  local out = {'ok'}
+  for _, e in ipairs(r) do
+    local f = e[2]
+    out[#out + 1] = e[1]
+    out[#out + 1] = f[2] or ''
+    out[#out + 1] = f[4] or ''
+  end
+  return out
+end
+if OP == 'shutdown' then
+  if not closed then
+    redis.call('HSET', mk, 'closed', 1)
+    redis.call('XADD', sk, '1-0', 'closed', '1')
+  end
+  return done({'ok'})
+end
+if OP == 'state' then
+  local c = 0
+  if closed then c = 1 end
+  return {'ok', m[3] or '0', c}
+end
+return {'invalid', 'unknown bus operation ' .. OP}
+"#;
+
+fn script() -> &'static redis::Script {
+    static S: OnceLock<redis::Script> = OnceLock::new();
+    S.get_or_init(|| with_prologue(BUS))
 }
 
 /// A broadcast bus on a remote region.
 #[derive(Clone)]
 pub struct Bus {
+    region: Region,
+    /// `o:<id>:`
+    obj: String,
     name: String,
+    capacity: u64,
+    unanswered: Arc<Unanswered>,
 }
+
+/// A stream entry as read: its id, type digit and value bytes.
+type Entry = (Vec<u8>, Vec<u8>, Vec<u8>);
 
 /// One subscriber's cursor over a remote bus.
 pub struct Subscription {
-    _bus: Bus,
+    bus: Bus,
+    /// The sequence number of the message wanted next.
+    next: u64,
+    /// Messages fetched and not yet delivered: sequence number, type digit, bytes.
+    ready: VecDeque<(u64, Vec<u8>, Vec<u8>)>,
+    /// The end marker was read: after `ready`, every call answers `Closed`.
+    ended: bool,
 }
 
 impl Bus {
-    pub(crate) fn open(_region: &Region, _name: &str, _capacity: u64, _flags: u32) -> Result<Bus> {
-        Err(todo_remote())
+    pub(crate) fn open(region: &Region, name: &str, capacity: u64, flags: u32) -> Result<Bus> {
+        check_object_name(name)?;
+        if flags & !FLAG_EXCLUSIVE != 0 {
+            return Err(Error::invalid(format!("unknown bus flags {flags:#x}")));
+        }
+        let found =
+            region
+                .inner
+                .open_object(name, &BUS_WORDS, capacity, 0, flags & FLAG_EXCLUSIVE != 0)?;
+        if found.shape == 0 {
+            return Err(Error::corrupt(format!(
+                "bus '{name}' has capacity 0 on the server"
+            )));
+        }
+        Ok(Bus {
+            region: region.clone(),
+            obj: format!("o:{}:", found.id),
+            name: name.to_owned(),
+            capacity: found.shape,
+            unanswered: Arc::default(),
+        })
     }
+
+    fn inner(&self) -> &Inner {
+        &self.region.inner
+    }
+
+    fn stream(&self) -> String {
+        let i = self.inner();
+        format!("{}{}:{}s", i.prefix, i.epoch, self.obj)
+    }
+
+    fn gone(&self) -> Error {
+        Error::corrupt(format!(
+            "bus '{}' is missing on the server (its keys were deleted)",
+            self.name
+        ))
+    }
+
+    /// The last sequence number given (0 on a new bus) and whether it was shut down.
+    fn state(&self) -> Result<(u64, bool)> {
+        let i = self.inner();
+        let r = i.call(script(), &[b"state", self.obj.as_bytes()], None, false)?;
+        match r.status.as_str() {
+            "ok" => Ok((r.int(0), r.int(1) == 1)),
+            "gone" => Err(self.gone()),
+            other => Err(i.unexpected(other, &r)),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Number of messages retained.
     pub fn capacity(&self) -> u64 {
-        0
+        self.capacity
     }
-    pub fn publish(&self, _v: ValueRef<'_>) -> Result<u64> {
-        Err(todo_remote())
+
+    /// Publishes `v` to every subscriber; returns its sequence number. Never waits for
+    /// subscribers. `Closed` once the bus is shut down.
+    pub fn publish(&self, v: ValueRef<'_>) -> Result<u64> {
+        v.validate()?;
+        let (t, b) = encode(v);
+        let i = self.inner();
+        let what: [&[u8]; 3] = [b"publish", &t, &b];
+        let opid = self.unanswered.op_id(i, &what);
+        let r = self.unanswered.call(
+            i,
+            script(),
+            &[b"publish", self.obj.as_bytes(), &t, &b],
+            None,
+            &opid,
+            &what,
+        )?;
+        match r.status.as_str() {
+            "ok" => Ok(r.int(0)),
+            "closed" => Err(Error::Closed),
+            "gone" => Err(self.gone()),
+            other => Err(i.unexpected(other, &r)),
+        }
     }
+
+    /// Ends the bus for every process: publishing fails with `Closed` from now on;
+    /// subscribers receive what was published before, then `Closed`.
     pub fn shutdown(&self) -> Result<()> {
-        Err(todo_remote())
+        let i = self.inner();
+        let r = i.call(script(), &[b"shutdown", self.obj.as_bytes()], None, true)?;
+        match r.status.as_str() {
+            "ok" => Ok(()),
+            "gone" => Err(self.gone()),
+            other => Err(i.unexpected(other, &r)),
+        }
     }
+
     pub fn is_shutdown(&self) -> Result<bool> {
-        Err(todo_remote())
+        Ok(self.state()?.1)
     }
+
+    /// The sequence number the next message will get (1 on a new bus).
     pub fn next_seq(&self) -> Result<u64> {
-        Err(todo_remote())
+        Ok(self.state()?.0 + 1)
     }
-    pub fn subscribe(&self, _from: Start) -> Result<Subscription> {
-        Err(todo_remote())
+
+    /// A private cursor, starting with the next message published ([`Start::Now`]) or
+    /// the oldest one retained ([`Start::Oldest`]). Nothing is registered on the server.
+    pub fn subscribe(&self, from: Start) -> Result<Subscription> {
+        let next_seq = self.state()?.0 + 1;
+        let next = match from {
+            Start::Now => next_seq,
+            Start::Oldest => next_seq.saturating_sub(self.capacity).max(1),
+        };
+        Ok(Subscription {
+            bus: self.clone(),
+            next,
+            ready: VecDeque::new(),
+            ended: false,
+        })
     }
 }
 
 impl Subscription {
-    pub fn next(&mut self, _timeout: Option<Duration>) -> Result<(Value, u64)> {
-        Err(todo_remote())
+    /// The next message and its sequence number, waiting while there is none. A
+    /// sequence number more than one above the previous one means the subscriber fell
+    /// more than the capacity behind. `Closed` once the bus is shut down and every
+    /// message published before was received.
+    pub fn next(&mut self, timeout: Option<Duration>) -> Result<(Value, u64)> {
+        let d = Deadline::after(timeout);
+        loop {
+            if let Some((seq, t, v)) = self.ready.pop_front() {
+                let t = String::from_utf8_lossy(&t).into_owned();
+                let v = decode(&t, v).map_err(|e| match e {
+                    Error::Corrupt(msg) => {
+                        Error::corrupt(format!("bus '{}', message {seq}: {msg}", self.bus.name))
+                    }
+                    e => e,
+                })?;
+                return Ok((v, seq));
+            }
+            if self.ended {
+                return Err(Error::Closed);
+            }
+            let bus = &self.bus;
+            let i = bus.inner();
+            let r = i.call(
+                script(),
+                &[
+                    b"read",
+                    bus.obj.as_bytes(),
+                    self.next.to_string().as_bytes(),
+                    BATCH.to_string().as_bytes(),
+                ],
+                Some(&d),
+                false,
+            )?;
+            match r.status.as_str() {
+                "ok" => {
+                    let entries = r
+                        .items
+                        .chunks_exact(3)
+                        .map(|c| (bulk(&c[0]), bulk(&c[1]), bulk(&c[2])))
+                        .collect();
+                    self.take(entries)?;
+                }
+                "wait" => {
+                    let entries = self.block(&d)?;
+                    self.take(entries)?;
+                }
+                "gone" => return Err(bus.gone()),
+                other => return Err(i.unexpected(other, &r)),
+            }
+        }
     }
+
+    /// Queues the entries read (in id order) for delivery and moves the cursor past them.
+    fn take(&mut self, entries: Vec<Entry>) -> Result<()> {
+        for (id, t, v) in entries {
+            if id == END_ID.as_bytes() {
+                self.ended = true;
+                break;
+            }
+            let seq = std::str::from_utf8(&id)
+                .ok()
+                .and_then(|id| id.strip_prefix("0-"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|&n| n >= self.next)
+                .ok_or_else(|| {
+                    Error::corrupt(format!(
+                        "bus '{}' holds an entry with id {} where message {} or later belongs",
+                        self.bus.name,
+                        String::from_utf8_lossy(&id),
+                        self.next
+                    ))
+                })?;
+            self.ready.push_back((seq, t, v));
+            self.next = seq + 1;
+        }
+        Ok(())
+    }
+
+    /// Blocks on the stream (one slice of at most `BLOCK_SLICE`, never past `d`) until
+    /// an entry at or after the cursor is there, and returns what arrived (nothing when
+    /// the slice ended first). `Err(Timeout)` when `d` passed before blocking.
+    fn block(&self, d: &Deadline) -> Result<Vec<Entry>> {
+        let i = self.bus.inner();
+        let left = d.remaining()?;
+        let slice = left.map_or(BLOCK_SLICE, |l| l.min(BLOCK_SLICE));
+        let ms = (slice.as_millis() as u64).max(1);
+        let deadline = Instant::now() + slice + i.remote.timeout.min(Duration::from_secs(2));
+        let stream = self.bus.stream();
+        let after = format!("0-{}", self.next - 1);
+        let v: redis::Value = i.server.run(deadline, slice, false, |c| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(BATCH)
+                .arg("BLOCK")
+                .arg(ms)
+                .arg("STREAMS")
+                .arg(&stream)
+                .arg(&after)
+                .query(c)
+        })?;
+        Ok(xread_entries(v))
+    }
+}
+
+fn bulk(v: &redis::Value) -> Vec<u8> {
+    match v {
+        redis::Value::BulkString(b) => b.clone(),
+        redis::Value::SimpleString(s) => s.clone().into_bytes(),
+        redis::Value::Int(n) => n.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+/// The entries of an `XREAD` reply on one stream (RESP2: nil, or
+/// `[[stream, [[id, [field, value, ...]], ...]]]`), as (id, `t`, `v`).
+fn xread_entries(v: redis::Value) -> Vec<Entry> {
+    let redis::Value::Array(streams) = v else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for s in streams {
+        let redis::Value::Array(mut s) = s else {
+            continue;
+        };
+        let Some(redis::Value::Array(entries)) = s.pop() else {
+            continue;
+        };
+        for e in entries {
+            let redis::Value::Array(e) = e else { continue };
+            let (Some(id), Some(redis::Value::Array(fields))) = (e.first(), e.get(1)) else {
+                continue;
+            };
+            let mut t = Vec::new();
+            let mut val = Vec::new();
+            for pair in fields.chunks(2) {
+                if let [name, value] = pair {
+                    match bulk(name).as_slice() {
+                        b"t" => t = bulk(value),
+                        b"v" => val = bulk(value),
+                        _ => {}
+                    }
+                }
+            }
+            out.push((bulk(id), t, val));
+        }
+    }
+    out
 }

@@ -1,52 +1,329 @@
-//! Queues and stacks on Redis. (Being written: every call answers UNSUPPORTED.)
+//! Queues and stacks on Redis: a list of values beside the object's meta hash (which
+//! holds the capacity and, once shut down, `closed`), and two wake streams: `wp`,
+//! written when a pop makes room in a full queue (producers wait on it), and `wc`,
+//! written when a push makes an empty queue non-empty (consumers wait on it). A
+//! producer waits only on a full queue and a consumer only on an empty one, so those
+//! transitions are the only ones that can unblock anybody; shutdown writes both.
+//!
+//! Every push, pop and shutdown is one call of the `QUEUE` script, carrying an operation
+//! id: a call retried after its reply was lost is answered from the result the script
+//! stored (a pop returns the value it took), so every value is delivered exactly once.
+//! See [`Unanswered`] for a retry by the caller after UNAVAILABLE.
+//!
+//! Keys (beside the table in `scripts`): `E o:<id>:l` (list: each value as its type
+//! digit followed by its bytes, oldest first), `E o:<id>:wp`, `E o:<id>:wc` (streams).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use crate::error::{Error, Result};
-use crate::redis::Region;
+use crate::redis::element::{decode, encode};
+use crate::redis::scripts::with_prologue;
+use crate::redis::{parse_reply, Inner, Region, Reply};
+use crate::semantics::deadline::Deadline;
+use crate::semantics::names::check_object_name;
+use crate::semantics::open::{KindWords, KIND_QUEUE};
+use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_LIFO};
 use crate::semantics::value::{Value, ValueRef};
 
-fn todo_remote() -> Error {
-    Error::Unsupported("queues are not available on remote regions yet".into())
+const QUEUE_WORDS: KindWords = KindWords {
+    code: KIND_QUEUE,
+    name: "queue",
+    article: "a",
+    shape: "capacity",
+    items: "values",
+};
+
+/// Every operation of queues and stacks. ARGV 5-8: op (`push`, `pop`, `shutdown`,
+/// `state`), object prefix (`o:<id>:`), `1` for a stack, the item to push. Replies
+/// `{'ok'}` (push, shutdown), `{'ok', item}` (pop), `{'ok', length, closed}` (state),
+/// `{'wait', id}` (full or empty: the id to block on the `wp` or `wc` stream from),
+/// `{'closed'}`, or `{'gone'}` (the object's keys were deleted behind its back).
+const QUEUE: &str = r#"
+local OP, OBJ, LIFO, ITEM = ARGV[5], ARGV[6], ARGV[7] == '1', ARGV[8]
+local mk, lk = E .. OBJ .. 'm', E .. OBJ .. 'l'
+local wp, wc = E .. OBJ .. 'wp', E .. OBJ .. 'wc'
+local m = redis.call('HMGET', mk, 'shape', 'closed')
+if not m[1] then return {'gone'} end
+local cap, closed = tonumber(m[1]), m[2] == '1'
+local n = redis.call('LLEN', lk)
+if OP == 'push' then
+  if closed then return {'closed'} end
+  if n >= cap then return {'wait', last_id(wp)} end
+  redis.call('RPUSH', lk, ITEM)
+  if n == 0 then wake(wc) end
+  return done({'ok'})
+end
+if OP == 'pop' then
+  if n == 0 then
+    if closed then return {'closed'} end
+    return {'wait', last_id(wc)}
+  end
+  local item
+  if LIFO then item = redis.call('RPOP', lk) else item = redis.call('LPOP', lk) end
+  if n >= cap then wake(wp) end
+  return done({'ok', item})
+end
+if OP == 'shutdown' then
+  if not closed then
+    redis.call('HSET', mk, 'closed', 1)
+    wake(wp)
+    wake(wc)
+  end
+  return done({'ok'})
+end
+if OP == 'state' then
+  local c = 0
+  if closed then c = 1 end
+  return {'ok', n, c}
+end
+return {'invalid', 'unknown queue operation ' .. OP}
+"#;
+
+fn script() -> &'static redis::Script {
+    static S: OnceLock<redis::Script> = OnceLock::new();
+    S.get_or_init(|| with_prologue(QUEUE))
+}
+
+/// Runs a mutating `script` as [`Inner::call`] does, but under the operation id `opid`
+/// chosen by the caller (so that a retry can reuse it).
+pub(super) fn call_as(
+    i: &Inner,
+    script: &redis::Script,
+    args: &[&[u8]],
+    d: Option<&Deadline>,
+    opid: &str,
+) -> Result<Reply> {
+    let key = format!("{}meta", i.prefix);
+    let deadline = i.request_deadline(d);
+    let v: redis::Value = i.server.run(deadline, Duration::ZERO, true, |c| {
+        let mut inv = script.key(&key);
+        inv.arg(&i.prefix).arg(&i.epoch).arg(&i.cid).arg(opid);
+        for a in args {
+            inv.arg(*a);
+        }
+        inv.invoke(c)
+    })?;
+    let r = parse_reply(v)?;
+    if r.status == "lost" {
+        return Err(i.lost(&r.text(0)));
+    }
+    Ok(r)
+}
+
+/// A handle's last mutation whose reply never came (UNAVAILABLE: the server may or may
+/// not have applied it): its operation id and what it was (the operation and its
+/// arguments). The next call on the same handle (or a clone of it) with the same
+/// operation and arguments is taken for its retry and goes out under the same id, so
+/// the script answers it from the result it stored instead of applying it again: a
+/// retried push or publish is not made twice, and a retried pop returns the value the
+/// lost one took (or pops one, if the lost one never ran). The server keeps stored
+/// results for 120 s; a retry after that is a new call.
+#[derive(Default)]
+pub(super) struct Unanswered(Mutex<Option<(String, Vec<u8>)>>);
+
+impl Unanswered {
+    /// The operation id for the call `what` (its parts, concatenated): the unanswered
+    /// call's if it was this one, else a new one.
+    pub fn op_id(&self, i: &Inner, what: &[&[u8]]) -> String {
+        let mut pending = self.0.lock();
+        match pending.take() {
+            Some((id, was)) if was.iter().eq(what.iter().flat_map(|p| p.iter())) => id,
+            other => {
+                *pending = other;
+                i.next_op()
+            }
+        }
+    }
+
+    /// [`call_as`], remembering the call when its reply did not come.
+    pub fn call(
+        &self,
+        i: &Inner,
+        script: &redis::Script,
+        args: &[&[u8]],
+        d: Option<&Deadline>,
+        opid: &str,
+        what: &[&[u8]],
+    ) -> Result<Reply> {
+        let r = call_as(i, script, args, d, opid);
+        if let Err(Error::Unavailable(_)) = r {
+            *self.0.lock() = Some((opid.to_owned(), what.concat()));
+        }
+        r
+    }
 }
 
 /// A queue (FIFO) or stack (LIFO) on a remote region.
 #[derive(Clone)]
 pub struct Queue {
+    region: Region,
+    /// `o:<id>:`
+    obj: String,
     name: String,
+    capacity: u64,
+    lifo: bool,
+    unanswered: Arc<Unanswered>,
 }
 
 impl Queue {
-    pub(crate) fn open(
-        _region: &Region,
-        _name: &str,
-        _capacity: u64,
-        _flags: u32,
-    ) -> Result<Queue> {
-        Err(todo_remote())
+    pub(crate) fn open(region: &Region, name: &str, capacity: u64, flags: u32) -> Result<Queue> {
+        check_object_name(name)?;
+        if flags & !(FLAG_LIFO | FLAG_EXCLUSIVE) != 0 {
+            return Err(Error::invalid(format!("unknown queue flags {flags:#x}")));
+        }
+        let found = region.inner.open_object(
+            name,
+            &QUEUE_WORDS,
+            capacity,
+            flags & FLAG_LIFO,
+            flags & FLAG_EXCLUSIVE != 0,
+        )?;
+        if found.shape == 0 {
+            return Err(Error::corrupt(format!(
+                "queue '{name}' has capacity 0 on the server"
+            )));
+        }
+        // As locally: capacity 0 opens either kind, unless FLAG_LIFO asks for a stack.
+        let lifo = found.flags & FLAG_LIFO != 0;
+        let want_lifo = flags & FLAG_LIFO != 0;
+        if lifo != want_lifo && (want_lifo || capacity != 0) {
+            let (is, not) = if lifo {
+                ("a LIFO stack", "a FIFO queue")
+            } else {
+                ("a FIFO queue", "a LIFO stack")
+            };
+            return Err(Error::Incompatible(format!(
+                "queue '{name}' is {is}, not {not}"
+            )));
+        }
+        Ok(Queue {
+            region: region.clone(),
+            obj: format!("o:{}:", found.id),
+            name: name.to_owned(),
+            capacity: found.shape,
+            lifo,
+            unanswered: Arc::default(),
+        })
     }
+
+    fn inner(&self) -> &Inner {
+        &self.region.inner
+    }
+
+    fn stream(&self, which: &str) -> String {
+        let i = self.inner();
+        format!("{}{}:{}{which}", i.prefix, i.epoch, self.obj)
+    }
+
+    fn args<'a>(&'a self, op: &'a str, item: &'a [u8]) -> [&'a [u8]; 4] {
+        [
+            op.as_bytes(),
+            self.obj.as_bytes(),
+            if self.lifo { b"1" } else { b"0" },
+            item,
+        ]
+    }
+
+    fn gone(&self) -> Error {
+        Error::corrupt(format!(
+            "queue '{}' is missing on the server (its keys were deleted)",
+            self.name
+        ))
+    }
+
+    /// A push or pop: one script call, waiting on the server (on the wake stream the
+    /// script named) while the queue is full or empty. One operation id for the whole
+    /// call: a `wait` reply stores no result, so the id stays unused until it succeeds.
+    fn transfer(&self, op: &str, item: &[u8], d: &Deadline) -> Result<Reply> {
+        let i = self.inner();
+        let what: [&[u8]; 2] = [op.as_bytes(), item];
+        let opid = self.unanswered.op_id(i, &what);
+        let stream = self.stream(if op == "push" { "wp" } else { "wc" });
+        loop {
+            let r =
+                self.unanswered
+                    .call(i, script(), &self.args(op, item), Some(d), &opid, &what)?;
+            match r.status.as_str() {
+                "ok" => return Ok(r),
+                "closed" => return Err(Error::Closed),
+                "wait" => i.block(&stream, &r.text(0), d)?,
+                "gone" => return Err(self.gone()),
+                other => return Err(i.unexpected(other, &r)),
+            }
+        }
+    }
+
+    /// The number of values and whether the queue was shut down.
+    fn state(&self) -> Result<(u64, bool)> {
+        let i = self.inner();
+        let r = i.call(script(), &self.args("state", b""), None, false)?;
+        match r.status.as_str() {
+            "ok" => Ok((r.int(0), r.int(1) == 1)),
+            "gone" => Err(self.gone()),
+            other => Err(i.unexpected(other, &r)),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
+
     pub fn capacity(&self) -> u64 {
-        0
+        self.capacity
     }
+
+    /// True for a LIFO stack.
+    pub fn is_lifo(&self) -> bool {
+        self.lifo
+    }
+
     pub fn len(&self) -> Result<u64> {
-        Err(todo_remote())
+        Ok(self.state()?.0)
     }
+
     pub fn is_empty(&self) -> Result<bool> {
-        Err(todo_remote())
+        Ok(self.len()? == 0)
     }
-    pub fn push(&self, _v: ValueRef<'_>, _timeout: Option<Duration>) -> Result<()> {
-        Err(todo_remote())
+
+    /// Appends `v`, waiting while the queue is full. `Closed` once it is shut down.
+    pub fn push(&self, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()> {
+        v.validate()?;
+        let (mut item, bytes) = encode(v);
+        item.extend_from_slice(&bytes);
+        self.transfer("push", &item, &Deadline::after(timeout))
+            .map(|_| ())
     }
-    pub fn pop(&self, _timeout: Option<Duration>) -> Result<Value> {
-        Err(todo_remote())
+
+    /// Removes the oldest value (the newest, for a stack), waiting while the queue is
+    /// empty. `Closed` once it is shut down and empty.
+    pub fn pop(&self, timeout: Option<Duration>) -> Result<Value> {
+        let r = self.transfer("pop", b"", &Deadline::after(timeout))?;
+        let item = r.bytes(0);
+        let Some(t) = item.first().map(|&t| char::from(t).to_string()) else {
+            return Err(Error::corrupt(format!(
+                "queue '{}' held an empty item",
+                self.name
+            )));
+        };
+        decode(&t, item[1..].to_vec())
     }
+
+    /// Ends the queue for every process: pushes fail with `Closed` from now on, pops
+    /// return what is left and then `Closed`, and every blocked push and pop wakes.
     pub fn shutdown(&self) -> Result<()> {
-        Err(todo_remote())
+        let i = self.inner();
+        let r = i.call(script(), &self.args("shutdown", b""), None, true)?;
+        match r.status.as_str() {
+            "ok" => Ok(()),
+            "gone" => Err(self.gone()),
+            other => Err(i.unexpected(other, &r)),
+        }
     }
+
     pub fn is_shutdown(&self) -> Result<bool> {
-        Err(todo_remote())
+        Ok(self.state()?.1)
     }
 }
