@@ -177,3 +177,53 @@ fn tls_with_a_private_ca() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// A faa whose reply was lost (the server stopped mid-call: UNAVAILABLE), retried by the
+/// same thread through the same handle once the server is back, is applied once, and
+/// the retry answers the value the first attempt replaced.
+#[test]
+fn a_retried_faa_after_unavailable_is_applied_once() {
+    let Some(srv) =
+        common::redis::RedisServer::start("a_retried_faa_after_unavailable_is_applied_once")
+    else {
+        return;
+    };
+    let url = format!("{}?timeout_ms=300", srv.url("retry"));
+    let r = Region::open(&url, &OpenOptions::default()).unwrap();
+    let m = r.map("m", 8, 0).unwrap();
+    m.write("n", ValueRef::Int(9)).unwrap();
+    // The handle now knows the element's version: the next faa is one commit.
+    assert_eq!(m.faa("n", ValueRef::Int(1)).unwrap(), Value::Int(9));
+    // SAFETY: sending a signal to the test's own redis-server child.
+    unsafe { libc::kill(srv.pid() as i32, libc::SIGSTOP) };
+    let lost = m.faa("n", ValueRef::Int(1));
+    assert!(
+        matches!(lost, Err(plexus::Error::Unavailable(_))),
+        "{lost:?}"
+    );
+    let msg = lost.unwrap_err().to_string();
+    assert!(msg.contains("not known"), "{msg}");
+    // SAFETY: as above.
+    unsafe { libc::kill(srv.pid() as i32, libc::SIGCONT) };
+    let mut retried = None;
+    for _ in 0..50 {
+        match m.faa("n", ValueRef::Int(1)) {
+            Ok(old) => {
+                retried = Some(old);
+                break;
+            }
+            Err(plexus::Error::Unavailable(_)) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let old = retried.expect("the server came back");
+    assert_eq!(m.read("n").unwrap(), Value::Int(11), "applied once");
+    assert_eq!(
+        old,
+        Value::Int(10),
+        "the retry answers what the first attempt replaced"
+    );
+    // A new faa (not a retry) applies again.
+    assert_eq!(m.faa("n", ValueRef::Int(1)).unwrap(), Value::Int(11));
+    assert_eq!(m.read("n").unwrap(), Value::Int(12));
+}

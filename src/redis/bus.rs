@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::redis::element::{decode, encode};
-use crate::redis::queue::Unanswered;
 use crate::redis::scripts::with_prologue;
+use crate::redis::Unanswered;
 use crate::redis::{Inner, Region, BLOCK_SLICE};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_object_name;

@@ -231,7 +231,7 @@ impl Server {
             self.name.server(),
             self.name.display(),
             if maybe_changed {
-                "whether the change was made is not known (a retry with the same handle will not make it twice)"
+                "whether the change was made is not known (the same call retried by the same thread through the same handle will not make it twice)"
             } else {
                 "nothing was changed"
             }

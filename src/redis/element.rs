@@ -4,11 +4,12 @@
 //! (`crate::semantics::value`) from the element as read, and committed by the script only
 //! if the element's version is still the one read (else read again and retry).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::redis::scripts::scripts;
-use crate::redis::{Inner, Region, Reply};
+use crate::redis::{Inner, Region, Reply, Unanswered};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_key;
 use crate::semantics::open::{KindWords, KIND_ARRAY, KIND_MAP};
@@ -77,6 +78,11 @@ struct Elements {
     obj: String,
     name: String,
     is_map: bool,
+    /// The last mutation whose reply never came, for a retry by the caller.
+    unanswered: Arc<Unanswered>,
+    /// The last element a read-modify-write saw (element, version, value): the next one
+    /// on it commits from there in one round trip, and reads only on a conflict.
+    last_seen: Arc<parking_lot::Mutex<Option<(String, u64, Value)>>>,
 }
 
 /// An element's state as a script replied it.
@@ -114,26 +120,51 @@ impl Elements {
         d: &Deadline,
         changes: bool,
     ) -> Result<Reply> {
+        self.op_as(el, op, v, arg, d, changes, None)
+    }
+
+    /// [`Elements::op`]; `call`, when given, is what the caller's call was (its parts) if
+    /// it is not this one operation (a read-modify-write: the caller's `faa`, not the
+    /// commit it made), for [`Unanswered`].
+    #[allow(clippy::too_many_arguments)]
+    fn op_as(
+        &self,
+        el: &str,
+        op: &str,
+        v: Option<ValueRef<'_>>,
+        arg: &str,
+        d: &Deadline,
+        changes: bool,
+        call: Option<&[&[u8]]>,
+    ) -> Result<Reply> {
         if let Some(v) = v {
             v.validate()?;
         }
         let (t, b) = v.map(encode).unwrap_or_default();
         let i = self.inner();
+        let args: [&[u8]; 7] = [
+            op.as_bytes(),
+            self.obj.as_bytes(),
+            el.as_bytes(),
+            if self.is_map { b"1" } else { b"0" },
+            &t,
+            &b,
+            arg.as_bytes(),
+        ];
+        let what = call.unwrap_or(&args);
+        // One operation id for the whole call (a `wait` reply stores nothing).
+        let opid = if changes {
+            self.unanswered.op_id(i, what)
+        } else {
+            String::new()
+        };
         loop {
-            let r = i.call(
-                &scripts().element,
-                &[
-                    op.as_bytes(),
-                    self.obj.as_bytes(),
-                    el.as_bytes(),
-                    if self.is_map { b"1" } else { b"0" },
-                    &t,
-                    &b,
-                    arg.as_bytes(),
-                ],
-                Some(d),
-                changes,
-            )?;
+            let r = if changes {
+                self.unanswered
+                    .call(i, &scripts().element, &args, Some(d), &opid, what)?
+            } else {
+                i.call_as(&scripts().element, &args, Some(d), "")?
+            };
             match r.status.as_str() {
                 "ok" | "conflict" => return Ok(r),
                 "wait" => i.block(&self.stream(el), &r.text(0), d)?,
@@ -167,44 +198,68 @@ impl Elements {
 
     /// `faa`, `cas`: reads, computes the new value with `f` (None: no change), commits
     /// if the version did not move meanwhile; retries otherwise. Returns the old value.
-    fn rmw(&self, el: &str, f: impl Fn(&Value) -> Result<Option<Value>>) -> Result<Value> {
+    fn rmw(
+        &self,
+        el: &str,
+        call: &[&[u8]],
+        f: impl Fn(&Value) -> Result<Option<Value>>,
+    ) -> Result<Value> {
         let forever = Deadline::after(None);
-        loop {
-            let s = self.read_state(el, "read", &forever, false)?;
-            match f(&s.value)? {
-                None => {
-                    if self.is_map && s.version == 0 {
-                        // As every writing call, an absent key is inserted first.
-                        self.op(el, "ensure", None, "", &forever, true)?;
-                    }
-                    return Ok(s.value);
-                }
-                Some(new) => {
-                    let r = self.op(
-                        el,
-                        "commit",
-                        Some(new.as_ref()),
-                        &s.version.to_string(),
-                        &forever,
-                        true,
-                    )?;
-                    if r.status == "ok" {
-                        return Ok(s.value);
-                    }
-                }
+        let cached = self
+            .last_seen
+            .lock()
+            .as_ref()
+            .filter(|(e, _, _)| e == el)
+            .map(|(_, ver, v)| (*ver, v.clone()));
+        let (mut version, mut value) = match cached {
+            Some(c) => c,
+            None => {
+                let s = self.read_state(el, "read", &forever, false)?;
+                (s.version, s.value)
             }
+        };
+        loop {
+            let Some(new) = f(&value)? else {
+                if self.is_map && version == 0 {
+                    // As every writing call, an absent key is inserted first.
+                    self.op(el, "ensure", None, "", &forever, true)?;
+                }
+                return Ok(value);
+            };
+            // The commit replies the value it replaced, or on a conflict the current
+            // state; a retry after a lost reply (the same `call`) gets the original answer.
+            let r = self.op_as(
+                el,
+                "commit",
+                Some(new.as_ref()),
+                &version.to_string(),
+                &forever,
+                true,
+                Some(call),
+            )?;
+            let s = self.state(&r)?;
+            if r.status == "ok" {
+                *self.last_seen.lock() = Some((el.to_owned(), s.version + 1, new));
+                return Ok(s.value);
+            }
+            (version, value) = (s.version, s.value);
         }
     }
 
     fn faa(&self, el: &str, delta: ValueRef<'_>) -> Result<Value> {
         delta.validate()?;
-        self.rmw(el, |old| js_add(old.as_ref(), delta).map(Some))
+        let (t, b) = encode(delta);
+        let call: [&[u8]; 4] = [b"faa", el.as_bytes(), &t, &b];
+        self.rmw(el, &call, |old| js_add(old.as_ref(), delta).map(Some))
     }
 
     fn cas(&self, el: &str, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
         expected.validate()?;
         desired.validate()?;
-        self.rmw(el, |old| {
+        let (te, be) = encode(expected);
+        let (td, bd) = encode(desired);
+        let call: [&[u8]; 6] = [b"cas", el.as_bytes(), &te, &be, &td, &bd];
+        self.rmw(el, &call, |old| {
             Ok(old.as_ref().same_as(&expected).then(|| desired.to_owned()))
         })
     }
@@ -248,6 +303,8 @@ impl Array {
                 obj: format!("o:{}:", found.id),
                 name: name.to_owned(),
                 is_map: false,
+                unanswered: Arc::default(),
+                last_seen: Arc::default(),
             },
             length: found.shape,
         })
@@ -373,6 +430,8 @@ impl Map {
                 obj: format!("o:{}:", found.id),
                 name: name.to_owned(),
                 is_map: true,
+                unanswered: Arc::default(),
+                last_seen: Arc::default(),
             },
             capacity: found.shape,
         })

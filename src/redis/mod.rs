@@ -345,6 +345,65 @@ impl Region {
     }
 }
 
+/// A handle's last mutation whose reply never came (UNAVAILABLE: the server may or may
+/// not have applied it): its operation id, what it was (the operation and its
+/// arguments) and the thread that made it. The next call by the same thread on the same
+/// handle (or a clone of it) with the same operation and arguments is taken for its
+/// retry and goes out under the same id, so the script answers it from the result it
+/// stored instead of applying it again: a retried push, publish or `faa` is not made
+/// twice, and a retried pop returns the value the lost one took (or pops one, if the
+/// lost one never ran). The server keeps stored results for 120 s; a retry after that
+/// is a new call.
+#[derive(Default)]
+pub(crate) struct Unanswered(parking_lot::Mutex<Option<(String, Vec<u8>, std::thread::ThreadId)>>);
+
+/// The parts of a call, length-prefixed (so different splits never compare equal).
+fn call_signature(what: &[&[u8]]) -> Vec<u8> {
+    let mut sig = Vec::new();
+    for part in what {
+        sig.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        sig.extend_from_slice(part);
+    }
+    sig
+}
+
+impl Unanswered {
+    /// The operation id for the call `what`: the unanswered call's if this thread made
+    /// exactly it, else a new one.
+    pub fn op_id(&self, i: &Inner, what: &[&[u8]]) -> String {
+        let mut pending = self.0.lock();
+        let me = std::thread::current().id();
+        match pending.take() {
+            Some((id, was, by)) if by == me && was == call_signature(what) => id,
+            other => {
+                *pending = other;
+                i.next_op()
+            }
+        }
+    }
+
+    /// [`Inner::call_as`], remembering the call when its reply did not come.
+    pub fn call(
+        &self,
+        i: &Inner,
+        script: &redis::Script,
+        args: &[&[u8]],
+        d: Option<&Deadline>,
+        opid: &str,
+        what: &[&[u8]],
+    ) -> Result<Reply> {
+        let r = i.call_as(script, args, d, opid);
+        if let Err(Error::Unavailable(_)) = r {
+            *self.0.lock() = Some((
+                opid.to_owned(),
+                call_signature(what),
+                std::thread::current().id(),
+            ));
+        }
+        r
+    }
+}
+
 /// An object as the directory describes it.
 pub(crate) struct Found {
     pub id: String,
@@ -369,7 +428,7 @@ impl Inner {
         }
     }
 
-    fn next_op(&self) -> String {
+    pub(crate) fn next_op(&self) -> String {
         format!("{}-{}", self.cid, self.ops.fetch_add(1, Ordering::Relaxed))
     }
 
@@ -388,19 +447,33 @@ impl Inner {
         } else {
             String::new()
         };
+        self.call_as(script, args, d, &opid)
+    }
+
+    /// [`Inner::call`] under the operation id `opid` ("" for a call that changes
+    /// nothing), chosen by the caller so that a retry can reuse it ([`Unanswered`]).
+    pub fn call_as(
+        &self,
+        script: &redis::Script,
+        args: &[&[u8]],
+        d: Option<&Deadline>,
+        opid: &str,
+    ) -> Result<Reply> {
         let key = format!("{}meta", self.prefix);
         let deadline = self.request_deadline(d);
-        let v: redis::Value = self.server.run(deadline, Duration::ZERO, changes, |c| {
-            let mut inv = script.key(&key);
-            inv.arg(&self.prefix)
-                .arg(&self.epoch)
-                .arg(&self.cid)
-                .arg(&opid);
-            for a in args {
-                inv.arg(*a);
-            }
-            inv.invoke(c)
-        })?;
+        let v: redis::Value = self
+            .server
+            .run(deadline, Duration::ZERO, !opid.is_empty(), |c| {
+                let mut inv = script.key(&key);
+                inv.arg(&self.prefix)
+                    .arg(&self.epoch)
+                    .arg(&self.cid)
+                    .arg(opid);
+                for a in args {
+                    inv.arg(*a);
+                }
+                inv.invoke(c)
+            })?;
         let r = parse_reply(v)?;
         if r.status == "lost" {
             return Err(self.lost(&r.text(0)));

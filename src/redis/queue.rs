@@ -16,12 +16,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 use crate::error::{Error, Result};
 use crate::redis::element::{decode, encode};
 use crate::redis::scripts::with_prologue;
-use crate::redis::{parse_reply, Inner, Region, Reply};
+use crate::redis::{Inner, Region, Reply, Unanswered};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::{KindWords, KIND_QUEUE};
@@ -85,75 +83,6 @@ return {'invalid', 'unknown queue operation ' .. OP}
 fn script() -> &'static redis::Script {
     static S: OnceLock<redis::Script> = OnceLock::new();
     S.get_or_init(|| with_prologue(QUEUE))
-}
-
-/// Runs a mutating `script` as [`Inner::call`] does, but under the operation id `opid`
-/// chosen by the caller (so that a retry can reuse it).
-pub(super) fn call_as(
-    i: &Inner,
-    script: &redis::Script,
-    args: &[&[u8]],
-    d: Option<&Deadline>,
-    opid: &str,
-) -> Result<Reply> {
-    let key = format!("{}meta", i.prefix);
-    let deadline = i.request_deadline(d);
-    let v: redis::Value = i.server.run(deadline, Duration::ZERO, true, |c| {
-        let mut inv = script.key(&key);
-        inv.arg(&i.prefix).arg(&i.epoch).arg(&i.cid).arg(opid);
-        for a in args {
-            inv.arg(*a);
-        }
-        inv.invoke(c)
-    })?;
-    let r = parse_reply(v)?;
-    if r.status == "lost" {
-        return Err(i.lost(&r.text(0)));
-    }
-    Ok(r)
-}
-
-/// A handle's last mutation whose reply never came (UNAVAILABLE: the server may or may
-/// not have applied it): its operation id and what it was (the operation and its
-/// arguments). The next call on the same handle (or a clone of it) with the same
-/// operation and arguments is taken for its retry and goes out under the same id, so
-/// the script answers it from the result it stored instead of applying it again: a
-/// retried push or publish is not made twice, and a retried pop returns the value the
-/// lost one took (or pops one, if the lost one never ran). The server keeps stored
-/// results for 120 s; a retry after that is a new call.
-#[derive(Default)]
-pub(super) struct Unanswered(Mutex<Option<(String, Vec<u8>)>>);
-
-impl Unanswered {
-    /// The operation id for the call `what` (its parts, concatenated): the unanswered
-    /// call's if it was this one, else a new one.
-    pub fn op_id(&self, i: &Inner, what: &[&[u8]]) -> String {
-        let mut pending = self.0.lock();
-        match pending.take() {
-            Some((id, was)) if was.iter().eq(what.iter().flat_map(|p| p.iter())) => id,
-            other => {
-                *pending = other;
-                i.next_op()
-            }
-        }
-    }
-
-    /// [`call_as`], remembering the call when its reply did not come.
-    pub fn call(
-        &self,
-        i: &Inner,
-        script: &redis::Script,
-        args: &[&[u8]],
-        d: Option<&Deadline>,
-        opid: &str,
-        what: &[&[u8]],
-    ) -> Result<Reply> {
-        let r = call_as(i, script, args, d, opid);
-        if let Err(Error::Unavailable(_)) = r {
-            *self.0.lock() = Some((opid.to_owned(), what.concat()));
-        }
-        r
-    }
 }
 
 /// A queue (FIFO) or stack (LIFO) on a remote region.

@@ -196,8 +196,9 @@ end
 -- The rest change the element whatever its tag, once no read_rw holds it.
 if readers() > 0 then return wait() end
 -- A read-modify-write computed by the caller from the state at version ARG (0: the
--- map key was absent).
-if OP == 'commit' and tostring(ver) ~= ARG then return {'conflict'} end
+-- map key was absent); on a conflict the reply carries the current state to compute
+-- from again.
+if OP == 'commit' and tostring(ver) ~= ARG then return {'conflict', t, v, fl(f), ver} end
 local full = insert(); if full then return done(full) end
 if OP == 'ensure' then
   save()
@@ -222,9 +223,10 @@ if OP == 'xchg' then
   return done(old)
 end
 if OP == 'commit' then
+  local old = state()
   t, v, ver = T, V, ver + 1
   save(); wake(wk)
-  return done(state())
+  return done(old)
 end
 return {'invalid', 'unknown element operation ' .. OP}
 "#;
