@@ -1,0 +1,1574 @@
+//! The semantics every backend shares, written once and run against each backend: the
+//! shared-memory one (a region in /dev/shm) and the Redis one (a `redis://` region on a
+//! private `redis-server`). Every call goes through `plexus::backend`, the enums the C
+//! API calls, so a difference between the backends shows up here as an area that passes
+//! on one and fails on the other.
+//!
+//! Each area is a function taking a region name. [`on_both_backends!`] makes one test per
+//! (area, backend): `shm::<area>` on `conformance-<pid>-<n>` (removed afterwards), and
+//! `redis::<area>` on a redis-server of its own (a loud SKIPPED without `redis-server`,
+//! a failure under CI). Errors are compared by variant (`Error` maps 1:1 onto the C
+//! statuses). No test measures speed: timeouts are checked for their outcome, and for not
+//! giving up before they are due.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use plexus::backend::{Acquired, Array, Map, OpenMode, OpenOptions, Region, Start, Subscription};
+use plexus::{
+    Deadline, Error, Result, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL, FLAG_LIFO, MAX_KEY_LEN,
+    MAX_NAME_LEN,
+};
+
+const ZERO: Option<Duration> = Some(Duration::ZERO);
+/// A timeout that is meant to pass.
+const SHORT: Duration = Duration::from_millis(150);
+/// A timeout that is never meant to pass (a wait that needs it is a hang).
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
+/// Long enough that a thread started before it is, in all likelihood, blocked after it
+/// (the tests pass either way: they only get weaker if it is not).
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// `$call` fails with an error matching `$pat` (the value, if any, need not be `Debug`).
+macro_rules! assert_err {
+    ($call:expr, $pat:pat) => {
+        match $call {
+            Err($pat) => {}
+            Err(other) => panic!(
+                "{}: expected {}, got Err({other:?})",
+                stringify!($call),
+                stringify!($pat)
+            ),
+            Ok(_) => panic!(
+                "{}: expected {}, but it succeeded",
+                stringify!($call),
+                stringify!($pat)
+            ),
+        }
+    };
+}
+
+// ---- where the regions live ----
+
+/// A test's region name, and what must outlive it: the region is removed, then its
+/// server (if any) stopped, when the test ends (also when it fails).
+struct Place {
+    name: String,
+    _server: Option<RedisServer>,
+}
+
+impl Place {
+    /// `conformance-<pid>-<n>` in /dev/shm.
+    fn shm() -> Place {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "conformance-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let _ = Region::remove(&name); // a leftover of a killed run with the same pid
+        Place {
+            name,
+            _server: None,
+        }
+    }
+
+    /// `redis://127.0.0.1:<port>/conformance-<area>` on a redis-server of its own; None
+    /// (after a loud SKIPPED) without redis-server.
+    fn redis(area: &str) -> Option<Place> {
+        let server = RedisServer::start(&format!("conformance redis::{area}"))?;
+        Some(Place {
+            name: server.url(&format!("conformance-{area}")),
+            _server: Some(server),
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        // The region, and the one `region_open_rules` makes beside it.
+        let _ = Region::remove(&self.name);
+        let _ = Region::remove(&format!("{}-late", self.name));
+    }
+}
+
+/// One test per (area, backend): `shm::<area>` and `redis::<area>`.
+macro_rules! on_both_backends {
+    ($($area:ident),* $(,)?) => {
+        mod shm {
+            $(
+                #[test]
+                fn $area() {
+                    let place = super::Place::shm();
+                    super::$area(&place.name);
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[test]
+                fn $area() {
+                    if let Some(place) = super::Place::redis(stringify!($area)) {
+                        super::$area(&place.name);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    region_open_rules,
+    array_and_map_open_rules,
+    element_reads_and_writes,
+    element_faa_cas_exchange,
+    element_versions_and_wait_change,
+    element_read_rw,
+    element_timeouts_and_wakeups,
+    out_of_range,
+    map_keys,
+    wait_object_and_info,
+    queues,
+    stacks,
+    queue_shutdown,
+    bus_order_and_start,
+    bus_gap_and_shutdown,
+    mutex,
+    barrier,
+    semaphore,
+    every_kind_is_an_object,
+);
+
+fn options(mode: OpenMode) -> OpenOptions {
+    OpenOptions {
+        mode,
+        size: 16 << 20,
+        ..Default::default()
+    }
+}
+
+/// Opens the region `name`, creating it if needed.
+fn create(name: &str) -> Region {
+    Region::open(name, &options(OpenMode::OpenOrCreate)).unwrap()
+}
+
+/// Another attachment of the existing region `name`, as another process would have.
+fn attach(name: &str) -> Region {
+    Region::open(name, &options(OpenMode::Open)).unwrap()
+}
+
+/// Values of every type, short and long.
+fn samples() -> Vec<Value> {
+    vec![
+        Value::Undefined,
+        Value::Null,
+        Value::Bool(true),
+        Value::Bool(false),
+        Value::Int(i64::MIN),
+        Value::Int(42),
+        Value::Float(-0.5),
+        Value::Float(1e300),
+        Value::String(String::new()),
+        Value::String("héllo, wörld".into()),
+        Value::String("s".repeat(5000)),
+        Value::Bytes(Vec::new()),
+        Value::Bytes(vec![0, 1, 255, 0]),
+        Value::Bytes((0..70_000u32).map(|i| i as u8).collect()),
+        Value::from_json(r#"{"door":"open","at":[1,2.5,null,true],"n":{"x":-1}}"#).unwrap(),
+    ]
+}
+
+/// A value that is not valid MessagePack, refused before anything is stored.
+const BAD_OBJECT: ValueRef<'static> = ValueRef::Object(&[0xc1]);
+
+// ---- one element, of an array or of a map ----
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Array,
+    Map,
+}
+
+const KINDS: [Kind; 2] = [Kind::Array, Kind::Map];
+
+/// Element `slot` of the array "arr" (16 elements) or key "k<slot>" of the map "map"
+/// (64 keys), through region handle `r`: the element calls, written once for both.
+#[derive(Clone)]
+enum El {
+    At(Array, u64),
+    Key(Map, String),
+}
+
+impl El {
+    fn on(r: &Region, kind: Kind, slot: u64) -> El {
+        match kind {
+            Kind::Array => El::At(r.array("arr", 16, 0).unwrap(), slot),
+            Kind::Map => El::Key(r.map("map", 64, 0).unwrap(), format!("k{slot}")),
+        }
+    }
+}
+
+/// `El` methods forwarding to the array or map call of the same name.
+macro_rules! element_calls {
+    ($( fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl El {
+            $(
+                fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        El::At(a, i) => a.$name(*i $(, $arg)*),
+                        El::Key(m, k) => m.$name(k $(, $arg)*),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+element_calls! {
+    fn read(&self) -> Result<Value>;
+    fn write(&self, v: ValueRef<'_>) -> Result<()>;
+    fn read_fe(&self, timeout: Option<Duration>) -> Result<Value>;
+    fn read_ff(&self, timeout: Option<Duration>) -> Result<Value>;
+    fn write_ef(&self, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()>;
+    fn write_xf(&self, v: ValueRef<'_>) -> Result<()>;
+    fn write_xe(&self, v: ValueRef<'_>) -> Result<()>;
+    fn set_tag(&self, full: bool) -> Result<()>;
+    fn is_full(&self) -> Result<bool>;
+    fn read_rw(&self, timeout: Option<Duration>) -> Result<Value>;
+    fn release_rw(&self) -> Result<()>;
+    fn faa(&self, delta: ValueRef<'_>) -> Result<Value>;
+    fn cas(&self, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value>;
+    fn exchange(&self, v: ValueRef<'_>) -> Result<Value>;
+    fn version(&self) -> Result<u64>;
+    fn wait_change(&self, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+}
+
+// ---- regions ----
+
+fn region_open_rules(name: &str) {
+    let absent = format!("{name}-absent");
+    assert_err!(
+        Region::open(&absent, &options(OpenMode::Open)),
+        Error::NotFound(_)
+    );
+    assert_err!(Region::remove(&absent), Error::NotFound(_));
+
+    let r = Region::open(name, &options(OpenMode::Create)).unwrap();
+    assert_eq!(r.name(), name);
+    r.array("a", 2, 0)
+        .unwrap()
+        .write(0, ValueRef::Int(1))
+        .unwrap();
+    assert_err!(
+        Region::open(name, &options(OpenMode::Create)),
+        Error::Exists(_)
+    );
+    // Every attachment sees the same objects.
+    for mode in [OpenMode::Open, OpenMode::OpenOrCreate] {
+        let other = Region::open(name, &options(mode)).unwrap();
+        assert_eq!(other.array("a", 0, 0).unwrap().read(0), Ok(Value::Int(1)));
+    }
+
+    // OPEN waits up to `wait` for the region to appear.
+    let late = format!("{name}-late");
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let opts = OpenOptions {
+                wait: LONG,
+                ..options(OpenMode::Open)
+            };
+            let r = Region::open(&late, &opts)?;
+            r.wait_object("x", LONG)?;
+            r.array("x", 0, 0)?.read_ff(0, LONG)
+        });
+        std::thread::sleep(SETTLE);
+        let made = Region::open(&late, &options(OpenMode::Create)).unwrap();
+        made.array("x", 1, 0)
+            .unwrap()
+            .write_xf(0, ValueRef::Int(9))
+            .unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(Value::Int(9)));
+    });
+    let short = OpenOptions {
+        wait: Some(SHORT),
+        ..options(OpenMode::Open)
+    };
+    let t = Instant::now();
+    assert_err!(Region::open(&absent, &short), Error::NotFound(_));
+    assert!(t.elapsed() >= SHORT, "OPEN gave up after {:?}", t.elapsed());
+    Region::remove(&late).unwrap();
+    assert_err!(Region::remove(&late), Error::NotFound(_));
+
+    // RECREATE starts anew.
+    let fresh = Region::open(name, &options(OpenMode::Recreate)).unwrap();
+    assert_eq!(fresh.info().unwrap().object_count, 0);
+    assert_err!(fresh.array("a", 0, 0), Error::NotFound(_));
+    assert_eq!(
+        attach(name).array("a", 2, 0).unwrap().read(0),
+        Ok(Value::Undefined)
+    );
+}
+
+fn array_and_map_open_rules(name: &str) {
+    let r = create(name);
+    assert_err!(r.array("a", 0, 0), Error::NotFound(_));
+    assert_err!(r.map("m", 0, 0), Error::NotFound(_));
+    let a = r.array("a", 4, 0).unwrap();
+    let m = r.map("m", 8, 0).unwrap();
+    assert_eq!((a.name(), a.len(), a.is_empty()), ("a", 4, false));
+    assert_eq!((m.name(), m.capacity()), ("m", 8));
+    // Size 0 opens the existing object, with its size.
+    let other = attach(name);
+    assert_eq!(other.array("a", 0, 0).unwrap().len(), 4);
+    assert_eq!(other.map("m", 0, 0).unwrap().capacity(), 8);
+    assert_eq!(other.array("a", 4, 0).unwrap().len(), 4);
+    // Another size, another kind, exclusive creation.
+    assert_err!(r.array("a", 5, 0), Error::Incompatible(_));
+    assert_err!(r.map("m", 9, 0), Error::Incompatible(_));
+    assert_err!(r.map("a", 4, 0), Error::TypeMismatch(_));
+    assert_err!(r.array("m", 8, 0), Error::TypeMismatch(_));
+    assert_err!(r.array("a", 4, FLAG_EXCLUSIVE), Error::Exists(_));
+    assert_err!(r.map("m", 8, FLAG_EXCLUSIVE), Error::Exists(_));
+    assert_eq!(r.array("new", 1, FLAG_EXCLUSIVE).unwrap().len(), 1);
+    // Bad names and flags.
+    assert_err!(r.array("", 4, 0), Error::InvalidArgument(_));
+    assert_err!(
+        r.map(&"n".repeat(MAX_NAME_LEN + 1), 4, 0),
+        Error::InvalidArgument(_)
+    );
+    assert_eq!(r.array(&"n".repeat(MAX_NAME_LEN), 1, 0).unwrap().len(), 1);
+    assert_err!(r.array("x", 4, 0x100), Error::InvalidArgument(_));
+    assert_err!(r.map("x", 4, FLAG_LIFO), Error::InvalidArgument(_));
+
+    // FLAG_FULL: elements, and keys inserted later, start FULL holding UNDEFINED; the
+    // creator's choice holds for every opener.
+    let full = r.array("full", 2, FLAG_FULL).unwrap();
+    assert_eq!(full.is_full(1), Ok(true));
+    assert_eq!(full.read_fe(1, ZERO), Ok(Value::Undefined));
+    assert_eq!(full.is_full(1), Ok(false));
+    assert_eq!(other.array("full", 0, 0).unwrap().is_full(0), Ok(true));
+    let fm = r.map("fullmap", 4, FLAG_FULL).unwrap();
+    assert_eq!(fm.is_full("k"), Ok(false)); // absent
+    fm.write("k", ValueRef::Int(1)).unwrap();
+    assert_eq!(fm.is_full("k"), Ok(true));
+    let fm2 = other.map("fullmap", 0, 0).unwrap();
+    fm2.exchange("k2", ValueRef::Int(2)).unwrap();
+    assert_eq!(fm.is_full("k2"), Ok(true));
+    assert_eq!(a.is_full(0), Ok(false));
+    m.write("k", ValueRef::Int(1)).unwrap();
+    assert_eq!(m.is_full("k"), Ok(false));
+}
+
+// ---- elements, of arrays and maps alike ----
+
+fn element_reads_and_writes(name: &str) {
+    let r = create(name);
+    for kind in KINDS {
+        let e = El::on(&r, kind, 0);
+        let what = format!("{kind:?}");
+        assert_eq!(e.read(), Ok(Value::Undefined), "{what}");
+        assert_eq!(e.is_full(), Ok(false), "{what}");
+        // read/write: every type round-trips; the tag is kept.
+        for v in samples() {
+            e.write(v.as_ref()).unwrap();
+            assert_eq!(e.read().unwrap(), v, "{what}");
+        }
+        assert_eq!(e.is_full(), Ok(false), "{what}");
+        e.set_tag(true).unwrap();
+        e.write(ValueRef::Int(5)).unwrap();
+        assert_eq!(e.is_full(), Ok(true), "{what}");
+
+        // The full/empty transitions.
+        e.write_xf(ValueRef::String("a")).unwrap();
+        assert_eq!(e.read_ff(ZERO), Ok(Value::String("a".into())), "{what}");
+        assert_eq!(e.is_full(), Ok(true), "{what}");
+        assert_eq!(e.read_fe(ZERO), Ok(Value::String("a".into())), "{what}");
+        assert_eq!(e.is_full(), Ok(false), "{what}");
+        assert_eq!(e.read(), Ok(Value::String("a".into())), "{what}");
+        assert_eq!(e.read_fe(ZERO), Err(Error::Timeout), "{what}");
+        assert_eq!(e.read_ff(ZERO), Err(Error::Timeout), "{what}");
+        e.write_ef(ValueRef::Int(1), ZERO).unwrap();
+        assert_eq!(e.is_full(), Ok(true), "{what}");
+        assert_eq!(e.write_ef(ValueRef::Int(2), ZERO), Err(Error::Timeout));
+        assert_eq!(
+            e.read(),
+            Ok(Value::Int(1)),
+            "{what}: a timed-out write_ef wrote"
+        );
+        e.write_xe(ValueRef::Int(3)).unwrap();
+        assert_eq!(
+            (e.read(), e.is_full()),
+            (Ok(Value::Int(3)), Ok(false)),
+            "{what}"
+        );
+        e.write_xe(ValueRef::Int(4)).unwrap();
+        assert_eq!(e.read(), Ok(Value::Int(4)), "{what}");
+        e.set_tag(true).unwrap();
+        assert_eq!(
+            (e.read(), e.is_full()),
+            (Ok(Value::Int(4)), Ok(true)),
+            "{what}"
+        );
+        e.set_tag(false).unwrap();
+        assert_eq!(e.is_full(), Ok(false), "{what}");
+        for v in samples() {
+            e.write_xf(v.as_ref()).unwrap();
+            assert_eq!(e.read_fe(ZERO).unwrap(), v, "{what}");
+            e.write_ef(v.as_ref(), ZERO).unwrap();
+            assert_eq!(e.read_ff(ZERO).unwrap(), v, "{what}");
+            assert_eq!(e.read_fe(ZERO).unwrap(), v, "{what}");
+        }
+
+        // A bad value is refused, and the old one kept.
+        e.write_xf(ValueRef::Int(7)).unwrap();
+        assert_err!(e.write(BAD_OBJECT), Error::InvalidArgument(_));
+        assert_err!(e.write_xe(BAD_OBJECT), Error::InvalidArgument(_));
+        assert_err!(e.exchange(BAD_OBJECT), Error::InvalidArgument(_));
+        assert_err!(e.faa(BAD_OBJECT), Error::InvalidArgument(_));
+        assert_eq!(
+            (e.read(), e.is_full()),
+            (Ok(Value::Int(7)), Ok(true)),
+            "{what}"
+        );
+
+        // Another attachment sees it all.
+        let other = El::on(&attach(name), kind, 0);
+        assert_eq!(other.read_fe(ZERO), Ok(Value::Int(7)), "{what}");
+        assert_eq!(e.is_full(), Ok(false), "{what}");
+    }
+}
+
+fn element_faa_cas_exchange(name: &str) {
+    let r = create(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let mut slot = 0;
+        let mut fresh = || {
+            slot += 1;
+            El::on(&r, kind, slot)
+        };
+        // faa: JavaScript `+`, returning the old value; UNDEFINED counts as 0 (or "").
+        let e = fresh();
+        assert_eq!(e.faa(ValueRef::Int(3)), Ok(Value::Undefined), "{what}");
+        assert_eq!(e.faa(ValueRef::Int(4)), Ok(Value::Int(3)), "{what}");
+        assert_eq!(e.faa(ValueRef::Float(0.5)), Ok(Value::Int(7)), "{what}");
+        assert_eq!(e.read(), Ok(Value::Float(7.5)), "{what}");
+        assert_eq!(e.faa(ValueRef::String("x")), Ok(Value::Float(7.5)));
+        assert_eq!(e.read(), Ok(Value::String("7.5x".into())), "{what}");
+        assert_eq!(e.faa(ValueRef::Int(1)), Ok(Value::String("7.5x".into())));
+        assert_eq!(e.read(), Ok(Value::String("7.5x1".into())), "{what}");
+
+        let e = fresh();
+        e.write(ValueRef::Int(i64::MAX)).unwrap();
+        e.faa(ValueRef::Int(1)).unwrap();
+        assert_eq!(e.read(), Ok(Value::Int(i64::MIN)), "{what}: int+int wraps");
+
+        let e = fresh();
+        e.faa(ValueRef::String("ab")).unwrap();
+        assert_eq!(e.read(), Ok(Value::String("ab".into())), "{what}");
+        let e = fresh();
+        e.faa(ValueRef::Float(2.5)).unwrap();
+        assert_eq!(e.read(), Ok(Value::Float(2.5)), "{what}");
+        let e = fresh();
+        e.write(ValueRef::Int(1)).unwrap();
+        e.faa(ValueRef::String("x")).unwrap();
+        assert_eq!(e.read(), Ok(Value::String("1x".into())), "{what}");
+        let e = fresh();
+        e.write(ValueRef::Bool(true)).unwrap();
+        e.faa(ValueRef::Int(1)).unwrap();
+        assert_eq!(e.read(), Ok(Value::Int(2)), "{what}");
+        let e = fresh();
+        e.write(ValueRef::Null).unwrap();
+        e.faa(ValueRef::Float(1.5)).unwrap();
+        assert_eq!(e.read(), Ok(Value::Float(1.5)), "{what}");
+        let e = fresh();
+        e.write(ValueRef::Bytes(b"ab")).unwrap();
+        e.faa(ValueRef::Bytes(b"cd")).unwrap();
+        assert_eq!(e.read(), Ok(Value::Bytes(b"abcd".to_vec())), "{what}");
+        // What `+` does not define is refused, and the element left as it was.
+        assert_err!(e.faa(ValueRef::Int(1)), Error::TypeMismatch(_));
+        let obj = Value::from_json(r#"{"a":1}"#).unwrap();
+        e.write(obj.as_ref()).unwrap();
+        assert_err!(e.faa(ValueRef::Int(1)), Error::TypeMismatch(_));
+        assert_err!(e.faa(ValueRef::String("s")), Error::TypeMismatch(_));
+        assert_eq!(e.read(), Ok(obj.clone()), "{what}");
+        // faa keeps the tag, whichever it is.
+        let e = fresh();
+        e.faa(ValueRef::Int(1)).unwrap();
+        assert_eq!(e.is_full(), Ok(false), "{what}");
+        e.set_tag(true).unwrap();
+        e.faa(ValueRef::Int(1)).unwrap();
+        assert_eq!(
+            (e.read(), e.is_full()),
+            (Ok(Value::Int(2)), Ok(true)),
+            "{what}"
+        );
+
+        // cas compares type and value; it returns the old value either way.
+        let e = fresh();
+        assert_eq!(
+            e.cas(ValueRef::Undefined, ValueRef::Int(5)),
+            Ok(Value::Undefined)
+        );
+        assert_eq!(e.read(), Ok(Value::Int(5)), "{what}");
+        assert_eq!(e.cas(ValueRef::Int(5), ValueRef::Int(6)), Ok(Value::Int(5)));
+        assert_eq!(e.cas(ValueRef::Int(5), ValueRef::Int(7)), Ok(Value::Int(6)));
+        assert_eq!(e.read(), Ok(Value::Int(6)), "{what}: a failed cas wrote");
+        assert_eq!(
+            e.cas(ValueRef::Float(6.0), ValueRef::Int(8)),
+            Ok(Value::Int(6))
+        );
+        assert_eq!(e.read(), Ok(Value::Int(6)), "{what}: 6.0 is not INT 6");
+        e.write(ValueRef::String("s")).unwrap();
+        assert_eq!(
+            e.cas(ValueRef::Bytes(b"s"), ValueRef::Int(1)),
+            Ok(Value::String("s".into()))
+        );
+        assert_eq!(
+            e.cas(ValueRef::String("s"), obj.as_ref()),
+            Ok(Value::String("s".into()))
+        );
+        assert_eq!(e.cas(obj.as_ref(), ValueRef::Null), Ok(obj.clone()));
+        assert_eq!(
+            (e.read(), e.is_full()),
+            (Ok(Value::Null), Ok(false)),
+            "{what}"
+        );
+        e.set_tag(true).unwrap();
+        e.cas(ValueRef::Null, ValueRef::Bool(true)).unwrap();
+        assert_eq!(e.is_full(), Ok(true), "{what}: cas changed the tag");
+        assert_err!(e.cas(ValueRef::Null, BAD_OBJECT), Error::InvalidArgument(_));
+
+        // exchange stores, returns the old value, keeps the tag.
+        let e = fresh();
+        assert_eq!(e.exchange(ValueRef::Int(1)), Ok(Value::Undefined));
+        assert_eq!(e.exchange(ValueRef::String("two")), Ok(Value::Int(1)));
+        assert_eq!(
+            (e.read(), e.is_full()),
+            (Ok(Value::String("two".into())), Ok(false)),
+            "{what}"
+        );
+        e.set_tag(true).unwrap();
+        assert_eq!(e.exchange(ValueRef::Null), Ok(Value::String("two".into())));
+        assert_eq!(e.is_full(), Ok(true), "{what}");
+
+        // Concurrent faa from two attachments: no update is lost.
+        let e = fresh();
+        let other = attach(name);
+        let slot = match &e {
+            El::At(_, i) => *i,
+            El::Key(_, k) => k[1..].parse().unwrap(),
+        };
+        std::thread::scope(|s| {
+            let o = El::on(&other, kind, slot);
+            let t = s.spawn(move || {
+                for _ in 0..200 {
+                    o.faa(ValueRef::Int(1)).unwrap();
+                }
+            });
+            for _ in 0..200 {
+                e.faa(ValueRef::Int(1)).unwrap();
+            }
+            t.join().unwrap();
+        });
+        assert_eq!(e.read(), Ok(Value::Int(400)), "{what}");
+    }
+}
+
+fn element_versions_and_wait_change(name: &str) {
+    let r = create(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let e = El::on(&r, kind, 1);
+        e.write_xe(ValueRef::Int(0)).unwrap(); // a map key exists from here on
+        let v0 = e.version().unwrap();
+        // Every change moves the version by one; reads and no-ops leave it.
+        type Step<'a> = (&'a str, Box<dyn Fn() -> Result<()> + 'a>, u64);
+        let steps: Vec<Step> = vec![
+            ("write", Box::new(|| e.write(ValueRef::Int(1))), 1),
+            ("read", Box::new(|| e.read().map(drop)), 0),
+            ("is_full", Box::new(|| e.is_full().map(drop)), 0),
+            ("set_tag(false) on EMPTY", Box::new(|| e.set_tag(false)), 0),
+            ("set_tag(true)", Box::new(|| e.set_tag(true)), 1),
+            ("set_tag(true) on FULL", Box::new(|| e.set_tag(true)), 0),
+            ("read_ff", Box::new(|| e.read_ff(ZERO).map(drop)), 0),
+            ("read_fe", Box::new(|| e.read_fe(ZERO).map(drop)), 1),
+            (
+                "write_ef",
+                Box::new(|| e.write_ef(ValueRef::Int(2), ZERO)),
+                1,
+            ),
+            ("write_xf", Box::new(|| e.write_xf(ValueRef::Int(3))), 1),
+            ("write_xe", Box::new(|| e.write_xe(ValueRef::Int(4))), 1),
+            ("faa", Box::new(|| e.faa(ValueRef::Int(1)).map(drop)), 1),
+            (
+                "cas (swaps)",
+                Box::new(|| e.cas(ValueRef::Int(5), ValueRef::Int(6)).map(drop)),
+                1,
+            ),
+            (
+                "cas (fails)",
+                Box::new(|| e.cas(ValueRef::Int(5), ValueRef::Int(7)).map(drop)),
+                0,
+            ),
+            (
+                "exchange",
+                Box::new(|| e.exchange(ValueRef::Int(8)).map(drop)),
+                1,
+            ),
+            ("version", Box::new(|| e.version().map(drop)), 0),
+        ];
+        let mut want = v0;
+        for (step, f, delta) in &steps {
+            f().unwrap_or_else(|err| panic!("{what}: {step}: {err:?}"));
+            want += delta;
+            assert_eq!(e.version(), Ok(want), "{what}: after {step}");
+        }
+
+        // wait_change: returns at once when the version already differs, else waits.
+        let mut seen = 0;
+        e.wait_change(&mut seen, ZERO).unwrap();
+        assert_eq!(seen, want, "{what}");
+        assert_eq!(e.wait_change(&mut seen, ZERO), Err(Error::Timeout));
+        let t = Instant::now();
+        assert_eq!(
+            e.wait_change(&mut seen, Some(SHORT)),
+            Err(Error::Timeout),
+            "{what}"
+        );
+        assert!(
+            t.elapsed() >= SHORT,
+            "{what}: gave up after {:?}",
+            t.elapsed()
+        );
+        assert_eq!(seen, want, "{what}: a timed-out wait_change moved *seen");
+        let other = attach(name);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let mut mine = want;
+                e.wait_change(&mut mine, LONG).map(|()| mine)
+            });
+            std::thread::sleep(SETTLE);
+            El::on(&other, kind, 1).write(ValueRef::Int(9)).unwrap();
+            assert_eq!(waiter.join().unwrap(), Ok(want + 1), "{what}");
+        });
+    }
+}
+
+fn element_read_rw(name: &str) {
+    let r = create(name);
+    let other_region = attach(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let e = El::on(&r, kind, 2);
+        let other = El::on(&other_region, kind, 2);
+        // read_rw waits for FULL.
+        e.write_xe(ValueRef::Int(1)).unwrap();
+        assert_eq!(e.read_rw(ZERO), Err(Error::Timeout), "{what}");
+        assert_err!(e.release_rw(), Error::InvalidArgument(_));
+        e.set_tag(true).unwrap();
+        assert_eq!(e.read_rw(ZERO), Ok(Value::Int(1)), "{what}");
+        // Held: reads proceed, shared holds too; tag-changing calls wait.
+        assert_eq!(other.read(), Ok(Value::Int(1)), "{what}");
+        assert_eq!(other.read_ff(ZERO), Ok(Value::Int(1)), "{what}");
+        assert_eq!(other.read_rw(ZERO), Ok(Value::Int(1)), "{what}");
+        other.release_rw().unwrap();
+        assert_err!(other.release_rw(), Error::InvalidArgument(_));
+        assert_eq!(other.read_fe(ZERO), Err(Error::Timeout), "{what}");
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| other.write(ValueRef::Int(2)));
+            std::thread::sleep(SETTLE);
+            assert_eq!(
+                e.read(),
+                Ok(Value::Int(1)),
+                "{what}: write passed a read_rw"
+            );
+            assert!(!writer.is_finished(), "{what}: write passed a read_rw");
+            e.release_rw().unwrap();
+            writer.join().unwrap().unwrap();
+        });
+        assert_eq!(e.read(), Ok(Value::Int(2)), "{what}");
+        assert_err!(e.release_rw(), Error::InvalidArgument(_));
+        // One handle may hold it twice; each hold is released once.
+        e.read_rw(ZERO).unwrap();
+        e.read_rw(ZERO).unwrap();
+        e.release_rw().unwrap();
+        assert_eq!(other.read_fe(ZERO), Err(Error::Timeout), "{what}");
+        e.release_rw().unwrap();
+        assert_err!(e.release_rw(), Error::InvalidArgument(_));
+        assert_eq!(other.read_fe(ZERO), Ok(Value::Int(2)), "{what}");
+
+        // A hold of a region handle that is closed is released.
+        e.write_xf(ValueRef::Int(3)).unwrap();
+        {
+            let gone = attach(name);
+            let g = El::on(&gone, kind, 2);
+            assert_eq!(g.read_rw(ZERO), Ok(Value::Int(3)), "{what}");
+            assert_eq!(e.read_fe(ZERO), Err(Error::Timeout), "{what}");
+        }
+        assert_eq!(e.read_fe(LONG), Ok(Value::Int(3)), "{what}");
+    }
+}
+
+fn element_timeouts_and_wakeups(name: &str) {
+    let r = create(name);
+    let other_region = attach(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let e = El::on(&r, kind, 3);
+        let other = El::on(&other_region, kind, 3);
+        // A zero timeout tries once; a short one gives up when it passes, not before.
+        type Call<'a> = &'a dyn Fn(Option<Duration>) -> Result<()>;
+        let calls: [(&str, Call); 3] = [
+            ("read_fe", &|t| e.read_fe(t).map(drop)),
+            ("read_ff", &|t| e.read_ff(t).map(drop)),
+            ("read_rw", &|t| e.read_rw(t).map(drop)),
+        ];
+        for (call, f) in calls {
+            assert_eq!(f(ZERO), Err(Error::Timeout), "{what}: {call}");
+            let t = Instant::now();
+            assert_eq!(f(Some(SHORT)), Err(Error::Timeout), "{what}: {call}");
+            assert!(t.elapsed() >= SHORT, "{what}: {call} gave up early");
+        }
+        e.write_xf(ValueRef::Int(1)).unwrap();
+        assert_eq!(e.write_ef(ValueRef::Int(2), ZERO), Err(Error::Timeout));
+        let t = Instant::now();
+        assert_eq!(
+            e.write_ef(ValueRef::Int(2), Some(SHORT)),
+            Err(Error::Timeout)
+        );
+        assert!(t.elapsed() >= SHORT, "{what}: write_ef gave up early");
+        assert_eq!(e.read_fe(ZERO), Ok(Value::Int(1)), "{what}");
+
+        // Blocked calls are woken by another attachment's change.
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| e.read_fe(LONG));
+            std::thread::sleep(SETTLE);
+            other.write_ef(ValueRef::String("wake"), LONG).unwrap();
+            assert_eq!(reader.join().unwrap(), Ok(Value::String("wake".into())));
+            assert_eq!(e.is_full(), Ok(false), "{what}");
+
+            let reader = s.spawn(|| e.read_ff(LONG));
+            std::thread::sleep(SETTLE);
+            other.write_xf(ValueRef::Int(5)).unwrap();
+            assert_eq!(reader.join().unwrap(), Ok(Value::Int(5)), "{what}");
+
+            let writer = s.spawn(|| e.write_ef(ValueRef::Int(6), LONG));
+            std::thread::sleep(SETTLE);
+            assert_eq!(other.read_fe(LONG), Ok(Value::Int(5)), "{what}");
+            writer.join().unwrap().unwrap();
+            assert_eq!(other.read_fe(LONG), Ok(Value::Int(6)), "{what}");
+
+            let holder = s.spawn(|| e.read_rw(LONG));
+            std::thread::sleep(SETTLE);
+            other.write_xf(ValueRef::Int(7)).unwrap();
+            assert_eq!(holder.join().unwrap(), Ok(Value::Int(7)), "{what}");
+            e.release_rw().unwrap();
+        });
+
+        // A ping-pong of 200 handshakes between two attachments.
+        let (ping, pong) = (El::on(&r, kind, 4), El::on(&other_region, kind, 5));
+        let (ping2, pong2) = (El::on(&other_region, kind, 4), El::on(&r, kind, 5));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..200 {
+                    let v = ping2.read_fe(LONG).unwrap();
+                    pong2.write_ef(v.as_ref(), LONG).unwrap();
+                    assert_eq!(v, Value::Int(i));
+                }
+            });
+            for i in 0..200 {
+                ping.write_ef(ValueRef::Int(i), LONG).unwrap();
+                assert_eq!(pong.read_fe(LONG), Ok(Value::Int(i)), "{what}");
+            }
+        });
+    }
+}
+
+fn out_of_range(name: &str) {
+    let r = create(name);
+    let a = r.array("a", 3, 0).unwrap();
+    let v = ValueRef::Int(1);
+    let mut seen = 0;
+    let oor = |got: Result<()>, call: &str| match got {
+        Err(Error::OutOfRange {
+            index: 3,
+            length: 3,
+        }) => {}
+        other => panic!("{call}: expected OutOfRange {{ 3, 3 }}, got {other:?}"),
+    };
+    oor(a.read(3).map(drop), "read");
+    oor(a.write(3, v), "write");
+    oor(a.read_fe(3, ZERO).map(drop), "read_fe");
+    oor(a.read_ff(3, ZERO).map(drop), "read_ff");
+    oor(a.write_ef(3, v, ZERO), "write_ef");
+    oor(a.write_xf(3, v), "write_xf");
+    oor(a.write_xe(3, v), "write_xe");
+    oor(a.set_tag(3, true), "set_tag");
+    oor(a.is_full(3).map(drop), "is_full");
+    oor(a.read_rw(3, ZERO).map(drop), "read_rw");
+    oor(a.release_rw(3), "release_rw");
+    oor(a.faa(3, v).map(drop), "faa");
+    oor(a.cas(3, v, v).map(drop), "cas");
+    oor(a.exchange(3, v).map(drop), "exchange");
+    oor(a.version(3).map(drop), "version");
+    oor(a.wait_change(3, &mut seen, ZERO), "wait_change");
+    match a.read(u64::MAX) {
+        Err(Error::OutOfRange { index, length: 3 }) => assert_eq!(index, u64::MAX),
+        other => panic!("read(u64::MAX): {other:?}"),
+    }
+    a.write(2, v).unwrap();
+    assert_eq!(a.read(2), Ok(Value::Int(1)));
+}
+
+// ---- maps ----
+
+fn map_keys(name: &str) {
+    let r = create(name);
+    let m = r.map("m", 3, 0).unwrap();
+    let other = attach(name).map("m", 0, 0).unwrap();
+    // An absent key reads as EMPTY, UNDEFINED, version 0, and reading inserts nothing.
+    assert_eq!(m.read("nope"), Ok(Value::Undefined));
+    assert_eq!(m.is_full("nope"), Ok(false));
+    assert_eq!(m.version("nope"), Ok(0));
+    assert_eq!(m.read_ff("nope", ZERO), Err(Error::Timeout));
+    assert_eq!((m.len(), m.is_empty()), (Ok(0), Ok(true)));
+    assert_err!(m.remove("nope"), Error::NotFound(_));
+    let mut cursor = 0;
+    assert_eq!(m.next_key(&mut cursor), Ok(None));
+
+    // Keys, the empty one included; the longest allowed and one byte more.
+    m.write("a", ValueRef::Int(1)).unwrap();
+    m.write_xf("", ValueRef::Int(2)).unwrap();
+    let long = "k".repeat(MAX_KEY_LEN);
+    m.set_tag(&long, true).unwrap();
+    assert_eq!((m.len(), other.len()), (Ok(3), Ok(3)));
+    assert_eq!(other.read(""), Ok(Value::Int(2)));
+    assert_eq!(other.read_fe(&long, ZERO), Ok(Value::Undefined));
+    assert_err!(
+        m.write(&"k".repeat(MAX_KEY_LEN + 1), ValueRef::Int(1)),
+        Error::InvalidArgument(_)
+    );
+
+    // Iteration: every key once.
+    let mut keys = Vec::new();
+    let mut cursor = 0;
+    while let Some(k) = other.next_key(&mut cursor).unwrap() {
+        keys.push(k);
+        assert!(keys.len() <= 3, "iteration did not end: {keys:?}");
+    }
+    keys.sort();
+    assert_eq!(keys, vec![String::new(), "a".to_owned(), long.clone()]);
+
+    // Full: a new key is refused by every inserting call; existing keys still change.
+    for (call, got) in [
+        ("write", m.write("new", ValueRef::Int(1))),
+        ("write_xf", m.write_xf("new", ValueRef::Int(1))),
+        ("write_xe", m.write_xe("new", ValueRef::Int(1))),
+        ("write_ef", m.write_ef("new", ValueRef::Int(1), ZERO)),
+        ("set_tag", m.set_tag("new", true)),
+        ("faa", m.faa("new", ValueRef::Int(1)).map(drop)),
+        ("exchange", m.exchange("new", ValueRef::Int(1)).map(drop)),
+        (
+            "cas",
+            m.cas("new", ValueRef::Undefined, ValueRef::Int(1))
+                .map(drop),
+        ),
+    ] {
+        assert_err!(got.map_err(|e| (call, e)), (_, Error::NoSpace(_)));
+    }
+    assert_eq!(m.len(), Ok(3));
+    m.write("a", ValueRef::Int(10)).unwrap();
+    assert_eq!(m.faa("a", ValueRef::Int(1)), Ok(Value::Int(10)));
+
+    // Removal: the key is gone (reads as absent, version 0), its place is free, waiters
+    // see the change (to 0), and a re-inserted key never repeats a version.
+    let before = m.version("a").unwrap();
+    assert!(before > 0);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut seen = before;
+            other.wait_change("a", &mut seen, LONG).map(|()| seen)
+        });
+        std::thread::sleep(SETTLE);
+        m.remove("a").unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(0));
+    });
+    assert_eq!(m.read("a"), Ok(Value::Undefined));
+    assert_eq!((m.is_full("a"), m.version("a")), (Ok(false), Ok(0)));
+    assert_eq!(m.len(), Ok(2));
+    assert_err!(m.remove("a"), Error::NotFound(_));
+    m.write("new", ValueRef::Int(1)).unwrap();
+    assert_eq!(m.len(), Ok(3));
+    m.remove("new").unwrap();
+    // A waiter on an absent key (version 0) returns when it is inserted.
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut seen = 0;
+            other.wait_change("a", &mut seen, LONG).map(|()| seen)
+        });
+        std::thread::sleep(SETTLE);
+        m.write_xf("a", ValueRef::Int(5)).unwrap();
+        let after = waiter.join().unwrap().unwrap();
+        assert!(
+            after > before,
+            "version {after} after re-insertion, {before} before"
+        );
+    });
+    assert!(m.version("a").unwrap() > before);
+    // A read waiting for a removed key keeps waiting for a new insertion.
+    m.remove("a").unwrap();
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| other.read_fe("a", LONG));
+        std::thread::sleep(SETTLE);
+        m.write_xe("a", ValueRef::Int(1)).unwrap();
+        m.remove("a").unwrap();
+        m.write_xf("a", ValueRef::Int(2)).unwrap();
+        assert_eq!(reader.join().unwrap(), Ok(Value::Int(2)));
+    });
+}
+
+// ---- the region's directory ----
+
+fn wait_object_and_info(name: &str) {
+    let r = create(name);
+    assert_eq!(r.info().unwrap().object_count, 0);
+    assert_eq!(r.wait_object("x", ZERO), Err(Error::Timeout));
+    let t = Instant::now();
+    assert_eq!(r.wait_object("x", Some(SHORT)), Err(Error::Timeout));
+    assert!(t.elapsed() >= SHORT, "wait_object gave up early");
+    assert_err!(r.wait_object("", ZERO), Error::InvalidArgument(_));
+    let other = attach(name);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| r.wait_object("x", LONG));
+        std::thread::sleep(SETTLE);
+        other.map("x", 4, 0).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    });
+    r.array("a", 4, 0).unwrap();
+    assert_eq!(r.wait_object("a", ZERO), Ok(()));
+    assert_eq!(r.wait_object("x", ZERO), Ok(()));
+    // Opening an existing object again does not count it again.
+    r.array("a", 0, 0).unwrap();
+    assert_eq!(r.info().unwrap().object_count, 2);
+    assert_eq!(other.info().unwrap().object_count, 2);
+    // Map keys and element values are not objects.
+    let m = r.map("x", 0, 0).unwrap();
+    m.write("k", ValueRef::Int(1)).unwrap();
+    assert_eq!(r.info().unwrap().object_count, 2);
+    assert_eq!(r.wait_object("k", ZERO), Err(Error::Timeout));
+}
+
+// ---- queues ----
+
+fn queues(name: &str) {
+    let r = create(name);
+    assert_err!(r.queue("q", 0, 0), Error::NotFound(_));
+    let q = r.queue("q", 4, 0).unwrap();
+    assert_eq!((q.name(), q.capacity()), ("q", 4));
+    assert_eq!((q.len(), q.is_empty()), (Ok(0), Ok(true)));
+    assert_eq!(r.wait_object("q", ZERO), Ok(()));
+    // Open rules.
+    let other = attach(name);
+    assert_eq!(other.queue("q", 0, 0).unwrap().capacity(), 4);
+    assert_err!(r.queue("q", 5, 0), Error::Incompatible(_));
+    assert_err!(r.queue("q", 4, FLAG_LIFO), Error::Incompatible(_));
+    assert_err!(r.queue("q", 0, FLAG_LIFO), Error::Incompatible(_));
+    assert_err!(r.queue("q", 4, FLAG_EXCLUSIVE), Error::Exists(_));
+    assert_err!(r.queue("q", 4, FLAG_FULL), Error::InvalidArgument(_));
+    assert_err!(r.array("q", 4, 0), Error::TypeMismatch(_));
+    r.array("arr", 4, 0).unwrap();
+    assert_err!(r.queue("arr", 4, 0), Error::TypeMismatch(_));
+    assert_err!(r.queue("", 4, 0), Error::InvalidArgument(_));
+
+    // FIFO, every type, across attachments.
+    let big = r.queue("big", 64, 0).unwrap();
+    let big2 = other.queue("big", 0, 0).unwrap();
+    for v in samples() {
+        big.push(v.as_ref(), ZERO).unwrap();
+    }
+    assert_eq!(big2.len(), Ok(samples().len() as u64));
+    for v in samples() {
+        assert_eq!(big2.pop(ZERO).unwrap(), v);
+    }
+    assert_eq!(big.pop(ZERO), Err(Error::Timeout));
+    assert_err!(big.push(BAD_OBJECT, ZERO), Error::InvalidArgument(_));
+    assert_eq!(big.len(), Ok(0));
+
+    // Empty: pops wait; full: pushes wait; zero tries once, a short timeout passes.
+    assert_eq!(q.pop(ZERO), Err(Error::Timeout));
+    let t = Instant::now();
+    assert_eq!(q.pop(Some(SHORT)), Err(Error::Timeout));
+    assert!(t.elapsed() >= SHORT, "pop gave up early");
+    for i in 0..4 {
+        q.push(ValueRef::Int(i), ZERO).unwrap();
+    }
+    assert_eq!((q.len(), q.is_empty()), (Ok(4), Ok(false)));
+    assert_eq!(q.push(ValueRef::Int(9), ZERO), Err(Error::Timeout));
+    let t = Instant::now();
+    assert_eq!(q.push(ValueRef::Int(9), Some(SHORT)), Err(Error::Timeout));
+    assert!(t.elapsed() >= SHORT, "push gave up early");
+    assert_eq!(q.len(), Ok(4));
+
+    // Blocked calls are woken by another attachment.
+    let q2 = other.queue("q", 0, 0).unwrap();
+    std::thread::scope(|s| {
+        let pusher = s.spawn(|| q.push(ValueRef::Int(4), LONG));
+        std::thread::sleep(SETTLE);
+        assert_eq!(q2.pop(LONG), Ok(Value::Int(0)));
+        pusher.join().unwrap().unwrap();
+        for i in 1..=4 {
+            assert_eq!(q2.pop(ZERO), Ok(Value::Int(i)));
+        }
+        let popper = s.spawn(|| q.pop(LONG));
+        std::thread::sleep(SETTLE);
+        q2.push(ValueRef::String("wake"), LONG).unwrap();
+        assert_eq!(popper.join().unwrap(), Ok(Value::String("wake".into())));
+    });
+
+    // Two producers and two consumers on two attachments: each value exactly once, each
+    // producer's values in order.
+    const N: i64 = 300;
+    let popped = AtomicU64::new(0);
+    let mut got: Vec<i64> = std::thread::scope(|s| {
+        let consumers: Vec<_> = [&q, &q2]
+            .into_iter()
+            .map(|c| {
+                let popped = &popped;
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    let mut last = [-1i64; 2];
+                    while popped.load(Ordering::SeqCst) < 2 * N as u64 {
+                        match c.pop(Some(SHORT)) {
+                            Ok(Value::Int(v)) => {
+                                let (p, i) = ((v / 1_000_000) as usize, v % 1_000_000);
+                                assert!(i > last[p], "producer {p}: {i} after {}", last[p]);
+                                last[p] = i;
+                                got.push(v);
+                                popped.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(Error::Timeout) => {}
+                            other => panic!("pop: {other:?}"),
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for (p, pq) in [&q2, &q].into_iter().enumerate() {
+            s.spawn(move || {
+                for i in 0..N {
+                    pq.push(ValueRef::Int(p as i64 * 1_000_000 + i), LONG)
+                        .unwrap();
+                }
+            });
+        }
+        consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    got.sort();
+    let want: Vec<i64> = (0..2)
+        .flat_map(|p| (0..N).map(move |i| p * 1_000_000 + i))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(q.len(), Ok(0));
+}
+
+fn stacks(name: &str) {
+    let r = create(name);
+    let s = r.queue("s", 8, FLAG_LIFO).unwrap();
+    assert_eq!(s.capacity(), 8);
+    assert_err!(r.queue("s", 8, 0), Error::Incompatible(_));
+    // Opening an existing stack without FLAG_LIFO and size 0 is allowed.
+    let other = attach(name).queue("s", 0, 0).unwrap();
+    for i in 1..=3 {
+        s.push(ValueRef::Int(i), ZERO).unwrap();
+    }
+    assert_eq!(other.pop(ZERO), Ok(Value::Int(3)));
+    s.push(ValueRef::String("top"), ZERO).unwrap();
+    assert_eq!(other.pop(ZERO), Ok(Value::String("top".into())));
+    assert_eq!(s.pop(ZERO), Ok(Value::Int(2)));
+    assert_eq!(s.pop(ZERO), Ok(Value::Int(1)));
+    assert_eq!(s.pop(ZERO), Err(Error::Timeout));
+    for v in samples().iter().take(8) {
+        s.push(v.as_ref(), ZERO).unwrap();
+    }
+    assert_eq!(s.push(ValueRef::Int(0), ZERO), Err(Error::Timeout));
+    for v in samples().iter().take(8).rev() {
+        assert_eq!(&s.pop(ZERO).unwrap(), v);
+    }
+    std::thread::scope(|sc| {
+        let popper = sc.spawn(|| s.pop(LONG));
+        std::thread::sleep(SETTLE);
+        other.push(ValueRef::Int(7), LONG).unwrap();
+        assert_eq!(popper.join().unwrap(), Ok(Value::Int(7)));
+    });
+}
+
+fn queue_shutdown(name: &str) {
+    let r = create(name);
+    let other = attach(name);
+    let empty = r.queue("empty", 4, 0).unwrap();
+    let full = r.queue("full", 2, 0).unwrap();
+    full.push(ValueRef::Int(1), ZERO).unwrap();
+    full.push(ValueRef::Int(2), ZERO).unwrap();
+    assert_eq!(empty.is_shutdown(), Ok(false));
+    // Shutdown wakes every waiter, in every attachment, with CLOSED.
+    std::thread::scope(|s| {
+        let poppers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = other.queue("empty", 0, 0).unwrap();
+                s.spawn(move || q.pop(LONG))
+            })
+            .collect();
+        let pushers: Vec<_> = (0..2)
+            .map(|i| {
+                let q = other.queue("full", 0, 0).unwrap();
+                s.spawn(move || q.push(ValueRef::Int(10 + i), LONG))
+            })
+            .collect();
+        std::thread::sleep(SETTLE);
+        empty.shutdown().unwrap();
+        full.shutdown().unwrap();
+        for p in poppers {
+            assert_eq!(p.join().unwrap(), Err(Error::Closed));
+        }
+        for p in pushers {
+            assert_eq!(p.join().unwrap(), Err(Error::Closed));
+        }
+    });
+    // Pushes fail; pops drain what is left, then say CLOSED; shutdown again is harmless.
+    let full2 = other.queue("full", 0, 0).unwrap();
+    assert_eq!(full2.is_shutdown(), Ok(true));
+    assert_eq!(full2.push(ValueRef::Int(3), ZERO), Err(Error::Closed));
+    assert_eq!(full2.push(ValueRef::Int(3), LONG), Err(Error::Closed));
+    assert_eq!(full2.len(), Ok(2));
+    assert_eq!(full2.pop(ZERO), Ok(Value::Int(1)));
+    assert_eq!(full.pop(LONG), Ok(Value::Int(2)));
+    assert_eq!(full.pop(ZERO), Err(Error::Closed));
+    assert_eq!(full.pop(LONG), Err(Error::Closed));
+    assert_eq!(full.len(), Ok(0));
+    full.shutdown().unwrap();
+    assert_eq!(full.is_shutdown(), Ok(true));
+    assert_eq!(empty.pop(ZERO), Err(Error::Closed));
+    // Another queue is not affected.
+    let open = r.queue("open", 2, 0).unwrap();
+    open.push(ValueRef::Int(1), ZERO).unwrap();
+    assert_eq!(open.is_shutdown(), Ok(false));
+}
+
+// ---- buses ----
+
+/// Everything a subscription has without waiting: (value, seq) pairs, until TIMEOUT.
+fn drain(sub: &mut Subscription) -> Vec<(Value, u64)> {
+    let mut got = Vec::new();
+    loop {
+        match sub.next(ZERO) {
+            Ok(m) => got.push(m),
+            Err(Error::Timeout) => return got,
+            Err(e) => panic!("next: {e:?}"),
+        }
+    }
+}
+
+fn bus_order_and_start(name: &str) {
+    let r = create(name);
+    assert_err!(r.bus("b", 0, 0), Error::NotFound(_));
+    let b = r.bus("b", 64, 0).unwrap();
+    assert_eq!((b.name(), b.capacity()), ("b", 64));
+    assert_eq!(b.next_seq(), Ok(1));
+    assert_eq!(b.is_shutdown(), Ok(false));
+    let other = attach(name);
+    assert_eq!(other.bus("b", 0, 0).unwrap().capacity(), 64);
+    assert_err!(r.bus("b", 65, 0), Error::Incompatible(_));
+    assert_err!(r.bus("b", 64, FLAG_EXCLUSIVE), Error::Exists(_));
+    assert_err!(r.bus("b", 64, FLAG_LIFO), Error::InvalidArgument(_));
+    assert_err!(r.queue("b", 64, 0), Error::TypeMismatch(_));
+    assert_err!(r.map("b", 64, 0), Error::TypeMismatch(_));
+
+    let b2 = other.bus("b", 0, 0).unwrap();
+    let mut early = b2.subscribe(Start::Now).unwrap();
+    let mut early_here = b.subscribe(Start::Oldest).unwrap();
+    assert_eq!(early.next(ZERO), Err(Error::Timeout));
+    let values = samples();
+    for (i, v) in values.iter().enumerate() {
+        let publisher = if i % 2 == 0 { &b } else { &b2 };
+        assert_eq!(publisher.publish(v.as_ref()), Ok(i as u64 + 1));
+    }
+    assert_err!(b.publish(BAD_OBJECT), Error::InvalidArgument(_));
+    let n = values.len() as u64;
+    assert_eq!((b.next_seq(), b2.next_seq()), (Ok(n + 1), Ok(n + 1)));
+    let mut late = b.subscribe(Start::Oldest).unwrap();
+    let mut now = b2.subscribe(Start::Now).unwrap();
+    let want: Vec<(Value, u64)> = values.into_iter().zip(1..).collect();
+    assert_eq!(drain(&mut early), want);
+    assert_eq!(drain(&mut early_here), want);
+    assert_eq!(drain(&mut late), want);
+    assert_eq!(now.next(ZERO), Err(Error::Timeout));
+    let t = Instant::now();
+    assert_eq!(now.next(Some(SHORT)), Err(Error::Timeout));
+    assert!(t.elapsed() >= SHORT, "next gave up early");
+    b.publish(ValueRef::Int(5)).unwrap();
+    assert_eq!(now.next(ZERO), Ok((Value::Int(5), n + 1)));
+    assert_eq!(late.next(ZERO), Ok((Value::Int(5), n + 1)));
+
+    // A blocked subscriber is woken by a publish from another attachment; two
+    // publishing threads give every subscriber the same order.
+    std::thread::scope(|s| {
+        let mut subs: Vec<_> = (0..3)
+            .map(|i| {
+                let bus = if i == 0 { &b } else { &b2 };
+                bus.subscribe(Start::Now).unwrap()
+            })
+            .collect();
+        let waiter = {
+            let mut w = b.subscribe(Start::Now).unwrap();
+            s.spawn(move || w.next(LONG))
+        };
+        std::thread::sleep(SETTLE);
+        b2.publish(ValueRef::String("wake")).unwrap();
+        assert_eq!(
+            waiter.join().unwrap(),
+            Ok((Value::String("wake".into()), n + 2))
+        );
+        let pubs: Vec<_> = [&b, &b2]
+            .into_iter()
+            .enumerate()
+            .map(|(p, bus)| {
+                s.spawn(move || {
+                    for i in 0..20 {
+                        bus.publish(ValueRef::Int(p as i64 * 100 + i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for p in pubs {
+            p.join().unwrap();
+        }
+        let seen: Vec<Vec<(Value, u64)>> = subs.iter_mut().map(drain).collect();
+        assert_eq!(seen[0].len(), 41);
+        let seqs: Vec<u64> = seen[0].iter().map(|m| m.1).collect();
+        assert_eq!(seqs, (n + 2..n + 43).collect::<Vec<_>>());
+        assert_eq!(seen[0], seen[1]);
+        assert_eq!(seen[0], seen[2]);
+    });
+}
+
+fn bus_gap_and_shutdown(name: &str) {
+    let r = create(name);
+    let b = r.bus("small", 4, 0).unwrap();
+    let mut slow = b.subscribe(Start::Now).unwrap();
+    for i in 1..=10 {
+        assert_eq!(b.publish(ValueRef::String(&format!("{i:>40}"))), Ok(i));
+    }
+    // Messages 7..=10 are retained: the slow subscriber skips to 7, and sees the gap.
+    let got = drain(&mut slow);
+    let seqs: Vec<u64> = got.iter().map(|m| m.1).collect();
+    assert_eq!(seqs, vec![7, 8, 9, 10]);
+    assert_eq!(got[0].0, Value::String(format!("{:>40}", 7)));
+    let mut oldest = attach(name)
+        .bus("small", 0, 0)
+        .unwrap()
+        .subscribe(Start::Oldest)
+        .unwrap();
+    assert_eq!(oldest.next(ZERO).map(|m| m.1), Ok(7));
+
+    // Shutdown: waiting subscribers get what was published, then CLOSED; publishing
+    // fails; a subscriber drains what it has not read, then gets CLOSED.
+    let b = r.bus("b", 8, 0).unwrap();
+    let mut s1 = b.subscribe(Start::Now).unwrap();
+    b.publish(ValueRef::Int(1)).unwrap();
+    let other = attach(name);
+    std::thread::scope(|sc| {
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let mut w = other.bus("b", 0, 0).unwrap().subscribe(Start::Now).unwrap();
+                sc.spawn(move || (w.next(LONG), w.next(LONG)))
+            })
+            .collect();
+        std::thread::sleep(SETTLE);
+        b.publish(ValueRef::Int(2)).unwrap();
+        std::thread::sleep(SETTLE);
+        b.shutdown().unwrap();
+        for w in waiters {
+            let (first, second) = w.join().unwrap();
+            assert_eq!(first, Ok((Value::Int(2), 2)));
+            assert_eq!(second, Err(Error::Closed));
+        }
+    });
+    assert_eq!(b.is_shutdown(), Ok(true));
+    assert_eq!(other.bus("b", 0, 0).unwrap().is_shutdown(), Ok(true));
+    assert_eq!(b.publish(ValueRef::Int(3)), Err(Error::Closed));
+    assert_eq!(s1.next(ZERO), Ok((Value::Int(1), 1)));
+    assert_eq!(s1.next(ZERO), Ok((Value::Int(2), 2)));
+    assert_eq!(s1.next(ZERO), Err(Error::Closed));
+    assert_eq!(s1.next(LONG), Err(Error::Closed));
+    b.shutdown().unwrap();
+}
+
+// ---- locks ----
+
+fn mutex(name: &str) {
+    let r = create(name);
+    let other = attach(name);
+    let m = r.mutex("m").unwrap();
+    let m2 = other.mutex("m").unwrap();
+    assert_eq!(m.name(), "m");
+    assert_err!(r.array("m", 1, 0), Error::TypeMismatch(_));
+    r.array("arr", 1, 0).unwrap();
+    assert_err!(r.mutex("arr"), Error::TypeMismatch(_));
+    assert_err!(r.mutex(""), Error::InvalidArgument(_));
+    assert_eq!(r.wait_object("m", ZERO), Ok(()));
+
+    assert_eq!(m.is_locked(), Ok(false));
+    assert_err!(m.unlock(), Error::InvalidArgument(_));
+    assert_eq!(m.lock_until(&Deadline::after(ZERO)), Ok(Acquired::Clean));
+    assert_eq!((m.is_locked(), m2.is_locked()), (Ok(true), Ok(true)));
+    // Not recursive: the holder locking again is refused instead of deadlocking.
+    assert_err!(
+        m.lock_until(&Deadline::after(LONG)),
+        Error::InvalidArgument(_)
+    );
+    // Another region handle, or another thread, neither gets it nor may unlock it.
+    assert_eq!(m2.lock_until(&Deadline::after(ZERO)), Err(Error::Timeout));
+    let t = Instant::now();
+    assert_eq!(
+        m2.lock_until(&Deadline::after(Some(SHORT))),
+        Err(Error::Timeout)
+    );
+    assert!(t.elapsed() >= SHORT, "lock gave up early");
+    assert_err!(m2.unlock(), Error::InvalidArgument(_));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert_eq!(m.lock_until(&Deadline::after(ZERO)), Err(Error::Timeout));
+            assert_err!(m.unlock(), Error::InvalidArgument(_));
+        })
+        .join()
+        .unwrap();
+        // A blocked locker gets it when the holder unlocks.
+        let locker = s.spawn(|| {
+            let got = m2.lock_until(&Deadline::after(LONG));
+            m2.unlock().unwrap();
+            got
+        });
+        std::thread::sleep(SETTLE);
+        m.unlock().unwrap();
+        assert_eq!(locker.join().unwrap(), Ok(Acquired::Clean));
+    });
+    assert_eq!(m.is_locked(), Ok(false));
+
+    // Mutual exclusion: 4 threads on 2 handles increment a plain counter under it.
+    let counter = r.array("counter", 1, 0).unwrap();
+    counter.write(0, ValueRef::Int(0)).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (mx, c) = (if t % 2 == 0 { &m } else { &m2 }, &counter);
+            s.spawn(move || {
+                for _ in 0..25 {
+                    assert_eq!(mx.lock_until(&Deadline::after(LONG)), Ok(Acquired::Clean));
+                    let Value::Int(v) = c.read(0).unwrap() else {
+                        panic!("not an int")
+                    };
+                    c.write(0, ValueRef::Int(v + 1)).unwrap();
+                    mx.unlock().unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(counter.read(0), Ok(Value::Int(100)));
+
+    // A region handle closed while holding it: the next locker gets OWNER_DEAD, holds
+    // it, and the mutex goes on as before.
+    {
+        let gone = attach(name);
+        let g = gone.mutex("m").unwrap();
+        assert_eq!(g.lock_until(&Deadline::after(ZERO)), Ok(Acquired::Clean));
+    }
+    assert_eq!(
+        m.lock_until(&Deadline::after(LONG)),
+        Ok(Acquired::Recovered)
+    );
+    assert_eq!(m2.lock_until(&Deadline::after(ZERO)), Err(Error::Timeout));
+    m.unlock().unwrap();
+    assert_eq!(m2.lock_until(&Deadline::after(ZERO)), Ok(Acquired::Clean));
+    m2.unlock().unwrap();
+}
+
+fn barrier(name: &str) {
+    let r = create(name);
+    assert_err!(r.barrier("b", 0), Error::NotFound(_));
+    let b = r.barrier("b", 3).unwrap();
+    assert_eq!((b.name(), b.parties()), ("b", 3));
+    let other = attach(name);
+    assert_eq!(other.barrier("b", 0).unwrap().parties(), 3);
+    assert_err!(r.barrier("b", 4), Error::Incompatible(_));
+    assert_err!(r.semaphore("b", 3), Error::TypeMismatch(_));
+    assert_err!(r.barrier("", 3), Error::InvalidArgument(_));
+
+    // Alone, a waiter times out and withdraws, as if it had never arrived.
+    assert_eq!(b.wait_until(&Deadline::after(ZERO)), Err(Error::Timeout));
+    let t = Instant::now();
+    assert_eq!(
+        b.wait_until(&Deadline::after(Some(SHORT))),
+        Err(Error::Timeout)
+    );
+    assert!(t.elapsed() >= SHORT, "barrier wait gave up early");
+    // Three rounds of three parties on two handles: exactly one last party per round.
+    let b2 = other.barrier("b", 0).unwrap();
+    for round in 0..3 {
+        let lasts: Vec<bool> = std::thread::scope(|s| {
+            let ws: Vec<_> = (0..3)
+                .map(|i| {
+                    let bb = if i == 0 { &b } else { &b2 };
+                    s.spawn(move || bb.wait_until(&Deadline::after(LONG)))
+                })
+                .collect();
+            ws.into_iter().map(|w| w.join().unwrap().unwrap()).collect()
+        });
+        assert_eq!(
+            lasts.iter().filter(|l| **l).count(),
+            1,
+            "round {round}: {lasts:?}"
+        );
+    }
+    // The withdrawn arrivals did not count: two parties still wait for a third.
+    std::thread::scope(|s| {
+        let w1 = s.spawn(|| b.wait_until(&Deadline::after(LONG)));
+        let w2 = s.spawn(|| b2.wait_until(&Deadline::after(LONG)));
+        std::thread::sleep(SETTLE);
+        assert!(!w1.is_finished() && !w2.is_finished());
+        let third = b.wait_until(&Deadline::after(LONG)).unwrap();
+        let lasts = [
+            third,
+            w1.join().unwrap().unwrap(),
+            w2.join().unwrap().unwrap(),
+        ];
+        assert_eq!(lasts.iter().filter(|l| **l).count(), 1, "{lasts:?}");
+    });
+}
+
+fn semaphore(name: &str) {
+    let r = create(name);
+    assert_err!(r.semaphore("s", 0), Error::NotFound(_));
+    let s = r.semaphore("s", 2).unwrap();
+    assert_eq!((s.name(), s.permits()), ("s", 2));
+    let other = attach(name);
+    let s2 = other.semaphore("s", 0).unwrap();
+    assert_eq!(s2.permits(), 2);
+    assert_err!(r.semaphore("s", 3), Error::Incompatible(_));
+    assert_err!(r.mutex("s"), Error::TypeMismatch(_));
+    assert_err!(r.semaphore("", 1), Error::InvalidArgument(_));
+
+    assert_eq!((s.available(), s.held()), (Ok(2), Ok(0)));
+    assert_err!(s.release(), Error::InvalidArgument(_));
+    s.acquire_until(&Deadline::after(ZERO)).unwrap();
+    s.acquire_until(&Deadline::after(ZERO)).unwrap();
+    assert_eq!((s.available(), s.held(), s2.held()), (Ok(0), Ok(2), Ok(0)));
+    assert_eq!(s.acquire_until(&Deadline::after(ZERO)), Err(Error::Timeout));
+    let t = Instant::now();
+    assert_eq!(
+        s2.acquire_until(&Deadline::after(Some(SHORT))),
+        Err(Error::Timeout)
+    );
+    assert!(t.elapsed() >= SHORT, "acquire gave up early");
+    // Permits belong to the region handle: another handle may not release them, any
+    // thread of the holder may.
+    assert_err!(s2.release(), Error::InvalidArgument(_));
+    std::thread::scope(|sc| {
+        let waiter = sc.spawn(|| s2.acquire_until(&Deadline::after(LONG)));
+        std::thread::sleep(SETTLE);
+        sc.spawn(|| s.release().unwrap()).join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    });
+    assert_eq!((s.held(), s2.held(), s.available()), (Ok(1), Ok(1), Ok(0)));
+    s.release().unwrap();
+    s2.release().unwrap();
+    assert_eq!(s.available(), Ok(2));
+
+    // At most `permits` holders at once.
+    let inside = AtomicU64::new(0);
+    let most = AtomicU64::new(0);
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            let (sem, inside, most) = (if t % 2 == 0 { &s } else { &s2 }, &inside, &most);
+            sc.spawn(move || {
+                for _ in 0..10 {
+                    sem.acquire_until(&Deadline::after(LONG)).unwrap();
+                    let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    sem.release().unwrap();
+                }
+            });
+        }
+    });
+    assert!(
+        most.load(Ordering::SeqCst) <= 2,
+        "more holders than permits"
+    );
+    assert_eq!(s.available(), Ok(2));
+
+    // Permits of a region handle that is closed come back.
+    {
+        let gone = attach(name);
+        let g = gone.semaphore("s", 0).unwrap();
+        g.acquire_until(&Deadline::after(ZERO)).unwrap();
+        g.acquire_until(&Deadline::after(ZERO)).unwrap();
+        assert_eq!(s.acquire_until(&Deadline::after(ZERO)), Err(Error::Timeout));
+    }
+    s.acquire_until(&Deadline::after(LONG)).unwrap();
+    s.acquire_until(&Deadline::after(LONG)).unwrap();
+    assert_eq!(s.held(), Ok(2));
+}
+
+fn every_kind_is_an_object(name: &str) {
+    let r = create(name);
+    r.array("array", 1, 0).unwrap();
+    r.map("map", 1, 0).unwrap();
+    r.queue("queue", 1, 0).unwrap();
+    r.bus("bus", 1, 0).unwrap();
+    r.mutex("mutex").unwrap();
+    r.barrier("barrier", 1).unwrap();
+    r.semaphore("semaphore", 1).unwrap();
+    let names = [
+        "array",
+        "map",
+        "queue",
+        "bus",
+        "mutex",
+        "barrier",
+        "semaphore",
+    ];
+    let other = attach(name);
+    assert_eq!(other.info().unwrap().object_count, 7);
+    // Each name is taken by its kind: opening it as any other kind is TYPE_MISMATCH.
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(other.wait_object(n, ZERO), Ok(()));
+        let opens: [(&str, Result<()>); 7] = [
+            ("array", other.array(n, 1, 0).map(drop)),
+            ("map", other.map(n, 1, 0).map(drop)),
+            ("queue", other.queue(n, 1, 0).map(drop)),
+            ("bus", other.bus(n, 1, 0).map(drop)),
+            ("mutex", other.mutex(n).map(drop)),
+            ("barrier", other.barrier(n, 1).map(drop)),
+            ("semaphore", other.semaphore(n, 1).map(drop)),
+        ];
+        for (j, (kind, got)) in opens.into_iter().enumerate() {
+            if i == j {
+                assert_eq!(got, Ok(()), "{n} as {kind}");
+            } else {
+                assert_err!(
+                    got.map_err(|e| (n, kind, e)),
+                    (_, _, Error::TypeMismatch(_))
+                );
+            }
+        }
+    }
+    assert_eq!(r.info().unwrap().object_count, 7);
+}
