@@ -21,8 +21,9 @@ use crate::redis::url::RemoteName;
 
 /// Idle connections kept per region.
 const POOL_MAX: usize = 8;
-/// Extra time a reply may take beyond what a request waits on the server.
-pub(crate) const REPLY_MARGIN: Duration = Duration::from_millis(500);
+/// Extra time a request may take beyond the caller's timeout: one round trip to a
+/// server that is far away, not a stalled one.
+pub(crate) const REPLY_MARGIN: Duration = Duration::from_millis(250);
 /// Pause between reconnection attempts (doubling up to 200 ms).
 const RETRY_PAUSE: Duration = Duration::from_millis(10);
 
@@ -183,7 +184,9 @@ impl Server {
                     }
                 },
             };
-            let io = (wait + REPLY_MARGIN).min(left.max(Duration::from_millis(1)) + REPLY_MARGIN);
+            // `deadline` already holds the margin, and `wait` for a blocking request.
+            debug_assert!(wait <= deadline.saturating_duration_since(now) + REPLY_MARGIN);
+            let io = left.max(Duration::from_millis(1));
             let _ = conn.set_read_timeout(Some(io));
             let _ = conn.set_write_timeout(Some(io));
             sent = true;

@@ -211,6 +211,9 @@ impl Elements {
             .as_ref()
             .filter(|(e, _, _)| e == el)
             .map(|(_, ver, v)| (*ver, v.clone()));
+        // Whether (version, value) came from the server just now (the cache may be stale:
+        // a commit from it is checked by the script, an answer without a commit is not).
+        let mut verified = cached.is_none();
         let (mut version, mut value) = match cached {
             Some(c) => c,
             None => {
@@ -220,6 +223,11 @@ impl Elements {
         };
         loop {
             let Some(new) = f(&value)? else {
+                if !verified {
+                    let s = self.read_state(el, "read", &forever, false)?;
+                    (version, value, verified) = (s.version, s.value, true);
+                    continue;
+                }
                 if self.is_map && version == 0 {
                     // As every writing call, an absent key is inserted first.
                     self.op(el, "ensure", None, "", &forever, true)?;
@@ -242,7 +250,7 @@ impl Elements {
                 *self.last_seen.lock() = Some((el.to_owned(), s.version + 1, new));
                 return Ok(s.value);
             }
-            (version, value) = (s.version, s.value);
+            (version, value, verified) = (s.version, s.value, true);
         }
     }
 

@@ -164,6 +164,7 @@ impl Region {
             let v: redis::Value = server.run(deadline, Duration::ZERO, true, |c| {
                 scripts()
                     .region
+                    .key(format!("{prefix}meta"))
                     .arg(&prefix)
                     .arg(mode)
                     .arg(&new_epoch)
@@ -352,8 +353,8 @@ impl Region {
 /// retry and goes out under the same id, so the script answers it from the result it
 /// stored instead of applying it again: a retried push, publish or `faa` is not made
 /// twice, and a retried pop returns the value the lost one took (or pops one, if the
-/// lost one never ran). The server keeps stored results for 120 s; a retry after that
-/// is a new call.
+/// lost one never ran). The retry must be the thread's next mutation through that
+/// handle, within 120 s (the server keeps each thread's last result that long).
 #[derive(Default)]
 pub(crate) struct Unanswered(parking_lot::Mutex<Option<(String, Vec<u8>, std::thread::ThreadId)>>);
 
@@ -375,10 +376,13 @@ impl Unanswered {
         let me = std::thread::current().id();
         match pending.take() {
             Some((id, was, by)) if by == me && was == call_signature(what) => id,
-            other => {
-                *pending = other;
+            // Another thread's unanswered call stays (it may retry); this thread's is
+            // forgotten: the server keeps only a thread's last mutation.
+            Some(other) if other.2 != me => {
+                *pending = Some(other);
                 i.next_op()
             }
+            _ => i.next_op(),
         }
     }
 
@@ -428,8 +432,13 @@ impl Inner {
         }
     }
 
+    /// A new operation id: `<thread>:<n>` (the attachment is passed separately).
     pub(crate) fn next_op(&self) -> String {
-        format!("{}-{}", self.cid, self.ops.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}:{}",
+            thread_tag(),
+            self.ops.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// Runs `script` with the common arguments (prefix, epoch, attachment, operation id
@@ -508,8 +517,8 @@ impl Inner {
         let left = d.remaining()?;
         let slice = left.map_or(BLOCK_SLICE, |l| l.min(BLOCK_SLICE));
         let ms = (slice.as_millis() as u64).max(1);
-        let deadline = Instant::now() + slice + self.remote.timeout.min(Duration::from_secs(2));
-        let _: redis::Value = self.server.run(deadline, slice, false, |c| {
+        let deadline = Instant::now() + slice + conn::REPLY_MARGIN;
+        let woken: Result<redis::Value> = self.server.run(deadline, slice, false, |c| {
             redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(1)
@@ -519,8 +528,14 @@ impl Inner {
                 .arg(stream)
                 .arg(id)
                 .query(c)
-        })?;
-        Ok(())
+        });
+        match woken {
+            // The wait changes nothing: a dropped connection or a server that is away
+            // ends the slice like a wake-up. The caller's next script call finds out
+            // what happened (with its own time budget: UNAVAILABLE, REGION_LOST, ...).
+            Ok(_) | Err(Error::Unavailable(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     fn renew_lease(&self, deadline: Instant) -> Result<()> {
@@ -580,6 +595,15 @@ impl Inner {
         )?;
         Ok(found)
     }
+}
+
+/// A number for the calling thread, unique in the process (never reused).
+fn thread_tag() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TAG.with(|t| *t)
 }
 
 /// Renews the lease every third of `lease_ms` while the region handle lives.

@@ -2,10 +2,11 @@
 //! atomically on the server.
 //!
 //! Every script starts the same way (ARGV 1-4): the region's key prefix, the epoch the
-//! caller opened, the caller's attachment id and an operation id. It returns
-//! `{'lost', why}` unless the region's `meta` hash still holds that epoch (the region
-//! was removed, replaced, flushed, or the server lost its data), and, when the
-//! operation id was seen before (a retry after a lost reply), the result stored for it
+//! caller opened, the caller's attachment id and an operation id (`<thread>:<n>`, or
+//! empty for a call that changes nothing). It returns `{'lost', why}` unless the
+//! region's `meta` hash still holds that epoch (the region was removed, replaced,
+//! flushed, or the server lost its data), and, when the operation id is the one the
+//! thread's last mutation had (a retry after a lost reply), the result stored for it
 //! instead of applying the operation again.
 //!
 //! Replies are arrays whose first element says what happened: `ok`, `wait` (the
@@ -21,7 +22,7 @@
 //! | `P meta` | hash | `epoch`, `created_ns`, `ids` (object id counter) |
 //! | `P lease:<attachment>` | string | exists while the attachment lives (PX lease) |
 //! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
-//! | `E op:<id>` | string | the stored result of a mutation (120 s) |
+//! | `E ops:<attachment>` | hash | per thread: its last mutation's id and result (120 s) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
 //! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver` |
 //! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
@@ -37,13 +38,22 @@ local epoch = redis.call('HGET', P .. 'meta', 'epoch')
 if not epoch then return {'lost', 'gone'} end
 if epoch ~= EPOCH then return {'lost', 'replaced'} end
 local E = P .. EPOCH .. ':'
+-- OPID is '<thread>:<n>': each thread of an attachment keeps the result of its last
+-- mutation (a retry is that thread's next call), so the server holds one small entry per
+-- thread, whatever the traffic.
+local opkey, optag = E .. 'ops:' .. CID, nil
 if OPID ~= '' then
-  local seen = redis.call('GET', E .. 'op:' .. OPID)
-  if seen then return cmsgpack.unpack(seen) end
+  optag = string.match(OPID, '^([^:]*):') or ''
+  local seen = redis.call('HGET', opkey, optag)
+  if seen then
+    local s = cmsgpack.unpack(seen)
+    if s[1] == OPID then return s[2] end
+  end
 end
 local function done(result)
   if OPID ~= '' then
-    redis.call('SET', E .. 'op:' .. OPID, cmsgpack.pack(result), 'PX', 120000)
+    redis.call('HSET', opkey, optag, cmsgpack.pack({OPID, result}))
+    redis.call('PEXPIRE', opkey, 120000)
   end
   return result
 end
