@@ -187,9 +187,27 @@ impl Region {
                             remote.display()
                         )))
                     }
-                    Ok(left) => std::thread::sleep(left.map_or(Duration::from_millis(20), |l| {
-                        l.min(Duration::from_millis(20))
-                    })),
+                    Ok(left) => {
+                        // Block on the server until a creation (or the slice ends).
+                        let slice = left.map_or(BLOCK_SLICE, |l| l.min(BLOCK_SLICE));
+                        let ms = (slice.as_millis() as u64).max(1);
+                        let born = format!("{prefix}born");
+                        let id = r.text(0);
+                        let _: Result<redis::Value> = server.run(
+                            Instant::now() + slice + conn::REPLY_MARGIN,
+                            slice,
+                            false,
+                            |c| {
+                                redis::cmd("XREAD")
+                                    .arg("BLOCK")
+                                    .arg(ms)
+                                    .arg("STREAMS")
+                                    .arg(&born)
+                                    .arg(&id)
+                                    .query(c)
+                            },
+                        );
+                    }
                 },
                 other => return Err(Error::Internal(format!("region script said {other}"))),
             }

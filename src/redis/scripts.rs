@@ -21,6 +21,7 @@
 //! |---|---|---|
 //! | `P meta` | hash | `epoch`, `created_ns`, `ids` (object id counter) |
 //! | `P lease:<attachment>` | string | exists while the attachment lives (PX lease) |
+//! | `P born` | stream | an entry per creation (openers waiting for the region block on it) |
 //! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
 //! | `E ops:<attachment>` | hash | per thread: its last mutation's id and result (120 s) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
@@ -72,15 +73,22 @@ end
 
 /// Region lifecycle. ARGV: P, mode (`create`, `open`, `recreate`, `ooc`), new epoch,
 /// now (ns). Not prefixed by PROLOGUE (it makes the epoch). Returns
-/// `{'ok', epoch, created, replaced epoch or ''}`, `{'exists'}` or `{'notfound'}`.
+/// `{'ok', epoch, created, replaced epoch or ''}`, `{'exists'}` or `{'notfound', id}`
+/// (`id`: of the last entry of the `born` stream, which every creation appends to).
 const REGION: &str = r#"
 local P, MODE, NEW, NOW = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local epoch = redis.call('HGET', P .. 'meta', 'epoch')
 if epoch and MODE == 'create' then return {'exists'} end
 if epoch and MODE ~= 'recreate' then return {'ok', epoch, 0, ''} end
-if not epoch and MODE == 'open' then return {'notfound'} end
+if not epoch and MODE == 'open' then
+  -- The id to wait from (XREAD BLOCK) for the region to be created.
+  local last = redis.call('XREVRANGE', P .. 'born', '+', '-', 'COUNT', 1)
+  if #last == 0 then return {'notfound', '0-0'} end
+  return {'notfound', last[1][1]}
+end
 redis.call('DEL', P .. 'meta')
 redis.call('HSET', P .. 'meta', 'epoch', NEW, 'created_ns', NOW, 'ids', 0)
+redis.call('XADD', P .. 'born', 'MAXLEN', '1', '*', 'epoch', NEW)
 return {'ok', NEW, 1, epoch or ''}
 "#;
 
