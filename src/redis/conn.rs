@@ -62,6 +62,7 @@ fn classify(e: &redis::RedisError) -> Failure {
                 | redis::ErrorKind::ClusterDown
                 | redis::ErrorKind::MasterDown
                 | redis::ErrorKind::BusyLoadingError
+                | redis::ErrorKind::ReadOnly
         )
     {
         Failure::Transport(e.to_string())

@@ -265,31 +265,67 @@ impl Region {
         &self.inner.given
     }
 
-    /// Makes what was written durable as far as the server can say: `WAITAOF` (Redis
-    /// 7.2+ and Valkey: the local AOF fsynced), else `WAIT` for replicas, else nothing
-    /// more than the server's own persistence settings.
+    /// Makes what was written durable as far as the server can say. On one connection:
+    /// a write (after every write acknowledged before, by any client), then `WAITAOF 1 0`
+    /// (Redis 7.2+ and Valkey: the server's AOF fsynced up to it; UNAVAILABLE if it does
+    /// not confirm within `timeout_ms`); on Redis 7.0, which has no WAITAOF, `WAIT` for
+    /// every connected replica (UNAVAILABLE if fewer acknowledge). With neither AOF nor
+    /// replicas there is nothing to wait for: the data is as durable as the server's own
+    /// settings make it (docs/remote.md).
     pub fn flush(&self) -> Result<()> {
+        enum Flushed {
+            Aof(i64),
+            NoAof,
+            Replicas(i64, i64),
+        }
         let i = &self.inner;
         let deadline = Instant::now() + i.remote.timeout;
         let ms = i.remote.timeout.as_millis() as u64;
-        let aof: redis::RedisResult<redis::Value> =
-            i.server.run(deadline, i.remote.timeout, false, |c| {
-                Ok(redis::cmd("WAITAOF")
-                    .arg(1)
-                    .arg(0)
-                    .arg(ms)
-                    .query::<redis::Value>(c))
-            })?;
-        match aof {
-            Ok(_) => Ok(()),
-            Err(e) if e.to_string().to_ascii_lowercase().contains("appendonly") => Ok(()),
-            Err(_) => {
-                // Redis 7.0: no WAITAOF. Wait for the replicas there are.
-                let _: i64 = i.server.run(deadline, i.remote.timeout, false, |c| {
-                    redis::cmd("WAIT").arg(i64::MAX).arg(ms.min(1000)).query(c)
-                })?;
-                Ok(())
+        let key = format!("{}flushed", i.prefix);
+        let outcome = i.server.run(deadline, i.remote.timeout, true, |c| {
+            redis::cmd("SET").arg(&key).arg(now_ns()).query::<()>(c)?;
+            match redis::cmd("WAITAOF")
+                .arg(1)
+                .arg(0)
+                .arg(ms)
+                .query::<Vec<i64>>(c)
+            {
+                Ok(v) => Ok(Flushed::Aof(v.first().copied().unwrap_or(0))),
+                Err(e) if e.to_string().to_ascii_lowercase().contains("appendonly") => {
+                    Ok(Flushed::NoAof)
+                }
+                Err(e)
+                    if e.to_string()
+                        .to_ascii_lowercase()
+                        .contains("unknown command") =>
+                {
+                    let info: String = redis::cmd("INFO").arg("replication").query(c)?;
+                    let replicas = info
+                        .lines()
+                        .find_map(|l| l.strip_prefix("connected_slaves:"))
+                        .and_then(|n| n.trim().parse::<i64>().ok())
+                        .unwrap_or(0);
+                    if replicas == 0 {
+                        return Ok(Flushed::NoAof);
+                    }
+                    let acked: i64 = redis::cmd("WAIT").arg(replicas).arg(ms).query(c)?;
+                    Ok(Flushed::Replicas(acked, replicas))
+                }
+                Err(e) => Err(e),
             }
+        })?;
+        match outcome {
+            Flushed::Aof(n) if n >= 1 => Ok(()),
+            Flushed::Aof(_) => Err(Error::Unavailable(format!(
+                "the server of {} did not confirm within {ms} ms that its AOF was fsynced",
+                i.remote.display()
+            ))),
+            Flushed::NoAof => Ok(()),
+            Flushed::Replicas(acked, n) if acked >= n => Ok(()),
+            Flushed::Replicas(acked, n) => Err(Error::Unavailable(format!(
+                "only {acked} of the {n} replicas of {} acknowledged within {ms} ms",
+                i.remote.display()
+            ))),
         }
     }
 

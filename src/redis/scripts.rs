@@ -23,7 +23,7 @@
 //! | `P lease:<attachment>` | string | exists while the attachment lives (PX lease) |
 //! | `P born` | stream | an entry per creation (openers waiting for the region block on it) |
 //! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
-//! | `E ops:<attachment>` | hash | per thread: its last mutation's id and result (120 s) |
+//! | `E op:<attachment>:<thread>` | string | that thread's last mutation: id and result (120 s) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
 //! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver` |
 //! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
@@ -42,19 +42,18 @@ local E = P .. EPOCH .. ':'
 -- OPID is '<thread>:<n>': each thread of an attachment keeps the result of its last
 -- mutation (a retry is that thread's next call), so the server holds one small entry per
 -- thread, whatever the traffic.
-local opkey, optag = E .. 'ops:' .. CID, nil
+local opkey = nil
 if OPID ~= '' then
-  optag = string.match(OPID, '^([^:]*):') or ''
-  local seen = redis.call('HGET', opkey, optag)
+  opkey = E .. 'op:' .. CID .. ':' .. (string.match(OPID, '^([^:]*):') or '')
+  local seen = redis.call('GET', opkey)
   if seen then
     local s = cmsgpack.unpack(seen)
     if s[1] == OPID then return s[2] end
   end
 end
 local function done(result)
-  if OPID ~= '' then
-    redis.call('HSET', opkey, optag, cmsgpack.pack({OPID, result}))
-    redis.call('PEXPIRE', opkey, 120000)
+  if opkey then
+    redis.call('SET', opkey, cmsgpack.pack({OPID, result}), 'PX', 120000)
   end
   return result
 end
@@ -131,10 +130,13 @@ local OP, OBJ, EL, ISMAP, T, V, ARG = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1',
 local mk = E .. OBJ .. 'm'
 local ek = E .. OBJ .. EL
 local rk, wk = ek .. ':r', ek .. ':w'
-local present = redis.call('EXISTS', ek) == 1
+local h = redis.call('HMGET', ek, 't', 'v', 'f', 'ver', 'wq')
+local present = h[4] ~= false
+local absent_at_start = not present
 local t, v, f, ver = '0', '', false, 0
+-- wq: how many waiters registered since the last wake-up (see wait()).
+local waiters = tonumber(h[5] or '0')
 if present then
-  local h = redis.call('HMGET', ek, 't', 'v', 'f', 'ver')
   t, v, f, ver = h[1], h[2], h[3] == '1', tonumber(h[4])
 elseif not ISMAP then
   f = redis.call('HGET', mk, 'flags') == '1'
@@ -148,7 +150,21 @@ local function readers()
   end
   return n
 end
-local function wait() return {'wait', last_id(wk)} end
+-- A waiter registers (wq + 1) and blocks from the stream's last id; a change wakes
+-- every registered waiter with one XADD and clears the count (they register again if
+-- they still have to wait), so a change that nobody waits for appends nothing.
+local function wait()
+  if present then redis.call('HINCRBY', ek, 'wq', 1) end
+  return {'wait', last_id(wk)}
+end
+local function wake_waiters()
+  -- (An absent element's waiters cannot register: its first write always wakes.)
+  if waiters > 0 or absent_at_start then
+    wake(wk)
+    if waiters > 0 then redis.call('HSET', ek, 'wq', 0) end
+    waiters = 0
+  end
+end
 -- Inserts an absent map key (EMPTY holding UNDEFINED, or FULL for a map created FULL).
 local function insert()
   if present or not ISMAP then return nil end
@@ -184,21 +200,21 @@ if OP == 'release' then
   local mine = tonumber(redis.call('HGET', rk, CID) or '0')
   if mine <= 0 then return done({'invalid', 'release_rw without a read_rw held by this region handle on that element'}) end
   if mine == 1 then redis.call('HDEL', rk, CID) else redis.call('HINCRBY', rk, CID, -1) end
-  wake(wk)
+  wake_waiters()
   return done({'ok', '0', '', 0, ver})
 end
 if OP == 'fe' then
   if not f or readers() > 0 then return wait() end
   local old = state()
   f, ver = false, ver + 1
-  save(); wake(wk)
+  save(); wake_waiters()
   return done(old)
 end
 if OP == 'ef' then
   if f then return wait() end
   local full = insert(); if full then return done(full) end
   t, v, f, ver = T, V, true, ver + 1
-  save(); wake(wk)
+  save(); wake_waiters()
   return done(state())
 end
 if OP == 'remove' then
@@ -225,25 +241,25 @@ end
 if OP == 'w' or OP == 'xf' or OP == 'xe' then
   t, v, ver = T, V, ver + 1
   if OP == 'xf' then f = true elseif OP == 'xe' then f = false end
-  save(); wake(wk)
+  save(); wake_waiters()
   return done(state())
 end
 if OP == 'tag' then
   local want = ARG == '1'
-  if want ~= f then f, ver = want, ver + 1; wake(wk) end
+  if want ~= f then f, ver = want, ver + 1; wake_waiters() end
   save()
   return done(state())
 end
 if OP == 'xchg' then
   local old = state()
   t, v, ver = T, V, ver + 1
-  save(); wake(wk)
+  save(); wake_waiters()
   return done(old)
 end
 if OP == 'commit' then
   local old = state()
   t, v, ver = T, V, ver + 1
-  save(); wake(wk)
+  save(); wake_waiters()
   return done(old)
 end
 return {'invalid', 'unknown element operation ' .. OP}
