@@ -216,6 +216,23 @@ typedef enum plexus_status {
    */
   PLEXUS_E_BUFFER_TOO_SMALL = 111,
   /**
+   * A remote region's server could not be reached, or did not answer within the
+   * call's time (112 is kept for the status of removed regions and objects). Nothing
+   * was changed, or the message says the change is not known.
+   */
+  PLEXUS_E_UNAVAILABLE = 113,
+  /**
+   * A remote region's state vanished on the server (flushed, restarted without
+   * persistence, failed over to a replica that lacked it, or the region was replaced):
+   * every handle of it returns this; open it again to start anew.
+   */
+  PLEXUS_E_REGION_LOST = 114,
+  /**
+   * This operation cannot exist on this backend (or this build); the message names
+   * the alternative.
+   */
+  PLEXUS_E_UNSUPPORTED = 115,
+  /**
    * A bug in plexus, caught at the boundary; please report the message.
    */
   PLEXUS_E_INTERNAL = 199,
