@@ -8,10 +8,45 @@
 # Needs: Rust (cargo), a C and a C++ compiler, python3; node (18+) optional (the first
 # run installs the Node binding's koffi dependency with `npm ci`; without node or npm
 # the demo runs without the Node process and says so).
+#
+# ./demo.sh --redis runs the same demo over the network: the region is a remote region,
+# redis://127.0.0.1:PORT/plexus-demo-PID, on a private redis-server this script starts
+# on a free port of 127.0.0.1 (without persistence, in a temporary directory; stopped at
+# the end), or on the server named by PLEXUS_REDIS_URL (redis://[user:password@]host:port,
+# without a region name, options such as ?db=N allowed; the demo's region is created
+# there and removed at the end).
+# Only the region name changes: the four programs are the same.
+#
 # Environment: PLEXUS_DEMO_LIBDIR=DIR uses the libplexus.so in DIR instead of building
-# the release library (the test suite uses it); PLEXUS_DEMO_NO_NODE=1 leaves Node out.
+# the release library (the test suite uses it); PLEXUS_DEMO_NO_NODE=1 leaves Node out;
+# PLEXUS_REDIS_URL (with --redis) as above.
 set -euo pipefail
 cd "$(dirname "$0")"
+redis=""
+for arg in "$@"; do
+  case "$arg" in
+    --redis) redis=1 ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "demo.sh: unknown argument '$arg' (usage: ./demo.sh [--redis])" >&2
+      exit 2
+      ;;
+  esac
+done
+# A name as it may be printed: the password of a redis:// URL replaced by ***.
+shown() { sed -E 's#^([a-z]+://)([^/@:]*):[^/]*@#\1\2:***@#; s#^([a-z]+://)[^/:@]*@#\1***@#' <<<"$1"; }
+redis_pid=""
+redis_dir=""
+if [ -n "$redis" ] && [ -z "${PLEXUS_REDIS_URL:-}" ]; then
+  redis_bin=$(command -v redis-server || command -v valkey-server || true)
+  if [ -z "$redis_bin" ]; then
+    echo "demo.sh --redis: redis-server is not installed (apt-get install redis-server), and PLEXUS_REDIS_URL is not set" >&2
+    exit 2
+  fi
+fi
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 if [ -n "${PLEXUS_DEMO_LIBDIR:-}" ]; then
@@ -43,18 +78,76 @@ else
   echo "== npm ci in bindings/node failed (no npm or no registry): running without the Node process"
 fi
 
+export PLEXUS_LIBRARY="$lib/libplexus.so"
+export PYTHONPATH="$PWD/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
 name="plexus-demo-$$"
 pids=()
+# Whether the remote region `$name` exists (1), not (0), or the server cannot say (2).
+remote_exists() {
+  python3 - "$name" <<'PY'
+import sys, plexus
+try:
+    plexus.Region(sys.argv[1], mode="open").close()
+    sys.exit(1)
+except plexus.NotFound:
+    sys.exit(0)
+except plexus.Error as e:
+    print(f"== cannot ask the server whether the region is gone: {e}", file=sys.stderr)
+    sys.exit(2)
+PY
+}
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -f "/dev/shm/plexus.$name"
+  if [ -n "$redis" ]; then
+    if [ -n "$redis_pid" ]; then
+      kill -9 "$redis_pid" 2>/dev/null || true
+      wait "$redis_pid" 2>/dev/null || true
+      rm -rf "$redis_dir"
+    elif [ -n "${name:-}" ]; then
+      python3 -c 'import sys, plexus; plexus.Region.remove(sys.argv[1], True)' "$name" 2>/dev/null || true
+    fi
+  else
+    rm -f "/dev/shm/plexus.$name"
+  fi
   if [ -n "${PLEXUS_DEMO_LIBDIR:-}" ]; then rm -rf "$out"; fi
 }
 trap cleanup EXIT
-export PLEXUS_LIBRARY="$lib/libplexus.so"
-echo "== starting ${ids//,/, } at once on region '$name' (the C process creates it; the others wait for it)"
+if [ -n "$redis" ]; then
+  if [ -n "${PLEXUS_REDIS_URL:-}" ]; then
+    server="${PLEXUS_REDIS_URL%/}"
+    echo "== using the Redis server $(shown "$server") (PLEXUS_REDIS_URL)"
+  else
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/plexus-demo-redis.XXXXXX")
+    "$redis_bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" >"$redis_dir/log" 2>&1 &
+    redis_pid=$!
+    up=""
+    for _ in $(seq 500); do
+      if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+        printf 'PING\r\n' >&3
+        read -r -t 1 reply <&3 || reply=""
+        exec 3>&-
+        if [ "${reply%$'\r'}" = "+PONG" ]; then up=1; break; fi
+      fi
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.02
+    done
+    if [ -z "$up" ]; then
+      echo "== redis-server did not start on 127.0.0.1:$port:" >&2
+      cat "$redis_dir/log" >&2
+      exit 1
+    fi
+    server="redis://127.0.0.1:$port"
+    echo "== started a private redis-server on 127.0.0.1:$port (no persistence; stopped at the end)"
+  fi
+  case "$server" in
+    *\?*) name="${server%%\?*}/$name?${server#*\?}" ;; # options (?db=N) after the region name
+    *) name="$server/$name" ;;
+  esac
+fi
+echo "== starting ${ids//,/, } at once on region '$(shown "$name")' (the C process creates it; the others wait for it)"
 # The others start first on purpose: they wait for the region and the barrier to appear.
-PYTHONPATH="$PWD/bindings/python" python3 demo/demo.py "$name" "$ids" &
+python3 demo/demo.py "$name" "$ids" &
 pids+=($!)
 "$out/demo_cpp" "$name" "$ids" &
 pids+=($!)
@@ -68,7 +161,9 @@ pids+=($!)
 failed=0
 for p in "${pids[@]}"; do wait "$p" || failed=1; done
 pids=()
-if [ -e "/dev/shm/plexus.$name" ]; then
+if [ -n "$redis" ]; then
+  remote_exists || { echo "== the remote region was not removed" >&2; failed=1; }
+elif [ -e "/dev/shm/plexus.$name" ]; then
   echo "== the region was not removed" >&2
   failed=1
 fi
@@ -76,4 +171,8 @@ if [ $failed -ne 0 ]; then
   echo "== demo FAILED (see the messages above)" >&2
   exit 1
 fi
-echo "== demo finished: every process exited cleanly and the region is gone"
+if [ -n "$redis" ]; then
+  echo "== demo finished over the network: every process exited cleanly and the remote region is gone"
+else
+  echo "== demo finished: every process exited cleanly and the region is gone"
+fi

@@ -14,6 +14,8 @@
  *   4. writes the stop marker control = "stop" for the C++ background updater and reads
  *      its acknowledgement with read_fe("ack");
  *   5. after the last barrier, removes the region.
+ * REGION may be a remote region, redis://host:port/NAME (./demo.sh --redis): the same
+ * calls then run on a Redis server; a password in it is never printed.
  * Every line starts with "[C]". Exit status 0 on success, 1 on any failure. */
 #include <plexus.h>
 #include <stdarg.h>
@@ -24,6 +26,10 @@
 
 #define SECONDS(n) ((int64_t)(n) * 1000 * 1000 * 1000)
 #define INCREMENTS 10000
+/* Generous limits: over the network (./demo.sh --redis) every call is a round trip to
+ * the server, and 4 x 10000 faa on one key take a while. */
+#define WAIT SECONDS(60)
+#define BARRIER_WAIT SECONDS(120)
 
 static void say(const char *fmt, ...) {
   va_list ap;
@@ -45,6 +51,24 @@ static void die(const char *what, plexus_status s) {
     if (s_ != PLEXUS_OK) die(#call, s_); \
   } while (0)
 
+/* `name` as it may be printed: a remote name's password replaced by "***". */
+static const char *shown(const char *name) {
+  static char buf[512];
+  const char *scheme = strstr(name, "://");
+  if (!scheme) return name;
+  const char *host = scheme + 3;
+  const char *end = strchr(host, '/');
+  if (!end) end = host + strlen(host);
+  const char *at = NULL; /* the last '@' of the authority */
+  for (const char *p = host; p < end; p++)
+    if (*p == '@') at = p;
+  if (!at) return name;
+  const char *colon = memchr(host, ':', (size_t)(at - host));
+  snprintf(buf, sizeof buf, "%.*s%.*s%s%s", (int)(host - name), name, colon ? (int)(colon - host) : 0,
+           host, colon ? ":***" : "***", at);
+  return buf;
+}
+
 static plexus_barrier meet;
 static int round_no;
 static uint32_t parties;
@@ -53,7 +77,7 @@ static uint32_t parties;
 static void barrier(void) {
   bool last = false;
   round_no++;
-  TRY(plexus_barrier_wait_last(meet, SECONDS(20), &last));
+  TRY(plexus_barrier_wait_last(meet, BARRIER_WAIT, &last));
   if (last) say("barrier 'meet' round %d: all %u processes arrived (C was last)", round_no, parties);
 }
 
@@ -89,18 +113,22 @@ int main(int argc, char **argv) {
   v = plexus_string("run");
   TRY(plexus_map_write_xf(m, "control", &v));
   TRY(plexus_barrier_open(region, "meet", parties, &meet)); /* the others wait for this name */
-  say("created region '%s' (8 MiB, /dev/shm/plexus.%s), map 'demo' and barrier 'meet' for %u processes",
-      argv[1], argv[1], parties);
+  if (strstr(argv[1], "://"))
+    say("created remote region '%s' on its Redis server, map 'demo' and barrier 'meet' for %u processes",
+        shown(argv[1]), parties);
+  else
+    say("created region '%s' (8 MiB, /dev/shm/plexus.%s), map 'demo' and barrier 'meet' for %u processes",
+        argv[1], argv[1], parties);
 
   /* 1. greetings around the ring */
   char key[64], text[128];
   snprintf(key, sizeof key, "hello/%s", right);
   snprintf(text, sizeof text, "hello from C (pid %d)", (int)getpid());
   v = plexus_string(text);
-  TRY(plexus_map_write_ef(m, key, &v, SECONDS(10)));
+  TRY(plexus_map_write_ef(m, key, &v, WAIT));
   say("write_ef %s <- \"%s\"", key, text);
   plexus_value got;
-  TRY(plexus_map_read_fe(m, "hello/c", &got, SECONDS(10)));
+  TRY(plexus_map_read_fe(m, "hello/c", &got, WAIT));
   say("read_fe hello/c -> \"%.*s\"", (int)got.as.buf.len, (const char *)got.as.buf.ptr);
   plexus_value_free(&got);
   barrier();
@@ -128,7 +156,7 @@ int main(int argc, char **argv) {
       (long long)(got.type == PLEXUS_INT ? got.as.i : 0));
   v = plexus_string("stop");
   TRY(plexus_map_write(m, "control", &v));
-  TRY(plexus_map_read_fe(m, "ack", &got, SECONDS(10)));
+  TRY(plexus_map_read_fe(m, "ack", &got, WAIT));
   say("read_fe ack -> \"%.*s\"", (int)got.as.buf.len, (const char *)got.as.buf.ptr);
   plexus_value_free(&got);
   barrier();
@@ -138,7 +166,7 @@ int main(int argc, char **argv) {
   TRY(plexus_map_close(m));
   TRY(plexus_region_close(region));
   TRY(plexus_region_remove(argv[1]));
-  say("removed region '%s'; done", argv[1]);
+  say("removed region '%s'; done", shown(argv[1]));
   free(list);
   return 0;
 }

@@ -7,6 +7,7 @@
 // thread: it adds 1 to "ticks" every millisecond until it reads the stop marker
 // control == "stop" (written by the C process), then acknowledges with
 // write_ef("ack"). After Python has edited the nested "config" object, it prints it.
+// REGION may be redis://host:port/NAME (./demo.sh --redis); a password is never printed.
 // Every line starts with "[C++]". Exit status 0 on success, 1 on any failure.
 
 #include <plexus.hpp>
@@ -27,6 +28,22 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::int64_t kIncrements = 10000;
+// Generous limits: over the network (./demo.sh --redis) every call is a round trip.
+constexpr auto kWait = 60s;
+constexpr auto kBarrierWait = 120s;
+
+// `name` as it may be printed: a remote name's password replaced by "***".
+std::string shown(const std::string &name) {
+    const std::size_t scheme = name.find("://");
+    if (scheme == std::string::npos) return name;
+    const std::size_t host = scheme + 3;
+    const std::size_t end = std::min(name.find('/', host), name.size());
+    const std::size_t at = name.rfind('@', end == 0 ? 0 : end - 1);  // the authority's last '@'
+    if (at == std::string::npos || at < host) return name;
+    const std::size_t colon = name.find(':', host);
+    const std::string user = colon < at ? name.substr(host, colon - host) + ":" : "";
+    return name.substr(0, host) + user + "***" + name.substr(at);
+}
 
 void say(const std::string &line) { std::cout << "[C++]    " << line << std::endl; }
 
@@ -35,13 +52,14 @@ struct Meet {
     int round = 0;
     std::size_t parties = 0;
 
-    // Waits at the barrier (20 s at most); whoever arrives last in a round says so.
+    // Waits at the barrier (kBarrierWait at most); whoever arrives last in a round says so.
     void wait() {
         ++round;
-        const std::optional<bool> last = barrier.wait_last_for(20s);
+        const std::optional<bool> last = barrier.wait_last_for(kBarrierWait);
         if (!last) {
             throw std::runtime_error("barrier round " + std::to_string(round) +
-                                     ": the others did not arrive within 20 s");
+                                     ": the others did not arrive within " +
+                                     std::to_string(kBarrierWait.count()) + " s");
         }
         if (*last) {
             say("barrier 'meet' round " + std::to_string(round) + ": all " +
@@ -59,10 +77,10 @@ int run(const std::string &name, const std::vector<std::string> &ids) {
 
     plexus::RegionOptions options;
     options.mode = PLEXUS_OPEN;
-    options.wait = 10s;  // the C process creates it
+    options.wait = kWait;  // the C process creates it
     plexus::Region region = plexus::Region::open(name, options);
-    if (!region.wait_object_for("meet", 10s)) {
-        throw std::runtime_error("the barrier 'meet' did not appear within 10 s");
+    if (!region.wait_object_for("meet", kWait)) {
+        throw std::runtime_error("the barrier 'meet' did not appear in time");
     }
     plexus::Map map = plexus::Map::open(region, "demo");
     Meet meet{plexus::Barrier::open(region, "meet"), 0, ids.size()};
@@ -80,7 +98,7 @@ int run(const std::string &name, const std::vector<std::string> &ids) {
             say("background updater: read control == \"stop\" after " +
                 std::to_string(ticks) + " ticks; acknowledging");
             updater_ok = map.write_ef_for(
-                "ack", "C++ updater stopped after " + std::to_string(ticks) + " ticks", 10s);
+                "ack", "C++ updater stopped after " + std::to_string(ticks) + " ticks", kWait);
         } catch (const std::exception &e) {
             std::cerr << "[C++]    background updater failed: " << e.what() << std::endl;
         }
@@ -92,14 +110,14 @@ int run(const std::string &name, const std::vector<std::string> &ids) {
             if (t.joinable()) t.detach();
         }
     } detach{updater};
-    say("opened region '" + name + "'; background updater thread started (faa ticks +1 every ms)");
+    say("opened region '" + shown(name) + "'; background updater thread started (faa ticks +1 every ms)");
 
     // 1. greetings around the ring
     const std::string text = "hello from C++ (pid " + std::to_string(getpid()) + ")";
     map.write_ef("hello/" + right, text);
     say("write_ef hello/" + right + " <- \"" + text + "\"");
-    const std::optional<plexus::Value> got = map.read_fe_for("hello/cpp", 10s);
-    if (!got) throw std::runtime_error("no greeting within 10 s");
+    const std::optional<plexus::Value> got = map.read_fe_for("hello/cpp", kWait);
+    if (!got) throw std::runtime_error("no greeting in time");
     say("read_fe hello/cpp -> \"" + got->as_string() + "\"");
     meet.wait();
 

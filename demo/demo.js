@@ -6,11 +6,15 @@
 //
 // It uses the async variants of the blocking calls (readFEAsync, waitAsync...), so the
 // event loop keeps running while it waits: a timer prints how many times it ticked.
+// REGION may be redis://host:port/NAME (./demo.sh --redis); a password is never printed.
 // Every line starts with "[Node]". Exit status 0 on success, 1 on failure.
 
 const plexus = require('../bindings/node');
 
 const INCREMENTS = 10000;
+// Generous limits (ms): over the network (./demo.sh --redis) every call is a round trip.
+const WAIT = 60000;
+const BARRIER_WAIT = 120000;
 const say = (line) => console.log(`[Node]   ${line}`);
 
 async function main() {
@@ -25,24 +29,24 @@ async function main() {
   const timer = setInterval(() => loopTicks++, 1);
 
   // The C process creates the region and, last, the barrier: wait for both.
-  const region = await plexus.Region.openAsync(name, { wait: 10000 });
-  await region.waitObjectAsync('meet', 10000);
+  const region = await plexus.Region.openAsync(name, { wait: WAIT });
+  await region.waitObjectAsync('meet', WAIT);
   const m = region.map('demo');
   const barrier = region.barrier('meet');
   let rounds = 0;
   const meet = async () => {
     rounds += 1;
-    if (await barrier.waitAsync(20000)) {
+    if (await barrier.waitAsync(BARRIER_WAIT)) {
       say(`barrier 'meet' round ${rounds}: all ${ids.length} processes arrived (Node was last)`);
     }
   };
-  say(`opened region '${name}' (libplexus through koffi)`);
+  say(`opened region '${plexus.shownName(name)}' (libplexus through koffi)`);
 
   // 1. greetings around the ring
   const text = `hello from Node (pid ${process.pid})`;
-  await m.writeEFAsync(`hello/${right}`, text, 10000);
+  await m.writeEFAsync(`hello/${right}`, text, WAIT);
   say(`writeEF hello/${right} <- '${text}'`);
-  say(`readFE hello/node -> '${await m.readFEAsync('hello/node', 10000)}'`);
+  say(`readFE hello/node -> '${await m.readFEAsync('hello/node', WAIT)}'`);
   await meet();
 
   // 2. the shared counter
@@ -71,5 +75,8 @@ async function main() {
 
 main().then(
   (code) => { process.exitCode = code; },
-  (err) => { console.error(`[Node]   failed: ${err.message}`); process.exitCode = 1; },
+  (err) => {
+    console.error(`[Node]   failed: ${err.message}`);
+    process.exit(1); // the loop-tick timer of main() would keep the process alive
+  },
 );

@@ -5,15 +5,30 @@
 Besides the steps every participant takes (greeting, barrier, shared counter), Python
 shows what happens to nested objects: it reads the "config" OBJECT (a dict copy),
 changes the copy, shows that the shared value did not change, then writes the whole
-object back. Every line starts with "[Python]". Exit status 0 on success, 1 on failure.
+object back. REGION may be redis://host:port/NAME (./demo.sh --redis); a password in it
+is never printed. Every line starts with "[Python]". Exit status 0 on success, 1 on failure.
 """
 
 import os
+import re
 import sys
 
 import plexus
 
 INCREMENTS = 10000
+# Generous limits (seconds): over the network (./demo.sh --redis) every call is a round
+# trip to the server.
+WAIT = 60
+BARRIER_WAIT = 120
+
+
+def shown(name: str) -> str:
+    """``name`` as it may be printed: a remote name's password replaced by ``***``."""
+    m = re.match(r"(\w+://)([^/]*)@", name)
+    if not m:
+        return name
+    user = m[2].split(":", 1)[0] + ":" if ":" in m[2] else ""
+    return f"{m[1]}{user}***@{name[m.end():]}"
 
 
 def say(line: str) -> None:
@@ -30,8 +45,8 @@ def main() -> int:
     right = ids[(ids.index("python") + 1) % len(ids)]
 
     # The C process creates the region and, last, the barrier: wait for both.
-    with plexus.Region(name, mode="open", wait=10) as region:
-        region.wait_object("meet", timeout=10)
+    with plexus.Region(name, mode="open", wait=WAIT) as region:
+        region.wait_object("meet", timeout=WAIT)
         m = region.map("demo")
         barrier = region.barrier("meet")
         rounds = 0
@@ -39,16 +54,16 @@ def main() -> int:
         def meet() -> None:
             nonlocal rounds
             rounds += 1
-            if barrier.wait(timeout=20):
+            if barrier.wait(timeout=BARRIER_WAIT):
                 say(f"barrier 'meet' round {rounds}: all {len(ids)} processes arrived (Python was last)")
 
-        say(f"opened region {name!r} (libplexus through ctypes: {os.path.relpath(plexus.library_path)})")
+        say(f"opened region {shown(name)!r} (libplexus through ctypes: {os.path.relpath(plexus.library_path)})")
 
         # 1. greetings around the ring
         text = f"hello from Python (pid {os.getpid()})"
-        m.write_ef(f"hello/{right}", text, timeout=10)
+        m.write_ef(f"hello/{right}", text, timeout=WAIT)
         say(f"write_ef hello/{right} <- {text!r}")
-        say(f"read_fe hello/python -> {m.read_fe('hello/python', timeout=10)!r}")
+        say(f"read_fe hello/python -> {m.read_fe('hello/python', timeout=WAIT)!r}")
         meet()
 
         # 2. the shared counter

@@ -10,10 +10,23 @@
 // or the static one:
 //   g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude ffi-tests/test_cpp_wrapper.cpp
 //       target/debug/libplexus.a -lpthread -ldl -lm -o test_cpp_wrapper
+//
+// The remote-region checks start a private redis-server on a free port of 127.0.0.1
+// (without persistence, in a temporary directory, killed at the end); without
+// redis-server on the PATH they print a loud SKIPPED (and fail when CI is set).
 
 #include <plexus.hpp>
 #include <plexus.hpp>  // double inclusion must be harmless
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,8 +34,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -952,6 +967,241 @@ void test_every_kind(const std::string &name) {
     CHECK(a.read(1).as_string() == "kept" && r.info().object_count == 7);
 }
 
+// ---- remote regions ----
+
+/// A TCP port of 127.0.0.1 nothing listens on (at the time of the call).
+int free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
+/// Whether a server on `port` of 127.0.0.1 answers PING with +PONG.
+bool ping(int port) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return false;
+    }
+    timeval tv{0, 500000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    char buf[8] = {0};
+    const bool ok = connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
+                    send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6 &&
+                    recv(fd, buf, 7, MSG_WAITALL) == 7 && std::string(buf) == "+PONG\r\n";
+    close(fd);
+    return ok;
+}
+
+/// The first executable `name` on the PATH, or "".
+std::string on_path(const std::string &name) {
+    const char *path = std::getenv("PATH");
+    std::string dirs = path ? path : "";
+    std::size_t start = 0;
+    while (start <= dirs.size()) {
+        const std::size_t end = std::min(dirs.find(':', start), dirs.size());
+        const std::string file = dirs.substr(start, end - start) + "/" + name;
+        struct stat st {};
+        if (end > start && stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            access(file.c_str(), X_OK) == 0) {
+            return file;
+        }
+        start = end + 1;
+    }
+    return "";
+}
+
+/// A private redis-server on a free port of 127.0.0.1, without persistence, in a
+/// temporary directory; killed (and the directory removed) by the destructor. `port` is 0
+/// when redis-server is not installed (after a loud SKIPPED, or a failed CHECK under CI).
+struct RedisServer {
+    pid_t pid = -1;
+    int port = 0;
+    std::string dir;
+
+    RedisServer() {
+        std::string bin = on_path("redis-server");
+        if (bin.empty()) {
+            bin = on_path("valkey-server");
+        }
+        if (bin.empty()) {
+            const char *why = "redis-server is not installed (apt-get install redis-server)";
+            if (std::getenv("CI") != nullptr) {
+                fail(__FILE__, __LINE__,
+                     std::string(why) + ", and CI is set: CI must install redis-server");
+            } else {
+                const std::string bar(78, '*');
+                std::fprintf(stderr,
+                             "\n%s\nSKIPPED: %s: the remote-region checks of test_cpp_wrapper "
+                             "did not run\n%s\n\n",
+                             bar.c_str(), why, bar.c_str());
+            }
+            return;
+        }
+        char tmpl[] = "/tmp/plexus-redis-XXXXXX";
+        if (mkdtemp(tmpl) == nullptr) {
+            fail(__FILE__, __LINE__, "mkdtemp failed");
+            return;
+        }
+        dir = tmpl;
+        for (int attempt = 0; attempt < 5 && port == 0; ++attempt) {
+            const int p = free_port();
+            const std::string ps = std::to_string(p);
+            std::vector<std::string> args = {bin,          "--port", ps,   "--bind",
+                                             "127.0.0.1",  "--save", "",   "--appendonly",
+                                             "no",         "--dir",  dir};
+            std::vector<char *> argv;
+            for (auto &a : args) {
+                argv.push_back(a.data());
+            }
+            argv.push_back(nullptr);
+            posix_spawn_file_actions_t fa;
+            posix_spawn_file_actions_init(&fa);
+            posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+            posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+            const int err = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+            posix_spawn_file_actions_destroy(&fa);
+            if (err != 0) {
+                pid = -1;
+                fail(__FILE__, __LINE__, "cannot start " + bin + ": " + std::strerror(err));
+                return;
+            }
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (std::chrono::steady_clock::now() < deadline) {
+                if (ping(p)) {
+                    port = p;
+                    break;
+                }
+                int status = 0;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                    pid = -1;  // exited: the port was taken meanwhile
+                    break;
+                }
+                std::this_thread::sleep_for(20ms);
+            }
+            if (port == 0) {
+                stop();
+            }
+        }
+        CHECK(port != 0);
+    }
+
+    void stop() {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+            pid = -1;
+        }
+    }
+
+    ~RedisServer() {
+        stop();
+        if (!dir.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        }
+    }
+
+    RedisServer(const RedisServer &) = delete;
+    RedisServer &operator=(const RedisServer &) = delete;
+
+    std::string url(const std::string &region) const {
+        return "redis://127.0.0.1:" + std::to_string(port) + "/" + region;
+    }
+};
+
+/// The statuses of remote regions, and what needs no server: an unreachable server, a
+/// check of a remote region, a bad URL; passwords never in messages.
+void test_remote_statuses() {
+    CHECK(std::string(plexus::status_name(PLEXUS_E_UNAVAILABLE)) == "PLEXUS_E_UNAVAILABLE");
+    CHECK(std::string(plexus::status_name(PLEXUS_E_REGION_LOST)) == "PLEXUS_E_REGION_LOST");
+    CHECK(std::string(plexus::status_name(PLEXUS_E_UNSUPPORTED)) == "PLEXUS_E_UNSUPPORTED");
+    CHECK(PLEXUS_E_UNAVAILABLE == 113 && PLEXUS_E_REGION_LOST == 114 &&
+          PLEXUS_E_UNSUPPORTED == 115);
+    CHECK_THROWS(plexus::check(PLEXUS_E_REGION_LOST), PLEXUS_E_REGION_LOST);
+
+    const std::string gone = "redis://user:pw-secret@127.0.0.1:" + std::to_string(free_port()) +
+                             "/cppwrap?timeout_ms=300";
+    try {
+        Region::open(gone);
+        fail(__FILE__, __LINE__, "opening a region on an unreachable server did not throw");
+    } catch (const plexus::Error &e) {
+        const std::string what = e.what();
+        CHECK(e.status() == PLEXUS_E_UNAVAILABLE);
+        CHECK(starts_with(what, "PLEXUS_E_UNAVAILABLE: "));
+        CHECK(what.find("pw-secret") == std::string::npos);
+        CHECK(what.find("user:***@127.0.0.1") != std::string::npos);
+    }
+    CHECK_THROWS(plexus::check_region(gone), PLEXUS_E_UNSUPPORTED);
+    try {
+        Region::open("redis://u:topsecret@127.0.0.1:1/x?nope=1");
+        fail(__FILE__, __LINE__, "a bad redis:// URL did not throw");
+    } catch (const plexus::Error &e) {
+        CHECK(e.status() == PLEXUS_E_INVALID_ARGUMENT);
+        CHECK(std::string(e.what()).find("topsecret") == std::string::npos);
+    }
+}
+
+/// The same wrapper calls on a remote region of a private redis-server.
+void test_remote_region() {
+    RedisServer server;
+    if (server.port == 0) {
+        return;
+    }
+    const std::string url = server.url("cppwrap-" + std::to_string(getpid()));
+    Region r = Region::create(url);
+    CHECK_THROWS(Region::create(url), PLEXUS_E_EXISTS);
+    Array a = r.array("a", 4);
+    a.write_ef(0, "hello");
+    CHECK(a.read_fe(0).as_string() == "hello");
+    CHECK(!a.read_fe_for(0, 100ms));
+    a.write(1, Value(std::int64_t{40}));
+    CHECK(a.faa(1, Value(std::int64_t{2})).as_int() == 40);
+    CHECK(a.read(1).as_int() == 42);
+    plexus::Map m = r.map("m", 8);
+    m.write_xf("k", Value::from_json("{\"x\":[1,2]}"));
+    CHECK(m.read_ff("k").to_json() == "{\"x\":[1,2]}");
+    // A reader blocked on the server is woken by a writer on another region handle.
+    {
+        Region other = Region::open_existing(url);
+        Array b = other.array("a");
+        std::thread reader([&] { CHECK(b.read_fe_for(2, 30s).value_or(Value()).as_string() == "wake"); });
+        std::this_thread::sleep_for(100ms);
+        CHECK(a.write_ef_for(2, "wake", 30s));
+        reader.join();
+    }
+    const plexus::RegionInfo info = r.info();
+    CHECK(info.object_count == 2);
+    CHECK(info.attached_processes >= 1);
+    CHECK_NOTHROW(r.flush());
+    // Removal: every handle of the region gets REGION_LOST from its next call.
+    Region::remove(url);
+    CHECK_THROWS(a.read(0), PLEXUS_E_REGION_LOST);
+    CHECK_THROWS(m.read("k"), PLEXUS_E_REGION_LOST);
+    CHECK_THROWS(r.array("a"), PLEXUS_E_REGION_LOST);
+    CHECK_THROWS(Region::open_existing(url), PLEXUS_E_NOT_FOUND);
+    CHECK(!Region::try_remove(url));
+    // The server gone: UNAVAILABLE (within the URL's timeout_ms), nothing hangs.
+    Region again = Region::create(url + "?timeout_ms=300");
+    Array c = again.array("c", 1);
+    server.stop();
+    CHECK_THROWS(c.read(0), PLEXUS_E_UNAVAILABLE);
+}
+
 /// Removes the test regions when the test ends, however it ends.
 struct RegionCleanup {
     std::string name;
@@ -984,6 +1234,8 @@ int main() {
         test_array_ownership(r, name);
         CHECK(r.info().object_count == 8);
         test_every_kind(name + "-kinds");
+        test_remote_statuses();
+        test_remote_region();
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());
         ++failures;

@@ -38,6 +38,13 @@
  *     "without limit".
  *   - plexus::Value owns its data (deep copies), so it outlives the call, the array
  *     and the region it came from.
+ *   - Remote regions ('redis://[user:password@]host[:port]/NAME', 'rediss://' for TLS)
+ *     use the same classes and calls. Three statuses are theirs, thrown as plexus::Error
+ *     like any failure: PLEXUS_E_UNAVAILABLE (the server did not answer in time; the
+ *     same objects work again once it is back), PLEXUS_E_REGION_LOST (the region's
+ *     state vanished from the server: open it again) and PLEXUS_E_UNSUPPORTED (a call
+ *     this backend cannot have; the message names the alternative). A password in the
+ *     name never appears in what().
  *   - Thread safety is that of the C library: handles may be used from any thread. A
  *     single wrapper object may be used from several threads as long as none of them
  *     moves, assigns or destroys it meanwhile.
@@ -794,6 +801,7 @@ struct CheckReport : plexus_check_result {
 /// leaked blocks are reclaimed when no other process is attached (never in a corrupt
 /// region). A damaged region is a result (`corrupt()`), not an exception; throws
 /// plexus::Error for PLEXUS_E_NOT_FOUND, PLEXUS_E_INCOMPATIBLE, PLEXUS_E_PERMISSION, ...
+/// and PLEXUS_E_UNSUPPORTED for a remote region (its server keeps it consistent).
 inline CheckReport check_region(const std::string &name, bool repair = false) {
     CheckReport r{};
     plexus_value text = plexus_undefined();
@@ -831,11 +839,13 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
     Region() noexcept = default;
 
     /// Opens or creates region `name` (no '/': volatile, /dev/shm/plexus.<name>; with '/':
-    /// a persistent file at that path) as `options` say. Blocks only with PLEXUS_OPEN, up
-    /// to options.wait, for the region to appear. Throws PLEXUS_E_NOT_FOUND (PLEXUS_OPEN,
-    /// still absent), PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT,
+    /// a persistent file at that path; 'redis://host:port/NAME': a remote region, where
+    /// size and permissions do not apply) as `options` say. Blocks only with PLEXUS_OPEN,
+    /// up to options.wait, for the region to appear. Throws PLEXUS_E_NOT_FOUND
+    /// (PLEXUS_OPEN, still absent), PLEXUS_E_EXISTS (PLEXUS_CREATE), PLEXUS_E_CORRUPT,
     /// PLEXUS_E_INCOMPATIBLE, PLEXUS_E_PERMISSION, PLEXUS_E_NO_SPACE,
-    /// PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_OS.
+    /// PLEXUS_E_INVALID_ARGUMENT, PLEXUS_E_OS; for a remote region also
+    /// PLEXUS_E_UNAVAILABLE (server unreachable within the URL's timeout_ms).
     static Region open(const std::string &name, const RegionOptions &options = {}) {
         const plexus_region_options o = options.c_options();
         plexus_region h{0};
@@ -882,7 +892,8 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
         return i;
     }
 
-    /// Unlinks region `name`; processes that have it open keep using it. Throws
+    /// Unlinks region `name`; processes that have it open keep using it (a remote region's
+    /// keys are deleted, and its handles throw PLEXUS_E_REGION_LOST). Throws
     /// PLEXUS_E_NOT_FOUND if it does not exist.
     static void remove(const std::string &name) { check(plexus_region_remove(name.c_str())); }
     /// Unlinks region `name` if it exists: true if removed, false if it did not exist;

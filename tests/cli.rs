@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::process::{play_role, role_command, say_ready, spawn_ready, Kid, READY};
 use common::{RegionName, TempDir};
-use plexus::{Region, ValueRef};
+use plexus::{Region, Value, ValueRef};
 use serde_json::Value as Json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_plexus");
@@ -385,4 +385,272 @@ fn bench_runs_quickly_and_prints_medians() {
     let path = out.lines().next().unwrap().rsplit(' ').next().unwrap();
     assert!(path.starts_with("/dev/shm/plexus.plexus-bench-"), "{out}");
     assert!(!std::path::Path::new(path).exists());
+}
+
+// ---- remote regions (redis://) ----
+
+/// A private redis-server with an ACL user `alice` (password `pw-secret`), and a remote
+/// region URL with that password in it; None (after a loud SKIPPED) without redis-server.
+fn remote(tag: &str) -> Option<(common::redis::RedisServer, String)> {
+    let srv = common::redis::RedisServer::start(&format!("the CLI on a remote region ({tag})"))?;
+    assert_eq!(
+        srv.command("ACL SETUSER alice on >pw-secret ~* &* +@all"),
+        "+OK"
+    );
+    let url = srv
+        .url(&format!("cli-{tag}-{}", std::process::id()))
+        .replace("redis://", "redis://alice:pw-secret@");
+    Some((srv, url))
+}
+
+fn open_remote(url: &str, mode: plexus::OpenMode) -> plexus::backend::Region {
+    plexus::backend::Region::open(
+        url,
+        &plexus::OpenOptions {
+            mode,
+            ..plexus::OpenOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The arrays and maps of `populate`, on a remote region.
+fn populate_elements(r: &plexus::backend::Region) {
+    let a = r.array("cells", 3, 0).unwrap();
+    a.write_xf(0, ValueRef::String("hello")).unwrap();
+    a.write(1, ValueRef::Int(42)).unwrap();
+    let m = r.map("jobs", 8, 0).unwrap();
+    m.write_xf(
+        "photo-17",
+        ValueRef::Object(&[0x81, 0xa4, b'd', b'o', b'n', b'e', 0xc2]),
+    )
+    .unwrap(); // {"done": false}
+    m.faa("hits", ValueRef::Int(5)).unwrap();
+}
+
+/// Runs the tool and checks the exit code and that the password appears nowhere.
+fn run_remote(args: &[&str], code: i32) -> Output {
+    let o = plexus(args);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "plexus {:?}\nstdout:\n{}\nstderr:\n{}",
+        args.iter()
+            .map(|a| a.replace("pw-secret", "***"))
+            .collect::<Vec<_>>(),
+        stdout(&o),
+        stderr(&o)
+    );
+    for text in [stdout(&o), stderr(&o)] {
+        assert!(
+            !text.contains("pw-secret"),
+            "the password was printed:\n{text}"
+        );
+    }
+    o
+}
+
+#[test]
+fn remote_ls_info_dump_check_rm_never_print_the_password() {
+    let Some((_srv, url)) = remote("cmds") else {
+        return;
+    };
+    let shown = url.replace("pw-secret", "***");
+    let r = open_remote(&url, plexus::OpenMode::Create);
+    populate_elements(&r);
+
+    // ls: the remote region's row (this test's handle is the one other attachment).
+    let out = stdout(&run_remote(&["ls", &url], 0));
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&shown))
+        .unwrap_or_else(|| panic!("no row for {shown} in\n{out}"));
+    assert!(row.contains("remote; in use"), "{row}");
+    let listed: Json =
+        serde_json::from_slice(&run_remote(&["ls", "--json", &url], 0).stdout).unwrap();
+    let me = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == shown.as_str())
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_eq!(me["remote"], true);
+    assert_eq!(me["objects"], 2);
+    assert_eq!(me["live_processes"], 1);
+
+    // info
+    let info = stdout(&run_remote(&["info", &url], 0));
+    for line in [
+        &format!("region {shown}"),
+        "(remote region; keys px:{cli-cmds-",
+        "objects (2):",
+        "array      'cells'                  3 elements",
+        "map        'jobs'                   capacity 8 keys",
+        "remote; in use (1 other attachment(s) holding a lease)",
+    ] {
+        assert!(info.contains(line), "missing {line:?} in\n{info}");
+    }
+    let j: Json = serde_json::from_slice(&run_remote(&["info", "--json", &url], 0).stdout).unwrap();
+    assert_eq!(j["objects"][0]["name"], "cells");
+    assert_eq!(j["objects"][1]["kind"], "map");
+    assert_eq!(j["format_version"], 1);
+
+    // dump: the same lines as for a local region.
+    let out = stdout(&run_remote(&["dump", &url], 0));
+    for line in [
+        &format!("region {shown} (remote): 2 objects"),
+        "array 'cells': 3 elements",
+        "[0]  FULL  v1    \"hello\"",
+        "[1]  EMPTY v1    42",
+        "[2]  EMPTY v0    undefined",
+        "map 'jobs': 2 keys (capacity 8)",
+        "\"hits\"      EMPTY v2    5",
+        "\"photo-17\"  FULL  v2    object {\"done\":false}",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    let j: Json =
+        serde_json::from_slice(&run_remote(&["dump", "--json", &url, "cells"], 0).stdout).unwrap();
+    assert_eq!(j["remote"], true);
+    assert_eq!(j["objects"].as_array().unwrap().len(), 1);
+    assert_eq!(j["objects"][0]["items"][0]["value"]["value"], "hello");
+    assert_eq!(j["objects"][0]["items"][0]["full"], true);
+    let o = run_remote(&["dump", &url, "nothing-here"], 3);
+    assert!(stderr(&o).contains("no object named 'nothing-here'"));
+
+    // check: what can be checked, then exit code 6 (not possible for this region).
+    let out = stdout(&run_remote(&["check", &url], 6));
+    assert!(
+        out.contains("the server answers and the region exists"),
+        "{out}"
+    );
+    assert!(out.contains("2 objects opened and 5 values read"), "{out}");
+    assert!(out.contains("not checked (exit code 6)"), "{out}");
+    let j: Json =
+        serde_json::from_slice(&run_remote(&["check", "--json", &url], 6).stdout).unwrap();
+    assert_eq!(j["verdict"], "not-applicable");
+    assert_eq!(j["objects"], 2);
+    let out = stdout(&run_remote(&["check", "--repair", &url], 6));
+    assert!(out.contains("nothing to repair"), "{out}");
+    assert!(run(&["--help"], 0).contains("6  not possible for this region"));
+
+    // rm: refused while another attachment holds a lease; --force removes it, and the
+    // handle still open finds its region lost.
+    let o = run_remote(&["rm", &url], 1);
+    assert!(
+        stderr(&o).contains("1 other attachment(s) use it"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        r.array("cells", 0, 0).unwrap().read(0).unwrap(),
+        Value::String("hello".into())
+    );
+    let o = run_remote(&["rm", "--force", &url], 0);
+    assert_eq!(stdout(&o).trim(), format!("removed {shown}"));
+    assert!(matches!(
+        r.array("cells", 0, 0).map(|_| ()),
+        Err(plexus::Error::RegionLost(_))
+    ));
+    drop(r);
+    for cmd in ["info", "dump", "check", "rm", "watch"] {
+        let o = run_remote(&[cmd, &url], 3);
+        assert!(
+            stderr(&o).contains("does not exist"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    // Not in use: removed without --force.
+    drop(open_remote(&url, plexus::OpenMode::Create));
+    run_remote(&["rm", &url], 0);
+}
+
+#[test]
+fn remote_server_absent_or_url_bad_exit_codes() {
+    // No server needed: nothing listens on a fresh port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://alice:pw-secret@127.0.0.1:{port}/x?timeout_ms=300");
+    for cmd in ["info", "dump", "rm"] {
+        let o = run_remote(&[cmd, &url], 5);
+        assert!(stderr(&o).contains("unavailable"), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains("alice:***@"), "{cmd}: {}", stderr(&o));
+    }
+    // check: the library's answer for a remote name is UNSUPPORTED, but the server is
+    // asked first what it can tell: here, nothing.
+    run_remote(&["check", &url], 5);
+    let out = stdout(&run_remote(&["ls", &url], 0));
+    assert!(out.contains("UNREADABLE: unavailable"), "{out}");
+    let o = run_remote(&["info", "redis://alice:pw-secret@127.0.0.1:1/x?nope=1"], 2);
+    assert!(stderr(&o).contains("unknown option"), "{}", stderr(&o));
+}
+
+#[test]
+fn remote_watch_prints_each_change() {
+    let Some((_srv, url)) = remote("watch") else {
+        return;
+    };
+    let r = open_remote(&url, plexus::OpenMode::Create);
+    populate_elements(&r);
+    let (mut child, mut lines) = spawn_watch(&[&url, "cells", "--interval", "10", "--count", "1"]);
+    r.array("cells", 0, 0)
+        .unwrap()
+        .write_xf(1, ValueRef::String("changed"))
+        .unwrap();
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("'cells' [1]: EMPTY v1    42  ->  FULL  v2    \"changed\""),
+        "{first}"
+    );
+    assert!(child.wait().unwrap().success(), "exits after --count 1");
+    plexus::backend::Region::remove(&url).unwrap();
+}
+
+/// Every kind on a remote region (queues, buses and locks need the remote kinds).
+#[test]
+fn remote_dump_shows_every_kind() {
+    let Some((_srv, url)) = remote("kinds") else {
+        return;
+    };
+    let r = open_remote(&url, plexus::OpenMode::Create);
+    populate_elements(&r);
+    let q = r.queue("work", 4, 0).unwrap();
+    q.push(ValueRef::Int(1), LONG).unwrap();
+    q.push(ValueRef::String("two"), LONG).unwrap();
+    let s = r.queue("stack", 4, plexus::FLAG_LIFO).unwrap();
+    s.push(ValueRef::Int(10), LONG).unwrap();
+    let b = r.bus("events", 2, 0).unwrap();
+    for i in 1..=3 {
+        b.publish(ValueRef::Int(i * 100)).unwrap();
+    }
+    let m = r.mutex("m").unwrap();
+    m.lock_until(&plexus::Deadline::after(LONG)).unwrap();
+    r.barrier("meet", 3).unwrap();
+    r.semaphore("slots", 2).unwrap();
+    let out = stdout(&run_remote(&["dump", &url], 0));
+    for line in [
+        "queue 'work': 2 values (capacity 4; a remote queue's values are not shown)",
+        "stack 'stack': 1 values (capacity 4;",
+        "bus 'events': capacity 2, 3 published, 2 retained",
+        "#2  200",
+        "#3  300",
+        "mutex 'm': locked",
+        "barrier 'meet': 3 parties",
+        "semaphore 'slots': 2 of 2 permits available",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    assert_eq!(q.len().unwrap(), 2, "dump took nothing from the queue");
+    let info = stdout(&run_remote(&["info", &url], 0));
+    assert!(info.contains("objects (8):"), "{info}");
+    assert!(info.contains("stack      'stack'"), "{info}");
+    run_remote(&["check", &url], 6);
+    m.unlock().unwrap();
+    plexus::backend::Region::remove(&url).unwrap();
 }

@@ -2,17 +2,21 @@
 //! (`PLEXUS_DEMO_LIBDIR`, so it does not build the release library) and checks what it
 //! printed: every language took part, each greeted and was greeted, the shared counter
 //! came out right in every process, the nested object edit by Python was seen by C++,
-//! the background updater stopped at the marker, and the region was removed.
+//! the background updater stopped at the marker, and the region was removed. Then the
+//! same over the network: `./demo.sh --redis` (a private redis-server the script starts)
+//! and `PLEXUS_REDIS_URL` (a server this test starts, with a password in the URL that
+//! must never be printed).
 //!
 //! The Node process takes part when node is installed (demo.sh installs the binding's
-//! koffi dependency); under CI (`CI` set) it must take part.
+//! koffi dependency); under CI (`CI` set) it must take part. The remote runs need
+//! `redis-server`: without it they are skipped loudly (and fail under CI).
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Output};
 
-#[test]
-fn the_cross_language_demo_runs_and_checks_itself() {
+/// Runs demo.sh with `args` and `env`, and checks that it succeeded; returns stdout.
+fn run_demo(args: &[&str], env: &[(&str, &str)]) -> String {
     let root = common::root();
     let deps = common::lib_dir();
     assert!(
@@ -20,19 +24,29 @@ fn the_cross_language_demo_runs_and_checks_itself() {
         "libplexus.so was not built in {}",
         deps.display()
     );
-    let out = Command::new("bash")
-        .arg(root.join("demo.sh"))
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("demo.sh"))
+        .args(args)
         .env("PLEXUS_DEMO_LIBDIR", &deps)
-        .current_dir(root)
-        .output()
-        .expect("run demo.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .env_remove("PLEXUS_REDIS_URL")
+        .current_dir(root);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out: Output = cmd.output().expect("run demo.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "demo.sh failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "demo.sh {args:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
+    stdout
+}
+
+/// The checks every run of the demo must pass; `region` starts the region's name as
+/// the demo prints it (`plexus-demo-` or `redis://127.0.0.1:PORT/plexus-demo-`).
+fn check_demo(stdout: &str, region: &str, finished: &str) {
     let has = |needle: &str| stdout.lines().any(|l| l.contains(needle));
     let node = has("[Node]");
     if !node {
@@ -52,7 +66,10 @@ fn the_cross_language_demo_runs_and_checks_itself() {
         langs.push("[Node] ");
     }
     let parties = langs.len();
-    assert!(has(&format!("starting {ids} at once")), "{stdout}");
+    assert!(
+        has(&format!("starting {ids} at once on region '{region}")),
+        "{stdout}"
+    );
     for lang in &langs {
         let lines: Vec<&str> = stdout
             .lines()
@@ -97,11 +114,8 @@ fn the_cross_language_demo_runs_and_checks_itself() {
         has("read_fe ack -> \"C++ updater stopped after "),
         "{stdout}"
     );
-    assert!(has("removed region 'plexus-demo-"), "{stdout}");
-    assert!(
-        has("== demo finished: every process exited cleanly and the region is gone"),
-        "{stdout}"
-    );
+    assert!(has(&format!("removed region '{region}")), "{stdout}");
+    assert!(has(finished), "{stdout}");
     for round in 1..=6 {
         let n = stdout
             .lines()
@@ -116,4 +130,63 @@ fn the_cross_language_demo_runs_and_checks_itself() {
             "round {round} of the barrier should have exactly one last party:\n{stdout}"
         );
     }
+}
+
+#[test]
+fn the_cross_language_demo_runs_and_checks_itself() {
+    let stdout = run_demo(&[], &[]);
+    check_demo(
+        &stdout,
+        "plexus-demo-",
+        "== demo finished: every process exited cleanly and the region is gone",
+    );
+}
+
+const OVER_THE_NETWORK: &str =
+    "== demo finished over the network: every process exited cleanly and the remote region is gone";
+
+#[test]
+fn the_demo_runs_over_redis_with_a_private_server() {
+    if common::redis::server_binary().is_none() {
+        common::skip_loudly(
+            "redis-server is not installed (apt-get install redis-server)",
+            "./demo.sh --redis",
+            "install redis-server (.ci/run does)",
+        );
+        return;
+    }
+    let stdout = run_demo(&["--redis"], &[]);
+    assert!(
+        stdout.contains("== started a private redis-server on 127.0.0.1:"),
+        "{stdout}"
+    );
+    check_demo(&stdout, "redis://127.0.0.1:", OVER_THE_NETWORK);
+}
+
+#[test]
+fn the_demo_runs_on_the_server_of_plexus_redis_url_and_never_prints_its_password() {
+    let Some(srv) = common::redis::RedisServer::start("./demo.sh --redis with PLEXUS_REDIS_URL")
+    else {
+        return;
+    };
+    assert_eq!(
+        srv.command("ACL SETUSER demo on >pw-secret ~* &* +@all"),
+        "+OK"
+    );
+    let url = format!("redis://demo:pw-secret@127.0.0.1:{}", srv.port);
+    let stdout = run_demo(&["--redis"], &[("PLEXUS_REDIS_URL", &url)]);
+    assert!(
+        !stdout.contains("pw-secret"),
+        "the password was printed:\n{stdout}"
+    );
+    let shown = format!("redis://demo:***@127.0.0.1:{}", srv.port);
+    assert!(
+        stdout.contains(&format!(
+            "== using the Redis server {shown} (PLEXUS_REDIS_URL)"
+        )),
+        "{stdout}"
+    );
+    check_demo(&stdout, &format!("{shown}/plexus-demo-"), OVER_THE_NETWORK);
+    // The server stays; the demo's region is gone from it.
+    assert_eq!(srv.command("DBSIZE"), ":0", "keys left on the server");
 }

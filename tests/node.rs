@@ -3,7 +3,9 @@
 //!
 //! Needs `node` (and, the first time, `npm`, to install koffi with `npm ci` from the
 //! committed package-lock.json). Without node the test prints a loud SKIPPED line and
-//! passes, except when the environment variable `CI` is set: CI must not skip it.
+//! passes, except when the environment variable `CI` is set: CI must not skip it. The
+//! remote-region tests (remote.test.js, readme.test.js) start their own `redis-server` on
+//! a free 127.0.0.1 port, and skip loudly without it (failing under CI, likewise).
 
 mod common;
 

@@ -1,10 +1,13 @@
 //! Runs the Python binding's test suite (bindings/python/tests, unittest) against the
 //! library this `cargo test` just built, so `cargo test` (= `./test.sh`) covers Python
 //! too: every value type, every call, exceptions, multi-process runs with Python, C and
-//! C++ processes, Ctrl-C while blocked, library lookup, `pip install` into a fresh venv
-//! and the README's Python quick start.
+//! C++ processes, Ctrl-C while blocked (also on a remote region), library lookup,
+//! `pip install` into a fresh venv, remote (`redis://`) regions and the README's Python
+//! quick start, as written and on a `redis://` region.
 //!
-//! Needs `python3` (or `$PYTHON`) on PATH: a missing interpreter fails this test.
+//! Needs `python3` (or `$PYTHON`) on PATH: a missing interpreter fails this test. The
+//! remote tests start their own `redis-server` on a free 127.0.0.1 port; without it they
+//! are skipped loudly (and fail when `CI` is set, which the child inherits).
 
 mod common;
 

@@ -104,6 +104,18 @@ export class PlexusError extends Error {
 export class TimeoutError extends PlexusError {}
 /** The queue or bus was shut down (and drained): PLEXUS_CLOSED. */
 export class ClosedError extends PlexusError {}
+/**
+ * A remote region's server could not be reached, or did not answer within the call's
+ * time (PLEXUS_E_UNAVAILABLE). The same handles work again once it is back.
+ */
+export class UnavailableError extends PlexusError {}
+/**
+ * A remote region's state vanished from the server: removed, replaced, flushed, or the
+ * server restarted without its data (PLEXUS_E_REGION_LOST). Open the region again.
+ */
+export class RegionLostError extends PlexusError {}
+/** The call cannot exist on this backend (or build); the message names the alternative (PLEXUS_E_UNSUPPORTED). */
+export class UnsupportedError extends PlexusError {}
 
 /** A number stored as FLOAT even when integral. */
 export class Float {
@@ -115,7 +127,12 @@ export function float(value: number): Float;
 
 export class Region {
   private constructor();
-  /** Opens or creates the region `name` (no '/': volatile; with '/': a persistent file). */
+  /**
+   * Opens or creates the region `name` (no '/': volatile; with '/': a persistent file;
+   * 'redis://[user:password@]host[:port]/NAME[?db=N&lease_ms=N&timeout_ms=N]' or
+   * 'rediss://...': a remote region on a Redis server, where `size` and `permissions`
+   * do not apply).
+   */
   static open(name: string, options?: RegionOptions): Region;
   static create(name: string, options?: Omit<RegionOptions, 'mode'>): Region;
   static openExisting(name: string, options?: Omit<RegionOptions, 'mode'>): Region;
@@ -309,9 +326,14 @@ export const status: Readonly<{
   E_PERMISSION: 109;
   E_OS: 110;
   E_BUFFER_TOO_SMALL: 111;
+  E_UNAVAILABLE: 113;
+  E_REGION_LOST: 114;
+  E_UNSUPPORTED: 115;
   E_INTERNAL: 199;
 }>;
 export function statusName(status: number): string;
+/** A region name as messages show it: a remote name's password replaced by '***'. */
+export function shownName(name: string): string;
 /** Locks this process took over from dead owners (a diagnostic). */
 export function recoveredLocks(): number | bigint;
 /** The libplexus file in use. */

@@ -23,8 +23,16 @@
  *     A wait that ends unsatisfied throws TimeoutError (code 'PLEXUS_TIMEOUT').
  *   - Failures throw PlexusError with `.code` (the C status name, 'PLEXUS_E_NOT_FOUND')
  *     and `.status` (its number); TimeoutError and ClosedError are subclasses for the two
- *     outcomes callers handle in control flow. Wrong JavaScript types throw TypeError,
- *     integers out of range RangeError.
+ *     outcomes callers handle in control flow, and so are the three statuses of remote
+ *     regions a caller acts on: UnavailableError (the server did not answer in time;
+ *     retry later with the same handles), RegionLostError (the region's state vanished
+ *     from the server; open it again) and UnsupportedError (not on this backend; the
+ *     message names the alternative). Wrong JavaScript types throw TypeError, integers
+ *     out of range RangeError.
+ *   - Region names: a bare name is /dev/shm/plexus.<name>, a name with '/' a file, and
+ *     'redis://[user:password@]host[:port]/NAME[?db=N&lease_ms=N&timeout_ms=N]' (or
+ *     'rediss://', TLS) a remote region on a Redis server, with the same calls and
+ *     meaning (docs/remote.md); a password in it never appears in messages.
  *   - Values: UNDEFINED <-> undefined, NULL <-> null, BOOL <-> boolean, INT <-> number
  *     when it is a safe integer (|n| <= 2^53 - 1), else BigInt (or always BigInt with
  *     the region option `bigint: true`); writing, an integral safe number or a BigInt is
@@ -311,6 +319,9 @@ const OWNER_DEAD = 3;
 const E_INVALID_ARGUMENT = 100;
 const E_NOT_FOUND = 102;
 const E_BUFFER_TOO_SMALL = 111;
+const E_UNAVAILABLE = 113;
+const E_REGION_LOST = 114;
+const E_UNSUPPORTED = 115;
 const E_INTERNAL = 199;
 
 /** Status numbers by short name: status.TIMEOUT === 1, status.E_NOT_FOUND === 102. */
@@ -331,6 +342,9 @@ const status = Object.freeze({
   E_PERMISSION: 109,
   E_OS: 110,
   E_BUFFER_TOO_SMALL: 111,
+  E_UNAVAILABLE: 113,
+  E_REGION_LOST: 114,
+  E_UNSUPPORTED: 115,
   E_INTERNAL: 199,
 });
 
@@ -350,6 +364,9 @@ const DESCRIPTIONS = {
   109: 'permission denied',
   110: 'operating system error',
   111: 'buffer too small',
+  113: "the remote region's server did not answer in time",
+  114: "the remote region's state vanished from the server (open it again)",
+  115: 'not supported on this backend',
   199: 'internal error in plexus',
 };
 
@@ -380,15 +397,63 @@ class ClosedError extends PlexusError {
   }
 }
 
+/** A remote region's server could not be reached or did not answer in time: PLEXUS_E_UNAVAILABLE. */
+class UnavailableError extends PlexusError {
+  constructor(message) {
+    super(E_UNAVAILABLE, message);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** A remote region's state vanished from the server (removed, replaced, flushed, lost): PLEXUS_E_REGION_LOST. */
+class RegionLostError extends PlexusError {
+  constructor(message) {
+    super(E_REGION_LOST, message);
+    this.name = 'RegionLostError';
+  }
+}
+
+/** The call cannot exist on this backend (or build); the message names the alternative: PLEXUS_E_UNSUPPORTED. */
+class UnsupportedError extends PlexusError {
+  constructor(message) {
+    super(E_UNSUPPORTED, message);
+    this.name = 'UnsupportedError';
+  }
+}
+
+const ERROR_CLASSES = {
+  [TIMEOUT]: TimeoutError,
+  [CLOSED]: ClosedError,
+  [E_UNAVAILABLE]: UnavailableError,
+  [E_REGION_LOST]: RegionLostError,
+  [E_UNSUPPORTED]: UnsupportedError,
+};
+
 /**
  * The error for `st`, with the library's message for the calling thread (call it right
  * after the failing call), or `message` when given.
  */
 function errorFor(st, message) {
   const msg = message !== undefined ? message : C.last_error();
-  if (st === TIMEOUT) return new TimeoutError(msg);
-  if (st === CLOSED) return new ClosedError(msg);
-  return new PlexusError(st, msg);
+  const Class = ERROR_CLASSES[st];
+  return Class ? new Class(msg) : new PlexusError(st, msg);
+}
+
+/**
+ * A region name as messages show it: the password of a remote region's name
+ * ('redis://user:secret@host/NAME') replaced by '***', as the library does.
+ */
+function shownName(name) {
+  const scheme = name.indexOf('://');
+  if (scheme < 0) return name;
+  const rest = name.slice(scheme + 3);
+  const slash = rest.indexOf('/');
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return name;
+  const userinfo = authority.slice(0, at);
+  const hidden = userinfo.includes(':') ? `${userinfo.split(':')[0]}:***` : '***';
+  return `${name.slice(0, scheme + 3)}${hidden}@${rest.slice(at + 1)}`;
 }
 
 function check(st) {
@@ -1102,7 +1167,7 @@ class Region {
       },
       { timeout: o.wait, signal },
     ).catch((e) => {
-      if (e instanceof TimeoutError) throw new PlexusError(E_NOT_FOUND, `region ${name} did not appear within ${o.wait} ms`);
+      if (e instanceof TimeoutError) throw new PlexusError(E_NOT_FOUND, `region ${shownName(name)} did not appear within ${o.wait} ms`);
       throw e;
     });
   }
@@ -2146,10 +2211,14 @@ exports.Semaphore = Semaphore;
 exports.PlexusError = PlexusError;
 exports.TimeoutError = TimeoutError;
 exports.ClosedError = ClosedError;
+exports.UnavailableError = UnavailableError;
+exports.RegionLostError = RegionLostError;
+exports.UnsupportedError = UnsupportedError;
 exports.Float = Float;
 exports.float = float;
 exports.status = status;
 exports.statusName = statusName;
+exports.shownName = shownName;
 exports.recoveredLocks = recoveredLocks;
 exports.libraryPath = libraryPath;
 exports.libraryVersion = libraryVersion;

@@ -169,6 +169,8 @@ dispatch!(Region {
     fn info(&self) -> Result<RegionInfo>;
     /// Blocks until an object called `name` exists.
     fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()>;
+    /// Every named object: name, kind, shape (`offset` and `bytes` are 0 remotely).
+    fn objects(&self) -> Result<Vec<crate::shm::ObjectSummary>>;
 });
 
 // ---- arrays and maps ----

@@ -4,7 +4,13 @@
 //! 0 success (`check`: consistent); 1 problems found or a refusal for safety (`check`:
 //! leaks or stale entries remain; `rm`: the region is in use); 2 usage error; 3 region or
 //! object not found; 4 region corrupt or incompatible (`check`: corrupt); 5 any other
-//! failure (permissions, I/O, ...).
+//! failure (permissions, I/O, a remote server that does not answer, ...); 6 not possible
+//! for this region (`check` of a remote region: what could be checked was, and the
+//! structure check does not apply).
+//!
+//! `ls`, `info`, `dump`, `watch`, `rm` and `check` also take remote regions
+//! (`redis://[user:password@]host[:port]/NAME`); they read them through the same backend
+//! API the C library uses, and never print a password.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,9 +18,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
+use plexus::backend;
 use plexus::{
-    CheckOptions, Error, ObjectSummary, OpenMode, OpenOptions, Region, RegionSummary, Start, Value,
-    ValueRef, Verdict,
+    CheckOptions, Error, ObjectSummary, OpenMode, OpenOptions, Region, RegionInfo, RegionSummary,
+    Start, Value, ValueRef, Verdict,
 };
 use serde_json::{json, Value as Json};
 
@@ -26,9 +33,13 @@ Exit codes:
   2  usage error
   3  region or object not found
   4  region corrupt or incompatible (check: corrupt)
-  5  any other failure (permissions, I/O, ...)
+  5  any other failure (permissions, I/O, a remote server that does not answer, ...)
+  6  not possible for this region (check of a remote region: its reachability, objects
+     and values were checked; the structure check applies to region files only)
 
-A REGION is a bare name (the file /dev/shm/plexus.NAME) or a path containing '/'.";
+A REGION is a bare name (the file /dev/shm/plexus.NAME), a path containing '/', or a
+remote region redis://[user:password@]host[:port]/NAME[?db=N] (rediss:// for TLS);
+passwords are never printed.";
 
 /// Look inside plexus shared-memory regions: list, inspect, dump, watch, check, remove.
 #[derive(Parser)]
@@ -44,10 +55,11 @@ enum Command {
     ///
     /// Lists every region in /dev/shm, plus the regions named as arguments. A region
     /// whose every attached process is dead is flagged ABANDONED (the next open clears
-    /// those entries). Never attaches to or changes a region.
+    /// those entries). Never attaches to or changes a local region; a remote region
+    /// (redis://...) is read through a handle held for the moment (not counted in LIVE).
     #[command(after_help = EXIT_CODES)]
     Ls {
-        /// More regions to list (names or paths of file-backed regions).
+        /// More regions to list (names or paths of file-backed regions, redis:// URLs).
         regions: Vec<String>,
         /// Machine-readable output.
         #[arg(long)]
@@ -55,10 +67,11 @@ enum Command {
     },
     /// Show a region's header, objects and process table
     ///
-    /// Reads the file without attaching to the region or changing it.
+    /// Reads the file without attaching to the region or changing it. A remote region
+    /// (redis://...): its server, key prefix, objects and other attachments.
     #[command(after_help = EXIT_CODES)]
     Info {
-        /// Region name or path.
+        /// Region name, path or redis:// URL.
         region: String,
         /// Machine-readable output.
         #[arg(long)]
@@ -70,10 +83,11 @@ enum Command {
     /// values in pop order, the messages a bus retains, the state of mutexes, barriers
     /// and semaphores. Opens the region like any user (attaching briefly; like every
     /// open, that clears the entries of processes that died and releases what they
-    /// held) and reads without waiting and without changing any value.
+    /// held) and reads without waiting and without changing any value. On a remote
+    /// region (redis://...) the same, except that a queue's values are not listed.
     #[command(after_help = EXIT_CODES)]
     Dump {
-        /// Region name or path.
+        /// Region name, path or redis:// URL.
         region: String,
         /// Only these objects.
         objects: Vec<String>,
@@ -90,7 +104,7 @@ enum Command {
     /// changed item with a timestamp, until Ctrl-C, --count changes or --timeout.
     #[command(after_help = EXIT_CODES)]
     Watch {
-        /// Region name or path.
+        /// Region name, path or redis:// URL.
         region: String,
         /// Only this object.
         object: Option<String>,
@@ -108,9 +122,11 @@ enum Command {
     ///
     /// Processes that have a removed region open keep using it. A region that live
     /// processes have attached, or that cannot be read, is only removed with --force.
+    /// A remote region's keys are deleted from its server; the processes that had it
+    /// open get PLEXUS_E_REGION_LOST from their next call.
     #[command(after_help = EXIT_CODES)]
     Rm {
-        /// Region names or paths.
+        /// Region names, paths or redis:// URLs.
         #[arg(required = true)]
         regions: Vec<String>,
         /// Remove even when live processes use it, or when it cannot be read.
@@ -123,10 +139,12 @@ enum Command {
     /// stack, bus, mutex, barrier and semaphore; lists dead processes, held locks,
     /// leaked heap blocks and stale entries. A plain check never writes to the region.
     /// --repair cleans up stale entries of dead processes (safe while others work) and
-    /// reclaims leaked blocks when no other process is attached.
+    /// reclaims leaked blocks when no other process is attached. A remote region
+    /// (redis://...) has no file to check: check says whether its server answers, and
+    /// opens every object and reads every value, then exits with 6.
     #[command(after_help = EXIT_CODES)]
     Check {
-        /// Region name or path.
+        /// Region name, path or redis:// URL.
         region: String,
         /// Clean up stale entries of dead processes, and reclaim leaked heap blocks when
         /// no other process is attached (never touches a corrupt region).
@@ -169,12 +187,16 @@ fn fail(code: u8, message: impl Into<String>) -> Fail {
     }
 }
 
+/// Exit code of `check` for a remote region (and of other calls a backend cannot make).
+const EXIT_NOT_POSSIBLE: u8 = 6;
+
 impl From<Error> for Fail {
     fn from(e: Error) -> Fail {
         let code = match &e {
             Error::NotFound(_) => 3,
             Error::Corrupt(_) | Error::Incompatible(_) => 4,
             Error::InvalidArgument(_) => 2,
+            Error::Unsupported(_) => EXIT_NOT_POSSIBLE,
             _ => 5,
         };
         fail(code, e.to_string())
@@ -384,23 +406,38 @@ fn summary_json(name: &str, s: &RegionSummary) -> Json {
     })
 }
 
+/// What `ls` shows of one region.
+enum Listed {
+    Local(RegionSummary),
+    Remote(RemoteSummary),
+    Unreadable(Error),
+}
+
 fn ls(extra: &[String], json_out: bool) -> Res<u8> {
     let mut names = shm_regions();
     names.extend(extra.iter().cloned());
     let mut rows = Vec::new();
     let mut code = 0;
     for name in &names {
-        match plexus::inspect(name) {
-            Ok(s) => rows.push((name.clone(), Ok(s))),
+        let listed = if backend::is_remote(name) {
+            remote_summary(name).map(Listed::Remote)
+        } else {
+            plexus::inspect(name).map(Listed::Local)
+        };
+        match listed {
+            Ok(l) => rows.push((shown(name), l)),
             Err(e) => {
                 if extra.contains(name)
-                    && matches!(e, Error::NotFound(_) | Error::InvalidArgument(_))
+                    && matches!(
+                        e,
+                        Error::NotFound(_) | Error::InvalidArgument(_) | Error::Unsupported(_)
+                    )
                 {
                     eprintln!("plexus: {e}");
                     code = Fail::from(e).code;
                     continue;
                 }
-                rows.push((name.clone(), Err(e)));
+                rows.push((shown(name), Listed::Unreadable(e)));
             }
         }
     }
@@ -408,8 +445,9 @@ fn ls(extra: &[String], json_out: bool) -> Res<u8> {
         let list: Vec<Json> = rows
             .iter()
             .map(|(n, r)| match r {
-                Ok(s) => summary_json(n, s),
-                Err(e) => json!({ "name": n, "error": e.to_string() }),
+                Listed::Local(s) => summary_json(n, s),
+                Listed::Remote(s) => remote_summary_json(n, s),
+                Listed::Unreadable(e) => json!({ "name": n, "error": e.to_string() }),
             })
             .collect();
         print_json(&Json::Array(list))?;
@@ -431,7 +469,7 @@ fn ls(extra: &[String], json_out: bool) -> Res<u8> {
     );
     for (n, r) in &rows {
         match r {
-            Ok(s) => {
+            Listed::Local(s) => {
                 let pct = s.heap_used as f64 * 100.0 / s.heap_size.max(1) as f64;
                 out!(
                     "{:<w$}  {:>10}  {:>18}  {:>7}  {:>4}  {:>4}  {}",
@@ -444,13 +482,26 @@ fn ls(extra: &[String], json_out: bool) -> Res<u8> {
                     status_of(s)
                 );
             }
-            Err(e) => out!("{n:<w$}  UNREADABLE: {e}"),
+            Listed::Remote(s) => out!(
+                "{:<w$}  {:>10}  {:>18}  {:>7}  {:>4}  {:>4}  {}",
+                n,
+                "remote",
+                "-",
+                s.info.object_count,
+                s.others,
+                "-",
+                remote_status(s)
+            ),
+            Listed::Unreadable(e) => out!("{n:<w$}  UNREADABLE: {e}"),
         }
     }
     Ok(code)
 }
 
 fn info(region: &str, json_out: bool) -> Res<u8> {
+    if backend::is_remote(region) {
+        return remote_info(region, json_out);
+    }
     let s = plexus::inspect(region)?;
     if json_out {
         let mut j = summary_json(region, &s);
@@ -567,6 +618,8 @@ struct Snapshot {
     /// Kind-specific numbers for JSON.
     extra: Json,
     items: Vec<Item>,
+    /// Why the object could not be read (a kind the remote backend cannot read).
+    unreadable: Option<String>,
 }
 
 fn snapshot(r: &Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
@@ -690,10 +743,11 @@ fn snapshot(r: &Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
         summary,
         extra,
         items,
+        unreadable: None,
     })
 }
 
-fn selected(r: &Region, names: &[String]) -> Res<Vec<ObjectSummary>> {
+fn selected(r: &Opened, names: &[String]) -> Res<Vec<ObjectSummary>> {
     let all = r.objects()?;
     if names.is_empty() {
         return Ok(all);
@@ -701,10 +755,12 @@ fn selected(r: &Region, names: &[String]) -> Res<Vec<ObjectSummary>> {
     names
         .iter()
         .map(|n| {
-            all.iter()
-                .find(|o| &o.name == n)
-                .cloned()
-                .ok_or_else(|| fail(3, format!("region {} has no object named '{n}'", r.name())))
+            all.iter().find(|o| &o.name == n).cloned().ok_or_else(|| {
+                fail(
+                    3,
+                    format!("region {} has no object named '{n}'", r.shown_name()),
+                )
+            })
         })
         .collect()
 }
@@ -722,12 +778,13 @@ fn item_text(it: &Item, full: bool) -> String {
 }
 
 fn dump(region: &str, names: &[String], json_out: bool, full: bool) -> Res<u8> {
-    let r = open_existing(region)?;
+    let r = Opened::open(region)?;
     let objects = selected(&r, names)?;
     let mut snaps = Vec::new();
     for o in &objects {
-        snaps.push(snapshot(&r, o)?);
+        snaps.push(r.snapshot(o)?);
     }
+    let info = r.info()?;
     if json_out {
         let list: Vec<Json> = snaps
             .iter()
@@ -756,24 +813,36 @@ fn dump(region: &str, names: &[String], json_out: bool, full: bool) -> Res<u8> {
                 j
             })
             .collect();
-        let info = r.info()?;
-        return print_json(&json!({
-            "region": region,
-            "path": r.path(),
-            "size": info.size,
-            "heap_size": info.heap_size,
-            "heap_used": info.heap_used,
-            "objects": list,
-        }));
+        return print_json(&match &r {
+            Opened::Local(l) => json!({
+                "region": region,
+                "path": l.path(),
+                "size": info.size,
+                "heap_size": info.heap_size,
+                "heap_used": info.heap_used,
+                "objects": list,
+            }),
+            Opened::Remote(..) => json!({
+                "region": r.shown_name(),
+                "remote": true,
+                "objects": list,
+            }),
+        });
     }
-    let info = r.info()?;
-    out!(
-        "region {region} ({}): {}, heap {} used, {} objects",
-        r.path().display(),
-        human(info.size),
-        human(info.heap_used),
-        info.object_count
-    );
+    match &r {
+        Opened::Local(l) => out!(
+            "region {region} ({}): {}, heap {} used, {} objects",
+            l.path().display(),
+            human(info.size),
+            human(info.heap_used),
+            info.object_count
+        ),
+        Opened::Remote(..) => out!(
+            "region {} (remote): {} objects",
+            r.shown_name(),
+            info.object_count
+        ),
+    }
     for s in &snaps {
         out!("{} '{}': {}", s.kind, s.name, s.summary);
         let w = s.items.iter().map(|i| i.key.len()).max().unwrap_or(0);
@@ -798,12 +867,12 @@ fn watch(
         Some(t) => Some(Instant::now() + Duration::from_secs_f64(t)),
         None => None,
     };
-    let r = open_existing(region)?;
+    let r = Opened::open(region)?;
     let names: Vec<String> = object.map(|o| vec![o.to_owned()]).unwrap_or_default();
-    let take = |r: &Region| -> Res<BTreeMap<(String, String), String>> {
+    let take = |r: &Opened| -> Res<BTreeMap<(String, String), String>> {
         let mut map = BTreeMap::new();
         for o in selected(r, &names)? {
-            let s = snapshot(r, &o)?;
+            let s = r.snapshot(&o)?;
             map.insert(
                 (o.name.clone(), String::new()),
                 format!("{} '{}': {}", s.kind, s.name, s.summary),
@@ -816,8 +885,9 @@ fn watch(
     };
     let mut before = take(&r)?;
     out!(
-        "watching {} of region {region} (every {interval} ms; Ctrl-C to stop)",
-        object.map_or("every object".to_string(), |o| format!("'{o}'"))
+        "watching {} of region {} (every {interval} ms; Ctrl-C to stop)",
+        object.map_or("every object".to_string(), |o| format!("'{o}'")),
+        r.shown_name()
     );
     let mut changes = 0u64;
     loop {
@@ -878,6 +948,16 @@ fn watch(
 fn rm(regions: &[String], force: bool) -> Res<u8> {
     let mut code = 0;
     for name in regions {
+        if backend::is_remote(name) {
+            match rm_remote(name, force) {
+                Ok(()) => out!("removed {}", shown(name)),
+                Err(f) => {
+                    eprintln!("plexus: {}", f.message);
+                    code = code.max(f.code);
+                }
+            }
+            continue;
+        }
         let verdict = match plexus::inspect(name) {
             Ok(s) if s.live_processes() > 0 && !force => Err(fail(
                 1,
@@ -914,6 +994,9 @@ fn rm(regions: &[String], force: bool) -> Res<u8> {
 }
 
 fn check(region: &str, repair: bool, json_out: bool) -> Res<u8> {
+    if backend::is_remote(region) {
+        return remote_check(region, repair, json_out);
+    }
     let report = plexus::check(region, &CheckOptions { repair })?;
     let code = match report.verdict() {
         Verdict::Consistent => 0,
@@ -960,6 +1043,416 @@ fn check(region: &str, repair: bool, json_out: bool) -> Res<u8> {
         }
     }
     Ok(code)
+}
+
+// ---- remote regions ----
+
+/// A region name as it may be printed: the password of a remote name replaced by `***`.
+#[cfg(feature = "redis")]
+fn shown(name: &str) -> String {
+    plexus::redis::url::redact(name)
+}
+
+/// A region name as it may be printed (a build without remote regions: any userinfo of
+/// a `scheme://user:password@host` name is hidden).
+#[cfg(not(feature = "redis"))]
+fn shown(name: &str) -> String {
+    match (name.find("://"), name.rfind('@')) {
+        (Some(s), Some(at)) if at > s && !name[s + 3..at].contains('/') => {
+            format!("{}***@{}", &name[..s + 3], &name[at + 1..])
+        }
+        _ => name.to_owned(),
+    }
+}
+
+/// The server (`host:port`) and key prefix (`px:{NAME}:`) of a remote region's name.
+#[cfg(feature = "redis")]
+fn remote_place(name: &str) -> Option<(String, String)> {
+    let r = plexus::redis::RemoteName::parse(name).ok()?;
+    Some((r.server(), r.key_prefix()))
+}
+
+#[cfg(not(feature = "redis"))]
+fn remote_place(_name: &str) -> Option<(String, String)> {
+    None
+}
+
+/// Opens an existing remote region (without waiting for it).
+fn open_remote(name: &str) -> plexus::Result<backend::Region> {
+    backend::Region::open(
+        name,
+        &OpenOptions {
+            mode: OpenMode::Open,
+            ..OpenOptions::default()
+        },
+    )
+}
+
+/// What `ls` shows of a remote region.
+struct RemoteSummary {
+    info: RegionInfo,
+    /// Attachments (live region handles, each holding a lease) other than this tool's.
+    others: u32,
+}
+
+/// Attaches briefly (a remote region is read through a handle, whose lease this tool
+/// holds for the moment) and reads the statistics.
+fn remote_summary(name: &str) -> plexus::Result<RemoteSummary> {
+    let r = open_remote(name)?;
+    let info = r.info()?;
+    Ok(RemoteSummary {
+        others: info.attached_processes.saturating_sub(1),
+        info,
+    })
+}
+
+fn remote_status(s: &RemoteSummary) -> String {
+    if s.others == 0 {
+        "remote; idle".into()
+    } else {
+        "remote; in use".into()
+    }
+}
+
+fn remote_summary_json(name: &str, s: &RemoteSummary) -> Json {
+    let mut j = json!({
+        "name": name,
+        "remote": true,
+        "objects": s.info.object_count,
+        "live_processes": s.others,
+        "status": remote_status(s),
+    });
+    if let Some((server, prefix)) = remote_place(name) {
+        j["server"] = json!(server);
+        j["key_prefix"] = json!(prefix);
+    }
+    j
+}
+
+fn remote_object_json(o: &ObjectSummary) -> Json {
+    json!({ "name": o.name, "kind": o.kind, "shape": o.shape })
+}
+
+fn remote_info(region: &str, json_out: bool) -> Res<u8> {
+    let name = shown(region);
+    let r = open_remote(region)?;
+    let info = r.info()?;
+    let objects = r.objects()?;
+    let summary = RemoteSummary {
+        others: info.attached_processes.saturating_sub(1),
+        info,
+    };
+    if json_out {
+        let mut j = remote_summary_json(&name, &summary);
+        j["format_version"] = json!(info.format_version);
+        j["region_id"] = json!(format!("{:016x}", info.region_id));
+        j["created_unix_ns"] = json!(info.created_unix_ns);
+        j["objects"] = Json::Array(objects.iter().map(remote_object_json).collect());
+        return print_json(&j);
+    }
+    out!("region {name}");
+    if let Some((server, prefix)) = remote_place(region) {
+        out!("  server     {server} (remote region; keys {prefix}*)");
+    }
+    out!("  format     remote version {}", info.format_version);
+    out!("  id         {:016x}", info.region_id);
+    out!("  created    {}", utc(info.created_unix_ns));
+    out!(
+        "  status     {} ({} other attachment(s) holding a lease)",
+        remote_status(&summary),
+        summary.others
+    );
+    out!("objects ({}):", objects.len());
+    for o in &objects {
+        out!(
+            "  {:<10} {:<24} {}",
+            o.kind,
+            format!("'{}'", o.name),
+            shape_text(o)
+        );
+    }
+    Ok(0)
+}
+
+/// `rm` of a remote region: refused while other attachments hold a lease, unless forced.
+fn rm_remote(name: &str, force: bool) -> Res<()> {
+    match remote_summary(name) {
+        Ok(s) if s.others > 0 && !force => {
+            return Err(fail(
+                1,
+                format!(
+                    "{}: not removed: {} other attachment(s) use it; --force removes it anyway",
+                    shown(name),
+                    s.others
+                ),
+            ))
+        }
+        Ok(_) => {}
+        Err(Error::NotFound(m)) => return Err(fail(3, m)),
+        Err(e @ (Error::InvalidArgument(_) | Error::Unsupported(_) | Error::Unavailable(_))) => {
+            return Err(Fail::from(e))
+        }
+        Err(_) if force => {}
+        Err(e) => return Err(Fail::from(e)),
+    }
+    backend::Region::remove(name).map_err(Fail::from)
+}
+
+/// What `check` says of a remote region, after the checks it can make.
+const REMOTE_CHECK_NOTE: &str = "\
+the structure check (header, directory, heap, free lists, leaks) applies to region
+files; a remote region has none of these: its state lives on its Redis server and
+changes only through atomic scripts that check the region's epoch, and what a dead
+process held is taken back when its lease expires, by the next call that meets it.
+Nothing to repair here. For the server itself: redis-cli INFO persistence / replication.";
+
+/// `check` of a remote region: whether the server answers, the region exists, and every
+/// object and value can be read (each decoded as `dump` does). Exit code 6 when all of
+/// that holds (the structure check does not apply), or the usual code of the failure.
+fn remote_check(region: &str, repair: bool, json_out: bool) -> Res<u8> {
+    let name = shown(region);
+    // The library's own answer for a remote name (UNSUPPORTED), kept as the reason.
+    let why = match backend::check(region, &CheckOptions { repair }) {
+        Err(Error::Unsupported(m)) => m,
+        Err(e) => return Err(Fail::from(e)),
+        Ok(_) => String::new(),
+    };
+    let r = Opened::open(region)?;
+    let info = r.info()?;
+    let objects = r.objects()?;
+    let mut values = 0usize;
+    let mut unreadable = Vec::new();
+    for o in &objects {
+        let s = r.snapshot(o)?;
+        values += s.items.len();
+        if let Some(reason) = s.unreadable {
+            unreadable.push(format!("{} '{}': {reason}", s.kind, s.name));
+        }
+    }
+    let others = info.attached_processes.saturating_sub(1);
+    if json_out {
+        print_json(&json!({
+            "region": name,
+            "remote": true,
+            "verdict": "not-applicable",
+            "reachable": true,
+            "objects": objects.len(),
+            "values_read": values,
+            "unreadable": unreadable,
+            "live_processes": others,
+            "repaired": false,
+            "reason": why,
+            "note": REMOTE_CHECK_NOTE.replace('\n', " "),
+        }))?;
+    } else {
+        out!("remote region {name}: the server answers and the region exists");
+        out!(
+            "  {} objects opened and {values} values read and decoded{}",
+            objects.len(),
+            if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!("; {} not readable on this server:", unreadable.len())
+            }
+        );
+        for u in &unreadable {
+            out!("    {u}");
+        }
+        out!("  {others} other attachment(s) holding a lease");
+        if repair {
+            out!("  --repair: nothing to repair on a remote region");
+        }
+        out!("not checked (exit code {EXIT_NOT_POSSIBLE}):");
+        for line in REMOTE_CHECK_NOTE.lines() {
+            out!("  {line}");
+        }
+    }
+    Ok(EXIT_NOT_POSSIBLE)
+}
+
+/// A region opened to read its objects (`dump`, `watch`, remote `check`): a local one
+/// through the shared-memory API (which can also show what a queue holds), a remote one
+/// through the backend API.
+enum Opened {
+    Local(Region),
+    Remote(String, backend::Region),
+}
+
+impl Opened {
+    fn open(region: &str) -> Res<Opened> {
+        if backend::is_remote(region) {
+            Ok(Opened::Remote(shown(region), open_remote(region)?))
+        } else {
+            Ok(Opened::Local(open_existing(region)?))
+        }
+    }
+
+    fn shown_name(&self) -> String {
+        match self {
+            Opened::Local(r) => r.name().to_owned(),
+            Opened::Remote(name, _) => name.clone(),
+        }
+    }
+
+    fn objects(&self) -> plexus::Result<Vec<ObjectSummary>> {
+        match self {
+            Opened::Local(r) => r.objects(),
+            Opened::Remote(_, r) => r.objects(),
+        }
+    }
+
+    fn info(&self) -> plexus::Result<RegionInfo> {
+        match self {
+            Opened::Local(r) => r.info(),
+            Opened::Remote(_, r) => r.info(),
+        }
+    }
+
+    fn snapshot(&self, o: &ObjectSummary) -> plexus::Result<Snapshot> {
+        match self {
+            Opened::Local(r) => snapshot(r, o),
+            Opened::Remote(_, r) => match remote_snapshot(r, o) {
+                // A kind this server's backend cannot read: shown, not fatal.
+                Err(Error::Unsupported(m)) => Ok(Snapshot {
+                    name: o.name.clone(),
+                    kind: o.kind,
+                    summary: format!("not readable: {m}"),
+                    extra: json!({ "unreadable": m }),
+                    items: Vec::new(),
+                    unreadable: Some(m),
+                }),
+                other => other,
+            },
+        }
+    }
+}
+
+/// A snapshot of one object of a remote region, through the backend API: what `dump`
+/// shows locally, except the values a queue holds (reading them would take them).
+fn remote_snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
+    let mut items = Vec::new();
+    let (summary, extra) = match o.kind {
+        "array" => {
+            let a = r.array(&o.name, 0, 0)?;
+            for i in 0..a.len() {
+                items.push(Item {
+                    key: format!("[{i}]"),
+                    tag: Some((a.is_full(i)?, a.version(i)?)),
+                    value: a.read(i)?,
+                });
+            }
+            (
+                format!("{} elements", a.len()),
+                json!({ "length": a.len() }),
+            )
+        }
+        "map" => {
+            let m = r.map(&o.name, 0, 0)?;
+            let mut keys = Vec::new();
+            let mut cursor = 0;
+            while let Some(k) = m.next_key(&mut cursor)? {
+                keys.push(k);
+            }
+            keys.sort();
+            for k in keys {
+                // A key removed meanwhile reads as UNDEFINED with version 0: skip it.
+                let version = m.version(&k)?;
+                if version == 0 {
+                    continue;
+                }
+                items.push(Item {
+                    key: serde_json::to_string(&k).unwrap_or_default(),
+                    tag: Some((m.is_full(&k)?, version)),
+                    value: m.read(&k)?,
+                });
+            }
+            (
+                format!("{} keys (capacity {})", items.len(), m.capacity()),
+                json!({ "capacity": m.capacity(), "len": items.len() }),
+            )
+        }
+        "queue" | "stack" => {
+            let q = r.queue(&o.name, 0, 0)?;
+            let len = q.len()?;
+            let closed = q.is_shutdown()?;
+            (
+                format!(
+                    "{len} values (capacity {}{}; a remote queue's values are not shown)",
+                    q.capacity(),
+                    if closed { ", CLOSED" } else { "" }
+                ),
+                json!({ "capacity": q.capacity(), "len": len, "closed": closed,
+                        "lifo": o.kind == "stack" }),
+            )
+        }
+        "bus" => {
+            let b = r.bus(&o.name, 0, 0)?;
+            let next = b.next_seq()?;
+            let mut sub = b.subscribe(Start::Oldest)?;
+            // Only what was published before the snapshot began.
+            loop {
+                match sub.next(Some(Duration::ZERO)) {
+                    Ok((v, seq)) => {
+                        if seq >= next {
+                            break;
+                        }
+                        items.push(Item {
+                            key: format!("#{seq}"),
+                            tag: None,
+                            value: v,
+                        });
+                        if seq + 1 >= next {
+                            break;
+                        }
+                    }
+                    Err(Error::Timeout) | Err(Error::Closed) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            let closed = b.is_shutdown()?;
+            (
+                format!(
+                    "capacity {}, {} published, {} retained{}",
+                    b.capacity(),
+                    next - 1,
+                    items.len(),
+                    if closed { ", CLOSED" } else { "" }
+                ),
+                json!({ "capacity": b.capacity(), "published": next - 1, "closed": closed }),
+            )
+        }
+        "mutex" => {
+            let locked = r.mutex(&o.name)?.is_locked()?;
+            (
+                if locked { "locked" } else { "unlocked" }.into(),
+                json!({ "locked": locked }),
+            )
+        }
+        "barrier" => {
+            let b = r.barrier(&o.name, 0)?;
+            (
+                format!("{} parties", b.parties()),
+                json!({ "parties": b.parties() }),
+            )
+        }
+        "semaphore" => {
+            let s = r.semaphore(&o.name, 0)?;
+            let available = s.available()?;
+            (
+                format!("{available} of {} permits available", s.permits()),
+                json!({ "permits": s.permits(), "available": available }),
+            )
+        }
+        other => (format!("unknown kind {other}"), json!({})),
+    };
+    Ok(Snapshot {
+        name: o.name.clone(),
+        kind: o.kind,
+        summary,
+        extra,
+        items,
+        unreadable: None,
+    })
 }
 
 // ---- bench ----

@@ -348,6 +348,53 @@ impl Region {
         })
     }
 
+    /// Every named object, sorted by name: its name, kind (`"stack"` for a LIFO
+    /// queue) and shape (length, capacity, parties or permits; 1 for a mutex).
+    /// `offset` and `bytes` are 0: a remote object has no place in a file.
+    pub fn objects(&self) -> Result<Vec<crate::shm::ObjectSummary>> {
+        static LIST: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script = LIST.get_or_init(|| {
+            scripts::with_prologue("return {'ok', redis.call('HGETALL', E .. 'dir')}")
+        });
+        let r = self.inner.call(script, &[], None, false)?;
+        let flat: Vec<String> = match r.items.first() {
+            Some(redis::Value::Array(v)) => v
+                .iter()
+                .map(|x| match x {
+                    redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    redis::Value::SimpleString(s) => s.clone(),
+                    other => format!("{other:?}"),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut list: Vec<crate::shm::ObjectSummary> = flat
+            .chunks_exact(2)
+            .map(|pair| {
+                let words: Vec<u64> = pair[1].split(' ').map(|w| w.parse().unwrap_or(0)).collect();
+                let (kind, shape, flags) = (
+                    words.first().copied().unwrap_or(0) as u32,
+                    words.get(1).copied().unwrap_or(0),
+                    words.get(2).copied().unwrap_or(0) as u32,
+                );
+                let lifo = flags & crate::semantics::options::FLAG_LIFO != 0;
+                crate::shm::ObjectSummary {
+                    name: pair[0].clone(),
+                    kind: if kind == open::KIND_QUEUE && lifo {
+                        "stack"
+                    } else {
+                        open::kind_name(kind)
+                    },
+                    shape,
+                    offset: 0,
+                    bytes: 0,
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
+    }
+
     /// Blocks until an object called `name` exists.
     pub fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
         check_object_name(name)?;

@@ -1,5 +1,8 @@
 'use strict';
 // Shared by the tests (no tests of its own).
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const plexus = require('..');
@@ -40,4 +43,96 @@ function runChild(args, options = {}) {
   return { child, done };
 }
 
-module.exports = { plexus, uniqueName, withRegion, runChild };
+/** Skips test `t` with a loud banner on stderr, or fails it when CI is set (CI must not skip it). */
+function skipLoudly(t, why, ciMust) {
+  if (process.env.CI) throw new Error(`${why}, and CI is set: CI must ${ciMust}`);
+  const bar = '*'.repeat(78);
+  process.stderr.write(`\n${bar}\nSKIPPED: ${why}: ${t.name} did not run\n${bar}\n`);
+  t.skip(`SKIPPED LOUDLY: ${why}`);
+}
+
+/** The first executable `name` on the PATH, or null. */
+function onPath(name) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const file = path.join(dir || '.', name);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      if (fs.statSync(file).isFile()) return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** A TCP port of 127.0.0.1 nothing listens on (at the time of the call). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether a server on `port` answers PING with +PONG. */
+function ping(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let got = '';
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      got += d;
+      if (got.length >= 7) done(got.startsWith('+PONG\r\n'));
+    });
+  });
+}
+
+/**
+ * Starts a private redis-server for test `t` on a free port of 127.0.0.1, without
+ * persistence, in its own temporary directory; it is killed (and the directory removed)
+ * when the test ends. Resolves to { port, url(region), stop() }, or to null after a loud
+ * skip when redis-server (or valkey-server) is not on the PATH (a failure under CI).
+ */
+async function startRedis(t) {
+  const bin = onPath('redis-server') || onPath('valkey-server');
+  if (!bin) {
+    skipLoudly(t, 'redis-server is not installed (apt-get install redis-server)', 'install redis-server (.ci/run does)');
+    return null;
+  }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-redis-'));
+    const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+      stdio: 'ignore',
+    });
+    let exited = false;
+    child.on('exit', () => (exited = true));
+    const stop = () => {
+      if (!exited) child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+      process.removeListener('exit', stop);
+    };
+    process.on('exit', stop); // also when this test process ends early
+    const deadline = Date.now() + 10000;
+    while (!exited && Date.now() < deadline) {
+      if (await ping(port)) {
+        t.after(stop);
+        return { port, url: (region) => `redis://127.0.0.1:${port}/${region}`, stop };
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    stop(); // the port was taken meanwhile, or it did not start
+  }
+  throw new Error(`${bin} did not answer PING on 127.0.0.1 (5 attempts)`);
+}
+
+module.exports = { plexus, uniqueName, withRegion, runChild, skipLoudly, freePort, startRedis };

@@ -51,8 +51,11 @@ from ._errors import (
     OsError,
     OutOfRange,
     PermissionDenied,
+    RegionLost,
     Timeout,
     TypeMismatch,
+    Unavailable,
+    Unsupported,
 )
 from ._lib import LibraryNotFound
 from ._locks import Barrier, Mutex, Semaphore
@@ -114,6 +117,7 @@ __all__ = [
     "Queue",
     "Region",
     "RegionInfo",
+    "RegionLost",
     "SLICE",
     "Semaphore",
     "Subscription",
@@ -121,6 +125,8 @@ __all__ = [
     "TimeoutArg",
     "TypeMismatch",
     "UNDEFINED",
+    "Unavailable",
+    "Unsupported",
     "from_json",
     "library_path",
     "recovered_locks",

@@ -24,8 +24,25 @@ def encode_name(name: str, what: str = "name") -> bytes:
     if not isinstance(name, str):
         raise TypeError(f"plexus: {what} must be str, not {type(name).__name__}")
     if "\0" in name:
-        raise InvalidArgument(f"plexus: {what} {name!r} contains a NUL character", 100)
+        raise InvalidArgument(f"plexus: {what} {shown(name)!r} contains a NUL character", 100)
     return name.encode("utf-8")
+
+
+def shown(name: str) -> str:
+    """A region name as messages and ``repr`` show it: the password of a remote region's
+    name (``redis://user:secret@host/NAME``) replaced by ``***``, as the library does."""
+    scheme = name.find("://")
+    if scheme < 0:
+        return name
+    rest = name[scheme + 3 :]
+    slash = rest.find("/")
+    authority = rest if slash < 0 else rest[:slash]
+    at = authority.rfind("@")
+    if at < 0:
+        return name
+    userinfo = authority[:at]
+    hidden = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else "***"
+    return f"{name[: scheme + 3]}{hidden}@{rest[at + 1 :]}"
 
 
 def check_count(n: Any, what: str, bits: int = 64) -> int:
@@ -82,4 +99,5 @@ class RegionObject:
 
     def __repr__(self) -> str:
         state = "" if self._finalizer.alive else " (handle closed)"
-        return f"<plexus.{type(self).__name__} {self._name!r} of {self._region.name!r}{state}>"
+        of = shown(self._region.name)
+        return f"<plexus.{type(self).__name__} {self._name!r} of {of!r}{state}>"

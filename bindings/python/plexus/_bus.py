@@ -7,7 +7,7 @@ import weakref
 from typing import Any, Iterator, NamedTuple, Optional
 
 from . import _lib
-from ._base import RegionObject, encode_name
+from ._base import RegionObject, encode_name, shown
 from ._errors import Closed, raise_for
 from ._values import from_c, to_c
 from ._wait import TimeoutArg, blocking
@@ -45,7 +45,7 @@ class Bus(RegionObject):
             region._handle(), encode_name(name), capacity, flags, _byref(h)
         )
         if st:
-            raise_for(st, f"bus {name!r} of region {region.name!r}")
+            raise_for(st, f"bus {name!r} of region {shown(region.name)!r}")
         super().__init__(region, name, h, _lib.lib.plexus_bus_close)
 
     def publish(self, value: Any) -> int:

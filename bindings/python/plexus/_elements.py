@@ -9,7 +9,7 @@ import operator
 from typing import Any, Iterator, List, MutableMapping, NoReturn, Sequence, Tuple, Union, overload
 
 from . import _lib
-from ._base import RegionObject, check_count, encode_name
+from ._base import RegionObject, check_count, encode_name, shown
 from ._errors import KeyNotFound, OutOfRange, raise_for
 from ._values import UNDEFINED, from_c, to_c
 from ._wait import TimeoutArg, blocking
@@ -243,7 +243,7 @@ class Array(_Elements, Sequence[Any]):
             region._handle(), encode_name(name), length, flags, _byref(h)
         )
         if st:
-            raise_for(st, f"array {name!r} of region {region.name!r}")
+            raise_for(st, f"array {name!r} of region {shown(region.name)!r}")
         super().__init__(region, name, h, _lib.lib.plexus_array_close)
         n = ctypes.c_uint64()
         st = _lib.lib.plexus_array_len(h, _byref(n))
@@ -325,7 +325,7 @@ class Map(_Elements, MutableMapping[str, Any]):
             region._handle(), encode_name(name), capacity, flags, _byref(h)
         )
         if st:
-            raise_for(st, f"map {name!r} of region {region.name!r}")
+            raise_for(st, f"map {name!r} of region {shown(region.name)!r}")
         super().__init__(region, name, h, _lib.lib.plexus_map_close)
         self._fn = _MAP_FNS
 

@@ -4,7 +4,8 @@ Where a built-in exception means the same thing, the class derives from it too, 
 ordinary Python code catches them: ``Timeout`` is a ``TimeoutError``, ``NotFound`` a
 ``LookupError`` (``KeyNotFound`` a ``KeyError``), ``OutOfRange`` an ``IndexError``,
 ``InvalidArgument`` a ``ValueError``, ``TypeMismatch`` a ``TypeError``,
-``PermissionDenied`` a ``PermissionError``, ``OsError`` an ``OSError``.
+``PermissionDenied`` a ``PermissionError``, ``OsError`` an ``OSError``,
+``Unavailable`` a ``ConnectionError``, ``Unsupported`` a ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -131,6 +132,30 @@ class BufferTooSmall(Error):
     status = 111
 
 
+class Unavailable(Error, ConnectionError):
+    """PLEXUS_E_UNAVAILABLE: a remote region's server could not be reached, or did not
+    answer within the call's time. Nothing was changed, or the message says that the
+    change is not known. The same handles work again once the server is back."""
+
+    status = 113
+
+
+class RegionLost(Error):
+    """PLEXUS_E_REGION_LOST: a remote region's state vanished on the server (removed,
+    replaced, flushed, the server restarted without persistence, or failed over to a
+    replica that lacked it). Every handle of it raises this; open it again to start
+    anew."""
+
+    status = 114
+
+
+class Unsupported(Error, NotImplementedError):
+    """PLEXUS_E_UNSUPPORTED: this operation cannot exist on the region's backend (or in
+    this build of the library); the message names the alternative."""
+
+    status = 115
+
+
 class InternalError(Error):
     """PLEXUS_E_INTERNAL: a bug in plexus, caught at the boundary; please report it."""
 
@@ -154,6 +179,9 @@ _BY_STATUS: Dict[int, Type[Error]] = {
         PermissionDenied,
         OsError,
         BufferTooSmall,
+        Unavailable,
+        RegionLost,
+        Unsupported,
         InternalError,
     )
 }

@@ -11,7 +11,7 @@ import ctypes
 from typing import Any, Optional
 
 from . import _lib
-from ._base import RegionObject, encode_name
+from ._base import RegionObject, encode_name, shown
 from ._errors import raise_for
 from ._wait import TimeoutArg
 from ._wait import blocking as _blocking
@@ -51,7 +51,7 @@ class Mutex(RegionObject):
         h = _lib.Mutex()
         st = _lib.lib.plexus_mutex_open(region._handle(), encode_name(name), _byref(h))
         if st:
-            raise_for(st, f"mutex {name!r} of region {region.name!r}")
+            raise_for(st, f"mutex {name!r} of region {shown(region.name)!r}")
         super().__init__(region, name, h, _lib.lib.plexus_mutex_close)
         #: Whether the last successful acquire through this object took the mutex over
         #: from a holder that died holding it (PLEXUS_OWNER_DEAD).
@@ -112,7 +112,7 @@ class Barrier(RegionObject):
         h = _lib.Barrier()
         st = _lib.lib.plexus_barrier_open(region._handle(), encode_name(name), parties, _byref(h))
         if st:
-            raise_for(st, f"barrier {name!r} of region {region.name!r}")
+            raise_for(st, f"barrier {name!r} of region {shown(region.name)!r}")
         super().__init__(region, name, h, _lib.lib.plexus_barrier_close)
 
     def wait(self, timeout: TimeoutArg = None) -> bool:
@@ -155,7 +155,7 @@ class Semaphore(RegionObject):
         h = _lib.Semaphore()
         st = _lib.lib.plexus_semaphore_open(region._handle(), encode_name(name), permits, _byref(h))
         if st:
-            raise_for(st, f"semaphore {name!r} of region {region.name!r}")
+            raise_for(st, f"semaphore {name!r} of region {shown(region.name)!r}")
         super().__init__(region, name, h, _lib.lib.plexus_semaphore_close)
 
     def acquire(self, blocking: bool = True, timeout: TimeoutArg = None) -> bool:

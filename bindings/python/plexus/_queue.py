@@ -6,7 +6,7 @@ import ctypes
 from typing import Any, Iterator
 
 from . import _lib
-from ._base import RegionObject, encode_name
+from ._base import RegionObject, encode_name, shown
 from ._errors import Closed, raise_for
 from ._values import from_c, to_c
 from ._wait import TimeoutArg, blocking
@@ -40,7 +40,7 @@ class Queue(RegionObject):
             region._handle(), encode_name(name), capacity, flags, _byref(h)
         )
         if st:
-            raise_for(st, f"queue {name!r} of region {region.name!r}")
+            raise_for(st, f"queue {name!r} of region {shown(region.name)!r}")
         super().__init__(region, name, h, _lib.lib.plexus_queue_close)
 
     def push(self, value: Any, timeout: TimeoutArg = None) -> None:

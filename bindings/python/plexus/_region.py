@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from . import _lib
-from ._base import check_count, encode_name
+from ._base import check_count, encode_name, shown
 from ._bus import Bus
 from ._elements import Array, Map
 from ._errors import BadHandle, raise_for
@@ -91,7 +91,14 @@ def _name_arg(name: Union[str, "os.PathLike[str]"]) -> str:
 
 class Region:
     """An open region: ``Region("jobs")`` is the volatile region ``/dev/shm/plexus.jobs``;
-    a name containing ``/`` (or a ``pathlib.Path``) is a persistent file at that path.
+    a name containing ``/`` (or a ``pathlib.Path``) is a persistent file at that path;
+    ``redis://[user:password@]host[:port]/NAME[?db=N&lease_ms=N&timeout_ms=N]`` (or
+    ``rediss://`` for TLS) is a remote region on a Redis server, shared by processes on
+    many machines with the same calls and meaning (``size`` and ``permissions`` do not
+    apply to it; see docs/remote.md). Remote calls can also raise
+    :class:`plexus.Unavailable` (the server did not answer in time) and
+    :class:`plexus.RegionLost` (the region's state vanished from the server); a password
+    in the name never appears in messages or ``repr``.
 
     ``mode`` (:class:`OpenMode` or its lower-case name) says what to do when it exists
     or not; ``size`` (bytes, when creating; 0 = 64 MiB) and ``permissions`` (file mode,
@@ -150,7 +157,7 @@ class Region:
         else:
             st = f(c_name, _byref(opts), _byref(h))
         if st:
-            raise_for(st, f"region {name!r}")
+            raise_for(st, f"region {shown(name)!r}")
         self._name = name
         self._h = h
         self._finalizer = weakref.finalize(self, _lib.lib.plexus_region_close, h)
@@ -159,7 +166,7 @@ class Region:
 
     def _handle(self) -> Any:
         if not self._finalizer.alive:
-            raise BadHandle(f"region {self._name!r} is closed", 101)
+            raise BadHandle(f"region {shown(self._name)!r} is closed", 101)
         return self._h
 
     @property
@@ -185,7 +192,7 @@ class Region:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<plexus.Region {self._name!r}{' (closed)' if self.closed else ''}>"
+        return f"<plexus.Region {shown(self._name)!r}{' (closed)' if self.closed else ''}>"
 
     # ---- region calls --------------------------------------------------------------
 
@@ -194,7 +201,7 @@ class Region:
         out = _lib.RegionInfo()
         st = _lib.lib.plexus_region_get_info(self._handle(), _byref(out))
         if st:
-            raise_for(st, f"region {self._name!r} info")
+            raise_for(st, f"region {shown(self._name)!r} info")
         return RegionInfo(
             out.size,
             out.heap_size,
@@ -214,10 +221,11 @@ class Region:
 
     def flush(self) -> None:
         """Makes everything written so far durable against power loss (msync + fsync);
-        meaningful for persistent (path) regions."""
+        meaningful for persistent (path) regions. For a remote region: waits until the
+        server says the writes are durable where it can (see docs/remote.md)."""
         st = _lib.lib.plexus_region_flush(self._handle())
         if st:
-            raise_for(st, f"region {self._name!r} flush")
+            raise_for(st, f"region {shown(self._name)!r} flush")
 
     def wait_object(self, name: str, timeout: TimeoutArg = None) -> None:
         """Waits until an object called ``name`` (of any kind) exists, so a consumer can
@@ -226,18 +234,20 @@ class Region:
         f, h, c = _lib.lib.plexus_region_wait_object, self._handle(), encode_name(name)
         st = blocking(lambda ns: f(h, c, ns), timeout)
         if st:
-            raise_for(st, f"region {self._name!r} wait_object({name!r})")
+            raise_for(st, f"region {shown(self._name)!r} wait_object({name!r})")
 
     @staticmethod
     def remove(name: Union[str, "os.PathLike[str]"], missing_ok: bool = False) -> None:
         """Removes (unlinks) the region ``name``; processes that have it open keep
-        using it. :class:`plexus.NotFound` if absent, unless ``missing_ok``."""
+        using it. :class:`plexus.NotFound` if absent, unless ``missing_ok``. A remote
+        region's keys are deleted from the server, and every handle of it raises
+        :class:`plexus.RegionLost` from its next call."""
         name = _name_arg(name)
         st = _lib.lib.plexus_region_remove(encode_name(name, "region name"))
         if st == _lib.E_NOT_FOUND and missing_ok:
             return
         if st:
-            raise_for(st, f"region {name!r} remove")
+            raise_for(st, f"region {shown(name)!r} remove")
 
     @staticmethod
     def check(name: Union[str, "os.PathLike[str]"], repair: bool = False) -> CheckReport:
@@ -255,7 +265,7 @@ class Region:
             encode_name(name, "region name"), flags, _byref(out), _byref(text)
         )
         if st:
-            raise_for(st, f"region {name!r} check")
+            raise_for(st, f"region {shown(name)!r} check")
         return CheckReport(
             _VERDICTS.get(out.verdict, str(out.verdict)),
             out.live_processes,

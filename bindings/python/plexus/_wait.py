@@ -9,6 +9,13 @@ every blocking plexus call that ends with PLEXUS_TIMEOUT has changed nothing (no
 read or written, no lock or permit taken, a barrier arrival withdrawn), so calling it
 again is the same as having waited longer in one call.
 
+On a remote region (``redis://``) each slice is one C call too: it waits on the
+server (``XREAD BLOCK``) for at most the slice, so Ctrl-C works the same way. A slice
+gives the network at most its own length plus the library's reply margin (half a
+second), not the region's ``timeout_ms``: when the server stalls longer than that in
+the middle of a wait, the call raises :class:`plexus.Unavailable` (it is never retried
+here, since a slice whose reply was lost may have taken a value).
+
 As everywhere in Python, a KeyboardInterrupt can also arrive just *after* a call
 succeeded (while its result is converted): a value taken by ``read_fe`` or ``pop`` is
 then gone from shared memory without reaching the caller. Code that must not lose

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 import unittest
 import uuid
 from pathlib import Path
@@ -146,3 +149,94 @@ def build_c(src: str, out_dir: Path) -> Path:
         raise AssertionError(f"compiling {src} failed:\n{proc.stderr}")
     _built[src] = exe
     return exe
+
+
+def skip_loudly(test: unittest.TestCase, why: str, ci_must: str) -> None:
+    """Skips ``test`` with a loud banner on stderr, or fails it when ``CI`` is set (CI
+    must not skip it)."""
+    if os.environ.get("CI"):
+        test.fail(f"{why}, and CI is set: CI must {ci_must}")
+    bar = "*" * 78
+    sys.stderr.write(f"\n{bar}\nSKIPPED: {why}: {test.id()} did not run\n{bar}\n")
+    raise unittest.SkipTest(f"SKIPPED LOUDLY: {why}")
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nothing listens on (at the time of the call)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(7) == b"+PONG\r\n"
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port of 127.0.0.1, without persistence, in
+    its own temporary directory; :meth:`stop` kills it and removes the directory."""
+
+    def __init__(self, binary: str) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="plexus-redis-")
+        self.proc: Optional[subprocess.Popen] = None
+        for _attempt in range(5):
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    self._dir.name,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if _ping(self.port):
+                    return
+                time.sleep(0.02)
+            self.stop_process()  # the port was taken meanwhile, or it did not start
+        raise AssertionError(f"{binary} did not answer PING on 127.0.0.1 (5 attempts)")
+
+    def url(self, region: str) -> str:
+        """``redis://127.0.0.1:<port>/<region>``."""
+        return f"redis://127.0.0.1:{self.port}/{region}"
+
+    def stop_process(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        self.stop_process()
+        self._dir.cleanup()
+
+
+def start_redis(test: unittest.TestCase) -> RedisServer:
+    """Starts a private redis-server for ``test`` (stopped at its cleanup). Without
+    ``redis-server`` (or ``valkey-server``) on the PATH: a loud skip, or a failure when
+    ``CI`` is set."""
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    if binary is None:
+        skip_loudly(
+            test,
+            "redis-server is not installed (apt-get install redis-server)",
+            "install redis-server (.ci/run does)",
+        )
+        raise AssertionError("unreachable")
+    server = RedisServer(binary)
+    test.addCleanup(server.stop)
+    return server

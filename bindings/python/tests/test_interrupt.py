@@ -7,7 +7,7 @@ import signal
 import time
 import unittest
 
-from _support import RegionTest, plexus, start_python
+from _support import RegionTest, plexus, start_python, start_redis, unique
 
 # Blocks in each operation in turn; the parent sends SIGINT during each one. The
 # default SIGINT handler is installed explicitly: a process started from a shell
@@ -150,6 +150,59 @@ class CtrlC(RegionTest):
         self.assertIn("KeyboardInterrupt", err)
         self.assertLess(elapsed, 2.0)
         self.assertFalse(self.region.array("a").is_full(0))
+
+
+REMOTE_BLOCKER = """
+import signal, sys, plexus
+signal.signal(signal.SIGINT, signal.default_int_handler)
+r = plexus.Region(sys.argv[1], mode="open")
+a = r.array("a", 2)         # [0] EMPTY
+for timeout in (None, 3600):
+    print("ready", timeout, flush=True)
+    try:
+        a.read_fe(0, timeout=timeout)
+        print("returned", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+# The handle still works after the interrupted waits, and nothing was taken.
+print("state", a.is_full(0), flush=True)
+print("read", a.read_fe(0, timeout=30), flush=True)
+"""
+
+
+class CtrlCRemote(unittest.TestCase):
+    """Ctrl-C interrupts a wait on a remote region (the wait blocks on the server in
+    slices, as a local one does in shared memory)."""
+
+    def test_remote_read_fe_is_interruptible(self) -> None:
+        server = start_redis(self)
+        url = server.url(unique("ctrlc-remote"))
+        region = plexus.Region(url, mode="create")
+        self.addCleanup(plexus.Region.remove, url, True)
+        self.addCleanup(region.close)
+        a = region.array("a", 2)
+        child = start_python(REMOTE_BLOCKER, url)
+        try:
+            for timeout in ("None", "3600"):
+                self.assertEqual(child.stdout.readline().split(), ["ready", timeout])
+                time.sleep(0.3)  # well inside the wait: on the server, mid-slice
+                t = time.monotonic()
+                child.send_signal(signal.SIGINT)
+                answer = child.stdout.readline().strip()
+                latency = time.monotonic() - t
+                self.assertEqual(answer, "interrupted", child.stderr.read() if not answer else "")
+                self.assertLess(latency, 2.0, f"took {latency:.3f} s to interrupt")
+            self.assertEqual(child.stdout.readline().split(), ["state", "False"])
+            a.write_ef(0, "after", timeout=30)
+            self.assertEqual(child.stdout.readline().strip(), "read after")
+            self.assertEqual(child.wait(30), 0, child.stderr.read())
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            for f in (child.stdout, child.stderr, child.stdin):
+                f.close()
+        self.assertFalse(a.is_full(0))
 
 
 class Slices(unittest.TestCase):

@@ -12,8 +12,9 @@ import sys
 import tempfile
 import unittest
 from pathlib import Path
+from typing import Tuple
 
-from _support import PKG_DIR, REPO, assert_ok, child_env, plexus, unique
+from _support import PKG_DIR, REPO, assert_ok, child_env, plexus, start_redis, unique
 
 from plexus import _errors, _lib
 
@@ -29,11 +30,17 @@ class Errors(unittest.TestCase):
             plexus.TypeMismatch: TypeError,
             plexus.PermissionDenied: PermissionError,
             plexus.OsError: OSError,
+            plexus.Unavailable: ConnectionError,
+            plexus.Unsupported: NotImplementedError,
         }
         for cls, base in builtin.items():
             self.assertTrue(issubclass(cls, plexus.Error), cls)
             self.assertTrue(issubclass(cls, base), cls)
         self.assertTrue(issubclass(plexus.KeyNotFound, plexus.NotFound))
+        self.assertTrue(issubclass(plexus.RegionLost, plexus.Error))
+        # A lost region is not a missing one: code that treats NotFound as "create it"
+        # must not silently start over on an empty server.
+        self.assertFalse(issubclass(plexus.RegionLost, LookupError))
 
     def test_every_status_has_a_class(self) -> None:
         names = {
@@ -51,6 +58,9 @@ class Errors(unittest.TestCase):
             109: "PLEXUS_E_PERMISSION",
             110: "PLEXUS_E_OS",
             111: "PLEXUS_E_BUFFER_TOO_SMALL",
+            113: "PLEXUS_E_UNAVAILABLE",
+            114: "PLEXUS_E_REGION_LOST",
+            115: "PLEXUS_E_UNSUPPORTED",
             199: "PLEXUS_E_INTERNAL",
         }
         for status, name in names.items():
@@ -59,6 +69,9 @@ class Errors(unittest.TestCase):
             self.assertEqual(e.status, status)
             self.assertEqual(e.status_name, name)
             self.assertTrue(str(e).startswith("what: "), str(e))
+        self.assertIs(type(_errors.error_for(113)), plexus.Unavailable)
+        self.assertIs(type(_errors.error_for(114)), plexus.RegionLost)
+        self.assertIs(type(_errors.error_for(115)), plexus.Unsupported)
         odd = _errors.error_for(3)
         self.assertIs(type(odd), plexus.Error)
         self.assertEqual(odd.status_name, "PLEXUS_OWNER_DEAD")
@@ -327,7 +340,8 @@ class PipInstall(unittest.TestCase):
 
 
 class Readme(unittest.TestCase):
-    def test_quick_start_runs_as_written(self) -> None:
+    def quick_start(self) -> Tuple[str, str]:
+        """The README's Python quick start: its code and the output it says it prints."""
         readme = REPO / "README.md"
         if not readme.exists():
             self.skipTest(f"SKIPPED LOUDLY: {readme} not found (not a checkout)")
@@ -336,9 +350,14 @@ class Readme(unittest.TestCase):
         self.assertIsNotNone(section, "README.md has no '## Python quick start' section")
         blocks = re.findall(r"```python\n(.*?)```", section.group(1), re.S)  # type: ignore[union-attr]
         self.assertEqual(len(blocks), 1, "the quick start should have one python block")
+        expected = re.search(r"prints:\n\n```\n(.*?)```", section.group(1), re.S)  # type: ignore[union-attr]
+        self.assertIsNotNone(expected, "the quick start should show its output after 'prints:'")
+        return blocks[0], expected.group(1)  # type: ignore[union-attr]
+
+    def run_quick_start(self, code: str, expected: str) -> None:
         with tempfile.TemporaryDirectory() as d:
             script = Path(d) / "quickstart.py"
-            script.write_text(blocks[0])
+            script.write_text(code)
             proc = subprocess.run(
                 [sys.executable, str(script)],
                 cwd=d,
@@ -348,10 +367,22 @@ class Readme(unittest.TestCase):
                 timeout=60,
             )
         assert_ok(self, "README Python quick start", proc)
-        expected = re.search(r"prints:\n\n```\n(.*?)```", section.group(1), re.S)  # type: ignore[union-attr]
-        self.assertIsNotNone(expected, "the quick start should show its output after 'prints:'")
-        self.assertEqual(proc.stdout, expected.group(1))  # type: ignore[union-attr]
+        self.assertEqual(proc.stdout, expected)
 
+    def test_quick_start_runs_as_written(self) -> None:
+        self.run_quick_start(*self.quick_start())
+
+    def test_quick_start_on_a_redis_region(self) -> None:
+        """The same quick start with its region name replaced by a redis:// URL (of a
+        private redis-server): one string changes, nothing else."""
+        code, expected = self.quick_start()
+        server = start_redis(self)
+        name = re.search(r'plexus\.Region\("([^"]+)"', code)
+        self.assertIsNotNone(name, "the quick start opens plexus.Region(\"NAME\", ...)")
+        literal = f'"{name.group(1)}"'  # type: ignore[union-attr]
+        url = server.url(name.group(1))  # type: ignore[union-attr]
+        self.assertGreaterEqual(code.count(literal), 2, "it opens and removes the region")
+        self.run_quick_start(code.replace(literal, f'"{url}"'), expected)
 
 if __name__ == "__main__":
     unittest.main()
