@@ -15,8 +15,15 @@ mod common;
 
 use std::process::{Command, Output};
 
+/// One demo at a time: each run may do `npm ci` in bindings/node the first time, and
+/// two of those at once in one directory fail.
+static ONE_DEMO_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs demo.sh with `args` and `env`, and checks that it succeeded; returns stdout.
 fn run_demo(args: &[&str], env: &[(&str, &str)]) -> String {
+    let _turn = ONE_DEMO_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let root = common::root();
     let deps = common::lib_dir();
     assert!(
