@@ -457,7 +457,7 @@ impl Region {
 /// lost one never ran). The retry must be the thread's next mutation through that
 /// handle, within 120 s (the server keeps each thread's last result that long).
 #[derive(Default)]
-pub(crate) struct Unanswered(parking_lot::Mutex<Option<(String, Vec<u8>, std::thread::ThreadId)>>);
+pub(crate) struct Unanswered(parking_lot::Mutex<Option<(String, Vec<u8>, u64)>>);
 
 /// The parts of a call, length-prefixed (so different splits never compare equal).
 fn call_signature(what: &[&[u8]]) -> Vec<u8> {
@@ -474,7 +474,7 @@ impl Unanswered {
     /// exactly it, else a new one.
     pub fn op_id(&self, i: &Inner, what: &[&[u8]]) -> String {
         let mut pending = self.0.lock();
-        let me = std::thread::current().id();
+        let me = thread_tag();
         match pending.take() {
             Some((id, was, by)) if by == me && was == call_signature(what) => id,
             // Another thread's unanswered call stays (it may retry); this thread's is
@@ -499,11 +499,7 @@ impl Unanswered {
     ) -> Result<Reply> {
         let r = i.call_as(script, args, d, opid);
         if let Err(Error::Unavailable(_)) = r {
-            *self.0.lock() = Some((
-                opid.to_owned(),
-                call_signature(what),
-                std::thread::current().id(),
-            ));
+            *self.0.lock() = Some((opid.to_owned(), call_signature(what), thread_tag()));
         }
         r
     }
