@@ -11,6 +11,7 @@
 //! statuses). No test measures speed: timeouts are checked for their outcome, and for not
 //! giving up before they are due.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,25 +32,6 @@ const LONG: Option<Duration> = Some(Duration::from_secs(30));
 /// Long enough that a thread started before it is, in all likelihood, blocked after it
 /// (the tests pass either way: they only get weaker if it is not).
 const SETTLE: Duration = Duration::from_millis(150);
-
-/// `$call` fails with an error matching `$pat` (the value, if any, need not be `Debug`).
-macro_rules! assert_err {
-    ($call:expr, $pat:pat) => {
-        match $call {
-            Err($pat) => {}
-            Err(other) => panic!(
-                "{}: expected {}, got Err({other:?})",
-                stringify!($call),
-                stringify!($pat)
-            ),
-            Ok(_) => panic!(
-                "{}: expected {}, but it succeeded",
-                stringify!($call),
-                stringify!($pat)
-            ),
-        }
-    };
-}
 
 // ---- where the regions live ----
 

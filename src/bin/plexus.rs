@@ -622,131 +622,6 @@ struct Snapshot {
     unreadable: Option<String>,
 }
 
-fn snapshot(r: &Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
-    let mut items = Vec::new();
-    let (summary, extra) = match o.kind {
-        "array" => {
-            let a = r.array(&o.name, 0, 0)?;
-            for i in 0..a.len() {
-                items.push(Item {
-                    key: format!("[{i}]"),
-                    tag: Some((a.is_full(i)?, a.version(i)?)),
-                    value: a.read(i)?,
-                });
-            }
-            (
-                format!("{} elements", a.len()),
-                json!({ "length": a.len() }),
-            )
-        }
-        "map" => {
-            let m = r.map(&o.name, 0, 0)?;
-            let mut keys = m.keys()?;
-            keys.sort();
-            for k in keys {
-                // A key removed meanwhile reads as UNDEFINED with version 0: skip it.
-                let version = m.version(&k)?;
-                if version == 0 {
-                    continue;
-                }
-                items.push(Item {
-                    key: serde_json::to_string(&k).unwrap_or_default(),
-                    tag: Some((m.is_full(&k)?, version)),
-                    value: m.read(&k)?,
-                });
-            }
-            (
-                format!("{} keys (capacity {})", items.len(), m.capacity()),
-                json!({ "capacity": m.capacity(), "len": items.len() }),
-            )
-        }
-        "queue" | "stack" => {
-            let q = r.queue(&o.name, 0, 0)?;
-            for (i, v) in q.peek_all()?.into_iter().enumerate() {
-                items.push(Item {
-                    key: if q.is_lifo() {
-                        format!("top-{i}")
-                    } else {
-                        format!("next+{i}")
-                    },
-                    tag: None,
-                    value: v,
-                });
-            }
-            let closed = q.is_shutdown()?;
-            (
-                format!(
-                    "{} values (capacity {}{})",
-                    items.len(),
-                    q.capacity(),
-                    if closed { ", CLOSED" } else { "" }
-                ),
-                json!({ "capacity": q.capacity(), "len": items.len(), "closed": closed, "lifo": q.is_lifo() }),
-            )
-        }
-        "bus" => {
-            let b = r.bus(&o.name, 0, 0)?;
-            let next = b.next_seq()?;
-            let mut sub = b.subscribe(Start::Oldest)?;
-            // Only what was published before the snapshot began.
-            while sub.position() < next {
-                match sub.next(Some(Duration::ZERO)) {
-                    Ok((v, seq)) => items.push(Item {
-                        key: format!("#{seq}"),
-                        tag: None,
-                        value: v,
-                    }),
-                    Err(Error::Timeout) | Err(Error::Closed) => break,
-                    Err(e) => return Err(e),
-                }
-            }
-            let closed = b.is_shutdown()?;
-            (
-                format!(
-                    "capacity {}, {} published, {} retained{}",
-                    b.capacity(),
-                    next - 1,
-                    items.len(),
-                    if closed { ", CLOSED" } else { "" }
-                ),
-                json!({ "capacity": b.capacity(), "published": next - 1, "closed": closed }),
-            )
-        }
-        "mutex" => {
-            let locked = r.mutex(&o.name)?.is_locked()?;
-            (
-                if locked { "locked" } else { "unlocked" }.into(),
-                json!({ "locked": locked }),
-            )
-        }
-        "barrier" => {
-            let b = r.barrier(&o.name, 0)?;
-            let arrived = b.arrived()?;
-            (
-                format!("{arrived} of {} parties arrived", b.parties()),
-                json!({ "parties": b.parties(), "arrived": arrived }),
-            )
-        }
-        "semaphore" => {
-            let s = r.semaphore(&o.name, 0)?;
-            let available = s.available()?;
-            (
-                format!("{available} of {} permits available", s.permits()),
-                json!({ "permits": s.permits(), "available": available }),
-            )
-        }
-        other => (format!("unknown kind {other}"), json!({})),
-    };
-    Ok(Snapshot {
-        name: o.name.clone(),
-        kind: o.kind,
-        summary,
-        extra,
-        items,
-        unreadable: None,
-    })
-}
-
 fn selected(r: &Opened, names: &[String]) -> Res<Vec<ObjectSummary>> {
     let all = r.objects()?;
     if names.is_empty() {
@@ -1310,8 +1185,8 @@ impl Opened {
 
     fn snapshot(&self, o: &ObjectSummary) -> plexus::Result<Snapshot> {
         match self {
-            Opened::Local(r) => snapshot(r, o),
-            Opened::Remote(_, r) => match remote_snapshot(r, o) {
+            Opened::Local(r) => snapshot(&backend::Region::Shm(r.clone()), o),
+            Opened::Remote(_, r) => match snapshot(r, o) {
                 // A kind this server's backend cannot read: shown, not fatal.
                 Err(Error::Unsupported(m)) => Ok(Snapshot {
                     name: o.name.clone(),
@@ -1327,9 +1202,12 @@ impl Opened {
     }
 }
 
-/// A snapshot of one object of a remote region, through the backend API: what `dump`
-/// shows locally, except the values a queue holds (reading them would take them).
-fn remote_snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
+/// A snapshot of one object, through the backend API, for local and remote regions
+/// alike: what `dump` and `watch` show. A local queue also shows its values and a local
+/// barrier its arrivals (the shared-memory backend can read them without changing
+/// anything; a remote one cannot).
+#[allow(unreachable_patterns)] // without the redis feature the backends have one variant
+fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> {
     let mut items = Vec::new();
     let (summary, extra) = match o.kind {
         "array" => {
@@ -1373,16 +1251,36 @@ fn remote_snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Sna
         }
         "queue" | "stack" => {
             let q = r.queue(&o.name, 0, 0)?;
-            let len = q.len()?;
+            let lifo = o.kind == "stack";
             let closed = q.is_shutdown()?;
+            let values = match &q {
+                backend::Queue::Shm(q) => Some(q.peek_all()?),
+                _ => None,
+            };
+            let (len, note) = match values {
+                Some(values) => {
+                    for (i, v) in values.into_iter().enumerate() {
+                        items.push(Item {
+                            key: if lifo {
+                                format!("top-{i}")
+                            } else {
+                                format!("next+{i}")
+                            },
+                            tag: None,
+                            value: v,
+                        });
+                    }
+                    (items.len() as u64, "")
+                }
+                None => (q.len()?, "; a remote queue's values are not shown"),
+            };
             (
                 format!(
-                    "{len} values (capacity {}{}; a remote queue's values are not shown)",
+                    "{len} values (capacity {}{}{note})",
                     q.capacity(),
                     if closed { ", CLOSED" } else { "" }
                 ),
-                json!({ "capacity": q.capacity(), "len": len, "closed": closed,
-                        "lifo": o.kind == "stack" }),
+                json!({ "capacity": q.capacity(), "len": len, "closed": closed, "lifo": lifo }),
             )
         }
         "bus" => {
@@ -1430,10 +1328,19 @@ fn remote_snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Sna
         }
         "barrier" => {
             let b = r.barrier(&o.name, 0)?;
-            (
-                format!("{} parties", b.parties()),
-                json!({ "parties": b.parties() }),
-            )
+            match &b {
+                backend::Barrier::Shm(local) => {
+                    let arrived = local.arrived()?;
+                    (
+                        format!("{arrived} of {} parties arrived", b.parties()),
+                        json!({ "parties": b.parties(), "arrived": arrived }),
+                    )
+                }
+                _ => (
+                    format!("{} parties", b.parties()),
+                    json!({ "parties": b.parties() }),
+                ),
+            }
         }
         "semaphore" => {
             let s = r.semaphore(&o.name, 0)?;

@@ -14,6 +14,26 @@
 // Each test file uses some of these helpers, none uses all.
 #![allow(dead_code)]
 
+/// `$call` fails with an error matching `$pat` (the value, if any, need not be `Debug`).
+#[allow(unused_macros)]
+macro_rules! assert_err {
+    ($call:expr, $pat:pat) => {
+        match $call {
+            Err($pat) => {}
+            Err(other) => panic!(
+                "{}: expected {}, got Err({other:?})",
+                stringify!($call),
+                stringify!($pat)
+            ),
+            Ok(_) => panic!(
+                "{}: expected {}, but it succeeded",
+                stringify!($call),
+                stringify!($pat)
+            ),
+        }
+    };
+}
+
 pub mod c;
 pub mod process;
 pub mod redis;
