@@ -79,6 +79,9 @@ else
 fi
 
 export PLEXUS_LIBRARY="$lib/libplexus.so"
+# The C and C++ participants load this library too, whatever LD_LIBRARY_PATH held (cargo
+# test puts target/debug there, whose copy may come from another build of the crate).
+export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PYTHONPATH="$PWD/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
 name="plexus-demo-$$"
 pids=()
