@@ -13,7 +13,8 @@
  *   3. (Python changes its copy of "config" and writes it back; C++ and Node print it)
  *   4. writes the stop marker control = "stop" for the C++ background updater and reads
  *      its acknowledgement with read_fe("ack");
- *   5. after the last barrier, removes the region.
+ *   5. after the last barrier, once every other process has added 1 to "done", removes
+ *      the region.
  * REGION may be a remote region, redis://host:port/NAME (./demo.sh --redis): the same
  * calls then run on a Redis server; a password in it is never printed.
  * Every line starts with "[C]". Exit status 0 on success, 1 on any failure. */
@@ -161,7 +162,17 @@ int main(int argc, char **argv) {
   plexus_value_free(&got);
   barrier();
 
-  /* 5. everyone is past the last barrier: the region can go */
+  /* 5. once everyone is past the last barrier (each adds 1 to "done"), the region can go:
+   * a remote region is gone for everyone at once, so wait for the others first */
+  uint64_t seen = 0;
+  for (;;) {
+    TRY(plexus_map_version(m, "done", &seen)); /* first: a change after it ends the wait */
+    TRY(plexus_map_read(m, "done", &got));
+    int64_t done = got.type == PLEXUS_INT ? got.as.i : 0;
+    plexus_value_free(&got);
+    if (done >= (int64_t)parties - 1) break;
+    TRY(plexus_map_wait_change(m, "done", &seen, WAIT));
+  }
   TRY(plexus_barrier_close(meet));
   TRY(plexus_map_close(m));
   TRY(plexus_region_close(region));

@@ -142,6 +142,7 @@ int run(const std::string &name, const std::vector<std::string> &ids) {
     meet.wait();
     updater.join();
     if (!updater_ok) throw std::runtime_error("the background updater did not acknowledge");
+    map.faa("done", plexus::Value(int64_t{1}));  // past the last barrier (C waits for it)
     say("background updater joined; done");
     return 0;
 }

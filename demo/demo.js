@@ -67,6 +67,7 @@ async function main() {
 
   // 4. the C process stops the C++ background updater meanwhile
   await meet();
+  m.faa('done', 1); // past the last barrier (C waits for it)
   clearInterval(timer);
   say(`done (the event loop ran ${loopTicks} timer callbacks while this process waited)`);
   region.close();

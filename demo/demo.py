@@ -94,6 +94,7 @@ def main() -> int:
 
         # 4. the C process stops the C++ background updater meanwhile
         meet()
+        m.faa("done", 1)  # past the last barrier (C waits for it)
         say("done")
     return 0
 
