@@ -48,11 +48,7 @@ macro_rules! dispatch {
 
 // ---- regions ----
 
-/// True for a name of a remote region (`redis://`, `rediss://`), whether or not this
-/// build has the Redis backend.
-pub fn is_remote(name: &str) -> bool {
-    name.starts_with("redis://") || name.starts_with("rediss://")
-}
+pub use crate::semantics::names::is_remote;
 
 #[cfg(not(feature = "redis"))]
 fn no_remote(name: &str) -> crate::Error {

@@ -38,7 +38,7 @@ pub use element::{Array, Map};
 pub use locks::{Barrier, Mutex, Semaphore};
 pub use queue::Queue;
 use scripts::scripts;
-pub use url::{is_remote, RemoteName};
+pub use url::RemoteName;
 
 /// Longest a single `XREAD BLOCK` waits (a wait longer than this is several slices, so
 /// a vanished server is noticed and the lease thread's view stays fresh).
@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     pub remote: RemoteName,
     /// `px:{NAME}:`
     pub prefix: String,
+    /// `px:{NAME}:meta`, the key every script names (Cluster routes by it).
+    meta_key: String,
     /// The epoch this handle opened (a new one after RECREATE or loss).
     pub epoch: String,
     /// This attachment's id (its lease key is `px:{NAME}:lease:<id>`).
@@ -221,11 +223,13 @@ impl Region {
                 Instant::now() + remote.timeout,
             );
         }
+        let meta_key = format!("{prefix}meta");
         let region = Region {
             inner: Arc::new(Inner {
                 server,
                 given: name.to_owned(),
                 prefix,
+                meta_key,
                 epoch,
                 cid: random_id(),
                 ops: AtomicU64::new(0),
@@ -565,12 +569,12 @@ impl Inner {
         d: Option<&Deadline>,
         opid: &str,
     ) -> Result<Reply> {
-        let key = format!("{}meta", self.prefix);
+        let key = &self.meta_key;
         let deadline = self.request_deadline(d);
         let v: redis::Value = self
             .server
             .run(deadline, Duration::ZERO, !opid.is_empty(), |c| {
-                let mut inv = script.key(&key);
+                let mut inv = script.key(key);
                 inv.arg(&self.prefix)
                     .arg(&self.epoch)
                     .arg(&self.cid)

@@ -39,11 +39,6 @@ impl std::fmt::Debug for RemoteName {
     }
 }
 
-/// True for a name this backend handles.
-pub fn is_remote(name: &str) -> bool {
-    name.starts_with("redis://") || name.starts_with("rediss://")
-}
-
 const DEFAULT_PORT: u16 = 6379;
 const DEFAULT_LEASE: Duration = Duration::from_millis(5000);
 const MIN_LEASE: Duration = Duration::from_millis(500);

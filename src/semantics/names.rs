@@ -8,6 +8,12 @@ pub const MAX_NAME_LEN: usize = 96;
 /// Longest map key, in bytes of UTF-8.
 pub const MAX_KEY_LEN: usize = 4096;
 
+/// True for the name of a remote region (`redis://`, `rediss://`), whether or not this
+/// build has the Redis backend.
+pub fn is_remote(name: &str) -> bool {
+    name.starts_with("redis://") || name.starts_with("rediss://")
+}
+
 /// An object name is 1 to [`MAX_NAME_LEN`] bytes of UTF-8 without NUL.
 pub fn check_object_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
