@@ -110,6 +110,7 @@ on_both_backends!(
     element_versions_and_wait_change,
     element_read_rw,
     element_timeouts_and_wakeups,
+    element_waiting_readers,
     out_of_range,
     map_keys,
     wait_object_and_info,
@@ -768,6 +769,83 @@ fn element_timeouts_and_wakeups(name: &str) {
             }
         });
     }
+}
+
+/// Blocked `read_fe` calls: each value goes to exactly one of them, a call that gave up
+/// takes nothing afterwards, a `read_rw` released or a map key removed under them is
+/// not a value for them.
+fn element_waiting_readers(name: &str) {
+    let r = create(name);
+    let other_region = attach(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let e = El::on(&r, kind, 6);
+        let other = El::on(&other_region, kind, 6);
+
+        // Gave up: the value written afterwards stays for the next reader.
+        assert_eq!(e.read_fe(Some(SHORT)), Err(Error::Timeout), "{what}");
+        other.write_ef(ValueRef::Int(1), LONG).unwrap();
+        assert_eq!(
+            e.read_ff(ZERO),
+            Ok(Value::Int(1)),
+            "{what}: the value was taken"
+        );
+        assert_eq!(e.read_fe(ZERO), Ok(Value::Int(1)), "{what}");
+
+        // Three blocked readers, three values: one each.
+        std::thread::scope(|s| {
+            let readers: Vec<_> = (0..3).map(|_| s.spawn(|| e.read_fe(LONG))).collect();
+            std::thread::sleep(SETTLE);
+            for i in 10..13 {
+                other.write_ef(ValueRef::Int(i), LONG).unwrap();
+            }
+            let mut got: Vec<Value> = readers
+                .into_iter()
+                .map(|t| t.join().unwrap().unwrap())
+                .collect();
+            got.sort_by_key(|v| match v {
+                Value::Int(i) => *i,
+                _ => -1,
+            });
+            assert_eq!(
+                got,
+                [Value::Int(10), Value::Int(11), Value::Int(12)],
+                "{what}"
+            );
+            assert_eq!(e.is_full(), Ok(false), "{what}");
+        });
+
+        // FULL but held by read_rw: the reader waits for the release, then takes it.
+        other.write_ef(ValueRef::Int(20), LONG).unwrap();
+        assert_eq!(other.read_rw(LONG), Ok(Value::Int(20)), "{what}");
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| e.read_fe(LONG));
+            std::thread::sleep(SETTLE);
+            assert!(
+                !reader.is_finished(),
+                "{what}: read_fe did not wait for read_rw"
+            );
+            other.release_rw().unwrap();
+            assert_eq!(reader.join().unwrap(), Ok(Value::Int(20)), "{what}");
+        });
+    }
+
+    // A map key removed under a blocked reader: it waits on, for the key written again.
+    let m = r.map("map", 64, 0).unwrap();
+    let other = other_region.map("map", 64, 0).unwrap();
+    other.write_xe("gone", ValueRef::Int(0)).unwrap();
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| m.read_fe("gone", LONG));
+        std::thread::sleep(SETTLE);
+        other.remove("gone").unwrap();
+        std::thread::sleep(SETTLE);
+        assert!(
+            !reader.is_finished(),
+            "read_fe returned when its key was removed"
+        );
+        other.write_ef("gone", ValueRef::Int(30), LONG).unwrap();
+        assert_eq!(reader.join().unwrap(), Ok(Value::Int(30)));
+    });
 }
 
 fn out_of_range(name: &str) {

@@ -263,6 +263,12 @@ fn child_main(role: &str, url: &str) {
             say_ready();
             forever()
         }
+        "wait-read-fe" => {
+            let a = r.array("a", 0, 0).unwrap();
+            say_ready();
+            let got = a.read_fe(1, None);
+            panic!("read_fe returned {got:?} in a process meant to be killed waiting");
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -330,6 +336,29 @@ fn a_killed_semaphore_holder_gives_its_permit_back() {
     assert_eq!(s.held(), Ok(1));
     s.release().unwrap();
     assert_eq!(s.available(), Ok(1));
+}
+
+/// A process killed while blocked in read_fe: a value written a wait slice (1 s) after
+/// the kill is not taken by it (it goes to the next reader).
+#[test]
+fn a_reader_killed_while_waiting_takes_nothing_afterwards() {
+    let Some(srv) = RedisServer::start("remote a_reader_killed_while_waiting") else {
+        return;
+    };
+    let url = leased(&srv, "killedreader");
+    let r = open(&url);
+    let a = r.array("a", 2, 0).unwrap();
+    let reader = spawn_ready(&mut role_command("wait-read-fe", &url), READY);
+    std::thread::sleep(Duration::from_millis(300));
+    reader.sigkill();
+    std::thread::sleep(Duration::from_millis(1300));
+    a.write_ef(1, ValueRef::Int(7), LONG).unwrap();
+    assert_eq!(
+        a.read_ff(1, ZERO),
+        Ok(Value::Int(7)),
+        "the killed reader took the value"
+    );
+    assert_eq!(a.read_fe(1, ZERO), Ok(Value::Int(7)));
 }
 
 /// A process killed holding a read_rw lock: writers proceed within lease + 1 s.

@@ -23,7 +23,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WAKE = "redis.call('XADD', key, 'MAXLEN', '1', '*', 'x', '1')"
-DONE = "redis.call('SET', E .. 'op:' .. OPID, cmsgpack.pack(result), 'PX', 120000)"
+DONE = ("if redis.call('HSET', opkey, opfield, cmsgpack.pack({OPID, result})) == 1 then\n"
+        "      redis.call('PEXPIRE', opkey, 120000)\n    end")
 P = "px:{pxbench-script-cost}:"
 
 
@@ -79,9 +80,9 @@ def main():
             loaded.append((name, None, "n/a (that part is no longer in the script)"))
             continue
         sha = cli("SCRIPT", "LOAD", body)
-        opid = "op__rand_int__" if writes else ""
+        opid = "1:__rand_int__" if writes else ""
         args = ["EVALSHA", sha, "1", P + "meta", P, epoch, "cid1", opid, op, "o:1:", "k:k", "1", "3",
-                "12345678", ""]  # an INT: 8 bytes (argv cannot carry a NUL byte)
+                "12345678", "", "0"]  # an INT: 8 bytes (argv cannot carry a NUL byte); NOW
         first = cli(*args)
         if not (first.startswith("ok") or first == "1"):
             loaded.append((name, None, "failed: %s" % (first.splitlines()[0] if first else "no reply")))

@@ -31,7 +31,28 @@ pub(crate) struct Server {
     pub name: RemoteName,
     /// The node that serves the region's slot (changes on a Cluster redirection).
     node: Mutex<(String, u16)>,
-    idle: Mutex<Vec<redis::Connection>>,
+    idle: Mutex<Vec<Pooled>>,
+}
+
+/// A connection and the socket timeout last set on it.
+struct Pooled {
+    conn: redis::Connection,
+    io: Duration,
+}
+
+impl Pooled {
+    /// Sets the read and write timeouts to `io`, unless they are already within a few
+    /// milliseconds of it (two system calls saved on nearly every request: calls without
+    /// a timeout of their own all get the region's `timeout_ms`).
+    fn set_timeouts(&mut self, io: Duration) {
+        let slack = (io / 8).min(Duration::from_millis(20));
+        if self.io.abs_diff(io) <= slack {
+            return;
+        }
+        let _ = self.conn.set_read_timeout(Some(io));
+        let _ = self.conn.set_write_timeout(Some(io));
+        self.io = io;
+    }
 }
 
 /// Why a request failed, before it becomes an [`Error`].
@@ -155,6 +176,20 @@ impl Server {
         deadline: Instant,
         wait: Duration,
         changes: bool,
+        request: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        self.run_replies(deadline, wait, changes, 1, request)
+    }
+
+    /// [`Server::run`] for a pipeline of `replies` requests: each reply may take its
+    /// share of the budget (the connection reads them one by one, each under the read
+    /// timeout, even after the first timed out), so the whole stays within it.
+    pub fn run_replies<T>(
+        &self,
+        deadline: Instant,
+        wait: Duration,
+        changes: bool,
+        replies: u32,
         mut request: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let mut pause = RETRY_PAUSE;
@@ -170,7 +205,10 @@ impl Server {
             let mut conn = match pooled {
                 Some(c) => c,
                 None => match self.connect(left.min(self.name.timeout)) {
-                    Ok(c) => c,
+                    Ok(conn) => Pooled {
+                        conn,
+                        io: Duration::ZERO,
+                    },
                     Err(Failure::Reply(m)) => return Err(self.refused(&m)),
                     Err(Failure::Transport(m) | Failure::Moved(m, _)) => {
                         last = m;
@@ -187,11 +225,10 @@ impl Server {
             };
             // `deadline` already holds the margin, and `wait` for a blocking request.
             debug_assert!(wait <= deadline.saturating_duration_since(now) + REPLY_MARGIN);
-            let io = left.max(Duration::from_millis(1));
-            let _ = conn.set_read_timeout(Some(io));
-            let _ = conn.set_write_timeout(Some(io));
+            let io = (left / replies.max(1)).max(Duration::from_millis(1));
+            conn.set_timeouts(io);
             sent = true;
-            match request(&mut conn) {
+            match request(&mut conn.conn) {
                 Ok(v) => {
                     let mut idle = self.idle.lock();
                     if idle.len() < POOL_MAX {

@@ -5,11 +5,12 @@
 //! if the element's version is still the one read (else read again and retry).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::redis::conn::REPLY_MARGIN;
 use crate::redis::scripts::scripts;
-use crate::redis::{Inner, Region, Reply, Unanswered};
+use crate::redis::{Inner, Region, Reply, Unanswered, BLOCK_SLICE};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_key;
 use crate::semantics::open::{KindWords, KIND_ARRAY, KIND_MAP};
@@ -70,6 +71,49 @@ pub(crate) fn decode(t: &str, v: Vec<u8>) -> Result<Value> {
     })
 }
 
+/// What a change pushed to a parked `read_fe`: `retry` (start over), or a result
+/// (`opid t f ver v`) as the script's reply, for the call `opid` (another one's, left by
+/// an earlier call of this thread that gave up with UNAVAILABLE, is not ours: its
+/// result stays stored for that call's retry).
+enum Pushed {
+    Retry,
+    Result(Reply),
+    NotOurs,
+}
+
+fn parked_item(item: &[u8], opid: &str) -> Result<Pushed> {
+    if item == b"retry" {
+        return Ok(Pushed::Retry);
+    }
+    let mut parts = item.splitn(5, |b| *b == b' ');
+    if parts.next() != Some(opid.as_bytes()) {
+        return Ok(Pushed::NotOurs);
+    }
+    let mut next = || parts.next().map(<[u8]>::to_vec);
+    let damaged = || Error::corrupt("a remote read_fe got a damaged value");
+    let (t, f, ver, v) = (
+        next().ok_or_else(damaged)?,
+        next().ok_or_else(damaged)?,
+        next().ok_or_else(damaged)?,
+        next().ok_or_else(damaged)?,
+    );
+    let int = |b: Vec<u8>| -> Result<i64> {
+        std::str::from_utf8(&b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(damaged)
+    };
+    Ok(Pushed::Result(Reply {
+        status: "ok".into(),
+        items: vec![
+            redis::Value::BulkString(t),
+            redis::Value::BulkString(v),
+            redis::Value::Int(int(f)?),
+            redis::Value::Int(int(ver)?),
+        ],
+    }))
+}
+
 /// One array or map: what both share.
 #[derive(Clone)]
 struct Elements {
@@ -80,6 +124,8 @@ struct Elements {
     is_map: bool,
     /// The last mutation whose reply never came, for a retry by the caller.
     unanswered: Arc<Unanswered>,
+    /// Whether an array element no one wrote yet is FULL (the array's creation flags).
+    full_at_start: bool,
     /// The last element a read-modify-write saw (element, version, value): the next one
     /// on it commits from there in one round trip, and reads only on a conflict.
     last_seen: Arc<parking_lot::Mutex<Option<(String, u64, Value)>>>,
@@ -142,11 +188,12 @@ impl Elements {
         }
         let (t, b) = v.map(encode).unwrap_or_default();
         let i = self.inner();
+        let is_map: &[u8] = if self.is_map { b"1" } else { b"0" };
         let args: [&[u8]; 7] = [
             op.as_bytes(),
             self.obj.as_bytes(),
             el.as_bytes(),
-            if self.is_map { b"1" } else { b"0" },
+            is_map,
             &t,
             &b,
             arg.as_bytes(),
@@ -158,16 +205,48 @@ impl Elements {
         } else {
             String::new()
         };
+        let bare = opid.trim_start_matches('!');
         loop {
+            // A read_fe may park: until when its entry holds (see `parked`).
+            let until = if op == "fe" { self.until(d) } else { 0 };
+            let until_text = until.to_string();
+            let now = i.server_ms().to_string();
+            let mut sent = [
+                args[0],
+                args[1],
+                args[2],
+                args[3],
+                args[4],
+                args[5],
+                args[6],
+                now.as_bytes(),
+            ];
+            if op == "fe" {
+                sent[6] = until_text.as_bytes();
+            }
             let r = if changes {
                 self.unanswered
-                    .call(i, &scripts().element, &args, Some(d), &opid, what)?
+                    .call(i, &scripts().element, &sent, Some(d), &opid, what)?
             } else {
-                i.call_as(&scripts().element, &args, Some(d), "")?
+                i.call_as(&scripts().element, &sent, Some(d), "")?
             };
             match r.status.as_str() {
                 "ok" | "conflict" => return Ok(r),
                 "wait" => i.block(&self.stream(el), &r.text(0), d)?,
+                "park" => {
+                    match self.parked(el, &r.text(0), bare, until, d) {
+                        Ok(Some(done)) => return Ok(done),
+                        // Park again (the slice ended), or start over (the key was
+                        // removed meanwhile).
+                        Ok(None) => {}
+                        Err(e) => {
+                            if let Error::Unavailable(_) = e {
+                                self.unanswered.remember(&opid, what);
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
                 "nospace" => {
                     return Err(Error::NoSpace(format!(
                         "map '{}' is full ({} keys)",
@@ -187,9 +266,135 @@ impl Elements {
         }
     }
 
+    /// Until when (the server's clock, ms) a read_fe parked now may be served: one wait
+    /// slice, never past the caller's deadline nor the region's `timeout_ms` (a request
+    /// that reaches the server later than that, after its caller gave up, parks an
+    /// entry that is already over); 0 when there is no time to wait.
+    fn until(&self, d: &Deadline) -> u64 {
+        let i = self.inner();
+        let mut span = BLOCK_SLICE.min(i.remote.timeout);
+        match d.remaining() {
+            Ok(Some(left)) => span = span.min(left),
+            Ok(None) => {}
+            // No time to wait: 0 asks the script not to park.
+            Err(_) => return 0,
+        }
+        if span.is_zero() {
+            return 0;
+        }
+        i.server_ms() + span.as_millis() as u64
+    }
+
+    /// A parked `read_fe` (see the ELEMENT script; `opid` its operation, `until` when
+    /// its entry ends): blocks on its `list` until the change that fills the element
+    /// completes the call for it and pushes the result. `Ok(None)`: park again or start
+    /// over. When the entry ends, or a reply may have been lost, it asks the server
+    /// ([`Elements::unpark`]): a call completed meanwhile is returned, never dropped.
+    fn parked(
+        &self,
+        el: &str,
+        list: &str,
+        opid: &str,
+        until: u64,
+        d: &Deadline,
+    ) -> Result<Option<Reply>> {
+        let i = self.inner();
+        let entry = format!("{opid} {until}");
+        loop {
+            let left = until.saturating_sub(i.server_ms());
+            let slice = Duration::from_millis(left.max(1));
+            let secs = format!("{:.3}", slice.as_secs_f64());
+            let mut tries = 0;
+            let got: Result<Option<(Vec<u8>, Vec<u8>)>> =
+                i.server
+                    .run(Instant::now() + slice + REPLY_MARGIN, slice, false, |c| {
+                        tries += 1;
+                        if tries > 1 {
+                            // Sent again on a new connection: the first may have taken
+                            // the value; ask instead.
+                            return Ok(None);
+                        }
+                        redis::cmd("BLPOP").arg(list).arg(&secs).query(c)
+                    });
+            match got {
+                Ok(Some((_, item))) => match parked_item(&item, opid)? {
+                    Pushed::Result(r) => return Ok(Some(r)),
+                    Pushed::Retry => return Ok(None),
+                    Pushed::NotOurs => continue,
+                },
+                Ok(None) | Err(Error::Unavailable(_)) => {}
+                Err(e) => return Err(e),
+            }
+            // The entry is over (or the reply may be lost): completed meanwhile?
+            return match self.unpark(el, &entry)? {
+                Some(r) => Ok(Some(r)),
+                None if d.remaining().is_err() => Err(Error::Timeout),
+                None => Ok(None),
+            };
+        }
+    }
+
+    /// Takes a parked `read_fe` (`entry`: its operation id and end) off the element's
+    /// queue; if it was completed already, its result.
+    fn unpark(&self, el: &str, entry: &str) -> Result<Option<Reply>> {
+        let now = self.inner().server_ms().to_string();
+        let args: [&[u8]; 8] = [
+            b"unpark",
+            self.obj.as_bytes(),
+            el.as_bytes(),
+            if self.is_map { b"1" } else { b"0" },
+            b"",
+            b"",
+            entry.as_bytes(),
+            now.as_bytes(),
+        ];
+        let i = self.inner();
+        let r = i.call_as(&scripts().element, &args, None, "")?;
+        match r.status.as_str() {
+            "ok" => Ok(Some(r)),
+            "cancelled" => Ok(None),
+            other => Err(i.unexpected(other, &r)),
+        }
+    }
+
     fn read_state(&self, el: &str, op: &str, d: &Deadline, changes: bool) -> Result<State> {
+        // Reads that change nothing and need no script: one pipelined round trip. A
+        // `read_ff` that finds the element EMPTY goes on with the script, which
+        // registers it as a waiter.
+        if matches!(op, "read" | "ver" | "ff") {
+            let s = self.read_plain(el, d)?;
+            if op != "ff" || s.full {
+                return Ok(s);
+            }
+        }
         let r = self.op(el, op, None, "", d, changes)?;
         self.state(&r)
+    }
+
+    /// The element's state without a script (see [`Inner::read_fields`]).
+    fn read_plain(&self, el: &str, d: &Deadline) -> Result<State> {
+        let key = format!("{}{el}", self.obj);
+        let mut h = self
+            .inner()
+            .read_fields(&key, &["t", "v", "f", "ver"], Some(d))?;
+        let Some(ver) = h.get_mut(3).and_then(Option::take) else {
+            // Absent: UNDEFINED, EMPTY (an array element: as the array was created).
+            return Ok(State {
+                value: Value::Undefined,
+                full: !self.is_map && self.full_at_start,
+                version: 0,
+            });
+        };
+        let text =
+            |b: Option<Vec<u8>>| String::from_utf8(b.unwrap_or_default()).unwrap_or_default();
+        let t = text(h[0].take());
+        Ok(State {
+            value: decode(&t, h[1].take().unwrap_or_default())?,
+            full: h[2].as_deref() == Some(b"1"),
+            version: text(Some(ver))
+                .parse()
+                .map_err(|_| Error::corrupt("a remote element has a damaged version"))?,
+        })
     }
 
     fn write(&self, el: &str, op: &str, v: ValueRef<'_>, d: &Deadline) -> Result<()> {
@@ -274,6 +479,12 @@ impl Elements {
 
     fn wait_change(&self, el: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         let d = Deadline::after(timeout);
+        // Changed already: no script.
+        let now = self.read_plain(el, &d)?.version;
+        if now != *seen {
+            *seen = now;
+            return Ok(());
+        }
         let r = self.op(el, "waitver", None, &seen.to_string(), &d, false)?;
         *seen = r.int(3);
         Ok(())
@@ -304,13 +515,13 @@ impl Array {
             flags & FLAG_FULL,
             flags & FLAG_EXCLUSIVE != 0,
         )?;
-        let _ = found.flags;
         Ok(Array {
             e: Elements {
                 region: region.clone(),
                 obj: format!("o:{}:", found.id),
                 name: name.to_owned(),
                 is_map: false,
+                full_at_start: found.flags & FLAG_FULL != 0,
                 unanswered: Arc::default(),
                 last_seen: Arc::default(),
             },
@@ -438,6 +649,7 @@ impl Map {
                 obj: format!("o:{}:", found.id),
                 name: name.to_owned(),
                 is_map: true,
+                full_at_start: found.flags & FLAG_FULL != 0,
                 unanswered: Arc::default(),
                 last_seen: Arc::default(),
             },

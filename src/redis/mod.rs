@@ -42,7 +42,7 @@ pub use url::RemoteName;
 
 /// Longest a single `XREAD BLOCK` waits (a wait longer than this is several slices, so
 /// a vanished server is noticed and the lease thread's view stays fresh).
-const BLOCK_SLICE: Duration = Duration::from_millis(1000);
+pub(crate) const BLOCK_SLICE: Duration = Duration::from_millis(1000);
 
 /// Format version of remote regions (the key layout in `scripts`).
 pub const REMOTE_FORMAT_VERSION: u32 = 1;
@@ -67,7 +67,31 @@ pub(crate) struct Inner {
     /// This attachment's id (its lease key is `px:{NAME}:lease:<id>`).
     pub cid: String,
     ops: AtomicU64,
+    /// The server's clock, as last seen (for the deadlines of parked calls).
+    clock: parking_lot::Mutex<Clock>,
     stop: Arc<AtomicBool>,
+}
+
+/// The server's clock in milliseconds at an instant of ours.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    at: Instant,
+    ms: u64,
+}
+
+impl Clock {
+    /// From the server's `TIME` (seconds, microseconds), read just now.
+    pub fn new(secs: u64, micros: u64) -> Clock {
+        Clock {
+            at: Instant::now(),
+            ms: secs * 1000 + micros / 1000,
+        }
+    }
+
+    /// The server's clock now, in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.ms + self.at.elapsed().as_millis() as u64
+    }
 }
 
 impl Drop for Inner {
@@ -75,10 +99,12 @@ impl Drop for Inner {
         self.stop.store(true, Ordering::Relaxed);
         // A clean detach: our locks and read_rw holds count as those of a process that
         // died (as closing a shared-memory region handle does).
+        // (Its stored operation results go too: no retry can come from it any more.)
         let key = format!("{}lease:{}", self.prefix, self.cid);
+        let ops = self.ops_key();
         let deadline = Instant::now() + Duration::from_millis(500);
         let _ = self.server.run(deadline, Duration::ZERO, true, |c| {
-            redis::cmd("DEL").arg(&key).query::<i64>(c)
+            redis::cmd("DEL").arg(&key).arg(&ops).query::<i64>(c)
         });
     }
 }
@@ -159,7 +185,7 @@ impl Region {
             OpenMode::Recreate => "recreate",
         };
         let wait = Deadline::after(opts.wait);
-        let (epoch, replaced) = loop {
+        let (epoch, replaced, clock) = loop {
             let deadline = Instant::now() + remote.timeout;
             let new_epoch = random_id();
             let now = now_ns().to_string();
@@ -175,7 +201,7 @@ impl Region {
             })?;
             let r = parse_reply(v)?;
             match r.status.as_str() {
-                "ok" => break (r.text(0), r.text(2)),
+                "ok" => break (r.text(0), r.text(2), Clock::new(r.int(3), r.int(4))),
                 "exists" => {
                     return Err(Error::Exists(format!(
                         "region {} already exists",
@@ -233,6 +259,7 @@ impl Region {
                 epoch,
                 cid: random_id(),
                 ops: AtomicU64::new(0),
+                clock: parking_lot::Mutex::new(clock),
                 stop: Arc::new(AtomicBool::new(false)),
                 remote,
             }),
@@ -480,7 +507,8 @@ impl Unanswered {
         let mut pending = self.0.lock();
         let me = thread_tag();
         match pending.take() {
-            Some((id, was, by)) if by == me && was == call_signature(what) => id,
+            // The retry of a call that may have run: the script looks its result up.
+            Some((id, was, by)) if by == me && was == call_signature(what) => format!("!{id}"),
             // Another thread's unanswered call stays (it may retry); this thread's is
             // forgotten: the server keeps only a thread's last mutation.
             Some(other) if other.2 != me => {
@@ -489,6 +517,13 @@ impl Unanswered {
             }
             _ => i.next_op(),
         }
+    }
+
+    /// Remembers `opid` (a call `what` of this thread whose outcome is unknown) for a
+    /// retry.
+    pub fn remember(&self, opid: &str, what: &[&[u8]]) {
+        let id = opid.trim_start_matches('!').to_owned();
+        *self.0.lock() = Some((id, call_signature(what), thread_tag()));
     }
 
     /// [`Inner::call_as`], remembering the call when its reply did not come.
@@ -503,7 +538,7 @@ impl Unanswered {
     ) -> Result<Reply> {
         let r = i.call_as(script, args, d, opid);
         if let Err(Error::Unavailable(_)) = r {
-            *self.0.lock() = Some((opid.to_owned(), call_signature(what), thread_tag()));
+            self.remember(opid, what);
         }
         r
     }
@@ -531,6 +566,16 @@ impl Inner {
             Some(Err(_)) => own.min(Instant::now() + conn::REPLY_MARGIN),
             _ => own,
         }
+    }
+
+    /// The server's clock now (ms), as last seen.
+    pub fn server_ms(&self) -> u64 {
+        self.clock.lock().now_ms()
+    }
+
+    /// The server's clock read just now (a script's `TIME`).
+    pub fn saw_clock(&self, clock: Clock) {
+        *self.clock.lock() = clock;
     }
 
     /// A new operation id: `<thread>:<n>` (the attachment is passed separately).
@@ -571,6 +616,14 @@ impl Inner {
     ) -> Result<Reply> {
         let key = &self.meta_key;
         let deadline = self.request_deadline(d);
+        // A request sent again on a new connection may have run the first time: from
+        // the second attempt on, the id says so (`!`), and the script looks its result up.
+        let retry = if opid.is_empty() || opid.starts_with('!') {
+            opid.to_owned()
+        } else {
+            format!("!{opid}")
+        };
+        let mut attempt = opid;
         let v: redis::Value = self
             .server
             .run(deadline, Duration::ZERO, !opid.is_empty(), |c| {
@@ -578,7 +631,8 @@ impl Inner {
                 inv.arg(&self.prefix)
                     .arg(&self.epoch)
                     .arg(&self.cid)
-                    .arg(opid);
+                    .arg(attempt);
+                attempt = &retry;
                 for a in args {
                     inv.arg(*a);
                 }
@@ -589,6 +643,36 @@ impl Inner {
             return Err(self.lost(&r.text(0)));
         }
         Ok(r)
+    }
+
+    /// Reads `fields` of the hash `key` of this region's epoch (`E<key>`) without a
+    /// script: one round trip of `HMGET` and the epoch check, pipelined. The read comes
+    /// first, so a matching epoch after it means the region was the one this handle
+    /// opened when the fields were read (epochs are random and never reused).
+    pub fn read_fields(
+        &self,
+        key: &str,
+        fields: &[&str],
+        d: Option<&Deadline>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let full = format!("{}{}:{key}", self.prefix, self.epoch);
+        let deadline = self.request_deadline(d);
+        let (values, epoch): (Vec<Option<Vec<u8>>>, Option<Vec<u8>>) =
+            self.server
+                .run_replies(deadline, Duration::ZERO, false, 2, |c| {
+                    let mut p = redis::pipe();
+                    p.cmd("HMGET").arg(&full);
+                    for f in fields {
+                        p.arg(*f);
+                    }
+                    p.cmd("HGET").arg(&self.meta_key).arg("epoch");
+                    p.query(c)
+                })?;
+        match epoch {
+            None => Err(self.lost("gone")),
+            Some(e) if e != self.epoch.as_bytes() => Err(self.lost("replaced")),
+            Some(_) => Ok(values),
+        }
     }
 
     pub fn lost(&self, why: &str) -> Error {
@@ -639,17 +723,33 @@ impl Inner {
         }
     }
 
+    /// The hash of this attachment's last operation results, one per thread (`scripts`).
+    fn ops_key(&self) -> String {
+        format!("{}{}:ops:{}", self.prefix, self.epoch, self.cid)
+    }
+
+    /// Renews the lease, keeps the stored operation results for 120 s more, and reads
+    /// the server's clock again.
     fn renew_lease(&self, deadline: Instant) -> Result<()> {
         let key = format!("{}lease:{}", self.prefix, self.cid);
+        let ops = self.ops_key();
         let ms = self.remote.lease.as_millis() as u64;
-        let _: redis::Value = self.server.run(deadline, Duration::ZERO, false, |c| {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(1)
-                .arg("PX")
-                .arg(ms)
-                .query(c)
-        })?;
+        let (_, _, (secs, micros)): (redis::Value, redis::Value, (u64, u64)) = self
+            .server
+            .run_replies(deadline, Duration::ZERO, false, 3, |c| {
+                redis::pipe()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ms)
+                    .cmd("PEXPIRE")
+                    .arg(&ops)
+                    .arg(120_000)
+                    .cmd("TIME")
+                    .query(c)
+            })?;
+        self.saw_clock(Clock::new(secs, micros));
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Every script starts the same way (ARGV 1-4): the region's key prefix, the epoch the
 //! caller opened, the caller's attachment id and an operation id (`<thread>:<n>`, or
-//! empty for a call that changes nothing). It returns `{'lost', why}` unless the
+//! empty for a call that changes nothing; `!<thread>:<n>` when the request may have run
+//! before, a retry after a lost reply). It returns `{'lost', why}` unless the
 //! region's `meta` hash still holds that epoch (the region was removed, replaced,
 //! flushed, or the server lost its data), and, when the operation id is the one the
 //! thread's last mutation had (a retry after a lost reply), the result stored for it
@@ -11,7 +12,8 @@
 //!
 //! Replies are arrays whose first element says what happened: `ok`, `wait` (the
 //! condition does not hold; the second element is the id of the last entry of the wake
-//! stream to block on with `XREAD`), `conflict`, `lost`, or an error word (`notfound`,
+//! stream to block on with `XREAD`), `park` (a `read_fe` queued for the value: the list
+//! to block on with `BLPOP`), `conflict`, `lost`, or an error word (`notfound`,
 //! `nospace`, `invalid`, `closed`, ...).
 //!
 //! Key layout (`P` = `px:{REGION}:`; `E` = `P<epoch>:`, so a replaced region's keys are
@@ -23,10 +25,12 @@
 //! | `P lease:<attachment>` | string | exists while the attachment lives (PX lease) |
 //! | `P born` | stream | an entry per creation (openers waiting for the region block on it) |
 //! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
-//! | `E op:<attachment>:<thread>` | string | that thread's last mutation: id and result (120 s) |
+//! | `E ops:<attachment>` | hash | thread -> that thread's last mutation: id and result (kept 120 s past the attachment's last lease renewal) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
-//! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver` |
+//! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver`, `wq` waiters, `r` read_rw holds |
 //! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
+//! | `... :q` | list | its parked `read_fe` callers (`<attachment> <operation id> <until, server ms>`) |
+//! | `E wl:<attachment>:<thread>` | list | where a parked `read_fe` of that thread gets its value (`opid t f ver v`, or `retry`) |
 //! | `E o:<id>:keys` | zset | a map's keys, scored by insertion order |
 
 use std::sync::OnceLock;
@@ -40,20 +44,31 @@ if not epoch then return {'lost', 'gone'} end
 if epoch ~= EPOCH then return {'lost', 'replaced'} end
 local E = P .. EPOCH .. ':'
 -- OPID is '<thread>:<n>': each thread of an attachment keeps the result of its last
--- mutation (a retry is that thread's next call), so the server holds one small entry per
--- thread, whatever the traffic.
-local opkey = nil
+-- mutation (a retry is that thread's next call) in the attachment's `ops` hash, so the
+-- server holds one small entry per thread, whatever the traffic. A leading '!' marks a
+-- request that may have run before (a retry after a lost reply): only then is the
+-- stored result looked up; a first attempt cannot have one.
+local opkey, opfield, RETRY = nil, nil, false
 if OPID ~= '' then
-  opkey = E .. 'op:' .. CID .. ':' .. (string.match(OPID, '^([^:]*):') or '')
-  local seen = redis.call('GET', opkey)
-  if seen then
-    local s = cmsgpack.unpack(seen)
-    if s[1] == OPID then return s[2] end
+  RETRY = string.byte(OPID, 1) == 33
+  if RETRY then OPID = string.sub(OPID, 2) end
+  opkey = E .. 'ops:' .. CID
+  opfield = string.sub(OPID, 1, (string.find(OPID, ':', 1, true) or 1) - 1)
+  if RETRY then
+    local seen = redis.call('HGET', opkey, opfield)
+    if seen then
+      local s = cmsgpack.unpack(seen)
+      if s[1] == OPID then return s[2] end
+    end
   end
 end
 local function done(result)
   if opkey then
-    redis.call('SET', opkey, cmsgpack.pack({OPID, result}), 'PX', 120000)
+    -- A new thread's first entry: the hash outlives its attachment by 120 s at most
+    -- (the lease renewal pushes that back while the attachment lives).
+    if redis.call('HSET', opkey, opfield, cmsgpack.pack({OPID, result})) == 1 then
+      redis.call('PEXPIRE', opkey, 120000)
+    end
   end
   return result
 end
@@ -72,13 +87,14 @@ end
 
 /// Region lifecycle. ARGV: P, mode (`create`, `open`, `recreate`, `ooc`), new epoch,
 /// now (ns). Not prefixed by PROLOGUE (it makes the epoch). Returns
-/// `{'ok', epoch, created, replaced epoch or ''}`, `{'exists'}` or `{'notfound', id}`
+/// `{'ok', epoch, created, replaced epoch or '', server seconds, microseconds}`, `{'exists'}` or `{'notfound', id}`
 /// (`id`: of the last entry of the `born` stream, which every creation appends to).
 const REGION: &str = r#"
 local P, MODE, NEW, NOW = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local epoch = redis.call('HGET', P .. 'meta', 'epoch')
+local time = redis.call('TIME')
 if epoch and MODE == 'create' then return {'exists'} end
-if epoch and MODE ~= 'recreate' then return {'ok', epoch, 0, ''} end
+if epoch and MODE ~= 'recreate' then return {'ok', epoch, 0, '', time[1], time[2]} end
 if not epoch and MODE == 'open' then
   -- The id to wait from (XREAD BLOCK) for the region to be created.
   local last = redis.call('XREVRANGE', P .. 'born', '+', '-', 'COUNT', 1)
@@ -88,7 +104,7 @@ end
 redis.call('DEL', P .. 'meta')
 redis.call('HSET', P .. 'meta', 'epoch', NEW, 'created_ns', NOW, 'ids', 0)
 redis.call('XADD', P .. 'born', 'MAXLEN', '1', '*', 'epoch', NEW)
-return {'ok', NEW, 1, epoch or ''}
+return {'ok', NEW, 1, epoch or '', time[1], time[2]}
 "#;
 
 /// Finds or creates an object. ARGV 5-9: name, kind, shape, flags, map (1 when the
@@ -121,32 +137,46 @@ const INFO: &str = r#"
 return {'ok', redis.call('HLEN', E .. 'dir'), redis.call('HGET', P .. 'meta', 'created_ns')}
 "#;
 
-/// Every element operation of arrays and maps. ARGV 5-11: op, object prefix
+/// Every element operation of arrays and maps. ARGV 5-12: op, object prefix
 /// (`o:<id>:`), element suffix (`e:<index>` or `k:<key>`), is-map, type, value, arg
-/// (an expected version, a tag, ...). Replies `{'ok', t, v, f, ver}` (the value the
+/// (an expected version, a tag, ...), the server's clock in ms as the caller reckons it. Replies `{'ok', t, v, f, ver}` (the value the
 /// operation read, or the state after it), `{'wait', id}`, `{'conflict'}`, or an error.
 const ELEMENT: &str = r#"
 local OP, OBJ, EL, ISMAP, T, V, ARG = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1', ARGV[9], ARGV[10], ARGV[11]
+-- The server's clock (ms) as the caller reckons it (from the server's TIME, read at
+-- open and with every lease renewal): parked entries past it are over.
+local NOW = tonumber(ARGV[12])
 local mk = E .. OBJ .. 'm'
 local ek = E .. OBJ .. EL
-local rk, wk = ek .. ':r', ek .. ':w'
-local h = redis.call('HMGET', ek, 't', 'v', 'f', 'ver', 'wq')
+local h = redis.call('HMGET', ek, 't', 'v', 'f', 'ver', 'wq', 'r', 'pq')
 local present = h[4] ~= false
 local absent_at_start = not present
 local t, v, f, ver = '0', '', false, 0
 -- wq: how many waiters registered since the last wake-up (see wait()).
 local waiters = tonumber(h[5] or '0')
+-- r: how many read_rw holds the readers hash counts (0: no need to read it).
+local held = tonumber(h[6] or '0')
+-- pq: how many read_fe callers are parked on the element's queue `:q` (see park()).
+local parked, parked_at_start = tonumber(h[7] or '0'), tonumber(h[7] or '0')
 if present then
   t, v, f, ver = h[1], h[2], h[3] == '1', tonumber(h[4])
 elseif not ISMAP then
   f = redis.call('HGET', mk, 'flags') == '1'
 end
 local function fl(x) if x then return 1 end return 0 end
+-- The read_rw holds of live attachments (those of attachments whose lease expired are
+-- dropped, and the count in the element hash follows).
 local function readers()
+  if held <= 0 then return 0 end
+  local rk = ek .. ':r'
   local all = redis.call('HGETALL', rk)
   local n = 0
   for i = 1, #all, 2 do
     if alive(all[i]) then n = n + tonumber(all[i + 1]) else redis.call('HDEL', rk, all[i]) end
+  end
+  if n ~= held then
+    if n == 0 then redis.call('HDEL', ek, 'r') else redis.call('HSET', ek, 'r', n) end
+    held = n
   end
   return n
 end
@@ -155,15 +185,46 @@ end
 -- they still have to wait), so a change that nobody waits for appends nothing.
 local function wait()
   if present then redis.call('HINCRBY', ek, 'wq', 1) end
-  return {'wait', last_id(wk)}
+  return {'wait', last_id(ek .. ':w')}
 end
 local function wake_waiters()
   -- (An absent element's waiters cannot register: its first write always wakes.)
   if waiters > 0 or absent_at_start then
-    wake(wk)
+    wake(ek .. ':w')
     if waiters > 0 then redis.call('HSET', ek, 'wq', 0) end
     waiters = 0
   end
+end
+-- A read_fe that finds the element EMPTY (or held by read_rw) parks: it queues itself
+-- (`<attachment> <operation id> <until>`) on the element's `:q` list and blocks with
+-- BLPOP on its thread's private list `wl:<attachment>:<thread>`. The change that makes
+-- the element FULL again completes the first parked read_fe in the same script
+-- (serve()): the value goes to that list and, as the reader's operation result, to its
+-- `ops` hash, so the reader gets it in the BLPOP reply, one step as for BLPOP itself,
+-- and a reader whose reply was lost finds it with 'unpark'. `until` (ARG, server clock
+-- in ms, never past the caller's deadline or one wait slice) bounds the entry: an entry
+-- past it, or of an attachment that died, is dropped unserved, so a call that gave up
+-- (or a request the server ran late, after a stall) never takes a value afterwards.
+-- The reader parks again for its next slice.
+local function thread_of(opid)
+  return string.sub(opid, 1, (string.find(opid, ':', 1, true) or 1) - 1)
+end
+local function wl_key(cid, opid) return E .. 'wl:' .. cid .. ':' .. thread_of(opid) end
+local function park()
+  local q = ek .. ':q'
+  local again = 0
+  if RETRY then
+    -- The same call again: queued once.
+    local mine = CID .. ' ' .. OPID .. ' '
+    for _, e in ipairs(redis.call('LRANGE', q, 0, -1)) do
+      if string.sub(e, 1, #mine) == mine then again = again + redis.call('LREM', q, 0, e) end
+    end
+  end
+  redis.call('RPUSH', q, CID .. ' ' .. OPID .. ' ' .. ARG)
+  parked = parked + 1 - again
+  redis.call('HINCRBY', ek, 'pq', 1 - again)
+  parked_at_start = parked
+  return {'park', wl_key(CID, OPID)}
 end
 -- Inserts an absent map key (EMPTY holding UNDEFINED, or FULL for a map created FULL).
 local function insert()
@@ -178,8 +239,39 @@ local function insert()
   t, v, present = '0', '', true
   return nil
 end
-local function save() redis.call('HSET', ek, 't', t, 'v', v, 'f', fl(f), 'ver', ver) end
+local function save()
+  if parked ~= parked_at_start then
+    redis.call('HSET', ek, 't', t, 'v', v, 'f', fl(f), 'ver', ver, 'pq', parked)
+    parked_at_start = parked
+  else
+    redis.call('HSET', ek, 't', t, 'v', v, 'f', fl(f), 'ver', ver)
+  end
+end
 local function state() return {'ok', t, v, fl(f), ver} end
+-- Completes parked read_fe calls while the element is FULL and no read_rw holds it
+-- (at most one, as read_fe empties it); entries that are over are dropped (an
+-- attachment that died leaves one for at most a wait slice). True if it changed the
+-- element (the caller saves it).
+local function serve()
+  local served = false
+  while parked > 0 and f and readers() == 0 do
+    local e = redis.call('LPOP', ek .. ':q')
+    if not e then parked = 0; break end
+    parked = parked - 1
+    served = true
+    local cid, opid, till = string.match(e, '^(%S+) (%S+) (%d+)$')
+    if cid and tonumber(till) >= NOW then
+      local old = state()
+      f, ver = false, ver + 1
+      local ok = E .. 'ops:' .. cid
+      if redis.call('HSET', ok, thread_of(opid), cmsgpack.pack({opid, old})) == 1 then
+        redis.call('PEXPIRE', ok, 120000)
+      end
+      redis.call('RPUSH', wl_key(cid, opid), opid .. ' ' .. old[2] .. ' ' .. old[4] .. ' ' .. old[5] .. ' ' .. old[3])
+    end
+  end
+  return served
+end
 
 if OP == 'read' then return state() end
 if OP == 'ver' then return {'ok', '0', '', 0, ver} end
@@ -193,28 +285,53 @@ if OP == 'ff' then
 end
 if OP == 'rw' then
   if not f then return wait() end
-  redis.call('HINCRBY', rk, CID, 1)
+  redis.call('HINCRBY', ek .. ':r', CID, 1)
+  redis.call('HINCRBY', ek, 'r', 1)
   return done(state())
 end
 if OP == 'release' then
+  local rk = ek .. ':r'
   local mine = tonumber(redis.call('HGET', rk, CID) or '0')
   if mine <= 0 then return done({'invalid', 'release_rw without a read_rw held by this region handle on that element'}) end
   if mine == 1 then redis.call('HDEL', rk, CID) else redis.call('HINCRBY', rk, CID, -1) end
+  if held <= 1 then redis.call('HDEL', ek, 'r') else redis.call('HINCRBY', ek, 'r', -1) end
+  held = held - 1
+  if serve() then save() end
   wake_waiters()
   return done({'ok', '0', '', 0, ver})
 end
 if OP == 'fe' then
-  if not f or readers() > 0 then return wait() end
+  if not f or readers() > 0 then
+    if ARG == '0' then return wait() end
+    return park()
+  end
   local old = state()
   f, ver = false, ver + 1
   save(); wake_waiters()
   return done(old)
 end
+if OP == 'unpark' then
+  -- A parked read_fe gives up (ARG: its operation id): still queued, it leaves the
+  -- queue; already completed, its result is returned (and its list emptied).
+  -- ARG: `<operation id> <until>`, as parked.
+  if redis.call('LREM', ek .. ':q', 1, CID .. ' ' .. ARG) == 1 then
+    redis.call('HINCRBY', ek, 'pq', -1)
+    return {'cancelled'}
+  end
+  local opid = string.match(ARG, '^(%S+)')
+  redis.call('DEL', wl_key(CID, opid))
+  local seen = redis.call('HGET', E .. 'ops:' .. CID, thread_of(opid))
+  if seen then
+    local s = cmsgpack.unpack(seen)
+    if s[1] == opid then return s[2] end
+  end
+  return {'cancelled'}
+end
 if OP == 'ef' then
   if f then return wait() end
   local full = insert(); if full then return done(full) end
   t, v, f, ver = T, V, true, ver + 1
-  save(); wake_waiters()
+  serve(); save(); wake_waiters()
   return done(state())
 end
 if OP == 'remove' then
@@ -222,9 +339,17 @@ if OP == 'remove' then
   if readers() > 0 then return wait() end
   local floor = tonumber(redis.call('HGET', mk, 'vfloor'))
   if ver + 1 > floor then redis.call('HSET', mk, 'vfloor', ver + 1) end
-  redis.call('DEL', ek, rk)
+  redis.call('DEL', ek, ek .. ':r')
   redis.call('ZREM', E .. OBJ .. 'keys', string.sub(EL, 3))
-  wake(wk)
+  wake(ek .. ':w')
+  -- Parked read_fe calls start over (they find the key absent).
+  if parked > 0 then
+    for _, e in ipairs(redis.call('LRANGE', ek .. ':q', 0, -1)) do
+      local cid, opid = string.match(e, '^(%S+) (%S+)')
+      if cid then redis.call('RPUSH', wl_key(cid, opid), 'retry') end
+    end
+    redis.call('DEL', ek .. ':q')
+  end
   return done({'ok', '0', '', 0, 0})
 end
 -- The rest change the element whatever its tag, once no read_rw holds it.
@@ -235,31 +360,30 @@ if readers() > 0 then return wait() end
 if OP == 'commit' and tostring(ver) ~= ARG then return {'conflict', t, v, fl(f), ver} end
 local full = insert(); if full then return done(full) end
 if OP == 'ensure' then
-  save()
+  serve(); save()
   return done(state())
 end
 if OP == 'w' or OP == 'xf' or OP == 'xe' then
   t, v, ver = T, V, ver + 1
   if OP == 'xf' then f = true elseif OP == 'xe' then f = false end
-  save(); wake_waiters()
+  serve(); save(); wake_waiters()
   return done(state())
 end
 if OP == 'tag' then
   local want = ARG == '1'
-  if want ~= f then f, ver = want, ver + 1; wake_waiters() end
-  save()
+  if want ~= f then f, ver = want, ver + 1; serve(); save(); wake_waiters() else save() end
   return done(state())
 end
 if OP == 'xchg' then
   local old = state()
   t, v, ver = T, V, ver + 1
-  save(); wake_waiters()
+  serve(); save(); wake_waiters()
   return done(old)
 end
 if OP == 'commit' then
   local old = state()
   t, v, ver = T, V, ver + 1
-  save(); wake_waiters()
+  serve(); save(); wake_waiters()
   return done(old)
 end
 return {'invalid', 'unknown element operation ' .. OP}
