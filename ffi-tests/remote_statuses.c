@@ -9,7 +9,7 @@
  *   <unreachable-url>     a port nobody listens on (with ?timeout_ms=...): UNAVAILABLE
  *
  * Then on <url>: OUT_OF_RANGE, INCOMPATIBLE, TYPE_MISMATCH, NOT_FOUND; the region
- * removed under an open handle: REGION_LOST from every call of it; the region checker
+ * removed under an open handle: REMOVED from every call of it; the region checker
  * (which reads region files): UNSUPPORTED. A malformed URL with a password:
  * INVALID_ARGUMENT. Exit status 0 when every check held. */
 #include "common.h"
@@ -79,23 +79,24 @@ int main(int argc, char **argv) {
   EXPECT_STATUS(plexus_region_check(url, 0, &check, NULL), PLEXUS_E_UNSUPPORTED,
                 "PLEXUS_E_UNSUPPORTED");
 
-  /* Removed under the open handle: every call of it says REGION_LOST. */
+  /* Removed under the open handle: every call of it says REMOVED. */
   MUST(plexus_region_remove(url));
-  EXPECT_STATUS(plexus_array_read(a, 1, &out), PLEXUS_E_REGION_LOST, "PLEXUS_E_REGION_LOST");
-  EXPECT_STATUS(plexus_array_write(a, 1, &one), PLEXUS_E_REGION_LOST, "PLEXUS_E_REGION_LOST");
-  EXPECT_STATUS(plexus_map_write(m, "k", &one), PLEXUS_E_REGION_LOST, "PLEXUS_E_REGION_LOST");
+  EXPECT_STATUS(plexus_array_read(a, 1, &out), PLEXUS_E_REMOVED, "PLEXUS_E_REMOVED");
+  EXPECT_STATUS(plexus_array_write(a, 1, &one), PLEXUS_E_REMOVED, "PLEXUS_E_REMOVED");
+  EXPECT_STATUS(plexus_map_write(m, "k", &one), PLEXUS_E_REMOVED, "PLEXUS_E_REMOVED");
   uint64_t len;
-  EXPECT_STATUS(plexus_map_len(m, &len), PLEXUS_E_REGION_LOST, "PLEXUS_E_REGION_LOST");
+  EXPECT_STATUS(plexus_map_len(m, &len), PLEXUS_E_REMOVED, "PLEXUS_E_REMOVED");
   plexus_region_info info;
-  EXPECT_STATUS(plexus_region_get_info(r, &info), PLEXUS_E_REGION_LOST, "PLEXUS_E_REGION_LOST");
-  EXPECT_STATUS(plexus_array_open(r, "new", 1, 0, &other), PLEXUS_E_REGION_LOST,
-                "PLEXUS_E_REGION_LOST");
+  EXPECT_STATUS(plexus_region_get_info(r, &info), PLEXUS_E_REMOVED, "PLEXUS_E_REMOVED");
+  EXPECT_STATUS(plexus_array_open(r, "new", 1, 0, &other), PLEXUS_E_REMOVED,
+                "PLEXUS_E_REMOVED");
   EXPECT_STATUS(plexus_region_remove(url), PLEXUS_E_NOT_FOUND, "PLEXUS_E_NOT_FOUND");
   MUST(plexus_region_close(r));
 
   /* The new statuses have their names. */
   CHECK(strcmp(plexus_status_name(PLEXUS_E_UNAVAILABLE), "PLEXUS_E_UNAVAILABLE") == 0);
   CHECK(strcmp(plexus_status_name(PLEXUS_E_REGION_LOST), "PLEXUS_E_REGION_LOST") == 0);
+  CHECK(strcmp(plexus_status_name(PLEXUS_E_REMOVED), "PLEXUS_E_REMOVED") == 0);
   CHECK(strcmp(plexus_status_name(PLEXUS_E_UNSUPPORTED), "PLEXUS_E_UNSUPPORTED") == 0);
   return finish("remote_statuses");
 }

@@ -206,10 +206,30 @@ int main(void) {
   MUST(plexus_region_close(r2));
   MUST(plexus_region_get_info(r, &info)); /* closing r2 detached it at once */
   CHECK(info.attached_processes == 1);
-  MUST(plexus_region_close(r));
+  /* Removed under open handles: every call says PLEXUS_E_REMOVED; a RECREATE of the
+   * name does the same to the handles of the region it replaces. */
   MUST(plexus_region_remove(name));
+  EXPECT(plexus_array_read(a, 0, &out), PLEXUS_E_REMOVED);
+  EXPECT(plexus_array_write(a, 0, &vals[2]), PLEXUS_E_REMOVED);
+  EXPECT(plexus_array_read_fe(a, 0, &out, PLEXUS_FOREVER), PLEXUS_E_REMOVED);
+  EXPECT(plexus_region_get_info(r, &info), PLEXUS_E_REMOVED);
+  EXPECT(plexus_array_open(r, "more", 1, 0, &a2), PLEXUS_E_REMOVED);
+  CHECK(strcmp(plexus_status_name(PLEXUS_E_REMOVED), "PLEXUS_E_REMOVED") == 0);
+  MUST(plexus_region_close(r));
   EXPECT(plexus_region_remove(name), PLEXUS_E_NOT_FOUND);
   o2.wait_ns = 20 * 1000 * 1000;
   EXPECT(plexus_region_open(name, &o2, &r2), PLEXUS_E_NOT_FOUND);
+
+  o.mode = PLEXUS_CREATE;
+  MUST(plexus_region_open(name, &o, &r));
+  MUST(plexus_array_open(r, "cells", 2, 0, &a));
+  plexus_region fresh;
+  o.mode = PLEXUS_RECREATE;
+  MUST(plexus_region_open(name, &o, &fresh));
+  EXPECT(plexus_array_read(a, 0, &out), PLEXUS_E_REMOVED);
+  EXPECT(plexus_array_open(fresh, "cells", 0, 0, &a2), PLEXUS_E_NOT_FOUND);
+  MUST(plexus_region_close(r));
+  MUST(plexus_region_close(fresh));
+  MUST(plexus_region_remove(name));
   return finish("test_c_api");
 }

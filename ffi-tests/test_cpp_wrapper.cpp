@@ -438,12 +438,15 @@ void test_regions(const std::string &name) {
     Region::try_remove(other);
     {
         Region o1 = Region::recreate(other, size);
-        o1.array("stale", 1).write(0, 1);
+        Array stale = o1.array("stale", 1);
+        stale.write(0, 1);
+        const auto old_id = o1.info().region_id;
         Region o2 = Region::recreate(other, size);
         CHECK_THROWS(o2.array("stale"), PLEXUS_E_NOT_FOUND);
-        CHECK(o2.info().region_id != o1.info().region_id);
-        // The old handle still works: recreate only unlinked its file.
-        CHECK(o1.array("stale").read(0).as_int() == 1);
+        CHECK(o2.info().region_id != old_id);
+        // The replaced region's handles are told: nobody works on it unknowingly.
+        CHECK_THROWS(stale.read(0), PLEXUS_E_REMOVED);
+        CHECK_THROWS(o1.array("stale"), PLEXUS_E_REMOVED);
     }
     CHECK(Region::try_remove(other));
     CHECK(!Region::try_remove(other));
@@ -1188,11 +1191,11 @@ void test_remote_region() {
     CHECK(info.object_count == 2);
     CHECK(info.attached_processes >= 1);
     CHECK_NOTHROW(r.flush());
-    // Removal: every handle of the region gets REGION_LOST from its next call.
+    // Removal: every handle of the region gets REMOVED from its next call.
     Region::remove(url);
-    CHECK_THROWS(a.read(0), PLEXUS_E_REGION_LOST);
-    CHECK_THROWS(m.read("k"), PLEXUS_E_REGION_LOST);
-    CHECK_THROWS(r.array("a"), PLEXUS_E_REGION_LOST);
+    CHECK_THROWS(a.read(0), PLEXUS_E_REMOVED);
+    CHECK_THROWS(m.read("k"), PLEXUS_E_REMOVED);
+    CHECK_THROWS(r.array("a"), PLEXUS_E_REMOVED);
     CHECK_THROWS(Region::open_existing(url), PLEXUS_E_NOT_FOUND);
     CHECK(!Region::try_remove(url));
     // The server gone: UNAVAILABLE (within the URL's timeout_ms), nothing hangs.
@@ -1218,6 +1221,22 @@ struct RegionCleanup {
 
 }  // namespace
 
+// A region removed under open objects: every call throws PLEXUS_E_REMOVED, and a
+// thread blocked in read_fe wakes with it.
+void test_removed(const std::string &name) {
+    Region r = Region::create(name, 1u << 20);
+    Array a = r.array("a", 2);
+    std::thread waiter([&] { CHECK_THROWS(a.read_fe(1), PLEXUS_E_REMOVED); });
+    std::this_thread::sleep_for(50ms);
+    Region::remove(name);
+    waiter.join();
+    CHECK_THROWS(a.read(0), PLEXUS_E_REMOVED);
+    CHECK_THROWS(a.write(0, 1), PLEXUS_E_REMOVED);
+    CHECK_THROWS(r.info(), PLEXUS_E_REMOVED);
+    CHECK_THROWS(r.array("b", 1), PLEXUS_E_REMOVED);
+    CHECK(!Region::try_remove(name));
+}
+
 int main() {
     const std::string name = "cppwrap-" + std::to_string(getpid());
     try {
@@ -1234,6 +1253,7 @@ int main() {
         test_array_ownership(r, name);
         CHECK(r.info().object_count == 8);
         test_every_kind(name + "-kinds");
+        test_removed(name + "-removed");
         test_remote_statuses();
         test_remote_region();
     } catch (const std::exception &e) {

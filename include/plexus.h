@@ -218,9 +218,15 @@ typedef enum plexus_status {
    */
   PLEXUS_E_BUFFER_TOO_SMALL = 111,
   /**
+   * The region was removed (`plexus_region_remove`, or a `PLEXUS_RECREATE` of its
+   * name) while this handle was open: every call on a handle of it returns this, and
+   * calls blocked in it wake with it within 100 ms. Open the name again to reach the
+   * region that now has it.
+   */
+  PLEXUS_E_REMOVED = 112,
+  /**
    * A remote region's server could not be reached, or did not answer within the
-   * call's time (112 is kept for the status of removed regions and objects). Nothing
-   * was changed, or the message says the change is not known.
+   * call's time. Nothing was changed, or the message says the change is not known.
    */
   PLEXUS_E_UNAVAILABLE = 113,
   /**
@@ -783,10 +789,12 @@ enum plexus_status plexus_region_close(struct plexus_region region);
 enum plexus_status plexus_region_flush(struct plexus_region region);
 
 /**
- * Removes (unlinks) the region `name`. Processes that have it open keep using it; the
- * memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent. A remote
- * region is deleted on its server: handles of it return PLEXUS_E_REGION_LOST from their
- * next call.
+ * Removes the region `name`: every process that still has it open gets
+ * PLEXUS_E_REMOVED from its next call on any handle of it, and calls blocked in it
+ * wake with PLEXUS_E_REMOVED within 100 ms. A shared-memory region's file is unlinked
+ * (its memory goes when the last process lets go of it); a remote region's keys are
+ * deleted on its server. PLEXUS_E_NOT_FOUND if absent. A `PLEXUS_RECREATE` open of the
+ * name removes the old region the same way.
  */
 enum plexus_status plexus_region_remove(const char *name);
 

@@ -892,8 +892,9 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
         return i;
     }
 
-    /// Unlinks region `name`; processes that have it open keep using it (a remote region's
-    /// keys are deleted, and its handles throw PLEXUS_E_REGION_LOST). Throws
+    /// Removes region `name`: every object of it, in every process, throws
+    /// PLEXUS_E_REMOVED from its next call, and calls blocked in it wake with that status
+    /// (open the name again to reach the region that has it now). Throws
     /// PLEXUS_E_NOT_FOUND if it does not exist.
     static void remove(const std::string &name) { check(plexus_region_remove(name.c_str())); }
     /// Unlinks region `name` if it exists: true if removed, false if it did not exist;

@@ -39,6 +39,10 @@ pub enum Error {
     Os(String),
     #[error("buffer too small: {needed} bytes needed")]
     BufferTooSmall { needed: usize },
+    /// The region was removed (or replaced by a RECREATE of its name) while this handle
+    /// was open, or the object was removed: open it again by name to reach the new one.
+    #[error("removed: {0}")]
+    Removed(String),
     /// A remote region's server could not be reached, or did not answer within the
     /// call's time. The message says whether the change is known not to have happened.
     #[error("unavailable: {0}")]

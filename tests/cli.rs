@@ -551,7 +551,7 @@ fn remote_ls_info_dump_check_rm_never_print_the_password() {
     assert_eq!(stdout(&o).trim(), format!("removed {shown}"));
     assert!(matches!(
         r.array("cells", 0, 0).map(|_| ()),
-        Err(plexus::Error::RegionLost(_))
+        Err(plexus::Error::Removed(_))
     ));
     drop(r);
     for cmd in ["info", "dump", "check", "rm", "watch"] {

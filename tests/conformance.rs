@@ -111,6 +111,7 @@ on_both_backends!(
     element_read_rw,
     element_timeouts_and_wakeups,
     element_waiting_readers,
+    region_removal,
     out_of_range,
     map_keys,
     wait_object_and_info,
@@ -846,6 +847,92 @@ fn element_waiting_readers(name: &str) {
         other.write_ef("gone", ValueRef::Int(30), LONG).unwrap();
         assert_eq!(reader.join().unwrap(), Ok(Value::Int(30)));
     });
+}
+
+/// A region removed, or replaced by a RECREATE of its name, under open handles: every
+/// call of them returns REMOVED, and callers blocked in it (of every kind) wake with
+/// REMOVED, well before their timeouts.
+fn region_removal(name: &str) {
+    for replace in [false, true] {
+        let r = create(name);
+        let other = attach(name);
+        let a = other.array("a", 4, 0).unwrap();
+        let m = other.map("m", 8, 0).unwrap();
+        let q = other.queue("q", 4, 0).unwrap();
+        let b = other.bus("b", 8, 0).unwrap();
+        let mx = other.mutex("mx").unwrap();
+        let br = other.barrier("br", 2).unwrap();
+        let sem = other.semaphore("sem", 1).unwrap();
+        r.mutex("mx")
+            .unwrap()
+            .lock_until(&Deadline::after(ZERO))
+            .unwrap();
+        sem.acquire_until(&Deadline::after(ZERO)).unwrap();
+        let mut sub = b.subscribe(Start::Now).unwrap();
+        std::thread::scope(|s| {
+            type Blocked<'a> = Box<dyn FnOnce() -> Result<()> + Send + 'a>;
+            let blocked: Vec<(&str, Blocked)> = vec![
+                ("array read_fe", Box::new(|| a.read_fe(0, LONG).map(drop))),
+                ("map read_ff", Box::new(|| m.read_ff("k", LONG).map(drop))),
+                ("queue pop", Box::new(|| q.pop(LONG).map(drop))),
+                ("bus next", Box::new(|| sub.next(LONG).map(drop))),
+                (
+                    "mutex lock",
+                    Box::new(|| mx.lock_until(&Deadline::after(LONG)).map(drop)),
+                ),
+                (
+                    "barrier wait",
+                    Box::new(|| br.wait_until(&Deadline::after(LONG)).map(drop)),
+                ),
+                (
+                    "semaphore acquire",
+                    Box::new(|| sem.acquire_until(&Deadline::after(LONG))),
+                ),
+                ("wait_object", Box::new(|| other.wait_object("never", LONG))),
+            ];
+            let waiting: Vec<_> = blocked
+                .into_iter()
+                .map(|(what, f)| (what, s.spawn(f)))
+                .collect();
+            std::thread::sleep(SETTLE);
+            let t = Instant::now();
+            if replace {
+                Region::open(name, &options(OpenMode::Recreate)).unwrap();
+            } else {
+                Region::remove(name).unwrap();
+            }
+            for (what, w) in waiting {
+                assert_err!(
+                    w.join().unwrap().map_err(|e| (what, e)),
+                    (_, Error::Removed(_))
+                );
+                assert!(
+                    t.elapsed() < Duration::from_secs(2),
+                    "{what} woke {:?} after the removal",
+                    t.elapsed()
+                );
+            }
+        });
+        // Every call of every handle, on both attachments.
+        assert_err!(a.read(0), Error::Removed(_));
+        assert_err!(a.write(1, ValueRef::Int(1)), Error::Removed(_));
+        assert_err!(m.write("k", ValueRef::Int(1)), Error::Removed(_));
+        assert_err!(q.push(ValueRef::Int(1), ZERO), Error::Removed(_));
+        assert_err!(b.publish(ValueRef::Int(1)), Error::Removed(_));
+        assert_err!(r.info(), Error::Removed(_));
+        assert_err!(r.array("new", 1, 0), Error::Removed(_));
+        assert_err!(other.info(), Error::Removed(_));
+        // The name works anew (after a RECREATE, it is the new region's).
+        let fresh = Region::open(name, &options(OpenMode::OpenOrCreate)).unwrap();
+        assert_err!(fresh.array("a", 0, 0), Error::NotFound(_));
+        fresh
+            .array("a", 2, 0)
+            .unwrap()
+            .write(0, ValueRef::Int(5))
+            .unwrap();
+        drop(fresh);
+        Region::remove(name).unwrap();
+    }
 }
 
 fn out_of_range(name: &str) {

@@ -756,7 +756,7 @@ fn with_aof_queues_and_buses_keep_their_contents() {
 
 /// Passwords never appear in messages: of a wrong password (PERMISSION), of an
 /// unreachable server (UNAVAILABLE), of a malformed URL (INVALID_ARGUMENT), of the usual
-/// statuses and REGION_LOST; from C (remote_statuses.c, which also checks the status
+/// statuses and REMOVED; from C (remote_statuses.c, which also checks the status
 /// names) and from Rust (Display and Debug of the errors).
 #[test]
 fn passwords_never_appear_in_messages() {
@@ -811,7 +811,7 @@ fn passwords_never_appear_in_messages() {
     assert!(matches!(clean("out of range", e), Error::OutOfRange { .. }));
     Region::remove(&url).unwrap();
     let e = a.read(0).err().unwrap();
-    assert!(matches!(clean("lost", e), Error::RegionLost(_)));
+    assert!(matches!(clean("removed", e), Error::Removed(_)));
     let e = Region::remove(&url).err().unwrap();
     assert!(matches!(clean("removed twice", e), Error::NotFound(_)));
 

@@ -38,7 +38,7 @@ fn smoke() {
     assert_eq!(info.object_count, 2);
     Region::remove(&url).unwrap();
     assert!(
-        matches!(a.read(0), Err(plexus::Error::RegionLost(_))),
+        matches!(a.read(0), Err(plexus::Error::Removed(_))),
         "{:?}",
         a.read(0)
     );

@@ -197,10 +197,12 @@ pub extern "C" fn plexus_region_flush(region: plexus_region) -> plexus_status {
     guard(|| handles::region(region.id)?.region.flush())
 }
 
-/// Removes (unlinks) the region `name`. Processes that have it open keep using it; the
-/// memory is freed when the last one closes it. PLEXUS_E_NOT_FOUND if absent. A remote
-/// region is deleted on its server: handles of it return PLEXUS_E_REGION_LOST from their
-/// next call.
+/// Removes the region `name`: every process that still has it open gets
+/// PLEXUS_E_REMOVED from its next call on any handle of it, and calls blocked in it
+/// wake with PLEXUS_E_REMOVED within 100 ms. A shared-memory region's file is unlinked
+/// (its memory goes when the last process lets go of it); a remote region's keys are
+/// deleted on its server. PLEXUS_E_NOT_FOUND if absent. A `PLEXUS_RECREATE` open of the
+/// name removes the old region the same way.
 #[no_mangle]
 pub extern "C" fn plexus_region_remove(name: *const c_char) -> plexus_status {
     guard(|| Region::remove(c_str(name, "name")?))

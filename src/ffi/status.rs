@@ -43,9 +43,13 @@ pub enum plexus_status {
     PLEXUS_E_OS = 110,
     /// A caller buffer is too small (the needed size is reported).
     PLEXUS_E_BUFFER_TOO_SMALL = 111,
+    /// The region was removed (`plexus_region_remove`, or a `PLEXUS_RECREATE` of its
+    /// name) while this handle was open: every call on a handle of it returns this, and
+    /// calls blocked in it wake with it within 100 ms. Open the name again to reach the
+    /// region that now has it.
+    PLEXUS_E_REMOVED = 112,
     /// A remote region's server could not be reached, or did not answer within the
-    /// call's time (112 is kept for the status of removed regions and objects). Nothing
-    /// was changed, or the message says the change is not known.
+    /// call's time. Nothing was changed, or the message says the change is not known.
     PLEXUS_E_UNAVAILABLE = 113,
     /// A remote region's state vanished on the server (flushed, restarted without
     /// persistence, failed over to a replica that lacked it, or the region was replaced):
@@ -82,6 +86,7 @@ impl From<&Error> for plexus_status {
             Error::Permission(_) => PLEXUS_E_PERMISSION,
             Error::Os(_) => PLEXUS_E_OS,
             Error::BufferTooSmall { .. } => PLEXUS_E_BUFFER_TOO_SMALL,
+            Error::Removed(_) => PLEXUS_E_REMOVED,
             Error::Unavailable(_) => PLEXUS_E_UNAVAILABLE,
             Error::RegionLost(_) => PLEXUS_E_REGION_LOST,
             Error::Unsupported(_) => PLEXUS_E_UNSUPPORTED,
@@ -158,6 +163,7 @@ pub extern "C" fn plexus_status_name(status: PlexusStatusArg) -> *const c_char {
         109 => c"PLEXUS_E_PERMISSION",
         110 => c"PLEXUS_E_OS",
         111 => c"PLEXUS_E_BUFFER_TOO_SMALL",
+        112 => c"PLEXUS_E_REMOVED",
         113 => c"PLEXUS_E_UNAVAILABLE",
         114 => c"PLEXUS_E_REGION_LOST",
         115 => c"PLEXUS_E_UNSUPPORTED",

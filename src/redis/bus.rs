@@ -334,6 +334,9 @@ impl Subscription {
         let deadline = Instant::now() + slice + i.remote.timeout.min(Duration::from_secs(2));
         let stream = self.bus.stream();
         let after = format!("0-{}", self.next - 1);
+        // The region's `gone` stream too: a removal wakes the subscriber, whose next
+        // script call then reports it.
+        let gone = i.gone_key();
         let v: redis::Value = i.server.run(deadline, slice, false, |c| {
             redis::cmd("XREAD")
                 .arg("COUNT")
@@ -342,10 +345,12 @@ impl Subscription {
                 .arg(ms)
                 .arg("STREAMS")
                 .arg(&stream)
+                .arg(&gone)
                 .arg(&after)
+                .arg("0-0")
                 .query(c)
         })?;
-        Ok(xread_entries(v))
+        Ok(xread_entries(v, &stream))
     }
 }
 
@@ -358,9 +363,9 @@ fn bulk(v: &redis::Value) -> Vec<u8> {
     }
 }
 
-/// The entries of an `XREAD` reply on one stream (RESP2: nil, or
-/// `[[stream, [[id, [field, value, ...]], ...]]]`), as (id, `t`, `v`).
-fn xread_entries(v: redis::Value) -> Vec<Entry> {
+/// The entries of the stream `key` in an `XREAD` reply (RESP2: nil, or
+/// `[[stream, [[id, [field, value, ...]], ...]], ...]`), as (id, `t`, `v`).
+fn xread_entries(v: redis::Value, key: &str) -> Vec<Entry> {
     let redis::Value::Array(streams) = v else {
         return Vec::new();
     };
@@ -372,6 +377,9 @@ fn xread_entries(v: redis::Value) -> Vec<Entry> {
         let Some(redis::Value::Array(entries)) = s.pop() else {
             continue;
         };
+        if s.first().map(bulk).as_deref() != Some(key.as_bytes()) {
+            continue;
+        }
         for e in entries {
             let redis::Value::Array(e) = e else { continue };
             let (Some(id), Some(redis::Value::Array(fields))) = (e.first(), e.get(1)) else {

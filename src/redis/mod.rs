@@ -241,13 +241,10 @@ impl Region {
             }
         };
         if !replaced.is_empty() {
-            // RECREATE: the replaced region's keys are never read again; delete them
-            // (best effort: a failure leaves garbage, not a wrong answer).
-            let _ = delete_keys(
-                &server,
-                &format!("{prefix}{replaced}:*"),
-                Instant::now() + remote.timeout,
-            );
+            // RECREATE: the replaced region's keys are never read again; wake its parked
+            // callers and delete them (best effort: a failure leaves garbage, not a wrong
+            // answer).
+            let _ = retire_keys(&server, &prefix, &replaced, Instant::now() + remote.timeout);
         }
         let meta_key = format!("{prefix}meta");
         let region = Region {
@@ -271,24 +268,30 @@ impl Region {
         Ok(region)
     }
 
-    /// Removes the remote region `name`: its epoch goes, so every handle of it returns
-    /// REGION_LOST from its next call, and its keys are deleted.
+    /// Removes the remote region `name`: every handle of it returns REMOVED from its
+    /// next call (a tombstone stays where its epoch was, for a day), its blocked callers
+    /// wake, and its keys are deleted.
     pub fn remove(name: &str) -> Result<()> {
         let remote = RemoteName::parse(name)?;
         let server = Server::new(remote.clone());
         let prefix = remote.key_prefix();
         let deadline = Instant::now() + remote.timeout;
-        let existed: i64 = server.run(deadline, Duration::ZERO, true, |c| {
-            redis::cmd("DEL").arg(format!("{prefix}meta")).query(c)
+        let v: redis::Value = server.run(deadline, Duration::ZERO, true, |c| {
+            scripts()
+                .remove
+                .key(format!("{prefix}meta"))
+                .arg(&prefix)
+                .invoke(c)
         })?;
-        delete_keys(&server, &format!("{prefix}*"), deadline)?;
-        if existed == 0 {
-            return Err(Error::NotFound(format!(
+        let r = parse_reply(v)?;
+        match r.status.as_str() {
+            "ok" => retire_keys(&server, &prefix, &r.text(0), deadline),
+            "notfound" => Err(Error::NotFound(format!(
                 "region {} does not exist",
                 remote.display()
-            )));
+            ))),
+            other => Err(Error::Internal(format!("remove script said {other}"))),
         }
-        Ok(())
     }
 
     /// The name it was opened with (with its password, as given).
@@ -668,20 +671,29 @@ impl Inner {
                     p.cmd("HGET").arg(&self.meta_key).arg("epoch");
                     p.query(c)
                 })?;
-        match epoch {
-            None => Err(self.lost("gone")),
-            Some(e) if e != self.epoch.as_bytes() => Err(self.lost("replaced")),
-            Some(_) => Ok(values),
+        if epoch.as_deref() == Some(self.epoch.as_bytes()) {
+            return Ok(values);
         }
+        // Removed (its epoch retired), or lost: as the scripts' prologue tells them apart.
+        let retired: Option<f64> = self.server.run(deadline, Duration::ZERO, false, |c| {
+            redis::cmd("ZSCORE")
+                .arg(format!("{}retired", self.prefix))
+                .arg(&self.epoch)
+                .query(c)
+        })?;
+        Err(self.lost(if retired.is_some() { "removed" } else { "gone" }))
     }
 
     pub fn lost(&self, why: &str) -> Error {
-        let what = match why {
-            "replaced" => "was replaced (removed and created again)",
-            _ => "is gone from the server (removed, flushed, or the server restarted without its data)",
-        };
+        if why == "removed" {
+            return Error::Removed(format!(
+                "region {} was removed (or replaced) while this handle was open; open it again",
+                self.remote.display()
+            ));
+        }
         Error::RegionLost(format!(
-            "region {} {what}; open it again to start anew",
+            "region {} is gone from the server (flushed, or the server restarted or failed \
+             over without its data); open it again to start anew",
             self.remote.display()
         ))
     }
@@ -698,11 +710,18 @@ impl Inner {
 
     /// Blocks on the wake stream `stream` until an entry after `id` arrives, the slice
     /// ends, or `d` passes (`Err(Timeout)`, checked before blocking).
+    /// Its epoch's `gone` stream: a removal (or RECREATE) appends to it, and every
+    /// blocking read watches it too, so blocked callers wake at once.
+    pub fn gone_key(&self) -> String {
+        format!("{}{}:gone", self.prefix, self.epoch)
+    }
+
     pub fn block(&self, stream: &str, id: &str, d: &Deadline) -> Result<()> {
         let left = d.remaining()?;
         let slice = left.map_or(BLOCK_SLICE, |l| l.min(BLOCK_SLICE));
         let ms = (slice.as_millis() as u64).max(1);
         let deadline = Instant::now() + slice + conn::REPLY_MARGIN;
+        let gone = self.gone_key();
         let woken: Result<redis::Value> = self.server.run(deadline, slice, false, |c| {
             redis::cmd("XREAD")
                 .arg("COUNT")
@@ -711,7 +730,9 @@ impl Inner {
                 .arg(ms)
                 .arg("STREAMS")
                 .arg(stream)
+                .arg(&gone)
                 .arg(id)
+                .arg("0-0")
                 .query(c)
         });
         match woken {
@@ -831,8 +852,69 @@ fn start_lease_thread(inner: &Arc<Inner>) {
         });
 }
 
-/// Deletes every key matching `pattern` (SCAN + UNLINK, in batches).
-fn delete_keys(server: &Server, pattern: &str, deadline: Instant) -> Result<()> {
+/// Ends the region epoch `epoch` after its `retire` (the REGION or REMOVE script): its
+/// parked `read_fe` callers are told to start over (they then find it removed), and its
+/// keys are deleted, except the `gone` stream, which expires on its own.
+fn retire_keys(server: &Server, prefix: &str, epoch: &str, deadline: Instant) -> Result<()> {
+    let e = format!("{prefix}{epoch}:");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, queues): (u64, Vec<String>) =
+            server.run(deadline, Duration::ZERO, false, |c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{e}o:*:q"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .arg("TYPE")
+                    .arg("list")
+                    .query(c)
+            })?;
+        for q in queues {
+            let entries: Vec<String> = server.run(deadline, Duration::ZERO, false, |c| {
+                redis::cmd("LRANGE").arg(&q).arg(0).arg(-1).query(c)
+            })?;
+            for entry in entries {
+                let mut words = entry.split(' ');
+                if let (Some(cid), Some(opid)) = (words.next(), words.next()) {
+                    let thread = opid.split(':').next().unwrap_or("");
+                    let list = format!("{e}wl:{cid}:{thread}");
+                    // (Kept a minute, not deleted with the rest: a reader that blocks
+                    // on it after the deletion still finds the word at once.)
+                    let _: (i64, i64) =
+                        server.run_replies(deadline, Duration::ZERO, true, 2, |c| {
+                            redis::pipe()
+                                .cmd("RPUSH")
+                                .arg(&list)
+                                .arg("retry")
+                                .cmd("PEXPIRE")
+                                .arg(&list)
+                                .arg(60_000)
+                                .query(c)
+                        })?;
+                }
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let (gone, wl) = (format!("{e}gone"), format!("{e}wl:"));
+    delete_keys(server, &format!("{e}*"), deadline, |k| {
+        k == gone.as_bytes() || k.starts_with(wl.as_bytes())
+    })
+}
+
+/// Deletes every key matching `pattern` (SCAN + UNLINK, in batches), but those `keep`
+/// says.
+fn delete_keys(
+    server: &Server,
+    pattern: &str,
+    deadline: Instant,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Result<()> {
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<Vec<u8>>) =
@@ -845,6 +927,7 @@ fn delete_keys(server: &Server, pattern: &str, deadline: Instant) -> Result<()> 
                     .arg(1000)
                     .query(c)
             })?;
+        let keys: Vec<Vec<u8>> = keys.into_iter().filter(|k| !keep(k)).collect();
         if !keys.is_empty() {
             let _: i64 = server.run(deadline, Duration::ZERO, true, |c| {
                 redis::cmd("UNLINK").arg(&keys).query(c)

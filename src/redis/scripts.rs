@@ -5,8 +5,9 @@
 //! caller opened, the caller's attachment id and an operation id (`<thread>:<n>`, or
 //! empty for a call that changes nothing; `!<thread>:<n>` when the request may have run
 //! before, a retry after a lost reply). It returns `{'lost', why}` unless the
-//! region's `meta` hash still holds that epoch (the region was removed, replaced,
-//! flushed, or the server lost its data), and, when the operation id is the one the
+//! region's `meta` hash still holds that epoch: `removed` when a removal or RECREATE
+//! retired it, `gone` when the server lost it (flushed, or restarted or failed over
+//! without its data); and, when the operation id is the one the
 //! thread's last mutation had (a retry after a lost reply), the result stored for it
 //! instead of applying the operation again.
 //!
@@ -24,6 +25,8 @@
 //! | `P meta` | hash | `epoch`, `created_ns`, `ids` (object id counter) |
 //! | `P lease:<attachment>` | string | exists while the attachment lives (PX lease) |
 //! | `P born` | stream | an entry per creation (openers waiting for the region block on it) |
+//! | `P retired` | zset | epochs ended by a removal or RECREATE (the last thousand; kept a week) |
+//! | `E gone` | stream | an entry once the epoch is retired (blocked reads watch it; kept an hour) |
 //! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
 //! | `E ops:<attachment>` | hash | thread -> that thread's last mutation: id and result (kept 120 s past the attachment's last lease renewal) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
@@ -40,8 +43,13 @@ use std::sync::OnceLock;
 const PROLOGUE: &str = r#"
 local P, EPOCH, CID, OPID = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local epoch = redis.call('HGET', P .. 'meta', 'epoch')
-if not epoch then return {'lost', 'gone'} end
-if epoch ~= EPOCH then return {'lost', 'replaced'} end
+if epoch ~= EPOCH then
+  -- Our epoch was retired by a removal or RECREATE: removed. Otherwise the server lost
+  -- the region (flushed, restarted empty, failed over to an empty replica), whether or
+  -- not someone created it anew since.
+  if redis.call('ZSCORE', P .. 'retired', EPOCH) then return {'lost', 'removed'} end
+  return {'lost', 'gone'}
+end
 local E = P .. EPOCH .. ':'
 -- OPID is '<thread>:<n>': each thread of an attachment keeps the result of its last
 -- mutation (a retry is that thread's next call) in the attachment's `ops` hash, so the
@@ -91,6 +99,7 @@ end
 /// (`id`: of the last entry of the `born` stream, which every creation appends to).
 const REGION: &str = r#"
 local P, MODE, NEW, NOW = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- (RETIRE is put before this.)
 local epoch = redis.call('HGET', P .. 'meta', 'epoch')
 local time = redis.call('TIME')
 if epoch and MODE == 'create' then return {'exists'} end
@@ -101,10 +110,39 @@ if not epoch and MODE == 'open' then
   if #last == 0 then return {'notfound', '0-0'} end
   return {'notfound', last[1][1]}
 end
+if epoch then retire(epoch) end
 redis.call('DEL', P .. 'meta')
 redis.call('HSET', P .. 'meta', 'epoch', NEW, 'created_ns', NOW, 'ids', 0)
 redis.call('XADD', P .. 'born', 'MAXLEN', '1', '*', 'epoch', NEW)
 return {'ok', NEW, 1, epoch or '', time[1], time[2]}
+"#;
+
+/// Removes the region. ARGV: P. `{'ok', epoch}` or `{'notfound'}`. Retires the epoch
+/// (the caller then wakes parked callers and deletes the keys).
+const REMOVE: &str = r#"
+local P = ARGV[1]
+local epoch = redis.call('HGET', P .. 'meta', 'epoch')
+if not epoch then return {'notfound'} end
+retire(epoch)
+redis.call('DEL', P .. 'meta', P .. 'born')
+return {'ok', epoch}
+"#;
+
+/// What ends an epoch (REGION's RECREATE and REMOVE): it joins the `retired` set (the
+/// last thousand, kept a week, by which attached handles tell a removal from a loss; a
+/// handle that comes back later than that is told the region was lost), and its `gone`
+/// stream, which every blocked `XREAD` of its handles also watches, gets an entry (kept
+/// an hour, so that a waiter that blocks after the removal returns at once too).
+const RETIRE: &str = r#"
+local function retire(epoch)
+  local g = P .. epoch .. ':gone'
+  redis.call('XADD', g, '*', 'x', '1')
+  redis.call('PEXPIRE', g, 3600000)
+  local r = P .. 'retired'
+  redis.call('ZADD', r, redis.call('TIME')[1], epoch)
+  redis.call('ZREMRANGEBYRANK', r, 0, -1001)
+  redis.call('PEXPIRE', r, 604800000)
+end
 "#;
 
 /// Finds or creates an object. ARGV 5-9: name, kind, shape, flags, map (1 when the
@@ -413,6 +451,7 @@ pub(crate) fn with_prologue(body: &str) -> redis::Script {
 /// The scripts, compiled (hashed) once per process.
 pub(crate) struct Scripts {
     pub region: redis::Script,
+    pub remove: redis::Script,
     pub open: redis::Script,
     pub wait_object: redis::Script,
     pub info: redis::Script,
@@ -426,7 +465,8 @@ pub(crate) fn scripts() -> &'static Scripts {
     S.get_or_init(|| {
         let with = with_prologue;
         Scripts {
-            region: redis::Script::new(REGION),
+            region: redis::Script::new(&format!("local P = ARGV[1]\n{RETIRE}\n{REGION}")),
+            remove: redis::Script::new(&format!("local P = ARGV[1]\n{RETIRE}\n{REMOVE}")),
             open: with(OPEN),
             wait_object: with(WAIT_OBJECT),
             info: with(INFO),

@@ -107,7 +107,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/{region}", self.port)
     }
 
-    /// Sends one command (inline protocol) and returns the first reply line.
+    /// Sends one command (inline protocol) and returns the first reply line (a bulk
+    /// string: its text).
     pub fn command(&self, line: &str) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -115,6 +116,16 @@ impl RedisServer {
         let mut r = BufReader::new(s);
         let mut reply = String::new();
         r.read_line(&mut reply).unwrap();
+        // A bulk string (`$<len>` then the bytes, e.g. INFO): its text.
+        if let Some(len) = reply
+            .strip_prefix('$')
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            let mut body = vec![0u8; len + 2];
+            std::io::Read::read_exact(&mut r, &mut body).unwrap();
+            body.truncate(len);
+            return String::from_utf8_lossy(&body).into_owned();
+        }
         reply.trim_end().to_owned()
     }
 

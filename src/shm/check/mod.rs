@@ -427,7 +427,7 @@ impl Region {
     /// Entries that fail validation are left out (`plexus::check` reports them).
     pub fn objects(&self) -> Result<Vec<ObjectSummary>> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         let none = HashSet::new();
         let mut scan = Scan::new(&r.map, r.fixed, &none);
         scan.deep = false;

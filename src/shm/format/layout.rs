@@ -71,6 +71,11 @@ const F_HEAP_OFF: usize = 80;
 const F_HEAP_SIZE: usize = 88;
 const F_ELEM_SIZE: usize = 96;
 const F_CHECKSUM: usize = 104;
+/// The removed flag (an `AtomicU32`, outside the checksum): set once, before the file is
+/// unlinked by `plexus_region_remove` or replaced by a RECREATE; every call checks it. It
+/// shares its cache line only with fixed fields, which nobody writes, so reading it
+/// costs the fast path a load that hits the cache.
+pub const REMOVED_OFFSET: u64 = 112;
 /// Bytes covered by the checksum.
 const CHECKSUMMED: usize = 104;
 /// Offset of [`LiveHeader`] inside the header page.

@@ -11,10 +11,10 @@
 //! attachment itself, which would then wait for itself forever. Start times (clock ticks
 //! after boot) detect pid reuse.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
-use crate::shm::format::layout::{LiveHeader, ProcEntry, LIVE_OFFSET, RW_RECORDS};
+use crate::shm::format::layout::{LiveHeader, ProcEntry, LIVE_OFFSET, REMOVED_OFFSET, RW_RECORDS};
 use crate::shm::os::mem::Mapping;
 use crate::shm::os::sys::{self, ProcState};
 use crate::shm::wait::Owners;
@@ -290,5 +290,15 @@ impl<'a> ProcTable<'a> {
 impl Owners for ProcTable<'_> {
     fn is_dead(&self, token: u32) -> bool {
         self.token_is_dead(token)
+    }
+
+    fn removed(&self) -> Option<Error> {
+        let flag = self.map.get::<AtomicU32>(REMOVED_OFFSET).ok()?;
+        (flag.load(Ordering::Acquire) != 0).then(|| {
+            Error::Removed(
+                "the region was removed (or replaced) while this handle was open; open it again by name"
+                    .into(),
+            )
+        })
     }
 }

@@ -203,6 +203,17 @@ fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
     Ok((file, map, fixed))
 }
 
+/// Marks the region file at `path` removed, if it is one this process can write (a file
+/// that is not a valid region, or that we may not open, is unlinked unmarked: nobody
+/// can be working on it through plexus, or we could not tell them anyway).
+fn mark_removed(path: &Path) {
+    if let Ok((_, map, _)) = open_file(path) {
+        if let Ok(w) = map.get::<AtomicU32>(REMOVED_OFFSET) {
+            w.store(1, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Region {
     /// Opens or creates the region `name` (see [`region_path`]) as `opts` say, and
     /// attaches to it. `on_detach` runs when the last handle of this attachment goes
@@ -241,6 +252,7 @@ impl Region {
             OpenMode::Recreate => {
                 let mut attempt = 0;
                 loop {
+                    mark_removed(&path);
                     match std::fs::remove_file(&path) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -306,9 +318,11 @@ impl Region {
         Ok(region)
     }
 
-    /// Unlinks the region `name`. Processes that have it open keep working with it.
+    /// Removes the region `name`: marks it removed (every attached process gets
+    /// `Removed` from its next call, and its waiters within 100 ms), then unlinks it.
     pub fn remove(name: &str) -> Result<()> {
         let path = region_path(name)?;
+        mark_removed(&path);
         std::fs::remove_file(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 Error::NotFound(format!("region {} does not exist", path.display()))
@@ -329,14 +343,14 @@ impl Region {
 
     /// Makes everything written so far durable (msync + fsync).
     pub fn flush(&self) -> Result<()> {
-        self.inner.check_fork()?;
+        self.inner.check_usable()?;
         self.inner.map.flush(&self.inner.file)
     }
 
     /// Sizes, use, objects and attached processes (dead ones are cleared first).
     pub fn info(&self) -> Result<RegionInfo> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         let live = r.live();
         let used = live
             .heap_used
@@ -364,7 +378,7 @@ impl Region {
     /// Blocks until an object called `name` exists in the region.
     pub fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         let deadline = Deadline::after(timeout);
         let live = r.live();
@@ -374,6 +388,7 @@ impl Region {
                 return Ok(());
             }
             wait::wait_for_change(&live.dir_seq, seq, &live.dir_sleepers, 1, &deadline)?;
+            r.check_usable()?;
         }
     }
 }
@@ -438,15 +453,35 @@ impl RegionInner {
         f(&heap)
     }
 
-    /// Handles inherited across fork() belong to the parent's attachment.
+    /// Every call's check: the handle is this process's (handles inherited across
+    /// fork() belong to the parent's attachment) and the region was not removed.
     #[inline]
-    pub fn check_fork(&self) -> Result<()> {
+    pub fn check_usable(&self) -> Result<()> {
         if sys::current_fork_epoch() != self.epoch {
             return Err(Error::BadHandle(
                 "region was opened before fork(); open it again in the child process".into(),
             ));
         }
+        if self.is_removed() {
+            return Err(self.removed_error());
+        }
         Ok(())
+    }
+
+    /// Whether the region was removed (or replaced) since this handle opened it.
+    #[inline]
+    pub fn is_removed(&self) -> bool {
+        self.map
+            .get::<AtomicU32>(REMOVED_OFFSET)
+            .is_ok_and(|w| w.load(Ordering::Acquire) != 0)
+    }
+
+    #[cold]
+    pub fn removed_error(&self) -> Error {
+        Error::Removed(format!(
+            "region '{}' was removed (or replaced) while this handle was open; open '{}' again",
+            self.name, self.name
+        ))
     }
 
     fn dir_entry(&self, i: u32) -> Result<&DirEntry> {

@@ -47,7 +47,7 @@ impl Region {
     /// [`FLAG_EXCLUSIVE`].
     pub fn array(&self, name: &str, length: u64, flags: u32) -> Result<Array> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown array flags {flags:#x}")));

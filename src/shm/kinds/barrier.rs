@@ -87,7 +87,7 @@ impl Region {
     /// only (`NotFound`). `TypeMismatch` if another kind of object has that name.
     pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         let obj = r.open_object(name, &BARRIER_KIND, parties as u64, false, 0, |off| {
             let b: &BarrierBody = r.map.get(off + OBJ_HEADER)?;
@@ -134,7 +134,7 @@ impl Barrier {
 
     /// Number of parties that have arrived in the current round (a snapshot).
     pub fn arrived(&self) -> Result<u32> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         Ok(self.body()?.state.load(Ordering::Acquire) as u32)
     }
 
@@ -149,7 +149,7 @@ impl Barrier {
 
     /// [`Barrier::wait`] with a deadline.
     pub fn wait_until(&self, deadline: &Deadline) -> Result<bool> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         let b = self.body()?;
         let parties = self.parties;
         let mut v = b.state.load(Ordering::Relaxed);
@@ -196,6 +196,7 @@ impl Barrier {
                 Err(Error::Timeout) => return self.withdraw(b, generation),
                 Err(e) => return Err(e),
             }
+            self.r().check_usable()?;
         }
     }
 

@@ -165,7 +165,7 @@ impl Region {
     /// Flags: [`FLAG_EXCLUSIVE`].
     pub fn bus(&self, name: &str, capacity: u64, flags: u32) -> Result<Bus> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         if flags & !FLAG_EXCLUSIVE != 0 {
             return Err(Error::invalid(format!("unknown bus flags {flags:#x}")));
@@ -229,13 +229,13 @@ impl Bus {
 
     /// The sequence number the next message will get (one more than the last published).
     pub fn next_seq(&self) -> Result<u64> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         Ok(self.header()?.next_seq.load(Ordering::Acquire))
     }
 
     /// True once [`Bus::close`] was called (by any process).
     pub fn is_shutdown(&self) -> Result<bool> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         Ok(self.header()?.closed.load(Ordering::Acquire) != 0)
     }
 
@@ -272,7 +272,7 @@ impl Bus {
     /// subscribers (only, briefly, for another publisher). `Closed` once closed.
     pub fn publish(&self, v: ValueRef<'_>) -> Result<u64> {
         let r = self.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let h = self.header()?;
         if h.closed.load(Ordering::Relaxed) != 0 {
             return Err(Error::Closed);
@@ -345,7 +345,7 @@ impl Bus {
     /// not an error.
     pub fn shutdown(&self) -> Result<()> {
         let r = self.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let h = self.header()?;
         let procs = r.procs();
         if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
@@ -404,7 +404,7 @@ impl Subscription {
     pub fn next_until(&mut self, deadline: &Deadline) -> Result<(Value, u64)> {
         let bus = &self.bus;
         let r = bus.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let h = bus.header()?;
         loop {
             let n = checked_seq(self.next)?;
@@ -453,6 +453,7 @@ impl Subscription {
                 continue;
             }
             wait::sleep_while_equal(&h.notify, seen, &h.sleepers, 1, deadline, None)?;
+            r.check_usable()?;
         }
     }
 

@@ -425,7 +425,7 @@ impl<'a> Cell<'a> {
         deadline: &Deadline,
         f: impl FnOnce(u32) -> Result<(T, Effect)>,
     ) -> Result<T> {
-        self.r.check_fork()?;
+        self.r.check_usable()?;
         // Fast path: take the lock before looking at the tag. Reading the tag and then
         // locking fetches the element's cache line twice when another process wrote it
         // last; locking first fetches it once. Not for try-once calls, so that a polling
@@ -496,6 +496,7 @@ impl<'a> Cell<'a> {
         if e.tag.load(Ordering::SeqCst) == tag {
             sys::futex_wait(&e.tag, tag, timeout);
         }
+        self.r.check_usable()?;
         if reader_wait && self.e.tag.load(Ordering::Acquire) == tag {
             self.lock(deadline)?;
             let now = self.e.tag.load(Ordering::Acquire);
@@ -529,7 +530,7 @@ impl<'a> Cell<'a> {
             // ready (EMPTY for write_ef, no read_rw readers), so a process killed while
             // it waits leaks nothing. The condition is checked again under the lock.
             v.validate()?;
-            self.r.check_fork()?;
+            self.r.check_usable()?;
             loop {
                 if self.guard_moved() {
                     return Err(Error::signal(SignalKind::SlotMoved));
@@ -553,7 +554,7 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read(&self) -> Result<Value> {
-        self.r.check_fork()?;
+        self.r.check_usable()?;
         if let Some(v) = self.read_optimistic(Need::Any) {
             return v;
         }
@@ -573,7 +574,7 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read_ff(&self, deadline: &Deadline) -> Result<Value> {
-        self.r.check_fork()?;
+        self.r.check_usable()?;
         if let Some(v) = self.read_optimistic(Need::Full) {
             return v;
         }
@@ -694,7 +695,7 @@ impl<'a> Cell<'a> {
     }
 
     pub fn is_full(&self) -> Result<bool> {
-        self.r.check_fork()?;
+        self.r.check_usable()?;
         Ok(self.e.tag.load(Ordering::Acquire) & TAG_FULL != 0)
     }
 
@@ -787,13 +788,13 @@ impl<'a> Cell<'a> {
     }
 
     pub fn version(&self) -> Result<u64> {
-        self.r.check_fork()?;
+        self.r.check_usable()?;
         Ok(self.e.version.load(Ordering::Acquire))
     }
 
     /// Returns as soon as the version differs from `*seen`, storing the new one.
     pub fn wait_change(&self, seen: &mut u64, deadline: &Deadline) -> Result<()> {
-        self.r.check_fork()?;
+        self.r.check_usable()?;
         let v = &self.e.version;
         loop {
             let now = v.load(Ordering::Acquire);
@@ -809,6 +810,7 @@ impl<'a> Cell<'a> {
             if v.load(Ordering::SeqCst) == now {
                 sys::futex_wait(version_futex(v), now as u32, remaining);
             }
+            self.r.check_usable()?;
         }
     }
 }

@@ -153,7 +153,7 @@ impl Region {
     /// with the map, so the creator's choice holds for every opener), [`FLAG_EXCLUSIVE`].
     pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown map flags {flags:#x}")));
@@ -443,7 +443,10 @@ impl Map {
                     Err(e) if stale(&e) => continue,
                     r => return r,
                 },
-                None => wait::wait_for_change(&mh.seq, seq, &mh.sleepers, 1, d)?,
+                None => {
+                    wait::wait_for_change(&mh.seq, seq, &mh.sleepers, 1, d)?;
+                    self.r().check_usable()?;
+                }
             }
         }
     }
@@ -452,7 +455,7 @@ impl Map {
     /// not there. Retried when the key was removed meanwhile.
     fn peek<T>(&self, key: &str, absent: T, op: impl Fn(&Cell<'_>) -> Result<T>) -> Result<T> {
         let h = check_key(key)?;
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         loop {
             let Some(f) = self.lookup(key, h)?.0 else {
                 return Ok(absent);
@@ -469,7 +472,7 @@ impl Map {
 
     /// Number of keys present.
     pub fn len(&self) -> Result<u64> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         Ok(self.header()?.len.load(Ordering::Relaxed))
     }
 
@@ -564,7 +567,7 @@ impl Map {
     pub fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         let d = Deadline::after(timeout);
         let h = check_key(key)?;
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         let mh = self.header()?;
         loop {
             let seq = mh.seq.load(Ordering::SeqCst);
@@ -575,6 +578,7 @@ impl Map {
                         return Ok(());
                     }
                     wait::wait_for_change(&mh.seq, seq, &mh.sleepers, 1, &d)?;
+                    self.r().check_usable()?;
                 }
                 Some(f) => {
                     let c = self.cell(f)?;
@@ -649,7 +653,7 @@ impl Map {
     /// it; `None` at the end. Every key present for the whole iteration is returned
     /// exactly once; keys inserted or removed meanwhile may or may not be.
     pub fn next_key(&self, cursor: &mut u64) -> Result<Option<String>> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         while *cursor < self.slots {
             let s = self.slot(*cursor)?;
             *cursor += 1;

@@ -86,7 +86,7 @@ impl Region {
     /// `TypeMismatch` if another kind of object has that name.
     pub fn mutex(&self, name: &str) -> Result<Mutex> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         let obj = r.open_object(name, &MUTEX_KIND, MUTEX_SHAPE, false, 0, |_| Ok(()))?;
         Ok(Mutex {
@@ -127,7 +127,7 @@ impl Mutex {
     #[inline]
     pub fn lock_until(&self, deadline: &Deadline) -> Result<Acquired> {
         let r = self.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let b = self.body()?;
         let tid = sys::thread_id();
         if b.lock
@@ -175,7 +175,7 @@ impl Mutex {
     #[inline]
     pub fn unlock(&self) -> Result<()> {
         let r = self.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let b = self.body()?;
         let owner = b.lock.load(Ordering::Relaxed) & LOCK_OWNER;
         if owner != r.token || b.owner_tid.load(Ordering::Relaxed) != sys::thread_id() {
@@ -205,7 +205,7 @@ impl Mutex {
     /// Whether the mutex is locked by anyone (a snapshot; a lock whose holder died
     /// counts as locked until someone takes it over).
     pub fn is_locked(&self) -> Result<bool> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         Ok(self.body()?.lock.load(Ordering::Acquire) & LOCK_OWNER != 0)
     }
 }

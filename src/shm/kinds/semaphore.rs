@@ -129,7 +129,7 @@ impl Region {
     /// kind of object has that name.
     pub fn semaphore(&self, name: &str, permits: u32) -> Result<Semaphore> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         let records = records_for(permits);
         let obj = r.open_object(name, &SEMAPHORE_KIND, permits as u64, false, 0, |off| {
@@ -188,7 +188,7 @@ impl Semaphore {
     /// Permits not held right now (a snapshot; permits of a holder that died count as
     /// held until some acquirer needs them and takes them back).
     pub fn available(&self) -> Result<u32> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         Ok(self
             .header()?
             .available
@@ -198,7 +198,7 @@ impl Semaphore {
 
     /// Permits this region handle holds (over all its threads).
     pub fn held(&self) -> Result<u32> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         let token = self.r().token;
         self.locked(|_| {
             for i in 0..self.records {
@@ -219,7 +219,7 @@ impl Semaphore {
 
     /// [`Semaphore::acquire`] with a deadline.
     pub fn acquire_until(&self, deadline: &Deadline) -> Result<()> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         let h = self.header()?;
         let mut spun = false;
         let mut slice = SLICE_MIN;
@@ -235,6 +235,7 @@ impl Semaphore {
                 }
             }
             wait::sleep_while_equal(&h.seq, seen, &h.sleepers, 1, deadline, Some(slice))?;
+            self.r().check_usable()?;
             slice = (slice * 2).min(SLICE_MAX);
         }
     }
@@ -242,7 +243,7 @@ impl Semaphore {
     /// Gives back one permit held by this region handle (`InvalidArgument` if it holds
     /// none) and wakes the processes waiting for one.
     pub fn release(&self) -> Result<()> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         let h = self.header()?;
         let token = self.r().token;
         self.locked(|h| {

@@ -12,12 +12,18 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Blocks while `*word == expected`, for at most `timeout` (None: no limit).
+/// Longest one futex sleep lasts, whatever the caller's timeout: a sleeper wakes this
+/// often to see whether its region was removed (callers check after every sleep).
+pub const SLEEP_SLICE: Duration = Duration::from_millis(80);
+
+/// Blocks while `*word == expected`, for at most `timeout` (None: no limit) and at most
+/// [`SLEEP_SLICE`].
 ///
 /// Shared futex (no `FUTEX_PRIVATE_FLAG`), so it works between processes that map the
 /// same file at different addresses. Returns on wake, timeout, value mismatch or signal;
-/// callers re-check their condition and their deadline in a loop.
+/// callers re-check their condition, their deadline and the region's removal in a loop.
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let timeout = Some(timeout.map_or(SLEEP_SLICE, |t| t.min(SLEEP_SLICE)));
     let ts;
     let ts_ptr = match timeout {
         Some(d) => {

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 pub use crate::semantics::deadline::Deadline;
 pub use crate::semantics::options::Acquired;
 use crate::shm::os::sys;
@@ -157,6 +157,10 @@ pub fn wait_for_change(
 pub trait Owners {
     /// True when `token` names an attachment whose process has died or detached.
     fn is_dead(&self, token: u32) -> bool;
+    /// `Some(Removed)` when the region the lock lives in was removed: a waiter gives up.
+    fn removed(&self) -> Option<Error> {
+        None
+    }
 }
 
 /// Locks this process has taken over from dead owners (a diagnostic; see
@@ -268,10 +272,13 @@ fn lock_slow(
         {
             continue;
         }
+        if let Some(e) = owners.removed() {
+            return Err(e);
+        }
         let remaining = deadline.remaining()?;
         let t = remaining.map_or(slice, |r| r.min(slice));
         sys::futex_wait(word, v | LOCK_WAITERS, Some(t));
-        slice = (slice * 2).min(Duration::from_millis(100));
+        slice = (slice * 2).min(sys::SLEEP_SLICE);
     }
 }
 

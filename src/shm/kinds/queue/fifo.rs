@@ -359,7 +359,7 @@ impl Queue {
             (a, b) => a.or(b),
         };
         sys::futex_wait(&slot.wake, ticket, timeout);
-        Ok(())
+        r.check_usable()
     }
 }
 

@@ -24,7 +24,8 @@ impl Queue {
         if wait::spin_until(deadline, moved) {
             return Ok(());
         }
-        wait::sleep_while_equal(&h.seq, seen, &h.sleepers, 1, deadline, None)
+        wait::sleep_while_equal(&h.seq, seen, &h.sleepers, 1, deadline, None)?;
+        self.r().check_usable()
     }
 
     pub(super) fn push_lifo(

@@ -144,7 +144,7 @@ impl Region {
     /// [`FLAG_EXCLUSIVE`].
     pub fn queue(&self, name: &str, capacity: u64, flags: u32) -> Result<Queue> {
         let r = &self.inner;
-        r.check_fork()?;
+        r.check_usable()?;
         check_object_name(name)?;
         if flags & !(FLAG_LIFO | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown queue flags {flags:#x}")));
@@ -224,7 +224,7 @@ impl Queue {
     /// Number of values in the queue (a snapshot; under concurrent pushes it may count a
     /// push that is still storing its value).
     pub fn len(&self) -> Result<u64> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         let h = self.header()?;
         if self.lifo {
             return Ok(h.top.load(Ordering::Acquire).min(self.capacity));
@@ -245,7 +245,7 @@ impl Queue {
     /// read under its lock; a FIFO without any lock (each slot seqlock-style).
     pub fn peek_all(&self) -> Result<Vec<Value>> {
         let r = self.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let h = self.header()?;
         let decode = |m: u64, p: u64| {
             decode_value(m, p, |off, len| copy_blob(r, off, len)).map_err(|e| match e {
@@ -296,7 +296,7 @@ impl Queue {
 
     /// True once [`Queue::close`] was called (by any process).
     pub fn is_shutdown(&self) -> Result<bool> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         Ok(self.header()?.closed.load(Ordering::Acquire) != 0)
     }
 
@@ -308,7 +308,7 @@ impl Queue {
     /// [`Queue::push`] with a deadline.
     pub fn push_until(&self, v: ValueRef<'_>, deadline: &Deadline) -> Result<()> {
         let r = self.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let h = self.header()?;
         if h.closed.load(Ordering::Relaxed) != 0 {
             return Err(self.closed_error());
@@ -334,7 +334,7 @@ impl Queue {
 
     /// [`Queue::pop`] with a deadline.
     pub fn pop_until(&self, deadline: &Deadline) -> Result<Value> {
-        self.r().check_fork()?;
+        self.r().check_usable()?;
         let h = self.header()?;
         if self.lifo {
             self.pop_lifo(h, deadline)
@@ -348,7 +348,7 @@ impl Queue {
     /// not an error.
     pub fn shutdown(&self) -> Result<()> {
         let r = self.r();
-        r.check_fork()?;
+        r.check_usable()?;
         let h = self.header()?;
         if self.lifo {
             // Under the lock, so that a push either completed before or sees `closed`.
