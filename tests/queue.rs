@@ -337,6 +337,13 @@ fn child_main(role: &str, region: &str) {
                 done.write(0, ValueRef::Int(i)).unwrap();
             }
         }
+        "blocked-big-push" => {
+            // A push of a value that needs a heap block, into a full queue: blocks.
+            let big = "b".repeat(4000);
+            say_ready();
+            let got = q.push(ValueRef::String(&big), None);
+            panic!("push returned {got:?} in a process meant to be killed waiting");
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -384,6 +391,30 @@ fn a_producer_killed_after_claiming_does_not_wedge_anyone() {
         assert!(t.elapsed() < Duration::from_secs(10));
     }
     assert!(plexus::recovered_locks() >= 2);
+}
+
+/// Producers killed while blocked on a full queue, with values that need heap blocks,
+/// leak nothing: a blocked push holds no block.
+#[test]
+fn producers_killed_while_blocked_on_a_full_queue_leak_nothing() {
+    for flags in [0, FLAG_LIFO] {
+        let (r, n) = region(&format!("blocked{flags}"));
+        let q = r.queue("q", 1, flags).unwrap();
+        while q.pop(ZERO).is_ok() {}
+        q.push(ValueRef::Int(1), ZERO).unwrap();
+        let before = r.info().unwrap().heap_used;
+        for _ in 0..3 {
+            let child = spawn_child("blocked-big-push", &n, flags, 0);
+            std::thread::sleep(Duration::from_millis(200));
+            child.sigkill();
+        }
+        assert_eq!(r.info().unwrap().heap_used, before, "blocked pushes leaked");
+        // The queue works on, with a big value too.
+        assert_eq!(q.pop(ZERO).unwrap(), Value::Int(1));
+        let big = "c".repeat(4000);
+        q.push(ValueRef::String(&big), ZERO).unwrap();
+        assert_eq!(q.pop(ZERO).unwrap(), Value::String(big));
+    }
 }
 
 #[test]

@@ -313,17 +313,68 @@ impl Queue {
         if h.closed.load(Ordering::Relaxed) != 0 {
             return Err(self.closed_error());
         }
-        let p = prepare_value(r, v)?;
-        let (meta, payload) = (p.meta, p.payload);
-        let result = if self.lifo {
-            self.push_lifo(h, meta, payload, deadline)
-        } else {
-            self.push_fifo(h, meta, payload, deadline)
-        };
-        if result.is_err() {
-            discard_value(r, p);
+        // A value that needs a heap block never waits holding it (a producer killed
+        // while blocked on a full queue would leak it): wait for room first, then
+        // allocate and push without waiting; if another producer took the room
+        // meanwhile, give the block back and wait again.
+        let needs_block = v.bytes().is_some_and(|b| b.len() > 8);
+        let try_once = Deadline::after(Some(Duration::ZERO));
+        loop {
+            if needs_block && !deadline.is_try_once() {
+                self.wait_for_room(h, deadline)?;
+            }
+            let p = prepare_value(r, v)?;
+            let (meta, payload) = (p.meta, p.payload);
+            let d = if needs_block { &try_once } else { deadline };
+            let result = if self.lifo {
+                self.push_lifo(h, meta, payload, d)
+            } else {
+                self.push_fifo(h, meta, payload, d)
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(Error::Timeout) if needs_block && !deadline.is_try_once() => {
+                    discard_value(r, p);
+                }
+                Err(e) => {
+                    discard_value(r, p);
+                    return Err(e);
+                }
+            }
         }
-        result
+    }
+
+    /// Waits until the queue looks like it has room for one more value (a push may still
+    /// find it taken by another producer). `Closed` once it is closed.
+    fn wait_for_room(&self, h: &QueueHeader, deadline: &Deadline) -> Result<()> {
+        let cap = self.capacity;
+        loop {
+            if h.closed.load(Ordering::Acquire) != 0 {
+                return Err(self.closed_error());
+            }
+            if self.lifo {
+                let seen = h.seq.load(Ordering::SeqCst);
+                if h.top.load(Ordering::Acquire) < cap {
+                    return Ok(());
+                }
+                self.wait_seq(h, seen, deadline)?;
+                continue;
+            }
+            let t = self.position(&h.tail)?;
+            let lap = (t / cap) & LAP_MASK;
+            let slot = self.slot(t % cap)?;
+            let s = slot.state.load(Ordering::Acquire);
+            let prev = lap.wrapping_sub(1) & LAP_MASK;
+            // The previous lap's value (or push) still in the slot at `tail`: full.
+            if compare_lap(lap_of(s), lap) == Lap::Behind
+                && lap_of(s) == prev
+                && s & PHASE_MASK != FREE
+            {
+                self.wait_slot(h, slot, s, deadline)?;
+                continue;
+            }
+            return Ok(());
+        }
     }
 
     /// Removes the oldest value (the newest, for a LIFO stack), waiting while the queue
