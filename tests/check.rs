@@ -565,3 +565,37 @@ fn checks_while_processes_work_do_not_report_corruption() {
     let fixed = check(&n, &REPAIR).unwrap();
     assert_eq!(fixed.verdict(), Verdict::Consistent, "{fixed}");
 }
+
+/// An internal lock word that names a live attachment which does not hold it (a damaged
+/// or hostile file): a call that needs the lock ends with CORRUPT after the internal
+/// locks' patience (a few seconds), instead of waiting for ever.
+#[test]
+fn an_internal_lock_named_by_a_live_process_that_does_not_hold_it_gives_corrupt() {
+    let (r, _n) = create("stuck-lock");
+    let path = r.path().to_owned();
+    // Our own attachment's token: its process-table entry (4096 + slot * 256) holds
+    // `generation << 32 | pid`; the token is `(generation & GEN_MASK) << 10 | slot + 1`.
+    let f = std::fs::File::open(&path).unwrap();
+    let token = (0..512u64)
+        .find_map(|slot| {
+            let mut w = [0u8; 8];
+            f.read_exact_at(&mut w, 4096 + slot * 256).unwrap();
+            let w = u64::from_ne_bytes(w);
+            (w as u32 == std::process::id())
+                .then(|| (((w >> 32) as u32 & ((1 << 20) - 1)) << 10) | (slot as u32 + 1))
+        })
+        .expect("our process-table entry");
+    // The directory lock (the live header's second word, at 128 + 4), taken by no one.
+    overwrite(&path, 132, &token.to_ne_bytes());
+    let t = std::time::Instant::now();
+    let got = r.array("needs-the-directory", 1, 0).map(|_| ());
+    assert!(
+        matches!(got, Err(plexus::Error::Corrupt(_))),
+        "{got:?} after {:?}",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() >= Duration::from_secs(4),
+        "gave up before the patience"
+    );
+}

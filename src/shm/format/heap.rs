@@ -88,7 +88,7 @@ impl<'a> Heap<'a> {
 
     fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         // A dead owner leaves a consistent allocator (single-store commits): no repair.
-        wait::lock(
+        wait::lock_internal(
             &self.live.alloc_lock,
             self.token,
             &Deadline::forever(),

@@ -292,6 +292,13 @@ impl Owners for ProcTable<'_> {
         self.token_is_dead(token)
     }
 
+    fn is_paused(&self, token: u32) -> bool {
+        let (slot, _) = token_parts(token);
+        self.entry(slot)
+            .map(|e| split(e.word.load(Ordering::Acquire)).1)
+            .is_ok_and(|pid| pid != 0 && sys::process_is_paused(pid))
+    }
+
     fn removed(&self) -> Option<Error> {
         let flag = self.map.get::<AtomicU32>(REMOVED_OFFSET).ok()?;
         (flag.load(Ordering::Acquire) != 0).then(|| {

@@ -563,7 +563,7 @@ impl RegionInner {
         let live = self.live();
         let procs = self.procs();
         // Nothing to repair after a dead owner: an entry is published by its last store.
-        wait::lock(&live.dir_lock, self.token, &Deadline::forever(), &procs)?;
+        wait::lock_internal(&live.dir_lock, self.token, &Deadline::forever(), &procs)?;
         let result = (|| {
             if let Some(o) = self.lookup(name)? {
                 return Ok((o, false));

@@ -279,7 +279,9 @@ impl Bus {
         }
         let mut msg = self.prepare(v)?;
         let procs = r.procs();
-        if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
+        if wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &procs)?
+            == Acquired::Recovered
+        {
             if let Err(e) = self.repair(h) {
                 wait::unlock(&h.lock); // a damaged bus: report it, never keep the lock
                 return Err(e);
@@ -348,7 +350,9 @@ impl Bus {
         r.check_usable()?;
         let h = self.header()?;
         let procs = r.procs();
-        if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
+        if wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &procs)?
+            == Acquired::Recovered
+        {
             if let Err(e) = self.repair(h) {
                 wait::unlock(&h.lock); // a damaged bus: report it, never keep the lock
                 return Err(e);

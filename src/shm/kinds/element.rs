@@ -388,7 +388,9 @@ impl<'a> Cell<'a> {
             deadline
         };
         let procs = self.r.procs();
-        if wait::lock(&self.e.lock, self.r.token, lock_deadline, &procs)? == Acquired::Recovered {
+        if wait::lock_internal(&self.e.lock, self.r.token, lock_deadline, &procs)?
+            == Acquired::Recovered
+        {
             if let Err(e) = self.repair() {
                 wait::unlock_keep(&self.e.lock); // never keep the lock on an error
                 return Err(e);

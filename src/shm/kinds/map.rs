@@ -321,7 +321,9 @@ impl Map {
         let h = self.header()?;
         let r = self.r();
         let procs = r.procs();
-        if wait::lock(&h.lock, r.token, &Deadline::forever(), &procs)? == Acquired::Recovered {
+        if wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &procs)?
+            == Acquired::Recovered
+        {
             if let Err(e) = recount_len(r, self.base, self.slots) {
                 wait::unlock(&h.lock); // never keep the lock on an error
                 return Err(e);

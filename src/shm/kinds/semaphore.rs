@@ -282,7 +282,7 @@ impl Semaphore {
     fn locked<T>(&self, f: impl FnOnce(&SemaphoreHeader) -> Result<T>) -> Result<T> {
         let r = self.r();
         let h = self.header()?;
-        let how = wait::lock(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
+        let how = wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
         let result = (|| {
             if how == Acquired::Recovered {
                 self.recount(h)?;

@@ -163,6 +163,22 @@ fn parse_stat(stat: &[u8]) -> Option<ProcState> {
     Some(ProcState::Alive { start_ticks })
 }
 
+/// Whether process `pid` is stopped (SIGSTOP, a debugger) or in an uninterruptible wait
+/// (`T`, `t` or `D` in `/proc/<pid>/stat`): a process that may hold a lock without running.
+pub fn process_is_paused(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    matches!(
+        stat.get(close + 1..)
+            .and_then(|rest| rest.iter().find(|b| !b.is_ascii_whitespace())),
+        Some(b'T' | b't' | b'D')
+    )
+}
+
 /// Start time of the calling process (clock ticks after boot), 0 if unknown.
 pub fn own_start_ticks() -> u64 {
     match process_state(pid()) {

@@ -157,11 +157,20 @@ pub fn wait_for_change(
 pub trait Owners {
     /// True when `token` names an attachment whose process has died or detached.
     fn is_dead(&self, token: u32) -> bool;
+    /// True when the attachment `token` belongs to a process that is stopped or in an
+    /// uninterruptible wait (it may hold a lock without running).
+    fn is_paused(&self, _token: u32) -> bool {
+        false
+    }
     /// `Some(Removed)` when the region the lock lives in was removed: a waiter gives up.
     fn removed(&self) -> Option<Error> {
         None
     }
 }
+
+/// How long an internal lock (held for a few memory operations at most) may stay with
+/// one live, running owner before a waiter calls the lock word damaged.
+pub const INTERNAL_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Locks this process has taken over from dead owners (a diagnostic; see
 /// [`recovered_locks`]).
@@ -211,7 +220,29 @@ pub fn lock(
     {
         return Ok(Acquired::Clean);
     }
-    lock_slow(word, token, deadline, owners)
+    lock_slow(word, token, deadline, owners, None)
+}
+
+/// [`lock`] for the engine's internal locks (element, allocator, directory, map, stack,
+/// bus and semaphore words), which no one holds for longer than a few memory
+/// operations: a word that names one live, running attachment for longer than
+/// [`INTERNAL_PATIENCE`] cannot be a real hold (a damaged or hostile file, or a process
+/// that does not know it holds it), and the wait ends with `Corrupt` instead of lasting
+/// for ever. An owner that is stopped (SIGSTOP, a debugger) is waited for.
+pub fn lock_internal(
+    word: &AtomicU32,
+    token: u32,
+    deadline: &Deadline,
+    owners: &dyn Owners,
+) -> Result<Acquired> {
+    debug_assert!(token != 0 && token & !LOCK_OWNER == 0);
+    if word
+        .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+    {
+        return Ok(Acquired::Clean);
+    }
+    lock_slow(word, token, deadline, owners, Some(INTERNAL_PATIENCE))
 }
 
 #[cold]
@@ -220,6 +251,7 @@ fn lock_slow(
     token: u32,
     deadline: &Deadline,
     owners: &dyn Owners,
+    patience: Option<Duration>,
 ) -> Result<Acquired> {
     let got = spin_until(deadline, || {
         let v = word.load(Ordering::Relaxed);
@@ -232,9 +264,30 @@ fn lock_slow(
         return Ok(Acquired::Clean);
     }
     let mut slice = Duration::from_millis(1);
+    // The owner seen, and since when (for `patience`).
+    let mut held: Option<(u32, Instant)> = None;
     loop {
         let v = word.load(Ordering::Relaxed);
         let owner = v & LOCK_OWNER;
+        if let (Some(patience), true) = (patience, owner != 0) {
+            match held {
+                Some((o, since)) if o == owner => {
+                    if since.elapsed() > patience {
+                        if owners.is_paused(owner) {
+                            held = Some((owner, Instant::now()));
+                        } else {
+                            return Err(Error::corrupt(format!(
+                                "an internal lock word names attachment {owner:#x}, a live \
+                                 process that has not let go of it for {}s; the region is \
+                                 damaged (run `plexus check`)",
+                                patience.as_secs()
+                            )));
+                        }
+                    }
+                }
+                _ => held = Some((owner, Instant::now())),
+            }
+        }
         if owner == 0 {
             // Free (waiters may remain: keep the bit so our unlock wakes them).
             if word

@@ -9,7 +9,7 @@ impl Queue {
     pub(super) fn lock(&self, h: &QueueHeader) -> Result<()> {
         let r = self.r();
         // A dead owner leaves the old or the new stack (`top` is the commit): no repair.
-        wait::lock(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
+        wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
         Ok(())
     }
 

@@ -403,7 +403,7 @@ impl Queue {
         let h = self.header()?;
         if self.lifo {
             // Under the lock, so that a push either completed before or sees `closed`.
-            wait::lock(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
+            wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &r.procs())?;
             h.closed.store(1, Ordering::SeqCst);
             wait::unlock(&h.lock);
             self.bump_seq(h);
