@@ -226,6 +226,42 @@ fn watch_prints_each_change_and_stops_after_count_or_timeout() {
     assert_eq!(out.lines().count(), 1, "{out}");
 }
 
+/// A region removed while this process still maps it: `ls` shows it as removed, with
+/// the processes that map it, until they let go.
+#[test]
+fn ls_shows_a_removed_region_that_is_still_mapped() {
+    let (r, n) = create("ls-removed");
+    Region::remove(n.as_str()).unwrap();
+    let out = run(&["ls"], 0);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{} (removed)", n.as_str())))
+        .unwrap_or_else(|| panic!("not listed:\n{out}"));
+    assert!(
+        row.contains(&format!(
+            "REMOVED: still mapped by pid {}",
+            std::process::id()
+        )),
+        "{row}"
+    );
+    let listed = json(&["ls", "--json"], 0);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == n.as_str()
+                && j["removed"] == true
+                && j["mapped_by"]
+                    .as_array()
+                    .is_some_and(|p| p.contains(&Json::from(std::process::id())))),
+        "{listed}"
+    );
+    drop(r);
+    let out = run(&["ls"], 0);
+    assert!(!out.contains(&format!("{} (removed)", n.as_str())), "{out}");
+}
+
 #[test]
 fn ls_and_info_show_users_and_flag_regions_whose_users_all_died() {
     let (r, n) = create("ls");

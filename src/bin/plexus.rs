@@ -378,6 +378,69 @@ fn shm_regions() -> Vec<String> {
     names
 }
 
+/// Regions of /dev/shm that were removed while processes still map them: name -> the
+/// pids that map it (from `/proc/<pid>/maps`, of the processes this user may read). A
+/// mapping of a deleted file whose inode no region file in /dev/shm has any more is a
+/// removed region (its creator's mapping carries the name of the temporary file it was
+/// built in: `.plexus.<name>.<pid>.<random>.tmp`).
+fn removed_but_mapped() -> Vec<(String, Vec<u32>)> {
+    use std::os::unix::fs::MetadataExt;
+    let linked: std::collections::HashSet<u64> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("plexus."))
+                .filter_map(|e| e.metadata().ok().map(|m| m.ino()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    for p in procs.filter_map(|e| e.ok()) {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        for line in maps.lines() {
+            let Some(path) = line.strip_suffix(" (deleted)") else {
+                continue;
+            };
+            let mut fields = path.split_ascii_whitespace();
+            let (Some(inode), Some(file)) = (fields.nth(4), fields.next()) else {
+                continue;
+            };
+            let Some(base) = file.strip_prefix("/dev/shm/") else {
+                continue;
+            };
+            let name = match base.strip_prefix("plexus.") {
+                Some(n) => n.to_owned(),
+                None => match base.strip_prefix(".plexus.").and_then(|b| b.strip_suffix(".tmp")) {
+                    // `<name>.<pid>.<random>`
+                    Some(b) => match b.rsplitn(3, '.').nth(2) {
+                        Some(n) => n.to_owned(),
+                        None => continue,
+                    },
+                    None => continue,
+                },
+            };
+            let Ok(inode) = inode.parse::<u64>() else {
+                continue;
+            };
+            if linked.contains(&inode) || plexus::region_path(&name).is_err() {
+                continue;
+            }
+            let pids = found.entry(name).or_default();
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
 fn status_of(s: &RegionSummary) -> String {
     let (live, dead) = (s.live_processes(), s.dead_processes());
     if s.abandoned() {
@@ -411,6 +474,8 @@ enum Listed {
     Local(RegionSummary),
     Remote(RemoteSummary),
     Unreadable(Error),
+    /// Removed, still mapped by these processes (its memory goes when they let go).
+    Removed(Vec<u32>),
 }
 
 fn ls(extra: &[String], json_out: bool) -> Res<u8> {
@@ -441,6 +506,11 @@ fn ls(extra: &[String], json_out: bool) -> Res<u8> {
             }
         }
     }
+    if extra.is_empty() {
+        for (name, pids) in removed_but_mapped() {
+            rows.push((format!("{name} (removed)"), Listed::Removed(pids)));
+        }
+    }
     if json_out {
         let list: Vec<Json> = rows
             .iter()
@@ -448,6 +518,11 @@ fn ls(extra: &[String], json_out: bool) -> Res<u8> {
                 Listed::Local(s) => summary_json(n, s),
                 Listed::Remote(s) => remote_summary_json(n, s),
                 Listed::Unreadable(e) => json!({ "name": n, "error": e.to_string() }),
+                Listed::Removed(pids) => json!({
+                    "name": n.trim_end_matches(" (removed)"),
+                    "removed": true,
+                    "mapped_by": pids,
+                }),
             })
             .collect();
         print_json(&Json::Array(list))?;
@@ -493,6 +568,19 @@ fn ls(extra: &[String], json_out: bool) -> Res<u8> {
                 remote_status(s)
             ),
             Listed::Unreadable(e) => out!("{n:<w$}  UNREADABLE: {e}"),
+            Listed::Removed(pids) => out!(
+                "{:<w$}  {:>10}  {:>18}  {:>7}  {:>4}  {:>4}  REMOVED: still mapped by pid {}",
+                n,
+                "-",
+                "-",
+                "-",
+                pids.len(),
+                "-",
+                pids.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
     Ok(code)
