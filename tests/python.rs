@@ -26,8 +26,13 @@ use common::{root, shared_library};
 pub fn build_extension() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "-p", "plexus-python", "--message-format=json-render-diagnostics"])
-        .current_dir(root());
+    cmd.args([
+        "build",
+        "-p",
+        "plexus-python",
+        "--message-format=json-render-diagnostics",
+    ])
+    .current_dir(root());
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }

@@ -62,7 +62,8 @@ impl Bus {
     /// Whether `shutdown()` was called (by any process).
     #[getter]
     fn is_shutdown(&self, py: Python<'_>) -> PyResult<bool> {
-        self.o.call(py, || "is_shutdown".into(), |b| b.is_shutdown())
+        self.o
+            .call(py, || "is_shutdown".into(), |b| b.is_shutdown())
     }
 
     /// How many messages the bus retains (fixed at creation).
@@ -153,7 +154,9 @@ impl Subscription {
     /// The next message; the iteration ends once the bus is shut down and drained.
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match self.next(py, None) {
-            Err(e) if e.is_instance_of::<pyo3::exceptions::PyException>(py) && is_closed(py, &e) => {
+            Err(e)
+                if e.is_instance_of::<pyo3::exceptions::PyException>(py) && is_closed(py, &e) =>
+            {
                 Err(PyStopIteration::new_err(()))
             }
             r => r,
@@ -187,4 +190,3 @@ fn is_closed(py: Python<'_>, e: &PyErr) -> bool {
         .and_then(|s| s.extract::<i32>())
         .is_ok_and(|s| s == crate::errors::status_of(&Error::Closed))
 }
-

@@ -252,7 +252,12 @@ pub(crate) struct Array {
 }
 
 impl Array {
-    fn open(r: &backend::Region, name: &str, length: u64, flags: u32) -> Result<backend::Array, Error> {
+    fn open(
+        r: &backend::Region,
+        name: &str,
+        length: u64,
+        flags: u32,
+    ) -> Result<backend::Array, Error> {
         r.array(name, length, flags)
     }
 
@@ -267,7 +272,8 @@ impl Array {
     fn place(&self, py: Python<'_>, i: &Bound<'_, PyAny>) -> PyResult<u64> {
         let index = if i.is_instance_of::<PyInt>() {
             i.extract::<i64>().ok()
-        } else if i.get_type().hasattr("__index__")? && !i.is_instance_of::<pyo3::types::PyFloat>() {
+        } else if i.get_type().hasattr("__index__")? && !i.is_instance_of::<pyo3::types::PyFloat>()
+        {
             i.call_method0("__index__")?.extract::<i64>().ok()
         } else {
             return Err(PyTypeError::new_err(format!(
@@ -310,7 +316,9 @@ elements!(Array, backend::Array, "array", u64, {
             let list = PyList::empty(py);
             let mut at = ind.start;
             for _ in 0..ind.slicelength {
-                let v = self.o.call(py, || format!("read({at})"), |a| a.read(at as u64))?;
+                let v = self
+                    .o
+                    .call(py, || format!("read({at})"), |a| a.read(at as u64))?;
                 list.append(to_python(py, v)?)?;
                 at += ind.step;
             }
@@ -320,9 +328,16 @@ elements!(Array, backend::Array, "array", u64, {
     }
 
     /// `a[i] = value` (the plain write; the tag is unchanged).
-    fn __setitem__(&self, py: Python<'_>, i: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        i: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         if i.is_instance_of::<PySlice>() {
-            return Err(PyTypeError::new_err("plexus: arrays do not support slice assignment"));
+            return Err(PyTypeError::new_err(
+                "plexus: arrays do not support slice assignment",
+            ));
         }
         self.write(py, i, value)
     }
@@ -337,7 +352,12 @@ pub(crate) struct Map {
 }
 
 impl Map {
-    fn open(r: &backend::Region, name: &str, capacity: u64, flags: u32) -> Result<backend::Map, Error> {
+    fn open(
+        r: &backend::Region,
+        name: &str,
+        capacity: u64,
+        flags: u32,
+    ) -> Result<backend::Map, Error> {
         r.map(name, capacity, flags)
     }
 
@@ -360,7 +380,13 @@ impl Map {
             return Err(to_py(
                 py,
                 Error::invalid("the key contains a NUL character"),
-                || format!("{} key {}", self.o.what(), key.repr().map(|r| r.to_string()).unwrap_or_default()),
+                || {
+                    format!(
+                        "{} key {}",
+                        self.o.what(),
+                        key.repr().map(|r| r.to_string()).unwrap_or_default()
+                    )
+                },
             ));
         }
         Ok(k)
@@ -404,7 +430,12 @@ elements!(Map, backend::Map, "map", &str, {
     }
 
     /// `m[key] = value`: the plain write (inserts the key).
-    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         self.write(py, key, value)
     }
 
@@ -431,7 +462,9 @@ elements!(Map, backend::Map, "map", &str, {
     /// at the end (for `__iter__`).
     fn _next_key(&self, py: Python<'_>, cursor: u64) -> PyResult<Option<(String, u64)>> {
         let mut c = cursor;
-        let key = self.o.call(py, || "next_key".into(), |m| m.next_key(&mut c))?;
+        let key = self
+            .o
+            .call(py, || "next_key".into(), |m| m.next_key(&mut c))?;
         Ok(key.map(|k| (k, c)))
     }
 });

@@ -126,7 +126,11 @@ pub(crate) struct Barrier {
 
 common!(Barrier, "Barrier", {
     #[new]
-    fn new(region: &Bound<'_, Region>, name: String, parties: &Bound<'_, PyAny>) -> PyResult<Barrier> {
+    fn new(
+        region: &Bound<'_, Region>,
+        name: String,
+        parties: &Bound<'_, PyAny>,
+    ) -> PyResult<Barrier> {
         let parties = count(parties, "parties", 32)? as u32;
         let o = Opened::new(region, "barrier", name, move |r, n| r.barrier(n, parties))?;
         Ok(Barrier { o })
@@ -160,9 +164,15 @@ pub(crate) struct Semaphore {
 
 common!(Semaphore, "Semaphore", {
     #[new]
-    fn new(region: &Bound<'_, Region>, name: String, permits: &Bound<'_, PyAny>) -> PyResult<Semaphore> {
+    fn new(
+        region: &Bound<'_, Region>,
+        name: String,
+        permits: &Bound<'_, PyAny>,
+    ) -> PyResult<Semaphore> {
         let permits = count(permits, "permits", 32)? as u32;
-        let o = Opened::new(region, "semaphore", name, move |r, n| r.semaphore(n, permits))?;
+        let o = Opened::new(region, "semaphore", name, move |r, n| {
+            r.semaphore(n, permits)
+        })?;
         Ok(Semaphore { o })
     }
 

@@ -55,9 +55,11 @@ impl Queue {
         let v = v.as_ref();
         if !self.o.remote {
             // The common case without a reference count round trip: room at once.
-            let first = self
-                .o
-                .call(py, || "push".into(), |q| Ok(q.push(v, Some(Default::default()))))?;
+            let first = self.o.call(
+                py,
+                || "push".into(),
+                |q| Ok(q.push(v, Some(Default::default()))),
+            )?;
             match first {
                 Err(Error::Timeout) if t != Some(Default::default()) => {}
                 r => return r.map_err(|e| self.o.fail(py, "push", e)),
@@ -75,9 +77,9 @@ impl Queue {
     fn pop(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let t = self::timeout(timeout)?;
         if !self.o.remote {
-            let first = self
-                .o
-                .call(py, || "pop".into(), |q| Ok(q.pop(Some(Default::default()))))?;
+            let first =
+                self.o
+                    .call(py, || "pop".into(), |q| Ok(q.pop(Some(Default::default()))))?;
             match first {
                 Err(Error::Timeout) if t != Some(Default::default()) => {}
                 r => return to_python(py, r.map_err(|e| self.o.fail(py, "pop", e))?),
@@ -98,7 +100,8 @@ impl Queue {
     /// Whether `shutdown()` was called (by any process).
     #[getter]
     fn is_shutdown(&self, py: Python<'_>) -> PyResult<bool> {
-        self.o.call(py, || "is_shutdown".into(), |q| q.is_shutdown())
+        self.o
+            .call(py, || "is_shutdown".into(), |q| q.is_shutdown())
     }
 
     /// The number of values in the queue (a snapshot).

@@ -39,6 +39,9 @@ pub(crate) fn count(n: &Bound<'_, PyAny>, what: &str, bits: u32) -> PyResult<u64
     }
 }
 
+/// The fields of `plexus.RegionInfo`, in order.
+type InfoFields = (u64, u64, u64, u64, u32, u32, u32, u64, u64);
+
 /// A region handle.
 #[pyclass(subclass, frozen, module = "plexus._plexus")]
 pub(crate) struct Region {
@@ -156,7 +159,7 @@ impl Region {
 
     /// `(size, heap_size, heap_used, heap_free, object_count, attached_processes,
     /// format_version, region_id, created_unix_ns)`.
-    fn _info(&self, py: Python<'_>) -> PyResult<(u64, u64, u64, u64, u32, u32, u32, u64, u64)> {
+    fn _info(&self, py: Python<'_>) -> PyResult<InfoFields> {
         let region = self.slot.get().ok_or_else(|| closed(py, || self.what()))?;
         let i = if self.remote {
             py.detach(|| region.info())
@@ -199,7 +202,11 @@ impl Region {
         blocking(py, t, self.remote, crate::wait::timed_out, |piece| {
             region.wait_object(name, piece)
         })?
-        .map_err(|e| to_py(py, e, || format!("{} wait_object({})", self.what(), quoted(name))))
+        .map_err(|e| {
+            to_py(py, e, || {
+                format!("{} wait_object({})", self.what(), quoted(name))
+            })
+        })
     }
 
     /// Removes the region `name`: `True` if it was removed, `False` if it did not exist
@@ -210,7 +217,10 @@ impl Region {
             Ok(()) => Ok(true),
             Err(Error::NotFound(_)) if missing_ok => Ok(false),
             Err(e) => Err(to_py(py, e, || {
-                format!("region {} remove", quoted(&plexus::redis::url::redact(name)))
+                format!(
+                    "region {} remove",
+                    quoted(&plexus::redis::url::redact(name))
+                )
             })),
         }
     }

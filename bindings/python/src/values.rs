@@ -19,8 +19,7 @@ use plexus::{Value, ValueRef};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString,
-    PyTuple,
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
 
 use crate::errors::{registry, to_py};
@@ -276,7 +275,10 @@ struct Build<'py> {
 }
 
 /// A Python int (converting a 64-bit integer cannot fail).
-fn int_object<'py, T: IntoPyObject<'py, Target = PyInt, Output = Bound<'py, PyInt>, Error = std::convert::Infallible>>(
+fn int_object<
+    'py,
+    T: IntoPyObject<'py, Target = PyInt, Output = Bound<'py, PyInt>, Error = std::convert::Infallible>,
+>(
     py: Python<'py>,
     v: T,
 ) -> Py<PyAny> {
