@@ -30,7 +30,7 @@ import timeit
 import uuid
 from multiprocessing import shared_memory
 from queue import SimpleQueue
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import plexus
 
@@ -49,20 +49,28 @@ class Bench:
         self.rows: List[Dict[str, Any]] = []
         self.cleanups: List[Callable[[], None]] = []
 
-    def time(self, group: str, name: str, stmt: str, env: Dict[str, Any]) -> None:
-        timer = timeit.Timer(stmt, globals=env)
-        timer.timeit(min(self.number, 2000))  # warm up
-        per_call = [t / self.number * 1e9 for t in timer.repeat(self.repeat, self.number)]
-        self.rows.append(
-            {
-                "group": group,
-                "name": name,
-                "stmt": stmt,
-                "median_ns": statistics.median(per_call),
-                "p10_ns": percentile(per_call, 0.10),
-                "p90_ns": percentile(per_call, 0.90),
-            }
-        )
+    def group(self, group: str, rows: List[Tuple[str, str]], env: Dict[str, Any]) -> None:
+        """Times each ``(method, statement)`` of a group; the batches of the group's
+        statements alternate, so a change of the machine's load hits them alike."""
+        timers = [(name, stmt, timeit.Timer(stmt, globals=env)) for name, stmt in rows]
+        for _, _, timer in timers:
+            timer.timeit(min(self.number, 2000))  # warm up
+        per_call: Dict[str, List[float]] = {name: [] for name, _, _ in timers}
+        for _ in range(self.repeat):
+            for name, _, timer in timers:
+                per_call[name].append(timer.timeit(self.number) / self.number * 1e9)
+        for name, stmt, _ in timers:
+            xs = per_call[name]
+            self.rows.append(
+                {
+                    "group": group,
+                    "name": name,
+                    "stmt": stmt,
+                    "median_ns": statistics.median(xs),
+                    "p10_ns": percentile(xs, 0.10),
+                    "p90_ns": percentile(xs, 0.90),
+                }
+            )
 
     def skip(self, group: str, name: str, why: str) -> None:
         print(f"bench: {group} / {name}: skipped ({why})", file=sys.stderr)
@@ -141,29 +149,54 @@ def main() -> None:
         "smd": smd,
     }
     try:
-        b.time("map read", "dict", 'd["k"]', env)
-        b.time("map read", "plexus", 'm["k"]', env)
-        if ud is not None:
-            b.time("map read", "UltraDict", 'ud["k"]', env)
-        if smd is not None:
-            b.time("map read", "shared-memory-dict", 'smd["k"]', env)
-        b.time("map write", "dict", 'd["k"] = 2', env)
-        b.time("map write", "plexus", 'm["k"] = 2', env)
-        if ud is not None:
-            b.time("map write", "UltraDict", 'ud["k"] = 2', env)
-        if smd is not None:
-            b.time("map write", "shared-memory-dict", 'smd["k"] = 2', env)
-        b.time("array read", "list", "l[0]", env)
-        b.time("array read", "shared_memory + struct", "unpack_from(buf, 0)[0]", env)
-        b.time("array read", "plexus", "a[0]", env)
-        b.time("array write", "list", "l[0] = 2", env)
-        b.time("array write", "shared_memory + struct", "pack_into(buf, 0, 2)", env)
-        b.time("array write", "plexus", "a[0] = 2", env)
-        b.time("faa", "dict +=", 'd["k"] += 1', env)
-        b.time("faa", "shared_memory + struct (not atomic)", "pack_into(buf, 0, unpack_from(buf, 0)[0] + 1)", env)
-        b.time("faa", "plexus", "a.faa(0, 1)", env)
-        b.time("queue push+pop", "SimpleQueue", "sq.put(1); sq.get()", env)
-        b.time("queue push+pop", "plexus", "q.push(1); q.pop()", env)
+        maps = [("UltraDict", "ud"), ("shared-memory-dict", "smd")]
+        others = [(label, var) for label, var in maps if env[var] is not None]
+        b.group(
+            "map read",
+            [("dict", 'd["k"]'), ("plexus", 'm["k"]')] + [(l, f'{v}["k"]') for l, v in others],
+            env,
+        )
+        b.group(
+            "map write",
+            [("dict", 'd["k"] = 2'), ("plexus", 'm["k"] = 2')]
+            + [(l, f'{v}["k"] = 2') for l, v in others],
+            env,
+        )
+        b.group(
+            "array read",
+            [
+                ("list", "l[0]"),
+                ("shared_memory + struct", "unpack_from(buf, 0)[0]"),
+                ("plexus", "a[0]"),
+            ],
+            env,
+        )
+        b.group(
+            "array write",
+            [
+                ("list", "l[0] = 2"),
+                ("shared_memory + struct", "pack_into(buf, 0, 2)"),
+                ("plexus", "a[0] = 2"),
+            ],
+            env,
+        )
+        b.group(
+            "faa",
+            [
+                ("dict +=", 'd["k"] += 1'),
+                (
+                    "shared_memory + struct (not atomic)",
+                    "pack_into(buf, 0, unpack_from(buf, 0)[0] + 1)",
+                ),
+                ("plexus", "a.faa(0, 1)"),
+            ],
+            env,
+        )
+        b.group(
+            "queue push+pop",
+            [("SimpleQueue", "sq.put(1); sq.get()"), ("plexus", "q.push(1); q.pop()")],
+            env,
+        )
     finally:
         del buf, env
         for cleanup in reversed(b.cleanups):
