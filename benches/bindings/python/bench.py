@@ -103,13 +103,13 @@ def shm_dict(b: Bench) -> Optional[Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--number", type=int, default=20000, help="calls per batch")
-    ap.add_argument("--repeat", type=int, default=21, help="batches per row")
-    ap.add_argument("--quick", action="store_true", help="2000 calls x 5 batches")
+    ap.add_argument("--number", type=int, default=2000, help="calls per batch (short batches: a preemption spoils few)")
+    ap.add_argument("--repeat", type=int, default=101, help="batches per row")
+    ap.add_argument("--quick", action="store_true", help="2000 calls x 9 batches")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args()
     if args.quick:
-        args.number, args.repeat = 2000, 5
+        args.number, args.repeat = 2000, 9
     b = Bench(args.number, args.repeat)
 
     name = f"pxb-{os.getpid()}-{uuid.uuid4().hex[:8]}"
