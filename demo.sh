@@ -82,7 +82,17 @@ export PLEXUS_LIBRARY="$lib/libplexus.so"
 # The C and C++ participants load this library too, whatever LD_LIBRARY_PATH held (cargo
 # test puts target/debug there, whose copy may come from another build of the crate).
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PYTHONPATH="$PWD/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
+# The Python participant: the package with its compiled extension, staged in $out (the
+# release build above made it; with PLEXUS_DEMO_LIBDIR, a debug build of it is made now).
+if [ -n "${PLEXUS_DEMO_LIBDIR:-}" ]; then
+  cargo build --quiet -p plexus-python
+  ext="${CARGO_TARGET_DIR:-$PWD/target}/debug/lib_plexus.so"
+else
+  ext="${CARGO_TARGET_DIR:-$PWD/target}/release/lib_plexus.so"
+fi
+rm -rf "$out/python" && mkdir -p "$out/python" && cp -r bindings/python/plexus "$out/python/"
+rm -f "$out/python/plexus/"_plexus*.so && cp "$ext" "$out/python/plexus/_plexus.abi3.so"
+export PYTHONPATH="$out/python${PYTHONPATH:+:$PYTHONPATH}"
 name="plexus-demo-$$"
 pids=()
 # Whether the remote region `$name` exists (1), not (0), or the server cannot say (2).

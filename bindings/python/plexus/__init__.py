@@ -1,4 +1,4 @@
-"""plexus: persistent, inter-language shared memory (Python binding over ctypes).
+"""plexus: persistent, inter-language shared memory (a compiled extension over the engine).
 
 Processes written in Python, C, C++, Rust, Node... open the same named *region* and
 share typed values, full/empty synchronized cells, queues, a broadcast bus and robust
@@ -17,24 +17,35 @@ locks, with no server process::
 
 Values: ``None`` (NULL), ``bool``, ``int`` (64-bit), ``float``, ``str``, ``bytes``,
 ``dict``/``list`` (OBJECT, as MessagePack), and :data:`UNDEFINED` (what a fresh element
-holds). Timeouts are seconds: ``None`` waits without limit, ``0`` tries once; a wait
-that ends unsatisfied raises :class:`Timeout` (``Mutex.acquire`` and
+holds). Timeouts are seconds: ``None`` or ``-1`` waits without limit, ``0`` tries
+once; a wait that ends unsatisfied raises :class:`Timeout` (``Mutex.acquire`` and
 ``Semaphore.acquire`` return ``False`` instead, as in ``threading``). Failures raise a
-subclass of :class:`Error`. Blocking calls wait in slices of 50 ms, so Ctrl-C
-(KeyboardInterrupt) interrupts them.
+subclass of :class:`Error`. Blocking calls release the GIL and wait in slices of 50 ms,
+so other threads run and Ctrl-C (KeyboardInterrupt) interrupts them; each has an asyncio
+twin (``await q.pop_async()``, ``async for v in q``, ...).
 
-The shared library is found through ``$PLEXUS_LIBRARY``, next to this package, in the
-cargo target directories above it, or on the system search path (see
-:mod:`plexus._lib`); :data:`library_path` tells which one was loaded.
+The engine is compiled into this package (``plexus._plexus``, built from the plexus
+repository by ``pip install``); :data:`library_path` tells which file was loaded.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Tuple
 
-from . import _lib
+try:
+    from . import _plexus
+except ImportError as e:  # pragma: no cover - a source tree without a build
+    raise ImportError(
+        "plexus: the compiled extension plexus._plexus is missing or cannot be loaded "
+        f"({e}). Install the package (pip install ./bindings/python, which builds it with "
+        "cargo), or build it into this source tree (`cargo test --test python` or "
+        "`maturin develop` in bindings/python)."
+    ) from e
+
 from ._bus import Bus, Message, Subscription
 from ._elements import Array, Map
+from . import _errors
 from ._errors import (
     BadHandle,
     BufferTooSmall,
@@ -57,7 +68,6 @@ from ._errors import (
     Unavailable,
     Unsupported,
 )
-from ._lib import LibraryNotFound
 from ._locks import Barrier, Mutex, Semaphore
 from ._msgpack import ExtType
 from ._queue import Queue
@@ -65,25 +75,34 @@ from ._region import CheckReport, OpenMode, Region, RegionInfo
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
 from ._wait import SLICE, TimeoutArg
 
-__version__ = "0.2.0"
+_plexus.setup(
+    _errors.error_for,
+    KeyNotFound,
+    UNDEFINED,
+    ExtType,
+    Message,
+    datetime.timedelta,
+)
 
-#: The path of the shared library this package loaded.
-library_path: str = _lib.path
+__version__: str = _plexus.__version__
+
+#: The path of the compiled extension (the engine) this package loaded.
+library_path: str = _plexus.__file__
 
 #: Pass as a timeout to wait without limit (the same as ``None``).
 FOREVER = None
 
 
 def version() -> Tuple[int, int, int]:
-    """The loaded library's version ``(major, minor, patch)`` (``plexus_version()``)."""
-    return _lib.version
+    """The engine's version ``(major, minor, patch)``."""
+    return _plexus.version()
 
 
 def recovered_locks() -> int:
     """How many locks this process took over from owners that died holding them (plus
     semaphore permits taken back): nonzero means some process was killed in the middle
     of a plexus call and this one cleaned up after it."""
-    return int(_lib.lib.plexus_recovered_locks())
+    return _plexus.recovered_locks()
 
 
 __all__ = [
@@ -103,7 +122,6 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "KeyNotFound",
-    "LibraryNotFound",
     "Map",
     "Message",
     "Mutex",

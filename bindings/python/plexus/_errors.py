@@ -10,15 +10,15 @@ ordinary Python code catches them: ``Timeout`` is a ``TimeoutError``, ``NotFound
 
 from __future__ import annotations
 
-from typing import Dict, NoReturn, Optional, Type
+from typing import Dict, Optional, Type
 
-from . import _lib
+from ._plexus import status_name
 
 
 class Error(Exception):
     """A failed plexus call. ``status`` is the C ``plexus_status`` value,
-    ``status_name`` its name (``"PLEXUS_E_NOT_FOUND"``); the message is the library's
-    (``plexus_last_error()``)."""
+    ``status_name`` its name (``"PLEXUS_E_NOT_FOUND"``); the message is the engine's,
+    after what was called on which object."""
 
     status: int = -1
 
@@ -29,7 +29,7 @@ class Error(Exception):
 
     @property
     def status_name(self) -> str:
-        return _lib.status_name(self.status)
+        return status_name(self.status)
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -39,14 +39,14 @@ class Timeout(Error, TimeoutError):
     """PLEXUS_TIMEOUT: a wait ended before its condition held (with timeout 0: the call
     would have blocked). Nothing was changed."""
 
-    status = _lib.TIMEOUT
+    status = 1
 
 
 class Closed(Error):
     """PLEXUS_CLOSED: the queue or bus was shut down (``shutdown()``; for pops and
     subscriptions: and everything sent before was received)."""
 
-    status = _lib.CLOSED
+    status = 2
 
 
 class InvalidArgument(Error, ValueError):
@@ -67,7 +67,7 @@ class BadHandle(Error):
 class NotFound(Error, LookupError):
     """PLEXUS_E_NOT_FOUND: the region, object or key does not exist."""
 
-    status = _lib.E_NOT_FOUND
+    status = 102
 
 
 class KeyNotFound(NotFound, KeyError):
@@ -126,8 +126,8 @@ class OsError(Error, OSError):
 
 
 class BufferTooSmall(Error):
-    """PLEXUS_E_BUFFER_TOO_SMALL (the Python package sizes its buffers itself, so this
-    is not expected)."""
+    """PLEXUS_E_BUFFER_TOO_SMALL (a status of the C API; the Python package never needs
+    a caller buffer, so it is not expected)."""
 
     status = 111
 
@@ -187,23 +187,11 @@ _BY_STATUS: Dict[int, Type[Error]] = {
 }
 
 
-def error_for(status: int, what: str = "") -> Error:
-    """The exception for a status, with the library's message for the last failing call
-    on this thread (call it right after the failing call)."""
-    message = _lib.last_error()
+def error_for(status: int, what: str = "", message: str = "") -> Error:
+    """The exception for a status: ``what: message`` (the message defaults to the
+    status name). The compiled core makes every exception it raises with this."""
     if not message:
-        message = _lib.status_name(status)
+        message = status_name(status)
     if what:
         message = f"{what}: {message}"
-    cls = _BY_STATUS.get(status, Error)
-    return cls(message, status)
-
-
-def raise_for(status: int, what: str = "") -> NoReturn:
-    raise error_for(status, what)
-
-
-def check(status: int, what: str = "") -> None:
-    """Raises the matching exception unless ``status`` is PLEXUS_OK."""
-    if status != _lib.OK:
-        raise error_for(status, what)
+    return _BY_STATUS.get(status, Error)(message, status)

@@ -1,25 +1,21 @@
-"""Regions: a named shared-memory file that holds named objects."""
+"""Regions: a named shared-memory file (or a remote region) that holds named objects."""
 
 from __future__ import annotations
 
-import ctypes
 import enum
 import os
-import weakref
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from . import _lib
-from ._base import check_count, encode_name, shown
+from . import _aio
 from ._bus import Bus
 from ._elements import Array, Map
-from ._errors import BadHandle, raise_for
+from ._errors import NotFound, Timeout
 from ._locks import Barrier, Mutex, Semaphore
+from ._plexus import Region as _Region
+from ._plexus import check as _check
 from ._queue import Queue
-from ._values import from_c
-from ._wait import TimeoutArg, blocking, timeout_ns
-
-_byref = ctypes.byref
+from ._wait import TimeoutArg
 
 
 class OpenMode(enum.IntEnum):
@@ -78,9 +74,6 @@ class CheckReport:
         return self.verdict == "consistent"
 
 
-_VERDICTS = {0: "consistent", 1: "reclaimable", 2: "corrupt"}
-
-
 def _name_arg(name: Union[str, "os.PathLike[str]"]) -> str:
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
@@ -89,7 +82,11 @@ def _name_arg(name: Union[str, "os.PathLike[str]"]) -> str:
     return name
 
 
-class Region:
+def _flags(full: bool = False, exclusive: bool = False, lifo: bool = False) -> int:
+    return (1 if full else 0) | (2 if exclusive else 0) | (4 if lifo else 0)
+
+
+class Region(_Region):
     """An open region: ``Region("jobs")`` is the volatile region ``/dev/shm/plexus.jobs``;
     a name containing ``/`` (or a ``pathlib.Path``) is a persistent file at that path;
     ``redis://[user:password@]host[:port]/NAME[?db=N&lease_ms=N&timeout_ms=N]`` (or
@@ -102,8 +99,8 @@ class Region:
 
     ``mode`` (:class:`OpenMode` or its lower-case name) says what to do when it exists
     or not; ``size`` (bytes, when creating; 0 = 64 MiB) and ``permissions`` (file mode,
-    when creating; 0 = 0o600) apply to creation; ``wait`` (seconds, ``None`` = without
-    limit) is how long ``mode="open"`` waits for the region to appear.
+    when creating; 0 = 0o600) apply to creation; ``wait`` (seconds, ``None`` or ``-1`` =
+    without limit) is how long ``mode="open"`` waits for the region to appear.
 
     Objects are opened through the region: :meth:`array`, :meth:`map`, :meth:`queue`,
     :meth:`bus`, :meth:`mutex`, :meth:`barrier`, :meth:`semaphore`. For each, a size of
@@ -118,15 +115,17 @@ class Region:
     again.
     """
 
-    def __init__(
-        self,
+    __slots__ = ()
+
+    def __new__(
+        cls,
         name: Union[str, "os.PathLike[str]"],
         *,
         mode: Union[OpenMode, str] = OpenMode.OPEN_OR_CREATE,
         size: int = 0,
         permissions: int = 0,
         wait: TimeoutArg = 0,
-    ) -> None:
+    ) -> "Region":
         name = _name_arg(name)
         if isinstance(mode, str):
             try:
@@ -135,55 +134,24 @@ class Region:
                 raise ValueError(
                     f"plexus: unknown mode {mode!r} (open_or_create, create, open, recreate)"
                 ) from None
-        mode = OpenMode(mode)
-        opts = _lib.RegionOptions(
-            ctypes.sizeof(_lib.RegionOptions),
-            int(mode),
-            check_count(size, "size"),
-            check_count(permissions, "permissions", 32),
-            0,
-        )
-        c_name = encode_name(name, "region name")
-        h = _lib.Region()
-        f = _lib.lib.plexus_region_open
-        if mode == OpenMode.OPEN:
-            timeout_ns(wait)  # validates it
+        return super().__new__(cls, name, int(OpenMode(mode)), size, permissions, wait)
 
-            def attempt(ns: int) -> int:
-                opts.wait_ns = ns
-                return int(f(c_name, _byref(opts), _byref(h)))
+    @classmethod
+    async def open_async(
+        cls, name: Union[str, "os.PathLike[str]"], wait: TimeoutArg = None, **options: Any
+    ) -> "Region":
+        """``Region(name, mode="open", wait=wait)`` without blocking the event loop."""
 
-            st = blocking(attempt, wait, retry=_lib.E_NOT_FOUND)
-        else:
-            st = f(c_name, _byref(opts), _byref(h))
-        if st:
-            raise_for(st, f"region {shown(name)!r}")
-        self._name = name
-        self._h = h
-        self._finalizer = weakref.finalize(self, _lib.lib.plexus_region_close, h)
+        def attempt(piece: float) -> "Region":
+            try:
+                return cls(name, mode=OpenMode.OPEN, wait=piece, **options)
+            except NotFound as e:
+                raise Timeout(str(e), Timeout.status) from None
 
-    # ---- handle --------------------------------------------------------------------
-
-    def _handle(self) -> Any:
-        if not self._finalizer.alive:
-            raise BadHandle(f"region {shown(self._name)!r} is closed", 101)
-        return self._h
-
-    @property
-    def name(self) -> str:
-        """The name (or path) the region was opened with."""
-        return self._name
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        """Closes this handle and every object opened through it (idempotent). The
-        region stays (see :meth:`remove`); held ``read_rw`` locks are released; a
-        mutex still held is taken over by the next locker with ``owner_died``."""
-        self._finalizer()
+        try:
+            return await _aio.sliced(attempt, wait)
+        except Timeout as e:
+            raise NotFound(str(e), NotFound.status) from None
 
     def __enter__(self) -> "Region":
         return self
@@ -191,50 +159,18 @@ class Region:
     def __exit__(self, *exc: Optional[object]) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<plexus.Region {shown(self._name)!r}{' (closed)' if self.closed else ''}>"
-
-    # ---- region calls --------------------------------------------------------------
-
     def info(self) -> RegionInfo:
         """Size, heap use, object count, live attachments, format version, id."""
-        out = _lib.RegionInfo()
-        st = _lib.lib.plexus_region_get_info(self._handle(), _byref(out))
-        if st:
-            raise_for(st, f"region {shown(self._name)!r} info")
-        return RegionInfo(
-            out.size,
-            out.heap_size,
-            out.heap_used,
-            out.heap_free,
-            out.object_count,
-            out.attached_processes,
-            out.format_version,
-            out.region_id,
-            out.created_unix_ns,
-        )
+        return RegionInfo(*self._info())
 
     @property
     def size(self) -> int:
         """The size of the region file in bytes."""
         return self.info().size
 
-    def flush(self) -> None:
-        """Makes everything written so far durable against power loss (msync + fsync);
-        meaningful for persistent (path) regions. For a remote region: waits until the
-        server says the writes are durable where it can (see docs/remote.md)."""
-        st = _lib.lib.plexus_region_flush(self._handle())
-        if st:
-            raise_for(st, f"region {shown(self._name)!r} flush")
-
-    def wait_object(self, name: str, timeout: TimeoutArg = None) -> None:
-        """Waits until an object called ``name`` (of any kind) exists, so a consumer can
-        start before its producer. :class:`plexus.Timeout` if ``timeout`` passes
-        first."""
-        f, h, c = _lib.lib.plexus_region_wait_object, self._handle(), encode_name(name)
-        st = blocking(lambda ns: f(h, c, ns), timeout)
-        if st:
-            raise_for(st, f"region {shown(self._name)!r} wait_object({name!r})")
+    async def wait_object_async(self, name: str, timeout: TimeoutArg = None) -> None:
+        """:meth:`wait_object` without blocking the event loop."""
+        await _aio.sliced(lambda piece: self.wait_object(name, piece), timeout)
 
     @staticmethod
     def remove(name: Union[str, "os.PathLike[str]"], missing_ok: bool = False) -> None:
@@ -242,44 +178,17 @@ class Region:
         using it. :class:`plexus.NotFound` if absent, unless ``missing_ok``. A remote
         region's keys are deleted from the server, and every handle of it raises
         :class:`plexus.RegionLost` from its next call."""
-        name = _name_arg(name)
-        st = _lib.lib.plexus_region_remove(encode_name(name, "region name"))
-        if st == _lib.E_NOT_FOUND and missing_ok:
-            return
-        if st:
-            raise_for(st, f"region {shown(name)!r} remove")
+        _Region._remove(_name_arg(name), bool(missing_ok))
 
     @staticmethod
     def check(name: Union[str, "os.PathLike[str]"], repair: bool = False) -> CheckReport:
-        """Checks the region ``name`` without opening it (``plexus_region_check``):
-        validates every structure, counts dead processes, their locks, leaked heap blocks
-        and stale entries. Only reads, unless ``repair``: then stale entries of dead
-        processes are cleaned up, and leaked blocks are reclaimed when no other process is
-        attached (never in a corrupt region). A damaged region is a result
-        (``verdict == "corrupt"``), not an exception; :class:`plexus.NotFound` if absent."""
-        name = _name_arg(name)
-        out = _lib.CheckResult()
-        text = _lib.Value()
-        flags = _lib.CHECK_REPAIR if repair else 0
-        st = _lib.lib.plexus_region_check(
-            encode_name(name, "region name"), flags, _byref(out), _byref(text)
-        )
-        if st:
-            raise_for(st, f"region {shown(name)!r} check")
-        return CheckReport(
-            _VERDICTS.get(out.verdict, str(out.verdict)),
-            out.live_processes,
-            out.dead_processes,
-            out.dead_locks,
-            out.leaked_blocks,
-            out.leaked_bytes,
-            out.stale_entries,
-            out.problems,
-            out.repairs,
-            bool(out.repair_skipped),
-            out.heap_used,
-            from_c(text),
-        )
+        """Checks the region ``name`` without opening it: validates every structure,
+        counts dead processes, their locks, leaked heap blocks and stale entries. Only
+        reads, unless ``repair``: then stale entries of dead processes are cleaned up,
+        and leaked blocks are reclaimed when no other process is attached (never in a
+        corrupt region). A damaged region is a result (``verdict == "corrupt"``), not an
+        exception; :class:`plexus.NotFound` if absent."""
+        return CheckReport(*_check(_name_arg(name), bool(repair)))
 
     # ---- objects -------------------------------------------------------------------
 
@@ -289,9 +198,7 @@ class Region:
         """The array ``name`` of ``length`` elements, created if missing (elements hold
         UNDEFINED, EMPTY, or FULL with ``full=True``). ``length=0`` opens an existing
         one. ``exclusive=True``: :class:`plexus.Exists` if it exists."""
-        return Array(
-            self, name, check_count(length, "length"), _flags(full=full, exclusive=exclusive)
-        )
+        return Array(self, name, length, _flags(full=full, exclusive=exclusive))
 
     def map(
         self, name: str, capacity: int = 0, *, full: bool = False, exclusive: bool = False
@@ -299,23 +206,19 @@ class Region:
         """The map ``name`` of up to ``capacity`` keys, created if missing (keys
         inserted later start EMPTY, or FULL with ``full=True``, the creator's choice).
         ``capacity=0`` opens an existing one."""
-        return Map(
-            self, name, check_count(capacity, "capacity"), _flags(full=full, exclusive=exclusive)
-        )
+        return Map(self, name, capacity, _flags(full=full, exclusive=exclusive))
 
     def queue(
         self, name: str, capacity: int = 0, *, lifo: bool = False, exclusive: bool = False
     ) -> Queue:
         """The queue ``name`` of up to ``capacity`` values, created if missing: FIFO,
         or a LIFO stack with ``lifo=True``. ``capacity=0`` opens an existing one."""
-        return Queue(
-            self, name, check_count(capacity, "capacity"), _flags(lifo=lifo, exclusive=exclusive)
-        )
+        return Queue(self, name, capacity, _flags(lifo=lifo, exclusive=exclusive))
 
     def bus(self, name: str, capacity: int = 0, *, exclusive: bool = False) -> Bus:
         """The bus ``name`` retaining the last ``capacity`` messages, created if
         missing. ``capacity=0`` opens an existing one."""
-        return Bus(self, name, check_count(capacity, "capacity"), _flags(exclusive=exclusive))
+        return Bus(self, name, capacity, _flags(exclusive=exclusive))
 
     def mutex(self, name: str) -> Mutex:
         """The mutex ``name``, created (unlocked) if missing."""
@@ -324,17 +227,12 @@ class Region:
     def barrier(self, name: str, parties: int = 0) -> Barrier:
         """The barrier ``name`` for ``parties`` parties, created if missing.
         ``parties=0`` opens an existing one."""
-        return Barrier(self, name, check_count(parties, "parties", 32))
+        return Barrier(self, name, parties)
 
     def semaphore(self, name: str, permits: int = 0) -> Semaphore:
         """The semaphore ``name`` with ``permits`` permits, created if missing.
         ``permits=0`` opens an existing one."""
-        return Semaphore(self, name, check_count(permits, "permits", 32))
+        return Semaphore(self, name, permits)
 
 
-def _flags(full: bool = False, exclusive: bool = False, lifo: bool = False) -> int:
-    return (
-        (_lib.FLAG_FULL if full else 0)
-        | (_lib.FLAG_EXCLUSIVE if exclusive else 0)
-        | (_lib.FLAG_LIFO if lifo else 0)
-    )
+__all__ = ["CheckReport", "OpenMode", "Region", "RegionInfo"]

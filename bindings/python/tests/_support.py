@@ -1,8 +1,10 @@
 """Shared helpers of the plexus Python tests.
 
 The tests import the package from the source tree (bindings/python), never an installed
-copy, and find the library as the package does (PLEXUS_LIBRARY, or the cargo target
-directories of this checkout). Child processes get the same package and library.
+copy: its compiled extension is built into it (plexus/_plexus.abi3.so) by
+tests/python.rs, or by `maturin develop`. The C and C++ programs of the cross-language
+tests link the C library of this checkout (PLEXUS_LIBRARY, set by tests/python.rs, or
+target/debug or target/release). Child processes get the same package.
 """
 
 from __future__ import annotations
@@ -56,7 +58,6 @@ def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     and the library this process loaded."""
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PKG_DIR), env.get("PYTHONPATH", "")) if p)
-    env["PLEXUS_LIBRARY"] = plexus.library_path
     env["PYTHONUNBUFFERED"] = "1"
     if extra:
         env.update(extra)
@@ -101,6 +102,19 @@ def assert_ok(test: unittest.TestCase, what: str, proc: subprocess.CompletedProc
 _built: Dict[str, Path] = {}
 
 
+def c_library() -> Optional[Path]:
+    """The C library (libplexus.so) of this checkout for the C and C++ programs:
+    PLEXUS_LIBRARY, else target/debug or target/release."""
+    env = os.environ.get("PLEXUS_LIBRARY")
+    if env:
+        return Path(env)
+    for profile in ("debug", "release"):
+        candidate = REPO / "target" / profile / "libplexus.so"
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def c_compiler(cpp: bool = False) -> Optional[str]:
     cc = os.environ.get("CXX", "c++") if cpp else os.environ.get("CC", "cc")
     return cc if shutil.which(cc) else None
@@ -122,7 +136,10 @@ def build_c(src: str, out_dir: Path) -> Path:
         )
     if not path.exists() or not (REPO / "include" / "plexus.h").exists():
         raise unittest.SkipTest(f"SKIPPED LOUDLY: {path} or include/plexus.h not found")
-    lib_dir = str(Path(plexus.library_path).resolve().parent)
+    library = c_library()
+    if library is None:
+        raise unittest.SkipTest("SKIPPED LOUDLY: no libplexus.so built (cargo build)")
+    lib_dir = str(library.resolve().parent)
     exe = out_dir / path.stem
     proc = subprocess.run(
         [

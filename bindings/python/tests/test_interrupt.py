@@ -205,46 +205,54 @@ class CtrlCRemote(unittest.TestCase):
         self.assertFalse(a.is_full(0))
 
 
-class Slices(unittest.TestCase):
+class Slices(RegionTest):
     def test_timeout_conversion(self) -> None:
-        from plexus._wait import timeout_ns
+        from plexus._wait import timeout_seconds
 
-        self.assertEqual(timeout_ns(None), -1)
-        self.assertEqual(timeout_ns(float("inf")), -1)
-        self.assertEqual(timeout_ns(1e12), -1)
-        self.assertEqual(timeout_ns(0), 0)
-        self.assertEqual(timeout_ns(-1), 0)
-        self.assertEqual(timeout_ns(1e-12), 1)  # positive never becomes "try once"
-        self.assertEqual(timeout_ns(1.5), 1_500_000_000)
-        with self.assertRaises(ValueError):
-            timeout_ns(float("nan"))
-        with self.assertRaises((TypeError, ValueError)):
-            timeout_ns("soon")  # type: ignore[arg-type]
+        self.assertIsNone(timeout_seconds(None))
+        self.assertIsNone(timeout_seconds(-1))  # as threading.Lock.acquire
+        self.assertIsNone(timeout_seconds(-1.0))
+        self.assertIsNone(timeout_seconds(float("inf")))
+        self.assertIsNone(timeout_seconds(10**30))
+        self.assertEqual(timeout_seconds(0), 0)
+        self.assertGreater(timeout_seconds(1e-12), 0)  # positive never becomes "try once"
+        self.assertEqual(timeout_seconds(1.5), 1.5)
+        for bad in (float("nan"), -2, -0.5, -(10**30), float("-inf")):
+            with self.assertRaises(ValueError, msg=repr(bad)):
+                timeout_seconds(bad)
+        for bad in ("soon", "1", True, False, b"1", [1]):
+            with self.assertRaises(TypeError, msg=repr(bad)):
+                timeout_seconds(bad)  # type: ignore[arg-type]
 
-    def test_blocking_slices_and_deadline(self) -> None:
-        from plexus import _lib
-        from plexus._wait import SLICE, blocking
+    def test_other_threads_run_while_a_call_waits(self) -> None:
+        # A call blocked in plexus releases the GIL: a pure-Python thread keeps counting
+        # meanwhile, and the call still ends at its deadline (waited in slices).
+        import threading
 
-        calls = []
+        a = self.region.array("a", 1)
+        counted = [0]
+        stop = threading.Event()
 
-        def never(ns: int) -> int:
-            calls.append(ns)
-            time.sleep(ns / 1e9)
-            return _lib.TIMEOUT
+        def count() -> None:
+            while not stop.is_set():
+                counted[0] += 1
 
-        t = time.monotonic()
-        self.assertEqual(blocking(never, 0.32), _lib.TIMEOUT)
-        self.assertGreaterEqual(time.monotonic() - t, 0.32)
-        self.assertTrue(all(0 <= ns <= SLICE * 1e9 for ns in calls), calls)
-        self.assertGreaterEqual(len(calls), 7)
-        calls.clear()
-        self.assertEqual(blocking(never, 0.01), _lib.TIMEOUT)
-        self.assertEqual(calls, [10_000_000])  # short timeouts: one call
-        calls.clear()
-        blocking(never, 0)
-        self.assertEqual(calls, [0])
-        results = iter([_lib.TIMEOUT, _lib.TIMEOUT, _lib.OK])
-        self.assertEqual(blocking(lambda ns: next(results), None), _lib.OK)
+        th = threading.Thread(target=count)
+        th.start()
+        try:
+            time.sleep(0.05)
+            before = counted[0]
+            t = time.monotonic()
+            with self.assertRaises(plexus.Timeout):
+                a.read_fe(0, timeout=0.32)  # several slices
+            elapsed = time.monotonic() - t
+            during = counted[0] - before
+        finally:
+            stop.set()
+            th.join()
+        self.assertGreaterEqual(elapsed, 0.32)
+        self.assertLess(elapsed, 2.0)
+        self.assertGreater(during, 10_000, "the other thread did not run while read_fe waited")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""The package itself: exceptions, library lookup, coverage of plexus.h, pip install
-into a fresh virtual environment, and the README's Python quick start."""
+"""The package itself: exceptions, the compiled extension, coverage of plexus.h, and the
+README's Python quick start. (Building a wheel and installing it into a fresh virtual
+environment without Rust or a C compiler is tests/python_wheel.rs.)"""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shutil
@@ -14,9 +14,9 @@ import unittest
 from pathlib import Path
 from typing import Tuple
 
-from _support import PKG_DIR, REPO, assert_ok, child_env, plexus, start_redis, unique
+from _support import PKG_DIR, REPO, assert_ok, child_env, plexus, start_redis
 
-from plexus import _errors, _lib
+from plexus import _errors
 
 
 class Errors(unittest.TestCase):
@@ -75,7 +75,7 @@ class Errors(unittest.TestCase):
         odd = _errors.error_for(3)
         self.assertIs(type(odd), plexus.Error)
         self.assertEqual(odd.status_name, "PLEXUS_OWNER_DEAD")
-        self.assertEqual(_lib.status_name(12345), "PLEXUS_UNKNOWN_STATUS")
+        self.assertEqual(_errors.status_name(12345), "PLEXUS_UNKNOWN_STATUS")
 
     def test_message_comes_from_the_library(self) -> None:
         with self.assertRaises(plexus.InvalidArgument) as cm:
@@ -87,256 +87,122 @@ class Errors(unittest.TestCase):
 class Library(unittest.TestCase):
     def test_version(self) -> None:
         major, minor, patch = plexus.version()
-        self.assertEqual((major, minor), _lib.API_VERSION)
         cargo = (REPO / "Cargo.toml").read_text() if (REPO / "Cargo.toml").exists() else ""
         m = re.search(r'^version = "(\d+)\.(\d+)\.(\d+)"', cargo, re.M)
         if m:
             self.assertEqual(tuple(map(int, m.groups())), (major, minor, patch))
             self.assertEqual(plexus.__version__, ".".join(m.groups()))
+        self.assertEqual(plexus.__version__, f"{major}.{minor}.{patch}")
         self.assertGreaterEqual(plexus.recovered_locks(), 0)
 
-    def test_version_check(self) -> None:
-        class Fake:
-            def __init__(self, v: int) -> None:
-                self.v = v
+    def test_compiled_extension(self) -> None:
+        # The engine is compiled into the package (abi3: one file for every CPython 3.8+).
+        from plexus import _plexus
 
-            def plexus_version(self) -> int:
-                return self.v
+        self.assertEqual(Path(plexus.library_path), Path(_plexus.__file__))
+        self.assertEqual(Path(plexus.library_path).parent, PKG_DIR / "plexus")
+        self.assertTrue(Path(plexus.library_path).name.startswith("_plexus."))
+        # The hot calls are the compiled methods themselves, not Python wrappers.
+        for cls, names in {
+            plexus.Map: ["__getitem__", "__setitem__", "read", "write", "faa"],
+            plexus.Array: ["__getitem__", "__setitem__", "read", "write", "faa"],
+            plexus.Queue: ["push", "pop"],
+        }.items():
+            for name in names:
+                self.assertIs(getattr(cls, name), getattr(cls.__mro__[1], name), name)
+                self.assertEqual(type(cls.__mro__[1]).__module__, "builtins")
+                self.assertEqual(cls.__mro__[1].__module__, "plexus._plexus")
 
-        major, minor = _lib.API_VERSION
-        self.assertEqual(
-            _lib._check_version(Fake(major << 16 | minor << 8 | 7), "x"), (major, minor, 7)
-        )
-        for bad in ((major + 1) << 16 | minor << 8, major << 16 | (minor + 1) << 8):
-            with self.assertRaises(plexus.LibraryNotFound) as cm:
-                _lib._check_version(Fake(bad), "/some/libplexus.so")
-            self.assertIn("/some/libplexus.so", str(cm.exception))
+    def test_without_the_extension_import_fails_clearly(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copytree(
+                PKG_DIR / "plexus",
+                Path(d) / "plexus",
+                ignore=shutil.ignore_patterns("__pycache__", "*.so"),
+            )
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            proc = subprocess.run(
+                [sys.executable, "-c", "import plexus"],
+                cwd=d,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("compiled extension plexus._plexus is missing", proc.stderr)
+        self.assertIn("pip install ./bindings/python", proc.stderr)
 
     def test_header_coverage(self) -> None:
+        """Every function of the C API has its Python counterpart."""
         header = REPO / "include" / "plexus.h"
         if not header.exists():
             self.skipTest(f"SKIPPED LOUDLY: {header} not found (not a checkout)")
         text = re.sub(r"/\*.*?\*/", "", header.read_text(), flags=re.S)
         declared = set(re.findall(r"\b(plexus_[a-z_]+)\s*\(", text))
         self.assertGreater(len(declared), 90)
-        self.assertEqual(
-            declared - set(_lib.PROTOTYPES),
-            set(),
-            "functions of plexus.h the package does not declare",
-        )
-        self.assertEqual(
-            set(_lib.PROTOTYPES) - declared, set(), "declared functions plexus.h lacks"
-        )
-
-    def test_constructors_match_python_conversion(self) -> None:
-        from plexus._values import from_c
-
-        L = _lib.lib
-        self.assertIs(from_c(L.plexus_undefined()), plexus.UNDEFINED)
-        self.assertIsNone(from_c(L.plexus_null()))
-        self.assertIs(from_c(L.plexus_bool(True)), True)
-        self.assertEqual(from_c(L.plexus_int(-(2**63))), -(2**63))
-        self.assertEqual(from_c(L.plexus_float(2.5)), 2.5)
-        # The constructors borrow: keep the bytes alive while the value is used.
-        s, sn, b, o = "żółw".encode(), b"a\0b", b"\x00\x01", b"\x91\x01"
-        self.assertEqual(from_c(L.plexus_string(s)), "żółw")
-        self.assertEqual(from_c(L.plexus_string_n(sn, 3)), "a\0b")
-        self.assertEqual(from_c(L.plexus_bytes(b, 2)), b"\x00\x01")
-        self.assertEqual(from_c(L.plexus_object_msgpack(o, 2)), [1])
-        self.assertEqual(_lib.RegionOptions.struct_size.offset, 0)
-        self.assertEqual(ctypes.sizeof(_lib.Value), 32)
-        self.assertEqual(ctypes.sizeof(_lib.RegionInfo), 96)
+        classes = {
+            "region": plexus.Region,
+            "array": plexus.Array,
+            "map": plexus.Map,
+            "queue": plexus.Queue,
+            "bus": plexus.Bus,
+            "sub": plexus.Subscription,
+            "mutex": plexus.Mutex,
+            "barrier": plexus.Barrier,
+            "semaphore": plexus.Semaphore,
+        }
+        renamed = {
+            "get_info": "info",
+            "len": "__len__",
+            "next_key": "__iter__",
+            "lock": "acquire",
+            "unlock": "release",
+            "is_locked": "locked",
+            "wait_last": "wait",
+        }
+        # Values are Python objects (the constructors and plexus_value_free have no
+        # counterpart: the conversion is implicit); the rest are module functions.
+        implicit = {
+            "plexus_value_free",
+            "plexus_undefined",
+            "plexus_null",
+            "plexus_bool",
+            "plexus_int",
+            "plexus_float",
+            "plexus_string",
+            "plexus_string_n",
+            "plexus_bytes",
+            "plexus_object_msgpack",
+            "plexus_last_error",  # the exception's message
+        }
+        functions = {
+            "plexus_version": plexus.version,
+            "plexus_recovered_locks": plexus.recovered_locks,
+            "plexus_status_name": plexus.Error.status_name,
+            "plexus_value_from_json": plexus.from_json,
+            "plexus_value_to_json": plexus.to_json,
+            "plexus_value_equal": plexus.same_value,
+        }
+        missing = []
+        for fn in sorted(declared - implicit - set(functions)):
+            kind, _, verb = fn[len("plexus_") :].partition("_")
+            cls = classes.get(kind)
+            if cls is None:
+                missing.append(fn)
+            elif verb == "open":
+                if kind not in ("region", "sub") and not hasattr(plexus.Region, kind):
+                    missing.append(fn)
+            elif not hasattr(cls, renamed.get(verb, verb)):
+                missing.append(fn)
+        self.assertEqual(missing, [], "functions of plexus.h without a Python counterpart")
+        self.assertTrue(hasattr(plexus.Bus, "subscribe"))
 
     def test_public_names(self) -> None:
         for name in plexus.__all__:
             self.assertTrue(hasattr(plexus, name), name)
         self.assertTrue((PKG_DIR / "plexus" / "py.typed").exists())
-        self.assertEqual(Path(plexus.library_path).name, _lib.LIBRARY_FILE)
-
-
-def _import_in_copy(tmp: Path, env: dict, where: str = "pkgroot") -> subprocess.CompletedProcess:
-    """Copies the package to tmp/<where>/plexus and imports it from there."""
-    dest = tmp / where
-    if not (dest / "plexus").exists():
-        shutil.copytree(
-            PKG_DIR / "plexus",
-            dest / "plexus",
-            ignore=shutil.ignore_patterns("__pycache__", "*.so"),
-        )
-    return subprocess.run(
-        [sys.executable, "-c", "import plexus; print(plexus.library_path)"],
-        cwd=str(dest),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-class Lookup(unittest.TestCase):
-    def setUp(self) -> None:
-        d = tempfile.TemporaryDirectory()
-        self.addCleanup(d.cleanup)
-        self.tmp = Path(d.name)
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("PLEXUS_LIBRARY", "CARGO_TARGET_DIR", "PYTHONPATH")
-        }
-        self.env["LD_LIBRARY_PATH"] = ""  # keep ctypes.util.find_library out of the way
-
-    def test_env_var_wins_and_a_wrong_one_is_an_error(self) -> None:
-        proc = _import_in_copy(self.tmp, {**self.env, "PLEXUS_LIBRARY": plexus.library_path})
-        assert_ok(self, "import", proc)
-        self.assertEqual(proc.stdout.strip(), plexus.library_path)
-        proc = _import_in_copy(self.tmp, {**self.env, "PLEXUS_LIBRARY": str(self.tmp / "nope.so")})
-        self.assertNotEqual(proc.returncode, 0)
-        self.assertIn("LibraryNotFound", proc.stderr)
-        self.assertIn(str(self.tmp / "nope.so"), proc.stderr)
-        self.assertIn("PLEXUS_LIBRARY", proc.stderr)
-
-    def test_not_found_lists_where_it_looked(self) -> None:
-        proc = _import_in_copy(self.tmp, self.env)
-        if proc.returncode == 0:  # a system-wide libplexus exists
-            self.skipTest(f"SKIPPED LOUDLY: a system library was found: {proc.stdout}")
-        self.assertIn("LibraryNotFound", proc.stderr)
-        self.assertIn(str(self.tmp / "pkgroot" / "plexus" / _lib.LIBRARY_FILE), proc.stderr)
-        self.assertIn(str(self.tmp / "target" / "release" / _lib.LIBRARY_FILE), proc.stderr)
-        self.assertIn("cargo build --release", proc.stderr)
-
-    def test_cargo_target_dirs(self) -> None:
-        # tmp/target/debug/libplexus.so above tmp/pkgroot/plexus: found by walking up.
-        debug = self.tmp / "target" / "debug"
-        debug.mkdir(parents=True)
-        shutil.copyfile(plexus.library_path, debug / _lib.LIBRARY_FILE)
-        proc = _import_in_copy(self.tmp, self.env)
-        assert_ok(self, "import", proc)
-        self.assertEqual(proc.stdout.strip(), str(debug / _lib.LIBRARY_FILE))
-        # target/release is preferred to target/debug.
-        release = self.tmp / "target" / "release"
-        release.mkdir(parents=True)
-        shutil.copyfile(plexus.library_path, release / _lib.LIBRARY_FILE)
-        proc = _import_in_copy(self.tmp, self.env)
-        self.assertEqual(proc.stdout.strip(), str(release / _lib.LIBRARY_FILE))
-        # $CARGO_TARGET_DIR comes before the walk up.
-        other = self.tmp / "elsewhere" / "debug"
-        other.mkdir(parents=True)
-        shutil.copyfile(plexus.library_path, other / _lib.LIBRARY_FILE)
-        proc = _import_in_copy(
-            self.tmp, {**self.env, "CARGO_TARGET_DIR": str(self.tmp / "elsewhere")}
-        )
-        self.assertEqual(proc.stdout.strip(), str(other / _lib.LIBRARY_FILE))
-        # A library next to the package comes first of all.
-        beside = self.tmp / "pkgroot" / "plexus" / _lib.LIBRARY_FILE
-        shutil.copyfile(plexus.library_path, beside)
-        proc = _import_in_copy(
-            self.tmp, {**self.env, "CARGO_TARGET_DIR": str(self.tmp / "elsewhere")}
-        )
-        self.assertEqual(proc.stdout.strip(), str(beside))
-
-
-class PipInstall(unittest.TestCase):
-    """``pip install ./bindings/python`` into a fresh venv (a copy of the directory is
-    installed, so the source tree gets no build/ or egg-info)."""
-
-    def test_install_into_venv(self) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d)
-            venv = tmp / "venv"
-            made = subprocess.run(
-                [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True
-            )
-            if made.returncode != 0:
-                self.skipTest(
-                    "SKIPPED LOUDLY: python3 -m venv failed (install python3-venv): "
-                    + made.stderr[-500:]
-                )
-            py = venv / "bin" / "python"
-            # A repository-like tree: repo/bindings/python and repo/target/debug/libplexus.so,
-            # so setup.py finds the library by walking up, as in a real checkout.
-            src = tmp / "repo" / "bindings" / "python"
-            shutil.copytree(
-                PKG_DIR,
-                src,
-                ignore=shutil.ignore_patterns(
-                    "__pycache__", "build", "*.egg-info", "tests", "*.so"
-                ),
-            )
-            lib_dir = tmp / "repo" / "target" / "debug"
-            lib_dir.mkdir(parents=True)
-            shutil.copyfile(plexus.library_path, lib_dir / _lib.LIBRARY_FILE)
-            env = {
-                k: v
-                for k, v in os.environ.items()
-                if k not in ("PLEXUS_LIBRARY", "PYTHONPATH", "CARGO_TARGET_DIR")
-            }
-            pip = subprocess.run(
-                [
-                    str(py),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--disable-pip-version-check",
-                    "--timeout",
-                    "30",
-                    "--retries",
-                    "1",
-                    str(src),
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=600,
-            )
-            if pip.returncode != 0:
-                offline = re.search(
-                    r"No matching distribution found for setuptools"
-                    r"|Could not find a version that satisfies"
-                    r"|Failed to establish a new connection|Temporary failure in name resolution",
-                    pip.stdout + pip.stderr,
-                )
-                if offline:
-                    self.skipTest(
-                        "SKIPPED LOUDLY: pip could not fetch setuptools for the build (offline?)"
-                    )
-                self.fail(f"pip install failed:\n{pip.stdout}\n{pip.stderr}")
-            shutil.rmtree(tmp / "repo")  # the installed package must stand alone
-            check = subprocess.run(
-                [
-                    str(py),
-                    "-c",
-                    "import sys, plexus\n"
-                    "print(plexus.library_path)\n"
-                    "with plexus.Region(sys.argv[1], size=1 << 20) as r:\n"
-                    "    m = r.map('m', 4)\n"
-                    "    m['k'] = {'installed': True}\n"
-                    "    print(m['k'])\n"
-                    "plexus.Region.remove(sys.argv[1])\n",
-                    unique("pip"),
-                ],
-                cwd=str(tmp),
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert_ok(self, "the installed package", check)
-            lines = check.stdout.splitlines()
-            self.assertTrue(lines[0].startswith(str(venv)), lines[0])  # the bundled copy
-            self.assertEqual(lines[1], "{'installed': True}")
-            typed = subprocess.run(
-                [
-                    str(py),
-                    "-c",
-                    "import plexus, pathlib\n"
-                    "print((pathlib.Path(plexus.__file__).parent / 'py.typed').exists())",
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=str(tmp),
-            )
-            self.assertEqual(typed.stdout.strip(), "True")
+        self.assertTrue((PKG_DIR / "plexus" / "_plexus.pyi").exists())
 
 
 class Readme(unittest.TestCase):

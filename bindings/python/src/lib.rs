@@ -1,0 +1,73 @@
+//! `plexus._plexus`: the compiled core of the Python package `plexus`.
+//!
+//! Every call goes straight to the engine (`plexus::backend`), with no C ABI in between:
+//! values are converted here ([`values`]), errors become the exception classes of
+//! `plexus/_errors.py` ([`errors`]), and blocking calls release the GIL and wait in slices
+//! that check for signals ([`wait`]). The pure-Python package on top (`plexus/*.py`)
+//! subclasses these classes only to add what Python idiom needs (context managers,
+//! iteration, the mapping and sequence mixins, the asyncio twins); the calls that
+//! matter for speed (`m[key]`, `a[i]`, `faa`, `push`, `pop`, ...) are these methods.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+use pyo3::prelude::*;
+
+mod bus;
+mod elements;
+mod errors;
+mod handle;
+mod locks;
+mod queue;
+mod region;
+mod values;
+mod wait;
+
+/// The engine's version `(major, minor, patch)` (this extension is built from it).
+#[pyfunction]
+fn version() -> (u32, u32, u32) {
+    (
+        plexus::ffi::PLEXUS_VERSION_MAJOR,
+        plexus::ffi::PLEXUS_VERSION_MINOR,
+        plexus::ffi::PLEXUS_VERSION_PATCH,
+    )
+}
+
+/// How many locks this process took over from owners that died holding them.
+#[pyfunction]
+fn recovered_locks() -> u64 {
+    plexus::recovered_locks()
+}
+
+/// A region name as messages show it: a remote name's password replaced by `***`.
+#[pyfunction]
+fn shown(name: &str) -> String {
+    plexus::redis::url::redact(name)
+}
+
+#[pymodule]
+fn _plexus(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SLICE", wait::SLICE.as_secs_f64())?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(recovered_locks, m)?)?;
+    m.add_function(wrap_pyfunction!(shown, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::setup, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::status_name, m)?)?;
+    m.add_function(wrap_pyfunction!(wait::timeout_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(values::packb, m)?)?;
+    m.add_function(wrap_pyfunction!(values::unpackb, m)?)?;
+    m.add_function(wrap_pyfunction!(values::to_json, m)?)?;
+    m.add_function(wrap_pyfunction!(values::from_json, m)?)?;
+    m.add_function(wrap_pyfunction!(values::same_value, m)?)?;
+    m.add_function(wrap_pyfunction!(region::check, m)?)?;
+    m.add_class::<region::Region>()?;
+    m.add_class::<elements::Array>()?;
+    m.add_class::<elements::Map>()?;
+    m.add_class::<queue::Queue>()?;
+    m.add_class::<bus::Bus>()?;
+    m.add_class::<bus::Subscription>()?;
+    m.add_class::<locks::Mutex>()?;
+    m.add_class::<locks::Barrier>()?;
+    m.add_class::<locks::Semaphore>()?;
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Queues: bounded FIFO queues (or LIFO stacks) with blocking push and pop.
+
+use plexus::{backend, Error};
+use pyo3::prelude::*;
+
+use crate::region::{count, Opened, Region};
+use crate::values::{arg, to_python};
+use crate::wait::{blocking, timed_out, timeout};
+
+/// A queue (the compiled half of `plexus.Queue`).
+#[pyclass(subclass, frozen, module = "plexus._plexus")]
+pub(crate) struct Queue {
+    o: Opened<backend::Queue>,
+}
+
+#[pymethods]
+impl Queue {
+    #[new]
+    fn new(
+        region: &Bound<'_, Region>,
+        name: String,
+        capacity: &Bound<'_, PyAny>,
+        flags: u32,
+    ) -> PyResult<Queue> {
+        let capacity = count(capacity, "capacity", 64)?;
+        let o = Opened::new(region, "queue", name, move |r, n| {
+            r.queue(n, capacity, flags)
+        })?;
+        Ok(Queue { o })
+    }
+
+    /// The object's name in its region.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.o.name
+    }
+
+    /// The region this object was opened through.
+    #[getter]
+    fn region(&self, py: Python<'_>) -> Py<Region> {
+        self.o.region.clone_ref(py)
+    }
+
+    /// Appends a copy of `value`, waiting while the queue is full. `plexus.Timeout`
+    /// (full until the timeout) or `plexus.Closed` (shut down): nothing was stored.
+    #[pyo3(signature = (value, timeout=None))]
+    fn push(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let t = self::timeout(timeout)?;
+        let v = arg(value)?;
+        let v = v.as_ref();
+        if !self.o.remote {
+            // The common case without a reference count round trip: room at once.
+            let first = self.o.call(
+                py,
+                || "push".into(),
+                |q| Ok(q.push(v, Some(Default::default()))),
+            )?;
+            match first {
+                Err(Error::Timeout) if t != Some(Default::default()) => {}
+                r => return r.map_err(|e| self.o.fail(py, "push", e)),
+            }
+        }
+        let q = self.o.get(py)?;
+        blocking(py, t, self.o.remote, timed_out, |piece| q.push(v, piece))?
+            .map_err(|e| self.o.fail(py, "push", e))
+    }
+
+    /// Removes and returns the oldest value (the newest for a LIFO), waiting while the
+    /// queue is empty. `plexus.Timeout` (empty until the timeout) or `plexus.Closed`
+    /// (shut down and empty): nothing was removed.
+    #[pyo3(signature = (timeout=None))]
+    fn pop(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let t = self::timeout(timeout)?;
+        if !self.o.remote {
+            let first =
+                self.o
+                    .call(py, || "pop".into(), |q| Ok(q.pop(Some(Default::default()))))?;
+            match first {
+                Err(Error::Timeout) if t != Some(Default::default()) => {}
+                r => return to_python(py, r.map_err(|e| self.o.fail(py, "pop", e))?),
+            }
+        }
+        let q = self.o.get(py)?;
+        let v = blocking(py, t, self.o.remote, timed_out, |piece| q.pop(piece))?
+            .map_err(|e| self.o.fail(py, "pop", e))?;
+        to_python(py, v)
+    }
+
+    /// Ends the queue for every process: pushes then raise `plexus.Closed`, pops return
+    /// what is left and then raise `plexus.Closed`. The handle stays valid.
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        self.o.call(py, || "shutdown".into(), |q| q.shutdown())
+    }
+
+    /// Whether `shutdown()` was called (by any process).
+    #[getter]
+    fn is_shutdown(&self, py: Python<'_>) -> PyResult<bool> {
+        self.o
+            .call(py, || "is_shutdown".into(), |q| q.is_shutdown())
+    }
+
+    /// The number of values in the queue (a snapshot).
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.o.call(py, || "len".into(), |q| q.len())? as usize)
+    }
+
+    /// The maximum number of values (fixed at creation).
+    #[getter]
+    fn capacity(&self, py: Python<'_>) -> PyResult<u64> {
+        self.o.call(py, || "capacity".into(), |q| Ok(q.capacity()))
+    }
+
+    /// Gives back this handle (idempotent): the queue and its values stay, for other
+    /// handles and processes (ending the queue is `shutdown()`); later calls through
+    /// this object raise `plexus.BadHandle`.
+    fn close(&self) {
+        crate::handle::Close::close(&*self.o.slot);
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.o.repr(py, "Queue")
+    }
+}
