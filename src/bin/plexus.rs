@@ -417,7 +417,10 @@ fn removed_but_mapped() -> Vec<(String, Vec<u32>)> {
             };
             let name = match base.strip_prefix("plexus.") {
                 Some(n) => n.to_owned(),
-                None => match base.strip_prefix(".plexus.").and_then(|b| b.strip_suffix(".tmp")) {
+                None => match base
+                    .strip_prefix(".plexus.")
+                    .and_then(|b| b.strip_suffix(".tmp"))
+                {
                     // `<name>.<pid>.<random>`
                     Some(b) => match b.rsplitn(3, '.').nth(2) {
                         Some(n) => n.to_owned(),

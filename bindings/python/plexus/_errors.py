@@ -132,6 +132,15 @@ class BufferTooSmall(Error):
     status = 111
 
 
+class Removed(Error):
+    """PLEXUS_E_REMOVED: the region was removed (``Region.remove``, or a
+    ``mode="recreate"`` open of its name) while this handle was open. Every handle of it
+    raises this, and calls blocked in it wake with it; open the name again to reach the
+    region that has it now."""
+
+    status = 112
+
+
 class Unavailable(Error, ConnectionError):
     """PLEXUS_E_UNAVAILABLE: a remote region's server could not be reached, or did not
     answer within the call's time. Nothing was changed, or the message says that the
@@ -141,10 +150,10 @@ class Unavailable(Error, ConnectionError):
 
 
 class RegionLost(Error):
-    """PLEXUS_E_REGION_LOST: a remote region's state vanished on the server (removed,
-    replaced, flushed, the server restarted without persistence, or failed over to a
-    replica that lacked it). Every handle of it raises this; open it again to start
-    anew."""
+    """PLEXUS_E_REGION_LOST: a remote region's state vanished on the server (flushed,
+    the server restarted without persistence, or failed over to a replica that lacked
+    it; a removal is :class:`Removed`). Every handle of it raises this; open it again to
+    start anew."""
 
     status = 114
 
@@ -179,6 +188,7 @@ _BY_STATUS: Dict[int, Type[Error]] = {
         PermissionDenied,
         OsError,
         BufferTooSmall,
+        Removed,
         Unavailable,
         RegionLost,
         Unsupported,

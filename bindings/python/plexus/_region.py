@@ -174,10 +174,10 @@ class Region(_Region):
 
     @staticmethod
     def remove(name: Union[str, "os.PathLike[str]"], missing_ok: bool = False) -> None:
-        """Removes (unlinks) the region ``name``; processes that have it open keep
-        using it. :class:`plexus.NotFound` if absent, unless ``missing_ok``. A remote
-        region's keys are deleted from the server, and every handle of it raises
-        :class:`plexus.RegionLost` from its next call."""
+        """Removes the region ``name``: every handle of it, in every process, raises
+        :class:`plexus.Removed` from its next call, and calls blocked in it wake with
+        it. :class:`plexus.NotFound` if absent, unless ``missing_ok``. A local region's
+        file is unlinked; a remote region's keys are deleted from the server."""
         _Region._remove(_name_arg(name), bool(missing_ok))
 
     @staticmethod

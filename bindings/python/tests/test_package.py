@@ -58,6 +58,7 @@ class Errors(unittest.TestCase):
             109: "PLEXUS_E_PERMISSION",
             110: "PLEXUS_E_OS",
             111: "PLEXUS_E_BUFFER_TOO_SMALL",
+            112: "PLEXUS_E_REMOVED",
             113: "PLEXUS_E_UNAVAILABLE",
             114: "PLEXUS_E_REGION_LOST",
             115: "PLEXUS_E_UNSUPPORTED",
@@ -69,6 +70,7 @@ class Errors(unittest.TestCase):
             self.assertEqual(e.status, status)
             self.assertEqual(e.status_name, name)
             self.assertTrue(str(e).startswith("what: "), str(e))
+        self.assertIs(type(_errors.error_for(112)), plexus.Removed)
         self.assertIs(type(_errors.error_for(113)), plexus.Unavailable)
         self.assertIs(type(_errors.error_for(114)), plexus.RegionLost)
         self.assertIs(type(_errors.error_for(115)), plexus.Unsupported)

@@ -13,6 +13,15 @@ from pathlib import Path
 from _support import RegionTest, plexus, start_python, unique
 
 
+def _raises(f):
+    """The exception `f()` raised, or None."""
+    try:
+        f()
+    except Exception as e:  # noqa: BLE001 - returned to the test to check
+        return e
+    return None
+
+
 def shm_path(name: str) -> str:
     return f"/dev/shm/plexus.{name}"
 
@@ -95,10 +104,23 @@ class Modes(unittest.TestCase):
     def test_remove(self) -> None:
         r = plexus.Region(self.name, size=1 << 20)
         a = r.array("a", 1)
+        waiting = r.queue("q", 1)
+        got: list = []
+        t = threading.Thread(target=lambda: got.append(_raises(lambda: waiting.pop())))
+        t.start()
+        time.sleep(0.1)
         plexus.Region.remove(self.name)
         self.assertFalse(os.path.exists(shm_path(self.name)))
-        a[0] = "still works after remove"
-        self.assertEqual(a[0], "still works after remove")
+        t.join(5)
+        self.assertFalse(t.is_alive(), "a blocked pop did not wake on removal")
+        self.assertIsInstance(got[0], plexus.Removed)
+        with self.assertRaises(plexus.Removed):
+            a[0] = "after remove"
+        with self.assertRaises(plexus.Removed):
+            _ = a[0]
+        with self.assertRaises(plexus.Removed):
+            r.info()
+        self.assertEqual(plexus.Removed.status, 112)
         r.close()
         with self.assertRaises(plexus.NotFound):
             plexus.Region.remove(self.name)

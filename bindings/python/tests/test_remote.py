@@ -52,16 +52,16 @@ class Remote(unittest.TestCase):
             self.assertEqual(got, ["wake"])
         plexus.Region.remove(self.url)
 
-    def test_removed_region_is_lost_for_every_handle(self) -> None:
+    def test_removed_region_is_removed_for_every_handle(self) -> None:
         r = plexus.Region(self.url, mode="create")
         self.addCleanup(r.close)
         a = r.array("a", 2)
         a[0] = 1
         plexus.Region.remove(self.url)
-        with self.assertRaises(plexus.RegionLost) as cm:
+        with self.assertRaises(plexus.Removed) as cm:
             a[0]
         self.assertIn("open it again", str(cm.exception))
-        self.assertEqual(cm.exception.status_name, "PLEXUS_E_REGION_LOST")
+        self.assertEqual(cm.exception.status_name, "PLEXUS_E_REMOVED")
         self.assertNotIsInstance(cm.exception, LookupError)
         # Opening it again starts anew.
         with plexus.Region(self.url) as fresh:
