@@ -51,9 +51,18 @@ pub(crate) struct RegionInner {
     pub slot: u32,
     pub token: u32,
     epoch: u64,
+    /// The removed flag in the mapping (at [`REMOVED_OFFSET`], bounds-checked once at
+    /// attach): every call reads it.
+    removed: std::ptr::NonNull<AtomicU32>,
     /// What the layers above give back when this attachment ends.
     on_detach: fn(&RegionInner),
 }
+
+// SAFETY: `removed` points into `map`, which lives as long as the RegionInner and is
+// only accessed atomically; every other field is Send and Sync on its own.
+unsafe impl Send for RegionInner {}
+// SAFETY: as above.
+unsafe impl Sync for RegionInner {}
 
 /// An open region. Cheap to clone; the mapping lives until the last clone (and every
 /// object opened through it) is dropped.
@@ -302,8 +311,10 @@ impl Region {
         };
         procs.reap_dead()?;
         let (slot, token) = procs.claim()?;
+        let removed = std::ptr::NonNull::from(map.get::<AtomicU32>(REMOVED_OFFSET)?);
         let region = Region {
             inner: Arc::new(RegionInner {
+                removed,
                 name: name.to_owned(),
                 path,
                 file,
@@ -471,9 +482,9 @@ impl RegionInner {
     /// Whether the region was removed (or replaced) since this handle opened it.
     #[inline]
     pub fn is_removed(&self) -> bool {
-        self.map
-            .get::<AtomicU32>(REMOVED_OFFSET)
-            .is_ok_and(|w| w.load(Ordering::Acquire) != 0)
+        // SAFETY: `removed` points into `self.map` (checked at attach), which outlives
+        // `self`; the word is only ever accessed atomically.
+        unsafe { self.removed.as_ref() }.load(Ordering::Relaxed) != 0
     }
 
     #[cold]
