@@ -5,7 +5,8 @@
 //! the background updater stopped at the marker, and the region was removed. Then the
 //! same over the network: `./demo.sh --redis` (a private redis-server the script starts)
 //! and `PLEXUS_REDIS_URL` (a server this test starts, with a password in the URL that
-//! must never be printed).
+//! must never be printed). And what the first run on a fresh machine says while it builds
+//! the release library (with a stand-in cargo).
 //!
 //! The Node process takes part when node is installed (demo.sh installs the binding's
 //! koffi dependency); under CI (`CI` set) it must take part. The remote runs need
@@ -19,8 +20,15 @@ use std::process::{Command, Output};
 /// two of those at once in one directory fail.
 static ONE_DEMO_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs demo.sh with `args` and `env`, and checks that it succeeded; returns stdout.
+/// Runs demo.sh with `args` and `env` on the library of this build, and checks that it
+/// succeeded; returns stdout.
 fn run_demo(args: &[&str], env: &[(&str, &str)]) -> String {
+    run_demo_on(args, env, true)
+}
+
+/// [`run_demo`]; with `given_library` false demo.sh builds the library itself (the tests
+/// that do this put a stand-in `cargo` on the PATH).
+fn run_demo_on(args: &[&str], env: &[(&str, &str)], given_library: bool) -> String {
     let _turn = ONE_DEMO_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -34,9 +42,13 @@ fn run_demo(args: &[&str], env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new("bash");
     cmd.arg(root.join("demo.sh"))
         .args(args)
-        .env("PLEXUS_DEMO_LIBDIR", &deps)
         .env_remove("PLEXUS_REDIS_URL")
         .current_dir(root);
+    if given_library {
+        cmd.env("PLEXUS_DEMO_LIBDIR", &deps);
+    } else {
+        cmd.env_remove("PLEXUS_DEMO_LIBDIR");
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -146,6 +158,76 @@ fn the_cross_language_demo_runs_and_checks_itself() {
         &stdout,
         "plexus-demo-",
         "== demo finished: every process exited cleanly and the region is gone",
+    );
+}
+
+/// The first `./demo.sh` on a machine compiles plexus and its dependencies for minutes:
+/// it says so and lets cargo show its progress; later runs build quietly. A stand-in
+/// `cargo` on the PATH records its arguments and "builds" by copying this build's
+/// library into `CARGO_TARGET_DIR`/release, so the test takes seconds.
+#[test]
+fn the_first_demo_says_it_is_building_the_library_and_later_ones_stay_quiet() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new("demo-first-build");
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let cargo = bin.join("cargo");
+    std::fs::write(
+        &cargo,
+        "#!/bin/sh\n\
+         echo \"$*\" >>\"$FAKE_CARGO_LOG\"\n\
+         mkdir -p \"$CARGO_TARGET_DIR/release\"\n\
+         cp \"$FAKE_CARGO_LIB\" \"$CARGO_TARGET_DIR/release/libplexus.so\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let target = dir.join("target");
+    let log = dir.join("cargo-calls");
+    let lib = common::shared_library();
+    let env = [
+        ("PATH", path.as_str()),
+        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+        ("FAKE_CARGO_LOG", log.to_str().unwrap()),
+        ("FAKE_CARGO_LIB", lib.to_str().unwrap()),
+        ("PLEXUS_DEMO_NO_NODE", "1"),
+    ];
+    let finished = "== demo finished: every process exited cleanly and the region is gone";
+
+    let first = run_demo_on(&[], &env, false);
+    assert!(
+        first.lines().next().unwrap_or("").starts_with(
+            "== building the release library for the first time (cargo build --release; \
+             this takes a few minutes, cargo's progress follows)"
+        ),
+        "{first}"
+    );
+    assert!(
+        first.contains("== building the C and C++ participants"),
+        "{first}"
+    );
+    assert!(first.contains(finished), "{first}");
+    assert!(target.join("release/libplexus.so").exists());
+
+    let second = run_demo_on(&[], &env, false);
+    assert_eq!(
+        second.lines().next(),
+        Some("== building plexus (cargo build --release) and the C and C++ participants"),
+        "{second}"
+    );
+    assert!(!second.contains("for the first time"), "{second}");
+    assert!(second.contains(finished), "{second}");
+
+    // cargo's own output: shown the first time, --quiet later.
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        ["build --release", "build --release --quiet"],
+        "the stand-in cargo's calls"
     );
 }
 
