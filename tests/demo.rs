@@ -20,15 +20,8 @@ use std::process::{Command, Output};
 /// two of those at once in one directory fail.
 static ONE_DEMO_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs demo.sh with `args` and `env` on the library of this build, and checks that it
-/// succeeded; returns stdout.
+/// Runs demo.sh with `args` and `env`, and checks that it succeeded; returns stdout.
 fn run_demo(args: &[&str], env: &[(&str, &str)]) -> String {
-    run_demo_on(args, env, true)
-}
-
-/// [`run_demo`]; with `given_library` false demo.sh builds the library itself (the tests
-/// that do this put a stand-in `cargo` on the PATH).
-fn run_demo_on(args: &[&str], env: &[(&str, &str)], given_library: bool) -> String {
     let _turn = ONE_DEMO_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -42,13 +35,9 @@ fn run_demo_on(args: &[&str], env: &[(&str, &str)], given_library: bool) -> Stri
     let mut cmd = Command::new("bash");
     cmd.arg(root.join("demo.sh"))
         .args(args)
+        .env("PLEXUS_DEMO_LIBDIR", &deps)
         .env_remove("PLEXUS_REDIS_URL")
         .current_dir(root);
-    if given_library {
-        cmd.env("PLEXUS_DEMO_LIBDIR", &deps);
-    } else {
-        cmd.env_remove("PLEXUS_DEMO_LIBDIR");
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -163,8 +152,9 @@ fn the_cross_language_demo_runs_and_checks_itself() {
 
 /// The first `./demo.sh` on a machine compiles plexus and its dependencies for minutes:
 /// it says so and lets cargo show its progress; later runs build quietly. A stand-in
-/// `cargo` on the PATH records its arguments and "builds" by copying this build's
-/// library into `CARGO_TARGET_DIR`/release, so the test takes seconds.
+/// `cargo` on the PATH records its arguments, leaves a `libplexus.so` in
+/// `CARGO_TARGET_DIR`/release (as a real build would) and fails, which stops the demo
+/// right after its build step.
 #[test]
 fn the_first_demo_says_it_is_building_the_library_and_later_ones_stay_quiet() {
     use std::os::unix::fs::PermissionsExt;
@@ -175,9 +165,11 @@ fn the_first_demo_says_it_is_building_the_library_and_later_ones_stay_quiet() {
     std::fs::write(
         &cargo,
         "#!/bin/sh\n\
-         echo \"$*\" >>\"$FAKE_CARGO_LOG\"\n\
+         echo \"$*\" >>\"$STAND_IN_CARGO_LOG\"\n\
          mkdir -p \"$CARGO_TARGET_DIR/release\"\n\
-         cp \"$FAKE_CARGO_LIB\" \"$CARGO_TARGET_DIR/release/libplexus.so\"\n",
+         : >\"$CARGO_TARGET_DIR/release/libplexus.so\"\n\
+         echo 'stand-in cargo: stopping the demo here' >&2\n\
+         exit 3\n",
     )
     .unwrap();
     std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -188,40 +180,47 @@ fn the_first_demo_says_it_is_building_the_library_and_later_ones_stay_quiet() {
     );
     let target = dir.join("target");
     let log = dir.join("cargo-calls");
-    let lib = common::shared_library();
-    let env = [
-        ("PATH", path.as_str()),
-        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
-        ("FAKE_CARGO_LOG", log.to_str().unwrap()),
-        ("FAKE_CARGO_LIB", lib.to_str().unwrap()),
-        ("PLEXUS_DEMO_NO_NODE", "1"),
-    ];
-    let finished = "== demo finished: every process exited cleanly and the region is gone";
+    // Runs demo.sh, which must stop with the stand-in's status; returns stdout.
+    let run = || {
+        let out = Command::new("bash")
+            .arg(common::root().join("demo.sh"))
+            .env_remove("PLEXUS_DEMO_LIBDIR")
+            .env("PATH", &path)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("STAND_IN_CARGO_LOG", &log)
+            .current_dir(common::root())
+            .output()
+            .expect("run demo.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "demo.sh did not stop at the stand-in cargo\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+        assert!(
+            stderr.contains("stand-in cargo: stopping the demo here"),
+            "{stderr}"
+        );
+        stdout
+    };
 
-    let first = run_demo_on(&[], &env, false);
-    assert!(
-        first.lines().next().unwrap_or("").starts_with(
-            "== building the release library for the first time (cargo build --release; \
-             this takes a few minutes, cargo's progress follows)"
-        ),
-        "{first}"
-    );
-    assert!(
-        first.contains("== building the C and C++ participants"),
-        "{first}"
-    );
-    assert!(first.contains(finished), "{first}");
-    assert!(target.join("release/libplexus.so").exists());
-
-    let second = run_demo_on(&[], &env, false);
+    let first = run();
     assert_eq!(
-        second.lines().next(),
-        Some("== building plexus (cargo build --release) and the C and C++ participants"),
-        "{second}"
+        first.lines().collect::<Vec<_>>(),
+        [
+            "== building the release library for the first time (cargo build --release; \
+          this takes a few minutes, cargo's progress follows)"
+        ],
+        "the first run"
     );
-    assert!(!second.contains("for the first time"), "{second}");
-    assert!(second.contains(finished), "{second}");
-
+    assert!(target.join("release/libplexus.so").exists());
+    let second = run();
+    assert_eq!(
+        second.lines().collect::<Vec<_>>(),
+        ["== building plexus (cargo build --release) and the C and C++ participants"],
+        "a later run"
+    );
     // cargo's own output: shown the first time, --quiet later.
     let calls = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
