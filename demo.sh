@@ -17,9 +17,13 @@
 # there and removed at the end).
 # Only the region name changes: the four programs are the same.
 #
+# The first run builds the release library (a few minutes; cargo's progress is shown),
+# later runs only what changed, quietly.
+#
 # Environment: PLEXUS_DEMO_LIBDIR=DIR uses the libplexus.so in DIR instead of building
-# the release library (the test suite uses it); PLEXUS_DEMO_NO_NODE=1 leaves Node out;
-# PLEXUS_REDIS_URL (with --redis) as above.
+# the release library (the test suite uses it); CARGO_TARGET_DIR is where cargo builds
+# it (default target/); PLEXUS_DEMO_NO_NODE=1 leaves Node out; PLEXUS_REDIS_URL (with
+# --redis) as above.
 set -euo pipefail
 cd "$(dirname "$0")"
 redis=""
@@ -54,9 +58,19 @@ if [ -n "${PLEXUS_DEMO_LIBDIR:-}" ]; then
   out=$(mktemp -d "${TMPDIR:-/tmp}/plexus-demo.XXXXXX")
   echo "== using the library in $lib"
 else
-  echo "== building plexus (cargo build --release) and the C and C++ participants"
-  cargo build --release --quiet
-  lib="$PWD/target/release"
+  target="${CARGO_TARGET_DIR:-target}"
+  case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
+  lib="$target/release"
+  if [ -e "$lib/libplexus.so" ]; then
+    # Later runs: quiet (cargo rebuilds only what changed).
+    echo "== building plexus (cargo build --release) and the C and C++ participants"
+    cargo build --release --quiet
+  else
+    # The first run compiles plexus and its dependencies: say so, and show cargo's progress.
+    echo "== building the release library for the first time (cargo build --release; this takes a few minutes, cargo's progress follows)"
+    cargo build --release
+    echo "== building the C and C++ participants"
+  fi
   out="$PWD/target/demo"
   mkdir -p "$out"
 fi

@@ -3,9 +3,11 @@
 # the README's test command). Every build lives in target/cmake-checks/ (or
 # $PLEXUS_CMAKE_CHECKS_DIR), which is recreated each time.
 #
-#   1. the top-level build (cargo release profile): ffi-tests, examples, header hygiene
-#      under ctest
-#   2. cmake --install into a prefix inside that build directory; the installed files
+#   1. the top-level build (cargo release profile) with -DPLEXUS_BUILD_TESTS=ON:
+#      ffi-tests, examples, header hygiene under ctest
+#   2. cmake --install into a prefix inside that build directory; the installed files,
+#      the plexus tool among them; a plain top-level build (no options) has no tests and
+#      installs the tool from a prebuilt directory too
 #   3. a consumer project with find_package(plexus 0.2 CONFIG REQUIRED): shared, static
 #      and C++ targets built and run; an incompatible version request is refused
 #   4. pkg-config: plexus.pc (shared, and --static for a fully static program) and
@@ -13,7 +15,8 @@
 #   5. a consumer project with add_subdirectory(): as a Debug build (cargo dev profile,
 #      built inside the consumer's build tree), then with PLEXUS_PREBUILT_LIB_DIR
 #   6. the ffi-tests and examples again, built with AddressSanitizer + UBSan
-#      (PLEXUS_SANITIZE): any report, leaks included, fails
+#      (PLEXUS_SANITIZE) over the RelWithDebInfo library (cargo profiling profile): any
+#      report, leaks included, fails
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -51,7 +54,7 @@ check_linkage() { # <dir with app_c, app_c_static, app_cpp, app_cpp_static>
 }
 
 step "1. top-level build: cargo (release), ffi-tests, examples; ctest"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=ON
 cmake --build "$build" -j "$jobs"
 run_ctest "$build"
 # A second build has nothing to do: cargo leaves the libraries alone, nothing relinks.
@@ -64,10 +67,37 @@ step "2. cmake --install to $prefix"
 cmake --install "$build" --prefix "$prefix"
 for f in include/plexus.h include/plexus.hpp lib/libplexus.so lib/libplexus.a \
   lib/cmake/plexus/plexusConfig.cmake lib/cmake/plexus/plexusConfigVersion.cmake \
-  lib/pkgconfig/plexus.pc lib/pkgconfig/plexus-static.pc; do
+  lib/pkgconfig/plexus.pc lib/pkgconfig/plexus-static.pc bin/plexus; do
   [ -f "$prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 LC_ALL=C readelf -d "$prefix/lib/libplexus.so" | grep 'SONAME.*\[libplexus\.so\]' >/dev/null
+check_installed_cli() { # <prefix>: bin/plexus runs and is this version
+  local want got
+  want=$(sed -n 's/^version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
+  got=$("$1/bin/plexus" --version) || { echo "$1/bin/plexus --version failed" >&2; exit 1; }
+  [ "$got" = "plexus $want" ] ||
+    { echo "$1/bin/plexus --version printed '$got', not 'plexus $want'" >&2; exit 1; }
+  got=$("$1/bin/plexus" --help) || { echo "$1/bin/plexus --help failed" >&2; exit 1; }
+  grep '^Usage: plexus' <<<"$got" >/dev/null ||
+    { echo "$1/bin/plexus --help printed no usage" >&2; exit 1; }
+  echo "$1/bin/plexus runs: plexus $want"
+}
+check_installed_cli "$prefix"
+# Release builds carry no debug info.
+if LC_ALL=C readelf -S "$prefix/lib/libplexus.so" "$prefix/bin/plexus" | grep '\.debug_' >/dev/null; then
+  echo "the installed libplexus.so or plexus has debug info (Cargo.toml [profile.release])" >&2
+  exit 1
+fi
+# A plain top-level build builds no tests or examples; with a prebuilt library directory
+# (no cargo run) it installs the tool from that directory.
+cmake -S . -B "$work/plain" -DPLEXUS_PREBUILT_LIB_DIR="$build/cargo/release"
+[ ! -e "$work/plain/ffi-tests" ] && [ ! -e "$work/plain/examples-c" ] ||
+  { echo "a plain top-level build configured the tests or examples" >&2; exit 1; }
+cmake --build "$work/plain" -j "$jobs"
+[ "$(cd "$work/plain" && ctest -N | grep -c 'Test *#')" = 0 ] ||
+  { echo "a plain top-level build registered tests" >&2; exit 1; }
+cmake --install "$work/plain" --prefix "$work/plain/install"
+check_installed_cli "$work/plain/install"
 
 step "3. find_package(plexus 0.2 CONFIG REQUIRED) consumer"
 cmake -S tests/cmake/find_package -B "$work/find_package" -DCMAKE_PREFIX_PATH="$prefix"
@@ -102,10 +132,13 @@ check_linkage "$work/subdirectory_prebuilt"
   { echo "cargo ran although PLEXUS_PREBUILT_LIB_DIR was given" >&2; exit 1; }
 
 step "6. ffi-tests and examples under AddressSanitizer + UBSan (leaks included)"
-# The release library of step 1 (it has debug info), shared through the cargo target dir.
-cmake -S . -B "$work/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_SANITIZE=ON \
-  -DPLEXUS_CARGO_TARGET_DIR="$build/cargo"
+# RelWithDebInfo builds cargo's profiling profile (release code with debug info, so
+# sanitizer reports show source lines inside the library) in the target dir of step 1.
+cmake -S . -B "$work/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_BUILD_TESTS=ON \
+  -DPLEXUS_SANITIZE=ON -DPLEXUS_CARGO_TARGET_DIR="$build/cargo"
 cmake --build "$work/sanitize" -j "$jobs"
+LC_ALL=C readelf -S "$build/cargo/profiling/libplexus.so" | grep '\.debug_info' >/dev/null ||
+  { echo "the RelWithDebInfo (profiling) libplexus.so has no debug info" >&2; exit 1; }
 run_ctest "$work/sanitize" --label-exclude hygiene
 
 echo; echo "== CMake checks passed in $(($(date +%s) - started)) s"

@@ -10,7 +10,9 @@
 # against each (each with its own header); then for every operation runs the program
 # under callgrind with N=1000 and N=11000 and reports (I(11000) - I(1000)) / 10000, the
 # instructions one operation costs, setup excluded. Single process, timeouts 0: no
-# waiting, no spinning, no syscalls on these paths. Needs valgrind.
+# waiting, no spinning, no syscalls on these paths. Needs valgrind. The totals need no
+# debug info, so the release profile serves (to see where the instructions go, run
+# callgrind on a `cargo build --profile profiling` library: benches/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

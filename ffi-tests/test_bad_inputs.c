@@ -153,6 +153,140 @@ int main(void) {
   CHECK(strcmp(plexus_status_name(PLEXUS_E_CORRUPT), "PLEXUS_E_CORRUPT") == 0);
   CHECK(strcmp(plexus_status_name((plexus_status)12345), "PLEXUS_UNKNOWN_STATUS") == 0);
 
+  /* Timeouts, on every blocking call: a negative timeout other than PLEXUS_FOREVER is
+   * PLEXUS_E_INVALID_ARGUMENT with a message naming PLEXUS_FOREVER, and the call does
+   * nothing (each would have succeeded at once here); PLEXUS_FOREVER returns as soon as
+   * the call can complete (here at once); 0 tries once (PLEXUS_TIMEOUT instead of
+   * waiting). */
+  plexus_array t;
+  MUST(plexus_array_open(r, "timeouts", 2, 0, &t));
+  MUST(plexus_array_write_xf(t, 0, &v)); /* t[0] FULL, t[1] EMPTY */
+  plexus_map m;
+  MUST(plexus_map_open(r, "timeouts-map", 8, 0, &m));
+  MUST(plexus_map_write_xf(m, "full", &v));
+  plexus_queue q;
+  MUST(plexus_queue_open(r, "timeouts-queue", 4, 0, &q));
+  MUST(plexus_queue_push(q, &v, 0));
+  plexus_bus b;
+  MUST(plexus_bus_open(r, "timeouts-bus", 4, 0, &b));
+  plexus_sub sub;
+  MUST(plexus_bus_subscribe(b, PLEXUS_FROM_OLDEST, &sub));
+  MUST(plexus_bus_publish(b, &v, NULL));
+  plexus_mutex mx;
+  MUST(plexus_mutex_open(r, "timeouts-mutex", &mx));
+  plexus_barrier one, two;
+  MUST(plexus_barrier_open(r, "timeouts-barrier-1", 1, &one));
+  MUST(plexus_barrier_open(r, "timeouts-barrier-2", 2, &two));
+  plexus_semaphore sem;
+  MUST(plexus_semaphore_open(r, "timeouts-semaphore", 1, &sem));
+  uint64_t version = 0, len = 0;
+  uint32_t available = 0;
+  bool flag = false;
+  plexus_region r2;
+#define EXPECT_BAD_TIMEOUT(call)                                                     \
+  do {                                                                               \
+    EXPECT_MSG(call, PLEXUS_E_INVALID_ARGUMENT);                                     \
+    if (!strstr(plexus_last_error(), "PLEXUS_FOREVER")) {                            \
+      fprintf(stderr, "%s:%d: %s (timeout %lld): the message does not name "         \
+              "PLEXUS_FOREVER: %s\n", __FILE__, __LINE__, #call, (long long)ns,      \
+              plexus_last_error());                                                  \
+      failures++;                                                                    \
+    }                                                                                \
+  } while (0)
+  const int64_t bad_timeouts[] = {-2, -1000000000, INT64_MIN};
+  for (size_t i = 0; i < sizeof bad_timeouts / sizeof bad_timeouts[0]; i++) {
+    const int64_t ns = bad_timeouts[i];
+    EXPECT_BAD_TIMEOUT(plexus_array_read_fe(t, 0, &out, ns));
+    EXPECT_BAD_TIMEOUT(plexus_array_read_ff(t, 0, &out, ns));
+    EXPECT_BAD_TIMEOUT(plexus_array_write_ef(t, 1, &v, ns));
+    EXPECT_BAD_TIMEOUT(plexus_array_read_rw(t, 0, &out, ns));
+    version = 0;
+    EXPECT_BAD_TIMEOUT(plexus_array_wait_change(t, 0, &version, ns));
+    CHECK(version == 0);
+    EXPECT_BAD_TIMEOUT(plexus_map_read_fe(m, "full", &out, ns));
+    EXPECT_BAD_TIMEOUT(plexus_map_read_ff(m, "full", &out, ns));
+    EXPECT_BAD_TIMEOUT(plexus_map_write_ef(m, "empty", &v, ns));
+    EXPECT_BAD_TIMEOUT(plexus_map_read_rw(m, "full", &out, ns));
+    EXPECT_BAD_TIMEOUT(plexus_map_wait_change(m, "full", &version, ns));
+    EXPECT_BAD_TIMEOUT(plexus_queue_push(q, &v, ns));
+    EXPECT_BAD_TIMEOUT(plexus_queue_pop(q, &out, ns));
+    EXPECT_BAD_TIMEOUT(plexus_sub_next(sub, &out, NULL, ns));
+    EXPECT_BAD_TIMEOUT(plexus_mutex_lock(mx, ns));
+    EXPECT_BAD_TIMEOUT(plexus_barrier_wait(one, ns));
+    EXPECT_BAD_TIMEOUT(plexus_barrier_wait_last(one, ns, &flag));
+    EXPECT_BAD_TIMEOUT(plexus_semaphore_acquire(sem, ns));
+    EXPECT_BAD_TIMEOUT(plexus_region_wait_object(r, "timeouts", ns));
+    plexus_region_options wait_bad = PLEXUS_REGION_OPTIONS_INIT;
+    wait_bad.mode = PLEXUS_OPEN;
+    wait_bad.wait_ns = ns;
+    EXPECT_BAD_TIMEOUT(plexus_region_open(name, &wait_bad, &r2));
+#undef EXPECT_BAD_TIMEOUT
+  }
+  CHECK(out.type == PLEXUS_UNDEFINED); /* nothing was read */
+  /* ... and nothing happened: */
+  MUST(plexus_array_is_full(t, 0, &flag));
+  CHECK(flag);
+  MUST(plexus_array_is_full(t, 1, &flag));
+  CHECK(!flag);
+  MUST(plexus_map_is_full(m, "full", &flag));
+  CHECK(flag);
+  MUST(plexus_map_is_full(m, "empty", &flag));
+  CHECK(!flag);
+  MUST(plexus_queue_len(q, &len));
+  CHECK(len == 1);
+  MUST(plexus_mutex_is_locked(mx, &flag));
+  CHECK(!flag);
+  MUST(plexus_semaphore_available(sem, &available));
+  CHECK(available == 1);
+
+  /* PLEXUS_FOREVER: the call completes (no PLEXUS_TIMEOUT); 0: tries once. */
+  EXPECT(plexus_array_read_ff(t, 0, &out, PLEXUS_FOREVER), PLEXUS_OK);
+  plexus_value_free(&out);
+  EXPECT(plexus_array_read_fe(t, 0, &out, PLEXUS_FOREVER), PLEXUS_OK);
+  plexus_value_free(&out);
+  EXPECT(plexus_array_read_fe(t, 0, &out, 0), PLEXUS_TIMEOUT); /* now EMPTY */
+  EXPECT(plexus_array_read_ff(t, 0, &out, 0), PLEXUS_TIMEOUT);
+  EXPECT(plexus_array_read_rw(t, 0, &out, 0), PLEXUS_TIMEOUT);
+  EXPECT(plexus_array_write_ef(t, 0, &v, PLEXUS_FOREVER), PLEXUS_OK);
+  EXPECT(plexus_array_write_ef(t, 0, &v, 0), PLEXUS_TIMEOUT); /* now FULL */
+  EXPECT(plexus_array_read_rw(t, 0, &out, PLEXUS_FOREVER), PLEXUS_OK);
+  plexus_value_free(&out);
+  MUST(plexus_array_release_rw(t, 0));
+  MUST(plexus_array_version(t, 0, &version));
+  EXPECT(plexus_array_wait_change(t, 0, &version, 0), PLEXUS_TIMEOUT);
+  uint64_t old_version = version - 1;
+  EXPECT(plexus_array_wait_change(t, 0, &old_version, PLEXUS_FOREVER), PLEXUS_OK);
+  CHECK(old_version == version);
+  EXPECT(plexus_map_read_fe(m, "full", &out, PLEXUS_FOREVER), PLEXUS_OK);
+  plexus_value_free(&out);
+  EXPECT(plexus_map_read_fe(m, "full", &out, 0), PLEXUS_TIMEOUT);
+  EXPECT(plexus_map_read_fe(m, "absent", &out, 0), PLEXUS_TIMEOUT);
+  EXPECT(plexus_map_write_ef(m, "empty", &v, PLEXUS_FOREVER), PLEXUS_OK);
+  EXPECT(plexus_map_write_ef(m, "empty", &v, 0), PLEXUS_TIMEOUT);
+  MUST(plexus_map_version(m, "empty", &version));
+  EXPECT(plexus_map_wait_change(m, "empty", &version, 0), PLEXUS_TIMEOUT);
+  EXPECT(plexus_queue_pop(q, &out, PLEXUS_FOREVER), PLEXUS_OK);
+  plexus_value_free(&out);
+  EXPECT(plexus_queue_pop(q, &out, 0), PLEXUS_TIMEOUT); /* empty */
+  for (int i = 0; i < 4; i++) EXPECT(plexus_queue_push(q, &v, PLEXUS_FOREVER), PLEXUS_OK);
+  EXPECT(plexus_queue_push(q, &v, 0), PLEXUS_TIMEOUT); /* full */
+  EXPECT(plexus_sub_next(sub, &out, NULL, PLEXUS_FOREVER), PLEXUS_OK);
+  plexus_value_free(&out);
+  EXPECT(plexus_sub_next(sub, &out, NULL, 0), PLEXUS_TIMEOUT); /* no new message */
+  EXPECT(plexus_mutex_lock(mx, PLEXUS_FOREVER), PLEXUS_OK);
+  MUST(plexus_mutex_unlock(mx));
+  EXPECT(plexus_mutex_lock(mx, 0), PLEXUS_OK);
+  MUST(plexus_mutex_unlock(mx));
+  EXPECT(plexus_barrier_wait(one, PLEXUS_FOREVER), PLEXUS_OK);
+  EXPECT(plexus_barrier_wait(one, 0), PLEXUS_OK); /* one party: every call completes */
+  EXPECT(plexus_barrier_wait(two, 0), PLEXUS_TIMEOUT); /* the other party is not there */
+  EXPECT(plexus_semaphore_acquire(sem, PLEXUS_FOREVER), PLEXUS_OK);
+  EXPECT(plexus_semaphore_acquire(sem, 0), PLEXUS_TIMEOUT); /* no permit left */
+  MUST(plexus_semaphore_release(sem));
+  EXPECT(plexus_region_wait_object(r, "timeouts-bus", PLEXUS_FOREVER), PLEXUS_OK);
+  EXPECT(plexus_region_wait_object(r, "no-such-object", 0), PLEXUS_TIMEOUT);
+  MUST(plexus_sub_close(sub));
+
   /* Closing: object handles die with their region; double close is an error. */
   plexus_array a_again;
   MUST(plexus_array_open(r, "a", 0, 0, &a_again));

@@ -46,9 +46,16 @@
  *     out-parameters, left unchanged on failure unless stated. Statuses below 100 are
  *     outcomes (TIMEOUT, CLOSED, OWNER_DEAD), 100 and above errors; the message for the
  *     last failing call on a thread is plexus_last_error().
- *   - timeout_ns: PLEXUS_FOREVER (-1) waits without limit, 0 tries once, > 0 is a
- *     relative timeout on the monotonic clock. Blocked callers sleep (futex) instead of
- *     spinning, after a short spin; signals neither shorten nor extend a wait.
+ *   - Timeouts: every call that can block takes `int64_t timeout_ns` (opening a region
+ *     that may not exist yet: plexus_region_options.wait_ns), with one convention:
+ *       PLEXUS_FOREVER (-1)  waits without limit;
+ *       0                    tries once, without waiting;
+ *       > 0                  waits at most that many nanoseconds (monotonic clock);
+ *       any other negative   PLEXUS_E_INVALID_ARGUMENT (plexus_last_error() says why);
+ *                            the call does nothing.
+ *     A call whose time runs out returns PLEXUS_TIMEOUT (plexus_region_open:
+ *     PLEXUS_E_NOT_FOUND). Blocked callers sleep (futex) instead of spinning, after a
+ *     short spin; signals neither shorten nor extend a wait.
  *   - Handles are small structs around a generation-checked id: a zero, closed, stale,
  *     forged or wrong-kind handle gives PLEXUS_E_BAD_HANDLE, never undefined behaviour.
  *     Handles may be used from any thread. Object handles belong to the region handle
@@ -85,7 +92,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** `timeout_ns` value that waits without limit. */
+/** `timeout_ns` value that waits without limit (the timeout convention: CONVENTIONS,
+    at the top). */
 #define PLEXUS_FOREVER ((int64_t)-1)
 
 /** Initializer for plexus_region_options: open or create, default size (64 MiB),

@@ -5,7 +5,8 @@
 //! the background updater stopped at the marker, and the region was removed. Then the
 //! same over the network: `./demo.sh --redis` (a private redis-server the script starts)
 //! and `PLEXUS_REDIS_URL` (a server this test starts, with a password in the URL that
-//! must never be printed).
+//! must never be printed). And what the first run on a fresh machine says while it builds
+//! the release library (with a stand-in cargo).
 //!
 //! The Node process takes part when node is installed (demo.sh installs the binding's
 //! koffi dependency); under CI (`CI` set) it must take part. The remote runs need
@@ -146,6 +147,86 @@ fn the_cross_language_demo_runs_and_checks_itself() {
         &stdout,
         "plexus-demo-",
         "== demo finished: every process exited cleanly and the region is gone",
+    );
+}
+
+/// The first `./demo.sh` on a machine compiles plexus and its dependencies for minutes:
+/// it says so and lets cargo show its progress; later runs build quietly. A stand-in
+/// `cargo` on the PATH records its arguments, leaves a `libplexus.so` in
+/// `CARGO_TARGET_DIR`/release (as a real build would) and fails, which stops the demo
+/// right after its build step.
+#[test]
+fn the_first_demo_says_it_is_building_the_library_and_later_ones_stay_quiet() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new("demo-first-build");
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let cargo = bin.join("cargo");
+    std::fs::write(
+        &cargo,
+        "#!/bin/sh\n\
+         echo \"$*\" >>\"$STAND_IN_CARGO_LOG\"\n\
+         mkdir -p \"$CARGO_TARGET_DIR/release\"\n\
+         : >\"$CARGO_TARGET_DIR/release/libplexus.so\"\n\
+         echo 'stand-in cargo: stopping the demo here' >&2\n\
+         exit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let target = dir.join("target");
+    let log = dir.join("cargo-calls");
+    // Runs demo.sh, which must stop with the stand-in's status; returns stdout.
+    let run = || {
+        let out = Command::new("bash")
+            .arg(common::root().join("demo.sh"))
+            .env_remove("PLEXUS_DEMO_LIBDIR")
+            .env("PATH", &path)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("STAND_IN_CARGO_LOG", &log)
+            .current_dir(common::root())
+            .output()
+            .expect("run demo.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "demo.sh did not stop at the stand-in cargo\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+        assert!(
+            stderr.contains("stand-in cargo: stopping the demo here"),
+            "{stderr}"
+        );
+        stdout
+    };
+
+    let first = run();
+    assert_eq!(
+        first.lines().collect::<Vec<_>>(),
+        [
+            "== building the release library for the first time (cargo build --release; \
+          this takes a few minutes, cargo's progress follows)"
+        ],
+        "the first run"
+    );
+    assert!(target.join("release/libplexus.so").exists());
+    let second = run();
+    assert_eq!(
+        second.lines().collect::<Vec<_>>(),
+        ["== building plexus (cargo build --release) and the C and C++ participants"],
+        "a later run"
+    );
+    // cargo's own output: shown the first time, --quiet later.
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        ["build --release", "build --release --quiet"],
+        "the stand-in cargo's calls"
     );
 }
 
