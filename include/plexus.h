@@ -47,8 +47,10 @@
  *     outcomes (TIMEOUT, CLOSED, OWNER_DEAD), 100 and above errors; the message for the
  *     last failing call on a thread is plexus_last_error().
  *   - timeout_ns: PLEXUS_FOREVER (-1) waits without limit, 0 tries once, > 0 is a
- *     relative timeout on the monotonic clock. Blocked callers sleep (futex) instead of
- *     spinning, after a short spin; signals neither shorten nor extend a wait.
+ *     relative timeout on the monotonic clock; any other negative value is
+ *     PLEXUS_E_INVALID_ARGUMENT (nothing waited, nothing changed). Blocked callers sleep
+ *     (futex) instead of spinning, after a short spin; signals neither shorten nor
+ *     extend a wait.
  *   - Handles are small structs around a generation-checked id: a zero, closed, stale,
  *     forged or wrong-kind handle gives PLEXUS_E_BAD_HANDLE, never undefined behaviour.
  *     Handles may be used from any thread. Object handles belong to the region handle

@@ -18,9 +18,10 @@
  *     Mutex.lockAsync is the exception: plexus mutexes belong to a thread, so it polls
  *     with try-lock on the calling thread (backing off to 10 ms), and it queues the async
  *     lockers of one process so they take turns instead of failing.
- *   - Timeouts are milliseconds (fractions allowed), as with setTimeout: omitted,
- *     `undefined`, `null` or `Infinity` wait without limit, `0` (or less) tries once.
- *     A wait that ends unsatisfied throws TimeoutError (code 'PLEXUS_TIMEOUT').
+ *   - Timeouts are milliseconds (fractions allowed): omitted, `undefined`, `Infinity` or
+ *     -1 wait without limit (-1 is C's PLEXUS_FOREVER), `0` tries once; other negative
+ *     numbers and NaN throw RangeError, non-numbers (null included) TypeError. A wait
+ *     that ends unsatisfied throws TimeoutError (code 'PLEXUS_TIMEOUT').
  *   - Failures throw PlexusError with `.code` (the C status name, 'PLEXUS_E_NOT_FOUND')
  *     and `.status` (its number); TimeoutError and ClosedError are subclasses for the two
  *     outcomes callers handle in control flow, and so are the three statuses of remote
@@ -475,20 +476,30 @@ const MIN_I64 = -(1n << 63n);
 const MAX_U64 = (1n << 64n) - 1n;
 const SLICE_MS = 50;
 
-/** A timeout in milliseconds to the C convention (nanoseconds; -1 forever; 0 try once). */
+/**
+ * A timeout in milliseconds to the C convention (nanoseconds; -1 forever; 0 try once):
+ * `undefined`, `Infinity` or -1 wait without limit, 0 tries once, a positive number
+ * (fractions allowed) waits that long; other negative numbers and NaN throw RangeError,
+ * anything that is not a number (null included) TypeError.
+ */
 function timeoutNs(ms) {
-  if (ms === undefined || ms === null || ms === Infinity) return FOREVER;
-  if (typeof ms !== 'number') throw new TypeError(`timeout must be a number of milliseconds, not ${describe(ms)}`);
-  if (Number.isNaN(ms)) throw new RangeError('timeout must be a number of milliseconds, not NaN');
-  if (ms <= 0) return 0;
-  const ns = Math.ceil(ms * 1e6);
-  return ns >= 9.2e18 ? FOREVER : ns;
+  if (ms === undefined) return FOREVER;
+  if (typeof ms !== 'number') {
+    throw new TypeError(`timeout must be a number of milliseconds (or undefined: no limit), not ${describe(ms)}`);
+  }
+  if (ms > 0) {
+    const ns = Math.ceil(ms * 1e6);
+    return ns >= 9.2e18 ? FOREVER : ns; // Infinity, and finite waits longer than int64_t holds
+  }
+  if (ms === 0) return 0;
+  if (ms === -1) return FOREVER;
+  throw new RangeError(`timeout must be >= 0 ms, -1 or Infinity (no limit), not ${ms}`);
 }
 
 /** `{ timeout, signal }` of an async call from a number (the timeout) or an options object. */
 function waitOptions(arg) {
-  if (arg === undefined || arg === null || typeof arg === 'number') return { timeout: arg, signal: undefined };
-  if (typeof arg !== 'object') throw new TypeError(`expected a timeout in ms or { timeout, signal }, not ${describe(arg)}`);
+  if (arg === undefined || typeof arg === 'number') return { timeout: arg, signal: undefined };
+  if (typeof arg !== 'object' || arg === null) throw new TypeError(`expected a timeout in ms or { timeout, signal }, not ${describe(arg)}`);
   const { timeout, signal } = arg;
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
     throw new TypeError('signal must be an AbortSignal');
