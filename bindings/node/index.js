@@ -55,7 +55,18 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const koffi = require('koffi');
+
+let koffi;
+try {
+  koffi = require('koffi');
+} catch (e) {
+  if (e.code !== 'MODULE_NOT_FOUND' || !/'koffi'/.test(e.message)) throw e;
+  throw new Error(
+    `plexus: cannot find koffi, its one dependency, from ${__dirname}. Installed from a folder ` +
+      "as a link, plexus's install step runs `npm ci --omit=dev` in that folder; your npm " +
+      `skipped it (--ignore-scripts, or install scripts not allowed): run \`npm ci --omit=dev\` in ${__dirname}.`,
+  );
+}
 
 const PACKAGE_VERSION = require('./package.json').version;
 
@@ -85,50 +96,69 @@ function newest(paths) {
 }
 
 /**
- * Where libplexus is: $PLEXUS_LIBRARY if set (and then nowhere else), else next to this
- * package, else $CARGO_TARGET_DIR/{release,debug}, else target/{release,debug} of this
- * directory or the nearest parent that has one (the newer file when both exist).
+ * The plexus checkout this package belongs to: the directory two levels up when it is
+ * one (the package is bindings/node of a clone, installed as a link), else the one
+ * recorded in checkout.json (a copy of that folder: npm 9.0 to 9.2, or --install-links;
+ * written by scripts/pack.js at install), else null (an installed tarball).
+ */
+function checkoutRoot() {
+  const up = path.resolve(__dirname, '..', '..');
+  if (fs.existsSync(path.join(up, 'Cargo.toml')) && fs.existsSync(path.join(up, 'include', 'plexus.h'))) return up;
+  try {
+    const { root } = JSON.parse(fs.readFileSync(path.join(__dirname, 'checkout.json'), 'utf8'));
+    return typeof root === 'string' ? root : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where libplexus is: $PLEXUS_LIBRARY if set (and then nowhere else); else the copy
+ * packed with this package, prebuilds/<platform>-<arch>/; else the newer of
+ * {release,debug}/ of $CARGO_TARGET_DIR and of target/ in the plexus checkout this
+ * package belongs to; else the bare file name, for the system's loader (LD_LIBRARY_PATH,
+ * the ld.so cache: an installed libplexus). Returns { file, tried }.
  */
 function findLibrary() {
   const explicit = process.env.PLEXUS_LIBRARY;
   if (explicit) {
-    if (fs.existsSync(explicit)) return path.resolve(explicit);
+    if (fs.existsSync(explicit)) return { file: path.resolve(explicit), tried: [] };
     throw new Error(`plexus: PLEXUS_LIBRARY is set to ${explicit}, which does not exist`);
   }
   const tried = [];
-  const local = path.join(__dirname, LIB_FILE);
-  tried.push(local);
-  if (fs.existsSync(local)) return local;
+  const packed = path.join(__dirname, 'prebuilds', `${process.platform}-${process.arch}`, LIB_FILE);
+  tried.push(packed);
+  if (fs.existsSync(packed)) return { file: packed, tried };
   const targets = [];
   if (process.env.CARGO_TARGET_DIR) targets.push(path.resolve(process.env.CARGO_TARGET_DIR));
-  for (let dir = __dirname; ; ) {
-    targets.push(path.join(dir, 'target'));
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
+  const root = checkoutRoot();
+  if (root) targets.push(path.join(root, 'target'));
   for (const target of targets) {
     const both = [path.join(target, 'release', LIB_FILE), path.join(target, 'debug', LIB_FILE)];
     tried.push(...both);
     const found = newest(both);
-    if (found) return found;
+    if (found) return { file: found, tried };
   }
-  throw new Error(
-    `plexus: cannot find ${LIB_FILE}; looked in:\n  ${tried.join('\n  ')}\n` +
-      'Build it with `cargo build --release` in the plexus repository, or set PLEXUS_LIBRARY to its path.',
-  );
+  tried.push(`${LIB_FILE} through the system's loader`);
+  return { file: LIB_FILE, tried };
 }
 
 if (os.endianness() !== 'LE' || koffi.sizeof('void *') !== 8) {
   throw new Error('plexus: the Node binding supports 64-bit little-endian platforms only');
 }
 
-const libraryPath = findLibrary();
+const found = findLibrary();
+const libraryPath = found.file;
 let lib;
 try {
   lib = koffi.load(libraryPath);
 } catch (e) {
-  throw new Error(`plexus: cannot load ${libraryPath}: ${e.message}`);
+  throw new Error(
+    found.tried.length
+      ? `plexus: cannot find ${LIB_FILE}; looked in:\n  ${found.tried.join('\n  ')}\n(${e.message})\n` +
+          'Build it with `cargo build --release` in the plexus checkout, or set PLEXUS_LIBRARY to its path.'
+      : `plexus: cannot load ${libraryPath}: ${e.message}`,
+  );
 }
 
 // All types are anonymous, so that two copies of this module can share one koffi.
