@@ -834,7 +834,9 @@ const TWO_32 = 4294967296;
 /**
  * Memory for one plexus_value the library reads or fills: the 32-byte struct, plus room
  * for a string or bytes payload. Both live outside V8's heap (never moved), so their
- * addresses stay valid for a call on another thread. The struct is read and written
+ * addresses stay valid for a call on another thread; the Slot keeps both Buffers (an
+ * address from koffi.address does not keep its Buffer alive: V8 frees a Buffer no live
+ * code refers to, whatever C still does with its address). The struct is read and written
  * through typed-array views (no bounds-checked Buffer calls, no allocation).
  */
 class Slot {
@@ -2342,14 +2344,14 @@ class Barrier extends PlexusObject {
    * arrival is withdrawn).
    */
   wait(timeout) {
-    const lb = Buffer.alloc(8);
+    const lb = Buffer.allocUnsafeSlow(8).fill(0);
     check(C.barrier_wait_last(this._h, timeoutNs(timeout), koffi.address(lb)));
     return lb[0] !== 0;
   }
 
   /** wait without blocking the event loop. */
   async waitAsync(options) {
-    const lb = Buffer.alloc(8);
+    const lb = Buffer.allocUnsafeSlow(8).fill(0);
     const lp = koffi.address(lb);
     return waitAsync(
       {

@@ -48,17 +48,22 @@ const bare = {
   queue_pop: lib.func('plexus_queue_pop', S, ['uint64_t', 'void *', 'int64_t']),
   value_free: lib.func('plexus_value_free', 'void', ['void *']),
 };
+// koffi.address() is a bare number: it does not keep the buffer alive, and V8 collects a
+// buffer no live code refers to even while its address is still in use. So each value
+// is an object holding both, and the calls below go through that object. The buffers
+// are allocated outside V8's heap (allocUnsafeSlow), so they never move.
 const T_INT = 3;
-function intValue(n) {
-  const b = Buffer.alloc(32);
-  b.writeInt32LE(T_INT, 0);
-  b.writeBigInt64LE(BigInt(n), 8);
-  return { buf: b, ptr: koffi.address(b) };
+function value(n) {
+  const buf = Buffer.allocUnsafeSlow(32).fill(0);
+  if (n !== undefined) {
+    buf.writeInt32LE(T_INT, 0);
+    buf.writeBigInt64LE(BigInt(n), 8);
+  }
+  return { buf, ptr: koffi.address(buf) };
 }
-const outValue = Buffer.alloc(32);
-const OUT_P = koffi.address(outValue);
-const seven = intValue(7);
-const one = intValue(1);
+const out = value();
+const seven = value(7);
+const one = value(1);
 
 // ------------------------------------------------------------------ the region
 const regionName = `bench-node-${process.pid}`;
@@ -99,19 +104,19 @@ const use = (v) => {
 // [group, method, fn]; fn(i) makes one call (one push+pop pair for queues).
 const CASES = [
   ['map get (INT)', 'plexus', () => use(map.get(KEY))],
-  ['map get (INT)', 'bare koffi', () => use(bare.map_read(M, KEY, OUT_P))],
+  ['map get (INT)', 'bare koffi', () => use(bare.map_read(M, KEY, out.ptr))],
   ['map get (INT)', 'JS Map', () => use(jsMap.get(KEY))],
   ['map set (INT)', 'plexus', (i) => map.set(KEY, i)],
   ['map set (INT)', 'bare koffi', () => use(bare.map_write(M, KEY, seven.ptr))],
   ['map set (INT)', 'JS Map', (i) => jsMap.set(KEY, i)],
   ['array get (INT)', 'plexus', () => use(array.get(3))],
-  ['array get (INT)', 'bare koffi', () => use(bare.array_read(A, 3, OUT_P))],
+  ['array get (INT)', 'bare koffi', () => use(bare.array_read(A, 3, out.ptr))],
   ['array get (INT)', 'JS Array', () => use(jsArray[3])],
   ['array set (INT)', 'plexus', (i) => array.set(3, i)],
   ['array set (INT)', 'bare koffi', () => use(bare.array_write(A, 3, seven.ptr))],
   ['array set (INT)', 'JS Array', (i) => (jsArray[3] = i)],
   ['faa (INT +1)', 'plexus', () => use(array.faa(0, 1))],
-  ['faa (INT +1)', 'bare koffi', () => use(bare.array_faa(A, 0, one.ptr, OUT_P))],
+  ['faa (INT +1)', 'bare koffi', () => use(bare.array_faa(A, 0, one.ptr, out.ptr))],
   ['faa (INT +1)', 'JS Array', () => use(jsArray[0]++)],
   ['queue push+pop (INT)', 'plexus', (i) => {
     queue.push(i, 0);
@@ -119,7 +124,7 @@ const CASES = [
   }],
   ['queue push+pop (INT)', 'bare koffi', () => {
     bare.queue_push(Q, seven.ptr, 0);
-    use(bare.queue_pop(Q, OUT_P, 0));
+    use(bare.queue_pop(Q, out.ptr, 0));
   }],
   ['queue push+pop (INT)', 'JS Array', (i) => {
     jsQueue.push(i);
@@ -128,8 +133,8 @@ const CASES = [
   ['map get (20-byte string)', 'plexus', () => use(map.get('text'))],
   ['map get (20-byte string)', 'bare koffi', () => {
     // The value read out owns memory: the bare call must free it too.
-    use(bare.map_read(M, 'text', OUT_P));
-    bare.value_free(OUT_P);
+    use(bare.map_read(M, 'text', out.ptr));
+    bare.value_free(out.ptr);
   }],
   ['map get (20-byte string)', 'JS Map', () => use(jsMap.get('text'))],
 ];
