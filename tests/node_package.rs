@@ -51,9 +51,23 @@ fn library() -> PathBuf {
     up.join(lib.file_name().unwrap())
 }
 
-/// `program args` in `dir`, with none of the variables that would tell the binding or
-/// npm where to look (the point is that nothing needs them), killed after `limit`.
+/// `program args` in `dir`, killed after `limit`, with none of the variables that would
+/// tell the binding or npm where to look (the point is that nothing needs them) and none
+/// of those cargo sets for this test: a cargo run by `npm pack` must see the environment
+/// of a shell, or build scripts that watch them (ring's watches CARGO_MANIFEST_DIR)
+/// would rebuild the release library for nothing. `CARGO_TARGET_DIR` is kept for
+/// `npm pack` only (`keep_target_dir`): it is where the user's release build is.
 fn run(program: &str, args: &[&str], dir: &Path, limit: Duration) -> Output {
+    run_env(program, args, dir, limit, false)
+}
+
+fn run_env(
+    program: &str,
+    args: &[&str],
+    dir: &Path,
+    limit: Duration,
+    keep_target_dir: bool,
+) -> Output {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(dir)
@@ -62,19 +76,19 @@ fn run(program: &str, args: &[&str], dir: &Path, limit: Duration) -> Output {
         .stderr(Stdio::piped());
     for var in [
         "PLEXUS_LIBRARY",
-        "CARGO_TARGET_DIR",
         "LD_LIBRARY_PATH",
         "NODE_PATH",
         "NODE_OPTIONS",
+        "OUT_DIR",
     ] {
         cmd.env_remove(var);
     }
     for (key, _) in std::env::vars_os() {
-        if key
-            .to_string_lossy()
-            .to_ascii_lowercase()
-            .starts_with("npm_")
-        {
+        let name = key.to_string_lossy().to_ascii_lowercase();
+        let cargo_set = name.starts_with("cargo")
+            && name != "cargo_home"
+            && (name != "cargo_target_dir" || !keep_target_dir);
+        if name.starts_with("npm_") || cargo_set {
             cmd.env_remove(key);
         }
     }
@@ -250,16 +264,20 @@ fn npm_installs_the_node_package_from_a_folder_and_from_a_tarball() {
     );
 
     // The tarball, packed from this checkout.
-    let packed = run_ok(
-        "npm",
-        &[
-            "pack",
-            "--json",
-            "--pack-destination",
-            tmp.path().to_str().unwrap(),
-        ],
-        &package,
-        Duration::from_secs(1800),
+    let pack = [
+        "pack",
+        "--json",
+        "--pack-destination",
+        tmp.path().to_str().unwrap(),
+    ];
+    let out = run_env("npm", &pack, &package, Duration::from_secs(1800), true);
+    let packed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "npm pack in {} failed ({}):\n--- stdout\n{packed}\n--- stderr\n{}",
+        package.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         !package.join("prebuilds").exists(),

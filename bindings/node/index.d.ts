@@ -340,7 +340,10 @@ export function statusName(status: number): string;
 export function shownName(name: string): string;
 /** Locks this process took over from dead owners (a diagnostic). */
 export function recoveredLocks(): number | bigint;
-/** The libplexus file in use. */
+/**
+ * The libplexus file in use: an absolute path, or just 'libplexus.so' when the system's
+ * loader found it (docs/node.md, "Installing and finding the library").
+ */
 export const libraryPath: string;
 /** Its version, "major.minor.patch". */
 export const libraryVersion: string;
