@@ -110,12 +110,14 @@ test('timeouts: ms, fractions, 0 tries once, undefined / Infinity / -1 without l
   });
 });
 
-test('a -1 timeout waits without limit until another process writes', async () => {
+// Async, so that a writer that never comes fails the test at its timeout instead of
+// blocking the runner (the synchronous calls map -1 to the same C wait, checked above).
+test('a -1 timeout waits without limit until another process writes', { timeout: 30000 }, async () => {
   await withRegion('array-forever', async (r, name) => {
     const a = r.array('a', 1);
     assert.equal(a.isFull(0), false);
     const { done } = runChild(['write-after', name, 'a', '0', '300', 'late']);
-    assert.equal(a.readFE(0, -1), 'late', 'it waited for the other process to write');
+    assert.equal(await a.readFEAsync(0, -1), 'late', 'it waited for the other process to write');
     const { code, stderr } = await done;
     assert.equal(code, 0, stderr);
   });
