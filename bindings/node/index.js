@@ -154,7 +154,7 @@ try {
   lib = koffi.load(libraryPath);
 } catch (e) {
   throw new Error(
-    found.tried.length
+    libraryPath === LIB_FILE
       ? `plexus: cannot find ${LIB_FILE}; looked in:\n  ${found.tried.join('\n  ')}\n(${e.message})\n` +
           'Build it with `cargo build --release` in the plexus checkout, or set PLEXUS_LIBRARY to its path.'
       : `plexus: cannot load ${libraryPath}: ${e.message}`,

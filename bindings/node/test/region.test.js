@@ -256,6 +256,12 @@ test('the library: PLEXUS_LIBRARY, prebuilds, the checkout target dirs, the syst
       assert.ok(r.stderr.includes("libplexus.so through the system's loader"), r.stderr);
       assert.match(r.stderr, /set PLEXUS_LIBRARY/);
     }
+    // A file found that does not load is named as such.
+    fs.mkdirSync(path.join(dir, 'bad', 'debug'), { recursive: true });
+    fs.writeFileSync(lib('bad', 'debug'), 'not a library');
+    r = run(pkg, { ...env, CARGO_TARGET_DIR: path.join(dir, 'bad') });
+    assert.notEqual(r.status, 0);
+    assert.ok(r.stderr.includes(`plexus: cannot load ${lib('bad', 'debug')}`), r.stderr);
     // The system's loader: LD_LIBRARY_PATH names a directory holding it.
     put(lib('sys'));
     r = run(pkg, { ...env, LD_LIBRARY_PATH: path.join(dir, 'sys') });
