@@ -33,8 +33,12 @@ export type StorableArray = unknown[];
  */
 export type Value = undefined | null | boolean | number | bigint | string | Buffer | { [key: string]: any } | any[];
 
-/** A timeout in milliseconds: undefined / null / Infinity = without limit, 0 (or less) = try once. */
-export type Timeout = number | undefined | null;
+/**
+ * A timeout in milliseconds (fractions allowed): undefined, Infinity or -1 = without
+ * limit, 0 = try once. Other negative numbers and NaN throw RangeError, other types
+ * (null included) TypeError.
+ */
+export type Timeout = number | undefined;
 
 /** Options of the async (`...Async`) calls; a plain number is the timeout. */
 export interface WaitOptions {
@@ -336,7 +340,10 @@ export function statusName(status: number): string;
 export function shownName(name: string): string;
 /** Locks this process took over from dead owners (a diagnostic). */
 export function recoveredLocks(): number | bigint;
-/** The libplexus file in use. */
+/**
+ * The libplexus file in use: an absolute path, or just 'libplexus.so' when the system's
+ * loader found it (docs/node.md, "Installing and finding the library").
+ */
 export const libraryPath: string;
 /** Its version, "major.minor.patch". */
 export const libraryVersion: string;

@@ -18,9 +18,10 @@
  *     Mutex.lockAsync is the exception: plexus mutexes belong to a thread, so it polls
  *     with try-lock on the calling thread (backing off to 10 ms), and it queues the async
  *     lockers of one process so they take turns instead of failing.
- *   - Timeouts are milliseconds (fractions allowed), as with setTimeout: omitted,
- *     `undefined`, `null` or `Infinity` wait without limit, `0` (or less) tries once.
- *     A wait that ends unsatisfied throws TimeoutError (code 'PLEXUS_TIMEOUT').
+ *   - Timeouts are milliseconds (fractions allowed): omitted, `undefined`, `Infinity` or
+ *     -1 wait without limit (-1 is C's PLEXUS_FOREVER), `0` tries once; other negative
+ *     numbers and NaN throw RangeError, non-numbers (null included) TypeError. A wait
+ *     that ends unsatisfied throws TimeoutError (code 'PLEXUS_TIMEOUT').
  *   - Failures throw PlexusError with `.code` (the C status name, 'PLEXUS_E_NOT_FOUND')
  *     and `.status` (its number); TimeoutError and ClosedError are subclasses for the two
  *     outcomes callers handle in control flow, and so are the three statuses of remote
@@ -54,7 +55,18 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const koffi = require('koffi');
+
+let koffi;
+try {
+  koffi = require('koffi');
+} catch (e) {
+  if (e.code !== 'MODULE_NOT_FOUND' || !/'koffi'/.test(e.message)) throw e;
+  throw new Error(
+    `plexus: cannot find koffi, its one dependency, from ${__dirname}. Installed from a folder ` +
+      "as a link, plexus's install step runs `npm ci --omit=dev` in that folder; your npm " +
+      `skipped it (--ignore-scripts, or install scripts not allowed): run \`npm ci --omit=dev\` in ${__dirname}.`,
+  );
+}
 
 const PACKAGE_VERSION = require('./package.json').version;
 
@@ -84,50 +96,69 @@ function newest(paths) {
 }
 
 /**
- * Where libplexus is: $PLEXUS_LIBRARY if set (and then nowhere else), else next to this
- * package, else $CARGO_TARGET_DIR/{release,debug}, else target/{release,debug} of this
- * directory or the nearest parent that has one (the newer file when both exist).
+ * The plexus checkout this package belongs to: the directory two levels up when it is
+ * one (the package is bindings/node of a clone, installed as a link), else the one
+ * recorded in checkout.json (a copy of that folder: npm 9.0 to 9.2, or --install-links;
+ * written by scripts/pack.js at install), else null (an installed tarball).
+ */
+function checkoutRoot() {
+  const up = path.resolve(__dirname, '..', '..');
+  if (fs.existsSync(path.join(up, 'Cargo.toml')) && fs.existsSync(path.join(up, 'include', 'plexus.h'))) return up;
+  try {
+    const { root } = JSON.parse(fs.readFileSync(path.join(__dirname, 'checkout.json'), 'utf8'));
+    return typeof root === 'string' ? root : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where libplexus is: $PLEXUS_LIBRARY if set (and then nowhere else); else the copy
+ * packed with this package, prebuilds/<platform>-<arch>/; else the newer of
+ * {release,debug}/ of $CARGO_TARGET_DIR and of target/ in the plexus checkout this
+ * package belongs to; else the bare file name, for the system's loader (LD_LIBRARY_PATH,
+ * the ld.so cache: an installed libplexus). Returns { file, tried }.
  */
 function findLibrary() {
   const explicit = process.env.PLEXUS_LIBRARY;
   if (explicit) {
-    if (fs.existsSync(explicit)) return path.resolve(explicit);
+    if (fs.existsSync(explicit)) return { file: path.resolve(explicit), tried: [] };
     throw new Error(`plexus: PLEXUS_LIBRARY is set to ${explicit}, which does not exist`);
   }
   const tried = [];
-  const local = path.join(__dirname, LIB_FILE);
-  tried.push(local);
-  if (fs.existsSync(local)) return local;
+  const packed = path.join(__dirname, 'prebuilds', `${process.platform}-${process.arch}`, LIB_FILE);
+  tried.push(packed);
+  if (fs.existsSync(packed)) return { file: packed, tried };
   const targets = [];
   if (process.env.CARGO_TARGET_DIR) targets.push(path.resolve(process.env.CARGO_TARGET_DIR));
-  for (let dir = __dirname; ; ) {
-    targets.push(path.join(dir, 'target'));
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
+  const root = checkoutRoot();
+  if (root) targets.push(path.join(root, 'target'));
   for (const target of targets) {
     const both = [path.join(target, 'release', LIB_FILE), path.join(target, 'debug', LIB_FILE)];
     tried.push(...both);
     const found = newest(both);
-    if (found) return found;
+    if (found) return { file: found, tried };
   }
-  throw new Error(
-    `plexus: cannot find ${LIB_FILE}; looked in:\n  ${tried.join('\n  ')}\n` +
-      'Build it with `cargo build --release` in the plexus repository, or set PLEXUS_LIBRARY to its path.',
-  );
+  tried.push(`${LIB_FILE} through the system's loader`);
+  return { file: LIB_FILE, tried };
 }
 
 if (os.endianness() !== 'LE' || koffi.sizeof('void *') !== 8) {
   throw new Error('plexus: the Node binding supports 64-bit little-endian platforms only');
 }
 
-const libraryPath = findLibrary();
+const found = findLibrary();
+const libraryPath = found.file;
 let lib;
 try {
   lib = koffi.load(libraryPath);
 } catch (e) {
-  throw new Error(`plexus: cannot load ${libraryPath}: ${e.message}`);
+  throw new Error(
+    libraryPath === LIB_FILE
+      ? `plexus: cannot find ${LIB_FILE}; looked in:\n  ${found.tried.join('\n  ')}\n(${e.message})\n` +
+          'Build it with `cargo build --release` in the plexus checkout, or set PLEXUS_LIBRARY to its path.'
+      : `plexus: cannot load ${libraryPath}: ${e.message}`,
+  );
 }
 
 // All types are anonymous, so that two copies of this module can share one koffi.
@@ -287,6 +318,16 @@ const MAP = {
   remove: fn('plexus_map_remove', S, [ID, STR]),
   next_key: fn('plexus_map_next_key', S, [ID, InoutU64, P]),
 };
+
+// The element calls made most, as constants: their call sites stay monomorphic.
+const ARRAY_READ = ARRAY.read;
+const ARRAY_WRITE = ARRAY.write;
+const ARRAY_FAA = ARRAY.faa;
+const MAP_READ = MAP.read;
+const MAP_WRITE = MAP.write;
+const MAP_FAA = MAP.faa;
+const QUEUE_PUSH = C.queue_push;
+const QUEUE_POP = C.queue_pop;
 
 // ---------------------------------------------------------------------------------------
 // Version check
@@ -475,20 +516,30 @@ const MIN_I64 = -(1n << 63n);
 const MAX_U64 = (1n << 64n) - 1n;
 const SLICE_MS = 50;
 
-/** A timeout in milliseconds to the C convention (nanoseconds; -1 forever; 0 try once). */
+/**
+ * A timeout in milliseconds to the C convention (nanoseconds; -1 forever; 0 try once):
+ * `undefined`, `Infinity` or -1 wait without limit, 0 tries once, a positive number
+ * (fractions allowed) waits that long; other negative numbers and NaN throw RangeError,
+ * anything that is not a number (null included) TypeError.
+ */
 function timeoutNs(ms) {
-  if (ms === undefined || ms === null || ms === Infinity) return FOREVER;
-  if (typeof ms !== 'number') throw new TypeError(`timeout must be a number of milliseconds, not ${describe(ms)}`);
-  if (Number.isNaN(ms)) throw new RangeError('timeout must be a number of milliseconds, not NaN');
-  if (ms <= 0) return 0;
-  const ns = Math.ceil(ms * 1e6);
-  return ns >= 9.2e18 ? FOREVER : ns;
+  if (ms === undefined) return FOREVER;
+  if (typeof ms !== 'number') {
+    throw new TypeError(`timeout must be a number of milliseconds (or undefined: no limit), not ${describe(ms)}`);
+  }
+  if (ms > 0) {
+    const ns = Math.ceil(ms * 1e6);
+    return ns >= 9.2e18 ? FOREVER : ns; // Infinity, and finite waits longer than int64_t holds
+  }
+  if (ms === 0) return 0;
+  if (ms === -1) return FOREVER;
+  throw new RangeError(`timeout must be >= 0 ms, -1 or Infinity (no limit), not ${ms}`);
 }
 
 /** `{ timeout, signal }` of an async call from a number (the timeout) or an options object. */
 function waitOptions(arg) {
-  if (arg === undefined || arg === null || typeof arg === 'number') return { timeout: arg, signal: undefined };
-  if (typeof arg !== 'object') throw new TypeError(`expected a timeout in ms or { timeout, signal }, not ${describe(arg)}`);
+  if (arg === undefined || typeof arg === 'number') return { timeout: arg, signal: undefined };
+  if (typeof arg !== 'object' || arg === null) throw new TypeError(`expected a timeout in ms or { timeout, signal }, not ${describe(arg)}`);
   const { timeout, signal } = arg;
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
     throw new TypeError('signal must be an AbortSignal');
@@ -769,15 +820,35 @@ function prepare(v) {
   );
 }
 
+// The plexus_value layout in 32-bit words (x86-64 and every other 64-bit ABI koffi
+// supports): type at word 0, the union at words 2-3 (buf.ptr), buf.len at words 4-5, owner
+// at words 6-7. Checked against koffi's layout of the struct.
+const W_AS = OFF_AS / 4;
+const W_LEN = OFF_LEN / 4;
+const W_OWNER = OFF_OWNER / 4;
+if (VALUE_SIZE !== 32 || OFF_AS !== 8 || OFF_LEN !== 16 || OFF_OWNER !== 24) {
+  throw new Error(`plexus: unexpected plexus_value layout (size ${VALUE_SIZE}, as ${OFF_AS}, len ${OFF_LEN}, owner ${OFF_OWNER})`);
+}
+const TWO_32 = 4294967296;
+
 /**
  * Memory for one plexus_value the library reads or fills: the 32-byte struct, plus room
  * for a string or bytes payload. Both live outside V8's heap (never moved), so their
- * addresses stay valid for a call on another thread.
+ * addresses stay valid for a call on another thread; the Slot keeps both Buffers (an
+ * address from koffi.address does not keep its Buffer alive: V8 frees a Buffer no live
+ * code refers to, whatever C still does with its address). The struct is read and written
+ * through typed-array views (no bounds-checked Buffer calls, no allocation).
  */
 class Slot {
   constructor(payload = 256) {
     this.v = Buffer.allocUnsafeSlow(VALUE_SIZE);
     this.vp = koffi.address(this.v);
+    this.i32 = new Int32Array(this.v.buffer, this.v.byteOffset, 8);
+    this.u32 = new Uint32Array(this.v.buffer, this.v.byteOffset, 8);
+    this.f64 = new Float64Array(this.v.buffer, this.v.byteOffset, 4);
+    this.i64 = new BigInt64Array(this.v.buffer, this.v.byteOffset, 4);
+    this.u64 = new BigUint64Array(this.v.buffer, this.v.byteOffset, 4);
+    this.i32.fill(0);
     this.p = null;
     this.owned = false;
     if (payload > 0) this.setPayload(Buffer.allocUnsafeSlow(payload));
@@ -799,46 +870,114 @@ class Slot {
 
   /** Points the value at the first `n` bytes of the payload buffer. */
   pointAtPayload(n) {
-    const b = this.v;
-    b.writeUInt32LE(this.ppLo, OFF_AS);
-    b.writeUInt32LE(this.ppHi, OFF_AS + 4);
-    b.writeUInt32LE(n % 4294967296, OFF_LEN);
-    b.writeUInt32LE(Math.floor(n / 4294967296), OFF_LEN + 4);
+    const u = this.u32;
+    u[W_AS] = this.ppLo;
+    u[W_AS + 1] = this.ppHi;
+    u[W_LEN] = n % TWO_32;
+    u[W_LEN + 1] = Math.floor(n / TWO_32);
+  }
+
+  /** Writes an INT from a safe integer (two's complement, in two 32-bit words). */
+  setInt(n) {
+    const i = this.i32;
+    i[0] = T_INT;
+    if ((n | 0) === n) {
+      i[W_AS] = n;
+      i[W_AS + 1] = n >> 31;
+    } else {
+      const hi = Math.floor(n / TWO_32);
+      this.u32[W_AS] = n - hi * TWO_32;
+      i[W_AS + 1] = hi;
+    }
+    i[W_OWNER] = 0;
+    i[W_OWNER + 1] = 0;
+  }
+
+  /** Writes a FLOAT. */
+  setFloat(n) {
+    this.i32[0] = T_FLOAT;
+    this.f64[W_AS / 2] = n;
+    this.i32[W_OWNER] = 0;
+    this.i32[W_OWNER + 1] = 0;
+  }
+
+  /** Writes a STRING (UTF-8 in the payload buffer); `s` must be well-formed. */
+  setString(s) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the exact count when that fits.
+    const n = this.p && s.length * 3 <= this.p.length ? this.p.write(s, 0, 'utf8') : this.writeLong(s);
+    this.i32[0] = T_STRING;
+    this.pointAtPayload(n);
+    this.i32[W_OWNER] = 0;
+    this.i32[W_OWNER + 1] = 0;
+  }
+
+  /**
+   * Writes `v` and returns the value's address: numbers, booleans, undefined, null and
+   * strings directly (no user code can run for them), everything else through prepare().
+   * Call done() after the C call unless `v` was a primitive (only fill(prepare(object))
+   * allocates).
+   */
+  put(v) {
+    switch (typeof v) {
+      case 'number':
+        if (Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0)) this.setInt(v);
+        else this.setFloat(v);
+        return this.vp;
+      case 'string':
+        if (!wellFormed(v)) throw new PlexusError(E_INVALID_ARGUMENT, 'string is not valid Unicode (lone surrogate)');
+        this.setString(v);
+        return this.vp;
+      case 'boolean':
+        this.i32[0] = T_BOOL;
+        this.i32[W_AS] = v ? 1 : 0;
+        this.i32[W_OWNER] = 0;
+        this.i32[W_OWNER + 1] = 0;
+        return this.vp;
+      case 'undefined':
+        this.i32[0] = T_UNDEFINED;
+        this.i32[W_OWNER] = 0;
+        this.i32[W_OWNER + 1] = 0;
+        return this.vp;
+      default:
+        if (v === null) {
+          this.i32[0] = T_NULL;
+          this.i32[W_OWNER] = 0;
+          this.i32[W_OWNER + 1] = 0;
+          return this.vp;
+        }
+        return this.fill(prepare(v));
+    }
   }
 
   /** Writes a prepared value (may call plexus_value_from_json, which can fail). */
   fill(prep) {
-    const b = this.v;
-    b.writeInt32LE(prep.t, 0);
-    b.writeUInt32LE(0, OFF_OWNER);
-    b.writeUInt32LE(0, OFF_OWNER + 4);
+    const i = this.i32;
+    i[W_OWNER] = 0;
+    i[W_OWNER + 1] = 0;
     switch (prep.t) {
       case T_BOOL:
-        b.writeUInt32LE(prep.b ? 1 : 0, OFF_AS);
+        i[0] = T_BOOL;
+        i[W_AS] = prep.b ? 1 : 0;
         break;
       case T_INT:
         if (prep.big !== undefined) {
-          b.writeBigInt64LE(prep.big, OFF_AS);
+          i[0] = T_INT;
+          this.i64[W_AS / 2] = prep.big;
         } else {
-          const hi = Math.floor(prep.n / 4294967296);
-          b.writeUInt32LE(prep.n - hi * 4294967296, OFF_AS);
-          b.writeInt32LE(hi, OFF_AS + 4);
+          this.setInt(prep.n);
         }
         break;
       case T_FLOAT:
-        b.writeDoubleLE(prep.n, OFF_AS);
+        this.setFloat(prep.n);
         break;
-      case T_STRING: {
-        const s = prep.s;
-        // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the exact count when that fits.
-        const n = this.p && s.length * 3 <= this.p.length ? this.p.write(s, 0, 'utf8') : this.writeLong(s);
-        this.pointAtPayload(n);
+      case T_STRING:
+        this.setString(prep.s);
         break;
-      }
       case T_BYTES: {
         const n = prep.u8.length;
         this.room(n);
         this.p.set(prep.u8);
+        i[0] = T_BYTES;
         this.pointAtPayload(n);
         break;
       }
@@ -849,6 +988,7 @@ class Slot {
         break;
       }
       default:
+        i[0] = prep.t;
         break;
     }
     return this.vp;
@@ -873,34 +1013,37 @@ class Slot {
 
   /** Converts the value the library filled in to JS and frees it. */
   take(big) {
-    const b = this.v;
-    const t = b.readInt32LE(0);
-    switch (t) {
+    const i = this.i32;
+    switch (i[0]) {
       case T_UNDEFINED:
         return undefined;
       case T_NULL:
         return null;
       case T_BOOL:
-        return b[OFF_AS] !== 0;
+        return this.v[OFF_AS] !== 0;
       case T_INT: {
         if (!big) {
-          const hi = b.readInt32LE(OFF_AS + 4);
-          if (hi > -2097152 && hi < 2097152) return hi * 4294967296 + b.readUInt32LE(OFF_AS);
+          const hi = i[W_AS + 1];
+          if (hi > -2097152 && hi < 2097152) return hi * TWO_32 + this.u32[W_AS];
         }
-        return intOut(b.readBigInt64LE(OFF_AS), big);
+        return intOut(this.i64[W_AS / 2], big);
       }
       case T_FLOAT:
-        return b.readDoubleLE(OFF_AS);
+        return this.f64[W_AS / 2];
       default:
-        break;
+        return this.takeOwned(big);
     }
+  }
+
+  /** take() of the types whose payload the library allocated (freed here). */
+  takeOwned(big) {
+    const t = this.i32[0];
     try {
-      const ptr = b.readBigUInt64LE(OFF_AS);
-      const n = Number(b.readBigUInt64LE(OFF_LEN));
-      if (t === T_STRING) return n ? koffi.decode.string(ptr, n) : '';
+      const n = this.u32[W_LEN] + this.u32[W_LEN + 1] * TWO_32;
+      if (t === T_STRING) return n ? koffi.decode.string(this.u64[W_AS / 2], n) : '';
       if (t === T_BYTES) {
         if (!n) return Buffer.alloc(0);
-        const u8 = koffi.decode(ptr, 'uint8_t', n);
+        const u8 = koffi.decode(this.u64[W_AS / 2], 'uint8_t', n);
         return Buffer.from(u8.buffer, u8.byteOffset, u8.length);
       }
       if (t === T_OBJECT) return parseJson(toJson(this.vp), big);
@@ -936,6 +1079,13 @@ function toJson(vp) {
 const IN = new Slot();
 const IN2 = new Slot();
 const OUT = new Slot(0);
+const OUT_VP = OUT.vp;
+const PAYLOAD_KEEP = 1 << 20;
+
+/** After a call that read `slot`: frees what put()/fill() allocated, if anything. */
+function release(slot) {
+  if (slot.owned || (slot.p !== null && slot.p.length > PAYLOAD_KEEP)) slot.done();
+}
 const u64Out = [0];
 const boolOut = [false];
 const u32Out = [0];
@@ -1356,22 +1506,35 @@ if (typeof Symbol.dispose === 'symbol') {
 // Arrays and maps
 // ---------------------------------------------------------------------------------------
 
-/** What arrays and maps share: every element call, keyed by index or by string. */
+/**
+ * What arrays and maps share: every element call, keyed by index or by string. The
+ * subclasses define `_c` (their C functions) and `_key` (the key check), and their own
+ * get/set/faa: the calls made most, written out without indirection.
+ */
 class Cells extends PlexusObject {
-  /** Runs `f(h, key, IN.vp, ...rest)` with `v` filled into IN. */
-  _withValue(f, key, v, ...rest) {
-    const prep = prepare(v);
+  /** Runs the writing call `f(h, key, value)`. */
+  _write(f, key, v) {
+    const vp = IN.put(v);
+    let st;
     try {
-      const vp = IN.fill(prep);
-      check(f(this._h, key, vp, ...rest));
+      st = f(this._h, key, vp);
     } finally {
-      IN.done();
+      release(IN);
     }
+    if (st !== OK) throw errorFor(st);
   }
 
-  /** Runs a reading call `f(h, key, OUT.vp, ...rest)` and returns the value. */
-  _read(f, key, ...rest) {
-    check(f(this._h, key, OUT.vp, ...rest));
+  /** Runs a reading call `f(h, key, out)` and returns the value. */
+  _read(f, key) {
+    const st = f(this._h, key, OUT_VP);
+    if (st !== OK) throw errorFor(st);
+    return OUT.take(this._big);
+  }
+
+  /** Runs a waiting reading call `f(h, key, out, ns)` and returns the value. */
+  _readWait(f, key, ns) {
+    const st = f(this._h, key, OUT_VP, ns);
+    if (st !== OK) throw errorFor(st);
     return OUT.take(this._big);
   }
 
@@ -1382,32 +1545,41 @@ class Cells extends PlexusObject {
 
   /** Writes the element whatever its tag (tag unchanged). */
   set(key, value) {
-    this._withValue(this._c.write, this._key(key), value);
+    this._write(this._c.write, this._key(key), value);
   }
 
   /** Waits until FULL, reads, leaves EMPTY (consume). TimeoutError after `timeout` ms. */
   readFE(key, timeout) {
-    return this._read(this._c.read_fe, this._key(key), timeoutNs(timeout));
+    return this._readWait(this._c.read_fe, this._key(key), timeoutNs(timeout));
   }
 
   /** Waits until FULL, reads, leaves FULL (peek). */
   readFF(key, timeout) {
-    return this._read(this._c.read_ff, this._key(key), timeoutNs(timeout));
+    return this._readWait(this._c.read_ff, this._key(key), timeoutNs(timeout));
   }
 
   /** Waits until EMPTY, writes, leaves FULL (produce). */
   writeEF(key, value, timeout) {
-    this._withValue(this._c.write_ef, this._key(key), value, timeoutNs(timeout));
+    const k = this._key(key);
+    const ns = timeoutNs(timeout);
+    const vp = IN.put(value);
+    let st;
+    try {
+      st = this._c.write_ef(this._h, k, vp, ns);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
   }
 
   /** Writes and leaves FULL, whatever the tag. */
   writeXF(key, value) {
-    this._withValue(this._c.write_xf, this._key(key), value);
+    this._write(this._c.write_xf, this._key(key), value);
   }
 
   /** Writes and leaves EMPTY, whatever the tag. */
   writeXE(key, value) {
-    this._withValue(this._c.write_xe, this._key(key), value);
+    this._write(this._c.write_xe, this._key(key), value);
   }
 
   /** Sets the tag FULL (true) or EMPTY (false) without touching the value. */
@@ -1427,7 +1599,7 @@ class Cells extends PlexusObject {
    * element wait until releaseRW. At most 28 held per region handle.
    */
   readRW(key, timeout) {
-    return this._read(this._c.read_rw, this._key(key), timeoutNs(timeout));
+    return this._readWait(this._c.read_rw, this._key(key), timeoutNs(timeout));
   }
 
   /** Releases one readRW lock this region handle holds on the element. */
@@ -1438,12 +1610,14 @@ class Cells extends PlexusObject {
   /** Atomic `+=` with JavaScript `+` semantics (UNDEFINED counts as 0 or ""); returns the old value. */
   faa(key, delta) {
     const k = this._key(key);
-    const prep = prepare(delta);
+    const vp = IN.put(delta);
+    let st;
     try {
-      check(this._c.faa(this._h, k, IN.fill(prep), OUT.vp));
+      st = this._c.faa(this._h, k, vp, OUT_VP);
     } finally {
-      IN.done();
+      release(IN);
     }
+    if (st !== OK) throw errorFor(st);
     return OUT.take(this._big);
   }
 
@@ -1480,12 +1654,14 @@ class Cells extends PlexusObject {
   /** Atomically stores `value` and returns the previous one (tag unchanged). */
   exchange(key, value) {
     const k = this._key(key);
-    const prep = prepare(value);
+    const vp = IN.put(value);
+    let st;
     try {
-      check(this._c.exchange(this._h, k, IN.fill(prep), OUT.vp));
+      st = this._c.exchange(this._h, k, vp, OUT_VP);
     } finally {
-      IN.done();
+      release(IN);
     }
+    if (st !== OK) throw errorFor(st);
     return OUT.take(this._big);
   }
 
@@ -1611,6 +1787,40 @@ class SharedArray extends Cells {
     return arrayIndex(i);
   }
 
+  /** Reads the element whatever its tag (tag unchanged; atomic, never torn). */
+  get(i) {
+    const st = ARRAY_READ(this._h, arrayIndex(i), OUT_VP);
+    if (st !== OK) throw errorFor(st);
+    return OUT.take(this._big);
+  }
+
+  /** Writes the element whatever its tag (tag unchanged). */
+  set(i, value) {
+    const index = arrayIndex(i);
+    const vp = IN.put(value);
+    let st;
+    try {
+      st = ARRAY_WRITE(this._h, index, vp);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+  }
+
+  /** Atomic `+=` with JavaScript `+` semantics (UNDEFINED counts as 0 or ""); returns the old value. */
+  faa(i, delta) {
+    const index = arrayIndex(i);
+    const vp = IN.put(delta);
+    let st;
+    try {
+      st = ARRAY_FAA(this._h, index, vp, OUT_VP);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+    return OUT.take(this._big);
+  }
+
   /** Number of elements. */
   get length() {
     check(ARRAY.len(this._h, u64Out));
@@ -1635,6 +1845,40 @@ class SharedMap extends Cells {
 
   _key(k) {
     return cString(k, 'key');
+  }
+
+  /** Reads the value of `key` whatever its tag (an absent key reads as undefined). */
+  get(key) {
+    const st = MAP_READ(this._h, cString(key, 'key'), OUT_VP);
+    if (st !== OK) throw errorFor(st);
+    return OUT.take(this._big);
+  }
+
+  /** Writes the value of `key` whatever its tag (inserting the key if absent; tag unchanged). */
+  set(key, value) {
+    const k = cString(key, 'key');
+    const vp = IN.put(value);
+    let st;
+    try {
+      st = MAP_WRITE(this._h, k, vp);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+  }
+
+  /** Atomic `+=` with JavaScript `+` semantics (an absent key counts as 0 or ""); returns the old value. */
+  faa(key, delta) {
+    const k = cString(key, 'key');
+    const vp = IN.put(delta);
+    let st;
+    try {
+      st = MAP_FAA(this._h, k, vp, OUT_VP);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+    return OUT.take(this._big);
   }
 
   /** Number of keys present (a snapshot). */
@@ -1702,18 +1946,21 @@ class SharedMap extends Cells {
 class Queue extends PlexusObject {
   /** Appends `value`, waiting while full. TimeoutError, or ClosedError if the queue was shut down. */
   push(value, timeout) {
-    const prep = prepare(value);
     const ns = timeoutNs(timeout);
+    const vp = IN.put(value);
+    let st;
     try {
-      check(C.queue_push(this._h, IN.fill(prep), ns));
+      st = QUEUE_PUSH(this._h, vp, ns);
     } finally {
-      IN.done();
+      release(IN);
     }
+    if (st !== OK) throw errorFor(st);
   }
 
   /** Removes the oldest value (newest for a stack), waiting while empty. ClosedError once shut down and empty. */
   pop(timeout) {
-    check(C.queue_pop(this._h, OUT.vp, timeoutNs(timeout)));
+    const st = QUEUE_POP(this._h, OUT_VP, timeoutNs(timeout));
+    if (st !== OK) throw errorFor(st);
     return OUT.take(this._big);
   }
 
@@ -1829,12 +2076,14 @@ const FROM = { now: 0, oldest: 1 };
 class Bus extends PlexusObject {
   /** Publishes `value`; returns its sequence number. ClosedError if the bus was shut down. */
   publish(value) {
-    const prep = prepare(value);
+    const vp = IN.put(value);
+    let st;
     try {
-      check(C.bus_publish(this._h, IN.fill(prep), u64Out));
+      st = C.bus_publish(this._h, vp, u64Out);
     } finally {
-      IN.done();
+      release(IN);
     }
+    if (st !== OK) throw errorFor(st);
     return intOut(u64Out[0], this._big);
   }
 
@@ -2095,14 +2344,14 @@ class Barrier extends PlexusObject {
    * arrival is withdrawn).
    */
   wait(timeout) {
-    const lb = Buffer.alloc(8);
+    const lb = Buffer.allocUnsafeSlow(8).fill(0);
     check(C.barrier_wait_last(this._h, timeoutNs(timeout), koffi.address(lb)));
     return lb[0] !== 0;
   }
 
   /** wait without blocking the event loop. */
   async waitAsync(options) {
-    const lb = Buffer.alloc(8);
+    const lb = Buffer.allocUnsafeSlow(8).fill(0);
     const lp = koffi.address(lb);
     return waitAsync(
       {

@@ -3,7 +3,7 @@
 // atomics, versions, iteration, and the errors of bad indexes and closed handles.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { plexus, withRegion } = require('./helpers');
+const { plexus, withRegion, runChild } = require('./helpers');
 
 const isCode = (code) => (e) => e instanceof plexus.PlexusError && e.code === code;
 
@@ -76,21 +76,50 @@ test('readFE, readFF, writeEF, writeXF, writeXE, setTag, isFull', async () => {
   });
 });
 
-test('timeouts: ms, fractions, 0, negative, Infinity, null; NaN and strings are refused', async () => {
-  await withRegion('array-timeouts', (r) => {
+test('timeouts: ms, fractions, 0 tries once, undefined / Infinity / -1 without limit; other negatives, NaN and non-numbers are refused', async () => {
+  await withRegion('array-timeouts', async (r) => {
     const a = r.array('a', 1);
     const t0 = performance.now();
     assert.throws(() => a.readFE(0, 30), plexus.TimeoutError);
     const waited = performance.now() - t0;
     assert.ok(waited >= 29, `waited ${waited} ms for a 30 ms timeout`);
     assert.throws(() => a.readFE(0, 0.5), plexus.TimeoutError);
-    assert.throws(() => a.readFE(0, -5), plexus.TimeoutError);
-    assert.throws(() => a.readFE(0, NaN), RangeError);
-    assert.throws(() => a.readFE(0, '10'), TypeError);
+    assert.throws(() => a.readFE(0, 0), plexus.TimeoutError);
+    for (const bad of [-2, -5, -0.5, -1.5, -Infinity, NaN]) {
+      assert.throws(() => a.readFE(0, bad), RangeError, `timeout ${bad}`);
+      assert.throws(() => a.writeEF(0, 'x', bad), RangeError, `timeout ${bad}`);
+      await assert.rejects(a.readFEAsync(0, bad), RangeError, `async timeout ${bad}`);
+      await assert.rejects(a.readFEAsync(0, { timeout: bad }), RangeError, `async { timeout: ${bad} }`);
+    }
+    for (const bad of ['10', null, 10n, {}, true]) {
+      assert.throws(() => a.readFE(0, bad), TypeError, `timeout ${String(bad)}`);
+      await assert.rejects(a.readFEAsync(0, { timeout: bad }), TypeError, `async { timeout: ${String(bad)} }`);
+    }
+    assert.equal(a.isFull(0), false, 'no refused call changed the element');
+    // The waits without limit: each finds the element FULL, so returns at once.
     a.writeXF(0, 1);
     assert.equal(a.readFE(0, Infinity), 1);
     a.writeXF(0, 2);
-    assert.equal(a.readFE(0, null), 2);
+    assert.equal(a.readFE(0, -1), 2);
+    a.writeXF(0, 3);
+    assert.equal(a.readFE(0, undefined), 3);
+    a.writeXF(0, 4);
+    assert.equal(await a.readFEAsync(0, -1), 4);
+    a.writeXF(0, 5);
+    assert.equal(await a.readFEAsync(0, { timeout: -1 }), 5);
+  });
+});
+
+// Async, so that a writer that never comes fails the test at its timeout instead of
+// blocking the runner (the synchronous calls map -1 to the same C wait, checked above).
+test('a -1 timeout waits without limit until another process writes', { timeout: 30000 }, async () => {
+  await withRegion('array-forever', async (r, name) => {
+    const a = r.array('a', 1);
+    assert.equal(a.isFull(0), false);
+    const { done } = runChild(['write-after', name, 'a', '0', '300', 'late']);
+    assert.equal(await a.readFEAsync(0, -1), 'late', 'it waited for the other process to write');
+    const { code, stderr } = await done;
+    assert.equal(code, 0, stderr);
   });
 });
 

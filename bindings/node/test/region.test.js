@@ -211,7 +211,7 @@ test('objects keep their region alive; unreferenced handles are given back when 
   assert.equal(out.trim(), '1', 'the collected region handle was closed');
 });
 
-test('the library: PLEXUS_LIBRARY, next to the package, the repo target dirs; clear errors', () => {
+test('the library: PLEXUS_LIBRARY, prebuilds, the checkout target dirs, the system loader; clear errors', () => {
   const run = (cwd, env, code = 'console.log(require("./index.js").libraryPath)') =>
     spawnSync(process.execPath, ['-e', code], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
   // PLEXUS_LIBRARY wins, and a wrong one is an error (no silent fallback).
@@ -224,39 +224,89 @@ test('the library: PLEXUS_LIBRARY, next to the package, the repo target dirs; cl
   r = run(pkgDir, { PLEXUS_LIBRARY: __filename });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /plexus: cannot load .*region\.test\.js/);
-  // A copy of the package outside the repository finds nothing and says where it looked.
+
+  // A copy of the package as bindings/node of a directory that is not (yet) a checkout.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-node-pkg-'));
+  const pkg = path.join(dir, 'bindings', 'node');
+  const lib = (...parts) => path.join(dir, ...parts, 'libplexus.so');
+  const put = (file) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.copyFileSync(plexus.libraryPath, file);
+  };
+  // No env variable points anywhere (LD_LIBRARY_PATH: cargo test's names this build).
+  const env = { PLEXUS_LIBRARY: '', CARGO_TARGET_DIR: '', LD_LIBRARY_PATH: '' };
   try {
-    for (const f of ['index.js', 'package.json']) fs.copyFileSync(path.join(pkgDir, f), path.join(dir, f));
-    fs.symlinkSync(path.join(pkgDir, 'node_modules'), path.join(dir, 'node_modules'));
-    const env = { PLEXUS_LIBRARY: '', CARGO_TARGET_DIR: '' };
-    r = run(dir, env);
+    fs.mkdirSync(pkg, { recursive: true });
+    for (const f of ['index.js', 'package.json']) fs.copyFileSync(path.join(pkgDir, f), path.join(pkg, f));
+
+    // Without koffi: a clear message saying what to run.
+    r = run(pkg, env);
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /cannot find libplexus\.so; looked in:/);
-    assert.ok(r.stderr.includes(path.join(dir, 'libplexus.so')), 'lists the package directory');
-    assert.ok(r.stderr.includes(path.join(dir, 'target', 'release', 'libplexus.so')), 'lists target/release');
-    assert.ok(r.stderr.includes(path.join(dir, 'target', 'debug', 'libplexus.so')), 'lists target/debug');
-    assert.match(r.stderr, /set PLEXUS_LIBRARY/);
+    assert.match(r.stderr, /plexus: cannot find koffi, its one dependency/);
+    assert.ok(r.stderr.includes(`run \`npm ci --omit=dev\` in ${pkg}`), r.stderr);
+    fs.symlinkSync(path.join(pkgDir, 'node_modules'), path.join(pkg, 'node_modules'));
+
+    // Nothing found: the message lists where it looked (unless this machine has an installed libplexus).
+    const installed = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout || '';
+    if (!installed.includes('libplexus.so')) {
+      r = run(pkg, env);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /cannot find libplexus\.so; looked in:/);
+      assert.ok(r.stderr.includes(path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`, 'libplexus.so')), r.stderr);
+      assert.ok(r.stderr.includes("libplexus.so through the system's loader"), r.stderr);
+      assert.match(r.stderr, /set PLEXUS_LIBRARY/);
+    }
+    // A file found that does not load is named as such.
+    fs.mkdirSync(path.join(dir, 'bad', 'debug'), { recursive: true });
+    fs.writeFileSync(lib('bad', 'debug'), 'not a library');
+    r = run(pkg, { ...env, CARGO_TARGET_DIR: path.join(dir, 'bad') });
+    assert.notEqual(r.status, 0);
+    assert.ok(r.stderr.includes(`plexus: cannot load ${lib('bad', 'debug')}`), r.stderr);
+    // The system's loader: LD_LIBRARY_PATH names a directory holding it.
+    put(lib('sys'));
+    r = run(pkg, { ...env, LD_LIBRARY_PATH: path.join(dir, 'sys') });
+    assert.equal(r.stdout.trim(), 'libplexus.so', r.stderr);
     // $CARGO_TARGET_DIR/debug is searched.
-    fs.mkdirSync(path.join(dir, 'cargo', 'debug'), { recursive: true });
-    fs.copyFileSync(plexus.libraryPath, path.join(dir, 'cargo', 'debug', 'libplexus.so'));
-    r = run(dir, { PLEXUS_LIBRARY: '', CARGO_TARGET_DIR: path.join(dir, 'cargo') });
-    assert.equal(r.stdout.trim(), path.join(dir, 'cargo', 'debug', 'libplexus.so'), r.stderr);
-    // target/release in the package's directory or a parent.
-    fs.mkdirSync(path.join(dir, 'target', 'release'), { recursive: true });
-    fs.copyFileSync(plexus.libraryPath, path.join(dir, 'target', 'release', 'libplexus.so'));
-    r = run(dir, env);
-    assert.equal(r.stdout.trim(), path.join(dir, 'target', 'release', 'libplexus.so'), r.stderr);
-    // Next to the package wins over target dirs.
-    fs.copyFileSync(plexus.libraryPath, path.join(dir, 'libplexus.so'));
-    r = run(dir, env);
-    assert.equal(r.stdout.trim(), path.join(dir, 'libplexus.so'), r.stderr);
+    put(lib('cargo', 'debug'));
+    r = run(pkg, { ...env, CARGO_TARGET_DIR: path.join(dir, 'cargo') });
+    assert.equal(r.stdout.trim(), lib('cargo', 'debug'), r.stderr);
+    // target/ of the checkout: only once the directory is a plexus checkout.
+    put(lib('target', 'release'));
+    r = run(pkg, env);
+    assert.notEqual(r.stdout.trim(), lib('target', 'release'), 'not a checkout: its target/ is not used');
+    fs.mkdirSync(path.join(dir, 'include'));
+    fs.writeFileSync(path.join(dir, 'include', 'plexus.h'), '');
+    fs.writeFileSync(path.join(dir, 'Cargo.toml'), '');
+    r = run(pkg, env);
+    assert.equal(r.stdout.trim(), lib('target', 'release'), r.stderr);
+    // The newer of release and debug.
+    put(lib('target', 'debug'));
+    const old = new Date(Date.now() - 60000);
+    fs.utimesSync(lib('target', 'release'), old, old);
+    r = run(pkg, env);
+    assert.equal(r.stdout.trim(), lib('target', 'debug'), r.stderr);
+    // A copy of the folder elsewhere finds the checkout through checkout.json.
+    const copy = path.join(dir, 'elsewhere', 'node_modules', 'plexus');
+    fs.mkdirSync(copy, { recursive: true });
+    for (const f of ['index.js', 'package.json']) fs.copyFileSync(path.join(pkg, f), path.join(copy, f));
+    fs.symlinkSync(path.join(pkgDir, 'node_modules'), path.join(copy, 'node_modules'));
+    fs.writeFileSync(path.join(copy, 'checkout.json'), JSON.stringify({ root: dir }));
+    r = run(copy, env);
+    assert.equal(r.stdout.trim(), lib('target', 'debug'), r.stderr);
+    fs.rmSync(path.join(copy, 'checkout.json'));
+    r = run(copy, env);
+    assert.notEqual(r.stdout.trim(), lib('target', 'debug'), 'without checkout.json the copy does not know the checkout');
+    // The packed copy wins over everything but PLEXUS_LIBRARY.
+    const packed = path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`, 'libplexus.so');
+    put(packed);
+    r = run(pkg, { ...env, CARGO_TARGET_DIR: path.join(dir, 'cargo') });
+    assert.equal(r.stdout.trim(), packed, r.stderr);
     // A library of another version is refused: a binding one minor version ahead of it
     // (derived from the library, so this stays true at every version bump).
     const [major, minor] = plexus.libraryVersion.split('.').map(Number);
     const ahead = `${major}.${minor + 1}.0`;
-    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'plexus', version: ahead, main: 'index.js' }));
-    r = run(dir, env);
+    fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'plexus', version: ahead, main: 'index.js' }));
+    r = run(pkg, env);
     assert.notEqual(r.status, 0);
     assert.ok(
       r.stderr.includes(`is version ${plexus.libraryVersion}, but this binding (${ahead}) needs ${major}.${minor + 1}.x`),

@@ -194,3 +194,24 @@ test('what cannot be stored is refused before anything is written', async () => 
 test('TYPE_NAMES lists the plexus types in order', () => {
   assert.deepStrictEqual(plexus.TYPE_NAMES, ['UNDEFINED', 'NULL', 'BOOL', 'INT', 'FLOAT', 'STRING', 'BYTES', 'OBJECT']);
 });
+
+test('integers around the 32-bit boundaries are stored as the exact INT (checked against a BigInt)', async () => {
+  await withRegion('values-int-bits', (r) => {
+    const a = r.array('a', 1);
+    const m = r.map('m', 4);
+    const edges = [0, 1, -1, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32 - 1, 2 ** 32, -(2 ** 32),
+      2 ** 40 + 3, -(2 ** 40) - 3, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+    for (const n of edges) {
+      a.set(0, n);
+      // cas compares type and value: a BigInt expected is an INT written by another path.
+      assert.equal(a.cas(0, BigInt(n), 'swapped'), true, `array INT ${n}`);
+      m.set('k', n);
+      assert.equal(m.cas('k', BigInt(n), 'swapped'), true, `map INT ${n}`);
+      a.set(0, n + 0.5);
+      assert.equal(a.cas(0, BigInt(Math.floor(n)), 'x'), false, `${n + 0.5} is a FLOAT`);
+    }
+    a.set(0, -0);
+    assert.equal(a.cas(0, 0, 'x'), false, '-0 is a FLOAT, not INT 0');
+    assert.equal(a.cas(0, plexus.float(-0), 'x'), true);
+  });
+});
