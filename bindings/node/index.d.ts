@@ -114,10 +114,16 @@ export class ClosedError extends PlexusError {}
  */
 export class UnavailableError extends PlexusError {}
 /**
- * A remote region's state vanished from the server: removed, replaced, flushed, or the
- * server restarted without its data (PLEXUS_E_REGION_LOST). Open the region again.
+ * A remote region's state vanished from the server: flushed, or the server restarted or
+ * failed over without its data (PLEXUS_E_REGION_LOST). Open the region again.
  */
 export class RegionLostError extends PlexusError {}
+/**
+ * The region was removed (Region.remove, or a recreate of its name) while this handle was
+ * open (PLEXUS_E_REMOVED): every handle of it throws this and waits in it end with it.
+ * Open the name again to reach the region that has it now.
+ */
+export class RemovedError extends PlexusError {}
 /** The call cannot exist on this backend (or build); the message names the alternative (PLEXUS_E_UNSUPPORTED). */
 export class UnsupportedError extends PlexusError {}
 
@@ -143,7 +149,11 @@ export class Region {
   static recreate(name: string, options?: Omit<RegionOptions, 'mode'>): Region;
   /** Without blocking the event loop; mode 'open' by default, waiting `wait` ms (default: without limit). */
   static openAsync(name: string, options?: RegionOptions & { signal?: AbortSignal }): Promise<Region>;
-  /** Unlinks the region; E_NOT_FOUND if absent unless { force: true }. True if removed. */
+  /**
+   * Removes the region: its handles, in every process, throw RemovedError from their next
+   * call and waits in it end with it. E_NOT_FOUND if absent unless { force: true }. True
+   * if removed.
+   */
   static remove(name: string, options?: { force?: boolean }): boolean;
   /** The region checker, without opening the region; { repair: true } also cleans up. */
   static check(name: string, options?: { repair?: boolean }): CheckReport;
@@ -330,6 +340,7 @@ export const status: Readonly<{
   E_PERMISSION: 109;
   E_OS: 110;
   E_BUFFER_TOO_SMALL: 111;
+  E_REMOVED: 112;
   E_UNAVAILABLE: 113;
   E_REGION_LOST: 114;
   E_UNSUPPORTED: 115;

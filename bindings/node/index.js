@@ -360,6 +360,7 @@ const OWNER_DEAD = 3;
 const E_INVALID_ARGUMENT = 100;
 const E_NOT_FOUND = 102;
 const E_BUFFER_TOO_SMALL = 111;
+const E_REMOVED = 112;
 const E_UNAVAILABLE = 113;
 const E_REGION_LOST = 114;
 const E_UNSUPPORTED = 115;
@@ -383,6 +384,7 @@ const status = Object.freeze({
   E_PERMISSION: 109,
   E_OS: 110,
   E_BUFFER_TOO_SMALL: 111,
+  E_REMOVED: 112,
   E_UNAVAILABLE: 113,
   E_REGION_LOST: 114,
   E_UNSUPPORTED: 115,
@@ -405,6 +407,7 @@ const DESCRIPTIONS = {
   109: 'permission denied',
   110: 'operating system error',
   111: 'buffer too small',
+  112: 'the region was removed (or replaced) while this handle was open (open it again)',
   113: "the remote region's server did not answer in time",
   114: "the remote region's state vanished from the server (open it again)",
   115: 'not supported on this backend',
@@ -438,6 +441,18 @@ class ClosedError extends PlexusError {
   }
 }
 
+/**
+ * The region was removed (Region.remove, or a recreate of its name) while this handle was
+ * open: PLEXUS_E_REMOVED. Every handle of it throws this, and waits in it end with it;
+ * open the name again to reach the region that has it now.
+ */
+class RemovedError extends PlexusError {
+  constructor(message) {
+    super(E_REMOVED, message);
+    this.name = 'RemovedError';
+  }
+}
+
 /** A remote region's server could not be reached or did not answer in time: PLEXUS_E_UNAVAILABLE. */
 class UnavailableError extends PlexusError {
   constructor(message) {
@@ -446,7 +461,7 @@ class UnavailableError extends PlexusError {
   }
 }
 
-/** A remote region's state vanished from the server (removed, replaced, flushed, lost): PLEXUS_E_REGION_LOST. */
+/** A remote region's state vanished from the server (flushed, restarted or failed over without it): PLEXUS_E_REGION_LOST. */
 class RegionLostError extends PlexusError {
   constructor(message) {
     super(E_REGION_LOST, message);
@@ -465,6 +480,7 @@ class UnsupportedError extends PlexusError {
 const ERROR_CLASSES = {
   [TIMEOUT]: TimeoutError,
   [CLOSED]: ClosedError,
+  [E_REMOVED]: RemovedError,
   [E_UNAVAILABLE]: UnavailableError,
   [E_REGION_LOST]: RegionLostError,
   [E_UNSUPPORTED]: UnsupportedError,
@@ -1323,9 +1339,9 @@ class Region {
   }
 
   /**
-   * Unlinks the region `name` (processes that have it open keep using it). Throws
-   * PLEXUS_E_NOT_FOUND if it does not exist, unless `{ force: true }`. Returns true if
-   * a region was removed.
+   * Removes the region `name`: every handle of it, in every process, throws RemovedError
+   * from its next call, and waits in it end with RemovedError. Throws PLEXUS_E_NOT_FOUND
+   * if it does not exist, unless `{ force: true }`. Returns true if a region was removed.
    */
   static remove(name, options) {
     cString(name, 'region name');
@@ -2462,6 +2478,7 @@ exports.TimeoutError = TimeoutError;
 exports.ClosedError = ClosedError;
 exports.UnavailableError = UnavailableError;
 exports.RegionLostError = RegionLostError;
+exports.RemovedError = RemovedError;
 exports.UnsupportedError = UnsupportedError;
 exports.Float = Float;
 exports.float = float;

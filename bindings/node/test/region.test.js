@@ -27,10 +27,11 @@ test('open modes: openOrCreate, create, open, recreate', () => {
     assert.equal(same.array('a').get(0), 'kept', 'openOrCreate opens');
     assert.equal(same.info().regionId, r.info().regionId);
     same.close();
+    const oldId = r.info().regionId;
     const fresh = plexus.Region.recreate(name, { size: 1 << 20 });
-    assert.notEqual(fresh.info().regionId, r.info().regionId, 'recreate makes a new region');
+    assert.notEqual(fresh.info().regionId, oldId, 'recreate makes a new region');
     assert.throws(() => fresh.array('a'), isCode('PLEXUS_E_NOT_FOUND'));
-    assert.equal(r.array('a').get(0), 'kept', 'the old one lives on for its users');
+    assert.throws(() => r.array('a'), plexus.RemovedError, 'the replaced one tells its users');
     fresh.close();
   } finally {
     r.close();
@@ -158,6 +159,24 @@ test('openAsync waits for the region to appear without blocking; times out with 
   const made = await plexus.Region.openAsync(name, { mode: 'create', size: 1 << 20 });
   made.close();
   plexus.Region.remove(name);
+});
+
+test('a removed region: every handle throws RemovedError, and a waiting pop ends with it', async () => {
+  const name = uniqueName('removed');
+  const r = plexus.Region.create(name, { size: 1 << 20 });
+  try {
+    const q = r.queue('q', 2);
+    const a = r.array('a', 1);
+    const waiting = q.popAsync(30000);
+    setTimeout(() => plexus.Region.remove(name), 100);
+    await assert.rejects(waiting, (e) => e instanceof plexus.RemovedError && e.status === 112);
+    assert.throws(() => a.get(0), isCode('PLEXUS_E_REMOVED'));
+    assert.throws(() => q.push(1, 0), plexus.RemovedError);
+    assert.throws(() => r.info(), plexus.RemovedError);
+  } finally {
+    r.close();
+  }
+  assert.equal(plexus.Region.remove(name, { force: true }), false);
 });
 
 test('errors carry code and status; status, statusName, recoveredLocks, version', () => {

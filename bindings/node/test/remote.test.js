@@ -11,6 +11,7 @@ const isCode = (Class, code) => (e) => e instanceof Class && e instanceof plexus
 
 test('the statuses of remote regions: numbers, names, classes', () => {
   const cases = [
+    ['E_REMOVED', 112, plexus.RemovedError],
     ['E_UNAVAILABLE', 113, plexus.UnavailableError],
     ['E_REGION_LOST', 114, plexus.RegionLostError],
     ['E_UNSUPPORTED', 115, plexus.UnsupportedError],
@@ -84,8 +85,8 @@ test('arrays and maps on a redis:// region; async waits woken by another handle'
     assert.equal(info.objectCount, 2);
     assert.ok(info.attachedProcesses >= 2, String(info.attachedProcesses));
     assert.equal(plexus.Region.remove(url), true);
-    assert.throws(() => a.get(0), isCode(plexus.RegionLostError, 'PLEXUS_E_REGION_LOST'));
-    assert.throws(() => other.map('m'), plexus.RegionLostError);
+    assert.throws(() => a.get(0), isCode(plexus.RemovedError, 'PLEXUS_E_REMOVED'));
+    assert.throws(() => other.map('m'), plexus.RemovedError);
     assert.throws(() => plexus.Region.openExisting(url), (e) => e.code === 'PLEXUS_E_NOT_FOUND');
   } finally {
     r.close();
