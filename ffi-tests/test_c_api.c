@@ -206,6 +206,35 @@ int main(void) {
   MUST(plexus_region_close(r2));
   MUST(plexus_region_get_info(r, &info)); /* closing r2 detached it at once */
   CHECK(info.attached_processes == 1);
+  /* Listing: every object once, with its kind and shape; then found = false. */
+  {
+    plexus_queue lq;
+    plexus_mutex lm;
+    MUST(plexus_queue_open(r, "list-stack", 5, PLEXUS_LIFO, &lq));
+    MUST(plexus_mutex_open(r, "list-mutex", &lm));
+    uint64_t cursor = 0;
+    plexus_object_info oi;
+    bool found = false;
+    int seen_cells = 0, seen_stack = 0, seen_mutex = 0, total = 0;
+    for (;;) {
+      MUST(plexus_region_next_object(r, &cursor, &oi, &found));
+      if (!found) break;
+      total++;
+      if (strcmp(oi.name, "cells") == 0) seen_cells += strcmp(oi.kind, "array") == 0 && oi.shape == 8;
+      if (strcmp(oi.name, "list-stack") == 0) seen_stack += strcmp(oi.kind, "stack") == 0 && oi.shape == 5;
+      if (strcmp(oi.name, "list-mutex") == 0) seen_mutex += strcmp(oi.kind, "mutex") == 0;
+    }
+    CHECK(seen_cells == 1 && seen_stack == 1 && seen_mutex == 1);
+    plexus_region_info li;
+    MUST(plexus_region_get_info(r, &li));
+    CHECK(total == (int)li.object_count);
+    MUST(plexus_region_next_object(r, &cursor, &oi, &found)); /* at the end it stays there */
+    CHECK(!found);
+    EXPECT_MSG(plexus_region_next_object(r, NULL, &oi, &found), PLEXUS_E_INVALID_ARGUMENT);
+    MUST(plexus_queue_close(lq));
+    MUST(plexus_mutex_close(lm));
+  }
+
   /* Removed under open handles: every call says PLEXUS_E_REMOVED; a RECREATE of the
    * name does the same to the handles of the region it replaces. */
   MUST(plexus_region_remove(name));

@@ -1226,6 +1226,13 @@ struct RegionCleanup {
 void test_removed(const std::string &name) {
     Region r = Region::create(name, 1u << 20);
     Array a = r.array("a", 2);
+    plexus::Queue stack = r.queue("s", 3, PLEXUS_LIFO);
+    const std::vector<plexus::ObjectInfo> objects = r.objects();
+    CHECK(objects.size() == 2);
+    CHECK(objects.size() == 2 && objects[0].name == "a" && objects[0].kind == "array" &&
+          objects[0].shape == 2);
+    CHECK(objects.size() == 2 && objects[1].name == "s" && objects[1].kind == "stack" &&
+          objects[1].shape == 3);
     std::thread waiter([&] { CHECK_THROWS(a.read_fe(1), PLEXUS_E_REMOVED); });
     std::this_thread::sleep_for(50ms);
     Region::remove(name);

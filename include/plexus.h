@@ -122,6 +122,11 @@
 #define PLEXUS_FORMAT_VERSION 1
 
 /**
+ * Longest object name, in bytes of UTF-8 (`plexus_object_info.name` holds it and a NUL).
+ */
+#define PLEXUS_MAX_NAME_LEN 96
+
+/**
  * `plexus_region_check` flag: also clean up (see plexus_region_check).
  */
 #define PLEXUS_CHECK_REPAIR 1
@@ -454,6 +459,29 @@ typedef struct plexus_region_info {
    */
   uint64_t reserved[4];
 } plexus_region_info;
+
+/**
+ * One named object of a region, from `plexus_region_next_object`.
+ */
+typedef struct plexus_object_info {
+  /**
+   * The object's name, NUL-terminated (UTF-8, at most PLEXUS_MAX_NAME_LEN bytes).
+   */
+  char name[97];
+  /**
+   * Its kind, NUL-terminated: "array", "map", "queue", "stack" (a PLEXUS_LIFO queue),
+   * "bus", "mutex", "barrier" or "semaphore".
+   */
+  char kind[16];
+  /**
+   * Its size argument: length, capacity, parties or permits (1 for a mutex).
+   */
+  uint64_t shape;
+  /**
+   * Reserved for future fields, 0.
+   */
+  uint64_t reserved[2];
+} plexus_object_info;
 
 /**
  * What `plexus_region_check` found (after the repair, with PLEXUS_CHECK_REPAIR).
@@ -814,6 +842,19 @@ enum plexus_status plexus_region_remove(const char *name);
  */
 enum plexus_status plexus_region_get_info(struct plexus_region region,
                                           struct plexus_region_info *out);
+
+/**
+ * Iterates over the region's named objects: start with `*cursor = 0`; each call fills
+ * `*out` with the next object, moves `*cursor` on and sets `*found = true`, or sets
+ * `*found = false` when there are no more. An object that exists throughout an
+ * iteration is reported exactly once, whatever other processes create meanwhile (an
+ * object created during the iteration may or may not be). Local regions go in
+ * directory order, remote ones in creation order.
+ */
+enum plexus_status plexus_region_next_object(struct plexus_region region,
+                                             uint64_t *cursor,
+                                             struct plexus_object_info *out,
+                                             bool *found);
 
 /**
  * Blocks until an object called `name` exists in the region (of any kind), or the

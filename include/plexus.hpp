@@ -781,6 +781,15 @@ struct RegionOptions {
 /// format_version, region_id, created_unix_ns (see plexus_region_info in plexus.h).
 using RegionInfo = plexus_region_info;
 
+/// One named object of a region (Region::objects).
+struct ObjectInfo {
+    std::string name;
+    /// "array", "map", "queue", "stack", "bus", "mutex", "barrier" or "semaphore".
+    std::string kind;
+    /// Length, capacity, parties or permits (1 for a mutex).
+    std::uint64_t shape;
+};
+
 /// What check_region found: the counts of plexus_check_result (verdict, live_processes,
 /// dead_processes, dead_locks, leaked_blocks, leaked_bytes, stale_entries, problems,
 /// repairs, repair_skipped, heap_used; see plexus.h) and the human-readable report.
@@ -890,6 +899,22 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
         RegionInfo i{};
         check(plexus_region_get_info(h_, &i));
         return i;
+    }
+
+    /// The region's named objects (plexus_region_next_object): each object that exists
+    /// throughout the call once, whatever other processes create meanwhile.
+    std::vector<ObjectInfo> objects() const {
+        std::vector<ObjectInfo> all;
+        std::uint64_t cursor = 0;
+        for (;;) {
+            plexus_object_info o{};
+            bool found = false;
+            check(plexus_region_next_object(h_, &cursor, &o, &found));
+            if (!found) {
+                return all;
+            }
+            all.push_back(ObjectInfo{o.name, o.kind, o.shape});
+        }
     }
 
     /// Removes region `name`: every object of it, in every process, throws

@@ -112,6 +112,7 @@ on_both_backends!(
     element_timeouts_and_wakeups,
     element_waiting_readers,
     region_removal,
+    object_listing,
     out_of_range,
     map_keys,
     wait_object_and_info,
@@ -933,6 +934,74 @@ fn region_removal(name: &str) {
         drop(fresh);
         Region::remove(name).unwrap();
     }
+}
+
+/// Listing a region's objects with a cursor: each object once, with its kind and shape;
+/// objects that exist throughout are seen exactly once while another attachment creates
+/// more meanwhile.
+fn object_listing(name: &str) {
+    let r = create(name);
+    let list = |r: &Region| {
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        while let Some(o) = r.next_object(&mut cursor).unwrap() {
+            seen.push((o.name, o.kind, o.shape));
+        }
+        assert_eq!(
+            r.next_object(&mut cursor),
+            Ok(None),
+            "the end stays the end"
+        );
+        seen
+    };
+    assert!(list(&r).is_empty());
+    r.array("a", 3, 0).unwrap();
+    r.map("m", 9, 0).unwrap();
+    r.queue("q", 4, 0).unwrap();
+    r.queue("s", 5, FLAG_LIFO).unwrap();
+    r.bus("b", 6, 0).unwrap();
+    r.mutex("x").unwrap();
+    r.barrier("br", 2).unwrap();
+    r.semaphore("sem", 7).unwrap();
+    let mut seen = list(&r);
+    seen.sort();
+    let expected: Vec<(String, &str, u64)> = [
+        ("a", "array", 3),
+        ("b", "bus", 6),
+        ("br", "barrier", 2),
+        ("m", "map", 9),
+        ("q", "queue", 4),
+        ("s", "stack", 5),
+        ("sem", "semaphore", 7),
+        ("x", "mutex", 1),
+    ]
+    .into_iter()
+    .map(|(n, k, s)| (n.to_owned(), k, s))
+    .collect();
+    assert_eq!(seen, expected);
+    // Another attachment creates objects while this one lists, step by step.
+    let other = attach(name);
+    let mut cursor = 0;
+    let mut names = Vec::new();
+    let mut made = 0;
+    while let Some(o) = r.next_object(&mut cursor).unwrap() {
+        names.push(o.name);
+        if made < 20 {
+            other.array(&format!("new-{made}"), 1, 0).unwrap();
+            made += 1;
+        }
+    }
+    for (n, _, _) in &expected {
+        assert_eq!(
+            names.iter().filter(|x| *x == n).count(),
+            1,
+            "{n} in {names:?}"
+        );
+    }
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "seen twice: {names:?}");
 }
 
 fn out_of_range(name: &str) {

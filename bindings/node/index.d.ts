@@ -155,6 +155,11 @@ export class Region {
    * if removed.
    */
   static remove(name: string, options?: { force?: boolean }): boolean;
+  /**
+   * The region's named objects: each object that exists throughout the call once,
+   * whatever other processes create meanwhile.
+   */
+  objects(): Array<{ name: string; kind: 'array' | 'map' | 'queue' | 'stack' | 'bus' | 'mutex' | 'barrier' | 'semaphore'; shape: number }>;
   /** The region checker, without opening the region; { repair: true } also cleans up. */
   static check(name: string, options?: { repair?: boolean }): CheckReport;
 

@@ -193,6 +193,12 @@ const RegionInfo = koffi.struct({
   created_unix_ns: 'uint64_t',
   reserved: koffi.array('uint64_t', 4),
 });
+const ObjectInfo = koffi.struct({
+  name: koffi.array('char', 97, 'String'),
+  kind: koffi.array('char', 16, 'String'),
+  shape: 'uint64_t',
+  reserved: koffi.array('uint64_t', 2),
+});
 const CheckResult = koffi.struct({
   verdict: 'uint32_t',
   live_processes: 'uint32_t',
@@ -239,6 +245,12 @@ const C = {
   region_remove: fn('plexus_region_remove', S, [STR]),
   region_get_info: fn('plexus_region_get_info', S, [ID, koffi.out(koffi.pointer(RegionInfo))]),
   region_wait_object: fn('plexus_region_wait_object', S, [ID, STR, 'int64_t']),
+  region_next_object: fn('plexus_region_next_object', S, [
+    ID,
+    koffi.inout(koffi.pointer('uint64_t', 1)),
+    koffi.out(koffi.pointer(ObjectInfo)),
+    koffi.out(koffi.pointer('bool', 1)),
+  ]),
   region_check: fn('plexus_region_check', S, [STR, 'uint32_t', koffi.out(koffi.pointer(CheckResult)), P]),
 
   queue_open: fn('plexus_queue_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
@@ -1434,6 +1446,23 @@ class Region {
       createdUnixNs: created,
       created: new Date(Number(created / 1000000n)),
     };
+  }
+
+  /**
+   * The region's named objects, `[{ name, kind, shape }]` (kind: 'array', 'map', 'queue',
+   * 'stack', 'bus', 'mutex', 'barrier' or 'semaphore'): each object that exists throughout
+   * the call once, whatever other processes create meanwhile.
+   */
+  objects() {
+    const all = [];
+    const cursor = [0n];
+    const found = [false];
+    for (;;) {
+      const out = {};
+      check(C.region_next_object(this._h, cursor, out, found));
+      if (!found[0]) return all;
+      all.push({ name: out.name, kind: out.kind, shape: Number(out.shape) });
+    }
   }
 
   /** Blocks until an object called `name` exists (any kind); TimeoutError after `timeout` ms. */

@@ -167,6 +167,10 @@ dispatch!(Region {
     fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()>;
     /// Every named object: name, kind, shape (`offset` and `bytes` are 0 remotely).
     fn objects(&self) -> Result<Vec<crate::shm::ObjectSummary>>;
+    /// The next object after `*cursor` (0 starts), moving the cursor; `None` at the end.
+    /// An object that exists throughout an iteration is seen exactly once, whatever is
+    /// created meanwhile.
+    fn next_object(&self, cursor: &mut u64) -> Result<Option<crate::shm::ObjectSummary>>;
 });
 
 // ---- arrays and maps ----

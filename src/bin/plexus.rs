@@ -1260,11 +1260,18 @@ impl Opened {
         }
     }
 
+    /// The region's objects, by the listing cursor (each object that exists throughout
+    /// once, whatever is created meanwhile).
     fn objects(&self) -> plexus::Result<Vec<ObjectSummary>> {
-        match self {
-            Opened::Local(r) => r.objects(),
-            Opened::Remote(_, r) => r.objects(),
+        let mut all = Vec::new();
+        let mut cursor = 0;
+        while let Some(o) = match self {
+            Opened::Local(r) => r.next_object(&mut cursor)?,
+            Opened::Remote(_, r) => r.next_object(&mut cursor)?,
+        } {
+            all.push(o);
         }
+        Ok(all)
     }
 
     fn info(&self) -> plexus::Result<RegionInfo> {

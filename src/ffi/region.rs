@@ -237,6 +237,67 @@ pub extern "C" fn plexus_region_get_info(
     })
 }
 
+/// Longest object name, in bytes of UTF-8 (`plexus_object_info.name` holds it and a NUL).
+pub const PLEXUS_MAX_NAME_LEN: u32 = 96;
+const _: () = assert!(PLEXUS_MAX_NAME_LEN as usize == crate::semantics::names::MAX_NAME_LEN);
+
+/// One named object of a region, from `plexus_region_next_object`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct plexus_object_info {
+    /// The object's name, NUL-terminated (UTF-8, at most PLEXUS_MAX_NAME_LEN bytes).
+    pub name: [c_char; 97],
+    /// Its kind, NUL-terminated: "array", "map", "queue", "stack" (a PLEXUS_LIFO queue),
+    /// "bus", "mutex", "barrier" or "semaphore".
+    pub kind: [c_char; 16],
+    /// Its size argument: length, capacity, parties or permits (1 for a mutex).
+    pub shape: u64,
+    /// Reserved for future fields, 0.
+    pub reserved: [u64; 2],
+}
+
+/// Iterates over the region's named objects: start with `*cursor = 0`; each call fills
+/// `*out` with the next object, moves `*cursor` on and sets `*found = true`, or sets
+/// `*found = false` when there are no more. An object that exists throughout an
+/// iteration is reported exactly once, whatever other processes create meanwhile (an
+/// object created during the iteration may or may not be). Local regions go in
+/// directory order, remote ones in creation order.
+#[no_mangle]
+pub extern "C" fn plexus_region_next_object(
+    region: plexus_region,
+    cursor: *mut u64,
+    out: *mut plexus_object_info,
+    found: *mut bool,
+) -> plexus_status {
+    guard(|| {
+        let cursor = out_ref(cursor, "cursor")?;
+        let slot = out_ref(out, "out")?;
+        let found = out_ref(found, "found")?;
+        let mut at = *cursor;
+        match handles::region(region.id)?.region.next_object(&mut at)? {
+            None => *found = false,
+            Some(o) => {
+                let mut info = plexus_object_info {
+                    name: [0; 97],
+                    kind: [0; 16],
+                    shape: o.shape,
+                    reserved: [0; 2],
+                };
+                for (d, s) in info.name.iter_mut().zip(o.name.bytes().take(96)) {
+                    *d = s as c_char;
+                }
+                for (d, s) in info.kind.iter_mut().zip(o.kind.bytes().take(15)) {
+                    *d = s as c_char;
+                }
+                *slot = info;
+                *found = true;
+            }
+        }
+        *cursor = at;
+        Ok(())
+    })
+}
+
 /// Blocks until an object called `name` exists in the region (of any kind), or the
 /// timeout passes (PLEXUS_TIMEOUT). Lets a consumer start before its producer.
 #[no_mangle]

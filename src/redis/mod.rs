@@ -429,6 +429,46 @@ impl Region {
         Ok(list)
     }
 
+    /// The next object after `*cursor` (an object id; 0 starts) in creation order, and
+    /// the cursor moved to it; `None` at the end. An object that exists throughout an
+    /// iteration is seen exactly once.
+    pub fn next_object(&self, cursor: &mut u64) -> Result<Option<crate::shm::ObjectSummary>> {
+        let r = self.inner.call(
+            &scripts().next_object,
+            &[cursor.to_string().as_bytes()],
+            None,
+            false,
+        )?;
+        if r.items.is_empty() {
+            return Ok(None);
+        }
+        let name = String::from_utf8(r.bytes(0))
+            .map_err(|_| Error::corrupt("a remote object name is not UTF-8"))?;
+        let words: Vec<u64> = r
+            .text(1)
+            .split(' ')
+            .map(|w| w.parse().unwrap_or(0))
+            .collect();
+        let [kind, shape, flags, id] = words[..] else {
+            return Err(Error::corrupt(format!(
+                "the directory entry of remote object '{name}' is damaged"
+            )));
+        };
+        *cursor = id;
+        let lifo = flags as u32 & crate::semantics::options::FLAG_LIFO != 0;
+        Ok(Some(crate::shm::ObjectSummary {
+            name,
+            kind: if kind as u32 == open::KIND_QUEUE && lifo {
+                "stack"
+            } else {
+                open::kind_name(kind as u32)
+            },
+            shape,
+            offset: 0,
+            bytes: 0,
+        }))
+    }
+
     /// Blocks until an object called `name` exists.
     pub fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
         check_object_name(name)?;

@@ -28,6 +28,7 @@
 //! | `P retired` | zset | epochs ended by a removal or RECREATE (the last thousand; kept a week) |
 //! | `E gone` | stream | an entry once the epoch is retired (blocked reads watch it; kept an hour) |
 //! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
+//! | `E dirz` | zset | object names scored by id (creation order: the listing's cursor) |
 //! | `E ops:<attachment>` | hash | thread -> that thread's last mutation: id and result (kept 120 s past the attachment's last lease renewal) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
 //! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver`, `wq` waiters, `r` read_rw holds |
@@ -158,6 +159,7 @@ end
 if SHAPE == '0' then return {'notfound'} end
 local id = redis.call('HINCRBY', P .. 'meta', 'ids', 1)
 redis.call('HSET', E .. 'dir', NAME, KIND .. ' ' .. SHAPE .. ' ' .. FLAGS .. ' ' .. id)
+redis.call('ZADD', E .. 'dirz', id, NAME)
 redis.call('HSET', E .. 'o:' .. id .. ':m', 'kind', KIND, 'shape', SHAPE, 'flags', FLAGS,
   'seq', 0, 'vfloor', 0)
 wake(E .. 'dirw')
@@ -427,6 +429,14 @@ end
 return {'invalid', 'unknown element operation ' .. OP}
 "#;
 
+/// The next object after a cursor (an object id; creation order). ARGV 5: cursor.
+/// `{'ok', name, 'kind shape flags id'}` or `{'ok'}` at the end.
+const NEXT_OBJECT: &str = r#"
+local r = redis.call('ZRANGEBYSCORE', E .. 'dirz', '(' .. ARGV[5], '+inf', 'LIMIT', 0, 1)
+if #r == 0 then return {'ok'} end
+return {'ok', r[1], redis.call('HGET', E .. 'dir', r[1])}
+"#;
+
 /// A map's next key after a cursor (insertion order). ARGV 5-6: object prefix, cursor.
 /// `{'ok', key, score}` or `{'ok'}` at the end.
 const NEXT_KEY: &str = r#"
@@ -457,6 +467,7 @@ pub(crate) struct Scripts {
     pub info: redis::Script,
     pub element: redis::Script,
     pub next_key: redis::Script,
+    pub next_object: redis::Script,
     pub map_len: redis::Script,
 }
 
@@ -472,6 +483,7 @@ pub(crate) fn scripts() -> &'static Scripts {
             info: with(INFO),
             element: with(ELEMENT),
             next_key: with(NEXT_KEY),
+            next_object: with(NEXT_OBJECT),
             map_len: with(MAP_LEN),
         }
     })

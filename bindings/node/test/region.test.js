@@ -161,6 +161,25 @@ test('openAsync waits for the region to appear without blocking; times out with 
   plexus.Region.remove(name);
 });
 
+test('objects() lists every object once with its kind and shape', () => {
+  const name = uniqueName('objects');
+  const r = plexus.Region.create(name, { size: 1 << 20 });
+  try {
+    assert.deepEqual(r.objects(), []);
+    r.array('a', 3);
+    r.queue('s', 4, { lifo: true });
+    r.mutex('m');
+    assert.deepEqual(r.objects(), [
+      { name: 'a', kind: 'array', shape: 3 },
+      { name: 's', kind: 'stack', shape: 4 },
+      { name: 'm', kind: 'mutex', shape: 1 },
+    ]);
+  } finally {
+    r.close();
+    plexus.Region.remove(name);
+  }
+});
+
 test('a removed region: every handle throws RemovedError, and a waiting pop ends with it', async () => {
   const name = uniqueName('removed');
   const r = plexus.Region.create(name, { size: 1 << 20 });

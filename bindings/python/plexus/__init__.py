@@ -72,7 +72,7 @@ from ._errors import (
 from ._locks import Barrier, Mutex, Semaphore
 from ._msgpack import ExtType
 from ._queue import Queue
-from ._region import CheckReport, OpenMode, Region, RegionInfo
+from ._region import CheckReport, ObjectInfo, OpenMode, Region, RegionInfo
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
 from ._wait import SLICE, TimeoutArg
 
@@ -135,6 +135,7 @@ __all__ = [
     "PyValue",
     "Queue",
     "Region",
+    "ObjectInfo",
     "RegionInfo",
     "RegionLost",
     "Removed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 from . import _aio
 from ._bus import Bus
@@ -47,6 +47,17 @@ class RegionInfo:
     format_version: int  #: the region's format version
     region_id: int  #: random id chosen at creation: equal ids, same region
     created_unix_ns: int  #: creation time, nanoseconds since the Unix epoch
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One named object of a region (:meth:`Region.objects`)."""
+
+    name: str  #: its name
+    #: ``"array"``, ``"map"``, ``"queue"``, ``"stack"``, ``"bus"``, ``"mutex"``,
+    #: ``"barrier"`` or ``"semaphore"``
+    kind: str
+    shape: int  #: length, capacity, parties or permits (1 for a mutex)
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,18 @@ class Region(_Region):
     def info(self) -> RegionInfo:
         """Size, heap use, object count, live attachments, format version, id."""
         return RegionInfo(*self._info())
+
+    def objects(self) -> List[ObjectInfo]:
+        """The region's named objects: each object that exists throughout the call
+        once, whatever other processes create meanwhile."""
+        found: List[ObjectInfo] = []
+        cursor = 0
+        while True:
+            step = self._next_object(cursor)
+            if step is None:
+                return found
+            cursor, name, kind, shape = step
+            found.append(ObjectInfo(name, kind, shape))
 
     @property
     def size(self) -> int:

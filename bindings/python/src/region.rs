@@ -180,6 +180,24 @@ impl Region {
         ))
     }
 
+    /// The next object after `cursor` (0 starts): `(cursor, name, kind, shape)`, or
+    /// `None` at the end (see `plexus_region_next_object`).
+    fn _next_object(
+        &self,
+        py: Python<'_>,
+        cursor: u64,
+    ) -> PyResult<Option<(u64, String, &'static str, u64)>> {
+        let region = self.slot.get().ok_or_else(|| closed(py, || self.what()))?;
+        let mut at = cursor;
+        let next = if self.remote {
+            py.detach(|| region.next_object(&mut at))
+        } else {
+            region.next_object(&mut at)
+        }
+        .map_err(|e| to_py(py, e, || format!("{} objects", self.what())))?;
+        Ok(next.map(|o| (at, o.name, o.kind, o.shape)))
+    }
+
     /// Makes everything written so far durable (msync + fsync; for a remote region:
     /// waits until the server says the writes are durable where it can).
     fn flush(&self, py: Python<'_>) -> PyResult<()> {

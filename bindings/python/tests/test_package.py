@@ -158,6 +158,7 @@ class Library(unittest.TestCase):
             "get_info": "info",
             "len": "__len__",
             "next_key": "__iter__",
+            "next_object": "objects",
             "lock": "acquire",
             "unlock": "release",
             "is_locked": "locked",

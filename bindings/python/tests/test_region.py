@@ -101,6 +101,21 @@ class Modes(unittest.TestCase):
             pass
         self.assertEqual(stat.S_IMODE(os.stat(shm_path(self.name)).st_mode), 0o600)
 
+    def test_objects(self) -> None:
+        with plexus.Region(self.name, size=1 << 20) as r:
+            self.assertEqual(r.objects(), [])
+            r.array("a", 3)
+            r.queue("s", 4, lifo=True)
+            r.mutex("m")
+            self.assertEqual(
+                r.objects(),
+                [
+                    plexus.ObjectInfo("a", "array", 3),
+                    plexus.ObjectInfo("s", "stack", 4),
+                    plexus.ObjectInfo("m", "mutex", 1),
+                ],
+            )
+
     def test_remove(self) -> None:
         r = plexus.Region(self.name, size=1 << 20)
         a = r.array("a", 1)

@@ -434,6 +434,47 @@ impl Region {
         scan_directory(&mut scan);
         Ok(scan.objects)
     }
+
+    /// The next named object at or after directory position `*cursor` (0 starts), and
+    /// the cursor moved past it; `None` at the end. Entries never move, so an object
+    /// that exists throughout an iteration is seen exactly once, whatever is created
+    /// meanwhile. An entry that fails validation is `Corrupt`.
+    pub fn next_object(&self, cursor: &mut u64) -> Result<Option<ObjectSummary>> {
+        let r = &self.inner;
+        r.check_usable()?;
+        while *cursor < r.fixed.dir_capacity as u64 {
+            let i = *cursor;
+            *cursor += 1;
+            let e: &DirEntry = r.map.get_nth(r.fixed.dir_offset, i)?;
+            if e.state.load(Ordering::Acquire) != DIR_READY {
+                continue;
+            }
+            let none = HashSet::new();
+            let mut scan = Scan::new(&r.map, r.fixed, &none);
+            scan.deep = false;
+            scan.heap_walk_ok = false;
+            let len = (e.name_len.load(Ordering::Relaxed) as usize).min(MAX_NAME_LEN);
+            let mut raw = Vec::new();
+            r.map
+                .read_bytes(r.map.offset_of(e) + 32, len as u64, &mut raw)?;
+            let name = String::from_utf8(raw)
+                .map_err(|_| Error::corrupt(format!("directory entry {i}: name is not UTF-8")))?;
+            object(
+                &mut scan,
+                &name,
+                e.kind.load(Ordering::Relaxed),
+                e.shape.load(Ordering::Relaxed),
+                e.offset.load(Ordering::Relaxed),
+                e.flags.load(Ordering::Relaxed),
+            );
+            return match (scan.objects.pop(), scan.problems.first()) {
+                (Some(o), _) => Ok(Some(o)),
+                (None, Some(p)) => Err(Error::corrupt(p.to_string())),
+                (None, None) => Err(Error::corrupt(format!("directory entry {i} is damaged"))),
+            };
+        }
+        Ok(None)
+    }
 }
 
 // ---- repair ----
