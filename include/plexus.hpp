@@ -880,7 +880,7 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
         return open(name, o);
     }
     /// Removes any existing region `name`, then creates it afresh (processes that have
-    /// the old one open keep using the old one).
+    /// the old one open get PLEXUS_E_REMOVED from their next call on it).
     static Region recreate(const std::string &name, std::uint64_t size = 0,
                            std::uint32_t permissions = 0) {
         RegionOptions o;
