@@ -45,11 +45,8 @@ int main(int argc, char **argv) {
     s = plexus_array_faa(counter, 0, &one, NULL); /* counter[0] += 1, atomically */
     if (s != PLEXUS_OK) return failed("faa", s);
   }
-  plexus_value before; /* how many had finished before us */
-  s = plexus_array_faa(counter, 1, &one, &before);
+  s = plexus_array_faa(counter, 1, &one, NULL); /* one more process finished counting */
   if (s != PLEXUS_OK) return failed("faa", s);
-  /* (UNDEFINED before the first faa counts as 0.) */
-  int last = (before.type == PLEXUS_INT ? before.as.i : 0) == processes - 1;
 
   /* Wait (sleeping) until every process has finished: watch counter[1]'s version. */
   uint64_t version;
@@ -75,6 +72,12 @@ int main(int argc, char **argv) {
   int ok = total.type == PLEXUS_INT && total.as.i == expected;
   printf("counter: total %lld, expected %lld (%ld processes x %ld): %s\n",
          (long long)total.as.i, expected, processes, increments, ok ? "OK" : "WRONG");
+  /* The last one to have read the total removes the region (a removal is seen by every
+   * process still using it: removing it earlier would end the others' reads). */
+  plexus_value before;
+  s = plexus_array_faa(counter, 1, &one, &before);
+  if (s != PLEXUS_OK) return failed("faa", s);
+  int last = before.type == PLEXUS_INT && before.as.i == 2 * processes - 1;
   plexus_region_close(region);
   if (last) plexus_region_remove(name);
   return ok ? 0 : 1;

@@ -56,8 +56,7 @@ int main(int argc, char **argv) {
         for (std::int64_t i = 0; i < increments; ++i) {
             (void)counter.faa(0, 1);  // counter[0] += 1, atomically
         }
-        const plexus::Value before = counter.faa(1, 1);  // one more process finished
-        const bool last = (before.is_undefined() ? 0 : before.as_int()) == processes - 1;
+        (void)counter.faa(1, 1);  // one more process finished counting
 
         // Wait (sleeping) until every process has finished: watch counter[1]'s version.
         for (;;) {
@@ -79,6 +78,9 @@ int main(int argc, char **argv) {
         std::cout << "counter: total " << total.to_json() << ", expected " << expected << " ("
                   << processes << " processes x " << increments << "): " << (ok ? "OK" : "WRONG")
                   << std::endl;
+        // The last one to have read the total removes the region (a removal is seen by
+        // every process still using it: removing it earlier would end the others' reads).
+        const bool last = counter.faa(1, 1) == plexus::Value(2 * processes - 1);
         region.close();
         if (last) {
             plexus::Region::try_remove(name);

@@ -1230,7 +1230,7 @@ void test_removed(const std::string &name) {
     const std::vector<plexus::ObjectInfo> objects = r.objects();
     CHECK(objects.size() == 2);
     CHECK(objects.size() == 2 && objects[0].name == "a" && objects[0].kind == "array" &&
-          objects[0].shape == 2);
+          objects[0].shape == 2);  // sorted by name
     CHECK(objects.size() == 2 && objects[1].name == "s" && objects[1].kind == "stack" &&
           objects[1].shape == 3);
     std::thread waiter([&] { CHECK_THROWS(a.read_fe(1), PLEXUS_E_REMOVED); });

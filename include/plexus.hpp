@@ -55,6 +55,7 @@
 
 #include <plexus.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -901,8 +902,9 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
         return i;
     }
 
-    /// The region's named objects (plexus_region_next_object): each object that exists
-    /// throughout the call once, whatever other processes create meanwhile.
+    /// The region's named objects (plexus_region_next_object), sorted by name: each
+    /// object that exists throughout the call once, whatever other processes create
+    /// meanwhile.
     std::vector<ObjectInfo> objects() const {
         std::vector<ObjectInfo> all;
         std::uint64_t cursor = 0;
@@ -911,6 +913,8 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
             bool found = false;
             check(plexus_region_next_object(h_, &cursor, &o, &found));
             if (!found) {
+                std::sort(all.begin(), all.end(),
+                          [](const ObjectInfo &a, const ObjectInfo &b) { return a.name < b.name; });
                 return all;
             }
             all.push_back(ObjectInfo{o.name, o.kind, o.shape});

@@ -309,3 +309,49 @@ fn region_larger_than_dev_shm_is_refused_at_creation() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Ten thousand objects in one region of the default size: every one is created, found
+/// again by name (also from another attachment), counted and listed; the directory of a
+/// small region still has room for 256.
+#[test]
+fn ten_thousand_objects_in_one_region() {
+    let name = RegionName::new("many-objects");
+    let r = Region::open(
+        name.as_str(),
+        &OpenOptions {
+            mode: OpenMode::Recreate,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    const N: u64 = 10_000;
+    for i in 0..N {
+        let a = r.array(&format!("cell-{i}"), 1, 0).unwrap();
+        a.write(0, ValueRef::Int(i as i64)).unwrap();
+    }
+    assert_eq!(r.info().unwrap().object_count, N as u32);
+    let other = Region::open(name.as_str(), &OpenOptions::default()).unwrap();
+    for i in (0..N).step_by(7) {
+        let a = other.array(&format!("cell-{i}"), 0, 0).unwrap();
+        assert_eq!(a.read(0).unwrap(), Value::Int(i as i64));
+    }
+    assert!(matches!(
+        other.array("cell-absent", 0, 0),
+        Err(Error::NotFound(_))
+    ));
+    let mut cursor = 0;
+    let mut listed = 0;
+    while other.next_object(&mut cursor).unwrap().is_some() {
+        listed += 1;
+    }
+    assert_eq!(listed, N);
+    drop((r, other));
+    Region::remove(name.as_str()).unwrap();
+
+    // One directory entry per 4 KiB, at least 256: a 1 MiB region has 256.
+    let (small, _n) = common::region("small-directory", 1 << 20);
+    for i in 0..256 {
+        small.mutex(&format!("m{i}")).unwrap();
+    }
+    assert!(matches!(small.mutex("one-more"), Err(Error::NoSpace(_))));
+}

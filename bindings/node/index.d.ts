@@ -156,8 +156,8 @@ export class Region {
    */
   static remove(name: string, options?: { force?: boolean }): boolean;
   /**
-   * The region's named objects: each object that exists throughout the call once,
-   * whatever other processes create meanwhile.
+   * The region's named objects, sorted by name: each object that exists throughout the
+   * call once, whatever other processes create meanwhile.
    */
   objects(): Array<{ name: string; kind: 'array' | 'map' | 'queue' | 'stack' | 'bus' | 'mutex' | 'barrier' | 'semaphore'; shape: number }>;
   /** The region checker, without opening the region; { repair: true } also cleans up. */

@@ -1449,9 +1449,9 @@ class Region {
   }
 
   /**
-   * The region's named objects, `[{ name, kind, shape }]` (kind: 'array', 'map', 'queue',
-   * 'stack', 'bus', 'mutex', 'barrier' or 'semaphore'): each object that exists throughout
-   * the call once, whatever other processes create meanwhile.
+   * The region's named objects, `[{ name, kind, shape }]` sorted by name (kind: 'array',
+   * 'map', 'queue', 'stack', 'bus', 'mutex', 'barrier' or 'semaphore'): each object that
+   * exists throughout the call once, whatever other processes create meanwhile.
    */
   objects() {
     const all = [];
@@ -1460,7 +1460,7 @@ class Region {
     for (;;) {
       const out = {};
       check(C.region_next_object(this._h, cursor, out, found));
-      if (!found[0]) return all;
+      if (!found[0]) return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       all.push({ name: out.name, kind: out.kind, shape: Number(out.shape) });
     }
   }

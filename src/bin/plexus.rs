@@ -1261,7 +1261,7 @@ impl Opened {
     }
 
     /// The region's objects, by the listing cursor (each object that exists throughout
-    /// once, whatever is created meanwhile).
+    /// once, whatever is created meanwhile), sorted by name.
     fn objects(&self) -> plexus::Result<Vec<ObjectSummary>> {
         let mut all = Vec::new();
         let mut cursor = 0;
@@ -1271,6 +1271,7 @@ impl Opened {
         } {
             all.push(o);
         }
+        all.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(all)
     }
 

@@ -83,7 +83,7 @@ test('info reports size, heap, objects, attachments, version, id, creation time'
     assert.equal(info.heapUsed + info.heapFree, info.heapSize);
     assert.equal(info.objectCount, 0);
     assert.equal(info.attachedProcesses, 1);
-    assert.equal(info.formatVersion, 1);
+    assert.equal(info.formatVersion, 2);
     assert.equal(typeof info.regionId, 'bigint');
     assert.ok(info.created instanceof Date && info.created.getTime() <= before);
     r.array('a', 4);
@@ -171,8 +171,8 @@ test('objects() lists every object once with its kind and shape', () => {
     r.mutex('m');
     assert.deepEqual(r.objects(), [
       { name: 'a', kind: 'array', shape: 3 },
-      { name: 's', kind: 'stack', shape: 4 },
       { name: 'm', kind: 'mutex', shape: 1 },
+      { name: 's', kind: 'stack', shape: 4 },
     ]);
   } finally {
     r.close();

@@ -175,14 +175,14 @@ class Region(_Region):
         return RegionInfo(*self._info())
 
     def objects(self) -> List[ObjectInfo]:
-        """The region's named objects: each object that exists throughout the call
-        once, whatever other processes create meanwhile."""
+        """The region's named objects, sorted by name: each object that exists
+        throughout the call once, whatever other processes create meanwhile."""
         found: List[ObjectInfo] = []
         cursor = 0
         while True:
             step = self._next_object(cursor)
             if step is None:
-                return found
+                return sorted(found, key=lambda o: o.name)
             cursor, name, kind, shape = step
             found.append(ObjectInfo(name, kind, shape))
 

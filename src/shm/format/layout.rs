@@ -8,7 +8,8 @@
 //! ```text
 //! 0        header (4 KiB): fixed fields + checksum, then the live allocator/directory words
 //! 4096     process table: PROC_CAPACITY entries of 256 bytes
-//! ...      directory: DIR_CAPACITY entries of 128 bytes
+//! ...      directory: dir_capacity entries of 128 bytes (one per 4 KiB of region,
+//!          256 to 65536; version 1: 256), a hash table on the object name
 //! ...      heap (4 KiB aligned) up to the end of the file
 //! ```
 
@@ -20,13 +21,26 @@ use crate::shm::os::mem::Shared;
 
 /// First eight bytes of every region file.
 pub const MAGIC: [u8; 8] = *b"PLEXUS\0R";
-/// Bumped whenever the layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the layout changes incompatibly. Version 2: the directory's size
+/// scales with the region and entries are placed by the hash of their name (version 1,
+/// still read and written: 256 entries, each in the first free one).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this library opens.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Written in native order: reads back differently on a machine of the other byte order.
 pub const BYTE_ORDER_MARK: u32 = 0x0102_0304;
 pub const HEADER_SIZE: u64 = 4096;
 pub const PROC_CAPACITY: u32 = 512;
+/// Directory entries of a version 1 region, and the fewest of a version 2 one.
 pub const DIR_CAPACITY: u32 = 256;
+/// The most directory entries a region has.
+pub const DIR_CAPACITY_MAX: u32 = 65536;
+
+/// Directory entries of a version 2 region of `total_size` bytes: one per 4 KiB (16384
+/// for the default 64 MiB), within [DIR_CAPACITY, DIR_CAPACITY_MAX].
+pub fn dir_capacity_for(total_size: u64) -> u32 {
+    (total_size / 4096).clamp(DIR_CAPACITY as u64, DIR_CAPACITY_MAX as u64) as u32
+}
 /// Longest object name, in bytes of UTF-8.
 pub use crate::semantics::names::MAX_NAME_LEN;
 /// Smallest heap a region may have.
@@ -113,21 +127,36 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
 impl FixedHeader {
     /// The layout of a new region of `total_size` bytes (already rounded to pages).
     pub fn new(total_size: u64, region_id: u64, created_unix_ns: u64) -> FixedHeader {
+        Self::layout(FORMAT_VERSION, total_size, region_id, created_unix_ns)
+    }
+
+    /// The layout format `version` gives a region of `total_size` bytes.
+    pub fn layout(
+        version: u32,
+        total_size: u64,
+        region_id: u64,
+        created_unix_ns: u64,
+    ) -> FixedHeader {
+        let dir_capacity = if version == 1 {
+            DIR_CAPACITY
+        } else {
+            dir_capacity_for(total_size)
+        };
         let proc_offset = HEADER_SIZE;
         let dir_offset = proc_offset + PROC_CAPACITY as u64 * size_of::<ProcEntry>() as u64;
         let heap_offset = round_up(
-            dir_offset + DIR_CAPACITY as u64 * size_of::<DirEntry>() as u64,
+            dir_offset + dir_capacity as u64 * size_of::<DirEntry>() as u64,
             4096,
         );
         FixedHeader {
-            format_version: FORMAT_VERSION,
+            format_version: version,
             total_size,
             created_unix_ns,
             region_id,
             proc_offset,
             proc_capacity: PROC_CAPACITY,
             dir_offset,
-            dir_capacity: DIR_CAPACITY,
+            dir_capacity,
             heap_offset,
             heap_size: total_size - heap_offset,
         }
@@ -181,9 +210,10 @@ impl FixedHeader {
             ));
         }
         let version = get_u32(b, F_VERSION);
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::Incompatible(format!(
-                "region format version {version}, this library reads version {FORMAT_VERSION}"
+                "region format version {version}, this library reads versions \
+                 {MIN_FORMAT_VERSION} to {FORMAT_VERSION}"
             )));
         }
         if get_u32(b, F_POINTER_WIDTH) != usize::BITS {
@@ -224,7 +254,7 @@ impl FixedHeader {
             )));
         }
         // The layout must be exactly the one this version computes for that size.
-        let expect = FixedHeader::new(h.total_size, h.region_id, h.created_unix_ns);
+        let expect = FixedHeader::layout(version, h.total_size, h.region_id, h.created_unix_ns);
         if h.total_size > MAX_SIZE || h.total_size < expect.heap_offset + MIN_HEAP || h != expect {
             return Err(Error::corrupt("inconsistent layout in header"));
         }

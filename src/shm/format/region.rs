@@ -499,11 +499,30 @@ impl RegionInner {
         self.map.get_nth(self.fixed.dir_offset, i as u64)
     }
 
-    /// Finds a published object by name.
+    /// The directory positions where `name` may be, in the order to look: from the
+    /// name's hash on (wrapping around) in a version 2 region, every entry in version 1.
+    fn probe(&self, name: &str) -> impl Iterator<Item = u32> {
+        let cap = self.fixed.dir_capacity;
+        let start = if self.fixed.format_version >= 2 {
+            (fnv1a(name.as_bytes()) % cap as u64) as u32
+        } else {
+            0
+        };
+        (0..cap).map(move |k| (start + k) % cap)
+    }
+
+    /// Finds a published object by name. In a version 2 region it probes from the
+    /// name's hash and stops at the first free entry (entries are never freed, so an
+    /// object is always found before one).
     pub fn lookup(&self, name: &str) -> Result<Option<ObjectRef>> {
-        for i in 0..self.fixed.dir_capacity {
+        let hashed = self.fixed.format_version >= 2;
+        for i in self.probe(name) {
             let e = self.dir_entry(i)?;
-            if e.state.load(Ordering::Acquire) != DIR_READY {
+            let state = e.state.load(Ordering::Acquire);
+            if state == DIR_FREE && hashed {
+                return Ok(None);
+            }
+            if state != DIR_READY {
                 continue;
             }
             let len = e.name_len.load(Ordering::Relaxed) as usize;
@@ -580,7 +599,7 @@ impl RegionInner {
                 return Ok((o, false));
             }
             let mut free = None;
-            for i in 0..self.fixed.dir_capacity {
+            for i in self.probe(name) {
                 if self.dir_entry(i)?.state.load(Ordering::Acquire) == DIR_FREE {
                     free = Some(self.dir_entry(i)?);
                     break;
