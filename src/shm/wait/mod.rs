@@ -207,20 +207,14 @@ pub const LOCK_OWNER: u32 = !(LOCK_WAITERS | LOCK_SLEEPERS);
 /// Fast path one CAS; then spins; then sleeps on the word with the waiters bit set, in
 /// slices, checking the owner's liveness before each sleep. A lock whose owner is dead is
 /// taken over (`Acquired::Recovered`).
+#[inline]
 pub fn lock(
     word: &AtomicU32,
     token: u32,
     deadline: &Deadline,
     owners: &dyn Owners,
 ) -> Result<Acquired> {
-    debug_assert!(token != 0 && token & !LOCK_OWNER == 0);
-    if word
-        .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok()
-    {
-        return Ok(Acquired::Clean);
-    }
-    lock_slow(word, token, deadline, owners, None)
+    lock_with(word, token, deadline, owners, None)
 }
 
 /// [`lock`] for the engine's internal locks (element, allocator, directory, map, stack,
@@ -229,11 +223,23 @@ pub fn lock(
 /// [`INTERNAL_PATIENCE`] cannot be a real hold (a damaged or hostile file, or a process
 /// that does not know it holds it), and the wait ends with `Corrupt` instead of lasting
 /// for ever. An owner that is stopped (SIGSTOP, a debugger) is waited for.
+#[inline]
 pub fn lock_internal(
     word: &AtomicU32,
     token: u32,
     deadline: &Deadline,
     owners: &dyn Owners,
+) -> Result<Acquired> {
+    lock_with(word, token, deadline, owners, Some(INTERNAL_PATIENCE))
+}
+
+#[inline]
+fn lock_with(
+    word: &AtomicU32,
+    token: u32,
+    deadline: &Deadline,
+    owners: &dyn Owners,
+    patience: Option<Duration>,
 ) -> Result<Acquired> {
     debug_assert!(token != 0 && token & !LOCK_OWNER == 0);
     if word
@@ -242,7 +248,7 @@ pub fn lock_internal(
     {
         return Ok(Acquired::Clean);
     }
-    lock_slow(word, token, deadline, owners, Some(INTERNAL_PATIENCE))
+    lock_slow(word, token, deadline, owners, patience)
 }
 
 #[cold]
