@@ -1,4 +1,5 @@
-//! The Python package as users get it: `pip wheel ./bindings/python` (maturin, the
+//! The Python package as users get it: `pip install ./bindings/python` builds it from
+//! source, and `pip wheel ./bindings/python` (maturin, the
 //! PEP 517 backend, fetched from PyPI by pip) makes one abi3 wheel; the wheel installs
 //! into a fresh virtual environment with no cargo, no C compiler and no index on the
 //! PATH, and the README's Python quick start runs there as written and prints what the
@@ -119,6 +120,39 @@ fn wheel_installs_and_runs_the_quick_start_without_rust() {
     let file = wheel.file_name().unwrap().to_string_lossy().into_owned();
     // One wheel for every CPython >= 3.8 of this platform.
     assert!(file.contains("-cp38-abi3-"), "not an abi3 wheel: {file}");
+
+    // `pip install ./bindings/python`: built from source (cargo on the PATH), into the
+    // build venv; the quick start runs there too.
+    let out = Command::new(build_bin.join("python"))
+        .args(["-m", "pip", "install", "--disable-pip-version-check"])
+        .args(["--timeout", "30", "--retries", "1"])
+        .arg(root().join("bindings/python"))
+        .env("CARGO_TARGET_DIR", root().join("target"))
+        .env("MATURIN_PEP517_ARGS", "--profile dev")
+        .env_remove("PYTHONPATH")
+        .current_dir(tmp.path())
+        .output()
+        .expect("pip install ./bindings/python");
+    assert!(
+        out.status.success(),
+        "pip install ./bindings/python failed: {}",
+        show(&out)
+    );
+    let (code, printed) = quick_start();
+    let from_source = tmp.join("quickstart-from-source.py");
+    std::fs::write(&from_source, code).unwrap();
+    let out = Command::new(build_bin.join("python"))
+        .arg(&from_source)
+        .env_remove("PYTHONPATH")
+        .current_dir(tmp.path())
+        .output()
+        .expect("run the quick start");
+    assert!(
+        out.status.success(),
+        "the quick start after pip install from source failed: {}",
+        show(&out)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), printed);
 
     // The install venv, with a PATH of nothing but its bin: no cargo, cc, gcc, rustc.
     let venv = bin.parent().unwrap().to_path_buf();
