@@ -20,8 +20,7 @@ pub(crate) struct Bus {
     o: Opened<backend::Bus>,
 }
 
-#[pymethods]
-impl Bus {
+object_methods!(Bus, "Bus", "Gives back this handle (idempotent): the bus is untouched and subscriptions made through it stay valid.", {
     #[new]
     fn new(
         region: &Bound<'_, Region>,
@@ -32,18 +31,6 @@ impl Bus {
         let capacity = count(capacity, "capacity", 64)?;
         let o = Opened::new(region, "bus", name, move |r, n| r.bus(n, capacity, flags))?;
         Ok(Bus { o })
-    }
-
-    /// The object's name in its region.
-    #[getter]
-    fn name(&self) -> &str {
-        &self.o.name
-    }
-
-    /// The region this object was opened through.
-    #[getter]
-    fn region(&self, py: Python<'_>) -> Py<Region> {
-        self.o.region.clone_ref(py)
     }
 
     /// Publishes a copy of `value` to every subscriber and returns its sequence number.
@@ -78,16 +65,7 @@ impl Bus {
         self.o.call(py, || "next_seq".into(), |b| b.next_seq())
     }
 
-    /// Gives back this handle (idempotent): the bus is untouched and subscriptions made
-    /// through it stay valid.
-    fn close(&self) {
-        Close::close(&*self.o.slot);
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        self.o.repr(py, "Bus")
-    }
-}
+});
 
 /// A subscriber's cursor on a bus (the compiled half of `plexus.Subscription`).
 #[pyclass(subclass, frozen, module = "plexus._plexus")]

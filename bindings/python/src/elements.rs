@@ -33,35 +33,12 @@ fn rw_release_one() {
 /// `self.place(py, obj)` turns the Python index or key into a `Where` of the engine.
 macro_rules! elements {
     ($T:ident, $B:ty, $kind:literal, $W:ty, { $($extra:tt)* }) => {
-        #[pymethods]
-        impl $T {
+        object_methods!($T, if $kind == "array" { "Array" } else { "Map" }, "Gives back this handle (idempotent): the object stays in the region; later calls through this Python object raise `plexus.BadHandle`.", {
             #[new]
             fn new(region: &Bound<'_, Region>, name: String, size: &Bound<'_, PyAny>, flags: u32) -> PyResult<Self> {
                 let size = count(size, if $kind == "array" { "length" } else { "capacity" }, 64)?;
                 let o = Opened::new(region, $kind, name, move |r, n| Self::open(r, n, size, flags))?;
                 Self::made(region.py(), o)
-            }
-
-            /// The object's name in its region.
-            #[getter]
-            fn name(&self) -> &str {
-                &self.o.name
-            }
-
-            /// The region this object was opened through.
-            #[getter]
-            fn region(&self, py: Python<'_>) -> Py<Region> {
-                self.o.region.clone_ref(py)
-            }
-
-            /// Gives back this handle (idempotent): the object stays in the region;
-            /// later calls through this Python object raise `plexus.BadHandle`.
-            fn close(&self) {
-                crate::handle::Close::close(&*self.o.slot);
-            }
-
-            fn __repr__(&self, py: Python<'_>) -> String {
-                self.o.repr(py, if $kind == "array" { "Array" } else { "Map" })
             }
 
             /// The value, whatever the tag (the tag is unchanged). Atomic: never torn.
@@ -211,7 +188,7 @@ macro_rules! elements {
             }
 
             $($extra)*
-        }
+        });
 
         impl $T {
             fn blocking_read(

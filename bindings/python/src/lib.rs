@@ -12,6 +12,40 @@
 
 use pyo3::prelude::*;
 
+/// `object_methods!(Type, "Class", "close's docstring", { its own methods })`: the one
+/// `#[pymethods]` block of an object class, with what every object class has: the
+/// `name` and `region` getters, `close` (whose meaning each kind words for itself) and
+/// `__repr__`.
+macro_rules! object_methods {
+    ($T:ident, $class:expr, $close_doc:literal, { $($extra:tt)* }) => {
+        #[pymethods]
+        impl $T {
+            /// The object's name in its region.
+            #[getter]
+            fn name(&self) -> &str {
+                &self.o.name
+            }
+
+            /// The region this object was opened through.
+            #[getter]
+            fn region(&self, py: Python<'_>) -> Py<crate::region::Region> {
+                self.o.region.clone_ref(py)
+            }
+
+            #[doc = $close_doc]
+            fn close(&self) {
+                crate::handle::Close::close(&*self.o.slot);
+            }
+
+            fn __repr__(&self, py: Python<'_>) -> String {
+                self.o.repr(py, $class)
+            }
+
+            $($extra)*
+        }
+    };
+}
+
 mod bus;
 mod elements;
 mod errors;

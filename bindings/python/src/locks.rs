@@ -27,37 +27,6 @@ fn lock_timeout(
     self::timeout(timeout)
 }
 
-macro_rules! common {
-    ($T:ident, $class:literal, { $($extra:tt)* }) => {
-        #[pymethods]
-        impl $T {
-            /// The object's name in its region.
-            #[getter]
-            fn name(&self) -> &str {
-                &self.o.name
-            }
-
-            /// The region this object was opened through.
-            #[getter]
-            fn region(&self, py: Python<'_>) -> Py<Region> {
-                self.o.region.clone_ref(py)
-            }
-
-            /// Gives back this handle (idempotent; the object stays in the region and
-            /// nothing held is released); later calls raise `plexus.BadHandle`.
-            fn close(&self) {
-                crate::handle::Close::close(&*self.o.slot);
-            }
-
-            fn __repr__(&self, py: Python<'_>) -> String {
-                self.o.repr(py, $class)
-            }
-
-            $($extra)*
-        }
-    };
-}
-
 /// A robust mutex (the compiled half of `plexus.Mutex`).
 #[pyclass(subclass, frozen, module = "plexus._plexus")]
 pub(crate) struct Mutex {
@@ -65,7 +34,7 @@ pub(crate) struct Mutex {
     owner_died: AtomicBool,
 }
 
-common!(Mutex, "Mutex", {
+object_methods!(Mutex, "Mutex", "Gives back this handle (idempotent; the object stays in the region and nothing held is released); later calls raise `plexus.BadHandle`.", {
     #[new]
     fn new(region: &Bound<'_, Region>, name: String) -> PyResult<Mutex> {
         let o = Opened::new(region, "mutex", name, |r, n| r.mutex(n))?;
@@ -124,7 +93,7 @@ pub(crate) struct Barrier {
     o: Opened<backend::Barrier>,
 }
 
-common!(Barrier, "Barrier", {
+object_methods!(Barrier, "Barrier", "Gives back this handle (idempotent; the object stays in the region and nothing held is released); later calls raise `plexus.BadHandle`.", {
     #[new]
     fn new(
         region: &Bound<'_, Region>,
@@ -162,7 +131,7 @@ pub(crate) struct Semaphore {
     o: Opened<backend::Semaphore>,
 }
 
-common!(Semaphore, "Semaphore", {
+object_methods!(Semaphore, "Semaphore", "Gives back this handle (idempotent; the object stays in the region and nothing held is released); later calls raise `plexus.BadHandle`.", {
     #[new]
     fn new(
         region: &Bound<'_, Region>,

@@ -13,8 +13,7 @@ pub(crate) struct Queue {
     o: Opened<backend::Queue>,
 }
 
-#[pymethods]
-impl Queue {
+object_methods!(Queue, "Queue", "Gives back this handle (idempotent): the queue and its values stay, for other handles and processes (ending the queue is `shutdown()`); later calls through this object raise `plexus.BadHandle`.", {
     #[new]
     fn new(
         region: &Bound<'_, Region>,
@@ -27,18 +26,6 @@ impl Queue {
             r.queue(n, capacity, flags)
         })?;
         Ok(Queue { o })
-    }
-
-    /// The object's name in its region.
-    #[getter]
-    fn name(&self) -> &str {
-        &self.o.name
-    }
-
-    /// The region this object was opened through.
-    #[getter]
-    fn region(&self, py: Python<'_>) -> Py<Region> {
-        self.o.region.clone_ref(py)
     }
 
     /// Appends a copy of `value`, waiting while the queue is full. `plexus.Timeout`
@@ -115,14 +102,4 @@ impl Queue {
         self.o.call(py, || "capacity".into(), |q| Ok(q.capacity()))
     }
 
-    /// Gives back this handle (idempotent): the queue and its values stay, for other
-    /// handles and processes (ending the queue is `shutdown()`); later calls through
-    /// this object raise `plexus.BadHandle`.
-    fn close(&self) {
-        crate::handle::Close::close(&*self.o.slot);
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        self.o.repr(py, "Queue")
-    }
-}
+});
