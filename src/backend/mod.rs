@@ -171,6 +171,11 @@ dispatch!(Region {
     /// An object that exists throughout an iteration is seen exactly once, whatever is
     /// created meanwhile.
     fn next_object(&self, cursor: &mut u64) -> Result<Option<crate::shm::ObjectSummary>>;
+    /// Removes the object `name`: every handle on it, in every process, returns
+    /// `Removed` from its next call, its blocked waiters wake with `Removed`, the name
+    /// can be created again at once (as any kind), and its memory is reclaimed once no
+    /// process can still be reading it.
+    fn remove_object(&self, name: &str) -> Result<()>;
 });
 
 // ---- arrays and maps ----

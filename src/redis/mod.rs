@@ -485,6 +485,14 @@ impl Region {
         }
     }
 
+    /// Removes the object `name` (see `crate::backend::Region::remove_object`).
+    pub fn remove_object(&self, name: &str) -> Result<()> {
+        check_object_name(name)?;
+        Err(Error::Unsupported(format!(
+            "removing object '{name}' of a remote region is not implemented yet"
+        )))
+    }
+
     /// Opens the array `name` (see `crate::backend::Region::array`).
     pub fn array(&self, name: &str, length: u64, flags: u32) -> Result<Array> {
         Array::open(self, name, length, flags)

@@ -386,6 +386,15 @@ impl Region {
         })
     }
 
+    /// Removes the object `name` (see `crate::backend::Region::remove_object`).
+    pub fn remove_object(&self, name: &str) -> Result<()> {
+        self.inner.check_usable()?;
+        check_object_name(name)?;
+        Err(Error::Unsupported(format!(
+            "removing object '{name}' is not implemented yet"
+        )))
+    }
+
     /// Blocks until an object called `name` exists in the region.
     pub fn wait_object(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
         let r = &self.inner;
