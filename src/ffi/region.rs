@@ -85,7 +85,7 @@ pub struct plexus_region_info {
 }
 
 /// Format version of regions this library creates and opens.
-pub const PLEXUS_FORMAT_VERSION: u32 = 2;
+pub const PLEXUS_FORMAT_VERSION: u32 = 3;
 const _: () = assert!(PLEXUS_FORMAT_VERSION == crate::FORMAT_VERSION);
 
 /// Smallest `struct_size` accepted (the fields of version 0.1).

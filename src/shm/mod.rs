@@ -33,7 +33,7 @@ impl Region {
     /// `/` is a path: [`region_path`]) as `opts` say. If processes died since the last
     /// sweep, first releases what they held (DESIGN §6): see [`check`].
     pub fn open(name: &str, opts: &OpenOptions) -> crate::Result<Region> {
-        let region = Region::attach(name, opts, kinds::element::release_all_rw)?;
+        let region = Region::attach(name, opts, &kinds::HOOKS)?;
         check::sweep_on_open(&region.inner);
         Ok(region)
     }

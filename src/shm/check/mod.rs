@@ -239,14 +239,23 @@ fn scan_directory(scan: &mut Scan<'_>) {
             return;
         };
         let state = e.state.load(Ordering::Acquire);
-        if state == DIR_FREE {
-            continue;
-        }
+        let code = dir_code(state);
         let loc = format!("directory entry {i}");
-        if state != DIR_READY {
-            scan.problem(loc, format!("invalid state {state}"));
-            continue;
-        }
+        let listed = match code {
+            DIR_FREE | DIR_TOMB | DIR_WRITING
+                if scan.fx.format_version >= 3 || code == DIR_FREE =>
+            {
+                continue
+            }
+            DIR_READY if scan.fx.format_version >= 3 || state == DIR_READY => true,
+            // Removed, not yet reclaimed: its body and values are still allocated (they
+            // count as referenced), but it is no object any more.
+            DIR_REMOVED | DIR_RECLAIMING if scan.fx.format_version >= 3 => false,
+            _ => {
+                scan.problem(loc, format!("invalid state {state:#x}"));
+                continue;
+            }
+        };
         let len = e.name_len.load(Ordering::Relaxed) as usize;
         if len == 0 || len > MAX_NAME_LEN {
             scan.problem(loc, format!("name length {len}"));
@@ -265,7 +274,7 @@ fn scan_directory(scan: &mut Scan<'_>) {
             scan.problem(loc, "name is not UTF-8");
             continue;
         };
-        if !names.insert(name.clone()) {
+        if listed && !names.insert(name.clone()) {
             scan.problem(loc, format!("a second object named '{name}'"));
             continue;
         }
@@ -273,7 +282,15 @@ fn scan_directory(scan: &mut Scan<'_>) {
         let shape = e.shape.load(Ordering::Relaxed);
         let offset = e.offset.load(Ordering::Relaxed);
         let flags = e.flags.load(Ordering::Relaxed);
-        object(scan, &name, kind, shape, offset, flags);
+        if listed {
+            object(scan, &name, kind, shape, offset, flags);
+        } else if offset != 0 {
+            // A reclaim cut short may have freed some values already (their words are
+            // zero); what is left is still owned.
+            let before = scan.objects.len();
+            object(scan, &name, kind, shape, offset, flags);
+            scan.objects.truncate(before);
+        }
     }
 }
 
@@ -446,7 +463,8 @@ impl Region {
             let i = *cursor;
             *cursor += 1;
             let e: &DirEntry = r.map.get_nth(r.fixed.dir_offset, i)?;
-            if e.state.load(Ordering::Acquire) != DIR_READY {
+            let state = e.state.load(Ordering::Acquire);
+            if dir_code(state) != DIR_READY {
                 continue;
             }
             let none = HashSet::new();
@@ -467,6 +485,11 @@ impl Region {
                 e.offset.load(Ordering::Relaxed),
                 e.flags.load(Ordering::Relaxed),
             );
+            std::sync::atomic::fence(Ordering::Acquire);
+            if e.state.load(Ordering::Relaxed) != state {
+                *cursor = i; // removed or reused while we read it: look at it again
+                continue;
+            }
             return match (scan.objects.pop(), scan.problems.first()) {
                 (Some(o), _) => Ok(Some(o)),
                 (None, Some(p)) => Err(Error::corrupt(p.to_string())),
@@ -493,7 +516,7 @@ pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
     done.lock_taken_over(r.take_over_dead(&live.dir_lock, |_| Ok(()))?);
     for i in 0..r.fixed.dir_capacity {
         let e: &DirEntry = r.map.get_nth(r.fixed.dir_offset, i as u64)?;
-        if e.state.load(Ordering::Acquire) != DIR_READY {
+        if dir_code(e.state.load(Ordering::Acquire)) != DIR_READY {
             continue;
         }
         let kind = e.kind.load(Ordering::Relaxed);
@@ -663,4 +686,6 @@ pub(crate) fn sweep_on_open(r: &RegionInner) {
         return;
     }
     let _ = sweep(r);
+    // Processes that died holding removed objects no longer hold them.
+    let _ = r.reclaim_all();
 }

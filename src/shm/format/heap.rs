@@ -10,11 +10,14 @@
 //! the lock records its owner, so a process that dies inside the allocator leaves either
 //! the old or the new state, never a torn list. The worst outcome is a leaked block
 //! (popped or bumped but never handed out, or marked FREE but not yet pushed), which a
-//! checker can reclaim.
+//! checker can reclaim. [`Heap::free_at`] (used to reclaim removed objects) goes
+//! further: it records what it frees in the live header first, so whoever takes the
+//! lock over from a dead owner finishes the free and nothing leaks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::semantics::options::Acquired;
 use crate::shm::format::layout::{round_up, FixedHeader, LiveHeader, NCLASSES};
 use crate::shm::format::proctable::ProcTable;
 use crate::shm::os::mem::Mapping;
@@ -87,16 +90,79 @@ impl<'a> Heap<'a> {
     }
 
     fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        // A dead owner leaves a consistent allocator (single-store commits): no repair.
-        wait::lock_internal(
+        // A dead owner leaves a consistent allocator (single-store commits); only a
+        // `free_at` it was in the middle of needs finishing.
+        let how = wait::lock_internal(
             &self.live.alloc_lock,
             self.token,
             &Deadline::forever(),
             self.procs,
         )?;
-        let r = f();
+        let r = match how {
+            Acquired::Recovered => self.finish_free_at().and_then(|_| f()),
+            Acquired::Clean => f(),
+        };
         wait::unlock(&self.live.alloc_lock);
         r
+    }
+
+    /// Frees the block whose data offset the word at absolute offset `at` holds, and
+    /// clears the word, as one step that survives the caller's death: a process that
+    /// takes the allocator lock over from a dead owner finishes it (see
+    /// [`Heap::finish_free_at`]). A zero word means there is nothing (left) to free.
+    pub fn free_at(&self, at: u64) -> Result<()> {
+        let word: &AtomicU64 = self.map.get(at)?;
+        self.with_lock(|| {
+            if word.load(Ordering::Acquire) == 0 {
+                return Ok(());
+            }
+            self.live.free_intent.store(at, Ordering::Release);
+            self.finish_free_at()
+        })
+    }
+
+    /// Under the allocator lock: completes the `free_at` recorded in `free_intent`, if
+    /// any. Each of its steps can be recognised as done or not done: the word is nonzero
+    /// until the end; the block is USED until marked FREE; a FREE block is on its list
+    /// exactly when it is the list's head (nothing else touched the list since: the lock
+    /// was held throughout).
+    fn finish_free_at(&self) -> Result<()> {
+        let at = self.live.free_intent.load(Ordering::Acquire);
+        if at == 0 {
+            return Ok(());
+        }
+        let word: &AtomicU64 = self.map.get(at)?;
+        let data_off = word.load(Ordering::Acquire);
+        if data_off != 0 {
+            let block_off = data_off
+                .checked_sub(BLOCK_HEADER)
+                .ok_or_else(|| Error::corrupt("heap offset below the heap"))?;
+            let b = self.block(block_off)?;
+            let st = b.size_state.load(Ordering::Relaxed);
+            match st & STATE_MASK {
+                STATE_USED => self.release(block_off)?,
+                STATE_FREE => {
+                    let size = st & !STATE_MASK;
+                    let class = class_of(size)
+                        .filter(|&c| class_size(c) == size)
+                        .ok_or_else(|| Error::corrupt("a free block of no class"))?;
+                    let head = &self.live.free_heads[class];
+                    if head.load(Ordering::Acquire) != block_off {
+                        b.next
+                            .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+                        head.store(block_off, Ordering::Release);
+                    }
+                }
+                _ => {
+                    return Err(Error::corrupt(format!(
+                        "freeing a damaged heap block ({block_off:#x})"
+                    )))
+                }
+            }
+            word.store(0, Ordering::Release);
+        }
+        self.live.free_intent.store(0, Ordering::Release);
+        Ok(())
     }
 
     /// Allocates room for `len` bytes; returns the absolute offset of the data. With
@@ -205,7 +271,12 @@ impl<'a> Heap<'a> {
         let block_off = data_off
             .checked_sub(BLOCK_HEADER)
             .ok_or_else(|| Error::corrupt("heap offset below the heap"))?;
-        self.with_lock(|| {
+        self.with_lock(|| self.release(block_off))
+    }
+
+    /// [`Heap::free`] under the lock.
+    fn release(&self, block_off: u64) -> Result<()> {
+        {
             let b = self.block(block_off)?;
             let st = b.size_state.load(Ordering::Relaxed);
             let size = st & !STATE_MASK;
@@ -230,7 +301,7 @@ impl<'a> Heap<'a> {
                 Ordering::Relaxed,
             );
             Ok(())
-        })
+        }
     }
 }
 

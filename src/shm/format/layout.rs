@@ -10,6 +10,8 @@
 //! 4096     process table: PROC_CAPACITY entries of 256 bytes
 //! ...      directory: dir_capacity entries of 128 bytes (one per 4 KiB of region,
 //!          256 to 65536; version 1: 256), a hash table on the object name
+//! ...      holders (version 3): one row of HOLDER_ROW bytes per directory entry, a bit
+//!          per process-table entry that has the object open
 //! ...      heap (4 KiB aligned) up to the end of the file
 //! ```
 
@@ -23,8 +25,12 @@ use crate::shm::os::mem::Shared;
 pub const MAGIC: [u8; 8] = *b"PLEXUS\0R";
 /// Bumped whenever the layout changes incompatibly. Version 2: the directory's size
 /// scales with the region and entries are placed by the hash of their name (version 1,
-/// still read and written: 256 entries, each in the first free one).
-pub const FORMAT_VERSION: u32 = 2;
+/// still read and written: 256 entries, each in the first free one). Version 3: objects
+/// can be removed (directory entries carry a generation and can be reused; a holders
+/// table records which processes have each object open, so its memory is reclaimed
+/// only when none has). Libraries that read at most version 2 refuse a version 3
+/// region, so every process attached to one knows the removal rules.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this library opens.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Written in native order: reads back differently on a machine of the other byte order.
@@ -35,6 +41,11 @@ pub const PROC_CAPACITY: u32 = 512;
 pub const DIR_CAPACITY: u32 = 256;
 /// The most directory entries a region has.
 pub const DIR_CAPACITY_MAX: u32 = 65536;
+/// Bytes of one directory entry's row in the holders table: one bit per process-table
+/// entry.
+pub const HOLDER_ROW: u64 = PROC_CAPACITY as u64 / 8;
+/// 64-bit words in a holders row.
+pub const HOLDER_WORDS: usize = HOLDER_ROW as usize / 8;
 
 /// Directory entries of a version 2 region of `total_size` bytes: one per 4 KiB (16384
 /// for the default 64 MiB), within [DIR_CAPACITY, DIR_CAPACITY_MAX].
@@ -62,6 +73,8 @@ pub struct FixedHeader {
     pub proc_capacity: u32,
     pub dir_offset: u64,
     pub dir_capacity: u32,
+    /// The holders table (version 3; 0 before): derived from the layout, not stored.
+    pub holders_offset: u64,
     pub heap_offset: u64,
     pub heap_size: u64,
 }
@@ -90,6 +103,12 @@ const F_CHECKSUM: usize = 104;
 /// shares its cache line only with fixed fields, which nobody writes, so reading it
 /// costs the fast path a load that hits the cache.
 pub const REMOVED_OFFSET: u64 = 112;
+/// In the word at [`REMOVED_OFFSET`]: the region was removed. The other bits count
+/// object removals (in steps of [`OBJECT_REMOVED_STEP`]): a handle remembers the word it
+/// last saw, and looks at its object's directory entry only when the word moved.
+pub const REGION_REMOVED: u32 = 1;
+/// What each object removal adds to the word at [`REMOVED_OFFSET`].
+pub const OBJECT_REMOVED_STEP: u32 = 2;
 /// Bytes covered by the checksum.
 const CHECKSUMMED: usize = 104;
 /// Offset of [`LiveHeader`] inside the header page.
@@ -144,10 +163,13 @@ impl FixedHeader {
         };
         let proc_offset = HEADER_SIZE;
         let dir_offset = proc_offset + PROC_CAPACITY as u64 * size_of::<ProcEntry>() as u64;
-        let heap_offset = round_up(
-            dir_offset + dir_capacity as u64 * size_of::<DirEntry>() as u64,
-            4096,
-        );
+        let dir_end = dir_offset + dir_capacity as u64 * size_of::<DirEntry>() as u64;
+        let (holders_offset, holders_end) = if version >= 3 {
+            (dir_end, dir_end + dir_capacity as u64 * HOLDER_ROW)
+        } else {
+            (0, dir_end)
+        };
+        let heap_offset = round_up(holders_end, 4096);
         FixedHeader {
             format_version: version,
             total_size,
@@ -157,6 +179,7 @@ impl FixedHeader {
             proc_capacity: PROC_CAPACITY,
             dir_offset,
             dir_capacity,
+            holders_offset,
             heap_offset,
             heap_size: total_size - heap_offset,
         }
@@ -235,6 +258,7 @@ impl FixedHeader {
             proc_capacity: get_u32(b, F_PROC_CAP),
             dir_offset: get_u64(b, F_DIR_OFF),
             dir_capacity: get_u32(b, F_DIR_CAP),
+            holders_offset: 0,
             heap_offset: get_u64(b, F_HEAP_OFF),
             heap_size: get_u64(b, F_HEAP_SIZE),
         };
@@ -255,6 +279,10 @@ impl FixedHeader {
         }
         // The layout must be exactly the one this version computes for that size.
         let expect = FixedHeader::layout(version, h.total_size, h.region_id, h.created_unix_ns);
+        let h = FixedHeader {
+            holders_offset: expect.holders_offset,
+            ..h
+        };
         if h.total_size > MAX_SIZE || h.total_size < expect.heap_offset + MIN_HEAP || h != expect {
             return Err(Error::corrupt("inconsistent layout in header"));
         }
@@ -290,7 +318,14 @@ pub struct LiveHeader {
     /// The value of `reaped` when the last sweep for stale locks started (see
     /// `check.rs`): an open that finds the two different sweeps the region.
     pub swept: AtomicU64,
-    pub _reserved: [AtomicU64; 10],
+    /// While the allocator lock is held by [`crate::shm::format::heap::Heap::free_at`]:
+    /// the absolute offset of the word naming the block being freed (0 otherwise), so
+    /// that whoever takes the lock over from a dead owner finishes the free.
+    pub free_intent: AtomicU64,
+    /// Directory entries in state [`DIR_REMOVED`] or [`DIR_RECLAIMING`] (their memory not
+    /// yet reclaimed): a reclaim pass runs only when this is nonzero.
+    pub removed_pending: AtomicU64,
+    pub _reserved: [AtomicU64; 8],
     /// Free-list heads per size class: absolute offset of the first free block, 0 = empty.
     pub free_heads: [AtomicU64; NCLASSES],
 }
@@ -316,9 +351,14 @@ pub const RW_RECORDS: usize = 28;
 const _: () = assert!(size_of::<ProcEntry>() == 256);
 
 /// Directory entry for one named object. Written completely, then published by storing
-/// `state = DIR_READY` (release); never modified afterwards.
+/// `state = DIR_READY` (release). Before version 3 never modified afterwards; from
+/// version 3 an entry can be removed and, once reclaimed, reused for another object.
 #[repr(C)]
 pub struct DirEntry {
+    /// `generation << 8 | code` (code: `DIR_*`). The generation moves on each time the
+    /// entry is written for a new object, so a reader that saw the same whole word
+    /// before and after reading the fields read one object's fields (a seqlock), and a
+    /// handle recognises its own object by the word.
     pub state: AtomicU32,
     /// One of the `KIND_*` constants.
     pub kind: AtomicU32,
@@ -331,8 +371,26 @@ pub struct DirEntry {
     pub name: [u8; MAX_NAME_LEN],
 }
 const _: () = assert!(size_of::<DirEntry>() == 128);
+/// Never used: a lookup stops probing here.
 pub const DIR_FREE: u32 = 0;
+/// A live object.
 pub const DIR_READY: u32 = 1;
+/// Removed; its body is still allocated (processes may hold it open).
+pub const DIR_REMOVED: u32 = 2;
+/// Removed and held by no process: its memory is being freed under the directory lock.
+pub const DIR_RECLAIMING: u32 = 3;
+/// Removed and reclaimed: reusable; a lookup probes past it.
+pub const DIR_TOMB: u32 = 4;
+/// Being written for a new object under the directory lock.
+pub const DIR_WRITING: u32 = 5;
+/// The `DIR_*` code of a state word.
+pub const fn dir_code(state: u32) -> u32 {
+    state & 0xFF
+}
+/// The state word with code `code` and the generation of `state`.
+pub const fn dir_state(state: u32, code: u32) -> u32 {
+    state & !0xFF | code
+}
 
 pub use crate::semantics::open::{
     kind_name, KIND_ARRAY, KIND_BARRIER, KIND_BUS, KIND_MAP, KIND_MUTEX, KIND_QUEUE, KIND_SEMAPHORE,
@@ -364,9 +422,19 @@ pub const META_LEN_MASK: u64 = (1 << 55) - 1;
 /// In a bus slot's `meta`: the value's bytes are in the slot's `inline` words.
 pub const META_SLOT_BYTES: u64 = 1 << 54;
 
+/// One directory entry's row of the holders table: bit `slot` is set while the process
+/// in process-table entry `slot` has the object open.
+#[repr(C)]
+pub struct HolderRow {
+    pub words: [AtomicU64; HOLDER_WORDS],
+}
+const _: () = assert!(size_of::<HolderRow>() as u64 == HOLDER_ROW);
+
 // SAFETY: the format's shared structs are #[repr(C)], made only of atomics, and valid
 // for every bit pattern.
 unsafe impl Shared for LiveHeader {}
+// SAFETY: as above.
+unsafe impl Shared for HolderRow {}
 // SAFETY: as above.
 unsafe impl Shared for ProcEntry {}
 // SAFETY: as above.

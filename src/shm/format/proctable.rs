@@ -14,7 +14,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
-use crate::shm::format::layout::{LiveHeader, ProcEntry, LIVE_OFFSET, REMOVED_OFFSET, RW_RECORDS};
+use crate::shm::format::layout::{
+    FixedHeader, HolderRow, LiveHeader, ProcEntry, LIVE_OFFSET, REGION_REMOVED, REMOVED_OFFSET,
+    RW_RECORDS,
+};
 use crate::shm::os::mem::Mapping;
 use crate::shm::os::sys::{self, ProcState};
 use crate::shm::wait::Owners;
@@ -30,6 +33,9 @@ pub struct ProcTable<'a> {
     pub map: &'a Mapping,
     pub offset: u64,
     pub capacity: u32,
+    /// The holders table (0: the region has none, format version < 3) and its rows.
+    pub holders: u64,
+    pub holder_rows: u32,
 }
 
 fn word(gen: u32, pid: u32) -> u64 {
@@ -46,6 +52,35 @@ fn token_parts(token: u32) -> (u32, u32) {
 }
 
 impl<'a> ProcTable<'a> {
+    /// The process table of the region `map` holds, as `fixed` places it.
+    pub fn of(map: &'a Mapping, fixed: &FixedHeader) -> ProcTable<'a> {
+        ProcTable {
+            map,
+            offset: fixed.proc_offset,
+            capacity: fixed.proc_capacity,
+            holders: fixed.holders_offset,
+            holder_rows: if fixed.holders_offset == 0 {
+                0
+            } else {
+                fixed.dir_capacity
+            },
+        }
+    }
+
+    /// Clears `slot`'s bit in every row of the holders table (its process died: it has
+    /// nothing open any more). Runs before the entry is freed, so no new holder of the
+    /// slot can have set a bit yet. Reads first, so untouched pages stay untouched.
+    fn clear_holder_bits(&self, slot: u32) {
+        let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+        for row in 0..self.holder_rows as u64 {
+            if let Ok(r) = self.map.get_nth::<HolderRow>(self.holders, row) {
+                if r.words[word].load(Ordering::Acquire) & bit != 0 {
+                    r.words[word].fetch_and(!bit, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
     pub fn entry(&self, slot: u32) -> Result<&'a ProcEntry> {
         if slot >= self.capacity {
             return Err(Error::corrupt(format!("process slot {slot} out of range")));
@@ -137,6 +172,9 @@ impl<'a> ProcTable<'a> {
             }
         };
         if !alive {
+            if let Some(slot) = self.slot_of(e) {
+                self.clear_holder_bits(slot);
+            }
             e.start_ticks.store(0, Ordering::Relaxed);
             let reaped = e
                 .word
@@ -154,6 +192,13 @@ impl<'a> ProcTable<'a> {
             }
         }
         alive
+    }
+
+    /// The index of entry `e` in the table.
+    fn slot_of(&self, e: &ProcEntry) -> Option<u32> {
+        let at = self.map.offset_of(e).checked_sub(self.offset)?;
+        let slot = at / std::mem::size_of::<ProcEntry>() as u64;
+        (slot < self.capacity as u64).then_some(slot as u32)
     }
 
     /// Whether the process that wrote word `w` into `e` is alive, without changing
@@ -301,7 +346,7 @@ impl Owners for ProcTable<'_> {
 
     fn removed(&self) -> Option<Error> {
         let flag = self.map.get::<AtomicU32>(REMOVED_OFFSET).ok()?;
-        (flag.load(Ordering::Acquire) != 0).then(|| {
+        (flag.load(Ordering::Acquire) & REGION_REMOVED != 0).then(|| {
             Error::Removed(
                 "the region was removed (or replaced) while this handle was open; open it again by name"
                     .into(),

@@ -30,6 +30,22 @@ pub(crate) struct ObjectRef {
     pub kind: u32,
     pub offset: u64,
     pub shape: u64,
+    /// Its directory entry, and that entry's state word when it was found (the object's
+    /// identity: the word changes when the object is removed or the entry reused).
+    pub index: u32,
+    pub state: u32,
+}
+
+/// What the layers above the format give the region: how an attachment ends and how a
+/// removed object's body gives its heap blocks back.
+pub(crate) struct Hooks {
+    /// Runs when the last handle of an attachment goes (before its process-table entry
+    /// is released).
+    pub detach: fn(&RegionInner),
+    /// Frees every heap block a removed object's body owns (not the body itself), with
+    /// [`Heap::free_at`] so that it can be resumed after a crash: `(kind, body offset,
+    /// shape, flags)` as the directory entry says.
+    pub release: fn(&RegionInner, u32, u64, u64, u32) -> Result<()>,
 }
 
 /// How [`RegionInner::open_object`] names a kind of object in its messages.
@@ -54,8 +70,12 @@ pub(crate) struct RegionInner {
     /// The removed flag in the mapping (at [`REMOVED_OFFSET`], bounds-checked once at
     /// attach): every call reads it.
     removed: std::ptr::NonNull<AtomicU32>,
-    /// What the layers above give back when this attachment ends.
-    on_detach: fn(&RegionInner),
+    /// What the layers above do for the format (see [`Hooks`]).
+    hooks: &'static Hooks,
+    /// Objects this attachment holds open (version 3 regions): directory index → (the
+    /// entry's state word, number of handles). The first handle sets the process's bit
+    /// in the entry's holders row, the last one clears it.
+    holds: parking_lot::Mutex<std::collections::HashMap<u32, (u32, usize)>>,
 }
 
 // SAFETY: `removed` points into `map`, which lives as long as the RegionInner and is
@@ -69,6 +89,114 @@ unsafe impl Sync for RegionInner {}
 #[derive(Clone)]
 pub struct Region {
     pub(crate) inner: Arc<RegionInner>,
+}
+
+/// One handle's claim on one object: keeps the region attached and the object's body
+/// allocated (this process counts as one of its holders while any handle on it lives),
+/// and answers every call's check. Cheap to clone. Dereferences to the region.
+#[derive(Clone)]
+pub(crate) struct Held(Arc<HeldInner>);
+
+struct HeldInner {
+    region: Region,
+    /// The object's directory entry and the entry's state word when it was opened
+    /// (`u32::MAX` index: a region without a holders table, where objects are never
+    /// removed).
+    index: u32,
+    state: u32,
+    /// The region's removal word when the object was last seen to be there.
+    seen: AtomicU32,
+    /// `queue 'jobs'`, for messages.
+    what: String,
+}
+
+impl Held {
+    /// The claim on `obj`, which [`RegionInner::open_object`] holds already (this takes
+    /// that hold over: dropping the last clone gives it back).
+    pub(crate) fn new(region: &Region, obj: &ObjectRef, what: String) -> Held {
+        let tracked = region.inner.fixed.holders_offset != 0;
+        Held(Arc::new(HeldInner {
+            region: region.clone(),
+            index: if tracked { obj.index } else { u32::MAX },
+            state: obj.state,
+            seen: AtomicU32::new(region.inner.removed_word().load(Ordering::Acquire)),
+            what,
+        }))
+    }
+
+    pub(crate) fn region(&self) -> &Region {
+        &self.0.region
+    }
+
+    /// Every call's check: the region's ([`RegionInner::check_usable`]), and that the
+    /// object was not removed. Costs one compare with the word the region check reads
+    /// anyway; the directory entry is only looked at after some object was removed.
+    #[inline]
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        let r = &self.0.region.inner;
+        r.check_usable()?;
+        let now = r.removed_word().load(Ordering::Acquire);
+        if now == self.0.seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.check_object(now)
+    }
+
+    #[cold]
+    fn check_object(&self, now: u32) -> Result<()> {
+        let h = &self.0;
+        if h.index == u32::MAX || h.region.inner.still_there(h.index, h.state) {
+            h.seen.store(now, Ordering::Relaxed);
+            Ok(())
+        } else {
+            Err(Error::Removed(format!(
+                "{} was removed from region '{}' while this handle was open; open it again by name",
+                h.what, h.region.inner.name
+            )))
+        }
+    }
+
+    /// The process table, answering lock waiters that the object (or the region) was
+    /// removed.
+    pub(crate) fn owners(&self) -> HeldOwners<'_> {
+        HeldOwners {
+            procs: self.0.region.inner.procs(),
+            held: self,
+        }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = RegionInner;
+    fn deref(&self) -> &RegionInner {
+        &self.0.region.inner
+    }
+}
+
+impl Drop for HeldInner {
+    fn drop(&mut self) {
+        if self.index != u32::MAX && sys::current_fork_epoch() == self.region.inner.epoch {
+            self.region.inner.unhold(self.index, self.state);
+        }
+    }
+}
+
+/// [`Held::owners`].
+pub(crate) struct HeldOwners<'a> {
+    procs: ProcTable<'a>,
+    held: &'a Held,
+}
+
+impl wait::Owners for HeldOwners<'_> {
+    fn is_dead(&self, token: u32) -> bool {
+        self.procs.is_dead(token)
+    }
+    fn is_paused(&self, token: u32) -> bool {
+        self.procs.is_paused(token)
+    }
+    fn removed(&self) -> Option<Error> {
+        self.held.check_usable().err()
+    }
 }
 
 /// Resolves a region name: bare names live in /dev/shm, names with '/' are paths.
@@ -218,21 +346,16 @@ fn open_file(path: &Path) -> Result<(File, Mapping, FixedHeader)> {
 fn mark_removed(path: &Path) {
     if let Ok((_, map, _)) = open_file(path) {
         if let Ok(w) = map.get::<AtomicU32>(REMOVED_OFFSET) {
-            w.store(1, Ordering::SeqCst);
+            w.fetch_or(REGION_REMOVED, Ordering::SeqCst);
         }
     }
 }
 
 impl Region {
     /// Opens or creates the region `name` (see [`region_path`]) as `opts` say, and
-    /// attaches to it. `on_detach` runs when the last handle of this attachment goes
-    /// (before its process-table entry is released): the layers above give back what the
-    /// attachment holds. `Region::open` (in `crate::shm`) is this plus the sweep.
-    pub(crate) fn attach(
-        name: &str,
-        opts: &OpenOptions,
-        on_detach: fn(&RegionInner),
-    ) -> Result<Region> {
+    /// attaches to it, with the layers above's `hooks`. `Region::open` (in `crate::shm`)
+    /// is this plus the sweep.
+    pub(crate) fn attach(name: &str, opts: &OpenOptions, hooks: &'static Hooks) -> Result<Region> {
         let path = region_path(name)?;
         let size = match opts.size {
             0 => DEFAULT_SIZE,
@@ -304,11 +427,7 @@ impl Region {
             }
         };
         let epoch = sys::fork_epoch();
-        let procs = ProcTable {
-            map: &map,
-            offset: fixed.proc_offset,
-            capacity: fixed.proc_capacity,
-        };
+        let procs = ProcTable::of(&map, &fixed);
         procs.reap_dead()?;
         let (slot, token) = procs.claim()?;
         let removed = std::ptr::NonNull::from(map.get::<AtomicU32>(REMOVED_OFFSET)?);
@@ -323,7 +442,8 @@ impl Region {
                 slot,
                 token,
                 epoch,
-                on_detach,
+                hooks,
+                holds: Default::default(),
             }),
         };
         Ok(region)
@@ -369,7 +489,7 @@ impl Region {
             .min(r.fixed.heap_size);
         let mut objects = 0;
         for i in 0..r.fixed.dir_capacity {
-            if r.dir_entry(i)?.state.load(Ordering::Acquire) == DIR_READY {
+            if dir_code(r.dir_entry(i)?.state.load(Ordering::Acquire)) == DIR_READY {
                 objects += 1;
             }
         }
@@ -386,13 +506,56 @@ impl Region {
         })
     }
 
-    /// Removes the object `name` (see `crate::backend::Region::remove_object`).
+    /// [`RegionInner::open_object`], and the handle's claim on the object (taken at once,
+    /// so that a check failing after it gives the hold back).
+    pub(crate) fn open_held(
+        &self,
+        name: &str,
+        kind: &KindSpec,
+        shape: u64,
+        exclusive: bool,
+        stored_flags: u32,
+        init: impl Fn(u64) -> Result<()>,
+    ) -> Result<(ObjectRef, Held)> {
+        let obj = self
+            .inner
+            .open_object(name, kind, shape, exclusive, stored_flags, init)?;
+        let what = format!("{} '{name}'", kind.words.name);
+        Ok((obj, Held::new(self, &obj, what)))
+    }
+
+    /// Removes the object `name` (see `crate::backend::Region::remove_object`): marks
+    /// its directory entry removed (a handle that looks finds its object gone; a lookup
+    /// no longer finds it, so the name is free at once), moves the region's removal word
+    /// (so every handle looks at its next call), then reclaims the body if no process
+    /// holds it open; otherwise the last holder to let go (or the sweep after it died)
+    /// does.
     pub fn remove_object(&self, name: &str) -> Result<()> {
-        self.inner.check_usable()?;
+        let r = &self.inner;
+        r.check_usable()?;
         check_object_name(name)?;
-        Err(Error::Unsupported(format!(
-            "removing object '{name}' is not implemented yet"
-        )))
+        if r.fixed.holders_offset == 0 {
+            return Err(Error::Unsupported(format!(
+                "region '{}' has format version {}, made by an older plexus, whose processes                  cannot learn that an object was removed; recreate the region to remove objects",
+                r.name, r.fixed.format_version
+            )));
+        }
+        let index = r.with_dir_lock(|| {
+            let obj = r.lookup(name)?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "object '{name}' does not exist in region '{}'",
+                    r.name
+                ))
+            })?;
+            let e = r.dir_entry(obj.index)?;
+            e.state
+                .store(dir_state(obj.state, DIR_REMOVED), Ordering::SeqCst);
+            r.live().removed_pending.fetch_add(1, Ordering::SeqCst);
+            r.removed_word()
+                .fetch_add(OBJECT_REMOVED_STEP, Ordering::SeqCst);
+            Ok(obj.index)
+        })?;
+        r.reclaim(index)
     }
 
     /// Blocks until an object called `name` exists in the region.
@@ -453,11 +616,7 @@ impl RegionInner {
     }
 
     pub fn procs(&self) -> ProcTable<'_> {
-        ProcTable {
-            map: &self.map,
-            offset: self.fixed.proc_offset,
-            capacity: self.fixed.proc_capacity,
-        }
+        ProcTable::of(&self.map, &self.fixed)
     }
 
     /// Runs `f` with a view of the heap.
@@ -491,9 +650,16 @@ impl RegionInner {
     /// Whether the region was removed (or replaced) since this handle opened it.
     #[inline]
     pub fn is_removed(&self) -> bool {
+        self.removed_word().load(Ordering::Relaxed) & REGION_REMOVED != 0
+    }
+
+    /// The word at [`REMOVED_OFFSET`]: [`REGION_REMOVED`], plus a count of object
+    /// removals.
+    #[inline]
+    pub fn removed_word(&self) -> &AtomicU32 {
         // SAFETY: `removed` points into `self.map` (checked at attach), which outlives
         // `self`; the word is only ever accessed atomically.
-        unsafe { self.removed.as_ref() }.load(Ordering::Relaxed) != 0
+        unsafe { self.removed.as_ref() }
     }
 
     #[cold]
@@ -520,33 +686,45 @@ impl RegionInner {
         (0..cap).map(move |k| (start + k) % cap)
     }
 
-    /// Finds a published object by name. In a version 2 region it probes from the
-    /// name's hash and stops at the first free entry (entries are never freed, so an
-    /// object is always found before one).
+    /// Finds a published object by name. In a version 2 or 3 region it probes from the
+    /// name's hash and stops at the first never-used entry (entries are never freed, only
+    /// turned into reusable tombstones, so an object is always found before one). Each
+    /// entry is read as a seqlock: its state word before and after the fields.
     pub fn lookup(&self, name: &str) -> Result<Option<ObjectRef>> {
         let hashed = self.fixed.format_version >= 2;
+        let mut stored = Vec::with_capacity(name.len());
         for i in self.probe(name) {
             let e = self.dir_entry(i)?;
-            let state = e.state.load(Ordering::Acquire);
-            if state == DIR_FREE && hashed {
-                return Ok(None);
-            }
-            if state != DIR_READY {
-                continue;
-            }
-            let len = e.name_len.load(Ordering::Relaxed) as usize;
-            if len != name.len() || len > MAX_NAME_LEN {
-                continue;
-            }
-            let mut stored = Vec::with_capacity(len);
-            self.map
-                .read_bytes(self.map.offset_of(e) + 32, len as u64, &mut stored)?;
-            if stored == name.as_bytes() {
-                return Ok(Some(ObjectRef {
-                    kind: e.kind.load(Ordering::Relaxed),
-                    offset: e.offset.load(Ordering::Relaxed),
-                    shape: e.shape.load(Ordering::Relaxed),
-                }));
+            loop {
+                let state = e.state.load(Ordering::Acquire);
+                match dir_code(state) {
+                    DIR_FREE if hashed => return Ok(None),
+                    DIR_READY => {}
+                    _ => break,
+                }
+                let len = e.name_len.load(Ordering::Relaxed) as usize;
+                let found = if len != name.len() || len > MAX_NAME_LEN {
+                    None
+                } else {
+                    stored.clear();
+                    self.map
+                        .read_bytes(self.map.offset_of(e) + 32, len as u64, &mut stored)?;
+                    (stored == name.as_bytes()).then(|| ObjectRef {
+                        kind: e.kind.load(Ordering::Relaxed),
+                        offset: e.offset.load(Ordering::Relaxed),
+                        shape: e.shape.load(Ordering::Relaxed),
+                        index: i,
+                        state,
+                    })
+                };
+                std::sync::atomic::fence(Ordering::Acquire);
+                if e.state.load(Ordering::Relaxed) != state {
+                    continue; // rewritten while we read it: look again
+                }
+                match found {
+                    Some(o) => return Ok(Some(o)),
+                    None => break,
+                }
             }
         }
         Ok(None)
@@ -565,28 +743,38 @@ impl RegionInner {
         shape: u64,
         exclusive: bool,
         stored_flags: u32,
-        init: impl FnOnce(u64) -> Result<()>,
+        init: impl Fn(u64) -> Result<()>,
     ) -> Result<ObjectRef> {
         let KindSpec { words, size_of } = *kind;
-        let (obj, created) = if shape == 0 {
-            let o = self.lookup(name)?.ok_or_else(|| open::not_found(name))?;
-            (o, false)
-        } else {
-            let size = size_of(shape)
-                .filter(|&s| s <= self.fixed.heap_size)
-                .ok_or_else(|| open::too_large(&words, shape))?;
-            self.find_or_create(name, words.code, shape, stored_flags, size, init)?
-        };
-        open::check_found(name, &words, shape, exclusive, obj.kind, obj.shape, created)?;
-        let size = size_of(obj.shape)
-            .ok_or_else(|| Error::corrupt(format!("{} {} overflows", words.name, words.shape)))?;
-        self.validate_body(&obj, size)?;
-        Ok(obj)
+        loop {
+            let (obj, created) = if shape == 0 {
+                let o = self.lookup(name)?.ok_or_else(|| open::not_found(name))?;
+                (o, false)
+            } else {
+                let size = size_of(shape)
+                    .filter(|&s| s <= self.fixed.heap_size)
+                    .ok_or_else(|| open::too_large(&words, shape))?;
+                self.find_or_create(name, words.code, shape, stored_flags, size, &init)?
+            };
+            open::check_found(name, &words, shape, exclusive, obj.kind, obj.shape, created)?;
+            if !self.hold(&obj)? {
+                continue; // removed between the lookup and the hold: look again
+            }
+            let size = size_of(obj.shape)
+                .ok_or_else(|| Error::corrupt(format!("{} {} overflows", words.name, words.shape)));
+            if let Err(e) = size.and_then(|size| self.validate_body(&obj, size)) {
+                self.unhold(obj.index, obj.state);
+                return Err(e);
+            }
+            return Ok(obj);
+        }
     }
 
     /// Finds `name` or creates it: under the directory lock, allocates a 64-byte aligned
     /// body of `body_size` bytes, zeroes it, lets `init` fill it, then publishes the
-    /// directory entry with one release store. Returns the object and whether it is new.
+    /// directory entry with one release store (a reused tombstone is first marked
+    /// WRITING with a new generation, so lock-free readers never take a half-written
+    /// entry for the new object). Returns the object and whether it is new.
     pub fn find_or_create(
         &self,
         name: &str,
@@ -599,34 +787,52 @@ impl RegionInner {
         if let Some(o) = self.lookup(name)? {
             return Ok((o, false));
         }
-        let live = self.live();
-        let procs = self.procs();
-        // Nothing to repair after a dead owner: an entry is published by its last store.
-        wait::lock_internal(&live.dir_lock, self.token, &Deadline::forever(), &procs)?;
-        let result = (|| {
+        let result = self.with_dir_lock(|| {
             if let Some(o) = self.lookup(name)? {
                 return Ok((o, false));
             }
             let mut free = None;
             for i in self.probe(name) {
-                if self.dir_entry(i)?.state.load(Ordering::Acquire) == DIR_FREE {
-                    free = Some(self.dir_entry(i)?);
+                let code = dir_code(self.dir_entry(i)?.state.load(Ordering::Acquire));
+                if code == DIR_FREE || code == DIR_TOMB {
+                    free = Some(i);
                     break;
                 }
             }
-            let e = free.ok_or_else(|| {
+            let index = free.ok_or_else(|| {
                 Error::NoSpace(format!(
                     "the region's directory is full ({} objects)",
                     self.fixed.dir_capacity
                 ))
             })?;
+            let e = self.dir_entry(index)?;
             let offset = self.with_heap(|h| h.alloc(body_size, true))?;
-            self.map.zero(offset, body_size)?;
-            let hdr: &ObjectHeader = self.map.get(offset)?;
-            hdr.magic.store(OBJECT_MAGIC ^ kind, Ordering::Relaxed);
-            hdr.flags.store(flags, Ordering::Relaxed);
-            hdr.shape.store(shape, Ordering::Relaxed);
-            init(offset)?;
+            let old = e.state.load(Ordering::Acquire);
+            let state = if self.fixed.format_version >= 3 {
+                // A new generation (never 0, so that a reused entry's word differs from
+                // every word it had before, for the next 2^24 reuses).
+                let gen = ((old >> 8).wrapping_add(1) & 0xFF_FFFF).max(1);
+                let writing = gen << 8 | DIR_WRITING;
+                if dir_code(old) == DIR_TOMB {
+                    e.state.store(writing, Ordering::SeqCst);
+                }
+                gen << 8 | DIR_READY
+            } else {
+                DIR_READY
+            };
+            let made = (|| {
+                self.map.zero(offset, body_size)?;
+                let hdr: &ObjectHeader = self.map.get(offset)?;
+                hdr.magic.store(OBJECT_MAGIC ^ kind, Ordering::Relaxed);
+                hdr.flags.store(flags, Ordering::Relaxed);
+                hdr.shape.store(shape, Ordering::Relaxed);
+                init(offset)
+            })();
+            if let Err(err) = made {
+                e.state.store(old, Ordering::SeqCst);
+                let _ = self.with_heap(|h| h.free(offset));
+                return Err(err);
+            }
             e.kind.store(kind, Ordering::Relaxed);
             e.flags.store(flags, Ordering::Relaxed);
             e.offset.store(offset, Ordering::Relaxed);
@@ -634,22 +840,191 @@ impl RegionInner {
             e.name_len.store(name.len() as u32, Ordering::Relaxed);
             self.map
                 .write_bytes(self.map.offset_of(e) + 32, name.as_bytes())?;
-            e.state.store(DIR_READY, Ordering::Release);
+            e.state.store(state, Ordering::Release);
             Ok((
                 ObjectRef {
                     kind,
                     offset,
                     shape,
+                    index,
+                    state,
                 },
                 true,
             ))
-        })();
-        wait::unlock(&live.dir_lock);
+        });
         if let Ok((_, true)) = result {
+            let live = self.live();
             live.dir_seq.fetch_add(1, Ordering::SeqCst);
             wait::wake_all(&live.dir_seq, &live.dir_sleepers, u32::MAX);
         }
         result
+    }
+
+    /// Runs `f` under the directory lock. Taking the lock over from a dead owner first
+    /// finishes what it may have left half done (reclaiming a removed object).
+    pub(crate) fn with_dir_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let live = self.live();
+        let procs = self.procs();
+        let how = wait::lock_internal(&live.dir_lock, self.token, &Deadline::forever(), &procs)?;
+        let result = match how {
+            wait::Acquired::Recovered => self.reclaim_all_locked().and_then(|_| f()),
+            wait::Acquired::Clean => f(),
+        };
+        wait::unlock(&live.dir_lock);
+        result
+    }
+
+    fn holder_row(&self, index: u32) -> Result<&HolderRow> {
+        if index >= self.fixed.dir_capacity {
+            return Err(Error::corrupt(format!(
+                "directory index {index} out of range"
+            )));
+        }
+        self.map.get_nth(self.fixed.holders_offset, index as u64)
+    }
+
+    /// Records that this process has the object `obj` open (one more handle). False when
+    /// the object was removed since `obj` was looked up (nothing is recorded then). In a
+    /// region without a holders table there is nothing to record.
+    ///
+    /// The holder sets its bit, then checks the entry's state word; a remover changes the
+    /// word, then checks the bits (all SeqCst): at least one of the two sees the other,
+    /// so a body is never reclaimed under a holder that goes on to use it.
+    pub(crate) fn hold(&self, obj: &ObjectRef) -> Result<bool> {
+        if self.fixed.holders_offset == 0 {
+            return Ok(true);
+        }
+        let mut holds = self.holds.lock();
+        if let Some((state, count)) = holds.get_mut(&obj.index) {
+            if *state == obj.state {
+                *count += 1;
+                return Ok(true);
+            }
+        }
+        let row = self.holder_row(obj.index)?;
+        let (word, bit) = ((self.slot / 64) as usize, 1u64 << (self.slot % 64));
+        row.words[word].fetch_or(bit, Ordering::SeqCst);
+        if self.dir_entry(obj.index)?.state.load(Ordering::SeqCst) != obj.state {
+            drop(holds);
+            row.words[word].fetch_and(!bit, Ordering::SeqCst);
+            self.reclaim(obj.index)?;
+            return Ok(false);
+        }
+        if let Some(stale) = holds.insert(obj.index, (obj.state, 1)) {
+            // An entry is only reused after every holder let go of it, us included.
+            return Err(Error::corrupt(format!(
+                "directory entry {} was reused while this process held it (state {:#x})",
+                obj.index, stale.0
+            )));
+        }
+        Ok(true)
+    }
+
+    /// One handle less on the object at directory `index` (state word `state`); the
+    /// last one clears this process's bit and, if the object was removed, reclaims it.
+    pub(crate) fn unhold(&self, index: u32, state: u32) {
+        if self.fixed.holders_offset == 0 {
+            return;
+        }
+        {
+            let mut holds = self.holds.lock();
+            match holds.get_mut(&index) {
+                Some((s, count)) if *s == state => {
+                    *count -= 1;
+                    if *count > 0 {
+                        return;
+                    }
+                    holds.remove(&index);
+                }
+                _ => return,
+            }
+            let Ok(row) = self.holder_row(index) else {
+                return;
+            };
+            let (word, bit) = ((self.slot / 64) as usize, 1u64 << (self.slot % 64));
+            row.words[word].fetch_and(!bit, Ordering::SeqCst);
+        }
+        // Errors here mean damage the next check reports; the handle is gone either way.
+        let _ = self.reclaim(index);
+    }
+
+    /// Whether the object this handle holds (directory `index`, state word `state`) is
+    /// still the entry's object.
+    pub(crate) fn still_there(&self, index: u32, state: u32) -> bool {
+        self.dir_entry(index)
+            .is_ok_and(|e| e.state.load(Ordering::Acquire) == state)
+    }
+
+    /// Reclaims the removed object at directory `index` if no process holds it any more.
+    pub(crate) fn reclaim(&self, index: u32) -> Result<()> {
+        let e = self.dir_entry(index)?;
+        if dir_code(e.state.load(Ordering::SeqCst)) != DIR_REMOVED || self.is_held(index)? {
+            return Ok(());
+        }
+        self.with_dir_lock(|| self.reclaim_locked(index))
+    }
+
+    /// Reclaims every removed object no process holds any more, and finishes reclaims
+    /// that dead processes left half done. Cheap when nothing waits to be reclaimed.
+    pub(crate) fn reclaim_all(&self) -> Result<()> {
+        if self.fixed.holders_offset == 0
+            || self.live().removed_pending.load(Ordering::Acquire) == 0
+        {
+            return Ok(());
+        }
+        self.with_dir_lock(|| self.reclaim_all_locked())
+    }
+
+    fn reclaim_all_locked(&self) -> Result<()> {
+        if self.fixed.holders_offset == 0
+            || self.live().removed_pending.load(Ordering::Acquire) == 0
+        {
+            return Ok(());
+        }
+        for i in 0..self.fixed.dir_capacity {
+            self.reclaim_locked(i)?;
+        }
+        Ok(())
+    }
+
+    fn is_held(&self, index: u32) -> Result<bool> {
+        Ok(self
+            .holder_row(index)?
+            .words
+            .iter()
+            .any(|w| w.load(Ordering::SeqCst) != 0))
+    }
+
+    /// Under the directory lock: reclaims entry `index` if it is removed and unheld, or
+    /// finishes its reclaim if a dead process left it RECLAIMING (under the lock, a
+    /// RECLAIMING entry has no live reclaimer). Each step can be taken again: values are
+    /// freed with [`Heap::free_at`], which clears the word naming them.
+    fn reclaim_locked(&self, index: u32) -> Result<()> {
+        let e = self.dir_entry(index)?;
+        let state = e.state.load(Ordering::SeqCst);
+        match dir_code(state) {
+            DIR_REMOVED if !self.is_held(index)? => {
+                e.state
+                    .store(dir_state(state, DIR_RECLAIMING), Ordering::SeqCst);
+            }
+            DIR_RECLAIMING => {}
+            _ => return Ok(()),
+        }
+        let offset = e.offset.load(Ordering::Acquire);
+        if offset != 0 {
+            let (kind, shape, flags) = (
+                e.kind.load(Ordering::Relaxed),
+                e.shape.load(Ordering::Relaxed),
+                e.flags.load(Ordering::Relaxed),
+            );
+            (self.hooks.release)(self, kind, offset, shape, flags)?;
+            let at = self.map.offset_of(&e.offset);
+            self.with_heap(|h| h.free_at(at))?;
+        }
+        e.state.store(dir_state(state, DIR_TOMB), Ordering::Release);
+        let pending = &self.live().removed_pending;
+        let _ = pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        Ok(())
     }
 
     /// Checks that an object body found through the directory is what it claims to be
@@ -682,7 +1057,7 @@ impl Drop for RegionInner {
         if sys::current_fork_epoch() != self.epoch {
             return; // a forked child: the attachment is the parent's
         }
-        (self.on_detach)(self);
+        (self.hooks.detach)(self);
         self.procs().release(self.slot, self.token);
     }
 }

@@ -320,11 +320,7 @@ impl<'a> Scan<'a> {
         Scan {
             map,
             fx,
-            procs: ProcTable {
-                map,
-                offset: fx.proc_offset,
-                capacity: fx.proc_capacity,
-            },
+            procs: ProcTable::of(map, &fx),
             checker_pids,
             blocks: HashMap::new(),
             rw_live: HashMap::new(),

@@ -8,7 +8,7 @@ use crate::semantics::open::KindWords;
 pub use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::{ObjectHeader, KIND_ARRAY};
-use crate::shm::format::region::{KindSpec, Region};
+use crate::shm::format::region::{Held, KindSpec, Region};
 use crate::shm::kinds::element::Cell;
 use crate::shm::kinds::element::{self, Element, TAG_FULL};
 use crate::shm::kinds::KindOps;
@@ -17,7 +17,7 @@ use crate::shm::wait::Deadline;
 /// An indexed array of elements, each holding a value, a full/empty tag and a version.
 #[derive(Clone)]
 pub struct Array {
-    region: Region,
+    held: Held,
     elements: u64,
     length: u64,
     name: String,
@@ -52,7 +52,7 @@ impl Region {
         if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown array flags {flags:#x}")));
         }
-        let obj = r.open_object(
+        let (obj, held) = self.open_held(
             name,
             &ARRAY_KIND,
             length,
@@ -69,7 +69,7 @@ impl Region {
             },
         )?;
         Ok(Array {
-            region: self.clone(),
+            held,
             elements: obj.offset + HEADER,
             length: obj.shape,
             name: name.to_owned(),
@@ -91,7 +91,7 @@ impl Array {
     }
 
     pub fn region(&self) -> &Region {
-        &self.region
+        self.held.region()
     }
 
     fn cell(&self, index: u64) -> Result<Cell<'_>> {
@@ -101,7 +101,7 @@ impl Array {
                 length: self.length,
             });
         }
-        Cell::at(&self.region.inner, self.elements + index * ELEM)
+        Cell::of(&self.held, self.elements + index * ELEM)
     }
 
     /// Reads the value whatever the tag (atomic: never torn).
@@ -183,6 +183,12 @@ pub(crate) const OPS: KindOps = KindOps {
     sweep: |r, o, done| {
         for i in 0..o.shape {
             element::sweep(r, o.body + i * ELEM, done)?;
+        }
+        Ok(())
+    },
+    release: |r, o| {
+        for i in 0..o.shape {
+            element::release(r, o.body + i * ELEM)?;
         }
         Ok(())
     },

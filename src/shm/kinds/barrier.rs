@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::region::{Held, KindSpec, Region};
 use crate::shm::kinds::{nothing_to_sweep, KindOps};
 use crate::shm::os::mem::Shared;
 use crate::shm::wait::{self, Deadline};
@@ -74,7 +74,7 @@ const SLICE: Duration = Duration::from_millis(100);
 /// A reusable barrier for a fixed number of parties (see the module docs).
 #[derive(Clone)]
 pub struct Barrier {
-    region: Region,
+    held: Held,
     /// Absolute offset of the [`BarrierBody`].
     base: u64,
     parties: u32,
@@ -89,7 +89,7 @@ impl Region {
         let r = &self.inner;
         r.check_usable()?;
         check_object_name(name)?;
-        let obj = r.open_object(name, &BARRIER_KIND, parties as u64, false, 0, |off| {
+        let (obj, held) = self.open_held(name, &BARRIER_KIND, parties as u64, false, 0, |off| {
             let b: &BarrierBody = r.map.get(off + OBJ_HEADER)?;
             b.parties.store(parties, Ordering::Relaxed);
             Ok(())
@@ -102,7 +102,7 @@ impl Region {
             )));
         }
         Ok(Barrier {
-            region: self.clone(),
+            held,
             base: obj.offset + OBJ_HEADER,
             parties: stored,
             name: name.to_owned(),
@@ -121,11 +121,11 @@ impl Barrier {
     }
 
     pub fn region(&self) -> &Region {
-        &self.region
+        self.held.region()
     }
 
-    fn r(&self) -> &RegionInner {
-        &self.region.inner
+    fn r(&self) -> &Held {
+        &self.held
     }
 
     fn body(&self) -> Result<&BarrierBody> {
@@ -247,4 +247,5 @@ pub(crate) const OPS: KindOps = KindOps {
     // A barrier holds no lock and no heap block: a party that dies is simply missing
     // (the others time out), so nothing is left to clean up.
     sweep: nothing_to_sweep,
+    release: crate::shm::kinds::nothing_to_release,
 };

@@ -31,7 +31,7 @@ use crate::semantics::open::KindWords;
 pub use crate::semantics::options::Start;
 use crate::semantics::value::{Type, Value, ValueRef};
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::region::{Held, KindSpec, Region, RegionInner};
 use crate::shm::format::scan::Scan;
 use crate::shm::kinds::array::FLAG_EXCLUSIVE;
 use crate::shm::kinds::element::{
@@ -127,7 +127,7 @@ fn checked_seq(seq: u64) -> Result<u64> {
 /// A broadcast bus of values.
 #[derive(Clone)]
 pub struct Bus {
-    region: Region,
+    held: Held,
     /// Absolute offset of the [`BusHeader`].
     base: u64,
     capacity: u64,
@@ -170,7 +170,7 @@ impl Region {
         if flags & !FLAG_EXCLUSIVE != 0 {
             return Err(Error::invalid(format!("unknown bus flags {flags:#x}")));
         }
-        let obj = r.open_object(
+        let (obj, held) = self.open_held(
             name,
             &BUS_KIND,
             capacity,
@@ -191,7 +191,7 @@ impl Region {
             return Err(Error::corrupt(format!("bus '{name}' has a damaged header")));
         }
         Ok(Bus {
-            region: self.clone(),
+            held,
             base: obj.offset + OBJ_HEADER,
             capacity: obj.shape,
             name: name.to_owned(),
@@ -210,11 +210,11 @@ impl Bus {
     }
 
     pub fn region(&self) -> &Region {
-        &self.region
+        self.held.region()
     }
 
-    fn r(&self) -> &RegionInner {
-        &self.region.inner
+    fn r(&self) -> &Held {
+        &self.held
     }
 
     fn header(&self) -> Result<&BusHeader> {
@@ -534,7 +534,26 @@ pub(crate) const OPS: KindOps = KindOps {
     label: |_| "bus",
     scan,
     sweep,
+    release,
 };
+
+/// Frees the messages a removed bus still holds in the heap (committed slots whose value
+/// does not live in the slot itself).
+fn release(r: &RegionInner, o: &Placed<'_>) -> Result<()> {
+    for i in 0..o.shape {
+        let s: &BusSlot = r.map.get(o.body + B_HEADER + i * SLOT)?;
+        let seq = s.seq.load(Ordering::Acquire);
+        let m = s.meta.load(Ordering::Acquire);
+        if seq != 0
+            && seq & BUS_BUSY == 0
+            && m & META_SLOT_BYTES == 0
+            && crate::shm::kinds::element::meta_in_heap(m)
+        {
+            r.with_heap(|h| h.free_at(r.map.offset_of(&s.payload)))?;
+        }
+    }
+    Ok(())
+}
 
 fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
     let h: &BusHeader = r.map.get(o.body)?;

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::error::{Error, Result, SignalKind};
 use crate::semantics::value::{js_add, Type, Value, ValueRef};
 use crate::shm::format::layout::*;
-use crate::shm::format::region::RegionInner;
 use crate::shm::format::region::SWEEP_LOCK_WAIT;
+use crate::shm::format::region::{Held, RegionInner};
 use crate::shm::format::scan::Scan;
 use crate::shm::kinds::Swept;
 use crate::shm::os::mem::Shared;
@@ -213,6 +213,9 @@ pub(crate) fn decode_value(
 /// One element inside a region.
 pub(crate) struct Cell<'a> {
     pub r: &'a RegionInner,
+    /// The handle's claim on the object, whose check every call makes (`None` for the
+    /// sweep, which works below the handles).
+    pub held: Option<&'a Held>,
     pub e: &'a Element,
     pub off: u64,
     /// For elements that can change owner (map entries): a word and the value it must
@@ -243,10 +246,28 @@ impl<'a> Cell<'a> {
     pub fn at(r: &'a RegionInner, off: u64) -> Result<Cell<'a>> {
         Ok(Cell {
             r,
+            held: None,
             e: r.map.get(off)?,
             off,
             guard: None,
         })
+    }
+
+    /// The element at `off` of the object `held` claims.
+    pub fn of(held: &'a Held, off: u64) -> Result<Cell<'a>> {
+        Ok(Cell {
+            held: Some(held),
+            ..Cell::at(held, off)?
+        })
+    }
+
+    /// Every call's check: the object's (or, for the sweep, the region's).
+    #[inline]
+    fn check_usable(&self) -> Result<()> {
+        match self.held {
+            Some(h) => h.check_usable(),
+            None => self.r.check_usable(),
+        }
     }
 
     fn guard_moved(&self) -> bool {
@@ -427,7 +448,7 @@ impl<'a> Cell<'a> {
         deadline: &Deadline,
         f: impl FnOnce(u32) -> Result<(T, Effect)>,
     ) -> Result<T> {
-        self.r.check_usable()?;
+        self.check_usable()?;
         // Fast path: take the lock before looking at the tag. Reading the tag and then
         // locking fetches the element's cache line twice when another process wrote it
         // last; locking first fetches it once. Not for try-once calls, so that a polling
@@ -498,7 +519,7 @@ impl<'a> Cell<'a> {
         if e.tag.load(Ordering::SeqCst) == tag {
             sys::futex_wait(&e.tag, tag, timeout);
         }
-        self.r.check_usable()?;
+        self.check_usable()?;
         if reader_wait && self.e.tag.load(Ordering::Acquire) == tag {
             self.lock(deadline)?;
             let now = self.e.tag.load(Ordering::Acquire);
@@ -532,7 +553,7 @@ impl<'a> Cell<'a> {
             // ready (EMPTY for write_ef, no read_rw readers), so a process killed while
             // it waits leaks nothing. The condition is checked again under the lock.
             v.validate()?;
-            self.r.check_usable()?;
+            self.check_usable()?;
             loop {
                 if self.guard_moved() {
                     return Err(Error::signal(SignalKind::SlotMoved));
@@ -556,7 +577,7 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read(&self) -> Result<Value> {
-        self.r.check_usable()?;
+        self.check_usable()?;
         if let Some(v) = self.read_optimistic(Need::Any) {
             return v;
         }
@@ -576,7 +597,7 @@ impl<'a> Cell<'a> {
     }
 
     pub fn read_ff(&self, deadline: &Deadline) -> Result<Value> {
-        self.r.check_usable()?;
+        self.check_usable()?;
         if let Some(v) = self.read_optimistic(Need::Full) {
             return v;
         }
@@ -697,7 +718,7 @@ impl<'a> Cell<'a> {
     }
 
     pub fn is_full(&self) -> Result<bool> {
-        self.r.check_usable()?;
+        self.check_usable()?;
         Ok(self.e.tag.load(Ordering::Acquire) & TAG_FULL != 0)
     }
 
@@ -790,13 +811,13 @@ impl<'a> Cell<'a> {
     }
 
     pub fn version(&self) -> Result<u64> {
-        self.r.check_usable()?;
+        self.check_usable()?;
         Ok(self.e.version.load(Ordering::Acquire))
     }
 
     /// Returns as soon as the version differs from `*seen`, storing the new one.
     pub fn wait_change(&self, seen: &mut u64, deadline: &Deadline) -> Result<()> {
-        self.r.check_usable()?;
+        self.check_usable()?;
         let v = &self.e.version;
         loop {
             let now = v.load(Ordering::Acquire);
@@ -812,7 +833,7 @@ impl<'a> Cell<'a> {
             if v.load(Ordering::SeqCst) == now {
                 sys::futex_wait(version_futex(v), now as u32, remaining);
             }
-            self.r.check_usable()?;
+            self.check_usable()?;
         }
     }
 }
@@ -871,6 +892,23 @@ pub(crate) fn scan(s: &mut Scan<'_>, off: u64, owned: bool, location: &dyn Fn() 
     let m = slot.meta.load(Ordering::Relaxed);
     let p = slot.payload.load(Ordering::Relaxed);
     s.value(m, p, owned, location);
+}
+
+/// Frees the heap block a value slot owns, if any, clearing its payload word (see
+/// `Heap::free_at`: safe to repeat after a crash).
+pub(crate) fn release_value(r: &RegionInner, v: &ValueSlot) -> Result<()> {
+    if meta_in_heap(v.meta.load(Ordering::Acquire)) {
+        r.with_heap(|h| h.free_at(r.map.offset_of(&v.payload)))?;
+    }
+    Ok(())
+}
+
+/// Frees the heap block the live value of the element at `off` owns (reclaiming a
+/// removed object: no process holds it). The scratch slot owns nothing.
+pub(crate) fn release(r: &RegionInner, off: u64) -> Result<()> {
+    let e: &Element = r.map.get(off)?;
+    let tag = e.tag.load(Ordering::Acquire);
+    release_value(r, &e.slots[((tag & TAG_CUR) >> 1) as usize])
 }
 
 /// The sweep of one element: takes its lock over from a dead owner (repairing under

@@ -25,7 +25,7 @@ use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::region::{Held, KindSpec, Region, RegionInner};
 use crate::shm::format::scan::{Orphan, Scan};
 use crate::shm::kinds::array::{FLAG_EXCLUSIVE, FLAG_FULL};
 use crate::shm::kinds::element::{self, *};
@@ -119,7 +119,7 @@ pub(crate) fn body_size(capacity: u64) -> Option<u64> {
 /// A string-keyed map of elements, each holding a value, a full/empty tag and a version.
 #[derive(Clone)]
 pub struct Map {
-    region: Region,
+    held: Held,
     /// Absolute offset of the [`MapHeader`].
     base: u64,
     slots: u64,
@@ -158,7 +158,7 @@ impl Region {
         if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown map flags {flags:#x}")));
         }
-        let obj = r.open_object(
+        let (obj, held) = self.open_held(
             name,
             &MAP_KIND,
             capacity,
@@ -178,7 +178,7 @@ impl Region {
             return Err(Error::corrupt(format!("map '{name}' has a damaged header")));
         }
         Ok(Map {
-            region: self.clone(),
+            held,
             base: obj.offset + OBJ_HEADER,
             slots,
             capacity: obj.shape,
@@ -204,11 +204,11 @@ impl Map {
     }
 
     pub fn region(&self) -> &Region {
-        &self.region
+        self.held.region()
     }
 
-    fn r(&self) -> &RegionInner {
-        &self.region.inner
+    fn r(&self) -> &Held {
+        &self.held
     }
 
     fn header(&self) -> Result<&MapHeader> {
@@ -709,7 +709,27 @@ pub(crate) const OPS: KindOps = KindOps {
     label: |_| "map",
     scan,
     sweep,
+    release,
 };
+
+/// Frees what a removed map owns: the key blocks and values of its live keys (a removed
+/// key's element owns nothing; what an interrupted removal left there is a leak for the
+/// checker).
+fn release(r: &RegionInner, o: &Placed<'_>) -> Result<()> {
+    let slots = slots_for(o.shape).ok_or_else(|| Error::corrupt("map shape overflows"))?;
+    for j in 0..slots {
+        let slot_off = o.body + MAP_HEADER + j * SLOT;
+        let k: &KeySlot = r.map.get(slot_off)?;
+        if k.state.load(Ordering::Acquire) & KEY_STATE_MASK != KEY_LIVE {
+            continue;
+        }
+        if k.key_len.load(Ordering::Relaxed) > KEY_INLINE_MAX as u64 {
+            r.with_heap(|h| h.free_at(r.map.offset_of(&k.key_off)))?;
+        }
+        element::release(r, slot_off + KEY_SLOT)?;
+    }
+    Ok(())
+}
 
 fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
     let h: &MapHeader = r.map.get(o.body)?;

@@ -13,8 +13,8 @@ pub mod mutex;
 pub mod queue;
 pub mod semaphore;
 
-use crate::error::Result;
-use crate::shm::format::region::{KindSpec, RegionInner};
+use crate::error::{Error, Result};
+use crate::shm::format::region::{Hooks, KindSpec, RegionInner};
 use crate::shm::format::scan::Scan;
 
 /// An object where the directory places it, for the checker and the sweep. Its body
@@ -61,6 +61,10 @@ pub(crate) struct KindOps {
     /// Cleans up what dead processes left in the body, with the steps a live process
     /// takes when it meets them (so it is safe whoever else is attached).
     pub sweep: fn(&RegionInner, &Placed<'_>, &mut Swept) -> Result<()>,
+    /// Frees every heap block a removed body owns (no process holds it any more), each
+    /// with `Heap::free_at` so that a reclaim cut short by a crash can run again: a word
+    /// it already cleared names nothing.
+    pub release: fn(&RegionInner, &Placed<'_>) -> Result<()>,
 }
 
 /// Every kind, by directory code.
@@ -77,6 +81,34 @@ pub(crate) const KINDS: [&KindOps; 7] = [
 /// The kind with directory code `code`, if this library knows it.
 pub(crate) fn by_code(code: u32) -> Option<&'static KindOps> {
     KINDS.iter().copied().find(|k| k.spec.words.code == code)
+}
+
+/// What the format layer asks of the kinds.
+pub(crate) static HOOKS: Hooks = Hooks {
+    detach: element::release_all_rw,
+    release: release_body,
+};
+
+fn release_body(r: &RegionInner, kind: u32, offset: u64, shape: u64, flags: u32) -> Result<()> {
+    let ops = by_code(kind)
+        .ok_or_else(|| Error::corrupt(format!("removed object of unknown kind {kind}")))?;
+    let loc = format!("{} being reclaimed", ops.spec.words.name);
+    (ops.spec.size_of)(shape)
+        .and_then(|size| offset.checked_add(size))
+        .filter(|&end| offset >= r.fixed.heap_offset && end <= r.fixed.total_size)
+        .ok_or_else(|| Error::corrupt(format!("{loc}: body does not fit the heap")))?;
+    let placed = Placed {
+        loc: &loc,
+        shape,
+        flags,
+        body: offset + std::mem::size_of::<crate::shm::format::layout::ObjectHeader>() as u64,
+    };
+    (ops.release)(r, &placed)
+}
+
+/// A kind whose body owns no heap blocks.
+pub(crate) fn nothing_to_release(_: &RegionInner, _: &Placed<'_>) -> Result<()> {
+    Ok(())
 }
 
 /// A kind that leaves nothing to sweep.

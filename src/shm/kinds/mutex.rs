@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::region::{Held, KindSpec, Region};
 use crate::shm::kinds::KindOps;
 use crate::shm::os::mem::Shared;
 use crate::shm::os::sys;
@@ -75,7 +75,7 @@ pub(crate) const MUTEX_KIND: KindSpec = KindSpec {
 /// A robust, process-shared mutex in a region (see the module docs).
 #[derive(Clone)]
 pub struct Mutex {
-    region: Region,
+    held: Held,
     /// Absolute offset of the [`MutexBody`].
     base: u64,
     name: String,
@@ -88,9 +88,9 @@ impl Region {
         let r = &self.inner;
         r.check_usable()?;
         check_object_name(name)?;
-        let obj = r.open_object(name, &MUTEX_KIND, MUTEX_SHAPE, false, 0, |_| Ok(()))?;
+        let (obj, held) = self.open_held(name, &MUTEX_KIND, MUTEX_SHAPE, false, 0, |_| Ok(()))?;
         Ok(Mutex {
-            region: self.clone(),
+            held,
             base: obj.offset + OBJ_HEADER,
             name: name.to_owned(),
         })
@@ -103,11 +103,11 @@ impl Mutex {
     }
 
     pub fn region(&self) -> &Region {
-        &self.region
+        self.held.region()
     }
 
-    fn r(&self) -> &RegionInner {
-        &self.region.inner
+    fn r(&self) -> &Held {
+        &self.held
     }
 
     #[inline]
@@ -153,7 +153,7 @@ impl Mutex {
                 self.name
             )));
         }
-        let how = wait::lock(&b.lock, r.token, deadline, &r.procs())?;
+        let how = wait::lock(&b.lock, r.token, deadline, &self.held.owners())?;
         b.owner_tid.store(tid, Ordering::Relaxed);
         Ok(Self::inherit_owner_died(b, how))
     }
@@ -230,4 +230,5 @@ pub(crate) const OPS: KindOps = KindOps {
         })?);
         Ok(())
     },
+    release: crate::shm::kinds::nothing_to_release,
 };

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{KindSpec, Region, RegionInner, SWEEP_LOCK_WAIT};
+use crate::shm::format::region::{Held, KindSpec, Region, RegionInner, SWEEP_LOCK_WAIT};
 use crate::shm::format::scan::Scan;
 use crate::shm::kinds::{KindOps, Placed, Swept};
 use crate::shm::os::mem::Shared;
@@ -114,7 +114,7 @@ const SLICE_MAX: Duration = Duration::from_millis(100);
 /// docs).
 #[derive(Clone)]
 pub struct Semaphore {
-    region: Region,
+    held: Held,
     /// Absolute offset of the [`SemaphoreHeader`].
     base: u64,
     permits: u32,
@@ -132,13 +132,14 @@ impl Region {
         r.check_usable()?;
         check_object_name(name)?;
         let records = records_for(permits);
-        let obj = r.open_object(name, &SEMAPHORE_KIND, permits as u64, false, 0, |off| {
-            let h: &SemaphoreHeader = r.map.get(off + OBJ_HEADER)?;
-            h.permits.store(permits, Ordering::Relaxed);
-            h.available.store(permits, Ordering::Relaxed);
-            h.records.store(records, Ordering::Relaxed);
-            Ok(())
-        })?;
+        let (obj, held) =
+            self.open_held(name, &SEMAPHORE_KIND, permits as u64, false, 0, |off| {
+                let h: &SemaphoreHeader = r.map.get(off + OBJ_HEADER)?;
+                h.permits.store(permits, Ordering::Relaxed);
+                h.available.store(permits, Ordering::Relaxed);
+                h.records.store(records, Ordering::Relaxed);
+                Ok(())
+            })?;
         let damaged = || Error::corrupt(format!("semaphore '{name}' has a damaged header"));
         let shape = u32::try_from(obj.shape).map_err(|_| damaged())?;
         let records = records_for(shape);
@@ -150,7 +151,7 @@ impl Region {
             return Err(damaged());
         }
         Ok(Semaphore {
-            region: self.clone(),
+            held,
             base: obj.offset + OBJ_HEADER,
             permits: shape,
             records,
@@ -170,11 +171,11 @@ impl Semaphore {
     }
 
     pub fn region(&self) -> &Region {
-        &self.region
+        self.held.region()
     }
 
-    fn r(&self) -> &RegionInner {
-        &self.region.inner
+    fn r(&self) -> &Held {
+        &self.held
     }
 
     fn header(&self) -> Result<&SemaphoreHeader> {
@@ -403,6 +404,7 @@ pub(crate) const OPS: KindOps = KindOps {
     label: |_| "semaphore",
     scan,
     sweep,
+    release: crate::shm::kinds::nothing_to_release,
 };
 
 fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {

@@ -34,7 +34,7 @@ use crate::semantics::open::KindWords;
 pub use crate::semantics::options::FLAG_LIFO;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::*;
-use crate::shm::format::region::{KindSpec, Region, RegionInner};
+use crate::shm::format::region::{Held, KindSpec, Region, RegionInner};
 use crate::shm::format::scan::Scan;
 use crate::shm::kinds::array::FLAG_EXCLUSIVE;
 use crate::shm::kinds::element::{
@@ -118,7 +118,7 @@ pub(crate) fn body_size(capacity: u64) -> Option<u64> {
 /// A bounded queue of values: FIFO, or LIFO (a stack) when created with [`FLAG_LIFO`].
 #[derive(Clone)]
 pub struct Queue {
-    region: Region,
+    held: Held,
     /// Absolute offset of the [`QueueHeader`].
     base: u64,
     capacity: u64,
@@ -149,7 +149,7 @@ impl Region {
         if flags & !(FLAG_LIFO | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown queue flags {flags:#x}")));
         }
-        let obj = r.open_object(
+        let (obj, held) = self.open_held(
             name,
             &QUEUE_KIND,
             capacity,
@@ -181,7 +181,7 @@ impl Region {
             )));
         }
         Ok(Queue {
-            region: self.clone(),
+            held,
             base: obj.offset + OBJ_HEADER,
             capacity: obj.shape,
             lifo,
@@ -206,11 +206,11 @@ impl Queue {
     }
 
     pub fn region(&self) -> &Region {
-        &self.region
+        self.held.region()
     }
 
-    fn r(&self) -> &RegionInner {
-        &self.region.inner
+    fn r(&self) -> &Held {
+        &self.held
     }
 
     fn header(&self) -> Result<&QueueHeader> {
@@ -440,7 +440,30 @@ pub(crate) const OPS: KindOps = KindOps {
     },
     scan,
     sweep,
+    release,
 };
+
+/// Frees the values a removed queue still holds: a stack's first `top` values, a ring's
+/// FULL slots (a push left unfinished by a dead producer owns nothing yet).
+fn release(r: &RegionInner, o: &Placed<'_>) -> Result<()> {
+    let h: &QueueHeader = r.map.get(o.body)?;
+    let slot = |j: u64| r.map.get::<QueueSlot>(o.body + Q_HEADER + j * SLOT);
+    if o.flags & FLAG_LIFO != 0 {
+        let top = h.top.load(Ordering::Acquire).min(o.shape);
+        for j in 0..top {
+            crate::shm::kinds::element::release_value(r, &slot(j)?.value)?;
+        }
+        return Ok(());
+    }
+    for j in 0..o.shape {
+        let s = slot(j)?;
+        let st = s.state.load(Ordering::Acquire);
+        if st & PHASE_MASK == FULL && st & TOKEN_MASK == 0 {
+            crate::shm::kinds::element::release_value(r, &s.value)?;
+        }
+    }
+    Ok(())
+}
 
 fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
     let h: &QueueHeader = r.map.get(o.body)?;
