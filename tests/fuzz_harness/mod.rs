@@ -4,7 +4,7 @@
 //!
 //! # Input format
 //!
-//! A region file is at least 228 KiB and mostly zeros, too big for a fuzzer to mutate
+//! A region file is at least 244 KiB and mostly zeros, too big for a fuzzer to mutate
 //! usefully byte by byte, so an input is a *sparse image* of one:
 //!
 //! ```text
