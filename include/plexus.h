@@ -119,7 +119,7 @@
 /**
  * Format version of regions this library creates and opens.
  */
-#define PLEXUS_FORMAT_VERSION 2
+#define PLEXUS_FORMAT_VERSION 3
 
 /**
  * Longest object name, in bytes of UTF-8 (`plexus_object_info.name` holds it and a NUL).
