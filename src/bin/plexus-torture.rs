@@ -470,6 +470,28 @@ struct Worker {
     c_counter: CCounter,
     /// `--hot`: every call on the first 2 cells, keys and tokens.
     hot: bool,
+    /// Handles on the objects `churn-N` (which workers remove and create again, as
+    /// another kind), kept across removals so that calls meet removed objects.
+    churn: HashMap<u64, Churned>,
+    /// The region `<region>-churn` (which workers remove and RECREATE) and an array in
+    /// it, while this worker has it open.
+    churn_region: Option<(Region, Array)>,
+}
+
+/// A handle on one of the objects `churn-N`: its kind changes as workers remove and
+/// create it again.
+enum Churned {
+    Array(Array),
+    Map(Map),
+    Queue(Queue),
+}
+
+/// Number of objects `churn-N`.
+const CHURN_OBJECTS: u64 = 4;
+
+/// The region workers remove and RECREATE, beside the tortured one.
+fn churn_region_name(region: &str) -> String {
+    format!("{region}-churn")
 }
 
 /// The array counter opened a second time through the C ABI (`plexus_region_open`,
@@ -591,6 +613,8 @@ fn worker_main(args: &[String]) -> ExitCode {
         fifo_last: HashMap::new(),
         failures: 0,
         ops: 0,
+        churn: HashMap::new(),
+        churn_region: None,
     };
     w.late("opening the region", t0, w.timeout);
     // One worker in four dwells 20-200 us in the middle of every FIFO push (slot claimed,
@@ -703,7 +727,7 @@ impl Worker {
             if self.ops % 256 == 0 {
                 rec!(self.j, "Y {}", plexus::recovered_locks());
             }
-            match self.rng.below(110) {
+            match self.rng.below(118) {
                 0..=9 => self.cell_write(),
                 10..=19 => self.cell_read(),
                 20..=23 => self.cell_cas(),
@@ -721,6 +745,8 @@ impl Worker {
                 95..=98 => self.sem_op(),
                 99..=103 => self.cell_rw_tag_version(),
                 104..=108 => self.map_rw(),
+                109..=113 => self.churn_object(),
+                114..=116 => self.churn_region(),
                 _ => self.reattach(),
             }
         }
@@ -1303,6 +1329,128 @@ impl Worker {
 
     /// Attaches to the region a second time and detaches (process-table churn), reading
     /// the region's statistics.
+    /// Works on, removes or creates again one of the objects `churn-N`: every call ends
+    /// in OK or in an outcome that removal explains (REMOVED, NOT_FOUND, TYPE_MISMATCH for
+    /// a name now of another kind), every value read is whole (a body reclaimed under a
+    /// holder would show here, or as corruption to the region checker).
+    fn churn_object(&mut self) {
+        let n = self.rng.below(CHURN_OBJECTS);
+        let name = format!("churn-{n}");
+        let t0 = Instant::now();
+        let what = self.rng.below(16);
+        if what == 0 {
+            match self.o.region.remove_object(&name) {
+                Ok(()) | Err(Error::NotFound(_)) => {}
+                Err(e) => self.unexpected("remove_object", e),
+            }
+            self.late("remove_object", t0, Duration::ZERO);
+            return;
+        }
+        if what == 1 {
+            self.churn.remove(&n); // let go of it (the last holder reclaims a removed one)
+            return;
+        }
+        if !self.churn.contains_key(&n) {
+            let r = &self.o.region;
+            let opened = match self.rng.below(3) {
+                0 => r.array(&name, 8, 0).map(Churned::Array),
+                1 => r.map(&name, 16, 0).map(Churned::Map),
+                _ => r.queue(&name, 8, 0).map(Churned::Queue),
+            };
+            self.late("opening a churn object", t0, Duration::ZERO);
+            match opened {
+                Ok(c) => {
+                    self.churn.insert(n, c);
+                }
+                Err(Error::TypeMismatch(_) | Error::Removed(_)) => return,
+                Err(e) => return self.unexpected("opening a churn object", e),
+            }
+        }
+        let write = self.rng.below(2) == 0;
+        let (_, v) = self.new_value();
+        let i = self.rng.below(8);
+        let k = key(self.rng.below(8));
+        let got = match &self.churn[&n] {
+            Churned::Array(a) if write => a.write(i, v.as_ref()).map(|_| None),
+            Churned::Array(a) => a.read(i).map(Some),
+            Churned::Map(m) if write => m.write(&k, v.as_ref()).map(|_| None),
+            Churned::Map(m) => m.read(&k).map(Some),
+            Churned::Queue(q) if write => q.push(v.as_ref(), Some(Duration::ZERO)).map(|_| None),
+            Churned::Queue(q) => q.pop(Some(Duration::ZERO)).map(Some),
+        };
+        self.late("a call on a churn object", t0, Duration::ZERO);
+        match got {
+            Ok(Some(v)) => self.check_read("churn object", &v, true),
+            Ok(None) | Err(Error::Timeout) => {}
+            Err(Error::Removed(_)) => {
+                self.churn.remove(&n);
+            }
+            Err(e) => self.unexpected("a call on a churn object", e),
+        }
+    }
+
+    /// Works on, removes or RECREATEs the region `<region>-churn`: a handle on a region
+    /// that was removed or replaced gets REMOVED and opens it again by name.
+    fn churn_region(&mut self) {
+        let name = churn_region_name(self.o.region.name());
+        let t0 = Instant::now();
+        let opts = |mode| OpenOptions {
+            mode,
+            size: 1 << 20,
+            ..OpenOptions::default()
+        };
+        match self.rng.below(12) {
+            0 => {
+                self.churn_region = None;
+                match Region::remove(&name) {
+                    Ok(()) | Err(Error::NotFound(_)) => {}
+                    Err(e) => self.unexpected("removing the churn region", e),
+                }
+                self.late("removing the churn region", t0, Duration::ZERO);
+                return;
+            }
+            1 => {
+                self.churn_region = None;
+                match Region::open(&name, &opts(OpenMode::Recreate))
+                    .and_then(|r| Ok((r.array("a", 4, 0)?, r)))
+                {
+                    Ok((a, r)) => self.churn_region = Some((r, a)),
+                    Err(Error::Removed(_)) => {}
+                    Err(e) => self.unexpected("recreating the churn region", e),
+                }
+                self.late("recreating the churn region", t0, Duration::ZERO);
+                return;
+            }
+            _ => {}
+        }
+        if self.churn_region.is_none() {
+            match Region::open(&name, &opts(OpenMode::OpenOrCreate))
+                .and_then(|r| Ok((r.array("a", 4, 0)?, r)))
+            {
+                Ok((a, r)) => self.churn_region = Some((r, a)),
+                Err(Error::Removed(_)) => return,
+                Err(e) => return self.unexpected("opening the churn region", e),
+            }
+        }
+        let (_, v) = self.new_value();
+        let i = self.rng.below(4);
+        let got = {
+            let (_, a) = self.churn_region.as_ref().expect("opened above");
+            if self.rng.below(2) == 0 {
+                a.write(i, v.as_ref()).map(|_| None)
+            } else {
+                a.read(i).map(Some)
+            }
+        };
+        self.late("a call in the churn region", t0, Duration::ZERO);
+        match got {
+            Ok(Some(v)) => self.check_read("churn region", &v, true),
+            Ok(None) => {}
+            Err(Error::Removed(_)) => self.churn_region = None,
+            Err(e) => self.unexpected("a call in the churn region", e),
+        }
+    }
+
     fn reattach(&mut self) {
         let t0 = Instant::now();
         let opts = OpenOptions {
@@ -2288,6 +2436,62 @@ impl Controller {
     }
 
     /// After every worker stopped: drain the queues, check every journal-based invariant.
+    /// Removes what the churn left (the objects `churn-N`, whose memory must come back:
+    /// no worker holds them any more, so a removal that forgets a value shows as a leak
+    /// at the pause that follows), and the churn region; then no file of it may remain
+    /// (a RECREATE killed half way leaves no temporary file behind).
+    fn churn_final_checks(&mut self) {
+        for n in 0..CHURN_OBJECTS {
+            match self.o.region.remove_object(&format!("churn-{n}")) {
+                Ok(()) | Err(Error::NotFound(_)) => {}
+                Err(e) => self.facts.failures.push(format!("removing churn-{n}: {e}")),
+            }
+        }
+        let name = churn_region_name(self.o.region.name());
+        // RECREATE first: it removes the temporary files killed creators left.
+        let opts = OpenOptions {
+            mode: OpenMode::Recreate,
+            size: 1 << 20,
+            ..OpenOptions::default()
+        };
+        match Region::open(&name, &opts) {
+            Ok(r) => drop(r),
+            Err(e) => self
+                .facts
+                .failures
+                .push(format!("recreating the churn region: {e}")),
+        }
+        if let Err(e) = Region::remove(&name) {
+            self.facts
+                .failures
+                .push(format!("removing the churn region: {e}"));
+        }
+        if let (Ok(path), Some(dir)) = (
+            plexus::shm::region_path(&name),
+            plexus::shm::region_path(&name)
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_owned)),
+        ) {
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let left: Vec<String> = fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|f| f == &file || f.starts_with(&format!(".{file}.")))
+                .collect();
+            if !left.is_empty() {
+                self.facts.failures.push(format!(
+                    "files of the churn region remain in {}: {left:?}",
+                    dir.display()
+                ));
+            }
+        }
+    }
+
     fn final_checks(&mut self) -> Result<(), String> {
         for lifo in [false, true] {
             let q = if lifo { &self.o.lifo } else { &self.o.fifo };
@@ -2324,6 +2528,7 @@ impl Controller {
             }
         }
         self.facts.check_reads();
+        self.churn_final_checks();
         self.quiescent_checks()?;
         // Bus: what subscribers read at a seq is what was published there.
         let mut mismatched = 0;

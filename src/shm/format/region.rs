@@ -243,6 +243,7 @@ fn create_file(path: &Path, size: u64, mode: u32) -> Result<(File, Mapping, Fixe
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_tmp(dir, &base);
     let tmp = dir.join(format!(
         ".{base}.{}.{:016x}.tmp",
         sys::pid(),
@@ -276,6 +277,38 @@ fn create_file(path: &Path, size: u64, mode: u32) -> Result<(File, Mapping, Fixe
             path.display()
         ))),
         Err(e) => Err(io_err(e, path)),
+    }
+}
+
+/// Removes the temporary files a creator of the region file `base` in `dir` left when it
+/// was killed before publishing (`.{base}.{pid}.{16 hex digits}.tmp` of a dead pid), so
+/// that killed creators leave nothing behind. Best effort.
+fn remove_stale_tmp(dir: &Path, base: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{base}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some((pid, random)) = rest.split_once('.') else {
+            continue;
+        };
+        let (Ok(pid), true) = (
+            pid.parse::<u32>(),
+            random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit()),
+        ) else {
+            continue;
+        };
+        if pid != 0 && matches!(sys::process_state(pid), sys::ProcState::Dead) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -482,6 +515,9 @@ impl Region {
     pub fn info(&self) -> Result<RegionInfo> {
         let r = &self.inner;
         r.check_usable()?;
+        let attached = r.procs().reap_dead()?;
+        // Removed objects that processes found dead just now were holding.
+        r.reclaim_all()?;
         let live = r.live();
         let used = live
             .heap_used
@@ -499,7 +535,7 @@ impl Region {
             heap_used: used,
             heap_free: r.fixed.heap_size - used,
             object_count: objects,
-            attached_processes: r.procs().reap_dead()?,
+            attached_processes: attached,
             format_version: r.fixed.format_version,
             region_id: r.fixed.region_id,
             created_unix_ns: r.fixed.created_unix_ns,
