@@ -181,7 +181,7 @@ impl Barrier {
             }
         };
         let passed = || (b.state.load(Ordering::Acquire) >> 32) as u32 != generation;
-        if wait::spin_until(deadline, passed) {
+        if wait::spin_until(b, deadline, passed) {
             return Ok(false);
         }
         loop {

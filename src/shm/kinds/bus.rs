@@ -453,7 +453,7 @@ impl Subscription {
             // Subscribers are often more than the CPUs: the spin yields (every
             // wait::SPIN_YIELD_EVERY), so the publisher and the other subscribers keep
             // running (benches/README.md, E9/E9a; benches/peers).
-            if wait::spin_until(deadline, moved) {
+            if wait::spin_until(h, deadline, moved) {
                 continue;
             }
             wait::sleep_while_equal(&h.notify, seen, &h.sleepers, 1, deadline, None)?;

@@ -505,7 +505,7 @@ impl<'a> Cell<'a> {
             e.tag.load(Ordering::Acquire) != tag
                 && e.lock.load(Ordering::Relaxed) & wait::LOCK_OWNER == 0
         };
-        if wait::spin_until(deadline, moved) {
+        if wait::spin_until(e, deadline, moved) {
             return Ok(());
         }
         let reader_wait = readers(tag) > 0 && matches!(need, Need::NoReaders | Need::FullNoReaders);
@@ -825,7 +825,7 @@ impl<'a> Cell<'a> {
                 *seen = now;
                 return Ok(());
             }
-            if wait::spin_until(deadline, || v.load(Ordering::Acquire) != now) {
+            if wait::spin_until(v, deadline, || v.load(Ordering::Acquire) != now) {
                 continue;
             }
             let remaining = deadline.remaining()?;

@@ -231,7 +231,7 @@ impl Semaphore {
             }
             if !spun {
                 spun = true;
-                if wait::spin_until(deadline, || h.available.load(Ordering::Relaxed) > 0) {
+                if wait::spin_until(h, deadline, || h.available.load(Ordering::Relaxed) > 0) {
                     continue;
                 }
             }

@@ -15,34 +15,100 @@ pub use crate::semantics::deadline::Deadline;
 pub use crate::semantics::options::Acquired;
 use crate::shm::os::sys;
 
-/// Spin budget in nanoseconds, shared by all waits of this process. It grows when a spin
-/// succeeds and shrinks slowly when it fails, between SPIN_MIN_NS and SPIN_MAX_NS: below
-/// ~20 µs a ping-pong pair on our VMs falls into the everybody-sleeps mode (see
-/// shared/research/limits.md, "bistable").
-static SPIN_NS: AtomicU64 = AtomicU64::new(SPIN_START_NS);
-const SPIN_START_NS: u64 = 50_000;
-const SPIN_MIN_NS: u64 = 20_000;
-const SPIN_MAX_NS: u64 = 100_000;
+/// How long to spin before sleeping, learned per thread and per word waited on (a waiter
+/// that alternates between a busy hand-off and a quiet queue learns each separately).
+///
+/// A spin that succeeds raises the budget to twice what it took if that is more (at
+/// least [`SPIN_FLOOR_NS`], at most [`SPIN_MAX_NS`]); one that fails takes an eighth off, and
+/// below [`SPIN_FLOOR_NS`] the budget is zero: the waiter sleeps at once, as it should
+/// when messages come every millisecond (a spin there never pays). A waiter at budget
+/// zero still probes with the full budget once every [`SPIN_PROBE_EVERY`] waits, so a
+/// hand-off that turns fast again is noticed: two processes that both sleep wake each
+/// other in 45-95 us on our VMs, so the probe must outlast that (shared/research/
+/// limits.md, "bistable"), and it costs a quiet waiter well under 1 % of a CPU.
+const SPIN_START_NS: u32 = 50_000;
+const SPIN_FLOOR_NS: u32 = 1_000;
+const SPIN_MAX_NS: u32 = 100_000;
+const SPIN_PROBE_EVERY: u32 = 32;
+/// Words whose budgets a thread remembers (direct-mapped by address).
+const SPIN_SLOTS: usize = 16;
 
-fn spin_budget() -> Duration {
+#[derive(Clone, Copy)]
+struct SpinSlot {
+    /// Address of the word (0: unused).
+    key: usize,
+    budget_ns: u32,
+    /// Waits at budget zero since the last probe.
+    quiet: u32,
+}
+
+thread_local! {
+    static SPIN: std::cell::Cell<[SpinSlot; SPIN_SLOTS]> = const {
+        std::cell::Cell::new([SpinSlot { key: 0, budget_ns: 0, quiet: 0 }; SPIN_SLOTS])
+    };
+}
+
+fn spin_slot(key: usize) -> usize {
+    (key >> 6).wrapping_mul(0x9E37_79B9) % SPIN_SLOTS
+}
+
+/// The budget for a wait on `key` (zero: sleep at once).
+fn spin_budget(key: usize) -> Duration {
     if sys::usable_cpus() < 2 {
         return Duration::ZERO;
     }
-    Duration::from_nanos(SPIN_NS.load(Ordering::Relaxed))
+    let i = spin_slot(key);
+    SPIN.with(|c| {
+        let mut slots = c.get();
+        let s = &mut slots[i];
+        if s.key != key {
+            *s = SpinSlot {
+                key,
+                budget_ns: SPIN_START_NS,
+                quiet: 0,
+            };
+        }
+        let ns = if s.budget_ns > 0 {
+            s.budget_ns
+        } else {
+            s.quiet += 1;
+            if s.quiet >= SPIN_PROBE_EVERY {
+                s.quiet = 0;
+                SPIN_MAX_NS
+            } else {
+                0
+            }
+        };
+        c.set(slots);
+        Duration::from_nanos(ns as u64)
+    })
 }
 
-fn spin_succeeded() {
-    let cur = SPIN_NS.load(Ordering::Relaxed);
-    if cur < SPIN_MAX_NS {
-        SPIN_NS.store((cur * 2).min(SPIN_MAX_NS), Ordering::Relaxed);
-    }
-}
-
-fn spin_failed() {
-    let cur = SPIN_NS.load(Ordering::Relaxed);
-    if cur > SPIN_MIN_NS {
-        SPIN_NS.store((cur - cur / 8).max(SPIN_MIN_NS), Ordering::Relaxed);
-    }
+/// Learns from a spin on `key` that succeeded after `took` (or failed: `None`).
+fn spin_learn(key: usize, took: Option<Duration>) {
+    let i = spin_slot(key);
+    SPIN.with(|c| {
+        let mut slots = c.get();
+        let s = &mut slots[i];
+        if s.key != key {
+            return;
+        }
+        s.budget_ns = match took {
+            Some(t) => {
+                let twice = (t.as_nanos() as u64 * 2).min(SPIN_MAX_NS as u64) as u32;
+                s.budget_ns.max(twice).max(SPIN_FLOOR_NS)
+            }
+            None => {
+                let less = s.budget_ns - s.budget_ns / 8;
+                if less < SPIN_FLOOR_NS {
+                    0
+                } else {
+                    less
+                }
+            }
+        };
+        c.set(slots);
+    });
 }
 
 /// How long any wait spins between `sched_yield`s. Two processes of a hand-off can share
@@ -55,11 +121,16 @@ fn spin_failed() {
 /// E9a: 1 µs, better on the fan-out, a higher p99 on the one-subscriber ping-pong).
 pub const SPIN_YIELD_EVERY: Duration = Duration::from_micros(1);
 
-/// Spins until `cond()` holds or the spin budget (capped by the deadline) is used up,
-/// yielding the CPU every [`SPIN_YIELD_EVERY`].
-pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
-    let budget = spin_budget();
-    if budget.is_zero() || deadline.is_try_once() {
+/// Spins until `cond()` holds or the budget learned for waits on `key` (the address of
+/// the word waited on; see [`spin_budget`]) is used up, capped by the deadline, yielding
+/// the CPU every [`SPIN_YIELD_EVERY`].
+pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
+    let key = key as *const T as usize;
+    if deadline.is_try_once() {
+        return cond();
+    }
+    let budget = spin_budget(key);
+    if budget.is_zero() {
         return cond();
     }
     let budget = match deadline.remaining() {
@@ -73,14 +144,14 @@ pub fn spin_until(deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
     loop {
         for _ in 0..64 {
             if cond() {
-                spin_succeeded();
+                spin_learn(key, Some(start.elapsed()));
                 return true;
             }
             std::hint::spin_loop();
         }
         let now = Instant::now();
         if now >= limit {
-            spin_failed();
+            spin_learn(key, None);
             return cond();
         }
         if now >= next_yield {
@@ -142,7 +213,7 @@ pub fn wait_for_change(
     unit: u32,
     deadline: &Deadline,
 ) -> Result<()> {
-    if spin_until(deadline, || word.load(Ordering::Acquire) != observed) {
+    if spin_until(word, deadline, || word.load(Ordering::Acquire) != observed) {
         return Ok(());
     }
     sleep_while_equal(word, observed, sleepers, unit, deadline, None)?;
@@ -259,7 +330,7 @@ fn lock_slow(
     owners: &dyn Owners,
     patience: Option<Duration>,
 ) -> Result<Acquired> {
-    let got = spin_until(deadline, || {
+    let got = spin_until(word, deadline, || {
         let v = word.load(Ordering::Relaxed);
         v & LOCK_OWNER == 0
             && word

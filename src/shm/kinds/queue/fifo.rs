@@ -330,7 +330,7 @@ impl Queue {
             slot.state.load(Ordering::Acquire) != s
                 || (!writing && h.closed.load(Ordering::Relaxed) != 0)
         };
-        if wait::spin_until(deadline, moved) {
+        if wait::spin_until(h, deadline, moved) {
             return Ok(());
         }
         let mut slice = None;

@@ -21,7 +21,7 @@ impl Queue {
     /// Waits for `seq` to move away from `seen` (or the queue to close).
     pub(super) fn wait_seq(&self, h: &QueueHeader, seen: u32, deadline: &Deadline) -> Result<()> {
         let moved = || h.seq.load(Ordering::Acquire) != seen;
-        if wait::spin_until(deadline, moved) {
+        if wait::spin_until(h, deadline, moved) {
             return Ok(());
         }
         wait::sleep_while_equal(&h.seq, seen, &h.sleepers, 1, deadline, None)?;
