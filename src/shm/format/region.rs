@@ -119,7 +119,10 @@ impl Held {
             region: region.clone(),
             index: if tracked { obj.index } else { u32::MAX },
             state: obj.state,
-            seen: AtomicU32::new(region.inner.removed_word().load(Ordering::Acquire)),
+            // Never with REGION_REMOVED: a removal before this point still shows.
+            seen: AtomicU32::new(
+                region.inner.removed_word().load(Ordering::Acquire) & !REGION_REMOVED,
+            ),
             what,
         }))
     }
@@ -134,9 +137,9 @@ impl Held {
     #[inline]
     pub(crate) fn check_usable(&self) -> Result<()> {
         let r = &self.0.region.inner;
-        r.check_usable()?;
+        // The word had no REGION_REMOVED bit when it was seen: equal means usable.
         let now = r.removed_word().load(Ordering::Acquire);
-        if now == self.0.seen.load(Ordering::Relaxed) {
+        if now == self.0.seen.load(Ordering::Relaxed) && sys::current_fork_epoch() == r.epoch {
             return Ok(());
         }
         self.check_object(now)
@@ -145,6 +148,7 @@ impl Held {
     #[cold]
     fn check_object(&self, now: u32) -> Result<()> {
         let h = &self.0;
+        h.region.inner.check_usable()?;
         if h.index == u32::MAX || h.region.inner.still_there(h.index, h.state) {
             h.seen.store(now, Ordering::Relaxed);
             Ok(())
