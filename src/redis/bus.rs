@@ -249,7 +249,10 @@ impl Subscription {
     /// The next message and its sequence number, waiting while there is none. A
     /// sequence number more than one above the previous one means the subscriber fell
     /// more than the capacity behind. `Closed` once the bus is shut down and every
-    /// message published before was received.
+    /// message published before was received. `Removed` once the bus (or its region) was
+    /// removed, and a blocked call wakes with it; but the messages this subscription
+    /// fetched before the removal and has not handed out yet (at most [`BATCH`], all
+    /// published before it) are handed out first, as they are without asking the server.
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<(Value, u64)> {
         let d = Deadline::after(timeout);
         loop {
