@@ -37,7 +37,7 @@
 //! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver`, `wq` waiters, `r` read_rw holds |
 //! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
 //! | `... :q` | list | its parked `read_fe` callers (`<attachment> <operation id> <until, server ms>`) |
-//! | `E wl:<attachment>:<thread>` | list | where a parked `read_fe` of that thread gets its value (`opid t f ver v`, or `retry`) |
+//! | `E wl:<attachment>:<thread>` | list | where a parked `read_fe` of that thread gets its value (`opid t f ver v`), or is told to start over (`retry`; `retry <opid>` from a removal, for that call only) |
 //! | `E o:<id>:keys` | zset | a map's keys, scored by insertion order |
 //!
 //! ## Removing one object
@@ -236,8 +236,9 @@ for _, el in ipairs(redis.call('SMEMBERS', o .. 'pk')) do
   end
   redis.call('DEL', o .. el .. ':q')
 end
--- From here on every script of the object's handles replies {'removed'}.
-redis.call('DEL', o .. 'm', o .. 'pk', o .. 'keys', o .. 'l', o .. 'wp', o .. 'wc', o .. 's',
+-- From here on every script of the object's handles replies {'removed'}. (UNLINK: a
+-- long queue, bus or map key set is freed in the background, not inside this script.)
+redis.call('UNLINK', o .. 'm', o .. 'pk', o .. 'keys', o .. 'l', o .. 'wp', o .. 'wc', o .. 's',
   o .. 'w', o .. 'b', o .. 'h')
 -- Blocked callers wake (their XREAD watches this stream); kept a minute, so that a
 -- waiter whose XREAD reaches the server after this returns at once too.
