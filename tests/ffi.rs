@@ -509,6 +509,18 @@ fn remove_object_c_api() {
     });
 }
 
+/// Region::remove_object and try_remove_object of the C++ wrapper: every kind, blocked
+/// calls, a shut-down queue started again, string_view names.
+#[test]
+fn remove_object_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_remove_object",
+            &run(&build("ffi-tests/test_cpp_remove_object.cpp", lib), &[]),
+        )
+    });
+}
+
 /// Process A blocks in a pop of queue "jobs"; process B removes "jobs": A's pop returns
 /// PLEXUS_E_REMOVED. B creates "jobs" again at once, as an array; A's old queue handle
 /// keeps returning REMOVED, and A opening "jobs" gets the array (and what B wrote).
