@@ -80,11 +80,9 @@ impl Drop for Place {
     }
 }
 
-/// One test per (area, backend): `shm::<area>` and `redis::<area>`. The areas after
-/// `redis only:` run on the Redis backend alone, until the shared-memory backend has
-/// what they test (then they move to the first list).
+/// One test per (area, backend): `shm::<area>` and `redis::<area>`.
 macro_rules! on_both_backends {
-    ($($area:ident),* $(,)? ; redis only: $($later:ident),* $(,)?) => {
+    ($($area:ident),* $(,)?) => {
         mod shm {
             $(
                 #[test]
@@ -100,14 +98,6 @@ macro_rules! on_both_backends {
                 fn $area() {
                     if let Some(place) = super::Place::redis(stringify!($area)) {
                         super::$area(&place.name);
-                    }
-                }
-            )*
-            $(
-                #[test]
-                fn $later() {
-                    if let Some(place) = super::Place::redis(stringify!($later)) {
-                        super::$later(&place.name);
                     }
                 }
             )*
@@ -137,9 +127,8 @@ on_both_backends!(
     mutex,
     barrier,
     semaphore,
-    every_kind_is_an_object;
-    // `remove_object`: the shared-memory backend says UNSUPPORTED until it implements it.
-    redis only: object_removal,
+    every_kind_is_an_object,
+    object_removal,
 );
 
 fn options(mode: OpenMode) -> OpenOptions {
@@ -1088,9 +1077,6 @@ struct Theirs<'a> {
 /// any kind, and an old handle never reaches the new object of its name, nor sees the
 /// locks or permits its holders had; listings no longer show it and `wait_object` waits
 /// for a new one.
-///
-/// Runs on the Redis backend ("redis only" in `on_both_backends!`); the shared-memory
-/// run joins once `shm` implements `remove_object`.
 fn object_removal(name: &str) {
     let r = create(name);
     assert_err!(r.remove_object("absent"), Error::NotFound(_));
