@@ -244,6 +244,7 @@ static void test_reopen_gives_the_new_object(void) {
   EXPECT(plexus_queue_close(q), PLEXUS_E_BAD_HANDLE);
   EXPECT(plexus_queue_pop(q2, &out, 0), PLEXUS_OK);
   MUST(plexus_queue_close(q2));
+  MUST(plexus_region_remove_object(r, "rm-reopen"));
 
   /* Another region handle of the same region. */
   plexus_region r2;
@@ -597,6 +598,13 @@ int main(void) {
   /* Everything this test created was removed again. */
   plexus_region_info info;
   MUST(plexus_region_get_info(r, &info));
+  if (info.object_count != 0) {
+    uint64_t cursor = 0;
+    plexus_object_info o;
+    bool found = false;
+    while (plexus_region_next_object(r, &cursor, &o, &found) == PLEXUS_OK && found)
+      fprintf(stderr, "left: %s (%s)\n", o.name, o.kind);
+  }
   CHECK(info.object_count == 0);
   MUST(plexus_region_close(r));
   MUST(plexus_region_remove(name));

@@ -676,6 +676,7 @@ fn remote_rm_object_removes_one_object() {
     r.queue("cells", 2, 0).unwrap(); // the name again, as another kind
     let o = run_remote(&["rm", &url, "-o", "nothing-here"], 3);
     assert!(stderr(&o).contains("object 'nothing-here' not removed"));
+    drop(cells); // a handle keeps its region attached, removed object or not
     drop(r);
     run_remote(&["rm", &url], 0);
 }
