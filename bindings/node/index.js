@@ -420,7 +420,7 @@ const DESCRIPTIONS = {
   109: 'permission denied',
   110: 'operating system error',
   111: 'buffer too small',
-  112: 'the region was removed (or replaced) while this handle was open (open it again)',
+  112: 'the object or its region was removed (or replaced) while this handle was open (open it again)',
   113: "the remote region's server did not answer in time",
   114: "the remote region's state vanished from the server (open it again)",
   115: 'not supported on this backend',

@@ -149,7 +149,7 @@ test('other waits (readFEAsync, nextAsync, acquireAsync, waitAsync) end with Rem
     setTimeout(() => {
       for (const n of ['cells', 'events', 'slots', 'meet']) r.removeObject(n);
     }, 100);
-    for (const w of waits) await assert.rejects(w, removed);
+    await Promise.all(waits.map((w) => assert.rejects(w, removed)));
   });
 });
 
