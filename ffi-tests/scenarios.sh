@@ -51,6 +51,10 @@
 #   bus-slow     a slow subscriber on a bus of 64 falls behind, sees the gap in the
 #                sequence numbers, keeps going and receives the last message
 #                [slow_subscriber_sees_a_gap_and_keeps_going]
+#   remove-object  a process blocked in a pop of queue "jobs" wakes with PLEXUS_E_REMOVED
+#                when another process removes "jobs" and creates it again as an array;
+#                the old handle stays removed, opening the name gives the array
+#                [removing_a_queue_wakes_a_popper_in_another_process_and_the_name_is_reused]
 #
 # Every region and file a scenario creates has the shell's pid in its name and is removed
 # at exit, pass or fail. Exit status 0 on success, 1 on failure (with a message).
@@ -343,6 +347,22 @@ EOF
   [ "$last" -eq 20000 ] || fail "the slow subscriber's last message was $last, not 20000"
   [ "$gaps" -gt 0 ] || fail "the slow subscriber saw no gap"
   [ "$count" -lt 20000 ] || fail "the slow subscriber received all $count messages"
+  ;;
+
+remove-object)
+  region rmobj
+  # (Its output goes to a file, not a fifo: it prints again after the line waited for.)
+  spawn "$bin/remove_object_worker" popper "$r" >"$scratch/popper"
+  popper=$child
+  tries=0
+  until grep -q waiting "$scratch/popper" 2>/dev/null; do
+    tries=$((tries + 1))
+    [ $tries -lt 1000 ] || fail "remove_object_worker popper did not start"
+    sleep 0.01
+  done
+  sleep 0.1 # let it block in its pop (had it not yet, the pop finds the queue removed)
+  "$bin/remove_object_worker" remover "$r" || fail "remove_object_worker remover failed"
+  reap "$popper" || fail "remove_object_worker popper failed"
   ;;
 
 queue-mpmc)

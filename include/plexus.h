@@ -27,7 +27,9 @@
  *            come back).
  *   handles  plexus_<kind>_close gives back a handle, for every kind; it never changes
  *            the object. Ending a queue or a bus for every process is
- *            plexus_queue_shutdown / plexus_bus_shutdown.
+ *            plexus_queue_shutdown / plexus_bus_shutdown. Removing an object for every
+ *            process is plexus_region_remove_object (its handles then return
+ *            PLEXUS_E_REMOVED; the name is free at once).
  *   values   UNDEFINED, NULL, BOOL, INT (int64), FLOAT (double), STRING (UTF-8),
  *            BYTES, OBJECT (MessagePack; JSON conversion provided).
  *
@@ -233,8 +235,10 @@ typedef enum plexus_status {
   /**
    * The region was removed (`plexus_region_remove`, or a `PLEXUS_RECREATE` of its
    * name) while this handle was open: every call on a handle of it returns this, and
-   * calls blocked in it wake with it within 100 ms. Open the name again to reach the
-   * region that now has it.
+   * calls blocked in it wake with it within 100 ms. Or the object this handle is on
+   * was removed (`plexus_region_remove_object`): every call on a handle of it returns
+   * this, and calls blocked in it wake with it. Open the name again to reach the
+   * region or object that now has it.
    */
   PLEXUS_E_REMOVED = 112,
   /**
@@ -865,6 +869,40 @@ enum plexus_status plexus_region_wait_object(struct plexus_region region,
                                              int64_t timeout_ns);
 
 /**
+ * Removes the object `name` (of any kind) from the region, for every process.
+ *
+ * Every handle on the object, in every process (this process's own included), returns
+ * PLEXUS_E_REMOVED from its next call, and calls blocked in it (a pop or push, a
+ * read_fe or write_ef, a subscriber's next, a mutex lock, a barrier wait, a semaphore
+ * acquire, a wait_change) wake with PLEXUS_E_REMOVED. The object's values, tags, held
+ * locks and permits go with it; no call on it succeeds again. Give those handles back
+ * with their `_close` as usual (PLEXUS_OK); to go on, open the name again.
+ *
+ * The name is free at once: the next open that may create (a nonzero size, or a mutex
+ * open) creates a new object of any kind under it, as the first open of a new name
+ * does; until then an open with size 0 gives PLEXUS_E_NOT_FOUND. An open of the name
+ * returns a new handle on the new object, also through a region handle that still has
+ * a handle on the removed one. A queue or bus that was shut down is started again this
+ * way: remove it and open it again with its capacity; every process learns of it from
+ * the PLEXUS_E_REMOVED of its old handle, and opens it again.
+ *
+ * The object's memory is reclaimed once no process can still be reading it: when the
+ * last process that had it open has closed its handles on it (or its region handle),
+ * or has died. A remote region's object is deleted on its server at once.
+ *
+ * Does not wait for the object's users: it returns as soon as the object is removed.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND (no object has that name: never created, or
+ * already removed); PLEXUS_E_REMOVED (the region itself was removed or replaced);
+ * PLEXUS_E_BAD_HANDLE (region handle closed or never opened); PLEXUS_E_INVALID_ARGUMENT
+ * (NULL `name`, or not a valid object name: 1-96 bytes of UTF-8); PLEXUS_E_CORRUPT;
+ * remote: PLEXUS_E_UNAVAILABLE (the message says whether the object may have been
+ * removed), PLEXUS_E_REGION_LOST. Both backends remove objects: never
+ * PLEXUS_E_UNSUPPORTED. Thread-safe.
+ */
+enum plexus_status plexus_region_remove_object(struct plexus_region region, const char *name);
+
+/**
  * Checks the region `name` (a bare name or a path, as for plexus_region_open) without
  * opening a handle: validates the header, the directory, the heap and its free lists,
  * and every object (elements, map keys, queue and bus slots, locks, semaphore permits);
@@ -1348,6 +1386,11 @@ enum plexus_status plexus_queue_capacity(struct plexus_queue q, uint64_t *out);
  * now on, pops return the values left and then PLEXUS_CLOSED, and every blocked push
  * and pop wakes up. Shutting down a queue that is already shut down is PLEXUS_OK; a
  * queue stays shut down. The handle stays valid (give it back with plexus_queue_close).
+ *
+ * To start a queue that was shut down again, remove it (plexus_region_remove_object)
+ * and open it again with its capacity: every handle on the old queue, in every process,
+ * then returns PLEXUS_E_REMOVED, so each process learns that it must open the queue
+ * again. Values still in the old queue go with it.
  */
 enum plexus_status plexus_queue_shutdown(struct plexus_queue q);
 
@@ -1405,6 +1448,11 @@ enum plexus_status plexus_bus_publish(struct plexus_bus b,
  * (waiting subscribers wake up). Shutting down a bus that is already shut down is
  * PLEXUS_OK; a bus stays shut down. The handle stays valid (give it back with
  * plexus_bus_close).
+ *
+ * To start a bus that was shut down again, remove it (plexus_region_remove_object) and
+ * open it again with its capacity: every handle on the old bus, in every process, then
+ * returns PLEXUS_E_REMOVED (its subscriptions too), so each process learns that it must
+ * open the bus again (and subscribe again).
  */
 enum plexus_status plexus_bus_shutdown(struct plexus_bus b);
 

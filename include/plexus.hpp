@@ -471,6 +471,15 @@ inline std::optional<Value> read_into(Call &&call, bool timeout_is_outcome) {
     return Value::adopt(out);
 }
 
+/// An object name as the C calls take it: a NUL-terminated copy of `name`. Throws
+/// PLEXUS_E_INVALID_ARGUMENT if `name` holds a NUL byte (C would see a shorter name).
+inline std::string object_name(std::string_view name) {
+    if (name.find('\0') != std::string_view::npos) {
+        throw Error(PLEXUS_E_INVALID_ARGUMENT, "object name contains a NUL byte");
+    }
+    return std::string(name);
+}
+
 /// `true` for PLEXUS_OK, `false` for PLEXUS_TIMEOUT, throws otherwise.
 inline bool ok_or_timeout(plexus_status s) {
     if (s == PLEXUS_TIMEOUT) {
@@ -839,6 +848,7 @@ class Semaphore;
 /// another kind of object gives PLEXUS_E_TYPE_MISMATCH; PLEXUS_EXCLUSIVE in `flags`
 /// gives PLEXUS_E_EXISTS if it is present. Opening the same object twice through one
 /// Region gives two owners that share one C handle; each close() gives back one open.
+/// remove_object removes an object for every process; its name can be used again at once.
 ///
 /// Calls throw plexus::Error on failure (PLEXUS_E_BAD_HANDLE on an empty or moved-from
 /// Region, PLEXUS_E_INVALID_ARGUMENT for a bad name, PLEXUS_E_NO_SPACE when the region
@@ -930,6 +940,30 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
     /// throws on other errors.
     static bool try_remove(const std::string &name) {
         const plexus_status s = plexus_region_remove(name.c_str());
+        if (s == PLEXUS_E_NOT_FOUND) {
+            return false;
+        }
+        check(s);
+        return true;
+    }
+
+    /// Removes the object `name` (of any kind) for every process
+    /// (plexus_region_remove_object): every owner of it, in every process, throws
+    /// PLEXUS_E_REMOVED from its next call (closing it still works), and calls blocked in
+    /// it wake with that status. The name is free at once: opening it with a size creates
+    /// a new object of any kind (through this Region too, even while an owner of the
+    /// removed one is alive). The object's memory is reclaimed once no process can still
+    /// be reading it. A shut-down Queue or Bus starts again this way: remove it, open it
+    /// again with its capacity. Throws PLEXUS_E_NOT_FOUND if no object has that name,
+    /// PLEXUS_E_REMOVED if the region itself was removed, PLEXUS_E_INVALID_ARGUMENT for a
+    /// bad name (a NUL byte in `name` included).
+    void remove_object(std::string_view name) const {
+        check(plexus_region_remove_object(h_, detail::object_name(name).c_str()));
+    }
+    /// remove_object if an object called `name` exists: true if it was removed, false if
+    /// there was none; throws on other errors.
+    bool try_remove_object(std::string_view name) const {
+        const plexus_status s = plexus_region_remove_object(h_, detail::object_name(name).c_str());
         if (s == PLEXUS_E_NOT_FOUND) {
             return false;
         }
@@ -1205,7 +1239,10 @@ class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
     /// Ends the queue for every process (plexus_queue_shutdown): pushes fail from now on,
     /// pops return the values left and then report the end, every blocked push and pop
     /// wakes. Shutting down a queue that is shut down is fine; it stays shut down. The
-    /// handle stays valid (give it back with close()).
+    /// handle stays valid (give it back with close()). To start it again, remove it
+    /// (Region::remove_object) and open it again with its capacity: every owner of the
+    /// old queue, in every process, then throws PLEXUS_E_REMOVED, so each process learns
+    /// to open it again.
     void shutdown() const { check(plexus_queue_shutdown(h_)); }
     /// Whether the queue was shut down (by any process).
     bool is_shutdown() const {
@@ -1381,7 +1418,10 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
 
     /// Ends the bus for every process (plexus_bus_shutdown): publish() returns 0 from now
     /// on; subscribers receive what was published before, then std::nullopt. The handle
-    /// stays valid (give it back with close()).
+    /// stays valid (give it back with close()). To start it again, remove it
+    /// (Region::remove_object) and open it again with its capacity: every owner of the
+    /// old bus and its subscriptions, in every process, then throws PLEXUS_E_REMOVED, so
+    /// each process learns to open it (and subscribe) again.
     void shutdown() const { check(plexus_bus_shutdown(h_)); }
     /// Whether the bus was shut down (by any process).
     bool is_shutdown() const {

@@ -340,6 +340,60 @@ fn rm_refuses_a_region_in_use_unless_forced() {
     assert_eq!(plexus(&["rm", &n]).status.code(), Some(3));
 }
 
+/// `rm REGION --object NAME...` removes those objects, not the region: handles on them
+/// get REMOVED, their names are free at once; a missing object exits 3 (the others are
+/// still removed); usage errors exit 2.
+#[test]
+fn rm_object_removes_objects_for_every_process_and_frees_their_names() {
+    let (r, n) = create("rmobj");
+    let q = r.queue("work", 4, 0).unwrap();
+    q.push(ValueRef::Int(1), LONG).unwrap();
+    let a = r.array("cells", 2, 0).unwrap();
+    r.mutex("m").unwrap();
+    let out = run(&["rm", &n, "--object", "work", "-o", "cells"], 0);
+    assert_eq!(
+        out,
+        format!("removed object 'work' of {n}\nremoved object 'cells' of {n}\n")
+    );
+    assert!(r.path().exists(), "the region itself stays");
+    assert!(matches!(
+        q.pop(Some(Duration::ZERO)),
+        Err(plexus::Error::Removed(_))
+    ));
+    assert!(matches!(a.read(0), Err(plexus::Error::Removed(_))));
+    let left: Vec<String> = r.objects().unwrap().into_iter().map(|o| o.name).collect();
+    assert_eq!(left, ["m"]);
+    // The names are free at once, for any kind.
+    r.map("work", 4, 0).unwrap();
+    r.queue("cells", 2, 0).unwrap();
+    // A missing object: exit 3 with a message; the other names are still removed.
+    let o = plexus(&["rm", &n, "-o", "nothing-here", "-o", "work"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("object 'nothing-here' not removed"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), format!("removed object 'work' of {n}\n"));
+    // Usage errors: two regions, or --force, with --object; a bad name.
+    assert_eq!(plexus(&["rm", &n, &n, "-o", "m"]).status.code(), Some(2));
+    assert_eq!(
+        plexus(&["rm", "--force", &n, "-o", "m"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(plexus(&["rm", &n, "-o", ""]).status.code(), Some(2));
+    // A missing region: exit 3.
+    let absent = RegionName::new("absent-rmobj");
+    let o = plexus(&["rm", &absent, "-o", "m"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    // The region and its mutex are untouched by all of that.
+    assert_eq!(
+        run(&["rm", &n, "-o", "m"], 0),
+        format!("removed object 'm' of {n}\n")
+    );
+}
+
 // ---- check ----
 
 /// Child role `push`: dies between allocating the value's heap block and publishing it.
@@ -600,6 +654,30 @@ fn remote_ls_info_dump_check_rm_never_print_the_password() {
     }
     // Not in use: removed without --force.
     drop(open_remote(&url, plexus::OpenMode::Create));
+    run_remote(&["rm", &url], 0);
+}
+
+/// `rm URL --object NAME` on a remote region: the object is removed (its handle gets
+/// REMOVED, the name is free), the region stays, the password is never printed.
+#[test]
+fn remote_rm_object_removes_one_object() {
+    let Some((_srv, url)) = remote("rmobj") else {
+        return;
+    };
+    let shown = url.replace("pw-secret", "***");
+    let r = open_remote(&url, plexus::OpenMode::Create);
+    populate_elements(&r);
+    let cells = r.array("cells", 0, 0).unwrap();
+    let o = run_remote(&["rm", &url, "--object", "cells"], 0);
+    assert_eq!(stdout(&o), format!("removed object 'cells' of {shown}\n"));
+    assert!(matches!(cells.read(0), Err(plexus::Error::Removed(_))));
+    let left: Vec<String> = r.objects().unwrap().into_iter().map(|o| o.name).collect();
+    assert_eq!(left, ["jobs"]);
+    r.queue("cells", 2, 0).unwrap(); // the name again, as another kind
+    let o = run_remote(&["rm", &url, "-o", "nothing-here"], 3);
+    assert!(stderr(&o).contains("object 'nothing-here' not removed"));
+    drop(cells); // a handle keeps its region attached, removed object or not
+    drop(r);
     run_remote(&["rm", &url], 0);
 }
 

@@ -18,7 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
-use plexus::backend::{Acquired, Array, Map, OpenMode, OpenOptions, Region, Start, Subscription};
+use plexus::backend::{
+    Acquired, Array, Barrier, Bus, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore,
+    Start, Subscription,
+};
 use plexus::{
     Deadline, Error, Result, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL, FLAG_LIFO, MAX_KEY_LEN,
     MAX_NAME_LEN,
@@ -125,6 +128,7 @@ on_both_backends!(
     barrier,
     semaphore,
     every_kind_is_an_object,
+    object_removal,
 );
 
 fn options(mode: OpenMode) -> OpenOptions {
@@ -934,6 +938,338 @@ fn region_removal(name: &str) {
         drop(fresh);
         Region::remove(name).unwrap();
     }
+}
+
+/// A wait that a removal must end first: a call that returns TIMEOUT after it was not
+/// woken by the removal.
+const UNTIL_REMOVED: Option<Duration> = Some(Duration::from_secs(10));
+
+/// The handles of one object of each kind (as one attachment opened them) and a
+/// subscription of the bus.
+struct EveryKind {
+    a: Array,
+    m: Map,
+    q: Queue,
+    b: Bus,
+    sub: Subscription,
+    mx: Mutex,
+    br: Barrier,
+    sem: Semaphore,
+}
+
+impl EveryKind {
+    /// The objects "a" (array of 4), "m" (map of 8), "q" (queue of 1), "b" (bus), "mx",
+    /// "br" (barrier of 2) and "sem" (semaphore of 1), opened through `r` (created if
+    /// absent).
+    fn open(r: &Region) -> EveryKind {
+        let b = r.bus("b", 4, 0).unwrap();
+        EveryKind {
+            a: r.array("a", 4, 0).unwrap(),
+            m: r.map("m", 8, 0).unwrap(),
+            q: r.queue("q", 1, 0).unwrap(),
+            sub: b.subscribe(Start::Now).unwrap(),
+            b,
+            mx: r.mutex("mx").unwrap(),
+            br: r.barrier("br", 2).unwrap(),
+            sem: r.semaphore("sem", 1).unwrap(),
+        }
+    }
+
+    /// Every call of every handle (and of the subscription) returns REMOVED.
+    fn every_call_is_removed(&mut self, whose: &str) {
+        let v = ValueRef::Int(1);
+        let forever = || Deadline::after(None);
+        let zero = || Deadline::after(ZERO);
+        let (a, m, q, b, mx, br, sem) = (
+            &self.a, &self.m, &self.q, &self.b, &self.mx, &self.br, &self.sem,
+        );
+        let mut seen = 0;
+        let calls: Vec<(&str, Result<()>)> = vec![
+            ("array read", a.read(0).map(drop)),
+            ("array write", a.write(0, v)),
+            ("array read_fe", a.read_fe(0, ZERO).map(drop)),
+            ("array read_ff", a.read_ff(0, ZERO).map(drop)),
+            ("array write_ef", a.write_ef(0, v, ZERO)),
+            ("array write_xf", a.write_xf(0, v)),
+            ("array write_xe", a.write_xe(0, v)),
+            ("array set_tag", a.set_tag(0, true)),
+            ("array is_full", a.is_full(0).map(drop)),
+            ("array read_rw", a.read_rw(0, ZERO).map(drop)),
+            ("array release_rw", a.release_rw(0)),
+            ("array faa", a.faa(0, v).map(drop)),
+            ("array cas", a.cas(0, v, v).map(drop)),
+            ("array exchange", a.exchange(0, v).map(drop)),
+            ("array version", a.version(0).map(drop)),
+            ("array wait_change", a.wait_change(0, &mut seen, ZERO)),
+            ("map read", m.read("k").map(drop)),
+            ("map write", m.write("k", v)),
+            ("map read_fe", m.read_fe("k", ZERO).map(drop)),
+            ("map read_ff", m.read_ff("k", ZERO).map(drop)),
+            ("map write_ef", m.write_ef("k", v, ZERO)),
+            ("map write_xf", m.write_xf("k", v)),
+            ("map write_xe", m.write_xe("k", v)),
+            ("map set_tag", m.set_tag("k", true)),
+            ("map is_full", m.is_full("k").map(drop)),
+            ("map read_rw", m.read_rw("k", ZERO).map(drop)),
+            ("map release_rw", m.release_rw("k")),
+            ("map faa", m.faa("k", v).map(drop)),
+            ("map cas", m.cas("k", v, v).map(drop)),
+            ("map exchange", m.exchange("k", v).map(drop)),
+            ("map version", m.version("k").map(drop)),
+            ("map wait_change", m.wait_change("k", &mut seen, ZERO)),
+            ("map len", m.len().map(drop)),
+            ("map is_empty", m.is_empty().map(drop)),
+            ("map remove", m.remove("k")),
+            ("map next_key", m.next_key(&mut 0).map(drop)),
+            ("queue push", q.push(v, ZERO)),
+            ("queue pop", q.pop(ZERO).map(drop)),
+            ("queue len", q.len().map(drop)),
+            ("queue is_empty", q.is_empty().map(drop)),
+            ("queue shutdown", q.shutdown()),
+            ("queue is_shutdown", q.is_shutdown().map(drop)),
+            ("bus publish", b.publish(v).map(drop)),
+            ("bus subscribe", b.subscribe(Start::Oldest).map(drop)),
+            ("bus next_seq", b.next_seq().map(drop)),
+            ("bus shutdown", b.shutdown()),
+            ("bus is_shutdown", b.is_shutdown().map(drop)),
+            ("subscription next", self.sub.next(ZERO).map(drop)),
+            ("subscription next, no limit", self.sub.next(None).map(drop)),
+            ("mutex lock", mx.lock_until(&zero()).map(drop)),
+            ("mutex unlock", mx.unlock()),
+            ("mutex is_locked", mx.is_locked().map(drop)),
+            ("barrier wait", br.wait_until(&zero()).map(drop)),
+            ("semaphore acquire", sem.acquire_until(&zero())),
+            ("semaphore release", sem.release()),
+            ("semaphore available", sem.available().map(drop)),
+            ("semaphore held", sem.held().map(drop)),
+            // A wait without limit returns too.
+            ("array read_fe, no limit", a.read_fe(1, None).map(drop)),
+            ("mutex lock, no limit", mx.lock_until(&forever()).map(drop)),
+        ];
+        for (what, got) in calls {
+            match got {
+                Err(Error::Removed(msg)) => {
+                    assert!(
+                        msg.contains('\'') && msg.contains("again"),
+                        "{whose} {what}: the message should name the object and say to \
+                         open it again: {msg}"
+                    );
+                }
+                other => panic!("{whose} {what} after remove_object: {other:?}"),
+            }
+        }
+    }
+}
+
+/// The handles of [`EveryKind`] but its subscription, borrowed.
+struct Theirs<'a> {
+    a: &'a Array,
+    m: &'a Map,
+    q: &'a Queue,
+    mx: &'a Mutex,
+    br: &'a Barrier,
+    sem: &'a Semaphore,
+}
+
+/// `remove_object(name)`: every handle of the object, in every attachment, returns
+/// REMOVED from its next call (whichever call); callers blocked in it, of every blocking
+/// call, wake with REMOVED (before their own timeouts); the name is free at once, for
+/// any kind, and an old handle never reaches the new object of its name, nor sees the
+/// locks or permits its holders had; listings no longer show it and `wait_object` waits
+/// for a new one.
+fn object_removal(name: &str) {
+    let r = create(name);
+    assert_err!(r.remove_object("absent"), Error::NotFound(_));
+    assert_err!(r.remove_object(""), Error::InvalidArgument(_));
+    let mut mine = EveryKind::open(&r);
+    let other = attach(name);
+    let mut theirs = EveryKind::open(&other);
+    // What the blocked calls wait for: a[1], m["full"] FULL (write_ef waits), a queue
+    // "qf" full (push waits), the mutex held and the permit taken through `r`.
+    mine.a.write_xf(1, ValueRef::Int(1)).unwrap();
+    mine.m.write_xf("full", ValueRef::Int(1)).unwrap();
+    let qf = r.queue("qf", 1, 0).unwrap();
+    qf.push(ValueRef::Int(1), ZERO).unwrap();
+    let their_qf = other.queue("qf", 0, 0).unwrap();
+    assert_eq!(
+        mine.mx.lock_until(&Deadline::after(ZERO)),
+        Ok(Acquired::Clean)
+    );
+    mine.sem.acquire_until(&Deadline::after(ZERO)).unwrap();
+    mine.a.read_rw(1, ZERO).unwrap(); // held across the removal
+    let mut array_seen = theirs.a.version(3).unwrap();
+    let mut map_seen = theirs.m.version("w").unwrap();
+    let names = ["a", "m", "q", "qf", "b", "mx", "br", "sem"];
+    // (Disjoint borrows: the subscription is borrowed mutably by its waiter.)
+    let t = Theirs {
+        a: &theirs.a,
+        m: &theirs.m,
+        q: &theirs.q,
+        mx: &theirs.mx,
+        br: &theirs.br,
+        sem: &theirs.sem,
+    };
+    std::thread::scope(|s| {
+        type Blocked<'a> = Box<dyn FnOnce() -> Result<()> + Send + 'a>;
+        let t = &t;
+        let d = || Deadline::after(UNTIL_REMOVED);
+        let sub = &mut theirs.sub;
+        let blocked: Vec<(&str, Blocked)> = vec![
+            (
+                "array read_fe",
+                Box::new(|| t.a.read_fe(0, UNTIL_REMOVED).map(drop)),
+            ),
+            (
+                "array read_fe, a second reader (the first attachment's)",
+                Box::new(|| mine.a.read_fe(0, UNTIL_REMOVED).map(drop)),
+            ),
+            (
+                "array write_ef",
+                Box::new(|| t.a.write_ef(1, ValueRef::Int(2), UNTIL_REMOVED)),
+            ),
+            (
+                "array read_ff",
+                Box::new(|| t.a.read_ff(2, UNTIL_REMOVED).map(drop)),
+            ),
+            (
+                "array read_rw",
+                Box::new(|| t.a.read_rw(2, UNTIL_REMOVED).map(drop)),
+            ),
+            (
+                "array wait_change",
+                Box::new(|| t.a.wait_change(3, &mut array_seen, UNTIL_REMOVED)),
+            ),
+            (
+                "map read_fe",
+                Box::new(|| t.m.read_fe("k", UNTIL_REMOVED).map(drop)),
+            ),
+            (
+                "map write_ef",
+                Box::new(|| t.m.write_ef("full", ValueRef::Int(2), UNTIL_REMOVED)),
+            ),
+            (
+                "map read_ff",
+                Box::new(|| t.m.read_ff("k2", UNTIL_REMOVED).map(drop)),
+            ),
+            (
+                "map read_rw",
+                Box::new(|| t.m.read_rw("k3", UNTIL_REMOVED).map(drop)),
+            ),
+            (
+                "map wait_change",
+                Box::new(|| t.m.wait_change("w", &mut map_seen, UNTIL_REMOVED)),
+            ),
+            ("queue pop", Box::new(|| t.q.pop(UNTIL_REMOVED).map(drop))),
+            (
+                "queue push",
+                Box::new(|| their_qf.push(ValueRef::Int(2), UNTIL_REMOVED)),
+            ),
+            ("bus next", Box::new(|| sub.next(UNTIL_REMOVED).map(drop))),
+            (
+                "mutex lock",
+                Box::new(move || t.mx.lock_until(&d()).map(drop)),
+            ),
+            (
+                "barrier wait",
+                Box::new(move || t.br.wait_until(&d()).map(drop)),
+            ),
+            (
+                "semaphore acquire",
+                Box::new(move || t.sem.acquire_until(&d())),
+            ),
+        ];
+        let waiting: Vec<_> = blocked
+            .into_iter()
+            .map(|(what, f)| (what, s.spawn(f)))
+            .collect();
+        std::thread::sleep(SETTLE);
+        for n in names {
+            r.remove_object(n).unwrap();
+        }
+        for (what, w) in waiting {
+            assert_err!(
+                w.join().unwrap().map_err(|e| (what, e)),
+                (_, Error::Removed(_))
+            );
+        }
+    });
+    // Gone for both attachments, from every call.
+    mine.every_call_is_removed("first attachment:");
+    theirs.every_call_is_removed("second attachment:");
+    assert_err!(qf.push(ValueRef::Int(1), ZERO), Error::Removed(_));
+    // Removing it again, or opening it by name: it does not exist.
+    for n in names {
+        assert_err!(r.remove_object(n), Error::NotFound(_));
+        assert_err!(other.array(n, 0, 0), Error::NotFound(_));
+        assert_err!(other.wait_object(n, ZERO), Error::Timeout);
+    }
+    assert!(r.objects().unwrap().is_empty(), "{:?}", r.objects());
+    assert_eq!(r.next_object(&mut 0), Ok(None));
+    assert_eq!(other.info().unwrap().object_count, 0);
+
+    // The names are free at once, for any kind; a waiter for one wakes when it is made.
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| other.wait_object("q", UNTIL_REMOVED));
+        std::thread::sleep(SETTLE);
+        let qa = r.array("q", 2, 0).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+        qa.write(0, ValueRef::Int(7)).unwrap();
+    });
+    let aq = other.queue("a", 2, 0).unwrap();
+    aq.push(ValueRef::Int(8), ZERO).unwrap();
+    let mm = r.mutex("m").unwrap();
+    let bm = other.map("b", 4, 0).unwrap();
+    bm.write("k", ValueRef::Int(9)).unwrap();
+    // Same kind, other shape: nothing of the old one (value, lock, permit, read_rw).
+    let a2 = other.array("a", 0, 0);
+    assert_err!(a2, Error::TypeMismatch(_));
+    let mx = other.mutex("mx").unwrap();
+    assert_eq!(mx.lock_until(&Deadline::after(ZERO)), Ok(Acquired::Clean));
+    mx.unlock().unwrap();
+    let sem = other.semaphore("sem", 2).unwrap();
+    assert_eq!(sem.available(), Ok(2));
+    let arr = other.array("m2", 2, 0).unwrap();
+    arr.write_xf(0, ValueRef::Int(1)).unwrap();
+    r.remove_object("m2").unwrap();
+    let arr2 = r.array("m2", 3, 0).unwrap();
+    assert_eq!(arr2.read(0), Ok(Value::Undefined));
+    assert_eq!(arr2.version(0), Ok(0));
+    assert_eq!(arr2.read_fe(0, ZERO), Err(Error::Timeout));
+    arr2.write_xf(0, ValueRef::Int(2)).unwrap();
+    assert_eq!(mm.lock_until(&Deadline::after(ZERO)), Ok(Acquired::Clean));
+    mm.unlock().unwrap();
+    // The old handles stay removed: none reaches the new object of its name.
+    mine.every_call_is_removed("first attachment, the names taken again:");
+    theirs.every_call_is_removed("second attachment, the names taken again:");
+    assert_err!(arr.read(0), Error::Removed(_));
+    assert_err!(arr.write_xf(0, ValueRef::Int(3)), Error::Removed(_));
+    assert_eq!(arr2.read(0), Ok(Value::Int(2)));
+    assert_eq!(other.array("q", 0, 0).unwrap().read(0), Ok(Value::Int(7)));
+    assert_eq!(aq.pop(ZERO), Ok(Value::Int(8)));
+    assert_eq!(r.map("b", 0, 0).unwrap().read("k"), Ok(Value::Int(9)));
+    let mut listed: Vec<(String, &str)> = r
+        .objects()
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.name, o.kind))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("a", "queue"),
+            ("b", "map"),
+            ("m", "mutex"),
+            ("m2", "array"),
+            ("mx", "mutex"),
+            ("q", "array"),
+            ("sem", "semaphore"),
+        ]
+        .map(|(n, k)| (n.to_owned(), k))
+    );
+    // A removed region: REMOVED, as for every call of it.
+    Region::remove(name).unwrap();
+    assert_err!(r.remove_object("q"), Error::Removed(_));
 }
 
 /// Listing a region's objects with a cursor: each object once, with its kind and shape;

@@ -493,6 +493,60 @@ fn reader_killed_holding_read_rw_does_not_block_writers() {
     );
 }
 
+// ---- removing objects ----
+
+/// plexus_region_remove_object in one process, for every kind: the handle returns
+/// PLEXUS_E_REMOVED, closing it is OK, removing again gives NOT_FOUND, the name is
+/// created again at once (as another kind or the same), blocked calls wake with REMOVED,
+/// a reopen never returns the removed object's handle; bad inputs.
+#[test]
+fn remove_object_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_remove_object",
+            &run(&build("ffi-tests/test_remove_object.c", lib), &[]),
+        )
+    });
+}
+
+/// Region::remove_object and try_remove_object of the C++ wrapper: every kind, blocked
+/// calls, a shut-down queue started again, string_view names.
+#[test]
+fn remove_object_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_remove_object",
+            &run(&build("ffi-tests/test_cpp_remove_object.cpp", lib), &[]),
+        )
+    });
+}
+
+/// Process A blocks in a pop of queue "jobs"; process B removes "jobs": A's pop returns
+/// PLEXUS_E_REMOVED. B creates "jobs" again at once, as an array; A's old queue handle
+/// keeps returning REMOVED, and A opening "jobs" gets the array (and what B wrote).
+#[test]
+fn removing_a_queue_wakes_a_popper_in_another_process_and_the_name_is_reused() {
+    both(|lib| {
+        let name = unique("rmobj2", lib);
+        let exe = build("ffi-tests/remove_object_worker.c", lib);
+        let mut popper = start_ready(&exe, &["popper", &name], "waiting");
+        // Let it block in its pop (had it not yet, the pop finds the queue removed: the
+        // same outcome).
+        std::thread::sleep(Duration::from_millis(100));
+        assert_ok(
+            "remove_object_worker remover",
+            &run(&exe, &["remover", &name]),
+        );
+        let status = popper.wait().unwrap(); // the worker's alarm ends a wedged pop
+        let mut said = String::new();
+        std::io::Read::read_to_string(popper.stdout.as_mut().unwrap(), &mut said).unwrap();
+        assert!(
+            status.success() && said.contains("remove_object_worker popper: OK"),
+            "remove_object_worker popper failed ({status}; its errors are above): {said}"
+        );
+    });
+}
+
 // ---- locks: mutex, barrier, semaphore ----
 
 #[test]

@@ -10,7 +10,8 @@
 //! - the server stopped (SIGSTOP), its connections killed (CLIENT KILL), restarted
 //!   without its data or with AOF, flushed;
 //! - statuses and messages (a password never appears);
-//! - a 3-master Redis Cluster, the region's URL naming a node that does not own its slot.
+//! - a 3-master Redis Cluster, the region's URL naming a node that does not own its slot
+//!   (objects used, and removed with `remove_object`).
 
 #[macro_use]
 mod common;
@@ -989,4 +990,55 @@ fn queues_buses_and_locks_on_a_three_master_cluster() {
     se.acquire_until(&Deadline::after(ZERO)).unwrap();
     se.release().unwrap();
     assert_eq!(r.info().unwrap().object_count, 5);
+}
+
+/// `remove_object` through a node that does not own the region's slot: a blocked pop
+/// wakes with REMOVED, the names are taken again at once, and the removed objects' keys
+/// are deleted on the owner (all but their expiring `gone` streams); no other node
+/// holds a key.
+#[test]
+fn remove_object_on_a_three_master_cluster() {
+    let Some(nodes) = start_cluster("remote remove_object_on_a_three_master_cluster") else {
+        return;
+    };
+    let name = "clusterremove";
+    let (owner, other, _) = owner_and_other(&nodes, name);
+    let url = nodes[other].url(name);
+    let r = open(&url);
+    let a = r.array("a", 16, 0).unwrap();
+    for i in 0..16 {
+        a.write_xf(i, ValueRef::Int(i as i64)).unwrap();
+    }
+    let q = r.queue("q", 4, 0).unwrap();
+    let port = nodes[owner].port;
+    let removed_keys = || common::redis::keys(port, &format!("px:{{{name}}}:*:o:*"));
+    let before = removed_keys();
+    assert!(before.len() > 16, "{before:?}");
+    std::thread::scope(|s| {
+        let second = attach(&url);
+        let popper = s.spawn(move || second.queue("q", 0, 0)?.pop(LONG));
+        std::thread::sleep(Duration::from_millis(200));
+        r.remove_object("q").unwrap();
+        r.remove_object("a").unwrap();
+        assert!(matches!(popper.join().unwrap(), Err(Error::Removed(_))));
+    });
+    assert!(matches!(a.read(0), Err(Error::Removed(_))));
+    assert!(matches!(
+        q.push(ValueRef::Int(1), ZERO),
+        Err(Error::Removed(_))
+    ));
+    let left = removed_keys();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|k| k.ends_with(":gone")), "{left:?}");
+    // The names again, as other kinds.
+    let qa = r.array("q", 1, 0).unwrap();
+    qa.write_xf(0, ValueRef::Int(1)).unwrap();
+    let aq = attach(&url).queue("a", 1, 0).unwrap();
+    aq.push(ValueRef::Int(2), ZERO).unwrap();
+    assert_eq!(r.queue("a", 0, 0).unwrap().pop(ZERO), Ok(Value::Int(2)));
+    for (i, n) in nodes.iter().enumerate() {
+        if i != owner {
+            assert_eq!(ask(n.port, &["DBSIZE"]), "0", "node {i} holds keys");
+        }
+    }
 }

@@ -153,11 +153,24 @@ if want redis; then
 fi
 
 # ------------------------------------------------------------------ iceoryx2
+# What bindgen (clang-sys) loads: libclang.so, libclang-N.so or libclang.so.N in
+# $LIBCLANG_PATH or an LLVM or system library directory. A `clang` binary, or the C++
+# library libclang-cpp.so.N that comes with it, is not enough.
+have_libclang() {
+    local d f
+    for d in ${LIBCLANG_PATH:-} /usr/lib/llvm-*/lib /usr/lib/*-linux-gnu /usr/lib64 /usr/lib; do
+        for f in "$d"/libclang.so "$d"/libclang.so.* "$d"/libclang-[0-9]*.so*; do
+            [[ -e $f ]] && return 0
+        done
+    done
+    return 1
+}
 if want iceoryx2; then
     say "cargo build --release (benches/peers/iceoryx2: iceoryx2 from crates.io)"
-    if ! command -v clang >/dev/null && ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then
-        say "apt-get install libclang-dev (iceoryx2's bindgen needs it)"
+    if ! have_libclang; then
+        say "apt-get install libclang-dev (iceoryx2's bindgen needs libclang itself)"
         apt_install libclang-dev clang || true
+        have_libclang || say "still no libclang after the install; the iceoryx2 build will say why"
     fi
     if (cd "$PEERS/iceoryx2" && nice cargo build --release >&2); then
         run_group iceoryx2 "$PEERS/iceoryx2/target/release/plexus-peer-iceoryx2" \

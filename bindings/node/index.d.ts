@@ -119,9 +119,10 @@ export class UnavailableError extends PlexusError {}
  */
 export class RegionLostError extends PlexusError {}
 /**
- * The region was removed (Region.remove, or a recreate of its name) while this handle was
- * open (PLEXUS_E_REMOVED): every handle of it throws this and waits in it end with it.
- * Open the name again to reach the region that has it now.
+ * The region was removed (Region.remove, or a recreate of its name), or the object was
+ * (region.removeObject), while this handle was open (PLEXUS_E_REMOVED): every handle of it
+ * throws this and waits in it end with it. Open the name again to reach the region or
+ * object that has it now.
  */
 export class RemovedError extends PlexusError {}
 /** The call cannot exist on this backend (or build); the message names the alternative (PLEXUS_E_UNSUPPORTED). */
@@ -172,6 +173,14 @@ export class Region {
   info(): RegionInfo;
   waitObject(name: string, timeout?: Timeout): void;
   waitObjectAsync(name: string, options?: AsyncWait): Promise<void>;
+  /**
+   * Removes the object `name` (any kind) for every process: its handles, in every process,
+   * throw RemovedError from their next call (close() still works) and waits in it end with
+   * it; the name can be used again at once, for any kind. E_NOT_FOUND if no object has
+   * that name unless { force: true }. True if removed. A queue or bus that was shut down
+   * starts again this way: remove it, then open it again with its capacity.
+   */
+  removeObject(name: string, options?: { force?: boolean }): boolean;
 
   array(name: string, length?: number | bigint, options?: { full?: boolean; exclusive?: boolean }): SharedArray;
   map(name: string, capacity?: number | bigint, options?: { full?: boolean; exclusive?: boolean }): SharedMap;
@@ -254,7 +263,11 @@ export class Queue extends PlexusObject {
   readonly capacity: number;
   /** Whether some process shut the queue down. */
   readonly isShutdown: boolean;
-  /** Ends the queue for every process: pushes throw ClosedError, pops drain then throw it. */
+  /**
+   * Ends the queue for every process: pushes throw ClosedError, pops drain then throw it.
+   * It stays shut down; to start it again, region.removeObject(name) and open it again
+   * (the old queue's handles, in every process, then throw RemovedError).
+   */
   shutdown(): void;
   /** Gives back the handle; the queue and its values stay. */
   close(): void;
@@ -277,7 +290,11 @@ export class Bus extends PlexusObject {
   readonly isShutdown: boolean;
   readonly capacity: number;
   readonly nextSeq: number | bigint;
-  /** Ends the bus for every process: publish throws ClosedError, subscribers drain then end. */
+  /**
+   * Ends the bus for every process: publish throws ClosedError, subscribers drain then end.
+   * It stays shut down; to start it again, region.removeObject(name) and open it again
+   * (the old bus's handles and subscriptions, in every process, then throw RemovedError).
+   */
   shutdown(): void;
   /** Gives back the handle; the bus and its subscriptions stay. */
   close(): void;

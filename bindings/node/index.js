@@ -245,6 +245,7 @@ const C = {
   region_remove: fn('plexus_region_remove', S, [STR]),
   region_get_info: fn('plexus_region_get_info', S, [ID, koffi.out(koffi.pointer(RegionInfo))]),
   region_wait_object: fn('plexus_region_wait_object', S, [ID, STR, 'int64_t']),
+  region_remove_object: fn('plexus_region_remove_object', S, [ID, STR]),
   region_next_object: fn('plexus_region_next_object', S, [
     ID,
     koffi.inout(koffi.pointer('uint64_t', 1)),
@@ -419,7 +420,7 @@ const DESCRIPTIONS = {
   109: 'permission denied',
   110: 'operating system error',
   111: 'buffer too small',
-  112: 'the region was removed (or replaced) while this handle was open (open it again)',
+  112: 'the object or its region was removed (or replaced) while this handle was open (open it again)',
   113: "the remote region's server did not answer in time",
   114: "the remote region's state vanished from the server (open it again)",
   115: 'not supported on this backend',
@@ -454,9 +455,10 @@ class ClosedError extends PlexusError {
 }
 
 /**
- * The region was removed (Region.remove, or a recreate of its name) while this handle was
- * open: PLEXUS_E_REMOVED. Every handle of it throws this, and waits in it end with it;
- * open the name again to reach the region that has it now.
+ * The region was removed (Region.remove, or a recreate of its name), or the object was
+ * (region.removeObject), while this handle was open: PLEXUS_E_REMOVED. Every handle of it
+ * throws this, and waits in it end with it; open the name again to reach the region or
+ * object that has it now.
  */
 class RemovedError extends PlexusError {
   constructor(message) {
@@ -1484,6 +1486,24 @@ class Region {
     );
   }
 
+  /**
+   * Removes the object `name` (of any kind) for every process (plexus_region_remove_object):
+   * every handle of it, in every process, throws RemovedError from its next call (close()
+   * still works), and waits in it end with RemovedError. The name is free at once: opening
+   * it with a size creates a new object of any kind. Its memory is reclaimed once no
+   * process can still be reading it. A queue or bus that was shut down starts again this
+   * way: remove it, then open it again with its capacity. Throws PLEXUS_E_NOT_FOUND if no
+   * object has that name, unless `{ force: true }`; RemovedError if the region itself was
+   * removed. Returns true if an object was removed.
+   */
+  removeObject(name, options) {
+    cString(name, 'object name');
+    const st = C.region_remove_object(this._h, name);
+    if (st === E_NOT_FOUND && options && options.force) return false;
+    check(st);
+    return true;
+  }
+
   _openObject(kind, f, name, size, flags, Cls) {
     cString(name, `${kind} name`);
     const out = {};
@@ -2062,6 +2082,9 @@ class Queue extends PlexusObject {
   /**
    * Ends the queue for every process: pushes fail, pops drain what is left, then fail
    * (ClosedError); every waiter wakes. Shutting down twice does nothing; the handle stays.
+   * A queue stays shut down; to start it again, region.removeObject(name) and open it
+   * again with its capacity (every handle of the old one, in every process, then throws
+   * RemovedError, so each process learns to open it again).
    */
   shutdown() {
     check(C.queue_shutdown(this._h));
@@ -2143,7 +2166,12 @@ class Bus extends PlexusObject {
     return new Subscription(this.region, 'sub', out, this.name);
   }
 
-  /** Ends the bus for every process: publishing fails, subscribers drain, then end; waiters wake. */
+  /**
+   * Ends the bus for every process: publishing fails, subscribers drain, then end; waiters
+   * wake. A bus stays shut down; to start it again, region.removeObject(name) and open it
+   * again with its capacity (every handle and subscription of the old one, in every
+   * process, then throws RemovedError, so each process learns to open it again).
+   */
   shutdown() {
     check(C.bus_shutdown(this._h));
   }

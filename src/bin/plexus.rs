@@ -118,20 +118,27 @@ enum Command {
         #[arg(long)]
         timeout: Option<f64>,
     },
-    /// Remove regions
+    /// Remove regions, or objects of a region
     ///
-    /// Processes that have a removed region open keep using it. A region that live
-    /// processes have attached, or that cannot be read, is only removed with --force.
-    /// A remote region's keys are deleted from its server; the processes that had it
-    /// open get PLEXUS_E_REGION_LOST from their next call.
+    /// Processes that have a removed region open get PLEXUS_E_REMOVED from their next
+    /// call on it. A region that live processes have attached, or that cannot be read, is
+    /// only removed with --force. A remote region's keys are deleted from its server.
+    ///
+    /// With --object NAME (repeatable): removes those objects of the one REGION instead,
+    /// for every process, whoever uses them: their handles get PLEXUS_E_REMOVED from
+    /// their next call (calls blocked in them wake with it), and each name can be created
+    /// again at once, as any kind. A queue or bus that was shut down starts again this way.
     #[command(after_help = EXIT_CODES)]
     Rm {
-        /// Region names, paths or redis:// URLs.
+        /// Region names, paths or redis:// URLs (one, with --object).
         #[arg(required = true)]
         regions: Vec<String>,
         /// Remove even when live processes use it, or when it cannot be read.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "objects")]
         force: bool,
+        /// Remove the object NAME of the region instead of the region (repeatable).
+        #[arg(long = "object", short = 'o', value_name = "NAME")]
+        objects: Vec<String>,
     },
     /// Validate every structure; list dead processes, held locks, leaks
     ///
@@ -223,7 +230,14 @@ fn main() -> ExitCode {
             count,
             timeout,
         } => watch(&region, object.as_deref(), interval, count, timeout),
-        Command::Rm { regions, force } => rm(&regions, force),
+        Command::Rm {
+            regions,
+            force,
+            objects,
+        } if objects.is_empty() => rm(&regions, force),
+        Command::Rm {
+            regions, objects, ..
+        } => rm_objects(&regions, &objects),
         Command::Check {
             region,
             repair,
@@ -952,6 +966,43 @@ fn rm(regions: &[String], force: bool) -> Res<u8> {
             Ok(()) => out!("removed {name}"),
             Err(f) => {
                 eprintln!("plexus: {}", f.message);
+                code = code.max(f.code);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `rm REGION --object NAME...`: removes those objects of one region (local or remote).
+/// Every name is tried; the exit code is the worst of their failures.
+fn rm_objects(regions: &[String], objects: &[String]) -> Res<u8> {
+    let [region] = regions else {
+        return Err(fail(
+            2,
+            format!(
+                "--object removes objects of one region, but {} regions were named",
+                regions.len()
+            ),
+        ));
+    };
+    let r = backend::Region::open(
+        region,
+        &OpenOptions {
+            mode: OpenMode::Open,
+            ..OpenOptions::default()
+        },
+    )?;
+    let mut code = 0;
+    for name in objects {
+        match r.remove_object(name) {
+            Ok(()) => out!("removed object '{name}' of {}", shown(region)),
+            Err(e) => {
+                let f = Fail::from(e);
+                eprintln!(
+                    "plexus: {}: object '{name}' not removed: {}",
+                    shown(region),
+                    f.message
+                );
                 code = code.max(f.code);
             }
         }

@@ -131,6 +131,11 @@ pub extern "C" fn plexus_bus_publish(
 /// (waiting subscribers wake up). Shutting down a bus that is already shut down is
 /// PLEXUS_OK; a bus stays shut down. The handle stays valid (give it back with
 /// plexus_bus_close).
+///
+/// To start a bus that was shut down again, remove it (plexus_region_remove_object) and
+/// open it again with its capacity: every handle on the old bus, in every process, then
+/// returns PLEXUS_E_REMOVED (its subscriptions too), so each process learns that it must
+/// open the bus again (and subscribe again).
 #[no_mangle]
 pub extern "C" fn plexus_bus_shutdown(b: plexus_bus) -> plexus_status {
     guard(|| with(b, |x| x.shutdown()))

@@ -18,12 +18,13 @@
 //! thread's cached entries), until its next cache miss after some thread closed a handle
 //! (which drops its entries from before that close), or until it exits.
 //!
-//! Adding an object kind: a variant of [`Object`] (and its arm in `Object::kind`), one
-//! `kind!` line below, and an accessor like [`map`]; element calls then use [`with`].
+//! Adding an object kind: a variant of [`Object`] (and its arms in `Object::kind` and
+//! `Object::is_removed`), one `kind!` line below, and an accessor like [`map`]; element
+//! calls then use [`with`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -47,6 +48,25 @@ pub(crate) enum Object {
 }
 
 impl Object {
+    /// Whether the object this handle is on was removed (plexus_region_remove_object, by
+    /// any process), as far as can be told without changing anything: asked with a call
+    /// that only reads, which returns `Removed` for a removed object. A barrier has no
+    /// such call: its handle counts as removed once a wait through it returned `Removed`.
+    /// Other failures (a remote server that does not answer) count as not removed.
+    fn is_removed(&self) -> bool {
+        let probe = match self {
+            Object::Array(e) => e.array.version(0).map(drop),
+            Object::Map(e) => e.map.len().map(drop),
+            Object::Queue(e) => e.queue.is_shutdown().map(drop),
+            Object::Bus(e) => e.bus.is_shutdown().map(drop),
+            Object::Mutex(e) => e.mutex.is_locked().map(drop),
+            Object::Semaphore(e) => e.semaphore.available().map(drop),
+            Object::Barrier(e) => return e.removed.load(Ordering::Relaxed),
+            Object::Region(_) | Object::Sub(_) => Ok(()),
+        };
+        matches!(probe, Err(Error::Removed(_)))
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Object::Region(_) => "region",
@@ -99,12 +119,31 @@ kind!(Semaphore, SemaphoreEntry, "semaphore");
 /// (object kind, object name).
 pub(crate) type ChildKey = (&'static str, String);
 
+/// The object handles opened through one region handle.
+#[derive(Default)]
+pub(crate) struct Children {
+    /// (kind, name) -> (id, number of opens): opening the same object twice returns the
+    /// same handle, and each close undoes one open.
+    open: HashMap<ChildKey, (u64, u64)>,
+    /// Handles on removed objects whose name has been opened again since (or removed
+    /// by this region handle): id -> (its key, number of opens). Never handed out again;
+    /// closed as the others are.
+    retired: HashMap<u64, (ChildKey, u64)>,
+}
+
+impl Children {
+    /// Moves the handle of `key` to the retired ones.
+    fn retire(&mut self, key: &ChildKey) {
+        if let Some((id, opens)) = self.open.remove(key) {
+            self.retired.insert(id, (key.clone(), opens));
+        }
+    }
+}
+
 pub(crate) struct RegionEntry {
     pub region: Region,
-    /// Objects opened through this region handle: (kind, name) -> (id, number of opens),
-    /// so opening the same object twice returns the same handle, each close undoes one
-    /// open, and closing the region closes them all.
-    pub children: Mutex<HashMap<ChildKey, (u64, u64)>>,
+    /// Objects opened through this region handle (closing the region closes them all).
+    pub children: Mutex<Children>,
 }
 
 pub(crate) struct ArrayEntry {
@@ -143,6 +182,27 @@ pub(crate) struct MutexEntry {
 pub(crate) struct BarrierEntry {
     pub barrier: Barrier,
     pub parent: u64,
+    /// Set when a wait through this handle returned `Removed` (see `Object::is_removed`).
+    pub removed: AtomicBool,
+}
+
+impl BarrierEntry {
+    pub(crate) fn new(barrier: Barrier, parent: u64) -> BarrierEntry {
+        BarrierEntry {
+            barrier,
+            parent,
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// Arrives and waits (see `plexus_barrier_wait`), noting a removal.
+    pub(crate) fn wait_until(&self, deadline: &crate::Deadline) -> Result<bool, Error> {
+        let r = self.barrier.wait_until(deadline);
+        if let Err(Error::Removed(_)) = r {
+            self.removed.store(true, Ordering::Relaxed);
+        }
+        r
+    }
 }
 
 pub(crate) struct SemaphoreEntry {
@@ -374,7 +434,10 @@ pub(crate) fn close_region(id: u64) -> Result<(), Error> {
     let children = entry.children.lock();
     let mut t = TABLE.write();
     remove_locked(&mut t, id).ok_or_else(|| bad("region", id))?;
-    for &(child, _) in children.values() {
+    for &(child, _) in children.open.values() {
+        remove_locked(&mut t, child);
+    }
+    for &child in children.retired.keys() {
         remove_locked(&mut t, child);
     }
     Ok(())
@@ -393,21 +456,27 @@ pub(crate) fn close_child(
     forget_cached();
     let mut children = p.children.lock();
     let key = (kind, name.to_owned());
-    match children.get_mut(&key) {
-        Some((cid, opens)) if *cid == id => {
-            *opens -= 1;
-            if *opens == 0 {
-                children.remove(&key);
-                remove_locked(&mut TABLE.write(), id).ok_or_else(|| bad(kind, id))?;
-            }
-            Ok(())
+    let opens = match children.open.get_mut(&key) {
+        Some((cid, opens)) if *cid == id => opens,
+        _ => match children.retired.get_mut(&id) {
+            Some((k, opens)) if *k == key => opens,
+            _ => return Err(bad(kind, id)),
+        },
+    };
+    *opens -= 1;
+    if *opens == 0 {
+        if children.retired.remove(&id).is_none() {
+            children.open.remove(&key);
         }
-        _ => Err(bad(kind, id)),
+        remove_locked(&mut TABLE.write(), id).ok_or_else(|| bad(kind, id))?;
     }
+    Ok(())
 }
 
 /// Returns the existing handle for (kind, name) under `parent` (counting one more open),
-/// or registers `make()`.
+/// or registers `make()`. An existing handle on an object that was removed is not
+/// returned: it is retired (it stays valid until closed, and keeps returning
+/// `Removed`), and `make()`, the object that has the name now, gets a new handle.
 pub(crate) fn child(
     parent_id: u64,
     parent: &RegionEntry,
@@ -415,13 +484,46 @@ pub(crate) fn child(
     name: &str,
     make: impl FnOnce() -> Object,
 ) -> Result<u64, Error> {
+    let key = (kind, name.to_owned());
+    // Asked without holding the lock: on a remote region the question is a round trip.
+    let existing = parent.children.lock().open.get(&key).map(|&(id, _)| id);
+    let removed = existing.filter(|&id| object(id, kind).is_ok_and(|o| o.is_removed()));
     let mut children = parent.children.lock();
     region(parent_id)?; // closed meanwhile?
-    if let Some((id, opens)) = children.get_mut(&(kind, name.to_owned())) {
-        *opens += 1;
-        return Ok(*id);
+    match children.open.get_mut(&key) {
+        // (Another thread may have replaced the removed handle meanwhile: that one is new.)
+        Some((id, _)) if Some(*id) == removed => children.retire(&key),
+        Some((id, opens)) => {
+            *opens += 1;
+            return Ok(*id);
+        }
+        None => {}
     }
     let id = insert(make());
-    children.insert((kind, name.to_owned()), (id, 1));
+    children.open.insert(key, (id, 1));
     Ok(id)
+}
+
+/// The handles `parent` has now on objects called `name` (any kind but subscriptions),
+/// with their keys.
+pub(crate) fn children_named(parent: &RegionEntry, name: &str) -> Vec<(ChildKey, u64)> {
+    let children = parent.children.lock();
+    children
+        .open
+        .iter()
+        .filter(|((kind, n), _)| *kind != "subscription" && n == name)
+        .map(|(key, &(id, _))| (key.clone(), id))
+        .collect()
+}
+
+/// Retires handles that `children_named` returned, once their object is removed, so
+/// that opening the name again makes a new handle. A key whose handle changed meanwhile
+/// (another thread opened the new object) is left alone.
+pub(crate) fn retire(parent: &RegionEntry, handles: &[(ChildKey, u64)]) {
+    let mut children = parent.children.lock();
+    for (key, id) in handles {
+        if children.open.get(key).is_some_and(|&(now, _)| now == *id) {
+            children.retire(key);
+        }
+    }
 }

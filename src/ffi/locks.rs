@@ -204,10 +204,7 @@ pub extern "C" fn plexus_barrier_open(
         let parent = handles::region(region.id)?;
         let barrier = parent.region.barrier(name, parties)?;
         slot.id = handles::child(region.id, &parent, "barrier", name, || {
-            Object::Barrier(Arc::new(BarrierEntry {
-                barrier,
-                parent: region.id,
-            }))
+            Object::Barrier(Arc::new(BarrierEntry::new(barrier, region.id)))
         })?;
         Ok(())
     })
@@ -242,7 +239,7 @@ pub extern "C" fn plexus_barrier_close(b: plexus_barrier) -> plexus_status {
 pub extern "C" fn plexus_barrier_wait(b: plexus_barrier, timeout_ns: i64) -> plexus_status {
     guard(|| {
         let d = deadline(timeout_ns)?;
-        handles::with(b.id, |e: &BarrierEntry| e.barrier.wait_until(&d)).map(|_| ())
+        handles::with(b.id, |e: &BarrierEntry| e.wait_until(&d)).map(|_| ())
     })
 }
 
@@ -260,7 +257,7 @@ pub extern "C" fn plexus_barrier_wait_last(
     guard(|| {
         let slot = out_ref(last, "last")?;
         let d = deadline(timeout_ns)?;
-        *slot = handles::with(b.id, |e: &BarrierEntry| e.barrier.wait_until(&d))?;
+        *slot = handles::with(b.id, |e: &BarrierEntry| e.wait_until(&d))?;
         Ok(())
     })
 }

@@ -12,7 +12,8 @@
 //!
 //! plexus_queue_shutdown ends the queue itself, for every process: pushes then fail with
 //! PLEXUS_CLOSED, pops return the values still in it and then PLEXUS_CLOSED, and every
-//! blocked push and pop wakes. A queue stays shut down (it is part of the region).
+//! blocked push and pop wakes. A queue stays shut down (it is part of the region);
+//! removing it (plexus_region_remove_object) and creating it again starts it anew.
 //! plexus_queue_close gives back a handle, as every kind's `_close` does.
 //!
 //! Crash safety: a value is delivered exactly once, or — if its producer died before
@@ -165,6 +166,11 @@ pub extern "C" fn plexus_queue_capacity(q: plexus_queue, out: *mut u64) -> plexu
 /// now on, pops return the values left and then PLEXUS_CLOSED, and every blocked push
 /// and pop wakes up. Shutting down a queue that is already shut down is PLEXUS_OK; a
 /// queue stays shut down. The handle stays valid (give it back with plexus_queue_close).
+///
+/// To start a queue that was shut down again, remove it (plexus_region_remove_object)
+/// and open it again with its capacity: every handle on the old queue, in every process,
+/// then returns PLEXUS_E_REMOVED, so each process learns that it must open the queue
+/// again. Values still in the old queue go with it.
 #[no_mangle]
 pub extern "C" fn plexus_queue_shutdown(q: plexus_queue) -> plexus_status {
     guard(|| with(q, |x| x.shutdown()))

@@ -315,6 +315,54 @@ pub extern "C" fn plexus_region_wait_object(
     })
 }
 
+/// Removes the object `name` (of any kind) from the region, for every process.
+///
+/// Every handle on the object, in every process (this process's own included), returns
+/// PLEXUS_E_REMOVED from its next call, and calls blocked in it (a pop or push, a
+/// read_fe or write_ef, a subscriber's next, a mutex lock, a barrier wait, a semaphore
+/// acquire, a wait_change) wake with PLEXUS_E_REMOVED. The object's values, tags, held
+/// locks and permits go with it; no call on it succeeds again. Give those handles back
+/// with their `_close` as usual (PLEXUS_OK); to go on, open the name again.
+///
+/// The name is free at once: the next open that may create (a nonzero size, or a mutex
+/// open) creates a new object of any kind under it, as the first open of a new name
+/// does; until then an open with size 0 gives PLEXUS_E_NOT_FOUND. An open of the name
+/// returns a new handle on the new object, also through a region handle that still has
+/// a handle on the removed one. A queue or bus that was shut down is started again this
+/// way: remove it and open it again with its capacity; every process learns of it from
+/// the PLEXUS_E_REMOVED of its old handle, and opens it again.
+///
+/// The object's memory is reclaimed once no process can still be reading it: when the
+/// last process that had it open has closed its handles on it (or its region handle),
+/// or has died. A remote region's object is deleted on its server at once.
+///
+/// Does not wait for the object's users: it returns as soon as the object is removed.
+///
+/// Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND (no object has that name: never created, or
+/// already removed); PLEXUS_E_REMOVED (the region itself was removed or replaced);
+/// PLEXUS_E_BAD_HANDLE (region handle closed or never opened); PLEXUS_E_INVALID_ARGUMENT
+/// (NULL `name`, or not a valid object name: 1-96 bytes of UTF-8); PLEXUS_E_CORRUPT;
+/// remote: PLEXUS_E_UNAVAILABLE (the message says whether the object may have been
+/// removed), PLEXUS_E_REGION_LOST. Both backends remove objects: never
+/// PLEXUS_E_UNSUPPORTED. Thread-safe.
+#[no_mangle]
+pub extern "C" fn plexus_region_remove_object(
+    region: plexus_region,
+    name: *const c_char,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let entry = handles::region(region.id)?;
+        // Handles this region handle has on objects of that name now are all on the
+        // object about to be removed (or on one removed before): once it is gone, a new
+        // open of the name must not hand them out again.
+        let before = handles::children_named(&entry, name);
+        entry.region.remove_object(name)?;
+        handles::retire(&entry, &before);
+        Ok(())
+    })
+}
+
 /// `plexus_region_check` flag: also clean up (see plexus_region_check).
 pub const PLEXUS_CHECK_REPAIR: u32 = 1;
 

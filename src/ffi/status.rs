@@ -45,8 +45,10 @@ pub enum plexus_status {
     PLEXUS_E_BUFFER_TOO_SMALL = 111,
     /// The region was removed (`plexus_region_remove`, or a `PLEXUS_RECREATE` of its
     /// name) while this handle was open: every call on a handle of it returns this, and
-    /// calls blocked in it wake with it within 100 ms. Open the name again to reach the
-    /// region that now has it.
+    /// calls blocked in it wake with it within 100 ms. Or the object this handle is on
+    /// was removed (`plexus_region_remove_object`): every call on a handle of it returns
+    /// this, and calls blocked in it wake with it. Open the name again to reach the
+    /// region or object that now has it.
     PLEXUS_E_REMOVED = 112,
     /// A remote region's server could not be reached, or did not answer within the
     /// call's time. Nothing was changed, or the message says the change is not known.

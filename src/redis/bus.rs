@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::redis::element::{decode, encode};
 use crate::redis::scripts::with_prologue;
 use crate::redis::Unanswered;
-use crate::redis::{Inner, Region, BLOCK_SLICE};
+use crate::redis::{Inner, Obj, Region, BLOCK_SLICE};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::{KindWords, KIND_BUS};
@@ -52,12 +52,12 @@ const BATCH: usize = 32;
 /// (publish), `{'ok', id, t, v, id, t, v, ...}` (read: the entries from that sequence
 /// number on, the end marker included), `{'wait'}` (read: nothing there yet),
 /// `{'ok', last seq, closed}` (state), `{'ok'}` (shutdown), `{'closed'}` (publish), or
-/// `{'gone'}` (the object's keys were deleted behind its back).
+/// `{'removed'}` (its meta hash is gone: `remove_object` removed it).
 const BUS: &str = r#"
 local OP, OBJ = ARGV[5], ARGV[6]
 local mk, sk = E .. OBJ .. 'm', E .. OBJ .. 's'
 local m = redis.call('HMGET', mk, 'shape', 'closed', 'seq')
-if not m[1] then return {'gone'} end
+if not m[1] then return {'removed'} end
 local closed = m[2] == '1'
 if OP == 'publish' then
   if closed then return {'closed'} end
@@ -101,9 +101,8 @@ fn script() -> &'static redis::Script {
 #[derive(Clone)]
 pub struct Bus {
     region: Region,
-    /// `o:<id>:`
-    obj: String,
-    name: String,
+    /// The object (`o:<id>:`) and its name.
+    obj: Obj,
     capacity: u64,
     unanswered: Arc<Unanswered>,
 }
@@ -139,8 +138,7 @@ impl Bus {
         }
         Ok(Bus {
             region: region.clone(),
-            obj: format!("o:{}:", found.id),
-            name: name.to_owned(),
+            obj: Obj::new(&region.inner, &found, name, "bus"),
             capacity: found.shape,
             unanswered: Arc::default(),
         })
@@ -152,29 +150,27 @@ impl Bus {
 
     fn stream(&self) -> String {
         let i = self.inner();
-        format!("{}{}:{}s", i.prefix, i.epoch, self.obj)
-    }
-
-    fn gone(&self) -> Error {
-        Error::corrupt(format!(
-            "bus '{}' is missing on the server (its keys were deleted)",
-            self.name
-        ))
+        format!("{}{}:{}s", i.prefix, i.epoch, self.obj.key)
     }
 
     /// The last sequence number given (0 on a new bus) and whether it was shut down.
     fn state(&self) -> Result<(u64, bool)> {
         let i = self.inner();
-        let r = i.call(script(), &[b"state", self.obj.as_bytes()], None, false)?;
+        let r = i.call_obj(
+            &self.obj,
+            script(),
+            &[b"state", self.obj.key.as_bytes()],
+            None,
+            false,
+        )?;
         match r.status.as_str() {
             "ok" => Ok((r.int(0), r.int(1) == 1)),
-            "gone" => Err(self.gone()),
             other => Err(i.unexpected(other, &r)),
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.obj.name
     }
 
     /// Number of messages retained.
@@ -192,8 +188,9 @@ impl Bus {
         let opid = self.unanswered.op_id(i, &what);
         let r = self.unanswered.call(
             i,
+            &self.obj,
             script(),
-            &[b"publish", self.obj.as_bytes(), &t, &b],
+            &[b"publish", self.obj.key.as_bytes(), &t, &b],
             None,
             &opid,
             &what,
@@ -201,7 +198,6 @@ impl Bus {
         match r.status.as_str() {
             "ok" => Ok(r.int(0)),
             "closed" => Err(Error::Closed),
-            "gone" => Err(self.gone()),
             other => Err(i.unexpected(other, &r)),
         }
     }
@@ -210,10 +206,15 @@ impl Bus {
     /// subscribers receive what was published before, then `Closed`.
     pub fn shutdown(&self) -> Result<()> {
         let i = self.inner();
-        let r = i.call(script(), &[b"shutdown", self.obj.as_bytes()], None, true)?;
+        let r = i.call_obj(
+            &self.obj,
+            script(),
+            &[b"shutdown", self.obj.key.as_bytes()],
+            None,
+            true,
+        )?;
         match r.status.as_str() {
             "ok" => Ok(()),
-            "gone" => Err(self.gone()),
             other => Err(i.unexpected(other, &r)),
         }
     }
@@ -248,7 +249,10 @@ impl Subscription {
     /// The next message and its sequence number, waiting while there is none. A
     /// sequence number more than one above the previous one means the subscriber fell
     /// more than the capacity behind. `Closed` once the bus is shut down and every
-    /// message published before was received.
+    /// message published before was received. `Removed` once the bus (or its region) was
+    /// removed, and a blocked call wakes with it; but the messages this subscription
+    /// fetched before the removal and has not handed out yet (at most [`BATCH`], all
+    /// published before it) are handed out first, as they are without asking the server.
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<(Value, u64)> {
         let d = Deadline::after(timeout);
         loop {
@@ -256,7 +260,7 @@ impl Subscription {
                 let t = String::from_utf8_lossy(&t).into_owned();
                 let v = decode(&t, v).map_err(|e| match e {
                     Error::Corrupt(msg) => {
-                        Error::corrupt(format!("bus '{}', message {seq}: {msg}", self.bus.name))
+                        Error::corrupt(format!("bus '{}', message {seq}: {msg}", self.bus.obj.name))
                     }
                     e => e,
                 })?;
@@ -267,11 +271,12 @@ impl Subscription {
             }
             let bus = &self.bus;
             let i = bus.inner();
-            let r = i.call(
+            let r = i.call_obj(
+                &bus.obj,
                 script(),
                 &[
                     b"read",
-                    bus.obj.as_bytes(),
+                    bus.obj.key.as_bytes(),
                     self.next.to_string().as_bytes(),
                     BATCH.to_string().as_bytes(),
                 ],
@@ -291,7 +296,6 @@ impl Subscription {
                     let entries = self.block(&d)?;
                     self.take(entries)?;
                 }
-                "gone" => return Err(bus.gone()),
                 other => return Err(i.unexpected(other, &r)),
             }
         }
@@ -312,7 +316,7 @@ impl Subscription {
                 .ok_or_else(|| {
                     Error::corrupt(format!(
                         "bus '{}' holds an entry with id {} where message {} or later belongs",
-                        self.bus.name,
+                        self.bus.obj.name,
                         String::from_utf8_lossy(&id),
                         self.next
                     ))
@@ -334,8 +338,8 @@ impl Subscription {
         let deadline = Instant::now() + slice + i.remote.timeout.min(Duration::from_secs(2));
         let stream = self.bus.stream();
         let after = format!("0-{}", self.next - 1);
-        // The region's `gone` stream too: a removal wakes the subscriber, whose next
-        // script call then reports it.
+        // The region's `gone` stream too, and the bus's: a removal of either wakes the
+        // subscriber, whose next script call then reports it.
         let gone = i.gone_key();
         let v: redis::Value = i.server.run(deadline, slice, false, |c| {
             redis::cmd("XREAD")
@@ -346,7 +350,9 @@ impl Subscription {
                 .arg("STREAMS")
                 .arg(&stream)
                 .arg(&gone)
+                .arg(&self.bus.obj.gone)
                 .arg(&after)
+                .arg("0-0")
                 .arg("0-0")
                 .query(c)
         })?;

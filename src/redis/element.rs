@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::redis::conn::REPLY_MARGIN;
 use crate::redis::scripts::scripts;
-use crate::redis::{Inner, Region, Reply, Unanswered, BLOCK_SLICE};
+use crate::redis::{Inner, Obj, Region, Reply, Unanswered, BLOCK_SLICE};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_key;
 use crate::semantics::open::{KindWords, KIND_ARRAY, KIND_MAP};
@@ -71,10 +71,11 @@ pub(crate) fn decode(t: &str, v: Vec<u8>) -> Result<Value> {
     })
 }
 
-/// What a change pushed to a parked `read_fe`: `retry` (start over), or a result
-/// (`opid t f ver v`) as the script's reply, for the call `opid` (another one's, left by
-/// an earlier call of this thread that gave up with UNAVAILABLE, is not ours: its
-/// result stays stored for that call's retry).
+/// What a change pushed to a parked `read_fe`: `retry` (start over; `retry <opid>` from
+/// `remove_object`, for the call `opid` only), or a result (`opid t f ver v`) as the
+/// script's reply, for the call `opid` (another one's, left by an earlier call of this
+/// thread that gave up with UNAVAILABLE or REMOVED, is not ours: its result stays stored
+/// for that call's retry).
 enum Pushed {
     Retry,
     Result(Reply),
@@ -84,6 +85,13 @@ enum Pushed {
 fn parked_item(item: &[u8], opid: &str) -> Result<Pushed> {
     if item == b"retry" {
         return Ok(Pushed::Retry);
+    }
+    if let Some(call) = item.strip_prefix(b"retry ") {
+        return Ok(if call == opid.as_bytes() {
+            Pushed::Retry
+        } else {
+            Pushed::NotOurs
+        });
     }
     let mut parts = item.splitn(5, |b| *b == b' ');
     if parts.next() != Some(opid.as_bytes()) {
@@ -118,9 +126,8 @@ fn parked_item(item: &[u8], opid: &str) -> Result<Pushed> {
 #[derive(Clone)]
 struct Elements {
     region: Region,
-    /// `o:<id>:`
-    obj: String,
-    name: String,
+    /// The object (`o:<id>:`) and its name.
+    obj: Obj,
     is_map: bool,
     /// The last mutation whose reply never came, for a retry by the caller.
     unanswered: Arc<Unanswered>,
@@ -145,7 +152,7 @@ impl Elements {
 
     fn stream(&self, el: &str) -> String {
         let i = self.inner();
-        format!("{}{}:{}{el}:w", i.prefix, i.epoch, self.obj)
+        format!("{}{}:{}{el}:w", i.prefix, i.epoch, self.obj.key)
     }
 
     fn state(&self, r: &Reply) -> Result<State> {
@@ -191,7 +198,7 @@ impl Elements {
         let is_map: &[u8] = if self.is_map { b"1" } else { b"0" };
         let args: [&[u8]; 7] = [
             op.as_bytes(),
-            self.obj.as_bytes(),
+            self.obj.key.as_bytes(),
             el.as_bytes(),
             is_map,
             &t,
@@ -225,14 +232,21 @@ impl Elements {
                 sent[6] = until_text.as_bytes();
             }
             let r = if changes {
-                self.unanswered
-                    .call(i, &scripts().element, &sent, Some(d), &opid, what)?
+                self.unanswered.call(
+                    i,
+                    &self.obj,
+                    &scripts().element,
+                    &sent,
+                    Some(d),
+                    &opid,
+                    what,
+                )?
             } else {
-                i.call_as(&scripts().element, &sent, Some(d), "")?
+                i.call_on(&self.obj, &scripts().element, &sent, Some(d), "")?
             };
             match r.status.as_str() {
                 "ok" | "conflict" => return Ok(r),
-                "wait" => i.block(&self.stream(el), &r.text(0), d)?,
+                "wait" => i.block(&self.stream(el), &r.text(0), Some(&self.obj), d)?,
                 "park" => {
                     match self.parked(el, &r.text(0), bare, until, d) {
                         Ok(Some(done)) => return Ok(done),
@@ -250,14 +264,14 @@ impl Elements {
                 "nospace" => {
                     return Err(Error::NoSpace(format!(
                         "map '{}' is full ({} keys)",
-                        self.name,
+                        self.obj.name,
                         r.text(0)
                     )))
                 }
                 "notfound" => {
                     return Err(Error::NotFound(format!(
                         "map '{}' has no key '{}'",
-                        self.name,
+                        self.obj.name,
                         el[2..].chars().take(64).collect::<String>()
                     )))
                 }
@@ -340,7 +354,7 @@ impl Elements {
         let now = self.inner().server_ms().to_string();
         let args: [&[u8]; 8] = [
             b"unpark",
-            self.obj.as_bytes(),
+            self.obj.key.as_bytes(),
             el.as_bytes(),
             if self.is_map { b"1" } else { b"0" },
             b"",
@@ -349,7 +363,7 @@ impl Elements {
             now.as_bytes(),
         ];
         let i = self.inner();
-        let r = i.call_as(&scripts().element, &args, None, "")?;
+        let r = i.call_on(&self.obj, &scripts().element, &args, None, "")?;
         match r.status.as_str() {
             "ok" => Ok(Some(r)),
             "cancelled" => Ok(None),
@@ -373,10 +387,10 @@ impl Elements {
 
     /// The element's state without a script (see [`Inner::read_fields`]).
     fn read_plain(&self, el: &str, d: &Deadline) -> Result<State> {
-        let key = format!("{}{el}", self.obj);
+        let key = format!("{}{el}", self.obj.key);
         let mut h = self
             .inner()
-            .read_fields(&key, &["t", "v", "f", "ver"], Some(d))?;
+            .read_fields(&self.obj, &key, &["t", "v", "f", "ver"], Some(d))?;
         let Some(ver) = h.get_mut(3).and_then(Option::take) else {
             // Absent: UNDEFINED, EMPTY (an array element: as the array was created).
             return Ok(State {
@@ -518,8 +532,7 @@ impl Array {
         Ok(Array {
             e: Elements {
                 region: region.clone(),
-                obj: format!("o:{}:", found.id),
-                name: name.to_owned(),
+                obj: Obj::new(&region.inner, &found, name, "array"),
                 is_map: false,
                 full_at_start: found.flags & FLAG_FULL != 0,
                 unanswered: Arc::default(),
@@ -540,7 +553,7 @@ impl Array {
     }
 
     pub fn name(&self) -> &str {
-        &self.e.name
+        &self.e.obj.name
     }
     pub fn len(&self) -> u64 {
         self.length
@@ -646,8 +659,7 @@ impl Map {
         Ok(Map {
             e: Elements {
                 region: region.clone(),
-                obj: format!("o:{}:", found.id),
-                name: name.to_owned(),
+                obj: Obj::new(&region.inner, &found, name, "map"),
                 is_map: true,
                 full_at_start: found.flags & FLAG_FULL != 0,
                 unanswered: Arc::default(),
@@ -658,16 +670,19 @@ impl Map {
     }
 
     pub fn name(&self) -> &str {
-        &self.e.name
+        &self.e.obj.name
     }
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
     pub fn len(&self) -> Result<u64> {
-        let r = self
-            .e
-            .inner()
-            .call(&scripts().map_len, &[self.e.obj.as_bytes()], None, false)?;
+        let r = self.e.inner().call_obj(
+            &self.e.obj,
+            &scripts().map_len,
+            &[self.e.obj.key.as_bytes()],
+            None,
+            false,
+        )?;
         Ok(r.int(0))
     }
     pub fn is_empty(&self) -> Result<bool> {
@@ -749,9 +764,10 @@ impl Map {
     }
     /// The next key after `*cursor` in insertion order (0 starts), advancing the cursor.
     pub fn next_key(&self, cursor: &mut u64) -> Result<Option<String>> {
-        let r = self.e.inner().call(
+        let r = self.e.inner().call_obj(
+            &self.e.obj,
             &scripts().next_key,
-            &[self.e.obj.as_bytes(), cursor.to_string().as_bytes()],
+            &[self.e.obj.key.as_bytes(), cursor.to_string().as_bytes()],
             None,
             false,
         )?;

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::redis::scripts::with_prologue;
-use crate::redis::{Inner, Region};
+use crate::redis::{Inner, Obj, Region};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::open::{KindWords, KIND_BARRIER, KIND_MUTEX, KIND_SEMAPHORE};
 use crate::semantics::options::Acquired;
@@ -72,9 +72,10 @@ const EXPIRY_MARGIN: Duration = Duration::from_millis(20);
 /// (`o:<id>:`), the caller's thread number, the fencing token the caller holds (`0`:
 /// none). Replies: `{'ok', recovered, fence}` (lock), `{'wait', id, holder's lease ms}`,
 /// `{'relock'}`, `{'ok'}` (unlock), `{'stale', fence}`, `{'notheld', why}`,
-/// `{'ok', locked}`.
+/// `{'ok', locked}`, `{'removed'}` (every kind: `remove_object` removed it).
 const MUTEX: &str = r#"
 local OP, OBJ, TID, FENCE = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if removed(OBJ) then return {'removed'} end
 local lk, wk = E .. OBJ .. 'l', E .. OBJ .. 'w'
 local h = redis.call('HMGET', lk, 'cid', 'tid', 'fence')
 local holder, htid, fence = h[1], h[2], h[3] or '0'
@@ -118,6 +119,7 @@ const BARRIER: &str = r#"
 local OP, OBJ, GEN = ARGV[5], ARGV[6], ARGV[7]
 local bk, wk = E .. OBJ .. 'b', E .. OBJ .. 'w'
 local parties = tonumber(redis.call('HGET', E .. OBJ .. 'm', 'shape'))
+if not parties then return {'removed'} end
 local h = redis.call('HMGET', bk, 'gen', 'arrived')
 local gen, arrived = h[1] or '0', tonumber(h[2] or '0')
 if OP == 'arrive' then
@@ -151,6 +153,7 @@ const SEMAPHORE: &str = r#"
 local OP, OBJ = ARGV[5], ARGV[6]
 local hk, wk = E .. OBJ .. 'h', E .. OBJ .. 'w'
 local permits = tonumber(redis.call('HGET', E .. OBJ .. 'm', 'shape'))
+if not permits then return {'removed'} end
 if OP == 'held' then return {'ok', tonumber(redis.call('HGET', hk, CID) or '0')} end
 if OP == 'release' then
   local mine = tonumber(redis.call('HGET', hk, CID) or '0')
@@ -208,7 +211,14 @@ fn scripts() -> &'static LockScripts {
 /// half a lease passes, or `holder_ttl_ms` (the remaining lease of the holder waited
 /// for; 0 = unknown) has passed, so that the holder's death is noticed soon after its
 /// lease expires. `Err(Timeout)` once `d` has passed.
-fn block_slice(i: &Inner, stream: &str, id: &str, holder_ttl_ms: u64, d: &Deadline) -> Result<()> {
+fn block_slice(
+    i: &Inner,
+    obj: &Obj,
+    stream: &str,
+    id: &str,
+    holder_ttl_ms: u64,
+    d: &Deadline,
+) -> Result<()> {
     let left = d.remaining()?;
     let mut slice = i.remote.lease / 2;
     if holder_ttl_ms > 0 {
@@ -217,7 +227,7 @@ fn block_slice(i: &Inner, stream: &str, id: &str, holder_ttl_ms: u64, d: &Deadli
     if let Some(left) = left {
         slice = slice.min(left);
     }
-    match i.block(stream, id, &Deadline::after(Some(slice))) {
+    match i.block(stream, id, Some(obj), &Deadline::after(Some(slice))) {
         // The slice ended: the caller runs its script again.
         Err(Error::Timeout) => Ok(()),
         other => other,
@@ -238,14 +248,17 @@ thread_local! {
     static FENCES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
 
-/// `o:<id>:` of the object `name` of kind `words` with size `shape` (0: existing only).
-fn open(region: &Region, name: &str, words: &KindWords, shape: u64) -> Result<(String, u64)> {
+/// The object `name` of kind `words` with size `shape` (0: existing only).
+fn open(region: &Region, name: &str, words: &KindWords, shape: u64) -> Result<(Obj, u64)> {
     let found = region.inner.open_object(name, words, shape, 0, false)?;
-    Ok((format!("o:{}:", found.id), found.shape))
+    Ok((
+        Obj::new(&region.inner, &found, name, words.name),
+        found.shape,
+    ))
 }
 
-fn stream(i: &Inner, obj: &str) -> String {
-    format!("{}{}:{obj}w", i.prefix, i.epoch)
+fn stream(i: &Inner, obj: &Obj) -> String {
+    format!("{}{}:{}w", i.prefix, i.epoch, obj.key)
 }
 
 /// A size stored in the directory, as the u32 the API counts in.
@@ -262,9 +275,8 @@ fn size_u32(kind: &str, name: &str, shape: u64) -> Result<u32> {
 #[derive(Clone)]
 pub struct Mutex {
     region: Region,
-    /// `o:<id>:`
-    obj: String,
-    name: String,
+    /// The object (`o:<id>:`) and its name.
+    obj: Obj,
     /// Key of this mutex and region handle in this thread's [`FENCES`].
     fence_key: String,
 }
@@ -274,15 +286,14 @@ impl Mutex {
         let (obj, _) = open(region, name, &MUTEX_WORDS, MUTEX_SHAPE)?;
         let i = &region.inner;
         Ok(Mutex {
-            fence_key: format!("{}{}:{obj} {}", i.prefix, i.epoch, i.cid),
+            fence_key: format!("{}{}:{} {}", i.prefix, i.epoch, obj.key, i.cid),
             region: region.clone(),
             obj,
-            name: name.to_owned(),
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.obj.name
     }
 
     fn inner(&self) -> &Inner {
@@ -297,11 +308,12 @@ impl Mutex {
         changes: bool,
     ) -> Result<super::Reply> {
         let tid = thread_number().to_string();
-        self.inner().call(
+        self.inner().call_obj(
+            &self.obj,
             &scripts().mutex,
             &[
                 op.as_bytes(),
-                self.obj.as_bytes(),
+                self.obj.key.as_bytes(),
                 tid.as_bytes(),
                 fence.as_bytes(),
             ],
@@ -327,11 +339,18 @@ impl Mutex {
                         Acquired::Clean
                     });
                 }
-                "wait" => block_slice(i, &stream(i, &self.obj), &r.text(0), r.int(1), deadline)?,
+                "wait" => block_slice(
+                    i,
+                    &self.obj,
+                    &stream(i, &self.obj),
+                    &r.text(0),
+                    r.int(1),
+                    deadline,
+                )?,
                 "relock" => {
                     return Err(Error::invalid(format!(
                         "this thread already holds mutex '{}' (locking it again would deadlock)",
-                        self.name
+                        self.obj.name
                     )))
                 }
                 other => return Err(i.unexpected(other, &r)),
@@ -346,9 +365,17 @@ impl Mutex {
         let ours = FENCES
             .with(|f| f.borrow().get(&self.fence_key).cloned())
             .unwrap_or_else(|| "0".to_owned());
-        let r = self.op("unlock", &ours, None, true)?;
         let forget = || {
             FENCES.with(|f| f.borrow_mut().remove(&self.fence_key));
+        };
+        let r = match self.op("unlock", &ours, None, true) {
+            Ok(r) => r,
+            Err(e @ Error::Removed(_)) => {
+                // The mutex is gone, and its token with it.
+                forget();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         };
         let who = match r.status.as_str() {
             "ok" => {
@@ -361,7 +388,7 @@ impl Mutex {
                     "unlock of mutex '{}' refused: the lease of this region handle expired \
                      while this thread held it, and it was taken over (fencing token {ours}, \
                      now {}); what it protects may have been changed by the new holder",
-                    self.name,
+                    self.obj.name,
                     r.text(0)
                 )));
             }
@@ -374,7 +401,7 @@ impl Mutex {
         };
         Err(Error::invalid(format!(
             "unlock of mutex '{}' by a thread that does not hold it: {who}",
-            self.name
+            self.obj.name
         )))
     }
 
@@ -389,8 +416,7 @@ impl Mutex {
 #[derive(Clone)]
 pub struct Barrier {
     region: Region,
-    obj: String,
-    name: String,
+    obj: Obj,
     parties: u32,
 }
 
@@ -400,13 +426,12 @@ impl Barrier {
         Ok(Barrier {
             region: region.clone(),
             obj,
-            name: name.to_owned(),
             parties: size_u32("barrier", name, shape)?,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.obj.name
     }
 
     pub fn parties(&self) -> u32 {
@@ -421,16 +446,21 @@ impl Barrier {
         changes: bool,
     ) -> Result<super::Reply> {
         let i = &self.region.inner;
-        let r = i.call(
+        let r = i.call_obj(
+            &self.obj,
             &scripts().barrier,
-            &[op.as_bytes(), self.obj.as_bytes(), generation.as_bytes()],
+            &[
+                op.as_bytes(),
+                self.obj.key.as_bytes(),
+                generation.as_bytes(),
+            ],
             d,
             changes,
         )?;
         if r.status == "corrupt" {
             return Err(Error::corrupt(format!(
                 "barrier '{}' counts {} arrivals of {} parties",
-                self.name,
+                self.obj.name,
                 r.text(0),
                 r.text(1)
             )));
@@ -450,7 +480,7 @@ impl Barrier {
         };
         let stream = stream(i, &self.obj);
         let waited = (|| loop {
-            i.block(&stream, &id, deadline)?;
+            i.block(&stream, &id, Some(&self.obj), deadline)?;
             let r = self.op("check", &generation, Some(deadline), false)?;
             match r.status.as_str() {
                 "passed" => return Ok(false),
@@ -476,8 +506,7 @@ impl Barrier {
 #[derive(Clone)]
 pub struct Semaphore {
     region: Region,
-    obj: String,
-    name: String,
+    obj: Obj,
     permits: u32,
 }
 
@@ -487,13 +516,12 @@ impl Semaphore {
         Ok(Semaphore {
             region: region.clone(),
             obj,
-            name: name.to_owned(),
             permits: size_u32("semaphore", name, shape)?,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.obj.name
     }
 
     pub fn permits(&self) -> u32 {
@@ -501,9 +529,10 @@ impl Semaphore {
     }
 
     fn op(&self, op: &str, d: Option<&Deadline>, changes: bool) -> Result<super::Reply> {
-        self.region.inner.call(
+        self.region.inner.call_obj(
+            &self.obj,
             &scripts().semaphore,
-            &[op.as_bytes(), self.obj.as_bytes()],
+            &[op.as_bytes(), self.obj.key.as_bytes()],
             d,
             changes,
         )
@@ -536,7 +565,14 @@ impl Semaphore {
             let r = self.op("acquire", Some(deadline), true)?;
             match r.status.as_str() {
                 "ok" => return Ok(()),
-                "wait" => block_slice(i, &stream(i, &self.obj), &r.text(0), r.int(1), deadline)?,
+                "wait" => block_slice(
+                    i,
+                    &self.obj,
+                    &stream(i, &self.obj),
+                    &r.text(0),
+                    r.int(1),
+                    deadline,
+                )?,
                 other => return Err(i.unexpected(other, &r)),
             }
         }
@@ -549,7 +585,7 @@ impl Semaphore {
             "ok" => Ok(()),
             "none" => Err(Error::invalid(format!(
                 "release of semaphore '{}' by a region handle that holds none of its permits",
-                self.name
+                self.obj.name
             ))),
             other => Err(self.region.inner.unexpected(other, &r)),
         }

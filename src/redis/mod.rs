@@ -10,6 +10,11 @@
 //! (a read-modify-write such as `faa` is computed here with that code and committed by a
 //! version-checked script), and the open rules from `crate::semantics::open`.
 //!
+//! Removing one object (`remove_object`) is one script too (`REMOVE_OBJECT`; the design
+//! is written in `scripts`, "Removing one object"): handles remember the id of the
+//! incarnation they opened ([`Obj`]), every script of theirs checks that it still exists
+//! in the same atomic step as the epoch, and their blocked calls watch its `gone` stream.
+//!
 //! A process is alive while its lease key exists (`lease_ms`, renewed in the background
 //! by a thread per region handle); locks and `read_rw` holds of an attachment whose lease
 //! expired are taken over as the shared-memory engine takes over those of a dead process.
@@ -479,18 +484,37 @@ impl Region {
             let r = i.call(&scripts().wait_object, &[name.as_bytes()], Some(&d), false)?;
             match r.status.as_str() {
                 "ok" => return Ok(()),
-                "wait" => i.block(&stream, &r.text(0), &d)?,
+                "wait" => i.block(&stream, &r.text(0), None, &d)?,
                 other => return Err(i.unexpected(other, &r)),
             }
         }
     }
 
-    /// Removes the object `name` (see `crate::backend::Region::remove_object`).
+    /// Removes the object `name` (see `crate::backend::Region::remove_object`): one
+    /// script (`REMOVE_OBJECT`) frees the name, makes every handle of the object return
+    /// REMOVED and wakes its blocked callers; then its remaining keys are deleted here.
+    /// The removal stands once the script ran: a failure while deleting the keys leaves
+    /// them to a later `remove_object` in the region (see [`Inner::reclaim_pending`]),
+    /// and is not reported.
     pub fn remove_object(&self, name: &str) -> Result<()> {
         check_object_name(name)?;
-        Err(Error::Unsupported(format!(
-            "removing object '{name}' of a remote region is not implemented yet"
-        )))
+        let i = &self.inner;
+        let r = i.call(&scripts().remove_object, &[name.as_bytes()], None, true)?;
+        match r.status.as_str() {
+            "ok" => {}
+            "notfound" => {
+                return Err(Error::NotFound(format!(
+                    "region {} has no object '{name}' to remove",
+                    i.remote.display()
+                )))
+            }
+            other => return Err(i.unexpected(other, &r)),
+        }
+        let deadline = i.deadline();
+        if i.reclaim(&r.text(0), deadline).is_ok() {
+            let _ = i.reclaim_pending(deadline);
+        }
+        Ok(())
     }
 
     /// Opens the array `name` (see `crate::backend::Region::array`).
@@ -577,17 +601,19 @@ impl Unanswered {
         *self.0.lock() = Some((id, call_signature(what), thread_tag()));
     }
 
-    /// [`Inner::call_as`], remembering the call when its reply did not come.
+    /// [`Inner::call_on`], remembering the call when its reply did not come.
+    #[allow(clippy::too_many_arguments)]
     pub fn call(
         &self,
         i: &Inner,
+        obj: &Obj,
         script: &redis::Script,
         args: &[&[u8]],
         d: Option<&Deadline>,
         opid: &str,
         what: &[&[u8]],
     ) -> Result<Reply> {
-        let r = i.call_as(script, args, d, opid);
+        let r = i.call_on(obj, script, args, d, opid);
         if let Err(Error::Unavailable(_)) = r {
             self.remember(opid, what);
         }
@@ -595,11 +621,54 @@ impl Unanswered {
     }
 }
 
+/// The fields of a hash as `HMGET` replies them (None: absent).
+pub(crate) type Fields = Vec<Option<Vec<u8>>>;
+
 /// An object as the directory describes it.
 pub(crate) struct Found {
     pub id: String,
     pub shape: u64,
     pub flags: u32,
+}
+
+/// The object a handle refers to: the incarnation it opened. Object ids are never
+/// reused within a region epoch, so its keys (`o:<id>:...`) are never those of an
+/// object created later under the same name; once `remove_object` removed it, every
+/// script called with it replies `removed` (see `scripts`, "Removing one object").
+#[derive(Clone)]
+pub(crate) struct Obj {
+    /// `o:<id>:`, what scripts take.
+    pub key: String,
+    pub name: String,
+    /// Its kind, for messages ("array", "queue", ...).
+    pub kind: &'static str,
+    /// `E o:<id>:m`, its meta hash (exists until its removal).
+    meta: String,
+    /// `E o:<id>:gone`, the stream its removal appends to (blocked calls watch it).
+    gone: String,
+}
+
+impl Obj {
+    pub fn new(i: &Inner, found: &Found, name: &str, kind: &'static str) -> Obj {
+        let key = format!("o:{}:", found.id);
+        let full = format!("{}{}:{key}", i.prefix, i.epoch);
+        Obj {
+            meta: format!("{full}m"),
+            gone: format!("{full}gone"),
+            key,
+            name: name.to_owned(),
+            kind,
+        }
+    }
+
+    /// REMOVED: the object was removed while this handle was open.
+    pub fn removed(&self) -> Error {
+        Error::Removed(format!(
+            "{} '{}' was removed (remove_object) while this handle was open; open it \
+             again by name (a new object of that name is another object)",
+            self.kind, self.name
+        ))
+    }
 }
 
 impl Inner {
@@ -696,30 +765,72 @@ impl Inner {
         Ok(r)
     }
 
-    /// Reads `fields` of the hash `key` of this region's epoch (`E<key>`) without a
-    /// script: one round trip of `HMGET` and the epoch check, pipelined. The read comes
-    /// first, so a matching epoch after it means the region was the one this handle
-    /// opened when the fields were read (epochs are random and never reused).
+    /// [`Inner::call_as`] of a script on the object `obj`: its `removed` reply (the
+    /// object was removed) becomes REMOVED.
+    pub fn call_on(
+        &self,
+        obj: &Obj,
+        script: &redis::Script,
+        args: &[&[u8]],
+        d: Option<&Deadline>,
+        opid: &str,
+    ) -> Result<Reply> {
+        let r = self.call_as(script, args, d, opid)?;
+        if r.status == "removed" {
+            return Err(obj.removed());
+        }
+        Ok(r)
+    }
+
+    /// [`Inner::call`] of a script on the object `obj` (see [`Inner::call_on`]).
+    pub fn call_obj(
+        &self,
+        obj: &Obj,
+        script: &redis::Script,
+        args: &[&[u8]],
+        d: Option<&Deadline>,
+        changes: bool,
+    ) -> Result<Reply> {
+        let opid = if changes {
+            self.next_op()
+        } else {
+            String::new()
+        };
+        self.call_on(obj, script, args, d, &opid)
+    }
+
+    /// Reads `fields` of the hash `key` of the object `obj` (`E<key>`) without a
+    /// script: one round trip of `HMGET`, the object check (its meta hash exists) and
+    /// the epoch check, pipelined. The read comes first, so a matching epoch and an
+    /// existing meta hash after it mean the region and the object were the ones this
+    /// handle opened when the fields were read (epochs are random and never reused,
+    /// object ids are never reused within an epoch, and a removed object's meta hash
+    /// never comes back).
     pub fn read_fields(
         &self,
+        obj: &Obj,
         key: &str,
         fields: &[&str],
         d: Option<&Deadline>,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
+    ) -> Result<Fields> {
         let full = format!("{}{}:{key}", self.prefix, self.epoch);
         let deadline = self.request_deadline(d);
-        let (values, epoch): (Vec<Option<Vec<u8>>>, Option<Vec<u8>>) =
+        let (values, alive, epoch): (Fields, bool, Option<Vec<u8>>) =
             self.server
-                .run_replies(deadline, Duration::ZERO, false, 2, |c| {
+                .run_replies(deadline, Duration::ZERO, false, 3, |c| {
                     let mut p = redis::pipe();
                     p.cmd("HMGET").arg(&full);
                     for f in fields {
                         p.arg(*f);
                     }
+                    p.cmd("EXISTS").arg(&obj.meta);
                     p.cmd("HGET").arg(&self.meta_key).arg("epoch");
                     p.query(c)
                 })?;
         if epoch.as_deref() == Some(self.epoch.as_bytes()) {
+            if !alive {
+                return Err(obj.removed());
+            }
             return Ok(values);
         }
         // Removed (its epoch retired), or lost: as the scripts' prologue tells them apart.
@@ -756,32 +867,39 @@ impl Inner {
         }
     }
 
-    /// Blocks on the wake stream `stream` until an entry after `id` arrives, the slice
-    /// ends, or `d` passes (`Err(Timeout)`, checked before blocking).
     /// Its epoch's `gone` stream: a removal (or RECREATE) appends to it, and every
     /// blocking read watches it too, so blocked callers wake at once.
     pub fn gone_key(&self) -> String {
         format!("{}{}:gone", self.prefix, self.epoch)
     }
 
-    pub fn block(&self, stream: &str, id: &str, d: &Deadline) -> Result<()> {
+    /// Blocks on the wake stream `stream` until an entry after `id` arrives, the slice
+    /// ends, or `d` passes (`Err(Timeout)`, checked before blocking). It watches the
+    /// epoch's `gone` stream too, and the object's (`obj`, whose removal appends to it),
+    /// so a removal wakes it at once.
+    pub fn block(&self, stream: &str, id: &str, obj: Option<&Obj>, d: &Deadline) -> Result<()> {
         let left = d.remaining()?;
         let slice = left.map_or(BLOCK_SLICE, |l| l.min(BLOCK_SLICE));
         let ms = (slice.as_millis() as u64).max(1);
         let deadline = Instant::now() + slice + conn::REPLY_MARGIN;
         let gone = self.gone_key();
         let woken: Result<redis::Value> = self.server.run(deadline, slice, false, |c| {
-            redis::cmd("XREAD")
-                .arg("COUNT")
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
                 .arg(1)
                 .arg("BLOCK")
                 .arg(ms)
                 .arg("STREAMS")
                 .arg(stream)
-                .arg(&gone)
-                .arg(id)
-                .arg("0-0")
-                .query(c)
+                .arg(&gone);
+            if let Some(obj) = obj {
+                cmd.arg(&obj.gone);
+            }
+            cmd.arg(id).arg("0-0");
+            if obj.is_some() {
+                cmd.arg("0-0");
+            }
+            cmd.query(c)
         });
         match woken {
             // The wait changes nothing: a dropped connection or a server that is away
@@ -790,6 +908,46 @@ impl Inner {
             Ok(_) | Err(Error::Unavailable(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Deletes the keys of the removed object `id` (all of `E o:<id>:` but its `gone`
+    /// stream, which expires on its own; SCAN + UNLINK in batches) and takes it off
+    /// the epoch's `reclaim` set. Nothing re-creates them: every script of the object's
+    /// handles checks its meta hash first.
+    fn reclaim(&self, id: &str, deadline: Instant) -> Result<()> {
+        let e = format!("{}{}:", self.prefix, self.epoch);
+        let gone = format!("{e}o:{id}:gone");
+        delete_keys(&self.server, &format!("{e}o:{id}:*"), deadline, |k| {
+            k == gone.as_bytes()
+        })?;
+        let _: i64 = self.server.run(deadline, Duration::ZERO, true, |c| {
+            redis::cmd("ZREM")
+                .arg(format!("{e}reclaim"))
+                .arg(id)
+                .query(c)
+        })?;
+        Ok(())
+    }
+
+    /// Finishes removals whose caller did not delete the keys (it failed or died after
+    /// the script): those in `reclaim` for more than a minute, a few at a time.
+    fn reclaim_pending(&self, deadline: Instant) -> Result<()> {
+        let before = self.server_ms().saturating_sub(60_000);
+        let key = format!("{}{}:reclaim", self.prefix, self.epoch);
+        let ids: Vec<String> = self.server.run(deadline, Duration::ZERO, false, |c| {
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(&key)
+                .arg("-inf")
+                .arg(before)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(4)
+                .query(c)
+        })?;
+        for id in ids {
+            self.reclaim(&id, deadline)?;
+        }
+        Ok(())
     }
 
     /// The hash of this attachment's last operation results, one per thread (`scripts`).

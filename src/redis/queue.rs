@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::redis::element::{decode, encode};
 use crate::redis::scripts::with_prologue;
-use crate::redis::{Inner, Region, Reply, Unanswered};
+use crate::redis::{Inner, Obj, Region, Reply, Unanswered};
 use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::{KindWords, KIND_QUEUE};
@@ -38,13 +38,13 @@ const QUEUE_WORDS: KindWords = KindWords {
 /// `state`), object prefix (`o:<id>:`), `1` for a stack, the item to push. Replies
 /// `{'ok'}` (push, shutdown), `{'ok', item}` (pop), `{'ok', length, closed}` (state),
 /// `{'wait', id}` (full or empty: the id to block on the `wp` or `wc` stream from),
-/// `{'closed'}`, or `{'gone'}` (the object's keys were deleted behind its back).
+/// `{'closed'}`, or `{'removed'}` (its meta hash is gone: `remove_object` removed it).
 const QUEUE: &str = r#"
 local OP, OBJ, LIFO, ITEM = ARGV[5], ARGV[6], ARGV[7] == '1', ARGV[8]
 local mk, lk = E .. OBJ .. 'm', E .. OBJ .. 'l'
 local wp, wc = E .. OBJ .. 'wp', E .. OBJ .. 'wc'
 local m = redis.call('HMGET', mk, 'shape', 'closed')
-if not m[1] then return {'gone'} end
+if not m[1] then return {'removed'} end
 local cap, closed = tonumber(m[1]), m[2] == '1'
 local n = redis.call('LLEN', lk)
 if OP == 'push' then
@@ -89,9 +89,8 @@ fn script() -> &'static redis::Script {
 #[derive(Clone)]
 pub struct Queue {
     region: Region,
-    /// `o:<id>:`
-    obj: String,
-    name: String,
+    /// The object (`o:<id>:`) and its name.
+    obj: Obj,
     capacity: u64,
     lifo: bool,
     unanswered: Arc<Unanswered>,
@@ -130,8 +129,7 @@ impl Queue {
         }
         Ok(Queue {
             region: region.clone(),
-            obj: format!("o:{}:", found.id),
-            name: name.to_owned(),
+            obj: Obj::new(&region.inner, &found, name, "queue"),
             capacity: found.shape,
             lifo,
             unanswered: Arc::default(),
@@ -144,23 +142,16 @@ impl Queue {
 
     fn stream(&self, which: &str) -> String {
         let i = self.inner();
-        format!("{}{}:{}{which}", i.prefix, i.epoch, self.obj)
+        format!("{}{}:{}{which}", i.prefix, i.epoch, self.obj.key)
     }
 
     fn args<'a>(&'a self, op: &'a str, item: &'a [u8]) -> [&'a [u8]; 4] {
         [
             op.as_bytes(),
-            self.obj.as_bytes(),
+            self.obj.key.as_bytes(),
             if self.lifo { b"1" } else { b"0" },
             item,
         ]
-    }
-
-    fn gone(&self) -> Error {
-        Error::corrupt(format!(
-            "queue '{}' is missing on the server (its keys were deleted)",
-            self.name
-        ))
     }
 
     /// A push or pop: one script call, waiting on the server (on the wake stream the
@@ -172,14 +163,19 @@ impl Queue {
         let opid = self.unanswered.op_id(i, &what);
         let stream = self.stream(if op == "push" { "wp" } else { "wc" });
         loop {
-            let r =
-                self.unanswered
-                    .call(i, script(), &self.args(op, item), Some(d), &opid, &what)?;
+            let r = self.unanswered.call(
+                i,
+                &self.obj,
+                script(),
+                &self.args(op, item),
+                Some(d),
+                &opid,
+                &what,
+            )?;
             match r.status.as_str() {
                 "ok" => return Ok(r),
                 "closed" => return Err(Error::Closed),
-                "wait" => i.block(&stream, &r.text(0), d)?,
-                "gone" => return Err(self.gone()),
+                "wait" => i.block(&stream, &r.text(0), Some(&self.obj), d)?,
                 other => return Err(i.unexpected(other, &r)),
             }
         }
@@ -188,16 +184,15 @@ impl Queue {
     /// The number of values and whether the queue was shut down.
     fn state(&self) -> Result<(u64, bool)> {
         let i = self.inner();
-        let r = i.call(script(), &self.args("state", b""), None, false)?;
+        let r = i.call_obj(&self.obj, script(), &self.args("state", b""), None, false)?;
         match r.status.as_str() {
             "ok" => Ok((r.int(0), r.int(1) == 1)),
-            "gone" => Err(self.gone()),
             other => Err(i.unexpected(other, &r)),
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.obj.name
     }
 
     pub fn capacity(&self) -> u64 {
@@ -234,7 +229,7 @@ impl Queue {
         let Some(t) = item.first().map(|&t| char::from(t).to_string()) else {
             return Err(Error::corrupt(format!(
                 "queue '{}' held an empty item",
-                self.name
+                self.obj.name
             )));
         };
         decode(&t, item[1..].to_vec())
@@ -244,10 +239,9 @@ impl Queue {
     /// return what is left and then `Closed`, and every blocked push and pop wakes.
     pub fn shutdown(&self) -> Result<()> {
         let i = self.inner();
-        let r = i.call(script(), &self.args("shutdown", b""), None, true)?;
+        let r = i.call_obj(&self.obj, script(), &self.args("shutdown", b""), None, true)?;
         match r.status.as_str() {
             "ok" => Ok(()),
-            "gone" => Err(self.gone()),
             other => Err(i.unexpected(other, &r)),
         }
     }

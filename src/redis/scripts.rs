@@ -29,18 +29,51 @@
 //! | `E gone` | stream | an entry once the epoch is retired (blocked reads watch it; kept an hour) |
 //! | `E dir` / `E dirw` | hash / stream | object name -> `kind shape flags id`; its wake stream |
 //! | `E dirz` | zset | object names scored by id (creation order: the listing's cursor) |
+//! | `E reclaim` | zset | ids of removed objects whose keys are still being deleted, scored by the removal's server time (ms) |
 //! | `E ops:<attachment>` | hash | thread -> that thread's last mutation: id and result (kept 120 s past the attachment's last lease renewal) |
-//! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words |
+//! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words; exists from the object's creation until its removal (see "Removing one object") |
+//! | `E o:<id>:gone` | stream | an entry once the object is removed (blocked reads watch it; the one key of the object left after its removal, kept a minute) |
+//! | `E o:<id>:pk` | set | the elements (`e:<index>`, `k:<key>`) with parked `read_fe` callers, for the removal to wake them |
 //! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver`, `wq` waiters, `r` read_rw holds |
 //! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
 //! | `... :q` | list | its parked `read_fe` callers (`<attachment> <operation id> <until, server ms>`) |
-//! | `E wl:<attachment>:<thread>` | list | where a parked `read_fe` of that thread gets its value (`opid t f ver v`, or `retry`) |
+//! | `E wl:<attachment>:<thread>` | list | where a parked `read_fe` of that thread gets its value (`opid t f ver v`), or is told to start over (`retry`; `retry <opid>` from a removal, for that call only) |
 //! | `E o:<id>:keys` | zset | a map's keys, scored by insertion order |
+//!
+//! ## Removing one object
+//!
+//! Object ids come from the counter `ids` in `P meta` and are never reused within an
+//! epoch, so an id names one incarnation of an object: a handle remembers the id it
+//! opened (`o:<id>:`), and an object created later under the same name gets another id
+//! and other keys. Every script that works on an object first checks that its meta hash
+//! `E o:<id>:m` still exists (`removed(obj)` below, or the script's own read of the
+//! meta hash), in the same atomic step as the epoch check, and replies `{'removed'}`
+//! otherwise (REMOVED for the caller); the reads made without a script (`read_fields`)
+//! pipeline an `EXISTS` of it after their read. No script re-creates the meta hash of a
+//! removed object, since each checks first.
+//!
+//! `REMOVE_OBJECT` (`plexus_region_remove_object`), in one step: deletes the name from
+//! the directory (`dir`, `dirz`: the name is free at once, for any kind, and listings no
+//! longer show it), deletes the meta hash (every handle's next call gets REMOVED) and
+//! the object's other keys of a fixed name (`l`, `wp`, `wc`, `s`, `w`, `b`, `h`, `keys`,
+//! `pk`), appends to the object's `gone` stream (every blocked `XREAD` of its waiters
+//! watches it, beside its own wake stream and the epoch's `gone`, so they wake at once
+//! and their next script call reports REMOVED), pushes `retry <operation id>` to the
+//! list of every parked `read_fe` (found through `pk`; they start over and get REMOVED),
+//! and records the id in `reclaim`. The caller then deletes the object's per-element
+//! keys (`e:*`, `k:*` and theirs; SCAN for `E o:<id>:*`, UNLINK in batches, all but
+//! `gone`) and takes the id off `reclaim`; a removal whose caller failed before that is
+//! finished by a later `remove_object` in the region (entries older than a minute). What
+//! is left of an object after its removal: the `gone` stream (one entry, expires after a
+//! minute) and the `retry` words pushed to the `wl:` lists of parked readers that were
+//! no longer waiting (expire after a minute). Locks, permits and `read_rw` holds of the
+//! object go with its keys; the holders' leases are the attachments', untouched.
 
 use std::sync::OnceLock;
 
 /// The common prologue: epoch check and operation-id replay. Defines `P`, `E`, `CID`,
-/// `OPID`, `alive(cid)`, `wake(key)`, `last_id(key)`, `done(result)`.
+/// `OPID`, `alive(cid)`, `wake(key)`, `last_id(key)`, `done(result)`, `removed(obj)`,
+/// `thread_of(opid)`, `wl_key(cid, opid)`.
 const PROLOGUE: &str = r#"
 local P, EPOCH, CID, OPID = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local epoch = redis.call('HGET', P .. 'meta', 'epoch')
@@ -92,6 +125,17 @@ local function last_id(key)
   if #r == 0 then return '0-0' end
   return r[1][1]
 end
+-- True once the object `obj` (`o:<id>:`, the incarnation a handle opened) was removed:
+-- its meta hash exists from its creation until remove_object deletes it, and no script
+-- creates it again (object scripts check this first and reply {'removed'}).
+local function removed(obj)
+  return redis.call('EXISTS', E .. obj .. 'm') == 0
+end
+-- A parked read_fe's private list (see the ELEMENT script).
+local function thread_of(opid)
+  return string.sub(opid, 1, (string.find(opid, ':', 1, true) or 1) - 1)
+end
+local function wl_key(cid, opid) return E .. 'wl:' .. cid .. ':' .. thread_of(opid) end
 "#;
 
 /// Region lifecycle. ARGV: P, mode (`create`, `open`, `recreate`, `ooc`), new epoch,
@@ -166,6 +210,46 @@ wake(E .. 'dirw')
 return {'ok', tostring(id), KIND, SHAPE, FLAGS, 1}
 "#;
 
+/// Removes an object (see "Removing one object" above). ARGV 5: name. Returns
+/// `{'ok', id}` (the caller then deletes the keys of `o:<id>:` and takes the id off
+/// `reclaim`) or `{'notfound'}`.
+const REMOVE_OBJECT: &str = r#"
+local NAME = ARGV[5]
+local entry = redis.call('HGET', E .. 'dir', NAME)
+if not entry then return done({'notfound'}) end
+local id = string.match(entry, '^%d+ %d+ %d+ (%d+)$')
+if not id then return {'invalid', 'the directory entry of this object is damaged'} end
+local o = E .. 'o:' .. id .. ':'
+redis.call('HDEL', E .. 'dir', NAME)
+redis.call('ZREM', E .. 'dirz', NAME)
+-- Parked read_fe callers start over, and find the object removed. The word names the
+-- call it is for: a reader that gave up meanwhile leaves it in its thread's list, where
+-- its next parked call skips it (and it expires).
+for _, el in ipairs(redis.call('SMEMBERS', o .. 'pk')) do
+  for _, e in ipairs(redis.call('LRANGE', o .. el .. ':q', 0, -1)) do
+    local cid, opid = string.match(e, '^(%S+) (%S+)')
+    if cid then
+      local wl = wl_key(cid, opid)
+      redis.call('RPUSH', wl, 'retry ' .. opid)
+      redis.call('PEXPIRE', wl, 60000)
+    end
+  end
+  redis.call('DEL', o .. el .. ':q')
+end
+-- From here on every script of the object's handles replies {'removed'}. (UNLINK: a
+-- long queue, bus or map key set is freed in the background, not inside this script.)
+redis.call('UNLINK', o .. 'm', o .. 'pk', o .. 'keys', o .. 'l', o .. 'wp', o .. 'wc', o .. 's',
+  o .. 'w', o .. 'b', o .. 'h')
+-- Blocked callers wake (their XREAD watches this stream); kept a minute, so that a
+-- waiter whose XREAD reaches the server after this returns at once too.
+local g = o .. 'gone'
+redis.call('XADD', g, '*', 'x', '1')
+redis.call('PEXPIRE', g, 60000)
+local t = redis.call('TIME')
+redis.call('ZADD', E .. 'reclaim', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), id)
+return done({'ok', id})
+"#;
+
 /// Waits for an object name. ARGV 5: name. `{'ok'}` or `{'wait', id}`.
 const WAIT_OBJECT: &str = r#"
 if redis.call('HEXISTS', E .. 'dir', ARGV[5]) == 1 then return {'ok'} end
@@ -186,6 +270,7 @@ local OP, OBJ, EL, ISMAP, T, V, ARG = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1',
 -- The server's clock (ms) as the caller reckons it (from the server's TIME, read at
 -- open and with every lease renewal): parked entries past it are over.
 local NOW = tonumber(ARGV[12])
+if removed(OBJ) then return {'removed'} end
 local mk = E .. OBJ .. 'm'
 local ek = E .. OBJ .. EL
 local h = redis.call('HMGET', ek, 't', 'v', 'f', 'ver', 'wq', 'r', 'pq')
@@ -245,11 +330,8 @@ end
 -- in ms, never past the caller's deadline or one wait slice) bounds the entry: an entry
 -- past it, or of an attachment that died, is dropped unserved, so a call that gave up
 -- (or a request the server ran late, after a stall) never takes a value afterwards.
--- The reader parks again for its next slice.
-local function thread_of(opid)
-  return string.sub(opid, 1, (string.find(opid, ':', 1, true) or 1) - 1)
-end
-local function wl_key(cid, opid) return E .. 'wl:' .. cid .. ':' .. thread_of(opid) end
+-- The reader parks again for its next slice. The object's `pk` set lists the elements
+-- with parked callers (while `pq` > 0), so that remove_object finds them.
 local function park()
   local q = ek .. ':q'
   local again = 0
@@ -261,6 +343,7 @@ local function park()
     end
   end
   redis.call('RPUSH', q, CID .. ' ' .. OPID .. ' ' .. ARG)
+  redis.call('SADD', E .. OBJ .. 'pk', EL)
   parked = parked + 1 - again
   redis.call('HINCRBY', ek, 'pq', 1 - again)
   parked_at_start = parked
@@ -281,6 +364,7 @@ local function insert()
 end
 local function save()
   if parked ~= parked_at_start then
+    if parked == 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
     redis.call('HSET', ek, 't', t, 'v', v, 'f', fl(f), 'ver', ver, 'pq', parked)
     parked_at_start = parked
   else
@@ -355,7 +439,7 @@ if OP == 'unpark' then
   -- queue; already completed, its result is returned (and its list emptied).
   -- ARG: `<operation id> <until>`, as parked.
   if redis.call('LREM', ek .. ':q', 1, CID .. ' ' .. ARG) == 1 then
-    redis.call('HINCRBY', ek, 'pq', -1)
+    if redis.call('HINCRBY', ek, 'pq', -1) <= 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
     return {'cancelled'}
   end
   local opid = string.match(ARG, '^(%S+)')
@@ -389,6 +473,7 @@ if OP == 'remove' then
       if cid then redis.call('RPUSH', wl_key(cid, opid), 'retry') end
     end
     redis.call('DEL', ek .. ':q')
+    redis.call('SREM', E .. OBJ .. 'pk', EL)
   end
   return done({'ok', '0', '', 0, 0})
 end
@@ -440,6 +525,7 @@ return {'ok', r[1], redis.call('HGET', E .. 'dir', r[1])}
 /// A map's next key after a cursor (insertion order). ARGV 5-6: object prefix, cursor.
 /// `{'ok', key, score}` or `{'ok'}` at the end.
 const NEXT_KEY: &str = r#"
+if removed(ARGV[5]) then return {'removed'} end
 local r = redis.call('ZRANGEBYSCORE', E .. ARGV[5] .. 'keys', '(' .. ARGV[6], '+inf',
   'WITHSCORES', 'LIMIT', 0, 1)
 if #r == 0 then return {'ok'} end
@@ -448,6 +534,7 @@ return {'ok', r[1], r[2]}
 
 /// A map's number of keys. ARGV 5: object prefix.
 const MAP_LEN: &str = r#"
+if removed(ARGV[5]) then return {'removed'} end
 return {'ok', redis.call('ZCARD', E .. ARGV[5] .. 'keys')}
 "#;
 
@@ -462,6 +549,7 @@ pub(crate) fn with_prologue(body: &str) -> redis::Script {
 pub(crate) struct Scripts {
     pub region: redis::Script,
     pub remove: redis::Script,
+    pub remove_object: redis::Script,
     pub open: redis::Script,
     pub wait_object: redis::Script,
     pub info: redis::Script,
@@ -478,6 +566,7 @@ pub(crate) fn scripts() -> &'static Scripts {
         Scripts {
             region: redis::Script::new(&format!("local P = ARGV[1]\n{RETIRE}\n{REGION}")),
             remove: redis::Script::new(&format!("local P = ARGV[1]\n{RETIRE}\n{REMOVE}")),
+            remove_object: with(REMOVE_OBJECT),
             open: with(OPEN),
             wait_object: with(WAIT_OBJECT),
             info: with(INFO),

@@ -166,3 +166,98 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// A reply of the server, as [`query`] reads it (RESP2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resp {
+    /// A simple string, or a bulk string's bytes as text.
+    Text(String),
+    Int(i64),
+    Error(String),
+    Nil,
+    Array(Vec<Resp>),
+}
+
+impl Resp {
+    pub fn int(&self) -> i64 {
+        match self {
+            Resp::Int(n) => *n,
+            Resp::Text(t) => t.parse().unwrap_or_else(|_| panic!("not a number: {t:?}")),
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+
+    pub fn items(&self) -> &[Resp] {
+        match self {
+            Resp::Array(v) => v,
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            Resp::Text(t) => t,
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+}
+
+fn read_resp(r: &mut impl BufRead) -> Resp {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let line = line.trim_end_matches(['\r', '\n']);
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "+" => Resp::Text(rest.to_owned()),
+        "-" => Resp::Error(rest.to_owned()),
+        ":" => Resp::Int(rest.parse().unwrap()),
+        "$" => {
+            let len: i64 = rest.parse().unwrap();
+            if len < 0 {
+                return Resp::Nil;
+            }
+            let mut body = vec![0u8; len as usize + 2];
+            r.read_exact(&mut body).unwrap();
+            body.truncate(len as usize);
+            Resp::Text(String::from_utf8_lossy(&body).into_owned())
+        }
+        "*" => {
+            let n: i64 = rest.parse().unwrap();
+            if n < 0 {
+                return Resp::Nil;
+            }
+            Resp::Array((0..n).map(|_| read_resp(r)).collect())
+        }
+        _ => panic!("unexpected reply line {line:?}"),
+    }
+}
+
+/// Sends one command to the server on 127.0.0.1:`port` and reads its whole reply.
+pub fn query(port: u16, args: &[&str]) -> Resp {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req += &format!("${}\r\n{a}\r\n", a.len());
+    }
+    s.write_all(req.as_bytes()).unwrap();
+    read_resp(&mut BufReader::new(s))
+}
+
+/// Every key matching `pattern` on the server on 127.0.0.1:`port` (SCAN), sorted.
+pub fn keys(port: u16, pattern: &str) -> Vec<String> {
+    let mut cursor = "0".to_owned();
+    let mut out = Vec::new();
+    loop {
+        let r = query(port, &["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]);
+        let items = r.items();
+        cursor = items[0].text().to_owned();
+        out.extend(items[1].items().iter().map(|k| k.text().to_owned()));
+        if cursor == "0" {
+            break;
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

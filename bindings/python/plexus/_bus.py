@@ -30,8 +30,12 @@ class Bus(_Bus, RegionObject):
 
     :meth:`shutdown` ends the bus *for every process* (publishing then raises
     :class:`plexus.Closed`; subscribers receive what was published before, then
-    :class:`plexus.Closed`). :meth:`close` only gives back this handle (the bus and its
-    subscriptions are untouched). Open with :meth:`plexus.Region.bus`.
+    :class:`plexus.Closed`); a bus stays shut down, but
+    :meth:`plexus.Region.remove_object` and opening it again start it anew (every handle
+    and subscription of the old bus, in every process, then raises
+    :class:`plexus.Removed`, so each process learns to open it again). :meth:`close`
+    only gives back this handle (the bus and its subscriptions are untouched). Open with
+    :meth:`plexus.Region.bus`.
     """
 
     __slots__ = ()

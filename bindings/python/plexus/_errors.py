@@ -134,9 +134,10 @@ class BufferTooSmall(Error):
 
 class Removed(Error):
     """PLEXUS_E_REMOVED: the region was removed (``Region.remove``, or a
-    ``mode="recreate"`` open of its name) while this handle was open. Every handle of it
+    ``mode="recreate"`` open of its name), or the object was
+    (``region.remove_object(name)``), while this handle was open. Every handle of it
     raises this, and calls blocked in it wake with it; open the name again to reach the
-    region that has it now."""
+    region or object that has it now."""
 
     status = 112
 

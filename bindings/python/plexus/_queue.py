@@ -19,7 +19,10 @@ class Queue(_Queue, RegionObject):
     in seconds: ``None`` or ``-1`` waits without limit, ``0`` tries once;
     :class:`plexus.Timeout` when it passes). :meth:`shutdown` ends the queue *for every
     process*: pushes then raise :class:`plexus.Closed`, pops return what is left and
-    then raise :class:`plexus.Closed`. Iterating pops until then (``async for`` too)::
+    then raise :class:`plexus.Closed`; a queue stays shut down, but
+    :meth:`plexus.Region.remove_object` and opening it again start it anew (every handle
+    of the old queue, in every process, then raises :class:`plexus.Removed`, so each
+    process learns to open it again). Iterating pops until then (``async for`` too)::
 
         for job in region.queue("work", 64):
             handle(job)

@@ -195,6 +195,20 @@ class Region(_Region):
         """:meth:`wait_object` without blocking the event loop."""
         await _aio.sliced(lambda piece: self.wait_object(name, piece), timeout)
 
+    def remove_object(self, name: str, missing_ok: bool = False) -> None:
+        """Removes the object ``name`` (of any kind) for every process: every handle of
+        it, in every process, raises :class:`plexus.Removed` from its next call
+        (``close()`` still works), and calls blocked in it (a ``pop``, a ``read_fe``, a
+        subscriber's ``next``, ...) wake with it. The name is free at once: opening it
+        with a size creates a new object of any kind. Its memory is reclaimed once no
+        process can still be reading it. A queue or bus that was shut down starts again
+        this way: remove it, then open it again with its capacity.
+        :class:`plexus.NotFound` if no object has that name, unless ``missing_ok``;
+        :class:`plexus.Removed` if the region itself was removed."""
+        if not isinstance(name, str):
+            raise TypeError(f"plexus: object name must be str, not {type(name).__name__}")
+        self._remove_object(name, bool(missing_ok))
+
     @staticmethod
     def remove(name: Union[str, "os.PathLike[str]"], missing_ok: bool = False) -> None:
         """Removes the region ``name``: every handle of it, in every process, raises

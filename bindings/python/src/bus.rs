@@ -41,7 +41,10 @@ object_methods!(Bus, "Bus", "Gives back this handle (idempotent): the bus is unt
         self.o.call(py, || "publish".into(), |b| b.publish(v))
     }
 
-    /// Ends the bus for every process; wakes every waiting subscriber.
+    /// Ends the bus for every process; wakes every waiting subscriber. To start it
+    /// again: `region.remove_object(name)`, then open it again with its capacity (every
+    /// handle and subscription of the old one, in every process, then raises
+    /// `plexus.Removed`).
     fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
         self.o.call(py, || "shutdown".into(), |b| b.shutdown())
     }

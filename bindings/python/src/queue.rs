@@ -79,7 +79,9 @@ object_methods!(Queue, "Queue", "Gives back this handle (idempotent): the queue 
     }
 
     /// Ends the queue for every process: pushes then raise `plexus.Closed`, pops return
-    /// what is left and then raise `plexus.Closed`. The handle stays valid.
+    /// what is left and then raise `plexus.Closed`. The handle stays valid. To start it
+    /// again: `region.remove_object(name)`, then open it again with its capacity (every
+    /// handle of the old one, in every process, then raises `plexus.Removed`).
     fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
         self.o.call(py, || "shutdown".into(), |q| q.shutdown())
     }

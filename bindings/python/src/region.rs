@@ -227,6 +227,20 @@ impl Region {
         })
     }
 
+    /// Removes the object `name` of this region for every process: `True` if it was
+    /// removed, `False` if no object has that name and `missing_ok` (see
+    /// `plexus_region_remove_object`).
+    fn _remove_object(&self, py: Python<'_>, name: &str, missing_ok: bool) -> PyResult<bool> {
+        let region = self.slot.get().ok_or_else(|| closed(py, || self.what()))?;
+        match py.detach(|| region.remove_object(name)) {
+            Ok(()) => Ok(true),
+            Err(Error::NotFound(_)) if missing_ok => Ok(false),
+            Err(e) => Err(to_py(py, e, || {
+                format!("{} remove_object({})", self.what(), quoted(name))
+            })),
+        }
+    }
+
     /// Removes the region `name`: `True` if it was removed, `False` if it did not exist
     /// and `missing_ok`.
     #[staticmethod]

@@ -171,7 +171,7 @@ class Info(RegionTest):
         self.assertEqual(info.size, self.size)
         self.assertEqual(info.object_count, 0)
         self.assertEqual(info.attached_processes, 1)
-        self.assertEqual(info.format_version, 2)
+        self.assertEqual(info.format_version, 3)  # the format this library creates
         self.assertEqual(info.heap_used + info.heap_free, info.heap_size)
         self.assertLess(abs(info.created_unix_ns / 1e9 - time.time()), 60)
         self.region.array("a", 10)

@@ -91,6 +91,12 @@ pub struct Region {
     pub(crate) inner: Arc<RegionInner>,
 }
 
+// SAFETY: `removed` points into the region's mapping, which the `Region` kept in the same
+// struct keeps alive; it is only accessed atomically. Every other field is Send + Sync.
+unsafe impl Send for HeldInner {}
+// SAFETY: as above.
+unsafe impl Sync for HeldInner {}
+
 /// One handle's claim on one object: keeps the region attached and the object's body
 /// allocated (this process counts as one of its holders while any handle on it lives),
 /// and answers every call's check. Cheap to clone. Dereferences to the region.
@@ -98,6 +104,10 @@ pub struct Region {
 pub(crate) struct Held(Arc<HeldInner>);
 
 struct HeldInner {
+    /// Copies of the region's removal word pointer and fork epoch, next to `seen`: the
+    /// check reads one line of this struct and the word.
+    removed: std::ptr::NonNull<AtomicU32>,
+    epoch: u64,
     region: Region,
     /// The object's directory entry and the entry's state word when it was opened
     /// (`u32::MAX` index: a region without a holders table, where objects are never
@@ -116,10 +126,15 @@ impl Held {
     pub(crate) fn new(region: &Region, obj: &ObjectRef, what: String) -> Held {
         let tracked = region.inner.fixed.holders_offset != 0;
         Held(Arc::new(HeldInner {
+            removed: region.inner.removed,
+            epoch: region.inner.epoch,
             region: region.clone(),
             index: if tracked { obj.index } else { u32::MAX },
             state: obj.state,
-            seen: AtomicU32::new(region.inner.removed_word().load(Ordering::Acquire)),
+            // Never with REGION_REMOVED: a removal before this point still shows.
+            seen: AtomicU32::new(
+                region.inner.removed_word().load(Ordering::Acquire) & !REGION_REMOVED,
+            ),
             what,
         }))
     }
@@ -133,10 +148,12 @@ impl Held {
     /// anyway; the directory entry is only looked at after some object was removed.
     #[inline]
     pub(crate) fn check_usable(&self) -> Result<()> {
-        let r = &self.0.region.inner;
-        r.check_usable()?;
-        let now = r.removed_word().load(Ordering::Acquire);
-        if now == self.0.seen.load(Ordering::Relaxed) {
+        let h = &*self.0;
+        // SAFETY: `removed` points into the mapping of `h.region`, which `h` keeps alive;
+        // the word is only ever accessed atomically.
+        let now = unsafe { h.removed.as_ref() }.load(Ordering::Acquire);
+        // The word had no REGION_REMOVED bit when it was seen: equal means usable.
+        if now == h.seen.load(Ordering::Relaxed) && sys::current_fork_epoch() == h.epoch {
             return Ok(());
         }
         self.check_object(now)
@@ -145,6 +162,7 @@ impl Held {
     #[cold]
     fn check_object(&self, now: u32) -> Result<()> {
         let h = &self.0;
+        h.region.inner.check_usable()?;
         if h.index == u32::MAX || h.region.inner.still_there(h.index, h.state) {
             h.seen.store(now, Ordering::Relaxed);
             Ok(())

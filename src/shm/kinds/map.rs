@@ -225,7 +225,7 @@ impl Map {
 
     /// The element of a found key, guarded by its state word.
     fn cell(&self, f: Found) -> Result<Cell<'_>> {
-        let mut c = Cell::at(self.r(), self.element_off(f.index))?;
+        let mut c = Cell::of(&self.held, self.element_off(f.index))?;
         c.guard = Some((&self.slot(f.index)?.state, f.word));
         Ok(c)
     }
