@@ -111,19 +111,47 @@ fn spin_learn(key: usize, took: Option<Duration>) {
     });
 }
 
-/// How long any wait spins between `sched_yield`s. Two processes of a hand-off can share
-/// one CPU (fewer CPUs than runnable processes: a busy machine, taskset, a cpuset); a
-/// waiter that spins without yielding then burns its whole budget while the process it
-/// waits for cannot run, on every hop (co-scheduled ping-pong: 46 µs per round trip
-/// instead of 4 µs, benches/peers). A yield with nobody else runnable on the CPU returns
-/// at once, and a hand-off between two CPUs completes before the first yield. The bus's
-/// subscribers (often more processes than CPUs) need it too (benches/README.md, E9: 4 µs;
-/// E9a: 1 µs, better on the fan-out, a higher p99 on the one-subscriber ping-pong).
+/// How long a wait spins before its first `sched_yield`, and between yields, while
+/// yields are seen to help. Two processes of a hand-off can share one CPU (fewer CPUs
+/// than runnable processes: a busy machine, taskset, a cpuset); a waiter that spins
+/// without yielding then burns its whole budget while the process it waits for cannot
+/// run, on every hop (co-scheduled ping-pong: 46 µs per round trip instead of 4 µs,
+/// benches/peers). The bus's subscribers (often more processes than CPUs) need it too.
+/// But a yield is a system call: between two CPUs it only delays the hand-off that
+/// completes during it (the round trip's tail). So the interval adapts, per thread: a
+/// yield that returns at once (nobody else wanted this CPU: [`YIELD_RAN_OTHERS`]) doubles
+/// it, up to [`SPIN_YIELD_MAX`]; one during which something else ran sets it back.
 pub const SPIN_YIELD_EVERY: Duration = Duration::from_micros(1);
+/// The longest interval between yields (a spin budget is 1-100 µs).
+pub const SPIN_YIELD_MAX: Duration = Duration::from_micros(64);
+/// A yield that took longer than this let another thread run on this CPU.
+pub const YIELD_RAN_OTHERS: Duration = Duration::from_micros(4);
+
+thread_local! {
+    static YIELD_EVERY_NS: std::cell::Cell<u32> =
+        const { std::cell::Cell::new(SPIN_YIELD_EVERY.as_nanos() as u32) };
+}
+
+/// Yields the CPU and learns from how long that took (see [`SPIN_YIELD_EVERY`]); returns
+/// the interval to the next yield.
+fn yield_and_learn() -> Duration {
+    let t0 = Instant::now();
+    std::thread::yield_now();
+    let took = t0.elapsed();
+    YIELD_EVERY_NS.with(|c| {
+        let every = if took > YIELD_RAN_OTHERS {
+            SPIN_YIELD_EVERY.as_nanos() as u32
+        } else {
+            (c.get() * 2).min(SPIN_YIELD_MAX.as_nanos() as u32)
+        };
+        c.set(every);
+        Duration::from_nanos(every as u64)
+    })
+}
 
 /// Spins until `cond()` holds or the budget learned for waits on `key` (the address of
 /// the word waited on; see [`spin_budget`]) is used up, capped by the deadline, yielding
-/// the CPU every [`SPIN_YIELD_EVERY`].
+/// the CPU now and then ([`SPIN_YIELD_EVERY`]).
 pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
     let key = key as *const T as usize;
     if deadline.is_try_once() {
@@ -140,7 +168,7 @@ pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> boo
     };
     let start = Instant::now();
     let limit = start + budget;
-    let mut next_yield = start + SPIN_YIELD_EVERY;
+    let mut next_yield = start + Duration::from_nanos(YIELD_EVERY_NS.with(|c| c.get()) as u64);
     loop {
         for _ in 0..64 {
             if cond() {
@@ -155,8 +183,8 @@ pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> boo
             return cond();
         }
         if now >= next_yield {
-            std::thread::yield_now();
-            next_yield = Instant::now() + SPIN_YIELD_EVERY;
+            let every = yield_and_learn();
+            next_yield = Instant::now() + every;
         }
     }
 }
