@@ -29,7 +29,7 @@ use crate::shm::os::sys;
 const SPIN_START_NS: u32 = 50_000;
 const SPIN_FLOOR_NS: u32 = 1_000;
 const SPIN_MAX_NS: u32 = 100_000;
-const SPIN_PROBE_EVERY: u32 = 32;
+const SPIN_PROBE_EVERY: u32 = 64;
 /// Words whose budgets a thread remembers (direct-mapped by address).
 const SPIN_SLOTS: usize = 16;
 
@@ -43,8 +43,8 @@ struct SpinSlot {
 }
 
 thread_local! {
-    static SPIN: std::cell::Cell<[SpinSlot; SPIN_SLOTS]> = const {
-        std::cell::Cell::new([SpinSlot { key: 0, budget_ns: 0, quiet: 0 }; SPIN_SLOTS])
+    static SPIN: [std::cell::Cell<SpinSlot>; SPIN_SLOTS] = const {
+        [const { std::cell::Cell::new(SpinSlot { key: 0, budget_ns: 0, quiet: 0 }) }; SPIN_SLOTS]
     };
 }
 
@@ -58,11 +58,10 @@ fn spin_budget(key: usize) -> Duration {
         return Duration::ZERO;
     }
     let i = spin_slot(key);
-    SPIN.with(|c| {
-        let mut slots = c.get();
-        let s = &mut slots[i];
+    SPIN.with(|slots| {
+        let mut s = slots[i].get();
         if s.key != key {
-            *s = SpinSlot {
+            s = SpinSlot {
                 key,
                 budget_ns: SPIN_START_NS,
                 quiet: 0,
@@ -79,7 +78,7 @@ fn spin_budget(key: usize) -> Duration {
                 0
             }
         };
-        c.set(slots);
+        slots[i].set(s);
         Duration::from_nanos(ns as u64)
     })
 }
@@ -87,9 +86,8 @@ fn spin_budget(key: usize) -> Duration {
 /// Learns from a spin on `key` that succeeded after `took` (or failed: `None`).
 fn spin_learn(key: usize, took: Option<Duration>) {
     let i = spin_slot(key);
-    SPIN.with(|c| {
-        let mut slots = c.get();
-        let s = &mut slots[i];
+    SPIN.with(|slots| {
+        let mut s = slots[i].get();
         if s.key != key {
             return;
         }
@@ -107,7 +105,7 @@ fn spin_learn(key: usize, took: Option<Duration>) {
                 }
             }
         };
-        c.set(slots);
+        slots[i].set(s);
     });
 }
 
