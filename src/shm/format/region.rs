@@ -398,6 +398,7 @@ fn mark_removed(path: &Path) {
     if let Ok((_, map, _)) = open_file(path) {
         if let Ok(w) = map.get::<AtomicU32>(REMOVED_OFFSET) {
             w.fetch_or(REGION_REMOVED, Ordering::SeqCst);
+            sys::futex_wake(w, i32::MAX); // sleepers that watch the word (long slices)
         }
     }
 }
@@ -609,6 +610,8 @@ impl Region {
                 .fetch_add(OBJECT_REMOVED_STEP, Ordering::SeqCst);
             Ok(obj.index)
         })?;
+        // Sleepers that watch the word (long slices) look at their objects.
+        sys::futex_wake(r.removed_word(), i32::MAX);
         r.reclaim(index)
     }
 

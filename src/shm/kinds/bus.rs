@@ -456,7 +456,20 @@ impl Subscription {
             if wait::spin_until(h, deadline, moved) {
                 continue;
             }
-            wait::sleep_while_equal(&h.notify, seen, &h.sleepers, 1, deadline, None)?;
+            // The removal word before the check: a removal after this load wakes the
+            // sleep below, one before it fails the check.
+            let removal = r.removed_word();
+            let removal_seen = removal.load(Ordering::SeqCst);
+            r.check_usable()?;
+            wait::sleep_while_equal_or_removed(
+                &h.notify,
+                seen,
+                &h.sleepers,
+                1,
+                deadline,
+                removal,
+                removal_seen,
+            )?;
             r.check_usable()?;
         }
     }

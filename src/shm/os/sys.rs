@@ -66,6 +66,85 @@ pub fn futex_wake(word: &AtomicU32, count: i32) {
     }
 }
 
+/// Longest one sleep of [`futex_wait_either`] lasts: its second word (the region's
+/// removal word, which every removal bumps and wakes) makes the short slice unnecessary.
+pub const LONG_SLICE: Duration = Duration::from_secs(1);
+
+/// Whether the kernel has `futex_waitv` (Linux 5.16+); cleared on the first ENOSYS.
+static WAITV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// One entry of `futex_waitv`'s array (`struct futex_waitv` of the kernel's uapi).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+/// `FUTEX2_SIZE_U32`: a 32-bit futex word (shared: no `FUTEX2_PRIVATE`).
+const FUTEX2_SIZE_U32: u32 = 0x02;
+
+/// Blocks while `*a == a_expected` and `*b == b_expected`, for at most `timeout` and at
+/// most [`LONG_SLICE`]: a wake of either word ends it. Returns false, having done nothing,
+/// when the kernel lacks `futex_waitv` (the caller then sleeps on `a` alone with
+/// [`futex_wait`], whose short slice stands in for the wake of `b`).
+pub fn futex_wait_either(
+    a: &AtomicU32,
+    a_expected: u32,
+    b: &AtomicU32,
+    b_expected: u32,
+    timeout: Option<Duration>,
+) -> bool {
+    if !WAITV.load(Ordering::Relaxed) {
+        return false;
+    }
+    let d = timeout.map_or(LONG_SLICE, |t| t.min(LONG_SLICE));
+    // futex_waitv takes an absolute CLOCK_MONOTONIC time.
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `now`, which lives on this frame.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let nanos = now.tv_nsec as u64 + d.subsec_nanos() as u64;
+    let abs = libc::timespec {
+        tv_sec: now.tv_sec + d.as_secs() as libc::time_t + (nanos / 1_000_000_000) as libc::time_t,
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    };
+    let waiters = [
+        FutexWaitv {
+            val: a_expected as u64,
+            uaddr: a.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        },
+        FutexWaitv {
+            val: b_expected as u64,
+            uaddr: b.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        },
+    ];
+    // SAFETY: both words are live, 4-byte aligned atomics inside mappings that outlive
+    // the call; futex_waitv only reads them. The array and the timespec live on this
+    // stack frame.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            waiters.as_ptr(),
+            2u32,
+            0u32,
+            &abs as *const libc::timespec,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        WAITV.store(false, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
 /// The calling process id.
 pub fn pid() -> u32 {
     std::process::id()

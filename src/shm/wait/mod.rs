@@ -210,6 +210,30 @@ pub fn sleep_while_equal(
     Ok(())
 }
 
+/// [`sleep_while_equal`] that also ends when the region's removal word `removal` moves
+/// from `removal_seen` (every removal of the region or of one of its objects bumps it and
+/// wakes its sleepers), so it can sleep in long slices: an idle waiter then costs next
+/// to nothing. Falls back to the short slices without `futex_waitv`.
+pub fn sleep_while_equal_or_removed(
+    word: &AtomicU32,
+    observed: u32,
+    sleepers: &AtomicU32,
+    unit: u32,
+    deadline: &Deadline,
+    removal: &AtomicU32,
+    removal_seen: u32,
+) -> Result<()> {
+    let remaining = deadline.remaining()?;
+    sleepers.fetch_add(unit, Ordering::SeqCst);
+    if word.load(Ordering::SeqCst) == observed
+        && !sys::futex_wait_either(word, observed, removal, removal_seen, remaining)
+    {
+        sys::futex_wait(word, observed, remaining);
+    }
+    sleepers.fetch_sub(unit, Ordering::SeqCst);
+    Ok(())
+}
+
 /// Reads a sleeper count as the waker half of the Dekker pairing with
 /// [`sleep_while_equal`]. It is a read-modify-write (adding 0), not a load: an RMW reads
 /// the latest value in the count's modification order, so either it sees the waiter's
