@@ -261,6 +261,10 @@ dispatch!(Queue {
     fn is_empty(&self) -> Result<bool>;
     fn push(&self, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()>;
     fn pop(&self, timeout: Option<Duration>) -> Result<Value>;
+    /// Pushes `values` in order; how many went in (a prefix), and why not all did.
+    fn push_many(&self, values: &[ValueRef<'_>], timeout: Option<Duration>) -> (usize, Result<()>);
+    /// Pops at least one value (waiting for it) and up to `max` (without waiting more).
+    fn pop_many(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<Value>>;
     fn shutdown(&self) -> Result<()>;
     fn is_shutdown(&self) -> Result<bool>;
 });
