@@ -337,6 +337,44 @@ fn child_main(role: &str, region: &str) {
                 done.write(0, ValueRef::Int(i)).unwrap();
             }
         }
+        "stall-batch" => {
+            // One batch push that stalls (forever) after claiming its slots.
+            plexus::test_pause_in_push(Duration::from_secs(3600));
+            say_ready();
+            let v = ValueRef::String("never delivered: its producer died");
+            let (n, got) = q.push_many(&[v, v, v], LONG);
+            panic!("push_many returned {n}, {got:?} in a process meant to be killed");
+        }
+        "stream-batch" => {
+            // Pushes batches of 1 to 8 values 0, 1, 2, ... and records the last value of
+            // the last batch that completed.
+            let done = r.array("done", 1, 0).unwrap();
+            plexus::test_pause_in_push(Duration::from_micros(50));
+            say_ready();
+            let mut i: i64 = std::env::var("PLEXUS_QUEUE_START")
+                .unwrap()
+                .parse()
+                .unwrap();
+            let mut rng = XorShift::new(i as u64 + 1);
+            loop {
+                let len = 1 + rng.below(8) as i64;
+                let texts: Vec<String> = (i..i + len)
+                    .map(|k| format!("value {k:012} {}", "z".repeat((k % 7) as usize * 5)))
+                    .collect();
+                let vals: Vec<ValueRef<'_>> = texts.iter().map(|t| ValueRef::String(t)).collect();
+                assert_eq!(q.push_many(&vals, LONG), (vals.len(), Ok(())));
+                i += len;
+                done.write(0, ValueRef::Int(i - 1)).unwrap();
+            }
+        }
+        "drain-batch" => {
+            // One pop_many that stalls (forever) after taking its first value (FIFO), or
+            // before its commit (stack).
+            plexus::test_pause_in_push(Duration::from_secs(3600));
+            say_ready();
+            let got = q.pop_many(10, LONG);
+            panic!("pop_many returned {got:?} in a process meant to be killed");
+        }
         "blocked-big-push" => {
             // A push of a value that needs a heap block, into a full queue: blocks.
             let big = "b".repeat(4000);
@@ -806,5 +844,143 @@ fn mpmc_batches_deliver_exactly_once_and_stay_together() {
         if flags == 0 {
             check_batches(&seen);
         }
+    }
+}
+
+#[test]
+fn a_batch_producer_killed_after_claiming_does_not_wedge_anyone() {
+    for flags in [0, FLAG_LIFO] {
+        let (r, n) = region(&format!("stall-batch{flags}"));
+        let q = r.queue("q", 4, flags).unwrap();
+        q.push(ValueRef::Int(1), ZERO).unwrap();
+        let child = spawn_child("stall-batch", &n, flags, 0);
+        // Wait until the child is inside its batch (FIFO: slots claimed, producer lock
+        // held; LIFO: stack lock held).
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        child.sigkill();
+        // The value pushed before is delivered, none of the dead batch's, and the queue
+        // works on: single pushes and batches fill the room the dead batch took.
+        assert_eq!(q.pop(LONG).unwrap(), Value::Int(1));
+        assert_eq!(q.pop(Some(Duration::from_millis(300))), Err(Error::Timeout));
+        q.push(ValueRef::Int(2), LONG).unwrap();
+        let more = [ValueRef::Int(3), ValueRef::Int(4), ValueRef::Int(5)];
+        assert_eq!(q.push_many(&more, LONG), (3, Ok(())));
+        let mut rest = q.pop_many(10, LONG).unwrap();
+        while rest.len() < 4 {
+            rest.extend(q.pop_many(10, LONG).unwrap());
+        }
+        rest.sort_by_key(|v| format!("{v:?}"));
+        let want: Vec<Value> = (2..6).map(Value::Int).collect();
+        assert_eq!(rest, want);
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+}
+
+/// A consumer killed in the middle of a pop_many: the values it had taken are gone with
+/// it, every other value is still there, once, in order.
+#[test]
+fn a_batch_consumer_killed_midway_leaves_the_rest() {
+    for flags in [0, FLAG_LIFO] {
+        let (r, n) = region(&format!("drain-batch{flags}"));
+        let q = r.queue("q", 32, flags).unwrap();
+        let ints: Vec<ValueRef<'_>> = (0..30).map(ValueRef::Int).collect();
+        assert_eq!(q.push_many(&ints, ZERO), (30, Ok(())));
+        let child = spawn_child("drain-batch", &n, flags, 0);
+        std::thread::sleep(Duration::from_millis(300));
+        child.sigkill();
+        let mut rest = Vec::new();
+        while let Ok(batch) = q.pop_many(7, Some(Duration::from_millis(300))) {
+            rest.extend(batch.into_iter().map(|v| match v {
+                Value::Int(i) => i,
+                other => panic!("{other:?}"),
+            }));
+        }
+        if flags == 0 {
+            // The child took the first value (and paused before the second).
+            assert_eq!(rest, (1..30).collect::<Vec<_>>());
+        } else {
+            // The child died before its commit: nothing was taken.
+            assert_eq!(rest, (0..30).rev().collect::<Vec<_>>());
+        }
+    }
+}
+
+/// A producer of batches is SIGKILLed again and again at random points while this
+/// process consumes with batches. Every value of a batch that completed arrives exactly
+/// once and in order; of the batch in flight at the kill, a first part (maybe nothing,
+/// maybe all) arrives, once; nothing else arrives.
+#[test]
+fn batch_producers_killed_at_random_deliver_exactly_once_or_not_at_all() {
+    for flags in [0, FLAG_LIFO] {
+        let (r, n) = region(&format!("batch-kills{flags}"));
+        let q = r.queue("q", 8, flags).unwrap();
+        let done = r.array("done", 1, 0).unwrap();
+        let mut seen = HashSet::new();
+        let mut start = 0i64;
+        let mut last_popped: Option<i64> = None;
+        let mut rng = XorShift::new(0x5eed_0f_ba7c4 ^ flags as u64);
+        let mut cut = 0;
+        for _round in 0..15 {
+            done.write(0, ValueRef::Int(start - 1)).unwrap();
+            let child = spawn_child("stream-batch", &n, flags, start);
+            let mut take = |v: Value, seen: &mut HashSet<i64>| {
+                let i = parse(&v);
+                assert!(seen.insert(i), "value {i} delivered twice");
+                if flags == 0 {
+                    assert!(last_popped.is_none_or(|l| i > l), "FIFO order broken");
+                }
+                last_popped = Some(i);
+            };
+            let until = Instant::now() + Duration::from_micros(2_000 + rng.below(20_000));
+            while Instant::now() < until {
+                if let Ok(batch) =
+                    q.pop_many(1 + rng.below(6) as usize, Some(Duration::from_millis(1)))
+                {
+                    for v in batch {
+                        take(v, &mut seen);
+                    }
+                }
+            }
+            child.sigkill();
+            while let Ok(batch) = q.pop_many(5, Some(Duration::from_millis(100))) {
+                for v in batch {
+                    take(v, &mut seen);
+                }
+            }
+            let Value::Int(completed) = done.read(0).unwrap() else {
+                panic!("bad done marker")
+            };
+            for i in start..=completed {
+                assert!(
+                    seen.contains(&i),
+                    "value {i} was pushed but never delivered"
+                );
+            }
+            // The batch in flight (at most 8 values): a first part of it.
+            let after: Vec<i64> = (completed + 1..completed + 9)
+                .filter(|i| seen.contains(i))
+                .collect();
+            assert_eq!(
+                after,
+                (completed + 1..completed + 1 + after.len() as i64).collect::<Vec<_>>(),
+                "not a first part of the batch in flight"
+            );
+            let max = seen.iter().copied().max().unwrap_or(-1);
+            assert!(
+                max <= completed + 8,
+                "value {max} delivered but never pushed"
+            );
+            if after.len() < 8 && !seen.contains(&(completed + 1)) {
+                cut += 1;
+            }
+            start = completed + 9;
+        }
+        assert!(
+            seen.len() > 100,
+            "the producer made progress ({} values)",
+            seen.len()
+        );
+        assert!(cut > 0, "no kill landed inside a batch");
     }
 }
