@@ -1130,7 +1130,13 @@ fn batch_producers_killed_at_random_deliver_whole_batches_or_a_first_part() {
         }
         let last = queue_worker(
             &exe,
-            &[&name, "produce-batch", &(ROUNDS * 2).to_string(), "0", "string"],
+            &[
+                &name,
+                "produce-batch",
+                &(ROUNDS * 2).to_string(),
+                "0",
+                "string",
+            ],
         );
         std::thread::sleep(Duration::from_millis(50));
         assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));

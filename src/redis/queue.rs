@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::redis::element::{decode, encode};
 use crate::redis::scripts::with_prologue;
 use crate::redis::{Inner, Region, Reply, Unanswered};
-use crate::semantics::deadline::Deadline;
+use crate::semantics::deadline::{Deadline, Interrupt};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::{KindWords, KIND_QUEUE};
 use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_LIFO};
@@ -238,7 +238,7 @@ impl Queue {
     /// script named) while the queue is full or empty. One operation id for the whole
     /// call: a `wait` reply stores no result, so the id stays unused until it succeeds.
     fn transfer(&self, op: &str, item: &[u8], d: &Deadline) -> Result<Reply> {
-        self.transfer_items(op, None, &[item], d)
+        self.transfer_items(op, None, &[item], d, None)
     }
 
     /// [`Queue::transfer`] with any number of items: ARGV 8 on, after `flags` (ARGV 8)
@@ -252,6 +252,7 @@ impl Queue {
         flags: Option<&[u8]>,
         items: &[&[u8]],
         d: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
     ) -> Result<Reply> {
         let i = self.inner();
         let mut what: Vec<&[u8]> = Vec::with_capacity(1 + items.len());
@@ -270,7 +271,17 @@ impl Queue {
             match r.status.as_str() {
                 "ok" => return Ok(r),
                 "closed" => return Err(Error::Closed),
-                "wait" => i.block(&stream, &r.text(0), d)?,
+                "wait" => match interrupt {
+                    None => i.block(&stream, &r.text(0), d)?,
+                    Some(int) => {
+                        // A piece at most, then the caller's check (the script call
+                        // that follows renews a batch's hold).
+                        let left = d.remaining()?;
+                        let piece = left.map_or(int.every, |l| l.min(int.every));
+                        i.block(&stream, &r.text(0), &Deadline::after(Some(piece)))?;
+                        (int.check)()?;
+                    }
+                },
                 "gone" => return Err(self.gone()),
                 other => return Err(i.unexpected(other, &r)),
             }
@@ -338,6 +349,17 @@ impl Queue {
         values: &[ValueRef<'_>],
         timeout: Option<Duration>,
     ) -> (usize, Result<()>) {
+        self.push_many_until(values, &Deadline::after(timeout), None)
+    }
+
+    /// [`Queue::push_many`] with a deadline and an [`Interrupt`] run between the pieces
+    /// of its waits.
+    pub fn push_many_until(
+        &self,
+        values: &[ValueRef<'_>],
+        d: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
+    ) -> (usize, Result<()>) {
         if let Err(e) = values.iter().try_for_each(|v| v.validate()) {
             return (0, Err(e));
         }
@@ -349,7 +371,6 @@ impl Queue {
                 item
             })
             .collect();
-        let d = Deadline::after(timeout);
         let mut pushed = 0;
         let result = loop {
             if pushed == items.len() {
@@ -366,7 +387,7 @@ impl Queue {
                 (true, false) => b"10",
                 (true, true) => b"11",
             };
-            match self.transfer_items("pushm", Some(flags), &part, &d) {
+            match self.transfer_items("pushm", Some(flags), &part, d, interrupt) {
                 Ok(r) => {
                     let n = r.int(0) as usize;
                     if n == 0 || n > part.len() {
@@ -399,6 +420,7 @@ impl Queue {
             None,
             &[max.to_string().as_bytes()],
             &Deadline::after(timeout),
+            None,
         )?;
         if r.items.is_empty() || r.items.len() > max {
             return Err(self.inner().unexpected("popm count", &r));

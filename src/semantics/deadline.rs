@@ -64,6 +64,40 @@ impl Deadline {
     }
 }
 
+/// A caller's way into a long wait (a binding that must notice Ctrl-C, or a cancelled
+/// task): a wait given one runs `check` at least every `every` while it waits, and ends
+/// with the error `check` returns. Only calls that cannot simply be retried after a
+/// timeout take one (a batch push keeps its place in the queue for the whole batch).
+pub struct Interrupt<'a> {
+    pub every: Duration,
+    pub check: &'a (dyn Fn() -> Result<()> + Sync),
+}
+
+/// Runs `wait(d)` (a wait that returns `Err(Timeout)` when `d` passes, `Ok` or another
+/// error otherwise) until `deadline`: in one piece without `interrupt`, else in pieces
+/// of at most `interrupt.every`, running its check between them.
+pub fn wait_interruptibly(
+    deadline: &Deadline,
+    interrupt: Option<&Interrupt<'_>>,
+    mut wait: impl FnMut(&Deadline) -> Result<()>,
+) -> Result<()> {
+    let Some(i) = interrupt.filter(|_| !deadline.is_try_once()) else {
+        return wait(deadline);
+    };
+    loop {
+        let piece = deadline
+            .remaining()?
+            .map_or(i.every, |left| left.min(i.every));
+        match wait(&Deadline::after(Some(piece.max(Duration::from_nanos(1))))) {
+            Err(Error::Timeout) => {
+                deadline.remaining()?;
+                (i.check)()?;
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

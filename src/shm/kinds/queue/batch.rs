@@ -26,7 +26,21 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::*;
+use crate::semantics::deadline::{wait_interruptibly, Interrupt};
 use crate::shm::kinds::element::prepare_valid_value;
+
+/// How a batch push waits: until its deadline, interruptibly when it was given an
+/// [`Interrupt`].
+struct Waits<'d, 'i> {
+    deadline: &'d Deadline,
+    interrupt: Option<&'d Interrupt<'i>>,
+}
+
+impl Waits<'_, '_> {
+    fn wait(&self, wait: impl FnMut(&Deadline) -> Result<()>) -> Result<()> {
+        wait_interruptibly(self.deadline, self.interrupt, wait)
+    }
+}
 
 impl Queue {
     /// Appends `values` in order, waiting while the queue is full. Returns how many went
@@ -40,14 +54,18 @@ impl Queue {
         values: &[ValueRef<'_>],
         timeout: Option<Duration>,
     ) -> (usize, Result<()>) {
-        self.push_many_until(values, &Deadline::after(timeout))
+        self.push_many_until(values, &Deadline::after(timeout), None)
     }
 
-    /// [`Queue::push_many`] with a deadline.
+    /// [`Queue::push_many`] with a deadline, and an [`Interrupt`] that the waits for room
+    /// run between pieces of at most `interrupt.every` (a batch cannot be retried after
+    /// a timeout without losing its place, so a caller that must notice Ctrl-C passes
+    /// one instead of calling again).
     pub fn push_many_until(
         &self,
         values: &[ValueRef<'_>],
         deadline: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
     ) -> (usize, Result<()>) {
         let checked = (|| {
             let r = self.r();
@@ -76,10 +94,14 @@ impl Queue {
             return (0, Ok(()));
         }
         let mut pushed = 0;
+        let waits = Waits {
+            deadline,
+            interrupt,
+        };
         let result = if self.lifo {
-            self.push_many_lifo(h, values, deadline, &mut pushed)
+            self.push_many_lifo(h, values, &waits, &mut pushed)
         } else {
-            self.push_many_fifo(h, values, deadline, &mut pushed)
+            self.push_many_fifo(h, values, &waits, &mut pushed)
         };
         (pushed, result)
     }
@@ -115,14 +137,14 @@ impl Queue {
         &self,
         h: &QueueHeader,
         values: &[ValueRef<'_>],
-        deadline: &Deadline,
+        waits: &Waits<'_, '_>,
         pushed: &mut usize,
     ) -> Result<()> {
         let r = self.r();
-        wait::lock(&h.lock, r.token, deadline, &r.procs())?;
+        waits.wait(|d| wait::lock(&h.lock, r.token, d, &r.procs()).map(|_| ()))?;
         let result = (|| {
             while *pushed < values.len() {
-                self.push_run(h, &values[*pushed..], deadline, pushed)?;
+                self.push_run(h, &values[*pushed..], waits, pushed)?;
             }
             Ok(())
         })();
@@ -137,7 +159,7 @@ impl Queue {
         &self,
         h: &QueueHeader,
         values: &[ValueRef<'_>],
-        deadline: &Deadline,
+        waits: &Waits<'_, '_>,
         pushed: &mut usize,
     ) -> Result<()> {
         let r = self.r();
@@ -157,7 +179,9 @@ impl Queue {
                 Lap::Same if s & PHASE_MASK == FREE => break t,
                 // Another producer's claim: made before we took the lock (it will be
                 // published), or after (it will be given up). Wait for either.
-                Lap::Same if s & PHASE_MASK == WRITING => self.wait_slot(h, slot, s, deadline)?,
+                Lap::Same if s & PHASE_MASK == WRITING => {
+                    waits.wait(|d| self.wait_slot(h, slot, s, d))?
+                }
                 Lap::Same | Lap::Ahead => {
                     let _ = h
                         .tail
@@ -178,7 +202,7 @@ impl Queue {
                         )));
                     }
                     // Full: the previous lap's value is still there.
-                    self.wait_slot(h, slot, s, deadline)?;
+                    waits.wait(|d| self.wait_slot(h, slot, s, d))?;
                 }
             }
         };
@@ -344,7 +368,7 @@ impl Queue {
         &self,
         h: &QueueHeader,
         values: &[ValueRef<'_>],
-        deadline: &Deadline,
+        waits: &Waits<'_, '_>,
         pushed: &mut usize,
     ) -> Result<()> {
         let r = self.r();
@@ -356,7 +380,7 @@ impl Queue {
             }
             let top = h.top.load(Ordering::Acquire).min(cap);
             if top == cap {
-                self.wait_seq(h, seen, deadline)?;
+                waits.wait(|d| self.wait_seq(h, seen, d))?;
                 continue;
             }
             // Values are prepared (heap blocks written) before the lock is taken and
