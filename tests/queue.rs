@@ -919,7 +919,7 @@ fn batch_producers_killed_at_random_deliver_exactly_once_or_not_at_all() {
         let mut seen = HashSet::new();
         let mut start = 0i64;
         let mut last_popped: Option<i64> = None;
-        let mut rng = XorShift::new(0x5eed_0f_ba7c4 ^ flags as u64);
+        let mut rng = XorShift::new(0x05ee_d0fb_a7c4 ^ flags as u64);
         let mut cut = 0;
         for _round in 0..15 {
             done.write(0, ValueRef::Int(start - 1)).unwrap();
