@@ -18,6 +18,16 @@
  *       per value to <out-file> with one write(2) each, so a consumer killed at any point
  *       leaves every value it had taken but one (the value between its pop and its write)
  *       on record. On a failed check it appends an error record (-1, -1) and exits 1.
+ *   queue_worker <region> produce-batch <id> <count> int|string
+ *       as produce, with plexus_queue_push_many: the batch starting at seq s holds
+ *       batch_len(id, s) values (1 to MAX_BATCH, a function of id and s); in the mode
+ *       without a count, progress[id] holds the last seq of the last completed batch
+ *   queue_worker <region> consume-batch <out-file> fifo|any
+ *       as consume, with plexus_queue_pop_many (up to 1 to 24 values a call), and with
+ *       `fifo` also checks that the values of one push batch that come in one pop batch
+ *       are one run there (no other value between them: a FIFO batch stays together).
+ *       A consumer killed at any point leaves on record every value it had taken but
+ *       those of its last pop_many.
  *   queue_worker <region> close
  *       closes the queue.
  *   queue_worker <region> verify <mode> ...
@@ -30,6 +40,10 @@
  *       producers 0..producers-1 were killed at random points (or stopped by close): for
  *       each, every push that completed (seq <= progress[id]) arrived exactly once, the
  *       push in flight at the kill (seq progress[id] + 1) at most once, nothing else
+ *   queue_worker <region> verify batch-kills <producers> <files...>
+ *       as producer-kills for batch producers: every batch that completed (seq <=
+ *       progress[id]) arrived exactly once; of the batch in flight at the kill, a first
+ *       part (maybe none, maybe all of it), once; nothing else
  *   queue_worker <region> verify consumer-kills <max-lost> <files...>
  *       producer 0 pushed until the queue closed while consumers were killed: nothing
  *       arrived twice, nothing that was not pushed arrived, and at most <max-lost> values
@@ -71,6 +85,39 @@ static plexus_queue open_queue(plexus_region r) {
 static void ready(void) {
   printf("ready\n");
   fflush(stdout);
+}
+
+/* ---- batches ---- */
+
+#define MAX_BATCH 32
+
+static uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15u;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+  return x ^ (x >> 31);
+}
+
+/* The length of producer id's batch that starts at seq `start`. */
+static int64_t batch_len(int64_t id, int64_t start) {
+  return 1 + (int64_t)(mix64((uint64_t)id << 40 ^ (uint64_t)start) % MAX_BATCH);
+}
+
+/* The first seq of the batch that holds producer id's seq (the consumer walks the
+ * batches of each producer once, remembering where each starts). */
+#define TRACKED 8
+#define TRACKED_SEQS (1 << 20)
+static int64_t batch_start(int64_t id, int64_t seq) {
+  static uint8_t *is_start[TRACKED];
+  static int64_t walked[TRACKED];
+  if (id >= TRACKED || seq >= TRACKED_SEQS) return -1;
+  if (!is_start[id]) is_start[id] = calloc(TRACKED_SEQS + MAX_BATCH, 1);
+  while (walked[id] <= seq) {
+    is_start[id][walked[id]] = 1;
+    walked[id] += batch_len(id, walked[id]);
+  }
+  while (!is_start[id][seq]) seq--;
+  return seq;
 }
 
 /* ---- self-validating strings ---- */
@@ -162,7 +209,53 @@ static int produce(const char *region, int64_t id, int64_t count, int strings) {
   return 0;
 }
 
-static int consume(const char *region, const char *out_file, int fifo) {
+/* Pushes producer id's values in batches of batch_len values (see produce). */
+static int produce_batches(const char *region, int64_t id, int64_t count, int strings) {
+  if (id < 0 || id >= PROGRESS_LEN) return 2;
+  plexus_region r = open_region(region);
+  plexus_queue q = open_queue(r);
+  plexus_array progress;
+  MUST(plexus_array_open(r, "progress", 0, 0, &progress));
+  ready();
+  static char bufs[MAX_BATCH][4096];
+  plexus_value vals[MAX_BATCH];
+  for (int64_t seq = 0; count == 0 || seq < count;) {
+    int64_t n = batch_len(id, seq);
+    if (count != 0 && seq + n > count) n = count - seq;
+    for (int64_t k = 0; k < n; k++) {
+      if (strings)
+        vals[k] = plexus_string_n(bufs[k], make_string(bufs[k], id, seq + k));
+      else
+        vals[k] = plexus_int(id << 32 | (seq + k));
+    }
+    size_t pushed = 99;
+    plexus_status s = plexus_queue_push_many(q, vals, (size_t)n, WAIT_NS, &pushed);
+    if (s == PLEXUS_CLOSED && count == 0) {
+      /* Closed in the middle: the first `pushed` went in, and count as completed. */
+      if (pushed > 0) {
+        plexus_value done = plexus_int(seq + (int64_t)pushed - 1);
+        MUST(plexus_array_write(progress, (uint64_t)id, &done));
+      }
+      break;
+    }
+    if (s != PLEXUS_OK || pushed != (size_t)n) {
+      fprintf(stderr,
+              "queue_worker: producer %" PRId64 ": push_many of seq %" PRId64 "+%" PRId64
+              ": %s (%zu pushed): %s\n",
+              id, seq, n, plexus_status_name(s), pushed, plexus_last_error());
+      return 1;
+    }
+    seq += n;
+    if (count == 0) {
+      plexus_value done = plexus_int(seq - 1);
+      MUST(plexus_array_write(progress, (uint64_t)id, &done));
+    }
+  }
+  MUST(plexus_region_close(r));
+  return 0;
+}
+
+static int consume(const char *region, const char *out_file, int fifo, int batches) {
   int fd = open(out_file, O_WRONLY | O_CREAT | O_APPEND, 0600);
   if (fd < 0) {
     fprintf(stderr, "queue_worker: cannot open %s: %s\n", out_file, strerror(errno));
@@ -173,11 +266,41 @@ static int consume(const char *region, const char *out_file, int fifo) {
   ready();
   static int64_t last[PROGRESS_LEN];
   for (int i = 0; i < PROGRESS_LEN; i++) last[i] = -1;
-  long n = 0;
+  long n = 0, calls = 0;
   char why[200];
+  plexus_value got[24];
+  size_t have = 0, next = 0;
+  /* The push batches seen in the current pop batch, as (producer, first seq). */
+  int64_t runs[24][2];
+  size_t nruns = 0;
+  unsigned rnd = (unsigned)getpid();
   for (;;) {
     plexus_value v;
-    plexus_status s = plexus_queue_pop(q, &v, WAIT_NS);
+    plexus_status s;
+    if (!batches) {
+      s = plexus_queue_pop(q, &v, WAIT_NS);
+    } else {
+      if (next == have) {
+        rnd = rnd * 1103515245u + 12345u;
+        size_t max = 1 + (rnd >> 16) % 24;
+        s = plexus_queue_pop_many(q, got, max, WAIT_NS, &have);
+        next = 0;
+        nruns = 0;
+        calls++;
+        if (s == PLEXUS_OK && (have < 1 || have > max)) {
+          fprintf(stderr, "queue_worker: pop_many(%zu) gave %zu values\n", max, have);
+          return 1;
+        }
+        if (s != PLEXUS_OK && have != 0) {
+          fprintf(stderr, "queue_worker: pop_many said %s with %zu values\n",
+                  plexus_status_name(s), have);
+          return 1;
+        }
+      } else {
+        s = PLEXUS_OK;
+      }
+      if (s == PLEXUS_OK) v = got[next++];
+    }
     if (s == PLEXUS_CLOSED) break;
     record rec;
     const char *bad = NULL;
@@ -188,6 +311,22 @@ static int consume(const char *region, const char *out_file, int fifo) {
     } else {
       bad = decode(&v, &rec, why, sizeof why);
       plexus_value_free(&v);
+    }
+    if (!bad && batches && fifo) {
+      int64_t start = batch_start(rec.id, rec.seq);
+      if (nruns == 0 || runs[nruns - 1][0] != rec.id || runs[nruns - 1][1] != start) {
+        for (size_t k = 0; k < nruns; k++)
+          if (runs[k][0] == rec.id && runs[k][1] == start) {
+            snprintf(why, sizeof why,
+                     "producer %" PRId64 "'s batch at seq %" PRId64
+                     " is split by another value in one pop batch",
+                     rec.id, start);
+            bad = why;
+          }
+        runs[nruns][0] = rec.id;
+        runs[nruns][1] = start;
+        nruns++;
+      }
     }
     if (!bad && (rec.id < 0 || rec.id >= PROGRESS_LEN || rec.seq < 0)) {
       snprintf(why, sizeof why, "value of unknown producer %" PRId64 " (seq %" PRId64 ")", rec.id,
@@ -214,7 +353,7 @@ static int consume(const char *region, const char *out_file, int fifo) {
   }
   close(fd);
   MUST(plexus_region_close(r));
-  printf("consumed %ld values; locks recovered %llu\n", n,
+  printf("consumed %ld values (%ld calls); locks recovered %llu\n", n, batches ? calls : n,
          (unsigned long long)plexus_recovered_locks());
   return 0;
 }
@@ -335,7 +474,8 @@ static int verify(const char *region, int argc, char **argv) {
     free(all);
     return 0;
   }
-  int producer_kills = strcmp(mode, "producer-kills") == 0 && argc >= 2;
+  int batch_kills = strcmp(mode, "batch-kills") == 0 && argc >= 2;
+  int producer_kills = (batch_kills || strcmp(mode, "producer-kills") == 0) && argc >= 2;
   int consumer_kills = strcmp(mode, "consumer-kills") == 0 && argc >= 2;
   if (!producer_kills && !consumer_kills) return 2;
   /* producer-kills: the number of producers started; consumer-kills: of values lost */
@@ -351,9 +491,19 @@ static int verify(const char *region, int argc, char **argv) {
   for (int64_t id = 0; id < PROGRESS_LEN; id++) {
     int64_t last = last_completed(progress, id);
     int64_t got = 0;
+    /* What of the push in flight at the kill may have arrived: one value, or a first
+     * part of the batch (then seq last+1, last+2, ... in the sorted records). */
+    int64_t in_flight = producer_kills ? (batch_kills ? batch_len(id, last + 1) : 1) : 0;
     for (; i < n && all[i].id == id; i++) {
       int64_t seq = all[i].seq;
-      if (seq > last + (producer_kills ? 1 : 0)) {
+      if (seq > last + 1 && !(i > 0 && all[i - 1].id == id && all[i - 1].seq == seq - 1)) {
+        snprintf(msg, sizeof msg,
+                 "producer %" PRId64 "'s seq %" PRId64 " arrived without seq %" PRId64
+                 " (not a first part of the batch in flight)",
+                 id, seq, seq - 1);
+        return fail(msg);
+      }
+      if (seq > last + in_flight) {
         snprintf(msg, sizeof msg,
                  "producer %" PRId64 "'s seq %" PRId64 " arrived, but its last completed push "
                  "was seq %" PRId64,
@@ -432,10 +582,16 @@ int main(int argc, char **argv) {
     if (!strings && strcmp(argv[5], "int") != 0) goto usage;
     return produce(region, strtoll(argv[3], NULL, 10), strtoll(argv[4], NULL, 10), strings);
   }
-  if (strcmp(cmd, "consume") == 0 && argc == 5) {
+  if (strcmp(cmd, "produce-batch") == 0 && argc == 6) {
+    int strings = strcmp(argv[5], "string") == 0;
+    if (!strings && strcmp(argv[5], "int") != 0) goto usage;
+    return produce_batches(region, strtoll(argv[3], NULL, 10), strtoll(argv[4], NULL, 10),
+                           strings);
+  }
+  if ((strcmp(cmd, "consume") == 0 || strcmp(cmd, "consume-batch") == 0) && argc == 5) {
     int fifo = strcmp(argv[4], "fifo") == 0;
     if (!fifo && strcmp(argv[4], "any") != 0) goto usage;
-    return consume(region, argv[3], fifo);
+    return consume(region, argv[3], fifo, strcmp(cmd, "consume-batch") == 0);
   }
   if (strcmp(cmd, "close") == 0 && argc == 3) {
     plexus_region r = open_region(region);

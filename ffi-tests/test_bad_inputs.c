@@ -180,6 +180,7 @@ int main(void) {
   plexus_semaphore sem;
   MUST(plexus_semaphore_open(r, "timeouts-semaphore", 1, &sem));
   uint64_t version = 0, len = 0;
+  size_t count = 0;
   uint32_t available = 0;
   bool flag = false;
   plexus_region r2;
@@ -210,6 +211,8 @@ int main(void) {
     EXPECT_BAD_TIMEOUT(plexus_map_wait_change(m, "full", &version, ns));
     EXPECT_BAD_TIMEOUT(plexus_queue_push(q, &v, ns));
     EXPECT_BAD_TIMEOUT(plexus_queue_pop(q, &out, ns));
+    EXPECT_BAD_TIMEOUT(plexus_queue_push_many(q, &v, 1, ns, &count));
+    EXPECT_BAD_TIMEOUT(plexus_queue_pop_many(q, &out, 1, ns, &count));
     EXPECT_BAD_TIMEOUT(plexus_sub_next(sub, &out, NULL, ns));
     EXPECT_BAD_TIMEOUT(plexus_mutex_lock(mx, ns));
     EXPECT_BAD_TIMEOUT(plexus_barrier_wait(one, ns));
@@ -270,6 +273,13 @@ int main(void) {
   EXPECT(plexus_queue_pop(q, &out, 0), PLEXUS_TIMEOUT); /* empty */
   for (int i = 0; i < 4; i++) EXPECT(plexus_queue_push(q, &v, PLEXUS_FOREVER), PLEXUS_OK);
   EXPECT(plexus_queue_push(q, &v, 0), PLEXUS_TIMEOUT); /* full */
+  EXPECT(plexus_queue_push_many(q, &v, 1, 0, &count), PLEXUS_TIMEOUT);
+  CHECK(count == 0);
+  EXPECT(plexus_queue_pop_many(q, &out, 1, PLEXUS_FOREVER, &count), PLEXUS_OK);
+  CHECK(count == 1);
+  plexus_value_free(&out);
+  EXPECT(plexus_queue_push_many(q, &v, 1, PLEXUS_FOREVER, &count), PLEXUS_OK);
+  CHECK(count == 1);
   EXPECT(plexus_sub_next(sub, &out, NULL, PLEXUS_FOREVER), PLEXUS_OK);
   plexus_value_free(&out);
   EXPECT(plexus_sub_next(sub, &out, NULL, 0), PLEXUS_TIMEOUT); /* no new message */

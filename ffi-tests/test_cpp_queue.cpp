@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -320,6 +321,82 @@ void test_errors_and_ownership(Region &r, const std::string &region_name) {
 
 }  // namespace
 
+/// push_many / pop_many: every type, partial batches, timeouts, shutdown, a batch
+/// larger than the queue across threads, and bad input.
+void test_batches(Region &r) {
+    const std::vector<Value> values = every_type();
+    for (std::uint32_t flags : {0u, static_cast<std::uint32_t>(PLEXUS_LIFO)}) {
+        Queue q = r.queue(flags ? "batch-lifo" : "batch", 32, flags);
+        CHECK(q.push_many(values) == values.size());
+        CHECK(q.size() == values.size());
+        std::vector<Value> got;
+        while (got.size() < values.size()) {
+            std::vector<Value> some = q.pop_many(5, 0ms);
+            CHECK(!some.empty() && some.size() <= 5);
+            for (Value &v : some) {
+                got.push_back(std::move(v));
+            }
+        }
+        for (std::size_t k = 0; k < values.size(); ++k) {
+            CHECK(got[k] == values[flags ? values.size() - 1 - k : k]);
+        }
+        bool shut_down = true;
+        CHECK(q.pop_many(5, 0ms, &shut_down).empty() && !shut_down);
+        auto t0 = Clock::now();
+        CHECK(q.pop_many(5, 30ms).empty());
+        CHECK(Clock::now() - t0 >= 30ms);
+
+        // Partial: room for 4 of 10 in a queue of 4 (a std::array, then a C array).
+        Queue small = r.queue(flags ? "batch-small-lifo" : "batch-small", 4, flags);
+        std::array<Value, 10> ten = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+        shut_down = true;
+        CHECK(small.push_many(ten, 0ms, &shut_down) == 4 && !shut_down);
+        t0 = Clock::now();
+        CHECK(small.push_many(ten.data() + 4, 6, 30ms) == 0);
+        CHECK(Clock::now() - t0 >= 30ms);
+        std::vector<Value> four = small.pop_many(100);
+        CHECK(four.size() == 4);
+        CHECK(four.front().as_int() == (flags ? 3 : 0));
+        Value two[2] = {Value("x"), Value(2.5)};
+        CHECK(small.push_many(two) == 2);
+        CHECK(small.push_many(std::vector<Value>{}) == 0);
+        CHECK_THROWS(small.pop_many(0), PLEXUS_E_INVALID_ARGUMENT);
+        const std::vector<Value> bad = {Value(1), Value(std::string("\xc3\x28"))};
+        CHECK_THROWS(small.push_many(bad), PLEXUS_E_INVALID_ARGUMENT);
+        CHECK(small.size() == 2);
+
+        // Shut down: nothing goes in (count 0, *shut_down), pops drain then report it.
+        small.shutdown();
+        shut_down = false;
+        CHECK(small.push_many(ten, 1s, &shut_down) == 0 && shut_down);
+        CHECK(small.pop_many(10, 0ms, &shut_down).size() == 2 && !shut_down);
+        CHECK(small.pop_many(10, plexus::forever, &shut_down).empty() && shut_down);
+
+        // A batch of 100 through a queue of 4, popped in batches by another thread.
+        Queue tiny = r.queue(flags ? "batch-tiny-lifo" : "batch-tiny", 4, flags);
+        std::vector<Value> hundred;
+        for (int i = 0; i < 100; ++i) {
+            hundred.emplace_back(i);
+        }
+        std::vector<std::int64_t> popped;
+        std::thread consumer([&] {
+            while (popped.size() < 100) {
+                for (const Value &v : tiny.pop_many(7, 10s)) {
+                    popped.push_back(v.as_int());
+                }
+            }
+        });
+        CHECK(tiny.push_many(hundred, 10s) == 100);
+        consumer.join();
+        CHECK(popped.size() == 100);
+        if (!flags) {
+            CHECK(std::is_sorted(popped.begin(), popped.end()));
+        }
+        std::sort(popped.begin(), popped.end());
+        CHECK(std::adjacent_find(popped.begin(), popped.end()) == popped.end());
+    }
+}
+
 int main() {
     const std::string name = "cppqueue-" + std::to_string(getpid());
     try {
@@ -328,6 +405,7 @@ int main() {
         test_values_and_order(r);
         test_shutdown(r, name);
         test_threads(r);
+        test_batches(r);
         test_errors_and_ownership(r, name);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());

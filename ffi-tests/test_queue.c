@@ -1,8 +1,10 @@
 /* Every plexus_queue function, used the way plexus.h documents it: values of every type
  * (a string over 100 KB and an OBJECT included), FIFO and LIFO order, full and empty
  * queues with timeout 0 and a short positive timeout, close (pushes refused, pops drain,
- * waiters blocked in other threads wake), the open rules, and bad inputs, each with its
- * documented status and a message. */
+ * waiters blocked in other threads wake), batches (plexus_queue_push_many and
+ * plexus_queue_pop_many: partial batches, the counts on every status, a batch larger
+ * than the queue), the open rules, and bad inputs, each with its documented status and
+ * a message. */
 #include "common.h"
 
 #include <math.h>
@@ -452,6 +454,99 @@ static void test_open_rules(plexus_region r) {
 
 /* ---- bad inputs ---- */
 
+/* ---- batches ---- */
+
+static void *batch_pusher_main(void *arg) {
+  plexus_queue q = *(plexus_queue *)arg;
+  plexus_value vals[100];
+  for (int i = 0; i < 100; i++) vals[i] = plexus_int(i);
+  size_t pushed = 999;
+  plexus_status s = plexus_queue_push_many(q, vals, 100, 10000 * MS, &pushed);
+  return (void *)(intptr_t)(s == PLEXUS_OK && pushed == 100);
+}
+
+static void test_batches(plexus_region r, uint32_t flags) {
+  plexus_queue q;
+  MUST(plexus_queue_open(r, flags ? "batch-lifo" : "batch-fifo", 4, flags, &q));
+  plexus_value vals[10];
+  char texts[10][40];
+  for (int i = 0; i < 10; i++) {
+    /* Alternately INTs and strings long enough for the heap. */
+    snprintf(texts[i], sizeof texts[i], "batch value %d, on the heap", i);
+    vals[i] = i % 2 ? plexus_string(texts[i]) : plexus_int(i);
+  }
+  size_t n = 999;
+  /* Room for 4: TIMEOUT, with the count of the first values that went in. */
+  EXPECT(plexus_queue_push_many(q, vals, 10, 0, &n), PLEXUS_TIMEOUT);
+  CHECK(n == 4);
+  CHECK(queue_len(q) == 4);
+  n = 999;
+  EXPECT_SHORT_TIMEOUT(plexus_queue_push_many(q, vals + 4, 6, SHORT_NS, &n));
+  CHECK(n == 0);
+  /* Pop up to 3, then the rest (up to 10: only 1 is there). */
+  plexus_value out[10];
+  for (int i = 0; i < 10; i++) out[i] = sentinel();
+  MUST(plexus_queue_pop_many(q, out, 3, 0, &n));
+  CHECK(n == 3);
+  for (int i = 0; i < 3; i++) {
+    int want = flags ? 3 - i : i;
+    CHECK(plexus_value_equal(&out[i], &vals[want]));
+  }
+  CHECK(is_int(&out[3], -777)); /* beyond *popped: untouched */
+  for (int i = 0; i < 3; i++) plexus_value_free(&out[i]);
+  out[1] = sentinel();
+  MUST(plexus_queue_pop_many(q, out, 10, 0, &n));
+  CHECK(n == 1 && plexus_value_equal(&out[0], &vals[flags ? 0 : 3]));
+  CHECK(is_int(&out[1], -777));
+  plexus_value_free(&out[0]);
+  n = 999;
+  EXPECT(plexus_queue_pop_many(q, out, 10, 0, &n), PLEXUS_TIMEOUT);
+  CHECK(n == 0 && out[0].type == PLEXUS_UNDEFINED);
+  n = 999;
+  EXPECT_SHORT_TIMEOUT(plexus_queue_pop_many(q, out, 10, SHORT_NS, &n));
+  CHECK(n == 0);
+  /* Nothing to push: OK (values may then be NULL). */
+  n = 999;
+  EXPECT(plexus_queue_push_many(q, NULL, 0, 0, &n), PLEXUS_OK);
+  CHECK(n == 0);
+  /* A batch of 100 into a queue of 4, popped in batches by this thread as it goes in. */
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, batch_pusher_main, &q) == 0);
+  int64_t seen = 0, sum = 0, last = -1;
+  int ordered = 1;
+  while (seen < 100) {
+    size_t got = 0;
+    plexus_value some[7];
+    MUST(plexus_queue_pop_many(q, some, 7, 10000 * MS, &got));
+    CHECK(got >= 1 && got <= 7);
+    for (size_t i = 0; i < got; i++) {
+      CHECK(some[i].type == PLEXUS_INT);
+      if (some[i].as.i <= last) ordered = 0;
+      last = some[i].as.i;
+      sum += some[i].as.i;
+    }
+    seen += (int64_t)got;
+  }
+  void *ok = NULL;
+  pthread_join(t, &ok);
+  CHECK(ok == (void *)1);
+  CHECK(seen == 100 && sum == 99 * 100 / 2);
+  if (!flags) CHECK(ordered);
+  /* Shut down: a batch push is refused with nothing stored; pops drain, then CLOSED. */
+  MUST(plexus_queue_push_many(q, vals, 2, 0, &n));
+  MUST(plexus_queue_shutdown(q));
+  n = 999;
+  EXPECT(plexus_queue_push_many(q, vals, 2, PLEXUS_FOREVER, &n), PLEXUS_CLOSED);
+  CHECK(n == 0);
+  MUST(plexus_queue_pop_many(q, out, 10, PLEXUS_FOREVER, &n));
+  CHECK(n == 2);
+  for (size_t i = 0; i < n; i++) plexus_value_free(&out[i]);
+  n = 999;
+  EXPECT(plexus_queue_pop_many(q, out, 10, PLEXUS_FOREVER, &n), PLEXUS_CLOSED);
+  CHECK(n == 0);
+  MUST(plexus_queue_close(q));
+}
+
 static void test_bad_inputs(const char *region_name, plexus_region r) {
   plexus_queue q;
   MUST(plexus_queue_open(r, "bad", 2, 0, &q));
@@ -496,7 +591,42 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
   memset(huge, 'h', huge_len);
   plexus_value hv = plexus_string_n(huge, huge_len);
   EXPECT_MSG(plexus_queue_push(q, &hv, 0), PLEXUS_E_NO_SPACE);
+  plexus_value with_huge[2] = {plexus_int(1), hv};
+  size_t hn = 999;
+  EXPECT_MSG(plexus_queue_push_many(q, with_huge, 2, 0, &hn), PLEXUS_E_NO_SPACE);
+  CHECK(hn == 0);
   free(huge);
+
+  /* Batches: NULL arrays with a count, NULL counts, max 0, an invalid value anywhere
+   * in the batch, a value larger than the heap: refused with nothing stored, and the
+   * count out-parameter set to 0 whenever it is given. */
+  plexus_value batch[3] = {plexus_int(7), plexus_int(8), plexus_int(9)};
+  plexus_value outs[3] = {sentinel(), sentinel(), sentinel()};
+  size_t cnt = 999;
+  EXPECT_MSG(plexus_queue_push_many(q, NULL, 3, 0, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(cnt == 0);
+  EXPECT_MSG(plexus_queue_push_many(q, batch, 3, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);
+  cnt = 999;
+  EXPECT_MSG(plexus_queue_push_many(q, batch, 3, -2, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(cnt == 0);
+  plexus_value with_bad[3] = {plexus_int(1), badstr, plexus_int(2)};
+  cnt = 999;
+  EXPECT_MSG(plexus_queue_push_many(q, with_bad, 3, 0, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(cnt == 0);
+  CHECK(strstr(plexus_last_error(), "index 1") != NULL);
+  plexus_value with_badobj[2] = {plexus_int(1), badobj};
+  EXPECT_MSG(plexus_queue_push_many(q, with_badobj, 2, 0, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(cnt == 0);
+  cnt = 999;
+  EXPECT_MSG(plexus_queue_pop_many(q, NULL, 3, 0, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(cnt == 0);
+  EXPECT_MSG(plexus_queue_pop_many(q, outs, 3, 0, NULL), PLEXUS_E_INVALID_ARGUMENT);
+  cnt = 999;
+  EXPECT_MSG(plexus_queue_pop_many(q, outs, 0, 0, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(cnt == 0);
+  EXPECT_MSG(plexus_queue_pop_many(q, outs, 3, INT64_MIN, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  EXPECT_MSG(plexus_queue_pop_many(q, outs, SIZE_MAX, 0, &cnt), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(is_int(&outs[0], -777));
 
   /* Zero, forged, stale and wrong-kind handles. */
   plexus_queue zero = {0};
@@ -509,6 +639,11 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
     plexus_queue h = as_queue[i];
     EXPECT_MSG(plexus_queue_push(h, &v, 0), PLEXUS_E_BAD_HANDLE);
     EXPECT_MSG(plexus_queue_pop(h, &out, 0), PLEXUS_E_BAD_HANDLE);
+    size_t c = 999;
+    EXPECT_MSG(plexus_queue_push_many(h, &v, 1, 0, &c), PLEXUS_E_BAD_HANDLE);
+    CHECK(c == 0);
+    EXPECT_MSG(plexus_queue_pop_many(h, &out, 1, 0, &c), PLEXUS_E_BAD_HANDLE);
+    CHECK(c == 0);
     EXPECT_MSG(plexus_queue_len(h, &n), PLEXUS_E_BAD_HANDLE);
     EXPECT_MSG(plexus_queue_capacity(h, &n), PLEXUS_E_BAD_HANDLE);
     EXPECT_MSG(plexus_queue_shutdown(h), PLEXUS_E_BAD_HANDLE);
@@ -577,6 +712,8 @@ int main(void) {
   test_close(r, PLEXUS_LIFO);
   test_blocked_waiters(r, 0);
   test_blocked_waiters(r, PLEXUS_LIFO);
+  test_batches(r, 0);
+  test_batches(r, PLEXUS_LIFO);
   test_open_rules(r);
   test_bad_inputs(name, r);
 

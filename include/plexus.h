@@ -19,6 +19,7 @@
  *            FIFO, or a LIFO stack with PLEXUS_LIFO. push waits while it is full, pop
  *            while it is empty; plexus_queue_shutdown ends it for every process (pushes get
  *            PLEXUS_CLOSED, pops drain what is left, then get PLEXUS_CLOSED).
+ *            plexus_queue_push_many / plexus_queue_pop_many move many values in one call.
  *   bus      plexus_bus_open(r, "events", 1024, 0, &b): broadcast. Every subscriber
  *            (plexus_bus_subscribe, plexus_sub_next) receives every message, in one
  *            order for all; publishing never waits; the last 1024 are retained.
@@ -1369,6 +1370,63 @@ enum plexus_status plexus_queue_push(struct plexus_queue q,
 enum plexus_status plexus_queue_pop(struct plexus_queue q,
                                     struct plexus_value *out,
                                     int64_t timeout_ns);
+
+/**
+ * Appends copies of `values[0..n)` in order (the caller keeps ownership of them),
+ * waiting while the queue is full: one call for the whole batch, with one wake-up of
+ * the consumers for all the values that fit at once. When the queue has room for only
+ * part of the batch, that part goes in and the call waits for room for the rest.
+ *
+ * In a FIFO queue the values of one batch stay together and in order: no other
+ * producer's value comes between two of them (other pushes wait while a batch is
+ * under way). A stack takes each part that fits in one step, the last value on top.
+ *
+ * `*pushed` is always set, whatever the status: to how many values went in, which are
+ * always the first `*pushed` of the batch (0 when an argument was refused).
+ *
+ * Returns PLEXUS_OK once all `n` are in the queue (`n == 0` does nothing and returns
+ * PLEXUS_OK); PLEXUS_TIMEOUT (full until the timeout: the first `*pushed` went in, the
+ * rest did not), PLEXUS_CLOSED (the queue is shut down: likewise), PLEXUS_E_NO_SPACE
+ * (the region's heap cannot hold the next value: likewise; a value larger than the
+ * whole heap is refused before anything is stored), PLEXUS_E_INVALID_ARGUMENT (NULL
+ * `values` with `n > 0`, NULL `pushed`, an invalid value anywhere in the batch, a
+ * negative timeout other than PLEXUS_FOREVER: nothing was stored), PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT; on a remote region PLEXUS_E_UNAVAILABLE (the values after
+ * `*pushed` may or may not have gone in: retrying the same call with
+ * `values + *pushed` from the same thread is answered without pushing them twice).
+ *
+ * Crash safety: every value of a batch is delivered exactly once, or — if its producer
+ * died before its place in the queue was published — not at all.
+ */
+enum plexus_status plexus_queue_push_many(struct plexus_queue q,
+                                          const struct plexus_value *values,
+                                          size_t n,
+                                          int64_t timeout_ns,
+                                          size_t *pushed);
+
+/**
+ * Removes up to `max` values into `out[0..*popped)`: waits while the queue is empty
+ * (as plexus_queue_pop does), then takes the values that are there, up to `max`,
+ * without waiting for more: the oldest first (a LIFO queue: the newest first). One
+ * call for the whole batch, with one wake-up of blocked producers.
+ *
+ * `out` must have room for `max` values; `out[0..*popped)` are overwritten without
+ * being freed first and may own memory: release each with plexus_value_free. The rest
+ * of `out` is not touched. `*popped` is always set, whatever the status (0 unless
+ * PLEXUS_OK).
+ *
+ * Returns PLEXUS_OK with `*popped >= 1`; PLEXUS_TIMEOUT (empty until the timeout),
+ * PLEXUS_CLOSED (shut down and empty), PLEXUS_E_INVALID_ARGUMENT (`max == 0`, NULL
+ * `out` or `popped`, a negative timeout other than PLEXUS_FOREVER), PLEXUS_E_BAD_HANDLE,
+ * PLEXUS_E_CORRUPT; on any status but PLEXUS_OK nothing was removed. A value taken by
+ * a consumer that dies before the call returns is lost with it, as with
+ * plexus_queue_pop; the values it had not taken stay in the queue.
+ */
+enum plexus_status plexus_queue_pop_many(struct plexus_queue q,
+                                         struct plexus_value *out,
+                                         size_t max,
+                                         int64_t timeout_ns,
+                                         size_t *popped);
 
 /**
  * `*out` = number of values in the queue (a snapshot: with pushes and pops under way

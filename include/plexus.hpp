@@ -56,11 +56,13 @@
 #include <plexus.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -1222,6 +1224,48 @@ class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
         return pop_ns(to_timeout_ns(d), shut_down, true);
     }
 
+    /// Appends copies of `values` in order with one call (plexus_queue_push_many: the
+    /// values that fit go in at once, with one wake-up; then it waits for room for the
+    /// rest), waiting at most `timeout` (default: without limit) while the queue is full.
+    /// `values` is any contiguous range of Value: std::vector<Value>, std::array<Value,
+    /// N>, a Value[N] (anything std::data and std::size accept). In a FIFO queue the
+    /// values of one batch stay together: no other producer's value comes between them.
+    ///
+    /// Returns how many went in, always the first ones: all of them, or fewer when
+    /// `timeout` passed first or the queue is shut down (`*shut_down`, if given, says
+    /// which), or when the region's heap cannot hold the next value (the next call throws
+    /// PLEXUS_E_NO_SPACE). Throws when nothing went in for another reason
+    /// (PLEXUS_E_INVALID_ARGUMENT for an invalid value anywhere in the batch,
+    /// PLEXUS_E_NO_SPACE, ...).
+    template <class Values, class Rep = Timeout::rep, class Period = Timeout::period,
+              class = std::enable_if_t<std::is_convertible_v<
+                  decltype(std::data(std::declval<const Values &>())), const Value *>>>
+    std::size_t push_many(const Values &values,
+                          const std::chrono::duration<Rep, Period> &timeout = forever,
+                          bool *shut_down = nullptr) const {
+        return push_many(std::data(values), std::size(values), timeout, shut_down);
+    }
+    /// push_many of the `n` values at `values`.
+    template <class Rep = Timeout::rep, class Period = Timeout::period>
+    std::size_t push_many(const Value *values, std::size_t n,
+                          const std::chrono::duration<Rep, Period> &timeout = forever,
+                          bool *shut_down = nullptr) const {
+        return push_many_ns(values, n, to_timeout_ns(timeout), shut_down);
+    }
+
+    /// Removes up to `max` values with one call (plexus_queue_pop_many): waits at most
+    /// `timeout` (default: without limit) while the queue is empty, then takes the values
+    /// that are there, up to `max`, without waiting for more: the oldest first (a LIFO:
+    /// the newest first). Empty when `timeout` passed first or the queue is shut down and
+    /// empty (`*shut_down`, if given, is true only then). Throws PLEXUS_E_INVALID_ARGUMENT
+    /// for `max == 0`.
+    template <class Rep = Timeout::rep, class Period = Timeout::period>
+    std::vector<Value> pop_many(std::size_t max,
+                                const std::chrono::duration<Rep, Period> &timeout = forever,
+                                bool *shut_down = nullptr) const {
+        return pop_many_ns(max, to_timeout_ns(timeout), shut_down);
+    }
+
     /// Number of values in the queue (plexus_queue_len: a snapshot, which counts a push
     /// that is storing its value).
     std::uint64_t size() const {
@@ -1275,6 +1319,76 @@ class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
         }
         check(s);
         return true;
+    }
+
+    /// The count when anything went in or the status is TIMEOUT or CLOSED; else throws.
+    std::size_t push_many_ns(const Value *values, std::size_t n, std::int64_t t,
+                             bool *shut_down) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
+        }
+        // The C views of the values (they borrow the Values' data): on the stack for
+        // batches of up to 64.
+        std::array<plexus_value, 64> small;
+        std::vector<plexus_value> large;
+        plexus_value *c = small.data();
+        if (n > small.size()) {
+            large.resize(n);
+            c = large.data();
+        }
+        for (std::size_t i = 0; i < n; i++) {
+            c[i] = values[i].c_value();
+        }
+        std::size_t pushed = 0;
+        const plexus_status s = plexus_queue_push_many(h_, c, n, t, &pushed);
+        if (s == PLEXUS_CLOSED && shut_down != nullptr) {
+            *shut_down = true;
+        }
+        if (s != PLEXUS_OK && s != PLEXUS_TIMEOUT && s != PLEXUS_CLOSED && pushed == 0) {
+            throw Error(s);
+        }
+        return pushed;
+    }
+
+    /// The values popped; empty on PLEXUS_TIMEOUT and PLEXUS_CLOSED; anything else throws.
+    std::vector<Value> pop_many_ns(std::size_t max, std::int64_t t, bool *shut_down) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
+        }
+        if (max == 0) {
+            throw Error(PLEXUS_E_INVALID_ARGUMENT, "pop_many: max is 0");
+        }
+        std::vector<plexus_value> c(max, detail::out_value());
+        std::size_t popped = 0;
+        const plexus_status s = plexus_queue_pop_many(h_, c.data(), max, t, &popped);
+        std::vector<Value> out;
+        if (s == PLEXUS_OK) {
+            out.reserve(popped);
+            // Every value is adopted (and so released) even if one adoption throws.
+            struct Release {
+                std::vector<plexus_value> &c;
+                std::size_t from;
+                ~Release() {
+                    for (; from < c.size(); from++) {
+                        plexus_value_free(&c[from]);
+                    }
+                }
+            } rest{c, 0};
+            for (; rest.from < popped; rest.from++) {
+                out.push_back(Value::adopt(c[rest.from]));
+            }
+            return out;
+        }
+        if (s == PLEXUS_CLOSED) {
+            if (shut_down != nullptr) {
+                *shut_down = true;
+            }
+            return out;
+        }
+        if (s == PLEXUS_TIMEOUT) {
+            return out;
+        }
+        throw Error(s);
     }
 
     /// PLEXUS_OK: the value; PLEXUS_CLOSED (shut down and drained): std::nullopt;

@@ -26,7 +26,7 @@ pub mod shm;
 pub mod test_hooks;
 
 pub use error::{Error, Result};
-pub use semantics::deadline::Deadline;
+pub use semantics::deadline::{Deadline, Interrupt};
 pub use semantics::names::{MAX_KEY_LEN, MAX_NAME_LEN};
 pub use semantics::value::{Type, Value, ValueRef};
 pub use shm::*;

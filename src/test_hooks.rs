@@ -13,7 +13,9 @@ mod hooks {
     /// Makes every FIFO push of this process pause for `pause` after claiming its slot,
     /// every LIFO push or pop pause while holding the stack lock, and every bus publish
     /// pause in the middle of writing its slot, so a test can kill a process at exactly
-    /// that point.
+    /// that point. Batches pause there too: a FIFO `push_many` after claiming its slots
+    /// and again halfway through publishing them, a FIFO `pop_many` before each value
+    /// after the first.
     pub fn test_pause_in_push(pause: Duration) {
         PAUSE_NS.store(pause.as_nanos() as u64, Ordering::Relaxed);
     }

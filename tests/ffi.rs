@@ -1096,3 +1096,172 @@ fn c_open_as_another_user_honours_the_mode() {
         drop(r);
     }
 }
+
+/// 3 producer processes push batches of 1 to 32 values (plexus_queue_push_many; two push
+/// INTs, one heap strings), 20,000 values each, through one queue of capacity 64, while
+/// 3 consumer processes pop batches of up to 1 to 24 (plexus_queue_pop_many) until the
+/// queue is closed: every value arrives exactly once; FIFO: each producer's values in
+/// order, and the values of one push batch that come in one pop batch form one run
+/// there (no other value between them). FIFO and LIFO.
+#[test]
+fn three_producers_three_consumers_batches_exactly_once_and_together() {
+    both(|lib| {
+        for kind in ["fifo", "lifo"] {
+            let name = unique(&format!("qbatch-{kind}"), lib);
+            let dir = TempDir::new(&format!("qbatch-{kind}-{lib:?}"));
+            let exe = build("ffi-tests/queue_worker.c", lib);
+            assert_ok(
+                "queue_worker init",
+                &run(&exe, &[&name, "init", "64", kind]),
+            );
+            let order = if kind == "fifo" { "fifo" } else { "any" };
+            let files: Vec<String> = (0..3)
+                .map(|c| dir.join(&format!("consumer{c}")).display().to_string())
+                .collect();
+            let consumers: Vec<Child> = files
+                .iter()
+                .map(|f| queue_worker(&exe, &[&name, "consume-batch", f, order]))
+                .collect();
+            let producers: Vec<Child> = (0..3)
+                .map(|p| {
+                    let values = if p == 2 { "string" } else { "int" };
+                    queue_worker(
+                        &exe,
+                        &[&name, "produce-batch", &p.to_string(), "20000", values],
+                    )
+                })
+                .collect();
+            for p in producers {
+                let out = wait_within("producer", p, Duration::from_secs(60));
+                assert_ok("queue_worker produce-batch", &out);
+            }
+            assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
+            for c in consumers {
+                let out = wait_within("consumer", c, Duration::from_secs(30));
+                assert_ok("queue_worker consume-batch", &out);
+            }
+            let mut args = vec![name.as_str(), "verify", "all", "3", "20000"];
+            args.extend(files.iter().map(String::as_str));
+            assert_ok("queue_worker verify", &run(&exe, &args));
+        }
+    });
+}
+
+/// Producer processes pushing batches of self-validating heap strings are SIGKILLed
+/// again and again at random moments (two at a time, through a queue of 8, so batches
+/// often wait for room in the middle) while two consumer processes pop batches: no torn
+/// value, no wedge, every batch that completed arrives exactly once, of the batch in
+/// flight at each kill a first part at most, and nothing else. FIFO and LIFO.
+#[test]
+fn batch_producers_killed_at_random_deliver_whole_batches_or_a_first_part() {
+    let lib = Lib::Shared;
+    let exe = build("ffi-tests/queue_worker.c", lib);
+    let mut rng = XorShift::new(std::process::id() as u64 | 1);
+    for kind in ["fifo", "lifo"] {
+        let name = unique(&format!("qbkill-{kind}"), lib);
+        let dir = TempDir::new(&format!("qbkill-{kind}"));
+        assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
+        let order = if kind == "fifo" { "fifo" } else { "any" };
+        let files: Vec<String> = (0..2)
+            .map(|c| dir.join(&format!("consumer{c}")).display().to_string())
+            .collect();
+        let consumers: Vec<Child> = files
+            .iter()
+            .map(|f| queue_worker(&exe, &[&name, "consume-batch", f, order]))
+            .collect();
+        const ROUNDS: u64 = 30;
+        for round in 0..ROUNDS {
+            let lanes: Vec<Kid> = (0..2)
+                .map(|lane| {
+                    let id = (round * 2 + lane).to_string();
+                    start_ready(&exe, &[&name, "produce-batch", &id, "0", "string"], "ready")
+                })
+                .collect();
+            for p in lanes {
+                std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+                p.sigkill();
+            }
+        }
+        let last = queue_worker(
+            &exe,
+            &[
+                &name,
+                "produce-batch",
+                &(ROUNDS * 2).to_string(),
+                "0",
+                "string",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
+        assert_ok(
+            "last producer",
+            &wait_within("last producer", last, Duration::from_secs(20)),
+        );
+        for c in consumers {
+            let out = wait_within("consumer", c, Duration::from_secs(20));
+            assert_ok("queue_worker consume-batch", &out);
+        }
+        let producers = (ROUNDS * 2 + 1).to_string();
+        let mut args = vec![name.as_str(), "verify", "batch-kills", &producers];
+        args.extend(files.iter().map(String::as_str));
+        let out = run(&exe, &args);
+        assert_ok("queue_worker verify", &out);
+        eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// Consumer processes popping batches (up to 24 a call) are SIGKILLed again and again
+/// while one producer pushes batches until the queue is closed: nothing arrives twice,
+/// and at most what each killed consumer's last pop_many took is missing.
+#[test]
+fn batch_consumers_killed_at_random_lose_at_most_their_last_batch() {
+    let lib = Lib::Shared;
+    let exe = build("ffi-tests/queue_worker.c", lib);
+    let mut rng = XorShift::new(std::process::id() as u64 ^ 0x5bd1_e995);
+    for kind in ["fifo", "lifo"] {
+        let name = unique(&format!("qbckill-{kind}"), lib);
+        let dir = TempDir::new(&format!("qbckill-{kind}"));
+        assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
+        let order = if kind == "fifo" { "fifo" } else { "any" };
+        let producer = queue_worker(&exe, &[&name, "produce-batch", "0", "0", "string"]);
+        let mut files = Vec::new();
+        const ROUNDS: usize = 20;
+        for round in 0..ROUNDS {
+            let lanes: Vec<Kid> = (0..2)
+                .map(|lane| {
+                    let f = dir
+                        .join(&format!("killed{round}-{lane}"))
+                        .display()
+                        .to_string();
+                    let c = start_ready(&exe, &[&name, "consume-batch", &f, order], "ready");
+                    files.push(f);
+                    c
+                })
+                .collect();
+            for c in lanes {
+                std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+                c.sigkill();
+            }
+        }
+        let last = dir.join("last").display().to_string();
+        let consumer = queue_worker(&exe, &[&name, "consume-batch", &last, order]);
+        files.push(last);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
+        assert_ok(
+            "producer",
+            &wait_within("producer", producer, Duration::from_secs(20)),
+        );
+        assert_ok(
+            "last consumer",
+            &wait_within("last consumer", consumer, Duration::from_secs(20)),
+        );
+        let max_lost = (ROUNDS * 2 * 24).to_string();
+        let mut args = vec![name.as_str(), "verify", "consumer-kills", &max_lost];
+        args.extend(files.iter().map(String::as_str));
+        let out = run(&exe, &args);
+        assert_ok("queue_worker verify", &out);
+        eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}

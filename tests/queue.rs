@@ -337,6 +337,44 @@ fn child_main(role: &str, region: &str) {
                 done.write(0, ValueRef::Int(i)).unwrap();
             }
         }
+        "stall-batch" => {
+            // One batch push that stalls (forever) after claiming its slots.
+            plexus::test_pause_in_push(Duration::from_secs(3600));
+            say_ready();
+            let v = ValueRef::String("never delivered: its producer died");
+            let (n, got) = q.push_many(&[v, v, v], LONG);
+            panic!("push_many returned {n}, {got:?} in a process meant to be killed");
+        }
+        "stream-batch" => {
+            // Pushes batches of 1 to 8 values 0, 1, 2, ... and records the last value of
+            // the last batch that completed.
+            let done = r.array("done", 1, 0).unwrap();
+            plexus::test_pause_in_push(Duration::from_micros(50));
+            say_ready();
+            let mut i: i64 = std::env::var("PLEXUS_QUEUE_START")
+                .unwrap()
+                .parse()
+                .unwrap();
+            let mut rng = XorShift::new(i as u64 + 1);
+            loop {
+                let len = 1 + rng.below(8) as i64;
+                let texts: Vec<String> = (i..i + len)
+                    .map(|k| format!("value {k:012} {}", "z".repeat((k % 7) as usize * 5)))
+                    .collect();
+                let vals: Vec<ValueRef<'_>> = texts.iter().map(|t| ValueRef::String(t)).collect();
+                assert_eq!(q.push_many(&vals, LONG), (vals.len(), Ok(())));
+                i += len;
+                done.write(0, ValueRef::Int(i - 1)).unwrap();
+            }
+        }
+        "drain-batch" => {
+            // One pop_many that stalls (forever) after taking its first value (FIFO), or
+            // before its commit (stack).
+            plexus::test_pause_in_push(Duration::from_secs(3600));
+            say_ready();
+            let got = q.pop_many(10, LONG);
+            panic!("pop_many returned {got:?} in a process meant to be killed");
+        }
         "blocked-big-push" => {
             // A push of a value that needs a heap block, into a full queue: blocks.
             let big = "b".repeat(4000);
@@ -529,4 +567,420 @@ fn parse(v: &Value) -> i64 {
     let expect = format!("value {i:012} {}", "z".repeat((i % 7) as usize * 5));
     assert_eq!(s, &expect, "torn value");
     i
+}
+
+// ---- batches ----
+
+#[test]
+fn batches_keep_order_and_every_type() {
+    let (r, _n) = region("batch");
+    for flags in [0, FLAG_LIFO] {
+        let q = r.queue(&format!("q{flags}"), 16, flags).unwrap();
+        let values = sample_values();
+        let refs: Vec<ValueRef<'_>> = values.iter().map(Value::as_ref).collect();
+        // Several laps around the ring, batches mixed with single calls.
+        for round in 0..5 {
+            assert_eq!(q.push_many(&refs, ZERO), (values.len(), Ok(())));
+            q.push(ValueRef::Int(round), ZERO).unwrap();
+            assert_eq!(q.len().unwrap(), values.len() as u64 + 1);
+            let mut got = Vec::new();
+            while got.len() < values.len() + 1 {
+                let batch = q.pop_many(4, ZERO).unwrap();
+                assert!((1..=4).contains(&batch.len()), "{} values", batch.len());
+                got.extend(batch);
+            }
+            let mut want = values.clone();
+            want.push(Value::Int(round));
+            if flags == FLAG_LIFO {
+                want.reverse();
+            }
+            assert_eq!(got, want);
+            assert_eq!(q.pop_many(4, ZERO), Err(Error::Timeout));
+        }
+    }
+}
+
+#[test]
+fn batches_stop_where_the_queue_does() {
+    let (r, _n) = region("batch-partial");
+    for flags in [0, FLAG_LIFO] {
+        let q = r.queue(&format!("q{flags}"), 4, flags).unwrap();
+        let ints: Vec<ValueRef<'_>> = (0..10).map(ValueRef::Int).collect();
+        // Full after four: TIMEOUT with the count of what went in (a prefix).
+        assert_eq!(q.push_many(&ints, ZERO), (4, Err(Error::Timeout)));
+        let t = Instant::now();
+        assert_eq!(
+            q.push_many(&ints[4..], Some(Duration::from_millis(50))),
+            (0, Err(Error::Timeout))
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        let got = q.pop_many(100, ZERO).unwrap();
+        let mut want: Vec<Value> = (0..4).map(Value::Int).collect();
+        if flags == FLAG_LIFO {
+            want.reverse();
+        }
+        assert_eq!(got, want);
+        assert_eq!(q.pop_many(1, ZERO), Err(Error::Timeout));
+        // Nothing to push: OK at once; max 0: refused.
+        assert_eq!(q.push_many(&[], ZERO), (0, Ok(())));
+        assert!(matches!(
+            q.pop_many(0, ZERO),
+            Err(Error::InvalidArgument(_))
+        ));
+        // Every value is checked before any is stored.
+        let bad = [
+            ValueRef::Int(1),
+            ValueRef::Object(&[0xc1]),
+            ValueRef::Int(2),
+        ];
+        assert!(matches!(
+            q.push_many(&bad, ZERO),
+            (0, Err(Error::InvalidArgument(_)))
+        ));
+        let huge = vec![0u8; 32 << 20];
+        let oversize = [ValueRef::Int(1), ValueRef::Bytes(&huge)];
+        assert!(matches!(
+            q.push_many(&oversize, ZERO),
+            (0, Err(Error::NoSpace(_)))
+        ));
+        assert_eq!(q.len().unwrap(), 0);
+        // A heap that fills up in the middle of a batch: what fit went in, in order.
+        let big = vec![7u8; 6 << 20];
+        let mut heavy = vec![ValueRef::Int(0)];
+        heavy.extend(std::iter::repeat_n(ValueRef::Bytes(&big), 3));
+        let (n, result) = q.push_many(&heavy, ZERO);
+        assert!(matches!(result, Err(Error::NoSpace(_))), "{result:?}");
+        assert!((1..4).contains(&n), "{n} pushed");
+        assert_eq!(q.len().unwrap(), n as u64);
+        let mut got = q.pop_many(10, ZERO).unwrap();
+        if flags == FLAG_LIFO {
+            got.reverse();
+        }
+        assert_eq!(got.len(), n);
+        assert_eq!(got[0], Value::Int(0));
+        // Shut down: pushes CLOSED with nothing stored, pops drain then CLOSED.
+        q.push_many(&ints[..2], ZERO).1.unwrap();
+        q.shutdown().unwrap();
+        assert_eq!(q.push_many(&ints, ZERO), (0, Err(Error::Closed)));
+        assert_eq!(q.pop_many(10, ZERO).unwrap().len(), 2);
+        assert_eq!(q.pop_many(10, ZERO), Err(Error::Closed));
+        assert_eq!(q.pop_many(10, LONG), Err(Error::Closed));
+    }
+}
+
+#[test]
+fn batches_wait_for_room_and_values() {
+    let (r, _n) = region("batch-wait");
+    for flags in [0, FLAG_LIFO] {
+        let q = r.queue(&format!("q{flags}"), 3, flags).unwrap();
+        // A batch larger than the queue goes in as a consumer makes room.
+        let ints: Vec<ValueRef<'_>> = (0..50).map(ValueRef::Int).collect();
+        let got = std::thread::scope(|s| {
+            let pusher = s.spawn(|| q.push_many(&ints, LONG));
+            let mut got = Vec::new();
+            while got.len() < 50 {
+                got.extend(q.pop_many(7, LONG).unwrap());
+            }
+            assert_eq!(pusher.join().unwrap(), (50, Ok(())));
+            got
+        });
+        let mut sorted: Vec<i64> = got
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => *i,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        if flags == 0 {
+            assert_eq!(sorted, (0..50).collect::<Vec<_>>(), "FIFO order");
+        }
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+        // A blocked pop_many returns as soon as a value arrives, with what is there.
+        std::thread::scope(|s| {
+            let popper = s.spawn(|| q.pop_many(10, LONG));
+            std::thread::sleep(Duration::from_millis(30));
+            q.push_many(&ints[..2], ZERO).1.unwrap();
+            let got = popper.join().unwrap().unwrap();
+            assert!((1..=2).contains(&got.len()));
+        });
+        while q.pop(ZERO).is_ok() {}
+        // A blocked batch push wakes with CLOSED, having pushed what fit.
+        std::thread::scope(|s| {
+            let pusher = s.spawn(|| q.push_many(&ints, LONG));
+            std::thread::sleep(Duration::from_millis(200));
+            q.shutdown().unwrap();
+            assert_eq!(pusher.join().unwrap(), (3, Err(Error::Closed)));
+        });
+        assert_eq!(q.pop_many(10, ZERO).unwrap().len(), 3);
+        assert_eq!(q.pop_many(10, ZERO), Err(Error::Closed));
+    }
+}
+
+/// A value of a batch test: producer, batch number, index in the batch, batch length.
+fn batch_value(p: i64, b: i64, i: i64, len: i64) -> i64 {
+    p << 40 | b << 16 | i << 8 | len
+}
+
+fn batch_parts(v: &Value) -> (i64, i64, i64, i64) {
+    let Value::Int(v) = v else {
+        panic!("unexpected {v:?}")
+    };
+    (v >> 40, (v >> 16) & 0xff_ffff, (v >> 8) & 0xff, v & 0xff)
+}
+
+/// Checks what FIFO consumers got from producers of batches (a single push counts as a
+/// batch of one): per consumer and producer, in order; and in each pop batch, the values
+/// of one push batch form one run (no other value between them: a FIFO batch stays
+/// together). With one consumer, every push batch is one run of what it got, whole.
+fn check_batches(seen: &[Vec<Vec<Value>>]) {
+    for consumer in seen {
+        let mut last: std::collections::HashMap<i64, (i64, i64)> = Default::default();
+        for pop in consumer {
+            let mut runs: Vec<(i64, i64)> = Vec::new();
+            for v in pop {
+                let (p, b, i, _) = batch_parts(v);
+                if let Some(&prev) = last.get(&p) {
+                    assert!((b, i) > prev, "producer {p}: {b}.{i} after {prev:?}");
+                }
+                last.insert(p, (b, i));
+                if runs.last() != Some(&(p, b)) {
+                    assert!(
+                        !runs.contains(&(p, b)),
+                        "batch {p}.{b} is split by another value in one pop batch: {pop:?}"
+                    );
+                    runs.push((p, b));
+                }
+            }
+        }
+    }
+    if let [one] = seen {
+        let all: Vec<_> = one.iter().flatten().map(batch_parts).collect();
+        let mut k = 0;
+        while k < all.len() {
+            let (p, b, i, len) = all[k];
+            assert_eq!(i, 0, "batch {p}.{b} does not start with its first value");
+            for j in 0..len {
+                assert_eq!(
+                    all.get(k + j as usize).map(|x| (x.0, x.1, x.2)),
+                    Some((p, b, j)),
+                    "batch {p}.{b} is not one run"
+                );
+            }
+            k += len as usize;
+        }
+    }
+}
+
+/// Three producers push batches of 1 to 40 values (one of them pushes every third batch
+/// value by value), one or three consumers pop batches of up to 1 to 16: every value
+/// exactly once, in order per producer, and each push batch in one piece.
+#[test]
+fn mpmc_batches_deliver_exactly_once_and_stay_together() {
+    let (r, _n) = region("batch-mpmc");
+    for (flags, consumers) in [(0, 1), (0, 3), (FLAG_LIFO, 3)] {
+        let q = r
+            .queue(&format!("q{flags}-{consumers}"), 32, flags)
+            .unwrap();
+        const PRODUCERS: i64 = 3;
+        const BATCHES: i64 = 1500;
+        let (produced, seen) = std::thread::scope(|s| {
+            let producers: Vec<_> = (0..PRODUCERS)
+                .map(|p| {
+                    let q = q.clone();
+                    s.spawn(move || {
+                        let mut rng = XorShift::new(0x9e37_79b9 + p as u64);
+                        let mut total = 0;
+                        for b in 0..BATCHES {
+                            let len = 1 + rng.below(40) as i64;
+                            // Batch ids grow by 64 per batch (single pushes, each a batch
+                            // of one, take the ids in between).
+                            let vals: Vec<i64> =
+                                (0..len).map(|i| batch_value(p, b * 64, i, len)).collect();
+                            if p == 2 && b % 3 == 0 {
+                                for i in 0..len {
+                                    let v = batch_value(p, b * 64 + i, 0, 1);
+                                    q.push(ValueRef::Int(v), LONG).unwrap();
+                                }
+                            } else {
+                                let refs: Vec<_> = vals.iter().map(|v| ValueRef::Int(*v)).collect();
+                                assert_eq!(q.push_many(&refs, LONG), (refs.len(), Ok(())));
+                            }
+                            total += len as usize;
+                        }
+                        total
+                    })
+                })
+                .collect();
+            let consumers: Vec<_> = (0..consumers)
+                .map(|c| {
+                    let q = q.clone();
+                    s.spawn(move || {
+                        let mut rng = XorShift::new(0x1234 + c);
+                        let mut got: Vec<Vec<Value>> = Vec::new();
+                        loop {
+                            let max = 1 + rng.below(16) as usize;
+                            match q.pop_many(max, Some(Duration::from_millis(500))) {
+                                Ok(batch) => {
+                                    assert!(!batch.is_empty() && batch.len() <= max);
+                                    got.push(batch);
+                                }
+                                Err(Error::Timeout) => return got,
+                                other => panic!("unexpected {other:?}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let produced: usize = producers.into_iter().map(|p| p.join().unwrap()).sum();
+            let seen: Vec<_> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+            (produced, seen)
+        });
+        let mut all: Vec<_> = seen.iter().flatten().flatten().map(batch_parts).collect();
+        assert_eq!(all.len(), produced, "values delivered");
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), produced, "a value was delivered twice");
+        if flags == 0 {
+            check_batches(&seen);
+        }
+    }
+}
+
+#[test]
+fn a_batch_producer_killed_after_claiming_does_not_wedge_anyone() {
+    for flags in [0, FLAG_LIFO] {
+        let (r, n) = region(&format!("stall-batch{flags}"));
+        let q = r.queue("q", 4, flags).unwrap();
+        q.push(ValueRef::Int(1), ZERO).unwrap();
+        let child = spawn_child("stall-batch", &n, flags, 0);
+        // Wait until the child is inside its batch (FIFO: slots claimed, producer lock
+        // held; LIFO: stack lock held).
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        child.sigkill();
+        // The value pushed before is delivered, none of the dead batch's, and the queue
+        // works on: single pushes and batches fill the room the dead batch took.
+        assert_eq!(q.pop(LONG).unwrap(), Value::Int(1));
+        assert_eq!(q.pop(Some(Duration::from_millis(300))), Err(Error::Timeout));
+        q.push(ValueRef::Int(2), LONG).unwrap();
+        let more = [ValueRef::Int(3), ValueRef::Int(4), ValueRef::Int(5)];
+        assert_eq!(q.push_many(&more, LONG), (3, Ok(())));
+        let mut rest = q.pop_many(10, LONG).unwrap();
+        while rest.len() < 4 {
+            rest.extend(q.pop_many(10, LONG).unwrap());
+        }
+        rest.sort_by_key(|v| format!("{v:?}"));
+        let want: Vec<Value> = (2..6).map(Value::Int).collect();
+        assert_eq!(rest, want);
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+}
+
+/// A consumer killed in the middle of a pop_many: the values it had taken are gone with
+/// it, every other value is still there, once, in order.
+#[test]
+fn a_batch_consumer_killed_midway_leaves_the_rest() {
+    for flags in [0, FLAG_LIFO] {
+        let (r, n) = region(&format!("drain-batch{flags}"));
+        let q = r.queue("q", 32, flags).unwrap();
+        let ints: Vec<ValueRef<'_>> = (0..30).map(ValueRef::Int).collect();
+        assert_eq!(q.push_many(&ints, ZERO), (30, Ok(())));
+        let child = spawn_child("drain-batch", &n, flags, 0);
+        std::thread::sleep(Duration::from_millis(300));
+        child.sigkill();
+        let mut rest = Vec::new();
+        while let Ok(batch) = q.pop_many(7, Some(Duration::from_millis(300))) {
+            rest.extend(batch.into_iter().map(|v| match v {
+                Value::Int(i) => i,
+                other => panic!("{other:?}"),
+            }));
+        }
+        if flags == 0 {
+            // The child took the first value (and paused before the second).
+            assert_eq!(rest, (1..30).collect::<Vec<_>>());
+        } else {
+            // The child died before its commit: nothing was taken.
+            assert_eq!(rest, (0..30).rev().collect::<Vec<_>>());
+        }
+    }
+}
+
+/// A producer of batches is SIGKILLed again and again at random points while this
+/// process consumes with batches. Every value of a batch that completed arrives exactly
+/// once and in order; of the batch in flight at the kill, a first part (maybe nothing,
+/// maybe all) arrives, once; nothing else arrives.
+#[test]
+fn batch_producers_killed_at_random_deliver_exactly_once_or_not_at_all() {
+    for flags in [0, FLAG_LIFO] {
+        let (r, n) = region(&format!("batch-kills{flags}"));
+        let q = r.queue("q", 8, flags).unwrap();
+        let done = r.array("done", 1, 0).unwrap();
+        let mut seen = HashSet::new();
+        let mut start = 0i64;
+        let mut last_popped: Option<i64> = None;
+        let mut rng = XorShift::new(0x05ee_d0fb_a7c4 ^ flags as u64);
+        let mut cut = 0;
+        for _round in 0..15 {
+            done.write(0, ValueRef::Int(start - 1)).unwrap();
+            let child = spawn_child("stream-batch", &n, flags, start);
+            let mut take = |v: Value, seen: &mut HashSet<i64>| {
+                let i = parse(&v);
+                assert!(seen.insert(i), "value {i} delivered twice");
+                if flags == 0 {
+                    assert!(last_popped.is_none_or(|l| i > l), "FIFO order broken");
+                }
+                last_popped = Some(i);
+            };
+            let until = Instant::now() + Duration::from_micros(2_000 + rng.below(20_000));
+            while Instant::now() < until {
+                if let Ok(batch) =
+                    q.pop_many(1 + rng.below(6) as usize, Some(Duration::from_millis(1)))
+                {
+                    for v in batch {
+                        take(v, &mut seen);
+                    }
+                }
+            }
+            child.sigkill();
+            while let Ok(batch) = q.pop_many(5, Some(Duration::from_millis(100))) {
+                for v in batch {
+                    take(v, &mut seen);
+                }
+            }
+            let Value::Int(completed) = done.read(0).unwrap() else {
+                panic!("bad done marker")
+            };
+            for i in start..=completed {
+                assert!(
+                    seen.contains(&i),
+                    "value {i} was pushed but never delivered"
+                );
+            }
+            // The batch in flight (at most 8 values): a first part of it.
+            let after: Vec<i64> = (completed + 1..completed + 9)
+                .filter(|i| seen.contains(i))
+                .collect();
+            assert_eq!(
+                after,
+                (completed + 1..completed + 1 + after.len() as i64).collect::<Vec<_>>(),
+                "not a first part of the batch in flight"
+            );
+            let max = seen.iter().copied().max().unwrap_or(-1);
+            assert!(
+                max <= completed + 8,
+                "value {max} delivered but never pushed"
+            );
+            if after.len() < 8 && !seen.contains(&(completed + 1)) {
+                cut += 1;
+            }
+            start = completed + 9;
+        }
+        assert!(
+            seen.len() > 100,
+            "the producer made progress ({} values)",
+            seen.len()
+        );
+        assert!(cut > 0, "no kill landed inside a batch");
+    }
 }

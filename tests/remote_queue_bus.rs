@@ -631,3 +631,218 @@ fn timeouts_on_an_empty_bus() {
         );
     });
 }
+
+// ---- batches (push_many, pop_many) ----
+
+#[test]
+fn batches_keep_order_and_stop_where_the_queue_does() {
+    let Some(srv) = RedisServer::start("remote queue batches") else {
+        return;
+    };
+    let r = open(&srv.url("batches"));
+    for flags in [0, FLAG_LIFO] {
+        let q = r.queue(&format!("q{flags}"), 32, flags).unwrap();
+        let values = sample_values();
+        let refs: Vec<ValueRef<'_>> = values.iter().map(Value::as_ref).collect();
+        assert_eq!(q.push_many(&refs, ZERO), (values.len(), Ok(())));
+        let mut got = Vec::new();
+        while got.len() < values.len() {
+            let some = q.pop_many(4, ZERO).unwrap();
+            assert!((1..=4).contains(&some.len()));
+            got.extend(some);
+        }
+        let mut want = values.clone();
+        if flags == FLAG_LIFO {
+            want.reverse();
+        }
+        assert_same(&got, &want);
+        assert_eq!(q.pop_many(4, ZERO), Err(Error::Timeout));
+
+        // Partial: room for 4 of 10; the count says how many went in (the first).
+        let small = r.queue(&format!("small{flags}"), 4, flags).unwrap();
+        let ints: Vec<ValueRef<'_>> = (0..10).map(ValueRef::Int).collect();
+        assert_eq!(small.push_many(&ints, ZERO), (4, Err(Error::Timeout)));
+        let t = Instant::now();
+        assert_eq!(
+            small.push_many(&ints[4..], Some(Duration::from_millis(100))),
+            (0, Err(Error::Timeout))
+        );
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        let four = small.pop_many(100, ZERO).unwrap();
+        let mut want: Vec<Value> = (0..4).map(Value::Int).collect();
+        if flags == FLAG_LIFO {
+            want.reverse();
+        }
+        assert_eq!(four, want);
+        assert_eq!(small.push_many(&[], ZERO), (0, Ok(())));
+        assert!(matches!(
+            small.pop_many(0, ZERO),
+            Err(Error::InvalidArgument(_))
+        ));
+        let bad = [ValueRef::Int(1), ValueRef::Object(&[0xc1])];
+        assert!(matches!(
+            small.push_many(&bad, ZERO),
+            (0, Err(Error::InvalidArgument(_)))
+        ));
+        assert_eq!(small.len().unwrap(), 0);
+
+        // A batch larger than the queue, popped in batches by another handle as it goes.
+        let other = open(&srv.url("batches"))
+            .queue(&format!("small{flags}"), 0, 0)
+            .unwrap();
+        let many: Vec<ValueRef<'_>> = (0..60).map(ValueRef::Int).collect();
+        let got = std::thread::scope(|s| {
+            let pusher = s.spawn(|| small.push_many(&many, LONG));
+            let mut got = Vec::new();
+            while got.len() < 60 {
+                got.extend(other.pop_many(7, LONG).unwrap());
+            }
+            assert_eq!(pusher.join().unwrap(), (60, Ok(())));
+            got
+        });
+        let mut ints: Vec<i64> = got
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => *i,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        if flags == 0 {
+            assert_eq!(ints, (0..60).collect::<Vec<_>>());
+        }
+        ints.sort_unstable();
+        assert_eq!(ints, (0..60).collect::<Vec<_>>());
+
+        // Shut down: nothing goes in, pops drain, then CLOSED.
+        small.push_many(&many[..2], ZERO).1.unwrap();
+        small.shutdown().unwrap();
+        assert_eq!(small.push_many(&many, LONG), (0, Err(Error::Closed)));
+        assert_eq!(small.pop_many(10, ZERO).unwrap().len(), 2);
+        assert_eq!(small.pop_many(10, LONG), Err(Error::Closed));
+    }
+}
+
+/// Three producers (each with its own region handle, as separate machines would be)
+/// push batches of 1 to 24 values through a queue of 16, so batches often wait for room
+/// in the middle; one of them pushes every third batch value by value. One consumer
+/// pops batches: every value exactly once, and every batch in one run, whole.
+#[test]
+fn batches_from_many_producers_stay_together() {
+    let Some(srv) = RedisServer::start("remote queue batches together") else {
+        return;
+    };
+    let url = srv.url("together");
+    let q = open(&url).queue("q", 16, 0).unwrap();
+    const BATCHES: i64 = 60;
+    let len = |p: i64, b: i64| 1 + (p * 7 + b * 5) % 24;
+    let total: i64 = (0..3)
+        .map(|p| (0..BATCHES).map(|b| len(p, b)).sum::<i64>())
+        .sum();
+    let got: Vec<i64> = std::thread::scope(|s| {
+        for p in 0..3 {
+            let url = &url;
+            s.spawn(move || {
+                let q = open(url).queue("q", 0, 0).unwrap();
+                for b in 0..BATCHES {
+                    let vals: Vec<i64> = (0..len(p, b)).map(|i| p << 32 | b << 16 | i).collect();
+                    if p == 2 && b % 3 == 0 {
+                        // Single pushes: batches of one (ids from 1000 on).
+                        for k in 0..len(p, b) {
+                            let single = p << 32 | (1000 + b * 32 + k) << 16;
+                            q.push(ValueRef::Int(single), LONG).unwrap();
+                        }
+                    } else {
+                        let refs: Vec<_> = vals.iter().map(|v| ValueRef::Int(*v)).collect();
+                        assert_eq!(q.push_many(&refs, LONG), (refs.len(), Ok(())));
+                    }
+                }
+            });
+        }
+        let mut got = Vec::new();
+        while (got.len() as i64) < total {
+            for v in q.pop_many(5, LONG).unwrap() {
+                let Value::Int(v) = v else { panic!("{v:?}") };
+                got.push(v);
+            }
+        }
+        got
+    });
+    let mut k = 0;
+    while k < got.len() {
+        let (p, b, i) = (got[k] >> 32, (got[k] >> 16) & 0xffff, got[k] & 0xffff);
+        assert_eq!(i, 0, "batch {p}.{b} does not start with its first value");
+        let n = if b >= 1000 { 1 } else { len(p, b) };
+        for j in 0..n {
+            assert_eq!(
+                got.get(k + j as usize),
+                Some(&(p << 32 | b << 16 | j)),
+                "batch {p}.{b}"
+            );
+        }
+        k += n as usize;
+    }
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len() as i64, total, "a value delivered twice");
+}
+
+/// A batch push and a batch pop whose replies never came: retried with the same values
+/// (or the same max) from the same thread, they are answered from the stored result.
+#[test]
+fn a_batch_retried_after_unavailable_is_not_applied_twice() {
+    let Some(srv) = RedisServer::start("remote queue batch retry") else {
+        return;
+    };
+    let url = format!("{}?timeout_ms=300", srv.url("batch-retry"));
+    let q: Queue = open(&url).queue("q", 8, 0).unwrap();
+    let other = open(&url).queue("q", 0, 0).unwrap();
+    q.push_many(&[ValueRef::Null], ZERO).1.unwrap();
+    q.pop_many(1, ZERO).unwrap();
+    let vals = [ValueRef::Int(1), ValueRef::Int(2), ValueRef::Int(3)];
+
+    stop(&srv, libc::SIGSTOP);
+    let (n, lost) = q.push_many(&vals, None);
+    stop(&srv, libc::SIGCONT);
+    assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
+    assert_eq!(q.push_many(&vals[n..], None), (3 - n, Ok(())));
+    assert_eq!(other.len().unwrap(), 3, "the batch went in exactly once");
+
+    stop(&srv, libc::SIGSTOP);
+    let lost = q.pop_many(2, None);
+    stop(&srv, libc::SIGCONT);
+    assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
+    assert_eq!(q.pop_many(2, ZERO), Ok(vec![Value::Int(1), Value::Int(2)]));
+    assert_eq!(other.pop_many(5, ZERO), Ok(vec![Value::Int(3)]));
+}
+
+/// A batch that waits for room holds the queue for its producer (no other push lands
+/// between its parts); when it gives up (its timeout), the hold ends with it.
+#[test]
+fn a_batch_that_gives_up_lets_other_producers_in() {
+    let Some(srv) = RedisServer::start("remote queue batch hold") else {
+        return;
+    };
+    let url = srv.url("hold");
+    let q = open(&url).queue("q", 4, 0).unwrap();
+    let other = open(&url).queue("q", 0, 0).unwrap();
+    let ints: Vec<ValueRef<'_>> = (0..10).map(ValueRef::Int).collect();
+    std::thread::scope(|s| {
+        let batch = s.spawn(|| q.push_many(&ints, Some(Duration::from_millis(400))));
+        std::thread::sleep(Duration::from_millis(100));
+        // Room for one: it goes to the batch (which holds the queue while it waits);
+        // a single push meanwhile waits.
+        assert_eq!(other.pop(ZERO), Ok(Value::Int(0)));
+        assert_eq!(
+            other.push(ValueRef::Int(99), Some(Duration::from_millis(100))),
+            Err(Error::Timeout)
+        );
+        assert_eq!(batch.join().unwrap(), (5, Err(Error::Timeout)));
+    });
+    // The batch gave up: its hold ended with it (a hold left behind would keep the
+    // single push below out for 5 s, its attachment being alive).
+    assert_eq!(other.pop(ZERO), Ok(Value::Int(1)));
+    other.push(ValueRef::Int(99), ZERO).unwrap();
+    let rest = other.pop_many(10, ZERO).unwrap();
+    assert_eq!(rest, [2, 3, 4, 99].map(Value::Int).to_vec());
+}

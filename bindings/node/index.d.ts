@@ -259,6 +259,16 @@ export class Queue extends PlexusObject {
   pop(timeout?: Timeout): Value;
   pushAsync(value: Storable, options?: AsyncWait): Promise<void>;
   popAsync(options?: AsyncWait): Promise<Value>;
+  /**
+   * Appends `values` in order with one call (a FIFO batch stays together), waiting for
+   * room. When not all went in, throws an error (TimeoutError, ClosedError, ...) whose
+   * `pushed` says how many did: always the first ones.
+   */
+  pushMany(values: Storable[], timeout?: Timeout): void;
+  /** Removes 1 to `max` values with one call: waits for one, then takes what is there. */
+  popMany(max: number, timeout?: Timeout): Value[];
+  /** popMany without blocking the event loop. */
+  popManyAsync(max: number, options?: AsyncWait): Promise<Value[]>;
   readonly size: number;
   readonly capacity: number;
   /** Whether some process shut the queue down. */

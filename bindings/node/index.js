@@ -258,6 +258,8 @@ const C = {
   queue_close: fn('plexus_queue_close', S, [ID]),
   queue_push: fn('plexus_queue_push', S, [ID, P, 'int64_t']),
   queue_pop: fn('plexus_queue_pop', S, [ID, P, 'int64_t']),
+  queue_push_many: fn('plexus_queue_push_many', S, [ID, P, 'size_t', 'int64_t', OutSize]),
+  queue_pop_many: fn('plexus_queue_pop_many', S, [ID, P, 'size_t', 'int64_t', OutSize]),
   queue_len: fn('plexus_queue_len', S, [ID, OutU64]),
   queue_capacity: fn('plexus_queue_capacity', S, [ID, OutU64]),
   queue_shutdown: fn('plexus_queue_shutdown', S, [ID]),
@@ -1117,8 +1119,134 @@ function release(slot) {
   if (slot.owned || (slot.p !== null && slot.p.length > PAYLOAD_KEEP)) slot.done();
 }
 const u64Out = [0];
+const sizeOut = [0];
 const boolOut = [false];
 const u32Out = [0];
+
+/**
+ * Memory for an array of plexus_value the library reads (a batch push): the structs, one
+ * after the other, and one payload buffer holding every string's and Buffer's bytes.
+ * Both live outside V8's heap. fill() converts every value first (running all user
+ * code), then writes.
+ */
+class BatchIn {
+  constructor() {
+    this.cap = 0;
+    this.pay = null;
+    this.owned = [];
+  }
+
+  /** Writes `values` (an array) and returns the address of the first struct. */
+  fill(values) {
+    const n = values.length;
+    const preps = new Array(n);
+    let bytes = 0;
+    for (let k = 0; k < n; k++) {
+      const p = prepare(values[k]);
+      preps[k] = p;
+      if (p.t === T_STRING) bytes += Buffer.byteLength(p.s, 'utf8');
+      else if (p.t === T_BYTES) bytes += p.u8.length;
+    }
+    if (n > this.cap) {
+      this.cap = Math.max(n, this.cap * 2, 16);
+      this.v = Buffer.allocUnsafeSlow(this.cap * VALUE_SIZE);
+      this.addr = koffi.address(this.v);
+      this.i32 = new Int32Array(this.v.buffer, this.v.byteOffset, this.cap * 8);
+      this.f64 = new Float64Array(this.v.buffer, this.v.byteOffset, this.cap * 4);
+      this.i64 = new BigInt64Array(this.v.buffer, this.v.byteOffset, this.cap * 4);
+    }
+    if (!this.pay || bytes > this.pay.length) {
+      this.pay = Buffer.allocUnsafeSlow(Math.max(bytes, this.pay ? this.pay.length * 2 : 4096));
+      this.payAddr = koffi.address(this.pay);
+    }
+    this.i32.fill(0, 0, n * 8);
+    let off = 0;
+    for (let k = 0; k < n; k++) {
+      const p = preps[k];
+      const w = k * 8; // the struct's first 32-bit word
+      this.i32[w] = p.t;
+      switch (p.t) {
+        case T_BOOL:
+          this.i32[w + W_AS] = p.b ? 1 : 0;
+          break;
+        case T_INT:
+          this.i64[(w + W_AS) / 2] = p.big !== undefined ? p.big : BigInt(p.n);
+          break;
+        case T_FLOAT:
+          this.f64[(w + W_AS) / 2] = p.n;
+          break;
+        case T_STRING:
+        case T_BYTES: {
+          const len = p.t === T_STRING ? this.pay.write(p.s, off, 'utf8') : (this.pay.set(p.u8, off), p.u8.length);
+          this.i64[(w + W_AS) / 2] = this.payAddr + BigInt(off);
+          this.i64[(w + W_LEN) / 2] = BigInt(len);
+          off += len;
+          break;
+        }
+        case T_OBJECT: {
+          const at = this.addr + BigInt(k * VALUE_SIZE);
+          const st = C.value_from_json(p.json, at);
+          if (st !== OK) {
+            this.done();
+            throw errorFor(st);
+          }
+          this.owned.push(at);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return this.addr;
+  }
+
+  /** Frees what plexus_value_from_json allocated; lets large buffers go. */
+  done() {
+    for (const at of this.owned) C.value_free(at);
+    this.owned.length = 0;
+    if (this.pay && this.pay.length > PAYLOAD_KEEP) this.pay = null;
+    if (this.cap > 65536) this.cap = 0;
+  }
+}
+
+/** Memory for an array of plexus_value the library fills (a batch pop). */
+class BatchOut {
+  constructor(n) {
+    this.n = n;
+    this.v = Buffer.alloc(n * VALUE_SIZE);
+    this.addr = koffi.address(this.v);
+  }
+
+  /** Converts the first `count` values to JS and frees them (all of them, whatever happens). */
+  take(count, big) {
+    const out = new Array(count);
+    let k = 0;
+    try {
+      for (; k < count; k++) {
+        OUT.v.set(this.v.subarray(k * VALUE_SIZE, (k + 1) * VALUE_SIZE));
+        out[k] = OUT.take(big);
+      }
+    } finally {
+      for (k++; k < count; k++) C.value_free(this.addr + BigInt(k * VALUE_SIZE));
+    }
+    return out;
+  }
+}
+
+const BATCH_IN = new BatchIn();
+
+/** The count a batch call's error reports: `err.pushed` on a push_many that stopped. */
+function withPushed(err, pushed) {
+  err.pushed = pushed;
+  return err;
+}
+
+/** A batch size: an integer >= 1 (RangeError, TypeError otherwise). */
+function batchMax(max) {
+  if (typeof max !== 'number' || !Number.isInteger(max)) throw new TypeError(`max must be an integer, not ${describe(max)}`);
+  if (max < 1 || max > 1 << 24) throw new RangeError(`max must be between 1 and 2^24, not ${max}`);
+  return max;
+}
 
 // ---------------------------------------------------------------------------------------
 // Async machinery
@@ -2027,6 +2155,53 @@ class Queue extends PlexusObject {
     const st = QUEUE_POP(this._h, OUT_VP, timeoutNs(timeout));
     if (st !== OK) throw errorFor(st);
     return OUT.take(this._big);
+  }
+
+  /**
+   * Appends the values of `values` (an array) in order with one call: the values that
+   * fit go in at once (one wake-up of the consumers), then it waits for room for the rest,
+   * at most `timeout` ms. In a FIFO queue the values of one batch stay together. When not
+   * all went in, throws TimeoutError, ClosedError (shut down) or another PlexusError whose
+   * `pushed` property says how many did (always the first ones).
+   */
+  pushMany(values, timeout) {
+    if (!Array.isArray(values)) throw new TypeError(`pushMany takes an array of values, not ${describe(values)}`);
+    const ns = timeoutNs(timeout);
+    const vp = BATCH_IN.fill(values);
+    let st;
+    try {
+      st = C.queue_push_many(this._h, vp, values.length, ns, sizeOut);
+    } finally {
+      BATCH_IN.done();
+    }
+    if (st !== OK) throw withPushed(errorFor(st), Number(sizeOut[0]));
+  }
+
+  /**
+   * Removes up to `max` values with one call and returns them (an array): waits at most
+   * `timeout` ms while the queue is empty, then takes the values that are there, up to
+   * `max`, without waiting for more (the oldest first; the newest first from a stack).
+   * TimeoutError, or ClosedError once shut down and empty: nothing was removed.
+   */
+  popMany(max, timeout) {
+    const out = new BatchOut(batchMax(max));
+    const st = C.queue_pop_many(this._h, out.addr, max, timeoutNs(timeout), sizeOut);
+    if (st !== OK) throw errorFor(st);
+    return out.take(Number(sizeOut[0]), this._big);
+  }
+
+  /** popMany without blocking the event loop (`options`: a timeout in ms or { timeout, signal }). */
+  async popManyAsync(max, options) {
+    const out = new BatchOut(batchMax(max));
+    const count = [0];
+    return waitAsync(
+      {
+        once: (ns) => C.queue_pop_many(this._h, out.addr, max, ns, count),
+        slice: (ns) => callAsync(C.queue_pop_many, [this._h, out.addr, max, ns, count]),
+        done: okOrThrow(() => out.take(Number(count[0]), this._big)),
+      },
+      options,
+    );
   }
 
   /** push without blocking the event loop (`options`: a timeout in ms or { timeout, signal }). */

@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::semantics::deadline::Deadline;
+use crate::semantics::deadline::{Deadline, Interrupt};
 pub use crate::semantics::options::{Acquired, OpenMode, OpenOptions, RegionInfo, Start};
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm;
@@ -261,6 +261,17 @@ dispatch!(Queue {
     fn is_empty(&self) -> Result<bool>;
     fn push(&self, v: ValueRef<'_>, timeout: Option<Duration>) -> Result<()>;
     fn pop(&self, timeout: Option<Duration>) -> Result<Value>;
+    /// Pushes `values` in order; how many went in (a prefix), and why not all did.
+    fn push_many(&self, values: &[ValueRef<'_>], timeout: Option<Duration>) -> (usize, Result<()>);
+    /// [`Queue::push_many`] until `deadline`, running `interrupt`'s check while it waits.
+    fn push_many_until(
+        &self,
+        values: &[ValueRef<'_>],
+        deadline: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
+    ) -> (usize, Result<()>);
+    /// Pops at least one value (waiting for it) and up to `max` (without waiting more).
+    fn pop_many(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<Value>>;
     fn shutdown(&self) -> Result<()>;
     fn is_shutdown(&self) -> Result<bool>;
 });

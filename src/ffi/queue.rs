@@ -29,7 +29,7 @@ use super::handles::{self, Object, QueueEntry};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
-use super::value::{plexus_value, read_op, value_ref};
+use super::value::{plexus_value, read_op, to_c, value_ref, value_refs};
 use crate::Error;
 
 /// Handle of an open queue. Id 0 is never valid.
@@ -139,6 +139,112 @@ pub extern "C" fn plexus_queue_pop(
         let t = timeout(timeout_ns)?;
         with(q, |x| x.pop(t))
     })
+}
+
+/// Appends copies of `values[0..n)` in order (the caller keeps ownership of them),
+/// waiting while the queue is full: one call for the whole batch, with one wake-up of
+/// the consumers for all the values that fit at once. When the queue has room for only
+/// part of the batch, that part goes in and the call waits for room for the rest.
+///
+/// In a FIFO queue the values of one batch stay together and in order: no other
+/// producer's value comes between two of them (other pushes wait while a batch is
+/// under way). A stack takes each part that fits in one step, the last value on top.
+///
+/// `*pushed` is always set, whatever the status: to how many values went in, which are
+/// always the first `*pushed` of the batch (0 when an argument was refused).
+///
+/// Returns PLEXUS_OK once all `n` are in the queue (`n == 0` does nothing and returns
+/// PLEXUS_OK); PLEXUS_TIMEOUT (full until the timeout: the first `*pushed` went in, the
+/// rest did not), PLEXUS_CLOSED (the queue is shut down: likewise), PLEXUS_E_NO_SPACE
+/// (the region's heap cannot hold the next value: likewise; a value larger than the
+/// whole heap is refused before anything is stored), PLEXUS_E_INVALID_ARGUMENT (NULL
+/// `values` with `n > 0`, NULL `pushed`, an invalid value anywhere in the batch, a
+/// negative timeout other than PLEXUS_FOREVER: nothing was stored), PLEXUS_E_BAD_HANDLE,
+/// PLEXUS_E_CORRUPT; on a remote region PLEXUS_E_UNAVAILABLE (the values after
+/// `*pushed` may or may not have gone in: retrying the same call with
+/// `values + *pushed` from the same thread is answered without pushing them twice).
+///
+/// Crash safety: every value of a batch is delivered exactly once, or — if its producer
+/// died before its place in the queue was published — not at all.
+#[no_mangle]
+pub extern "C" fn plexus_queue_push_many(
+    q: plexus_queue,
+    values: *const plexus_value,
+    n: usize,
+    timeout_ns: i64,
+    pushed: *mut usize,
+) -> plexus_status {
+    if let Some(p) = unsafe_out(pushed) {
+        *p = 0;
+    }
+    guard(|| {
+        let count = out_ref(pushed, "pushed")?;
+        let t = timeout(timeout_ns)?;
+        let values = value_refs(values, n, "values")?;
+        let (done, result) = with(q, |x| Ok(x.push_many(&values, t)))?;
+        *count = done;
+        result
+    })
+}
+
+/// Removes up to `max` values into `out[0..*popped)`: waits while the queue is empty
+/// (as plexus_queue_pop does), then takes the values that are there, up to `max`,
+/// without waiting for more: the oldest first (a LIFO queue: the newest first). One
+/// call for the whole batch, with one wake-up of blocked producers.
+///
+/// `out` must have room for `max` values; `out[0..*popped)` are overwritten without
+/// being freed first and may own memory: release each with plexus_value_free. The rest
+/// of `out` is not touched. `*popped` is always set, whatever the status (0 unless
+/// PLEXUS_OK).
+///
+/// Returns PLEXUS_OK with `*popped >= 1`; PLEXUS_TIMEOUT (empty until the timeout),
+/// PLEXUS_CLOSED (shut down and empty), PLEXUS_E_INVALID_ARGUMENT (`max == 0`, NULL
+/// `out` or `popped`, a negative timeout other than PLEXUS_FOREVER), PLEXUS_E_BAD_HANDLE,
+/// PLEXUS_E_CORRUPT; on any status but PLEXUS_OK nothing was removed. A value taken by
+/// a consumer that dies before the call returns is lost with it, as with
+/// plexus_queue_pop; the values it had not taken stay in the queue.
+#[no_mangle]
+pub extern "C" fn plexus_queue_pop_many(
+    q: plexus_queue,
+    out: *mut plexus_value,
+    max: usize,
+    timeout_ns: i64,
+    popped: *mut usize,
+) -> plexus_status {
+    if let Some(p) = unsafe_out(popped) {
+        *p = 0;
+    }
+    guard(|| {
+        let count = out_ref(popped, "popped")?;
+        let t = timeout(timeout_ns)?;
+        if out.is_null() {
+            return Err(Error::invalid("out is NULL"));
+        }
+        if max == 0 {
+            return Err(Error::invalid(
+                "max is 0 (a batch takes at least one value)",
+            ));
+        }
+        if max > isize::MAX as usize / std::mem::size_of::<plexus_value>() {
+            return Err(Error::invalid(format!(
+                "max {max} is larger than any array"
+            )));
+        }
+        let got = with(q, |x| x.pop_many(max, t))?;
+        debug_assert!(!got.is_empty() && got.len() <= max);
+        for (i, v) in got.into_iter().take(max).enumerate() {
+            // SAFETY: `out` is non-NULL with room for `max` values by contract, and
+            // `i < max`; the old contents are overwritten, not read or dropped.
+            unsafe { out.add(i).write(to_c(v)) };
+            *count = i + 1;
+        }
+        Ok(())
+    })
+}
+
+fn unsafe_out<'a>(p: *mut usize) -> Option<&'a mut usize> {
+    // SAFETY: a non-NULL pointer from C points to a writable size_t by contract.
+    unsafe { p.as_mut() }
 }
 
 /// `*out` = number of values in the queue (a snapshot: with pushes and pops under way

@@ -196,6 +196,34 @@ pub(crate) fn value_ref<'a>(v: *const plexus_value, what: &str) -> Result<ValueR
     })
 }
 
+/// Reads `n` caller values at `values` without copying (each as [`value_ref`] does).
+/// `values` may be NULL when `n` is 0.
+pub(crate) fn value_refs<'a>(
+    values: *const plexus_value,
+    n: usize,
+    what: &str,
+) -> Result<Vec<ValueRef<'a>>, Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if values.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL but n is {n}")));
+    }
+    if n > isize::MAX as usize / std::mem::size_of::<plexus_value>() {
+        return Err(Error::invalid(format!("n {n} is larger than any array")));
+    }
+    (0..n)
+        .map(|i| {
+            // SAFETY: `values` is non-NULL with `n` values by contract, and `i < n`.
+            let v = unsafe { values.add(i) };
+            value_ref(v, what).map_err(|e| match e {
+                Error::InvalidArgument(m) => Error::invalid(format!("{m} (at index {i})")),
+                e => e,
+            })
+        })
+        .collect()
+}
+
 /// Converts an engine value to a C value; buffers become owned by the C value.
 pub(crate) fn to_c(v: Value) -> plexus_value {
     use plexus_type::*;

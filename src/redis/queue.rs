@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::redis::element::{decode, encode};
 use crate::redis::scripts::with_prologue;
 use crate::redis::{Inner, Obj, Region, Reply, Unanswered};
-use crate::semantics::deadline::Deadline;
+use crate::semantics::deadline::{Deadline, Interrupt};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::{KindWords, KIND_QUEUE};
 use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_LIFO};
@@ -35,21 +35,55 @@ const QUEUE_WORDS: KindWords = KindWords {
 };
 
 /// Every operation of queues and stacks. ARGV 5-8: op (`push`, `pop`, `shutdown`,
-/// `state`), object prefix (`o:<id>:`), `1` for a stack, the item to push. Replies
-/// `{'ok'}` (push, shutdown), `{'ok', item}` (pop), `{'ok', length, closed}` (state),
-/// `{'wait', id}` (full or empty: the id to block on the `wp` or `wc` stream from),
+/// `state`, `pushm`, `popm`, `release`), object prefix (`o:<id>:`), `1` for a stack,
+/// the item to push (`popm`: the most values to take; `pushm`: two flags, `1` or `0`:
+/// whether this call continues a batch that already pushed values, and whether more of
+/// the batch follows the items of this call, which are ARGV 9 on). Replies `{'ok'}`
+/// (push, shutdown, release), `{'ok', item}` (pop), `{'ok', count}` (pushm: how many of
+/// the items went in: all that fit, at least one), `{'ok', item, ...}` (popm: at least
+/// one), `{'ok', length, closed}` (state), `{'wait', id}` (full or empty, or another
+/// producer's batch holds the queue: the id to block on the `wp` or `wc` stream from),
 /// `{'closed'}`, or `{'removed'}` (its meta hash is gone: `remove_object` removed it).
+///
+/// A batch is one call when it fits: one wake-up, one stored result. One that does not
+/// fit holds the queue for its producer between its calls (the meta hash's `hold`:
+/// `<attachment> <thread> <until, server ms>`), so that no other push lands between its
+/// parts; a hold lapses when its attachment's lease does, or 5 s after the holder's last
+/// call (a waiting holder calls at least every second), and `release` ends it early.
 const QUEUE: &str = r#"
 local OP, OBJ, LIFO, ITEM = ARGV[5], ARGV[6], ARGV[7] == '1', ARGV[8]
 local mk, lk = E .. OBJ .. 'm', E .. OBJ .. 'l'
 local wp, wc = E .. OBJ .. 'wp', E .. OBJ .. 'wc'
-local m = redis.call('HMGET', mk, 'shape', 'closed')
+local m = redis.call('HMGET', mk, 'shape', 'closed', 'hold')
 if not m[1] then return {'removed'} end
 local cap, closed = tonumber(m[1]), m[2] == '1'
 local n = redis.call('LLEN', lk)
+-- A batch that holds the queue: `mine` when it is this thread's, `held` when another
+-- live producer's.
+local me = CID .. ' ' .. (opfield or '')
+local mine, held = false, false
+if m[3] then
+  local hc, ht, hu = string.match(m[3], '^(%S+) (%S+) (%d+)$')
+  if hc and hc .. ' ' .. ht == me then
+    mine = true
+  elseif hc then
+    local t = redis.call('TIME')
+    held = tonumber(hu) > t[1] * 1000 + math.floor(t[2] / 1000) and alive(hc)
+  end
+end
+local function hold()
+  local t = redis.call('TIME')
+  redis.call('HSET', mk, 'hold', me .. ' ' .. (t[1] * 1000 + math.floor(t[2] / 1000) + 5000))
+end
+local function unhold()
+  if m[3] then
+    redis.call('HDEL', mk, 'hold')
+    wake(wp)
+  end
+end
 if OP == 'push' then
   if closed then return {'closed'} end
-  if n >= cap then return {'wait', last_id(wp)} end
+  if n >= cap or held then return {'wait', last_id(wp)} end
   redis.call('RPUSH', lk, ITEM)
   if n == 0 then wake(wc) end
   return done({'ok'})
@@ -63,6 +97,43 @@ if OP == 'pop' then
   if LIFO then item = redis.call('RPOP', lk) else item = redis.call('LPOP', lk) end
   if n >= cap then wake(wp) end
   return done({'ok', item})
+end
+if OP == 'pushm' then
+  local cont, more = string.sub(ITEM, 1, 1) == '1', string.sub(ITEM, 2, 2) == '1'
+  if held then return {'wait', last_id(wp)} end
+  if closed then
+    if mine then unhold() end
+    return {'closed'}
+  end
+  if n >= cap then
+    if cont then hold() end
+    return {'wait', last_id(wp)}
+  end
+  local last = math.min(#ARGV, 8 + cap - n)
+  -- RPUSH in slices (a Lua call takes a bounded number of arguments).
+  for i = 9, last, 4000 do
+    redis.call('RPUSH', lk, unpack(ARGV, i, math.min(i + 3999, last)))
+  end
+  if last < #ARGV or more then hold() else unhold() end
+  if n == 0 then wake(wc) end
+  return done({'ok', last - 8})
+end
+if OP == 'release' then
+  if mine then unhold() end
+  return {'ok'}
+end
+if OP == 'popm' then
+  if n == 0 then
+    if closed then return {'closed'} end
+    return {'wait', last_id(wc)}
+  end
+  local take = math.min(tonumber(ITEM), n)
+  local items
+  if LIFO then items = redis.call('RPOP', lk, take) else items = redis.call('LPOP', lk, take) end
+  if n >= cap then wake(wp) end
+  local r = {'ok'}
+  for i = 1, #items do r[i + 1] = items[i] end
+  return done(r)
 end
 if OP == 'shutdown' then
   if not closed then
@@ -158,24 +229,55 @@ impl Queue {
     /// script named) while the queue is full or empty. One operation id for the whole
     /// call: a `wait` reply stores no result, so the id stays unused until it succeeds.
     fn transfer(&self, op: &str, item: &[u8], d: &Deadline) -> Result<Reply> {
+        self.transfer_items(op, None, &[item], d, None)
+    }
+
+    /// [`Queue::transfer`] with any number of items: ARGV 8 on, after `flags` (ARGV 8)
+    /// when given. `push` and `pop` take one item, `pushm` its flags and the values,
+    /// `popm` the most values to take. The operation id goes with the operation and its
+    /// items, not the flags: a retry of a batch after UNAVAILABLE (the same values)
+    /// gets the stored answer whatever part of its batch it was.
+    fn transfer_items(
+        &self,
+        op: &str,
+        flags: Option<&[u8]>,
+        items: &[&[u8]],
+        d: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
+    ) -> Result<Reply> {
         let i = self.inner();
-        let what: [&[u8]; 2] = [op.as_bytes(), item];
+        let mut what: Vec<&[u8]> = Vec::with_capacity(1 + items.len());
+        what.push(op.as_bytes());
+        what.extend_from_slice(items);
         let opid = self.unanswered.op_id(i, &what);
-        let stream = self.stream(if op == "push" { "wp" } else { "wc" });
+        let stream = self.stream(if op.starts_with("push") { "wp" } else { "wc" });
+        let mut args: Vec<&[u8]> = Vec::with_capacity(4 + items.len());
+        args.extend_from_slice(&self.args(op, b"")[..3]);
+        args.extend(flags);
+        args.extend_from_slice(items);
         loop {
-            let r = self.unanswered.call(
-                i,
-                &self.obj,
-                script(),
-                &self.args(op, item),
-                Some(d),
-                &opid,
-                &what,
-            )?;
+            let r = self
+                .unanswered
+                .call(i, &self.obj, script(), &args, Some(d), &opid, &what)?;
             match r.status.as_str() {
                 "ok" => return Ok(r),
                 "closed" => return Err(Error::Closed),
-                "wait" => i.block(&stream, &r.text(0), Some(&self.obj), d)?,
+                "wait" => match interrupt {
+                    None => i.block(&stream, &r.text(0), Some(&self.obj), d)?,
+                    Some(int) => {
+                        // A piece at most, then the caller's check (the script call
+                        // that follows renews a batch's hold).
+                        let left = d.remaining()?;
+                        let piece = left.map_or(int.every, |l| l.min(int.every));
+                        i.block(
+                            &stream,
+                            &r.text(0),
+                            Some(&self.obj),
+                            &Deadline::after(Some(piece)),
+                        )?;
+                        (int.check)()?;
+                    }
+                },
                 other => return Err(i.unexpected(other, &r)),
             }
         }
@@ -225,7 +327,104 @@ impl Queue {
     /// empty. `Closed` once it is shut down and empty.
     pub fn pop(&self, timeout: Option<Duration>) -> Result<Value> {
         let r = self.transfer("pop", b"", &Deadline::after(timeout))?;
-        let item = r.bytes(0);
+        self.decode_item(r.bytes(0))
+    }
+
+    /// Appends `values` in order, waiting while the queue is full: as many as fit go in
+    /// with one script call (one round trip, one wake-up), the rest after waiting for
+    /// room. Returns how many went in (a prefix of `values`) and `Ok` when all did, else
+    /// why it stopped (`Timeout`, `Closed`, `Unavailable`: see [`Unanswered`], a retry
+    /// with `values[pushed..]` is answered from the stored result). Every value is
+    /// checked before any is sent. In a FIFO the values of one script call follow one
+    /// another; a batch larger than the room left may have other producers' values
+    /// between its parts (each part is contiguous).
+    pub fn push_many(
+        &self,
+        values: &[ValueRef<'_>],
+        timeout: Option<Duration>,
+    ) -> (usize, Result<()>) {
+        self.push_many_until(values, &Deadline::after(timeout), None)
+    }
+
+    /// [`Queue::push_many`] with a deadline and an [`Interrupt`] run between the pieces
+    /// of its waits.
+    pub fn push_many_until(
+        &self,
+        values: &[ValueRef<'_>],
+        d: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
+    ) -> (usize, Result<()>) {
+        if let Err(e) = values.iter().try_for_each(|v| v.validate()) {
+            return (0, Err(e));
+        }
+        let items: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| {
+                let (mut item, bytes) = encode(*v);
+                item.extend_from_slice(&bytes);
+                item
+            })
+            .collect();
+        let mut pushed = 0;
+        let result = loop {
+            if pushed == items.len() {
+                break Ok(());
+            }
+            // No more than the queue can ever hold in one call.
+            let end = items
+                .len()
+                .min(pushed + self.capacity.min(1 << 16) as usize);
+            let part: Vec<&[u8]> = items[pushed..end].iter().map(Vec::as_slice).collect();
+            let flags: &[u8] = match (pushed > 0, end < items.len()) {
+                (false, false) => b"00",
+                (false, true) => b"01",
+                (true, false) => b"10",
+                (true, true) => b"11",
+            };
+            match self.transfer_items("pushm", Some(flags), &part, d, interrupt) {
+                Ok(r) => {
+                    let n = r.int(0) as usize;
+                    if n == 0 || n > part.len() {
+                        break Err(self.inner().unexpected("pushm count", &r));
+                    }
+                    pushed += n;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if result.is_err() && pushed > 0 {
+            // Let other producers in now rather than when the hold lapses (best effort).
+            let _ = self
+                .inner()
+                .call(script(), &self.args("release", b""), None, true);
+        }
+        (pushed, result)
+    }
+
+    /// Removes up to `max` values with one script call: waits until there is one, then
+    /// takes the ones after it (the oldest first; the newest first from a stack).
+    pub fn pop_many(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<Value>> {
+        if max == 0 {
+            return Err(Error::invalid(
+                "pop_many: max is 0 (a batch takes at least one value)",
+            ));
+        }
+        let r = self.transfer_items(
+            "popm",
+            None,
+            &[max.to_string().as_bytes()],
+            &Deadline::after(timeout),
+            None,
+        )?;
+        if r.items.is_empty() || r.items.len() > max {
+            return Err(self.inner().unexpected("popm count", &r));
+        }
+        (0..r.items.len())
+            .map(|k| self.decode_item(r.bytes(k)))
+            .collect()
+    }
+
+    fn decode_item(&self, item: Vec<u8>) -> Result<Value> {
         let Some(t) = item.first().map(|&t| char::from(t).to_string()) else {
             return Err(Error::corrupt(format!(
                 "queue '{}' held an empty item",

@@ -64,6 +64,47 @@ impl Deadline {
     }
 }
 
+/// A caller's way into a long wait (a binding that must notice Ctrl-C, or a cancelled
+/// task): a wait given one runs `check` at least every `every` while it waits, and ends
+/// with the error `check` returns. Only calls that cannot simply be retried after a
+/// timeout take one (a batch push keeps its place in the queue for the whole batch).
+pub struct Interrupt<'a> {
+    pub every: Duration,
+    pub check: &'a (dyn Fn() -> Result<()> + Sync),
+}
+
+/// Runs `wait(d)` (a wait that returns `Err(Timeout)` when `d` passes, `Ok` or another
+/// error otherwise) until `deadline`: in one piece without `interrupt`, else in pieces
+/// of at most `interrupt.every`, running its check between them.
+pub fn wait_interruptibly(
+    deadline: &Deadline,
+    interrupt: Option<&Interrupt<'_>>,
+    mut wait: impl FnMut(&Deadline) -> Result<()>,
+) -> Result<()> {
+    let Some(i) = interrupt.filter(|_| !deadline.is_try_once()) else {
+        return wait(deadline);
+    };
+    loop {
+        let piece = deadline
+            .remaining()?
+            .map_or(i.every, |left| left.min(i.every));
+        let d = Deadline::after(Some(piece.max(Duration::from_nanos(1))));
+        let result = wait(&d);
+        // Waits may also return `Ok` when their time is up (the caller looks again).
+        let piece_over = d.remaining().is_err();
+        match result {
+            Err(Error::Timeout) => {}
+            Ok(()) if piece_over => {}
+            other => return other,
+        }
+        deadline.remaining()?;
+        (i.check)()?;
+        if result.is_ok() {
+            return Ok(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +126,44 @@ mod tests {
         short.remaining().unwrap();
         std::thread::sleep(Duration::from_millis(3));
         assert_eq!(short.remaining(), Err(Error::Timeout));
+    }
+
+    #[test]
+    fn an_interruptible_wait_checks_between_pieces_and_stops_on_the_check() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let checks = AtomicU32::new(0);
+        let check = || {
+            if checks.fetch_add(1, Ordering::Relaxed) == 2 {
+                Err(Error::Closed)
+            } else {
+                Ok(())
+            }
+        };
+        let i = Interrupt {
+            every: Duration::from_millis(1),
+            check: &check,
+        };
+        // A wait that returns Ok when its piece is over, as the engine's waits may: the
+        // check still runs, and its error ends the wait.
+        let sleepy = |d: &Deadline| {
+            while d.remaining().is_ok() {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Ok(())
+        };
+        let forever = Deadline::forever();
+        let mut result = Ok(());
+        while result.is_ok() {
+            result = wait_interruptibly(&forever, Some(&i), sleepy);
+        }
+        assert_eq!(result, Err(Error::Closed));
+        assert_eq!(checks.load(Ordering::Relaxed), 3);
+        // Without an interrupt, or trying once: the wait runs once, as given.
+        let once = Deadline::after(Some(Duration::ZERO));
+        assert_eq!(
+            wait_interruptibly(&once, Some(&i), |d| d.remaining().map(|_| ())),
+            Err(Error::Timeout)
+        );
+        assert_eq!(checks.load(Ordering::Relaxed), 3);
     }
 }

@@ -162,3 +162,47 @@ test('shutdown through one region handle wakes a pop waiting through another, an
     }
   });
 });
+
+test('pushMany and popMany: batches, partial pushes, timeouts, shutdown, bad input', async () => {
+  await withRegion('queue-batch', async (r) => {
+    for (const lifo of [false, true]) {
+      const q = r.queue(lifo ? 'stack' : 'fifo', 4, { lifo });
+      const values = ['a', 2, null, { k: [1] }, Buffer.from([1, 2, 3]), 2.5, 'x'.repeat(500), 2n ** 62n];
+      // Room for 4: TimeoutError, and `pushed` says how many went in (the first ones).
+      assert.throws(() => q.pushMany(values, 0), (e) => e instanceof plexus.TimeoutError && e.pushed === 4);
+      assert.throws(() => q.pushMany(values.slice(4), 20), (e) => e instanceof plexus.TimeoutError && e.pushed === 0);
+      const got = [...q.popMany(3), ...q.popMany(10, 0)];
+      const want = lifo ? values.slice(0, 4).reverse() : values.slice(0, 4);
+      assert.deepStrictEqual(got, want);
+      assert.throws(() => q.popMany(10, 0), plexus.TimeoutError);
+      assert.throws(() => q.popMany(10, 20), plexus.TimeoutError);
+      // Every type through a batch, big ints and binary included.
+      q.pushMany(values.slice(4));
+      const back = q.popMany(4);
+      assert.deepStrictEqual(lifo ? back.reverse() : back, values.slice(4));
+      // Nothing to push is fine; bad input throws, nothing stored.
+      q.pushMany([]);
+      assert.throws(() => q.pushMany('abc'), TypeError);
+      assert.throws(() => q.pushMany([1, Symbol('no')]), TypeError);
+      assert.throws(() => q.pushMany([1, '\ud800']), isCode('PLEXUS_E_INVALID_ARGUMENT'));
+      assert.throws(() => q.popMany(0), RangeError);
+      assert.throws(() => q.popMany(1.5), TypeError);
+      assert.equal(q.size, 0);
+      // popManyAsync waits without blocking the event loop.
+      const pending = q.popManyAsync(10);
+      setTimeout(() => q.pushMany([7, 8]), 20);
+      const popped = await pending;
+      assert.ok(popped.length >= 1 && popped.length <= 2);
+      while (popped.length < 2) popped.push(...q.popMany(10));
+      assert.deepStrictEqual(popped.sort(), [7, 8]);
+      await assert.rejects(q.popManyAsync(3, 20), plexus.TimeoutError);
+      // Shut down: pushes throw ClosedError (pushed 0), pops drain then throw it.
+      q.pushMany([1, 2]);
+      q.shutdown();
+      assert.throws(() => q.pushMany([3]), (e) => e instanceof plexus.ClosedError && e.pushed === 0);
+      assert.equal(q.popMany(10).length, 2);
+      assert.throws(() => q.popMany(10), plexus.ClosedError);
+      await assert.rejects(q.popManyAsync(10), plexus.ClosedError);
+    }
+  });
+});

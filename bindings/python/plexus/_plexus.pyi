@@ -2,7 +2,7 @@
 # subclasses in plexus/*.py; these are their compiled halves.
 
 import datetime
-from typing import Any, Callable, Optional, Tuple, Type, Union
+from typing import Any, Callable, Iterable, List, Optional, Tuple, Type, Union
 
 _Timeout = Union[None, float, int, datetime.timedelta]
 _Where = Any
@@ -98,6 +98,14 @@ class Queue(_Object):
     def __new__(cls, region: Region, name: str, capacity: int, flags: int) -> "Queue": ...
     def push(self, value: Any, timeout: _Timeout = None) -> None: ...
     def pop(self, timeout: _Timeout = None) -> Any: ...
+    def push_many(
+        self,
+        values: Iterable[Any],
+        timeout: _Timeout = None,
+        *,
+        _cancelled: Optional[Callable[[], bool]] = None,
+    ) -> None: ...
+    def pop_many(self, max: int, timeout: _Timeout = None) -> List[Any]: ...
     def shutdown(self) -> None: ...
     @property
     def is_shutdown(self) -> bool: ...

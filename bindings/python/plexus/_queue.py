@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator
+import asyncio
+import threading
+from typing import Any, AsyncIterator, Iterable, Iterator, List
 
 from . import _aio
 from ._base import RegionObject
 from ._errors import Closed
 from ._plexus import Queue as _Queue
+from ._plexus import timeout_seconds
 from ._wait import TimeoutArg
 
 
@@ -22,7 +25,9 @@ class Queue(_Queue, RegionObject):
     then raise :class:`plexus.Closed`; a queue stays shut down, but
     :meth:`plexus.Region.remove_object` and opening it again start it anew (every handle
     of the old queue, in every process, then raises :class:`plexus.Removed`, so each
-    process learns to open it again). Iterating pops until then (``async for`` too)::
+    process learns to open it again). :meth:`push_many` and :meth:`pop_many` move many
+    values in one call (a FIFO batch stays together). Iterating pops until then
+    (``async for`` too)::
 
         for job in region.queue("work", 64):
             handle(job)
@@ -50,6 +55,31 @@ class Queue(_Queue, RegionObject):
     async def pop_async(self, timeout: TimeoutArg = None) -> Any:
         """:meth:`pop` without blocking the event loop (cancelled, it took nothing)."""
         return await _aio.poll(lambda: self.pop(0), timeout)
+
+    async def pop_many_async(self, max: int, timeout: TimeoutArg = None) -> List[Any]:
+        """:meth:`pop_many` without blocking the event loop (cancelled, it took
+        nothing)."""
+        return await _aio.poll(lambda: self.pop_many(max, 0), timeout)
+
+    async def push_many_async(self, values: Iterable[Any], timeout: TimeoutArg = None) -> None:
+        """:meth:`push_many` without blocking the event loop. The batch stays together as
+        with :meth:`push_many`: unless ``timeout`` is 0, it runs in a worker thread,
+        where it keeps its place in the queue while it waits for room. Cancelled, it
+        stops within :data:`plexus.SLICE`: a first part of the batch may have gone in,
+        the rest does not."""
+        values = list(values)
+        if timeout_seconds(timeout) == 0:
+            self.push_many(values, 0)
+            return
+        cancelled = threading.Event()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None, lambda: self.push_many(values, timeout, _cancelled=cancelled.is_set)
+            )
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         """``async for value in queue:`` pops until the queue is shut down and empty."""

@@ -1,11 +1,16 @@
 //! Queues: bounded FIFO queues (or LIFO stacks) with blocking push and pop.
 
-use plexus::{backend, Error};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use plexus::{backend, Deadline, Error, Interrupt, ValueRef};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::region::{count, Opened, Region};
-use crate::values::{arg, to_python};
-use crate::wait::{blocking, timed_out, timeout};
+use crate::values::{arg, to_python, Arg};
+use crate::wait::{blocking, timed_out, timeout, SLICE};
 
 /// A queue (the compiled half of `plexus.Queue`).
 #[pyclass(subclass, frozen, module = "plexus._plexus")]
@@ -76,6 +81,116 @@ object_methods!(Queue, "Queue", "Gives back this handle (idempotent): the queue 
         let v = blocking(py, t, self.o.remote, timed_out, |piece| q.pop(piece))?
             .map_err(|e| self.o.fail(py, "pop", e))?;
         to_python(py, v)
+    }
+
+    /// Appends copies of `values` (any iterable) in order with one call: the values that
+    /// fit go in at once (one wake-up of the consumers), then it waits for room for the
+    /// rest. In a FIFO queue the values of one batch stay together. When not all went
+    /// in, raises `plexus.Timeout` (full until the timeout), `plexus.Closed` (shut down)
+    /// or another error, with the number that went in (always the first ones) as the
+    /// exception's `pushed` attribute. `_cancelled`: a callable checked while waiting
+    /// (the asyncio twin's cancellation).
+    #[pyo3(signature = (values, timeout=None, *, _cancelled=None))]
+    fn push_many(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        _cancelled: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let t = self::timeout(timeout)?;
+        if values.is_instance_of::<PyString>() || values.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(
+                "plexus: push_many takes an iterable of values (a str or bytes is one value: use push)",
+            ));
+        }
+        let items: Vec<Bound<'_, PyAny>> = values.try_iter()?.collect::<PyResult<_>>()?;
+        let args: Vec<Arg<'_>> = items.iter().map(|o| arg(o)).collect::<PyResult<_>>()?;
+        let refs: Vec<ValueRef<'_>> = args.iter().map(Arg::as_ref).collect();
+        let q = self.o.get(py)?;
+        // A Python exception raised while the batch waits (Ctrl-C, or cancellation): the
+        // check stores it and stops the batch.
+        let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+        let (pushed, result) = if t == Some(Duration::ZERO) && !self.o.remote {
+            q.push_many(&refs, t) // never waits: keeps the GIL
+        } else {
+            let cancelled = _cancelled.map(|c| c.clone().unbind());
+            let check = || -> Result<(), Error> {
+                Python::attach(|py| {
+                    let stop = match py.check_signals() {
+                        Err(e) => Some(e),
+                        Ok(()) => match cancelled.as_ref().map(|c| c.bind(py).call0()) {
+                            Some(Ok(r)) if r.is_truthy().unwrap_or(true) => {
+                                Some(PyRuntimeError::new_err("plexus: push_many cancelled"))
+                            }
+                            Some(Err(e)) => Some(e),
+                            _ => None,
+                        },
+                    };
+                    match stop {
+                        Some(e) => {
+                            *pending.lock() = Some(e);
+                            Err(Error::Timeout)
+                        }
+                        None => Ok(()),
+                    }
+                })
+            };
+            let interrupt = Interrupt {
+                every: SLICE,
+                check: &check,
+            };
+            py.detach(|| q.push_many_until(&refs, &Deadline::after(t), Some(&interrupt)))
+        };
+        let err = match (pending.lock().take(), result) {
+            (Some(e), _) => e,
+            (None, Ok(())) => return Ok(()),
+            (None, Err(e)) => self.o.fail(py, "push_many", e),
+        };
+        let _ = err.value(py).setattr("pushed", pushed);
+        Err(err)
+    }
+
+    /// Removes up to `max` values with one call and returns them as a list: waits while
+    /// the queue is empty, then takes the values that are there, up to `max`, without
+    /// waiting for more (the oldest first; the newest first from a LIFO). `plexus.Timeout`
+    /// (empty until the timeout) or `plexus.Closed` (shut down and empty): nothing was
+    /// removed. `max` must be at least 1.
+    #[pyo3(signature = (max, timeout=None))]
+    fn pop_many(
+        &self,
+        py: Python<'_>,
+        max: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyList>> {
+        let max = count(max, "max", 48)? as usize;
+        let t = self::timeout(timeout)?;
+        let got = if !self.o.remote {
+            let first = self.o.call(
+                py,
+                || "pop_many".into(),
+                |q| Ok(q.pop_many(max, Some(Default::default()))),
+            )?;
+            match first {
+                Err(Error::Timeout) if t != Some(Default::default()) => None,
+                r => Some(r.map_err(|e| self.o.fail(py, "pop_many", e))?),
+            }
+        } else {
+            None
+        };
+        let values = match got {
+            Some(v) => v,
+            None => {
+                let q = self.o.get(py)?;
+                blocking(py, t, self.o.remote, timed_out, |piece| q.pop_many(max, piece))?
+                    .map_err(|e| self.o.fail(py, "pop_many", e))?
+            }
+        };
+        let list = PyList::empty(py);
+        for v in values {
+            list.append(to_python(py, v)?)?;
+        }
+        Ok(list.unbind())
     }
 
     /// Ends the queue for every process: pushes then raise `plexus.Closed`, pops return

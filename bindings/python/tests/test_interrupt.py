@@ -46,6 +46,8 @@ ops = {
     "queue.pop": lambda: e.pop(),
     "queue.iter": lambda: next(iter(e)),
     "queue.push": lambda: q.push("more"),
+    "queue.push_many": lambda: q.push_many(["more", "and more"]),
+    "queue.pop_many": lambda: e.pop_many(5),
     "subscription.next": lambda: sub.next(),
     "subscription.iter": lambda: next(sub),
     "mutex.acquire": lambda: mx.acquire(),
@@ -125,7 +127,7 @@ class CtrlC(RegionTest):
                 child.wait()
             for f in (child.stdout, child.stderr, child.stdin):
                 f.close()
-        self.assertEqual(len(latencies), 22)
+        self.assertEqual(len(latencies), 24)
         # The barrier's arrival was withdrawn: a round still needs two parties.
         with self.assertRaises(plexus.Timeout):
             self.region.barrier("bar").wait(timeout=0)

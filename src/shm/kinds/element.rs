@@ -98,6 +98,11 @@ fn meta(t: Type, len: u64) -> u64 {
 /// inline (the caller commits it, or gives it back with [`discard_value`]).
 pub(crate) fn prepare_value(r: &RegionInner, v: ValueRef<'_>) -> Result<Prepared> {
     v.validate()?;
+    prepare_valid_value(r, v)
+}
+
+/// [`prepare_value`] for a value already checked with [`ValueRef::validate`].
+pub(crate) fn prepare_valid_value(r: &RegionInner, v: ValueRef<'_>) -> Result<Prepared> {
     let t = v.type_of();
     Ok(match v {
         ValueRef::Undefined | ValueRef::Null => Prepared {

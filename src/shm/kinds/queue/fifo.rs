@@ -121,6 +121,10 @@ impl Queue {
                         self.settle_head(h)?;
                         return Err(self.closed_error());
                     }
+                    // A batch push holds the producer lock: its values stay together.
+                    if self.yield_to_batch(h, t, deadline)? {
+                        continue;
+                    }
                     crate::test_hooks::pause_point();
                     slot.value.meta.store(meta, Ordering::Relaxed);
                     slot.value.payload.store(payload, Ordering::Relaxed);

@@ -21,6 +21,10 @@
 //!   futex; a transition that finds the bit set bumps `wake` and wakes them. `close`
 //!   sets `closed`, then wakes every slot that has sleepers.
 //!
+//! * Batches (`push_many`, `pop_many`; module `batch`): a batch push holds the queue's
+//!   producer lock while it claims, fills and publishes its slots, so its values stay
+//!   together; a single push checks that lock right after its claim.
+//!
 //! **LIFO** stacks are slots `0..top` under one robust lock; `top` is the commit word of
 //! every push and pop (one store), so a process dying with the lock leaves the old or
 //! the new stack. Waiters sleep on the `seq` futex word, bumped after every change.
@@ -46,6 +50,7 @@ use crate::shm::os::sys;
 use crate::shm::wait::{self, Deadline};
 use std::mem::size_of;
 
+mod batch;
 mod fifo;
 mod lifo;
 
@@ -58,6 +63,9 @@ use fifo::*;
 /// share one. The body then holds `capacity` [`QueueSlot`]s.
 ///
 /// * `closed`: 0, or 1 once `close` was called (never reset).
+/// * `lock` (FIFO queues): the producer lock, held by a batch push (`push_many`) for
+///   the whole batch; a single push that claims a slot while it is held gives the slot
+///   up and waits for it (see `batch`).
 /// * `lock`, `seq`, `sleepers`, `top` (LIFO queues only): a robust lock over the stack;
 ///   `top` is the number of values (the commit word of a push or pop); `seq` is the futex
 ///   word bumped after every push, pop and close, `sleepers` the processes sleeping on it.
@@ -373,6 +381,13 @@ impl Queue {
                 self.wait_slot(h, slot, s, deadline)?;
                 continue;
             }
+            // A batch push holds the producer lock: a claim now would be given up.
+            if h.lock.load(Ordering::SeqCst) & wait::LOCK_OWNER != 0 {
+                let r = self.r();
+                wait::lock(&h.lock, r.token, deadline, &r.procs())?;
+                wait::unlock(&h.lock);
+                continue;
+            }
             return Ok(());
         }
     }
@@ -472,6 +487,8 @@ fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
         done.lock_taken_over(r.take_over_dead(&h.lock, |_| Ok(()))?);
         return Ok(());
     }
+    // A batch push's producer lock (FIFO): its dead holder's claims are dropped below.
+    done.lock_taken_over(r.take_over_dead(&h.lock, |_| Ok(()))?);
     for j in 0..o.shape {
         let slot: &QueueSlot = r.map.get(o.body + Q_HEADER + j * SLOT)?;
         if abandon_dead_push(r, slot, slot.state.load(Ordering::Acquire)) == Some(true) {
@@ -511,6 +528,7 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
         }
         return;
     }
+    sc.lock_word(&h.lock, || format!("{loc} (batch push)"));
     for i in 0..capacity {
         let Ok(s) = sc.map.get::<QueueSlot>(slots + i * SLOT) else {
             return;

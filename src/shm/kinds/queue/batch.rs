@@ -1,0 +1,513 @@
+//! Batches: [`Queue::push_many`] and [`Queue::pop_many`], one call for many values.
+//!
+//! **FIFO push.** A batch takes the queue's producer lock (`QueueHeader::lock`, a robust
+//! lock: a dead holder is taken over), then claims every free slot from `tail` on that
+//! it needs (one CAS each, on lines nobody else writes), moves `tail` past them once,
+//! stores the values and publishes them in order (one swap each; only the slot a
+//! consumer sleeps on makes a wake-up syscall). When the queue cannot take the whole
+//! batch, it publishes what fits and waits for room, still holding the lock, and goes on
+//! from where it stopped. While the lock is held no other producer's value can land
+//! between two values of the batch: a single push that claimed a slot meanwhile sees the
+//! lock right after its claim and gives the slot up (it becomes a hole that consumers
+//! step over, as the slot of a producer that died), then waits for the batch to end.
+//! Crash rules are those of single pushes, value by value: a value published is
+//! delivered exactly once, a value whose slot was claimed but not published when its
+//! producer died is dropped by whoever waits behind it, and the lock passes on.
+//!
+//! **FIFO pop.** Waits for one value as [`Queue::pop`] does, then takes the following
+//! FULL slots without waiting, each with its own commit (so a consumer killed in the
+//! middle took the values it committed and left the others in the queue).
+//!
+//! **Stacks.** Under the stack lock, as many values as fit go in (or come out) with one
+//! store of `top`, the commit word: a process dying with the lock leaves the stack as it
+//! was before or after that store.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::*;
+use crate::semantics::deadline::{wait_interruptibly, Interrupt};
+use crate::shm::kinds::element::prepare_valid_value;
+
+/// How a batch push waits: until its deadline, interruptibly when it was given an
+/// [`Interrupt`].
+struct Waits<'d, 'i> {
+    deadline: &'d Deadline,
+    interrupt: Option<&'d Interrupt<'i>>,
+}
+
+impl Waits<'_, '_> {
+    fn wait(&self, wait: impl FnMut(&Deadline) -> Result<()>) -> Result<()> {
+        wait_interruptibly(self.deadline, self.interrupt, wait)
+    }
+}
+
+impl Queue {
+    /// Appends `values` in order, waiting while the queue is full. Returns how many went
+    /// in (always a prefix of `values`) and `Ok` when all did, else why it stopped:
+    /// `Timeout`, `Closed`, or `NoSpace` (the region's heap is full). Every value is
+    /// checked before any is stored (`InvalidArgument`, and `NoSpace` for a value larger
+    /// than the whole heap, with nothing pushed). In a FIFO queue the values of one batch
+    /// follow one another: no other producer's value comes between them.
+    pub fn push_many(
+        &self,
+        values: &[ValueRef<'_>],
+        timeout: Option<Duration>,
+    ) -> (usize, Result<()>) {
+        self.push_many_until(values, &Deadline::after(timeout), None)
+    }
+
+    /// [`Queue::push_many`] with a deadline, and an [`Interrupt`] that the waits for room
+    /// run between pieces of at most `interrupt.every` (a batch cannot be retried after
+    /// a timeout without losing its place, so a caller that must notice Ctrl-C passes
+    /// one instead of calling again).
+    pub fn push_many_until(
+        &self,
+        values: &[ValueRef<'_>],
+        deadline: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
+    ) -> (usize, Result<()>) {
+        let checked = (|| {
+            let r = self.r();
+            r.check_usable()?;
+            let h = self.header()?;
+            let heap = r.fixed.heap_size;
+            for v in values {
+                v.validate()?;
+                let len = v.bytes().map_or(0, |b| b.len() as u64);
+                if len > 8 && len > heap {
+                    return Err(Error::NoSpace(format!(
+                        "a value of {len} bytes is larger than the region's whole heap ({heap} bytes)"
+                    )));
+                }
+            }
+            if !values.is_empty() && h.closed.load(Ordering::Acquire) != 0 {
+                return Err(self.closed_error());
+            }
+            Ok(h)
+        })();
+        let h = match checked {
+            Ok(h) => h,
+            Err(e) => return (0, Err(e)),
+        };
+        if values.is_empty() {
+            return (0, Ok(()));
+        }
+        let mut pushed = 0;
+        let waits = Waits {
+            deadline,
+            interrupt,
+        };
+        let result = if self.lifo {
+            self.push_many_lifo(h, values, &waits, &mut pushed)
+        } else {
+            self.push_many_fifo(h, values, &waits, &mut pushed)
+        };
+        (pushed, result)
+    }
+
+    /// Removes up to `max` values: waits until there is one (as [`Queue::pop`] does),
+    /// then takes the ones that follow it without waiting more (a FIFO's oldest first, a
+    /// stack's newest first). `Ok` holds at least one value; `Timeout` when none came in
+    /// time; `Closed` once the queue is shut down and empty. `max == 0` is
+    /// `InvalidArgument`.
+    pub fn pop_many(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<Value>> {
+        self.pop_many_until(max, &Deadline::after(timeout))
+    }
+
+    /// [`Queue::pop_many`] with a deadline.
+    pub fn pop_many_until(&self, max: usize, deadline: &Deadline) -> Result<Vec<Value>> {
+        self.r().check_usable()?;
+        if max == 0 {
+            return Err(Error::invalid(
+                "pop_many: max is 0 (a batch takes at least one value)",
+            ));
+        }
+        let h = self.header()?;
+        if self.lifo {
+            self.pop_many_lifo(h, max, deadline)
+        } else {
+            self.pop_many_fifo(h, max, deadline)
+        }
+    }
+
+    // ---- FIFO ----
+
+    fn push_many_fifo(
+        &self,
+        h: &QueueHeader,
+        values: &[ValueRef<'_>],
+        waits: &Waits<'_, '_>,
+        pushed: &mut usize,
+    ) -> Result<()> {
+        let r = self.r();
+        waits.wait(|d| wait::lock(&h.lock, r.token, d, &r.procs()).map(|_| ()))?;
+        let result = (|| {
+            while *pushed < values.len() {
+                self.push_run(h, &values[*pushed..], waits, pushed)?;
+            }
+            Ok(())
+        })();
+        wait::unlock(&h.lock);
+        result
+    }
+
+    /// With the producer lock held: waits for a free slot at `tail`, claims the free
+    /// slots from there (up to `values.len()`), then stores and publishes the values.
+    /// Adds the number published to `*pushed`.
+    fn push_run(
+        &self,
+        h: &QueueHeader,
+        values: &[ValueRef<'_>],
+        waits: &Waits<'_, '_>,
+        pushed: &mut usize,
+    ) -> Result<()> {
+        let r = self.r();
+        let cap = self.capacity;
+        let token = r.token;
+        // Find the first free slot (waiting for room, stepping over claims made before
+        // we took the lock or given up since).
+        let start = loop {
+            if h.closed.load(Ordering::Acquire) != 0 {
+                return Err(self.closed_error());
+            }
+            let t = self.position(&h.tail)?;
+            let lap = (t / cap) & LAP_MASK;
+            let slot = self.slot(t % cap)?;
+            let s = slot.state.load(Ordering::Acquire);
+            match compare_lap(lap_of(s), lap) {
+                Lap::Same if s & PHASE_MASK == FREE => break t,
+                // Another producer's claim: made before we took the lock (it will be
+                // published), or after (it will be given up). Wait for either.
+                Lap::Same if s & PHASE_MASK == WRITING => {
+                    waits.wait(|d| self.wait_slot(h, slot, s, d))?
+                }
+                Lap::Same | Lap::Ahead => {
+                    let _ = h
+                        .tail
+                        .compare_exchange(t, t + 1, Ordering::AcqRel, Ordering::Relaxed);
+                }
+                Lap::FarAhead => self.far_ahead(&h.tail, t, s)?,
+                Lap::Behind => {
+                    let prev = lap.wrapping_sub(1) & LAP_MASK;
+                    if lap_of(s) != prev || s & PHASE_MASK == FREE {
+                        if h.tail.load(Ordering::Acquire) != t {
+                            continue;
+                        }
+                        return Err(Error::corrupt(format!(
+                            "queue '{}': slot {} is in lap {} while position {t} needs lap {lap}",
+                            self.name,
+                            t % cap,
+                            lap_of(s)
+                        )));
+                    }
+                    // Full: the previous lap's value is still there.
+                    waits.wait(|d| self.wait_slot(h, slot, s, d))?;
+                }
+            }
+        };
+        // The free slots from there (more can only appear: consumers free them, and
+        // other producers keep out while we hold the lock), as many as the batch needs.
+        let want = (values.len() as u64).min(cap);
+        let mut room = 1;
+        while room < want {
+            let p = start + room;
+            let s = self.slot(p % cap)?.state.load(Ordering::Acquire);
+            if compare_lap(lap_of(s), (p / cap) & LAP_MASK) != Lap::Same || s & PHASE_MASK != FREE {
+                break;
+            }
+            room += 1;
+        }
+        // Prepare the values first (heap blocks written), so that claimed slots are
+        // only ever held for the stores. A value the heap cannot hold ends the batch
+        // there, after the values before it.
+        let mut prepared = Vec::with_capacity(room as usize);
+        let mut failed = None;
+        for v in &values[..room as usize] {
+            match prepare_valid_value(r, *v) {
+                Ok(p) => prepared.push(p),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        // Claim them (a single push may have claimed one meanwhile: that ends the run;
+        // it gives the slot up, and the next run steps over it).
+        let mut claimed = 0u64;
+        while claimed < prepared.len() as u64 {
+            let p = start + claimed;
+            let lap = (p / cap) & LAP_MASK;
+            let slot = self.slot(p % cap)?;
+            let s = slot.state.load(Ordering::Acquire);
+            if compare_lap(lap_of(s), lap) != Lap::Same || s & PHASE_MASK != FREE {
+                break;
+            }
+            let mine = state(lap, WRITING, token) | (s & WAITERS);
+            if slot
+                .state
+                .compare_exchange(s, mine, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                claimed += 1;
+            }
+            // (A failed CAS: a waiter set its bit, or the slot was taken; look again.)
+        }
+        h.tail.fetch_max(start + claimed, Ordering::AcqRel);
+        let all_claimed = claimed == prepared.len() as u64;
+        // As in `push_fifo`: a consumer that saw the queue closed and empty either saw
+        // these claims, or this load sees `closed`.
+        if h.closed.load(Ordering::SeqCst) != 0 {
+            for p in start..start + claimed {
+                self.give_up_claim(p)?;
+            }
+            for p in prepared {
+                discard_value(r, p);
+            }
+            self.settle_head(h)?;
+            return Err(self.closed_error());
+        }
+        crate::test_hooks::pause_point();
+        let mut rest = prepared.into_iter();
+        for (p, v) in (start..start + claimed).zip(rest.by_ref()) {
+            let slot = self.slot(p % cap)?;
+            slot.value.meta.store(v.meta, Ordering::Relaxed);
+            slot.value.payload.store(v.payload, Ordering::Relaxed);
+        }
+        for v in rest {
+            discard_value(r, v);
+        }
+        // Publish in order: the commit point of each value.
+        let half = claimed / 2;
+        for p in start..start + claimed {
+            if p == start + half && half > 0 {
+                crate::test_hooks::pause_point();
+            }
+            let lap = (p / cap) & LAP_MASK;
+            self.publish(self.slot(p % cap)?, state(lap, FULL, 0));
+            *pushed += 1;
+        }
+        match failed {
+            // The value the heap could not hold is next: report it.
+            Some(e) if all_claimed => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives up this process's claim on position `p` (claimed, nothing published): the
+    /// slot moves on to its next lap, empty, as the claim of a dead producer does.
+    fn give_up_claim(&self, p: u64) -> Result<()> {
+        let lap = (p / self.capacity) & LAP_MASK;
+        self.publish(self.slot(p % self.capacity)?, state(lap + 1, FREE, 0));
+        Ok(())
+    }
+
+    /// Called by a single push right after its claim at position `p`: when a batch holds
+    /// the producer lock, gives the claim up and waits until the batch is done (so that
+    /// no value lands inside it). `Ok(true)` when the push must start over.
+    pub(super) fn yield_to_batch(
+        &self,
+        h: &QueueHeader,
+        p: u64,
+        deadline: &Deadline,
+    ) -> Result<bool> {
+        // Pairs with the batch's lock (taken before its first claim): a claim made
+        // after one of the batch's claims sees the lock here.
+        if h.lock.load(Ordering::SeqCst) & wait::LOCK_OWNER == 0 {
+            return Ok(false);
+        }
+        self.give_up_claim(p)?;
+        let r = self.r();
+        wait::lock(&h.lock, r.token, deadline, &r.procs())?;
+        wait::unlock(&h.lock);
+        Ok(true)
+    }
+
+    fn pop_many_fifo(
+        &self,
+        h: &QueueHeader,
+        max: usize,
+        deadline: &Deadline,
+    ) -> Result<Vec<Value>> {
+        let first = self.pop_fifo(h, deadline)?;
+        let cap = self.capacity;
+        let mut out = Vec::with_capacity(max.min(cap as usize).min(1024));
+        out.push(first);
+        // Then the values that follow, without waiting. Once one value is taken, a
+        // problem only ends the batch (the next call reports it).
+        while out.len() < max {
+            crate::test_hooks::pause_point();
+            let Ok(hd) = self.position(&h.head) else {
+                break;
+            };
+            let lap = (hd / cap) & LAP_MASK;
+            let Ok(slot) = self.slot(hd % cap) else {
+                break;
+            };
+            let s = slot.state.load(Ordering::Acquire);
+            match compare_lap(lap_of(s), lap) {
+                Lap::Same if s & PHASE_MASK == FULL => match self.take(h, slot, s, hd, lap) {
+                    Ok(Some(Ok(v))) => out.push(v),
+                    Ok(None) => {} // another consumer took it: look at the new head
+                    Ok(Some(Err(_))) | Err(_) => break,
+                },
+                Lap::Ahead => {
+                    let _ =
+                        h.head
+                            .compare_exchange(hd, hd + 1, Ordering::AcqRel, Ordering::Relaxed);
+                }
+                _ => break, // empty, being written, or for another lap: not waiting
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- LIFO ----
+
+    fn push_many_lifo(
+        &self,
+        h: &QueueHeader,
+        values: &[ValueRef<'_>],
+        waits: &Waits<'_, '_>,
+        pushed: &mut usize,
+    ) -> Result<()> {
+        let r = self.r();
+        let cap = self.capacity;
+        while *pushed < values.len() {
+            let seen = h.seq.load(Ordering::SeqCst);
+            if h.closed.load(Ordering::Acquire) != 0 {
+                return Err(self.closed_error());
+            }
+            let top = h.top.load(Ordering::Acquire).min(cap);
+            if top == cap {
+                waits.wait(|d| self.wait_seq(h, seen, d))?;
+                continue;
+            }
+            // Values are prepared (heap blocks written) before the lock is taken and
+            // never held while waiting, as a single push does.
+            let want = ((cap - top) as usize).min(values.len() - *pushed);
+            let mut prepared = Vec::with_capacity(want);
+            let mut failed = None;
+            for v in &values[*pushed..*pushed + want] {
+                match prepare_valid_value(r, *v) {
+                    Ok(p) => prepared.push(p),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let stored = if prepared.is_empty() {
+                Ok(0)
+            } else {
+                self.lock(h)?;
+                let stored = (|| {
+                    if h.closed.load(Ordering::Relaxed) != 0 {
+                        return Err(self.closed_error());
+                    }
+                    let top = h.top.load(Ordering::Relaxed);
+                    if top > cap {
+                        return Err(Error::corrupt(format!(
+                            "stack '{}' holds {top} values, more than its capacity",
+                            self.name
+                        )));
+                    }
+                    let n = ((cap - top) as usize).min(prepared.len());
+                    for (i, p) in prepared[..n].iter().enumerate() {
+                        let slot = self.slot(top + i as u64)?;
+                        slot.value.meta.store(p.meta, Ordering::Relaxed);
+                        slot.value.payload.store(p.payload, Ordering::Relaxed);
+                    }
+                    crate::test_hooks::pause_point();
+                    h.top.store(top + n as u64, Ordering::Release); // the commit point
+                    Ok(n)
+                })();
+                wait::unlock(&h.lock);
+                stored
+            };
+            let n = *stored.as_ref().unwrap_or(&0);
+            let all_in = n == prepared.len();
+            for p in prepared.drain(..).skip(n) {
+                discard_value(r, p);
+            }
+            if n > 0 {
+                *pushed += n;
+                self.bump_seq(h);
+            }
+            stored?;
+            // The value the heap could not hold is next: report it. (When the stack
+            // filled up meanwhile and some prepared values did not go in, go round again.)
+            if let (Some(e), true) = (failed, all_in) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn pop_many_lifo(
+        &self,
+        h: &QueueHeader,
+        max: usize,
+        deadline: &Deadline,
+    ) -> Result<Vec<Value>> {
+        let r = self.r();
+        loop {
+            let seen = h.seq.load(Ordering::SeqCst);
+            self.lock(h)?;
+            let result = (|| {
+                let top = h.top.load(Ordering::Relaxed);
+                if top > self.capacity {
+                    return Err(Error::corrupt(format!(
+                        "stack '{}' holds {top} values, more than its capacity",
+                        self.name
+                    )));
+                }
+                if top == 0 {
+                    if h.closed.load(Ordering::Relaxed) != 0 {
+                        return Err(self.closed_error());
+                    }
+                    return Ok(None);
+                }
+                let want = (max as u64).min(top);
+                let mut values = Vec::with_capacity(want as usize);
+                let mut blobs = Vec::new();
+                for i in 0..want {
+                    let slot = self.slot(top - 1 - i)?;
+                    let m = slot.value.meta.load(Ordering::Relaxed);
+                    let p = slot.value.payload.load(Ordering::Relaxed);
+                    match decode_value(m, p, |off, len| copy_blob(r, off, len)) {
+                        Ok(v) => values.push(v),
+                        // The first value is reported; a later one ends the batch before it.
+                        Err(e) if values.is_empty() => {
+                            return Err(match e {
+                                Error::Corrupt(msg) => {
+                                    Error::corrupt(format!("stack '{}': {msg}", self.name))
+                                }
+                                e => e,
+                            })
+                        }
+                        Err(_) => break,
+                    }
+                    if meta_in_heap(m) {
+                        blobs.push(p);
+                    }
+                }
+                crate::test_hooks::pause_point();
+                h.top.store(top - values.len() as u64, Ordering::Release); // the commit point
+                Ok(Some((values, blobs)))
+            })();
+            wait::unlock(&h.lock);
+            match result {
+                Ok(Some((values, blobs))) => {
+                    for off in blobs {
+                        let _ = r.with_heap(|hp| hp.free(off));
+                    }
+                    self.bump_seq(h);
+                    return Ok(values);
+                }
+                Ok(None) => self.wait_seq(h, seen, deadline)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
