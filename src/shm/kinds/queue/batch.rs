@@ -1,12 +1,13 @@
 //! Batches: [`Queue::push_many`] and [`Queue::pop_many`], one call for many values.
 //!
 //! **FIFO push.** A batch takes the queue's producer lock (`QueueHeader::lock`, a robust
-//! lock: a dead holder is taken over), then claims every free slot from `tail` on that
-//! it needs (one CAS each, on lines nobody else writes), moves `tail` past them once,
-//! stores the values and publishes them in order (one swap each; only the slot a
-//! consumer sleeps on makes a wake-up syscall). When the queue cannot take the whole
-//! batch, it publishes what fits and waits for room, still holding the lock, and goes on
-//! from where it stopped. While the lock is held no other producer's value can land
+//! lock: a dead holder is taken over). Then, run by run: it waits for a free slot at
+//! `tail`, counts the free slots that follow (as many as it needs), prepares that many
+//! values (heap blocks written), claims the slots (one CAS each, their lines fetched
+//! ahead together), moves `tail` past them once, stores the values and publishes them in
+//! order (one swap each; only a slot that a consumer sleeps on makes a wake-up
+//! syscall). When the queue cannot take the whole batch, the next run waits for room,
+//! still holding the lock. While the lock is held no other producer's value can land
 //! between two values of the batch: a single push that claimed a slot meanwhile sees the
 //! lock right after its claim and gives the slot up (it becomes a hole that consumers
 //! step over, as the slot of a producer that died), then waits for the batch to end.
@@ -14,9 +15,10 @@
 //! delivered exactly once, a value whose slot was claimed but not published when its
 //! producer died is dropped by whoever waits behind it, and the lock passes on.
 //!
-//! **FIFO pop.** Waits for one value as [`Queue::pop`] does, then takes the following
-//! FULL slots without waiting, each with its own commit (so a consumer killed in the
-//! middle took the values it committed and left the others in the queue).
+//! **FIFO pop.** Waits for one value as [`Queue::pop`] does, then takes the FULL slots
+//! that follow without waiting, each with its own commit (so a consumer killed in the
+//! middle took the values it committed and left the others in the queue), and moves
+//! `head` once, at the end.
 //!
 //! **Stacks.** Under the stack lock, as many values as fit go in (or come out) with one
 //! store of `top`, the commit word: a process dying with the lock leaves the stack as it
@@ -229,9 +231,6 @@ impl Queue {
         // The free slots from there (more can only appear: consumers free them, and
         // other producers keep out while we hold the lock), as many as the batch needs.
         let want = (values.len() as u64).min(cap);
-        for k in 1..want.min(PREFETCH) {
-            prefetch_for_write(self.slot((start + k) % cap)?);
-        }
         let mut room = 1;
         while room < want {
             let p = start + room;
@@ -240,6 +239,10 @@ impl Queue {
                 break;
             }
             room += 1;
+        }
+        // Free: the consumers are done with their lines; fetch them all at once.
+        for k in 1..room.min(PREFETCH) {
+            prefetch_for_write(self.slot((start + k) % cap)?);
         }
         // Prepare the values first (heap blocks written), so that claimed slots are
         // only ever held for the stores. A value the heap cannot hold ends the batch
@@ -365,7 +368,22 @@ impl Queue {
         let Ok(mut p) = self.position(&h.head) else {
             return Ok(out);
         };
-        for k in 0..(max as u64 - 1).min(PREFETCH) {
+        // The values there (plain loads, which overlap): their lines are fetched for
+        // the commits all at once (not before: a slot still being written would be
+        // taken from its producer).
+        let mut full = 0;
+        while full < (max as u64 - 1).min(PREFETCH) {
+            let q = p + full;
+            let Ok(slot) = self.slot(q % cap) else {
+                break;
+            };
+            let s = slot.state.load(Ordering::Acquire);
+            if compare_lap(lap_of(s), (q / cap) & LAP_MASK) != Lap::Same || s & PHASE_MASK != FULL {
+                break;
+            }
+            full += 1;
+        }
+        for k in 1..full {
             if let Ok(slot) = self.slot((p + k) % cap) {
                 prefetch_for_write(slot);
             }
