@@ -15,6 +15,10 @@
  *   r1. raw shared-memory ring (no library), one cache line per value, plain stores: what
  *       the hardware allows for this kind of hand-off
  *   r2. the same ring with the FIFO's five locked read-modify-writes per value
+ *   b1. FIFO SPSC in batches of 16: plexus_queue_push_many / plexus_queue_pop_many of
+ *       up to 16 values a call (capacity --cap; every value checked in order)
+ *   b2. the same in batches of 64
+ *   (and reports b1 / q1 and b2 / q1 computed per run: batches against single calls)
  * and prints a Markdown report on stdout (progress goes to stderr).
  *
  * Throughput = values / wall time from the first timed push (write) to the last pop
@@ -71,7 +75,8 @@ static void usage(FILE *f) {
             "  --timeout S    watchdog per method and run, seconds (default 120)\n"
             "  --quiet-wait S before each run wait up to S seconds until other processes use\n"
             "                 < 0.1 CPU (default 0: do not wait)\n"
-            "  --only M       run only spsc, spsc2, lifo, mpmc, pipe, pipeb, ring or ringl\n"
+            "  --only M       run only spsc, spsc2, lifo, mpmc, pipe, pipeb, ring, ringl, b16\n"
+            "                 or b64\n"
             "                 (for profiling; no report)\n");
 }
 
@@ -173,9 +178,11 @@ static void wait_go(void) {
 
 /* ------------------------------------------------------------------ methods */
 
-typedef enum { M_SPSC, M_SPSC2, M_LIFO, M_MPMC, M_PIPE, M_PIPEB, M_RING, M_RINGL, NMETHODS } method;
-static const char *const M_NAME[NMETHODS] = {"spsc",  "spsc2", "lifo", "mpmc",
-                                             "pipe",  "pipeb", "ring", "ringl"};
+typedef enum {
+    M_SPSC, M_SPSC2, M_LIFO, M_MPMC, M_PIPE, M_PIPEB, M_RING, M_RINGL, M_B16, M_B64, NMETHODS
+} method;
+static const char *const M_NAME[NMETHODS] = {"spsc", "spsc2", "lifo", "mpmc", "pipe",
+                                             "pipeb", "ring", "ringl", "b16", "b64"};
 
 typedef struct {
     method m;
@@ -184,6 +191,7 @@ typedef struct {
     long warm_per_producer;
     long cap;
     uint32_t flags;
+    int batch; /* values per push_many / pop_many call (0: single push and pop) */
     char region[160];
     int pipe_fd[2];
 } job;
@@ -198,23 +206,46 @@ static void open_queue(const job *j, plexus_region *r, plexus_queue *q) {
     CPX(plexus_queue_open(*r, "q", j->cap, j->flags, q));
 }
 
+#define MAX_BATCH 64
+
+/* Pushes values first..first+n-1 of producer `id` (warm or timed) in batches of
+ * j->batch (push_many). */
+static void push_batches(const job *j, plexus_queue q, int id, long first, long n, bool warm) {
+    plexus_value vals[MAX_BATCH];
+    for (long i = first; i < first + n;) {
+        long b = first + n - i < j->batch ? first + n - i : j->batch;
+        for (long k = 0; k < b; k++) vals[k] = plexus_int(make_value(id, i + k, warm));
+        size_t pushed = 0;
+        CPX(plexus_queue_push_many(q, vals, (size_t)b, PLEXUS_FOREVER, &pushed));
+        i += b;
+    }
+}
+
 static void producer(const job *j, int id) {
     plexus_region r;
     plexus_queue q;
     open_queue(j, &r, &q);
     wait_go();
-    for (long i = 0; i < j->warm_per_producer; i++) {
-        plexus_value v = plexus_int(make_value(id, i, true));
-        CPX(plexus_queue_push(q, &v, PLEXUS_FOREVER));
+    if (j->batch) {
+        push_batches(j, q, id, 0, j->warm_per_producer, true);
+    } else {
+        for (long i = 0; i < j->warm_per_producer; i++) {
+            plexus_value v = plexus_int(make_value(id, i, true));
+            CPX(plexus_queue_push(q, &v, PLEXUS_FOREVER));
+        }
     }
     /* Start timing once every warm-up value is out of the queue. */
     wait_at_least(&g_ctl->warm_popped, (long)j->producers * j->warm_per_producer);
     child_res *res = &g_ctl->res[g_me];
     usage_t u0 = usage_self();
     res->t_first = now_ns();
-    for (long i = 0; i < j->n_per_producer; i++) {
-        plexus_value v = plexus_int(make_value(id, i, false));
-        CPX(plexus_queue_push(q, &v, PLEXUS_FOREVER));
+    if (j->batch) {
+        push_batches(j, q, id, 0, j->n_per_producer, false);
+    } else {
+        for (long i = 0; i < j->n_per_producer; i++) {
+            plexus_value v = plexus_int(make_value(id, i, false));
+            CPX(plexus_queue_push(q, &v, PLEXUS_FOREVER));
+        }
     }
     usage_t u1 = usage_self();
     res->cpu_us = u1.cpu_us - u0.cpu_us;
@@ -242,14 +273,25 @@ static void consumer(const job *j) {
     uint64_t count = 0, sum = 0, chk = 0, warm = 0, last_tsc = 0;
     usage_t u0 = {0};
     bool started = false;
+    plexus_value got[MAX_BATCH]; /* batches: popped, not yet looked at */
+    size_t have = 0, next_got = 0;
     for (long k = 0;; k++) {
         if (spsc && k == total) break;
         plexus_value v;
-        plexus_status st = plexus_queue_pop(q, &v, PLEXUS_FOREVER);
+        plexus_status st = PLEXUS_OK;
+        if (j->batch) {
+            if (next_got == have) {
+                st = plexus_queue_pop_many(q, got, (size_t)j->batch, PLEXUS_FOREVER, &have);
+                next_got = 0;
+            }
+            if (st == PLEXUS_OK) v = got[next_got++];
+        } else {
+            st = plexus_queue_pop(q, &v, PLEXUS_FOREVER);
+        }
         if (st == PLEXUS_CLOSED && !spsc) break;
         if (st != PLEXUS_OK)
-            child_fail("consumer: plexus_queue_pop -> %s: %s", plexus_status_name(st),
-                       plexus_last_error());
+            child_fail("consumer: plexus_queue_pop%s -> %s: %s", j->batch ? "_many" : "",
+                       plexus_status_name(st), plexus_last_error());
         if (!spsc) last_tsc = tsc();
         if (v.type != PLEXUS_INT || v.as.i < 0)
             child_fail("consumer: popped type %d value %" PRId64, v.type, v.as.i);
@@ -608,6 +650,7 @@ static void run_method(method m, int run, q_stats *s) {
     j.warm_per_producer = warm_of(n_total) / j.producers;
     j.cap = m == M_SPSC2 ? O.cap2 : O.cap;
     j.flags = m == M_LIFO ? PLEXUS_LIFO : 0;
+    j.batch = m == M_B16 ? 16 : m == M_B64 ? 64 : 0;
     const bool is_pipe = m == M_PIPE || m == M_PIPEB;
     const bool is_ring = m == M_RING || m == M_RINGL;
     const bool is_queue = !is_pipe && !is_ring;
@@ -871,11 +914,18 @@ int main(int argc, char **argv) {
     snprintf(cap[7], sizeof cap[7],
              "the same raw ring with the FIFO's 5 locked read-modify-writes per value (no "
              "library)");
+    snprintf(cap[8], sizeof cap[8],
+             "queue FIFO SPSC in batches of 16 (push_many / pop_many), capacity %ld, 2 "
+             "processes (each value checked, in order)",
+             O.cap);
+    snprintf(cap[9], sizeof cap[9],
+             "the same in batches of 64");
     printf("| # | benchmark | throughput (median of runs) | range of runs | wall per value "
            "| CPU per value (all processes) | sleeps / preemptions per 1000 values "
            "| cache-line RT before it (median, range) | values per run |\n");
     printf("|---|---|---|---|---|---|---|---|---|\n");
-    static const char *ids[NMETHODS] = {"q1", "q2", "q3", "q4", "q5", "q6", "r1", "r2"};
+    static const char *ids[NMETHODS] = {"q1", "q2", "q3", "q4", "q5",
+                                        "q6", "r1", "r2", "b1", "b2"};
     for (int m = 0; m < NMETHODS; m++)
         row(ids[m], cap[m], st[m], use, n, m == M_MPMC ? O.mpmc_n / MPMC_P * MPMC_P : O.n);
 
@@ -924,12 +974,35 @@ int main(int argc, char **argv) {
            "%s×) | – | – |\n",
            fmt_x(median_d(ratiob, k), a), fmt_x(min_d(ratiob, k), b), fmt_x(max_d(ratiob, k), c));
 
+    /* Batches against single calls, per run (same capacity, same processes, same checks). */
+    printf("\n**Batches** (push_many / pop_many against one push and one pop per value: the "
+           "throughput ratio and the CPU-per-value ratio computed per run, median and range "
+           "over the %s runs):\n\n| rows | batch | throughput ratio | CPU per value ratio |\n"
+           "|---|---|---|---|\n",
+           n_noisy && n_noisy < n ? "quiet" : "");
+    for (int m = M_B16; m <= M_B64; m++) {
+        series tr, cr;
+        int kk = 0;
+        for (int i = 0; i < n; i++)
+            if (use[i]) {
+                tr[kk] = st[m][i].mvps / st[M_SPSC][i].mvps;
+                cr[kk] = st[m][i].cpu_per_val / st[M_SPSC][i].cpu_per_val;
+                kk++;
+            }
+        char d[32], e[32], f[32];
+        printf("| %s / q1 | %d | **%s×** (%s× .. %s×) | %s× (%s× .. %s×) |\n", ids[m],
+               m == M_B16 ? 16 : 64, fmt_x(median_d(tr, kk), a), fmt_x(min_d(tr, kk), b),
+               fmt_x(max_d(tr, kk), c), fmt_x(median_d(cr, kk), d), fmt_x(min_d(cr, kk), e),
+               fmt_x(max_d(cr, kk), f));
+    }
+
     printf("\n**Per run** (throughput; in parentheses the CPU time per value and the cache-line "
            "round trip measured just before):\n\n");
     printf("| run | q1 SPSC cap %ld | q2 SPSC cap %ld | q3 LIFO | q4 MPMC 4×4 | q5 pipe | q6 pipe "
-           "batched | r1 raw ring | r2 raw ring + locked RMWs | steal | others' load |\n",
+           "batched | r1 raw ring | r2 raw ring + locked RMWs | b1 batches of 16 | b2 batches "
+           "of 64 | steal | others' load |\n",
            O.cap, O.cap2);
-    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         printf("| %d |", i + 1);
         for (int m = 0; m < NMETHODS; m++)

@@ -17,6 +17,8 @@
  *     xread    raw XADD -> XREAD BLOCK, and back
  *   stream from a producer process to a consumer process (values per second):
  *     queue    plexus_queue_push / plexus_queue_pop, one value per call
+ *     qb16     plexus_queue_push_many / plexus_queue_pop_many, 16 values per call
+ *     qb64     the same, 64 values per call
  *     lpipe    raw RPUSH / BLPOP, pipelined in batches of --batch
  *     list1    raw RPUSH / BLPOP, one command per round trip
  *     xpipe    raw XADD pipelined / XREAD BLOCK COUNT --batch
@@ -872,6 +874,11 @@ static void stream_took(long *next, long warm) {
     }
 }
 
+/* Values per call of a plexus stream row (0: one push and one pop per value). */
+static int plexus_batch(const row *rw) {
+    return !strcmp(rw->id, "qb16") ? 16 : !strcmp(rw->id, "qb64") ? 64 : 0;
+}
+
 static void stream_child(const row *rw, int run) {
     long warm = stream_warm(), total = warm + stream_n();
     wait_flag(&g_ctl->created);
@@ -889,11 +896,18 @@ static void stream_child(const row *rw, int run) {
         open_remote(url, &r);
         CPX(plexus_queue_open(r, "q", 0, 0, &q));
         atomic_store(&g_ctl->ready, 1);
+        const int batch = plexus_batch(rw);
         while (next < total) {
-            plexus_value v;
-            CPX(plexus_queue_pop(q, &v, PLEXUS_FOREVER));
-            if (v.type != PLEXUS_INT || v.as.i != next) child_fail("child: popped a wrong value at %ld", next);
-            stream_took(&next, warm);
+            plexus_value got[64];
+            size_t n = 1;
+            if (batch)
+                CPX(plexus_queue_pop_many(q, got, (size_t)batch, PLEXUS_FOREVER, &n));
+            else
+                CPX(plexus_queue_pop(q, &got[0], PLEXUS_FOREVER));
+            for (size_t k = 0; k < n; k++) {
+                if (got[k].type != PLEXUS_INT || got[k].as.i != next) child_fail("child: popped a wrong value at %ld", next);
+                stream_took(&next, warm);
+            }
         }
         g_ctl->t_end = now_ns();
         g_ctl->cpu_us = cpu_us_now() - g_c0;
@@ -974,9 +988,22 @@ static void stream(row *rw, int run, result *res) {
             t0 = now_ns();
         }
         if (rw->plexus) {
-            plexus_value v = plexus_int(i);
-            PX(plexus_queue_push(q, &v, PLEXUS_FOREVER));
-            i++;
+            const int batch = plexus_batch(rw);
+            if (!batch) {
+                plexus_value v = plexus_int(i);
+                PX(plexus_queue_push(q, &v, PLEXUS_FOREVER));
+                i++;
+                continue;
+            }
+            /* a batch never crosses the end of the warm-up (the clock starts there) */
+            long b = batch;
+            if (i < warm && i + b > warm) b = warm - i;
+            if (i + b > total) b = total - i;
+            plexus_value vals[64];
+            for (long k = 0; k < b; k++) vals[k] = plexus_int(i + k);
+            size_t pushed = 0;
+            PX(plexus_queue_push_many(q, vals, (size_t)b, PLEXUS_FOREVER, &pushed));
+            i += b;
             continue;
         }
         for (int j = 0; j < per; j++, i++) {
@@ -1021,6 +1048,8 @@ static row ROWS[] = {
     {.id = "blpop", .g = G_HANDOFF, .plexus = false, .what = "raw RPUSH -> BLPOP, and back"},
     {.id = "xread", .g = G_HANDOFF, .plexus = false, .what = "raw XADD -> XREAD BLOCK, and back"},
     {.id = "queue", .g = G_STREAM, .plexus = true, .what = "plexus queue push -> pop, one value per call"},
+    {.id = "qb16", .g = G_STREAM, .plexus = true, .what = "plexus queue push_many -> pop_many, 16 values per call"},
+    {.id = "qb64", .g = G_STREAM, .plexus = true, .what = "plexus queue push_many -> pop_many, 64 values per call"},
     {.id = "lpipe", .g = G_STREAM, .plexus = false, .what = "raw RPUSH -> BLPOP, pipelined"},
     {.id = "list1", .g = G_STREAM, .plexus = false, .what = "raw RPUSH -> BLPOP, one per round trip"},
     {.id = "xpipe", .g = G_STREAM, .plexus = false, .what = "raw XADD pipelined -> XREAD COUNT"},
@@ -1040,6 +1069,8 @@ static const job JOBS[] = {
     {{"evalsha", "ping"}, call_job},
     {{"fe", "blpop", "xread"}, handoff_job},
     {{"queue"}, stream_job},
+    {{"qb16"}, stream_job},
+    {{"qb64"}, stream_job},
     {{"lpipe"}, stream_job},
     {{"list1"}, stream_job},
     {{"xpipe"}, stream_job},
@@ -1212,6 +1243,9 @@ static void report(const char *server_version) {
     target("array faa vs INCRBY", "faa", "incrby", false, 1.3);
     target("write_ef → blocked read_fe vs RPUSH → BLPOP", "fe", "blpop", false, 1.5);
     target("queue stream vs pipelined RPUSH/BLPOP", "queue", "lpipe", true, 0.8);
+    target("queue stream in batches of 64 vs pipelined RPUSH/BLPOP (depth 64)", "qb64", "lpipe", true, 0.8);
+    info_ratio("queue stream in batches of 16 vs pipelined RPUSH/BLPOP", "qb16", "lpipe", true);
+    info_ratio("queue stream in batches of 64 vs one value per call", "qb64", "queue", true);
     info_ratio("EVALSHA `return 1` vs PING", "evalsha", "ping", false);
     info_ratio("write_ef → read_fe vs XADD → XREAD", "fe", "xread", false);
     info_ratio("queue stream vs RPUSH/BLPOP one at a time", "queue", "list1", true);

@@ -257,13 +257,29 @@ impl Queue {
     }
 
     /// Tries to pop the FULL slot (state `s`) at position `hd`: copies the value out,
-    /// then commits. `None` when another consumer won the slot.
+    /// then commits, and moves `head` on. `None` when another consumer won the slot.
     pub(super) fn take(
         &self,
         h: &QueueHeader,
         slot: &QueueSlot,
         s: u64,
         hd: u64,
+        lap: u64,
+    ) -> Result<Option<Result<Value>>> {
+        let taken = self.take_value(slot, s, lap)?;
+        if taken.is_some() {
+            let _ = h
+                .head
+                .compare_exchange(hd, hd + 1, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        Ok(taken)
+    }
+
+    /// [`Queue::take`] without moving `head` (a batch moves it once, at its end).
+    pub(super) fn take_value(
+        &self,
+        slot: &QueueSlot,
+        s: u64,
         lap: u64,
     ) -> Result<Option<Result<Value>>> {
         let r = self.r();
@@ -302,9 +318,6 @@ impl Queue {
         if s & WAITERS != 0 {
             Self::wake(slot);
         }
-        let _ = h
-            .head
-            .compare_exchange(hd, hd + 1, Ordering::AcqRel, Ordering::Relaxed);
         if blob.is_some() {
             let _ = r.with_heap(|hp| hp.free(p));
         }
