@@ -921,7 +921,12 @@ fn batch_producers_killed_at_random_deliver_exactly_once_or_not_at_all() {
         let mut last_popped: Option<i64> = None;
         let mut rng = XorShift::new(0x05ee_d0fb_a7c4 ^ flags as u64);
         let mut cut = 0;
-        for _round in 0..15 {
+        // At least 15 rounds, and on until a kill landed inside a batch (the kill point
+        // is random: give it up to 100 rounds).
+        for round in 0..100 {
+            if round >= 15 && cut > 0 {
+                break;
+            }
             done.write(0, ValueRef::Int(start - 1)).unwrap();
             let child = spawn_child("stream-batch", &n, flags, start);
             let mut take = |v: Value, seen: &mut HashSet<i64>| {
