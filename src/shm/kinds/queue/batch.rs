@@ -444,6 +444,7 @@ impl Queue {
             full += 1;
         }
         let (mut index, mut lap) = (first_index, first_lap);
+        let mut published = p; // `head` is at least this
         while out.len() < max {
             crate::test_hooks::pause_point();
             let Ok(slot) = self.slot(index) else {
@@ -471,6 +472,14 @@ impl Queue {
                 index += 1;
                 if index == cap {
                     (index, lap) = (0, (lap + 1) & LAP_MASK);
+                }
+                // `head` must never fall a lap behind a position taken (others would
+                // find its slot two laps on): this walk (and those of other consumers,
+                // stepping over what it took) goes on at most half a lap before moving
+                // it on.
+                if p >= published + (cap / 2).max(1) {
+                    h.head.fetch_max(p, Ordering::AcqRel);
+                    published = p;
                 }
             }
         }
