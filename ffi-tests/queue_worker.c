@@ -104,15 +104,18 @@ static int64_t batch_len(int64_t id, int64_t start) {
 }
 
 /* The first seq of the batch that holds producer id's seq (the consumer walks the
- * batches of each producer once, remembering where each starts). */
-#define TRACKED 8
-#define TRACKED_SEQS (1 << 20)
+ * batches of each producer once, remembering where each starts); -1 if out of range. */
 static int64_t batch_start(int64_t id, int64_t seq) {
-  static uint8_t *is_start[TRACKED];
-  static int64_t walked[TRACKED];
-  if (id >= TRACKED || seq >= TRACKED_SEQS) return -1;
-  if (!is_start[id]) is_start[id] = calloc(TRACKED_SEQS + MAX_BATCH, 1);
+  static uint8_t *is_start[PROGRESS_LEN];
+  static int64_t walked[PROGRESS_LEN], room[PROGRESS_LEN];
+  if (id < 0 || id >= PROGRESS_LEN || seq < 0 || seq >= (int64_t)1 << 32) return -1;
   while (walked[id] <= seq) {
+    if (walked[id] + MAX_BATCH >= room[id]) {
+      int64_t grown = room[id] ? room[id] * 2 : 4096;
+      is_start[id] = realloc(is_start[id], (size_t)grown);
+      memset(is_start[id] + room[id], 0, (size_t)(grown - room[id]));
+      room[id] = grown;
+    }
     is_start[id][walked[id]] = 1;
     walked[id] += batch_len(id, walked[id]);
   }

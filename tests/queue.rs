@@ -778,9 +778,10 @@ fn check_batches(seen: &[Vec<Vec<Value>>]) {
 #[test]
 fn mpmc_batches_deliver_exactly_once_and_stay_together() {
     let (r, _n) = region("batch-mpmc");
-    for (flags, consumers) in [(0, 1), (0, 3), (FLAG_LIFO, 3)] {
+    // (Capacity 4: pop batches larger than the queue go round it.)
+    for (flags, consumers, capacity) in [(0, 1, 32), (0, 3, 32), (0, 3, 4), (FLAG_LIFO, 3, 32)] {
         let q = r
-            .queue(&format!("q{flags}-{consumers}"), 32, flags)
+            .queue(&format!("q{flags}-{consumers}-{capacity}"), capacity, flags)
             .unwrap();
         const PRODUCERS: i64 = 3;
         const BATCHES: i64 = 1500;

@@ -212,16 +212,21 @@ pub(crate) fn value_refs<'a>(
     if n > isize::MAX as usize / std::mem::size_of::<plexus_value>() {
         return Err(Error::invalid(format!("n {n} is larger than any array")));
     }
-    (0..n)
-        .map(|i| {
-            // SAFETY: `values` is non-NULL with `n` values by contract, and `i < n`.
-            let v = unsafe { values.add(i) };
-            value_ref(v, what).map_err(|e| match e {
-                Error::InvalidArgument(m) => Error::invalid(format!("{m} (at index {i})")),
-                e => e,
-            })
-        })
-        .collect()
+    // A plain loop: collecting an iterator of Results moves each (large) Result through
+    // memory, which cost a batch push a third of its time.
+    let mut refs = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: `values` is non-NULL with `n` values by contract, and `i < n`.
+        let v = unsafe { values.add(i) };
+        match value_ref(v, what) {
+            Ok(r) => refs.push(r),
+            Err(Error::InvalidArgument(m)) => {
+                return Err(Error::invalid(format!("{m} (at index {i})")))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(refs)
 }
 
 /// Converts an engine value to a C value; buffers become owned by the C value.

@@ -37,15 +37,41 @@ use crate::shm::kinds::element::prepare_valid_value;
 const PREFETCH: u64 = 64;
 
 /// Asks the CPU to bring `slot`'s line into its cache for writing (a hint: it never
-/// faults, and changes nothing).
+/// faults, and changes nothing). PREFETCHW where the CPU has it (checked once; the
+/// intrinsic would need the feature enabled at build time, and a read prefetch leaves
+/// the line shared, to be fetched again by the compare-and-swap); a read prefetch else.
 #[inline(always)]
 fn prefetch_for_write(slot: &QueueSlot) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHW is a hint, valid for any address (this one is a live reference);
-    // SSE, which the intrinsic is declared with, is part of every x86-64 CPU.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        _mm_prefetch::<_MM_HINT_ET0>((slot as *const QueueSlot).cast::<i8>());
+    {
+        use std::sync::atomic::AtomicU8;
+        static PRFCHW: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 no, 2 yes
+        let mut has = PRFCHW.load(Ordering::Relaxed);
+        if has == 0 {
+            // CPUID leaf 0x8000_0001, ECX bit 8: PREFETCHW.
+            // SAFETY: CPUID exists on every x86-64 CPU; the extended leaf is read only
+            // when the highest one reported covers it. (`__cpuid` is safe from Rust
+            // 1.87 on; the crate builds with older compilers too.)
+            #[allow(unused_unsafe)]
+            let yes = unsafe {
+                use std::arch::x86_64::__cpuid;
+                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+            };
+            has = if yes { 2 } else { 1 };
+            PRFCHW.store(has, Ordering::Relaxed);
+        }
+        let p = (slot as *const QueueSlot).cast::<i8>();
+        if has == 2 {
+            // SAFETY: PREFETCHW (the CPU has it) is a hint, valid for any address (this
+            // one is a live reference); it reads and writes no memory or register.
+            unsafe {
+                std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly))
+            };
+        } else {
+            // SAFETY: as above; SSE, which the intrinsic is declared with, is part of
+            // every x86-64 CPU.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = slot;
@@ -223,33 +249,56 @@ impl Queue {
                             lap_of(s)
                         )));
                     }
-                    // Full: the previous lap's value is still there.
+                    // Full: the previous lap's value is still there. Room comes in runs
+                    // (consumers free slots in order): rather than chase them slot by
+                    // slot, reading the lines they are working on, first spin (only:
+                    // no sleep, so room for fewer values is never left unused for long)
+                    // until the slot `ahead` places on is free too.
+                    let ahead = (values.len() as u64)
+                        .min(cap / 2)
+                        .min(PREFETCH)
+                        .saturating_sub(1);
+                    if ahead > 0 {
+                        let far = self.slot((t + ahead) % cap)?;
+                        let far_lap = ((t + ahead) / cap) & LAP_MASK;
+                        wait::spin_until(waits.deadline, || {
+                            compare_lap(lap_of(far.state.load(Ordering::Acquire)), far_lap)
+                                != Lap::Behind
+                                || h.closed.load(Ordering::Relaxed) != 0
+                        });
+                    }
                     waits.wait(|d| self.wait_slot(h, slot, s, d))?;
                 }
             }
         };
         // The free slots from there (more can only appear: consumers free them, and
-        // other producers keep out while we hold the lock), as many as the batch needs.
+        // other producers keep out while we hold the lock), as many as the batch needs,
+        // with their laps (positions counted on from `start`, without dividing).
         let want = (values.len() as u64).min(cap);
-        let mut room = 1;
-        while room < want {
-            let p = start + room;
-            let s = self.slot(p % cap)?.state.load(Ordering::Acquire);
-            if compare_lap(lap_of(s), (p / cap) & LAP_MASK) != Lap::Same || s & PHASE_MASK != FREE {
+        let mut run: Vec<(&QueueSlot, u64)> = Vec::with_capacity(want as usize);
+        let (mut index, mut lap) = (start % cap, (start / cap) & LAP_MASK);
+        while (run.len() as u64) < want {
+            let slot = self.slot(index)?;
+            let s = slot.state.load(Ordering::Acquire);
+            if compare_lap(lap_of(s), lap) != Lap::Same || s & PHASE_MASK != FREE {
                 break;
             }
-            room += 1;
+            run.push((slot, lap));
+            index += 1;
+            if index == cap {
+                (index, lap) = (0, (lap + 1) & LAP_MASK);
+            }
         }
         // Free: the consumers are done with their lines; fetch them all at once.
-        for k in 1..room.min(PREFETCH) {
-            prefetch_for_write(self.slot((start + k) % cap)?);
+        for &(slot, _) in run.iter().skip(1).take(PREFETCH as usize) {
+            prefetch_for_write(slot);
         }
         // Prepare the values first (heap blocks written), so that claimed slots are
         // only ever held for the stores. A value the heap cannot hold ends the batch
         // there, after the values before it.
-        let mut prepared = Vec::with_capacity(room as usize);
+        let mut prepared = Vec::with_capacity(run.len());
         let mut failed = None;
-        for v in &values[..room as usize] {
+        for v in &values[..run.len()] {
             match prepare_valid_value(r, *v) {
                 Ok(p) => prepared.push(p),
                 Err(e) => {
@@ -260,11 +309,9 @@ impl Queue {
         }
         // Claim them (a single push may have claimed one meanwhile: that ends the run;
         // it gives the slot up, and the next run steps over it).
-        let mut claimed = 0u64;
-        while claimed < prepared.len() as u64 {
-            let p = start + claimed;
-            let lap = (p / cap) & LAP_MASK;
-            let slot = self.slot(p % cap)?;
+        let mut claimed = 0;
+        while claimed < prepared.len() {
+            let (slot, lap) = run[claimed];
             let s = slot.state.load(Ordering::Acquire);
             if compare_lap(lap_of(s), lap) != Lap::Same || s & PHASE_MASK != FREE {
                 break;
@@ -279,13 +326,16 @@ impl Queue {
             }
             // (A failed CAS: a waiter set its bit, or the slot was taken; look again.)
         }
-        h.tail.fetch_max(start + claimed, Ordering::AcqRel);
-        let all_claimed = claimed == prepared.len() as u64;
+        let run = &run[..claimed];
+        h.tail.fetch_max(start + claimed as u64, Ordering::AcqRel);
+        let all_claimed = claimed == prepared.len();
         // As in `push_fifo`: a consumer that saw the queue closed and empty either saw
         // these claims, or this load sees `closed`.
         if h.closed.load(Ordering::SeqCst) != 0 {
-            for p in start..start + claimed {
-                self.give_up_claim(p)?;
+            for &(slot, lap) in run {
+                // Given up: the slot moves on to its next lap, empty, as the claim of a
+                // dead producer does.
+                self.publish(slot, state(lap + 1, FREE, 0));
             }
             for p in prepared {
                 discard_value(r, p);
@@ -295,8 +345,7 @@ impl Queue {
         }
         crate::test_hooks::pause_point();
         let mut rest = prepared.into_iter();
-        for (p, v) in (start..start + claimed).zip(rest.by_ref()) {
-            let slot = self.slot(p % cap)?;
+        for (&(slot, _), v) in run.iter().zip(rest.by_ref()) {
             slot.value.meta.store(v.meta, Ordering::Relaxed);
             slot.value.payload.store(v.payload, Ordering::Relaxed);
         }
@@ -305,12 +354,11 @@ impl Queue {
         }
         // Publish in order: the commit point of each value.
         let half = claimed / 2;
-        for p in start..start + claimed {
-            if p == start + half && half > 0 {
+        for (k, &(slot, lap)) in run.iter().enumerate() {
+            if k == half && half > 0 {
                 crate::test_hooks::pause_point();
             }
-            let lap = (p / cap) & LAP_MASK;
-            self.publish(self.slot(p % cap)?, state(lap, FULL, 0));
+            self.publish(slot, state(lap, FULL, 0));
             *pushed += 1;
         }
         match failed {
@@ -370,46 +418,69 @@ impl Queue {
         };
         // The values there (plain loads, which overlap): their lines are fetched for
         // the commits all at once (not before: a slot still being written would be
-        // taken from its producer).
+        // taken from its producer). Positions are counted on from `p` without dividing.
+        let (first_index, first_lap) = (p % cap, (p / cap) & LAP_MASK);
+        let at = |k: u64| {
+            let i = first_index + k; // k < cap
+            if i >= cap {
+                (i - cap, (first_lap + 1) & LAP_MASK)
+            } else {
+                (i, first_lap)
+            }
+        };
         let mut full = 0;
-        while full < (max as u64 - 1).min(PREFETCH) {
-            let q = p + full;
-            let Ok(slot) = self.slot(q % cap) else {
+        while full < (max as u64 - 1).min(PREFETCH).min(cap) {
+            let (index, lap) = at(full);
+            let Ok(slot) = self.slot(index) else {
                 break;
             };
             let s = slot.state.load(Ordering::Acquire);
-            if compare_lap(lap_of(s), (q / cap) & LAP_MASK) != Lap::Same || s & PHASE_MASK != FULL {
+            if compare_lap(lap_of(s), lap) != Lap::Same || s & PHASE_MASK != FULL {
                 break;
+            }
+            if full > 0 {
+                prefetch_for_write(slot);
             }
             full += 1;
         }
-        for k in 1..full {
-            if let Ok(slot) = self.slot((p + k) % cap) {
-                prefetch_for_write(slot);
-            }
-        }
+        let (mut index, mut lap) = (first_index, first_lap);
+        let mut published = p; // `head` is at least this
         while out.len() < max {
             crate::test_hooks::pause_point();
-            let lap = (p / cap) & LAP_MASK;
-            let Ok(slot) = self.slot(p % cap) else {
+            let Ok(slot) = self.slot(index) else {
                 break;
             };
             let s = slot.state.load(Ordering::Acquire);
-            match compare_lap(lap_of(s), lap) {
+            let stepped = match compare_lap(lap_of(s), lap) {
                 Lap::Same if s & PHASE_MASK == FULL => match self.take_value(slot, s, lap) {
                     Ok(Some(Ok(v))) => {
                         out.push(v);
-                        p += 1;
+                        true
                     }
-                    Ok(None) => {} // another consumer took it: look again
+                    Ok(None) => false, // another consumer took it: look again
                     Ok(Some(Err(_))) | Err(_) => {
                         p += 1; // taken (it was damaged): step over it
                         break;
                     }
                 },
                 // Popped by another consumer, or a claim given up: step over it.
-                Lap::Ahead => p += 1,
+                Lap::Ahead => true,
                 _ => break, // empty, being written, or another lap: not waiting
+            };
+            if stepped {
+                p += 1;
+                index += 1;
+                if index == cap {
+                    (index, lap) = (0, (lap + 1) & LAP_MASK);
+                }
+                // `head` must never fall a lap behind a position taken (others would
+                // find its slot two laps on): this walk (and those of other consumers,
+                // stepping over what it took) goes on at most half a lap before moving
+                // it on.
+                if p >= published + (cap / 2).max(1) {
+                    h.head.fetch_max(p, Ordering::AcqRel);
+                    published = p;
+                }
             }
         }
         // Every position before `p` was taken, by us or others; others may have moved

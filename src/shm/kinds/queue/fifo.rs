@@ -51,6 +51,10 @@ pub(super) fn compare_lap(slot_lap: u64, lap: u64) -> Lap {
     }
 }
 
+/// How many laps a slot may be ahead of a counter (`head` or `tail`) that lags behind:
+/// more is damage. (A lag of a lap or two happens; see `Queue::far_ahead`.)
+pub(super) const FAR_AHEAD_LAPS: u64 = 16;
+
 /// How long a process blocked behind an unfinished push sleeps before it checks again
 /// whether the producer is still alive.
 pub(super) const WRITER_RECHECK: Duration = Duration::from_millis(20);
@@ -217,8 +221,13 @@ impl Queue {
     }
 
     /// A slot more than one lap ahead of position `p`: fine if the counter has moved on
-    /// since it was read (the caller retries); `Corrupt` if not, since stepping the
-    /// counter on through the laps between would take until the end of time.
+    /// since it was read (the caller retries). A few laps ahead with the counter still
+    /// at `p` is fine too: position `p` was used and its slot moved on while the counter
+    /// lagged behind (a consumer that took `p` and has not moved `head` on yet, while a
+    /// producer claimed the slot's next position and gave it up, or died holding it):
+    /// the counter is stepped on. Many laps ahead with the counter unchanged is damage
+    /// (`Corrupt`), since stepping the counter on through the laps between would take
+    /// until the end of time.
     pub(super) fn far_ahead(
         &self,
         word: &std::sync::atomic::AtomicU64,
@@ -226,6 +235,11 @@ impl Queue {
         s: u64,
     ) -> Result<()> {
         if word.load(Ordering::Acquire) != p {
+            return Ok(());
+        }
+        let laps = lap_of(s).wrapping_sub((p / self.capacity) & LAP_MASK) & LAP_MASK;
+        if laps <= FAR_AHEAD_LAPS {
+            let _ = word.compare_exchange(p, p + 1, Ordering::AcqRel, Ordering::Relaxed);
             return Ok(());
         }
         Err(Error::corrupt(format!(
