@@ -261,7 +261,7 @@ impl Queue {
                     if ahead > 0 {
                         let far = self.slot((t + ahead) % cap)?;
                         let far_lap = ((t + ahead) / cap) & LAP_MASK;
-                        wait::spin_until(waits.deadline, || {
+                        wait::spin_until(h, waits.deadline, || {
                             compare_lap(lap_of(far.state.load(Ordering::Acquire)), far_lap)
                                 != Lap::Behind
                                 || h.closed.load(Ordering::Relaxed) != 0
