@@ -977,9 +977,9 @@ int main(int argc, char **argv) {
     /* Batches against single calls, per run (same capacity, same processes, same checks). */
     printf("\n**Batches** (push_many / pop_many against one push and one pop per value: the "
            "throughput ratio and the CPU-per-value ratio computed per run, median and range "
-           "over the %s runs):\n\n| rows | batch | throughput ratio | CPU per value ratio |\n"
+           "over the %sruns):\n\n| rows | batch | throughput ratio | CPU per value ratio |\n"
            "|---|---|---|---|\n",
-           n_noisy && n_noisy < n ? "quiet" : "");
+           n_noisy && n_noisy < n ? "quiet " : "");
     for (int m = M_B16; m <= M_B64; m++) {
         series tr, cr;
         int kk = 0;
