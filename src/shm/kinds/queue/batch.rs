@@ -571,7 +571,7 @@ impl Queue {
         Ok(())
     }
 
-    fn pop_many_lifo(
+    pub(super) fn pop_many_lifo(
         &self,
         h: &QueueHeader,
         max: usize,

@@ -71,51 +71,11 @@ impl Queue {
         }
     }
 
+    /// A stack pop: a batch of one (see `pop_many_lifo`: the same lock, commit and
+    /// crash rules).
     pub(super) fn pop_lifo(&self, h: &QueueHeader, deadline: &Deadline) -> Result<Value> {
-        let r = self.r();
-        loop {
-            let seen = h.seq.load(Ordering::SeqCst);
-            self.lock(h)?;
-            let result = (|| {
-                let top = h.top.load(Ordering::Relaxed);
-                if top > self.capacity {
-                    return Err(Error::corrupt(format!(
-                        "stack '{}' holds {top} values, more than its capacity",
-                        self.name
-                    )));
-                }
-                if top == 0 {
-                    if h.closed.load(Ordering::Relaxed) != 0 {
-                        return Err(self.closed_error());
-                    }
-                    return Ok(None);
-                }
-                let slot = self.slot(top - 1)?;
-                let m = slot.value.meta.load(Ordering::Relaxed);
-                let p = slot.value.payload.load(Ordering::Relaxed);
-                let v =
-                    decode_value(m, p, |off, len| copy_blob(r, off, len)).map_err(|e| match e {
-                        Error::Corrupt(msg) => {
-                            Error::corrupt(format!("stack '{}': {msg}", self.name))
-                        }
-                        e => e,
-                    })?;
-                crate::test_hooks::pause_point();
-                h.top.store(top - 1, Ordering::Release); // the commit point
-                Ok(Some((v, meta_in_heap(m).then_some(p))))
-            })();
-            wait::unlock(&h.lock);
-            match result {
-                Ok(Some((v, blob))) => {
-                    if let Some(off) = blob {
-                        let _ = r.with_heap(|hp| hp.free(off));
-                    }
-                    self.bump_seq(h);
-                    return Ok(v);
-                }
-                Ok(None) => self.wait_seq(h, seen, deadline)?,
-                Err(e) => return Err(e),
-            }
-        }
+        self.pop_many_lifo(h, 1, deadline)?
+            .pop()
+            .ok_or_else(|| Error::Internal("a stack pop of one value took none".into()))
     }
 }
