@@ -843,12 +843,20 @@ fn four_producers_four_consumers_100000_values_each_exactly_once() {
 /// and nothing else. A last producer runs until the queue is closed. FIFO and LIFO.
 #[test]
 fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
+    producers_killed_at_random("qpkill", "", 40, "producer-kills");
+}
+
+/// The producer-kill scenario of the two tests above and below: `mode` is "" (single
+/// pushes and pops) or "-batch" (push_many and pop_many); `verify` the check
+/// `queue_worker` makes at the end.
+fn producers_killed_at_random(tag: &str, mode: &str, rounds: u64, verify: &str) {
     let lib = Lib::Shared;
     let exe = build("ffi-tests/queue_worker.c", lib);
     let mut rng = XorShift::new(std::process::id() as u64 | 1);
+    let (produce, consume) = (format!("produce{mode}"), format!("consume{mode}"));
     for kind in ["fifo", "lifo"] {
-        let name = unique(&format!("qpkill-{kind}"), lib);
-        let dir = TempDir::new(&format!("qpkill-{kind}"));
+        let name = unique(&format!("{tag}-{kind}"), lib);
+        let dir = TempDir::new(&format!("{tag}-{kind}"));
         assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
         let order = if kind == "fifo" { "fifo" } else { "any" };
         let files: Vec<String> = (0..2)
@@ -856,14 +864,13 @@ fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
             .collect();
         let consumers: Vec<Child> = files
             .iter()
-            .map(|f| queue_worker(&exe, &[&name, "consume", f, order]))
+            .map(|f| queue_worker(&exe, &[&name, &consume, f, order]))
             .collect();
-        const ROUNDS: u64 = 40;
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let lanes: Vec<Kid> = (0..2)
                 .map(|lane| {
                     let id = (round * 2 + lane).to_string();
-                    start_ready(&exe, &[&name, "produce", &id, "0", "string"], "ready")
+                    start_ready(&exe, &[&name, &produce, &id, "0", "string"], "ready")
                 })
                 .collect();
             for p in lanes {
@@ -874,7 +881,7 @@ fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
         // A last producer, stopped by close, shows that pushes still work.
         let last = queue_worker(
             &exe,
-            &[&name, "produce", &(ROUNDS * 2).to_string(), "0", "string"],
+            &[&name, &produce, &(rounds * 2).to_string(), "0", "string"],
         );
         std::thread::sleep(Duration::from_millis(50));
         assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
@@ -884,11 +891,11 @@ fn producers_killed_at_random_never_wedge_tear_or_duplicate() {
         );
         for c in consumers {
             let out = wait_within("consumer", c, Duration::from_secs(20));
-            assert_ok("queue_worker consume", &out);
+            assert_ok(&format!("queue_worker {consume}"), &out);
             eprint!("{}", String::from_utf8_lossy(&out.stdout));
         }
-        let producers = (ROUNDS * 2 + 1).to_string();
-        let mut args = vec![name.as_str(), "verify", "producer-kills", &producers];
+        let producers = (rounds * 2 + 1).to_string();
+        let mut args = vec![name.as_str(), "verify", verify, &producers];
         args.extend(files.iter().map(String::as_str));
         let out = run(&exe, &args);
         assert_ok("queue_worker verify", &out);
@@ -1154,61 +1161,7 @@ fn three_producers_three_consumers_batches_exactly_once_and_together() {
 /// flight at each kill a first part at most, and nothing else. FIFO and LIFO.
 #[test]
 fn batch_producers_killed_at_random_deliver_whole_batches_or_a_first_part() {
-    let lib = Lib::Shared;
-    let exe = build("ffi-tests/queue_worker.c", lib);
-    let mut rng = XorShift::new(std::process::id() as u64 | 1);
-    for kind in ["fifo", "lifo"] {
-        let name = unique(&format!("qbkill-{kind}"), lib);
-        let dir = TempDir::new(&format!("qbkill-{kind}"));
-        assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
-        let order = if kind == "fifo" { "fifo" } else { "any" };
-        let files: Vec<String> = (0..2)
-            .map(|c| dir.join(&format!("consumer{c}")).display().to_string())
-            .collect();
-        let consumers: Vec<Child> = files
-            .iter()
-            .map(|f| queue_worker(&exe, &[&name, "consume-batch", f, order]))
-            .collect();
-        const ROUNDS: u64 = 30;
-        for round in 0..ROUNDS {
-            let lanes: Vec<Kid> = (0..2)
-                .map(|lane| {
-                    let id = (round * 2 + lane).to_string();
-                    start_ready(&exe, &[&name, "produce-batch", &id, "0", "string"], "ready")
-                })
-                .collect();
-            for p in lanes {
-                std::thread::sleep(Duration::from_micros(rng.below(20_000)));
-                p.sigkill();
-            }
-        }
-        let last = queue_worker(
-            &exe,
-            &[
-                &name,
-                "produce-batch",
-                &(ROUNDS * 2).to_string(),
-                "0",
-                "string",
-            ],
-        );
-        std::thread::sleep(Duration::from_millis(50));
-        assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
-        assert_ok(
-            "last producer",
-            &wait_within("last producer", last, Duration::from_secs(20)),
-        );
-        for c in consumers {
-            let out = wait_within("consumer", c, Duration::from_secs(20));
-            assert_ok("queue_worker consume-batch", &out);
-        }
-        let producers = (ROUNDS * 2 + 1).to_string();
-        let mut args = vec![name.as_str(), "verify", "batch-kills", &producers];
-        args.extend(files.iter().map(String::as_str));
-        let out = run(&exe, &args);
-        assert_ok("queue_worker verify", &out);
-        eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
-    }
+    producers_killed_at_random("qbkill", "-batch", 30, "batch-kills");
 }
 
 /// Consumer processes popping batches (up to 24 a call) are SIGKILLed again and again
