@@ -289,7 +289,8 @@ impl Queue {
         Ok(taken)
     }
 
-    /// [`Queue::take`] without moving `head` (a batch moves it once, at its end).
+    /// [`Queue::take`] without moving `head` (a batch moves it every half lap, and at
+    /// its end).
     pub(super) fn take_value(
         &self,
         slot: &QueueSlot,
