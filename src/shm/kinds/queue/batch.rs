@@ -391,10 +391,17 @@ impl Queue {
             return Ok(false);
         }
         self.give_up_claim(p)?;
+        self.wait_out_batch(h, deadline)?;
+        Ok(true)
+    }
+
+    /// Waits until no batch push holds the producer lock (taking it over from a holder
+    /// that died), for a single push about to claim a slot.
+    pub(super) fn wait_out_batch(&self, h: &QueueHeader, deadline: &Deadline) -> Result<()> {
         let r = self.r();
         wait::lock(&h.lock, r.token, deadline, &r.procs())?;
         wait::unlock(&h.lock);
-        Ok(true)
+        Ok(())
     }
 
     fn pop_many_fifo(

@@ -166,6 +166,7 @@ impl Queue {
         }
     }
 
+    #[inline(always)]
     pub(super) fn pop_fifo(&self, h: &QueueHeader, deadline: &Deadline) -> Result<Value> {
         let cap = self.capacity;
         loop {
@@ -272,6 +273,7 @@ impl Queue {
 
     /// Tries to pop the FULL slot (state `s`) at position `hd`: copies the value out,
     /// then commits, and moves `head` on. `None` when another consumer won the slot.
+    #[inline(always)]
     pub(super) fn take(
         &self,
         h: &QueueHeader,
@@ -289,7 +291,9 @@ impl Queue {
         Ok(taken)
     }
 
-    /// [`Queue::take`] without moving `head` (a batch moves it once, at its end).
+    /// [`Queue::take`] without moving `head` (a batch moves it every half lap, and at
+    /// its end).
+    #[inline(always)]
     pub(super) fn take_value(
         &self,
         slot: &QueueSlot,

@@ -383,9 +383,7 @@ impl Queue {
             }
             // A batch push holds the producer lock: a claim now would be given up.
             if h.lock.load(Ordering::SeqCst) & wait::LOCK_OWNER != 0 {
-                let r = self.r();
-                wait::lock(&h.lock, r.token, deadline, &r.procs())?;
-                wait::unlock(&h.lock);
+                self.wait_out_batch(h, deadline)?;
                 continue;
             }
             return Ok(());
