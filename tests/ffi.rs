@@ -910,25 +910,32 @@ fn producers_killed_at_random(tag: &str, mode: &str, rounds: u64, verify: &str) 
 /// (wedged). A last consumer drains the queue after close. FIFO and LIFO.
 #[test]
 fn consumers_killed_at_random_lose_at_most_their_own_value() {
+    consumers_killed_at_random("qckill", "", 40, 0x9e37_79b9_7f4a_7c15, 1);
+}
+
+/// The consumer-kill scenario of the two tests above and below: `mode` is "" (single
+/// pushes and pops) or "-batch"; `per_kill` is the most values one killed consumer may
+/// take with it (its last pop, or its last pop_many).
+fn consumers_killed_at_random(tag: &str, mode: &str, rounds: usize, seed: u64, per_kill: usize) {
     let lib = Lib::Shared;
     let exe = build("ffi-tests/queue_worker.c", lib);
-    let mut rng = XorShift::new(std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+    let mut rng = XorShift::new(std::process::id() as u64 ^ seed);
+    let (produce, consume) = (format!("produce{mode}"), format!("consume{mode}"));
     for kind in ["fifo", "lifo"] {
-        let name = unique(&format!("qckill-{kind}"), lib);
-        let dir = TempDir::new(&format!("qckill-{kind}"));
+        let name = unique(&format!("{tag}-{kind}"), lib);
+        let dir = TempDir::new(&format!("{tag}-{kind}"));
         assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
         let order = if kind == "fifo" { "fifo" } else { "any" };
-        let producer = queue_worker(&exe, &[&name, "produce", "0", "0", "string"]);
+        let producer = queue_worker(&exe, &[&name, &produce, "0", "0", "string"]);
         let mut files = Vec::new();
-        const ROUNDS: usize = 40;
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let lanes: Vec<Kid> = (0..2)
                 .map(|lane| {
                     let f = dir
                         .join(&format!("killed{round}-{lane}"))
                         .display()
                         .to_string();
-                    let c = start_ready(&exe, &[&name, "consume", &f, order], "ready");
+                    let c = start_ready(&exe, &[&name, &consume, &f, order], "ready");
                     files.push(f);
                     c
                 })
@@ -939,7 +946,7 @@ fn consumers_killed_at_random_lose_at_most_their_own_value() {
             }
         }
         let last = dir.join("last").display().to_string();
-        let consumer = queue_worker(&exe, &[&name, "consume", &last, order]);
+        let consumer = queue_worker(&exe, &[&name, &consume, &last, order]);
         files.push(last);
         std::thread::sleep(Duration::from_millis(50));
         assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
@@ -951,7 +958,7 @@ fn consumers_killed_at_random_lose_at_most_their_own_value() {
             "last consumer",
             &wait_within("last consumer", consumer, Duration::from_secs(20)),
         );
-        let max_lost = (ROUNDS * 2).to_string();
+        let max_lost = (rounds * 2 * per_kill).to_string();
         let mut args = vec![name.as_str(), "verify", "consumer-kills", &max_lost];
         args.extend(files.iter().map(String::as_str));
         let out = run(&exe, &args);
@@ -1169,52 +1176,5 @@ fn batch_producers_killed_at_random_deliver_whole_batches_or_a_first_part() {
 /// and at most what each killed consumer's last pop_many took is missing.
 #[test]
 fn batch_consumers_killed_at_random_lose_at_most_their_last_batch() {
-    let lib = Lib::Shared;
-    let exe = build("ffi-tests/queue_worker.c", lib);
-    let mut rng = XorShift::new(std::process::id() as u64 ^ 0x5bd1_e995);
-    for kind in ["fifo", "lifo"] {
-        let name = unique(&format!("qbckill-{kind}"), lib);
-        let dir = TempDir::new(&format!("qbckill-{kind}"));
-        assert_ok("queue_worker init", &run(&exe, &[&name, "init", "8", kind]));
-        let order = if kind == "fifo" { "fifo" } else { "any" };
-        let producer = queue_worker(&exe, &[&name, "produce-batch", "0", "0", "string"]);
-        let mut files = Vec::new();
-        const ROUNDS: usize = 20;
-        for round in 0..ROUNDS {
-            let lanes: Vec<Kid> = (0..2)
-                .map(|lane| {
-                    let f = dir
-                        .join(&format!("killed{round}-{lane}"))
-                        .display()
-                        .to_string();
-                    let c = start_ready(&exe, &[&name, "consume-batch", &f, order], "ready");
-                    files.push(f);
-                    c
-                })
-                .collect();
-            for c in lanes {
-                std::thread::sleep(Duration::from_micros(rng.below(20_000)));
-                c.sigkill();
-            }
-        }
-        let last = dir.join("last").display().to_string();
-        let consumer = queue_worker(&exe, &[&name, "consume-batch", &last, order]);
-        files.push(last);
-        std::thread::sleep(Duration::from_millis(50));
-        assert_ok("queue_worker close", &run(&exe, &[&name, "close"]));
-        assert_ok(
-            "producer",
-            &wait_within("producer", producer, Duration::from_secs(20)),
-        );
-        assert_ok(
-            "last consumer",
-            &wait_within("last consumer", consumer, Duration::from_secs(20)),
-        );
-        let max_lost = (ROUNDS * 2 * 24).to_string();
-        let mut args = vec![name.as_str(), "verify", "consumer-kills", &max_lost];
-        args.extend(files.iter().map(String::as_str));
-        let out = run(&exe, &args);
-        assert_ok("queue_worker verify", &out);
-        eprint!("{kind}: {}", String::from_utf8_lossy(&out.stdout));
-    }
+    consumers_killed_at_random("qbckill", "-batch", 20, 0x5bd1_e995, 24);
 }

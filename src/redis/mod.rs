@@ -717,12 +717,7 @@ impl Inner {
         d: Option<&Deadline>,
         changes: bool,
     ) -> Result<Reply> {
-        let opid = if changes {
-            self.next_op()
-        } else {
-            String::new()
-        };
-        self.call_as(script, args, d, &opid)
+        self.call_as(script, args, d, &self.op_if(changes))
     }
 
     /// [`Inner::call`] under the operation id `opid` ("" for a call that changes
@@ -765,6 +760,16 @@ impl Inner {
         Ok(r)
     }
 
+    /// A fresh operation id for a call that changes something (its retry must be
+    /// recognised), none for one that only reads.
+    fn op_if(&self, changes: bool) -> String {
+        if changes {
+            self.next_op()
+        } else {
+            String::new()
+        }
+    }
+
     /// [`Inner::call_as`] of a script on the object `obj`: its `removed` reply (the
     /// object was removed) becomes REMOVED.
     pub fn call_on(
@@ -791,12 +796,7 @@ impl Inner {
         d: Option<&Deadline>,
         changes: bool,
     ) -> Result<Reply> {
-        let opid = if changes {
-            self.next_op()
-        } else {
-            String::new()
-        };
-        self.call_on(obj, script, args, d, &opid)
+        self.call_on(obj, script, args, d, &self.op_if(changes))
     }
 
     /// Reads `fields` of the hash `key` of the object `obj` (`E<key>`) without a
