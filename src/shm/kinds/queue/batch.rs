@@ -242,12 +242,7 @@ impl Queue {
                         if h.tail.load(Ordering::Acquire) != t {
                             continue;
                         }
-                        return Err(Error::corrupt(format!(
-                            "queue '{}': slot {} is in lap {} while position {t} needs lap {lap}",
-                            self.name,
-                            t % cap,
-                            lap_of(s)
-                        )));
+                        return Err(self.wrong_lap(t, s));
                     }
                     // Full: the previous lap's value is still there. Room comes in runs
                     // (consumers free slots in order): rather than chase them slot by

@@ -149,12 +149,7 @@ impl Queue {
                         if h.tail.load(Ordering::Acquire) != t {
                             continue;
                         }
-                        return Err(Error::corrupt(format!(
-                            "queue '{}': slot {} is in lap {} while position {t} needs lap {lap}",
-                            self.name,
-                            t % cap,
-                            lap_of(s)
-                        )));
+                        return Err(self.wrong_lap(t, s));
                     }
                     // The value (or push) of the previous lap is still there: full.
                     if h.closed.load(Ordering::Acquire) != 0 {
@@ -210,12 +205,7 @@ impl Queue {
                     if h.head.load(Ordering::Acquire) != hd {
                         continue;
                     }
-                    return Err(Error::corrupt(format!(
-                        "queue '{}': slot {} is in lap {} while position {hd} needs lap {lap}",
-                        self.name,
-                        hd % cap,
-                        lap_of(s)
-                    )));
+                    return Err(self.wrong_lap(hd, s));
                 }
             }
         }
@@ -243,13 +233,18 @@ impl Queue {
             let _ = word.compare_exchange(p, p + 1, Ordering::AcqRel, Ordering::Relaxed);
             return Ok(());
         }
-        Err(Error::corrupt(format!(
+        Err(self.wrong_lap(p, s))
+    }
+
+    /// The damage of a slot (state `s`) in a lap that position `p` cannot meet.
+    pub(super) fn wrong_lap(&self, p: u64, s: u64) -> Error {
+        Error::corrupt(format!(
             "queue '{}': slot {} is in lap {} while position {p} needs lap {}",
             self.name,
             p % self.capacity,
             lap_of(s),
             (p / self.capacity) & LAP_MASK
-        )))
+        ))
     }
 
     /// Moves `head` past positions that were already popped or abandoned (what a
