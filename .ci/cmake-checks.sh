@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # CI: plexus as a C/C++ dependency, through CMake and pkg-config (.ci/run calls this after
 # the README's test command). Every build lives in target/cmake-checks/ (or
-# $PLEXUS_CMAKE_CHECKS_DIR), which is recreated each time.
+# $PLEXUS_CMAKE_CHECKS_DIR), which is recreated each time. cargo builds the library in
+# $PLEXUS_CMAKE_CHECKS_CARGO_DIR (default: a directory inside that build, so the
+# checks start from nothing); .ci/run points it at the repository's target/, whose
+# release and debug builds the README's commands have just made, so CI does not build
+# the same library three more times.
 #
 #   1. the top-level build (cargo release profile) with -DPLEXUS_BUILD_TESTS=ON:
 #      ffi-tests, examples, header hygiene under ctest
@@ -33,6 +37,7 @@ work=${PLEXUS_CMAKE_CHECKS_DIR:-$root/target/cmake-checks}
 rm -rf "$work"
 mkdir -p "$work"
 build=$work/build
+cargo_dir=${PLEXUS_CMAKE_CHECKS_CARGO_DIR:-$build/cargo}
 prefix=$build/install
 
 step() { echo; echo "== $* ($(($(date +%s) - started)) s)"; }
@@ -54,7 +59,8 @@ check_linkage() { # <dir with app_c, app_c_static, app_cpp, app_cpp_static>
 }
 
 step "1. top-level build: cargo (release), ffi-tests, examples; ctest"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=ON
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=ON \
+  -DPLEXUS_CARGO_TARGET_DIR="$cargo_dir"
 cmake --build "$build" -j "$jobs"
 run_ctest "$build"
 # A second build has nothing to do: cargo leaves the libraries alone, nothing relinks.
@@ -90,7 +96,7 @@ if LC_ALL=C readelf -S "$prefix/lib/libplexus.so" "$prefix/bin/plexus" | grep '\
 fi
 # A plain top-level build builds no tests or examples; with a prebuilt library directory
 # (no cargo run) it installs the tool from that directory.
-cmake -S . -B "$work/plain" -DPLEXUS_PREBUILT_LIB_DIR="$build/cargo/release"
+cmake -S . -B "$work/plain" -DPLEXUS_PREBUILT_LIB_DIR="$cargo_dir/release"
 [ ! -e "$work/plain/ffi-tests" ] && [ ! -e "$work/plain/examples-c" ] ||
   { echo "a plain top-level build configured the tests or examples" >&2; exit 1; }
 cmake --build "$work/plain" -j "$jobs"
@@ -116,15 +122,16 @@ step "4. pkg-config consumers"
 tests/cmake/pkgconfig/check.sh "$prefix" "$work/pkgconfig"
 
 step "5. add_subdirectory() consumer: Debug (cargo dev profile), then a prebuilt library"
-cmake -S tests/cmake/subdirectory -B "$work/subdirectory" -DCMAKE_BUILD_TYPE=Debug
+cmake -S tests/cmake/subdirectory -B "$work/subdirectory" -DCMAKE_BUILD_TYPE=Debug \
+  -DPLEXUS_CARGO_TARGET_DIR="$cargo_dir"
 cmake --build "$work/subdirectory" -j "$jobs"
 run_ctest "$work/subdirectory"
 check_linkage "$work/subdirectory"
 # Debug links cargo's debug build; plexus's own tests are not registered in a consumer.
-LC_ALL=C readelf -d "$work/subdirectory/app_c" | grep 'RUNPATH.*/cargo/debug' >/dev/null
+LC_ALL=C readelf -d "$work/subdirectory/app_c" | grep "RUNPATH.*$cargo_dir/debug" >/dev/null
 [ "$(cd "$work/subdirectory" && ctest -N | grep -c 'Test *#')" = 4 ]
 cmake -S tests/cmake/subdirectory -B "$work/subdirectory_prebuilt" \
-  -DPLEXUS_PREBUILT_LIB_DIR="$build/cargo/release"
+  -DPLEXUS_PREBUILT_LIB_DIR="$cargo_dir/release"
 cmake --build "$work/subdirectory_prebuilt" -j "$jobs"
 run_ctest "$work/subdirectory_prebuilt"
 check_linkage "$work/subdirectory_prebuilt"
@@ -135,9 +142,9 @@ step "6. ffi-tests and examples under AddressSanitizer + UBSan (leaks included)"
 # RelWithDebInfo builds cargo's profiling profile (release code with debug info, so
 # sanitizer reports show source lines inside the library) in the target dir of step 1.
 cmake -S . -B "$work/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_BUILD_TESTS=ON \
-  -DPLEXUS_SANITIZE=ON -DPLEXUS_CARGO_TARGET_DIR="$build/cargo"
+  -DPLEXUS_SANITIZE=ON -DPLEXUS_CARGO_TARGET_DIR="$cargo_dir"
 cmake --build "$work/sanitize" -j "$jobs"
-LC_ALL=C readelf -S "$build/cargo/profiling/libplexus.so" | grep '\.debug_info' >/dev/null ||
+LC_ALL=C readelf -S "$cargo_dir/profiling/libplexus.so" | grep '\.debug_info' >/dev/null ||
   { echo "the RelWithDebInfo (profiling) libplexus.so has no debug info" >&2; exit 1; }
 run_ctest "$work/sanitize" --label-exclude hygiene
 
