@@ -3,6 +3,7 @@
 //! names and keys. Written once; both backends and the FFI use it.
 
 pub mod deadline;
+pub mod json;
 pub mod names;
 pub mod open;
 pub mod options;

@@ -36,12 +36,17 @@ pub fn compiler(cpp: bool) -> String {
 /// on different test threads (only the same program waits for its first build).
 pub fn build(src: &str, lib: Lib) -> PathBuf {
     type Cell<T> = Arc<OnceLock<T>>;
-    static BUILT: Mutex<Option<HashMap<(String, Option<Lib>), Cell<PathBuf>>>> = Mutex::new(None);
+    type Steps = HashMap<(String, Option<Lib>), Cell<PathBuf>>;
+    static BUILT: Mutex<Option<Steps>> = Mutex::new(None);
     // The cell of one step (compile: `None`, link: `Some(lib)`), made on first use; the
     // step itself runs outside the table's lock.
     let cell = |key: (String, Option<Lib>)| -> Cell<PathBuf> {
         let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-        built.get_or_insert_with(HashMap::new).entry(key).or_default().clone()
+        built
+            .get_or_insert_with(HashMap::new)
+            .entry(key)
+            .or_default()
+            .clone()
     };
     let deps = lib_dir();
     let out_dir = deps.parent().unwrap().join("ffi-tests");
