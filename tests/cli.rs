@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::process::{play_role, role_command, say_ready, spawn_ready, Kid, READY};
 use common::{RegionName, TempDir};
 use plexus::{Region, Value, ValueRef};
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_plexus");
 const LONG: Option<Duration> = Some(Duration::from_secs(10));
@@ -161,21 +161,48 @@ fn dump_shows_every_object_and_value() {
     assert_eq!(objects.len(), 8);
     let cells = &objects[0];
     assert_eq!(cells["kind"], "array");
-    assert_eq!(cells["items"][0]["value"]["type"], "string");
-    assert_eq!(cells["items"][0]["value"]["value"], "hello");
-    assert_eq!(cells["items"][0]["full"], true);
-    assert_eq!(cells["items"][2]["value"]["type"], "undefined");
+    assert_eq!(cells["length"], 3);
+    assert_eq!(cells["elements"][0]["value"], "hello");
+    assert_eq!(cells["elements"][0]["full"], true);
+    assert_eq!(cells["elements"][0]["version"], 1);
+    assert_eq!(cells["elements"][1]["value"], 42);
+    assert_eq!(cells["elements"][2]["value"], json!({ "$undefined": true }));
     let jobs = objects.iter().find(|o| o["name"] == "jobs").unwrap();
-    let photo = jobs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["key"] == "\"photo-17\"")
-        .unwrap();
-    assert_eq!(photo["value"]["value"]["done"], false);
+    assert_eq!(jobs["capacity"], 8);
+    assert_eq!(
+        jobs["entries"]["photo-17"]["value"],
+        json!({ "done": false })
+    );
+    assert_eq!(jobs["entries"]["hits"]["full"], false);
+    let work = objects.iter().find(|o| o["name"] == "work").unwrap();
+    assert_eq!(work["values"], json!([1, "two"]));
+    assert_eq!(work["shutdown"], false);
+    let stack = objects.iter().find(|o| o["name"] == "stack").unwrap();
+    assert_eq!(stack["values"], json!([20, 10]));
     let bus = objects.iter().find(|o| o["name"] == "events").unwrap();
-    assert_eq!(bus["published"], 3);
-    assert_eq!(bus["items"][1]["value"]["value"], 300);
+    assert_eq!(bus["next_seq"], 4);
+    assert_eq!(
+        bus["messages"],
+        json!([{ "seq": 2, "value": 200 }, { "seq": 3, "value": 300 }])
+    );
+    // info --json names the shape as dump --json does.
+    let info = json(&["info", &n, "--json"], 0);
+    let shape = |name: &str, field: &str| {
+        let o = info["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap();
+        let d = objects.iter().find(|o| o["name"] == name).unwrap();
+        assert_eq!(o[field], d[field], "{name}.{field}");
+        assert!(o[field].is_u64(), "{name}.{field}");
+    };
+    shape("cells", "length");
+    shape("jobs", "capacity");
+    shape("events", "capacity");
+    shape("meet", "parties");
+    shape("slots", "permits");
     let m = objects.iter().find(|o| o["name"] == "m").unwrap();
     assert_eq!(m["locked"], true);
 }
@@ -604,8 +631,8 @@ fn remote_ls_info_dump_check_rm_never_print_the_password() {
         serde_json::from_slice(&run_remote(&["dump", "--json", &url, "cells"], 0).stdout).unwrap();
     assert_eq!(j["remote"], true);
     assert_eq!(j["objects"].as_array().unwrap().len(), 1);
-    assert_eq!(j["objects"][0]["items"][0]["value"]["value"], "hello");
-    assert_eq!(j["objects"][0]["items"][0]["full"], true);
+    assert_eq!(j["objects"][0]["elements"][0]["value"], "hello");
+    assert_eq!(j["objects"][0]["elements"][0]["full"], true);
     let o = run_remote(&["dump", &url, "nothing-here"], 3);
     assert!(stderr(&o).contains("no object named 'nothing-here'"));
 
@@ -749,8 +776,11 @@ fn remote_dump_shows_every_kind() {
     r.semaphore("slots", 2).unwrap();
     let out = stdout(&run_remote(&["dump", &url], 0));
     for line in [
-        "queue 'work': 2 values (capacity 4; a remote queue's values are not shown)",
-        "stack 'stack': 1 values (capacity 4;",
+        "queue 'work': 2 values (capacity 4)",
+        "next+0  1",
+        "next+1  \"two\"",
+        "stack 'stack': 1 values (capacity 4)",
+        "top-0  10",
         "bus 'events': capacity 2, 3 published, 2 retained",
         "#2  200",
         "#3  300",

@@ -274,6 +274,8 @@ dispatch!(Queue {
     fn pop_many(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<Value>>;
     fn shutdown(&self) -> Result<()>;
     fn is_shutdown(&self) -> Result<bool>;
+    /// Every value, in the order pops would take them, without taking any.
+    fn peek_all(&self) -> Result<Vec<Value>>;
 });
 
 /// A broadcast bus.

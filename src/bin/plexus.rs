@@ -352,27 +352,6 @@ fn show(v: &Value, full: bool) -> String {
     }
 }
 
-/// A value as JSON: `{"type": "int", "value": 7}`.
-fn value_json(v: &Value) -> Json {
-    let t = v.type_of().name();
-    match v {
-        Value::Undefined => json!({ "type": t }),
-        Value::Bytes(b) => json!({ "type": t, "value": hex(b) }),
-        _ => match v
-            .as_ref()
-            .to_json()
-            .ok()
-            .and_then(|s| serde_json::from_str::<Json>(&s).ok())
-        {
-            Some(j) => json!({ "type": t, "value": j }),
-            None => match v {
-                Value::Object(o) => json!({ "type": t, "msgpack": hex(o) }),
-                _ => json!({ "type": t }),
-            },
-        },
-    }
-}
-
 // ---- ls / info ----
 
 /// The regions in /dev/shm: bare names of `plexus.*` files (temporary files of
@@ -689,8 +668,21 @@ fn shape_text(o: &ObjectSummary) -> String {
     }
 }
 
+/// The name of an object's shape field, as `dump --json` and `info --json` both write it.
+fn shape_field(kind: &str) -> &'static str {
+    match kind {
+        "array" => "length",
+        "map" | "queue" | "stack" | "bus" => "capacity",
+        "barrier" => "parties",
+        "semaphore" => "permits",
+        _ => "shape",
+    }
+}
+
 fn object_json(o: &ObjectSummary) -> Json {
-    json!({ "name": o.name, "kind": o.kind, "shape": o.shape, "offset": o.offset, "bytes": o.bytes })
+    let mut j = json!({ "name": o.name, "kind": o.kind, "shape": o.shape, "offset": o.offset, "bytes": o.bytes });
+    j[shape_field(o.kind)] = json!(o.shape);
+    j
 }
 
 // ---- dump / watch ----
@@ -709,9 +701,18 @@ fn open_existing(region: &str) -> Res<Region> {
 struct Item {
     /// `[3]`, `"key"`, `#17`, `1st`...
     key: String,
+    /// What `dump --json` calls it: the map key itself, the bus sequence number (none
+    /// for array elements and queue values, which are listed in order).
+    data_key: DataKey,
     /// FULL/EMPTY and version, for elements.
     tag: Option<(bool, u64)>,
     value: Value,
+}
+
+enum DataKey {
+    Position,
+    Key(String),
+    Seq(u64),
 }
 
 /// A snapshot of one object.
@@ -720,7 +721,8 @@ struct Snapshot {
     kind: &'static str,
     /// One line about the whole object.
     summary: String,
-    /// Kind-specific numbers for JSON.
+    /// The object's fields for `dump --json` besides its name, kind and items (its
+    /// shape under the name `info --json` gives it, and its state).
     extra: Json,
     items: Vec<Item>,
     /// Why the object could not be read (a kind the remote backend cannot read).
@@ -757,6 +759,59 @@ fn item_text(it: &Item, full: bool) -> String {
     }
 }
 
+/// The version of the `dump --json` document (its field `plexus_dump`), which `load`
+/// checks.
+const DUMP_FORMAT: u64 = 1;
+
+/// One object as `dump --json` writes it (docs/cli.md): data, not display text. Values
+/// in the exact JSON form of `plexus::semantics::json`.
+fn snapshot_json(s: &Snapshot) -> Json {
+    let mut j = json!({ "name": s.name, "kind": s.kind });
+    if let (Json::Object(m), Json::Object(x)) = (&mut j, &s.extra) {
+        m.extend(x.clone());
+    }
+    if s.unreadable.is_some() {
+        return j;
+    }
+    let value = |it: &Item| plexus::semantics::json::to_json(it.value.as_ref());
+    let element = |it: &Item| {
+        let mut e = json!({ "value": value(it) });
+        if let Some((f, v)) = it.tag {
+            e["full"] = json!(f);
+            e["version"] = json!(v);
+        }
+        e
+    };
+    match s.kind {
+        "array" => j["elements"] = s.items.iter().map(element).collect(),
+        "map" => {
+            let mut entries = serde_json::Map::new();
+            for it in &s.items {
+                if let DataKey::Key(k) = &it.data_key {
+                    entries.insert(k.clone(), element(it));
+                }
+            }
+            j["entries"] = Json::Object(entries);
+        }
+        "queue" | "stack" => j["values"] = s.items.iter().map(value).collect(),
+        "bus" => {
+            j["messages"] = s
+                .items
+                .iter()
+                .map(|it| {
+                    let mut m = json!({ "value": value(it) });
+                    if let DataKey::Seq(n) = it.data_key {
+                        m["seq"] = json!(n);
+                    }
+                    m
+                })
+                .collect()
+        }
+        _ => {}
+    }
+    j
+}
+
 fn dump(region: &str, names: &[String], json_out: bool, full: bool) -> Res<u8> {
     let r = Opened::open(region)?;
     let objects = selected(&r, names)?;
@@ -766,48 +821,20 @@ fn dump(region: &str, names: &[String], json_out: bool, full: bool) -> Res<u8> {
     }
     let info = r.info()?;
     if json_out {
-        let list: Vec<Json> = snaps
-            .iter()
-            .map(|s| {
-                let mut j = json!({ "name": s.name, "kind": s.kind });
-                if let (Json::Object(m), Json::Object(x)) = (&mut j, &s.extra) {
-                    m.extend(x.clone());
-                }
-                let items: Vec<Json> = s
-                    .items
-                    .iter()
-                    .map(|it| {
-                        let mut e = json!({ "key": it.key, "value": value_json(&it.value) });
-                        if let Some((f, v)) = it.tag {
-                            e["full"] = json!(f);
-                            e["version"] = json!(v);
-                        }
-                        e
-                    })
-                    .collect();
-                if !s.items.is_empty()
-                    || matches!(s.kind, "array" | "map" | "queue" | "stack" | "bus")
-                {
-                    j["items"] = Json::Array(items);
-                }
-                j
-            })
-            .collect();
-        return print_json(&match &r {
+        let list: Vec<Json> = snaps.iter().map(snapshot_json).collect();
+        let mut j = match &r {
             Opened::Local(l) => json!({
                 "region": region,
                 "path": l.path(),
                 "size": info.size,
                 "heap_size": info.heap_size,
                 "heap_used": info.heap_used,
-                "objects": list,
             }),
-            Opened::Remote(..) => json!({
-                "region": r.shown_name(),
-                "remote": true,
-                "objects": list,
-            }),
-        });
+            Opened::Remote(..) => json!({ "region": r.shown_name(), "remote": true }),
+        };
+        j["plexus_dump"] = json!(DUMP_FORMAT);
+        j["objects"] = Json::Array(list);
+        return print_json(&j);
     }
     match &r {
         Opened::Local(l) => out!(
@@ -1147,7 +1174,9 @@ fn remote_summary_json(name: &str, s: &RemoteSummary) -> Json {
 }
 
 fn remote_object_json(o: &ObjectSummary) -> Json {
-    json!({ "name": o.name, "kind": o.kind, "shape": o.shape })
+    let mut j = json!({ "name": o.name, "kind": o.kind, "shape": o.shape });
+    j[shape_field(o.kind)] = json!(o.shape);
+    j
 }
 
 fn remote_info(region: &str, json_out: bool) -> Res<u8> {
@@ -1365,6 +1394,7 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
             for i in 0..a.len() {
                 items.push(Item {
                     key: format!("[{i}]"),
+                    data_key: DataKey::Position,
                     tag: Some((a.is_full(i)?, a.version(i)?)),
                     value: a.read(i)?,
                 });
@@ -1392,45 +1422,38 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
                     key: serde_json::to_string(&k).unwrap_or_default(),
                     tag: Some((m.is_full(&k)?, version)),
                     value: m.read(&k)?,
+                    data_key: DataKey::Key(k),
                 });
             }
             (
                 format!("{} keys (capacity {})", items.len(), m.capacity()),
-                json!({ "capacity": m.capacity(), "len": items.len() }),
+                json!({ "capacity": m.capacity() }),
             )
         }
         "queue" | "stack" => {
             let q = r.queue(&o.name, 0, 0)?;
             let lifo = o.kind == "stack";
             let closed = q.is_shutdown()?;
-            let values = match &q {
-                backend::Queue::Shm(q) => Some(q.peek_all()?),
-                _ => None,
-            };
-            let (len, note) = match values {
-                Some(values) => {
-                    for (i, v) in values.into_iter().enumerate() {
-                        items.push(Item {
-                            key: if lifo {
-                                format!("top-{i}")
-                            } else {
-                                format!("next+{i}")
-                            },
-                            tag: None,
-                            value: v,
-                        });
-                    }
-                    (items.len() as u64, "")
-                }
-                None => (q.len()?, "; a remote queue's values are not shown"),
-            };
+            for (i, v) in q.peek_all()?.into_iter().enumerate() {
+                items.push(Item {
+                    key: if lifo {
+                        format!("top-{i}")
+                    } else {
+                        format!("next+{i}")
+                    },
+                    data_key: DataKey::Position,
+                    tag: None,
+                    value: v,
+                });
+            }
             (
                 format!(
-                    "{len} values (capacity {}{}{note})",
+                    "{} values (capacity {}{})",
+                    items.len(),
                     q.capacity(),
                     if closed { ", CLOSED" } else { "" }
                 ),
-                json!({ "capacity": q.capacity(), "len": len, "closed": closed, "lifo": lifo }),
+                json!({ "capacity": q.capacity(), "shutdown": closed }),
             )
         }
         "bus" => {
@@ -1446,6 +1469,7 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
                         }
                         items.push(Item {
                             key: format!("#{seq}"),
+                            data_key: DataKey::Seq(seq),
                             tag: None,
                             value: v,
                         });
@@ -1466,7 +1490,7 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
                     items.len(),
                     if closed { ", CLOSED" } else { "" }
                 ),
-                json!({ "capacity": b.capacity(), "published": next - 1, "closed": closed }),
+                json!({ "capacity": b.capacity(), "next_seq": next, "shutdown": closed }),
             )
         }
         "mutex" => {

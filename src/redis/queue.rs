@@ -81,6 +81,12 @@ local function unhold()
     wake(wp)
   end
 end
+if OP == 'peek' then
+  -- Every value, front (the next pop of a FIFO) first; changes nothing.
+  local all = redis.call('LRANGE', lk, 0, -1)
+  table.insert(all, 1, 'ok')
+  return all
+end
 if OP == 'push' then
   if closed then return {'closed'} end
   if n >= cap or held then return {'wait', last_id(wp)} end
@@ -308,6 +314,23 @@ impl Queue {
 
     pub fn len(&self) -> Result<u64> {
         Ok(self.state()?.0)
+    }
+
+    /// Every value, in the order pops would take them, without taking any (one script
+    /// call: a consistent snapshot).
+    pub fn peek_all(&self) -> Result<Vec<Value>> {
+        let i = self.inner();
+        let r = i.call_obj(&self.obj, script(), &self.args("peek", b""), None, false)?;
+        if r.status != "ok" {
+            return Err(i.unexpected(&r.status, &r));
+        }
+        let mut out = (0..r.items.len())
+            .map(|k| self.decode_item(r.bytes(k)))
+            .collect::<Result<Vec<_>>>()?;
+        if self.lifo {
+            out.reverse();
+        }
+        Ok(out)
     }
 
     pub fn is_empty(&self) -> Result<bool> {

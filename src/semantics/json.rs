@@ -69,9 +69,11 @@ pub fn from_json(j: &Json) -> Result<Value> {
                     Some("NaN") => f64::NAN,
                     Some("Infinity") => f64::INFINITY,
                     Some("-Infinity") => f64::NEG_INFINITY,
-                    _ => return Err(Error::invalid(format!(
+                    _ => {
+                        return Err(Error::invalid(format!(
                         "{{\"$float\": {inner}}}: expected \"NaN\", \"Infinity\" or \"-Infinity\""
-                    ))),
+                    )))
+                    }
                 }),
                 "$msgpack" => {
                     let b = unhex(tag, inner)?;
