@@ -200,6 +200,9 @@ dispatch!(Array {
     fn write_xf(&self, index: u64, v: ValueRef<'_>) -> Result<()>;
     fn write_xe(&self, index: u64, v: ValueRef<'_>) -> Result<()>;
     fn set_tag(&self, index: u64, full: bool) -> Result<()>;
+    /// Stores a value and tag, moving the version to at least `version` (exactly it on
+    /// an element unchanged since it was made): how `plexus load` restores a dump.
+    fn restore(&self, index: u64, v: ValueRef<'_>, full: bool, version: u64) -> Result<()>;
     fn is_full(&self, index: u64) -> Result<bool>;
     fn read_rw(&self, index: u64, timeout: Option<Duration>) -> Result<Value>;
     fn release_rw(&self, index: u64) -> Result<()>;
@@ -231,6 +234,9 @@ dispatch!(Map {
     fn write_xf(&self, key: &str, v: ValueRef<'_>) -> Result<()>;
     fn write_xe(&self, key: &str, v: ValueRef<'_>) -> Result<()>;
     fn set_tag(&self, key: &str, full: bool) -> Result<()>;
+    /// Stores a value and tag (inserting the key), moving the version to at least
+    /// `version`: how `plexus load` restores a dump.
+    fn restore(&self, key: &str, v: ValueRef<'_>, full: bool, version: u64) -> Result<()>;
     fn is_full(&self, key: &str) -> Result<bool>;
     fn read_rw(&self, key: &str, timeout: Option<Duration>) -> Result<Value>;
     fn release_rw(&self, key: &str) -> Result<()>;

@@ -84,19 +84,40 @@ enum Command {
     /// and semaphores. Opens the region like any user (attaching briefly; like every
     /// open, that clears the entries of processes that died and releases what they
     /// held) and reads without waiting and without changing any value. On a remote
-    /// region (redis://...) the same, except that a queue's values are not listed.
+    /// region (redis://...) the same.
     #[command(after_help = EXIT_CODES)]
     Dump {
         /// Region name, path or redis:// URL.
         region: String,
         /// Only these objects.
         objects: Vec<String>,
-        /// Machine-readable output: values as {"type": ..., "value": ...}.
+        /// Machine-readable output: the data itself (docs/cli.md), which `load` reads.
         #[arg(long)]
         json: bool,
         /// Do not shorten long values (text output shows the first 120 characters).
         #[arg(long)]
         full: bool,
+    },
+    /// Create a region's objects from a `dump --json` file
+    ///
+    /// Reads FILE (or standard input for `-`), opens REGION (creating it if absent; a
+    /// new local region gets the dumped region's size) and creates every object of the
+    /// dump with its shape and contents: element values with their tags and versions,
+    /// queued values in order, bus messages, shut-down queues and buses. An object that
+    /// exists already is an error (exit 1) unless --replace, which removes it first.
+    /// Locks come back free: a dumped mutex that was locked, or a semaphore with permits
+    /// taken, is loaded free, with a note. `dump` of the loaded region gives the dump
+    /// back (versions included, as long as nothing else changed the region meanwhile).
+    /// This also moves a region between /dev/shm and a redis:// server.
+    #[command(after_help = EXIT_CODES)]
+    Load {
+        /// Region name, path or redis:// URL.
+        region: String,
+        /// A `dump --json` file, or - for standard input.
+        file: String,
+        /// Remove existing objects of the same names first.
+        #[arg(long)]
+        replace: bool,
     },
     /// Print the changes of a region (or of one object) as they happen
     ///
@@ -223,6 +244,11 @@ fn main() -> ExitCode {
             json,
             full,
         } => dump(&region, &objects, json, full),
+        Command::Load {
+            region,
+            file,
+            replace,
+        } => load(&region, &file, replace),
         Command::Watch {
             region,
             object,
@@ -858,6 +884,300 @@ fn dump(region: &str, names: &[String], json_out: bool, full: bool) -> Res<u8> {
         }
     }
     Ok(0)
+}
+
+fn load(region: &str, file: &str, replace: bool) -> Res<u8> {
+    let text = if file == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| fail(5, format!("cannot read standard input: {e}")))?;
+        t
+    } else {
+        std::fs::read_to_string(file).map_err(|e| fail(5, format!("cannot read {file}: {e}")))?
+    };
+    let doc: Json =
+        serde_json::from_str(&text).map_err(|e| fail(2, format!("{file} is not JSON: {e}")))?;
+    let bad = |what: String| fail(2, format!("{file}: {what}"));
+    match doc.get("plexus_dump").and_then(Json::as_u64) {
+        Some(DUMP_FORMAT) => {}
+        Some(n) => {
+            return Err(bad(format!(
+                "a dump of format {n}; this plexus reads {DUMP_FORMAT}"
+            )))
+        }
+        None => {
+            return Err(bad(
+                "not a `plexus dump --json` document (no \"plexus_dump\")".into(),
+            ))
+        }
+    }
+    let objects = doc
+        .get("objects")
+        .and_then(Json::as_array)
+        .ok_or_else(|| bad("no \"objects\" array".into()))?;
+    // Everything is checked before anything is created.
+    let plan = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| LoadObject::parse(o).map_err(|e| bad(format!("object {i}: {e}"))))
+        .collect::<Res<Vec<_>>>()?;
+    let size = if backend::is_remote(region) {
+        0
+    } else {
+        doc.get("size").and_then(Json::as_u64).unwrap_or(0)
+    };
+    let r = backend::Region::open(
+        region,
+        &OpenOptions {
+            mode: OpenMode::OpenOrCreate,
+            size,
+            ..OpenOptions::default()
+        },
+    )?;
+    let existing: Vec<String> = r.objects()?.into_iter().map(|o| o.name).collect();
+    for o in &plan {
+        if existing.contains(&o.name) {
+            if !replace {
+                return Err(fail(
+                    1,
+                    format!(
+                        "region {} has an object named '{}' already (--replace removes it first)",
+                        shown(region),
+                        o.name
+                    ),
+                ));
+            }
+            r.remove_object(&o.name)?;
+        }
+    }
+    let mut values = 0;
+    for o in &plan {
+        values += o.create(&r).map_err(|e| {
+            let f = Fail::from(e);
+            fail(f.code, format!("{} '{}': {}", o.kind, o.name, f.message))
+        })?;
+    }
+    eprintln!(
+        "plexus: loaded {} objects ({values} values) into {}",
+        plan.len(),
+        shown(region)
+    );
+    Ok(0)
+}
+
+/// One object of a dump, checked.
+struct LoadObject {
+    name: String,
+    kind: String,
+    shape: u64,
+    /// (value, full, version) of elements and map entries (`None` key: array order).
+    elements: Vec<(Option<String>, Value, bool, u64)>,
+    /// Queue values in pop order; bus messages with their sequence numbers.
+    values: Vec<(u64, Value)>,
+    /// An array made FULL (its untouched elements are).
+    full: bool,
+    shutdown: bool,
+    note: Option<String>,
+}
+
+impl LoadObject {
+    fn parse(o: &Json) -> Result<LoadObject, String> {
+        let field = |k: &str| o.get(k).ok_or_else(|| format!("no \"{k}\""));
+        let text = |k: &str| {
+            field(k)?
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("\"{k}\" is not a string"))
+        };
+        let num = |k: &str| {
+            field(k)?
+                .as_u64()
+                .ok_or_else(|| format!("\"{k}\" is not a number"))
+        };
+        let flag = |k: &str| {
+            o.get(k).map_or(Ok(false), |v| {
+                v.as_bool()
+                    .ok_or_else(|| format!("\"{k}\" is not true or false"))
+            })
+        };
+        let list = |k: &str| {
+            field(k)?
+                .as_array()
+                .ok_or_else(|| format!("\"{k}\" is not an array"))
+        };
+        let value = |v: Option<&Json>, at: &str| -> Result<Value, String> {
+            let v = v.ok_or_else(|| format!("{at} has no \"value\""))?;
+            plexus::semantics::json::from_json(v).map_err(|e| format!("{at}: {e}"))
+        };
+        let element = |e: &Json, at: &str| -> Result<(Value, bool, u64), String> {
+            let full = e
+                .get("full")
+                .and_then(Json::as_bool)
+                .ok_or_else(|| format!("{at} has no \"full\""))?;
+            let version = e
+                .get("version")
+                .and_then(Json::as_u64)
+                .ok_or_else(|| format!("{at} has no \"version\""))?;
+            Ok((value(e.get("value"), at)?, full, version))
+        };
+        let name = text("name")?;
+        let kind = text("kind")?;
+        let mut l = LoadObject {
+            shape: num(shape_field(&kind)).unwrap_or(1),
+            name,
+            kind,
+            elements: Vec::new(),
+            values: Vec::new(),
+            full: false,
+            shutdown: flag("shutdown")?,
+            note: None,
+        };
+        match l.kind.as_str() {
+            "array" => {
+                let all = list("elements")?;
+                if all.len() as u64 != l.shape {
+                    return Err(format!(
+                        "\"length\" is {} but there are {} elements",
+                        l.shape,
+                        all.len()
+                    ));
+                }
+                for (i, e) in all.iter().enumerate() {
+                    let (v, full, version) = element(e, &format!("element {i}"))?;
+                    if version == 0 {
+                        // Untouched since the array was made: the array's initial tag.
+                        l.full = full;
+                    }
+                    l.elements.push((None, v, full, version));
+                }
+            }
+            "map" => {
+                let all = field("entries")?
+                    .as_object()
+                    .ok_or("\"entries\" is not an object")?;
+                for (k, e) in all {
+                    let (v, full, version) = element(e, &format!("entry {k:?}"))?;
+                    l.elements.push((Some(k.clone()), v, full, version));
+                }
+            }
+            "queue" | "stack" => {
+                for (i, v) in list("values")?.iter().enumerate() {
+                    let v = plexus::semantics::json::from_json(v)
+                        .map_err(|e| format!("value {i}: {e}"))?;
+                    l.values.push((0, v));
+                }
+            }
+            "bus" => {
+                for (i, m) in list("messages")?.iter().enumerate() {
+                    let at = format!("message {i}");
+                    let seq = m
+                        .get("seq")
+                        .and_then(Json::as_u64)
+                        .ok_or_else(|| format!("{at} has no \"seq\""))?;
+                    l.values.push((seq, value(m.get("value"), &at)?));
+                }
+            }
+            "mutex" => {
+                if flag("locked")? {
+                    l.note = Some("was locked in the dump; it is loaded unlocked".into());
+                }
+            }
+            "barrier" => {}
+            "semaphore" => {
+                if let Some(a) = o.get("available").and_then(Json::as_u64) {
+                    if a != l.shape {
+                        l.note = Some(format!("had {a} of {} permits available in the dump; it is loaded with all of them", l.shape));
+                    }
+                }
+            }
+            other => return Err(format!("unknown kind {other:?}")),
+        }
+        if l.shape == 0 && l.kind != "mutex" {
+            return Err(format!("\"{}\" is 0", shape_field(&l.kind)));
+        }
+        Ok(l)
+    }
+
+    /// Creates the object and its contents; returns how many values went in.
+    fn create(&self, r: &backend::Region) -> plexus::Result<usize> {
+        let excl = plexus::FLAG_EXCLUSIVE;
+        let n = self.name.as_str();
+        match self.kind.as_str() {
+            "array" => {
+                let a = r.array(
+                    n,
+                    self.shape,
+                    excl | if self.full { plexus::FLAG_FULL } else { 0 },
+                )?;
+                for (i, (_, v, full, version)) in self.elements.iter().enumerate() {
+                    if *version > 0 {
+                        a.restore(i as u64, v.as_ref(), *full, *version)?;
+                    }
+                }
+            }
+            "map" => {
+                let m = r.map(n, self.shape, excl)?;
+                for (k, v, full, version) in &self.elements {
+                    m.restore(
+                        k.as_deref().unwrap_or_default(),
+                        v.as_ref(),
+                        *full,
+                        *version,
+                    )?;
+                }
+            }
+            "queue" | "stack" => {
+                let lifo = self.kind == "stack";
+                let q = r.queue(
+                    n,
+                    self.shape,
+                    excl | if lifo { plexus::FLAG_LIFO } else { 0 },
+                )?;
+                let mut vals: Vec<ValueRef<'_>> =
+                    self.values.iter().map(|(_, v)| v.as_ref()).collect();
+                if lifo {
+                    vals.reverse(); // pop order is top first: push bottom first
+                }
+                let (_, res) = q.push_many(&vals, Some(Duration::ZERO));
+                res?;
+                if self.shutdown {
+                    q.shutdown()?;
+                }
+            }
+            "bus" => {
+                let b = r.bus(n, self.shape, excl)?;
+                let mut renumbered = None;
+                for (seq, v) in &self.values {
+                    let got = b.publish(v.as_ref())?;
+                    if got != *seq && renumbered.is_none() {
+                        renumbered = Some((*seq, got));
+                    }
+                }
+                if let Some((was, now)) = renumbered {
+                    eprintln!(
+                        "plexus: bus '{n}': its messages are numbered from {now} here (from {was} in the dump)"
+                    );
+                }
+                if self.shutdown {
+                    b.shutdown()?;
+                }
+            }
+            "mutex" => {
+                r.mutex(n)?;
+            }
+            "barrier" => {
+                r.barrier(n, self.shape as u32)?;
+            }
+            "semaphore" => {
+                r.semaphore(n, self.shape as u32)?;
+            }
+            _ => unreachable!("checked by parse"),
+        }
+        if let Some(note) = &self.note {
+            eprintln!("plexus: {} '{}' {note}", self.kind, self.name);
+        }
+        Ok(self.elements.len() + self.values.len())
+    }
 }
 
 fn watch(

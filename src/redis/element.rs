@@ -594,6 +594,14 @@ impl Array {
             .op(&self.el(index)?, "tag", None, arg, &forever(), true)
             .map(|_| ())
     }
+    /// Stores a value and tag, moving the version to at least `version` (`plexus load`).
+    pub fn restore(&self, index: u64, v: ValueRef<'_>, full: bool, version: u64) -> Result<()> {
+        v.validate()?;
+        let arg = format!("{} {version}", if full { 1 } else { 0 });
+        self.e
+            .op(&self.el(index)?, "restore", Some(v), &arg, &forever(), true)
+            .map(|_| ())
+    }
     pub fn is_full(&self, index: u64) -> Result<bool> {
         Ok(self
             .e
@@ -719,6 +727,14 @@ impl Map {
         let arg = if full { "1" } else { "0" };
         self.e
             .op(&key_el(key)?, "tag", None, arg, &forever(), true)
+            .map(|_| ())
+    }
+    /// Stores a value and tag, moving the version to at least `version` (`plexus load`).
+    pub fn restore(&self, key: &str, v: ValueRef<'_>, full: bool, version: u64) -> Result<()> {
+        v.validate()?;
+        let arg = format!("{} {version}", if full { 1 } else { 0 });
+        self.e
+            .op(&key_el(key)?, "restore", Some(v), &arg, &forever(), true)
             .map(|_| ())
     }
     pub fn is_full(&self, key: &str) -> Result<bool> {

@@ -494,6 +494,18 @@ if OP == 'w' or OP == 'xf' or OP == 'xe' then
   serve(); save(); wake_waiters()
   return done(state())
 end
+if OP == 'restore' then
+  -- plexus load: value, tag and a version of at least the one given (ARG: `<full>
+  -- <version>`), exactly that one on an element that has not changed since it was made.
+  local full, want = string.match(ARG, '^([01]) (%d+)$')
+  if not full then return done({'invalid', 'restore needs a tag and a version'}) end
+  t, v, f = T, V, full == '1'
+  -- (A key inserted by this call has its new version already.)
+  if absent_at_start then ver = math.max(ver, 1) else ver = ver + 1 end
+  ver = math.max(ver, tonumber(want))
+  serve(); save(); wake_waiters()
+  return done(state())
+end
 if OP == 'tag' then
   local want = ARG == '1'
   if want ~= f then f, ver = want, ver + 1; serve(); save(); wake_waiters() else save() end

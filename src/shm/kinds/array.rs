@@ -136,6 +136,10 @@ impl Array {
     pub fn set_tag(&self, index: u64, full: bool) -> Result<()> {
         self.cell(index)?.set_tag(full)
     }
+    /// Stores a value and tag, moving the version to at least `version` (`plexus load`).
+    pub fn restore(&self, index: u64, v: ValueRef<'_>, full: bool, version: u64) -> Result<()> {
+        self.cell(index)?.restore(v, full, version)
+    }
     pub fn is_full(&self, index: u64) -> Result<bool> {
         self.cell(index)?.is_full()
     }

@@ -627,6 +627,28 @@ impl<'a> Cell<'a> {
         })
     }
 
+    /// `plexus load`: stores `v` with the tag `full` and moves the version to at least
+    /// `version` (exactly `version` on an element no one has changed since it was
+    /// made; otherwise still forward, so that watchers see a change).
+    pub fn restore(&self, v: ValueRef<'_>, full: bool, version: u64) -> Result<()> {
+        v.validate()?;
+        let mut pending = Some(self.prepare(v)?);
+        let r = self.locked(Need::NoReaders, &Deadline::forever(), |tag| {
+            let p = pending.take().expect("the operation runs once");
+            let eff = self.commit(tag, p, Some(full));
+            // publish() adds one to the version after this.
+            let floor = version.saturating_sub(1);
+            if self.e.version.load(Ordering::Relaxed) < floor {
+                self.e.version.store(floor, Ordering::Relaxed);
+            }
+            Ok(((), eff))
+        });
+        if let Some(p) = pending {
+            self.discard(p);
+        }
+        r
+    }
+
     /// Map removal: under the element lock (once no `read_rw` reader holds it), runs
     /// `unlink` (which retires the key), then resets the element to EMPTY holding
     /// UNDEFINED, bumping the version and waking every waiter.

@@ -523,6 +523,11 @@ impl Map {
     pub fn set_tag(&self, key: &str, full: bool) -> Result<()> {
         self.upsert(key, |c| c.set_tag(full))
     }
+    /// Stores a value and tag (inserting the key if absent), moving the version to at
+    /// least `version` (`plexus load`).
+    pub fn restore(&self, key: &str, v: ValueRef<'_>, full: bool, version: u64) -> Result<()> {
+        self.upsert(key, |c| c.restore(v, full, version))
+    }
     /// Whether the key is present and FULL.
     pub fn is_full(&self, key: &str) -> Result<bool> {
         self.peek(key, false, |c| c.is_full())
