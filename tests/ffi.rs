@@ -62,6 +62,16 @@ fn patch_c_api() {
     }
 }
 
+#[test]
+fn patch_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_patch",
+            &run(&build("ffi-tests/test_cpp_patch.cpp", lib), &[]),
+        )
+    });
+}
+
 /// Patches from concurrent processes on `name`: 4 processes x 1,000 `$inc` of one nested
 /// path end at exactly 4,000; 3 processes x `pushes` `$push` keep every element, each
 /// process's in its order (test_patch verify checks, then removes the region).
