@@ -217,6 +217,16 @@ macro_rules! element_calls {
     };
 }
 
+impl El {
+    /// The `slot` it was made with ([`El::on`]).
+    fn slot(&self) -> u64 {
+        match self {
+            El::At(_, i) => *i,
+            El::Key(_, k) => k[1..].parse().unwrap(),
+        }
+    }
+}
+
 element_calls! {
     fn read(&self) -> Result<Value>;
     fn write(&self, v: ValueRef<'_>) -> Result<()>;
@@ -549,10 +559,7 @@ fn element_faa_cas_exchange(name: &str) {
         // Concurrent faa from two attachments: no update is lost.
         let e = fresh();
         let other = attach(name);
-        let slot = match &e {
-            El::At(_, i) => *i,
-            El::Key(_, k) => k[1..].parse().unwrap(),
-        };
+        let slot = e.slot();
         std::thread::scope(|s| {
             let o = El::on(&other, kind, slot);
             let t = s.spawn(move || {
@@ -692,10 +699,7 @@ fn element_patch(name: &str) {
         // Concurrent patches from two attachments: nothing is lost.
         let e = fresh();
         let other = attach(name);
-        let slot = match &e {
-            El::At(_, i) => *i,
-            El::Key(_, k) => k[1..].parse().unwrap(),
-        };
+        let slot = e.slot();
         let inc = json(r#"{"$inc":{"a.b.n":1}}"#);
         std::thread::scope(|s| {
             let o = El::on(&other, kind, slot);
