@@ -150,7 +150,9 @@ static void every_operator(element e) {
   OK(e, "{\"$inc\": {\"stats.hits\": 1}}", "{\"stats\": {\"hits\": 1}}");
   OK(e, "{\"$inc\": {\"stats.hits\": 41}}", "{\"stats\": {\"hits\": 42}}");
   OK(e, "{\"$inc\": {\"stats.hits\": 0.5}}", "{\"stats\": {\"hits\": 42.5}}");
-  OK(e, "{\"$set\": {\"stats.hits\": 6, \"name\": \"door\", \"items\": [{\"n\": \"a\"}, {\"n\": \"b\"}]}}",
+  OK(e,
+     "{\"$set\": {\"stats.hits\": 6, \"name\": \"door\", "
+     "\"items\": [{\"n\": \"a\"}, {\"n\": \"b\"}]}}",
      "{\"stats\": {\"hits\": 6}, \"name\": \"door\", \"items\": [{\"n\": \"a\"}, {\"n\": \"b\"}]}");
   OK(e, "{\"$set\": {\"items.1.n\": \"z\"}}",
      "{\"stats\": {\"hits\": 6}, \"name\": \"door\", \"items\": [{\"n\": \"a\"}, {\"n\": \"z\"}]}");

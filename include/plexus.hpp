@@ -669,8 +669,8 @@ template <class C> class Elements : public Owner<typename C::Handle, C::close> {
 
     /// Blocks without limit until element `k` is FULL, reads it and takes a shared read
     /// lock: until release_rw(k), calls that would change the element wait (read_fe,
-    /// write*, set_tag, faa, cas, exchange, patch, Map::remove); read, read_ff and other read_rw
-    /// proceed. At most 28 locks per region handle at once (PLEXUS_E_NO_SPACE).
+    /// write*, set_tag, faa, cas, exchange, patch, Map::remove); read, read_ff and other
+    /// read_rw proceed. At most 28 locks per region handle at once (PLEXUS_E_NO_SPACE).
     Value read_rw(Key k) const { return *wait_read(C::read_rw, k, PLEXUS_FOREVER); }
     /// read_rw if element `k` is FULL now (lock taken); std::nullopt (no lock) if not.
     std::optional<Value> try_read_rw(Key k) const { return wait_read(C::read_rw, k, 0); }
