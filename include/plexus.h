@@ -1050,7 +1050,7 @@ enum plexus_status plexus_array_is_full(struct plexus_array a, uint64_t index, b
 /**
  * Blocks until element `index` is FULL, reads it into `*out` and takes a shared read
  * lock: until `plexus_array_release_rw`, every call that would change the value or tag
- * waits (read_fe, write*, set_tag, faa, cas, exchange); read, read_ff and other read_rw
+ * waits (read_fe, write*, set_tag, faa, cas, exchange, patch); read, read_ff and other read_rw
  * proceed. Locks held by a process that dies, or by a region handle that is closed,
  * are released. At most 28 held at once per region handle (PLEXUS_E_NO_SPACE).
  */
@@ -1098,6 +1098,46 @@ enum plexus_status plexus_array_exchange(struct plexus_array a,
                                          uint64_t index,
                                          const struct plexus_value *v,
                                          struct plexus_value *old);
+
+/**
+ * Atomically applies a MongoDB-style update document `*patch` (an OBJECT, e.g. from
+ * plexus_value_from_json) to element `index`, whatever the tag (unchanged); the version
+ * moves by exactly one. Other processes see the value before or after the patch, never
+ * between, and concurrent patches of one element lose nothing.
+ *
+ * The patch maps operators to `{path: argument}` maps: `$set` (store), `$unset`
+ * (remove; an array item becomes null), `$inc` / `$mul` (add / multiply a number),
+ * `$min` / `$max` (keep the smaller / larger: numbers with numbers, strings with
+ * strings), `$push` (append to an array; `{"$each": [...]}` appends several),
+ * `$addToSet` (append what is not there yet), `$pull` (remove every equal item).
+ * Paths are dotted (`"stats.hits"`, `"items.2.name"`: a segment meeting an array is an
+ * index below its length); missing maps along a path are created (except by `$unset`
+ * and `$pull`, for which a missing field is a no-op); `$inc`, `$min`, `$max`, `$push`,
+ * `$addToSet` on a missing field set it (`$mul` sets 0). An UNDEFINED element counts as
+ * `{}`. Numbers: int op int stays int and is exact (a result outside -2^63..2^64-1 is
+ * PLEXUS_E_INVALID_ARGUMENT, never wrapped); a float on either side gives a float;
+ * booleans and null are not numbers. `$pull`/`$addToSet` compare numbers by value
+ * (1 equals 1.0) and the rest by structure.
+ *
+ * All or nothing: on any error the element is untouched (value, tag and version).
+ * PLEXUS_E_INVALID_ARGUMENT for a bad document (not an OBJECT map of operators, an
+ * unknown operator or modifier, an empty or `$` path segment, an argument of the wrong
+ * kind, two operators on the same field or on a field and one inside it);
+ * PLEXUS_E_TYPE_MISMATCH when the value does not fit (the element holds something other
+ * than an OBJECT or UNDEFINED, a path goes through a non-map/non-array or past an
+ * array's end, `$inc` on a non-number, `$push` on a non-array, `$min` of a string and a
+ * number). The message (plexus_last_error) names the operator and the path.
+ *
+ * `*out` (may be NULL) receives the value after the patch (release it with
+ * plexus_value_free); unchanged on error. Waits, as every writing call, while a
+ * plexus_array_read_rw lock is held on the element. On a remote region the patch is
+ * computed here and committed only if no other change came between (else it is
+ * applied again to the newer value), and a retry after a lost reply applies it once.
+ */
+enum plexus_status plexus_array_patch(struct plexus_array a,
+                                      uint64_t index,
+                                      const struct plexus_value *patch,
+                                      struct plexus_value *out);
 
 /**
  * `*out` = the element's version, bumped by every change of its value or tag.
@@ -1274,6 +1314,19 @@ enum plexus_status plexus_map_exchange(struct plexus_map m,
                                        const char *key,
                                        const struct plexus_value *v,
                                        struct plexus_value *old);
+
+/**
+ * plexus_array_patch on the value of `key`: the same operators, paths, number rules,
+ * errors and atomicity. An absent key is inserted (as by every writing call; EMPTY
+ * unless the map was created with PLEXUS_FULL) and its value counts as `{}`, so a first
+ * patch moves its version as a first write does; PLEXUS_E_NO_SPACE when the map is full
+ * and the key absent. A bad document is refused before any key is inserted. `*out`
+ * (may be NULL) receives the value after the patch.
+ */
+enum plexus_status plexus_map_patch(struct plexus_map m,
+                                    const char *key,
+                                    const struct plexus_value *patch,
+                                    struct plexus_value *out);
 
 /**
  * `*out` = the version of `key`: 0 while absent, bumped by every change of its value or

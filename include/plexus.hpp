@@ -561,6 +561,7 @@ struct ArrayCalls {
     static constexpr auto faa = plexus_array_faa;
     static constexpr auto cas = plexus_array_cas;
     static constexpr auto exchange = plexus_array_exchange;
+    static constexpr auto patch = plexus_array_patch;
     static constexpr auto version = plexus_array_version;
     static constexpr auto wait_change = plexus_array_wait_change;
 };
@@ -585,6 +586,7 @@ struct MapCalls {
     static constexpr auto faa = plexus_map_faa;
     static constexpr auto cas = plexus_map_cas;
     static constexpr auto exchange = plexus_map_exchange;
+    static constexpr auto patch = plexus_map_patch;
     static constexpr auto version = plexus_map_version;
     static constexpr auto wait_change = plexus_map_wait_change;
 };
@@ -667,8 +669,8 @@ template <class C> class Elements : public Owner<typename C::Handle, C::close> {
 
     /// Blocks without limit until element `k` is FULL, reads it and takes a shared read
     /// lock: until release_rw(k), calls that would change the element wait (read_fe,
-    /// write*, set_tag, faa, cas, exchange, Map::remove); read, read_ff and other read_rw
-    /// proceed. At most 28 locks per region handle at once (PLEXUS_E_NO_SPACE).
+    /// write*, set_tag, faa, cas, exchange, patch, Map::remove); read, read_ff and other
+    /// read_rw proceed. At most 28 locks per region handle at once (PLEXUS_E_NO_SPACE).
     Value read_rw(Key k) const { return *wait_read(C::read_rw, k, PLEXUS_FOREVER); }
     /// read_rw if element `k` is FULL now (lock taken); std::nullopt (no lock) if not.
     std::optional<Value> try_read_rw(Key k) const { return wait_read(C::read_rw, k, 0); }
@@ -716,6 +718,32 @@ template <class C> class Elements : public Owner<typename C::Handle, C::close> {
             [&](plexus_value *old) { return C::exchange(this->h_, C::c_key(k), &c, old); },
             false);
     }
+
+    /// Atomically applies a MongoDB-style update document to element `k` and returns
+    /// the value after it (plexus_array_patch): `$set`, `$unset`, `$inc`, `$mul`, `$min`,
+    /// `$max`, `$push` (with `$each`), `$pull`, `$addToSet` on dotted paths
+    /// ("stats.hits", "items.2.name"); an UNDEFINED element counts as `{}`. Tag
+    /// unchanged, version +1. All or nothing: throws PLEXUS_E_INVALID_ARGUMENT for a bad
+    /// document and PLEXUS_E_TYPE_MISMATCH when the value does not fit (the message names
+    /// the operator and path), the element untouched.
+    Value patch(Key k, const Value &update) const {
+        const plexus_value u = update.c_value();
+        return *read_into(
+            [&](plexus_value *out) { return C::patch(this->h_, C::c_key(k), &u, out); },
+            false);
+    }
+    /// patch() with the update document given as JSON text, e.g.
+    /// `m.patch("cfg", R"({"$inc": {"stats.hits": 1}})")`. Throws
+    /// PLEXUS_E_INVALID_ARGUMENT for bad JSON.
+    Value patch(Key k, std::string_view json) const { return patch(k, Value::from_json(json)); }
+    /// (A string literal or std::string is JSON text here, not a STRING value.)
+    Value patch(Key k, const char *json) const {
+        if (json == nullptr) {
+            throw Error(PLEXUS_E_INVALID_ARGUMENT, "patch given a null JSON pointer");
+        }
+        return patch(k, std::string_view(json));
+    }
+    Value patch(Key k, const std::string &json) const { return patch(k, std::string_view(json)); }
 
     /// Element `k`'s version, bumped by every change of its value or tag.
     std::uint64_t version(Key k) const {
@@ -1032,8 +1060,8 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
 /// destructor) gives the handle back; the array stays in the region.
 ///
 /// The element operations (read, write, read_fe, read_ff, write_ef, write_xf, write_xe,
-/// set_tag, is_full, read_rw, release_rw, faa, cas, exchange, version, wait_change and
-/// their try_/_for forms) are those of detail::Elements, with `k` an index:
+/// set_tag, is_full, read_rw, release_rw, faa, cas, exchange, patch, version, wait_change
+/// and their try_/_for forms) are those of detail::Elements, with `k` an index:
 /// PLEXUS_E_OUT_OF_RANGE for `k >= len()`.
 class Array : public detail::Elements<detail::ArrayCalls> {
   public:
@@ -1068,7 +1096,7 @@ class Array : public detail::Elements<detail::ArrayCalls> {
 /// An absent key behaves as EMPTY holding UNDEFINED with version 0: read() gives
 /// UNDEFINED, is_full() false, and the waiting reads (read_fe, read_ff, read_rw) wait
 /// until some process inserts the key and it is FULL. Every writing call (write*,
-/// set_tag, faa, cas, exchange) inserts an absent key first (EMPTY, or FULL if the map
+/// set_tag, faa, cas, exchange, patch) inserts an absent key first (EMPTY, or FULL if the map
 /// was created with PLEXUS_FULL). Inserting into a full map throws PLEXUS_E_NO_SPACE;
 /// remove() makes room. A key's version is never repeated across remove and re-insert,
 /// and wait_change counts insertion and removal as changes. A key longer than the limit

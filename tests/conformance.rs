@@ -110,6 +110,7 @@ on_both_backends!(
     array_and_map_open_rules,
     element_reads_and_writes,
     element_faa_cas_exchange,
+    element_patch,
     element_versions_and_wait_change,
     element_read_rw,
     element_timeouts_and_wakeups,
@@ -216,6 +217,16 @@ macro_rules! element_calls {
     };
 }
 
+impl El {
+    /// The `slot` it was made with ([`El::on`]).
+    fn slot(&self) -> u64 {
+        match self {
+            El::At(_, i) => *i,
+            El::Key(_, k) => k[1..].parse().unwrap(),
+        }
+    }
+}
+
 element_calls! {
     fn read(&self) -> Result<Value>;
     fn write(&self, v: ValueRef<'_>) -> Result<()>;
@@ -231,6 +242,7 @@ element_calls! {
     fn faa(&self, delta: ValueRef<'_>) -> Result<Value>;
     fn cas(&self, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value>;
     fn exchange(&self, v: ValueRef<'_>) -> Result<Value>;
+    fn patch(&self, patch: ValueRef<'_>) -> Result<Value>;
     fn version(&self) -> Result<u64>;
     fn wait_change(&self, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
 }
@@ -547,10 +559,7 @@ fn element_faa_cas_exchange(name: &str) {
         // Concurrent faa from two attachments: no update is lost.
         let e = fresh();
         let other = attach(name);
-        let slot = match &e {
-            El::At(_, i) => *i,
-            El::Key(_, k) => k[1..].parse().unwrap(),
-        };
+        let slot = e.slot();
         std::thread::scope(|s| {
             let o = El::on(&other, kind, slot);
             let t = s.spawn(move || {
@@ -564,6 +573,166 @@ fn element_faa_cas_exchange(name: &str) {
             t.join().unwrap();
         });
         assert_eq!(e.read(), Ok(Value::Int(400)), "{what}");
+    }
+}
+
+/// A JSON text as a value.
+fn json(text: &str) -> Value {
+    Value::from_json(text).unwrap()
+}
+
+fn element_patch(name: &str) {
+    let r = create(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let mut slot = 0;
+        let mut fresh = || {
+            slot += 1;
+            El::on(&r, kind, slot)
+        };
+        // An UNDEFINED element counts as {}; missing maps are created; the call returns
+        // the value after the patch, which is what a read then finds.
+        let e = fresh();
+        let got = e.patch(json(r#"{"$inc":{"stats.hits":1}}"#).as_ref());
+        assert_eq!(got, Ok(json(r#"{"stats":{"hits":1}}"#)), "{what}");
+        assert_eq!(e.read(), got, "{what}");
+        // The first patch of a new element moves its version as the first write does.
+        let w = fresh();
+        w.write(ValueRef::Int(0)).unwrap();
+        assert_eq!(
+            e.version(),
+            w.version(),
+            "{what}: first patch vs first write"
+        );
+        // Every operator in one patch; the version moves by exactly one.
+        e.write(
+            json(r#"{"stats":{"hits":1},"tags":["a"],"old":true,"lo":5,"hi":5,"n":3}"#).as_ref(),
+        )
+        .unwrap();
+        let v0 = e.version().unwrap();
+        let all = json(
+            r#"{"$set":{"name":"x","items":[{"k":1},{"k":2}]},"$unset":{"old":""},
+                "$inc":{"stats.hits":2},"$mul":{"n":1.5},"$min":{"lo":2},"$max":{"hi":9},
+                "$push":{"log":{"$each":[1,2]}},"$addToSet":{"tags":"a"},"$pull":{"none":1}}"#,
+        );
+        let want = json(
+            r#"{"stats":{"hits":3},"tags":["a"],"lo":2,"hi":9,"n":4.5,"name":"x",
+                "items":[{"k":1},{"k":2}],"log":[1,2]}"#,
+        );
+        assert_eq!(e.patch(all.as_ref()), Ok(want.clone()), "{what}");
+        assert_eq!(e.version(), Ok(v0 + 1), "{what}");
+        // Paths with indices.
+        let step = e.patch(json(r#"{"$set":{"items.1.k":7},"$pull":{"tags":"a"}}"#).as_ref());
+        assert_eq!(
+            step.map(|v| v.as_ref().to_json().unwrap()),
+            Ok(r#"{"stats":{"hits":3},"tags":[],"lo":2,"hi":9,"n":4.5,"name":"x","items":[{"k":1},{"k":7}],"log":[1,2]}"#.to_owned()),
+            "{what}"
+        );
+        assert_eq!(e.version(), Ok(v0 + 2), "{what}");
+        // The tag is kept, FULL or EMPTY.
+        assert_eq!(e.is_full(), Ok(false), "{what}");
+        e.set_tag(true).unwrap();
+        e.patch(json(r#"{"$inc":{"n":1}}"#).as_ref()).unwrap();
+        assert_eq!(e.is_full(), Ok(true), "{what}");
+
+        // Errors: nothing changes, not even the version.
+        let before = (
+            e.read().unwrap(),
+            e.version().unwrap(),
+            e.is_full().unwrap(),
+        );
+        let bad: [(&str, Value, bool); 8] = [
+            ("$inc on a string", json(r#"{"$inc":{"name":1}}"#), false),
+            ("path through an int", json(r#"{"$set":{"lo.x":1}}"#), false),
+            (
+                "index past the end",
+                json(r#"{"$set":{"items.5.k":1}}"#),
+                false,
+            ),
+            ("$push on a map", json(r#"{"$push":{"stats":1}}"#), false),
+            (
+                "$min of int and string",
+                json(r#"{"$min":{"lo":"a"}}"#),
+                false,
+            ),
+            (
+                "unknown operator",
+                json(r#"{"$inc":{"n":1},"$rename":{"a":"b"}}"#),
+                true,
+            ),
+            (
+                "overlapping paths",
+                json(r#"{"$set":{"stats":1},"$inc":{"stats.hits":1}}"#),
+                true,
+            ),
+            ("not an object", Value::Int(1), true),
+        ];
+        for (case, patch, invalid) in &bad {
+            let got = e.patch(patch.as_ref());
+            match (&got, invalid) {
+                (Err(Error::InvalidArgument(_)), true) | (Err(Error::TypeMismatch(_)), false) => {}
+                _ => panic!("{what}: {case}: {got:?}"),
+            }
+            let now = (
+                e.read().unwrap(),
+                e.version().unwrap(),
+                e.is_full().unwrap(),
+            );
+            assert_eq!(now, before, "{what}: {case} changed the element");
+        }
+        assert_err!(e.patch(BAD_OBJECT), Error::InvalidArgument(_));
+        // A first operator that succeeds does not land when a later one fails.
+        assert_err!(
+            e.patch(json(r#"{"$set":{"z":1},"$inc":{"name":1}}"#).as_ref()),
+            Error::TypeMismatch(_)
+        );
+        assert_eq!(e.read(), Ok(before.0.clone()), "{what}");
+        // An element that holds something other than an OBJECT.
+        let s = fresh();
+        s.write(ValueRef::Int(5)).unwrap();
+        assert_err!(
+            s.patch(json(r#"{"$set":{"a":1}}"#).as_ref()),
+            Error::TypeMismatch(_)
+        );
+        assert_eq!(s.read(), Ok(Value::Int(5)), "{what}");
+
+        // Concurrent patches from two attachments: nothing is lost.
+        let e = fresh();
+        let other = attach(name);
+        let slot = e.slot();
+        let inc = json(r#"{"$inc":{"a.b.n":1}}"#);
+        std::thread::scope(|s| {
+            let o = El::on(&other, kind, slot);
+            let inc = &inc;
+            let t = s.spawn(move || {
+                for i in 0..100 {
+                    o.patch(inc.as_ref()).unwrap();
+                    o.patch(json(&format!(r#"{{"$push":{{"l":"t{i}"}}}}"#)).as_ref())
+                        .unwrap();
+                }
+            });
+            for i in 0..100 {
+                e.patch(inc.as_ref()).unwrap();
+                e.patch(json(&format!(r#"{{"$push":{{"l":"m{i}"}}}}"#)).as_ref())
+                    .unwrap();
+            }
+            t.join().unwrap();
+        });
+        let got: serde_json::Value =
+            serde_json::from_str(&e.read().unwrap().as_ref().to_json().unwrap()).unwrap();
+        assert_eq!(got["a"]["b"]["n"], 200, "{what}");
+        let mut l: Vec<String> = got["l"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect();
+        l.sort();
+        let mut want: Vec<String> = (0..100)
+            .flat_map(|i| [format!("m{i}"), format!("t{i}")])
+            .collect();
+        want.sort();
+        assert_eq!(l, want, "{what}");
     }
 }
 
@@ -1424,6 +1593,11 @@ fn map_keys(name: &str) {
         ("set_tag", m.set_tag("new", true)),
         ("faa", m.faa("new", ValueRef::Int(1)).map(drop)),
         ("exchange", m.exchange("new", ValueRef::Int(1)).map(drop)),
+        (
+            "patch",
+            m.patch("new", json(r#"{"$set":{"a":1}}"#).as_ref())
+                .map(drop),
+        ),
         (
             "cas",
             m.cas("new", ValueRef::Undefined, ValueRef::Int(1))

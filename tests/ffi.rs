@@ -45,6 +45,88 @@ fn map_c_api() {
     both(|lib| assert_ok("test_map", &run(&build("ffi-tests/test_map.c", lib), &[])));
 }
 
+/// plexus_map_patch / plexus_array_patch: every operator and error case (the element
+/// checked untouched after each error), on shared memory (both libraries) and remotely.
+#[test]
+fn patch_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_patch",
+            &run(&build("ffi-tests/test_patch.c", lib), &[]),
+        )
+    });
+    if let Some(srv) = common::redis::RedisServer::start("ffi patch_c_api") {
+        let url = srv.url("patch-api");
+        let exe = build("ffi-tests/test_patch.c", Lib::Shared);
+        assert_ok("test_patch api (redis)", &run(&exe, &[&url, "api"]));
+    }
+}
+
+#[test]
+fn patch_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_patch",
+            &run(&build("ffi-tests/test_cpp_patch.cpp", lib), &[]),
+        )
+    });
+}
+
+/// Patches from concurrent processes on `name`: 4 processes x 1,000 `$inc` of one nested
+/// path end at exactly 4,000; 3 processes x `pushes` `$push` keep every element, each
+/// process's in its order (test_patch verify checks, then removes the region).
+fn patch_from_processes(name: &str, lib: Lib, pushes: u32) {
+    let exe = build("ffi-tests/test_patch.c", lib);
+    assert_ok("test_patch init", &run(&exe, &[name, "init"]));
+    let pushes = pushes.to_string();
+    let mut workers: Vec<Child> = (0..4)
+        .map(|_| {
+            Command::new(&exe)
+                .args([name, "inc", "1000"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    workers.extend((0..3).map(|p| {
+        Command::new(&exe)
+            .args([name, "push", &p.to_string(), &pushes])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }));
+    for w in workers {
+        assert_ok("test_patch worker", &w.wait_with_output().unwrap());
+    }
+    let out = run(&exe, &[name, "verify", "4000", "3", &pushes]);
+    assert_ok("test_patch verify", &out);
+    let total = 3 * pushes.parse::<u32>().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("verify: {total} items")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn four_processes_patch_inc_to_exactly_4000_and_pushes_keep_every_element() {
+    both(|lib| {
+        let name = unique("patchmp", lib);
+        patch_from_processes(&name, lib, 1000);
+    });
+}
+
+#[test]
+fn four_processes_patch_inc_to_exactly_4000_over_redis() {
+    let Some(srv) = common::redis::RedisServer::start("ffi patch over redis") else {
+        return;
+    };
+    // Fewer pushes: each one rewrites the whole (growing) document on the server.
+    patch_from_processes(&srv.url("patch-mp"), Lib::Shared, 300);
+}
+
 #[test]
 fn queue_c_api() {
     both(|lib| {

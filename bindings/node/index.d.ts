@@ -8,6 +8,8 @@
  * undefined (UNDEFINED), null (NULL), boolean (BOOL), a safe integer or bigint (INT),
  * any other number or plexus.float(x) (FLOAT), string (STRING), Buffer / TypedArray /
  * DataView / ArrayBuffer (BYTES), plain objects and arrays (OBJECT, through JSON).
+ * Inside an object, a function (a method too), a symbol (value or key), a Map, Set,
+ * WeakMap or WeakSet throws a TypeError naming its path, from every writing call.
  */
 export type Storable =
   | undefined
@@ -221,6 +223,15 @@ declare abstract class Cells<K> extends PlexusObject {
   /** Like cas, but returns the previous value. */
   compareExchange(key: K, expected: Storable, desired: Storable): Value;
   exchange(key: K, value: Storable): Value;
+  /**
+   * Atomically applies a MongoDB-style update document (`$set`, `$unset`, `$inc`, `$mul`,
+   * `$min`, `$max`, `$push` with `$each`, `$pull`, `$addToSet` on dotted paths such as
+   * `'stats.hits'` or `'items.2.name'`) and returns the value after it. An undefined
+   * element counts as `{}`; tag unchanged; version +1. All or nothing: throws
+   * PLEXUS_E_INVALID_ARGUMENT (bad document) or PLEXUS_E_TYPE_MISMATCH (the value does not
+   * fit), the element untouched.
+   */
+  patch(key: K, update: { [op: string]: { [path: string]: Storable } }): Value;
   version(key: K): number | bigint;
   waitChange(key: K, version: number | bigint, timeout?: Timeout): number | bigint;
 

@@ -314,6 +314,7 @@ function cellFunctions(prefix, keyType) {
     faa: f('faa', [P, P]),
     cas: f('cas', [P, P, P]),
     exchange: f('exchange', [P, P]),
+    patch: f('patch', [P, P]),
     version: f('version', [OutU64]),
     wait_change: f('wait_change', [P, 'int64_t']),
   };
@@ -710,6 +711,51 @@ function stringify(v) {
 }
 
 /**
+ * Refuses what JSON would silently drop or empty inside an object: functions (methods
+ * too), symbols (as values or as keys), Map, Set, WeakMap and WeakSet. Runs after
+ * stringify succeeded (so `v` has no cycles in what JSON walks); follows what JSON
+ * follows: array items and own enumerable string-keyed properties of objects without a
+ * toJSON method. Throws a TypeError naming the path (`.a.list[2]`).
+ */
+function checkShareable(v) {
+  const path = [];
+  const fail = (what) => {
+    const at = path.map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`)).join('');
+    throw new TypeError(
+      `plexus cannot store ${what} inside an object (at ${at || 'the top'}): objects hold null, booleans, ` +
+        'numbers, bigints, strings, arrays and plain objects (undefined members are left out, as JSON does)',
+    );
+  };
+  const walk = (x) => {
+    const t = typeof x;
+    if (t === 'function') fail('a function');
+    if (t === 'symbol') fail('a symbol');
+    if (t !== 'object' || x === null) return;
+    if (x instanceof Map || x instanceof Set || x instanceof WeakMap || x instanceof WeakSet) {
+      fail(`a ${x.constructor.name}`);
+    }
+    if (Array.isArray(x)) {
+      for (let i = 0; i < x.length; i++) {
+        path.push(i);
+        walk(x[i]);
+        path.pop();
+      }
+      return;
+    }
+    if (typeof x.toJSON === 'function') return;
+    if (Object.getOwnPropertySymbols(x).some((k) => Object.prototype.propertyIsEnumerable.call(x, k))) {
+      fail('a symbol-keyed property');
+    }
+    for (const k of Object.keys(x)) {
+      path.push(k);
+      walk(x[k]);
+      path.pop();
+    }
+  };
+  walk(v);
+}
+
+/**
  * JSON.parse that keeps integers exact: a safe integer is a number, a larger one a BigInt
  * (every integer a BigInt when `big`). Only text that needs it takes the slow path.
  */
@@ -840,7 +886,11 @@ function prepare(v) {
       if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer)) {
         return { t: T_BYTES, u8: new Uint8Array(v) };
       }
-      if (Array.isArray(v) || isPlainObject(v)) return { t: T_OBJECT, json: stringify(v) };
+      if (Array.isArray(v) || isPlainObject(v)) {
+        const json = stringify(v);
+        checkShareable(v);
+        return { t: T_OBJECT, json };
+      }
       break;
     }
     default:
@@ -1851,6 +1901,25 @@ class Cells extends PlexusObject {
     let st;
     try {
       st = this._c.exchange(this._h, k, vp, OUT_VP);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+    return OUT.take(this._big);
+  }
+
+  /**
+   * Atomically applies a MongoDB-style update document (e.g. `{ $inc: { 'stats.hits': 1 } }`)
+   * and returns the value after it. Tag unchanged, version +1; an undefined element counts
+   * as `{}`. All or nothing: PLEXUS_E_INVALID_ARGUMENT for a bad document,
+   * PLEXUS_E_TYPE_MISMATCH when the value does not fit (the element untouched).
+   */
+  patch(key, update) {
+    const k = this._key(key);
+    const vp = IN.put(update);
+    let st;
+    try {
+      st = this._c.patch(this._h, k, vp, OUT_VP);
     } finally {
       release(IN);
     }

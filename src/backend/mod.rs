@@ -209,6 +209,9 @@ dispatch!(Array {
     fn faa(&self, index: u64, delta: ValueRef<'_>) -> Result<Value>;
     fn cas(&self, index: u64, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value>;
     fn exchange(&self, index: u64, v: ValueRef<'_>) -> Result<Value>;
+    /// Applies a MongoDB-style patch (`crate::semantics::patch`) atomically; the tag is
+    /// kept, the version moves by one; returns the new value.
+    fn patch(&self, index: u64, patch: ValueRef<'_>) -> Result<Value>;
     fn version(&self, index: u64) -> Result<u64>;
     fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
 });
@@ -243,6 +246,8 @@ dispatch!(Map {
     fn faa(&self, key: &str, delta: ValueRef<'_>) -> Result<Value>;
     fn cas(&self, key: &str, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value>;
     fn exchange(&self, key: &str, v: ValueRef<'_>) -> Result<Value>;
+    /// [`Array::patch`] on a key (an absent key is inserted, its value counting as `{}`).
+    fn patch(&self, key: &str, patch: ValueRef<'_>) -> Result<Value>;
     fn version(&self, key: &str) -> Result<u64>;
     fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
     fn remove(&self, key: &str) -> Result<()>;

@@ -209,7 +209,7 @@ pub extern "C" fn plexus_array_is_full(
 
 /// Blocks until element `index` is FULL, reads it into `*out` and takes a shared read
 /// lock: until `plexus_array_release_rw`, every call that would change the value or tag
-/// waits (read_fe, write*, set_tag, faa, cas, exchange); read, read_ff and other read_rw
+/// waits (read_fe, write*, set_tag, faa, cas, exchange, patch); read, read_ff and other read_rw
 /// proceed. Locks held by a process that dies, or by a region handle that is closed,
 /// are released. At most 28 held at once per region handle (PLEXUS_E_NO_SPACE).
 #[no_mangle]
@@ -280,6 +280,51 @@ pub extern "C" fn plexus_array_exchange(
     old: *mut plexus_value,
 ) -> plexus_status {
     rmw_op(old, || with(a, |x| x.exchange(index, value_ref(v, "v")?)))
+}
+
+/// Atomically applies a MongoDB-style update document `*patch` (an OBJECT, e.g. from
+/// plexus_value_from_json) to element `index`, whatever the tag (unchanged); the version
+/// moves by exactly one. Other processes see the value before or after the patch, never
+/// between, and concurrent patches of one element lose nothing.
+///
+/// The patch maps operators to `{path: argument}` maps: `$set` (store), `$unset`
+/// (remove; an array item becomes null), `$inc` / `$mul` (add / multiply a number),
+/// `$min` / `$max` (keep the smaller / larger: numbers with numbers, strings with
+/// strings), `$push` (append to an array; `{"$each": [...]}` appends several),
+/// `$addToSet` (append what is not there yet), `$pull` (remove every equal item).
+/// Paths are dotted (`"stats.hits"`, `"items.2.name"`: a segment meeting an array is an
+/// index below its length); missing maps along a path are created (except by `$unset`
+/// and `$pull`, for which a missing field is a no-op); `$inc`, `$min`, `$max`, `$push`,
+/// `$addToSet` on a missing field set it (`$mul` sets 0). An UNDEFINED element counts as
+/// `{}`. Numbers: int op int stays int and is exact (a result outside -2^63..2^64-1 is
+/// PLEXUS_E_INVALID_ARGUMENT, never wrapped); a float on either side gives a float;
+/// booleans and null are not numbers. `$pull`/`$addToSet` compare numbers by value
+/// (1 equals 1.0) and the rest by structure.
+///
+/// All or nothing: on any error the element is untouched (value, tag and version).
+/// PLEXUS_E_INVALID_ARGUMENT for a bad document (not an OBJECT map of operators, an
+/// unknown operator or modifier, an empty or `$` path segment, an argument of the wrong
+/// kind, two operators on the same field or on a field and one inside it);
+/// PLEXUS_E_TYPE_MISMATCH when the value does not fit (the element holds something other
+/// than an OBJECT or UNDEFINED, a path goes through a non-map/non-array or past an
+/// array's end, `$inc` on a non-number, `$push` on a non-array, `$min` of a string and a
+/// number). The message (plexus_last_error) names the operator and the path.
+///
+/// `*out` (may be NULL) receives the value after the patch (release it with
+/// plexus_value_free); unchanged on error. Waits, as every writing call, while a
+/// plexus_array_read_rw lock is held on the element. On a remote region the patch is
+/// computed here and committed only if no other change came between (else it is
+/// applied again to the newer value), and a retry after a lost reply applies it once.
+#[no_mangle]
+pub extern "C" fn plexus_array_patch(
+    a: plexus_array,
+    index: u64,
+    patch: *const plexus_value,
+    out: *mut plexus_value,
+) -> plexus_status {
+    rmw_op(out, || {
+        with(a, |x| x.patch(index, value_ref(patch, "patch")?))
+    })
 }
 
 /// `*out` = the element's version, bumped by every change of its value or tag.

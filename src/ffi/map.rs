@@ -318,6 +318,24 @@ pub extern "C" fn plexus_map_exchange(
     })
 }
 
+/// plexus_array_patch on the value of `key`: the same operators, paths, number rules,
+/// errors and atomicity. An absent key is inserted (as by every writing call; EMPTY
+/// unless the map was created with PLEXUS_FULL) and its value counts as `{}`, so a first
+/// patch moves its version as a first write does; PLEXUS_E_NO_SPACE when the map is full
+/// and the key absent. A bad document is refused before any key is inserted. `*out`
+/// (may be NULL) receives the value after the patch.
+#[no_mangle]
+pub extern "C" fn plexus_map_patch(
+    m: plexus_map,
+    key: *const c_char,
+    patch: *const plexus_value,
+    out: *mut plexus_value,
+) -> plexus_status {
+    rmw_op(out, || {
+        keyed(m, key, |x, k| x.patch(k, value_ref(patch, "patch")?))
+    })
+}
+
 /// `*out` = the version of `key`: 0 while absent, bumped by every change of its value or
 /// tag, and never repeated across plexus_map_remove and re-insertion.
 #[no_mangle]

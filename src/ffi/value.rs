@@ -369,7 +369,8 @@ pub(crate) fn read_op(
     })
 }
 
-/// A read-modify-write whose old value the caller may decline (`old == NULL`).
+/// A read-modify-write whose returned value (the old one, or for a patch the new one)
+/// the caller may decline (`old == NULL`).
 pub(crate) fn rmw_op(
     old: *mut plexus_value,
     f: impl FnOnce() -> Result<Value, Error>,

@@ -15,6 +15,7 @@ use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_key;
 use crate::semantics::open::{KindWords, KIND_ARRAY, KIND_MAP};
 use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
+use crate::semantics::patch::Patch;
 use crate::semantics::value::{js_add, msgpack_check, Type, Value, ValueRef};
 
 const ARRAY_WORDS: KindWords = KindWords {
@@ -415,14 +416,15 @@ impl Elements {
         self.op(el, op, Some(v), "", d, true).map(|_| ())
     }
 
-    /// `faa`, `cas`: reads, computes the new value with `f` (None: no change), commits
-    /// if the version did not move meanwhile; retries otherwise. Returns the old value.
+    /// `faa`, `cas`, `patch`: reads, computes the new value with `f` (None: no change),
+    /// commits if the version did not move meanwhile; retries otherwise. Returns the old
+    /// value and the new one (None: unchanged).
     fn rmw(
         &self,
         el: &str,
         call: &[&[u8]],
         f: impl Fn(&Value) -> Result<Option<Value>>,
-    ) -> Result<Value> {
+    ) -> Result<(Value, Option<Value>)> {
         let forever = Deadline::after(None);
         let cached = self
             .last_seen
@@ -451,7 +453,7 @@ impl Elements {
                     // As every writing call, an absent key is inserted first.
                     self.op(el, "ensure", None, "", &forever, true)?;
                 }
-                return Ok(value);
+                return Ok((value, None));
             };
             // The commit replies the value it replaced, or on a conflict the current
             // state; a retry after a lost reply (the same `call`) gets the original answer.
@@ -466,8 +468,16 @@ impl Elements {
             )?;
             let s = self.state(&r)?;
             if r.status == "ok" {
-                *self.last_seen.lock() = Some((el.to_owned(), s.version + 1, new));
-                return Ok(s.value);
+                // The answer of an earlier attempt of the same call (a retry after a lost
+                // reply) replaced another value than the one `new` was computed from:
+                // what it committed is `f` of the value it replaced.
+                let new = if s.version == version {
+                    new
+                } else {
+                    f(&s.value)?.unwrap_or_else(|| s.value.clone())
+                };
+                *self.last_seen.lock() = Some((el.to_owned(), s.version + 1, new.clone()));
+                return Ok((s.value, Some(new)));
             }
             (version, value, verified) = (s.version, s.value, true);
         }
@@ -478,6 +488,18 @@ impl Elements {
         let (t, b) = encode(delta);
         let call: [&[u8]; 4] = [b"faa", el.as_bytes(), &t, &b];
         self.rmw(el, &call, |old| js_add(old.as_ref(), delta).map(Some))
+            .map(|(old, _)| old)
+    }
+
+    /// Applies a patch (`crate::semantics::patch`) as a version-checked commit; returns
+    /// the new value. A retry after a lost reply carries the same operation id, so a
+    /// patch is applied once however often its commit is sent.
+    fn patch(&self, el: &str, patch: ValueRef<'_>) -> Result<Value> {
+        let p = Patch::parse(patch)?;
+        let (t, b) = encode(patch);
+        let call: [&[u8]; 4] = [b"patch", el.as_bytes(), &t, &b];
+        let (_, new) = self.rmw(el, &call, |old| p.apply(old.as_ref()).map(Some))?;
+        new.ok_or_else(|| Error::Internal("a patch committed no value".into()))
     }
 
     fn cas(&self, el: &str, expected: ValueRef<'_>, desired: ValueRef<'_>) -> Result<Value> {
@@ -489,6 +511,7 @@ impl Elements {
         self.rmw(el, &call, |old| {
             Ok(old.as_ref().same_as(&expected).then(|| desired.to_owned()))
         })
+        .map(|(old, _)| old)
     }
 
     fn wait_change(&self, el: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
@@ -629,6 +652,9 @@ impl Array {
             .op(&self.el(index)?, "xchg", Some(v), "", &forever(), true)?;
         Ok(self.e.state(&r)?.value)
     }
+    pub fn patch(&self, index: u64, patch: ValueRef<'_>) -> Result<Value> {
+        self.e.patch(&self.el(index)?, patch)
+    }
     pub fn version(&self, index: u64) -> Result<u64> {
         Ok(self
             .e
@@ -763,6 +789,9 @@ impl Map {
             .e
             .op(&key_el(key)?, "xchg", Some(v), "", &forever(), true)?;
         Ok(self.e.state(&r)?.value)
+    }
+    pub fn patch(&self, key: &str, patch: ValueRef<'_>) -> Result<Value> {
+        self.e.patch(&key_el(key)?, patch)
     }
     pub fn version(&self, key: &str) -> Result<u64> {
         Ok(self

@@ -168,6 +168,19 @@ macro_rules! elements {
                 to_python(py, old)
             }
 
+            /// Atomically applies a MongoDB-style update document (a dict such as
+            /// `{"$inc": {"stats.hits": 1}}`) and returns the value after it. Tag
+            /// unchanged, version +1; an UNDEFINED element counts as `{}`. All or
+            /// nothing: `plexus.InvalidArgument` for a bad document,
+            /// `plexus.TypeMismatch` when the value does not fit (the element untouched).
+            fn patch(&self, py: Python<'_>, place: &Bound<'_, PyAny>, update: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                let w: $W = self.place(py, place)?;
+                let u = arg(update)?;
+                let u = u.as_ref();
+                let new = self.o.call_mut(py, || op("patch", place), |x| x.patch(w, u))?;
+                to_python(py, new)
+            }
+
             /// The element's version: bumped by every change of its value or tag.
             fn version(&self, py: Python<'_>, place: &Bound<'_, PyAny>) -> PyResult<u64> {
                 let w: $W = self.place(py, place)?;

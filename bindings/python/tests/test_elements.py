@@ -191,6 +191,81 @@ class ElementOps:
         self.assertEqual(x.read(w), "b")
         self.assertFalse(x.is_full(w))
 
+    def test_patch(self) -> None:
+        x, w = self.x, self.w
+        # An UNDEFINED element counts as {}; the call returns the value after the patch.
+        self.assertEqual(x.patch(w, {"$inc": {"stats.hits": 1}}), {"stats": {"hits": 1}})
+        v = x.version(w)
+        got = x.patch(
+            w,
+            {
+                "$inc": {"stats.hits": 2},
+                "$set": {"name": "door", "items": [{"n": "a"}, {"n": "b"}]},
+                "$push": {"log": {"$each": [1, 2]}},
+                "$max": {"hi": 3.5},
+            },
+        )
+        want = {"stats": {"hits": 3}, "name": "door", "items": [{"n": "a"}, {"n": "b"}],
+                "log": [1, 2], "hi": 3.5}
+        self.assertEqual(got, want)
+        self.assertEqual(x.read(w), want)
+        self.assertEqual(x.version(w), v + 1)
+        self.assertFalse(x.is_full(w))  # the tag is kept
+        got = x.patch(w, {"$set": {"items.1.n": "z"}, "$pull": {"log": 1},
+                          "$unset": {"hi": ""}, "$addToSet": {"tags": "t"}, "$mul": {"k": 2},
+                          "$min": {"stats.lo": -1}})
+        self.assertEqual(got, {"stats": {"hits": 3, "lo": -1}, "name": "door",
+                               "items": [{"n": "a"}, {"n": "z"}], "log": [2], "tags": ["t"],
+                               "k": 0})
+        self.assertIsInstance(got["stats"]["hits"], int)  # int stays int
+        # All or nothing: a refused patch leaves value and version alone.
+        before, version = x.read(w), x.version(w)
+        refused = [
+            ({"$inc": {"name": 1}}, plexus.TypeMismatch, "$inc 'name'"),
+            ({"$set": {"z": 1}, "$push": {"name": 1}}, plexus.TypeMismatch, "$push 'name'"),
+            ({"$set": {"items.7.n": 1}}, plexus.TypeMismatch, "past the end"),
+            ({"$rename": {"a": "b"}}, plexus.InvalidArgument, "$rename"),
+            ({"$set": {"a": 1}, "$inc": {"a": 1}}, plexus.InvalidArgument, "same field"),
+            ({"$inc": {"stats.hits": "1"}}, plexus.InvalidArgument, "number"),
+            ({}, plexus.InvalidArgument, "no operator"),
+            (5, plexus.InvalidArgument, "OBJECT"),
+        ]
+        for update, error, words in refused:
+            with self.assertRaises(error, msg=repr(update)) as cm:
+                x.patch(w, update)
+            self.assertIn(words, str(cm.exception))
+            self.assertEqual((x.read(w), x.version(w)), (before, version), repr(update))
+        self.assertTrue(issubclass(plexus.TypeMismatch, TypeError))
+        x.write(w, "text")
+        with self.assertRaises(plexus.TypeMismatch):
+            x.patch(w, {"$set": {"a": 1}})
+        self.assertEqual(x.read(w), "text")
+
+    def test_values_that_cannot_be_shared(self) -> None:
+        x, w = self.x, self.w
+        x.write(w, {"kept": True})
+
+        def handler() -> None:
+            pass
+
+        for bad, name in ((handler, "function"), (lambda: 1, "function"), ({1, 2}, "set"),
+                          (object(), "object"), ({"a": 1, "f": handler}, "function"),
+                          ([1, [2, handler]], "function"), ({"a": {1: 2}}, "int")):
+            for call in (lambda v: x.write(w, v), lambda v: x.exchange(w, v),
+                         lambda v: x.write_xf(w, v), lambda v: x.patch(w, {"$set": {"a": v}})):
+                with self.assertRaises(TypeError, msg=repr(bad)) as cm:
+                    call(bad)
+                self.assertIn(name, str(cm.exception))
+        self.assertEqual(x.read(w), {"kept": True})
+        q = self.region.queue("unshareable", 4)
+        with self.assertRaises(TypeError) as cm:
+            q.push({"f": handler})
+        self.assertIn("function", str(cm.exception))
+        self.assertEqual(len(q), 0)
+        b = self.region.bus("unshareable-bus", 4)
+        with self.assertRaises(TypeError):
+            b.publish([handler])
+
     def test_versions(self) -> None:
         x, w = self.x, self.w
         v0 = x.version(w)

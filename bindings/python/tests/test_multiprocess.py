@@ -50,6 +50,17 @@ def spawn_worker(name: str, n: int) -> int:
         return n
 
 
+def patch_worker(name: str, who: int, n: int) -> int:
+    """A multiprocessing worker (spawn): n patches of one map key and of one array
+    element."""
+    with plexus.Region(name, mode="open") as r:
+        m, a = r.map("docs"), r.array("logs")
+        for i in range(n):
+            m.patch("cfg", {"$inc": {"stats.hits": 1}})
+            a.patch(0, {"$push": {"log.items": f"{who}-{i}"}})
+        return who
+
+
 def fork_child_uses_inherited_handle(array: plexus.Array, name: str) -> None:
     """Runs in a forked child: inherited handles are invalid there; reopening works."""
     try:
@@ -101,6 +112,21 @@ class PythonProcesses(RegionTest):
             q.shutdown()
             self.assertEqual(sorted(result.get(timeout=60)), [0, 1])
         self.assertEqual(self.region.array("totals")[0], sum(range(1, 501)))
+
+    def test_multiprocessing_patches_lose_nothing(self) -> None:
+        self.region.map("docs", 4)
+        self.region.array("logs", 1)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(4) as pool:
+            done = pool.starmap_async(patch_worker, [(self.name, p, 250) for p in range(4)])
+            self.assertEqual(sorted(done.get(timeout=120)), [0, 1, 2, 3])
+        self.assertEqual(self.region.map("docs")["cfg"], {"stats": {"hits": 1000}})
+        items = self.region.array("logs")[0]["log"]["items"]
+        self.assertEqual(len(items), 1000)
+        for p in range(4):
+            # Each process's items, all of them, in the order it pushed them.
+            self.assertEqual([i for i in items if i.startswith(f"{p}-")],
+                             [f"{p}-{i}" for i in range(250)])
 
     def test_fork_needs_reopen(self) -> None:
         a = self.region.array("a", 1)

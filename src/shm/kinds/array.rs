@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
 pub use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
+use crate::semantics::patch::Patch;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::{ObjectHeader, KIND_ARRAY};
 use crate::shm::format::region::{Held, KindSpec, Region};
@@ -161,6 +162,12 @@ impl Array {
     /// Stores `v`, returns the old value; the tag is unchanged.
     pub fn exchange(&self, index: u64, v: ValueRef<'_>) -> Result<Value> {
         self.cell(index)?.exchange(v)
+    }
+    /// Applies a MongoDB-style patch to the element's OBJECT value atomically (tag kept,
+    /// version +1); returns the new value.
+    pub fn patch(&self, index: u64, patch: ValueRef<'_>) -> Result<Value> {
+        let p = Patch::parse(patch)?;
+        self.cell(index)?.patch(&p)
     }
     pub fn version(&self, index: u64) -> Result<u64> {
         self.cell(index)?.version()

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, Result, SignalKind};
+use crate::semantics::patch::Patch;
 use crate::semantics::value::{js_add, Type, Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::SWEEP_LOCK_WAIT;
@@ -791,14 +792,19 @@ impl<'a> Cell<'a> {
     }
 
     /// Read-modify-write under the lock: `f` maps the old value to an optional new one.
-    fn rmw(&self, f: impl FnOnce(&Value) -> Result<Option<Value>>) -> Result<Value> {
+    /// Returns the old value and the new one (None: unchanged). An error from `f` or
+    /// from preparing the new value commits nothing.
+    fn rmw(
+        &self,
+        f: impl FnOnce(&Value) -> Result<Option<Value>>,
+    ) -> Result<(Value, Option<Value>)> {
         self.locked(Need::NoReaders, &Deadline::forever(), |tag| {
             let old = self.load(tag)?;
             match f(&old)? {
-                None => Ok((old, NO_EFFECT)),
+                None => Ok(((old, None), NO_EFFECT)),
                 Some(new) => {
                     let p = self.prepare(new.as_ref())?;
-                    Ok((old, self.commit(tag, p, None)))
+                    Ok(((old, Some(new)), self.commit(tag, p, None)))
                 }
             }
         })
@@ -830,11 +836,22 @@ impl<'a> Cell<'a> {
         expected.validate()?;
         desired.validate()?;
         self.rmw(|old| Ok(old.as_ref().same_as(&expected).then(|| desired.to_owned())))
+            .map(|(old, _)| old)
     }
 
     pub fn exchange(&self, v: ValueRef<'_>) -> Result<Value> {
         v.validate()?;
-        self.rmw(|_| Ok(Some(v.to_owned())))
+        self.rmw(|_| Ok(Some(v.to_owned()))).map(|(old, _)| old)
+    }
+
+    /// Applies a patch (`crate::semantics::patch`) under the element lock; returns the
+    /// new value. Crash safety is `rmw`'s: the patched value is built in this process's
+    /// memory and in a fresh heap block, then committed by the one tag store, so a
+    /// process killed at any instant leaves the old value or the new one (at worst a
+    /// leaked block); a patch that fails commits nothing.
+    pub fn patch(&self, patch: &Patch) -> Result<Value> {
+        let (_, new) = self.rmw(|old| patch.apply(old.as_ref()).map(Some))?;
+        new.ok_or_else(|| Error::Internal("a patch committed no value".into()))
     }
 
     pub fn version(&self) -> Result<u64> {

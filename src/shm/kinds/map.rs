@@ -23,6 +23,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
+use crate::semantics::patch::Patch;
 use crate::semantics::value::{Value, ValueRef};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{Held, KindSpec, Region, RegionInner};
@@ -564,6 +565,12 @@ impl Map {
     /// Stores `v`, returns the old value; the tag is unchanged.
     pub fn exchange(&self, key: &str, v: ValueRef<'_>) -> Result<Value> {
         self.upsert(key, |c| c.exchange(v))
+    }
+    /// Applies a MongoDB-style patch to the key's OBJECT value atomically (an absent key
+    /// is inserted and counts as UNDEFINED, i.e. `{}`); returns the new value.
+    pub fn patch(&self, key: &str, patch: ValueRef<'_>) -> Result<Value> {
+        let p = Patch::parse(patch)?;
+        self.upsert(key, |c| c.patch(&p))
     }
     /// The key's version (0 while absent; never repeats across remove and re-insert).
     pub fn version(&self, key: &str) -> Result<u64> {
