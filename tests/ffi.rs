@@ -559,6 +559,16 @@ fn service_c_api() {
     });
 }
 
+#[test]
+fn service_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_service",
+            &run(&build("ffi-tests/test_cpp_service.cpp", lib), &[]),
+        )
+    });
+}
+
 fn service_callers(exe: &Path, region: &str, n: &str) -> Vec<Child> {
     (0..4)
         .map(|c| {
