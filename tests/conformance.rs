@@ -2161,7 +2161,10 @@ fn services(name: &str) {
         })
     };
     for v in &values {
-        assert_eq!(&s.call(v.as_ref(), Some(Duration::from_secs(30))).unwrap(), v);
+        assert_eq!(
+            &s.call(v.as_ref(), Some(Duration::from_secs(30))).unwrap(),
+            v
+        );
     }
     assert_eq!(
         s.call(Value::Int(-1).as_ref(), Some(Duration::from_secs(30))),
@@ -2172,7 +2175,10 @@ fn services(name: &str) {
 
     // Nobody serving: TIMEOUT, nothing left behind.
     assert_eq!(s.call(Value::Int(1).as_ref(), ZERO), Err(Error::Timeout));
-    assert_eq!(s.call(Value::Int(1).as_ref(), Some(SHORT)), Err(Error::Timeout));
+    assert_eq!(
+        s.call(Value::Int(1).as_ref(), Some(SHORT)),
+        Err(Error::Timeout)
+    );
     assert_eq!(s.pending(), Ok(0));
     assert_eq!(s2.next(ZERO).map(|x| x.1), Err(Error::Timeout));
 
@@ -2186,7 +2192,10 @@ fn services(name: &str) {
     assert_eq!(caller.join().unwrap(), Err(Error::Timeout));
     s2.reply(old, Value::Int(555).as_ref()).unwrap();
     assert_eq!(s.pending(), Ok(0));
-    assert_err!(s2.reply(old, Value::Int(555).as_ref()), Error::InvalidArgument(_));
+    assert_err!(
+        s2.reply(old, Value::Int(555).as_ref()),
+        Error::InvalidArgument(_)
+    );
     let caller = {
         let s = s.clone();
         std::thread::spawn(move || s.call(Value::Int(6).as_ref(), Some(Duration::from_secs(30))))
@@ -2195,10 +2204,16 @@ fn services(name: &str) {
     assert_eq!(v, Value::Int(6));
     assert_ne!(now, old);
     // Only the attachment that took it may answer.
-    assert_err!(s.reply(now, Value::Int(0).as_ref()), Error::InvalidArgument(_));
+    assert_err!(
+        s.reply(now, Value::Int(0).as_ref()),
+        Error::InvalidArgument(_)
+    );
     s2.reply(now, Value::Int(66).as_ref()).unwrap();
     assert_eq!(caller.join().unwrap(), Ok(Value::Int(66)));
-    assert_err!(s2.reply(0, Value::Int(0).as_ref()), Error::InvalidArgument(_));
+    assert_err!(
+        s2.reply(0, Value::Int(0).as_ref()),
+        Error::InvalidArgument(_)
+    );
 
     // The attachment that took a request goes away: OWNER_DEAD, before the timeout.
     let caller = {
