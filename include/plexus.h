@@ -259,6 +259,11 @@ typedef enum plexus_status {
    */
   PLEXUS_E_UNSUPPORTED = 115,
   /**
+   * A service handler replied with an error (plexus_service_reply_error); its message
+   * is in `plexus_last_error()`.
+   */
+  PLEXUS_E_SERVICE = 116,
+  /**
    * A bug in plexus, caught at the boundary; please report the message.
    */
   PLEXUS_E_INTERNAL = 199,
@@ -647,6 +652,49 @@ typedef struct plexus_barrier {
 typedef struct plexus_semaphore {
   uint64_t id;
 } plexus_semaphore;
+
+/**
+ * Handle of an open service. Id 0 is never valid.
+ *
+ * A plexus service carries requests from callers to servers and their replies back,
+ * between any number of processes (and threads) of both kinds. A caller's
+ * plexus_service_call places a request and waits for its reply; a server's
+ * plexus_service_next takes the oldest pending request (each request goes to exactly
+ * one server) and answers it with plexus_service_reply or plexus_service_reply_error.
+ * `capacity` (fixed at creation) is how many requests may be in the service at once
+ * (placed and not yet collected by their callers); a call waits for room.
+ *
+ * Failures: a call returns PLEXUS_TIMEOUT when no reply came in time (its request is
+ * withdrawn; a server's later reply to it is discarded, never delivered to another
+ * call), PLEXUS_E_SERVICE when the server replied with an error (its message in
+ * plexus_last_error()), and PLEXUS_OWNER_DEAD when the process that took the request
+ * died before replying: on shared memory within about 50 ms of its death, on a remote
+ * region once its lease expired (within about `lease_ms` plus 20 ms). A caller killed
+ * while waiting leaves nothing behind: its request is dropped by the server's reply,
+ * by the next call that needs the room, or by the sweep of the next process to open
+ * the region. Request ids carry a generation (shared memory) or are never reused
+ * (remote), so a stale id is refused and never reaches another request.
+ *
+ * Crash safety (shared memory): every step of a request is one atomic change of its
+ * slot, which names the process responsible for it; a process killed at any point
+ * leaves a slot that the next process to look at it frees (a heap block allocated for
+ * a value but not yet stored in its slot is the one thing a kill can leak, as for a
+ * queue push; `plexus check` reports it).
+ *
+ * Calls can be made from any thread; a request id may be answered from any thread of
+ * the process whose region handle took it.
+ */
+typedef struct plexus_service {
+  uint64_t id;
+} plexus_service;
+
+/**
+ * The id of one request taken with plexus_service_next, to answer it with. 0 is never
+ * a request id.
+ */
+typedef struct plexus_request {
+  uint64_t id;
+} plexus_request;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1799,6 +1847,123 @@ enum plexus_status plexus_semaphore_available(struct plexus_semaphore s, uint32_
  * yet released).
  */
 enum plexus_status plexus_semaphore_held(struct plexus_semaphore s, uint32_t *out);
+
+/**
+ * Opens the service `name` in `region`, creating it when `capacity > 0` and it is
+ * missing.
+ *
+ * `capacity > 0` (the most requests in the service at once): created if absent; if
+ * present, its capacity must equal `capacity` (else PLEXUS_E_INCOMPATIBLE).
+ * `capacity == 0`: opens an existing service only (PLEXUS_E_NOT_FOUND if absent).
+ * `flags`: 0 or PLEXUS_EXCLUSIVE. Names are 1-96 bytes of UTF-8. The service takes 64
+ * bytes per unit of capacity in the region, plus a heap block per request or response
+ * longer than 8 bytes while it is in the service. Opening the same service twice
+ * through one region handle returns the same handle (and counts the open: see
+ * plexus_service_close).
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE,
+ * PLEXUS_E_INVALID_ARGUMENT (bad name or flags, capacity above 2^32-1),
+ * PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT, PLEXUS_E_UNAVAILABLE (remote). On failure
+ * `*out` is unchanged.
+ */
+enum plexus_status plexus_service_open(struct plexus_region region,
+                                       const char *name,
+                                       uint64_t capacity,
+                                       uint32_t flags,
+                                       struct plexus_service *out);
+
+/**
+ * Gives back one plexus_service_open of this handle (the handle stays valid until
+ * closed as many times as it was opened; closing the region closes it at once). The
+ * service and its pending requests stay in the region. PLEXUS_E_BAD_HANDLE if already
+ * closed.
+ */
+enum plexus_status plexus_service_close(struct plexus_service s);
+
+/**
+ * Sends a copy of `*request` (the caller keeps ownership) and waits for its reply.
+ *
+ * Blocks while the service is full (capacity requests in it), then until a server
+ * replies, its server dies, or the timeout passes (PLEXUS_FOREVER, 0 = try once, > 0
+ * nanoseconds; the one timeout covers both waits). A blocked caller sleeps; it does
+ * not spin.
+ *
+ * Returns PLEXUS_OK with the reply in `*response` (overwritten without being freed
+ * first; release it with plexus_value_free); PLEXUS_E_SERVICE (the server replied with
+ * plexus_service_reply_error; its message is in plexus_last_error()); PLEXUS_TIMEOUT
+ * (no reply in time, or no room: the request is withdrawn, a later reply discarded);
+ * PLEXUS_OWNER_DEAD (the process that took the request died before replying; the
+ * request is gone: call again to retry it); PLEXUS_E_INVALID_ARGUMENT (NULL or invalid
+ * value, negative timeout other than PLEXUS_FOREVER); PLEXUS_E_NO_SPACE (the region's
+ * heap cannot hold the request); PLEXUS_E_REMOVED; PLEXUS_E_BAD_HANDLE;
+ * PLEXUS_E_CORRUPT; PLEXUS_E_UNAVAILABLE, PLEXUS_E_REGION_LOST (remote). On any status
+ * but PLEXUS_OK, `*response` is unchanged.
+ */
+enum plexus_status plexus_service_call(struct plexus_service s,
+                                       const struct plexus_value *request,
+                                       struct plexus_value *response,
+                                       int64_t timeout_ns);
+
+/**
+ * Takes the oldest pending request: its id into `*req`, a copy of its value into
+ * `*request` (overwritten without being freed first; release it with
+ * plexus_value_free). Each request goes to exactly one server; answer it with
+ * plexus_service_reply or plexus_service_reply_error through this handle (or another
+ * handle of the same region handle). Until answered, its caller waits (and learns
+ * PLEXUS_OWNER_DEAD if this process dies first).
+ *
+ * Blocks while no request is pending, until the timeout (PLEXUS_FOREVER, 0 = try once,
+ * positive = nanoseconds). An idle server sleeps on a futex (shared memory) or a blocking
+ * read (remote); it does not poll.
+ *
+ * Returns PLEXUS_OK; PLEXUS_TIMEOUT (none pending in time), PLEXUS_E_INVALID_ARGUMENT,
+ * PLEXUS_E_REMOVED, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT, PLEXUS_E_UNAVAILABLE,
+ * PLEXUS_E_REGION_LOST. On any status but PLEXUS_OK, `*req` and `*request` are
+ * unchanged.
+ */
+enum plexus_status plexus_service_next(struct plexus_service s,
+                                       struct plexus_request *req,
+                                       struct plexus_value *request,
+                                       int64_t timeout_ns);
+
+/**
+ * Answers request `req` (taken with plexus_service_next through this region handle)
+ * with a copy of `*response`: its caller's plexus_service_call returns PLEXUS_OK with
+ * it. A reply to a request whose caller gave up (timed out) or died is discarded and
+ * returns PLEXUS_OK. Does not block.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_INVALID_ARGUMENT (NULL or invalid value; `req` was
+ * already answered, was taken by another server, or is not a request id of this
+ * service — the message says which); PLEXUS_E_NO_SPACE; PLEXUS_E_REMOVED;
+ * PLEXUS_E_BAD_HANDLE; PLEXUS_E_CORRUPT; PLEXUS_E_UNAVAILABLE, PLEXUS_E_REGION_LOST.
+ */
+enum plexus_status plexus_service_reply(struct plexus_service s,
+                                        struct plexus_request req,
+                                        const struct plexus_value *response);
+
+/**
+ * Answers request `req` with an error: its caller's plexus_service_call returns
+ * PLEXUS_E_SERVICE with `message` (UTF-8, copied; cut to 64 KiB) in
+ * plexus_last_error(). Otherwise as plexus_service_reply.
+ */
+enum plexus_status plexus_service_reply_error(struct plexus_service s,
+                                              struct plexus_request req,
+                                              const char *message);
+
+/**
+ * The capacity of the service (most requests in it at once) into `*out`. Returns
+ * PLEXUS_OK, PLEXUS_E_INVALID_ARGUMENT (NULL), PLEXUS_E_BAD_HANDLE.
+ */
+enum plexus_status plexus_service_capacity(struct plexus_service s, uint64_t *out);
+
+/**
+ * How many requests are in the service right now (placed, and not yet collected by
+ * their callers: pending, being handled, or answered), a snapshot, into `*out`.
+ * Returns PLEXUS_OK, PLEXUS_E_INVALID_ARGUMENT (NULL), PLEXUS_E_REMOVED,
+ * PLEXUS_E_BAD_HANDLE, PLEXUS_E_UNAVAILABLE.
+ */
+enum plexus_status plexus_service_pending(struct plexus_service s, uint64_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -57,17 +57,21 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -866,6 +870,7 @@ class Bus;
 class Mutex;
 class Barrier;
 class Semaphore;
+class Service;
 
 /// An open region handle. Move-only; close() (and the destructor) gives it back, and with
 /// it every object handle opened through it, so an Array used after its Region is gone
@@ -1046,6 +1051,9 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
     /// Opens the semaphore `name` with `permits` permits (see the class comment for the
     /// rules; a new semaphore has all its permits available).
     Semaphore semaphore(const std::string &name, std::uint32_t permits = 0) const;
+    /// Opens (or, with `capacity > 0` pending requests, creates) the service `name`.
+    Service service(const std::string &name, std::uint64_t capacity = 0,
+                    std::uint32_t flags = 0) const;
 
   private:
     explicit Region(plexus_region h) noexcept : Owner(h) {}
@@ -1854,6 +1862,169 @@ inline Semaphore Region::semaphore(const std::string &name, std::uint32_t permit
     plexus_semaphore h{0};
     check(plexus_semaphore_open(h_, name.c_str(), permits, &h));
     return Semaphore(h);
+}
+
+// ---------------------------------------------------------------------------------------
+// Services
+
+/// A request/response service (plexus_service): callers' call()s go to exactly one
+/// server's next(); each request is answered with reply() or reply_error().
+///
+///     // server                                     // caller
+///     auto stop = svc.serve([](const Value &req) {   auto r = svc.call_for(Value(20), 1s);
+///         return Value(req.as_int() * 2 + 1);        // r: std::optional<Value>; 41
+///     });                                            // nullopt: no reply in time
+///
+/// call() and call_for() throw plexus::Error with status PLEXUS_E_SERVICE (the handler's
+/// message in what()) when the server replied with an error, and PLEXUS_OWNER_DEAD when
+/// the server that took the request died before replying; a timeout is std::nullopt
+/// from call_for (and from try_call).
+class Service : public detail::Owner<plexus_service, plexus_service_close> {
+  public:
+    /// An empty Service (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    Service() noexcept = default;
+
+    /// Opens (or, with `capacity > 0`, creates) the service `name` in `region`; same as
+    /// region.service(name, capacity, flags).
+    static Service open(const Region &region, const std::string &name,
+                        std::uint64_t capacity = 0, std::uint32_t flags = 0) {
+        return region.service(name, capacity, flags);
+    }
+
+    /// Sends `request` and waits without limit for the reply.
+    Value call(const Value &request) const {
+        std::optional<Value> r = call_ns(request, PLEXUS_FOREVER);
+        return std::move(*r);
+    }
+    /// call, waiting at most `d` (for room and for the reply): std::nullopt when no reply
+    /// came in time (the request is withdrawn; a later reply is discarded).
+    template <class Rep, class Period>
+    std::optional<Value> call_for(const Value &request,
+                                  const std::chrono::duration<Rep, Period> &d) const {
+        return call_ns(request, to_timeout_ns(d));
+    }
+
+    /// One request taken by next(): its id and value.
+    struct Request {
+        plexus_request id;
+        Value value;
+    };
+    /// Takes the oldest pending request, waiting without limit.
+    Request next() const { return *next_ns(PLEXUS_FOREVER); }
+    /// next, waiting at most `d`: std::nullopt if none came.
+    template <class Rep, class Period>
+    std::optional<Request> next_for(const std::chrono::duration<Rep, Period> &d) const {
+        return next_ns(to_timeout_ns(d));
+    }
+    /// Answers request `id` (taken through this region handle) with `response`.
+    /// Throws PLEXUS_E_INVALID_ARGUMENT when it was already answered or is not ours.
+    void reply(plexus_request id, const Value &response) const {
+        const plexus_value v = response.c_value();
+        check(plexus_service_reply(h_, id, &v));
+    }
+    /// Answers request `id` with an error: its caller's call throws PLEXUS_E_SERVICE.
+    void reply_error(plexus_request id, const std::string &message) const {
+        check(plexus_service_reply_error(h_, id, message.c_str()));
+    }
+
+    /// Most requests in the service at once.
+    std::uint64_t capacity() const {
+        std::uint64_t n = 0;
+        check(plexus_service_capacity(h_, &n));
+        return n;
+    }
+    /// Requests in the service now (placed and not yet collected), a snapshot.
+    std::uint64_t pending() const {
+        std::uint64_t n = 0;
+        check(plexus_service_pending(h_, &n));
+        return n;
+    }
+
+    /// A server thread started by serve(): stop() (or the destructor) ends it within
+    /// about 50 ms and joins it. Move-only.
+    class Server {
+      public:
+        Server() noexcept = default;
+        Server(Server &&) noexcept = default;
+        Server &operator=(Server &&other) noexcept {
+            stop();
+            stop_ = std::move(other.stop_);
+            thread_ = std::move(other.thread_);
+            return *this;
+        }
+        ~Server() { stop(); }
+        /// Ends the loop (a request being handled is answered first) and joins the thread.
+        void stop() noexcept {
+            if (stop_) stop_->store(true);
+            if (thread_.joinable()) thread_.join();
+        }
+
+      private:
+        friend class Service;
+        std::shared_ptr<std::atomic<bool>> stop_;
+        std::thread thread_;
+    };
+
+    /// Serves requests on a new thread until the returned Server is stopped: each
+    /// request's reply is `handler(request)`; an exception thrown by the handler becomes
+    /// reply_error(what()) (any other exception: "unknown exception"). The Service must
+    /// outlive the Server. Errors of the service itself (PLEXUS_E_REMOVED, ...) end the
+    /// loop.
+    [[nodiscard]] Server serve(std::function<Value(const Value &)> handler) const {
+        Server s;
+        s.stop_ = std::make_shared<std::atomic<bool>>(false);
+        auto stop = s.stop_;
+        const plexus_service h = h_;
+        s.thread_ = std::thread([h, stop, handler = std::move(handler)] {
+            while (!stop->load()) {
+                plexus_request id{0};
+                plexus_value in;
+                const plexus_status st =
+                    plexus_service_next(h, &id, &in, 50 * 1000 * 1000);
+                if (st == PLEXUS_TIMEOUT) continue;
+                if (st != PLEXUS_OK) return;
+                Value request = Value::adopt(in);
+                try {
+                    const Value out = handler(request);
+                    const plexus_value v = out.c_value();
+                    (void)plexus_service_reply(h, id, &v);
+                } catch (const std::exception &e) {
+                    (void)plexus_service_reply_error(h, id, e.what());
+                } catch (...) {
+                    (void)plexus_service_reply_error(h, id, "unknown exception");
+                }
+            }
+        });
+        return s;
+    }
+
+  private:
+    friend class Region;
+    explicit Service(plexus_service h) noexcept : Owner(h) {}
+
+    std::optional<Value> call_ns(const Value &request, std::int64_t timeout_ns) const {
+        const plexus_value in = request.c_value();
+        plexus_value out;
+        const plexus_status st = plexus_service_call(h_, &in, &out, timeout_ns);
+        if (st == PLEXUS_TIMEOUT) return std::nullopt;
+        check(st);
+        return Value::adopt(out);
+    }
+    std::optional<Request> next_ns(std::int64_t timeout_ns) const {
+        plexus_request id{0};
+        plexus_value out;
+        const plexus_status st = plexus_service_next(h_, &id, &out, timeout_ns);
+        if (st == PLEXUS_TIMEOUT) return std::nullopt;
+        check(st);
+        return Request{id, Value::adopt(out)};
+    }
+};
+
+inline Service Region::service(const std::string &name, std::uint64_t capacity,
+                               std::uint32_t flags) const {
+    plexus_service h{0};
+    check(plexus_service_open(h_, name.c_str(), capacity, flags, &h));
+    return Service(h);
 }
 
 }  // namespace plexus

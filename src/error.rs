@@ -54,6 +54,9 @@ pub enum Error {
     /// The operation cannot exist on this backend; the message names the alternative.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A service handler replied with an error; the payload is its message, exactly.
+    #[error("{0}")]
+    Service(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// A signal between parts of the engine, never returned by a public call (one that

@@ -79,7 +79,9 @@ fn populate(r: &Region) {
 
 #[test]
 fn every_command_has_help_and_usage_errors_exit_2() {
-    for cmd in ["ls", "info", "dump", "load", "watch", "rm", "check", "bench"] {
+    for cmd in [
+        "ls", "info", "dump", "load", "watch", "rm", "check", "bench",
+    ] {
         let out = run(&[cmd, "--help"], 0);
         assert!(out.contains(&format!("Usage: plexus {cmd}")), "{out}");
         assert!(out.contains("Exit codes"), "{out}");

@@ -128,6 +128,7 @@ on_both_backends!(
     mutex,
     barrier,
     semaphore,
+    services,
     every_kind_is_an_object,
     object_removal,
 );
@@ -2297,4 +2298,106 @@ fn every_kind_is_an_object(name: &str) {
         }
     }
     assert_eq!(r.info().unwrap().object_count, 7);
+}
+
+/// Services: open rules, a call answered by a server thread (values of every type), an
+/// error reply, timeouts (the request withdrawn; a late reply discarded, never given to
+/// the next call), bad replies, and OWNER_DEAD when the attachment that took a request
+/// goes away before replying.
+fn services(name: &str) {
+    let r = create(name);
+    assert_err!(r.service("svc", 0, 0), Error::NotFound(_));
+    let s = r.service("svc", 4, 0).unwrap();
+    assert_eq!((s.name(), s.capacity()), ("svc", 4));
+    assert_err!(r.service("svc", 5, 0), Error::Incompatible(_));
+    assert_err!(r.service("svc", 4, FLAG_EXCLUSIVE), Error::Exists(_));
+    assert_err!(r.queue("svc", 4, 0), Error::TypeMismatch(_));
+    assert_err!(r.service("", 4, 0), Error::InvalidArgument(_));
+    let other = attach(name);
+    let s2 = other.service("svc", 0, 0).unwrap();
+    assert_eq!(s2.capacity(), 4);
+
+    // A server thread on the other attachment echoes each value; the int -1 fails.
+    let values = samples();
+    let server = {
+        let s2 = s2.clone();
+        let n = values.len() + 1;
+        std::thread::spawn(move || {
+            for _ in 0..n {
+                let (id, v) = s2.next(Some(Duration::from_secs(30))).unwrap();
+                if v == Value::Int(-1) {
+                    s2.reply_error(id, "minus one").unwrap();
+                } else {
+                    s2.reply(id, v.as_ref()).unwrap();
+                    assert_err!(s2.reply(id, v.as_ref()), Error::InvalidArgument(_));
+                }
+            }
+        })
+    };
+    for v in &values {
+        assert_eq!(
+            &s.call(v.as_ref(), Some(Duration::from_secs(30))).unwrap(),
+            v
+        );
+    }
+    assert_eq!(
+        s.call(Value::Int(-1).as_ref(), Some(Duration::from_secs(30))),
+        Err(Error::Service("minus one".into()))
+    );
+    server.join().unwrap();
+    assert_eq!(s.pending(), Ok(0));
+
+    // Nobody serving: TIMEOUT, nothing left behind.
+    assert_eq!(s.call(Value::Int(1).as_ref(), ZERO), Err(Error::Timeout));
+    assert_eq!(
+        s.call(Value::Int(1).as_ref(), Some(SHORT)),
+        Err(Error::Timeout)
+    );
+    assert_eq!(s.pending(), Ok(0));
+    assert_eq!(s2.next(ZERO).map(|x| x.1), Err(Error::Timeout));
+
+    // Taken but not answered in time: the late reply succeeds and is discarded.
+    let caller = {
+        let s = s.clone();
+        std::thread::spawn(move || s.call(Value::Int(5).as_ref(), Some(SHORT)))
+    };
+    let (old, v) = s2.next(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(v, Value::Int(5));
+    assert_eq!(caller.join().unwrap(), Err(Error::Timeout));
+    s2.reply(old, Value::Int(555).as_ref()).unwrap();
+    assert_eq!(s.pending(), Ok(0));
+    assert_err!(
+        s2.reply(old, Value::Int(555).as_ref()),
+        Error::InvalidArgument(_)
+    );
+    let caller = {
+        let s = s.clone();
+        std::thread::spawn(move || s.call(Value::Int(6).as_ref(), Some(Duration::from_secs(30))))
+    };
+    let (now, v) = s2.next(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(v, Value::Int(6));
+    assert_ne!(now, old);
+    // Only the attachment that took it may answer.
+    assert_err!(
+        s.reply(now, Value::Int(0).as_ref()),
+        Error::InvalidArgument(_)
+    );
+    s2.reply(now, Value::Int(66).as_ref()).unwrap();
+    assert_eq!(caller.join().unwrap(), Ok(Value::Int(66)));
+    assert_err!(
+        s2.reply(0, Value::Int(0).as_ref()),
+        Error::InvalidArgument(_)
+    );
+
+    // The attachment that took a request goes away: OWNER_DEAD, before the timeout.
+    let caller = {
+        let s = s.clone();
+        std::thread::spawn(move || s.call(Value::Int(7).as_ref(), Some(Duration::from_secs(60))))
+    };
+    let (_, v) = s2.next(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(v, Value::Int(7));
+    drop(s2);
+    drop(other);
+    assert_eq!(caller.join().unwrap(), Err(Error::OwnerDead));
+    assert_eq!(s.pending(), Ok(0));
 }

@@ -629,6 +629,175 @@ fn removing_a_queue_wakes_a_popper_in_another_process_and_the_name_is_reused() {
     });
 }
 
+// ---- services ----
+
+#[test]
+fn service_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_service",
+            &run(&build("ffi-tests/test_service.c", lib), &[]),
+        )
+    });
+}
+
+#[test]
+fn service_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_service",
+            &run(&build("ffi-tests/test_cpp_service.cpp", lib), &[]),
+        )
+    });
+}
+
+fn service_callers(exe: &Path, region: &str, n: &str) -> Vec<Child> {
+    (0..4)
+        .map(|c| {
+            Command::new(exe)
+                .args(["call", region, "svc", &c.to_string(), n])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// (replies, OWNER_DEAD outcomes) a `call` worker reported.
+fn service_counts(out: &std::process::Output) -> (u64, u64) {
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let num = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line:?}"))
+    };
+    (num("ok="), num("dead="))
+}
+
+/// 3 server processes, 4 caller processes of 2,000 calls each: every call gets the
+/// reply to its own request (a function of it, which carries the caller's id).
+#[test]
+fn service_three_servers_four_callers_every_reply_to_its_own_caller() {
+    let lib = Lib::Shared;
+    let (region, name) = test_region("svc-many", lib, 8 << 20);
+    let svc = region.service("svc", 16, 0).unwrap();
+    let exe = build("ffi-tests/service_worker.c", lib);
+    let servers: Vec<Kid> = (0..3)
+        .map(|_| start_ready(&exe, &["serve", &name, "svc", "0"], "ready"))
+        .collect();
+    for c in service_callers(&exe, &name, "2000") {
+        let out = wait_within("caller", c, Duration::from_secs(120));
+        assert_ok("caller", &out);
+        assert_eq!(service_counts(&out), (2000, 0));
+    }
+    for s in servers {
+        s.sigkill();
+    }
+    assert_eq!(svc.pending().unwrap(), 0);
+}
+
+/// Servers killed at random while they handle requests: every call returns its own
+/// reply or OWNER_DEAD (none hangs, none gets another's reply), and once the dead are
+/// swept the service holds nothing.
+#[test]
+fn service_servers_killed_at_random_mid_request() {
+    let lib = Lib::Shared;
+    let (region, name) = test_region("svc-kill", lib, 8 << 20);
+    let svc = region.service("svc", 16, 0).unwrap();
+    let exe = build("ffi-tests/service_worker.c", lib);
+    let serve = || start_ready(&exe, &["serve", &name, "svc", "2000"], "ready");
+    let mut servers: Vec<Kid> = (0..3).map(|_| serve()).collect();
+    let mut callers = service_callers(&exe, &name, "300");
+    let mut rng = XorShift::new(std::process::id() as u64 | 1);
+    let mut kills = 0;
+    while callers.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        std::thread::sleep(Duration::from_micros(2_000 + rng.below(20_000)));
+        let victim = servers.remove(rng.below(servers.len() as u64) as usize);
+        victim.sigkill();
+        kills += 1;
+        servers.push(serve());
+    }
+    let (mut ok, mut dead) = (0, 0);
+    for c in callers.drain(..) {
+        let out = wait_within("caller", c, Duration::from_secs(10));
+        assert_ok("caller", &out);
+        let (o, d) = service_counts(&out);
+        assert_eq!(o + d, 300);
+        ok += o;
+        dead += d;
+    }
+    eprintln!("{kills} servers killed: {ok} replies, {dead} OWNER_DEAD");
+    for s in servers {
+        s.sigkill();
+    }
+    // Requests abandoned by killed servers are freed by the sweep of the next opener.
+    drop(Region::open(&name, &OpenOptions::default()).unwrap());
+    assert_eq!(svc.pending().unwrap(), 0);
+    let report = plexus::check(&name, &plexus::CheckOptions::default()).unwrap();
+    assert_eq!(report.verdict(), plexus::Verdict::Consistent, "{report:?}");
+}
+
+/// The process that took a request dies before replying: the caller gets OWNER_DEAD
+/// long before its timeout, and the slot is free again.
+#[test]
+fn service_server_killed_holding_a_request_gives_owner_dead() {
+    both(|lib| {
+        let (region, name) = test_region("svc-dead", lib, 1 << 20);
+        let svc = region.service("svc", 16, 0).unwrap();
+        let exe = build("ffi-tests/service_worker.c", lib);
+        let caller = {
+            let svc = svc.clone();
+            std::thread::spawn(move || {
+                svc.call(Value::Int(7).as_ref(), Some(Duration::from_secs(60)))
+            })
+        };
+        let taker = start_ready(&exe, &["take-hang", &name, "svc"], "taken");
+        assert_eq!(svc.pending().unwrap(), 1);
+        taker.sigkill();
+        assert_eq!(caller.join().unwrap(), Err(Error::OwnerDead));
+        assert_eq!(svc.pending().unwrap(), 0);
+    });
+}
+
+/// A caller killed while its request is being handled leaves nothing: the server's
+/// reply succeeds, and the request's slot and heap blocks come back (at the latest when
+/// the dead are swept).
+#[test]
+fn service_caller_killed_mid_call_leaks_nothing() {
+    both(|lib| {
+        let (region, name) = test_region("svc-callerkill", lib, 1 << 20);
+        let svc = region.service("svc", 2, 0).unwrap();
+        let used = region.info().unwrap().heap_used;
+        let exe = build("ffi-tests/service_worker.c", lib);
+        let caller = start_ready(&exe, &["call-once", &name, "svc"], "calling");
+        let (id, v) = svc.next(Some(Duration::from_secs(30))).unwrap();
+        assert_eq!(v, Value::Int(1));
+        caller.sigkill();
+        svc.reply(id, Value::String("x".repeat(100)).as_ref())
+            .unwrap();
+        drop(Region::open(&name, &OpenOptions::default()).unwrap());
+        assert_eq!(svc.pending().unwrap(), 0);
+        assert_eq!(region.info().unwrap().heap_used, used);
+        // The service works on: both slots can be used.
+        let server = {
+            let svc = svc.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2 {
+                    let (id, v) = svc.next(Some(Duration::from_secs(30))).unwrap();
+                    svc.reply(id, v.as_ref()).unwrap();
+                }
+            })
+        };
+        for i in 0..2 {
+            let got = svc.call(Value::Int(i).as_ref(), Some(Duration::from_secs(30)));
+            assert_eq!(got, Ok(Value::Int(i)));
+        }
+        server.join().unwrap();
+    });
+}
+
 // ---- locks: mutex, barrier, semaphore ----
 
 #[test]

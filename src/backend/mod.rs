@@ -385,6 +385,49 @@ dispatch!(Semaphore {
     fn release(&self) -> Result<()>;
 });
 
+// ---- services ----
+
+impl Region {
+    /// Opens the service `name` (see the C header's `plexus_service_open`).
+    pub fn service(&self, name: &str, capacity: u64, flags: u32) -> Result<Service> {
+        match self {
+            Region::Shm(r) => r.service(name, capacity, flags).map(Service::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(r) => r.service(name, capacity, flags).map(Service::Redis),
+        }
+    }
+}
+
+/// A request/response service (what it means: `crate::semantics::service`).
+#[derive(Clone)]
+pub enum Service {
+    Shm(shm::Service),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::Service),
+}
+
+dispatch!(Service {
+    fn name(&self) -> &str;
+    /// Maximum number of pending requests.
+    fn capacity(&self) -> u64;
+    /// Requests placed and not yet collected by their callers (a snapshot).
+    fn pending(&self) -> Result<u64>;
+    /// Sends `request` and waits for the reply.
+    fn call(&self, request: ValueRef<'_>, timeout: Option<Duration>) -> Result<Value>;
+    /// [`Service::call`] until `deadline`, running `interrupt`'s check while it waits (its
+    /// error withdraws the request, as a timeout does).
+    fn call_until(
+        &self,
+        request: ValueRef<'_>,
+        deadline: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
+    ) -> Result<Value>;
+    /// Takes the oldest pending request: its id and value.
+    fn next(&self, timeout: Option<Duration>) -> Result<(u64, Value)>;
+    fn reply(&self, id: u64, response: ValueRef<'_>) -> Result<()>;
+    fn reply_error(&self, id: u64, message: &str) -> Result<()>;
+});
+
 // ---- region checks ----
 
 pub use crate::shm::{CheckOptions, CheckReport, Verdict};

@@ -690,6 +690,7 @@ fn shape_text(o: &ObjectSummary) -> String {
         "queue" | "stack" | "bus" => format!("capacity {}", o.shape),
         "barrier" => format!("{} parties", o.shape),
         "semaphore" => format!("{} permits", o.shape),
+        "service" => format!("capacity {} requests", o.shape),
         _ => String::new(),
     }
 }
@@ -698,7 +699,7 @@ fn shape_text(o: &ObjectSummary) -> String {
 fn shape_field(kind: &str) -> &'static str {
     match kind {
         "array" => "length",
-        "map" | "queue" | "stack" | "bus" => "capacity",
+        "map" | "queue" | "stack" | "bus" | "service" => "capacity",
         "barrier" => "parties",
         "semaphore" => "permits",
         _ => "shape",
@@ -1090,6 +1091,8 @@ impl LoadObject {
                     }
                 }
             }
+            // Pending requests are not carried over: a loaded service starts empty.
+            "service" => {}
             other => return Err(format!("unknown kind {other:?}")),
         }
         if l.shape == 0 && l.kind != "mutex" {
@@ -1170,6 +1173,9 @@ impl LoadObject {
             }
             "semaphore" => {
                 r.semaphore(n, self.shape as u32)?;
+            }
+            "service" => {
+                r.service(n, self.shape, 0)?;
             }
             _ => unreachable!("checked by parse"),
         }
@@ -1842,6 +1848,14 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
             (
                 format!("{available} of {} permits available", s.permits()),
                 json!({ "permits": s.permits(), "available": available }),
+            )
+        }
+        "service" => {
+            let s = r.service(&o.name, 0, 0)?;
+            let pending = s.pending()?;
+            (
+                format!("{pending} of {} requests pending", s.capacity()),
+                json!({ "capacity": s.capacity(), "pending": pending }),
             )
         }
         other => (format!("unknown kind {other}"), json!({})),

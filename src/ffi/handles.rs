@@ -30,7 +30,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::{Array, Bus, Map, Queue, Region, Subscription};
-use crate::backend::{Barrier, Mutex as SharedMutex, Semaphore};
+use crate::backend::{Barrier, Mutex as SharedMutex, Semaphore, Service};
 use crate::Error;
 
 /// What a handle refers to.
@@ -45,6 +45,7 @@ pub(crate) enum Object {
     Mutex(Arc<MutexEntry>),
     Barrier(Arc<BarrierEntry>),
     Semaphore(Arc<SemaphoreEntry>),
+    Service(Arc<ServiceEntry>),
 }
 
 impl Object {
@@ -61,6 +62,7 @@ impl Object {
             Object::Bus(e) => e.bus.is_shutdown().map(drop),
             Object::Mutex(e) => e.mutex.is_locked().map(drop),
             Object::Semaphore(e) => e.semaphore.available().map(drop),
+            Object::Service(e) => e.service.pending().map(drop),
             Object::Barrier(e) => return e.removed.load(Ordering::Relaxed),
             Object::Region(_) | Object::Sub(_) => Ok(()),
         };
@@ -78,6 +80,7 @@ impl Object {
             Object::Mutex(_) => "mutex",
             Object::Barrier(_) => "barrier",
             Object::Semaphore(_) => "semaphore",
+            Object::Service(_) => "service",
         }
     }
 }
@@ -115,6 +118,7 @@ kind!(Sub, SubEntry, "subscription");
 kind!(Mutex, MutexEntry, "mutex");
 kind!(Barrier, BarrierEntry, "barrier");
 kind!(Semaphore, SemaphoreEntry, "semaphore");
+kind!(Service, ServiceEntry, "service");
 
 /// (object kind, object name).
 pub(crate) type ChildKey = (&'static str, String);
@@ -207,6 +211,11 @@ impl BarrierEntry {
 
 pub(crate) struct SemaphoreEntry {
     pub semaphore: Semaphore,
+    pub parent: u64,
+}
+
+pub(crate) struct ServiceEntry {
+    pub service: Service,
     pub parent: u64,
 }
 

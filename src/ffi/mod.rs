@@ -17,6 +17,7 @@ pub mod map;
 pub mod queue;
 pub mod bus;
 pub mod locks;
+pub mod service;
 pub mod handles;
 
 pub use array::*;
@@ -25,6 +26,7 @@ pub use locks::*;
 pub use map::*;
 pub use queue::*;
 pub use region::*;
+pub use service::*;
 pub use status::*;
 pub use value::*;
 

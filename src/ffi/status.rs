@@ -60,6 +60,9 @@ pub enum plexus_status {
     /// This operation cannot exist on this backend (or this build); the message names
     /// the alternative.
     PLEXUS_E_UNSUPPORTED = 115,
+    /// A service handler replied with an error (plexus_service_reply_error); its message
+    /// is in `plexus_last_error()`.
+    PLEXUS_E_SERVICE = 116,
     /// A bug in plexus, caught at the boundary; please report the message.
     PLEXUS_E_INTERNAL = 199,
 }
@@ -92,6 +95,7 @@ impl From<&Error> for plexus_status {
             Error::Unavailable(_) => PLEXUS_E_UNAVAILABLE,
             Error::RegionLost(_) => PLEXUS_E_REGION_LOST,
             Error::Unsupported(_) => PLEXUS_E_UNSUPPORTED,
+            Error::Service(_) => PLEXUS_E_SERVICE,
             Error::Internal(_) | Error::Signal(_) => PLEXUS_E_INTERNAL,
         }
     }
@@ -169,6 +173,7 @@ pub extern "C" fn plexus_status_name(status: PlexusStatusArg) -> *const c_char {
         113 => c"PLEXUS_E_UNAVAILABLE",
         114 => c"PLEXUS_E_REGION_LOST",
         115 => c"PLEXUS_E_UNSUPPORTED",
+        116 => c"PLEXUS_E_SERVICE",
         199 => c"PLEXUS_E_INTERNAL",
         _ => c"PLEXUS_UNKNOWN_STATUS",
     };

@@ -211,7 +211,7 @@ fn scripts() -> &'static LockScripts {
 /// half a lease passes, or `holder_ttl_ms` (the remaining lease of the holder waited
 /// for; 0 = unknown) has passed, so that the holder's death is noticed soon after its
 /// lease expires. `Err(Timeout)` once `d` has passed.
-fn block_slice(
+pub(crate) fn block_slice(
     i: &Inner,
     obj: &Obj,
     stream: &str,

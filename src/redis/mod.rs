@@ -27,6 +27,7 @@ mod element;
 mod locks;
 mod queue;
 mod scripts;
+mod service;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -43,6 +44,7 @@ pub use element::{Array, Map};
 pub use locks::{Barrier, Mutex, Semaphore};
 pub use queue::Queue;
 use scripts::scripts;
+pub use service::Service;
 pub use url::RemoteName;
 
 /// Longest a single `XREAD BLOCK` waits (a wait longer than this is several slices, so
@@ -550,6 +552,11 @@ impl Region {
     /// Opens the semaphore `name`.
     pub fn semaphore(&self, name: &str, permits: u32) -> Result<Semaphore> {
         Semaphore::open(self, name, permits)
+    }
+
+    /// Opens the service `name`.
+    pub fn service(&self, name: &str, capacity: u64, flags: u32) -> Result<Service> {
+        Service::open(self, name, capacity, flags)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod deadline;
 pub mod json;
 pub mod names;
 pub mod open;
+pub mod service;
 pub mod options;
 pub mod patch;
 pub mod value;

@@ -14,6 +14,7 @@ pub const KIND_BUS: u32 = 4;
 pub const KIND_MUTEX: u32 = 5;
 pub const KIND_BARRIER: u32 = 6;
 pub const KIND_SEMAPHORE: u32 = 7;
+pub const KIND_SERVICE: u32 = 8;
 
 /// Human-readable name of an object kind.
 pub fn kind_name(kind: u32) -> &'static str {
@@ -25,6 +26,7 @@ pub fn kind_name(kind: u32) -> &'static str {
         KIND_MUTEX => "mutex",
         KIND_BARRIER => "barrier",
         KIND_SEMAPHORE => "semaphore",
+        KIND_SERVICE => "service",
         _ => "unknown object",
     }
 }

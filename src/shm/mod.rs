@@ -26,6 +26,7 @@ pub use kinds::map::Map;
 pub use kinds::mutex::Mutex;
 pub use kinds::queue::{Queue, FLAG_LIFO};
 pub use kinds::semaphore::Semaphore;
+pub use kinds::service::Service;
 pub use wait::{recovered_locks, Acquired};
 
 impl Region {

@@ -12,6 +12,7 @@ pub mod map;
 pub mod mutex;
 pub mod queue;
 pub mod semaphore;
+pub mod service;
 
 use crate::error::{Error, Result};
 use crate::shm::format::region::{Hooks, KindSpec, RegionInner};
@@ -40,6 +41,8 @@ pub(crate) struct Swept {
     pub pushes: u32,
     /// Semaphore holder records of dead holders dropped.
     pub permits: u32,
+    /// Service request slots left by dead callers or servers, freed.
+    pub requests: u32,
 }
 
 impl Swept {
@@ -68,7 +71,7 @@ pub(crate) struct KindOps {
 }
 
 /// Every kind, by directory code.
-pub(crate) const KINDS: [&KindOps; 7] = [
+pub(crate) const KINDS: [&KindOps; 8] = [
     &array::OPS,
     &map::OPS,
     &queue::OPS,
@@ -76,6 +79,7 @@ pub(crate) const KINDS: [&KindOps; 7] = [
     &mutex::OPS,
     &barrier::OPS,
     &semaphore::OPS,
+    &service::OPS,
 ];
 
 /// The kind with directory code `code`, if this library knows it.
