@@ -6,4 +6,5 @@ pub mod deadline;
 pub mod names;
 pub mod open;
 pub mod options;
+pub mod topics;
 pub mod value;
