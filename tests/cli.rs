@@ -180,6 +180,20 @@ fn dump_shows_every_object_and_value() {
     assert_eq!(m["locked"], true);
 }
 
+#[test]
+fn dump_shows_the_topics_of_bus_messages() {
+    let (r, n) = create("dumptopics");
+    let b = r.bus("ev", 4, 0).unwrap();
+    b.emit("job.done", ValueRef::Int(1)).unwrap();
+    b.publish(ValueRef::Int(2)).unwrap();
+    let out = run(&["dump", &n, "ev"], 0);
+    for line in ["#1 \"job.done\"  1", "#2             2"] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    let j = json(&["dump", &n, "ev", "--json"], 0);
+    assert_eq!(j["objects"][0]["items"][0]["key"], "#1 \"job.done\"");
+}
+
 /// Starts `plexus watch` and waits for its first line, "watching ...".
 fn spawn_watch(args: &[&str]) -> (Kid, BufReader<std::process::ChildStdout>) {
     let mut c = spawn_ready(Command::new(BIN).arg("watch").args(args), "watching");

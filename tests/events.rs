@@ -399,3 +399,32 @@ fn a_publisher_killed_between_commit_and_wake_leaves_nobody_asleep() {
         );
     });
 }
+
+#[test]
+fn the_checker_checks_topics_and_reports_and_repairs_rows_of_dead_subscribers() {
+    use plexus::{check, CheckOptions, Verdict};
+    let (r, n) = region("evcheck");
+    let b = r.bus("b", 8, 0).unwrap();
+    b.emit("job.done", ValueRef::String(&"v".repeat(200)))
+        .unwrap();
+    b.publish(ValueRef::Int(1)).unwrap();
+    let clean = check(&n, &CheckOptions { repair: false }).unwrap();
+    assert_eq!(clean.verdict(), Verdict::Consistent, "{clean}");
+    let kid = spawn_ready(&mut role_command("hold-rows", &n), READY);
+    kid.sigkill();
+    let report = check(&n, &CheckOptions { repair: false }).unwrap();
+    assert!(
+        report
+            .stale
+            .iter()
+            .any(|f| f.location.contains("topic prefix 'h0'")),
+        "{report}"
+    );
+    let repaired = check(&n, &CheckOptions { repair: true }).unwrap();
+    assert!(repaired.problems.is_empty(), "{repaired}");
+    let after = check(&n, &CheckOptions { repair: false }).unwrap();
+    assert_eq!(after.verdict(), Verdict::Consistent, "{after}");
+    let mut sub = b.subscribe_topic(Start::Oldest, "job.").unwrap();
+    assert!(sub.has_own_wake_word());
+    assert_eq!(sub.next_event(ZERO).unwrap().0, "job.done");
+}

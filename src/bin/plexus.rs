@@ -1439,13 +1439,18 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
             let mut sub = b.subscribe(Start::Oldest)?;
             // Only what was published before the snapshot began.
             loop {
-                match sub.next(Some(Duration::ZERO)) {
-                    Ok((v, seq)) => {
+                match sub.next_event(Some(Duration::ZERO)) {
+                    Ok((topic, v, seq)) => {
                         if seq >= next {
                             break;
                         }
                         items.push(Item {
-                            key: format!("#{seq}"),
+                            // The message's topic, if it has one: `#3 "job.done"`.
+                            key: if topic.is_empty() {
+                                format!("#{seq}")
+                            } else {
+                                format!("#{seq} {topic:?}")
+                            },
                             tag: None,
                             value: v,
                         });

@@ -1188,7 +1188,8 @@ fn scan_topics(sc: &mut Scan<'_>, o: &Placed<'_>, h: &BusHeader) -> Option<u64> 
             continue;
         }
         let prefix = String::from_utf8_lossy(&load_bytes(&w.prefix, len)).into_owned();
-        if sc.procs.token_is_dead(owner) {
+        // (The checker's mapping is read-only: ask, never reap.)
+        if !matches!(sc.procs.token_owner(owner), Some((_, true))) {
             let who = sc.gone(owner);
             sc.stale(
                 format!("{loc} subscriber row {row} (topic prefix '{prefix}')"),
@@ -1277,5 +1278,69 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
         }
         let p = s.payload.load(Ordering::Relaxed);
         sc.value(m, p, true, &sloc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantics::options::OpenOptions;
+
+    /// A bus as a version of plexus without topics made it: no BUS_FLAG_TOPICS.
+    fn old_layout_bus(r: &Region, name: &str, capacity: u64) -> Bus {
+        let inner = &r.inner;
+        let (obj, held) = r
+            .open_held(name, &BUS_KIND, capacity, false, 0, |off| {
+                let h: &BusHeader = inner.map.get(off + OBJ_HEADER)?;
+                h.capacity.store(capacity, Ordering::Relaxed);
+                h.next_seq.store(1, Ordering::Relaxed);
+                Ok(())
+            })
+            .unwrap();
+        drop((obj, held));
+        r.bus(name, capacity, 0).unwrap()
+    }
+
+    #[test]
+    fn an_old_layout_bus_still_works_and_refuses_topics_with_a_message() {
+        let name = format!("unit-bus-old-layout-{}", std::process::id());
+        let _ = Region::remove(&name);
+        let r = Region::open(
+            &name,
+            &OpenOptions {
+                size: 1 << 20,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap();
+        let b = old_layout_bus(&r, "old", 4);
+        assert!(!b.has_topics());
+        let mut plain = b.subscribe(Start::Now).unwrap();
+        assert_eq!(b.publish(ValueRef::Int(1)).unwrap(), 1);
+        assert_eq!(
+            b.emit("", ValueRef::Int(2)).unwrap(),
+            2,
+            "'' is a plain publish"
+        );
+        match b.emit("job.done", ValueRef::Int(3)) {
+            Err(Error::Unsupported(m)) => assert!(m.contains("older version"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            b.subscribe_topic(Start::Now, "job."),
+            Err(Error::Unsupported(_))
+        ));
+        assert_eq!(plain.next_event(Some(Duration::ZERO)).unwrap().2, 1);
+        assert_eq!(
+            plain.next_event(Some(Duration::ZERO)).unwrap(),
+            (String::new(), Value::Int(2), 2)
+        );
+        // A bus made now has topics (allocated at first use only).
+        let new = r.bus("new", 4, 0).unwrap();
+        assert!(new.has_topics() && new.ext(false).unwrap().is_none());
+        new.emit("t", ValueRef::Int(1)).unwrap();
+        assert!(new.ext(false).unwrap().is_some());
+        drop((b, plain, new, r));
+        Region::remove(&name).unwrap();
     }
 }
