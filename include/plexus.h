@@ -165,6 +165,12 @@
 #define PLEXUS_FROM_OLDEST 1
 
 /**
+ * The longest topic (and topic prefix), in bytes of UTF-8 (without the NUL). A buffer
+ * of `PLEXUS_MAX_TOPIC_LEN + 1` bytes holds every topic plexus_sub_next_event returns.
+ */
+#define PLEXUS_MAX_TOPIC_LEN 112
+
+/**
  * Result of every plexus call. Values below 100 are outcomes (the call did what it
  * could); 100 and above are errors, with a message in `plexus_last_error()`.
  */

@@ -265,7 +265,8 @@ pub extern "C" fn plexus_sub_next(
 
 /// The longest topic (and topic prefix), in bytes of UTF-8 (without the NUL). A buffer
 /// of `PLEXUS_MAX_TOPIC_LEN + 1` bytes holds every topic plexus_sub_next_event returns.
-pub const PLEXUS_MAX_TOPIC_LEN: u32 = crate::semantics::topics::MAX_TOPIC_LEN as u32;
+pub const PLEXUS_MAX_TOPIC_LEN: u32 = 112;
+const _: () = assert!(PLEXUS_MAX_TOPIC_LEN as usize == crate::semantics::topics::MAX_TOPIC_LEN);
 
 /// Publishes a copy of `*v` with the topic `topic` (a named event, as MemSync's
 /// `events.emit(name, data)`): every subscriber receives it, and a subscription made
