@@ -663,6 +663,16 @@ fn events_c_api() {
 }
 
 #[test]
+fn events_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_events",
+            &run(&build("ffi-tests/test_cpp_events.cpp", lib), &[]),
+        )
+    });
+}
+
+#[test]
 fn bus_cpp_wrapper() {
     both(|lib| {
         assert_ok(
