@@ -123,6 +123,9 @@ pub struct Bus {
 /// A stream entry as read: its id, type digit, value bytes and topic (empty: none).
 type Entry = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
 
+/// A message fetched for delivery: sequence number, type digit, value bytes, topic.
+type Fetched = (u64, Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// One subscriber's cursor over a remote bus.
 pub struct Subscription {
     bus: Bus,
@@ -130,7 +133,7 @@ pub struct Subscription {
     next: u64,
     /// Messages fetched and not yet delivered (matching ones only): sequence number,
     /// type digit, bytes, topic.
-    ready: VecDeque<(u64, Vec<u8>, Vec<u8>, Vec<u8>)>,
+    ready: VecDeque<Fetched>,
     /// The topic prefix it filters by (empty: every message).
     prefix: String,
     /// The end marker was read: after `ready`, every call answers `Closed`.

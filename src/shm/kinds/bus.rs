@@ -463,9 +463,9 @@ impl Bus {
                 Ok(())
             })();
             // Published filled (release): whoever reads the offset sees the header.
-            let won = filled.and_then(|()| {
-                Ok(h.topics
-                    .compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire))
+            let won = filled.map(|()| {
+                h.topics
+                    .compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire)
             });
             match won {
                 Ok(Ok(_)) => ext = mine,
