@@ -1563,12 +1563,7 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
     [[nodiscard]] std::uint64_t publish(const Value &v) const {
         const plexus_value c = v.c_value();
         std::uint64_t seq = 0;
-        const plexus_status s = plexus_bus_publish(h_, &c, &seq);
-        if (s == PLEXUS_CLOSED) {
-            return 0;
-        }
-        check(s);
-        return seq;
+        return seq_unless_closed(plexus_bus_publish(h_, &c, &seq), seq);
     }
 
     /// A new subscription: from the next message (PLEXUS_FROM_NOW, the default) or from
@@ -1587,12 +1582,7 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
     [[nodiscard]] std::uint64_t emit(const std::string &topic, const Value &v) const {
         const plexus_value c = v.c_value();
         std::uint64_t seq = 0;
-        const plexus_status s = plexus_bus_emit(h_, topic.c_str(), &c, &seq);
-        if (s == PLEXUS_CLOSED) {
-            return 0;
-        }
-        check(s);
-        return seq;
+        return seq_unless_closed(plexus_bus_emit(h_, topic.c_str(), &c, &seq), seq);
     }
 
     /// A new subscription receiving only the messages whose topic starts with `prefix`
@@ -1633,6 +1623,16 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
   private:
     friend class Region;
     explicit Bus(plexus_bus h) noexcept : Owner(h) {}
+
+    /// A publish's outcome: its sequence number, 0 when the bus is shut down; throws
+    /// for other failures.
+    static std::uint64_t seq_unless_closed(plexus_status s, std::uint64_t seq) {
+        if (s == PLEXUS_CLOSED) {
+            return 0;
+        }
+        check(s);
+        return seq;
+    }
 };
 
 // ---------------------------------------------------------------------------------------

@@ -2478,6 +2478,22 @@ class Bus extends PlexusObject {
   }
 }
 
+/** Yields `await next({ signal })` until ClosedError or the signal aborts. */
+async function* untilClosed(next, options) {
+  const { signal } = waitOptions(options);
+  for (;;) {
+    let m;
+    try {
+      m = await next({ signal });
+    } catch (e) {
+      if (e instanceof ClosedError) return;
+      if (signal && signal.aborted && e === signal.reason) return;
+      throw e;
+    }
+    yield m;
+  }
+}
+
 /** A topic or prefix: a string of at most 112 bytes of UTF-8 without NUL. */
 function checkTopic(t, what) {
   if (typeof t !== 'string') throw new TypeError(`${what} must be a string, not ${describe(t)}`);
@@ -2745,19 +2761,8 @@ class Subscription extends PlexusObject {
   }
 
   /** { topic, value, seq } without blocking the event loop, until shut down and drained or `options.signal` aborts. */
-  async *iterateEvents(options = {}) {
-    const { signal } = waitOptions(options);
-    for (;;) {
-      let m;
-      try {
-        m = await this.nextEventAsync({ signal });
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        if (signal && signal.aborted && e === signal.reason) return;
-        throw e;
-      }
-      yield m;
-    }
+  iterateEvents(options = {}) {
+    return untilClosed((o) => this.nextEventAsync(o), options);
   }
 
   /** Gives back the subscription's handle (once); the bus is untouched. */
@@ -2780,19 +2785,8 @@ class Subscription extends PlexusObject {
   }
 
   /** Messages without blocking the event loop, until the bus is shut down and drained or `options.signal` aborts. */
-  async *iterate(options = {}) {
-    const { signal } = waitOptions(options);
-    for (;;) {
-      let m;
-      try {
-        m = await this.nextAsync({ signal });
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        if (signal && signal.aborted && e === signal.reason) return;
-        throw e;
-      }
-      yield m;
-    }
+  iterate(options = {}) {
+    return untilClosed((o) => this.nextAsync(o), options);
   }
 
   [Symbol.asyncIterator]() {

@@ -223,15 +223,11 @@ pub fn sleep_while_equal_or_removed(
     removal: &AtomicU32,
     removal_seen: u32,
 ) -> Result<()> {
-    let remaining = deadline.remaining()?;
+    deadline.remaining()?;
     sleepers.fetch_add(unit, Ordering::SeqCst);
-    if word.load(Ordering::SeqCst) == observed
-        && !sys::futex_wait_either(word, observed, removal, removal_seen, remaining)
-    {
-        sys::futex_wait(word, observed, remaining);
-    }
+    let slept = sleep_on_word_or_removed(word, observed, deadline, removal, removal_seen);
     sleepers.fetch_sub(unit, Ordering::SeqCst);
-    Ok(())
+    slept
 }
 
 /// Sleeps on `word` while it equals `observed` (a word of the caller's own, whose wakers
