@@ -1563,7 +1563,8 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
     [[nodiscard]] std::uint64_t publish(const Value &v) const {
         const plexus_value c = v.c_value();
         std::uint64_t seq = 0;
-        return seq_unless_closed(plexus_bus_publish(h_, &c, &seq), seq);
+        const plexus_status s = plexus_bus_publish(h_, &c, &seq);
+        return seq_unless_closed(s, seq);
     }
 
     /// A new subscription: from the next message (PLEXUS_FROM_NOW, the default) or from
@@ -1582,7 +1583,8 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
     [[nodiscard]] std::uint64_t emit(const std::string &topic, const Value &v) const {
         const plexus_value c = v.c_value();
         std::uint64_t seq = 0;
-        return seq_unless_closed(plexus_bus_emit(h_, topic.c_str(), &c, &seq), seq);
+        const plexus_status s = plexus_bus_emit(h_, topic.c_str(), &c, &seq);
+        return seq_unless_closed(s, seq);
     }
 
     /// A new subscription receiving only the messages whose topic starts with `prefix`
