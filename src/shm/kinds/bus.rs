@@ -216,6 +216,24 @@ fn topics_size(capacity: u64) -> Option<u64> {
         .checked_add(T_HEADER + TOPIC_WAITERS * T_ROW)
 }
 
+/// Whether the prefix of row `w` starts the topic of `topic_len` bytes held in `words`
+/// (as [`store_bytes`] stores it): `crate::semantics::topics::topic_matches`, word by
+/// word.
+fn prefix_matches(w: &TopicWaiter, words: &[u64; 14], topic_len: usize) -> bool {
+    let len = w.prefix_len.load(Ordering::Relaxed) as usize;
+    if len > topic_len || len > MAX_TOPIC_LEN {
+        return false;
+    }
+    let (full, rest) = (len / 8, len % 8);
+    for (p, &t) in w.prefix.iter().zip(words).take(full) {
+        if p.load(Ordering::Relaxed) != t {
+            return false;
+        }
+    }
+    rest == 0
+        || (w.prefix[full].load(Ordering::Relaxed) ^ words[full]) & ((1u64 << (rest * 8)) - 1) == 0
+}
+
 /// Copies `bytes` (at most 112) into 14 words, little-endian.
 fn store_bytes(words: &[AtomicU64; 14], bytes: &[u8]) {
     for (w, chunk) in words.iter().zip(bytes.chunks(8)) {
@@ -581,7 +599,7 @@ impl Bus {
                 h.notify.fetch_add(1, Ordering::SeqCst);
                 wait::wake_all(&h.notify, &h.sleepers, u32::MAX);
                 if let Some(ext) = ext {
-                    self.wake_rows(ext, |prefix| topic_matches(topic.as_bytes(), prefix))?;
+                    self.wake_rows(ext, Some(topic))?;
                 }
                 Ok(seq)
             }
@@ -595,34 +613,40 @@ impl Bus {
     }
 
     /// Wakes the filtered subscribers that sleep (or are about to) and whose prefix
-    /// `wanted` accepts. Call after the change they wait for (a commit, a shutdown).
-    fn wake_rows(&self, ext: u64, wanted: impl Fn(&[u8]) -> bool) -> Result<()> {
+    /// matches `topic` (`None`: every one). Call after the change they wait for (a
+    /// commit, a shutdown).
+    fn wake_rows(&self, ext: u64, topic: Option<&str>) -> Result<()> {
         let t: &TopicsHeader = self.r().map.get(ext)?;
+        // The topic as the rows store prefixes (words of little-endian bytes, zero
+        // padded), so a row is matched word by word, without copying it.
+        let mut words = [0u64; 14];
+        let topic_len = topic.map_or(0, |t| t.len());
+        for (w, chunk) in words
+            .iter_mut()
+            .zip(topic.unwrap_or("").as_bytes().chunks(8))
+        {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            *w = u64::from_le_bytes(b);
+        }
         // Dekker with the subscriber's `waiting` store and fence (see the module doc):
-        // after this fence, either we see `waiting == 1` or the subscriber sees the
-        // change made before it.
+        // after this fence, either we see it waiting or it sees the change made before.
         fence(Ordering::SeqCst);
         let used = (t.used.load(Ordering::Relaxed) as u64).min(TOPIC_WAITERS);
-        let mut prefix = [0u8; MAX_TOPIC_LEN];
         for row in 0..used {
             let w = self.waiter(ext, row)?;
             if w.owner.load(Ordering::Relaxed) == 0 || w.waiting.load(Ordering::Acquire) == 0 {
                 continue;
             }
-            let len = (w.prefix_len.load(Ordering::Relaxed) as usize).min(MAX_TOPIC_LEN);
-            for (i, word) in w.prefix.iter().take(len.div_ceil(8)).enumerate() {
-                let b = word.load(Ordering::Relaxed).to_le_bytes();
-                let n = (len - i * 8).min(8);
-                prefix[i * 8..i * 8 + n].copy_from_slice(&b[..n]);
+            if topic.is_some() && !prefix_matches(w, &words, topic_len) {
+                continue;
             }
-            if wanted(&prefix[..len]) {
-                // A spinning owner sees the bump; a sleeping one needs the system call.
-                // Both SeqCst: either the owner, going to sleep, sees the bump, or we
-                // see it sleeping.
-                w.wake.fetch_add(1, Ordering::SeqCst);
-                if w.waiting.load(Ordering::SeqCst) == ROW_SLEEPING {
-                    sys::futex_wake(&w.wake, i32::MAX);
-                }
+            // A spinning owner sees the bump; a sleeping one needs the system call. Both
+            // SeqCst: either the owner, going to sleep, sees the bump, or we see it
+            // sleeping.
+            w.wake.fetch_add(1, Ordering::SeqCst);
+            if w.waiting.load(Ordering::SeqCst) == ROW_SLEEPING {
+                sys::futex_wake(&w.wake, i32::MAX);
             }
         }
         Ok(())
@@ -654,7 +678,7 @@ impl Bus {
         h.notify.fetch_add(1, Ordering::SeqCst);
         wait::wake_all(&h.notify, &h.sleepers, u32::MAX);
         if let Some(ext) = self.ext(false)? {
-            self.wake_rows(ext, |_| true)?;
+            self.wake_rows(ext, None)?;
         }
         Ok(())
     }
@@ -1299,6 +1323,50 @@ mod tests {
             .unwrap();
         drop((obj, held));
         r.bus(name, capacity, 0).unwrap()
+    }
+
+    #[test]
+    fn rows_match_prefixes_word_by_word_as_topics_match_bytewise() {
+        let row = |prefix: &str| {
+            let w: TopicWaiter = unsafe_zeroed_row();
+            store_bytes(&w.prefix, prefix.as_bytes());
+            w.prefix_len.store(prefix.len() as u32, Ordering::Relaxed);
+            w
+        };
+        let topics = [
+            "",
+            "a",
+            "ab",
+            "job.done",
+            "job.done.",
+            "job.done.late",
+            "jöb.ü",
+            "x".repeat(112).leak(),
+        ];
+        for t in topics {
+            let mut words = [0u64; 14];
+            for (w, c) in words.iter_mut().zip(t.as_bytes().chunks(8)) {
+                let mut b = [0u8; 8];
+                b[..c.len()].copy_from_slice(c);
+                *w = u64::from_le_bytes(b);
+            }
+            for p in topics
+                .iter()
+                .chain(&["j", "job.", "job.done.l", "jöb", "y"])
+            {
+                assert_eq!(
+                    prefix_matches(&row(p), &words, t.len()),
+                    topic_matches(t.as_bytes(), p.as_bytes()),
+                    "topic {t:?}, prefix {p:?}"
+                );
+            }
+        }
+    }
+
+    /// A row of zeros (every field is an atomic, valid at zero).
+    fn unsafe_zeroed_row() -> TopicWaiter {
+        // SAFETY: TopicWaiter is made only of atomics, for which all-zero is valid.
+        unsafe { std::mem::zeroed() }
     }
 
     #[test]
