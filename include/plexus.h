@@ -165,6 +165,12 @@
 #define PLEXUS_FROM_OLDEST 1
 
 /**
+ * The longest topic (and topic prefix), in bytes of UTF-8 (without the NUL). A buffer
+ * of `PLEXUS_MAX_TOPIC_LEN + 1` bytes holds every topic plexus_sub_next_event returns.
+ */
+#define PLEXUS_MAX_TOPIC_LEN 112
+
+/**
  * Result of every plexus call. Values below 100 are outcomes (the call did what it
  * could); 100 and above are errors, with a message in `plexus_last_error()`.
  */
@@ -1661,6 +1667,82 @@ enum plexus_status plexus_sub_next(struct plexus_sub s,
                                    struct plexus_value *out,
                                    uint64_t *seq,
                                    int64_t timeout_ns);
+
+/**
+ * Publishes a copy of `*v` with the topic `topic` (a named event, as MemSync's
+ * `events.emit(name, data)`): every subscriber receives it, and a subscription made
+ * with plexus_bus_subscribe_topic receives it when the topic starts with its prefix.
+ * Topics are NUL-terminated UTF-8 of at most PLEXUS_MAX_TOPIC_LEN bytes; the empty
+ * topic `""` makes this a plain plexus_bus_publish. Messages with and without topics
+ * share the bus's one order and its sequence numbers. Never waits for subscribers;
+ * waits only, briefly, while another process publishes. `*seq`, if `seq` is not NULL,
+ * receives the message's sequence number. On shared memory, a subscriber filtering by
+ * another prefix is not woken by this call.
+ *
+ * Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is shut down; nothing was published),
+ * PLEXUS_E_INVALID_ARGUMENT (NULL `topic` or `v`, a topic that is not UTF-8 or longer
+ * than PLEXUS_MAX_TOPIC_LEN, an invalid value), PLEXUS_E_UNSUPPORTED (a non-empty topic
+ * on a shared-memory bus created by a version of plexus without topics: remove the bus
+ * and open it again), PLEXUS_E_NO_SPACE, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT, and on a
+ * remote region PLEXUS_E_UNAVAILABLE / PLEXUS_E_REGION_LOST.
+ */
+enum plexus_status plexus_bus_emit(struct plexus_bus b,
+                                   const char *topic,
+                                   const struct plexus_value *v,
+                                   uint64_t *seq);
+
+/**
+ * plexus_bus_subscribe receiving only the messages whose topic starts with `prefix`
+ * (byte-wise; NUL-terminated UTF-8 of at most PLEXUS_MAX_TOPIC_LEN bytes). The empty
+ * prefix `""` receives every message, plain ones included (plexus_bus_subscribe);
+ * a non-empty prefix never matches a plain message. Messages come in the bus's one
+ * order; the sequence numbers skip the messages of other topics, and the messages
+ * overwritten while the subscriber was behind (see plexus_sub_next). Read them with
+ * plexus_sub_next or, with their topics, plexus_sub_next_event.
+ *
+ * Wake-ups: on shared memory, a filtered subscription takes one of 64 rows of the
+ * bus's table of filtered subscribers, and a waiting plexus_sub_next is woken only by
+ * messages whose topic matches (and by shutdown and removal); when every row is taken
+ * by a live subscriber, it is woken by every message, like an unfiltered one, and still
+ * returns only its own. The row is given back by plexus_sub_close, or, when the process
+ * dies, taken back by the next subscriber. On a remote region the filtering happens in
+ * this library: the call returns only for matching messages, but the library's
+ * connection receives every message.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_INVALID_ARGUMENT (other `from`, NULL `prefix` or `out`,
+ * a prefix that is not UTF-8 or too long), PLEXUS_E_UNSUPPORTED (a non-empty prefix on
+ * a shared-memory bus created by a version of plexus without topics), PLEXUS_E_BAD_HANDLE.
+ * On failure `*out` is unchanged.
+ */
+enum plexus_status plexus_bus_subscribe_topic(struct plexus_bus b,
+                                              uint32_t from,
+                                              const char *prefix,
+                                              struct plexus_sub *out);
+
+/**
+ * plexus_sub_next that also gives the message's topic: copied into `topic` (capacity
+ * `cap` bytes, NUL-terminated; `""` for a plain message), with its length in bytes
+ * (without the NUL) in `*topic_len` if `topic_len` is not NULL. Waits as plexus_sub_next.
+ *
+ * When `cap` is smaller than the topic's length plus one, returns
+ * PLEXUS_E_BUFFER_TOO_SMALL with `*topic_len` set and nothing else written; the message
+ * is kept, and the next call on this subscription (plexus_sub_next too) returns it
+ * first. `topic = NULL, cap = 0` asks for the length. A buffer of
+ * `PLEXUS_MAX_TOPIC_LEN + 1` bytes is always large enough.
+ *
+ * Returns PLEXUS_OK; PLEXUS_TIMEOUT, PLEXUS_CLOSED, PLEXUS_E_BUFFER_TOO_SMALL,
+ * PLEXUS_E_INVALID_ARGUMENT (NULL `out`, NULL `topic` with `cap > 0`),
+ * PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On any status but PLEXUS_OK, `*out`, `*seq`
+ * and the buffer are unchanged. `*out` may own memory: release it with
+ * plexus_value_free.
+ */
+enum plexus_status plexus_sub_next_event(struct plexus_sub s,
+                                         char *topic,
+                                         size_t cap,
+                                         size_t *topic_len,
+                                         struct plexus_value *out,
+                                         uint64_t *seq,
+                                         int64_t timeout_ns);
 
 /**
  * Ends a subscription (its handle becomes invalid). PLEXUS_E_BAD_HANDLE if already

@@ -1466,6 +1466,13 @@ struct Message {
     std::uint64_t seq = 0;
 };
 
+/// One received bus message with its topic (a named event; "" for a plain message).
+struct Event {
+    std::string topic;
+    Value value;
+    std::uint64_t seq = 0;
+};
+
 /// A subscription to a bus (plexus_sub): a private cursor of this process. Move-only;
 /// obtained from Bus::subscribe.
 ///
@@ -1499,9 +1506,51 @@ class Subscription : public detail::Owner<plexus_sub, plexus_sub_close> {
         return next_ns(to_timeout_ns(d), shut_down, true);
     }
 
+    /// The next message with its topic (plexus_sub_next_event), waiting without limit;
+    /// std::nullopt once the bus is shut down and drained. A subscription made with
+    /// Bus::subscribe(prefix) receives only the messages whose topic starts with it.
+    [[nodiscard]] std::optional<Event> next_event() const {
+        return next_event_ns(PLEXUS_FOREVER, nullptr, false);
+    }
+    /// The next message with its topic if one is there now (`*shut_down` as for try_next).
+    [[nodiscard]] std::optional<Event> try_next_event(bool *shut_down = nullptr) const {
+        return next_event_ns(0, shut_down, true);
+    }
+    /// The next message with its topic, waiting at most `d` (`*shut_down` as for try_next).
+    template <class Rep, class Period>
+    [[nodiscard]] std::optional<Event>
+    next_event_for(const std::chrono::duration<Rep, Period> &d, bool *shut_down = nullptr) const {
+        return next_event_ns(to_timeout_ns(d), shut_down, true);
+    }
+
   private:
     friend class Bus;
     explicit Subscription(plexus_sub h) noexcept : Owner(h) {}
+
+    std::optional<Event> next_event_ns(std::int64_t t, bool *shut_down,
+                                       bool timeout_is_outcome) const {
+        if (shut_down != nullptr) {
+            *shut_down = false;
+        }
+        plexus_value out = detail::out_value();
+        std::uint64_t seq = 0;
+        char topic[PLEXUS_MAX_TOPIC_LEN + 1];
+        std::size_t len = 0;
+        const plexus_status s = plexus_sub_next_event(h_, topic, sizeof topic, &len, &out, &seq, t);
+        if (s == PLEXUS_OK) {
+            return Event{std::string(topic, len), Value::adopt(out), seq};
+        }
+        if (s == PLEXUS_CLOSED) {
+            if (shut_down != nullptr) {
+                *shut_down = true;
+            }
+            return std::nullopt;
+        }
+        if (s == PLEXUS_TIMEOUT && timeout_is_outcome) {
+            return std::nullopt;
+        }
+        throw Error(s);
+    }
 
     std::optional<Message> next_ns(std::int64_t t, bool *shut_down,
                                    bool timeout_is_outcome) const {
@@ -1551,11 +1600,7 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
         const plexus_value c = v.c_value();
         std::uint64_t seq = 0;
         const plexus_status s = plexus_bus_publish(h_, &c, &seq);
-        if (s == PLEXUS_CLOSED) {
-            return 0;
-        }
-        check(s);
-        return seq;
+        return seq_unless_closed(s, seq);
     }
 
     /// A new subscription: from the next message (PLEXUS_FROM_NOW, the default) or from
@@ -1563,6 +1608,27 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
     Subscription subscribe(std::uint32_t from = PLEXUS_FROM_NOW) const {
         plexus_sub h{0};
         check(plexus_bus_subscribe(h_, from, &h));
+        return Subscription(h);
+    }
+
+    /// Publishes a copy of `v` with the topic `topic` (a named event, MemSync's
+    /// `events.emit(name, data)`; at most PLEXUS_MAX_TOPIC_LEN bytes of UTF-8; "" is a
+    /// plain publish), in the bus's one order; its sequence number, or 0 if the bus is shut
+    /// down. Throws PLEXUS_E_INVALID_ARGUMENT for a bad topic, PLEXUS_E_UNSUPPORTED on a
+    /// bus made by a version of plexus without topics.
+    [[nodiscard]] std::uint64_t emit(const std::string &topic, const Value &v) const {
+        const plexus_value c = v.c_value();
+        std::uint64_t seq = 0;
+        const plexus_status s = plexus_bus_emit(h_, topic.c_str(), &c, &seq);
+        return seq_unless_closed(s, seq);
+    }
+
+    /// A new subscription receiving only the messages whose topic starts with `prefix`
+    /// (plexus_bus_subscribe_topic; "" receives every message). Read them with
+    /// Subscription::next_event (topic, value, seq) or next (value, seq).
+    Subscription subscribe(const std::string &prefix, std::uint32_t from = PLEXUS_FROM_NOW) const {
+        plexus_sub h{0};
+        check(plexus_bus_subscribe_topic(h_, from, prefix.c_str(), &h));
         return Subscription(h);
     }
 
@@ -1595,6 +1661,16 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
   private:
     friend class Region;
     explicit Bus(plexus_bus h) noexcept : Owner(h) {}
+
+    /// A publish's outcome: its sequence number, 0 when the bus is shut down; throws
+    /// for other failures.
+    static std::uint64_t seq_unless_closed(plexus_status s, std::uint64_t seq) {
+        if (s == PLEXUS_CLOSED) {
+            return 0;
+        }
+        check(s);
+        return seq;
+    }
 };
 
 // ---------------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ pub mod test_hooks;
 pub use error::{Error, Result};
 pub use semantics::deadline::{Deadline, Interrupt};
 pub use semantics::names::{MAX_KEY_LEN, MAX_NAME_LEN};
+pub use semantics::topics::MAX_TOPIC_LEN;
 pub use semantics::value::{Type, Value, ValueRef};
 pub use shm::*;
 #[cfg(feature = "test-hooks")]
-pub use test_hooks::test_pause_in_push;
+pub use test_hooks::{test_pause_after_emit, test_pause_in_push};

@@ -209,6 +209,23 @@ fn dump_shows_every_object_and_value() {
     assert_eq!(m["locked"], true);
 }
 
+#[test]
+fn dump_shows_the_topics_of_bus_messages() {
+    let (r, n) = create("dumptopics");
+    let b = r.bus("ev", 4, 0).unwrap();
+    b.emit("job.done", ValueRef::Int(1)).unwrap();
+    b.publish(ValueRef::Int(2)).unwrap();
+    let out = run(&["dump", &n, "ev"], 0);
+    for line in ["#1 \"job.done\"  1", "#2             2"] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    let j = json(&["dump", &n, "ev", "--json"], 0);
+    assert_eq!(
+        j["objects"][0]["messages"],
+        json!([{ "seq": 1, "topic": "job.done", "value": 1 }, { "seq": 2, "value": 2 }])
+    );
+}
+
 /// Starts `plexus watch` and waits for its first line, "watching ...".
 fn spawn_watch(args: &[&str]) -> (Kid, BufReader<std::process::ChildStdout>) {
     let mut c = spawn_ready(Command::new(BIN).arg("watch").args(args), "watching");
@@ -853,6 +870,8 @@ fn populate_every_type(r: &plexus::backend::Region) {
     for v in &values {
         b.publish(v.as_ref()).unwrap();
     }
+    b.emit("job.done", ValueRef::Int(1)).unwrap();
+    b.emit("job.fail \u{e9}", ValueRef::Null).unwrap();
     r.mutex("mx").unwrap();
     r.barrier("bar", 3).unwrap();
     r.semaphore("sem", 2).unwrap();

@@ -125,6 +125,8 @@ on_both_backends!(
     queue_shutdown,
     bus_order_and_start,
     bus_gap_and_shutdown,
+    events_order_and_prefixes,
+    events_gaps_shutdown_and_bad_topics,
     mutex,
     barrier,
     semaphore,
@@ -2036,6 +2038,140 @@ fn bus_gap_and_shutdown(name: &str) {
     assert_eq!(s1.next(ZERO), Err(Error::Closed));
     assert_eq!(s1.next(LONG), Err(Error::Closed));
     b.shutdown().unwrap();
+}
+
+// ---- events: bus messages with topics ----
+
+/// Everything a subscription has without waiting, with topics.
+fn drain_events(sub: &mut Subscription) -> Vec<(String, Value, u64)> {
+    std::iter::from_fn(|| match sub.next_event(ZERO) {
+        Ok(m) => Some(m),
+        Err(Error::Timeout) => None,
+        Err(e) => panic!("next_event: {e:?}"),
+    })
+    .collect()
+}
+
+fn events_order_and_prefixes(name: &str) {
+    let r = create(name);
+    let b = r.bus("ev", 64, 0).unwrap();
+    let other = attach(name);
+    let b2 = other.bus("ev", 0, 0).unwrap();
+    let mut all = b2.subscribe(Start::Now).unwrap();
+    let mut all_topic = b.subscribe_topic(Start::Now, "").unwrap();
+    let mut jobs = b2.subscribe_topic(Start::Now, "job.").unwrap();
+    let mut done = b.subscribe_topic(Start::Now, "job.done").unwrap();
+    let mut nothing = b.subscribe_topic(Start::Now, "nothing").unwrap();
+    let long = "t".repeat(plexus::MAX_TOPIC_LEN);
+    let sent: Vec<(&str, Value)> = vec![
+        ("job.start", Value::Int(1)),
+        ("", Value::String("plain".into())),
+        ("user.login", Value::Bool(true)),
+        ("job.done", Value::String("x".repeat(300))),
+        ("job.done.late", Value::Null),
+        ("job", Value::Float(0.5)),
+        ("jöb.ünïcode", Value::Int(7)),
+        (&long, Value::Bytes(vec![1, 2, 3])),
+    ];
+    for (i, (t, v)) in sent.iter().enumerate() {
+        let publisher = if i % 2 == 0 { &b } else { &b2 };
+        assert_eq!(publisher.emit(t, v.as_ref()), Ok(i as u64 + 1));
+    }
+    // A plain publish shares the one order.
+    assert_eq!(b.publish(ValueRef::Int(9)), Ok(9));
+    let mut want: Vec<(String, Value, u64)> = sent
+        .iter()
+        .zip(1..)
+        .map(|((t, v), n)| (t.to_string(), v.clone(), n))
+        .collect();
+    want.push((String::new(), Value::Int(9), 9));
+    assert_eq!(drain_events(&mut all), want);
+    assert_eq!(drain_events(&mut all_topic), want);
+    let only = |p: &str| -> Vec<(String, Value, u64)> {
+        want.iter()
+            .filter(|e| e.0.starts_with(p))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(drain_events(&mut jobs), only("job."));
+    assert_eq!(drain(&mut done), {
+        only("job.done")
+            .into_iter()
+            .map(|(_, v, n)| (v, n))
+            .collect::<Vec<_>>()
+    });
+    assert!(drain_events(&mut nothing).is_empty());
+    let mut late = b2.subscribe_topic(Start::Oldest, "ttt").unwrap();
+    assert_eq!(drain_events(&mut late), only("ttt"));
+
+    // A blocked filtered subscriber is woken by its topic from another attachment,
+    // and receives nothing else.
+    std::thread::scope(|s| {
+        let waiter = {
+            let mut w = b.subscribe_topic(Start::Now, "wake.").unwrap();
+            s.spawn(move || (w.next_event(LONG), w.next_event(ZERO)))
+        };
+        std::thread::sleep(SETTLE);
+        b2.emit("other", ValueRef::Int(1)).unwrap();
+        b2.publish(ValueRef::Int(2)).unwrap();
+        let seq = b2.emit("wake.up", ValueRef::Int(3)).unwrap();
+        let (first, second) = waiter.join().unwrap();
+        assert_eq!(first, Ok(("wake.up".into(), Value::Int(3), seq)));
+        assert_eq!(second, Err(Error::Timeout));
+    });
+}
+
+fn events_gaps_shutdown_and_bad_topics(name: &str) {
+    let r = create(name);
+    let b = r.bus("small", 4, 0).unwrap();
+    let mut a = b.subscribe_topic(Start::Now, "a").unwrap();
+    for i in 1..=10 {
+        let t = if i % 2 == 0 { "a" } else { "b" };
+        assert_eq!(b.emit(t, ValueRef::String(&format!("{i:>40}"))), Ok(i));
+    }
+    // Messages 7..=10 are retained; of those, 8 and 10 are "a": the jump from nothing
+    // to 8 shows the gap.
+    let got: Vec<u64> = drain_events(&mut a).iter().map(|e| e.2).collect();
+    assert_eq!(got, vec![8, 10]);
+
+    // Bad topics and prefixes: INVALID_ARGUMENT, nothing published.
+    let too_long = "t".repeat(plexus::MAX_TOPIC_LEN + 1);
+    for bad in [too_long.as_str(), "nul\0inside"] {
+        assert_err!(b.emit(bad, ValueRef::Int(1)), Error::InvalidArgument(_));
+        assert_err!(
+            b.subscribe_topic(Start::Now, bad),
+            Error::InvalidArgument(_)
+        );
+    }
+    assert_eq!(b.next_seq(), Ok(11));
+
+    // Shutdown wakes filtered subscribers: what was published first, then CLOSED.
+    let b = r.bus("b", 8, 0).unwrap();
+    let other = attach(name);
+    std::thread::scope(|sc| {
+        let waiters: Vec<_> = ["x.", "y."]
+            .into_iter()
+            .map(|p| {
+                let mut w = other
+                    .bus("b", 0, 0)
+                    .unwrap()
+                    .subscribe_topic(Start::Now, p)
+                    .unwrap();
+                sc.spawn(move || (w.next_event(LONG), w.next_event(LONG)))
+            })
+            .collect();
+        std::thread::sleep(SETTLE);
+        b.emit("x.1", ValueRef::Int(1)).unwrap();
+        std::thread::sleep(SETTLE);
+        b.shutdown().unwrap();
+        let results: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(
+            results[0],
+            (Ok(("x.1".into(), Value::Int(1), 1)), Err(Error::Closed))
+        );
+        assert_eq!(results[1], (Err(Error::Closed), Err(Error::Closed)));
+    });
+    assert_eq!(b.emit("x.2", ValueRef::Int(2)), Err(Error::Closed));
 }
 
 // ---- locks ----

@@ -898,6 +898,32 @@ fn bus_c_api() {
 }
 
 #[test]
+fn events_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_events",
+            &run(&build("ffi-tests/test_events.c", lib), &[]),
+        )
+    });
+    // The same program on a remote region.
+    if let Some(server) = common::redis::RedisServer::start("ffi events_c_api on redis") {
+        let url = server.url(&format!("ffi-events-{}", std::process::id()));
+        let exe = build("ffi-tests/test_events.c", Lib::Shared);
+        assert_ok("test_events on redis", &run(&exe, &[&url]));
+    }
+}
+
+#[test]
+fn events_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_events",
+            &run(&build("ffi-tests/test_cpp_events.cpp", lib), &[]),
+        )
+    });
+}
+
+#[test]
 fn bus_cpp_wrapper() {
     both(|lib| {
         assert_ok(

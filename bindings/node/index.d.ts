@@ -303,10 +303,38 @@ export interface Message {
   seq: number | bigint;
 }
 
+/** A bus message with its topic. */
+export interface BusEvent {
+  topic: string;
+  value: Value;
+  seq: number | bigint;
+}
+
+/** A Bus.on listener: called with the bus as `this`. */
+export type EventListener = (this: Bus, value: Value, event: { topic: string; seq: number | bigint }) => void;
+
+/** Longest topic or prefix, in bytes of UTF-8 (112). */
+export const MAX_TOPIC_LEN: number;
+
 export class Bus extends PlexusObject {
   private constructor();
   publish(value: Storable): number | bigint;
-  subscribe(options?: 'now' | 'oldest' | { from?: 'now' | 'oldest' }): Subscription;
+  /** With `prefix`: only messages whose topic starts with it. */
+  subscribe(options?: 'now' | 'oldest' | { from?: 'now' | 'oldest'; prefix?: string }): Subscription;
+  /** Publishes with a topic (at most MAX_TOPIC_LEN bytes of UTF-8; '' = plain); its sequence number. */
+  emit(topic: string, value: Storable): number | bigint;
+  /** Calls `listener` for each message from now on whose topic starts with `prefix`, on the event loop. */
+  on(prefix: string, listener: EventListener): this;
+  once(prefix: string, listener: EventListener): this;
+  off(prefix: string, listener: EventListener): this;
+  removeListener(prefix: string, listener: EventListener): this;
+  removeAllListeners(prefix?: string): this;
+  listenerCount(prefix?: string): number;
+  /** Keep the process alive while this bus has listeners (default: not). */
+  ref(): this;
+  unref(): this;
+  /** Messages whose topic starts with `prefix`, without blocking the event loop. */
+  events(prefix?: string, options?: { from?: 'now' | 'oldest'; signal?: AbortSignal }): AsyncGenerator<BusEvent, void>;
   /** Whether some process shut the bus down. */
   readonly isShutdown: boolean;
   readonly capacity: number;
@@ -325,6 +353,10 @@ export class Subscription extends PlexusObject {
   private constructor();
   next(timeout?: Timeout): Message;
   nextAsync(options?: AsyncWait): Promise<Message>;
+  /** The next message with its topic ('' for a plain one). */
+  nextEvent(timeout?: Timeout): BusEvent;
+  nextEventAsync(options?: AsyncWait): Promise<BusEvent>;
+  iterateEvents(options?: { signal?: AbortSignal }): AsyncGenerator<BusEvent, void>;
   close(): void;
   [Symbol.iterator](): Generator<Message, void>;
   iterate(options?: { signal?: AbortSignal }): AsyncGenerator<Message, void>;

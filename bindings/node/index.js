@@ -273,7 +273,10 @@ const C = {
   bus_capacity: fn('plexus_bus_capacity', S, [ID, OutU64]),
   bus_next_seq: fn('plexus_bus_next_seq', S, [ID, OutU64]),
   bus_subscribe: fn('plexus_bus_subscribe', S, [ID, 'uint32_t', OutHandle]),
+  bus_emit: fn('plexus_bus_emit', S, [ID, STR, P, OutU64]),
+  bus_subscribe_topic: fn('plexus_bus_subscribe_topic', S, [ID, 'uint32_t', STR, OutHandle]),
   sub_next: fn('plexus_sub_next', S, [ID, P, P, 'int64_t']),
+  sub_next_event: fn('plexus_sub_next_event', S, [ID, P, 'size_t', P, P, P, 'int64_t']),
   sub_close: fn('plexus_sub_close', S, [ID]),
 
   mutex_open: fn('plexus_mutex_open', S, [ID, STR, OutHandle]),
@@ -374,6 +377,7 @@ const TIMEOUT = 1;
 const CLOSED = 2;
 const OWNER_DEAD = 3;
 const E_INVALID_ARGUMENT = 100;
+const E_BAD_HANDLE = 101;
 const E_NOT_FOUND = 102;
 const E_BUFFER_TOO_SMALL = 111;
 const E_REMOVED = 112;
@@ -2399,15 +2403,113 @@ class Bus extends PlexusObject {
     return intOut(u64Out[0], this._big);
   }
 
-  /** A subscription from the next message (from: 'now', the default) or the oldest retained ('oldest'). */
+  /**
+   * A subscription from the next message (from: 'now', the default) or the oldest
+   * retained ('oldest'); with `prefix`, only the messages whose topic starts with it (on
+   * shared memory, publishers of other topics never wake it).
+   */
   subscribe(options) {
     const from = typeof options === 'string' ? options : options && options.from !== undefined ? options.from : 'now';
     if (!Object.prototype.hasOwnProperty.call(FROM, from)) {
       throw new TypeError(`from must be 'now' or 'oldest', not ${String(from)}`);
     }
+    const prefix = options && typeof options === 'object' && options.prefix !== undefined ? checkTopic(options.prefix, 'prefix') : '';
     const out = {};
-    check(C.bus_subscribe(this._h, FROM[from], out));
+    check(prefix === '' ? C.bus_subscribe(this._h, FROM[from], out) : C.bus_subscribe_topic(this._h, FROM[from], prefix, out));
     return new Subscription(this.region, 'sub', out, this.name);
+  }
+
+  // ---- events: messages with topics (MemSync's events.emit / events.on) ----
+
+  /**
+   * Publishes `value` with the topic `topic` (a named event, at most 112 bytes of UTF-8;
+   * '' is a plain publish) to every process; returns its sequence number, in the bus's
+   * one order. Unlike EventEmitter.emit it does not call listeners here and now: every
+   * listener, in this process and others, receives it through the bus.
+   */
+  emit(topic, value) {
+    checkTopic(topic, 'topic');
+    const vp = IN.put(value);
+    let st;
+    try {
+      st = C.bus_emit(this._h, topic, vp, u64Out);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+    return intOut(u64Out[0], this._big);
+  }
+
+  /**
+   * Calls `listener(value, { topic, seq })` for every message published from now on whose
+   * topic starts with `prefix` ('' for all), in the bus's order, on the event loop. The
+   * listeners of a bus handle share one subscription, read by a worker thread (not the
+   * libuv pool), so the event loop and other async calls stay free; by default it does
+   * not keep the process alive (see ref()). Returns the bus, as EventEmitter.on.
+   */
+  on(prefix, listener) {
+    this._events().add(checkTopic(prefix, 'prefix'), checkListener(listener), false);
+    return this;
+  }
+
+  /** on() for the next matching message only. */
+  once(prefix, listener) {
+    this._events().add(checkTopic(prefix, 'prefix'), checkListener(listener), true);
+    return this;
+  }
+
+  /** Removes the last-added registration of `listener` for `prefix` (EventEmitter.off). */
+  off(prefix, listener) {
+    if (this._pump) this._pump.remove(prefix, listener);
+    return this;
+  }
+
+  /** Same as off(). */
+  removeListener(prefix, listener) {
+    return this.off(prefix, listener);
+  }
+
+  /** Removes every listener (of `prefix`, if given). */
+  removeAllListeners(prefix) {
+    if (this._pump) this._pump.removeAll(prefix);
+    return this;
+  }
+
+  /** How many listeners `prefix` has (all prefixes when omitted). */
+  listenerCount(prefix) {
+    return this._pump ? this._pump.count(prefix) : 0;
+  }
+
+  /** Keeps the process alive while this bus has listeners (as timer.ref()). */
+  ref() {
+    this._events().setRef(true);
+    return this;
+  }
+
+  /** Lets the process exit while this bus has listeners (the default). */
+  unref() {
+    this._events().setRef(false);
+    return this;
+  }
+
+  /**
+   * The messages whose topic starts with `prefix`, as { topic, value, seq }, without
+   * blocking the event loop: `for await (const { topic, value } of bus.events('job.'))`.
+   * Ends when the bus is shut down and drained or `options.signal` aborts; its own
+   * subscription (from: 'now' by default, or options.from) is closed at the end.
+   */
+  async *events(prefix = '', options = {}) {
+    const sub = this.subscribe({ prefix, from: options.from !== undefined ? options.from : 'now' });
+    try {
+      yield* sub.iterateEvents(options);
+    } finally {
+      sub.close();
+    }
+  }
+
+  _events() {
+    if (!this._pump) this._pump = new EventPump(this);
+    return this._pump;
   }
 
   /**
@@ -2440,7 +2542,233 @@ class Bus extends PlexusObject {
 
   /** Gives back the handle (once); the bus and the subscriptions made through it stay. */
   close() {
+    if (this._pump) this._pump.removeAll();
     this._giveBack();
+  }
+}
+
+/** Yields `await next({ signal })` until ClosedError or the signal aborts. */
+async function* untilClosed(next, options) {
+  const { signal } = waitOptions(options);
+  for (;;) {
+    let m;
+    try {
+      m = await next({ signal });
+    } catch (e) {
+      if (e instanceof ClosedError) return;
+      if (signal && signal.aborted && e === signal.reason) return;
+      throw e;
+    }
+    yield m;
+  }
+}
+
+/** A topic or prefix: a string of at most 112 bytes of UTF-8 without NUL. */
+function checkTopic(t, what) {
+  if (typeof t !== 'string') throw new TypeError(`${what} must be a string, not ${describe(t)}`);
+  if (!wellFormed(t)) throw new PlexusError(E_INVALID_ARGUMENT, `${what} is not valid Unicode (lone surrogate)`);
+  if (t.includes('\0')) throw new PlexusError(E_INVALID_ARGUMENT, `${what} contains a NUL character`);
+  return t;
+}
+
+function checkListener(f) {
+  if (typeof f !== 'function') throw new TypeError(`listener must be a function, not ${describe(f)}`);
+  return f;
+}
+
+/** The longest common prefix of `prefixes` ('' for none). */
+function commonPrefix(prefixes) {
+  if (prefixes.length === 0) return '';
+  let p = prefixes[0];
+  for (const q of prefixes) {
+    while (!q.startsWith(p)) p = p.slice(0, -1);
+  }
+  // Never split a surrogate pair (the C side wants UTF-8).
+  const last = p.charCodeAt(p.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) p = p.slice(0, -1);
+  return p;
+}
+
+const TOPIC_CAP = 113; // PLEXUS_MAX_TOPIC_LEN + 1
+
+/** One plexus_sub_next_event call on subscription `id`; { st, topic, value, seq }. */
+function nextEventRaw(id, ns, big, slot = OUT, tb = Buffer.allocUnsafeSlow(TOPIC_CAP), nb = Buffer.allocUnsafeSlow(16)) {
+  const st = C.sub_next_event(id, koffi.address(tb), TOPIC_CAP, koffi.address(nb), slot.vp, koffi.address(nb) + 8n, ns);
+  if (st !== OK) return { st };
+  const len = Number(nb.readBigUInt64LE(0));
+  return { st, topic: tb.toString('utf8', 0, len), value: slot.take(big), seq: intOut(nb.readBigUInt64LE(8), big) };
+}
+
+/**
+ * The listeners of one Bus handle, and the worker thread that reads their subscription
+ * (filtered by the longest prefix common to all of them) and posts each message here.
+ * A listener whose prefix the subscription does not cover makes a wider subscription
+ * with a worker of its own: with `c` the bus's next sequence number at that moment, the
+ * old worker delivers its messages numbered below `c` and stops (all of them are
+ * published already), the new one those from `c` on, held back until the old one is
+ * done; so every listener sees each message once, in the bus's order.
+ */
+class EventPump {
+  constructor(bus) {
+    this.bus = bus;
+    this.listeners = [];
+    /** Workers, oldest first: the first one's messages are dispatched, the others wait. */
+    this.chain = [];
+    this.prefix = null;
+    this.keep = false;
+  }
+
+  add(prefix, fn, once) {
+    this.listeners.push({ prefix, fn, once });
+    if (this.chain.length === 0) this.start(FROM.now, 0n);
+    else if (!prefix.startsWith(this.prefix)) this.widen();
+  }
+
+  remove(prefix, fn) {
+    for (let i = this.listeners.length - 1; i >= 0; i--) {
+      const l = this.listeners[i];
+      if (l.prefix === prefix && l.fn === fn) {
+        this.listeners.splice(i, 1);
+        break;
+      }
+    }
+    if (this.listeners.length === 0) this.stop();
+  }
+
+  removeAll(prefix) {
+    this.listeners = prefix === undefined ? [] : this.listeners.filter((l) => l.prefix !== prefix);
+    if (this.listeners.length === 0) this.stop();
+  }
+
+  count(prefix) {
+    return prefix === undefined ? this.listeners.length : this.listeners.filter((l) => l.prefix === prefix).length;
+  }
+
+  setRef(keep) {
+    this.keep = keep;
+    for (const e of this.chain) keep ? e.w.ref() : e.w.unref();
+  }
+
+  /** A worker reading a new subscription `from`, delivering its messages numbered `min` or more. */
+  start(from, min) {
+    const prefix = commonPrefix(this.listeners.map((l) => l.prefix));
+    const out = {};
+    check(C.bus_subscribe_topic(this.bus._h, from, prefix, out));
+    // [mode (0 run, 1 stop, 2 deliver below `stop at` then stop), stop at]
+    const flag = new BigInt64Array(new SharedArrayBuffer(16));
+    const { Worker } = require('node:worker_threads');
+    const w = new Worker(__filename, { workerData: { plexusEventPump: { sub: out.id, big: this.bus._big, flag } } });
+    const entry = { w, flag, min, buffer: [], stopped: false };
+    w.on('message', (m) => this.message(entry, m));
+    w.on('error', (e) => this.fail(entry, e));
+    if (!this.keep) w.unref();
+    this.chain.push(entry);
+    this.prefix = prefix;
+  }
+
+  widen() {
+    check(C.bus_next_seq(this.bus._h, u64Out));
+    const c = BigInt(u64Out[0]);
+    const old = this.chain[this.chain.length - 1];
+    // From the oldest retained: the new subscription surely has every message from c on.
+    this.start(FROM.oldest, c);
+    Atomics.store(old.flag, 1, c);
+    Atomics.store(old.flag, 0, 2n);
+  }
+
+  stop() {
+    for (const e of this.chain) Atomics.store(e.flag, 0, 1n);
+    this.chain = [];
+    this.prefix = null;
+  }
+
+  message(entry, m) {
+    if (!this.chain.includes(entry)) return; // stopped meanwhile
+    if (m.error) {
+      this.fail(entry, new PlexusError(m.error.status, m.error.message));
+      return;
+    }
+    if (m.stopped) {
+      entry.stopped = true;
+      while (this.chain.length > 1 && this.chain[0].stopped) {
+        this.chain.shift();
+        const next = this.chain[0];
+        const waiting = next.buffer;
+        next.buffer = [];
+        for (const x of waiting) this.dispatch(x);
+      }
+      return;
+    }
+    if (BigInt(m.seq) < entry.min) return; // the older worker delivers it
+    if (entry !== this.chain[0]) entry.buffer.push(m);
+    else this.dispatch(m);
+  }
+
+  dispatch(m) {
+    let value = m.value;
+    if (value instanceof Uint8Array && !Buffer.isBuffer(value)) value = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    const info = { topic: m.topic, seq: m.seq };
+    for (const l of this.listeners.slice()) {
+      if (!m.topic.startsWith(l.prefix)) continue;
+      if (l.once) {
+        const i = this.listeners.indexOf(l);
+        if (i >= 0) this.listeners.splice(i, 1);
+      }
+      l.fn.call(this.bus, value, info);
+    }
+    if (this.listeners.length === 0) this.stop();
+  }
+
+  fail(entry, e) {
+    if (!this.chain.includes(entry)) return;
+    this.stop();
+    // As an EventEmitter without an 'error' listener: an uncaught exception.
+    process.nextTick(() => {
+      throw e;
+    });
+  }
+}
+
+/**
+ * The body of an event pump worker: reads subscription `sub` in slices and posts each
+ * message; `flag` 1 stops it, 2 drains what is there first. It closes the subscription.
+ */
+function runEventPump({ sub, big, flag }) {
+  const { parentPort } = require('node:worker_threads');
+  const slot = new Slot(0);
+  const tb = Buffer.allocUnsafeSlow(TOPIC_CAP);
+  const nb = Buffer.allocUnsafeSlow(16);
+  try {
+    for (;;) {
+      let mode = Atomics.load(flag, 0);
+      if (mode === 1n) break;
+      const r = nextEventRaw(sub, mode === 2n ? 0 : 200e6, big, slot, tb, nb);
+      mode = Atomics.load(flag, 0); // it may have changed during the wait
+      if (r.st === OK) {
+        if (mode === 1n || (mode === 2n && BigInt(r.seq) >= Atomics.load(flag, 1))) break;
+        parentPort.postMessage({ topic: r.topic, value: r.value, seq: r.seq });
+        continue;
+      }
+      if (r.st === TIMEOUT) {
+        if (mode === 2n) {
+          // Everything numbered below `stop at` was published before it was read: a
+          // try that finds nothing means all of it was delivered.
+          const again = nextEventRaw(sub, 0, big, slot, tb, nb);
+          if (again.st === OK && BigInt(again.seq) < Atomics.load(flag, 1)) {
+            parentPort.postMessage({ topic: again.topic, value: again.value, seq: again.seq });
+            continue;
+          }
+          break;
+        }
+        continue;
+      }
+      if (r.st === CLOSED || r.st === E_BAD_HANDLE) break; // shut down, or its region closed
+      parentPort.postMessage({ error: { status: r.st, message: C.last_error() } });
+      break;
+    }
+  } finally {
+    C.sub_close(sub);
+    parentPort.postMessage({ stopped: true });
   }
 }
 
@@ -2471,6 +2799,41 @@ class Subscription extends PlexusObject {
     );
   }
 
+  /**
+   * The next message with its topic, { topic, value, seq } ('' for a plain message),
+   * waiting for one. ClosedError once the bus is shut down and drained.
+   */
+  nextEvent(timeout) {
+    const r = nextEventRaw(this._h, timeoutNs(timeout), this._big);
+    if (r.st !== OK) throw errorFor(r.st);
+    return { topic: r.topic, value: r.value, seq: r.seq };
+  }
+
+  /** nextEvent without blocking the event loop. */
+  async nextEventAsync(options) {
+    const out = new Slot(0);
+    const tb = Buffer.allocUnsafeSlow(TOPIC_CAP);
+    const nb = Buffer.allocUnsafeSlow(16);
+    const args = (ns) => [this._h, koffi.address(tb), TOPIC_CAP, koffi.address(nb), out.vp, koffi.address(nb) + 8n, ns];
+    return waitAsync(
+      {
+        once: (ns) => C.sub_next_event(...args(ns)),
+        slice: (ns) => callAsync(C.sub_next_event, args(ns)),
+        done: okOrThrow(() => ({
+          topic: tb.toString('utf8', 0, Number(nb.readBigUInt64LE(0))),
+          value: out.take(this._big),
+          seq: intOut(nb.readBigUInt64LE(8), this._big),
+        })),
+      },
+      options,
+    );
+  }
+
+  /** { topic, value, seq } without blocking the event loop, until shut down and drained or `options.signal` aborts. */
+  iterateEvents(options = {}) {
+    return untilClosed((o) => this.nextEventAsync(o), options);
+  }
+
   /** Gives back the subscription's handle (once); the bus is untouched. */
   close() {
     this._giveBack();
@@ -2491,19 +2854,8 @@ class Subscription extends PlexusObject {
   }
 
   /** Messages without blocking the event loop, until the bus is shut down and drained or `options.signal` aborts. */
-  async *iterate(options = {}) {
-    const { signal } = waitOptions(options);
-    for (;;) {
-      let m;
-      try {
-        m = await this.nextAsync({ signal });
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        if (signal && signal.aborted && e === signal.reason) return;
-        throw e;
-      }
-      yield m;
-    }
+  iterate(options = {}) {
+    return untilClosed((o) => this.nextAsync(o), options);
   }
 
   [Symbol.asyncIterator]() {
@@ -2765,6 +3117,7 @@ function statusName(st) {
   return C.status_name(st);
 }
 
+exports.MAX_TOPIC_LEN = TOPIC_CAP - 1;
 exports.Region = Region;
 exports.SharedArray = SharedArray;
 exports.SharedMap = SharedMap;
@@ -2790,3 +3143,9 @@ exports.recoveredLocks = recoveredLocks;
 exports.libraryPath = libraryPath;
 exports.libraryVersion = libraryVersion;
 exports.TYPE_NAMES = TYPE_NAMES;
+
+// An event pump worker (Bus.on) runs this module with its job in workerData.
+{
+  const wt = require('node:worker_threads');
+  if (!wt.isMainThread && wt.workerData && wt.workerData.plexusEventPump) runEventPump(wt.workerData.plexusEventPump);
+}

@@ -306,12 +306,24 @@ impl Bus {
             Bus::Redis(b) => b.subscribe(from).map(Subscription::Redis),
         }
     }
+
+    /// A private cursor receiving only the messages whose topic starts with `prefix`
+    /// (`""`: every message; see `crate::semantics::topics`).
+    pub fn subscribe_topic(&self, from: Start, prefix: &str) -> Result<Subscription> {
+        match self {
+            Bus::Shm(b) => b.subscribe_topic(from, prefix).map(Subscription::Shm),
+            #[cfg(feature = "redis")]
+            Bus::Redis(b) => b.subscribe_topic(from, prefix).map(Subscription::Redis),
+        }
+    }
 }
 
 dispatch!(Bus {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn publish(&self, v: ValueRef<'_>) -> Result<u64>;
+    /// Publishes with a topic (`""`: a plain publish), in the bus's one order.
+    fn emit(&self, topic: &str, v: ValueRef<'_>) -> Result<u64>;
     fn shutdown(&self) -> Result<()>;
     fn is_shutdown(&self) -> Result<bool>;
     fn next_seq(&self) -> Result<u64>;
@@ -332,6 +344,16 @@ impl Subscription {
             Subscription::Shm(s) => s.next(timeout),
             #[cfg(feature = "redis")]
             Subscription::Redis(s) => s.next(timeout),
+        }
+    }
+
+    /// The next message with its topic (`""` for a plain one) and sequence number.
+    #[inline]
+    pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<(String, Value, u64)> {
+        match self {
+            Subscription::Shm(s) => s.next_event(timeout),
+            #[cfg(feature = "redis")]
+            Subscription::Redis(s) => s.next_event(timeout),
         }
     }
 }

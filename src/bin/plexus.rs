@@ -739,7 +739,8 @@ struct Item {
 enum DataKey {
     Position,
     Key(String),
-    Seq(u64),
+    /// A bus message: its sequence number and topic ("" for none).
+    Seq(u64, String),
 }
 
 /// A snapshot of one object.
@@ -827,8 +828,11 @@ fn snapshot_json(s: &Snapshot) -> Json {
                 .iter()
                 .map(|it| {
                     let mut m = json!({ "value": value(it) });
-                    if let DataKey::Seq(n) = it.data_key {
+                    if let DataKey::Seq(n, topic) = &it.data_key {
                         m["seq"] = json!(n);
+                        if !topic.is_empty() {
+                            m["topic"] = json!(topic);
+                        }
                     }
                     m
                 })
@@ -975,6 +979,8 @@ struct LoadObject {
     elements: Vec<(Option<String>, Value, bool, u64)>,
     /// Queue values in pop order; bus messages with their sequence numbers.
     values: Vec<(u64, Value)>,
+    /// The topics of bus messages ("" for none), beside `values`.
+    topics: Vec<String>,
     /// An array made FULL (its untouched elements are).
     full: bool,
     shutdown: bool,
@@ -1029,6 +1035,7 @@ impl LoadObject {
             kind,
             elements: Vec::new(),
             values: Vec::new(),
+            topics: Vec::new(),
             full: false,
             shutdown: flag("shutdown")?,
             note: None,
@@ -1075,7 +1082,15 @@ impl LoadObject {
                         .get("seq")
                         .and_then(Json::as_u64)
                         .ok_or_else(|| format!("{at} has no \"seq\""))?;
+                    let topic = match m.get("topic") {
+                        None => String::new(),
+                        Some(t) => t
+                            .as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("{at}: \"topic\" is not a string"))?,
+                    };
                     l.values.push((seq, value(m.get("value"), &at)?));
+                    l.topics.push(topic);
                 }
             }
             "mutex" => {
@@ -1150,8 +1165,12 @@ impl LoadObject {
             "bus" => {
                 let b = r.bus(n, self.shape, excl)?;
                 let mut renumbered = None;
-                for (seq, v) in &self.values {
-                    let got = b.publish(v.as_ref())?;
+                for ((seq, v), topic) in self.values.iter().zip(&self.topics) {
+                    let got = if topic.is_empty() {
+                        b.publish(v.as_ref())?
+                    } else {
+                        b.emit(topic, v.as_ref())?
+                    };
                     if got != *seq && renumbered.is_none() {
                         renumbered = Some((*seq, got));
                     }
@@ -1788,14 +1807,19 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
             let mut sub = b.subscribe(Start::Oldest)?;
             // Only what was published before the snapshot began.
             loop {
-                match sub.next(Some(Duration::ZERO)) {
-                    Ok((v, seq)) => {
+                match sub.next_event(Some(Duration::ZERO)) {
+                    Ok((topic, v, seq)) => {
                         if seq >= next {
                             break;
                         }
                         items.push(Item {
-                            key: format!("#{seq}"),
-                            data_key: DataKey::Seq(seq),
+                            // The message's topic, if it has one: `#3 "job.done"`.
+                            key: if topic.is_empty() {
+                                format!("#{seq}")
+                            } else {
+                                format!("#{seq} {topic:?}")
+                            },
+                            data_key: DataKey::Seq(seq, topic.clone()),
                             tag: None,
                             value: v,
                         });

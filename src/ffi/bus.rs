@@ -189,7 +189,11 @@ pub extern "C" fn plexus_bus_subscribe(
     from: u32,
     out: *mut plexus_sub,
 ) -> plexus_status {
-    guard(|| {
+    guard(|| subscribe(b, from, "", out))
+}
+
+fn subscribe(b: plexus_bus, from: u32, prefix: &str, out: *mut plexus_sub) -> Result<(), Error> {
+    {
         let slot = out_ref(out, "out")?;
         let start = match from {
             PLEXUS_FROM_NOW => Start::Now,
@@ -201,7 +205,7 @@ pub extern "C" fn plexus_bus_subscribe(
             }
         };
         let entry = handles::bus(b.id)?;
-        let sub = entry.bus.subscribe(start)?;
+        let sub = entry.bus.subscribe_topic(start, prefix)?;
         let parent = handles::region(entry.parent)
             .map_err(|_| Error::BadHandle(format!("bus handle {:#x} is closed", b.id)))?;
         let key = format!(
@@ -212,12 +216,13 @@ pub extern "C" fn plexus_bus_subscribe(
         slot.id = handles::child(entry.parent, &parent, "subscription", &key, || {
             Object::Sub(Arc::new(SubEntry {
                 sub: Mutex::new(sub),
+                held: Mutex::new(None),
                 parent: entry.parent,
                 key: key.clone(),
             }))
         })?;
         Ok(())
-    })
+    }
 }
 
 /// Receives the subscription's next message into `*out` (and its sequence number into
@@ -242,7 +247,150 @@ pub extern "C" fn plexus_sub_next(
     guard(|| {
         out_ref(out, "out")?;
         let t = timeout(timeout_ns)?;
-        let (v, n) = handles::with(s.id, |e: &SubEntry| e.sub.lock().next(t))?;
+        let (v, n) = handles::with(s.id, |e: &SubEntry| {
+            let mut sub = e.sub.lock();
+            match e.held.lock().take() {
+                Some((_, v, n)) => Ok((v, n)),
+                None => sub.next(t),
+            }
+        })?;
+        if !seq.is_null() {
+            *out_ref(seq, "seq")? = n;
+        }
+        put(out, v)
+    })
+}
+
+// ---- events: messages with topics ----
+
+/// The longest topic (and topic prefix), in bytes of UTF-8 (without the NUL). A buffer
+/// of `PLEXUS_MAX_TOPIC_LEN + 1` bytes holds every topic plexus_sub_next_event returns.
+pub const PLEXUS_MAX_TOPIC_LEN: u32 = 112;
+const _: () = assert!(PLEXUS_MAX_TOPIC_LEN as usize == crate::semantics::topics::MAX_TOPIC_LEN);
+
+/// Publishes a copy of `*v` with the topic `topic` (a named event, as MemSync's
+/// `events.emit(name, data)`): every subscriber receives it, and a subscription made
+/// with plexus_bus_subscribe_topic receives it when the topic starts with its prefix.
+/// Topics are NUL-terminated UTF-8 of at most PLEXUS_MAX_TOPIC_LEN bytes; the empty
+/// topic `""` makes this a plain plexus_bus_publish. Messages with and without topics
+/// share the bus's one order and its sequence numbers. Never waits for subscribers;
+/// waits only, briefly, while another process publishes. `*seq`, if `seq` is not NULL,
+/// receives the message's sequence number. On shared memory, a subscriber filtering by
+/// another prefix is not woken by this call.
+///
+/// Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is shut down; nothing was published),
+/// PLEXUS_E_INVALID_ARGUMENT (NULL `topic` or `v`, a topic that is not UTF-8 or longer
+/// than PLEXUS_MAX_TOPIC_LEN, an invalid value), PLEXUS_E_UNSUPPORTED (a non-empty topic
+/// on a shared-memory bus created by a version of plexus without topics: remove the bus
+/// and open it again), PLEXUS_E_NO_SPACE, PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT, and on a
+/// remote region PLEXUS_E_UNAVAILABLE / PLEXUS_E_REGION_LOST.
+#[no_mangle]
+pub extern "C" fn plexus_bus_emit(
+    b: plexus_bus,
+    topic: *const c_char,
+    v: *const plexus_value,
+    seq: *mut u64,
+) -> plexus_status {
+    guard(|| {
+        let topic = c_str(topic, "topic")?;
+        let v = value_ref(v, "v")?;
+        let n = with(b, |x| x.emit(topic, v))?;
+        if !seq.is_null() {
+            *out_ref(seq, "seq")? = n;
+        }
+        Ok(())
+    })
+}
+
+/// plexus_bus_subscribe receiving only the messages whose topic starts with `prefix`
+/// (byte-wise; NUL-terminated UTF-8 of at most PLEXUS_MAX_TOPIC_LEN bytes). The empty
+/// prefix `""` receives every message, plain ones included (plexus_bus_subscribe);
+/// a non-empty prefix never matches a plain message. Messages come in the bus's one
+/// order; the sequence numbers skip the messages of other topics, and the messages
+/// overwritten while the subscriber was behind (see plexus_sub_next). Read them with
+/// plexus_sub_next or, with their topics, plexus_sub_next_event.
+///
+/// Wake-ups: on shared memory, a filtered subscription takes one of 64 rows of the
+/// bus's table of filtered subscribers, and a waiting plexus_sub_next is woken only by
+/// messages whose topic matches (and by shutdown and removal); when every row is taken
+/// by a live subscriber, it is woken by every message, like an unfiltered one, and still
+/// returns only its own. The row is given back by plexus_sub_close, or, when the process
+/// dies, taken back by the next subscriber. On a remote region the filtering happens in
+/// this library: the call returns only for matching messages, but the library's
+/// connection receives every message.
+///
+/// Returns PLEXUS_OK; PLEXUS_E_INVALID_ARGUMENT (other `from`, NULL `prefix` or `out`,
+/// a prefix that is not UTF-8 or too long), PLEXUS_E_UNSUPPORTED (a non-empty prefix on
+/// a shared-memory bus created by a version of plexus without topics), PLEXUS_E_BAD_HANDLE.
+/// On failure `*out` is unchanged.
+#[no_mangle]
+pub extern "C" fn plexus_bus_subscribe_topic(
+    b: plexus_bus,
+    from: u32,
+    prefix: *const c_char,
+    out: *mut plexus_sub,
+) -> plexus_status {
+    guard(|| {
+        let prefix = c_str(prefix, "prefix")?;
+        subscribe(b, from, prefix, out)
+    })
+}
+
+/// plexus_sub_next that also gives the message's topic: copied into `topic` (capacity
+/// `cap` bytes, NUL-terminated; `""` for a plain message), with its length in bytes
+/// (without the NUL) in `*topic_len` if `topic_len` is not NULL. Waits as plexus_sub_next.
+///
+/// When `cap` is smaller than the topic's length plus one, returns
+/// PLEXUS_E_BUFFER_TOO_SMALL with `*topic_len` set and nothing else written; the message
+/// is kept, and the next call on this subscription (plexus_sub_next too) returns it
+/// first. `topic = NULL, cap = 0` asks for the length. A buffer of
+/// `PLEXUS_MAX_TOPIC_LEN + 1` bytes is always large enough.
+///
+/// Returns PLEXUS_OK; PLEXUS_TIMEOUT, PLEXUS_CLOSED, PLEXUS_E_BUFFER_TOO_SMALL,
+/// PLEXUS_E_INVALID_ARGUMENT (NULL `out`, NULL `topic` with `cap > 0`),
+/// PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT. On any status but PLEXUS_OK, `*out`, `*seq`
+/// and the buffer are unchanged. `*out` may own memory: release it with
+/// plexus_value_free.
+#[no_mangle]
+pub extern "C" fn plexus_sub_next_event(
+    s: plexus_sub,
+    topic: *mut c_char,
+    cap: usize,
+    topic_len: *mut usize,
+    out: *mut plexus_value,
+    seq: *mut u64,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        out_ref(out, "out")?;
+        if topic.is_null() && cap > 0 {
+            return Err(Error::invalid("topic is NULL but cap is not 0"));
+        }
+        let t = timeout(timeout_ns)?;
+        let (name, v, n) = handles::with(s.id, |e: &SubEntry| {
+            let mut sub = e.sub.lock();
+            let mut held = e.held.lock();
+            let event = match held.take() {
+                Some(ev) => ev,
+                None => sub.next_event(t)?,
+            };
+            if !topic_len.is_null() {
+                // SAFETY: checked non-NULL; the caller passes a writable size_t.
+                unsafe { *topic_len = event.0.len() };
+            }
+            if cap < event.0.len() + 1 {
+                let needed = event.0.len() + 1;
+                *held = Some(event);
+                return Err(Error::BufferTooSmall { needed });
+            }
+            Ok(event)
+        })?;
+        // SAFETY: `topic` is non-NULL (cap > 0 here) and the caller says it has `cap`
+        // bytes; name.len() + 1 <= cap was checked.
+        unsafe {
+            std::ptr::copy_nonoverlapping(name.as_ptr(), topic as *mut u8, name.len());
+            *topic.add(name.len()) = 0;
+        }
         if !seq.is_null() {
             *out_ref(seq, "seq")? = n;
         }

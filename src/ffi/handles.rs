@@ -173,6 +173,9 @@ pub(crate) struct BusEntry {
 /// A subscription: one cursor, so concurrent calls on it take turns.
 pub(crate) struct SubEntry {
     pub sub: Mutex<Subscription>,
+    /// A message `plexus_sub_next_event` took but could not hand out (the caller's topic
+    /// buffer was too small): handed out first by the next call. Locked after `sub`.
+    pub held: Mutex<Option<(String, crate::Value, u64)>>,
     pub parent: u64,
     /// Its key among the region handle's children (unique per subscription).
     pub key: String,

@@ -14,8 +14,14 @@
 //! reads what was published before, then the marker, and answers `Closed` from then on;
 //! a blocked subscriber wakes on it. (No message follows it: publishing checks `closed`.)
 //!
+//! Topics: a message emitted with a topic carries it in the field `k` of its entry (plain
+//! messages have none). A subscription filtering by a prefix reads every entry after its
+//! cursor and keeps the matching ones, in the library: the server cannot filter a
+//! blocked `XREAD`, so the subscriber's connection is woken by every message, but the
+//! call (and the thread in it) returns only for matching ones.
+//!
 //! Keys (beside the table in `scripts`): `E o:<id>:s` (stream; fields `t` type digit, `v`
-//! value bytes; the end marker has the field `closed`).
+//! value bytes, `k` topic if any; the end marker has the field `closed`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -30,6 +36,7 @@ use crate::semantics::deadline::Deadline;
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::{KindWords, KIND_BUS};
 use crate::semantics::options::{Start, FLAG_EXCLUSIVE};
+use crate::semantics::topics::{check_topic, topic_from_bytes, topic_matches};
 use crate::semantics::value::{Value, ValueRef};
 
 const BUS_WORDS: KindWords = KindWords {
@@ -47,9 +54,10 @@ const END_ID: &str = "1-0";
 const BATCH: usize = 32;
 
 /// Every operation of buses. ARGV 5-8: op (`publish`, `read`, `shutdown`, `state`),
-/// object prefix (`o:<id>:`), then for `publish` the type digit and the value bytes,
-/// for `read` the first sequence number wanted and how many. Replies `{'ok', seq}`
-/// (publish), `{'ok', id, t, v, id, t, v, ...}` (read: the entries from that sequence
+/// object prefix (`o:<id>:`), then for `publish` the type digit, the value bytes and the
+/// topic (`''`: none), for `read` the first sequence number wanted and how many. Replies
+/// `{'ok', seq}` (publish), `{'ok', id, t, v, k, id, t, v, k, ...}` (read: the entries
+/// from that sequence
 /// number on, the end marker included), `{'wait'}` (read: nothing there yet),
 /// `{'ok', last seq, closed}` (state), `{'ok'}` (shutdown), `{'closed'}` (publish), or
 /// `{'removed'}` (its meta hash is gone: `remove_object` removed it).
@@ -62,7 +70,11 @@ local closed = m[2] == '1'
 if OP == 'publish' then
   if closed then return {'closed'} end
   local seq = redis.call('HINCRBY', mk, 'seq', 1)
-  redis.call('XADD', sk, 'MAXLEN', m[1], '0-' .. seq, 't', ARGV[7], 'v', ARGV[8])
+  if ARGV[9] == '' then
+    redis.call('XADD', sk, 'MAXLEN', m[1], '0-' .. seq, 't', ARGV[7], 'v', ARGV[8])
+  else
+    redis.call('XADD', sk, 'MAXLEN', m[1], '0-' .. seq, 't', ARGV[7], 'v', ARGV[8], 'k', ARGV[9])
+  end
   return done({'ok', seq})
 end
 if OP == 'read' then
@@ -74,6 +86,7 @@ if OP == 'read' then
     out[#out + 1] = e[1]
     out[#out + 1] = f[2] or ''
     out[#out + 1] = f[4] or ''
+    out[#out + 1] = f[6] or ''
   end
   return out
 end
@@ -107,16 +120,22 @@ pub struct Bus {
     unanswered: Arc<Unanswered>,
 }
 
-/// A stream entry as read: its id, type digit and value bytes.
-type Entry = (Vec<u8>, Vec<u8>, Vec<u8>);
+/// A stream entry as read: its id, type digit, value bytes and topic (empty: none).
+type Entry = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// A message fetched for delivery: sequence number, type digit, value bytes, topic.
+type Fetched = (u64, Vec<u8>, Vec<u8>, Vec<u8>);
 
 /// One subscriber's cursor over a remote bus.
 pub struct Subscription {
     bus: Bus,
     /// The sequence number of the message wanted next.
     next: u64,
-    /// Messages fetched and not yet delivered: sequence number, type digit, bytes.
-    ready: VecDeque<(u64, Vec<u8>, Vec<u8>)>,
+    /// Messages fetched and not yet delivered (matching ones only): sequence number,
+    /// type digit, bytes, topic.
+    ready: VecDeque<Fetched>,
+    /// The topic prefix it filters by (empty: every message).
+    prefix: String,
     /// The end marker was read: after `ready`, every call answers `Closed`.
     ended: bool,
 }
@@ -181,16 +200,29 @@ impl Bus {
     /// Publishes `v` to every subscriber; returns its sequence number. Never waits for
     /// subscribers. `Closed` once the bus is shut down.
     pub fn publish(&self, v: ValueRef<'_>) -> Result<u64> {
+        self.emit("", v)
+    }
+
+    /// Publishes `v` with the topic `topic` (`""`: a plain publish); returns its
+    /// sequence number, in the one order of all messages of the bus.
+    pub fn emit(&self, topic: &str, v: ValueRef<'_>) -> Result<u64> {
+        check_topic(topic, "topic")?;
         v.validate()?;
         let (t, b) = encode(v);
         let i = self.inner();
-        let what: [&[u8]; 3] = [b"publish", &t, &b];
+        let what: [&[u8]; 4] = [b"publish", &t, &b, topic.as_bytes()];
         let opid = self.unanswered.op_id(i, &what);
         let r = self.unanswered.call(
             i,
             &self.obj,
             script(),
-            &[b"publish", self.obj.key.as_bytes(), &t, &b],
+            &[
+                b"publish",
+                self.obj.key.as_bytes(),
+                &t,
+                &b,
+                topic.as_bytes(),
+            ],
             None,
             &opid,
             &what,
@@ -231,6 +263,13 @@ impl Bus {
     /// A private cursor, starting with the next message published ([`Start::Now`]) or
     /// the oldest one retained ([`Start::Oldest`]). Nothing is registered on the server.
     pub fn subscribe(&self, from: Start) -> Result<Subscription> {
+        self.subscribe_topic(from, "")
+    }
+
+    /// [`Bus::subscribe`] receiving only the messages whose topic starts with `prefix`
+    /// (filtered in this library: see the module doc).
+    pub fn subscribe_topic(&self, from: Start, prefix: &str) -> Result<Subscription> {
+        check_topic(prefix, "topic prefix")?;
         let next_seq = self.state()?.0 + 1;
         let next = match from {
             Start::Now => next_seq,
@@ -240,6 +279,7 @@ impl Bus {
             bus: self.clone(),
             next,
             ready: VecDeque::new(),
+            prefix: prefix.to_owned(),
             ended: false,
         })
     }
@@ -254,9 +294,22 @@ impl Subscription {
     /// fetched before the removal and has not handed out yet (at most [`BATCH`], all
     /// published before it) are handed out first, as they are without asking the server.
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<(Value, u64)> {
+        self.next_event(timeout).map(|(_, v, n)| (v, n))
+    }
+
+    /// The next message with its topic (`""` for a plain one) and sequence number.
+    pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<(String, Value, u64)> {
         let d = Deadline::after(timeout);
         loop {
-            if let Some((seq, t, v)) = self.ready.pop_front() {
+            if let Some((seq, t, v, k)) = self.ready.pop_front() {
+                let topic = topic_from_bytes(&k, "topic")
+                    .map_err(|_| {
+                        Error::corrupt(format!(
+                            "bus '{}', message {seq}: invalid topic",
+                            self.bus.obj.name
+                        ))
+                    })?
+                    .to_owned();
                 let t = String::from_utf8_lossy(&t).into_owned();
                 let v = decode(&t, v).map_err(|e| match e {
                     Error::Corrupt(msg) => {
@@ -264,7 +317,7 @@ impl Subscription {
                     }
                     e => e,
                 })?;
-                return Ok((v, seq));
+                return Ok((topic, v, seq));
             }
             if self.ended {
                 return Err(Error::Closed);
@@ -287,8 +340,8 @@ impl Subscription {
                 "ok" => {
                     let entries = r
                         .items
-                        .chunks_exact(3)
-                        .map(|c| (bulk(&c[0]), bulk(&c[1]), bulk(&c[2])))
+                        .chunks_exact(4)
+                        .map(|c| (bulk(&c[0]), bulk(&c[1]), bulk(&c[2]), bulk(&c[3])))
                         .collect();
                     self.take(entries)?;
                 }
@@ -303,7 +356,7 @@ impl Subscription {
 
     /// Queues the entries read (in id order) for delivery and moves the cursor past them.
     fn take(&mut self, entries: Vec<Entry>) -> Result<()> {
-        for (id, t, v) in entries {
+        for (id, t, v, k) in entries {
             if id == END_ID.as_bytes() {
                 self.ended = true;
                 break;
@@ -321,7 +374,9 @@ impl Subscription {
                         self.next
                     ))
                 })?;
-            self.ready.push_back((seq, t, v));
+            if topic_matches(&k, self.prefix.as_bytes()) {
+                self.ready.push_back((seq, t, v, k));
+            }
             self.next = seq + 1;
         }
         Ok(())
@@ -393,16 +448,18 @@ fn xread_entries(v: redis::Value, key: &str) -> Vec<Entry> {
             };
             let mut t = Vec::new();
             let mut val = Vec::new();
+            let mut topic = Vec::new();
             for pair in fields.chunks(2) {
                 if let [name, value] = pair {
                     match bulk(name).as_slice() {
                         b"t" => t = bulk(value),
                         b"v" => val = bulk(value),
+                        b"k" => topic = bulk(value),
                         _ => {}
                     }
                 }
             }
-            out.push((bulk(id), t, val));
+            out.push((bulk(id), t, val, topic));
         }
     }
     out

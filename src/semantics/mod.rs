@@ -9,4 +9,5 @@ pub mod open;
 pub mod service;
 pub mod options;
 pub mod patch;
+pub mod topics;
 pub mod value;

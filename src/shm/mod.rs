@@ -21,7 +21,7 @@ pub use format::layout::{DEFAULT_SIZE, FORMAT_VERSION};
 pub use format::region::{region_path, OpenMode, OpenOptions, Region, RegionInfo};
 pub use kinds::array::{Array, FLAG_EXCLUSIVE, FLAG_FULL};
 pub use kinds::barrier::Barrier;
-pub use kinds::bus::{Bus, Start, Subscription};
+pub use kinds::bus::{Bus, Start, Subscription, TOPIC_WAITERS};
 pub use kinds::map::Map;
 pub use kinds::mutex::Mutex;
 pub use kinds::queue::{Queue, FLAG_LIFO};

@@ -43,7 +43,7 @@ except ImportError as e:  # pragma: no cover - a source tree without a build
         "`maturin develop` in bindings/python)."
     ) from e
 
-from ._bus import Bus, Message, Subscription
+from ._bus import MAX_TOPIC_LEN, Bus, Event, EventSubscription, Listener, Message, Subscription
 from ._elements import Array, Map
 from . import _errors
 from ._errors import (
@@ -112,6 +112,10 @@ __all__ = [
     "Barrier",
     "BufferTooSmall",
     "Bus",
+    "Event",
+    "EventSubscription",
+    "Listener",
+    "MAX_TOPIC_LEN",
     "CheckReport",
     "Closed",
     "Corrupt",

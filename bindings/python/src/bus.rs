@@ -41,6 +41,16 @@ object_methods!(Bus, "Bus", "Gives back this handle (idempotent): the bus is unt
         self.o.call(py, || "publish".into(), |b| b.publish(v))
     }
 
+    /// Publishes a copy of `value` with the topic `topic` (a named event: at most 112
+    /// bytes of UTF-8, no NUL; "" is a plain publish) and returns its sequence number, in
+    /// the bus's one order. `plexus.Closed` if the bus is shut down.
+    fn emit(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let v = arg(value)?;
+        let v = v.as_ref();
+        self.o
+            .call(py, || format!("emit '{topic}'"), |b| b.emit(topic, v))
+    }
+
     /// Ends the bus for every process; wakes every waiting subscriber. To start it
     /// again: `region.remove_object(name)`, then open it again with its capacity (every
     /// handle and subscription of the old one, in every process, then raises
@@ -88,8 +98,8 @@ impl Subscription {
 #[pymethods]
 impl Subscription {
     #[new]
-    #[pyo3(signature = (bus, oldest=false))]
-    fn new(bus: &Bound<'_, Bus>, oldest: bool) -> PyResult<Subscription> {
+    #[pyo3(signature = (bus, oldest=false, prefix=String::new()))]
+    fn new(bus: &Bound<'_, Bus>, oldest: bool, prefix: String) -> PyResult<Subscription> {
         let py = bus.py();
         let b = bus.get();
         let from = if oldest { Start::Oldest } else { Start::Now };
@@ -97,7 +107,7 @@ impl Subscription {
         let engine_bus = b.o.get(py)?;
         let region = b.o.region.bind(py).get();
         let slot = region.open(py, what, move |_| {
-            engine_bus.subscribe(from).map(Mutex::new)
+            engine_bus.subscribe_topic(from, &prefix).map(Mutex::new)
         })?;
         Ok(Subscription {
             slot,
@@ -126,6 +136,23 @@ impl Subscription {
         .map_err(|e| to_py(py, e, || format!("{} next", self.what())))?;
         let value = to_python(py, value)?;
         Ok(registry(py)?.message.bind(py).call1((seq, value))?.unbind())
+    }
+
+    /// The next message with its topic, `(topic, value, seq)` ("" for a plain message),
+    /// waiting as `next`.
+    #[pyo3(signature = (timeout=None))]
+    fn _next_event(
+        &self,
+        py: Python<'_>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, Py<PyAny>, u64)> {
+        let t = self::timeout(timeout)?;
+        let sub = self.slot.get().ok_or_else(|| closed(py, || self.what()))?;
+        let (topic, value, seq) = blocking(py, t, self.remote, timed_out, |piece| {
+            sub.lock().next_event(piece)
+        })?
+        .map_err(|e| to_py(py, e, || format!("{} next_event", self.what())))?;
+        Ok((topic, to_python(py, value)?, seq))
     }
 
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {

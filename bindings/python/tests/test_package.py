@@ -163,6 +163,7 @@ class Library(unittest.TestCase):
             "unlock": "release",
             "is_locked": "locked",
             "wait_last": "wait",
+            "subscribe_topic": "subscribe",  # subscribe(prefix=...)
         }
         # Values are Python objects (the constructors and plexus_value_free have no
         # counterpart: the conversion is implicit); the rest are module functions.

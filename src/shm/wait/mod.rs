@@ -223,14 +223,30 @@ pub fn sleep_while_equal_or_removed(
     removal: &AtomicU32,
     removal_seen: u32,
 ) -> Result<()> {
-    let remaining = deadline.remaining()?;
+    deadline.remaining()?;
     sleepers.fetch_add(unit, Ordering::SeqCst);
+    let slept = sleep_on_word_or_removed(word, observed, deadline, removal, removal_seen);
+    sleepers.fetch_sub(unit, Ordering::SeqCst);
+    slept
+}
+
+/// Sleeps on `word` while it equals `observed` (a word of the caller's own, whose wakers
+/// wake it without a sleeper count), or until the region's removal word `removal` moves
+/// from `removal_seen`, for at most one long slice and the deadline. Returns Err(Timeout)
+/// only when the deadline passed before the sleep.
+pub fn sleep_on_word_or_removed(
+    word: &AtomicU32,
+    observed: u32,
+    deadline: &Deadline,
+    removal: &AtomicU32,
+    removal_seen: u32,
+) -> Result<()> {
+    let remaining = deadline.remaining()?;
     if word.load(Ordering::SeqCst) == observed
         && !sys::futex_wait_either(word, observed, removal, removal_seen, remaining)
     {
         sys::futex_wait(word, observed, remaining);
     }
-    sleepers.fetch_sub(unit, Ordering::SeqCst);
     Ok(())
 }
 
