@@ -1105,6 +1105,28 @@ enum plexus_status plexus_array_exchange(struct plexus_array a,
 enum plexus_status plexus_array_version(struct plexus_array a, uint64_t index, uint64_t *out);
 
 /**
+ * Blocks until the version of element `index` differs from `*version`, then stores its value in
+ * `*out` and the version that value belongs to in `*version`: a consistent pair, read
+ * together (never a newer value with an older version, nor the reverse). Returns at
+ * once if the version already differs. Start with `*version = 0` to get the current
+ * value at once (an element's version is at least 1 once written, 0 before).
+ *
+ * Observer guarantee: a caller that loops on this call sees every value that stayed in
+ * place longer than the caller took to come back, and always sees the last one; values
+ * replaced faster than that are coalesced (the caller gets the newest, and the version
+ * jump shows how many it skipped).
+ *
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first; on any failure `*version` and `*out` are
+ * unchanged. `*out` may own memory: release it with plexus_value_free. Works the same on
+ * remote regions (one read, then a wait on the server).
+ */
+enum plexus_status plexus_array_watch(struct plexus_array a,
+                                      uint64_t index,
+                                      uint64_t *version,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
  * Blocks until element `index`'s version differs from `*version`, then stores the new
  * version in `*version` (returns at once if it already differs). PLEXUS_TIMEOUT when
  * `timeout_ns` passes first. To watch an element: read `plexus_array_version`, then
@@ -1292,6 +1314,28 @@ enum plexus_status plexus_map_wait_change(struct plexus_map m,
                                           const char *key,
                                           uint64_t *version,
                                           int64_t timeout_ns);
+
+/**
+ * Blocks until the version of `key` differs from `*version`, then stores its value in
+ * `*out` and the version that value belongs to in `*version`: a consistent pair, read
+ * together (never a newer value with an older version, nor the reverse). Returns at
+ * once if the version already differs. Start with `*version = 0` to get the current
+ * value at once (an absent key reads as UNDEFINED with version 0, so with `*version == 0` an absent key's insertion is the change waited for, and a removal shows as UNDEFINED with version 0). A key's first write inserts it with its value in one change: its version moves once, and watchers never see the UNDEFINED in between.
+ *
+ * Observer guarantee: a caller that loops on this call sees every value that stayed in
+ * place longer than the caller took to come back, and always sees the last one; values
+ * replaced faster than that are coalesced (the caller gets the newest, and the version
+ * jump shows how many it skipped).
+ *
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first; on any failure `*version` and `*out` are
+ * unchanged. `*out` may own memory: release it with plexus_value_free. Works the same on
+ * remote regions (one read, then a wait on the server).
+ */
+enum plexus_status plexus_map_watch(struct plexus_map m,
+                                    const char *key,
+                                    uint64_t *version,
+                                    struct plexus_value *out,
+                                    int64_t timeout_ns);
 
 /**
  * Removes `key`: waits while `read_rw` readers hold it, then the key is gone (reads see

@@ -129,6 +129,8 @@ on_both_backends!(
     semaphore,
     every_kind_is_an_object,
     object_removal,
+    element_watch,
+    map_first_write_moves_the_version_once,
 );
 
 fn options(mode: OpenMode) -> OpenOptions {
@@ -233,6 +235,7 @@ element_calls! {
     fn exchange(&self, v: ValueRef<'_>) -> Result<Value>;
     fn version(&self) -> Result<u64>;
     fn wait_change(&self, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    fn watch(&self, seen: &mut u64, timeout: Option<Duration>) -> Result<Value>;
 }
 
 // ---- regions ----
@@ -2123,4 +2126,155 @@ fn every_kind_is_an_object(name: &str) {
         }
     }
     assert_eq!(r.info().unwrap().object_count, 7);
+}
+
+// ---- observing ----
+
+/// `watch` returns the value with the version it belongs to: at once when the version
+/// already differs, after a wait otherwise; a consistent pair under concurrent writes;
+/// and the last value written is always seen.
+fn element_watch(name: &str) {
+    let r = create(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let e = El::on(&r, kind, 3);
+        // Nothing written yet: version 0, nothing to report.
+        let mut seen = 0;
+        assert_eq!(e.watch(&mut seen, ZERO), Err(Error::Timeout), "{what}");
+        assert_eq!(seen, 0, "{what}: a timed-out watch moved *seen");
+        // A write in another attachment wakes a blocked watcher with value and version.
+        let other = attach(name);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let mut mine = 0;
+                e.watch(&mut mine, LONG).map(|v| (v, mine))
+            });
+            std::thread::sleep(SETTLE);
+            El::on(&other, kind, 3)
+                .write(ValueRef::String("first"))
+                .unwrap();
+            let (v, ver) = waiter.join().unwrap().unwrap();
+            assert_eq!(v, Value::String("first".into()), "{what}");
+            assert_eq!(ver, 1, "{what}: the first write moves the version once");
+        });
+        // Already different: returns at once with the current pair.
+        let mut seen = 0;
+        assert_eq!(
+            e.watch(&mut seen, ZERO),
+            Ok(Value::String("first".into())),
+            "{what}"
+        );
+        assert_eq!(seen, 1, "{what}");
+        let t = Instant::now();
+        assert_eq!(e.watch(&mut seen, Some(SHORT)), Err(Error::Timeout));
+        assert!(t.elapsed() >= SHORT, "{what}: gave up early");
+
+        // Consistent pairs under a stream of writes, and the last value is never missed:
+        // value i is written at version base + i, so every pair must satisfy that.
+        let base = e.version().unwrap();
+        const N: i64 = 300;
+        let writer_el = El::on(&other, kind, 3);
+        std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                let mut seen = base;
+                let mut got = Vec::new();
+                loop {
+                    let v = e.watch(&mut seen, LONG).unwrap();
+                    let Value::Int(i) = v else {
+                        panic!("{what}: unexpected value {v:?}")
+                    };
+                    assert_eq!(
+                        seen,
+                        base + i as u64,
+                        "{what}: value {i} with version {seen}"
+                    );
+                    got.push(i);
+                    if i == N {
+                        return got;
+                    }
+                }
+            });
+            for i in 1..=N {
+                writer_el.write(ValueRef::Int(i)).unwrap();
+            }
+            let got = watcher.join().unwrap();
+            assert_eq!(got.last(), Some(&N), "{what}: the last value was missed");
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{what}: out of order");
+        });
+    }
+    // A removal shows as UNDEFINED with version 0; a re-insertion with a new version.
+    let m = r.map("map", 64, 0).unwrap();
+    let mut seen = m.version("k3").unwrap();
+    m.remove("k3").unwrap();
+    assert_eq!(m.watch("k3", &mut seen, ZERO), Ok(Value::Undefined));
+    assert_eq!(seen, 0);
+    m.write("k3", ValueRef::Int(1)).unwrap();
+    assert_eq!(m.watch("k3", &mut seen, ZERO), Ok(Value::Int(1)));
+    assert!(
+        seen > 301,
+        "a re-inserted key's version must not repeat: {seen}"
+    );
+}
+
+/// Every call that inserts a key does so with its first effect in one change: the
+/// version moves from 0 exactly once (to 1 in a fresh map), whatever the call, and a
+/// watcher woken by it sees the value, never the UNDEFINED of a bare insertion.
+fn map_first_write_moves_the_version_once(name: &str) {
+    let r = create(name);
+    let m = r.map("fresh", 64, 0).unwrap();
+    type Op<'a> = (&'a str, Box<dyn Fn(&str) -> Result<()> + 'a>);
+    let ops: Vec<Op> = vec![
+        ("write", Box::new(|k| m.write(k, ValueRef::Int(1)))),
+        ("write_xf", Box::new(|k| m.write_xf(k, ValueRef::Int(1)))),
+        ("write_xe", Box::new(|k| m.write_xe(k, ValueRef::Int(1)))),
+        (
+            "write_ef",
+            Box::new(|k| m.write_ef(k, ValueRef::Int(1), ZERO)),
+        ),
+        ("faa", Box::new(|k| m.faa(k, ValueRef::Int(1)).map(drop))),
+        (
+            "cas (swaps)",
+            Box::new(|k| m.cas(k, ValueRef::Undefined, ValueRef::Int(1)).map(drop)),
+        ),
+        (
+            "cas (fails)",
+            Box::new(|k| m.cas(k, ValueRef::Int(5), ValueRef::Int(1)).map(drop)),
+        ),
+        (
+            "exchange",
+            Box::new(|k| m.exchange(k, ValueRef::Int(1)).map(drop)),
+        ),
+        ("set_tag(false)", Box::new(|k| m.set_tag(k, false))),
+        ("set_tag(true)", Box::new(|k| m.set_tag(k, true))),
+        (
+            "long value",
+            Box::new(|k| m.write(k, ValueRef::String(&"x".repeat(300)))),
+        ),
+    ];
+    for (i, (what, op)) in ops.iter().enumerate() {
+        let key = format!("{}-{i}", "k".repeat(if i % 2 == 0 { 3 } else { 40 }));
+        op(&key).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert_eq!(
+            m.version(&key),
+            Ok(1),
+            "{what}: the first change moves once"
+        );
+    }
+    // A watcher of an absent key wakes once, with the written value.
+    let other = attach(name);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut seen = 0;
+            let v = m.watch("late", &mut seen, LONG).unwrap();
+            (v, seen)
+        });
+        std::thread::sleep(SETTLE);
+        let om = other.map("fresh", 64, 0).unwrap();
+        om.write("late", ValueRef::String("value, not undefined"))
+            .unwrap();
+        assert_eq!(
+            waiter.join().unwrap(),
+            (Value::String("value, not undefined".into()), 1)
+        );
+    });
 }

@@ -1178,3 +1178,27 @@ fn batch_producers_killed_at_random_deliver_whole_batches_or_a_first_part() {
 fn batch_consumers_killed_at_random_lose_at_most_their_last_batch() {
     consumers_killed_at_random("qbckill", "-batch", 20, 0x5bd1_e995, 24);
 }
+
+#[test]
+fn observe_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_observe",
+            &run(&build("ffi-tests/test_observe.c", lib), &[]),
+        )
+    });
+}
+
+/// Three watcher processes follow one key while a writer process writes 1..N to it as
+/// fast as it can: each watcher sees only consistent (value, version) pairs, in order,
+/// and every one of them sees the last value (intermediate ones may be coalesced).
+#[test]
+fn observers_in_three_processes_never_miss_the_last_value() {
+    let lib = Lib::Shared;
+    let (region, name) = test_region("observe", lib, 4 << 20);
+    region.map("observed", 16, 0).unwrap();
+    common::observe::observers_never_miss_the_last_value(
+        &build("ffi-tests/watch_worker.c", lib),
+        name.as_str(),
+    );
+}

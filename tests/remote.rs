@@ -1042,3 +1042,23 @@ fn remove_object_on_a_three_master_cluster() {
         }
     }
 }
+
+/// Observing on a remote region, from C: plexus_map_watch / plexus_array_watch, the
+/// first write moving a new key's version once (test_observe.c), and three watcher
+/// processes that each see the last of 3,000 values written by a fourth.
+#[test]
+fn observers_from_c_on_a_remote_region() {
+    let Some(srv) = RedisServer::start("remote observers_from_c") else {
+        return;
+    };
+    let url = srv.url("observe");
+    open(&url).map("observed", 16, 0).unwrap();
+    assert_ok(
+        "test_observe",
+        &run(&build("ffi-tests/test_observe.c", Lib::Shared), &[&url]),
+    );
+    common::observe::observers_never_miss_the_last_value(
+        &build("ffi-tests/watch_worker.c", Lib::Shared),
+        &url,
+    );
+}

@@ -208,6 +208,10 @@ dispatch!(Array {
     fn exchange(&self, index: u64, v: ValueRef<'_>) -> Result<Value>;
     fn version(&self, index: u64) -> Result<u64>;
     fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    /// Returns the value as soon as the version differs from `*seen`, storing the
+    /// version it belongs to in `*seen` (a consistent pair; see
+    /// `crate::semantics::watch` for the observer guarantee).
+    fn watch(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<Value>;
 });
 
 /// A map of full/empty elements under string keys.
@@ -239,6 +243,10 @@ dispatch!(Map {
     fn exchange(&self, key: &str, v: ValueRef<'_>) -> Result<Value>;
     fn version(&self, key: &str) -> Result<u64>;
     fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    /// Returns the value as soon as the version differs from `*seen`, storing the
+    /// version it belongs to in `*seen` (a consistent pair; see
+    /// `crate::semantics::watch` for the observer guarantee).
+    fn watch(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<Value>;
     fn remove(&self, key: &str) -> Result<()>;
     /// The next key at or after `*cursor` (0 starts), advancing the cursor.
     fn next_key(&self, cursor: &mut u64) -> Result<Option<String>>;

@@ -25,7 +25,7 @@ use super::handles::{self, MapEntry, Object};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
-use super::value::{plexus_value, put, read_op, rmw_op, value_ref};
+use super::value::{plexus_value, put, read_op, rmw_op, value_ref, watch_op};
 use crate::{Error, Value};
 
 /// Handle of an open map. Id 0 is never valid.
@@ -352,6 +352,34 @@ pub extern "C" fn plexus_map_wait_change(
         let r = keyed(m, key, |x, k| x.wait_change(k, &mut v, t));
         *seen = v;
         r
+    })
+}
+
+/// Blocks until the version of `key` differs from `*version`, then stores its value in
+/// `*out` and the version that value belongs to in `*version`: a consistent pair, read
+/// together (never a newer value with an older version, nor the reverse). Returns at
+/// once if the version already differs. Start with `*version = 0` to get the current
+/// value at once (an absent key reads as UNDEFINED with version 0, so with `*version == 0` an absent key's insertion is the change waited for, and a removal shows as UNDEFINED with version 0). A key's first write inserts it with its value in one change: its version moves once, and watchers never see the UNDEFINED in between.
+///
+/// Observer guarantee: a caller that loops on this call sees every value that stayed in
+/// place longer than the caller took to come back, and always sees the last one; values
+/// replaced faster than that are coalesced (the caller gets the newest, and the version
+/// jump shows how many it skipped).
+///
+/// PLEXUS_TIMEOUT when `timeout_ns` passes first; on any failure `*version` and `*out` are
+/// unchanged. `*out` may own memory: release it with plexus_value_free. Works the same on
+/// remote regions (one read, then a wait on the server).
+#[no_mangle]
+pub extern "C" fn plexus_map_watch(
+    m: plexus_map,
+    key: *const c_char,
+    version: *mut u64,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    watch_op(version, out, |seen| {
+        let t = timeout(timeout_ns)?;
+        keyed(m, key, |x, k| x.watch(k, seen, t))
     })
 }
 

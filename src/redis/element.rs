@@ -491,6 +491,25 @@ impl Elements {
         })
     }
 
+    /// The element's value once its version differs from `*seen` (see
+    /// `crate::semantics::watch`): one read (a single HMGET, so value and version belong
+    /// together) and, while unchanged, a wait on the server.
+    fn watch(&self, el: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        crate::semantics::watch::watch(
+            seen,
+            &d,
+            || {
+                let s = self.read_plain(el, &d)?;
+                Ok((s.value, s.version))
+            },
+            |now, d| {
+                self.op(el, "waitver", None, &now.to_string(), d, false)
+                    .map(|_| ())
+            },
+        )
+    }
+
     fn wait_change(&self, el: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         let d = Deadline::after(timeout);
         // Changed already: no script.
@@ -630,6 +649,9 @@ impl Array {
     pub fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         self.e.wait_change(&self.el(index)?, seen, timeout)
     }
+    pub fn watch(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<Value> {
+        self.e.watch(&self.el(index)?, seen, timeout)
+    }
 }
 
 /// A map on a remote region.
@@ -756,6 +778,9 @@ impl Map {
     }
     pub fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         self.e.wait_change(&key_el(key)?, seen, timeout)
+    }
+    pub fn watch(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<Value> {
+        self.e.watch(&key_el(key)?, seen, timeout)
     }
     pub fn remove(&self, key: &str) -> Result<()> {
         self.e

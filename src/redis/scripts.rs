@@ -350,6 +350,10 @@ local function park()
   return {'park', wl_key(CID, OPID)}
 end
 -- Inserts an absent map key (EMPTY holding UNDEFINED, or FULL for a map created FULL).
+-- Its version starts at the map's floor; the operation that inserted it moves it once
+-- (an operation that changes nothing else still moves it: see `settle()`), so a key's
+-- first write moves its version exactly once, as locally.
+local inserted = false
 local function insert()
   if present or not ISMAP then return nil end
   local cap = tonumber(redis.call('HGET', mk, 'shape'))
@@ -358,10 +362,11 @@ local function insert()
   local seq = redis.call('HINCRBY', mk, 'seq', 1)
   redis.call('ZADD', keys, seq, string.sub(EL, 3))
   f = redis.call('HGET', mk, 'flags') == '1'
-  ver = math.max(ver, tonumber(redis.call('HGET', mk, 'vfloor'))) + 1
-  t, v, present = '0', '', true
+  ver = math.max(ver, tonumber(redis.call('HGET', mk, 'vfloor')))
+  t, v, present, inserted = '0', '', true, true
   return nil
 end
+
 local function save()
   if parked ~= parked_at_start then
     if parked == 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
@@ -395,6 +400,11 @@ local function serve()
     end
   end
   return served
+end
+
+-- After an operation that changed nothing: an insertion alone is still one change.
+local function settle()
+  if inserted then ver = ver + 1; serve(); save(); wake_waiters() else serve(); save() end
 end
 
 if OP == 'read' then return state() end
@@ -485,7 +495,7 @@ if readers() > 0 then return wait() end
 if OP == 'commit' and tostring(ver) ~= ARG then return {'conflict', t, v, fl(f), ver} end
 local full = insert(); if full then return done(full) end
 if OP == 'ensure' then
-  serve(); save()
+  settle()
   return done(state())
 end
 if OP == 'w' or OP == 'xf' or OP == 'xe' then
@@ -496,7 +506,7 @@ if OP == 'w' or OP == 'xf' or OP == 'xe' then
 end
 if OP == 'tag' then
   local want = ARG == '1'
-  if want ~= f then f, ver = want, ver + 1; serve(); save(); wake_waiters() else save() end
+  if want ~= f then f, ver = want, ver + 1; serve(); save(); wake_waiters() else settle() end
   return done(state())
 end
 if OP == 'xchg' then

@@ -7,3 +7,4 @@ pub mod names;
 pub mod open;
 pub mod options;
 pub mod value;
+pub mod watch;

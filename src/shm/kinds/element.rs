@@ -314,6 +314,12 @@ impl<'a> Cell<'a> {
     /// value lives in the heap, the tag does not satisfy `need`, or writers keep
     /// interfering (also when a dead process holds the lock): the caller then locks.
     fn read_optimistic(&self, need: Need) -> Option<Result<Value>> {
+        self.read_optimistic_versioned(need)
+            .map(|r| r.map(|(v, _)| v))
+    }
+
+    /// [`Cell::read_optimistic`], with the version the value belongs to.
+    fn read_optimistic_versioned(&self, need: Need) -> Option<Result<(Value, u64)>> {
         let e = self.e;
         for _ in 0..4 {
             let v1 = e.version.load(Ordering::Acquire);
@@ -337,7 +343,7 @@ impl<'a> Cell<'a> {
                 return None;
             }
             if e.version.load(Ordering::Relaxed) == v1 {
-                return Some(self.decode(m, p));
+                return Some(self.decode(m, p).map(|v| (v, v1)));
             }
         }
         None
@@ -591,6 +597,31 @@ impl<'a> Cell<'a> {
         })
     }
 
+    /// The value and the version it belongs to, read together (see
+    /// `crate::semantics::watch`): lock-free for inline values, else under the lock,
+    /// where the version only moves with the value.
+    pub fn read_versioned(&self) -> Result<(Value, u64)> {
+        self.check_usable()?;
+        if let Some(v) = self.read_optimistic_versioned(Need::Any) {
+            return v;
+        }
+        self.locked(Need::Any, &Deadline::forever(), |tag| {
+            let version = self.e.version.load(Ordering::Relaxed);
+            Ok(((self.load(tag)?, version), NO_EFFECT))
+        })
+    }
+
+    /// Returns the element's state once its version differs from `*seen` (see
+    /// `crate::semantics::watch`).
+    pub fn watch(&self, seen: &mut u64, deadline: &Deadline) -> Result<Value> {
+        crate::semantics::watch::watch(
+            seen,
+            deadline,
+            || self.read_versioned(),
+            |now, d| self.wait_change(&mut { now }, d),
+        )
+    }
+
     pub fn write(&self, v: ValueRef<'_>) -> Result<()> {
         self.store(Need::NoReaders, v, None, &Deadline::forever())
     }
@@ -668,6 +699,49 @@ impl<'a> Cell<'a> {
                 version,
                 Effect {
                     tag_changed: true,
+                    ..NO_EFFECT
+                },
+            ))
+        })
+    }
+
+    /// The first half of a map insertion that applies its first operation before the key
+    /// is published (see `Map::insert`): under the element lock, resets the element to
+    /// UNDEFINED with tag FULL or EMPTY and a version of at least its current one and
+    /// `min_version`, without moving it past them. Returns that version, for
+    /// [`Cell::settle_insert`].
+    pub fn reset(&self, full: bool, min_version: u64) -> Result<u64> {
+        self.locked(Need::Any, &Deadline::forever(), |_| {
+            for v in &self.e.slots {
+                v.meta.store(0, Ordering::Relaxed);
+                v.payload.store(0, Ordering::Relaxed);
+            }
+            self.e
+                .tag
+                .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
+            let version = self.e.version.load(Ordering::Relaxed).max(min_version);
+            self.e.version.store(version, Ordering::Release);
+            Ok((
+                version,
+                Effect {
+                    tag_changed: true,
+                    ..NO_EFFECT
+                },
+            ))
+        })
+    }
+
+    /// The second half: if the first operation changed nothing (a `cas` that did not
+    /// match, a `set_tag` to the tag it had), moves the version once anyway, since the
+    /// insertion itself is a change. Either way the version moved exactly once from
+    /// [`Cell::reset`]'s.
+    pub fn settle_insert(&self, reset_version: u64) -> Result<()> {
+        self.locked(Need::Any, &Deadline::forever(), |_| {
+            let moved = self.e.version.load(Ordering::Relaxed) != reset_version;
+            Ok((
+                (),
+                Effect {
+                    version_changed: !moved,
                     ..NO_EFFECT
                 },
             ))
