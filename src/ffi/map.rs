@@ -93,6 +93,59 @@ pub extern "C" fn plexus_map_open(
     })
 }
 
+/// plexus_map_open, with initial data that is stored if, and only if, this call creates
+/// the map (MemSync's `data:`).
+///
+/// `initial` (may be NULL: none) is an OBJECT holding a map of string keys, e.g. from
+/// plexus_value_from_json("{\"mode\": \"auto\", \"limit\": 10}"): the new map starts with
+/// each key FULL holding its value (scalars become their type, nested arrays and objects
+/// stay OBJECT), version 1. Atomic: no process ever sees the map existing without its
+/// initial keys, and when several processes create it at once exactly one call's data
+/// is stored (the others open that map and their data is ignored, as it is whenever the
+/// map exists already). `initial` is checked either way: not an OBJECT holding a map of
+/// string keys, a key not valid as a map key, or a key twice gives
+/// PLEXUS_E_INVALID_ARGUMENT; more keys than `capacity` PLEXUS_E_NO_SPACE (nothing is
+/// created then). Other arguments, statuses and ownership as plexus_map_open; the
+/// caller keeps `*initial`. Same on remote regions (the creating script stores them).
+#[no_mangle]
+pub extern "C" fn plexus_map_open_with(
+    region: plexus_region,
+    name: *const c_char,
+    capacity: u64,
+    flags: u32,
+    initial: *const plexus_value,
+    out: *mut plexus_map,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let slot = out_ref(out, "out")?;
+        let entries = if initial.is_null() {
+            None
+        } else {
+            match value_ref(initial, "initial")? {
+                crate::ValueRef::Object(b) => Some(crate::semantics::value::object_entries(b)?),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "initial must be an OBJECT holding a map of string keys, not {}",
+                        other.type_of().name()
+                    )))
+                }
+            }
+        };
+        let parent = handles::region(region.id)?;
+        let map = parent
+            .region
+            .map_with(name, capacity, flags, entries.as_deref())?;
+        slot.id = handles::child(region.id, &parent, "map", name, || {
+            Object::Map(Arc::new(MapEntry {
+                map,
+                parent: region.id,
+            }))
+        })?;
+        Ok(())
+    })
+}
+
 /// Undoes one `plexus_map_open` of this handle (the handle stays valid until closed as
 /// many times as it was opened; closing the region closes it at once). The map itself
 /// stays in the region. PLEXUS_E_BAD_HANDLE if already closed.
@@ -414,5 +467,93 @@ pub extern "C" fn plexus_map_next_key(
             Some(k) => put(key_out, Value::String(k)),
             None => Err(Error::NotFound("no more keys".into())),
         }
+    })
+}
+
+/// One entry of a map-wide change listing (plexus_map_next_change).
+#[repr(C)]
+pub struct plexus_map_change {
+    /// The key, a STRING owned by the library: release it with plexus_value_free.
+    pub key: plexus_value,
+    /// The key's version now (0 when `removed`).
+    pub version: u64,
+    /// The map's change count at the key's last change.
+    pub counter: u64,
+    /// The change was the key's removal.
+    pub removed: bool,
+}
+
+/// `*out` = the map's change count: it moves by one with every change of any key
+/// (insertion, write, tag change, removal), so a watcher of a whole map reads it, lists
+/// what changed since the count it had (plexus_map_next_change), and waits for it to
+/// move (plexus_map_wait_changes). PLEXUS_E_UNSUPPORTED for a map made by an older
+/// version of plexus (its keys can still be watched one by one); same on remote regions.
+#[no_mangle]
+pub extern "C" fn plexus_map_change_count(m: plexus_map, out: *mut u64) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = with(m, |x| x.change_count())?;
+        Ok(())
+    })
+}
+
+/// Blocks until the map's change count differs from `*counter`, then stores it in
+/// `*counter` (returns at once if it already differs). Sleeps without polling (a futex;
+/// on remote regions a blocking read on the server). PLEXUS_TIMEOUT when `timeout_ns`
+/// passes first (`*counter` unchanged); PLEXUS_E_UNSUPPORTED as plexus_map_change_count.
+#[no_mangle]
+pub extern "C" fn plexus_map_wait_changes(
+    m: plexus_map,
+    counter: *mut u64,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        let seen = out_ref(counter, "counter")?;
+        let t = timeout(timeout_ns)?;
+        let mut v = *seen;
+        with(m, |x| x.wait_changes(&mut v, t))?;
+        *seen = v;
+        Ok(())
+    })
+}
+
+/// Lists the keys changed after the change count `since`, one per call, without reading
+/// their values: start with `*cursor = 0` and call until PLEXUS_E_NOT_FOUND (the end;
+/// `*out` unchanged). Each PLEXUS_OK fills `*out` (release `out->key` with
+/// plexus_value_free) and advances `*cursor`.
+///
+/// Lists every key present whose last change came after `since` (`since == 0`: every
+/// key present), and the removals after `since` that the map still records: its last N
+/// removals, N = its capacity within 16..1024 rounded up to a power of two. A key
+/// changed during the listing may be listed or not, and may be listed twice (removed,
+/// then present again: the larger `counter` is the newer); the order is unspecified.
+/// To follow a map: read plexus_map_change_count into C, list since the previous C,
+/// then wait with plexus_map_wait_changes(&C) and repeat — no change is ever missed, and
+/// bursts are coalesced. PLEXUS_E_OUT_OF_RANGE when removals after `since` (non-zero)
+/// were no longer all recorded: list again from 0 to resynchronise.
+/// PLEXUS_E_UNSUPPORTED as plexus_map_change_count.
+#[no_mangle]
+pub extern "C" fn plexus_map_next_change(
+    m: plexus_map,
+    since: u64,
+    cursor: *mut u64,
+    out: *mut plexus_map_change,
+) -> plexus_status {
+    guard(|| {
+        let c = out_ref(cursor, "cursor")?;
+        let slot = out_ref(out, "out")?;
+        let mut at = *c;
+        let mut got = with(m, |x| x.changes(since, &mut at, 1))?;
+        let Some(change) = got.pop() else {
+            return Err(Error::NotFound("no more changes".into()));
+        };
+        *slot = plexus_map_change {
+            key: super::value::to_c(Value::String(change.key)),
+            version: change.version,
+            counter: change.counter,
+            removed: change.removed,
+        };
+        *c = at;
+        Ok(())
     })
 }

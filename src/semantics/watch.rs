@@ -38,3 +38,32 @@ pub fn watch(
         wait(version, deadline)?;
     }
 }
+
+/// One entry of a map-wide change listing (`next_change` of a map): a key that changed
+/// after the change count the listing started from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapChange {
+    /// The key.
+    pub key: String,
+    /// Its version now (0 when `removed`).
+    pub version: u64,
+    /// The map's change count at the key's last change: list again from the largest
+    /// one seen (or from the count read before listing) to get only newer changes.
+    pub counter: u64,
+    /// The change was the key's removal (it is absent, unless inserted again later,
+    /// which a later entry for the same key then reports).
+    pub removed: bool,
+}
+
+/// The checks of a map's initial data (both backends; keys and values are checked by
+/// the caller as for any write): at most `capacity` keys (NoSpace otherwise; with
+/// `capacity == 0`, an open of an existing map only, the data never applies).
+pub fn check_initial(name: &str, capacity: u64, initial: &[(String, Value)]) -> Result<()> {
+    if capacity != 0 && initial.len() as u64 > capacity {
+        return Err(crate::Error::NoSpace(format!(
+            "the initial data of map '{name}' has {} keys, more than its capacity {capacity}",
+            initial.len()
+        )));
+    }
+    Ok(())
+}

@@ -28,3 +28,33 @@ pub fn observers_never_miss_the_last_value(exe: &Path, name: &str) {
         assert!(text.contains(&format!("the last {N}")), "{text}");
     }
 }
+
+/// Eight processes (ffi-tests/init_race.c, `exe`) open the new map "raced" of region `name`
+/// (which exists) at the same instant, each with its own initial data: all must report
+/// the same, complete winner.
+pub fn initial_data_race(exe: &Path, name: &str) {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + std::time::Duration::from_millis(400);
+    let start = start.as_nanos().to_string();
+    let procs: Vec<std::process::Child> = (0..8)
+        .map(|i| {
+            Command::new(exe)
+                .args([name, &start, &i.to_string()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for p in procs {
+        let out = p.wait_with_output().unwrap();
+        assert_ok("init_race", &out);
+        winners.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    winners.dedup();
+    assert_eq!(winners.len(), 1, "openers saw different data: {winners:?}");
+    assert!(winners[0].starts_with("winner p"), "{winners:?}");
+}

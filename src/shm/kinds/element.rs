@@ -33,7 +33,10 @@ use std::mem::{align_of, size_of};
 ///   from a dead owner finds either the old or the new state.
 /// * `version`: bumped on every change of value or tag; its low 32 bits are the futex
 ///   word of `wait_change`.
-/// * `_reserved`: unused (0).
+/// * `stamp`: in a map with change tracking (see `crate::shm::kinds::map::MapHeader`),
+///   the map's change counter at the element's last change ([`STAMP_PENDING`] while a
+///   change is being stamped; 0 in arrays and in maps made by older versions). Written
+///   only under `lock`.
 /// * `slots`: the live value and a scratch slot the next write fills before it flips
 ///   bit 1 of `tag`.
 #[repr(C, align(64))]
@@ -41,11 +44,15 @@ pub struct Element {
     pub lock: AtomicU32,
     pub tag: AtomicU32,
     pub version: AtomicU64,
-    pub _reserved: AtomicU32,
-    pub _pad: AtomicU32,
+    pub stamp: AtomicU64,
     pub slots: [ValueSlot; 2],
 }
 const _: () = assert!(size_of::<Element>() == ELEMENT_SIZE as usize && align_of::<Element>() == 64);
+
+/// An element's `stamp` while a change is being stamped (see
+/// `crate::shm::kinds::map::stamp_change`): larger than every counter, so a change
+/// listing that meets it reports the element.
+pub const STAMP_PENDING: u64 = u64::MAX;
 
 pub const TAG_FULL: u32 = 1;
 pub const TAG_CUR: u32 = 2;
@@ -227,6 +234,9 @@ pub(crate) struct Cell<'a> {
     /// still hold. Checked under the element lock before every operation and before every
     /// wait; when it moved, the operation fails with [`stale`] without touching anything.
     pub guard: Option<(&'a AtomicU64, u64)>,
+    /// For the entries of a map with change tracking: its header, whose change counter
+    /// every change of the element stamps (see `crate::shm::kinds::map::stamp_change`).
+    pub map: Option<&'a crate::shm::kinds::map::MapHeader>,
 }
 
 /// The map retries a call on a cell whose slot changed owner meanwhile.
@@ -255,6 +265,7 @@ impl<'a> Cell<'a> {
             e: r.map.get(off)?,
             off,
             guard: None,
+            map: None,
         })
     }
 
@@ -407,7 +418,27 @@ impl<'a> Cell<'a> {
         let fixed = (tag & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT;
         self.e.tag.store(fixed, Ordering::Release);
         self.e.version.fetch_add(1, Ordering::SeqCst);
+        // A change counts as one for map-wide watchers too (this also finishes a stamp
+        // the dead owner left PENDING).
+        self.stamp();
         Ok(())
+    }
+
+    /// Under the lock, before publishing a map key: its stamp becomes PENDING, so that a
+    /// process killed between the publication and the stamp leaves the key listed as
+    /// changed (never a present key that no listing shows).
+    fn mark_pending(&self) {
+        if self.map.is_some() {
+            self.e.stamp.store(STAMP_PENDING, Ordering::SeqCst);
+        }
+    }
+
+    /// Under the lock, after a change: stamps it with the map's change counter (map
+    /// entries with change tracking only).
+    fn stamp(&self) {
+        if let Some(mh) = self.map {
+            crate::shm::kinds::map::stamp_change(mh, &self.e.stamp);
+        }
     }
 
     fn lock(&self, deadline: &Deadline) -> Result<()> {
@@ -436,6 +467,7 @@ impl<'a> Cell<'a> {
             // Only lock holders write the version: a plain increment suffices.
             let v = self.e.version.load(Ordering::Relaxed);
             self.e.version.store(v.wrapping_add(1), Ordering::Release);
+            self.stamp();
         }
         if eff.tag_changed || eff.version_changed {
             if wait::unlock_publish(&self.e.lock) {
@@ -694,7 +726,9 @@ impl<'a> Cell<'a> {
                 .max(min_version)
                 .wrapping_add(1);
             self.e.version.store(version, Ordering::Release);
+            self.mark_pending();
             publish()?;
+            self.stamp();
             Ok((
                 version,
                 Effect {
@@ -733,15 +767,24 @@ impl<'a> Cell<'a> {
 
     /// The second half: if the first operation changed nothing (a `cas` that did not
     /// match, a `set_tag` to the tag it had), moves the version once anyway, since the
-    /// insertion itself is a change. Either way the version moved exactly once from
-    /// [`Cell::reset`]'s.
-    pub fn settle_insert(&self, reset_version: u64) -> Result<()> {
+    /// insertion itself is a change; either way the version moved exactly once from
+    /// [`Cell::reset`]'s. Then, still under the element lock, runs `publish` (which makes
+    /// the key visible) and stamps the change for map-wide watchers *after* it, so one
+    /// that reads the counter past this change finds the key present.
+    pub fn settle_insert(&self, reset_version: u64, publish: impl FnOnce()) -> Result<()> {
         self.locked(Need::Any, &Deadline::forever(), |_| {
-            let moved = self.e.version.load(Ordering::Relaxed) != reset_version;
+            if self.e.version.load(Ordering::Relaxed) == reset_version {
+                self.e
+                    .version
+                    .store(reset_version.wrapping_add(1), Ordering::Release);
+            }
+            self.mark_pending();
+            publish();
+            self.stamp();
             Ok((
                 (),
                 Effect {
-                    version_changed: !moved,
+                    tag_changed: true,
                     ..NO_EFFECT
                 },
             ))
@@ -919,7 +962,7 @@ impl<'a> Cell<'a> {
 
 /// The futex word of a version: its low 32 bits. Only the kernel reads it as 32 bits;
 /// this process only ever accesses the version with 64-bit atomics.
-fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
+pub(crate) fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
     let base = v.as_ptr() as *const u8;
     let low = if cfg!(target_endian = "little") {
         base
@@ -994,7 +1037,20 @@ pub(crate) fn release(r: &RegionInner, off: u64) -> Result<()> {
 /// it), and corrects its `read_rw` count from the live records (see
 /// [`Cell::recover_stale`]).
 pub(crate) fn sweep(r: &RegionInner, off: u64, done: &mut Swept) -> Result<()> {
-    match Cell::at(r, off)?.recover_stale(SWEEP_LOCK_WAIT)? {
+    sweep_in(r, off, None, done)
+}
+
+/// [`sweep`] of a map entry: a change a dead owner left unstamped (or PENDING) is
+/// stamped with the map's change counter `map` (when the map tracks changes).
+pub(crate) fn sweep_in(
+    r: &RegionInner,
+    off: u64,
+    map: Option<&crate::shm::kinds::map::MapHeader>,
+    done: &mut Swept,
+) -> Result<()> {
+    let mut cell = Cell::at(r, off)?;
+    cell.map = map;
+    match cell.recover_stale(SWEEP_LOCK_WAIT)? {
         (true, readers) => {
             done.locks = done.locks.saturating_add(1);
             done.readers = done.readers.saturating_add(readers as u32);
