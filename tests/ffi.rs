@@ -1206,6 +1206,16 @@ fn observe_c_api() {
     });
 }
 
+#[test]
+fn observe_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_observe",
+            &run(&build("ffi-tests/test_cpp_observe.cpp", lib), &[]),
+        )
+    });
+}
+
 /// Three watcher processes follow one key while a writer process writes 1..N to it as
 /// fast as it can: each watcher sees only consistent (value, version) pairs, in order,
 /// and every one of them sees the last value (intermediate ones may be coalesced).

@@ -1063,6 +1063,15 @@ fn observers_from_c_on_a_remote_region() {
         &url,
     );
     common::observe::initial_data_race(&build("ffi-tests/init_race.c", Lib::Shared), &url);
+    let cpp = srv.url("observe-cpp");
+    open(&cpp);
+    assert_ok(
+        "test_cpp_observe",
+        &run(
+            &build("ffi-tests/test_cpp_observe.cpp", Lib::Shared),
+            &[&cpp],
+        ),
+    );
 }
 
 /// A map made before change tracking (its meta hash has no change count: simulated by
