@@ -163,6 +163,7 @@ class Library(unittest.TestCase):
             "unlock": "release",
             "is_locked": "locked",
             "wait_last": "wait",
+            "next_change": "changes_since",
         }
         # Values are Python objects (the constructors and plexus_value_free have no
         # counterpart: the conversion is implicit); the rest are module functions.
@@ -193,7 +194,7 @@ class Library(unittest.TestCase):
             cls = classes.get(kind)
             if cls is None:
                 missing.append(fn)
-            elif verb == "open":
+            elif verb in ("open", "open_with"):  # open_with: Region.map(..., initial=)
                 if kind not in ("region", "sub") and not hasattr(plexus.Region, kind):
                     missing.append(fn)
             elif not hasattr(cls, renamed.get(verb, verb)):
