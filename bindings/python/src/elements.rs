@@ -230,6 +230,9 @@ macro_rules! elements {
     };
 }
 
+/// One map-wide change as `Map._changes` gives it: (key, version, counter, removed).
+type ChangeRow = (String, u64, u64, bool);
+
 /// A map's initial data (a dict of str keys) as the engine takes it; None for none.
 /// TypeError for initial data given to an array or not a dict.
 fn initial_entries(
@@ -514,7 +517,7 @@ elements!(Map, backend::Map, "map", &str, {
         since: u64,
         cursor: u64,
         max: usize,
-    ) -> PyResult<(Vec<(String, u64, u64, bool)>, u64)> {
+    ) -> PyResult<(Vec<ChangeRow>, u64)> {
         let mut c = cursor;
         let got = self.o.call(
             py,

@@ -215,6 +215,9 @@ pub struct Map {
     log: Option<u64>,
 }
 
+/// The operation an insertion applies before publishing the key (see [`Map::insert`]).
+type FirstOp<'a, T> = &'a dyn Fn(&Cell<'_>) -> Result<T>;
+
 /// What [`Map::insert`] did: found the key (inserted or present), or inserted it and
 /// applied the first operation, with its result.
 enum Inserted<T> {
@@ -595,12 +598,7 @@ impl Map {
     /// Nobody else can reach the element meanwhile: lookups see no LIVE slot, and calls
     /// holding a slot of an earlier key find their guard moved. A process killed before
     /// the publishing store leaves the key absent (at most a heap block leaks).
-    fn insert<T>(
-        &self,
-        key: &str,
-        h: u64,
-        first: Option<&dyn Fn(&Cell<'_>) -> Result<T>>,
-    ) -> Result<Inserted<T>> {
+    fn insert<T>(&self, key: &str, h: u64, first: Option<FirstOp<'_, T>>) -> Result<Inserted<T>> {
         let mh = self.lock()?;
         let r = self.r();
         let result = (|| {
@@ -709,8 +707,7 @@ impl Map {
             let f = match self.lookup(key, h)?.0 {
                 Some(f) => f,
                 None => {
-                    let first: Option<&dyn Fn(&Cell<'_>) -> Result<T>> =
-                        if fresh_ok { Some(&op) } else { None };
+                    let first: Option<FirstOp<'_, T>> = if fresh_ok { Some(&op) } else { None };
                     match self.insert(key, h, first)? {
                         Inserted::Found(f) => f,
                         Inserted::Done(out) => return Ok(out),
