@@ -1097,19 +1097,9 @@ fn a_remote_map_without_change_tracking_works_and_map_wide_calls_are_unsupported
         Ok(Value::Int(2))
     );
     m.remove("k2").unwrap();
-    for got in [
+    common::observe::assert_map_wide_unsupported([
         m.change_count().map(drop),
         m.wait_changes(&mut 0, Some(Duration::ZERO)),
         m.changes(0, &mut 0, 10).map(drop),
-    ] {
-        match got {
-            Err(Error::Unsupported(msg)) => {
-                assert!(
-                    msg.contains("older version") && msg.contains("watch"),
-                    "{msg}"
-                )
-            }
-            other => panic!("expected Unsupported, got {other:?}"),
-        }
-    }
+    ]);
 }

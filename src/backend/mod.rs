@@ -107,11 +107,8 @@ impl Region {
         self.map_with(name, capacity, flags, None)
     }
 
-    /// Opens the map `name`; if, and only if, this call creates it, the map starts with
-    /// `initial` (keys FULL holding their values, version 1), atomically: no process sees
-    /// the map without them, and of several processes creating it at once exactly one
-    /// initialises it. `initial` is checked either way (see
-    /// `crate::semantics::value::object_entries` and `crate::semantics::watch::check_initial`).
+    /// Opens the map `name` with `initial` data, stored only if this call creates it (the
+    /// rules: the C header's `plexus_map_open_with`).
     pub fn map_with(
         &self,
         name: &str,

@@ -81,15 +81,25 @@ pub extern "C" fn plexus_map_open(
     guard(|| {
         let name = c_str(name, "name")?;
         let slot = out_ref(out, "out")?;
-        let parent = handles::region(region.id)?;
-        let map = parent.region.map(name, capacity, flags)?;
-        slot.id = handles::child(region.id, &parent, "map", name, || {
-            Object::Map(Arc::new(MapEntry {
-                map,
-                parent: region.id,
-            }))
-        })?;
+        slot.id = open_in(region, name, |r| r.map(name, capacity, flags))?;
         Ok(())
+    })
+}
+
+/// Opens a map through `region` with `open` and returns its handle id (the same one
+/// when this region handle has it open already).
+fn open_in(
+    region: plexus_region,
+    name: &str,
+    open: impl FnOnce(&crate::backend::Region) -> Result<crate::backend::Map, Error>,
+) -> Result<u64, Error> {
+    let parent = handles::region(region.id)?;
+    let map = open(&parent.region)?;
+    handles::child(region.id, &parent, "map", name, || {
+        Object::Map(Arc::new(MapEntry {
+            map,
+            parent: region.id,
+        }))
     })
 }
 
@@ -132,15 +142,8 @@ pub extern "C" fn plexus_map_open_with(
                 }
             }
         };
-        let parent = handles::region(region.id)?;
-        let map = parent
-            .region
-            .map_with(name, capacity, flags, entries.as_deref())?;
-        slot.id = handles::child(region.id, &parent, "map", name, || {
-            Object::Map(Arc::new(MapEntry {
-                map,
-                parent: region.id,
-            }))
+        slot.id = open_in(region, name, |r| {
+            r.map_with(name, capacity, flags, entries.as_deref())
         })?;
         Ok(())
     })

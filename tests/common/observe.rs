@@ -58,3 +58,19 @@ pub fn initial_data_race(exe: &Path, name: &str) {
     assert_eq!(winners.len(), 1, "openers saw different data: {winners:?}");
     assert!(winners[0].starts_with("winner p"), "{winners:?}");
 }
+
+/// The map-wide calls (`change_count`, `wait_changes`, `changes`) of a map made before
+/// change tracking: each gives Unsupported, with the way out in its message.
+pub fn assert_map_wide_unsupported(results: [plexus::Result<()>; 3]) {
+    for got in results {
+        match got {
+            Err(plexus::Error::Unsupported(msg)) => {
+                assert!(
+                    msg.contains("older version") && msg.contains("watch"),
+                    "{msg}"
+                )
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+}

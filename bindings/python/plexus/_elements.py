@@ -9,7 +9,7 @@ compiled core's methods; this module adds the Python protocols (sequence, mappin
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Iterator, List, MutableMapping, NamedTuple, Sequence, Tuple
+from typing import Any, AsyncIterator, Iterator, List, MutableMapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import _aio, _observe
 from ._base import RegionObject
@@ -196,12 +196,8 @@ class Map(_Map, RegionObject, _Twins, MutableMapping[str, Any]):
         were listed, a round lists every key present again (as from 0). ``timeout``
         bounds each wait: when it passes the iteration ends."""
         while True:
-            count = self.change_count()
-            if count != since:
-                try:
-                    changes = self.changes_since(since)
-                except OutOfRange:
-                    changes = self.changes_since(0)
+            count, changes = self._round(since)
+            if changes is not None:
                 since = count
                 yield count, changes
             try:
@@ -215,18 +211,25 @@ class Map(_Map, RegionObject, _Twins, MutableMapping[str, Any]):
         """``async for counter, changes in m.watch_map_async():`` — :meth:`watch_map`
         without blocking the event loop."""
         while True:
-            count = self.change_count()
-            if count != since:
-                try:
-                    changes = self.changes_since(since)
-                except OutOfRange:
-                    changes = self.changes_since(0)
+            count, changes = self._round(since)
+            if changes is not None:
                 since = count
                 yield count, changes
             try:
                 await _aio.sliced(lambda piece: self.wait_changes(count, piece), timeout)
             except Timeout:
                 return
+
+    def _round(self, since: int) -> Tuple[int, Optional[List[Change]]]:
+        """One round of :meth:`watch_map`: the count now, and what changed since
+        ``since`` (None when nothing did; every key present after dropped removals)."""
+        count = self.change_count()
+        if count == since:
+            return count, None
+        try:
+            return count, self.changes_since(since)
+        except OutOfRange:
+            return count, self.changes_since(0)
 
     def clear(self) -> None:
         """Removes every key (not atomic: keys inserted meanwhile may stay)."""

@@ -701,6 +701,21 @@ impl<'a> Cell<'a> {
         })
     }
 
+    /// Under the lock: UNDEFINED in both value slots, tag FULL or EMPTY, and the version
+    /// raised to at least `min_version` (stored, and returned).
+    fn reset_locked(&self, full: bool, min_version: u64) -> u64 {
+        for v in &self.e.slots {
+            v.meta.store(0, Ordering::Relaxed);
+            v.payload.store(0, Ordering::Relaxed);
+        }
+        self.e
+            .tag
+            .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
+        let version = self.e.version.load(Ordering::Relaxed).max(min_version);
+        self.e.version.store(version, Ordering::Release);
+        version
+    }
+
     /// Map insertion: under the element lock, resets the element to UNDEFINED with tag
     /// FULL or EMPTY and a version above both its current one and `min_version`, then
     /// runs `publish` (which makes the key visible) and wakes every sleeper. Returns the
@@ -712,19 +727,7 @@ impl<'a> Cell<'a> {
         publish: impl FnOnce() -> Result<()>,
     ) -> Result<u64> {
         self.locked(Need::Any, &Deadline::forever(), |_| {
-            for v in &self.e.slots {
-                v.meta.store(0, Ordering::Relaxed);
-                v.payload.store(0, Ordering::Relaxed);
-            }
-            self.e
-                .tag
-                .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
-            let version = self
-                .e
-                .version
-                .load(Ordering::Relaxed)
-                .max(min_version)
-                .wrapping_add(1);
+            let version = self.reset_locked(full, min_version).wrapping_add(1);
             self.e.version.store(version, Ordering::Release);
             self.mark_pending();
             publish()?;
@@ -746,15 +749,7 @@ impl<'a> Cell<'a> {
     /// [`Cell::settle_insert`].
     pub fn reset(&self, full: bool, min_version: u64) -> Result<u64> {
         self.locked(Need::Any, &Deadline::forever(), |_| {
-            for v in &self.e.slots {
-                v.meta.store(0, Ordering::Relaxed);
-                v.payload.store(0, Ordering::Relaxed);
-            }
-            self.e
-                .tag
-                .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
-            let version = self.e.version.load(Ordering::Relaxed).max(min_version);
-            self.e.version.store(version, Ordering::Release);
+            let version = self.reset_locked(full, min_version);
             Ok((
                 version,
                 Effect {
