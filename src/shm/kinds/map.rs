@@ -113,6 +113,15 @@ pub struct LogEntry {
 }
 const _: () = assert!(size_of::<LogEntry>() == 64);
 
+/// The offset of entry `i` of the removal log at `log` (checked: a damaged offset is
+/// Corrupt, never an overflow).
+fn log_entry_off(log: u64, i: u64) -> Result<u64> {
+    i.checked_add(1)
+        .and_then(|n| n.checked_mul(size_of::<LogEntry>() as u64))
+        .and_then(|d| log.checked_add(d))
+        .ok_or_else(|| Error::corrupt("a map's removal log lies outside the region"))
+}
+
 /// How many removals a map of `capacity` keys keeps listable.
 pub(crate) fn log_entries(capacity: u64) -> u64 {
     capacity.clamp(16, 1024).next_power_of_two()
@@ -483,9 +492,7 @@ impl Map {
     }
 
     fn log_entry(&self, log: u64, i: u64) -> Result<&LogEntry> {
-        self.r()
-            .map
-            .get(log + (1 + i) * size_of::<LogEntry>() as u64)
+        self.r().map.get(log_entry_off(log, i)?)
     }
 
     /// The key bytes of a slot as read now (the caller re-checks the state after).
@@ -582,7 +589,7 @@ impl Map {
         if wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &procs)?
             == Acquired::Recovered
         {
-            if let Err(e) = recount_len(r, self.base, self.slots) {
+            if let Err(e) = recount_len(r, self.base, self.slots, self.capacity) {
                 wait::unlock(&h.lock); // never keep the lock on an error
                 return Err(e);
             }
@@ -987,7 +994,9 @@ impl Map {
     fn log_removal(&self, mh: &MapHeader, log: u64, s: &KeySlot) -> Result<()> {
         let r = self.r();
         let lh: &LogHeader = r.map.get(log)?;
-        let entries = lh.entries.load(Ordering::Relaxed);
+        // The number of entries as the capacity gives it (checked against the file's at
+        // open), never as the file says now.
+        let entries = log_entries(self.capacity);
         let head = lh.head.load(Ordering::Relaxed);
         let e = self.log_entry(log, head % entries)?;
         let old = e.stamp.load(Ordering::Relaxed);
@@ -1116,8 +1125,8 @@ impl Map {
                 removed: false,
             }));
         }
-        let entries = lh.entries.load(Ordering::Relaxed);
-        while *cursor - self.slots < entries {
+        let entries = log_entries(self.capacity);
+        while cursor.saturating_sub(self.slots) < entries {
             let e = self.log_entry(log, *cursor - self.slots)?;
             *cursor += 1;
             if e.stamp.load(Ordering::Acquire) <= since {
@@ -1188,7 +1197,7 @@ impl Map {
 /// slots (an insert or removal killed between its slot change and its count change
 /// leaves the count off by one), and drops a removal-log entry for a key that is still
 /// present ([`repair_log`]). Map bodies start at `base` and hold `slots` slots.
-fn recount_len(r: &RegionInner, base: u64, slots: u64) -> Result<()> {
+fn recount_len(r: &RegionInner, base: u64, slots: u64, capacity: u64) -> Result<()> {
     let h: &MapHeader = r.map.get(base)?;
     let mut live = 0;
     for i in 0..slots {
@@ -1198,7 +1207,7 @@ fn recount_len(r: &RegionInner, base: u64, slots: u64) -> Result<()> {
         }
     }
     h.len.store(live, Ordering::Relaxed);
-    repair_log(r, base, slots)
+    repair_log(r, base, slots, capacity)
 }
 
 /// The key bytes of a removal-log entry (checked to lie inside the heap).
@@ -1224,23 +1233,18 @@ fn log_key(r: &RegionInner, e: &LogEntry) -> Result<Vec<u8>> {
 /// key but before the key's slot became TOMB left the newest log entry naming a key that
 /// is still present. Listers never saw that entry (they read the log under the map
 /// lock, which the dead remover held), so unstamping it hides nothing.
-fn repair_log(r: &RegionInner, base: u64, slots: u64) -> Result<()> {
+fn repair_log(r: &RegionInner, base: u64, slots: u64, capacity: u64) -> Result<()> {
     let h: &MapHeader = r.map.get(base)?;
     if h.layout.load(Ordering::Relaxed) & MAP_LAYOUT_CHANGES == 0 {
         return Ok(());
     }
     let log = h.log_off.load(Ordering::Relaxed);
     let lh: &LogHeader = r.map.get(log)?;
-    let (head, entries) = (
-        lh.head.load(Ordering::Relaxed),
-        lh.entries.load(Ordering::Relaxed),
-    );
-    if head == 0 || entries == 0 {
+    let (head, entries) = (lh.head.load(Ordering::Relaxed), log_entries(capacity));
+    if head == 0 {
         return Ok(());
     }
-    let e: &LogEntry = r
-        .map
-        .get(log + (1 + (head - 1) % entries) * size_of::<LogEntry>() as u64)?;
+    let e: &LogEntry = r.map.get(log_entry_off(log, (head - 1) % entries)?)?;
     if e.stamp.load(Ordering::Relaxed) == 0 {
         return Ok(());
     }
@@ -1298,8 +1302,7 @@ fn release(r: &RegionInner, o: &Placed<'_>) -> Result<()> {
         let log = h.log_off.load(Ordering::Acquire);
         if log != 0 {
             for i in 0..log_entries(o.shape) {
-                let at = log + (1 + i) * size_of::<LogEntry>() as u64;
-                let e: &LogEntry = r.map.get(at)?;
+                let e: &LogEntry = r.map.get(log_entry_off(log, i)?)?;
                 if e.key_len.load(Ordering::Acquire) > KEY_INLINE_MAX as u64 {
                     r.with_heap(|hp| hp.free_at(r.map.offset_of(&e.key_off)))?;
                 }
@@ -1315,7 +1318,7 @@ fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
     let slots = slots_for(o.shape)
         .filter(|&s| s == h.slots.load(Ordering::Relaxed))
         .ok_or_else(|| Error::corrupt("map header is damaged"))?;
-    done.lock_taken_over(r.take_over_dead(&h.lock, |_| recount_len(r, o.body, slots))?);
+    done.lock_taken_over(r.take_over_dead(&h.lock, |_| recount_len(r, o.body, slots, o.shape))?);
     let tracked = (h.layout.load(Ordering::Relaxed) & MAP_LAYOUT_CHANGES != 0).then_some(h);
     for j in 0..slots {
         element::sweep_in(r, o.body + MAP_HEADER + j * SLOT + KEY_SLOT, tracked, done)?;
@@ -1421,9 +1424,9 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
         let size = (1 + entries) * size_of::<LogEntry>() as u64;
         if sc.reference(log, size, || format!("{loc} removal log")) {
             for i in 0..entries {
-                let Ok(e) = sc
-                    .map
-                    .get::<LogEntry>(log + (1 + i) * size_of::<LogEntry>() as u64)
+                let Some(e) = log_entry_off(log, i)
+                    .ok()
+                    .and_then(|at| sc.map.get::<LogEntry>(at).ok())
                 else {
                     break;
                 };
