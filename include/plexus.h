@@ -570,6 +570,28 @@ typedef struct plexus_map {
 } plexus_map;
 
 /**
+ * One entry of a map-wide change listing (plexus_map_next_change).
+ */
+typedef struct plexus_map_change {
+  /**
+   * The key, a STRING owned by the library: release it with plexus_value_free.
+   */
+  struct plexus_value key;
+  /**
+   * The key's version now (0 when `removed`).
+   */
+  uint64_t version;
+  /**
+   * The map's change count at the key's last change.
+   */
+  uint64_t counter;
+  /**
+   * The change was the key's removal.
+   */
+  bool removed;
+} plexus_map_change;
+
+/**
  * Handle of an open queue. Id 0 is never valid.
  */
 typedef struct plexus_queue {
@@ -1199,6 +1221,28 @@ enum plexus_status plexus_array_patch(struct plexus_array a,
 enum plexus_status plexus_array_version(struct plexus_array a, uint64_t index, uint64_t *out);
 
 /**
+ * Blocks until the version of element `index` differs from `*version`, then stores its value in
+ * `*out` and the version that value belongs to in `*version`: a consistent pair, read
+ * together (never a newer value with an older version, nor the reverse). Returns at
+ * once if the version already differs. Start with `*version = 0` to get the current
+ * value at once (an element's version is at least 1 once written, 0 before).
+ *
+ * Observer guarantee: a caller that loops on this call sees every value that stayed in
+ * place longer than the caller took to come back, and always sees the last one; values
+ * replaced faster than that are coalesced (the caller gets the newest, and the version
+ * jump shows how many it skipped).
+ *
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first; on any failure `*version` and `*out` are
+ * unchanged. `*out` may own memory: release it with plexus_value_free. Works the same on
+ * remote regions (one read, then a wait on the server).
+ */
+enum plexus_status plexus_array_watch(struct plexus_array a,
+                                      uint64_t index,
+                                      uint64_t *version,
+                                      struct plexus_value *out,
+                                      int64_t timeout_ns);
+
+/**
  * Blocks until element `index`'s version differs from `*version`, then stores the new
  * version in `*version` (returns at once if it already differs). PLEXUS_TIMEOUT when
  * `timeout_ns` passes first. To watch an element: read `plexus_array_version`, then
@@ -1229,6 +1273,29 @@ enum plexus_status plexus_map_open(struct plexus_region region,
                                    uint64_t capacity,
                                    uint32_t flags,
                                    struct plexus_map *out);
+
+/**
+ * plexus_map_open, with initial data that is stored if, and only if, this call creates
+ * the map (MemSync's `data:`).
+ *
+ * `initial` (may be NULL: none) is an OBJECT holding a map of string keys, e.g. from
+ * plexus_value_from_json("{\"mode\": \"auto\", \"limit\": 10}"): the new map starts with
+ * each key FULL holding its value (scalars become their type, nested arrays and objects
+ * stay OBJECT), version 1. Atomic: no process ever sees the map existing without its
+ * initial keys, and when several processes create it at once exactly one call's data
+ * is stored (the others open that map and their data is ignored, as it is whenever the
+ * map exists already). `initial` is checked either way: not an OBJECT holding a map of
+ * string keys, a key not valid as a map key, or a key twice gives
+ * PLEXUS_E_INVALID_ARGUMENT; more keys than `capacity` PLEXUS_E_NO_SPACE (nothing is
+ * created then). Other arguments, statuses and ownership as plexus_map_open; the
+ * caller keeps `*initial`. Same on remote regions (the creating script stores them).
+ */
+enum plexus_status plexus_map_open_with(struct plexus_region region,
+                                        const char *name,
+                                        uint64_t capacity,
+                                        uint32_t flags,
+                                        const struct plexus_value *initial,
+                                        struct plexus_map *out);
 
 /**
  * Undoes one `plexus_map_open` of this handle (the handle stays valid until closed as
@@ -1401,6 +1468,28 @@ enum plexus_status plexus_map_wait_change(struct plexus_map m,
                                           int64_t timeout_ns);
 
 /**
+ * Blocks until the version of `key` differs from `*version`, then stores its value in
+ * `*out` and the version that value belongs to in `*version`: a consistent pair, read
+ * together (never a newer value with an older version, nor the reverse). Returns at
+ * once if the version already differs. Start with `*version = 0` to get the current
+ * value at once (an absent key reads as UNDEFINED with version 0, so with `*version == 0` an absent key's insertion is the change waited for, and a removal shows as UNDEFINED with version 0). A key's first write inserts it with its value in one change: its version moves once, and watchers never see the UNDEFINED in between.
+ *
+ * Observer guarantee: a caller that loops on this call sees every value that stayed in
+ * place longer than the caller took to come back, and always sees the last one; values
+ * replaced faster than that are coalesced (the caller gets the newest, and the version
+ * jump shows how many it skipped).
+ *
+ * PLEXUS_TIMEOUT when `timeout_ns` passes first; on any failure `*version` and `*out` are
+ * unchanged. `*out` may own memory: release it with plexus_value_free. Works the same on
+ * remote regions (one read, then a wait on the server).
+ */
+enum plexus_status plexus_map_watch(struct plexus_map m,
+                                    const char *key,
+                                    uint64_t *version,
+                                    struct plexus_value *out,
+                                    int64_t timeout_ns);
+
+/**
  * Removes `key`: waits while `read_rw` readers hold it, then the key is gone (reads see
  * UNDEFINED/EMPTY, version 0), its value is freed, every waiter on it is woken (waiting
  * reads keep waiting for a new insertion) and its place counts as free for
@@ -1419,6 +1508,47 @@ enum plexus_status plexus_map_remove(struct plexus_map m, const char *key);
 enum plexus_status plexus_map_next_key(struct plexus_map m,
                                        uint64_t *cursor,
                                        struct plexus_value *key_out);
+
+/**
+ * `*out` = the map's change count: it moves by one with every change of any key
+ * (insertion, write, tag change, removal), so a watcher of a whole map reads it, lists
+ * what changed since the count it had (plexus_map_next_change), and waits for it to
+ * move (plexus_map_wait_changes). PLEXUS_E_UNSUPPORTED for a map made by an older
+ * version of plexus (its keys can still be watched one by one); same on remote regions.
+ */
+enum plexus_status plexus_map_change_count(struct plexus_map m, uint64_t *out);
+
+/**
+ * Blocks until the map's change count differs from `*counter`, then stores it in
+ * `*counter` (returns at once if it already differs). Sleeps without polling (a futex;
+ * on remote regions a blocking read on the server). PLEXUS_TIMEOUT when `timeout_ns`
+ * passes first (`*counter` unchanged); PLEXUS_E_UNSUPPORTED as plexus_map_change_count.
+ */
+enum plexus_status plexus_map_wait_changes(struct plexus_map m,
+                                           uint64_t *counter,
+                                           int64_t timeout_ns);
+
+/**
+ * Lists the keys changed after the change count `since`, one per call, without reading
+ * their values: start with `*cursor = 0` and call until PLEXUS_E_NOT_FOUND (the end;
+ * `*out` unchanged). Each PLEXUS_OK fills `*out` (release `out->key` with
+ * plexus_value_free) and advances `*cursor`.
+ *
+ * Lists every key present whose last change came after `since` (`since == 0`: every
+ * key present), and the removals after `since` that the map still records: its last N
+ * removals, N = its capacity within 16..1024 rounded up to a power of two. A key
+ * changed during the listing may be listed or not, and may be listed twice (removed,
+ * then present again: the larger `counter` is the newer); the order is unspecified.
+ * To follow a map: read plexus_map_change_count into C, list since the previous C,
+ * then wait with plexus_map_wait_changes(&C) and repeat — no change is ever missed, and
+ * bursts are coalesced. PLEXUS_E_OUT_OF_RANGE when removals after `since` (non-zero)
+ * were no longer all recorded: list again from 0 to resynchronise.
+ * PLEXUS_E_UNSUPPORTED as plexus_map_change_count.
+ */
+enum plexus_status plexus_map_next_change(struct plexus_map m,
+                                          uint64_t since,
+                                          uint64_t *cursor,
+                                          struct plexus_map_change *out);
 
 /**
  * Opens the queue `name` in `region`, creating it when `capacity > 0` and it is missing.

@@ -495,6 +495,76 @@ inline bool ok_or_timeout(plexus_status s) {
     return true;
 }
 
+/// A running observer (see Elements::observe): a thread of its own that calls the
+/// callback with each new value of one element and its version. Move-only RAII: the
+/// destructor (or stop()) asks the thread to stop and joins it (it notices within
+/// `observe_slice_ns`). The thread also ends when the callback throws or a call fails
+/// (the handle closed, the object or region removed): running() is then false and
+/// error() says why.
+class Observer {
+  public:
+    Observer() noexcept = default;
+    Observer(Observer &&) noexcept = default;
+    Observer &operator=(Observer &&other) noexcept {
+        if (this != &other) {
+            stop();
+            state_ = std::move(other.state_);
+            thread_ = std::move(other.thread_);
+        }
+        return *this;
+    }
+    Observer(const Observer &) = delete;
+    Observer &operator=(const Observer &) = delete;
+    ~Observer() { stop(); }
+
+    /// Stops the thread and waits for it (a callback running now finishes first). Must
+    /// not be called from the callback itself.
+    void stop() noexcept {
+        if (state_) {
+            state_->stop.store(true);
+        }
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+    /// Whether the thread still observes.
+    bool running() const noexcept { return state_ && !state_->done.load(); }
+    /// Why the thread ended by itself ("" while running or after stop()).
+    std::string error() const {
+        if (!state_ || !state_->done.load()) {
+            return "";
+        }
+        return state_->error;
+    }
+
+    /// Starts `loop(stop_flag, error_out)` on a thread (for Elements::observe).
+    template <class Loop> static Observer start(Loop loop) {
+        Observer o;
+        o.state_ = std::make_shared<State>();
+        std::shared_ptr<State> st = o.state_;
+        o.thread_ = std::thread([st, loop = std::move(loop)]() mutable {
+            try {
+                loop(st->stop);
+            } catch (const std::exception &e) {
+                st->error = e.what();
+            } catch (...) {
+                st->error = "the callback threw";
+            }
+            st->done.store(true);
+        });
+        return o;
+    }
+
+  private:
+    struct State {
+        std::atomic<bool> stop{false};
+        std::atomic<bool> done{false};
+        std::string error;
+    };
+    std::shared_ptr<State> state_;
+    std::thread thread_;
+};
+
 /// The owner of one C handle, which every owner class derives from (Region, Array, Map,
 /// Queue, Bus, Subscription, Mutex, Barrier, Semaphore). Move-only: a move leaves the
 /// source empty (id 0). close(), the destructor and a move-assignment over a live handle
@@ -568,6 +638,7 @@ struct ArrayCalls {
     static constexpr auto patch = plexus_array_patch;
     static constexpr auto version = plexus_array_version;
     static constexpr auto wait_change = plexus_array_wait_change;
+    static constexpr auto watch = plexus_array_watch;
 };
 
 /// The C calls of map elements (keyed by string), for Elements.
@@ -593,7 +664,15 @@ struct MapCalls {
     static constexpr auto patch = plexus_map_patch;
     static constexpr auto version = plexus_map_version;
     static constexpr auto wait_change = plexus_map_wait_change;
+    static constexpr auto watch = plexus_map_watch;
 };
+
+/// The callback of an Observer.
+using ObserveFn = std::function<void(const Value &, std::uint64_t)>;
+
+/// How long an Observer's thread waits in one piece before it looks whether it was
+/// asked to stop (the longest a destructor waits for it).
+inline constexpr std::int64_t observe_slice_ns = 50 * 1000 * 1000;
 
 /// The element operations that Array and Map share, written once over the C calls `C`
 /// (ArrayCalls or MapCalls). `k` is an element's index in an Array and its key in a
@@ -769,12 +848,62 @@ template <class C> class Elements : public Owner<typename C::Handle, C::close> {
         return ok_or_timeout(C::wait_change(this->h_, C::c_key(k), &version, to_timeout_ns(d)));
     }
 
+    /// Waits until element `k`'s version differs from `version`, then returns its value
+    /// with the version that value belongs to (plexus_*_watch: a consistent pair). Start
+    /// with version 0 to get the current value at once (a map key: once present).
+    /// Observer guarantee: a caller looping on it sees every value that stayed longer
+    /// than it took to come back, and always the last one; bursts are coalesced.
+    std::pair<Value, std::uint64_t> watch(Key k, std::uint64_t version) const {
+        return *watch_ns(k, version, PLEXUS_FOREVER);
+    }
+    /// watch() waiting at most `d`: std::nullopt when the version did not move in time.
+    template <class Rep, class Period>
+    std::optional<std::pair<Value, std::uint64_t>>
+    watch_for(Key k, std::uint64_t version, const std::chrono::duration<Rep, Period> &d) const {
+        return watch_ns(k, version, to_timeout_ns(d));
+    }
+    /// Calls `fn(value, version)` on a thread of its own: first with the current value
+    /// (a map key once it is present; an array element once written), then with every
+    /// new value under the observer guarantee of watch(). The returned Observer stops
+    /// and joins the thread when destroyed; keep it as long as you want the calls. The
+    /// thread uses this handle: close it only after the Observer is gone.
+    Observer observe(Key k, ObserveFn fn) const {
+        using Stored = std::remove_cv_t<std::remove_reference_t<Key>>;
+        Stored key(k);
+        const typename C::Handle h = this->h_;
+        return Observer::start([h, key, fn = std::move(fn)](std::atomic<bool> &stop) {
+            std::uint64_t version = 0;
+            while (!stop.load()) {
+                plexus_value out = out_value();
+                const plexus_status s =
+                    C::watch(h, C::c_key(key), &version, &out, observe_slice_ns);
+                if (s == PLEXUS_TIMEOUT) {
+                    continue;
+                }
+                check(s);
+                const Value v = Value::adopt(out);
+                fn(v, version);
+            }
+        });
+    }
+
   protected:
     Elements() noexcept = default;
     /// Owns one open of `h`.
     explicit Elements(typename C::Handle h) noexcept : Owner<typename C::Handle, C::close>(h) {}
 
   private:
+    std::optional<std::pair<Value, std::uint64_t>> watch_ns(Key k, std::uint64_t version,
+                                                            std::int64_t t) const {
+        std::uint64_t v = version;
+        std::optional<Value> got = read_into(
+            [&](plexus_value *out) { return C::watch(this->h_, C::c_key(k), &v, out, t); }, true);
+        if (!got) {
+            return std::nullopt;
+        }
+        return std::make_pair(std::move(*got), v);
+    }
+
     /// read_fe, read_ff or read_rw with timeout `t`: std::nullopt on PLEXUS_TIMEOUT.
     template <class Read>
     std::optional<Value> wait_read(Read call, Key k, std::int64_t t) const {
@@ -792,6 +921,11 @@ template <class C> class Elements : public Owner<typename C::Handle, C::close> {
     }
 };
 }  // namespace detail
+
+/// A running observer: see detail::Observer and Array::observe / Map::observe.
+using Observer = detail::Observer;
+/// The callback type of observe(): `void(const Value &value, std::uint64_t version)`.
+using ObserveFn = detail::ObserveFn;
 
 // ---------------------------------------------------------------------------------------
 // Regions
@@ -1028,6 +1162,13 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
     /// rules). Flags: PLEXUS_FULL (inserted keys start FULL), PLEXUS_EXCLUSIVE.
     Map map(const std::string &name, std::uint64_t capacity = 0, std::uint32_t flags = 0) const;
 
+    /// Opens the map `name` like map(), with `initial` data (an OBJECT holding a map of
+    /// string keys, e.g. Value::from_json(R"({"mode": "auto"})")) stored, keys FULL at
+    /// version 1, if and only if this call creates the map (plexus_map_open_with:
+    /// atomic; of several creators exactly one stores its data).
+    Map map(const std::string &name, std::uint64_t capacity, std::uint32_t flags,
+            const Value &initial) const;
+
     /// Opens the queue `name` of up to `capacity` values (see the class comment for the
     /// rules): a new queue is empty, a LIFO stack if `flags` has PLEXUS_LIFO, else FIFO;
     /// an existing one must be of the same kind (PLEXUS_E_INCOMPATIBLE), except that
@@ -1164,6 +1305,53 @@ class Map : public detail::Elements<detail::MapCalls> {
         std::uint64_t cursor = 0;
         while (auto k = next_key(cursor)) {
             out.push_back(std::move(*k));
+        }
+        return out;
+    }
+
+    /// One key changed after a change count (plexus_map_change).
+    struct Change {
+        std::string key;
+        std::uint64_t version = 0;  ///< its version now (0 when removed)
+        std::uint64_t counter = 0;  ///< the map's change count at its last change
+        bool removed = false;
+    };
+    /// The map's change count (plexus_map_change_count): +1 per change of any key.
+    /// Throws PLEXUS_E_UNSUPPORTED for a map made by an older version.
+    std::uint64_t change_count() const {
+        std::uint64_t n = 0;
+        check(plexus_map_change_count(h_, &n));
+        return n;
+    }
+    /// Waits until the change count differs from `counter`, then stores it there.
+    void wait_changes(std::uint64_t &counter) const {
+        check(plexus_map_wait_changes(h_, &counter, PLEXUS_FOREVER));
+    }
+    /// wait_changes waiting at most `d`: false when the count did not move in time.
+    template <class Rep, class Period>
+    bool wait_changes_for(std::uint64_t &counter,
+                          const std::chrono::duration<Rep, Period> &d) const {
+        return detail::ok_or_timeout(plexus_map_wait_changes(h_, &counter, to_timeout_ns(d)));
+    }
+    /// The next key changed after the count `since`, from `cursor` (start with 0);
+    /// std::nullopt at the end (plexus_map_next_change). Throws PLEXUS_E_OUT_OF_RANGE
+    /// when removals after `since` are no longer all recorded (list again from 0).
+    std::optional<Change> next_change(std::uint64_t since, std::uint64_t &cursor) const {
+        plexus_map_change c;
+        const plexus_status s = plexus_map_next_change(h_, since, &cursor, &c);
+        if (s == PLEXUS_E_NOT_FOUND) {
+            return std::nullopt;
+        }
+        check(s);
+        Value key = Value::adopt(c.key);
+        return Change{key.as_string(), c.version, c.counter, c.removed};
+    }
+    /// Every change after `since`, collected with next_change (same guarantees).
+    std::vector<Change> changes_since(std::uint64_t since) const {
+        std::vector<Change> out;
+        std::uint64_t cursor = 0;
+        while (auto c = next_change(since, cursor)) {
+            out.push_back(std::move(*c));
         }
         return out;
     }
@@ -1905,6 +2093,14 @@ inline Map Region::map(const std::string &name, std::uint64_t capacity,
                        std::uint32_t flags) const {
     plexus_map h{0};
     check(plexus_map_open(h_, name.c_str(), capacity, flags, &h));
+    return Map(h);
+}
+
+inline Map Region::map(const std::string &name, std::uint64_t capacity, std::uint32_t flags,
+                       const Value &initial) const {
+    plexus_map h{0};
+    const plexus_value init = initial.c_value();
+    check(plexus_map_open_with(h_, name.c_str(), capacity, flags, &init, &h));
     return Map(h);
 }
 

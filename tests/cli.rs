@@ -132,8 +132,8 @@ fn dump_shows_every_object_and_value() {
         "[1]  EMPTY v1    42",
         "[2]  EMPTY v0    undefined",
         "map 'jobs': 2 keys (capacity 8)",
-        "\"hits\"      EMPTY v2    5",
-        "\"photo-17\"  FULL  v2    object {\"done\":false}",
+        "\"hits\"      EMPTY v1    5",
+        "\"photo-17\"  FULL  v1    object {\"done\":false}",
         "queue 'work': 2 values (capacity 4)",
         "next+0  1",
         "next+1  \"two\"",
@@ -641,8 +641,8 @@ fn remote_ls_info_dump_check_rm_never_print_the_password() {
         "[1]  EMPTY v1    42",
         "[2]  EMPTY v0    undefined",
         "map 'jobs': 2 keys (capacity 8)",
-        "\"hits\"      EMPTY v2    5",
-        "\"photo-17\"  FULL  v2    object {\"done\":false}",
+        "\"hits\"      EMPTY v1    5",
+        "\"photo-17\"  FULL  v1    object {\"done\":false}",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }

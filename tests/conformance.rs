@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
 use plexus::backend::{
-    Acquired, Array, Barrier, Bus, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore,
-    Start, Subscription,
+    Acquired, Array, Barrier, Bus, Map, MapChange, Mutex, OpenMode, OpenOptions, Queue, Region,
+    Semaphore, Start, Subscription,
 };
 use plexus::{
     Deadline, Error, Result, Value, ValueRef, FLAG_EXCLUSIVE, FLAG_FULL, FLAG_LIFO, MAX_KEY_LEN,
@@ -133,6 +133,12 @@ on_both_backends!(
     services,
     every_kind_is_an_object,
     object_removal,
+    element_watch,
+    map_first_write_moves_the_version_once,
+    map_wide_changes,
+    map_wide_changes_under_concurrent_writers,
+    map_initial_data,
+    map_initial_data_race,
 );
 
 fn options(mode: OpenMode) -> OpenOptions {
@@ -248,6 +254,7 @@ element_calls! {
     fn patch(&self, patch: ValueRef<'_>) -> Result<Value>;
     fn version(&self) -> Result<u64>;
     fn wait_change(&self, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    fn watch(&self, seen: &mut u64, timeout: Option<Duration>) -> Result<Value>;
 }
 
 // ---- regions ----
@@ -2536,4 +2543,449 @@ fn services(name: &str) {
     drop(other);
     assert_eq!(caller.join().unwrap(), Err(Error::OwnerDead));
     assert_eq!(s.pending(), Ok(0));
+}
+
+// ---- observing ----
+
+/// `watch` returns the value with the version it belongs to: at once when the version
+/// already differs, after a wait otherwise; a consistent pair under concurrent writes;
+/// and the last value written is always seen.
+fn element_watch(name: &str) {
+    let r = create(name);
+    for kind in KINDS {
+        let what = format!("{kind:?}");
+        let e = El::on(&r, kind, 3);
+        // Nothing written yet: version 0, nothing to report.
+        let mut seen = 0;
+        assert_eq!(e.watch(&mut seen, ZERO), Err(Error::Timeout), "{what}");
+        assert_eq!(seen, 0, "{what}: a timed-out watch moved *seen");
+        // A write in another attachment wakes a blocked watcher with value and version.
+        let other = attach(name);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let mut mine = 0;
+                e.watch(&mut mine, LONG).map(|v| (v, mine))
+            });
+            std::thread::sleep(SETTLE);
+            El::on(&other, kind, 3)
+                .write(ValueRef::String("first"))
+                .unwrap();
+            let (v, ver) = waiter.join().unwrap().unwrap();
+            assert_eq!(v, Value::String("first".into()), "{what}");
+            assert_eq!(ver, 1, "{what}: the first write moves the version once");
+        });
+        // Already different: returns at once with the current pair.
+        let mut seen = 0;
+        assert_eq!(
+            e.watch(&mut seen, ZERO),
+            Ok(Value::String("first".into())),
+            "{what}"
+        );
+        assert_eq!(seen, 1, "{what}");
+        let t = Instant::now();
+        assert_eq!(e.watch(&mut seen, Some(SHORT)), Err(Error::Timeout));
+        assert!(t.elapsed() >= SHORT, "{what}: gave up early");
+
+        // Consistent pairs under a stream of writes, and the last value is never missed:
+        // value i is written at version base + i, so every pair must satisfy that.
+        let base = e.version().unwrap();
+        const N: i64 = 300;
+        let writer_el = El::on(&other, kind, 3);
+        std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                let mut seen = base;
+                let mut got = Vec::new();
+                loop {
+                    let v = e.watch(&mut seen, LONG).unwrap();
+                    let Value::Int(i) = v else {
+                        panic!("{what}: unexpected value {v:?}")
+                    };
+                    assert_eq!(
+                        seen,
+                        base + i as u64,
+                        "{what}: value {i} with version {seen}"
+                    );
+                    got.push(i);
+                    if i == N {
+                        return got;
+                    }
+                }
+            });
+            for i in 1..=N {
+                writer_el.write(ValueRef::Int(i)).unwrap();
+            }
+            let got = watcher.join().unwrap();
+            assert_eq!(got.last(), Some(&N), "{what}: the last value was missed");
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{what}: out of order");
+        });
+    }
+    // A removal shows as UNDEFINED with version 0; a re-insertion with a new version.
+    let m = r.map("map", 64, 0).unwrap();
+    let mut seen = m.version("k3").unwrap();
+    m.remove("k3").unwrap();
+    assert_eq!(m.watch("k3", &mut seen, ZERO), Ok(Value::Undefined));
+    assert_eq!(seen, 0);
+    m.write("k3", ValueRef::Int(1)).unwrap();
+    assert_eq!(m.watch("k3", &mut seen, ZERO), Ok(Value::Int(1)));
+    assert!(
+        seen > 301,
+        "a re-inserted key's version must not repeat: {seen}"
+    );
+}
+
+/// Every call that inserts a key does so with its first effect in one change: the
+/// version moves from 0 exactly once (to 1 in a fresh map), whatever the call, and a
+/// watcher woken by it sees the value, never the UNDEFINED of a bare insertion.
+fn map_first_write_moves_the_version_once(name: &str) {
+    let r = create(name);
+    let m = r.map("fresh", 64, 0).unwrap();
+    type Op<'a> = (&'a str, Box<dyn Fn(&str) -> Result<()> + 'a>);
+    let ops: Vec<Op> = vec![
+        ("write", Box::new(|k| m.write(k, ValueRef::Int(1)))),
+        ("write_xf", Box::new(|k| m.write_xf(k, ValueRef::Int(1)))),
+        ("write_xe", Box::new(|k| m.write_xe(k, ValueRef::Int(1)))),
+        (
+            "write_ef",
+            Box::new(|k| m.write_ef(k, ValueRef::Int(1), ZERO)),
+        ),
+        ("faa", Box::new(|k| m.faa(k, ValueRef::Int(1)).map(drop))),
+        (
+            "cas (swaps)",
+            Box::new(|k| m.cas(k, ValueRef::Undefined, ValueRef::Int(1)).map(drop)),
+        ),
+        (
+            "cas (fails)",
+            Box::new(|k| m.cas(k, ValueRef::Int(5), ValueRef::Int(1)).map(drop)),
+        ),
+        (
+            "exchange",
+            Box::new(|k| m.exchange(k, ValueRef::Int(1)).map(drop)),
+        ),
+        ("set_tag(false)", Box::new(|k| m.set_tag(k, false))),
+        ("set_tag(true)", Box::new(|k| m.set_tag(k, true))),
+        (
+            "long value",
+            Box::new(|k| m.write(k, ValueRef::String(&"x".repeat(300)))),
+        ),
+    ];
+    for (i, (what, op)) in ops.iter().enumerate() {
+        let key = format!("{}-{i}", "k".repeat(if i % 2 == 0 { 3 } else { 40 }));
+        op(&key).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert_eq!(
+            m.version(&key),
+            Ok(1),
+            "{what}: the first change moves once"
+        );
+    }
+    // A watcher of an absent key wakes once, with the written value.
+    let other = attach(name);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut seen = 0;
+            let v = m.watch("late", &mut seen, LONG).unwrap();
+            (v, seen)
+        });
+        std::thread::sleep(SETTLE);
+        let om = other.map("fresh", 64, 0).unwrap();
+        om.write("late", ValueRef::String("value, not undefined"))
+            .unwrap();
+        assert_eq!(
+            waiter.join().unwrap(),
+            (Value::String("value, not undefined".into()), 1)
+        );
+    });
+}
+
+/// All changes from `since` (a full listing), as (key, removed, counter), sorted by key.
+fn changes_since(m: &Map, since: u64) -> Result<Vec<MapChange>> {
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    loop {
+        let got = m.changes(since, &mut cursor, 3)?;
+        if got.is_empty() {
+            out.sort_by(|a: &MapChange, b| a.key.cmp(&b.key).then(a.counter.cmp(&b.counter)));
+            return Ok(out);
+        }
+        out.extend(got);
+    }
+}
+
+fn change(key: &str, version: u64, counter: u64, removed: bool) -> MapChange {
+    MapChange {
+        key: key.into(),
+        version,
+        counter,
+        removed,
+    }
+}
+
+/// The map's change count moves once per change of any key; a listing since a count
+/// gives the keys changed after it (present ones with their version, removed ones
+/// flagged), without their values; `wait_changes` blocks until the count moves; the
+/// last removals stay listable, older ones make a listing since an old count OutOfRange.
+fn map_wide_changes(name: &str) {
+    let r = create(name);
+    let m = r.map("mw", 8, 0).unwrap();
+    assert_eq!(m.change_count(), Ok(0));
+    assert_eq!(changes_since(&m, 0), Ok(vec![]));
+    m.write("a", ValueRef::Int(1)).unwrap();
+    let long = "b".repeat(100);
+    m.write(&long, ValueRef::String(&"x".repeat(50))).unwrap();
+    assert_eq!(m.change_count(), Ok(2));
+    assert_eq!(
+        changes_since(&m, 0),
+        Ok(vec![change("a", 1, 1, false), change(&long, 1, 2, false)])
+    );
+    // Reads change nothing.
+    m.read("a").unwrap();
+    m.read_ff("a", ZERO).ok();
+    assert_eq!(m.change_count(), Ok(2));
+    let c0 = 2;
+    m.faa("a", ValueRef::Int(1)).unwrap();
+    m.remove(&long).unwrap();
+    m.set_tag("a", true).unwrap();
+    assert_eq!(m.change_count(), Ok(c0 + 3));
+    assert_eq!(
+        changes_since(&m, c0),
+        Ok(vec![
+            change("a", 3, c0 + 3, false),
+            change(&long, 0, c0 + 2, true)
+        ])
+    );
+    assert_eq!(changes_since(&m, c0 + 3), Ok(vec![]));
+    // Removed and inserted again: both listed, the larger counter is the newer.
+    m.write(&long, ValueRef::Int(2)).unwrap();
+    let listed = changes_since(&m, c0 + 3).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(!listed[0].removed && listed[0].key == long);
+    let all = changes_since(&m, c0).unwrap();
+    assert_eq!(all.iter().filter(|c| c.key == long).count(), 2, "{all:?}");
+
+    // wait_changes: at once when it differs, a timeout when it does not, a wake-up from
+    // another attachment's write.
+    let mut seen = 0;
+    m.wait_changes(&mut seen, ZERO).unwrap();
+    assert_eq!(seen, c0 + 4);
+    assert_eq!(m.wait_changes(&mut seen, ZERO), Err(Error::Timeout));
+    assert_eq!(m.wait_changes(&mut seen, Some(SHORT)), Err(Error::Timeout));
+    assert_eq!(seen, c0 + 4);
+    let other = attach(name);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut mine = seen;
+            m.wait_changes(&mut mine, LONG).map(|()| mine)
+        });
+        std::thread::sleep(SETTLE);
+        other
+            .map("mw", 0, 0)
+            .unwrap()
+            .write("c", ValueRef::Null)
+            .unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(c0 + 5));
+    });
+
+    // The last 16 removals (capacity 8) stay listable; older ones are dropped.
+    let before = m.change_count().unwrap();
+    for i in 0..16 {
+        let k = format!("gone-{i}");
+        m.write(&k, ValueRef::Int(i)).unwrap();
+        m.remove(&k).unwrap();
+    }
+    let listed = changes_since(&m, before).unwrap();
+    assert_eq!(
+        listed.iter().filter(|c| c.removed).count(),
+        16,
+        "{listed:?}"
+    );
+    m.write("one-more", ValueRef::Int(0)).unwrap();
+    m.remove("one-more").unwrap();
+    assert_err!(changes_since(&m, before), Error::OutOfRange { .. });
+    // From 0: every key present (a resynchronisation), and the recorded removals.
+    let full = changes_since(&m, 0).unwrap();
+    let mut present: Vec<&str> = full
+        .iter()
+        .filter(|c| !c.removed)
+        .map(|c| c.key.as_str())
+        .collect();
+    present.sort();
+    let mut want = vec!["a", "c", long.as_str()];
+    want.sort();
+    assert_eq!(present, want);
+    // Listings after the horizon still work.
+    let now = m.change_count().unwrap();
+    m.write("d", ValueRef::Int(4)).unwrap();
+    let version = m.version("d").unwrap();
+    assert_eq!(
+        changes_since(&m, now),
+        Ok(vec![change("d", version, now + 1, false)])
+    );
+}
+
+/// A follower that reads the count, lists since the count it had and waits for the
+/// count to move never misses a change: while four threads of another attachment write
+/// and remove keys, the follower's picture of the map (key -> version, built only from
+/// listings) ends equal to the map.
+fn map_wide_changes_under_concurrent_writers(name: &str) {
+    let r = create(name);
+    let m = r.map("busy", 64, 0).unwrap();
+    let other = attach(name);
+    let om = other.map("busy", 0, 0).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let follower = s.spawn(|| {
+            let mut picture = std::collections::BTreeMap::<String, (u64, u64)>::new();
+            let mut since = 0;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let count = m.change_count().unwrap();
+                for c in changes_since(&m, since).unwrap() {
+                    let newer = picture.get(&c.key).is_none_or(|&(_, at)| c.counter >= at);
+                    if newer {
+                        picture.insert(
+                            c.key.clone(),
+                            (if c.removed { 0 } else { c.version }, c.counter),
+                        );
+                    }
+                }
+                since = count;
+                if finished {
+                    return picture;
+                }
+                let mut seen = count;
+                let _ = m.wait_changes(&mut seen, Some(Duration::from_millis(20)));
+            }
+        });
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let om = om.clone();
+                s.spawn(move || {
+                    for i in 0..300u64 {
+                        let k = format!("k{}", (i * 7 + t) % 40);
+                        if i % 5 == 4 {
+                            let _ = om.remove(&k);
+                        } else {
+                            om.write(&k, ValueRef::Int(i as i64)).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        let picture = follower.join().unwrap();
+        let mut cursor = 0;
+        let mut actual = std::collections::BTreeMap::new();
+        while let Some(k) = m.next_key(&mut cursor).unwrap() {
+            actual.insert(k.clone(), m.version(&k).unwrap());
+        }
+        let seen: std::collections::BTreeMap<String, u64> = picture
+            .into_iter()
+            .filter(|(_, (v, _))| *v != 0)
+            .map(|(k, (v, _))| (k, v))
+            .collect();
+        assert_eq!(seen, actual, "the follower's picture differs from the map");
+    });
+}
+
+fn initial(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// Initial data applies only when the open creates the map: keys FULL, version 1,
+/// counted as changes 1..n; ignored when the map exists; checked either way.
+fn map_initial_data(name: &str) {
+    let r = create(name);
+    let nested = Value::from_json(r#"{"x":[1,2]}"#).unwrap();
+    let data = initial(&[
+        ("mode", Value::String("auto".into())),
+        ("limit", Value::Int(10)),
+        ("nested", nested.clone()),
+        ("blob", Value::Bytes(vec![7; 40])),
+    ]);
+    let m = r.map_with("cfg", 8, 0, Some(&data)).unwrap();
+    assert_eq!(m.len(), Ok(4));
+    for (k, v) in &data {
+        assert_eq!(m.read(k).as_ref(), Ok(v), "{k}");
+        assert_eq!(m.is_full(k), Ok(true), "{k}");
+        assert_eq!(m.version(k), Ok(1), "{k}");
+    }
+    assert_eq!(m.change_count(), Ok(4));
+    assert_eq!(changes_since(&m, 0).unwrap().len(), 4);
+    assert_eq!(changes_since(&m, 2).unwrap().len(), 2);
+    // Written later: a normal key of the map.
+    m.write("mode", ValueRef::String("manual")).unwrap();
+    assert_eq!(m.version("mode"), Ok(2));
+    // Exists: other initial data is ignored (checked, though).
+    let other = attach(name);
+    let again = other
+        .map_with("cfg", 8, 0, Some(&initial(&[("mode", Value::Int(0))])))
+        .unwrap();
+    assert_eq!(again.read("mode"), Ok(Value::String("manual".into())));
+    assert_eq!(again.len(), Ok(4));
+    let too_many: Vec<(String, Value)> = (0..9).map(|i| (format!("k{i}"), Value::Int(i))).collect();
+    assert_err!(
+        other.map_with("cfg", 8, 0, Some(&too_many)),
+        Error::NoSpace(_)
+    );
+    assert_err!(
+        r.map_with("small", 8, 0, Some(&too_many)),
+        Error::NoSpace(_)
+    );
+    assert_err!(r.map("small", 0, 0), Error::NotFound(_));
+    let too_long = "k".repeat(MAX_KEY_LEN + 1);
+    let bad_key = initial(&[(too_long.as_str(), Value::Int(1))]);
+    assert_err!(
+        r.map_with("small", 8, 0, Some(&bad_key)),
+        Error::InvalidArgument(_)
+    );
+    assert_err!(r.map("small", 0, 0), Error::NotFound(_));
+    // No data, or empty data: an empty map.
+    let e = r.map_with("empty", 4, 0, Some(&[])).unwrap();
+    assert_eq!(e.len(), Ok(0));
+    assert_eq!(e.change_count(), Ok(0));
+}
+
+/// Eight attachments (as eight processes would) open the same new map at once, each with
+/// its own initial data: exactly one set wins, and every opener sees it complete.
+fn map_initial_data_race(name: &str) {
+    let r = create(name);
+    let start = std::sync::Barrier::new(8);
+    let seen: Vec<Vec<(String, Value)>> = std::thread::scope(|s| {
+        let openers: Vec<_> = (0..8)
+            .map(|t| {
+                let start = &start;
+                s.spawn(move || {
+                    let mine = attach(name);
+                    let data: Vec<(String, Value)> = (0..5)
+                        .map(|k| (format!("key{k}"), Value::String(format!("opener{t}"))))
+                        .collect();
+                    start.wait();
+                    let m = mine.map_with("raced", 16, 0, Some(&data)).unwrap();
+                    (0..5)
+                        .map(|k| {
+                            let key = format!("key{k}");
+                            let v = m.read(&key).unwrap();
+                            (key, v)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        openers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winner = &seen[0];
+    let Value::String(who) = &winner[0].1 else {
+        panic!("{winner:?}")
+    };
+    assert!(
+        winner.iter().all(|(_, v)| v == &Value::String(who.clone())),
+        "{winner:?}"
+    );
+    assert!(seen.iter().all(|s| s == winner), "{seen:?}");
+    assert_eq!(r.map("raced", 0, 0).unwrap().len(), Ok(5));
 }

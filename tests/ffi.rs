@@ -303,6 +303,23 @@ fn map_workers_killed_mid_insert_or_remove_leave_a_working_consistent_map() {
             .recv_timeout(Duration::from_secs(10))
             .expect("map calls blocked after a worker was killed");
         assert_eq!(got, Ok(Value::Int(round as i64)));
+        // Map-wide change tracking hides no key: a listing from 0 shows every key
+        // present, whatever instant the worker died at.
+        let mut cursor = 0;
+        let mut listed = std::collections::HashSet::new();
+        loop {
+            let got = m.changes(0, &mut cursor, 64).unwrap();
+            if got.is_empty() {
+                break;
+            }
+            listed.extend(got.into_iter().filter(|c| !c.removed).map(|c| c.key));
+        }
+        for k in m.keys().unwrap() {
+            assert!(
+                listed.contains(&k),
+                "round {round}: key {k:?} is present but not listed"
+            );
+        }
     }
     let keys = m.keys().unwrap();
     assert_eq!(keys.len() as u64, m.len().unwrap());
@@ -1454,4 +1471,49 @@ fn batch_producers_killed_at_random_deliver_whole_batches_or_a_first_part() {
 #[test]
 fn batch_consumers_killed_at_random_lose_at_most_their_last_batch() {
     consumers_killed_at_random("qbckill", "-batch", 20, 0x5bd1_e995, 24);
+}
+
+#[test]
+fn observe_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_observe",
+            &run(&build("ffi-tests/test_observe.c", lib), &[]),
+        )
+    });
+}
+
+#[test]
+fn observe_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_observe",
+            &run(&build("ffi-tests/test_cpp_observe.cpp", lib), &[]),
+        )
+    });
+}
+
+/// Three watcher processes follow one key while a writer process writes 1..N to it as
+/// fast as it can: each watcher sees only consistent (value, version) pairs, in order,
+/// and every one of them sees the last value (intermediate ones may be coalesced).
+#[test]
+fn observers_in_three_processes_never_miss_the_last_value() {
+    let lib = Lib::Shared;
+    let (region, name) = test_region("observe", lib, 4 << 20);
+    region.map("observed", 16, 0).unwrap();
+    common::observe::observers_never_miss_the_last_value(
+        &build("ffi-tests/watch_worker.c", lib),
+        name.as_str(),
+    );
+}
+
+/// Eight processes open the same new map at the same instant, each with its own initial
+/// data: exactly one set is stored, and every process sees it complete (init_race.c
+/// checks that all ten keys hold one opener's value and prints whose).
+#[test]
+fn eight_processes_open_one_new_map_with_different_initial_data() {
+    both(|lib| {
+        let (_region, name) = test_region("initrace", lib, 4 << 20);
+        common::observe::initial_data_race(&build("ffi-tests/init_race.c", lib), name.as_str());
+    });
 }

@@ -1042,3 +1042,64 @@ fn remove_object_on_a_three_master_cluster() {
         }
     }
 }
+
+/// Observing on a remote region, from C: plexus_map_watch / plexus_array_watch, the
+/// first write moving a new key's version once, map-wide changes and initial data
+/// (test_observe.c); three watcher processes that each see the last of 20,000 values
+/// written by a fourth; eight processes racing to create one map with their initial data.
+#[test]
+fn observers_from_c_on_a_remote_region() {
+    let Some(srv) = RedisServer::start("remote observers_from_c") else {
+        return;
+    };
+    let url = srv.url("observe");
+    open(&url).map("observed", 16, 0).unwrap();
+    assert_ok(
+        "test_observe",
+        &run(&build("ffi-tests/test_observe.c", Lib::Shared), &[&url]),
+    );
+    common::observe::observers_never_miss_the_last_value(
+        &build("ffi-tests/watch_worker.c", Lib::Shared),
+        &url,
+    );
+    common::observe::initial_data_race(&build("ffi-tests/init_race.c", Lib::Shared), &url);
+    let cpp = srv.url("observe-cpp");
+    open(&cpp);
+    assert_ok(
+        "test_cpp_observe",
+        &run(
+            &build("ffi-tests/test_cpp_observe.cpp", Lib::Shared),
+            &[&cpp],
+        ),
+    );
+}
+
+/// A map made before change tracking (its meta hash has no change count: simulated by
+/// deleting it) still works key by key; the map-wide calls say Unsupported.
+#[test]
+fn a_remote_map_without_change_tracking_works_and_map_wide_calls_are_unsupported() {
+    let Some(srv) = RedisServer::start("remote untracked map") else {
+        return;
+    };
+    let url = srv.url("untracked");
+    let r = open(&url);
+    let m = r.map("old", 8, 0).unwrap();
+    m.write("k", ValueRef::Int(1)).unwrap();
+    assert_eq!(m.change_count(), Ok(1));
+    let reply = srv.command(
+        "EVAL \"for _, k in ipairs(redis.call('KEYS', '*:o:*:m')) do redis.call('HDEL', k, 'chg') end return 1\" 0",
+    );
+    assert_eq!(reply, ":1", "{reply}");
+    m.write("k2", ValueRef::Int(2)).unwrap();
+    let mut seen = 0;
+    assert_eq!(
+        m.watch("k2", &mut seen, Some(Duration::ZERO)),
+        Ok(Value::Int(2))
+    );
+    m.remove("k2").unwrap();
+    common::observe::assert_map_wide_unsupported([
+        m.change_count().map(drop),
+        m.wait_changes(&mut 0, Some(Duration::ZERO)),
+        m.changes(0, &mut 0, 10).map(drop),
+    ]);
+}

@@ -185,7 +185,12 @@ export class Region {
   removeObject(name: string, options?: { force?: boolean }): boolean;
 
   array(name: string, length?: number | bigint, options?: { full?: boolean; exclusive?: boolean }): SharedArray;
-  map(name: string, capacity?: number | bigint, options?: { full?: boolean; exclusive?: boolean }): SharedMap;
+  /** options.initial: stored (keys FULL, version 1) only if this call creates the map, atomically. */
+  map(
+    name: string,
+    capacity?: number | bigint,
+    options?: { full?: boolean; exclusive?: boolean; initial?: { [key: string]: Storable } },
+  ): SharedMap;
   queue(name: string, capacity?: number | bigint, options?: { lifo?: boolean; exclusive?: boolean }): Queue;
   bus(name: string, capacity?: number | bigint, options?: { exclusive?: boolean }): Bus;
   mutex(name: string): Mutex;
@@ -240,9 +245,46 @@ declare abstract class Cells<K> extends PlexusObject {
   readRWAsync(key: K, options?: AsyncWait): Promise<Value>;
   writeEFAsync(key: K, value: Storable, options?: AsyncWait): Promise<void>;
   waitChangeAsync(key: K, version: number | bigint, options?: AsyncWait): Promise<number | bigint>;
-  /** New versions as the element changes, until options.signal aborts. */
+  /** New versions as the element changes, until options.signal aborts (versions only: see watch). */
   changes(key: K, options?: { since?: number | bigint; signal?: AbortSignal }): AsyncGenerator<number | bigint, void>;
+  /** Waits until the version differs from `version`; the value with the version it belongs to. Blocks this thread. */
+  watchOnce(key: K, version?: number | bigint, timeout?: Timeout): Watched;
+  /** watchOnce without blocking the event loop. */
+  watchAsync(key: K, version?: number | bigint, options?: AsyncWait): Promise<Watched>;
+  /**
+   * `for await (const { value, version } of x.watch(key))`: the current value, then every
+   * new one (the last one always; bursts coalesced). Ends when options.signal aborts or
+   * options.timeout ms pass without a change.
+   */
+  watch(key: K, options?: { since?: number | bigint; signal?: AbortSignal; timeout?: number }): AsyncGenerator<Watched, void>;
+  /**
+   * Calls `callback(value, version)` with the current value and every new one; returns
+   * the function that unsubscribes. Shares one waiting call per region; does not keep
+   * the process alive unless options.ref is true. A callback that throws ends its
+   * observer (the error goes to options.onError).
+   */
+  observe(
+    key: K,
+    callback: (value: Value, version: number | bigint) => void,
+    options?: { ref?: boolean; onError?: (err: unknown) => void },
+  ): () => void;
   close(): void;
+}
+
+/** A value and the version it belongs to (watch, watchOnce, watchAsync). */
+export interface Watched {
+  value: Value;
+  version: number | bigint;
+}
+
+/** One key changed after a map's change count (SharedMap.changesSince). */
+export interface MapChange {
+  key: string;
+  /** Its version now (0 when removed). */
+  version: number | bigint;
+  /** The map's change count at the key's last change. */
+  counter: number | bigint;
+  removed: boolean;
 }
 
 export class SharedArray extends Cells<number | bigint> {
@@ -262,6 +304,18 @@ export class SharedMap extends Cells<string> {
   values(): Generator<Value, void>;
   entries(): Generator<[string, Value], void>;
   [Symbol.iterator](): Generator<[string, Value], void>;
+  /** The map's change count: +1 per change of any key (UnsupportedError on maps made by older versions). */
+  changeCount(): number | bigint;
+  /** Waits until the change count differs from `counter`; returns it. Blocks this thread. */
+  waitChanges(counter: number | bigint, timeout?: Timeout): number | bigint;
+  waitChangesAsync(counter: number | bigint, options?: AsyncWait): Promise<number | bigint>;
+  /** The keys changed after `counter` (0: every key present), and the removals still recorded. */
+  changesSince(counter?: number | bigint): MapChange[];
+  /** `for await (const { counter, changes } of map.watchMap())`: rounds of changes as they come. */
+  watchMap(options?: { since?: number | bigint; signal?: AbortSignal; timeout?: number }): AsyncGenerator<
+    { counter: number | bigint; changes: MapChange[] },
+    void
+  >;
 }
 
 export class Queue extends PlexusObject {

@@ -320,6 +320,7 @@ function cellFunctions(prefix, keyType) {
     patch: f('patch', [P, P]),
     version: f('version', [OutU64]),
     wait_change: f('wait_change', [P, 'int64_t']),
+    watch: f('watch', [P, P, 'int64_t']),
   };
 }
 const ARRAY = {
@@ -336,7 +337,13 @@ const MAP = {
   capacity: fn('plexus_map_capacity', S, [ID, OutU64]),
   remove: fn('plexus_map_remove', S, [ID, STR]),
   next_key: fn('plexus_map_next_key', S, [ID, InoutU64, P]),
+  open_with: fn('plexus_map_open_with', S, [ID, STR, 'uint64_t', 'uint32_t', P, OutHandle]),
+  change_count: fn('plexus_map_change_count', S, [ID, OutU64]),
+  wait_changes: fn('plexus_map_wait_changes', S, [ID, P, 'int64_t']),
+  next_change: fn('plexus_map_next_change', S, [ID, 'uint64_t', P, P]),
 };
+/** sizeof(plexus_map_change): the key (a plexus_value), version, counter, removed. */
+const MAP_CHANGE_SIZE = VALUE_SIZE + 24;
 
 // The element calls made most, as constants: their call sites stay monomorphic.
 const ARRAY_READ = ARRAY.read;
@@ -1703,10 +1710,36 @@ class Region {
     return this._openObject('array', ARRAY.open, name, count(length, 'length'), flags, SharedArray);
   }
 
-  /** Opens the map `name` (capacity = maximum number of keys; 0 opens an existing one). Options: full, exclusive. */
+  /**
+   * Opens the map `name` (capacity = maximum number of keys; 0 opens an existing one).
+   * Options: full, exclusive, initial: an object whose keys are stored (each FULL, at
+   * version 1) if and only if this call creates the map — atomically: no process sees
+   * the map without them, and of several processes creating it at once exactly one's
+   * data is stored. More keys than `capacity`: NoSpaceError.
+   */
   map(name, capacity = 0, options) {
+    let initial;
+    if (options && typeof options === 'object' && 'initial' in options) {
+      ({ initial, ...options } = options);
+    }
     const flags = flagsOf(options, { full: FLAG_FULL, exclusive: FLAG_EXCLUSIVE });
-    return this._openObject('map', MAP.open, name, count(capacity, 'capacity'), flags, SharedMap);
+    if (initial === undefined || initial === null) {
+      return this._openObject('map', MAP.open, name, count(capacity, 'capacity'), flags, SharedMap);
+    }
+    if (typeof initial !== 'object' || Array.isArray(initial) || Buffer.isBuffer(initial)) {
+      throw new TypeError(`initial must be an object of keys and values, not ${describe(initial)}`);
+    }
+    cString(name, 'map name');
+    const size = count(capacity, 'capacity');
+    const prep = prepare(initial);
+    const slot = new Slot(0);
+    const out = {};
+    try {
+      check(MAP.open_with(this._h, name, size, flags, slot.fill(prep), out));
+    } finally {
+      slot.done();
+    }
+    return new SharedMap(this, 'map', out, name);
   }
 
   /** Opens the queue `name` (FIFO, or a stack with { lifo: true }; 0 opens an existing one). Options: lifo, exclusive. */
@@ -2016,9 +2049,81 @@ class Cells extends PlexusObject {
   }
 
   /**
+   * Waits until the element's version differs from `version`, then returns
+   * `{ value, version }`: the value with the version it belongs to (read together).
+   * At once if it already differs (version 0: the current value, once there is one).
+   * TimeoutError after `timeout` ms. Blocks this thread: see watchAsync.
+   */
+  watchOnce(key, version = 0, timeout) {
+    const k = this._key(key);
+    const vb = Buffer.allocUnsafeSlow(8);
+    vb.writeBigUInt64LE(BigInt(u64In(version, 'version')));
+    check(this._c.watch(this._h, k, koffi.address(vb), OUT_VP, timeoutNs(timeout)));
+    return { value: OUT.take(this._big), version: intOut(vb.readBigUInt64LE(0), this._big) };
+  }
+
+  /** watchOnce without blocking the event loop: resolves to `{ value, version }`. */
+  async watchAsync(key, version = 0, options) {
+    const k = this._key(key);
+    const vb = Buffer.allocUnsafeSlow(8);
+    vb.writeBigUInt64LE(BigInt(u64In(version, 'version')));
+    const vp = koffi.address(vb);
+    const out = new Slot(0);
+    const f = this._c.watch;
+    return waitAsync(
+      {
+        once: (ns) => f(this._h, k, vp, out.vp, ns),
+        slice: (ns) => callAsync(f, [this._h, k, vp, out.vp, ns]),
+        done: okOrThrow(() => ({ value: out.take(this._big), version: intOut(vb.readBigUInt64LE(0), this._big) })),
+      },
+      options,
+    );
+  }
+
+  /**
+   * `for await (const { value, version } of cells.watch(key))`: the element's current
+   * value (from `options.since`, default 0: at once, once there is one), then every new
+   * one, with the observer guarantee (every value that stayed longer than the loop body
+   * took is seen, the last one always; bursts are coalesced). Waits on the thread pool
+   * in slices of 50 ms, one pool thread per active iterator: for many elements prefer
+   * observe(), which shares one. Ends when `options.signal` aborts, or when
+   * `options.timeout` ms pass without a change.
+   */
+  async *watch(key, options = {}) {
+    const { signal, timeout } = waitOptions(options);
+    let version = options.since !== undefined ? options.since : 0;
+    for (;;) {
+      let got;
+      try {
+        got = await this.watchAsync(key, version, { signal, timeout });
+      } catch (e) {
+        if (signal && signal.aborted && e === signal.reason) return;
+        if (e instanceof TimeoutError) return;
+        throw e;
+      }
+      version = got.version;
+      yield got;
+    }
+  }
+
+  /**
+   * Calls `callback(value, version)` with the element's current value (once there is
+   * one) and then with every new one, under the observer guarantee of watch(). Returns
+   * a function that unsubscribes. The event loop stays free, and the observers of one
+   * region share one waiting call on the thread pool (see Observers), so many of them
+   * never starve other async calls. The process may exit while observers remain,
+   * unless `options.ref` is true. A callback that throws ends its observer (the error
+   * goes to `options.onError`, default: an 'uncaughtException'-free console.error).
+   */
+  observe(key, callback, options = {}) {
+    if (typeof callback !== 'function') throw new TypeError(`callback must be a function, not ${describe(callback)}`);
+    return observersOf(this.region).add(this, this._key(key), callback, options);
+  }
+
+  /**
    * Yields the element's new version each time it changes, starting from `since`
    * (default: its version now), without blocking the event loop; ends when
-   * `options.signal` aborts.
+   * `options.signal` aborts. (Versions only: watch() gives the values with them.)
    */
   async *changes(key, options = {}) {
     const { signal } = waitOptions(options);
@@ -2038,6 +2143,159 @@ class Cells extends PlexusObject {
   close() {
     this._giveBack();
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Observers
+// ---------------------------------------------------------------------------------------
+
+/** How long one shared wait of a region's observers lasts: with one object observed. */
+const OBSERVE_SLICE_MS = 50;
+/** ... and with several objects: the others are looked at (without waiting) this often. */
+const OBSERVE_SHARED_SLICE_MS = 10;
+
+/**
+ * The observers of one region (Cells.observe). libuv runs koffi's async calls on its
+ * thread pool, 4 threads by default: one pool thread blocked per observer would starve
+ * every other async call (file system, DNS, other plexus calls) as soon as 4 observers
+ * exist. So the observers of a region share ONE waiting call at a time:
+ *
+ * - one round = one wait on the pool (at most OBSERVE_SLICE_MS), then, on the event
+ *   loop, a look at every observer with a non-blocking watch (timeout 0, which reads
+ *   value and version together) and the callbacks of those whose element changed;
+ * - what the round waits on: the single element observed; or the map's change count
+ *   when every observer watches keys of one map (one wait covers them all); or, for
+ *   observers on several objects, each object's element in turn, in slices of
+ *   OBSERVE_SHARED_SLICE_MS (a change elsewhere is seen at the slice's end);
+ * - between rounds the loop is given back through an unref'd timer, so the observers
+ *   alone never keep the process alive (the pool call of the current round ends within
+ *   one slice), unless one was made with { ref: true }.
+ */
+class Observers {
+  constructor(region) {
+    this.region = region;
+    this.list = new Set();
+    this.running = false;
+    this.turn = 0;
+    this.refs = 0;
+    this.keepAlive = null;
+  }
+
+  add(cells, key, callback, options) {
+    const entry = {
+      cells,
+      key,
+      callback,
+      version: 0,
+      onError: options.onError,
+      ref: !!options.ref,
+      vb: Buffer.alloc(8),
+      out: new Slot(0),
+    };
+    this.list.add(entry);
+    if (entry.ref && this.refs++ === 0) this.keepAlive = setInterval(() => {}, 1 << 30);
+    // The current value soon (never from inside observe() itself), then the rounds.
+    setImmediate(() => {
+      if (this.list.has(entry)) this.look(entry);
+    });
+    if (!this.running) {
+      this.running = true;
+      setImmediate(() => this.round());
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.remove(entry);
+    };
+  }
+
+  remove(entry) {
+    if (!this.list.delete(entry)) return;
+    if (entry.ref && --this.refs === 0) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = null;
+    }
+  }
+
+  /** A non-blocking watch of one observer; calls back when its element changed. */
+  look(entry) {
+    const { cells } = entry;
+    if (!cells._open) {
+      this.fail(entry, new PlexusError(status.E_BAD_HANDLE, 'the observed object was closed'));
+      return;
+    }
+    entry.vb.writeBigUInt64LE(BigInt(entry.version));
+    const st = cells._c.watch(cells._h, entry.key, koffi.address(entry.vb), entry.out.vp, 0);
+    if (st === TIMEOUT) return;
+    if (st !== OK) {
+      this.fail(entry, errorFor(st));
+      return;
+    }
+    const value = entry.out.take(cells._big);
+    entry.version = Number(entry.vb.readBigUInt64LE(0));
+    try {
+      entry.callback(value, cells._big ? BigInt(entry.version) : entry.version);
+    } catch (e) {
+      this.fail(entry, e);
+    }
+  }
+
+  fail(entry, err) {
+    this.remove(entry);
+    if (entry.onError) entry.onError(err);
+    else console.error('plexus observer ended:', err);
+  }
+
+  /** The wait of one round: a Promise of the status (its result is only a hint). */
+  wait() {
+    const entries = [...this.list];
+    const objects = new Set(entries.map((e) => e.cells));
+    const slice = (objects.size === 1 ? OBSERVE_SLICE_MS : OBSERVE_SHARED_SLICE_MS) * 1e6;
+    const first = entries[this.turn++ % entries.length];
+    const { cells } = first;
+    if (objects.size === 1 && entries.length > 1 && cells instanceof SharedMap && cells._tracked !== false) {
+      const vb = Buffer.alloc(8);
+      vb.writeBigUInt64LE(BigInt(cells._seenCount || 0));
+      return callAsync(MAP.wait_changes, [cells._h, koffi.address(vb), slice]).then((st) => {
+        if (st === OK) cells._seenCount = Number(vb.readBigUInt64LE(0));
+        if (st === status.E_UNSUPPORTED) cells._tracked = false;
+        return st;
+      });
+    }
+    const vb = Buffer.alloc(8);
+    vb.writeBigUInt64LE(BigInt(first.version));
+    return callAsync(cells._c.wait_change, [cells._h, first.key, koffi.address(vb), slice]);
+  }
+
+  round() {
+    if (this.list.size === 0) {
+      this.running = false;
+      return;
+    }
+    this.wait().then(
+      () => this.afterWait(),
+      () => this.afterWait(),
+    );
+  }
+
+  afterWait() {
+    for (const entry of [...this.list]) this.look(entry);
+    // Give the loop back before the next round: only a ref'd handle (or other work)
+    // keeps the process alive through it.
+    setTimeout(() => this.round(), 0).unref();
+  }
+}
+
+const observersByRegion = new WeakMap();
+
+function observersOf(region) {
+  let o = observersByRegion.get(region);
+  if (!o) {
+    o = new Observers(region);
+    observersByRegion.set(region, o);
+  }
+  return o;
 }
 
 /**
@@ -2111,6 +2369,101 @@ class SharedMap extends Cells {
 
   _key(k) {
     return cString(k, 'key');
+  }
+
+  /**
+   * The map's change count: it moves by one with every change of any key (insert,
+   * write, tag change, removal). UnsupportedError for a map made by an older version.
+   */
+  changeCount() {
+    check(MAP.change_count(this._h, u64Out));
+    return intOut(u64Out[0], this._big);
+  }
+
+  /** Waits until the change count differs from `counter`; returns it. Blocks this thread. */
+  waitChanges(counter, timeout) {
+    const vb = Buffer.allocUnsafeSlow(8);
+    vb.writeBigUInt64LE(BigInt(u64In(counter, 'counter')));
+    check(MAP.wait_changes(this._h, koffi.address(vb), timeoutNs(timeout)));
+    return intOut(vb.readBigUInt64LE(0), this._big);
+  }
+
+  /** waitChanges without blocking the event loop; resolves to the new count. */
+  async waitChangesAsync(counter, options) {
+    const vb = Buffer.allocUnsafeSlow(8);
+    vb.writeBigUInt64LE(BigInt(u64In(counter, 'counter')));
+    const vp = koffi.address(vb);
+    const f = MAP.wait_changes;
+    return waitAsync(
+      {
+        once: (ns) => f(this._h, vp, ns),
+        slice: (ns) => callAsync(f, [this._h, vp, ns]),
+        done: okOrThrow(() => intOut(vb.readBigUInt64LE(0), this._big)),
+      },
+      options,
+    );
+  }
+
+  /**
+   * The keys changed after the change count `counter`, without their values:
+   * `[{ key, version, counter, removed }]` — every key present whose last change came
+   * later (counter 0: every key present), and the removals since that the map still
+   * records (its last N, N = the capacity within 16..1024 rounded up to a power of
+   * two). OutOfRangeError when older removals were dropped: list from 0 again.
+   */
+  changesSince(counter = 0) {
+    const since = BigInt(u64In(counter, 'counter'));
+    const cursor = Buffer.alloc(8);
+    const rec = Buffer.allocUnsafeSlow(MAP_CHANGE_SIZE);
+    const slot = new Slot(0);
+    const out = [];
+    for (;;) {
+      const st = MAP.next_change(this._h, since, koffi.address(cursor), koffi.address(rec));
+      if (st === E_NOT_FOUND) return out;
+      check(st);
+      rec.copy(slot.v, 0, 0, VALUE_SIZE);
+      const key = slot.take(false);
+      out.push({
+        key,
+        version: intOut(rec.readBigUInt64LE(VALUE_SIZE), this._big),
+        counter: intOut(rec.readBigUInt64LE(VALUE_SIZE + 8), this._big),
+        removed: rec[VALUE_SIZE + 16] !== 0,
+      });
+    }
+  }
+
+  /**
+   * `for await (const { counter, changes } of map.watchMap())`: the map's changes as
+   * they come, without blocking the event loop: first everything since `options.since`
+   * (default 0: every key present), then, each time the change count moves, what
+   * changed since the last round (bursts coalesce; no change is missed; after dropped
+   * removals a round lists every key present again). Ends when `options.signal`
+   * aborts or `options.timeout` ms pass without a change.
+   */
+  async *watchMap(options = {}) {
+    const { signal, timeout } = waitOptions(options);
+    let since = options.since !== undefined ? options.since : 0;
+    for (;;) {
+      const count = this.changeCount();
+      if (count !== since) {
+        let changes;
+        try {
+          changes = this.changesSince(since);
+        } catch (e) {
+          if (!(e instanceof PlexusError && e.status === status.E_OUT_OF_RANGE)) throw e;
+          changes = this.changesSince(0);
+        }
+        since = count;
+        yield { counter: count, changes };
+      }
+      try {
+        await this.waitChangesAsync(count, { signal, timeout });
+      } catch (e) {
+        if (signal && signal.aborted && e === signal.reason) return;
+        if (e instanceof TimeoutError) return;
+        throw e;
+      }
+    }
   }
 
   /** Reads the value of `key` whatever its tag (an absent key reads as undefined). */

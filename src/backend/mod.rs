@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::semantics::deadline::{Deadline, Interrupt};
 pub use crate::semantics::options::{Acquired, OpenMode, OpenOptions, RegionInfo, Start};
 use crate::semantics::value::{Value, ValueRef};
+pub use crate::semantics::watch::MapChange;
 use crate::shm;
 
 /// `dispatch!(Kind { fn method(&self, arg: Type, ...) -> Ret; ... })`: the methods of
@@ -103,10 +104,22 @@ impl Region {
 
     /// Opens the map `name`.
     pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
+        self.map_with(name, capacity, flags, None)
+    }
+
+    /// Opens the map `name` with `initial` data, stored only if this call creates it (the
+    /// rules: the C header's `plexus_map_open_with`).
+    pub fn map_with(
+        &self,
+        name: &str,
+        capacity: u64,
+        flags: u32,
+        initial: Option<&[(String, Value)]>,
+    ) -> Result<Map> {
         match self {
-            Region::Shm(r) => r.map(name, capacity, flags).map(Map::Shm),
+            Region::Shm(r) => r.map_with(name, capacity, flags, initial).map(Map::Shm),
             #[cfg(feature = "redis")]
-            Region::Redis(r) => r.map(name, capacity, flags).map(Map::Redis),
+            Region::Redis(r) => r.map_with(name, capacity, flags, initial).map(Map::Redis),
         }
     }
 
@@ -214,6 +227,10 @@ dispatch!(Array {
     fn patch(&self, index: u64, patch: ValueRef<'_>) -> Result<Value>;
     fn version(&self, index: u64) -> Result<u64>;
     fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    /// Returns the value as soon as the version differs from `*seen`, storing the
+    /// version it belongs to in `*seen` (a consistent pair; see
+    /// `crate::semantics::watch` for the observer guarantee).
+    fn watch(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<Value>;
 });
 
 /// A map of full/empty elements under string keys.
@@ -250,9 +267,25 @@ dispatch!(Map {
     fn patch(&self, key: &str, patch: ValueRef<'_>) -> Result<Value>;
     fn version(&self, key: &str) -> Result<u64>;
     fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    /// Returns the value as soon as the version differs from `*seen`, storing the
+    /// version it belongs to in `*seen` (a consistent pair; see
+    /// `crate::semantics::watch` for the observer guarantee).
+    fn watch(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<Value>;
     fn remove(&self, key: &str) -> Result<()>;
     /// The next key at or after `*cursor` (0 starts), advancing the cursor.
     fn next_key(&self, cursor: &mut u64) -> Result<Option<String>>;
+    /// The map's change count: +1 for every change of any key (insert, write, tag
+    /// change, removal). `Unsupported` for maps made by older versions.
+    fn change_count(&self) -> Result<u64>;
+    /// Blocks until the change count differs from `*counter`, then stores it there.
+    fn wait_changes(&self, counter: &mut u64, timeout: Option<Duration>) -> Result<()>;
+    /// Up to `max` keys changed after the change count `since`, from `*cursor` (0
+    /// starts), advancing it; empty at the end. Present keys changed since, then the
+    /// removals since that are still recorded (the map's last N removals, N = its
+    /// capacity within 16..=1024 rounded up to a power of two). With `since == 0`: every
+    /// key present. `OutOfRange` when removals after `since` were no longer all recorded
+    /// (list again from 0).
+    fn changes(&self, since: u64, cursor: &mut u64, max: usize) -> Result<Vec<MapChange>>;
 });
 
 // ---- queues and buses ----

@@ -18,7 +18,7 @@ use super::handles::{self, ArrayEntry, Object};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
-use super::value::{plexus_value, read_op, rmw_op, value_ref};
+use super::value::{plexus_value, read_op, rmw_op, value_ref, watch_op};
 use crate::Error;
 
 /// Handle of an open array. Id 0 is never valid.
@@ -338,6 +338,34 @@ pub extern "C" fn plexus_array_version(
         let slot = out_ref(out, "out")?;
         *slot = with(a, |x| x.version(index))?;
         Ok(())
+    })
+}
+
+/// Blocks until the version of element `index` differs from `*version`, then stores its value in
+/// `*out` and the version that value belongs to in `*version`: a consistent pair, read
+/// together (never a newer value with an older version, nor the reverse). Returns at
+/// once if the version already differs. Start with `*version = 0` to get the current
+/// value at once (an element's version is at least 1 once written, 0 before).
+///
+/// Observer guarantee: a caller that loops on this call sees every value that stayed in
+/// place longer than the caller took to come back, and always sees the last one; values
+/// replaced faster than that are coalesced (the caller gets the newest, and the version
+/// jump shows how many it skipped).
+///
+/// PLEXUS_TIMEOUT when `timeout_ns` passes first; on any failure `*version` and `*out` are
+/// unchanged. `*out` may own memory: release it with plexus_value_free. Works the same on
+/// remote regions (one read, then a wait on the server).
+#[no_mangle]
+pub extern "C" fn plexus_array_watch(
+    a: plexus_array,
+    index: u64,
+    version: *mut u64,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    watch_op(version, out, |seen| {
+        let t = timeout(timeout_ns)?;
+        with(a, |x| x.watch(index, seen, t))
     })
 }
 

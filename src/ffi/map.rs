@@ -25,7 +25,7 @@ use super::handles::{self, MapEntry, Object};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
-use super::value::{plexus_value, put, read_op, rmw_op, value_ref};
+use super::value::{plexus_value, put, read_op, rmw_op, value_ref, watch_op};
 use crate::{Error, Value};
 
 /// Handle of an open map. Id 0 is never valid.
@@ -81,13 +81,69 @@ pub extern "C" fn plexus_map_open(
     guard(|| {
         let name = c_str(name, "name")?;
         let slot = out_ref(out, "out")?;
-        let parent = handles::region(region.id)?;
-        let map = parent.region.map(name, capacity, flags)?;
-        slot.id = handles::child(region.id, &parent, "map", name, || {
-            Object::Map(Arc::new(MapEntry {
-                map,
-                parent: region.id,
-            }))
+        slot.id = open_in(region, name, |r| r.map(name, capacity, flags))?;
+        Ok(())
+    })
+}
+
+/// Opens a map through `region` with `open` and returns its handle id (the same one
+/// when this region handle has it open already).
+fn open_in(
+    region: plexus_region,
+    name: &str,
+    open: impl FnOnce(&crate::backend::Region) -> Result<crate::backend::Map, Error>,
+) -> Result<u64, Error> {
+    let parent = handles::region(region.id)?;
+    let map = open(&parent.region)?;
+    handles::child(region.id, &parent, "map", name, || {
+        Object::Map(Arc::new(MapEntry {
+            map,
+            parent: region.id,
+        }))
+    })
+}
+
+/// plexus_map_open, with initial data that is stored if, and only if, this call creates
+/// the map (MemSync's `data:`).
+///
+/// `initial` (may be NULL: none) is an OBJECT holding a map of string keys, e.g. from
+/// plexus_value_from_json("{\"mode\": \"auto\", \"limit\": 10}"): the new map starts with
+/// each key FULL holding its value (scalars become their type, nested arrays and objects
+/// stay OBJECT), version 1. Atomic: no process ever sees the map existing without its
+/// initial keys, and when several processes create it at once exactly one call's data
+/// is stored (the others open that map and their data is ignored, as it is whenever the
+/// map exists already). `initial` is checked either way: not an OBJECT holding a map of
+/// string keys, a key not valid as a map key, or a key twice gives
+/// PLEXUS_E_INVALID_ARGUMENT; more keys than `capacity` PLEXUS_E_NO_SPACE (nothing is
+/// created then). Other arguments, statuses and ownership as plexus_map_open; the
+/// caller keeps `*initial`. Same on remote regions (the creating script stores them).
+#[no_mangle]
+pub extern "C" fn plexus_map_open_with(
+    region: plexus_region,
+    name: *const c_char,
+    capacity: u64,
+    flags: u32,
+    initial: *const plexus_value,
+    out: *mut plexus_map,
+) -> plexus_status {
+    guard(|| {
+        let name = c_str(name, "name")?;
+        let slot = out_ref(out, "out")?;
+        let entries = if initial.is_null() {
+            None
+        } else {
+            match value_ref(initial, "initial")? {
+                crate::ValueRef::Object(b) => Some(crate::semantics::value::object_entries(b)?),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "initial must be an OBJECT holding a map of string keys, not {}",
+                        other.type_of().name()
+                    )))
+                }
+            }
+        };
+        slot.id = open_in(region, name, |r| {
+            r.map_with(name, capacity, flags, entries.as_deref())
         })?;
         Ok(())
     })
@@ -373,6 +429,34 @@ pub extern "C" fn plexus_map_wait_change(
     })
 }
 
+/// Blocks until the version of `key` differs from `*version`, then stores its value in
+/// `*out` and the version that value belongs to in `*version`: a consistent pair, read
+/// together (never a newer value with an older version, nor the reverse). Returns at
+/// once if the version already differs. Start with `*version = 0` to get the current
+/// value at once (an absent key reads as UNDEFINED with version 0, so with `*version == 0` an absent key's insertion is the change waited for, and a removal shows as UNDEFINED with version 0). A key's first write inserts it with its value in one change: its version moves once, and watchers never see the UNDEFINED in between.
+///
+/// Observer guarantee: a caller that loops on this call sees every value that stayed in
+/// place longer than the caller took to come back, and always sees the last one; values
+/// replaced faster than that are coalesced (the caller gets the newest, and the version
+/// jump shows how many it skipped).
+///
+/// PLEXUS_TIMEOUT when `timeout_ns` passes first; on any failure `*version` and `*out` are
+/// unchanged. `*out` may own memory: release it with plexus_value_free. Works the same on
+/// remote regions (one read, then a wait on the server).
+#[no_mangle]
+pub extern "C" fn plexus_map_watch(
+    m: plexus_map,
+    key: *const c_char,
+    version: *mut u64,
+    out: *mut plexus_value,
+    timeout_ns: i64,
+) -> plexus_status {
+    watch_op(version, out, |seen| {
+        let t = timeout(timeout_ns)?;
+        keyed(m, key, |x, k| x.watch(k, seen, t))
+    })
+}
+
 /// Removes `key`: waits while `read_rw` readers hold it, then the key is gone (reads see
 /// UNDEFINED/EMPTY, version 0), its value is freed, every waiter on it is woken (waiting
 /// reads keep waiting for a new insertion) and its place counts as free for
@@ -404,5 +488,93 @@ pub extern "C" fn plexus_map_next_key(
             Some(k) => put(key_out, Value::String(k)),
             None => Err(Error::NotFound("no more keys".into())),
         }
+    })
+}
+
+/// One entry of a map-wide change listing (plexus_map_next_change).
+#[repr(C)]
+pub struct plexus_map_change {
+    /// The key, a STRING owned by the library: release it with plexus_value_free.
+    pub key: plexus_value,
+    /// The key's version now (0 when `removed`).
+    pub version: u64,
+    /// The map's change count at the key's last change.
+    pub counter: u64,
+    /// The change was the key's removal.
+    pub removed: bool,
+}
+
+/// `*out` = the map's change count: it moves by one with every change of any key
+/// (insertion, write, tag change, removal), so a watcher of a whole map reads it, lists
+/// what changed since the count it had (plexus_map_next_change), and waits for it to
+/// move (plexus_map_wait_changes). PLEXUS_E_UNSUPPORTED for a map made by an older
+/// version of plexus (its keys can still be watched one by one); same on remote regions.
+#[no_mangle]
+pub extern "C" fn plexus_map_change_count(m: plexus_map, out: *mut u64) -> plexus_status {
+    guard(|| {
+        let slot = out_ref(out, "out")?;
+        *slot = with(m, |x| x.change_count())?;
+        Ok(())
+    })
+}
+
+/// Blocks until the map's change count differs from `*counter`, then stores it in
+/// `*counter` (returns at once if it already differs). Sleeps without polling (a futex;
+/// on remote regions a blocking read on the server). PLEXUS_TIMEOUT when `timeout_ns`
+/// passes first (`*counter` unchanged); PLEXUS_E_UNSUPPORTED as plexus_map_change_count.
+#[no_mangle]
+pub extern "C" fn plexus_map_wait_changes(
+    m: plexus_map,
+    counter: *mut u64,
+    timeout_ns: i64,
+) -> plexus_status {
+    guard(|| {
+        let seen = out_ref(counter, "counter")?;
+        let t = timeout(timeout_ns)?;
+        let mut v = *seen;
+        with(m, |x| x.wait_changes(&mut v, t))?;
+        *seen = v;
+        Ok(())
+    })
+}
+
+/// Lists the keys changed after the change count `since`, one per call, without reading
+/// their values: start with `*cursor = 0` and call until PLEXUS_E_NOT_FOUND (the end;
+/// `*out` unchanged). Each PLEXUS_OK fills `*out` (release `out->key` with
+/// plexus_value_free) and advances `*cursor`.
+///
+/// Lists every key present whose last change came after `since` (`since == 0`: every
+/// key present), and the removals after `since` that the map still records: its last N
+/// removals, N = its capacity within 16..1024 rounded up to a power of two. A key
+/// changed during the listing may be listed or not, and may be listed twice (removed,
+/// then present again: the larger `counter` is the newer); the order is unspecified.
+/// To follow a map: read plexus_map_change_count into C, list since the previous C,
+/// then wait with plexus_map_wait_changes(&C) and repeat — no change is ever missed, and
+/// bursts are coalesced. PLEXUS_E_OUT_OF_RANGE when removals after `since` (non-zero)
+/// were no longer all recorded: list again from 0 to resynchronise.
+/// PLEXUS_E_UNSUPPORTED as plexus_map_change_count.
+#[no_mangle]
+pub extern "C" fn plexus_map_next_change(
+    m: plexus_map,
+    since: u64,
+    cursor: *mut u64,
+    out: *mut plexus_map_change,
+) -> plexus_status {
+    guard(|| {
+        let c = out_ref(cursor, "cursor")?;
+        let slot = out_ref(out, "out")?;
+        let mut at = *c;
+        let mut got = with(m, |x| x.changes(since, &mut at, 1))?;
+        let Some(change) = got.pop() else {
+            return Err(Error::NotFound("no more changes".into()));
+        };
+        *slot = plexus_map_change {
+            key: super::value::to_c(Value::String(change.key)),
+            version: change.version,
+            counter: change.counter,
+            removed: change.removed,
+        };
+        *c = at;
+        Ok(())
     })
 }

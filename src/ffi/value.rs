@@ -369,6 +369,25 @@ pub(crate) fn read_op(
     })
 }
 
+/// A watch (`plexus_array_watch`, `plexus_map_watch`): `f` gets the version last seen and
+/// returns the new value, updating the version; on success both out-parameters are
+/// stored, on failure neither is touched.
+pub(crate) fn watch_op(
+    version: *mut u64,
+    out: *mut plexus_value,
+    f: impl FnOnce(&mut u64) -> Result<Value, Error>,
+) -> plexus_status {
+    guard(|| {
+        let seen = out_ref(version, "version")?;
+        out_ref(out, "out")?;
+        let mut v = *seen;
+        let value = f(&mut v)?;
+        put(out, value)?;
+        *seen = v;
+        Ok(())
+    })
+}
+
 /// A read-modify-write whose returned value (the old one, or for a patch the new one)
 /// the caller may decline (`old == NULL`).
 pub(crate) fn rmw_op(

@@ -17,6 +17,7 @@ use crate::semantics::open::{KindWords, KIND_ARRAY, KIND_MAP};
 use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
 use crate::semantics::patch::Patch;
 use crate::semantics::value::{js_add, msgpack_check, Type, Value, ValueRef};
+use crate::semantics::watch::MapChange;
 
 const ARRAY_WORDS: KindWords = KindWords {
     code: KIND_ARRAY,
@@ -514,6 +515,25 @@ impl Elements {
         .map(|(old, _)| old)
     }
 
+    /// The element's value once its version differs from `*seen` (see
+    /// `crate::semantics::watch`): one read (a single HMGET, so value and version belong
+    /// together) and, while unchanged, a wait on the server.
+    fn watch(&self, el: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<Value> {
+        let d = Deadline::after(timeout);
+        crate::semantics::watch::watch(
+            seen,
+            &d,
+            || {
+                let s = self.read_plain(el, &d)?;
+                Ok((s.value, s.version))
+            },
+            |now, d| {
+                self.op(el, "waitver", None, &now.to_string(), d, false)
+                    .map(|_| ())
+            },
+        )
+    }
+
     fn wait_change(&self, el: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         let d = Deadline::after(timeout);
         // Changed already: no script.
@@ -664,6 +684,9 @@ impl Array {
     pub fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         self.e.wait_change(&self.el(index)?, seen, timeout)
     }
+    pub fn watch(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<Value> {
+        self.e.watch(&self.el(index)?, seen, timeout)
+    }
 }
 
 /// A map on a remote region.
@@ -679,16 +702,37 @@ fn key_el(key: &str) -> Result<String> {
 }
 
 impl Map {
-    pub(crate) fn open(region: &Region, name: &str, capacity: u64, flags: u32) -> Result<Map> {
+    pub(crate) fn open(
+        region: &Region,
+        name: &str,
+        capacity: u64,
+        flags: u32,
+        initial: Option<&[(String, Value)]>,
+    ) -> Result<Map> {
         if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
             return Err(Error::invalid(format!("unknown map flags {flags:#x}")));
         }
-        let found = region.inner.open_object(
+        let initial = initial.unwrap_or_default();
+        crate::semantics::watch::check_initial(name, capacity, initial)?;
+        // ARGV 9 onwards of the OPEN script: change tracking, then (key, type, value).
+        let mut encoded = Vec::with_capacity(initial.len());
+        for (k, v) in initial {
+            check_key(k)?;
+            v.as_ref().validate()?;
+            let (t, b) = encode(v.as_ref());
+            encoded.push((k.as_bytes(), t, b));
+        }
+        let mut extra: Vec<&[u8]> = vec![b"1"];
+        for (k, t, b) in &encoded {
+            extra.extend_from_slice(&[k, t, b]);
+        }
+        let found = region.inner.open_object_with(
             name,
             &MAP_WORDS,
             capacity,
             flags & FLAG_FULL,
             flags & FLAG_EXCLUSIVE != 0,
+            &extra,
         )?;
         Ok(Map {
             e: Elements {
@@ -701,6 +745,94 @@ impl Map {
             },
             capacity: found.shape,
         })
+    }
+
+    /// One call of the MAP_CHANGES script.
+    fn changes_call(&self, args: &[&[u8]], d: Option<&Deadline>) -> Result<Reply> {
+        let i = self.e.inner();
+        let mut all: Vec<&[u8]> = vec![self.e.obj.key.as_bytes()];
+        all.extend_from_slice(args);
+        let r = i.call_obj(&self.e.obj, &scripts().map_changes, &all, d, false)?;
+        match r.status.as_str() {
+            "ok" | "wait" => Ok(r),
+            "untracked" => Err(Error::Unsupported(format!(
+                "map '{}' was made by an older version of plexus, without map-wide change \
+                 tracking; watch its keys one by one (watch, wait_change), or remove it and \
+                 create it again to use change counts and change listings",
+                self.e.obj.name
+            ))),
+            "truncated" => Err(Error::OutOfRange {
+                index: args
+                    .get(1)
+                    .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+                    .unwrap_or(0),
+                length: r.text(0).parse().unwrap_or(0),
+            }),
+            other => Err(i.unexpected(other, &r)),
+        }
+    }
+
+    /// The map's change count (see the shared-memory map's `change_count`).
+    pub fn change_count(&self) -> Result<u64> {
+        Ok(self
+            .changes_call(&[b"count"], None)?
+            .text(0)
+            .parse()
+            .unwrap_or(0))
+    }
+
+    /// Blocks (on the server, on the map's wake stream) until the change count differs
+    /// from `*counter`, then stores it there.
+    pub fn wait_changes(&self, counter: &mut u64, timeout: Option<Duration>) -> Result<()> {
+        let d = Deadline::after(timeout);
+        let seen = counter.to_string();
+        let stream = {
+            let i = self.e.inner();
+            format!("{}{}:{}cw", i.prefix, i.epoch, self.e.obj.key)
+        };
+        loop {
+            let r = self.changes_call(&[b"wait", seen.as_bytes()], Some(&d))?;
+            if r.status == "ok" {
+                *counter = r.text(0).parse().unwrap_or(0);
+                return Ok(());
+            }
+            self.e
+                .inner()
+                .block(&stream, &r.text(0), Some(&self.e.obj), &d)?;
+        }
+    }
+
+    /// Up to `max` changes after the count `since`, from `*cursor` (0 starts), in count
+    /// order; empty at the end (see the shared-memory map's `next_change`).
+    pub fn changes(&self, since: u64, cursor: &mut u64, max: usize) -> Result<Vec<MapChange>> {
+        let (since_t, cursor_t, max_t) = (
+            since.to_string(),
+            cursor.to_string(),
+            max.max(1).to_string(),
+        );
+        let r = self.changes_call(
+            &[
+                b"list",
+                since_t.as_bytes(),
+                cursor_t.as_bytes(),
+                max_t.as_bytes(),
+            ],
+            None,
+        )?;
+        let mut out = Vec::with_capacity(r.items.len() / 4);
+        for n in 0..r.items.len() / 4 {
+            let key = String::from_utf8(r.bytes(4 * n))
+                .map_err(|_| Error::corrupt("a remote map key is not UTF-8"))?;
+            let counter: u64 = r.text(4 * n + 1).parse().unwrap_or(0);
+            *cursor = counter;
+            out.push(MapChange {
+                key,
+                counter,
+                removed: r.text(4 * n + 2) == "1",
+                version: r.text(4 * n + 3).parse().unwrap_or(0),
+            });
+        }
+        Ok(out)
     }
 
     pub fn name(&self) -> &str {
@@ -801,6 +933,9 @@ impl Map {
     }
     pub fn wait_change(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         self.e.wait_change(&key_el(key)?, seen, timeout)
+    }
+    pub fn watch(&self, key: &str, seen: &mut u64, timeout: Option<Duration>) -> Result<Value> {
+        self.e.watch(&key_el(key)?, seen, timeout)
     }
     pub fn remove(&self, key: &str) -> Result<()> {
         self.e

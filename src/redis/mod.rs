@@ -526,7 +526,18 @@ impl Region {
 
     /// Opens the map `name`.
     pub fn map(&self, name: &str, capacity: u64, flags: u32) -> Result<Map> {
-        Map::open(self, name, capacity, flags)
+        Map::open(self, name, capacity, flags, None)
+    }
+
+    /// Opens the map `name`, with initial data that applies only if this call creates it.
+    pub fn map_with(
+        &self,
+        name: &str,
+        capacity: u64,
+        flags: u32,
+        initial: Option<&[(String, crate::Value)]>,
+    ) -> Result<Map> {
+        Map::open(self, name, capacity, flags, initial)
     }
 
     /// Opens the queue `name`.
@@ -996,18 +1007,31 @@ impl Inner {
         flags: u32,
         exclusive: bool,
     ) -> Result<Found> {
+        self.open_object_with(name, words, shape, flags, exclusive, &[])
+    }
+
+    /// [`Inner::open_object`] with the kind's extra arguments for the OPEN script (a
+    /// map's change tracking and initial data), used only if this call creates it.
+    pub fn open_object_with(
+        &self,
+        name: &str,
+        words: &KindWords,
+        shape: u64,
+        flags: u32,
+        exclusive: bool,
+        extra: &[&[u8]],
+    ) -> Result<Found> {
         check_object_name(name)?;
-        let r = self.call(
-            &scripts().open,
-            &[
-                name.as_bytes(),
-                words.code.to_string().as_bytes(),
-                shape.to_string().as_bytes(),
-                flags.to_string().as_bytes(),
-            ],
-            None,
-            true,
-        )?;
+        let (code, shape_text, flags_text) =
+            (words.code.to_string(), shape.to_string(), flags.to_string());
+        let mut args: Vec<&[u8]> = vec![
+            name.as_bytes(),
+            code.as_bytes(),
+            shape_text.as_bytes(),
+            flags_text.as_bytes(),
+        ];
+        args.extend_from_slice(extra);
+        let r = self.call(&scripts().open, &args, None, true)?;
         match r.status.as_str() {
             "ok" => {}
             "notfound" => return Err(open::not_found(name)),

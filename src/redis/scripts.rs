@@ -39,6 +39,20 @@
 //! | `... :q` | list | its parked `read_fe` callers (`<attachment> <operation id> <until, server ms>`) |
 //! | `E wl:<attachment>:<thread>` | list | where a parked `read_fe` of that thread gets its value (`opid t f ver v`), or is told to start over (`retry`; `retry <opid>` from a removal, for that call only) |
 //! | `E o:<id>:keys` | zset | a map's keys, scored by insertion order |
+//! | `E o:<id>:chz` | zset | a map's present keys, scored by the map's change count at their last change (maps whose meta hash has `chg`: see "Map-wide changes") |
+//! | `E o:<id>:rmz` | zset | a map's last removed keys (as many as the shared-memory removal log keeps), scored by the change count of their removal |
+//! | `E o:<id>:cw` | stream | a map's map-wide wake stream (`cwq` in the meta hash counts its registered waiters) |
+//!
+//! ## Map-wide changes
+//!
+//! A map created by this version has `chg` (its change count), `chh` (the horizon: the
+//! largest count of a removal dropped from `rmz`) and `cwq` in its meta hash. Every
+//! change of a key in the ELEMENT script (`track()`) increments `chg` and scores the key
+//! with it in `chz`; a removal moves the key from `chz` to `rmz` with its count, and
+//! drops the oldest removal beyond the map's log size, raising `chh`. Maps made by older
+//! versions have no `chg`: the map-wide calls answer `untracked` (Unsupported for the
+//! caller), the rest works as before. The creating OPEN writes a map's initial keys
+//! (FULL, version 1, counts 1..n) in the same script as the object itself.
 //!
 //! ## Removing one object
 //!
@@ -190,8 +204,8 @@ local function retire(epoch)
 end
 "#;
 
-/// Finds or creates an object. ARGV 5-9: name, kind, shape, flags, map (1 when the
-/// kind's elements start from the object's `full` flag). Returns
+/// Finds or creates an object. ARGV 5-8: name, kind, shape, flags; 9: `1` for a map
+/// (change tracking), then its initial data (see the script). Returns
 /// `{'ok', id, kind, shape, flags, created}` or `{'notfound'}` (shape 0, absent).
 const OPEN: &str = r#"
 local NAME, KIND, SHAPE, FLAGS = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -204,8 +218,22 @@ if SHAPE == '0' then return {'notfound'} end
 local id = redis.call('HINCRBY', P .. 'meta', 'ids', 1)
 redis.call('HSET', E .. 'dir', NAME, KIND .. ' ' .. SHAPE .. ' ' .. FLAGS .. ' ' .. id)
 redis.call('ZADD', E .. 'dirz', id, NAME)
-redis.call('HSET', E .. 'o:' .. id .. ':m', 'kind', KIND, 'shape', SHAPE, 'flags', FLAGS,
+local o = E .. 'o:' .. id .. ':'
+redis.call('HSET', o .. 'm', 'kind', KIND, 'shape', SHAPE, 'flags', FLAGS,
   'seq', 0, 'vfloor', 0)
+-- ARGV 9: '1' for a map that tracks changes map-wide; 10..: its initial data, as
+-- (key, type, value) triples, stored FULL at version 1 before anyone can see the map.
+if ARGV[9] == '1' then
+  local n = 0
+  for i = 10, #ARGV, 3 do
+    n = n + 1
+    local key = ARGV[i]
+    redis.call('HSET', o .. 'k:' .. key, 't', ARGV[i + 1], 'v', ARGV[i + 2], 'f', 1, 'ver', 1)
+    redis.call('ZADD', o .. 'keys', n, key)
+    redis.call('ZADD', o .. 'chz', n, key)
+  end
+  redis.call('HSET', o .. 'm', 'seq', n, 'chg', n, 'chh', 0, 'cwq', 0)
+end
 wake(E .. 'dirw')
 return {'ok', tostring(id), KIND, SHAPE, FLAGS, 1}
 "#;
@@ -239,7 +267,7 @@ end
 -- From here on every script of the object's handles replies {'removed'}. (UNLINK: a
 -- long queue, bus or map key set is freed in the background, not inside this script.)
 redis.call('UNLINK', o .. 'm', o .. 'pk', o .. 'keys', o .. 'l', o .. 'wp', o .. 'wc', o .. 's',
-  o .. 'w', o .. 'b', o .. 'h')
+  o .. 'w', o .. 'b', o .. 'h', o .. 'chz', o .. 'rmz', o .. 'cw')
 -- Blocked callers wake (their XREAD watches this stream); kept a minute, so that a
 -- waiter whose XREAD reaches the server after this returns at once too.
 local g = o .. 'gone'
@@ -312,7 +340,43 @@ local function wait()
   if present then redis.call('HINCRBY', ek, 'wq', 1) end
   return {'wait', last_id(ek .. ':w')}
 end
+-- Map-wide change tracking (see "Map-wide changes"): a change of the key moves the map's
+-- change count and scores the key with it.
+local ver_at_start = ver
+local function wake_changes()
+  if tonumber(redis.call('HGET', mk, 'cwq') or '0') > 0 then
+    wake(E .. OBJ .. 'cw')
+    redis.call('HSET', mk, 'cwq', 0)
+  end
+end
+local function track()
+  if not ISMAP or ver == ver_at_start or redis.call('HEXISTS', mk, 'chg') == 0 then return end
+  local c = redis.call('HINCRBY', mk, 'chg', 1)
+  redis.call('ZADD', E .. OBJ .. 'chz', c, string.sub(EL, 3))
+  wake_changes()
+end
+local function track_removal()
+  if redis.call('HEXISTS', mk, 'chg') == 0 then return end
+  local c = redis.call('HINCRBY', mk, 'chg', 1)
+  local key = string.sub(EL, 3)
+  redis.call('ZREM', E .. OBJ .. 'chz', key)
+  local rmz = E .. OBJ .. 'rmz'
+  redis.call('ZADD', rmz, c, key)
+  -- As many removals as the shared-memory log keeps: the capacity, within 16..1024,
+  -- rounded up to a power of two.
+  local cap = math.min(math.max(tonumber(redis.call('HGET', mk, 'shape')), 16), 1024)
+  local keep = 16
+  while keep < cap do keep = keep * 2 end
+  if redis.call('ZCARD', rmz) > keep then
+    local old = redis.call('ZPOPMIN', rmz, 1)
+    if tonumber(old[2]) > tonumber(redis.call('HGET', mk, 'chh') or '0') then
+      redis.call('HSET', mk, 'chh', old[2])
+    end
+  end
+  wake_changes()
+end
 local function wake_waiters()
+  track()
   -- (An absent element's waiters cannot register: its first write always wakes.)
   if waiters > 0 or absent_at_start then
     wake(ek .. ':w')
@@ -350,6 +414,10 @@ local function park()
   return {'park', wl_key(CID, OPID)}
 end
 -- Inserts an absent map key (EMPTY holding UNDEFINED, or FULL for a map created FULL).
+-- Its version starts at the map's floor; the operation that inserted it moves it once
+-- (an operation that changes nothing else still moves it: see `settle()`), so a key's
+-- first write moves its version exactly once, as locally.
+local inserted = false
 local function insert()
   if present or not ISMAP then return nil end
   local cap = tonumber(redis.call('HGET', mk, 'shape'))
@@ -358,10 +426,11 @@ local function insert()
   local seq = redis.call('HINCRBY', mk, 'seq', 1)
   redis.call('ZADD', keys, seq, string.sub(EL, 3))
   f = redis.call('HGET', mk, 'flags') == '1'
-  ver = math.max(ver, tonumber(redis.call('HGET', mk, 'vfloor'))) + 1
-  t, v, present = '0', '', true
+  ver = math.max(ver, tonumber(redis.call('HGET', mk, 'vfloor')))
+  t, v, present, inserted = '0', '', true, true
   return nil
 end
+
 local function save()
   if parked ~= parked_at_start then
     if parked == 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
@@ -395,6 +464,11 @@ local function serve()
     end
   end
   return served
+end
+
+-- After an operation that changed nothing: an insertion alone is still one change.
+local function settle()
+  if inserted then ver = ver + 1; serve(); save(); wake_waiters() else serve(); save() end
 end
 
 if OP == 'read' then return state() end
@@ -465,6 +539,7 @@ if OP == 'remove' then
   if ver + 1 > floor then redis.call('HSET', mk, 'vfloor', ver + 1) end
   redis.call('DEL', ek, ek .. ':r')
   redis.call('ZREM', E .. OBJ .. 'keys', string.sub(EL, 3))
+  track_removal()
   wake(ek .. ':w')
   -- Parked read_fe calls start over (they find the key absent).
   if parked > 0 then
@@ -485,7 +560,7 @@ if readers() > 0 then return wait() end
 if OP == 'commit' and tostring(ver) ~= ARG then return {'conflict', t, v, fl(f), ver} end
 local full = insert(); if full then return done(full) end
 if OP == 'ensure' then
-  serve(); save()
+  settle()
   return done(state())
 end
 if OP == 'w' or OP == 'xf' or OP == 'xe' then
@@ -508,7 +583,7 @@ if OP == 'restore' then
 end
 if OP == 'tag' then
   local want = ARG == '1'
-  if want ~= f then f, ver = want, ver + 1; serve(); save(); wake_waiters() else save() end
+  if want ~= f then f, ver = want, ver + 1; serve(); save(); wake_waiters() else settle() end
   return done(state())
 end
 if OP == 'xchg' then
@@ -544,6 +619,44 @@ if #r == 0 then return {'ok'} end
 return {'ok', r[1], r[2]}
 "#;
 
+/// A map's change count, map-wide waits and change listing (see "Map-wide changes").
+/// ARGV 5: object prefix; 6: `count`, `wait` (7: the count seen) or `list` (7: since,
+/// 8: cursor, the last count listed or 0, 9: how many at most). Replies `{'ok', count}`,
+/// `{'wait', id}`, `{'ok', key, count, removed, version, ...}` (in count order; empty at
+/// the end), `{'truncated', horizon}` or `{'untracked'}` (a map of an older version).
+const MAP_CHANGES: &str = r#"
+local OBJ, OP = ARGV[5], ARGV[6]
+if removed(OBJ) then return {'removed'} end
+local mk = E .. OBJ .. 'm'
+local chg = redis.call('HGET', mk, 'chg')
+if not chg then return {'untracked'} end
+if OP == 'count' then return {'ok', chg} end
+if OP == 'wait' then
+  if chg ~= ARGV[7] then return {'ok', chg} end
+  redis.call('HINCRBY', mk, 'cwq', 1)
+  return {'wait', last_id(E .. OBJ .. 'cw')}
+end
+local since, cur, max = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local chh = tonumber(redis.call('HGET', mk, 'chh') or '0')
+if since ~= 0 and since < chh then return {'truncated', chh} end
+local from = '(' .. math.max(since, cur)
+local live = redis.call('ZRANGEBYSCORE', E .. OBJ .. 'chz', from, '+inf', 'WITHSCORES', 'LIMIT', 0, max)
+local gone = redis.call('ZRANGEBYSCORE', E .. OBJ .. 'rmz', from, '+inf', 'WITHSCORES', 'LIMIT', 0, max)
+local out, i, j, n = {'ok'}, 1, 1, 0
+while n < max and (i <= #live or j <= #gone) do
+  if j > #gone or (i <= #live and tonumber(live[i + 1]) < tonumber(gone[j + 1])) then
+    local ver = redis.call('HGET', E .. OBJ .. 'k:' .. live[i], 'ver') or '0'
+    table.insert(out, live[i]); table.insert(out, live[i + 1]); table.insert(out, '0'); table.insert(out, ver)
+    i = i + 2
+  else
+    table.insert(out, gone[j]); table.insert(out, gone[j + 1]); table.insert(out, '1'); table.insert(out, '0')
+    j = j + 2
+  end
+  n = n + 1
+end
+return out
+"#;
+
 /// A map's number of keys. ARGV 5: object prefix.
 const MAP_LEN: &str = r#"
 if removed(ARGV[5]) then return {'removed'} end
@@ -569,6 +682,7 @@ pub(crate) struct Scripts {
     pub next_key: redis::Script,
     pub next_object: redis::Script,
     pub map_len: redis::Script,
+    pub map_changes: redis::Script,
 }
 
 pub(crate) fn scripts() -> &'static Scripts {
@@ -586,6 +700,7 @@ pub(crate) fn scripts() -> &'static Scripts {
             next_key: with(NEXT_KEY),
             next_object: with(NEXT_OBJECT),
             map_len: with(MAP_LEN),
+            map_changes: with(MAP_CHANGES),
         }
     })
 }

@@ -11,3 +11,4 @@ pub mod options;
 pub mod patch;
 pub mod topics;
 pub mod value;
+pub mod watch;

@@ -362,6 +362,93 @@ fn js_number(f: f64) -> String {
     }
 }
 
+/// The entries of an OBJECT that is a MessagePack map with string keys (a map's initial
+/// data), in their order: scalars become the value of that type (nil NULL, integers
+/// INT, floats FLOAT, strings STRING, binaries BYTES), arrays and maps stay OBJECT
+/// (their bytes unchanged). InvalidArgument for anything else (not a map, a key that is
+/// not a string, a key twice, an integer beyond i64).
+pub fn object_entries(b: &[u8]) -> Result<Vec<(String, Value)>> {
+    msgpack_check(b)?;
+    let not_map = || Error::invalid("initial data must be an OBJECT holding a map of string keys");
+    let (n, mut at) = match *b.first().ok_or_else(not_map)? {
+        m @ 0x80..=0x8f => ((m & 0x0f) as usize, 1),
+        0xde => (u16::from_be_bytes([b[1], b[2]]) as usize, 3),
+        0xdf => (u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize, 5),
+        _ => return Err(not_map()),
+    };
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(n.min(4096));
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..n {
+        let key_end = msgpack_skip(b, at, 1)?;
+        let key: String = rmp_serde::from_slice(&b[at..key_end]).map_err(|_| {
+            Error::invalid("initial data: every key must be a string (a map key is UTF-8 text)")
+        })?;
+        let end = msgpack_skip(b, key_end, 1)?;
+        let raw = &b[key_end..end];
+        let value = match raw[0] {
+            0x80..=0x9f | 0xdc..=0xdf => Value::Object(raw.to_vec()),
+            _ => {
+                rmp_serde::from_slice::<Scalar>(raw)
+                    .map_err(|e| Error::invalid(format!("initial data: key '{key}': {e}")))?
+                    .0
+            }
+        };
+        if !seen.insert(key.clone()) {
+            return Err(Error::invalid(format!(
+                "initial data: key '{key}' appears twice"
+            )));
+        }
+        out.push((key, value));
+        at = end;
+    }
+    Ok(out)
+}
+
+/// A MessagePack scalar as a [`Value`] (see [`object_entries`]).
+struct Scalar(Value);
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor).map(Scalar)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a MessagePack scalar")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::Int)
+            .map_err(|_| E::custom(format!("integer {v} does not fit in 64 signed bits")))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> std::result::Result<Value, E> {
+        Ok(Value::Bytes(v.to_vec()))
+    }
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
 /// Verifies that `b` is exactly one well-formed MessagePack value (bounded depth).
 pub fn msgpack_check(b: &[u8]) -> Result<()> {
     let end = msgpack_skip(b, 0, 0)?;

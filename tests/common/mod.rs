@@ -35,6 +35,7 @@ macro_rules! assert_err {
 }
 
 pub mod c;
+pub mod observe;
 pub mod process;
 pub mod redis;
 

@@ -44,7 +44,7 @@ except ImportError as e:  # pragma: no cover - a source tree without a build
     ) from e
 
 from ._bus import MAX_TOPIC_LEN, Bus, Event, EventSubscription, Listener, Message, Subscription
-from ._elements import Array, Map
+from ._elements import Array, Change, Map
 from . import _errors
 from ._errors import (
     BadHandle,
@@ -71,6 +71,7 @@ from ._errors import (
 )
 from ._locks import Barrier, Mutex, Semaphore
 from ._msgpack import ExtType
+from ._observe import Observation
 from ._queue import Queue
 from ._region import CheckReport, ObjectInfo, OpenMode, Region, RegionInfo
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
@@ -116,6 +117,7 @@ __all__ = [
     "EventSubscription",
     "Listener",
     "MAX_TOPIC_LEN",
+    "Change",
     "CheckReport",
     "Closed",
     "Corrupt",
@@ -132,6 +134,7 @@ __all__ = [
     "Mutex",
     "NoSpace",
     "NotFound",
+    "Observation",
     "OpenMode",
     "OsError",
     "OutOfRange",

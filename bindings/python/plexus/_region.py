@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import Any, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from . import _aio
 from ._bus import Bus
@@ -238,12 +238,22 @@ class Region(_Region):
         return Array(self, name, length, _flags(full=full, exclusive=exclusive))
 
     def map(
-        self, name: str, capacity: int = 0, *, full: bool = False, exclusive: bool = False
+        self,
+        name: str,
+        capacity: int = 0,
+        *,
+        full: bool = False,
+        exclusive: bool = False,
+        initial: Optional[Dict[str, Any]] = None,
     ) -> Map:
         """The map ``name`` of up to ``capacity`` keys, created if missing (keys
         inserted later start EMPTY, or FULL with ``full=True``, the creator's choice).
-        ``capacity=0`` opens an existing one."""
-        return Map(self, name, capacity, _flags(full=full, exclusive=exclusive))
+        ``capacity=0`` opens an existing one. ``initial`` (a dict of str keys) is stored,
+        every key FULL at version 1, if and only if this call creates the map: atomically
+        (no process sees the map without it; of several processes creating it at once,
+        exactly one's data is stored). More keys than ``capacity``:
+        :class:`plexus.NoSpace`."""
+        return Map(self, name, capacity, _flags(full=full, exclusive=exclusive), initial)
 
     def queue(
         self, name: str, capacity: int = 0, *, lifo: bool = False, exclusive: bool = False

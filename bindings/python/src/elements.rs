@@ -35,9 +35,11 @@ macro_rules! elements {
     ($T:ident, $B:ty, $kind:literal, $W:ty, { $($extra:tt)* }) => {
         object_methods!($T, if $kind == "array" { "Array" } else { "Map" }, "Gives back this handle (idempotent): the object stays in the region; later calls through this Python object raise `plexus.BadHandle`.", {
             #[new]
-            fn new(region: &Bound<'_, Region>, name: String, size: &Bound<'_, PyAny>, flags: u32) -> PyResult<Self> {
+            #[pyo3(signature = (region, name, size, flags, initial=None))]
+            fn new(region: &Bound<'_, Region>, name: String, size: &Bound<'_, PyAny>, flags: u32, initial: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
                 let size = count(size, if $kind == "array" { "length" } else { "capacity" }, 64)?;
-                let o = Opened::new(region, $kind, name, move |r, n| Self::open(r, n, size, flags))?;
+                let initial = initial_entries(initial, $kind)?;
+                let o = Opened::new(region, $kind, name, move |r, n| Self::open(r, n, size, flags, initial.as_deref()))?;
                 Self::made(region.py(), o)
             }
 
@@ -200,6 +202,24 @@ macro_rules! elements {
                 Ok(seen)
             }
 
+            /// Waits until the version differs from `version`, then returns
+            /// `(version, value)`: the value with the version it belongs to (read
+            /// together). At once if it already differs (`version=0`: the current
+            /// value, once there is one). `plexus.Timeout` if `timeout` passes.
+            #[pyo3(signature = (place, version=None, timeout=None))]
+            fn watch_once(&self, py: Python<'_>, place: &Bound<'_, PyAny>, version: Option<&Bound<'_, PyAny>>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<(u64, Py<PyAny>)> {
+                let t = self::timeout(timeout)?;
+                let w: $W = self.place(py, place)?;
+                let mut seen = match version {
+                    Some(v) => count(v, "version", 64)?,
+                    None => 0,
+                };
+                let x = self.o.get(py)?;
+                let v = blocking(py, t, self.o.remote, timed_out, |piece| x.watch(w, &mut seen, piece))?
+                    .map_err(|e| self.o.fail(py, op("watch", place), e))?;
+                Ok((seen, to_python(py, v)?))
+            }
+
             $($extra)*
         });
 
@@ -221,6 +241,31 @@ macro_rules! elements {
             }
         }
     };
+}
+
+/// One map-wide change as `Map._changes` gives it: (key, version, counter, removed).
+type ChangeRow = (String, u64, u64, bool);
+
+/// A map's initial data (a dict of str keys) as the engine takes it; None for none.
+/// TypeError for initial data given to an array or not a dict.
+fn initial_entries(
+    initial: Option<&Bound<'_, PyAny>>,
+    kind: &str,
+) -> PyResult<Option<Vec<(String, plexus::Value)>>> {
+    let Some(d) = initial.filter(|d| !d.is_none()) else {
+        return Ok(None);
+    };
+    if kind != "map" || !d.is_instance_of::<pyo3::types::PyDict>() {
+        return Err(PyTypeError::new_err(
+            "plexus: initial data is a dict of str keys, for maps only",
+        ));
+    }
+    match arg(d)? {
+        crate::values::Arg::Object(bytes) => plexus::semantics::value::object_entries(&bytes)
+            .map(Some)
+            .map_err(|e| to_py(d.py(), e, || "initial data".into())),
+        _ => Err(PyTypeError::new_err("plexus: initial data must be a dict")),
+    }
 }
 
 /// `read_fe(3)`: the call as messages show it.
@@ -247,6 +292,7 @@ impl Array {
         name: &str,
         length: u64,
         flags: u32,
+        _initial: Option<&[(String, plexus::Value)]>,
     ) -> Result<backend::Array, Error> {
         r.array(name, length, flags)
     }
@@ -347,8 +393,9 @@ impl Map {
         name: &str,
         capacity: u64,
         flags: u32,
+        initial: Option<&[(String, plexus::Value)]>,
     ) -> Result<backend::Map, Error> {
-        r.map(name, capacity, flags)
+        r.map_with(name, capacity, flags, initial)
     }
 
     fn made(_py: Python<'_>, o: Opened<backend::Map>) -> PyResult<Map> {
@@ -446,6 +493,56 @@ elements!(Map, backend::Map, "map", &str, {
     /// The number of keys present (a snapshot).
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.o.call(py, || "len".into(), |m| m.len())? as usize)
+    }
+
+    /// The map's change count: it moves by one with every change of any key (insert,
+    /// write, tag change, removal). `plexus.Unsupported` for a map made by an older
+    /// version.
+    fn change_count(&self, py: Python<'_>) -> PyResult<u64> {
+        self.o
+            .call(py, || "change_count".into(), |m| m.change_count())
+    }
+
+    /// Waits until the change count differs from `counter` and returns it (at once if it
+    /// already differs). `plexus.Timeout` if `timeout` passes.
+    #[pyo3(signature = (counter, timeout=None))]
+    fn wait_changes(
+        &self,
+        py: Python<'_>,
+        counter: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let t = self::timeout(timeout)?;
+        let mut seen = count(counter, "counter", 64)?;
+        let x = self.o.get(py)?;
+        blocking(py, t, self.o.remote, timed_out, |piece| {
+            x.wait_changes(&mut seen, piece)
+        })?
+        .map_err(|e| self.o.fail(py, "wait_changes", e))?;
+        Ok(seen)
+    }
+
+    /// Up to `max` changes after the count `since` from `cursor` (0 starts):
+    /// `([(key, version, counter, removed), ...], cursor)`; an empty list at the end.
+    fn _changes(
+        &self,
+        py: Python<'_>,
+        since: u64,
+        cursor: u64,
+        max: usize,
+    ) -> PyResult<(Vec<ChangeRow>, u64)> {
+        let mut c = cursor;
+        let got = self.o.call(
+            py,
+            || "changes_since".into(),
+            |m| m.changes(since, &mut c, max),
+        )?;
+        Ok((
+            got.into_iter()
+                .map(|ch| (ch.key, ch.version, ch.counter, ch.removed))
+                .collect(),
+            c,
+        ))
     }
 
     /// The next key at or after `cursor` (0 starts) and the cursor after it, or None

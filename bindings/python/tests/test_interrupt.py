@@ -43,6 +43,10 @@ ops = {
     "map.read_ff": lambda: m.read_ff("absent", timeout=3600),
     "map.write_ef": lambda: m.write_ef("full", "x"),
     "map.wait_change": lambda: m.wait_change("absent", 0),
+    "map.watch": lambda: next(m.watch("absent")),
+    "array.watch": lambda: next(a.watch(0, a.version(0))),
+    "map.wait_changes": lambda: m.wait_changes(m.change_count()),
+    "map.watch_map": lambda: next(m.watch_map(m.change_count())),
     "queue.pop": lambda: e.pop(),
     "queue.iter": lambda: next(iter(e)),
     "queue.push": lambda: q.push("more"),
@@ -127,7 +131,7 @@ class CtrlC(RegionTest):
                 child.wait()
             for f in (child.stdout, child.stderr, child.stdin):
                 f.close()
-        self.assertEqual(len(latencies), 24)
+        self.assertEqual(len(latencies), 28)
         # The barrier's arrival was withdrawn: a round still needs two parties.
         with self.assertRaises(plexus.Timeout):
             self.region.barrier("bar").wait(timeout=0)

@@ -164,6 +164,7 @@ class Library(unittest.TestCase):
             "is_locked": "locked",
             "wait_last": "wait",
             "subscribe_topic": "subscribe",  # subscribe(prefix=...)
+            "next_change": "changes_since",
         }
         # Values are Python objects (the constructors and plexus_value_free have no
         # counterpart: the conversion is implicit); the rest are module functions.
@@ -194,7 +195,7 @@ class Library(unittest.TestCase):
             cls = classes.get(kind)
             if cls is None:
                 missing.append(fn)
-            elif verb == "open":
+            elif verb in ("open", "open_with"):  # open_with: Region.map(..., initial=)
                 if kind not in ("region", "sub") and not hasattr(plexus.Region, kind):
                     missing.append(fn)
             elif not hasattr(cls, renamed.get(verb, verb)):

@@ -172,6 +172,11 @@ impl Array {
     pub fn version(&self, index: u64) -> Result<u64> {
         self.cell(index)?.version()
     }
+    /// Returns the value and stores its version in `*seen` as soon as the version differs
+    /// from `*seen` (see `crate::semantics::watch`).
+    pub fn watch(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<Value> {
+        self.cell(index)?.watch(seen, &Deadline::after(timeout))
+    }
     /// Blocks until the version differs from `*seen`; stores the new one there.
     pub fn wait_change(&self, index: u64, seen: &mut u64, timeout: Option<Duration>) -> Result<()> {
         self.cell(index)?

@@ -34,7 +34,10 @@ use std::mem::{align_of, size_of};
 ///   from a dead owner finds either the old or the new state.
 /// * `version`: bumped on every change of value or tag; its low 32 bits are the futex
 ///   word of `wait_change`.
-/// * `_reserved`: unused (0).
+/// * `stamp`: in a map with change tracking (see `crate::shm::kinds::map::MapHeader`),
+///   the map's change counter at the element's last change ([`STAMP_PENDING`] while a
+///   change is being stamped; 0 in arrays and in maps made by older versions). Written
+///   only under `lock`.
 /// * `slots`: the live value and a scratch slot the next write fills before it flips
 ///   bit 1 of `tag`.
 #[repr(C, align(64))]
@@ -42,11 +45,15 @@ pub struct Element {
     pub lock: AtomicU32,
     pub tag: AtomicU32,
     pub version: AtomicU64,
-    pub _reserved: AtomicU32,
-    pub _pad: AtomicU32,
+    pub stamp: AtomicU64,
     pub slots: [ValueSlot; 2],
 }
 const _: () = assert!(size_of::<Element>() == ELEMENT_SIZE as usize && align_of::<Element>() == 64);
+
+/// An element's `stamp` while a change is being stamped (see
+/// `crate::shm::kinds::map::stamp_change`): larger than every counter, so a change
+/// listing that meets it reports the element.
+pub const STAMP_PENDING: u64 = u64::MAX;
 
 pub const TAG_FULL: u32 = 1;
 pub const TAG_CUR: u32 = 2;
@@ -228,6 +235,9 @@ pub(crate) struct Cell<'a> {
     /// still hold. Checked under the element lock before every operation and before every
     /// wait; when it moved, the operation fails with [`stale`] without touching anything.
     pub guard: Option<(&'a AtomicU64, u64)>,
+    /// For the entries of a map with change tracking: its header, whose change counter
+    /// every change of the element stamps (see `crate::shm::kinds::map::stamp_change`).
+    pub map: Option<&'a crate::shm::kinds::map::MapHeader>,
 }
 
 /// The map retries a call on a cell whose slot changed owner meanwhile.
@@ -256,6 +266,7 @@ impl<'a> Cell<'a> {
             e: r.map.get(off)?,
             off,
             guard: None,
+            map: None,
         })
     }
 
@@ -315,6 +326,12 @@ impl<'a> Cell<'a> {
     /// value lives in the heap, the tag does not satisfy `need`, or writers keep
     /// interfering (also when a dead process holds the lock): the caller then locks.
     fn read_optimistic(&self, need: Need) -> Option<Result<Value>> {
+        self.read_optimistic_versioned(need)
+            .map(|r| r.map(|(v, _)| v))
+    }
+
+    /// [`Cell::read_optimistic`], with the version the value belongs to.
+    fn read_optimistic_versioned(&self, need: Need) -> Option<Result<(Value, u64)>> {
         let e = self.e;
         for _ in 0..4 {
             let v1 = e.version.load(Ordering::Acquire);
@@ -338,7 +355,7 @@ impl<'a> Cell<'a> {
                 return None;
             }
             if e.version.load(Ordering::Relaxed) == v1 {
-                return Some(self.decode(m, p));
+                return Some(self.decode(m, p).map(|v| (v, v1)));
             }
         }
         None
@@ -402,7 +419,27 @@ impl<'a> Cell<'a> {
         let fixed = (tag & ((1 << TAG_READER_SHIFT) - 1)) | n << TAG_READER_SHIFT;
         self.e.tag.store(fixed, Ordering::Release);
         self.e.version.fetch_add(1, Ordering::SeqCst);
+        // A change counts as one for map-wide watchers too (this also finishes a stamp
+        // the dead owner left PENDING).
+        self.stamp();
         Ok(())
+    }
+
+    /// Under the lock, before publishing a map key: its stamp becomes PENDING, so that a
+    /// process killed between the publication and the stamp leaves the key listed as
+    /// changed (never a present key that no listing shows).
+    fn mark_pending(&self) {
+        if self.map.is_some() {
+            self.e.stamp.store(STAMP_PENDING, Ordering::SeqCst);
+        }
+    }
+
+    /// Under the lock, after a change: stamps it with the map's change counter (map
+    /// entries with change tracking only).
+    fn stamp(&self) {
+        if let Some(mh) = self.map {
+            crate::shm::kinds::map::stamp_change(mh, &self.e.stamp);
+        }
     }
 
     fn lock(&self, deadline: &Deadline) -> Result<()> {
@@ -431,6 +468,7 @@ impl<'a> Cell<'a> {
             // Only lock holders write the version: a plain increment suffices.
             let v = self.e.version.load(Ordering::Relaxed);
             self.e.version.store(v.wrapping_add(1), Ordering::Release);
+            self.stamp();
         }
         if eff.tag_changed || eff.version_changed {
             if wait::unlock_publish(&self.e.lock) {
@@ -592,6 +630,31 @@ impl<'a> Cell<'a> {
         })
     }
 
+    /// The value and the version it belongs to, read together (see
+    /// `crate::semantics::watch`): lock-free for inline values, else under the lock,
+    /// where the version only moves with the value.
+    pub fn read_versioned(&self) -> Result<(Value, u64)> {
+        self.check_usable()?;
+        if let Some(v) = self.read_optimistic_versioned(Need::Any) {
+            return v;
+        }
+        self.locked(Need::Any, &Deadline::forever(), |tag| {
+            let version = self.e.version.load(Ordering::Relaxed);
+            Ok(((self.load(tag)?, version), NO_EFFECT))
+        })
+    }
+
+    /// Returns the element's state once its version differs from `*seen` (see
+    /// `crate::semantics::watch`).
+    pub fn watch(&self, seen: &mut u64, deadline: &Deadline) -> Result<Value> {
+        crate::semantics::watch::watch(
+            seen,
+            deadline,
+            || self.read_versioned(),
+            |now, d| self.wait_change(&mut { now }, d),
+        )
+    }
+
     pub fn write(&self, v: ValueRef<'_>) -> Result<()> {
         self.store(Need::NoReaders, v, None, &Deadline::forever())
     }
@@ -661,6 +724,21 @@ impl<'a> Cell<'a> {
         })
     }
 
+    /// Under the lock: UNDEFINED in both value slots, tag FULL or EMPTY, and the version
+    /// raised to at least `min_version` (stored, and returned).
+    fn reset_locked(&self, full: bool, min_version: u64) -> u64 {
+        for v in &self.e.slots {
+            v.meta.store(0, Ordering::Relaxed);
+            v.payload.store(0, Ordering::Relaxed);
+        }
+        self.e
+            .tag
+            .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
+        let version = self.e.version.load(Ordering::Relaxed).max(min_version);
+        self.e.version.store(version, Ordering::Release);
+        version
+    }
+
     /// Map insertion: under the element lock, resets the element to UNDEFINED with tag
     /// FULL or EMPTY and a version above both its current one and `min_version`, then
     /// runs `publish` (which makes the key visible) and wakes every sleeper. Returns the
@@ -672,23 +750,57 @@ impl<'a> Cell<'a> {
         publish: impl FnOnce() -> Result<()>,
     ) -> Result<u64> {
         self.locked(Need::Any, &Deadline::forever(), |_| {
-            for v in &self.e.slots {
-                v.meta.store(0, Ordering::Relaxed);
-                v.payload.store(0, Ordering::Relaxed);
-            }
-            self.e
-                .tag
-                .store(if full { TAG_FULL } else { 0 }, Ordering::Release);
-            let version = self
-                .e
-                .version
-                .load(Ordering::Relaxed)
-                .max(min_version)
-                .wrapping_add(1);
+            let version = self.reset_locked(full, min_version).wrapping_add(1);
             self.e.version.store(version, Ordering::Release);
+            self.mark_pending();
             publish()?;
+            self.stamp();
             Ok((
                 version,
+                Effect {
+                    tag_changed: true,
+                    ..NO_EFFECT
+                },
+            ))
+        })
+    }
+
+    /// The first half of a map insertion that applies its first operation before the key
+    /// is published (see `Map::insert`): under the element lock, resets the element to
+    /// UNDEFINED with tag FULL or EMPTY and a version of at least its current one and
+    /// `min_version`, without moving it past them. Returns that version, for
+    /// [`Cell::settle_insert`].
+    pub fn reset(&self, full: bool, min_version: u64) -> Result<u64> {
+        self.locked(Need::Any, &Deadline::forever(), |_| {
+            let version = self.reset_locked(full, min_version);
+            Ok((
+                version,
+                Effect {
+                    tag_changed: true,
+                    ..NO_EFFECT
+                },
+            ))
+        })
+    }
+
+    /// The second half: if the first operation changed nothing (a `cas` that did not
+    /// match, a `set_tag` to the tag it had), moves the version once anyway, since the
+    /// insertion itself is a change; either way the version moved exactly once from
+    /// [`Cell::reset`]'s. Then, still under the element lock, runs `publish` (which makes
+    /// the key visible) and stamps the change for map-wide watchers *after* it, so one
+    /// that reads the counter past this change finds the key present.
+    pub fn settle_insert(&self, reset_version: u64, publish: impl FnOnce()) -> Result<()> {
+        self.locked(Need::Any, &Deadline::forever(), |_| {
+            if self.e.version.load(Ordering::Relaxed) == reset_version {
+                self.e
+                    .version
+                    .store(reset_version.wrapping_add(1), Ordering::Release);
+            }
+            self.mark_pending();
+            publish();
+            self.stamp();
+            Ok((
+                (),
                 Effect {
                     tag_changed: true,
                     ..NO_EFFECT
@@ -884,7 +996,7 @@ impl<'a> Cell<'a> {
 
 /// The futex word of a version: its low 32 bits. Only the kernel reads it as 32 bits;
 /// this process only ever accesses the version with 64-bit atomics.
-fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
+pub(crate) fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
     let base = v.as_ptr() as *const u8;
     let low = if cfg!(target_endian = "little") {
         base
@@ -959,7 +1071,20 @@ pub(crate) fn release(r: &RegionInner, off: u64) -> Result<()> {
 /// it), and corrects its `read_rw` count from the live records (see
 /// [`Cell::recover_stale`]).
 pub(crate) fn sweep(r: &RegionInner, off: u64, done: &mut Swept) -> Result<()> {
-    match Cell::at(r, off)?.recover_stale(SWEEP_LOCK_WAIT)? {
+    sweep_in(r, off, None, done)
+}
+
+/// [`sweep`] of a map entry: a change a dead owner left unstamped (or PENDING) is
+/// stamped with the map's change counter `map` (when the map tracks changes).
+pub(crate) fn sweep_in(
+    r: &RegionInner,
+    off: u64,
+    map: Option<&crate::shm::kinds::map::MapHeader>,
+    done: &mut Swept,
+) -> Result<()> {
+    let mut cell = Cell::at(r, off)?;
+    cell.map = map;
+    match cell.recover_stale(SWEEP_LOCK_WAIT)? {
         (true, readers) => {
             done.locks = done.locks.saturating_add(1);
             done.readers = done.readers.saturating_add(readers as u32);
