@@ -255,7 +255,7 @@ fn watch_prints_each_change_and_stops_after_count_or_timeout() {
     );
     assert!(child.wait().unwrap().success(), "exits after --count 2");
 
-    // Every object: a bus message and a queue pop show up too.
+    // Every object: a bus message (waited for) and a queue pop (sampled) show up too.
     let (mut child, mut lines) = spawn_watch(&[&n, "--interval", "10", "--count", "2"]);
     r.bus("events", 0, 0)
         .unwrap()
@@ -263,8 +263,28 @@ fn watch_prints_each_change_and_stops_after_count_or_timeout() {
         .unwrap();
     let mut got = String::new();
     lines.read_line(&mut got).unwrap();
+    assert!(got.contains("'events' #4: 400"), "{got}");
+    r.queue("work", 0, 0).unwrap().pop(LONG).unwrap();
     lines.read_line(&mut got).unwrap();
-    assert!(got.contains("'events'"), "{got}");
+    assert!(got.contains("'work'"), "{got}");
+    assert!(child.wait().unwrap().success());
+
+    // A map is waited on: a new key, a change and a removal, with their values.
+    let (mut child, mut lines) = spawn_watch(&[&n, "jobs", "--count", "3"]);
+    let m = r.map("jobs", 0, 0).unwrap();
+    let mut got = String::new();
+    m.write_xf("new", ValueRef::Int(1)).unwrap();
+    lines.read_line(&mut got).unwrap();
+    assert!(got.contains("'jobs' \"new\": FULL  v1    1"), "{got}");
+    m.write_xf("hits", ValueRef::Int(6)).unwrap();
+    lines.read_line(&mut got).unwrap();
+    assert!(
+        got.contains("'jobs' \"hits\": EMPTY v1    5  ->  FULL  v2    6"),
+        "{got}"
+    );
+    m.remove("new").unwrap();
+    lines.read_line(&mut got).unwrap();
+    assert!(got.contains("'jobs' \"new\": removed"), "{got}");
     assert!(child.wait().unwrap().success());
 
     // Nothing changes: --timeout ends it, with only the header printed.

@@ -121,15 +121,19 @@ enum Command {
     },
     /// Print the changes of a region (or of one object) as they happen
     ///
-    /// Takes a snapshot (as `dump` does) every --interval milliseconds and prints each
-    /// changed item with a timestamp, until Ctrl-C, --count changes or --timeout.
+    /// Prints each changed item with a timestamp, until Ctrl-C, --count changes or
+    /// --timeout. Maps (through their change count), arrays of up to 64 elements
+    /// (through their versions) and buses (through a subscription) are waited on: a
+    /// change shows at once and nothing runs while nothing changes. Queues, stacks,
+    /// locks, larger arrays and the list of objects have no change signal and are
+    /// compared with a snapshot every --interval milliseconds.
     #[command(after_help = EXIT_CODES)]
     Watch {
         /// Region name, path or redis:// URL.
         region: String,
         /// Only this object.
         object: Option<String>,
-        /// Milliseconds between snapshots.
+        /// Milliseconds between snapshots of what has no change signal.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
         interval: u64,
         /// Stop after this many changes.
@@ -1205,6 +1209,160 @@ impl LoadObject {
     }
 }
 
+/// What wakes `watch`: a change of one object, found without polling.
+enum Signal {
+    /// A map's change count moved: these keys changed (value line, or None: removed).
+    MapKeys(String, Vec<(String, Option<String>)>),
+    /// An element of this array changed.
+    Element(String, u64, String),
+    /// A message on this bus.
+    Message(String, String),
+    /// A waiting thread stopped (its object was removed, or it failed): sample it.
+    Stopped(String),
+}
+
+/// The largest array whose elements `watch` waits on one by one (one thread each);
+/// larger ones are sampled every --interval.
+const WATCH_MAX_ELEMENTS: u64 = 64;
+
+/// Starts a thread that waits for changes of `o` and sends them; false when the kind
+/// has no change signal (queues, stacks, locks, large arrays, maps made by older
+/// versions): those are sampled.
+#[allow(unreachable_patterns)]
+fn watch_object(
+    r: &backend::Region,
+    o: &ObjectSummary,
+    tx: &std::sync::mpsc::Sender<Signal>,
+) -> bool {
+    const SLICE: Option<Duration> = Some(Duration::from_secs(1));
+    let name = o.name.clone();
+    match o.kind {
+        "map" => {
+            let Ok(m) = r.map(&o.name, 0, 0) else {
+                return false;
+            };
+            let Ok(mut counter) = m.change_count() else {
+                return false;
+            };
+            let tx = tx.clone();
+            // `listed`: the change count up to which keys were reported.
+            let mut listed = counter;
+            std::thread::spawn(move || loop {
+                match m.wait_changes(&mut counter, SLICE) {
+                    Ok(()) => {}
+                    Err(Error::Timeout) => continue,
+                    Err(_) => return tx.send(Signal::Stopped(name)).unwrap_or(()),
+                }
+                let since = listed;
+                let mut keys = Vec::new();
+                let mut cursor = 0;
+                loop {
+                    match m.changes(since, &mut cursor, 256) {
+                        Ok(batch) if batch.is_empty() => break,
+                        Ok(batch) => {
+                            for c in batch {
+                                listed = listed.max(c.counter);
+                                let line = if c.removed {
+                                    None
+                                } else {
+                                    element_line(
+                                        m.is_full(&c.key),
+                                        m.version(&c.key),
+                                        m.read(&c.key),
+                                    )
+                                };
+                                keys.push((c.key, line));
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if !keys.is_empty() && tx.send(Signal::MapKeys(name.clone(), keys)).is_err() {
+                    return;
+                }
+            });
+            true
+        }
+        "array" if o.shape <= WATCH_MAX_ELEMENTS => {
+            let Ok(a) = r.array(&o.name, 0, 0) else {
+                return false;
+            };
+            for i in 0..a.len() {
+                let (a, tx, name) = (a.clone(), tx.clone(), name.clone());
+                let Ok(mut seen) = a.version(i) else {
+                    return false;
+                };
+                std::thread::spawn(move || loop {
+                    match a.watch(i, &mut seen, SLICE) {
+                        Ok(v) => {
+                            let line = element_line(a.is_full(i), Ok(seen), Ok(v));
+                            if let Some(l) = line {
+                                if tx.send(Signal::Element(name.clone(), i, l)).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(Error::Timeout) => {}
+                        Err(_) => return tx.send(Signal::Stopped(name)).unwrap_or(()),
+                    }
+                });
+            }
+            true
+        }
+        "bus" => {
+            let Ok(b) = r.bus(&o.name, 0, 0) else {
+                return false;
+            };
+            let Ok(mut sub) = b.subscribe(Start::Now) else {
+                return false;
+            };
+            let tx = tx.clone();
+            std::thread::spawn(move || loop {
+                match sub.next_event(SLICE) {
+                    Ok((topic, v, seq)) => {
+                        let key = if topic.is_empty() {
+                            format!("#{seq}")
+                        } else {
+                            format!("#{seq} {topic:?}")
+                        };
+                        if tx
+                            .send(Signal::Message(
+                                name.clone(),
+                                format!("{key}: {}", show(&v, false)),
+                            ))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(Error::Timeout) => {}
+                    Err(_) => return tx.send(Signal::Stopped(name)).unwrap_or(()),
+                }
+            });
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `FULL  v3    "text"`, as `dump` shows an element; None if it cannot be read (gone).
+fn element_line(
+    full: plexus::Result<bool>,
+    version: plexus::Result<u64>,
+    value: plexus::Result<Value>,
+) -> Option<String> {
+    let (f, v, value) = (full.ok()?, version.ok()?, value.ok()?);
+    Some(item_text(
+        &Item {
+            key: String::new(),
+            data_key: DataKey::Position,
+            tag: Some((f, v)),
+            value,
+        },
+        false,
+    ))
+}
+
 fn watch(
     region: &str,
     object: Option<&str>,
@@ -1220,10 +1378,25 @@ fn watch(
         None => None,
     };
     let r = Opened::open(region)?;
+    let br = match &r {
+        Opened::Local(l) => backend::Region::Shm(l.clone()),
+        Opened::Remote(_, b) => b.clone(),
+    };
     let names: Vec<String> = object.map(|o| vec![o.to_owned()]).unwrap_or_default();
-    let take = |r: &Opened| -> Res<BTreeMap<(String, String), String>> {
+    // Objects with a change signal are waited on (no polling); the others, and the list
+    // of objects itself when no object is named, are sampled every --interval.
+    let (tx, rx) = std::sync::mpsc::channel::<Signal>();
+    let mut waited: std::collections::BTreeSet<String> = Default::default();
+    // A snapshot of the sampled objects (the waited ones appear by name only).
+    let take = |r: &Opened,
+                waited: &std::collections::BTreeSet<String>|
+     -> Res<BTreeMap<(String, String), String>> {
         let mut map = BTreeMap::new();
         for o in selected(r, &names)? {
+            map.insert((o.name.clone(), String::new()), String::new());
+            if waited.contains(&o.name) {
+                continue;
+            }
             let s = r.snapshot(&o)?;
             map.insert(
                 (o.name.clone(), String::new()),
@@ -1235,34 +1408,111 @@ fn watch(
         }
         Ok(map)
     };
-    let mut before = take(&r)?;
+    for o in selected(&r, &names)? {
+        if watch_object(&br, &o, &tx) {
+            waited.insert(o.name.clone());
+        }
+    }
+    // The last line shown for each item (elements, map keys) of the waited objects, so a
+    // change prints as `old  ->  new` as for sampled ones.
+    let mut last = take(&r, &Default::default())?;
+    let mut before = take(&r, &waited)?;
+    let sampled = before
+        .keys()
+        .filter(|k| k.1.is_empty() && !waited.contains(&k.0))
+        .count();
     out!(
-        "watching {} of region {} (every {interval} ms; Ctrl-C to stop)",
+        "watching {} of region {} ({}; Ctrl-C to stop)",
         object.map_or("every object".to_string(), |o| format!("'{o}'")),
-        r.shown_name()
+        r.shown_name(),
+        if sampled == 0 && object.is_some() {
+            "waiting for changes".to_string()
+        } else if waited.is_empty() {
+            format!("every {interval} ms")
+        } else {
+            format!("waiting for changes; queues, locks and new objects every {interval} ms")
+        }
     );
+    let stamp = || {
+        let ns = now_ns();
+        let ms = ns / 1_000_000 % 1000;
+        format!("{}.{ms:03}", &utc(ns)[11..19])
+    };
     let mut changes = 0u64;
+    let mut next_sample = Instant::now() + Duration::from_millis(interval);
+    let emit = |lines: Vec<String>, changes: &mut u64| -> Res<bool> {
+        for l in lines {
+            if count.is_some_and(|c| *changes >= c) {
+                return Ok(false);
+            }
+            out!("{l}");
+            *changes += 1;
+        }
+        Ok(count.is_none_or(|c| *changes < c))
+    };
+    let need_sampling = sampled > 0 || object.is_none();
     loop {
         if count.is_some_and(|c| changes >= c) {
             return Ok(0);
         }
-        let pause = Duration::from_millis(interval);
-        match deadline {
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(0);
+        }
+        let mut wake = if need_sampling {
+            next_sample
+        } else {
+            now + Duration::from_secs(3600)
+        };
+        if let Some(d) = deadline {
+            wake = wake.min(d);
+        }
+        match rx.recv_timeout(wake.saturating_duration_since(now)) {
+            Ok(sig) => {
+                let t = stamp();
+                let mut change = |o: String, key: String, new: Option<String>| -> String {
+                    let line = match (last.get(&(o.clone(), key.clone())), &new) {
+                        (Some(old), Some(new)) => format!("{t} '{o}' {key}: {old}  ->  {new}"),
+                        (None, Some(new)) => format!("{t} '{o}' {key}: {new}"),
+                        (_, None) => format!("{t} '{o}' {key}: removed"),
+                    };
+                    match new {
+                        Some(n) => last.insert((o, key), n),
+                        None => last.remove(&(o, key)),
+                    };
+                    line
+                };
+                let lines = match sig {
+                    Signal::MapKeys(o, keys) => keys
+                        .into_iter()
+                        .map(|(k, line)| {
+                            change(
+                                o.clone(),
+                                serde_json::to_string(&k).unwrap_or_default(),
+                                line,
+                            )
+                        })
+                        .collect(),
+                    Signal::Element(o, i, l) => vec![change(o, format!("[{i}]"), Some(l))],
+                    Signal::Message(o, m) => vec![format!("{t} '{o}' {m}")],
+                    Signal::Stopped(o) => {
+                        waited.remove(&o);
+                        Vec::new()
+                    }
+                };
+                if !emit(lines, &mut changes)? {
                     return Ok(0);
                 }
-                std::thread::sleep(pause.min(d - now));
             }
-            None => std::thread::sleep(pause),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
         }
-        let after = take(&r)?;
-        let stamp = {
-            let ns = now_ns();
-            let ms = ns / 1_000_000 % 1000;
-            format!("{}.{ms:03}", &utc(ns)[11..19])
-        };
+        if !need_sampling || Instant::now() < next_sample {
+            continue;
+        }
+        next_sample = Instant::now() + Duration::from_millis(interval);
+        let after = take(&r, &waited)?;
+        let t = stamp();
         let mut lines = Vec::new();
         for (k, new) in &after {
             let label = if k.1.is_empty() {
@@ -1272,26 +1522,31 @@ fn watch(
             };
             match before.get(k) {
                 Some(old) if old == new => {}
-                Some(old) => lines.push(format!("{stamp} {label}: {old}  ->  {new}")),
-                None if k.1.is_empty() => lines.push(format!("{stamp} new object: {new}")),
-                None => lines.push(format!("{stamp} {label}: {new}")),
+                Some(old) => lines.push(format!("{t} {label}: {old}  ->  {new}")),
+                None if k.1.is_empty() => {
+                    lines.push(format!("{t} new object: {new}"));
+                }
+                None => lines.push(format!("{t} {label}: {new}")),
             }
         }
         for k in before.keys() {
             // Bus messages overwritten by newer ones are not news.
             if !after.contains_key(k) && !k.1.starts_with('#') {
                 let label = format!("'{}' {}", k.0, k.1);
-                lines.push(format!("{stamp} {label}: removed"));
+                lines.push(format!("{t} {label}: removed"));
             }
         }
-        for l in lines {
-            if count.is_some_and(|c| changes >= c) {
-                break;
+        // Objects that appeared: wait on them from now on.
+        for o in selected(&r, &names)? {
+            if !before.contains_key(&(o.name.clone(), String::new())) && watch_object(&br, &o, &tx)
+            {
+                waited.insert(o.name.clone());
             }
-            out!("{l}");
-            changes += 1;
         }
         before = after;
+        if !emit(lines, &mut changes)? {
+            return Ok(0);
+        }
     }
 }
 
