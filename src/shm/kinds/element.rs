@@ -884,7 +884,7 @@ impl<'a> Cell<'a> {
 
 /// The futex word of a version: its low 32 bits. Only the kernel reads it as 32 bits;
 /// this process only ever accesses the version with 64-bit atomics.
-fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
+pub(crate) fn version_futex(v: &AtomicU64) -> &std::sync::atomic::AtomicU32 {
     let base = v.as_ptr() as *const u8;
     let low = if cfg!(target_endian = "little") {
         base

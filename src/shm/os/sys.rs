@@ -66,6 +66,23 @@ pub fn futex_wake(word: &AtomicU32, count: i32) {
     }
 }
 
+/// Wakes up to `count` processes blocked on `word`; returns how many it woke.
+pub fn futex_wake_count(word: &AtomicU32, count: i32) -> u32 {
+    // SAFETY: FUTEX_WAKE does not access the word's memory beyond identifying it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            count,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    r.max(0) as u32
+}
+
 /// Longest one sleep of [`futex_wait_either`] lasts: its second word (the region's
 /// removal word, which every removal bumps and wakes) makes the short slice unnecessary.
 pub const LONG_SLICE: Duration = Duration::from_secs(1);
