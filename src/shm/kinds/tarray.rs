@@ -45,8 +45,8 @@ use crate::error::{Error, Result};
 use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
 use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
-pub use crate::semantics::tarray::{BlockState, Dtype, Shape, NOTIFY_ALL};
 use crate::semantics::tarray::{not_held, DEAD_HOLDER_NOTICE};
+pub use crate::semantics::tarray::{BlockState, Dtype, Shape, NOTIFY_ALL};
 use crate::shm::format::layout::*;
 use crate::shm::format::region::{Held, KindSpec, Region, RegionInner};
 use crate::shm::format::scan::Scan;
@@ -193,14 +193,20 @@ impl Region {
             0,
             |off| match want {
                 Some(shape) => init(r, off + OBJ_HEADER, &shape, flags & FLAG_FULL != 0),
-                None => Err(Error::Internal("creating a typed array without a shape".into())),
+                None => Err(Error::Internal(
+                    "creating a typed array without a shape".into(),
+                )),
             },
         )?;
         let base = obj.offset + OBJ_HEADER;
         let (shape, data) = read_header(r, base, obj.shape)
             .map_err(|e| Error::corrupt(format!("typed array '{name}': {e}")))?;
         Shape::check_found(name, (dtype, length, block_len), &shape)?;
-        let blob = r.map.get::<TArrayHeader>(base)?.blob.load(Ordering::Relaxed);
+        let blob = r
+            .map
+            .get::<TArrayHeader>(base)?
+            .blob
+            .load(Ordering::Relaxed);
         Ok(TArray {
             held,
             words: blob,
@@ -433,7 +439,12 @@ impl TArray {
         // Only this process changes a block it holds, unless it is declared gone; then
         // the CAS fails and the block is someone else's.
         w.state
-            .compare_exchange(s, state(gen_of(s), to, 0), Ordering::SeqCst, Ordering::Relaxed)
+            .compare_exchange(
+                s,
+                state(gen_of(s), to, 0),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
             .map_err(|now| not_held(&self.name, block, verb, block_state(now)))?;
         wake(w);
         Ok(())
@@ -488,11 +499,17 @@ impl TArray {
         let e = self.atomic_at(index)?;
         let old = match e {
             Elem::W32(a) => {
-                match a.compare_exchange(want as u32, new as u32, Ordering::SeqCst, Ordering::SeqCst) {
+                match a.compare_exchange(
+                    want as u32,
+                    new as u32,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                ) {
                     Ok(v) | Err(v) => v as u64,
                 }
             }
-            Elem::W64(a) => match a.compare_exchange(want, new, Ordering::SeqCst, Ordering::SeqCst) {
+            Elem::W64(a) => match a.compare_exchange(want, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(v) | Err(v) => v,
             },
         };
@@ -656,7 +673,12 @@ fn recover(w: &BlockWord, s: u64) -> bool {
     let to = if phase_of(s) == WRITING { EMPTY } else { FULL };
     let ok = w
         .state
-        .compare_exchange(s, state(gen_of(s), to, 0), Ordering::SeqCst, Ordering::Relaxed)
+        .compare_exchange(
+            s,
+            state(gen_of(s), to, 0),
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        )
         .is_ok();
     if ok {
         wait::note_recovered();
@@ -703,7 +725,12 @@ impl TArray {
         }
         let to = if full { FULL } else { EMPTY };
         w.state
-            .compare_exchange(s, state(gen_of(s), to, 0), Ordering::SeqCst, Ordering::Relaxed)
+            .compare_exchange(
+                s,
+                state(gen_of(s), to, 0),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
             .map_err(|_| Error::invalid(format!("block {block} of '{}' changed", self.name)))?;
         wake(w);
         Ok(())
@@ -728,7 +755,11 @@ fn release(r: &RegionInner, o: &Placed<'_>) -> Result<()> {
 
 fn sweep(r: &RegionInner, o: &Placed<'_>, done: &mut Swept) -> Result<()> {
     let (shape, _) = read_header(r, o.body, o.shape)?;
-    let blob = r.map.get::<TArrayHeader>(o.body)?.blob.load(Ordering::Relaxed);
+    let blob = r
+        .map
+        .get::<TArrayHeader>(o.body)?
+        .blob
+        .load(Ordering::Relaxed);
     for b in 0..shape.blocks() {
         let w: &BlockWord = r.map.get_nth(blob, b)?;
         let s = w.state.load(Ordering::Acquire);
@@ -750,7 +781,10 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
         return;
     };
     if h.layout.load(Ordering::Acquire) != LAYOUT {
-        sc.problem(loc, format!("unknown layout {}", h.layout.load(Ordering::Relaxed)));
+        sc.problem(
+            loc,
+            format!("unknown layout {}", h.layout.load(Ordering::Relaxed)),
+        );
         return;
     }
     let dtype = Dtype::from_u32(h.dtype.load(Ordering::Relaxed));
@@ -789,7 +823,11 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
                 "block {} by {} (the next waiter or sweep makes it {})",
                 block_state(s).name(),
                 sc.gone(holder),
-                if phase_of(s) == WRITING { "empty" } else { "full" }
+                if phase_of(s) == WRITING {
+                    "empty"
+                } else {
+                    "full"
+                }
             );
             sc.stale(format!("{loc} block {b}"), msg);
         }
