@@ -2417,31 +2417,40 @@ fn le_u32(v: &[u32]) -> Vec<u8> {
 fn typed_arrays(name: &str) {
     use plexus::backend::{BlockState, Dtype};
     let r = create(name);
-    assert_err!(r.tarray("t", Dtype::U32, 0, 0, 0), Error::NotFound(_));
-    let t = r.tarray("t", Dtype::U32, 10, 4, 0).unwrap();
+    assert_err!(r.tarray("t", Some(Dtype::U32), 0, 0, 0), Error::NotFound(_));
+    let t = r.tarray("t", Some(Dtype::U32), 10, 4, 0).unwrap();
     let s = t.shape();
     assert_eq!(
         (s.dtype, s.length, s.block_len, s.blocks()),
         (Dtype::U32, 10, 4, 3)
     );
-    assert_err!(r.tarray("t", Dtype::U32, 11, 4, 0), Error::Incompatible(_));
-    assert_err!(r.tarray("t", Dtype::U32, 10, 5, 0), Error::Incompatible(_));
-    assert_err!(r.tarray("t", Dtype::I32, 0, 0, 0), Error::Incompatible(_));
     assert_err!(
-        r.tarray("t", Dtype::U32, 10, 4, FLAG_EXCLUSIVE),
+        r.tarray("t", Some(Dtype::U32), 11, 4, 0),
+        Error::Incompatible(_)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::U32), 10, 5, 0),
+        Error::Incompatible(_)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::I32), 0, 0, 0),
+        Error::Incompatible(_)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::U32), 10, 4, FLAG_EXCLUSIVE),
         Error::Exists(_)
     );
     assert_err!(
-        r.tarray("t", Dtype::U32, 10, 11, 0),
+        r.tarray("t", Some(Dtype::U32), 10, 11, 0),
         Error::InvalidArgument(_)
     );
     assert_err!(r.queue("t", 4, 0), Error::TypeMismatch(_));
     assert_err!(
-        r.tarray("", Dtype::U32, 10, 4, 0),
+        r.tarray("", Some(Dtype::U32), 10, 4, 0),
         Error::InvalidArgument(_)
     );
     let other = attach(name);
-    let t2 = other.tarray("t", Dtype::U32, 0, 0, 0).unwrap();
+    let t2 = other.tarray("t", Some(Dtype::U32), 0, 0, 0).unwrap();
     assert_eq!(t2.shape(), s);
 
     let mut buf = vec![0xffu8; 40];
@@ -2502,7 +2511,7 @@ fn typed_arrays(name: &str) {
     assert_eq!(b, le_u32(&[2, 2, 2, 2]));
 
     // FLAG_FULL: blocks start FULL.
-    let f = r.tarray("f", Dtype::F64, 4, 2, FLAG_FULL).unwrap();
+    let f = r.tarray("f", Some(Dtype::F64), 4, 2, FLAG_FULL).unwrap();
     assert_eq!(f.block_state(1), Ok(BlockState::Full));
 
     let remote = name.starts_with("redis");
@@ -2548,7 +2557,7 @@ fn typed_array_atomics(name: &str) {
     use plexus::backend::Dtype;
     let r = create(name);
     for d in [Dtype::I32, Dtype::U32, Dtype::I64, Dtype::U64] {
-        let t = r.tarray(d.name(), d, 4, 0, 0).unwrap();
+        let t = r.tarray(d.name(), Some(d), 4, 0, 0).unwrap();
         assert_eq!(t.load(0), Ok(0));
         t.store(0, 10).unwrap();
         assert_eq!(t.faa(0, 5), Ok(10));
@@ -2571,15 +2580,15 @@ fn typed_array_atomics(name: &str) {
         assert_eq!(t.notify(1, u32::MAX), Ok(0));
     }
     for d in [Dtype::I8, Dtype::U16, Dtype::F32, Dtype::F64] {
-        let t = r.tarray(d.name(), d, 4, 0, 0).unwrap();
+        let t = r.tarray(d.name(), Some(d), 4, 0, 0).unwrap();
         assert_err!(t.load(0), Error::TypeMismatch(_));
         assert_err!(t.faa(0, 1), Error::TypeMismatch(_));
         assert_err!(t.notify(0, 1), Error::TypeMismatch(_));
     }
     // A sleeper on another attachment wakes on store + notify.
     let other = attach(name);
-    let t2 = other.tarray("i64", Dtype::I64, 0, 0, 0).unwrap();
-    let t = r.tarray("i64", Dtype::I64, 0, 0, 0).unwrap();
+    let t2 = other.tarray("i64", Some(Dtype::I64), 0, 0, 0).unwrap();
+    let t = r.tarray("i64", Some(Dtype::I64), 0, 0, 0).unwrap();
     t.store(3, 0).unwrap();
     let sleeper = std::thread::spawn(move || t2.wait_until(3, 0, &Deadline::after(LONG)));
     std::thread::sleep(SETTLE);

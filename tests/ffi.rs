@@ -1454,7 +1454,9 @@ fn tarray_c_api() {
 fn tarray_faa_from_four_processes_is_exact() {
     both(|lib| {
         let (region, name) = test_region("tarray-faa", lib, 1 << 20);
-        let t = region.tarray("ctr", plexus::Dtype::I64, 2, 0, 0).unwrap();
+        let t = region
+            .tarray("ctr", Some(plexus::Dtype::I64), 2, 0, 0)
+            .unwrap();
         let exe = build("ffi-tests/test_tarray.c", lib);
         let kids: Vec<Child> = (0..4)
             .map(|_| {
@@ -1478,7 +1480,9 @@ fn tarray_faa_from_four_processes_is_exact() {
 fn tarray_wait_notify_across_processes() {
     both(|lib| {
         let (region, name) = test_region("tarray-wait", lib, 1 << 20);
-        let t = region.tarray("ctr", plexus::Dtype::I64, 2, 0, 0).unwrap();
+        let t = region
+            .tarray("ctr", Some(plexus::Dtype::I64), 2, 0, 0)
+            .unwrap();
         let exe = build("ffi-tests/test_tarray.c", lib);
         let kid = Command::new(&exe)
             .args([&*name, "waiter", "0"])
@@ -1511,7 +1515,7 @@ fn tarray_killed_writers_and_readers_leave_no_torn_or_stuck_block() {
     both(|lib| {
         let (region, name) = test_region("tarray-kill", lib, 1 << 20);
         let t = region
-            .tarray("frames", plexus::Dtype::U32, 64, 16, 0)
+            .tarray("frames", Some(plexus::Dtype::U32), 64, 16, 0)
             .unwrap();
         let exe = build("ffi-tests/test_tarray.c", lib);
         let writer = start_ready(&exe, &[&name, "hold-write", "1"], "holding");

@@ -433,11 +433,12 @@ dispatch!(Service {
 pub use crate::semantics::tarray::{BlockState, Dtype, Shape as TArrayShape, NOTIFY_ALL};
 
 impl Region {
-    /// Opens the typed array `name` (see the C header's `plexus_tarray_open`).
+    /// Opens the typed array `name` (see the C header's `plexus_tarray_open`); `dtype`
+    /// `None` opens an existing one (`length` 0) whatever its dtype.
     pub fn tarray(
         &self,
         name: &str,
-        dtype: Dtype,
+        dtype: Option<Dtype>,
         length: u64,
         block_len: u64,
         flags: u32,

@@ -149,7 +149,7 @@ pub extern "C" fn plexus_tarray_open(
         let parent = handles::region(region.id)?;
         let tarray = parent
             .region
-            .tarray(name, dtype, length, block_len, flags)?;
+            .tarray(name, Some(dtype), length, block_len, flags)?;
         slot.id = handles::child(region.id, &parent, "tarray", name, || {
             Object::TArray(Arc::new(TArrayEntry {
                 tarray,

@@ -565,7 +565,7 @@ impl Region {
     pub fn tarray(
         &self,
         name: &str,
-        dtype: crate::semantics::tarray::Dtype,
+        dtype: Option<crate::semantics::tarray::Dtype>,
         length: u64,
         block_len: u64,
         flags: u32,

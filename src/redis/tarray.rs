@@ -163,7 +163,7 @@ impl TArray {
     pub(crate) fn open(
         region: &Region,
         name: &str,
-        dtype: Dtype,
+        dtype: Option<Dtype>,
         length: u64,
         block_len: u64,
         flags: u32,
@@ -174,11 +174,7 @@ impl TArray {
                 "unknown typed array flags {flags:#x}"
             )));
         }
-        let want = if length == 0 {
-            None
-        } else {
-            Some(Shape::new(dtype, length, block_len)?)
-        };
+        let want = Shape::wanted(dtype, length, block_len, name)?;
         if let Some(s) = want.filter(|s| s.bytes() > MAX_BYTES) {
             return Err(Error::NoSpace(format!(
                 "a typed array of {} bytes does not fit in one Redis string (at most {MAX_BYTES} \
@@ -198,7 +194,7 @@ impl TArray {
             region: region.clone(),
             obj,
             shape: Shape {
-                dtype,
+                dtype: dtype.unwrap_or(Dtype::U8),
                 length: found.shape,
                 block_len: found.shape,
             },

@@ -288,6 +288,23 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The shape a create call asks for (`block_len` 0: one block); `dtype` `None` is
+    /// refused (`InvalidArgument`).
+    pub fn wanted(
+        dtype: Option<Dtype>,
+        length: u64,
+        block_len: u64,
+        name: &str,
+    ) -> Result<Option<Shape>> {
+        if length == 0 {
+            return Ok(None);
+        }
+        let dtype = dtype.ok_or_else(|| {
+            Error::invalid(format!("creating typed array '{name}' needs a dtype"))
+        })?;
+        Shape::new(dtype, length, block_len).map(Some)
+    }
+
     /// The shape a create call asks for (`block_len` 0: one block).
     pub fn new(dtype: Dtype, length: u64, block_len: u64) -> Result<Shape> {
         if length == 0 {
@@ -367,20 +384,25 @@ impl Shape {
     }
 
     /// The open rules against an existing array of shape `found`: `want` is what the
-    /// caller asked for (`length` 0: open only; `block_len` 0 with length 0: any).
-    pub fn check_found(name: &str, want: (Dtype, u64, u64), found: &Shape) -> Result<()> {
+    /// caller asked for (`length` 0: open only; `block_len` 0 with length 0: any; dtype
+    /// `None`, with length 0 only: any, for tools that show whatever is there).
+    pub fn check_found(name: &str, want: (Option<Dtype>, u64, u64), found: &Shape) -> Result<()> {
         let (dtype, length, block_len) = want;
         let differs = |what: String| {
             Err(Error::Incompatible(format!(
                 "typed array '{name}' has {what}"
             )))
         };
-        if dtype != found.dtype {
-            return differs(format!(
-                "dtype {}, not {}",
-                found.dtype.name(),
-                dtype.name()
-            ));
+        match dtype {
+            Some(d) if d != found.dtype => {
+                return differs(format!("dtype {}, not {}", found.dtype.name(), d.name()))
+            }
+            None if length != 0 => {
+                return Err(Error::invalid(format!(
+                    "creating typed array '{name}' needs a dtype"
+                )))
+            }
+            _ => {}
         }
         if length != 0 && length != found.length {
             return differs(format!("length {}, not {length}", found.length));
@@ -431,9 +453,9 @@ mod tests {
         assert_eq!(s.blocks(), 3);
         assert_eq!(s.block_range(2).unwrap(), (8, 2));
         assert!(s.block_range(3).is_err());
-        assert!(Shape::check_found("x", (Dtype::F64, 0, 0), &s).is_ok());
-        assert!(Shape::check_found("x", (Dtype::F64, 10, 0), &s).is_err());
-        assert!(Shape::check_found("x", (Dtype::F32, 0, 0), &s).is_err());
+        assert!(Shape::check_found("x", (Some(Dtype::F64), 0, 0), &s).is_ok());
+        assert!(Shape::check_found("x", (Some(Dtype::F64), 10, 0), &s).is_err());
+        assert!(Shape::check_found("x", (Some(Dtype::F32), 0, 0), &s).is_err());
         for d in Dtype::ALL {
             let b = d.element_from_json(&serde_json::json!(5)).unwrap();
             assert_eq!(d.element_json(&b).as_f64(), Some(5.0), "{d:?}");

@@ -167,7 +167,7 @@ impl Region {
     pub fn tarray(
         &self,
         name: &str,
-        dtype: Dtype,
+        dtype: Option<Dtype>,
         length: u64,
         block_len: u64,
         flags: u32,
@@ -180,11 +180,7 @@ impl Region {
                 "unknown typed array flags {flags:#x}"
             )));
         }
-        let want = if length == 0 {
-            None
-        } else {
-            Some(Shape::new(dtype, length, block_len)?)
-        };
+        let want = Shape::wanted(dtype, length, block_len, name)?;
         let (obj, held) = self.open_held(
             name,
             &TARRAY_KIND,
