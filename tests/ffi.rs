@@ -1449,6 +1449,17 @@ fn tarray_c_api() {
     }
 }
 
+/// plexus::TypedArray: views, RAII block guards, copies, atomics.
+#[test]
+fn tarray_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_tarray",
+            &run(&build("ffi-tests/test_cpp_tarray.cpp", lib), &[]),
+        )
+    });
+}
+
 /// 4 processes x 100,000 plexus_tarray_faa on one I64 element end at exactly 400,000.
 #[test]
 fn tarray_faa_from_four_processes_is_exact() {
