@@ -2095,8 +2095,8 @@ enum plexus_status plexus_tarray_data(struct plexus_tarray t, void **ptr, uint64
  * for writing, and sets `*ptr` to its first element (the block's elements are
  * `block * block_len ..`, `block_len` of them, fewer in a short last block).
  *
- * Blocks until the block is EMPTY or the timeout passes (PLEXUS_FOREVER, 0 = try once,
- * > 0 nanoseconds); a waiter sleeps, it does not spin. A block held by a process that
+ * Blocks until the block is EMPTY or the timeout passes (PLEXUS_FOREVER; 0: try once;
+ * a positive value: nanoseconds); a waiter sleeps, it does not spin. A block held by a process that
  * died is given back (EMPTY) while waiting. End with plexus_tarray_end_write.
  *
  * Returns PLEXUS_OK; PLEXUS_TIMEOUT; PLEXUS_E_OUT_OF_RANGE (no such block);
@@ -2246,7 +2246,7 @@ enum plexus_status plexus_tarray_cas(struct plexus_tarray t,
  * processes): returns PLEXUS_OK at once if it differs, else sleeps until a
  * plexus_tarray_notify on the element finds it changed (it checks again after every
  * wake and goes back to sleep while it is still equal) or the timeout passes
- * (PLEXUS_TIMEOUT; PLEXUS_FOREVER, 0 = check once, > 0 nanoseconds). A store without
+ * (PLEXUS_TIMEOUT; PLEXUS_FOREVER; 0: check once; a positive value: nanoseconds). A store without
  * a notify may not end the wait before the timeout. `expected` must fit the element
  * (else PLEXUS_E_INVALID_ARGUMENT). Other statuses as plexus_tarray_load, and
  * PLEXUS_E_REMOVED for a sleeper whose array or region is removed.
