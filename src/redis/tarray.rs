@@ -27,7 +27,6 @@ use crate::error::{Error, Result};
 use crate::redis::scripts::with_prologue;
 use crate::redis::{Inner, Obj, Region};
 use crate::semantics::deadline::Deadline;
-use crate::semantics::names::check_object_name;
 use crate::semantics::open::{KindWords, KIND_TARRAY};
 use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
 use crate::semantics::tarray::{no_pointer_remotely, BlockState, Dtype, Shape};
@@ -168,13 +167,7 @@ impl TArray {
         block_len: u64,
         flags: u32,
     ) -> Result<TArray> {
-        check_object_name(name)?;
-        if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
-            return Err(Error::invalid(format!(
-                "unknown typed array flags {flags:#x}"
-            )));
-        }
-        let want = Shape::wanted(dtype, length, block_len, name)?;
+        let want = Shape::wanted(dtype, length, block_len, flags, name)?;
         if let Some(s) = want.filter(|s| s.bytes() > MAX_BYTES) {
             return Err(Error::NoSpace(format!(
                 "a typed array of {} bytes does not fit in one Redis string (at most {MAX_BYTES} \

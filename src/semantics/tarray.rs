@@ -288,14 +288,23 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The shape a create call asks for (`block_len` 0: one block); `dtype` `None` is
-    /// refused (`InvalidArgument`).
+    /// The checks of an open call, on every backend: the name, the flags (FULL,
+    /// EXCLUSIVE), and the shape a create call asks for (`block_len` 0: one block;
+    /// `dtype` `None` is refused when creating). `None` for an open-only call.
     pub fn wanted(
         dtype: Option<Dtype>,
         length: u64,
         block_len: u64,
+        flags: u32,
         name: &str,
     ) -> Result<Option<Shape>> {
+        use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
+        crate::semantics::names::check_object_name(name)?;
+        if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
+            return Err(Error::invalid(format!(
+                "unknown typed array flags {flags:#x}"
+            )));
+        }
         if length == 0 {
             return Ok(None);
         }

@@ -42,7 +42,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::semantics::names::check_object_name;
 use crate::semantics::open::KindWords;
 use crate::semantics::options::{FLAG_EXCLUSIVE, FLAG_FULL};
 use crate::semantics::tarray::{not_held, DEAD_HOLDER_NOTICE};
@@ -174,13 +173,7 @@ impl Region {
     ) -> Result<TArray> {
         let r = &self.inner;
         r.check_usable()?;
-        check_object_name(name)?;
-        if flags & !(FLAG_FULL | FLAG_EXCLUSIVE) != 0 {
-            return Err(Error::invalid(format!(
-                "unknown typed array flags {flags:#x}"
-            )));
-        }
-        let want = Shape::wanted(dtype, length, block_len, name)?;
+        let want = Shape::wanted(dtype, length, block_len, flags, name)?;
         let (obj, held) = self.open_held(
             name,
             &TARRAY_KIND,

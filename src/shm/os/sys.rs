@@ -52,18 +52,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 
 /// Wakes up to `count` processes blocked in [`futex_wait`] on `word`.
 pub fn futex_wake(word: &AtomicU32, count: i32) {
-    // SAFETY: FUTEX_WAKE does not access the word's memory beyond identifying it.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            count,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
+    futex_wake_count(word, count);
 }
 
 /// Wakes up to `count` processes blocked on `word`; returns how many it woke.
