@@ -910,14 +910,17 @@ fn dump_load_dump_gives_the_dump_back_on_both_backends_and_between_them() {
     };
     let frames = find("frames");
     assert_eq!(frames["dtype"], "f64");
-    assert_eq!(frames["data"], json!([1.5, -2.0e-300, "Infinity", "NaN"]));
+    assert_eq!(
+        frames["data"],
+        json!([1.5, -2.0e-300, {"$float": "Infinity"}, {"$float": "NaN"}])
+    );
     assert_eq!(frames["blocks"], json!(["empty", "full"]));
     assert_eq!(find("ids")["data"], json!([u64::MAX, 0, 0]));
     assert_eq!(find("ids")["blocks"], json!(["full", "empty", "empty"]));
     assert_eq!(find("small")["data"], json!([-128, 127]));
     let text = stdout(&run_remote(&["dump", &src_name], 0));
     assert!(
-        text.contains("typed array 'frames': f64 x 4, 2 block(s) of 2 (1 full): [empty full]; elements [1.5, -2e-300, \"Infinity\", \"NaN\"]"),
+        text.contains("typed array 'frames': f64 x 4, 2 block(s) of 2 (1 full): [empty full]; elements [1.5, -2e-300, Infinity, NaN]"),
         "{text}"
     );
     // The exact JSON forms.

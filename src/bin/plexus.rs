@@ -1952,7 +1952,14 @@ fn tarray_snapshot(r: &backend::Region, name: &str) -> plexus::Result<(String, J
         .map(|c| s.dtype.element_json(c))
         .collect();
     const SHOWN: usize = 8;
-    let first: Vec<String> = data.iter().take(SHOWN).map(|v| v.to_string()).collect();
+    let first: Vec<String> = data
+        .iter()
+        .take(SHOWN)
+        .map(|v| match v.get("$float").and_then(Json::as_str) {
+            Some(special) => special.to_owned(), // NaN, Infinity, -Infinity
+            None => v.to_string(),
+        })
+        .collect();
     let more = if data.len() > SHOWN { ", ..." } else { "" };
     const TAGS: usize = 16;
     let tags: Vec<&str> = blocks.iter().take(TAGS).copied().collect();

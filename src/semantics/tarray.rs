@@ -224,22 +224,24 @@ impl Dtype {
     }
 }
 
-/// Non-finite floats have no JSON number: they are written as the strings "NaN",
-/// "Infinity", "-Infinity".
+/// Non-finite floats have no JSON number: they are written as values are in dumps
+/// (`crate::semantics::json`): `{"$float": "NaN"}`, `"Infinity"`, `"-Infinity"`.
 fn float_json(f: f64) -> serde_json::Value {
     if f.is_finite() {
-        serde_json::json!(f)
-    } else if f.is_nan() {
-        "NaN".into()
-    } else if f > 0.0 {
-        "Infinity".into()
-    } else {
-        "-Infinity".into()
+        return serde_json::json!(f);
     }
+    let name = if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    };
+    serde_json::json!({ "$float": name })
 }
 
 fn json_float(v: &serde_json::Value) -> Option<f64> {
-    match v.as_str() {
+    match v.get("$float").and_then(|n| n.as_str()) {
         Some("NaN") => Some(f64::NAN),
         Some("Infinity") => Some(f64::INFINITY),
         Some("-Infinity") => Some(f64::NEG_INFINITY),
