@@ -1549,6 +1549,12 @@ fn tarray_killed_writers_and_readers_leave_no_torn_or_stuck_block() {
             .unwrap();
         assert_eq!(got, frame);
         assert_eq!(t.block_state(1).unwrap(), plexus::BlockState::Empty);
+        // A try-once begin finds a dead writer's block and takes it back.
+        let writer = start_ready(&exe, &[&name, "hold-write", "3"], "holding");
+        writer.sigkill();
+        let d = plexus::Deadline::after(Some(Duration::ZERO));
+        t.begin_until(3, true, &d).unwrap();
+        t.end_write(3).unwrap();
         // A writer killed with nobody waiting: the sweep of the next opener gives the
         // block back.
         let writer = start_ready(&exe, &[&name, "hold-write", "2"], "holding");

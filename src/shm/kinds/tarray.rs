@@ -389,7 +389,10 @@ impl TArray {
                     if to == WRITING { "written" } else { "read" }
                 )));
             }
-            if held && slept && holder != r.token && r.procs().token_is_dead(holder) {
+            // Liveness is looked at after a sleep (a dead holder wakes nobody), and by a
+            // try-once call, which never sleeps.
+            let look = slept || deadline.is_try_once();
+            if held && look && holder != r.token && r.procs().token_is_dead(holder) {
                 recover(w, s);
                 continue;
             }
