@@ -171,6 +171,11 @@
 #define PLEXUS_MAX_TOPIC_LEN 112
 
 /**
+ * `count` for plexus_tarray_notify that wakes every waiter.
+ */
+#define PLEXUS_NOTIFY_ALL UINT32_MAX
+
+/**
  * Result of every plexus call. Values below 100 are outcomes (the call did what it
  * could); 100 and above are errors, with a message in `plexus_last_error()`.
  */
@@ -330,6 +335,23 @@ typedef enum plexus_check_verdict {
    */
   PLEXUS_CHECK_CORRUPT = 2,
 } plexus_check_verdict;
+
+/**
+ * The element type of a typed array. Elements are stored in the machine's byte order
+ * (little-endian on every platform plexus runs on), contiguous, without padding.
+ */
+typedef enum plexus_dtype {
+  PLEXUS_DTYPE_I8 = 1,
+  PLEXUS_DTYPE_U8,
+  PLEXUS_DTYPE_I16,
+  PLEXUS_DTYPE_U16,
+  PLEXUS_DTYPE_I32,
+  PLEXUS_DTYPE_U32,
+  PLEXUS_DTYPE_I64,
+  PLEXUS_DTYPE_U64,
+  PLEXUS_DTYPE_F32,
+  PLEXUS_DTYPE_F64,
+} plexus_dtype;
 
 /**
  * Pointer and length of a STRING, BYTES or OBJECT payload.
@@ -723,6 +745,47 @@ typedef struct plexus_service {
 typedef struct plexus_request {
   uint64_t id;
 } plexus_request;
+
+/**
+ * Handle of an open typed array. Id 0 is never valid.
+ *
+ * A typed array is `length` numbers of one plexus_dtype, contiguous in the region,
+ * 64-byte aligned and zero-filled at creation, that every process maps in place:
+ * plexus_tarray_data gives a pointer to them (no copy). The elements are split into
+ * blocks of `block_len` elements (the last block may be shorter), each EMPTY or FULL,
+ * for handing data from producers to consumers without copies:
+ *
+ *     plexus_tarray_begin_write(t, b, timeout, &p)  waits EMPTY, the writer owns it
+ *     ... fill p ...
+ *     plexus_tarray_end_write(t, b)                 leaves it FULL, wakes a reader
+ *     plexus_tarray_begin_read(t, b, timeout, &p)   waits FULL, the reader owns it
+ *     ... use p ...
+ *     plexus_tarray_end_read(t, b)                  leaves it EMPTY, wakes a writer
+ *
+ * One reader takes a FULL block: a second reader waiting for the same block gets it
+ * only after it was written again. A block is held by the region handle (the process
+ * attachment) that began it: any thread of that process may end it.
+ *
+ * Crashes: a writer that dies (or closes its region) between begin_write and end_write
+ * leaves the block EMPTY for the next writer: its partial data is never handed to a
+ * reader as FULL (the elements keep whatever it wrote; the next writer overwrites
+ * them). A reader that dies between begin_read and end_read leaves the block FULL, so
+ * the next reader reads it again. Whoever waits for the block notices within about
+ * 50 ms of the death (the holder's process is checked between sleeps), and so does the
+ * sweep of the next process that opens the region. Every block change is one atomic
+ * step, so a kill at any instant leaves each block EMPTY, FULL, or held by the dead
+ * process (and then recovered as above).
+ *
+ * Remote regions (`redis://`) have no pointer into the data: plexus_tarray_data and
+ * plexus_tarray_begin_write / begin_read return PLEXUS_E_UNSUPPORTED there; the
+ * copying calls (plexus_tarray_read / _write, plexus_tarray_read_block /
+ * _write_block) and the atomics work on both backends with the same meaning.
+ *
+ * Calls can be made from any thread.
+ */
+typedef struct plexus_tarray {
+  uint64_t id;
+} plexus_tarray;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2176,6 +2239,246 @@ enum plexus_status plexus_service_capacity(struct plexus_service s, uint64_t *ou
  * PLEXUS_E_BAD_HANDLE, PLEXUS_E_UNAVAILABLE.
  */
 enum plexus_status plexus_service_pending(struct plexus_service s, uint64_t *out);
+
+/**
+ * Opens the typed array `name` in `region`, creating it when `length > 0` and it is
+ * missing.
+ *
+ * `length > 0`: created if absent with `length` elements of `dtype`, zero-filled,
+ * 64-byte aligned, in blocks of `block_len` elements (0 = one block of the whole array;
+ * above `length`: PLEXUS_E_INVALID_ARGUMENT), every block EMPTY (FULL with
+ * PLEXUS_FULL); if present, its dtype, length and block length must all equal these
+ * (else PLEXUS_E_INCOMPATIBLE; `block_len` 0 then asks for one block). `length == 0`:
+ * opens an existing typed array only (PLEXUS_E_NOT_FOUND if absent); its dtype must
+ * still be `dtype` (PLEXUS_E_INCOMPATIBLE), `block_len` 0 accepts whatever it has,
+ * another value must match. `flags`: 0, PLEXUS_FULL, PLEXUS_EXCLUSIVE. Names are 1-96
+ * bytes of UTF-8. The array takes its elements' bytes in the region plus 16 bytes per
+ * block and about 200 bytes more. Opening the same typed array twice through one
+ * region handle returns the same handle.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_NOT_FOUND, PLEXUS_E_EXISTS, PLEXUS_E_INCOMPATIBLE,
+ * PLEXUS_E_TYPE_MISMATCH (another kind of object has that name), PLEXUS_E_NO_SPACE,
+ * PLEXUS_E_INVALID_ARGUMENT (NULL, bad name, unknown dtype or flags, block_len above
+ * length), PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT, PLEXUS_E_UNAVAILABLE (remote). On
+ * failure `*out` is unchanged.
+ */
+enum plexus_status plexus_tarray_open(struct plexus_region region,
+                                      const char *name,
+                                      plexus_dtype dtype,
+                                      uint64_t length,
+                                      uint64_t block_len,
+                                      uint32_t flags,
+                                      struct plexus_tarray *out);
+
+/**
+ * Gives back one plexus_tarray_open of this handle (the handle stays valid until closed
+ * as many times as it was opened; closing the region closes it at once). The array and
+ * its blocks' states stay in the region; a block this process holds stays held until
+ * it ends it or its region handle is closed. Pointers obtained through the handle are
+ * invalid once it is closed. PLEXUS_E_BAD_HANDLE if already closed.
+ */
+enum plexus_status plexus_tarray_close(struct plexus_tarray t);
+
+/**
+ * The array's shape: any of `dtype`, `length` (elements), `block_len` (elements per
+ * block) and `blocks` (block count) may be NULL. Never blocks. PLEXUS_E_BAD_HANDLE.
+ */
+enum plexus_status plexus_tarray_shape(struct plexus_tarray t,
+                                       plexus_dtype *dtype,
+                                       uint64_t *length,
+                                       uint64_t *block_len,
+                                       uint64_t *blocks);
+
+/**
+ * The elements in place: `*ptr` points at element 0 (64-byte aligned; cast it to the
+ * dtype's C type), `*length` is the element count. Valid until this handle or its
+ * region handle is closed. Reading and writing through it ignores the block states
+ * (other processes see the writes at once; use the blocks or the atomics to order
+ * them). Never blocks.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_UNSUPPORTED on a remote region (use plexus_tarray_read /
+ * plexus_tarray_write); PLEXUS_E_INVALID_ARGUMENT (NULL), PLEXUS_E_REMOVED,
+ * PLEXUS_E_BAD_HANDLE. On failure the outputs are unchanged.
+ */
+enum plexus_status plexus_tarray_data(struct plexus_tarray t, void **ptr, uint64_t *length);
+
+/**
+ * Begins writing block `block`: waits until it is EMPTY, makes it held by this process
+ * for writing, and sets `*ptr` to its first element (the block's elements are
+ * `block * block_len ..`, `block_len` of them, fewer in a short last block).
+ *
+ * Blocks until the block is EMPTY or the timeout passes (PLEXUS_FOREVER; 0: try once;
+ * a positive value: nanoseconds); a waiter sleeps, it does not spin. A block held by a process that
+ * died is given back (EMPTY) while waiting. End with plexus_tarray_end_write.
+ *
+ * Returns PLEXUS_OK; PLEXUS_TIMEOUT; PLEXUS_E_OUT_OF_RANGE (no such block);
+ * PLEXUS_E_INVALID_ARGUMENT (NULL, negative timeout other than PLEXUS_FOREVER, the
+ * block is already being written by this process); PLEXUS_E_UNSUPPORTED on a remote
+ * region (use plexus_tarray_write_block); PLEXUS_E_REMOVED; PLEXUS_E_BAD_HANDLE. On
+ * failure `*ptr` is unchanged.
+ */
+enum plexus_status plexus_tarray_begin_write(struct plexus_tarray t,
+                                             uint64_t block,
+                                             int64_t timeout_ns,
+                                             void **ptr);
+
+/**
+ * Ends writing block `block` (begun by this process with plexus_tarray_begin_write):
+ * leaves it FULL and wakes a process waiting to read it. Never blocks.
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_INVALID_ARGUMENT (the block is not being written by this
+ * process, e.g. it was ended already, or this process's region handle was closed and
+ * the block given back); PLEXUS_E_OUT_OF_RANGE; PLEXUS_E_UNSUPPORTED (remote);
+ * PLEXUS_E_REMOVED; PLEXUS_E_BAD_HANDLE.
+ */
+enum plexus_status plexus_tarray_end_write(struct plexus_tarray t, uint64_t block);
+
+/**
+ * Begins reading block `block`: waits until it is FULL, makes it held by this process
+ * for reading, and sets `*ptr` to its first element. As plexus_tarray_begin_write
+ * otherwise (a block whose reader died is FULL again while waiting). End with
+ * plexus_tarray_end_read.
+ *
+ * Returns PLEXUS_OK; PLEXUS_TIMEOUT; PLEXUS_E_OUT_OF_RANGE; PLEXUS_E_INVALID_ARGUMENT
+ * (NULL, bad timeout, already being read by this process); PLEXUS_E_UNSUPPORTED on a
+ * remote region (use plexus_tarray_read_block); PLEXUS_E_REMOVED;
+ * PLEXUS_E_BAD_HANDLE. On failure `*ptr` is unchanged.
+ */
+enum plexus_status plexus_tarray_begin_read(struct plexus_tarray t,
+                                            uint64_t block,
+                                            int64_t timeout_ns,
+                                            const void **ptr);
+
+/**
+ * Ends reading block `block` (begun by this process with plexus_tarray_begin_read):
+ * leaves it EMPTY and wakes a process waiting to write it. Never blocks. Statuses as
+ * plexus_tarray_end_write.
+ */
+enum plexus_status plexus_tarray_end_read(struct plexus_tarray t, uint64_t block);
+
+/**
+ * Copies elements `first .. first + count` into `out` (`count` times the element size
+ * bytes), ignoring block states. Works on every backend. Never blocks (beyond a
+ * remote round trip).
+ *
+ * Returns PLEXUS_OK; PLEXUS_E_OUT_OF_RANGE (the range passes the end);
+ * PLEXUS_E_INVALID_ARGUMENT (`out` NULL with count > 0); PLEXUS_E_REMOVED,
+ * PLEXUS_E_BAD_HANDLE, PLEXUS_E_UNAVAILABLE / PLEXUS_E_REGION_LOST (remote).
+ */
+enum plexus_status plexus_tarray_read(struct plexus_tarray t,
+                                      uint64_t first,
+                                      uint64_t count,
+                                      void *out);
+
+/**
+ * Copies `count` elements from `in` into elements `first ..`, ignoring block states.
+ * Statuses as plexus_tarray_read (`in` NULL with count > 0: invalid).
+ */
+enum plexus_status plexus_tarray_write(struct plexus_tarray t,
+                                       uint64_t first,
+                                       uint64_t count,
+                                       const void *in);
+
+/**
+ * Waits until block `block` is FULL, copies its elements into `out` (the block's
+ * element count times the element size bytes: plexus_tarray_shape gives both), and
+ * leaves it EMPTY, as one step: a concurrent or crashed process never sees it half
+ * done. Works on every backend (the remote form of begin_read/end_read).
+ *
+ * Blocks as plexus_tarray_begin_read. Returns PLEXUS_OK; PLEXUS_TIMEOUT (nothing
+ * copied); PLEXUS_E_OUT_OF_RANGE; PLEXUS_E_INVALID_ARGUMENT (NULL, bad timeout);
+ * PLEXUS_E_REMOVED; PLEXUS_E_BAD_HANDLE; PLEXUS_E_UNAVAILABLE / PLEXUS_E_REGION_LOST.
+ */
+enum plexus_status plexus_tarray_read_block(struct plexus_tarray t,
+                                            uint64_t block,
+                                            int64_t timeout_ns,
+                                            void *out);
+
+/**
+ * Waits until block `block` is EMPTY, copies the block's elements from `in`, and
+ * leaves it FULL (waking a reader). Works on every backend. Statuses as
+ * plexus_tarray_read_block.
+ */
+enum plexus_status plexus_tarray_write_block(struct plexus_tarray t,
+                                             uint64_t block,
+                                             int64_t timeout_ns,
+                                             const void *in);
+
+/**
+ * Whether block `block` is FULL right now (`*full` true) or EMPTY (false); a block
+ * being written counts as EMPTY, one being read as FULL. A snapshot. Never blocks.
+ * PLEXUS_E_OUT_OF_RANGE, PLEXUS_E_INVALID_ARGUMENT (NULL), PLEXUS_E_REMOVED,
+ * PLEXUS_E_BAD_HANDLE.
+ */
+enum plexus_status plexus_tarray_is_full(struct plexus_tarray t, uint64_t block, bool *full);
+
+/**
+ * Atomically reads element `index` of an I32, U32, I64 or U64 array into `*out`
+ * (sign-extended for I32; a U64 element's bit pattern: cast it to uint64_t).
+ *
+ * The element atomics work as JavaScript's Atomics do across threads, across
+ * processes and on every backend. Returns PLEXUS_OK; PLEXUS_E_TYPE_MISMATCH (another
+ * dtype); PLEXUS_E_OUT_OF_RANGE; PLEXUS_E_INVALID_ARGUMENT (NULL); PLEXUS_E_REMOVED,
+ * PLEXUS_E_BAD_HANDLE, PLEXUS_E_UNAVAILABLE (remote).
+ */
+enum plexus_status plexus_tarray_load(struct plexus_tarray t, uint64_t index, int64_t *out);
+
+/**
+ * Atomically stores `value` into element `index`. An I32 or U32 element takes values
+ * in its range only (else PLEXUS_E_INVALID_ARGUMENT, nothing stored); I64 takes every
+ * value, U64 takes the bit pattern (pass `(int64_t)u`). Does not wake waiters: call
+ * plexus_tarray_notify after the change you want seen. Statuses as plexus_tarray_load.
+ */
+enum plexus_status plexus_tarray_store(struct plexus_tarray t, uint64_t index, int64_t value);
+
+/**
+ * Atomically adds `delta` to element `index`, modulo 2^bits of the element (so -1
+ * decrements an unsigned element, and a sum past the end wraps), and sets `*old` (may
+ * be NULL) to the value before. Statuses as plexus_tarray_load.
+ */
+enum plexus_status plexus_tarray_faa(struct plexus_tarray t,
+                                     uint64_t index,
+                                     int64_t delta,
+                                     int64_t *old);
+
+/**
+ * Atomically stores `desired` into element `index` if it equals `expected`, and sets
+ * `*old` (may be NULL) to the value before (equal to `expected` exactly when it
+ * stored). Both values must fit the element as for plexus_tarray_store (else
+ * PLEXUS_E_INVALID_ARGUMENT). Statuses as plexus_tarray_load.
+ */
+enum plexus_status plexus_tarray_cas(struct plexus_tarray t,
+                                     uint64_t index,
+                                     int64_t expected,
+                                     int64_t desired,
+                                     int64_t *old);
+
+/**
+ * Sleeps while element `index` equals `expected` (JavaScript's Atomics.wait, across
+ * processes): returns PLEXUS_OK at once if it differs, else sleeps until a
+ * plexus_tarray_notify on the element finds it changed (it checks again after every
+ * wake and goes back to sleep while it is still equal) or the timeout passes
+ * (PLEXUS_TIMEOUT; PLEXUS_FOREVER; 0: check once; a positive value: nanoseconds). A store without
+ * a notify may not end the wait before the timeout. `expected` must fit the element
+ * (else PLEXUS_E_INVALID_ARGUMENT). Other statuses as plexus_tarray_load, and
+ * PLEXUS_E_REMOVED for a sleeper whose array or region is removed.
+ */
+enum plexus_status plexus_tarray_wait(struct plexus_tarray t,
+                                      uint64_t index,
+                                      int64_t expected,
+                                      int64_t timeout_ns);
+
+/**
+ * Wakes up to `count` processes sleeping in plexus_tarray_wait on element `index`
+ * (PLEXUS_NOTIFY_ALL: every one; 0: none) and sets `*woken` (may be NULL) to how many
+ * it woke. On a remote region every sleeper of the element wakes and checks its value
+ * (the extra ones sleep again), and `*woken` counts at most `count` of them. Statuses
+ * as plexus_tarray_load.
+ */
+enum plexus_status plexus_tarray_notify(struct plexus_tarray t,
+                                        uint64_t index,
+                                        uint32_t count,
+                                        uint32_t *woken);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -76,6 +76,9 @@
 #include <utility>
 #include <variant>
 #include <vector>
+#if __cplusplus >= 202002L && __has_include(<span>)
+#include <span>
+#endif
 
 namespace plexus {
 
@@ -1005,6 +1008,7 @@ class Mutex;
 class Barrier;
 class Semaphore;
 class Service;
+template <class T> class TypedArray;
 
 /// An open region handle. Move-only; close() (and the destructor) gives it back, and with
 /// it every object handle opened through it, so an Array used after its Region is gone
@@ -1195,6 +1199,12 @@ class Region : public detail::Owner<plexus_region, plexus_region_close> {
     /// Opens (or, with `capacity > 0` pending requests, creates) the service `name`.
     Service service(const std::string &name, std::uint64_t capacity = 0,
                     std::uint32_t flags = 0) const;
+    /// Opens (or, with `length > 0`, creates) the typed array `name` of `length`
+    /// elements of T (std::int8_t ... std::uint64_t, float, double), in blocks of
+    /// `block_len` elements (0 = one block); see TypedArray.
+    template <class T>
+    TypedArray<T> tarray(const std::string &name, std::uint64_t length = 0,
+                         std::uint64_t block_len = 0, std::uint32_t flags = 0) const;
 
   private:
     explicit Region(plexus_region h) noexcept : Owner(h) {}
@@ -2297,6 +2307,283 @@ inline Service Region::service(const std::string &name, std::uint64_t capacity,
     plexus_service h{0};
     check(plexus_service_open(h_, name.c_str(), capacity, flags, &h));
     return Service(h);
+}
+
+
+// ---------------------------------------------------------------------------------------
+// Typed arrays
+// ---------------------------------------------------------------------------------------
+
+namespace detail {
+template <class T> struct dtype_of;
+template <> struct dtype_of<std::int8_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_I8; };
+template <> struct dtype_of<std::uint8_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_U8; };
+template <> struct dtype_of<std::int16_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_I16; };
+template <> struct dtype_of<std::uint16_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_U16; };
+template <> struct dtype_of<std::int32_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_I32; };
+template <> struct dtype_of<std::uint32_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_U32; };
+template <> struct dtype_of<std::int64_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_I64; };
+template <> struct dtype_of<std::uint64_t> { static constexpr plexus_dtype value = PLEXUS_DTYPE_U64; };
+template <> struct dtype_of<float> { static constexpr plexus_dtype value = PLEXUS_DTYPE_F32; };
+template <> struct dtype_of<double> { static constexpr plexus_dtype value = PLEXUS_DTYPE_F64; };
+}  // namespace detail
+
+/// A pointer and an element count over shared memory (no copy): what C++17 has of
+/// std::span. Under C++20 it converts to std::span<T> (and span() returns one).
+template <class T> class View {
+  public:
+    View() noexcept = default;
+    View(T *data, std::size_t size) noexcept : data_(data), size_(size) {}
+    T *data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    T *begin() const noexcept { return data_; }
+    T *end() const noexcept { return data_ + size_; }
+    T &operator[](std::size_t i) const noexcept { return data_[i]; }
+#if __cplusplus >= 202002L && __has_include(<span>)
+    std::span<T> span() const noexcept { return {data_, size_}; }
+    operator std::span<T>() const noexcept { return span(); }
+#endif
+
+  private:
+    T *data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+/// An open typed array: `length` numbers of type T, contiguous in the region and
+/// mapped in place (view() is the whole array, no copy), in blocks that are FULL or
+/// EMPTY for handing data from producers to consumers without copies:
+///
+///     auto frames = r.tarray<double>("frames", 8 * 4096, 4096);
+///     { auto w = frames.write_block(i % 8);   // waits EMPTY; w.view() is the block
+///       fill(w.view()); }                     // destructor: end_write (FULL)
+///     { auto rd = frames.read_block(i % 8);   // waits FULL
+///       use(rd.view()); }                     // destructor: end_read (EMPTY)
+///
+/// A writer that dies inside its block leaves it EMPTY (never handed out as FULL), a
+/// reader leaves it FULL (see plexus_tarray in plexus.h). The block guards end their
+/// block in the destructor, also during an exception: a WriteBlock destroyed by an
+/// exception still makes its block FULL (there is no "abandon" call), so fill the block
+/// before anything can throw.
+///
+/// The 32- and 64-bit integer arrays have atomics (load, store, faa, cas, wait, notify),
+/// across processes as std::atomic is across threads. Remote regions have no pointer:
+/// view(), write_block() and read_block() throw PLEXUS_E_UNSUPPORTED there; read(),
+/// write(), copy_in_block() / copy_out_block() and the atomics work on both backends.
+template <class T> class TypedArray : public detail::Owner<plexus_tarray, plexus_tarray_close> {
+    static constexpr bool atomic_ok =
+        std::is_integral<T>::value && (sizeof(T) == 4 || sizeof(T) == 8);
+
+  public:
+    /// An empty TypedArray (no handle); every call on it throws PLEXUS_E_BAD_HANDLE.
+    TypedArray() noexcept = default;
+
+    static constexpr plexus_dtype dtype = detail::dtype_of<T>::value;
+
+    /// Same as region.tarray<T>(name, length, block_len, flags).
+    static TypedArray open(const Region &region, const std::string &name,
+                           std::uint64_t length = 0, std::uint64_t block_len = 0,
+                           std::uint32_t flags = 0) {
+        return region.tarray<T>(name, length, block_len, flags);
+    }
+
+    std::uint64_t size() const { return shape().length; }
+    std::uint64_t block_len() const { return shape().block_len; }
+    std::uint64_t blocks() const { return shape().blocks; }
+
+    /// Every element, in place (valid while this TypedArray is open).
+    View<T> view() const {
+        void *p = nullptr;
+        std::uint64_t n = 0;
+        check(plexus_tarray_data(h_, &p, &n));
+        return View<T>(static_cast<T *>(p), static_cast<std::size_t>(n));
+    }
+
+    /// A block held for writing (from write_block) or reading (read_block): view() is
+    /// its elements; the destructor (or end()) ends it. Move-only.
+    template <bool Write> class Block {
+      public:
+        Block(Block &&o) noexcept : h_(std::exchange(o.h_, plexus_tarray{0})), b_(o.b_), v_(o.v_) {}
+        Block &operator=(Block &&o) noexcept {
+            if (this != &o) {
+                end_noexcept();
+                h_ = std::exchange(o.h_, plexus_tarray{0});
+                b_ = o.b_;
+                v_ = o.v_;
+            }
+            return *this;
+        }
+        Block(const Block &) = delete;
+        Block &operator=(const Block &) = delete;
+        ~Block() { end_noexcept(); }
+        using Elem = typename std::conditional<Write, T, const T>::type;
+        View<Elem> view() const noexcept { return v_; }
+        std::uint64_t index() const noexcept { return b_; }
+        /// Ends the block now (end_write: FULL; end_read: EMPTY); throws on failure.
+        void end() {
+            const plexus_tarray h = std::exchange(h_, plexus_tarray{0});
+            if (h.id != 0) check(Write ? plexus_tarray_end_write(h, b_) : plexus_tarray_end_read(h, b_));
+        }
+
+      private:
+        friend class TypedArray;
+        Block(plexus_tarray h, std::uint64_t b, View<Elem> v) noexcept : h_(h), b_(b), v_(v) {}
+        void end_noexcept() noexcept {
+            const plexus_tarray h = std::exchange(h_, plexus_tarray{0});
+            if (h.id != 0) (void)(Write ? plexus_tarray_end_write(h, b_) : plexus_tarray_end_read(h, b_));
+        }
+        plexus_tarray h_{0};
+        std::uint64_t b_ = 0;
+        View<Elem> v_;
+    };
+    using WriteBlock = Block<true>;
+    using ReadBlock = Block<false>;
+
+    /// Waits (without limit) until block `b` is EMPTY and holds it for writing.
+    WriteBlock write_block(std::uint64_t b) const { return *begin_write_ns(b, PLEXUS_FOREVER); }
+    /// write_block, waiting at most `d`: std::nullopt on timeout.
+    template <class Rep, class Period>
+    std::optional<WriteBlock> write_block_for(std::uint64_t b,
+                                              const std::chrono::duration<Rep, Period> &d) const {
+        return begin_write_ns(b, to_timeout_ns(d));
+    }
+    /// Waits (without limit) until block `b` is FULL and holds it for reading.
+    ReadBlock read_block(std::uint64_t b) const { return *begin_read_ns(b, PLEXUS_FOREVER); }
+    template <class Rep, class Period>
+    std::optional<ReadBlock> read_block_for(std::uint64_t b,
+                                            const std::chrono::duration<Rep, Period> &d) const {
+        return begin_read_ns(b, to_timeout_ns(d));
+    }
+
+    /// Copies `count` elements from `first` into `out` (every backend).
+    void read(std::uint64_t first, std::uint64_t count, T *out) const {
+        check(plexus_tarray_read(h_, first, count, out));
+    }
+    std::vector<T> read(std::uint64_t first, std::uint64_t count) const {
+        std::vector<T> v(static_cast<std::size_t>(count));
+        read(first, count, v.data());
+        return v;
+    }
+    /// Copies `count` elements from `in` to `first ..` (every backend).
+    void write(std::uint64_t first, const T *in, std::uint64_t count) const {
+        check(plexus_tarray_write(h_, first, count, in));
+    }
+    void write(std::uint64_t first, const std::vector<T> &in) const {
+        write(first, in.data(), in.size());
+    }
+    /// Waits for block `b` FULL, copies it into `out` (its element count), leaves it
+    /// EMPTY; false on timeout (every backend).
+    template <class Rep = std::int64_t, class Period = std::nano>
+    bool copy_out_block(std::uint64_t b, T *out,
+                        const std::chrono::duration<Rep, Period> &d = forever) const {
+        return ok_or_timeout(plexus_tarray_read_block(h_, b, to_timeout_ns(d), out));
+    }
+    /// Waits for block `b` EMPTY, copies it from `in`, leaves it FULL; false on timeout.
+    template <class Rep = std::int64_t, class Period = std::nano>
+    bool copy_in_block(std::uint64_t b, const T *in,
+                       const std::chrono::duration<Rep, Period> &d = forever) const {
+        return ok_or_timeout(plexus_tarray_write_block(h_, b, to_timeout_ns(d), in));
+    }
+    /// Whether block `b` is FULL now (being read counts as FULL), a snapshot.
+    bool is_full(std::uint64_t b) const {
+        bool f = false;
+        check(plexus_tarray_is_full(h_, b, &f));
+        return f;
+    }
+
+    // Atomics (32- and 64-bit integers only).
+    T load(std::uint64_t i) const {
+        static_assert(atomic_ok, "atomics exist for 32- and 64-bit integers");
+        std::int64_t v = 0;
+        check(plexus_tarray_load(h_, i, &v));
+        return static_cast<T>(v);
+    }
+    void store(std::uint64_t i, T v) const {
+        static_assert(atomic_ok, "atomics exist for 32- and 64-bit integers");
+        check(plexus_tarray_store(h_, i, static_cast<std::int64_t>(v)));
+    }
+    /// Adds `delta` (wrapping); returns the value before.
+    T faa(std::uint64_t i, T delta) const {
+        static_assert(atomic_ok, "atomics exist for 32- and 64-bit integers");
+        std::int64_t old = 0;
+        const std::int64_t d = std::is_signed<T>::value
+                                   ? static_cast<std::int64_t>(delta)
+                                   : static_cast<std::int64_t>(static_cast<std::uint64_t>(delta));
+        check(plexus_tarray_faa(h_, i, d, &old));
+        return static_cast<T>(old);
+    }
+    /// Stores `desired` if the element equals `expected`; returns the value before.
+    T cas(std::uint64_t i, T expected, T desired) const {
+        static_assert(atomic_ok, "atomics exist for 32- and 64-bit integers");
+        std::int64_t old = 0;
+        check(plexus_tarray_cas(h_, i, static_cast<std::int64_t>(expected),
+                                static_cast<std::int64_t>(desired), &old));
+        return static_cast<T>(old);
+    }
+    /// Sleeps while element `i` equals `expected`, until a notify finds it changed.
+    void wait(std::uint64_t i, T expected) const { (void)wait_ns(i, expected, PLEXUS_FOREVER); }
+    /// wait, at most `d`: false on timeout.
+    template <class Rep, class Period>
+    bool wait_for(std::uint64_t i, T expected, const std::chrono::duration<Rep, Period> &d) const {
+        return wait_ns(i, expected, to_timeout_ns(d));
+    }
+    /// Wakes up to `count` waiters on element `i` (default: all); returns how many.
+    std::uint32_t notify(std::uint64_t i, std::uint32_t count = PLEXUS_NOTIFY_ALL) const {
+        static_assert(atomic_ok, "atomics exist for 32- and 64-bit integers");
+        std::uint32_t n = 0;
+        check(plexus_tarray_notify(h_, i, count, &n));
+        return n;
+    }
+
+  private:
+    friend class Region;
+    explicit TypedArray(plexus_tarray h) noexcept : Owner(h) {}
+
+    struct Shape {
+        std::uint64_t length, block_len, blocks;
+    };
+    Shape shape() const {
+        Shape s{0, 0, 0};
+        check(plexus_tarray_shape(h_, nullptr, &s.length, &s.block_len, &s.blocks));
+        return s;
+    }
+    static bool ok_or_timeout(plexus_status st) {
+        if (st == PLEXUS_TIMEOUT) return false;
+        check(st);
+        return true;
+    }
+    std::size_t block_size(std::uint64_t b) const {
+        const Shape s = shape();
+        const std::uint64_t first = b * s.block_len;
+        return static_cast<std::size_t>(first < s.length ? std::min(s.block_len, s.length - first) : 0);
+    }
+    std::optional<WriteBlock> begin_write_ns(std::uint64_t b, std::int64_t ns) const {
+        void *p = nullptr;
+        const plexus_status st = plexus_tarray_begin_write(h_, b, ns, &p);
+        if (st == PLEXUS_TIMEOUT) return std::nullopt;
+        check(st);
+        return WriteBlock(h_, b, View<T>(static_cast<T *>(p), block_size(b)));
+    }
+    std::optional<ReadBlock> begin_read_ns(std::uint64_t b, std::int64_t ns) const {
+        const void *p = nullptr;
+        const plexus_status st = plexus_tarray_begin_read(h_, b, ns, &p);
+        if (st == PLEXUS_TIMEOUT) return std::nullopt;
+        check(st);
+        return ReadBlock(h_, b, View<const T>(static_cast<const T *>(p), block_size(b)));
+    }
+    bool wait_ns(std::uint64_t i, T expected, std::int64_t ns) const {
+        static_assert(atomic_ok, "atomics exist for 32- and 64-bit integers");
+        return ok_or_timeout(plexus_tarray_wait(h_, i, static_cast<std::int64_t>(expected), ns));
+    }
+};
+
+template <class T>
+inline TypedArray<T> Region::tarray(const std::string &name, std::uint64_t length,
+                                    std::uint64_t block_len, std::uint32_t flags) const {
+    plexus_tarray h{0};
+    check(plexus_tarray_open(h_, name.c_str(), detail::dtype_of<T>::value, length, block_len,
+                             flags, &h));
+    return TypedArray<T>(h);
 }
 
 }  // namespace plexus

@@ -860,6 +860,25 @@ fn populate_every_type(r: &plexus::backend::Region) {
         // {"b": <bin 1 2>}: no exact JSON form.
         plexus::Value::Object(vec![0x81, 0xa1, b'b', 0xc4, 2, 1, 2]),
     ];
+    // Typed arrays: every kind of number, block states.
+    let f = r
+        .tarray("frames", Some(plexus::Dtype::F64), 4, 2, 0)
+        .unwrap();
+    let nums = [1.5f64, -2.0e-300, f64::INFINITY, f64::NAN];
+    f.write(
+        0,
+        &nums
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    f.restore_block(1, true).unwrap();
+    let ids = r.tarray("ids", Some(plexus::Dtype::U64), 3, 1, 0).unwrap();
+    ids.write_block(0, Some(std::time::Duration::ZERO), &u64::MAX.to_le_bytes())
+        .unwrap();
+    let small = r.tarray("small", Some(plexus::Dtype::I8), 2, 0, 0).unwrap();
+    small.write(0, &[0x80, 0x7f]).unwrap();
     let n = values.len() as u64;
     let a = r.array("every", n + 2, 0).unwrap();
     for (i, v) in values.iter().enumerate() {
@@ -919,7 +938,30 @@ fn dump_load_dump_gives_the_dump_back_on_both_backends_and_between_them() {
     let src_b = open_remote(&src_name, plexus::OpenMode::Open);
     populate_every_type(&src_b);
     let want = dumped_objects(&src_name);
-    assert_eq!(want.as_array().unwrap().len(), 9, "{want:#}");
+    assert_eq!(want.as_array().unwrap().len(), 12, "{want:#}");
+    let find = |n: &str| {
+        want.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let frames = find("frames");
+    assert_eq!(frames["dtype"], "f64");
+    assert_eq!(
+        frames["data"],
+        json!([1.5, -2.0e-300, {"$float": "Infinity"}, {"$float": "NaN"}])
+    );
+    assert_eq!(frames["blocks"], json!(["empty", "full"]));
+    assert_eq!(find("ids")["data"], json!([u64::MAX, 0, 0]));
+    assert_eq!(find("ids")["blocks"], json!(["full", "empty", "empty"]));
+    assert_eq!(find("small")["data"], json!([-128, 127]));
+    let text = stdout(&run_remote(&["dump", &src_name], 0));
+    assert!(
+        text.contains("typed array 'frames': f64 x 4, 2 block(s) of 2 (1 full): [empty full]; elements [1.5, -2e-300, Infinity, NaN]"),
+        "{text}"
+    );
     // The exact JSON forms.
     let every = &want
         .as_array()

@@ -133,6 +133,8 @@ on_both_backends!(
     services,
     every_kind_is_an_object,
     object_removal,
+    typed_arrays,
+    typed_array_atomics,
     element_watch,
     map_first_write_moves_the_version_once,
     map_wide_changes,
@@ -2988,4 +2990,206 @@ fn map_initial_data_race(name: &str) {
     );
     assert!(seen.iter().all(|s| s == winner), "{seen:?}");
     assert_eq!(r.map("raced", 0, 0).unwrap().len(), Ok(5));
+}
+
+// ---- typed arrays ----
+
+fn le_u32(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Typed arrays: open rules, zero fill, copies, block hand-off between attachments
+/// (read_block waits FULL and leaves EMPTY, write_block waits EMPTY and leaves FULL, a
+/// waiter wakes), the zero-copy calls (shared memory: in place, begin/end, a holder that
+/// detaches gives its block back; remote: Unsupported naming the copy calls).
+fn typed_arrays(name: &str) {
+    use plexus::backend::{BlockState, Dtype};
+    let r = create(name);
+    assert_err!(r.tarray("t", Some(Dtype::U32), 0, 0, 0), Error::NotFound(_));
+    let t = r.tarray("t", Some(Dtype::U32), 10, 4, 0).unwrap();
+    let s = t.shape();
+    assert_eq!(
+        (s.dtype, s.length, s.block_len, s.blocks()),
+        (Dtype::U32, 10, 4, 3)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::U32), 11, 4, 0),
+        Error::Incompatible(_)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::U32), 10, 5, 0),
+        Error::Incompatible(_)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::I32), 0, 0, 0),
+        Error::Incompatible(_)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::U32), 10, 4, FLAG_EXCLUSIVE),
+        Error::Exists(_)
+    );
+    assert_err!(
+        r.tarray("t", Some(Dtype::U32), 10, 11, 0),
+        Error::InvalidArgument(_)
+    );
+    assert_err!(r.queue("t", 4, 0), Error::TypeMismatch(_));
+    assert_err!(
+        r.tarray("", Some(Dtype::U32), 10, 4, 0),
+        Error::InvalidArgument(_)
+    );
+    let other = attach(name);
+    let t2 = other.tarray("t", Some(Dtype::U32), 0, 0, 0).unwrap();
+    assert_eq!(t2.shape(), s);
+
+    let mut buf = vec![0xffu8; 40];
+    t.read(0, &mut buf).unwrap();
+    assert_eq!(buf, vec![0u8; 40]);
+    t.write(2, &le_u32(&[7, 8, 9])).unwrap();
+    let mut got = vec![0u8; 12];
+    t2.read(2, &mut got).unwrap();
+    assert_eq!(got, le_u32(&[7, 8, 9]));
+    assert_err!(t.read(9, &mut got), Error::OutOfRange { .. });
+    assert_err!(t.read(0, &mut [0u8; 3]), Error::InvalidArgument(_));
+
+    // Blocks: EMPTY at first; the short last block has 2 elements.
+    assert_eq!(t.block_state(2), Ok(BlockState::Empty));
+    assert_err!(t.read_block(2, ZERO, &mut [0u8; 8]), Error::Timeout);
+    assert_err!(
+        t.read_block(2, ZERO, &mut [0u8; 16]),
+        Error::InvalidArgument(_)
+    );
+    assert_err!(
+        t.read_block(3, ZERO, &mut [0u8; 8]),
+        Error::OutOfRange { .. }
+    );
+    t.write_block(2, ZERO, &le_u32(&[1, 2])).unwrap();
+    assert_eq!(t2.block_state(2), Ok(BlockState::Full));
+    assert_err!(
+        t.write_block(2, Some(SHORT), &le_u32(&[3, 4])),
+        Error::Timeout
+    );
+    let mut two = vec![0u8; 8];
+    t2.read_block(2, ZERO, &mut two).unwrap();
+    assert_eq!(two, le_u32(&[1, 2]));
+    assert_eq!(t.block_state(2), Ok(BlockState::Empty));
+
+    // A reader blocked on another attachment wakes when the block is written.
+    let reader = {
+        let t2 = t2.clone();
+        std::thread::spawn(move || {
+            let mut b = vec![0u8; 16];
+            t2.read_block(0, LONG, &mut b).map(|_| b)
+        })
+    };
+    std::thread::sleep(SETTLE);
+    t.write_block(0, LONG, &le_u32(&[5, 6, 7, 8])).unwrap();
+    assert_eq!(reader.join().unwrap(), Ok(le_u32(&[5, 6, 7, 8])));
+    // A writer blocked on a FULL block wakes when it is read.
+    t.write_block(1, ZERO, &le_u32(&[1, 1, 1, 1])).unwrap();
+    let writer = {
+        let t2 = t2.clone();
+        std::thread::spawn(move || t2.write_block(1, LONG, &le_u32(&[2, 2, 2, 2])))
+    };
+    std::thread::sleep(SETTLE);
+    let mut b = vec![0u8; 16];
+    t.read_block(1, LONG, &mut b).unwrap();
+    assert_eq!(b, le_u32(&[1, 1, 1, 1]));
+    assert_eq!(writer.join().unwrap(), Ok(()));
+    t.read_block(1, LONG, &mut b).unwrap();
+    assert_eq!(b, le_u32(&[2, 2, 2, 2]));
+
+    // FLAG_FULL: blocks start FULL.
+    let f = r.tarray("f", Some(Dtype::F64), 4, 2, FLAG_FULL).unwrap();
+    assert_eq!(f.block_state(1), Ok(BlockState::Full));
+
+    let remote = name.starts_with("redis");
+    let d = Deadline::after(ZERO);
+    if remote {
+        for e in [
+            t.data().map(drop),
+            t.begin_until(0, true, &d).map(drop),
+            t.begin_until(0, false, &d).map(drop),
+            t.end_write(0),
+            t.end_read(0),
+        ] {
+            match e {
+                Err(Error::Unsupported(m)) => assert!(m.contains("read_block"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    } else {
+        let (p, n) = t.data().unwrap();
+        assert_eq!((p as usize % 64, n), (0, 10));
+        let (w, n) = t.begin_until(1, true, &d).unwrap();
+        assert_eq!((w as usize - p as usize, n), (16, 4));
+        assert_eq!(t2.block_state(1), Ok(BlockState::Writing));
+        assert_err!(t2.end_read(1), Error::InvalidArgument(_));
+        t.end_write(1).unwrap();
+        assert_err!(t.end_write(1), Error::InvalidArgument(_));
+        // A holder whose attachment goes away gives the block back: a writer's EMPTY.
+        let (_, _) = t2.begin_until(2, true, &d).unwrap();
+        drop(t2);
+        drop(other);
+        assert_eq!(t.block_state(2), Ok(BlockState::Writing));
+        t.write_block(2, LONG, &le_u32(&[9, 9])).unwrap();
+        assert_eq!(t.block_state(2), Ok(BlockState::Full));
+    }
+    r.remove_object("t").unwrap();
+    assert_err!(t.read(0, &mut got), Error::Removed(_));
+}
+
+/// Element atomics on 32- and 64-bit integers: load, store, faa (modulo 2^bits),
+/// cas, ranges, TypeMismatch for other dtypes, wait (returns when different, times out
+/// when equal, wakes on notify from another attachment) and notify's count.
+fn typed_array_atomics(name: &str) {
+    use plexus::backend::Dtype;
+    let r = create(name);
+    for d in [Dtype::I32, Dtype::U32, Dtype::I64, Dtype::U64] {
+        let t = r.tarray(d.name(), Some(d), 4, 0, 0).unwrap();
+        assert_eq!(t.load(0), Ok(0));
+        t.store(0, 10).unwrap();
+        assert_eq!(t.faa(0, 5), Ok(10));
+        assert_eq!(t.faa(0, -16), Ok(15));
+        let minus_one = if d == Dtype::U32 { u32::MAX as i64 } else { -1 };
+        assert_eq!(t.load(0), Ok(minus_one));
+        assert_eq!(t.cas(1, 1, 2), Ok(0));
+        assert_eq!(t.cas(1, 0, 2), Ok(0));
+        assert_eq!(t.load(1), Ok(2));
+        if matches!(d, Dtype::I32 | Dtype::U32) {
+            assert_err!(t.store(1, 1 << 40), Error::InvalidArgument(_));
+            assert_eq!(t.load(1), Ok(2));
+        }
+        assert_err!(t.load(4), Error::OutOfRange { .. });
+        assert_eq!(t.wait_until(1, 3, &Deadline::after(LONG)), Ok(()));
+        assert_err!(
+            t.wait_until(1, 2, &Deadline::after(Some(SHORT))),
+            Error::Timeout
+        );
+        assert_eq!(t.notify(1, u32::MAX), Ok(0));
+    }
+    for d in [Dtype::I8, Dtype::U16, Dtype::F32, Dtype::F64] {
+        let t = r.tarray(d.name(), Some(d), 4, 0, 0).unwrap();
+        assert_err!(t.load(0), Error::TypeMismatch(_));
+        assert_err!(t.faa(0, 1), Error::TypeMismatch(_));
+        assert_err!(t.notify(0, 1), Error::TypeMismatch(_));
+    }
+    // A sleeper on another attachment wakes on store + notify.
+    let other = attach(name);
+    let t2 = other.tarray("i64", Some(Dtype::I64), 0, 0, 0).unwrap();
+    let t = r.tarray("i64", Some(Dtype::I64), 0, 0, 0).unwrap();
+    t.store(3, 0).unwrap();
+    let sleeper = std::thread::spawn(move || t2.wait_until(3, 0, &Deadline::after(LONG)));
+    std::thread::sleep(SETTLE);
+    t.store(3, 1).unwrap();
+    let mut woken = 0;
+    for _ in 0..200 {
+        woken = t.notify(3, 1).unwrap();
+        if woken > 0 || sleeper.is_finished() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(woken <= 1);
+    assert_eq!(sleeper.join().unwrap(), Ok(()));
+    assert_eq!(t.notify(3, 0), Ok(0));
 }

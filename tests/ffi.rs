@@ -1517,3 +1517,139 @@ fn eight_processes_open_one_new_map_with_different_initial_data() {
         common::observe::initial_data_race(&build("ffi-tests/init_race.c", lib), name.as_str());
     });
 }
+
+// ---- typed arrays ----
+
+/// Every plexus_tarray call, dtype, status and bad input: on shared memory (both
+/// libraries) and on a remote region (zero-copy calls UNSUPPORTED there).
+#[test]
+fn tarray_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_tarray",
+            &run(&build("ffi-tests/test_tarray.c", lib), &[]),
+        )
+    });
+    if let Some(srv) = common::redis::RedisServer::start("ffi tarray_c_api") {
+        let url = srv.url("tarray-api");
+        let exe = build("ffi-tests/test_tarray.c", Lib::Shared);
+        assert_ok("test_tarray (remote)", &run(&exe, &[&url, "api"]));
+    }
+}
+
+/// plexus::TypedArray: views, RAII block guards, copies, atomics.
+#[test]
+fn tarray_cpp_wrapper() {
+    both(|lib| {
+        assert_ok(
+            "test_cpp_tarray",
+            &run(&build("ffi-tests/test_cpp_tarray.cpp", lib), &[]),
+        )
+    });
+}
+
+/// 4 processes x 100,000 plexus_tarray_faa on one I64 element end at exactly 400,000.
+#[test]
+fn tarray_faa_from_four_processes_is_exact() {
+    both(|lib| {
+        let (region, name) = test_region("tarray-faa", lib, 1 << 20);
+        let t = region
+            .tarray("ctr", Some(plexus::Dtype::I64), 2, 0, 0)
+            .unwrap();
+        let exe = build("ffi-tests/test_tarray.c", lib);
+        let kids: Vec<Child> = (0..4)
+            .map(|_| {
+                Command::new(&exe)
+                    .args([&*name, "faa", "100000"])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for k in kids {
+            let out = k.wait_with_output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        assert_eq!(t.load(0).unwrap(), 400_000);
+    });
+}
+
+/// A process sleeping in plexus_tarray_wait wakes when another stores and notifies.
+#[test]
+fn tarray_wait_notify_across_processes() {
+    both(|lib| {
+        let (region, name) = test_region("tarray-wait", lib, 1 << 20);
+        let t = region
+            .tarray("ctr", Some(plexus::Dtype::I64), 2, 0, 0)
+            .unwrap();
+        let exe = build("ffi-tests/test_tarray.c", lib);
+        let kid = Command::new(&exe)
+            .args([&*name, "waiter", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        t.store(1, 77).unwrap();
+        // Notify until the sleeper was woken (it may not sleep yet at first); a waiter
+        // that had not slept yet sees 77 at once.
+        let start = Instant::now();
+        while t.notify(1, plexus::NOTIFY_ALL).unwrap() == 0
+            && start.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = kid.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("woke 77"),
+            "{out:?}"
+        );
+    });
+}
+
+/// A writer killed between begin_write and end_write: its torn block is never read as
+/// FULL (a reader times out), and the next writer gets the block. A reader killed
+/// between begin_read and end_read: the block is FULL again for the next reader.
+#[test]
+fn tarray_killed_writers_and_readers_leave_no_torn_or_stuck_block() {
+    both(|lib| {
+        let (region, name) = test_region("tarray-kill", lib, 1 << 20);
+        let t = region
+            .tarray("frames", Some(plexus::Dtype::U32), 64, 16, 0)
+            .unwrap();
+        let exe = build("ffi-tests/test_tarray.c", lib);
+        let writer = start_ready(&exe, &[&name, "hold-write", "1"], "holding");
+        assert_eq!(t.block_state(1).unwrap(), plexus::BlockState::Writing);
+        writer.sigkill();
+        // Not FULL: a reader gets nothing.
+        assert_eq!(
+            t.begin_read(1, Some(Duration::from_millis(200))).err(),
+            Some(Error::Timeout)
+        );
+        // The next writer gets it (given back EMPTY), writes a whole frame.
+        let frame: Vec<u8> = (0..16u32).flat_map(|i| (i + 100).to_le_bytes()).collect();
+        t.write_block(1, Some(Duration::from_secs(10)), &frame)
+            .unwrap();
+        let reader = start_ready(&exe, &[&name, "hold-read", "1"], "holding");
+        assert_eq!(t.block_state(1).unwrap(), plexus::BlockState::Reading);
+        reader.sigkill();
+        let mut got = vec![0u8; 64];
+        t.read_block(1, Some(Duration::from_secs(10)), &mut got)
+            .unwrap();
+        assert_eq!(got, frame);
+        assert_eq!(t.block_state(1).unwrap(), plexus::BlockState::Empty);
+        // A try-once begin finds a dead writer's block and takes it back.
+        let writer = start_ready(&exe, &[&name, "hold-write", "3"], "holding");
+        writer.sigkill();
+        let d = plexus::Deadline::after(Some(Duration::ZERO));
+        t.begin_until(3, true, &d).unwrap();
+        t.end_write(3).unwrap();
+        // A writer killed with nobody waiting: the sweep of the next opener gives the
+        // block back.
+        let writer = start_ready(&exe, &[&name, "hold-write", "2"], "holding");
+        writer.sigkill();
+        drop(Region::open(&name, &OpenOptions::default()).unwrap());
+        assert_eq!(t.block_state(2).unwrap(), plexus::BlockState::Empty);
+        let report = plexus::check(&name, &plexus::CheckOptions::default()).unwrap();
+        assert_eq!(report.verdict(), plexus::Verdict::Consistent, "{report}");
+    });
+}

@@ -196,7 +196,66 @@ export class Region {
   mutex(name: string): Mutex;
   barrier(name: string, parties?: number): Barrier;
   semaphore(name: string, permits?: number): Semaphore;
+  /** Opens (or, with `length > 0`, creates) the typed array `name`. */
+  tarray<D extends Dtype>(
+    name: string,
+    dtype: D,
+    length?: number | bigint,
+    options?: { blockLen?: number | bigint; full?: boolean; exclusive?: boolean },
+  ): SharedTypedArray<D>;
   [Symbol.dispose](): void;
+}
+
+export type Dtype = 'i8' | 'u8' | 'i16' | 'u16' | 'i32' | 'u32' | 'i64' | 'u64' | 'f32' | 'f64';
+/** The JavaScript TypedArray of each dtype. */
+export interface DtypeView {
+  i8: Int8Array;
+  u8: Uint8Array;
+  i16: Int16Array;
+  u16: Uint16Array;
+  i32: Int32Array;
+  u32: Uint32Array;
+  i64: BigInt64Array;
+  u64: BigUint64Array;
+  f32: Float32Array;
+  f64: Float64Array;
+}
+/** Element values of the atomics: BigInt for the 64-bit dtypes. */
+type AtomicValue<D extends Dtype> = D extends 'i64' | 'u64' ? bigint : number;
+
+/**
+ * Numbers of one dtype in shared memory, seen in place (`array`), handed between
+ * processes block by block. Views stay valid while the object and its Region are open.
+ */
+export class SharedTypedArray<D extends Dtype = Dtype> extends PlexusObject {
+  private constructor();
+  readonly dtype: D;
+  readonly length: number;
+  readonly blockLen: number;
+  readonly blocks: number;
+  /** The whole array in place (PLEXUS_E_UNSUPPORTED on a remote region). */
+  readonly array: DtypeView[D];
+  data(): DtypeView[D];
+  beginWrite(block: number | bigint, timeout?: Timeout): DtypeView[D];
+  endWrite(block: number | bigint): void;
+  beginRead(block: number | bigint, timeout?: Timeout): DtypeView[D];
+  endRead(block: number | bigint): void;
+  withWriteBlock<T>(block: number | bigint, fn: (view: DtypeView[D]) => T, timeout?: Timeout): T;
+  withReadBlock<T>(block: number | bigint, fn: (view: DtypeView[D]) => T, timeout?: Timeout): T;
+  withWriteBlockAsync<T>(block: number | bigint, fn: (view: DtypeView[D]) => T | Promise<T>, options?: WaitOptions): Promise<T>;
+  withReadBlockAsync<T>(block: number | bigint, fn: (view: DtypeView[D]) => T | Promise<T>, options?: WaitOptions): Promise<T>;
+  isFull(block: number | bigint): boolean;
+  read(first?: number, count?: number): DtypeView[D];
+  write(first: number, values: DtypeView[D] | ArrayLike<number | bigint>): void;
+  readBlock(block: number | bigint, timeout?: Timeout): DtypeView[D];
+  writeBlock(block: number | bigint, values: DtypeView[D] | ArrayLike<number | bigint>, timeout?: Timeout): void;
+  load(index: number | bigint): AtomicValue<D>;
+  store(index: number | bigint, value: number | bigint): void;
+  faa(index: number | bigint, delta: number | bigint): AtomicValue<D>;
+  cas(index: number | bigint, expected: number | bigint, desired: number | bigint): AtomicValue<D>;
+  wait(index: number | bigint, expected: number | bigint, timeout?: Timeout): 'ok' | 'timed-out';
+  waitAsync(index: number | bigint, expected: number | bigint, options?: WaitOptions): Promise<'ok' | 'timed-out'>;
+  notify(index: number | bigint, count?: number): number;
 }
 
 declare abstract class PlexusObject {

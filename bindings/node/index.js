@@ -297,6 +297,26 @@ const C = {
   semaphore_permits: fn('plexus_semaphore_permits', S, [ID, OutU32]),
   semaphore_available: fn('plexus_semaphore_available', S, [ID, OutU32]),
   semaphore_held: fn('plexus_semaphore_held', S, [ID, OutU32]),
+
+  tarray_open: fn('plexus_tarray_open', S, [ID, STR, 'int', 'uint64_t', 'uint64_t', 'uint32_t', OutHandle]),
+  tarray_close: fn('plexus_tarray_close', S, [ID]),
+  tarray_shape: fn('plexus_tarray_shape', S, [ID, koffi.out(koffi.pointer('int')), OutU64, OutU64, OutU64]),
+  tarray_data: fn('plexus_tarray_data', S, [ID, koffi.out(koffi.pointer('void *')), OutU64]),
+  tarray_begin_write: fn('plexus_tarray_begin_write', S, [ID, 'uint64_t', 'int64_t', koffi.out(koffi.pointer('void *'))]),
+  tarray_end_write: fn('plexus_tarray_end_write', S, [ID, 'uint64_t']),
+  tarray_begin_read: fn('plexus_tarray_begin_read', S, [ID, 'uint64_t', 'int64_t', koffi.out(koffi.pointer('void *'))]),
+  tarray_end_read: fn('plexus_tarray_end_read', S, [ID, 'uint64_t']),
+  tarray_read: fn('plexus_tarray_read', S, [ID, 'uint64_t', 'uint64_t', P]),
+  tarray_write: fn('plexus_tarray_write', S, [ID, 'uint64_t', 'uint64_t', P]),
+  tarray_read_block: fn('plexus_tarray_read_block', S, [ID, 'uint64_t', 'int64_t', P]),
+  tarray_write_block: fn('plexus_tarray_write_block', S, [ID, 'uint64_t', 'int64_t', P]),
+  tarray_is_full: fn('plexus_tarray_is_full', S, [ID, 'uint64_t', OutBool]),
+  tarray_load: fn('plexus_tarray_load', S, [ID, 'uint64_t', koffi.out(koffi.pointer('int64_t'))]),
+  tarray_store: fn('plexus_tarray_store', S, [ID, 'uint64_t', 'int64_t']),
+  tarray_faa: fn('plexus_tarray_faa', S, [ID, 'uint64_t', 'int64_t', koffi.out(koffi.pointer('int64_t'))]),
+  tarray_cas: fn('plexus_tarray_cas', S, [ID, 'uint64_t', 'int64_t', 'int64_t', koffi.out(koffi.pointer('int64_t'))]),
+  tarray_wait: fn('plexus_tarray_wait', S, [ID, 'uint64_t', 'int64_t', 'int64_t']),
+  tarray_notify: fn('plexus_tarray_notify', S, [ID, 'uint64_t', 'uint32_t', OutU32]),
 };
 
 /** The element calls of arrays (key: uint64_t index) and maps (key: const char *). */
@@ -1371,6 +1391,7 @@ const CLOSERS = {
   mutex: C.mutex_close,
   barrier: C.barrier_close,
   semaphore: C.semaphore_close,
+  tarray: C.tarray_close,
 };
 
 /** What a closed object or region calls with: id 0, never a valid handle. */
@@ -1765,6 +1786,23 @@ class Region {
     const out = {};
     check(C.barrier_open(this._h, name, count(parties, 'parties', 0xffffffff), out));
     return new Barrier(this, 'barrier', out, name);
+  }
+
+  /**
+   * Opens the typed array `name`: `length` numbers of `dtype` ('i8', 'u8', 'i16', 'u16',
+   * 'i32', 'u32', 'i64', 'u64', 'f32', 'f64'), created zero-filled if missing, in blocks
+   * of `options.blockLen` elements (0: one block), EMPTY (FULL with `options.full`).
+   * `length` 0 opens an existing one (its dtype must be `dtype`).
+   */
+  tarray(name, dtype, length = 0, options = {}) {
+    cString(name, 'typed array name');
+    const code = DTYPES.indexOf(dtype) + 1;
+    if (code === 0) throw new TypeError(`dtype must be one of ${DTYPES.join(', ')}, not ${describe(dtype)}`);
+    const { blockLen = 0, ...rest } = options || {};
+    const flags = flagsOf(rest, { full: 1, exclusive: 2 });
+    const out = {};
+    check(C.tarray_open(this._h, name, code, count(length, 'length'), count(blockLen, 'blockLen'), flags, out));
+    return new SharedTypedArray(this, 'tarray', out, name);
   }
 
   /** Opens the semaphore `name` with `permits` permits (0 opens an existing one). */
@@ -3456,6 +3494,268 @@ class Semaphore extends PlexusObject {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Typed arrays
+// ---------------------------------------------------------------------------------------
+
+const DTYPES = ['i8', 'u8', 'i16', 'u16', 'i32', 'u32', 'i64', 'u64', 'f32', 'f64'];
+const VIEWS = [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  BigInt64Array, BigUint64Array, Float32Array, Float64Array];
+const dtypeOut = [0];
+const ptrOut = [null];
+const i64Out = [0];
+
+/**
+ * A typed array: numbers of one dtype in shared memory, seen in place. `.array` is a
+ * JavaScript TypedArray (Float64Array for 'f64', BigInt64Array for 'i64', ...) over the
+ * shared memory, without a copy; blocks hand data from producers to consumers:
+ * `withWriteBlock(i, (view) => ...)` waits until block i is EMPTY and leaves it FULL,
+ * `withReadBlock(i, (view) => ...)` waits until it is FULL and leaves it EMPTY. A
+ * writer that dies inside its block leaves it EMPTY, a reader leaves it FULL.
+ *
+ * Views stay valid while this object and its Region are open: do not use one after
+ * close() (the memory may be unmapped; reading it then can crash the process). A remote
+ * region has no shared memory: `.array` and the block views throw PLEXUS_E_UNSUPPORTED
+ * there, while read/write, readBlock/writeBlock (copies) and the atomics work.
+ */
+class SharedTypedArray extends PlexusObject {
+  constructor(region, kind, handle, name) {
+    super(region, kind, handle, name);
+    const len = [0];
+    const bl = [0];
+    const nb = [0];
+    check(C.tarray_shape(this._h, dtypeOut, len, bl, nb));
+    /** The element type ('f64', ...). */
+    this.dtype = DTYPES[dtypeOut[0] - 1];
+    /** The number of elements. */
+    this.length = Number(len[0]);
+    /** Elements per block (the last block may be shorter). */
+    this.blockLen = Number(bl[0]);
+    /** The number of blocks. */
+    this.blocks = Number(nb[0]);
+    this._View = VIEWS[dtypeOut[0] - 1];
+    this._array = null;
+  }
+
+  _view(ptr, count) {
+    if (count === 0) return new this._View(0);
+    return new this._View(koffi.view(ptr, count * this._View.BYTES_PER_ELEMENT));
+  }
+
+  _blockCount(block) {
+    const first = block * this.blockLen;
+    return Math.max(0, Math.min(this.blockLen, this.length - first));
+  }
+
+  /** The whole array in place (a TypedArray of the dtype over the shared memory). */
+  get array() {
+    if (this._array === null || this._h === CLOSED_HANDLE) {
+      check(C.tarray_data(this._h, ptrOut, u64Out));
+      this._array = this._view(ptrOut[0], Number(u64Out[0]));
+    }
+    return this._array;
+  }
+
+  /** The same as `.array`. */
+  data() {
+    return this.array;
+  }
+
+  /** Waits (up to `timeout` ms) until `block` is EMPTY and holds it for writing: a view of it. */
+  beginWrite(block, timeout) {
+    check(C.tarray_begin_write(this._h, u64In(block, 'block'), timeoutNs(timeout), ptrOut));
+    return this._view(ptrOut[0], this._blockCount(Number(block)));
+  }
+
+  /** Leaves `block` (written by this process) FULL. */
+  endWrite(block) {
+    check(C.tarray_end_write(this._h, u64In(block, 'block')));
+  }
+
+  /** Waits until `block` is FULL and holds it for reading: a view of it. */
+  beginRead(block, timeout) {
+    check(C.tarray_begin_read(this._h, u64In(block, 'block'), timeoutNs(timeout), ptrOut));
+    return this._view(ptrOut[0], this._blockCount(Number(block)));
+  }
+
+  /** Leaves `block` (read by this process) EMPTY. */
+  endRead(block) {
+    check(C.tarray_end_read(this._h, u64In(block, 'block')));
+  }
+
+  /** Runs fn(view) on `block` held for writing; FULL afterwards (also when fn throws). */
+  withWriteBlock(block, fn, timeout) {
+    const view = this.beginWrite(block, timeout);
+    try {
+      return fn(view);
+    } finally {
+      this.endWrite(block);
+    }
+  }
+
+  /** Runs fn(view) on `block` held for reading; EMPTY afterwards. */
+  withReadBlock(block, fn, timeout) {
+    const view = this.beginRead(block, timeout);
+    try {
+      return fn(view);
+    } finally {
+      this.endRead(block);
+    }
+  }
+
+  async _beginAsync(block, write, options) {
+    const b = u64In(block, 'block');
+    const f = write ? C.tarray_begin_write : C.tarray_begin_read;
+    const out = [null];
+    await waitAsync(
+      {
+        once: (ns) => f(this._h, b, ns, out),
+        slice: (ns) => callAsync(f, [this._h, b, ns, out]),
+        done: okOrThrow(() => undefined),
+      },
+      options,
+    );
+    return this._view(out[0], this._blockCount(Number(block)));
+  }
+
+  /** withWriteBlock without blocking the event loop (`options`: { timeout, signal }). */
+  async withWriteBlockAsync(block, fn, options) {
+    const view = await this._beginAsync(block, true, options);
+    try {
+      return await fn(view);
+    } finally {
+      this.endWrite(block);
+    }
+  }
+
+  /** withReadBlock without blocking the event loop. */
+  async withReadBlockAsync(block, fn, options) {
+    const view = await this._beginAsync(block, false, options);
+    try {
+      return await fn(view);
+    } finally {
+      this.endRead(block);
+    }
+  }
+
+  /** Whether `block` is FULL now (being read counts as FULL). */
+  isFull(block) {
+    check(C.tarray_is_full(this._h, u64In(block, 'block'), boolOut));
+    return boolOut[0];
+  }
+
+  /** A copy of `count` elements from `first` (a new TypedArray; every backend). */
+  read(first = 0, count = this.length - first) {
+    const out = new this._View(count);
+    check(C.tarray_read(this._h, u64In(first, 'first'), u64In(count, 'count'), out));
+    return out;
+  }
+
+  /** Copies `values` (a TypedArray of the dtype, or an array of numbers) to `first ..`. */
+  write(first, values) {
+    const v = values instanceof this._View ? values : this._View.from(values);
+    check(C.tarray_write(this._h, u64In(first, 'first'), v.length, v));
+  }
+
+  /** Waits until `block` is FULL, copies it out and leaves it EMPTY (every backend). */
+  readBlock(block, timeout) {
+    const out = new this._View(this._blockCount(Number(block)));
+    check(C.tarray_read_block(this._h, u64In(block, 'block'), timeoutNs(timeout), out));
+    return out;
+  }
+
+  /** Waits until `block` is EMPTY, copies `values` into it and leaves it FULL. */
+  writeBlock(block, values, timeout) {
+    const v = values instanceof this._View ? values : this._View.from(values);
+    if (v.length !== this._blockCount(Number(block))) {
+      throw new RangeError(`block ${block} holds ${this._blockCount(Number(block))} elements, not ${v.length}`);
+    }
+    check(C.tarray_write_block(this._h, u64In(block, 'block'), timeoutNs(timeout), v));
+  }
+
+  _int(v) {
+    if (this.dtype === 'u64') return BigInt.asUintN(64, BigInt(v));
+    if (this.dtype === 'i64') return BigInt.asIntN(64, BigInt(v));
+    return Number(v);
+  }
+
+  _arg(v, what) {
+    if (typeof v === 'bigint') {
+      if (this.dtype === 'u64' && v >= 0n && v <= MAX_U64) return BigInt.asIntN(64, v);
+      return v;
+    }
+    if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+    throw new TypeError(`${what} must be an integer (number or BigInt), not ${describe(v)}`);
+  }
+
+  /** Atomically reads element `index` (32- and 64-bit integer arrays; 64-bit: a BigInt). */
+  load(index) {
+    check(C.tarray_load(this._h, u64In(index, 'index'), i64Out));
+    return this._int(i64Out[0]);
+  }
+
+  /** Atomically stores `value`. */
+  store(index, value) {
+    check(C.tarray_store(this._h, u64In(index, 'index'), this._arg(value, 'value')));
+  }
+
+  /** Atomically adds `delta` (wrapping); the value before. */
+  faa(index, delta) {
+    check(C.tarray_faa(this._h, u64In(index, 'index'), this._arg(delta, 'delta'), i64Out));
+    return this._int(i64Out[0]);
+  }
+
+  /** Stores `desired` if the element equals `expected`; the value before. */
+  cas(index, expected, desired) {
+    check(C.tarray_cas(this._h, u64In(index, 'index'), this._arg(expected, 'expected'), this._arg(desired, 'desired'), i64Out));
+    return this._int(i64Out[0]);
+  }
+
+  /**
+   * Sleeps while element `index` equals `expected` (Atomics.wait across processes): 'ok'
+   * when a notify found it changed (or it differed), 'timed-out' after `timeout` ms.
+   */
+  wait(index, expected, timeout) {
+    const st = C.tarray_wait(this._h, u64In(index, 'index'), this._arg(expected, 'expected'), timeoutNs(timeout));
+    if (st === TIMEOUT) return 'timed-out';
+    check(st);
+    return 'ok';
+  }
+
+  /** wait without blocking the event loop (`options`: { timeout, signal }): 'ok' or 'timed-out'. */
+  async waitAsync(index, expected, options) {
+    const i = u64In(index, 'index');
+    const e = this._arg(expected, 'expected');
+    try {
+      await waitAsync(
+        {
+          once: (ns) => C.tarray_wait(this._h, i, e, ns),
+          slice: (ns) => callAsync(C.tarray_wait, [this._h, i, e, ns]),
+          done: okOrThrow(() => undefined),
+        },
+        options,
+      );
+      return 'ok';
+    } catch (err) {
+      if (err instanceof TimeoutError) return 'timed-out';
+      throw err;
+    }
+  }
+
+  /** Wakes up to `count` waiters on element `index` (default: all); how many it woke. */
+  notify(index, count = 0xffffffff) {
+    check(C.tarray_notify(this._h, u64In(index, 'index'), count, u32Out));
+    return u32Out[0];
+  }
+
+  /** Gives back the handle (blocks held stay held by this process). */
+  close() {
+    this._array = null;
+    this._giveBack();
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Module
 // ---------------------------------------------------------------------------------------
@@ -3480,6 +3780,7 @@ exports.Subscription = Subscription;
 exports.Mutex = Mutex;
 exports.Barrier = Barrier;
 exports.Semaphore = Semaphore;
+exports.SharedTypedArray = SharedTypedArray;
 exports.PlexusError = PlexusError;
 exports.TimeoutError = TimeoutError;
 exports.ClosedError = ClosedError;

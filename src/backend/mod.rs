@@ -483,6 +483,66 @@ dispatch!(Service {
     fn reply_error(&self, id: u64, message: &str) -> Result<()>;
 });
 
+// ---- typed arrays ----
+
+pub use crate::semantics::tarray::{BlockState, Dtype, Shape as TArrayShape, NOTIFY_ALL};
+
+impl Region {
+    /// Opens the typed array `name` (see the C header's `plexus_tarray_open`); `dtype`
+    /// `None` opens an existing one (`length` 0) whatever its dtype.
+    pub fn tarray(
+        &self,
+        name: &str,
+        dtype: Option<Dtype>,
+        length: u64,
+        block_len: u64,
+        flags: u32,
+    ) -> Result<TArray> {
+        match self {
+            Region::Shm(r) => r
+                .tarray(name, dtype, length, block_len, flags)
+                .map(TArray::Shm),
+            #[cfg(feature = "redis")]
+            Region::Redis(r) => r
+                .tarray(name, dtype, length, block_len, flags)
+                .map(TArray::Redis),
+        }
+    }
+}
+
+/// A typed array (what it means: `crate::semantics::tarray`).
+#[derive(Clone)]
+pub enum TArray {
+    Shm(shm::TArray),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::TArray),
+}
+
+dispatch!(TArray {
+    fn name(&self) -> &str;
+    fn shape(&self) -> TArrayShape;
+    /// The elements in place (pointer, element count); `Unsupported` remotely.
+    fn data(&self) -> Result<(*mut u8, u64)>;
+    fn block_state(&self, block: u64) -> Result<BlockState>;
+    /// Waits for the block (EMPTY to write, FULL to read) and holds it; its pointer and
+    /// element count. `Unsupported` remotely (the copying block calls work there).
+    fn begin_until(&self, block: u64, write: bool, deadline: &Deadline) -> Result<(*mut u8, u64)>;
+    fn end_write(&self, block: u64) -> Result<()>;
+    fn end_read(&self, block: u64) -> Result<()>;
+    fn load(&self, index: u64) -> Result<i64>;
+    fn store(&self, index: u64, value: i64) -> Result<()>;
+    fn faa(&self, index: u64, delta: i64) -> Result<i64>;
+    fn cas(&self, index: u64, expected: i64, desired: i64) -> Result<i64>;
+    fn wait_until(&self, index: u64, expected: i64, deadline: &Deadline) -> Result<()>;
+    fn notify(&self, index: u64, count: u32) -> Result<u32>;
+    fn read(&self, first: u64, out: &mut [u8]) -> Result<()>;
+    fn write(&self, first: u64, data: &[u8]) -> Result<()>;
+    fn read_block(&self, block: u64, timeout: Option<Duration>, out: &mut [u8]) -> Result<()>;
+    fn write_block(&self, block: u64, timeout: Option<Duration>, data: &[u8]) -> Result<()>;
+    /// Sets a block EMPTY or FULL (for `plexus load`; refused while it is held).
+    fn restore_block(&self, block: u64, full: bool) -> Result<()>;
+});
+
 // ---- region checks ----
 
 pub use crate::shm::{CheckOptions, CheckReport, Verdict};

@@ -695,6 +695,7 @@ fn shape_text(o: &ObjectSummary) -> String {
         "barrier" => format!("{} parties", o.shape),
         "semaphore" => format!("{} permits", o.shape),
         "service" => format!("capacity {} requests", o.shape),
+        "typed array" => format!("{} elements", o.shape),
         _ => String::new(),
     }
 }
@@ -702,7 +703,7 @@ fn shape_text(o: &ObjectSummary) -> String {
 /// The name of an object's shape field, as `dump --json` and `info --json` both write it.
 fn shape_field(kind: &str) -> &'static str {
     match kind {
-        "array" => "length",
+        "array" | "typed array" => "length",
         "map" | "queue" | "stack" | "bus" | "service" => "capacity",
         "barrier" => "parties",
         "semaphore" => "permits",
@@ -989,6 +990,8 @@ struct LoadObject {
     full: bool,
     shutdown: bool,
     note: Option<String>,
+    /// A typed array: dtype, block length, the elements' bytes, which blocks are FULL.
+    tarray: Option<(plexus::Dtype, u64, Vec<u8>, Vec<bool>)>,
 }
 
 impl LoadObject {
@@ -1043,6 +1046,7 @@ impl LoadObject {
             full: false,
             shutdown: flag("shutdown")?,
             note: None,
+            tarray: None,
         };
         match l.kind.as_str() {
             "array" => {
@@ -1112,6 +1116,55 @@ impl LoadObject {
             }
             // Pending requests are not carried over: a loaded service starts empty.
             "service" => {}
+            "typed array" => {
+                let dtype = plexus::Dtype::from_name(&text("dtype")?).map_err(|e| e.to_string())?;
+                let block_len = num("block_len")?;
+                let shape = plexus::semantics::tarray::Shape::new(dtype, l.shape, block_len)
+                    .map_err(|e| e.to_string())?;
+                let data = list("data")?;
+                if data.len() as u64 != l.shape {
+                    return Err(format!(
+                        "\"length\" is {} but there are {} elements",
+                        l.shape,
+                        data.len()
+                    ));
+                }
+                let mut bytes = Vec::with_capacity(shape.bytes() as usize);
+                for (i, v) in data.iter().enumerate() {
+                    let b = dtype
+                        .element_from_json(v)
+                        .map_err(|e| format!("element {i}: {e}"))?;
+                    bytes.extend_from_slice(&b);
+                }
+                let tags = list("blocks")?;
+                if tags.len() as u64 != shape.blocks() {
+                    return Err(format!(
+                        "{} blocks of {block_len} need {} block states, not {}",
+                        shape.blocks(),
+                        shape.blocks(),
+                        tags.len()
+                    ));
+                }
+                let mut full = Vec::new();
+                let mut held = 0;
+                for (i, t) in tags.iter().enumerate() {
+                    use plexus::BlockState as B;
+                    let st = t
+                        .as_str()
+                        .and_then(B::from_name)
+                        .ok_or_else(|| format!("block {i}: {t} is not a block state"))?;
+                    held += usize::from(matches!(st, B::Writing | B::Reading));
+                    // Being written: the writer never finished (EMPTY); being read: the
+                    // data is still there (FULL).
+                    full.push(matches!(st, B::Full | B::Reading));
+                }
+                if held > 0 {
+                    l.note = Some(format!(
+                        "had {held} block(s) being written or read in the dump; written ones are loaded EMPTY, read ones FULL"
+                    ));
+                }
+                l.tarray = Some((dtype, block_len, bytes, full));
+            }
             other => return Err(format!("unknown kind {other:?}")),
         }
         if l.shape == 0 && l.kind != "mutex" {
@@ -1200,12 +1253,24 @@ impl LoadObject {
             "service" => {
                 r.service(n, self.shape, 0)?;
             }
+            "typed array" => {
+                let (dtype, block_len, bytes, full) =
+                    self.tarray.as_ref().expect("parsed with its data");
+                let t = r.tarray(n, Some(*dtype), self.shape, *block_len, excl)?;
+                t.write(0, bytes)?;
+                for (b, f) in full.iter().enumerate() {
+                    if *f {
+                        t.restore_block(b as u64, true)?;
+                    }
+                }
+            }
             _ => unreachable!("checked by parse"),
         }
         if let Some(note) = &self.note {
             eprintln!("plexus: {} '{}' {note}", self.kind, self.name);
         }
-        Ok(self.elements.len() + self.values.len())
+        let data = self.tarray.as_ref().map_or(0, |_| self.shape as usize);
+        Ok(self.elements.len() + self.values.len() + data)
     }
 }
 
@@ -2137,6 +2202,7 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
                 json!({ "capacity": s.capacity(), "pending": pending }),
             )
         }
+        "typed array" => tarray_snapshot(r, &o.name)?,
         other => (format!("unknown kind {other}"), json!({})),
     };
     Ok(Snapshot {
@@ -2147,6 +2213,54 @@ fn snapshot(r: &backend::Region, o: &ObjectSummary) -> plexus::Result<Snapshot> 
         items,
         unreadable: None,
     })
+}
+
+/// A typed array's summary (dtype, shape, block states, its first elements) and its
+/// JSON form for `dump --json` (every element as a JSON number, the block states).
+fn tarray_snapshot(r: &backend::Region, name: &str) -> plexus::Result<(String, Json)> {
+    let t = r.tarray(name, None, 0, 0, 0)?;
+    let s = t.shape();
+    let size = s.dtype.size() as usize;
+    let mut bytes = vec![0u8; s.bytes() as usize];
+    t.read(0, &mut bytes)?;
+    let blocks: Vec<&str> = (0..s.blocks())
+        .map(|b| t.block_state(b).map(|st| st.name()))
+        .collect::<plexus::Result<_>>()?;
+    let data: Vec<Json> = bytes
+        .chunks(size)
+        .map(|c| s.dtype.element_json(c))
+        .collect();
+    const SHOWN: usize = 8;
+    let first: Vec<String> = data
+        .iter()
+        .take(SHOWN)
+        .map(|v| match v.get("$float").and_then(Json::as_str) {
+            Some(special) => special.to_owned(), // NaN, Infinity, -Infinity
+            None => v.to_string(),
+        })
+        .collect();
+    let more = if data.len() > SHOWN { ", ..." } else { "" };
+    const TAGS: usize = 16;
+    let tags: Vec<&str> = blocks.iter().take(TAGS).copied().collect();
+    let full = blocks.iter().filter(|b| **b == "full").count();
+    let summary = format!(
+        "{} x {}, {} block(s) of {} ({full} full): [{}{}]; elements [{}{more}]",
+        s.dtype.name(),
+        s.length,
+        s.blocks(),
+        s.block_len,
+        tags.join(" "),
+        if blocks.len() > TAGS { " ..." } else { "" },
+        first.join(", "),
+    );
+    let extra = json!({
+        "dtype": s.dtype.name(),
+        "length": s.length,
+        "block_len": s.block_len,
+        "blocks": blocks,
+        "data": data,
+    });
+    Ok((summary, extra))
 }
 
 // ---- bench ----

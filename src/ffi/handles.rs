@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::backend::TArray;
 use crate::backend::{Array, Bus, Map, Queue, Region, Subscription};
 use crate::backend::{Barrier, Mutex as SharedMutex, Semaphore, Service};
 use crate::Error;
@@ -46,6 +47,7 @@ pub(crate) enum Object {
     Barrier(Arc<BarrierEntry>),
     Semaphore(Arc<SemaphoreEntry>),
     Service(Arc<ServiceEntry>),
+    TArray(Arc<TArrayEntry>),
 }
 
 impl Object {
@@ -63,6 +65,7 @@ impl Object {
             Object::Mutex(e) => e.mutex.is_locked().map(drop),
             Object::Semaphore(e) => e.semaphore.available().map(drop),
             Object::Service(e) => e.service.pending().map(drop),
+            Object::TArray(e) => e.tarray.block_state(0).map(drop),
             Object::Barrier(e) => return e.removed.load(Ordering::Relaxed),
             Object::Region(_) | Object::Sub(_) => Ok(()),
         };
@@ -81,6 +84,7 @@ impl Object {
             Object::Barrier(_) => "barrier",
             Object::Semaphore(_) => "semaphore",
             Object::Service(_) => "service",
+            Object::TArray(_) => "typed array",
         }
     }
 }
@@ -119,6 +123,7 @@ kind!(Mutex, MutexEntry, "mutex");
 kind!(Barrier, BarrierEntry, "barrier");
 kind!(Semaphore, SemaphoreEntry, "semaphore");
 kind!(Service, ServiceEntry, "service");
+kind!(TArray, TArrayEntry, "typed array");
 
 /// (object kind, object name).
 pub(crate) type ChildKey = (&'static str, String);
@@ -219,6 +224,11 @@ pub(crate) struct SemaphoreEntry {
 
 pub(crate) struct ServiceEntry {
     pub service: Service,
+    pub parent: u64,
+}
+
+pub(crate) struct TArrayEntry {
+    pub tarray: TArray,
     pub parent: u64,
 }
 

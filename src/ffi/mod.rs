@@ -18,6 +18,7 @@ pub mod queue;
 pub mod bus;
 pub mod locks;
 pub mod service;
+pub mod tarray;
 pub mod handles;
 
 pub use array::*;
@@ -28,6 +29,7 @@ pub use queue::*;
 pub use region::*;
 pub use service::*;
 pub use status::*;
+pub use tarray::*;
 pub use value::*;
 
 /// Major version; equals Cargo.toml's (checked by a test).

@@ -28,6 +28,7 @@ mod locks;
 mod queue;
 mod scripts;
 mod service;
+mod tarray;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -45,6 +46,7 @@ pub use locks::{Barrier, Mutex, Semaphore};
 pub use queue::Queue;
 use scripts::scripts;
 pub use service::Service;
+pub use tarray::TArray;
 pub use url::RemoteName;
 
 /// Longest a single `XREAD BLOCK` waits (a wait longer than this is several slices, so
@@ -568,6 +570,18 @@ impl Region {
     /// Opens the service `name`.
     pub fn service(&self, name: &str, capacity: u64, flags: u32) -> Result<Service> {
         Service::open(self, name, capacity, flags)
+    }
+
+    /// Opens the typed array `name`.
+    pub fn tarray(
+        &self,
+        name: &str,
+        dtype: Option<crate::semantics::tarray::Dtype>,
+        length: u64,
+        block_len: u64,
+        flags: u32,
+    ) -> Result<TArray> {
+        TArray::open(self, name, dtype, length, block_len, flags)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod json;
 pub mod names;
 pub mod open;
 pub mod service;
+pub mod tarray;
 pub mod options;
 pub mod patch;
 pub mod topics;

@@ -15,6 +15,7 @@ pub const KIND_MUTEX: u32 = 5;
 pub const KIND_BARRIER: u32 = 6;
 pub const KIND_SEMAPHORE: u32 = 7;
 pub const KIND_SERVICE: u32 = 8;
+pub const KIND_TARRAY: u32 = 9;
 
 /// Human-readable name of an object kind.
 pub fn kind_name(kind: u32) -> &'static str {
@@ -27,6 +28,7 @@ pub fn kind_name(kind: u32) -> &'static str {
         KIND_BARRIER => "barrier",
         KIND_SEMAPHORE => "semaphore",
         KIND_SERVICE => "service",
+        KIND_TARRAY => "typed array",
         _ => "unknown object",
     }
 }

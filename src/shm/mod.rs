@@ -27,6 +27,7 @@ pub use kinds::mutex::Mutex;
 pub use kinds::queue::{Queue, FLAG_LIFO};
 pub use kinds::semaphore::Semaphore;
 pub use kinds::service::Service;
+pub use kinds::tarray::{BlockState, Dtype, TArray, NOTIFY_ALL};
 pub use wait::{recovered_locks, Acquired};
 
 impl Region {

@@ -74,6 +74,7 @@ from ._msgpack import ExtType
 from ._observe import Observation
 from ._queue import Queue
 from ._region import CheckReport, ObjectInfo, OpenMode, Region, RegionInfo
+from ._tarray import TypedArray, has_numpy
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
 from ._wait import SLICE, TimeoutArg
 
@@ -152,10 +153,12 @@ __all__ = [
     "Timeout",
     "TimeoutArg",
     "TypeMismatch",
+    "TypedArray",
     "UNDEFINED",
     "Unavailable",
     "Unsupported",
     "from_json",
+    "has_numpy",
     "library_path",
     "recovered_locks",
     "same_value",

@@ -15,6 +15,7 @@ from ._locks import Barrier, Mutex, Semaphore
 from ._plexus import Region as _Region
 from ._plexus import check as _check
 from ._queue import Queue
+from ._tarray import TypedArray
 from ._wait import TimeoutArg
 
 
@@ -280,6 +281,24 @@ class Region(_Region):
         """The semaphore ``name`` with ``permits`` permits, created if missing.
         ``permits=0`` opens an existing one."""
         return Semaphore(self, name, permits)
+
+    def tarray(
+        self,
+        name: str,
+        dtype: Optional[str] = None,
+        length: int = 0,
+        *,
+        block_len: int = 0,
+        full: bool = False,
+        exclusive: bool = False,
+    ) -> TypedArray:
+        """The typed array ``name`` of ``length`` numbers of ``dtype`` ("i8", "u8",
+        "i16", "u16", "i32", "u32", "i64", "u64", "f32", "f64", or numpy's names),
+        created zero-filled if missing, in blocks of ``block_len`` elements (0: one
+        block), all EMPTY (FULL with ``full=True``). ``length=0`` opens an existing one
+        (``dtype=None``: whatever its dtype). An existing array must have the same dtype,
+        length and block length (:class:`plexus.Incompatible`)."""
+        return TypedArray(self, name, dtype, length, block_len, _flags(full=full, exclusive=exclusive))
 
 
 __all__ = ["CheckReport", "OpenMode", "Region", "RegionInfo"]

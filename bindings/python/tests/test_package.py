@@ -153,6 +153,7 @@ class Library(unittest.TestCase):
             "mutex": plexus.Mutex,
             "barrier": plexus.Barrier,
             "semaphore": plexus.Semaphore,
+            "tarray": plexus.TypedArray,
         }
         renamed = {
             "get_info": "info",
@@ -165,6 +166,12 @@ class Library(unittest.TestCase):
             "wait_last": "wait",
             "subscribe_topic": "subscribe",  # subscribe(prefix=...)
             "next_change": "changes_since",
+            # Typed arrays: the pointer as a memoryview, the shape as properties, and
+            # the block copies beside the block views (read_block / write_block).
+            "data": "memoryview",
+            "shape": "block_len",
+            "read_block": "read_block_copy",
+            "write_block": "write_block_copy",
         }
         # Values are Python objects (the constructors and plexus_value_free have no
         # counterpart: the conversion is implicit); the rest are module functions.

@@ -394,7 +394,7 @@ pub const fn dir_state(state: u32, code: u32) -> u32 {
 
 pub use crate::semantics::open::{
     kind_name, KIND_ARRAY, KIND_BARRIER, KIND_BUS, KIND_MAP, KIND_MUTEX, KIND_QUEUE,
-    KIND_SEMAPHORE, KIND_SERVICE,
+    KIND_SEMAPHORE, KIND_SERVICE, KIND_TARRAY,
 };
 
 /// First 64 bytes of every object body; repeats the directory's kind and shape so a

@@ -13,6 +13,7 @@ pub mod mutex;
 pub mod queue;
 pub mod semaphore;
 pub mod service;
+pub mod tarray;
 
 use crate::error::{Error, Result};
 use crate::shm::format::region::{Hooks, KindSpec, RegionInner};
@@ -43,6 +44,8 @@ pub(crate) struct Swept {
     pub permits: u32,
     /// Service request slots left by dead callers or servers, freed.
     pub requests: u32,
+    /// Typed array blocks left WRITING or READING by dead holders, given back.
+    pub blocks: u32,
 }
 
 impl Swept {
@@ -71,7 +74,7 @@ pub(crate) struct KindOps {
 }
 
 /// Every kind, by directory code.
-pub(crate) const KINDS: [&KindOps; 8] = [
+pub(crate) const KINDS: [&KindOps; 9] = [
     &array::OPS,
     &map::OPS,
     &queue::OPS,
@@ -80,6 +83,7 @@ pub(crate) const KINDS: [&KindOps; 8] = [
     &barrier::OPS,
     &semaphore::OPS,
     &service::OPS,
+    &tarray::OPS,
 ];
 
 /// The kind with directory code `code`, if this library knows it.

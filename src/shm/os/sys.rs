@@ -52,8 +52,13 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 
 /// Wakes up to `count` processes blocked in [`futex_wait`] on `word`.
 pub fn futex_wake(word: &AtomicU32, count: i32) {
+    futex_wake_count(word, count);
+}
+
+/// Wakes up to `count` processes blocked on `word`; returns how many it woke.
+pub fn futex_wake_count(word: &AtomicU32, count: i32) -> u32 {
     // SAFETY: FUTEX_WAKE does not access the word's memory beyond identifying it.
-    unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
@@ -62,8 +67,9 @@ pub fn futex_wake(word: &AtomicU32, count: i32) {
             std::ptr::null::<libc::timespec>(),
             std::ptr::null::<u32>(),
             0u32,
-        );
-    }
+        )
+    };
+    r.max(0) as u32
 }
 
 /// Longest one sleep of [`futex_wait_either`] lasts: its second word (the region's
