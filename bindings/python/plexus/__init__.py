@@ -69,9 +69,11 @@ from ._errors import (
     Unavailable,
     Unsupported,
 )
+from ._errors import OwnerDead, ServiceError
 from ._locks import Barrier, Mutex, Semaphore
 from ._msgpack import ExtType
 from ._queue import Queue
+from ._service import Request, Service
 from ._region import CheckReport, ObjectInfo, OpenMode, Region, RegionInfo
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
 from ._wait import SLICE, TimeoutArg
@@ -155,3 +157,4 @@ __all__ = [
     "to_json",
     "version",
 ]
+__all__ += ["OwnerDead", "Request", "Service", "ServiceError"]

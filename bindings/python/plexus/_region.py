@@ -15,6 +15,7 @@ from ._locks import Barrier, Mutex, Semaphore
 from ._plexus import Region as _Region
 from ._plexus import check as _check
 from ._queue import Queue
+from ._service import Service
 from ._wait import TimeoutArg
 
 
@@ -270,6 +271,11 @@ class Region(_Region):
         """The semaphore ``name`` with ``permits`` permits, created if missing.
         ``permits=0`` opens an existing one."""
         return Semaphore(self, name, permits)
+
+    def service(self, name: str, capacity: int = 0, *, exclusive: bool = False) -> Service:
+        """The service ``name`` with room for ``capacity`` pending requests, created if
+        missing. ``capacity=0`` opens an existing one."""
+        return Service(self, name, capacity, _flags(exclusive=exclusive))
 
 
 __all__ = ["CheckReport", "OpenMode", "Region", "RegionInfo"]

@@ -53,6 +53,7 @@ mod handle;
 mod locks;
 mod queue;
 mod region;
+mod service;
 mod values;
 mod wait;
 
@@ -103,5 +104,6 @@ fn _plexus(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<locks::Mutex>()?;
     m.add_class::<locks::Barrier>()?;
     m.add_class::<locks::Semaphore>()?;
+    m.add_class::<service::Service>()?;
     Ok(())
 }
