@@ -168,6 +168,7 @@ class Library(unittest.TestCase):
             "unlock": "release",
             "is_locked": "locked",
             "wait_last": "wait",
+            "call_cancellable": "call",  # Ctrl-C and asyncio cancellation withdraw it
         }
         # Values are Python objects (the constructors and plexus_value_free have no
         # counterpart: the conversion is implicit); the rest are module functions.
