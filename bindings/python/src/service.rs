@@ -10,15 +10,13 @@
 //! cancellation check): Ctrl-C stops the wait and withdraws the request, once.
 //! `next` takes nothing until it returns a request, so it waits in slices as `pop` does.
 
-use parking_lot::Mutex;
-use plexus::{backend, Deadline, Error, Interrupt};
-use pyo3::exceptions::PyRuntimeError;
+use plexus::{backend, Deadline, Error};
 use pyo3::prelude::*;
 
 use crate::errors::{make, status_of};
 use crate::region::{count, Opened, Region};
 use crate::values::{arg, to_python};
-use crate::wait::{blocking, timed_out, timeout, SLICE};
+use crate::wait::{blocking, interruptibly, timed_out, timeout};
 
 /// A service (the compiled half of `plexus.Service`).
 #[pyclass(subclass, frozen, module = "plexus._plexus")]
@@ -60,40 +58,14 @@ object_methods!(Service, "Service", "Gives back this handle (idempotent): the se
         let v = arg(request)?;
         let v = v.as_ref();
         let s = self.o.get(py)?;
-        // A Python exception raised while the call waits (Ctrl-C, or cancellation): the
-        // check stores it and stops the call, which withdraws the request.
-        let pending: Mutex<Option<PyErr>> = Mutex::new(None);
-        let cancelled = _cancelled.map(|c| c.clone().unbind());
-        let check = || -> Result<(), Error> {
-            Python::attach(|py| {
-                let stop = match py.check_signals() {
-                    Err(e) => Some(e),
-                    Ok(()) => match cancelled.as_ref().map(|c| c.bind(py).call0()) {
-                        Some(Ok(r)) if r.is_truthy().unwrap_or(true) => {
-                            Some(PyRuntimeError::new_err("plexus: call cancelled"))
-                        }
-                        Some(Err(e)) => Some(e),
-                        _ => None,
-                    },
-                };
-                match stop {
-                    Some(e) => {
-                        *pending.lock() = Some(e);
-                        Err(Error::Timeout)
-                    }
-                    None => Ok(()),
-                }
-            })
-        };
-        let interrupt = Interrupt {
-            every: SLICE,
-            check: &check,
-        };
-        // Always without the GIL: the server may be a thread of this process.
-        let result = py.detach(|| s.call_until(v, &Deadline::after(t), Some(&interrupt)));
-        // The interruption wins over a reply that came meanwhile (as a KeyboardInterrupt
-        // raised just after any call returned would).
-        if let Some(e) = pending.lock().take() {
+        // Always without the GIL: the server may be a thread of this process. Ctrl-C (or
+        // the cancellation) stops the wait, which withdraws the request, and wins over a
+        // reply that came meanwhile (as a KeyboardInterrupt raised just after any call
+        // returned would).
+        let (result, stopped) = interruptibly(py, _cancelled, "call", |i| {
+            s.call_until(v, &Deadline::after(t), Some(i))
+        });
+        if let Some(e) = stopped {
             return Err(e);
         }
         match result {
