@@ -179,7 +179,7 @@ pub extern "C" fn plexus_service_call_cancellable(
             return put(response, with(s, |x| x.call(v, t))?);
         }
         if !cancel.cast::<AtomicU32>().is_aligned() {
-            return Err(Error::invalid("cancel is not aligned to 4 bytes".to_string()));
+            return Err(Error::invalid("cancel is not aligned to 4 bytes"));
         }
         // SAFETY: the caller keeps `*cancel` valid until this call returns, is aligned
         // (a uint32_t), and writes it only with atomic stores; this only loads it.
@@ -194,7 +194,9 @@ pub extern "C" fn plexus_service_call_cancellable(
             every: CANCEL_CHECK,
             check: &check,
         };
-        let got = with(s, |x| x.call_until(v, &Deadline::after(t), Some(&interrupt)))?;
+        let got = with(s, |x| {
+            x.call_until(v, &Deadline::after(t), Some(&interrupt))
+        })?;
         put(response, got)
     })
 }
