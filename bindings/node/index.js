@@ -17,7 +17,9 @@
  *     is honoured between slices, and a value is never lost to an abort or a timeout.
  *     Mutex.lockAsync is the exception: plexus mutexes belong to a thread, so it polls
  *     with try-lock on the calling thread (backing off to 10 ms), and it queues the async
- *     lockers of one process so they take turns instead of failing.
+ *     lockers of one process so they take turns instead of failing. Service.callAsync is
+ *     the other: a call cannot be sliced (each slice would withdraw its request), so it
+ *     waits in one piece on a worker thread of its own, which an AbortSignal cancels.
  *   - Timeouts are milliseconds (fractions allowed): omitted, `undefined`, `Infinity` or
  *     -1 wait without limit (-1 is C's PLEXUS_FOREVER), `0` tries once; other negative
  *     numbers and NaN throw RangeError, non-numbers (null included) TypeError. A wait
