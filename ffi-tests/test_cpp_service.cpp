@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -81,6 +82,28 @@ void test_manual(Region &r) {
     CHECK_THROWS(empty.pending(), PLEXUS_E_BAD_HANDLE);
 }
 
+// call_cancellable: a reply as with call; storing 1 in the cancel word withdraws the
+// request (std::nullopt, nothing left pending, nothing sent again).
+void test_cancellable(Region &r) {
+    Service s = Service::open(r, "cancellable", 2);
+    std::atomic<std::uint32_t> cancel{0};
+    std::optional<Value> got = Value(std::int64_t{-1});
+    std::thread caller([&] { got = s.call_cancellable(Value(std::int64_t{7}), cancel); });
+    while (s.pending() == 0) std::this_thread::sleep_for(1ms);
+    cancel.store(1);
+    caller.join();
+    CHECK(!got);
+    CHECK(s.pending() == 0);
+    CHECK(!s.next_for(0ms));
+    cancel.store(0);
+    std::thread caller2(
+        [&] { got = s.call_cancellable_for(Value(std::int64_t{8}), cancel, 10s); });
+    Service::Request req = s.next();
+    s.reply(req.id, Value(std::int64_t{80}));
+    caller2.join();
+    CHECK(got && got->as_int() == 80);
+}
+
 }  // namespace
 
 int main() {
@@ -90,6 +113,7 @@ int main() {
         Region r = Region::create(name, 1 << 20);
         test_serve(r);
         test_manual(r);
+        test_cancellable(r);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());
         ++failures;

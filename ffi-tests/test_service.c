@@ -4,6 +4,7 @@
 #include "common.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define MS 1000000LL
@@ -181,6 +182,71 @@ static void test_late_reply_and_bad_replies(const char *name, plexus_region r) {
   MUST(plexus_service_close(s));
 }
 
+/* plexus_service_call_cancellable: a reply comes as with plexus_service_call; a cancel
+ * word set by another thread withdraws the request (PLEXUS_TIMEOUT, nothing pending,
+ * nothing sent again); NULL is a plain call; a misaligned word is refused. */
+typedef struct {
+  plexus_service s;
+  _Atomic uint32_t cancel;
+  plexus_status status;
+} cancel_args;
+
+static void *cancellable_caller(void *arg) {
+  cancel_args *c = arg;
+  plexus_value req = plexus_int(5), resp = plexus_int(-777);
+  c->status = plexus_service_call_cancellable(c->s, &req, &resp, PLEXUS_FOREVER,
+                                              (const uint32_t *)&c->cancel);
+  CHECK(c->status != PLEXUS_OK || is_int(&resp, 11));
+  return NULL;
+}
+
+static void test_cancellable(plexus_region r) {
+  plexus_service s;
+  MUST(plexus_service_open(r, "cancellable", 2, 0, &s));
+  pthread_t t, server;
+  /* Cancelled while pending: withdrawn. */
+  cancel_args c = {s, 0, -1};
+  CHECK(pthread_create(&t, NULL, cancellable_caller, &c) == 0);
+  while (pending(s) == 0) usleep(1000);
+  atomic_store(&c.cancel, 1);
+  CHECK(pthread_join(t, NULL) == 0);
+  EXPECT(c.status, PLEXUS_TIMEOUT);
+  CHECK(pending(s) == 0);
+  plexus_request id;
+  plexus_value got;
+  EXPECT(plexus_service_next(s, &id, &got, 0), PLEXUS_TIMEOUT); /* not sent again */
+  /* Cancelled while a server holds it: withdrawn; the late reply is discarded. */
+  c.cancel = 0;
+  c.status = -1;
+  CHECK(pthread_create(&t, NULL, cancellable_caller, &c) == 0);
+  MUST(plexus_service_next(s, &id, &got, 10000 * MS));
+  CHECK(is_int(&got, 5));
+  atomic_store(&c.cancel, 1);
+  CHECK(pthread_join(t, NULL) == 0);
+  EXPECT(c.status, PLEXUS_TIMEOUT);
+  plexus_value late = plexus_int(0);
+  EXPECT(plexus_service_reply(s, id, &late), PLEXUS_OK);
+  CHECK(pending(s) == 0);
+  /* Not cancelled: the reply. */
+  c.cancel = 0;
+  c.status = -1;
+  server_args a = {s, 1};
+  CHECK(pthread_create(&server, NULL, server_main, &a) == 0);
+  CHECK(pthread_create(&t, NULL, cancellable_caller, &c) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(pthread_join(server, NULL) == 0);
+  EXPECT(c.status, PLEXUS_OK);
+  /* NULL: a plain call (here: no server, a timeout). */
+  plexus_value req = plexus_int(1), resp;
+  EXPECT(plexus_service_call_cancellable(s, &req, &resp, 20 * MS, NULL), PLEXUS_TIMEOUT);
+  uint32_t words[2] = {0, 0};
+  EXPECT_MSG(plexus_service_call_cancellable(s, &req, &resp, 20 * MS,
+                                             (const uint32_t *)((char *)words + 1)),
+             PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(pending(s) == 0);
+  MUST(plexus_service_close(s));
+}
+
 static void test_open_rules(plexus_region r) {
   plexus_service s, again, other;
   EXPECT_MSG(plexus_service_open(r, "rules", 0, 0, &s), PLEXUS_E_NOT_FOUND);
@@ -244,6 +310,7 @@ int main(void) {
   test_calls(r);
   test_timeouts(r);
   test_late_reply_and_bad_replies(name, r);
+  test_cancellable(r);
   test_open_rules(r);
   test_bad_inputs(r);
 

@@ -2181,6 +2181,28 @@ enum plexus_status plexus_service_call(struct plexus_service s,
                                        int64_t timeout_ns);
 
 /**
+ * plexus_service_call that another thread (or a signal handler) can cancel: while it
+ * waits, it reads `*cancel` every 10 ms, and once that is nonzero it withdraws the
+ * request, exactly as a timeout does, and returns PLEXUS_TIMEOUT. Set `*cancel` with an
+ * atomic store (C11 `atomic_store`, C++ `std::atomic<uint32_t>::store`), or from a
+ * signal handler; the word must stay valid until the call returns. `cancel` NULL: the
+ * same as plexus_service_call.
+ *
+ * This is how an event loop or an interruptible program waits for a reply without
+ * slicing the wait (a sliced plexus_service_call would withdraw the request at the end
+ * of every slice, and a handler slower than a slice would never be heard): run it on a
+ * thread of its own and set `*cancel` to give up. Returns what plexus_service_call
+ * returns (a cancelled call: PLEXUS_TIMEOUT; a reply that came before the cancel was
+ * seen is returned as PLEXUS_OK), and PLEXUS_E_INVALID_ARGUMENT for a `cancel` not
+ * aligned to 4 bytes.
+ */
+enum plexus_status plexus_service_call_cancellable(struct plexus_service s,
+                                                   const struct plexus_value *request,
+                                                   struct plexus_value *response,
+                                                   int64_t timeout_ns,
+                                                   const uint32_t *cancel);
+
+/**
  * Takes the oldest pending request: its id into `*req`, a copy of its value into
  * `*request` (overwritten without being freed first; release it with
  * plexus_value_free). Each request goes to exactly one server; answer it with

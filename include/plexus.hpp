@@ -2186,6 +2186,22 @@ class Service : public detail::Owner<plexus_service, plexus_service_close> {
         return call_ns(request, to_timeout_ns(d));
     }
 
+    /// call that another thread (or a signal handler) can cancel
+    /// (plexus_service_call_cancellable): storing a nonzero value in `cancel` withdraws
+    /// the request, as a timeout does, within about 10 ms. std::nullopt when cancelled or
+    /// when no reply came within `d`. `cancel` must outlive the call.
+    template <class Rep, class Period>
+    std::optional<Value> call_cancellable_for(const Value &request,
+                                              const std::atomic<std::uint32_t> &cancel,
+                                              const std::chrono::duration<Rep, Period> &d) const {
+        return call_ns(request, to_timeout_ns(d), &cancel);
+    }
+    /// call_cancellable_for without a time limit: std::nullopt only when cancelled.
+    std::optional<Value> call_cancellable(const Value &request,
+                                          const std::atomic<std::uint32_t> &cancel) const {
+        return call_ns(request, PLEXUS_FOREVER, &cancel);
+    }
+
     /// One request taken by next(): its id and value.
     struct Request {
         plexus_request id;
@@ -2284,10 +2300,18 @@ class Service : public detail::Owner<plexus_service, plexus_service_close> {
     friend class Region;
     explicit Service(plexus_service h) noexcept : Owner(h) {}
 
-    std::optional<Value> call_ns(const Value &request, std::int64_t timeout_ns) const {
+    std::optional<Value> call_ns(const Value &request, std::int64_t timeout_ns,
+                                 const std::atomic<std::uint32_t> *cancel = nullptr) const {
+        static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
+                          std::atomic<std::uint32_t>::is_always_lock_free,
+                      "the cancel word is read by the library as a plain uint32_t");
         const plexus_value in = request.c_value();
         plexus_value out;
-        const plexus_status st = plexus_service_call(h_, &in, &out, timeout_ns);
+        const plexus_status st =
+            cancel == nullptr
+                ? plexus_service_call(h_, &in, &out, timeout_ns)
+                : plexus_service_call_cancellable(
+                      h_, &in, &out, timeout_ns, reinterpret_cast<const std::uint32_t *>(cancel));
         if (st == PLEXUS_TIMEOUT) return std::nullopt;
         check(st);
         return Value::adopt(out);

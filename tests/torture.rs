@@ -66,6 +66,7 @@ fn torture_checks_catch_injected_faults() {
         ("lost-faa", "increments completed"),
         ("dup-pop", "delivered 2 times"),
         ("wedge", "mutex lock timed out"),
+        ("wrong-reply", "got the reply"),
     ] {
         let region = RegionName::new(fault);
         let dir = TempDir::new(fault);

@@ -162,7 +162,7 @@ export class Region {
    * The region's named objects, sorted by name: each object that exists throughout the
    * call once, whatever other processes create meanwhile.
    */
-  objects(): Array<{ name: string; kind: 'array' | 'map' | 'queue' | 'stack' | 'bus' | 'mutex' | 'barrier' | 'semaphore'; shape: number }>;
+  objects(): Array<{ name: string; kind: 'array' | 'map' | 'queue' | 'stack' | 'bus' | 'mutex' | 'barrier' | 'semaphore' | 'service'; shape: number }>;
   /** The region checker, without opening the region; { repair: true } also cleans up. */
   static check(name: string, options?: { repair?: boolean }): CheckReport;
 
@@ -203,6 +203,8 @@ export class Region {
     length?: number | bigint,
     options?: { blockLen?: number | bigint; full?: boolean; exclusive?: boolean },
   ): SharedTypedArray<D>;
+  /** The service `name` with room for `capacity` requests (0 opens an existing one). */
+  service(name: string, capacity?: number, options?: { exclusive?: boolean }): Service;
   [Symbol.dispose](): void;
 }
 
@@ -532,6 +534,7 @@ export const status: Readonly<{
   E_UNAVAILABLE: 113;
   E_REGION_LOST: 114;
   E_UNSUPPORTED: 115;
+  E_SERVICE: 116;
   E_INTERNAL: 199;
 }>;
 export function statusName(status: number): string;
@@ -548,3 +551,53 @@ export const libraryPath: string;
 export const libraryVersion: string;
 /** plexus_type names by number. */
 export const TYPE_NAMES: readonly string[];
+
+// ---- services ----
+
+/** The service's handler replied with an error (PLEXUS_E_SERVICE); `handlerMessage` is its message, exactly. */
+export class ServiceError extends PlexusError {
+  readonly handlerMessage: string;
+}
+/** The process that took a service request died before replying (PLEXUS_OWNER_DEAD); call again to retry. */
+export class OwnerDeadError extends PlexusError {}
+
+/** A request taken with next()/nextAsync(): answer it once, with reply or replyError. */
+export class ServiceRequest {
+  private constructor();
+  readonly service: Service;
+  readonly id: bigint;
+  readonly value: Value;
+  reply(response: Storable): void;
+  replyError(message: string): void;
+}
+
+/** What serve() returns: call it to stop serving (resolves to the number of requests answered). */
+export interface StopServing {
+  (): Promise<number>;
+  /** Settles when the loop ends (rejected with the error that ended it early, if any). */
+  readonly finished: Promise<number>;
+}
+
+/**
+ * A request/response service. call/callAsync throw ServiceError (the handler failed),
+ * OwnerDeadError (the server died holding the request) or TimeoutError (no reply in
+ * time: the request is withdrawn). callAsync waits on a worker thread of its own (not on
+ * libuv's pool); an AbortSignal withdraws the request.
+ */
+export class Service extends PlexusObject {
+  private constructor();
+  call(request: Storable, timeout?: Timeout): Value;
+  callAsync(request: Storable, options?: AsyncWait): Promise<Value>;
+  next(timeout?: Timeout): ServiceRequest;
+  nextAsync(options?: AsyncWait): Promise<ServiceRequest>;
+  reply(id: bigint | number, response: Storable): void;
+  replyError(id: bigint | number, message: string): void;
+  /** Answers requests with handler(value, request) until stopped; a throw becomes an error reply. */
+  serve(
+    handler: (value: Value, request: ServiceRequest) => Storable | Promise<Storable>,
+    options?: { concurrency?: number; signal?: AbortSignal },
+  ): StopServing;
+  readonly capacity: number;
+  readonly pending: number;
+  close(): void;
+}

@@ -17,7 +17,9 @@
  *     is honoured between slices, and a value is never lost to an abort or a timeout.
  *     Mutex.lockAsync is the exception: plexus mutexes belong to a thread, so it polls
  *     with try-lock on the calling thread (backing off to 10 ms), and it queues the async
- *     lockers of one process so they take turns instead of failing.
+ *     lockers of one process so they take turns instead of failing. Service.callAsync is
+ *     the other: a call cannot be sliced (each slice would withdraw its request), so it
+ *     waits in one piece on a worker thread of its own, which an AbortSignal cancels.
  *   - Timeouts are milliseconds (fractions allowed): omitted, `undefined`, `Infinity` or
  *     -1 wait without limit (-1 is C's PLEXUS_FOREVER), `0` tries once; other negative
  *     numbers and NaN throw RangeError, non-numbers (null included) TypeError. A wait
@@ -317,6 +319,14 @@ const C = {
   tarray_cas: fn('plexus_tarray_cas', S, [ID, 'uint64_t', 'int64_t', 'int64_t', koffi.out(koffi.pointer('int64_t'))]),
   tarray_wait: fn('plexus_tarray_wait', S, [ID, 'uint64_t', 'int64_t', 'int64_t']),
   tarray_notify: fn('plexus_tarray_notify', S, [ID, 'uint64_t', 'uint32_t', OutU32]),
+  service_open: fn('plexus_service_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
+  service_close: fn('plexus_service_close', S, [ID]),
+  service_call: fn('plexus_service_call', S, [ID, P, P, 'int64_t']),
+  service_next: fn('plexus_service_next', S, [ID, P, P, 'int64_t']),
+  service_reply: fn('plexus_service_reply', S, [ID, ID, P]),
+  service_reply_error: fn('plexus_service_reply_error', S, [ID, ID, STR]),
+  service_capacity: fn('plexus_service_capacity', S, [ID, OutU64]),
+  service_pending: fn('plexus_service_pending', S, [ID, OutU64]),
 };
 
 /** The element calls of arrays (key: uint64_t index) and maps (key: const char *). */
@@ -435,6 +445,7 @@ const status = Object.freeze({
   E_UNAVAILABLE: 113,
   E_REGION_LOST: 114,
   E_UNSUPPORTED: 115,
+  E_SERVICE: 116,
   E_INTERNAL: 199,
 });
 
@@ -1392,6 +1403,7 @@ const CLOSERS = {
   barrier: C.barrier_close,
   semaphore: C.semaphore_close,
   tarray: C.tarray_close,
+  service: C.service_close,
 };
 
 /** What a closed object or region calls with: id 0, never a valid handle. */
@@ -1811,6 +1823,12 @@ class Region {
     const out = {};
     check(C.semaphore_open(this._h, name, count(permits, 'permits', 0xffffffff), out));
     return new Semaphore(this, 'semaphore', out, name);
+  }
+
+  /** Opens the service `name` (capacity = most requests in it at once; 0 opens an existing one). Options: exclusive. */
+  service(name, capacity = 0, options) {
+    const flags = flagsOf(options, { exclusive: FLAG_EXCLUSIVE });
+    return this._openObject('service', C.service_open, name, count(capacity, 'capacity', 0xffffffff), flags, Service);
   }
 }
 
@@ -3757,6 +3775,339 @@ class SharedTypedArray extends PlexusObject {
 }
 
 // ---------------------------------------------------------------------------------------
+// Services
+// ---------------------------------------------------------------------------------------
+
+const E_SERVICE = 116;
+DESCRIPTIONS[OWNER_DEAD] = 'the server that took the request died before replying (the request is gone: call again to retry it)';
+DESCRIPTIONS[E_SERVICE] = 'the service handler replied with an error';
+
+/**
+ * The service's handler replied with an error (replyError, or a handler that threw):
+ * PLEXUS_E_SERVICE. `handlerMessage` is the handler's message, exactly.
+ */
+class ServiceError extends PlexusError {
+  constructor(message) {
+    super(E_SERVICE, message);
+    this.name = 'ServiceError';
+    this.handlerMessage = message;
+  }
+}
+
+/**
+ * The process that took a service request died before replying: PLEXUS_OWNER_DEAD. The
+ * request is gone; call again to retry it.
+ */
+class OwnerDeadError extends PlexusError {
+  constructor(message) {
+    super(OWNER_DEAD, message);
+    this.name = 'OwnerDeadError';
+  }
+}
+
+ERROR_CLASSES[E_SERVICE] = ServiceError;
+
+/** The error of a failed call: the library's message, but its OWNER_DEAD text speaks of locks. */
+function callError(st, message) {
+  if (st === OWNER_DEAD) return new OwnerDeadError(DESCRIPTIONS[OWNER_DEAD]);
+  return errorFor(st, message);
+}
+
+/*
+ * Why callAsync runs on threads of its own (worker_threads), not on libuv's pool.
+ *
+ * Every other async wait here runs in slices of at most 50 ms on libuv's pool (4 threads
+ * by default), so no wait holds a pool thread for long. A call cannot: a call that ends
+ * (at its timeout) withdraws its request, and a server's reply to it is discarded, so a
+ * call made in slices would withdraw and place the request again every 50 ms, and a
+ * handler slower than a slice would never be heard. So a call waits in one piece, and a
+ * wait in one piece may last its whole timeout (or forever): on the pool, four of them
+ * would stop every other async call of the process (and Node's own fs and dns work).
+ *
+ * Instead each callAsync runs plexus_service_call_cancellable on a worker thread of its
+ * own (kept for reuse: up to CALL_THREADS_IDLE idle ones), with the request and the
+ * response in memory of this thread (outside V8's heap: stable addresses) and a cancel
+ * word in a SharedArrayBuffer. An AbortSignal stores 1 in the word; the library sees it
+ * within 10 ms and withdraws the request exactly as a timeout does. The worker also
+ * reads plexus_last_error on its own thread, so a handler's message reaches the caller.
+ */
+const CALL_THREAD_CODE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const koffi = require(workerData.koffi);
+const lib = koffi.load(workerData.library);
+const call = lib.func('plexus_service_call_cancellable', 'int', ['uint64_t', 'void *', 'void *', 'int64_t', 'void *']);
+const lastError = lib.func('plexus_last_error', 'const char *', []);
+parentPort.on('message', (m) => {
+  const st = call(m.h, m.req, m.resp, m.ns, m.cancel);
+  parentPort.postMessage({ st, message: st === 0 ? '' : lastError() });
+});
+`;
+const CALL_THREADS_IDLE = 4;
+const idleCallThreads = [];
+
+function callThread() {
+  const idle = idleCallThreads.pop();
+  if (idle) {
+    idle.ref();
+    return idle;
+  }
+  const { Worker } = require('node:worker_threads');
+  return new Worker(CALL_THREAD_CODE, {
+    eval: true,
+    workerData: { koffi: require.resolve('koffi'), library: libraryPath },
+  });
+}
+
+function callThreadDone(w) {
+  if (idleCallThreads.length >= CALL_THREADS_IDLE) {
+    w.terminate();
+    return;
+  }
+  w.unref(); // an idle worker does not keep the process alive
+  idleCallThreads.push(w);
+}
+
+/** Runs one call on a call thread: resolves to { st, message }. */
+function callOnThread(msg) {
+  const w = callThread();
+  return new Promise((resolve, reject) => {
+    const onMessage = (m) => {
+      w.removeListener('error', onError);
+      callThreadDone(w);
+      resolve(m);
+    };
+    const onError = (e) => {
+      w.removeListener('message', onMessage);
+      reject(e);
+    };
+    w.once('message', onMessage);
+    w.once('error', onError);
+    w.postMessage(msg);
+  });
+}
+
+/** A request taken with next()/nextAsync(): its value, and the calls that answer it (one of them, once). */
+class ServiceRequest {
+  constructor(service, id, value) {
+    /** The Service it was taken from. */
+    this.service = service;
+    /** The request id (a BigInt; C's plexus_request). */
+    this.id = id;
+    /** The caller's request value. */
+    this.value = value;
+  }
+
+  /** Answers with `response`: the caller's call returns it. A second answer throws PLEXUS_E_INVALID_ARGUMENT. */
+  reply(response) {
+    this.service.reply(this.id, response);
+  }
+
+  /** Answers with an error: the caller's call throws ServiceError whose handlerMessage is `message`. */
+  replyError(message) {
+    this.service.replyError(this.id, message);
+  }
+}
+
+/** The message a thrown value becomes in an error reply (NULs and lone surrogates replaced: a C string of UTF-8). */
+function messageOf(e) {
+  const m = e instanceof Error ? e.message || e.name : String(e);
+  const clean = m.replace(/\0/g, '\\0');
+  return typeof clean.toWellFormed === 'function' ? clean.toWellFormed() : clean.replace(LONE_SURROGATE_G, '\uFFFD');
+}
+const LONE_SURROGATE_G = new RegExp(LONE_SURROGATE.source, 'g');
+
+/**
+ * A request/response service; obtained from region.service(name, capacity). Callers
+ * call() / callAsync(); servers take requests with next() / nextAsync() and answer them,
+ * or run serve(handler). close() gives back this handle only.
+ */
+class Service extends PlexusObject {
+  /**
+   * Sends `request` and waits for the reply (blocking this thread; callAsync does not),
+   * at most `timeout` ms for room and for the reply together. Returns the reply; throws
+   * ServiceError (the handler failed), OwnerDeadError (the server died holding the
+   * request), TimeoutError (no reply in time: the request is withdrawn, a later reply
+   * discarded).
+   */
+  call(request, timeout) {
+    const ns = timeoutNs(timeout);
+    const vp = IN.put(request);
+    let st;
+    try {
+      st = C.service_call(this._h, vp, OUT_VP, ns);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw callError(st);
+    return OUT.take(this._big);
+  }
+
+  /**
+   * call without blocking the event loop (`options`: a timeout in ms or { timeout,
+   * signal }). The call waits on a worker thread of its own (see the comment above
+   * CALL_THREAD_CODE); an abort withdraws the request (within about 10 ms) and rejects
+   * with the signal's reason.
+   */
+  async callAsync(request, options) {
+    const { timeout, signal } = waitOptions(options);
+    const ns = timeoutNs(timeout);
+    if (signal && signal.aborted) throw signal.reason;
+    if (this._h === CLOSED_HANDLE) throw errorFor(status.E_BAD_HANDLE, 'the service handle was closed');
+    const prep = prepare(request);
+    const req = new Slot(0);
+    const resp = new Slot(0);
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const cancelBuf = Buffer.from(cancel.buffer);
+    const onAbort = () => Atomics.store(cancel, 0, 1);
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    let r;
+    try {
+      const vp = req.fill(prep);
+      r = await callOnThread({ h: this._h, req: vp, resp: resp.vp, ns, cancel: koffi.address(cancelBuf) });
+    } finally {
+      if (signal) signal.removeEventListener('abort', onAbort);
+      req.done();
+    }
+    if (r.st === OK) return resp.take(this._big);
+    if (r.st === TIMEOUT && Atomics.load(cancel, 0) !== 0) throw signal.reason;
+    if (r.st === TIMEOUT) throw new TimeoutError(timeoutMessage(timeout));
+    throw callError(r.st, r.message);
+  }
+
+  /** Takes the oldest pending request (a ServiceRequest), waiting at most `timeout` ms. TimeoutError: none came (nothing taken). */
+  next(timeout) {
+    const st = C.service_next(this._h, NEXT_ID.addr, OUT_VP, timeoutNs(timeout));
+    if (st !== OK) throw errorFor(st);
+    return new ServiceRequest(this, NEXT_ID.buf.readBigUInt64LE(0), OUT.take(this._big));
+  }
+
+  /**
+   * next without blocking the event loop: it waits in slices of at most 50 ms on libuv's
+   * pool, as the other async waits do (safe here: next takes nothing until it returns a
+   * request). An abort rejects with the signal's reason; nothing was taken.
+   */
+  async nextAsync(options) {
+    const out = new Slot(0);
+    const id = new RequestIdOut();
+    return waitAsync(
+      {
+        once: (ns) => C.service_next(this._h, id.addr, out.vp, ns),
+        slice: (ns) => callAsync(C.service_next, [this._h, id.addr, out.vp, ns]),
+        done: okOrThrow(() => new ServiceRequest(this, id.buf.readBigUInt64LE(0), out.take(this._big))),
+      },
+      options,
+    );
+  }
+
+  /** Answers request `id` (from a ServiceRequest) with `response`. */
+  reply(id, response) {
+    const vp = IN.put(response);
+    let st;
+    try {
+      st = C.service_reply(this._h, u64In(id, 'request id'), vp);
+    } finally {
+      release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+  }
+
+  /** Answers request `id` with an error: its caller's call throws ServiceError with `message`. */
+  replyError(id, message) {
+    const m = String(message);
+    check(C.service_reply_error(this._h, u64In(id, 'request id'), cString(m, 'message')));
+  }
+
+  /**
+   * Answers requests with `handler(value, request)` (a function or an async function)
+   * until stopped, without blocking the event loop; a handler that throws (or rejects)
+   * makes an error reply with its message, and the loop goes on. Returns a `stop`
+   * function: `stop()` ends the loop (requests being handled are answered first) and
+   * returns a Promise of the number of requests answered, rejected with the error that
+   * ended the loop early, if one did (RemovedError, ...; `stop.finished` is the same
+   * Promise). Options: `concurrency` (requests handled at once, default 1), `signal`
+   * (an AbortSignal that stops it too).
+   */
+  serve(handler, options = {}) {
+    if (typeof handler !== 'function') throw new TypeError(`serve takes a handler function, not ${describe(handler)}`);
+    const { concurrency = 1, signal } = options;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+      throw new RangeError(`concurrency must be an integer from 1 to 256, not ${describe(concurrency)}`);
+    }
+    const stopper = new AbortController();
+    if (signal) {
+      if (signal.aborted) stopper.abort();
+      else signal.addEventListener('abort', () => stopper.abort(), { once: true });
+    }
+    let served = 0;
+    const loop = async () => {
+      while (!stopper.signal.aborted) {
+        let req;
+        try {
+          req = await this.nextAsync({ signal: stopper.signal });
+        } catch (e) {
+          if (stopper.signal.aborted) return;
+          stopper.abort(); // the service failed: end the other loops too
+          throw e;
+        }
+        await answer(req, handler);
+        served += 1;
+      }
+    };
+    const finished = Promise.all(Array.from({ length: concurrency }, loop)).then(() => served);
+    finished.catch(() => {}); // reported by stop() and stop.finished
+    const stop = () => {
+      stopper.abort();
+      return finished;
+    };
+    stop.finished = finished;
+    return stop;
+  }
+
+  /** Most requests in the service at once (fixed at creation). */
+  get capacity() {
+    check(C.service_capacity(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** Requests in the service now (placed and not yet collected by their callers), a snapshot. */
+  get pending() {
+    check(C.service_pending(this._h, u64Out));
+    return Number(u64Out[0]);
+  }
+
+  /** Gives back the handle; the service and its pending requests stay. */
+  close() {
+    this._giveBack();
+  }
+}
+
+/** Answers `req` with the handler's result, or with an error reply when it throws or the result cannot be stored. */
+async function answer(req, handler) {
+  let response;
+  try {
+    response = await handler(req.value, req);
+  } catch (e) {
+    req.replyError(messageOf(e));
+    return;
+  }
+  try {
+    req.reply(response);
+  } catch (e) {
+    if (e instanceof PlexusError && e.status !== E_INVALID_ARGUMENT) throw e;
+    req.replyError(`the handler's result cannot be sent: ${messageOf(e)}`);
+  }
+}
+
+/** Memory for the request id plexus_service_next fills (outside V8's heap). */
+class RequestIdOut {
+  constructor() {
+    this.buf = Buffer.alloc(8);
+    this.addr = koffi.address(this.buf);
+  }
+}
+const NEXT_ID = new RequestIdOut();
+
+// ---------------------------------------------------------------------------------------
 // Module
 // ---------------------------------------------------------------------------------------
 
@@ -3788,6 +4139,10 @@ exports.UnavailableError = UnavailableError;
 exports.RegionLostError = RegionLostError;
 exports.RemovedError = RemovedError;
 exports.UnsupportedError = UnsupportedError;
+exports.Service = Service;
+exports.ServiceRequest = ServiceRequest;
+exports.ServiceError = ServiceError;
+exports.OwnerDeadError = OwnerDeadError;
 exports.Float = Float;
 exports.float = float;
 exports.status = status;

@@ -1,7 +1,7 @@
 //! `plexus-torture`: crash torture of a plexus region.
 //!
 //! A controller creates a region with one object of every kind (arrays, a map, a FIFO
-//! queue, a LIFO stack, a bus, a mutex, a semaphore), starts N worker processes (this
+//! queue, a LIFO stack, a bus, a mutex, a semaphore, a service), starts N worker processes (this
 //! same binary, `plexus-torture worker ...`) that do random operations on all of them
 //! (every element call, `read_rw` holds, token passing with `read_fe`/`write_ef`, map
 //! inserts and removals, `faa` counters, half of one counter's increments through the C
@@ -34,6 +34,11 @@
 //!   semaphore never admits more holders than permits.
 //! * The bus delivers to every subscriber the message its publisher published under
 //!   that sequence number.
+//! * **Services**: workers call (with short timeouts) and serve one request at a time;
+//!   every reply a caller gets is the one derived from its own request (or the error
+//!   reply derived from it), every request a server takes was journaled by its caller,
+//!   and no call waits past its timeout plus the slack, also when its server was
+//!   killed holding the request (OWNER_DEAD is then allowed, as is TIMEOUT).
 //! * **Region checker** (`plexus::check`): never "corrupt", neither at a pause nor while
 //!   the workers run (plain and repairing checks); after the final repair, consistent;
 //!   at most 3 leaked blocks per worker that ran.
@@ -51,7 +56,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use plexus::{
-    Array, Bus, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore, Start,
+    Array, Bus, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore, Service, Start,
     Subscription, Value, ValueRef, FLAG_FULL, FLAG_LIFO,
 };
 
@@ -66,6 +71,11 @@ const FIFO_CAPACITY: u64 = 64;
 const LIFO_CAPACITY: u64 = 32;
 const BUS_CAPACITY: u64 = 64;
 const SEM_PERMITS: u32 = 2;
+const SERVICE_CAPACITY: u64 = 8;
+/// A reply to request (w, s) is the value (w, s + REPLY_SEQ), or, one request in five,
+/// the error `refused w s` (sequence numbers stay far below it; an INT value holds 32
+/// bits of them).
+const REPLY_SEQ: u64 = 1 << 30;
 /// 16 MiB: room for the values and for the blocks leaked by thousands of kills, and small
 /// enough for a container's 64 MiB `/dev/shm`.
 const REGION_SIZE: u64 = 16 << 20;
@@ -315,7 +325,8 @@ usage: plexus-torture [options]
   --no-widen        do not make one worker in four dwell in the middle of queue pushes,
                     stack pushes and pops, and bus publishes (the library's test hook)
   --inject FAULT    self-test of the checks: the first worker fakes one fault
-                    (torn, invented, lost-faa, dup-pop, wedge); the run must fail
+                    (torn, invented, lost-faa, dup-pop, wedge, wrong-reply); the run
+                    must fail
 Exit status 0 when every check passed, 1 when one failed, 2 on bad usage.";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -414,6 +425,7 @@ struct Objects {
     bus: Bus,
     mutex: Mutex,
     sem: Semaphore,
+    svc: Service,
 }
 
 impl Objects {
@@ -431,6 +443,7 @@ impl Objects {
             bus: region.bus("bus", BUS_CAPACITY, 0)?,
             mutex: region.mutex("mutex")?,
             sem: region.semaphore("sem", SEM_PERMITS)?,
+            svc: region.service("svc", SERVICE_CAPACITY, 0)?,
             region,
         })
     }
@@ -448,7 +461,15 @@ fn key(i: u64) -> String {
 const HITS: &str = "hits";
 
 /// Faults `--inject` can fake.
-const FAULTS: [&str; 6] = ["none", "torn", "invented", "lost-faa", "dup-pop", "wedge"];
+const FAULTS: [&str; 7] = [
+    "none",
+    "torn",
+    "invented",
+    "lost-faa",
+    "dup-pop",
+    "wedge",
+    "wrong-reply",
+];
 
 // ---------------------------------------------------------------------------------------
 // Worker.
@@ -729,7 +750,7 @@ impl Worker {
             if self.ops % 256 == 0 {
                 rec!(self.j, "Y {}", plexus::recovered_locks());
             }
-            match self.rng.below(118) {
+            match self.rng.below(124) {
                 0..=9 => self.cell_write(),
                 10..=19 => self.cell_read(),
                 20..=23 => self.cell_cas(),
@@ -749,6 +770,7 @@ impl Worker {
                 104..=108 => self.map_rw(),
                 109..=113 => self.churn_object(),
                 114..=116 => self.churn_region(),
+                117..=122 => self.service_op(),
                 _ => self.reattach(),
             }
         }
@@ -781,6 +803,31 @@ impl Worker {
                 let _ = self.o.tokens.write_xf(0, v.as_ref());
             }
             "lost-faa" => rec!(self.j, "F\nf -5"),
+            "wrong-reply" => {
+                // A server thread that answers every request it takes for 2 s with the
+                // reply of another request, while this worker calls.
+                let svc = self.o.svc.clone();
+                let server = std::thread::spawn(move || {
+                    let until = Instant::now() + Duration::from_secs(2);
+                    while Instant::now() < until {
+                        if let Ok((id, v)) = svc.next(Some(Duration::from_millis(50))) {
+                            if let Ok((w, s)) = validate(&v) {
+                                let wrong = make_value(w, s + REPLY_SEQ + 1);
+                                let _ = svc.reply(id, wrong.as_ref());
+                            }
+                        }
+                    }
+                });
+                for _ in 0..20 {
+                    let (s, v) = self.new_value();
+                    let r = self
+                        .o
+                        .svc
+                        .call(v.as_ref(), Some(Duration::from_millis(100)));
+                    self.service_outcome(s, r);
+                }
+                let _ = server.join();
+            }
             "dup-pop" => {
                 // Push one (so that the queue is not empty), pop one, journal it twice.
                 self.seq += 1;
@@ -1303,6 +1350,78 @@ impl Worker {
                 }
                 Err(e) => return self.unexpected("bus next", e),
             }
+        }
+    }
+
+    /// Services: half the time a call, half the time serving one request. A caller's
+    /// request is a new value (journaled `W s` before, `q s <outcome>` after; the server
+    /// journals `R w s`, so a request never written is caught as any read is); its
+    /// reply must be the value (w, s + REPLY_SEQ) or the error `refused w s` (a server
+    /// refuses one request in five), so a reply mixed up with another request's, torn,
+    /// or invented fails. Timeouts are legitimate (no server may be in `next` then), and
+    /// so is OWNER_DEAD (the server was killed holding the request); every call returns
+    /// within its timeout plus the slack (a caller never waits for a dead server).
+    fn service_op(&mut self) {
+        if self.rng.below(2) == 0 {
+            let short = self.short();
+            let t0 = Instant::now();
+            let r = self.o.svc.next(Some(short));
+            self.late("service next", t0, short);
+            let (id, v) = match r {
+                Ok(taken) => taken,
+                Err(Error::Timeout) => return,
+                Err(e) => return self.unexpected("service next", e),
+            };
+            let (w, s) = match validate(&v) {
+                Ok(ws) => ws,
+                Err(e) => return self.fail(format!("service request: {e}")),
+            };
+            rec!(self.j, "R {w} {s}"); // a request its caller journaled (W) before
+            let t0 = Instant::now();
+            let r = if s % 5 == 0 {
+                self.o.svc.reply_error(id, &format!("refused {w} {s}"))
+            } else {
+                self.o.svc.reply(id, make_value(w, s + REPLY_SEQ).as_ref())
+            };
+            self.late("service reply", t0, Duration::ZERO);
+            if let Err(e) = r {
+                self.unexpected("service reply", e);
+            }
+            return;
+        }
+        let (s, v) = self.new_value();
+        let short = self.short();
+        let t0 = Instant::now();
+        let r = self.o.svc.call(v.as_ref(), Some(short));
+        self.late("service call", t0, short);
+        self.service_outcome(s, r);
+    }
+
+    /// Checks (and journals) what this worker's call of request `s` returned: the reply
+    /// derived from its own request, or the error reply derived from it; TIMEOUT and
+    /// OWNER_DEAD are legitimate.
+    fn service_outcome(&mut self, s: u64, r: plexus::Result<Value>) {
+        match r {
+            Ok(reply) => match validate(&reply) {
+                Ok((w, rs)) if w == self.id && rs == s + REPLY_SEQ && s % 5 != 0 => {
+                    rec!(self.j, "q {s} ok")
+                }
+                Ok((w, rs)) => self.fail(format!(
+                    "service call ({}, {s}) got the reply ({w}, {rs})",
+                    self.id
+                )),
+                Err(e) => self.fail(format!("service reply: {e}")),
+            },
+            Err(Error::Service(m)) if m == format!("refused {} {s}", self.id) && s % 5 == 0 => {
+                rec!(self.j, "q {s} refused")
+            }
+            Err(Error::Service(m)) => self.fail(format!(
+                "service call ({}, {s}) got the error {m:?}",
+                self.id
+            )),
+            Err(Error::Timeout) => rec!(self.j, "q {s} timeout"),
+            Err(Error::OwnerDead) => rec!(self.j, "q {s} dead"),
+            Err(e) => self.unexpected("service call", e),
         }
     }
 

@@ -1,6 +1,7 @@
 //! `plexus_service`: request/response between processes.
 
 use std::ffi::c_char;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use super::handles::{self, Object, ServiceEntry};
@@ -8,7 +9,8 @@ use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
 use super::value::{plexus_value, put, value_ref};
-use crate::Error;
+
+use crate::{Deadline, Error, Interrupt};
 
 /// Handle of an open service. Id 0 is never valid.
 ///
@@ -146,6 +148,61 @@ pub extern "C" fn plexus_service_call(
         put(response, with(s, |x| x.call(v, t))?)
     })
 }
+
+/// plexus_service_call that another thread (or a signal handler) can cancel: while it
+/// waits, it reads `*cancel` every 10 ms, and once that is nonzero it withdraws the
+/// request, exactly as a timeout does, and returns PLEXUS_TIMEOUT. Set `*cancel` with an
+/// atomic store (C11 `atomic_store`, C++ `std::atomic<uint32_t>::store`), or from a
+/// signal handler; the word must stay valid until the call returns. `cancel` NULL: the
+/// same as plexus_service_call.
+///
+/// This is how an event loop or an interruptible program waits for a reply without
+/// slicing the wait (a sliced plexus_service_call would withdraw the request at the end
+/// of every slice, and a handler slower than a slice would never be heard): run it on a
+/// thread of its own and set `*cancel` to give up. Returns what plexus_service_call
+/// returns (a cancelled call: PLEXUS_TIMEOUT; a reply that came before the cancel was
+/// seen is returned as PLEXUS_OK), and PLEXUS_E_INVALID_ARGUMENT for a `cancel` not
+/// aligned to 4 bytes.
+#[no_mangle]
+pub extern "C" fn plexus_service_call_cancellable(
+    s: plexus_service,
+    request: *const plexus_value,
+    response: *mut plexus_value,
+    timeout_ns: i64,
+    cancel: *const u32,
+) -> plexus_status {
+    guard(|| {
+        out_ref(response, "response")?;
+        let t = timeout(timeout_ns)?;
+        let v = value_ref(request, "request")?;
+        if cancel.is_null() {
+            return put(response, with(s, |x| x.call(v, t))?);
+        }
+        if !cancel.cast::<AtomicU32>().is_aligned() {
+            return Err(Error::invalid("cancel is not aligned to 4 bytes"));
+        }
+        // SAFETY: the caller keeps `*cancel` valid until this call returns, is aligned
+        // (a uint32_t), and writes it only with atomic stores; this only loads it.
+        let flag = unsafe { AtomicU32::from_ptr(cancel as *mut u32) };
+        let check = || -> Result<(), Error> {
+            if flag.load(Ordering::Acquire) != 0 {
+                return Err(Error::Timeout);
+            }
+            Ok(())
+        };
+        let interrupt = Interrupt {
+            every: CANCEL_CHECK,
+            check: &check,
+        };
+        let got = with(s, |x| {
+            x.call_until(v, &Deadline::after(t), Some(&interrupt))
+        })?;
+        put(response, got)
+    })
+}
+
+/// How often plexus_service_call_cancellable looks at its cancel word.
+const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Takes the oldest pending request: its id into `*req`, a copy of its value into
 /// `*request` (overwritten without being freed first; release it with

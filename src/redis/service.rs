@@ -35,6 +35,13 @@ use crate::semantics::options::FLAG_EXCLUSIVE;
 use crate::semantics::service::{handler_error, server_died, Reply, RequestId};
 use crate::semantics::value::{Value, ValueRef};
 
+/// One piece of an interruptible wait: `interrupt.every`, or less when `d` ends sooner
+/// (`Err(Timeout)` once it has passed).
+fn piece_of(d: &Deadline, interrupt: &Interrupt<'_>) -> Result<Duration> {
+    Ok(d.remaining()?
+        .map_or(interrupt.every, |l| l.min(interrupt.every)))
+}
+
 const SERVICE_WORDS: KindWords = KindWords {
     code: KIND_SERVICE,
     name: "service",
@@ -269,12 +276,15 @@ impl Service {
             let r = self.op("call", "", &v, Some(d))?;
             match r.status.as_str() {
                 "ok" => break r.text(0),
-                "wait" => {
-                    block_slice(i, &self.obj, &self.stream("wf"), &r.text(0), 0, d)?;
-                    if let Some(int) = interrupt {
+                "wait" => match interrupt {
+                    None => block_slice(i, &self.obj, &self.stream("wf"), &r.text(0), 0, d)?,
+                    Some(int) => {
+                        let piece = Deadline::after(Some(piece_of(d, int)?));
+                        block_slice(i, &self.obj, &self.stream("wf"), &r.text(0), 0, &piece)?;
+                        d.remaining()?;
                         (int.check)()?;
                     }
-                }
+                },
                 other => return Err(i.unexpected(other, &r)),
             }
         };
@@ -327,15 +337,13 @@ impl Service {
             match interrupt {
                 None => block_slice(i, &self.obj, &stream, &r.text(0), r.int(1), d)?,
                 Some(int) => {
-                    let left = d.remaining()?;
-                    let piece = left.map_or(int.every, |l| l.min(int.every));
                     block_slice(
                         i,
                         &self.obj,
                         &stream,
                         &r.text(0),
                         r.int(1),
-                        &Deadline::after(Some(piece)),
+                        &Deadline::after(Some(piece_of(d, int)?)),
                     )?;
                     d.remaining()?;
                     (int.check)()?;

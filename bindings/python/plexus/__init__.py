@@ -69,10 +69,12 @@ from ._errors import (
     Unavailable,
     Unsupported,
 )
+from ._errors import OwnerDead, ServiceError
 from ._locks import Barrier, Mutex, Semaphore
 from ._msgpack import ExtType
 from ._observe import Observation
 from ._queue import Queue
+from ._service import Request, Service
 from ._region import CheckReport, ObjectInfo, OpenMode, Region, RegionInfo
 from ._tarray import TypedArray, has_numpy
 from ._values import UNDEFINED, PyValue, from_json, same_value, to_json
@@ -165,3 +167,4 @@ __all__ = [
     "to_json",
     "version",
 ]
+__all__ += ["OwnerDead", "Request", "Service", "ServiceError"]

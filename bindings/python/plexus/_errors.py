@@ -198,11 +198,38 @@ _BY_STATUS: Dict[int, Type[Error]] = {
 }
 
 
+# ---- services ----------------------------------------------------------------------
+
+
+class OwnerDead(Error):
+    """PLEXUS_OWNER_DEAD: the process that took a service request died before replying
+    (``Service.call``). The request is gone; call again to retry it. (A mutex taken
+    over from a dead holder is not an exception: see ``Mutex.owner_died``.)"""
+
+    status = 3
+
+
+class ServiceError(Error):
+    """PLEXUS_E_SERVICE: the service's handler replied with an error
+    (``Request.reply_error``, or an exception raised in a ``serve`` handler).
+    ``message`` is the handler's message, exactly; ``str()`` says which service too."""
+
+    status = 116
+    message: str = ""
+
+
+_BY_STATUS.update({OwnerDead.status: OwnerDead, ServiceError.status: ServiceError})
+
+
 def error_for(status: int, what: str = "", message: str = "") -> Error:
     """The exception for a status: ``what: message`` (the message defaults to the
     status name). The compiled core makes every exception it raises with this."""
+    raw = message
     if not message:
         message = status_name(status)
     if what:
         message = f"{what}: {message}"
-    return _BY_STATUS.get(status, Error)(message, status)
+    e = _BY_STATUS.get(status, Error)(message, status)
+    if isinstance(e, ServiceError):
+        e.message = raw
+    return e

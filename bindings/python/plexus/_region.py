@@ -16,6 +16,7 @@ from ._plexus import Region as _Region
 from ._plexus import check as _check
 from ._queue import Queue
 from ._tarray import TypedArray
+from ._service import Service
 from ._wait import TimeoutArg
 
 
@@ -299,6 +300,10 @@ class Region(_Region):
         (``dtype=None``: whatever its dtype). An existing array must have the same dtype,
         length and block length (:class:`plexus.Incompatible`)."""
         return TypedArray(self, name, dtype, length, block_len, _flags(full=full, exclusive=exclusive))
+    def service(self, name: str, capacity: int = 0, *, exclusive: bool = False) -> Service:
+        """The service ``name`` with room for ``capacity`` pending requests, created if
+        missing. ``capacity=0`` opens an existing one."""
+        return Service(self, name, capacity, _flags(exclusive=exclusive))
 
 
 __all__ = ["CheckReport", "OpenMode", "Region", "RegionInfo"]

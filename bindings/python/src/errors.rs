@@ -78,7 +78,7 @@ pub(crate) fn status_of(e: &Error) -> i32 {
 }
 
 /// The exception for `status`, its message `what: message`.
-fn make(py: Python<'_>, status: i32, what: String, message: String) -> PyErr {
+pub(crate) fn make(py: Python<'_>, status: i32, what: String, message: String) -> PyErr {
     let made = registry(py).and_then(|r| r.error_for.bind(py).call1((status, what, message)));
     match made {
         Ok(e) => PyErr::from_value(e),

@@ -54,6 +54,7 @@ mod locks;
 mod queue;
 mod region;
 mod tarray;
+mod service;
 mod values;
 mod wait;
 
@@ -105,5 +106,6 @@ fn _plexus(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<locks::Barrier>()?;
     m.add_class::<locks::Semaphore>()?;
     m.add_class::<tarray::TArray>()?;
+    m.add_class::<service::Service>()?;
     Ok(())
 }

@@ -2,15 +2,14 @@
 
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use plexus::{backend, Deadline, Error, Interrupt, ValueRef};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use plexus::{backend, Deadline, Error, ValueRef};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::region::{count, Opened, Region};
 use crate::values::{arg, to_python, Arg};
-use crate::wait::{blocking, timed_out, timeout, SLICE};
+use crate::wait::{blocking, interruptibly, timed_out, timeout};
 
 /// A queue (the compiled half of `plexus.Queue`).
 #[pyclass(subclass, frozen, module = "plexus._plexus")]
@@ -108,41 +107,16 @@ object_methods!(Queue, "Queue", "Gives back this handle (idempotent): the queue 
         let args: Vec<Arg<'_>> = items.iter().map(|o| arg(o)).collect::<PyResult<_>>()?;
         let refs: Vec<ValueRef<'_>> = args.iter().map(Arg::as_ref).collect();
         let q = self.o.get(py)?;
-        // A Python exception raised while the batch waits (Ctrl-C, or cancellation): the
-        // check stores it and stops the batch.
-        let pending: Mutex<Option<PyErr>> = Mutex::new(None);
-        let (pushed, result) = if t == Some(Duration::ZERO) && !self.o.remote {
-            q.push_many(&refs, t) // never waits: keeps the GIL
+        // A Python exception raised while the batch waits (Ctrl-C, or cancellation) stops
+        // the batch.
+        let ((pushed, result), stopped) = if t == Some(Duration::ZERO) && !self.o.remote {
+            (q.push_many(&refs, t), None) // never waits: keeps the GIL
         } else {
-            let cancelled = _cancelled.map(|c| c.clone().unbind());
-            let check = || -> Result<(), Error> {
-                Python::attach(|py| {
-                    let stop = match py.check_signals() {
-                        Err(e) => Some(e),
-                        Ok(()) => match cancelled.as_ref().map(|c| c.bind(py).call0()) {
-                            Some(Ok(r)) if r.is_truthy().unwrap_or(true) => {
-                                Some(PyRuntimeError::new_err("plexus: push_many cancelled"))
-                            }
-                            Some(Err(e)) => Some(e),
-                            _ => None,
-                        },
-                    };
-                    match stop {
-                        Some(e) => {
-                            *pending.lock() = Some(e);
-                            Err(Error::Timeout)
-                        }
-                        None => Ok(()),
-                    }
-                })
-            };
-            let interrupt = Interrupt {
-                every: SLICE,
-                check: &check,
-            };
-            py.detach(|| q.push_many_until(&refs, &Deadline::after(t), Some(&interrupt)))
+            interruptibly(py, _cancelled, "push_many", |i| {
+                q.push_many_until(&refs, &Deadline::after(t), Some(i))
+            })
         };
-        let err = match (pending.lock().take(), result) {
+        let err = match (stopped, result) {
             (Some(e), _) => e,
             (None, Ok(())) => return Ok(()),
             (None, Err(e)) => self.o.fail(py, "push_many", e),

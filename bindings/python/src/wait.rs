@@ -17,8 +17,9 @@
 
 use std::time::{Duration, Instant};
 
-use plexus::Error;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use parking_lot::Mutex;
+use plexus::{Error, Interrupt};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt};
 
@@ -148,4 +149,48 @@ pub(crate) fn blocking<T: Send>(
 /// The "not yet" of most blocking calls.
 pub(crate) fn timed_out(e: &Error) -> bool {
     matches!(e, Error::Timeout)
+}
+
+/// Runs `f` with the GIL released, handing it an [`Interrupt`] whose check (every
+/// [`SLICE`]) takes the GIL to run Python's signal handlers and `cancelled()` (a callable;
+/// true stops the call with a `RuntimeError` naming `what`). A Python exception raised
+/// there stops the engine call (the check returns `Error::Timeout`, which the engine
+/// treats as the end of the wait: nothing taken, a batch cut short, a request withdrawn)
+/// and is returned beside `f`'s result; it wins over that result.
+pub(crate) fn interruptibly<T: Send>(
+    py: Python<'_>,
+    cancelled: Option<&Bound<'_, PyAny>>,
+    what: &str,
+    f: impl FnOnce(&Interrupt<'_>) -> T + Send,
+) -> (T, Option<PyErr>) {
+    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+    let cancelled = cancelled.map(|c| c.clone().unbind());
+    let check = || -> Result<(), Error> {
+        Python::attach(|py| {
+            let stop = match py.check_signals() {
+                Err(e) => Some(e),
+                Ok(()) => match cancelled.as_ref().map(|c| c.bind(py).call0()) {
+                    Some(Ok(r)) if r.is_truthy().unwrap_or(true) => {
+                        Some(PyRuntimeError::new_err(format!("plexus: {what} cancelled")))
+                    }
+                    Some(Err(e)) => Some(e),
+                    _ => None,
+                },
+            };
+            match stop {
+                Some(e) => {
+                    *pending.lock() = Some(e);
+                    Err(Error::Timeout)
+                }
+                None => Ok(()),
+            }
+        })
+    };
+    let interrupt = Interrupt {
+        every: SLICE,
+        check: &check,
+    };
+    let result = py.detach(|| f(&interrupt));
+    let stopped = pending.lock().take();
+    (result, stopped)
 }

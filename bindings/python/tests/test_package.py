@@ -62,7 +62,9 @@ class Errors(unittest.TestCase):
             113: "PLEXUS_E_UNAVAILABLE",
             114: "PLEXUS_E_REGION_LOST",
             115: "PLEXUS_E_UNSUPPORTED",
+            116: "PLEXUS_E_SERVICE",
             199: "PLEXUS_E_INTERNAL",
+            3: "PLEXUS_OWNER_DEAD",
         }
         for status, name in names.items():
             e = _errors.error_for(status, "what")
@@ -74,9 +76,11 @@ class Errors(unittest.TestCase):
         self.assertIs(type(_errors.error_for(113)), plexus.Unavailable)
         self.assertIs(type(_errors.error_for(114)), plexus.RegionLost)
         self.assertIs(type(_errors.error_for(115)), plexus.Unsupported)
-        odd = _errors.error_for(3)
+        self.assertIs(type(_errors.error_for(3)), plexus.OwnerDead)
+        self.assertIs(type(_errors.error_for(116)), plexus.ServiceError)
+        self.assertEqual(_errors.error_for(116, "what", "handler said").message, "handler said")
+        odd = _errors.error_for(4)
         self.assertIs(type(odd), plexus.Error)
-        self.assertEqual(odd.status_name, "PLEXUS_OWNER_DEAD")
         self.assertEqual(_errors.status_name(12345), "PLEXUS_UNKNOWN_STATUS")
 
     def test_message_comes_from_the_library(self) -> None:
@@ -154,6 +158,7 @@ class Library(unittest.TestCase):
             "barrier": plexus.Barrier,
             "semaphore": plexus.Semaphore,
             "tarray": plexus.TypedArray,
+            "service": plexus.Service,
         }
         renamed = {
             "get_info": "info",
@@ -172,6 +177,7 @@ class Library(unittest.TestCase):
             "shape": "block_len",
             "read_block": "read_block_copy",
             "write_block": "write_block_copy",
+            "call_cancellable": "call",  # Ctrl-C and asyncio cancellation withdraw it
         }
         # Values are Python objects (the constructors and plexus_value_free have no
         # counterpart: the conversion is implicit); the rest are module functions.

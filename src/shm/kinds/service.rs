@@ -303,7 +303,7 @@ impl Service {
         r.check_usable()?;
         request.validate()?;
         let h = self.header()?;
-        let (slot, gen) = self.claim(h, deadline)?;
+        let (slot, gen) = self.claim(h, deadline, interrupt)?;
         // WRITING(me): the slot is ours; a crash from here on leaves it to be reclaimed.
         let p = match prepare_valid_value(r, request) {
             Ok(p) => p,
@@ -327,9 +327,15 @@ impl Service {
         self.await_reply(h, slot, gen, deadline, interrupt)
     }
 
-    /// Claims a FREE slot (→ WRITING(me)), waiting for room. Returns it and its
-    /// generation.
-    fn claim(&self, h: &ServiceHeader, deadline: &Deadline) -> Result<(&ServiceSlot, u32)> {
+    /// Claims a FREE slot (→ WRITING(me)), waiting for room (running `interrupt`'s check
+    /// between sleeps: its error leaves nothing behind, no slot is claimed yet). Returns
+    /// it and its generation.
+    fn claim(
+        &self,
+        h: &ServiceHeader,
+        deadline: &Deadline,
+        interrupt: Option<&Interrupt<'_>>,
+    ) -> Result<(&ServiceSlot, u32)> {
         let r = self.r();
         let cap = self.capacity;
         let mut slice = SLICE_MIN;
@@ -370,7 +376,11 @@ impl Service {
                 deadline,
                 Some(slice),
             )?;
-            slice = (slice * 2).min(ROOM_SLICE_MAX);
+            slice =
+                (slice * 2).min(interrupt.map_or(ROOM_SLICE_MAX, |i| i.every.min(ROOM_SLICE_MAX)));
+            if let Some(i) = interrupt {
+                (i.check)()?;
+            }
         }
     }
 
