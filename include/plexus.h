@@ -755,12 +755,14 @@ typedef struct plexus_request {
  * blocks of `block_len` elements (the last block may be shorter), each EMPTY or FULL,
  * for handing data from producers to consumers without copies:
  *
- *     plexus_tarray_begin_write(t, b, timeout, &p)  waits EMPTY, the writer owns it
- *     ... fill p ...
- *     plexus_tarray_end_write(t, b)                 leaves it FULL, wakes a reader
- *     plexus_tarray_begin_read(t, b, timeout, &p)   waits FULL, the reader owns it
- *     ... use p ...
- *     plexus_tarray_end_read(t, b)                  leaves it EMPTY, wakes a writer
+ * ```text
+ * plexus_tarray_begin_write(t, b, timeout, &p)  waits EMPTY, the writer owns it
+ * ... fill p ...
+ * plexus_tarray_end_write(t, b)                 leaves it FULL, wakes a reader
+ * plexus_tarray_begin_read(t, b, timeout, &p)   waits FULL, the reader owns it
+ * ... use p ...
+ * plexus_tarray_end_read(t, b)                  leaves it EMPTY, wakes a writer
+ * ```
  *
  * One reader takes a FULL block: a second reader waiting for the same block gets it
  * only after it was written again. A block is held by the region handle (the process
