@@ -37,6 +37,7 @@ macro_rules! assert_err {
 pub mod c;
 pub mod observe;
 pub mod process;
+pub mod python;
 pub mod redis;
 
 use std::fmt;

@@ -13,7 +13,17 @@ import time
 import unittest
 from pathlib import Path
 
-from _support import RegionTest, assert_ok, build_c, plexus, run_python, start_python, start_redis, unique
+from _support import (
+    RegionTest,
+    assert_ok,
+    build_c,
+    plexus,
+    run_python,
+    skip_loudly,
+    start_python,
+    start_redis,
+    unique,
+)
 
 if not plexus.has_numpy():
     bar = "*" * 78
@@ -63,7 +73,7 @@ class TypedArrayTest(RegionTest):
 
     def test_numpy(self) -> None:
         if not plexus.has_numpy():
-            self.skipTest("SKIPPED LOUDLY: numpy is not installed")
+            skip_loudly(self, "numpy is not installed", "install numpy (.ci/run does)")
         import numpy as np
 
         t = self.region.tarray("t", "f64", 6, block_len=3)
