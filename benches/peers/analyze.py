@@ -38,6 +38,10 @@ CASE_TITLES = {
 }
 
 
+# The queue moved in batches of 64 (streams only), compared with every peer as well.
+BATCH_METHOD = "plexus-queue-batch64"
+
+
 def ref_method(group, case, method):
     """The plexus method a peer is compared with (None for plexus methods themselves)."""
     if method.startswith("plexus"):
@@ -157,6 +161,16 @@ def main():
                        "advantage_min": min(ratios) if ratios else None,
                        "advantage_max": max(ratios) if ratios else None}
                 rtxt = (fmt_ratio(ratios) + f" vs {ref}") if ratios else ""
+                # Streams: the batched plexus queue against every peer too.
+                if ref and BATCH_METHOD in methods and kind == "rate":
+                    bratios = [x for k, rec in runs.items() if k in methods[BATCH_METHOD]
+                               for x in [advantage(kind, rec["value"], methods[BATCH_METHOD][k]["value"])]
+                               if x is not None]
+                    if bratios:
+                        ent.update(batch_vs=BATCH_METHOD,
+                                   batch_advantage_median=statistics.median(bratios),
+                                   batch_advantage_min=min(bratios), batch_advantage_max=max(bratios))
+                        rtxt += f"; {fmt_ratio(bratios)} vs {BATCH_METHOD}"
                 if kind == "cpu":
                     cpm = statistics.median([r["cpu_us_per_msg"] for r in runs.values()])
                     wm = statistics.median([r["wake_med_ns"] for r in runs.values()])

@@ -74,6 +74,7 @@ struct Chan {
     virtual void attach() {}   // in the child, after fork
     virtual void send(int dir, int64_t v) = 0;
     virtual int64_t recv(int dir) = 0;
+    virtual void flush(int) {} // sends what send() kept back (batching channels)
     virtual void detach() {}  // in the child, at the end
     virtual void destroy() {} // in the parent, after the child exited
 };
@@ -134,6 +135,36 @@ struct PlexusQueue : Chan {
     }
     void detach() override { reg.close(); }
     void destroy() override { reg.destroy(); }
+};
+
+/// The plexus queues of PlexusQueue, moved in batches of 64 (plexus_queue_push_many /
+/// plexus_queue_pop_many): the sender gathers 64 values and pushes them with one call,
+/// the receiver takes up to 64 with one call and hands them out one by one. Streams
+/// only (a round trip of one value cannot batch); flush() pushes a last partial batch.
+struct PlexusQueueBatch : PlexusQueue {
+    static constexpr size_t BATCH = 64;
+    plexus_value out[BATCH];
+    size_t n_out = 0;
+    plexus_value in[BATCH];
+    size_t n_in = 0, next_in = 0;
+    void send(int d, int64_t v) override {
+        out[n_out++] = plexus_int(v);
+        if (n_out == BATCH) flush(d);
+    }
+    void flush(int d) override {
+        if (!n_out) return;
+        size_t pushed = 0;
+        PX(plexus_queue_push_many(q[d], out, n_out, PLEXUS_FOREVER, &pushed));
+        if (pushed != n_out) die("push_many pushed %zu of %zu", pushed, n_out);
+        n_out = 0;
+    }
+    int64_t recv(int d) override {
+        if (next_in == n_in) {
+            PX(plexus_queue_pop_many(q[d], in, BATCH, PLEXUS_FOREVER, &n_in));
+            next_in = 0;
+        }
+        return int_of(in[next_in++]);
+    }
 };
 
 /// One plexus array of 2 full/empty cells: plexus_array_write_ef / plexus_array_read_fe.
@@ -517,6 +548,7 @@ static double measure_stream(Chan &c, long n) {
     wait_ready(ctl);
     uint64_t t0 = now_ns();
     for (long i = 0; i < n; i++) c.send(0, i);
+    c.flush(0);
     reap(pid, ctl, "stream");
     double rate = double(n) * 1e9 / double(ctl->t_end.load() - t0);
     c.destroy();
@@ -658,15 +690,16 @@ int main(int argc, char **argv) {
     if (O.group == "pipe") {
         rt = {M<PlexusFE>("plexus-fe"), M<PlexusQueue>("plexus-queue"), M<Pipe>("pipe"),
               M<UnixSock>("unix-socket"), M<RawAtomic>("raw-atomic")};
-        stream = {M<PlexusQueue>("plexus-queue"), M<Pipe>("pipe"), M<UnixSock>("unix-socket"),
-                  M<SpscRing>("spsc-ring")};
+        stream = {M<PlexusQueue>("plexus-queue"), M<PlexusQueueBatch>("plexus-queue-batch64"),
+                  M<Pipe>("pipe"), M<UnixSock>("unix-socket"), M<SpscRing>("spsc-ring")};
         paced = {M<PlexusFE>("plexus-fe"), M<PlexusQueue>("plexus-queue"), M<Pipe>("pipe"),
                  M<UnixSock>("unix-socket")};
     } else if (O.group == "boost") {
 #if HAVE_BOOST
         rt = {M<PlexusQueue>("plexus-queue"), M<BoostMQ>("boost-mq"), M<PlexusFE>("plexus-fe"),
               M<BoostCond>("boost-mutex-cond")};
-        stream = {M<PlexusQueue>("plexus-queue"), M<BoostMQ>("boost-mq")};
+        stream = {M<PlexusQueue>("plexus-queue"), M<PlexusQueueBatch>("plexus-queue-batch64"),
+                  M<BoostMQ>("boost-mq")};
         paced = {M<PlexusQueue>("plexus-queue"), M<BoostMQ>("boost-mq"), M<PlexusFE>("plexus-fe"),
                  M<BoostCond>("boost-mutex-cond")};
 #else
