@@ -111,21 +111,9 @@ fn raw(s: &Served, request: &[u8]) -> (u16, String) {
     (status, body.to_owned())
 }
 
-/// The `dump --json` document of `region`, by the tool itself.
-fn dump_json(region: &str) -> Json {
-    let o = Command::new(BIN)
-        .args(["dump", "--json", region])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn info_json(region: &str) -> Json {
-    let o = Command::new(BIN)
-        .args(["info", "--json", region])
-        .output()
-        .unwrap();
+/// What the tool itself writes for `plexus ARGS...` (`dump --json`, `info --json`).
+fn tool_json(args: &[&str]) -> Json {
+    let o = Command::new(BIN).args(args).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
 }
@@ -271,7 +259,7 @@ fn shm(tag: &str) -> (backend::Region, RegionName) {
 /// Every route's JSON is what `info --json` and `dump --json` write for the same thing.
 fn check_routes(s: &Served, region: &str, href: &str) {
     let info = get_ok(s, href);
-    let expected = info_json(region);
+    let expected = tool_json(&["info", "--json", region]);
     assert_eq!(info["objects"], expected["objects"], "{info}");
     assert_eq!(info["name"], expected["name"]);
     let names = |j: &Json| -> Vec<String> {
@@ -280,7 +268,7 @@ fn check_routes(s: &Served, region: &str, href: &str) {
         n
     };
     assert_eq!(names(&info), names(&expected), "same fields as info --json");
-    let dump = dump_json(region);
+    let dump = tool_json(&["dump", "--json", region]);
     for o in dump["objects"].as_array().unwrap() {
         let name = o["name"].as_str().unwrap();
         assert_eq!(&get_ok(s, &format!("{href}/{}", seg(name))), o, "{name}");
@@ -538,6 +526,79 @@ fn streams_beyond_the_cap_get_503() {
     assert!(get_err(&s, &format!("/regions/{name}/m?watch"), 503).contains("--max-streams"));
     // Plain requests are still served.
     get_ok(&s, &format!("/regions/{name}/m/k"));
+}
+
+/// Sends a request over a raw socket and reads the answer's head (the body, if any,
+/// is left unread): the status.
+fn raw_head(c: &mut TcpStream, target: &str) -> u16 {
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    c.write_all(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(c.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head)[9..12].parse().unwrap()
+}
+
+#[test]
+fn a_closed_stream_gives_its_place_back() {
+    let (r, name) = shm("serve_closed");
+    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(1)).unwrap();
+    let s = serve(&["--max-streams", "1", &name]);
+    let path = format!("/regions/{name}/m/k?watch");
+    let mut first = TcpStream::connect(&s.addr).unwrap();
+    assert_eq!(raw_head(&mut first, &path), 200);
+    let mut second = TcpStream::connect(&s.addr).unwrap();
+    assert_eq!(raw_head(&mut second, &path), 503);
+    // The first client goes away without a word (nothing changes in the region): the
+    // server notices between two wait slices, and the place is free again.
+    drop(first);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let mut next = TcpStream::connect(&s.addr).unwrap();
+        match raw_head(&mut next, &path) {
+            200 => break,
+            503 => assert!(
+                std::time::Instant::now() < deadline,
+                "the closed stream still holds its place"
+            ),
+            other => panic!("status {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_region_made_again_is_opened_again() {
+    let (r, name) = shm("serve_again");
+    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(1)).unwrap();
+    let s = serve(&[&name]);
+    assert_eq!(get_ok(&s, &format!("/regions/{name}/m/k"))["value"], json!(1));
+    drop(r);
+    backend::Region::remove(&name).unwrap();
+    get_err(&s, &format!("/regions/{name}/m/k"), 404);
+    let r = backend::Region::open(&name, &OpenOptions::default()).unwrap();
+    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(2)).unwrap();
+    assert_eq!(get_ok(&s, &format!("/regions/{name}/m/k"))["value"], json!(2));
+    // Replaced between two requests: the next request reaches the new region.
+    drop(r);
+    backend::Region::remove(&name).unwrap();
+    let r = backend::Region::open(&name, &OpenOptions::default()).unwrap();
+    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(3)).unwrap();
+    assert_eq!(get_ok(&s, &format!("/regions/{name}/m/k"))["value"], json!(3));
+}
+
+#[test]
+fn a_bad_listen_address_is_a_usage_error() {
+    let o = Command::new(BIN)
+        .args(["serve", "--listen", "no-port-here"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("HOST:PORT"), "{o:?}");
 }
 
 /// Shrinks a socket's receive buffer, so that a server writing to it blocks soon.
