@@ -494,6 +494,12 @@ fn streams_a_key_and_a_map_as_they_change() {
         assert_eq!(e.data["value"], json!(v), "{e:?}");
     }
 
+    // An id the map never reached (another map of that name gave it): a snapshot.
+    let fresh = watch(&s, &format!("/regions/{n}/m%2F1?watch"), Some(1 << 40));
+    let e = fresh.next();
+    assert_eq!(e.kind, "snapshot", "{e:?}");
+    assert_eq!(e.data["entries"]["x"]["value"], json!(51), "{e:?}");
+
     // A key that does not exist yet: absent first, then its insertion.
     let new = watch(&s, &format!("/regions/{n}/m%2F1/new?watch"), None);
     assert_eq!(
@@ -546,7 +552,10 @@ fn raw_head(c: &mut TcpStream, target: &str) -> u16 {
 #[test]
 fn a_closed_stream_gives_its_place_back() {
     let (r, name) = shm("serve_closed");
-    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(1)).unwrap();
+    r.map("m", 4, 0)
+        .unwrap()
+        .write("k", ValueRef::Int(1))
+        .unwrap();
     let s = serve(&["--max-streams", "1", &name]);
     let path = format!("/regions/{name}/m/k?watch");
     let mut first = TcpStream::connect(&s.addr).unwrap();
@@ -574,21 +583,39 @@ fn a_closed_stream_gives_its_place_back() {
 #[test]
 fn a_region_made_again_is_opened_again() {
     let (r, name) = shm("serve_again");
-    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(1)).unwrap();
+    r.map("m", 4, 0)
+        .unwrap()
+        .write("k", ValueRef::Int(1))
+        .unwrap();
     let s = serve(&[&name]);
-    assert_eq!(get_ok(&s, &format!("/regions/{name}/m/k"))["value"], json!(1));
+    assert_eq!(
+        get_ok(&s, &format!("/regions/{name}/m/k"))["value"],
+        json!(1)
+    );
     drop(r);
     backend::Region::remove(&name).unwrap();
     get_err(&s, &format!("/regions/{name}/m/k"), 404);
     let r = backend::Region::open(&name, &OpenOptions::default()).unwrap();
-    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(2)).unwrap();
-    assert_eq!(get_ok(&s, &format!("/regions/{name}/m/k"))["value"], json!(2));
+    r.map("m", 4, 0)
+        .unwrap()
+        .write("k", ValueRef::Int(2))
+        .unwrap();
+    assert_eq!(
+        get_ok(&s, &format!("/regions/{name}/m/k"))["value"],
+        json!(2)
+    );
     // Replaced between two requests: the next request reaches the new region.
     drop(r);
     backend::Region::remove(&name).unwrap();
     let r = backend::Region::open(&name, &OpenOptions::default()).unwrap();
-    r.map("m", 4, 0).unwrap().write("k", ValueRef::Int(3)).unwrap();
-    assert_eq!(get_ok(&s, &format!("/regions/{name}/m/k"))["value"], json!(3));
+    r.map("m", 4, 0)
+        .unwrap()
+        .write("k", ValueRef::Int(3))
+        .unwrap();
+    assert_eq!(
+        get_ok(&s, &format!("/regions/{name}/m/k"))["value"],
+        json!(3)
+    );
 }
 
 #[test]
@@ -598,7 +625,10 @@ fn a_bad_listen_address_is_a_usage_error() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{o:?}");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("HOST:PORT"), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("HOST:PORT"),
+        "{o:?}"
+    );
 }
 
 /// Shrinks a socket's receive buffer, so that a server writing to it blocks soon.

@@ -906,8 +906,9 @@ fn stream_map(stream: &TcpStream, r: &backend::Region, o: &ObjectSummary, last: 
         Ok(at)
     };
     let mut listed = match last {
-        Some(id) => id,
-        None => match snapshot(&mut ev, &mut sent) {
+        // (An id above the count now is from another map of that name: a snapshot.)
+        Some(id) if id <= counter => id,
+        _ => match snapshot(&mut ev, &mut sent) {
             Ok(at) => at,
             Err(e) => return ev.end(&e),
         },
