@@ -581,6 +581,35 @@ fn a_closed_stream_gives_its_place_back() {
 }
 
 #[test]
+fn connections_beyond_the_cap_get_503() {
+    let (r, name) = shm("serve_conns");
+    r.map("m", 4, 0).unwrap();
+    let s = serve(&[&name]);
+    // 128 clients (the cap) that each send half a request head and wait.
+    let idle: Vec<TcpStream> = (0..128)
+        .map(|_| {
+            let mut c = TcpStream::connect(&s.addr).unwrap();
+            c.write_all(b"GET /regions HTTP/1.1\r\n").unwrap();
+            c
+        })
+        .collect();
+    let mut over = TcpStream::connect(&s.addr).unwrap();
+    assert_eq!(raw_head(&mut over, "/regions"), 503);
+    // They leave: their places are free again.
+    drop(idle);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let mut next = TcpStream::connect(&s.addr).unwrap();
+        match raw_head(&mut next, "/regions") {
+            200 => break,
+            503 => assert!(std::time::Instant::now() < deadline, "places not freed"),
+            other => panic!("status {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_region_made_again_is_opened_again() {
     let (r, name) = shm("serve_again");
     r.map("m", 4, 0)
@@ -698,40 +727,44 @@ fn slow_clients_block_neither_others_nor_writers() {
 }
 
 #[test]
-fn sigterm_stops_it_and_it_lets_go_of_the_region() {
-    let (r, name) = shm("serve_stop");
-    r.map("m", 4, 0)
-        .unwrap()
-        .write("k", ValueRef::Int(1))
-        .unwrap();
-    let mut s = serve(&[&name]);
-    let st = watch(&s, &format!("/regions/{name}/m/k?watch"), None);
-    assert_eq!(st.next().data["value"], json!(1));
-    get_ok(&s, &format!("/regions/{name}/m"));
-    let pid = s.kid.id();
-    let attached = |pid: u32| {
-        plexus::inspect(&name)
+fn sigterm_and_ctrl_c_stop_it_and_it_lets_go_of_the_region() {
+    for (signal, what) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let (r, name) = shm("serve_stop");
+        r.map("m", 4, 0)
             .unwrap()
-            .processes
-            .iter()
-            .any(|p| p.pid == pid)
-    };
-    assert!(attached(pid), "the server has the region open");
-    // SAFETY: a signal to our own child.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
-    let child = std::mem::replace(&mut *s.kid, Command::new("true").spawn().unwrap());
-    let out = wait_within("plexus serve after SIGTERM", child, PATIENCE);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("stopped"),
-        "{out:?}"
-    );
-    assert!(
-        !attached(pid),
-        "the server detached from the region when it stopped"
-    );
-    // Its stream ended.
-    assert!(st.rx.recv_timeout(PATIENCE).is_err());
+            .write("k", ValueRef::Int(1))
+            .unwrap();
+        let mut s = serve(&[&name]);
+        let st = watch(&s, &format!("/regions/{name}/m/k?watch"), None);
+        assert_eq!(st.next().data["value"], json!(1));
+        get_ok(&s, &format!("/regions/{name}/m"));
+        let pid = s.kid.id();
+        let attached = |pid: u32| {
+            plexus::inspect(&name)
+                .unwrap()
+                .processes
+                .iter()
+                .any(|p| p.pid == pid)
+        };
+        assert!(attached(pid), "the server has the region open");
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+        // The child itself, to wait for it with a bound (a stand-in takes its place in
+        // the guard).
+        let child = std::mem::replace(&mut *s.kid, Command::new("true").spawn().unwrap());
+        let out = wait_within(&format!("plexus serve after {what}"), child, PATIENCE);
+        assert_eq!(out.status.code(), Some(0), "{what}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("stopped"),
+            "{what}: {out:?}"
+        );
+        assert!(
+            !attached(pid),
+            "{what}: the server detached from the region when it stopped"
+        );
+        // Its stream ended.
+        assert!(st.rx.recv_timeout(PATIENCE).is_err(), "{what}");
+    }
 }
 
 // ---- redis:// ----

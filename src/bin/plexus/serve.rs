@@ -108,10 +108,15 @@ type Answer<T> = std::result::Result<T, Refusal>;
 /// What a request asks for.
 enum Reply {
     Json(Json),
-    /// An event stream of one map key or array element.
-    WatchElement(backend::Region, ObjectSummary, String),
-    /// An event stream of a whole map.
-    WatchMap(backend::Region, ObjectSummary),
+    Watch(Watch),
+}
+
+/// An event stream.
+enum Watch {
+    /// Of one map key or array element.
+    Element(backend::Region, ObjectSummary, String),
+    /// Of a whole map.
+    Map(backend::Region, ObjectSummary),
 }
 
 struct Server {
@@ -133,14 +138,13 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// A place in `counter` if fewer than `max` are taken.
-fn take_slot(counter: &AtomicUsize, max: usize) -> Option<Slot<'_>> {
+/// Adds one to `counter` if it is below `max`; false if it is not.
+fn reserve(counter: &AtomicUsize, max: usize) -> bool {
     counter
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
             (n < max).then_some(n + 1)
         })
-        .ok()
-        .map(|_| Slot(counter))
+        .is_ok()
 }
 
 pub fn serve(listen: &str, regions: &[String], max_streams: usize) -> Res<u8> {
@@ -191,17 +195,23 @@ pub fn serve(listen: &str, regions: &[String], max_streams: usize) -> Res<u8> {
         if STOP.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(stream) = conn else { continue };
-        let Some(slot) = take_slot(&server.connections, MAX_CONNECTIONS) else {
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let Ok(stream) = conn else {
+            // Out of file descriptors, or the like: do not spin on it.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        if !reserve(&server.connections, MAX_CONNECTIONS) {
+            // Answered from here, without reading the request: a new socket's send
+            // buffer takes the short answer at once, and the timeout bounds the rest.
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
             send_refusal(
                 &stream,
                 &refuse(503, "too many connections; try again later"),
             );
-            finish(&stream);
+            let _ = stream.shutdown(Shutdown::Both);
             continue;
-        };
-        std::mem::forget(slot); // taken back by the connection's thread
+        }
+        // The place reserved is given back by the connection's thread.
         let this = server.clone();
         let spawned = std::thread::Builder::new()
             .name("plexus-serve".into())
@@ -228,8 +238,8 @@ pub fn serve(listen: &str, regions: &[String], max_streams: usize) -> Res<u8> {
 }
 
 /// SIGINT and SIGTERM stop the server: they are blocked in every thread (the threads
-/// made later inherit the mask) and taken by one thread with `sigwait`, which sets
-/// [`STOP`] and shuts the listening socket down so that `accept` returns.
+/// made later inherit the mask) and taken by one thread with `sigwait`, which shuts
+/// the listening socket down so that `accept` returns, and sets [`STOP`].
 fn stop_on_signals(listener: &TcpListener) -> Res<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: plain libc calls on a local signal set; `sigwait` writes the signal number
@@ -250,10 +260,12 @@ fn stop_on_signals(listener: &TcpListener) -> Res<()> {
                 let set = set;
                 let mut sig = 0;
                 while libc::sigwait(&set.0, &mut sig) != 0 {}
-                STOP.store(true, Ordering::SeqCst);
-                // Linux: accept() on a listening socket shut down for reading returns
-                // EINVAL at once; the accept loop then sees STOP.
+                // Linux: accept() on a listening socket shut down returns EINVAL at
+                // once; the accept loop then sees STOP. (In this order, so that the
+                // socket is still open when it is shut down: the loop ends, and the
+                // socket is closed, only once STOP is set.)
                 libc::shutdown(fd, libc::SHUT_RDWR);
+                STOP.store(true, Ordering::SeqCst);
             })
             .map_err(|e| fail(5, format!("cannot start the signal thread: {e}")))?;
     }
@@ -472,8 +484,8 @@ impl Server {
         }
         match self.route(&req.target) {
             Ok(Reply::Json(j)) => send_json(&stream, 200, "", &j),
-            Ok(watch) => {
-                let Some(_slot) = take_slot(&self.streams, self.max_streams) else {
+            Ok(Reply::Watch(watch)) => {
+                if !reserve(&self.streams, self.max_streams) {
                     return send_refusal(
                         &stream,
                         &refuse(
@@ -484,12 +496,12 @@ impl Server {
                             ),
                         ),
                     );
-                };
+                }
+                let _slot = Slot(&self.streams);
                 let last = req.last_event_id.as_deref().and_then(|s| s.parse().ok());
                 match watch {
-                    Reply::WatchElement(r, o, key) => stream_element(&stream, &r, &o, &key, last),
-                    Reply::WatchMap(r, o) => stream_map(&stream, &r, &o, last),
-                    Reply::Json(_) => {}
+                    Watch::Element(r, o, key) => stream_element(&stream, &r, &o, &key, last),
+                    Watch::Map(r, o) => stream_map(&stream, &r, &o, last),
                 }
             }
             Err(r) => send_refusal(&stream, &r),
@@ -537,7 +549,7 @@ impl Server {
                     return Ok(Reply::Json(snapshot_json(&r.snapshot(&o)?)));
                 }
                 match o.kind {
-                    "map" => Ok(Reply::WatchMap(r.backend(), o)),
+                    "map" => Ok(Reply::Watch(Watch::Map(r.backend(), o))),
                     kind => Err(refuse(
                         400,
                         format!(
@@ -553,7 +565,7 @@ impl Server {
                 if watch {
                     // Checked now, so that a bad key is a 404/400, not an empty stream.
                     element(&br, &o, key)?;
-                    return Ok(Reply::WatchElement(br, o, key.to_owned()));
+                    return Ok(Reply::Watch(Watch::Element(br, o, key.to_owned())));
                 }
                 let (value, full, version) = element(&br, &o, key)?;
                 if o.kind == "map" && version == 0 {
