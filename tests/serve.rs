@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -224,6 +225,32 @@ fn follow_key(st: &Stream, key: Json, first: i64, last: i64) {
     }
 }
 
+/// Reads a map's `change` events after the id `after` until one for the key `until`:
+/// ids (change counts) increasing, each key's integer values increasing (write order).
+/// Returns the last id and the last event of each key.
+fn follow_map(st: &Stream, after: u64, until: &str) -> (u64, BTreeMap<String, Json>) {
+    let mut last_id = after;
+    let mut seen: BTreeMap<String, Json> = Default::default();
+    loop {
+        let e = st.next();
+        assert_eq!(e.kind, "change", "{e:?}");
+        assert!(e.id > last_id, "{e:?} after id {last_id}");
+        last_id = e.id;
+        let k = e.data["key"].as_str().unwrap().to_owned();
+        if let (Some(before), Some(now)) = (
+            seen.get(&k).and_then(|p| p["value"].as_i64()),
+            e.data["value"].as_i64(),
+        ) {
+            assert!(now > before, "{k}: {now} after {before}");
+        }
+        let done = k == until;
+        seen.insert(k, e.data);
+        if done {
+            return (last_id, seen);
+        }
+    }
+}
+
 // ---- shared memory ----
 
 /// A region with a map (keys with '/', ' ' and non-ASCII in them, every kind of value),
@@ -253,6 +280,16 @@ fn shm(tag: &str) -> (backend::Region, RegionName) {
     let (r, name) = common::region(tag, 1 << 20);
     drop(r);
     let r = backend::Region::open(&name, &OpenOptions::default()).unwrap();
+    (r, name)
+}
+
+/// A region with a map `m` whose key `k` holds 1.
+fn with_key(tag: &str) -> (backend::Region, RegionName) {
+    let (r, name) = shm(tag);
+    r.map("m", 4, 0)
+        .unwrap()
+        .write("k", ValueRef::Int(1))
+        .unwrap();
     (r, name)
 }
 
@@ -446,26 +483,7 @@ fn streams_a_key_and_a_map_as_they_change() {
     m.write_xf("z", ValueRef::String("last")).unwrap();
     // The map's events: ids (change counts) increasing, each key's values in write
     // order, the removal seen, and the last write of every key.
-    let mut last_id = snap.id;
-    let mut seen: std::collections::BTreeMap<String, Json> = Default::default();
-    loop {
-        let e = all.next();
-        assert_eq!(e.kind, "change", "{e:?}");
-        assert!(e.id > last_id, "{e:?} after id {last_id}");
-        last_id = e.id;
-        let k = e.data["key"].as_str().unwrap().to_owned();
-        if let (Some(before), Some(now)) = (
-            seen.get(&k).and_then(|p| p["value"].as_i64()),
-            e.data["value"].as_i64(),
-        ) {
-            assert!(now > before, "{k}: {now} after {before}");
-        }
-        let done = k == "z";
-        seen.insert(k, e.data);
-        if done {
-            break;
-        }
-    }
+    let (last_id, seen) = follow_map(&all, snap.id, "z");
     assert_eq!(
         seen["gone"],
         json!({"key": "gone", "removed": true, "version": 0})
@@ -521,11 +539,7 @@ fn streams_a_key_and_a_map_as_they_change() {
 
 #[test]
 fn streams_beyond_the_cap_get_503() {
-    let (r, name) = shm("serve_cap");
-    r.map("m", 4, 0)
-        .unwrap()
-        .write("k", ValueRef::Int(1))
-        .unwrap();
+    let (_r, name) = with_key("serve_cap");
     let s = serve(&["--max-streams", "1", &name]);
     let first = watch(&s, &format!("/regions/{name}/m/k?watch"), None);
     assert_eq!(first.next().data["value"], json!(1));
@@ -549,13 +563,27 @@ fn raw_head(c: &mut TcpStream, target: &str) -> u16 {
     String::from_utf8_lossy(&head)[9..12].parse().unwrap()
 }
 
+/// Asks for `target` until the answer is not 503 any more (a place was given back),
+/// which must happen within [`PATIENCE`]; then it must be 200.
+fn served_again(s: &Served, target: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let mut next = TcpStream::connect(&s.addr).unwrap();
+        match raw_head(&mut next, target) {
+            200 => return,
+            503 => assert!(
+                std::time::Instant::now() < deadline,
+                "{target}: still 503: the place was not given back"
+            ),
+            other => panic!("{target}: status {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_closed_stream_gives_its_place_back() {
-    let (r, name) = shm("serve_closed");
-    r.map("m", 4, 0)
-        .unwrap()
-        .write("k", ValueRef::Int(1))
-        .unwrap();
+    let (_r, name) = with_key("serve_closed");
     let s = serve(&["--max-streams", "1", &name]);
     let path = format!("/regions/{name}/m/k?watch");
     let mut first = TcpStream::connect(&s.addr).unwrap();
@@ -565,19 +593,7 @@ fn a_closed_stream_gives_its_place_back() {
     // The first client goes away without a word (nothing changes in the region): the
     // server notices between two wait slices, and the place is free again.
     drop(first);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let mut next = TcpStream::connect(&s.addr).unwrap();
-        match raw_head(&mut next, &path) {
-            200 => break,
-            503 => assert!(
-                std::time::Instant::now() < deadline,
-                "the closed stream still holds its place"
-            ),
-            other => panic!("status {other}"),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    served_again(&s, &path);
 }
 
 #[test]
@@ -597,30 +613,25 @@ fn connections_beyond_the_cap_get_503() {
     assert_eq!(raw_head(&mut over, "/regions"), 503);
     // They leave: their places are free again.
     drop(idle);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let mut next = TcpStream::connect(&s.addr).unwrap();
-        match raw_head(&mut next, "/regions") {
-            200 => break,
-            503 => assert!(std::time::Instant::now() < deadline, "places not freed"),
-            other => panic!("status {other}"),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    served_again(&s, "/regions");
 }
 
 #[test]
 fn a_region_made_again_is_opened_again() {
-    let (r, name) = shm("serve_again");
-    r.map("m", 4, 0)
-        .unwrap()
-        .write("k", ValueRef::Int(1))
-        .unwrap();
+    let (r, name) = with_key("serve_again");
     let s = serve(&[&name]);
-    assert_eq!(
-        get_ok(&s, &format!("/regions/{name}/m/k"))["value"],
-        json!(1)
-    );
+    let value = || get_ok(&s, &format!("/regions/{name}/m/k"))["value"].clone();
+    assert_eq!(value(), json!(1));
+    // Removes the region and makes it again, with `k` holding `v`.
+    let again = |r: backend::Region, v: i64| {
+        drop(r);
+        backend::Region::remove(&name).unwrap();
+        let r = backend::Region::open(&name, &OpenOptions::default()).unwrap();
+        let m = r.map("m", 4, 0).unwrap();
+        m.write("k", ValueRef::Int(v)).unwrap();
+        r
+    };
+    // Removed (404), then made again.
     drop(r);
     backend::Region::remove(&name).unwrap();
     get_err(&s, &format!("/regions/{name}/m/k"), 404);
@@ -629,22 +640,10 @@ fn a_region_made_again_is_opened_again() {
         .unwrap()
         .write("k", ValueRef::Int(2))
         .unwrap();
-    assert_eq!(
-        get_ok(&s, &format!("/regions/{name}/m/k"))["value"],
-        json!(2)
-    );
+    assert_eq!(value(), json!(2));
     // Replaced between two requests: the next request reaches the new region.
-    drop(r);
-    backend::Region::remove(&name).unwrap();
-    let r = backend::Region::open(&name, &OpenOptions::default()).unwrap();
-    r.map("m", 4, 0)
-        .unwrap()
-        .write("k", ValueRef::Int(3))
-        .unwrap();
-    assert_eq!(
-        get_ok(&s, &format!("/regions/{name}/m/k"))["value"],
-        json!(3)
-    );
+    let _r = again(r, 3);
+    assert_eq!(value(), json!(3));
 }
 
 #[test]
@@ -729,11 +728,7 @@ fn slow_clients_block_neither_others_nor_writers() {
 #[test]
 fn sigterm_and_ctrl_c_stop_it_and_it_lets_go_of_the_region() {
     for (signal, what) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
-        let (r, name) = shm("serve_stop");
-        r.map("m", 4, 0)
-            .unwrap()
-            .write("k", ValueRef::Int(1))
-            .unwrap();
+        let (_r, name) = with_key("serve_stop");
         let mut s = serve(&[&name]);
         let st = watch(&s, &format!("/regions/{name}/m/k?watch"), None);
         assert_eq!(st.next().data["value"], json!(1));
@@ -799,20 +794,7 @@ fn a_redis_region_is_served_the_same() {
     follow_key(&key, json!("a/b c"), 8, 60);
     m.remove("f").unwrap();
     m.write("z", ValueRef::Int(1)).unwrap();
-    let mut last_id = snap.id;
-    let mut seen: std::collections::BTreeMap<String, Json> = Default::default();
-    loop {
-        let e = all.next();
-        assert_eq!(e.kind, "change", "{e:?}");
-        assert!(e.id > last_id, "{e:?} after id {last_id}");
-        last_id = e.id;
-        let k = e.data["key"].as_str().unwrap().to_owned();
-        let done = k == "z";
-        seen.insert(k, e.data);
-        if done {
-            break;
-        }
-    }
+    let (_, seen) = follow_map(&all, snap.id, "z");
     assert_eq!(seen["a/b c"]["value"], json!(60));
     assert_eq!(seen["f"]["removed"], json!(true));
     get_err(&s, &format!("{href}/conf%2Fmain/nope"), 404);
