@@ -542,7 +542,7 @@ impl Server {
                 "names": "percent-encoded: / as %2F, : as %3A",
             }))),
             ["regions"] => Ok(Reply::Json(self.list())),
-            ["regions", region] => self.with_region(region, |name, r| self.info(name, r)),
+            ["regions", region] => self.info(region),
             ["regions", region, object] => self.with_region(region, |_, r| {
                 let o = find(r, object)?;
                 if !watch {
@@ -657,20 +657,22 @@ impl Server {
         )
     }
 
-    /// `GET /regions/NAME`: what `info --json` writes.
-    fn info(&self, name: &str, r: &Opened) -> Answer<Reply> {
-        Ok(Reply::Json(match r {
-            Opened::Local(_) => info_json(name, &plexus::inspect(name)?),
-            Opened::Remote(_, br) => {
-                let info = br.info()?;
-                let summary = RemoteSummary {
-                    // This server's own handle is left out, as `info` leaves out its own.
-                    others: info.attached_processes.saturating_sub(1),
-                    info,
-                };
-                remote_info_json(name, &summary, &r.objects()?)
-            }
-        }))
+    /// `GET /regions/NAME`: what `info --json` writes. A local region is read as `info`
+    /// reads it, from its file, without attaching to it.
+    fn info(&self, name: &str) -> Answer<Reply> {
+        let real = self.resolve(name)?;
+        if !backend::is_remote(&real) {
+            return Ok(Reply::Json(info_json(&real, &plexus::inspect(&real)?)));
+        }
+        self.with_region(name, |real, r| {
+            let info = r.info()?;
+            let summary = RemoteSummary {
+                // This server's own handle is left out, as `info` leaves out its own.
+                others: info.attached_processes.saturating_sub(1),
+                info,
+            };
+            Ok(Reply::Json(remote_info_json(real, &summary, &r.objects()?)))
+        })
     }
 }
 
