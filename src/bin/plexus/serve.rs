@@ -72,6 +72,7 @@ fn encode(name: &str) -> String {
 }
 
 /// An answer other than 200: its status and message (sent as a JSON error body).
+#[derive(Debug)]
 struct Refusal {
     status: u16,
     message: String,
@@ -157,11 +158,8 @@ pub fn serve(listen: &str, regions: &[String], max_streams: usize) -> Res<u8> {
     let bound = listener
         .local_addr()
         .map_err(|e| fail(5, format!("cannot listen on {listen}: {e}")))?;
-    if !bound.ip().is_loopback() {
-        eprintln!(
-            "plexus serve: WARNING: listening on {bound}: the regions served are readable from \
-             other machines, by anyone who can reach this address, with no authentication"
-        );
+    if let Some(warning) = exposure_warning(bound) {
+        eprintln!("plexus serve: WARNING: {warning}");
     }
     // Regions named are checked once at the start (a typo is better said now); they
     // may still vanish and come back later.
@@ -235,6 +233,17 @@ pub fn serve(listen: &str, regions: &[String], max_streams: usize) -> Res<u8> {
         .clear();
     eprintln!("plexus serve: stopped");
     Ok(0)
+}
+
+/// What to say when the server listens where other machines may reach it (any address
+/// but a loopback one: 0.0.0.0, ::, a LAN address); None for 127.0.0.0/8 and ::1.
+fn exposure_warning(addr: std::net::SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "listening on {addr}: the regions served are readable from other machines, by \
+             anyone who can reach this address, with no authentication"
+        )
+    })
 }
 
 /// SIGINT and SIGTERM stop the server: they are blocked in every thread (the threads
@@ -985,5 +994,42 @@ fn stream_map(stream: &TcpStream, r: &backend::Region, o: &ObjectSummary, last: 
         if !ev.alive() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_go_without_a_warning() {
+        for quiet in ["127.0.0.1:8700", "127.1.2.3:1", "[::1]:8700"] {
+            assert_eq!(exposure_warning(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        for loud in [
+            "0.0.0.0:8700",
+            "[::]:8700",
+            "192.168.1.5:80",
+            "10.0.0.1:8700",
+        ] {
+            let w = exposure_warning(loud.parse().unwrap());
+            assert!(w.is_some_and(|w| w.contains("no authentication")), "{loud}");
+        }
+    }
+
+    #[test]
+    fn paths_are_split_then_decoded() {
+        let (segs, params) = parse_target("/regions/redis%3A%2F%2Fh%3A1%2Fx/a%20b/?watch").unwrap();
+        assert_eq!(segs, ["regions", "redis://h:1/x", "a b"]);
+        assert_eq!(params, [("watch".to_owned(), String::new())]);
+        assert_eq!(parse_target("/").unwrap().0, Vec::<String>::new());
+        for bad in ["/x%", "/x%4", "/x%zz", "/%C3%28", "x", "?watch"] {
+            assert_eq!(
+                parse_target(bad).err().map(|r| r.status),
+                Some(400),
+                "{bad}"
+            );
+        }
+        assert_eq!(encode("redis://h:1/x y"), "redis%3A%2F%2Fh%3A1%2Fx%20y");
     }
 }
