@@ -135,7 +135,8 @@ fn seg(name: &str) -> String {
 /// One server-sent event.
 #[derive(Debug)]
 struct Event {
-    id: u64,
+    /// None only for `end` (see [`Event::id`]).
+    id_field: Option<u64>,
     kind: String,
     data: Json,
 }
@@ -167,7 +168,7 @@ fn watch(s: &Served, path: &str, last_event_id: Option<u64>) -> Stream {
             if line.is_empty() {
                 if !data.is_empty() {
                     let e = Event {
-                        id: id.take().expect("every event has an id"),
+                        id_field: id.take(),
                         kind: std::mem::take(&mut kind),
                         data: serde_json::from_str(&std::mem::take(&mut data)).unwrap(),
                     };
@@ -192,6 +193,14 @@ fn watch(s: &Served, path: &str, last_event_id: Option<u64>) -> Stream {
     Stream { rx }
 }
 
+impl Event {
+    /// The id of an event that must have one (every event but `end`).
+    fn id(&self) -> u64 {
+        self.id_field
+            .unwrap_or_else(|| panic!("an event without an id: {self:?}"))
+    }
+}
+
 impl Stream {
     fn next(&self) -> Event {
         self.rx
@@ -210,15 +219,15 @@ fn follow_key(st: &Stream, key: Json, first: i64, last: i64) {
         let e = st.next();
         assert_eq!(e.kind, "value", "{e:?}");
         assert_eq!(e.data["key"], key, "{e:?}");
-        assert_eq!(e.data["version"], json!(e.id), "{e:?}");
+        assert_eq!(e.data["version"], json!(e.id()), "{e:?}");
         let v = e.data["value"].as_i64().unwrap();
         assert!(v >= first && v <= last, "{e:?}");
         if let Some((pv, pid)) = prev {
-            assert!(v > pv && e.id > pid, "out of order: {e:?} after {prev:?}");
+            assert!(v > pv && e.id() > pid, "out of order: {e:?} after {prev:?}");
             // Plain writes move the version by one each.
-            assert_eq!(e.id - pid, (v - pv) as u64, "{e:?} after {prev:?}");
+            assert_eq!(e.id() - pid, (v - pv) as u64, "{e:?} after {prev:?}");
         }
-        prev = Some((v, e.id));
+        prev = Some((v, e.id()));
         if v == last {
             return;
         }
@@ -234,8 +243,8 @@ fn follow_map(st: &Stream, after: u64, until: &str) -> (u64, BTreeMap<String, Js
     loop {
         let e = st.next();
         assert_eq!(e.kind, "change", "{e:?}");
-        assert!(e.id > last_id, "{e:?} after id {last_id}");
-        last_id = e.id;
+        assert!(e.id() > last_id, "{e:?} after id {last_id}");
+        last_id = e.id();
         let k = e.data["key"].as_str().unwrap().to_owned();
         if let (Some(before), Some(now)) = (
             seen.get(&k).and_then(|p| p["value"].as_i64()),
@@ -454,7 +463,7 @@ fn streams_a_key_and_a_map_as_they_change() {
         first.data,
         json!({"key": "k", "value": 0, "full": false, "version": 1})
     );
-    assert_eq!(first.id, 1);
+    assert_eq!(first.id(), 1);
     // The whole map: a snapshot, then the changes.
     let all = watch(&s, &format!("/regions/{n}/m%2F1?watch"), None);
     let snap = all.next();
@@ -483,7 +492,7 @@ fn streams_a_key_and_a_map_as_they_change() {
     m.write_xf("z", ValueRef::String("last")).unwrap();
     // The map's events: ids (change counts) increasing, each key's values in write
     // order, the removal seen, and the last write of every key.
-    let (last_id, seen) = follow_map(&all, snap.id, "z");
+    let (last_id, seen) = follow_map(&all, snap.id(), "z");
     assert_eq!(
         seen["gone"],
         json!({"key": "gone", "removed": true, "version": 0})
@@ -500,14 +509,18 @@ fn streams_a_key_and_a_map_as_they_change() {
     let again_key = watch(&s, &format!("/regions/{n}/m%2F1/k?watch"), Some(201));
     m.write("k", ValueRef::Int(201)).unwrap();
     let e = again_key.next();
-    assert_eq!((e.id, e.data["value"].clone()), (202, json!(201)), "{e:?}");
+    assert_eq!(
+        (e.id(), e.data["value"].clone()),
+        (202, json!(201)),
+        "{e:?}"
+    );
     // (The write of "k" just above came after `last_id` too.)
     let again = watch(&s, &format!("/regions/{n}/m%2F1?watch"), Some(last_id));
     m.write("x", ValueRef::Int(51)).unwrap();
     for (k, v) in [("k", 201), ("x", 51)] {
         let e = again.next();
         assert_eq!(e.kind, "change", "{e:?}");
-        assert!(e.id > last_id, "{e:?}");
+        assert!(e.id() > last_id, "{e:?}");
         assert_eq!(e.data["key"], json!(k), "{e:?}");
         assert_eq!(e.data["value"], json!(v), "{e:?}");
     }
@@ -531,6 +544,7 @@ fn streams_a_key_and_a_map_as_they_change() {
     r.remove_object("m/1").unwrap();
     let end = again_key.next();
     assert_eq!(end.kind, "end", "{end:?}");
+    assert_eq!(end.id_field, None, "an end event leaves the last id alone");
     assert!(
         end.data["error"].as_str().unwrap().contains("removed"),
         "{end:?}"
@@ -719,7 +733,7 @@ fn slow_clients_block_neither_others_nor_writers() {
         assert_eq!(one["version"], json!(2001));
     }
     let live = watch(&s, &format!("/regions/{name}/m/k?watch"), None);
-    assert_eq!(live.next().id, 2001);
+    assert_eq!(live.next().id(), 2001);
     m.write("k", ValueRef::Int(-1)).unwrap();
     assert_eq!(live.next().data["value"], json!(-1));
     drop((half, stalled, deaf));
@@ -794,7 +808,7 @@ fn a_redis_region_is_served_the_same() {
     follow_key(&key, json!("a/b c"), 8, 60);
     m.remove("f").unwrap();
     m.write("z", ValueRef::Int(1)).unwrap();
-    let (_, seen) = follow_map(&all, snap.id, "z");
+    let (_, seen) = follow_map(&all, snap.id(), "z");
     assert_eq!(seen["a/b c"]["value"], json!(60));
     assert_eq!(seen["f"]["removed"], json!(true));
     get_err(&s, &format!("{href}/conf%2Fmain/nope"), 404);

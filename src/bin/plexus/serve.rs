@@ -810,9 +810,11 @@ impl<'a> Events<'a> {
         !restored || !matches!(r, Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    /// Ends a stream with an `end` event saying why (the object was removed, ...).
+    /// Ends a stream with an `end` event saying why (the object was removed, ...). It
+    /// has no id: a client's last event id stays the last change it was sent.
     fn end(&mut self, e: &Error) {
-        self.event("end", 0, &json!({ "error": e.to_string() }));
+        let data = json!({ "error": e.to_string() });
+        self.write(&format!("event: end\ndata: {data}\n\n"));
     }
 }
 
