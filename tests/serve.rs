@@ -358,6 +358,24 @@ fn routes_serve_what_info_and_dump_write() {
 }
 
 #[test]
+fn a_region_file_named_by_its_path_is_served() {
+    let dir = common::TempDir::new("serve_path");
+    let path = dir.region("with space/and:colon");
+    std::fs::create_dir_all(dir.join("with space")).unwrap();
+    let r = backend::Region::open(&path, &OpenOptions::default()).unwrap();
+    populate(&r);
+    let s = serve(&[&path]);
+    let list = get_ok(&s, "/regions");
+    let href = list[0]["href"].as_str().unwrap().to_owned();
+    assert_eq!(href, format!("/regions/{}", seg(&path)));
+    assert!(href.contains("%2F") && href.contains("%20") && href.contains("%3A"));
+    check_routes(&s, &path, &href);
+    drop(s);
+    drop(r);
+    backend::Region::remove(&path).unwrap();
+}
+
+#[test]
 fn errors_have_their_status_and_a_json_body() {
     let (r, name) = shm("serve_errors");
     populate(&r);
