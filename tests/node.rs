@@ -117,7 +117,9 @@ fn node_binding_tests() {
     node.arg("--test")
         .args(&files)
         .current_dir(&pkg)
-        .env("PLEXUS_LIBRARY", &lib);
+        .env("PLEXUS_LIBRARY", &lib)
+        // The command-line tool of this build, for serve.test.js.
+        .env("PLEXUS_CLI", env!("CARGO_BIN_EXE_plexus"));
     let out = run_with_limit(node, Duration::from_secs(600));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -8,7 +8,7 @@
 //! for this region (`check` of a remote region: what could be checked was, and the
 //! structure check does not apply).
 //!
-//! `ls`, `info`, `dump`, `watch`, `rm` and `check` also take remote regions
+//! `ls`, `info`, `dump`, `load`, `watch`, `serve`, `rm` and `check` also take remote regions
 //! (`redis://[user:password@]host[:port]/NAME`); they read them through the same backend
 //! API the C library uses, and never print a password.
 
@@ -143,6 +143,27 @@ enum Command {
         #[arg(long)]
         timeout: Option<f64>,
     },
+    /// Serve a read-only HTTP view of regions (JSON, and changes as server-sent events)
+    ///
+    /// GET /regions, /regions/NAME (as `info --json`), /regions/NAME/OBJECT (as `dump
+    /// --json` writes the object), /regions/NAME/OBJECT/KEY (one map key or array
+    /// element); ?watch after a map or a key streams its changes as server-sent events,
+    /// waiting on versions and the map's change count. Names are percent-encoded in
+    /// paths ('/' as %2F). Serves the REGIONs named, or with none every region in
+    /// /dev/shm. Never changes a value; runs until Ctrl-C or SIGTERM.
+    #[command(after_help = EXIT_CODES)]
+    Serve {
+        /// Regions to serve (names, paths, redis:// URLs); none: the regions in /dev/shm.
+        regions: Vec<String>,
+        /// Address to listen on. Another host than 127.0.0.1 makes the regions readable
+        /// from other machines, with no authentication (a warning says so). Port 0: any
+        /// free port (the first line printed says which).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8700")]
+        listen: String,
+        /// Event streams (?watch) open at once; more are refused with 503.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        max_streams: u64,
+    },
     /// Remove regions, or objects of a region
     ///
     /// Processes that have a removed region open get PLEXUS_E_REMOVED from their next
@@ -206,6 +227,24 @@ enum Command {
     },
 }
 
+// The module lives in src/bin/plexus/ (a file in src/bin/ would be a binary of its own).
+#[cfg(feature = "serve")]
+#[path = "plexus/serve.rs"]
+mod serve;
+
+#[cfg(feature = "serve")]
+fn serve(listen: &str, regions: &[String], max_streams: usize) -> Res<u8> {
+    serve::serve(listen, regions, max_streams)
+}
+
+#[cfg(not(feature = "serve"))]
+fn serve(_listen: &str, _regions: &[String], _max_streams: usize) -> Res<u8> {
+    Err(fail(
+        EXIT_NOT_POSSIBLE,
+        "this build of plexus has no `serve` (build it with the default `serve` feature)",
+    ))
+}
+
 /// A failure with its exit code.
 struct Fail {
     code: u8,
@@ -260,6 +299,11 @@ fn main() -> ExitCode {
             count,
             timeout,
         } => watch(&region, object.as_deref(), interval, count, timeout),
+        Command::Serve {
+            regions,
+            listen,
+            max_streams,
+        } => serve(&listen, &regions, max_streams as usize),
         Command::Rm {
             regions,
             force,
@@ -504,18 +548,36 @@ enum Listed {
     Removed(Vec<u32>),
 }
 
+/// What `ls` shows of the region `name`.
+fn listed(name: &str) -> plexus::Result<Listed> {
+    if backend::is_remote(name) {
+        remote_summary(name).map(Listed::Remote)
+    } else {
+        plexus::inspect(name).map(Listed::Local)
+    }
+}
+
+/// One row of `ls --json` (and of `GET /regions` of `serve`); `n` is the name as shown.
+fn listed_json(n: &str, r: &Listed) -> Json {
+    match r {
+        Listed::Local(s) => summary_json(n, s),
+        Listed::Remote(s) => remote_summary_json(n, s),
+        Listed::Unreadable(e) => json!({ "name": n, "error": e.to_string() }),
+        Listed::Removed(pids) => json!({
+            "name": n.trim_end_matches(" (removed)"),
+            "removed": true,
+            "mapped_by": pids,
+        }),
+    }
+}
+
 fn ls(extra: &[String], json_out: bool) -> Res<u8> {
     let mut names = shm_regions();
     names.extend(extra.iter().cloned());
     let mut rows = Vec::new();
     let mut code = 0;
     for name in &names {
-        let listed = if backend::is_remote(name) {
-            remote_summary(name).map(Listed::Remote)
-        } else {
-            plexus::inspect(name).map(Listed::Local)
-        };
-        match listed {
+        match listed(name) {
             Ok(l) => rows.push((shown(name), l)),
             Err(e) => {
                 if extra.contains(name)
@@ -538,19 +600,7 @@ fn ls(extra: &[String], json_out: bool) -> Res<u8> {
         }
     }
     if json_out {
-        let list: Vec<Json> = rows
-            .iter()
-            .map(|(n, r)| match r {
-                Listed::Local(s) => summary_json(n, s),
-                Listed::Remote(s) => remote_summary_json(n, s),
-                Listed::Unreadable(e) => json!({ "name": n, "error": e.to_string() }),
-                Listed::Removed(pids) => json!({
-                    "name": n.trim_end_matches(" (removed)"),
-                    "removed": true,
-                    "mapped_by": pids,
-                }),
-            })
-            .collect();
+        let list: Vec<Json> = rows.iter().map(|(n, r)| listed_json(n, r)).collect();
         print_json(&Json::Array(list))?;
         return Ok(code);
     }
@@ -618,21 +668,7 @@ fn info(region: &str, json_out: bool) -> Res<u8> {
     }
     let s = plexus::inspect(region)?;
     if json_out {
-        let mut j = summary_json(region, &s);
-        j["format_version"] = json!(s.format_version);
-        j["region_id"] = json!(format!("{:016x}", s.region_id));
-        j["created_unix_ns"] = json!(s.created_unix_ns);
-        j["objects"] = Json::Array(s.objects.iter().map(object_json).collect());
-        j["processes"] = Json::Array(
-            s.processes
-                .iter()
-                .map(|p| {
-                    json!({ "slot": p.slot, "pid": p.pid, "alive": p.alive,
-                            "attached_unix_ns": p.attached_unix_ns, "read_locks": p.read_locks })
-                })
-                .collect(),
-        );
-        return print_json(&j);
+        return print_json(&info_json(region, &s));
     }
     out!("region {region}");
     out!("  path       {}", s.path.display());
@@ -685,6 +721,25 @@ fn info(region: &str, json_out: bool) -> Res<u8> {
         );
     }
     Ok(0)
+}
+
+/// `info --json` of a local region (and `GET /regions/NAME` of `serve`).
+fn info_json(region: &str, s: &RegionSummary) -> Json {
+    let mut j = summary_json(region, s);
+    j["format_version"] = json!(s.format_version);
+    j["region_id"] = json!(format!("{:016x}", s.region_id));
+    j["created_unix_ns"] = json!(s.created_unix_ns);
+    j["objects"] = Json::Array(s.objects.iter().map(object_json).collect());
+    j["processes"] = Json::Array(
+        s.processes
+            .iter()
+            .map(|p| {
+                json!({ "slot": p.slot, "pid": p.pid, "alive": p.alive,
+                        "attached_unix_ns": p.attached_unix_ns, "read_locks": p.read_locks })
+            })
+            .collect(),
+    );
+    j
 }
 
 fn shape_text(o: &ObjectSummary) -> String {
@@ -807,14 +862,7 @@ fn snapshot_json(s: &Snapshot) -> Json {
         return j;
     }
     let value = |it: &Item| plexus::semantics::json::to_json(it.value.as_ref());
-    let element = |it: &Item| {
-        let mut e = json!({ "value": value(it) });
-        if let Some((f, v)) = it.tag {
-            e["full"] = json!(f);
-            e["version"] = json!(v);
-        }
-        e
-    };
+    let element = |it: &Item| element_json(&it.value, it.tag);
     match s.kind {
         "array" => j["elements"] = s.items.iter().map(element).collect(),
         "map" => {
@@ -846,6 +894,17 @@ fn snapshot_json(s: &Snapshot) -> Json {
         _ => {}
     }
     j
+}
+
+/// An array element or map entry as `dump --json` writes it: `{"value": ..., "full":
+/// true, "version": 3}` (the tag and version when it has them).
+fn element_json(value: &Value, tag: Option<(bool, u64)>) -> Json {
+    let mut e = json!({ "value": plexus::semantics::json::to_json(value.as_ref()) });
+    if let Some((f, v)) = tag {
+        e["full"] = json!(f);
+        e["version"] = json!(v);
+    }
+    e
 }
 
 fn dump(region: &str, names: &[String], json_out: bool, full: bool) -> Res<u8> {
@@ -1443,10 +1502,7 @@ fn watch(
         None => None,
     };
     let r = Opened::open(region)?;
-    let br = match &r {
-        Opened::Local(l) => backend::Region::Shm(l.clone()),
-        Opened::Remote(_, b) => b.clone(),
-    };
+    let br = r.backend();
     let names: Vec<String> = object.map(|o| vec![o.to_owned()]).unwrap_or_default();
     // Objects with a change signal are waited on (no polling); the others, and the list
     // of objects itself when no object is named, are sampled every --interval.
@@ -1844,6 +1900,17 @@ fn remote_object_json(o: &ObjectSummary) -> Json {
     j
 }
 
+/// `info --json` of a remote region (and `GET /regions/NAME` of `serve`).
+fn remote_info_json(region: &str, summary: &RemoteSummary, objects: &[ObjectSummary]) -> Json {
+    let info = &summary.info;
+    let mut j = remote_summary_json(&shown(region), summary);
+    j["format_version"] = json!(info.format_version);
+    j["region_id"] = json!(format!("{:016x}", info.region_id));
+    j["created_unix_ns"] = json!(info.created_unix_ns);
+    j["objects"] = Json::Array(objects.iter().map(remote_object_json).collect());
+    j
+}
+
 fn remote_info(region: &str, json_out: bool) -> Res<u8> {
     let name = shown(region);
     let r = open_remote(region)?;
@@ -1854,12 +1921,7 @@ fn remote_info(region: &str, json_out: bool) -> Res<u8> {
         info,
     };
     if json_out {
-        let mut j = remote_summary_json(&name, &summary);
-        j["format_version"] = json!(info.format_version);
-        j["region_id"] = json!(format!("{:016x}", info.region_id));
-        j["created_unix_ns"] = json!(info.created_unix_ns);
-        j["objects"] = Json::Array(objects.iter().map(remote_object_json).collect());
-        return print_json(&j);
+        return print_json(&remote_info_json(region, &summary, &objects));
     }
     out!("region {name}");
     if let Some((server, prefix)) = remote_place(region) {
@@ -1995,6 +2057,14 @@ impl Opened {
             Ok(Opened::Remote(shown(region), open_remote(region)?))
         } else {
             Ok(Opened::Local(open_existing(region)?))
+        }
+    }
+
+    /// The region as the backend API sees it (a handle to the same region).
+    fn backend(&self) -> backend::Region {
+        match self {
+            Opened::Local(l) => backend::Region::Shm(l.clone()),
+            Opened::Remote(_, b) => b.clone(),
         }
     }
 
