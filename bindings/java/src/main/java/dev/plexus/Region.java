@@ -352,8 +352,16 @@ public final class Region implements AutoCloseable {
     return "Region(" + name() + ")";
   }
 
-  /** A region name as messages show it: a redis:// password replaced by ***. */
+  /**
+   * A region name as it may be printed: the password of a remote region's name
+   * ({@code redis://user:secret@host/NAME}) replaced by ***, as the library does.
+   */
+  public static String shownName(String name) {
+    return name.replaceFirst("^([a-z]+://)([^/@:]*):[^/]*@", "$1$2:***@")
+        .replaceFirst("^([a-z]+://)[^/:@*]+@", "$1***@");
+  }
+
   static String shown(String name) {
-    return name.replaceFirst("^([a-z]+://)([^/@:]*):[^/@]*@", "$1$2:***@");
+    return shownName(name);
   }
 }

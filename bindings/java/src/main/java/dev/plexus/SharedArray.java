@@ -32,12 +32,12 @@ public final class SharedArray extends Cells {
     return out.getValue();
   }
 
-  /** Reads the value at index, ignoring and keeping the FULL/EMPTY tag. */
+  /** Reads the value at {@code index}, ignoring and keeping the FULL/EMPTY tag. */
   public Object read(long index) {
     return readAt((Long) index);
   }
 
-  /** Writes {@code value} at index, ignoring and keeping the tag. */
+  /** Writes {@code value} at {@code index}, ignoring and keeping the tag. */
   public void write(long index, Object value) {
     writeAt((Long) index, value);
   }
@@ -72,17 +72,17 @@ public final class SharedArray extends Cells {
     writeEFAt((Long) index, value, timeout);
   }
 
-  /** Writes {@code value} at index and leaves it FULL, without waiting. */
+  /** Writes {@code value} at {@code index} and leaves it FULL, without waiting. */
   public void writeXF(long index, Object value) {
     writeXFAt((Long) index, value);
   }
 
-  /** Writes {@code value} at index and leaves it EMPTY, without waiting. */
+  /** Writes {@code value} at {@code index} and leaves it EMPTY, without waiting. */
   public void writeXE(long index, Object value) {
     writeXEAt((Long) index, value);
   }
 
-  /** Sets the tag of index (true: FULL) without changing its value. */
+  /** Sets the tag of {@code index} (true: FULL) without changing its value. */
   public void setTag(long index, boolean full) {
     setTagAt((Long) index, full);
   }
@@ -100,33 +100,33 @@ public final class SharedArray extends Cells {
     return waitRead("read_rw", (Long) index, timeout);
   }
 
-  /** Releases the read lock {@link #readRW} took on index. */
+  /** Releases the read lock {@link #readRW} took on {@code index}. */
   public void releaseRW(long index) {
     releaseRWAt((Long) index);
   }
 
   /** Atomically adds {@code delta} with JavaScript {@code +} semantics (numbers add, INT wraps; a
-   * String on either side concatenates; UNDEFINED is an empty accumulator) to index; returns the value before. */
+   * String on either side concatenates; UNDEFINED is an empty accumulator) to {@code index}; returns the value before. */
   public Object faa(long index, Object delta) {
     return faaAt((Long) index, delta);
   }
 
   /**
-   * Atomically stores {@code desired} at index if it holds {@code expected} (same type and
+   * Atomically stores {@code desired} at {@code index} if it holds {@code expected} (same type and
    * value); returns the value before (equal to {@code expected} exactly when it stored).
    */
   public Object cas(long index, Object expected, Object desired) {
     return casAt((Long) index, expected, desired);
   }
 
-  /** Atomically stores {@code value} at index; returns the value before. */
+  /** Atomically stores {@code value} at {@code index}; returns the value before. */
   public Object exchange(long index, Object value) {
     return exchangeAt((Long) index, value);
   }
 
   /**
    * Applies a patch document ({@code $set}, {@code $unset}, {@code $inc}, {@code $push}, ...)
-   * to the OBJECT at index, atomically; returns the value after.
+   * to the OBJECT at {@code index}, atomically; returns the value after.
    */
   public Object patch(long index, Map<String, ?> patch) {
     return patchAt((Long) index, patch);
@@ -137,13 +137,13 @@ public final class SharedArray extends Cells {
     return versionAt((Long) index);
   }
 
-  /** Waits until the version of index differs from {@code version}; returns the new version. */
+  /** Waits until the version of {@code index} differs from {@code version}; returns the new version. */
   public long waitChange(long index, long version, Duration timeout) throws InterruptedException {
     return waitChangeAt((Long) index, version, timeout);
   }
 
   /**
-   * Waits until the version of index differs from {@code version} (0: returns at once), and
+   * Waits until the version of {@code index} differs from {@code version} (0: returns at once), and
    * returns the new version with the value at it: loop on it to observe the element.
    */
   public Watched watch(long index, long version, Duration timeout) throws InterruptedException {

@@ -172,12 +172,12 @@ public final class SharedMap extends Cells {
     }
   }
 
-  /** Reads the value at key, ignoring and keeping the FULL/EMPTY tag. */
+  /** Reads the value at {@code key}, ignoring and keeping the FULL/EMPTY tag. */
   public Object read(String key) {
     return readAt(Lib.cstr(key));
   }
 
-  /** Writes {@code value} at key, ignoring and keeping the tag. */
+  /** Writes {@code value} at {@code key}, ignoring and keeping the tag. */
   public void write(String key, Object value) {
     writeAt(Lib.cstr(key), value);
   }
@@ -212,17 +212,17 @@ public final class SharedMap extends Cells {
     writeEFAt(Lib.cstr(key), value, timeout);
   }
 
-  /** Writes {@code value} at key and leaves it FULL, without waiting. */
+  /** Writes {@code value} at {@code key} and leaves it FULL, without waiting. */
   public void writeXF(String key, Object value) {
     writeXFAt(Lib.cstr(key), value);
   }
 
-  /** Writes {@code value} at key and leaves it EMPTY, without waiting. */
+  /** Writes {@code value} at {@code key} and leaves it EMPTY, without waiting. */
   public void writeXE(String key, Object value) {
     writeXEAt(Lib.cstr(key), value);
   }
 
-  /** Sets the tag of key (true: FULL) without changing its value. */
+  /** Sets the tag of {@code key} (true: FULL) without changing its value. */
   public void setTag(String key, boolean full) {
     setTagAt(Lib.cstr(key), full);
   }
@@ -240,33 +240,33 @@ public final class SharedMap extends Cells {
     return waitRead("read_rw", Lib.cstr(key), timeout);
   }
 
-  /** Releases the read lock {@link #readRW} took on key. */
+  /** Releases the read lock {@link #readRW} took on {@code key}. */
   public void releaseRW(String key) {
     releaseRWAt(Lib.cstr(key));
   }
 
   /** Atomically adds {@code delta} with JavaScript {@code +} semantics (numbers add, INT wraps; a
-   * String on either side concatenates; UNDEFINED is an empty accumulator) to key; returns the value before. */
+   * String on either side concatenates; UNDEFINED is an empty accumulator) to {@code key}; returns the value before. */
   public Object faa(String key, Object delta) {
     return faaAt(Lib.cstr(key), delta);
   }
 
   /**
-   * Atomically stores {@code desired} at key if it holds {@code expected} (same type and
+   * Atomically stores {@code desired} at {@code key} if it holds {@code expected} (same type and
    * value); returns the value before (equal to {@code expected} exactly when it stored).
    */
   public Object cas(String key, Object expected, Object desired) {
     return casAt(Lib.cstr(key), expected, desired);
   }
 
-  /** Atomically stores {@code value} at key; returns the value before. */
+  /** Atomically stores {@code value} at {@code key}; returns the value before. */
   public Object exchange(String key, Object value) {
     return exchangeAt(Lib.cstr(key), value);
   }
 
   /**
    * Applies a patch document ({@code $set}, {@code $unset}, {@code $inc}, {@code $push}, ...)
-   * to the OBJECT at key, atomically; returns the value after.
+   * to the OBJECT at {@code key}, atomically; returns the value after.
    */
   public Object patch(String key, Map<String, ?> patch) {
     return patchAt(Lib.cstr(key), patch);
@@ -277,13 +277,13 @@ public final class SharedMap extends Cells {
     return versionAt(Lib.cstr(key));
   }
 
-  /** Waits until the version of key differs from {@code version}; returns the new version. */
+  /** Waits until the version of {@code key} differs from {@code version}; returns the new version. */
   public long waitChange(String key, long version, Duration timeout) throws InterruptedException {
     return waitChangeAt(Lib.cstr(key), version, timeout);
   }
 
   /**
-   * Waits until the version of key differs from {@code version} (0: returns at once), and
+   * Waits until the version of {@code key} differs from {@code version} (0: returns at once), and
    * returns the new version with the value at it: loop on it to observe the key.
    */
   public Watched watch(String key, long version, Duration timeout) throws InterruptedException {
