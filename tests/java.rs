@@ -286,3 +286,55 @@ fn java_and_c_add_to_one_counter_exactly() {
     finish("the Java faa", j);
     assert_eq!(counter.read(0).unwrap(), Value::Int(100_000));
 }
+
+/// The README's Java quick start, with its region name made unique.
+fn readme_quick_start(region: &str) -> String {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let section = &readme[readme
+        .find("## Java quick start")
+        .expect("README has a Java quick start")..];
+    let start = section.find("```java\n").expect("a java block") + "```java\n".len();
+    let code = &section[start..start + section[start..].find("```").unwrap()];
+    assert!(code.contains("\"quickstart-java\""), "{code}");
+    code.replace("\"quickstart-java\"", &format!("\"{region}\""))
+}
+
+/// Runs the quick start (as a single-file source program) and checks what it prints.
+fn run_quick_start(cp: &str, region: &str) {
+    let dir = TempDir::new("java-readme");
+    let file = dir.join("QuickStart.java");
+    std::fs::write(&file, readme_quick_start(region)).unwrap();
+    let child = java(cp, file.to_str().unwrap(), &[])
+        .spawn()
+        .expect("start java");
+    let out = finish("the README's Java quick start", child);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n5\n{job=17}\n");
+}
+
+#[test]
+fn the_readme_java_quick_start_runs_as_written() {
+    let Some(cp) = classpath("the README's Java quick start") else {
+        return;
+    };
+    let name = RegionName::new("java-readme");
+    run_quick_start(&cp, &name);
+    assert!(
+        !Path::new(&name.path()).exists(),
+        "the quick start removes its region"
+    );
+}
+
+#[test]
+fn the_readme_java_quick_start_runs_on_a_remote_region() {
+    let Some(cp) = classpath("the README's Java quick start on a remote region") else {
+        return;
+    };
+    let Some(server) = RedisServer::start("the README's Java quick start on a remote region")
+    else {
+        return;
+    };
+    run_quick_start(
+        &cp,
+        &server.url(&format!("java-readme-{}", std::process::id())),
+    );
+}
