@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::c::{assert_ok, build, Lib};
-use common::process::wait_within;
+use common::process::{spawn_ready, wait_within};
 use common::redis::RedisServer;
 use common::{RegionName, TempDir};
 use plexus::{Value, ValueRef};
@@ -336,5 +336,34 @@ fn the_readme_java_quick_start_runs_on_a_remote_region() {
     run_quick_start(
         &cp,
         &server.url(&format!("java-readme-{}", std::process::id())),
+    );
+}
+
+#[test]
+fn a_killed_java_holder_is_taken_over() {
+    let Some(cp) = classpath("the Java owner-dead takeovers") else {
+        return;
+    };
+    let name = RegionName::new("java-owner-dead");
+    let _region = common::create(&name, 1 << 20);
+    let holder = spawn_ready(
+        java(&cp, "dev.plexus.tests.Roles", &["hold-mutex", &name]).stderr(Stdio::inherit()),
+        "HOLDING",
+    );
+    holder.sigkill();
+    let out = finish("the Java taker", role(&cp, &["take-dead-mutex", &name]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK owner died"));
+
+    // A service call whose server was killed holding its request: OwnerDead.
+    let caller = role(&cp, &["call", &name]);
+    let server = spawn_ready(
+        java(&cp, "dev.plexus.tests.Roles", &["take-request", &name]).stderr(Stdio::inherit()),
+        "TOOK",
+    );
+    server.sigkill();
+    let out = finish("the Java caller", caller);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("OK call: PLEXUS_OWNER_DEAD"),
+        "{out:?}"
     );
 }

@@ -90,6 +90,13 @@ final class InterruptTests {
       eq(0L, svc.pending());
       interrupts("service next", () -> svc.next(null));
       interrupts("waitObject", () -> r.waitObject("never", null));
+      dev.plexus.SharedMap map = r.map("changes", 4);
+      interrupts("waitChanges", () -> map.waitChanges(map.changeCount(), null));
+      interrupts("waitChange", () -> map.waitChange("k", map.version("k"), null));
+      dev.plexus.TypedArray t = r.typedArray("t", dev.plexus.DType.I64, 4, 2, 0);
+      interrupts("typed array await", () -> t.await(0, 0, null));
+      interrupts("readBlock", () -> t.readBlock(0, null));
+      interrupts("beginRead", () -> t.beginRead(1, null));
       interrupts("open a region that never appears", () -> Region.openExisting(unique("never"), null));
     });
   }

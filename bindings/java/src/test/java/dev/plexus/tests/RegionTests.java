@@ -109,8 +109,28 @@ final class RegionTests {
       eq(0, c.problems());
       check(c.liveProcesses() >= 1, "this process is attached");
       check(c.report() != null, "report");
+      eq("consistent", Region.check(name, true).verdict());
     });
     throwsA(PlexusException.NotFound.class, () -> Region.check(unique("absent"), false));
+  }
+
+  static void testStatusesOfBadFiles() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("plexus-java-test");
+    java.nio.file.Path garbage = dir.resolve("garbage");
+    try {
+      java.nio.file.Files.write(garbage, new byte[64 * 1024]);
+      PlexusException e = throwsA(PlexusException.Corrupt.class, () -> Region.open(garbage.toString()));
+      eq(108, e.status());
+      eq("PLEXUS_E_CORRUPT", e.code());
+      // Nothing was written to the file that failed validation.
+      eq(64 * 1024L, java.nio.file.Files.size(garbage));
+      throwsA(PlexusException.NotFound.class, () -> Region.open(dir.resolve("no/such/dir/r").toString()));
+    } finally {
+      java.nio.file.Files.deleteIfExists(garbage);
+      java.nio.file.Files.delete(dir);
+    }
+    // A server that is not there: port 1 of the loopback refuses connections.
+    throwsA(PlexusException.Unavailable.class, () -> Region.open("redis://127.0.0.1:1/" + unique("nobody") + "?timeout_ms=500"));
   }
 
   static void testClosedHandles() throws Exception {

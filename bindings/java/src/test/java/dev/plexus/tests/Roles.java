@@ -1,8 +1,10 @@
 package dev.plexus.tests;
 
+import dev.plexus.Mutex;
 import dev.plexus.PlexusException;
 import dev.plexus.Region;
 import dev.plexus.SharedArray;
+import dev.plexus.Service;
 import dev.plexus.SharedQueue;
 import java.io.DataOutputStream;
 import java.io.FileOutputStream;
@@ -28,6 +30,11 @@ import java.time.Duration;
  *                                a 16-byte record (id, seq) per value to FILE, as
  *                                queue_worker consume does (so queue_worker verify reads it)
  * faa REGION COUNT               adds 1 to element 0 of array "counter" COUNT times
+ * hold-mutex REGION              locks mutex "m", takes semaphore "s"'s permit, prints
+ *                                HOLDING and waits (to be killed)
+ * take-dead-mutex REGION         acquires "m" (its owner must have died) and "s"
+ * take-request REGION            takes a request of service "svc", prints TOOK, waits
+ * call REGION                    calls "svc" and expects PlexusException.OwnerDead
  * </pre>
  *
  * Prints "OK ..." and exits 0 on success; exits 1 with a message otherwise.
@@ -119,6 +126,47 @@ public final class Roles {
           for (long i = 0; i < count; i++) a.faa(0, 1L);
         }
         System.out.println("OK faa " + count);
+        break;
+      }
+      case "hold-mutex": {
+        // Takes the mutex and the semaphore's permit, says so, and waits to be killed.
+        Region r = Region.openExisting(name, WAIT);
+        r.mutex("m").lock();
+        r.semaphore("s", 1).acquire();
+        System.out.println("HOLDING");
+        Thread.sleep(Long.MAX_VALUE);
+        break;
+      }
+      case "take-dead-mutex": {
+        try (Region r = Region.openExisting(name, WAIT)) {
+          Mutex m = r.mutex("m");
+          boolean ownerDied = m.acquire(WAIT);
+          m.unlock();
+          if (!ownerDied) throw new AssertionError("the mutex did not report its dead owner");
+          // The dead holder's permit comes back.
+          if (!r.semaphore("s", 1).tryAcquire(WAIT)) throw new AssertionError("the dead holder's permit did not come back");
+        }
+        System.out.println("OK owner died");
+        break;
+      }
+      case "take-request": {
+        // Takes one request of service "svc", says so, and waits to be killed.
+        Region r = Region.openExisting(name, WAIT);
+        r.service("svc", 4).next(WAIT);
+        System.out.println("TOOK");
+        Thread.sleep(Long.MAX_VALUE);
+        break;
+      }
+      case "call": {
+        try (Region r = Region.openExisting(name, WAIT)) {
+          Service s = r.service("svc", 4);
+          try {
+            s.call("for a server that dies", WAIT);
+            throw new AssertionError("the call returned");
+          } catch (PlexusException.OwnerDead expected) {
+            System.out.println("OK call: " + expected.code());
+          }
+        }
         break;
       }
       default:
