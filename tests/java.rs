@@ -23,36 +23,13 @@ use common::redis::RedisServer;
 use common::{RegionName, TempDir};
 use plexus::{Value, ValueRef};
 
-/// The libplexus.so of this build (as tests/node.rs finds it).
-fn library() -> PathBuf {
-    let lib = common::shared_library();
-    if lib.exists() {
-        lib
-    } else {
-        lib.parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join(lib.file_name().unwrap())
-    }
-}
-
-fn found(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
 fn jar(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
 /// What is missing to build the binding, if anything.
 fn missing() -> Option<String> {
-    if !found("javac", "-version") || !found("java", "-version") {
+    if !common::found("javac", "-version") || !common::found("java", "-version") {
         return Some("javac/java not found (apt-get install openjdk-17-jdk-headless)".into());
     }
     for (var, default, package) in [
@@ -123,7 +100,7 @@ fn java(cp: &str, class: &str, args: &[&str]) -> Command {
         .arg(cp)
         .arg(class)
         .args(args)
-        .env("PLEXUS_LIBRARY", library())
+        .env("PLEXUS_LIBRARY", common::loadable_library())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd

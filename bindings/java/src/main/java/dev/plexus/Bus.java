@@ -1,6 +1,5 @@
 package dev.plexus;
 
-import com.sun.jna.ptr.ByteByReference;
 import com.sun.jna.ptr.LongByReference;
 
 /**
@@ -68,22 +67,16 @@ public final class Bus extends Handle {
 
   /** Whether the bus was shut down. */
   public boolean isShutdown() {
-    ByteByReference out = new ByteByReference();
-    Lib.check("bus_is_shutdown", id, out);
-    return out.getValue() != 0;
+    return Lib.bool("bus_is_shutdown", id);
   }
 
   /** How many messages it retains. */
   public long capacity() {
-    LongByReference out = new LongByReference();
-    Lib.check("bus_capacity", id, out);
-    return out.getValue();
+    return Lib.u64("bus_capacity", id);
   }
 
   /** The sequence number the next message will get. */
   public long nextSeq() {
-    LongByReference out = new LongByReference();
-    Lib.check("bus_next_seq", id, out);
-    return out.getValue();
+    return Lib.u64("bus_next_seq", id);
   }
 }

@@ -1,7 +1,6 @@
 package dev.plexus;
 
 import com.sun.jna.Memory;
-import com.sun.jna.ptr.ByteByReference;
 import com.sun.jna.ptr.LongByReference;
 import java.time.Duration;
 
@@ -83,9 +82,7 @@ abstract class Cells extends Handle {
   }
 
   boolean isFullAt(Object key) {
-    ByteByReference out = new ByteByReference();
-    Lib.check(kind + "_is_full", id, key, out);
-    return out.getValue() != 0;
+    return Lib.bool(kind + "_is_full", id, key);
   }
 
   void releaseRWAt(Object key) {

@@ -82,6 +82,26 @@ final class Lib {
     ok(fn(name).invokeInt(args));
   }
 
+  /** Calls {@code plexus_<name>(args..., uint64_t *out)} and returns {@code *out}. */
+  static long u64(String name, Object... args) {
+    com.sun.jna.ptr.LongByReference out = new com.sun.jna.ptr.LongByReference();
+    check(name, append(args, out));
+    return out.getValue();
+  }
+
+  /** Calls {@code plexus_<name>(args..., bool *out)} and returns {@code *out}. */
+  static boolean bool(String name, Object... args) {
+    com.sun.jna.ptr.ByteByReference out = new com.sun.jna.ptr.ByteByReference();
+    check(name, append(args, out));
+    return out.getValue() != 0;
+  }
+
+  private static Object[] append(Object[] args, Object last) {
+    Object[] all = java.util.Arrays.copyOf(args, args.length + 1);
+    all[args.length] = last;
+    return all;
+  }
+
   /** Throws the exception of {@code status} (with this thread's last error) unless it is OK. */
   static void ok(int status) {
     if (status != OK) throw error(status);

@@ -1,6 +1,5 @@
 package dev.plexus;
 
-import com.sun.jna.ptr.ByteByReference;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
@@ -92,9 +91,7 @@ public final class Mutex extends Handle implements Lock {
 
   /** Whether some thread (of any process) holds it now. */
   public boolean isLocked() {
-    ByteByReference out = new ByteByReference();
-    Lib.check("mutex_is_locked", id, out);
-    return out.getValue() != 0;
+    return Lib.bool("mutex_is_locked", id);
   }
 
   /** Not supported: a plexus mutex has no condition variables (use a map element's watch, or a queue). */

@@ -117,16 +117,12 @@ public final class Service extends Handle {
 
   /** The most requests it holds at once. */
   public long capacity() {
-    LongByReference out = new LongByReference();
-    Lib.check("service_capacity", id, out);
-    return out.getValue();
+    return Lib.u64("service_capacity", id);
   }
 
   /** How many requests are in it now (pending, being handled, or answered and not yet collected). */
   public long pending() {
-    LongByReference out = new LongByReference();
-    Lib.check("service_pending", id, out);
-    return out.getValue();
+    return Lib.u64("service_pending", id);
   }
 
   /**

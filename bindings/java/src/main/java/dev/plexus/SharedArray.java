@@ -1,6 +1,5 @@
 package dev.plexus;
 
-import com.sun.jna.ptr.LongByReference;
 import java.time.Duration;
 import java.util.Map;
 
@@ -27,9 +26,7 @@ public final class SharedArray extends Cells {
 
   /** The number of elements. */
   public long length() {
-    LongByReference out = new LongByReference();
-    Lib.check("array_len", id, out);
-    return out.getValue();
+    return Lib.u64("array_len", id);
   }
 
   /** Reads the value at {@code index}, ignoring and keeping the FULL/EMPTY tag. */

@@ -24,16 +24,12 @@ public final class SharedMap extends Cells {
 
   /** The number of keys present. */
   public long size() {
-    LongByReference out = new LongByReference();
-    Lib.check("map_len", id, out);
-    return out.getValue();
+    return Lib.u64("map_len", id);
   }
 
   /** The most keys it holds. */
   public long capacity() {
-    LongByReference out = new LongByReference();
-    Lib.check("map_capacity", id, out);
-    return out.getValue();
+    return Lib.u64("map_capacity", id);
   }
 
   /** Removes {@code key}; false if it was absent. */
@@ -59,9 +55,7 @@ public final class SharedMap extends Cells {
 
   /** The map's change count: bumped by every change of any key (insert, write, tag, remove). */
   public long changeCount() {
-    LongByReference out = new LongByReference();
-    Lib.check("map_change_count", id, out);
-    return out.getValue();
+    return Lib.u64("map_change_count", id);
   }
 
   /** Waits until the change count differs from {@code counter}; returns the new count. */

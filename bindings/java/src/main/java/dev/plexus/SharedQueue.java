@@ -1,7 +1,6 @@
 package dev.plexus;
 
 import com.sun.jna.Memory;
-import com.sun.jna.ptr.ByteByReference;
 import com.sun.jna.ptr.LongByReference;
 import java.time.Duration;
 import java.util.Collection;
@@ -167,9 +166,7 @@ public final class SharedQueue extends Handle {
 
   /** The number of values in the queue now. */
   public int size() {
-    LongByReference out = new LongByReference();
-    Lib.check("queue_len", id, out);
-    return (int) out.getValue();
+    return (int) Lib.u64("queue_len", id);
   }
 
   /** Whether the queue is empty now. */
@@ -179,9 +176,7 @@ public final class SharedQueue extends Handle {
 
   /** The most values it holds. */
   public int capacity() {
-    LongByReference out = new LongByReference();
-    Lib.check("queue_capacity", id, out);
-    return (int) out.getValue();
+    return (int) Lib.u64("queue_capacity", id);
   }
 
   /** Room left now. */
@@ -196,8 +191,6 @@ public final class SharedQueue extends Handle {
 
   /** Whether the queue was shut down. */
   public boolean isShutdown() {
-    ByteByReference out = new ByteByReference();
-    Lib.check("queue_is_shutdown", id, out);
-    return out.getValue() != 0;
+    return Lib.bool("queue_is_shutdown", id);
   }
 }

@@ -2,7 +2,6 @@ package dev.plexus;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
-import com.sun.jna.ptr.ByteByReference;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
@@ -63,7 +62,7 @@ public final class TypedArray extends Handle {
   private Object newArray(int count) {
     switch (dtype.size) {
       case 1: return new byte[count];
-      case 2: return dtype == DType.I16 || dtype == DType.U16 ? new short[count] : null;
+      case 2: return new short[count];
       case 4: return dtype == DType.F32 ? new float[count] : new int[count];
       default: return dtype == DType.F64 ? new double[count] : new long[count];
     }
@@ -141,9 +140,7 @@ public final class TypedArray extends Handle {
 
   /** Whether block {@code block} is FULL now. */
   public boolean isFull(long block) {
-    ByteByReference out = new ByteByReference();
-    Lib.check("tarray_is_full", id, block, out);
-    return out.getValue() != 0;
+    return Lib.bool("tarray_is_full", id, block);
   }
 
   /**
@@ -188,9 +185,7 @@ public final class TypedArray extends Handle {
 
   /** Atomically reads element {@code index} (I32, U32, I64, U64). */
   public long load(long index) {
-    LongByReference out = new LongByReference();
-    Lib.check("tarray_load", id, index, out);
-    return out.getValue();
+    return Lib.u64("tarray_load", id, index);
   }
 
   /** Atomically stores {@code value} into element {@code index} (waiters are woken by {@link #notify(long, int)}). */
