@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main demo: C, C++, Python and (when node is installed) Node processes share one
+# The main demo: C, C++, Python and (when installed) Node and Java processes share one
 # region at the same time. They greet each other through write_ef/read_fe on map keys,
 # meet at a barrier, increment one shared counter concurrently (the total is checked),
 # show that nested objects are copied out, and stop a C++ background updater with a
@@ -7,7 +7,9 @@
 #
 # Needs: Rust (cargo), a C and a C++ compiler, python3; node (18+) optional (the first
 # run installs the Node binding's koffi dependency with `npm ci`; without node or npm
-# the demo runs without the Node process and says so).
+# the demo runs without the Node process and says so); Java optional (a JDK 17+ and
+# Debian's libjna-java and libjackson2-core-java; without them the demo runs without
+# the Java process and says so).
 #
 # ./demo.sh --redis runs the same demo over the network: the region is a remote region,
 # redis://127.0.0.1:PORT/plexus-demo-PID, on a private redis-server this script starts
@@ -15,14 +17,15 @@
 # the end), or on the server named by PLEXUS_REDIS_URL (redis://[user:password@]host:port,
 # without a region name, options such as ?db=N allowed; the demo's region is created
 # there and removed at the end).
-# Only the region name changes: the four programs are the same.
+# Only the region name changes: the programs are the same.
 #
 # The first run builds the release library (a few minutes; cargo's progress is shown),
 # later runs only what changed, quietly.
 #
 # Environment: PLEXUS_DEMO_LIBDIR=DIR uses the libplexus.so in DIR instead of building
 # the release library (the test suite uses it); CARGO_TARGET_DIR is where cargo builds
-# it (default target/); PLEXUS_DEMO_NO_NODE=1 leaves Node out; PLEXUS_REDIS_URL (with
+# it (default target/); PLEXUS_DEMO_NO_NODE=1 leaves Node out, PLEXUS_DEMO_NO_JAVA=1
+# Java; PLEXUS_REDIS_URL (with
 # --redis) as above.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -90,6 +93,19 @@ elif [ -d bindings/node/node_modules/koffi ] ||
   ids="$ids,node"
 else
   echo "== npm ci in bindings/node failed (no npm or no registry): running without the Node process"
+fi
+
+if [ -n "${PLEXUS_DEMO_NO_JAVA:-}" ]; then
+  echo "== Java left out (PLEXUS_DEMO_NO_JAVA is set)"
+elif ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+  echo "== javac not found: running without the Java process (install a JDK 17+, libjna-java and libjackson2-core-java to include it)"
+elif [ ! -f "${PLEXUS_JNA_JAR:-/usr/share/java/jna.jar}" ] || [ ! -f "${PLEXUS_JACKSON_JAR:-/usr/share/java/jackson-core.jar}" ]; then
+  echo "== JNA or Jackson core not found (apt-get install libjna-java libjackson2-core-java): running without the Java process"
+elif java_cp=$(PLEXUS_JAVA_OUT="$out/java" bindings/java/build.sh 2>"$out/java-build.log" | tail -n 1) && [ -n "$java_cp" ]; then
+  ids="$ids,java"
+else
+  echo "== building the Java binding failed (bindings/java/build.sh; its messages follow): running without the Java process"
+  cat "$out/java-build.log"
 fi
 
 export PLEXUS_LIBRARY="$lib/libplexus.so"
@@ -180,6 +196,10 @@ pids+=($!)
 pids+=($!)
 if [[ $ids == *node* ]]; then
   node demo/demo.js "$name" "$ids" &
+  pids+=($!)
+fi
+if [[ $ids == *java* ]]; then
+  java -cp "$java_cp" demo/Demo.java "$name" "$ids" &
   pids+=($!)
 fi
 sleep 0.2

@@ -55,6 +55,11 @@ fn run_demo(args: &[&str], env: &[(&str, &str)]) -> String {
 /// The checks every run of the demo must pass; `region` starts the region's name as
 /// the demo prints it (`plexus-demo-` or `redis://127.0.0.1:PORT/plexus-demo-`).
 fn check_demo(stdout: &str, region: &str, finished: &str) {
+    check_demo_with(stdout, region, finished, true)
+}
+
+/// [`check_demo`]; `java_possible` false: the run was made to leave Java out.
+fn check_demo_with(stdout: &str, region: &str, finished: &str, java_possible: bool) {
     let has = |needle: &str| stdout.lines().any(|l| l.contains(needle));
     let node = has("[Node]");
     if !node {
@@ -64,14 +69,29 @@ fn check_demo(stdout: &str, region: &str, finished: &str) {
         );
         eprintln!("note: node is not installed here, so the demo ran without the Node process");
     }
+    let java = has("[Java]");
+    if !java {
+        assert!(
+            !java_possible || std::env::var_os("CI").is_none(),
+            "the Java process did not take part, and CI is set (CI installs a JDK, JNA and Jackson core)\n{stdout}"
+        );
+        assert!(
+            has("running without the Java process") || has("Java left out"),
+            "the demo did not say that it ran without Java:\n{stdout}"
+        );
+        if java_possible {
+            eprintln!("note: no JDK (or JNA, or Jackson core) here, so the demo ran without the Java process");
+        }
+    }
     let mut langs = vec!["[C] ", "[C++] ", "[Python] "];
-    let ids = if node {
-        "c, cpp, python, node"
-    } else {
-        "c, cpp, python"
-    };
+    let mut ids = String::from("c, cpp, python");
     if node {
         langs.push("[Node] ");
+        ids.push_str(", node");
+    }
+    if java {
+        langs.push("[Java] ");
+        ids.push_str(", java");
     }
     let parties = langs.len();
     assert!(
@@ -147,6 +167,23 @@ fn the_cross_language_demo_runs_and_checks_itself() {
         &stdout,
         "plexus-demo-",
         "== demo finished: every process exited cleanly and the region is gone",
+    );
+}
+
+/// Without what the Java participant needs (here: JNA, as on a machine without
+/// libjna-java), the demo says so and runs with the other languages.
+#[test]
+fn the_demo_runs_without_java_and_says_so() {
+    let stdout = run_demo(&[], &[("PLEXUS_JNA_JAR", "/nonexistent/jna.jar")]);
+    assert!(
+        stdout.contains("JNA or Jackson core not found") && !stdout.contains("[Java]"),
+        "{stdout}"
+    );
+    check_demo_with(
+        &stdout,
+        "plexus-demo-",
+        "== demo finished: every process exited cleanly and the region is gone",
+        false,
     );
 }
 

@@ -15,36 +15,10 @@ use std::time::Duration;
 
 use common::process::wait_within;
 use common::python::install_extension_in_tree;
-use common::{root, shared_library};
+use common::{found, loadable_library, root};
 
 fn package_dir() -> PathBuf {
     root().join("bindings/node")
-}
-
-/// The libplexus.so cargo built for this test run: beside the test binary in
-/// target/<profile>/deps (the uplifted target/<profile>/libplexus.so may be older, and
-/// is taken only when the first is missing).
-fn library() -> PathBuf {
-    let lib = shared_library();
-    if lib.exists() {
-        lib
-    } else {
-        lib.parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join(lib.file_name().unwrap())
-    }
-}
-
-/// Whether `program` can be started at all.
-fn found(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
 }
 
 /// Skips the test loudly, or fails it under CI.
@@ -68,13 +42,13 @@ fn run_with_limit(mut cmd: Command, limit: Duration) -> Output {
 
 #[test]
 fn node_binding_tests() {
-    if !found("node") {
+    if !found("node", "--version") {
         skip("node not found");
         return;
     }
     let pkg = package_dir();
     if !pkg.join("node_modules/koffi/package.json").exists() {
-        if !found("npm") {
+        if !found("npm", "--version") {
             skip("npm not found (needed once, to install koffi into bindings/node/node_modules)");
             return;
         }
@@ -105,12 +79,15 @@ fn node_binding_tests() {
         "expected the binding's test files, found {files:?}"
     );
 
-    let lib = library();
+    let lib = loadable_library();
     assert!(lib.exists(), "{} was not built", lib.display());
     // The cross-language hand-off test (tarray.test.js) starts a Python writer: the
     // extension of this checkout must be in bindings/python, whether or not the Python
     // suite has run before this one.
-    if found(&std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())) {
+    if found(
+        &std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()),
+        "--version",
+    ) {
         install_extension_in_tree();
     }
     let mut node = Command::new("node");

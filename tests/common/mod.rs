@@ -72,6 +72,33 @@ pub fn shared_library() -> PathBuf {
     })
 }
 
+/// The libplexus.so for a program this test starts to load by path (PLEXUS_LIBRARY):
+/// [`shared_library`], beside the test binary in target/<profile>/deps (the uplifted
+/// target/<profile>/libplexus.so may be older, and is taken only when the first is
+/// missing).
+pub fn loadable_library() -> PathBuf {
+    let lib = shared_library();
+    if lib.exists() {
+        lib
+    } else {
+        lib.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join(lib.file_name().unwrap())
+    }
+}
+
+/// Whether `program` can be started at all (run with `arg`, such as `--version`).
+pub fn found(program: &str, arg: &str) -> bool {
+    std::process::Command::new(program)
+        .arg(arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
 /// `<what>-<tag>-<pid>-<n>`, with `what` the test binary's name and `n` counting the
 /// calls of this process: unique among the tests running on the machine.
 fn unique(tag: &str) -> String {

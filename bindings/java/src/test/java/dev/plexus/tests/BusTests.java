@@ -1,0 +1,73 @@
+package dev.plexus.tests;
+
+import static dev.plexus.tests.T.*;
+
+import dev.plexus.Bus;
+import dev.plexus.Message;
+import dev.plexus.PlexusException;
+import dev.plexus.Subscription;
+import java.time.Duration;
+
+final class BusTests {
+  static final Duration SHORT = Duration.ofMillis(20);
+
+  static void testPublishSubscribe() throws Exception {
+    withRegion("bus", (r, name) -> {
+      Bus b = r.bus("events", 4);
+      eq(4L, b.capacity());
+      long first = b.nextSeq();
+      long s0 = b.publish("before");
+      eq(first, s0);
+      try (Subscription now = b.subscribe(Bus.From.NOW);
+          Subscription oldest = b.subscribe(Bus.From.OLDEST)) {
+        throwsA(PlexusException.Timeout.class, () -> now.next(SHORT));
+        long s1 = b.publish(1L);
+        long s2 = b.publish("two");
+        eq(s0 + 1, s1);
+        eq(s0 + 2, s2);
+        Message m = now.next(SHORT);
+        eq(new Message(s1, null, 1L), m);
+        eq(new Message(s2, null, "two"), now.next());
+        eq("before", oldest.next(SHORT).value());
+        eq(1L, oldest.next(SHORT).value());
+        eq(s2 + 1, b.nextSeq());
+        // A subscriber that fell behind sees the gap in the sequence numbers.
+        for (int i = 0; i < 10; i++) b.publish((long) i);
+        try (Subscription late = b.subscribe(Bus.From.OLDEST)) {
+          Message m2 = late.next(SHORT);
+          check(m2.seq() > s2, "the oldest retained is newer: " + m2);
+        }
+      }
+    });
+  }
+
+  static void testTopics() throws Exception {
+    withRegion("topics", (r, name) -> {
+      Bus b = r.bus("events", 16);
+      try (Subscription orders = b.subscribe("orders/", Bus.From.NOW)) {
+        b.emit("users/new", "ann");
+        long s = b.emit("orders/new", 42L);
+        b.publish("untopical");
+        Message m = orders.next(SHORT);
+        eq(new Message(s, "orders/new", 42L), m);
+        throwsA(PlexusException.Timeout.class, () -> orders.next(SHORT));
+      }
+      throwsA(PlexusException.InvalidArgument.class, () -> b.emit("t".repeat(200), 1L));
+    });
+  }
+
+  static void testShutdown() throws Exception {
+    withRegion("busdown", (r, name) -> {
+      Bus b = r.bus("events", 4);
+      Subscription sub = b.subscribe(Bus.From.NOW);
+      b.publish("last");
+      b.shutdown();
+      check(b.isShutdown(), "shut down");
+      throwsA(PlexusException.Closed.class, () -> b.publish("more"));
+      eq("last", sub.next(SHORT).value());
+      throwsA(PlexusException.Closed.class, () -> sub.next(SHORT));
+      sub.close();
+      sub.close();
+    });
+  }
+}
