@@ -8,6 +8,9 @@ the ratio to the baseline computed round by round:
 1. ``numpy.sum`` over a shared 16M-element float64 array (``t.numpy()`` of a plexus typed
    array, in place) against the same sum over a private numpy array with the same
    contents. Ratio = private time / shared time (1.0: no difference; target >= 0.95).
+   For context, two more arrays take turns with them: a private array allocated
+   without numpy's transparent-huge-page request, and a ``multiprocessing.shared_memory``
+   array (page size is what separates shared from private memory here).
 
 2. Block hand-off throughput (GB/s of block data) from a writer process to a reader
    process through a ring of ``--ring`` blocks of ``--block-kib`` KiB (each size given
@@ -68,44 +71,92 @@ def summary(xs: List[float], fmt: str = "{:.3g}") -> str:
 # 1. numpy.sum over shared memory against private memory
 
 
+def private_small_pages(n: int) -> "np.ndarray | None":
+    """A private array of `n` float64 allocated without numpy's transparent huge page
+    request (numpy asks the kernel for huge pages for large arrays on Linux): None when
+    this numpy has no switch for it."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined,no-redef]
+        except ImportError:
+            return None
+    old = _set_madvise_hugepage(False)
+    try:
+        return np.empty(n)
+    finally:
+        _set_madvise_hugepage(old)
+
+
+def thp_settings() -> str:
+    out = []
+    for what in ("enabled", "shmem_enabled"):
+        try:
+            with open(f"/sys/kernel/mm/transparent_hugepage/{what}") as f:
+                out.append(f"{what}: {f.read().strip()}")
+        except OSError:
+            pass
+    return "; ".join(out) or "unknown"
+
+
 def sum_bench(args: argparse.Namespace, out: List[str]) -> None:
     n = args.elements
     name = f"bench-tarray-sum-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     region = plexus.Region(name, mode="create", size=n * 8 + (64 << 20))
+    shm = shared_memory.SharedMemory(create=True, size=n * 8)
     try:
         t = region.tarray("big", "f64", n)
-        shared = t.numpy()
         private = np.random.default_rng(1).random(n)
-        shared[:] = private  # same contents, every page touched
-        assert float(np.sum(shared)) == float(np.sum(private))
-        times: Dict[str, List[float]] = {"shared": [], "private": []}
-        ratios: List[float] = []
+        arrays = {"plexus": t.numpy(), "private": private}
+        small = private_small_pages(n)
+        if small is not None:
+            arrays["private, small pages"] = small
+        arrays["shared_memory"] = np.ndarray((n,), dtype=np.float64, buffer=shm.buf)
+        for a in arrays.values():
+            a[:] = private  # same contents, every page touched
+        assert all(float(np.sum(a)) == float(np.sum(private)) for a in arrays.values())
+        names = list(arrays)
+        times: Dict[str, List[float]] = {k: [] for k in names}
+        ratios: Dict[str, List[float]] = {k: [] for k in names if k != "plexus"}
         for r in range(args.sum_rounds):
-            order = ["shared", "private"] if r % 2 == 0 else ["private", "shared"]
+            order = names[r % len(names) :] + names[: r % len(names)]
             got: Dict[str, float] = {}
             for which in order:
-                a = shared if which == "shared" else private
                 t0 = time.perf_counter()
-                np.sum(a)
+                np.sum(arrays[which])
                 got[which] = time.perf_counter() - t0
                 times[which].append(got[which])
-            ratios.append(got["private"] / got["shared"])
+            for k in ratios:
+                ratios[k].append(got[k] / got["plexus"])
         ms = {k: [x * 1e3 for x in v] for k, v in times.items()}
         gbs = {k: [n * 8 / x / 1e9 for x in v] for k, v in times.items()}
-        ratio = statistics.median(ratios)
+        label = {
+            "private": "private numpy array (baseline; numpy asks for transparent huge pages)",
+            "private, small pages": "private numpy array allocated without the huge page request",
+            "shared_memory": "`multiprocessing.shared_memory` (`/dev/shm`)",
+            "plexus": "plexus typed array, `t.numpy()` (`/dev/shm`)",
+        }
         out.append(f"### numpy.sum over {n:,} float64 ({n * 8 >> 20} MiB), {args.sum_rounds} interleaved rounds\n")
-        out.append("| array | time per sum, median (p10–p90) | GB/s, median (p10–p90) |")
-        out.append("|---|---|---|")
-        out.append(f"| private numpy array (baseline) | {summary(ms['private'])} ms | {summary(gbs['private'])} |")
-        out.append(f"| plexus typed array, `t.numpy()` | {summary(ms['shared'])} ms | {summary(gbs['shared'])} |")
+        out.append(f"Transparent huge pages: {thp_settings()}.\n")
+        out.append("| array | time per sum, median (p10–p90) | GB/s, median (p10–p90) | plexus speed relative to it, round by round: median (p10–p90) |")
+        out.append("|---|---|---|---|")
+        for k in ["private", "private, small pages", "shared_memory", "plexus"]:
+            if k not in arrays:
+                continue
+            rel = "1" if k == "plexus" else summary(ratios[k], "{:.3f}") + "×"
+            out.append(f"| {label[k]} | {summary(ms[k])} ms | {summary(gbs[k])} | {rel} |")
         out.append("")
+        ratio = statistics.median(ratios["private"])
         out.append(
             f"Shared / private speed, round by round (private time / shared time): median "
-            f"**{ratio:.3f}×** (p10 {percentile(ratios, 0.1):.3f}, p90 {percentile(ratios, 0.9):.3f}, "
-            f"min {min(ratios):.3f}, max {max(ratios):.3f}); target ≥ 0.95×: "
-            f"**{'met' if ratio >= 0.95 else 'NOT met'}**.\n"
+            f"**{ratio:.3f}×** (min {min(ratios['private']):.3f}, max {max(ratios['private']):.3f}); "
+            f"target ≥ 0.95×: **{'met' if ratio >= 0.95 else 'NOT met'}**.\n"
         )
     finally:
+        del arrays
+        shm.close()
+        shm.unlink()
         region.close()
         plexus.Region.remove(name)
 
