@@ -33,17 +33,9 @@ PY=${PYTHON:-python3}
 "$PY" -c 'import numpy' 2>/dev/null || { echo "benches/tarray.sh: $PY has no numpy (pip install numpy)" >&2; exit 1; }
 
 echo "== cargo build --release -p plexus-python" >&2
-built=$(cargo build --release -p plexus-python --message-format=json-render-diagnostics |
-  "$PY" -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "_plexus":
-        print([f for f in m["filenames"] if f.endswith(".so")][0])')
 stage=$(mktemp -d)
 trap 'rm -rf "$stage" "$OUT.tmp"' EXIT
-cp -r bindings/python/plexus "$stage/plexus"
-rm -f "$stage"/plexus/_plexus*.so
-cp "$built" "$stage/plexus/_plexus.abi3.so"
+bash benches/bindings/python/stage.sh "$stage"
 
 mkdir -p "$(dirname "$OUT")"
 PYTHONPATH="$stage" nice -n "$NICE" "$PY" benches/tarray.py "${ARGS[@]}" --out "$OUT.tmp"
