@@ -10,7 +10,9 @@ the ratio to the baseline computed round by round:
    contents. Ratio = private time / shared time (1.0: no difference; target >= 0.95).
    For context, two more arrays take turns with them: a private array allocated
    without numpy's transparent-huge-page request, and a ``multiprocessing.shared_memory``
-   array (page size is what separates shared from private memory here).
+   array (page size is what separates shared from private memory here). The arrays are
+   allocated anew in 4 epochs, in a rotated order (on the machine this was written on,
+   the first large allocation of a process sums slower, whatever its kind).
 
 2. Block hand-off throughput (GB/s of block data) from a writer process to a reader
    process through a ring of ``--ring`` blocks of ``--block-kib`` KiB (each size given
@@ -42,7 +44,7 @@ import sys
 import time
 import uuid
 from multiprocessing import shared_memory
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -100,65 +102,94 @@ def thp_settings() -> str:
     return "; ".join(out) or "unknown"
 
 
+SUM_ARRAYS = ["plexus", "private", "private, small pages", "shared_memory"]
+
+
+def make_sum_arrays(n: int, order: List[str], contents: np.ndarray, keep: List[Any]) -> Dict[str, np.ndarray]:
+    """The arrays of the numpy.sum measurement, allocated in `order` (the first array
+    allocated in a process tends to get slower pages here, whatever its kind), each
+    holding `contents` (every page touched). `keep` collects what must be closed."""
+    arrays: Dict[str, np.ndarray] = {}
+    for k in order:
+        if k == "plexus":
+            name = f"bench-tarray-sum-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            region = plexus.Region(name, mode="create", size=n * 8 + (64 << 20))
+            keep.append(lambda region=region, name=name: (region.close(), plexus.Region.remove(name)))
+            arrays[k] = region.tarray("big", "f64", n).numpy()
+        elif k == "private":
+            arrays[k] = np.empty(n)
+        elif k == "private, small pages":
+            small = private_small_pages(n)
+            if small is None:
+                continue
+            arrays[k] = small
+        else:
+            shm = shared_memory.SharedMemory(create=True, size=n * 8)
+            keep.append(lambda shm=shm: (shm.close(), shm.unlink()))
+            arrays[k] = np.ndarray((n,), dtype=np.float64, buffer=shm.buf)
+        arrays[k][:] = contents
+    return arrays
+
+
 def sum_bench(args: argparse.Namespace, out: List[str]) -> None:
     n = args.elements
-    name = f"bench-tarray-sum-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    region = plexus.Region(name, mode="create", size=n * 8 + (64 << 20))
-    shm = shared_memory.SharedMemory(create=True, size=n * 8)
-    try:
-        t = region.tarray("big", "f64", n)
-        private = np.random.default_rng(1).random(n)
-        arrays = {"plexus": t.numpy(), "private": private}
-        small = private_small_pages(n)
-        if small is not None:
-            arrays["private, small pages"] = small
-        arrays["shared_memory"] = np.ndarray((n,), dtype=np.float64, buffer=shm.buf)
-        for a in arrays.values():
-            a[:] = private  # same contents, every page touched
-        assert all(float(np.sum(a)) == float(np.sum(private)) for a in arrays.values())
-        names = list(arrays)
-        times: Dict[str, List[float]] = {k: [] for k in names}
-        ratios: Dict[str, List[float]] = {k: [] for k in names if k != "plexus"}
-        for r in range(args.sum_rounds):
-            order = names[r % len(names) :] + names[: r % len(names)]
-            got: Dict[str, float] = {}
-            for which in order:
-                t0 = time.perf_counter()
-                np.sum(arrays[which])
-                got[which] = time.perf_counter() - t0
-                times[which].append(got[which])
-            for k in ratios:
-                ratios[k].append(got[k] / got["plexus"])
-        ms = {k: [x * 1e3 for x in v] for k, v in times.items()}
-        gbs = {k: [n * 8 / x / 1e9 for x in v] for k, v in times.items()}
-        label = {
-            "private": "private numpy array (baseline; numpy asks for transparent huge pages)",
-            "private, small pages": "private numpy array allocated without the huge page request",
-            "shared_memory": "`multiprocessing.shared_memory` (`/dev/shm`)",
-            "plexus": "plexus typed array, `t.numpy()` (`/dev/shm`)",
-        }
-        out.append(f"### numpy.sum over {n:,} float64 ({n * 8 >> 20} MiB), {args.sum_rounds} interleaved rounds\n")
-        out.append(f"Transparent huge pages: {thp_settings()}.\n")
-        out.append("| array | time per sum, median (p10–p90) | GB/s, median (p10–p90) | plexus speed relative to it, round by round: median (p10–p90) |")
-        out.append("|---|---|---|---|")
-        for k in ["private", "private, small pages", "shared_memory", "plexus"]:
-            if k not in arrays:
-                continue
-            rel = "1" if k == "plexus" else summary(ratios[k], "{:.3f}") + "×"
-            out.append(f"| {label[k]} | {summary(ms[k])} ms | {summary(gbs[k])} | {rel} |")
-        out.append("")
-        ratio = statistics.median(ratios["private"])
-        out.append(
-            f"Shared / private speed, round by round (private time / shared time): median "
-            f"**{ratio:.3f}×** (min {min(ratios['private']):.3f}, max {max(ratios['private']):.3f}); "
-            f"target ≥ 0.95×: **{'met' if ratio >= 0.95 else 'NOT met'}**.\n"
-        )
-    finally:
-        del arrays
-        shm.close()
-        shm.unlink()
-        region.close()
-        plexus.Region.remove(name)
+    contents = np.random.default_rng(1).random(n)
+    expected = float(np.sum(contents))
+    times: Dict[str, List[float]] = {k: [] for k in SUM_ARRAYS}
+    ratios: Dict[str, List[float]] = {k: [] for k in SUM_ARRAYS if k != "plexus"}
+    # Epochs: every array is allocated anew, in an order rotated epoch by epoch, so that
+    # no kind always gets the pages of the first (or last) allocation.
+    epochs = len(SUM_ARRAYS)
+    for e in range(epochs):
+        keep: List[Any] = []
+        try:
+            order = SUM_ARRAYS[e:] + SUM_ARRAYS[:e]
+            arrays = make_sum_arrays(n, order, contents, keep)
+            assert all(float(np.sum(a)) == expected for a in arrays.values())
+            names = list(arrays)
+            for r in range(max(1, args.sum_rounds // epochs)):
+                rot = names[r % len(names) :] + names[: r % len(names)]
+                got: Dict[str, float] = {}
+                for which in rot:
+                    t0 = time.perf_counter()
+                    np.sum(arrays[which])
+                    got[which] = time.perf_counter() - t0
+                    times[which].append(got[which])
+                for k in ratios:
+                    if k in got:
+                        ratios[k].append(got[k] / got["plexus"])
+            del arrays
+        finally:
+            for c in keep:
+                c()
+    ms = {k: [x * 1e3 for x in v] for k, v in times.items() if v}
+    gbs = {k: [n * 8 / x / 1e9 for x in v] for k, v in times.items() if v}
+    label = {
+        "private": "private numpy array (baseline; numpy asks for transparent huge pages)",
+        "private, small pages": "private numpy array allocated without the huge page request",
+        "shared_memory": "`multiprocessing.shared_memory` (`/dev/shm`)",
+        "plexus": "plexus typed array, `t.numpy()` (`/dev/shm`)",
+    }
+    rounds = len(times["plexus"])
+    out.append(
+        f"### numpy.sum over {n:,} float64 ({n * 8 >> 20} MiB), {rounds} interleaved rounds "
+        f"in {epochs} epochs (arrays allocated anew each epoch, in a rotated order)\n"
+    )
+    out.append(f"Transparent huge pages: {thp_settings()}.\n")
+    out.append("| array | time per sum, median (p10–p90) | GB/s, median (p10–p90) | plexus speed relative to it, round by round: median (p10–p90) |")
+    out.append("|---|---|---|---|")
+    for k in ["private", "private, small pages", "shared_memory", "plexus"]:
+        if k not in ms:
+            continue
+        rel = "1" if k == "plexus" else summary(ratios[k], "{:.3f}") + "×"
+        out.append(f"| {label[k]} | {summary(ms[k])} ms | {summary(gbs[k])} | {rel} |")
+    out.append("")
+    ratio = statistics.median(ratios["private"])
+    out.append(
+        f"Shared / private speed, round by round (private time / shared time): median "
+        f"**{ratio:.3f}×** (min {min(ratios['private']):.3f}, max {max(ratios['private']):.3f}); "
+        f"target ≥ 0.95×: **{'met' if ratio >= 0.95 else 'NOT met'}**.\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -326,7 +357,7 @@ def handoff_bench(args: argparse.Namespace, kib: int, out: List[str]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--elements", type=int, default=16 << 20, help="elements of the summed array (default 16M)")
-    p.add_argument("--sum-rounds", type=int, default=41, help="interleaved numpy.sum rounds (default 41)")
+    p.add_argument("--sum-rounds", type=int, default=48, help="interleaved numpy.sum rounds, split over 4 allocation epochs (default 48)")
     p.add_argument("--rounds", type=int, default=9, help="interleaved hand-off rounds (default 9)")
     p.add_argument("--ring", type=int, default=8, help="blocks in the ring (default 8)")
     p.add_argument("--block-kib", type=int, nargs="+", default=[1024, 64], help="KiB per block, one or more sizes (default 1024 64)")
