@@ -2,7 +2,9 @@
 //! a few hundred SIGKILLs of worker processes doing random operations on every object
 //! kind, then every check of the harness (no wedge, no torn or invented value, queue
 //! values at most once and exactly once when the push returned, exact `faa` counters up to
-//! the increments cut by a kill, lock and semaphore invariants). The long form is the same
+//! the increments cut by a kill, lock and semaphore invariants, typed array frames never
+//! read torn as FULL and consumed exactly once when their `end_write` returned, no block
+//! stuck after its holder was killed). The long form is the same
 //! binary run by hand: `cargo run --release --bin plexus-torture -- --kills 5000`.
 
 mod common;
@@ -56,7 +58,8 @@ fn torture_short_form_survives_hundreds_of_kills() {
 
 /// The checks are not vacuous: with `--inject`, one worker fakes a fault (a torn value, a
 /// value nobody wrote, an increment it did not make, a value popped twice, a lock held by
-/// a live process far beyond the others' timeout), and the run must fail and name it.
+/// a live process far beyond the others' timeout, a typed array frame with one element
+/// changed handed on as FULL), and the run must fail and name it.
 #[test]
 fn torture_checks_catch_injected_faults() {
     let exe = env!("CARGO_BIN_EXE_plexus-torture");
@@ -67,6 +70,7 @@ fn torture_checks_catch_injected_faults() {
         ("dup-pop", "delivered 2 times"),
         ("wedge", "mutex lock timed out"),
         ("wrong-reply", "got the reply"),
+        ("torn-frame", "torn frame"),
     ] {
         let region = RegionName::new(fault);
         let dir = TempDir::new(fault);

@@ -251,6 +251,10 @@ export class SharedTypedArray<D extends Dtype = Dtype> extends PlexusObject {
   write(first: number, values: DtypeView[D] | ArrayLike<number | bigint>): void;
   readBlock(block: number | bigint, timeout?: Timeout): DtypeView[D];
   writeBlock(block: number | bigint, values: DtypeView[D] | ArrayLike<number | bigint>, timeout?: Timeout): void;
+  /** readBlock without blocking the event loop. */
+  readBlockAsync(block: number | bigint, options?: WaitOptions): Promise<DtypeView[D]>;
+  /** writeBlock without blocking the event loop. */
+  writeBlockAsync(block: number | bigint, values: DtypeView[D] | ArrayLike<number | bigint>, options?: WaitOptions): Promise<void>;
   load(index: number | bigint): AtomicValue<D>;
   store(index: number | bigint, value: number | bigint): void;
   faa(index: number | bigint, delta: number | bigint): AtomicValue<D>;

@@ -3692,6 +3692,40 @@ class SharedTypedArray extends PlexusObject {
     check(C.tarray_write_block(this._h, u64In(block, 'block'), timeoutNs(timeout), v));
   }
 
+  /** readBlock without blocking the event loop (`options`: { timeout, signal }); a new TypedArray. */
+  async readBlockAsync(block, options) {
+    const b = u64In(block, 'block');
+    const out = new this._View(this._blockCount(Number(block)));
+    const addr = koffi.address(out); // the call copies into `out`, kept alive by this frame
+    await waitAsync(
+      {
+        once: (ns) => C.tarray_read_block(this._h, b, ns, addr),
+        slice: (ns) => callAsync(C.tarray_read_block, [this._h, b, ns, addr]),
+        done: okOrThrow(() => undefined),
+      },
+      options,
+    );
+    return out;
+  }
+
+  /** writeBlock without blocking the event loop (`options`: { timeout, signal }). */
+  async writeBlockAsync(block, values, options) {
+    const b = u64In(block, 'block');
+    const v = this._View.from(values); // a copy: the caller may change `values` meanwhile
+    if (v.length !== this._blockCount(Number(block))) {
+      throw new RangeError(`block ${block} holds ${this._blockCount(Number(block))} elements, not ${v.length}`);
+    }
+    const addr = koffi.address(v);
+    await waitAsync(
+      {
+        once: (ns) => C.tarray_write_block(this._h, b, ns, addr),
+        slice: (ns) => callAsync(C.tarray_write_block, [this._h, b, ns, addr]),
+        done: okOrThrow(() => undefined),
+      },
+      options,
+    );
+  }
+
   _int(v) {
     if (this.dtype === 'u64') return BigInt.asUintN(64, BigInt(v));
     if (this.dtype === 'i64') return BigInt.asIntN(64, BigInt(v));

@@ -1,7 +1,8 @@
 //! `plexus-torture`: crash torture of a plexus region.
 //!
 //! A controller creates a region with one object of every kind (arrays, a map, a FIFO
-//! queue, a LIFO stack, a bus, a mutex, a semaphore, a service), starts N worker processes (this
+//! queue, a LIFO stack, a bus, a mutex, a semaphore, a service, a typed array whose
+//! blocks are handed from writers to readers), starts N worker processes (this
 //! same binary, `plexus-torture worker ...`) that do random operations on all of them
 //! (every element call, `read_rw` holds, token passing with `read_fe`/`write_ef`, map
 //! inserts and removals, `faa` counters, half of one counter's increments through the C
@@ -39,6 +40,16 @@
 //!   reply derived from it), every request a server takes was journaled by its caller,
 //!   and no call waits past its timeout plus the slack, also when its server was
 //!   killed holding the request (OWNER_DEAD is then allowed, as is TIMEOUT).
+//! * **Typed array blocks** (full/empty hand-off of frames, `begin_write`/`end_write`,
+//!   `begin_read`/`end_read`; writers and readers dwell in the middle of a frame, so
+//!   kills land mid-block): every element of a frame is derived from its writer, its
+//!   sequence number and its block, so a reader regenerates the whole frame: a frame
+//!   left half written by a killed writer, mixed from two writes or never written is
+//!   never read as FULL. Every frame whose `end_write` returned OK is consumed (read and
+//!   `end_read` OK) exactly once, except at most one per reader killed inside
+//!   `end_read`; no frame is consumed twice. No block stays stuck: at every pause (no
+//!   live worker holds a block then) the controller reads each FULL block and writes
+//!   each block again with try-once calls, which take a dead holder's block back.
 //! * **Region checker** (`plexus::check`): never "corrupt", neither at a pause nor while
 //!   the workers run (plain and repairing checks); after the final repair, consistent;
 //!   at most 3 leaked blocks per worker that ran.
@@ -56,8 +67,8 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use plexus::{
-    Array, Bus, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region, Semaphore, Service, Start,
-    Subscription, Value, ValueRef, FLAG_FULL, FLAG_LIFO,
+    Array, BlockState, Bus, Dtype, Error, Map, Mutex, OpenMode, OpenOptions, Queue, Region,
+    Semaphore, Service, Start, Subscription, TArray, Value, ValueRef, FLAG_FULL, FLAG_LIFO,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -76,6 +87,10 @@ const SERVICE_CAPACITY: u64 = 8;
 /// the error `refused w s` (sequence numbers stay far below it; an INT value holds 32
 /// bits of them).
 const REPLY_SEQ: u64 = 1 << 30;
+/// The typed array `frames`: FRAME_BLOCKS blocks of FRAME_LEN u64 elements (4 KiB), all
+/// EMPTY at the start.
+const FRAME_BLOCKS: u64 = 6;
+const FRAME_LEN: u64 = 512;
 /// 16 MiB: room for the values and for the blocks leaked by thousands of kills, and small
 /// enough for a container's 64 MiB `/dev/shm`.
 const REGION_SIZE: u64 = 16 << 20;
@@ -228,6 +243,72 @@ fn validate(v: &Value) -> Result<(u64, u64), String> {
     Ok(id)
 }
 
+/// Element `i` of the frame (writer `w`, sequence number `s`) written into block `b`:
+/// element 0 is the id, element 1 the block, the others are derived from all three, so
+/// a frame left half written, mixed from two writes, or moved to another block does not
+/// regenerate.
+fn frame_elem(w: u64, s: u64, b: u64, i: u64) -> u64 {
+    match i {
+        0 => pack(w, s),
+        1 => b,
+        _ => mix(pack(w, s) ^ b << 56 ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+    }
+}
+
+/// Checks a whole frame read from block `b`: returns its id.
+fn validate_frame(data: &[u64], b: u64) -> Result<(u64, u64), String> {
+    let Some(&first) = data.first() else {
+        return Err(format!("empty frame in block {b}"));
+    };
+    let (w, s) = (first >> 32, first & 0xffff_ffff);
+    if data.len() as u64 != FRAME_LEN || w >= 1 << 19 || s == 0 {
+        return Err(format!(
+            "torn frame in block {b}: {} elements, element 0 is {first:#x}",
+            data.len()
+        ));
+    }
+    match (0..FRAME_LEN).find(|&i| data[i as usize] != frame_elem(w, s, b, i)) {
+        None => Ok((w, s)),
+        Some(i) => Err(format!(
+            "torn frame in block {b} (claims writer {w} seq {s}): element {i} is {:#x}, not {:#x}",
+            data[i as usize],
+            frame_elem(w, s, b, i)
+        )),
+    }
+}
+
+/// Writes the frame (w, s) into a block taken with `begin_write` (`p`: its first element,
+/// FRAME_LEN elements), calling `mid` halfway (a dwell, so that kills land there).
+/// `torn`: one element wrong (the `--inject torn-frame` self-test).
+fn write_frame(p: *mut u8, w: u64, s: u64, b: u64, torn: bool, mut mid: impl FnMut()) {
+    let p = p.cast::<u64>();
+    for i in 0..FRAME_LEN {
+        if i == FRAME_LEN / 2 {
+            mid();
+        }
+        let v = frame_elem(w, s, b, i) ^ u64::from(torn && i == FRAME_LEN / 2 + 1);
+        // SAFETY: `p` is the block's first element, 8-byte aligned (elements start
+        // 64-byte aligned), with FRAME_LEN elements (checked by the caller), inside
+        // the mapping the typed array handle keeps; this process holds the block.
+        unsafe { p.add(i as usize).write_volatile(v) };
+    }
+}
+
+/// Copies the FRAME_LEN elements of a block taken with `begin_read`, calling `mid`
+/// halfway.
+fn read_frame(p: *const u8, mut mid: impl FnMut()) -> Vec<u64> {
+    let p = p.cast::<u64>();
+    (0..FRAME_LEN)
+        .map(|i| {
+            if i == FRAME_LEN / 2 {
+                mid();
+            }
+            // SAFETY: as in `write_frame`; this process holds the block for reading.
+            unsafe { p.add(i as usize).read_volatile() }
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // Journals.
 
@@ -325,8 +406,8 @@ usage: plexus-torture [options]
   --no-widen        do not make one worker in four dwell in the middle of queue pushes,
                     stack pushes and pops, and bus publishes (the library's test hook)
   --inject FAULT    self-test of the checks: the first worker fakes one fault
-                    (torn, invented, lost-faa, dup-pop, wedge, wrong-reply); the run
-                    must fail
+                    (torn, invented, lost-faa, dup-pop, wedge, wrong-reply, torn-frame);
+                    the run must fail
 Exit status 0 when every check passed, 1 when one failed, 2 on bad usage.";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -426,6 +507,7 @@ struct Objects {
     mutex: Mutex,
     sem: Semaphore,
     svc: Service,
+    frames: TArray,
 }
 
 impl Objects {
@@ -444,6 +526,13 @@ impl Objects {
             mutex: region.mutex("mutex")?,
             sem: region.semaphore("sem", SEM_PERMITS)?,
             svc: region.service("svc", SERVICE_CAPACITY, 0)?,
+            frames: region.tarray(
+                "frames",
+                Some(Dtype::U64),
+                FRAME_BLOCKS * FRAME_LEN,
+                FRAME_LEN,
+                0,
+            )?,
             region,
         })
     }
@@ -461,7 +550,7 @@ fn key(i: u64) -> String {
 const HITS: &str = "hits";
 
 /// Faults `--inject` can fake.
-const FAULTS: [&str; 7] = [
+const FAULTS: [&str; 8] = [
     "none",
     "torn",
     "invented",
@@ -469,6 +558,7 @@ const FAULTS: [&str; 7] = [
     "dup-pop",
     "wedge",
     "wrong-reply",
+    "torn-frame",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -499,6 +589,8 @@ struct Worker {
     /// The region `<region>-churn` (which workers remove and RECREATE) and an array in
     /// it, while this worker has it open.
     churn_region: Option<(Region, Array)>,
+    /// Widened workers dwell this long in the middle of every frame they write or read.
+    dwell: Option<Duration>,
 }
 
 /// A handle on one of the objects `churn-N`: its kind changes as workers remove and
@@ -638,14 +730,18 @@ fn worker_main(args: &[String]) -> ExitCode {
         ops: 0,
         churn: HashMap::new(),
         churn_region: None,
+        dwell: None,
     };
     w.late("opening the region", t0, w.timeout);
     // One worker in four dwells 20-200 us in the middle of every FIFO push (slot claimed,
     // value not yet published), every LIFO push and pop (stack lock held) and every bus
-    // publish (slot half written), so that many kills land exactly there.
+    // publish (slot half written), and in the middle of every typed array frame it writes
+    // or reads (block held, half the elements done), so that many kills land exactly
+    // there.
     if args[8].contains("widen") && w.rng.below(4) == 0 {
         let us = 20 + w.rng.below(180);
         plexus::test_pause_in_push(Duration::from_micros(us));
+        w.dwell = Some(Duration::from_micros(us));
         rec!(w.j, "V {us}");
     }
     rec!(w.j, "S");
@@ -750,7 +846,7 @@ impl Worker {
             if self.ops % 256 == 0 {
                 rec!(self.j, "Y {}", plexus::recovered_locks());
             }
-            match self.rng.below(124) {
+            match self.rng.below(136) {
                 0..=9 => self.cell_write(),
                 10..=19 => self.cell_read(),
                 20..=23 => self.cell_cas(),
@@ -771,6 +867,7 @@ impl Worker {
                 109..=113 => self.churn_object(),
                 114..=116 => self.churn_region(),
                 117..=122 => self.service_op(),
+                123..=134 => self.frame_op(),
                 _ => self.reattach(),
             }
         }
@@ -847,6 +944,14 @@ impl Worker {
                     if let Ok((w, s)) = validate(&v) {
                         rec!(self.j, "O\no {w} {s}\nO\no {w} {s}");
                     }
+                }
+            }
+            "torn-frame" => {
+                // A frame with one element changed, handed on as FULL: some block is
+                // EMPTY within the timeout (readers consume them).
+                let written = (0..FRAME_BLOCKS).any(|b| self.frame_write(b, Duration::ZERO, true));
+                if !written {
+                    self.frame_write(0, self.timeout, true);
                 }
             }
             // Holds the mutex far beyond the others' timeout, alive.
@@ -1397,6 +1502,108 @@ impl Worker {
         self.service_outcome(s, r);
     }
 
+    /// A mid-frame dwell: a widened worker sleeps, others yield now and then.
+    fn frame_dwell(dwell: Option<Duration>, yield_now: bool) {
+        match dwell {
+            Some(d) => std::thread::sleep(d),
+            None if yield_now => std::thread::yield_now(),
+            None => {}
+        }
+    }
+
+    /// Typed array blocks: write a frame into an EMPTY block or consume a FULL one, with a
+    /// short timeout (another worker may hold the block, or it may be in the other state).
+    fn frame_op(&mut self) {
+        let b = self.pick(FRAME_BLOCKS);
+        let short = self.short();
+        if self.rng.below(2) == 0 {
+            self.frame_write(b, short, false);
+        } else {
+            self.frame_read(b, short);
+        }
+    }
+
+    /// `begin_write`, the frame's elements (journaled `A b s` once the block is held),
+    /// `end_write` (journaled `a b s` when it returned OK: the frame must be consumed).
+    /// Returns whether it wrote.
+    fn frame_write(&mut self, b: u64, timeout: Duration, torn: bool) -> bool {
+        let t0 = Instant::now();
+        let r = self.o.frames.begin_write(b, Some(timeout));
+        self.late("tarray begin_write", t0, timeout);
+        let p = match r {
+            Ok((p, FRAME_LEN)) => p,
+            Ok((_, n)) => {
+                self.fail(format!("tarray begin_write of block {b}: {n} elements"));
+                return false;
+            }
+            Err(Error::Timeout) => return false,
+            Err(e) => {
+                self.unexpected("tarray begin_write", e);
+                return false;
+            }
+        };
+        self.seq += 1;
+        let s = self.seq;
+        rec!(self.j, "A {b} {s}");
+        let (dwell, yield_now) = (self.dwell, self.rng.below(4) == 0);
+        write_frame(p, self.id, s, b, torn, || {
+            Self::frame_dwell(dwell, yield_now)
+        });
+        let t0 = Instant::now();
+        let r = self.o.frames.end_write(b);
+        self.late("tarray end_write", t0, Duration::ZERO);
+        match r {
+            Ok(()) => rec!(self.j, "a {b} {s}"),
+            Err(e) => {
+                rec!(self.j, "ax {b} {s}");
+                self.unexpected("tarray end_write", e);
+            }
+        }
+        true
+    }
+
+    /// `begin_read` (journaled `Q b` once the block is held), a check of the whole frame
+    /// (journaled `R w s`, then `G` before `end_read`), `end_read` (journaled `g w s`
+    /// when it returned OK: consumed).
+    fn frame_read(&mut self, b: u64, timeout: Duration) {
+        let t0 = Instant::now();
+        let r = self.o.frames.begin_read(b, Some(timeout));
+        self.late("tarray begin_read", t0, timeout);
+        let (p, n) = match r {
+            Ok(x) => x,
+            Err(Error::Timeout) => return,
+            Err(e) => return self.unexpected("tarray begin_read", e),
+        };
+        rec!(self.j, "Q {b}");
+        let data = if n == FRAME_LEN {
+            let (dwell, yield_now) = (self.dwell, self.rng.below(4) == 0);
+            read_frame(p, || Self::frame_dwell(dwell, yield_now))
+        } else {
+            Vec::new()
+        };
+        let id = match validate_frame(&data, b) {
+            Ok((w, s)) => {
+                rec!(self.j, "R {w} {s}\nG");
+                Some((w, s))
+            }
+            Err(e) => {
+                self.fail(format!("tarray block read as FULL: {e}"));
+                None
+            }
+        };
+        let t0 = Instant::now();
+        let r = self.o.frames.end_read(b);
+        self.late("tarray end_read", t0, Duration::ZERO);
+        match (r, id) {
+            (Ok(()), Some((w, s))) => rec!(self.j, "g {w} {s}"),
+            (Ok(()), None) => rec!(self.j, "gn"),
+            (Err(e), _) => {
+                rec!(self.j, "gx");
+                self.unexpected("tarray end_read", e);
+            }
+        }
+    }
+
     /// Checks (and journals) what this worker's call of request `s` returned: the reply
     /// derived from its own request, or the error reply derived from it; TIMEOUT and
     /// OWNER_DEAD are legitimate.
@@ -1693,6 +1900,13 @@ struct Facts {
     reads: Vec<(u64, u64, &'static str)>,
     fifo: QueueFacts,
     lifo: QueueFacts,
+    /// Typed array frames: "pushed" = `end_write` returned OK, "delivered" = consumed
+    /// (`end_read` returned OK after the frame checked whole).
+    frames: QueueFacts,
+    /// Blocks found held (WRITING or READING) by a dead worker at a pause, taken back.
+    frames_recovered: u64,
+    /// Workers killed while holding a block for reading.
+    frame_readers_killed: u64,
     counter: CounterFacts,
     hits: CounterFacts,
     /// Bus: seq -> (writer, s) published, and the first id a subscriber read there.
@@ -1804,6 +2018,11 @@ struct JournalState {
     in_lifo_pop: u64,
     in_fifo_push: u64,
     in_lifo_push: u64,
+    /// Inside a frame's write (`A` seen, `a` not yet) or its `end_read` (`G`, not `g`).
+    in_frame_write: u64,
+    in_frame_read: u64,
+    /// Holding a block for reading (`Q` seen, `g`, `gx` or `gn` not yet).
+    holding_frame_read: u64,
     paused: i64,
     recovered: u64,
     started: bool,
@@ -2037,6 +2256,44 @@ impl Facts {
                     }
                 }
             }
+            // Typed array frames: `A b s` (block b held, frame s being written), then
+            // `a b s` (end_write OK) or `ax b s`; `G` (about to end_read the frame just
+            // checked), then `g w s` (end_read OK: consumed) or `gx`.
+            "A" => {
+                if let (Some(_), Some(s)) = (parse_id(&mut it), parse_id(&mut it)) {
+                    self.intent(w, s);
+                    self.ops += 1;
+                    self.frames.push_intents += 1;
+                    st.in_frame_write = 1;
+                }
+            }
+            "a" | "ax" => {
+                if let (Some(_), Some(s)) = (parse_id(&mut it), parse_id(&mut it)) {
+                    if tag == "a" {
+                        self.frames.pushed.insert(pack(w, s));
+                    } else {
+                        self.frames.push_failed.insert(pack(w, s));
+                    }
+                }
+                st.in_frame_write = 0;
+            }
+            "Q" => {
+                st.holding_frame_read = 1;
+                self.ops += 1;
+            }
+            "G" => st.in_frame_read = 1,
+            "g" => {
+                if let (Some(a), Some(b)) = (parse_id(&mut it), parse_id(&mut it)) {
+                    *self.frames.delivered.entry(pack(a, b)).or_insert(0) += 1;
+                    self.read_seen(a, b, "tarray frame");
+                }
+                st.in_frame_read = 0;
+                st.holding_frame_read = 0;
+            }
+            "gx" | "gn" => {
+                st.in_frame_read = 0;
+                st.holding_frame_read = 0;
+            }
             "D" => self.owner_dead += 1,
             "V" => self.widened += 1,
             "I" => self.injected = true,
@@ -2074,6 +2331,9 @@ impl Facts {
         self.lifo.pops_in_flight_at_death += st.in_lifo_pop;
         self.fifo.pushes_in_flight_at_death += st.in_fifo_push;
         self.lifo.pushes_in_flight_at_death += st.in_lifo_push;
+        self.frames.pops_in_flight_at_death += st.in_frame_read;
+        self.frames.pushes_in_flight_at_death += st.in_frame_write;
+        self.frame_readers_killed += st.holding_frame_read;
         // A batch cut by the kill may leak the heap blocks of all its values (a push:
         // written, not yet published; a stack's pop: taken, not yet freed).
         let batch = [
@@ -2104,9 +2364,12 @@ impl Facts {
     }
 }
 
+const POPPERS: &str = "consumers killed inside pop and pop_many";
+
 impl QueueFacts {
-    /// Returns (delivered, lost to dead consumers, pushed OK).
-    fn check(&self, name: &str, failures: &mut Vec<String>) -> (u64, u64, u64) {
+    /// Returns (delivered, lost to dead consumers, pushed OK). `takers`: who may take a
+    /// value with them when killed.
+    fn check(&self, name: &str, takers: &str, failures: &mut Vec<String>) -> (u64, u64, u64) {
         let mut missing = 0;
         for id in &self.pushed {
             if !self.delivered.contains_key(id) {
@@ -2126,7 +2389,7 @@ impl QueueFacts {
         }
         if missing > self.pops_in_flight_at_death {
             failures.push(format!(
-                "{name}: {missing} values pushed OK were never delivered, but consumers killed inside pop and pop_many could have taken only {}",
+                "{name}: {missing} values pushed OK were never delivered, but {takers} could have taken only {}",
                 self.pops_in_flight_at_death
             ));
         }
@@ -2514,6 +2777,7 @@ impl Controller {
         }
         self.max_pause = self.max_pause.max(t0.elapsed());
         self.quiescent_checks()?;
+        self.cycle_frames(false);
         self.o
             .ctl
             .write_xf(0, ValueRef::Int(CTL_RUN))
@@ -2622,6 +2886,90 @@ impl Controller {
         }
         self.run_region_checker(false);
         Ok(())
+    }
+
+    /// While no worker holds a block (all paused or gone): every block can be taken with a
+    /// try-once call, a dead holder's block included (WRITING comes back EMPTY, READING
+    /// comes back FULL). Consumes each FULL frame (checked whole), then writes a frame of
+    /// its own into every block (they stay FULL for the workers); `drain`: consumes those
+    /// too, leaving every block EMPTY.
+    fn cycle_frames(&mut self, drain: bool) {
+        let t = self.o.frames.clone();
+        for b in 0..FRAME_BLOCKS {
+            match t.block_state(b) {
+                Ok(BlockState::Writing | BlockState::Reading) => self.facts.frames_recovered += 1,
+                Ok(_) => {}
+                Err(e) => return self.facts.failures.push(format!("tarray block_state: {e}")),
+            }
+            self.consume_frame(&t, b, false);
+            let s = self.new_frame_seq();
+            match t.begin_write(b, Some(Duration::ZERO)) {
+                Ok((p, FRAME_LEN)) => {
+                    write_frame(p, 0, s, b, false, || {});
+                    match t.end_write(b) {
+                        Ok(()) => {
+                            self.facts.frames.pushed.insert(pack(0, s));
+                        }
+                        Err(e) => self
+                            .facts
+                            .failures
+                            .push(format!("tarray end_write of block {b} at a pause: {e}")),
+                    }
+                }
+                Ok((_, n)) => self
+                    .facts
+                    .failures
+                    .push(format!("tarray block {b} has {n} elements")),
+                Err(e) => self.facts.failures.push(format!(
+                    "tarray block {b} stuck: not writable at a pause after its FULL frame was read ({e}; state {:?})",
+                    t.block_state(b)
+                )),
+            }
+            if drain {
+                self.consume_frame(&t, b, true);
+            }
+        }
+    }
+
+    /// A sequence number for a frame the controller writes (writer 0).
+    fn new_frame_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.facts.intent(0, self.seq);
+        self.seq
+    }
+
+    /// Takes block `b` for reading with a try-once call and consumes its frame (checked
+    /// whole); `must`: the block must be FULL.
+    fn consume_frame(&mut self, t: &TArray, b: u64, must: bool) {
+        let f = &mut self.facts;
+        let (p, n) = match t.begin_read(b, Some(Duration::ZERO)) {
+            Ok(x) => x,
+            Err(Error::Timeout) if !must => return,
+            Err(e) => {
+                return f.failures.push(format!(
+                    "tarray block {b} stuck: not readable when FULL ({e}; state {:?})",
+                    t.block_state(b)
+                ))
+            }
+        };
+        let data = if n == FRAME_LEN {
+            read_frame(p, || {})
+        } else {
+            Vec::new()
+        };
+        let id = validate_frame(&data, b);
+        match (t.end_read(b), id) {
+            (Ok(()), Ok((w, s))) => {
+                *f.frames.delivered.entry(pack(w, s)).or_insert(0) += 1;
+                f.read_seen(w, s, "tarray frame");
+            }
+            (Ok(()), Err(e)) => f
+                .failures
+                .push(format!("tarray block read as FULL by the controller: {e}")),
+            (Err(e), _) => f
+                .failures
+                .push(format!("tarray end_read of block {b}: {e}")),
+        }
     }
 
     /// Runs the region checker (`plexus::check`) while every worker is paused or gone:
@@ -2811,6 +3159,7 @@ impl Controller {
                     .push(format!("{name} not empty after draining: {other:?}")),
             }
         }
+        self.cycle_frames(true);
         self.facts.check_reads();
         self.churn_final_checks();
         self.quiescent_checks()?;
@@ -2870,8 +3219,14 @@ impl Controller {
                 f.push(x);
             }
         }
-        let (fifo_delivered, fifo_lost, fifo_pushed) = self.facts.fifo.check("fifo", &mut f);
-        let (lifo_delivered, lifo_lost, lifo_pushed) = self.facts.lifo.check("lifo", &mut f);
+        let (fifo_delivered, fifo_lost, fifo_pushed) =
+            self.facts.fifo.check("fifo", POPPERS, &mut f);
+        let (lifo_delivered, lifo_lost, lifo_pushed) =
+            self.facts.lifo.check("lifo", POPPERS, &mut f);
+        let (frames_consumed, frames_lost, frames_written) =
+            self.facts
+                .frames
+                .check("tarray frames", "readers killed inside end_read", &mut f);
         let counter = self.o.counters.read(0).ok();
         let hits = self.o.map.read(HITS).ok();
         let info = self.o.region.info().ok();
@@ -2906,6 +3261,13 @@ impl Controller {
         println!(
             "  lifo: {lifo_pushed} values pushed OK (singly and in batches), {lifo_delivered} values delivered, {lifo_lost} lost with consumers killed inside pop and pop_many (allowed: {}), {} values in pushes cut by a kill",
             self.facts.lifo.pops_in_flight_at_death, self.facts.lifo.pushes_in_flight_at_death
+        );
+        println!(
+            "  tarray frames: {frames_written} written (end_write OK), {frames_consumed} consumed whole, {frames_lost} lost with readers killed inside end_read (allowed: {}); writers killed holding a block: {}, readers: {}; blocks held by dead workers taken back at pauses: {}",
+            self.facts.frames.pops_in_flight_at_death,
+            self.facts.frames.pushes_in_flight_at_death,
+            self.facts.frame_readers_killed,
+            self.facts.frames_recovered
         );
         println!(
             "  faa counters: array {:?} after {} completed increments (+{} cut by a kill), map {:?} after {} (+{})",

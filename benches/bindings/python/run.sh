@@ -9,17 +9,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 cd "$root"
 
-built=$(cargo build --release -p plexus-python --message-format=json-render-diagnostics |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "_plexus":
-        print([f for f in m["filenames"] if f.endswith(".so")][0])')
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp -r bindings/python/plexus "$stage/plexus"
-rm -f "$stage"/plexus/_plexus*.so
-cp "$built" "$stage/plexus/_plexus.abi3.so"
+bash "$here/stage.sh" "$stage"
 
 py=python3
 venv="$here/.venv"

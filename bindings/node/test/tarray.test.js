@@ -1,7 +1,8 @@
 'use strict';
 // Typed arrays: `.array` is a TypedArray of the dtype over the shared memory (no copy),
-// block hand-offs (withWriteBlock / withReadBlock and the async forms), copies,
-// atomics, wait/notify; a Node writer process and a Python writer process each hand
+// block hand-offs (withWriteBlock / withReadBlock and the async forms), copies (and
+// their async forms), atomics, wait/notify; a writer killed mid-block and a reader
+// killed holding a block; a Node writer process and a Python writer process each hand
 // 10,000 blocks of 64 KiB to this process through a ring of 8 blocks; remote regions.
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -59,6 +60,26 @@ test('blocks: withWriteBlock, withReadBlock, copies, timeouts, full flag', async
     await t.withWriteBlockAsync(0, async (v) => v.set([5, 6, 7, 8]));
     assert.deepEqual(await reading, [5, 6, 7, 8]);
     await assert.rejects(t.withReadBlockAsync(0, () => 0, { timeout: 30 }), plexus.TimeoutError);
+    // The copying async forms wait on the thread pool: a timer of this event loop fills
+    // (empties) the block they wait for.
+    const copied = t.readBlockAsync(1, { timeout: 10000 });
+    setTimeout(() => t.writeBlock(1, [9, 10], 0), 50);
+    assert.deepEqual(Array.from(await copied), [9, 10]);
+    t.writeBlock(1, [1, 1], 0);
+    let consumed = null;
+    setTimeout(() => (consumed = Array.from(t.readBlock(1, 0))), 50);
+    await t.writeBlockAsync(1, [11, 12], { timeout: 10000 });
+    assert.deepEqual(consumed, [1, 1]);
+    assert.deepEqual(Array.from(t.readBlock(1, 0)), [11, 12]);
+    await assert.rejects(t.readBlockAsync(1, { timeout: 30 }), plexus.TimeoutError);
+    await assert.rejects(t.writeBlockAsync(1, [1]), RangeError);
+    // An abort takes nothing: the block written afterwards is still there.
+    const ac = new AbortController();
+    const aborted = t.readBlockAsync(1, { signal: ac.signal });
+    setTimeout(() => ac.abort(new Error('stop')), 20);
+    await assert.rejects(aborted, /stop/);
+    t.writeBlock(1, [13, 14], 0);
+    assert.deepEqual(Array.from(t.readBlock(1, 0)), [13, 14]);
     const f = r.tarray('full', 'u8', 4, { blockLen: 2, full: true });
     assert.equal(f.isFull(1), true);
   });
@@ -99,6 +120,50 @@ test('4 processes x 20,000 faa are exact', async () => {
     const kids = [0, 1, 2, 3].map(() => runChild(['tarray-faa', name, 'ctr', '20000']));
     for (const k of kids) assert.equal((await k.done).code, 0);
     assert.equal(t.load(0), 80000n);
+  });
+});
+
+/** Starts child role tarray-hold (`how`: 'write' or 'read') on block 1; resolves once it holds the block. */
+async function holdBlock(name, how) {
+  const { child, done } = runChild(['tarray-hold', name, 'frames', how, '1']);
+  const line = await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\n')) resolve(buf.trim());
+    });
+    done.then((res) => reject(new Error(`the child ended first: ${JSON.stringify(res)}`)));
+  });
+  return { child, done, line };
+}
+
+test('a writer killed mid-block leaves it EMPTY (never read as FULL); a reader killed leaves it FULL', async () => {
+  await withRegion('tarray-kill', async (r, name) => {
+    const t = r.tarray('frames', 'f64', 4 * 1024, { blockLen: 1024 });
+    const w = await holdBlock(name, 'write');
+    assert.equal(w.line, 'holding 7 0');
+    assert.throws(() => t.beginRead(1, 100), plexus.TimeoutError); // held by a live writer
+    w.child.kill('SIGKILL');
+    assert.equal((await w.done).signal, 'SIGKILL');
+    assert.equal(t.isFull(1), false);
+    // The half-written frame is never handed out as FULL: the reader's wait finds the
+    // writer dead and takes the block back EMPTY.
+    assert.throws(() => t.beginRead(1, 500), plexus.TimeoutError);
+    await assert.rejects(t.withReadBlockAsync(1, () => 0, { timeout: 200 }), plexus.TimeoutError);
+    assert.deepEqual([0, 1, 2, 3].map((b) => t.isFull(b)), [false, false, false, false]);
+    const frame = Float64Array.from({ length: 1024 }, (_, k) => 3 + k);
+    t.withWriteBlock(1, (v) => v.set(frame), 5000); // a new writer takes it
+    assert.equal(t.isFull(1), true);
+
+    const rd = await holdBlock(name, 'read');
+    assert.equal(rd.line, 'holding 3 1026');
+    assert.throws(() => t.beginWrite(1, 100), plexus.TimeoutError); // held by a live reader
+    rd.child.kill('SIGKILL');
+    assert.equal((await rd.done).signal, 'SIGKILL');
+    assert.equal(t.isFull(1), true); // FULL again (or still named by the dead reader)
+    const got = t.withReadBlock(1, (v) => Array.from(v), 5000); // read whole
+    assert.deepEqual(got, Array.from(frame));
+    assert.equal(t.isFull(1), false);
   });
 });
 
@@ -176,6 +241,9 @@ test('remote: copies and atomics work, the views are unsupported', async (t) => 
     assert.deepEqual(Array.from(ta.read(0, 3)), [1, 2, 3]);
     ta.writeBlock(1, [4, 5, 6], 1000);
     assert.deepEqual(Array.from(ta.readBlock(1, 1000)), [4, 5, 6]);
+    await ta.writeBlockAsync(1, [7, 8, 9], { timeout: 1000 });
+    assert.deepEqual(Array.from(await ta.readBlockAsync(1, { timeout: 1000 })), [7, 8, 9]);
+    await assert.rejects(ta.readBlockAsync(1, { timeout: 50 }), plexus.TimeoutError);
     assert.equal(ta.faa(0, 5), 1);
     assert.equal(ta.wait(0, 5, 1000), 'ok');
     assert.equal(ta.wait(0, 6, 50), 'timed-out');

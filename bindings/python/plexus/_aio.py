@@ -8,16 +8,16 @@ Between tries the coroutine waits without taking anything:
 - for array and map elements, in a worker thread, on the element's version
   (``wait_change``, in slices of :data:`plexus.SLICE`): it wakes as soon as the element
   changes;
-- for queues, subscriptions, mutexes and semaphores (whose waits take what they wait
-  for), by sleeping on the event loop, from 0.5 ms doubling up to 5 ms: an awaiting
-  ``pop_async`` notices a value within 5 ms.
+- for queues, subscriptions, mutexes, semaphores and typed array blocks (whose waits
+  take what they wait for), by sleeping on the event loop, from 0.5 ms doubling up to
+  5 ms: an awaiting ``pop_async`` notices a value within 5 ms.
 
 ``Queue.push_many_async`` is the exception: a batch keeps its place in the queue while
 it waits for room, so it waits in a worker thread, which checks for cancellation every
 :data:`plexus.SLICE` (a cancelled batch push may have pushed a first part).
 
-The waits that take nothing (``wait_object``, ``Barrier.wait``) run in a worker thread
-in slices. A cancelled ``Barrier.wait_async`` withdraws its arrival at the end of the
+The waits that take nothing (``wait_object``, ``Barrier.wait``, ``TypedArray.wait``)
+run in a worker thread in slices. A cancelled ``Barrier.wait_async`` withdraws its arrival at the end of the
 slice in progress (at most :data:`plexus.SLICE` later); if the other parties arrived
 meanwhile, the round completed with it.
 

@@ -10,6 +10,10 @@ hand data from producers to consumers without copies::
     with t.read_block(i, timeout=5) as view:    # waits FULL; EMPTY when the block ends
         process(view)
 
+In a coroutine, ``async with t.write_block_async(i) as view:`` and
+``async with t.read_block_async(i) as view:`` wait without blocking the event loop (so do
+:meth:`read_block_copy_async`, :meth:`write_block_copy_async` and :meth:`wait_async`).
+
 The views are numpy arrays when numpy is installed, else memoryviews (both index, slice
 and assign). A view stays readable after the block ended (it is memory, not a copy): do
 not keep it past the ``with``. The 32- and 64-bit integer arrays have atomics
@@ -22,10 +26,12 @@ there, while :meth:`read`, :meth:`write`, :meth:`read_block_copy`,
 from __future__ import annotations
 
 import struct
-from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Iterator, Optional
 
+from . import _aio
 from ._base import RegionObject
+from ._errors import Timeout
 from ._plexus import TArray as _TArray
 from ._wait import TimeoutArg
 
@@ -96,6 +102,30 @@ class TypedArray(_TArray, RegionObject):
         finally:
             self.end_read(block)
 
+    @asynccontextmanager
+    async def write_block_async(self, block: int, timeout: TimeoutArg = None) -> AsyncIterator[Any]:
+        """:meth:`write_block` without blocking the event loop: ``async with
+        t.write_block_async(i) as view:``. It tries to take the block, sleeping on the
+        event loop between tries (see :mod:`plexus._aio`): cancelled while it waits, it
+        holds nothing. The block is FULL at the end of the ``async with``, also when the
+        body raises or is cancelled."""
+        view = self._wrap(await _aio.poll(lambda: self.begin_write(block, 0), timeout))
+        try:
+            yield view
+        finally:
+            self.end_write(block)
+
+    @asynccontextmanager
+    async def read_block_async(self, block: int, timeout: TimeoutArg = None) -> AsyncIterator[Any]:
+        """:meth:`read_block` without blocking the event loop: ``async with
+        t.read_block_async(i) as view:`` (cancelled while it waits, it holds nothing;
+        the block is EMPTY at the end of the ``async with``)."""
+        view = self._wrap(await _aio.poll(lambda: self.begin_read(block, 0), timeout))
+        try:
+            yield view
+        finally:
+            self.end_read(block)
+
     def read(self, first: int = 0, count: Optional[int] = None) -> Any:
         """A copy of ``count`` elements from ``first`` (default: to the end): a numpy
         array with numpy, else a list. Every backend."""
@@ -123,6 +153,37 @@ class TypedArray(_TArray, RegionObject):
         """Waits until ``block`` is EMPTY, copies ``values`` (the block's element count)
         into it and leaves it FULL, in one step (every backend)."""
         self.write_block_bytes(block, _as_bytes(values, self.format), timeout)
+
+    async def read_block_copy_async(self, block: int, timeout: TimeoutArg = None) -> Any:
+        """:meth:`read_block_copy` without blocking the event loop (cancelled while it
+        waits, it took nothing)."""
+        data = await _aio.poll(lambda: self.read_block_bytes(block, 0), timeout)
+        if _np is not None:
+            return _np.frombuffer(data, dtype=_NUMPY[self.dtype]).copy()
+        return memoryview(data).cast(self.format).tolist()
+
+    async def write_block_copy_async(self, block: int, values: Any, timeout: TimeoutArg = None) -> None:
+        """:meth:`write_block_copy` without blocking the event loop (cancelled while it
+        waits, it wrote nothing)."""
+        data = _as_bytes(values, self.format)
+        await _aio.poll(lambda: self.write_block_bytes(block, data, 0), timeout)
+
+    async def wait_async(self, index: int, expected: int, timeout: TimeoutArg = None) -> bool:
+        """:meth:`wait` without blocking the event loop: ``True`` when woken or when the
+        element differs from ``expected``, ``False`` when the timeout passed. It waits in
+        a worker thread in slices of :data:`plexus.SLICE`, looking at the element again
+        between slices: a ``notify`` that comes between two slices without changing the
+        element is not seen (change the element, then notify, as with ``Atomics``)."""
+
+        def piece(seconds: float) -> bool:
+            if self.wait(index, expected, seconds):
+                return True
+            raise Timeout("timed out", Timeout.status)
+
+        try:
+            return await _aio.sliced(piece, timeout)
+        except Timeout:
+            return False
 
 
 def _as_bytes(values: Any, fmt: str) -> bytes:

@@ -84,6 +84,51 @@ class Twins(RegionTest):
         new = self.waits_without_blocking(lambda: a.wait_change_async(0, v), lambda: a.write(0, 1))
         self.assertGreater(new, v)
 
+    def test_typed_array_blocks_and_wait(self) -> None:
+        t = self.region.tarray("t", "i64", 5, block_len=2)
+
+        async def read_block() -> List[int]:
+            async with t.read_block_async(1) as view:
+                return [int(x) for x in view]
+
+        got = self.waits_without_blocking(read_block, lambda: t.write_block_copy(1, [5, 6]))
+        self.assertEqual(got, [5, 6])
+        self.assertFalse(t.is_full(1))
+        t.write_block_copy(0, [1, 2])
+
+        async def write_block() -> None:
+            async with t.write_block_async(0) as view:
+                view[0], view[1] = 7, 8
+
+        # Waits until a consumer empties block 0, then writes it: FULL afterwards.
+        self.waits_without_blocking(write_block, lambda: t.read_block_copy(0))
+        self.assertEqual([int(x) for x in t.read_block_copy(0, timeout=0)], [7, 8])
+        got = self.waits_without_blocking(lambda: t.read_block_copy_async(2), lambda: t.write_block_copy(2, [9]))
+        self.assertEqual([int(x) for x in got], [9])
+        t.write_block_copy(2, [10])
+        self.waits_without_blocking(lambda: t.write_block_copy_async(2, [11]), lambda: t.read_block_copy(2))
+        self.assertEqual([int(x) for x in t.read_block_copy(2, timeout=0)], [11])
+        flag = self.region.tarray("flag", "i32", 1)
+        woke = self.waits_without_blocking(lambda: flag.wait_async(0, 0), lambda: (flag.store(0, 1), flag.notify(0)))
+        self.assertTrue(woke)
+
+        async def timeouts() -> None:
+            with self.assertRaises(plexus.Timeout):
+                async with t.read_block_async(1, timeout=0.05):
+                    pass
+            with self.assertRaises(plexus.Timeout):
+                await t.read_block_copy_async(1, timeout=0)
+            self.assertFalse(await flag.wait_async(0, 1, timeout=0.05))
+            self.assertTrue(await flag.wait_async(0, 0, timeout=0.05))  # differs: at once
+            # The body raising still ends the block (FULL: the with wrote it).
+            with self.assertRaises(KeyError):
+                async with t.write_block_async(1, timeout=1) as view:
+                    view[0] = 3
+                    raise KeyError("body")
+            self.assertTrue(t.is_full(1))
+
+        self.run_async(timeouts())
+
     def test_timeouts(self) -> None:
         a = self.region.array("a", 1)
         q = self.region.queue("q", 1)
@@ -256,6 +301,18 @@ class CancelLosesNothing(RegionTest):
             return [a.read(i) for i in range(self.rounds) if a.is_full(i)]
 
         self.race(lambda i: a.read_fe_async(i), supply, left)
+
+    def test_typed_array_read_block(self) -> None:
+        t = self.region.tarray("t", "i64", self.rounds, block_len=1)
+
+        async def start(i: int) -> Any:
+            async with t.read_block_async(i) as view:
+                return int(view[0])
+
+        def left() -> List[Any]:
+            return [int(t.read_block_copy(b, 0)[0]) for b in range(self.rounds) if t.is_full(b)]
+
+        self.race(start, lambda i: t.write_block_copy(i, [i], 0), left)
 
     def test_subscription_next(self) -> None:
         bus = self.region.bus("b", 256)

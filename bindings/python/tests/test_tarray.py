@@ -169,6 +169,60 @@ class TypedArrayTest(RegionTest):
         self.assertEqual(child.returncode, 0, err)
         self.assertIn("woke True 9", out)
 
+    def test_killed_writer_and_reader_leave_no_partial_frame_and_no_stuck_block(self) -> None:
+        """A Python writer SIGKILLed inside ``with t.write_block(...)`` after writing half
+        the block: the block is EMPTY again, this reader never gets the partial frame as
+        FULL, and a new writer takes the block. A reader SIGKILLed inside
+        ``with t.read_block(...)``: the block is FULL again and is read whole."""
+        t = self.region.tarray("frames", "f64", 4 * 1024, block_len=1024)
+        holder = (
+            "import sys, time, plexus\n"
+            "r = plexus.Region(sys.argv[1], mode='open')\n"
+            "t = r.tarray('frames')\n"
+            "if sys.argv[2] == 'write':\n"
+            "    with t.write_block(1, timeout=30) as v:\n"
+            "        for k in range(512): v[k] = 7.0\n"
+            "        print('holding', flush=True)\n"
+            "        time.sleep(120)\n"
+            "else:\n"
+            "    with t.read_block(1, timeout=30) as v:\n"
+            "        print('holding', v[0], v[1023], flush=True)\n"
+            "        time.sleep(120)\n"
+        )
+
+        def hold(how: str) -> str:
+            child = start_python(holder, self.name, how)
+            self.addCleanup(child.kill)
+            line = child.stdout.readline().strip()
+            self.assertTrue(line.startswith("holding"), (line, child.stderr.read() if not line else ""))
+            # Held by a live process: neither side can take it.
+            with self.assertRaises(plexus.Timeout):
+                t.begin_write(1, timeout=0.1)
+            with self.assertRaises(plexus.Timeout):
+                t.begin_read(1, timeout=0.1)
+            child.kill()  # SIGKILL, inside the with
+            child.communicate(timeout=30)
+            self.assertEqual(child.returncode, -9)
+            return line
+
+        hold("write")
+        self.assertFalse(t.is_full(1))
+        # The partial frame is never handed out as FULL (the reader's wait looks at the
+        # dead holder and takes the block back EMPTY), and nothing else became FULL.
+        with self.assertRaises(plexus.Timeout):
+            t.begin_read(1, timeout=0.5)
+        self.assertFalse(any(t.is_full(b) for b in range(t.blocks)))
+        with t.write_block(1, timeout=5) as view:  # a new writer takes it
+            for k in range(len(view)):
+                view[k] = 3.0 + k
+        self.assertTrue(t.is_full(1))
+
+        self.assertEqual(hold("read"), "holding 3.0 1026.0")
+        self.assertTrue(t.is_full(1))  # FULL again (or still held by the dead reader)
+        with t.read_block(1, timeout=5) as view:  # and read whole
+            self.assertEqual(list(view), [3.0 + k for k in range(1024)])
+        self.assertFalse(t.is_full(1))
+
     def test_cpp_writer_python_reader_10000_blocks_of_64k(self) -> None:
         """A C++ process (plexus::TypedArray) writes 10,000 blocks of 64 KiB through a ring
         of 8 blocks; this process reads each in place and checks every element."""
