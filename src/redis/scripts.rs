@@ -33,7 +33,7 @@
 //! | `E ops:<attachment>` | hash | thread -> that thread's last mutation: id and result (kept 120 s past the attachment's last lease renewal) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words; exists from the object's creation until its removal (see "Removing one object") |
 //! | `E o:<id>:gone` | stream | an entry once the object is removed (blocked reads watch it; the one key of the object left after its removal, kept a minute) |
-//! | `E o:<id>:pk` | set | the elements (`e:<index>`, `k:<key>`) with parked `read_fe` callers, for the removal to wake them |
+//! | `E o:<id>:pk` | set | the elements (`e:<index>`, `k:<key>`) with parked `read_fe` callers (joined when the first one parks, left when the element is removed), for the removal to wake them |
 //! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver`, `wq` waiters, `r` read_rw holds |
 //! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
 //! | `... :q` | list | its parked `read_fe` callers (`<attachment> <operation id> <until, server ms>`) |
@@ -429,7 +429,10 @@ end
 -- past it, or of an attachment that died, is dropped unserved, so a call that gave up
 -- (or a request the server ran late, after a stall) never takes a value afterwards.
 -- The reader parks again for its next slice. The object's `pk` set lists the elements
--- with parked callers (while `pq` > 0), so that remove_object finds them.
+-- with parked callers, so that remove_object finds them: an element joins it when its
+-- first caller parks (`pq` was 0) and stays in it until the element is removed (a
+-- listed element with an empty queue costs remove_object one LRANGE; this saves a
+-- SREM and a SADD per hand-off while callers are parked).
 local function park()
   local q = ek .. ':q'
   local again = 0
@@ -441,7 +444,7 @@ local function park()
     end
   end
   redis.call('RPUSH', q, CID .. ' ' .. OPID .. ' ' .. ARG)
-  redis.call('SADD', E .. OBJ .. 'pk', EL)
+  if parked - again <= 0 then redis.call('SADD', E .. OBJ .. 'pk', EL) end
   parked = parked + 1 - again
   redis.call('HINCRBY', ek, 'pq', 1 - again)
   parked_at_start = parked
@@ -466,7 +469,6 @@ end
 
 local function save()
   if parked ~= parked_at_start then
-    if parked == 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
     redis.call('HSET', ek, 't', t, 'v', v, 'f', fl(f), 'ver', ver, 'pq', parked)
     parked_at_start = parked
   else
@@ -548,7 +550,7 @@ if OP == 'unpark' then
   -- queue; already completed, its result is returned (and its list emptied).
   -- ARG: `<operation id> <until>`, as parked.
   if redis.call('LREM', ek .. ':q', 1, CID .. ' ' .. ARG) == 1 then
-    if redis.call('HINCRBY', ek, 'pq', -1) <= 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
+    redis.call('HINCRBY', ek, 'pq', -1)
     return {'cancelled'}
   end
   local opid = string.match(ARG, '^(%S+)')
@@ -583,8 +585,9 @@ if OP == 'remove' then
       if cid then redis.call('RPUSH', wl_key(cid, opid), 'retry') end
     end
     redis.call('DEL', ek .. ':q')
-    redis.call('SREM', E .. OBJ .. 'pk', EL)
   end
+  -- (Listed while it had parked callers, and possibly since: see park().)
+  redis.call('SREM', E .. OBJ .. 'pk', EL)
   return done({'ok', '0', '', 0, 0})
 end
 -- The rest change the element whatever its tag, once no read_rw holds it.
