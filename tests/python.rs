@@ -16,7 +16,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::python::install_extension_in_tree;
