@@ -365,11 +365,13 @@ static int cmp_cmd(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* What a plexus client sends itself (everything else in its rows runs inside scripts,
- * which INFO commandstats counts too): scripts, waits, and the lease renewals (SET, one
- * per lease_ms / 3, not counted here: they are not per operation). */
+/* What a plexus client sends itself (everything else in its rows runs inside scripts and
+ * functions, which INFO commandstats counts too): scripts, functions, waits (XREAD BLOCK,
+ * and BLPOP of a parked read_fe), and the lease renewals (SET, one per lease_ms / 3, not
+ * counted here: they are not per operation). */
 static bool client_request(const char *name) {
-    static const char *const sent[] = {"evalsha", "eval", "evalsha_ro", "eval_ro", "xread",
+    static const char *const sent[] = {"evalsha", "eval", "evalsha_ro", "eval_ro", "fcall",
+                                       "fcall_ro", "function|load", "xread", "blpop",
                                        "script|load", "waitaof", "wait", "scan", "unlink"};
     for (size_t i = 0; i < sizeof sent / sizeof *sent; i++)
         if (!strcmp(name, sent[i])) return true;

@@ -114,7 +114,7 @@ mkdir -p "$(dirname "$OUT")"
         echo
         echo "## Script cost (benches/remote/script_cost.py)"
         echo
-        echo "The element script as the library runs it for \`write_xf\`, and with parts removed:"
+        echo "The element function as the library runs it for \`write_xf\`, and with parts removed:"
         echo
         python3 benches/remote/script_cost.py --port "$PORT" || echo "(script_cost.py failed)"
     fi

@@ -618,6 +618,55 @@ fn a_flushed_server_gives_region_lost_on_every_handle() {
     });
 }
 
+/// How many function libraries the server holds (INFO memory).
+fn libraries(port: u16) -> u32 {
+    let info = ask(port, &["INFO", "memory"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("number_of_libraries:"))
+        .expect("number_of_libraries in INFO memory")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Element operations run as a function of a library the first call loads: a server
+/// that lost its libraries (FUNCTION FLUSH, which leaves the data) gets it loaded again
+/// by the next call, in this process and in another; FLUSHALL leaves the library in
+/// place and the region is still lost (its epoch is gone).
+#[test]
+fn a_server_that_lost_the_function_library_loads_it_again() {
+    let Some(srv) = RedisServer::start("remote function_library_again") else {
+        return;
+    };
+    let url = srv.url("fnlib");
+    let r = open(&url);
+    let other = attach(&url);
+    let a = r.array("a", 4, 0).unwrap();
+    let m = other.map("m", 4, 0).unwrap();
+    assert_eq!(
+        libraries(srv.port),
+        0,
+        "nothing loaded before the first element call"
+    );
+    a.write(0, ValueRef::Int(1)).unwrap();
+    assert_eq!(libraries(srv.port), 1);
+    for round in 0..2 {
+        assert_eq!(ask(srv.port, &["FUNCTION", "FLUSH"]), "OK");
+        assert_eq!(libraries(srv.port), 0);
+        // The data is untouched, and the calls load the library again.
+        assert_eq!(a.faa(0, ValueRef::Int(10)), Ok(Value::Int(1 + 10 * round)));
+        assert_eq!(libraries(srv.port), 1);
+        m.write_xf("k", ValueRef::Int(round)).unwrap();
+        assert_eq!(m.read_fe("k", ZERO), Ok(Value::Int(round)));
+    }
+    assert_eq!(other.array("a", 0, 0).unwrap().read(0), Ok(Value::Int(21)));
+    // FLUSHALL keeps the library; the region's handles see the loss all the same.
+    assert_eq!(ask(srv.port, &["FLUSHALL"]), "OK");
+    assert_eq!(libraries(srv.port), 1);
+    assert_err!(a.write(0, ValueRef::Int(2)), Error::RegionLost(_));
+    assert_err!(m.write_xf("k", ValueRef::Int(2)), Error::RegionLost(_));
+}
+
 /// The same for queues, buses, subscriptions and locks.
 #[test]
 fn a_server_restarted_without_its_data_loses_queues_buses_and_locks_too() {

@@ -296,6 +296,13 @@ impl Server {
         let lower = why.to_ascii_lowercase();
         if lower.contains("noperm") || lower.contains("noauth") {
             Error::Permission(format!("{}: {why}", self.name.display()))
+        } else if lower.contains("unknown command") && lower.contains("fcall") {
+            // A server older than Redis 7.0 (array and map element calls are a function).
+            Error::Unsupported(format!(
+                "{}: the server has no functions (FCALL); remote regions need Redis 7.0 \
+                 or later, or Valkey ({why})",
+                self.name.display()
+            ))
         } else if lower.contains("oom") {
             Error::NoSpace(format!("{}: {why}", self.name.display()))
         } else {

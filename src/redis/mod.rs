@@ -44,7 +44,7 @@ use conn::Server;
 pub use element::{Array, Map};
 pub use locks::{Barrier, Mutex, Semaphore};
 pub use queue::Queue;
-use scripts::scripts;
+use scripts::{scripts, Lua};
 pub use service::Service;
 pub use tarray::TArray;
 pub use url::RemoteName;
@@ -639,7 +639,7 @@ impl Unanswered {
         &self,
         i: &Inner,
         obj: &Obj,
-        script: &redis::Script,
+        script: &dyn Lua,
         args: &[&[u8]],
         d: Option<&Deadline>,
         opid: &str,
@@ -744,7 +744,7 @@ impl Inner {
     /// REGION_LOST.
     pub fn call(
         &self,
-        script: &redis::Script,
+        script: &dyn Lua,
         args: &[&[u8]],
         d: Option<&Deadline>,
         changes: bool,
@@ -756,7 +756,7 @@ impl Inner {
     /// nothing), chosen by the caller so that a retry can reuse it ([`Unanswered`]).
     pub fn call_as(
         &self,
-        script: &redis::Script,
+        script: &dyn Lua,
         args: &[&[u8]],
         d: Option<&Deadline>,
         opid: &str,
@@ -774,16 +774,14 @@ impl Inner {
         let v: redis::Value = self
             .server
             .run(deadline, Duration::ZERO, !opid.is_empty(), |c| {
-                let mut inv = script.key(key);
-                inv.arg(&self.prefix)
-                    .arg(&self.epoch)
-                    .arg(&self.cid)
-                    .arg(attempt);
+                let head: [&[u8]; 4] = [
+                    self.prefix.as_bytes(),
+                    self.epoch.as_bytes(),
+                    self.cid.as_bytes(),
+                    attempt.as_bytes(),
+                ];
                 attempt = &retry;
-                for a in args {
-                    inv.arg(*a);
-                }
-                inv.invoke(c)
+                script.invoke(c, key, &head, args)
             })?;
         let r = parse_reply(v)?;
         if r.status == "lost" {
@@ -807,7 +805,7 @@ impl Inner {
     pub fn call_on(
         &self,
         obj: &Obj,
-        script: &redis::Script,
+        script: &dyn Lua,
         args: &[&[u8]],
         d: Option<&Deadline>,
         opid: &str,
@@ -823,7 +821,7 @@ impl Inner {
     pub fn call_obj(
         &self,
         obj: &Obj,
-        script: &redis::Script,
+        script: &dyn Lua,
         args: &[&[u8]],
         d: Option<&Deadline>,
         changes: bool,

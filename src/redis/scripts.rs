@@ -33,7 +33,7 @@
 //! | `E ops:<attachment>` | hash | thread -> that thread's last mutation: id and result (kept 120 s past the attachment's last lease renewal) |
 //! | `E o:<id>:m` | hash | the object's `kind`, `shape`, `flags` and per-kind words; exists from the object's creation until its removal (see "Removing one object") |
 //! | `E o:<id>:gone` | stream | an entry once the object is removed (blocked reads watch it; the one key of the object left after its removal, kept a minute) |
-//! | `E o:<id>:pk` | set | the elements (`e:<index>`, `k:<key>`) with parked `read_fe` callers, for the removal to wake them |
+//! | `E o:<id>:pk` | set | the elements (`e:<index>`, `k:<key>`) with parked `read_fe` callers (joined when the first one parks, left when the element is removed), for the removal to wake them |
 //! | `E o:<id>:e:<index>` `E o:<id>:k:<key>` | hash | an element: `t` type, `v` value, `f` FULL, `ver`, `wq` waiters, `r` read_rw holds |
 //! | `... :r` / `... :w` | hash / stream | its `read_rw` holders (attachment -> count); its wake stream |
 //! | `... :q` | list | its parked `read_fe` callers (`<attachment> <operation id> <until, server ms>`) |
@@ -85,39 +85,21 @@
 
 use std::sync::OnceLock;
 
-/// The common prologue: epoch check and operation-id replay. Defines `P`, `E`, `CID`,
-/// `OPID`, `alive(cid)`, `wake(key)`, `last_id(key)`, `done(result)`, `removed(obj)`,
-/// `thread_of(opid)`, `wl_key(cid, opid)`.
-const PROLOGUE: &str = r#"
-local P, EPOCH, CID, OPID = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local epoch = redis.call('HGET', P .. 'meta', 'epoch')
-if epoch ~= EPOCH then
-  -- Our epoch was retired by a removal or RECREATE: removed. Otherwise the server lost
-  -- the region (flushed, restarted empty, failed over to an empty replica), whether or
-  -- not someone created it anew since.
-  if redis.call('ZSCORE', P .. 'retired', EPOCH) then return {'lost', 'removed'} end
-  return {'lost', 'gone'}
-end
-local E = P .. EPOCH .. ':'
--- OPID is '<thread>:<n>': each thread of an attachment keeps the result of its last
--- mutation (a retry is that thread's next call) in the attachment's `ops` hash, so the
--- server holds one small entry per thread, whatever the traffic. A leading '!' marks a
--- request that may have run before (a retry after a lost reply): only then is the
--- stored result looked up; a first attempt cannot have one.
-local opkey, opfield, RETRY = nil, nil, false
-if OPID ~= '' then
-  RETRY = string.byte(OPID, 1) == 33
-  if RETRY then OPID = string.sub(OPID, 2) end
-  opkey = E .. 'ops:' .. CID
-  opfield = string.sub(OPID, 1, (string.find(OPID, ':', 1, true) or 1) - 1)
-  if RETRY then
-    local seen = redis.call('HGET', opkey, opfield)
-    if seen then
-      local s = cmsgpack.unpack(seen)
-      if s[1] == OPID then return s[2] end
-    end
-  end
-end
+/// The common prologue, in three parts: the names every script shares (declared before
+/// the helpers, which read them), the helpers, and what each call runs first: the epoch
+/// check and the operation-id replay. A script (`with_prologue`) is the three followed by
+/// its body; the function library (`library`) defines the names and helpers once, at
+/// load, and each call of its functions runs `PROLOGUE_START` (it only assigns the
+/// shared names, so the helpers see this call's values: the server runs one function at
+/// a time).
+///
+/// Defines `P`, `E`, `CID`, `OPID`, `alive(cid)`, `wake(key)`, `last_id(key)`,
+/// `done(result)`, `removed(obj)`, `thread_of(opid)`, `wl_key(cid, opid)`.
+const PROLOGUE_DECLS: &str = r#"
+local P, EPOCH, CID, OPID, E, opkey, opfield, RETRY
+"#;
+
+const PROLOGUE_HELPERS: &str = r#"
 local function done(result)
   if opkey then
     -- A new thread's first entry: the hash outlives its attachment by 120 s at most
@@ -145,11 +127,43 @@ end
 local function removed(obj)
   return redis.call('EXISTS', E .. obj .. 'm') == 0
 end
--- A parked read_fe's private list (see the ELEMENT script).
+-- A parked read_fe's private list (see the ELEMENT function).
 local function thread_of(opid)
   return string.sub(opid, 1, (string.find(opid, ':', 1, true) or 1) - 1)
 end
 local function wl_key(cid, opid) return E .. 'wl:' .. cid .. ':' .. thread_of(opid) end
+"#;
+
+const PROLOGUE_START: &str = r#"
+P, EPOCH, CID, OPID = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local epoch = redis.call('HGET', P .. 'meta', 'epoch')
+if epoch ~= EPOCH then
+  -- Our epoch was retired by a removal or RECREATE: removed. Otherwise the server lost
+  -- the region (flushed, restarted empty, failed over to an empty replica), whether or
+  -- not someone created it anew since.
+  if redis.call('ZSCORE', P .. 'retired', EPOCH) then return {'lost', 'removed'} end
+  return {'lost', 'gone'}
+end
+E = P .. EPOCH .. ':'
+-- OPID is '<thread>:<n>': each thread of an attachment keeps the result of its last
+-- mutation (a retry is that thread's next call) in the attachment's `ops` hash, so the
+-- server holds one small entry per thread, whatever the traffic. A leading '!' marks a
+-- request that may have run before (a retry after a lost reply): only then is the
+-- stored result looked up; a first attempt cannot have one.
+opkey, opfield, RETRY = nil, nil, false
+if OPID ~= '' then
+  RETRY = string.byte(OPID, 1) == 33
+  if RETRY then OPID = string.sub(OPID, 2) end
+  opkey = E .. 'ops:' .. CID
+  opfield = string.sub(OPID, 1, (string.find(OPID, ':', 1, true) or 1) - 1)
+  if RETRY then
+    local seen = redis.call('HGET', opkey, opfield)
+    if seen then
+      local s = cmsgpack.unpack(seen)
+      if s[1] == OPID then return s[2] end
+    end
+  end
+end
 "#;
 
 /// Region lifecycle. ARGV: P, mode (`create`, `open`, `recreate`, `ooc`), new epoch,
@@ -289,33 +303,53 @@ const INFO: &str = r#"
 return {'ok', redis.call('HLEN', E .. 'dir'), redis.call('HGET', P .. 'meta', 'created_ns')}
 "#;
 
-/// Every element operation of arrays and maps. ARGV 5-12: op, object prefix
-/// (`o:<id>:`), element suffix (`e:<index>` or `k:<key>`), is-map, type, value, arg
-/// (an expected version, a tag, ...), the server's clock in ms as the caller reckons it. Replies `{'ok', t, v, f, ver}` (the value the
-/// operation read, or the state after it), `{'wait', id}`, `{'conflict'}`, or an error.
-const ELEMENT: &str = r#"
-local OP, OBJ, EL, ISMAP, T, V, ARG = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1', ARGV[9], ARGV[10], ARGV[11]
+/// Every element operation of arrays and maps: the library's `element` function (see
+/// `library`), in four parts as the prologue: the names an element operation shares,
+/// its helpers (defined once, at load), what each call runs first, and the operations.
+/// ARGV 5-12: op, object prefix (`o:<id>:`), element suffix (`e:<index>` or `k:<key>`),
+/// is-map, type, value, arg (an expected version, a tag, ...), the server's clock in ms
+/// as the caller reckons it. Replies `{'ok', t, v, f, ver}` (the value the operation
+/// read, or the state after it), `{'wait', id}`, `{'conflict'}`, or an error.
+const ELEMENT_DECLS: &str = r#"
+local OP, OBJ, EL, ISMAP, T, V, ARG, NOW, mk, ek
+local present, absent_at_start, t, v, f, ver, waiters, held, parked, parked_at_start
+local ver_at_start, inserted, mflags, tracked, cwq
+"#;
+
+const ELEMENT_START: &str = r#"
+OP, OBJ, EL, ISMAP, T, V, ARG = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1', ARGV[9], ARGV[10], ARGV[11]
 -- The server's clock (ms) as the caller reckons it (from the server's TIME, read at
 -- open and with every lease renewal): parked entries past it are over.
-local NOW = tonumber(ARGV[12])
-if removed(OBJ) then return {'removed'} end
-local mk = E .. OBJ .. 'm'
-local ek = E .. OBJ .. EL
+NOW = tonumber(ARGV[12])
+mk = E .. OBJ .. 'm'
+-- The object's meta hash, read once: `kind` (absent: the object was removed, as
+-- `removed()` tells), an array's creation flags, and for a map that tracks changes its
+-- change count and the number of its map-wide waiters.
+local m = redis.call('HMGET', mk, 'kind', 'flags', 'chg', 'cwq')
+if not m[1] then return {'removed'} end
+mflags, tracked, cwq = m[2], m[3] ~= false, tonumber(m[4] or '0')
+ek = E .. OBJ .. EL
 local h = redis.call('HMGET', ek, 't', 'v', 'f', 'ver', 'wq', 'r', 'pq')
-local present = h[4] ~= false
-local absent_at_start = not present
-local t, v, f, ver = '0', '', false, 0
+present = h[4] ~= false
+absent_at_start = not present
+t, v, f, ver = '0', '', false, 0
 -- wq: how many waiters registered since the last wake-up (see wait()).
-local waiters = tonumber(h[5] or '0')
+waiters = tonumber(h[5] or '0')
 -- r: how many read_rw holds the readers hash counts (0: no need to read it).
-local held = tonumber(h[6] or '0')
+held = tonumber(h[6] or '0')
 -- pq: how many read_fe callers are parked on the element's queue `:q` (see park()).
-local parked, parked_at_start = tonumber(h[7] or '0'), tonumber(h[7] or '0')
+parked = tonumber(h[7] or '0')
+parked_at_start = parked
 if present then
   t, v, f, ver = h[1], h[2], h[3] == '1', tonumber(h[4])
 elseif not ISMAP then
-  f = redis.call('HGET', mk, 'flags') == '1'
+  f = mflags == '1'
 end
+ver_at_start = ver
+inserted = false
+"#;
+
+const ELEMENT_HELPERS: &str = r#"
 local function fl(x) if x then return 1 end return 0 end
 -- The read_rw holds of live attachments (those of attachments whose lease expired are
 -- dropped, and the count in the element hash follows).
@@ -342,21 +376,21 @@ local function wait()
 end
 -- Map-wide change tracking (see "Map-wide changes"): a change of the key moves the map's
 -- change count and scores the key with it.
-local ver_at_start = ver
 local function wake_changes()
-  if tonumber(redis.call('HGET', mk, 'cwq') or '0') > 0 then
+  if cwq > 0 then
     wake(E .. OBJ .. 'cw')
     redis.call('HSET', mk, 'cwq', 0)
+    cwq = 0
   end
 end
 local function track()
-  if not ISMAP or ver == ver_at_start or redis.call('HEXISTS', mk, 'chg') == 0 then return end
+  if not ISMAP or ver == ver_at_start or not tracked then return end
   local c = redis.call('HINCRBY', mk, 'chg', 1)
   redis.call('ZADD', E .. OBJ .. 'chz', c, string.sub(EL, 3))
   wake_changes()
 end
 local function track_removal()
-  if redis.call('HEXISTS', mk, 'chg') == 0 then return end
+  if not tracked then return end
   local c = redis.call('HINCRBY', mk, 'chg', 1)
   local key = string.sub(EL, 3)
   redis.call('ZREM', E .. OBJ .. 'chz', key)
@@ -395,7 +429,10 @@ end
 -- past it, or of an attachment that died, is dropped unserved, so a call that gave up
 -- (or a request the server ran late, after a stall) never takes a value afterwards.
 -- The reader parks again for its next slice. The object's `pk` set lists the elements
--- with parked callers (while `pq` > 0), so that remove_object finds them.
+-- with parked callers, so that remove_object finds them: an element joins it when its
+-- first caller parks (`pq` was 0) and stays in it until the element is removed (a
+-- listed element with an empty queue costs remove_object one LRANGE; this saves a
+-- SREM and a SADD per hand-off while callers are parked).
 local function park()
   local q = ek .. ':q'
   local again = 0
@@ -407,7 +444,7 @@ local function park()
     end
   end
   redis.call('RPUSH', q, CID .. ' ' .. OPID .. ' ' .. ARG)
-  redis.call('SADD', E .. OBJ .. 'pk', EL)
+  if parked - again <= 0 then redis.call('SADD', E .. OBJ .. 'pk', EL) end
   parked = parked + 1 - again
   redis.call('HINCRBY', ek, 'pq', 1 - again)
   parked_at_start = parked
@@ -417,7 +454,6 @@ end
 -- Its version starts at the map's floor; the operation that inserted it moves it once
 -- (an operation that changes nothing else still moves it: see `settle()`), so a key's
 -- first write moves its version exactly once, as locally.
-local inserted = false
 local function insert()
   if present or not ISMAP then return nil end
   local cap = tonumber(redis.call('HGET', mk, 'shape'))
@@ -425,7 +461,7 @@ local function insert()
   if redis.call('ZCARD', keys) >= cap then return {'nospace', cap} end
   local seq = redis.call('HINCRBY', mk, 'seq', 1)
   redis.call('ZADD', keys, seq, string.sub(EL, 3))
-  f = redis.call('HGET', mk, 'flags') == '1'
+  f = mflags == '1'
   ver = math.max(ver, tonumber(redis.call('HGET', mk, 'vfloor')))
   t, v, present, inserted = '0', '', true, true
   return nil
@@ -433,7 +469,6 @@ end
 
 local function save()
   if parked ~= parked_at_start then
-    if parked == 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
     redis.call('HSET', ek, 't', t, 'v', v, 'f', fl(f), 'ver', ver, 'pq', parked)
     parked_at_start = parked
   else
@@ -470,7 +505,9 @@ end
 local function settle()
   if inserted then ver = ver + 1; serve(); save(); wake_waiters() else serve(); save() end
 end
+"#;
 
+const ELEMENT_OPS: &str = r#"
 if OP == 'read' then return state() end
 if OP == 'ver' then return {'ok', '0', '', 0, ver} end
 if OP == 'waitver' then
@@ -513,7 +550,7 @@ if OP == 'unpark' then
   -- queue; already completed, its result is returned (and its list emptied).
   -- ARG: `<operation id> <until>`, as parked.
   if redis.call('LREM', ek .. ':q', 1, CID .. ' ' .. ARG) == 1 then
-    if redis.call('HINCRBY', ek, 'pq', -1) <= 0 then redis.call('SREM', E .. OBJ .. 'pk', EL) end
+    redis.call('HINCRBY', ek, 'pq', -1)
     return {'cancelled'}
   end
   local opid = string.match(ARG, '^(%S+)')
@@ -548,8 +585,9 @@ if OP == 'remove' then
       if cid then redis.call('RPUSH', wl_key(cid, opid), 'retry') end
     end
     redis.call('DEL', ek .. ':q')
-    redis.call('SREM', E .. OBJ .. 'pk', EL)
   end
+  -- (Listed while it had parked callers, and possibly since: see park().)
+  redis.call('SREM', E .. OBJ .. 'pk', EL)
   return done({'ok', '0', '', 0, 0})
 end
 -- The rest change the element whatever its tag, once no read_rw holds it.
@@ -667,7 +705,116 @@ return {'ok', redis.call('ZCARD', E .. ARGV[5] .. 'keys')}
 /// `wake`, `last_id`, `done`) and `body`. Kinds keep their scripts beside their code and
 /// build them once (e.g. in a `OnceLock`).
 pub(crate) fn with_prologue(body: &str) -> redis::Script {
-    redis::Script::new(&format!("{PROLOGUE}\n{body}"))
+    redis::Script::new(&format!(
+        "{PROLOGUE_DECLS}\n{PROLOGUE_HELPERS}\n{PROLOGUE_START}\n{body}"
+    ))
+}
+
+/// Server-side code the library calls with the meta key as its one key (so that Redis
+/// Cluster routes it to the region's slot), the common arguments (`head`) and `args`.
+pub(crate) trait Lua: Sync {
+    fn invoke(
+        &self,
+        c: &mut redis::Connection,
+        key: &str,
+        head: &[&[u8]],
+        args: &[&[u8]],
+    ) -> redis::RedisResult<redis::Value>;
+}
+
+impl Lua for redis::Script {
+    /// `EVALSHA` (and `EVAL` when the server does not have the script yet).
+    fn invoke(
+        &self,
+        c: &mut redis::Connection,
+        key: &str,
+        head: &[&[u8]],
+        args: &[&[u8]],
+    ) -> redis::RedisResult<redis::Value> {
+        let mut inv = self.key(key);
+        for a in head.iter().chain(args) {
+            inv.arg(*a);
+        }
+        inv.invoke(c)
+    }
+}
+
+/// A function of the plexus function library (Redis 7 / Valkey `FUNCTION LOAD`,
+/// called with `FCALL`). The library defines the helpers of its functions once, when
+/// the server loads it, where a script defines them again on every call: the hot
+/// element operations run as functions.
+///
+/// The library's name, and its functions', end with the first 12 hex digits of the
+/// SHA-1 of its code (`plexus_<hash>`, `plexus_<hash>_element`), so processes of
+/// different plexus versions sharing one server each call their own code, and a
+/// library of that name is always exactly this code: loading it is never a
+/// replacement, and "already exists" (another process loaded it first) is success. The
+/// server keeps loaded libraries across `FLUSHALL` (which a region still notices: its
+/// epoch is gone) and persists and replicates them; a server that lost them (restarted
+/// without persistence, a new replica) answers "Function not found", on which the call
+/// loads the library on that connection and is sent again (it had not run).
+pub(crate) struct Function {
+    /// The library's code, with its `#!lua name=...` line.
+    library: String,
+    name: String,
+}
+
+impl Function {
+    /// Loads the library on the server of `c`; "already exists" is success.
+    fn load(&self, c: &mut redis::Connection) -> redis::RedisResult<()> {
+        match redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg(&self.library)
+            .query::<redis::Value>(c)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("already exists") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Lua for Function {
+    fn invoke(
+        &self,
+        c: &mut redis::Connection,
+        key: &str,
+        head: &[&[u8]],
+        args: &[&[u8]],
+    ) -> redis::RedisResult<redis::Value> {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(&self.name).arg(1).arg(key);
+        for a in head.iter().chain(args) {
+            cmd.arg(*a);
+        }
+        match cmd.query(c) {
+            Err(e) if e.to_string().contains("Function not found") => {
+                self.load(c)?;
+                cmd.query(c)
+            }
+            r => r,
+        }
+    }
+}
+
+/// The function library (see [`Function`]): the prologue's and the element
+/// operations' names and helpers, defined once, and the `element` function.
+fn library() -> Function {
+    let code = format!(
+        "{PROLOGUE_DECLS}\n{PROLOGUE_HELPERS}\n{ELEMENT_DECLS}\n{ELEMENT_HELPERS}\n\
+         -- (A function of its own: a Lua function refers to at most 60 outer names.)\n\
+         local function element_ops()\n{ELEMENT_OPS}\nend\n\
+         local function element(ARGV)\n{PROLOGUE_START}\n{ELEMENT_START}\nreturn element_ops()\nend\n"
+    );
+    let hash = redis::Script::new(&code).get_hash()[..12].to_owned();
+    let name = format!("plexus_{hash}");
+    Function {
+        library: format!(
+            "#!lua name={name}\n{code}\n\
+             redis.register_function('{name}_element', function(KEYS, ARGV) return element(ARGV) end)\n"
+        ),
+        name: format!("{name}_element"),
+    }
 }
 
 /// The scripts, compiled (hashed) once per process.
@@ -678,7 +825,7 @@ pub(crate) struct Scripts {
     pub open: redis::Script,
     pub wait_object: redis::Script,
     pub info: redis::Script,
-    pub element: redis::Script,
+    pub element: Function,
     pub next_key: redis::Script,
     pub next_object: redis::Script,
     pub map_len: redis::Script,
@@ -696,7 +843,7 @@ pub(crate) fn scripts() -> &'static Scripts {
             open: with(OPEN),
             wait_object: with(WAIT_OBJECT),
             info: with(INFO),
-            element: with(ELEMENT),
+            element: library(),
             next_key: with(NEXT_KEY),
             next_object: with(NEXT_OBJECT),
             map_len: with(MAP_LEN),
