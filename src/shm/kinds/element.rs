@@ -561,7 +561,7 @@ impl<'a> Cell<'a> {
         };
         wait::announce_sleeper(&e.lock);
         if e.tag.load(Ordering::SeqCst) == tag {
-            sys::futex_wait(&e.tag, tag, timeout);
+            wait::sleep(&e.tag, tag, timeout);
         }
         self.check_usable()?;
         if reader_wait && self.e.tag.load(Ordering::Acquire) == tag {
@@ -987,7 +987,7 @@ impl<'a> Cell<'a> {
             let remaining = deadline.remaining()?;
             wait::announce_sleeper(&self.e.lock);
             if v.load(Ordering::SeqCst) == now {
-                sys::futex_wait(version_futex(v), now as u32, remaining);
+                wait::sleep(version_futex(v), now as u32, remaining);
             }
             self.check_usable()?;
         }

@@ -528,8 +528,8 @@ impl TArray {
             }
             let remaining = deadline.remaining()?;
             let word = e.futex();
-            if !sys::futex_wait_either(word, now as u32, removal, removal_seen, remaining) {
-                sys::futex_wait(word, now as u32, remaining);
+            if !wait::sleep_either(word, now as u32, removal, removal_seen, remaining) {
+                wait::sleep(word, now as u32, remaining);
             }
         }
     }
@@ -648,11 +648,11 @@ fn sleep_block(
     w.sleepers.fetch_add(1, Ordering::SeqCst);
     if w.state.load(Ordering::SeqCst) == s {
         let done = match removal {
-            Some((word, seen)) => sys::futex_wait_either(low, s as u32, word, seen, timeout),
+            Some((word, seen)) => wait::sleep_either(low, s as u32, word, seen, timeout),
             None => false,
         };
         if !done {
-            sys::futex_wait(low, s as u32, timeout);
+            wait::sleep(low, s as u32, timeout);
         }
     }
     w.sleepers.fetch_sub(1, Ordering::SeqCst);

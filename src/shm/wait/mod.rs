@@ -19,17 +19,18 @@ use crate::shm::os::sys;
 /// that alternates between a busy hand-off and a quiet queue learns each separately).
 ///
 /// A spin that succeeds raises the budget to twice what it took if that is more (at
-/// least [`SPIN_FLOOR_NS`], at most [`SPIN_MAX_NS`]); one that fails takes an eighth off, and
-/// below [`SPIN_FLOOR_NS`] the budget is zero: the waiter sleeps at once, as it should
-/// when messages come every millisecond (a spin there never pays). A waiter at budget
-/// zero still probes with the full budget once every [`SPIN_PROBE_EVERY`] waits, so a
-/// hand-off that turns fast again is noticed: two processes that both sleep wake each
-/// other in 45-95 us on our VMs, so the probe must outlast that (shared/research/
-/// limits.md, "bistable"), and it costs a quiet waiter well under 1 % of a CPU.
+/// least [`SPIN_FLOOR_NS`], at most [`SPIN_MAX_NS`]). A wait that had to sleep learns from
+/// how long it waited in all, from its start to the wake-up ([`sleep`]): if that was at
+/// most [`SPIN_MAX_NS`], a spin of twice that would have caught it, and the budget becomes
+/// that; if it was longer, spinning could not have paid and the budget is zero: the
+/// next wait sleeps at once, as it should when messages come every millisecond, and a
+/// waiter at a low message rate spends nothing on spinning. Nothing is spent on probing
+/// either: two processes of a fast hand-off that both went to sleep wake each other in
+/// 45-95 us on our VMs (shared/research/limits.md, "bistable"), so their sleeps are
+/// short and teach both to spin again.
 const SPIN_START_NS: u32 = 50_000;
 const SPIN_FLOOR_NS: u32 = 1_000;
 const SPIN_MAX_NS: u32 = 100_000;
-const SPIN_PROBE_EVERY: u32 = 64;
 /// Words whose budgets a thread remembers (direct-mapped by address).
 const SPIN_SLOTS: usize = 16;
 
@@ -38,14 +39,15 @@ struct SpinSlot {
     /// Address of the word (0: unused).
     key: usize,
     budget_ns: u32,
-    /// Waits at budget zero since the last probe.
-    quiet: u32,
 }
 
 thread_local! {
     static SPIN: [std::cell::Cell<SpinSlot>; SPIN_SLOTS] = const {
-        [const { std::cell::Cell::new(SpinSlot { key: 0, budget_ns: 0, quiet: 0 }) }; SPIN_SLOTS]
+        [const { std::cell::Cell::new(SpinSlot { key: 0, budget_ns: 0 }) }; SPIN_SLOTS]
     };
+    /// The wait in progress that gave up spinning: its key and when it started. The next
+    /// [`sleep`] of this thread learns from it; every wait starts with it cleared.
+    static GAVE_UP: std::cell::Cell<Option<(usize, Instant)>> = const { std::cell::Cell::new(None) };
 }
 
 fn spin_slot(key: usize) -> usize {
@@ -64,49 +66,79 @@ fn spin_budget(key: usize) -> Duration {
             s = SpinSlot {
                 key,
                 budget_ns: SPIN_START_NS,
-                quiet: 0,
             };
+            slots[i].set(s);
         }
-        let ns = if s.budget_ns > 0 {
-            s.budget_ns
-        } else {
-            s.quiet += 1;
-            if s.quiet >= SPIN_PROBE_EVERY {
-                s.quiet = 0;
-                SPIN_MAX_NS
-            } else {
-                0
-            }
-        };
-        slots[i].set(s);
-        Duration::from_nanos(ns as u64)
+        Duration::from_nanos(s.budget_ns as u64)
     })
 }
 
-/// Learns from a spin on `key` that succeeded after `took` (or failed: `None`).
-fn spin_learn(key: usize, took: Option<Duration>) {
+/// Sets the budget for waits on `key` (if the thread still remembers `key`).
+fn spin_set(key: usize, budget_ns: u32) {
     let i = spin_slot(key);
     SPIN.with(|slots| {
         let mut s = slots[i].get();
-        if s.key != key {
-            return;
+        if s.key == key {
+            s.budget_ns = budget_ns;
+            slots[i].set(s);
         }
-        s.budget_ns = match took {
-            Some(t) => {
-                let twice = (t.as_nanos() as u64 * 2).min(SPIN_MAX_NS as u64) as u32;
-                s.budget_ns.max(twice).max(SPIN_FLOOR_NS)
-            }
-            None => {
-                let less = s.budget_ns - s.budget_ns / 8;
-                if less < SPIN_FLOOR_NS {
-                    0
-                } else {
-                    less
-                }
-            }
-        };
-        slots[i].set(s);
     });
+}
+
+/// Learns from a spin on `key` that succeeded after `took`: the budget is kept, or raised
+/// to twice `took`.
+fn spin_succeeded(key: usize, took: Duration) {
+    let i = spin_slot(key);
+    SPIN.with(|slots| {
+        let s = slots[i].get();
+        if s.key == key {
+            let twice = (took.as_nanos() as u64 * 2).min(SPIN_MAX_NS as u64) as u32;
+            spin_set(key, s.budget_ns.max(twice).max(SPIN_FLOOR_NS));
+        }
+    });
+}
+
+/// Learns from a wait on `key` that gave up spinning (or did not spin) and then slept
+/// until `waited` after its start: see [`SPIN_START_NS`].
+fn spin_learn_from_sleep(key: usize, waited: Duration) {
+    let ns = waited.as_nanos();
+    let budget = if ns <= SPIN_MAX_NS as u128 {
+        (ns as u32)
+            .saturating_mul(2)
+            .clamp(SPIN_FLOOR_NS, SPIN_MAX_NS)
+    } else {
+        0
+    };
+    spin_set(key, budget);
+}
+
+/// Sleeps on `word` while it equals `expected` ([`sys::futex_wait`]), and teaches the
+/// wait that gave up spinning before it how long it waited. Every sleep of a wait that
+/// spins goes through here (or [`sleep_either`]).
+pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    sys::futex_wait(word, expected, timeout);
+    learn_after_sleep();
+}
+
+/// [`sys::futex_wait_either`], learning as [`sleep`] does when it slept.
+pub fn sleep_either(
+    a: &AtomicU32,
+    a_expected: u32,
+    b: &AtomicU32,
+    b_expected: u32,
+    timeout: Option<Duration>,
+) -> bool {
+    let slept = sys::futex_wait_either(a, a_expected, b, b_expected, timeout);
+    if slept {
+        learn_after_sleep();
+    }
+    slept
+}
+
+fn learn_after_sleep() {
+    if let Some((key, start)) = GAVE_UP.with(|g| g.take()) {
+        spin_learn_from_sleep(key, start.elapsed());
+    }
 }
 
 /// How long a wait spins before its first `sched_yield`, and between yields, while
@@ -152,12 +184,17 @@ fn yield_and_learn() -> Duration {
 /// the CPU now and then ([`SPIN_YIELD_EVERY`]).
 pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
     let key = key as *const T as usize;
+    GAVE_UP.with(|g| g.set(None));
     if deadline.is_try_once() {
         return cond();
     }
     let budget = spin_budget(key);
     if budget.is_zero() {
-        return cond();
+        if cond() {
+            return true;
+        }
+        GAVE_UP.with(|g| g.set(Some((key, Instant::now()))));
+        return false;
     }
     let budget = match deadline.remaining() {
         Ok(Some(left)) => budget.min(left),
@@ -170,15 +207,18 @@ pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> boo
     loop {
         for _ in 0..64 {
             if cond() {
-                spin_learn(key, Some(start.elapsed()));
+                spin_succeeded(key, start.elapsed());
                 return true;
             }
             std::hint::spin_loop();
         }
         let now = Instant::now();
         if now >= limit {
-            spin_learn(key, None);
-            return cond();
+            if cond() {
+                return true;
+            }
+            GAVE_UP.with(|g| g.set(Some((key, start))));
+            return false;
         }
         if now >= next_yield {
             let every = yield_and_learn();
@@ -204,7 +244,7 @@ pub fn sleep_while_equal(
     };
     sleepers.fetch_add(unit, Ordering::SeqCst);
     if word.load(Ordering::SeqCst) == observed {
-        sys::futex_wait(word, observed, timeout);
+        sleep(word, observed, timeout);
     }
     sleepers.fetch_sub(unit, Ordering::SeqCst);
     Ok(())
@@ -243,9 +283,9 @@ pub fn sleep_on_word_or_removed(
 ) -> Result<()> {
     let remaining = deadline.remaining()?;
     if word.load(Ordering::SeqCst) == observed
-        && !sys::futex_wait_either(word, observed, removal, removal_seen, remaining)
+        && !sleep_either(word, observed, removal, removal_seen, remaining)
     {
-        sys::futex_wait(word, observed, remaining);
+        sleep(word, observed, remaining);
     }
     Ok(())
 }
@@ -473,7 +513,7 @@ fn lock_slow(
         }
         let remaining = deadline.remaining()?;
         let t = remaining.map_or(slice, |r| r.min(slice));
-        sys::futex_wait(word, v | LOCK_WAITERS, Some(t));
+        sleep(word, v | LOCK_WAITERS, Some(t));
         slice = (slice * 2).min(sys::SLEEP_SLICE);
     }
 }

@@ -388,7 +388,7 @@ impl Queue {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        sys::futex_wait(&slot.wake, ticket, timeout);
+        wait::sleep(&slot.wake, ticket, timeout);
         r.check_usable()
     }
 }
