@@ -235,14 +235,19 @@ class Value {
     /// Deep copy.
     Value &operator=(const Value &) = default;
     /// Moves the data; `other` becomes UNDEFINED.
-    Value(Value &&other) noexcept
-        : type_(std::exchange(other.type_, PLEXUS_UNDEFINED)),
-          data_(std::exchange(other.data_, Data())) {}
+    // (No std::exchange with a temporary Data: GCC 12 at -O2/-O3 reports the temporary
+    // variant as maybe-uninitialized, which -Werror builds of users' code would fail on.)
+    Value(Value &&other) noexcept : type_(other.type_), data_(std::move(other.data_)) {
+        other.type_ = PLEXUS_UNDEFINED;
+        other.data_.template emplace<std::monostate>();
+    }
     /// Moves the data; `other` becomes UNDEFINED.
     Value &operator=(Value &&other) noexcept {
         if (this != &other) {
-            type_ = std::exchange(other.type_, PLEXUS_UNDEFINED);
-            data_ = std::exchange(other.data_, Data());
+            type_ = other.type_;
+            data_ = std::move(other.data_);
+            other.type_ = PLEXUS_UNDEFINED;
+            other.data_.template emplace<std::monostate>();
         }
         return *this;
     }
