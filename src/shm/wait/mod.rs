@@ -184,10 +184,10 @@ fn yield_and_learn() -> Duration {
 /// the CPU now and then ([`SPIN_YIELD_EVERY`]).
 pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
     let key = key as *const T as usize;
-    GAVE_UP.with(|g| g.set(None));
     if deadline.is_try_once() {
         return cond();
     }
+    GAVE_UP.with(|g| g.set(None));
     let budget = spin_budget(key);
     if budget.is_zero() {
         if cond() {
