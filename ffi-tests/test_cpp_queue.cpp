@@ -397,6 +397,51 @@ void test_batches(Region &r) {
     }
 }
 
+/// push_many_cancellable: a batch waiting for room keeps its place; storing 1 in the
+/// cancel word ends the wait with the first values in (the count says how many).
+void test_cancellable_batches(Region &r) {
+    Queue q = r.queue("batch-cancel", 4);
+    std::array<Value, 10> ten = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    std::atomic<std::uint32_t> cancel{0};
+    std::size_t pushed = 999;
+    std::thread pusher([&] { pushed = q.push_many_cancellable(ten, cancel); });
+    while (q.size() < 4) std::this_thread::sleep_for(1ms);
+    std::vector<Value> first = q.pop_many(2);
+    CHECK(first.size() == 2 && first[0].as_int() == 0 && first[1].as_int() == 1);
+    while (q.size() < 4) std::this_thread::sleep_for(1ms);
+    cancel.store(1);
+    pusher.join();
+    CHECK(pushed == 6);
+    std::vector<Value> rest = q.pop_many(10, 0ms);
+    CHECK(rest.size() == 4);
+    for (std::size_t k = 0; k < rest.size(); ++k) {
+        CHECK(rest[k].as_int() == static_cast<std::int64_t>(k + 2));
+    }
+
+    // A batch that fits does not wait, and does not look at the word.
+    CHECK(q.push_many_cancellable_for(ten.data(), 3, cancel, 0ms) == 3);
+    CHECK(q.pop_many(10, 0ms).size() == 3);
+
+    // Not cancelled: all of it goes in while another thread pops, in order.
+    cancel.store(0);
+    std::vector<std::int64_t> popped;
+    std::thread consumer([&] {
+        while (popped.size() < ten.size()) {
+            for (const Value &v : q.pop_many(3, 10s)) {
+                popped.push_back(v.as_int());
+            }
+        }
+    });
+    bool shut_down = true;
+    CHECK(q.push_many_cancellable_for(ten, cancel, 10s, &shut_down) == ten.size() && !shut_down);
+    consumer.join();
+    CHECK(popped.size() == ten.size() && std::is_sorted(popped.begin(), popped.end()));
+
+    // Shut down: nothing goes in, `*shut_down` says why.
+    q.shutdown();
+    CHECK(q.push_many_cancellable(ten.data(), ten.size(), cancel, &shut_down) == 0 && shut_down);
+}
+
 int main() {
     const std::string name = "cppqueue-" + std::to_string(getpid());
     try {
@@ -406,6 +451,7 @@ int main() {
         test_shutdown(r, name);
         test_threads(r);
         test_batches(r);
+        test_cancellable_batches(r);
         test_errors_and_ownership(r, name);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());

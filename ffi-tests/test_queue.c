@@ -3,12 +3,17 @@
  * queues with timeout 0 and a short positive timeout, close (pushes refused, pops drain,
  * waiters blocked in other threads wake), batches (plexus_queue_push_many and
  * plexus_queue_pop_many: partial batches, the counts on every status, a batch larger
- * than the queue), the open rules, and bad inputs, each with its documented status and
- * a message. */
+ * than the queue; plexus_queue_push_many_cancellable: a waiting batch cancelled by
+ * another thread, kept together while another producer waits behind it), the open
+ * rules, and bad inputs, each with its documented status and a message.
+ *
+ * With a region name as argument (a redis:// URL: tests/ffi.rs passes one), only the
+ * batch tests run, on that region. */
 #include "common.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -547,6 +552,141 @@ static void test_batches(plexus_region r, uint32_t flags) {
   MUST(plexus_queue_close(q));
 }
 
+/* ---- cancellable batches ---- */
+
+#define CANCEL_N 1000          /* the batch: INTs 0 .. CANCEL_N - 1 */
+#define CANCEL_POPPED 100      /* how many of them are popped before the cancel */
+#define OTHER_BASE 1000000     /* the other producer's values: OTHER_BASE + 0, 1, ... */
+#define OTHER_N 20
+
+typedef struct {
+  plexus_queue q;
+  _Atomic uint32_t cancel;
+  plexus_status status;
+  size_t pushed;
+} batch_args;
+
+static void *cancellable_pusher(void *arg) {
+  batch_args *b = arg;
+  static plexus_value vals[CANCEL_N];
+  for (int i = 0; i < CANCEL_N; i++) vals[i] = plexus_int(i);
+  b->status = plexus_queue_push_many_cancellable(b->q, vals, CANCEL_N, PLEXUS_FOREVER,
+                                                 &b->pushed, (const uint32_t *)&b->cancel);
+  return NULL;
+}
+
+typedef struct {
+  plexus_queue q;
+  atomic_int started;
+  plexus_status status;
+} other_args;
+
+static void *other_producer(void *arg) {
+  other_args *o = arg;
+  o->status = PLEXUS_OK;
+  atomic_store(&o->started, 1);
+  for (int i = 0; i < OTHER_N; i++) {
+    plexus_value v = plexus_int(OTHER_BASE + i);
+    plexus_status s = plexus_queue_push(o->q, &v, PLEXUS_FOREVER);
+    if (s != PLEXUS_OK) o->status = s;
+  }
+  return NULL;
+}
+
+/* A FIFO batch of CANCEL_N into a queue of 4 waits for room without a time limit while
+ * another producer's pushes wait behind it; this thread pops CANCEL_POPPED values, waits
+ * until the batch has filled the queue again, and sets the cancel word: the batch
+ * returns PLEXUS_TIMEOUT with the first CANCEL_POPPED + 4 in, and the other producer's
+ * values come after all of them, none in between. */
+static void test_cancel_keeps_batch_together(plexus_region r) {
+  plexus_queue q;
+  MUST(plexus_queue_open(r, "batch-cancel", 4, 0, &q));
+  batch_args b = {q, 0, -1, 999};
+  other_args o = {q, 0, -1};
+  pthread_t pusher, other;
+  CHECK(pthread_create(&pusher, NULL, cancellable_pusher, &b) == 0);
+  while (queue_len(q) < 4) usleep(1000); /* its first 4 are in: it waits for room */
+  CHECK(pthread_create(&other, NULL, other_producer, &o) == 0);
+  while (!atomic_load(&o.started)) usleep(1000);
+  usleep(50 * 1000); /* let the other producer block behind the batch */
+  static int64_t got[CANCEL_POPPED + 4 + OTHER_N];
+  size_t n_got = 0;
+  for (; n_got < CANCEL_POPPED; n_got++) {
+    plexus_value v = sentinel();
+    MUST(plexus_queue_pop(q, &v, PLEXUS_FOREVER));
+    CHECK(v.type == PLEXUS_INT);
+    got[n_got] = v.as.i;
+  }
+  while (queue_len(q) < 4) usleep(1000);
+  atomic_store(&b.cancel, 1);
+  CHECK(pthread_join(pusher, NULL) == 0);
+  EXPECT(b.status, PLEXUS_TIMEOUT);
+  CHECK(b.pushed == CANCEL_POPPED + 4);
+  /* The rest of the batch, then the other producer's values (it can push now). */
+  size_t want = b.pushed + OTHER_N;
+  if (want > sizeof got / sizeof got[0]) want = sizeof got / sizeof got[0];
+  for (; n_got < want; n_got++) {
+    plexus_value v = sentinel();
+    MUST(plexus_queue_pop(q, &v, PLEXUS_FOREVER));
+    CHECK(v.type == PLEXUS_INT);
+    got[n_got] = v.as.i;
+  }
+  CHECK(pthread_join(other, NULL) == 0);
+  EXPECT(o.status, PLEXUS_OK);
+  for (size_t i = 0; i < n_got; i++) {
+    int64_t expected = i < b.pushed ? (int64_t)i : OTHER_BASE + (int64_t)(i - b.pushed);
+    if (got[i] != expected) {
+      fprintf(stderr, "%s:%d: value %zu popped is %lld, expected %lld (the batch pushed %zu)\n",
+              __FILE__, __LINE__, i, (long long)got[i], (long long)expected, b.pushed);
+      failures++;
+      break;
+    }
+  }
+  CHECK(queue_len(q) == 0);
+  MUST(plexus_queue_close(q));
+}
+
+/* The other statuses and arguments, FIFO and LIFO: a word set before the call (the part
+ * that fits goes in, then TIMEOUT), a batch that fits (OK without looking at the word),
+ * NULL (plexus_queue_push_many), shut down, a misaligned word, NULL `pushed`. */
+static void test_cancellable_statuses(plexus_region r, uint32_t flags) {
+  plexus_queue q;
+  MUST(plexus_queue_open(r, flags ? "cancel-lifo" : "cancel-fifo", 4, flags, &q));
+  plexus_value vals[6];
+  for (int i = 0; i < 6; i++) vals[i] = plexus_int(i);
+  _Atomic uint32_t cancel = 1;
+  const uint32_t *word = (const uint32_t *)&cancel;
+  size_t n = 999;
+  EXPECT(plexus_queue_push_many_cancellable(q, vals, 6, PLEXUS_FOREVER, &n, word), PLEXUS_TIMEOUT);
+  CHECK(n == 4 && queue_len(q) == 4);
+  n = 999;
+  EXPECT(plexus_queue_push_many_cancellable(q, vals, 2, PLEXUS_FOREVER, &n, word), PLEXUS_TIMEOUT);
+  CHECK(n == 0 && queue_len(q) == 4);
+  for (int i = 0; i < 4; i++) EXPECT_POP_INT(q, flags ? 3 - i : i);
+  n = 999;
+  MUST(plexus_queue_push_many_cancellable(q, vals, 3, PLEXUS_FOREVER, &n, word));
+  CHECK(n == 3);
+  n = 999;
+  EXPECT(plexus_queue_push_many_cancellable(q, vals, 2, 0, &n, NULL), PLEXUS_TIMEOUT);
+  CHECK(n == 1);
+  n = 999;
+  EXPECT_SHORT_TIMEOUT(plexus_queue_push_many_cancellable(q, vals, 2, SHORT_NS, &n, NULL));
+  CHECK(n == 0);
+  uint32_t words[2] = {0, 0};
+  const uint32_t *misaligned = (const uint32_t *)((char *)words + 1);
+  MUST(plexus_queue_pop(q, &(plexus_value){0}, 0));
+  n = 999;
+  EXPECT_MSG(plexus_queue_push_many_cancellable(q, vals, 1, 0, &n, misaligned), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(n == 0 && queue_len(q) == 3);
+  EXPECT_MSG(plexus_queue_push_many_cancellable(q, vals, 1, 0, NULL, words), PLEXUS_E_INVALID_ARGUMENT);
+  CHECK(queue_len(q) == 3);
+  MUST(plexus_queue_shutdown(q));
+  n = 999;
+  EXPECT(plexus_queue_push_many_cancellable(q, vals, 1, PLEXUS_FOREVER, &n, words), PLEXUS_CLOSED);
+  CHECK(n == 0);
+  MUST(plexus_queue_close(q));
+}
+
 static void test_bad_inputs(const char *region_name, plexus_region r) {
   plexus_queue q;
   MUST(plexus_queue_open(r, "bad", 2, 0, &q));
@@ -692,14 +832,30 @@ static void test_bad_inputs(const char *region_name, plexus_region r) {
   MUST(plexus_queue_close(q));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   alarm(120); /* a wake-up that never comes fails the test instead of hanging it */
-  char name[64];
-  unique_name(name, sizeof name, "cqueue");
+  char name[128];
   plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
   o.size = 8 << 20;
   o.mode = PLEXUS_CREATE;
   plexus_region r;
+  if (argc > 1) {
+    if (strlen(argv[1]) >= sizeof name) return 2;
+    memcpy(name, argv[1], strlen(argv[1]) + 1);
+    memcpy(created_region, name, strlen(name) + 1);
+    atexit(remove_created_region);
+    o.mode = PLEXUS_RECREATE;
+    MUST(plexus_region_open(name, &o, &r));
+    test_batches(r, 0);
+    test_batches(r, PLEXUS_LIFO);
+    test_cancel_keeps_batch_together(r);
+    test_cancellable_statuses(r, 0);
+    test_cancellable_statuses(r, PLEXUS_LIFO);
+    MUST(plexus_region_close(r));
+    MUST(plexus_region_remove(name));
+    return finish("test_queue (batches)");
+  }
+  unique_name(name, sizeof name, "cqueue");
   MUST(plexus_region_open(name, &o, &r));
   plexus_region_info before;
   MUST(plexus_region_get_info(r, &before));
@@ -714,6 +870,9 @@ int main(void) {
   test_blocked_waiters(r, PLEXUS_LIFO);
   test_batches(r, 0);
   test_batches(r, PLEXUS_LIFO);
+  test_cancel_keeps_batch_together(r);
+  test_cancellable_statuses(r, 0);
+  test_cancellable_statuses(r, PLEXUS_LIFO);
   test_open_rules(r);
   test_bad_inputs(name, r);
 

@@ -1707,6 +1707,34 @@ enum plexus_status plexus_queue_push_many(struct plexus_queue q,
                                           size_t *pushed);
 
 /**
+ * plexus_queue_push_many that another thread (or a signal handler) can cancel: while
+ * it waits for room, it reads `*cancel` every 10 ms, and once that is nonzero it stops
+ * as a timeout does and returns PLEXUS_TIMEOUT, with `*pushed` saying how many values
+ * went in (the first `*pushed`; the rest did not). Set `*cancel` with an atomic store
+ * (C11 `atomic_store`, C++ `std::atomic<uint32_t>::store`), or from a signal handler;
+ * the word must stay valid until the call returns. `cancel` NULL: the same as
+ * plexus_queue_push_many.
+ *
+ * This is how an event loop or an interruptible program pushes a batch without
+ * slicing the wait: a FIFO batch keeps its place while it waits for room (no other
+ * producer's value comes between two of its values), but a batch pushed again in
+ * slices would let other producers' values in between its slices. Run it on a thread
+ * of its own and set `*cancel` to give up. A call that does not need to wait (all the
+ * values fit, or `timeout_ns` is 0) does not look at `*cancel`.
+ *
+ * Returns what plexus_queue_push_many returns (a cancelled call: PLEXUS_TIMEOUT; a
+ * batch that was all in before the cancel was seen: PLEXUS_OK), and
+ * PLEXUS_E_INVALID_ARGUMENT for a `cancel` not aligned to 4 bytes (nothing stored,
+ * `*pushed` 0). Both backends.
+ */
+enum plexus_status plexus_queue_push_many_cancellable(struct plexus_queue q,
+                                                      const struct plexus_value *values,
+                                                      size_t n,
+                                                      int64_t timeout_ns,
+                                                      size_t *pushed,
+                                                      const uint32_t *cancel);
+
+/**
  * Removes up to `max` values into `out[0..*popped)`: waits while the queue is empty
  * (as plexus_queue_pop does), then takes the values that are there, up to `max`,
  * without waiting for more: the oldest first (a LIFO queue: the newest first). One

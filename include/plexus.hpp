@@ -1492,6 +1492,49 @@ class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
         return push_many_ns(values, n, to_timeout_ns(timeout), shut_down);
     }
 
+    /// push_many that another thread (or a signal handler) can cancel
+    /// (plexus_queue_push_many_cancellable): the batch keeps its place in a FIFO queue
+    /// while it waits for room, and storing a nonzero value in `cancel` stops the wait
+    /// within about 10 ms, as a timeout does. Returns how many went in (always the first
+    /// ones): all of them, or fewer when cancelled, when `d` passed first, or when the
+    /// queue is shut down (`*shut_down`, if given, says so); throws as push_many does.
+    /// `cancel` must outlive the call.
+    template <class Values, class Rep, class Period,
+              class = std::enable_if_t<std::is_convertible_v<
+                  decltype(std::data(std::declval<const Values &>())), const Value *>>>
+    std::size_t push_many_cancellable_for(const Values &values,
+                                          const std::atomic<std::uint32_t> &cancel,
+                                          const std::chrono::duration<Rep, Period> &d,
+                                          bool *shut_down = nullptr) const {
+        return push_many_ns(std::data(values), std::size(values), to_timeout_ns(d), shut_down,
+                            &cancel);
+    }
+    /// push_many_cancellable_for without a time limit: fewer than all only when
+    /// cancelled or shut down.
+    template <class Values,
+              class = std::enable_if_t<std::is_convertible_v<
+                  decltype(std::data(std::declval<const Values &>())), const Value *>>>
+    std::size_t push_many_cancellable(const Values &values,
+                                      const std::atomic<std::uint32_t> &cancel,
+                                      bool *shut_down = nullptr) const {
+        return push_many_ns(std::data(values), std::size(values), PLEXUS_FOREVER, shut_down,
+                            &cancel);
+    }
+    /// push_many_cancellable_for of the `n` values at `values`.
+    template <class Rep, class Period>
+    std::size_t push_many_cancellable_for(const Value *values, std::size_t n,
+                                          const std::atomic<std::uint32_t> &cancel,
+                                          const std::chrono::duration<Rep, Period> &d,
+                                          bool *shut_down = nullptr) const {
+        return push_many_ns(values, n, to_timeout_ns(d), shut_down, &cancel);
+    }
+    /// push_many_cancellable of the `n` values at `values`.
+    std::size_t push_many_cancellable(const Value *values, std::size_t n,
+                                      const std::atomic<std::uint32_t> &cancel,
+                                      bool *shut_down = nullptr) const {
+        return push_many_ns(values, n, PLEXUS_FOREVER, shut_down, &cancel);
+    }
+
     /// Removes up to `max` values with one call (plexus_queue_pop_many): waits at most
     /// `timeout` (default: without limit) while the queue is empty, then takes the values
     /// that are there, up to `max`, without waiting for more: the oldest first (a LIFO:
@@ -1562,7 +1605,11 @@ class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
 
     /// The count when anything went in or the status is TIMEOUT or CLOSED; else throws.
     std::size_t push_many_ns(const Value *values, std::size_t n, std::int64_t t,
-                             bool *shut_down) const {
+                             bool *shut_down,
+                             const std::atomic<std::uint32_t> *cancel = nullptr) const {
+        static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
+                          std::atomic<std::uint32_t>::is_always_lock_free,
+                      "the cancel word is read by the library as a plain uint32_t");
         if (shut_down != nullptr) {
             *shut_down = false;
         }
@@ -1579,7 +1626,11 @@ class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
             c[i] = values[i].c_value();
         }
         std::size_t pushed = 0;
-        const plexus_status s = plexus_queue_push_many(h_, c, n, t, &pushed);
+        const plexus_status s =
+            cancel == nullptr
+                ? plexus_queue_push_many(h_, c, n, t, &pushed)
+                : plexus_queue_push_many_cancellable(
+                      h_, c, n, t, &pushed, reinterpret_cast<const std::uint32_t *>(cancel));
         if (s == PLEXUS_CLOSED && shut_down != nullptr) {
             *shut_down = true;
         }

@@ -135,6 +135,12 @@ fn queue_c_api() {
             &run(&build("ffi-tests/test_queue.c", lib), &[]),
         )
     });
+    // The batch tests (plexus_queue_push_many_cancellable included) on a remote region.
+    if let Some(server) = common::redis::RedisServer::start("ffi queue_c_api on redis") {
+        let url = server.url(&format!("ffi-queue-{}", std::process::id()));
+        let exe = build("ffi-tests/test_queue.c", Lib::Shared);
+        assert_ok("test_queue on redis", &run(&exe, &[&url]));
+    }
 }
 
 #[test]

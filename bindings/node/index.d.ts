@@ -105,6 +105,8 @@ export class PlexusError extends Error {
   readonly code: string;
   /** The C status number. */
   readonly status: number;
+  /** Set by pushMany and pushManyAsync when not all values went in: how many did (the first ones). */
+  readonly pushed?: number;
 }
 /** A wait ended before its condition held (PLEXUS_TIMEOUT). */
 export class TimeoutError extends PlexusError {}
@@ -395,6 +397,16 @@ export class Queue extends PlexusObject {
    * `pushed` says how many did: always the first ones.
    */
   pushMany(values: Storable[], timeout?: Timeout): void;
+  /**
+   * pushMany without blocking the event loop. The batch keeps its place in a FIFO queue
+   * while it waits for room: it waits in one piece on a worker thread of its own (not on
+   * libuv's pool, not in slices). When not all went in, rejects as pushMany throws (the
+   * error's `pushed` says how many went in). An abort ends the wait within about 10 ms:
+   * it rejects with the signal's reason when no value went in, else with an AbortError
+   * (`code` 'ABORT_ERR', `cause` the reason) whose `pushed` says how many did (they stay
+   * in the queue).
+   */
+  pushManyAsync(values: Storable[], options?: AsyncWait): Promise<void>;
   /** Removes 1 to `max` values with one call: waits for one, then takes what is there. */
   popMany(max: number, timeout?: Timeout): Value[];
   /** popMany without blocking the event loop. */

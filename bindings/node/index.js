@@ -17,9 +17,11 @@
  *     is honoured between slices, and a value is never lost to an abort or a timeout.
  *     Mutex.lockAsync is the exception: plexus mutexes belong to a thread, so it polls
  *     with try-lock on the calling thread (backing off to 10 ms), and it queues the async
- *     lockers of one process so they take turns instead of failing. Service.callAsync is
- *     the other: a call cannot be sliced (each slice would withdraw its request), so it
- *     waits in one piece on a worker thread of its own, which an AbortSignal cancels.
+ *     lockers of one process so they take turns instead of failing. Service.callAsync and
+ *     Queue.pushManyAsync are the others: a call cannot be sliced (each slice would
+ *     withdraw its request), nor a batch push (a FIFO batch keeps its place only within
+ *     one call), so they wait in one piece on a worker thread of their own, which an
+ *     AbortSignal cancels.
  *   - Timeouts are milliseconds (fractions allowed): omitted, `undefined`, `Infinity` or
  *     -1 wait without limit (-1 is C's PLEXUS_FOREVER), `0` tries once; other negative
  *     numbers and NaN throw RangeError, non-numbers (null included) TypeError. A wait
@@ -2660,6 +2662,50 @@ class Queue extends PlexusObject {
   }
 
   /**
+   * pushMany without blocking the event loop (`options`: a timeout in ms or { timeout,
+   * signal }). The batch keeps its place in a FIFO queue while it waits for room, as with
+   * pushMany: it waits in one piece on a worker thread of its own (see the comment above
+   * WAIT_THREAD_CODE), not in slices. When not all went in it rejects as pushMany throws
+   * (TimeoutError, ClosedError, ... with `pushed`). An abort ends the wait within about
+   * 10 ms: it rejects with the signal's reason when no value went in, and with an
+   * AbortError (`code` 'ABORT_ERR', `cause` the signal's reason) whose `pushed` says how
+   * many did when the first ones went in (they stay in the queue).
+   */
+  async pushManyAsync(values, options) {
+    if (!Array.isArray(values)) throw new TypeError(`pushManyAsync takes an array of values, not ${describe(values)}`);
+    const { timeout, signal } = waitOptions(options);
+    const ns = timeoutNs(timeout);
+    if (signal && signal.aborted) throw signal.reason;
+    // Nothing to wait for: on this thread (one try, as every async call makes first).
+    if (ns === 0 || values.length === 0) return this.pushMany(values, 0);
+    if (this._h === CLOSED_HANDLE) throw errorFor(status.E_BAD_HANDLE, 'the queue handle was closed');
+    const batch = new BatchIn();
+    const cancel = new CancelWord();
+    let r;
+    try {
+      const vp = batch.fill(values);
+      // fill ran user code (toJSON, getters), which may have aborted the signal.
+      if (signal && signal.aborted) throw signal.reason;
+      cancel.listen(signal);
+      r = await runOnThread('queuePushMany', [this._h, vp, values.length, ns, cancel.countAddr, cancel.addr]);
+    } finally {
+      cancel.stop();
+      batch.done();
+    }
+    if (r.st === OK) return undefined;
+    const pushed = Number(cancel.count[0]);
+    if (r.st === TIMEOUT && cancel.cancelled) {
+      if (pushed === 0) throw signal.reason;
+      const e = new Error(`aborted after ${pushed} of ${values.length} values went in`, { cause: signal.reason });
+      e.name = 'AbortError';
+      e.code = 'ABORT_ERR';
+      throw withPushed(e, pushed);
+    }
+    if (r.st === TIMEOUT) throw withPushed(new TimeoutError(timeoutMessage(timeout)), pushed);
+    throw withPushed(errorFor(r.st, r.message), pushed);
+  }
+
+  /**
    * Removes up to `max` values with one call and returns them (an array): waits at most
    * `timeout` ms while the queue is empty, then takes the values that are there, up to
    * `max`, without waiting for more (the oldest first; the newest first from a stack).
@@ -3848,66 +3894,74 @@ function callError(st, message) {
 }
 
 /*
- * Why callAsync runs on threads of its own (worker_threads), not on libuv's pool.
+ * Why callAsync and pushManyAsync run on threads of their own (worker_threads), not on
+ * libuv's pool.
  *
  * Every other async wait here runs in slices of at most 50 ms on libuv's pool (4 threads
- * by default), so no wait holds a pool thread for long. A call cannot: a call that ends
- * (at its timeout) withdraws its request, and a server's reply to it is discarded, so a
- * call made in slices would withdraw and place the request again every 50 ms, and a
- * handler slower than a slice would never be heard. So a call waits in one piece, and a
- * wait in one piece may last its whole timeout (or forever): on the pool, four of them
- * would stop every other async call of the process (and Node's own fs and dns work).
+ * by default), so no wait holds a pool thread for long. Two waits cannot be sliced: a
+ * service call that ends (at its timeout) withdraws its request, and a server's reply to
+ * it is discarded, so a call made in slices would withdraw and place the request again
+ * every 50 ms, and a handler slower than a slice would never be heard; and a batch push
+ * keeps its place in the queue only while one call waits, so a batch pushed again in
+ * slices would let other producers' values in between its slices. So these wait in one
+ * piece, and a wait in one piece may last its whole timeout (or forever): on the pool,
+ * four of them would stop every other async call of the process (and Node's own fs and
+ * dns work).
  *
- * Instead each callAsync runs plexus_service_call_cancellable on a worker thread of its
- * own (kept for reuse: up to CALL_THREADS_IDLE idle ones), with the request and the
- * response in memory of this thread (outside V8's heap: stable addresses) and a cancel
- * word in a SharedArrayBuffer. An AbortSignal stores 1 in the word; the library sees it
- * within 10 ms and withdraws the request exactly as a timeout does. The worker also
- * reads plexus_last_error on its own thread, so a handler's message reaches the caller.
+ * Instead each one runs its C `_cancellable` call (plexus_service_call_cancellable,
+ * plexus_queue_push_many_cancellable) on a worker thread of its own (kept for reuse: up
+ * to WAIT_THREADS_IDLE idle ones), with its values in memory of this thread (outside
+ * V8's heap: stable addresses) and a cancel word in a SharedArrayBuffer. An AbortSignal
+ * stores 1 in the word; the library sees it within 10 ms and ends the wait exactly as a
+ * timeout does. The worker also reads plexus_last_error on its own thread, so a
+ * handler's message reaches the caller.
  */
-const CALL_THREAD_CODE = `
+const WAIT_THREAD_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const koffi = require(workerData.koffi);
 const lib = koffi.load(workerData.library);
-const call = lib.func('plexus_service_call_cancellable', 'int', ['uint64_t', 'void *', 'void *', 'int64_t', 'void *']);
+const calls = {
+  serviceCall: lib.func('plexus_service_call_cancellable', 'int', ['uint64_t', 'void *', 'void *', 'int64_t', 'void *']),
+  queuePushMany: lib.func('plexus_queue_push_many_cancellable', 'int', ['uint64_t', 'void *', 'size_t', 'int64_t', 'void *', 'void *']),
+};
 const lastError = lib.func('plexus_last_error', 'const char *', []);
 parentPort.on('message', (m) => {
-  const st = call(m.h, m.req, m.resp, m.ns, m.cancel);
+  const st = calls[m.fn](...m.args);
   parentPort.postMessage({ st, message: st === 0 ? '' : lastError() });
 });
 `;
-const CALL_THREADS_IDLE = 4;
-const idleCallThreads = [];
+const WAIT_THREADS_IDLE = 4;
+const idleWaitThreads = [];
 
-function callThread() {
-  const idle = idleCallThreads.pop();
+function waitThread() {
+  const idle = idleWaitThreads.pop();
   if (idle) {
     idle.ref();
     return idle;
   }
   const { Worker } = require('node:worker_threads');
-  return new Worker(CALL_THREAD_CODE, {
+  return new Worker(WAIT_THREAD_CODE, {
     eval: true,
     workerData: { koffi: require.resolve('koffi'), library: libraryPath },
   });
 }
 
-function callThreadDone(w) {
-  if (idleCallThreads.length >= CALL_THREADS_IDLE) {
+function waitThreadDone(w) {
+  if (idleWaitThreads.length >= WAIT_THREADS_IDLE) {
     w.terminate();
     return;
   }
   w.unref(); // an idle worker does not keep the process alive
-  idleCallThreads.push(w);
+  idleWaitThreads.push(w);
 }
 
-/** Runs one call on a call thread: resolves to { st, message }. */
-function callOnThread(msg) {
-  const w = callThread();
+/** Runs the C call `fn` (a key of `calls` in WAIT_THREAD_CODE) on a wait thread: resolves to { st, message }. */
+function runOnThread(fn, args) {
+  const w = waitThread();
   return new Promise((resolve, reject) => {
     const onMessage = (m) => {
       w.removeListener('error', onError);
-      callThreadDone(w);
+      waitThreadDone(w);
       resolve(m);
     };
     const onError = (e) => {
@@ -3916,8 +3970,41 @@ function callOnThread(msg) {
     };
     w.once('message', onMessage);
     w.once('error', onError);
-    w.postMessage(msg);
+    w.postMessage({ fn, args });
   });
+}
+
+/**
+ * A cancel word for a `_cancellable` call (a uint32_t in a SharedArrayBuffer, which the
+ * wait thread's C call reads) and a size_t beside it for a count the call reports.
+ * `listen(signal)` makes an abort store 1 in the word; `stop()` ends that.
+ */
+class CancelWord {
+  constructor() {
+    this.buf = Buffer.from(new SharedArrayBuffer(16));
+    this.word = new Int32Array(this.buf.buffer, 0, 1);
+    this.count = new BigUint64Array(this.buf.buffer, 8, 1);
+    this.addr = koffi.address(this.buf);
+    this.countAddr = this.addr + 8n;
+    this.signal = undefined;
+    this.onAbort = () => Atomics.store(this.word, 0, 1);
+  }
+
+  listen(signal) {
+    if (!signal) return;
+    this.signal = signal;
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  stop() {
+    if (this.signal) this.signal.removeEventListener('abort', this.onAbort);
+    this.signal = undefined;
+  }
+
+  /** Whether the word was set (the call's TIMEOUT was the abort). */
+  get cancelled() {
+    return Atomics.load(this.word, 0) !== 0;
+  }
 }
 
 /** A request taken with next()/nextAsync(): its value, and the calls that answer it (one of them, once). */
@@ -3979,7 +4066,7 @@ class Service extends PlexusObject {
   /**
    * call without blocking the event loop (`options`: a timeout in ms or { timeout,
    * signal }). The call waits on a worker thread of its own (see the comment above
-   * CALL_THREAD_CODE); an abort withdraws the request (within about 10 ms) and rejects
+   * WAIT_THREAD_CODE); an abort withdraws the request (within about 10 ms) and rejects
    * with the signal's reason.
    */
   async callAsync(request, options) {
@@ -3990,20 +4077,18 @@ class Service extends PlexusObject {
     const prep = prepare(request);
     const req = new Slot(0);
     const resp = new Slot(0);
-    const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const cancelBuf = Buffer.from(cancel.buffer);
-    const onAbort = () => Atomics.store(cancel, 0, 1);
-    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    const cancel = new CancelWord();
+    cancel.listen(signal);
     let r;
     try {
       const vp = req.fill(prep);
-      r = await callOnThread({ h: this._h, req: vp, resp: resp.vp, ns, cancel: koffi.address(cancelBuf) });
+      r = await runOnThread('serviceCall', [this._h, vp, resp.vp, ns, cancel.addr]);
     } finally {
-      if (signal) signal.removeEventListener('abort', onAbort);
+      cancel.stop();
       req.done();
     }
     if (r.st === OK) return resp.take(this._big);
-    if (r.st === TIMEOUT && Atomics.load(cancel, 0) !== 0) throw signal.reason;
+    if (r.st === TIMEOUT && cancel.cancelled) throw signal.reason;
     if (r.st === TIMEOUT) throw new TimeoutError(timeoutMessage(timeout));
     throw callError(r.st, r.message);
   }

@@ -56,6 +56,42 @@ pub(crate) fn timeout(ns: i64) -> Result<Option<std::time::Duration>, crate::Err
     }
 }
 
+/// How often a `_cancellable` call looks at its cancel word.
+const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Runs `f` with the [`crate::Interrupt`] of the C cancel word `cancel` (a `const uint32_t *`
+/// that another thread or a signal handler sets nonzero to give up the wait): its check,
+/// run every [`CANCEL_CHECK`] while the call waits, fails with `Timeout` once the word is
+/// nonzero, so a cancelled call ends exactly as a timed-out one. NULL: `f(None)`. A word
+/// not aligned to 4 bytes is `InvalidArgument`, and `f` is not run.
+pub(crate) fn with_cancel_word<T>(
+    cancel: *const u32,
+    f: impl FnOnce(Option<&crate::Interrupt<'_>>) -> T,
+) -> Result<T, crate::Error> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    if cancel.is_null() {
+        return Ok(f(None));
+    }
+    if !cancel.cast::<AtomicU32>().is_aligned() {
+        return Err(crate::Error::invalid("cancel is not aligned to 4 bytes"));
+    }
+    // SAFETY: the caller keeps `*cancel` valid until the call returns, it is aligned (a
+    // uint32_t), and others write it only with atomic stores; this only loads it.
+    let flag = unsafe { AtomicU32::from_ptr(cancel as *mut u32) };
+    let check = || -> Result<(), crate::Error> {
+        // Acquire: what the canceller wrote before its store is visible after the wait.
+        if flag.load(Ordering::Acquire) != 0 {
+            return Err(crate::Error::Timeout);
+        }
+        Ok(())
+    };
+    let interrupt = crate::Interrupt {
+        every: CANCEL_CHECK,
+        check: &check,
+    };
+    Ok(f(Some(&interrupt)))
+}
+
 /// The library's version as `(major << 16) | (minor << 8) | patch`; compare it with the
 /// `PLEXUS_VERSION_*` macros of the header you compiled against.
 #[no_mangle]

@@ -28,9 +28,9 @@ use std::sync::Arc;
 use super::handles::{self, Object, QueueEntry};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
-use super::timeout;
 use super::value::{plexus_value, read_op, to_c, value_ref, value_refs};
-use crate::Error;
+use super::{timeout, with_cancel_word};
+use crate::{Deadline, Error};
 
 /// Handle of an open queue. Id 0 is never valid.
 #[repr(C)]
@@ -182,6 +182,51 @@ pub extern "C" fn plexus_queue_push_many(
         let t = timeout(timeout_ns)?;
         let values = value_refs(values, n, "values")?;
         let (done, result) = with(q, |x| Ok(x.push_many(&values, t)))?;
+        *count = done;
+        result
+    })
+}
+
+/// plexus_queue_push_many that another thread (or a signal handler) can cancel: while
+/// it waits for room, it reads `*cancel` every 10 ms, and once that is nonzero it stops
+/// as a timeout does and returns PLEXUS_TIMEOUT, with `*pushed` saying how many values
+/// went in (the first `*pushed`; the rest did not). Set `*cancel` with an atomic store
+/// (C11 `atomic_store`, C++ `std::atomic<uint32_t>::store`), or from a signal handler;
+/// the word must stay valid until the call returns. `cancel` NULL: the same as
+/// plexus_queue_push_many.
+///
+/// This is how an event loop or an interruptible program pushes a batch without
+/// slicing the wait: a FIFO batch keeps its place while it waits for room (no other
+/// producer's value comes between two of its values), but a batch pushed again in
+/// slices would let other producers' values in between its slices. Run it on a thread
+/// of its own and set `*cancel` to give up. A call that does not need to wait (all the
+/// values fit, or `timeout_ns` is 0) does not look at `*cancel`.
+///
+/// Returns what plexus_queue_push_many returns (a cancelled call: PLEXUS_TIMEOUT; a
+/// batch that was all in before the cancel was seen: PLEXUS_OK), and
+/// PLEXUS_E_INVALID_ARGUMENT for a `cancel` not aligned to 4 bytes (nothing stored,
+/// `*pushed` 0). Both backends.
+#[no_mangle]
+pub extern "C" fn plexus_queue_push_many_cancellable(
+    q: plexus_queue,
+    values: *const plexus_value,
+    n: usize,
+    timeout_ns: i64,
+    pushed: *mut usize,
+    cancel: *const u32,
+) -> plexus_status {
+    if let Some(p) = unsafe_out(pushed) {
+        *p = 0;
+    }
+    guard(|| {
+        let count = out_ref(pushed, "pushed")?;
+        let t = timeout(timeout_ns)?;
+        let values = value_refs(values, n, "values")?;
+        let (done, result) = with_cancel_word(cancel, |interrupt| {
+            with(q, |x| {
+                Ok(x.push_many_until(&values, &Deadline::after(t), interrupt))
+            })
+        })??;
         *count = done;
         result
     })

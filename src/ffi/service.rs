@@ -1,16 +1,15 @@
 //! `plexus_service`: request/response between processes.
 
 use std::ffi::c_char;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use super::handles::{self, Object, ServiceEntry};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
-use super::timeout;
 use super::value::{plexus_value, put, value_ref};
+use super::{timeout, with_cancel_word};
 
-use crate::{Deadline, Error, Interrupt};
+use crate::{Deadline, Error};
 
 /// Handle of an open service. Id 0 is never valid.
 ///
@@ -175,34 +174,12 @@ pub extern "C" fn plexus_service_call_cancellable(
         out_ref(response, "response")?;
         let t = timeout(timeout_ns)?;
         let v = value_ref(request, "request")?;
-        if cancel.is_null() {
-            return put(response, with(s, |x| x.call(v, t))?);
-        }
-        if !cancel.cast::<AtomicU32>().is_aligned() {
-            return Err(Error::invalid("cancel is not aligned to 4 bytes"));
-        }
-        // SAFETY: the caller keeps `*cancel` valid until this call returns, is aligned
-        // (a uint32_t), and writes it only with atomic stores; this only loads it.
-        let flag = unsafe { AtomicU32::from_ptr(cancel as *mut u32) };
-        let check = || -> Result<(), Error> {
-            if flag.load(Ordering::Acquire) != 0 {
-                return Err(Error::Timeout);
-            }
-            Ok(())
-        };
-        let interrupt = Interrupt {
-            every: CANCEL_CHECK,
-            check: &check,
-        };
-        let got = with(s, |x| {
-            x.call_until(v, &Deadline::after(t), Some(&interrupt))
-        })?;
+        let got = with_cancel_word(cancel, |interrupt| {
+            with(s, |x| x.call_until(v, &Deadline::after(t), interrupt))
+        })??;
         put(response, got)
     })
 }
-
-/// How often plexus_service_call_cancellable looks at its cancel word.
-const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Takes the oldest pending request: its id into `*req`, a copy of its value into
 /// `*request` (overwritten without being freed first; release it with

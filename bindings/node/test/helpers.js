@@ -135,4 +135,38 @@ async function startRedis(t) {
   throw new Error(`${bin} did not answer PING on 127.0.0.1 (5 attempts)`);
 }
 
-module.exports = { plexus, uniqueName, withRegion, runChild, skipLoudly, freePort, startRedis };
+/**
+ * A Promise that rejects later, with its rejection handled at once (so it is not an
+ * "unhandled rejection" while the test awaits something else first).
+ */
+function later(promise) {
+  promise.catch(() => {});
+  return promise;
+}
+
+/** Polls `predicate` every 5 ms (at most a minute). */
+async function until(predicate, what) {
+  const deadline = Date.now() + 60000;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Runs fn(region, name) on a fresh region of `backend` ('shm' or 'redis'); null if skipped. */
+async function onBackend(t, backend, tag, fn) {
+  if (backend === 'shm') return withRegion(tag, fn);
+  const server = await startRedis(t);
+  if (!server) return null;
+  // A short lease: a killed server is noticed within about half a second.
+  const name = `${server.url(uniqueName(tag))}?lease_ms=500`;
+  const region = plexus.Region.create(name);
+  try {
+    return await fn(region, name);
+  } finally {
+    region.close();
+    plexus.Region.remove(name, { force: true });
+  }
+}
+
+module.exports = { plexus, uniqueName, withRegion, runChild, skipLoudly, freePort, startRedis, later, until, onBackend };

@@ -1,9 +1,14 @@
 'use strict';
 // Queues: push/pop with timeouts, FIFO and LIFO order, shutdown (pushes refused, pops
-// drain), size/capacity/isShutdown, close (the handle only), and the sync and async iterators.
+// drain), size/capacity/isShutdown, close (the handle only), the sync and async iterators,
+// and batches (pushMany, popMany, pushManyAsync: kept together while another producer
+// waits, abort, timeout, shutdown; on shared memory and on a private redis-server).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { plexus, withRegion } = require('./helpers');
+const fs = require('node:fs');
+const { plexus, withRegion, later, until, onBackend } = require('./helpers');
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const isCode = (code) => (e) => e instanceof plexus.PlexusError && e.code === code;
 
@@ -206,3 +211,105 @@ test('pushMany and popMany: batches, partial pushes, timeouts, shutdown, bad inp
     }
   });
 });
+
+// pushManyAsync: the batch waits in one piece on a worker thread of its own, so it keeps
+// its place while it waits for room; on shared memory and on a private redis-server.
+for (const backend of ['shm', 'redis']) {
+  test(`${backend}: pushManyAsync keeps its batch together while another producer waits behind it`, async (t) => {
+    await onBackend(t, backend, 'q-pm-async', async (r, name) => {
+      const q = r.queue('together', 4);
+      const otherRegion = plexus.Region.open(name);
+      try {
+        const batch = Array.from({ length: 60 }, (_, i) => i);
+        // The event loop stays free while the batch waits: nobody pops until this
+        // thread does, so a call that blocked it would never return.
+        const pushing = later(q.pushManyAsync(batch, 60000));
+        await until(() => q.size === 4, 'the first 4 of the batch in');
+        // Another producer (another region handle) pushes while the batch waits.
+        const other = later(otherRegion.queue('together').pushManyAsync(['x', 'y'], 60000));
+        const single = later(q.pushAsync('z', 60000));
+        await sleep(30); // let them reach their waits
+        const got = [];
+        while (got.length < batch.length + 3) got.push(...(await q.popManyAsync(5, 60000)));
+        await pushing;
+        await other;
+        await single;
+        // The whole batch first, in order, nothing in between; the others after it.
+        assert.deepStrictEqual(got.slice(0, batch.length), batch);
+        const rest = got.slice(batch.length);
+        assert.deepStrictEqual([...rest].sort(), ['x', 'y', 'z']);
+        assert.ok(rest.indexOf('x') + 1 === rest.indexOf('y'), `the other batch stayed together: ${rest}`);
+      } finally {
+        otherRegion.close();
+      }
+    });
+  });
+
+  test(`${backend}: pushManyAsync: abort, timeout and shutdown report how many went in`, async (t) => {
+    await onBackend(t, backend, 'q-pm-abort', async (r) => {
+      const q = r.queue('abort', 2);
+      q.pushMany([1, 2]);
+      // Aborted while nothing went in: rejects with the signal's reason.
+      const ac = new AbortController();
+      const none = later(q.pushManyAsync([3, 4], { signal: ac.signal }));
+      await sleep(30); // let it reach its wait
+      ac.abort(new Error('user gave up'));
+      await assert.rejects(none, /user gave up/);
+      assert.deepStrictEqual(q.popMany(10), [1, 2]);
+      // Aborted after the first values went in: an AbortError with `pushed`; they stay.
+      const ac2 = new AbortController();
+      const part = later(q.pushManyAsync([10, 11, 12, 13], { signal: ac2.signal, timeout: 60000 }));
+      await until(() => q.size === 2, 'the first 2 of the batch in');
+      const reason = new Error('stop');
+      ac2.abort(reason);
+      await assert.rejects(part, (e) => {
+        assert.equal(e.name, 'AbortError');
+        assert.equal(e.code, 'ABORT_ERR');
+        assert.equal(e.cause, reason);
+        assert.equal(e.pushed, 2);
+        return true;
+      });
+      assert.deepStrictEqual(q.popMany(10), [10, 11]);
+      // Aborted before it starts: nothing goes in.
+      await assert.rejects(q.pushManyAsync([5], { signal: AbortSignal.abort(new Error('already')) }), /already/);
+      assert.equal(q.size, 0);
+      // Timeouts: TimeoutError with `pushed` (0 ms: one try on this thread).
+      await assert.rejects(q.pushManyAsync([1, 2, 3], 50), (e) => e instanceof plexus.TimeoutError && e.pushed === 2);
+      await assert.rejects(q.pushManyAsync([4], { timeout: 0 }), (e) => e instanceof plexus.TimeoutError && e.pushed === 0);
+      assert.deepStrictEqual(q.popMany(10), [1, 2]);
+      // All in: resolves; nothing to push resolves at once.
+      await q.pushManyAsync(['a', { b: [1] }], 1000);
+      await q.pushManyAsync([]);
+      assert.deepStrictEqual(q.popMany(10), ['a', { b: [1] }]);
+      // Bad input: nothing stored.
+      await assert.rejects(q.pushManyAsync('abc'), TypeError);
+      await assert.rejects(q.pushManyAsync([1, '\ud800'], 1000), isCode('PLEXUS_E_INVALID_ARGUMENT'));
+      await assert.rejects(q.pushManyAsync([1], -5), RangeError);
+      assert.equal(q.size, 0);
+      // Shut down while it waits: ClosedError with `pushed`.
+      const closing = later(q.pushManyAsync([7, 8, 9], 60000));
+      await until(() => q.size === 2, 'the first 2 in');
+      q.shutdown();
+      await assert.rejects(closing, (e) => e instanceof plexus.ClosedError && e.pushed === 2);
+      assert.deepStrictEqual(q.popMany(10), [7, 8]);
+      q.close();
+      await assert.rejects(q.pushManyAsync([1], 1000), isCode('PLEXUS_E_BAD_HANDLE'));
+    });
+  });
+
+  test(`${backend}: waiting batch pushes leave libuv's pool free`, async (t) => {
+    await onBackend(t, backend, 'q-pm-pool', async (r) => {
+      // Six batches wait (more than the pool's four threads), each on a full queue.
+      const queues = [0, 1, 2, 3, 4, 5].map((i) => r.queue(`full${i}`, 1));
+      for (const q of queues) q.push('first');
+      const pushes = queues.map((q, i) => later(q.pushManyAsync([i, -i], 60000)));
+      await sleep(30); // let them reach their waits
+      // The pool still runs other work (this would never finish if the pushes held it).
+      const text = await fs.promises.readFile(__filename, 'utf8');
+      assert.match(text, /libuv's pool free/);
+      const got = await Promise.all(queues.map(async (q) => [await q.popAsync(60000), await q.popAsync(60000), await q.popAsync(60000)]));
+      await Promise.all(pushes);
+      assert.deepStrictEqual(got, queues.map((_, i) => ['first', i, -i]));
+    });
+  });
+}

@@ -189,7 +189,18 @@ impl Queue {
         pushed: &mut usize,
     ) -> Result<()> {
         let r = self.r();
-        waits.wait(|d| wait::lock(&h.lock, r.token, d, &r.procs()).map(|_| ()))?;
+        // A lock taken at the very end of a piece of an interruptible wait is kept even
+        // if the check (or the deadline) that follows says to stop: returning the error
+        // would leave the producer lock held by a live process, which no one takes over.
+        let mut locked = false;
+        let waited = waits.wait(|d| {
+            wait::lock(&h.lock, r.token, d, &r.procs())?;
+            locked = true;
+            Ok(())
+        });
+        if !locked {
+            waited?;
+        }
         let result = (|| {
             while *pushed < values.len() {
                 self.push_run(h, &values[*pushed..], waits, pushed)?;

@@ -3,8 +3,6 @@ package dev.plexus;
 import com.sun.jna.Memory;
 import com.sun.jna.ptr.LongByReference;
 import java.time.Duration;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 
 /**
@@ -20,8 +18,8 @@ import java.util.function.Function;
  *
  * A call is not sliced (each slice would withdraw its request): it waits in one C call
  * that a watcher thread cancels when the calling thread is interrupted
- * (plexus_service_call_cancellable), so an interrupt still ends it promptly, and a reply
- * that came first is returned, not lost.
+ * (plexus_service_call_cancellable), so an interrupt still ends it within about 20 ms,
+ * and a reply that came first is returned, not lost.
  */
 public final class Service extends Handle {
   Service(Region region, String name, long id) {
@@ -40,26 +38,15 @@ public final class Service extends Handle {
    * was withdrawn).
    */
   public Object call(Object request, Duration timeout) throws InterruptedException {
-    if (Thread.interrupted()) throw new InterruptedException();
-    Memory cancel = Lib.zeroed(4);
+    long ns = Lib.nanos(timeout);
     Memory out = Values.out();
-    int st;
+    Interrupts.Outcome o;
     try (Values.In v = new Values.In(request)) {
-      Thread me = Thread.currentThread();
-      Watcher.CALLS.put(me, cancel);
-      Watcher.wake();
-      try {
-        st = Lib.call("service_call_cancellable", id, v.mem, out, Lib.nanos(timeout), cancel);
-      } finally {
-        Watcher.CALLS.remove(me, cancel);
-      }
+      o = Interrupts.run(cancel -> Lib.call("service_call_cancellable", id, v.mem, out, ns, cancel));
     }
-    if (st == Lib.OK) return Values.take(out);
-    if (st == Lib.TIMEOUT && cancel.getInt(0) != 0) {
-      Thread.interrupted();
-      throw new InterruptedException("the service call was withdrawn");
-    }
-    throw Lib.error(st);
+    if (o.status() == Lib.OK) return Values.take(out);
+    if (o.interrupted()) throw new InterruptedException("the service call was withdrawn");
+    throw Lib.error(o.status());
   }
 
   /** Sends {@code request} and waits for the reply without limit. */
@@ -123,53 +110,5 @@ public final class Service extends Handle {
   /** How many requests are in it now (pending, being handled, or answered and not yet collected). */
   public long pending() {
     return Lib.u64("service_pending", id);
-  }
-
-  /**
-   * One daemon thread that, while service calls wait, checks every 10 ms whether their
-   * threads were interrupted, and sets their cancel words (the C call reads its word
-   * every 10 ms and withdraws the request).
-   */
-  static final class Watcher {
-    static final Map<Thread, Memory> CALLS = new ConcurrentHashMap<>();
-    private static Thread thread;
-
-    static synchronized void wake() {
-      if (thread != null) return;
-      thread = new Thread(Watcher::run, "plexus-service-interrupts");
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    private static void run() {
-      int idle = 0;
-      while (true) {
-        if (CALLS.isEmpty()) {
-          if (++idle >= 100) {
-            synchronized (Watcher.class) {
-              // wake() registers its call before it looks at the thread: under this
-              // lock, an empty table means no call can be left unwatched.
-              if (CALLS.isEmpty()) {
-                thread = null;
-                return;
-              }
-            }
-          }
-        } else {
-          idle = 0;
-          CALLS.forEach((t, word) -> {
-            if (t.isInterrupted()) word.setInt(0, 1);
-          });
-        }
-        try {
-          Thread.sleep(10);
-        } catch (InterruptedException e) {
-          synchronized (Watcher.class) {
-            thread = null;
-          }
-          return;
-        }
-      }
-    }
   }
 }

@@ -100,12 +100,27 @@ public final class SharedQueue extends Handle {
   }
 
   /**
-   * Appends the values in order, in as few calls as room allows, waiting at most
-   * {@code timeout} for room (null: without limit); returns how many were appended (all
-   * of them unless the time ran out).
+   * Appends the values in order with one call, waiting at most {@code timeout} for room
+   * (null: without limit; zero: only what fits now); returns how many were appended: all
+   * of them, or, when the time ran out, the first ones that went in. In a FIFO queue the
+   * values stay together, also while the call waits for room: no other producer's value
+   * comes between two of them (it waits in one C call, which a watcher thread cancels
+   * when this thread is interrupted: plexus_queue_push_many_cancellable). A stack takes
+   * each part that fits in one step.
+   *
+   * <p>Throws {@link Interrupted} (an {@link InterruptedException}) when the thread is
+   * interrupted while it waits, within about 20 ms: the values that went in stay in the
+   * queue, and its {@link Interrupted#pushed()} says how many (the first ones); {@link
+   * PlexusException.Closed} when the queue is shut down, {@link PlexusException.NoSpace}
+   * when the region's heap cannot hold the next value (in both cases the values before
+   * stay in the queue), {@link PlexusException.InvalidArgument} for a value the library
+   * refuses (nothing went in).
    */
   public int putAll(List<?> values, Duration timeout) throws InterruptedException {
     int n = values.size();
+    long ns = Lib.nanos(timeout);
+    // A call that does not wait cannot be interrupted (as offer(e) without a timeout).
+    if (ns != 0 && Thread.interrupted()) throw new Interrupted(0, n);
     if (n == 0) return 0;
     Values.In[] in = new Values.In[n];
     Memory all = new Memory((long) Values.SIZE * n);
@@ -114,21 +129,36 @@ public final class SharedQueue extends Handle {
         in[i] = new Values.In(values.get(i));
         all.write((long) Values.SIZE * i, in[i].mem.getByteArray(0, Values.SIZE), 0, Values.SIZE);
       }
-      long deadline = System.nanoTime() + Lib.nanos(timeout);
-      boolean forever = timeout == null;
-      int done = 0;
       LongByReference pushed = new LongByReference();
-      while (done < n) {
-        final int from = done;
-        long left = forever ? Lib.FOREVER : Math.max(0, deadline - System.nanoTime());
-        int st = Lib.sliced(left, t -> Lib.call("queue_push_many", id, all.share((long) Values.SIZE * from), (long) (n - from), t, pushed));
-        done += (int) pushed.getValue();
-        if (st == Lib.TIMEOUT) return done;
-        Lib.ok(st);
-      }
+      Interrupts.Outcome o = ns == 0
+          ? new Interrupts.Outcome(Lib.call("queue_push_many", id, all, (long) n, 0L, pushed), false)
+          : Interrupts.run(cancel -> Lib.call("queue_push_many_cancellable", id, all, (long) n, ns, pushed, cancel));
+      int done = (int) pushed.getValue();
+      if (o.interrupted()) throw new Interrupted(done, n);
+      if (o.status() != Lib.TIMEOUT) Lib.ok(o.status());
       return done;
     } finally {
       for (Values.In v : in) if (v != null) v.close();
+    }
+  }
+
+  /**
+   * {@link #putAll} was interrupted while it waited for room: the first {@link #pushed()}
+   * values went in (and stay in the queue), the others did not. The thread's interrupt
+   * status is cleared, as for every InterruptedException.
+   */
+  public static final class Interrupted extends InterruptedException {
+    private static final long serialVersionUID = 1L;
+    private final int pushed;
+
+    Interrupted(int pushed, int of) {
+      super("interrupted after " + pushed + " of " + of + " values went in");
+      this.pushed = pushed;
+    }
+
+    /** How many values went in (the first ones). */
+    public int pushed() {
+      return pushed;
     }
   }
 

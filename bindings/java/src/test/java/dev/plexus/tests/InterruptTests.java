@@ -65,6 +65,7 @@ final class InterruptTests {
       interrupts("poll with a timeout", () -> q.poll(Duration.ofHours(1)));
       q.put("full");
       interrupts("put", () -> q.put("more"));
+      interrupts("putAll", () -> q.putAll(List.of("more", "and more"), null));
       eq(1, q.size());
       Mutex m = r.mutex("m");
       m.lock();
@@ -99,6 +100,62 @@ final class InterruptTests {
       interrupts("beginRead", () -> t.beginRead(1, null));
       interrupts("open a region that never appears", () -> Region.openExisting(unique("never"), null));
     });
+  }
+
+  static void testPutAllInterruptedKeepsWhatWentIn() throws Exception {
+    withRegion("putall", (r, name) -> putAllInterrupted(r.queue("q", 4)));
+  }
+
+  /**
+   * On {@code q} (empty, capacity 4): a putAll of 100 values waits for room without a
+   * time limit while another producer's put waits behind it; this thread takes 10, waits
+   * until the batch has filled the queue again and interrupts it. It ends with
+   * SharedQueue.Interrupted whose pushed() is 14 (its interrupt status cleared), the 14
+   * stay in the queue, and the other producer's value comes after them, not between.
+   */
+  static void putAllInterrupted(SharedQueue q) throws Exception {
+    List<Object> batch = new ArrayList<>();
+    for (long i = 0; i < 100; i++) batch.add(i);
+    AtomicReference<Throwable> outcome = new AtomicReference<>();
+    AtomicReference<Boolean> stillInterrupted = new AtomicReference<>();
+    Thread pusher = new Thread(() -> {
+      try {
+        q.putAll(batch, null);
+        outcome.set(new AssertionError("putAll returned"));
+      } catch (Throwable e) {
+        outcome.set(e);
+      }
+      stillInterrupted.set(Thread.currentThread().isInterrupted());
+    });
+    pusher.start();
+    while (q.size() < 4) Thread.sleep(1);
+    AtomicReference<Throwable> otherOutcome = new AtomicReference<>();
+    Thread other = new Thread(() -> {
+      try {
+        q.put("other");
+      } catch (Throwable e) {
+        otherOutcome.set(e);
+      }
+    });
+    other.start();
+    Thread.sleep(50); // let it block behind the batch
+    List<Object> got = new ArrayList<>();
+    for (int i = 0; i < 10; i++) got.add(q.take());
+    while (q.size() < 4) Thread.sleep(1);
+    pusher.interrupt();
+    pusher.join(60_000);
+    check(!pusher.isAlive(), "putAll did not end after the interrupt");
+    check(outcome.get() instanceof SharedQueue.Interrupted, "putAll ended with " + outcome.get());
+    eq(14, ((SharedQueue.Interrupted) outcome.get()).pushed());
+    eq(false, stillInterrupted.get());
+    for (int i = 0; i < 5; i++) got.add(q.take(Duration.ofSeconds(60)));
+    other.join(60_000);
+    check(!other.isAlive(), "the other producer's put did not end");
+    eq(null, otherOutcome.get());
+    List<Object> want = new ArrayList<>(batch.subList(0, 14));
+    want.add("other");
+    eq(want, got);
+    eq(0, q.size());
   }
 
   static void testLockIsNotInterruptedButKeepsTheInterrupt() throws Exception {

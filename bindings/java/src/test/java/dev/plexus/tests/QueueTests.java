@@ -11,6 +11,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 final class QueueTests {
   static final Duration SHORT = Duration.ofMillis(20);
@@ -56,6 +57,56 @@ final class QueueTests {
       eq(3, q.drainTo(got));
       eq(List.of(1L, 2L, 3L, 4L, "a", "b"), got);
       eq(0, q.drainTo(got, 5, SHORT));
+    });
+  }
+
+  /**
+   * A putAll larger than the queue waits for room with its values together: another
+   * producer's puts, made while it waits, come after all of them.
+   */
+  static void testPutAllStaysTogether() throws Exception {
+    withRegion("together", (r, name) -> {
+      SharedQueue q = r.queue("q", 4);
+      List<Object> batch = new ArrayList<>();
+      for (long i = 0; i < 200; i++) batch.add(i);
+      AtomicReference<Object> pushed = new AtomicReference<>();
+      Thread pusher = new Thread(() -> {
+        try {
+          pushed.set(q.putAll(batch, Duration.ofSeconds(60)));
+        } catch (Throwable e) {
+          pushed.set(e);
+        }
+      });
+      pusher.start();
+      while (q.size() < 4) Thread.sleep(1);
+      Thread other = new Thread(() -> {
+        try {
+          for (int i = 0; i < 3; i++) q.put("other " + i);
+        } catch (InterruptedException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      other.start();
+      Thread.sleep(50); // let it block behind the batch
+      List<Object> got = new ArrayList<>();
+      while (got.size() < batch.size() + 3) got.add(q.take(Duration.ofSeconds(60)));
+      pusher.join();
+      other.join();
+      eq(200, pushed.get());
+      List<Object> want = new ArrayList<>(batch);
+      for (int i = 0; i < 3; i++) want.add("other " + i);
+      eq(want, got);
+      // Zero: only what fits now, not interruptible (as offer(e)).
+      Thread.currentThread().interrupt();
+      try {
+        eq(4, q.putAll(List.of(1L, 2L, 3L, 4L, 5L), Duration.ZERO));
+        throwsA(SharedQueue.Interrupted.class, () -> q.putAll(List.of(6L), SHORT));
+      } finally {
+        Thread.interrupted();
+      }
+      eq(4, q.size());
+      q.shutdown();
+      throwsA(PlexusException.Closed.class, () -> q.putAll(List.of(7L), SHORT));
     });
   }
 

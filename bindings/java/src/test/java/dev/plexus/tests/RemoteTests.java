@@ -55,6 +55,7 @@ final class RemoteTests {
       throwsA(PlexusException.Unsupported.class, t::data);
       throwsA(PlexusException.Unsupported.class, () -> Region.check(name, false));
       interruptsRemote(a);
+      InterruptTests.putAllInterrupted(r.queue("batch", 4));
     } finally {
       check(Region.remove(name), "the remote region was removed");
     }
