@@ -99,7 +99,46 @@ def thp_settings() -> str:
                 out.append(f"{what}: {f.read().strip()}")
         except OSError:
             pass
-    return "; ".join(out) or "unknown"
+    out.append(f"/dev/shm mounted with {shm_huge_option()}")
+    return "; ".join(out)
+
+
+def shm_huge_option() -> str:
+    """The `huge=` option of the /dev/shm mount in effect (the last one listed)."""
+    opt = "no /dev/shm mount"
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 3 and fields[1] == "/dev/shm":
+                    found = [o for o in fields[3].split(",") if o.startswith("huge=")]
+                    opt = found[0] if found else "no huge= option (huge=never)"
+    except OSError:
+        pass
+    return opt
+
+
+def pmd_mapped_mib(a: np.ndarray) -> "float | None":
+    """MiB of the mapping that holds `a` that this process maps with huge pages
+    (ShmemPmdMapped + FilePmdMapped of /proc/self/smaps; the mapping is the whole
+    region), or None when smaps cannot tell."""
+    addr = a.__array_interface__["data"][0]
+    try:
+        with open("/proc/self/smaps") as f:
+            inside = False
+            kib = 0
+            for line in f:
+                head = line.split()[0] if line.strip() else ""
+                if "-" in head and not head.endswith(":"):
+                    if inside:
+                        break
+                    lo, hi = (int(x, 16) for x in head.split("-"))
+                    inside = lo <= addr < hi
+                elif inside and head in ("ShmemPmdMapped:", "FilePmdMapped:"):
+                    kib += int(line.split()[1])
+            return kib / 1024 if inside else None
+    except OSError:
+        return None
 
 
 SUM_ARRAYS = ["plexus", "private", "private, small pages", "shared_memory"]
@@ -136,6 +175,7 @@ def sum_bench(args: argparse.Namespace, out: List[str]) -> None:
     contents = np.random.default_rng(1).random(n)
     expected = float(np.sum(contents))
     times: Dict[str, List[float]] = {k: [] for k in SUM_ARRAYS}
+    pmd: List["float | None"] = []
     ratios: Dict[str, List[float]] = {k: [] for k in SUM_ARRAYS if k != "plexus"}
     # Epochs: every array is allocated anew, in an order rotated epoch by epoch, so that
     # no kind always gets the pages of the first (or last) allocation.
@@ -146,6 +186,7 @@ def sum_bench(args: argparse.Namespace, out: List[str]) -> None:
             order = SUM_ARRAYS[e:] + SUM_ARRAYS[:e]
             arrays = make_sum_arrays(n, order, contents, keep)
             assert all(float(np.sum(a)) == expected for a in arrays.values())
+            pmd.append(pmd_mapped_mib(arrays["plexus"]))
             names = list(arrays)
             for r in range(max(1, args.sum_rounds // epochs)):
                 rot = names[r % len(names) :] + names[: r % len(names)]
@@ -176,6 +217,11 @@ def sum_bench(args: argparse.Namespace, out: List[str]) -> None:
         f"in {epochs} epochs (arrays allocated anew each epoch, in a rotated order)\n"
     )
     out.append(f"Transparent huge pages: {thp_settings()}.\n")
+    shown = ", ".join("?" if m is None else f"{m:.0f}" for m in pmd)
+    out.append(
+        f"Mapped with huge pages in this process (ShmemPmdMapped + FilePmdMapped of the plexus "
+        f"region's mapping, /proc/self/smaps), MiB per epoch: {shown} (the array: {n * 8 >> 20} MiB).\n"
+    )
     out.append("| array | time per sum, median (p10–p90) | GB/s, median (p10–p90) | plexus speed relative to it, round by round: median (p10–p90) |")
     out.append("|---|---|---|---|")
     for k in ["private", "private, small pages", "shared_memory", "plexus"]:

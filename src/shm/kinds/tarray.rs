@@ -34,6 +34,18 @@
 //! process killed while creating the array, after allocating the blob and before the
 //! directory entry is published, leaks the blob (`plexus check` reports it).
 //!
+//! Huge pages: numeric code over a large array runs faster when the array is mapped
+//! with huge pages (fewer TLB misses), which a tmpfs such as /dev/shm mounted without a
+//! `huge=` option never allocates on its own. Opening an array whose elements span at
+//! least one huge page (2 MiB) asks the kernel to move the huge pages of the file that
+//! the elements touch into huge pages (`madvise(MADV_COLLAPSE)`, Linux 6.1, whatever
+//! the mount option; `Mapping::collapse_huge_pages`); regions of that size are mapped
+//! at huge-page-aligned addresses in every process, so each process maps them with one
+//! page-table entry per huge page. Best effort and invisible to the data: a kernel that
+//! cannot (no free huge page, THP denied, not tmpfs) leaves small pages. The pages at
+//! either end may hold neighbouring heap blocks; a region file is fully allocated at
+//! creation, so this costs no memory, only the copy (once, by the first opener).
+//!
 //! Element atomics operate on the elements in place with 32- or 64-bit atomics; `wait`
 //! sleeps on the element's address (a 64-bit element: its low half, the full value
 //! being re-checked after every wake), `notify` wakes that address.
@@ -191,6 +203,10 @@ impl Region {
         let (shape, data) = read_header(r, base, obj.shape)
             .map_err(|e| Error::corrupt(format!("typed array '{name}': {e}")))?;
         Shape::check_found(name, (dtype, length, block_len), &shape)?;
+        // Elements of at least one huge page go into huge pages (see the module docs).
+        // The first process does the work; in the others the pages already are huge and
+        // this only maps them. Outside the directory lock: it copies the elements.
+        r.map.collapse_huge_pages(data, shape.bytes());
         let blob = r
             .map
             .get::<TArrayHeader>(base)?

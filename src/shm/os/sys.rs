@@ -378,6 +378,136 @@ pub fn sync_mapping(ptr: *mut u8, len: usize, file: &File) -> io::Result<()> {
     file.sync_all()
 }
 
+/// The size of a huge page that one page-table entry maps (PMD size: 2 MiB on x86-64
+/// and on arm64 with 4 KiB pages), as the kernel says in
+/// `/sys/kernel/mm/transparent_hugepage/hpage_pmd_size`; 2 MiB where it does not say
+/// (no transparent huge pages), which only decides where large mappings start.
+pub fn huge_page_size() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|s| s.is_power_of_two() && *s >= 4096)
+            .unwrap_or(2 << 20)
+    })
+}
+
+/// `madvise(MADV_COLLAPSE)` (Linux 6.1; `<asm-generic/mman-common.h>`), which the libc
+/// crate does not name yet.
+const MADV_COLLAPSE: libc::c_int = 25;
+
+/// Maps the first `len` bytes of `file`, `MAP_SHARED`, readable and (with `writable`)
+/// writable. A mapping of at least [`huge_page_size`] bytes starts at an address
+/// aligned to it, so that addresses and file offsets agree modulo the huge page size in
+/// every process: the kernel can then map a huge page of the file's page cache with one
+/// page-table entry (it cannot at other addresses). Free with [`unmap`].
+pub fn map_shared(file: &File, len: usize, writable: bool) -> io::Result<*mut u8> {
+    let prot = if writable {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_READ
+    };
+    let fd = file.as_raw_fd();
+    // A few tries: another thread may map something into the hole between finding it
+    // and taking it.
+    let tries = if len >= huge_page_size() { 4 } else { 0 };
+    for _ in 0..tries {
+        let Some(at) = aligned_hole(len) else { break };
+        // SAFETY: a new shared mapping of a descriptor we own. MAP_FIXED_NOREPLACE never
+        // replaces a mapping: if another thread took the hole meanwhile, this fails with
+        // EEXIST. (A kernel older than 4.17 takes the address as a hint.)
+        let p = unsafe {
+            libc::mmap(
+                at as *mut libc::c_void,
+                len,
+                prot,
+                libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
+                fd,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            return Ok(p.cast());
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
+            break; // the plain mmap below reports it
+        }
+    }
+    // SAFETY: a new shared mapping of a descriptor we own, placed by the kernel.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(p.cast())
+}
+
+/// A free range of address space of `len` bytes starting at a multiple of
+/// [`huge_page_size`]: found by reserving `len` plus one huge page (`PROT_NONE`, no
+/// memory) and giving the reservation back at once.
+fn aligned_hole(len: usize) -> Option<usize> {
+    let huge = huge_page_size();
+    let span = len.checked_add(huge)?;
+    // SAFETY: a new private anonymous mapping placed by the kernel; nothing else touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            span,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: exactly the reservation just made, which nothing else knows of.
+    unsafe { libc::munmap(p, span) };
+    Some((p as usize).next_multiple_of(huge))
+}
+
+/// Unmaps a mapping made by [`map_shared`].
+///
+/// # Safety
+/// `ptr` and `len` are those of a live mapping from [`map_shared`], which nothing uses
+/// afterwards.
+pub unsafe fn unmap(ptr: *mut u8, len: usize) {
+    // SAFETY: the caller's contract; munmap rounds len up to whole pages.
+    unsafe { libc::munmap(ptr.cast(), len) };
+}
+
+/// Asks for huge pages where the kernel allows them on request
+/// (`madvise(MADV_HUGEPAGE)`: tmpfs mounted with `huge=advise` or `within_size`): page
+/// faults that allocate may take huge pages, and khugepaged may later merge the range's
+/// small pages. A hint: a kernel that refuses it changes nothing.
+///
+/// # Safety
+/// `ptr..ptr+len` is inside a live mapping of the caller's.
+pub unsafe fn advise_huge_pages(ptr: *mut u8, len: usize) {
+    // SAFETY: madvise with a hint flag only changes how the kernel backs the range.
+    unsafe { libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE) };
+}
+
+/// Moves the data of `ptr..ptr+len` (whole, aligned huge pages of a shared file mapping)
+/// into huge pages now (`madvise(MADV_COLLAPSE)`, Linux 6.1), whatever the tmpfs `huge=`
+/// option, unless transparent huge pages are denied (`shmem_enabled` `deny`, a process
+/// that disabled them with `prctl`) or the filesystem is not tmpfs. Synchronous: copies
+/// the range (about as long as writing it once); where the pages already are huge it
+/// only maps them. The data does not change; other processes fault the pages in again.
+/// Errors (no huge page free, an older kernel, another filesystem) change nothing.
+///
+/// # Safety
+/// `ptr..ptr+len` is inside a live mapping of the caller's.
+pub unsafe fn collapse_huge_pages(ptr: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: MADV_COLLAPSE replaces the backing pages of the range with huge pages of
+    // the same contents; it changes no data and no mapping's extent.
+    if unsafe { libc::madvise(ptr.cast(), len, MADV_COLLAPSE) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Counts forks: a child gets a new epoch, so handles inherited across `fork` can be
 /// detected and refused (their process-table identity belongs to the parent).
 static FORK_EPOCH: AtomicU64 = AtomicU64::new(1);
