@@ -178,6 +178,9 @@ class Library(unittest.TestCase):
             "read_block": "read_block_copy",
             "write_block": "write_block_copy",
             "call_cancellable": "call",  # Ctrl-C and asyncio cancellation withdraw it
+            # Ctrl-C ends push_many, and cancelling push_many_async stops it, with the
+            # batch kept together while it waits (the engine's interrupt, not a word).
+            "push_many_cancellable": "push_many",
         }
         # Values are Python objects (the constructors and plexus_value_free have no
         # counterpart: the conversion is implicit); the rest are module functions.
