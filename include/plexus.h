@@ -1831,6 +1831,43 @@ enum plexus_status plexus_bus_publish(struct plexus_bus b,
                                       uint64_t *seq);
 
 /**
+ * Publishes copies of `values[0..n)` to every subscriber, in order, as `n` consecutive
+ * messages: the batch takes `n` sequence numbers at once, so no other publisher's
+ * message (from any thread or process) comes between two of its messages, and
+ * subscribers receive them in that order. One call and one wake-up of sleeping
+ * subscribers for the whole batch (a subscriber can receive the first messages before
+ * the call returns). The caller keeps ownership of `values`. Like plexus_bus_publish it
+ * never waits for subscribers; it waits only, briefly, while another process publishes.
+ * `*first_seq`, if `first_seq` is not NULL, receives the first message's sequence
+ * number (message `k` has `*first_seq + k`).
+ *
+ * All or nothing on bad input: every value is checked, and copied into the region's
+ * heap when it needs to be, before anything is published; an invalid value anywhere (or
+ * a heap too full for the batch) publishes nothing. `n == 0` publishes nothing and
+ * returns PLEXUS_OK with `*first_seq` = 0 (no message has sequence number 0); `values`
+ * may then be NULL. A batch larger than the bus's capacity is allowed: as always, each
+ * message overwrites the oldest one retained, so only the last `capacity` messages of
+ * the batch stay, and a subscriber that is behind sees the gap in the sequence numbers
+ * (shared memory and Redis alike).
+ *
+ * A publisher killed in the middle of a batch (shared memory) never blocks the others
+ * and never delivers a torn message: subscribers receive the messages it had published,
+ * which are the batch's first ones in order (possibly none, possibly all), and after
+ * them the next publisher's messages, which take the sequence numbers the dead batch did
+ * not use. On Redis a batch is one script call, published entirely or not at all.
+ *
+ * Returns PLEXUS_OK; PLEXUS_CLOSED (the bus is shut down; nothing was published),
+ * PLEXUS_E_INVALID_ARGUMENT (NULL `values` with `n > 0`, or an invalid value: the
+ * message names its index), PLEXUS_E_NO_SPACE (the region's heap cannot hold the
+ * batch), PLEXUS_E_BAD_HANDLE, PLEXUS_E_CORRUPT, and on Redis PLEXUS_E_UNAVAILABLE
+ * (see docs/remote.md). On failure `*first_seq` is unchanged. Both backends.
+ */
+enum plexus_status plexus_bus_publish_many(struct plexus_bus b,
+                                           const struct plexus_value *values,
+                                           size_t n,
+                                           uint64_t *first_seq);
+
+/**
  * Ends the bus for every process: publishing fails with PLEXUS_CLOSED from now on,
  * and each subscriber receives the messages published before, then PLEXUS_CLOSED
  * (waiting subscribers wake up). Shutting down a bus that is already shut down is

@@ -920,6 +920,22 @@ fn bus_c_api() {
     both(|lib| assert_ok("test_bus", &run(&build("ffi-tests/test_bus.c", lib), &[])));
 }
 
+/// plexus_bus_publish_many on shared memory (both libraries) and on a remote region.
+#[test]
+fn bus_batch_c_api() {
+    both(|lib| {
+        assert_ok(
+            "test_bus_batch",
+            &run(&build("ffi-tests/test_bus_batch.c", lib), &[]),
+        )
+    });
+    if let Some(server) = common::redis::RedisServer::start("ffi bus_batch_c_api on redis") {
+        let url = server.url(&format!("ffi-bus-batch-{}", std::process::id()));
+        let exe = build("ffi-tests/test_bus_batch.c", Lib::Shared);
+        assert_ok("test_bus_batch on redis", &run(&exe, &[&url]));
+    }
+}
+
 #[test]
 fn events_c_api() {
     both(|lib| {

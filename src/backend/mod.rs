@@ -355,6 +355,10 @@ dispatch!(Bus {
     fn name(&self) -> &str;
     fn capacity(&self) -> u64;
     fn publish(&self, v: ValueRef<'_>) -> Result<u64>;
+    /// Publishes `values` as consecutive messages (no other message between them), with
+    /// one wake-up; the first one's sequence number (0 for none). Nothing is published
+    /// when a value is invalid.
+    fn publish_many(&self, values: &[ValueRef<'_>]) -> Result<u64>;
     /// Publishes with a topic (`""`: a plain publish), in the bus's one order.
     fn emit(&self, topic: &str, v: ValueRef<'_>) -> Result<u64>;
     fn shutdown(&self) -> Result<()>;

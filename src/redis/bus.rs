@@ -53,10 +53,12 @@ const END_ID: &str = "1-0";
 /// Messages a subscriber fetches per request (it delivers them one by one).
 const BATCH: usize = 32;
 
-/// Every operation of buses. ARGV 5-8: op (`publish`, `read`, `shutdown`, `state`),
-/// object prefix (`o:<id>:`), then for `publish` the type digit, the value bytes and the
-/// topic (`''`: none), for `read` the first sequence number wanted and how many. Replies
-/// `{'ok', seq}` (publish), `{'ok', id, t, v, k, id, t, v, k, ...}` (read: the entries
+/// Every operation of buses. ARGV 5-8: op (`publish`, `publishm`, `read`, `shutdown`,
+/// `state`), object prefix (`o:<id>:`), then for `publish` the type digit, the value
+/// bytes and the topic (`''`: none), for `publishm` the count n and n pairs of type digit
+/// and value bytes (one `HINCRBY` of n, then n `XADD`s: consecutive ids), for `read` the
+/// first sequence number wanted and how many. Replies `{'ok', seq}` (publish; publishm:
+/// the first one's), `{'ok', id, t, v, k, id, t, v, k, ...}` (read: the entries
 /// from that sequence
 /// number on, the end marker included), `{'wait'}` (read: nothing there yet),
 /// `{'ok', last seq, closed}` (state), `{'ok'}` (shutdown), `{'closed'}` (publish), or
@@ -76,6 +78,16 @@ if OP == 'publish' then
     redis.call('XADD', sk, 'MAXLEN', m[1], '0-' .. seq, 't', ARGV[7], 'v', ARGV[8], 'k', ARGV[9])
   end
   return done({'ok', seq})
+end
+if OP == 'publishm' then
+  if closed then return {'closed'} end
+  local n = tonumber(ARGV[7])
+  local last = redis.call('HINCRBY', mk, 'seq', n)
+  local first = last - n + 1
+  for k = 0, n - 1 do
+    redis.call('XADD', sk, 'MAXLEN', m[1], '0-' .. (first + k), 't', ARGV[8 + 2 * k], 'v', ARGV[9 + 2 * k])
+  end
+  return done({'ok', first})
 end
 if OP == 'read' then
   local r = redis.call('XRANGE', sk, '0-' .. ARGV[7], '+', 'COUNT', ARGV[8])
@@ -227,6 +239,44 @@ impl Bus {
             &opid,
             &what,
         )?;
+        match r.status.as_str() {
+            "ok" => Ok(r.int(0)),
+            "closed" => Err(Error::Closed),
+            other => Err(i.unexpected(other, &r)),
+        }
+    }
+
+    /// Publishes `values` in order as consecutive messages with one script call (Redis
+    /// runs a script alone: no other message comes between them, and blocked
+    /// subscribers wake once); returns the first one's sequence number (0 for an empty
+    /// batch, which sends nothing). Every value is checked before anything is sent.
+    /// `Closed` once shut down (nothing published). The stream keeps the last
+    /// `capacity` messages: a batch longer than that leaves only its tail.
+    pub fn publish_many(&self, values: &[ValueRef<'_>]) -> Result<u64> {
+        if values.is_empty() {
+            return Ok(0);
+        }
+        values.iter().try_for_each(|v| v.validate())?;
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = values.iter().map(|v| encode(*v)).collect();
+        let count = values.len().to_string();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(3 + 2 * encoded.len());
+        args.extend([
+            b"publishm".as_slice(),
+            self.obj.key.as_bytes(),
+            count.as_bytes(),
+        ]);
+        for (t, b) in &encoded {
+            args.push(t);
+            args.push(b);
+        }
+        let i = self.inner();
+        let mut what: Vec<&[u8]> = Vec::with_capacity(args.len());
+        what.push(b"publishm");
+        what.extend_from_slice(&args[2..]);
+        let opid = self.unanswered.op_id(i, &what);
+        let r = self
+            .unanswered
+            .call(i, &self.obj, script(), &args, None, &opid, &what)?;
         match r.status.as_str() {
             "ok" => Ok(r.int(0)),
             "closed" => Err(Error::Closed),

@@ -22,6 +22,13 @@
 //! it; a slot the dead publisher left BUSY holds no message (subscribers skip it as
 //! overwritten or wait past it). No subscriber ever receives a torn message.
 //!
+//! Batches (`publish_many`): the values are prepared before the lock is taken, then
+//! written under one hold of the lock into consecutive slots, each committed and counted
+//! in `next_seq` as a single publish does, and the subscribers are woken once at the
+//! end. A publisher that dies mid-batch leaves a prefix of its batch published and at
+//! most one BUSY slot, exactly the state a single publisher leaves: the repair above is
+//! unchanged, and the next publisher's messages follow the prefix.
+//!
 //! Topics (named events). A bus created by this version carries [`BUS_FLAG_TOPICS`] in
 //! its object flags and, from its first use of a topic on, owns a second heap block,
 //! its *topics extension* (offset in [`BusHeader::topics`], set once by compare-and-swap
@@ -555,37 +562,8 @@ impl Bus {
                 return Err(Error::Closed);
             }
             let seq = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
-            let slot = self.slot(seq)?;
-            let old = slot.seq.load(Ordering::Relaxed);
-            let old_meta = slot.meta.load(Ordering::Relaxed);
-            // A message stored inside the slot has no heap block to free.
-            let old_blob = (old != 0
-                && old & BUS_BUSY == 0
-                && old_meta & META_SLOT_BYTES == 0
-                && meta_in_heap(old_meta))
-            .then(|| slot.payload.load(Ordering::Relaxed));
-            slot.seq.store(seq | BUS_BUSY, Ordering::Relaxed);
-            // Subscribers that see any of the stores below also see BUSY (or a later seq).
-            fence(Ordering::Release);
-            slot.meta.store(msg.meta, Ordering::Relaxed);
-            slot.payload.store(msg.payload, Ordering::Relaxed);
-            crate::test_hooks::pause_point();
-            if msg.meta & META_SLOT_BYTES != 0 {
-                let words = ((msg.meta & SLOT_LEN_MASK) as usize).div_ceil(8);
-                for (w, &x) in slot.inline.iter().zip(&msg.inline).take(words) {
-                    w.store(x, Ordering::Relaxed);
-                }
-            }
-            if let Some(ext) = ext {
-                // Inside the seqlock window: a subscriber keeps what it read of the
-                // record only if the slot still holds `seq` afterwards.
-                let rec = self.topic_rec(ext, seq)?;
-                rec.len.store(topic.len() as u64, Ordering::Relaxed);
-                store_bytes(&rec.bytes, topic.as_bytes());
-                rec.seq.store(seq, Ordering::Relaxed);
-            }
-            slot.seq.store(seq, Ordering::Release); // the commit point
-            h.next_seq.store(seq + 1, Ordering::Release);
+            let topic = ext.map(|ext| (ext, topic));
+            let old_blob = self.write_slot(h, seq, &msg, topic)?;
             Ok((seq, old_blob))
         })();
         wait::unlock(&h.lock);
@@ -607,6 +585,141 @@ impl Bus {
                 if let Some(p) = msg.blob.take() {
                     discard_value(r, p);
                 }
+                Err(e)
+            }
+        }
+    }
+
+    /// Under the publisher lock: writes `msg` (with its topic record, if any) into the
+    /// slot of message `seq` seqlock-style, commits it and advances `next_seq` past it.
+    /// Returns the heap block of the message it overwrote, to free once unlocked.
+    fn write_slot(
+        &self,
+        h: &BusHeader,
+        seq: u64,
+        msg: &Message,
+        topic: Option<(u64, &str)>,
+    ) -> Result<Option<u64>> {
+        let slot = self.slot(seq)?;
+        let old = slot.seq.load(Ordering::Relaxed);
+        let old_meta = slot.meta.load(Ordering::Relaxed);
+        // A message stored inside the slot has no heap block to free.
+        let old_blob = (old != 0
+            && old & BUS_BUSY == 0
+            && old_meta & META_SLOT_BYTES == 0
+            && meta_in_heap(old_meta))
+        .then(|| slot.payload.load(Ordering::Relaxed));
+        slot.seq.store(seq | BUS_BUSY, Ordering::Relaxed);
+        // Subscribers that see any of the stores below also see BUSY (or a later seq).
+        fence(Ordering::Release);
+        slot.meta.store(msg.meta, Ordering::Relaxed);
+        slot.payload.store(msg.payload, Ordering::Relaxed);
+        crate::test_hooks::pause_point();
+        if msg.meta & META_SLOT_BYTES != 0 {
+            let words = ((msg.meta & SLOT_LEN_MASK) as usize).div_ceil(8);
+            for (w, &x) in slot.inline.iter().zip(&msg.inline).take(words) {
+                w.store(x, Ordering::Relaxed);
+            }
+        }
+        if let Some((ext, topic)) = topic {
+            // Inside the seqlock window: a subscriber keeps what it read of the
+            // record only if the slot still holds `seq` afterwards.
+            let rec = self.topic_rec(ext, seq)?;
+            rec.len.store(topic.len() as u64, Ordering::Relaxed);
+            store_bytes(&rec.bytes, topic.as_bytes());
+            rec.seq.store(seq, Ordering::Relaxed);
+        }
+        slot.seq.store(seq, Ordering::Release); // the commit point
+        h.next_seq.store(seq + 1, Ordering::Release);
+        Ok(old_blob)
+    }
+
+    /// Publishes `values` in order as consecutive messages (one claim of
+    /// `values.len()` sequence numbers under the publisher lock: no other publisher's
+    /// message comes between two of them), with one wake-up of the subscribers for the
+    /// whole batch; returns the first one's sequence number (0 for an empty batch, which
+    /// publishes nothing). Every value is prepared before the lock is taken: a value
+    /// that is invalid or does not fit the heap publishes nothing. A batch longer than
+    /// the capacity overwrites its own first messages, as any publish overwrites the
+    /// oldest. `Closed` once closed (nothing published).
+    ///
+    /// Each message is committed, and `next_seq` advanced past it, on its own: a
+    /// publisher killed in the middle of a batch leaves the messages it committed (a
+    /// prefix of the batch, received by subscribers as usual), at most one slot marked
+    /// BUSY (holding no message) and nothing else; the next publisher takes the lock over
+    /// and numbers its messages from where the dead one stopped.
+    pub fn publish_many(&self, values: &[ValueRef<'_>]) -> Result<u64> {
+        let r = self.r();
+        r.check_usable()?;
+        if values.is_empty() {
+            return Ok(0);
+        }
+        let h = self.header()?;
+        if h.closed.load(Ordering::Relaxed) != 0 {
+            return Err(Error::Closed);
+        }
+        let mut msgs = Vec::with_capacity(values.len());
+        for v in values {
+            match self.prepare(*v) {
+                Ok(m) => msgs.push(m),
+                Err(e) => {
+                    discard_messages(r, msgs);
+                    return Err(e);
+                }
+            }
+        }
+        let procs = r.procs();
+        let locked = wait::lock_internal(&h.lock, r.token, &Deadline::forever(), &procs);
+        match locked {
+            Ok(Acquired::Recovered) => {
+                if let Err(e) = self.repair(h) {
+                    wait::unlock(&h.lock); // a damaged bus: report it, never keep the lock
+                    discard_messages(r, msgs);
+                    return Err(e);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                discard_messages(r, msgs);
+                return Err(e);
+            }
+        }
+        let mut old_blobs = Vec::new();
+        let mut written = 0;
+        let result = (|| {
+            if h.closed.load(Ordering::Relaxed) != 0 {
+                return Err(Error::Closed);
+            }
+            let first = checked_seq(h.next_seq.load(Ordering::Relaxed))?;
+            checked_seq(first.saturating_add(msgs.len() as u64))?;
+            for (k, msg) in msgs.iter().enumerate() {
+                if let Some(off) = self.write_slot(h, first + k as u64, msg, None)? {
+                    old_blobs.push(off);
+                }
+                written = k + 1;
+            }
+            Ok(first)
+        })();
+        wait::unlock(&h.lock);
+        match result {
+            Ok(first) => {
+                // The messages' heap blocks now belong to their slots; the overwritten
+                // ones' are freed.
+                for off in old_blobs {
+                    let _ = r.with_heap(|hp| hp.free(off));
+                }
+                crate::test_hooks::pause_after_emit();
+                h.notify.fetch_add(1, Ordering::SeqCst);
+                wait::wake_all(&h.notify, &h.sleepers, u32::MAX);
+                Ok(first)
+            }
+            Err(e) => {
+                // Only a damaged bus fails after a message was written: those written
+                // keep their blocks (their slots own them), the others are given back.
+                for off in old_blobs {
+                    let _ = r.with_heap(|hp| hp.free(off));
+                }
+                discard_messages(r, msgs.into_iter().skip(written));
                 Err(e)
             }
         }
@@ -1046,6 +1159,15 @@ impl Drop for Subscription {
             let _ = w
                 .owner
                 .compare_exchange(r.token, 0, Ordering::Release, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Gives back the heap blocks of prepared messages that were not published.
+fn discard_messages(r: &RegionInner, msgs: impl IntoIterator<Item = Message>) {
+    for m in msgs {
+        if let Some(p) = m.blob {
+            discard_value(r, p);
         }
     }
 }
