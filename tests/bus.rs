@@ -206,6 +206,9 @@ fn one_total_order_for_all_subscribers() {
 fn child_main(role: &str, region: &str) {
     let r = common::open(region);
     let b = r.bus("b", 0, 0).unwrap();
+    if let Some(round) = role.strip_prefix("batcher-") {
+        return publish_batches_forever(&b, round.parse().unwrap());
+    }
     assert_eq!(role, "stall");
     plexus::test_pause_in_push(Duration::from_secs(3600));
     say_ready();
@@ -213,6 +216,31 @@ fn child_main(role: &str, region: &str) {
         "never committed: the publisher died writing it",
     ))
     .unwrap();
+}
+
+/// The text of message `k` of batch `batch` (of `len`) in round `round`: its header,
+/// then a filler whose length and bytes follow from the header (some fit a slot, some
+/// go to the heap), so a torn message cannot pass for a whole one.
+fn batch_message(round: u64, batch: u64, k: u64, len: u64) -> String {
+    let head = format!("r{round} b{batch} m{k}/{len} ");
+    let fill = ((batch * 31 + k * 57) % 260) as usize;
+    let c = char::from(b'a' + ((batch + k) % 26) as u8);
+    head + &c.to_string().repeat(fill)
+}
+
+/// Publishes batches of 1 to 12 messages until killed, pausing inside the writing of
+/// every message (the test pause hook), so that a kill lands inside a batch.
+fn publish_batches_forever(b: &plexus::Bus, round: u64) {
+    plexus::test_pause_in_push(Duration::from_micros(200));
+    say_ready();
+    for batch in 0.. {
+        let len = 1 + (batch * 7 + round) % 12;
+        let texts: Vec<String> = (0..len)
+            .map(|k| batch_message(round, batch, k, len))
+            .collect();
+        let values: Vec<ValueRef<'_>> = texts.iter().map(|t| ValueRef::String(t)).collect();
+        b.publish_many(&values).unwrap();
+    }
 }
 
 /// Entry point of the child processes (a no-op in a normal test run).
@@ -250,5 +278,97 @@ fn a_publisher_killed_mid_publish_blocks_nobody() {
     assert_eq!(b.publish(ValueRef::Int(55)).unwrap(), 5);
     assert!(t.elapsed() < Duration::from_secs(5));
     assert_eq!(sub.next(ZERO).unwrap(), (Value::Int(55), 5));
+    assert!(plexus::recovered_locks() >= 1);
+}
+
+/// A publisher SIGKILLed at a random instant while it publishes batches, eight times
+/// over, while a subscriber reads: the subscriber receives only whole messages, without
+/// a gap in the sequence numbers; every batch it sees is complete, except the one the
+/// kill cut, of which it sees the first messages (maybe none), in order, directly
+/// followed by the next publisher's message (here the test's own marker).
+#[test]
+fn publishers_killed_mid_batch_leave_whole_messages_and_batch_prefixes() {
+    const ROUNDS: u64 = 8;
+    let (r, n) = region("kill-batch");
+    let b = r.bus("b", 16384, 0).unwrap();
+    let mut sub = b.subscribe(Start::Now).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        loop {
+            let (v, seq) = sub.next(LONG).unwrap();
+            let end = v == Value::Int(-1);
+            got.push((v, seq));
+            if end {
+                return got;
+            }
+        }
+    });
+    // A pseudo-random kill delay per round (1-25 ms), from the clock.
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    for round in 0..ROUNDS {
+        let child = spawn_ready(&mut role_command(&format!("batcher-{round}"), &n), READY);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(Duration::from_micros(1000 + x % 24_000));
+        child.sigkill();
+        // The next publisher (this one) takes the lock over and follows the dead one.
+        b.publish(ValueRef::Int(round as i64)).unwrap();
+    }
+    b.publish(ValueRef::Int(-1)).unwrap();
+    let got = reader.join().unwrap();
+
+    let mut cut = 0;
+    let mut i = 0;
+    for round in 0..ROUNDS {
+        let mut batch = 0;
+        loop {
+            let (v, seq) = &got[i];
+            if *v == Value::Int(round as i64) {
+                i += 1;
+                break; // the marker after the kill
+            }
+            // Message 0 of batch `batch` (a cut batch whose prefix is empty was never seen:
+            // then the marker comes instead).
+            let len = 1 + (batch * 7 + round) % 12;
+            let mut k = 0;
+            while k < len {
+                let (v, s) = &got[i];
+                if *v == Value::Int(round as i64) {
+                    break;
+                }
+                assert_eq!(
+                    *v,
+                    Value::String(batch_message(round, batch, k, len)),
+                    "message {s}"
+                );
+                assert_eq!(*s, seq + k, "a batch's messages are consecutive");
+                i += 1;
+                k += 1;
+            }
+            if k < len {
+                // Cut by the kill: a prefix, then the marker right after it.
+                assert_eq!(got[i].0, Value::Int(round as i64));
+                cut += 1;
+            }
+            batch += 1;
+        }
+    }
+    assert_eq!(got[i].0, Value::Int(-1));
+    assert_eq!(i + 1, got.len());
+    for w in got.windows(2) {
+        assert_eq!(w[1].1, w[0].1 + 1, "no gap: the bus retains everything");
+    }
+    // The kills land inside the writing of a message nearly always (the pause is there):
+    // at least one of the eight cut a batch.
+    eprintln!(
+        "{} messages, {cut} of {ROUNDS} kills cut a batch",
+        got.len()
+    );
+    assert!(cut >= 1, "no kill cut a batch");
     assert!(plexus::recovered_locks() >= 1);
 }

@@ -125,6 +125,7 @@ on_both_backends!(
     queue_shutdown,
     bus_order_and_start,
     bus_gap_and_shutdown,
+    bus_batches,
     events_order_and_prefixes,
     events_gaps_shutdown_and_bad_topics,
     mutex,
@@ -1209,6 +1210,7 @@ impl EveryKind {
             ("queue shutdown", q.shutdown()),
             ("queue is_shutdown", q.is_shutdown().map(drop)),
             ("bus publish", b.publish(v).map(drop)),
+            ("bus publish_many", b.publish_many(&[v, v]).map(drop)),
             ("bus subscribe", b.subscribe(Start::Oldest).map(drop)),
             ("bus next_seq", b.next_seq().map(drop)),
             ("bus shutdown", b.shutdown()),
@@ -2047,6 +2049,121 @@ fn bus_gap_and_shutdown(name: &str) {
     assert_eq!(s1.next(ZERO), Err(Error::Closed));
     assert_eq!(s1.next(LONG), Err(Error::Closed));
     b.shutdown().unwrap();
+}
+
+/// `publish_many`: consecutive sequence numbers in order, the first one returned, one
+/// batch never interleaved with another thread's single publishes, nothing published on
+/// a bad value, an empty batch, a batch beyond the capacity, a waiting subscriber woken,
+/// and shutdown.
+fn bus_batches(name: &str) {
+    let r = create(name);
+    let b = r.bus("batch", 16, 0).unwrap();
+    let mut sub = b.subscribe(Start::Now).unwrap();
+    assert_eq!(b.publish(ValueRef::Int(0)), Ok(1));
+    let long = "l".repeat(300);
+    let batch = [
+        ValueRef::Int(1),
+        ValueRef::String("two"),
+        ValueRef::String(&long),
+        ValueRef::Null,
+    ];
+    assert_eq!(b.publish_many(&batch), Ok(2));
+    assert_eq!(b.next_seq(), Ok(6));
+    let got = drain(&mut sub);
+    assert_eq!(
+        got,
+        vec![
+            (Value::Int(0), 1),
+            (Value::Int(1), 2),
+            (Value::String("two".into()), 3),
+            (Value::String(long.clone()), 4),
+            (Value::Null, 5),
+        ]
+    );
+    // Empty: nothing published, 0. A bad value anywhere: nothing published.
+    assert_eq!(b.publish_many(&[]), Ok(0));
+    assert!(matches!(
+        b.publish_many(&[ValueRef::Int(1), BAD_OBJECT]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(b.next_seq(), Ok(6));
+    assert_eq!(sub.next(ZERO), Err(Error::Timeout));
+    // Larger than the capacity: allowed, the subscriber behind sees the last 16.
+    let many: Vec<i64> = (0..40).collect();
+    let refs: Vec<ValueRef<'_>> = many.iter().map(|&i| ValueRef::Int(i)).collect();
+    assert_eq!(b.publish_many(&refs), Ok(6));
+    let got = drain(&mut sub);
+    assert_eq!(got.len(), 16);
+    assert_eq!(got[0], (Value::Int(24), 30));
+    assert_eq!(got[15], (Value::Int(39), 45));
+
+    // A subscriber of another attachment waiting: it receives the whole batch.
+    let other = attach(name);
+    let mut waiting = other
+        .bus("batch", 0, 0)
+        .unwrap()
+        .subscribe(Start::Now)
+        .unwrap();
+    std::thread::scope(|sc| {
+        let w = sc.spawn(move || (0..3).map(|_| waiting.next(LONG)).collect::<Vec<_>>());
+        std::thread::sleep(SETTLE);
+        let three = [ValueRef::Int(7), ValueRef::Int(8), ValueRef::Int(9)];
+        assert_eq!(b.publish_many(&three), Ok(46));
+        let seen = w.join().unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                Ok((Value::Int(7), 46)),
+                Ok((Value::Int(8), 47)),
+                Ok((Value::Int(9), 48))
+            ]
+        );
+    });
+    drain(&mut sub);
+
+    // Batches against another thread's single publishes: never interleaved.
+    let big = r.bus("mixed", 4096, 0).unwrap();
+    let mut all = big.subscribe(Start::Now).unwrap();
+    let singles = attach(name).bus("mixed", 0, 0).unwrap();
+    let firsts: Vec<u64> = std::thread::scope(|sc| {
+        sc.spawn(move || {
+            for i in 0..300 {
+                singles.publish(ValueRef::Int(-1 - i)).unwrap();
+            }
+        });
+        (0..100)
+            .map(|k| {
+                let vals: Vec<i64> = (0..8).map(|j| k * 8 + j).collect();
+                let refs: Vec<ValueRef<'_>> = vals.iter().map(|&i| ValueRef::Int(i)).collect();
+                big.publish_many(&refs).unwrap()
+            })
+            .collect()
+    });
+    let got = drain(&mut all);
+    assert_eq!(got.len(), 300 + 800);
+    for (k, first) in firsts.iter().enumerate() {
+        let at = got.iter().position(|m| m.1 == *first).unwrap();
+        for j in 0..8 {
+            assert_eq!(
+                got[at + j],
+                (Value::Int(k as i64 * 8 + j as i64), first + j as u64)
+            );
+        }
+    }
+    let singles_seen: Vec<i64> = got
+        .iter()
+        .filter_map(|m| match m.0 {
+            Value::Int(i) if i < 0 => Some(i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(singles_seen, (0..300).map(|i| -1 - i).collect::<Vec<_>>());
+
+    // Shutdown: CLOSED, nothing published.
+    b.shutdown().unwrap();
+    assert_eq!(b.publish_many(&[ValueRef::Int(1)]), Err(Error::Closed));
+    assert_eq!(b.next_seq(), Ok(49));
+    assert_eq!(sub.next(ZERO), Err(Error::Closed));
 }
 
 // ---- events: bus messages with topics ----
