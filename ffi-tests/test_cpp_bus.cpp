@@ -79,6 +79,39 @@ int main() {
         }
         CHECK(threw);
 
+        // publish_many: consecutive sequence numbers, one call; a vector, an array, a
+        // pointer and a count; 0 for an empty batch; an invalid value publishes nothing.
+        {
+            plexus::Bus batch = r.bus("batch", 8);
+            plexus::Subscription bs = batch.subscribe();
+            std::vector<plexus::Value> vals = {plexus::Value(std::int64_t{10}),
+                                               plexus::Value("eleven"),
+                                               plexus::Value(std::string(200, 'x'))};
+            CHECK(batch.publish_many(vals) == 1);
+            plexus::Value arr[2] = {plexus::Value(std::int64_t{12}), plexus::Value(nullptr)};
+            CHECK(batch.publish_many(arr) == 4);
+            CHECK(batch.publish_many(vals.data(), 1) == 6);
+            CHECK(batch.publish_many(std::vector<plexus::Value>{}) == 0);
+            std::vector<plexus::Value> bad = {plexus::Value(std::int64_t{1}),
+                                              plexus::Value::object_msgpack({0xc1})};
+            bool threw_bad = false;
+            try {
+                (void)batch.publish_many(bad);
+            } catch (const plexus::Error &e) {
+                threw_bad = e.status() == PLEXUS_E_INVALID_ARGUMENT;
+            }
+            CHECK(threw_bad && batch.next_seq() == 7);
+            const std::int64_t want_ints[] = {10, -1, -1, 12, -1, 10};
+            for (std::uint64_t seq = 1; seq <= 6; seq++) {
+                auto m = bs.try_next();
+                CHECK(m && m->seq == seq);
+                if (m && want_ints[seq - 1] >= 0) CHECK(m->value.as_int() == want_ints[seq - 1]);
+            }
+            CHECK(!bs.try_next());
+            batch.shutdown();
+            CHECK(batch.publish_many(vals) == 0);
+        }
+
         // close() gives a handle back and never ends the bus; shutdown() through one
         // region handle ends it for every other handle.
         plexus::Region other = plexus::Region::open_existing(name);

@@ -1857,6 +1857,38 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
         return seq_unless_closed(s, seq);
     }
 
+    /// Publishes copies of `values` in order as consecutive messages with one call
+    /// (plexus_bus_publish_many: no other publisher's message comes between them, and
+    /// sleeping subscribers are woken once); the first one's sequence number (message `k`
+    /// has first + k), or 0 if the bus is shut down or `values` is empty. `values` is any
+    /// contiguous range of Value: std::vector<Value>, std::array<Value, N>, a Value[N]
+    /// (anything std::data and std::size accept). Throws PLEXUS_E_INVALID_ARGUMENT for an
+    /// invalid value anywhere in the batch (nothing is published then).
+    template <class Values,
+              class = std::enable_if_t<std::is_convertible_v<
+                  decltype(std::data(std::declval<const Values &>())), const Value *>>>
+    [[nodiscard]] std::uint64_t publish_many(const Values &values) const {
+        return publish_many(std::data(values), std::size(values));
+    }
+    /// publish_many of the `n` values at `values`.
+    [[nodiscard]] std::uint64_t publish_many(const Value *values, std::size_t n) const {
+        // The C views of the values (they borrow the Values' data): on the stack for
+        // batches of up to 64.
+        std::array<plexus_value, 64> small;
+        std::vector<plexus_value> large;
+        plexus_value *c = small.data();
+        if (n > small.size()) {
+            large.resize(n);
+            c = large.data();
+        }
+        for (std::size_t i = 0; i < n; i++) {
+            c[i] = values[i].c_value();
+        }
+        std::uint64_t first = 0;
+        const plexus_status s = plexus_bus_publish_many(h_, c, n, &first);
+        return seq_unless_closed(s, first);
+    }
+
     /// A new subscription: from the next message (PLEXUS_FROM_NOW, the default) or from
     /// the oldest one retained (PLEXUS_FROM_OLDEST).
     Subscription subscribe(std::uint32_t from = PLEXUS_FROM_NOW) const {
