@@ -5,13 +5,15 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use plexus::backend::{self, Start};
 use plexus::Error;
-use pyo3::exceptions::PyStopIteration;
+use plexus::ValueRef;
+use pyo3::exceptions::{PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
 
 use crate::errors::{closed, registry, to_py};
 use crate::handle::{Close, Slot};
 use crate::region::{count, Opened, Region};
-use crate::values::{arg, to_python};
+use crate::values::{arg, to_python, Arg};
 use crate::wait::{blocking, timed_out, timeout};
 
 /// A bus (the compiled half of `plexus.Bus`).
@@ -39,6 +41,24 @@ object_methods!(Bus, "Bus", "Gives back this handle (idempotent): the bus is unt
         let v = arg(value)?;
         let v = v.as_ref();
         self.o.call(py, || "publish".into(), |b| b.publish(v))
+    }
+
+    /// Publishes copies of `values` (any iterable) in order as consecutive messages with
+    /// one call (no other publisher's message comes between them; sleeping subscribers
+    /// are woken once) and returns the first one's sequence number (0 for an empty
+    /// batch). An invalid value anywhere publishes nothing. `plexus.Closed` if the bus is
+    /// shut down.
+    fn publish_many(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+        if values.is_instance_of::<PyString>() || values.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(
+                "plexus: publish_many takes an iterable of values (a str or bytes is one value: use publish)",
+            ));
+        }
+        let items: Vec<Bound<'_, PyAny>> = values.try_iter()?.collect::<PyResult<_>>()?;
+        let args: Vec<Arg<'_>> = items.iter().map(|o| arg(o)).collect::<PyResult<_>>()?;
+        let refs: Vec<ValueRef<'_>> = args.iter().map(Arg::as_ref).collect();
+        self.o
+            .call(py, || "publish_many".into(), |b| b.publish_many(&refs))
     }
 
     /// Publishes a copy of `value` with the topic `topic` (a named event: at most 112

@@ -227,6 +227,45 @@ class BusTest(RegionTest):
             early.next(timeout=0.1)
         self.assertEqual(b.next_seq, 3)
 
+    def test_publish_many(self) -> None:
+        b = self.region.bus("events", 8)
+        sub = b.subscribe()
+        self.assertEqual(b.publish("single"), 1)
+        self.assertEqual(b.publish_many(["a", {"n": 2}, "x" * 300]), 2)
+        self.assertEqual(b.publish_many(i for i in range(2)), 5)  # any iterable
+        self.assertEqual(b.publish_many([]), 0)  # nothing published
+        got = [sub.next(timeout=0) for _ in range(6)]
+        self.assertEqual(
+            got,
+            [(1, "single"), (2, "a"), (3, {"n": 2}), (4, "x" * 300), (5, 0), (6, 1)],
+        )
+        # An unsupported value anywhere: nothing published.
+        with self.assertRaises(TypeError):
+            b.publish_many([1, object()])
+        with self.assertRaises(TypeError):
+            b.publish_many("abc")  # a str is one value
+        self.assertEqual(b.next_seq, 7)
+        with self.assertRaises(plexus.Timeout):
+            sub.next(timeout=0)
+        # Batches stay together while another thread publishes single messages.
+        big = self.region.bus("mixed", 4096)
+        all_ = big.subscribe()
+
+        def singles() -> None:
+            for i in range(500):
+                big.publish(-1 - i)
+
+        th = threading.Thread(target=singles)
+        th.start()
+        firsts = [big.publish_many([f"{k}-{j}" for j in range(8)]) for k in range(60)]
+        th.join()
+        seen = {m.seq: m.value for m in (all_.next(timeout=0) for _ in range(500 + 480))}
+        for k, first in enumerate(firsts):
+            self.assertEqual([seen[first + j] for j in range(8)], [f"{k}-{j}" for j in range(8)])
+        b.shutdown()
+        with self.assertRaises(plexus.Closed):
+            b.publish_many([1])
+
     def test_slow_subscriber_sees_gap(self) -> None:
         b = self.region.bus("events", 4)
         sub = b.subscribe()

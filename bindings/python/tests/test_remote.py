@@ -41,6 +41,21 @@ class Remote(unittest.TestCase):
         with self.assertRaises(plexus.NotFound):
             plexus.Region(self.url, mode="open")
 
+    def test_bus_publish_many_on_the_server(self) -> None:
+        with plexus.Region(self.url, mode="create") as r:
+            b = r.bus("b", 4)
+            sub = b.subscribe()
+            self.assertEqual(b.publish_many(["one", 2, {"three": 3}]), 1)
+            self.assertEqual(b.publish_many([]), 0)
+            self.assertEqual([sub.next(timeout=5) for _ in range(3)],
+                             [(1, "one"), (2, 2), (3, {"three": 3})])
+            self.assertEqual(b.publish_many(range(10)), 4)  # beyond the capacity
+            self.assertEqual(sub.next(timeout=5), (10, 6))  # behind: the last 4 remain
+            b.shutdown()
+            with self.assertRaises(plexus.Closed):
+                b.publish_many([1])
+        plexus.Region.remove(self.url)
+
     def test_a_wait_is_woken_by_another_handle(self) -> None:
         with plexus.Region(self.url) as r, plexus.Region(self.url, mode="open") as other:
             a = r.array("a", 1)
