@@ -450,6 +450,12 @@ export const MAX_TOPIC_LEN: number;
 export class Bus extends PlexusObject {
   private constructor();
   publish(value: Storable): number | bigint;
+  /**
+   * Publishes the values in order as consecutive messages with one call (no other
+   * publisher's message between them); the first one's sequence number (0 for an empty
+   * array). An unstorable value anywhere throws and publishes nothing.
+   */
+  publishMany(values: Storable[]): number | bigint;
   /** With `prefix`: only messages whose topic starts with it. */
   subscribe(options?: 'now' | 'oldest' | { from?: 'now' | 'oldest'; prefix?: string }): Subscription;
   /** Publishes with a topic (at most MAX_TOPIC_LEN bytes of UTF-8; '' = plain); its sequence number. */

@@ -272,6 +272,7 @@ const C = {
   bus_open: fn('plexus_bus_open', S, [ID, STR, 'uint64_t', 'uint32_t', OutHandle]),
   bus_close: fn('plexus_bus_close', S, [ID]),
   bus_publish: fn('plexus_bus_publish', S, [ID, P, OutU64]),
+  bus_publish_many: fn('plexus_bus_publish_many', S, [ID, P, 'size_t', OutU64]),
   bus_shutdown: fn('plexus_bus_shutdown', S, [ID]),
   bus_is_shutdown: fn('plexus_bus_is_shutdown', S, [ID, OutBool]),
   bus_capacity: fn('plexus_bus_capacity', S, [ID, OutU64]),
@@ -2853,6 +2854,26 @@ class Bus extends PlexusObject {
       st = C.bus_publish(this._h, vp, u64Out);
     } finally {
       release(IN);
+    }
+    if (st !== OK) throw errorFor(st);
+    return intOut(u64Out[0], this._big);
+  }
+
+  /**
+   * Publishes the values of `values` (an array) in order as consecutive messages with one
+   * call (no other publisher's message comes between them; sleeping subscribers are woken
+   * once); returns the first one's sequence number (0 for an empty array). A value that
+   * cannot be stored anywhere in the array throws and publishes nothing. ClosedError if
+   * the bus was shut down.
+   */
+  publishMany(values) {
+    if (!Array.isArray(values)) throw new TypeError(`publishMany takes an array of values, not ${describe(values)}`);
+    const vp = BATCH_IN.fill(values);
+    let st;
+    try {
+      st = C.bus_publish_many(this._h, vp, values.length, u64Out);
+    } finally {
+      BATCH_IN.done();
     }
     if (st !== OK) throw errorFor(st);
     return intOut(u64Out[0], this._big);

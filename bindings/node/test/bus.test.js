@@ -114,3 +114,33 @@ test('close gives back only the handle (the bus and its subscriptions stay); sub
     assert.throws(() => sub.next(0), isCode('PLEXUS_E_BAD_HANDLE'));
   });
 });
+
+test('publishMany: consecutive seqs in order, first seq back, bad input publishes nothing, shutdown', async () => {
+  await withRegion('bus-batch', (r) => {
+    const bus = r.bus('events', 8);
+    const sub = bus.subscribe();
+    assert.equal(bus.publish('single'), 1);
+    assert.equal(bus.publishMany(['a', { n: 2 }, 'x'.repeat(300), 4]), 2);
+    assert.equal(bus.publishMany([]), 0); // nothing published
+    assert.equal(bus.nextSeq, 6);
+    const got = [1, 2, 3, 4, 5].map(() => sub.next(0));
+    assert.deepStrictEqual(got, [
+      { value: 'single', seq: 1 },
+      { value: 'a', seq: 2 },
+      { value: { n: 2 }, seq: 3 },
+      { value: 'x'.repeat(300), seq: 4 },
+      { value: 4, seq: 5 },
+    ]);
+    // Bad input anywhere: nothing published.
+    assert.throws(() => bus.publishMany('abc'), TypeError);
+    assert.throws(() => bus.publishMany([1, Symbol('no')]), TypeError);
+    assert.throws(() => bus.publishMany([1, '\ud800']), isCode('PLEXUS_E_INVALID_ARGUMENT'));
+    assert.equal(bus.nextSeq, 6);
+    assert.throws(() => sub.next(0), plexus.TimeoutError);
+    // Larger than the capacity: the subscriber behind sees the last 8.
+    assert.equal(bus.publishMany(Array.from({ length: 20 }, (_, i) => i)), 6);
+    assert.deepStrictEqual(sub.next(0), { value: 12, seq: 18 });
+    bus.shutdown();
+    assert.throws(() => bus.publishMany([1]), plexus.ClosedError);
+  });
+});

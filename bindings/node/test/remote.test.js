@@ -104,3 +104,28 @@ test('a password the server does not expect is refused, and never shown', async 
     (e) => e instanceof plexus.PlexusError && !e.message.includes('s3cr3t-pw') && e.message.includes('someone:***@'),
   );
 });
+
+test('bus publishMany on a redis:// region: one script call, consecutive seqs', async (t) => {
+  const server = await startRedis(t);
+  if (!server) return;
+  const url = server.url(uniqueName('remote-bus-batch'));
+  const r = plexus.Region.create(url);
+  try {
+    const bus = r.bus('b', 4);
+    const sub = bus.subscribe();
+    assert.equal(bus.publishMany(['one', 2, { three: 3 }]), 1);
+    assert.equal(bus.publishMany([]), 0);
+    assert.deepStrictEqual([sub.next(5000), sub.next(5000), sub.next(5000)], [
+      { value: 'one', seq: 1 },
+      { value: 2, seq: 2 },
+      { value: { three: 3 }, seq: 3 },
+    ]);
+    assert.throws(() => bus.publishMany([1, '\ud800']), (e) => e.code === 'PLEXUS_E_INVALID_ARGUMENT');
+    assert.equal(bus.nextSeq, 4);
+    bus.shutdown();
+    assert.throws(() => bus.publishMany([1]), plexus.ClosedError);
+  } finally {
+    r.close();
+    plexus.Region.remove(url, { force: true });
+  }
+});
