@@ -7,6 +7,10 @@ import dev.plexus.Message;
 import dev.plexus.PlexusException;
 import dev.plexus.Subscription;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 final class BusTests {
   static final Duration SHORT = Duration.ofMillis(20);
@@ -37,6 +41,52 @@ final class BusTests {
           Message m2 = late.next(SHORT);
           check(m2.seq() > s2, "the oldest retained is newer: " + m2);
         }
+      }
+    });
+  }
+
+  static void testPublishAll() throws Exception {
+    withRegion("busbatch", (r, name) -> {
+      Bus b = r.bus("events", 8);
+      try (Subscription sub = b.subscribe(Bus.From.NOW)) {
+        long single = b.publish("single");
+        long first = b.publishAll(List.of(1L, "two", "x".repeat(300)));
+        eq(single + 1, first);
+        eq(0L, b.publishAll(List.of()));
+        eq(first + 3, b.nextSeq());
+        eq(new Message(single, null, "single"), sub.next(SHORT));
+        eq(new Message(first, null, 1L), sub.next(SHORT));
+        eq(new Message(first + 1, null, "two"), sub.next(SHORT));
+        eq(new Message(first + 2, null, "x".repeat(300)), sub.next(SHORT));
+        // A value refused anywhere: nothing published.
+        throwsA(IllegalArgumentException.class, () -> b.publishAll(List.of(1L, new Object())));
+        eq(first + 3, b.nextSeq());
+        throwsA(PlexusException.Timeout.class, () -> sub.next(SHORT));
+        // Batches stay together while another thread publishes single messages.
+        Bus big = r.bus("mixed", 4096);
+        try (Subscription all = big.subscribe(Bus.From.NOW)) {
+          Thread singles = new Thread(() -> {
+            for (long i = 0; i < 300; i++) big.publish(-1 - i);
+          });
+          singles.start();
+          long[] firsts = new long[50];
+          for (int k = 0; k < 50; k++) {
+            List<Object> batch = new ArrayList<>();
+            for (int j = 0; j < 8; j++) batch.add(k + "-" + j);
+            firsts[k] = big.publishAll(batch);
+          }
+          singles.join();
+          Map<Long, Object> seen = new HashMap<>();
+          for (int i = 0; i < 300 + 400; i++) {
+            Message m = all.next(SHORT);
+            seen.put(m.seq(), m.value());
+          }
+          for (int k = 0; k < 50; k++) {
+            for (int j = 0; j < 8; j++) eq(k + "-" + j, seen.get(firsts[k] + j));
+          }
+        }
+        b.shutdown();
+        throwsA(PlexusException.Closed.class, () -> b.publishAll(List.of(1L)));
       }
     });
   }

@@ -2,7 +2,9 @@ package dev.plexus.tests;
 
 import static dev.plexus.tests.T.*;
 
+import dev.plexus.Bus;
 import dev.plexus.DType;
+import dev.plexus.Message;
 import dev.plexus.Mutex;
 import dev.plexus.OpenMode;
 import dev.plexus.PlexusException;
@@ -10,6 +12,7 @@ import dev.plexus.Region;
 import dev.plexus.SharedArray;
 import dev.plexus.SharedMap;
 import dev.plexus.SharedQueue;
+import dev.plexus.Subscription;
 import dev.plexus.TypedArray;
 import java.time.Duration;
 import java.util.List;
@@ -46,6 +49,14 @@ final class RemoteTests {
       q.put("one");
       eq(2, q.putAll(List.of(2L, 3.5), WAIT));
       eq("one", q.take(WAIT));
+      Bus bus = r.bus("bus", 4);
+      try (Subscription sub = bus.subscribe(Bus.From.NOW)) {
+        eq(1L, bus.publishAll(List.of("one", 2L, 3.5)));
+        eq(0L, bus.publishAll(List.of()));
+        eq(new Message(1, null, "one"), sub.next(WAIT));
+        eq(new Message(2, null, 2L), sub.next(WAIT));
+        eq(new Message(3, null, 3.5), sub.next(WAIT));
+      }
       Mutex mu = r.mutex("mu");
       check(mu.tryLock(WAIT), "remote lock");
       mu.unlock();
