@@ -22,6 +22,8 @@
  *       subscriber that falls more than the capacity behind skips: gaps are counted,
  *       skipped messages are not)
  *   b5. the same with 1 subscriber (information)
+ *   b6, b7. b5 with the publisher publishing batches of 16 (b6) and 64 (b7) messages
+ *       with plexus_bus_publish_many; reported as ratios against b5 of the same run
  *   x1. mutex lock + unlock pair, uncontended, 1 process (plexus_mutex_*), and x3 the same
  *       with a robust process-shared pthread mutex (baseline)
  *   x2. mutex contended by 2 processes: each does lock; counter++; unlock, N times; the
@@ -57,7 +59,7 @@ static struct {
     long interval_us;  /* publish interval, b3 */
     long slow_n;       /* timed messages per run, b3s */
     long slow_interval_us; /* publish interval, b3s */
-    long tput_n;       /* messages per run, b4 and b5 */
+    long tput_n;       /* messages per run, b4-b7 */
     long tput_cap;     /* bus capacity, b4 and b5 */
     long mutex_ops;    /* lock + unlock pairs per run, x1 and x3 */
     long mutex_n;      /* acquisitions per process and run, x2 and x4 */
@@ -85,15 +87,15 @@ static void usage(FILE *f) {
             "  --interval-us U  publish interval, b3 (default 50)\n"
             "  --slow-n N       timed messages per run, b3s (default 1000)\n"
             "  --slow-interval-us U  publish interval, b3s (default 1000)\n"
-            "  --tput-n N       messages per run, b4 b5 (default 1000000)\n"
-            "  --tput-cap N     bus capacity, b4 b5 (default 65536; 128 bytes each)\n"
+            "  --tput-n N       messages per run, b4-b7 (default 1000000)\n"
+            "  --tput-cap N     bus capacity, b4-b7 (default 65536; 128 bytes each)\n"
             "  --mutex-ops N    lock + unlock pairs per run, x1 x3 (default 2000000)\n"
             "  --mutex-n N      acquisitions per process and run, x2 x4 (default 1000000)\n"
             "  --timeout S      watchdog per method and run, seconds (default 120)\n"
             "  --quiet-wait S   before each run wait up to S seconds until other processes\n"
             "                   use < 0.1 CPU (default 0: do not wait)\n"
-            "  --only M         run only array, buspp, oneway, fanout, tput, tput1, mutex,\n"
-            "                   mutex2 or pmutex2 (for profiling; no report)\n",
+            "  --only M         run only array, buspp, oneway, fanout, tput, tput1, tput1-b16,\n"
+            "                   tput1-b64, mutex, mutex2 or pmutex2 (for profiling; no report)\n",
             MAX_SUBS);
 }
 
@@ -220,18 +222,22 @@ typedef enum {
     M_FANOUT2, /* b3s: the same at a low rate */
     M_TPUT,    /* b4 */
     M_TPUT1,   /* b5 */
+    M_TPUTB16, /* b6: b5 in batches of 16 */
+    M_TPUTB64, /* b7: b5 in batches of 64 */
     M_MUTEX,   /* x1 + x3 */
     M_MUTEX2,  /* x2 */
     M_PMUTEX2, /* x4 */
     NMETHODS
 } method;
 static const char *const M_NAME[NMETHODS] = {"array", "buspp",  "oneway", "fanout",
-                                             "fanout-slow", "tput", "tput1", "mutex",
+                                             "fanout-slow", "tput", "tput1", "tput1-b16",
+                                             "tput1-b64", "mutex",
                                              "mutex2", "pmutex2"};
 
 typedef struct {
     method m;
     int subs;
+    int batch;          /* b6, b7: messages per plexus_bus_publish_many (0: single publishes) */
     long n, warm;       /* b2, b3: timed and warm-up messages */
     long interval_us;   /* b3: publish interval (0: paced by acks, b2) */
     long cap;           /* b2, b3: bus capacity */
@@ -744,11 +750,23 @@ static void tput_publisher(const job *j, int idx) {
     child_res *res = &g_ctl->res[g_me];
     usage_t u0 = usage_self();
     res->t_first = now_ns();
-    for (long i = 1; i <= O.tput_n; i++) {
-        uint64_t seq;
-        plexus_value v = plexus_int(i);
-        CPX(plexus_bus_publish(b, &v, &seq));
-        if (seq != (uint64_t)i) child_fail("publisher: seq %" PRIu64 ", expected %ld", seq, i);
+    if (j->batch > 0) {
+        plexus_value vs[64];
+        for (long i = 1; i <= O.tput_n; i += j->batch) {
+            long n = O.tput_n - i + 1 < j->batch ? O.tput_n - i + 1 : j->batch;
+            for (long k = 0; k < n; k++) vs[k] = plexus_int(i + k);
+            uint64_t first;
+            CPX(plexus_bus_publish_many(b, vs, (size_t)n, &first));
+            if (first != (uint64_t)i)
+                child_fail("publisher: first seq %" PRIu64 ", expected %ld", first, i);
+        }
+    } else {
+        for (long i = 1; i <= O.tput_n; i++) {
+            uint64_t seq;
+            plexus_value v = plexus_int(i);
+            CPX(plexus_bus_publish(b, &v, &seq));
+            if (seq != (uint64_t)i) child_fail("publisher: seq %" PRIu64 ", expected %ld", seq, i);
+        }
     }
     res->t_last = now_ns();
     CPX(plexus_bus_shutdown(b));
@@ -757,7 +775,9 @@ static void tput_publisher(const job *j, int idx) {
 }
 
 static void run_tput(method m, int run, m_stats *s) {
-    job j = {.m = m, .subs = m == M_TPUT ? O.subs : 1};
+    job j = {.m = m,
+             .subs = m == M_TPUT ? O.subs : 1,
+             .batch = m == M_TPUTB16 ? 16 : m == M_TPUTB64 ? 64 : 0};
     snprintf(j.region, sizeof j.region, "%sb-%s-%d", g_tag, M_NAME[m], run);
     memset(g_ctl, 0, offsetof(ctl_t, res));
     alarm(O.timeout_s);
@@ -951,6 +971,8 @@ static void run_method(method m, int run, m_stats *s) {
     case M_FANOUT2: run_latency(m, run, s); break;
     case M_TPUT:
     case M_TPUT1:
+    case M_TPUTB16:
+    case M_TPUTB64:
         s->probe_ns = probe_rt_ns();
         run_tput(m, run, s);
         break;
@@ -1117,6 +1139,8 @@ int main(int argc, char **argv) {
                 break;
             case M_TPUT:
             case M_TPUT1:
+            case M_TPUTB16:
+            case M_TPUTB64:
                 fprintf(stderr, " %s %s delivered (publisher %s, %.1f %% delivered, %.2f CPUs, %.4f sleeps/msg, "
                                 "%s CPU/msg, line RT %s);",
                         M_NAME[m], fmt_rate(s->rate, a), fmt_rate(s->pub_rate, b),
@@ -1203,26 +1227,52 @@ int main(int argc, char **argv) {
            "skipped, all runs) | CPU per delivery (all processes) | sleeps / preemptions per "
            "1000 deliveries | messages per run |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
-    for (int m = M_TPUT; m <= M_TPUT1; m++) {
+    static const char *const TPUT_ROW[] = {"b4", "b5", "b6", "b7"};
+    for (int m = M_TPUT; m <= M_TPUTB64; m++) {
         series x;
         int k = collect((method)m, F(rate), 1, x);
         uint64_t gaps = 0, missed = 0;
         for (int i = 0; i < n; i++) gaps += ST[m][i].gaps, missed += ST[m][i].missed;
         char e[32], f[32], g[32], h[32], w[300];
         int subs = m == M_TPUT ? O.subs : 1;
+        int batch = m == M_TPUTB16 ? 16 : m == M_TPUTB64 ? 64 : 0;
+        char bw[64] = "";
+        if (batch) snprintf(bw, sizeof bw, ", in batches of %d (plexus_bus_publish_many)", batch);
         snprintf(w, sizeof w,
                  "%d subscriber process%s, 1 publisher, capacity %ld, publishing as fast as it "
-                 "can",
-                 subs, subs == 1 ? "" : "es", O.tput_cap);
+                 "can%s",
+                 subs, subs == 1 ? "" : "es", O.tput_cap, bw);
         printf("| %s | %s%s | **%s** | %s .. %s | %s | %s | %.1f %% (%" PRIu64 " / %" PRIu64
                ") | %s | %.3f / %.3f | %ld |\n",
-               m == M_TPUT ? "b4" : "b5", w, m == M_TPUT ? " (the target row)" : " (information)",
+               TPUT_ROW[m - M_TPUT], w, m == M_TPUT ? " (the target row)" : " (information)",
                fmt_rate(median_d(x, k), e), fmt_rate(min_d(x, k), f), fmt_rate(max_d(x, k), g),
                fmt_rate(med((method)m, F(per_sub), 1), h),
                fmt_rate(med((method)m, F(pub_rate), 1), a), 100 * med((method)m, F(delivered), 1),
                gaps, missed, fmt_ns(med((method)m, F(cpu_per_op), 1), b),
                1e3 * med((method)m, F(csw_per_op), 1), 1e3 * med((method)m, F(icsw_per_op), 1),
                O.tput_n);
+    }
+
+    {
+        /* Batches against single publishes, run by run (b6 / b5, b7 / b5). */
+        series r16, r64, p16, p64;
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (USE[i] && ST[M_TPUT1][i].rate > 0 && ST[M_TPUT1][i].pub_rate > 0) {
+                r16[k] = ST[M_TPUTB16][i].rate / ST[M_TPUT1][i].rate;
+                r64[k] = ST[M_TPUTB64][i].rate / ST[M_TPUT1][i].rate;
+                p16[k] = ST[M_TPUTB16][i].pub_rate / ST[M_TPUT1][i].pub_rate;
+                p64[k] = ST[M_TPUTB64][i].pub_rate / ST[M_TPUT1][i].pub_rate;
+                k++;
+            }
+        if (k)
+            printf("\nBatches against single publishes, per run against b5 of the same run "
+                   "(median, range): delivered b6/b5 %.2fx (%.2f .. %.2f), b7/b5 %.2fx (%.2f .. "
+                   "%.2f); publisher alone b6/b5 %.2fx (%.2f .. %.2f), b7/b5 %.2fx (%.2f .. "
+                   "%.2f).\n",
+                   median_d(r16, k), min_d(r16, k), max_d(r16, k), median_d(r64, k),
+                   min_d(r64, k), max_d(r64, k), median_d(p16, k), min_d(p16, k), max_d(p16, k),
+                   median_d(p64, k), min_d(p64, k), max_d(p64, k));
     }
 
     printf("\n| # | mutex | ns per op (median of runs) | range of runs | throughput | other "

@@ -19,6 +19,10 @@
  *     queue    plexus_queue_push / plexus_queue_pop, one value per call
  *     qb16     plexus_queue_push_many / plexus_queue_pop_many, 16 values per call
  *     qb64     the same, 64 values per call
+ *     bus      plexus_bus_publish / plexus_sub_next, one message per publish (the bus
+ *              retains every message of the run: a gap fails the row)
+ *     bb16     plexus_bus_publish_many, 16 messages per call / plexus_sub_next
+ *     bb64     the same, 64 messages per call
  *     lpipe    raw RPUSH / BLPOP, pipelined in batches of --batch
  *     list1    raw RPUSH / BLPOP, one command per round trip
  *     xpipe    raw XADD pipelined / XREAD BLOCK COUNT --batch
@@ -94,7 +98,8 @@ static void usage(FILE *f) {
             "  --quiet-wait S  before each run wait up to S s until other processes use\n"
             "                  < 0.1 CPU (default 0: do not wait)\n"
             "  --only R,R      run only these rows (no report; one line per run on stderr)\n"
-            "rows: ping set xf get ff incrby faa evalsha fe blpop xread queue lpipe list1 xpipe\n");
+            "rows: ping set xf get ff incrby faa evalsha fe blpop xread queue qb16 qb64 bus bb16 bb64\n"
+            "      lpipe list1 xpipe\n");
 }
 
 /* ------------------------------------------------------------------ a minimal RESP client */
@@ -878,7 +883,14 @@ static void stream_took(long *next, long warm) {
 
 /* Values per call of a plexus stream row (0: one push and one pop per value). */
 static int plexus_batch(const row *rw) {
-    return !strcmp(rw->id, "qb16") ? 16 : !strcmp(rw->id, "qb64") ? 64 : 0;
+    return !strcmp(rw->id, "qb16") || !strcmp(rw->id, "bb16")   ? 16
+           : !strcmp(rw->id, "qb64") || !strcmp(rw->id, "bb64") ? 64
+                                                                : 0;
+}
+
+/* A bus row (bus, bb16, bb64) rather than a queue row. */
+static bool bus_row(const row *rw) {
+    return !strcmp(rw->id, "bus") || !strncmp(rw->id, "bb", 2);
 }
 
 static void stream_child(const row *rw, int run) {
@@ -896,6 +908,26 @@ static void stream_child(const row *rw, int run) {
         plexus_region r;
         plexus_queue q;
         open_remote(url, &r);
+        if (bus_row(rw)) {
+            /* The subscriber: every message, numbered from 1, holding 0, 1, 2, ... */
+            plexus_bus b;
+            plexus_sub sub;
+            CPX(plexus_bus_open(r, "b", 0, 0, &b));
+            CPX(plexus_bus_subscribe(b, PLEXUS_FROM_OLDEST, &sub));
+            atomic_store(&g_ctl->ready, 1);
+            while (next < total) {
+                plexus_value got;
+                uint64_t seq;
+                CPX(plexus_sub_next(sub, &got, &seq, PLEXUS_FOREVER));
+                if (got.type != PLEXUS_INT || got.as.i != next || seq != (uint64_t)next + 1)
+                    child_fail("child: message %" PRIu64 " is wrong at %ld (a gap?)", seq, next);
+                stream_took(&next, warm);
+            }
+            g_ctl->t_end = now_ns();
+            g_ctl->cpu_us = cpu_us_now() - g_c0;
+            CPX(plexus_region_close(r));
+            return;
+        }
         CPX(plexus_queue_open(r, "q", 0, 0, &q));
         atomic_store(&g_ctl->ready, 1);
         const int batch = plexus_batch(rw);
@@ -957,13 +989,16 @@ static void stream(row *rw, int run, result *res) {
     snprintf(key, sizeof key, "%s%s", g_keyp, rw->id);
     plexus_region r = {0};
     plexus_queue q = {0};
+    plexus_bus bus = {0};
     rc *c = NULL;
     /* fork first: the child inherits no plexus handle and no lease thread */
     spawn(stream_child, rw, run);
     if (rw->plexus) {
         region_url(url, sizeof url, rw->id, run);
         r = region_create(url);
-        plexus_status st = plexus_queue_open(r, "q", (uint64_t)O.cap, 0, &q);
+        /* A bus retains every message of the run, so that the subscriber never skips. */
+        plexus_status st = bus_row(rw) ? plexus_bus_open(r, "b", (uint64_t)total, 0, &bus)
+                                       : plexus_queue_open(r, "q", (uint64_t)O.cap, 0, &q);
         if (st != PLEXUS_OK && is_unsupported(st)) {
             rw->skipped = true;
             snprintf(rw->skip_msg, sizeof rw->skip_msg, "%s", plexus_last_error());
@@ -988,6 +1023,25 @@ static void stream(row *rw, int run, result *res) {
             wait_flag(&g_ctl->warm_done);
             frame_start(&f);
             t0 = now_ns();
+        }
+        if (rw->plexus && bus_row(rw)) {
+            const int batch = plexus_batch(rw);
+            uint64_t first = 0;
+            if (!batch) {
+                plexus_value v = plexus_int(i);
+                PX(plexus_bus_publish(bus, &v, &first));
+                i++;
+                continue;
+            }
+            long b = batch;
+            if (i < warm && i + b > warm) b = warm - i;
+            if (i + b > total) b = total - i;
+            plexus_value vals[64];
+            for (long k = 0; k < b; k++) vals[k] = plexus_int(i + k);
+            PX(plexus_bus_publish_many(bus, vals, (size_t)b, &first));
+            if (first != (uint64_t)i + 1) die("%s: first seq %" PRIu64 " at %ld", rw->id, first, i);
+            i += b;
+            continue;
         }
         if (rw->plexus) {
             const int batch = plexus_batch(rw);
@@ -1052,6 +1106,9 @@ static row ROWS[] = {
     {.id = "queue", .g = G_STREAM, .plexus = true, .what = "plexus queue push -> pop, one value per call"},
     {.id = "qb16", .g = G_STREAM, .plexus = true, .what = "plexus queue push_many -> pop_many, 16 values per call"},
     {.id = "qb64", .g = G_STREAM, .plexus = true, .what = "plexus queue push_many -> pop_many, 64 values per call"},
+    {.id = "bus", .g = G_STREAM, .plexus = true, .what = "plexus bus publish -> sub_next, one message per publish"},
+    {.id = "bb16", .g = G_STREAM, .plexus = true, .what = "plexus bus publish_many -> sub_next, 16 messages per publish"},
+    {.id = "bb64", .g = G_STREAM, .plexus = true, .what = "plexus bus publish_many -> sub_next, 64 messages per publish"},
     {.id = "lpipe", .g = G_STREAM, .plexus = false, .what = "raw RPUSH -> BLPOP, pipelined"},
     {.id = "list1", .g = G_STREAM, .plexus = false, .what = "raw RPUSH -> BLPOP, one per round trip"},
     {.id = "xpipe", .g = G_STREAM, .plexus = false, .what = "raw XADD pipelined -> XREAD COUNT"},
@@ -1073,6 +1130,9 @@ static const job JOBS[] = {
     {{"queue"}, stream_job},
     {{"qb16"}, stream_job},
     {{"qb64"}, stream_job},
+    {{"bus"}, stream_job},
+    {{"bb16"}, stream_job},
+    {{"bb64"}, stream_job},
     {{"lpipe"}, stream_job},
     {{"list1"}, stream_job},
     {{"xpipe"}, stream_job},
@@ -1248,6 +1308,8 @@ static void report(const char *server_version) {
     target("queue stream in batches of 64 vs pipelined RPUSH/BLPOP (depth 64)", "qb64", "lpipe", true, 0.8);
     info_ratio("queue stream in batches of 16 vs pipelined RPUSH/BLPOP", "qb16", "lpipe", true);
     info_ratio("queue stream in batches of 64 vs one value per call", "qb64", "queue", true);
+    info_ratio("bus stream in batches of 16 vs one message per publish", "bb16", "bus", true);
+    info_ratio("bus stream in batches of 64 vs one message per publish", "bb64", "bus", true);
     info_ratio("EVALSHA `return 1` vs PING", "evalsha", "ping", false);
     info_ratio("write_ef → read_fe vs XADD → XREAD", "fe", "xread", false);
     info_ratio("queue stream vs RPUSH/BLPOP one at a time", "queue", "list1", true);
