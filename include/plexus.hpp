@@ -458,6 +458,29 @@ class Value {
 
 namespace detail {
 
+/// The C views of `n` Values for a batch call (they borrow the Values' data: valid while
+/// the Values live unchanged), kept on the stack for batches of up to 64.
+class CValues {
+  public:
+    CValues(const Value *values, std::size_t n) {
+        if (n > small_.size()) {
+            large_.resize(n);
+            data_ = large_.data();
+        }
+        for (std::size_t i = 0; i < n; i++) {
+            data_[i] = values[i].c_value();
+        }
+    }
+    CValues(const CValues &) = delete;
+    CValues &operator=(const CValues &) = delete;
+    const plexus_value *data() const noexcept { return data_; }
+
+  private:
+    std::array<plexus_value, 64> small_;
+    std::vector<plexus_value> large_;
+    plexus_value *data_ = small_.data();
+};
+
 /// An UNDEFINED C value to pass as an out-parameter (owns nothing).
 inline plexus_value out_value() noexcept {
     plexus_value v;
@@ -1613,24 +1636,12 @@ class Queue : public detail::Owner<plexus_queue, plexus_queue_close> {
         if (shut_down != nullptr) {
             *shut_down = false;
         }
-        // The C views of the values (they borrow the Values' data): on the stack for
-        // batches of up to 64.
-        std::array<plexus_value, 64> small;
-        std::vector<plexus_value> large;
-        plexus_value *c = small.data();
-        if (n > small.size()) {
-            large.resize(n);
-            c = large.data();
-        }
-        for (std::size_t i = 0; i < n; i++) {
-            c[i] = values[i].c_value();
-        }
+        const detail::CValues c(values, n);
         std::size_t pushed = 0;
+        const auto *word = reinterpret_cast<const std::uint32_t *>(cancel);
         const plexus_status s =
-            cancel == nullptr
-                ? plexus_queue_push_many(h_, c, n, t, &pushed)
-                : plexus_queue_push_many_cancellable(
-                      h_, c, n, t, &pushed, reinterpret_cast<const std::uint32_t *>(cancel));
+            cancel == nullptr ? plexus_queue_push_many(h_, c.data(), n, t, &pushed)
+                              : plexus_queue_push_many_cancellable(h_, c.data(), n, t, &pushed, word);
         if (s == PLEXUS_CLOSED && shut_down != nullptr) {
             *shut_down = true;
         }
@@ -1872,20 +1883,9 @@ class Bus : public detail::Owner<plexus_bus, plexus_bus_close> {
     }
     /// publish_many of the `n` values at `values`.
     [[nodiscard]] std::uint64_t publish_many(const Value *values, std::size_t n) const {
-        // The C views of the values (they borrow the Values' data): on the stack for
-        // batches of up to 64.
-        std::array<plexus_value, 64> small;
-        std::vector<plexus_value> large;
-        plexus_value *c = small.data();
-        if (n > small.size()) {
-            large.resize(n);
-            c = large.data();
-        }
-        for (std::size_t i = 0; i < n; i++) {
-            c[i] = values[i].c_value();
-        }
+        const detail::CValues c(values, n);
         std::uint64_t first = 0;
-        const plexus_status s = plexus_bus_publish_many(h_, c, n, &first);
+        const plexus_status s = plexus_bus_publish_many(h_, c.data(), n, &first);
         return seq_unless_closed(s, first);
     }
 
