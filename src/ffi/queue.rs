@@ -174,17 +174,7 @@ pub extern "C" fn plexus_queue_push_many(
     timeout_ns: i64,
     pushed: *mut usize,
 ) -> plexus_status {
-    if let Some(p) = unsafe_out(pushed) {
-        *p = 0;
-    }
-    guard(|| {
-        let count = out_ref(pushed, "pushed")?;
-        let t = timeout(timeout_ns)?;
-        let values = value_refs(values, n, "values")?;
-        let (done, result) = with(q, |x| Ok(x.push_many(&values, t)))?;
-        *count = done;
-        result
-    })
+    plexus_queue_push_many_cancellable(q, values, n, timeout_ns, pushed, std::ptr::null())
 }
 
 /// plexus_queue_push_many that another thread (or a signal handler) can cancel: while

@@ -56,17 +56,9 @@ public final class Bus extends Handle {
       Lib.check("bus_publish_many", id, null, 0L, first);
       return first.getValue();
     }
-    Values.In[] in = new Values.In[n];
-    Memory all = new Memory((long) Values.SIZE * n);
-    try {
-      for (int i = 0; i < n; i++) {
-        in[i] = new Values.In(values.get(i));
-        all.write((long) Values.SIZE * i, in[i].mem.getByteArray(0, Values.SIZE), 0, Values.SIZE);
-      }
-      Lib.check("bus_publish_many", id, all, (long) n, first);
+    try (Values.InBatch all = new Values.InBatch(values)) {
+      Lib.check("bus_publish_many", id, all.mem, (long) n, first);
       return first.getValue();
-    } finally {
-      for (Values.In v : in) if (v != null) v.close();
     }
   }
 

@@ -122,13 +122,8 @@ public final class SharedQueue extends Handle {
     // A call that does not wait cannot be interrupted (as offer(e) without a timeout).
     if (ns != 0 && Thread.interrupted()) throw new Interrupted(0, n);
     if (n == 0) return 0;
-    Values.In[] in = new Values.In[n];
-    Memory all = new Memory((long) Values.SIZE * n);
-    try {
-      for (int i = 0; i < n; i++) {
-        in[i] = new Values.In(values.get(i));
-        all.write((long) Values.SIZE * i, in[i].mem.getByteArray(0, Values.SIZE), 0, Values.SIZE);
-      }
+    try (Values.InBatch batch = new Values.InBatch(values)) {
+      Memory all = batch.mem;
       LongByReference pushed = new LongByReference();
       Interrupts.Outcome o = ns == 0
           ? new Interrupts.Outcome(Lib.call("queue_push_many", id, all, (long) n, 0L, pushed), false)
@@ -137,8 +132,6 @@ public final class SharedQueue extends Handle {
       if (o.interrupted()) throw new Interrupted(done, n);
       if (o.status() != Lib.TIMEOUT) Lib.ok(o.status());
       return done;
-    } finally {
-      for (Values.In v : in) if (v != null) v.close();
     }
   }
 

@@ -30,6 +30,35 @@ final class Values {
   static final int UNDEFINED = 0, NULL = 1, BOOL = 2, INT = 3, FLOAT = 4, STRING = 5, BYTES = 6, OBJECT = 7;
 
   /** A value passed in: borrowed memory for the call, released by close(). */
+  /**
+   * The C values of a batch call, contiguous ({@link #mem}: {@code n} plexus_value
+   * structs), each converted by {@link In}, whose memory lives until {@link #close}.
+   */
+  static final class InBatch implements AutoCloseable {
+    final Memory mem;
+    private final In[] in;
+
+    InBatch(java.util.List<?> values) {
+      int n = values.size();
+      in = new In[n];
+      mem = new Memory((long) SIZE * Math.max(n, 1));
+      try {
+        for (int i = 0; i < n; i++) {
+          in[i] = new In(values.get(i));
+          mem.write((long) SIZE * i, in[i].mem.getByteArray(0, SIZE), 0, SIZE);
+        }
+      } catch (RuntimeException e) {
+        close();
+        throw e;
+      }
+    }
+
+    @Override
+    public void close() {
+      for (In v : in) if (v != null) v.close();
+    }
+  }
+
   static final class In implements AutoCloseable {
     final Memory mem = Lib.zeroed(SIZE);
     private Memory payload;
