@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::handles::{self, BusEntry, Object, SubEntry};
+use super::handles::{self, BusEntry, Object, SubEntry, SubState};
 use super::region::plexus_region;
 use super::status::{c_str, guard, out_ref, plexus_status};
 use super::timeout;
@@ -262,8 +262,7 @@ fn subscribe(b: plexus_bus, from: u32, prefix: &str, out: *mut plexus_sub) -> Re
         );
         slot.id = handles::child(entry.parent, &parent, "subscription", &key, || {
             Object::Sub(Arc::new(SubEntry {
-                sub: Mutex::new(sub),
-                held: Mutex::new(None),
+                sub: Mutex::new(SubState { sub, held: None }),
                 parent: entry.parent,
                 key: key.clone(),
             }))
@@ -295,10 +294,10 @@ pub extern "C" fn plexus_sub_next(
         out_ref(out, "out")?;
         let t = timeout(timeout_ns)?;
         let (v, n) = handles::with(s.id, |e: &SubEntry| {
-            let mut sub = e.sub.lock();
-            match e.held.lock().take() {
+            let mut st = e.sub.lock();
+            match st.held.take() {
                 Some((_, v, n)) => Ok((v, n)),
-                None => sub.next(t),
+                None => st.sub.next(t),
             }
         })?;
         if !seq.is_null() {
@@ -415,11 +414,10 @@ pub extern "C" fn plexus_sub_next_event(
         }
         let t = timeout(timeout_ns)?;
         let (name, v, n) = handles::with(s.id, |e: &SubEntry| {
-            let mut sub = e.sub.lock();
-            let mut held = e.held.lock();
-            let event = match held.take() {
+            let mut st = e.sub.lock();
+            let event = match st.held.take() {
                 Some(ev) => ev,
-                None => sub.next_event(t)?,
+                None => st.sub.next_event(t)?,
             };
             if !topic_len.is_null() {
                 // SAFETY: checked non-NULL; the caller passes a writable size_t.
@@ -427,7 +425,7 @@ pub extern "C" fn plexus_sub_next_event(
             }
             if cap < event.0.len() + 1 {
                 let needed = event.0.len() + 1;
-                *held = Some(event);
+                st.held = Some(event);
                 return Err(Error::BufferTooSmall { needed });
             }
             Ok(event)

@@ -35,9 +35,15 @@ pub fn topic_from_bytes<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
 }
 
 /// Whether a message with `topic` is delivered to a subscription filtering by `prefix`.
+///
+/// An empty prefix (every unfiltered subscription, on every message) is answered without
+/// a byte comparison: `starts_with` on two empty slices still calls `memcmp`, with the
+/// dangling pointer of an empty `Vec`, and glibc's AVX-512 `memcmp` reads it with a masked
+/// load that costs a microcode assist on some Intel CPUs when the address is on an
+/// unmapped page (about 80 ns per message: receiving took 2.7x as long).
 #[inline]
 pub fn topic_matches(topic: &[u8], prefix: &[u8]) -> bool {
-    topic.starts_with(prefix)
+    prefix.is_empty() || topic.starts_with(prefix)
 }
 
 #[cfg(test)]

@@ -325,13 +325,24 @@ impl<'a> Cell<'a> {
     /// "write in progress" flag and the version the sequence number. None when the
     /// value lives in the heap, the tag does not satisfy `need`, or writers keep
     /// interfering (also when a dead process holds the lock): the caller then locks.
+    #[inline]
     fn read_optimistic(&self, need: Need) -> Option<Result<Value>> {
-        self.read_optimistic_versioned(need)
-            .map(|r| r.map(|(v, _)| v))
+        let (m, p, _) = self.read_optimistic_words(need)?;
+        Some(self.decode(m, p))
     }
 
     /// [`Cell::read_optimistic`], with the version the value belongs to.
     fn read_optimistic_versioned(&self, need: Need) -> Option<Result<(Value, u64)>> {
+        let (m, p, version) = self.read_optimistic_words(need)?;
+        Some(self.decode(m, p).map(|v| (v, version)))
+    }
+
+    /// The live slot's `meta` and `payload` words and the version they belong to, read
+    /// without the lock (see [`Cell::read_optimistic`]). Plain words: returning the
+    /// decoded value from here (a large nested enum) made every read store and reload it
+    /// through the stack, which cost a map `read_ff` a third of its time.
+    #[inline(always)]
+    fn read_optimistic_words(&self, need: Need) -> Option<(u64, u64, u64)> {
         let e = self.e;
         for _ in 0..4 {
             let v1 = e.version.load(Ordering::Acquire);
@@ -355,7 +366,7 @@ impl<'a> Cell<'a> {
                 return None;
             }
             if e.version.load(Ordering::Relaxed) == v1 {
-                return Some(self.decode(m, p).map(|v| (v, v1)));
+                return Some((m, p, v1));
             }
         }
         None

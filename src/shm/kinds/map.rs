@@ -138,16 +138,27 @@ unsafe impl Shared for LogEntry {}
 ///
 /// Why a change is never hidden from a lister (who reads the counter, then lists the
 /// elements stamped above the count it had before): the stamp becomes PENDING (larger
-/// than every count) *before* the counter moves, all SeqCst. A lister whose counter read
-/// comes after the increment therefore finds PENDING or the final stamp, both above its
-/// previous count. A process killed between the two stores leaves PENDING: the element
-/// is listed as changed until its next change (over-reporting, never hiding), and the
-/// next locker that takes the lock over from the dead owner stamps it properly.
+/// than every count) *before* the counter moves, and the increment is a release, so a
+/// lister whose counter read (acquire or SeqCst) sees the increment also sees PENDING or
+/// the final stamp, both above its previous count. A process killed between the two
+/// stores leaves PENDING: the element is listed as changed until its next change
+/// (over-reporting, never hiding), and the next locker that takes the lock over from the
+/// dead owner stamps it properly.
+///
+/// One locked instruction per change (the increment): the PENDING store needs no more
+/// than the increment's release, and the sleeper check is a SeqCst load, not the
+/// read-modify-write of [`wait::sleepers_after_change`], because the change it pairs
+/// with is itself a SeqCst read-modify-write: in the single order of SeqCst operations
+/// either this load follows a waiter's increment of `change_sleepers` (and sees it), or
+/// the waiter's SeqCst re-check of the counter follows the increment of `changes` (and
+/// sees the change). Map writes pay this on every change, so it is kept to the minimum.
 pub(crate) fn stamp_change(mh: &MapHeader, stamp: &AtomicU64) {
-    stamp.store(STAMP_PENDING, Ordering::SeqCst);
+    stamp.store(STAMP_PENDING, Ordering::Relaxed);
     let n = mh.changes.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
     stamp.store(n, Ordering::Release);
-    wake_changes(mh);
+    if mh.change_sleepers.load(Ordering::SeqCst) != 0 {
+        crate::shm::os::sys::futex_wake(element::version_futex(&mh.changes), i32::MAX);
+    }
 }
 
 fn wake_changes(mh: &MapHeader) {

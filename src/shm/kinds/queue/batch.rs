@@ -591,6 +591,10 @@ impl Queue {
         deadline: &Deadline,
     ) -> Result<Vec<Value>> {
         let r = self.r();
+        // Allocated before the lock is taken: the stack's one lock is held only for the
+        // copies and the commit (an allocation under it lengthened every pop's hold).
+        let mut values = Vec::with_capacity(max.min(self.capacity as usize).min(1024));
+        let mut blobs = Vec::new();
         loop {
             let seen = h.seq.load(Ordering::SeqCst);
             self.lock(h)?;
@@ -609,8 +613,6 @@ impl Queue {
                     return Ok(None);
                 }
                 let want = (max as u64).min(top);
-                let mut values = Vec::with_capacity(want as usize);
-                let mut blobs = Vec::new();
                 for i in 0..want {
                     let slot = self.slot(top - 1 - i)?;
                     let m = slot.value.meta.load(Ordering::Relaxed);
@@ -634,11 +636,11 @@ impl Queue {
                 }
                 crate::test_hooks::pause_point();
                 h.top.store(top - values.len() as u64, Ordering::Release); // the commit point
-                Ok(Some((values, blobs)))
+                Ok(Some(()))
             })();
             wait::unlock(&h.lock);
             match result {
-                Ok(Some((values, blobs))) => {
+                Ok(Some(())) => {
                     for off in blobs {
                         let _ = r.with_heap(|hp| hp.free(off));
                     }
