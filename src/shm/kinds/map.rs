@@ -474,6 +474,9 @@ impl Map {
     }
 
     /// The element of a found key, guarded by its state word.
+    // Inlined: a `Result<Cell>` returned through memory was stored field by field and
+    // reloaded 16 bytes at a time, a store-forwarding stall on every keyed call.
+    #[inline(always)]
     fn cell(&self, f: Found) -> Result<Cell<'_>> {
         let mut c = self.stamped(Cell::of(&self.held, self.element_off(f.index))?)?;
         c.guard = Some((&self.slot(f.index)?.state, f.word));
@@ -482,6 +485,7 @@ impl Map {
 
     /// `c`, stamping the map's change counter on every change it makes (see
     /// [`MapHeader`]).
+    #[inline(always)]
     fn stamped<'a>(&'a self, mut c: Cell<'a>) -> Result<Cell<'a>> {
         if self.log.is_some() {
             c.map = Some(self.header()?);

@@ -7,6 +7,7 @@
 //! the count is non-zero. The announce/re-check on the waiter side and the change/check
 //! on the waker side are both `SeqCst`, so one of the two always sees the other.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -41,75 +42,98 @@ struct SpinSlot {
     budget_ns: u32,
 }
 
-thread_local! {
-    static SPIN: [std::cell::Cell<SpinSlot>; SPIN_SLOTS] = const {
-        [const { std::cell::Cell::new(SpinSlot { key: 0, budget_ns: 0 }) }; SPIN_SLOTS]
-    };
+/// What a thread learns about waiting, in one thread-local: each access to a
+/// thread-local of a shared library is a call (`__tls_get_addr`), and a hand-off pays
+/// for every one of them, so a wait reaches this once.
+struct WaitState {
+    spin: [Cell<SpinSlot>; SPIN_SLOTS],
     /// The wait in progress that gave up spinning: its key and when it started. The next
     /// [`sleep`] of this thread learns from it; every wait starts with it cleared.
-    static GAVE_UP: std::cell::Cell<Option<(usize, Instant)>> = const { std::cell::Cell::new(None) };
+    gave_up: Cell<Option<(usize, Instant)>>,
+    /// The interval between yields while spinning (see [`SPIN_YIELD_EVERY`]).
+    yield_every_ns: Cell<u32>,
+}
+
+thread_local! {
+    static WAIT: WaitState = const {
+        WaitState {
+            spin: [const { Cell::new(SpinSlot { key: 0, budget_ns: 0 }) }; SPIN_SLOTS],
+            gave_up: Cell::new(None),
+            yield_every_ns: Cell::new(SPIN_YIELD_EVERY.as_nanos() as u32),
+        }
+    };
 }
 
 fn spin_slot(key: usize) -> usize {
     (key >> 6).wrapping_mul(0x9E37_79B9) % SPIN_SLOTS
 }
 
-/// The budget for a wait on `key` (zero: sleep at once).
-fn spin_budget(key: usize) -> Duration {
-    if sys::usable_cpus() < 2 {
-        return Duration::ZERO;
-    }
-    let i = spin_slot(key);
-    SPIN.with(|slots| {
-        let mut s = slots[i].get();
+impl WaitState {
+    /// The budget for a wait on `key` in ns (zero: sleep at once).
+    fn budget(&self, key: usize) -> u32 {
+        if sys::usable_cpus() < 2 {
+            return 0;
+        }
+        let slot = &self.spin[spin_slot(key)];
+        let mut s = slot.get();
         if s.key != key {
             s = SpinSlot {
                 key,
                 budget_ns: SPIN_START_NS,
             };
-            slots[i].set(s);
+            slot.set(s);
         }
-        Duration::from_nanos(s.budget_ns as u64)
-    })
-}
+        s.budget_ns
+    }
 
-/// Sets the budget for waits on `key` (if the thread still remembers `key`).
-fn spin_set(key: usize, budget_ns: u32) {
-    let i = spin_slot(key);
-    SPIN.with(|slots| {
-        let mut s = slots[i].get();
+    /// Sets the budget for waits on `key` (if the thread still remembers `key`).
+    fn set(&self, key: usize, budget_ns: u32) {
+        let slot = &self.spin[spin_slot(key)];
+        let mut s = slot.get();
         if s.key == key {
             s.budget_ns = budget_ns;
-            slots[i].set(s);
+            slot.set(s);
         }
-    });
-}
+    }
 
-/// Learns from a spin on `key` that succeeded after `took`: the budget is kept, or raised
-/// to twice `took`.
-fn spin_succeeded(key: usize, took: Duration) {
-    let i = spin_slot(key);
-    SPIN.with(|slots| {
-        let s = slots[i].get();
+    /// Learns from a spin on `key` that succeeded after `took`: the budget is kept, or
+    /// raised to twice `took`.
+    fn succeeded(&self, key: usize, took: Duration) {
+        let s = self.spin[spin_slot(key)].get();
         if s.key == key {
             let twice = (took.as_nanos() as u64 * 2).min(SPIN_MAX_NS as u64) as u32;
-            spin_set(key, s.budget_ns.max(twice).max(SPIN_FLOOR_NS));
+            self.set(key, s.budget_ns.max(twice).max(SPIN_FLOOR_NS));
         }
-    });
-}
+    }
 
-/// Learns from a wait on `key` that gave up spinning (or did not spin) and then slept
-/// until `waited` after its start: see [`SPIN_START_NS`].
-fn spin_learn_from_sleep(key: usize, waited: Duration) {
-    let ns = waited.as_nanos();
-    let budget = if ns <= SPIN_MAX_NS as u128 {
-        (ns as u32)
-            .saturating_mul(2)
-            .clamp(SPIN_FLOOR_NS, SPIN_MAX_NS)
-    } else {
-        0
-    };
-    spin_set(key, budget);
+    /// Learns from a wait on `key` that gave up spinning (or did not spin) and then slept
+    /// until `waited` after its start: see [`SPIN_START_NS`].
+    fn learn_from_sleep(&self, key: usize, waited: Duration) {
+        let ns = waited.as_nanos();
+        let budget = if ns <= SPIN_MAX_NS as u128 {
+            (ns as u32)
+                .saturating_mul(2)
+                .clamp(SPIN_FLOOR_NS, SPIN_MAX_NS)
+        } else {
+            0
+        };
+        self.set(key, budget);
+    }
+
+    /// Yields the CPU and learns from how long that took (see [`SPIN_YIELD_EVERY`]);
+    /// returns the interval to the next yield.
+    fn yield_and_learn(&self) -> Duration {
+        let t0 = Instant::now();
+        std::thread::yield_now();
+        let took = t0.elapsed();
+        let every = if took > YIELD_RAN_OTHERS {
+            SPIN_YIELD_EVERY.as_nanos() as u32
+        } else {
+            (self.yield_every_ns.get() * 2).min(SPIN_YIELD_MAX.as_nanos() as u32)
+        };
+        self.yield_every_ns.set(every);
+        Duration::from_nanos(every as u64)
+    }
 }
 
 /// Sleeps on `word` while it equals `expected` ([`sys::futex_wait`]), and teaches the
@@ -136,9 +160,11 @@ pub fn sleep_either(
 }
 
 fn learn_after_sleep() {
-    if let Some((key, start)) = GAVE_UP.with(|g| g.take()) {
-        spin_learn_from_sleep(key, start.elapsed());
-    }
+    WAIT.with(|w| {
+        if let Some((key, start)) = w.gave_up.take() {
+            w.learn_from_sleep(key, start.elapsed());
+        }
+    });
 }
 
 /// How long a wait spins before its first `sched_yield`, and between yields, while
@@ -157,74 +183,71 @@ pub const SPIN_YIELD_MAX: Duration = Duration::from_micros(64);
 /// A yield that took longer than this let another thread run on this CPU.
 pub const YIELD_RAN_OTHERS: Duration = Duration::from_micros(4);
 
-thread_local! {
-    static YIELD_EVERY_NS: std::cell::Cell<u32> =
-        const { std::cell::Cell::new(SPIN_YIELD_EVERY.as_nanos() as u32) };
-}
-
-/// Yields the CPU and learns from how long that took (see [`SPIN_YIELD_EVERY`]); returns
-/// the interval to the next yield.
-fn yield_and_learn() -> Duration {
-    let t0 = Instant::now();
-    std::thread::yield_now();
-    let took = t0.elapsed();
-    YIELD_EVERY_NS.with(|c| {
-        let every = if took > YIELD_RAN_OTHERS {
-            SPIN_YIELD_EVERY.as_nanos() as u32
-        } else {
-            (c.get() * 2).min(SPIN_YIELD_MAX.as_nanos() as u32)
-        };
-        c.set(every);
-        Duration::from_nanos(every as u64)
-    })
-}
+/// Condition checks of a spin between two reads of the clock.
+const SPIN_BATCH: u32 = 64;
 
 /// Spins until `cond()` holds or the budget learned for waits on `key` (the address of
-/// the word waited on; see [`spin_budget`]) is used up, capped by the deadline, yielding
-/// the CPU now and then ([`SPIN_YIELD_EVERY`]).
+/// the word waited on; see [`SPIN_START_NS`]) is used up, capped by the deadline,
+/// yielding the CPU now and then ([`SPIN_YIELD_EVERY`]).
+///
+/// The first [`SPIN_BATCH`] checks read no clock: a hand-off between two running
+/// processes usually completes within them (a few hundred ns), and then the wait costs
+/// one thread-local access and no clock read; nothing needs learning either, since
+/// every non-zero budget covers one batch (budgets are zero or at least
+/// [`SPIN_FLOOR_NS`]). The clock starts when the first batch failed, so a spin may run
+/// one batch (a few µs at most) past its budget.
 pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> bool) -> bool {
     let key = key as *const T as usize;
     if deadline.is_try_once() {
         return cond();
     }
-    GAVE_UP.with(|g| g.set(None));
-    let budget = spin_budget(key);
-    if budget.is_zero() {
-        if cond() {
-            return true;
-        }
-        GAVE_UP.with(|g| g.set(Some((key, Instant::now()))));
-        return false;
-    }
-    let budget = match deadline.remaining() {
-        Ok(Some(left)) => budget.min(left),
-        Ok(None) => budget,
-        Err(_) => return cond(),
-    };
-    let start = Instant::now();
-    let limit = start + budget;
-    let mut next_yield = start + Duration::from_nanos(YIELD_EVERY_NS.with(|c| c.get()) as u64);
-    loop {
-        for _ in 0..64 {
+    WAIT.with(|w| {
+        w.gave_up.set(None);
+        let budget = w.budget(key);
+        if budget == 0 {
             if cond() {
-                spin_succeeded(key, start.elapsed());
+                return true;
+            }
+            w.gave_up.set(Some((key, Instant::now())));
+            return false;
+        }
+        let budget = Duration::from_nanos(budget as u64);
+        let budget = match deadline.remaining() {
+            Ok(Some(left)) => budget.min(left),
+            Ok(None) => budget,
+            Err(_) => return cond(),
+        };
+        for _ in 0..SPIN_BATCH {
+            if cond() {
                 return true;
             }
             std::hint::spin_loop();
         }
-        let now = Instant::now();
-        if now >= limit {
-            if cond() {
-                return true;
+        let start = Instant::now();
+        let limit = start + budget;
+        let mut next_yield = start + Duration::from_nanos(w.yield_every_ns.get() as u64);
+        loop {
+            for _ in 0..SPIN_BATCH {
+                if cond() {
+                    w.succeeded(key, start.elapsed());
+                    return true;
+                }
+                std::hint::spin_loop();
             }
-            GAVE_UP.with(|g| g.set(Some((key, start))));
-            return false;
+            let now = Instant::now();
+            if now >= limit {
+                if cond() {
+                    return true;
+                }
+                w.gave_up.set(Some((key, start)));
+                return false;
+            }
+            if now >= next_yield {
+                let every = w.yield_and_learn();
+                next_yield = Instant::now() + every;
+            }
         }
-        if now >= next_yield {
-            let every = yield_and_learn();
-            next_yield = Instant::now() + every;
-        }
-    }
+    })
 }
 
 /// Sleeps on `word` while it equals `observed`, announced in `sleepers` by `unit`, for
