@@ -1,0 +1,221 @@
+/* benches/wake_cost.c: what one wake-up costs a blocked receiver, at one message per
+ * millisecond. A sender process sends a message every 1 ms; the receiver blocks for
+ * each, and its CPU time over the whole stretch (getrusage) divided by the messages is
+ * the figure. Methods, interleaved run by run:
+ *
+ *   pipe    read() of 8 bytes from a pipe (the baseline);
+ *   futex   the raw mechanism plexus uses: a counter in a shared file mapping of
+ *           /dev/shm, a sleeper count, FUTEX_WAIT / FUTEX_WAKE (no library code);
+ *   queue   plexus_queue_pop (the sender: plexus_queue_push);
+ *   fe      plexus_array_read_fe (the sender: plexus_array_write_ef).
+ *
+ * Ratios are per run against the pipe of the same run; the median and range over the
+ * runs are printed. See benches/README.md ("The CPU of a waiter at one message per ms").
+ *
+ *   gcc -std=c11 -O2 -o wake_cost benches/wake_cost.c -Iinclude -Ltarget/release \
+ *       -l:libplexus.so -Wl,-rpath,$PWD/target/release
+ *   ./wake_cost [RUNS [MESSAGES]]        (default 6 runs of 2000 messages)
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "plexus.h"
+
+enum { M_PIPE, M_FUTEX, M_QUEUE, M_FE, NM };
+static const char *const NAME[NM] = {"pipe", "futex", "queue", "fe"};
+
+static void die(const char *what, int st) {
+    fprintf(stderr, "wake_cost: %s: %d %s\n", what, st, st ? plexus_last_error() : "");
+    exit(1);
+}
+#define CK(x)                                                                              \
+    do {                                                                                   \
+        int s_ = (x);                                                                      \
+        if (s_) die(#x, s_);                                                               \
+    } while (0)
+
+static double cpu_seconds(void) {
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec +
+           r.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_us(long us) {
+    struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&t, NULL);
+}
+
+static long futex(void *word, int op, uint32_t val) {
+    return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+/* One run of one method: CPU microseconds per message of the receiver. */
+static double run(int m, int n) {
+    int data[2], result[2];
+    if (pipe(data) || pipe(result)) die("pipe", 0);
+    char name[64];
+    snprintf(name, sizeof name, "wake-cost-%d-%d", getpid(), m);
+    /* futex: one page of a /dev/shm file, as a region is. */
+    _Atomic uint32_t *word = NULL;
+    if (m == M_FUTEX) {
+        int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd < 0 || ftruncate(fd, 4096)) die("shm_open", 0);
+        word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        shm_unlink(name);
+        if (word == MAP_FAILED) die("mmap", 0);
+    }
+    _Atomic uint32_t *seq = word, *sleepers = word ? word + 16 : NULL;
+    plexus_region r = {0};
+    plexus_queue q = {0};
+    plexus_array a = {0};
+    if (m == M_QUEUE || m == M_FE) {
+        plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
+        o.mode = PLEXUS_CREATE;
+        o.size = 4u << 20;
+        CK(plexus_region_open(name, &o, &r));
+        CK(plexus_queue_open(r, "q", 64, 0, &q));
+        CK(plexus_array_open(r, "a", 1, 0, &a));
+    }
+    pid_t child = fork();
+    if (child < 0) die("fork", 0);
+    if (child == 0) {
+        plexus_region r2;
+        plexus_queue q2;
+        plexus_array a2;
+        if (m == M_QUEUE || m == M_FE) {
+            plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
+            o.mode = PLEXUS_OPEN;
+            CK(plexus_region_open(name, &o, &r2));
+            CK(plexus_queue_open(r2, "q", 64, 0, &q2));
+            CK(plexus_array_open(r2, "a", 1, 0, &a2));
+        }
+        uint32_t last = 0;
+        double c0 = cpu_seconds();
+        for (int i = 0; i < n; i++) {
+            plexus_value v;
+            uint64_t x;
+            switch (m) {
+            case M_PIPE:
+                if (read(data[0], &x, sizeof x) != sizeof x) die("read", 0);
+                break;
+            case M_FUTEX:
+                for (;;) {
+                    uint32_t s = atomic_load(seq);
+                    if (s != last) {
+                        last = s;
+                        break;
+                    }
+                    atomic_fetch_add(sleepers, 1);
+                    if (atomic_load(seq) == last) futex((void *)seq, FUTEX_WAIT, last);
+                    atomic_fetch_sub(sleepers, 1);
+                }
+                break;
+            case M_QUEUE:
+                CK(plexus_queue_pop(q2, &v, PLEXUS_FOREVER));
+                plexus_value_free(&v);
+                break;
+            case M_FE:
+                CK(plexus_array_read_fe(a2, 0, &v, PLEXUS_FOREVER));
+                plexus_value_free(&v);
+                break;
+            }
+        }
+        double c = cpu_seconds() - c0;
+        if (write(result[1], &c, sizeof c) != sizeof c) _exit(1);
+        _exit(0);
+    }
+    sleep_us(20000);
+    for (int i = 0; i < n; i++) {
+        sleep_us(1000);
+        plexus_value v = plexus_int(i);
+        uint64_t x = (uint64_t)i;
+        switch (m) {
+        case M_PIPE:
+            if (write(data[1], &x, sizeof x) != sizeof x) die("write", 0);
+            break;
+        case M_FUTEX:
+            atomic_fetch_add(seq, 1);
+            if (atomic_load(sleepers)) futex((void *)seq, FUTEX_WAKE, 1);
+            break;
+        case M_QUEUE:
+            CK(plexus_queue_push(q, &v, PLEXUS_FOREVER));
+            break;
+        case M_FE:
+            CK(plexus_array_write_ef(a, 0, &v, PLEXUS_FOREVER));
+            break;
+        }
+    }
+    double c = 0;
+    if (read(result[0], &c, sizeof c) != sizeof c) die("receiver failed", 0);
+    int status;
+    waitpid(child, &status, 0);
+    if (m == M_QUEUE || m == M_FE) {
+        CK(plexus_region_close(r));
+        CK(plexus_region_remove(name));
+    }
+    if (word) munmap((void *)word, 4096);
+    close(data[0]);
+    close(data[1]);
+    close(result[0]);
+    close(result[1]);
+    return c * 1e6 / n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv) {
+    int runs = argc > 1 ? atoi(argv[1]) : 6;
+    int n = argc > 2 ? atoi(argv[2]) : 2000;
+    if (runs < 1 || runs > 100 || n < 10) {
+        fprintf(stderr, "usage: wake_cost [RUNS (1-100) [MESSAGES (>= 10)]]\n");
+        return 2;
+    }
+    double us[NM][100], ratio[NM][100];
+    printf("receiver CPU per message at 1 message/ms, %d runs of %d messages\n", runs, n);
+    for (int k = 0; k < runs; k++) {
+        printf("run %d:", k + 1);
+        for (int i = 0; i < NM; i++) {
+            int m = (i + k) % NM; /* the order rotates from run to run */
+            us[m][k] = run(m, n);
+        }
+        for (int m = 0; m < NM; m++) {
+            ratio[m][k] = us[m][k] / us[M_PIPE][k];
+            printf("  %s %.2f us (%.2fx)", NAME[m], us[m][k], ratio[m][k]);
+        }
+        printf("\n");
+        fflush(stdout);
+    }
+    printf("\n| method | CPU per message, median | vs pipe, per run: median (range) |\n|---|---|---|\n");
+    for (int m = 0; m < NM; m++) {
+        double lo = ratio[m][0], hi = ratio[m][0];
+        for (int k = 1; k < runs; k++) {
+            if (ratio[m][k] < lo) lo = ratio[m][k];
+            if (ratio[m][k] > hi) hi = ratio[m][k];
+        }
+        double med_us = median(us[m], runs), med_r = median(ratio[m], runs);
+        printf("| %s | %.2f us | %.2fx (%.2f-%.2f) |\n", NAME[m], med_us, med_r, lo, hi);
+    }
+    return 0;
+}
