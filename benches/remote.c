@@ -888,6 +888,17 @@ static int plexus_batch(const row *rw) {
                                                                 : 0;
 }
 
+/* The next batch of a producer at value i: INT values i, i+1, ... into vals (room for
+ * 64), as many as `batch` allows without crossing the end of the warm-up (the clock
+ * starts there) or the end of the run; returns how many. */
+static long next_batch(plexus_value *vals, long i, int batch, long warm, long total) {
+    long b = batch;
+    if (i < warm && i + b > warm) b = warm - i;
+    if (i + b > total) b = total - i;
+    for (long k = 0; k < b; k++) vals[k] = plexus_int(i + k);
+    return b;
+}
+
 /* A bus row (bus, bb16, bb64) rather than a queue row. */
 static bool bus_row(const row *rw) {
     return !strcmp(rw->id, "bus") || !strncmp(rw->id, "bb", 2);
@@ -1033,11 +1044,8 @@ static void stream(row *rw, int run, result *res) {
                 i++;
                 continue;
             }
-            long b = batch;
-            if (i < warm && i + b > warm) b = warm - i;
-            if (i + b > total) b = total - i;
             plexus_value vals[64];
-            for (long k = 0; k < b; k++) vals[k] = plexus_int(i + k);
+            long b = next_batch(vals, i, batch, warm, total);
             PX(plexus_bus_publish_many(bus, vals, (size_t)b, &first));
             if (first != (uint64_t)i + 1) die("%s: first seq %" PRIu64 " at %ld", rw->id, first, i);
             i += b;
@@ -1051,12 +1059,8 @@ static void stream(row *rw, int run, result *res) {
                 i++;
                 continue;
             }
-            /* a batch never crosses the end of the warm-up (the clock starts there) */
-            long b = batch;
-            if (i < warm && i + b > warm) b = warm - i;
-            if (i + b > total) b = total - i;
             plexus_value vals[64];
-            for (long k = 0; k < b; k++) vals[k] = plexus_int(i + k);
+            long b = next_batch(vals, i, batch, warm, total);
             size_t pushed = 0;
             PX(plexus_queue_push_many(q, vals, (size_t)b, PLEXUS_FOREVER, &pushed));
             i += b;

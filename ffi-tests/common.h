@@ -69,6 +69,17 @@ static inline void unique_name(char *buf, size_t cap, const char *tag) {
   atexit(remove_created_region);
 }
 
+/* Takes the region name a test was given on its command line (a redis:// URL from the
+ * test runner, say) and removes that region at exit; -1 when it does not fit `cap`. */
+static inline int take_region_name(const char *arg, char *buf, size_t cap) {
+  size_t n = strlen(arg);
+  if (n >= cap || n >= sizeof created_region) return -1;
+  memcpy(buf, arg, n + 1);
+  memcpy(created_region, arg, n + 1);
+  atexit(remove_created_region);
+  return 0;
+}
+
 static inline int finish(const char *test) {
   if (failures) {
     fprintf(stderr, "%s: %d failure(s)\n", test, failures);

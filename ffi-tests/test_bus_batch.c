@@ -178,10 +178,7 @@ int main(int argc, char **argv) {
   o.mode = PLEXUS_RECREATE;
   o.size = 16 << 20;
   if (argc > 1) {
-    if (strlen(argv[1]) >= sizeof name) return 2;
-    memcpy(name, argv[1], strlen(argv[1]) + 1);
-    memcpy(created_region, name, strlen(name) + 1);
-    atexit(remove_created_region);
+    if (take_region_name(argv[1], name, sizeof name)) return 2;
   } else {
     unique_name(name, sizeof name, "test-bus-batch");
   }

@@ -43,10 +43,7 @@ static void *wait_for_wake(void *arg) {
 int main(int argc, char **argv) {
   char name[128];
   if (argc > 1) {
-    if (strlen(argv[1]) >= sizeof name) return 2;
-    memcpy(name, argv[1], strlen(argv[1]) + 1);
-    memcpy(created_region, name, strlen(name) + 1);
-    atexit(remove_created_region);
+    if (take_region_name(argv[1], name, sizeof name)) return 2;
   } else {
     unique_name(name, sizeof name, "test-events");
   }
