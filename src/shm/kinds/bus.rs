@@ -95,6 +95,8 @@ use std::mem::size_of;
 ///   stored after the message's slot is committed, and repaired by the next publisher
 ///   if a publisher died between the two.
 /// * `sleepers`: subscribers sleeping on `notify`.
+/// * `aware`, `wake_due`: see [`Bus::wake_sleepers`] (zero in buses made by older code,
+///   whose sleepers count only in `sleepers`).
 /// * `topics`: see the field.
 #[repr(C, align(64))]
 pub struct BusHeader {
@@ -111,8 +113,12 @@ pub struct BusHeader {
     pub next_seq: AtomicU64,
     pub _pad1: [AtomicU64; 6],
     pub sleepers: AtomicU32,
+    /// Sleepers of this version (they also count in `sleepers`, and raise `wake_due`).
+    pub aware: AtomicU32,
+    /// 1 when a sleeper went to sleep after the last `FUTEX_WAKE` of `notify`.
+    pub wake_due: AtomicU32,
     pub _pad2: AtomicU32,
-    pub _pad3: [AtomicU64; 7],
+    pub _pad3: [AtomicU64; 6],
 }
 const _: () = assert!(size_of::<BusHeader>() == 192);
 
@@ -575,7 +581,7 @@ impl Bus {
                 }
                 crate::test_hooks::pause_after_emit();
                 h.notify.fetch_add(1, Ordering::SeqCst);
-                wait::wake_all(&h.notify, &h.sleepers, u32::MAX);
+                Self::wake_sleepers(h);
                 if let Some(ext) = ext {
                     self.wake_rows(ext, Some(topic))?;
                 }
@@ -587,6 +593,31 @@ impl Bus {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// After a publish bumped `notify`: wakes the subscribers sleeping on it, making the
+    /// system call only when one went to sleep since the last one was made.
+    ///
+    /// A woken subscriber stays counted in `sleepers` until it runs again, which on a
+    /// crowded machine (more subscribers than CPUs) takes milliseconds; waking whenever
+    /// the count is non-zero made every publish of that time a `FUTEX_WAKE` that found
+    /// nobody to wake. So a sleeper also raises `wake_due` after counting itself (and
+    /// before its last check of `notify`), and a publisher that finds every sleeper
+    /// `aware` wakes only when it can clear `wake_due`. Dekker again, all `SeqCst`: the
+    /// sleeper stores `wake_due` then reads `notify`; the publisher bumps `notify` then
+    /// swaps `wake_due` — either the sleeper sees the new message, or the publisher sees
+    /// `wake_due` and wakes it (after the swap: a sleeper queued before the system call
+    /// is woken by it; one that raised `wake_due` after the swap is the next publisher's).
+    /// A sleeper of older code counts only in `sleepers`; while one sleeps the counts
+    /// differ and every publish wakes, as before.
+    fn wake_sleepers(h: &BusHeader) {
+        let sleepers = wait::sleepers_after_change(&h.sleepers);
+        if sleepers != 0
+            && (sleepers != h.aware.load(Ordering::SeqCst)
+                || h.wake_due.swap(0, Ordering::SeqCst) != 0)
+        {
+            sys::futex_wake(&h.notify, i32::MAX);
         }
     }
 
@@ -710,7 +741,7 @@ impl Bus {
                 }
                 crate::test_hooks::pause_after_emit();
                 h.notify.fetch_add(1, Ordering::SeqCst);
-                wait::wake_all(&h.notify, &h.sleepers, u32::MAX);
+                Self::wake_sleepers(h);
                 Ok(first)
             }
             Err(e) => {
@@ -1082,15 +1113,17 @@ impl Subscription {
             let removal = r.removed_word();
             let removal_seen = removal.load(Ordering::SeqCst);
             r.check_usable()?;
-            wait::sleep_while_equal_or_removed(
-                &h.notify,
-                seen,
-                &h.sleepers,
-                1,
-                deadline,
-                removal,
-                removal_seen,
-            )?;
+            deadline.remaining()?;
+            // Counted, then `wake_due`, then the check of `notify` inside the sleep
+            // (see `Bus::wake_sleepers`).
+            h.sleepers.fetch_add(1, Ordering::SeqCst);
+            h.aware.fetch_add(1, Ordering::SeqCst);
+            h.wake_due.store(1, Ordering::SeqCst);
+            let slept =
+                wait::sleep_on_word_or_removed(&h.notify, seen, deadline, removal, removal_seen);
+            h.aware.fetch_sub(1, Ordering::SeqCst);
+            h.sleepers.fetch_sub(1, Ordering::SeqCst);
+            slept?;
             r.check_usable()?;
         }
     }
@@ -1431,6 +1464,7 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
 mod tests {
     use super::*;
     use crate::semantics::options::OpenOptions;
+    use std::time::Instant;
 
     /// A bus as a version of plexus without topics made it: no BUS_FLAG_TOPICS.
     fn old_layout_bus(r: &Region, name: &str, capacity: u64) -> Bus {
@@ -1531,6 +1565,122 @@ mod tests {
         new.emit("t", ValueRef::Int(1)).unwrap();
         assert!(new.ext(false).unwrap().is_some());
         drop((b, plain, new, r));
+        Region::remove(&name).unwrap();
+    }
+
+    fn unit_region(tag: &str) -> (Region, String) {
+        let name = format!("unit-bus-{tag}-{}", std::process::id());
+        let _ = Region::remove(&name);
+        let r = Region::open(
+            &name,
+            &OpenOptions {
+                size: 1 << 20,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap();
+        (r, name)
+    }
+
+    /// Subscribers that sleep before every message (one message per 5 ms teaches them
+    /// not to spin) are each woken by the publish they wait for, never left to their
+    /// sleep's one-second slice, though publishers make the system call only when a
+    /// sleeper arrived since the last one.
+    #[test]
+    fn sleeping_subscribers_wake_for_every_message() {
+        let (r, name) = unit_region("sleepers");
+        let b = r.bus("b", 64, 0).unwrap();
+        const N: u64 = 40;
+        let latest = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subs: Vec<_> = (0..3)
+            .map(|_| {
+                let mut sub = b.subscribe(Start::Now).unwrap();
+                std::thread::spawn(move || {
+                    let mut late = Duration::ZERO;
+                    for i in 1..=N {
+                        let (v, n) = sub.next(Some(Duration::from_secs(30))).unwrap();
+                        let Value::Int(sent_us) = v else {
+                            panic!("{v:?}")
+                        };
+                        assert_eq!(n, i);
+                        let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_micros() as i64;
+                        late = late.max(Duration::from_micros((now - sent_us).max(0) as u64));
+                    }
+                    late
+                })
+            })
+            .collect();
+        let h = b.header().unwrap();
+        let mut slept = 0;
+        for _ in 1..=N {
+            std::thread::sleep(Duration::from_millis(5));
+            slept += h.sleepers.load(Ordering::SeqCst);
+            let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_micros() as i64;
+            b.publish(ValueRef::Int(now)).unwrap();
+        }
+        for t in subs {
+            latest.lock().unwrap().push(t.join().unwrap());
+        }
+        assert!(
+            slept > 0,
+            "the subscribers never slept: the test proves nothing"
+        );
+        let worst = latest.lock().unwrap().iter().max().copied().unwrap();
+        assert!(
+            worst < Duration::from_millis(500),
+            "a subscriber received a message {worst:?} after its publish"
+        );
+        drop((b, r));
+        Region::remove(&name).unwrap();
+    }
+
+    /// A sleeper of older code counts itself in `sleepers` only (not `aware`, no
+    /// `wake_due`): a publisher still wakes it at once.
+    #[test]
+    fn a_sleeper_of_older_code_is_woken() {
+        let (r, name) = unit_region("old-sleeper");
+        let b = r.bus("b", 8, 0).unwrap();
+        let base = b.base;
+        let inner = r.inner.clone();
+        let seen = b.header().unwrap().notify.load(Ordering::SeqCst);
+        let sleeper = std::thread::spawn(move || {
+            let h: &BusHeader = inner.map.get(base).unwrap();
+            h.sleepers.fetch_add(1, Ordering::SeqCst);
+            let t0 = Instant::now();
+            // FUTEX_WAIT for up to 20 s, without the engine's slices.
+            let ts = libc::timespec {
+                tv_sec: 20,
+                tv_nsec: 0,
+            };
+            while h.notify.load(Ordering::SeqCst) == seen && t0.elapsed() < Duration::from_secs(20)
+            {
+                // SAFETY: `notify` is a live, aligned word of the mapping; `ts` is on this
+                // frame.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_futex,
+                        h.notify.as_ptr(),
+                        libc::FUTEX_WAIT,
+                        seen,
+                        &ts as *const libc::timespec,
+                        std::ptr::null::<u32>(),
+                        0u32,
+                    );
+                }
+            }
+            h.sleepers.fetch_sub(1, Ordering::SeqCst);
+            t0.elapsed()
+        });
+        let h = b.header().unwrap();
+        while h.sleepers.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(100)); // inside FUTEX_WAIT by now
+        assert_eq!(h.wake_due.load(Ordering::SeqCst), 0);
+        b.publish(ValueRef::Int(1)).unwrap();
+        let took = sleeper.join().unwrap();
+        assert!(took < Duration::from_secs(10), "woken after {took:?}");
+        drop((b, r));
         Region::remove(&name).unwrap();
     }
 }

@@ -131,14 +131,24 @@ impl WaitState {
         let t0 = Instant::now();
         std::thread::yield_now();
         let took = t0.elapsed();
-        self.crowded.set(took > YIELD_RAN_OTHERS);
-        let every = if took > YIELD_RAN_OTHERS {
-            SPIN_YIELD_EVERY.as_nanos() as u32
+        if took > YIELD_RAN_OTHERS {
+            self.crowd();
         } else {
-            (self.yield_every_ns.get() * 2).min(SPIN_YIELD_MAX.as_nanos() as u32)
-        };
-        self.yield_every_ns.set(every);
-        Duration::from_nanos(every as u64)
+            self.crowded.set(false);
+            let every = (self.yield_every_ns.get() * 2).clamp(
+                SPIN_YIELD_EVERY.as_nanos() as u32,
+                SPIN_YIELD_MAX.as_nanos() as u32,
+            );
+            self.yield_every_ns.set(every);
+        }
+        Duration::from_nanos(self.yield_every_ns.get() as u64)
+    }
+
+    /// Another thread runs on this CPU between this one's checks: from now on a spin
+    /// yields after every batch of checks (until a yield returns at once).
+    fn crowd(&self) {
+        self.crowded.set(true);
+        self.yield_every_ns.set(0);
     }
 }
 
@@ -174,19 +184,24 @@ fn learn_after_sleep() {
 }
 
 /// How long a wait spins before its first `sched_yield`, and between yields, while
-/// yields are seen to help. Two processes of a hand-off can share one CPU (fewer CPUs
-/// than runnable processes: a busy machine, taskset, a cpuset); a waiter that spins
+/// nothing says this CPU is crowded. Two processes of a hand-off can share one CPU (fewer
+/// CPUs than runnable processes: a busy machine, taskset, a cpuset); a waiter that spins
 /// without yielding then burns its whole budget while the process it waits for cannot
-/// run, on every hop (co-scheduled ping-pong: 46 µs per round trip instead of 4 µs,
-/// benches/peers). The bus's subscribers (often more processes than CPUs) need it too.
-/// But a yield is a system call: between two CPUs it only delays the hand-off that
+/// run, on every hop (co-scheduled ping-pong: 68 µs per round trip instead of 5 µs,
+/// benches/README.md). The bus's subscribers (often more processes than CPUs) need it
+/// too. But a yield is a system call: between two CPUs it only delays the hand-off that
 /// completes during it (the round trip's tail). So the interval adapts, per thread: a
 /// yield that returns at once (nobody else wanted this CPU: [`YIELD_RAN_OTHERS`]) doubles
-/// it, up to [`SPIN_YIELD_MAX`]; one during which something else ran sets it back.
+/// it, up to [`SPIN_YIELD_MAX`]. The CPU counts as crowded, and a spin yields after every
+/// batch of [`SPIN_BATCH`] checks, when a yield let another thread run for longer than
+/// that, or when the wait ended during a yield: the partner of a hand-off ran on this
+/// CPU (a quick partner runs for less than [`YIELD_RAN_OTHERS`], so the time alone does
+/// not tell).
 pub const SPIN_YIELD_EVERY: Duration = Duration::from_micros(1);
 /// The longest interval between yields (a spin budget is 1-100 µs).
 pub const SPIN_YIELD_MAX: Duration = Duration::from_micros(64);
-/// A yield that took longer than this let another thread run on this CPU.
+/// A yield that took longer than this let another thread run on this CPU (one that
+/// switches to nobody takes well under 1 µs).
 pub const YIELD_RAN_OTHERS: Duration = Duration::from_micros(4);
 
 /// Condition checks of a spin between two reads of the clock.
@@ -258,6 +273,12 @@ pub fn spin_until<T>(key: &T, deadline: &Deadline, mut cond: impl FnMut() -> boo
             }
             if now >= next_yield {
                 let every = w.yield_and_learn();
+                if cond() {
+                    // Made while this thread was off the CPU: see SPIN_YIELD_EVERY.
+                    w.crowd();
+                    w.succeeded(key, start.elapsed());
+                    return true;
+                }
                 next_yield = Instant::now() + every;
             }
         }
@@ -606,6 +627,30 @@ mod tests {
         fn is_dead(&self, _: u32) -> bool {
             true
         }
+    }
+
+    /// A crowded thread yields after every batch (interval 0); once a yield returns at
+    /// once, the interval grows again from SPIN_YIELD_EVERY (doubling 0 would keep it
+    /// at 0 for ever).
+    #[test]
+    fn a_crowded_thread_goes_back_to_spaced_yields() {
+        WAIT.with(|w| {
+            w.crowd();
+            assert!(w.crowded.get());
+            assert_eq!(w.yield_every_ns.get(), 0);
+            let mut every = Duration::ZERO;
+            for _ in 0..100_000 {
+                every = w.yield_and_learn();
+                if !w.crowded.get() {
+                    break;
+                }
+            }
+            assert!(!w.crowded.get(), "no yield returned within 4 µs");
+            assert!(
+                every >= SPIN_YIELD_EVERY && every <= SPIN_YIELD_MAX,
+                "{every:?}"
+            );
+        });
     }
 
     #[test]
