@@ -1024,8 +1024,14 @@ impl Subscription {
                 match self.copy(slot, n)? {
                     Some(v) => {
                         self.next = n + 1;
-                        // Checked UTF-8 in `topic_of` when whole; empty otherwise.
-                        let topic = String::from_utf8(topic).unwrap_or_default();
+                        // Checked UTF-8 in `topic_of` when whole. Without the topic, no
+                        // conversion at all: moving the empty Vec into a String reloaded
+                        // it wider than it was stored (a store-forwarding stall on every
+                        // message).
+                        let topic = match with_topic {
+                            true => String::from_utf8(topic).unwrap_or_default(),
+                            false => String::new(),
+                        };
                         return Ok((topic, v, n));
                     }
                     None => continue, // overwritten while copying
