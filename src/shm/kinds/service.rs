@@ -24,8 +24,10 @@
 //!   caller's token, publish PENDING(me) with a ticket (servers take the oldest first),
 //!   bump `req_seq` and wake one server. Then wait on the slot's `wake` futex: REPLIED
 //!   or FAILED(me) → copy the response, free the slot, return; TAKEN(server) with a dead
-//!   server → take it over, free it, `OwnerDead`; the generation moved → someone else
-//!   found the server dead and freed the slot: `OwnerDead`. The wait sleeps in slices
+//!   server → take it over, free it, `OwnerDead`; RECLAIMING by another process (it
+//!   found the server dead: a caller waiting for room, the sweep) → wait for its free,
+//!   or finish it if that process died too; the generation moved → someone else found
+//!   the server dead and freed the slot: `OwnerDead`. The wait sleeps in slices
 //!   (1 ms doubling to [`DEAD_SERVER_NOTICE`]) and looks at the server's liveness after
 //!   each, since a dead process wakes nobody. On timeout: PENDING → the caller frees it;
 //!   TAKEN → ABANDONED(server) (the server's reply discards it); REPLIED → the reply came
@@ -424,6 +426,14 @@ impl Service {
                         continue;
                     }
                 }
+                RECLAIMING => {
+                    // Another process found the server dead and is freeing the slot (a
+                    // caller waiting for room, the sweep): its free moves the generation
+                    // and wakes us. If it died doing so, finish its work.
+                    if reclaim_abandoned_reclaim(r, h, slot, s) {
+                        return Err(server_died());
+                    }
+                }
                 p => {
                     return Err(Error::corrupt(format!(
                         "service '{}': a waiting call's request slot is {}",
@@ -481,6 +491,14 @@ impl Service {
                     if self.withdraw_once(h, slot, gen, s) {
                         return Err(Error::Timeout);
                     }
+                }
+                RECLAIMING => {
+                    // Being freed by a process that found the server dead (see
+                    // await_reply): a few stores away from the next generation.
+                    if reclaim_abandoned_reclaim(r, h, slot, s) {
+                        return Err(server_died());
+                    }
+                    std::thread::yield_now();
                 }
                 p => {
                     return Err(Error::corrupt(format!(
@@ -786,6 +804,25 @@ fn free_slot(r: &RegionInner, h: &ServiceHeader, slot: &ServiceSlot, gen: u32) {
 }
 
 /// Frees `slot` if its owner is dead (whatever the phase). Returns whether it did.
+/// A caller's slot seen RECLAIMING (state `s`): when the process freeing it died doing
+/// so, takes the slot over and frees it (true: the call ends with the server's death).
+/// False while the reclaimer lives (the caller waits for its free) or when the state
+/// moved.
+fn reclaim_abandoned_reclaim(
+    r: &RegionInner,
+    h: &ServiceHeader,
+    slot: &ServiceSlot,
+    s: u64,
+) -> bool {
+    let owner = owner_of(s);
+    if owner == r.token || !r.procs().token_is_dead(owner) || !take_over(r, slot, s) {
+        return false;
+    }
+    wait::note_recovered();
+    free_slot(r, h, slot, gen_of(s));
+    true
+}
+
 fn reclaim_if_dead(r: &RegionInner, h: &ServiceHeader, slot: &ServiceSlot) -> Result<bool> {
     let s = slot.state.load(Ordering::Acquire);
     let owner = owner_of(s);
@@ -875,5 +912,70 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
             }
             sc.value(m, p, true, &|| format!("{} {what}", sloc()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantics::options::OpenOptions;
+
+    /// A waiting call whose server died while a third process frees the slot (seen
+    /// RECLAIMING): the call waits for that free and ends with OwnerDead; if the
+    /// reclaimer died too, the call finishes the free itself. Never `Corrupt`.
+    #[test]
+    fn a_call_whose_slot_another_process_reclaims_ends_with_owner_dead() {
+        let name = format!("unit-service-reclaim-{}", std::process::id());
+        let _ = Region::remove(&name);
+        let region = Region::open(
+            &name,
+            &OpenOptions {
+                size: 1 << 20,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap();
+        let svc = region.service("svc", 1, 0).unwrap();
+        let r = svc.r();
+        let token = r.token;
+        // A token of this process's table slot with another generation: a dead process.
+        let dead = token ^ (1 << 10);
+        assert!(r.procs().token_is_dead(dead) && !r.procs().token_is_dead(token));
+        for reclaimer_dies in [false, true] {
+            let caller = svc.clone();
+            let call = std::thread::spawn(move || {
+                caller.call(ValueRef::Int(1), Some(Duration::from_secs(20)))
+            });
+            let h = svc.header().unwrap();
+            let slot = svc.slot(0).unwrap();
+            let pending = loop {
+                let s = slot.state.load(Ordering::SeqCst);
+                if phase_of(s) == PENDING {
+                    break s;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            let gen = gen_of(pending);
+            // A server (dead by now) took it; then a reclaimer (alive: this process, as
+            // another caller or the sweep would; or dead) started freeing it.
+            let reclaimer = if reclaimer_dies { dead } else { token };
+            slot.state.store(state(gen, TAKEN, dead), Ordering::SeqCst);
+            slot.state
+                .store(state(gen, RECLAIMING, reclaimer), Ordering::SeqCst);
+            wake_caller(slot);
+            std::thread::sleep(Duration::from_millis(200));
+            if !reclaimer_dies {
+                assert!(!call.is_finished(), "the call must wait for the free");
+                free_slot(r, h, slot, gen);
+            }
+            match call.join().unwrap() {
+                Err(Error::OwnerDead) => {}
+                other => panic!("reclaimer dies: {reclaimer_dies}: {other:?}"),
+            }
+            assert_eq!(phase_of(slot.state.load(Ordering::SeqCst)), FREE);
+            assert_eq!(gen_of(slot.state.load(Ordering::SeqCst)), next_gen(gen));
+        }
+        drop((svc, region));
+        Region::remove(&name).unwrap();
     }
 }
