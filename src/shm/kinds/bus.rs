@@ -1469,7 +1469,7 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::semantics::options::OpenOptions;
+    use crate::shm::kinds::unit_region;
     use std::time::Instant;
 
     /// A bus as a version of plexus without topics made it: no BUS_FLAG_TOPICS.
@@ -1533,16 +1533,7 @@ mod tests {
 
     #[test]
     fn an_old_layout_bus_still_works_and_refuses_topics_with_a_message() {
-        let name = format!("unit-bus-old-layout-{}", std::process::id());
-        let _ = Region::remove(&name);
-        let r = Region::open(
-            &name,
-            &OpenOptions {
-                size: 1 << 20,
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap();
+        let (r, name) = unit_region("bus-old-layout");
         let b = old_layout_bus(&r, "old", 4);
         assert!(!b.has_topics());
         let mut plain = b.subscribe(Start::Now).unwrap();
@@ -1574,27 +1565,13 @@ mod tests {
         Region::remove(&name).unwrap();
     }
 
-    fn unit_region(tag: &str) -> (Region, String) {
-        let name = format!("unit-bus-{tag}-{}", std::process::id());
-        let _ = Region::remove(&name);
-        let r = Region::open(
-            &name,
-            &OpenOptions {
-                size: 1 << 20,
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap();
-        (r, name)
-    }
-
     /// Subscribers that sleep before every message (one message per 5 ms teaches them
     /// not to spin) are each woken by the publish they wait for, never left to their
     /// sleep's one-second slice, though publishers make the system call only when a
     /// sleeper arrived since the last one.
     #[test]
     fn sleeping_subscribers_wake_for_every_message() {
-        let (r, name) = unit_region("sleepers");
+        let (r, name) = unit_region("bus-sleepers");
         let b = r.bus("b", 64, 0).unwrap();
         const N: u64 = 40;
         let latest = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1644,7 +1621,7 @@ mod tests {
     /// `wake_due`): a publisher still wakes it at once.
     #[test]
     fn a_sleeper_of_older_code_is_woken() {
-        let (r, name) = unit_region("old-sleeper");
+        let (r, name) = unit_region("bus-old-sleeper");
         let b = r.bus("b", 8, 0).unwrap();
         let base = b.base;
         let inner = r.inner.clone();

@@ -123,3 +123,17 @@ pub(crate) fn nothing_to_release(_: &RegionInner, _: &Placed<'_>) -> Result<()> 
 pub(crate) fn nothing_to_sweep(_: &RegionInner, _: &Placed<'_>, _: &mut Swept) -> Result<()> {
     Ok(())
 }
+
+/// A fresh 1 MiB region for a unit test of a kind, named after `tag` and this process
+/// (the caller drops its handles and removes it by the returned name).
+#[cfg(test)]
+pub(crate) fn unit_region(tag: &str) -> (crate::shm::Region, String) {
+    use crate::shm::{OpenOptions, Region};
+    let name = format!("unit-{tag}-{}", std::process::id());
+    let _ = Region::remove(&name);
+    let opts = OpenOptions {
+        size: 1 << 20,
+        ..OpenOptions::default()
+    };
+    (Region::open(&name, &opts).unwrap(), name)
+}

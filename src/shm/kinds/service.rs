@@ -918,23 +918,14 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::semantics::options::OpenOptions;
+    use crate::shm::kinds::unit_region;
 
     /// A waiting call whose server died while a third process frees the slot (seen
     /// RECLAIMING): the call waits for that free and ends with OwnerDead; if the
     /// reclaimer died too, the call finishes the free itself. Never `Corrupt`.
     #[test]
     fn a_call_whose_slot_another_process_reclaims_ends_with_owner_dead() {
-        let name = format!("unit-service-reclaim-{}", std::process::id());
-        let _ = Region::remove(&name);
-        let region = Region::open(
-            &name,
-            &OpenOptions {
-                size: 1 << 20,
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap();
+        let (region, name) = unit_region("service-reclaim");
         let svc = region.service("svc", 1, 0).unwrap();
         let r = svc.r();
         let token = r.token;
