@@ -124,10 +124,11 @@ pub(crate) fn nothing_to_sweep(_: &RegionInner, _: &Placed<'_>, _: &mut Swept) -
     Ok(())
 }
 
-/// A fresh 1 MiB region for a unit test of a kind, named after `tag` and this process
-/// (the caller drops its handles and removes it by the returned name).
+/// A fresh 1 MiB region for a unit test of a kind, named after `tag` and this process.
+/// The name removes the region when dropped, so a failing test leaves nothing in
+/// /dev/shm (drop the region's handles first).
 #[cfg(test)]
-pub(crate) fn unit_region(tag: &str) -> (crate::shm::Region, String) {
+pub(crate) fn unit_region(tag: &str) -> (crate::shm::Region, UnitRegionName) {
     use crate::shm::{OpenOptions, Region};
     let name = format!("unit-{tag}-{}", std::process::id());
     let _ = Region::remove(&name);
@@ -135,5 +136,24 @@ pub(crate) fn unit_region(tag: &str) -> (crate::shm::Region, String) {
         size: 1 << 20,
         ..OpenOptions::default()
     };
-    (Region::open(&name, &opts).unwrap(), name)
+    (Region::open(&name, &opts).unwrap(), UnitRegionName(name))
+}
+
+/// See [`unit_region`].
+#[cfg(test)]
+pub(crate) struct UnitRegionName(pub String);
+
+#[cfg(test)]
+impl std::ops::Deref for UnitRegionName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+impl Drop for UnitRegionName {
+    fn drop(&mut self) {
+        let _ = crate::shm::Region::remove(&self.0);
+    }
 }
