@@ -109,57 +109,58 @@ pub(crate) fn prepare_value(r: &RegionInner, v: ValueRef<'_>) -> Result<Prepared
     prepare_valid_value(r, v)
 }
 
-/// [`prepare_value`] for a value already checked with [`ValueRef::validate`].
-pub(crate) fn prepare_valid_value(r: &RegionInner, v: ValueRef<'_>) -> Result<Prepared> {
+/// The two words of a value that needs no heap block (scalars, and strings, bytes and
+/// objects of at most 8 bytes): its meta word and payload. `None` for a longer value.
+/// Returned in registers: a batch builds its [`Prepared`]s from these without a
+/// `Result` going through memory (which was reloaded wider than it was stored, a
+/// store-forwarding stall per value).
+#[inline(always)]
+pub(crate) fn inline_words(v: ValueRef<'_>) -> Option<(u64, u64)> {
     let t = v.type_of();
-    Ok(match v {
-        ValueRef::Undefined | ValueRef::Null => Prepared {
-            meta: meta(t, 0),
-            payload: 0,
-            blob: None,
-        },
-        ValueRef::Bool(b) => Prepared {
-            meta: meta(t, 0),
-            payload: b as u64,
-            blob: None,
-        },
-        ValueRef::Int(i) => Prepared {
-            meta: meta(t, 0),
-            payload: i as u64,
-            blob: None,
-        },
-        ValueRef::Float(f) => Prepared {
-            meta: meta(t, 0),
-            payload: f.to_bits(),
-            blob: None,
-        },
+    Some(match v {
+        ValueRef::Undefined | ValueRef::Null => (meta(t, 0), 0),
+        ValueRef::Bool(b) => (meta(t, 0), b as u64),
+        ValueRef::Int(i) => (meta(t, 0), i as u64),
+        ValueRef::Float(f) => (meta(t, 0), f.to_bits()),
         ValueRef::String(_) | ValueRef::Bytes(_) | ValueRef::Object(_) => {
             let bytes = v.bytes().unwrap_or_default();
-            let len = bytes.len() as u64;
-            if len > META_LEN_MASK {
-                return Err(Error::NoSpace(format!("value of {len} bytes is too large")));
+            if bytes.len() > 8 {
+                return None;
             }
-            if len <= 8 {
-                let mut word = [0u8; 8];
-                word[..bytes.len()].copy_from_slice(bytes);
-                Prepared {
-                    meta: meta(t, len) | META_INLINE,
-                    payload: u64::from_le_bytes(word),
-                    blob: None,
-                }
-            } else {
-                let off = r.with_heap(|h| h.alloc(len, false))?;
-                if let Err(e) = r.map.write_bytes(off, bytes) {
-                    let _ = r.with_heap(|h| h.free(off));
-                    return Err(e);
-                }
-                Prepared {
-                    meta: meta(t, len),
-                    payload: off,
-                    blob: Some(off),
-                }
-            }
+            let mut word = [0u8; 8];
+            word[..bytes.len()].copy_from_slice(bytes);
+            (
+                meta(t, bytes.len() as u64) | META_INLINE,
+                u64::from_le_bytes(word),
+            )
         }
+    })
+}
+
+/// [`prepare_value`] for a value already checked with [`ValueRef::validate`].
+pub(crate) fn prepare_valid_value(r: &RegionInner, v: ValueRef<'_>) -> Result<Prepared> {
+    if let Some((meta, payload)) = inline_words(v) {
+        return Ok(Prepared {
+            meta,
+            payload,
+            blob: None,
+        });
+    }
+    let t = v.type_of();
+    let bytes = v.bytes().unwrap_or_default();
+    let len = bytes.len() as u64;
+    if len > META_LEN_MASK {
+        return Err(Error::NoSpace(format!("value of {len} bytes is too large")));
+    }
+    let off = r.with_heap(|h| h.alloc(len, false))?;
+    if let Err(e) = r.map.write_bytes(off, bytes) {
+        let _ = r.with_heap(|h| h.free(off));
+        return Err(e);
+    }
+    Ok(Prepared {
+        meta: meta(t, len),
+        payload: off,
+        blob: Some(off),
     })
 }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::semantics::deadline::{wait_interruptibly, Interrupt};
-use crate::shm::kinds::element::prepare_valid_value;
+use crate::shm::kinds::element::{inline_words, prepare_valid_value, Prepared};
 
 /// Slots a batch fetches ahead (one cache line each): their transfers from the other
 /// side's CPU overlap, instead of one after the other behind each slot's locked
@@ -305,13 +305,21 @@ impl Queue {
         let mut prepared = Vec::with_capacity(run.len());
         let mut failed = None;
         for v in &values[..run.len()] {
-            match prepare_valid_value(r, *v) {
-                Ok(p) => prepared.push(p),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
+            let p = match inline_words(*v) {
+                Some((meta, payload)) => Prepared {
+                    meta,
+                    payload,
+                    blob: None,
+                },
+                None => match prepare_valid_value(r, *v) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                },
+            };
+            prepared.push(p);
         }
         // Claim them (a single push may have claimed one meanwhile: that ends the run;
         // it gives the slot up, and the next run steps over it).
