@@ -149,6 +149,9 @@ pub extern "C" fn plexus_object_msgpack(p: *const c_void, len: usize) -> plexus_
 
 /// Reads a caller's value without copying. Rejects NULL, unknown type tags, NULL
 /// buffers with a length, and strings that are not UTF-8.
+// Inlined: a Result<ValueRef> returned through memory is reloaded wider than it was
+// stored (a store-forwarding stall per value of a batch, in value_refs).
+#[inline(always)]
 pub(crate) fn value_ref<'a>(v: *const plexus_value, what: &str) -> Result<ValueRef<'a>, Error> {
     if v.is_null() {
         return Err(Error::invalid(format!("{what} is NULL")));

@@ -191,7 +191,9 @@ pub(crate) fn meta_in_heap(m: u64) -> bool {
 }
 
 /// Decodes a [`ValueSlot`]'s `meta` and `payload` words; `blob(off, len)` supplies the
-/// bytes of a heap value.
+/// bytes of a heap value. Inlined: a `Result<Value>` returned through memory is
+/// reloaded wider than it was stored (a store-forwarding stall per value of a batch).
+#[inline(always)]
 pub(crate) fn decode_value(
     m: u64,
     p: u64,
