@@ -149,16 +149,10 @@ pub extern "C" fn plexus_object_msgpack(p: *const c_void, len: usize) -> plexus_
 
 /// Reads a caller's value without copying. Rejects NULL, unknown type tags, NULL
 /// buffers with a length, and strings that are not UTF-8.
-pub(crate) fn value_ref<'a>(v: *const plexus_value, what: &str) -> Result<ValueRef<'a>, Error> {
-    value_ref_inlined(v, what)
-}
-
-/// [`value_ref`], inlined into [`value_refs`]: a `Result<ValueRef>` returned through
-/// memory is reloaded wider than it was stored, a store-forwarding stall per value of a
-/// batch. (Single calls keep the call: inlined there too, a faster single publish laps
-/// its one subscriber in `benches/bus.c`'s tput1, whose delivered rate then drops.)
+// Inlined: a Result<ValueRef> returned through memory is reloaded wider than it was
+// stored (a store-forwarding stall per value of a batch, in value_refs).
 #[inline(always)]
-fn value_ref_inlined<'a>(v: *const plexus_value, what: &str) -> Result<ValueRef<'a>, Error> {
+pub(crate) fn value_ref<'a>(v: *const plexus_value, what: &str) -> Result<ValueRef<'a>, Error> {
     if v.is_null() {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
@@ -227,7 +221,7 @@ pub(crate) fn value_refs<'a>(
     for i in 0..n {
         // SAFETY: `values` is non-NULL with `n` values by contract, and `i < n`.
         let v = unsafe { values.add(i) };
-        match value_ref_inlined(v, what) {
+        match value_ref(v, what) {
             Ok(r) => refs.push(r),
             Err(Error::InvalidArgument(m)) => {
                 return Err(Error::invalid(format!("{m} (at index {i})")))
