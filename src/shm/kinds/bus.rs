@@ -95,8 +95,8 @@ use std::mem::size_of;
 ///   stored after the message's slot is committed, and repaired by the next publisher
 ///   if a publisher died between the two.
 /// * `sleepers`: subscribers sleeping on `notify`.
-/// * `aware`, `wake_due`: see [`Bus::wake_sleepers`] (zero in buses made by older code,
-///   whose sleepers count only in `sleepers`).
+/// * `aware`, `wake_due`: with `sleepers`, a [`wait::DueSleepers`] (zero in buses made
+///   by older code, whose sleepers count only in `sleepers`).
 /// * `topics`: see the field.
 #[repr(C, align(64))]
 pub struct BusHeader {
@@ -121,6 +121,17 @@ pub struct BusHeader {
     pub _pad3: [AtomicU64; 6],
 }
 const _: () = assert!(size_of::<BusHeader>() == 192);
+
+impl BusHeader {
+    /// The sleeper words of `notify`.
+    fn due_sleepers(&self) -> wait::DueSleepers<'_> {
+        wait::DueSleepers {
+            count: &self.sleepers,
+            aware: &self.aware,
+            due: &self.wake_due,
+        }
+    }
+}
 
 /// Bytes of a message stored inside its [`BusSlot`] (longer ones go to the heap).
 pub const BUS_INLINE_MAX: usize = 104;
@@ -581,7 +592,7 @@ impl Bus {
                 }
                 crate::test_hooks::pause_after_emit();
                 h.notify.fetch_add(1, Ordering::SeqCst);
-                Self::wake_sleepers(h);
+                wait::wake_all_due(&h.notify, &h.due_sleepers());
                 if let Some(ext) = ext {
                     self.wake_rows(ext, Some(topic))?;
                 }
@@ -593,31 +604,6 @@ impl Bus {
                 }
                 Err(e)
             }
-        }
-    }
-
-    /// After a publish bumped `notify`: wakes the subscribers sleeping on it, making the
-    /// system call only when one went to sleep since the last one was made.
-    ///
-    /// A woken subscriber stays counted in `sleepers` until it runs again, which on a
-    /// crowded machine (more subscribers than CPUs) takes milliseconds; waking whenever
-    /// the count is non-zero made every publish of that time a `FUTEX_WAKE` that found
-    /// nobody to wake. So a sleeper also raises `wake_due` after counting itself (and
-    /// before its last check of `notify`), and a publisher that finds every sleeper
-    /// `aware` wakes only when it can clear `wake_due`. Dekker again, all `SeqCst`: the
-    /// sleeper stores `wake_due` then reads `notify`; the publisher bumps `notify` then
-    /// swaps `wake_due` — either the sleeper sees the new message, or the publisher sees
-    /// `wake_due` and wakes it (after the swap: a sleeper queued before the system call
-    /// is woken by it; one that raised `wake_due` after the swap is the next publisher's).
-    /// A sleeper of older code counts only in `sleepers`; while one sleeps the counts
-    /// differ and every publish wakes, as before.
-    fn wake_sleepers(h: &BusHeader) {
-        let sleepers = wait::sleepers_after_change(&h.sleepers);
-        if sleepers != 0
-            && (sleepers != h.aware.load(Ordering::SeqCst)
-                || h.wake_due.swap(0, Ordering::SeqCst) != 0)
-        {
-            sys::futex_wake(&h.notify, i32::MAX);
         }
     }
 
@@ -741,7 +727,7 @@ impl Bus {
                 }
                 crate::test_hooks::pause_after_emit();
                 h.notify.fetch_add(1, Ordering::SeqCst);
-                Self::wake_sleepers(h);
+                wait::wake_all_due(&h.notify, &h.due_sleepers());
                 Ok(first)
             }
             Err(e) => {
@@ -1119,17 +1105,14 @@ impl Subscription {
             let removal = r.removed_word();
             let removal_seen = removal.load(Ordering::SeqCst);
             r.check_usable()?;
-            deadline.remaining()?;
-            // Counted, then `wake_due`, then the check of `notify` inside the sleep
-            // (see `Bus::wake_sleepers`).
-            h.sleepers.fetch_add(1, Ordering::SeqCst);
-            h.aware.fetch_add(1, Ordering::SeqCst);
-            h.wake_due.store(1, Ordering::SeqCst);
-            let slept =
-                wait::sleep_on_word_or_removed(&h.notify, seen, deadline, removal, removal_seen);
-            h.aware.fetch_sub(1, Ordering::SeqCst);
-            h.sleepers.fetch_sub(1, Ordering::SeqCst);
-            slept?;
+            wait::sleep_while_equal_or_removed_due(
+                &h.notify,
+                seen,
+                &h.due_sleepers(),
+                deadline,
+                removal,
+                removal_seen,
+            )?;
             r.check_usable()?;
         }
     }

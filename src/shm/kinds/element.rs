@@ -98,6 +98,18 @@ pub(crate) struct Prepared {
     pub blob: Option<u64>,
 }
 
+impl Prepared {
+    /// A value that needs no heap block, from its [`inline_words`].
+    #[inline(always)]
+    pub(crate) fn inline((meta, payload): (u64, u64)) -> Prepared {
+        Prepared {
+            meta,
+            payload,
+            blob: None,
+        }
+    }
+}
+
 fn meta(t: Type, len: u64) -> u64 {
     (t as u64) << 56 | len
 }
@@ -139,12 +151,8 @@ pub(crate) fn inline_words(v: ValueRef<'_>) -> Option<(u64, u64)> {
 
 /// [`prepare_value`] for a value already checked with [`ValueRef::validate`].
 pub(crate) fn prepare_valid_value(r: &RegionInner, v: ValueRef<'_>) -> Result<Prepared> {
-    if let Some((meta, payload)) = inline_words(v) {
-        return Ok(Prepared {
-            meta,
-            payload,
-            blob: None,
-        });
+    if let Some(words) = inline_words(v) {
+        return Ok(Prepared::inline(words));
     }
     let t = v.type_of();
     let bytes = v.bytes().unwrap_or_default();

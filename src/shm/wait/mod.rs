@@ -356,6 +356,57 @@ pub fn sleep_while_equal_or_removed(
     slept
 }
 
+/// The sleeper words of a futex word that many wakers bump and many sleepers wait on
+/// (the bus's `notify`): `count` counts every sleeper, `aware` those that also raise
+/// `due`, and `due` is 1 when a sleeper went to sleep after the last wake-up call.
+///
+/// A woken sleeper stays counted until it runs again, which on a crowded machine (more
+/// sleepers than CPUs) takes milliseconds; a waker that called `FUTEX_WAKE` whenever the
+/// count was non-zero made every bump of that time a system call that found nobody. With
+/// `due`, a waker that finds every sleeper `aware` calls only when it can clear `due`
+/// ([`wake_all_due`]). Dekker, all `SeqCst`: the sleeper stores `due` then reads the word
+/// (inside the futex wait); the waker bumps the word then swaps `due` — either the
+/// sleeper sees the bump, or the waker sees `due` and wakes it (after the swap: a sleeper
+/// queued before the call is woken by it; one that raised `due` after the swap is the
+/// next waker's). A sleeper of older code counts only in `count`; while one sleeps the
+/// counts differ and every bump wakes, as before.
+pub struct DueSleepers<'a> {
+    pub count: &'a AtomicU32,
+    pub aware: &'a AtomicU32,
+    pub due: &'a AtomicU32,
+}
+
+/// [`sleep_while_equal_or_removed`] for sleepers counted in `s` (see [`DueSleepers`]).
+pub fn sleep_while_equal_or_removed_due(
+    word: &AtomicU32,
+    observed: u32,
+    s: &DueSleepers<'_>,
+    deadline: &Deadline,
+    removal: &AtomicU32,
+    removal_seen: u32,
+) -> Result<()> {
+    deadline.remaining()?;
+    s.count.fetch_add(1, Ordering::SeqCst);
+    s.aware.fetch_add(1, Ordering::SeqCst);
+    s.due.store(1, Ordering::SeqCst);
+    let slept = sleep_on_word_or_removed(word, observed, deadline, removal, removal_seen);
+    s.aware.fetch_sub(1, Ordering::SeqCst);
+    s.count.fetch_sub(1, Ordering::SeqCst);
+    slept
+}
+
+/// After a change to `word`: wakes its sleepers counted in `s` if one went to sleep since
+/// the last wake-up call (see [`DueSleepers`]).
+#[inline]
+pub fn wake_all_due(word: &AtomicU32, s: &DueSleepers<'_>) {
+    let sleepers = sleepers_after_change(s.count);
+    if sleepers != 0
+        && (sleepers != s.aware.load(Ordering::SeqCst) || s.due.swap(0, Ordering::SeqCst) != 0)
+    {
+        sys::futex_wake(word, i32::MAX);
+    }
+}
+
 /// Sleeps on `word` while it equals `observed` (a word of the caller's own, whose wakers
 /// wake it without a sleeper count), or until the region's removal word `removal` moves
 /// from `removal_seen`, for at most one long slice and the deadline. Returns Err(Timeout)

@@ -306,11 +306,7 @@ impl Queue {
         let mut failed = None;
         for v in &values[..run.len()] {
             let p = match inline_words(*v) {
-                Some((meta, payload)) => Prepared {
-                    meta,
-                    payload,
-                    blob: None,
-                },
+                Some(words) => Prepared::inline(words),
                 None => match prepare_valid_value(r, *v) {
                     Ok(p) => p,
                     Err(e) => {
