@@ -430,7 +430,7 @@ impl Service {
                     // Another process found the server dead and is freeing the slot (a
                     // caller waiting for room, the sweep): its free moves the generation
                     // and wakes us. If it died doing so, finish its work.
-                    if reclaim_abandoned_reclaim(r, h, slot, s) {
+                    if reclaim_seen_if_dead(r, h, slot, s) {
                         return Err(server_died());
                     }
                 }
@@ -495,7 +495,7 @@ impl Service {
                 RECLAIMING => {
                     // Being freed by a process that found the server dead (see
                     // await_reply): a few stores away from the next generation.
-                    if reclaim_abandoned_reclaim(r, h, slot, s) {
+                    if reclaim_seen_if_dead(r, h, slot, s) {
                         return Err(server_died());
                     }
                     std::thread::yield_now();
@@ -803,38 +803,31 @@ fn free_slot(r: &RegionInner, h: &ServiceHeader, slot: &ServiceSlot, gen: u32) {
     wait::wake_all(&h.free_seq, &h.free_sleepers, u32::MAX);
 }
 
-/// Frees `slot` if its owner is dead (whatever the phase). Returns whether it did.
-/// A caller's slot seen RECLAIMING (state `s`): when the process freeing it died doing
-/// so, takes the slot over and frees it (true: the call ends with the server's death).
-/// False while the reclaimer lives (the caller waits for its free) or when the state
-/// moved.
-fn reclaim_abandoned_reclaim(
-    r: &RegionInner,
-    h: &ServiceHeader,
-    slot: &ServiceSlot,
-    s: u64,
-) -> bool {
+/// Frees `slot` if the process its state names (owner or reclaimer) is dead: takes it
+/// over (RECLAIMING, this process's token) and frees it. False when that process lives,
+/// when the slot is FREE, or when the state moved on.
+fn reclaim_if_dead(r: &RegionInner, h: &ServiceHeader, slot: &ServiceSlot) -> Result<bool> {
+    Ok(reclaim_seen_if_dead(
+        r,
+        h,
+        slot,
+        slot.state.load(Ordering::Acquire),
+    ))
+}
+
+/// [`reclaim_if_dead`] for the state `s` already read (a waiting caller that sees its
+/// slot RECLAIMING finishes the free of a reclaimer that died).
+fn reclaim_seen_if_dead(r: &RegionInner, h: &ServiceHeader, slot: &ServiceSlot, s: u64) -> bool {
     let owner = owner_of(s);
-    if owner == r.token || !r.procs().token_is_dead(owner) || !take_over(r, slot, s) {
+    if phase_of(s) == FREE || owner == 0 || owner == r.token || !r.procs().token_is_dead(owner) {
+        return false;
+    }
+    if !take_over(r, slot, s) {
         return false;
     }
     wait::note_recovered();
     free_slot(r, h, slot, gen_of(s));
     true
-}
-
-fn reclaim_if_dead(r: &RegionInner, h: &ServiceHeader, slot: &ServiceSlot) -> Result<bool> {
-    let s = slot.state.load(Ordering::Acquire);
-    let owner = owner_of(s);
-    if phase_of(s) == FREE || owner == 0 || owner == r.token || !r.procs().token_is_dead(owner) {
-        return Ok(false);
-    }
-    if !take_over(r, slot, s) {
-        return Ok(false);
-    }
-    wait::note_recovered();
-    free_slot(r, h, slot, gen_of(s));
-    Ok(true)
 }
 
 // ---- crash recovery, checker and sweep ----
