@@ -7,7 +7,8 @@
  *   futex   the raw mechanism plexus uses: a counter in a shared file mapping of
  *           /dev/shm, a sleeper count, FUTEX_WAIT / FUTEX_WAKE (no library code);
  *   queue   plexus_queue_pop (the sender: plexus_queue_push);
- *   fe      plexus_array_read_fe (the sender: plexus_array_write_ef).
+ *   fe      plexus_array_read_fe (the sender: plexus_array_write_ef);
+ *   bus     plexus_sub_next of a subscription (the sender: plexus_bus_publish).
  *
  * Ratios are per run against the pipe of the same run; the median and range over the
  * runs are printed. See benches/README.md ("The CPU of a waiter at one message per ms").
@@ -33,8 +34,8 @@
 
 #include "plexus.h"
 
-enum { M_PIPE, M_FUTEX, M_QUEUE, M_FE, NM };
-static const char *const NAME[NM] = {"pipe", "futex", "queue", "fe"};
+enum { M_PIPE, M_FUTEX, M_QUEUE, M_FE, M_BUS, NM };
+static const char *const NAME[NM] = {"pipe", "futex", "queue", "fe", "bus"};
 
 static void die(const char *what, int st) {
     fprintf(stderr, "wake_cost: %s: %d %s\n", what, st, st ? plexus_last_error() : "");
@@ -82,27 +83,38 @@ static double run(int m, int n) {
     plexus_region r = {0};
     plexus_queue q = {0};
     plexus_array a = {0};
-    if (m == M_QUEUE || m == M_FE) {
+    plexus_bus b = {0};
+    int lib = m == M_QUEUE || m == M_FE || m == M_BUS;
+    if (lib) {
         plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
         o.mode = PLEXUS_CREATE;
         o.size = 4u << 20;
         CK(plexus_region_open(name, &o, &r));
         CK(plexus_queue_open(r, "q", 64, 0, &q));
         CK(plexus_array_open(r, "a", 1, 0, &a));
+        CK(plexus_bus_open(r, "b", 64, 0, &b));
     }
+    /* The receiver subscribes before the sender starts (the sender waits for its word). */
+    int ready[2];
+    if (pipe(ready)) die("pipe", 0);
     pid_t child = fork();
     if (child < 0) die("fork", 0);
     if (child == 0) {
         plexus_region r2;
         plexus_queue q2;
         plexus_array a2;
-        if (m == M_QUEUE || m == M_FE) {
+        plexus_bus b2;
+        plexus_sub sub;
+        if (lib) {
             plexus_region_options o = PLEXUS_REGION_OPTIONS_INIT;
             o.mode = PLEXUS_OPEN;
             CK(plexus_region_open(name, &o, &r2));
             CK(plexus_queue_open(r2, "q", 64, 0, &q2));
             CK(plexus_array_open(r2, "a", 1, 0, &a2));
+            CK(plexus_bus_open(r2, "b", 0, 0, &b2));
+            CK(plexus_bus_subscribe(b2, PLEXUS_FROM_NOW, &sub));
         }
+        if (write(ready[1], "r", 1) != 1) _exit(1);
         uint32_t last = 0;
         double c0 = cpu_seconds();
         for (int i = 0; i < n; i++) {
@@ -135,12 +147,18 @@ static double run(int m, int n) {
                 CK(plexus_array_read_fe(a2, 0, &v, PLEXUS_FOREVER));
                 plexus_value_free(&v);
                 break;
+            case M_BUS:
+                CK(plexus_sub_next(sub, &v, NULL, PLEXUS_FOREVER));
+                plexus_value_free(&v);
+                break;
             }
         }
         double c = cpu_seconds() - c0;
         if (write(result[1], &c, sizeof c) != sizeof c) _exit(1);
         _exit(0);
     }
+    char c1;
+    if (read(ready[0], &c1, 1) != 1) die("receiver failed to start", 0);
     sleep_us(20000);
     for (int i = 0; i < n; i++) {
         sleep_us(1000);
@@ -160,13 +178,16 @@ static double run(int m, int n) {
         case M_FE:
             CK(plexus_array_write_ef(a, 0, &v, PLEXUS_FOREVER));
             break;
+        case M_BUS:
+            CK(plexus_bus_publish(b, &v, NULL));
+            break;
         }
     }
     double c = 0;
     if (read(result[0], &c, sizeof c) != sizeof c) die("receiver failed", 0);
     int status;
     waitpid(child, &status, 0);
-    if (m == M_QUEUE || m == M_FE) {
+    if (lib) {
         CK(plexus_region_close(r));
         CK(plexus_region_remove(name));
     }
@@ -175,6 +196,8 @@ static double run(int m, int n) {
     close(data[1]);
     close(result[0]);
     close(result[1]);
+    close(ready[0]);
+    close(ready[1]);
     return c * 1e6 / n;
 }
 
