@@ -3213,9 +3213,12 @@ impl Controller {
                 self.opt.inject
             ));
         }
+        // Each failure once, in the order found (a set: a run can pile up many thousands,
+        // and comparing each with all before it took hours).
+        let mut seen = HashSet::new();
         let mut f = Vec::new();
         for x in std::mem::take(&mut self.facts.failures) {
-            if !f.contains(&x) {
+            if seen.insert(x.clone()) {
                 f.push(x);
             }
         }

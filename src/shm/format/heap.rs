@@ -30,6 +30,9 @@ pub(crate) const STATE_USED: u64 = 0xA;
 /// How many classes above the wanted one an allocation may take a whole block from when
 /// its own class is empty and the bump area is exhausted.
 const BORROW_CLASSES: usize = 8;
+/// How far down a free list an allocation that needs 64-byte alignment looks for a block
+/// that has it (each step reads one block header, under the allocator lock).
+const ALIGNED_SCAN: usize = 256;
 
 /// Size of class `idx`: 32..128 in steps of 16, then four classes per power of two.
 pub fn class_size(idx: usize) -> u64 {
@@ -176,18 +179,59 @@ impl<'a> Heap<'a> {
         let class = class_of(total).ok_or_else(|| self.no_space(len))?;
         let size = class_size(class);
         self.with_lock(|| {
-            if !align64 {
-                for c in class..(class + 1 + BORROW_CLASSES).min(NCLASSES) {
-                    if c > class && self.bump_room(size, false) {
-                        break; // only borrow a bigger block when the bump area is exhausted
-                    }
-                    if let Some(off) = self.pop(c)? {
-                        return Ok(off);
-                    }
+            for c in class..(class + 1 + BORROW_CLASSES).min(NCLASSES) {
+                if c > class && self.bump_room(size, align64) {
+                    break; // only borrow a bigger block when the bump area is exhausted
+                }
+                let got = if align64 {
+                    self.take_aligned(c)?
+                } else {
+                    self.pop(c)?
+                };
+                if let Some(off) = got {
+                    return Ok(off);
                 }
             }
             self.bump(size, align64)?.ok_or_else(|| self.no_space(len))
         })
+    }
+
+    /// Takes a free block of class `class` whose data is 64-byte aligned off its list: the
+    /// first such block among the list's first [`ALIGNED_SCAN`] (an object's body, freed
+    /// when the object was removed, is one). Without this, aligned allocations only ever
+    /// took new space, and a region whose objects are removed and created again ran out
+    /// of heap with nearly all of it free.
+    fn take_aligned(&self, class: usize) -> Result<Option<u64>> {
+        let size = class_size(class);
+        let head = &self.live.free_heads[class];
+        let mut link = head; // the word that points at `cur`
+        let mut cur = head.load(Ordering::Acquire);
+        for _ in 0..ALIGNED_SCAN {
+            if cur == 0 {
+                return Ok(None);
+            }
+            let b = self.block(cur)?;
+            let st = b.size_state.load(Ordering::Relaxed);
+            if st & STATE_MASK != STATE_FREE || st & !STATE_MASK != size {
+                return Err(Error::corrupt(format!(
+                    "free list {class} holds a bad block at {cur:#x}"
+                )));
+            }
+            let next = b.next.load(Ordering::Relaxed);
+            if (cur + BLOCK_HEADER) % 64 == 0 {
+                if next != 0 {
+                    self.block(next)?; // validate before committing
+                }
+                // Commit: the block is off the list (a crash from here on leaks it).
+                link.store(next, Ordering::Release);
+                b.size_state.store(size | STATE_USED, Ordering::Relaxed);
+                self.live.heap_used.fetch_add(size, Ordering::Relaxed);
+                return Ok(Some(cur + BLOCK_HEADER));
+            }
+            link = b.next;
+            cur = next;
+        }
+        Ok(None)
     }
 
     fn no_space(&self, len: u64) -> Error {

@@ -157,3 +157,35 @@ impl Drop for UnitRegionName {
         let _ = crate::shm::Region::remove(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unit_region;
+
+    /// Objects removed and created again reuse the space of the removed ones: an object's
+    /// body is allocated 64-byte aligned, and such allocations once took only new space,
+    /// so a 1 MiB region ran out after ~200 create/remove rounds of a small queue with
+    /// nearly all of its heap free. 3,000 rounds of three kinds must fit.
+    #[test]
+    fn objects_created_and_removed_again_and_again_reuse_their_space() {
+        let (r, _name) = unit_region("object-churn");
+        for round in 0..3000 {
+            let q = r
+                .queue("q", 8, 0)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let a = r
+                .array("a", 8, 0)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let m = r
+                .map("m", 16, 0)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            drop((q, a, m));
+            for name in ["q", "a", "m"] {
+                r.remove_object(name)
+                    .unwrap_or_else(|e| panic!("round {round}: remove {name}: {e}"));
+            }
+        }
+        let info = r.info().unwrap();
+        assert!(info.heap_used < 64 << 10, "{} bytes in use", info.heap_used);
+    }
+}
