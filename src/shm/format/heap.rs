@@ -5,8 +5,14 @@
 //! bits: FREE or USED), and `next` = the next free block's absolute offset while on a
 //! free list. A caller sees the data offset, 16 bytes after the block.
 //!
+//! An allocation takes, in order: a free block of its class (for one that needs 64-byte
+//! alignment, an aligned one: object bodies); new space from the bump area; once that is
+//! used up, a free block of up to [`BORROW_CLASSES`] classes above; and last a larger free
+//! block cut in pieces of class sizes (`split_larger`). Free blocks are not merged.
+//!
 //! Crash safety: every mutation is committed by one store while the allocator lock is
-//! held — `heap_top` for a bump allocation, a free-list head for a pop or a push — and
+//! held — `heap_top` for a bump allocation, a free-list link for a pop or a push, a block
+//! header for a split — and
 //! the lock records its owner, so a process that dies inside the allocator leaves either
 //! the old or the new state, never a torn list. The worst outcome is a leaked block
 //! (popped or bumped but never handed out, or marked FREE but not yet pushed), which a
@@ -33,6 +39,8 @@ const BORROW_CLASSES: usize = 8;
 /// How far down a free list an allocation that needs 64-byte alignment looks for a block
 /// that has it (each step reads one block header, under the allocator lock).
 const ALIGNED_SCAN: usize = 256;
+/// How many blocks of the requested class a split carves beyond the one it returns.
+const SPLIT_CARVE: u64 = 64;
 
 /// Size of class `idx`: 32..128 in steps of 16, then four classes per power of two.
 pub fn class_size(idx: usize) -> u64 {
@@ -57,6 +65,24 @@ pub fn class_of(total: u64) -> Option<usize> {
         7 + (p - 7) * 4 + sub - 1
     };
     (idx < NCLASSES).then_some(idx)
+}
+
+/// `rest` bytes as blocks of class sizes, largest first: none for 0, `None` if it cannot
+/// be (16 bytes, or not a multiple of 16). Every multiple of 16 from 32 to 128 is a class
+/// size, so a greedy cut that never leaves 16 bytes always ends on one.
+fn split_sizes(rest: u64) -> Option<Vec<u64>> {
+    if (rest != 0 && rest < 32) || rest % 16 != 0 {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut left = rest;
+    while left > 0 {
+        let fits = |s: u64| s <= left && (left - s == 0 || left - s >= 32);
+        let p = (0..NCLASSES).rev().map(class_size).find(|&s| fits(s))?;
+        pieces.push(p);
+        left -= p;
+    }
+    Some(pieces)
 }
 
 struct BlockHeader<'a> {
@@ -192,8 +218,72 @@ impl<'a> Heap<'a> {
                     return Ok(off);
                 }
             }
-            self.bump(size, align64)?.ok_or_else(|| self.no_space(len))
+            if let Some(off) = self.bump(size, align64)? {
+                return Ok(off);
+            }
+            if !align64 {
+                if let Some(off) = self.split_larger(class)? {
+                    return Ok(off);
+                }
+            }
+            Err(self.no_space(len))
         })
+    }
+
+    /// The bump area is exhausted and no block of `class` or of the few classes above it
+    /// is free: carves a block of `class` from the smallest free block of a larger class,
+    /// and gives the rest back as free blocks of class sizes. Without this, a heap whose
+    /// free space sat in blocks much larger than a request (large values replaced by small
+    /// ones) refused the request with most of the heap free.
+    ///
+    /// Crash safety: the large block is taken off its list first (a crash leaks it whole);
+    /// the headers of the pieces are written inside it while a heap walk still sees one
+    /// block; one store then shrinks it to the requested size, making the pieces blocks of
+    /// their own (allocated: a crash before each is freed leaks it, which a check reclaims).
+    fn split_larger(&self, class: usize) -> Result<Option<u64>> {
+        let size = class_size(class);
+        for c in (class + 1 + BORROW_CLASSES).min(NCLASSES)..NCLASSES {
+            if self.live.free_heads[c].load(Ordering::Acquire) == 0 {
+                continue;
+            }
+            // The rest: up to SPLIT_CARVE more blocks of the requested class (the next
+            // requests of that size find them on its list; cutting the rest into ever
+            // smaller classes instead left a small unusable piece per request), then
+            // class-size pieces.
+            let rest = class_size(c) - size;
+            let mut carve = (rest / size).min(SPLIT_CARVE);
+            let mut tail = rest - carve * size;
+            if tail == 16 && carve > 0 {
+                carve -= 1;
+                tail += size;
+            }
+            let Some(mut pieces) = split_sizes(tail) else {
+                continue;
+            };
+            pieces.extend(std::iter::repeat_n(size, carve as usize));
+            let Some(data) = self.pop(c)? else {
+                continue;
+            };
+            let block_off = data - BLOCK_HEADER;
+            let mut off = block_off + size;
+            for &p in &pieces {
+                let b = self.block(off)?;
+                b.size_state.store(p | STATE_USED, Ordering::Relaxed);
+                b.next.store(0, Ordering::Relaxed);
+                off += p;
+            }
+            // Commit: the taken block is `size` long from here on.
+            self.block(block_off)?
+                .size_state
+                .store(size | STATE_USED, Ordering::Release);
+            let mut off = block_off + size;
+            for &p in &pieces {
+                self.release(off)?;
+                off += p;
+            }
+            return Ok(Some(data));
+        }
+        Ok(None)
     }
 
     /// Takes a free block of class `class` whose data is 64-byte aligned off its list: the
@@ -352,6 +442,20 @@ impl<'a> Heap<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_rest_of_a_split_is_cut_into_class_sizes() {
+        for rest in (32..=1 << 16).step_by(16) {
+            let pieces = split_sizes(rest).unwrap_or_else(|| panic!("{rest}"));
+            assert_eq!(pieces.iter().sum::<u64>(), rest);
+            for p in pieces {
+                assert_eq!(class_of(p).map(class_size), Some(p), "{rest}: piece {p}");
+            }
+        }
+        assert_eq!(split_sizes(0), Some(vec![]));
+        assert_eq!(split_sizes(16), None);
+        assert_eq!(split_sizes(40), None);
+    }
 
     #[test]
     fn classes_are_monotonic_and_tight() {

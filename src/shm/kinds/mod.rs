@@ -188,4 +188,31 @@ mod tests {
         let info = r.info().unwrap();
         assert!(info.heap_used < 64 << 10, "{} bytes in use", info.heap_used);
     }
+
+    /// Space freed by large values serves small ones: with the bump area used up and
+    /// only large blocks free, a small allocation is carved from a large block (it was
+    /// refused, with most of the heap free).
+    #[test]
+    fn small_values_fit_where_large_ones_were_freed() {
+        use crate::semantics::value::ValueRef;
+        let (r, _name) = unit_region("heap-split");
+        let big = r.array("big", 64, 0).unwrap();
+        let small = r.array("small", 1024, 0).unwrap();
+        let blob = vec![7u8; 50_000];
+        let mut n = 0;
+        while n < 64 && big.write(n, ValueRef::Bytes(&blob)).is_ok() {
+            n += 1;
+        }
+        assert!(n > 4 && n < 64, "{n} large values");
+        for i in 0..n {
+            big.write(i, ValueRef::Int(0)).unwrap();
+        }
+        let v = vec![1u8; 600];
+        for i in 0..1024 {
+            small
+                .write(i, ValueRef::Bytes(&v))
+                .unwrap_or_else(|e| panic!("small value {i}: {e}"));
+        }
+        drop((big, small));
+    }
 }
