@@ -292,31 +292,15 @@ impl<'a> Heap<'a> {
     /// took new space, and a region whose objects are removed and created again ran out
     /// of heap with nearly all of it free.
     fn take_aligned(&self, class: usize) -> Result<Option<u64>> {
-        let size = class_size(class);
-        let head = &self.live.free_heads[class];
-        let mut link = head; // the word that points at `cur`
-        let mut cur = head.load(Ordering::Acquire);
+        let mut link = &self.live.free_heads[class]; // the word that points at `cur`
+        let mut cur = link.load(Ordering::Acquire);
         for _ in 0..ALIGNED_SCAN {
             if cur == 0 {
                 return Ok(None);
             }
-            let b = self.block(cur)?;
-            let st = b.size_state.load(Ordering::Relaxed);
-            if st & STATE_MASK != STATE_FREE || st & !STATE_MASK != size {
-                return Err(Error::corrupt(format!(
-                    "free list {class} holds a bad block at {cur:#x}"
-                )));
-            }
-            let next = b.next.load(Ordering::Relaxed);
+            let (b, next) = self.free_block(class, cur)?;
             if (cur + BLOCK_HEADER) % 64 == 0 {
-                if next != 0 {
-                    self.block(next)?; // validate before committing
-                }
-                // Commit: the block is off the list (a crash from here on leaks it).
-                link.store(next, Ordering::Release);
-                b.size_state.store(size | STATE_USED, Ordering::Relaxed);
-                self.live.heap_used.fetch_add(size, Ordering::Relaxed);
-                return Ok(Some(cur + BLOCK_HEADER));
+                return self.unlink(class, link, cur, &b, next).map(Some);
             }
             link = b.next;
             cur = next;
@@ -378,6 +362,13 @@ impl<'a> Heap<'a> {
         if block_off == 0 {
             return Ok(None);
         }
+        let (b, next) = self.free_block(class, block_off)?;
+        self.unlink(class, head, block_off, &b, next).map(Some)
+    }
+
+    /// The header of the block at `block_off` on free list `class`, and its `next`; Corrupt
+    /// if it is not a free block of that class.
+    fn free_block(&self, class: usize, block_off: u64) -> Result<(BlockHeader<'a>, u64)> {
         let b = self.block(block_off)?;
         let st = b.size_state.load(Ordering::Relaxed);
         if st & STATE_MASK != STATE_FREE || st & !STATE_MASK != class_size(class) {
@@ -386,17 +377,31 @@ impl<'a> Heap<'a> {
             )));
         }
         let next = b.next.load(Ordering::Relaxed);
+        Ok((b, next))
+    }
+
+    /// Takes the free block at `block_off` (header `b`) of class `class` off its list:
+    /// `link` is the word that points at it (the list's head or the previous block's
+    /// `next`), `next` its successor. Returns its data offset.
+    fn unlink(
+        &self,
+        class: usize,
+        link: &AtomicU64,
+        block_off: u64,
+        b: &BlockHeader<'a>,
+        next: u64,
+    ) -> Result<u64> {
         if next != 0 {
             self.block(next)?; // validate before committing
         }
         // Commit: the block is off the list (a crash from here on leaks it).
-        head.store(next, Ordering::Release);
+        link.store(next, Ordering::Release);
         b.size_state
             .store(class_size(class) | STATE_USED, Ordering::Relaxed);
         self.live
             .heap_used
             .fetch_add(class_size(class), Ordering::Relaxed);
-        Ok(Some(block_off + BLOCK_HEADER))
+        Ok(block_off + BLOCK_HEADER)
     }
 
     /// Returns a block obtained from [`Heap::alloc`]. A block that is not allocated gives
