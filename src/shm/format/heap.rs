@@ -12,11 +12,10 @@
 //!
 //! Crash safety: every mutation is committed by one store while the allocator lock is
 //! held — `heap_top` for a bump allocation, a free-list link for a pop or a push, a block
-//! header for a split — and
-//! the lock records its owner, so a process that dies inside the allocator leaves either
-//! the old or the new state, never a torn list. The worst outcome is a leaked block
-//! (popped or bumped but never handed out, or marked FREE but not yet pushed), which a
-//! checker can reclaim. [`Heap::free_at`] (used to reclaim removed objects) goes
+//! header for a split — and the lock records its owner, so a process that dies inside
+//! the allocator leaves either the old or the new state, never a torn list. The worst
+//! outcome is a leaked block (popped, bumped or split off but never handed out or freed,
+//! or marked FREE but not yet pushed), which a checker can reclaim. [`Heap::free_at`] (used to reclaim removed objects) goes
 //! further: it records what it frees in the live header first, so whoever takes the
 //! lock over from a dead owner finishes the free and nothing leaks.
 
