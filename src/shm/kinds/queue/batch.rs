@@ -594,10 +594,24 @@ impl Queue {
         max: usize,
         deadline: &Deadline,
     ) -> Result<Vec<Value>> {
-        let r = self.r();
         // Allocated before the lock is taken: the stack's one lock is held only for the
         // copies and the commit (an allocation under it lengthened every pop's hold).
         let mut values = Vec::with_capacity(max.min(self.capacity as usize).min(1024));
+        self.pop_lifo_into(h, max, deadline, |v| values.push(v))?;
+        Ok(values)
+    }
+
+    /// Pops up to `max` values (at least one: waits while the stack is empty), handing
+    /// each to `sink` under the stack's lock, top first; returns how many. A single pop
+    /// passes a sink that keeps its one value, so it allocates nothing.
+    pub(super) fn pop_lifo_into(
+        &self,
+        h: &QueueHeader,
+        max: usize,
+        deadline: &Deadline,
+        mut sink: impl FnMut(Value),
+    ) -> Result<usize> {
+        let r = self.r();
         let mut blobs = Vec::new();
         loop {
             let seen = h.seq.load(Ordering::SeqCst);
@@ -617,14 +631,15 @@ impl Queue {
                     return Ok(None);
                 }
                 let want = (max as u64).min(top);
+                let mut taken = 0u64;
                 for i in 0..want {
                     let slot = self.slot(top - 1 - i)?;
                     let m = slot.value.meta.load(Ordering::Relaxed);
                     let p = slot.value.payload.load(Ordering::Relaxed);
                     match decode_value(m, p, |off, len| copy_blob(r, off, len)) {
-                        Ok(v) => values.push(v),
+                        Ok(v) => sink(v),
                         // The first value is reported; a later one ends the batch before it.
-                        Err(e) if values.is_empty() => {
+                        Err(e) if taken == 0 => {
                             return Err(match e {
                                 Error::Corrupt(msg) => {
                                     Error::corrupt(format!("stack '{}': {msg}", self.name))
@@ -634,22 +649,23 @@ impl Queue {
                         }
                         Err(_) => break,
                     }
+                    taken += 1;
                     if meta_in_heap(m) {
                         blobs.push(p);
                     }
                 }
                 crate::test_hooks::pause_point();
-                h.top.store(top - values.len() as u64, Ordering::Release); // the commit point
-                Ok(Some(()))
+                h.top.store(top - taken, Ordering::Release); // the commit point
+                Ok(Some(taken as usize))
             })();
             wait::unlock(&h.lock);
             match result {
-                Ok(Some(())) => {
+                Ok(Some(taken)) => {
                     for off in blobs {
                         let _ = r.with_heap(|hp| hp.free(off));
                     }
                     self.bump_seq(h);
-                    return Ok(values);
+                    return Ok(taken);
                 }
                 Ok(None) => self.wait_seq(h, seen, deadline)?,
                 Err(e) => return Err(e),

@@ -71,11 +71,11 @@ impl Queue {
         }
     }
 
-    /// A stack pop: a batch of one (see `pop_many_lifo`: the same lock, commit and
-    /// crash rules).
+    /// A stack pop: a batch of one (see `pop_lifo_into`: the same lock, commit and
+    /// crash rules), without the batch's vector.
     pub(super) fn pop_lifo(&self, h: &QueueHeader, deadline: &Deadline) -> Result<Value> {
-        self.pop_many_lifo(h, 1, deadline)?
-            .pop()
-            .ok_or_else(|| Error::Internal("a stack pop of one value took none".into()))
+        let mut one = None;
+        self.pop_lifo_into(h, 1, deadline, |v| one = Some(v))?;
+        one.ok_or_else(|| Error::Internal("a stack pop of one value took none".into()))
     }
 }
