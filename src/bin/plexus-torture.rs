@@ -385,6 +385,8 @@ struct Options {
     hot: bool,
     widen: bool,
     check_every: u64,
+    /// Bytes of the region (`--region-size`).
+    region_size: u64,
 }
 
 const USAGE: &str = "\
@@ -403,6 +405,8 @@ usage: plexus-torture [options]
   --keep            keep the region and the journals
   --quiet           print only the summary
   --hot             all element and key calls on 2 cells, 2 keys and 2 tokens (contention)
+  --region-size N   bytes of the region (default 16 MiB; a small one, e.g. 786432, runs
+                    its heap out, so that allocations split and merge free blocks)
   --no-widen        do not make one worker in four dwell in the middle of queue pushes,
                     stack pushes and pops, and bus publishes (the library's test hook)
   --inject FAULT    self-test of the checks: the first worker fakes one fault
@@ -430,6 +434,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         hot: false,
         widen: true,
         check_every: 100,
+        region_size: REGION_SIZE,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -453,6 +458,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--keep" => o.keep = true,
             "--quiet" => o.quiet = true,
             "--hot" => o.hot = true,
+            "--region-size" => o.region_size = num(a)?.max(1 << 16),
             "--no-widen" => o.widen = false,
             "--inject" => {
                 let f = it.next().ok_or("--inject needs a value")?;
@@ -2478,7 +2484,7 @@ fn controller_main(opt: Options) -> ExitCode {
     };
     let opts = OpenOptions {
         mode: OpenMode::Recreate,
-        size: REGION_SIZE,
+        size: opt.region_size,
         ..OpenOptions::default()
     };
     let o = match Region::open(&opt.name, &opts).and_then(Objects::open) {

@@ -512,7 +512,9 @@ impl Region {
 pub(crate) fn sweep(r: &RegionInner) -> Result<Swept> {
     let mut done = Swept::default();
     let live = r.live();
-    done.lock_taken_over(r.take_over_dead(&live.alloc_lock, |_| Ok(()))?);
+    done.lock_taken_over(
+        r.take_over_dead(&live.alloc_lock, |how| r.with_heap(|h| h.after_lock(how)))?,
+    );
     done.lock_taken_over(r.take_over_dead(&live.dir_lock, |_| Ok(()))?);
     for i in 0..r.fixed.dir_capacity {
         let e: &DirEntry = r.map.get_nth(r.fixed.dir_offset, i as u64)?;
@@ -558,7 +560,13 @@ fn reclaim_leaks(r: &RegionInner) -> Result<std::result::Result<Option<String>, 
     let live = r.live();
     let procs = r.procs();
     let forever = Deadline::after(Some(Duration::from_secs(10)));
-    wait::lock(&live.alloc_lock, r.token, &forever, &procs)?;
+    let how = wait::lock(&live.alloc_lock, r.token, &forever, &procs)?;
+    // What a dead owner of the allocator left unfinished is finished first (the scan
+    // below then sees a heap of whole blocks).
+    if let Err(e) = r.with_heap(|h| h.after_lock(how)) {
+        wait::unlock(&live.alloc_lock);
+        return Err(e);
+    }
     let dir = wait::lock(&live.dir_lock, r.token, &forever, &procs);
     if let Err(e) = dir {
         wait::unlock(&live.alloc_lock);

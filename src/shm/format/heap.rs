@@ -7,8 +7,9 @@
 //!
 //! An allocation takes, in order: a free block of its class (for one that needs 64-byte
 //! alignment, an aligned one: object bodies); new space from the bump area; once that is
-//! used up, a free block of up to [`BORROW_CLASSES`] classes above; and last a larger free
-//! block cut in pieces of class sizes (`split_larger`). Free blocks are not merged.
+//! used up, a free block of up to [`BORROW_CLASSES`] classes above; then a larger free
+//! block cut in pieces of class sizes (`split_larger`); and last, if blocks were freed
+//! since the last time, it merges free blocks and tries again (see "Merging").
 //!
 //! Crash safety: every mutation is committed by one store while the allocator lock is
 //! held — `heap_top` for a bump allocation, a free-list link for a pop or a push, a block
@@ -18,6 +19,24 @@
 //! or marked FREE but not yet pushed), which a checker can reclaim. [`Heap::free_at`] (used to reclaim removed objects) goes
 //! further: it records what it frees in the live header first, so whoever takes the
 //! lock over from a dead owner finishes the free and nothing leaks.
+//!
+//! ## Merging
+//!
+//! Free blocks are not merged as they are freed: space freed in small blocks serves small
+//! requests only. When an allocation finds no room at all, [`Heap::coalesce`] walks the
+//! heap once (under the allocator lock) and rebuilds every free list: each run of
+//! adjacent free blocks becomes as few blocks of class sizes as can hold it, largest
+//! first, and a run that ends at the bump pointer goes back to the bump area (the pointer
+//! moves down to where the run starts), where any allocation, an aligned one too, can use
+//! it. Steps, each a single store that leaves a heap walk consistent: `coalesce_intent`
+//! is set; every list head is cleared (the free blocks are off their lists, still marked
+//! FREE); for each run, its first header grows to the whole run (a *span*: a FREE block
+//! whose size may be no class size, which only this pass makes), the headers of the new
+//! pieces are written inside it, and the first shrinks to the first piece; each piece is
+//! pushed on its list; `coalesce_intent` is cleared. A process that dies in the middle
+//! leaves the intent set, and whoever takes the lock next (`after_lock`) runs the pass
+//! again from the block headers, which hold the whole truth: every FREE block is free
+//! (nothing hands out a block before marking it USED), spans included.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -84,6 +103,15 @@ fn split_sizes(rest: u64) -> Option<Vec<u64>> {
     Some(pieces)
 }
 
+/// What [`Heap::walk`] found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walked {
+    Used,
+    Free,
+    /// Zero bytes before a block aligned to 64.
+    Padding,
+}
+
 struct BlockHeader<'a> {
     size_state: &'a AtomicU64,
     next: &'a AtomicU64,
@@ -126,12 +154,24 @@ impl<'a> Heap<'a> {
             &Deadline::forever(),
             self.procs,
         )?;
-        let r = match how {
-            Acquired::Recovered => self.finish_free_at().and_then(|_| f()),
-            Acquired::Clean => f(),
-        };
+        let r = self.after_lock(how).and_then(|_| f());
         wait::unlock(&self.live.alloc_lock);
         r
+    }
+
+    /// Just after taking the allocator lock (`how` it was acquired): finishes what a dead
+    /// owner left unfinished — a [`Heap::free_at`], a merge of free blocks. A merge whose
+    /// intent is still set is run again even when the lock was free (a sweep that took
+    /// the lock over from the dead owner, or a version of this library without merging,
+    /// released it without finishing): it depends only on the block headers.
+    pub(crate) fn after_lock(&self, how: Acquired) -> Result<()> {
+        if how == Acquired::Recovered {
+            self.finish_free_at()?;
+        }
+        if self.live.coalesce_intent.load(Ordering::Acquire) != 0 {
+            self.coalesce()?;
+        }
+        Ok(())
     }
 
     /// Frees the block whose data offset the word at absolute offset `at` holds, and
@@ -202,26 +242,13 @@ impl<'a> Heap<'a> {
             .filter(|&t| t <= self.fixed.heap_size)
             .ok_or_else(|| self.no_space(len))?;
         let class = class_of(total).ok_or_else(|| self.no_space(len))?;
-        let size = class_size(class);
         self.with_lock(|| {
-            for c in class..(class + 1 + BORROW_CLASSES).min(NCLASSES) {
-                if c > class && self.bump_room(size, align64) {
-                    break; // only borrow a bigger block when the bump area is exhausted
-                }
-                let got = if align64 {
-                    self.take_aligned(c)?
-                } else {
-                    self.pop(c)?
-                };
-                if let Some(off) = got {
-                    return Ok(off);
-                }
-            }
-            if let Some(off) = self.bump(size, align64)? {
+            if let Some(off) = self.try_alloc(class, align64)? {
                 return Ok(off);
             }
-            if !align64 {
-                if let Some(off) = self.split_larger(class)? {
+            if self.coalesce_due(class_size(class)) {
+                self.coalesce()?;
+                if let Some(off) = self.try_alloc(class, align64)? {
                     return Ok(off);
                 }
             }
@@ -229,28 +256,215 @@ impl<'a> Heap<'a> {
         })
     }
 
+    /// [`Heap::alloc`] of a block of `class`, without merging; `None` when nothing fits.
+    fn try_alloc(&self, class: usize, align64: bool) -> Result<Option<u64>> {
+        let size = class_size(class);
+        for c in class..(class + 1 + BORROW_CLASSES).min(NCLASSES) {
+            if c > class && self.bump_room(size, align64) {
+                break; // only borrow a bigger block when the bump area is exhausted
+            }
+            let got = if align64 {
+                self.take_aligned(c)?
+            } else {
+                self.pop(c)?
+            };
+            if got.is_some() {
+                return Ok(got);
+            }
+        }
+        if let Some(off) = self.bump(size, align64)? {
+            return Ok(Some(off));
+        }
+        self.split_larger(class, align64)
+    }
+
+    /// Whether a merge of free blocks may find room for `size` bytes: blocks were freed
+    /// since the last merge, and the heap has that many bytes not in use (the use counter
+    /// is advisory, so this is a hint).
+    fn coalesce_due(&self, size: u64) -> bool {
+        let l = self.live;
+        l.frees.load(Ordering::Relaxed) != l.coalesced_at.load(Ordering::Relaxed)
+            && self
+                .fixed
+                .heap_size
+                .saturating_sub(l.heap_used.load(Ordering::Relaxed))
+                >= size
+    }
+
+    /// Merges free blocks (see "Merging" in the module documentation). Under the
+    /// allocator lock. A damaged heap (a bad block header) is reported as Corrupt before
+    /// anything is changed.
+    pub(crate) fn coalesce(&self) -> Result<()> {
+        let l = self.live;
+        self.walk(|_, _, _| Ok(()))?; // validates every header before the first change
+        l.coalesce_intent.store(1, Ordering::Release);
+        for head in &l.free_heads {
+            head.store(0, Ordering::Release);
+        }
+        let end = self.fixed.heap_offset + l.heap_top.load(Ordering::Acquire);
+        // The run of adjacent free blocks being collected (start, bytes), and where the
+        // last block that stays ends (a block in use, or a settled run): the bump pointer
+        // goes back to there when the last run reaches it, the padding before an aligned
+        // block included.
+        let mut run: Option<(u64, u64)> = None;
+        let mut kept_end = self.fixed.heap_offset;
+        self.walk(|off, size, what| {
+            if let Some((start, bytes)) = run {
+                if what == Walked::Free && start + bytes == off {
+                    run = Some((start, bytes + size));
+                    return Ok(());
+                }
+                self.settle_run(start, bytes)?;
+                kept_end = start + bytes;
+                run = None;
+            }
+            match what {
+                Walked::Free => run = Some((off, size)),
+                Walked::Used => kept_end = off + size,
+                Walked::Padding => {}
+            }
+            Ok(())
+        })?;
+        if let Some((start, bytes)) = run {
+            if start + bytes == end {
+                // Commit: the run is bump area again.
+                l.heap_top
+                    .store(kept_end - self.fixed.heap_offset, Ordering::Release);
+            } else {
+                self.settle_run(start, bytes)?;
+            }
+        }
+        l.coalesced_at
+            .store(l.frees.load(Ordering::Relaxed), Ordering::Relaxed);
+        l.coalesce_intent.store(0, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes the run of `bytes` free bytes at `start` (blocks marked FREE, on no list)
+    /// into blocks of class sizes, largest first, and puts them on their lists.
+    fn settle_run(&self, start: u64, bytes: u64) -> Result<()> {
+        let pieces = split_sizes(bytes)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::corrupt(format!("a free run of {bytes} bytes")))?;
+        let first = self.block(start)?;
+        if pieces.len() > 1 || first.size_state.load(Ordering::Relaxed) != bytes | STATE_FREE {
+            // The run becomes one span; the pieces' headers are written inside it; then
+            // the first block shrinks to the first piece, and the others appear.
+            first
+                .size_state
+                .store(bytes | STATE_FREE, Ordering::Release);
+            let mut off = start + pieces[0];
+            for &p in &pieces[1..] {
+                let b = self.block(off)?;
+                b.size_state.store(p | STATE_FREE, Ordering::Relaxed);
+                b.next.store(0, Ordering::Relaxed);
+                off += p;
+            }
+            first
+                .size_state
+                .store(pieces[0] | STATE_FREE, Ordering::Release);
+        }
+        let mut off = start;
+        for &p in &pieces {
+            let class = class_of(p).ok_or_else(|| Error::corrupt("a piece of no class"))?;
+            let head = &self.live.free_heads[class];
+            self.block(off)?
+                .next
+                .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+            head.store(off, Ordering::Release); // commit: on the list
+            off += p;
+        }
+        Ok(())
+    }
+
+    /// Walks the heap's blocks in address order up to the bump pointer, calling `visit`
+    /// with each block's offset, size and kind (and each stretch of padding before an
+    /// aligned block). Corrupt, before visiting it, at a header no heap can hold: USED
+    /// of no class size, FREE of less than 32 bytes or not a multiple of 16 (a FREE block
+    /// of no class size is a span a merge left), any other state, or past the pointer.
+    fn walk(&self, mut visit: impl FnMut(u64, u64, Walked) -> Result<()>) -> Result<()> {
+        let top = self.live.heap_top.load(Ordering::Acquire);
+        if top > self.fixed.heap_size {
+            return Err(Error::corrupt("heap top beyond the heap"));
+        }
+        let end = self.fixed.heap_offset + top;
+        let mut p = self.fixed.heap_offset;
+        while p < end {
+            let ss = self.block(p)?.size_state.load(Ordering::Acquire);
+            if ss == 0 {
+                let next = round_up(p + BLOCK_HEADER, 64) - BLOCK_HEADER;
+                if next <= p || next >= end {
+                    return Err(Error::corrupt(format!("zero heap block header at {p:#x}")));
+                }
+                visit(p, next - p, Walked::Padding)?;
+                p = next;
+                continue;
+            }
+            let size = ss & !STATE_MASK;
+            let what = match ss & STATE_MASK {
+                STATE_USED if class_of(size).map(class_size) == Some(size) => Walked::Used,
+                STATE_FREE if size >= 32 => Walked::Free,
+                _ => {
+                    return Err(Error::corrupt(format!(
+                        "bad heap block header {ss:#x} at {p:#x}"
+                    )))
+                }
+            };
+            if size > end - p {
+                return Err(Error::corrupt(format!(
+                    "heap block at {p:#x} runs past the bump pointer"
+                )));
+            }
+            visit(p, size, what)?;
+            p += size;
+        }
+        Ok(())
+    }
+
     /// The bump area is exhausted and no block of `class` or of the few classes above it
     /// is free: carves a block of `class` from the smallest free block of a larger class,
     /// and gives the rest back as free blocks of class sizes. Without this, a heap whose
     /// free space sat in blocks much larger than a request (large values replaced by small
-    /// ones) refused the request with most of the heap free.
+    /// ones) refused the request with most of the heap free. With `align64` the block is
+    /// cut where its data is 64-byte aligned: the bytes before it become a free block of
+    /// their own (0, 32, 48 or 80 bytes).
     ///
     /// Crash safety: the large block is taken off its list first (a crash leaks it whole);
     /// the headers of the pieces are written inside it while a heap walk still sees one
-    /// block; one store then shrinks it to the requested size, making the pieces blocks of
-    /// their own (allocated: a crash before each is freed leaks it, which a check reclaims).
-    fn split_larger(&self, class: usize) -> Result<Option<u64>> {
+    /// block; one store then shrinks it to its first piece (the requested block, or the
+    /// bytes before an aligned one), making the others blocks of their own (allocated: a
+    /// crash before each is freed leaks it, which a check or a merge reclaims).
+    fn split_larger(&self, class: usize, align64: bool) -> Result<Option<u64>> {
         let size = class_size(class);
         for c in (class + 1 + BORROW_CLASSES).min(NCLASSES)..NCLASSES {
-            if self.live.free_heads[c].load(Ordering::Acquire) == 0 {
+            let head = self.live.free_heads[c].load(Ordering::Acquire);
+            if head == 0 {
                 continue;
             }
-            // The rest: up to SPLIT_CARVE more blocks of the requested class (the next
-            // requests of that size find them on its list; cutting the rest into ever
-            // smaller classes instead left a small unusable piece per request), then
-            // class-size pieces.
-            let rest = class_size(c) - size;
-            let mut carve = (rest / size).min(SPLIT_CARVE);
+            // Bytes before the requested block: none, or a free block of 32 to 80 bytes
+            // that puts the requested block's data on a multiple of 64.
+            let before = if align64 {
+                match (head + BLOCK_HEADER) % 64 {
+                    0 => 0,
+                    16 => 48,
+                    32 => 32,
+                    _ => 80,
+                }
+            } else {
+                0
+            };
+            let Some(rest) = class_size(c).checked_sub(before + size) else {
+                continue;
+            };
+            // The rest: for an unaligned request, up to SPLIT_CARVE more blocks of the
+            // requested class (the next requests of that size find them on its list;
+            // cutting the rest into ever smaller classes instead left a small unusable
+            // piece per request), then class-size pieces.
+            let mut carve = if align64 {
+                0
+            } else {
+                (rest / size).min(SPLIT_CARVE)
+            };
             let mut tail = rest - carve * size;
             if tail == 16 && carve > 0 {
                 carve -= 1;
@@ -264,23 +478,37 @@ impl<'a> Heap<'a> {
                 continue;
             };
             let block_off = data - BLOCK_HEADER;
-            let mut off = block_off + size;
-            for &p in &pieces {
+            // The layout from `block_off`: [before] [the request] [pieces...]; the first
+            // of them keeps the taken block's header.
+            let mut layout = Vec::with_capacity(pieces.len() + 2);
+            if before > 0 {
+                layout.push(before);
+            }
+            layout.push(size);
+            layout.extend(pieces);
+            let mut off = block_off + layout[0];
+            for &p in &layout[1..] {
                 let b = self.block(off)?;
                 b.size_state.store(p | STATE_USED, Ordering::Relaxed);
                 b.next.store(0, Ordering::Relaxed);
                 off += p;
             }
-            // Commit: the taken block is `size` long from here on.
+            // Commit: the taken block is its first piece from here on.
             self.block(block_off)?
                 .size_state
-                .store(size | STATE_USED, Ordering::Release);
-            let mut off = block_off + size;
-            for &p in &pieces {
-                self.release(off)?;
+                .store(layout[0] | STATE_USED, Ordering::Release);
+            let mut off = block_off;
+            let mut taken = 0;
+            for &p in &layout {
+                if off == block_off + before {
+                    taken = off + BLOCK_HEADER;
+                } else {
+                    self.release(off)?;
+                }
                 off += p;
             }
-            return Ok(Some(data));
+            debug_assert!(!align64 || taken % 64 == 0);
+            return Ok(Some(taken));
         }
         Ok(None)
     }
@@ -434,6 +662,11 @@ impl<'a> Heap<'a> {
                 .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
             // Commit: the block is on the list.
             head.store(block_off, Ordering::Release);
+            let frees = &self.live.frees;
+            frees.store(
+                frees.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
             self.live.heap_used.fetch_sub(
                 size.min(self.live.heap_used.load(Ordering::Relaxed)),
                 Ordering::Relaxed,

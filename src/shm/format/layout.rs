@@ -325,7 +325,16 @@ pub struct LiveHeader {
     /// Directory entries in state [`DIR_REMOVED`] or [`DIR_RECLAIMING`] (their memory not
     /// yet reclaimed): a reclaim pass runs only when this is nonzero.
     pub removed_pending: AtomicU64,
-    pub _reserved: [AtomicU64; 8],
+    /// Nonzero while the allocator lock's holder merges free blocks
+    /// ([`crate::shm::format::heap::Heap`], "Merging"): whoever takes the lock next runs
+    /// the merge again. Zero in regions created before it existed.
+    pub coalesce_intent: AtomicU64,
+    /// Blocks freed so far (changed under the allocator lock; wraps).
+    pub frees: AtomicU64,
+    /// `frees` when the last merge of free blocks ended: a merge runs only if blocks were
+    /// freed since.
+    pub coalesced_at: AtomicU64,
+    pub _reserved: [AtomicU64; 5],
     /// Free-list heads per size class: absolute offset of the first free block, 0 = empty.
     pub free_heads: [AtomicU64; NCLASSES],
 }

@@ -1412,7 +1412,11 @@ fn scan(sc: &mut Scan<'_>, o: &Placed<'_>) {
         let seq = s.seq.load(Ordering::Acquire);
         let sloc = || format!("{loc} slot {i}");
         if seq & BUS_BUSY != 0 {
-            if lock != Some(true) {
+            // A publisher killed while writing the slot of message `next` leaves it BUSY
+            // (holding no message) until the next publish overwrites it: subscribers
+            // skip it, and nothing needs repair. BUSY anywhere else, with the lock not
+            // held by a live publisher, is left over from an older state.
+            if lock != Some(true) && seq & !BUS_BUSY != next {
                 sc.stale(
                     sloc(),
                     "left half-written by a publisher that died (holds no message)",
