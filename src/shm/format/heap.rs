@@ -353,13 +353,7 @@ impl<'a> Heap<'a> {
             first
                 .size_state
                 .store(bytes | STATE_FREE, Ordering::Release);
-            let mut off = start + pieces[0];
-            for &p in &pieces[1..] {
-                let b = self.block(off)?;
-                b.size_state.store(p | STATE_FREE, Ordering::Relaxed);
-                b.next.store(0, Ordering::Relaxed);
-                off += p;
-            }
+            self.write_headers(start + pieces[0], &pieces[1..], STATE_FREE)?;
             first
                 .size_state
                 .store(pieces[0] | STATE_FREE, Ordering::Release);
@@ -486,13 +480,7 @@ impl<'a> Heap<'a> {
             }
             layout.push(size);
             layout.extend(pieces);
-            let mut off = block_off + layout[0];
-            for &p in &layout[1..] {
-                let b = self.block(off)?;
-                b.size_state.store(p | STATE_USED, Ordering::Relaxed);
-                b.next.store(0, Ordering::Relaxed);
-                off += p;
-            }
+            self.write_headers(block_off + layout[0], &layout[1..], STATE_USED)?;
             // Commit: the taken block is its first piece from here on.
             self.block(block_off)?
                 .size_state
@@ -511,6 +499,19 @@ impl<'a> Heap<'a> {
             return Ok(Some(taken));
         }
         Ok(None)
+    }
+
+    /// Writes the headers of blocks of `sizes`, one after the other from `off`, in state
+    /// `state` and linked to nothing: inside a block that a heap walk still sees whole
+    /// (a split, a merge), until the store that makes them blocks of their own.
+    fn write_headers(&self, mut off: u64, sizes: &[u64], state: u64) -> Result<()> {
+        for &p in sizes {
+            let b = self.block(off)?;
+            b.size_state.store(p | state, Ordering::Relaxed);
+            b.next.store(0, Ordering::Relaxed);
+            off += p;
+        }
+        Ok(())
     }
 
     /// Takes a free block of class `class` whose data is 64-byte aligned off its list: the

@@ -189,13 +189,13 @@ mod tests {
         assert!(info.heap_used < 64 << 10, "{} bytes in use", info.heap_used);
     }
 
-    /// Space freed by large values serves small ones: with the bump area used up and
-    /// only large blocks free, a small allocation is carved from a large block (it was
-    /// refused, with most of the heap free).
-    #[test]
-    fn small_values_fit_where_large_ones_were_freed() {
+    /// Arrays "big" (64 elements) and "small" (1,024) in `r`, and "big" filled with
+    /// values of 50 KB until the heap refuses one (its bump area is nearly used up);
+    /// returns them and how many values fitted.
+    fn fill_with_large_values(
+        r: &crate::shm::Region,
+    ) -> (crate::shm::Array, crate::shm::Array, u64) {
         use crate::semantics::value::ValueRef;
-        let (r, _name) = unit_region("heap-split");
         let big = r.array("big", 64, 0).unwrap();
         let small = r.array("small", 1024, 0).unwrap();
         let blob = vec![7u8; 50_000];
@@ -204,6 +204,17 @@ mod tests {
             n += 1;
         }
         assert!(n > 4 && n < 64, "{n} large values");
+        (big, small, n)
+    }
+
+    /// Space freed by large values serves small ones: with the bump area used up and
+    /// only large blocks free, a small allocation is carved from a large block (it was
+    /// refused, with most of the heap free).
+    #[test]
+    fn small_values_fit_where_large_ones_were_freed() {
+        use crate::semantics::value::ValueRef;
+        let (r, _name) = unit_region("heap-split");
+        let (big, small, n) = fill_with_large_values(&r);
         for i in 0..n {
             big.write(i, ValueRef::Int(0)).unwrap();
         }
@@ -280,14 +291,7 @@ mod tests {
     fn objects_fit_where_large_values_were_freed() {
         use crate::semantics::value::ValueRef;
         let (r, _name) = unit_region("heap-split-aligned");
-        let big = r.array("big", 64, 0).unwrap();
-        let small = r.array("small", 1024, 0).unwrap();
-        let blob = vec![7u8; 50_000];
-        let mut n = 0;
-        while n < 64 && big.write(n, ValueRef::Bytes(&blob)).is_ok() {
-            n += 1;
-        }
-        assert!(n > 4 && n < 64, "{n} large values");
+        let (big, small, n) = fill_with_large_values(&r);
         // The rest of the bump area, in small values that stay.
         let v = vec![1u8; 600];
         let mut m = 0;
