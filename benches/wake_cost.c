@@ -6,6 +6,12 @@
  *   pipe    read() of 8 bytes from a pipe (the baseline);
  *   futex   the raw mechanism plexus uses: a counter in a shared file mapping of
  *           /dev/shm, a sleeper count, FUTEX_WAIT / FUTEX_WAKE (no library code);
+ *   futex-t the same, each FUTEX_WAIT with an 80 ms timeout, as the library's sleeps
+ *           have (the slice after which a sleeper looks again whatever happened: a
+ *           waker killed between its change and its FUTEX_WAKE cannot strand it);
+ *   futex-v the same as one futex_waitv on the counter and a second word with a 1 s
+ *           absolute timeout (a clock read first), as a bus subscriber sleeps (the
+ *           second word is the region's removal word);
  *   queue   plexus_queue_pop (the sender: plexus_queue_push);
  *   fe      plexus_array_read_fe (the sender: plexus_array_write_ef);
  *   bus     plexus_sub_next of a subscription (the sender: plexus_bus_publish).
@@ -34,8 +40,8 @@
 
 #include "plexus.h"
 
-enum { M_PIPE, M_FUTEX, M_QUEUE, M_FE, M_BUS, NM };
-static const char *const NAME[NM] = {"pipe", "futex", "queue", "fe", "bus"};
+enum { M_PIPE, M_FUTEX, M_FUTEX_T, M_FUTEX_V, M_QUEUE, M_FE, M_BUS, NM };
+static const char *const NAME[NM] = {"pipe", "futex", "futex-t", "futex-v", "queue", "fe", "bus"};
 
 static void die(const char *what, int st) {
     fprintf(stderr, "wake_cost: %s: %d %s\n", what, st, st ? plexus_last_error() : "");
@@ -63,6 +69,26 @@ static long futex(void *word, int op, uint32_t val) {
     return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
 }
 
+/* One sleep of method m (futex, futex-t or futex-v) while *word == val. */
+static void futex_sleep(int m, _Atomic uint32_t *word, uint32_t val) {
+    if (m == M_FUTEX) {
+        futex((void *)word, FUTEX_WAIT, val);
+    } else if (m == M_FUTEX_T) {
+        struct timespec t = {0, 80 * 1000 * 1000};
+        syscall(SYS_futex, (void *)word, FUTEX_WAIT, val, &t, NULL, 0);
+    } else {
+        static _Atomic uint32_t other; /* never changes */
+        struct futex_waitv w[2] = {
+            {.val = val, .uaddr = (uintptr_t)word, .flags = FUTEX_32},
+            {.val = 0, .uaddr = (uintptr_t)&other, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG},
+        };
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_sec += 1;
+        syscall(449 /* futex_waitv */, w, 2, 0, &t, CLOCK_MONOTONIC);
+    }
+}
+
 /* One run of one method: CPU microseconds per message of the receiver. */
 static double run(int m, int n) {
     int data[2], result[2];
@@ -71,7 +97,7 @@ static double run(int m, int n) {
     snprintf(name, sizeof name, "wake-cost-%d-%d", getpid(), m);
     /* futex: one page of a /dev/shm file, as a region is. */
     _Atomic uint32_t *word = NULL;
-    if (m == M_FUTEX) {
+    if (m == M_FUTEX || m == M_FUTEX_T || m == M_FUTEX_V) {
         int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
         if (fd < 0 || ftruncate(fd, 4096)) die("shm_open", 0);
         word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -125,6 +151,8 @@ static double run(int m, int n) {
                 if (read(data[0], &x, sizeof x) != sizeof x) die("read", 0);
                 break;
             case M_FUTEX:
+            case M_FUTEX_T:
+            case M_FUTEX_V:
                 for (;;) {
                     uint32_t s = atomic_load(seq);
                     if (s != last) {
@@ -135,7 +163,7 @@ static double run(int m, int n) {
                         break;
                     }
                     atomic_fetch_add(sleepers, 1);
-                    if (atomic_load(seq) == last) futex((void *)seq, FUTEX_WAIT, last);
+                    if (atomic_load(seq) == last) futex_sleep(m, seq, last);
                     atomic_fetch_sub(sleepers, 1);
                 }
                 break;
@@ -169,6 +197,8 @@ static double run(int m, int n) {
             if (write(data[1], &x, sizeof x) != sizeof x) die("write", 0);
             break;
         case M_FUTEX:
+        case M_FUTEX_T:
+        case M_FUTEX_V:
             atomic_fetch_add(seq, 1);
             if (atomic_load(sleepers)) futex((void *)seq, FUTEX_WAKE, 1);
             break;
