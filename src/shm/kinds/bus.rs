@@ -1512,6 +1512,45 @@ mod tests {
         }
     }
 
+    /// A publisher killed while it wrote the slot of the next message leaves that slot
+    /// BUSY with the lock free once it is taken over: the next publish overwrites it, and
+    /// a check calls the region consistent (it once called it stale, which no repair can
+    /// clear). BUSY in any other slot is still reported.
+    #[test]
+    fn the_slot_a_killed_publisher_left_busy_is_no_finding() {
+        let (r, name) = unit_region("bus-busy-slot");
+        let b = r.bus("b", 4, 0).unwrap();
+        b.publish(ValueRef::Int(1)).unwrap();
+        let next = b.next_seq().unwrap();
+        let check = || crate::shm::check::check(&name, &Default::default()).unwrap();
+        b.slot(next)
+            .unwrap()
+            .seq
+            .store(next | BUS_BUSY, Ordering::Release);
+        let report = check();
+        assert_eq!(
+            report.verdict(),
+            crate::shm::check::Verdict::Consistent,
+            "{report:?}"
+        );
+        // The next publish takes the slot, as after a real kill.
+        assert_eq!(b.publish(ValueRef::Int(2)).unwrap(), next);
+        let mut sub = b.subscribe(Start::Oldest).unwrap();
+        assert_eq!(sub.next(Some(Duration::ZERO)).unwrap().0, Value::Int(1));
+        assert_eq!(sub.next(Some(Duration::ZERO)).unwrap().0, Value::Int(2));
+        // BUSY on a slot of an older message: stale.
+        b.slot(next - 1)
+            .unwrap()
+            .seq
+            .store((next - 1) | BUS_BUSY, Ordering::Release);
+        let report = check();
+        assert!(
+            format!("{report:?}").contains("left half-written by a publisher that died"),
+            "{report:?}"
+        );
+        drop((sub, b));
+    }
+
     /// A row of zeros (every field is an atomic, valid at zero).
     fn unsafe_zeroed_row() -> TopicWaiter {
         // SAFETY: TopicWaiter is made only of atomics, for which all-zero is valid.
