@@ -24,7 +24,8 @@
 //!
 //! Free blocks are not merged as they are freed: space freed in small blocks serves small
 //! requests only. When an allocation finds no room at all, [`Heap::coalesce`] walks the
-//! heap once (under the allocator lock) and rebuilds every free list: each run of
+//! heap (under the allocator lock: once to validate every header, once to rewrite) and
+//! rebuilds every free list: each run of
 //! adjacent free blocks becomes as few blocks of class sizes as can hold it, largest
 //! first, and a run that ends at the bump pointer goes back to the bump area (the pointer
 //! moves down to where the run starts), where any allocation, an aligned one too, can use
@@ -234,7 +235,7 @@ impl<'a> Heap<'a> {
     }
 
     /// Allocates room for `len` bytes; returns the absolute offset of the data. With
-    /// `align64`, the data is 64-byte aligned (object bodies) and comes from the bump area.
+    /// `align64`, the data is 64-byte aligned (object bodies).
     pub fn alloc(&self, len: u64, align64: bool) -> Result<u64> {
         let total = len
             .checked_add(BLOCK_HEADER + 15)
