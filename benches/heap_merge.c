@@ -26,19 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plexus.h"
+#define BENCH_NAME "heap_merge"
+#include "standalone.h"
 
 #define MAX_RUNS 50
-
-static void die(const char *what, int st) {
-    fprintf(stderr, "heap_merge: %s: %d %s\n", what, st, st ? plexus_last_error() : "");
-    exit(1);
-}
-#define CK(x)                                                                              \
-    do {                                                                                   \
-        int s_ = (x);                                                                      \
-        if (s_) die(#x, s_);                                                               \
-    } while (0)
 
 static double now_s(void) {
     struct timespec t;
@@ -54,12 +45,12 @@ static int cmp_d(const void *a, const void *b) {
 int main(int argc, char **argv) {
     int runs = argc > 1 ? atoi(argv[1]) : 5;
     long mib = argc > 2 ? atol(argv[2]) : 256;
-    if (runs < 1 || runs > MAX_RUNS || mib < 8 || mib > 4096) {
-        fprintf(stderr, "usage: heap_merge [RUNS (1-%d) [SIZE_MIB (8-4096)]]\n", MAX_RUNS);
+    if (runs < 1 || runs > MAX_RUNS || mib < 16 || mib > 4096) {
+        fprintf(stderr, "usage: heap_merge [RUNS (1-%d) [SIZE_MIB (16-4096)]]\n", MAX_RUNS);
         return 2;
     }
-    char name[64];
-    snprintf(name, sizeof name, "heap-merge-%d", getpid());
+    char *name = bench_region;
+    snprintf(name, sizeof bench_region, "heap-merge-%d", getpid());
     static char small[100], big[1 << 20];
     memset(small, 's', sizeof small);
     memset(big, 'b', sizeof big);
@@ -71,8 +62,9 @@ int main(int argc, char **argv) {
         o.size = (uint64_t)mib << 20;
         plexus_region r;
         CK(plexus_region_open(name, &o, &r));
-        /* 100-byte values take 128-byte blocks: enough elements to fill the heap. */
-        uint64_t n = ((uint64_t)mib << 20) / 128;
+        /* Each element takes 64 bytes of the array's body, each 100-byte value a block of
+         * 128: 160 bytes per element leaves more elements than the heap holds values. */
+        uint64_t n = ((uint64_t)mib << 20) / 160;
         plexus_array a;
         CK(plexus_array_open(r, "a", n, 0, &a));
         plexus_value v = plexus_bytes(small, sizeof small);

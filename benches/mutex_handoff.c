@@ -29,7 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plexus.h"
+#define BENCH_NAME "mutex_handoff"
+#include "standalone.h"
 
 enum { M_RAW, M_PLEXUS, NM };
 static const char *const NAME[NM] = {"raw", "plexus"};
@@ -37,16 +38,6 @@ static const long HOLDS_NS[] = {500, 2000, 20000};
 #define NH (sizeof HOLDS_NS / sizeof HOLDS_NS[0])
 #define MAX_N 100000
 #define MAX_RUNS 50
-
-static void die(const char *what, int st) {
-    fprintf(stderr, "mutex_handoff: %s: %d %s\n", what, st, st ? plexus_last_error() : "");
-    exit(1);
-}
-#define CK(x)                                                                              \
-    do {                                                                                   \
-        int s_ = (x);                                                                      \
-        if (s_) die(#x, s_);                                                               \
-    } while (0)
 
 static int64_t now_ns(void) {
     struct timespec t;
@@ -157,8 +148,8 @@ int main(int argc, char **argv) {
     struct shared *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE,
                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (s == MAP_FAILED) die("mmap", 0);
-    char region[64];
-    snprintf(region, sizeof region, "mutex-handoff-%d", getpid());
+    char *region = bench_region;
+    snprintf(region, sizeof bench_region, "mutex-handoff-%d", getpid());
     plexus_region keep = {0};
     CK(plexus_region_open(region, NULL, &keep)); /* removed at the end */
 

@@ -38,20 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plexus.h"
+#define BENCH_NAME "wake_cost"
+#include "standalone.h"
 
 enum { M_PIPE, M_FUTEX, M_FUTEX_T, M_FUTEX_V, M_QUEUE, M_FE, M_BUS, NM };
 static const char *const NAME[NM] = {"pipe", "futex", "futex-t", "futex-v", "queue", "fe", "bus"};
-
-static void die(const char *what, int st) {
-    fprintf(stderr, "wake_cost: %s: %d %s\n", what, st, st ? plexus_last_error() : "");
-    exit(1);
-}
-#define CK(x)                                                                              \
-    do {                                                                                   \
-        int s_ = (x);                                                                      \
-        if (s_) die(#x, s_);                                                               \
-    } while (0)
 
 static double cpu_seconds(void) {
     struct rusage r;
@@ -116,6 +107,7 @@ static double run(int m, int n) {
         o.mode = PLEXUS_CREATE;
         o.size = 4u << 20;
         CK(plexus_region_open(name, &o, &r));
+        snprintf(bench_region, sizeof bench_region, "%s", name); /* die() removes it */
         CK(plexus_queue_open(r, "q", 64, 0, &q));
         CK(plexus_array_open(r, "a", 1, 0, &a));
         CK(plexus_bus_open(r, "b", 64, 0, &b));
@@ -220,6 +212,7 @@ static double run(int m, int n) {
     if (lib) {
         CK(plexus_region_close(r));
         CK(plexus_region_remove(name));
+        bench_region[0] = 0;
     }
     if (word) munmap((void *)word, 4096);
     close(data[0]);

@@ -53,8 +53,10 @@ pub(crate) const STATE_MASK: u64 = 0xF;
 pub(crate) const STATE_FREE: u64 = 0x5;
 pub(crate) const STATE_USED: u64 = 0xA;
 /// How many classes above the wanted one an allocation may take a whole block from when
-/// its own class is empty and the bump area is exhausted.
-const BORROW_CLASSES: usize = 8;
+/// its own class is empty and the bump area is exhausted (at most 50 % more than the
+/// class: a block further up is cut instead, `split_larger`; taking blocks of up to 8
+/// classes above whole, up to 4 times the request, wasted most of such a block).
+const BORROW_CLASSES: usize = 2;
 /// How far down a free list an allocation that needs 64-byte alignment looks for a block
 /// that has it (each step reads one block header, under the allocator lock).
 const ALIGNED_SCAN: usize = 256;

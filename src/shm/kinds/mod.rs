@@ -314,6 +314,31 @@ mod tests {
         drop((queues, big, small));
     }
 
+    /// A freed block much larger than a request is cut, not handed out whole: with the
+    /// bump area used up and one 50 KB value freed (a block of 56 KiB), four values of
+    /// 14,000 bytes (blocks of 14 KiB) fit in its place (a block up to 8 classes above a
+    /// request was taken whole, and the second value was refused).
+    #[test]
+    fn a_large_free_block_serves_several_smaller_requests() {
+        use crate::semantics::value::ValueRef;
+        let (r, _name) = unit_region("heap-borrow");
+        let (big, small, n) = fill_with_large_values(&r);
+        let v = vec![1u8; 600];
+        let mut m = 0;
+        while m < 1000 && small.write(m, ValueRef::Bytes(&v)).is_ok() {
+            m += 1;
+        }
+        assert!(m < 1000, "{m} small values");
+        big.write(n - 1, ValueRef::Int(0)).unwrap();
+        let mid = vec![2u8; 14_000];
+        for i in 0..4 {
+            small
+                .write(1000 + i, ValueRef::Bytes(&mid))
+                .unwrap_or_else(|e| panic!("value {i} of 14,000 bytes: {e}"));
+        }
+        drop((big, small));
+    }
+
     /// A merge interrupted by the death of its process (simulated: the intent set, the
     /// lists cleared, two runs grown into spans of no class size) is finished by the next
     /// allocator call, and a check in between sees spans, not damage.
