@@ -207,6 +207,18 @@ mod tests {
         (big, small, n)
     }
 
+    /// Uses up the rest of the bump area with 600-byte values that stay, in elements
+    /// 0.. of `small` (fewer than `limit` of them: the heap refuses one first).
+    fn fill_bump_rest(small: &crate::shm::Array, limit: u64) {
+        use crate::semantics::value::ValueRef;
+        let v = vec![1u8; 600];
+        let mut m = 0;
+        while m < limit && small.write(m, ValueRef::Bytes(&v)).is_ok() {
+            m += 1;
+        }
+        assert!(m < limit, "{m} small values");
+    }
+
     /// Space freed by large values serves small ones: with the bump area used up and
     /// only large blocks free, a small allocation is carved from a large block (it was
     /// refused, with most of the heap free).
@@ -292,13 +304,7 @@ mod tests {
         use crate::semantics::value::ValueRef;
         let (r, _name) = unit_region("heap-split-aligned");
         let (big, small, n) = fill_with_large_values(&r);
-        // The rest of the bump area, in small values that stay.
-        let v = vec![1u8; 600];
-        let mut m = 0;
-        while m < 1024 && small.write(m, ValueRef::Bytes(&v)).is_ok() {
-            m += 1;
-        }
-        assert!(m < 1024, "{m} small values");
+        fill_bump_rest(&small, 1024);
         // Free the large values but the last (no free space at the end of the heap).
         for i in 0..n - 1 {
             big.write(i, ValueRef::Int(0)).unwrap();
@@ -323,12 +329,7 @@ mod tests {
         use crate::semantics::value::ValueRef;
         let (r, _name) = unit_region("heap-borrow");
         let (big, small, n) = fill_with_large_values(&r);
-        let v = vec![1u8; 600];
-        let mut m = 0;
-        while m < 1000 && small.write(m, ValueRef::Bytes(&v)).is_ok() {
-            m += 1;
-        }
-        assert!(m < 1000, "{m} small values");
+        fill_bump_rest(&small, 1000);
         big.write(n - 1, ValueRef::Int(0)).unwrap();
         let mid = vec![2u8; 14_000];
         for i in 0..4 {
