@@ -106,13 +106,106 @@ fn split_sizes(rest: u64) -> Option<Vec<u64>> {
     Some(pieces)
 }
 
-/// What [`Heap::walk`] found.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Walked {
+/// What a walk over the heap's block headers ([`HeapBlocks`]) found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Walked {
     Used,
     Free,
     /// Zero bytes before a block aligned to 64.
     Padding,
+}
+
+/// Where and why a walk over the heap's block headers stopped early.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct BadBlock {
+    pub at: u64,
+    pub why: BadHeader,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum BadHeader {
+    /// A zero word where a block starts, not followed by an aligned block.
+    Zero,
+    /// A header word of no known state, of a size no block can have, or whose block
+    /// runs past the bump pointer.
+    Bad(u64),
+    /// The header lies outside the mapping.
+    OutOfBounds,
+}
+
+/// The blocks of the heap, in address order, from `start` to `end` (the bump pointer),
+/// read from their headers: every walk over the heap (the allocator's merge, the
+/// checker) reads and validates the headers here, and each says what a bad one means in
+/// its own words. A FREE block of no class size (a span of a merge in progress, see
+/// "Merging" in the module documentation) is accepted only with `spans`. Yields `Err`
+/// once, at the first header that makes no sense, and nothing after it.
+pub(crate) struct HeapBlocks<'a> {
+    map: &'a Mapping,
+    p: u64,
+    end: u64,
+    spans: bool,
+}
+
+impl<'a> HeapBlocks<'a> {
+    pub(crate) fn new(map: &'a Mapping, start: u64, end: u64, spans: bool) -> HeapBlocks<'a> {
+        HeapBlocks {
+            map,
+            p: start,
+            end,
+            spans,
+        }
+    }
+
+    fn next_block(&self) -> std::result::Result<(u64, Walked), BadHeader> {
+        let p = self.p;
+        let word = self
+            .map
+            .get::<AtomicU64>(p)
+            .map_err(|_| BadHeader::OutOfBounds)?;
+        let ss = word.load(Ordering::Acquire);
+        if ss == 0 {
+            let next = round_up(p + BLOCK_HEADER, 64) - BLOCK_HEADER;
+            if next <= p || next >= self.end {
+                return Err(BadHeader::Zero);
+            }
+            return Ok((next - p, Walked::Padding));
+        }
+        let size = ss & !STATE_MASK;
+        let class_sized = class_of(size).map(class_size) == Some(size);
+        let what = match ss & STATE_MASK {
+            STATE_USED if class_sized => Walked::Used,
+            STATE_FREE if class_sized || (self.spans && size >= 32 && size % 16 == 0) => {
+                Walked::Free
+            }
+            _ => return Err(BadHeader::Bad(ss)),
+        };
+        if size > self.end - p {
+            return Err(BadHeader::Bad(ss));
+        }
+        Ok((size, what))
+    }
+}
+
+impl Iterator for HeapBlocks<'_> {
+    /// (offset, size, what) of the next block, or where the walk stopped.
+    type Item = std::result::Result<(u64, u64, Walked), BadBlock>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.p >= self.end {
+            return None;
+        }
+        let at = self.p;
+        match self.next_block() {
+            Ok((size, what)) => {
+                self.p += size;
+                Some(Ok((at, size, what)))
+            }
+            Err(why) => {
+                self.p = self.end; // nothing after a bad header
+                Some(Err(BadBlock { at, why }))
+            }
+        }
+    }
 }
 
 struct BlockHeader<'a> {
@@ -384,36 +477,16 @@ impl<'a> Heap<'a> {
         if top > self.fixed.heap_size {
             return Err(Error::corrupt("heap top beyond the heap"));
         }
-        let end = self.fixed.heap_offset + top;
-        let mut p = self.fixed.heap_offset;
-        while p < end {
-            let ss = self.block(p)?.size_state.load(Ordering::Acquire);
-            if ss == 0 {
-                let next = round_up(p + BLOCK_HEADER, 64) - BLOCK_HEADER;
-                if next <= p || next >= end {
-                    return Err(Error::corrupt(format!("zero heap block header at {p:#x}")));
-                }
-                visit(p, next - p, Walked::Padding)?;
-                p = next;
-                continue;
-            }
-            let size = ss & !STATE_MASK;
-            let what = match ss & STATE_MASK {
-                STATE_USED if class_of(size).map(class_size) == Some(size) => Walked::Used,
-                STATE_FREE if size >= 32 => Walked::Free,
-                _ => {
-                    return Err(Error::corrupt(format!(
-                        "bad heap block header {ss:#x} at {p:#x}"
-                    )))
-                }
-            };
-            if size > end - p {
-                return Err(Error::corrupt(format!(
-                    "heap block at {p:#x} runs past the bump pointer"
-                )));
-            }
+        let start = self.fixed.heap_offset;
+        for b in HeapBlocks::new(self.map, start, start + top, true) {
+            let (p, size, what) = b.map_err(|BadBlock { at, why }| {
+                Error::corrupt(match why {
+                    BadHeader::Zero => format!("zero heap block header at {at:#x}"),
+                    BadHeader::Bad(ss) => format!("bad heap block header {ss:#x} at {at:#x}"),
+                    BadHeader::OutOfBounds => format!("heap block at {at:#x} out of bounds"),
+                })
+            })?;
             visit(p, size, what)?;
-            p += size;
         }
         Ok(())
     }
@@ -696,6 +769,87 @@ mod tests {
         assert_eq!(split_sizes(0), Some(vec![]));
         assert_eq!(split_sizes(16), None);
         assert_eq!(split_sizes(40), None);
+    }
+
+    /// A 4 KiB mapping of a file in /dev/shm (removed at once), its words all zero.
+    fn scratch_map() -> Mapping {
+        Mapping::new(&crate::shm::os::mem::shm_file("heap-walk", 4096), 4096).unwrap()
+    }
+
+    fn header(m: &Mapping, at: u64, word: u64) {
+        m.get::<AtomicU64>(at)
+            .unwrap()
+            .store(word, Ordering::Relaxed);
+    }
+
+    fn walk(
+        m: &Mapping,
+        end: u64,
+        spans: bool,
+    ) -> Vec<std::result::Result<(u64, u64, Walked), BadBlock>> {
+        HeapBlocks::new(m, 0, end, spans).collect()
+    }
+
+    #[test]
+    fn the_heap_walk_reads_blocks_padding_and_spans_and_stops_at_a_bad_header() {
+        let span = (32..)
+            .step_by(16)
+            .find(|&s| class_of(s).map(class_size) != Some(s))
+            .unwrap();
+        let m = scratch_map();
+        // [USED 32][FREE 48][padding to the next block whose data is 64-aligned][USED 64]
+        // [FREE span]
+        header(&m, 0, 32 | STATE_USED);
+        header(&m, 32, 48 | STATE_FREE);
+        let aligned = round_up(80 + BLOCK_HEADER, 64) - BLOCK_HEADER;
+        header(&m, aligned, 64 | STATE_USED);
+        let end = aligned + 64 + span;
+        header(&m, aligned + 64, span | STATE_FREE);
+        let good = vec![
+            Ok((0, 32, Walked::Used)),
+            Ok((32, 48, Walked::Free)),
+            Ok((80, aligned - 80, Walked::Padding)),
+            Ok((aligned, 64, Walked::Used)),
+            Ok((aligned + 64, span, Walked::Free)),
+        ];
+        assert_eq!(walk(&m, end, true), good);
+        // A span is a bad header unless the caller accepts spans.
+        let mut no_spans = good.clone();
+        no_spans[4] = Err(BadBlock {
+            at: aligned + 64,
+            why: BadHeader::Bad(span | STATE_FREE),
+        });
+        assert_eq!(walk(&m, end, false), no_spans);
+        // A block running past the end, a header of no state, a used block of no class
+        // size, a zero word with no aligned block after it: the walk stops there.
+        let bad = |m: &Mapping, end: u64, why: BadHeader| {
+            let mut want = good[..4].to_vec();
+            want.push(Err(BadBlock {
+                at: aligned + 64,
+                why,
+            }));
+            assert_eq!(walk(m, end, true), want);
+        };
+        bad(&m, end - 16, BadHeader::Bad(span | STATE_FREE));
+        header(&m, aligned + 64, span | 0x3);
+        bad(&m, end, BadHeader::Bad(span | 0x3));
+        header(&m, aligned + 64, span | STATE_USED);
+        bad(&m, end, BadHeader::Bad(span | STATE_USED));
+        header(&m, aligned + 64, 0);
+        bad(&m, aligned + 64 + 32, BadHeader::Zero);
+        // A walk that would leave the mapping.
+        let at = 4096 - 32;
+        header(&m, at, 64 | STATE_USED);
+        assert_eq!(
+            HeapBlocks::new(&m, at, 8192, true).collect::<Vec<_>>(),
+            vec![
+                Ok((at, 64, Walked::Used)),
+                Err(BadBlock {
+                    at: at + 64,
+                    why: BadHeader::OutOfBounds
+                })
+            ]
+        );
     }
 
     #[test]

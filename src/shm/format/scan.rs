@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::semantics::value::Type;
 use crate::shm::format::heap::{
-    class_of, class_size, BLOCK_HEADER, STATE_FREE, STATE_MASK, STATE_USED,
+    class_size, BadBlock, BadHeader, HeapBlocks, Walked, BLOCK_HEADER, STATE_MASK,
 };
 use crate::shm::format::layout::*;
 use crate::shm::format::proctable::ProcTable;
@@ -522,54 +522,38 @@ impl<'a> Scan<'a> {
         }
         self.heap_untouched = fx.heap_size - top;
         let end = fx.heap_offset + top;
-        let mut p = fx.heap_offset;
-        while p < end {
-            let Ok(word) = self.map.get::<AtomicU64>(p) else {
-                self.problem(format!("heap block at {p:#x}"), "out of bounds");
-                return;
-            };
-            let ss = word.load(Ordering::Acquire);
-            if ss == 0 {
-                // The padding an aligned allocation leaves before its block.
-                let next = round_up(p + BLOCK_HEADER, 64) - BLOCK_HEADER;
-                if next <= p || next >= end {
-                    self.problem(
-                        format!("heap block at {p:#x}"),
-                        "zero header where a block should start",
-                    );
+        // FREE blocks of no class size are spans of a merge in progress, or of one a dead
+        // process left, which the allocator's next locker finishes (see the heap module,
+        // "Merging"); `coalesce_intent` says which.
+        let spans = live.coalesce_intent.load(Ordering::Acquire) != 0;
+        for b in HeapBlocks::new(self.map, fx.heap_offset, end, spans) {
+            let (p, size, what) = match b {
+                Ok(block) => block,
+                Err(BadBlock { at, why }) => {
+                    let why = match why {
+                        BadHeader::Zero => "zero header where a block should start".to_owned(),
+                        BadHeader::Bad(ss) => format!(
+                            "bad block header {ss:#x} (size {}, state {:#x}); the heap walk stops here",
+                            ss & !STATE_MASK,
+                            ss & STATE_MASK
+                        ),
+                        BadHeader::OutOfBounds => "out of bounds".to_owned(),
+                    };
+                    self.problem(format!("heap block at {at:#x}"), why);
                     return;
                 }
-                p = next;
-                continue;
-            }
-            let size = ss & !STATE_MASK;
-            let state = ss & STATE_MASK;
-            // A FREE block of no class size is a span of a merge in progress, or of one a
-            // dead process left, which the allocator's next locker finishes (see the heap
-            // module, "Merging"); `coalesce_intent` says which.
-            let size_ok = class_of(size).map(class_size) == Some(size)
-                || (state == STATE_FREE
-                    && size >= 32
-                    && live.coalesce_intent.load(Ordering::Acquire) != 0);
-            if !size_ok || p + size > end || (state != STATE_FREE && state != STATE_USED) {
-                self.problem(
-                    format!("heap block at {p:#x}"),
-                    format!(
-                        "bad block header {ss:#x} (size {size}, state {state:#x}); the heap walk stops here"
-                    ),
+            };
+            if what != Walked::Padding {
+                self.blocks.insert(
+                    p,
+                    Block {
+                        size,
+                        used: what == Walked::Used,
+                        on_list: false,
+                        referenced: false,
+                    },
                 );
-                return;
             }
-            self.blocks.insert(
-                p,
-                Block {
-                    size,
-                    used: state == STATE_USED,
-                    on_list: false,
-                    referenced: false,
-                },
-            );
-            p += size;
         }
         self.heap_walk_ok = true;
         // Free lists.

@@ -188,23 +188,24 @@ impl Drop for Mapping {
     }
 }
 
+/// A file in /dev/shm (tmpfs, like volatile regions) of `len` bytes, unlinked at once.
+#[cfg(test)]
+pub(crate) fn shm_file(tag: &str, len: u64) -> File {
+    let path = format!("/dev/shm/.plexus-mem-test-{tag}-{}", std::process::id());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    file.set_len(len).unwrap();
+    file
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A file in /dev/shm (tmpfs, like volatile regions) of `len` bytes, unlinked at once.
-    fn shm_file(tag: &str, len: u64) -> File {
-        let path = format!("/dev/shm/.plexus-mem-test-{tag}-{}", std::process::id());
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
-        file.set_len(len).unwrap();
-        file
-    }
 
     fn vm_size_kib() -> u64 {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
