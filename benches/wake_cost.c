@@ -17,7 +17,11 @@
  *   bus     plexus_sub_next of a subscription (the sender: plexus_bus_publish).
  *
  * Ratios are per run against the pipe of the same run; the median and range over the
- * runs are printed. See benches/README.md ("The CPU of a waiter at one message per ms").
+ * runs are printed. Also the wake-up latency: each message carries the sender's clock
+ * (CLOCK_MONOTONIC) read just before its send call (the 8 bytes of the pipe, a word
+ * beside the futex counter, the INT value of the plexus calls), and the receiver reads
+ * the clock when its receive call returns; per run the median over the messages. See
+ * benches/README.md ("The CPU of a waiter at one message per ms").
  *
  *   gcc -std=c11 -O2 -o wake_cost benches/wake_cost.c -Iinclude -Ltarget/release \
  *       -l:libplexus.so -Wl,-rpath,$PWD/target/release
@@ -51,6 +55,17 @@ static double cpu_seconds(void) {
            r.ru_stime.tv_usec / 1e6;
 }
 
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static void sleep_us(long us) {
     struct timespec t = {us / 1000000, (us % 1000000) * 1000};
     nanosleep(&t, NULL);
@@ -80,8 +95,9 @@ static void futex_sleep(int m, _Atomic uint32_t *word, uint32_t val) {
     }
 }
 
-/* One run of one method: CPU microseconds per message of the receiver. */
-static double run(int m, int n) {
+/* One run of one method: CPU microseconds per message of the receiver, and the median
+ * wake-up latency in microseconds (*lat_us). */
+static double run(int m, int n, double *lat_us) {
     int data[2], result[2];
     if (pipe(data) || pipe(result)) die("pipe", 0);
     char name[64];
@@ -97,6 +113,8 @@ static double run(int m, int n) {
         if (word == MAP_FAILED) die("mmap", 0);
     }
     _Atomic uint32_t *seq = word, *sleepers = word ? word + 16 : NULL;
+    /* futex methods: the sender's clock, written before the counter moves. */
+    _Atomic int64_t *stamp = word ? (_Atomic int64_t *)(word + 32) : NULL;
     plexus_region r = {0};
     plexus_queue q = {0};
     plexus_array a = {0};
@@ -134,13 +152,17 @@ static double run(int m, int n) {
         }
         if (write(ready[1], "r", 1) != 1) _exit(1);
         uint32_t last = 0;
+        int64_t *lat = malloc(sizeof(int64_t) * (size_t)n);
+        int got = 0;
+        if (!lat) _exit(1);
         double c0 = cpu_seconds();
         for (int i = 0; i < n; i++) {
             plexus_value v;
-            uint64_t x;
+            int64_t x = 0, s0 = 0;
             switch (m) {
             case M_PIPE:
                 if (read(data[0], &x, sizeof x) != sizeof x) die("read", 0);
+                s0 = x;
                 break;
             case M_FUTEX:
             case M_FUTEX_T:
@@ -152,6 +174,7 @@ static double run(int m, int n) {
                          * each increment is a message. */
                         i += (int)(s - last) - 1;
                         last = s;
+                        s0 = atomic_load(stamp);
                         break;
                     }
                     atomic_fetch_add(sleepers, 1);
@@ -161,20 +184,26 @@ static double run(int m, int n) {
                 break;
             case M_QUEUE:
                 CK(plexus_queue_pop(q2, &v, PLEXUS_FOREVER));
+                s0 = v.as.i;
                 plexus_value_free(&v);
                 break;
             case M_FE:
                 CK(plexus_array_read_fe(a2, 0, &v, PLEXUS_FOREVER));
+                s0 = v.as.i;
                 plexus_value_free(&v);
                 break;
             case M_BUS:
                 CK(plexus_sub_next(sub, &v, NULL, PLEXUS_FOREVER));
+                s0 = v.as.i;
                 plexus_value_free(&v);
                 break;
             }
+            lat[got++] = now_ns() - s0;
         }
         double c = cpu_seconds() - c0;
-        if (write(result[1], &c, sizeof c) != sizeof c) _exit(1);
+        qsort(lat, (size_t)got, sizeof *lat, cmp_i64);
+        double res[2] = {c, lat[got / 2] / 1e3};
+        if (write(result[1], res, sizeof res) != sizeof res) _exit(1);
         _exit(0);
     }
     char c1;
@@ -182,8 +211,8 @@ static double run(int m, int n) {
     sleep_us(20000);
     for (int i = 0; i < n; i++) {
         sleep_us(1000);
-        plexus_value v = plexus_int(i);
-        uint64_t x = (uint64_t)i;
+        int64_t x = now_ns();
+        plexus_value v = plexus_int(x);
         switch (m) {
         case M_PIPE:
             if (write(data[1], &x, sizeof x) != sizeof x) die("write", 0);
@@ -191,6 +220,7 @@ static double run(int m, int n) {
         case M_FUTEX:
         case M_FUTEX_T:
         case M_FUTEX_V:
+            atomic_store(stamp, x);
             atomic_fetch_add(seq, 1);
             if (atomic_load(sleepers)) futex((void *)seq, FUTEX_WAKE, 1);
             break;
@@ -205,8 +235,10 @@ static double run(int m, int n) {
             break;
         }
     }
-    double c = 0;
-    if (read(result[0], &c, sizeof c) != sizeof c) die("receiver failed", 0);
+    double res[2];
+    if (read(result[0], res, sizeof res) != sizeof res) die("receiver failed", 0);
+    double c = res[0];
+    *lat_us = res[1];
     int status;
     waitpid(child, &status, 0);
     if (lib) {
@@ -241,30 +273,35 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: wake_cost [RUNS (1-100) [MESSAGES (>= 10)]]\n");
         return 2;
     }
-    double us[NM][100], ratio[NM][100];
+    double us[NM][100], ratio[NM][100], lat[NM][100], lat_ratio[NM][100];
     printf("receiver CPU per message at 1 message/ms, %d runs of %d messages\n", runs, n);
     for (int k = 0; k < runs; k++) {
         printf("run %d:", k + 1);
         for (int i = 0; i < NM; i++) {
             int m = (i + k) % NM; /* the order rotates from run to run */
-            us[m][k] = run(m, n);
+            us[m][k] = run(m, n, &lat[m][k]);
         }
         for (int m = 0; m < NM; m++) {
             ratio[m][k] = us[m][k] / us[M_PIPE][k];
-            printf("  %s %.2f us (%.2fx)", NAME[m], us[m][k], ratio[m][k]);
+            lat_ratio[m][k] = lat[m][k] / lat[M_PIPE][k];
+            printf("  %s %.2f us (%.2fx), wake %.1f us", NAME[m], us[m][k], ratio[m][k], lat[m][k]);
         }
         printf("\n");
         fflush(stdout);
     }
-    printf("\n| method | CPU per message, median | vs pipe, per run: median (range) |\n|---|---|---|\n");
+    printf("\n| method | CPU per message, median | vs pipe, per run: median (range) | wake-up "
+           "latency, median of runs | vs pipe, per run: median (range) |\n|---|---|---|---|---|\n");
     for (int m = 0; m < NM; m++) {
-        double lo = ratio[m][0], hi = ratio[m][0];
+        double lo = ratio[m][0], hi = ratio[m][0], llo = lat_ratio[m][0], lhi = lat_ratio[m][0];
         for (int k = 1; k < runs; k++) {
             if (ratio[m][k] < lo) lo = ratio[m][k];
             if (ratio[m][k] > hi) hi = ratio[m][k];
+            if (lat_ratio[m][k] < llo) llo = lat_ratio[m][k];
+            if (lat_ratio[m][k] > lhi) lhi = lat_ratio[m][k];
         }
         double med_us = median(us[m], runs), med_r = median(ratio[m], runs);
-        printf("| %s | %.2f us | %.2fx (%.2f-%.2f) |\n", NAME[m], med_us, med_r, lo, hi);
+        printf("| %s | %.2f us | %.2fx (%.2f-%.2f) | %.1f us | %.2fx (%.2f-%.2f) |\n", NAME[m],
+               med_us, med_r, lo, hi, median(lat[m], runs), median(lat_ratio[m], runs), llo, lhi);
     }
     return 0;
 }
