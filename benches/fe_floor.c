@@ -55,11 +55,18 @@ typedef struct {
 } __attribute__((aligned(64))) elem_t;
 _Static_assert(sizeof(elem_t) == 64, "one cache line");
 
+/* What the leader child reports. */
+typedef struct {
+    double p50, p99, mean;
+} result_t;
+
 typedef struct {
     _Atomic uint64_t word; /* raw */
     char pad[56];
-    elem_t el[2]; /* proto, proto-x */
+    elem_t el[2]; /* the proto methods */
+    result_t res; /* the leader's report */
 } shared_t;
+_Static_assert(sizeof(shared_t) <= 4096, "one page");
 
 /* A spin that gives the CPU away now and then, in case both processes share one. */
 static inline void spin_pause(unsigned *spins) {
@@ -151,11 +158,6 @@ static inline uint64_t take(int m, side_t *s, int el) {
     }
 }
 
-/* What the leader child reports. */
-typedef struct {
-    double p50, p99, mean;
-} result_t;
-
 /* One side of a run of method m: the leader (who times round trips into `samples` and
  * reports into *res) or the echo. */
 static void side(int m, int leader, shared_t *sh, const char *name, long n, uint64_t *samples,
@@ -220,7 +222,7 @@ static void run(int m, long n, uint64_t *samples, double *p50, double *p99, doub
     snprintf(name, sizeof name, "%sfe-floor", g_tag);
     snprintf(rpath, sizeof rpath, "/dev/shm/plexus.%s", name);
     if (m == M_PLEXUS) bench_track(rpath);
-    result_t *res = (result_t *)&sh->el[1] + 2; /* past the elements */
+    result_t *res = &sh->res;
     for (int c = 0; c < 2; c++)
         if (bench_fork(c) == 0) {
             side(m, c == 0, sh, name, n, samples, res);

@@ -53,10 +53,10 @@ pub use crate::semantics::names::is_remote;
 
 #[cfg(not(feature = "redis"))]
 fn no_remote(name: &str) -> crate::Error {
-    let shown = name.split('@').next_back().unwrap_or(name);
     crate::Error::Unsupported(format!(
-        "'...{shown}' names a remote region, but this build of plexus has no Redis backend \
-         (build it with the default `redis` feature)"
+        "'{}' names a remote region, but this build of plexus has no Redis backend \
+         (build it with the default `redis` feature)",
+        crate::semantics::names::redact(name)
     ))
 }
 

@@ -1813,21 +1813,8 @@ fn check(region: &str, repair: bool, json_out: bool) -> Res<u8> {
 // ---- remote regions ----
 
 /// A region name as it may be printed: the password of a remote name replaced by `***`.
-#[cfg(feature = "redis")]
 fn shown(name: &str) -> String {
-    plexus::redis::url::redact(name)
-}
-
-/// A region name as it may be printed (a build without remote regions: any userinfo of
-/// a `scheme://user:password@host` name is hidden).
-#[cfg(not(feature = "redis"))]
-fn shown(name: &str) -> String {
-    match (name.find("://"), name.rfind('@')) {
-        (Some(s), Some(at)) if at > s && !name[s + 3..at].contains('/') => {
-            format!("{}***@{}", &name[..s + 3], &name[at + 1..])
-        }
-        _ => name.to_owned(),
-    }
+    plexus::semantics::names::redact(name)
 }
 
 /// The server (`host:port`) and key prefix (`px:{NAME}:`) of a remote region's name.

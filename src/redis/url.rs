@@ -48,29 +48,7 @@ fn bad(name: &str, why: &str) -> Error {
     Error::invalid(format!("remote region name '{}': {why}", redact(name)))
 }
 
-/// `name` with any password replaced by `***` (for messages about names that did not
-/// parse).
-pub fn redact(name: &str) -> String {
-    let Some(scheme_end) = name.find("://") else {
-        return name.to_owned();
-    };
-    let rest = &name[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let shown = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                "***".to_owned()
-            };
-            format!("{}{shown}@{}", &name[..scheme_end + 3], &rest[at + 1..])
-        }
-        None => name.to_owned(),
-    }
-}
+pub use crate::semantics::names::redact;
 
 fn percent_decode(s: &str, name: &str) -> Result<String> {
     let b = s.as_bytes();

@@ -14,6 +14,32 @@ pub fn is_remote(name: &str) -> bool {
     name.starts_with("redis://") || name.starts_with("rediss://")
 }
 
+/// A region name as it may be shown: the password of a remote name (`scheme://user:
+/// password@host/...`) replaced by `***` (`user:***`; a lone user name by `***`). Every
+/// message, listing and binding shows names through this, with or without the Redis
+/// backend in the build.
+pub fn redact(name: &str) -> String {
+    let Some(scheme_end) = name.find("://") else {
+        return name.to_owned();
+    };
+    let rest = &name[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let shown = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_owned()
+            };
+            format!("{}{shown}@{}", &name[..scheme_end + 3], &rest[at + 1..])
+        }
+        None => name.to_owned(),
+    }
+}
+
 /// An object name is 1 to [`MAX_NAME_LEN`] bytes of UTF-8 without NUL.
 pub fn check_object_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
@@ -34,4 +60,27 @@ pub fn check_key(key: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_names_never_carry_a_password() {
+        for (name, shown) in [
+            ("redis://u:secret@h/r", "redis://u:***@h/r"),
+            (
+                "rediss://:secret@h:6380/r?db=2",
+                "rediss://:***@h:6380/r?db=2",
+            ),
+            ("redis://secret@h/r", "redis://***@h/r"),
+            ("redis://h/r", "redis://h/r"),
+            ("redis://h/a@b", "redis://h/a@b"),
+            ("local-region", "local-region"),
+            ("/dev/shm/plexus.x", "/dev/shm/plexus.x"),
+        ] {
+            assert_eq!(redact(name), shown, "{name}");
+        }
+    }
 }
