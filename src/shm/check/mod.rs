@@ -560,21 +560,26 @@ fn reclaim_leaks(r: &RegionInner) -> Result<std::result::Result<Option<String>, 
     let live = r.live();
     let procs = r.procs();
     let forever = Deadline::after(Some(Duration::from_secs(10)));
-    let how = wait::lock(&live.alloc_lock, r.token, &forever, &procs)?;
+    // The directory lock first, then the allocator's: the order every object creation and
+    // removal takes them in (it allocates under the directory lock). Taken the other way
+    // round, a check beside a process creating an object held the allocator lock while
+    // that process held the directory lock and waited for the allocator: both waited
+    // until the allocator's waiters gave up on a live holder after 5 s.
+    wait::lock(&live.dir_lock, r.token, &forever, &procs)?;
+    let how = match wait::lock(&live.alloc_lock, r.token, &forever, &procs) {
+        Ok(how) => how,
+        Err(e) => {
+            wait::unlock(&live.dir_lock);
+            return Err(e);
+        }
+    };
     // What a dead owner of the allocator left unfinished is finished first (the scan
     // below then sees a heap of whole blocks).
-    if let Err(e) = r.with_heap(|h| h.after_lock(how)) {
-        wait::unlock(&live.alloc_lock);
-        return Err(e);
-    }
-    let dir = wait::lock(&live.dir_lock, r.token, &forever, &procs);
-    if let Err(e) = dir {
-        wait::unlock(&live.alloc_lock);
-        return Err(e);
-    }
-    let result = reclaim_locked(r);
-    wait::unlock(&live.dir_lock);
+    let result = r
+        .with_heap(|h| h.after_lock(how))
+        .and_then(|()| reclaim_locked(r));
     wait::unlock(&live.alloc_lock);
+    wait::unlock(&live.dir_lock);
     result
 }
 

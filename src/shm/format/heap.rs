@@ -133,26 +133,44 @@ pub(crate) enum BadHeader {
     OutOfBounds,
 }
 
+/// When a walk over the heap accepts a FREE block of no class size: a span of a merge in
+/// progress (see "Merging" in the module documentation).
+#[derive(Clone, Copy)]
+pub(crate) enum Spans<'a> {
+    /// Always: the merge's own walks, under the allocator lock.
+    Accept,
+    /// While this word (the live header's `coalesce_intent`) is set, read when the walk
+    /// meets one: a check that runs beside live processes may see a merge start, or end,
+    /// while it walks.
+    WhileSet(&'a AtomicU64),
+}
+
 /// The blocks of the heap, in address order, from `start` to `end` (the bump pointer),
 /// read from their headers: every walk over the heap (the allocator's merge, the
 /// checker) reads and validates the headers here, and each says what a bad one means in
-/// its own words. A FREE block of no class size (a span of a merge in progress, see
-/// "Merging" in the module documentation) is accepted only with `spans`. Yields `Err`
-/// once, at the first header that makes no sense, and nothing after it.
+/// its own words. Yields `Err` once, at the first header that makes no sense, and
+/// nothing after it.
 pub(crate) struct HeapBlocks<'a> {
     map: &'a Mapping,
     p: u64,
     end: u64,
-    spans: bool,
+    spans: Spans<'a>,
 }
 
 impl<'a> HeapBlocks<'a> {
-    pub(crate) fn new(map: &'a Mapping, start: u64, end: u64, spans: bool) -> HeapBlocks<'a> {
+    pub(crate) fn new(map: &'a Mapping, start: u64, end: u64, spans: Spans<'a>) -> HeapBlocks<'a> {
         HeapBlocks {
             map,
             p: start,
             end,
             spans,
+        }
+    }
+
+    fn spans_now(&self) -> bool {
+        match self.spans {
+            Spans::Accept => true,
+            Spans::WhileSet(intent) => intent.load(Ordering::Acquire) != 0,
         }
     }
 
@@ -174,7 +192,7 @@ impl<'a> HeapBlocks<'a> {
         let class_sized = class_of(size).map(class_size) == Some(size);
         let what = match ss & STATE_MASK {
             STATE_USED if class_sized => Walked::Used,
-            STATE_FREE if class_sized || (self.spans && size >= 32 && size % 16 == 0) => {
+            STATE_FREE if class_sized || (size >= 32 && size % 16 == 0 && self.spans_now()) => {
                 Walked::Free
             }
             _ => return Err(BadHeader::Bad(ss)),
@@ -478,7 +496,7 @@ impl<'a> Heap<'a> {
             return Err(Error::corrupt("heap top beyond the heap"));
         }
         let start = self.fixed.heap_offset;
-        for b in HeapBlocks::new(self.map, start, start + top, true) {
+        for b in HeapBlocks::new(self.map, start, start + top, Spans::Accept) {
             let (p, size, what) = b.map_err(|BadBlock { at, why }| {
                 Error::corrupt(match why {
                     BadHeader::Zero => format!("zero heap block header at {at:#x}"),
@@ -785,7 +803,7 @@ mod tests {
     fn walk(
         m: &Mapping,
         end: u64,
-        spans: bool,
+        spans: Spans,
     ) -> Vec<std::result::Result<(u64, u64, Walked), BadBlock>> {
         HeapBlocks::new(m, 0, end, spans).collect()
     }
@@ -812,14 +830,25 @@ mod tests {
             Ok((aligned, 64, Walked::Used)),
             Ok((aligned + 64, span, Walked::Free)),
         ];
-        assert_eq!(walk(&m, end, true), good);
-        // A span is a bad header unless the caller accepts spans.
+        assert_eq!(walk(&m, end, Spans::Accept), good);
+        // A span is a bad header unless the caller accepts spans: a check accepts them
+        // while the merge intent is set, read when the walk meets one.
+        let intent = AtomicU64::new(1);
+        assert_eq!(walk(&m, end, Spans::WhileSet(&intent)), good);
+        intent.store(0, Ordering::Relaxed);
         let mut no_spans = good.clone();
         no_spans[4] = Err(BadBlock {
             at: aligned + 64,
             why: BadHeader::Bad(span | STATE_FREE),
         });
-        assert_eq!(walk(&m, end, false), no_spans);
+        assert_eq!(walk(&m, end, Spans::WhileSet(&intent)), no_spans);
+        // A merge that starts while the walk is under way (the intent set after the walk
+        // began, before it reaches the span).
+        intent.store(0, Ordering::Relaxed);
+        let mut blocks = HeapBlocks::new(&m, 0, end, Spans::WhileSet(&intent));
+        let first: Vec<_> = blocks.by_ref().take(4).collect();
+        intent.store(1, Ordering::Relaxed);
+        assert_eq!(first.into_iter().chain(blocks).collect::<Vec<_>>(), good);
         // A block running past the end, a header of no state, a used block of no class
         // size, a zero word with no aligned block after it: the walk stops there.
         let bad = |m: &Mapping, end: u64, why: BadHeader| {
@@ -828,7 +857,7 @@ mod tests {
                 at: aligned + 64,
                 why,
             }));
-            assert_eq!(walk(m, end, true), want);
+            assert_eq!(walk(m, end, Spans::Accept), want);
         };
         bad(&m, end - 16, BadHeader::Bad(span | STATE_FREE));
         header(&m, aligned + 64, span | 0x3);
@@ -841,7 +870,7 @@ mod tests {
         let at = 4096 - 32;
         header(&m, at, 64 | STATE_USED);
         assert_eq!(
-            HeapBlocks::new(&m, at, 8192, true).collect::<Vec<_>>(),
+            HeapBlocks::new(&m, at, 8192, Spans::Accept).collect::<Vec<_>>(),
             vec![
                 Ok((at, 64, Walked::Used)),
                 Err(BadBlock {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::semantics::value::Type;
 use crate::shm::format::heap::{
-    class_size, BadBlock, BadHeader, HeapBlocks, Walked, BLOCK_HEADER, STATE_MASK,
+    class_size, BadBlock, BadHeader, HeapBlocks, Spans, Walked, BLOCK_HEADER, STATE_MASK,
 };
 use crate::shm::format::layout::*;
 use crate::shm::format::proctable::ProcTable;
@@ -524,8 +524,9 @@ impl<'a> Scan<'a> {
         let end = fx.heap_offset + top;
         // FREE blocks of no class size are spans of a merge in progress, or of one a dead
         // process left, which the allocator's next locker finishes (see the heap module,
-        // "Merging"); `coalesce_intent` says which.
-        let spans = live.coalesce_intent.load(Ordering::Acquire) != 0;
+        // "Merging"); `coalesce_intent` says which, read when the walk meets one (a merge
+        // may start while this check runs beside live processes).
+        let spans = Spans::WhileSet(&live.coalesce_intent);
         for b in HeapBlocks::new(self.map, fx.heap_offset, end, spans) {
             let (p, size, what) = match b {
                 Ok(block) => block,
