@@ -192,9 +192,7 @@ impl<'a> HeapBlocks<'a> {
         let class_sized = class_of(size).map(class_size) == Some(size);
         let what = match ss & STATE_MASK {
             STATE_USED if class_sized => Walked::Used,
-            STATE_FREE if class_sized || (size >= 32 && size % 16 == 0 && self.spans_now()) => {
-                Walked::Free
-            }
+            STATE_FREE if class_sized || (size >= 32 && self.spans_now()) => Walked::Free,
             _ => return Err(BadHeader::Bad(ss)),
         };
         if size > self.end - p {
